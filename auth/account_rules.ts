@@ -1,0 +1,233 @@
+/**
+ * The rules a new account must follow, as Django's `UnicodeUsernameValidator` and its default
+ * password validators state them. Each check returns the messages to show beside a field;
+ * an empty list means the value is fine.
+ */
+
+/** Longest username, in characters (Django's `AbstractUser.username`). */
+export const MAX_USERNAME_LENGTH = 150;
+/** Shortest password, in characters. */
+export const MIN_PASSWORD_LENGTH = 8;
+/** How similar (0 to 1) a password may be to the username before it is refused. */
+export const MAX_SIMILARITY = 0.7;
+
+const USERNAME_PATTERN = /^[\p{L}\p{N}@.+\-_]+$/u;
+const NON_WORD = /[^\p{L}\p{N}_]+/u;
+
+/** Messages for the sign-up form, by field. */
+export interface SignUpErrors {
+  username: string[];
+  password1: string[];
+  password2: string[];
+}
+
+/** What the sign-up form sends. */
+export interface SignUpInput {
+  username: string;
+  password1: string;
+  password2: string;
+}
+
+/** The username as it is stored and shown: Unicode NFKC, as Django normalises it. */
+export function normalizeUsername(raw: string): string {
+  return raw.normalize("NFKC");
+}
+
+/** The key that makes usernames unique regardless of case and Unicode form. */
+export function usernameKey(raw: string): string {
+  return normalizeUsername(raw).toLowerCase();
+}
+
+/** Problems with a (normalised) username. */
+export function usernameErrors(username: string): string[] {
+  if (username === "") return ["This field is required."];
+  const length = [...username].length;
+  if (length > MAX_USERNAME_LENGTH) {
+    return [`Ensure this value has at most ${MAX_USERNAME_LENGTH} characters (it has ${length}).`];
+  }
+  if (!USERNAME_PATTERN.test(username)) {
+    return [
+      "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+    ];
+  }
+  return [];
+}
+
+/** Problems with a new password chosen by `username`. */
+export function passwordErrors(password: string, username: string): string[] {
+  if (password === "") return ["This field is required."];
+  const errors: string[] = [];
+  if (isTooSimilar(password, username)) errors.push("The password is too similar to the username.");
+  if ([...password].length < MIN_PASSWORD_LENGTH) {
+    errors.push(
+      `This password is too short. It must contain at least ${MIN_PASSWORD_LENGTH} characters.`,
+    );
+  }
+  if (COMMON_PASSWORDS.has(password.toLowerCase().trim())) {
+    errors.push("This password is too common.");
+  }
+  if (/^[0-9]+$/.test(password)) errors.push("This password is entirely numeric.");
+  return errors;
+}
+
+/** Every problem with a sign-up form; the username is checked in its normalised form. */
+export function signUpErrors(input: SignUpInput): SignUpErrors {
+  const username = normalizeUsername(input.username);
+  const errors: SignUpErrors = {
+    username: usernameErrors(username),
+    password1: passwordErrors(input.password1, username),
+    password2: [],
+  };
+  if (input.password2 === "") errors.password2.push("This field is required.");
+  else if (input.password1 !== input.password2) {
+    errors.password2.push("The two password fields didn’t match.");
+  }
+  return errors;
+}
+
+/** True when no field has an error. */
+export function isValid(errors: SignUpErrors): boolean {
+  return errors.username.length + errors.password1.length + errors.password2.length === 0;
+}
+
+/**
+ * Django's `UserAttributeSimilarityValidator`: the password is compared with the username and
+ * with each of its word-like parts by `SequenceMatcher.quick_ratio`. We also refuse a password
+ * that contains the whole username (from three characters on), which that ratio lets through
+ * for long passwords.
+ */
+export function isTooSimilar(password: string, username: string): boolean {
+  const pw = password.toLowerCase();
+  const name = username.toLowerCase();
+  if (name === "") return false;
+  if ([...name].length >= 3 && pw.includes(name)) return true;
+  const parts = [...name.split(NON_WORD).filter(Boolean), name];
+  return parts.some((part) =>
+    !exceedsLengthRatio(pw, part) && quickRatio(pw, part) >= MAX_SIMILARITY
+  );
+}
+
+// Django's shortcut: a value far shorter than the password cannot make it guessable.
+function exceedsLengthRatio(password: string, value: string): boolean {
+  const pwLength = [...password].length;
+  const valueLength = [...value].length;
+  return pwLength >= 10 * valueLength && valueLength < (MAX_SIMILARITY / 2) * pwLength;
+}
+
+/** Python's `SequenceMatcher.quick_ratio`: 2 * shared characters / total characters. */
+function quickRatio(a: string, b: string): number {
+  const counts = new Map<string, number>();
+  for (const char of b) counts.set(char, (counts.get(char) ?? 0) + 1);
+  let shared = 0;
+  for (const char of a) {
+    const left = counts.get(char) ?? 0;
+    if (left > 0) {
+      shared++;
+      counts.set(char, left - 1);
+    }
+  }
+  const total = [...a].length + [...b].length;
+  return total === 0 ? 1 : (2 * shared) / total;
+}
+
+// The most common passwords of at least eight characters (shorter ones fail the length rule).
+const COMMON_PASSWORDS = new Set([
+  "password",
+  "password1",
+  "password12",
+  "password123",
+  "password!",
+  "passw0rd",
+  "p@ssw0rd",
+  "p@ssword",
+  "qwertyui",
+  "qwertyuiop",
+  "qwerty12",
+  "qwerty123",
+  "qwerty1234",
+  "1q2w3e4r",
+  "1q2w3e4r5t",
+  "1qaz2wsx",
+  "zaq12wsx",
+  "zaq1zaq1",
+  "q1w2e3r4",
+  "asdfghjk",
+  "asdfghjkl",
+  "asdfasdf",
+  "zxcvbnm1",
+  "zxcvbnm123",
+  "abcd1234",
+  "abc12345",
+  "abc123456",
+  "abcdefgh",
+  "aaaaaaaa",
+  "iloveyou",
+  "iloveyou1",
+  "iloveyou2",
+  "sunshine",
+  "sunshine1",
+  "princess",
+  "princess1",
+  "football",
+  "football1",
+  "baseball",
+  "basketball",
+  "welcome1",
+  "welcome123",
+  "letmein1",
+  "letmein123",
+  "trustno1",
+  "superman",
+  "superman1",
+  "starwars",
+  "whatever",
+  "dragon123",
+  "monkey123",
+  "michael1",
+  "jennifer",
+  "computer",
+  "internet",
+  "mustang1",
+  "shadow123",
+  "master123",
+  "admin123",
+  "administrator",
+  "changeme",
+  "changeme1",
+  "secret123",
+  "hello123",
+  "freedom1",
+  "charlie1",
+  "batman123",
+  "lovely123",
+  "chocolate",
+  "butterfly",
+  "liverpool",
+  "jordan23",
+  "michelle",
+  "danielle",
+  "midnight",
+  "blink182",
+  "pokemon1",
+  "samantha",
+  "elizabeth",
+  "maverick",
+  "nicholas",
+  "corvette",
+  "mercedes",
+  "victoria",
+  "december",
+  "november",
+  "september",
+  "alexander",
+  "passport",
+  "benjamin",
+  "lakers24",
+  "silver12",
+  "snoopy12",
+  "spiderman",
+  "rockyou1",
+  "test1234",
+  "testtest",
+  "letmeinnow",
+]);

@@ -1,0 +1,190 @@
+/**
+ * The servers under test, each started as its own process on a free loopback port, and
+ * measured from the outside through /proc.
+ *
+ * A variant is data: `{ ...OURS, name: "ours-redis", env: { LAYER: "redis" } }` or
+ * `{ ...OURS, name: "ours-2w", args: ["--workers", "2"] }` is all a later scenario needs.
+ */
+import { fromFileUrl } from "@std/path";
+import { processTree, type ProcSample, resetPeak, sampleProcess, sumSamples } from "./_proc.ts";
+
+/** How to start one kind of server. */
+export interface ServerTarget {
+  /** Short name for reports: "raw", "ours". */
+  name: string;
+  /** Module to run, relative to the repository root. */
+  module: string;
+  /** Deno flags before the module. */
+  denoFlags: string[];
+  /** Arguments after the module; `--port <n>` is added. */
+  args: string[];
+  env: Record<string, string>;
+  /** Gets a fresh temporary data directory in `DATA_DIR`. */
+  dataDir: boolean;
+  /** Said in the report, e.g. that the rate limit was raised. */
+  notes: string[];
+}
+
+/** Rate limit used for our server: far above any bench sender, which sends faster than 20/s. */
+export const BENCH_RATE_LIMIT = 1_000_000;
+
+/** The raw `Deno.serve` broadcast server, the baseline. */
+export const RAW: ServerTarget = {
+  name: "raw",
+  module: "bench/raw_server.ts",
+  denoFlags: ["-A"],
+  args: [],
+  env: {},
+  dataDir: false,
+  notes: ["raw: bench/raw_server.ts, Deno.serve + Map<room, Set<WebSocket>>, no limits"],
+};
+
+/** This project's server, as `deno task start` runs it, with history in Deno KV. */
+export const OURS: ServerTarget = {
+  name: "ours",
+  module: "main.ts",
+  denoFlags: ["-A", "--unstable-kv", "--unstable-net"],
+  args: [],
+  env: {
+    LOG_LEVEL: "warn",
+    RATE_LIMIT: String(BENCH_RATE_LIMIT),
+    RATE_BURST: String(BENCH_RATE_LIMIT),
+  },
+  dataDir: true,
+  notes: [
+    `ours: main.ts with LOG_LEVEL=warn, a fresh DATA_DIR (history in Deno KV), ` +
+    `RATE_LIMIT=RATE_BURST=${BENCH_RATE_LIMIT} (default 20/s, burst 40: bench senders exceed it); ` +
+    `other limits at their defaults`,
+  ],
+};
+
+/** A started server process. */
+export interface ServerProcess extends AsyncDisposable {
+  readonly name: string;
+  readonly port: number;
+  /** The process started, then every process it started (a multi-process server's servers). */
+  readonly pids: number[];
+  /** CPU and memory summed over `pids` (CPU of a process that has exited is not counted). */
+  sample(): ProcSample;
+  /** Restarts the peak-memory mark; false when the kernel does not allow it. */
+  resetPeak(): boolean;
+  /** The last lines the server printed (for diagnosing a failed run). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+const ROOT = fromFileUrl(new URL("../", import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+
+/** Starts `target` with extra `env`/`args` and resolves once its port accepts connections. */
+export async function startServerProcess(
+  target: ServerTarget,
+  options: { env?: Record<string, string>; args?: string[] } = {},
+): Promise<ServerProcess> {
+  const port = freePort();
+  const dataDir = target.dataDir ? await Deno.makeTempDir({ prefix: "channels-bench-" }) : null;
+  const env = { ...target.env, ...(dataDir ? { DATA_DIR: dataDir } : {}), ...options.env };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...target.denoFlags,
+      target.module,
+      ...target.args,
+      ...(options.args ?? []),
+      "--port",
+      String(port),
+    ],
+    cwd: ROOT,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const tail: string[] = [];
+  void drain(child.stdout, tail);
+  void drain(child.stderr, tail);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    stopping ??= (async () => {
+      if (!exited) {
+        trySignal(child, "SIGTERM");
+        const timer = setTimeout(() => trySignal(child, "SIGKILL"), 2000);
+        await status;
+        clearTimeout(timer);
+      }
+      if (dataDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    })();
+  const server: ServerProcess = {
+    name: target.name,
+    port,
+    get pids() {
+      return processTree(child.pid);
+    },
+    sample: () => sumSamples(processTree(child.pid).flatMap(sampleIfAlive)),
+    resetPeak: () => processTree(child.pid).every(resetPeak),
+    output: () => tail.join("\n"),
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+  try {
+    await waitForPort(port, () => exited);
+  } catch (error) {
+    await stop();
+    throw new Error(
+      `Server "${target.name}" did not start: ${(error as Error).message}\n${tail.join("\n")}`,
+    );
+  }
+  return server;
+}
+
+function sampleIfAlive(pid: number): ProcSample[] {
+  try {
+    return [sampleProcess(pid)];
+  } catch {
+    return []; // exited between listing and reading
+  }
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function waitForPort(port: number, exited: () => boolean): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited()) throw new Error("it exited");
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`port ${port} not open after ${START_TIMEOUT_MS} ms`);
+}
+
+async function drain(stream: ReadableStream<Uint8Array>, tail: string[]): Promise<void> {
+  const lines = stream.pipeThrough(new TextDecoderStream());
+  for await (const text of lines) {
+    for (const line of text.split("\n")) {
+      if (line === "") continue;
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+    }
+  }
+}
+
+function trySignal(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch { /* already gone */ }
+}

@@ -1,0 +1,37 @@
+/**
+ * The scenario registry: `deno task bench` runs these in order; `--only a,b` picks by name.
+ * A new scenario (a presence storm, the Redis layer) is one more object in this array.
+ */
+import type { Scenario } from "../_scenario.ts";
+import { FANOUT_LOAD, fixedRateScenario } from "./fixed_rate.ts";
+import { saturationScenario } from "./saturation.ts";
+import { idleScenario } from "./idle.ts";
+import { overloadScenario } from "./overload.ts";
+import { presenceStormScenario } from "../presence_storm.ts";
+import { scaleFanoutScenario, scaleSaturationScenario } from "./scale_out.ts";
+
+/** Every scenario, in the order they run. */
+export const SCENARIOS: Scenario[] = [
+  fixedRateScenario({
+    name: "fanout",
+    title: "Fan-out: 1 room x 200 clients, 5 senders, 100 messages/s (20,000 deliveries/s)",
+    ...FANOUT_LOAD,
+  }),
+  fixedRateScenario({
+    name: "rooms",
+    title: "Rooms: 50 rooms x 10 clients, 500 messages/s (5,000 deliveries/s)",
+    rooms: 50,
+    perRoom: 10,
+    sendersPerRoom: 1,
+    rate: 500,
+    seconds: 10,
+    quickSeconds: 3,
+    messageLength: 100,
+  }),
+  saturationScenario,
+  idleScenario,
+  overloadScenario,
+  presenceStormScenario,
+  scaleFanoutScenario,
+  scaleSaturationScenario,
+];

@@ -1,0 +1,172 @@
+/**
+ * `deno task send [--room] <group-or-room> <json-or-text>`: sends one event to a group, the
+ * way Channels code calls `group_send` from a view or a job.
+ *
+ * - With `LAYER=redis` it publishes straight to Redis (`REDIS_URL`, `REDIS_PREFIX`).
+ * - Otherwise the layer lives inside the running server, so it posts to the server's
+ *   `POST /_send/` with `SEND_TOKEN` (`--url` names the server, default `http://HOST:PORT`).
+ *
+ * A target with a dot is a group (`chat.lobby`); one without, or any target after `--room`,
+ * is a chat room. For a room, a JSON object without `type`, or plain text, becomes a chat
+ * message: `deno task send lobby '{"message":"Deploy done","author":"ci"}'`.
+ */
+import { type Config, loadConfig } from "../server/config.ts";
+import type { LayerEvent } from "../layers/layer.ts";
+import { validateEvent, validateGroupName } from "../layers/layer.ts";
+import { chatGroup } from "../consumers/chat.ts";
+import { closeRedis, connectRedis } from "../layers/redis_connection.ts";
+import { encodeGroupMessage, groupChannel } from "../layers/redis_wire.ts";
+
+/** What the command line asked for. */
+export interface SendRequest {
+  group: string;
+  event: LayerEvent;
+  /** The server for the HTTP route; default from HOST and PORT. */
+  url?: string;
+  token?: string;
+  /** Flags left for the configuration (`--layer`, `--redis-url`, ...). */
+  configArgs: string[];
+}
+
+const USAGE = "Usage: deno task send [--room] <group-or-room> <json-or-text> " +
+  "[--url http://127.0.0.1:8000] [--token TOKEN]";
+
+/** Parses the command line; throws an `Error` with the usage or the problem. */
+export function parseSendArgs(args: string[]): SendRequest {
+  const positional: string[] = [];
+  const configArgs: string[] = [];
+  let room = false;
+  let url: string | undefined;
+  let token: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--room") room = true;
+    else if (arg === "--url") url = args[++i];
+    else if (arg.startsWith("--url=")) url = arg.slice(6);
+    else if (arg === "--token") token = args[++i];
+    else if (arg.startsWith("--token=")) token = arg.slice(8);
+    else if (arg.startsWith("--")) {
+      configArgs.push(arg);
+      if (!arg.includes("=") && i + 1 < args.length && !args[i + 1].startsWith("--")) {
+        configArgs.push(args[++i]);
+      }
+    } else positional.push(arg);
+  }
+  if (positional.length !== 2 || positional[0] === "") throw new Error(USAGE);
+  const [target, payload] = positional;
+  const isRoom = room || !target.includes(".");
+  const group = isRoom ? chatGroup(target) : target;
+  validateGroupName(group);
+  return { group, event: eventFrom(payload, isRoom), url, token, configArgs };
+}
+
+/** The event a payload stands for; for a room, plain text or a bare message is a chat message. */
+export function eventFrom(payload: string, isRoom: boolean): LayerEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    if (!isRoom) throw new Error(`The event must be JSON, got: ${payload.slice(0, 60)}`);
+    value = payload;
+  }
+  if (isRoom && typeof value === "string") {
+    return { type: "chat.message", message: { message: value } };
+  }
+  const object = value as Record<string, unknown> | null;
+  if (isRoom && typeof object === "object" && object !== null && !("type" in object)) {
+    return { type: "chat.message", message: object };
+  }
+  try {
+    validateEvent(object as LayerEvent);
+  } catch {
+    throw new Error('The event must be a JSON object with a string "type"');
+  }
+  return object as LayerEvent;
+}
+
+/** Publishes straight to Redis; returns how many processes were subscribed to the group. */
+async function sendViaRedis(config: Config, request: SendRequest): Promise<number> {
+  const client = await connectRedis(config.redisUrl, { name: "send", connectTimeoutMs: 5000 });
+  try {
+    const channel = groupChannel(config.redisPrefix, request.group);
+    return await client.publish(channel, encodeGroupMessage(request.event));
+  } finally {
+    await closeRedis(client);
+  }
+}
+
+/** Posts to the running server's `/_send/`; returns its JSON answer. */
+async function sendViaServer(
+  config: Config,
+  request: SendRequest,
+): Promise<{ delivered: number; dropped: number; remoteProcesses: number }> {
+  const token = request.token ?? config.sendToken;
+  if (!token) {
+    throw new Error("SEND_TOKEN is not set: the server's /_send/ endpoint needs the same token");
+  }
+  const base = request.url ?? `http://${hostForUrl(config.host)}:${config.port}`;
+  const url = new URL("/_send/", base);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ group: request.group, event: request.event }),
+    });
+  } catch (error) {
+    throw new Error(`No server answers at ${base}: ${(error as Error).message}`);
+  }
+  const text = await response.text();
+  if (response.status === 404) {
+    throw new Error(`${url} is off: start the server with the same SEND_TOKEN`);
+  }
+  if (!response.ok) {
+    const reason = safeJson(text)?.error ?? text.slice(0, 200);
+    throw new Error(`The server refused (${response.status}): ${reason}`);
+  }
+  return JSON.parse(text);
+}
+
+function hostForUrl(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+function safeJson(text: string): { error?: string } | null {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  let request: SendRequest;
+  let config: Config;
+  try {
+    request = parseSendArgs(args);
+    config = loadConfig(request.configArgs, Deno.env.toObject());
+  } catch (error) {
+    console.error((error as Error).message);
+    return 2;
+  }
+  try {
+    if (config.layer === "redis") {
+      const processes = await sendViaRedis(config, request);
+      console.log(`Sent to "${request.group}" via Redis: ${processes} process(es) subscribed`);
+    } else {
+      const result = await sendViaServer(config, request);
+      console.log(
+        `Sent to "${request.group}": delivered to ${result.delivered} connection(s)` +
+          (result.dropped ? `, ${result.dropped} dropped (receivers over capacity)` : ""),
+      );
+    }
+    return 0;
+  } catch (error) {
+    console.error(`Not sent: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

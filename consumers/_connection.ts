@@ -1,0 +1,421 @@
+import type { Connection, Consumer, ConsumerHooks, Scope } from "./consumer.ts";
+import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
+import { CloseCode, describeCloseCode, ProtocolError } from "./close_codes.ts";
+import { TokenBucket } from "./_token_bucket.ts";
+import { log } from "../server/log.ts";
+
+/** The part of a WebSocket the runtime uses; tests pass a fake with the same shape. */
+export interface SocketLike {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: Event) => void) | null;
+  onmessage: ((event: MessageEvent) => void) | null;
+  onclose: ((event: CloseEvent) => void) | null;
+  onerror: ((event: Event) => void) | null;
+}
+
+/** Limits that keep one client from hurting the others. */
+export interface ConnectionLimits {
+  maxMessageBytes: number;
+  rateLimit: { perSecond: number; burst: number };
+  /** Tasks (frames and events) waiting for this consumer's hooks. */
+  channelCapacity: number;
+  /** Unsent bytes above which events to this socket are dropped. */
+  maxBufferedBytes: number;
+}
+
+/**
+ * The one event type the framework handles itself: `{type: "connection.close", code, reason}`
+ * sent to a connection's channel or group closes the socket.
+ */
+export const CLOSE_EVENT = "connection.close";
+
+/** How long a closing socket may take to finish its closing handshake. */
+const CLOSE_TIMEOUT_MS = 5000;
+const CONNECTING = 0;
+// Shared by every connection: a bound function or closure per socket is memory per socket.
+const now = (): number => performance.now();
+const ignore = (): void => {};
+const OPEN = 1;
+type Task = () => void | Promise<void>;
+
+/**
+ * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
+ * arrival order, bounds what waits to be sent, and cleans up groups on close.
+ */
+export class WebSocketConnection implements Connection {
+  readonly scope: Scope;
+  readonly channelName: string;
+  #layer: GroupLayer;
+  #limits: ConnectionLimits;
+  #hooks: ConsumerHooks;
+  #socket: SocketLike | null = null;
+  // Kept small on purpose: every field here is memory per idle socket, times thousands.
+  #beforeOpen: (string | Uint8Array)[] | null = null;
+  #tasks: Task[] = [];
+  #running = false;
+  #finished = false;
+  /** A refused frame will close the socket once the frames accepted before it are handled. */
+  #closeQueued = false;
+  /** `close` was called; the socket closes a macrotask later (see `close`). */
+  #closing = false;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #bucket: TokenBucket;
+  #refusedInARow = 0;
+  #droppedInARow = 0;
+  #congested = false;
+  #deliveriesSinceCheck = 0;
+  /** The socket has closed and `disconnect` has run. */
+  #done = false;
+  #whenDone: (() => void)[] | null = null;
+
+  constructor(
+    consumer: Consumer,
+    options: { scope: Scope; layer: GroupLayer; limits: ConnectionLimits },
+  ) {
+    this.scope = options.scope;
+    this.#layer = options.layer;
+    this.#limits = options.limits;
+    this.#bucket = new TokenBucket(
+      options.limits.rateLimit.perSecond,
+      options.limits.rateLimit.burst,
+      now,
+    );
+    this.channelName = this.#layer.newChannel((event) => this.#deliver(event));
+    this.#hooks = consumer(this);
+  }
+
+  /** Calls `listener` once the socket has closed and the consumer's `disconnect` has run. */
+  onFinished(listener: () => void): void {
+    if (this.#done) listener();
+    else (this.#whenDone ??= []).push(listener);
+  }
+
+  /** Resolves when the socket has closed and the consumer's `disconnect` has run. */
+  get finished(): Promise<void> {
+    // Made on demand: a promise per socket would be memory per idle socket.
+    return new Promise((resolve) => this.onFinished(resolve));
+  }
+
+  /** Runs the `connect` hook; false means the handshake must be refused. */
+  async runConnect(): Promise<boolean> {
+    try {
+      const verdict = await this.#hooks.connect?.();
+      if (verdict !== false) return true;
+    } catch (error) {
+      log.error(`Consumer connect failed for ${this.scope.path}`, error);
+    }
+    await this.#release();
+    this.#markDone();
+    return false;
+  }
+
+  /** Wires an upgraded socket to this connection. */
+  attach(socket: SocketLike): void {
+    this.#socket = socket;
+    socket.onopen = () => this.#opened();
+    socket.onmessage = (event) => this.#received(event.data);
+    socket.onclose = (event) => void this.#closed(event.code);
+    socket.onerror = ignore; // the close event that follows does the cleanup
+  }
+
+  send(data: string | Uint8Array): void {
+    const socket = this.#socket;
+    if (this.#finished || this.#closing) return;
+    if (socket === null || socket.readyState === CONNECTING) {
+      const waiting = this.#beforeOpen ??= [];
+      if (waiting.length < this.#limits.channelCapacity) waiting.push(data);
+      return;
+    }
+    if (socket.readyState === OPEN) socket.send(data);
+  }
+
+  sendJson(value: unknown): void {
+    this.send(stringifyShared(value));
+  }
+
+  sendError(message: string): void {
+    this.sendJson({ type: "error", error: message });
+  }
+
+  close(code: number = CloseCode.NORMAL, reason = ""): void {
+    const socket = this.#socket;
+    if (socket === null || this.#finished || this.#closing) return;
+    if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
+      // Deno loses the close frame (the client sees 1006) when a socket is closed while frames
+      // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
+      // event; one macrotask later they have been dispatched. Nothing is sent meanwhile.
+      this.#closing = true;
+      setTimeout(() => {
+        if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
+          socket.close(code, reason.slice(0, 120));
+        }
+      }, 0);
+      // A client that never reads never answers the close frame either: stop waiting for it,
+      // so its groups and channel are released now rather than when TCP gives up.
+      this.#closeTimer = setTimeout(() => void this.#closed(code), CLOSE_TIMEOUT_MS);
+    }
+  }
+
+  groupAdd(group: string): Promise<void> {
+    // The layer remembers the channel's groups: closing the channel leaves them all.
+    return this.#layer.groupAdd(group, this.channelName);
+  }
+
+  groupDiscard(group: string): Promise<void> {
+    return this.#layer.groupDiscard(group, this.channelName);
+  }
+
+  groupSend(group: string, event: LayerEvent): Promise<SendResult> {
+    return this.#layer.groupSend(group, event);
+  }
+
+  #opened(): void {
+    const frames = this.#beforeOpen;
+    this.#beforeOpen = null;
+    for (const frame of frames ?? []) this.send(frame);
+  }
+
+  #deliver(event: LayerEvent): boolean {
+    if (event.type === CLOSE_EVENT) {
+      // The framework's own event: e.g. a log-out closing that session's sockets everywhere.
+      this.close(Number(event.code) || CloseCode.NORMAL, String(event.reason ?? ""));
+      return true;
+    }
+    const handler = this.#hooks.events?.[event.type];
+    // Not for us, or a socket on its way out: nothing to drop.
+    if (handler === undefined || this.#finished || this.#closing) return true;
+    const congested = this.#isCongested();
+    if (!congested && !this.#running) {
+      // Nothing waits (the usual case): run the handler now, without a task and its promise.
+      this.#droppedInARow = 0;
+      this.#running = true;
+      let pending;
+      try {
+        pending = handler(event);
+      } catch (error) {
+        this.#fail(error);
+      }
+      this.#continueAfter(pending);
+      return true;
+    }
+    if (congested || !this.#enqueue(() => handler(event))) {
+      // A reader this far behind will not catch up; closing frees its memory for good.
+      if (++this.#droppedInARow >= this.#limits.channelCapacity) {
+        this.close(CloseCode.TRY_AGAIN_LATER, "Too slow: messages were dropped");
+      }
+      return false;
+    }
+    this.#droppedInARow = 0;
+    return true;
+  }
+
+  // Reading `bufferedAmount` is a call into Deno's runtime: while the socket keeps up, ask on
+  // every 8th delivery (so it may overshoot the bound by 7 frames); once behind, on each one.
+  #isCongested(): boolean {
+    const socket = this.#socket;
+    if (socket === null) return false;
+    if (!this.#congested && (++this.#deliveriesSinceCheck & 7) !== 0) return false;
+    this.#congested = socket.bufferedAmount > this.#limits.maxBufferedBytes;
+    return this.#congested;
+  }
+
+  #received(data: string | ArrayBuffer | Blob): void {
+    if (this.#finished || this.#closeQueued) return;
+    const bytes = typeof data === "string"
+      ? utf8Length(data, this.#limits.maxMessageBytes)
+      : byteLength(data);
+    if (bytes > this.#limits.maxMessageBytes) {
+      this.#refuseFrame(
+        new ProtocolError(
+          `Message too big: ${bytes} bytes, the limit is ${this.#limits.maxMessageBytes}`,
+          CloseCode.MESSAGE_TOO_BIG,
+        ),
+      );
+      return;
+    }
+    if (!this.#bucket.take()) {
+      const { perSecond, burst } = this.#limits.rateLimit;
+      // A client that keeps flooding after being told is closed; one that slows down is not.
+      const persistent = ++this.#refusedInARow > burst;
+      this.#refuseFrame(
+        new ProtocolError(
+          `Rate limit exceeded: at most ${perSecond} messages per second; message dropped`,
+          persistent ? CloseCode.POLICY_VIOLATION : undefined,
+        ),
+      );
+      return;
+    }
+    this.#refusedInARow = 0;
+    if (!this.#running) {
+      // Nothing waits (the usual case): dispatch now, without a task closure.
+      this.#running = true;
+      let pending;
+      try {
+        pending = this.#dispatch(data);
+      } catch (error) {
+        this.#fail(error);
+      }
+      this.#continueAfter(pending);
+      return;
+    }
+    if (!this.#enqueue(() => this.#dispatch(data))) {
+      this.#refuse(new ProtocolError("Server busy: message dropped", CloseCode.TRY_AGAIN_LATER));
+    }
+  }
+
+  // Not async: a hook that finishes synchronously costs no promise.
+  #dispatch(data: string | ArrayBuffer | Blob): void | Promise<void> {
+    const hooks = this.#hooks;
+    if (typeof data !== "string") {
+      const receiveBytes = hooks.receiveBytes;
+      if (!receiveBytes) {
+        throw new ProtocolError("Binary frames are not accepted here", CloseCode.UNSUPPORTED_DATA);
+      }
+      if (data instanceof Blob) {
+        return data.arrayBuffer().then((buffer) => receiveBytes(new Uint8Array(buffer)));
+      }
+      return receiveBytes(new Uint8Array(data));
+    }
+    if (hooks.receiveJson) {
+      let value: unknown;
+      try {
+        value = JSON.parse(data);
+      } catch {
+        throw new ProtocolError("Message must be JSON");
+      }
+      return hooks.receiveJson(value);
+    }
+    return hooks.receive?.(data);
+  }
+
+  #enqueue(task: Task): boolean {
+    if (this.#tasks.length >= this.#limits.channelCapacity) return false;
+    this.#tasks.push(task);
+    if (!this.#running) void this.#runTasks();
+    return true;
+  }
+
+  // After a hook ran inline: the same rules as a queued task, so hooks run one at a time and
+  // what arrived meanwhile waits its turn.
+  #continueAfter(pending: unknown): void {
+    if (pending instanceof Promise) void this.#runTasks(pending);
+    else if (this.#tasks.length > 0 && !this.#finished) void this.#runTasks();
+    else this.#running = false;
+  }
+
+  async #runTasks(first?: Promise<void>): Promise<void> {
+    this.#running = true;
+    if (first !== undefined) {
+      try {
+        await first;
+      } catch (error) {
+        this.#fail(error);
+      }
+    }
+    while (this.#tasks.length > 0 && !this.#finished) {
+      const task = this.#tasks.shift()!;
+      try {
+        const pending = task();
+        if (pending instanceof Promise) await pending;
+      } catch (error) {
+        this.#fail(error);
+      }
+    }
+    this.#running = false;
+  }
+
+  #fail(error: unknown): void {
+    if (error instanceof ProtocolError) {
+      this.#refuse(error);
+      return;
+    }
+    log.error(
+      `Consumer failed on ${this.scope.path} [${this.scope.client}]; closing with 1011`,
+      error,
+    );
+    this.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+  }
+
+  #refuse(error: ProtocolError): void {
+    this.sendError(error.message);
+    if (error.code !== undefined) this.close(error.code, error.message);
+  }
+
+  /** Refuses an incoming frame; a close waits for the frames accepted before it. */
+  #refuseFrame(error: ProtocolError): void {
+    const code = error.code;
+    if (code === undefined) return this.#refuse(error);
+    // The client was told of every refusal, so what it was not told about must not vanish.
+    this.#closeQueued = true;
+    this.sendError(error.message);
+    const close = () => this.close(code, error.message);
+    if (!this.#enqueue(close)) close();
+  }
+
+  async #closed(code: number): Promise<void> {
+    clearTimeout(this.#closeTimer);
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#tasks.length = 0;
+    // Deno keeps a closed socket (and so its handlers and this connection) until its ping
+    // timer fires, up to 15 s later; letting go of the handlers frees this connection now.
+    const socket = this.#socket;
+    if (socket !== null) {
+      socket.onopen =
+        socket.onmessage =
+        socket.onclose =
+        socket.onerror =
+          null;
+    }
+    log.websocket("DISCONNECT", this.scope.path, this.scope.client);
+    log.debug(`WebSocket ${this.scope.path} closed with ${describeCloseCode(code)}`);
+    await this.#release();
+    try {
+      await this.#hooks.disconnect?.(code);
+    } catch (error) {
+      log.error(`Consumer disconnect failed on ${this.scope.path}`, error);
+    }
+    this.#markDone();
+  }
+
+  #markDone(): void {
+    this.#done = true;
+    const listeners = this.#whenDone ?? [];
+    this.#whenDone = null;
+    for (const listener of listeners) listener();
+  }
+
+  // Closing the channel leaves every group it joined (the layer's contract), before the
+  // consumer's `disconnect` runs.
+  async #release(): Promise<void> {
+    this.#finished = true;
+    await this.#layer.closeChannel(this.channelName).catch((error) => {
+      log.warn(`Could not close channel ${this.channelName} and leave its groups`, error);
+    });
+  }
+}
+
+// The same event object is usually sent to every member of a group: serialise it once.
+let lastValue: unknown = undefined;
+let lastText = "";
+
+function stringifyShared(value: unknown): string {
+  if (value !== lastValue || typeof value !== "object" || value === null) {
+    lastText = JSON.stringify(value);
+    lastValue = value;
+  }
+  return lastText;
+}
+
+/** UTF-8 length of `text`, computed exactly only when it could exceed `limit`. */
+function utf8Length(text: string, limit: number): number {
+  if (text.length * 3 <= limit) return text.length; // cannot exceed: skip the encode
+  return new TextEncoder().encode(text).byteLength;
+}
+
+function byteLength(data: ArrayBuffer | Blob): number {
+  return data instanceof Blob ? data.size : data.byteLength;
+}

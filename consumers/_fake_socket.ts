@@ -1,0 +1,78 @@
+import type { SocketLike } from "./_connection.ts";
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/** What the client end of a {@linkcode FakeSocket} hears. */
+export interface FakeSocketPeer {
+  /** A frame the server sent. */
+  frame(data: string | Uint8Array): void;
+  /** The socket closed (by either end). */
+  closed(code: number, reason: string): void;
+}
+
+/**
+ * The server end of an in-process WebSocket: the runtime drives it like a real socket, the
+ * test drives the client end through {@linkcode FakeSocket.open}, `deliver` and `hangUp`.
+ * Client frames and closes are dispatched as tasks, like a network's, so a test that sends
+ * then disconnects sees them arrive in that order.
+ */
+export class FakeSocket implements SocketLike {
+  readyState: number = CONNECTING;
+  /** Unsent bytes; a test raises it to play a client that stopped reading. */
+  bufferedAmount = 0;
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onclose: ((event: CloseEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  #peer: FakeSocketPeer;
+
+  constructor(peer: FakeSocketPeer) {
+    this.#peer = peer;
+  }
+
+  send(data: string | Uint8Array): void {
+    if (this.readyState === CONNECTING) {
+      throw new DOMException("WebSocket is not open", "InvalidStateError");
+    }
+    if (this.readyState === OPEN) this.#peer.frame(data);
+  }
+
+  close(code = 1000, reason = ""): void {
+    if (this.readyState >= CLOSING) return;
+    this.readyState = CLOSING;
+    // The client answers the close frame, and only then does the server see `close`.
+    queueMicrotask(() => this.#finish(code, reason));
+  }
+
+  /** Completes the handshake. */
+  open(): void {
+    this.readyState = OPEN;
+    this.onopen?.(new Event("open"));
+  }
+
+  /** A frame from the client. Frames after the close are lost, as on a network. */
+  deliver(data: string | ArrayBuffer): void {
+    queueMicrotask(() => {
+      if (this.readyState !== OPEN) return;
+      this.onmessage?.(new MessageEvent("message", { data }));
+    });
+  }
+
+  /** The client closes with `code`. */
+  hangUp(code: number, reason = ""): void {
+    queueMicrotask(() => {
+      if (this.readyState === CLOSED) return;
+      this.#finish(code, reason);
+    });
+  }
+
+  #finish(code: number, reason: string): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    this.#peer.closed(code, reason);
+    this.onclose?.(new CloseEvent("close", { code, reason, wasClean: true }));
+  }
+}

@@ -1,0 +1,134 @@
+import type { Consumer } from "./consumer.ts";
+import type { LayerEvent } from "../layers/layer.ts";
+import { ProtocolError } from "./close_codes.ts";
+import type { ChatHistory, ChatMessage } from "../storage/chat_history.ts";
+import { sortableId } from "../storage/store.ts";
+import { log } from "../server/log.ts";
+
+/** Longest room name, in characters. */
+export const MAX_ROOM_NAME = 100;
+/** Longest chat message, in characters (the frame limit is separate and larger). */
+export const MAX_CHAT_MESSAGE = 10_000;
+/** Shown as the author of anonymous users' messages. */
+export const ANONYMOUS_AUTHOR = "Anonymous";
+
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** True for a usable room name: 1 to 100 characters, no control characters, not `.` or `..`. */
+export function isValidRoomName(room: string): boolean {
+  const length = [...room].length;
+  // "." and ".." are path segments that browsers resolve away: such a room could never be opened.
+  if (room === "." || room === "..") return false;
+  return length >= 1 && length <= MAX_ROOM_NAME && !CONTROL.test(room) && room.trim() === room;
+}
+
+/** The group of a room's sockets. */
+export function chatGroup(room: string): string {
+  return `chat.${room}`;
+}
+
+/**
+ * The chat room of the Django Channels tutorial: a client sends `{"message": "..."}`, every
+ * socket in the room (the sender's too) receives the message with its id, author and time.
+ * On entry, the room's recent history arrives first, each frame marked `"history": true`.
+ */
+export function chatConsumer(history: ChatHistory): Consumer {
+  return (conn) => {
+    const room = conn.scope.params.room ?? "";
+    const group = chatGroup(room);
+    return {
+      async connect() {
+        if (!isValidRoomName(room)) return false;
+        await conn.groupAdd(group);
+        for (const message of await history.recent(room)) {
+          conn.sendJson({ ...message, history: true });
+        }
+      },
+      receiveJson(value) {
+        const message: ChatMessage = {
+          type: "chat.message",
+          id: sortableId(),
+          room,
+          message: messageText(value),
+          author: conn.scope.user.username ?? ANONYMOUS_AUTHOR,
+          time: new Date().toISOString(),
+        };
+        // Not awaited: the layer keeps one sender's events in order, so this socket's next
+        // frame need not wait for the broker's answer (and the hook costs no promise).
+        conn.groupSend(group, { type: "chat.message", message }).then(
+          // Written in batches: a slow store never holds up a broadcast. History logs its own
+          // failures.
+          () => history.append(message),
+          (error) => {
+            log.warn(`Chat message to "${room}" not sent`, error);
+            conn.sendError("Message not sent: the server cannot reach the other members right now");
+          },
+        );
+      },
+      // Shutdown waits for this hook: what the room accepted is written before the store closes.
+      disconnect: () => history.flush(),
+      events: {
+        "chat.message": (event) => {
+          const message = chatMessageOf(event, room);
+          if (message !== null) conn.sendJson(message);
+        },
+      },
+    };
+  };
+}
+
+function messageText(value: unknown): string {
+  const message = (value as { message?: unknown } | null)?.message;
+  if (typeof value !== "object" || value === null || typeof message !== "string") {
+    throw new ProtocolError('Expected a JSON object like {"message": "Hello"}');
+  }
+  if (message.trim() === "") throw new ProtocolError("Message is empty");
+  if (message.length > MAX_CHAT_MESSAGE) {
+    throw new ProtocolError(`Message is too long: at most ${MAX_CHAT_MESSAGE} characters`);
+  }
+  return message;
+}
+
+/** Shown as the author of a message published from outside without one. */
+export const EXTERNAL_AUTHOR = "Server";
+// One normalised copy per event, shared by every member, so it is serialised once.
+const normalised = new WeakMap<object, ChatMessage | null>();
+
+/**
+ * The message a `chat.message` event carries. Ours are complete; one published from outside
+ * (`deno task send`, `redis-cli PUBLISH`) may be just `{"message": {"message": "hi"}}` or
+ * `{"message": "hi"}`: missing id, time, room and author are filled in. Such messages are
+ * live only: history is written by the process that accepted a message from a client.
+ */
+function chatMessageOf(event: LayerEvent, room: string): ChatMessage | null {
+  const raw = event.message;
+  if (typeof raw === "object" && raw !== null && isComplete(raw as Partial<ChatMessage>)) {
+    return raw as ChatMessage;
+  }
+  if (normalised.has(event)) return normalised.get(event)!;
+  const fields = (typeof raw === "string" ? { message: raw } : raw ?? {}) as Record<
+    string,
+    unknown
+  >;
+  const text = fields.message;
+  const message: ChatMessage | null = typeof text !== "string" || text.length > MAX_CHAT_MESSAGE
+    ? null
+    : {
+      type: "chat.message",
+      id: typeof fields.id === "string" ? fields.id : sortableId(),
+      room: typeof fields.room === "string" ? fields.room : room,
+      message: text,
+      author: typeof fields.author === "string" ? fields.author.slice(0, 150) : EXTERNAL_AUTHOR,
+      time: typeof fields.time === "string" ? fields.time : new Date().toISOString(),
+    };
+  if (message === null) log.warn(`Ignored a "chat.message" event to "${room}" without a text`);
+  normalised.set(event, message);
+  return message;
+}
+
+function isComplete(message: Partial<ChatMessage>): boolean {
+  return typeof message.message === "string" && typeof message.id === "string" &&
+    typeof message.author === "string" && typeof message.time === "string" &&
+    typeof message.room === "string";
+}

@@ -1,0 +1,102 @@
+/**
+ * The consumer contract: what a WebSocket route's code looks like.
+ *
+ * A consumer is a function that receives its {@linkcode Connection} and returns its hooks.
+ * State that belongs to one socket lives in the closure. Events from the group layer reach
+ * only the handlers named in `events`: there is no dispatch by reflection.
+ *
+ * Lifecycle (Django Channels' meaning):
+ * 1. `connect` runs before the handshake is answered. Returning `false` refuses the socket
+ *    with HTTP 403, as Channels' close-before-accept does. Frames sent here are queued until
+ *    the socket opens.
+ * 2. `receive` / `receiveJson` / `receiveBytes` run once per frame, in order.
+ * 3. `events[type]` runs for each group or channel event of that type, in order.
+ * 4. When the socket closes, the framework leaves every group the consumer joined, then runs
+ *    `disconnect(code)`.
+ *
+ * A hook that throws {@linkcode ProtocolError} sends the client `{"type":"error","error":…}`
+ * (and closes the socket if the error names a close code); any other exception is logged and
+ * closes only that socket with 1011.
+ *
+ * @example
+ * ```ts
+ * export const shoutConsumer: Consumer = (conn) => ({
+ *   async connect() {
+ *     await conn.groupAdd("shouts");
+ *   },
+ *   async receiveJson(value) {
+ *     await conn.groupSend("shouts", { type: "shout", text: String(value) });
+ *   },
+ *   events: {
+ *     shout: (event) => conn.sendJson({ text: event.text }),
+ *   },
+ * });
+ * ```
+ */
+import type { LayerEvent, SendResult } from "../layers/layer.ts";
+export { ProtocolError } from "./close_codes.ts";
+
+/** Who is on the other end. Anonymous until the accounts layer fills it from the session. */
+export interface User {
+  readonly username: string | null;
+  readonly isAuthenticated: boolean;
+}
+
+/** The anonymous user. */
+export const ANONYMOUS: User = Object.freeze({ username: null, isAuthenticated: false });
+
+/** What the consumer knows about the request that opened the socket. */
+export interface Scope {
+  /** The request path, still percent-encoded, e.g. `/ws/chat/caf%C3%A9/`. */
+  readonly path: string;
+  /** Decoded path parameters, e.g. `{ room: "café" }`. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: URLSearchParams;
+  readonly headers: Headers;
+  readonly cookies: Readonly<Record<string, string>>;
+  /** The client's address as `host:port` (from `X-Forwarded-For` only when trusted). */
+  readonly client: string;
+  readonly user: User;
+  /** The session id behind `user`, when there is one. */
+  readonly sessionId: string | null;
+}
+
+/** One socket, as its consumer sees it. */
+export interface Connection {
+  readonly scope: Scope;
+  /** This connection's channel on the group layer. */
+  readonly channelName: string;
+  /** Sends a text or binary frame (queued until open, dropped once closed). */
+  send(data: string | Uint8Array): void;
+  /** Sends a value as a JSON text frame. */
+  sendJson(value: unknown): void;
+  /** Sends `{"type": "error", "error": message}`. */
+  sendError(message: string): void;
+  /** Closes the socket with `code` (default 1000). */
+  close(code?: number, reason?: string): void;
+  /** Joins a group; the framework leaves it when the socket closes. */
+  groupAdd(group: string): Promise<void>;
+  /** Leaves a group. */
+  groupDiscard(group: string): Promise<void>;
+  /** Sends an event to every member of a group. */
+  groupSend(group: string, event: LayerEvent): Promise<SendResult>;
+}
+
+/** The hooks of one connection's consumer. All are optional. */
+export interface ConsumerHooks {
+  /** Runs before the handshake is answered; `false` refuses it with 403. */
+  connect?(): boolean | void | Promise<boolean | void>;
+  /** Runs for each text frame (unless `receiveJson` is given). */
+  receive?(text: string): void | Promise<void>;
+  /** Runs for each text frame parsed as JSON; a frame that is not JSON gets an error frame. */
+  receiveJson?(value: unknown): void | Promise<void>;
+  /** Runs for each binary frame; without it a binary frame closes the socket with 1003. */
+  receiveBytes?(data: Uint8Array): void | Promise<void>;
+  /** Handlers for layer events, by their `type`. */
+  events?: Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
+  /** Runs after the socket closed and its groups were left. */
+  disconnect?(code: number): void | Promise<void>;
+}
+
+/** A consumer: builds one connection's hooks. */
+export type Consumer = (conn: Connection) => ConsumerHooks;

@@ -1,0 +1,53 @@
+/**
+ * The Origin check on WebSocket upgrades (Channels' AllowedHostsOriginValidator): a page from
+ * another site must not open a socket that carries the user's cookies.
+ *
+ * A request without `Origin` is let through: browsers always send it on WebSocket upgrades,
+ * so its absence means a non-browser client (a terminal client, a script), which has no
+ * ambient cookies to abuse.
+ */
+
+/** Which hosts may be named by a WebSocket's Origin. */
+export interface OriginPolicy {
+  /**
+   * Allowed hosts, Django-style: `example.com`, `example.com:8443`, `.example.com` (the domain
+   * and its subdomains) or `*`. Empty: only the host the request was made to.
+   */
+  allowedHosts: readonly string[];
+  /** Take the request's host from `X-Forwarded-Host` (behind a trusted proxy). */
+  trustProxy: boolean;
+}
+
+/** True when the request's Origin may open a socket under `policy`. */
+export function isOriginAllowed(request: Request, policy: OriginPolicy): boolean {
+  const origin = request.headers.get("origin");
+  if (origin === null) return true;
+  let originUrl: URL;
+  try {
+    originUrl = new URL(origin);
+  } catch {
+    return false; // includes the opaque origin "null"
+  }
+  const originHost = originUrl.host.toLowerCase();
+  if (policy.allowedHosts.length === 0) {
+    return originHost === requestHost(request, policy.trustProxy);
+  }
+  return policy.allowedHosts.some((pattern) =>
+    hostMatches(pattern, originHost, originUrl.hostname)
+  );
+}
+
+function requestHost(request: Request, trustProxy: boolean): string {
+  const forwarded = trustProxy
+    ? request.headers.get("x-forwarded-host")?.split(",")[0].trim()
+    : null;
+  return (forwarded || request.headers.get("host") || new URL(request.url).host).toLowerCase();
+}
+
+function hostMatches(pattern: string, hostWithPort: string, hostname: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.startsWith(".")) {
+    return hostname === pattern.slice(1) || hostname.endsWith(pattern);
+  }
+  return pattern.includes(":") ? pattern === hostWithPort : pattern === hostname;
+}

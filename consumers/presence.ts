@@ -1,0 +1,128 @@
+/**
+ * `WS /ws/presence/` (login required): keeps the user online while the socket is open and
+ * keeps their page's list of users live. Protocol (server to client only):
+ *
+ * - `{"type": "presence.state", "users": [{"username", "online"}], "online_count", "recent"}`
+ *   once, right after the socket opens: every registered user with their status, and the
+ *   latest "connected" / "disconnected" events.
+ * - `{"type": "presence.diff", "joins": [...], "leaves": [...], "time"}` for every change
+ *   after that; a diff is absolute ("now online"), so applying one twice is harmless.
+ * - `{"type": "presence.user_added", "username"}` when someone signs up.
+ *
+ * `?list=0` tracks the user without sending any of that (a page that shows no list).
+ */
+import type { Consumer } from "./consumer.ts";
+import type { LayerEvent } from "../layers/layer.ts";
+import {
+  PRESENCE_DIFF,
+  PRESENCE_GROUP,
+  type PresenceMeta,
+  type PresenceTracker,
+} from "../layers/presence.ts";
+import { ACCOUNT_EVENTS_GROUP } from "../auth/users.ts";
+import { sessionGroup } from "../auth/sessions.ts";
+import { CloseCode } from "./close_codes.ts";
+
+/** The frame a client gets when a user signs up. */
+export const USER_ADDED = "presence.user_added";
+/** The first frame a client gets. */
+export const PRESENCE_STATE = "presence.state";
+
+/** What the presence consumer needs from the server's services. */
+export interface PresenceServices {
+  readonly presence: PresenceTracker;
+  /** Every registered username, in display order. */
+  readonly users: { usernames(): Promise<string[]> };
+  /** Whether a session still exists (a log-out deletes it before closing its sockets). */
+  readonly sessions: { get(id: string): Promise<unknown | null> };
+}
+
+/** One user in the state frame. */
+export interface PresenceUser {
+  username: string;
+  online: boolean;
+}
+
+const MAX_DEVICE = 80;
+
+/** Builds the presence consumer over `services`. */
+export function presenceConsumer(services: PresenceServices): Consumer {
+  const { presence } = services;
+  return (conn) => {
+    const username = conn.scope.user.username;
+    const sessionId = conn.scope.sessionId;
+    const listing = conn.scope.query.get("list") !== "0";
+    // Diffs that arrive before the state frame went out wait for it: sent first, they would
+    // be overwritten by an older state.
+    let early: LayerEvent[] | null = [];
+    let session: string | null = null;
+    const forward = (event: LayerEvent, frame: unknown = event) => {
+      if (early !== null) early.push(event);
+      else conn.sendJson(frame);
+    };
+    return {
+      async connect() {
+        if (username === null) return false;
+        if (sessionId !== null) session = await sessionGroup(sessionId);
+        if (listing) {
+          await conn.groupAdd(PRESENCE_GROUP);
+          await conn.groupAdd(ACCOUNT_EVENTS_GROUP);
+        }
+        await presence.track(username, conn.channelName, meta(conn.scope.headers, session));
+        try {
+          if (listing) conn.sendJson(await stateFrame(services, username));
+        } catch (error) {
+          // A refused socket never runs `disconnect`: untrack here, or the user is a ghost.
+          await presence.untrack(conn.channelName);
+          throw error;
+        }
+        const waiting = early ?? [];
+        early = null;
+        for (const event of waiting) conn.sendJson(frameOf(event));
+      },
+      events: {
+        // The layer's event object is the frame: one serialisation serves every socket.
+        [PRESENCE_DIFF]: (event) => forward(event),
+        "account.created": (event) => forward(event, frameOf(event)),
+      },
+      async disconnect(code) {
+        if (username === null) return;
+        // A log-out deletes the session, then closes its sockets with 4001; a tab that is
+        // just closing still has its session and gets the grace period.
+        const loggedOut = code === CloseCode.LOGGED_OUT ||
+          (sessionId !== null && await services.sessions.get(sessionId) === null);
+        if (loggedOut && session !== null) await presence.untrackSession(session);
+        await presence.untrack(conn.channelName, { grace: !loggedOut });
+      },
+    };
+  };
+}
+
+function frameOf(event: LayerEvent): unknown {
+  if (event.type === "account.created") return { type: USER_ADDED, username: event.username };
+  return event;
+}
+
+function meta(headers: Headers, session: string | null): PresenceMeta {
+  const device = (headers.get("user-agent") ?? "").slice(0, MAX_DEVICE);
+  return { session, device, joinedAt: new Date().toISOString() };
+}
+
+async function stateFrame(services: PresenceServices, me: string): Promise<unknown> {
+  const [registered, state] = await Promise.all([
+    services.users.usernames(),
+    services.presence.state(),
+  ]);
+  // This socket's own join may still be inside the coalescing window: it is online.
+  const online = new Set([...state.online, me]);
+  const names = new Set(registered);
+  // Someone online who is missing from the directory read (signed up a moment ago) is shown.
+  const users: PresenceUser[] = [...registered, ...[...online].filter((n) => !names.has(n))]
+    .map((username) => ({ username, online: online.has(username) }));
+  return {
+    type: PRESENCE_STATE,
+    users,
+    online_count: users.filter((user) => user.online).length,
+    recent: state.recent,
+  };
+}

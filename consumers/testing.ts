@@ -1,0 +1,266 @@
+/**
+ * Consumers under test without a server or a port, like Django Channels'
+ * `WebsocketCommunicator`. The socket is a fake passed through the app's `upgrade` seam; the
+ * handshake still goes through the real router, Origin check, `identify` and `connect`.
+ *
+ * @example
+ * ```ts
+ * await using app = await createTestApp();
+ * const comm = new Communicator(app, "/ws/echo/");
+ * assert((await comm.connect()).accepted);
+ * comm.send("hi");
+ * assertEquals(await comm.receive(), "You said: hi");
+ * await comm.disconnect();
+ * ```
+ *
+ * A consumer that is not in the route table is tested with services instead of an app:
+ * `new Communicator({ consumer, services: app.services, route: "/ws/t/:id/" }, "/ws/t/1/")`.
+ */
+import type { Consumer, User } from "./consumer.ts";
+import type { Services } from "../server/context.ts";
+import type { Config } from "../server/config.ts";
+import { DEFAULT_CONFIG } from "../server/config.ts";
+import { type App, createApp } from "../server/app.ts";
+import { InMemoryLayer } from "../layers/in_memory.ts";
+import type { GroupLayer } from "../layers/layer.ts";
+import { DenoKvStore } from "../storage/deno_kv_store.ts";
+import type { Store } from "../storage/store.ts";
+import { Router } from "../routes/router.ts";
+import { log } from "../server/log.ts";
+import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
+import { FakeSocket } from "./_fake_socket.ts";
+export { FakeSocket } from "./_fake_socket.ts";
+
+/** How long `receive` waits by default, in milliseconds. */
+export const RECEIVE_TIMEOUT_MS = 2000;
+
+// Each communicator hands its socket to the upgrade seam through its own Request object.
+const waiting = new WeakMap<Request, FakeSocket>();
+
+/** The upgrade seam for apps under test: pass it to `createApp({ upgrade: testUpgrade })`. */
+export const testUpgrade: UpgradeWebSocket = (request) => {
+  const socket = waiting.get(request);
+  if (socket === undefined) {
+    throw new Error("This app upgrades only requests made by a Communicator");
+  }
+  return { socket, response: new Response(null, { status: 101 }) };
+};
+
+/** An app with an in-memory layer and store; `await using` closes them. */
+export interface TestApp extends App {
+  readonly layer: GroupLayer;
+  readonly store: Store;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Builds an app for communicators: in-memory layer and store, silent logs unless told. */
+export async function createTestApp(
+  overrides: Partial<Config> = {},
+  options: { layer?: GroupLayer; store?: Store } = {},
+): Promise<TestApp> {
+  const config: Config = { ...DEFAULT_CONFIG, logLevel: "silent", ...overrides };
+  log.setLevel(config.logLevel);
+  const layer = options.layer ?? new InMemoryLayer();
+  const store = options.store ?? await DenoKvStore.open(":memory:");
+  const app = createApp({ config, layer, store, upgrade: testUpgrade });
+  return {
+    ...app,
+    layer,
+    store,
+    async [Symbol.asyncDispose]() {
+      await app.closeSockets();
+      await layer.close();
+      store.close();
+    },
+  };
+}
+
+/** A consumer outside the route table, with the services it runs on. */
+export interface ConsumerTarget {
+  consumer: Consumer;
+  services: Services;
+  /** The route pattern that gives the path parameters, e.g. `/ws/chat/:room/`. */
+  route?: string;
+}
+
+/** Options of a {@linkcode Communicator}. */
+export interface CommunicatorOptions {
+  /** Extra handshake headers, e.g. `Origin` or `Cookie`. */
+  headers?: HeadersInit;
+  /** The user (only with a {@linkcode ConsumerTarget}: an app identifies users itself). */
+  user?: User;
+}
+
+let nextPort = 40000;
+
+/** The client end of one in-process WebSocket. */
+export class Communicator {
+  /** The server end, e.g. to raise its `bufferedAmount`. */
+  readonly socket: FakeSocket;
+  /** Resolves with the close code and reason, whichever end closed. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  #url: URL;
+  #headers: HeadersInit;
+  #handle: (request: Request) => Promise<Response>;
+  #live: LiveConnections;
+  #frames: (string | Uint8Array)[] = [];
+  #waiters = new Set<() => void>();
+  #closeCode: number | null = null;
+
+  constructor(target: App | ConsumerTarget, path: string, options: CommunicatorOptions = {}) {
+    this.#url = new URL(path, "http://localhost");
+    this.#headers = options.headers ?? {};
+    const { promise, resolve } = Promise.withResolvers<{ code: number; reason: string }>();
+    this.closed = promise;
+    this.socket = new FakeSocket({
+      frame: (data) => this.#push(data),
+      closed: (code, reason) => {
+        this.#closeCode = code;
+        resolve({ code, reason });
+        this.#wake();
+      },
+    });
+    if ("handle" in target) {
+      if (options.user) throw new TypeError("The user option needs a consumer, not an app");
+      const info = clientInfo();
+      this.#handle = (request) => target.handle(request, info);
+      this.#live = target.live;
+    } else {
+      this.#live = new LiveConnections();
+      this.#handle = consumerHandler(target, this.#live, options.user);
+    }
+  }
+
+  /** The close code once closed, else `null`. */
+  get closeCode(): number | null {
+    return this.#closeCode;
+  }
+
+  /** Makes the handshake; `accepted` is false when it was answered with `status` instead. */
+  async connect(): Promise<{ accepted: boolean; status: number }> {
+    const headers = new Headers(this.#headers);
+    headers.set("upgrade", "websocket");
+    headers.set("connection", "Upgrade");
+    headers.set("sec-websocket-version", "13");
+    headers.set("sec-websocket-key", btoa(crypto.randomUUID().slice(0, 16)));
+    const request = new Request(this.#url, { headers });
+    waiting.set(request, this.socket);
+    const response = await this.#handle(request);
+    waiting.delete(request);
+    if (response.status !== 101) {
+      await response.body?.cancel();
+      return { accepted: false, status: response.status };
+    }
+    this.socket.open();
+    return { accepted: true, status: 101 };
+  }
+
+  /** Sends a text or binary frame to the consumer. */
+  send(data: string | Uint8Array): void {
+    this.socket.deliver(typeof data === "string" ? data : data.slice().buffer);
+  }
+
+  /** Sends a value as a JSON text frame. */
+  sendJson(value: unknown): void {
+    this.send(JSON.stringify(value));
+  }
+
+  /** The next frame; rejects after `timeoutMs`, or at once when the socket closed. */
+  async receive(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<string | Uint8Array> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#frames.length === 0) {
+      if (this.#closeCode !== null) {
+        throw new Error(`No frame: the socket closed with ${this.#closeCode}`);
+      }
+      if (!await this.#wait(deadline - Date.now())) {
+        throw new Error(`No frame within ${timeoutMs} ms`);
+      }
+    }
+    return this.#frames.shift()!;
+  }
+
+  /** The next frame parsed as JSON. */
+  async receiveJson<T = Record<string, unknown>>(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<T> {
+    const frame = await this.receive(timeoutMs);
+    if (typeof frame !== "string") throw new Error("Expected a text frame, got a binary one");
+    return JSON.parse(frame) as T;
+  }
+
+  /** True when no frame arrives within `ms` (frames already waiting count as arrived). */
+  async receiveNothing(ms = 100): Promise<boolean> {
+    if (this.#frames.length > 0) return false;
+    await this.#wait(ms);
+    return this.#frames.length === 0;
+  }
+
+  /** Closes from the client's end and waits for the consumer's `disconnect` to finish. */
+  async disconnect(code = 1000): Promise<void> {
+    this.socket.hangUp(code);
+    await this.closed;
+    await this.#live.finished(this.socket);
+  }
+
+  /** Waits for the server to close the socket; returns the code. */
+  async waitForClose(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#closeCode === null) {
+      if (!await this.#wait(deadline - Date.now())) {
+        throw new Error(`Socket still open after ${timeoutMs} ms`);
+      }
+    }
+    await this.#live.finished(this.socket);
+    return this.#closeCode;
+  }
+
+  #push(data: string | Uint8Array): void {
+    this.#frames.push(data);
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const waiter of this.#waiters) waiter();
+    this.#waiters.clear();
+  }
+
+  /** Resolves true when something happened, false after `ms`. */
+  #wait(ms: number): Promise<boolean> {
+    if (ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(woken);
+        resolve(false);
+      }, ms);
+      const woken = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.#waiters.add(woken);
+    });
+  }
+}
+
+function consumerHandler(
+  target: ConsumerTarget,
+  live: LiveConnections,
+  user: User | undefined,
+): (request: Request) => Promise<Response> {
+  const services: Services = user
+    ? { ...target.services, identify: () => Promise.resolve({ user, sessionId: null }) }
+    : target.services;
+  const handler = websocketHandler(target.consumer, { upgrade: testUpgrade, live });
+  return async (request) => {
+    const url = new URL(request.url);
+    const router = new Router([{ method: "GET", path: target.route ?? url.pathname, handler }]);
+    const match = router.match("GET", url.pathname);
+    if (match.kind !== "found") {
+      throw new Error(`Path ${url.pathname} does not match route ${target.route}`);
+    }
+    const client = `127.0.0.1:${nextPort++}`;
+    return await handler(request, { url, params: match.params, client, services });
+  };
+}
+
+function clientInfo(): Deno.ServeHandlerInfo {
+  const remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: nextPort++ };
+  return { remoteAddr, completed: Promise.resolve() } as Deno.ServeHandlerInfo;
+}

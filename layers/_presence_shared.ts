@@ -1,0 +1,76 @@
+import type { GroupLayer } from "./layer.ts";
+import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./presence.ts";
+import { PresenceCore } from "./presence_core.ts";
+import { log } from "../server/log.ts";
+
+const RECONCILE_EVERY_MS = 10_000;
+
+/**
+ * The core over a backend that several processes (or Workers) share. Diffs of two of them
+ * about one user can cross on the way, so each one re-checks the whole state now and then.
+ */
+export class SharedPresence extends PresenceCore {
+  #reconciler: ReturnType<typeof setInterval>;
+
+  constructor(layer: GroupLayer, backend: PresenceBackend, options: PresenceOptions) {
+    super(layer, backend, options);
+    this.#reconciler = setInterval(
+      () => void this.reconcile().catch(() => {}),
+      RECONCILE_EVERY_MS,
+    );
+  }
+
+  override close(): Promise<void> {
+    clearInterval(this.#reconciler);
+    return super.close();
+  }
+}
+
+/**
+ * The connections one process tracks in a shared backend, kept alive by a heartbeat: every
+ * `ttlMs / 3` the backend writes them again with a fresh expiry and sweeps the expired ones of
+ * processes that died; the users who went offline that way are announced to the watcher.
+ */
+export class PresenceHeartbeat {
+  #mine = new Map<string, TrackedConnection>();
+  #timer: ReturnType<typeof setInterval>;
+  #changed: ((usernames: string[]) => void) | null = null;
+  #stopped = false;
+
+  /** Starts beating: `beat` refreshes this process's connections and returns who expired. */
+  constructor(ttlMs: number, beat: (mine: TrackedConnection[]) => Promise<string[]>) {
+    const everyMs = Math.max(100, Math.floor(ttlMs / 3));
+    this.#timer = setInterval(() => void this.#beat(beat), everyMs);
+  }
+
+  /** Keeps `connection` alive from now on. */
+  track(connection: TrackedConnection): void {
+    this.#mine.set(connection.connectionId, connection);
+  }
+
+  /** Stops keeping `connections` alive. */
+  untrack(connections: readonly TrackedConnection[]): void {
+    for (const { connectionId } of connections) this.#mine.delete(connectionId);
+  }
+
+  /** Who is told about users whose every connection expired. */
+  watch(changed: (usernames: string[]) => void): void {
+    this.#changed = changed;
+  }
+
+  /** Stops the heartbeat. */
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+  }
+
+  async #beat(beat: (mine: TrackedConnection[]) => Promise<string[]>): Promise<void> {
+    if (this.#stopped) return;
+    try {
+      const gone = await beat([...this.#mine.values()]);
+      if (gone.length > 0) this.#changed?.(gone);
+    } catch (error) {
+      log.debug(`Presence heartbeat failed: ${(error as Error).message}`);
+    }
+  }
+}

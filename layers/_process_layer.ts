@@ -1,0 +1,176 @@
+/**
+ * The group layer across processes, whatever carries the events between them: local
+ * membership in {@linkcode LocalGroups}, the backend behind a {@linkcode Transport}. Phoenix
+ * PubSub splits it the same way. Redis and BroadcastChannel layers are this class with their
+ * own transport; the in-memory layer stays separate so its sends need no await at all.
+ *
+ * - A group's transport subscription follows its local members: subscribed with the first,
+ *   unsubscribed with the last (channels_redis' pub/sub layer does the same).
+ * - "Publish, then deliver locally": a group send hands the event to the transport marked with
+ *   this process's id, then delivers to local members directly; the transport's copy coming
+ *   back to this process is skipped by that id. Local counts in the result are exact.
+ * - Membership is mirrored in the transport's registry with expiry, refreshed by a heartbeat,
+ *   so the members of a process that died disappear (Channels' `group_expiry`).
+ */
+import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult } from "./layer.ts";
+import { validateEvent, validateGroupName } from "./layer.ts";
+import { channelProcess, LocalGroups } from "./local_groups.ts";
+import type { Transport, TransportInbox } from "./_transport.ts";
+
+/** How long a membership lives in the shared registry, and how often it is refreshed. */
+export interface MembershipTimingOptions {
+  /** A membership not refreshed for this long is gone (default 30 s). */
+  groupExpiryMs?: number;
+  /** How often this process refreshes its memberships (default a third of the expiry). */
+  heartbeatMs?: number;
+}
+
+/** {@linkcode MembershipTimingOptions} with the defaults filled in. */
+export function membershipTiming(
+  options: MembershipTimingOptions,
+): Required<MembershipTimingOptions> {
+  const groupExpiryMs = options.groupExpiryMs ?? 30_000;
+  // Three refreshes per expiry: one lost heartbeat does not make a live member disappear.
+  const heartbeatMs = options.heartbeatMs ?? Math.max(100, Math.floor(groupExpiryMs / 3));
+  return { groupExpiryMs, heartbeatMs };
+}
+
+/**
+ * A {@linkcode GroupLayer} that reaches other processes through a {@linkcode Transport}. A
+ * backend's layer is a subclass that only adds how to open it (e.g. `RedisLayer.open`): it
+ * opens the transport, constructs the layer, then awaits {@linkcode ProcessLayer.start}.
+ */
+export class ProcessLayer implements GroupLayer {
+  #local: LocalGroups;
+  #transport: Transport;
+  /** Group subscriptions in flight, by group. */
+  #pending = new Map<string, Promise<void>>();
+  #heartbeat: ReturnType<typeof setInterval>;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+
+  /** Serves `transport`, refreshing the registry every `heartbeatMs`; receives after start. */
+  constructor(transport: Transport, options: { heartbeatMs: number }) {
+    this.#transport = transport;
+    this.#local = new LocalGroups({
+      firstLocalMember: (group) => this.#subscribe(group),
+      lastLocalMemberLeft: (group) => transport.unsubscribe(group),
+    });
+    this.#heartbeat = setInterval(() => void this.#refresh(), options.heartbeatMs);
+  }
+
+  /** This process's id: the start of its channel names and the origin of what it publishes. */
+  get processId(): string {
+    return this.#local.processId;
+  }
+
+  newChannel(deliver: Deliver): string {
+    return this.#local.newChannel(deliver);
+  }
+
+  async closeChannel(channel: string): Promise<void> {
+    const groups = this.#local.groupsOf(channel);
+    await this.#local.closeChannel(channel);
+    await Promise.all(groups.map((group) => this.#transport.forget(group, channel)));
+  }
+
+  async send(channel: string, event: LayerEvent): Promise<SendResult> {
+    validateEvent(event);
+    this.#checkOpen();
+    if (this.#local.isLocalChannel(channel)) return this.#local.deliverToChannel(channel, event);
+    const owner = channelProcess(channel);
+    if (owner === null) return { delivered: 0, dropped: 0, remoteProcesses: 0 };
+    const remoteProcesses = await this.#transport.sendToProcess(owner, channel, event);
+    return { delivered: 0, dropped: 0, remoteProcesses };
+  }
+
+  async groupAdd(group: string, channel: string): Promise<void> {
+    validateGroupName(group);
+    this.#checkOpen();
+    await this.#local.add(group, channel);
+    // A join made while the first member's subscription is in flight must wait for it too:
+    // once groupAdd resolves, events sent from any process reach the new member.
+    await this.#pending.get(group);
+    await this.#transport.remember(group, channel);
+  }
+
+  async groupDiscard(group: string, channel: string): Promise<void> {
+    validateGroupName(group);
+    if (await this.#local.discard(group, channel)) await this.#transport.forget(group, channel);
+  }
+
+  async groupSend(group: string, event: LayerEvent): Promise<SendResult> {
+    validateGroupName(group);
+    validateEvent(event);
+    this.#checkOpen();
+    // Publish first: when the transport refuses, nobody got the event and the sender can say
+    // so. The origin lets this process skip its own copy when the transport echoes it back.
+    const published = await this.#transport.publishToGroup(group, event, this.processId);
+    const local = this.#local.deliverToGroup(group, event);
+    return { ...local, remoteProcesses: await published.remoteProcesses };
+  }
+
+  /** Channels that are members of `group` in any process, by the shared registry. */
+  async groupMembers(group: string): Promise<string[]> {
+    validateGroupName(group);
+    return await this.#transport.members(group);
+  }
+
+  stats(): LayerStats {
+    return this.#local.stats();
+  }
+
+  close(): Promise<void> {
+    return this.#closing ??= this.#shutdown();
+  }
+
+  /**
+   * Starts the transport receiving for this layer; a subclass's opener awaits it once. On
+   * failure the layer is closed and the error rethrown, so a half-open layer never escapes.
+   */
+  protected async start(): Promise<this> {
+    try {
+      await this.#transport.listen(this.#inbox());
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    return this;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    await this.#transport.close(this.#local);
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error("Layer is closed");
+  }
+
+  #subscribe(group: string): Promise<void> {
+    const settled = this.#transport.subscribe(group).finally(() => {
+      if (this.#pending.get(group) === settled) this.#pending.delete(group);
+    });
+    this.#pending.set(group, settled);
+    return settled;
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#closed) return;
+    await this.#transport.refresh(this.#local);
+  }
+
+  #inbox(): TransportInbox {
+    const local = this.#local;
+    return {
+      processId: local.processId,
+      groupEvent: (group, event, origin): void => {
+        if (origin === local.processId) return; // delivered locally when it was sent
+        local.deliverToGroup(group, event);
+      },
+      channelEvent: (channel, event): void => void local.deliverToChannel(channel, event),
+      membershipLost: (): void => void this.#refresh(),
+    };
+  }
+}

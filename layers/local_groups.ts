@@ -1,0 +1,175 @@
+import type { Deliver, LayerEvent, LayerStats, SendResult } from "./layer.ts";
+import { validateEvent, validateGroupName } from "./layer.ts";
+import { log } from "../server/log.ts";
+
+/** Called when a group gets its first local member or loses its last one. */
+export interface MembershipHooks {
+  firstLocalMember?(group: string): void | Promise<void>;
+  lastLocalMemberLeft?(group: string): void | Promise<void>;
+}
+
+/**
+ * This process's channels and group members: the part of every layer that does not depend
+ * on the transport between processes. Phoenix PubSub keeps it apart the same way.
+ */
+export class LocalGroups {
+  /** Channel names made here start with this id, so any process can tell whose they are. */
+  readonly processId: string;
+  #receivers = new Map<string, Deliver>();
+  #channelCount = 0;
+  // Each group's members with their receivers, so a group send walks one map, no lookups.
+  #members = new Map<string, Map<string, Deliver>>();
+  #groupsOf = new Map<string, Set<string>>();
+  #hooks: MembershipHooks;
+  #delivered = 0;
+  #dropped = 0;
+
+  constructor(hooks: MembershipHooks = {}) {
+    this.processId = crypto.randomUUID().slice(0, 12);
+    this.#hooks = hooks;
+  }
+
+  /** Registers a receiver under a fresh channel name. */
+  newChannel(deliver: Deliver): string {
+    // A counter, not a UUID: unique within the process, and the process id makes it unique
+    // everywhere. Channel names are addresses, not secrets: only the server sends to them.
+    const name = `${this.processId}!${(++this.#channelCount).toString(36)}`;
+    this.#receivers.set(name, deliver);
+    return name;
+  }
+
+  /** True when the channel was created by this process. */
+  isLocalChannel(channel: string): boolean {
+    return channel.startsWith(`${this.processId}!`);
+  }
+
+  /** Unregisters a channel and leaves all its groups. */
+  async closeChannel(channel: string): Promise<void> {
+    this.#receivers.delete(channel);
+    // Out of every group at once, so nothing is delivered to it while the hooks run.
+    const emptied = [...(this.#groupsOf.get(channel) ?? [])].filter((group) =>
+      this.#remove(group, channel)
+    );
+    for (const group of emptied) await this.#hooks.lastLocalMemberLeft?.(group);
+  }
+
+  /** Adds a member; returns true when it was not a member before. */
+  async add(group: string, channel: string): Promise<boolean> {
+    validateGroupName(group);
+    const deliver = this.#receivers.get(channel);
+    if (deliver === undefined) return false; // not a live channel of this process
+    let members = this.#members.get(group);
+    if (members?.has(channel)) return false;
+    if (!members) {
+      members = new Map();
+      this.#members.set(group, members);
+      await this.#hooks.firstLocalMember?.(group);
+    }
+    members.set(channel, deliver);
+    let groups = this.#groupsOf.get(channel);
+    if (!groups) this.#groupsOf.set(channel, groups = new Set());
+    groups.add(group);
+    return true;
+  }
+
+  /** Removes a member; returns true when it was a member. */
+  async discard(group: string, channel: string): Promise<boolean> {
+    validateGroupName(group);
+    if (!this.#members.get(group)?.has(channel)) return false;
+    if (this.#remove(group, channel)) await this.#hooks.lastLocalMemberLeft?.(group);
+    return true;
+  }
+
+  // Removes a membership; true when the group has no local member left.
+  #remove(group: string, channel: string): boolean {
+    const members = this.#members.get(group);
+    if (!members?.delete(channel)) return false;
+    const groups = this.#groupsOf.get(channel);
+    groups?.delete(group);
+    if (groups?.size === 0) this.#groupsOf.delete(channel);
+    if (members.size > 0) return false;
+    this.#members.delete(group);
+    return true;
+  }
+
+  /** True when `group` has a local member: its name was checked when that member joined. */
+  hasMembers(group: string): boolean {
+    return this.#members.has(group);
+  }
+
+  /** Groups that have at least one local member. */
+  groups(): string[] {
+    return [...this.#members.keys()];
+  }
+
+  /** The local members of a group (layers mirror them into a shared registry). */
+  members(group: string): string[] {
+    return [...(this.#members.get(group)?.keys() ?? [])];
+  }
+
+  /** The groups a local channel is in. */
+  groupsOf(channel: string): string[] {
+    return [...(this.#groupsOf.get(channel) ?? [])];
+  }
+
+  /** Delivers to one local channel. */
+  deliverToChannel(channel: string, event: LayerEvent): SendResult {
+    validateEvent(event);
+    const deliver = this.#receivers.get(channel);
+    if (!deliver) return { delivered: 0, dropped: 0, remoteProcesses: 0 };
+    const accepted = safeDeliver(deliver, event);
+    return this.#count(accepted ? 1 : 0, accepted ? 0 : 1, event, channel);
+  }
+
+  /** Delivers to every local member of a group. */
+  deliverToGroup(group: string, event: LayerEvent): SendResult {
+    validateEvent(event);
+    const members = this.#members.get(group);
+    let delivered = 0;
+    let dropped = 0;
+    if (members) {
+      for (const deliver of members.values()) {
+        if (safeDeliver(deliver, event)) delivered++;
+        else dropped++;
+      }
+    }
+    return this.#count(delivered, dropped, event, group);
+  }
+
+  /** Counters for {@linkcode GroupLayer.stats}. */
+  stats(): LayerStats {
+    return {
+      delivered: this.#delivered,
+      dropped: this.#dropped,
+      groups: this.#members.size,
+      channels: this.#receivers.size,
+    };
+  }
+
+  #count(delivered: number, dropped: number, event: LayerEvent, target: string): SendResult {
+    this.#delivered += delivered;
+    if (dropped > 0) {
+      this.#dropped += dropped;
+      log.warn(
+        `Layer dropped ${dropped} "${event.type}" event(s) to ${target}: receiver over capacity`,
+      );
+    }
+    return { delivered, dropped, remoteProcesses: 0 };
+  }
+}
+
+/** The process that created a channel (the part of its name before `!`); `null` if none. */
+export function channelProcess(channel: string): string | null {
+  const bang = channel.indexOf("!");
+  return bang > 0 ? channel.slice(0, bang) : null;
+}
+
+function safeDeliver(deliver: Deliver, event: LayerEvent): boolean {
+  try {
+    return deliver(event);
+  } catch (error) {
+    // A receiver's failure is its own: the other members still get the event.
+    log.error("Layer receiver threw", error);
+    return false;
+  }
+}

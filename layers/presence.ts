@@ -1,0 +1,163 @@
+/**
+ * Presence: who is online, kept as state plus diffs, the way Phoenix Presence does it.
+ *
+ * Semantics every implementation keeps (the suite in `tests/layers/presence_conformance.ts`
+ * checks each point, and runs unchanged against every implementation):
+ *
+ * - **Connections, not users, are tracked.** Each presence socket is tracked under its own
+ *   `connectionId` with a small JSON `meta` (its device, when it joined): several tabs and
+ *   devices of one user are several connections.
+ * - **A user is online while at least one of their connections is tracked anywhere**, in any
+ *   process. Never a ghost: once every connection is untracked (or expired) the user goes
+ *   offline for everyone.
+ * - **Grace.** `untrack(id, { grace: true })` keeps the connection for `graceMs` before it
+ *   goes, so a page reload or a navigation between pages does not flicker the user to offline:
+ *   when the same user tracks a new connection in the meantime, the leaving one is replaced at
+ *   once and nobody sees a change. `untrack(id)` without grace (log out, server shutdown) takes
+ *   effect at once, as does {@linkcode PresenceTracker.untrackSession} for a log-out.
+ * - **Diffs.** Changes are published as {@linkcode PresenceDiff} events to the group
+ *   {@linkcode PRESENCE_GROUP} of the group layer, so a cross-process layer carries them to
+ *   every process; subscribe by joining that group. Changes are coalesced for a short window
+ *   (`coalesceMs`, 50 ms by default): a join and a leave of one user inside one window cancel
+ *   out, and one diff carries every user that changed. A diff is absolute, not relative: a
+ *   join means "now online", so applying one twice is harmless.
+ * - **State.** {@linkcode PresenceTracker.state} is the state the published diffs describe
+ *   (not changes still inside the coalescing window), so a subscriber that joins the group
+ *   first and then reads the state, and applies every later diff on top, is always right.
+ * - **Crashes** (cross-process implementations): connections of a process that dies without
+ *   untracking expire after at most 30 s (a heartbeat refreshes the live ones), and their users
+ *   go offline for everyone. The in-process implementation dies together with its sockets.
+ *
+ * @example
+ * ```ts
+ * await layer.groupAdd(PRESENCE_GROUP, channel); // diffs arrive as "presence.diff" events
+ * await presence.track("ada", conn.channelName, { device: "Firefox" });
+ * const { online } = await presence.state(); // ["ada"] once the diff was published
+ * await presence.untrack(conn.channelName, { grace: true }); // tab closed: ada stays a moment
+ * ```
+ */
+import type { LayerEvent } from "./layer.ts";
+
+/** The layer group every presence diff is published to. */
+export const PRESENCE_GROUP = "presence";
+
+/** The `type` of a {@linkcode PresenceDiff}. */
+export const PRESENCE_DIFF = "presence.diff";
+
+/** The `type` of the event that ends a session's connections in every process. */
+export const PRESENCE_END_SESSION = "presence.end_session";
+
+/**
+ * What is known about one connection: small, JSON-serialisable, never secret. The field
+ * `session` (a hash, not the session id) is what {@linkcode PresenceTracker.untrackSession}
+ * matches.
+ */
+export type PresenceMeta = Readonly<Record<string, string | number | boolean | null>>;
+
+/** Users who came online (`joins`) and went offline (`leaves`) since the previous diff. */
+export interface PresenceDiff extends LayerEvent {
+  type: typeof PRESENCE_DIFF;
+  joins: string[];
+  leaves: string[];
+  /** When the diff was published, as an ISO time. */
+  time: string;
+}
+
+/** One line of the "X connected / X disconnected" feed. */
+export interface PresenceEvent {
+  username: string;
+  status: "connected" | "disconnected";
+  /** ISO time. */
+  time: string;
+}
+
+/** The published presence state. */
+export interface PresenceState {
+  /** Every online user, sorted. */
+  online: string[];
+  /** The most recent changes, oldest first. */
+  recent: PresenceEvent[];
+}
+
+/** Options of {@linkcode PresenceTracker.untrack}. */
+export interface UntrackOptions {
+  /** Keep the connection for the grace period first (a closed tab, not a log-out). */
+  grace?: boolean;
+}
+
+/** Tracks presence connections and publishes who is online (semantics: see the module doc). */
+export interface PresenceTracker {
+  /** Tracks one connection of `username`; tracking an id again only refreshes its meta. */
+  track(username: string, connectionId: string, meta?: PresenceMeta): Promise<void>;
+  /** Stops tracking a connection, after the grace period if asked; an unknown id is a no-op. */
+  untrack(connectionId: string, options?: UntrackOptions): Promise<void>;
+  /**
+   * Untracks at once, in every process, each connection whose meta `session` equals `session`
+   * (a log-out: that session's tabs still in their grace period go too).
+   */
+  untrackSession(session: string): Promise<void>;
+  /** The published state. */
+  state(): Promise<PresenceState>;
+  /** The metas of every tracked connection, by user (connections in grace included). */
+  list(): Promise<Record<string, PresenceMeta[]>>;
+  /** Publishes pending changes now instead of at the end of the coalescing window. */
+  flush(): Promise<void>;
+  /** Untracks this process's connections without grace, publishes that, and stops. */
+  close(): Promise<void>;
+}
+
+/** The timer seam: tests pass a fake clock so grace periods pass without sleeping. */
+export interface PresenceClock {
+  now(): number;
+  /** Schedules `callback`; the handle is opaque to the caller. */
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real clock. */
+export const SYSTEM_CLOCK: PresenceClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as number),
+};
+
+/** Settings shared by every implementation. */
+export interface PresenceOptions {
+  /** How long a connection closed with grace still counts, in milliseconds. */
+  graceMs: number;
+  /** How long changes are collected before one diff goes out (default 50 ms). */
+  coalesceMs?: number;
+  /** How many feed events {@linkcode PresenceState.recent} keeps (default 20). */
+  recentLimit?: number;
+  clock?: PresenceClock;
+}
+
+/** A connection as the backends store it. */
+export interface TrackedConnection {
+  username: string;
+  connectionId: string;
+  meta: PresenceMeta;
+}
+
+/**
+ * Where the tracked connections live: the one part that differs per implementation (this
+ * process's memory, or Redis shared by every process). Grace periods, coalescing and the
+ * published state are the shared `PresenceCore`'s job. Every call but `watch` is made only
+ * for connections of this process, so a backend knows which ones to keep alive.
+ */
+export interface PresenceBackend {
+  /** Records a connection (again: refreshes its meta). */
+  add(connection: TrackedConnection): Promise<void>;
+  /** Forgets connections; unknown ones are ignored. */
+  remove(connections: readonly TrackedConnection[]): Promise<void>;
+  /** Which of `usernames` have at least one connection in any process. */
+  onlineAmong(usernames: readonly string[]): Promise<Set<string>>;
+  /** Every user with at least one connection in any process. */
+  online(): Promise<string[]>;
+  /** Every connection in any process. */
+  list(): Promise<TrackedConnection[]>;
+  /** Registers who hears of users changed by others (another process's crash expiring). */
+  watch?(changed: (usernames: string[]) => void): void;
+  /** Releases what the backend holds; safe to call twice. */
+  close(): Promise<void>;
+}

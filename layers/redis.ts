@@ -1,0 +1,46 @@
+/**
+ * The Redis layer: the group layer across processes and machines, on Redis pub/sub.
+ *
+ * - One subscriber connection per process and one command connection, however many sockets.
+ * - A group's Redis channel is subscribed when the group gets its first local member and
+ *   unsubscribed when it loses its last (channels_redis' pub/sub layer does the same).
+ * - "Publish, then deliver locally": a group send publishes once, then delivers to this
+ *   process's members directly; the process skips its own message when Redis echoes it back
+ *   (it carries this process's id as its origin). Local counts in the result are exact.
+ * - Membership is mirrored in Redis with expiry, refreshed by a heartbeat, so the members of a
+ *   crashed process disappear (Channels' `group_expiry`); see {@linkcode RedisLayer.groupMembers}.
+ * - When Redis goes away, sends reject (the chat turns that into an error frame), joins still
+ *   work locally, and on reconnect every group is subscribed again and membership refreshed.
+ *
+ * What every cross-process layer shares is `_process_layer.ts`; what is Redis's own is
+ * `redis_transport.ts`; the wire format is in `redis_wire.ts`.
+ */
+import { membershipTiming, type MembershipTimingOptions, ProcessLayer } from "./_process_layer.ts";
+import { RedisTransport } from "./redis_transport.ts";
+
+/** How a Redis layer connects and keeps membership. */
+export interface RedisLayerOptions extends MembershipTimingOptions {
+  url: string;
+  /** Prefix of every Redis key and channel, so several apps can share one Redis. */
+  prefix: string;
+  /** A publish not acknowledged within this time rejects (default 3 s). */
+  publishTimeoutMs?: number;
+  /** The first connect fails after this long (default 5 s). */
+  connectTimeoutMs?: number;
+}
+
+/** The group layer on Redis pub/sub. Open it with {@linkcode RedisLayer.open}. */
+export class RedisLayer extends ProcessLayer {
+  /** Connects both connections; rejects with the URL in the message when Redis is away. */
+  static async open(options: RedisLayerOptions): Promise<RedisLayer> {
+    const { groupExpiryMs, heartbeatMs } = membershipTiming(options);
+    const transport = await RedisTransport.open({
+      url: options.url,
+      prefix: options.prefix,
+      groupExpiryMs,
+      publishTimeoutMs: options.publishTimeoutMs ?? 3000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    });
+    return await new RedisLayer(transport, { heartbeatMs }).start();
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The Redis side of the Redis layer: pub/sub for events, a sorted set per group for the
+ * membership registry, and what to repair when a connection comes back. The shared part of
+ * the layer is `_process_layer.ts`; the wire format is `redis_wire.ts`.
+ */
+import type { LayerEvent } from "./layer.ts";
+import type { Memberships, Published, Transport, TransportInbox } from "./_transport.ts";
+import {
+  closeRedis,
+  connectRedis,
+  redactUrl,
+  type RedisClient,
+  withTimeout,
+} from "./redis_connection.ts";
+import {
+  decodeChannelMessage,
+  decodeGroupMessage,
+  encodeChannelMessage,
+  encodeGroupMessage,
+  groupChannel,
+  membersKey,
+  processChannel,
+} from "./redis_wire.ts";
+import { log } from "../server/log.ts";
+
+/** Everything {@linkcode RedisTransport} needs, defaults filled in. */
+export interface RedisTransportOptions {
+  url: string;
+  prefix: string;
+  groupExpiryMs: number;
+  publishTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/** A {@linkcode Transport} on two Redis connections: one for commands, one subscribed. */
+export class RedisTransport implements Transport {
+  #commands: RedisClient;
+  #subscriber: RedisClient;
+  #options: RedisTransportOptions;
+  #inbox: TransportInbox | null = null;
+  /** Groups with local members, hence subscribed (or being subscribed) here. */
+  #subscribed = new Set<string>();
+  #onGroupMessage = (message: string, channel: string): void =>
+    this.#receiveGroup(message, channel);
+
+  private constructor(
+    commands: RedisClient,
+    subscriber: RedisClient,
+    options: RedisTransportOptions,
+  ) {
+    this.#commands = commands;
+    this.#subscriber = subscriber;
+    this.#options = options;
+  }
+
+  /** Connects both connections; rejects with the URL in the message when Redis is away. */
+  static async open(options: RedisTransportOptions): Promise<RedisTransport> {
+    // Filled in below: the reconnect hooks need the transport, the transport the clients.
+    const ref: { transport?: RedisTransport } = {};
+    const connect = { connectTimeoutMs: options.connectTimeoutMs };
+    const commands = await connectRedis(options.url, {
+      ...connect,
+      name: "layer commands",
+      onReconnect: () => {
+        if (ref.transport) ref.transport.#inbox?.membershipLost();
+      },
+    });
+    try {
+      const subscriber = await connectRedis(options.url, {
+        ...connect,
+        name: "layer subscriber",
+        offlineQueue: true,
+        onReconnect: () => {
+          if (ref.transport) ref.transport.#resubscribe();
+        },
+      });
+      return ref.transport = new RedisTransport(commands, subscriber, options);
+    } catch (error) {
+      await closeRedis(commands);
+      throw error;
+    }
+  }
+
+  async listen(inbox: TransportInbox): Promise<void> {
+    this.#inbox = inbox;
+    await this.#subscriber.subscribe(
+      processChannel(this.#options.prefix, inbox.processId),
+      (message: string) => this.#receiveChannel(message),
+    );
+  }
+
+  subscribe(group: string): Promise<void> {
+    this.#subscribed.add(group);
+    const channel = groupChannel(this.#options.prefix, group);
+    const subscribing = this.#subscriber.subscribe(channel, this.#onGroupMessage);
+    if (!this.#subscriber.isReady) {
+      // Queued until Redis is back; waiting would hang the join for the whole outage.
+      subscribing.catch(() => {}); // #resubscribe repairs it on reconnect
+      return Promise.resolve();
+    }
+    return subscribing.catch((error) =>
+      log.warn(`Could not subscribe to ${channel}; retrying on reconnect`, error)
+    );
+  }
+
+  unsubscribe(group: string): void {
+    this.#subscribed.delete(group);
+    const channel = groupChannel(this.#options.prefix, group);
+    this.#subscriber.unsubscribe(channel, this.#onGroupMessage).catch(() => {
+      // Lost with the connection: node-redis resubscribes only what it still listens to.
+    });
+  }
+
+  async publishToGroup(group: string, event: LayerEvent, origin: string): Promise<Published> {
+    const channel = groupChannel(this.#options.prefix, group);
+    const receivers = await this.#publish(channel, encodeGroupMessage(event, origin));
+    // Our own subscription is among the receivers Redis counted when we have members here.
+    const subscribedHere = this.#subscribed.has(group) ? 1 : 0;
+    return { remoteProcesses: Math.max(0, receivers - subscribedHere) };
+  }
+
+  sendToProcess(processId: string, channel: string, event: LayerEvent): Promise<number> {
+    return this.#publish(
+      processChannel(this.#options.prefix, processId),
+      encodeChannelMessage(channel, event),
+    );
+  }
+
+  remember(group: string, channel: string): Promise<void> {
+    return this.#write(group, [channel]);
+  }
+
+  async forget(group: string, channel: string): Promise<void> {
+    if (!this.#commands.isReady) return; // it expires on its own
+    await this.#commands.zRem(membersKey(this.#options.prefix, group), channel).catch(() => 0);
+  }
+
+  async refresh(memberships: Memberships): Promise<void> {
+    await Promise.all(
+      memberships.groups().map((group) => this.#write(group, memberships.members(group))),
+    );
+  }
+
+  async members(group: string): Promise<string[]> {
+    const key = membersKey(this.#options.prefix, group);
+    return await this.#commands.zRangeByScore(key, Date.now(), "+inf");
+  }
+
+  async close(memberships: Memberships): Promise<void> {
+    // Leave the shared registry at once rather than by expiry (best effort: Redis may be away).
+    const leaving = memberships.groups().map((group) =>
+      this.#commands.isReady
+        ? this.#commands.zRem(membersKey(this.#options.prefix, group), memberships.members(group))
+          .catch(() => 0)
+        : 0
+    );
+    await withTimeout(Promise.all(leaving), 1000, "").catch(() => {});
+    await Promise.all([closeRedis(this.#commands), closeRedis(this.#subscriber)]);
+  }
+
+  async #publish(channel: string, payload: string): Promise<number> {
+    try {
+      return await withTimeout(
+        this.#commands.publish(channel, payload),
+        this.#options.publishTimeoutMs,
+        "no answer in time",
+      );
+    } catch (error) {
+      const shownUrl = redactUrl(this.#options.url);
+      throw new Error(`Redis at ${shownUrl} is unreachable: ${(error as Error).message}`);
+    }
+  }
+
+  /** After a reconnect: subscribe every group that has local members (no-op if present). */
+  #resubscribe(): void {
+    for (const group of this.#subscribed) {
+      const channel = groupChannel(this.#options.prefix, group);
+      this.#subscriber.subscribe(channel, this.#onGroupMessage).catch((error) =>
+        log.warn(`Could not resubscribe to ${channel}`, error)
+      );
+    }
+    log.info(`Redis layer resubscribed ${this.#subscribed.size} group(s)`);
+  }
+
+  #receiveGroup(message: string, channel: string): void {
+    const decoded = decodeGroupMessage(message);
+    if (decoded === null) {
+      log.warn(`Ignored a message on ${channel}: not a JSON object with a string "type"`);
+      return;
+    }
+    const group = channel.slice(groupChannel(this.#options.prefix, "").length);
+    this.#inbox?.groupEvent(group, decoded.event, decoded.origin);
+  }
+
+  #receiveChannel(message: string): void {
+    const decoded = decodeChannelMessage(message);
+    if (decoded === null) {
+      log.warn(`Ignored a malformed message on this process's channel`);
+      return;
+    }
+    this.#inbox?.channelEvent(decoded.channel, decoded.event);
+  }
+
+  async #write(group: string, channels: string[]): Promise<void> {
+    if (channels.length === 0 || !this.#commands.isReady) return; // the heartbeat repairs it
+    const key = membersKey(this.#options.prefix, group);
+    const expiry = Date.now() + this.#options.groupExpiryMs;
+    try {
+      await this.#commands.multi()
+        .zAdd(key, channels.map((value) => ({ score: expiry, value })))
+        .zRemRangeByScore(key, "-inf", Date.now())
+        .pExpire(key, this.#options.groupExpiryMs)
+        .exec();
+    } catch (error) {
+      log.debug(`Membership of "${group}" not written to Redis: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Sign up, log in and log out: `/sign_up/`, `/log_in/` (GET shows the form, POST sends it)
+ * and `POST /log_out/`. Every POST passes the CSRF check first.
+ */
+import type { Handler, RequestContext } from "../server/context.ts";
+import { htmlResponse, type SafeHtml } from "../templates/html.ts";
+import type { AccountView } from "../templates/base.ts";
+import { logInPage, signUpPage } from "../templates/accounts.ts";
+import { isValid, signUpErrors } from "../auth/account_rules.ts";
+import { ACCOUNT_EVENTS_GROUP } from "../auth/users.ts";
+import { sessionGroup } from "../auth/sessions.ts";
+import { readProtectedForm } from "../auth/forms.ts";
+import { pageAccount } from "../auth/page_account.ts";
+import { newCsrfSecret } from "../auth/csrf.ts";
+import { clientHost } from "../auth/throttle.ts";
+import {
+  clearSessionCookie,
+  isSecureRequest,
+  readCookies,
+  SESSION_COOKIE,
+  setCsrfCookie,
+  setSessionCookie,
+} from "../auth/cookies.ts";
+import { CLOSE_EVENT } from "../consumers/_connection.ts";
+import { CloseCode } from "../consumers/close_codes.ts";
+import { log } from "../server/log.ts";
+
+/** The one message for a wrong username or a wrong password: it must not tell which. */
+export const BAD_CREDENTIALS = "Please enter a correct username and password.";
+
+/** `GET /sign_up/`. */
+export const signUpForm: Handler = emptyForm(signUpPage);
+
+/** `POST /sign_up/`: creates the account, announces it, and leads to the log-in page. */
+export const signUpSubmit: Handler = async (request, context) => {
+  const form = await readProtectedForm(request, context);
+  if (form instanceof Response) return form;
+  const input = {
+    username: form.get("username") ?? "",
+    password1: form.get("password1") ?? "",
+    password2: form.get("password2") ?? "",
+  };
+  const next = safeNext(form.get("next")) ?? undefined;
+  const errors = signUpErrors(input);
+  const { users, layer } = context.services;
+  if (isValid(errors)) {
+    const user = await users.create(input.username, input.password1);
+    if (user !== null) {
+      log.info(`Account created: ${JSON.stringify(user.username)}`);
+      await layer.groupSend(ACCOUNT_EVENTS_GROUP, {
+        type: "account.created",
+        username: user.username,
+      }).catch((error) => log.warn("Could not announce a new account", error));
+      const location = next ? `/log_in/?next=${encodeURIComponent(next)}` : "/log_in/";
+      return redirect(location);
+    }
+    errors.username.push("A user with that username already exists.");
+  }
+  const page = await pageAccount(request, context);
+  const view = { ...page, username: input.username, errors, next };
+  return page.finish(htmlResponse(signUpPage(view), { status: 400 }));
+};
+
+/** `GET /log_in/`. */
+export const logInForm: Handler = emptyForm(logInPage);
+
+/**
+ * `POST /log_in/`: checks the password (throttled per username and address), starts a new
+ * session under a new id, and goes to `next` when it is a local path.
+ */
+export const logInSubmit: Handler = async (request, context) => {
+  const form = await readProtectedForm(request, context);
+  if (form instanceof Response) return form;
+  const username = form.get("username") ?? "";
+  const password = form.get("password") ?? "";
+  const next = safeNext(form.get("next"));
+  const { users, throttle } = context.services;
+  const again = (status: number, error: string): Promise<Response> =>
+    logInAgain(request, context, { status, error, username, next });
+  if (username === "" || password === "") return again(400, BAD_CREDENTIALS);
+  const attempt = await throttle.begin(username, clientHost(context.client));
+  if ("retryAfterSeconds" in attempt) {
+    const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
+    const response = await again(
+      429,
+      `Too many failed login attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`,
+    );
+    response.headers.set("retry-after", String(attempt.retryAfterSeconds));
+    return response;
+  }
+  const user = await users.verifyCredentials(username, password);
+  if (user === null) return again(400, BAD_CREDENTIALS);
+  await attempt.succeeded();
+  return await startSession(request, context, user.username, next ?? "/");
+};
+
+/** `POST /log_out/`: ends the session, closes its login-required sockets, back to log in. */
+export const logOut: Handler = async (request, context) => {
+  const form = await readProtectedForm(request, context);
+  if (form instanceof Response) return form;
+  const sessionId = readCookies(request.headers)[SESSION_COOKIE];
+  if (sessionId) await endSession(context, sessionId);
+  const response = redirect("/log_in/");
+  clearSessionCookie(response.headers, { secure: secure(request, context) });
+  return response;
+};
+
+/**
+ * `next` when it is a path on this site, normalised (percent-encoded), else `null`. Refuses
+ * absolute URLs, scheme-relative `//host` and `/\host` (which browsers read as `//host`), and
+ * control characters.
+ */
+function safeNext(next: string | null | undefined): string | null {
+  if (!next || next.length > 2000) return null;
+  if (!next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return null;
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(next)) return null;
+  const base = "http://next.invalid";
+  let url: URL;
+  try {
+    url = new URL(next, base);
+  } catch {
+    return null;
+  }
+  if (url.origin !== base) return null;
+  return url.pathname + url.search + url.hash;
+}
+
+/** A handler showing a fresh form, carrying the query's `next` when it is a local path. */
+function emptyForm(
+  render: (view: { csrfToken: string; account: AccountView | null; next?: string }) => SafeHtml,
+): Handler {
+  return async (request, context) => {
+    const page = await pageAccount(request, context);
+    const next = safeNext(context.url.searchParams.get("next")) ?? undefined;
+    return page.finish(htmlResponse(render({ ...page, next })));
+  };
+}
+
+async function startSession(
+  request: Request,
+  context: RequestContext,
+  username: string,
+  location: string,
+): Promise<Response> {
+  const previous = readCookies(request.headers)[SESSION_COOKIE];
+  if (previous) await closeSessionSockets(context, previous); // its id dies with this login
+  const { sessions } = context.services;
+  const { id } = await sessions.create(username, { replacing: previous });
+  log.info(`Logged in: ${JSON.stringify(username)}`);
+  const response = redirect(location);
+  const isSecure = secure(request, context);
+  setSessionCookie(response.headers, id, {
+    maxAgeSeconds: sessions.maxAgeSeconds,
+    secure: isSecure,
+  });
+  // A token an attacker planted before the login must not be valid after it (Django rotates).
+  setCsrfCookie(response.headers, newCsrfSecret(), { secure: isSecure });
+  return response;
+}
+
+async function endSession(context: RequestContext, sessionId: string): Promise<void> {
+  const session = await context.services.sessions.get(sessionId);
+  await context.services.sessions.delete(sessionId);
+  await closeSessionSockets(context, sessionId);
+  if (session !== null) log.info(`Logged out: ${JSON.stringify(session.username)}`);
+}
+
+async function closeSessionSockets(context: RequestContext, sessionId: string): Promise<void> {
+  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: "Logged out" };
+  await context.services.layer.groupSend(await sessionGroup(sessionId), event).catch((error) =>
+    log.warn("Could not close the sockets of an ended session", error)
+  );
+}
+
+async function logInAgain(
+  request: Request,
+  context: RequestContext,
+  view: { status: number; error: string; username: string; next: string | null },
+): Promise<Response> {
+  const page = await pageAccount(request, context);
+  const body = logInPage({
+    ...page,
+    username: view.username,
+    error: view.error,
+    next: view.next ?? undefined,
+  });
+  return page.finish(htmlResponse(body, { status: view.status }));
+}
+
+function secure(request: Request, context: RequestContext): boolean {
+  return isSecureRequest(request, context.services.config.trustProxy);
+}
+
+function redirect(location: string): Response {
+  return new Response(null, { status: 302, headers: { location } });
+}

@@ -1,0 +1,36 @@
+import type { Handler } from "../server/context.ts";
+import { htmlResponse } from "../templates/html.ts";
+import { presencePage } from "../templates/presence.ts";
+import { pageAccount } from "../auth/page_account.ts";
+import type { PresenceUser } from "../consumers/presence.ts";
+import type { UsernameSource } from "../consumers/_presence_users.ts";
+
+/**
+ * `GET /`: the live list of users (login required: anonymous visitors go to log in first).
+ * `users` lists every username (the cache the presence consumer shares).
+ */
+export function presenceIndexPage(users: UsernameSource): Handler {
+  return async (request, context) => {
+    const page = await pageAccount(request, context);
+    if (page.account === null) {
+      const next = context.url.pathname;
+      return new Response(null, {
+        status: 302,
+        headers: { location: `/log_in/?next=${encodeURI(next)}`, "cache-control": "no-store" },
+      });
+    }
+    const me = page.account.username;
+    const [registered, state] = await Promise.all([
+      users.usernames(),
+      context.services.presence.state(),
+    ]);
+    // The page is about to open its socket: its own user is online.
+    const online = new Set([...state.online, me]);
+    const list: PresenceUser[] = registered.map((username) => ({
+      username,
+      online: online.has(username),
+    }));
+    const body = presencePage({ account: page.account, users: list, recent: state.recent });
+    return page.finish(htmlResponse(body));
+  };
+}

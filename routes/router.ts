@@ -1,0 +1,116 @@
+/**
+ * A small router on `URLPattern`: exact paths in a `Map`, patterns in a list, HEAD served by
+ * GET routes, 405 with the methods that would work, and Django's APPEND_SLASH.
+ *
+ * It knows nothing of what a handler is, so the same table holds pages and WebSocket routes.
+ *
+ * @example
+ * ```ts
+ * const router = new Router([{ method: "GET", path: "/chat/:room/", handler: "room" }]);
+ * router.match("GET", "/chat/lobby/"); // { kind: "found", handler: "room", params: { room: "lobby" } }
+ * router.match("GET", "/chat/lobby");  // { kind: "redirect", location: "/chat/lobby/" }
+ * ```
+ */
+
+/** One row of a route table. `path` is a `URLPattern` pathname such as `/chat/:room/`. */
+export interface Route<H> {
+  method: string;
+  path: string;
+  handler: H;
+}
+
+/** What the router decided for a request. Path parameters come percent-decoded. */
+export type RouteMatch<H> =
+  | { kind: "found"; handler: H; params: Record<string, string> }
+  | { kind: "redirect"; location: string }
+  | { kind: "method-not-allowed"; allow: string[] }
+  | { kind: "bad-request"; reason: string }
+  | { kind: "not-found" };
+
+interface CompiledRoute<H> {
+  route: Route<H>;
+  pattern: URLPattern | null;
+}
+
+/** Matches a method and path against a route table. */
+export class Router<H> {
+  #exact = new Map<string, CompiledRoute<H>[]>();
+  #patterns: CompiledRoute<H>[] = [];
+
+  constructor(routes: Route<H>[]) {
+    for (const route of routes) {
+      if (isExact(route.path)) {
+        const list = this.#exact.get(route.path) ?? [];
+        list.push({ route, pattern: null });
+        this.#exact.set(route.path, list);
+      } else {
+        this.#patterns.push({ route, pattern: new URLPattern({ pathname: route.path }) });
+      }
+    }
+  }
+
+  /** Finds the route for `method` and `pathname` (the raw, still-encoded path). */
+  match(method: string, pathname: string, search = ""): RouteMatch<H> {
+    const found = this.#candidates(pathname);
+    if (found === null) return this.#appendSlash(method, pathname, search);
+    if ("reason" in found) return { kind: "bad-request", reason: found.reason };
+    const wanted = method === "HEAD" ? ["HEAD", "GET"] : [method];
+    for (const name of wanted) {
+      const hit = found.routes.find(({ route }) => route.method === name);
+      if (hit) return { kind: "found", handler: hit.route.handler, params: found.params.get(hit)! };
+    }
+    const allow = new Set(found.routes.map(({ route }) => route.method));
+    if (allow.has("GET")) allow.add("HEAD");
+    return { kind: "method-not-allowed", allow: [...allow].sort() };
+  }
+
+  #candidates(pathname: string):
+    | { routes: CompiledRoute<H>[]; params: Map<CompiledRoute<H>, Record<string, string>> }
+    | { reason: string }
+    | null {
+    const params = new Map<CompiledRoute<H>, Record<string, string>>();
+    const routes: CompiledRoute<H>[] = [];
+    for (const exact of this.#exact.get(pathname) ?? []) {
+      routes.push(exact);
+      params.set(exact, {});
+    }
+    for (const compiled of this.#patterns) {
+      const result = compiled.pattern!.exec({ pathname });
+      if (!result) continue;
+      const decoded = decodeParams(result.pathname.groups);
+      if (decoded === null) return { reason: "Malformed percent-encoding in the path" };
+      routes.push(compiled);
+      params.set(compiled, decoded);
+    }
+    return routes.length > 0 ? { routes, params } : null;
+  }
+
+  #appendSlash(method: string, pathname: string, search: string): RouteMatch<H> {
+    // Only safe methods are redirected: a redirected POST would lose its body (Django agrees).
+    // A path starting with "//" would redirect to another host: never.
+    const safe = !pathname.startsWith("//");
+    if (safe && !pathname.endsWith("/") && (method === "GET" || method === "HEAD")) {
+      const withSlash = `${pathname}/`;
+      if (this.#candidates(withSlash) !== null) {
+        return { kind: "redirect", location: withSlash + search };
+      }
+    }
+    return { kind: "not-found" };
+  }
+}
+
+function isExact(path: string): boolean {
+  return !/[:*(){}?+]/.test(path);
+}
+
+function decodeParams(groups: Record<string, string | undefined>): Record<string, string> | null {
+  const params: Record<string, string> = {};
+  try {
+    for (const [name, value] of Object.entries(groups)) {
+      params[name] = decodeURIComponent(value ?? "");
+    }
+  } catch {
+    return null;
+  }
+  return params;
+}

@@ -1,0 +1,87 @@
+/**
+ * `POST /_send/`: sends one event to a group from outside the server, the way Channels code
+ * calls `group_send` from a view or a job. `deno task send` uses it when the layer is in this
+ * process; with Redis it publishes directly.
+ *
+ * The request carries `Authorization: Bearer <SEND_TOKEN>` and a JSON body
+ * `{"group": "chat.lobby", "event": {"type": "chat.message", ...}}`. Without the header the
+ * answer is 401, with a wrong token 403. The route is not in the table at all (404) when no
+ * token is configured.
+ */
+import type { Handler } from "../server/context.ts";
+import type { LayerEvent } from "../layers/layer.ts";
+import { validateEvent, validateGroupName } from "../layers/layer.ts";
+import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
+import { log } from "../server/log.ts";
+import { readBodyText } from "../server/request_body.ts";
+
+/** The path of the endpoint. */
+export const SEND_PATH = "/_send/";
+
+/** `POST /_send/`. */
+export const sendEvent: Handler = async (request, context) => {
+  const { config, layer } = context.services;
+  const given = bearerToken(request);
+  if (given === null) {
+    return json(401, { error: "Authorization: Bearer <SEND_TOKEN> is required" }, {
+      "www-authenticate": 'Bearer realm="send"',
+    });
+  }
+  if (config.sendToken === "" || !await sameSecret(given, config.sendToken)) {
+    log.warn(`Refused ${SEND_PATH} from ${context.client}: wrong token`);
+    return json(403, { error: "The token is not valid" });
+  }
+  const body = await readBody(request, config.maxMessageBytes);
+  if ("error" in body) return json(400, body);
+  try {
+    validateGroupName(body.group);
+    validateEvent(body.event);
+  } catch (error) {
+    return json(400, { error: (error as Error).message });
+  }
+  try {
+    const result = await layer.groupSend(body.group, body.event);
+    return json(200, result);
+  } catch (error) {
+    log.warn(`${SEND_PATH} to "${body.group}" failed`, error);
+    return json(503, { error: `Not sent: ${(error as Error).message}` });
+  }
+};
+
+function bearerToken(request: Request): string | null {
+  const header = request.headers.get("authorization") ?? "";
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? match[1] : null;
+}
+
+/** Compares two secrets in time that does not depend on where they differ. */
+async function sameSecret(given: string, expected: string): Promise<boolean> {
+  // Hashing first gives equal lengths, so not even the length leaks.
+  const digest = (text: string) => crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return timingSafeEqual(await digest(given), await digest(expected));
+}
+
+async function readBody(
+  request: Request,
+  limit: number,
+): Promise<{ group: string; event: LayerEvent } | { error: string }> {
+  const text = await readBodyText(request, limit);
+  if (text === null) return { error: `The body is over ${limit} bytes` };
+  let value: { group?: unknown; event?: unknown };
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return {
+      error: 'The body must be JSON like {"group": "chat.lobby", "event": {"type": "..."}}',
+    };
+  }
+  if (typeof value?.group !== "string") return { error: 'The body needs a string "group"' };
+  return { group: value.group, event: value.event as LayerEvent };
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}

@@ -1,0 +1,44 @@
+import type { Config } from "./config.ts";
+import type { GroupLayer } from "../layers/layer.ts";
+import type { Store } from "../storage/store.ts";
+import type { User } from "../consumers/consumer.ts";
+import type { UserDirectory } from "../auth/users.ts";
+import type { SessionStore } from "../auth/sessions.ts";
+import type { LoginThrottle } from "../auth/throttle.ts";
+import type { PresenceTracker } from "../layers/presence.ts";
+
+/** Who made a request, as the session says. */
+export interface Identity {
+  user: User;
+  sessionId: string | null;
+}
+
+/** What the server was built with; handlers and consumers reach it through their context. */
+export interface Services {
+  readonly config: Config;
+  readonly layer: GroupLayer;
+  readonly store: Store;
+  /** The registered users (kept in `store`). */
+  readonly users: UserDirectory;
+  /** Server-side sessions (kept in `store`). */
+  readonly sessions: SessionStore;
+  /** Failed-login counters (kept in `store`). */
+  readonly throttle: LoginThrottle;
+  /** Who is online (in-process by default; shared across processes with a shared layer). */
+  readonly presence: PresenceTracker;
+  /** Reads the request's session; anonymous when there is none. */
+  identify(request: Request): Promise<Identity>;
+}
+
+/** What an HTTP handler gets besides the `Request`. */
+export interface RequestContext {
+  readonly url: URL;
+  /** Decoded path parameters. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The client's address as `host:port`. */
+  readonly client: string;
+  readonly services: Services;
+}
+
+/** An HTTP handler: `Request` in, `Response` out. */
+export type Handler = (request: Request, context: RequestContext) => Response | Promise<Response>;

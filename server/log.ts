@@ -1,0 +1,69 @@
+/**
+ * The process's one logger: access lines like Daphne's, and leveled messages.
+ *
+ * Its level and its sink are the only global mutable state of the server: the level is set
+ * once at start from the configuration (tests lower it to keep their output readable), the
+ * sink is the console unless a test captures the lines.
+ */
+
+/** Log levels, quietest last. */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+
+/** Where finished lines go; `level` is the line's own (access lines are `info`). */
+export type LogSink = (line: string, level: LogLevel) => void;
+
+const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 };
+let threshold = ORDER.info;
+
+const consoleSink: LogSink = (line, level) => {
+  if (level === "error" || level === "warn") console.error(line);
+  else console.log(line);
+};
+let sink = consoleSink;
+
+function emit(level: LogLevel, message: string, error?: unknown): void {
+  if (ORDER[level] < threshold) return;
+  const detail = error instanceof Error
+    ? `: ${error.stack ?? error.message}`
+    : error
+    ? `: ${error}`
+    : "";
+  sink(`${new Date().toISOString()} ${level.toUpperCase()} ${message}${detail}`, level);
+}
+
+/** Formats a client address as `host:port`, bracketing IPv6 hosts. */
+export function formatAddr(addr: Deno.Addr | undefined): string {
+  if (!addr || !("hostname" in addr)) return "-";
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  return `${host}:${addr.port}`;
+}
+
+/** The logger. `access` lines are info level. */
+export const log = {
+  /** Sets the lowest level that is printed. */
+  setLevel(level: LogLevel): void {
+    threshold = ORDER[level];
+  },
+  /** Sends lines to `target` instead of the console (tests); `null` restores the console. */
+  setSink(target: LogSink | null): void {
+    sink = target ?? consoleSink;
+  },
+  debug: (message: string): void => emit("debug", message),
+  info: (message: string): void => emit("info", message),
+  warn: (message: string, error?: unknown): void => emit("warn", message, error),
+  error: (message: string, error?: unknown): void => emit("error", message, error),
+  /** `HTTP GET /chat/ 200 [0.002, 127.0.0.1:52757]` */
+  http(method: string, path: string, status: number, seconds: number, client: string): void {
+    if (threshold > ORDER.info) return;
+    sink(`HTTP ${method} ${path} ${status} [${seconds.toFixed(3)}, ${client}]`, "info");
+  },
+  /** `WebSocket CONNECT /ws/chat/lobby/ [127.0.0.1:52789]` */
+  websocket(
+    stage: "HANDSHAKING" | "CONNECT" | "REJECT" | "DISCONNECT",
+    path: string,
+    client: string,
+  ): void {
+    if (threshold > ORDER.info) return;
+    sink(`WebSocket ${stage} ${path} [${client}]`, "info");
+  },
+};

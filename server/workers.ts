@@ -1,0 +1,108 @@
+/**
+ * `deno task start --workers N`: N Workers in one process, each serving the same port with
+ * `reusePort` (Linux spreads incoming connections across them by a hash of the addresses).
+ *
+ * The Workers share nothing in memory, so they are joined by a layer that crosses Workers:
+ * `LAYER=memory` becomes `broadcast` (BroadcastChannel between the Workers, the same Deno KV
+ * file for state); `LAYER=redis` stays Redis. A Worker that fails stops the whole process,
+ * so the supervisor that restarts crashed processes sees it.
+ */
+import type { Config } from "./config.ts";
+import { log } from "./log.ts";
+
+/** Messages from the parent to a Worker. */
+export type ToWorker = { type: "start"; config: Config } | { type: "shutdown" };
+/** Messages from a Worker to the parent. */
+export type FromWorker =
+  | { type: "listening"; url: string }
+  | { type: "failed"; error: string }
+  | { type: "stopped" };
+
+/** Running Workers. */
+export interface WorkerPool {
+  /** `http://host:port` they listen on. */
+  readonly url: string;
+  readonly port: number;
+  /** How many Workers serve. */
+  readonly size: number;
+  /** Asks every Worker to shut down gracefully and waits (at most `timeoutMs`). */
+  shutdown(timeoutMs?: number): Promise<void>;
+}
+
+/** The configuration every Worker runs: a layer that crosses Workers, one fixed port. */
+export function workerConfig(config: Config, port: number): Config {
+  const layer = config.layer === "memory" ? "broadcast" : config.layer;
+  return { ...config, port, layer };
+}
+
+/** Starts `config.workers` Workers on one port; resolves once all listen. */
+export async function startWorkers(config: Config): Promise<WorkerPool> {
+  const port = config.port === 0 ? freePort(config.host) : config.port;
+  const shared = workerConfig(config, port);
+  const workers: Worker[] = [];
+  let stopping = false;
+  const fail = (name: string, reason: string): void => {
+    if (stopping) return;
+    log.error(`Worker ${name} failed: ${reason}; stopping`);
+    Deno.exit(1);
+  };
+  const started: Promise<string>[] = [];
+  for (let n = 1; n <= config.workers; n++) {
+    const name = `worker-${n}`;
+    const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module", name });
+    workers.push(worker);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      fail(name, event.message);
+    };
+    started.push(awaitReply(worker, "listening").then((reply) => (reply as { url: string }).url));
+    worker.postMessage({ type: "start", config: shared } satisfies ToWorker);
+  }
+  let urls: string[];
+  try {
+    urls = await Promise.all(started);
+  } catch (error) {
+    for (const worker of workers) worker.terminate();
+    throw error;
+  }
+  return {
+    url: urls[0],
+    port,
+    size: workers.length,
+    async shutdown(timeoutMs = 4500): Promise<void> {
+      stopping = true;
+      const stopped = workers.map((worker) => {
+        const reply = awaitReply(worker, "stopped");
+        worker.postMessage({ type: "shutdown" } satisfies ToWorker);
+        return reply;
+      });
+      const deadline = new Promise((resolve) => setTimeout(resolve, timeoutMs));
+      await Promise.race([Promise.allSettled(stopped), deadline]);
+      for (const worker of workers) worker.terminate();
+    },
+  };
+}
+
+function awaitReply(worker: Worker, type: FromWorker["type"]): Promise<FromWorker> {
+  return new Promise((resolve, reject) => {
+    const listener = (event: MessageEvent<FromWorker>) => {
+      const message = event.data;
+      if (message.type === "failed") {
+        worker.removeEventListener("message", listener);
+        reject(new Error(message.error));
+      } else if (message.type === type) {
+        worker.removeEventListener("message", listener);
+        resolve(message);
+      }
+    };
+    worker.addEventListener("message", listener);
+  });
+}
+
+/** A port that is free now (the Workers bind it together right after). */
+function freePort(hostname: string): number {
+  const listener = Deno.listen({ hostname, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}

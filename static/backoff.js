@@ -1,0 +1,39 @@
+/**
+ * Exponential backoff with jitter for reconnecting: 0.5 s, 1 s, 2 s … up to 10 s, each delay
+ * drawn from the upper half of its step so that many pages do not return all at once.
+ */
+export class Backoff {
+  #initialMs;
+  #maxMs;
+  #random;
+  #attempts = 0;
+
+  /** @param {{ initialMs?: number, maxMs?: number, random?: () => number }} [options] */
+  constructor({ initialMs = 500, maxMs = 10_000, random = Math.random } = {}) {
+    this.#initialMs = initialMs;
+    this.#maxMs = maxMs;
+    this.#random = random;
+  }
+
+  /** How many delays were handed out since the last reset. */
+  get attempts() {
+    return this.#attempts;
+  }
+
+  /** The delay before the next attempt, in milliseconds. */
+  next() {
+    const ceiling = Math.min(this.#maxMs, this.#initialMs * 2 ** this.#attempts);
+    this.#attempts = Math.min(this.#attempts + 1, 30);
+    return ceiling / 2 + this.#random() * (ceiling / 2);
+  }
+
+  /** Starts again from the shortest delay (after a connection that lasted). */
+  reset() {
+    this.#attempts = 0;
+  }
+
+  /** Skips the short delays, e.g. after the server closed for a policy violation. */
+  atLeast(attempts) {
+    this.#attempts = Math.max(this.#attempts, attempts);
+  }
+}

@@ -1,0 +1,148 @@
+// The chat room client. It speaks the Django Channels tutorial's protocol over
+// ws(s)://<host>/ws/chat/<room>/, shows its connection state, and reconnects by itself with
+// backoff. On every (re)connect the server resends the room's history: message ids tell
+// which ones are already shown, and their order, so nothing is shown twice or out of place.
+import { LiveSocket } from "./live_socket.js";
+
+// A policy close (a flood, say) must not turn into a reconnect loop: start at about 4 s.
+const POLICY_BACKOFF_ATTEMPTS = 3;
+// Close codes whose reason is meant for the user.
+const EXPLAINED_CODES = new Set([1003, 1007, 1008, 1009, 1011, 1013]);
+const MAX_SHOWN = 1_000;
+const NOTICE_MS = 10_000;
+
+const log = document.getElementById("chat-log");
+const form = document.getElementById("message-form");
+const input = document.getElementById("chat-message-input");
+const button = document.getElementById("chat-message-submit");
+const stateLabel = document.getElementById("connection-state");
+const notice = document.getElementById("chat-notice");
+
+const room = log.dataset.room;
+const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+const socketUrl = `${scheme}//${location.host}/ws/chat/${encodeURIComponent(room)}/`;
+
+const seen = new Set();
+let noticeTimer = 0;
+/** What the user asked to send while offline; sent on open if it is still in the box. */
+let pending = null;
+
+const live = new LiveSocket(socketUrl, {
+  onState: setState,
+  onOpen: sendPending,
+  onFrame: receive,
+  onClose(event) {
+    if (EXPLAINED_CODES.has(event.code) && event.reason) {
+      showNotice(`The server closed the connection: ${event.reason}`);
+    }
+    return event.code === 1008 ? { atLeastAttempts: POLICY_BACKOFF_ATTEMPTS } : {};
+  },
+});
+
+function setState(state, text) {
+  stateLabel.dataset.state = state;
+  stateLabel.textContent = text;
+  form.dataset.state = state;
+  const offline = state !== "open";
+  button.setAttribute("aria-disabled", String(offline));
+  button.title = offline ? "Not connected: messages wait until the connection is back" : "";
+}
+
+function receive(frame) {
+  if (frame.type === "error") return showNotice(String(frame.error ?? "Unknown error"));
+  if (typeof frame.message === "string") addMessage(frame);
+}
+
+function addMessage(frame) {
+  const id = typeof frame.id === "string" ? frame.id : "";
+  if (id !== "") {
+    if (seen.has(id)) return;
+    seen.add(id);
+  }
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  // Ids sort by time, and history arrives after anything sent live during a reconnect.
+  let before = null;
+  for (let node = log.lastElementChild; node && id !== ""; node = node.previousElementSibling) {
+    if (node.dataset.id <= id) break;
+    before = node;
+  }
+  log.insertBefore(renderMessage(frame, id), before);
+  while (log.childElementCount > MAX_SHOWN) log.firstElementChild.remove();
+  if (atBottom) log.scrollTop = log.scrollHeight;
+}
+
+function renderMessage(frame, id) {
+  const item = document.createElement("article");
+  item.className = "chat-message";
+  item.dataset.id = id;
+  const author = element("span", "chat-author", String(frame.author ?? "Anonymous"));
+  const meta = element("div", "chat-meta");
+  meta.append(author);
+  const time = new Date(String(frame.time ?? ""));
+  if (!Number.isNaN(time.getTime())) {
+    const stamp = element("time", "chat-time", clock(time));
+    stamp.dateTime = time.toISOString();
+    stamp.title = time.toLocaleString();
+    meta.append(" ", stamp);
+  }
+  item.append(meta, element("p", "chat-text", frame.message));
+  return item;
+}
+
+// Only textContent: user text never becomes markup.
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function clock(time) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(time.getHours())}:${pad(time.getMinutes())}`;
+}
+
+function send(text) {
+  live.send(JSON.stringify({ message: text }));
+  input.value = "";
+  pending = null;
+  hideNotice();
+}
+
+function sendPending() {
+  if (pending !== null && input.value === pending) send(pending);
+  pending = null;
+}
+
+function showNotice(text) {
+  notice.textContent = text;
+  notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(hideNotice, NOTICE_MS);
+}
+
+function hideNotice() {
+  notice.hidden = true;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = input.value;
+  if (text.trim() === "") return;
+  if (live.isOpen) {
+    send(text);
+  } else {
+    pending = text;
+    showNotice(
+      "Not connected: your message was not sent yet. It will be sent when the connection is back.",
+    );
+  }
+  input.focus();
+});
+
+// The Django Channels tutorial's browser tests read the log's `value` (a textarea there).
+Object.defineProperty(log, "value", {
+  get: () => [...log.querySelectorAll(".chat-text")].map((p) => `${p.textContent}\n`).join(""),
+});
+
+live.start();

@@ -1,0 +1,133 @@
+/**
+ * A WebSocket that reconnects by itself, shared by the chat and presence clients: it reports
+ * its state (connecting, open, reconnecting, closed), waits 0.5 s doubling to 10 s with jitter
+ * between attempts, starts again from the short delay after a connection that lasted, and
+ * stops while the page is being left. The client decides per close whether to go on.
+ */
+import { Backoff } from "./backoff.js";
+
+// A connection that lasted this long was healthy: the next loss starts again at a short delay.
+const STABLE_MS = 5_000;
+
+/** What the connection label says in each state unless a client says otherwise. */
+export const STATE_TEXT = Object.freeze({
+  connecting: "Connecting…",
+  open: "Connected",
+  reconnecting: "Reconnecting…",
+  closed: "Disconnected",
+});
+
+/**
+ * @typedef {"connecting" | "open" | "reconnecting" | "closed"} LiveState
+ * @typedef {{ stop?: string, atLeastAttempts?: number }} CloseVerdict
+ *   `stop`: do not reconnect, and show this text as "closed"; `atLeastAttempts`: skip the
+ *   short delays (see `Backoff.atLeast`).
+ * @typedef {object} LiveSocketOptions
+ * @property {(state: LiveState, text: string) => void} [onState] Called on every state change.
+ * @property {() => void} [onOpen] Called once a connection is open, after `onState("open")`.
+ * @property {(frame: Record<string, unknown>) => void} [onFrame] Called with each frame that is
+ *   a JSON object; any other frame is ignored.
+ * @property {(event: CloseEvent) => CloseVerdict | undefined} [onClose] Called when an open or
+ *   opening connection is lost while the page stays; its verdict decides what comes next.
+ * @property {Partial<Record<LiveState, string>>} [texts] Overrides of `STATE_TEXT`.
+ * @property {Backoff} [backoff] The delays between attempts.
+ * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
+ * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
+ */
+
+/** A reconnecting WebSocket; `start()` opens it. */
+export class LiveSocket {
+  #url;
+  #options;
+  #texts;
+  #backoff;
+  #WebSocket;
+  /** @type {WebSocket | null} */
+  #socket = null;
+  #openedAt = 0;
+  #retryTimer = 0;
+  #leaving = false;
+
+  /** @param {string} url @param {LiveSocketOptions} [options] */
+  constructor(url, options = {}) {
+    this.#url = url;
+    this.#options = options;
+    this.#texts = { ...STATE_TEXT, ...options.texts };
+    this.#backoff = options.backoff ?? new Backoff({ initialMs: 500, maxMs: 10_000 });
+    this.#WebSocket = options.WebSocket ?? WebSocket;
+  }
+
+  /** Whether a frame sent now goes out. */
+  get isOpen() {
+    return this.#socket !== null && this.#socket.readyState === this.#WebSocket.OPEN;
+  }
+
+  /** Connects, and follows the page: no reconnecting while it is left, back when it returns. */
+  start() {
+    const target = this.#options.window ?? globalThis;
+    target.addEventListener("pagehide", () => {
+      this.#leaving = true;
+    });
+    target.addEventListener("pageshow", (event) => {
+      this.#leaving = false;
+      if (event.persisted && this.#socket === null) this.#connect();
+    });
+    target.addEventListener("online", () => {
+      if (this.#socket === null && !this.#leaving) this.#connect();
+    });
+    this.#connect();
+  }
+
+  /** Sends one frame on the open socket (check `isOpen` first). */
+  send(data) {
+    this.#socket.send(data);
+  }
+
+  #connect() {
+    clearTimeout(this.#retryTimer);
+    this.#setState(this.#backoff.attempts === 0 ? "connecting" : "reconnecting");
+    const ws = new this.#WebSocket(this.#url);
+    this.#socket = ws;
+    ws.onopen = () => {
+      this.#openedAt = Date.now();
+      this.#setState("open");
+      this.#options.onOpen?.();
+    };
+    ws.onmessage = (event) => {
+      const frame = jsonObject(event.data);
+      if (frame !== null) this.#options.onFrame?.(frame);
+    };
+    ws.onclose = (event) => {
+      // Only the current socket speaks for the page: a stale close must not plan a second retry.
+      if (ws === this.#socket) this.#lost(event);
+    };
+  }
+
+  #lost(event) {
+    this.#socket = null;
+    if (this.#leaving) return this.#setState("closed");
+    if (this.#openedAt !== 0 && Date.now() - this.#openedAt >= STABLE_MS) this.#backoff.reset();
+    this.#openedAt = 0;
+    const verdict = this.#options.onClose?.(event) ?? {};
+    if (verdict.stop !== undefined) return this.#setState("closed", verdict.stop);
+    if (verdict.atLeastAttempts !== undefined) this.#backoff.atLeast(verdict.atLeastAttempts);
+    const delay = this.#backoff.next();
+    const text = `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`;
+    this.#setState("reconnecting", text);
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #setState(state, text = this.#texts[state]) {
+    this.#options.onState?.(state, text);
+  }
+}
+
+function jsonObject(data) {
+  let value;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  return value !== null && typeof value === "object" ? value : null;
+}

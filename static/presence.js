@@ -1,0 +1,134 @@
+// The presence client. It keeps its user online while the page is open, over
+// ws(s)://<host>/ws/presence/, and keeps the page's list of users live: the full state on every
+// (re)connect, then diffs. On a page without the list it only holds the socket (`?list=0`).
+// User text reaches the page through textContent only, never as markup.
+import { LiveSocket } from "./live_socket.js";
+
+const LOGGED_OUT = 4001;
+const MAX_FEED = 50;
+
+const list = document.getElementById("presence-list");
+const feed = document.getElementById("presence-feed");
+const count = document.getElementById("online-count");
+// On other pages (a chat room) the connection label is theirs, not ours.
+const stateLabel = list ? document.getElementById("connection-state") : null;
+
+const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+const socketUrl = `${scheme}//${location.host}/ws/presence/${list ? "" : "?list=0"}`;
+const me = list?.dataset.me ?? "";
+
+const live = new LiveSocket(socketUrl, {
+  texts: { open: "Live" },
+  onState: setState,
+  onFrame: receive,
+  onClose(event) {
+    // Logged out (in this tab or another): reconnecting would only be refused.
+    if (event.code === LOGGED_OUT) {
+      return { stop: "Logged out. Log in again to see who is online." };
+    }
+  },
+});
+
+function setState(state, text) {
+  if (!stateLabel) return;
+  stateLabel.dataset.state = state;
+  stateLabel.textContent = text;
+}
+
+function receive(frame) {
+  if (!list) return;
+  if (frame.type === "presence.state") showState(frame);
+  else if (frame.type === "presence.diff") applyDiff(frame);
+  else if (frame.type === "presence.user_added") ensureUser(String(frame.username), false);
+}
+
+function showState(frame) {
+  const users = Array.isArray(frame.users) ? frame.users : [];
+  list.replaceChildren(...users.map((user) => userItem(String(user.username), !!user.online)));
+  if (feed) {
+    const recent = Array.isArray(frame.recent) ? frame.recent : [];
+    feed.replaceChildren(...recent.map(feedItem).reverse());
+  }
+  updateCount();
+}
+
+function applyDiff(frame) {
+  const when = String(frame.time ?? new Date().toISOString());
+  for (const name of strings(frame.joins)) setOnline(name, true, when);
+  for (const name of strings(frame.leaves)) setOnline(name, false, when);
+  updateCount();
+}
+
+// Diffs are absolute ("now online"): only a real change goes to the feed.
+function setOnline(name, online, time) {
+  const item = ensureUser(name, online);
+  if (item.dataset.online === String(online)) return;
+  item.dataset.online = String(online);
+  item.querySelector(".presence-status").textContent = online ? "Online" : "Offline";
+  addEvent({ username: name, status: online ? "connected" : "disconnected", time });
+}
+
+function ensureUser(name, online) {
+  const existing = findUser(name);
+  if (existing) return existing;
+  const item = userItem(name, online);
+  // Keep the server's order: case-insensitive by name.
+  const key = name.toLowerCase();
+  const before = [...list.children].find((li) => li.dataset.username.toLowerCase() > key);
+  list.insertBefore(item, before ?? null);
+  if (online) addEvent({ username: name, status: "connected", time: new Date().toISOString() });
+  updateCount();
+  return item;
+}
+
+function findUser(name) {
+  return [...list.children].find((li) => li.dataset.username === name) ?? null;
+}
+
+function userItem(name, online) {
+  const item = element("li", "presence-user");
+  item.dataset.username = name;
+  item.dataset.online = String(online);
+  const dot = element("span", "presence-dot");
+  dot.setAttribute("aria-hidden", "true");
+  item.append(dot, element("span", "presence-name", name));
+  if (name === me) item.append(" ", element("span", "presence-you", "(you)"));
+  item.append(" ", element("span", "presence-status", online ? "Online" : "Offline"));
+  return item;
+}
+
+function feedItem(event) {
+  const item = element("li", "presence-event");
+  item.dataset.status = String(event.status);
+  item.append(element("span", "presence-event-text", `${event.username} ${event.status}`));
+  const time = new Date(String(event.time));
+  if (!Number.isNaN(time.getTime())) {
+    const stamp = element("time", "", time.toLocaleTimeString());
+    stamp.dateTime = time.toISOString();
+    item.append(" ", stamp);
+  }
+  return item;
+}
+
+function addEvent(event) {
+  if (!feed) return;
+  feed.prepend(feedItem(event));
+  while (feed.childElementCount > MAX_FEED) feed.lastElementChild.remove();
+}
+
+function updateCount() {
+  if (count) count.textContent = String(list.querySelectorAll('[data-online="true"]').length);
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function strings(value) {
+  return Array.isArray(value) ? value.filter((item) => typeof item === "string") : [];
+}
+
+live.start();

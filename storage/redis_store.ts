@@ -1,0 +1,197 @@
+/**
+ * The store on Redis, for several processes or machines (chosen with `LAYER=redis`).
+ *
+ * Layout, under the configured prefix:
+ * - `<prefix>:kv:<key>` — the value (JSON), with `PX` when it expires;
+ * - `<prefix>:idx:<prefix of key>` — a sorted set per key prefix, all scores 0, so Redis
+ *   orders its members (encoded keys) by bytes: `list` reads a range of it;
+ * - `<prefix>:expiring` — keys that expire, scored by expiry time, so a sweep can remove them
+ *   from the indexes once Redis has dropped their values.
+ *
+ * Writes that touch several keys are atomic (MULTI or a short Lua script). While Redis is
+ * away, every call rejects at once instead of waiting: a page that needs the store answers
+ * with an error rather than hanging.
+ */
+import type { Store, StoreChange, StoreEntry, StoreKey } from "./store.ts";
+import { decodeKey, decodeValue, encodedPrefixes, encodeKey, encodeValue } from "./_redis_codec.ts";
+import { closeRedis, connectRedis, type RedisClient } from "../layers/redis_connection.ts";
+import { log } from "../server/log.ts";
+
+/** A MULTI being built: commands queue on it and run together at `exec`. */
+type Multi = ReturnType<RedisClient["multi"]>;
+
+/** Where a Redis store connects. */
+export interface RedisStoreOptions {
+  url: string;
+  prefix: string;
+  /** The first connect fails after this long (default 5 s). */
+  connectTimeoutMs?: number;
+}
+
+// KEYS: data, expiring, indexes...; ARGV: value, member. Writes only when absent.
+const CREATE_SCRIPT = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+for i = 3, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[2]) end
+return 1`;
+
+// KEYS: data, expiring, indexes...; ARGV: member, now. Unlists a key whose value has expired.
+const SWEEP_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if score and tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+for i = 3, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return 1`;
+
+const SWEEP_EVERY_MS = 60_000;
+const SWEEP_BATCH = 500;
+const PAGE = 100;
+
+/** A {@linkcode Store} on Redis. Open it with {@linkcode RedisStore.open}. */
+export class RedisStore implements Store {
+  #client: RedisClient;
+  #prefix: string;
+  #sweeper: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  private constructor(client: RedisClient, prefix: string) {
+    this.#client = client;
+    this.#prefix = prefix;
+    this.#sweeper = setInterval(() => void this.sweep().catch(() => {}), SWEEP_EVERY_MS);
+  }
+
+  /** Connects; rejects with the URL in the message when Redis cannot be reached. */
+  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+    const client = await connectRedis(options.url, {
+      name: "store",
+      connectTimeoutMs: options.connectTimeoutMs,
+    });
+    return new RedisStore(client, options.prefix);
+  }
+
+  async get<T>(key: StoreKey): Promise<T | null> {
+    const text = await this.#client.get(this.#dataKey(encodeKey(key)));
+    return text === null ? null : decodeValue<T>(text);
+  }
+
+  async set(key: StoreKey, value: unknown, options: { expireInMs?: number } = {}): Promise<void> {
+    const multi = this.#client.multi();
+    this.#queueSet(multi, key, value, options.expireInMs);
+    await multi.exec();
+  }
+
+  async writeMany(changes: readonly StoreChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const multi = this.#client.multi();
+    for (const change of changes) {
+      if ("delete" in change) this.#queueDelete(multi, change.key);
+      else this.#queueSet(multi, change.key, change.value);
+    }
+    await multi.exec();
+  }
+
+  #queueSet(multi: Multi, key: StoreKey, value: unknown, expireInMs?: number): void {
+    const member = encodeKey(key);
+    const text = encodeValue(value);
+    const expiring = this.#expiringKey();
+    if (expireInMs) {
+      multi.set(this.#dataKey(member), text, {
+        expiration: { type: "PX", value: expireInMs },
+      });
+      multi.zAdd(expiring, { score: Date.now() + expireInMs, value: member });
+    } else {
+      multi.set(this.#dataKey(member), text);
+      multi.zRem(expiring, member);
+    }
+    for (const index of this.#indexKeys(key)) multi.zAdd(index, { score: 0, value: member });
+  }
+
+  async create(key: StoreKey, value: unknown): Promise<boolean> {
+    const member = encodeKey(key);
+    const created = await this.#client.eval(CREATE_SCRIPT, {
+      keys: [this.#dataKey(member), this.#expiringKey(), ...this.#indexKeys(key)],
+      arguments: [encodeValue(value), member],
+    });
+    return created === 1;
+  }
+
+  async delete(key: StoreKey): Promise<void> {
+    const multi = this.#client.multi();
+    this.#queueDelete(multi, key);
+    await multi.exec();
+  }
+
+  #queueDelete(multi: Multi, key: StoreKey): void {
+    const member = encodeKey(key);
+    multi.del(this.#dataKey(member)).zRem(this.#expiringKey(), member);
+    for (const index of this.#indexKeys(key)) multi.zRem(index, member);
+  }
+
+  async list<T>(
+    prefix: StoreKey,
+    options: { limit?: number; reverse?: boolean } = {},
+  ): Promise<StoreEntry<T>[]> {
+    if (prefix.length === 0) throw new TypeError("Listing needs a non-empty key prefix");
+    const index = `${this.#prefix}:idx:${encodeKey(prefix)}`;
+    const limit = options.limit ?? Infinity;
+    const entries: StoreEntry<T>[] = [];
+    const gone: string[] = [];
+    for (let offset = 0; entries.length < limit; offset += PAGE) {
+      const members = await this.#client.zRange(index, offset, offset + PAGE - 1, {
+        REV: options.reverse ? true : undefined,
+      });
+      if (members.length === 0) break;
+      const values = await this.#client.mGet(members.map((member) => this.#dataKey(member)));
+      for (let i = 0; i < members.length && entries.length < limit; i++) {
+        const text = values[i];
+        if (text === null) gone.push(members[i]); // expired: Redis dropped the value
+        else entries.push({ key: decodeKey(members[i]), value: decodeValue<T>(text) });
+      }
+      if (members.length < PAGE) break;
+    }
+    if (gone.length > 0) void this.#unlist(gone).catch(() => {});
+    return entries;
+  }
+
+  /** Removes expired keys from the indexes; runs every minute on its own. */
+  async sweep(now = Date.now()): Promise<number> {
+    const members = await this.#client.zRangeByScore(this.#expiringKey(), "-inf", now, {
+      LIMIT: { offset: 0, count: SWEEP_BATCH },
+    });
+    return await this.#unlist(members, now);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    closeRedis(this.#client).catch((error) => log.warn("Redis store did not close cleanly", error));
+  }
+
+  async #unlist(members: string[], now = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const member of members) {
+      const key = decodeKey(member);
+      removed += Number(
+        await this.#client.eval(SWEEP_SCRIPT, {
+          keys: [this.#dataKey(member), this.#expiringKey(), ...this.#indexKeys(key)],
+          arguments: [member, String(now)],
+        }),
+      );
+    }
+    return removed;
+  }
+
+  #dataKey(member: string): string {
+    return `${this.#prefix}:kv:${member}`;
+  }
+
+  #expiringKey(): string {
+    return `${this.#prefix}:expiring`;
+  }
+
+  #indexKeys(key: StoreKey): string[] {
+    return encodedPrefixes(key).map((prefix) => `${this.#prefix}:idx:${prefix}`);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The server's durable state (users, sessions, chat history) goes through this small
+ * key-value interface, so where it lives is one choice at start: Deno KV on one machine,
+ * Redis when several machines share it.
+ *
+ * Keys are arrays of strings; `list` returns entries under a prefix in key order, so keys
+ * that should sort by time must be built to (see `sortableId`).
+ *
+ * @example
+ * ```ts
+ * await store.set(["sessions", id], { username: "ada" }, { expireInMs: 60_000 });
+ * const created = await store.create(["users", "ada"], { username: "ada" }); // false if taken
+ * const recent = await store.list(["history", "lobby"], { limit: 50, reverse: true });
+ * ```
+ */
+export interface Store {
+  /** The value at `key`, or `null`. */
+  get<T>(key: StoreKey): Promise<T | null>;
+  /** Writes `value` at `key`, optionally expiring it. */
+  set(key: StoreKey, value: unknown, options?: { expireInMs?: number }): Promise<void>;
+  /** Writes only when `key` is absent; returns whether it wrote. */
+  create(key: StoreKey, value: unknown): Promise<boolean>;
+  /** Removes `key`; a missing key is a no-op. */
+  delete(key: StoreKey): Promise<void>;
+  /**
+   * Applies changes in order with as few round trips as the backend allows: one store
+   * operation for many writes is what keeps periodic batch writers (chat history) cheap.
+   * Not atomic as a whole; each change is.
+   */
+  writeMany(changes: readonly StoreChange[]): Promise<void>;
+  /** Entries under `prefix` (at any depth), in key order (or reversed), at most `limit`. */
+  list<T>(
+    prefix: StoreKey,
+    options?: { limit?: number; reverse?: boolean },
+  ): Promise<StoreEntry<T>[]>;
+  /** Releases the connection; safe to call twice. */
+  close(): void;
+}
+
+/** One change for {@linkcode Store.writeMany}: a write (without expiry) or a removal. */
+export type StoreChange = { key: StoreKey; value: unknown } | { key: StoreKey; delete: true };
+
+/** A key: a path of strings. */
+export type StoreKey = readonly string[];
+
+/** One entry returned by {@linkcode Store.list}. */
+export interface StoreEntry<T> {
+  key: StoreKey;
+  value: T;
+}
+
+let lastTime = 0;
+let sequence = 0;
+// Drawn once per process (each Worker has its own): ids of two processes never collide, and
+// an id costs no random draw.
+const PROCESS_TAIL = crypto.getRandomValues(new Uint32Array(1))[0].toString(36).padStart(7, "0");
+
+/**
+ * An id that sorts by creation time as a string (time in base 36, a counter, then a tail
+ * unique to this process), so lexicographic key order is time order across processes.
+ */
+export function sortableId(now = Date.now()): string {
+  if (now === lastTime) sequence++;
+  else [lastTime, sequence] = [now, 0];
+  return `${now.toString(36).padStart(9, "0")}-${
+    sequence.toString(36).padStart(4, "0")
+  }-${PROCESS_TAIL}`;
+}

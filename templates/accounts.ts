@@ -1,0 +1,168 @@
+/**
+ * The sign-up and log-in pages. Field names and ids are Django's (`username`, `password1`,
+ * `password2`, `id_username`…), so forms and tests written for Django fit. Typed passwords
+ * are never written back into a page.
+ */
+import { html, type SafeHtml } from "./html.ts";
+import { type AccountView, layout } from "./base.ts";
+import { CSRF_FIELD } from "../auth/csrf.ts";
+import {
+  MAX_USERNAME_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  type SignUpErrors,
+} from "../auth/account_rules.ts";
+
+/** What the sign-up page shows. */
+export interface SignUpView {
+  csrfToken: string;
+  account: AccountView | null;
+  /** The username as typed, kept after an error. */
+  username?: string;
+  errors?: SignUpErrors;
+  /** Where to go after the log-in that follows (already checked to be a local path). */
+  next?: string;
+}
+
+/** What the log-in page shows. */
+export interface LogInView {
+  csrfToken: string;
+  account: AccountView | null;
+  username?: string;
+  /** Where to go after logging in (already checked to be a local path). */
+  next?: string;
+  /** A message about the whole form (wrong credentials, too many attempts). */
+  error?: string;
+}
+
+/** `GET /sign_up/` and a sign-up form with errors. */
+export function signUpPage(view: SignUpView): SafeHtml {
+  const errors = view.errors ?? { username: [], password1: [], password2: [] };
+  const logIn = view.next ? `/log_in/?next=${encodeURIComponent(view.next)}` : "/log_in/";
+  return layout({
+    title: "Sign up",
+    account: view.account,
+    body: html`
+      <h1>Sign up</h1>
+      <form method="post" action="/sign_up/" class="form-stack">
+        ${csrfField(view.csrfToken)}
+        ${nextField(view.next)}
+        ${usernameField(view.username, {
+          errors: errors.username,
+          help:
+            `Required. ${MAX_USERNAME_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.`,
+        })}
+        ${field({
+          name: "password1",
+          label: "Password",
+          type: "password",
+          autocomplete: "new-password",
+          errors: errors.password1,
+          help:
+            `At least ${MIN_PASSWORD_LENGTH} characters, not entirely numeric, not a common password, not too similar to your username.`,
+        })}
+        ${field({
+          name: "password2",
+          label: "Password confirmation",
+          type: "password",
+          autocomplete: "new-password",
+          errors: errors.password2,
+          help: "Enter the same password as before, for verification.",
+        })}
+        <button type="submit">Sign up</button>
+      </form>
+      <p>Already have an account? <a href="${logIn}">Log in</a></p>
+    `,
+  });
+}
+
+/** `GET /log_in/` and a log-in form with its error. */
+export function logInPage(view: LogInView): SafeHtml {
+  const signUp = view.next ? `/sign_up/?next=${encodeURIComponent(view.next)}` : "/sign_up/";
+  return layout({
+    title: "Log in",
+    account: view.account,
+    body: html`
+      <h1>Log in</h1>
+      ${view.error ? html`<p class="notice form-errors" role="alert">${view.error}</p>` : ""}
+      <form method="post" action="/log_in/" class="form-stack">
+        ${csrfField(view.csrfToken)}
+        ${nextField(view.next)}
+        ${usernameField(view.username, { errors: [] })}
+        ${field({
+          name: "password",
+          label: "Password",
+          type: "password",
+          autocomplete: "current-password",
+          errors: [],
+        })}
+        <button type="submit">Log in</button>
+      </form>
+      <p>No account yet? <a href="${signUp}">Sign up</a></p>
+    `,
+  });
+}
+
+interface FieldOptions {
+  name: string;
+  label: string;
+  type: "text" | "password";
+  autocomplete: string;
+  value?: string;
+  errors: string[];
+  help?: string;
+  autofocus?: boolean;
+}
+
+function field(options: FieldOptions): SafeHtml {
+  const id = `id_${options.name}`;
+  const invalid = options.errors.length > 0;
+  const described = [invalid ? `${id}_errors` : "", options.help ? `${id}_help` : ""]
+    .filter(Boolean).join(" ");
+  return html`<div class="form-field">
+          <label for="${id}">${options.label}</label>
+          <input type="${options.type}" name="${options.name}" id="${id}"
+            autocomplete="${options.autocomplete}" required
+            ${
+    options.type === "text"
+      ? html`value="${
+        options.value ?? ""
+      }" maxlength="${MAX_USERNAME_LENGTH}" autocapitalize="none" spellcheck="false"`
+      : ""
+  }
+            ${options.autofocus ? html`autofocus` : ""}
+            ${invalid ? html`aria-invalid="true"` : ""}
+            ${described ? html`aria-describedby="${described}"` : ""}>
+          ${
+    invalid
+      ? html`<ul class="form-errors" id="${id}_errors">${
+        options.errors.map((error) => html`<li>${error}</li>`)
+      }</ul>`
+      : ""
+  }
+          ${options.help ? html`<small class="muted" id="${id}_help">${options.help}</small>` : ""}
+        </div>`;
+}
+
+// The first field of both forms: it takes the focus and keeps what was typed after an error.
+function usernameField(
+  value: string | undefined,
+  options: Pick<FieldOptions, "errors" | "help">,
+): SafeHtml {
+  return field({
+    name: "username",
+    label: "Username",
+    type: "text",
+    autocomplete: "username",
+    value: value ?? "",
+    autofocus: true,
+    ...options,
+  });
+}
+
+function csrfField(token: string): SafeHtml {
+  return html`<input type="hidden" name="${CSRF_FIELD}" value="${token}">`;
+}
+
+function nextField(next: string | undefined): SafeHtml | string {
+  return next ? html`<input type="hidden" name="next" value="${next}">` : "";
+}

@@ -1,0 +1,82 @@
+import { assert, assertEquals, assertFalse } from "@std/assert";
+import {
+  isTooSimilar,
+  isValid,
+  normalizeUsername,
+  passwordErrors,
+  signUpErrors,
+  usernameErrors,
+  usernameKey,
+} from "../../auth/account_rules.ts";
+
+Deno.test("usernames of letters (any script), digits and @.+-_ are accepted", () => {
+  for (const name of ["ada", "Ada.Lovelace", "a+b@c-d_e", "José", "東京太郎", "Ωmega", "x", "7"]) {
+    assertEquals(usernameErrors(name), [], name);
+  }
+});
+
+Deno.test("usernames with spaces, markup or punctuation are refused", () => {
+  for (const name of ["ada lovelace", "<img src=x onerror=alert(1)>", "a/b", "a'b", "a\nb", "😀"]) {
+    assertEquals(usernameErrors(name).length, 1, name);
+  }
+  assertEquals(usernameErrors(""), ["This field is required."]);
+});
+
+Deno.test("a username is at most 150 characters, counted as characters", () => {
+  assertEquals(usernameErrors("a".repeat(150)), []);
+  assertEquals(usernameErrors("é".repeat(150)), []);
+  assertEquals(usernameErrors("a".repeat(151)), [
+    "Ensure this value has at most 150 characters (it has 151).",
+  ]);
+});
+
+Deno.test("usernames are unique regardless of case and Unicode form", () => {
+  assertEquals(usernameKey("Ada"), usernameKey("ADA"));
+  // "ﬁ" (one ligature character) and the fullwidth "Ａ" fold to plain letters under NFKC.
+  assertEquals(usernameKey("ﬁona"), usernameKey("FIONA"));
+  assertEquals(normalizeUsername("Ａda"), "Ada");
+  assert(usernameKey("ada") !== usernameKey("adb"));
+});
+
+Deno.test("a password shorter than 8 characters is refused", () => {
+  assertEquals(passwordErrors("k9#Lm2!", "ada"), [
+    "This password is too short. It must contain at least 8 characters.",
+  ]);
+  assertEquals(passwordErrors("k9#Lm2!q", "ada"), []);
+});
+
+Deno.test("an all-digit password is refused", () => {
+  assert(passwordErrors("48151623", "ada").includes("This password is entirely numeric."));
+});
+
+Deno.test("a common password is refused", () => {
+  assert(passwordErrors("Password123", "ada").includes("This password is too common."));
+  assert(passwordErrors("iloveyou", "ada").includes("This password is too common."));
+});
+
+Deno.test("a password too similar to the username is refused", () => {
+  assert(isTooSimilar("lovelace", "ada.lovelace"), "a part of the username");
+  assert(isTooSimilar("ADALOVELACE1", "ada_lovelace"), "the username, other case");
+  assert(isTooSimilar("margaret2024!!", "margaret"), "the username inside the password");
+  assertFalse(isTooSimilar("quiet river stone", "ada"));
+  assertEquals(passwordErrors("lovelace12", "lovelace"), [
+    "The password is too similar to the username.",
+  ]);
+});
+
+Deno.test("the two passwords must match; errors sit beside their field", () => {
+  const errors = signUpErrors({
+    username: "ada lovelace",
+    password1: "quiet river stone",
+    password2: "quiet river stones",
+  });
+  assertEquals(errors.username.length, 1);
+  assertEquals(errors.password1, []);
+  assertEquals(errors.password2, ["The two password fields didn’t match."]);
+  assertFalse(isValid(errors));
+  assert(isValid(signUpErrors({
+    username: "ada",
+    password1: "quiet river stone",
+    password2: "quiet river stone",
+  })));
+});

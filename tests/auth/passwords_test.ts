@@ -1,0 +1,86 @@
+import { assert, assertEquals, assertFalse, assertMatch, assertThrows } from "@std/assert";
+import { decodeHash, MIN_PASSWORD_ITERATIONS, PasswordHasher } from "../../auth/passwords.ts";
+
+const fast = new PasswordHasher({ iterations: 1000, allowWeak: true });
+
+Deno.test("a hash carries its algorithm, iterations and salt, Django-style", async () => {
+  const encoded = await fast.hash("correct horse battery");
+  assertMatch(encoded, /^pbkdf2_sha256\$1000\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9+/]{43}=$/);
+  const decoded = decodeHash(encoded)!;
+  assertEquals(decoded.iterations, 1000);
+  assertEquals(decoded.hash.length, 32);
+});
+
+Deno.test("the right password verifies and a wrong one does not", async () => {
+  const encoded = await fast.hash("correct horse battery");
+  assert(await fast.verify("correct horse battery", encoded));
+  assertFalse(await fast.verify("correct horse batterY", encoded));
+  assertFalse(await fast.verify("", encoded));
+});
+
+Deno.test("the same password hashes differently each time (random salt)", async () => {
+  const [a, b] = [await fast.hash("same password"), await fast.hash("same password")];
+  assert(a !== b);
+  assert(await fast.verify("same password", a) && await fast.verify("same password", b));
+});
+
+Deno.test("a tampered or malformed hash never verifies", async () => {
+  const encoded = await fast.hash("secret words");
+  const [algorithm, iterations, salt, hash] = encoded.split("$");
+  const flipped = (hash[0] === "A" ? "B" : "A") + hash.slice(1);
+  for (
+    const bad of [
+      [algorithm, iterations, salt, flipped].join("$"),
+      [algorithm, "1001", salt, hash].join("$"),
+      [algorithm, iterations, salt + "x", hash].join("$"),
+      ["md5", iterations, salt, hash].join("$"),
+      [algorithm, "-5", salt, hash].join("$"),
+      [algorithm, iterations, salt, "%%%"].join("$"),
+      "pbkdf2_sha256$1000$salt",
+      "",
+    ]
+  ) {
+    assertFalse(await fast.verify("secret words", bad), bad);
+  }
+});
+
+Deno.test("a hash in Django's format from another implementation verifies", async () => {
+  // What Django's PBKDF2PasswordHasher stores for "password" with salt "seasalt" and 1000
+  // iterations: base64(hashlib.pbkdf2_hmac("sha256", b"password", b"seasalt", 1000)).
+  const django = "pbkdf2_sha256$1000$seasalt$YIWkt6M1JFXrHg5s0jZjBSc7C2Cz6QvchSJ0h8Y+i7c=";
+  assert(await fast.verify("password", django));
+  assertFalse(await fast.verify("Password", django));
+});
+
+Deno.test("a hash with fewer iterations than configured needs a rehash", async () => {
+  const stronger = new PasswordHasher({ iterations: 2000, allowWeak: true });
+  const old = await fast.hash("pw for rehash");
+  assert(stronger.needsRehash(old));
+  assertFalse(fast.needsRehash(old));
+  assert(fast.needsRehash("not a hash"));
+  assert(await stronger.verify("pw for rehash", old), "old hashes still verify");
+});
+
+Deno.test("fewer than 600,000 iterations are refused unless weak hashing is allowed", () => {
+  assertEquals(new PasswordHasher().iterations, MIN_PASSWORD_ITERATIONS);
+  assertThrows(() => new PasswordHasher({ iterations: 599_999 }), RangeError, "600000");
+  assertEquals(new PasswordHasher({ iterations: 10, allowWeak: true }).iterations, 10);
+});
+
+Deno.test("a 600,000-iteration hash does not block the event loop", async () => {
+  const hasher = new PasswordHasher();
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  try {
+    const encoded = await hasher.hash("a production strength hash");
+    assertMatch(encoded, /^pbkdf2_sha256\$600000\$/);
+  } finally {
+    clearInterval(timer);
+  }
+  // Hundreds of milliseconds of hashing: a blocked loop would not have ticked at all.
+  assert(ticks > 5, `the interval ran ${ticks} times while hashing`);
+});
+
+Deno.test("the dummy check for unknown users always fails", async () => {
+  assertFalse(await fast.verifyDummy("anything"));
+});

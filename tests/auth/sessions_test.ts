@@ -1,0 +1,66 @@
+import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
+import { DenoKvStore } from "../../storage/deno_kv_store.ts";
+import { sessionGroup, SessionStore } from "../../auth/sessions.ts";
+
+const DAY_MS = 24 * 3600 * 1000;
+
+async function setUp(maxAgeSeconds = 14 * 24 * 3600) {
+  const store = await DenoKvStore.open(":memory:");
+  let now = Date.UTC(2030, 0, 1);
+  const clock = { advance: (ms: number) => now += ms };
+  const sessions = new SessionStore(store, { maxAgeSeconds, now: () => now });
+  return { store, sessions, clock, [Symbol.dispose]: () => store.close() };
+}
+
+Deno.test("a session id is 256 random bits in base64url and names its user", async () => {
+  using env = await setUp();
+  const { id, record } = await env.sessions.create("ada");
+  assertMatch(id, /^[A-Za-z0-9_-]{43}$/);
+  assertEquals((await env.sessions.get(id))?.username, "ada");
+  assertEquals(record.expiresAt - record.createdAt, 14 * DAY_MS);
+  assertNotEquals((await env.sessions.create("ada")).id, id);
+});
+
+Deno.test("the store holds a hash of the session id, never the id itself", async () => {
+  using env = await setUp();
+  const { id } = await env.sessions.create("ada");
+  const keys = (await env.store.list(["sessions"])).map((entry) => entry.key.join("/"));
+  assertEquals(keys.length, 1);
+  assert(!keys[0].includes(id));
+});
+
+Deno.test("a session is gone after its max age, even before the store expires it", async () => {
+  using env = await setUp(3600);
+  const { id } = await env.sessions.create("ada");
+  env.clock.advance(3599_000);
+  assertEquals((await env.sessions.get(id))?.username, "ada");
+  env.clock.advance(1_000);
+  assertEquals(await env.sessions.get(id), null);
+  assertEquals(await env.store.list(["sessions"]), [], "the expired record was deleted");
+});
+
+Deno.test("logging in again replaces the previous session id (no fixation)", async () => {
+  using env = await setUp();
+  const before = await env.sessions.create("mallory");
+  const after = await env.sessions.create("ada", { replacing: before.id });
+  assertEquals(await env.sessions.get(before.id), null);
+  assertEquals((await env.sessions.get(after.id))?.username, "ada");
+});
+
+Deno.test("a deleted session is no longer valid; unknown and malformed ids are anonymous", async () => {
+  using env = await setUp();
+  const { id } = await env.sessions.create("ada");
+  await env.sessions.delete(id);
+  assertEquals(await env.sessions.get(id), null);
+  assertEquals(await env.sessions.get("A".repeat(43)), null);
+  assertEquals(await env.sessions.get("../../etc"), null);
+  await env.sessions.delete("not-an-id"); // a no-op, not an error
+});
+
+Deno.test("a session's socket group hides the session id", async () => {
+  const id = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+  const group = await sessionGroup(id);
+  assertMatch(group, /^session\.[0-9a-f]{32}$/);
+  assert(!group.includes(id));
+  assertEquals(await sessionGroup(id), group);
+});

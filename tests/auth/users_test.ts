@@ -1,0 +1,94 @@
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import { DenoKvStore } from "../../storage/deno_kv_store.ts";
+import { PasswordHasher } from "../../auth/passwords.ts";
+import { UserDirectory } from "../../auth/users.ts";
+
+async function setUp(iterations = 1000) {
+  const store = await DenoKvStore.open(":memory:");
+  const users = new UserDirectory(store, new PasswordHasher({ iterations, allowWeak: true }));
+  return { store, users, [Symbol.dispose]: () => store.close() };
+}
+
+Deno.test("a user is created once; the same name in another case is taken", async () => {
+  using env = await setUp();
+  const ada = await env.users.create("Ada", "quiet river stone");
+  assertEquals(ada?.username, "Ada");
+  assertEquals(await env.users.create("ADA", "another password"), null);
+  assertEquals(await env.users.create("ａｄａ", "another password"), null, "fullwidth letters");
+  assertEquals((await env.users.find("aDa"))?.username, "Ada");
+});
+
+Deno.test("parallel sign-ups of one name create exactly one user", async () => {
+  using env = await setUp();
+  const results = await Promise.all(
+    ["zoe", "Zoe", "ZOE", "zoE"].map((name) => env.users.create(name, "quiet river stone")),
+  );
+  assertEquals(results.filter((user) => user !== null).length, 1);
+});
+
+Deno.test("the password is stored only as a salted hash", async () => {
+  using env = await setUp();
+  await env.users.create("ada", "quiet river stone");
+  const stored = JSON.stringify(await env.store.list(["users"]));
+  assert(!stored.includes("quiet river stone"));
+  assert(stored.includes("pbkdf2_sha256$1000$"));
+});
+
+Deno.test("credentials verify for the right password only, in any username case", async () => {
+  using env = await setUp();
+  await env.users.create("ada", "quiet river stone");
+  assertEquals((await env.users.verifyCredentials("ADA", "quiet river stone"))?.username, "ada");
+  assertEquals(await env.users.verifyCredentials("ada", "quiet river stones"), null);
+  assertEquals(await env.users.verifyCredentials("nobody", "quiet river stone"), null);
+  assertEquals(await env.users.verifyCredentials("", ""), null);
+});
+
+Deno.test("a login upgrades a hash made with fewer iterations", async () => {
+  using env = await setUp(1000);
+  await env.users.create("ada", "quiet river stone");
+  const before = (await env.users.find("ada"))!.passwordHash;
+  const stronger = new UserDirectory(
+    env.store,
+    new PasswordHasher({ iterations: 2000, allowWeak: true }),
+  );
+  assert(await stronger.verifyCredentials("ada", "quiet river stone"));
+  const after = (await env.users.find("ada"))!.passwordHash;
+  assertNotEquals(after, before);
+  assert(after.startsWith("pbkdf2_sha256$2000$"));
+  assert(await stronger.verifyCredentials("ada", "quiet river stone"));
+});
+
+Deno.test("every username is listed, sorted without regard to case", async () => {
+  using env = await setUp();
+  for (const name of ["carol", "Bob", "alice", "Émile"]) {
+    await env.users.create(name, "quiet river stone");
+  }
+  assertEquals(await env.users.usernames(), ["alice", "Bob", "carol", "Émile"]);
+});
+
+Deno.test("an unknown username costs a full password hash, as a wrong password does", async () => {
+  const hashed: string[] = [];
+  class CountingHasher extends PasswordHasher {
+    override verify(password: string, encoded: string): Promise<boolean> {
+      hashed.push("verify");
+      return super.verify(password, encoded);
+    }
+    override verifyDummy(password: string): Promise<false> {
+      hashed.push("dummy");
+      return super.verifyDummy(password);
+    }
+  }
+  const store = await DenoKvStore.open(":memory:");
+  try {
+    const users = new UserDirectory(
+      store,
+      new CountingHasher({ iterations: 1000, allowWeak: true }),
+    );
+    await users.create("ada", "quiet river stone");
+    await users.verifyCredentials("ada", "wrong password");
+    await users.verifyCredentials("nobody", "wrong password");
+    assertEquals(hashed, ["verify", "dummy"]);
+  } finally {
+    store.close();
+  }
+});

@@ -1,0 +1,57 @@
+import { assertEquals } from "@std/assert";
+import { startTestServer } from "../_support/server.ts";
+import {
+  browserTest,
+  newContext,
+  openPage,
+  sendMessage,
+  step,
+  waitForMessage,
+  waitForState,
+} from "./_browser.ts";
+
+const PASSWORD = "quiet river stone";
+
+browserTest("accounts in the browser", async (t, browser) => {
+  await step(t, "sign up, log in and log out, submitting the forms with Enter", async () => {
+    await using server = await startTestServer();
+    await using context = await newContext(browser);
+    const page = await openPage(context, server.httpUrl("/sign_up/?next=/chat/lobby/"));
+    await page.getByLabel("Username").fill("ada");
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByLabel("Password confirmation").fill(PASSWORD);
+    await page.getByLabel("Password confirmation").press("Enter");
+    await page.waitForURL(/\/log_in\/\?next=/);
+
+    await page.getByLabel("Username").fill("ada");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByLabel("Password").press("Enter");
+    await page.waitForURL(server.httpUrl("/chat/lobby/"));
+    await waitForState(page, "open");
+    assertEquals(
+      (await page.locator(".site-nav .signed-in").textContent())?.trim(),
+      "Signed in as ada",
+    );
+    await sendMessage(page, "Hello as ada", "enter");
+    await waitForMessage(page, "Hello as ada");
+    assertEquals(await page.locator("#chat-log .chat-author").last().textContent(), "ada");
+
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.waitForURL(server.httpUrl("/log_in/"));
+    await page.goto(server.httpUrl("/chat/"));
+    await page.getByRole("link", { name: "Log in" }).waitFor();
+    assertEquals(await page.getByRole("button", { name: "Log out" }).count(), 0);
+  });
+
+  await step(t, "a wrong password keeps the typed username and empties the password", async () => {
+    await using server = await startTestServer();
+    await using context = await newContext(browser);
+    const page = await openPage(context, server.httpUrl("/log_in/"));
+    await page.getByLabel("Username").fill("nobody");
+    await page.getByLabel("Password").fill("wrong password");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.getByText("Please enter a correct username and password.").waitFor();
+    assertEquals(await page.getByLabel("Username").inputValue(), "nobody");
+    assertEquals(await page.getByLabel("Password").inputValue(), "");
+  });
+});

@@ -1,0 +1,61 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { eventFrom, parseSendArgs } from "../../cli/send.ts";
+import { startTestServer } from "../_support/server.ts";
+import { TestSocket } from "../_support/socket.ts";
+
+Deno.test("deno task send takes a room without a dot and a group with one", () => {
+  assertEquals(parseSendArgs(["lobby", '{"type":"x"}']).group, "chat.lobby");
+  assertEquals(parseSendArgs(["chat.lobby", '{"type":"x"}']).group, "chat.lobby");
+  assertEquals(parseSendArgs(["--room", "v1.2", "hi"]).group, "chat.v1.2");
+  assertEquals(parseSendArgs(["café au lait", "hi"]).group, "chat.café au lait");
+  assertThrows(() => parseSendArgs(["lobby"]), Error, "Usage: deno task send");
+});
+
+Deno.test("deno task send turns text or a bare message for a room into a chat message", () => {
+  assertEquals(eventFrom("hello", true), { type: "chat.message", message: { message: "hello" } });
+  assertEquals(eventFrom('{"message":"hi","author":"bot"}', true), {
+    type: "chat.message",
+    message: { message: "hi", author: "bot" },
+  });
+  assertEquals(eventFrom('{"type":"presence.refresh"}', false), { type: "presence.refresh" });
+  assertThrows(() => eventFrom("hello", false), Error, "The event must be JSON");
+  assertThrows(() => eventFrom('{"text":"no type"}', false), Error, 'string "type"');
+});
+
+Deno.test("deno task send reaches a room of the running server through /_send/", async () => {
+  const token = "cli-test-token";
+  await using server = await startTestServer({ sendToken: token });
+  const socket = await TestSocket.open(server.wsUrl(`/ws/chat/${encodeURIComponent("東京")}/`));
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "cli/send.ts",
+      "東京",
+      "Deploy done",
+      "--url",
+      server.url,
+    ],
+    env: { SEND_TOKEN: token, LAYER: "memory" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+  assertEquals(code, 0, output);
+  const frame = await socket.nextMatching((f) => f.message === "Deploy done", 15_000);
+  assertEquals(frame.author, "Server");
+  await socket.close();
+});
+
+Deno.test("deno task send with a wrong token says it was refused and exits non-zero", async () => {
+  await using server = await startTestServer({ sendToken: "right" });
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url", server.url],
+    env: { SEND_TOKEN: "wrong", LAYER: "memory" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assertEquals(code, 1);
+  assertEquals(new TextDecoder().decode(stderr).includes("refused (403)"), true);
+});

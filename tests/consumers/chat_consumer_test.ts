@@ -1,0 +1,169 @@
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { Communicator, createTestApp, type TestApp } from "../../consumers/testing.ts";
+import { chatConsumer, isValidRoomName } from "../../consumers/chat.ts";
+import { ChatHistory } from "../../storage/chat_history.ts";
+
+const GENEROUS = { rateLimit: { perSecond: 10_000, burst: 10_000 } };
+
+async function join(app: TestApp, room: string): Promise<Communicator> {
+  const comm = new Communicator(app, `/ws/chat/${encodeURIComponent(room)}/`);
+  const { accepted, status } = await comm.connect();
+  assert(accepted, `joining "${room}" was refused with ${status}`);
+  return comm;
+}
+
+Deno.test("a chat message reaches every member of the room, the sender included", async () => {
+  await using app = await createTestApp();
+  const members = [await join(app, "lobby"), await join(app, "lobby"), await join(app, "lobby")];
+  members[1].sendJson({ message: "Hello, room" });
+  for (const member of members) {
+    const frame = await member.receiveJson();
+    assertEquals(frame.message, "Hello, room");
+    assertEquals([frame.type, frame.room, frame.author], ["chat.message", "lobby", "Anonymous"]);
+    assertMatch(String(frame.time), /^\d{4}-\d\d-\d\dT/);
+    assertEquals(typeof frame.id, "string");
+  }
+});
+
+Deno.test("a chat message reaches no one in another room", async () => {
+  await using app = await createTestApp();
+  const [lobby, elsewhere] = [await join(app, "lobby"), await join(app, "elsewhere")];
+  lobby.sendJson({ message: "for the lobby" });
+  assertEquals((await lobby.receiveJson()).message, "for the lobby");
+  elsewhere.sendJson({ message: "marker" });
+  // Delivery in one process is immediate: the lobby's message would have come first.
+  assertEquals((await elsewhere.receiveJson()).message, "marker");
+});
+
+Deno.test("text that is not JSON gets an error frame and the connection stays open", async () => {
+  await using app = await createTestApp();
+  const comm = await join(app, "lobby");
+  comm.send("hello?");
+  assertEquals(await comm.receiveJson(), { type: "error", error: "Message must be JSON" });
+  comm.sendJson({ message: "still here" });
+  assertEquals((await comm.receiveJson()).message, "still here");
+  assertEquals(comm.closeCode, null);
+});
+
+Deno.test("JSON without a string message gets an error frame, for every wrong shape", async () => {
+  await using app = await createTestApp();
+  const comm = await join(app, "lobby");
+  for (const wrong of [{}, { message: 5 }, { message: null }, [], "hi", null, 42, { text: "x" }]) {
+    comm.sendJson(wrong);
+    const frame = await comm.receiveJson();
+    assertEquals(frame.type, "error", `${JSON.stringify(wrong)} was accepted`);
+    assertMatch(String(frame.error), /message/);
+  }
+  assertEquals(comm.closeCode, null);
+});
+
+Deno.test("an empty or blank message is refused", async () => {
+  await using app = await createTestApp();
+  const comm = await join(app, "lobby");
+  for (const blank of ["", "   ", "\n\t"]) {
+    comm.sendJson({ message: blank });
+    assertEquals(await comm.receiveJson(), { type: "error", error: "Message is empty" });
+  }
+});
+
+Deno.test("a message over 10,000 characters is refused, one at the limit is sent", async () => {
+  await using app = await createTestApp();
+  const comm = await join(app, "lobby");
+  comm.sendJson({ message: "x".repeat(10_001) });
+  const refused = await comm.receiveJson();
+  assertEquals(refused.type, "error");
+  assertMatch(String(refused.error), /too long/);
+  comm.sendJson({ message: "y".repeat(10_000) });
+  assertEquals(String((await comm.receiveJson()).message).length, 10_000);
+});
+
+Deno.test("a logged-in user's name is the author", async () => {
+  await using app = await createTestApp();
+  const consumer = chatConsumer(new ChatHistory(app.store));
+  const user = { username: "ada", isAuthenticated: true };
+  const target = { consumer, services: app.services, route: "/ws/chat/:room/" };
+  const comm = new Communicator(target, "/ws/chat/lobby/", { user });
+  assert((await comm.connect()).accepted);
+  comm.sendJson({ message: "hi" });
+  assertEquals((await comm.receiveJson()).author, "ada");
+  await comm.disconnect();
+});
+
+Deno.test("on entry the room's history arrives first, oldest first, marked history", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const first = await join(app, "lobby");
+  for (let n = 1; n <= 3; n++) first.sendJson({ message: `old ${n}` });
+  for (let n = 1; n <= 3; n++) assertEquals((await first.receiveJson()).message, `old ${n}`);
+  const late = await join(app, "lobby");
+  for (let n = 1; n <= 3; n++) {
+    const frame = await late.receiveJson();
+    assertEquals([frame.message, frame.history], [`old ${n}`, true]);
+  }
+  first.sendJson({ message: "live" });
+  const live = await late.receiveJson();
+  assertEquals([live.message, live.history], ["live", undefined]);
+});
+
+Deno.test("the history shown on entry is the last 50 messages", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const writer = await join(app, "busy");
+  for (let n = 1; n <= 55; n++) writer.sendJson({ message: `m${n}` });
+  for (let n = 1; n <= 55; n++) await writer.receiveJson();
+  const reader = await join(app, "busy");
+  const shown = [];
+  for (let n = 0; n < 50; n++) shown.push((await reader.receiveJson()).message);
+  assertEquals(shown, Array.from({ length: 50 }, (_, i) => `m${i + 6}`));
+  assert(await reader.receiveNothing(50));
+});
+
+Deno.test("history is kept per room", async () => {
+  await using app = await createTestApp();
+  const lobby = await join(app, "lobby");
+  lobby.sendJson({ message: "lobby only" });
+  await lobby.receiveJson();
+  const other = await join(app, "other");
+  assert(await other.receiveNothing(50), "another room's history was shown");
+});
+
+Deno.test("Unicode room names with spaces work and are decoded", async () => {
+  await using app = await createTestApp();
+  for (const room of ["café au lait", "東京", "🙂 emoji room"]) {
+    const comm = await join(app, room);
+    comm.sendJson({ message: "bonjour" });
+    assertEquals((await comm.receiveJson()).room, room);
+    await comm.disconnect();
+  }
+});
+
+Deno.test("invalid room names are refused with 403 before the socket opens", async () => {
+  await using app = await createTestApp();
+  const channels = app.layer.stats().channels;
+  for (const room of [" lobby", "lobby ", "a\u0000b", "x".repeat(101)]) {
+    const comm = new Communicator(app, `/ws/chat/${encodeURIComponent(room)}/`);
+    assertEquals(await comm.connect(), { accepted: false, status: 403 }, JSON.stringify(room));
+  }
+  assertEquals(app.layer.stats().channels, channels, "a refused socket kept its channel");
+});
+
+Deno.test("a member that leaves stops receiving and leaves no trace in the layer", async () => {
+  await using app = await createTestApp();
+  const before = app.layer.stats();
+  const [stays, leaves] = [await join(app, "lobby"), await join(app, "lobby")];
+  await leaves.disconnect();
+  assertEquals(app.layer.stats().channels, before.channels + 1);
+  stays.sendJson({ message: "after" });
+  assertEquals((await stays.receiveJson()).message, "after");
+  await stays.disconnect();
+  const after = app.layer.stats();
+  assertEquals([after.channels, after.groups], [before.channels, before.groups]);
+});
+
+Deno.test("room names that browsers would resolve away as path segments are not valid", () => {
+  assertEquals([".", ".."].map(isValidRoomName), [false, false]);
+  assertEquals(["...", "a.b", "café au lait", "東京"].map(isValidRoomName), [
+    true,
+    true,
+    true,
+    true,
+  ]);
+});

@@ -1,0 +1,177 @@
+/**
+ * How the runtime ends a connection: which close code for which fault, and that a fault in one
+ * socket never reaches another. Run in process through the communicator.
+ */
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { Communicator, createTestApp, type TestApp } from "../../consumers/testing.ts";
+import { type Consumer, ProtocolError } from "../../consumers/consumer.ts";
+import { CloseCode, describeCloseCode } from "../../consumers/close_codes.ts";
+
+async function open(app: TestApp, path: string): Promise<Communicator> {
+  const comm = new Communicator(app, path);
+  assert((await comm.connect()).accepted, `${path} refused the handshake`);
+  return comm;
+}
+
+/** Frames until the socket closes, then the close code. */
+async function framesUntilClose(comm: Communicator): Promise<{ frames: string[]; code: number }> {
+  const frames: string[] = [];
+  while (true) {
+    try {
+      frames.push(String(await comm.receive()));
+    } catch {
+      return { frames, code: await comm.waitForClose() };
+    }
+  }
+}
+
+Deno.test("close codes print with their names in logs", () => {
+  assertEquals(describeCloseCode(1009), "1009 (MESSAGE_TOO_BIG)");
+  assertEquals(describeCloseCode(4999), "4999");
+});
+
+Deno.test("a frame over the size limit gets an error frame and closes with 1009", async () => {
+  await using app = await createTestApp({ maxMessageBytes: 1024 });
+  const atLimit = await open(app, "/ws/echo/");
+  atLimit.send("x".repeat(1024));
+  assertEquals(await atLimit.receive(), `You said: ${"x".repeat(1024)}`);
+  for (const tooBig of ["x".repeat(1025), "é".repeat(513), new Uint8Array(1025)]) {
+    const comm = await open(app, "/ws/echo/");
+    comm.send(tooBig);
+    const { frames, code } = await framesUntilClose(comm);
+    assertEquals(code, CloseCode.MESSAGE_TOO_BIG);
+    assertMatch(JSON.parse(frames[0]).error, /Message too big/);
+  }
+  assertEquals(atLimit.closeCode, null);
+});
+
+Deno.test("a binary frame to a text-only consumer closes with 1003", async () => {
+  await using app = await createTestApp();
+  const comm = await open(app, "/ws/chat/lobby/");
+  comm.send(new Uint8Array([1, 2, 3]));
+  const { frames, code } = await framesUntilClose(comm);
+  assertEquals(code, CloseCode.UNSUPPORTED_DATA);
+  assertEquals(JSON.parse(frames[0]).type, "error");
+});
+
+Deno.test("a client over the rate limit is told, and closed with 1008 if it keeps on", async () => {
+  await using app = await createTestApp({ rateLimit: { perSecond: 1, burst: 3 } });
+  const comm = await open(app, "/ws/echo/");
+  for (let n = 0; n < 20; n++) comm.send(`m${n}`);
+  const { frames, code } = await framesUntilClose(comm);
+  assertEquals(code, CloseCode.POLICY_VIOLATION);
+  assert(frames.filter((frame) => frame.startsWith("You said")).length >= 3);
+  const errors = frames.filter((frame) => frame.includes("Rate limit exceeded"));
+  assertEquals(errors.length, 4, "burst refusals are told, the one after them closes");
+});
+
+Deno.test("a client that stops at the rate limit is refused but not closed", async () => {
+  await using app = await createTestApp({ rateLimit: { perSecond: 1, burst: 3 } });
+  const comm = await open(app, "/ws/echo/");
+  for (let n = 0; n < 6; n++) comm.send(`m${n}`);
+  const frames = [];
+  for (let n = 0; n < 6; n++) frames.push(String(await comm.receive()));
+  assertEquals(frames.filter((frame) => frame.includes("Rate limit exceeded")).length, 3);
+  assert(await comm.receiveNothing(50));
+  assertEquals(comm.closeCode, null);
+});
+
+const fragile: Consumer = (conn) => ({
+  async connect() {
+    await conn.groupAdd("fragile");
+  },
+  receive(text) {
+    if (text === "crash") throw new Error("Bug in the consumer");
+    if (text === "bad") throw new ProtocolError("That was not valid");
+    if (text === "invalid") throw new ProtocolError("Not UTF-8 enough", CloseCode.INVALID_PAYLOAD);
+    conn.send(`ok ${text}`);
+  },
+  events: {
+    "explode": () => {
+      throw new Error("Bug in an event handler");
+    },
+    "ping": () => conn.send("pong"),
+  },
+});
+
+async function openFragile(app: TestApp): Promise<Communicator> {
+  const comm = new Communicator({ consumer: fragile, services: app.services }, "/ws/fragile/");
+  assert((await comm.connect()).accepted);
+  return comm;
+}
+
+Deno.test("a hook that throws closes only its own socket with 1011", async () => {
+  await using app = await createTestApp();
+  const [crashing, bystander] = [await openFragile(app), await openFragile(app)];
+  crashing.send("crash");
+  assertEquals(await crashing.waitForClose(), CloseCode.INTERNAL_ERROR);
+  bystander.send("still fine");
+  assertEquals(await bystander.receive(), "ok still fine");
+  // The crashed socket left its group before anything else could be sent to it.
+  const result = await app.layer.groupSend("fragile", { type: "ping" });
+  assertEquals(result.delivered, 1);
+  assertEquals(await bystander.receive(), "pong");
+});
+
+Deno.test("an event handler that throws closes its socket with 1011", async () => {
+  await using app = await createTestApp();
+  const comm = await openFragile(app);
+  await app.layer.groupSend("fragile", { type: "explode" });
+  assertEquals(await comm.waitForClose(), CloseCode.INTERNAL_ERROR);
+});
+
+Deno.test("a ProtocolError sends an error frame; with a code it also closes", async () => {
+  await using app = await createTestApp();
+  const comm = await openFragile(app);
+  comm.send("bad");
+  assertEquals(await comm.receiveJson(), { type: "error", error: "That was not valid" });
+  comm.send("after");
+  assertEquals(await comm.receive(), "ok after");
+  comm.send("invalid");
+  assertEquals(await comm.receiveJson(), { type: "error", error: "Not UTF-8 enough" });
+  assertEquals(await comm.waitForClose(), CloseCode.INVALID_PAYLOAD);
+});
+
+Deno.test("a connect hook that throws refuses the handshake with 403", async () => {
+  await using app = await createTestApp();
+  const broken: Consumer = () => ({
+    connect() {
+      throw new Error("Bug in connect");
+    },
+  });
+  const channels = app.layer.stats().channels;
+  const comm = new Communicator({ consumer: broken, services: app.services }, "/ws/broken/");
+  assertEquals(await comm.connect(), { accepted: false, status: 403 });
+  assertEquals(app.layer.stats().channels, channels, "a refused socket kept its channel");
+});
+
+Deno.test("events to a client that stopped reading are dropped and counted, then 1013", async () => {
+  const limits = { channelCapacity: 5, maxBufferedBytes: 1000 };
+  await using app = await createTestApp({ ...limits, rateLimit: { perSecond: 1e4, burst: 1e4 } });
+  const [slow, fast] = [await open(app, "/ws/chat/lobby/"), await open(app, "/ws/chat/lobby/")];
+  slow.socket.bufferedAmount = 1_000_000; // its unsent bytes pile up: it does not read
+  for (let n = 0; n < 20; n++) {
+    fast.sendJson({ message: `m${n}` });
+    assertEquals((await fast.receiveJson()).message, `m${n}`);
+  }
+  assertEquals(await slow.waitForClose(), CloseCode.TRY_AGAIN_LATER);
+  assert(app.layer.stats().dropped >= limits.channelCapacity, "drops were not counted");
+  assertEquals(fast.closeCode, null);
+});
+
+Deno.test("a consumer whose handlers fall behind has a bounded queue, then 1013", async () => {
+  await using app = await createTestApp({ channelCapacity: 4 });
+  const stuck: Consumer = (conn) => ({
+    connect: () => conn.groupAdd("stuck"),
+    events: { work: () => new Promise<void>(() => {}) }, // never finishes
+  });
+  const comm = new Communicator({ consumer: stuck, services: app.services }, "/ws/stuck/");
+  await comm.connect();
+  let dropped = 0;
+  for (let n = 0; n < 20 && comm.closeCode === null; n++) {
+    dropped += (await app.layer.groupSend("stuck", { type: "work", n })).dropped;
+  }
+  assertEquals(await comm.waitForClose(), CloseCode.TRY_AGAIN_LATER);
+  // One running, four waiting: everything after them was dropped until the fourth drop closed.
+  assertEquals(dropped, 4);
+});

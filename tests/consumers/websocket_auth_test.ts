@@ -1,0 +1,168 @@
+/**
+ * WebSocket auth over real sockets: the session cookie fills `scope.user`, login-required
+ * routes refuse anonymous upgrades, Origin is checked, and logging out closes the session's
+ * login-required sockets.
+ */
+import { assertEquals } from "@std/assert";
+import { startTestServer, type TestServer } from "../_support/server.ts";
+import { handshakeStatus, TestSocket, WAIT_MS } from "../_support/socket.ts";
+import { WebClient } from "../_support/cookie_jar.ts";
+import type { Consumer } from "../../consumers/consumer.ts";
+import { LiveConnections, websocketHandler } from "../../consumers/websocket_route.ts";
+import { formatAddr } from "../../server/log.ts";
+
+const PASSWORD = "quiet river stone";
+
+/** `socket`'s close code and reason, or a failure if it stays open. */
+function closedWithin(socket: TestSocket): Promise<{ code: number; reason: string }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Socket still open after ${WAIT_MS} ms`)), WAIT_MS);
+  });
+  return Promise.race([socket.closed, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A client of `server` that has signed up and logged in as `username`. */
+async function loggedIn(server: TestServer, username: string): Promise<WebClient> {
+  const client = new WebClient(server.url);
+  await client.signUp(username, PASSWORD).catch(() => {}); // a second session of one user
+  await client.logIn(username, PASSWORD);
+  return client;
+}
+
+/**
+ * A login-required route served on its own port with `server`'s services (the app's own
+ * login-required routes belong to other features): it greets the user by name and echoes.
+ */
+function privateRoute(server: TestServer) {
+  const connects: string[] = [];
+  const consumer: Consumer = (conn) => ({
+    connect() {
+      connects.push(conn.scope.user.username ?? "");
+      conn.sendJson({ hello: conn.scope.user.username });
+    },
+    receive: (text) => conn.send(text),
+  });
+  const live = new LiveConnections();
+  const handler = websocketHandler(consumer, { loginRequired: true, live });
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (request, info) =>
+      handler(request, {
+        url: new URL(request.url),
+        params: {},
+        client: formatAddr(info.remoteAddr),
+        services: server.app.services,
+      }),
+  );
+  const url = `http://127.0.0.1:${http.addr.port}`;
+  return {
+    connects,
+    live,
+    origin: url,
+    wsUrl: `${url.replace("http", "ws")}/ws/private/`,
+    async [Symbol.asyncDispose]() {
+      await live.closeAll(1001, "Test over");
+      await http.shutdown();
+    },
+  };
+}
+
+Deno.test("an anonymous upgrade to a login-required route is refused before any socket opens", async () => {
+  await using server = await startTestServer();
+  await using route = privateRoute(server);
+  assertEquals(await handshakeStatus(route.wsUrl, { origin: route.origin }), 403);
+  const stale = { origin: route.origin, cookie: "sessionid=" + "A".repeat(43) };
+  assertEquals(await handshakeStatus(route.wsUrl, stale), 403, "an unknown session is anonymous");
+  assertEquals(route.connects, [], "the consumer never ran");
+  assertEquals(route.live.size, 0);
+});
+
+Deno.test("a logged-in user opens a login-required socket as themself", async () => {
+  await using server = await startTestServer();
+  await using route = privateRoute(server);
+  const ada = await loggedIn(server, "ada");
+  const socket = await TestSocket.open(route.wsUrl, {
+    headers: { ...ada.socketHeaders(), origin: route.origin },
+  });
+  assertEquals(await socket.nextJson(), { hello: "ada" });
+  await socket.close();
+});
+
+Deno.test("logging out closes that session's login-required sockets with 4001, no others", async () => {
+  await using server = await startTestServer();
+  await using route = privateRoute(server);
+  const laptop = await loggedIn(server, "ada");
+  const phone = await loggedIn(server, "ada");
+  const open = async (client: WebClient) => {
+    const socket = await TestSocket.open(route.wsUrl, {
+      headers: { ...client.socketHeaders(), origin: route.origin },
+    });
+    await socket.nextJson();
+    return socket;
+  };
+  const [tab1, tab2, other] = [await open(laptop), await open(laptop), await open(phone)];
+  await laptop.logOut();
+  assertEquals(await closedWithin(tab1), { code: 4001, reason: "Logged out" });
+  assertEquals(await closedWithin(tab2), { code: 4001, reason: "Logged out" });
+  other.send("still here?");
+  assertEquals(await other.next(), "still here?", "the phone's session is untouched");
+  await other.close();
+});
+
+Deno.test("a page from another site cannot open a socket with the user's cookie", async () => {
+  await using server = await startTestServer();
+  const ada = await loggedIn(server, "ada");
+  const headers = { ...ada.socketHeaders(), origin: "https://evil.example" };
+  assertEquals(await handshakeStatus(server.wsUrl("/ws/chat/lobby/"), headers), 403);
+  await using route = privateRoute(server);
+  assertEquals(await handshakeStatus(route.wsUrl, headers), 403);
+  assertEquals(route.connects, []);
+});
+
+Deno.test("a page from the server's own host opens a socket", async () => {
+  await using server = await startTestServer();
+  const ada = await loggedIn(server, "ada");
+  const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"), {
+    headers: ada.socketHeaders(),
+  });
+  await socket.close();
+});
+
+Deno.test("with ALLOWED_HOSTS set, only those hosts may open sockets", async () => {
+  await using server = await startTestServer({ allowedHosts: ["chat.example", ".example.org"] });
+  const url = server.wsUrl("/ws/echo/");
+  for (const origin of ["https://chat.example", "https://www.example.org"]) {
+    const socket = await TestSocket.open(url, { headers: { origin } });
+    await socket.close();
+  }
+  assertEquals(await handshakeStatus(url, { origin: server.url }), 403, "not in the list");
+  assertEquals(await handshakeStatus(url, { origin: "https://chat.example.com" }), 403);
+});
+
+Deno.test("a logged-in user's chat message carries their name; an anonymous one's does not", async () => {
+  await using server = await startTestServer();
+  const ada = await loggedIn(server, "ada");
+  const url = server.wsUrl("/ws/chat/lobby/");
+  const named = await TestSocket.open(url, { headers: ada.socketHeaders() });
+  const anonymous = await TestSocket.open(url, { headers: { origin: server.url } });
+  named.sendJson({ message: "from ada" });
+  assertEquals((await anonymous.nextMatching((m) => m.message === "from ada")).author, "ada");
+  anonymous.sendJson({ message: "from nobody" });
+  assertEquals(
+    (await named.nextMatching((m) => m.message === "from nobody")).author,
+    "Anonymous",
+  );
+  await named.close();
+  await anonymous.close();
+});
+
+Deno.test("a malformed Cookie header makes an anonymous socket, not a server error", async () => {
+  await using server = await startTestServer();
+  const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"), {
+    headers: { origin: server.url, cookie: "=broken; sessionid=nothing" },
+  });
+  socket.sendJson({ message: "hello" });
+  assertEquals((await socket.nextMatching((m) => m.message === "hello")).author, "Anonymous");
+  await socket.close();
+});

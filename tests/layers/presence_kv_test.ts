@@ -1,0 +1,43 @@
+import { assertEquals } from "@std/assert";
+import { presenceConformance } from "./presence_conformance.ts";
+import { twoProcesses } from "./_two_processes.ts";
+import { BroadcastLayer } from "../../layers/broadcast.ts";
+import { KvPresenceBackend } from "../../layers/presence_kv.ts";
+import { SharedPresence } from "../../layers/_presence_shared.ts";
+import { log } from "../../server/log.ts";
+
+log.setLevel("error");
+const dir = await Deno.makeTempDir({ prefix: "presence-kv-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+
+// Two Workers: each its own BroadcastChannel layer, backend and tracker, over one KV file.
+presenceConformance("deno kv", async (options) => {
+  const prefix = `presence-${crypto.randomUUID().slice(0, 8)}`;
+  const kvPath = `${dir}/${prefix}.kv`;
+  const open = async () => {
+    const layer = await BroadcastLayer.open({ prefix, kvPath });
+    const backend = await KvPresenceBackend.open({ prefix, kvPath });
+    return { layer, tracker: new SharedPresence(layer, backend, options) };
+  };
+  return await twoProcesses(open);
+}, { crossProcess: true });
+
+Deno.test({
+  name: "presence deno kv: a Worker that dies without a word loses its users after the TTL",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const kvPath = `${dir}/crash.kv`;
+    const dying = await KvPresenceBackend.open({ prefix: "crash", kvPath, ttlMs: 300 });
+    const survivor = await KvPresenceBackend.open({ prefix: "crash", kvPath, ttlMs: 300 });
+    const changed = Promise.withResolvers<string[]>();
+    survivor.watch(changed.resolve);
+    await dying.add({ username: "ghost", connectionId: "c1", meta: {} });
+    await survivor.add({ username: "alive", connectionId: "c2", meta: {} });
+    assertEquals((await survivor.online()).sort(), ["alive", "ghost"]);
+    await dying.close();
+    assertEquals(await changed.promise, ["ghost"]);
+    assertEquals(await survivor.online(), ["alive"]);
+    await survivor.close();
+  },
+});

@@ -1,0 +1,120 @@
+import { assertEquals, assertRejects } from "@std/assert";
+import { InMemoryLayer } from "../../layers/in_memory.ts";
+import type { LayerEvent, SendResult } from "../../layers/layer.ts";
+import { PRESENCE_DIFF, PRESENCE_GROUP, type PresenceDiff } from "../../layers/presence.ts";
+import { createLocalPresence, MemoryPresenceBackend } from "../../layers/presence_local.ts";
+import { PresenceCore } from "../../layers/presence_core.ts";
+import { log } from "../../server/log.ts";
+import { FakeClock } from "./_fake_clock.ts";
+import { Inbox } from "./_inbox.ts";
+import { presenceConformance } from "./presence_conformance.ts";
+
+presenceConformance("in-process", (options) => {
+  const layer = new InMemoryLayer();
+  const tracker = createLocalPresence(layer, options);
+  return Promise.resolve({
+    tracker,
+    layer,
+    async [Symbol.asyncDispose]() {
+      await tracker.close();
+      await layer.close();
+    },
+  });
+});
+
+// Two trackers over one backend and one layer: how two processes sharing Redis look to the
+// shared core, so the cross-process tests also run without a broker.
+presenceConformance("two cores over shared state", (options) => {
+  const layer = new InMemoryLayer();
+  const backend = new MemoryPresenceBackend();
+  const tracker = new PresenceCore(layer, backend, options);
+  const peer = new PresenceCore(layer, backend, options);
+  return Promise.resolve({
+    tracker,
+    layer,
+    peer: { tracker: peer, layer },
+    async [Symbol.asyncDispose]() {
+      await tracker.close();
+      await peer.close();
+      await layer.close();
+    },
+  });
+}, { crossProcess: true });
+
+Deno.test("a storm of 500 joins reaches subscribers as a handful of diffs", async () => {
+  const clock = new FakeClock();
+  const layer = new InMemoryLayer();
+  const tracker = createLocalPresence(layer, { graceMs: 1000, coalesceMs: 50, clock });
+  const inbox = new Inbox(layer, 1000);
+  await layer.groupAdd(PRESENCE_GROUP, inbox.channel);
+  // 500 joins spread over 2 s of (fake) time: one every 4 ms.
+  for (let i = 0; i < 500; i++) {
+    await tracker.track(`user${i}`, `c${i}`);
+    clock.advance(4);
+  }
+  clock.advance(50);
+  await inbox.until(() => inbox.count(PRESENCE_DIFF) > 0 && joined(inbox) === 500, "500 joins");
+  assertEquals(inbox.count(PRESENCE_DIFF) <= 2000 / 50 + 1, true, "at most one diff per window");
+  await tracker.close();
+  await layer.close();
+});
+
+Deno.test("a diff that could not be published is sent again later", async () => {
+  log.setLevel("silent");
+  const clock = new FakeClock();
+  const layer = new FlakyLayer();
+  const tracker = createLocalPresence(layer, { graceMs: 1000, coalesceMs: 50, clock });
+  const inbox = new Inbox(layer, 1000);
+  await layer.groupAdd(PRESENCE_GROUP, inbox.channel);
+  layer.failures = 1;
+  await tracker.track("ada", "c1");
+  await assertRejects(() => tracker.flush(), Error, "Broker away");
+  assertEquals(inbox.count(PRESENCE_DIFF), 0);
+  clock.advance(1000);
+  await inbox.receives(PRESENCE_DIFF);
+  assertEquals((inbox.events[0] as PresenceDiff).joins, ["ada"]);
+  await tracker.close();
+  await layer.close();
+});
+
+Deno.test("a closed tracker leaves no timer behind", async () => {
+  const clock = new FakeClock();
+  const layer = new InMemoryLayer();
+  const tracker = createLocalPresence(layer, { graceMs: 1000, clock });
+  await tracker.track("ada", "c1");
+  await tracker.track("bob", "c2");
+  await tracker.untrack("c2", { grace: true });
+  await tracker.close();
+  assertEquals(clock.pending, 0);
+  await layer.close();
+});
+
+Deno.test("the memory backend counts a user once however many connections they have", async () => {
+  const backend = new MemoryPresenceBackend();
+  await backend.add({ username: "ada", connectionId: "a", meta: {} });
+  await backend.add({ username: "ada", connectionId: "b", meta: {} });
+  await backend.add({ username: "ada", connectionId: "b", meta: { again: true } });
+  assertEquals(await backend.online(), ["ada"]);
+  await backend.remove([{ username: "ada", connectionId: "a", meta: {} }]);
+  assertEquals([...await backend.onlineAmong(["ada", "bob"])], ["ada"]);
+  await backend.remove([{ username: "ada", connectionId: "b", meta: {} }]);
+  await backend.remove([{ username: "ada", connectionId: "b", meta: {} }]);
+  assertEquals(await backend.online(), []);
+});
+
+function joined(inbox: Inbox): number {
+  return (inbox.events as PresenceDiff[]).reduce((sum, diff) => sum + diff.joins.length, 0);
+}
+
+/** An in-memory layer whose group sends fail while `failures` is above zero. */
+class FlakyLayer extends InMemoryLayer {
+  failures = 0;
+
+  override groupSend(group: string, event: LayerEvent): Promise<SendResult> {
+    if (this.failures > 0) {
+      this.failures--;
+      return Promise.reject(new Error("Broker away"));
+    }
+    return super.groupSend(group, event);
+  }
+}

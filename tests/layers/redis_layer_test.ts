@@ -1,0 +1,154 @@
+/**
+ * What the Redis layer does beyond the shared contract: the membership registry with expiry,
+ * the documented wire format, and Redis going away and coming back.
+ */
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { createClient } from "redis";
+import { RedisLayer } from "../../layers/redis.ts";
+import {
+  redisAvailability,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+} from "../_support/redis.ts";
+import { Inbox } from "./_inbox.ts";
+import { log } from "../../server/log.ts";
+
+log.setLevel("silent"); // the outage test logs the outage by design
+const { available } = await redisAvailability();
+const { available: privateServer } = await redisAvailability({ privateServer: true });
+const redis = available ? await testRedisUrl() : null;
+globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
+
+/** Resolves once `check` holds; fails after `ms`. */
+async function eventually(check: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error(`Not within ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+Deno.test({
+  name: "redis layer: members of a process that stopped refreshing expire from the registry",
+  ignore: !available,
+  fn: async () => {
+    const prefix = uniquePrefix("expiry");
+    // A process that joined and then went silent (its heartbeat never comes): a crash.
+    const silent = await RedisLayer.open({
+      url: redis!.url,
+      prefix,
+      groupExpiryMs: 300,
+      heartbeatMs: 60_000,
+    });
+    const alive = await RedisLayer.open({
+      url: redis!.url,
+      prefix,
+      groupExpiryMs: 300,
+      heartbeatMs: 100,
+    });
+    try {
+      const gone = new Inbox(silent, 1000).channel;
+      const kept = new Inbox(alive, 1000).channel;
+      await silent.groupAdd("room", gone);
+      await alive.groupAdd("room", kept);
+      assertEquals((await alive.groupMembers("room")).sort(), [gone, kept].sort());
+      await eventually(
+        async () => !(await alive.groupMembers("room")).includes(gone),
+        "the silent process's member expired",
+      );
+      assertEquals(await alive.groupMembers("room"), [kept], "a refreshed member stays");
+    } finally {
+      await silent.close();
+      await alive.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "redis layer: leaving a group or closing the layer removes its members at once",
+  ignore: !available,
+  fn: async () => {
+    const prefix = uniquePrefix("leave");
+    const layer = await RedisLayer.open({ url: redis!.url, prefix });
+    const other = await RedisLayer.open({ url: redis!.url, prefix });
+    try {
+      const [a, b] = [new Inbox(layer, 1000).channel, new Inbox(layer, 1000).channel];
+      await layer.groupAdd("room", a);
+      await layer.groupAdd("room", b);
+      await layer.groupDiscard("room", a);
+      assertEquals(await other.groupMembers("room"), [b]);
+      await layer.close();
+      assertEquals(await other.groupMembers("room"), []);
+    } finally {
+      await layer.close();
+      await other.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "redis layer: an event published by any program in the documented format is delivered",
+  ignore: !available,
+  fn: async () => {
+    const prefix = uniquePrefix("wire");
+    const layer = await RedisLayer.open({ url: redis!.url, prefix });
+    const publisher = createClient({ url: redis!.url });
+    await publisher.connect();
+    try {
+      const inbox = new Inbox(layer, 5000);
+      await layer.groupAdd("chat.lobby", inbox.channel);
+      await publisher.publish(`${prefix}:group:chat.lobby`, "not json");
+      await publisher.publish(`${prefix}:group:chat.lobby`, '{"no":"type"}');
+      await publisher.publish(
+        `${prefix}:group:chat.lobby`,
+        '{"type":"chat.message","message":{"message":"hi","author":"bot"}}',
+      );
+      await inbox.receives("chat.message");
+      assertEquals(inbox.events, [
+        { type: "chat.message", message: { message: "hi", author: "bot" } },
+      ]);
+    } finally {
+      await publisher.close();
+      await layer.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "redis layer: while Redis is away a send rejects; once it is back, delivery resumes",
+  ignore: !privateServer,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const prefix = uniquePrefix("outage");
+    const sender = await RedisLayer.open({ url: server.url, prefix });
+    const receiver = await RedisLayer.open({ url: server.url, prefix });
+    try {
+      const inbox = new Inbox(receiver, 10_000);
+      await receiver.groupAdd("room", inbox.channel);
+      await server.stop();
+      await assertRejects(
+        () => sender.groupSend("room", { type: "lost" }),
+        Error,
+        `Redis at ${server.url} is unreachable`,
+      );
+      // Joining while Redis is away still works locally, and is subscribed on reconnect.
+      const late = new Inbox(receiver, 10_000);
+      await receiver.groupAdd("late-room", late.channel);
+      await server.restart();
+      await eventually(
+        async () => {
+          await sender.groupSend("room", { type: "back" }).catch(() => null);
+          await sender.groupSend("late-room", { type: "back" }).catch(() => null);
+          return inbox.count("back") > 0 && late.count("back") > 0;
+        },
+        "delivery after the restart",
+        15_000,
+      );
+      assert(inbox.count("lost") === 0);
+    } finally {
+      await sender.close();
+      await receiver.close();
+    }
+  },
+});

@@ -1,0 +1,82 @@
+import { assertEquals } from "@std/assert";
+import { startTestServer } from "../_support/server.ts";
+import { TestSocket } from "../_support/socket.ts";
+
+const TOKEN = "s3cret-token-for-tests";
+
+function post(url: string, body: unknown, token?: string): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+}
+
+Deno.test("a group send through /_send/ reaches the room's sockets", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+  const response = await post(server.httpUrl("/_send/"), {
+    group: "chat.lobby",
+    event: { type: "chat.message", message: { message: "Deploy done", author: "ci" } },
+  }, TOKEN);
+  assertEquals(response.status, 200);
+  assertEquals((await response.json()).delivered, 1);
+  const frame = await socket.nextMatching((f) => f.message === "Deploy done");
+  assertEquals([frame.author, frame.room, typeof frame.id, typeof frame.time], [
+    "ci",
+    "lobby",
+    "string",
+    "string",
+  ]);
+  await socket.close();
+});
+
+Deno.test("/_send/ without a token is refused with 401, with a wrong one 403", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+  const event = { type: "chat.message", message: { message: "forged" } };
+  const anonymous = await post(server.httpUrl("/_send/"), { group: "chat.lobby", event });
+  assertEquals(anonymous.status, 401);
+  assertEquals(anonymous.headers.get("www-authenticate"), 'Bearer realm="send"');
+  await anonymous.body?.cancel();
+  const wrong = await post(server.httpUrl("/_send/"), { group: "chat.lobby", event }, "guess");
+  assertEquals(wrong.status, 403);
+  await wrong.body?.cancel();
+  const almost = await post(server.httpUrl("/_send/"), { group: "chat.lobby", event }, `${TOKEN}x`);
+  assertEquals(almost.status, 403);
+  await almost.body?.cancel();
+  assertEquals(await socket.staysQuiet(300), true, "a refused send reached the room");
+  await socket.close();
+});
+
+Deno.test("/_send/ does not exist when no token is configured", async () => {
+  await using server = await startTestServer({ sendToken: "" });
+  const event = { type: "chat.message", message: { message: "x" } };
+  const withAnyToken = await post(server.httpUrl("/_send/"), { group: "chat.lobby", event }, "");
+  assertEquals(withAnyToken.status, 404);
+  await withAnyToken.body?.cancel();
+  const get = await fetch(server.httpUrl("/_send/"));
+  assertEquals(get.status, 404);
+  await get.body?.cancel();
+});
+
+Deno.test("/_send/ refuses a bad group name, an event without type and a non-JSON body", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  const cases: unknown[] = [
+    { group: "", event: { type: "x" } },
+    { group: "chat.lobby", event: { message: "no type" } },
+    { event: { type: "x" } },
+  ];
+  for (const body of cases) {
+    const response = await post(server.httpUrl("/_send/"), body, TOKEN);
+    assertEquals(response.status, 400, JSON.stringify(body));
+    await response.body?.cancel();
+  }
+  const notJson = await fetch(server.httpUrl("/_send/"), {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body: "{nope",
+  });
+  assertEquals(notJson.status, 400);
+  await notJson.body?.cancel();
+});

@@ -1,0 +1,92 @@
+/**
+ * `deno task start --workers 2`: two Workers serve one port (`reusePort`), joined by the
+ * BroadcastChannel layer and one Deno KV file. Each answer names its Worker in
+ * `x-served-by`, so the test knows where every client landed.
+ */
+import { assertEquals } from "@std/assert";
+import { RawWebSocket } from "../_support/raw_socket.ts";
+import { diff, member, rawNextMatching, WAIT } from "./_clients.ts";
+import { startServerProcess } from "./_process.ts";
+import type { WebClient } from "../_support/cookie_jar.ts";
+
+const linux = Deno.build.os === "linux";
+
+/** Opens sockets until at least one landed on each of the two Workers. */
+async function onEachWorker(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ all: RawWebSocket[]; byWorker: Map<string, RawWebSocket> }> {
+  const all: RawWebSocket[] = [];
+  const byWorker = new Map<string, RawWebSocket>();
+  // Linux picks the Worker by a hash of the client's port: 40 tries all on one is ~1e-12.
+  for (let i = 0; i < 40 && byWorker.size < 2; i++) {
+    const socket = await RawWebSocket.open(url, { headers });
+    all.push(socket);
+    const worker = socket.headers.get("x-served-by");
+    if (worker === null) throw new Error("The handshake named no Worker");
+    if (!byWorker.has(worker)) byWorker.set(worker, socket);
+  }
+  assertEquals(byWorker.size, 2, "every connection landed on one Worker");
+  return { all, byWorker };
+}
+
+Deno.test({
+  name: "with --workers 2 a chat message reaches clients on both Workers",
+  ignore: !linux, // reusePort spreads connections only on Linux
+  fn: async () => {
+    await using server = await startServerProcess({}, ["--workers", "2"]);
+    assertEquals(/workers: 2/.test(server.output()), true);
+    const { all, byWorker } = await onEachWorker(server.wsUrl("/ws/chat/lobby/"));
+    try {
+      for (const [worker, sender] of byWorker) {
+        const text = `from ${worker}`;
+        await sender.send(JSON.stringify({ message: text }));
+        for (const socket of all) {
+          const frame = await rawNextMatching(socket, (f) => f.message === text);
+          assertEquals(frame.room, "lobby");
+        }
+      }
+    } finally {
+      for (const socket of all) socket.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "with --workers 2 a user coming online shows on both Workers, and the session works on both",
+  ignore: !linux,
+  fn: async () => {
+    await using server = await startServerProcess({}, ["--workers", "2"]);
+    const bob = await member(server.url, "bob");
+    const ada = await member(server.url, "ada");
+    const presenceUrl = server.wsUrl("/ws/presence/");
+    // bob's session, made on whichever Worker took the log-in, opens sockets on both.
+    const watchers = await onEachWorker(presenceUrl, headersOf(bob, server.url));
+    const adaTab = await RawWebSocket.open(presenceUrl, { headers: headersOf(ada, server.url) });
+    try {
+      for (const watcher of watchers.byWorker.values()) {
+        await rawNextMatching(watcher, diff("joins", "ada"), WAIT);
+      }
+    } finally {
+      adaTab.close();
+      for (const socket of watchers.all) socket.close();
+    }
+  },
+});
+
+function headersOf(client: WebClient, origin: string): Record<string, string> {
+  return { ...client.socketHeaders(), origin };
+}
+
+Deno.test({
+  name: "with --workers 2 SIGTERM closes the sockets of every Worker with 1001 and exits cleanly",
+  ignore: !linux,
+  fn: async () => {
+    await using server = await startServerProcess({}, ["--workers", "2"]);
+    const { all } = await onEachWorker(server.wsUrl("/ws/echo/"));
+    server.signal("SIGTERM");
+    for (const socket of all) assertEquals((await socket.readUntilClose()).closeCode, 1001);
+    assertEquals((await server.status).code, 0);
+  },
+});

@@ -1,0 +1,78 @@
+/** The access log, Daphne's format: one line per request and per WebSocket stage. */
+import { assert, assertMatch } from "@std/assert";
+import { log } from "../../server/log.ts";
+import { startTestServer } from "../_support/server.ts";
+import { handshakeStatus, TestSocket } from "../_support/socket.ts";
+import { Waiters } from "../_support/waiters.ts";
+
+/** Collects log lines; `waitFor` resolves once a line matches. */
+class CapturedLog {
+  readonly lines: string[] = [];
+  #waiters = new Waiters();
+
+  constructor() {
+    log.setSink((line) => {
+      this.lines.push(line);
+      this.#waiters.notify();
+    });
+  }
+
+  waitFor(pattern: RegExp, timeoutMs = 5000): Promise<string> {
+    return this.#waiters.waitFor(
+      () => this.lines.find((candidate) => pattern.test(candidate)),
+      timeoutMs,
+      () => `No log line like ${pattern} in:\n${this.lines.join("\n")}`,
+    );
+  }
+
+  [Symbol.dispose](): void {
+    log.setSink(null);
+  }
+}
+
+const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
+
+Deno.test("each HTTP request logs one line with method, path, status, time and client", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  await (await fetch(server.httpUrl("/chat/?from=test"))).body?.cancel();
+  await (await fetch(server.httpUrl("/nowhere/"))).body?.cancel();
+  await captured.waitFor(/^HTTP GET \/chat\/\?from=test 200 \[\d+\.\d{3}, 127\.0\.0\.1:\d+\]$/);
+  await captured.waitFor(/^HTTP GET \/nowhere\/ 404 \[\d+\.\d{3}, 127\.0\.0\.1:\d+\]$/);
+  assert(captured.lines.filter((line) => line.includes("/chat/?from=test")).length === 1);
+});
+
+Deno.test("a WebSocket logs HANDSHAKING, CONNECT and DISCONNECT, and no HTTP line", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const socket = await TestSocket.open(server.wsUrl("/ws/chat/caf%C3%A9/"));
+  const path = String.raw`\/ws\/chat\/caf%C3%A9\/`;
+  await captured.waitFor(new RegExp(`^WebSocket HANDSHAKING ${path} ${CLIENT}$`));
+  await captured.waitFor(new RegExp(`^WebSocket CONNECT ${path} ${CLIENT}$`));
+  await socket.close();
+  await captured.waitFor(new RegExp(`^WebSocket DISCONNECT ${path} ${CLIENT}$`));
+  const order = captured.lines.map((line) => line.split(" ")[1]);
+  assertMatch(order.join(" "), /HANDSHAKING CONNECT DISCONNECT/);
+  assert(!captured.lines.some((line) => line.startsWith("HTTP GET /ws/")));
+});
+
+Deno.test("a refused handshake logs REJECT", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const status = await handshakeStatus(server.wsUrl("/ws/echo/"), {
+    origin: "https://evil.example",
+  });
+  assert(status === 403);
+  await captured.waitFor(new RegExp(`^WebSocket REJECT \\/ws\\/echo\\/ ${CLIENT}$`));
+});
+
+Deno.test("at level warn the access lines are not written", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "warn" });
+  await (await fetch(server.httpUrl("/chat/"))).body?.cancel();
+  const socket = await TestSocket.open(server.wsUrl("/ws/echo/"));
+  await socket.close();
+  await server.shutdown();
+  const access = captured.lines.filter((line) => /^(HTTP|WebSocket) /.test(line));
+  assert(access.length === 0, access.join("\n"));
+});

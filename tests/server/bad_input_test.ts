@@ -1,0 +1,95 @@
+/** Bad input over real WebSockets: refused without harm to the server or anyone else. */
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { startTestServer, type TestServer } from "../_support/server.ts";
+import { TestSocket } from "../_support/socket.ts";
+
+function join(server: TestServer, room = "lobby"): Promise<TestSocket> {
+  return TestSocket.open(server.wsUrl(`/ws/chat/${encodeURIComponent(room)}/`));
+}
+
+Deno.test("text that is not JSON gets an error frame and the socket stays usable", async () => {
+  await using server = await startTestServer();
+  const client = await join(server);
+  client.send("<script>alert(1)</script>");
+  assertEquals(await client.nextJson(), { type: "error", error: "Message must be JSON" });
+  client.sendJson({ message: "fine now" });
+  assertEquals((await client.nextJson()).message, "fine now");
+  await client.close();
+});
+
+Deno.test("JSON of the wrong shape gets an error frame", async () => {
+  await using server = await startTestServer();
+  const client = await join(server);
+  for (const wrong of [{ text: "hi" }, { message: ["hi"] }, "hi", null]) {
+    client.sendJson(wrong);
+    const frame = await client.nextJson();
+    assertEquals(frame.type, "error");
+    assertMatch(String(frame.error), /message/);
+  }
+  await client.close();
+});
+
+Deno.test("a binary frame to the chat closes that socket with 1003 and no other", async () => {
+  await using server = await startTestServer();
+  const [sender, other] = [await join(server), await join(server)];
+  sender.send(new Uint8Array([0xde, 0xad, 0xbe, 0xef]));
+  assertEquals((await sender.nextJson()).type, "error");
+  assertEquals((await sender.closed).code, 1003);
+  other.sendJson({ message: "unaffected" });
+  assertEquals((await other.nextJson()).message, "unaffected");
+  await other.close();
+});
+
+Deno.test("a 70 KiB frame closes that socket with 1009", async () => {
+  await using server = await startTestServer();
+  const [sender, other] = [await join(server), await join(server)];
+  sender.sendJson({ message: "x".repeat(70 * 1024) });
+  assertMatch(String((await sender.nextJson()).error), /too big/);
+  assertEquals((await sender.closed).code, 1009);
+  other.sendJson({ message: "unaffected" });
+  assertEquals((await other.nextJson()).message, "unaffected");
+  await other.close();
+});
+
+Deno.test("a flood is refused and closed with 1008 while the room loses nothing", async () => {
+  const rateLimit = { perSecond: 20, burst: 40 };
+  await using server = await startTestServer({ rateLimit });
+  const [flooder, polite, listener] = [await join(server), await join(server), await join(server)];
+  for (let n = 0; n < 200; n++) flooder.sendJson({ message: `flood ${n}` });
+  const politeSent = [];
+  for (let n = 0; n < 15; n++) {
+    const message = `polite ${n}`;
+    polite.sendJson({ message });
+    politeSent.push(message);
+    await polite.nextMatching((frame) => frame.message === message);
+  }
+  const { code } = await flooder.closed;
+  assertEquals(code, 1008);
+  polite.sendJson({ message: "the end" });
+  const heard = [];
+  for (let frame = await listener.nextJson(); frame.message !== "the end";) {
+    heard.push(String(frame.message));
+    frame = await listener.nextJson();
+  }
+  assertEquals(heard.filter((message) => message.startsWith("polite")), politeSent);
+  const flood = heard.filter((message) => message.startsWith("flood"));
+  // Every message within the burst reached the room, even though a close followed them.
+  assert(flood.length >= rateLimit.burst, `only ${flood.length} accepted flood messages arrived`);
+  assertEquals(flood, flood.toSorted((a, b) => Number(a.slice(6)) - Number(b.slice(6))));
+  await polite.close();
+  await listener.close();
+});
+
+Deno.test("the flooder is told why its messages were refused", async () => {
+  await using server = await startTestServer({ rateLimit: { perSecond: 20, burst: 10 } });
+  const flooder = await join(server);
+  for (let n = 0; n < 50; n++) flooder.sendJson({ message: `flood ${n}` });
+  assertEquals((await flooder.closed).code, 1008);
+  const refusals = [];
+  while (flooder.pending > 0) {
+    const frame = await flooder.nextJson();
+    if (frame.type === "error") refusals.push(frame.error);
+  }
+  assert(refusals.length > 10, `only ${refusals.length} refusals`);
+  assertMatch(String(refusals[0]), /Rate limit exceeded/);
+});

@@ -1,0 +1,96 @@
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { DEFAULT_CONFIG, loadConfig } from "../../server/config.ts";
+
+Deno.test("with nothing set the server runs on the embedded defaults", () => {
+  const config = loadConfig([], {});
+  assertEquals(config, { ...DEFAULT_CONFIG, workers: 1 });
+  assertEquals([config.host, config.port, config.dataDir], ["127.0.0.1", 8000, "./data"]);
+  assertEquals(config.layer, "memory");
+  assertEquals(config.maxMessageBytes, 64 * 1024);
+  assertEquals(config.rateLimit, { perSecond: 20, burst: 40 });
+  assertEquals(config.channelCapacity, 100);
+});
+
+Deno.test("flags set host, port, data directory and layer, as --name value or --name=value", () => {
+  const config = loadConfig(
+    ["--host", "0.0.0.0", "--port=9001", "--data-dir", "/tmp/chat", "--layer=redis"],
+    {},
+  );
+  assertEquals([config.host, config.port, config.dataDir], ["0.0.0.0", 9001, "/tmp/chat"]);
+  assertEquals(config.layer, "redis");
+});
+
+Deno.test("a flag given without a value is true", () => {
+  assertEquals(loadConfig(["--trust-proxy"], {}).trustProxy, true);
+  assertEquals(loadConfig(["--trust-proxy", "--port", "1"], {}).trustProxy, true);
+});
+
+Deno.test("environment variables set what flags do not", () => {
+  const config = loadConfig([], {
+    HOST: "::1",
+    PORT: "8123",
+    DATA_DIR: "/var/chat",
+    ALLOWED_HOSTS: "Example.com, .chat.example.org ,",
+    TRUST_PROXY: "yes",
+    MAX_MESSAGE_BYTES: "1024",
+    RATE_LIMIT: "5",
+    RATE_BURST: "7",
+    CHANNEL_CAPACITY: "10",
+    MAX_BUFFERED_BYTES: "2048",
+    LOG_LEVEL: "warn",
+  });
+  assertEquals([config.host, config.port, config.dataDir], ["::1", 8123, "/var/chat"]);
+  assertEquals(config.allowedHosts, ["example.com", ".chat.example.org"]);
+  assertEquals(config.trustProxy, true);
+  assertEquals(config.maxMessageBytes, 1024);
+  assertEquals(config.rateLimit, { perSecond: 5, burst: 7 });
+  assertEquals([config.channelCapacity, config.maxBufferedBytes], [10, 2048]);
+  assertEquals(config.logLevel, "warn");
+});
+
+Deno.test("a flag wins over the environment variable of the same setting", () => {
+  const config = loadConfig(["--port", "9002", "--host=localhost"], {
+    PORT: "9003",
+    HOST: "0.0.0.0",
+  });
+  assertEquals([config.host, config.port], ["localhost", 9002]);
+});
+
+Deno.test("an empty environment variable means the default", () => {
+  assertEquals(loadConfig([], { PORT: "", TRUST_PROXY: "" }).port, 8000);
+  assertEquals(loadConfig([], { TRUST_PROXY: "" }).trustProxy, false);
+});
+
+Deno.test("port 0 (any free port) is accepted", () => {
+  assertEquals(loadConfig(["--port", "0"], {}).port, 0);
+});
+
+Deno.test("--workers auto uses every core", () => {
+  assertEquals(loadConfig(["--workers", "auto"], {}, { cores: 6 }).workers, 6);
+  assertEquals(loadConfig([], { WORKERS: "3" }).workers, 3);
+});
+
+Deno.test("an invalid value is refused with an error that names the setting", () => {
+  const cases: [string[], Record<string, string>, string][] = [
+    [["--port", "http"], {}, "PORT"],
+    [[], { PORT: "70000" }, "PORT"],
+    [[], { PORT: "80.5" }, "PORT"],
+    [["--layer", "mongo"], {}, "LAYER"],
+    [[], { TRUST_PROXY: "maybe" }, "TRUST_PROXY"],
+    [[], { MAX_MESSAGE_BYTES: "0" }, "MAX_MESSAGE_BYTES"],
+    [[], { RATE_LIMIT: "-1" }, "RATE_LIMIT"],
+    [[], { RATE_BURST: "lots" }, "RATE_BURST"],
+    [[], { CHANNEL_CAPACITY: "0" }, "CHANNEL_CAPACITY"],
+    [[], { LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [["--workers", "0"], {}, "WORKERS"],
+  ];
+  for (const [args, env, setting] of cases) {
+    const error = assertThrows(() => loadConfig(args, env), Error, setting);
+    assert(/^[A-Z]/.test(error.message), `"${error.message}" should start with a capital`);
+    assert(!error.message.endsWith("."), `"${error.message}" should not end with a period`);
+  }
+});
+
+Deno.test("an argument that is not a flag is refused by name", () => {
+  assertThrows(() => loadConfig(["9000"], {}), Error, 'Unexpected argument "9000"');
+});

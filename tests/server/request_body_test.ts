@@ -1,0 +1,54 @@
+import { assertEquals } from "@std/assert";
+import { readBodyText } from "../../server/request_body.ts";
+
+function post(body: BodyInit | null, headers: HeadersInit = {}): Request {
+  return new Request("http://localhost/", { method: "POST", body, headers });
+}
+
+/** A body that arrives in pieces, as from a socket, and says when it was cancelled. */
+function streamed(
+  pieces: string[],
+): { body: ReadableStream<Uint8Array>; cancelled: () => boolean } {
+  let cancelled = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const piece = pieces.shift();
+      if (piece === undefined) controller.close();
+      else controller.enqueue(new TextEncoder().encode(piece));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  return { body, cancelled: () => cancelled };
+}
+
+Deno.test("a body within the limit is read whole, UTF-8 across chunk boundaries", async () => {
+  const bytes = new TextEncoder().encode("café=1");
+  const split = [bytes.slice(0, 4), bytes.slice(4)]; // inside the two bytes of "é"
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const part of split) controller.enqueue(part);
+      controller.close();
+    },
+  });
+  assertEquals(await readBodyText(post(body), 64), "café=1");
+  assertEquals(await readBodyText(post("x".repeat(64)), 64), "x".repeat(64));
+});
+
+Deno.test("a request without a body reads as empty text", async () => {
+  assertEquals(await readBodyText(new Request("http://localhost/"), 64), "");
+  assertEquals(await readBodyText(post(null), 64), "");
+});
+
+Deno.test("a body that declares more than the limit is refused before it is read", async () => {
+  const { body, cancelled } = streamed(["small"]);
+  assertEquals(await readBodyText(post(body, { "content-length": "65" }), 64), null);
+  assertEquals(cancelled(), false);
+});
+
+Deno.test("a body that grows past the limit is refused and the rest is not read", async () => {
+  const { body, cancelled } = streamed(["x".repeat(40), "x".repeat(40), "never read"]);
+  assertEquals(await readBodyText(post(body), 64), null);
+  assertEquals(cancelled(), true);
+});

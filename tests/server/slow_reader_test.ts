@@ -1,0 +1,53 @@
+/**
+ * A client that stops reading must not make the server's memory grow: what cannot be sent to
+ * it is dropped and counted, and it is closed with 1013, while the others get everything.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { startTestServer } from "../_support/server.ts";
+import { TestSocket } from "../_support/socket.ts";
+import { RawWebSocket } from "../_support/raw_socket.ts";
+
+const CAPACITY = 10;
+const PADDING = "x".repeat(9000);
+// Enough to fill the kernel's socket buffers on loopback (a few MiB) many times over.
+const MAX_MESSAGES = 3000;
+
+Deno.test("a client that stops reading is cut off while the room keeps everything", async () => {
+  await using server = await startTestServer({
+    channelCapacity: CAPACITY,
+    maxBufferedBytes: 64 * 1024,
+    rateLimit: { perSecond: 100_000, burst: 100_000 },
+  });
+  const room = server.wsUrl("/ws/chat/volume/");
+  const slow = await RawWebSocket.open(room);
+  const [sender, listener] = [await RawWebSocket.open(room), await TestSocket.open(room)];
+  const layer = server.app.services.layer;
+  const sent: string[] = [];
+  const say = async (id: string) => {
+    sent.push(id);
+    await sender.send(JSON.stringify({ message: `${id} ${PADDING}` }));
+    while (!String(JSON.parse(await sender.nextText()).message).startsWith(`${id} `));
+  };
+  try {
+    // Chat at volume until the server has given up on the slow reader.
+    while (layer.stats().dropped < CAPACITY && sent.length < MAX_MESSAGES) {
+      await say(`m${sent.length}`);
+    }
+    assert(layer.stats().dropped >= CAPACITY, `no drops after ${sent.length} messages`);
+    for (let n = 0; n < 5; n++) await say(`after${n}`);
+
+    const heard = [];
+    for (const _ of sent) heard.push(String((await listener.nextJson()).message).split(" ")[0]);
+    assertEquals(heard, sent, "a client that reads lost messages");
+
+    const { texts, closeCode } = await slow.readUntilClose();
+    assertEquals(closeCode, 1013);
+    const got = texts.map((text) => String(JSON.parse(text).message).split(" ")[0]);
+    assert(got.length < sent.length, "the slow reader was sent everything: nothing was bounded");
+    assertEquals(got, sent.slice(0, got.length), "what the slow reader got is in order");
+  } finally {
+    slow.close();
+    sender.close();
+    await listener.close();
+  }
+});
