@@ -8,6 +8,7 @@ import type { LayerEvent } from "./layer.ts";
 import type { Memberships, Published, Transport, TransportInbox } from "./_transport.ts";
 import { channelProcess } from "./local_groups.ts";
 import { log } from "../server/log.ts";
+import { retryWhileLocked } from "../storage/kv_retry.ts";
 
 interface GroupMessage {
   origin: string;
@@ -85,15 +86,16 @@ export class BroadcastTransport implements Transport {
   async remember(group: string, channel: string): Promise<void> {
     if (this.#closed) return;
     const expiry = Date.now() + this.#expiryMs;
-    await this.#kv.set(this.#memberKey(group, channel), expiry, {
-      expireIn: this.#expiryMs,
-    }).catch((error) => log.debug(`Membership of "${group}" not written to KV: ${error}`));
+    const key = this.#memberKey(group, channel);
+    const options = { expireIn: this.#expiryMs };
+    await retryWhileLocked(() => this.#kv.set(key, expiry, options))
+      .catch((error) => log.debug(`Membership of "${group}" not written to KV: ${error}`));
   }
 
   async forget(group: string, channel: string): Promise<void> {
     if (this.#kvClosed) return; // the entry expires on its own
     try {
-      await this.#kv.delete(this.#memberKey(group, channel));
+      await retryWhileLocked(() => this.#kv.delete(this.#memberKey(group, channel)));
     } catch {
       // KV closed meanwhile: the entry expires on its own
     }

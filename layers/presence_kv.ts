@@ -15,6 +15,7 @@ import type {
   TrackedConnection,
 } from "./presence.ts";
 import { PresenceHeartbeat, SharedPresence } from "./_presence_shared.ts";
+import { retryWhileLocked } from "../storage/kv_retry.ts";
 
 /** Where the KV presence backend keeps its entries. */
 export interface KvPresenceOptions {
@@ -59,7 +60,7 @@ export class KvPresenceBackend implements PresenceBackend {
     this.#heartbeat.untrack(connections);
     await Promise.all(
       connections.map(({ username, connectionId }) =>
-        this.#kv.delete(this.#key(username, connectionId))
+        retryWhileLocked(() => this.#kv.delete(this.#key(username, connectionId)))
       ),
     );
   }
@@ -114,7 +115,8 @@ export class KvPresenceBackend implements PresenceBackend {
   async #write({ username, connectionId, meta }: TrackedConnection): Promise<void> {
     const entry: Entry = { meta, expiry: Date.now() + this.#ttlMs };
     // KV's own expiry is lazy and only tidies up; `expiry` in the value is what counts.
-    await this.#kv.set(this.#key(username, connectionId), entry, { expireIn: this.#ttlMs * 4 });
+    const key = this.#key(username, connectionId);
+    await retryWhileLocked(() => this.#kv.set(key, entry, { expireIn: this.#ttlMs * 4 }));
   }
 
   /** Deletes expired connections; returns the users who have none left. */
@@ -132,7 +134,9 @@ export class KvPresenceBackend implements PresenceBackend {
       let deleted = false;
       for (const entry of entries) {
         // Only one Worker wins the delete, so only one announces the user.
-        const result = await this.#kv.atomic().check(entry).delete(entry.key).commit();
+        const result = await retryWhileLocked(() =>
+          this.#kv.atomic().check(entry).delete(entry.key).commit()
+        );
         deleted ||= result.ok;
       }
       if (deleted && !alive.has(username)) gone.push(username);

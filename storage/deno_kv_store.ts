@@ -1,4 +1,5 @@
 import type { Store, StoreChange, StoreEntry, StoreKey } from "./store.ts";
+import { retryWhileLocked } from "./kv_retry.ts";
 
 // Deno KV takes at most 800 KiB in one atomic operation; chat history values stay under 48 KiB.
 const CHANGES_PER_COMMIT = 12;
@@ -21,31 +22,37 @@ export class DenoKvStore implements Store {
   }
 
   async get<T>(key: StoreKey): Promise<T | null> {
-    return (await this.#kv.get<T>(key)).value;
+    return (await retryWhileLocked(() => this.#kv.get<T>(key))).value;
   }
 
   async set(key: StoreKey, value: unknown, options: { expireInMs?: number } = {}): Promise<void> {
-    await this.#kv.set(key, value, options.expireInMs ? { expireIn: options.expireInMs } : {});
+    const expiry = options.expireInMs ? { expireIn: options.expireInMs } : {};
+    await retryWhileLocked(() => this.#kv.set(key, value, expiry));
   }
 
   async create(key: StoreKey, value: unknown): Promise<boolean> {
-    const result = await this.#kv.atomic().check({ key, versionstamp: null }).set(key, value)
-      .commit();
+    // A retried commit is checked again, so a lost race still answers false.
+    const result = await retryWhileLocked(() =>
+      this.#kv.atomic().check({ key, versionstamp: null }).set(key, value).commit()
+    );
     return result.ok;
   }
 
   async delete(key: StoreKey): Promise<void> {
-    await this.#kv.delete(key);
+    await retryWhileLocked(() => this.#kv.delete(key));
   }
 
   async writeMany(changes: readonly StoreChange[]): Promise<void> {
     for (let at = 0; at < changes.length; at += CHANGES_PER_COMMIT) {
-      const atomic = this.#kv.atomic();
-      for (const change of changes.slice(at, at + CHANGES_PER_COMMIT)) {
-        if ("delete" in change) atomic.delete(change.key);
-        else atomic.set(change.key, change.value);
-      }
-      const result = await atomic.commit();
+      const batch = changes.slice(at, at + CHANGES_PER_COMMIT);
+      const result = await retryWhileLocked(() => {
+        const atomic = this.#kv.atomic();
+        for (const change of batch) {
+          if ("delete" in change) atomic.delete(change.key);
+          else atomic.set(change.key, change.value);
+        }
+        return atomic.commit();
+      });
       if (!result.ok) throw new Error("Deno KV refused a batch of writes");
     }
   }
@@ -54,12 +61,14 @@ export class DenoKvStore implements Store {
     prefix: StoreKey,
     options: { limit?: number; reverse?: boolean } = {},
   ): Promise<StoreEntry<T>[]> {
-    const entries: StoreEntry<T>[] = [];
-    for await (const entry of this.#kv.list<T>({ prefix }, options)) {
-      // KV's expiry is lazy: an expired entry may still be listed for a while.
-      entries.push({ key: entry.key as string[], value: entry.value });
-    }
-    return entries;
+    return await retryWhileLocked(async () => {
+      const entries: StoreEntry<T>[] = [];
+      for await (const entry of this.#kv.list<T>({ prefix }, options)) {
+        // KV's expiry is lazy: an expired entry may still be listed for a while.
+        entries.push({ key: entry.key as string[], value: entry.value });
+      }
+      return entries;
+    });
   }
 
   close(): void {

@@ -137,6 +137,30 @@ async function keepsUnexpiredEntries(writer: Store, reader: Store, ns: string): 
   assertEquals((await reader.list([ns, "sessions"])).length, 1);
 }
 
+async function concurrentWritersLoseNothing(
+  writer: Store,
+  reader: Store,
+  ns: string,
+): Promise<void> {
+  // Both sides write at once, as two Workers on one KV file do when every user logs in.
+  const ids = Array.from({ length: 300 }, (_, i) => String(i).padStart(3, "0"));
+  const created = await Promise.all(
+    ids.flatMap((id) => [
+      writer.create([ns, "burst", id], "writer"),
+      reader.create([ns, "burst", id], "reader"),
+    ]),
+  );
+  for (let i = 0; i < ids.length; i++) {
+    assertEquals(
+      created[2 * i] !== created[2 * i + 1],
+      true,
+      `exactly one create of ${ids[i]} won`,
+    );
+  }
+  await Promise.all(ids.map((id) => reader.set([ns, "burst", `${id}-more`], id)));
+  assertEquals((await writer.list([ns, "burst"])).length, 600);
+}
+
 const CASES: [string, Case][] = [
   ["get reads what set wrote, null when missing", readsWhatWasWritten],
   ["dates and bytes come back as they went in", keepsRichValues],
@@ -147,4 +171,8 @@ const CASES: [string, Case][] = [
   ["list with a limit returns the last entries of a long list", listsManyWithLimit],
   ["an entry with an expiry is there until it expires", keepsUnexpiredEntries],
   ["writeMany applies many writes and removals in order, listed like single ones", writesMany],
+  [
+    "writers on both sides at once lose nothing and each create has one winner",
+    concurrentWritersLoseNothing,
+  ],
 ];

@@ -1,0 +1,34 @@
+import { assertEquals, assertRejects } from "@std/assert";
+import { isLockedError, retryWhileLocked } from "../../storage/kv_retry.ts";
+
+Deno.test("a write that meets a held SQLite lock is tried again until it goes through", async () => {
+  let calls = 0;
+  const result = await retryWhileLocked(() => {
+    calls++;
+    if (calls < 4) return Promise.reject(new TypeError("database is locked"));
+    return Promise.resolve("written");
+  });
+  assertEquals(result, "written");
+  assertEquals(calls, 4);
+});
+
+Deno.test("any other failure is reported at once, not retried", async () => {
+  let calls = 0;
+  await assertRejects(
+    () =>
+      retryWhileLocked(() => {
+        calls++;
+        return Promise.reject(new TypeError("Value too large (max 65536 bytes)"));
+      }),
+    TypeError,
+    "Value too large",
+  );
+  assertEquals(calls, 1);
+});
+
+Deno.test("only SQLite's busy and locked messages count as a held lock", () => {
+  assertEquals(isLockedError(new TypeError("database is locked")), true);
+  assertEquals(isLockedError(new Error("SQLITE_BUSY: database table is locked")), true);
+  assertEquals(isLockedError(new Error("locked out")), false);
+  assertEquals(isLockedError("database is locked"), false);
+});
