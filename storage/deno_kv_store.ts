@@ -1,8 +1,9 @@
 import type { Store, StoreChange, StoreEntry, StoreKey } from "./store.ts";
 import { retryWhileLocked } from "./kv_retry.ts";
 
-// Deno KV takes at most 800 KiB in one atomic operation; chat history values stay under 48 KiB.
-const CHANGES_PER_COMMIT = 12;
+// Deno KV's limit on mutations in one atomic operation. It also limits their total size (800
+// KiB of values, 80 KiB of keys): a commit over those is split in halves until it fits.
+const MAX_CHANGES_PER_COMMIT = 1000;
 
 /**
  * The default store: Deno KV in a file under the data directory. One machine only: another
@@ -43,18 +44,35 @@ export class DenoKvStore implements Store {
   }
 
   async writeMany(changes: readonly StoreChange[]): Promise<void> {
-    for (let at = 0; at < changes.length; at += CHANGES_PER_COMMIT) {
-      const batch = changes.slice(at, at + CHANGES_PER_COMMIT);
-      const result = await retryWhileLocked(() => {
-        const atomic = this.#kv.atomic();
-        for (const change of batch) {
-          if ("delete" in change) atomic.delete(change.key);
-          else atomic.set(change.key, change.value);
+    // As few commits as fit: each commit costs SQLite a transaction and its WAL pages, so one
+    // commit of a hundred changes costs far less than nine of twelve.
+    let at = 0;
+    while (at < changes.length) {
+      let count = Math.min(MAX_CHANGES_PER_COMMIT, changes.length - at);
+      for (;;) {
+        try {
+          await this.#commit(changes.slice(at, at + count));
+          break;
+        } catch (error) {
+          // Refused before anything was written: try the first half, then the rest.
+          if (count === 1 || !isOverLimit(error)) throw error;
+          count = Math.ceil(count / 2);
         }
-        return atomic.commit();
-      });
-      if (!result.ok) throw new Error("Deno KV refused a batch of writes");
+      }
+      at += count;
     }
+  }
+
+  async #commit(changes: readonly StoreChange[]): Promise<void> {
+    const result = await retryWhileLocked(() => {
+      const atomic = this.#kv.atomic();
+      for (const change of changes) {
+        if ("delete" in change) atomic.delete(change.key);
+        else atomic.set(change.key, change.value);
+      }
+      return atomic.commit();
+    });
+    if (!result.ok) throw new Error("Deno KV refused a batch of writes");
   }
 
   async list<T>(
@@ -76,4 +94,9 @@ export class DenoKvStore implements Store {
     this.#closed = true;
     this.#kv.close();
   }
+}
+
+/** Deno KV's answer to an atomic operation over its size or count limits. */
+function isOverLimit(error: unknown): boolean {
+  return error instanceof TypeError && /too large|too many/i.test(error.message);
 }

@@ -86,18 +86,32 @@ async function deletes(writer: Store, reader: Store, ns: string): Promise<void> 
 
 async function writesMany(writer: Store, reader: Store, ns: string): Promise<void> {
   await writer.set([ns, "b", "old"], "to be replaced by a removal");
-  // More changes than one Deno KV commit takes, so the batching itself is exercised.
+  // More bytes than one Deno KV commit takes (800 KiB), so splitting the writes is exercised.
   const changes: StoreChange[] = [];
   for (let i = 0; i < 30; i++) {
-    changes.push({ key: [ns, "b", `k${String(i).padStart(2, "0")}`], value: i });
+    const value = { i, text: `${i}`.padEnd(40_000, ".") };
+    changes.push({ key: [ns, "b", `k${String(i).padStart(2, "0")}`], value });
   }
   changes.push({ key: [ns, "b", "old"], delete: true });
   changes.push({ key: [ns, "b", "k00"], delete: true }); // written above, removed after: in order
   await writer.writeMany(changes);
   await writer.writeMany([]);
-  const listed = await reader.list<number>([ns, "b"]);
-  assertEquals(listed.map((entry) => entry.value), Array.from({ length: 29 }, (_, i) => i + 1));
+  const listed = await reader.list<{ i: number; text: string }>([ns, "b"]);
+  assertEquals(listed.map((entry) => entry.value.i), Array.from({ length: 29 }, (_, i) => i + 1));
+  assertEquals(listed.every((entry) => entry.value.text.length === 40_000), true);
   assertEquals(await reader.get([ns, "b", "old"]), null);
+}
+
+async function writesManySmallChanges(writer: Store, reader: Store, ns: string): Promise<void> {
+  // More changes than one Deno KV commit takes (1,000).
+  const changes: StoreChange[] = Array.from({ length: 2_500 }, (_, i) => ({
+    key: [ns, "many", String(i).padStart(4, "0")],
+    value: i,
+  }));
+  await writer.writeMany(changes);
+  const listed = await reader.list<number>([ns, "many"]);
+  assertEquals(listed.length, 2_500);
+  assertEquals(listed.at(-1)?.value, 2_499);
 }
 
 async function listsInKeyOrder(writer: Store, reader: Store, ns: string): Promise<void> {
@@ -171,6 +185,7 @@ const CASES: [string, Case][] = [
   ["list with a limit returns the last entries of a long list", listsManyWithLimit],
   ["an entry with an expiry is there until it expires", keepsUnexpiredEntries],
   ["writeMany applies many writes and removals in order, listed like single ones", writesMany],
+  ["writeMany takes more changes than one commit can hold", writesManySmallChanges],
   [
     "writers on both sides at once lose nothing and each create has one winner",
     concurrentWritersLoseNothing,
