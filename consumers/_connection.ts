@@ -3,6 +3,7 @@ import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import { CloseCode, describeCloseCode, ProtocolError } from "./close_codes.ts";
 import { TokenBucket } from "./_token_bucket.ts";
 import { log } from "../server/log.ts";
+import { sharedJson } from "../server/shared_json.ts";
 
 /** The part of a WebSocket the runtime uses; tests pass a fake with the same shape. */
 export interface SocketLike {
@@ -133,7 +134,8 @@ export class WebSocketConnection implements Connection {
   }
 
   sendJson(value: unknown): void {
-    this.send(stringifyShared(value));
+    // The same event object is usually sent to every member of a group: serialised once.
+    this.send(sharedJson(value));
   }
 
   sendError(message: string): void {
@@ -396,18 +398,6 @@ export class WebSocketConnection implements Connection {
       log.warn(`Could not close channel ${this.channelName} and leave its groups`, error);
     });
   }
-}
-
-// The same event object is usually sent to every member of a group: serialise it once.
-let lastValue: unknown = undefined;
-let lastText = "";
-
-function stringifyShared(value: unknown): string {
-  if (value !== lastValue || typeof value !== "object" || value === null) {
-    lastText = JSON.stringify(value);
-    lastValue = value;
-  }
-  return lastText;
 }
 
 /** UTF-8 length of `text`, computed exactly only when it could exceed `limit`. */

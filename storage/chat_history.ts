@@ -1,5 +1,6 @@
 import type { Store, StoreChange, StoreKey } from "./store.ts";
 import { log } from "../server/log.ts";
+import { sharedJson } from "../server/shared_json.ts";
 
 /** One chat message as it goes over the wire and into history. */
 export interface ChatMessage {
@@ -26,6 +27,12 @@ const MAX_TRACKED_ROOMS = 1000;
 // A store value must stay under 64 KiB (Deno KV); strings may take 2 bytes per character.
 const MAX_BATCH_BYTES = 48 * 1024;
 
+/** A message waiting to be written: its id, for keys and trims, and its JSON text. */
+interface Queued {
+  id: string;
+  json: string;
+}
+
 /** Messages written under one key: `key`'s last part is the newest message's id. */
 interface Batch {
   key: StoreKey;
@@ -48,10 +55,13 @@ export class ChatHistory {
   #store: Store;
   #size: number;
   #delayMs: number;
-  #pending = new Map<string, ChatMessage[]>();
+  // Kept as JSON text: one flat string per message is cheap to hold for a second, the wire
+  // frame already made it, and a batch's value is the texts joined, not an object graph to
+  // serialise in one long pause when the round is written.
+  #pending = new Map<string, Queued[]>();
   #pendingCount = 0;
   /** The messages of the round being written, for `recent` meanwhile. */
-  #writing = new Map<string, ChatMessage[]>();
+  #writing = new Map<string, Queued[]>();
   #round: Promise<void> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Per room, the written batches this process knows of, oldest first; `listed` once seeded. */
@@ -71,7 +81,7 @@ export class ChatHistory {
     if (this.#pendingCount >= MAX_PENDING_WRITES) this.#giveUpOldest();
     let messages = this.#pending.get(message.room);
     if (messages === undefined) this.#pending.set(message.room, messages = []);
-    messages.push(message);
+    messages.push({ id: message.id, json: sharedJson(message) });
     this.#pendingCount++;
     if (this.#timer === undefined && this.#round === null) {
       this.#timer = setTimeout(() => void this.#writeRound(), this.#delayMs);
@@ -81,7 +91,8 @@ export class ChatHistory {
   /** The room's last messages, oldest first, including those not written yet. */
   async recent(room: string): Promise<ChatMessage[]> {
     // Taken before listing: a message written while the listing runs is in one or the other.
-    const unwritten = [...(this.#writing.get(room) ?? []), ...(this.#pending.get(room) ?? [])];
+    const unwritten = [...(this.#writing.get(room) ?? []), ...(this.#pending.get(room) ?? [])]
+      .slice(-this.#size).map((queued) => JSON.parse(queued.json) as ChatMessage);
     const stored = await this.#storedRecent(room);
     const unique = new Map<string, ChatMessage>();
     for (const message of stored) unique.set(message.id, message);
@@ -99,10 +110,10 @@ export class ChatHistory {
     if (cached !== undefined && performance.now() - cached.at < LISTING_TTL_MS) {
       return cached.messages;
     }
-    const messages = this.#store.list<ChatMessage | ChatMessage[]>(["chat_history", room], {
+    const messages = this.#store.list(["chat_history", room], {
       limit: this.#size,
       reverse: true,
-    }).then((entries) => entries.flatMap((entry) => asMessages(entry.value)));
+    }).then((entries) => entries.flatMap((entry) => storedMessages(entry.value)));
     this.#listings.delete(room); // re-inserted: the Map's order is recency, for eviction
     this.#listings.set(room, { at: performance.now(), messages });
     if (this.#listings.size > MAX_TRACKED_ROOMS) {
@@ -152,7 +163,7 @@ export class ChatHistory {
   // Adds the room's new batches to `sets` and the batches they make old to `deletes`.
   async #planRoom(
     room: string,
-    messages: ChatMessage[],
+    messages: Queued[],
     sets: StoreChange[],
     deletes: StoreChange[],
   ): Promise<void> {
@@ -162,8 +173,8 @@ export class ChatHistory {
     const fresh: Batch[] = [];
     for (const chunk of chunksBySize(messages)) {
       const key = ["chat_history", room, chunk[chunk.length - 1].id];
-      sets.push({ key, value: chunk });
-      fresh.push({ key, ids: chunk.map((m) => m.id) });
+      sets.push({ key, value: batchValue(chunk) });
+      fresh.push({ key, ids: chunk.map((queued) => queued.id) });
     }
     for (const batch of fresh) insertSorted(known.batches, batch);
     if (!known.listed && countIds(known.batches) > this.#size) {
@@ -195,10 +206,10 @@ export class ChatHistory {
   }
 
   async #listBatches(room: string): Promise<Batch[]> {
-    const entries = await this.#store.list<ChatMessage | ChatMessage[]>(["chat_history", room]);
+    const entries = await this.#store.list(["chat_history", room]);
     return entries.map((entry) => ({
       key: entry.key,
-      ids: asMessages(entry.value).map((m) => m.id),
+      ids: storedMessages(entry.value).map((m) => m.id),
     }));
   }
 
@@ -213,9 +224,13 @@ export class ChatHistory {
   }
 }
 
-// Values written before batching held one message each.
-function asMessages(value: ChatMessage | ChatMessage[]): ChatMessage[] {
-  return Array.isArray(value) ? value : [value];
+/**
+ * The messages of one stored history value: a JSON array's text. Values written by earlier
+ * versions are still read: an array of messages, or one message before batching.
+ */
+export function storedMessages(value: unknown): ChatMessage[] {
+  if (typeof value === "string") return JSON.parse(value) as ChatMessage[];
+  return Array.isArray(value) ? value : [value as ChatMessage];
 }
 
 function byId(a: ChatMessage, b: ChatMessage): number {
@@ -226,12 +241,19 @@ function countIds(batches: Batch[]): number {
   return batches.reduce((sum, batch) => sum + batch.ids.length, 0);
 }
 
-function chunksBySize(messages: ChatMessage[]): ChatMessage[][] {
-  const chunks: ChatMessage[][] = [];
-  let chunk: ChatMessage[] = [];
+function batchValue(chunk: Queued[]): unknown {
+  const text = `[${chunk.map((queued) => queued.json).join(",")}]`;
+  // JSON escapes may make one long message's text too big for a store value (a control
+  // character takes six); as objects its strings are stored as they are.
+  return 2 * text.length <= MAX_BATCH_BYTES ? text : JSON.parse(text);
+}
+
+function chunksBySize(messages: Queued[]): Queued[][] {
+  const chunks: Queued[][] = [];
+  let chunk: Queued[] = [];
   let bytes = 0;
   for (const message of messages) {
-    const size = 2 * (message.message.length + message.author.length + message.room.length) + 128;
+    const size = 2 * message.json.length + 2; // two bytes per character at most, and a comma
     if (chunk.length > 0 && bytes + size > MAX_BATCH_BYTES) {
       chunks.push(chunk);
       [chunk, bytes] = [[], 0];

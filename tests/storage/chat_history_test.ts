@@ -1,6 +1,6 @@
 /** Chat history: batched writes, what a room shows on entry, and trimming in a shared store. */
 import { assert, assertEquals } from "@std/assert";
-import { ChatHistory, type ChatMessage } from "../../storage/chat_history.ts";
+import { ChatHistory, type ChatMessage, storedMessages } from "../../storage/chat_history.ts";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 import { sortableId } from "../../storage/store.ts";
 
@@ -10,8 +10,8 @@ function message(room: string, text: string): ChatMessage {
 }
 
 async function storedCount(store: DenoKvStore, room: string): Promise<number> {
-  const entries = await store.list<ChatMessage | ChatMessage[]>(["chat_history", room]);
-  return entries.reduce((sum, e) => sum + (Array.isArray(e.value) ? e.value.length : 1), 0);
+  const entries = await store.list(["chat_history", room]);
+  return entries.reduce((sum, entry) => sum + storedMessages(entry.value).length, 0);
 }
 
 Deno.test("a message shows in the room's history before it is written", async () => {
@@ -64,3 +64,26 @@ async function openStore(): Promise<DenoKvStore & Disposable> {
   const store = await DenoKvStore.open(":memory:");
   return Object.assign(store, { [Symbol.dispose]: () => store.close() });
 }
+
+Deno.test("history written by earlier versions is still shown, in order", async () => {
+  using store = await openStore();
+  const [old, batched, fresh] = [message("r", "one"), message("r", "two"), message("r", "three")];
+  await store.set(["chat_history", "r", old.id], old); // one message per value
+  await store.set(["chat_history", "r", batched.id], [batched]); // a batch as objects
+  const history = new ChatHistory(store);
+  history.append(fresh);
+  await history.flush();
+  const shown = await new ChatHistory(store).recent("r");
+  assertEquals(shown.map((m) => m.message), ["one", "two", "three"]);
+  assertEquals(shown[2], fresh);
+});
+
+Deno.test("the longest message fits in the store, however its JSON escapes it", async () => {
+  using store = await openStore();
+  const history = new ChatHistory(store);
+  // Six characters of JSON per control character, in a string of two-byte characters.
+  const text = "\u0001".repeat(9_999) + "東";
+  history.append(message("edge", text));
+  await history.flush();
+  assertEquals((await new ChatHistory(store).recent("edge")).map((m) => m.message), [text]);
+});
