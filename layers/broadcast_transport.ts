@@ -37,7 +37,7 @@ export class BroadcastTransport implements Transport {
   #groupChannels = new Map<string, BroadcastChannel>();
   /** Senders to other Workers' inboxes, reused so one sender's events stay in order. */
   #outboxes = new Map<string, BroadcastChannel>();
-  #remoteCounts = new Map<string, { at: number; count: number }>();
+  #remoteCounts = new Map<string, { at: number; count: Promise<number> }>();
   #closed = false;
   #kvClosed = false;
 
@@ -145,17 +145,25 @@ export class BroadcastTransport implements Transport {
 
   /**
    * How many other Workers have members of `group`. BroadcastChannel cannot say who heard a
-   * message, so this is read from the KV registry, at most once a second per group.
+   * message, so this is read from the KV registry, at most once a second per group: the
+   * reading itself is shared, so the sends made while it is under way do not each start one.
    */
-  async #remoteProcesses(group: string, self: string): Promise<number> {
+  #remoteProcesses(group: string, self: string): Promise<number> {
     const now = Date.now();
     const cached = this.#remoteCounts.get(group);
     if (cached !== undefined && now - cached.at < REMOTE_COUNT_TTL_MS) return cached.count;
-    const owners = new Set((await this.members(group)).map(channelProcess));
-    owners.delete(self);
+    const count = this.members(group).then((members) => {
+      const owners = new Set(members.map(channelProcess));
+      owners.delete(self);
+      return owners.size;
+    });
     if (this.#remoteCounts.size >= MAX_CHANNELS) this.#remoteCounts.clear();
-    this.#remoteCounts.set(group, { at: now, count: owners.size });
-    return owners.size;
+    this.#remoteCounts.set(group, { at: now, count });
+    // A failed reading is not kept: the next send tries again.
+    count.catch(() => {
+      if (this.#remoteCounts.get(group)?.count === count) this.#remoteCounts.delete(group);
+    });
+    return count;
   }
 
   #memberKey(group: string, channel: string): Deno.KvKey {
