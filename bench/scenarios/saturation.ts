@@ -11,12 +11,18 @@
  * narrowly (no loss, p99 under twice the limit) is tried once more: on a shared machine one
  * step can land on another process's burst.
  *
+ * Each server is searched once per round (`--rounds`, 2 by default), in alternating order, and
+ * keeps the highest rate it held in any of them. Other processes' bursts only ever make a
+ * server look slower, so the best of two searches is the steadier estimate, for every server
+ * alike.
+ *
  * Each step reports the generator's own CPU: near a whole core, the generator, not the
  * server, was the limit.
  */
 import {
   CHAT_PATH,
   ratioCheck,
+  roundOrder,
   type Scenario,
   type ScenarioContext,
   type ScenarioResult,
@@ -50,7 +56,7 @@ interface Plan {
 const FULL: Plan = {
   startRate: 300,
   bracketSteps: 8,
-  bisections: 2,
+  bisections: 3,
   stepMs: 4000,
   warmUpMs: 1000,
   retry: true,
@@ -263,6 +269,20 @@ export async function saturate(context: ScenarioContext, target: ServerTarget): 
   }
 }
 
+/** Searches every target once per round, alternating the order; their steps, by target name. */
+export async function saturateEach(
+  context: ScenarioContext,
+  targets: ServerTarget[],
+): Promise<Map<string, Step[]>> {
+  const steps = new Map<string, Step[]>(targets.map((target) => [target.name, []]));
+  for (let round = 0; round < context.options.rounds; round++) {
+    for (const target of roundOrder(targets, round)) {
+      steps.get(target.name)!.push(...await saturate(context, target));
+    }
+  }
+  return steps;
+}
+
 /** The highest step held, or null. */
 export function bestStep(steps: Step[]): Step | null {
   return steps.filter((s) => s.held).sort((a, b) => b.rate - a.rate)[0] ?? null;
@@ -309,10 +329,9 @@ export const saturationScenario: Scenario = {
   async run(context: ScenarioContext): Promise<ScenarioResult> {
     const figures: Record<string, Record<string, number>> = {};
     const notes: string[] = [];
-    for (const target of context.targets) {
-      const steps = await saturate(context, target);
-      figures[target.name] = saturationFigures(steps);
-      notes.push(stepNote(target.name, steps));
+    for (const [name, steps] of await saturateEach(context, context.targets)) {
+      figures[name] = saturationFigures(steps);
+      notes.push(stepNote(name, steps));
     }
     const result = { name: "saturation", figures };
     return {
@@ -328,7 +347,8 @@ export const saturationScenario: Scenario = {
       })],
       notes: [
         `every step: a fresh room of ${ROOM_SIZE} clients, ${SENDERS} of them senders; a new ` +
-        `server after a step that failed`,
+        `server after a step that failed; ${context.options.rounds} search(es) per server, ` +
+        `the best kept`,
         ...notes,
       ],
     };

@@ -25,7 +25,7 @@ import { OURS, type ServerTarget } from "../_servers.ts";
 import { FANOUT_LOAD, fixedRateScenario } from "./fixed_rate.ts";
 import { type Comparison, projection, verdict } from "./_scale_verdict.ts";
 import {
-  saturate,
+  saturateEach,
   SATURATION_METRICS,
   saturationFigures,
   type Step,
@@ -159,8 +159,7 @@ export const scaleSaturationScenario: Scenario = {
   title: "Scale-out saturation: highest fan-out rate held (p99 <= 100 ms, no loss) per form",
   run: (context: ScenarioContext) =>
     withRedis(async (forms) => {
-      const steps = new Map<string, Step[]>();
-      for (const form of forms) steps.set(form.target.name, await saturate(context, form.target));
+      const steps = await saturateEach(context, forms.map((form) => form.target));
       const figures: Record<string, Record<string, number>> = {};
       for (const [name, list] of steps) figures[name] = saturationFigures(list);
       const notes = [...steps].map(([name, list]) => stepNote(name, list));
