@@ -123,14 +123,16 @@ export class WebSocketConnection implements Connection {
   }
 
   send(data: string | Uint8Array): void {
-    const socket = this.#socket;
     if (this.#finished || this.#closing) return;
-    if (socket === null || socket.readyState === CONNECTING) {
+    const socket = this.#socket;
+    // One read of `readyState`: it is a getter with a brand check, and this runs per delivery.
+    const state = socket === null ? CONNECTING : socket.readyState;
+    if (state === OPEN) {
+      socket!.send(data);
+    } else if (state === CONNECTING) {
       const waiting = this.#beforeOpen ??= [];
       if (waiting.length < this.#limits.channelCapacity) waiting.push(data);
-      return;
     }
-    if (socket.readyState === OPEN) socket.send(data);
   }
 
   sendJson(value: unknown): void {
