@@ -56,7 +56,7 @@ interface Plan {
 const FULL: Plan = {
   startRate: 300,
   bracketSteps: 8,
-  bisections: 3,
+  bisections: 4,
   stepMs: 4000,
   warmUpMs: 1000,
   retry: true,
