@@ -1,6 +1,7 @@
 import type { Store, StoreChange, StoreKey } from "./store.ts";
 import { log } from "../server/log.ts";
 import { sharedJson } from "../server/shared_json.ts";
+import { type JsonChunk, JsonChunks, parseJsonChunk } from "./_json_chunks.ts";
 
 /** One chat message as it goes over the wire and into history. */
 export interface ChatMessage {
@@ -24,14 +25,9 @@ export const MAX_PENDING_WRITES = 10_000;
 const LISTING_TTL_MS = 1000;
 // Rooms whose newest keys are remembered; a forgotten room is trimmed by a listing again.
 const MAX_TRACKED_ROOMS = 1000;
-// A store value must stay under 64 KiB (Deno KV); strings may take 2 bytes per character.
+// A store value must stay under 64 KiB (Deno KV): chunks are closed at 48 KiB, and the longest
+// message's JSON (10,000 characters, six bytes each when escaped) still fits one value alone.
 const MAX_BATCH_BYTES = 48 * 1024;
-
-/** A message waiting to be written: its id, for keys and trims, and its JSON text. */
-interface Queued {
-  id: string;
-  json: string;
-}
 
 /** Messages written under one key: `key`'s last part is the newest message's id. */
 interface Batch {
@@ -55,13 +51,12 @@ export class ChatHistory {
   #store: Store;
   #size: number;
   #delayMs: number;
-  // Kept as JSON text: one flat string per message is cheap to hold for a second, the wire
-  // frame already made it, and a batch's value is the texts joined, not an object graph to
-  // serialise in one long pause when the round is written.
-  #pending = new Map<string, Queued[]>();
+  // Kept as the UTF-8 of their JSON (the text the wire frame already made), outside the
+  // JavaScript heap: holding a busy second of messages costs the garbage collector nothing.
+  #pending = new Map<string, JsonChunks>();
   #pendingCount = 0;
-  /** The messages of the round being written, for `recent` meanwhile. */
-  #writing = new Map<string, Queued[]>();
+  /** The chunks of the round being written, for `recent` meanwhile. */
+  #writing = new Map<string, JsonChunk[]>();
   #round: Promise<void> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Per room, the written batches this process knows of, oldest first; `listed` once seeded. */
@@ -79,9 +74,11 @@ export class ChatHistory {
   /** Queues a message for its room's history. */
   append(message: ChatMessage): void {
     if (this.#pendingCount >= MAX_PENDING_WRITES) this.#giveUpOldest();
-    let messages = this.#pending.get(message.room);
-    if (messages === undefined) this.#pending.set(message.room, messages = []);
-    messages.push({ id: message.id, json: sharedJson(message) });
+    let chunks = this.#pending.get(message.room);
+    if (chunks === undefined) {
+      this.#pending.set(message.room, chunks = new JsonChunks(MAX_BATCH_BYTES));
+    }
+    chunks.add(message.id, sharedJson(message));
     this.#pendingCount++;
     if (this.#timer === undefined && this.#round === null) {
       this.#timer = setTimeout(() => void this.#writeRound(), this.#delayMs);
@@ -91,8 +88,12 @@ export class ChatHistory {
   /** The room's last messages, oldest first, including those not written yet. */
   async recent(room: string): Promise<ChatMessage[]> {
     // Taken before listing: a message written while the listing runs is in one or the other.
-    const unwritten = [...(this.#writing.get(room) ?? []), ...(this.#pending.get(room) ?? [])]
-      .slice(-this.#size).map((queued) => JSON.parse(queued.json) as ChatMessage);
+    const unwritten = [
+      ...(this.#writing.get(room) ?? []).flatMap((chunk) =>
+        parseJsonChunk<ChatMessage>(chunk.bytes)
+      ),
+      ...(this.#pending.get(room)?.last<ChatMessage>(this.#size) ?? []),
+    ];
     const stored = await this.#storedRecent(room);
     const unique = new Map<string, ChatMessage>();
     for (const message of stored) unique.set(message.id, message);
@@ -135,7 +136,7 @@ export class ChatHistory {
   #writeRound(): Promise<void> {
     this.#timer = undefined;
     return this.#round ??= (async () => {
-      this.#writing = this.#pending;
+      this.#writing = new Map([...this.#pending].map(([room, chunks]) => [room, chunks.take()]));
       this.#pending = new Map();
       this.#pendingCount = 0;
       try {
@@ -163,7 +164,7 @@ export class ChatHistory {
   // Adds the room's new batches to `sets` and the batches they make old to `deletes`.
   async #planRoom(
     room: string,
-    messages: Queued[],
+    chunks: JsonChunk[],
     sets: StoreChange[],
     deletes: StoreChange[],
   ): Promise<void> {
@@ -171,10 +172,10 @@ export class ChatHistory {
     this.#known.delete(room); // re-inserted below: the Map's order is recency of writes
     known ??= { batches: [], listed: false };
     const fresh: Batch[] = [];
-    for (const chunk of chunksBySize(messages)) {
-      const key = ["chat_history", room, chunk[chunk.length - 1].id];
-      sets.push({ key, value: batchValue(chunk) });
-      fresh.push({ key, ids: chunk.map((queued) => queued.id) });
+    for (const chunk of chunks) {
+      const key = ["chat_history", room, chunk.ids[chunk.ids.length - 1]];
+      sets.push({ key, value: chunk.bytes });
+      fresh.push({ key, ids: chunk.ids });
     }
     for (const batch of fresh) insertSorted(known.batches, batch);
     if (!known.listed && countIds(known.batches) > this.#size) {
@@ -214,21 +215,25 @@ export class ChatHistory {
   }
 
   #giveUpOldest(): void {
-    const [room, messages] = this.#pending.entries().next().value!;
-    messages.shift();
-    if (messages.length === 0) this.#pending.delete(room);
-    this.#pendingCount--;
-    if (this.#givenUp++ % 1000 === 0) {
+    const [room, chunks] = this.#pending.entries().next().value!;
+    const dropped = chunks.dropOldest();
+    if (chunks.count === 0) this.#pending.delete(room);
+    this.#pendingCount -= dropped;
+    const before = this.#givenUp;
+    this.#givenUp += dropped;
+    // The first time, then once per thousand more.
+    if (before === 0 || Math.floor(this.#givenUp / 1000) > Math.floor(before / 1000)) {
       log.warn(`Chat history is behind: ${this.#givenUp} message(s) not written`);
     }
   }
 }
 
 /**
- * The messages of one stored history value: a JSON array's text. Values written by earlier
- * versions are still read: an array of messages, or one message before batching.
+ * The messages of one stored history value: a JSON array's UTF-8 bytes. Values written by
+ * earlier versions are still read: the array as text, as objects, or one message alone.
  */
 export function storedMessages(value: unknown): ChatMessage[] {
+  if (value instanceof Uint8Array) return parseJsonChunk<ChatMessage>(value);
   if (typeof value === "string") return JSON.parse(value) as ChatMessage[];
   return Array.isArray(value) ? value : [value as ChatMessage];
 }
@@ -239,30 +244,6 @@ function byId(a: ChatMessage, b: ChatMessage): number {
 
 function countIds(batches: Batch[]): number {
   return batches.reduce((sum, batch) => sum + batch.ids.length, 0);
-}
-
-function batchValue(chunk: Queued[]): unknown {
-  const text = `[${chunk.map((queued) => queued.json).join(",")}]`;
-  // JSON escapes may make one long message's text too big for a store value (a control
-  // character takes six); as objects its strings are stored as they are.
-  return 2 * text.length <= MAX_BATCH_BYTES ? text : JSON.parse(text);
-}
-
-function chunksBySize(messages: Queued[]): Queued[][] {
-  const chunks: Queued[][] = [];
-  let chunk: Queued[] = [];
-  let bytes = 0;
-  for (const message of messages) {
-    const size = 2 * message.json.length + 2; // two bytes per character at most, and a comma
-    if (chunk.length > 0 && bytes + size > MAX_BATCH_BYTES) {
-      chunks.push(chunk);
-      [chunk, bytes] = [[], 0];
-    }
-    chunk.push(message);
-    bytes += size;
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
 }
 
 // New batches are usually the newest: insert from the end.
