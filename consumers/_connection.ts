@@ -305,9 +305,22 @@ export class WebSocketConnection implements Connection {
   // After a hook ran inline: the same rules as a queued task, so hooks run one at a time and
   // what arrived meanwhile waits its turn.
   #continueAfter(pending: unknown): void {
-    if (pending instanceof Promise) void this.#runTasks(pending);
-    else if (this.#tasks.length > 0 && !this.#finished) void this.#runTasks();
-    else this.#running = false;
+    // What queued meanwhile (a group send's copy to its own sender, say) runs now, in order,
+    // and without an async function and its promise for as long as each task is synchronous.
+    while (!(pending instanceof Promise)) {
+      if (this.#tasks.length === 0 || this.#finished) {
+        this.#running = false;
+        return;
+      }
+      const task = this.#tasks.shift()!;
+      pending = undefined;
+      try {
+        pending = task();
+      } catch (error) {
+        this.#fail(error);
+      }
+    }
+    void this.#runTasks(pending);
   }
 
   async #runTasks(first?: Promise<void>): Promise<void> {

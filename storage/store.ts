@@ -61,7 +61,10 @@ const PROCESS_TAIL = crypto.getRandomValues(new Uint32Array(1))[0].toString(36).
  */
 export function sortableId(now = Date.now()): string {
   if (now === lastTime) sequence++;
-  else [lastTime, sequence] = [now, 0];
+  else {
+    lastTime = now;
+    sequence = 0;
+  }
   return `${now.toString(36).padStart(9, "0")}-${
     sequence.toString(36).padStart(4, "0")
   }-${PROCESS_TAIL}`;
