@@ -71,14 +71,17 @@ export class ChatHistory {
     this.#delayMs = options.writeDelayMs ?? HISTORY_WRITE_DELAY_MS;
   }
 
-  /** Queues a message for its room's history. */
-  append(message: ChatMessage): void {
+  /**
+   * Queues a message for its room's history. `json` is its JSON text when the caller already
+   * has it (the frame the room was sent): made once, it need not be made again here.
+   */
+  append(message: ChatMessage, json: string = sharedJson(message)): void {
     if (this.#pendingCount >= MAX_PENDING_WRITES) this.#giveUpOldest();
     let chunks = this.#pending.get(message.room);
     if (chunks === undefined) {
       this.#pending.set(message.room, chunks = new JsonChunks(MAX_BATCH_BYTES));
     }
-    chunks.add(message.id, sharedJson(message));
+    chunks.add(message.id, json);
     this.#pendingCount++;
     if (this.#timer === undefined && this.#round === null) {
       this.#timer = setTimeout(() => void this.#writeRound(), this.#delayMs);
