@@ -14,7 +14,8 @@ import {
   setName,
   sleep,
 } from "../_scenario.ts";
-import { type ServerTarget, startServerProcess } from "../_servers.ts";
+import { type ServerProcess, type ServerTarget, startServerProcess } from "../_servers.ts";
+import { LoadGenerator } from "../_generator.ts";
 
 /** The shape of one fixed-rate scenario. */
 export interface FixedRateSpec {
@@ -28,6 +29,12 @@ export interface FixedRateSpec {
   seconds: number;
   quickSeconds: number;
   messageLength: number;
+  /**
+   * Measure every server at the same time, each loaded by its own generator process, instead
+   * of one after another: then a change in the machine's load (another process, the CPU's
+   * clock) reaches both alike, and the ratios stop moving with it.
+   */
+  paired?: boolean;
 }
 
 const METRICS = [
@@ -46,62 +53,79 @@ const METRICS = [
 
 type Figures = Record<string, number>;
 
-async function measureOnce(
+/**
+ * Runs the load against every target in `targets` at once, each with its own clients from
+ * the generator at the same index, and returns each one's figures. Sequential rounds pass one
+ * target; a paired round passes them all.
+ */
+async function measure(
   context: ScenarioContext,
   spec: FixedRateSpec,
-  target: ServerTarget,
+  targets: ServerTarget[],
+  generators: LoadGenerator[],
   round: number,
-): Promise<Figures> {
-  const { generator } = context;
-  await using server = await startServerProcess(target);
-  const set = setName(spec.name, target.name, round);
-  const rooms = Array.from({ length: spec.rooms }, (_, i) => `${spec.name}-${round}-${i}`);
+): Promise<Figures[]> {
+  const servers: ServerProcess[] = [];
+  const sets: string[] = [];
   try {
-    const connected = await generator.connect({
-      set,
-      port: server.port,
-      rooms,
-      perRoom: spec.perRoom,
-      mode: "read",
-      pathTemplate: CHAT_PATH,
-    });
-    if (connected.failed > 0) {
-      throw new Error(`${connected.failed} clients could not connect: ${connected.firstError}`);
+    for (const [i, target] of targets.entries()) {
+      const server = await startServerProcess(target);
+      servers.push(server);
+      const set = setName(spec.name, target.name, round);
+      const connected = await generators[i].connect({
+        set,
+        port: server.port,
+        rooms: Array.from({ length: spec.rooms }, (_, r) => `${spec.name}-${round}-${r}`),
+        perRoom: spec.perRoom,
+        mode: "read",
+        pathTemplate: CHAT_PATH,
+      });
+      sets.push(set);
+      if (connected.failed > 0) {
+        throw new Error(`${connected.failed} clients could not connect: ${connected.firstError}`);
+      }
     }
     await sleep(300); // the raw server adds a socket to its room on `open`, just after 101
-    const before = server.sample();
-    const generatorBefore = generator.sample();
-    const result = await generator.traffic({
-      set,
-      sendersPerRoom: spec.sendersPerRoom,
-      rate: spec.rate,
-      durationMs: (context.options.quick ? spec.quickSeconds : spec.seconds) * 1000,
-      messageLength: spec.messageLength,
-      drainMs: 5000,
+    const before = servers.map((server) => server.sample());
+    const generatorsBefore = generators.map((generator) => generator.sample());
+    const results = await Promise.all(targets.map((_, i) =>
+      generators[i].traffic({
+        set: sets[i],
+        sendersPerRoom: spec.sendersPerRoom,
+        rate: spec.rate,
+        durationMs: (context.options.quick ? spec.quickSeconds : spec.seconds) * 1000,
+        messageLength: spec.messageLength,
+        drainMs: 5000,
+      })
+    ));
+    return results.map((result, i) => {
+      const after = servers[i].sample();
+      const generatorAfter = generators[i].sample();
+      const wallMs = result.activeSeconds * 1000;
+      const cpuMs = after.cpuMs - before[i].cpuMs;
+      const generatorCpuMs = generatorAfter.cpuMs - generatorsBefore[i].cpuMs;
+      return {
+        deliveries: result.delivered,
+        deliveriesPerSecond: result.delivered / result.activeSeconds,
+        p50Ms: result.latency.p50,
+        p99Ms: result.latency.p99,
+        lost: result.lost,
+        unsent: result.planned - result.sent,
+        duplicated: result.duplicated,
+        misrouted: result.misrouted,
+        errorFrames: result.errorFrames,
+        closedByServer: result.closedByServer,
+        rssMiB: mib(after.rssBytes),
+        cpuMs,
+        cpuMsPer1000: (cpuMs * 1000) / Math.max(1, result.delivered),
+        serverCpuPercent: (cpuMs * 100) / wallMs,
+        generatorCpuPercent: (generatorCpuMs * 100) / wallMs,
+        generatorCpuMs,
+      };
     });
-    const after = server.sample();
-    const generatorAfter = generator.sample();
-    const wallMs = result.activeSeconds * 1000;
-    return {
-      deliveries: result.delivered,
-      deliveriesPerSecond: result.delivered / result.activeSeconds,
-      p50Ms: result.latency.p50,
-      p99Ms: result.latency.p99,
-      lost: result.lost,
-      unsent: result.planned - result.sent,
-      duplicated: result.duplicated,
-      misrouted: result.misrouted,
-      errorFrames: result.errorFrames,
-      closedByServer: result.closedByServer,
-      rssMiB: mib(after.rssBytes),
-      cpuMs: after.cpuMs - before.cpuMs,
-      cpuMsPer1000: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, result.delivered),
-      serverCpuPercent: ((after.cpuMs - before.cpuMs) * 100) / wallMs,
-      generatorCpuPercent: ((generatorAfter.cpuMs - generatorBefore.cpuMs) * 100) / wallMs,
-      generatorCpuMs: generatorAfter.cpuMs - generatorBefore.cpuMs,
-    };
   } finally {
-    await generator.close(set).catch(() => {});
+    for (const [i, set] of sets.entries()) await generators[i].close(set).catch(() => {});
+    for (const server of servers) await server[Symbol.asyncDispose]();
   }
 }
 
@@ -150,13 +174,30 @@ export function fixedRateScenario(spec: FixedRateSpec): Scenario {
     title: spec.title,
     async run(context: ScenarioContext): Promise<ScenarioResult> {
       const perServer = new Map<string, Figures[]>();
+      const record = (target: ServerTarget, figures: Figures): void => {
+        if (!perServer.has(target.name)) perServer.set(target.name, []);
+        perServer.get(target.name)!.push(figures);
+      };
       const rounds = context.options.rounds;
+      // A paired round gives every target but the first a generator of its own.
+      await using extra = new AsyncDisposableStack();
+      const generators = [context.generator];
+      if (spec.paired) {
+        for (let i = 1; i < context.targets.length; i++) {
+          generators.push(extra.use(LoadGenerator.start()));
+        }
+      }
       for (let round = 0; round < rounds; round++) {
+        if (spec.paired) {
+          context.log(`${spec.name}: every server at once, round ${round + 1} of ${rounds}`);
+          const figures = await measure(context, spec, context.targets, generators, round);
+          context.targets.forEach((target, i) => record(target, figures[i]));
+          continue;
+        }
         for (const target of roundOrder(context.targets, round)) {
           context.log(`${spec.name}: ${target.name}, round ${round + 1} of ${rounds}`);
-          const figures = await measureOnce(context, spec, target, round);
-          if (!perServer.has(target.name)) perServer.set(target.name, []);
-          perServer.get(target.name)!.push(figures);
+          const [figures] = await measure(context, spec, [target], generators, round);
+          record(target, figures);
         }
       }
       const figures: Record<string, Figures> = {};
@@ -197,7 +238,12 @@ export function fixedRateScenario(spec: FixedRateSpec): Scenario {
         checks,
         notes: [
           `${spec.rooms} room(s) x ${spec.perRoom} clients, ${spec.sendersPerRoom} sender(s) ` +
-          `per room, ${spec.rate} messages/s in total, ${rounds} round(s) per server`,
+          `per room, ${spec.rate} messages/s in total, ${rounds} round(s) per server` +
+          (spec.paired ? ", every server at once, each with its own generator" : ""),
+          ...[...perServer].map(([name, list]) =>
+            `${name} per round (CPU ms / 1000 deliveries, p99 ms): ` +
+            list.map((f) => `${f.cpuMsPer1000.toFixed(2)} ${f.p99Ms.toFixed(2)}`).join(", ")
+          ),
         ],
       };
     },

@@ -16,6 +16,7 @@ export const SCENARIOS: Scenario[] = [
     name: "fanout",
     title: "Fan-out: 1 room x 200 clients, 5 senders, 100 messages/s (20,000 deliveries/s)",
     ...FANOUT_LOAD,
+    paired: true,
   }),
   fixedRateScenario({
     name: "rooms",
@@ -27,6 +28,7 @@ export const SCENARIOS: Scenario[] = [
     seconds: 10,
     quickSeconds: 3,
     messageLength: 100,
+    paired: true,
   }),
   saturationScenario,
   idleScenario,
