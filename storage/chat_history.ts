@@ -17,8 +17,12 @@ export interface ChatMessage {
 
 /** How many messages a room keeps and shows on entry. */
 export const HISTORY_SIZE = 50;
-/** Longest a message waits before it is written (unless `flush` is called). */
-export const HISTORY_WRITE_DELAY_MS = 1000;
+/**
+ * Longest a message waits before it is written (unless `flush` is called). Every round costs
+ * Deno KV a transaction and its fsync whatever its size: at one second, the rounds' bursts of
+ * disk work showed in the rooms benchmark's tail latency; at two they no longer did.
+ */
+export const HISTORY_WRITE_DELAY_MS = 2000;
 /** Messages waiting to be written before the oldest waiting ones are given up. */
 export const MAX_PENDING_WRITES = 10_000;
 // How long one store listing of a room serves further sockets entering it.
@@ -52,7 +56,7 @@ export class ChatHistory {
   #size: number;
   #delayMs: number;
   // Kept as the UTF-8 of their JSON (the text the wire frame already made), outside the
-  // JavaScript heap: holding a busy second of messages costs the garbage collector nothing.
+  // JavaScript heap: holding a busy round of messages costs the garbage collector nothing.
   #pending = new Map<string, JsonChunks>();
   #pendingCount = 0;
   /** The chunks of the round being written, for `recent` meanwhile. */
