@@ -12,7 +12,10 @@ export interface BenchOptions {
   quick: boolean;
   /** Scenario names to run; null: all. */
   only: string[] | null;
-  /** Repetitions of the fixed-rate scenarios (servers alternate ABBA between rounds). */
+  /**
+   * Rounds of the fixed-rate scenarios (paired, or alternating ABBA) and searches per server
+   * of the saturation scenarios (the best kept): 3 by default, 1 with `quick`.
+   */
   rounds: number;
   /** Where the JSON results go. */
   out: string;

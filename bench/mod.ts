@@ -34,7 +34,7 @@ export function parseOptions(args: string[]): BenchOptions {
   if (!Number.isInteger(options.rounds) || options.rounds < 0) {
     throw new Error("--rounds must be a whole number");
   }
-  options.rounds ||= options.quick ? 1 : 2;
+  options.rounds ||= options.quick ? 1 : 3;
   const unknown = (options.only ?? []).filter((name) => !SCENARIOS.some((s) => s.name === name));
   if (unknown.length > 0) {
     throw new Error(
