@@ -47,19 +47,17 @@ export class DenoKvStore implements Store {
     // As few commits as fit: each commit costs SQLite a transaction and its WAL pages, so one
     // commit of a hundred changes costs far less than nine of twelve.
     let at = 0;
+    let most = MAX_CHANGES_PER_COMMIT;
     while (at < changes.length) {
-      let count = Math.min(MAX_CHANGES_PER_COMMIT, changes.length - at);
-      for (;;) {
-        try {
-          await this.#commit(changes.slice(at, at + count));
-          break;
-        } catch (error) {
-          // Refused before anything was written: try the first half, then the rest.
-          if (count === 1 || !isOverLimit(error)) throw error;
-          count = Math.ceil(count / 2);
-        }
+      const count = Math.min(most, changes.length - at);
+      try {
+        await this.#commit(changes.slice(at, at + count));
+        at += count;
+      } catch (error) {
+        // Refused before anything was written: halve, and keep the smaller size for the rest.
+        if (count === 1 || !isOverLimit(error)) throw error;
+        most = Math.ceil(count / 2);
       }
-      at += count;
     }
   }
 

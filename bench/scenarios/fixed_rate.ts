@@ -125,7 +125,7 @@ async function measure(
     });
   } finally {
     for (const [i, set] of sets.entries()) await generators[i].close(set).catch(() => {});
-    for (const server of servers) await server[Symbol.asyncDispose]();
+    for (const server of servers) await server.stop();
   }
 }
 
