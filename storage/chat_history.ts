@@ -55,8 +55,7 @@ export class ChatHistory {
   #store: Store;
   #size: number;
   #delayMs: number;
-  // Kept as the UTF-8 of their JSON (the text the wire frame already made), outside the
-  // JavaScript heap: holding a busy round of messages costs the garbage collector nothing.
+  // Kept as the JSON text the wire frame already made; encoded to UTF-8 once per round.
   #pending = new Map<string, JsonChunks>();
   #pendingCount = 0;
   /** The chunks of the round being written, for `recent` meanwhile. */
