@@ -24,8 +24,10 @@ export class TokenBucket {
   /** Takes a token; false when the bucket is empty. */
   take(): boolean {
     const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#last) * this.#perMs);
+    const elapsed = now - this.#last;
     this.#last = now;
+    // A wall clock set back refills nothing (and is followed from its new reading on).
+    if (elapsed > 0) this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#perMs);
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;
