@@ -47,13 +47,15 @@ export function chatConsumer(history: ChatHistory): Consumer {
         }
       },
       receiveJson(value) {
+        const text = messageText(value);
+        const now = Date.now(); // one clock reading for the id and the time
         const message: ChatMessage = {
           type: "chat.message",
-          id: sortableId(),
+          id: sortableId(now),
           room,
-          message: messageText(value),
+          message: text,
           author: conn.scope.user.username ?? ANONYMOUS_AUTHOR,
-          time: new Date().toISOString(),
+          time: new Date(now).toISOString(),
         };
         // The frame every member gets, made once here: by the time the send is confirmed,
         // other rooms' messages may have been serialised, and history would make it again.

@@ -50,6 +50,7 @@ export interface StoreEntry<T> {
 }
 
 let lastTime = 0;
+let lastPrefix = "";
 let sequence = 0;
 // Drawn once per process (each Worker has its own): ids of two processes never collide, and
 // an id costs no random draw.
@@ -62,10 +63,10 @@ const PROCESS_TAIL = crypto.getRandomValues(new Uint32Array(1))[0].toString(36).
 export function sortableId(now = Date.now()): string {
   if (now === lastTime) sequence++;
   else {
+    // Made once per millisecond: ids of a busy moment share it.
+    lastPrefix = `${now.toString(36).padStart(9, "0")}-`;
     lastTime = now;
     sequence = 0;
   }
-  return `${now.toString(36).padStart(9, "0")}-${
-    sequence.toString(36).padStart(4, "0")
-  }-${PROCESS_TAIL}`;
+  return `${lastPrefix}${sequence.toString(36).padStart(4, "0")}-${PROCESS_TAIL}`;
 }
