@@ -43,6 +43,7 @@ const now = Date.now;
 const ignore = (): void => {};
 const OPEN = 1;
 type Task = () => void | Promise<void>;
+type EventHandler = (event: LayerEvent) => void | Promise<void>;
 
 /**
  * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
@@ -54,10 +55,15 @@ export class WebSocketConnection implements Connection {
   #layer: GroupLayer;
   #limits: ConnectionLimits;
   #hooks: ConsumerHooks;
+  // The last event type delivered and its handler: a socket's events are mostly of one type,
+  // and a delivery that needs no lookup touches less memory (it runs once per member).
+  #eventType: string | null = null;
+  #eventHandler: EventHandler | undefined = undefined;
   #socket: SocketLike | null = null;
   // Kept small on purpose: every field here is memory per idle socket, times thousands.
   #beforeOpen: (string | Uint8Array)[] | null = null;
-  #tasks: Task[] = [];
+  /** Waiting tasks; `null` when none (most of the time: no array per idle socket). */
+  #tasks: Task[] | null = null;
   #running = false;
   #finished = false;
   /** A refused frame will close the socket once the frames accepted before it are handled. */
@@ -190,7 +196,9 @@ export class WebSocketConnection implements Connection {
       this.close(Number(event.code) || CloseCode.NORMAL, String(event.reason ?? ""));
       return true;
     }
-    const handler = this.#hooks.events?.[event.type];
+    const handler = event.type === this.#eventType
+      ? this.#eventHandler
+      : this.#lookUpHandler(event.type);
     // Not for us, or a socket on its way out: nothing to drop.
     if (handler === undefined || this.#finished || this.#closing) return true;
     const congested = this.#isCongested();
@@ -216,6 +224,15 @@ export class WebSocketConnection implements Connection {
     }
     this.#droppedInARow = 0;
     return true;
+  }
+
+  #lookUpHandler(type: string): EventHandler | undefined {
+    const events = this.#hooks.events;
+    // Own handlers only: an event typed "constructor" or "toString" must not reach Object's.
+    const handler = events !== undefined && Object.hasOwn(events, type) ? events[type] : undefined;
+    this.#eventType = type;
+    this.#eventHandler = handler;
+    return handler;
   }
 
   // Reading `bufferedAmount` is a call into Deno's runtime: while the socket keeps up, ask on
@@ -298,8 +315,9 @@ export class WebSocketConnection implements Connection {
   }
 
   #enqueue(task: Task): boolean {
-    if (this.#tasks.length >= this.#limits.channelCapacity) return false;
-    this.#tasks.push(task);
+    const tasks = this.#tasks ??= [];
+    if (tasks.length >= this.#limits.channelCapacity) return false;
+    tasks.push(task);
     if (!this.#running) void this.#runTasks();
     return true;
   }
@@ -310,11 +328,11 @@ export class WebSocketConnection implements Connection {
     // What queued meanwhile (a group send's copy to its own sender, say) runs now, in order,
     // and without an async function and its promise for as long as each task is synchronous.
     while (!(pending instanceof Promise)) {
-      if (this.#tasks.length === 0 || this.#finished) {
+      const task = this.#nextTask();
+      if (task === undefined) {
         this.#running = false;
         return;
       }
-      const task = this.#tasks.shift()!;
       pending = undefined;
       try {
         pending = task();
@@ -323,6 +341,14 @@ export class WebSocketConnection implements Connection {
       }
     }
     void this.#runTasks(pending);
+  }
+
+  #nextTask(): Task | undefined {
+    const tasks = this.#tasks;
+    if (tasks === null || this.#finished) return undefined;
+    const task = tasks.shift();
+    if (tasks.length === 0) this.#tasks = null;
+    return task;
   }
 
   async #runTasks(first?: Promise<void>): Promise<void> {
@@ -334,8 +360,7 @@ export class WebSocketConnection implements Connection {
         this.#fail(error);
       }
     }
-    while (this.#tasks.length > 0 && !this.#finished) {
-      const task = this.#tasks.shift()!;
+    for (let task = this.#nextTask(); task !== undefined; task = this.#nextTask()) {
       try {
         const pending = task();
         if (pending instanceof Promise) await pending;
@@ -378,7 +403,7 @@ export class WebSocketConnection implements Connection {
     clearTimeout(this.#closeTimer);
     if (this.#finished) return;
     this.#finished = true;
-    this.#tasks.length = 0;
+    this.#tasks = null;
     // Deno keeps a closed socket (and so its handlers and this connection) until its ping
     // timer fires, up to 15 s later; letting go of the handlers frees this connection now.
     const socket = this.#socket;

@@ -167,3 +167,14 @@ Deno.test("room names that browsers would resolve away as path segments are not 
     true,
   ]);
 });
+
+Deno.test("an event named like an Object method is not handled, and the room goes on", async () => {
+  await using app = await createTestApp();
+  const comm = await join(app, "lobby");
+  // Published from outside (`deno task send`, Redis): no consumer defines these handlers.
+  for (const type of ["valueOf", "hasOwnProperty", "constructor", "toString"]) {
+    await app.layer.groupSend("chat.lobby", { type });
+  }
+  comm.sendJson({ message: "still open" });
+  assertEquals((await comm.receiveJson()).message, "still open");
+});
