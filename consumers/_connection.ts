@@ -50,32 +50,33 @@ type EventHandler = (event: LayerEvent) => void | Promise<void>;
  * arrival order, bounds what waits to be sent, and cleans up groups on close.
  */
 export class WebSocketConnection implements Connection {
+  // Kept small on purpose: every field here is memory per idle socket, times thousands.
+  // The fields a group send reads for each member come first, next to the object's header, so
+  // one delivery touches as few cache lines as it can (a room's send runs once per member).
+  #socket: SocketLike | null = null;
+  // The last event type delivered and its handler: a socket's events are mostly of one type.
+  #eventType: string | null = null;
+  #eventHandler: EventHandler | undefined = undefined;
+  #running = false;
+  #finished = false;
+  /** `close` was called; the socket closes a macrotask later (see `close`). */
+  #closing = false;
+  #congested = false;
+  #deliveriesSinceCheck = 0;
+  #droppedInARow = 0;
+  /** Waiting tasks; `null` when none (most of the time: no array per idle socket). */
+  #tasks: Task[] | null = null;
   readonly scope: Scope;
   readonly channelName: string;
   #layer: GroupLayer;
   #limits: ConnectionLimits;
   #hooks: ConsumerHooks;
-  // The last event type delivered and its handler: a socket's events are mostly of one type,
-  // and a delivery that needs no lookup touches less memory (it runs once per member).
-  #eventType: string | null = null;
-  #eventHandler: EventHandler | undefined = undefined;
-  #socket: SocketLike | null = null;
-  // Kept small on purpose: every field here is memory per idle socket, times thousands.
   #beforeOpen: (string | Uint8Array)[] | null = null;
-  /** Waiting tasks; `null` when none (most of the time: no array per idle socket). */
-  #tasks: Task[] | null = null;
-  #running = false;
-  #finished = false;
   /** A refused frame will close the socket once the frames accepted before it are handled. */
   #closeQueued = false;
-  /** `close` was called; the socket closes a macrotask later (see `close`). */
-  #closing = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #bucket: TokenBucket;
   #refusedInARow = 0;
-  #droppedInARow = 0;
-  #congested = false;
-  #deliveriesSinceCheck = 0;
   /** The socket has closed and `disconnect` has run. */
   #done = false;
   #whenDone: (() => void)[] | null = null;
