@@ -64,7 +64,7 @@ export class WebSocketConnection implements Connection {
   #congested = false;
   #deliveriesSinceCheck = 0;
   #droppedInARow = 0;
-  /** Waiting tasks; `null` when none (most of the time: no array per idle socket). */
+  /** Waiting tasks; `null` until the first one (no array per socket that never queues). */
   #tasks: Task[] | null = null;
   readonly scope: Scope;
   readonly channelName: string;
@@ -346,10 +346,9 @@ export class WebSocketConnection implements Connection {
 
   #nextTask(): Task | undefined {
     const tasks = this.#tasks;
-    if (tasks === null || this.#finished) return undefined;
-    const task = tasks.shift();
-    if (tasks.length === 0) this.#tasks = null;
-    return task;
+    // Kept once made: a sender queues its own copy of every message it sends.
+    if (tasks === null || tasks.length === 0 || this.#finished) return undefined;
+    return tasks.shift();
   }
 
   async #runTasks(first?: Promise<void>): Promise<void> {
