@@ -1,7 +1,7 @@
 import type { Connection, Consumer, ConsumerHooks, Scope } from "./consumer.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import { CloseCode, describeCloseCode, ProtocolError } from "./close_codes.ts";
-import { TokenBucket } from "./_token_bucket.ts";
+import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
 import { log } from "../server/log.ts";
 import { sharedJson } from "../server/shared_json.ts";
 
@@ -37,9 +37,6 @@ export const CLOSE_EVENT = "connection.close";
 const CLOSE_TIMEOUT_MS = 5000;
 const CONNECTING = 0;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
-// `Date.now`, not `performance.now`: a rate limit needs milliseconds, and in Deno
-// `performance.now` is a call into the runtime on every frame (see TokenBucket for clock steps).
-const now = Date.now;
 const ignore = (): void => {};
 const OPEN = 1;
 type Task = () => void | Promise<void>;
@@ -75,8 +72,7 @@ export class WebSocketConnection implements Connection {
   /** A refused frame will close the socket once the frames accepted before it are handled. */
   #closeQueued = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
-  #bucket: TokenBucket;
-  #refusedInARow = 0;
+  #gate: FrameGate;
   /** The socket has closed and `disconnect` has run. */
   #done = false;
   #whenDone: (() => void)[] | null = null;
@@ -88,11 +84,7 @@ export class WebSocketConnection implements Connection {
     this.scope = options.scope;
     this.#layer = options.layer;
     this.#limits = options.limits;
-    this.#bucket = new TokenBucket(
-      options.limits.rateLimit.perSecond,
-      options.limits.rateLimit.burst,
-      now,
-    );
+    this.#gate = new FrameGate(options.limits);
     this.channelName = this.#layer.newChannel((event) => this.#deliver(event));
     this.#hooks = consumer(this);
   }
@@ -246,33 +238,13 @@ export class WebSocketConnection implements Connection {
     return this.#congested;
   }
 
-  #received(data: string | ArrayBuffer | Blob): void {
+  #received(data: IncomingFrame): void {
     if (this.#finished || this.#closeQueued) return;
-    const bytes = typeof data === "string"
-      ? utf8Length(data, this.#limits.maxMessageBytes)
-      : byteLength(data);
-    if (bytes > this.#limits.maxMessageBytes) {
-      this.#refuseFrame(
-        new ProtocolError(
-          `Message too big: ${bytes} bytes, the limit is ${this.#limits.maxMessageBytes}`,
-          CloseCode.MESSAGE_TOO_BIG,
-        ),
-      );
+    const refusal = this.#gate.check(data);
+    if (refusal !== null) {
+      this.#refuseFrame(refusal);
       return;
     }
-    if (!this.#bucket.take()) {
-      const { perSecond, burst } = this.#limits.rateLimit;
-      // A client that keeps flooding after being told is closed; one that slows down is not.
-      const persistent = ++this.#refusedInARow > burst;
-      this.#refuseFrame(
-        new ProtocolError(
-          `Rate limit exceeded: at most ${perSecond} messages per second; message dropped`,
-          persistent ? CloseCode.POLICY_VIOLATION : undefined,
-        ),
-      );
-      return;
-    }
-    this.#refusedInARow = 0;
     if (!this.#running) {
       // Nothing waits (the usual case): dispatch now, without a task closure.
       this.#running = true;
@@ -291,7 +263,7 @@ export class WebSocketConnection implements Connection {
   }
 
   // Not async: a hook that finishes synchronously costs no promise.
-  #dispatch(data: string | ArrayBuffer | Blob): void | Promise<void> {
+  #dispatch(data: IncomingFrame): void | Promise<void> {
     const hooks = this.#hooks;
     if (typeof data !== "string") {
       const receiveBytes = hooks.receiveBytes;
@@ -440,14 +412,4 @@ export class WebSocketConnection implements Connection {
       log.warn(`Could not close channel ${this.channelName} and leave its groups`, error);
     });
   }
-}
-
-/** UTF-8 length of `text`, computed exactly only when it could exceed `limit`. */
-function utf8Length(text: string, limit: number): number {
-  if (text.length * 3 <= limit) return text.length; // cannot exceed: skip the encode
-  return new TextEncoder().encode(text).byteLength;
-}
-
-function byteLength(data: ArrayBuffer | Blob): number {
-  return data instanceof Blob ? data.size : data.byteLength;
 }

@@ -1,0 +1,61 @@
+import { CloseCode, ProtocolError } from "./close_codes.ts";
+import { TokenBucket } from "./_token_bucket.ts";
+
+/** A frame as a socket hands it over. */
+export type IncomingFrame = string | ArrayBuffer | Blob;
+
+/**
+ * What lets a client's frame in: the size limit, then the per-socket rate limit. A refusal is a
+ * {@linkcode ProtocolError} that says why; the connection tells the client, and closes the
+ * socket when the error carries a close code (1009 for size, 1008 for a flood that goes on).
+ */
+export class FrameGate {
+  #maxBytes: number;
+  #perSecond: number;
+  #burst: number;
+  #bucket: TokenBucket;
+  #refusedInARow = 0;
+
+  constructor(
+    limits: { maxMessageBytes: number; rateLimit: { perSecond: number; burst: number } },
+    // `Date.now`, not `performance.now`: a rate limit needs milliseconds, and in Deno
+    // `performance.now` is a call into the runtime on every frame (see TokenBucket for steps).
+    now: () => number = Date.now,
+  ) {
+    this.#maxBytes = limits.maxMessageBytes;
+    this.#perSecond = limits.rateLimit.perSecond;
+    this.#burst = limits.rateLimit.burst;
+    this.#bucket = new TokenBucket(this.#perSecond, this.#burst, now);
+  }
+
+  /** `null` when the frame may go on to the consumer; otherwise why it may not. */
+  check(data: IncomingFrame): ProtocolError | null {
+    const bytes = typeof data === "string" ? utf8Length(data, this.#maxBytes) : byteLength(data);
+    if (bytes > this.#maxBytes) {
+      return new ProtocolError(
+        `Message too big: ${bytes} bytes, the limit is ${this.#maxBytes}`,
+        CloseCode.MESSAGE_TOO_BIG,
+      );
+    }
+    if (!this.#bucket.take()) {
+      // A client that keeps flooding after being told is closed; one that slows down is not.
+      const persistent = ++this.#refusedInARow > this.#burst;
+      return new ProtocolError(
+        `Rate limit exceeded: at most ${this.#perSecond} messages per second; message dropped`,
+        persistent ? CloseCode.POLICY_VIOLATION : undefined,
+      );
+    }
+    this.#refusedInARow = 0;
+    return null;
+  }
+}
+
+/** UTF-8 length of `text`, computed exactly only when it could exceed `limit`. */
+function utf8Length(text: string, limit: number): number {
+  if (text.length * 3 <= limit) return text.length; // cannot exceed: skip the encode
+  return new TextEncoder().encode(text).byteLength;
+}
+
+function byteLength(data: ArrayBuffer | Blob): number {
+  return data instanceof Blob ? data.size : data.byteLength;
+}

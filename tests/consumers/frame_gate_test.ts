@@ -1,0 +1,27 @@
+import { assertEquals } from "@std/assert";
+import { FrameGate } from "../../consumers/_frame_gate.ts";
+import { CloseCode } from "../../consumers/close_codes.ts";
+
+const LIMITS = { maxMessageBytes: 100, rateLimit: { perSecond: 10, burst: 3 } };
+
+Deno.test("a frame over the size limit is refused with 1009, counted in UTF-8 bytes", () => {
+  const gate = new FrameGate(LIMITS, () => 0);
+  assertEquals(gate.check("x".repeat(100)), null);
+  assertEquals(gate.check("é".repeat(50)), null); // 100 bytes
+  const refusal = gate.check("é".repeat(51)); // 102 bytes in 51 characters
+  assertEquals(refusal?.code, CloseCode.MESSAGE_TOO_BIG);
+  assertEquals(refusal?.message, "Message too big: 102 bytes, the limit is 100");
+  assertEquals(gate.check(new ArrayBuffer(101))?.code, CloseCode.MESSAGE_TOO_BIG);
+});
+
+Deno.test("a flood is refused without a close first, and with 1008 when it goes on", () => {
+  let clock = 0;
+  const gate = new FrameGate(LIMITS, () => clock);
+  for (let i = 0; i < 3; i++) assertEquals(gate.check("hi"), null); // the burst
+  const codes = Array.from({ length: 4 }, () => gate.check("hi")?.code);
+  // Told three times (the burst) without a close; the fourth refusal in a row closes.
+  assertEquals(codes, [undefined, undefined, undefined, CloseCode.POLICY_VIOLATION]);
+  clock += 100; // one token later the client is let in again, and forgiven
+  assertEquals(gate.check("hi"), null);
+  assertEquals(gate.check("hi")?.code, undefined);
+});
