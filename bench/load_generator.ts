@@ -39,7 +39,9 @@ async function connect(request: ConnectRequest): Promise<ConnectResult> {
   request.rooms.forEach((name, room) => {
     const path = request.pathTemplate.replace("{room}", encodeURIComponent(name));
     for (let j = 0; j < request.perRoom; j++) {
-      jobs.push({ room, path, timed: j % timedEvery === 0 });
+      // Shifted by room: with 10 clients a room, 1 in 10 timed would otherwise always be the
+      // first, which is also the room's sender, so every sample would be a sender's own echo.
+      jobs.push({ room, path, timed: (j + room) % timedEvery === 0 });
     }
   });
   const slots: (BenchClient | null)[] = new Array(jobs.length).fill(null);
