@@ -167,7 +167,10 @@ export const FANOUT_LOAD: Omit<FixedRateSpec, "name" | "title"> = {
   messageLength: 100,
 };
 
-/** A scenario that runs `spec` against every target, alternating them round by round. */
+/**
+ * A scenario that runs `spec` against every target: all at once each round when `paired`,
+ * otherwise one after another, alternating their order round by round.
+ */
 export function fixedRateScenario(spec: FixedRateSpec): Scenario {
   return {
     name: spec.name,

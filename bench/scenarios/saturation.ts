@@ -11,9 +11,9 @@
  * narrowly (no loss, p99 under twice the limit) is tried once more: on a shared machine one
  * step can land on another process's burst.
  *
- * Each server is searched once per round (`--rounds`, 2 by default), in alternating order, and
+ * Each server is searched once per round (`--rounds`, 3 by default), in alternating order, and
  * keeps the highest rate it held in any of them. Other processes' bursts only ever make a
- * server look slower, so the best of two searches is the steadier estimate, for every server
+ * server look slower, so the best of the searches is the steadier estimate, for every server
  * alike.
  *
  * Each step reports the generator's own CPU: near a whole core, the generator, not the
