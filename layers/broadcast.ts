@@ -19,6 +19,7 @@
  */
 import { membershipTiming, type MembershipTimingOptions, ProcessLayer } from "./_process_layer.ts";
 import { BroadcastTransport } from "./broadcast_transport.ts";
+import { openKv } from "../storage/kv_retry.ts";
 
 /** How a BroadcastChannel layer names its channels and keeps membership. */
 export interface BroadcastLayerOptions extends MembershipTimingOptions {
@@ -33,7 +34,7 @@ export class BroadcastLayer extends ProcessLayer {
   /** Opens the KV registry and this Worker's inbox. */
   static async open(options: BroadcastLayerOptions): Promise<BroadcastLayer> {
     const { groupExpiryMs, heartbeatMs } = membershipTiming(options);
-    const kv = await Deno.openKv(options.kvPath);
+    const kv = await openKv(options.kvPath);
     const transport = new BroadcastTransport(kv, { prefix: options.prefix, groupExpiryMs });
     return await new BroadcastLayer(transport, { heartbeatMs }).start();
   }

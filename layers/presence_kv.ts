@@ -15,7 +15,7 @@ import type {
   TrackedConnection,
 } from "./presence.ts";
 import { PresenceHeartbeat, SharedPresence } from "./_presence_shared.ts";
-import { retryWhileLocked } from "../storage/kv_retry.ts";
+import { openKv, retryWhileLocked } from "../storage/kv_retry.ts";
 
 /** Where the KV presence backend keeps its entries. */
 export interface KvPresenceOptions {
@@ -48,7 +48,7 @@ export class KvPresenceBackend implements PresenceBackend {
 
   /** Opens the KV database. */
   static async open(options: KvPresenceOptions): Promise<KvPresenceBackend> {
-    return new KvPresenceBackend(await Deno.openKv(options.kvPath), options);
+    return new KvPresenceBackend(await openKv(options.kvPath), options);
   }
 
   async add(connection: TrackedConnection): Promise<void> {

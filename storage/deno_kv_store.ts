@@ -1,5 +1,5 @@
 import type { Store, StoreChange, StoreEntry, StoreKey } from "./store.ts";
-import { retryWhileLocked } from "./kv_retry.ts";
+import { openKv, retryWhileLocked } from "./kv_retry.ts";
 
 // Deno KV's limit on mutations in one atomic operation. It also limits their total size (800
 // KiB of values, 80 KiB of keys): a commit over those is split in halves until it fits.
@@ -19,7 +19,7 @@ export class DenoKvStore implements Store {
 
   /** Opens (creating) the KV file at `path`; `":memory:"` keeps it in memory; none: Deploy's. */
   static async open(path?: string): Promise<DenoKvStore> {
-    return new DenoKvStore(await Deno.openKv(path));
+    return new DenoKvStore(await openKv(path));
   }
 
   async get<T>(key: StoreKey): Promise<T | null> {

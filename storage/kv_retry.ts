@@ -23,6 +23,14 @@ export async function retryWhileLocked<T>(operation: () => Promise<T>): Promise<
   }
 }
 
+/**
+ * `Deno.openKv`, tried again while the file is locked: opening sets up the database (its
+ * journal mode, its tables), and Workers or processes starting together meet each other there.
+ */
+export function openKv(path?: string): Promise<Deno.Kv> {
+  return retryWhileLocked(() => Deno.openKv(path));
+}
+
 /** Whether `error` is SQLite's busy/locked failure as Deno KV reports it. */
 export function isLockedError(error: unknown): boolean {
   return error instanceof Error && /database (table )?is locked|SQLITE_BUSY/i.test(error.message);
