@@ -27,6 +27,7 @@ export const SCENARIOS: Scenario[] = [
     rate: 500,
     seconds: 10,
     quickSeconds: 3,
+    warmUpSeconds: 3,
     messageLength: 100,
     paired: true,
   }),
