@@ -1,9 +1,12 @@
 /**
- * Messages waiting to be written, as the JSON texts the wire frames already made: `add` only
- * keeps a reference, and the store values (the UTF-8 bytes of JSON arrays, each under a size
- * bound) are built by `take`, once per write round. Encoding there, in one loop, costs far
- * less than on every message's way to the room: measured on the rooms benchmark, encoding in
- * `add` was one of the largest items of the server's own per-message work.
+ * Messages waiting to be written, kept as the store values they will become: the UTF-8 bytes
+ * of JSON arrays, each under a size bound. `add` encodes a message's JSON text (the wire frame
+ * already made it) straight into the open chunk's buffer.
+ *
+ * Why bytes at once rather than the texts until the write: a message waits up to a write
+ * interval (seconds), long enough to outlive V8's young generation, and every text still held
+ * there is copied by each minor GC on the way to the old one, pausing the server for longer. A
+ * buffer's bytes live outside the JavaScript heap and are never copied; the text dies young.
  */
 
 /** One store value: the UTF-8 bytes of a JSON array of messages. */
@@ -16,14 +19,20 @@ export interface JsonChunk {
 const OPEN_BRACKET = 0x5b;
 const COMMA = 0x2c;
 const CLOSE_BRACKET = 0x5d;
+const FIRST_BUFFER_BYTES = 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Queued JSON texts, taken as chunks of at most about `chunkBytes` (one long message may pass it). */
+/** Queued messages as chunks of at most `chunkBytes` (one long message may pass it alone). */
 export class JsonChunks {
-  #texts: string[] = [];
-  #ids: string[] = [];
   #chunkBytes: number;
+  /** Chunks that reached the bound, oldest first. */
+  #closed: JsonChunk[] = [];
+  #closedCount = 0;
+  /** The open chunk: `[` and the messages so far, separated by commas; grows as needed. */
+  #buffer: Uint8Array | null = null;
+  #length = 0;
+  #ids: string[] = [];
 
   constructor(chunkBytes: number) {
     this.#chunkBytes = chunkBytes;
@@ -31,12 +40,18 @@ export class JsonChunks {
 
   /** How many messages wait. */
   get count(): number {
-    return this.#texts.length;
+    return this.#closedCount + this.#ids.length;
   }
 
   /** Queues one message's JSON text. */
   add(id: string, json: string): void {
-    this.#texts.push(json);
+    // The most its bytes can take (three per UTF-16 unit), with a separator and the `]`.
+    const most = utf8Bound(json) + 1;
+    if (this.#length > 0 && this.#length + most > this.#chunkBytes) this.#close();
+    const buffer = this.#room(this.#length + most);
+    const separator = this.#length === 0 ? OPEN_BRACKET : COMMA;
+    buffer[this.#length++] = separator;
+    this.#length += encoder.encodeInto(json, buffer.subarray(this.#length)).written;
     this.#ids.push(id);
   }
 
@@ -45,63 +60,69 @@ export class JsonChunks {
    * returns how many.
    */
   dropOldest(): number {
-    let bytes = 0;
-    let count = 0;
-    while (count < this.#texts.length) {
-      bytes += utf8Bound(this.#texts[count]);
-      if (count > 0 && bytes > this.#chunkBytes) break;
-      count++;
+    const oldest = this.#closed.shift();
+    if (oldest !== undefined) {
+      this.#closedCount -= oldest.ids.length;
+      return oldest.ids.length;
     }
-    this.#texts.splice(0, count);
-    this.#ids.splice(0, count);
+    const count = this.#ids.length;
+    this.#clearOpen();
     return count;
   }
 
   /** The queued messages as closed chunks, oldest first; this object is left empty. */
   take(): JsonChunk[] {
-    const texts = this.#texts;
-    const ids = this.#ids;
-    this.#texts = [];
-    this.#ids = [];
-    if (texts.length === 0) return [];
-    const joined = `[${texts.join(",")}]`;
-    // The usual round: everything fits one value whatever the characters are.
-    if (3 * joined.length <= this.#chunkBytes) return [{ bytes: encoder.encode(joined), ids }];
-    return this.#pack(texts, ids);
+    if (this.#length > 0) this.#close();
+    const chunks = this.#closed;
+    this.#closed = [];
+    this.#closedCount = 0;
+    return chunks;
   }
 
   /** The last `limit` messages, parsed (for a socket entering the room before they are written). */
   last<T>(limit: number): T[] {
     if (limit <= 0) return [];
-    return JSON.parse(`[${this.#texts.slice(-limit).join(",")}]`) as T[];
+    // Newest first, parsing only as many chunks as the limit needs.
+    const parts: T[][] = [];
+    let count = 0;
+    if (this.#length > 0) {
+      parts.push(JSON.parse(`${decoder.decode(this.#openBytes())}]`) as T[]);
+      count += this.#ids.length;
+    }
+    for (let i = this.#closed.length - 1; i >= 0 && count < limit; i--) {
+      parts.push(parseJsonChunk<T>(this.#closed[i].bytes));
+      count += this.#closed[i].ids.length;
+    }
+    return parts.reverse().flat().slice(-limit) as T[];
   }
 
-  // Encodes text after text, closing a chunk before a text could take it past the bound.
-  #pack(texts: string[], ids: string[]): JsonChunk[] {
-    const chunks: JsonChunk[] = [];
-    let buffer = new Uint8Array(this.#chunkBytes + 2);
-    let length = 0;
-    let first = 0;
-    const close = (end: number): void => {
-      buffer[length++] = CLOSE_BRACKET;
-      chunks.push({ bytes: buffer.slice(0, length), ids: ids.slice(first, end) });
-      length = 0;
-      first = end;
-    };
-    for (let i = 0; i < texts.length; i++) {
-      const most = utf8Bound(texts[i]);
-      if (length > 0 && length + most + 1 > this.#chunkBytes) close(i);
-      if (length + most + 2 > buffer.length) {
-        const grown = new Uint8Array(length + most + 2);
-        grown.set(buffer.subarray(0, length));
-        buffer = grown;
-      }
-      const separator = length === 0 ? OPEN_BRACKET : COMMA;
-      buffer[length++] = separator;
-      length += encoder.encodeInto(texts[i], buffer.subarray(length)).written;
-    }
-    close(texts.length);
-    return chunks;
+  #openBytes(): Uint8Array {
+    return this.#buffer!.subarray(0, this.#length);
+  }
+
+  // Closes the open chunk: its exact bytes are kept, the buffer starts over.
+  #close(): void {
+    this.#buffer![this.#length++] = CLOSE_BRACKET;
+    this.#closed.push({ bytes: this.#openBytes().slice(), ids: this.#ids });
+    this.#closedCount += this.#ids.length;
+    this.#clearOpen();
+  }
+
+  #clearOpen(): void {
+    this.#length = 0;
+    this.#ids = [];
+  }
+
+  // The open buffer with room for `bytes` in all; grown by doubling, so a busy room's chunk
+  // is copied a few times per round at most.
+  #room(bytes: number): Uint8Array {
+    const buffer = this.#buffer;
+    if (buffer !== null && buffer.length >= bytes) return buffer;
+    let size = Math.max(FIRST_BUFFER_BYTES, buffer?.length ?? 0);
+    while (size < bytes) size *= 2;
+    const grown = new Uint8Array(size);
+    if (buffer !== null) grown.set(buffer.subarray(0, this.#length));
+    return this.#buffer = grown;
   }
 }
 

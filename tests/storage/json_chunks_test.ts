@@ -48,3 +48,15 @@ Deno.test("giving up the oldest chunk drops its messages and counts them", () =>
   assertEquals(chunks.count, 30 - dropped);
   assertEquals(chunks.last(100), messages.slice(dropped));
 });
+
+Deno.test("with no chunk closed yet, giving up drops every waiting message", () => {
+  const chunks = new JsonChunks(48 * 1024);
+  addAll(chunks, Array.from({ length: 5 }, (_, n) => message(n)));
+  assertEquals(chunks.dropOldest(), 5);
+  assertEquals(chunks.count, 0);
+  assertEquals(chunks.last(10), []);
+  assertEquals(chunks.take(), []);
+  const later = message(9);
+  addAll(chunks, [later]);
+  assertEquals(chunks.take().flatMap((chunk) => parseJsonChunk(chunk.bytes)), [later]);
+});
