@@ -2,30 +2,9 @@ import type { Connection, Consumer, ConsumerHooks, Scope } from "./consumer.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import { CloseCode, describeCloseCode, ProtocolError } from "./close_codes.ts";
 import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
+import type { ConnectionLimits, SocketLike } from "./_socket.ts";
 import { log } from "../server/log.ts";
 import { sharedJson } from "../server/shared_json.ts";
-
-/** The part of a WebSocket the runtime uses; tests pass a fake with the same shape. */
-export interface SocketLike {
-  readonly readyState: number;
-  readonly bufferedAmount: number;
-  send(data: string | Uint8Array): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((event: Event) => void) | null;
-  onmessage: ((event: MessageEvent) => void) | null;
-  onclose: ((event: CloseEvent) => void) | null;
-  onerror: ((event: Event) => void) | null;
-}
-
-/** Limits that keep one client from hurting the others. */
-export interface ConnectionLimits {
-  maxMessageBytes: number;
-  rateLimit: { perSecond: number; burst: number };
-  /** Tasks (frames and events) waiting for this consumer's hooks. */
-  channelCapacity: number;
-  /** Unsent bytes above which events to this socket are dropped. */
-  maxBufferedBytes: number;
-}
 
 /**
  * The one event type the framework handles itself: `{type: "connection.close", code, reason}`

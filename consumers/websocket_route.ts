@@ -5,7 +5,8 @@
  */
 import type { Consumer, Scope } from "./consumer.ts";
 import type { Handler, Identity, RequestContext } from "../server/context.ts";
-import { type SocketLike, WebSocketConnection } from "./_connection.ts";
+import { WebSocketConnection } from "./_connection.ts";
+import type { SocketLike } from "./_socket.ts";
 import { readCookies } from "../auth/cookies.ts";
 import { sessionGroup } from "../auth/sessions.ts";
 import { log } from "../server/log.ts";
