@@ -1,0 +1,63 @@
+/**
+ * The tutorial's wire protocol from Python: `cli/tutorial_client.py`, written with
+ * `websocket-client` as a Channels tutorial reader would, chats with a Deno client in a room
+ * whose name needs URL-encoding. Needs Debian's python3 with python3-websocket (`.ci/run`
+ * installs it): skipped with a reason when missing, a failure under `CI=true`.
+ */
+import { assertEquals, assertMatch } from "@std/assert";
+import { startTestServer } from "../_support/server.ts";
+import { TestSocket } from "../_support/socket.ts";
+
+const PYTHON = "/usr/bin/python3";
+const ROOM = "café au lait";
+
+async function pythonWebsocketClient(): Promise<string | null> {
+  try {
+    const { success, stderr } = await new Deno.Command(PYTHON, {
+      args: ["-c", "import websocket"],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (success) return null;
+    return `${PYTHON} cannot import websocket-client (apt-get install python3-websocket): ` +
+      new TextDecoder().decode(stderr).trim().split("\n").at(-1);
+  } catch (error) {
+    return `${PYTHON} cannot be run: ${(error as Error).message}`;
+  }
+}
+
+const missing = await pythonWebsocketClient();
+if (missing !== null) {
+  if (Deno.env.get("CI") === "true") throw new Error(`Python client test under CI=true: ${missing}`);
+  console.log(`Skipping the Python client test: ${missing}`);
+}
+
+Deno.test({
+  name: "a Python websocket-client script chats with a Deno client in a Unicode room",
+  ignore: missing !== null,
+  async fn() {
+    await using server = await startTestServer();
+    const deno = await TestSocket.open(server.wsUrl(`/ws/chat/${encodeURIComponent(ROOM)}/`));
+    const child = new Deno.Command(PYTHON, {
+      args: [
+        "cli/tutorial_client.py",
+        server.wsUrl(""),
+        ROOM,
+        "hello from Python",
+        "hello from Deno",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const fromPython = await deno.nextMatching((f) => f.message === "hello from Python", 15_000);
+    assertEquals(fromPython.author, "Anonymous");
+    assertEquals(fromPython.room, ROOM);
+    deno.sendJson({ message: "hello from Deno" });
+    const { code, stdout, stderr } = await child.output();
+    const printed = new TextDecoder().decode(stdout);
+    assertEquals(code, 0, new TextDecoder().decode(stderr));
+    // Its own message came back to it, then the Deno client's, in order.
+    assertMatch(printed, /^Anonymous: hello from Python\nAnonymous: hello from Deno\n$/);
+    await deno.close();
+  },
+});
