@@ -28,7 +28,9 @@ async function pythonWebsocketClient(): Promise<string | null> {
 
 const missing = await pythonWebsocketClient();
 if (missing !== null) {
-  if (Deno.env.get("CI") === "true") throw new Error(`Python client test under CI=true: ${missing}`);
+  if (Deno.env.get("CI") === "true") {
+    throw new Error(`Python client test under CI=true: ${missing}`);
+  }
   console.log(`Skipping the Python client test: ${missing}`);
 }
 
