@@ -7,6 +7,8 @@
  * interval (seconds), long enough to outlive V8's young generation, and every text still held
  * there is copied by each minor GC on the way to the old one, pausing the server for longer. A
  * buffer's bytes live outside the JavaScript heap and are never copied; the text dies young.
+ * `encodeInto` the kept buffer makes no array per message (`encode` did, and that was what made
+ * per-message encoding expensive before).
  */
 
 /** One store value: the UTF-8 bytes of a JSON array of messages. */
