@@ -1,19 +1,19 @@
 /**
- * Messages waiting to be written, kept as the store values they will become: the UTF-8 bytes
- * of JSON arrays, each under a size bound. `add` encodes a message's JSON text (the wire frame
- * already made it) straight into the open chunk's buffer.
+ * Messages waiting to be written, kept as the UTF-8 bytes of JSON arrays: each chunk is one
+ * store value, and `add` encodes a message's JSON text (the wire frame already made it) into the
+ * open chunk as it arrives. Bytes live outside the JavaScript heap: a message waits up to a write
+ * interval, long enough to outlive V8's young generation, and a string held that long is copied
+ * by every minor GC on its way to the old one. Deno KV stores a `Uint8Array` as it is.
  *
- * Why bytes at once rather than the texts until the write: a message waits up to a write
- * interval (seconds), long enough to outlive V8's young generation, and every text still held
- * there is copied by each minor GC on the way to the old one, pausing the server for longer. A
- * buffer's bytes live outside the JavaScript heap and are never copied; the text dies young.
- * `encodeInto` the kept buffer makes no array per message (`encode` did, and that was what made
- * per-message encoding expensive before).
+ * Holding the strings and encoding once per round instead was tried; in a paired rooms benchmark
+ * it cost the same CPU and made each minor GC copy about twice as much, so encoding stayed here.
  */
 
-/** One store value: the UTF-8 bytes of a JSON array of messages. */
+/** One store value in the making: `[` then the messages' JSON texts, comma-separated. */
 export interface JsonChunk {
+  /** The value's bytes: `[...]` once {@linkcode JsonChunks.take} has closed it. */
   bytes: Uint8Array;
+  length: number;
   /** The messages' ids, oldest first. */
   ids: string[];
 }
@@ -21,20 +21,15 @@ export interface JsonChunk {
 const OPEN_BRACKET = 0x5b;
 const COMMA = 0x2c;
 const CLOSE_BRACKET = 0x5d;
-const FIRST_BUFFER_BYTES = 1024;
+const FIRST_CAPACITY = 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Queued messages as chunks of at most `chunkBytes` (one long message may pass it alone). */
+/** Append-only chunks of at most about `chunkBytes` each (one message may make a chunk longer). */
 export class JsonChunks {
+  #chunks: JsonChunk[] = [];
   #chunkBytes: number;
-  /** Chunks that reached the bound, oldest first. */
-  #closed: JsonChunk[] = [];
-  #closedCount = 0;
-  /** The open chunk: `[` and the messages so far, separated by commas; grows as needed. */
-  #buffer: Uint8Array | null = null;
-  #length = 0;
-  #ids: string[] = [];
+  #count = 0;
 
   constructor(chunkBytes: number) {
     this.#chunkBytes = chunkBytes;
@@ -42,98 +37,62 @@ export class JsonChunks {
 
   /** How many messages wait. */
   get count(): number {
-    return this.#closedCount + this.#ids.length;
+    return this.#count;
   }
 
-  /** Queues one message's JSON text. */
+  /** Appends one message's JSON text. */
   add(id: string, json: string): void {
-    // The most its bytes can take (three per UTF-16 unit), with a separator and the `]`.
-    const most = utf8Bound(json) + 1;
-    if (this.#length > 0 && this.#length + most > this.#chunkBytes) this.#close();
-    const buffer = this.#room(this.#length + most);
-    const separator = this.#length === 0 ? OPEN_BRACKET : COMMA;
-    buffer[this.#length++] = separator;
-    this.#length += encoder.encodeInto(json, buffer.subarray(this.#length)).written;
-    this.#ids.push(id);
-  }
-
-  /**
-   * Gives up the oldest messages, about one chunk's worth (when writing falls behind);
-   * returns how many.
-   */
-  dropOldest(): number {
-    const oldest = this.#closed.shift();
-    if (oldest !== undefined) {
-      this.#closedCount -= oldest.ids.length;
-      return oldest.ids.length;
+    // UTF-8 takes at most three bytes per UTF-16 unit; one more for the comma or bracket.
+    const most = 3 * json.length + 1;
+    let chunk = this.#chunks.at(-1);
+    if (chunk === undefined || (chunk.ids.length > 0 && chunk.length + most > this.#chunkBytes)) {
+      chunk = { bytes: new Uint8Array(Math.max(FIRST_CAPACITY, most + 2)), length: 1, ids: [] };
+      chunk.bytes[0] = OPEN_BRACKET;
+      this.#chunks.push(chunk);
     }
-    const count = this.#ids.length;
-    this.#clearOpen();
-    return count;
+    if (chunk.length + most + 1 > chunk.bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * chunk.bytes.length, chunk.length + most + 1));
+      grown.set(chunk.bytes.subarray(0, chunk.length));
+      chunk.bytes = grown;
+    }
+    if (chunk.ids.length > 0) chunk.bytes[chunk.length++] = COMMA;
+    chunk.length += encoder.encodeInto(json, chunk.bytes.subarray(chunk.length)).written;
+    chunk.ids.push(id);
+    this.#count++;
   }
 
-  /** The queued messages as closed chunks, oldest first; this object is left empty. */
+  /** Gives up the oldest chunk (when writing falls behind); returns how many messages it held. */
+  dropOldest(): number {
+    const dropped = this.#chunks.shift()?.ids.length ?? 0;
+    this.#count -= dropped;
+    return dropped;
+  }
+
+  /** The chunks, each closed into a complete JSON array; this object is left empty. */
   take(): JsonChunk[] {
-    if (this.#length > 0) this.#close();
-    const chunks = this.#closed;
-    this.#closed = [];
-    this.#closedCount = 0;
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    this.#count = 0;
+    for (const chunk of chunks) {
+      chunk.bytes[chunk.length++] = CLOSE_BRACKET; // room for it was kept by `add`
+      chunk.bytes = chunk.bytes.subarray(0, chunk.length);
+    }
     return chunks;
   }
 
   /** The last `limit` messages, parsed (for a socket entering the room before they are written). */
   last<T>(limit: number): T[] {
-    if (limit <= 0) return [];
-    // Newest first, parsing only as many chunks as the limit needs.
-    const parts: T[][] = [];
-    let count = 0;
-    if (this.#length > 0) {
-      parts.push(JSON.parse(`${decoder.decode(this.#openBytes())}]`) as T[]);
-      count += this.#ids.length;
+    const messages: T[] = [];
+    for (let i = this.#chunks.length - 1; i >= 0 && messages.length < limit; i--) {
+      const chunk = this.#chunks[i];
+      const text = decoder.decode(chunk.bytes.subarray(0, chunk.length));
+      messages.unshift(...(JSON.parse(`${text}]`) as T[]));
     }
-    for (let i = this.#closed.length - 1; i >= 0 && count < limit; i--) {
-      parts.push(parseJsonChunk<T>(this.#closed[i].bytes));
-      count += this.#closed[i].ids.length;
-    }
-    return parts.reverse().flat().slice(-limit) as T[];
-  }
-
-  #openBytes(): Uint8Array {
-    return this.#buffer!.subarray(0, this.#length);
-  }
-
-  // Closes the open chunk: its exact bytes are kept, the buffer starts over.
-  #close(): void {
-    this.#buffer![this.#length++] = CLOSE_BRACKET;
-    this.#closed.push({ bytes: this.#openBytes().slice(), ids: this.#ids });
-    this.#closedCount += this.#ids.length;
-    this.#clearOpen();
-  }
-
-  #clearOpen(): void {
-    this.#length = 0;
-    this.#ids = [];
-  }
-
-  // The open buffer with room for `bytes` in all; grown by doubling, so a busy room's chunk
-  // is copied a few times per round at most.
-  #room(bytes: number): Uint8Array {
-    const buffer = this.#buffer;
-    if (buffer !== null && buffer.length >= bytes) return buffer;
-    let size = Math.max(FIRST_BUFFER_BYTES, buffer?.length ?? 0);
-    while (size < bytes) size *= 2;
-    const grown = new Uint8Array(size);
-    if (buffer !== null) grown.set(buffer.subarray(0, this.#length));
-    return this.#buffer = grown;
+    return messages.slice(-limit);
   }
 }
 
 /** Parses a closed chunk's bytes (as read back from the store). */
 export function parseJsonChunk<T>(bytes: Uint8Array): T[] {
   return JSON.parse(decoder.decode(bytes)) as T[];
-}
-
-// UTF-8 takes at most three bytes per UTF-16 unit; one more for the comma or bracket.
-function utf8Bound(text: string): number {
-  return 3 * text.length + 1;
 }

@@ -55,7 +55,8 @@ export class ChatHistory {
   #store: Store;
   #size: number;
   #delayMs: number;
-  // Kept as the JSON text the wire frame already made; encoded to UTF-8 once per round.
+  // Kept as the UTF-8 of their JSON (the text the wire frame already made), outside the
+  // JavaScript heap, where minor GCs need not copy it (see `JsonChunks`).
   #pending = new Map<string, JsonChunks>();
   #pendingCount = 0;
   /** The chunks of the round being written, for `recent` meanwhile. */
