@@ -5,7 +5,7 @@
 import type { Identity } from "../server/context.ts";
 import type { SessionStore } from "./sessions.ts";
 import type { UserDirectory } from "./users.ts";
-import { ANONYMOUS } from "../consumers/consumer.ts";
+import { ANONYMOUS } from "../server/consumer.ts";
 import { readCookies, SESSION_COOKIE } from "./cookies.ts";
 import { log } from "../server/log.ts";
 

@@ -11,9 +11,14 @@
  * ```
  */
 import type { RequestContext } from "../server/context.ts";
-import type { AccountView } from "../templates/base.ts";
 import { csrfSecret, maskToken } from "./csrf.ts";
 import { isSecureRequest, setCsrfCookie } from "./cookies.ts";
+
+/** The signed-in user as a page shows them, with the token their log-out form needs. */
+export interface AccountView {
+  username: string;
+  csrfToken: string;
+}
 
 /** The accounts side of one page. */
 export interface PageAccount {

@@ -7,7 +7,7 @@
  * `deno run -A --unstable-kv --unstable-net bench/scale_server.ts --processes 2 --port 8001`
  */
 import { loadConfig } from "../server/config.ts";
-import { startServer } from "../server/start.ts";
+import { startSite } from "../main.ts";
 
 const FLAGS = ["run", "-A", "--unstable-kv", "--unstable-net"];
 
@@ -21,7 +21,7 @@ function parse(args: string[]): { processes: number; rest: string[] } {
 
 async function serveOne(args: string[]): Promise<void> {
   const config = loadConfig(args, Deno.env.toObject());
-  const server = await startServer(config, { reusePort: true });
+  const server = await startSite(config, { reusePort: true });
   console.log(`Serving the chat at ${server.url}/chat/ (one of several processes)`);
   const stop = async () => {
     setTimeout(() => Deno.exit(0), 5000); // as main.ts: out within 5 s, whatever hangs

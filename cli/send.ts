@@ -10,12 +10,15 @@
  * is a chat room. For a room, a JSON object without `type`, or plain text, becomes a chat
  * message: `deno task send lobby '{"message":"Deploy done","author":"ci"}'`.
  */
-import { type Config, loadConfig } from "../server/config.ts";
-import type { LayerEvent } from "../layers/layer.ts";
-import { validateEvent, validateGroupName } from "../layers/layer.ts";
+import {
+  type Config,
+  type LayerEvent,
+  loadConfig,
+  publishFromOutside,
+  validateEvent,
+  validateGroupName,
+} from "../mod.ts";
 import { chatGroup } from "../consumers/chat.ts";
-import { closeRedis, connectRedis } from "../layers/redis_connection.ts";
-import { encodeGroupMessage, groupChannel } from "../layers/redis_wire.ts";
 
 /** What the command line asked for. */
 export interface SendRequest {
@@ -84,17 +87,6 @@ export function eventFrom(payload: string, isRoom: boolean): LayerEvent {
   return object as LayerEvent;
 }
 
-/** Publishes straight to Redis; returns how many processes were subscribed to the group. */
-async function sendViaRedis(config: Config, request: SendRequest): Promise<number> {
-  const client = await connectRedis(config.redisUrl, { name: "send", connectTimeoutMs: 5000 });
-  try {
-    const channel = groupChannel(config.redisPrefix, request.group);
-    return await client.publish(channel, encodeGroupMessage(request.event));
-  } finally {
-    await closeRedis(client);
-  }
-}
-
 /** Posts to the running server's `/_send/`; returns its JSON answer. */
 async function sendViaServer(
   config: Config,
@@ -152,8 +144,8 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    if (config.layer === "redis") {
-      const processes = await sendViaRedis(config, request);
+    const processes = await publishFromOutside(config, request.group, request.event);
+    if (processes !== null) {
       console.log(`Sent to "${request.group}" via Redis: ${processes} process(es) subscribed`);
     } else {
       const result = await sendViaServer(config, request);

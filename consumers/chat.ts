@@ -1,10 +1,12 @@
-import type { Consumer } from "./consumer.ts";
-import type { LayerEvent } from "../layers/layer.ts";
-import { ProtocolError } from "./close_codes.ts";
-import type { ChatHistory, ChatMessage } from "../storage/chat_history.ts";
-import { sortableId } from "../storage/store.ts";
-import { log } from "../server/log.ts";
-import { sharedJson } from "../server/shared_json.ts";
+import {
+  type ChatHistory,
+  type ChatMessage,
+  type Consumer,
+  type LayerEvent,
+  log,
+  ProtocolError,
+  sortableId,
+} from "../mod.ts";
 
 /** Longest room name, in characters. */
 export const MAX_ROOM_NAME = 100;
@@ -57,22 +59,20 @@ export function chatConsumer(history: ChatHistory): Consumer {
           author: conn.scope.user.username ?? ANONYMOUS_AUTHOR,
           time: new Date(now).toISOString(),
         };
-        // The frame every member gets, made once here: by the time the send is confirmed,
-        // other rooms' messages may have been serialised, and history would make it again.
-        const frame = sharedJson(message);
         // Not awaited: the layer keeps one sender's events in order, so this socket's next
         // frame need not wait for the broker's answer (and the hook costs no promise).
         conn.groupSend(group, { type: "chat.message", message }).then(
           // Written in batches: a slow store never holds up a broadcast. History logs its own
-          // failures.
-          () => history.append(message, frame),
+          // failures. The layer froze the message, so its JSON is the one the frames carried.
+          () => history.append(message),
           (error) => {
             log.warn(`Chat message to "${room}" not sent`, error);
             conn.sendError("Message not sent: the server cannot reach the other members right now");
           },
         );
       },
-      // Shutdown waits for this hook: what the room accepted is written before the store closes.
+      // What the room accepted reaches the store as its writer leaves, so a page that enters
+      // via another process sees it at once (shutdown is covered by the app closing history).
       disconnect: () => history.flush(),
       events: {
         "chat.message": (event) => {

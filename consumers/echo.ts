@@ -1,4 +1,4 @@
-import type { Consumer } from "./consumer.ts";
+import type { Consumer } from "../mod.ts";
 
 /** Replies "You said: <text>"; the text `close` makes the server close the socket. */
 export const echoConsumer: Consumer = (conn) => ({

@@ -11,17 +11,17 @@
  *
  * `?list=0` tracks the user without sending any of that (a page that shows no list).
  */
-import type { Consumer } from "./consumer.ts";
-import type { LayerEvent } from "../layers/layer.ts";
 import {
+  ACCOUNT_EVENTS_GROUP,
+  CloseCode,
+  type Consumer,
+  type LayerEvent,
   PRESENCE_DIFF,
   PRESENCE_GROUP,
   type PresenceMeta,
   type PresenceTracker,
-} from "../layers/presence.ts";
-import { ACCOUNT_EVENTS_GROUP } from "../auth/users.ts";
-import { sessionGroup } from "../auth/sessions.ts";
-import { CloseCode } from "./close_codes.ts";
+  sessionGroup,
+} from "../mod.ts";
 
 /** The frame a client gets when a user signs up. */
 export const USER_ADDED = "presence.user_added";

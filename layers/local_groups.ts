@@ -1,6 +1,7 @@
 import type { Deliver, LayerEvent, LayerStats, SendResult } from "./layer.ts";
 import { validateEvent, validateGroupName } from "./layer.ts";
 import { log } from "../server/log.ts";
+import { freezeEvent } from "./event_json.ts";
 
 /** Called when a group gets its first local member or loses its last one. */
 export interface MembershipHooks {
@@ -115,6 +116,7 @@ export class LocalGroups {
   /** Delivers to one local channel. */
   deliverToChannel(channel: string, event: LayerEvent): SendResult {
     validateEvent(event);
+    freezeEvent(event); // receivers share it: frozen, its JSON is made once (event_json.ts)
     const deliver = this.#receivers.get(channel);
     if (!deliver) return { delivered: 0, dropped: 0, remoteProcesses: 0 };
     const accepted = safeDeliver(deliver, event);
@@ -124,6 +126,7 @@ export class LocalGroups {
   /** Delivers to every local member of a group. */
   deliverToGroup(group: string, event: LayerEvent): SendResult {
     validateEvent(event);
+    freezeEvent(event); // members share it: frozen, its JSON is made once (event_json.ts)
     const members = this.#members.get(group);
     let delivered = 0;
     let dropped = 0;

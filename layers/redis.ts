@@ -17,6 +17,9 @@
  */
 import { membershipTiming, type MembershipTimingOptions, ProcessLayer } from "./_process_layer.ts";
 import { RedisTransport } from "./redis_transport.ts";
+import { closeRedis, connectRedis } from "./redis_connection.ts";
+import { encodeGroupMessage, groupChannel } from "./redis_wire.ts";
+import type { LayerEvent } from "./layer.ts";
 
 /** How a Redis layer connects and keeps membership. */
 export interface RedisLayerOptions extends MembershipTimingOptions {
@@ -42,5 +45,22 @@ export class RedisLayer extends ProcessLayer {
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     });
     return await new RedisLayer(transport, { heartbeatMs }).start();
+  }
+}
+
+/**
+ * Publishes one event to a group straight to Redis, in the wire format any program may use,
+ * from outside every server (`deno task send`); resolves with how many processes heard it.
+ */
+export async function publishToGroup(
+  options: { url: string; prefix: string },
+  group: string,
+  event: LayerEvent,
+): Promise<number> {
+  const client = await connectRedis(options.url, { name: "send", connectTimeoutMs: 5000 });
+  try {
+    return await client.publish(groupChannel(options.prefix, group), encodeGroupMessage(event));
+  } finally {
+    await closeRedis(client);
   }
 }

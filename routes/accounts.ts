@@ -2,28 +2,34 @@
  * Sign up, log in and log out: `/sign_up/`, `/log_in/` (GET shows the form, POST sends it)
  * and `POST /log_out/`. Every POST passes the CSRF check first.
  */
-import type { Handler, RequestContext } from "../server/context.ts";
-import { htmlResponse, type SafeHtml } from "../templates/html.ts";
-import type { AccountView } from "../templates/base.ts";
-import { logInPage, signUpPage } from "../templates/accounts.ts";
-import { isValid, signUpErrors } from "../auth/account_rules.ts";
-import { ACCOUNT_EVENTS_GROUP } from "../auth/users.ts";
-import { sessionGroup } from "../auth/sessions.ts";
-import { readProtectedForm } from "../auth/forms.ts";
-import { pageAccount } from "../auth/page_account.ts";
-import { newCsrfSecret } from "../auth/csrf.ts";
-import { clientHost } from "../auth/throttle.ts";
 import {
+  ACCOUNT_EVENTS_GROUP,
+  type AccountView,
+  type AppRoute,
   clearSessionCookie,
+  clientHost,
+  CLOSE_EVENT,
+  CloseCode,
+  FormRefusal,
+  type Handler,
+  htmlResponse,
   isSecureRequest,
+  isValid,
+  log,
+  newCsrfSecret,
+  page,
+  pageAccount,
   readCookies,
+  readProtectedForm,
+  type RequestContext,
+  type SafeHtml,
   SESSION_COOKIE,
+  sessionGroup,
   setCsrfCookie,
   setSessionCookie,
-} from "../auth/cookies.ts";
-import { CLOSE_EVENT } from "../consumers/_connection.ts";
-import { CloseCode } from "../consumers/close_codes.ts";
-import { log } from "../server/log.ts";
+  signUpErrors,
+} from "../mod.ts";
+import { csrfFailurePage, logInPage, signUpPage } from "../templates/accounts.ts";
 
 /** The one message for a wrong username or a wrong password: it must not tell which. */
 export const BAD_CREDENTIALS = "Please enter a correct username and password.";
@@ -34,7 +40,7 @@ export const signUpForm: Handler = emptyForm(signUpPage);
 /** `POST /sign_up/`: creates the account, announces it, and leads to the log-in page. */
 export const signUpSubmit: Handler = async (request, context) => {
   const form = await readProtectedForm(request, context);
-  if (form instanceof Response) return form;
+  if (form instanceof FormRefusal) return formRefused(form);
   const input = {
     username: form.get("username") ?? "",
     password1: form.get("password1") ?? "",
@@ -70,7 +76,7 @@ export const logInForm: Handler = emptyForm(logInPage);
  */
 export const logInSubmit: Handler = async (request, context) => {
   const form = await readProtectedForm(request, context);
-  if (form instanceof Response) return form;
+  if (form instanceof FormRefusal) return formRefused(form);
   const username = form.get("username") ?? "";
   const password = form.get("password") ?? "";
   const next = safeNext(form.get("next"));
@@ -97,7 +103,7 @@ export const logInSubmit: Handler = async (request, context) => {
 /** `POST /log_out/`: ends the session, closes its login-required sockets, back to log in. */
 export const logOut: Handler = async (request, context) => {
   const form = await readProtectedForm(request, context);
-  if (form instanceof Response) return form;
+  if (form instanceof FormRefusal) return formRefused(form);
   const sessionId = readCookies(request.headers)[SESSION_COOKIE];
   if (sessionId) await endSession(context, sessionId);
   const response = redirect("/log_in/");
@@ -194,4 +200,26 @@ function secure(request: Request, context: RequestContext): boolean {
 
 function redirect(location: string): Response {
   return new Response(null, { status: 302, headers: { location } });
+}
+
+/** A refused form: Django's CSRF failure page, or a plain 413 for a body too large. */
+function formRefused(refusal: FormRefusal): Response {
+  if (!refusal.csrf) {
+    return new Response(`${refusal.reason}\n`, {
+      status: refusal.status,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  return htmlResponse(csrfFailurePage(refusal.reason), { status: refusal.status });
+}
+
+/** Sign up, log in and log out. */
+export function accountRoutes(): AppRoute[] {
+  return [
+    page("GET", "/sign_up/", signUpForm),
+    page("POST", "/sign_up/", signUpSubmit),
+    page("GET", "/log_in/", logInForm),
+    page("POST", "/log_in/", logInSubmit),
+    page("POST", "/log_out/", logOut),
+  ];
 }

@@ -1,9 +1,15 @@
-import type { Handler } from "../server/context.ts";
-import { htmlResponse } from "../templates/html.ts";
+import {
+  type AppRoute,
+  type ChatHistory,
+  type Handler,
+  htmlResponse,
+  page,
+  pageAccount,
+  socket,
+} from "../mod.ts";
 import { chatIndex, chatRoom } from "../templates/chat.ts";
-import { isValidRoomName } from "../consumers/chat.ts";
-import { errorResponse } from "../server/app.ts";
-import { pageAccount } from "../auth/page_account.ts";
+import { errorPageResponse } from "../templates/error.ts";
+import { chatConsumer, isValidRoomName } from "../consumers/chat.ts";
 
 /** `GET /chat/`: pick a room. */
 export const chatIndexPage: Handler = async (request, context) => {
@@ -15,7 +21,7 @@ export const chatIndexPage: Handler = async (request, context) => {
 export const chatRoomPage: Handler = async (request, context) => {
   const room = context.params.room;
   if (!isValidRoomName(room)) {
-    return errorResponse(
+    return errorPageResponse(
       404,
       "Not Found",
       "Room names are 1 to 100 characters, without control characters.",
@@ -24,3 +30,12 @@ export const chatRoomPage: Handler = async (request, context) => {
   const page = await pageAccount(request, context);
   return page.finish(htmlResponse(chatRoom(room, page.account)));
 };
+
+/** The Channels tutorial's chat: the room picker, the rooms and their sockets. */
+export function chatRoutes(history: ChatHistory): AppRoute[] {
+  return [
+    page("GET", "/chat/", chatIndexPage),
+    page("GET", "/chat/:room/", chatRoomPage),
+    socket("/ws/chat/:room/", chatConsumer(history)),
+  ];
+}

@@ -1,9 +1,15 @@
-import type { Handler } from "../server/context.ts";
-import { htmlResponse } from "../templates/html.ts";
+import {
+  type AppRoute,
+  type Handler,
+  htmlResponse,
+  page,
+  pageAccount,
+  type Services,
+  socket,
+} from "../mod.ts";
 import { presencePage } from "../templates/presence.ts";
-import { pageAccount } from "../auth/page_account.ts";
-import type { PresenceUser } from "../consumers/presence.ts";
-import type { UsernameSource } from "../consumers/_presence_users.ts";
+import { presenceConsumer, type PresenceUser } from "../consumers/presence.ts";
+import type { UsernameSource } from "../consumers/username_cache.ts";
 
 /**
  * `GET /`: the live list of users (login required: anonymous visitors go to log in first).
@@ -33,4 +39,17 @@ export function presenceIndexPage(users: UsernameSource): Handler {
     const body = presencePage({ account: page.account, users: list, recent: state.recent });
     return page.finish(htmlResponse(body));
   };
+}
+
+/** The live user list and its socket (login required). */
+export function presenceRoutes(services: Services, usernames: UsernameSource): AppRoute[] {
+  const consumer = presenceConsumer({
+    presence: services.presence,
+    sessions: services.sessions,
+    users: usernames,
+  });
+  return [
+    page("GET", "/", presenceIndexPage(usernames)),
+    socket("/ws/presence/", consumer, { loginRequired: true }),
+  ];
 }

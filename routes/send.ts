@@ -8,12 +8,18 @@
  * answer is 401, with a wrong token 403. The route is not in the table at all (404) when no
  * token is configured.
  */
-import type { Handler } from "../server/context.ts";
-import type { LayerEvent } from "../layers/layer.ts";
-import { validateEvent, validateGroupName } from "../layers/layer.ts";
+import {
+  type AppRoute,
+  type Config,
+  type Handler,
+  type LayerEvent,
+  log,
+  page,
+  readBodyText,
+  validateEvent,
+  validateGroupName,
+} from "../mod.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { log } from "../server/log.ts";
-import { readBodyText } from "../server/request_body.ts";
 
 /** The path of the endpoint. */
 export const SEND_PATH = "/_send/";
@@ -84,4 +90,9 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
     status,
     headers: { "content-type": "application/json; charset=utf-8", ...headers },
   });
+}
+
+/** `POST /_send/`, only when a token is configured: it sends as the server. */
+export function sendRoutes(config: Config): AppRoute[] {
+  return config.sendToken ? [page("POST", SEND_PATH, sendEvent)] : [];
 }

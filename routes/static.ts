@@ -1,5 +1,4 @@
-import type { Handler } from "../server/context.ts";
-import { staticFileHandler } from "../server/static_files.ts";
+import { type AppRoute, type Handler, page, staticFileHandler } from "../mod.ts";
 import { fromFileUrl } from "@std/path";
 
 /** The project's `static/` folder, found from this module so the working directory does not matter. */
@@ -7,3 +6,8 @@ export const STATIC_ROOT: string = fromFileUrl(new URL("../static/", import.meta
 
 /** `GET /static/*`: the files of `static/`. */
 export const staticFiles: Handler = staticFileHandler(STATIC_ROOT, { prefix: "/static/" });
+
+/** The static files' route. */
+export function staticRoutes(): AppRoute[] {
+  return [page("GET", "/static/*", staticFiles)];
+}

@@ -1,36 +1,42 @@
 /**
  * The app: a function from `Request` to `Response` that tests call without a port, and that
- * `main.ts` hands to `Deno.serve`. It routes, answers 404/405/400 itself, adds the security
- * headers every answer carries, and writes one access line per request.
+ * `Deno.serve` runs. It routes, answers 404/405/400 itself, runs WebSocket routes' consumers,
+ * adds the security headers every answer carries, and writes one access line per request.
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ routes: [socket("/ws/echo/", echoConsumer)], services });
+ * Deno.serve(app.handle);
+ * ```
  */
-import type { Handler, Identity, RequestContext, Services } from "./context.ts";
-import type { Config } from "./config.ts";
-import type { GroupLayer } from "../layers/layer.ts";
-import type { Store } from "../storage/store.ts";
-import { type RouteHandler, routeTable } from "../routes/mod.ts";
-import { Router } from "../routes/router.ts";
-import { LiveConnections, type UpgradeWebSocket } from "../consumers/websocket_route.ts";
-import { PasswordHasher } from "../auth/passwords.ts";
-import { UserDirectory } from "../auth/users.ts";
-import { SessionStore } from "../auth/sessions.ts";
-import { LoginThrottle } from "../auth/throttle.ts";
-import { identifyRequest } from "../auth/identify.ts";
-import type { PresenceTracker } from "../layers/presence.ts";
-import { createLocalPresence } from "../layers/presence_local.ts";
-import { CloseCode } from "../consumers/close_codes.ts";
-import { errorPage } from "../templates/error.ts";
-import { htmlResponse } from "../templates/html.ts";
+import type { Handler, RequestContext, Services } from "./context.ts";
+import type { AppRoute, RouteTarget } from "./routes.ts";
+import { Router } from "./router.ts";
+import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
+import { CloseCode } from "./close_codes.ts";
+import { html, htmlResponse } from "./html.ts";
 import { formatAddr, log } from "./log.ts";
+
+/** Renders the answer for a 4xx or 5xx status the framework gives itself. */
+export type ErrorPage = (status: number, title: string, detail: string) => Response;
+
+/** Something the app started and stops when it closes: a history writer, a cache, a timer. */
+export interface Closable {
+  close(): void | Promise<void>;
+}
 
 /** What an app is built from. */
 export interface AppOptions {
-  config: Config;
-  layer: GroupLayer;
-  store: Store;
-  /** Replaces `Deno.upgradeWebSocket` (tests). */
+  /** The route table (see `page` and `socket`). */
+  routes: readonly AppRoute[];
+  /** The services handlers and consumers reach through their context. */
+  services: Services;
+  /** Replaces `Deno.upgradeWebSocket` (the testing communicator passes its own). */
   upgrade?: UpgradeWebSocket;
-  /** Replaces the in-process presence tracker (e.g. one shared through Redis). */
-  presence?: PresenceTracker;
+  /** The page for 404, 405, 400 and 500 (default: a plain page). */
+  errorPage?: ErrorPage;
+  /** Closed in reverse order once the sockets are closed, e.g. to flush what waits to be written. */
+  owns?: readonly Closable[];
 }
 
 /** A built app. */
@@ -40,8 +46,11 @@ export interface App {
   readonly services: Services;
   /** The open sockets. */
   readonly live: LiveConnections;
-  /** Closes every socket with 1001, waits for their consumers, and ends their presence. */
-  closeSockets(): Promise<void>;
+  /**
+   * Closes every socket with 1001 and waits for their consumers, ends their presence at once,
+   * then closes what the app owns. The backends under `services` are the opener's to close.
+   */
+  close(): Promise<void>;
 }
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -52,92 +61,90 @@ const SECURITY_HEADERS: Record<string, string> = {
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 };
 
-/** Builds the app from its configuration and its layer and store. */
+/** Builds an app from its route table and services. */
 export function createApp(options: AppOptions): App {
   const live = new LiveConnections();
-  const { config, store } = options;
-  const hasher = new PasswordHasher({
-    iterations: config.passwordIterations,
-    allowWeak: config.allowWeakPasswordHashing,
-  });
-  if (config.allowWeakPasswordHashing) {
-    log.warn("Weak password hashing is allowed: a setting for tests, never for production");
-  }
-  const users = new UserDirectory(store, hasher);
-  const sessions = new SessionStore(store, { maxAgeSeconds: config.sessionMaxAgeSeconds });
-  const services: Services = {
-    config,
-    layer: options.layer,
-    store,
-    users,
-    sessions,
-    throttle: new LoginThrottle(store, config.loginThrottle),
-    presence: options.presence ??
-      createLocalPresence(options.layer, { graceMs: config.presenceGraceMs }),
-    identify: (request): Promise<Identity> => identifyRequest(request, { sessions, users }),
-  };
-  const router = new Router<RouteHandler>(routeTable({ services, live, upgrade: options.upgrade }));
+  const { services } = options;
+  const errorPage = options.errorPage ?? errorResponse;
+  const router = new Router<Handler & { websocket?: true }>(
+    options.routes.map((route) => ({
+      ...route,
+      handler: handlerOf(route.handler, live, options.upgrade),
+    })),
+  );
 
   async function handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     const started = performance.now();
     const url = new URL(request.url);
-    const client = clientAddress(request, info, options.config.trustProxy);
+    const client = clientAddress(request, info, services.config.trustProxy);
     const match = router.match(request.method, url.pathname, url.search);
     let response: Response;
-    let websocket = false;
     if (match.kind === "found") {
-      websocket = match.handler.websocket;
       const context: RequestContext = { url, params: match.params, client, services };
-      response = await run(match.handler.handle, request, context);
+      response = await run(match.handler, request, context, errorPage);
+      // A WebSocket route logs its own handshake lines, as Daphne does.
+      if (match.handler.websocket) return finish(request, response);
     } else {
-      response = answerUnmatched(match);
+      response = answerUnmatched(match, errorPage);
     }
     response = finish(request, response);
-    if (!websocket) {
-      log.http(
-        request.method,
-        url.pathname + url.search,
-        response.status,
-        (performance.now() - started) / 1000,
-        client,
-      );
-    }
+    const seconds = (performance.now() - started) / 1000;
+    log.http(request.method, url.pathname + url.search, response.status, seconds, client);
     return response;
   }
 
+  let closing: Promise<void> | null = null;
   return {
     handle,
     services,
     live,
-    closeSockets: async () => {
-      await live.closeAll(CloseCode.GOING_AWAY, "Server shutting down");
-      // Sockets closed by a shutdown end their presence now, not after a grace period.
-      await services.presence.close();
-    },
+    close: () =>
+      closing ??= (async () => {
+        await live.closeAll(CloseCode.GOING_AWAY, "Server shutting down");
+        // Sockets closed by a shutdown end their presence now, not after a grace period.
+        await services.presence.close();
+        for (const owned of [...options.owns ?? []].reverse()) {
+          await Promise.resolve(owned.close()).catch((error) =>
+            log.error("Could not close a part of the app", error)
+          );
+        }
+      })(),
   };
 }
 
-async function run(handler: Handler, request: Request, context: RequestContext): Promise<Response> {
+function handlerOf(
+  target: RouteTarget,
+  live: LiveConnections,
+  upgrade: UpgradeWebSocket | undefined,
+): Handler & { websocket?: true } {
+  if (target.kind === "http") return target.handle;
+  const handler = websocketHandler(target.consumer, { ...target.options, live, upgrade });
+  return Object.assign(handler, { websocket: true as const });
+}
+
+async function run(
+  handler: Handler,
+  request: Request,
+  context: RequestContext,
+  errorPage: ErrorPage,
+): Promise<Response> {
   try {
     return await handler(request, context);
   } catch (error) {
     log.error(`Handler failed for ${request.method} ${context.url.pathname}`, error);
-    return errorResponse(
-      500,
-      "Server Error",
-      "Something went wrong on our side. Please try again.",
-    );
+    return errorPage(500, "Server Error", "Something went wrong on our side. Please try again.");
   }
 }
 
 function answerUnmatched(
   match: { kind: string; location?: string; allow?: string[]; reason?: string },
+  errorPage: ErrorPage,
 ): Response {
   switch (match.kind) {
     case "redirect":
       return new Response(null, { status: 301, headers: { location: match.location! } });
     case "method-not-allowed": {
-      const response = errorResponse(
+      const response = errorPage(
         405,
         "Method Not Allowed",
         "This address does not accept that method.",
@@ -146,15 +153,28 @@ function answerUnmatched(
       return response;
     }
     case "bad-request":
-      return errorResponse(400, "Bad Request", match.reason!);
+      return errorPage(400, "Bad Request", match.reason!);
     default:
-      return errorResponse(404, "Not Found", "There is no page at this address.");
+      return errorPage(404, "Not Found", "There is no page at this address.");
   }
 }
 
-/** An HTML error page with `status`. */
+/** A plain HTML error page with `status`: the default {@linkcode ErrorPage}. */
 export function errorResponse(status: number, title: string, detail: string): Response {
-  return htmlResponse(errorPage(status, title, detail), { status });
+  const body = html`
+    <!DOCTYPE html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8">
+        <title>${status} ${title}</title>
+      </head>
+      <body>
+        <h1>${status} ${title}</h1>
+        <p class="error-detail">${detail}</p>
+      </body>
+    </html>
+  `;
+  return htmlResponse(body, { status });
 }
 
 function finish(request: Request, response: Response): Response {

@@ -1,11 +1,11 @@
 import type { Config } from "./config.ts";
 import type { GroupLayer } from "../layers/layer.ts";
 import type { Store } from "../storage/store.ts";
-import type { User } from "../consumers/consumer.ts";
+import type { User } from "./consumer.ts";
 import type { UserDirectory } from "../auth/users.ts";
 import type { SessionStore } from "../auth/sessions.ts";
 import type { LoginThrottle } from "../auth/throttle.ts";
-import type { PresenceTracker } from "../layers/presence.ts";
+import type { PresenceTracker } from "../layers/presence/contract.ts";
 
 /** Who made a request, as the session says. */
 export interface Identity {

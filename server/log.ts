@@ -38,8 +38,33 @@ export function formatAddr(addr: Deno.Addr | undefined): string {
   return `${host}:${addr.port}`;
 }
 
+/** The process's logger (see the module doc). */
+export interface Logger {
+  /** Sets the lowest level that is printed. */
+  setLevel(level: LogLevel): void;
+  /** Sends lines to `target` instead of the console (tests); `null` restores the console. */
+  setSink(target: LogSink | null): void;
+  /** A debug line. */
+  debug(message: string): void;
+  /** An info line. */
+  info(message: string): void;
+  /** A warning, with the error that caused it. */
+  warn(message: string, error?: unknown): void;
+  /** An error, with the error that caused it. */
+  error(message: string, error?: unknown): void;
+  /** `HTTP GET /chat/ 200 [0.002, 127.0.0.1:52757]` */
+  http(method: string, path: string, status: number, seconds: number, client: string): void;
+  /** `WebSocket REJECT /ws/presence/ [127.0.0.1:52790] (Login required: …)` */
+  websocket(
+    stage: "HANDSHAKING" | "CONNECT" | "REJECT" | "DISCONNECT",
+    path: string,
+    client: string,
+    reason?: string,
+  ): void;
+}
+
 /** The logger. `access` lines are info level. */
-export const log = {
+export const log: Logger = {
   /** Sets the lowest level that is printed. */
   setLevel(level: LogLevel): void {
     threshold = ORDER[level];
@@ -57,13 +82,18 @@ export const log = {
     if (threshold > ORDER.info) return;
     sink(`HTTP ${method} ${path} ${status} [${seconds.toFixed(3)}, ${client}]`, "info");
   },
-  /** `WebSocket CONNECT /ws/chat/lobby/ [127.0.0.1:52789]` */
+  /**
+   * `WebSocket CONNECT /ws/chat/lobby/ [127.0.0.1:52789]`; a refusal says why:
+   * `WebSocket REJECT /ws/presence/ [127.0.0.1:52790] (login required)`.
+   */
   websocket(
     stage: "HANDSHAKING" | "CONNECT" | "REJECT" | "DISCONNECT",
     path: string,
     client: string,
+    reason?: string,
   ): void {
     if (threshold > ORDER.info) return;
-    sink(`WebSocket ${stage} ${path} [${client}]`, "info");
+    const why = reason === undefined ? "" : ` (${reason})`;
+    sink(`WebSocket ${stage} ${path} [${client}]${why}`, "info");
   },
 };

@@ -1,12 +1,8 @@
 /**
- * Starts a server from a configuration: opens the store and the layer, builds the app, and
- * serves it. Used by `main.ts`, the tests (port 0) and the benchmark.
+ * Serves an app with `Deno.serve` and stops it gracefully: stop accepting, close the app (its
+ * sockets, then what it owns), then whatever the caller opened for it.
  */
-import type { Config } from "./config.ts";
-import { type App, createApp } from "./app.ts";
-import { openLayer, openPresence } from "../layers/mod.ts";
-import { openStore } from "../storage/mod.ts";
-import { log } from "./log.ts";
+import type { App } from "./app.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -14,36 +10,29 @@ export interface RunningServer {
   /** `http://host:port` it listens on. */
   readonly url: string;
   readonly port: number;
-  /** Stops accepting, closes sockets with 1001, flushes and releases everything. */
+  /** Stops accepting, closes the app, then runs `onClosed`; safe to call twice. */
   shutdown(): Promise<void>;
 }
 
-/** Starts serving `config` and resolves once it listens. */
-export async function startServer(
-  config: Config,
-  options: {
-    reusePort?: boolean;
-    /** Names this Worker in an `x-served-by` header on every answer (`--workers N`). */
-    servedBy?: string;
-  } = {},
-): Promise<RunningServer> {
-  log.setLevel(config.logLevel);
-  const store = await openStore(config);
-  let layer;
-  let presence;
-  try {
-    layer = await openLayer(config);
-    presence = await openPresence(config, layer);
-  } catch (error) {
-    await layer?.close();
-    store.close();
-    throw error;
-  }
-  const app = createApp({ config, layer, store, presence });
+/** Where and how to serve. */
+export interface ServeOptions {
+  hostname: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Several Workers share the port (`--workers N`). */
+  reusePort?: boolean;
+  /** Names this Worker in an `x-served-by` header on every answer (`--workers N`). */
+  servedBy?: string;
+  /** Runs after the app closed, e.g. to close the backends it ran on. */
+  onClosed?: () => Promise<void>;
+}
+
+/** Serves `app` and resolves once it listens. */
+export async function serveApp(app: App, options: ServeOptions): Promise<RunningServer> {
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
+    hostname: options.hostname,
+    port: options.port,
     reusePort: options.reusePort,
     onListen: (addr) => resolve(addr as Deno.NetAddr),
   }, options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle);
@@ -57,10 +46,9 @@ export async function startServer(
     shutdown: () =>
       stopping ??= (async () => {
         const stopped = server.shutdown();
-        await app.closeSockets();
+        await app.close();
         await stopped;
-        await layer.close();
-        store.close();
+        await options.onClosed?.();
       })(),
   };
 }

@@ -2,12 +2,14 @@
  * `deno task start --workers N`: N Workers in one process, each serving the same port with
  * `reusePort` (Linux spreads incoming connections across them by a hash of the addresses).
  *
- * The Workers share nothing in memory, so they are joined by a layer that crosses Workers:
- * `LAYER=memory` becomes `broadcast` (BroadcastChannel between the Workers, the same Deno KV
- * file for state); `LAYER=redis` stays Redis. A Worker that fails stops the whole process,
- * so the supervisor that restarts crashed processes sees it.
+ * The Workers share nothing in memory, so they are joined by a layer that crosses Workers
+ * (see `workerConfig`). A Worker that fails stops the whole process, so the supervisor that
+ * restarts crashed processes sees it. Each Worker runs the app's own module, which calls
+ * {@linkcode runWorker} with the function that starts one server.
  */
 import type { Config } from "./config.ts";
+import type { RunningServer } from "./start.ts";
+import { workerConfig } from "./backends.ts";
 import { log } from "./log.ts";
 
 /** Messages from the parent to a Worker. */
@@ -29,14 +31,8 @@ export interface WorkerPool {
   shutdown(timeoutMs?: number): Promise<void>;
 }
 
-/** The configuration every Worker runs: a layer that crosses Workers, one fixed port. */
-export function workerConfig(config: Config, port: number): Config {
-  const layer = config.layer === "memory" ? "broadcast" : config.layer;
-  return { ...config, port, layer };
-}
-
-/** Starts `config.workers` Workers on one port; resolves once all listen. */
-export async function startWorkers(config: Config): Promise<WorkerPool> {
+/** Starts `config.workers` Workers of `workerModule` on one port; resolves once all listen. */
+export async function startWorkers(config: Config, workerModule: URL): Promise<WorkerPool> {
   const port = config.port === 0 ? freePort(config.host) : config.port;
   const shared = workerConfig(config, port);
   const workers: Worker[] = [];
@@ -49,7 +45,7 @@ export async function startWorkers(config: Config): Promise<WorkerPool> {
   const started: Promise<string>[] = [];
   for (let n = 1; n <= config.workers; n++) {
     const name = `worker-${n}`;
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url), { type: "module", name });
+    const worker = new Worker(workerModule, { type: "module", name });
     workers.push(worker);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -105,4 +101,38 @@ function freePort(hostname: string): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
+}
+
+/** How one Worker starts its server. */
+export type StartServer = (
+  config: Config,
+  options: { reusePort: boolean; servedBy: string },
+) => Promise<RunningServer>;
+
+/** Makes this Worker serve with `start` when the parent says so, until it says stop. */
+export function runWorker(start: StartServer): void {
+  // This module is also loaded outside Workers, so it cannot use the Worker's global types.
+  const scope = self as unknown as WorkerScope;
+  let server: RunningServer | null = null;
+  const tell = (message: FromWorker): void => scope.postMessage(message);
+  scope.onmessage = async (event) => {
+    const message = event.data;
+    if (message.type === "start") {
+      try {
+        server = await start(message.config, { reusePort: true, servedBy: scope.name });
+        tell({ type: "listening", url: server.url });
+      } catch (error) {
+        tell({ type: "failed", error: (error as Error).message });
+      }
+    } else if (message.type === "shutdown") {
+      await server?.shutdown();
+      tell({ type: "stopped" });
+    }
+  };
+}
+
+interface WorkerScope {
+  readonly name: string;
+  postMessage(message: FromWorker): void;
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
 }

@@ -1,6 +1,6 @@
 import type { Store, StoreChange, StoreKey } from "./store.ts";
 import { log } from "../server/log.ts";
-import { sharedJson } from "../server/shared_json.ts";
+import { eventJson } from "../layers/event_json.ts";
 import { type JsonChunk, JsonChunks, parseJsonChunk } from "./_json_chunks.ts";
 
 /** One chat message as it goes over the wire and into history. */
@@ -79,7 +79,7 @@ export class ChatHistory {
    * Queues a message for its room's history. `json` is its JSON text when the caller already
    * has it (the frame the room was sent): made once, it need not be made again here.
    */
-  append(message: ChatMessage, json: string = sharedJson(message)): void {
+  append(message: ChatMessage, json: string = eventJson(message)): void {
     if (this.#pendingCount >= MAX_PENDING_WRITES) this.#giveUpOldest();
     let chunks = this.#pending.get(message.room);
     if (chunks === undefined) {
@@ -138,6 +138,11 @@ export class ChatHistory {
     while (this.#round !== null || this.#pendingCount > 0) {
       await (this.#round ?? this.#writeRound());
     }
+  }
+
+  /** Writes what waits and stops the write timer: what an app does with it at shutdown. */
+  close(): Promise<void> {
+    return this.flush();
   }
 
   #writeRound(): Promise<void> {

@@ -60,7 +60,7 @@ const PROCESS_TAIL = crypto.getRandomValues(new Uint32Array(1))[0].toString(36).
  * An id that sorts by creation time as a string (time in base 36, a counter, then a tail
  * unique to this process), so lexicographic key order is time order across processes.
  */
-export function sortableId(now = Date.now()): string {
+export function sortableId(now: number = Date.now()): string {
   if (now === lastTime) sequence++;
   else {
     // Made once per millisecond: ids of a busy moment share it.

@@ -3,14 +3,16 @@
  * `password2`, `id_username`…), so forms and tests written for Django fit. Typed passwords
  * are never written back into a page.
  */
-import { html, type SafeHtml } from "./html.ts";
-import { type AccountView, layout } from "./base.ts";
-import { CSRF_FIELD } from "../auth/csrf.ts";
 import {
+  type AccountView,
+  CSRF_FIELD,
+  html,
   MAX_USERNAME_LENGTH,
   MIN_PASSWORD_LENGTH,
+  type SafeHtml,
   type SignUpErrors,
-} from "../auth/account_rules.ts";
+} from "../mod.ts";
+import { layout } from "./base.ts";
 
 /** What the sign-up page shows. */
 export interface SignUpView {
@@ -165,4 +167,16 @@ function csrfField(token: string): SafeHtml {
 
 function nextField(next: string | undefined): SafeHtml | string {
   return next ? html`<input type="hidden" name="next" value="${next}">` : "";
+}
+
+/** Django's 403 page for a failed CSRF check, with the reason. */
+export function csrfFailurePage(reason: string): SafeHtml {
+  return layout({
+    title: "403 Forbidden",
+    body: html`<h1>403 Forbidden</h1>
+<p>CSRF verification failed. Request aborted.</p>
+<p class="error-detail" id="csrf-reason">Reason: ${reason}</p>
+<p>Reload the form and send it again. If this keeps happening, make sure your browser accepts
+cookies from this site.</p>`,
+  });
 }

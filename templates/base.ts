@@ -1,11 +1,4 @@
-import { html, type SafeHtml } from "./html.ts";
-import { CSRF_FIELD } from "../auth/csrf.ts";
-
-/** The signed-in user as the header shows them, with the token their log-out form needs. */
-export interface AccountView {
-  username: string;
-  csrfToken: string;
-}
+import { type AccountView, CSRF_FIELD, html, type SafeHtml } from "../mod.ts";
 
 /** What the base layout needs from a page. */
 export interface LayoutOptions {

@@ -1,5 +1,5 @@
-import { html, type SafeHtml } from "./html.ts";
-import { type AccountView, layout } from "./base.ts";
+import { type AccountView, html, type SafeHtml } from "../mod.ts";
+import { layout } from "./base.ts";
 import { MAX_CHAT_MESSAGE } from "../consumers/chat.ts";
 
 /** The room picker: "What chat room would you like to enter?" */

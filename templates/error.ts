@@ -1,4 +1,4 @@
-import { html, type SafeHtml } from "./html.ts";
+import { html, htmlResponse, type SafeHtml } from "../mod.ts";
 import { layout } from "./base.ts";
 
 /** The page for 4xx and 5xx answers. */
@@ -9,4 +9,9 @@ export function errorPage(status: number, title: string, detail: string): SafeHt
 <p class="error-detail">${detail}</p>
 <p><a href="/chat/">Go to the chat rooms</a></p>`,
   });
+}
+
+/** The site's {@linkcode errorPage} as a response with `status` (the app's `ErrorPage`). */
+export function errorPageResponse(status: number, title: string, detail: string): Response {
+  return htmlResponse(errorPage(status, title, detail), { status });
 }

@@ -1,6 +1,5 @@
-import { html, type SafeHtml } from "./html.ts";
-import { type AccountView, layout } from "./base.ts";
-import type { PresenceEvent } from "../layers/presence.ts";
+import { type AccountView, html, type PresenceEvent, type SafeHtml } from "../mod.ts";
+import { layout } from "./base.ts";
 import type { PresenceUser } from "../consumers/presence.ts";
 
 /** What the presence page shows when it is first served; `presence.js` keeps it live. */

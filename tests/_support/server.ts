@@ -8,7 +8,8 @@
  * ```
  */
 import { type Config, DEFAULT_CONFIG } from "../../server/config.ts";
-import { type RunningServer, startServer } from "../../server/start.ts";
+import type { RunningServer } from "../../server/start.ts";
+import { startSite } from "../../main.ts";
 
 /**
  * A configuration for tests: port 0, a fresh temporary data directory, silent logs, and fast
@@ -43,7 +44,7 @@ export interface TestServer extends RunningServer {
 /** Starts a server for one test. Pass `dataDir` to reuse data across a restart. */
 export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
   const config = await testConfig(overrides);
-  const server = await startServer(config);
+  const server = await startSite(config);
   const shutdown = async () => {
     await server.shutdown();
     // A directory the caller passed in is theirs (a restart test reuses it); ours goes.

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { Communicator, createTestApp, type TestApp } from "../../consumers/testing.ts";
+import { Communicator } from "../../testing.ts";
+import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { chatConsumer, isValidRoomName } from "../../consumers/chat.ts";
 import { ChatHistory } from "../../storage/chat_history.ts";
 

@@ -3,9 +3,10 @@
  * socket never reaches another. Run in process through the communicator.
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { Communicator, createTestApp, type TestApp } from "../../consumers/testing.ts";
-import { type Consumer, ProtocolError } from "../../consumers/consumer.ts";
-import { CloseCode, describeCloseCode } from "../../consumers/close_codes.ts";
+import { Communicator } from "../../testing.ts";
+import { createTestApp, type TestApp } from "../_support/test_app.ts";
+import { type Consumer, ProtocolError } from "../../server/consumer.ts";
+import { CloseCode, describeCloseCode } from "../../server/close_codes.ts";
 
 async function open(app: TestApp, path: string): Promise<Communicator> {
   const comm = new Communicator(app, path);

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
-import { Communicator, createTestApp } from "../../consumers/testing.ts";
+import { Communicator } from "../../testing.ts";
+import { createTestApp } from "../_support/test_app.ts";
 
 Deno.test("echo replies to each text frame with what was said", async () => {
   await using app = await createTestApp();

@@ -1,8 +1,9 @@
 import { assert, assertEquals } from "@std/assert";
-import { Communicator, createTestApp, type TestApp } from "../../consumers/testing.ts";
+import { Communicator } from "../../testing.ts";
+import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { PRESENCE_STATE, USER_ADDED } from "../../consumers/presence.ts";
-import { CLOSE_EVENT } from "../../consumers/_connection.ts";
-import { CloseCode } from "../../consumers/close_codes.ts";
+import { CLOSE_EVENT } from "../../server/_connection.ts";
+import { CloseCode } from "../../server/close_codes.ts";
 import { SESSION_COOKIE } from "../../auth/cookies.ts";
 import { sessionGroup } from "../../auth/sessions.ts";
 import { ACCOUNT_EVENTS_GROUP } from "../../auth/users.ts";

@@ -7,8 +7,8 @@ import { assertEquals } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket, WAIT_MS } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
-import type { Consumer } from "../../consumers/consumer.ts";
-import { LiveConnections, websocketHandler } from "../../consumers/websocket_route.ts";
+import type { Consumer } from "../../server/consumer.ts";
+import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
 import { formatAddr } from "../../server/log.ts";
 
 const PASSWORD = "quiet river stone";

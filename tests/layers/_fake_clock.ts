@@ -2,7 +2,7 @@
  * A clock whose time moves only when a test says so: grace periods and coalescing windows pass
  * without sleeping, and timers fire in due order.
  */
-import type { PresenceClock } from "../../layers/presence.ts";
+import type { PresenceClock } from "../../layers/presence/contract.ts";
 
 interface Timer {
   at: number;

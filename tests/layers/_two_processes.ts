@@ -3,8 +3,8 @@
  * its own layer and tracker over the same shared state, as two server processes have them.
  */
 import type { GroupLayer } from "../../layers/layer.ts";
-import type { PresenceTracker } from "../../layers/presence.ts";
-import type { PresenceFixture } from "./presence_conformance.ts";
+import type { PresenceTracker } from "../../layers/presence/contract.ts";
+import type { PresenceFixture } from "./presence/conformance.ts";
 
 /** One process's side: its layer and the tracker that publishes through it. */
 export interface PresenceSide {

@@ -56,14 +56,16 @@ Deno.test("a WebSocket logs HANDSHAKING, CONNECT and DISCONNECT, and no HTTP lin
   assert(!captured.lines.some((line) => line.startsWith("HTTP GET /ws/")));
 });
 
-Deno.test("a refused handshake logs REJECT", async () => {
+Deno.test("a refused handshake logs REJECT with its reason", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
   const status = await handshakeStatus(server.wsUrl("/ws/echo/"), {
     origin: "https://evil.example",
   });
   assert(status === 403);
-  await captured.waitFor(new RegExp(`^WebSocket REJECT \\/ws\\/echo\\/ ${CLIENT}$`));
+  await captured.waitFor(
+    new RegExp(`^WebSocket REJECT \\/ws\\/echo\\/ ${CLIENT} \\(.*Origin.*\\)$`),
+  );
 });
 
 Deno.test("at level warn the access lines are not written", async () => {

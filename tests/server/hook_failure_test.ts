@@ -3,9 +3,9 @@
  * throwing consumer through `websocketHandler` itself, with the real `Deno.upgradeWebSocket`.
  */
 import { assertEquals } from "@std/assert";
-import type { Consumer } from "../../consumers/consumer.ts";
-import { LiveConnections, websocketHandler } from "../../consumers/websocket_route.ts";
-import { createTestApp } from "../../consumers/testing.ts";
+import type { Consumer } from "../../server/consumer.ts";
+import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
+import { createTestApp } from "../_support/test_app.ts";
 import { formatAddr } from "../../server/log.ts";
 import { TestSocket } from "../_support/socket.ts";
 

@@ -2,8 +2,12 @@ import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
-import { PRESENCE_DIFF, PRESENCE_GROUP, type PresenceDiff } from "../../layers/presence.ts";
-import { CloseCode } from "../../consumers/close_codes.ts";
+import {
+  PRESENCE_DIFF,
+  PRESENCE_GROUP,
+  type PresenceDiff,
+} from "../../layers/presence/contract.ts";
+import { CloseCode } from "../../server/close_codes.ts";
 import { type Config, loadConfig } from "../../server/config.ts";
 import { Inbox } from "../layers/_inbox.ts";
 

@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 // Opens each database it is sent, in order, with the project's `openKv`; answers the errors.
 import { openKv } from "../../storage/kv_retry.ts";
 

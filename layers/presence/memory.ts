@@ -3,9 +3,9 @@
  * keeps connections in this process's memory. Right for one process (with any layer, since
  * no other process has connections to count); several processes need a shared backend.
  */
-import type { GroupLayer } from "./layer.ts";
-import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./presence.ts";
-import { PresenceCore } from "./presence_core.ts";
+import type { GroupLayer } from "../layer.ts";
+import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./contract.ts";
+import { PresenceCore } from "./core.ts";
 
 /** Connections in a `Map`, with a count per user so "is anyone of theirs here" is O(1). */
 export class MemoryPresenceBackend implements PresenceBackend {

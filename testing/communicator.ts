@@ -5,7 +5,8 @@
  *
  * @example
  * ```ts
- * await using app = await createTestApp();
+ * await using services = await createTestServices();
+ * const app = createApp({ routes: [socket("/ws/echo/", echo)], services, upgrade: testUpgrade });
  * const comm = new Communicator(app, "/ws/echo/");
  * assert((await comm.connect()).accepted);
  * comm.send("hi");
@@ -14,22 +15,19 @@
  * ```
  *
  * A consumer that is not in the route table is tested with services instead of an app:
- * `new Communicator({ consumer, services: app.services, route: "/ws/t/:id/" }, "/ws/t/1/")`.
+ * `new Communicator({ consumer, services, route: "/ws/t/:id/" }, "/ws/t/1/")`.
  */
-import type { Consumer, User } from "./consumer.ts";
+import type { Consumer, User } from "../server/consumer.ts";
 import type { Services } from "../server/context.ts";
-import type { Config } from "../server/config.ts";
-import { DEFAULT_CONFIG } from "../server/config.ts";
-import { type App, createApp } from "../server/app.ts";
-import { InMemoryLayer } from "../layers/in_memory.ts";
-import type { GroupLayer } from "../layers/layer.ts";
-import { DenoKvStore } from "../storage/deno_kv_store.ts";
-import type { Store } from "../storage/store.ts";
-import { Router } from "../routes/router.ts";
-import { log } from "../server/log.ts";
-import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
-import { FakeSocket } from "./_fake_socket.ts";
-export { FakeSocket } from "./_fake_socket.ts";
+import type { App } from "../server/app.ts";
+import { Router } from "../server/router.ts";
+import {
+  LiveConnections,
+  type UpgradeWebSocket,
+  websocketHandler,
+} from "../server/websocket_route.ts";
+import { FakeSocket } from "./fake_socket.ts";
+export { FakeSocket } from "./fake_socket.ts";
 
 /** How long `receive` waits by default, in milliseconds. */
 export const RECEIVE_TIMEOUT_MS = 2000;
@@ -37,7 +35,7 @@ export const RECEIVE_TIMEOUT_MS = 2000;
 // Each communicator hands its socket to the upgrade seam through its own Request object.
 const waiting = new WeakMap<Request, FakeSocket>();
 
-/** The upgrade seam for apps under test: pass it to `createApp({ upgrade: testUpgrade })`. */
+/** The upgrade seam for apps under test: pass it to `createApp({ ..., upgrade: testUpgrade })`. */
 export const testUpgrade: UpgradeWebSocket = (request) => {
   const socket = waiting.get(request);
   if (socket === undefined) {
@@ -45,35 +43,6 @@ export const testUpgrade: UpgradeWebSocket = (request) => {
   }
   return { socket, response: new Response(null, { status: 101 }) };
 };
-
-/** An app with an in-memory layer and store; `await using` closes them. */
-export interface TestApp extends App {
-  readonly layer: GroupLayer;
-  readonly store: Store;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** Builds an app for communicators: in-memory layer and store, silent logs unless told. */
-export async function createTestApp(
-  overrides: Partial<Config> = {},
-  options: { layer?: GroupLayer; store?: Store } = {},
-): Promise<TestApp> {
-  const config: Config = { ...DEFAULT_CONFIG, logLevel: "silent", ...overrides };
-  log.setLevel(config.logLevel);
-  const layer = options.layer ?? new InMemoryLayer();
-  const store = options.store ?? await DenoKvStore.open(":memory:");
-  const app = createApp({ config, layer, store, upgrade: testUpgrade });
-  return {
-    ...app,
-    layer,
-    store,
-    async [Symbol.asyncDispose]() {
-      await app.closeSockets();
-      await layer.close();
-      store.close();
-    },
-  };
-}
 
 /** A consumer outside the route table, with the services it runs on. */
 export interface ConsumerTarget {
@@ -129,6 +98,14 @@ export class Communicator {
       this.#live = new LiveConnections();
       this.#handle = consumerHandler(target, this.#live, options.user);
     }
+  }
+
+  /**
+   * Frames dropped because the consumer sent more before the socket opened than its queue
+   * holds (for an app, every socket of the app counts).
+   */
+  get droppedBeforeOpen(): number {
+    return this.#live.droppedBeforeOpen;
   }
 
   /** The close code once closed, else `null`. */

@@ -13,11 +13,11 @@
  * everyone within `ttlMs` plus one sweep (about 20 s with the default 15 s). After a Redis
  * restart that lost the data, the next refresh writes this process's connections back.
  */
-import type { GroupLayer } from "./layer.ts";
-import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./presence.ts";
-import { PresenceHeartbeat, SharedPresence } from "./_presence_shared.ts";
-import { closeRedis, connectRedis, type RedisClient } from "./redis_connection.ts";
-import { log } from "../server/log.ts";
+import type { GroupLayer } from "../layer.ts";
+import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./contract.ts";
+import { PresenceHeartbeat, SharedPresence } from "./_shared.ts";
+import { closeRedis, connectRedis, type RedisClient } from "../redis_connection.ts";
+import { log } from "../../server/log.ts";
 
 /** Where the Redis presence backend connects, and how fast a dead process's users expire. */
 export interface RedisPresenceOptions {

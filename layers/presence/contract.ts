@@ -36,7 +36,7 @@
  * await presence.untrack(conn.channelName, { grace: true }); // tab closed: ada stays a moment
  * ```
  */
-import type { LayerEvent } from "./layer.ts";
+import type { LayerEvent } from "../layer.ts";
 
 /** The layer group every presence diff is published to. */
 export const PRESENCE_GROUP = "presence";

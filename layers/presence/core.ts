@@ -3,7 +3,7 @@
  * grace periods, coalescing changes into diffs, and the published state with its feed. An
  * implementation is this core plus a {@linkcode PresenceBackend} (memory, Redis, ...).
  */
-import type { GroupLayer, LayerEvent } from "./layer.ts";
+import type { GroupLayer, LayerEvent } from "../layer.ts";
 import {
   PRESENCE_DIFF,
   PRESENCE_END_SESSION,
@@ -19,8 +19,8 @@ import {
   SYSTEM_CLOCK,
   type TrackedConnection,
   type UntrackOptions,
-} from "./presence.ts";
-import { log } from "../server/log.ts";
+} from "./contract.ts";
+import { log } from "../../server/log.ts";
 
 /** How long changes are collected into one diff by default, in milliseconds. */
 export const DEFAULT_COALESCE_MS = 50;

@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { escapeHtml, html, htmlResponse, SafeHtml } from "../../templates/html.ts";
+import { escapeHtml, html, htmlResponse, SafeHtml } from "../../server/html.ts";
 
 Deno.test("interpolated text is escaped, so a name cannot become markup", () => {
   const name = `<script>alert("x")</script> & 'friends'`;

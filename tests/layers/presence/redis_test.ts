@@ -1,11 +1,11 @@
 import { assertEquals } from "@std/assert";
-import { presenceConformance } from "./presence_conformance.ts";
-import { twoProcesses } from "./_two_processes.ts";
-import { RedisLayer } from "../../layers/redis.ts";
-import { RedisPresenceBackend } from "../../layers/presence_redis.ts";
-import { SharedPresence } from "../../layers/_presence_shared.ts";
-import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
-import { log } from "../../server/log.ts";
+import { presenceConformance } from "./conformance.ts";
+import { twoProcesses } from "../_two_processes.ts";
+import { RedisLayer } from "../../../layers/redis.ts";
+import { RedisPresenceBackend } from "../../../layers/presence/redis.ts";
+import { SharedPresence } from "../../../layers/presence/_shared.ts";
+import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
+import { log } from "../../../server/log.ts";
 
 log.setLevel("error");
 const { available } = await redisAvailability();

@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
-import { FrameGate } from "../../consumers/_frame_gate.ts";
-import { CloseCode } from "../../consumers/close_codes.ts";
+import { FrameGate } from "../../server/_frame_gate.ts";
+import { CloseCode } from "../../server/close_codes.ts";
 
 const LIMITS = { maxMessageBytes: 100, rateLimit: { perSecond: 10, burst: 3 } };
 

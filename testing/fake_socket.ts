@@ -1,4 +1,4 @@
-import type { SocketLike } from "./_socket.ts";
+import type { SocketLike } from "../server/_socket.ts";
 
 const CONNECTING = 0;
 const OPEN = 1;

@@ -16,7 +16,7 @@
  * would have it. The cross-process tests run only then.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import type { GroupLayer } from "../../layers/layer.ts";
+import type { GroupLayer } from "../../../layers/layer.ts";
 import {
   PRESENCE_DIFF,
   PRESENCE_END_SESSION,
@@ -24,9 +24,9 @@ import {
   type PresenceDiff,
   type PresenceOptions,
   type PresenceTracker,
-} from "../../layers/presence.ts";
-import { FakeClock } from "./_fake_clock.ts";
-import { Inbox } from "./_inbox.ts";
+} from "../../../layers/presence/contract.ts";
+import { FakeClock } from "../_fake_clock.ts";
+import { Inbox } from "../_inbox.ts";
 
 /** A tracker under test and what the suite needs around it. */
 export interface PresenceFixture extends AsyncDisposable {

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { UsernameCache } from "../../consumers/_presence_users.ts";
+import { UsernameCache } from "../../consumers/username_cache.ts";
 import { InMemoryLayer } from "../../layers/in_memory.ts";
 import { ACCOUNT_EVENTS_GROUP } from "../../auth/users.ts";
 

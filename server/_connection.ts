@@ -3,8 +3,8 @@ import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import { CloseCode, describeCloseCode, ProtocolError } from "./close_codes.ts";
 import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
 import type { ConnectionLimits, SocketLike } from "./_socket.ts";
-import { log } from "../server/log.ts";
-import { sharedJson } from "../server/shared_json.ts";
+import { log } from "./log.ts";
+import { eventJson } from "../layers/event_json.ts";
 
 /**
  * The one event type the framework handles itself: `{type: "connection.close", code, reason}`
@@ -55,11 +55,21 @@ export class WebSocketConnection implements Connection {
   /** The socket has closed and `disconnect` has run. */
   #done = false;
   #whenDone: (() => void)[] | null = null;
+  /** Frames sent before the socket opened that its queue could not hold. */
+  #droppedBeforeOpen = 0;
+  #onDroppedBeforeOpen: ((frames: number) => void) | undefined;
 
   constructor(
     consumer: Consumer,
-    options: { scope: Scope; layer: GroupLayer; limits: ConnectionLimits },
+    options: {
+      scope: Scope;
+      layer: GroupLayer;
+      limits: ConnectionLimits;
+      /** Told how many frames were dropped before the socket opened, once it opens or closes. */
+      onDroppedBeforeOpen?: (frames: number) => void;
+    },
   ) {
+    this.#onDroppedBeforeOpen = options.onDroppedBeforeOpen;
     this.scope = options.scope;
     this.#layer = options.layer;
     this.#limits = options.limits;
@@ -112,12 +122,13 @@ export class WebSocketConnection implements Connection {
     } else if (state === CONNECTING) {
       const waiting = this.#beforeOpen ??= [];
       if (waiting.length < this.#limits.channelCapacity) waiting.push(data);
+      else this.#droppedBeforeOpen++;
     }
   }
 
   sendJson(value: unknown): void {
-    // The same event object is usually sent to every member of a group: serialised once.
-    this.send(sharedJson(value));
+    // A layer event goes to every member of its group: being frozen, it is serialised once.
+    this.send(eventJson(value));
   }
 
   sendError(message: string): void {
@@ -160,6 +171,19 @@ export class WebSocketConnection implements Connection {
     const frames = this.#beforeOpen;
     this.#beforeOpen = null;
     for (const frame of frames ?? []) this.send(frame);
+    this.#reportDroppedBeforeOpen();
+  }
+
+  // Never silent: what `connect` sent beyond the queue is counted and logged like any drop.
+  #reportDroppedBeforeOpen(): void {
+    const dropped = this.#droppedBeforeOpen;
+    if (dropped === 0) return;
+    this.#droppedBeforeOpen = 0;
+    this.#onDroppedBeforeOpen?.(dropped);
+    log.warn(
+      `Dropped ${dropped} frame(s) sent to ${this.scope.path} [${this.scope.client}] before ` +
+        `the socket opened: more than its queue holds (${this.#limits.channelCapacity})`,
+    );
   }
 
   #deliver(event: LayerEvent): boolean {
@@ -365,6 +389,7 @@ export class WebSocketConnection implements Connection {
         socket.onerror =
           null;
     }
+    this.#reportDroppedBeforeOpen();
     log.websocket("DISCONNECT", this.scope.path, this.scope.client);
     log.debug(`WebSocket ${this.scope.path} closed with ${describeCloseCode(code)}`);
     await this.#release();

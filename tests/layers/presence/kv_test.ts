@@ -1,10 +1,10 @@
 import { assertEquals } from "@std/assert";
-import { presenceConformance } from "./presence_conformance.ts";
-import { twoProcesses } from "./_two_processes.ts";
-import { BroadcastLayer } from "../../layers/broadcast.ts";
-import { KvPresenceBackend } from "../../layers/presence_kv.ts";
-import { SharedPresence } from "../../layers/_presence_shared.ts";
-import { log } from "../../server/log.ts";
+import { presenceConformance } from "./conformance.ts";
+import { twoProcesses } from "../_two_processes.ts";
+import { BroadcastLayer } from "../../../layers/broadcast.ts";
+import { KvPresenceBackend } from "../../../layers/presence/kv.ts";
+import { SharedPresence } from "../../../layers/presence/_shared.ts";
+import { log } from "../../../server/log.ts";
 
 log.setLevel("error");
 const dir = await Deno.makeTempDir({ prefix: "presence-kv-" });

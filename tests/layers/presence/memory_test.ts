@@ -1,13 +1,17 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { InMemoryLayer } from "../../layers/in_memory.ts";
-import type { LayerEvent, SendResult } from "../../layers/layer.ts";
-import { PRESENCE_DIFF, PRESENCE_GROUP, type PresenceDiff } from "../../layers/presence.ts";
-import { createLocalPresence, MemoryPresenceBackend } from "../../layers/presence_local.ts";
-import { PresenceCore } from "../../layers/presence_core.ts";
-import { log } from "../../server/log.ts";
-import { FakeClock } from "./_fake_clock.ts";
-import { Inbox } from "./_inbox.ts";
-import { presenceConformance } from "./presence_conformance.ts";
+import { InMemoryLayer } from "../../../layers/in_memory.ts";
+import type { LayerEvent, SendResult } from "../../../layers/layer.ts";
+import {
+  PRESENCE_DIFF,
+  PRESENCE_GROUP,
+  type PresenceDiff,
+} from "../../../layers/presence/contract.ts";
+import { createLocalPresence, MemoryPresenceBackend } from "../../../layers/presence/memory.ts";
+import { PresenceCore } from "../../../layers/presence/core.ts";
+import { log } from "../../../server/log.ts";
+import { FakeClock } from "../_fake_clock.ts";
+import { Inbox } from "../_inbox.ts";
+import { presenceConformance } from "./conformance.ts";
 
 presenceConformance("in-process", (options) => {
   const layer = new InMemoryLayer();

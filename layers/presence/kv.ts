@@ -7,15 +7,15 @@
  * and the time it expires unless its Worker refreshes it (every `ttlMs / 3`). Each Worker
  * sweeps the expired entries of Workers that died, so their users go offline for everyone.
  */
-import type { GroupLayer } from "./layer.ts";
+import type { GroupLayer } from "../layer.ts";
 import type {
   PresenceBackend,
   PresenceMeta,
   PresenceOptions,
   TrackedConnection,
-} from "./presence.ts";
-import { PresenceHeartbeat, SharedPresence } from "./_presence_shared.ts";
-import { openKv, retryWhileLocked } from "../storage/kv_retry.ts";
+} from "./contract.ts";
+import { PresenceHeartbeat, SharedPresence } from "./_shared.ts";
+import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
 
 /** Where the KV presence backend keeps its entries. */
 export interface KvPresenceOptions {

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { TokenBucket } from "../../consumers/_token_bucket.ts";
+import { TokenBucket } from "../../server/_token_bucket.ts";
 
 function takeAll(bucket: TokenBucket): number {
   let taken = 0;

@@ -3,9 +3,7 @@
  * then kept current by the sign-up events on the layer: listing every user on each socket's
  * connect (500 sockets in a storm) would cost a full directory scan each.
  */
-import type { GroupLayer, LayerEvent } from "../layers/layer.ts";
-import { ACCOUNT_EVENTS_GROUP } from "../auth/users.ts";
-import { usernameKey } from "../auth/account_rules.ts";
+import { ACCOUNT_EVENTS_GROUP, type GroupLayer, type LayerEvent, usernameKey } from "../mod.ts";
 
 /** Where the names come from. */
 export interface UsernameSource {
@@ -23,7 +21,7 @@ export class UsernameCache implements UsernameSource {
   #names: string[] | null = null;
   #loadedAt = 0;
   #loading: Promise<string[]> | null = null;
-  #subscribed: Promise<void> | null = null;
+  #subscribed: Promise<string> | null = null;
   /** Sign-ups heard while a read was under way: the read may or may not include them. */
   #heard: string[] = [];
 
@@ -54,9 +52,17 @@ export class UsernameCache implements UsernameSource {
     return names;
   }
 
-  async #subscribe(): Promise<void> {
+  async #subscribe(): Promise<string> {
     const channel = this.#layer.newChannel((event) => this.#receive(event));
     await this.#layer.groupAdd(ACCOUNT_EVENTS_GROUP, channel);
+    return channel;
+  }
+
+  /** Stops listening for sign-ups (the app closes it at shutdown). */
+  async close(): Promise<void> {
+    const subscribed = this.#subscribed;
+    this.#subscribed = null;
+    if (subscribed !== null) await this.#layer.closeChannel(await subscribed);
   }
 
   #receive(event: LayerEvent): boolean {

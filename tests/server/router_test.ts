@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
-import { Router } from "../../routes/router.ts";
-import { createTestApp } from "../../consumers/testing.ts";
+import { Router } from "../../server/router.ts";
+import { createTestApp } from "../_support/test_app.ts";
 
 const router = new Router([
   { method: "GET", path: "/chat/", handler: "index" },

@@ -1,22 +1,19 @@
 /**
- * The handshake: the one module that upgrades a request to a WebSocket. Origin and login are
- * checked and the consumer's `connect` hook runs before the upgrade, so every refusal is a
- * plain HTTP answer (403, or 426 for a request that is not an upgrade).
+ * The handshake: the one module that upgrades a request to a WebSocket. The handshake's form
+ * (RFC 6455), Origin and login are checked and the consumer's `connect` hook runs before the
+ * upgrade, so every refusal is a plain HTTP answer (400 or 426 for a malformed handshake, 403
+ * otherwise), and its log line says why.
  */
 import type { Consumer, Scope } from "./consumer.ts";
-import type { Handler, Identity, RequestContext } from "../server/context.ts";
+import type { Handler, Identity, RequestContext } from "./context.ts";
 import { WebSocketConnection } from "./_connection.ts";
 import type { SocketLike } from "./_socket.ts";
 import { readCookies } from "../auth/cookies.ts";
 import { sessionGroup } from "../auth/sessions.ts";
-import { log } from "../server/log.ts";
+import { log } from "./log.ts";
 import { isOriginAllowed } from "./origin.ts";
-
-/** How a WebSocket route is guarded. */
-export interface WebSocketRouteOptions {
-  /** Refuse anonymous users with 403 before any socket opens. */
-  loginRequired?: boolean;
-}
+import { checkHandshake } from "./handshake.ts";
+import type { WebSocketRouteOptions } from "./routes.ts";
 
 /** Upgrades a request; `Deno.upgradeWebSocket` in production, a fake in tests. */
 export type UpgradeWebSocket = (request: Request) => { socket: SocketLike; response: Response };
@@ -24,6 +21,18 @@ export type UpgradeWebSocket = (request: Request) => { socket: SocketLike; respo
 /** The live sockets of one app, so shutdown and logout can reach them. */
 export class LiveConnections {
   #all = new Map<SocketLike, WebSocketConnection>();
+
+  #droppedBeforeOpen = 0;
+
+  /** Frames dropped because more were sent before a socket opened than its queue holds. */
+  get droppedBeforeOpen(): number {
+    return this.#droppedBeforeOpen;
+  }
+
+  /** Counts frames a connection dropped before its socket opened. */
+  countDroppedBeforeOpen(frames: number): void {
+    this.#droppedBeforeOpen += frames;
+  }
 
   /** How many sockets are open. */
   get size(): number {
@@ -61,35 +70,29 @@ export function websocketHandler(
   return async (request: Request, context: RequestContext): Promise<Response> => {
     const path = context.url.pathname;
     log.websocket("HANDSHAKING", path, context.client);
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      log.websocket("REJECT", path, context.client);
-      return new Response(
-        "This address is a WebSocket endpoint: connect with a WebSocket client.\n",
-        {
-          status: 426,
-          headers: {
-            upgrade: "websocket",
-            connection: "Upgrade",
-            "content-type": "text/plain; charset=utf-8",
-          },
-        },
-      );
-    }
+    const refuse = (status: number, reason: string, headers: HeadersInit = {}): Response => {
+      log.websocket("REJECT", path, context.client, reason);
+      return refusal(status, reason, headers);
+    };
+    // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
+    const bad = checkHandshake(request);
+    if (bad !== null) return refuse(bad.status, bad.reason, bad.headers);
     const identity = await context.services.identify(request);
-    const refusal = checkAccess(request, context, identity, options);
-    if (refusal !== null) {
-      log.websocket("REJECT", path, context.client);
-      return forbidden(refusal);
-    }
+    const denied = checkAccess(request, context, identity, options);
+    if (denied !== null) return refuse(403, denied);
     const scope = buildScope(request, context, identity);
     const { config, layer } = context.services;
-    const connection = new WebSocketConnection(consumer, { scope, layer, limits: config });
+    const connection = new WebSocketConnection(consumer, {
+      scope,
+      layer,
+      limits: config,
+      onDroppedBeforeOpen: (frames) => options.live.countDroppedBeforeOpen(frames),
+    });
     if (!await connection.runConnect()) {
-      log.websocket("REJECT", path, context.client);
-      return forbidden("The server refused this connection");
+      return refuse(403, "Refused by the consumer: its connect hook said no");
     }
     if (options.loginRequired && identity.sessionId !== null) {
-      // Logging out sends `connection.close` to this group (routes/accounts.ts).
+      // Logging out sends `connection.close` to this group (the accounts app does).
       await connection.groupAdd(await sessionGroup(identity.sessionId));
     }
     const { socket, response } = upgrade(request);
@@ -110,10 +113,12 @@ function checkAccess(
   if (
     !isOriginAllowed(request, { allowedHosts: config.allowedHosts, trustProxy: config.trustProxy })
   ) {
-    return "Cross-site WebSocket refused: the Origin is not an allowed host";
+    return `Cross-site WebSocket refused: the Origin ${
+      JSON.stringify(request.headers.get("origin"))
+    } is not an allowed host`;
   }
   if (options.loginRequired && !identity.user.isAuthenticated) {
-    return "Log in to open this connection";
+    return "Login required: log in to open this connection";
   }
   return null;
 }
@@ -156,9 +161,8 @@ class HandshakeScope implements Scope {
   }
 }
 
-function forbidden(reason: string): Response {
-  return new Response(`${reason}\n`, {
-    status: 403,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-  });
+function refusal(status: number, reason: string, headers: HeadersInit): Response {
+  const all = new Headers(headers);
+  all.set("content-type", "text/plain; charset=utf-8");
+  return new Response(`${reason}\n`, { status, headers: all });
 }

@@ -1,7 +1,7 @@
-import type { GroupLayer } from "./layer.ts";
-import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./presence.ts";
-import { PresenceCore } from "./presence_core.ts";
-import { log } from "../server/log.ts";
+import type { GroupLayer } from "../layer.ts";
+import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./contract.ts";
+import { PresenceCore } from "./core.ts";
+import { log } from "../../server/log.ts";
 
 const RECONCILE_EVERY_MS = 10_000;
 

@@ -1,0 +1,121 @@
+/**
+ * Channels for Deno: what Django Channels is to Django. Route HTTP requests and WebSockets
+ * through one small router, run a consumer per socket, and let consumers talk through a group
+ * layer that reaches across processes (in-process, BroadcastChannel + Deno KV, or Redis).
+ *
+ * This module is the whole public surface. Tests import `./testing.ts` (the communicator).
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type Consumer, createApp, createServices, loadConfig, openBackends, page, serveApp, socket,
+ * } from "@channels/deno";
+ *
+ * const counter: Consumer = (conn) => ({
+ *   async connect() {
+ *     await conn.groupAdd("counter");
+ *   },
+ *   async receive() {
+ *     await conn.groupSend("counter", { type: "counter.bump" });
+ *   },
+ *   events: { "counter.bump": () => conn.send("bump") },
+ * });
+ *
+ * const config = loadConfig(Deno.args, Deno.env.toObject());
+ * const backends = await openBackends(config);
+ * const app = createApp({
+ *   routes: [page("GET", "/", () => new Response("Hello")), socket("/ws/counter/", counter)],
+ *   services: createServices(config, backends),
+ * });
+ * await serveApp(app, { hostname: config.host, port: config.port, onClosed: backends.close });
+ * ```
+ *
+ * @module
+ */
+
+// The app, its routes and how it is served.
+export {
+  type App,
+  type AppOptions,
+  type Closable,
+  createApp,
+  errorResponse,
+} from "./server/app.ts";
+export type { ErrorPage } from "./server/app.ts";
+export { type AppRoute, page, type RouteTarget, socket } from "./server/routes.ts";
+export type { WebSocketRouteOptions } from "./server/routes.ts";
+export { type Route, type RouteMatch, Router } from "./server/router.ts";
+export type { Handler, Identity, RequestContext, Services } from "./server/context.ts";
+export { createServices, type ServiceBackends } from "./server/services.ts";
+export {
+  type Backends,
+  openBackends,
+  publishFromOutside,
+  workerConfig,
+} from "./server/backends.ts";
+export { type RunningServer, serveApp, type ServeOptions } from "./server/start.ts";
+export { runWorker, type StartServer, startWorkers, type WorkerPool } from "./server/workers.ts";
+export { type Config, DEFAULT_CONFIG, type LayerKind, loadConfig } from "./server/config.ts";
+export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./server/log.ts";
+
+// Consumers and the WebSocket handshake.
+export type { Connection, Consumer, ConsumerHooks, Scope, User } from "./server/consumer.ts";
+export { ANONYMOUS } from "./server/consumer.ts";
+export { CLOSE_EVENT } from "./server/_connection.ts";
+export { CloseCode, describeCloseCode, ProtocolError } from "./server/close_codes.ts";
+export { isOriginAllowed, type OriginPolicy } from "./server/origin.ts";
+export { checkHandshake, type HandshakeRefusal } from "./server/handshake.ts";
+export { LiveConnections, type UpgradeWebSocket } from "./server/websocket_route.ts";
+export type { ConnectionLimits, SocketLike } from "./server/_socket.ts";
+
+// Pages: escaping, static files, request bodies.
+export { escapeHtml, html, htmlResponse, SafeHtml } from "./server/html.ts";
+export { staticFileHandler, type StaticFileOptions } from "./server/static_files.ts";
+export { readBodyText } from "./server/request_body.ts";
+
+// The group layer.
+export type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult } from "./layers/layer.ts";
+export { validateEvent, validateGroupName } from "./layers/layer.ts";
+export { InMemoryLayer } from "./layers/in_memory.ts";
+
+// Presence.
+export {
+  PRESENCE_DIFF,
+  PRESENCE_GROUP,
+  type PresenceDiff,
+  type PresenceEvent,
+  type PresenceMeta,
+  type PresenceOptions,
+  type PresenceState,
+  type PresenceTracker,
+  type UntrackOptions,
+} from "./layers/presence/contract.ts";
+export { createLocalPresence } from "./layers/presence/memory.ts";
+
+// Accounts: users, sessions, CSRF, login throttling (Django's auth, sessions and CSRF).
+export {
+  isValid,
+  MAX_USERNAME_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  type SignUpErrors,
+  signUpErrors,
+  usernameKey,
+} from "./auth/account_rules.ts";
+export {
+  clearSessionCookie,
+  isSecureRequest,
+  readCookies,
+  SESSION_COOKIE,
+  setCsrfCookie,
+  setSessionCookie,
+} from "./auth/cookies.ts";
+export { CSRF_FIELD, newCsrfSecret } from "./auth/csrf.ts";
+export { FormRefusal, readProtectedForm } from "./auth/forms.ts";
+export { type AccountView, type PageAccount, pageAccount } from "./auth/page_account.ts";
+export { sessionGroup, SessionStore } from "./auth/sessions.ts";
+export { clientHost, LoginThrottle } from "./auth/throttle.ts";
+export { ACCOUNT_EVENTS_GROUP, UserDirectory } from "./auth/users.ts";
+
+// Storage.
+export { sortableId, type Store, type StoreKey } from "./storage/store.ts";
+export { ChatHistory, type ChatMessage } from "./storage/chat_history.ts";

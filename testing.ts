@@ -1,0 +1,28 @@
+/**
+ * Test support for apps on Channels for Deno, like Django Channels' `channels.testing`: the
+ * {@linkcode Communicator} drives a consumer through an app's real handshake without a port.
+ *
+ * @example
+ * ```ts
+ * import { createApp, socket } from "@channels/deno";
+ * import { Communicator, createTestServices, testUpgrade } from "@channels/deno/testing";
+ *
+ * await using services = await createTestServices();
+ * const app = createApp({ routes: [socket("/ws/echo/", echo)], services, upgrade: testUpgrade });
+ * const comm = new Communicator(app, "/ws/echo/");
+ * await comm.connect();
+ * comm.send("hi");
+ * await comm.receive(); // "You said: hi"
+ * ```
+ *
+ * @module
+ */
+export {
+  Communicator,
+  type CommunicatorOptions,
+  type ConsumerTarget,
+  RECEIVE_TIMEOUT_MS,
+  testUpgrade,
+} from "./testing/communicator.ts";
+export { createTestServices, type TestServices } from "./testing/services.ts";
+export { FakeSocket } from "./testing/fake_socket.ts";

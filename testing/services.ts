@@ -1,0 +1,50 @@
+/**
+ * Services for apps under test: an in-memory layer, presence and store, silent logs, and
+ * fast password hashing; `await using` closes them.
+ */
+import type { Services } from "../server/context.ts";
+import { type Config, DEFAULT_CONFIG } from "../server/config.ts";
+import { createServices } from "../server/services.ts";
+import { InMemoryLayer } from "../layers/in_memory.ts";
+import type { GroupLayer } from "../layers/layer.ts";
+import type { PresenceTracker } from "../layers/presence/contract.ts";
+import { createLocalPresence } from "../layers/presence/memory.ts";
+import { DenoKvStore } from "../storage/deno_kv_store.ts";
+import type { Store } from "../storage/store.ts";
+import { log } from "../server/log.ts";
+
+/** Services that close their backends on `await using`. */
+export interface TestServices extends Services {
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** PBKDF2 iterations in tests (production refuses fewer than 600,000). */
+const TEST_PASSWORD_ITERATIONS = 1_000;
+
+/** Services over in-memory backends; pass `layer`, `store` or `presence` to share yours. */
+export async function createTestServices(
+  overrides: Partial<Config> = {},
+  backends: { layer?: GroupLayer; store?: Store; presence?: PresenceTracker } = {},
+): Promise<TestServices> {
+  const config: Config = {
+    ...DEFAULT_CONFIG,
+    logLevel: "silent",
+    passwordIterations: TEST_PASSWORD_ITERATIONS,
+    allowWeakPasswordHashing: true,
+    ...overrides,
+  };
+  log.setLevel(config.logLevel);
+  const layer = backends.layer ?? new InMemoryLayer();
+  const store = backends.store ?? await DenoKvStore.open(":memory:");
+  const presence = backends.presence ??
+    createLocalPresence(layer, { graceMs: config.presenceGraceMs });
+  const services = createServices(config, { layer, store, presence });
+  return {
+    ...services,
+    async [Symbol.asyncDispose]() {
+      await presence.close();
+      await layer.close();
+      store.close();
+    },
+  };
+}

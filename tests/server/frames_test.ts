@@ -1,0 +1,78 @@
+/** What a consumer sends reaches the socket as it was at the moment of sending. */
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { Communicator, createTestServices } from "../../testing.ts";
+import type { Consumer, LayerEvent } from "../../mod.ts";
+import { log } from "../../server/log.ts";
+
+Deno.test("an object changed after sendJson is sent as it was each time", async () => {
+  await using services = await createTestServices();
+  const consumer: Consumer = (conn) => ({
+    receive() {
+      const counter = { n: 1 };
+      conn.sendJson(counter);
+      counter.n++;
+      conn.sendJson(counter);
+    },
+  });
+  const comm = new Communicator({ consumer, services }, "/ws/t/");
+  await comm.connect();
+  comm.send("go");
+  assertEquals(await comm.receiveJson(), { n: 1 });
+  assertEquals(await comm.receiveJson(), { n: 2 });
+  await comm.disconnect();
+});
+
+Deno.test("a group event is frozen once sent, so no member can change what others get", async () => {
+  await using services = await createTestServices();
+  const consumer: Consumer = (conn) => ({
+    connect: () => conn.groupAdd("g"),
+    events: {
+      note(event: LayerEvent) {
+        assertThrows(() => event.text = "changed", TypeError);
+        conn.sendJson(event);
+      },
+    },
+  });
+  const [a, b] = [
+    new Communicator({ consumer, services }, "/ws/a/"),
+    new Communicator({ consumer, services }, "/ws/b/"),
+  ];
+  await a.connect();
+  await b.connect();
+  const event = { type: "note", text: "hi", nested: { list: [1] } };
+  await services.layer.groupSend("g", event);
+  assert(Object.isFrozen(event) && Object.isFrozen(event.nested.list));
+  assertEquals(await a.receiveJson(), { type: "note", text: "hi", nested: { list: [1] } });
+  assertEquals(await b.receiveJson(), { type: "note", text: "hi", nested: { list: [1] } });
+  await a.disconnect();
+  await b.disconnect();
+});
+
+Deno.test("frames sent before the socket opens beyond its queue are counted and logged", async () => {
+  const lines: string[] = [];
+  log.setSink((line) => lines.push(line));
+  try {
+    await using services = await createTestServices({ channelCapacity: 3, logLevel: "warn" });
+    const consumer: Consumer = (conn) => ({
+      connect() {
+        for (let n = 1; n <= 5; n++) conn.send(`frame ${n}`);
+      },
+    });
+    const comm = new Communicator({ consumer, services }, "/ws/t/");
+    await comm.connect();
+    assertEquals([await comm.receive(), await comm.receive(), await comm.receive()], [
+      "frame 1",
+      "frame 2",
+      "frame 3",
+    ]);
+    assert(await comm.receiveNothing(50));
+    assertEquals(comm.droppedBeforeOpen, 2);
+    assert(
+      lines.some((line) => /WARN Dropped 2 frame\(s\) sent to \/ws\/t\//.test(line)),
+      lines.join("\n"),
+    );
+    await comm.disconnect();
+  } finally {
+    log.setSink(null);
+  }
+});
