@@ -40,7 +40,7 @@ export const NAIVE_PRESENCE: ServerTarget = {
 };
 
 const naiveProtocol: StormProtocol = {
-  url: (base, user) => `${base}/ws/presence/?user=${encodeURIComponent(user)}`,
+  url: (base, user) => `${base}/ws/presence/state/?user=${encodeURIComponent(user)}`,
   headers: () => ({}),
   apply(frame, online) {
     if (frame.type !== "presence.list") return;
@@ -51,7 +51,7 @@ const naiveProtocol: StormProtocol = {
 
 function oursProtocol(cookies: Map<string, string>): StormProtocol {
   return {
-    url: (base) => `${base}/ws/presence/`,
+    url: (base) => `${base}/ws/presence/state/`,
     headers: (user) => ({ cookie: `${SESSION_COOKIE}=${cookies.get(user)}` }),
     apply(frame, online) {
       if (frame.type === "presence.state") {

@@ -1,5 +1,5 @@
 /**
- * `WS /ws/presence/` (login required): keeps the user online while the socket is open and
+ * `WS /ws/presence/state/` (login required): keeps the user online while the socket is open and
  * keeps their page's list of users live. Protocol (server to client only):
  *
  * - `{"type": "presence.state", "users": [{"username", "online"}], "online_count", "recent"}`

@@ -50,6 +50,6 @@ export function presenceRoutes(services: Services, usernames: UsernameSource): A
   });
   return [
     page("GET", "/", presenceIndexPage(usernames)),
-    socket("/ws/presence/", consumer, { loginRequired: true }),
+    socket("/ws/presence/state/", consumer, { loginRequired: true }),
   ];
 }

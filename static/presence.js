@@ -1,5 +1,5 @@
 // The presence client. It keeps its user online while the page is open, over
-// ws(s)://<host>/ws/presence/, and keeps the page's list of users live: the full state on every
+// ws(s)://<host>/ws/presence/state/, and keeps the page's list of users live: the full state on every
 // (re)connect, then diffs. On a page without the list it only holds the socket (`?list=0`).
 // User text reaches the page through textContent only, never as markup.
 import { LiveSocket } from "./live_socket.js";
@@ -14,7 +14,7 @@ const count = document.getElementById("online-count");
 const stateLabel = list ? document.getElementById("connection-state") : null;
 
 const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-const socketUrl = `${scheme}//${location.host}/ws/presence/${list ? "" : "?list=0"}`;
+const socketUrl = `${scheme}//${location.host}/ws/presence/state/${list ? "" : "?list=0"}`;
 const me = list?.dataset.me ?? "";
 
 const live = new LiveSocket(socketUrl, {

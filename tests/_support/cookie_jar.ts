@@ -7,7 +7,7 @@
  * const client = new WebClient(server.url);
  * await client.signUp("ada", "correct horse 9");
  * await client.logIn("ada", "correct horse 9");
- * const socket = await TestSocket.open(server.wsUrl("/ws/presence/"), {
+ * const socket = await TestSocket.open(server.wsUrl("/ws/presence/state/"), {
  *   headers: client.socketHeaders(),
  * });
  * ```

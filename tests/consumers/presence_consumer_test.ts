@@ -23,7 +23,7 @@ async function logIn(app: TestApp, username: string): Promise<string> {
 }
 
 async function openPresence(app: TestApp, session: string, query = ""): Promise<Communicator> {
-  const comm = new Communicator(app, `/ws/presence/${query}`, {
+  const comm = new Communicator(app, `/ws/presence/state/${query}`, {
     headers: { cookie: `${SESSION_COOKIE}=${session}` },
   });
   const { accepted, status } = await comm.connect();
@@ -50,7 +50,7 @@ const leaves = (user: string) => (frame: Frame) =>
 
 Deno.test("an anonymous visitor cannot open the presence socket", async () => {
   await using app = await appWith([]);
-  const comm = new Communicator(app, "/ws/presence/");
+  const comm = new Communicator(app, "/ws/presence/state/");
   assertEquals(await comm.connect(), { accepted: false, status: 403 });
 });
 

@@ -23,7 +23,9 @@ export async function member(url: string, username: string): Promise<WebClient> 
 /** A presence socket of `client`'s user on the server at `url`, past its state frame. */
 export async function presenceSocket(url: string, client: WebClient): Promise<TestSocket> {
   const headers = { ...client.socketHeaders(), origin: url };
-  const socket = await TestSocket.open(`${url.replace(/^http/, "ws")}/ws/presence/`, { headers });
+  const socket = await TestSocket.open(`${url.replace(/^http/, "ws")}/ws/presence/state/`, {
+    headers,
+  });
   assertEquals((await socket.nextJson(WAIT)).type, "presence.state");
   return socket;
 }

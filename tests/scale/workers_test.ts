@@ -60,7 +60,7 @@ Deno.test({
     await using server = await startServerProcess({}, ["--workers", "2"]);
     const bob = await member(server.url, "bob");
     const ada = await member(server.url, "ada");
-    const presenceUrl = server.wsUrl("/ws/presence/");
+    const presenceUrl = server.wsUrl("/ws/presence/state/");
     // bob's session, made on whichever Worker took the log-in, opens sockets on both.
     const watchers = await onEachWorker(presenceUrl, headersOf(bob, server.url));
     const adaTab = await RawWebSocket.open(presenceUrl, { headers: headersOf(ada, server.url) });

@@ -95,12 +95,12 @@ Deno.test("refusals by Origin, login and the consumer each log their reason", as
     await using server = await startTestServer({ logLevel: "info" });
     const evil = { origin: "https://evil.example" };
     assertEquals(await handshakeStatus(server.wsUrl("/ws/echo/"), evil), 403);
-    assertEquals(await handshakeStatus(server.wsUrl("/ws/presence/")), 403);
+    assertEquals(await handshakeStatus(server.wsUrl("/ws/presence/state/")), 403);
     assertEquals(await handshakeStatus(server.wsUrl("/ws/chat/%20lobby/")), 403);
     const rejects = lines.filter((line) => line.startsWith("WebSocket REJECT"));
     assertEquals(rejects.length, 3, lines.join("\n"));
     assert(/\/ws\/echo\/ .*\(Cross-site WebSocket refused: the Origin/.test(rejects[0]));
-    assert(/\/ws\/presence\/ .*\(Login required/.test(rejects[1]));
+    assert(/\/ws\/presence\/state\/ .*\(Login required/.test(rejects[1]));
     assert(/\/ws\/chat\/%20lobby\/ .*\(Refused by the consumer/.test(rejects[2]));
   } finally {
     log.setSink(null);

@@ -27,7 +27,7 @@ async function member(server: TestServer, username: string): Promise<WebClient> 
 }
 
 async function presenceSocket(server: TestServer, client: WebClient): Promise<TestSocket> {
-  const socket = await TestSocket.open(server.wsUrl("/ws/presence/"), {
+  const socket = await TestSocket.open(server.wsUrl("/ws/presence/state/"), {
     headers: client.socketHeaders(),
   });
   assertEquals((await socket.nextJson()).type, "presence.state");
@@ -101,7 +101,7 @@ Deno.test("the presence socket refuses a page from another site", async () => {
   await using server = await start();
   const ada = await member(server, "ada");
   const headers = { ...ada.socketHeaders(), origin: "https://evil.example" };
-  assertEquals(await handshakeStatus(server.wsUrl("/ws/presence/"), headers), 403);
+  assertEquals(await handshakeStatus(server.wsUrl("/ws/presence/state/"), headers), 403);
 });
 
 Deno.test("a server shutting down announces its users offline without a grace period", async () => {
