@@ -1,0 +1,16 @@
+/** `deno task start`: serves the live counter on http://127.0.0.1:8001/. */
+import { createServices, loadConfig, openBackends, serveApp } from "@channels/deno";
+import { createCounterApp } from "./counter.ts";
+
+if (import.meta.main) {
+  const config = loadConfig(Deno.args, { PORT: "8001", ...Deno.env.toObject() });
+  const backends = await openBackends(config);
+  const app = createCounterApp(createServices(config, backends));
+  const server = await serveApp(app, {
+    hostname: config.host,
+    port: config.port,
+    onClosed: backends.close,
+  });
+  console.log(`Live counter at ${server.url}/`);
+  Deno.addSignalListener("SIGINT", () => server.shutdown().then(() => Deno.exit(0)));
+}

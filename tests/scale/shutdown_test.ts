@@ -1,0 +1,31 @@
+/**
+ * A graceful stop writes what the app still holds: chat history accepted a moment before
+ * SIGTERM is in the room after a restart (default configuration, Deno KV under DATA_DIR).
+ */
+import { assertEquals } from "@std/assert";
+import { TestSocket } from "../_support/socket.ts";
+import { WAIT } from "./_clients.ts";
+import { startServerProcess } from "./_process.ts";
+
+Deno.test("a message sent just before SIGTERM is in the room's history after a restart", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "shutdown-test-" });
+  try {
+    {
+      await using server = await startServerProcess({ DATA_DIR: dataDir });
+      const writer = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+      writer.sendJson({ message: "the last word" });
+      // Delivered, so accepted: history writes it within 2 s, unless the stop does it first.
+      await writer.nextMatching((frame) => frame.message === "the last word", WAIT);
+      server.signal("SIGTERM");
+      assertEquals((await writer.closed).code, 1001);
+      assertEquals((await server.status).code, 0);
+    }
+    await using again = await startServerProcess({ DATA_DIR: dataDir });
+    const reader = await TestSocket.open(again.wsUrl("/ws/chat/lobby/"));
+    const first = await reader.nextMatching(() => true, WAIT);
+    assertEquals([first.message, first.history], ["the last word", true]);
+    await reader.close();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});
