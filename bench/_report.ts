@@ -37,7 +37,11 @@ export function formatChecks(checks: Check[]): string {
       check.scenario,
       `${formatNumber(check.value, absolute ? 0 : 2)}${unit}`,
       `${check.comparison} ${check.limit}${unit}`,
-      check.pass ? "PASS" : "FAIL",
+      check.reported
+        ? `REPORTED (${check.pass ? "met" : "not met"})`
+        : check.pass
+        ? "PASS"
+        : "FAIL",
     ];
   });
   return `\n== Targets (ours / raw) ==\n${

@@ -47,6 +47,11 @@ export interface Check {
   comparison: "<=" | ">=";
   limit: number;
   pass: boolean;
+  /**
+   * A target for later: printed as REPORTED (with whether it was met), neither PASS nor FAIL,
+   * and never counted as a failure.
+   */
+  reported?: boolean;
 }
 
 /** What a scenario returns. */

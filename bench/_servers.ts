@@ -6,6 +6,7 @@
  * `{ ...OURS, name: "ours-2w", args: ["--workers", "2"] }` is all a later scenario needs.
  */
 import { fromFileUrl } from "@std/path";
+import { DEFAULT_CONFIG, loadConfig } from "../server/config.ts";
 import { processTree, type ProcSample, resetPeak, sampleProcess, sumSamples } from "./_proc.ts";
 
 /** How to start one kind of server. */
@@ -23,6 +24,19 @@ export interface ServerTarget {
   dataDir: boolean;
   /** Said in the report, e.g. that the rate limit was raised. */
   notes: string[];
+  /**
+   * Runs `deno task <task>` from deno.json instead of `deno run denoFlags module args`; the
+   * port then goes in `PORT`, as a user would set it.
+   */
+  task?: string;
+  /**
+   * Passes on none of the server's settings that the bench's own environment may hold, and
+   * checks at start that every setting but the port and `DATA_DIR` is at its default (so
+   * `env` must set none).
+   */
+  defaultConfig?: boolean;
+  /** Sends what the server prints on stdout to /dev/null instead of keeping its last lines. */
+  stdoutToNull?: boolean;
 }
 
 /** Rate limit used for our server: far above any bench sender, which sends faster than 20/s. */
@@ -58,12 +72,38 @@ export const OURS: ServerTarget = {
   ],
 };
 
+/**
+ * This project's server exactly as `deno task start` runs it: the `start` task of deno.json
+ * (its deno flags), every setting at its default (`info` logs, 20 messages/s per socket and a
+ * burst of 40) but the port and a fresh `DATA_DIR`; its stdout, the `info` log, to /dev/null.
+ */
+export const OURS_AS_STARTED: ServerTarget = {
+  name: "ours",
+  module: "main.ts",
+  denoFlags: [],
+  args: [],
+  env: {},
+  dataDir: true,
+  notes: [
+    "ours: `deno task start` with only PORT and a fresh DATA_DIR set, every other setting at " +
+    "its default (LOG_LEVEL=info, RATE_LIMIT=20, RATE_BURST=40); its stdout (the info log) " +
+    "to /dev/null",
+  ],
+  task: "start",
+  defaultConfig: true,
+  stdoutToNull: true,
+};
+
 /** A started server process. */
 export interface ServerProcess extends AsyncDisposable {
   readonly name: string;
   readonly port: number;
   /** The process started, then every process it started (a multi-process server's servers). */
   readonly pids: number[];
+  /** `performance.now()` when the process was spawned. */
+  readonly spawnedAt: number;
+  /** When its port first accepted a connection: ms after the spawn, and CPU ms used by then. */
+  readonly ready: { ms: number; cpuMs: number };
   /** CPU and memory summed over `pids` (CPU of a process that has exited is not counted). */
   sample(): ProcSample;
   /** Restarts the peak-memory mark; false when the kernel does not allow it. */
@@ -83,9 +123,17 @@ export async function startServerProcess(
 ): Promise<ServerProcess> {
   const port = freePort();
   const dataDir = target.dataDir ? await Deno.makeTempDir({ prefix: "channels-bench-" }) : null;
-  const env = { ...target.env, ...(dataDir ? { DATA_DIR: dataDir } : {}), ...options.env };
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
+  const env = {
+    ...(target.defaultConfig ? withoutSettings(Deno.env.toObject()) : {}),
+    ...target.env,
+    ...(dataDir ? { DATA_DIR: dataDir } : {}),
+    ...(target.task !== undefined ? { PORT: String(port) } : {}),
+    ...options.env,
+  };
+  if (target.defaultConfig) assertDefaults(env);
+  const args = target.task !== undefined
+    ? ["task", target.task, ...target.args, ...(options.args ?? [])]
+    : [
       "run",
       ...target.denoFlags,
       target.module,
@@ -93,15 +141,19 @@ export async function startServerProcess(
       ...(options.args ?? []),
       "--port",
       String(port),
-    ],
+    ];
+  const spawnedAt = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
     cwd: ROOT,
     env,
+    clearEnv: target.defaultConfig === true,
     stdin: "null",
-    stdout: "piped",
+    stdout: target.stdoutToNull ? "null" : "piped",
     stderr: "piped",
   }).spawn();
   const tail: string[] = [];
-  void drain(child.stdout, tail);
+  if (!target.stdoutToNull) void drain(child.stdout, tail);
   void drain(child.stderr, tail);
   let exited = false;
   const status = child.status.then((s) => {
@@ -119,12 +171,15 @@ export async function startServerProcess(
       }
       if (dataDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     })();
+  const ready = { ms: 0, cpuMs: 0 };
   const server: ServerProcess = {
     name: target.name,
     port,
     get pids() {
       return processTree(child.pid);
     },
+    spawnedAt,
+    ready,
     sample: () => sumSamples(processTree(child.pid).flatMap(sampleIfAlive)),
     resetPeak: () => processTree(child.pid).every(resetPeak),
     output: () => tail.join("\n"),
@@ -133,6 +188,8 @@ export async function startServerProcess(
   };
   try {
     await waitForPort(port, () => exited);
+    ready.ms = performance.now() - spawnedAt;
+    ready.cpuMs = server.sample().cpuMs;
   } catch (error) {
     await stop();
     throw new Error(
@@ -140,6 +197,39 @@ export async function startServerProcess(
     );
   }
   return server;
+}
+
+// `env` without every variable the server's configuration reads (found by reading a
+// configuration from an environment that notes what is asked of it), so that a setting in the
+// bench's own environment cannot reach the server.
+function withoutSettings(env: Record<string, string>): Record<string, string> {
+  const read = new Set<string>();
+  loadConfig(
+    [],
+    new Proxy({}, {
+      get(_, key) {
+        if (typeof key === "string") read.add(key);
+        return undefined;
+      },
+    }),
+  );
+  const kept = { ...env };
+  for (const name of read) delete kept[name];
+  return kept;
+}
+
+// Throws unless `env` configures the server with its defaults but for the port and the data
+// directory.
+function assertDefaults(env: Record<string, string>): void {
+  const config = loadConfig([], env) as unknown as Record<string, unknown>;
+  const defaults = DEFAULT_CONFIG as unknown as Record<string, unknown>;
+  const differ = Object.keys(defaults).filter((key) =>
+    key !== "port" && key !== "dataDir" &&
+    JSON.stringify(config[key]) !== JSON.stringify(defaults[key])
+  );
+  if (differ.length > 0) {
+    throw new Error(`Not the default configuration: ${differ.join(", ")} differ`);
+  }
 }
 
 function sampleIfAlive(pid: number): ProcSample[] {

@@ -6,6 +6,7 @@ import type { Scenario } from "../_scenario.ts";
 import { FANOUT_LOAD, fixedRateScenario } from "./fixed_rate.ts";
 import { saturationScenario } from "./saturation.ts";
 import { idleScenario } from "./idle.ts";
+import { coldStartScenario } from "./cold_start.ts";
 import { overloadScenario } from "./overload.ts";
 import { presenceStormScenario } from "../presence_storm.ts";
 import { scaleFanoutScenario, scaleSaturationScenario } from "./scale_out.ts";
@@ -31,6 +32,7 @@ export const SCENARIOS: Scenario[] = [
     messageLength: 100,
     paired: true,
   }),
+  coldStartScenario,
   saturationScenario,
   idleScenario,
   overloadScenario,
