@@ -55,7 +55,13 @@ export {
 } from "./server/backends.ts";
 export { type RunningServer, serveApp, type ServeOptions } from "./server/start.ts";
 export { runWorker, type StartServer, startWorkers, type WorkerPool } from "./server/workers.ts";
-export { type Config, DEFAULT_CONFIG, type LayerKind, loadConfig } from "./server/config.ts";
+export {
+  type Config,
+  DEFAULT_CONFIG,
+  type Env,
+  type LayerKind,
+  loadConfig,
+} from "./server/config.ts";
 export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./server/log.ts";
 
 // Consumers and the WebSocket handshake.
@@ -65,11 +71,15 @@ export { CLOSE_EVENT } from "./server/_connection.ts";
 export { CloseCode, describeCloseCode, ProtocolError } from "./server/close_codes.ts";
 export { isOriginAllowed, type OriginPolicy } from "./server/origin.ts";
 export { checkHandshake, type HandshakeRefusal } from "./server/handshake.ts";
-export { LiveConnections, type UpgradeWebSocket } from "./server/websocket_route.ts";
+export {
+  LiveConnections,
+  type TrackedConnection,
+  type UpgradeWebSocket,
+} from "./server/websocket_route.ts";
 export type { ConnectionLimits, SocketLike } from "./server/_socket.ts";
 
 // Pages: escaping, static files, request bodies.
-export { escapeHtml, html, htmlResponse, SafeHtml } from "./server/html.ts";
+export { escapeHtml, html, htmlResponse, type Interpolation, SafeHtml } from "./server/html.ts";
 export { staticFileHandler, type StaticFileOptions } from "./server/static_files.ts";
 export { readBodyText } from "./server/request_body.ts";
 
@@ -82,12 +92,15 @@ export { InMemoryLayer } from "./layers/in_memory.ts";
 export {
   PRESENCE_DIFF,
   PRESENCE_GROUP,
+  type PresenceClock,
   type PresenceDiff,
   type PresenceEvent,
+  presenceGroup,
   type PresenceMeta,
   type PresenceOptions,
   type PresenceState,
   type PresenceTracker,
+  SITE_TOPIC,
   type UntrackOptions,
 } from "./layers/presence/contract.ts";
 export { createLocalPresence } from "./layers/presence/memory.ts";
@@ -99,6 +112,7 @@ export {
   MIN_PASSWORD_LENGTH,
   type SignUpErrors,
   signUpErrors,
+  type SignUpInput,
   usernameKey,
 } from "./auth/account_rules.ts";
 export {
@@ -112,10 +126,27 @@ export {
 export { CSRF_FIELD, newCsrfSecret } from "./auth/csrf.ts";
 export { FormRefusal, readProtectedForm } from "./auth/forms.ts";
 export { type AccountView, type PageAccount, pageAccount } from "./auth/page_account.ts";
-export { sessionGroup, SessionStore } from "./auth/sessions.ts";
-export { clientHost, LoginThrottle } from "./auth/throttle.ts";
-export { ACCOUNT_EVENTS_GROUP, UserDirectory } from "./auth/users.ts";
+export {
+  sessionGroup,
+  type SessionRecord,
+  SessionStore,
+  type SessionStoreOptions,
+} from "./auth/sessions.ts";
+export {
+  clientHost,
+  type LoginAttempt,
+  LoginThrottle,
+  type Throttled,
+  type ThrottleLimits,
+} from "./auth/throttle.ts";
+export { ACCOUNT_EVENTS_GROUP, UserDirectory, type UserRecord } from "./auth/users.ts";
 
 // Storage.
-export { sortableId, type Store, type StoreKey } from "./storage/store.ts";
+export {
+  sortableId,
+  type Store,
+  type StoreChange,
+  type StoreEntry,
+  type StoreKey,
+} from "./storage/store.ts";
 export { ChatHistory, type ChatMessage } from "./storage/chat_history.ts";

@@ -16,15 +16,21 @@ const NON_WORD = /[^\p{L}\p{N}_]+/u;
 
 /** Messages for the sign-up form, by field. */
 export interface SignUpErrors {
+  /** What is wrong with the username; empty when nothing is. */
   username: string[];
+  /** What is wrong with the password; empty when nothing is. */
   password1: string[];
+  /** What is wrong with the confirmation (it must repeat `password1`). */
   password2: string[];
 }
 
 /** What the sign-up form sends. */
 export interface SignUpInput {
+  /** The name as typed; the rules normalise it before checking. */
   username: string;
+  /** The password. */
   password1: string;
+  /** The password again, to catch a typo. */
   password2: string;
 }
 

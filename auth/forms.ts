@@ -24,6 +24,7 @@ export class FormRefusal {
   readonly reason: string;
   /** True when the CSRF check failed (Django's "CSRF verification failed" page). */
   readonly csrf: boolean;
+  /** A 403 marks a failed CSRF check, a 413 a body too large. */
   constructor(status: 403 | 413, reason: string) {
     this.status = status;
     this.reason = reason;

@@ -16,7 +16,9 @@ import { isSecureRequest, setCsrfCookie } from "./cookies.ts";
 
 /** The signed-in user as a page shows them, with the token their log-out form needs. */
 export interface AccountView {
+  /** The signed-in user's name. */
   username: string;
+  /** A masked CSRF token for the page's log-out form. */
   csrfToken: string;
 }
 

@@ -15,13 +15,17 @@ import type { Store } from "../storage/store.ts";
 
 /** What the server remembers about one session. Times are milliseconds since the epoch. */
 export interface SessionRecord {
+  /** The signed-in user. */
   username: string;
+  /** When the user logged in. */
   createdAt: number;
+  /** When the session ends, whatever the cookie says. */
   expiresAt: number;
 }
 
 /** How sessions are kept. */
 export interface SessionStoreOptions {
+  /** How long a session lives, in seconds. */
   maxAgeSeconds: number;
   /** The clock (tests move it). */
   now?: () => number;
@@ -34,10 +38,12 @@ const encoder = new TextEncoder();
 
 /** Creates, reads and ends sessions. */
 export class SessionStore {
+  /** How long a session lives: the cookie's `Max-Age` and the record's expiry. */
   readonly maxAgeSeconds: number;
   #store: Store;
   #now: () => number;
 
+  /** Keeps the sessions in `store`. */
   constructor(store: Store, options: SessionStoreOptions) {
     this.#store = store;
     this.maxAgeSeconds = options.maxAgeSeconds;

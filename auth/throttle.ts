@@ -21,8 +21,11 @@ import { usernameKey } from "./account_rules.ts";
 
 /** How many failures are allowed, and over how long. */
 export interface ThrottleLimits {
+  /** Failures allowed for one username, from any address. */
   perUsername: number;
+  /** Failures allowed from one client address, for any username. */
   perAddress: number;
+  /** How long a failure counts. */
   windowSeconds: number;
 }
 
@@ -51,6 +54,7 @@ export class LoginThrottle {
   #limits: ThrottleLimits;
   #now: () => number;
 
+  /** Keeps the counts in `store`, so every process sharing it sees them; `now` is for tests. */
   constructor(store: Store, limits: ThrottleLimits, options: { now?: () => number } = {}) {
     this.#store = store;
     this.#limits = limits;

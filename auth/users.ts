@@ -17,6 +17,7 @@ export const ACCOUNT_EVENTS_GROUP = "accounts";
 export interface UserRecord {
   /** The name as the user typed it, NFKC-normalised. */
   username: string;
+  /** Django's format, `pbkdf2_sha256$<iterations>$<salt>$<hash>`; never the password. */
   passwordHash: string;
   /** ISO time of sign-up. */
   createdAt: string;
@@ -29,6 +30,7 @@ export class UserDirectory {
   #store: Store;
   #hasher: PasswordHasher;
 
+  /** Keeps users in `store`; `hasher` sets how slowly passwords are hashed. */
   constructor(store: Store, hasher: PasswordHasher) {
     this.#store = store;
     this.#hasher = hasher;

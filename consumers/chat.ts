@@ -4,9 +4,14 @@ import {
   type Consumer,
   type LayerEvent,
   log,
+  PRESENCE_DIFF,
+  presenceGroup,
+  type PresenceTracker,
   ProtocolError,
+  sessionGroup,
   sortableId,
 } from "../mod.ts";
+import { presenceSnapshot } from "./presence_snapshot.ts";
 
 /** Longest room name, in characters. */
 export const MAX_ROOM_NAME = 100;
@@ -31,21 +36,61 @@ export function chatGroup(room: string): string {
   return `chat.${room}`;
 }
 
+/** The presence topic of a room: who is in it (the same name as its group). */
+export function chatPresenceTopic(room: string): string {
+  return chatGroup(room);
+}
+
+/** The first presence frame of a room socket that asked for them. */
+export const ROOM_PRESENCE_STATE = "presence.state";
+
 /**
  * The chat room of the Django Channels tutorial: a client sends `{"message": "..."}`, every
  * socket in the room (the sender's too) receives the message with its id, author and time.
  * On entry, the room's recent history arrives first, each frame marked `"history": true`.
+ *
+ * With `presence`, every socket is tracked in the room's topic while it is open (released
+ * with grace, so a reload does not flicker), under its user's name or, for anonymous
+ * visitors, `"Anonymous"` (they all count as that one member). Only a socket opened with
+ * `?presence=1` (the site's own page) gets presence frames: `{"type": "presence.state",
+ * "users": [{"username", "online"}]}` after the history, then `{"type": "presence.diff",
+ * "joins", "leaves", "topic", "time"}`. The tutorial's page prints every frame's `message`,
+ * so it must not get them. Presence work happens on connect and disconnect only.
  */
-export function chatConsumer(history: ChatHistory): Consumer {
+export function chatConsumer(history: ChatHistory, presence?: PresenceTracker): Consumer {
   return (conn) => {
     const room = conn.scope.params.room ?? "";
     const group = chatGroup(room);
+    const member = conn.scope.user.username ?? ANONYMOUS_AUTHOR;
+    const listing = presence !== undefined && conn.scope.query.get("presence") === "1";
+    // Diffs that arrive before the state frame went out wait for it (see presence.ts).
+    let early: LayerEvent[] | null = [];
+    const sendHistory = async () => {
+      for (const message of await history.recent(room)) {
+        conn.sendJson({ ...message, history: true });
+      }
+    };
     return {
       async connect() {
         if (!isValidRoomName(room)) return false;
         await conn.groupAdd(group);
-        for (const message of await history.recent(room)) {
-          conn.sendJson({ ...message, history: true });
+        if (presence === undefined) return sendHistory();
+        const topic = chatPresenceTopic(room);
+        if (listing) await conn.groupAdd(presenceGroup(topic));
+        const sessionId = conn.scope.sessionId;
+        const session = sessionId === null ? null : await sessionGroup(sessionId);
+        await presence.track(member, conn.channelName, { session }, topic);
+        try {
+          await sendHistory();
+          if (!listing) return;
+          const { online } = await presence.state(topic);
+          conn.sendJson({ type: ROOM_PRESENCE_STATE, users: presenceSnapshot([], online, member) });
+          for (const event of early ?? []) conn.sendJson(event);
+          early = null;
+        } catch (error) {
+          // A refused socket never runs `disconnect`: untrack here, or the member is a ghost.
+          await presence.untrack(conn.channelName);
+          throw error;
         }
       },
       receiveJson(value) {
@@ -73,8 +118,18 @@ export function chatConsumer(history: ChatHistory): Consumer {
       },
       // What the room accepted reaches the store as its writer leaves, so a page that enters
       // via another process sees it at once (shutdown is covered by the app closing history).
-      disconnect: () => history.flush(),
+      disconnect: async () => {
+        await Promise.all([
+          history.flush(),
+          presence?.untrack(conn.channelName, { grace: true }),
+        ]);
+      },
       events: {
+        // The layer's event object is the frame: one serialisation serves every socket.
+        [PRESENCE_DIFF]: (event) => {
+          if (early !== null) early.push(event);
+          else conn.sendJson(event);
+        },
         "chat.message": (event) => {
           const message = chatMessageOf(event, room);
           if (message !== null) conn.sendJson(message);

@@ -22,6 +22,9 @@ import {
   type PresenceTracker,
   sessionGroup,
 } from "../mod.ts";
+import { presenceSnapshot, type PresenceUser } from "./presence_snapshot.ts";
+
+export type { PresenceUser } from "./presence_snapshot.ts";
 
 /** The frame a client gets when a user signs up. */
 export const USER_ADDED = "presence.user_added";
@@ -35,12 +38,6 @@ export interface PresenceServices {
   readonly users: { usernames(): Promise<string[]> };
   /** Whether a session still exists (a log-out deletes it before closing its sockets). */
   readonly sessions: { get(id: string): Promise<unknown | null> };
-}
-
-/** One user in the state frame. */
-export interface PresenceUser {
-  username: string;
-  online: boolean;
 }
 
 const MAX_DEVICE = 80;
@@ -113,12 +110,7 @@ async function stateFrame(services: PresenceServices, me: string): Promise<unkno
     services.users.usernames(),
     services.presence.state(),
   ]);
-  // This socket's own join may still be inside the coalescing window: it is online.
-  const online = new Set([...state.online, me]);
-  const names = new Set(registered);
-  // Someone online who is missing from the directory read (signed up a moment ago) is shown.
-  const users: PresenceUser[] = [...registered, ...[...online].filter((n) => !names.has(n))]
-    .map((username) => ({ username, online: online.has(username) }));
+  const users: PresenceUser[] = presenceSnapshot(registered, state.online, me);
   return {
     type: PRESENCE_STATE,
     users,

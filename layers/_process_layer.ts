@@ -9,31 +9,11 @@
  * - "Publish, then deliver locally": a group send hands the event to the transport marked with
  *   this process's id, then delivers to local members directly; the transport's copy coming
  *   back to this process is skipped by that id. Local counts in the result are exact.
- * - Membership is mirrored in the transport's registry with expiry, refreshed by a heartbeat,
- *   so the members of a process that died disappear (Channels' `group_expiry`).
  */
 import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult } from "./layer.ts";
 import { validateEvent, validateGroupName } from "./layer.ts";
 import { channelProcess, LocalGroups } from "./local_groups.ts";
 import type { Transport, TransportInbox } from "./_transport.ts";
-
-/** How long a membership lives in the shared registry, and how often it is refreshed. */
-export interface MembershipTimingOptions {
-  /** A membership not refreshed for this long is gone (default 30 s). */
-  groupExpiryMs?: number;
-  /** How often this process refreshes its memberships (default a third of the expiry). */
-  heartbeatMs?: number;
-}
-
-/** {@linkcode MembershipTimingOptions} with the defaults filled in. */
-export function membershipTiming(
-  options: MembershipTimingOptions,
-): Required<MembershipTimingOptions> {
-  const groupExpiryMs = options.groupExpiryMs ?? 30_000;
-  // Three refreshes per expiry: one lost heartbeat does not make a live member disappear.
-  const heartbeatMs = options.heartbeatMs ?? Math.max(100, Math.floor(groupExpiryMs / 3));
-  return { groupExpiryMs, heartbeatMs };
-}
 
 /**
  * A {@linkcode GroupLayer} that reaches other processes through a {@linkcode Transport}. A
@@ -45,18 +25,16 @@ export class ProcessLayer implements GroupLayer {
   #transport: Transport;
   /** Group subscriptions in flight, by group. */
   #pending = new Map<string, Promise<void>>();
-  #heartbeat: ReturnType<typeof setInterval>;
   #closed = false;
   #closing: Promise<void> | null = null;
 
-  /** Serves `transport`, refreshing the registry every `heartbeatMs`; receives after start. */
-  constructor(transport: Transport, options: { heartbeatMs: number }) {
+  /** Serves `transport`; receives after {@linkcode ProcessLayer.start}. */
+  constructor(transport: Transport) {
     this.#transport = transport;
     this.#local = new LocalGroups({
       firstLocalMember: (group) => this.#subscribe(group),
       lastLocalMemberLeft: (group) => transport.unsubscribe(group),
     });
-    this.#heartbeat = setInterval(() => void this.#refresh(), options.heartbeatMs);
   }
 
   /** This process's id: the start of its channel names and the origin of what it publishes. */
@@ -68,10 +46,8 @@ export class ProcessLayer implements GroupLayer {
     return this.#local.newChannel(deliver);
   }
 
-  async closeChannel(channel: string): Promise<void> {
-    const groups = this.#local.groupsOf(channel);
-    await this.#local.closeChannel(channel);
-    await Promise.all(groups.map((group) => this.#transport.forget(group, channel)));
+  closeChannel(channel: string): Promise<void> {
+    return this.#local.closeChannel(channel);
   }
 
   async send(channel: string, event: LayerEvent): Promise<SendResult> {
@@ -91,12 +67,11 @@ export class ProcessLayer implements GroupLayer {
     // A join made while the first member's subscription is in flight must wait for it too:
     // once groupAdd resolves, events sent from any process reach the new member.
     await this.#pending.get(group);
-    await this.#transport.remember(group, channel);
   }
 
   async groupDiscard(group: string, channel: string): Promise<void> {
     validateGroupName(group);
-    if (await this.#local.discard(group, channel)) await this.#transport.forget(group, channel);
+    await this.#local.discard(group, channel);
   }
 
   async groupSend(group: string, event: LayerEvent): Promise<SendResult> {
@@ -108,12 +83,6 @@ export class ProcessLayer implements GroupLayer {
     const published = await this.#transport.publishToGroup(group, event, this.processId);
     const local = this.#local.deliverToGroup(group, event);
     return { ...local, remoteProcesses: await published.remoteProcesses };
-  }
-
-  /** Channels that are members of `group` in any process, by the shared registry. */
-  async groupMembers(group: string): Promise<string[]> {
-    validateGroupName(group);
-    return await this.#transport.members(group);
   }
 
   stats(): LayerStats {
@@ -140,8 +109,7 @@ export class ProcessLayer implements GroupLayer {
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
-    clearInterval(this.#heartbeat);
-    await this.#transport.close(this.#local);
+    await this.#transport.close();
   }
 
   #checkOpen(): void {
@@ -156,11 +124,6 @@ export class ProcessLayer implements GroupLayer {
     return settled;
   }
 
-  async #refresh(): Promise<void> {
-    if (this.#closed) return;
-    await this.#transport.refresh(this.#local);
-  }
-
   #inbox(): TransportInbox {
     const local = this.#local;
     return {
@@ -170,7 +133,6 @@ export class ProcessLayer implements GroupLayer {
         local.deliverToGroup(group, event);
       },
       channelEvent: (channel, event): void => void local.deliverToChannel(channel, event),
-      membershipLost: (): void => void this.#refresh(),
     };
   }
 }

@@ -1,7 +1,7 @@
 /**
  * What a cross-process layer needs from its backend (Redis pub/sub, BroadcastChannel + KV):
- * moving events between processes and keeping the shared membership registry. Everything
- * else (local membership, "publish, then deliver locally", origin ids, counting) is the
+ * moving events between processes and counting who they reached. Everything else (local
+ * membership, "publish, then deliver locally", origin ids, local counts) is the
  * backend-independent {@linkcode ProcessLayer} in `_process_layer.ts`.
  */
 import type { LayerEvent } from "./layer.ts";
@@ -14,16 +14,6 @@ export interface TransportInbox {
   groupEvent(group: string, event: LayerEvent, origin: string | null): void;
   /** An event for one of this process's channels. */
   channelEvent(channel: string, event: LayerEvent): void;
-  /** The registry may have lost this process's memberships (a reconnect): write them again. */
-  membershipLost(): void;
-}
-
-/** Read access to this process's groups, for writing them to (or removing them from) a registry. */
-export interface Memberships {
-  /** Groups that have at least one member in this process. */
-  groups(): string[];
-  /** The members of `group` in this process. */
-  members(group: string): string[];
 }
 
 /** What a transport reports for a group event it has accepted. */
@@ -57,16 +47,11 @@ export interface Transport {
    * away) reaches nobody, and the sender can report it as not sent.
    */
   publishToGroup(group: string, event: LayerEvent, origin: string): Promise<Published>;
-  /** Hands an event for `channel` to the process that owns it; resolves with how many heard. */
+  /**
+   * Hands an event for `channel` to the process that owns it; resolves with 1 when that
+   * process is listening, 0 when it is known to be gone (the event is then lost).
+   */
   sendToProcess(processId: string, channel: string, event: LayerEvent): Promise<number>;
-  /** Records one membership in the shared registry, to expire unless refreshed. */
-  remember(group: string, channel: string): Promise<void>;
-  /** Removes one membership from the registry (best effort: it expires anyway). */
-  forget(group: string, channel: string): Promise<void>;
-  /** Writes every local membership again with a fresh expiry: the layer's heartbeat. */
-  refresh(memberships: Memberships): Promise<void>;
-  /** The channels that are members of `group` in any process, by the registry. */
-  members(group: string): Promise<string[]>;
-  /** Removes `memberships` from the registry (best effort), then releases everything. */
-  close(memberships: Memberships): Promise<void>;
+  /** Stops receiving and releases everything. */
+  close(): Promise<void>;
 }

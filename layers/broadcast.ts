@@ -5,8 +5,9 @@
  * - **BroadcastChannel** carries the events. It reaches every Worker of one Deno process
  *   (`deno task start --workers N`) and, on Deno Deploy, every isolate of the deployment. It
  *   does NOT reach another OS process or another machine: use the Redis layer for those.
- * - **Deno KV** keeps what must be shared: the membership registry (who is in which group,
- *   with expiry, refreshed by a heartbeat, like the Redis layer's sorted sets). A KV file is
+ * - **Deno KV** keeps what must be shared: a registry of which Workers are alive and which
+ *   have members of each group, with expiry, refreshed by a heartbeat, from which a send's
+ *   result counts the Workers it reached (BroadcastChannel cannot tell). A KV file is
  *   shared by the Workers and processes of one machine that open it; Deploy's KV is global.
  *   Durable state (users, sessions, history) is in the same KV through the store.
  *
@@ -17,15 +18,15 @@
  * gone is lost (at-most-once, as the layer contract allows). The BroadcastChannel and KV
  * details are in `broadcast_transport.ts`.
  */
-import { membershipTiming, type MembershipTimingOptions, ProcessLayer } from "./_process_layer.ts";
-import { BroadcastTransport } from "./broadcast_transport.ts";
+import { ProcessLayer } from "./_process_layer.ts";
+import { BroadcastTransport, type BroadcastTransportOptions } from "./broadcast_transport.ts";
 import { openKv } from "../storage/kv_retry.ts";
 
-/** How a BroadcastChannel layer names its channels and keeps membership. */
-export interface BroadcastLayerOptions extends MembershipTimingOptions {
+/** How a BroadcastChannel layer names its channels and keeps its registry. */
+export interface BroadcastLayerOptions extends BroadcastTransportOptions {
   /** Layers with the same prefix hear each other; the Workers of one app share it. */
   prefix: string;
-  /** The KV file for the membership registry; omitted: Deno's default (Deno Deploy's KV). */
+  /** The KV file for the registry; omitted: Deno's default (Deno Deploy's KV). */
   kvPath?: string;
 }
 
@@ -33,9 +34,8 @@ export interface BroadcastLayerOptions extends MembershipTimingOptions {
 export class BroadcastLayer extends ProcessLayer {
   /** Opens the KV registry and this Worker's inbox. */
   static async open(options: BroadcastLayerOptions): Promise<BroadcastLayer> {
-    const { groupExpiryMs, heartbeatMs } = membershipTiming(options);
-    const kv = await openKv(options.kvPath);
-    const transport = new BroadcastTransport(kv, { prefix: options.prefix, groupExpiryMs });
-    return await new BroadcastLayer(transport, { heartbeatMs }).start();
+    const { kvPath, ...transportOptions } = options;
+    const transport = new BroadcastTransport(await openKv(kvPath), transportOptions);
+    return await new BroadcastLayer(transport).start();
   }
 }

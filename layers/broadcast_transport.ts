@@ -1,12 +1,13 @@
 /**
  * The BroadcastChannel + Deno KV side of the broadcast layer: one BroadcastChannel per group
  * with local members (opened on the first, closed on the last), one per Worker for channel
- * sends, and the membership registry as KV entries with expiry. The shared part of the layer
- * is `_process_layer.ts`.
+ * sends, and a registry in KV of which Workers are alive and which have members of each group,
+ * with expiry, refreshed by a heartbeat. BroadcastChannel cannot say who heard a message, so
+ * the counts in a send's result are read from that registry. The shared part of the layer is
+ * `_process_layer.ts`.
  */
 import type { LayerEvent } from "./layer.ts";
-import type { Memberships, Published, Transport, TransportInbox } from "./_transport.ts";
-import { channelProcess } from "./local_groups.ts";
+import type { Published, Transport, TransportInbox } from "./_transport.ts";
 import { log } from "../server/log.ts";
 import { retryWhileLocked } from "../storage/kv_retry.ts";
 
@@ -20,9 +21,25 @@ interface ChannelMessage {
   event: LayerEvent;
 }
 
+/** A registry reading, shared by the sends made while it is fresh. */
+interface Reading {
+  at: number;
+  count: Promise<number>;
+}
+
+/** How a {@linkcode BroadcastTransport} names its channels and keeps its registry entries. */
+export interface BroadcastTransportOptions {
+  /** Transports with the same prefix hear each other. */
+  prefix: string;
+  /** A registry entry not refreshed for this long is gone (default 30 s). */
+  groupExpiryMs?: number;
+  /** How often this Worker refreshes its entries (default a third of the expiry). */
+  heartbeatMs?: number;
+}
+
 // BroadcastChannel objects kept for groups without local members, at most.
 const MAX_CHANNELS = 1000;
-const REMOTE_COUNT_TTL_MS = 1000;
+const READING_TTL_MS = 1000;
 const REFRESH_BATCH = 100;
 
 /** A {@linkcode Transport} on BroadcastChannel, with Deno KV as the registry. */
@@ -30,144 +47,175 @@ export class BroadcastTransport implements Transport {
   #kv: Deno.Kv;
   #prefix: string;
   #expiryMs: number;
+  #heartbeatMs: number;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   #inbox: TransportInbox | null = null;
+  /** Groups with local members: listened to, and registered under this Worker. */
+  #listening = new Set<string>();
   /** This Worker's own BroadcastChannel, for events to its channels. */
   #ownChannel: BroadcastChannel | null = null;
   /** One BroadcastChannel per group, used to send and (with local members) to listen. */
   #groupChannels = new Map<string, BroadcastChannel>();
   /** Senders to other Workers' inboxes, reused so one sender's events stay in order. */
   #outboxes = new Map<string, BroadcastChannel>();
-  #remoteCounts = new Map<string, { at: number; count: Promise<number> }>();
+  /** By group: how many other Workers have members of it. */
+  #remoteCounts = new Map<string, Reading>();
+  /** By Worker: 1 when it is alive, else 0. */
+  #liveCounts = new Map<string, Reading>();
   #closed = false;
   #kvClosed = false;
 
   /** Takes over `kv`, which {@linkcode BroadcastTransport.close} closes. */
-  constructor(kv: Deno.Kv, options: { prefix: string; groupExpiryMs: number }) {
+  constructor(kv: Deno.Kv, options: BroadcastTransportOptions) {
     this.#kv = kv;
     this.#prefix = options.prefix;
-    this.#expiryMs = options.groupExpiryMs;
+    this.#expiryMs = options.groupExpiryMs ?? 30_000;
+    // Three refreshes per expiry: one lost heartbeat does not make a live Worker disappear.
+    this.#heartbeatMs = options.heartbeatMs ?? Math.max(100, Math.floor(this.#expiryMs / 3));
   }
 
-  listen(inbox: TransportInbox): Promise<void> {
+  async listen(inbox: TransportInbox): Promise<void> {
     this.#inbox = inbox;
     this.#ownChannel = new BroadcastChannel(this.#processName(inbox.processId));
     this.#ownChannel.onmessage = (message) => this.#receiveChannel(message.data);
-    return Promise.resolve();
+    this.#heartbeat = setInterval(() => void this.#refresh(), this.#heartbeatMs);
+    await this.#register(this.#processKey(inbox.processId));
   }
 
-  subscribe(group: string): Promise<void> {
+  async subscribe(group: string): Promise<void> {
+    this.#listening.add(group);
     this.#channelFor(group).onmessage = (message: MessageEvent<GroupMessage>) => {
       const { origin, event } = message.data ?? {};
       if (typeof event?.type !== "string") return;
       this.#inbox?.groupEvent(group, event, origin ?? null);
     };
-    return Promise.resolve();
+    const processId = this.#inbox?.processId;
+    if (processId === undefined) return;
+    const key = this.#groupKey(group, processId);
+    await this.#register(key);
+    // Left while the entry was being written: take it back rather than let it stand until expiry.
+    if (!this.#listening.has(group)) await this.#unregister(key);
   }
 
   unsubscribe(group: string): void {
+    this.#listening.delete(group);
     this.#groupChannels.get(group)?.close();
     this.#groupChannels.delete(group);
+    const processId = this.#inbox?.processId;
+    if (processId !== undefined) void this.#unregister(this.#groupKey(group, processId));
   }
 
   publishToGroup(group: string, event: LayerEvent, origin: string): Promise<Published> {
     const message: GroupMessage = { origin, event };
     // One object per group keeps one sender's events in order; it never hears itself.
     this.#channelFor(group).postMessage(message);
-    return Promise.resolve({ remoteProcesses: this.#remoteProcesses(group, origin) });
+    const count = () => this.#countRemote(group, origin);
+    return Promise.resolve({ remoteProcesses: this.#read(this.#remoteCounts, group, count) });
   }
 
   sendToProcess(processId: string, channel: string, event: LayerEvent): Promise<number> {
     const message: ChannelMessage = { channel, event };
     this.#outboxFor(processId).postMessage(message);
-    // BroadcastChannel cannot tell whether anyone heard: count the one intended receiver.
-    return Promise.resolve(1);
+    // BroadcastChannel cannot tell whether anyone heard: the registry says whether that Worker
+    // is alive to hear it.
+    return this.#read(this.#liveCounts, processId, () => this.#countLive(processId));
   }
 
-  async remember(group: string, channel: string): Promise<void> {
-    if (this.#closed) return;
-    const expiry = Date.now() + this.#expiryMs;
-    const key = this.#memberKey(group, channel);
-    const options = { expireIn: this.#expiryMs };
-    await retryWhileLocked(() => this.#kv.set(key, expiry, options))
-      .catch((error) => log.debug(`Membership of "${group}" not written to KV: ${error}`));
-  }
-
-  async forget(group: string, channel: string): Promise<void> {
-    if (this.#kvClosed) return; // the entry expires on its own
-    try {
-      await retryWhileLocked(() => this.#kv.delete(this.#memberKey(group, channel)));
-    } catch {
-      // KV closed meanwhile: the entry expires on its own
-    }
-  }
-
-  async refresh(memberships: Memberships): Promise<void> {
-    const expiry = Date.now() + this.#expiryMs;
-    let batch = this.#kv.atomic();
-    let size = 0;
-    for (const group of memberships.groups()) {
-      for (const channel of memberships.members(group)) {
-        batch.set(this.#memberKey(group, channel), expiry, { expireIn: this.#expiryMs });
-        // One commit per hundred writes instead of one per membership.
-        if (++size % REFRESH_BATCH === 0) {
-          await batch.commit().catch(() => {});
-          batch = this.#kv.atomic();
-        }
-      }
-    }
-    if (size % REFRESH_BATCH !== 0 && !this.#kvClosed) await batch.commit().catch(() => {});
-  }
-
-  async members(group: string): Promise<string[]> {
-    const now = Date.now();
-    const members: string[] = [];
-    const entries = this.#kv.list<number>({ prefix: [this.#prefix, "members", group] });
-    for await (const entry of entries) {
-      if (entry.value > now) members.push(entry.key.at(-1) as string);
-    }
-    return members;
-  }
-
-  async close(memberships: Memberships): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#heartbeat);
     this.#ownChannel?.close();
     for (const channel of this.#groupChannels.values()) channel.close();
     this.#groupChannels.clear();
     for (const channel of this.#outboxes.values()) channel.close();
     this.#outboxes.clear();
-    const leaving = memberships.groups().flatMap((group) =>
-      memberships.members(group).map((channel) => this.forget(group, channel))
-    );
-    await Promise.all(leaving);
+    // Leave the registry at once rather than by expiry (best effort: the entries expire anyway).
+    await Promise.all(this.#ownKeys().map((key) => this.#unregister(key)));
+    this.#listening.clear();
     this.#kvClosed = true;
     this.#kv.close();
   }
 
   /**
-   * How many other Workers have members of `group`. BroadcastChannel cannot say who heard a
-   * message, so this is read from the KV registry, at most once a second per group: the
-   * reading itself is shared, so the sends made while it is under way do not each start one.
+   * A registry reading, made at most once a second per `name`: the reading itself is shared,
+   * so the sends made while it is under way do not each start one.
    */
-  #remoteProcesses(group: string, self: string): Promise<number> {
+  #read(cache: Map<string, Reading>, name: string, count: () => Promise<number>): Promise<number> {
     const now = Date.now();
-    const cached = this.#remoteCounts.get(group);
-    if (cached !== undefined && now - cached.at < REMOTE_COUNT_TTL_MS) return cached.count;
-    const count = this.members(group).then((members) => {
-      const owners = new Set(members.map(channelProcess));
-      owners.delete(self);
-      return owners.size;
-    });
-    if (this.#remoteCounts.size >= MAX_CHANNELS) this.#remoteCounts.clear();
-    this.#remoteCounts.set(group, { at: now, count });
+    const cached = cache.get(name);
+    if (cached !== undefined && now - cached.at < READING_TTL_MS) return cached.count;
+    const reading = count();
+    if (cache.size >= MAX_CHANNELS) cache.clear();
+    cache.set(name, { at: now, count: reading });
     // A failed reading is not kept: the next send tries again.
-    count.catch(() => {
-      if (this.#remoteCounts.get(group)?.count === count) this.#remoteCounts.delete(group);
+    reading.catch(() => {
+      if (cache.get(name)?.count === reading) cache.delete(name);
     });
+    return reading;
+  }
+
+  /** How many Workers other than `self` have members of `group`, by the registry. */
+  async #countRemote(group: string, self: string): Promise<number> {
+    const now = Date.now();
+    let count = 0;
+    const entries = this.#kv.list<number>({ prefix: [this.#prefix, "groups", group] });
+    for await (const entry of entries) {
+      if (entry.value > now && entry.key.at(-1) !== self) count++;
+    }
     return count;
   }
 
-  #memberKey(group: string, channel: string): Deno.KvKey {
-    return [this.#prefix, "members", group, channel];
+  /** 1 when the Worker `processId` is alive by the registry, else 0. */
+  async #countLive(processId: string): Promise<number> {
+    const entry = await this.#kv.get<number>(this.#processKey(processId));
+    return entry.value !== null && entry.value > Date.now() ? 1 : 0;
+  }
+
+  async #register(key: Deno.KvKey): Promise<void> {
+    if (this.#closed) return;
+    const expiry = Date.now() + this.#expiryMs;
+    await retryWhileLocked(() => this.#kv.set(key, expiry, { expireIn: this.#expiryMs }))
+      .catch((error) => log.debug(`Registry entry ${key.join("/")} not written to KV: ${error}`));
+  }
+
+  async #unregister(key: Deno.KvKey): Promise<void> {
+    if (this.#kvClosed) return; // the entry expires on its own
+    try {
+      await retryWhileLocked(() => this.#kv.delete(key));
+    } catch {
+      // KV closed meanwhile: the entry expires on its own
+    }
+  }
+
+  /** Writes this Worker's entries again with a fresh expiry: the heartbeat. */
+  async #refresh(): Promise<void> {
+    const keys = this.#ownKeys();
+    // One commit per hundred writes instead of one per entry.
+    for (let start = 0; start < keys.length; start += REFRESH_BATCH) {
+      if (this.#closed) return; // leaving: a late write would stand until expiry
+      const expiry = Date.now() + this.#expiryMs;
+      const batch = this.#kv.atomic();
+      for (const key of keys.slice(start, start + REFRESH_BATCH)) {
+        batch.set(key, expiry, { expireIn: this.#expiryMs });
+      }
+      await batch.commit().catch(() => {});
+    }
+  }
+
+  /** This Worker's registry entries: it is alive, and the groups it has members of. */
+  #ownKeys(): Deno.KvKey[] {
+    const processId = this.#inbox?.processId;
+    if (processId === undefined) return [];
+    const groups = [...this.#listening].map((group) => this.#groupKey(group, processId));
+    return [this.#processKey(processId), ...groups];
+  }
+
+  #groupKey(group: string, processId: string): Deno.KvKey {
+    return [this.#prefix, "groups", group, processId];
+  }
+
+  #processKey(processId: string): Deno.KvKey {
+    return [this.#prefix, "processes", processId];
   }
 
   #processName(processId: string): string {

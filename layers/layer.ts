@@ -54,7 +54,9 @@ export interface GroupLayer {
 
 /** An event carried by the layer. */
 export interface LayerEvent {
+  /** What the event is, e.g. `chat.message`: consumers pick their handler by it. */
   type: string;
+  /** Anything else JSON can carry (the Redis wire format reserves keys starting with `__`). */
   [key: string]: unknown;
 }
 
@@ -67,16 +69,23 @@ export type Deliver = (event: LayerEvent) => boolean;
  * and drops are counted (and logged) there.
  */
 export interface SendResult {
+  /** Receivers in this process that took the event. */
   delivered: number;
+  /** Receivers in this process that were over capacity and did not get it. */
   dropped: number;
+  /** Other processes the event was handed to. */
   remoteProcesses: number;
 }
 
 /** Counters a layer keeps for metrics and logs. */
 export interface LayerStats {
+  /** Events this process's receivers took. */
   delivered: number;
+  /** Events refused by this process's receivers over capacity. */
   dropped: number;
+  /** Groups with at least one member in this process. */
   groups: number;
+  /** Open channels in this process. */
   channels: number;
 }
 

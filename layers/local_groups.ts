@@ -98,21 +98,6 @@ export class LocalGroups {
     return this.#members.has(group);
   }
 
-  /** Groups that have at least one local member. */
-  groups(): string[] {
-    return [...this.#members.keys()];
-  }
-
-  /** The local members of a group (layers mirror them into a shared registry). */
-  members(group: string): string[] {
-    return [...(this.#members.get(group)?.keys() ?? [])];
-  }
-
-  /** The groups a local channel is in. */
-  groupsOf(channel: string): string[] {
-    return [...(this.#groupsOf.get(channel) ?? [])];
-  }
-
   /** Delivers to one local channel. */
   deliverToChannel(channel: string, event: LayerEvent): SendResult {
     validateEvent(event);

@@ -7,22 +7,22 @@
  * - "Publish, then deliver locally": a group send publishes once, then delivers to this
  *   process's members directly; the process skips its own message when Redis echoes it back
  *   (it carries this process's id as its origin). Local counts in the result are exact.
- * - Membership is mirrored in Redis with expiry, refreshed by a heartbeat, so the members of a
- *   crashed process disappear (Channels' `group_expiry`); see {@linkcode RedisLayer.groupMembers}.
+ * - Membership is only local: Redis itself counts a group's subscribed processes for the
+ *   result of a send, so a crashed process stops counting once Redis drops its connection.
  * - When Redis goes away, sends reject (the chat turns that into an error frame), joins still
- *   work locally, and on reconnect every group is subscribed again and membership refreshed.
+ *   work locally, and on reconnect every group is subscribed again.
  *
  * What every cross-process layer shares is `_process_layer.ts`; what is Redis's own is
  * `redis_transport.ts`; the wire format is in `redis_wire.ts`.
  */
-import { membershipTiming, type MembershipTimingOptions, ProcessLayer } from "./_process_layer.ts";
+import { ProcessLayer } from "./_process_layer.ts";
 import { RedisTransport } from "./redis_transport.ts";
 import { closeRedis, connectRedis } from "./redis_connection.ts";
 import { encodeGroupMessage, groupChannel } from "./redis_wire.ts";
 import type { LayerEvent } from "./layer.ts";
 
-/** How a Redis layer connects and keeps membership. */
-export interface RedisLayerOptions extends MembershipTimingOptions {
+/** How a Redis layer connects. */
+export interface RedisLayerOptions {
   url: string;
   /** Prefix of every Redis key and channel, so several apps can share one Redis. */
   prefix: string;
@@ -36,15 +36,13 @@ export interface RedisLayerOptions extends MembershipTimingOptions {
 export class RedisLayer extends ProcessLayer {
   /** Connects both connections; rejects with the URL in the message when Redis is away. */
   static async open(options: RedisLayerOptions): Promise<RedisLayer> {
-    const { groupExpiryMs, heartbeatMs } = membershipTiming(options);
     const transport = await RedisTransport.open({
       url: options.url,
       prefix: options.prefix,
-      groupExpiryMs,
       publishTimeoutMs: options.publishTimeoutMs ?? 3000,
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     });
-    return await new RedisLayer(transport, { heartbeatMs }).start();
+    return await new RedisLayer(transport).start();
   }
 }
 

@@ -1,10 +1,10 @@
 /**
- * The Redis side of the Redis layer: pub/sub for events, a sorted set per group for the
- * membership registry, and what to repair when a connection comes back. The shared part of
- * the layer is `_process_layer.ts`; the wire format is `redis_wire.ts`.
+ * The Redis side of the Redis layer: pub/sub for events, with `PUBLISH`'s count of subscribers
+ * as the count of processes reached, and what to repair when a connection comes back. The
+ * shared part of the layer is `_process_layer.ts`; the wire format is `redis_wire.ts`.
  */
 import type { LayerEvent } from "./layer.ts";
-import type { Memberships, Published, Transport, TransportInbox } from "./_transport.ts";
+import type { Published, Transport, TransportInbox } from "./_transport.ts";
 import {
   closeRedis,
   connectRedis,
@@ -18,7 +18,6 @@ import {
   encodeChannelMessage,
   encodeGroupMessage,
   groupChannel,
-  membersKey,
   processChannel,
 } from "./redis_wire.ts";
 import { log } from "../server/log.ts";
@@ -27,7 +26,6 @@ import { log } from "../server/log.ts";
 export interface RedisTransportOptions {
   url: string;
   prefix: string;
-  groupExpiryMs: number;
   publishTimeoutMs: number;
   connectTimeoutMs: number;
 }
@@ -55,16 +53,10 @@ export class RedisTransport implements Transport {
 
   /** Connects both connections; rejects with the URL in the message when Redis is away. */
   static async open(options: RedisTransportOptions): Promise<RedisTransport> {
-    // Filled in below: the reconnect hooks need the transport, the transport the clients.
+    // Filled in below: the reconnect hook needs the transport, the transport the clients.
     const ref: { transport?: RedisTransport } = {};
     const connect = { connectTimeoutMs: options.connectTimeoutMs };
-    const commands = await connectRedis(options.url, {
-      ...connect,
-      name: "layer commands",
-      onReconnect: () => {
-        if (ref.transport) ref.transport.#inbox?.membershipLost();
-      },
-    });
+    const commands = await connectRedis(options.url, { ...connect, name: "layer commands" });
     try {
       const subscriber = await connectRedis(options.url, {
         ...connect,
@@ -126,35 +118,7 @@ export class RedisTransport implements Transport {
     );
   }
 
-  remember(group: string, channel: string): Promise<void> {
-    return this.#write(group, [channel]);
-  }
-
-  async forget(group: string, channel: string): Promise<void> {
-    if (!this.#commands.isReady) return; // it expires on its own
-    await this.#commands.zRem(membersKey(this.#options.prefix, group), channel).catch(() => 0);
-  }
-
-  async refresh(memberships: Memberships): Promise<void> {
-    await Promise.all(
-      memberships.groups().map((group) => this.#write(group, memberships.members(group))),
-    );
-  }
-
-  async members(group: string): Promise<string[]> {
-    const key = membersKey(this.#options.prefix, group);
-    return await this.#commands.zRangeByScore(key, Date.now(), "+inf");
-  }
-
-  async close(memberships: Memberships): Promise<void> {
-    // Leave the shared registry at once rather than by expiry (best effort: Redis may be away).
-    const leaving = memberships.groups().map((group) =>
-      this.#commands.isReady
-        ? this.#commands.zRem(membersKey(this.#options.prefix, group), memberships.members(group))
-          .catch(() => 0)
-        : 0
-    );
-    await withTimeout(Promise.all(leaving), 1000, "").catch(() => {});
+  async close(): Promise<void> {
     await Promise.all([closeRedis(this.#commands), closeRedis(this.#subscriber)]);
   }
 
@@ -199,20 +163,5 @@ export class RedisTransport implements Transport {
       return;
     }
     this.#inbox?.channelEvent(decoded.channel, decoded.event);
-  }
-
-  async #write(group: string, channels: string[]): Promise<void> {
-    if (channels.length === 0 || !this.#commands.isReady) return; // the heartbeat repairs it
-    const key = membersKey(this.#options.prefix, group);
-    const expiry = Date.now() + this.#options.groupExpiryMs;
-    try {
-      await this.#commands.multi()
-        .zAdd(key, channels.map((value) => ({ score: expiry, value })))
-        .zRemRangeByScore(key, "-inf", Date.now())
-        .pExpire(key, this.#options.groupExpiryMs)
-        .exec();
-    } catch (error) {
-      log.debug(`Membership of "${group}" not written to Redis: ${(error as Error).message}`);
-    }
   }
 }

@@ -13,8 +13,6 @@
  *   key before delivery. Keys starting with `__` are reserved.
  * - Events for one channel are published on `<prefix>:process:<process id>`, the process
  *   being the part of the channel name before `!`, as `{"channel": "<name>", "event": {…}}`.
- * - Group membership is the sorted set `<prefix>:members:<group>`: members are channel names,
- *   scores the time in ms since the epoch when the membership expires unless refreshed.
  */
 import type { LayerEvent } from "./layer.ts";
 
@@ -29,11 +27,6 @@ export function groupChannel(prefix: string, group: string): string {
 /** The Redis pub/sub channel of one process, for events to its channels. */
 export function processChannel(prefix: string, processId: string): string {
   return `${prefix}:process:${processId}`;
-}
-
-/** The sorted set of a group's members across processes. */
-export function membersKey(prefix: string, group: string): string {
-  return `${prefix}:members:${group}`;
 }
 
 /** The process that created a channel (the part of its name before `!`); made in LocalGroups. */

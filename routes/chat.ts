@@ -5,6 +5,7 @@ import {
   htmlResponse,
   page,
   pageAccount,
+  type PresenceTracker,
   socket,
 } from "../mod.ts";
 import { chatIndex, chatRoom } from "../templates/chat.ts";
@@ -31,11 +32,14 @@ export const chatRoomPage: Handler = async (request, context) => {
   return page.finish(htmlResponse(chatRoom(room, page.account)));
 };
 
-/** The Channels tutorial's chat: the room picker, the rooms and their sockets. */
-export function chatRoutes(history: ChatHistory): AppRoute[] {
+/**
+ * The Channels tutorial's chat: the room picker, the rooms and their sockets; with
+ * `presence`, each room shows who is in it.
+ */
+export function chatRoutes(history: ChatHistory, presence?: PresenceTracker): AppRoute[] {
   return [
     page("GET", "/chat/", chatIndexPage),
     page("GET", "/chat/:room/", chatRoomPage),
-    socket("/ws/chat/:room/", chatConsumer(history)),
+    socket("/ws/chat/:room/", chatConsumer(history, presence)),
   ];
 }

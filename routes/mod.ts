@@ -26,11 +26,11 @@ export function createSite(services: Services, options: SiteOptions = {}): App {
   const usernames = new UsernameCache(services.users, services.layer);
   return createApp({
     routes: [
-      ...chatRoutes(history),
+      ...chatRoutes(history, services.presence),
       ...accountRoutes(),
       ...presenceRoutes(services, usernames),
       ...staticRoutes(),
-      ...tutorialRoutes(),
+      ...tutorialRoutes(services, usernames),
       ...sendRoutes(services.config),
     ],
     services,

@@ -8,7 +8,8 @@ import {
   socket,
 } from "../mod.ts";
 import { presencePage } from "../templates/presence.ts";
-import { presenceConsumer, type PresenceUser } from "../consumers/presence.ts";
+import { presenceConsumer } from "../consumers/presence.ts";
+import { presenceSnapshot } from "../consumers/presence_snapshot.ts";
 import type { UsernameSource } from "../consumers/username_cache.ts";
 
 /**
@@ -31,11 +32,7 @@ export function presenceIndexPage(users: UsernameSource): Handler {
       context.services.presence.state(),
     ]);
     // The page is about to open its socket: its own user is online.
-    const online = new Set([...state.online, me]);
-    const list: PresenceUser[] = registered.map((username) => ({
-      username,
-      online: online.has(username),
-    }));
+    const list = presenceSnapshot(registered, state.online, me);
     const body = presencePage({ account: page.account, users: list, recent: state.recent });
     return page.finish(htmlResponse(body));
   };

@@ -22,6 +22,7 @@ export type ErrorPage = (status: number, title: string, detail: string) => Respo
 
 /** Something the app started and stops when it closes: a history writer, a cache, a timer. */
 export interface Closable {
+  /** Stops it; the app waits for a returned promise before closing the next. */
   close(): void | Promise<void>;
 }
 
@@ -43,6 +44,7 @@ export interface AppOptions {
 export interface App {
   /** Answers one request; `info` is what `Deno.serve` passes. */
   handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response>;
+  /** What the app was built with, e.g. for a test to reach its layer or store. */
   readonly services: Services;
   /** The open sockets. */
   readonly live: LiveConnections;

@@ -8,6 +8,8 @@
  *   isolates of Deno Deploy, with Deno KV for membership, presence and state.
  * - `redis`: Redis between processes and machines (`REDIS_URL`, `REDIS_PREFIX`); state goes to
  *   the same Redis, because a Deno KV file is local to one machine.
+ * - `channels_redis`: as `redis`, but groups in channels_redis 4's format (prefix `asgi`), so
+ *   a Django Channels project on the same Redis shares them.
  *
  * @example
  * ```ts
@@ -28,8 +30,11 @@ import { kvPath } from "../storage/kv_path.ts";
 
 /** The opened layer, presence tracker and store of one server. */
 export interface Backends {
+  /** The group layer the configuration names. */
   readonly layer: GroupLayer;
+  /** Who is online, shared as far as the layer reaches. */
   readonly presence: PresenceTracker;
+  /** Durable state: users, sessions, login throttle, chat history. */
   readonly store: Store;
   /** Stops presence, then closes the layer and the store; safe to call twice. */
   close(): Promise<void>;
@@ -89,6 +94,17 @@ async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "
       const presence = await open(createRedisPresence(layer, { graceMs, ...redis }));
       return { store, layer, presence };
     }
+    case "channels_redis": {
+      // Groups in channels_redis' own keys (prefix "asgi"), shared with Django Channels.
+      const { RedisStore } = await import("../storage/redis_store.ts");
+      const { ChannelsRedisLayer } = await import("../layers/channels_redis.ts");
+      const { createRedisPresence } = await import("../layers/presence/redis.ts");
+      const redis = { url: config.redisUrl, prefix: config.redisPrefix };
+      const store = await open(RedisStore.open(redis));
+      const layer = await open(ChannelsRedisLayer.open({ url: config.redisUrl }));
+      const presence = await open(createRedisPresence(layer, { graceMs, ...redis }));
+      return { store, layer, presence };
+    }
   }
 }
 
@@ -115,7 +131,23 @@ export async function publishFromOutside(
   group: string,
   event: LayerEvent,
 ): Promise<number | null> {
+  if (config.layer === "channels_redis") return await groupSendFromOutside(config, group, event);
   if (config.layer !== "redis") return null;
   const { publishToGroup } = await import("../layers/redis.ts");
   return await publishToGroup({ url: config.redisUrl, prefix: config.redisPrefix }, group, event);
+}
+
+/** A group send through a short-lived channels_redis layer: the inboxes it reached. */
+async function groupSendFromOutside(
+  config: Config,
+  group: string,
+  event: LayerEvent,
+): Promise<number> {
+  const { ChannelsRedisLayer } = await import("../layers/channels_redis.ts");
+  const layer = await ChannelsRedisLayer.open({ url: config.redisUrl });
+  try {
+    return (await layer.groupSend(group, event)).remoteProcesses;
+  } finally {
+    await layer.close();
+  }
 }

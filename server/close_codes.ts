@@ -36,6 +36,7 @@ export function describeCloseCode(code: number): string {
 export class ProtocolError extends Error {
   /** The close code when the error ends the connection; `undefined` keeps it open. */
   readonly code: number | undefined;
+  /** `message` is what the client is told; a `code` also closes its socket. */
   constructor(message: string, code?: number) {
     super(message);
     this.name = "ProtocolError";

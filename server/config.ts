@@ -2,20 +2,27 @@ import type { LogLevel } from "./log.ts";
 import { MIN_PASSWORD_ITERATIONS } from "../auth/passwords.ts";
 
 /** Which group layer carries events between connections and processes. */
-export type LayerKind = "memory" | "broadcast" | "redis";
+export type LayerKind = "memory" | "broadcast" | "redis" | "channels_redis";
 
 /** Everything the server can be told at start. See the README's configuration table. */
 export interface Config {
+  /** The address to listen on (`HOST`). */
   host: string;
+  /** The port to listen on; 0 picks a free one (`PORT`). */
   port: number;
+  /** Where the Deno KV file is kept (`DATA_DIR`). */
   dataDir: string;
+  /** The group layer, which also decides the store and presence (`LAYER`). */
   layer: LayerKind;
+  /** The Redis that `LAYER=redis` connects to; may carry a password (`REDIS_URL`). */
   redisUrl: string;
+  /** Starts every shared key and channel name, so apps can share one Redis (`REDIS_PREFIX`). */
   redisPrefix: string;
   /** Hosts a WebSocket's Origin may name; empty means "the host the request came to". */
   allowedHosts: string[];
   /** Trust `X-Forwarded-Proto` and `X-Forwarded-For` from a reverse proxy. */
   trustProxy: boolean;
+  /** Largest WebSocket frame a client may send, in bytes (`MAX_MESSAGE_BYTES`). */
   maxMessageBytes: number;
   /** Messages per second a socket may send on average, and the burst above that. */
   rateLimit: { perSecond: number; burst: number };
@@ -23,6 +30,7 @@ export interface Config {
   channelCapacity: number;
   /** Bytes a connection may have unsent before events to it are dropped. */
   maxBufferedBytes: number;
+  /** Session lifetime in seconds: the cookie's `Max-Age` and the record's expiry. */
   sessionMaxAgeSeconds: number;
   /** PBKDF2 iterations for new password hashes; at least 600,000 unless weak hashing is allowed. */
   passwordIterations: number;
@@ -34,7 +42,9 @@ export interface Config {
   presenceGraceMs: number;
   /** Secret for `POST /_send/`; the endpoint is off when empty. */
   sendToken: string;
+  /** Workers that serve on one port (`--workers N`; `auto` is one per core). */
   workers: number;
+  /** The least severe level that is logged (`LOG_LEVEL`). */
   logLevel: LogLevel;
 }
 
@@ -62,7 +72,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   logLevel: "info",
 };
 
-type Env = Record<string, string | undefined>;
+/** Environment variables by name, as `Deno.env.toObject()` returns them. */
+export type Env = Record<string, string | undefined>;
 
 /**
  * Reads the configuration from command-line flags, then environment variables, then the
@@ -193,8 +204,12 @@ function list(raw: string | undefined): string[] {
 }
 
 function layerKind(raw: string): LayerKind {
-  if (raw === "memory" || raw === "broadcast" || raw === "redis") return raw;
-  throw new Error(`LAYER must be "memory", "broadcast" or "redis", got "${raw}"`);
+  if (raw === "memory" || raw === "broadcast" || raw === "redis" || raw === "channels_redis") {
+    return raw;
+  }
+  throw new Error(
+    `LAYER must be "memory", "broadcast", "redis" or "channels_redis", got "${raw}"`,
+  );
 }
 
 function logLevel(raw: string): LogLevel {

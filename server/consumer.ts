@@ -38,7 +38,9 @@ export { ProtocolError } from "./close_codes.ts";
 
 /** Who is on the other end. Anonymous until the accounts layer fills it from the session. */
 export interface User {
+  /** The signed-in name; `null` when anonymous. */
   readonly username: string | null;
+  /** True when a live session names the user. */
   readonly isAuthenticated: boolean;
 }
 
@@ -51,11 +53,15 @@ export interface Scope {
   readonly path: string;
   /** Decoded path parameters, e.g. `{ room: "café" }`. */
   readonly params: Readonly<Record<string, string>>;
+  /** The handshake URL's query parameters. */
   readonly query: URLSearchParams;
+  /** The handshake request's headers, e.g. `Origin` or `User-Agent`. */
   readonly headers: Headers;
+  /** The handshake request's cookies, by name. */
   readonly cookies: Readonly<Record<string, string>>;
   /** The client's address as `host:port` (from `X-Forwarded-For` only when trusted). */
   readonly client: string;
+  /** Who opened the socket, as their session said at the handshake. */
   readonly user: User;
   /** The session id behind `user`, when there is one. */
   readonly sessionId: string | null;
@@ -63,6 +69,7 @@ export interface Scope {
 
 /** One socket, as its consumer sees it. */
 export interface Connection {
+  /** What the request that opened the socket said: path, user, headers. */
   readonly scope: Scope;
   /** This connection's channel on the group layer. */
   readonly channelName: string;

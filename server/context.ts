@@ -9,14 +9,19 @@ import type { PresenceTracker } from "../layers/presence/contract.ts";
 
 /** Who made a request, as the session says. */
 export interface Identity {
+  /** The session's user, or the anonymous user when there is none. */
   user: User;
+  /** The id of the live session behind `user`; `null` when anonymous. */
   sessionId: string | null;
 }
 
 /** What the server was built with; handlers and consumers reach it through their context. */
 export interface Services {
+  /** The configuration the server started with. */
   readonly config: Config;
+  /** The group layer, to send to groups from a handler. */
   readonly layer: GroupLayer;
+  /** Durable key-value state, shared as far as the layer reaches. */
   readonly store: Store;
   /** The registered users (kept in `store`). */
   readonly users: UserDirectory;
@@ -32,11 +37,13 @@ export interface Services {
 
 /** What an HTTP handler gets besides the `Request`. */
 export interface RequestContext {
+  /** The request's URL, parsed once. */
   readonly url: URL;
   /** Decoded path parameters. */
   readonly params: Readonly<Record<string, string>>;
   /** The client's address as `host:port`. */
   readonly client: string;
+  /** The app's services. */
   readonly services: Services;
 }
 

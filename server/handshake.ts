@@ -14,8 +14,11 @@
 
 /** Why an upgrade request is refused before `Deno.upgradeWebSocket` runs. */
 export interface HandshakeRefusal {
+  /** 400 for a malformed handshake, 426 when the client must change its WebSocket version. */
   status: 400 | 426;
+  /** Why, in words for the log and the response body. */
   reason: string;
+  /** Headers the refusal carries, e.g. how to upgrade with a 426. */
   headers: Record<string, string>;
 }
 

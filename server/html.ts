@@ -14,9 +14,11 @@ import { escape } from "@std/html";
 /** Markup that is already safe to put in a page. */
 export class SafeHtml {
   readonly #text: string;
+  /** Marks `text` as safe as it is: only for markup that was escaped or written by hand. */
   constructor(text: string) {
     this.#text = text;
   }
+  /** The markup, for a response body or another template. */
   toString(): string {
     return this.#text;
   }
@@ -27,7 +29,15 @@ export function escapeHtml(text: string): string {
   return escape(text) as string;
 }
 
-type Interpolation = SafeHtml | string | number | boolean | null | undefined | Interpolation[];
+/** A value `html` accepts: arrays are joined, `null`, `undefined` and `false` show nothing. */
+export type Interpolation =
+  | SafeHtml
+  | string
+  | number
+  | boolean
+  | null
+  | undefined
+  | Interpolation[];
 
 /** Builds markup, escaping every interpolated value that is not {@linkcode SafeHtml}. */
 export function html(strings: TemplateStringsArray, ...values: Interpolation[]): SafeHtml {

@@ -14,8 +14,11 @@
 
 /** One row of a route table. `path` is a `URLPattern` pathname such as `/chat/:room/`. */
 export interface Route<H> {
+  /** An HTTP method such as `GET`; a `GET` route also answers `HEAD`. */
   method: string;
+  /** A `URLPattern` pathname; one without pattern syntax is matched exactly. */
   path: string;
+  /** What a match hands back. */
   handler: H;
 }
 
@@ -37,6 +40,7 @@ export class Router<H> {
   #exact = new Map<string, CompiledRoute<H>[]>();
   #patterns: CompiledRoute<H>[] = [];
 
+  /** Compiles the table once: exact paths into a map, patterns into a list. */
   constructor(routes: Route<H>[]) {
     for (const route of routes) {
       if (isExact(route.path)) {

@@ -17,8 +17,11 @@ import { log } from "./log.ts";
 
 /** The opened backends services are built on. */
 export interface ServiceBackends {
+  /** The group layer. */
   readonly layer: GroupLayer;
+  /** Where users, sessions and login throttle counts are kept. */
   readonly store: Store;
+  /** Who is online. */
   readonly presence: PresenceTracker;
 }
 

@@ -6,9 +6,11 @@ import type { App } from "./app.ts";
 
 /** A running server. */
 export interface RunningServer {
+  /** The app being served. */
   readonly app: App;
   /** `http://host:port` it listens on. */
   readonly url: string;
+  /** The port it listens on (the one picked, when 0 was asked for). */
   readonly port: number;
   /** Stops accepting, closes the app, then runs `onClosed`; safe to call twice. */
   shutdown(): Promise<void>;
@@ -16,6 +18,7 @@ export interface RunningServer {
 
 /** Where and how to serve. */
 export interface ServeOptions {
+  /** The address to listen on, e.g. `127.0.0.1`, or `0.0.0.0` for every interface. */
   hostname: string;
   /** 0 picks a free port. */
   port: number;

@@ -18,9 +18,19 @@ import type { WebSocketRouteOptions } from "./routes.ts";
 /** Upgrades a request; `Deno.upgradeWebSocket` in production, a fake in tests. */
 export type UpgradeWebSocket = (request: Request) => { socket: SocketLike; response: Response };
 
+/** What {@linkcode LiveConnections} needs of a connection: a way to close it, and its end. */
+export interface TrackedConnection {
+  /** Closes the socket with `code`; the connection then runs its `disconnect` hook. */
+  close(code: number, reason: string): void;
+  /** Resolves once the connection has run its `disconnect` hook. */
+  readonly finished: Promise<void>;
+  /** Calls `listener` once the connection has finished (at once if it already has). */
+  onFinished(listener: () => void): void;
+}
+
 /** The live sockets of one app, so shutdown and logout can reach them. */
 export class LiveConnections {
-  #all = new Map<SocketLike, WebSocketConnection>();
+  #all = new Map<SocketLike, TrackedConnection>();
 
   #droppedBeforeOpen = 0;
 
@@ -40,7 +50,7 @@ export class LiveConnections {
   }
 
   /** Tracks the connection on `socket` until it finishes. */
-  track(connection: WebSocketConnection, socket: SocketLike): void {
+  track(connection: TrackedConnection, socket: SocketLike): void {
     this.#all.set(socket, connection);
     connection.onFinished(() => this.#all.delete(socket));
   }

@@ -24,6 +24,7 @@ export type FromWorker =
 export interface WorkerPool {
   /** `http://host:port` they listen on. */
   readonly url: string;
+  /** The port they share. */
   readonly port: number;
   /** How many Workers serve. */
   readonly size: number;

@@ -2,6 +2,8 @@
 // ws(s)://<host>/ws/chat/<room>/, shows its connection state, and reconnects by itself with
 // backoff. On every (re)connect the server resends the room's history: message ids tell
 // which ones are already shown, and their order, so nothing is shown twice or out of place.
+// It asks for the room's presence frames (`?presence=1`): a "presence.state" on every
+// (re)connect replaces the "In this room" list, and each "presence.diff" updates it.
 import { LiveSocket } from "./live_socket.js";
 
 // A policy close (a flood, say) must not turn into a reconnect loop: start at about 4 s.
@@ -17,10 +19,11 @@ const input = document.getElementById("chat-message-input");
 const button = document.getElementById("chat-message-submit");
 const stateLabel = document.getElementById("connection-state");
 const notice = document.getElementById("chat-notice");
+const members = document.getElementById("room-members");
 
 const room = log.dataset.room;
 const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-const socketUrl = `${scheme}//${location.host}/ws/chat/${encodeURIComponent(room)}/`;
+const socketUrl = `${scheme}//${location.host}/ws/chat/${encodeURIComponent(room)}/?presence=1`;
 
 const seen = new Set();
 let noticeTimer = 0;
@@ -50,7 +53,39 @@ function setState(state, text) {
 
 function receive(frame) {
   if (frame.type === "error") return showNotice(String(frame.error ?? "Unknown error"));
+  if (frame.type === "presence.state") return showMembers(frame.users);
+  if (frame.type === "presence.diff") return updateMembers(frame.joins, frame.leaves);
   if (typeof frame.message === "string") addMessage(frame);
+}
+
+function showMembers(users) {
+  if (!members || !Array.isArray(users)) return;
+  members.replaceChildren();
+  const names = users.filter((user) => user?.online).map((user) => String(user.username));
+  updateMembers(names, []);
+}
+
+function updateMembers(joins, leaves) {
+  if (!members) return;
+  for (const name of Array.isArray(leaves) ? leaves : []) memberItem(String(name))?.remove();
+  for (const name of Array.isArray(joins) ? joins : []) {
+    const username = String(name);
+    if (memberItem(username)) continue;
+    const item = element("li", "presence-user room-member");
+    item.dataset.username = username;
+    item.dataset.online = "true";
+    const dot = element("span", "presence-dot");
+    dot.setAttribute("aria-hidden", "true");
+    item.append(dot, element("span", "presence-name", username));
+    if (username === members.dataset.me) item.append(" ", element("span", "presence-you", "(you)"));
+    // Sorted by name, so every member sees the same order.
+    const after = [...members.children].find((node) => node.dataset.username > username);
+    members.insertBefore(item, after ?? null);
+  }
+}
+
+function memberItem(username) {
+  return [...members.children].find((node) => node.dataset.username === username) ?? null;
 }
 
 function addMessage(frame) {

@@ -5,11 +5,15 @@ import { type JsonChunk, JsonChunks, parseJsonChunk } from "./_json_chunks.ts";
 
 /** One chat message as it goes over the wire and into history. */
 export interface ChatMessage {
+  /** The event type it travels under on the group layer. */
   type: "chat.message";
   /** Sorts by time; clients use it to drop duplicates after a reconnect. */
   id: string;
+  /** The room's name, decoded, as in its URL. */
   room: string;
+  /** The text as the author sent it; escaped only where it is shown. */
   message: string;
+  /** The author's username, or a fixed name for anonymous authors. */
   author: string;
   /** ISO 8601, UTC. */
   time: string;
@@ -69,6 +73,7 @@ export class ChatHistory {
   /** Recent store listings per room, shared by sockets entering it (see `#storedRecent`). */
   #listings = new Map<string, { at: number; messages: Promise<ChatMessage[]> }>();
 
+  /** Keeps `size` messages per room in `store`, writing at most every `writeDelayMs`. */
   constructor(store: Store, options: { size?: number; writeDelayMs?: number } = {}) {
     this.#store = store;
     this.#size = options.size ?? HISTORY_SIZE;
@@ -241,13 +246,11 @@ export class ChatHistory {
 }
 
 /**
- * The messages of one stored history value: a JSON array's UTF-8 bytes. Values written by
- * earlier versions are still read: the array as text, as objects, or one message alone.
+ * The messages of one stored history value: the UTF-8 bytes of a JSON array, as
+ * {@linkcode ChatHistory} writes it. Any other value under the history's keys is not one.
  */
 export function storedMessages(value: unknown): ChatMessage[] {
-  if (value instanceof Uint8Array) return parseJsonChunk<ChatMessage>(value);
-  if (typeof value === "string") return JSON.parse(value) as ChatMessage[];
-  return Array.isArray(value) ? value : [value as ChatMessage];
+  return value instanceof Uint8Array ? parseJsonChunk<ChatMessage>(value) : [];
 }
 
 function byId(a: ChatMessage, b: ChatMessage): number {

@@ -45,7 +45,9 @@ export type StoreKey = readonly string[];
 
 /** One entry returned by {@linkcode Store.list}. */
 export interface StoreEntry<T> {
+  /** The entry's full key, prefix included. */
   key: StoreKey;
+  /** The value as it was written. */
   value: T;
 }
 

@@ -41,6 +41,11 @@ export function chatRoom(room: string, account?: AccountView | null): SafeHtml {
           autofocus autocomplete="off" placeholder="Write a message and press Enter">
         <input id="chat-message-submit" type="submit" value="Send">
       </form>
+      <section class="room-members" aria-labelledby="room-members-title">
+        <h2 id="room-members-title">In this room</h2>
+        <ul id="room-members" class="plain-list presence-list" aria-live="polite"
+          data-me="${account?.username ?? "Anonymous"}"></ul>
+      </section>
       <noscript><p class="notice">The chat needs JavaScript to connect.</p></noscript>
     `,
     scripts: ["chat.js"],

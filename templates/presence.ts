@@ -1,6 +1,6 @@
 import { type AccountView, html, type PresenceEvent, type SafeHtml } from "../mod.ts";
 import { layout } from "./base.ts";
-import type { PresenceUser } from "../consumers/presence.ts";
+import type { PresenceUser } from "../consumers/presence_snapshot.ts";
 
 /** What the presence page shows when it is first served; `presence.js` keeps it live. */
 export interface PresencePageView {

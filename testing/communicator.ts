@@ -36,7 +36,7 @@ export const RECEIVE_TIMEOUT_MS = 2000;
 const waiting = new WeakMap<Request, FakeSocket>();
 
 /** The upgrade seam for apps under test: pass it to `createApp({ ..., upgrade: testUpgrade })`. */
-export const testUpgrade: UpgradeWebSocket = (request) => {
+export const testUpgrade: UpgradeWebSocket = (request): ReturnType<UpgradeWebSocket> => {
   const socket = waiting.get(request);
   if (socket === undefined) {
     throw new Error("This app upgrades only requests made by a Communicator");
@@ -46,7 +46,9 @@ export const testUpgrade: UpgradeWebSocket = (request) => {
 
 /** A consumer outside the route table, with the services it runs on. */
 export interface ConsumerTarget {
+  /** The consumer under test. */
   consumer: Consumer;
+  /** What its context reaches (see `createTestServices`). */
   services: Services;
   /** The route pattern that gives the path parameters, e.g. `/ws/chat/:room/`. */
   route?: string;
@@ -76,6 +78,7 @@ export class Communicator {
   #waiters = new Set<() => void>();
   #closeCode: number | null = null;
 
+  /** Drives an app through its real handshake, or one consumer directly; nothing happens before `connect`. */
   constructor(target: App | ConsumerTarget, path: string, options: CommunicatorOptions = {}) {
     this.#url = new URL(path, "http://localhost");
     this.#headers = options.headers ?? {};

@@ -20,19 +20,26 @@ export interface FakeSocketPeer {
  * then disconnects sees them arrive in that order.
  */
 export class FakeSocket implements SocketLike {
+  /** Connecting until the test opens it, then open, closing, closed (0 to 3). */
   readyState: number = CONNECTING;
   /** Unsent bytes; a test raises it to play a client that stopped reading. */
   bufferedAmount = 0;
+  /** Set by the runtime; called when the test opens the socket. */
   onopen: ((event: Event) => void) | null = null;
+  /** Set by the runtime; called with each frame the test delivers. */
   onmessage: ((event: MessageEvent) => void) | null = null;
+  /** Set by the runtime; called once either end has closed. */
   onclose: ((event: CloseEvent) => void) | null = null;
+  /** Set by the runtime; this fake never fails, so it is never called. */
   onerror: ((event: Event) => void) | null = null;
   #peer: FakeSocketPeer;
 
+  /** `peer` is the client end: it hears the frames and the close. */
   constructor(peer: FakeSocketPeer) {
     this.#peer = peer;
   }
 
+  /** Hands a frame to the client end; throws before open, like a WebSocket, and drops it once closing. */
   send(data: string | Uint8Array): void {
     if (this.readyState === CONNECTING) {
       throw new DOMException("WebSocket is not open", "InvalidStateError");
@@ -40,6 +47,7 @@ export class FakeSocket implements SocketLike {
     if (this.readyState === OPEN) this.#peer.frame(data);
   }
 
+  /** Closes from the server end; the client answers in a microtask, then `onclose` runs. */
   close(code = 1000, reason = ""): void {
     if (this.readyState >= CLOSING) return;
     this.readyState = CLOSING;

@@ -15,6 +15,7 @@ import { log } from "../server/log.ts";
 
 /** Services that close their backends on `await using`. */
 export interface TestServices extends Services {
+  /** Closes the presence, layer and store the services run on, including ones passed in. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

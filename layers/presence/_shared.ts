@@ -1,30 +1,14 @@
-import type { GroupLayer } from "../layer.ts";
-import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./contract.ts";
-import { PresenceCore } from "./core.ts";
+import type { TrackedConnection } from "./contract.ts";
 import { log } from "../../server/log.ts";
 
-const RECONCILE_EVERY_MS = 10_000;
-
 /**
- * The core over a backend that several processes (or Workers) share. Diffs of two of them
- * about one user can cross on the way, so each one re-checks the whole state now and then.
+ * How often a tracker over a backend that several processes (or Workers) share re-checks its
+ * state: diffs of two of them about one user can cross on the way.
  */
-export class SharedPresence extends PresenceCore {
-  #reconciler: ReturnType<typeof setInterval>;
+export const RECONCILE_EVERY_MS = 10_000;
 
-  constructor(layer: GroupLayer, backend: PresenceBackend, options: PresenceOptions) {
-    super(layer, backend, options);
-    this.#reconciler = setInterval(
-      () => void this.reconcile().catch(() => {}),
-      RECONCILE_EVERY_MS,
-    );
-  }
-
-  override close(): Promise<void> {
-    clearInterval(this.#reconciler);
-    return super.close();
-  }
-}
+/** Users whose every connection in a topic expired, by topic. */
+export type ExpiredUsers = Map<string, string[]>;
 
 /**
  * The connections one process tracks in a shared backend, kept alive by a heartbeat: every
@@ -34,11 +18,11 @@ export class SharedPresence extends PresenceCore {
 export class PresenceHeartbeat {
   #mine = new Map<string, TrackedConnection>();
   #timer: ReturnType<typeof setInterval>;
-  #changed: ((usernames: string[]) => void) | null = null;
+  #changed: ((usernames: string[], topic: string) => void) | null = null;
   #stopped = false;
 
   /** Starts beating: `beat` refreshes this process's connections and returns who expired. */
-  constructor(ttlMs: number, beat: (mine: TrackedConnection[]) => Promise<string[]>) {
+  constructor(ttlMs: number, beat: (mine: TrackedConnection[]) => Promise<ExpiredUsers>) {
     const everyMs = Math.max(100, Math.floor(ttlMs / 3));
     this.#timer = setInterval(() => void this.#beat(beat), everyMs);
   }
@@ -54,7 +38,7 @@ export class PresenceHeartbeat {
   }
 
   /** Who is told about users whose every connection expired. */
-  watch(changed: (usernames: string[]) => void): void {
+  watch(changed: (usernames: string[], topic: string) => void): void {
     this.#changed = changed;
   }
 
@@ -64,11 +48,13 @@ export class PresenceHeartbeat {
     clearInterval(this.#timer);
   }
 
-  async #beat(beat: (mine: TrackedConnection[]) => Promise<string[]>): Promise<void> {
+  async #beat(beat: (mine: TrackedConnection[]) => Promise<ExpiredUsers>): Promise<void> {
     if (this.#stopped) return;
     try {
       const gone = await beat([...this.#mine.values()]);
-      if (gone.length > 0) this.#changed?.(gone);
+      for (const [topic, usernames] of gone) {
+        if (usernames.length > 0) this.#changed?.(usernames, topic);
+      }
     } catch (error) {
       log.debug(`Presence heartbeat failed: ${(error as Error).message}`);
     }

@@ -24,6 +24,13 @@
  * - **State.** {@linkcode PresenceTracker.state} is the state the published diffs describe
  *   (not changes still inside the coalescing window), so a subscriber that joins the group
  *   first and then reads the state, and applies every later diff on top, is always right.
+ * - **Topics.** Presence is kept per topic (a group of users: a chat room, say). Every call takes
+ *   an optional `topic`; without one it is {@linkcode SITE_TOPIC}, the site-wide list. A user is
+ *   online in a topic while at least one of their connections is tracked in that topic. A
+ *   connection is in one topic at a time (tracking its id in another topic moves it), so
+ *   `untrack(id)` needs no topic, and `untrackSession` ends a session in every topic. Diffs of
+ *   the site topic go to {@linkcode PRESENCE_GROUP} as they always did; diffs of another topic
+ *   go to {@linkcode presenceGroup}`(topic)` and carry `topic`.
  * - **Crashes** (cross-process implementations): connections of a process that dies without
  *   untracking expire after at most 30 s (a heartbeat refreshes the live ones), and their users
  *   go offline for everyone. The in-process implementation dies together with its sockets.
@@ -41,6 +48,33 @@ import type { LayerEvent } from "../layer.ts";
 /** The layer group every presence diff is published to. */
 export const PRESENCE_GROUP = "presence";
 
+/** The site-wide topic: the one a call without a `topic` is about. */
+export const SITE_TOPIC = "site";
+
+/** Longest topic name, in characters, so that its group name stays within 200. */
+export const MAX_TOPIC_LENGTH = 190;
+
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * The layer group a topic's diffs are published to: {@linkcode PRESENCE_GROUP} for the site
+ * topic, `presence:<topic>` for any other. Throws for a topic that is empty, longer than
+ * {@linkcode MAX_TOPIC_LENGTH} or has control characters.
+ *
+ * @example
+ * ```ts
+ * await layer.groupAdd(presenceGroup("chat.lobby"), channel); // "presence:chat.lobby"
+ * ```
+ */
+export function presenceGroup(topic: string): string {
+  if (topic === SITE_TOPIC) return PRESENCE_GROUP;
+  if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH || CONTROL.test(topic)) {
+    throw new TypeError(`Invalid presence topic "${topic.slice(0, 40)}"`);
+  }
+  return `${PRESENCE_GROUP}:${topic}`;
+}
+
 /** The `type` of a {@linkcode PresenceDiff}. */
 export const PRESENCE_DIFF = "presence.diff";
 
@@ -56,16 +90,23 @@ export type PresenceMeta = Readonly<Record<string, string | number | boolean | n
 
 /** Users who came online (`joins`) and went offline (`leaves`) since the previous diff. */
 export interface PresenceDiff extends LayerEvent {
+  /** Always {@linkcode PRESENCE_DIFF}. */
   type: typeof PRESENCE_DIFF;
+  /** Users now online. */
   joins: string[];
+  /** Users now offline. */
   leaves: string[];
   /** When the diff was published, as an ISO time. */
   time: string;
+  /** The topic, on every diff but the site topic's (whose shape predates topics). */
+  topic?: string;
 }
 
 /** One line of the "X connected / X disconnected" feed. */
 export interface PresenceEvent {
+  /** Who connected or disconnected. */
   username: string;
+  /** What happened. */
   status: "connected" | "disconnected";
   /** ISO time. */
   time: string;
@@ -87,8 +128,16 @@ export interface UntrackOptions {
 
 /** Tracks presence connections and publishes who is online (semantics: see the module doc). */
 export interface PresenceTracker {
-  /** Tracks one connection of `username`; tracking an id again only refreshes its meta. */
-  track(username: string, connectionId: string, meta?: PresenceMeta): Promise<void>;
+  /**
+   * Tracks one connection of `username` in `topic` (default {@linkcode SITE_TOPIC}); tracking
+   * an id again only refreshes its meta (or moves it, for another user or topic).
+   */
+  track(
+    username: string,
+    connectionId: string,
+    meta?: PresenceMeta,
+    topic?: string,
+  ): Promise<void>;
   /** Stops tracking a connection, after the grace period if asked; an unknown id is a no-op. */
   untrack(connectionId: string, options?: UntrackOptions): Promise<void>;
   /**
@@ -96,10 +145,10 @@ export interface PresenceTracker {
    * (a log-out: that session's tabs still in their grace period go too).
    */
   untrackSession(session: string): Promise<void>;
-  /** The published state. */
-  state(): Promise<PresenceState>;
-  /** The metas of every tracked connection, by user (connections in grace included). */
-  list(): Promise<Record<string, PresenceMeta[]>>;
+  /** The published state of `topic` (default {@linkcode SITE_TOPIC}). */
+  state(topic?: string): Promise<PresenceState>;
+  /** The metas of every connection tracked in `topic`, by user (those in grace included). */
+  list(topic?: string): Promise<Record<string, PresenceMeta[]>>;
   /** Publishes pending changes now instead of at the end of the coalescing window. */
   flush(): Promise<void>;
   /** Untracks this process's connections without grace, publishes that, and stops. */
@@ -108,9 +157,11 @@ export interface PresenceTracker {
 
 /** The timer seam: tests pass a fake clock so grace periods pass without sleeping. */
 export interface PresenceClock {
+  /** The time in milliseconds since the epoch. */
   now(): number;
   /** Schedules `callback`; the handle is opaque to the caller. */
   setTimeout(callback: () => void, ms: number): unknown;
+  /** Cancels a callback `setTimeout` scheduled; an old handle is a no-op. */
   clearTimeout(handle: unknown): void;
 }
 
@@ -129,14 +180,26 @@ export interface PresenceOptions {
   coalesceMs?: number;
   /** How many feed events {@linkcode PresenceState.recent} keeps (default 20). */
   recentLimit?: number;
+  /**
+   * Re-checks every known user this often, in milliseconds (off when omitted). Trackers over a
+   * backend that several processes share set it, because diffs of two processes about one
+   * user can cross on the way.
+   */
+  reconcileEveryMs?: number;
+  /** The timers; tests pass a fake one. */
   clock?: PresenceClock;
 }
 
 /** A connection as the backends store it. */
 export interface TrackedConnection {
+  /** Whose connection it is. */
   username: string;
+  /** The connection's id, unique across processes (a channel name). */
   connectionId: string;
+  /** What is known about the connection. */
   meta: PresenceMeta;
+  /** The topic it is tracked in; omitted: {@linkcode SITE_TOPIC}. */
+  topic?: string;
 }
 
 /**
@@ -150,14 +213,17 @@ export interface PresenceBackend {
   add(connection: TrackedConnection): Promise<void>;
   /** Forgets connections; unknown ones are ignored. */
   remove(connections: readonly TrackedConnection[]): Promise<void>;
-  /** Which of `usernames` have at least one connection in any process. */
-  onlineAmong(usernames: readonly string[]): Promise<Set<string>>;
-  /** Every user with at least one connection in any process. */
-  online(): Promise<string[]>;
-  /** Every connection in any process. */
-  list(): Promise<TrackedConnection[]>;
-  /** Registers who hears of users changed by others (another process's crash expiring). */
-  watch?(changed: (usernames: string[]) => void): void;
+  /** Which of `usernames` have at least one connection in `topic` in any process. */
+  onlineAmong(usernames: readonly string[], topic?: string): Promise<Set<string>>;
+  /** Every user with at least one connection in `topic` in any process. */
+  online(topic?: string): Promise<string[]>;
+  /** Every connection in `topic` in any process. */
+  list(topic?: string): Promise<TrackedConnection[]>;
+  /**
+   * Registers who hears of users changed by others (another process's crash expiring), once
+   * per topic; `topic` is {@linkcode SITE_TOPIC} for the site-wide list.
+   */
+  watch?(changed: (usernames: string[], topic: string) => void): void;
   /** Releases what the backend holds; safe to call twice. */
   close(): Promise<void>;
 }

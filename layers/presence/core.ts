@@ -1,7 +1,8 @@
 /**
  * The part of every presence tracker that does not depend on where connections are stored:
- * grace periods, coalescing changes into diffs, and the published state with its feed. An
- * implementation is this core plus a {@linkcode PresenceBackend} (memory, Redis, ...).
+ * grace periods, coalescing changes into diffs, the published state of each topic with its
+ * feed, and (as an option) a periodic re-check. An implementation is this core plus a
+ * {@linkcode PresenceBackend} (memory, Deno KV, Redis).
  */
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import {
@@ -12,10 +13,12 @@ import {
   type PresenceClock,
   type PresenceDiff,
   type PresenceEvent,
+  presenceGroup,
   type PresenceMeta,
   type PresenceOptions,
   type PresenceState,
   type PresenceTracker,
+  SITE_TOPIC,
   SYSTEM_CLOCK,
   type TrackedConnection,
   type UntrackOptions,
@@ -29,9 +32,22 @@ const DEFAULT_RECENT_LIMIT = 20;
 const RETRY_MS = 1000;
 
 interface LocalConnection {
-  connection: TrackedConnection;
+  connection: TrackedConnection & { topic: string };
   /** Set while the connection is in its grace period. */
   graceTimer: unknown;
+}
+
+/**
+ * One topic this process listens to: what its subscribers were told, and the feed. The site
+ * topic is always here; another topic from its first use until this process has no
+ * connection left in it (then its group is left, and a later use reads the backend afresh).
+ */
+interface Topic {
+  /** Who is online according to the diffs published so far. */
+  view: Set<string>;
+  recent: PresenceEvent[];
+  /** Subscribed to the topic's group, and the view read from the backend. */
+  ready: Promise<void>;
 }
 
 /** A {@linkcode PresenceTracker} over any {@linkcode PresenceBackend}. */
@@ -45,18 +61,22 @@ export class PresenceCore implements PresenceTracker {
   #channel: string;
   #ready: Promise<void>;
   #local = new Map<string, LocalConnection>();
-  #byUser = new Map<string, Set<string>>();
-  /** Who is online according to the diffs published so far: what subscribers were told. */
-  #view = new Set<string>();
-  #recent: PresenceEvent[] = [];
-  #dirty = new Set<string>();
+  /** Connection ids by topic, then by user. */
+  #byTopic = new Map<string, Map<string, Set<string>>>();
+  #topics = new Map<string, Topic>();
+  /** Topics whose group is being left: joining one again waits for that. */
+  #leaving = new Map<string, Promise<void>>();
+  /** Users to re-check, by topic. */
+  #dirty = new Map<string, Set<string>>();
   #flushTimer: unknown = null;
+  #reconcileTimer: unknown = null;
   #flushing: Promise<void> = Promise.resolve();
   /** Removals started by a timer or an event, still under way. */
   #removing = new Set<Promise<void>>();
   #closing: Promise<void> | null = null;
   #stopped = false;
 
+  /** Starts tracking over `backend`, publishing diffs through `layer`. */
   constructor(layer: GroupLayer, backend: PresenceBackend, options: PresenceOptions) {
     this.#layer = layer;
     this.#backend = backend;
@@ -67,28 +87,42 @@ export class PresenceCore implements PresenceTracker {
     // The core hears its own diffs like every subscriber: with a cross-process layer that is
     // how it learns what the other processes published.
     this.#channel = layer.newChannel((event) => this.#receive(event));
-    backend.watch?.((usernames) => usernames.forEach((username) => this.#markDirty(username)));
-    this.#ready = this.#start();
+    backend.watch?.((usernames, topic = SITE_TOPIC) => {
+      for (const username of usernames) this.#markDirty(topic, username);
+    });
+    this.#ready = this.#topic(SITE_TOPIC).ready;
     this.#ready.catch((error) => log.error("Presence could not start", error));
+    if (options.reconcileEveryMs) this.#scheduleReconcile(options.reconcileEveryMs);
   }
 
-  async track(username: string, connectionId: string, meta: PresenceMeta = {}): Promise<void> {
+  /** Tracks one connection (see {@linkcode PresenceTracker.track}). */
+  async track(
+    username: string,
+    connectionId: string,
+    meta: PresenceMeta = {},
+    topic: string = SITE_TOPIC,
+  ): Promise<void> {
+    presenceGroup(topic); // throws for an invalid topic
     await this.#ready;
     if (this.#closing) throw new Error("Presence tracker is closed");
     const existing = this.#local.get(connectionId);
-    if (existing && existing.connection.username !== username) await this.untrack(connectionId);
-    const connection: TrackedConnection = { username, connectionId, meta };
+    const moved = existing?.connection.username !== username ||
+      existing?.connection.topic !== topic;
+    if (existing && moved) await this.untrack(connectionId);
+    const connection = { username, connectionId, meta, topic };
     this.#clearGrace(existing);
     this.#remember({ connection, graceTimer: null });
+    await this.#topic(topic).ready;
     // Added before the leaving ones are removed, so the user never has zero connections.
     await this.#backend.add(connection);
-    const replaced = [...this.#byUser.get(username) ?? []]
+    const replaced = [...this.#idsOf(topic, username)]
       .map((id) => this.#local.get(id)!)
       .filter((entry) => entry.graceTimer !== null);
     if (replaced.length > 0) await this.#drop(replaced);
-    this.#markDirty(username);
+    this.#markDirty(topic, username);
   }
 
+  /** Stops tracking a connection, whatever its topic (see {@linkcode PresenceTracker.untrack}). */
   async untrack(connectionId: string, options: UntrackOptions = {}): Promise<void> {
     await this.#ready;
     const entry = this.#local.get(connectionId);
@@ -100,26 +134,35 @@ export class PresenceCore implements PresenceTracker {
     await this.#drop([entry]);
   }
 
+  /** Untracks a session's connections in every topic and process. */
   async untrackSession(session: string): Promise<void> {
     await this.#ready;
     await this.#endSession(session);
     await this.#layer.groupSend(PRESENCE_GROUP, { type: PRESENCE_END_SESSION, session });
   }
 
-  async state(): Promise<PresenceState> {
+  /** The published state of `topic`. */
+  async state(topic: string = SITE_TOPIC): Promise<PresenceState> {
+    presenceGroup(topic);
     await this.#ready;
-    return { online: [...this.#view].sort(), recent: [...this.#recent] };
+    const entry = this.#topic(topic);
+    await entry.ready;
+    const state = { online: [...entry.view].sort(), recent: [...entry.recent] };
+    this.#releaseIfUnused(topic);
+    return state;
   }
 
-  async list(): Promise<Record<string, PresenceMeta[]>> {
+  /** The metas of every connection in `topic`, by user. */
+  async list(topic: string = SITE_TOPIC): Promise<Record<string, PresenceMeta[]>> {
     await this.#ready;
     const byUser: Record<string, PresenceMeta[]> = {};
-    for (const { username, meta } of await this.#backend.list()) {
+    for (const { username, meta } of await this.#backend.list(topic)) {
       (byUser[username] ??= []).push(meta);
     }
     return byUser;
   }
 
+  /** Publishes pending changes now. */
   flush(): Promise<void> {
     if (this.#flushTimer !== null) {
       this.#clock.clearTimeout(this.#flushTimer);
@@ -134,23 +177,29 @@ export class PresenceCore implements PresenceTracker {
   }
 
   /**
-   * Re-checks every user the published state or the backend knows and publishes any
-   * difference. A cross-process implementation calls it now and then, because diffs from two
-   * processes about one user can cross on the way.
+   * Re-checks every user the published states or the backend know and publishes any
+   * difference: diffs from two processes about one user can cross on the way. Runs every
+   * `reconcileEveryMs` when that option is set.
    */
   async reconcile(): Promise<void> {
     await this.#ready;
-    for (const username of this.#view) this.#dirty.add(username);
-    for (const username of await this.#backend.online()) this.#dirty.add(username);
+    for (const [topic, entry] of this.#topics) {
+      await entry.ready;
+      for (const username of entry.view) this.#dirtyOf(topic).add(username);
+      for (const username of await this.#backend.online(topic)) this.#dirtyOf(topic).add(username);
+    }
     await this.flush();
   }
 
+  /** Untracks this process's connections, publishes that, and stops. */
   close(): Promise<void> {
     return this.#closing ??= this.#shutDown();
   }
 
   async #shutDown(): Promise<void> {
     await this.#ready.catch(() => {});
+    if (this.#reconcileTimer !== null) this.#clock.clearTimeout(this.#reconcileTimer);
+    this.#reconcileTimer = null;
     try {
       await this.#drop([...this.#local.values()]);
       await this.flush();
@@ -160,31 +209,78 @@ export class PresenceCore implements PresenceTracker {
     this.#stopped = true;
     if (this.#flushTimer !== null) this.#clock.clearTimeout(this.#flushTimer);
     this.#flushTimer = null;
-    await this.#layer.groupDiscard(PRESENCE_GROUP, this.#channel).catch(() => {});
+    for (const topic of this.#topics.keys()) {
+      await this.#layer.groupDiscard(presenceGroup(topic), this.#channel).catch(() => {});
+    }
+    await Promise.all(this.#leaving.values());
     await this.#layer.closeChannel(this.#channel).catch(() => {});
     await this.#backend.close();
   }
 
-  async #start(): Promise<void> {
-    await this.#layer.groupAdd(PRESENCE_GROUP, this.#channel);
-    for (const username of await this.#backend.online()) this.#view.add(username);
+  #scheduleReconcile(everyMs: number): void {
+    this.#reconcileTimer = this.#clock.setTimeout(() => {
+      if (this.#closing) return;
+      this.reconcile().catch(() => {}).finally(() => {
+        if (!this.#closing) this.#scheduleReconcile(everyMs);
+      });
+    }, everyMs);
+  }
+
+  /** The topic's entry, joining its group first when this process does not listen yet. */
+  #topic(topic: string): Topic {
+    let entry = this.#topics.get(topic);
+    if (entry) return entry;
+    const view = new Set<string>();
+    const join = async () => {
+      await this.#leaving.get(topic);
+      await this.#layer.groupAdd(presenceGroup(topic), this.#channel);
+      for (const username of await this.#backend.online(topic)) view.add(username);
+    };
+    entry = { view, recent: [], ready: join() };
+    entry.ready.catch(() => {
+      if (this.#topics.get(topic) === entry) this.#topics.delete(topic);
+    });
+    this.#topics.set(topic, entry);
+    return entry;
+  }
+
+  /** Leaves a topic's group once nothing here needs it: no connection, no pending change. */
+  #releaseIfUnused(topic: string): void {
+    if (topic === SITE_TOPIC || this.#byTopic.has(topic) || this.#dirty.has(topic)) return;
+    if (!this.#topics.delete(topic)) return;
+    const previous = this.#leaving.get(topic) ?? Promise.resolve();
+    const leaving: Promise<void> = previous
+      .then(() => this.#layer.groupDiscard(presenceGroup(topic), this.#channel))
+      .then(() => {}, () => {})
+      .finally(() => {
+        if (this.#leaving.get(topic) === leaving) this.#leaving.delete(topic);
+      });
+    this.#leaving.set(topic, leaving);
+  }
+
+  #idsOf(topic: string, username: string): Set<string> {
+    return this.#byTopic.get(topic)?.get(username) ?? new Set();
   }
 
   #remember(entry: LocalConnection): void {
-    const { username, connectionId } = entry.connection;
+    const { username, connectionId, topic } = entry.connection;
     this.#local.set(connectionId, entry);
-    let ids = this.#byUser.get(username);
-    if (!ids) this.#byUser.set(username, ids = new Set());
+    let users = this.#byTopic.get(topic);
+    if (!users) this.#byTopic.set(topic, users = new Map());
+    let ids = users.get(username);
+    if (!ids) users.set(username, ids = new Set());
     ids.add(connectionId);
   }
 
   #forget(entry: LocalConnection): void {
-    const { username, connectionId } = entry.connection;
+    const { username, connectionId, topic } = entry.connection;
     this.#clearGrace(entry);
     if (this.#local.get(connectionId) === entry) this.#local.delete(connectionId);
-    const ids = this.#byUser.get(username);
+    const users = this.#byTopic.get(topic);
+    const ids = users?.get(username);
     ids?.delete(connectionId);
-    if (ids?.size === 0) this.#byUser.delete(username);
+    if (ids?.size === 0) users!.delete(username);
+    if (users?.size === 0) this.#byTopic.delete(topic);
   }
 
   #clearGrace(entry: LocalConnection | undefined): void {
@@ -199,7 +295,7 @@ export class PresenceCore implements PresenceTracker {
     try {
       await this.#backend.remove(entries.map((entry) => entry.connection));
     } finally {
-      for (const entry of entries) this.#markDirty(entry.connection.username);
+      for (const { connection } of entries) this.#markDirty(connection.topic, connection.username);
     }
   }
 
@@ -224,9 +320,15 @@ export class PresenceCore implements PresenceTracker {
     return dropping;
   }
 
-  #markDirty(username: string, delayMs = this.#coalesceMs): void {
+  #dirtyOf(topic: string): Set<string> {
+    let users = this.#dirty.get(topic);
+    if (!users) this.#dirty.set(topic, users = new Set());
+    return users;
+  }
+
+  #markDirty(topic: string, username: string, delayMs = this.#coalesceMs): void {
     if (this.#stopped) return;
-    this.#dirty.add(username);
+    this.#dirtyOf(topic).add(username);
     if (this.#flushTimer !== null) return;
     this.#flushTimer = this.#clock.setTimeout(() => {
       this.#flushTimer = null;
@@ -235,22 +337,41 @@ export class PresenceCore implements PresenceTracker {
   }
 
   async #publish(): Promise<void> {
-    if (this.#dirty.size === 0) return;
-    const users = [...this.#dirty];
+    const dirty = [...this.#dirty];
     this.#dirty.clear();
-    try {
-      const online = await this.#backend.onlineAmong(users);
-      // Compared with what was published, a join and a leave inside one window cancel out.
-      const joins = users.filter((user) => online.has(user) && !this.#view.has(user)).sort();
-      const leaves = users.filter((user) => !online.has(user) && this.#view.has(user)).sort();
-      if (joins.length === 0 && leaves.length === 0) return;
-      const time = new Date(this.#clock.now()).toISOString();
-      const diff: PresenceDiff = { type: PRESENCE_DIFF, joins, leaves, time };
-      await this.#layer.groupSend(PRESENCE_GROUP, diff);
-    } catch (error) {
-      if (!this.#closing) { for (const user of users) this.#markDirty(user, RETRY_MS); }
-      throw error;
+    const failures: unknown[] = [];
+    for (const [topic, users] of dirty) {
+      try {
+        await this.#publishTopic(topic, [...users]);
+      } catch (error) {
+        if (!this.#closing) { for (const user of users) this.#markDirty(topic, user, RETRY_MS); }
+        failures.push(error);
+      }
+      this.#releaseIfUnused(topic);
+      await this.#leaving.get(topic);
     }
+    if (failures.length > 0) throw failures[0];
+  }
+
+  async #publishTopic(topic: string, users: string[]): Promise<void> {
+    const entry = this.#topics.get(topic);
+    await entry?.ready;
+    const online = await this.#backend.onlineAmong(users, topic);
+    // Compared with what was published, a join and a leave inside one window cancel out. A
+    // topic nobody here listens to (a crashed process's, swept here) announces every leave:
+    // a diff is absolute, so telling a listener that already knew is harmless.
+    const known = (user: string) => entry === undefined || entry.view.has(user);
+    const joins = entry === undefined
+      ? []
+      : users.filter((user) => online.has(user) && !entry.view.has(user)).sort();
+    const leaves = users.filter((user) => !online.has(user) && known(user)).sort();
+    if (joins.length === 0 && leaves.length === 0) return;
+    const time = new Date(this.#clock.now()).toISOString();
+    const diff: PresenceDiff = { type: PRESENCE_DIFF, joins, leaves, time };
+    if (topic !== SITE_TOPIC) diff.topic = topic;
+    await this.#layer.groupSend(presenceGroup(topic), diff);
+    // Applied here too: a topic released right after this never hears its own diff.
+    if (entry !== undefined) this.#apply(entry, joins, leaves, time);
   }
 
   #receive(event: LayerEvent): boolean {
@@ -259,22 +380,29 @@ export class PresenceCore implements PresenceTracker {
       return true;
     }
     if (event.type !== PRESENCE_DIFF) return true;
+    const topic = typeof event.topic === "string" ? event.topic : SITE_TOPIC;
+    const entry = this.#topics.get(topic);
+    if (entry === undefined) return true;
     const time = typeof event.time === "string" ? event.time : new Date().toISOString();
-    for (const username of strings(event.joins)) {
-      if (this.#view.has(username)) continue;
-      this.#view.add(username);
-      this.#record({ username, status: "connected", time });
-    }
-    for (const username of strings(event.leaves)) {
-      if (!this.#view.delete(username)) continue;
-      this.#record({ username, status: "disconnected", time });
-    }
+    this.#apply(entry, strings(event.joins), strings(event.leaves), time);
     return true;
   }
 
-  #record(event: PresenceEvent): void {
-    this.#recent.push(event);
-    if (this.#recent.length > this.#recentLimit) this.#recent.shift();
+  #apply(entry: Topic, joins: string[], leaves: string[], time: string): void {
+    for (const username of joins) {
+      if (entry.view.has(username)) continue;
+      entry.view.add(username);
+      this.#record(entry, { username, status: "connected", time });
+    }
+    for (const username of leaves) {
+      if (!entry.view.delete(username)) continue;
+      this.#record(entry, { username, status: "disconnected", time });
+    }
+  }
+
+  #record(entry: Topic, event: PresenceEvent): void {
+    entry.recent.push(event);
+    if (entry.recent.length > this.#recentLimit) entry.recent.shift();
   }
 }
 

@@ -2,11 +2,16 @@
  * Presence across processes: the shared `PresenceCore` over a backend that keeps
  * connections in Redis, so a user online via process A is online for users on process B.
  *
- * Layout under `<prefix>:presence:`:
- * - `user:<username>` — a sorted set of that user's connection ids, scored by the time (ms)
- *   each expires unless its process refreshes it;
- * - `online` — a sorted set of usernames, scored by the latest expiry of their connections;
- * - `meta` — a hash from connection id to `{"username", "meta"}`.
+ * Layout: each topic has a base, `<prefix>:presence` for the site topic (the keys it had
+ * before topics) and `<prefix>:presence:topic:<topic>` for any other, and under it:
+ * - `<base>:user:<username>` — a sorted set of that user's connection ids in the topic, scored
+ *   by the time (ms) each expires unless its process refreshes it;
+ * - `<base>:online` — a sorted set of usernames, scored by the latest expiry of their
+ *   connections;
+ * - `<base>:meta` — a hash from connection id to `{"username", "meta"}`.
+ *
+ * And `<prefix>:presence:topics`, a sorted set of every topic with connections, scored by its
+ * latest expiry, which the sweep walks. (Usernames have no `:`, so no two keys collide.)
  *
  * Each process refreshes its own connections every `ttlMs / 3` and sweeps the expired ones of
  * processes that died without saying so (SIGKILL, power loss): their users go offline for
@@ -14,14 +19,22 @@
  * restart that lost the data, the next refresh writes this process's connections back.
  */
 import type { GroupLayer } from "../layer.ts";
-import type { PresenceBackend, PresenceOptions, TrackedConnection } from "./contract.ts";
-import { PresenceHeartbeat, SharedPresence } from "./_shared.ts";
+import {
+  type PresenceBackend,
+  type PresenceOptions,
+  SITE_TOPIC,
+  type TrackedConnection,
+} from "./contract.ts";
+import { type ExpiredUsers, PresenceHeartbeat, RECONCILE_EVERY_MS } from "./_shared.ts";
+import { PresenceCore } from "./core.ts";
 import { closeRedis, connectRedis, type RedisClient } from "../redis_connection.ts";
 import { log } from "../../server/log.ts";
 
 /** Where the Redis presence backend connects, and how fast a dead process's users expire. */
 export interface RedisPresenceOptions {
+  /** The Redis URL, `redis://host:port`. */
   url: string;
+  /** The first part of every key. */
   prefix: string;
   /** A connection not refreshed for this long is gone (default 15 s). */
   ttlMs?: number;
@@ -65,54 +78,69 @@ export class RedisPresenceBackend implements PresenceBackend {
     return new RedisPresenceBackend(client, options);
   }
 
+  /** Records a connection. */
   async add(connection: TrackedConnection): Promise<void> {
     this.#heartbeat.track(connection);
     await this.#write([connection]);
   }
 
+  /** Forgets connections. */
   async remove(connections: readonly TrackedConnection[]): Promise<void> {
     this.#heartbeat.untrack(connections);
-    const byUser = new Map<string, string[]>();
-    for (const { username, connectionId } of connections) {
-      byUser.set(username, [...byUser.get(username) ?? [], connectionId]);
+    const byUser = new Map<string, { topic: string; username: string; ids: string[] }>();
+    for (const { username, connectionId, topic = SITE_TOPIC } of connections) {
+      const key = JSON.stringify([topic, username]);
+      const entry = byUser.get(key) ?? { topic, username, ids: [] };
+      entry.ids.push(connectionId);
+      byUser.set(key, entry);
     }
     const now = Date.now();
-    await Promise.all([...byUser].map(([username, ids]) => this.#removeOf(username, ids, now)));
+    await Promise.all(
+      [...byUser.values()].map(({ topic, username, ids }) =>
+        this.#removeOf(topic, username, ids, now)
+      ),
+    );
   }
 
-  async onlineAmong(usernames: readonly string[]): Promise<Set<string>> {
+  /** Which of `usernames` have a live connection in `topic`. */
+  async onlineAmong(usernames: readonly string[], topic?: string): Promise<Set<string>> {
     if (usernames.length === 0) return new Set();
     const now = Date.now();
     const multi = this.#client.multi();
-    for (const username of usernames) multi.zCount(this.#userKey(username), now, "+inf");
+    for (const username of usernames) multi.zCount(this.#userKey(topic, username), now, "+inf");
     const counts = await multi.exec() as unknown as number[];
     return new Set(usernames.filter((_, i) => Number(counts[i]) > 0));
   }
 
-  async online(): Promise<string[]> {
-    const candidates = await this.#client.zRangeByScore(this.#onlineKey(), Date.now(), "+inf");
-    return [...await this.onlineAmong(candidates)];
+  /** Every user with a live connection in `topic`. */
+  async online(topic?: string): Promise<string[]> {
+    const key = this.#onlineKey(topic);
+    const candidates = await this.#client.zRangeByScore(key, Date.now(), "+inf");
+    return [...await this.onlineAmong(candidates, topic)];
   }
 
-  async list(): Promise<TrackedConnection[]> {
+  /** Every live connection in `topic`. */
+  async list(topic: string = SITE_TOPIC): Promise<TrackedConnection[]> {
     const now = Date.now();
     const connections: TrackedConnection[] = [];
-    for (const username of await this.online()) {
-      const ids = await this.#client.zRangeByScore(this.#userKey(username), now, "+inf");
+    for (const username of await this.online(topic)) {
+      const ids = await this.#client.zRangeByScore(this.#userKey(topic, username), now, "+inf");
       if (ids.length === 0) continue;
-      const metas = await this.#client.hmGet(this.#metaKey(), ids);
+      const metas = await this.#client.hmGet(this.#metaKey(topic), ids);
       ids.forEach((connectionId, i) => {
         const stored = metas[i] === null ? null : JSON.parse(metas[i]!);
-        connections.push({ username, connectionId, meta: stored?.meta ?? {} });
+        connections.push({ username, connectionId, meta: stored?.meta ?? {}, topic });
       });
     }
     return connections;
   }
 
-  watch(changed: (usernames: string[]) => void): void {
+  /** Registers who hears of users whose connections expired. */
+  watch(changed: (usernames: string[], topic: string) => void): void {
     this.#heartbeat.watch(changed);
   }
 
+  /** Stops the heartbeat and disconnects. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -121,8 +149,8 @@ export class RedisPresenceBackend implements PresenceBackend {
   }
 
   /** Refreshes this process's connections, then sweeps those of processes that died. */
-  async #beat(mine: TrackedConnection[]): Promise<string[]> {
-    if (!this.#client.isReady) return [];
+  async #beat(mine: TrackedConnection[]): Promise<ExpiredUsers> {
+    if (!this.#client.isReady) return new Map();
     await this.#write(mine);
     return await this.#sweep();
   }
@@ -131,47 +159,63 @@ export class RedisPresenceBackend implements PresenceBackend {
     if (connections.length === 0) return;
     const expiry = Date.now() + this.#ttlMs;
     const multi = this.#client.multi();
-    for (const { username, connectionId, meta } of connections) {
-      multi.zAdd(this.#userKey(username), { score: expiry, value: connectionId });
-      multi.zAdd(this.#onlineKey(), { score: expiry, value: username }, { GT: true });
-      multi.hSet(this.#metaKey(), connectionId, JSON.stringify({ username, meta }));
+    for (const { username, connectionId, meta, topic = SITE_TOPIC } of connections) {
+      multi.zAdd(this.#userKey(topic, username), { score: expiry, value: connectionId });
+      multi.zAdd(this.#onlineKey(topic), { score: expiry, value: username }, { GT: true });
+      multi.hSet(this.#metaKey(topic), connectionId, JSON.stringify({ username, meta }));
+      multi.zAdd(this.#topicsKey(), { score: expiry, value: topic }, { GT: true });
     }
     await multi.exec();
   }
 
-  /** Users whose every connection expired: removed here, and returned to be announced. */
-  async #sweep(): Promise<string[]> {
+  /** Users whose every connection in a topic expired: removed here, and returned by topic. */
+  async #sweep(): Promise<ExpiredUsers> {
     const now = Date.now();
-    const expired = await this.#client.zRangeByScore(this.#onlineKey(), "-inf", now);
-    const gone: string[] = [];
-    for (const username of expired) {
-      if (await this.#removeOf(username, [], now)) gone.push(username);
+    const gone: ExpiredUsers = new Map();
+    let count = 0;
+    for (const topic of await this.#client.zRange(this.#topicsKey(), 0, -1)) {
+      const expired = await this.#client.zRangeByScore(this.#onlineKey(topic), "-inf", now);
+      for (const username of expired) {
+        if (!await this.#removeOf(topic, username, [], now)) continue;
+        gone.set(topic, [...gone.get(topic) ?? [], username]);
+        count++;
+      }
     }
-    if (gone.length > 0) {
-      log.info(`Presence: ${gone.length} user(s) of a process that stopped answering expired`);
+    // A topic whose every connection expired a whole TTL ago was swept by then.
+    await this.#client.zRemRangeByScore(this.#topicsKey(), "-inf", now - this.#ttlMs);
+    if (count > 0) {
+      log.info(`Presence: ${count} user(s) of a process that stopped answering expired`);
     }
     return gone;
   }
 
   /** Removes `ids` of `username` (and any expired ones); true when the user went offline. */
-  async #removeOf(username: string, ids: string[], now: number): Promise<boolean> {
+  async #removeOf(topic: string, username: string, ids: string[], now: number): Promise<boolean> {
     const removed = await this.#client.eval(REMOVE_SCRIPT, {
-      keys: [this.#userKey(username), this.#onlineKey(), this.#metaKey()],
+      keys: [this.#userKey(topic, username), this.#onlineKey(topic), this.#metaKey(topic)],
       arguments: [username, String(now), ...ids],
     });
     return removed === 1;
   }
 
-  #userKey(username: string): string {
-    return `${this.#prefix}:user:${username}`;
+  #base(topic: string = SITE_TOPIC): string {
+    return topic === SITE_TOPIC ? this.#prefix : `${this.#prefix}:topic:${topic}`;
   }
 
-  #onlineKey(): string {
-    return `${this.#prefix}:online`;
+  #userKey(topic: string | undefined, username: string): string {
+    return `${this.#base(topic)}:user:${username}`;
   }
 
-  #metaKey(): string {
-    return `${this.#prefix}:meta`;
+  #onlineKey(topic?: string): string {
+    return `${this.#base(topic)}:online`;
+  }
+
+  #metaKey(topic?: string): string {
+    return `${this.#base(topic)}:meta`;
+  }
+
+  #topicsKey(): string {
+    return `${this.#prefix}:topics`;
   }
 }
 
@@ -179,7 +223,7 @@ export class RedisPresenceBackend implements PresenceBackend {
 export async function createRedisPresence(
   layer: GroupLayer,
   options: PresenceOptions & RedisPresenceOptions,
-): Promise<SharedPresence> {
+): Promise<PresenceCore> {
   const backend = await RedisPresenceBackend.open(options);
-  return new SharedPresence(layer, backend, options);
+  return new PresenceCore(layer, backend, { reconcileEveryMs: RECONCILE_EVERY_MS, ...options });
 }

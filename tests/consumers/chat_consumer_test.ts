@@ -80,7 +80,7 @@ Deno.test("a message over 10,000 characters is refused, one at the limit is sent
 
 Deno.test("a logged-in user's name is the author", async () => {
   await using app = await createTestApp();
-  const consumer = chatConsumer(new ChatHistory(app.store));
+  const consumer = chatConsumer(new ChatHistory(app.store), app.services.presence);
   const user = { username: "ada", isAuthenticated: true };
   const target = { consumer, services: app.services, route: "/ws/chat/:room/" };
   const comm = new Communicator(target, "/ws/chat/lobby/", { user });
@@ -147,7 +147,7 @@ Deno.test("invalid room names are refused with 403 before the socket opens", asy
 });
 
 Deno.test("a member that leaves stops receiving and leaves no trace in the layer", async () => {
-  await using app = await createTestApp();
+  await using app = await createTestApp({ presenceGraceMs: 0 });
   const before = app.layer.stats();
   const [stays, leaves] = [await join(app, "lobby"), await join(app, "lobby")];
   await leaves.disconnect();
@@ -155,6 +155,8 @@ Deno.test("a member that leaves stops receiving and leaves no trace in the layer
   stays.sendJson({ message: "after" });
   assertEquals((await stays.receiveJson()).message, "after");
   await stays.disconnect();
+  // The room's presence topic is left once its last member is untracked and announced.
+  await app.services.presence.flush();
   const after = app.layer.stats();
   assertEquals([after.channels, after.groups], [before.channels, before.groups]);
 });

@@ -2,7 +2,7 @@ import { layerConformance } from "./conformance.ts";
 import { assertEquals } from "@std/assert";
 import { BroadcastLayer } from "../../layers/broadcast.ts";
 import { BroadcastTransport } from "../../layers/broadcast_transport.ts";
-import type { Memberships } from "../../layers/_transport.ts";
+import type { TransportInbox } from "../../layers/_transport.ts";
 import { log } from "../../server/log.ts";
 
 log.setLevel("error"); // the overflow case logs a warning by design
@@ -16,8 +16,23 @@ layerConformance(
 );
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 
+/** A Worker with members of `groups`, on the registry in `path`: what the counts are read from. */
+async function otherWorker(path: string, groups: string[]): Promise<BroadcastTransport> {
+  const other = new BroadcastTransport(await Deno.openKv(path), { prefix: "p" });
+  const inbox: TransportInbox = {
+    processId: "other-worker",
+    groupEvent: () => {},
+    channelEvent: () => {},
+  };
+  await other.listen(inbox);
+  for (const group of groups) await other.subscribe(group);
+  return other;
+}
+
 Deno.test("broadcast transport: sends made together share one registry reading", async () => {
-  const kv = await Deno.openKv(":memory:");
+  const path = `${dir}/burst.kv`;
+  const other = await otherWorker(path, ["room"]);
+  const kv = await Deno.openKv(path);
   let listings = 0;
   const counting = new Proxy(kv, {
     get(target, property) {
@@ -31,8 +46,7 @@ Deno.test("broadcast transport: sends made together share one registry reading",
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  const transport = new BroadcastTransport(counting, { prefix: "p", groupExpiryMs: 30_000 });
-  await transport.remember("room", "other-worker!1");
+  const transport = new BroadcastTransport(counting, { prefix: "p" });
   // A burst, as a busy room sends them: all before the first reading has answered.
   const published = await Promise.all(
     Array.from({ length: 50 }, () => transport.publishToGroup("room", { type: "x" }, "self")),
@@ -40,6 +54,19 @@ Deno.test("broadcast transport: sends made together share one registry reading",
   const counts = await Promise.all(published.map((p) => p.remoteProcesses));
   assertEquals(counts, Array(50).fill(1));
   assertEquals(listings, 1, `${listings} readings of the registry for one burst`);
-  const none: Memberships = { groups: () => [], members: () => [] };
-  await transport.close(none);
+  await transport.close();
+  await other.close();
+});
+
+Deno.test("broadcast transport: a send to a channel counts its Worker while it lives", async () => {
+  const path = `${dir}/alive.kv`;
+  const event = { type: "x" };
+  const other = await otherWorker(path, []);
+  const before = new BroadcastTransport(await Deno.openKv(path), { prefix: "p" });
+  assertEquals(await before.sendToProcess("other-worker", "other-worker!1", event), 1);
+  await before.close();
+  await other.close();
+  const after = new BroadcastTransport(await Deno.openKv(path), { prefix: "p" });
+  assertEquals(await after.sendToProcess("other-worker", "other-worker!1", event), 0);
+  await after.close();
 });

@@ -22,6 +22,8 @@
  *   awaits, then asserting the earlier one did not arrive.
  * - `ignore`, `sanitizeOps` and `sanitizeResources` are passed to each `Deno.test` (e.g.
  *   `ignore` when the broker is not running).
+ * - `groupNames` replaces the contract's name rule for a layer that must keep a narrower one
+ *   (channels_redis shares groups with Django, whose names are ASCII under 100 characters).
  *
  * The suite assumes one thing beyond the contract's text: once `groupAdd` has resolved,
  * events sent afterwards from any process reach the new member.
@@ -39,6 +41,22 @@ export interface ConformanceOptions {
   ignore?: boolean;
   sanitizeOps?: boolean;
   sanitizeResources?: boolean;
+  /** The layer's own group-name rule, when narrower than the contract's. */
+  groupNames?: GroupNameRule;
+}
+
+/** Group names a layer accepts and refuses, with the words the two cases' titles use. */
+export interface GroupNameRule {
+  /** Names it must accept; a run tag replaces the end of those at `maxLength`. */
+  valid: string[];
+  /** The longest valid name, in code points. */
+  maxLength: number;
+  /** Names it must refuse with a `TypeError`, each with what is wrong with it. */
+  invalid: [string, string][];
+  /** Completes "… are valid group names". */
+  validTitle: string;
+  /** Completes "… group names are refused". */
+  invalidTitle: string;
 }
 
 /** Where a case runs: members live in `member`, events are sent from `sender`. */
@@ -51,9 +69,13 @@ export interface LayerPair {
   group(name: string): string;
   /** A new channel on `layer` that records what it receives. */
   inbox(layer: GroupLayer): Inbox;
+  /** The group-name rule the layer keeps. */
+  readonly names: GroupNameRule;
 }
 
 type Case = (pair: LayerPair) => Promise<void>;
+/** A case's title, or how to make it from the layer's group-name rule. */
+type Title = string | ((names: GroupNameRule) => string);
 
 /** Registers the conformance cases for the layer that `open` creates. */
 export function layerConformance(
@@ -62,15 +84,17 @@ export function layerConformance(
   options: ConformanceOptions = {},
 ): void {
   const topologies = options.shared ? [false, true] : [false];
+  const names = options.groupNames ?? CONTRACT_NAMES;
   for (const [title, run, once] of CASES) {
     for (const cross of once ? [false] : topologies) {
       const where = cross ? "across two processes" : "in one process";
+      const what = typeof title === "string" ? title : title(names);
       Deno.test({
-        name: `${name}: ${title} (${where})`,
+        name: `${name}: ${what} (${where})`,
         ignore: options.ignore,
         sanitizeOps: options.sanitizeOps,
         sanitizeResources: options.sanitizeResources,
-        fn: () => withPair(open, cross, options.timeoutMs ?? 5000, run),
+        fn: () => withPair(open, cross, options.timeoutMs ?? 5000, names, run),
       });
     }
   }
@@ -80,6 +104,7 @@ async function withPair(
   open: () => Promise<GroupLayer>,
   cross: boolean,
   timeoutMs: number,
+  names: GroupNameRule,
   run: Case,
 ): Promise<void> {
   const sender = await open();
@@ -93,6 +118,7 @@ async function withPair(
       cross,
       group: (group) => `conformance.${runId}.${group}`,
       inbox: (layer) => new Inbox(layer, timeoutMs),
+      names,
     });
   } finally {
     await sender.close();
@@ -310,10 +336,17 @@ const BAD_NAMES: [string, string][] = [
   ["a C1 control", "chat.\u0085"],
 ];
 const GOOD_NAMES = ["chat.café au lait", "chat.東京", "g".repeat(200), "😀".repeat(200)];
+const CONTRACT_NAMES: GroupNameRule = {
+  valid: GOOD_NAMES,
+  maxLength: 200,
+  invalid: BAD_NAMES,
+  validTitle: "Unicode, spaces and 200 characters",
+  invalidTitle: "empty, too long and control-character",
+};
 
-async function refusesBadNames({ sender, inbox }: LayerPair): Promise<void> {
+async function refusesBadNames({ sender, inbox, names }: LayerPair): Promise<void> {
   const { channel } = inbox(sender);
-  for (const [what, name] of BAD_NAMES) {
+  for (const [what, name] of names.invalid) {
     const refused = (operation: string) => `${operation} accepted a group name with ${what}`;
     await assertRejects(() => sender.groupAdd(name, channel), TypeError, "", refused("groupAdd"));
     await assertRejects(
@@ -331,13 +364,14 @@ async function refusesBadNames({ sender, inbox }: LayerPair): Promise<void> {
   }
 }
 
-async function acceptsUnicodeNames({ sender, member, inbox }: LayerPair): Promise<void> {
+async function acceptsValidNames(pair: LayerPair): Promise<void> {
+  const { sender, member, inbox, names: rule } = pair;
   const box = inbox(member);
-  // Unique per run without a prefix, so the 200-character names stay at the limit.
+  // Unique per run without a prefix, so the longest names stay at the limit.
   const tag = crypto.randomUUID().slice(0, 6);
-  const names = GOOD_NAMES.map((name) => {
+  const names = rule.valid.map((name) => {
     const chars = [...name];
-    return chars.length + tag.length < 200
+    return chars.length + tag.length < rule.maxLength
       ? `${name}.${tag}`
       : chars.slice(tag.length).join("") + tag;
   });
@@ -368,7 +402,7 @@ async function closesTwice({ sender }: LayerPair): Promise<void> {
   await sender.close();
 }
 
-const CASES: [string, Case, boolean?][] = [
+const CASES: [Title, Case, boolean?][] = [
   ["group send reaches every current member exactly once and counts them", reachesEveryMember],
   ["group send to a group without members delivers nothing", emptyGroupDeliversNothing],
   ["a member of one group receives nothing sent to another", isolatesGroups],
@@ -384,8 +418,8 @@ const CASES: [string, Case, boolean?][] = [
     "a receiver over capacity loses the event, others get it, the drop is counted",
     overflowIsCounted,
   ],
-  ["Unicode, spaces and 200 characters are valid group names", acceptsUnicodeNames],
-  ["empty, too long and control-character group names are refused", refusesBadNames, true],
+  [(names) => `${names.validTitle} are valid group names`, acceptsValidNames],
+  [(names) => `${names.invalidTitle} group names are refused`, refusesBadNames, true],
   ["an event without a string type is refused", refusesBadEvents, true],
   ["every new channel gets a unique name", namesChannelsUniquely],
   ["close can be called twice", closesTwice, true],

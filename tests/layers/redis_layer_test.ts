@@ -1,6 +1,6 @@
 /**
- * What the Redis layer does beyond the shared contract: the membership registry with expiry,
- * the documented wire format, and Redis going away and coming back.
+ * What the Redis layer does beyond the shared contract: counts from Redis itself, the
+ * documented wire format, and Redis going away and coming back.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { createClient } from "redis";
@@ -30,59 +30,23 @@ async function eventually(check: () => Promise<boolean>, what: string, ms = 5000
 }
 
 Deno.test({
-  name: "redis layer: members of a process that stopped refreshing expire from the registry",
+  name: "redis layer: a send counts the process that owns the channel only while it listens",
   ignore: !available,
   fn: async () => {
-    const prefix = uniquePrefix("expiry");
-    // A process that joined and then went silent (its heartbeat never comes): a crash.
-    const silent = await RedisLayer.open({
-      url: redis!.url,
-      prefix,
-      groupExpiryMs: 300,
-      heartbeatMs: 60_000,
-    });
-    const alive = await RedisLayer.open({
-      url: redis!.url,
-      prefix,
-      groupExpiryMs: 300,
-      heartbeatMs: 100,
-    });
+    const prefix = uniquePrefix("owner");
+    const sender = await RedisLayer.open({ url: redis!.url, prefix });
+    const owner = await RedisLayer.open({ url: redis!.url, prefix });
     try {
-      const gone = new Inbox(silent, 1000).channel;
-      const kept = new Inbox(alive, 1000).channel;
-      await silent.groupAdd("room", gone);
-      await alive.groupAdd("room", kept);
-      assertEquals((await alive.groupMembers("room")).sort(), [gone, kept].sort());
-      await eventually(
-        async () => !(await alive.groupMembers("room")).includes(gone),
-        "the silent process's member expired",
-      );
-      assertEquals(await alive.groupMembers("room"), [kept], "a refreshed member stays");
+      const inbox = new Inbox(owner, 5000);
+      const reached = await sender.send(inbox.channel, { type: "direct" });
+      await inbox.receives("direct");
+      assertEquals(reached.remoteProcesses, 1);
+      await owner.close();
+      const lost = await sender.send(inbox.channel, { type: "late" });
+      assertEquals(lost, { delivered: 0, dropped: 0, remoteProcesses: 0 });
     } finally {
-      await silent.close();
-      await alive.close();
-    }
-  },
-});
-
-Deno.test({
-  name: "redis layer: leaving a group or closing the layer removes its members at once",
-  ignore: !available,
-  fn: async () => {
-    const prefix = uniquePrefix("leave");
-    const layer = await RedisLayer.open({ url: redis!.url, prefix });
-    const other = await RedisLayer.open({ url: redis!.url, prefix });
-    try {
-      const [a, b] = [new Inbox(layer, 1000).channel, new Inbox(layer, 1000).channel];
-      await layer.groupAdd("room", a);
-      await layer.groupAdd("room", b);
-      await layer.groupDiscard("room", a);
-      assertEquals(await other.groupMembers("room"), [b]);
-      await layer.close();
-      assertEquals(await other.groupMembers("room"), []);
-    } finally {
-      await layer.close();
-      await other.close();
+      await sender.close();
+      await owner.close();
     }
   },
 });

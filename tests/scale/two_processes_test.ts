@@ -95,6 +95,50 @@ test("a user online via A shows Online on B, and Offline when the last tab close
   await watcher.close();
 });
 
+test("a room's members on two processes both see 2 members", async () => {
+  const { a, b } = await twoServers();
+  await using _a = a;
+  await using _b = b;
+  const ada = await member(a.url, "ada");
+  const bob = await member(b.url, "bob");
+  const roomSocket = (url: string, client: WebClient) =>
+    TestSocket.open(`${url.replace(/^http/, "ws")}${room("lobby")}?presence=1`, {
+      headers: { ...client.socketHeaders(), origin: url },
+    });
+  const onA = await roomSocket(a.url, ada);
+  const onB = await roomSocket(b.url, bob);
+  const shownOnA = new Set<string>();
+  assertEquals(await membersUntil(onA, 2, shownOnA), ["ada", "bob"]);
+  assertEquals(await membersUntil(onB, 2), ["ada", "bob"]);
+  await onB.close();
+  assertEquals(await membersUntil(onA, 1, shownOnA), ["ada"]);
+  await onA.close();
+});
+
+/**
+ * The room's members a socket shows (its state frame, then diffs) once there are `count`;
+ * `members` carries what it showed across calls.
+ */
+async function membersUntil(
+  socket: TestSocket,
+  count: number,
+  members = new Set<string>(),
+): Promise<string[]> {
+  let stated = members.size > 0;
+  while (!stated || members.size !== count) {
+    const frame = await socket.nextJson(WAIT);
+    if (frame.type === "presence.state") {
+      stated = true;
+      members.clear();
+      for (const user of frame.users as { username: string }[]) members.add(user.username);
+    } else if (frame.type === "presence.diff") {
+      for (const user of frame.joins as string[]) members.add(user);
+      for (const user of frame.leaves as string[]) members.delete(user);
+    }
+  }
+  return [...members].sort();
+}
+
 test("a raw PUBLISH on Redis appears in the chat room on every process", async () => {
   const { a, b, prefix } = await twoServers();
   await using _a = a;

@@ -65,20 +65,6 @@ async function openStore(): Promise<DenoKvStore & Disposable> {
   return Object.assign(store, { [Symbol.dispose]: () => store.close() });
 }
 
-Deno.test("history written by earlier versions is still shown, in order", async () => {
-  using store = await openStore();
-  const [old, batched, text, fresh] = ["one", "two", "three", "four"].map((t) => message("r", t));
-  await store.set(["chat_history", "r", old.id], old); // one message per value
-  await store.set(["chat_history", "r", batched.id], [batched]); // a batch as objects
-  await store.set(["chat_history", "r", text.id], JSON.stringify([text])); // a batch as text
-  const history = new ChatHistory(store);
-  history.append(fresh);
-  await history.flush();
-  const shown = await new ChatHistory(store).recent("r");
-  assertEquals(shown.map((m) => m.message), ["one", "two", "three", "four"]);
-  assertEquals(shown[3], fresh);
-});
-
 Deno.test("the longest message fits in the store, however its JSON escapes it", async () => {
   using store = await openStore();
   const history = new ChatHistory(store);

@@ -22,6 +22,7 @@ import {
   PRESENCE_END_SESSION,
   PRESENCE_GROUP,
   type PresenceDiff,
+  presenceGroup,
   type PresenceOptions,
   type PresenceTracker,
 } from "../../../layers/presence/contract.ts";
@@ -245,6 +246,70 @@ export function presenceConformance(
     await assertRejects(() => h.tracker.track("cy", "c3"), Error, "closed");
   });
 
+  test("two topics are independent of each other and of the site topic", async (h) => {
+    const lobby = await h.topicInbox("chat.lobby");
+    const other = await h.topicInbox("chat.other");
+    await h.tracker.track("ada", "c1", {}, "chat.lobby");
+    await h.tracker.track("bob", "c2", {}, "chat.other");
+    await h.tracker.flush();
+    await lobby.until(() => lobby.events.length > 0, "a diff of the lobby");
+    await other.until(() => other.events.length > 0, "a diff of the other room");
+    assertEquals(lobby.events, [diffOf(lobby.events[0], ["ada"], [], "chat.lobby")]);
+    assertEquals(other.events, [diffOf(other.events[0], ["bob"], [], "chat.other")]);
+    assertEquals((await h.tracker.state("chat.lobby")).online, ["ada"]);
+    assertEquals((await h.tracker.state("chat.other")).online, ["bob"]);
+    await h.sentinel();
+    assertEquals(h.mentions("ada") + h.mentions("bob"), 0, "the site topic heard nothing");
+    assertEquals((await h.tracker.state()).online, [SENTINEL]);
+    assertEquals(Object.keys(await h.tracker.list("chat.lobby")), ["ada"]);
+  });
+
+  test("a user in two topics leaves one and stays in the other", async (h) => {
+    const lobby = await h.topicInbox("chat.lobby");
+    await h.tracker.track("ada", "site-tab");
+    await h.tracker.track("ada", "room-tab", { session: "s1" }, "chat.lobby");
+    await h.tracker.flush();
+    await h.untilJoined("ada");
+    await lobby.until(() => lobby.events.length > 0, "ada joining the lobby");
+    await h.tracker.untrack("room-tab", { grace: true });
+    h.clock.advance(GRACE_MS);
+    await h.tracker.flush();
+    await lobby.until(() => lobby.events.length > 1, "ada leaving the lobby");
+    assertEquals((lobby.events[1] as PresenceDiff).leaves, ["ada"]);
+    assertEquals((await h.tracker.state("chat.lobby")).online, []);
+    await h.sentinel();
+    assertEquals(h.leaves("ada"), 0);
+    assertEquals((await h.tracker.state()).online, ["ada", SENTINEL]);
+  });
+
+  test("ending a session untracks its connections in every topic", async (h) => {
+    const lobby = await h.topicInbox("chat.lobby");
+    await h.tracker.track("ada", "site-tab", { session: "s1" });
+    await h.tracker.track("ada", "room-tab", { session: "s1" }, "chat.lobby");
+    await h.tracker.flush();
+    await lobby.until(() => lobby.events.length > 0, "ada joining the lobby");
+    await h.tracker.untrackSession("s1");
+    await h.tracker.flush();
+    await h.untilLeft("ada");
+    await lobby.until(() => lobby.events.length > 1, "ada leaving the lobby");
+    assertEquals(await h.tracker.list("chat.lobby"), {});
+  });
+
+  test("a topic's group name is valid, and the site topic's is the old one", () => {
+    assertEquals(presenceGroup("site"), PRESENCE_GROUP);
+    assertEquals(presenceGroup("chat.café"), "presence:chat.café");
+    for (const bad of ["", "a\nb", "x".repeat(191)]) {
+      let threw = false;
+      try {
+        presenceGroup(bad);
+      } catch {
+        threw = true;
+      }
+      assert(threw, `${JSON.stringify(bad)} was accepted`);
+    }
+    return Promise.resolve();
+  });
+
   test("a user online in two processes stays online until both are gone", async (h) => {
     const peer = h.fixture.peer!;
     await h.tracker.track("ada", "here");
@@ -273,6 +338,27 @@ export function presenceConformance(
     await peerInbox.receives(PRESENCE_END_SESSION);
     await peer.tracker.flush();
     await h.untilLeft("ada");
+  }, true);
+
+  test("a user in a topic on two processes stays until both are gone", async (h) => {
+    const peer = h.fixture.peer!;
+    const lobby = await h.topicInbox("chat.lobby");
+    await h.tracker.track("ada", "here", {}, "chat.lobby");
+    await peer.tracker.track("bob", "there", {}, "chat.lobby");
+    await peer.tracker.track("ada", "there-too", {}, "chat.lobby");
+    await h.tracker.flush();
+    await peer.tracker.flush();
+    const joined = () => new Set(lobby.events.flatMap((e) => (e as PresenceDiff).joins));
+    await lobby.until(() => joined().has("ada") && joined().has("bob"), "ada and bob joining");
+    assertEquals((await h.tracker.state("chat.lobby")).online, ["ada", "bob"]);
+    assertEquals((await peer.tracker.state("chat.lobby")).online, ["ada", "bob"]);
+    await h.tracker.untrack("here");
+    await h.tracker.flush();
+    await peer.tracker.untrack("there-too");
+    await peer.tracker.flush();
+    const left = () => lobby.events.flatMap((e) => (e as PresenceDiff).leaves);
+    await lobby.until(() => left().includes("ada"), "ada leaving the lobby");
+    assertEquals((await h.tracker.state("chat.lobby")).online, ["bob"]);
   }, true);
 
   test("a change in one process shows in the other's state", async (h) => {
@@ -334,6 +420,13 @@ class Harness {
     await this.untilJoined(SENTINEL);
   }
 
+  /** A subscriber to one topic's diffs. */
+  async topicInbox(topic: string): Promise<Inbox> {
+    const inbox = new Inbox(this.fixture.layer, this.timeoutMs);
+    await this.fixture.layer.groupAdd(presenceGroup(topic), inbox.channel);
+    return inbox;
+  }
+
   /** The online users a subscriber ends with: `initial`, then the diffs from `from` on. */
   replay(initial: string[], from = 0): string[] {
     const online = new Set(initial);
@@ -343,4 +436,10 @@ class Harness {
     }
     return [...online].sort();
   }
+}
+
+/** `event` checked as a topic diff with these joins and leaves. */
+function diffOf(event: unknown, joins: string[], leaves: string[], topic: string): PresenceDiff {
+  const diff = event as PresenceDiff;
+  return { type: PRESENCE_DIFF, joins, leaves, time: diff.time, topic };
 }

@@ -3,7 +3,8 @@ import { presenceConformance } from "./conformance.ts";
 import { twoProcesses } from "../_two_processes.ts";
 import { BroadcastLayer } from "../../../layers/broadcast.ts";
 import { KvPresenceBackend } from "../../../layers/presence/kv.ts";
-import { SharedPresence } from "../../../layers/presence/_shared.ts";
+import { PresenceCore } from "../../../layers/presence/core.ts";
+import { RECONCILE_EVERY_MS } from "../../../layers/presence/_shared.ts";
 import { log } from "../../../server/log.ts";
 
 log.setLevel("error");
@@ -17,7 +18,13 @@ presenceConformance("deno kv", async (options) => {
   const open = async () => {
     const layer = await BroadcastLayer.open({ prefix, kvPath });
     const backend = await KvPresenceBackend.open({ prefix, kvPath });
-    return { layer, tracker: new SharedPresence(layer, backend, options) };
+    return {
+      layer,
+      tracker: new PresenceCore(layer, backend, {
+        ...options,
+        reconcileEveryMs: RECONCILE_EVERY_MS,
+      }),
+    };
   };
   return await twoProcesses(open);
 }, { crossProcess: true });
@@ -31,13 +38,21 @@ Deno.test({
     const dying = await KvPresenceBackend.open({ prefix: "crash", kvPath, ttlMs: 300 });
     const survivor = await KvPresenceBackend.open({ prefix: "crash", kvPath, ttlMs: 300 });
     const changed = Promise.withResolvers<string[]>();
-    survivor.watch(changed.resolve);
+    const changedInRoom = Promise.withResolvers<string[]>();
+    survivor.watch((users, topic) => {
+      if (topic === "site") changed.resolve(users);
+      else if (topic === "chat.lobby") changedInRoom.resolve(users);
+    });
     await dying.add({ username: "ghost", connectionId: "c1", meta: {} });
+    await dying.add({ username: "ghost", connectionId: "c3", meta: {}, topic: "chat.lobby" });
+    await survivor.add({ username: "alive", connectionId: "c4", meta: {}, topic: "chat.lobby" });
     await survivor.add({ username: "alive", connectionId: "c2", meta: {} });
     assertEquals((await survivor.online()).sort(), ["alive", "ghost"]);
     await dying.close();
     assertEquals(await changed.promise, ["ghost"]);
+    assertEquals(await changedInRoom.promise, ["ghost"], "the room's ghost expires too");
     assertEquals(await survivor.online(), ["alive"]);
+    assertEquals(await survivor.online("chat.lobby"), ["alive"]);
     await survivor.close();
   },
 });

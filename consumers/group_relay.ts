@@ -1,0 +1,43 @@
+/**
+ * `WS /ws/<group>/` (`<group>` of word characters): the group chat of Wu Peiqi's Django
+ * WebSocket notes (`re_path(r'ws/(?P<group>\w+)/$', ...)`). A text frame goes out as the same
+ * raw text to every socket of the group, the sender's included; the text `关闭` ("close")
+ * makes the server close that socket normally (1000) instead. Anyone may connect.
+ */
+import type { Consumer } from "../mod.ts";
+
+/** The text that makes the server close the socket. */
+export const CLOSE_WORD = "关闭";
+/** Longest group id, in characters (the layer's group names have a limit; Django's had none). */
+export const MAX_GROUP_ID = 100;
+/** The layer event of a relayed text. */
+export const RELAY_MESSAGE = "relay.message";
+
+const GROUP_ID = /^\w+$/;
+
+/** The layer group of a group id. */
+export function relayGroup(group: string): string {
+  return `relay.${group}`;
+}
+
+/** Relays raw text to the URL's group. */
+export const groupRelayConsumer: Consumer = (conn) => {
+  const id = conn.scope.params.group ?? "";
+  const group = relayGroup(id);
+  return {
+    async connect() {
+      if (!GROUP_ID.test(id) || id.length > MAX_GROUP_ID) return false;
+      await conn.groupAdd(group);
+    },
+    async receive(text) {
+      if (text === CLOSE_WORD) {
+        conn.close();
+        return;
+      }
+      await conn.groupSend(group, { type: RELAY_MESSAGE, text });
+    },
+    events: {
+      [RELAY_MESSAGE]: (event) => conn.send(String(event.text)),
+    },
+  };
+};

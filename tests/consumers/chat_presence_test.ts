@@ -1,0 +1,127 @@
+import { assert, assertEquals } from "@std/assert";
+import { Communicator } from "../../testing.ts";
+import type { ConsumerTarget } from "../../testing.ts";
+import { createTestApp, type TestApp } from "../_support/test_app.ts";
+import { chatConsumer, chatPresenceTopic } from "../../consumers/chat.ts";
+import { ChatHistory } from "../../storage/chat_history.ts";
+import type { Config } from "../../server/config.ts";
+
+type Frame = Record<string, unknown>;
+
+/** The site, and the chat consumer over its services, for sockets with a given user. */
+interface Site extends AsyncDisposable {
+  app: TestApp;
+  target: ConsumerTarget;
+}
+
+async function site(overrides: Partial<Config> = {}): Promise<Site> {
+  const app = await createTestApp({ presenceGraceMs: 0, ...overrides });
+  const history = new ChatHistory(app.store);
+  const consumer = chatConsumer(history, app.services.presence);
+  return {
+    app,
+    target: { consumer, services: app.services, route: "/ws/chat/:room/" },
+    async [Symbol.asyncDispose]() {
+      await history.close();
+      await app[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** A socket in `room`; anonymous without `username`, presence frames unless `query` is "". */
+async function enter(
+  s: Site,
+  room: string,
+  username?: string,
+  query = "?presence=1",
+): Promise<Communicator> {
+  const user = username ? { username, isAuthenticated: true } : undefined;
+  const comm = new Communicator(s.target, `/ws/chat/${room}/${query}`, { user });
+  const { accepted, status } = await comm.connect();
+  assert(accepted, `entering "${room}" was refused with ${status}`);
+  return comm;
+}
+
+async function until(comm: Communicator, predicate: (frame: Frame) => boolean): Promise<Frame> {
+  while (true) {
+    const frame = await comm.receiveJson();
+    if (predicate(frame)) return frame;
+  }
+}
+
+const names = (frame: Frame) => (frame.users as { username: string }[]).map((u) => u.username);
+const diffWith = (field: "joins" | "leaves", user: string) => (frame: Frame) =>
+  frame.type === "presence.diff" && (frame[field] as string[]).includes(user);
+
+Deno.test("a room socket that asks for presence first gets who is in the room", async () => {
+  await using s = await site();
+  const ada = await enter(s, "lobby", "ada");
+  assertEquals(await ada.receiveJson(), {
+    type: "presence.state",
+    users: [{ username: "ada", online: true }],
+  });
+  await until(ada, diffWith("joins", "ada")); // published: what a newcomer is told
+  const bob = await enter(s, "lobby", "bob");
+  assertEquals(names(await bob.receiveJson()), ["ada", "bob"]);
+  await until(ada, diffWith("joins", "bob"));
+});
+
+Deno.test("a member who leaves the room is gone for the others, and only from that room", async () => {
+  await using s = await site();
+  const ada = await enter(s, "lobby", "ada");
+  const bob = await enter(s, "lobby", "bob");
+  const bobElsewhere = await enter(s, "elsewhere", "bob");
+  await until(ada, diffWith("joins", "bob"));
+  await bob.disconnect();
+  const left = await until(ada, diffWith("leaves", "bob"));
+  assertEquals(left.topic, chatPresenceTopic("lobby"));
+  assertEquals(names(await until(bobElsewhere, (f) => f.type === "presence.state")), ["bob"]);
+  assertEquals((await s.app.services.presence.state(chatPresenceTopic("elsewhere"))).online, [
+    "bob",
+  ]);
+});
+
+Deno.test("anonymous visitors are listed once, as Anonymous", async () => {
+  await using s = await site();
+  await enter(s, "lobby");
+  const second = await enter(s, "lobby");
+  assertEquals(names(await second.receiveJson()), ["Anonymous"]);
+});
+
+Deno.test("a socket that does not ask for presence gets chat frames only", async () => {
+  await using s = await site();
+  const tutorial = await enter(s, "lobby", undefined, "");
+  const watcher = await enter(s, "lobby", "ada");
+  await until(watcher, (f) => f.type === "presence.state");
+  await enter(s, "lobby", "bob");
+  await until(watcher, diffWith("joins", "bob"));
+  tutorial.sendJson({ message: "hi" });
+  // The tutorial's page prints every frame's `message`: the first frame must be the chat's.
+  assertEquals((await tutorial.receiveJson()).message, "hi");
+  // It still counts as a member for those who list them.
+  const state = await s.app.services.presence.state(chatPresenceTopic("lobby"));
+  assertEquals(state.online, ["Anonymous", "ada", "bob"]);
+});
+
+Deno.test("a reload within the grace period keeps the member listed without a change", async () => {
+  await using s = await site({ presenceGraceMs: 60_000 });
+  const watcher = await enter(s, "lobby", "ada");
+  await until(watcher, (f) => f.type === "presence.state");
+  const bob = await enter(s, "lobby", "bob");
+  await until(watcher, diffWith("joins", "bob"));
+  await bob.disconnect();
+  const again = await enter(s, "lobby", "bob");
+  assertEquals(names(await again.receiveJson()), ["ada", "bob"]);
+  await s.app.services.presence.flush();
+  assert(await watcher.receiveNothing(100), "the reload showed as a change");
+});
+
+Deno.test("presence frames come after the room's history", async () => {
+  await using s = await site();
+  const writer = await enter(s, "lobby", undefined, "");
+  writer.sendJson({ message: "kept" });
+  await writer.receiveJson();
+  const reader = await enter(s, "lobby", "ada");
+  assertEquals((await reader.receiveJson()).message, "kept");
+  assertEquals((await reader.receiveJson()).type, "presence.state");
+});
