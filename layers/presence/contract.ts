@@ -59,12 +59,12 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * The layer group a topic's diffs are published to: {@linkcode PRESENCE_GROUP} for the site
- * topic, `presence:<topic>` for any other. Throws for a topic that is empty, longer than
+ * topic, `presence.<topic>` for any other (a dot, so a Channels-style layer accepts it too). Throws for a topic that is empty, longer than
  * {@linkcode MAX_TOPIC_LENGTH} or has control characters.
  *
  * @example
  * ```ts
- * await layer.groupAdd(presenceGroup("chat.lobby"), channel); // "presence:chat.lobby"
+ * await layer.groupAdd(presenceGroup("chat.lobby"), channel); // "presence.chat.lobby"
  * ```
  */
 export function presenceGroup(topic: string): string {
@@ -72,7 +72,7 @@ export function presenceGroup(topic: string): string {
   if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH || CONTROL.test(topic)) {
     throw new TypeError(`Invalid presence topic "${topic.slice(0, 40)}"`);
   }
-  return `${PRESENCE_GROUP}:${topic}`;
+  return `${PRESENCE_GROUP}.${topic}`;
 }
 
 /** The `type` of a {@linkcode PresenceDiff}. */

@@ -297,7 +297,7 @@ export function presenceConformance(
 
   test("a topic's group name is valid, and the site topic's is the old one", () => {
     assertEquals(presenceGroup("site"), PRESENCE_GROUP);
-    assertEquals(presenceGroup("chat.café"), "presence:chat.café");
+    assertEquals(presenceGroup("chat.café"), "presence.chat.café");
     for (const bad of ["", "a\nb", "x".repeat(191)]) {
       let threw = false;
       try {

@@ -1,0 +1,138 @@
+/**
+ * The Channels tutorial's Django project (`tests/fixtures/django_chat/`) for interop tests:
+ * served by Daphne on a free port with channels_redis on the test's Redis, and its
+ * `group_send.py` run as a Django shell would. Needs Debian's python3 with Django, Channels,
+ * channels_redis and Daphne (`.ci/run` installs them).
+ */
+import { fromFileUrl } from "@std/path";
+
+const PYTHON = "/usr/bin/python3";
+const FIXTURE = fromFileUrl(new URL("../fixtures/django_chat/", import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+
+/** Where the Django side finds Redis: channels_redis' `hosts` and `prefix`. */
+export interface DjangoLayerSettings {
+  redisUrl: string;
+  prefix: string;
+}
+
+/** A running Daphne serving the fixture project. */
+export interface Daphne {
+  /** `ws://127.0.0.1:<port>` */
+  readonly wsUrl: string;
+  /** The `Origin` a browser on the site would send (the tutorial checks it). */
+  readonly origin: string;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Why the Django side cannot run here, or `null` when it can. Under `CI=true` a missing piece
+ * throws instead: nothing is skipped in CI.
+ */
+export async function djangoUnavailable(): Promise<string | null> {
+  const reason = await probe();
+  if (reason !== null && Deno.env.get("CI") === "true") {
+    throw new Error(`Django interop tests under CI=true: ${reason}`);
+  }
+  return reason;
+}
+
+async function probe(): Promise<string | null> {
+  try {
+    const { success, stderr } = await new Deno.Command(PYTHON, {
+      args: ["-c", "import django, channels, channels_redis, daphne"],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (success) return null;
+    return `${PYTHON} cannot import Django, Channels, channels_redis and Daphne ` +
+      `(apt-get install python3-django python3-django-channels python3-channels-redis ` +
+      `python3-daphne): ${new TextDecoder().decode(stderr).trim().split("\n").at(-1)}`;
+  } catch (error) {
+    return `${PYTHON} cannot be run: ${(error as Error).message}`;
+  }
+}
+
+function djangoEnv(settings: DjangoLayerSettings): Record<string, string> {
+  return {
+    PYTHONPATH: FIXTURE,
+    DJANGO_SETTINGS_MODULE: "mysite.settings",
+    REDIS_URL: settings.redisUrl,
+    CHANNELS_PREFIX: settings.prefix,
+  };
+}
+
+/** Starts Daphne on a free port; resolves once it accepts connections. */
+export async function startDaphne(settings: DjangoLayerSettings): Promise<Daphne> {
+  const port = freePort();
+  const child = new Deno.Command(PYTHON, {
+    args: ["-m", "daphne", "-b", "127.0.0.1", "-p", String(port), "mysite.asgi:application"],
+    cwd: FIXTURE,
+    env: djangoEnv(settings),
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const output = new Response(child.stderr).text(); // drained, so Daphne never blocks on it
+  const stop = async (): Promise<void> => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    await output;
+  };
+  try {
+    await waitUntilListening(port, child);
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}\n${await output}`);
+  }
+  const host = `127.0.0.1:${port}`;
+  return { wsUrl: `ws://${host}`, origin: `http://${host}`, [Symbol.asyncDispose]: stop };
+}
+
+/**
+ * Runs the fixture's `group_send.py`, as a Django view or shell would: `group_send` to
+ * `group`, then a `send` to `channel` when given. Rejects with Python's error output.
+ */
+export async function djangoGroupSend(
+  settings: DjangoLayerSettings,
+  group: string,
+  options: { message: string; channel?: string },
+): Promise<void> {
+  const args = ["group_send.py", group, options.message];
+  if (options.channel) args.push(options.channel);
+  const { success, stderr } = await new Deno.Command(PYTHON, {
+    args,
+    cwd: FIXTURE,
+    env: djangoEnv(settings),
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) throw new Error(`group_send.py failed:\n${new TextDecoder().decode(stderr)}`);
+}
+
+async function waitUntilListening(port: number, child: Deno.ChildProcess): Promise<void> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`Daphne exited at start on port ${port}`);
+    try {
+      const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+      connection.close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`Daphne on port ${port} was not listening within ${START_TIMEOUT_MS} ms`);
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}

@@ -1,0 +1,269 @@
+/**
+ * The channels_redis layer: the shared conformance suite with Channels' group-name rule, then
+ * what it does beyond the contract: core.py's keys and bytes, capacity and expiry as
+ * channels_redis keeps them, and Redis going away and coming back. Django itself is in
+ * `tests/interop/django_layer_test.ts`.
+ */
+import { assert, assertAlmostEquals, assertEquals, assertRejects } from "@std/assert";
+import { decode, encode } from "@std/msgpack";
+import { createClient, RESP_TYPES } from "redis";
+import { Buffer } from "node:buffer";
+import { layerConformance } from "./conformance.ts";
+import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
+import {
+  redisAvailability,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+} from "../_support/redis.ts";
+import { Inbox } from "./_inbox.ts";
+import { log } from "../../server/log.ts";
+
+log.setLevel("silent"); // overflow and outage cases log by design
+const { available } = await redisAvailability();
+const { available: privateServer } = await redisAvailability({ privateServer: true });
+const redis = available ? await testRedisUrl() : null;
+globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
+
+const conformancePrefix = uniquePrefix("conformance");
+layerConformance(
+  "channels_redis layer",
+  // channels_redis' capacity is per process inbox: the ordering case sends 500 events at once.
+  () => ChannelsRedisLayer.open({ url: redis!.url, prefix: conformancePrefix, capacity: 1000 }),
+  {
+    shared: true,
+    ignore: !available,
+    groupNames: {
+      valid: ["chat_lobby", "chat-room.2", "Room.A_b-9", "g".repeat(99)],
+      maxLength: 99,
+      invalid: [
+        ["empty", ""],
+        ["100 characters", "g".repeat(100)],
+        ["a space", "chat lobby"],
+        ["Unicode", "chat.café"],
+        ["a colon", "presence:chat"],
+        ["a newline", "chat.a\nb"],
+        ["a trailing newline", "chat\n"],
+      ],
+      validTitle: "ASCII letters, digits, hyphens, underscores, periods and 99 characters",
+      invalidTitle: "empty, 100-character, Unicode, space and punctuated",
+    },
+  },
+);
+
+const BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
+
+/** A layer and a plain client on a fresh prefix; both closed by `await using`. */
+async function setUp(options: { capacity?: number; url?: string } = {}) {
+  const prefix = uniquePrefix("cr");
+  const url = options.url ?? redis!.url;
+  const layer = await ChannelsRedisLayer.open({ url, prefix, capacity: options.capacity });
+  const client = createClient({ url });
+  client.on("error", () => {});
+  await client.connect();
+  return {
+    prefix,
+    layer,
+    client,
+    /** The members of a sorted set, as bytes, with their scores. */
+    async entries(key: string): Promise<{ value: Buffer; score: number }[]> {
+      const flat = await client.sendCommand<Buffer[]>(
+        ["ZRANGE", key, "0", "-1", "WITHSCORES"],
+        BUFFERS,
+      );
+      const pairs = [];
+      for (let i = 0; i < flat.length; i += 2) {
+        pairs.push({ value: flat[i], score: Number(flat[i + 1].toString()) });
+      }
+      return pairs;
+    },
+    async [Symbol.asyncDispose]() {
+      await layer.close();
+      await client.close();
+    },
+  };
+}
+
+/** A message as Django writes it: 12 random bytes, then msgpack. */
+function djangoMessage(body: Record<string, unknown>): Buffer {
+  return Buffer.concat([Buffer.from(crypto.getRandomValues(new Uint8Array(12))), encode(body)]);
+}
+
+Deno.test({
+  name: "channels_redis layer: keys, scores and message bytes are core.py's",
+  ignore: !available,
+  fn: async () => {
+    await using t = await setUp();
+    const foreign = "specific.0123456789abcdef0123456789abcdef!feedc0de";
+    const local = new Inbox(t.layer, 5000);
+    assert(/^specific\.[0-9a-f]{32}![0-9a-f]{32}$/.test(local.channel), local.channel);
+    await t.layer.groupAdd("chat_lobby", foreign);
+    await t.layer.groupAdd("chat_lobby", local.channel);
+    const group = await t.entries(`${t.prefix}:group:chat_lobby`);
+    assertEquals(group.map((e) => e.value.toString()).sort(), [foreign, local.channel].sort());
+    assertAlmostEquals(group[0].score, Date.now() / 1000, 5);
+    assertAlmostEquals(await t.client.ttl(`${t.prefix}:group:chat_lobby`), 86400, 5);
+
+    await t.layer.groupSend("chat_lobby", { type: "chat.message", message: "hi" });
+    await t.layer.send(foreign, { type: "direct", n: 1 });
+    await local.receives("chat.message");
+    const inbox = `${t.prefix}specific.0123456789abcdef0123456789abcdef!`;
+    const queued = await t.entries(inbox);
+    assertEquals(queued.map((e) => decode(e.value.subarray(12))), [
+      { type: "chat.message", message: "hi", __asgi_channel__: [foreign] },
+      { type: "direct", n: 1, __asgi_channel__: foreign },
+    ]);
+    assert(queued[0].score < queued[1].score, "scores follow the order of the sends");
+    assertAlmostEquals(queued[0].score, Date.now() / 1000, 5);
+    assertAlmostEquals(await t.client.ttl(inbox), 60, 5);
+    // The local member was delivered directly: nothing waits in this process's inbox.
+    assertEquals(await t.client.zCard(`${t.prefix}specific.${t.layer.clientPrefix}!`), 0);
+  },
+});
+
+Deno.test({
+  name: "channels_redis layer: a message Django queued reaches every channel it names",
+  ignore: !available,
+  fn: async () => {
+    await using t = await setUp();
+    const [a, b, other] = [0, 1, 2].map(() => new Inbox(t.layer, 5000));
+    const inbox = `${t.prefix}specific.${t.layer.clientPrefix}!`;
+    const now = Date.now() / 1000;
+    await t.client.zAdd(inbox, [
+      { score: now, value: djangoMessage({ no: "type", __asgi_channel__: a.channel }) },
+      { score: now + 0.001, value: Buffer.from("not msgpack at all") },
+      {
+        score: now + 0.002,
+        value: djangoMessage({
+          type: "chat.message",
+          message: { text: "hi", big: 2 ** 40 },
+          __asgi_channel__: [a.channel, b.channel, "specific.elsewhere!x"],
+        }),
+      },
+      {
+        score: now + 0.003,
+        value: djangoMessage({ type: "marker", __asgi_channel__: other.channel }),
+      },
+    ]);
+    await other.receives("marker");
+    await a.receives("chat.message");
+    await b.receives("chat.message");
+    assertEquals(a.events, [{ type: "chat.message", message: { text: "hi", big: 2 ** 40 } }]);
+    assertEquals(other.count("chat.message"), 0);
+  },
+});
+
+Deno.test({
+  name: "channels_redis layer: a full inbox refuses a send and a group send, counted as dropped",
+  ignore: !available,
+  fn: async () => {
+    await using t = await setUp({ capacity: 2 });
+    const full = "specific.nobodyreads!a";
+    const alsoFull = "specific.nobodyreads!b";
+    const local = new Inbox(t.layer, 5000);
+    assertEquals((await t.layer.send(full, { type: "one" })).remoteProcesses, 1);
+    assertEquals((await t.layer.send(full, { type: "two" })).remoteProcesses, 1);
+    assertEquals(await t.layer.send(full, { type: "three" }), {
+      delivered: 0,
+      dropped: 1,
+      remoteProcesses: 0,
+    });
+    for (const channel of [full, alsoFull, local.channel]) {
+      await t.layer.groupAdd("busy", channel);
+    }
+    // Both members share the full inbox: the event is lost for both, not for the local one.
+    assertEquals(await t.layer.groupSend("busy", { type: "four" }), {
+      delivered: 1,
+      dropped: 2,
+      remoteProcesses: 0,
+    });
+    assertEquals(t.layer.stats().dropped, 3);
+    assertEquals(await t.client.zCard(`${t.prefix}specific.nobodyreads!`), 2);
+  },
+});
+
+Deno.test({
+  name: "channels_redis layer: expired messages and memberships are removed before a send",
+  ignore: !available,
+  fn: async () => {
+    await using t = await setUp({ capacity: 1 });
+    const inbox = `${t.prefix}specific.gone!`;
+    const old = Math.floor(Date.now() / 1000) - 61;
+    await t.client.zAdd(inbox, { score: old, value: djangoMessage({ type: "stale" }) });
+    // The stale message is older than the 60 s expiry: it no longer counts against capacity.
+    assertEquals((await t.layer.send("specific.gone!x", { type: "fresh" })).dropped, 0);
+    const groupKey = `${t.prefix}:group:room`;
+    await t.client.zAdd(groupKey, { score: old - 86400, value: "specific.gone!y" });
+    assertEquals((await t.layer.groupSend("room", { type: "late" })).remoteProcesses, 0);
+    assertEquals(await t.client.zCard(groupKey), 0);
+  },
+});
+
+Deno.test({
+  name: "channels_redis layer: names outside Channels' rule throw a TypeError that says why",
+  ignore: !available,
+  fn: async () => {
+    await using t = await setUp();
+    const { channel } = new Inbox(t.layer, 5000);
+    const error = await assertRejects(() => t.layer.groupAdd("chat.café", channel), TypeError);
+    assertEquals(
+      error.message,
+      "Group name must be a valid unicode string with length < 100 containing only ASCII " +
+        'alphanumerics, hyphens, underscores, or periods, not "chat.café"',
+    );
+    await assertRejects(() => t.layer.send("bad channel", { type: "x" }), TypeError, "Channel");
+    await assertRejects(() => t.layer.groupSend("g".repeat(100), { type: "x" }), TypeError);
+  },
+});
+
+Deno.test({
+  name: "channels_redis layer: closing takes its channels out of their groups",
+  ignore: !available,
+  fn: async () => {
+    const t = await setUp();
+    try {
+      const box = new Inbox(t.layer, 5000);
+      await t.layer.groupAdd("room", box.channel);
+      await t.layer.close();
+      assertEquals(await t.client.zCard(`${t.prefix}:group:room`), 0);
+    } finally {
+      await t[Symbol.asyncDispose]();
+    }
+  },
+});
+
+Deno.test({
+  name: "channels_redis layer: while Redis is away a send rejects; after a restart groups are back",
+  ignore: !privateServer,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const prefix = uniquePrefix("outage");
+    const sender = await ChannelsRedisLayer.open({ url: server.url, prefix });
+    const receiver = await ChannelsRedisLayer.open({ url: server.url, prefix });
+    try {
+      const inbox = new Inbox(receiver, 10_000);
+      await receiver.groupAdd("room", inbox.channel);
+      await server.stop();
+      await assertRejects(
+        () => sender.groupSend("room", { type: "lost" }),
+        Error,
+        `Redis at ${server.url} is unreachable`,
+      );
+      // Joining while Redis is away works locally, and is written to Redis on reconnect.
+      const late = new Inbox(receiver, 10_000);
+      await receiver.groupAdd("late-room", late.channel);
+      await server.restart(); // empty: the memberships must be written back
+      const deadline = Date.now() + 15_000;
+      while (inbox.count("back") === 0 || late.count("back") === 0) {
+        assert(Date.now() < deadline, "no delivery after the restart");
+        await sender.groupSend("room", { type: "back" }).catch(() => null);
+        await sender.groupSend("late-room", { type: "back" }).catch(() => null);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assertEquals(inbox.count("lost"), 0);
+    } finally {
+      await sender.close();
+      await receiver.close();
+    }
+  },
+});
