@@ -13,16 +13,13 @@
  */
 import {
   ACCOUNT_EVENTS_GROUP,
-  CloseCode,
   type Consumer,
   type LayerEvent,
   PRESENCE_DIFF,
-  PRESENCE_GROUP,
-  type PresenceMeta,
   type PresenceTracker,
-  sessionGroup,
 } from "../mod.ts";
 import { presenceSnapshot, type PresenceUser } from "./presence_snapshot.ts";
+import { sitePresence } from "./site_presence.ts";
 
 export type { PresenceUser } from "./presence_snapshot.ts";
 
@@ -40,19 +37,16 @@ export interface PresenceServices {
   readonly sessions: { get(id: string): Promise<unknown | null> };
 }
 
-const MAX_DEVICE = 80;
-
 /** Builds the presence consumer over `services`. */
 export function presenceConsumer(services: PresenceServices): Consumer {
   const { presence } = services;
   return (conn) => {
     const username = conn.scope.user.username;
-    const sessionId = conn.scope.sessionId;
     const listing = conn.scope.query.get("list") !== "0";
+    const online = sitePresence(conn, services, { listen: listing });
     // Diffs that arrive before the state frame went out wait for it: sent first, they would
     // be overwritten by an older state.
     let early: LayerEvent[] | null = [];
-    let session: string | null = null;
     const forward = (event: LayerEvent, frame: unknown = event) => {
       if (early !== null) early.push(event);
       else conn.sendJson(frame);
@@ -60,12 +54,8 @@ export function presenceConsumer(services: PresenceServices): Consumer {
     return {
       async connect() {
         if (username === null) return false;
-        if (sessionId !== null) session = await sessionGroup(sessionId);
-        if (listing) {
-          await conn.groupAdd(PRESENCE_GROUP);
-          await conn.groupAdd(ACCOUNT_EVENTS_GROUP);
-        }
-        await presence.track(username, conn.channelName, meta(conn.scope.headers, session));
+        if (listing) await conn.groupAdd(ACCOUNT_EVENTS_GROUP);
+        await online.track();
         try {
           if (listing) conn.sendJson(await stateFrame(services, username));
         } catch (error) {
@@ -82,15 +72,8 @@ export function presenceConsumer(services: PresenceServices): Consumer {
         [PRESENCE_DIFF]: (event) => forward(event),
         "account.created": (event) => forward(event, frameOf(event)),
       },
-      async disconnect(code) {
-        if (username === null) return;
-        // A log-out deletes the session, then closes its sockets with 4001; a tab that is
-        // just closing still has its session and gets the grace period.
-        const loggedOut = code === CloseCode.LOGGED_OUT ||
-          (sessionId !== null && await services.sessions.get(sessionId) === null);
-        if (loggedOut && session !== null) await presence.untrackSession(session);
-        await presence.untrack(conn.channelName, { grace: !loggedOut });
-      },
+      // A log-out ends the user's presence at once; a closing tab gets the grace period.
+      disconnect: (code) => online.untrack(code),
     };
   };
 }
@@ -98,11 +81,6 @@ export function presenceConsumer(services: PresenceServices): Consumer {
 function frameOf(event: LayerEvent): unknown {
   if (event.type === "account.created") return { type: USER_ADDED, username: event.username };
   return event;
-}
-
-function meta(headers: Headers, session: string | null): PresenceMeta {
-  const device = (headers.get("user-agent") ?? "").slice(0, MAX_DEVICE);
-  return { session, device, joinedAt: new Date().toISOString() };
 }
 
 async function stateFrame(services: PresenceServices, me: string): Promise<unknown> {

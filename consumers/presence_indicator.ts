@@ -17,7 +17,7 @@
  * are refused (403) instead of listed as "AnonymousUser", since the list is of users.
  */
 import { type Consumer, type LayerEvent, PRESENCE_DIFF } from "../mod.ts";
-import { sitePresence, type SitePresenceServices } from "./realpython_users.ts";
+import { sitePresence, type SitePresenceServices } from "./site_presence.ts";
 
 /** The tutorial's frame. */
 export interface IndicatorFrame {
