@@ -127,6 +127,12 @@ export { CSRF_FIELD, newCsrfSecret } from "./auth/csrf.ts";
 export { FormRefusal, readProtectedForm } from "./auth/forms.ts";
 export { type AccountView, type PageAccount, pageAccount } from "./auth/page_account.ts";
 export {
+  loginRequired,
+  type LoginRequiredOptions,
+  type SignedInHandler,
+  type SignedInPage,
+} from "./auth/login_required.ts";
+export {
   sessionGroup,
   type SessionRecord,
   SessionStore,

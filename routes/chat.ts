@@ -10,6 +10,7 @@ import {
 } from "../mod.ts";
 import { chatIndex, chatRoom } from "../templates/chat.ts";
 import { errorPageResponse } from "../templates/error.ts";
+import { tutorialChatIndex, tutorialChatRoom } from "../templates/tutorial_chat.ts";
 import { chatConsumer, isValidRoomName } from "../consumers/chat.ts";
 
 /** `GET /chat/`: pick a room. */
@@ -21,25 +22,40 @@ export const chatIndexPage: Handler = async (request, context) => {
 /** `GET /chat/<room>/`: the room. */
 export const chatRoomPage: Handler = async (request, context) => {
   const room = context.params.room;
-  if (!isValidRoomName(room)) {
-    return errorPageResponse(
-      404,
-      "Not Found",
-      "Room names are 1 to 100 characters, without control characters.",
-    );
-  }
+  if (!isValidRoomName(room)) return roomNotFound();
   const page = await pageAccount(request, context);
   return page.finish(htmlResponse(chatRoom(room, page.account)));
 };
 
+/** `GET /tutorial/chat/`: the Channels tutorial's own `index.html`. */
+export const tutorialChatIndexPage: Handler = () => htmlResponse(tutorialChatIndex());
+
+/** `GET /tutorial/chat/<room>/`: the Channels tutorial's own `room.html`. */
+export const tutorialChatRoomPage: Handler = (_request, context) => {
+  const room = context.params.room;
+  if (!isValidRoomName(room)) return roomNotFound();
+  return htmlResponse(tutorialChatRoom(room));
+};
+
+function roomNotFound(): Response {
+  return errorPageResponse(
+    404,
+    "Not Found",
+    "Room names are 1 to 100 characters, without control characters.",
+  );
+}
+
 /**
  * The Channels tutorial's chat: the room picker, the rooms and their sockets; with
- * `presence`, each room shows who is in it.
+ * `presence`, each room shows who is in it. The tutorial's own pages, unchanged, are at
+ * `/tutorial/chat/` and speak to the same sockets.
  */
 export function chatRoutes(history: ChatHistory, presence?: PresenceTracker): AppRoute[] {
   return [
     page("GET", "/chat/", chatIndexPage),
     page("GET", "/chat/:room/", chatRoomPage),
+    page("GET", "/tutorial/chat/", tutorialChatIndexPage),
+    page("GET", "/tutorial/chat/:room/", tutorialChatRoomPage),
     socket("/ws/chat/:room/", chatConsumer(history, presence)),
   ];
 }

@@ -2,8 +2,8 @@ import {
   type AppRoute,
   type Handler,
   htmlResponse,
+  loginRequired,
   page,
-  pageAccount,
   type Services,
   socket,
 } from "../mod.ts";
@@ -17,15 +17,7 @@ import type { UsernameSource } from "../consumers/username_cache.ts";
  * `users` lists every username (the cache the presence consumer shares).
  */
 export function presenceIndexPage(users: UsernameSource): Handler {
-  return async (request, context) => {
-    const page = await pageAccount(request, context);
-    if (page.account === null) {
-      const next = context.url.pathname;
-      return new Response(null, {
-        status: 302,
-        headers: { location: `/log_in/?next=${encodeURI(next)}`, "cache-control": "no-store" },
-      });
-    }
+  return loginRequired(async (_request, context, page) => {
     const me = page.account.username;
     const [registered, state] = await Promise.all([
       users.usernames(),
@@ -35,7 +27,7 @@ export function presenceIndexPage(users: UsernameSource): Handler {
     const list = presenceSnapshot(registered, state.online, me);
     const body = presencePage({ account: page.account, users: list, recent: state.recent });
     return page.finish(htmlResponse(body));
-  };
+  });
 }
 
 /** The live user list and its socket (login required). */

@@ -3,14 +3,11 @@
  * so the tutorial's own client code runs unchanged.
  */
 import {
-  type AccountView,
   type AppRoute,
   type Handler,
   htmlResponse,
+  loginRequired,
   page,
-  type PageAccount,
-  pageAccount,
-  type RequestContext,
   type Services,
   socket,
 } from "../mod.ts";
@@ -32,30 +29,9 @@ export const USER_LIST_PATH = "/users/list/";
 /** The "Online Presence Indicator" tutorial's page. */
 export const PRESENCE_INDICATOR_PATH = "/presence/";
 
-type SignedInPage = (
-  request: Request,
-  context: RequestContext,
-  page: PageAccount & { account: AccountView },
-) => Promise<Response> | Response;
-
-/** A page for signed-in users: anonymous visitors are sent to log in, then back here. */
-function signedIn(render: SignedInPage): Handler {
-  return async (request, context) => {
-    const page = await pageAccount(request, context);
-    if (page.account === null) {
-      const next = context.url.pathname;
-      return new Response(null, {
-        status: 302,
-        headers: { location: `/log_in/?next=${encodeURI(next)}`, "cache-control": "no-store" },
-      });
-    }
-    return await render(request, context, { ...page, account: page.account });
-  };
-}
-
 /** RealPython's `user_list` view: every registered user, Online or Offline. */
 export function userListHandler(users: UsernameSource): Handler {
-  return signedIn(async (_request, context, page) => {
+  return loginRequired(async (_request, context, page) => {
     const [registered, state] = await Promise.all([
       users.usernames(),
       context.services.presence.state(),
@@ -71,7 +47,7 @@ export function userListHandler(users: UsernameSource): Handler {
 }
 
 /** The "Online Presence Indicator" tutorial's `index` view. */
-export const presenceIndicatorHandler: Handler = signedIn((_request, _context, page) =>
+export const presenceIndicatorHandler: Handler = loginRequired((_request, _context, page) =>
   page.finish(htmlResponse(presenceIndicatorPage(page.account)))
 );
 

@@ -31,43 +31,45 @@ export function jsonScript(id: string, value: string): SafeHtml {
 
 /** The tutorial's `chat/index.html`: asks for a room name. */
 export function tutorialChatIndex(): SafeHtml {
-  return html`<!-- chat/templates/chat/index.html -->
-<!DOCTYPE html>
-<html>
-<head>
-    <meta charset="utf-8"/>
-    <title>Chat Rooms</title>
-</head>
-<body>
-    What chat room would you like to enter?<br>
-    <input id="room-name-input" type="text" size="100"><br>
-    <input id="room-name-submit" type="button" value="Enter">
+  return html`
+    <!-- chat/templates/chat/index.html -->
+    <!DOCTYPE html>
+    <html>
+      <head>
+        <meta charset="utf-8" />
+        <title>Chat Rooms</title>
+      </head>
+      <body>
+        What chat room would you like to enter?<br>
+        <input id="room-name-input" type="text" size="100"><br>
+        <input id="room-name-submit" type="button" value="Enter">
 
-    <!-- The tutorial's inline script, verbatim, in a file (the CSP blocks inline scripts).
-         It goes to '/chat/' + roomName + '/': this site's own room page, same protocol. -->
-    <script src="/static/tutorials/channels_index.js"></script>
-</body>
-</html>
-`;
+        <!-- The tutorial's inline script, verbatim, in a file (the CSP blocks inline scripts).
+            It goes to '/chat/' + roomName + '/': this site's own room page, same protocol. -->
+        <script src="/static/tutorials/channels_index.js"></script>
+      </body>
+    </html>
+  `;
 }
 
 /** The tutorial's `chat/room.html` for `room`: the log, the input and the Send button. */
 export function tutorialChatRoom(room: string): SafeHtml {
-  return html`<!-- chat/templates/chat/room.html -->
-<!DOCTYPE html>
-<html>
-<head>
-    <meta charset="utf-8"/>
-    <title>Chat Room</title>
-</head>
-<body>
-    <textarea id="chat-log" cols="100" rows="20"></textarea><br>
-    <input id="chat-message-input" type="text" size="100"><br>
-    <input id="chat-message-submit" type="button" value="Send">
-    ${jsonScript("room-name", room)}
-    <!-- The tutorial's inline script, verbatim, in a file (the CSP blocks inline scripts). -->
-    <script src="/static/tutorials/channels_room.js"></script>
-</body>
-</html>
-`;
+  return html`
+    <!-- chat/templates/chat/room.html -->
+    <!DOCTYPE html>
+    <html>
+      <head>
+        <meta charset="utf-8" />
+        <title>Chat Room</title>
+      </head>
+      <body>
+        <textarea id="chat-log" cols="100" rows="20"></textarea><br>
+        <input id="chat-message-input" type="text" size="100"><br>
+        <input id="chat-message-submit" type="button" value="Send">
+        ${jsonScript("room-name", room)}
+        <!-- The tutorial's inline script, verbatim, in a file (the CSP blocks inline scripts). -->
+        <script src="/static/tutorials/channels_room.js"></script>
+      </body>
+    </html>
+  `;
 }

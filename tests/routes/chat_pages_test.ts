@@ -84,3 +84,67 @@ Deno.test("a room name longer than 100 characters is not found", async () => {
   await longest.body?.cancel();
   assertEquals(longest.status, 200);
 });
+
+Deno.test("the Channels tutorial's index page is its own markup with its script as a file", async () => {
+  await using server = await startTestServer();
+  const response = await fetch(server.httpUrl("/tutorial/chat/"));
+  assertEquals(response.status, 200);
+  assertEquals(response.headers.get("content-type"), "text/html; charset=utf-8");
+  const page = await response.text();
+  assertStringIncludes(page, "What chat room would you like to enter?<br>");
+  assertEquals(
+    tagWithId(page, "room-name-input"),
+    `<input id="room-name-input" type="text" size="100">`,
+  );
+  tagWithId(page, "room-name-submit");
+  assertStringIncludes(page, `<script src="/static/tutorials/channels_index.js"></script>`);
+  assert(!page.includes("<script>"), "An inline script, which the CSP would block");
+});
+
+Deno.test("the Channels tutorial's room page has its ids, the room as json_script and its script", async () => {
+  await using server = await startTestServer();
+  const response = await fetch(server.httpUrl("/tutorial/chat/lobby/"));
+  assertEquals(response.status, 200);
+  const page = await response.text();
+  assertEquals(tagWithId(page, "chat-log"), `<textarea id="chat-log" cols="100" rows="20">`);
+  assertEquals(
+    tagWithId(page, "chat-message-input"),
+    `<input id="chat-message-input" type="text" size="100">`,
+  );
+  tagWithId(page, "chat-message-submit");
+  // As in the tutorial: the json_script element, then the script that reads it.
+  const data = page.indexOf(`<script id="room-name" type="application/json">"lobby"</script>`);
+  const script = page.indexOf(`<script src="/static/tutorials/channels_room.js"></script>`);
+  assert(data > 0 && script > data, "The json_script element does not come before the script");
+  assert(!page.includes("<script>"), "An inline script, which the CSP would block");
+  const file = await fetch(server.httpUrl("/static/tutorials/channels_room.js"));
+  assertEquals(file.status, 200);
+  assertStringIncludes(await file.text(), "+ '/ws/chat/'");
+});
+
+Deno.test("the tutorial room's json_script escapes markup as Django does", async () => {
+  await using server = await startTestServer();
+  for (
+    const [room, json] of [
+      ["a</script>b", `"a\\u003C/script\\u003Eb"`],
+      [`<b>"&"</b>`, `"\\u003Cb\\u003E\\"\\u0026\\"\\u003C/b\\u003E"`],
+      ["café au lait", `"caf\\u00e9 au lait"`],
+    ]
+  ) {
+    const response = await fetch(server.httpUrl(`/tutorial/chat/${encodeURIComponent(room)}/`));
+    assertEquals(response.status, 200, room);
+    const page = await response.text();
+    assertStringIncludes(page, `<script id="room-name" type="application/json">${json}</script>`);
+    assertEquals(JSON.parse(json), room);
+    assert(!page.includes("</script>b"), "The room name ended the json_script element");
+  }
+});
+
+Deno.test("the tutorial's room page is not found for an invalid room name", async () => {
+  await using server = await startTestServer();
+  for (const room of ["x".repeat(101), "%20padded", "tab%09"]) {
+    const response = await fetch(server.httpUrl(`/tutorial/chat/${room}/`));
+    assertEquals(response.status, 404, room);
+    assertStringIncludes(await response.text(), "Room names are 1 to 100 characters");
+  }
+});

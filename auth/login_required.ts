@@ -1,0 +1,51 @@
+/**
+ * Pages for signed-in users only, as Django's `@login_required` does it: an anonymous visitor
+ * is redirected to the log-in page with `next` set to the page, and comes back after logging in.
+ *
+ * @example
+ * ```ts
+ * const secret: Handler = loginRequired((_request, _context, page) =>
+ *   new Response(`Hello ${page.account.username}`)
+ * );
+ * ```
+ */
+import type { Handler, RequestContext } from "../server/context.ts";
+import { type AccountView, type PageAccount, pageAccount } from "./page_account.ts";
+
+/** The accounts side of a page whose visitor is signed in. */
+export interface SignedInPage extends PageAccount {
+  /** The signed-in user. */
+  readonly account: AccountView;
+}
+
+/** Renders a page for a signed-in visitor. */
+export type SignedInHandler = (
+  request: Request,
+  context: RequestContext,
+  page: SignedInPage,
+) => Response | Promise<Response>;
+
+/** Options of {@linkcode loginRequired}. */
+export interface LoginRequiredOptions {
+  /** Where anonymous visitors are sent (default `/log_in/`, Django's `LOGIN_URL` idea). */
+  loginUrl?: string;
+}
+
+/** A handler that runs `render` for signed-in visitors and sends others to log in first. */
+export function loginRequired(
+  render: SignedInHandler,
+  options: LoginRequiredOptions = {},
+): Handler {
+  const loginUrl = options.loginUrl ?? "/log_in/";
+  return async (request, context) => {
+    const page = await pageAccount(request, context);
+    if (page.account === null) {
+      const next = encodeURI(context.url.pathname);
+      return new Response(null, {
+        status: 302,
+        headers: { location: `${loginUrl}?next=${next}`, "cache-control": "no-store" },
+      });
+    }
+    return await render(request, context, { ...page, account: page.account });
+  };
+}

@@ -1,0 +1,36 @@
+import { assertEquals } from "@std/assert";
+import { createApp, loginRequired, page } from "../../mod.ts";
+import { createTestServices } from "../../testing.ts";
+import { WebClient } from "../_support/cookie_jar.ts";
+import { startTestServer } from "../_support/server.ts";
+
+Deno.test("an anonymous visitor of a login-required page is sent to log in, then back", async () => {
+  await using services = await createTestServices();
+  const app = createApp({
+    routes: [
+      page("GET", "/secret/page/", loginRequired((_r, _c, p) => new Response(p.account.username))),
+      page(
+        "GET",
+        "/other/",
+        loginRequired(() => new Response("never"), { loginUrl: "/accounts/login/" }),
+      ),
+    ],
+    services,
+  });
+  const answer = await app.handle(new Request("http://localhost/secret/page/"));
+  assertEquals(answer.status, 302);
+  assertEquals(answer.headers.get("location"), "/log_in/?next=/secret/page/");
+  const other = await app.handle(new Request("http://localhost/other/"));
+  assertEquals(other.headers.get("location"), "/accounts/login/?next=/other/");
+  await app.close();
+});
+
+Deno.test("a signed-in visitor of a login-required page gets the page", async () => {
+  await using server = await startTestServer();
+  const ada = new WebClient(server.url);
+  await ada.signUp("ada", "quiet river stone");
+  await ada.logIn("ada", "quiet river stone");
+  const response = await ada.get("/");
+  assertEquals(response.status, 200);
+  await response.body?.cancel();
+});
