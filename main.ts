@@ -65,15 +65,39 @@ if (import.meta.main) {
     `Serving the chat at ${server.url}/chat/ (layer: ${layer}, data: ${config.dataDir}` +
       `${workers ? `, workers: ${config.workers}` : ""})`,
   );
-  const stop = async (signal: string) => {
-    log.info(`${signal}: shutting down`);
-    // Exit within 5 s even if a client does not answer its close frame.
-    const deadline = setTimeout(() =>
-      Deno.exit(0), 5000);
-    await server.shutdown();
+  // SIGTERM (a deploy, `docker stop`, systemd) drains: the sockets close with 1012 spread over
+  // DRAIN_WINDOW_MS, so clients move to the other processes a few at a time and keep their
+  // presence grace. SIGINT (Ctrl-C) stops at once with 1001. A second signal, or the deadline,
+  // exits whatever is left.
+  let stopping = false;
+  const stop = async (signal: "SIGINT" | "SIGTERM") => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      Deno.exit(0);
+    }
+    stopping = true;
+    const windowMs = signal === "SIGTERM" ? config.drainWindowMs : 0;
+    // The drain's own budget: the window, then 1 s for close frames and 1 s for the writes.
+    const limitMs = signal === "SIGTERM" ? windowMs + 2000 : 5000;
+    const deadline = setTimeout(() => {
+      log.warn(`${signal}: not done within ${limitMs / 1000} s; exiting now`);
+      Deno.exit(0);
+    }, limitMs);
+    if (signal === "SIGTERM") {
+      const what = "app" in server
+        ? `${server.app.live.size} connections`
+        : `the connections of ${server.size} Workers`;
+      log.info(`SIGTERM: draining ${what} over ${windowMs / 1000} s`);
+      await server.drain(windowMs);
+    } else {
+      log.info(`${signal}: shutting down`);
+      await server.shutdown();
+    }
     clearTimeout(deadline);
+    log.info(`${signal}: stopped`);
     Deno.exit(0);
   };
-  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  Deno.addSignalListener("SIGINT", () =>
+    stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
 }

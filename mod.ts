@@ -48,6 +48,7 @@ export { type Route, type RouteMatch, Router } from "./server/router.ts";
 export type { Handler, Identity, RequestContext, Services } from "./server/context.ts";
 export { createServices, type ServiceBackends } from "./server/services.ts";
 export {
+  appendFromOutside,
   type Backends,
   openBackends,
   publishFromOutside,
@@ -55,6 +56,13 @@ export {
 } from "./server/backends.ts";
 export { type RunningServer, serveApp, type ServeOptions } from "./server/start.ts";
 export { runWorker, type StartServer, startWorkers, type WorkerPool } from "./server/workers.ts";
+export {
+  closeSpread,
+  type DrainClock,
+  drainSchedule,
+  type SpreadOptions,
+  SYSTEM_DRAIN_CLOCK,
+} from "./server/drain.ts";
 export {
   type Config,
   DEFAULT_CONFIG,
@@ -68,15 +76,30 @@ export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./ser
 export type { Connection, Consumer, ConsumerHooks, Scope, User } from "./server/consumer.ts";
 export { ANONYMOUS } from "./server/consumer.ts";
 export { CLOSE_EVENT } from "./server/_connection.ts";
-export { CloseCode, describeCloseCode, ProtocolError } from "./server/close_codes.ts";
+export {
+  asFrameRef,
+  CloseCode,
+  describeCloseCode,
+  type FrameRef,
+  frameRef,
+  MAX_FRAME_REF_LENGTH,
+  ProtocolError,
+} from "./server/close_codes.ts";
 export { isOriginAllowed, type OriginPolicy } from "./server/origin.ts";
 export { checkHandshake, type HandshakeRefusal } from "./server/handshake.ts";
 export {
+  type CloseAllOptions,
   LiveConnections,
   type TrackedConnection,
   type UpgradeWebSocket,
 } from "./server/websocket_route.ts";
 export type { ConnectionLimits, SocketLike } from "./server/_socket.ts";
+export {
+  type CapLease,
+  type CapLimits,
+  type CapStats,
+  ConnectionCaps,
+} from "./server/connection_caps.ts";
 
 // Pages: escaping, static files, request bodies.
 export { escapeHtml, html, htmlResponse, type Interpolation, SafeHtml } from "./server/html.ts";
@@ -87,6 +110,21 @@ export { readBodyText } from "./server/request_body.ts";
 export type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult } from "./layers/layer.ts";
 export { validateEvent, validateGroupName } from "./layers/layer.ts";
 export { InMemoryLayer } from "./layers/in_memory.ts";
+export type { RedisForm, RedisNodeAddress } from "./layers/redis_connection.ts";
+
+// Retained group streams: offsets, epochs, recovery.
+export {
+  DEFAULT_RETENTION,
+  type GroupStreams,
+  type PublishOptions,
+  retainedAtMost,
+  type StreamEvent,
+  type StreamPosition,
+  type StreamPublished,
+  type StreamRead,
+  type StreamRetention,
+} from "./layers/streams/contract.ts";
+export { MemoryStreams, type MemoryStreamsOptions } from "./layers/streams/memory.ts";
 
 // Presence.
 export {
@@ -146,6 +184,16 @@ export {
   type ThrottleLimits,
 } from "./auth/throttle.ts";
 export { ACCOUNT_EVENTS_GROUP, UserDirectory, type UserRecord } from "./auth/users.ts";
+export {
+  AccessTokens,
+  type AccessTokensOptions,
+  type IssuedToken,
+  presentedToken,
+  redactedTarget,
+  type TokenCheck,
+  type TokenClaims,
+  type TokenSummary,
+} from "./auth/tokens.ts";
 
 // Storage.
 export {
@@ -155,4 +203,3 @@ export {
   type StoreEntry,
   type StoreKey,
 } from "./storage/store.ts";
-export { ChatHistory, type ChatMessage } from "./storage/chat_history.ts";

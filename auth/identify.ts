@@ -1,18 +1,48 @@
 /**
  * Channels' `AuthMiddlewareStack` for this server: the session cookie of a request (a page or
  * a WebSocket upgrade) names the user, or the request is anonymous.
+ *
+ * A WebSocket upgrade may instead present an access token (`Authorization: Bearer …` or
+ * `?token=…`, see `tokens.ts`), for clients that are not browsers. The cookie wins when it
+ * names a user. A token that is presented and fails (bad, expired, revoked) is not quietly
+ * anonymous: the identity carries why, and the handshake is refused with that reason, so a
+ * client whose token stopped working learns it at once. Pages take cookies only: their forms
+ * and CSRF checks are built around the browser's session.
  */
 import type { Identity } from "../server/context.ts";
 import type { SessionStore } from "./sessions.ts";
 import type { UserDirectory } from "./users.ts";
+import type { AccessTokens } from "./tokens.ts";
 import { ANONYMOUS } from "../server/consumer.ts";
 import { readCookies, SESSION_COOKIE } from "./cookies.ts";
+import { presentedToken } from "./tokens.ts";
 import { log } from "../server/log.ts";
 
 const NOBODY: Identity = Object.freeze({ user: ANONYMOUS, sessionId: null });
 
-/** Who sent `request`: the session's user while the session and the user both exist. */
+/** What identifying a request reads. */
+export interface IdentifyOptions {
+  /** Accept an access token when no session names a user (WebSocket upgrades). */
+  tokens?: boolean;
+}
+
+/**
+ * Who sent `request`: the session's user while the session and the user both exist; with
+ * `tokens`, else the user of a valid access token.
+ */
 export async function identifyRequest(
+  request: Request,
+  accounts: { sessions: SessionStore; users: UserDirectory; tokens?: AccessTokens },
+  options: IdentifyOptions = {},
+): Promise<Identity> {
+  const fromSession = await sessionIdentity(request, accounts);
+  if (fromSession.user.isAuthenticated || !options.tokens || !accounts.tokens) return fromSession;
+  const token = presentedToken(request);
+  if (token === null) return fromSession;
+  return await tokenIdentity(token, { tokens: accounts.tokens, users: accounts.users });
+}
+
+async function sessionIdentity(
   request: Request,
   accounts: { sessions: SessionStore; users: UserDirectory },
 ): Promise<Identity> {
@@ -31,5 +61,26 @@ export async function identifyRequest(
   return {
     user: Object.freeze({ username: user.username, isAuthenticated: true }),
     sessionId,
+  };
+}
+
+async function tokenIdentity(
+  token: string,
+  accounts: { tokens: AccessTokens; users: UserDirectory },
+): Promise<Identity> {
+  let user;
+  try {
+    const check = await accounts.tokens.verify(token);
+    if (!check.ok) return { ...NOBODY, refused: check.reason };
+    user = await accounts.users.find(check.claims.username);
+  } catch (error) {
+    // Never the token in the message: log lines are read by more people than tokens should be.
+    log.warn("Token check failed: the store did not answer", error);
+    return { ...NOBODY, refused: "Token could not be checked: try again later" };
+  }
+  if (user === null) return { ...NOBODY, refused: "Token's user no longer exists" };
+  return {
+    user: Object.freeze({ username: user.username, isAuthenticated: true }),
+    sessionId: null,
   };
 }

@@ -7,7 +7,7 @@
 import { ReadPacer, WireClient } from "./_wire.ts";
 import { PacedWire } from "./_paced_wire.ts";
 import { libc } from "./_libc.ts";
-import type { Wire } from "./_frames.ts";
+import type { TextHandler, Wire } from "./_frames.ts";
 import { type BenchClient, type ClientSet, runTraffic } from "./_traffic.ts";
 import type { CloseRequest, ConnectRequest, ConnectResult, GeneratorRequest } from "./_protocol.ts";
 
@@ -17,6 +17,25 @@ const TIMED_EVERY = 10;
 // Where libc cannot be used, paced clients are Deno sockets read once per tick: cheaper than
 // reading every frame at once, though each frame still wakes the event loop.
 const fallbackPacer = new ReadPacer(10);
+
+const NEWLINE = 0x0a;
+// A client that asked for batched frames (`?batch=1`) gets several messages per frame.
+const BATCHING = /[?&]batch=1(&|$)/;
+
+// Hands each line of a batched frame (newline-delimited JSON) to `onText` as a frame of its own,
+// all with the frame's read time: the messages are counted and timed one by one.
+function eachLine(onText: TextHandler): TextHandler {
+  return (bytes, start, end, readAt) => {
+    let from = start;
+    for (let i = start; i < end; i++) {
+      if (bytes[i] === NEWLINE) {
+        onText(bytes, from, i, readAt);
+        from = i + 1;
+      }
+    }
+    onText(bytes, from, end, readAt);
+  };
+}
 
 // A timed or stalled client is a Deno socket; a paced one a libc socket when possible.
 async function open(port: number, path: string, paced: boolean): Promise<Wire> {
@@ -55,9 +74,9 @@ async function connect(request: ConnectRequest): Promise<ConnectResult> {
         const wire = await open(request.port, path, reading && !timed);
         const client: BenchClient = { wire, room, reading, timed, markerAt: 0 };
         if (reading) {
-          wire.startReading((bytes, start, end, at) =>
-            set.listener?.(client, bytes, start, end, at)
-          );
+          const onText: TextHandler = (bytes, start, end, at) =>
+            set.listener?.(client, bytes, start, end, at);
+          wire.startReading(BATCHING.test(path) ? eachLine(onText) : onText);
         }
         slots[index] = client;
       } catch (error) {

@@ -1,8 +1,19 @@
 /**
  * `deno task client <room> [--url http://127.0.0.1:8000]`: a terminal chat client. Lines typed
  * on stdin go to the room; what the room says is printed with author and time. Ends cleanly
- * on end of input (Ctrl-D) or Ctrl-C. Same wire protocol as the browser page.
+ * on end of input (Ctrl-D) or Ctrl-C. It shares the browser page's client module
+ * (static/channels_client.js): after a lost connection it reconnects with backoff and the
+ * server replays what it missed, each message printed once, in order; lines typed meanwhile
+ * wait and go out once it is back. A message the server refuses is reported with its reason.
  */
+import { connectStream, type SendError } from "../static/channels_client.js";
+
+/** Printed when a reconnect could not bring back everything that was missed. */
+export const NOT_RECOVERED = "! Some messages could not be recovered; the latest ones follow";
+// How long the end of input waits for the answers to what was just sent.
+const DRAIN_MS = 5_000;
+// Ids remembered against a server that sends no offsets (it resends its history on reconnect).
+const MAX_SEEN = 1_000;
 
 /** What the command line asked for. */
 export interface ClientOptions {
@@ -60,34 +71,99 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
   if (buffer !== "") yield buffer;
 }
 
+/** One line about a send that failed; `error` is the `SendError` the stream rejected with. */
+export function formatSendError(text: string, error: SendError): string {
+  return error.maybeStored
+    ? `! Not confirmed (the connection was lost before the server answered): ${text}`
+    : `! Not sent (${error.message}): ${text}`;
+}
+
 async function run(options: ClientOptions): Promise<number> {
-  const socket = new WebSocket(roomSocketUrl(options.url, options.room));
-  const opened = new Promise<boolean>((resolve) => {
-    socket.onopen = () => resolve(true);
-    socket.onerror = () => resolve(false);
+  const seen = new Set<string>();
+  const print = (frame: Record<string, unknown>) => {
+    const id = frame.id;
+    if (typeof id === "string" && typeof frame.offset !== "number") {
+      if (seen.has(id)) return; // an older server's history, shown already
+      seen.add(id);
+      if (seen.size > MAX_SEEN) seen.delete(seen.values().next().value!);
+    }
+    console.log(formatFrame(frame));
+  };
+  const queued: string[] = [];
+  const inFlight = new Set<Promise<unknown>>();
+  let everOpen = false;
+  let exitCode = 0;
+  let finished = () => {};
+  const closed = new Promise<void>((resolve) => finished = resolve);
+  let connected = (_ok: boolean) => {};
+  const firstConnect = new Promise<boolean>((resolve) => connected = resolve);
+  const stream = connectStream(roomSocketUrl(options.url, options.room), {
+    batch: true,
+    window: new EventTarget(),
+    onMessage: print,
+    onFrame(frame) {
+      if (frame.type === "error" || typeof frame.message === "string") print(frame);
+    },
+    onRecovered({ complete, fresh }) {
+      if (!complete && !fresh) console.error(NOT_RECOVERED);
+    },
+    onClose(event) {
+      if (event.reason) console.error(`! The server closed the connection: ${event.reason}`);
+      // A policy close (a flood, say) must not turn into a quick reconnect loop.
+      return event.code === 1008 ? { atLeastAttempts: 3 } : undefined;
+    },
+    onStateChange(state, text) {
+      if (state === "open") {
+        console.error(
+          everOpen
+            ? "Connected again."
+            : `Connected to "${options.room}". Type a message and press Enter; Ctrl-D to leave.`,
+        );
+        everOpen = true;
+        connected(true);
+        for (const line of queued.splice(0)) send(line);
+      } else if (state === "reconnecting" && !everOpen) {
+        console.error(`Could not connect to room "${options.room}" at ${options.url}`);
+        exitCode = 1;
+        connected(false);
+        stream.close();
+      } else if (state === "reconnecting" && text.startsWith("Connection lost")) {
+        console.error(text);
+      } else if (state === "closed") {
+        connected(false);
+        finished();
+      }
+    },
   });
-  const closed = new Promise<CloseEvent>((resolve) => socket.addEventListener("close", resolve));
-  socket.onmessage = (event) => console.log(formatFrame(JSON.parse(event.data)));
-  if (!await opened) {
-    console.error(`Could not connect to room "${options.room}" at ${options.url}`);
-    return 1;
+  function send(line: string): void {
+    if (!stream.isOpen) return void queued.push(line);
+    // Only a server that speaks the stream protocol (it sent an epoch) answers with acks.
+    const sending = stream.send({ message: line }, { ack: stream.epoch !== null }).catch(
+      (error: SendError) => console.error(formatSendError(line, error)),
+    );
+    inFlight.add(sending);
+    sending.finally(() => inFlight.delete(sending));
   }
-  console.error(`Connected to "${options.room}". Type a message and press Enter; Ctrl-D to leave.`);
-  const stop = () => socket.close(1000);
+  const stop = () => stream.close(1000);
   Deno.addSignalListener("SIGINT", stop);
+  if (!await firstConnect) {
+    Deno.removeSignalListener("SIGINT", stop);
+    return exitCode;
+  }
   const reading = (async () => {
     for await (const line of lines(Deno.stdin.readable)) {
-      if (line.trim() !== "" && socket.readyState === WebSocket.OPEN) {
-        socket.send(JSON.stringify({ message: line }));
-      }
+      if (line.trim() !== "") send(line);
     }
+    // The answers to the last lines are worth a short wait; what never went out is reported.
+    const drained = Promise.all(inFlight);
+    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, DRAIN_MS))]);
+    if (queued.length > 0) console.error(`! ${queued.length} message(s) not sent: not connected`);
     stop();
   })();
-  const event = await closed;
+  await closed;
   Deno.removeSignalListener("SIGINT", stop);
-  if (event.code !== 1000) console.error(`Disconnected: ${event.code} ${event.reason}`.trim());
   void reading;
-  return event.code === 1000 ? 0 : 1;
+  return exitCode;
 }
 
 if (import.meta.main) {

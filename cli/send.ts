@@ -8,9 +8,12 @@
  *
  * A target with a dot is a group (`chat.lobby`); one without, or any target after `--room`,
  * is a chat room. For a room, a JSON object without `type`, or plain text, becomes a chat
- * message: `deno task send lobby '{"message":"Deploy done","author":"ci"}'`.
+ * message: `deno task send lobby '{"message":"Deploy done","author":"ci"}'`. A chat message to
+ * a room goes into the room's stream (with Redis, straight into it; otherwise the server's
+ * `/_send/` puts it there), so it gets an offset and reconnecting clients recover it.
  */
 import {
+  appendFromOutside,
   type Config,
   type LayerEvent,
   loadConfig,
@@ -18,7 +21,7 @@ import {
   validateEvent,
   validateGroupName,
 } from "../mod.ts";
-import { chatGroup } from "../consumers/chat.ts";
+import { chatGroup, chatMessageFromOutside, roomOfGroup } from "../consumers/chat.ts";
 
 /** What the command line asked for. */
 export interface SendRequest {
@@ -144,6 +147,23 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   try {
+    const room = roomOfGroup(request.group);
+    if (room !== null && request.event.type === "chat.message") {
+      const message = chatMessageFromOutside(request.event, room);
+      if (message === null) {
+        console.error('A chat message needs a "message" text of at most 10,000 characters');
+        return 2;
+      }
+      const retention = config.historyWindow;
+      const appended = await appendFromOutside(config, request.group, message, { retention });
+      if (appended !== null) {
+        console.log(
+          `Sent to "${request.group}" via Redis: offset ${appended.offset} ` +
+            `(epoch ${appended.epoch}), ${appended.remoteProcesses} process(es) subscribed`,
+        );
+        return 0;
+      }
+    }
     const processes = await publishFromOutside(config, request.group, request.event);
     if (processes !== null) {
       console.log(`Sent to "${request.group}" via Redis: ${processes} process(es) subscribed`);

@@ -5,23 +5,36 @@ connect to /ws/chat/<room>/, send {"message": ...}, and read the room's frames, 
 at least a "message". The tests run it against this server to show the protocol is the
 tutorial's.
 
-Usage: python3 cli/tutorial_client.py <ws-base-url> <room> <message> [<until>]
+Usage: python3 cli/tutorial_client.py [--token TOKEN] <ws-base-url> <room> <message> [<until>]
 Sends <message> to <room>, prints every frame's "author: message" until one carries <until>
 (default: <message> itself, the echo of what it sent), then closes.
+
+With --token (made by `deno task token <username>` or on /account/tokens/), it connects as
+that user: the token goes in an `Authorization: Bearer` header, never in the URL.
 """
 
 import json
 import sys
 import urllib.parse
 
-from websocket import create_connection
+from websocket import WebSocketBadStatusException, create_connection
 
-USAGE = "Usage: python3 cli/tutorial_client.py <ws-base-url> <room> <message> [<until>]"
+USAGE = (
+    "Usage: python3 cli/tutorial_client.py [--token TOKEN] "
+    "<ws-base-url> <room> <message> [<until>]"
+)
 
 
-def main(base_url, room, message, until):
+def main(base_url, room, message, until, token=None):
     url = f"{base_url}/ws/chat/{urllib.parse.quote(room, safe='')}/"
-    ws = create_connection(url, timeout=15)
+    header = [f"Authorization: Bearer {token}"] if token else []
+    try:
+        ws = create_connection(url, timeout=15, header=header)
+    except WebSocketBadStatusException as error:
+        # A refused token is a 403; the server's log line says why (expired, revoked...).
+        hint = " (the token may be expired or revoked)" if token and error.status_code == 403 else ""
+        print(f"! Connection refused: {error}{hint}", file=sys.stderr)
+        return 1
     try:
         ws.send(json.dumps({"message": message}))
         while True:
@@ -38,9 +51,27 @@ def main(base_url, room, message, until):
         ws.close()
 
 
+def split_token(args):
+    """Takes `--token TOKEN` or `--token=TOKEN` out of args; returns (token, the rest)."""
+    token, rest = None, []
+    i = 0
+    while i < len(args):
+        if args[i] == "--token" and i + 1 < len(args):
+            token = args[i + 1]
+            i += 2
+            continue
+        if args[i].startswith("--token="):
+            token = args[i][len("--token="):]
+        else:
+            rest.append(args[i])
+        i += 1
+    return token, rest
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 4:
+    token, args = split_token(sys.argv[1:])
+    if len(args) < 3 or token == "":
         print(USAGE, file=sys.stderr)
         sys.exit(2)
-    args = sys.argv[1:]
-    sys.exit(main(args[0], args[1], args[2], args[3] if len(args) > 3 else args[2]))
+    until = args[3] if len(args) > 3 else args[2]
+    sys.exit(main(args[0], args[1], args[2], until, token=token))

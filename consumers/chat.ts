@@ -1,15 +1,21 @@
 import {
-  type ChatHistory,
-  type ChatMessage,
+  asFrameRef,
+  type Connection,
   type Consumer,
+  type FrameRef,
+  type GroupStreams,
   type LayerEvent,
   log,
+  MAX_FRAME_REF_LENGTH,
   PRESENCE_DIFF,
   presenceGroup,
   type PresenceTracker,
   ProtocolError,
   sessionGroup,
   sortableId,
+  type StreamPosition,
+  type StreamRead,
+  type StreamRetention,
 } from "../mod.ts";
 import { presenceSnapshot } from "./presence_snapshot.ts";
 
@@ -36,6 +42,13 @@ export function chatGroup(room: string): string {
   return `chat.${room}`;
 }
 
+/** The room whose group `group` is, or `null` when it is no room's. */
+export function roomOfGroup(group: string): string | null {
+  if (!group.startsWith("chat.")) return null;
+  const room = group.slice("chat.".length);
+  return isValidRoomName(room) ? room : null;
+}
+
 /** The presence topic of a room: who is in it (the same name as its group). */
 export function chatPresenceTopic(room: string): string {
   return chatGroup(room);
@@ -44,10 +57,48 @@ export function chatPresenceTopic(room: string): string {
 /** The first presence frame of a room socket that asked for them. */
 export const ROOM_PRESENCE_STATE = "presence.state";
 
+/** One chat message as it goes over the wire and into the room's stream. */
+export interface ChatMessage {
+  /** The event type it travels under on the group layer. */
+  type: "chat.message";
+  /** Sorts by time; unique per message. */
+  id: string;
+  /** The room's name, decoded, as in its URL. */
+  room: string;
+  /** The text as the author sent it; escaped only where it is shown. */
+  message: string;
+  /** The author's username, or a fixed name for anonymous authors. */
+  author: string;
+  /** ISO 8601, UTC. */
+  time: string;
+}
+
+/** How many messages a room shows on entry, and after a recovery that was not complete. */
+export const HISTORY_SIZE = 50;
+/** The frame that tells a client which position it is at, before any chat frame. */
+export const RECOVERED = "recovered";
+/** The frame that confirms a message is stored in its room's stream (asked with `ack`). */
+export const ACK = "ack";
+
+/** How the chat consumer is set up besides its streams. */
+export interface ChatConsumerOptions {
+  /** What a room's stream keeps for recovery (default: the streams' own default). */
+  retention?: StreamRetention;
+}
+
 /**
  * The chat room of the Django Channels tutorial: a client sends `{"message": "..."}`, every
- * socket in the room (the sender's too) receives the message with its id, author and time.
- * On entry, the room's recent history arrives first, each frame marked `"history": true`.
+ * socket in the room (the sender's too) receives the message with its id, author, time and
+ * `offset` in the room's stream. On entry, the room's last 50 messages arrive first, each
+ * frame marked `"history": true`.
+ *
+ * Delivery you can count on (opt-in, see the README's delivery protocol): `?stream=1` asks for
+ * the room's position first (`{"type": "recovered", "fresh": true, "epoch", "offset"}`);
+ * `?epoch=E&since=N` replays what the client missed after offset N, marked `"recovered": true`,
+ * after `{"type": "recovered", "complete": true}` — or says `"complete": false` and sends the
+ * last 50 as history. A client frame's `ref` comes back on every answer to it; with
+ * `"ack": true` the answer is `{"type": "ack", "ref", "offset", "epoch"}` once the message is
+ * stored. The socket joins the group before it reads the stream, and sends each offset once.
  *
  * With `presence`, every socket is tracked in the room's topic while it is open (released
  * with grace, so a reload does not flicker), under its user's name or, for anonymous
@@ -57,36 +108,99 @@ export const ROOM_PRESENCE_STATE = "presence.state";
  * "joins", "leaves", "topic", "time"}`. The tutorial's page prints every frame's `message`,
  * so it must not get them. Presence work happens on connect and disconnect only.
  */
-export function chatConsumer(history: ChatHistory, presence?: PresenceTracker): Consumer {
+export function chatConsumer(
+  streams: GroupStreams,
+  presence?: PresenceTracker,
+  options: ChatConsumerOptions = {},
+): Consumer {
+  const publishOptions = { retention: options.retention };
+  // Sockets of one room that see the same gap share one read of it.
+  const gapReads = new Map<string, Promise<StreamRead>>();
+  const readGap = (group: string, position: StreamPosition): Promise<StreamRead> => {
+    const key = `${position.epoch}\n${position.offset}\n${group}`;
+    let read = gapReads.get(key);
+    if (read === undefined) {
+      read = streams.since(group, position);
+      gapReads.set(key, read);
+      read.finally(() => gapReads.delete(key)).catch(() => {});
+    }
+    return read;
+  };
   return (conn) => {
     const room = conn.scope.params.room ?? "";
     const group = chatGroup(room);
     const member = conn.scope.user.username ?? ANONYMOUS_AUTHOR;
-    const listing = presence !== undefined && conn.scope.query.get("presence") === "1";
-    // Diffs that arrive before the state frame went out wait for it (see presence.ts).
+    const query = conn.scope.query;
+    const listing = presence !== undefined && query.get("presence") === "1";
+    // The position the socket is at: what it sent last. Unknown (-1) until the stream is read.
+    let epoch = "";
+    let last = -1;
+    // Events that arrive before the stream was read and replayed wait for it.
     let early: LayerEvent[] | null = [];
-    const sendHistory = async () => {
-      for (const message of await history.recent(room)) {
-        conn.sendJson({ ...message, history: true });
+    // Presence diffs that arrive before the state frame went out wait for it (see presence.ts).
+    let earlyDiffs: LayerEvent[] | null = [];
+
+    const sendMessage = (event: LayerEvent): void | Promise<void> => {
+      const offset = event.offset;
+      if (typeof offset === "number") {
+        if (event.epoch === epoch) {
+          if (offset <= last) return; // sent already (replayed, or read to fill a gap)
+          if (offset > last + 1) return fillGap(event);
+        }
+        epoch = event.epoch as string;
+        last = offset;
       }
+      const frame = chatFrameOf(event, room);
+      if (frame !== null) conn.sendJson(frame);
     };
+
+    // Events that reached this process out of order (two Workers' publishes), or a pub/sub
+    // outage: what lies between is read from the stream, once for every socket that needs it.
+    const fillGap = async (event: LayerEvent): Promise<void> => {
+      try {
+        const read = await readGap(group, { epoch, offset: last });
+        if (read.complete) {
+          for (const missed of read.events) {
+            if (missed.offset < (event.offset as number)) sendMessage(missed);
+          }
+        }
+      } catch (error) {
+        log.warn(`Chat "${room}": a gap in the stream could not be read`, error);
+      }
+      epoch = event.epoch as string;
+      last = Math.max(last, (event.offset as number) - 1);
+      sendMessage(event);
+    };
+
+    const enter = async (): Promise<void> => {
+      await replay(conn, streams, room, positionOf(query), query.get("stream") === "1", (read) => {
+        epoch = read.epoch;
+        last = read.offset;
+      });
+      // Drained before live events go straight through: a gap read here keeps them waiting.
+      for (let event = early?.shift(); event !== undefined; event = early?.shift()) {
+        await sendMessage(event);
+      }
+      early = null;
+    };
+
     return {
       async connect() {
         if (!isValidRoomName(room)) return false;
         await conn.groupAdd(group);
-        if (presence === undefined) return sendHistory();
+        if (presence === undefined) return enter();
         const topic = chatPresenceTopic(room);
         if (listing) await conn.groupAdd(presenceGroup(topic));
         const sessionId = conn.scope.sessionId;
         const session = sessionId === null ? null : await sessionGroup(sessionId);
         await presence.track(member, conn.channelName, { session }, topic);
         try {
-          await sendHistory();
+          await enter();
           if (!listing) return;
           const { online } = await presence.state(topic);
           conn.sendJson({ type: ROOM_PRESENCE_STATE, users: presenceSnapshot([], online, member) });
-          for (const event of early ?? []) conn.sendJson(event);
-          early = null;
+          for (const event of earlyDiffs ?? []) conn.sendJson(event);
+          earlyDiffs = null;
         } catch (error) {
           // A refused socket never runs `disconnect`: untrack here, or the member is a ghost.
           await presence.untrack(conn.channelName);
@@ -94,102 +208,194 @@ export function chatConsumer(history: ChatHistory, presence?: PresenceTracker): 
         }
       },
       receiveJson(value) {
-        const text = messageText(value);
+        const ref = refOf(value);
+        const refused = refusal(value);
+        if (refused !== null) throw new ProtocolError(refused, undefined, { ref });
+        const text = (value as { message: string }).message;
+        const ack = (value as { ack?: unknown }).ack === true;
         const now = Date.now(); // one clock reading for the id and the time
-        const message: ChatMessage = {
+        const message: ChatMessage & LayerEvent = {
           type: "chat.message",
           id: sortableId(now),
           room,
           message: text,
-          author: conn.scope.user.username ?? ANONYMOUS_AUTHOR,
+          author: member,
           time: new Date(now).toISOString(),
         };
-        // Not awaited: the layer keeps one sender's events in order, so this socket's next
-        // frame need not wait for the broker's answer (and the hook costs no promise).
-        conn.groupSend(group, { type: "chat.message", message }).then(
-          // Written in batches: a slow store never holds up a broadcast. History logs its own
-          // failures. The layer froze the message, so its JSON is the one the frames carried.
-          () => history.append(message),
+        // Not awaited: the stream keeps one sender's messages in order, so this socket's next
+        // frame need not wait for the answer (and the hook costs no promise).
+        streams.publish(group, message, publishOptions).then(
+          (published) => {
+            if (ack) {
+              conn.sendJson({ type: ACK, ref, offset: published.offset, epoch: published.epoch });
+            }
+          },
           (error) => {
             log.warn(`Chat message to "${room}" not sent`, error);
-            conn.sendError("Message not sent: the server cannot reach the other members right now");
+            const text = "Message not sent: the server cannot reach the other members right now";
+            if (ref === undefined) conn.sendError(text);
+            else conn.sendJson({ type: "error", error: text, ref });
           },
         );
       },
-      // What the room accepted reaches the store as its writer leaves, so a page that enters
-      // via another process sees it at once (shutdown is covered by the app closing history).
       disconnect: async () => {
-        await Promise.all([
-          history.flush(),
-          presence?.untrack(conn.channelName, { grace: true }),
-        ]);
+        await presence?.untrack(conn.channelName, { grace: true });
       },
       events: {
         // The layer's event object is the frame: one serialisation serves every socket.
         [PRESENCE_DIFF]: (event) => {
-          if (early !== null) early.push(event);
+          if (earlyDiffs !== null) earlyDiffs.push(event);
           else conn.sendJson(event);
         },
         "chat.message": (event) => {
-          const message = chatMessageOf(event, room);
-          if (message !== null) conn.sendJson(message);
+          if (early !== null) early.push(event);
+          else return sendMessage(event);
         },
       },
     };
   };
 }
 
-function messageText(value: unknown): string {
+/**
+ * Tells the client where it is, then sends what it should see before live frames: what it
+ * missed after `position` (complete recovery), or the room's last 50 as history. `positioned`
+ * learns the position the socket is then at.
+ */
+async function replay(
+  conn: Connection,
+  streams: GroupStreams,
+  room: string,
+  position: StreamPosition | null,
+  wantsStream: boolean,
+  positioned: (read: StreamRead) => void,
+): Promise<void> {
+  const group = chatGroup(room);
+  if (position !== null) {
+    const read = await streams.since(group, position);
+    if (read.complete) {
+      conn.sendJson({ type: RECOVERED, complete: true, epoch: read.epoch, offset: read.offset });
+      for (const event of read.events) {
+        const frame = chatFrameOf(event, room);
+        if (frame !== null) conn.sendJson({ ...frame, recovered: true });
+      }
+      positioned(read);
+      return;
+    }
+    conn.sendJson({
+      type: RECOVERED,
+      complete: false,
+      epoch: read.epoch,
+      offset: read.offset,
+      reason: read.reason,
+    });
+  }
+  const read = await streams.latest(group, HISTORY_SIZE);
+  if (position === null && wantsStream) {
+    conn.sendJson({
+      type: RECOVERED,
+      complete: true,
+      fresh: true,
+      epoch: read.epoch,
+      offset: read.offset,
+    });
+  }
+  for (const event of read.events) {
+    const frame = chatFrameOf(event, room);
+    if (frame !== null) conn.sendJson({ ...frame, history: true });
+  }
+  positioned(read);
+}
+
+/** The position a reconnecting client names with `?epoch=E&since=N`; `null` without one. */
+function positionOf(query: URLSearchParams): StreamPosition | null {
+  const epoch = query.get("epoch");
+  const since = query.get("since");
+  if (epoch === null && since === null) return null;
+  const offset = Number(since);
+  // A position that cannot be one recovers nothing: the client gets the last 50.
+  if (
+    epoch === null || since === null || since === "" || !Number.isSafeInteger(offset) || offset < 0
+  ) {
+    return { epoch: "", offset: 0 };
+  }
+  return { epoch, offset };
+}
+
+/** A frame's `ref` (see `asFrameRef`); `undefined` when it has none or an invalid one. */
+function refOf(value: unknown): FrameRef | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  return asFrameRef((value as { ref?: unknown }).ref);
+}
+
+/** Why a client frame is not a chat message it may send, or `null` when it is one. */
+function refusal(value: unknown): string | null {
   const message = (value as { message?: unknown } | null)?.message;
   if (typeof value !== "object" || value === null || typeof message !== "string") {
-    throw new ProtocolError('Expected a JSON object like {"message": "Hello"}');
+    return 'Expected a JSON object like {"message": "Hello"}';
   }
-  if (message.trim() === "") throw new ProtocolError("Message is empty");
+  const ref = (value as { ref?: unknown }).ref;
+  if (ref !== undefined && refOf(value) === undefined) {
+    return `"ref" must be a string of 1 to ${MAX_FRAME_REF_LENGTH} characters or a whole number`;
+  }
+  if (message.trim() === "") return "Message is empty";
   if (message.length > MAX_CHAT_MESSAGE) {
-    throw new ProtocolError(`Message is too long: at most ${MAX_CHAT_MESSAGE} characters`);
+    return `Message is too long: at most ${MAX_CHAT_MESSAGE} characters`;
   }
-  return message;
+  return null;
 }
 
 /** Shown as the author of a message published from outside without one. */
 export const EXTERNAL_AUTHOR = "Server";
 // One normalised copy per event, shared by every member, so it is serialised once.
-const normalised = new WeakMap<object, ChatMessage | null>();
+const normalised = new WeakMap<object, LayerEvent | null>();
 
 /**
- * The message a `chat.message` event carries. Ours are complete; one published from outside
- * (`deno task send`, `redis-cli PUBLISH`) may be just `{"message": {"message": "hi"}}` or
- * `{"message": "hi"}`: missing id, time, room and author are filled in. Such messages are
- * live only: history is written by the process that accepted a message from a client.
+ * The frame a `chat.message` event makes. Ours are complete messages with their `offset` and
+ * `epoch`: the event is the frame. One published from outside may be `{"message": {"message":
+ * "hi"}}` or `{"message": "hi"}` (Django Channels' tutorial): see
+ * {@linkcode chatMessageFromOutside}; its offset and epoch, when it has them, are kept.
  */
-function chatMessageOf(event: LayerEvent, room: string): ChatMessage | null {
-  const raw = event.message;
-  if (typeof raw === "object" && raw !== null && isComplete(raw as Partial<ChatMessage>)) {
-    return raw as ChatMessage;
-  }
+function chatFrameOf(event: LayerEvent, room: string): LayerEvent | null {
+  if (isComplete(event)) return event;
   if (normalised.has(event)) return normalised.get(event)!;
+  const message = chatMessageFromOutside(event, room);
+  const frame = message === null || typeof event.offset !== "number"
+    ? message
+    : { ...message, offset: event.offset, epoch: event.epoch };
+  if (frame === null) log.warn(`Ignored a "chat.message" event to "${room}" without a text`);
+  normalised.set(event, frame);
+  return frame;
+}
+
+/**
+ * The chat message an event from outside stands for (`POST /_send/`, `deno task send`,
+ * `redis-cli PUBLISH`): `{"message": {"message": "hi", "author": "ci"}}` or `{"message": "hi"}`,
+ * with a missing id, time, room and author filled in; `null` when it carries no text of at
+ * most 10,000 characters. Sends from outside go into the room's stream as this message.
+ */
+export function chatMessageFromOutside(
+  event: LayerEvent,
+  room: string,
+): (ChatMessage & LayerEvent) | null {
+  const raw = event.message;
   const fields = (typeof raw === "string" ? { message: raw } : raw ?? {}) as Record<
     string,
     unknown
   >;
   const text = fields.message;
-  const message: ChatMessage | null = typeof text !== "string" || text.length > MAX_CHAT_MESSAGE
-    ? null
-    : {
-      type: "chat.message",
-      id: typeof fields.id === "string" ? fields.id : sortableId(),
-      room: typeof fields.room === "string" ? fields.room : room,
-      message: text,
-      author: typeof fields.author === "string" ? fields.author.slice(0, 150) : EXTERNAL_AUTHOR,
-      time: typeof fields.time === "string" ? fields.time : new Date().toISOString(),
-    };
-  if (message === null) log.warn(`Ignored a "chat.message" event to "${room}" without a text`);
-  normalised.set(event, message);
-  return message;
+  if (typeof text !== "string" || text.length > MAX_CHAT_MESSAGE) return null;
+  return {
+    type: "chat.message",
+    id: typeof fields.id === "string" ? fields.id : sortableId(),
+    room: typeof fields.room === "string" ? fields.room : room,
+    message: text,
+    author: typeof fields.author === "string" ? fields.author.slice(0, 150) : EXTERNAL_AUTHOR,
+    time: typeof fields.time === "string" ? fields.time : new Date().toISOString(),
+  };
 }
 
-function isComplete(message: Partial<ChatMessage>): boolean {
-  return typeof message.message === "string" && typeof message.id === "string" &&
-    typeof message.author === "string" && typeof message.time === "string" &&
-    typeof message.room === "string";
+function isComplete(event: LayerEvent): boolean {
+  return typeof event.message === "string" && typeof event.id === "string" &&
+    typeof event.author === "string" && typeof event.time === "string" &&
+    typeof event.room === "string";
 }

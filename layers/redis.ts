@@ -17,13 +17,22 @@
  */
 import { ProcessLayer } from "./_process_layer.ts";
 import { RedisTransport } from "./redis_transport.ts";
-import { closeRedis, connectRedis } from "./redis_connection.ts";
+import {
+  closeRedis,
+  connectRedis,
+  isRedisCluster,
+  type RedisForm,
+  redisTarget,
+} from "./redis_connection.ts";
 import { encodeGroupMessage, groupChannel } from "./redis_wire.ts";
 import type { LayerEvent } from "./layer.ts";
 
-/** How a Redis layer connects. */
+/** How a Redis layer connects: `url` for one server, or `form` for Sentinels or a Cluster. */
 export interface RedisLayerOptions {
-  url: string;
+  /** One Redis server, `redis://host:port`. */
+  url?: string;
+  /** A URL, Sentinel or Cluster form (see `redis_connection.ts`); wins over `url`. */
+  form?: RedisForm;
   /** Prefix of every Redis key and channel, so several apps can share one Redis. */
   prefix: string;
   /** A publish not acknowledged within this time rejects (default 3 s). */
@@ -34,10 +43,10 @@ export interface RedisLayerOptions {
 
 /** The group layer on Redis pub/sub. Open it with {@linkcode RedisLayer.open}. */
 export class RedisLayer extends ProcessLayer {
-  /** Connects both connections; rejects with the URL in the message when Redis is away. */
+  /** Connects both connections; rejects with the target in the message when Redis is away. */
   static async open(options: RedisLayerOptions): Promise<RedisLayer> {
     const transport = await RedisTransport.open({
-      url: options.url,
+      target: redisTarget(options),
       prefix: options.prefix,
       publishTimeoutMs: options.publishTimeoutMs ?? 3000,
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
@@ -51,13 +60,19 @@ export class RedisLayer extends ProcessLayer {
  * from outside every server (`deno task send`); resolves with how many processes heard it.
  */
 export async function publishToGroup(
-  options: { url: string; prefix: string },
+  options: { url?: string; form?: RedisForm; prefix: string },
   group: string,
   event: LayerEvent,
 ): Promise<number> {
-  const client = await connectRedis(options.url, { name: "send", connectTimeoutMs: 5000 });
+  const target = redisTarget(options);
+  const client = await connectRedis(target, { name: "send", connectTimeoutMs: 5000 });
   try {
-    return await client.publish(groupChannel(options.prefix, group), encodeGroupMessage(event));
+    const channel = groupChannel(options.prefix, group);
+    const message = encodeGroupMessage(event);
+    // Servers on a Cluster listen with SSUBSCRIBE, which hears SPUBLISH only.
+    return isRedisCluster(target)
+      ? await client.sPublish(channel, message)
+      : await client.publish(channel, message);
   } finally {
     await closeRedis(client);
   }

@@ -2,14 +2,23 @@
  * The Redis side of the Redis layer: pub/sub for events, with `PUBLISH`'s count of subscribers
  * as the count of processes reached, and what to repair when a connection comes back. The
  * shared part of the layer is `_process_layer.ts`; the wire format is `redis_wire.ts`.
+ *
+ * On a Cluster it uses sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`): a channel lives on the one
+ * shard that owns its hash slot, instead of every message crossing the cluster bus to every
+ * node, and `SPUBLISH` counts the subscribers of the whole cluster (a plain `PUBLISH` on a
+ * cluster counts only those of the node it was sent to). Through Sentinels, publishing goes to
+ * the master and node-redis moves the subscriptions to the new master after a failover.
  */
 import type { LayerEvent } from "./layer.ts";
 import type { Published, Transport, TransportInbox } from "./_transport.ts";
 import {
   closeRedis,
   connectRedis,
-  redactUrl,
+  describeRedisForm,
+  isRedisCluster,
+  isRedisReady,
   type RedisClient,
+  type RedisForm,
   withTimeout,
 } from "./redis_connection.ts";
 import {
@@ -24,7 +33,8 @@ import { log } from "../server/log.ts";
 
 /** Everything {@linkcode RedisTransport} needs, defaults filled in. */
 export interface RedisTransportOptions {
-  url: string;
+  /** A URL or a Sentinel or Cluster form. */
+  target: string | RedisForm;
   prefix: string;
   publishTimeoutMs: number;
   connectTimeoutMs: number;
@@ -36,6 +46,8 @@ export class RedisTransport implements Transport {
   #subscriber: RedisClient;
   #options: RedisTransportOptions;
   #inbox: TransportInbox | null = null;
+  /** Sharded pub/sub (a Cluster) or plain. */
+  #sharded: boolean;
   /** Groups with local members, hence subscribed (or being subscribed) here. */
   #subscribed = new Set<string>();
   #onGroupMessage = (message: string, channel: string): void =>
@@ -49,16 +61,17 @@ export class RedisTransport implements Transport {
     this.#commands = commands;
     this.#subscriber = subscriber;
     this.#options = options;
+    this.#sharded = isRedisCluster(options.target);
   }
 
-  /** Connects both connections; rejects with the URL in the message when Redis is away. */
+  /** Connects both connections; rejects with the target in the message when Redis is away. */
   static async open(options: RedisTransportOptions): Promise<RedisTransport> {
     // Filled in below: the reconnect hook needs the transport, the transport the clients.
     const ref: { transport?: RedisTransport } = {};
     const connect = { connectTimeoutMs: options.connectTimeoutMs };
-    const commands = await connectRedis(options.url, { ...connect, name: "layer commands" });
+    const commands = await connectRedis(options.target, { ...connect, name: "layer commands" });
     try {
-      const subscriber = await connectRedis(options.url, {
+      const subscriber = await connectRedis(options.target, {
         ...connect,
         name: "layer subscriber",
         offlineQueue: true,
@@ -75,7 +88,7 @@ export class RedisTransport implements Transport {
 
   async listen(inbox: TransportInbox): Promise<void> {
     this.#inbox = inbox;
-    await this.#subscriber.subscribe(
+    await this.#listenOn(
       processChannel(this.#options.prefix, inbox.processId),
       (message: string) => this.#receiveChannel(message),
     );
@@ -84,8 +97,8 @@ export class RedisTransport implements Transport {
   subscribe(group: string): Promise<void> {
     this.#subscribed.add(group);
     const channel = groupChannel(this.#options.prefix, group);
-    const subscribing = this.#subscriber.subscribe(channel, this.#onGroupMessage);
-    if (!this.#subscriber.isReady) {
+    const subscribing = this.#listenOn(channel, this.#onGroupMessage);
+    if (!isRedisReady(this.#subscriber)) {
       // Queued until Redis is back; waiting would hang the join for the whole outage.
       subscribing.catch(() => {}); // #resubscribe repairs it on reconnect
       return Promise.resolve();
@@ -98,7 +111,10 @@ export class RedisTransport implements Transport {
   unsubscribe(group: string): void {
     this.#subscribed.delete(group);
     const channel = groupChannel(this.#options.prefix, group);
-    this.#subscriber.unsubscribe(channel, this.#onGroupMessage).catch(() => {
+    const unsubscribing = this.#sharded
+      ? this.#subscriber.sUnsubscribe(channel, this.#onGroupMessage)
+      : this.#subscriber.unsubscribe(channel, this.#onGroupMessage);
+    unsubscribing.catch(() => {
       // Lost with the connection: node-redis resubscribes only what it still listens to.
     });
   }
@@ -124,22 +140,32 @@ export class RedisTransport implements Transport {
 
   async #publish(channel: string, payload: string): Promise<number> {
     try {
+      const publishing = this.#sharded
+        ? this.#commands.sPublish(channel, payload)
+        : this.#commands.publish(channel, payload);
       return await withTimeout(
-        this.#commands.publish(channel, payload),
+        publishing,
         this.#options.publishTimeoutMs,
         "no answer in time",
       );
     } catch (error) {
-      const shownUrl = redactUrl(this.#options.url);
-      throw new Error(`Redis at ${shownUrl} is unreachable: ${(error as Error).message}`);
+      const shown = describeRedisForm(this.#options.target);
+      throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`);
     }
+  }
+
+  #listenOn(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
+    const subscribing = this.#sharded
+      ? this.#subscriber.sSubscribe(channel, listener)
+      : this.#subscriber.subscribe(channel, listener);
+    return subscribing.then(() => {});
   }
 
   /** After a reconnect: subscribe every group that has local members (no-op if present). */
   #resubscribe(): void {
     for (const group of this.#subscribed) {
       const channel = groupChannel(this.#options.prefix, group);
-      this.#subscriber.subscribe(channel, this.#onGroupMessage).catch((error) =>
+      this.#listenOn(channel, this.#onGroupMessage).catch((error) =>
         log.warn(`Could not resubscribe to ${channel}`, error)
       );
     }

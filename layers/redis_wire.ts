@@ -7,6 +7,8 @@
  *   '{"type":"chat.message","message":{"message":"hi","author":"bot"}}'
  * ```
  *
+ * On a Redis Cluster the servers listen with sharded pub/sub: use `SPUBLISH` instead.
+ *
  * - Group events are published on `<prefix>:group:<group>`. The message is the event itself,
  *   a JSON object with a string `type`. A server adds `"__origin": "<process id>"` so that it
  *   can skip its own messages (it has already delivered them locally); receivers remove that

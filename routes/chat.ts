@@ -1,11 +1,11 @@
 import {
   type AppRoute,
-  type ChatHistory,
   type Handler,
   htmlResponse,
   page,
   pageAccount,
   type PresenceTracker,
+  type Services,
   socket,
 } from "../mod.ts";
 import { chatIndex, chatRoom } from "../templates/chat.ts";
@@ -47,15 +47,20 @@ function roomNotFound(): Response {
 
 /**
  * The Channels tutorial's chat: the room picker, the rooms and their sockets; with
- * `presence`, each room shows who is in it. The tutorial's own pages, unchanged, are at
+ * `presence`, each room shows who is in it. Rooms keep their messages in `services.streams`
+ * for the configured history window, so clients can recover what they missed. The tutorial's own pages, unchanged, are at
  * `/tutorial/chat/` and speak to the same sockets.
  */
-export function chatRoutes(history: ChatHistory, presence?: PresenceTracker): AppRoute[] {
+export function chatRoutes(
+  services: Pick<Services, "streams" | "config">,
+  presence?: PresenceTracker,
+): AppRoute[] {
+  const retention = services.config.historyWindow;
   return [
     page("GET", "/chat/", chatIndexPage),
     page("GET", "/chat/:room/", chatRoomPage),
     page("GET", "/tutorial/chat/", tutorialChatIndexPage),
     page("GET", "/tutorial/chat/:room/", tutorialChatRoomPage),
-    socket("/ws/chat/:room/", chatConsumer(history, presence)),
+    socket("/ws/chat/:room/", chatConsumer(services.streams, presence, { retention })),
   ];
 }

@@ -1,9 +1,9 @@
 /**
  * The site: the bundled apps' route tables in one, over the framework's services. Each app
- * brings its own routes; what an app starts (chat history, the username list) is handed to
+ * brings its own routes; what an app starts (the username list) is handed to
  * the framework's app to close at shutdown.
  */
-import { type App, ChatHistory, createApp, type Services, type UpgradeWebSocket } from "../mod.ts";
+import { type App, createApp, type Services, type UpgradeWebSocket } from "../mod.ts";
 import { UsernameCache } from "../consumers/username_cache.ts";
 import { errorPageResponse } from "../templates/error.ts";
 import { chatRoutes } from "./chat.ts";
@@ -12,6 +12,7 @@ import { presenceRoutes } from "./presence.ts";
 import { staticRoutes } from "./static.ts";
 import { sendRoutes } from "./send.ts";
 import { tutorialRoutes } from "./tutorials.ts";
+import { tokenRoutes } from "./tokens.ts";
 
 /** How the site is built besides its services. */
 export interface SiteOptions {
@@ -21,13 +22,13 @@ export interface SiteOptions {
 
 /** Builds the site: chat, accounts, presence, the static files and `/_send/`. */
 export function createSite(services: Services, options: SiteOptions = {}): App {
-  const history = new ChatHistory(services.store);
   // One list of usernames for the presence page and every presence socket.
   const usernames = new UsernameCache(services.users, services.layer);
   return createApp({
     routes: [
-      ...chatRoutes(history, services.presence),
+      ...chatRoutes(services, services.presence),
       ...accountRoutes(),
+      ...tokenRoutes(),
       ...presenceRoutes(services, usernames),
       ...staticRoutes(),
       ...tutorialRoutes(services, usernames),
@@ -36,6 +37,6 @@ export function createSite(services: Services, options: SiteOptions = {}): App {
     services,
     upgrade: options.upgrade,
     errorPage: errorPageResponse,
-    owns: [history, usernames],
+    owns: [usernames],
   });
 }

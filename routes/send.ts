@@ -7,6 +7,10 @@
  * `{"group": "chat.lobby", "event": {"type": "chat.message", ...}}`. Without the header the
  * answer is 401, with a wrong token 403. The route is not in the table at all (404) when no
  * token is configured.
+ *
+ * A `chat.message` to a chat room's group goes into the room's stream, completed as the chat
+ * consumer completes messages from outside: it gets an offset (the answer carries `offset` and
+ * `epoch`) and clients that reconnect recover it.
  */
 import {
   type AppRoute,
@@ -20,6 +24,7 @@ import {
   validateGroupName,
 } from "../mod.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
+import { chatMessageFromOutside, roomOfGroup } from "../consumers/chat.ts";
 
 /** The path of the endpoint. */
 export const SEND_PATH = "/_send/";
@@ -46,6 +51,18 @@ export const sendEvent: Handler = async (request, context) => {
     return json(400, { error: (error as Error).message });
   }
   try {
+    // A chat message to a room goes into the room's stream: it gets an offset and is kept.
+    const room = roomOfGroup(body.group);
+    if (room !== null && body.event.type === "chat.message") {
+      const message = chatMessageFromOutside(body.event, room);
+      if (message === null) {
+        return json(400, {
+          error: 'A chat message needs a "message" text of at most 10,000 characters',
+        });
+      }
+      const retention = config.historyWindow;
+      return json(200, await context.services.streams.publish(body.group, message, { retention }));
+    }
     const result = await layer.groupSend(body.group, body.event);
     return json(200, result);
   } catch (error) {

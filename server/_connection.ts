@@ -1,6 +1,7 @@
 import type { Connection, Consumer, ConsumerHooks, Scope } from "./consumer.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
-import { CloseCode, describeCloseCode, ProtocolError } from "./close_codes.ts";
+import { CloseCode, describeCloseCode, frameRef, ProtocolError } from "./close_codes.ts";
+import { FrameBatch } from "./_frame_batch.ts";
 import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
 import type { ConnectionLimits, SocketLike } from "./_socket.ts";
 import { log } from "./log.ts";
@@ -20,6 +21,8 @@ const ignore = (): void => {};
 const OPEN = 1;
 type Task = () => void | Promise<void>;
 type EventHandler = (event: LayerEvent) => void | Promise<void>;
+/** A `sendJson` frame of a batching socket, waiting for the socket to open. */
+type WaitingJson = { json: string };
 
 /**
  * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
@@ -30,6 +33,8 @@ export class WebSocketConnection implements Connection {
   // The fields a group send reads for each member come first, next to the object's header, so
   // one delivery touches as few cache lines as it can (a room's send runs once per member).
   #socket: SocketLike | null = null;
+  /** What waits for the end of the turn, for a client that opted in to batching; else null. */
+  #batch: FrameBatch | null;
   // The last event type delivered and its handler: a socket's events are mostly of one type.
   #eventType: string | null = null;
   #eventHandler: EventHandler | undefined = undefined;
@@ -47,7 +52,7 @@ export class WebSocketConnection implements Connection {
   #layer: GroupLayer;
   #limits: ConnectionLimits;
   #hooks: ConsumerHooks;
-  #beforeOpen: (string | Uint8Array)[] | null = null;
+  #beforeOpen: (string | Uint8Array | WaitingJson)[] | null = null;
   /** A refused frame will close the socket once the frames accepted before it are handled. */
   #closeQueued = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -67,8 +72,11 @@ export class WebSocketConnection implements Connection {
       limits: ConnectionLimits;
       /** Told how many frames were dropped before the socket opened, once it opens or closes. */
       onDroppedBeforeOpen?: (frames: number) => void;
+      /** The client opted in to batched frames (see `_frame_batch.ts`). */
+      batch?: boolean;
     },
   ) {
+    this.#batch = options.batch === true ? new FrameBatch() : null;
     this.#onDroppedBeforeOpen = options.onDroppedBeforeOpen;
     this.scope = options.scope;
     this.#layer = options.layer;
@@ -106,6 +114,7 @@ export class WebSocketConnection implements Connection {
   /** Wires an upgraded socket to this connection. */
   attach(socket: SocketLike): void {
     this.#socket = socket;
+    if (this.#batch !== null) this.#batch.socket = socket;
     socket.onopen = () => this.#opened();
     socket.onmessage = (event) => this.#received(event.data);
     socket.onclose = (event) => void this.#closed(event.code);
@@ -114,11 +123,18 @@ export class WebSocketConnection implements Connection {
 
   send(data: string | Uint8Array): void {
     if (this.#finished || this.#closing) return;
+    // A frame that is not one JSON value goes on its own, after what the batch holds.
+    this.#batch?.flush();
+    this.#write(data);
+  }
+
+  #write(data: string | Uint8Array | WaitingJson): void {
     const socket = this.#socket;
     // One read of `readyState`: it is a getter with a brand check, and this runs per delivery.
     const state = socket === null ? CONNECTING : socket.readyState;
     if (state === OPEN) {
-      socket!.send(data);
+      if (typeof data === "string" || data instanceof Uint8Array) socket!.send(data);
+      else this.#batch!.add(data.json);
     } else if (state === CONNECTING) {
       const waiting = this.#beforeOpen ??= [];
       if (waiting.length < this.#limits.channelCapacity) waiting.push(data);
@@ -128,7 +144,9 @@ export class WebSocketConnection implements Connection {
 
   sendJson(value: unknown): void {
     // A layer event goes to every member of its group: being frozen, it is serialised once.
-    this.send(eventJson(value));
+    const text = eventJson(value);
+    if (this.#batch === null || typeof text !== "string") this.send(text);
+    else if (!this.#finished && !this.#closing) this.#write({ json: text });
   }
 
   sendError(message: string): void {
@@ -138,6 +156,8 @@ export class WebSocketConnection implements Connection {
   close(code: number = CloseCode.NORMAL, reason = ""): void {
     const socket = this.#socket;
     if (socket === null || this.#finished || this.#closing) return;
+    // What was sent before the close goes before it.
+    this.#batch?.flush();
     if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
       // Deno loses the close frame (the client sees 1006) when a socket is closed while frames
       // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
@@ -170,7 +190,11 @@ export class WebSocketConnection implements Connection {
   #opened(): void {
     const frames = this.#beforeOpen;
     this.#beforeOpen = null;
-    for (const frame of frames ?? []) this.send(frame);
+    for (const frame of frames ?? []) {
+      if (this.#finished || this.#closing) break;
+      if (typeof frame !== "string" && !(frame instanceof Uint8Array)) this.#write(frame);
+      else this.send(frame);
+    }
     this.#reportDroppedBeforeOpen();
   }
 
@@ -233,11 +257,13 @@ export class WebSocketConnection implements Connection {
 
   // Reading `bufferedAmount` is a call into Deno's runtime: while the socket keeps up, ask on
   // every 8th delivery (so it may overshoot the bound by 7 frames); once behind, on each one.
+  // What waits in a batch is unsent too, and counts.
   #isCongested(): boolean {
     const socket = this.#socket;
     if (socket === null) return false;
     if (!this.#congested && (++this.#deliveriesSinceCheck & 7) !== 0) return false;
-    this.#congested = socket.bufferedAmount > this.#limits.maxBufferedBytes;
+    const waiting = this.#batch === null ? 0 : this.#batch.pending;
+    this.#congested = socket.bufferedAmount + waiting > this.#limits.maxBufferedBytes;
     return this.#congested;
   }
 
@@ -261,7 +287,10 @@ export class WebSocketConnection implements Connection {
       return;
     }
     if (!this.#enqueue(() => this.#dispatch(data))) {
-      this.#refuse(new ProtocolError("Server busy: message dropped", CloseCode.TRY_AGAIN_LATER));
+      const ref = typeof data === "string" ? frameRef(data) : undefined;
+      this.#refuse(
+        new ProtocolError("Server busy: message dropped", CloseCode.TRY_AGAIN_LATER, { ref }),
+      );
     }
   }
 
@@ -359,8 +388,14 @@ export class WebSocketConnection implements Connection {
   }
 
   #refuse(error: ProtocolError): void {
-    this.sendError(error.message);
+    this.#sendRefusal(error);
     if (error.code !== undefined) this.close(error.code, error.message);
+  }
+
+  // The error frame names the client's frame when it had a `ref`.
+  #sendRefusal(error: ProtocolError): void {
+    if (error.ref === undefined) this.sendError(error.message);
+    else this.sendJson({ type: "error", error: error.message, ref: error.ref });
   }
 
   /** Refuses an incoming frame; a close waits for the frames accepted before it. */
@@ -369,7 +404,7 @@ export class WebSocketConnection implements Connection {
     if (code === undefined) return this.#refuse(error);
     // The client was told of every refusal, so what it was not told about must not vanish.
     this.#closeQueued = true;
-    this.sendError(error.message);
+    this.#sendRefusal(error);
     const close = () => this.close(code, error.message);
     if (!this.#enqueue(close)) close();
   }
@@ -379,6 +414,7 @@ export class WebSocketConnection implements Connection {
     if (this.#finished) return;
     this.#finished = true;
     this.#tasks = null;
+    this.#batch?.discard();
     // Deno keeps a closed socket (and so its handlers and this connection) until its ping
     // timer fires, up to 15 s later; letting go of the handlers frees this connection now.
     const socket = this.#socket;

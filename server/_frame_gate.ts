@@ -1,4 +1,4 @@
-import { CloseCode, ProtocolError } from "./close_codes.ts";
+import { CloseCode, frameRef, ProtocolError } from "./close_codes.ts";
 import { TokenBucket } from "./_token_bucket.ts";
 
 /** A frame as a socket hands it over. */
@@ -43,6 +43,7 @@ export class FrameGate {
       return new ProtocolError(
         `Rate limit exceeded: at most ${this.#perSecond} messages per second; message dropped`,
         persistent ? CloseCode.POLICY_VIOLATION : undefined,
+        { ref: typeof data === "string" ? frameRef(data) : undefined },
       );
     }
     this.#refusedInARow = 0;

@@ -16,6 +16,8 @@ import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./webs
 import { CloseCode } from "./close_codes.ts";
 import { html, htmlResponse } from "./html.ts";
 import { formatAddr, log } from "./log.ts";
+import { ConnectionCaps } from "./connection_caps.ts";
+import { redactedTarget } from "../auth/tokens.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
 export type ErrorPage = (status: number, title: string, detail: string) => Response;
@@ -48,12 +50,24 @@ export interface App {
   readonly services: Services;
   /** The open sockets. */
   readonly live: LiveConnections;
+  /** The caps on open sockets per address and per user, with their refusal counts. */
+  readonly caps: ConnectionCaps;
   /**
    * Closes every socket with 1001 and waits for their consumers, ends their presence at once,
    * then closes what the app owns. The backends under `services` are the opener's to close.
    */
   close(): Promise<void>;
+  /**
+   * A drain on deploy: closes every socket with 1012 (Service Restart) spread evenly over
+   * `windowMs`, waits at most {@linkcode DRAIN_LINGER_MS} more for their consumers, hands
+   * presence over to the other processes (users keep their grace period), then closes what the
+   * app owns. Shares one run with {@linkcode App.close}: whichever comes first is the one.
+   */
+  drain(windowMs: number): Promise<void>;
 }
+
+/** How long a drain waits after its last close for clients to answer their close frames. */
+export const DRAIN_LINGER_MS = 1000;
 
 const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
@@ -67,11 +81,15 @@ const SECURITY_HEADERS: Record<string, string> = {
 export function createApp(options: AppOptions): App {
   const live = new LiveConnections();
   const { services } = options;
+  const caps = new ConnectionCaps({
+    perAddress: services.config.maxConnectionsPerAddress,
+    perUser: services.config.maxConnectionsPerUser,
+  });
   const errorPage = options.errorPage ?? errorResponse;
   const router = new Router<Handler & { websocket?: true }>(
     options.routes.map((route) => ({
       ...route,
-      handler: handlerOf(route.handler, live, options.upgrade),
+      handler: handlerOf(route.handler, { live, caps }, options.upgrade),
     })),
   );
 
@@ -91,7 +109,8 @@ export function createApp(options: AppOptions): App {
     }
     response = finish(request, response);
     const seconds = (performance.now() - started) / 1000;
-    log.http(request.method, url.pathname + url.search, response.status, seconds, client);
+    // Never a token in the log: `?token=…` shows as `?token=[redacted]`.
+    log.http(request.method, redactedTarget(url), response.status, seconds, client);
     return response;
   }
 
@@ -100,27 +119,62 @@ export function createApp(options: AppOptions): App {
     handle,
     services,
     live,
+    caps,
     close: () =>
       closing ??= (async () => {
         await live.closeAll(CloseCode.GOING_AWAY, "Server shutting down");
         // Sockets closed by a shutdown end their presence now, not after a grace period.
         await services.presence.close();
-        for (const owned of [...options.owns ?? []].reverse()) {
-          await Promise.resolve(owned.close()).catch((error) =>
-            log.error("Could not close a part of the app", error)
-          );
-        }
+        await closeOwned(options.owns);
       })(),
+    drain: (windowMs) => closing ??= drainApp(live, services, options.owns, windowMs),
   };
+}
+
+async function closeOwned(owns: readonly Closable[] = []): Promise<void> {
+  for (const owned of [...owns].reverse()) {
+    await Promise.resolve(owned.close()).catch((error) =>
+      log.error("Could not close a part of the app", error)
+    );
+  }
+}
+
+// One log line per stage, none per socket.
+async function drainApp(
+  live: LiveConnections,
+  services: Services,
+  owns: readonly Closable[] | undefined,
+  windowMs: number,
+): Promise<void> {
+  const started = performance.now();
+  const count = live.size;
+  const unfinished = await live.closeAll(CloseCode.SERVICE_RESTART, "Service restart", {
+    windowMs,
+    waitMs: DRAIN_LINGER_MS,
+  });
+  log.info(
+    `Drain: ${count - unfinished} connections closed with 1012 in ` +
+      seconds(performance.now() - started) +
+      (unfinished > 0 ? `; ${unfinished} did not answer their close frame` : ""),
+  );
+  // Closed with grace, so a user who reconnects to another process in time stays online.
+  await services.presence.close({ handOver: true });
+  log.info("Drain: presence handed over to the other processes");
+  await closeOwned(owns);
+  log.info(`Drain: pending writes flushed; done in ${seconds(performance.now() - started)}`);
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
 }
 
 function handlerOf(
   target: RouteTarget,
-  live: LiveConnections,
+  tracking: { live: LiveConnections; caps: ConnectionCaps },
   upgrade: UpgradeWebSocket | undefined,
 ): Handler & { websocket?: true } {
   if (target.kind === "http") return target.handle;
-  const handler = websocketHandler(target.consumer, { ...target.options, live, upgrade });
+  const handler = websocketHandler(target.consumer, { ...target.options, ...tracking, upgrade });
   return Object.assign(handler, { websocket: true as const });
 }
 

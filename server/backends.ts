@@ -7,7 +7,8 @@
  * - `broadcast`: BroadcastChannel between the Workers of one process (`--workers N`) or the
  *   isolates of Deno Deploy, with Deno KV for membership, presence and state.
  * - `redis`: Redis between processes and machines (`REDIS_URL`, `REDIS_PREFIX`); state goes to
- *   the same Redis, because a Deno KV file is local to one machine.
+ *   the same Redis, because a Deno KV file is local to one machine. The Redis may be one server,
+ *   a master behind Sentinels or a Cluster (`config.redisForm`); every opener gets that form.
  * - `channels_redis`: as `redis`, but groups in channels_redis 4's format (prefix `asgi`), so
  *   a Django Channels project on the same Redis shares them.
  *
@@ -23,6 +24,8 @@ import type { Config } from "./config.ts";
 import type { GroupLayer, LayerEvent } from "../layers/layer.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
 import type { Store } from "../storage/store.ts";
+import type { GroupStreams, PublishOptions, StreamPublished } from "../layers/streams/contract.ts";
+import { MemoryStreams } from "../layers/streams/memory.ts";
 import { InMemoryLayer } from "../layers/in_memory.ts";
 import { createLocalPresence } from "../layers/presence/memory.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
@@ -34,9 +37,11 @@ export interface Backends {
   readonly layer: GroupLayer;
   /** Who is online, shared as far as the layer reaches. */
   readonly presence: PresenceTracker;
-  /** Durable state: users, sessions, login throttle, chat history. */
+  /** Durable state: users, sessions, login throttle. */
   readonly store: Store;
-  /** Stops presence, then closes the layer and the store; safe to call twice. */
+  /** Retained group streams (chat rooms' offsets and recovery), shared as far as the layer. */
+  readonly streams: GroupStreams;
+  /** Stops streams and presence, then closes the layer and the store; safe to call twice. */
   close(): Promise<void>;
 }
 
@@ -65,12 +70,14 @@ type Opener = <T extends { close(): unknown }>(opening: Promise<T>) => Promise<T
 
 async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "close">> {
   const graceMs = config.presenceGraceMs;
+  const retention = config.historyWindow;
   switch (config.layer) {
     case "memory": {
       const store = await open(DenoKvStore.open(await kvPath(config)));
       const layer = await open(Promise.resolve(new InMemoryLayer()));
       const presence = await open(Promise.resolve(createLocalPresence(layer, { graceMs })));
-      return { store, layer, presence };
+      const streams = await open(Promise.resolve(new MemoryStreams(layer, store, { retention })));
+      return { store, layer, presence, streams };
     }
     case "broadcast": {
       // The Workers of one app open the same KV file: that file names the app.
@@ -82,28 +89,39 @@ async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "
       const prefix = config.redisPrefix;
       const layer = await open(BroadcastLayer.open({ kvPath: path, prefix: `${prefix}@${path}` }));
       const presence = await open(createKvPresence(layer, { graceMs, kvPath: path, prefix }));
-      return { store, layer, presence };
+      const { KvStreams } = await import("../layers/streams/kv.ts");
+      const streams = await open(KvStreams.open({ kvPath: path, prefix, layer, retention }));
+      return { store, layer, presence, streams };
     }
     case "redis": {
       const { RedisStore } = await import("../storage/redis_store.ts");
       const { RedisLayer } = await import("../layers/redis.ts");
       const { createRedisPresence } = await import("../layers/presence/redis.ts");
-      const redis = { url: config.redisUrl, prefix: config.redisPrefix };
+      const redis = { url: config.redisUrl, form: config.redisForm, prefix: config.redisPrefix };
       const store = await open(RedisStore.open(redis));
       const layer = await open(RedisLayer.open(redis));
       const presence = await open(createRedisPresence(layer, { graceMs, ...redis }));
-      return { store, layer, presence };
+      const { RedisStreams } = await import("../layers/streams/redis.ts");
+      const streams = await open(
+        RedisStreams.open({ ...redis, layer, publishInScript: true, retention }),
+      );
+      return { store, layer, presence, streams };
     }
     case "channels_redis": {
       // Groups in channels_redis' own keys (prefix "asgi"), shared with Django Channels.
       const { RedisStore } = await import("../storage/redis_store.ts");
       const { ChannelsRedisLayer } = await import("../layers/channels_redis.ts");
       const { createRedisPresence } = await import("../layers/presence/redis.ts");
-      const redis = { url: config.redisUrl, prefix: config.redisPrefix };
+      const redis = { url: config.redisUrl, form: config.redisForm, prefix: config.redisPrefix };
       const store = await open(RedisStore.open(redis));
       const layer = await open(ChannelsRedisLayer.open({ url: config.redisUrl }));
       const presence = await open(createRedisPresence(layer, { graceMs, ...redis }));
-      return { store, layer, presence };
+      // Offsets and history in Redis under our prefix; events go through channels_redis.
+      const { RedisStreams } = await import("../layers/streams/redis.ts");
+      const streams = await open(
+        RedisStreams.open({ ...redis, layer, publishInScript: false, retention }),
+      );
+      return { store, layer, presence, streams };
     }
   }
 }
@@ -134,7 +152,44 @@ export async function publishFromOutside(
   if (config.layer === "channels_redis") return await groupSendFromOutside(config, group, event);
   if (config.layer !== "redis") return null;
   const { publishToGroup } = await import("../layers/redis.ts");
-  return await publishToGroup({ url: config.redisUrl, prefix: config.redisPrefix }, group, event);
+  const redis = { url: config.redisUrl, form: config.redisForm, prefix: config.redisPrefix };
+  return await publishToGroup(redis, group, event);
+}
+
+/**
+ * Appends `event` to `group`'s stream and publishes it from outside any server, when the
+ * streams live where other processes reach them (Redis): resolves with the offset it got.
+ * Resolves `null` when they live inside the server, which must then be asked (`POST /_send/`).
+ */
+export async function appendFromOutside(
+  config: Config,
+  group: string,
+  event: LayerEvent,
+  options?: PublishOptions,
+): Promise<StreamPublished | null> {
+  if (config.layer !== "redis" && config.layer !== "channels_redis") return null;
+  const { RedisStreams } = await import("../layers/streams/redis.ts");
+  const redis = { url: config.redisUrl, prefix: config.redisPrefix };
+  if (config.layer === "redis") {
+    const streams = await RedisStreams.open({ ...redis, publishInScript: true });
+    try {
+      return await streams.publish(group, event, options);
+    } finally {
+      await streams.close();
+    }
+  }
+  const { ChannelsRedisLayer } = await import("../layers/channels_redis.ts");
+  const layer = await ChannelsRedisLayer.open({ url: config.redisUrl });
+  try {
+    const streams = await RedisStreams.open({ ...redis, layer, publishInScript: false });
+    try {
+      return await streams.publish(group, event, options);
+    } finally {
+      await streams.close();
+    }
+  } finally {
+    await layer.close();
+  }
 }
 
 /** A group send through a short-lived channels_redis layer: the inboxes it reached. */

@@ -17,6 +17,8 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** The server failed while handling this connection. */
   INTERNAL_ERROR: 1011,
+  /** The server is restarting (a drain on deploy): reconnect, to another process if there is one. */
+  SERVICE_RESTART: 1012,
   /** The server is overloaded for this connection (it could not keep up): retry later. */
   TRY_AGAIN_LATER: 1013,
   /** The user logged out in another tab; the socket required a login. */
@@ -36,10 +38,41 @@ export function describeCloseCode(code: number): string {
 export class ProtocolError extends Error {
   /** The close code when the error ends the connection; `undefined` keeps it open. */
   readonly code: number | undefined;
+  /** The `ref` of the client frame this answers, echoed in the error frame. */
+  readonly ref: FrameRef | undefined;
   /** `message` is what the client is told; a `code` also closes its socket. */
-  constructor(message: string, code?: number) {
+  constructor(message: string, code?: number, options: { ref?: FrameRef } = {}) {
     super(message);
     this.name = "ProtocolError";
     this.code = code;
+    this.ref = options.ref;
   }
+}
+
+/** What a client may tag a frame with so that every answer to it names it: see `frameRef`. */
+export type FrameRef = string | number;
+
+/**
+ * The `ref` of a client's JSON text frame: a string of 1 to 64 characters or a safe integer;
+ * `undefined` for anything else. Read only when the framework itself refuses a frame (a rate
+ * limit, a full queue), so a client learns which of its messages was refused.
+ */
+export function frameRef(text: string): FrameRef | undefined {
+  try {
+    return asFrameRef(JSON.parse(text)?.ref);
+  } catch {
+    return undefined; // not JSON: no ref
+  }
+}
+
+/** The longest string `ref`, in characters. */
+export const MAX_FRAME_REF_LENGTH = 64;
+
+/** `value` when it is a valid `ref` (a string of 1 to 64 characters or a safe integer). */
+export function asFrameRef(value: unknown): FrameRef | undefined {
+  if (typeof value === "string" && value.length >= 1 && value.length <= MAX_FRAME_REF_LENGTH) {
+    return value;
+  }
+  if (typeof value === "number" && Number.isSafeInteger(value)) return value;
+  return undefined;
 }

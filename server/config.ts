@@ -1,4 +1,5 @@
 import type { LogLevel } from "./log.ts";
+import type { RedisForm, RedisNodeAddress } from "../layers/redis_connection.ts";
 import { MIN_PASSWORD_ITERATIONS } from "../auth/passwords.ts";
 
 /** Which group layer carries events between connections and processes. */
@@ -18,6 +19,12 @@ export interface Config {
   redisUrl: string;
   /** Starts every shared key and channel name, so apps can share one Redis (`REDIS_PREFIX`). */
   redisPrefix: string;
+  /**
+   * Which Redis the Redis layers use: one server (`REDIS_URL`, the default), a master found
+   * through Sentinels (`REDIS_SENTINELS` + `REDIS_SENTINEL_MASTER`) or a Cluster
+   * (`REDIS_CLUSTER`); `REDIS_PASSWORD` for the last two.
+   */
+  redisForm: RedisForm;
   /** Hosts a WebSocket's Origin may name; empty means "the host the request came to". */
   allowedHosts: string[];
   /** Trust `X-Forwarded-Proto` and `X-Forwarded-For` from a reverse proxy. */
@@ -40,8 +47,29 @@ export interface Config {
   loginThrottle: { perUsername: number; perAddress: number; windowSeconds: number };
   /** How long a closed presence socket keeps its user online (reloads do not flicker), in ms. */
   presenceGraceMs: number;
+  /**
+   * On SIGTERM, sockets are closed with 1012 spread over this many ms (`DRAIN_WINDOW_MS`), so
+   * clients reconnect elsewhere without a stampede; 0 closes them all at once.
+   */
+  drainWindowMs: number;
   /** Secret for `POST /_send/`; the endpoint is off when empty. */
   sendToken: string;
+  /**
+   * What a chat room's stream keeps for recovery: its last `messages` and everything younger
+   * than `seconds`, whichever is more (`HISTORY_WINDOW_MESSAGES`, `HISTORY_WINDOW_SECONDS`).
+   */
+  historyWindow: { messages: number; seconds: number };
+  /**
+   * Signs access tokens (`TOKEN_SECRET`, at least 32 characters). Empty: one is generated at
+   * first use and kept in the store, so every process on that store agrees. Never logged.
+   */
+  tokenSecret: string;
+  /** How long a new access token lives, in seconds (`TOKEN_MAX_AGE`). */
+  tokenMaxAgeSeconds: number;
+  /** Open WebSockets one client address may hold in this process; 0 is no cap. */
+  maxConnectionsPerAddress: number;
+  /** Open WebSockets one signed-in user may hold in this process; 0 is no cap. */
+  maxConnectionsPerUser: number;
   /** Workers that serve on one port (`--workers N`; `auto` is one per core). */
   workers: number;
   /** The least severe level that is logged (`LOG_LEVEL`). */
@@ -56,6 +84,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   layer: "memory",
   redisUrl: "redis://127.0.0.1:6379",
   redisPrefix: "channels",
+  redisForm: { kind: "url", url: "redis://127.0.0.1:6379" },
   allowedHosts: [],
   trustProxy: false,
   maxMessageBytes: 64 * 1024,
@@ -67,7 +96,13 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   allowWeakPasswordHashing: false,
   loginThrottle: { perUsername: 5, perAddress: 20, windowSeconds: 15 * 60 },
   presenceGraceMs: 3000,
+  drainWindowMs: 5000,
   sendToken: "",
+  historyWindow: { messages: 1000, seconds: 600 },
+  tokenSecret: "",
+  tokenMaxAgeSeconds: 30 * 24 * 3600,
+  maxConnectionsPerAddress: 256,
+  maxConnectionsPerUser: 64,
   workers: 1,
   logLevel: "info",
 };
@@ -95,6 +130,7 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     layer: layerKind(pick("layer", "LAYER") ?? d.layer),
     redisUrl: pick("redis-url", "REDIS_URL") ?? d.redisUrl,
     redisPrefix: pick("redis-prefix", "REDIS_PREFIX") ?? d.redisPrefix,
+    redisForm: redisForm(pick, env, layerKind(pick("layer", "LAYER") ?? d.layer)),
     allowedHosts: list(pick("allowed-hosts", "ALLOWED_HOSTS")),
     trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY"), d.trustProxy),
     maxMessageBytes: integer("MAX_MESSAGE_BYTES", env.MAX_MESSAGE_BYTES, d.maxMessageBytes, 1),
@@ -138,7 +174,36 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
       0,
       600_000,
     ),
+    drainWindowMs: integer("DRAIN_WINDOW_MS", env.DRAIN_WINDOW_MS, d.drainWindowMs, 0, 600_000),
     sendToken: env.SEND_TOKEN ?? d.sendToken,
+    historyWindow: {
+      messages: integer(
+        "HISTORY_WINDOW_MESSAGES",
+        env.HISTORY_WINDOW_MESSAGES,
+        d.historyWindow.messages,
+        50,
+        100_000,
+      ),
+      seconds: integer(
+        "HISTORY_WINDOW_SECONDS",
+        env.HISTORY_WINDOW_SECONDS,
+        d.historyWindow.seconds,
+        0,
+        7 * 24 * 3600,
+      ),
+    },
+    tokenSecret: tokenSecret(env.TOKEN_SECRET ?? d.tokenSecret),
+    tokenMaxAgeSeconds: integer("TOKEN_MAX_AGE", env.TOKEN_MAX_AGE, d.tokenMaxAgeSeconds, 60),
+    maxConnectionsPerAddress: integer(
+      "MAX_CONNECTIONS_PER_ADDRESS",
+      env.MAX_CONNECTIONS_PER_ADDRESS,
+      d.maxConnectionsPerAddress,
+    ),
+    maxConnectionsPerUser: integer(
+      "MAX_CONNECTIONS_PER_USER",
+      env.MAX_CONNECTIONS_PER_USER,
+      d.maxConnectionsPerUser,
+    ),
     workers: workers(pick("workers", "WORKERS"), options.cores ?? navigator.hardwareConcurrency),
     logLevel: logLevel(pick("log-level", "LOG_LEVEL") ?? d.logLevel),
   };
@@ -212,9 +277,73 @@ function layerKind(raw: string): LayerKind {
   );
 }
 
+/** The Redis form; one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER may be set. */
+function redisForm(
+  pick: (flag: string, name: string) => string | undefined,
+  env: Env,
+  layer: LayerKind,
+): RedisForm {
+  const url = pick("redis-url", "REDIS_URL") || undefined;
+  const sentinels = pick("redis-sentinels", "REDIS_SENTINELS") || undefined;
+  const master = pick("redis-sentinel-master", "REDIS_SENTINEL_MASTER") || undefined;
+  const cluster = pick("redis-cluster", "REDIS_CLUSTER") || undefined;
+  // Only from the environment: a flag would show the password in the process list.
+  const password = env.REDIS_PASSWORD || undefined;
+  const named = [url && "REDIS_URL", sentinels && "REDIS_SENTINELS", cluster && "REDIS_CLUSTER"]
+    .filter(Boolean);
+  if (named.length > 1) {
+    throw new Error(
+      `Set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER, not ${named.join(" and ")}`,
+    );
+  }
+  if (master && !sentinels) throw new Error("REDIS_SENTINEL_MASTER needs REDIS_SENTINELS");
+  if ((sentinels || cluster) && layer === "channels_redis") {
+    throw new Error("LAYER=channels_redis works with REDIS_URL only, not Sentinels or a Cluster");
+  }
+  if (sentinels) {
+    if (!master) {
+      throw new Error("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the master's name (mymaster)");
+    }
+    return {
+      kind: "sentinel",
+      masterName: master,
+      sentinels: addresses("REDIS_SENTINELS", sentinels),
+      password,
+    };
+  }
+  if (cluster) return { kind: "cluster", nodes: addresses("REDIS_CLUSTER", cluster), password };
+  if (password) {
+    throw new Error("REDIS_PASSWORD is for Sentinels and Clusters; put a password in REDIS_URL");
+  }
+  return { kind: "url", url: url ?? DEFAULT_CONFIG.redisUrl };
+}
+
+/** `host:port,host:port` (IPv6 hosts in brackets). */
+function addresses(name: string, raw: string): RedisNodeAddress[] {
+  if (!raw.split(",").some((item) => item.trim())) {
+    throw new Error(`${name} must name at least one host:port, got "${raw}"`);
+  }
+  return raw.split(",").map((item) => item.trim()).filter(Boolean).map((item) => {
+    const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(item);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      throw new Error(`${name} must be host:port pairs separated by commas, got "${raw}"`);
+    }
+    return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
+  });
+}
+
 function logLevel(raw: string): LogLevel {
   if (["debug", "info", "warn", "error", "silent"].includes(raw)) return raw as LogLevel;
   throw new Error(`LOG_LEVEL must be debug, info, warn, error or silent, got "${raw}"`);
+}
+
+function tokenSecret(raw: string): string {
+  // The value itself stays out of the message: error output may end up in a shared log.
+  if (raw !== "" && raw.length < 32) {
+    throw new Error(`TOKEN_SECRET must be at least 32 characters, got ${raw.length}`);
+  }
+  return raw;
 }
 
 function workers(raw: string | undefined, cores: number): number {

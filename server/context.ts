@@ -6,13 +6,20 @@ import type { UserDirectory } from "../auth/users.ts";
 import type { SessionStore } from "../auth/sessions.ts";
 import type { LoginThrottle } from "../auth/throttle.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
+import type { GroupStreams } from "../layers/streams/contract.ts";
+import type { AccessTokens } from "../auth/tokens.ts";
 
 /** Who made a request, as the session says. */
 export interface Identity {
   /** The session's user, or the anonymous user when there is none. */
   user: User;
-  /** The id of the live session behind `user`; `null` when anonymous. */
+  /** The id of the live session behind `user`; `null` when anonymous or named by a token. */
   sessionId: string | null;
+  /**
+   * Why a presented access token was refused (bad, expired, revoked): the request is then
+   * anonymous, and a WebSocket handshake is refused with this reason. Never quotes the token.
+   */
+  refused?: string;
 }
 
 /** What the server was built with; handlers and consumers reach it through their context. */
@@ -29,10 +36,17 @@ export interface Services {
   readonly sessions: SessionStore;
   /** Failed-login counters (kept in `store`). */
   readonly throttle: LoginThrottle;
+  /** Access tokens for clients that are not browsers (kept in `store`). */
+  readonly tokens: AccessTokens;
   /** Who is online (in-process by default; shared across processes with a shared layer). */
   readonly presence: PresenceTracker;
-  /** Reads the request's session; anonymous when there is none. */
-  identify(request: Request): Promise<Identity>;
+  /** Retained group streams, shared as far as the layer reaches: offsets and recovery. */
+  readonly streams: GroupStreams;
+  /**
+   * Reads the request's session; anonymous when there is none. With `tokens` (WebSocket
+   * upgrades), an access token names the user when no session does.
+   */
+  identify(request: Request, options?: { tokens?: boolean }): Promise<Identity>;
 }
 
 /** What an HTTP handler gets besides the `Request`. */

@@ -8,10 +8,12 @@ import type { Identity, Services } from "./context.ts";
 import type { GroupLayer } from "../layers/layer.ts";
 import type { Store } from "../storage/store.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
+import type { GroupStreams } from "../layers/streams/contract.ts";
 import { PasswordHasher } from "../auth/passwords.ts";
 import { UserDirectory } from "../auth/users.ts";
 import { SessionStore } from "../auth/sessions.ts";
 import { LoginThrottle } from "../auth/throttle.ts";
+import { AccessTokens } from "../auth/tokens.ts";
 import { identifyRequest } from "../auth/identify.ts";
 import { log } from "./log.ts";
 
@@ -23,6 +25,8 @@ export interface ServiceBackends {
   readonly store: Store;
   /** Who is online. */
   readonly presence: PresenceTracker;
+  /** Retained group streams: offsets, recovery, history. */
+  readonly streams: GroupStreams;
 }
 
 /** Builds the services of one app over `backends`, as `config` sets them up. */
@@ -34,17 +38,24 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
   if (config.allowWeakPasswordHashing) {
     log.warn("Weak password hashing is allowed: a setting for tests, never for production");
   }
-  const { layer, store, presence } = backends;
+  const { layer, store, presence, streams } = backends;
   const users = new UserDirectory(store, hasher);
   const sessions = new SessionStore(store, { maxAgeSeconds: config.sessionMaxAgeSeconds });
+  const tokens = new AccessTokens(store, {
+    maxAgeSeconds: config.tokenMaxAgeSeconds,
+    secret: config.tokenSecret,
+  });
   return {
     config,
     layer,
     store,
     presence,
+    streams,
     users,
     sessions,
     throttle: new LoginThrottle(store, config.loginThrottle),
-    identify: (request): Promise<Identity> => identifyRequest(request, { sessions, users }),
+    tokens,
+    identify: (request, options): Promise<Identity> =>
+      identifyRequest(request, { sessions, users, tokens }, options),
   };
 }

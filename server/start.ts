@@ -1,8 +1,10 @@
 /**
  * Serves an app with `Deno.serve` and stops it gracefully: stop accepting, close the app (its
- * sockets, then what it owns), then whatever the caller opened for it.
+ * sockets, then what it owns), then whatever the caller opened for it. A drain does the same,
+ * closing the sockets spread over a window (see `App.drain`).
  */
 import type { App } from "./app.ts";
+import { log } from "./log.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -14,6 +16,11 @@ export interface RunningServer {
   readonly port: number;
   /** Stops accepting, closes the app, then runs `onClosed`; safe to call twice. */
   shutdown(): Promise<void>;
+  /**
+   * Stops accepting, drains the app over `windowMs` (sockets closed with 1012, presence handed
+   * over), then runs `onClosed`. Shares one run with `shutdown`: whichever comes first.
+   */
+  drain(windowMs: number): Promise<void>;
 }
 
 /** Where and how to serve. */
@@ -33,12 +40,14 @@ export interface ServeOptions {
 /** Serves `app` and resolves once it listens. */
 export async function serveApp(app: App, options: ServeOptions): Promise<RunningServer> {
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+  const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;
+  let draining = false;
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
     reusePort: options.reusePort,
     onListen: (addr) => resolve(addr as Deno.NetAddr),
-  }, options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle);
+  }, (request, info) => draining ? unavailable() : handle(request, info));
   const addr = await listening;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   let stopping: Promise<void> | null = null;
@@ -53,7 +62,25 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
         await stopped;
         await options.onClosed?.();
       })(),
+    // `server.shutdown()` would close every WebSocket at once (Deno sends 1001), so until the
+    // drain is over new requests are refused here, and the listener closes afterwards.
+    drain: (windowMs) =>
+      stopping ??= (async () => {
+        draining = true;
+        log.info("Drain: new connections are refused with 503");
+        await app.drain(windowMs);
+        await server.shutdown();
+        await options.onClosed?.();
+      })(),
   };
+}
+
+// Refused while draining: a client (or a load balancer's health check) goes elsewhere.
+function unavailable(): Response {
+  return new Response("Service restarting; try again in a moment.\n", {
+    status: 503,
+    headers: { "retry-after": "1", connection: "close", "content-type": "text/plain" },
+  });
 }
 
 // Shows which Worker answered, so an operator (and the tests) can see reusePort at work.

@@ -7,16 +7,26 @@
 import type { Consumer, Scope } from "./consumer.ts";
 import type { Handler, Identity, RequestContext } from "./context.ts";
 import { WebSocketConnection } from "./_connection.ts";
+import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
 import { readCookies } from "../auth/cookies.ts";
 import { sessionGroup } from "../auth/sessions.ts";
 import { log } from "./log.ts";
 import { isOriginAllowed } from "./origin.ts";
 import { checkHandshake } from "./handshake.ts";
+import type { ConnectionCaps } from "./connection_caps.ts";
+import { clientHost } from "../auth/throttle.ts";
 import type { WebSocketRouteOptions } from "./routes.ts";
+import { closeSpread, type DrainClock, settlesWithin } from "./drain.ts";
 
-/** Upgrades a request; `Deno.upgradeWebSocket` in production, a fake in tests. */
-export type UpgradeWebSocket = (request: Request) => { socket: SocketLike; response: Response };
+/**
+ * Upgrades a request; `Deno.upgradeWebSocket` in production, a fake in tests. `protocol`, when
+ * given, is the subprotocol the 101 answers with (one the client offered).
+ */
+export type UpgradeWebSocket = (
+  request: Request,
+  options?: { protocol?: string },
+) => { socket: SocketLike; response: Response };
 
 /** What {@linkcode LiveConnections} needs of a connection: a way to close it, and its end. */
 export interface TrackedConnection {
@@ -28,9 +38,24 @@ export interface TrackedConnection {
   onFinished(listener: () => void): void;
 }
 
+/** How {@linkcode LiveConnections.closeAll} closes: at once (default) or spread (a drain). */
+export interface CloseAllOptions {
+  /** Spread the closes evenly over this many ms (see `closeSpread`); 0 or omitted: at once. */
+  windowMs?: number;
+  /**
+   * After the last close, wait at most this long for the `disconnect` hooks (a client that
+   * never answers its close frame would hold a drain up); omitted: until they all ran.
+   */
+  waitMs?: number;
+  /** The timers (tests pass a fake clock). */
+  clock?: DrainClock;
+}
+
 /** The live sockets of one app, so shutdown and logout can reach them. */
 export class LiveConnections {
   #all = new Map<SocketLike, TrackedConnection>();
+  /** Set once `closeAll` started: a socket that opens afterwards is closed at once. */
+  #closingWith: { code: number; reason: string } | null = null;
 
   #droppedBeforeOpen = 0;
 
@@ -53,6 +78,8 @@ export class LiveConnections {
   track(connection: TrackedConnection, socket: SocketLike): void {
     this.#all.set(socket, connection);
     connection.onFinished(() => this.#all.delete(socket));
+    // A handshake that was under way when the server began to close is not left behind.
+    if (this.#closingWith) connection.close(this.#closingWith.code, this.#closingWith.reason);
   }
 
   /** Resolves once the connection on `socket` has run its `disconnect` (tests wait on it). */
@@ -60,23 +87,37 @@ export class LiveConnections {
     return this.#all.get(socket)?.finished ?? Promise.resolve();
   }
 
-  /** Closes every socket with `code` and waits for their `disconnect` hooks. */
-  async closeAll(code: number, reason: string): Promise<void> {
-    const finishing = [...this.#all.values()].map((connection) => {
-      connection.close(code, reason);
-      return connection.finished;
+  /**
+   * Closes every socket with `code` (spread over `options.windowMs` for a drain) and waits for
+   * their `disconnect` hooks; resolves with how many had not finished when it stopped waiting.
+   * A socket tracked from now on is closed at once with the same code.
+   */
+  async closeAll(code: number, reason: string, options: CloseAllOptions = {}): Promise<number> {
+    this.#closingWith = { code, reason };
+    const { windowMs = 0, waitMs, clock } = options;
+    await closeSpread([...this.#all.values()], (connection) => connection.close(code, reason), {
+      windowMs,
+      clock,
     });
-    await Promise.all(finishing);
+    const finishing = Promise.all([...this.#all.values()].map((connection) => connection.finished));
+    if (waitMs === undefined) await finishing;
+    else await settlesWithin(finishing, waitMs, clock);
+    return this.#all.size;
   }
 }
 
 /** Builds the HTTP handler that turns requests into connections of `consumer`. */
 export function websocketHandler(
   consumer: Consumer,
-  options: WebSocketRouteOptions & { upgrade?: UpgradeWebSocket; live: LiveConnections },
+  options: WebSocketRouteOptions & {
+    upgrade?: UpgradeWebSocket;
+    live: LiveConnections;
+    /** Caps on open sockets per address and per user, shared by the app's routes. */
+    caps?: ConnectionCaps;
+  },
 ): Handler {
   const upgrade: UpgradeWebSocket = options.upgrade ??
-    ((request) => Deno.upgradeWebSocket(request));
+    ((request, upgradeOptions) => Deno.upgradeWebSocket(request, upgradeOptions));
   return async (request: Request, context: RequestContext): Promise<Response> => {
     const path = context.url.pathname;
     log.websocket("HANDSHAKING", path, context.client);
@@ -87,17 +128,28 @@ export function websocketHandler(
     // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
     const bad = checkHandshake(request);
     if (bad !== null) return refuse(bad.status, bad.reason, bad.headers);
-    const identity = await context.services.identify(request);
+    // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
+    // does. One that fails is refused here, with its reason, rather than read as anonymous.
+    const identity = await context.services.identify(request, { tokens: true });
+    if (identity.refused !== undefined) return refuse(403, identity.refused);
     const denied = checkAccess(request, context, identity, options);
     if (denied !== null) return refuse(403, denied);
+    const user = identity.user.isAuthenticated ? identity.user.username : null;
+    const lease = options.caps?.acquire(clientHost(context.client), user);
+    if (lease !== undefined && "refused" in lease) return refuse(429, lease.refused);
     const scope = buildScope(request, context, identity);
     const { config, layer } = context.services;
+    // Opt-in only: a client that asked for neither gets one message per frame.
+    const batch = batchRequested(request, context.url);
     const connection = new WebSocketConnection(consumer, {
       scope,
       layer,
       limits: config,
       onDroppedBeforeOpen: (frames) => options.live.countDroppedBeforeOpen(frames),
+      batch: batch !== "none",
     });
+    // Given back when the connection finishes, which a refused `connect` also does.
+    if (lease !== undefined) connection.onFinished(lease.release);
     if (!await connection.runConnect()) {
       return refuse(403, "Refused by the consumer: its connect hook said no");
     }
@@ -105,7 +157,9 @@ export function websocketHandler(
       // Logging out sends `connection.close` to this group (the accounts app does).
       await connection.groupAdd(await sessionGroup(identity.sessionId));
     }
-    const { socket, response } = upgrade(request);
+    const { socket, response } = batch === "protocol"
+      ? upgrade(request, { protocol: BATCH_PROTOCOL })
+      : upgrade(request);
     connection.attach(socket);
     options.live.track(connection, socket);
     log.websocket("CONNECT", path, context.client);
@@ -120,6 +174,8 @@ function checkAccess(
   options: WebSocketRouteOptions,
 ): string | null {
   const { config } = context.services;
+  // The Origin check guards ambient credentials (cookies) a browser adds on a cross-site page.
+  // A token-only client carries none: it sends no Origin (let through) or its own host's.
   if (
     !isOriginAllowed(request, { allowedHosts: config.allowedHosts, trustProxy: config.trustProxy })
   ) {

@@ -12,8 +12,8 @@ import type { RunningServer } from "./start.ts";
 import { workerConfig } from "./backends.ts";
 import { log } from "./log.ts";
 
-/** Messages from the parent to a Worker. */
-export type ToWorker = { type: "start"; config: Config } | { type: "shutdown" };
+/** Messages from the parent to a Worker; a shutdown with `drainMs` drains over that window. */
+export type ToWorker = { type: "start"; config: Config } | { type: "shutdown"; drainMs?: number };
 /** Messages from a Worker to the parent. */
 export type FromWorker =
   | { type: "listening"; url: string }
@@ -30,6 +30,11 @@ export interface WorkerPool {
   readonly size: number;
   /** Asks every Worker to shut down gracefully and waits (at most `timeoutMs`). */
   shutdown(timeoutMs?: number): Promise<void>;
+  /**
+   * Asks every Worker to drain over `windowMs` at the same time (each closes its own sockets
+   * with 1012, spread over the window) and waits, at most `windowMs` plus 1.5 s.
+   */
+  drain(windowMs: number): Promise<void>;
 }
 
 /** Starts `config.workers` Workers of `workerModule` on one port; resolves once all listen. */
@@ -62,21 +67,27 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
     for (const worker of workers) worker.terminate();
     throw error;
   }
+  let stopped: Promise<void> | null = null;
+  const stop = (message: ToWorker, timeoutMs: number): Promise<void> =>
+    stopped ??= (async () => {
+      stopping = true;
+      const replies = workers.map((worker) => {
+        const reply = awaitReply(worker, "stopped");
+        worker.postMessage(message);
+        return reply;
+      });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise((resolve) => timer = setTimeout(resolve, timeoutMs));
+      await Promise.race([Promise.allSettled(replies), deadline]);
+      clearTimeout(timer);
+      for (const worker of workers) worker.terminate();
+    })();
   return {
     url: urls[0],
     port,
     size: workers.length,
-    async shutdown(timeoutMs = 4500): Promise<void> {
-      stopping = true;
-      const stopped = workers.map((worker) => {
-        const reply = awaitReply(worker, "stopped");
-        worker.postMessage({ type: "shutdown" } satisfies ToWorker);
-        return reply;
-      });
-      const deadline = new Promise((resolve) => setTimeout(resolve, timeoutMs));
-      await Promise.race([Promise.allSettled(stopped), deadline]);
-      for (const worker of workers) worker.terminate();
-    },
+    shutdown: (timeoutMs = 4500) => stop({ type: "shutdown" }, timeoutMs),
+    drain: (windowMs) => stop({ type: "shutdown", drainMs: windowMs }, windowMs + 1500),
   };
 }
 
@@ -126,7 +137,8 @@ export function runWorker(start: StartServer): void {
         tell({ type: "failed", error: (error as Error).message });
       }
     } else if (message.type === "shutdown") {
-      await server?.shutdown();
+      if (message.drainMs === undefined) await server?.shutdown();
+      else await server?.drain(message.drainMs);
       tell({ type: "stopped" });
     }
   };

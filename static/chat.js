@@ -1,10 +1,12 @@
 // The chat room client. It speaks the Django Channels tutorial's protocol over
-// ws(s)://<host>/ws/chat/<room>/, shows its connection state, and reconnects by itself with
-// backoff. On every (re)connect the server resends the room's history: message ids tell
-// which ones are already shown, and their order, so nothing is shown twice or out of place.
+// ws(s)://<host>/ws/chat/<room>/ through channels_client.js: it shows its connection state,
+// reconnects by itself with backoff, and on every reconnect recovers what it missed (the
+// server replays it by offset, so nothing is shown twice or lost). When that is not possible
+// (away too long, or the room's history was lost), it says so and shows the room's last 50.
+// Messages go out with an ack: one the server refuses stays in the log marked "Not sent".
 // It asks for the room's presence frames (`?presence=1`): a "presence.state" on every
 // (re)connect replaces the "In this room" list, and each "presence.diff" updates it.
-import { LiveSocket } from "./live_socket.js";
+import { connectStream } from "./channels_client.js";
 
 // A policy close (a flood, say) must not turn into a reconnect loop: start at about 4 s.
 const POLICY_BACKOFF_ATTEMPTS = 3;
@@ -12,6 +14,8 @@ const POLICY_BACKOFF_ATTEMPTS = 3;
 const EXPLAINED_CODES = new Set([1003, 1007, 1008, 1009, 1011, 1013]);
 const MAX_SHOWN = 1_000;
 const NOTICE_MS = 10_000;
+/** Shown when a reconnect could not bring back everything the page missed. */
+const NOT_RECOVERED = "Some messages could not be recovered. Showing the latest ones.";
 
 const log = document.getElementById("chat-log");
 const form = document.getElementById("message-form");
@@ -22,6 +26,7 @@ const notice = document.getElementById("chat-notice");
 const members = document.getElementById("room-members");
 
 const room = log.dataset.room;
+const me = members?.dataset.me ?? "";
 const scheme = location.protocol === "https:" ? "wss:" : "ws:";
 const socketUrl = `${scheme}//${location.host}/ws/chat/${encodeURIComponent(room)}/?presence=1`;
 
@@ -29,10 +34,21 @@ const seen = new Set();
 let noticeTimer = 0;
 /** What the user asked to send while offline; sent on open if it is still in the box. */
 let pending = null;
+/** Sends waiting for their ack; `echoed` once the room showed the same text by this user. */
+const inFlight = new Set();
+/** Sends the connection lost before the server answered: their echo may still come. */
+const unconfirmed = [];
 
-const live = new LiveSocket(socketUrl, {
-  onState: setState,
-  onOpen: sendPending,
+const stream = connectStream(socketUrl, {
+  batch: true,
+  onStateChange(state, text) {
+    setState(state, text);
+    if (state === "open") sendPending();
+  },
+  onRecovered({ complete, fresh }) {
+    if (!complete && !fresh) showNotice(NOT_RECOVERED, { sticky: true });
+  },
+  onMessage: addMessage,
   onFrame: receive,
   onClose(event) {
     if (EXPLAINED_CODES.has(event.code) && event.reason) {
@@ -89,21 +105,55 @@ function memberItem(username) {
 }
 
 function addMessage(frame) {
+  if (typeof frame.message !== "string") return;
   const id = typeof frame.id === "string" ? frame.id : "";
   if (id !== "") {
     if (seen.has(id)) return;
     seen.add(id);
   }
+  confirmEcho(frame);
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  // Ids sort by time, and history arrives after anything sent live during a reconnect.
+  log.insertBefore(renderMessage(frame, id), placeOf(frame, id));
+  while (log.childElementCount > MAX_SHOWN) log.firstElementChild.remove();
+  if (atBottom) log.scrollTop = log.scrollHeight;
+}
+
+// Messages with an offset come in the room's order: they go last. Without (an older server),
+// ids sort by time, and the history can arrive after what was sent live during a reconnect.
+function placeOf(frame, id) {
+  if (typeof frame.offset === "number" || id === "") return null;
   let before = null;
-  for (let node = log.lastElementChild; node && id !== ""; node = node.previousElementSibling) {
+  for (let node = log.lastElementChild; node; node = node.previousElementSibling) {
     if (node.dataset.id <= id) break;
     before = node;
   }
-  log.insertBefore(renderMessage(frame, id), before);
-  while (log.childElementCount > MAX_SHOWN) log.firstElementChild.remove();
-  if (atBottom) log.scrollTop = log.scrollHeight;
+  return before;
+}
+
+// A send whose answer the lost connection took: if the room has it after all, it was stored.
+function confirmEcho(frame) {
+  if (frame.author !== me || frame.history) return;
+  const sent = [...inFlight].find((entry) => !entry.echoed && entry.text === frame.message);
+  if (sent) return void (sent.echoed = true);
+  const index = unconfirmed.findIndex((entry) => entry.text === frame.message);
+  if (index >= 0) unconfirmed.splice(index, 1)[0].item.remove();
+}
+
+/** Marks a send in the log as not sent, with why. */
+function showUnsent(text, error) {
+  const item = element("article", "chat-message chat-not-sent notice");
+  item.dataset.state = error.maybeStored ? "unconfirmed" : "not-sent";
+  // Its place in time: after the last message shown (see the ordering in addMessage).
+  item.dataset.id = log.lastElementChild?.dataset.id ?? "";
+  const why = error.maybeStored
+    ? "Not confirmed: the connection was lost before the server answered. " +
+      "If it was stored, it shows up once the connection is back."
+    : `Not sent: ${error.message}`;
+  item.append(element("div", "chat-meta chat-not-sent-reason", why));
+  item.append(element("p", "chat-unsent-text", text));
+  log.append(item);
+  if (error.maybeStored) unconfirmed.push({ text, item });
+  log.scrollTop = log.scrollHeight;
 }
 
 function renderMessage(frame, id) {
@@ -138,7 +188,17 @@ function clock(time) {
 }
 
 function send(text) {
-  live.send(JSON.stringify({ message: text }));
+  // Only a server that speaks the stream protocol (it sent an epoch) answers with acks.
+  const entry = { text, echoed: false };
+  inFlight.add(entry);
+  stream.send({ message: text }, { ack: stream.epoch !== null })
+    .catch((error) => {
+      // The room has it already: the lost connection only took the ack.
+      if (error.maybeStored && entry.echoed) return;
+      showUnsent(text, error);
+      if (error.kind === "refused") showNotice(error.message);
+    })
+    .finally(() => inFlight.delete(entry));
   input.value = "";
   pending = null;
   hideNotice();
@@ -149,11 +209,11 @@ function sendPending() {
   pending = null;
 }
 
-function showNotice(text) {
+function showNotice(text, { sticky = false } = {}) {
   notice.textContent = text;
   notice.hidden = false;
   clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(hideNotice, NOTICE_MS);
+  if (!sticky) noticeTimer = setTimeout(hideNotice, NOTICE_MS);
 }
 
 function hideNotice() {
@@ -164,7 +224,7 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = input.value;
   if (text.trim() === "") return;
-  if (live.isOpen) {
+  if (stream.isOpen) {
     send(text);
   } else {
     pending = text;
@@ -179,5 +239,3 @@ form.addEventListener("submit", (event) => {
 Object.defineProperty(log, "value", {
   get: () => [...log.querySelectorAll(".chat-text")].map((p) => `${p.textContent}\n`).join(""),
 });
-
-live.start();

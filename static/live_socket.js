@@ -27,6 +27,8 @@ export const STATE_TEXT = Object.freeze({
  * @property {() => void} [onOpen] Called once a connection is open, after `onState("open")`.
  * @property {(frame: Record<string, unknown>) => void} [onFrame] Called with each frame that is
  *   a JSON object; any other frame is ignored.
+ * @property {(data: unknown) => Record<string, unknown>[]} [decode] Turns one WebSocket
+ *   message into the frames it carries (default: one JSON object, or none).
  * @property {(event: CloseEvent) => CloseVerdict | undefined} [onClose] Called when an open or
  *   opening connection is lost while the page stays; its verdict decides what comes next.
  * @property {Partial<Record<LiveState, string>>} [texts] Overrides of `STATE_TEXT`.
@@ -35,7 +37,10 @@ export const STATE_TEXT = Object.freeze({
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
  */
 
-/** A reconnecting WebSocket; `start()` opens it. */
+/**
+ * A reconnecting WebSocket; `start()` opens it. The URL may be a function, asked again before
+ * every attempt (a client that resumes where it stopped puts its position there).
+ */
 export class LiveSocket {
   #url;
   #options;
@@ -47,8 +52,9 @@ export class LiveSocket {
   #openedAt = 0;
   #retryTimer = 0;
   #leaving = false;
+  #stopped = false;
 
-  /** @param {string} url @param {LiveSocketOptions} [options] */
+  /** @param {string | (() => string)} url @param {LiveSocketOptions} [options] */
   constructor(url, options = {}) {
     this.#url = url;
     this.#options = options;
@@ -70,10 +76,10 @@ export class LiveSocket {
     });
     target.addEventListener("pageshow", (event) => {
       this.#leaving = false;
-      if (event.persisted && this.#socket === null) this.#connect();
+      if (event.persisted && this.#socket === null && !this.#stopped) this.#connect();
     });
     target.addEventListener("online", () => {
-      if (this.#socket === null && !this.#leaving) this.#connect();
+      if (this.#socket === null && !this.#leaving && !this.#stopped) this.#connect();
     });
     this.#connect();
   }
@@ -83,19 +89,39 @@ export class LiveSocket {
     this.#socket.send(data);
   }
 
+  /** Closes the connection for good: no more attempts; the state becomes "closed". */
+  stop(code = 1000, reason = "") {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    const ws = this.#socket;
+    this.#socket = null;
+    ws?.close(code, reason);
+    this.#setState("closed");
+  }
+
   #connect() {
     clearTimeout(this.#retryTimer);
+    if (this.#stopped) return;
     this.#setState(this.#backoff.attempts === 0 ? "connecting" : "reconnecting");
-    const ws = new this.#WebSocket(this.#url);
+    if (this.#stopped) return; // the state handler may have stopped it
+    const url = typeof this.#url === "function" ? this.#url() : this.#url;
+    const ws = new this.#WebSocket(url);
     this.#socket = ws;
     ws.onopen = () => {
+      if (ws !== this.#socket) return;
       this.#openedAt = Date.now();
       this.#setState("open");
       this.#options.onOpen?.();
     };
     ws.onmessage = (event) => {
-      const frame = jsonObject(event.data);
-      if (frame !== null) this.#options.onFrame?.(frame);
+      if (ws !== this.#socket) return;
+      const decode = this.#options.decode ?? jsonObjects;
+      for (const frame of decode(event.data)) {
+        // A handler may stop the socket or reconnect: the rest of this message is stale then.
+        if (ws !== this.#socket) return;
+        this.#options.onFrame?.(frame);
+      }
     };
     ws.onclose = (event) => {
       // Only the current socket speaks for the page: a stale close must not plan a second retry.
@@ -109,12 +135,14 @@ export class LiveSocket {
     if (this.#openedAt !== 0 && Date.now() - this.#openedAt >= STABLE_MS) this.#backoff.reset();
     this.#openedAt = 0;
     const verdict = this.#options.onClose?.(event) ?? {};
+    if (this.#stopped) return;
     if (verdict.stop !== undefined) return this.#setState("closed", verdict.stop);
     if (verdict.atLeastAttempts !== undefined) this.#backoff.atLeast(verdict.atLeastAttempts);
     const delay = this.#backoff.next();
     const text = `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`;
-    this.#setState("reconnecting", text);
+    // Planned before the state is told, so that a handler that calls `stop()` cancels it.
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
+    this.#setState("reconnecting", text);
   }
 
   #setState(state, text = this.#texts[state]) {
@@ -122,12 +150,18 @@ export class LiveSocket {
   }
 }
 
-function jsonObject(data) {
+/**
+ * The frame one WebSocket message carries when it is a JSON object; none otherwise.
+ * @param {unknown} data
+ * @returns {Record<string, unknown>[]}
+ */
+export function jsonObjects(data) {
+  if (typeof data !== "string") return [];
   let value;
   try {
     value = JSON.parse(data);
   } catch {
-    return null;
+    return [];
   }
-  return value !== null && typeof value === "object" ? value : null;
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? [value] : [];
 }

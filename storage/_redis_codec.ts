@@ -42,6 +42,65 @@ export function encodedPrefixes(key: StoreKey): string[] {
   return prefixes;
 }
 
+/**
+ * The Redis key names of one store. On one server (or through Sentinels) they are
+ * `<prefix>:kv:<key>`, `<prefix>:idx:<key prefix>` and `<prefix>:expiring`. On a Cluster, what
+ * one write touches (the value, its indexes, the expiring set) must share a hash slot, so every
+ * name carries the hash tag of the key's first part: `{<prefix>:<first part>}:kv:<key>`, and so
+ * on, with one expiring set per first part, listed in `{<prefix>:store}:expiring-parts` for the
+ * sweep. A listing never crosses first parts (its prefix is never empty), so it reads one slot.
+ */
+export class StoreKeys {
+  #prefix: string;
+  #cluster: boolean;
+
+  /** Names for the store under `prefix`, tagged for a Cluster when `cluster` is true. */
+  constructor(prefix: string, cluster: boolean) {
+    this.#prefix = prefix;
+    this.#cluster = cluster;
+  }
+
+  /** Whether names carry hash tags (a Cluster). */
+  get cluster(): boolean {
+    return this.#cluster;
+  }
+
+  /** The value of an encoded key. */
+  data(member: string): string {
+    return `${this.#base(firstPart(member))}:kv:${member}`;
+  }
+
+  /** The index of a key prefix (what `list` reads). */
+  index(prefix: StoreKey): string {
+    return `${this.#base(prefix[0])}:idx:${encodeKey(prefix)}`;
+  }
+
+  /** Every index a key is listed in. */
+  indexes(key: StoreKey): string[] {
+    const base = this.#base(key[0]);
+    return encodedPrefixes(key).map((prefix) => `${base}:idx:${prefix}`);
+  }
+
+  /** The set of expiring keys that share the first part `first` (one set without a Cluster). */
+  expiring(first: string): string {
+    return `${this.#base(first)}:expiring`;
+  }
+
+  /** Cluster only: the set of first parts that have an expiring set. */
+  expiringParts(): string {
+    return `{${this.#prefix}:store}:expiring-parts`;
+  }
+
+  #base(first: string): string {
+    return this.#cluster ? `{${this.#prefix}:${first}}` : this.#prefix;
+  }
+}
+
+/** The first part of an encoded key. */
+export function firstPart(member: string): string {
+  return decodeKey(member.slice(0, member.indexOf(END) + 1))[0] ?? "";
+}
+
 const TAG = "$store";
 
 /** Serialises a value. */

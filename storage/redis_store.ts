@@ -11,10 +11,28 @@
  * Writes that touch several keys are atomic (MULTI or a short Lua script). While Redis is
  * away, every call rejects at once instead of waiting: a page that needs the store answers
  * with an error rather than hanging.
+ *
+ * On a Redis Cluster the same keys carry the hash tag of the key's first part (see
+ * {@linkcode StoreKeys}), so each write stays in one slot; `writeMany` then runs one MULTI per
+ * first part (the contract makes each change atomic, not the batch).
  */
 import type { Store, StoreChange, StoreEntry, StoreKey } from "./store.ts";
-import { decodeKey, decodeValue, encodedPrefixes, encodeKey, encodeValue } from "./_redis_codec.ts";
-import { closeRedis, connectRedis, type RedisClient } from "../layers/redis_connection.ts";
+import {
+  decodeKey,
+  decodeValue,
+  encodeKey,
+  encodeValue,
+  firstPart,
+  StoreKeys,
+} from "./_redis_codec.ts";
+import {
+  closeRedis,
+  connectRedis,
+  isRedisCluster,
+  type RedisClient,
+  type RedisForm,
+  redisTarget,
+} from "../layers/redis_connection.ts";
 import { log } from "../server/log.ts";
 
 /** A MULTI being built: commands queue on it and run together at `exec`. */
@@ -22,7 +40,10 @@ type Multi = ReturnType<RedisClient["multi"]>;
 
 /** Where a Redis store connects. */
 export interface RedisStoreOptions {
-  url: string;
+  /** One Redis server, `redis://host:port`. */
+  url?: string;
+  /** A URL, Sentinel or Cluster form; wins over `url`. */
+  form?: RedisForm;
   prefix: string;
   /** The first connect fails after this long (default 5 s). */
   connectTimeoutMs?: number;
@@ -51,31 +72,35 @@ const PAGE = 100;
 /** A {@linkcode Store} on Redis. Open it with {@linkcode RedisStore.open}. */
 export class RedisStore implements Store {
   #client: RedisClient;
-  #prefix: string;
+  #keys: StoreKeys;
+  /** Cluster: first parts known to be in the expiring-parts set already. */
+  #registered = new Set<string>();
   #sweeper: ReturnType<typeof setInterval>;
   #closed = false;
 
-  private constructor(client: RedisClient, prefix: string) {
+  private constructor(client: RedisClient, keys: StoreKeys) {
     this.#client = client;
-    this.#prefix = prefix;
+    this.#keys = keys;
     this.#sweeper = setInterval(() => void this.sweep().catch(() => {}), SWEEP_EVERY_MS);
   }
 
-  /** Connects; rejects with the URL in the message when Redis cannot be reached. */
+  /** Connects; rejects with the target in the message when Redis cannot be reached. */
   static async open(options: RedisStoreOptions): Promise<RedisStore> {
-    const client = await connectRedis(options.url, {
+    const target = redisTarget(options);
+    const client = await connectRedis(target, {
       name: "store",
       connectTimeoutMs: options.connectTimeoutMs,
     });
-    return new RedisStore(client, options.prefix);
+    return new RedisStore(client, new StoreKeys(options.prefix, isRedisCluster(target)));
   }
 
   async get<T>(key: StoreKey): Promise<T | null> {
-    const text = await this.#client.get(this.#dataKey(encodeKey(key)));
+    const text = await this.#client.get(this.#keys.data(encodeKey(key)));
     return text === null ? null : decodeValue<T>(text);
   }
 
   async set(key: StoreKey, value: unknown, options: { expireInMs?: number } = {}): Promise<void> {
+    if (options.expireInMs) await this.#registerExpiring(key[0]);
     const multi = this.#client.multi();
     this.#queueSet(multi, key, value, options.expireInMs);
     await multi.exec();
@@ -83,34 +108,42 @@ export class RedisStore implements Store {
 
   async writeMany(changes: readonly StoreChange[]): Promise<void> {
     if (changes.length === 0) return;
-    const multi = this.#client.multi();
+    // One MULTI per hash slot: everything on one server, one per first part on a Cluster.
+    const batches = new Map<string, StoreChange[]>();
     for (const change of changes) {
-      if ("delete" in change) this.#queueDelete(multi, change.key);
-      else this.#queueSet(multi, change.key, change.value);
+      const slot = this.#keys.cluster ? change.key[0] : "";
+      batches.set(slot, [...batches.get(slot) ?? [], change]);
     }
-    await multi.exec();
+    await Promise.all([...batches.values()].map((batch) => {
+      const multi = this.#client.multi();
+      for (const change of batch) {
+        if ("delete" in change) this.#queueDelete(multi, change.key);
+        else this.#queueSet(multi, change.key, change.value);
+      }
+      return multi.exec();
+    }));
   }
 
   #queueSet(multi: Multi, key: StoreKey, value: unknown, expireInMs?: number): void {
     const member = encodeKey(key);
     const text = encodeValue(value);
-    const expiring = this.#expiringKey();
+    const expiring = this.#keys.expiring(key[0]);
     if (expireInMs) {
-      multi.set(this.#dataKey(member), text, {
+      multi.set(this.#keys.data(member), text, {
         expiration: { type: "PX", value: expireInMs },
       });
       multi.zAdd(expiring, { score: Date.now() + expireInMs, value: member });
     } else {
-      multi.set(this.#dataKey(member), text);
+      multi.set(this.#keys.data(member), text);
       multi.zRem(expiring, member);
     }
-    for (const index of this.#indexKeys(key)) multi.zAdd(index, { score: 0, value: member });
+    for (const index of this.#keys.indexes(key)) multi.zAdd(index, { score: 0, value: member });
   }
 
   async create(key: StoreKey, value: unknown): Promise<boolean> {
     const member = encodeKey(key);
     const created = await this.#client.eval(CREATE_SCRIPT, {
-      keys: [this.#dataKey(member), this.#expiringKey(), ...this.#indexKeys(key)],
+      keys: [this.#keys.data(member), this.#keys.expiring(key[0]), ...this.#keys.indexes(key)],
       arguments: [encodeValue(value), member],
     });
     return created === 1;
@@ -124,8 +157,8 @@ export class RedisStore implements Store {
 
   #queueDelete(multi: Multi, key: StoreKey): void {
     const member = encodeKey(key);
-    multi.del(this.#dataKey(member)).zRem(this.#expiringKey(), member);
-    for (const index of this.#indexKeys(key)) multi.zRem(index, member);
+    multi.del(this.#keys.data(member)).zRem(this.#keys.expiring(key[0]), member);
+    for (const index of this.#keys.indexes(key)) multi.zRem(index, member);
   }
 
   async list<T>(
@@ -133,7 +166,7 @@ export class RedisStore implements Store {
     options: { limit?: number; reverse?: boolean } = {},
   ): Promise<StoreEntry<T>[]> {
     if (prefix.length === 0) throw new TypeError("Listing needs a non-empty key prefix");
-    const index = `${this.#prefix}:idx:${encodeKey(prefix)}`;
+    const index = this.#keys.index(prefix);
     const limit = options.limit ?? Infinity;
     const entries: StoreEntry<T>[] = [];
     const gone: string[] = [];
@@ -142,7 +175,7 @@ export class RedisStore implements Store {
         REV: options.reverse ? true : undefined,
       });
       if (members.length === 0) break;
-      const values = await this.#client.mGet(members.map((member) => this.#dataKey(member)));
+      const values = await this.#client.mGet(members.map((member) => this.#keys.data(member)));
       for (let i = 0; i < members.length && entries.length < limit; i++) {
         const text = values[i];
         if (text === null) gone.push(members[i]); // expired: Redis dropped the value
@@ -156,10 +189,17 @@ export class RedisStore implements Store {
 
   /** Removes expired keys from the indexes; runs every minute on its own. */
   async sweep(now = Date.now()): Promise<number> {
-    const members = await this.#client.zRangeByScore(this.#expiringKey(), "-inf", now, {
-      LIMIT: { offset: 0, count: SWEEP_BATCH },
-    });
-    return await this.#unlist(members, now);
+    const parts = this.#keys.cluster
+      ? await this.#client.sMembers(this.#keys.expiringParts())
+      : [""]; // one expiring set, whatever the first part
+    let removed = 0;
+    for (const part of parts) {
+      const members = await this.#client.zRangeByScore(this.#keys.expiring(part), "-inf", now, {
+        LIMIT: { offset: 0, count: SWEEP_BATCH },
+      });
+      removed += await this.#unlist(members, now);
+    }
+    return removed;
   }
 
   close(): void {
@@ -175,7 +215,11 @@ export class RedisStore implements Store {
       const key = decodeKey(member);
       removed += Number(
         await this.#client.eval(SWEEP_SCRIPT, {
-          keys: [this.#dataKey(member), this.#expiringKey(), ...this.#indexKeys(key)],
+          keys: [
+            this.#keys.data(member),
+            this.#keys.expiring(firstPart(member)),
+            ...this.#keys.indexes(key),
+          ],
           arguments: [member, String(now)],
         }),
       );
@@ -183,15 +227,10 @@ export class RedisStore implements Store {
     return removed;
   }
 
-  #dataKey(member: string): string {
-    return `${this.#prefix}:kv:${member}`;
-  }
-
-  #expiringKey(): string {
-    return `${this.#prefix}:expiring`;
-  }
-
-  #indexKeys(key: StoreKey): string[] {
-    return encodedPrefixes(key).map((prefix) => `${this.#prefix}:idx:${prefix}`);
+  /** Cluster: lists a first part's expiring set for the sweep, once per process. */
+  async #registerExpiring(first: string): Promise<void> {
+    if (!this.#keys.cluster || this.#registered.has(first)) return;
+    await this.#client.sAdd(this.#keys.expiringParts(), first);
+    this.#registered.add(first);
   }
 }

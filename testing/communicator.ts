@@ -36,12 +36,19 @@ export const RECEIVE_TIMEOUT_MS = 2000;
 const waiting = new WeakMap<Request, FakeSocket>();
 
 /** The upgrade seam for apps under test: pass it to `createApp({ ..., upgrade: testUpgrade })`. */
-export const testUpgrade: UpgradeWebSocket = (request): ReturnType<UpgradeWebSocket> => {
+export const testUpgrade: UpgradeWebSocket = (
+  request,
+  options = {},
+): ReturnType<UpgradeWebSocket> => {
   const socket = waiting.get(request);
   if (socket === undefined) {
     throw new Error("This app upgrades only requests made by a Communicator");
   }
-  return { socket, response: new Response(null, { status: 101 }) };
+  // As Deno's does: the chosen subprotocol is answered in the 101.
+  const headers: HeadersInit = options.protocol
+    ? { "sec-websocket-protocol": options.protocol }
+    : {};
+  return { socket, response: new Response(null, { status: 101, headers }) };
 };
 
 /** A consumer outside the route table, with the services it runs on. */
@@ -77,6 +84,7 @@ export class Communicator {
   #frames: (string | Uint8Array)[] = [];
   #waiters = new Set<() => void>();
   #closeCode: number | null = null;
+  #protocol = "";
 
   /** Drives an app through its real handshake, or one consumer directly; nothing happens before `connect`. */
   constructor(target: App | ConsumerTarget, path: string, options: CommunicatorOptions = {}) {
@@ -111,6 +119,11 @@ export class Communicator {
     return this.#live.droppedBeforeOpen;
   }
 
+  /** The subprotocol the server's 101 answered with; `""` when none (or before `connect`). */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
   /** The close code once closed, else `null`. */
   get closeCode(): number | null {
     return this.#closeCode;
@@ -131,6 +144,7 @@ export class Communicator {
       await response.body?.cancel();
       return { accepted: false, status: response.status };
     }
+    this.#protocol = response.headers.get("sec-websocket-protocol") ?? "";
     this.socket.open();
     return { accepted: true, status: 101 };
   }

@@ -11,21 +11,31 @@ import type { PresenceTracker } from "../layers/presence/contract.ts";
 import { createLocalPresence } from "../layers/presence/memory.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import type { Store } from "../storage/store.ts";
+import type { GroupStreams } from "../layers/streams/contract.ts";
+import { MemoryStreams } from "../layers/streams/memory.ts";
 import { log } from "../server/log.ts";
 
 /** Services that close their backends on `await using`. */
 export interface TestServices extends Services {
-  /** Closes the presence, layer and store the services run on, including ones passed in. */
+  /** Closes the streams, presence, layer and store the services run on, including ones passed in. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** PBKDF2 iterations in tests (production refuses fewer than 600,000). */
 const TEST_PASSWORD_ITERATIONS = 1_000;
 
-/** Services over in-memory backends; pass `layer`, `store` or `presence` to share yours. */
+/**
+ * Services over in-memory backends; pass `layer`, `store`, `presence` or `streams` to share
+ * yours.
+ */
 export async function createTestServices(
   overrides: Partial<Config> = {},
-  backends: { layer?: GroupLayer; store?: Store; presence?: PresenceTracker } = {},
+  backends: {
+    layer?: GroupLayer;
+    store?: Store;
+    presence?: PresenceTracker;
+    streams?: GroupStreams;
+  } = {},
 ): Promise<TestServices> {
   const config: Config = {
     ...DEFAULT_CONFIG,
@@ -39,10 +49,13 @@ export async function createTestServices(
   const store = backends.store ?? await DenoKvStore.open(":memory:");
   const presence = backends.presence ??
     createLocalPresence(layer, { graceMs: config.presenceGraceMs });
-  const services = createServices(config, { layer, store, presence });
+  const streams = backends.streams ??
+    new MemoryStreams(layer, store, { retention: config.historyWindow });
+  const services = createServices(config, { layer, store, presence, streams });
   return {
     ...services,
     async [Symbol.asyncDispose]() {
+      await streams.close();
       await presence.close();
       await layer.close();
       store.close();

@@ -5,6 +5,7 @@
 import type { Scenario } from "../_scenario.ts";
 import { FANOUT_LOAD, fixedRateScenario } from "./fixed_rate.ts";
 import { saturationScenario } from "./saturation.ts";
+import { saturationBatchedScenario } from "./saturation_batched.ts";
 import { idleScenario } from "./idle.ts";
 import { coldStartScenario } from "./cold_start.ts";
 import { overloadScenario } from "./overload.ts";
@@ -34,6 +35,7 @@ export const SCENARIOS: Scenario[] = [
   }),
   coldStartScenario,
   saturationScenario,
+  saturationBatchedScenario,
   idleScenario,
   overloadScenario,
   presenceStormScenario,

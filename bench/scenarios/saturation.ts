@@ -92,6 +92,14 @@ export interface Step {
   closeCodes: string;
 }
 
+/** The room a search fills: how many clients, on which path (`{room}` for its name). */
+export interface RoomShape {
+  size: number;
+  pathTemplate: string;
+}
+
+const FAN_OUT_ROOM: RoomShape = { size: ROOM_SIZE, pathTemplate: CHAT_PATH };
+
 function held(result: TrafficResult): boolean {
   return result.latency.p99 <= P99_LIMIT_MS && result.lost === 0 && result.duplicated === 0 &&
     result.closedByServer === 0 && result.sent === result.planned && result.expected > 0;
@@ -101,6 +109,7 @@ function held(result: TrafficResult): boolean {
 async function withRoom<T>(
   context: ScenarioContext,
   server: ServerProcess,
+  room: RoomShape,
   run: (set: string) => Promise<T>,
 ): Promise<T> {
   const { generator } = context;
@@ -110,9 +119,9 @@ async function withRoom<T>(
       set,
       port: server.port,
       rooms: [set],
-      perRoom: ROOM_SIZE,
+      perRoom: room.size,
       mode: "read",
-      pathTemplate: CHAT_PATH,
+      pathTemplate: room.pathTemplate,
     });
     if (connected.failed > 0) throw new Error(`Clients could not connect: ${connected.firstError}`);
     await sleep(300); // the raw server adds a socket to its room on `open`, just after 101
@@ -124,10 +133,14 @@ async function withRoom<T>(
 
 // A server just started runs its code unoptimised for its first tens of thousands of
 // deliveries: a step on it would measure V8's warm-up, not the server.
-async function startWarm(context: ScenarioContext, target: ServerTarget): Promise<ServerProcess> {
+async function startWarm(
+  context: ScenarioContext,
+  target: ServerTarget,
+  room: RoomShape,
+): Promise<ServerProcess> {
   const server = await startServerProcess(target);
   try {
-    await withRoom(context, server, (set) =>
+    await withRoom(context, server, room, (set) =>
       context.generator.traffic({
         set,
         sendersPerRoom: SENDERS,
@@ -148,9 +161,10 @@ async function runStep(
   context: ScenarioContext,
   server: ServerProcess,
   rate: number,
+  room: RoomShape,
 ): Promise<Step> {
   const { generator, options } = context;
-  return await withRoom(context, server, async (set) => {
+  return await withRoom(context, server, room, async (set) => {
     const cores = navigator.hardwareConcurrency;
     // The process tree once: listing it reads all of /proc, too much to do 4 times a second.
     const pids = server.pids;
@@ -207,7 +221,9 @@ function report(
   const closed = step.closeCodes ? ` (${step.closeCodes})` : "";
   context.log(
     `saturation: ${name} at ${step.rate} msg/s: ${step.deliveriesPerSecond.toFixed(0)} ` +
-      `deliveries/s, p99 ${step.p99Ms.toFixed(1)} ms, lost ${step.lost}, closed ` +
+      `deliveries/s, p50 ${step.p50Ms.toFixed(1)} ms, p99 ${
+        step.p99Ms.toFixed(1)
+      } ms, lost ${step.lost}, closed ` +
       `${step.closedByServer}${closed}, server ${step.serverCpuPercent.toFixed(0)}% ` +
       `(${step.serverCpuUs.toFixed(1)} µs/delivery), generator ` +
       `${step.generatorCpuPercent.toFixed(0)}%, machine ${step.machineBusyPercent.toFixed(0)}% ` +
@@ -220,16 +236,24 @@ function report(
   }
 }
 
-/** Runs the search against `target`; returns every step in the order run. */
-export async function saturate(context: ScenarioContext, target: ServerTarget): Promise<Step[]> {
+/**
+ * Runs the search against `target` (reported as `name`), in rooms of `room`'s shape (by
+ * default the fan-out room); returns every step in the order run.
+ */
+export async function saturate(
+  context: ScenarioContext,
+  target: ServerTarget,
+  room: RoomShape = FAN_OUT_ROOM,
+  name: string = target.name,
+): Promise<Step[]> {
   const plan = context.options.quick ? QUICK : FULL;
   const steps: Step[] = [];
   let server: ServerProcess | null = null;
   const attempt = async (rate: number): Promise<Step> => {
-    server ??= await startWarm(context, target);
-    const step = await runStep(context, server, rate);
+    server ??= await startWarm(context, target, room);
+    const step = await runStep(context, server, rate, room);
     steps.push(step);
-    report(context, target.name, step, server);
+    report(context, name, step, server);
     if (!step.held) {
       await server.stop();
       server = null;

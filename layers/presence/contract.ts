@@ -151,8 +151,12 @@ export interface PresenceTracker {
   list(topic?: string): Promise<Record<string, PresenceMeta[]>>;
   /** Publishes pending changes now instead of at the end of the coalescing window. */
   flush(): Promise<void>;
-  /** Untracks this process's connections without grace, publishes that, and stops. */
-  close(): Promise<void>;
+  /**
+   * Untracks this process's connections without grace, publishes that, and stops. With
+   * `handOver` (a drain on deploy), the other processes keep each of them for the rest of its
+   * grace period instead, so users who reconnect elsewhere in time do not flap to offline.
+   */
+  close(options?: { handOver?: boolean }): Promise<void>;
 }
 
 /** The timer seam: tests pass a fake clock so grace periods pass without sleeping. */

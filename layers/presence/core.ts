@@ -30,12 +30,21 @@ export const DEFAULT_COALESCE_MS = 50;
 const DEFAULT_RECENT_LIMIT = 20;
 // A diff that could not be published is retried this much later (the broker may be away).
 const RETRY_MS = 1000;
+/** The event by which a draining process hands its connections to the other processes. */
+const PRESENCE_HANDOVER = "presence.handover";
+// Connections per handover event, so that one event stays small whatever the process held.
+const HANDOVER_CHUNK = 100;
 
 interface LocalConnection {
   connection: TrackedConnection & { topic: string };
   /** Set while the connection is in its grace period. */
   graceTimer: unknown;
+  /** When the grace period ends (clock time), while there is one. */
+  graceEndsAt?: number;
 }
+
+/** A connection as a handover event carries it: what is left of its grace period, in ms. */
+type HandedOver = TrackedConnection & { topic: string; graceMs: number };
 
 /**
  * One topic this process listens to: what its subscribers were told, and the feed. The site
@@ -128,7 +137,9 @@ export class PresenceCore implements PresenceTracker {
     const entry = this.#local.get(connectionId);
     if (entry === undefined) return;
     if (options.grace && this.#graceMs > 0) {
-      entry.graceTimer ??= this.#clock.setTimeout(() => this.#expire(entry), this.#graceMs);
+      if (entry.graceTimer !== null) return;
+      entry.graceTimer = this.#clock.setTimeout(() => this.#expire(entry), this.#graceMs);
+      entry.graceEndsAt = this.#clock.now() + this.#graceMs;
       return;
     }
     await this.#drop([entry]);
@@ -191,17 +202,21 @@ export class PresenceCore implements PresenceTracker {
     await this.flush();
   }
 
-  /** Untracks this process's connections, publishes that, and stops. */
-  close(): Promise<void> {
-    return this.#closing ??= this.#shutDown();
+  /**
+   * Untracks this process's connections, publishes that, and stops. With `handOver` (a drain),
+   * the other processes keep each connection for the rest of its grace period instead.
+   */
+  close(options: { handOver?: boolean } = {}): Promise<void> {
+    return this.#closing ??= this.#shutDown(options.handOver === true && this.#graceMs > 0);
   }
 
-  async #shutDown(): Promise<void> {
+  async #shutDown(handOver: boolean): Promise<void> {
     await this.#ready.catch(() => {});
     if (this.#reconcileTimer !== null) this.#clock.clearTimeout(this.#reconcileTimer);
     this.#reconcileTimer = null;
     try {
-      await this.#drop([...this.#local.values()]);
+      if (handOver) await this.#handOver();
+      else await this.#drop([...this.#local.values()]);
       await this.flush();
     } catch (error) {
       log.warn("Presence could not publish its last changes", error);
@@ -215,6 +230,50 @@ export class PresenceCore implements PresenceTracker {
     await Promise.all(this.#leaving.values());
     await this.#layer.closeChannel(this.#channel).catch(() => {});
     await this.#backend.close();
+  }
+
+  /**
+   * A drain: every other process is told to keep each of this process's connections for what
+   * is left of its grace period (a whole one for a socket still open), so a user who reconnects
+   * elsewhere in time never shows offline. They stay in the backend meanwhile: when no process
+   * takes them (this was the last one), a shared backend expires them as after a crash.
+   */
+  async #handOver(): Promise<void> {
+    const now = this.#clock.now();
+    const entries = [...this.#local.values()];
+    const connections: HandedOver[] = entries.map(({ connection, graceEndsAt }) => ({
+      ...connection,
+      graceMs: Math.max(0, (graceEndsAt ?? now + this.#graceMs) - now),
+    }));
+    for (const entry of entries) this.#forget(entry);
+    for (let i = 0; i < connections.length; i += HANDOVER_CHUNK) {
+      const chunk = connections.slice(i, i + HANDOVER_CHUNK);
+      await this.#layer.groupSend(PRESENCE_GROUP, {
+        type: PRESENCE_HANDOVER,
+        from: this.#channel,
+        connections: chunk,
+      });
+    }
+  }
+
+  /** Takes over a draining process's connections until their grace period ends. */
+  async #adopt(items: unknown): Promise<void> {
+    if (this.#closing || !Array.isArray(items)) return;
+    const connections = items.map((item) => handedOver(item, this.#graceMs))
+      .filter((item): item is HandedOver => item !== null && !this.#local.has(item.connectionId));
+    // In the backend first (this process's heartbeat keeps them from now on), so a grace period
+    // that ends here removes what is there.
+    await Promise.all(
+      connections.map(({ graceMs: _, ...connection }) => this.#backend.add(connection)),
+    );
+    if (this.#closing) return;
+    const now = this.#clock.now();
+    for (const { graceMs, ...connection } of connections) {
+      if (this.#local.has(connection.connectionId)) continue;
+      const entry: LocalConnection = { connection, graceTimer: null, graceEndsAt: now + graceMs };
+      entry.graceTimer = this.#clock.setTimeout(() => this.#expire(entry), graceMs);
+      this.#remember(entry);
+    }
   }
 
   #scheduleReconcile(everyMs: number): void {
@@ -287,6 +346,7 @@ export class PresenceCore implements PresenceTracker {
     if (entry?.graceTimer == null) return;
     this.#clock.clearTimeout(entry.graceTimer);
     entry.graceTimer = null;
+    entry.graceEndsAt = undefined;
   }
 
   async #drop(entries: LocalConnection[]): Promise<void> {
@@ -302,6 +362,7 @@ export class PresenceCore implements PresenceTracker {
   #expire(entry: LocalConnection): void {
     if (this.#local.get(entry.connection.connectionId) !== entry) return;
     entry.graceTimer = null;
+    entry.graceEndsAt = undefined;
     void this.#dropInBackground([entry]);
   }
 
@@ -379,6 +440,12 @@ export class PresenceCore implements PresenceTracker {
       void this.#endSession(event.session);
       return true;
     }
+    if (event.type === PRESENCE_HANDOVER && event.from !== this.#channel) {
+      this.#adopt(event.connections).catch((error) =>
+        log.warn("Presence could not take over a draining process's connections", error)
+      );
+      return true;
+    }
     if (event.type !== PRESENCE_DIFF) return true;
     const topic = typeof event.topic === "string" ? event.topic : SITE_TOPIC;
     const entry = this.#topics.get(topic);
@@ -404,6 +471,18 @@ export class PresenceCore implements PresenceTracker {
     entry.recent.push(event);
     if (entry.recent.length > this.#recentLimit) entry.recent.shift();
   }
+}
+
+/** A connection of a handover event, checked (it came over the layer); null when malformed. */
+function handedOver(value: unknown, graceMs: number): HandedOver | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { username, connectionId, meta, topic, graceMs: left } = value as Record<string, unknown>;
+  if (typeof username !== "string" || typeof connectionId !== "string") return null;
+  if (typeof topic !== "string" || typeof left !== "number" || !Number.isFinite(left)) return null;
+  if (typeof meta !== "object" || meta === null || Array.isArray(meta)) return null;
+  // Never longer than this process's own grace period.
+  const ms = Math.min(Math.max(0, left), graceMs);
+  return { username, connectionId, meta: meta as TrackedConnection["meta"], topic, graceMs: ms };
 }
 
 function strings(value: unknown): string[] {

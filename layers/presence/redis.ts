@@ -13,6 +13,10 @@
  * And `<prefix>:presence:topics`, a sorted set of every topic with connections, scored by its
  * latest expiry, which the sweep walks. (Usernames have no `:`, so no two keys collide.)
  *
+ * On a Redis Cluster the transactions and the script touch several of these keys at once, so
+ * they must share a hash slot: `<prefix>:presence` becomes the hash tag `{<prefix>:presence}`
+ * (e.g. `{channels:presence}:online`). One server and Sentinel keep the names above.
+ *
  * Each process refreshes its own connections every `ttlMs / 3` and sweeps the expired ones of
  * processes that died without saying so (SIGKILL, power loss): their users go offline for
  * everyone within `ttlMs` plus one sweep (about 20 s with the default 15 s). After a Redis
@@ -27,13 +31,23 @@ import {
 } from "./contract.ts";
 import { type ExpiredUsers, PresenceHeartbeat, RECONCILE_EVERY_MS } from "./_shared.ts";
 import { PresenceCore } from "./core.ts";
-import { closeRedis, connectRedis, type RedisClient } from "../redis_connection.ts";
+import {
+  closeRedis,
+  connectRedis,
+  isRedisCluster,
+  isRedisReady,
+  type RedisClient,
+  type RedisForm,
+  redisTarget,
+} from "../redis_connection.ts";
 import { log } from "../../server/log.ts";
 
 /** Where the Redis presence backend connects, and how fast a dead process's users expire. */
 export interface RedisPresenceOptions {
   /** The Redis URL, `redis://host:port`. */
-  url: string;
+  url?: string;
+  /** A URL, Sentinel or Cluster form; wins over `url`. */
+  form?: RedisForm;
   /** The first part of every key. */
   prefix: string;
   /** A connection not refreshed for this long is gone (default 15 s). */
@@ -67,14 +81,15 @@ export class RedisPresenceBackend implements PresenceBackend {
 
   private constructor(client: RedisClient, options: RedisPresenceOptions) {
     this.#client = client;
-    this.#prefix = `${options.prefix}:presence`;
+    const base = `${options.prefix}:presence`;
+    this.#prefix = isRedisCluster(redisTarget(options)) ? `{${base}}` : base;
     this.#ttlMs = options.ttlMs ?? 15_000;
     this.#heartbeat = new PresenceHeartbeat(this.#ttlMs, (mine) => this.#beat(mine));
   }
 
-  /** Connects; rejects with the URL in the message when Redis cannot be reached. */
+  /** Connects; rejects with the target in the message when Redis cannot be reached. */
   static async open(options: RedisPresenceOptions): Promise<RedisPresenceBackend> {
-    const client = await connectRedis(options.url, { name: "presence" });
+    const client = await connectRedis(redisTarget(options), { name: "presence" });
     return new RedisPresenceBackend(client, options);
   }
 
@@ -150,7 +165,7 @@ export class RedisPresenceBackend implements PresenceBackend {
 
   /** Refreshes this process's connections, then sweeps those of processes that died. */
   async #beat(mine: TrackedConnection[]): Promise<ExpiredUsers> {
-    if (!this.#client.isReady) return new Map();
+    if (!isRedisReady(this.#client)) return new Map();
     await this.#write(mine);
     return await this.#sweep();
   }

@@ -33,10 +33,10 @@ export class RawWebSocket {
     url: string,
     options: { headers?: Record<string, string> } = {},
   ): Promise<RawWebSocket> {
-    const { hostname, port, pathname, host } = new URL(url);
+    const { hostname, port, pathname, search, host } = new URL(url);
     const conn = await Deno.connect({ hostname, port: Number(port) });
     const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
-    const request = `GET ${pathname} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\n` +
+    const request = `GET ${pathname}${search} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\n` +
       `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
       Object.entries(options.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`)
         .join("") +

@@ -31,9 +31,12 @@ export class TestSocket {
   }
 
   /** Opens a socket; rejects if the handshake fails. `headers` is Deno's extension. */
-  static open(url: string, options: { headers?: HeadersInit } = {}): Promise<TestSocket> {
-    // @ts-ignore: Deno accepts a `headers` option on its WebSocket client
-    const socket = new WebSocket(url, { headers: options.headers });
+  static open(
+    url: string,
+    options: { headers?: HeadersInit; protocols?: string[] } = {},
+  ): Promise<TestSocket> {
+    // @ts-ignore: Deno accepts `headers` (and `protocols`) options on its WebSocket client
+    const socket = new WebSocket(url, { headers: options.headers, protocols: options.protocols });
     const test = new TestSocket(socket);
     return new Promise((resolve, reject) => {
       socket.onopen = () => resolve(test);

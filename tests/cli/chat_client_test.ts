@@ -1,7 +1,15 @@
 import { assertEquals, assertMatch, assertThrows } from "@std/assert";
-import { formatFrame, parseClientArgs, roomSocketUrl } from "../../cli/chat_client.ts";
+import {
+  formatFrame,
+  formatSendError,
+  NOT_RECOVERED,
+  parseClientArgs,
+  roomSocketUrl,
+} from "../../cli/chat_client.ts";
+import { SendError } from "../../static/channels_client.js";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
+import { startTcpProxy } from "../_support/tcp_proxy.ts";
 
 Deno.test("the terminal client encodes Unicode room names in the socket URL", () => {
   assertEquals(
@@ -28,6 +36,17 @@ Deno.test("the terminal client prints author and time, and errors plainly", () =
     /^\[\d\d:\d\d\] ada: hi$/,
   );
   assertEquals(formatFrame({ type: "error", error: "Message is empty" }), "! Message is empty");
+});
+
+Deno.test("the terminal client tells a refused message from one that may have been stored", () => {
+  assertEquals(
+    formatSendError("hi", new SendError("Message is empty", { kind: "refused", ref: "r1" })),
+    "! Not sent (Message is empty): hi",
+  );
+  assertMatch(
+    formatSendError("hi", new SendError("lost", { kind: "disconnected", ref: "r2" })),
+    /^! Not confirmed \(the connection was lost before the server answered\): hi$/,
+  );
 });
 
 Deno.test("the terminal client chats both ways and exits cleanly at end of input", async () => {
@@ -64,6 +83,77 @@ async function readUntil(stream: ReadableStream<Uint8Array>, needle: string): Pr
     }
   } finally {
     reader.releaseLock();
+  }
+  return text;
+}
+
+function startClient(url: string, room: string): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "cli/chat_client.ts", room, "--url", url],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+Deno.test("the terminal client recovers what it missed while cut off, once each, in order", async () => {
+  await using server = await startTestServer({ rateLimit: { perSecond: 10_000, burst: 10_000 } });
+  await using proxy = startTcpProxy(server.port);
+  const other = await TestSocket.open(server.wsUrl("/ws/chat/away/"));
+  const child = startClient(proxy.httpUrl(""), "away");
+  const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  await readUntilReader(stderr, "Connected to");
+  other.sendJson({ message: "before the cut" });
+  let printed = await readUntilReader(stdout, "before the cut");
+
+  proxy.cut();
+  await readUntilReader(stderr, "Connection lost");
+  const missed = Array.from({ length: 70 }, (_, i) => `while away ${i + 1}`);
+  for (const message of missed) other.sendJson({ message });
+  await other.nextMatching((frame) => frame.message === missed.at(-1), 15_000);
+  proxy.restore();
+  printed += await readUntilReader(stdout, `${missed.at(-1)}\n`);
+  const texts = printed.trim().split("\n").map((line) => line.replace(/^\[\d\d:\d\d\] \S+: /, ""));
+  assertEquals(texts, ["before the cut", ...missed]);
+
+  await child.stdin.close();
+  assertEquals((await child.status).code, 0);
+  assertEquals(await readRest(stdout), "");
+  const rest = await readRest(stderr);
+  assertEquals(rest.includes(NOT_RECOVERED), false);
+  await other.close();
+});
+
+Deno.test("the terminal client says so and fails when it cannot connect", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const child = startClient(`http://127.0.0.1:${port}`, "nobody");
+  await child.stdin.close();
+  const { code, stdout, stderr } = await child.output();
+  assertEquals(code, 1);
+  assertEquals(new TextDecoder().decode(stdout), "");
+  assertMatch(new TextDecoder().decode(stderr), /Could not connect to room "nobody"/);
+});
+
+async function readUntilReader(
+  reader: ReadableStreamDefaultReader<string>,
+  needle: string,
+): Promise<string> {
+  let text = "";
+  while (!text.includes(needle)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`Output ended before "${needle}": ${text}`);
+    text += value;
+  }
+  return text;
+}
+
+async function readRest(reader: ReadableStreamDefaultReader<string>): Promise<string> {
+  let text = "";
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    text += chunk.value;
   }
   return text;
 }

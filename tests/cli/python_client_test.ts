@@ -7,6 +7,7 @@
 import { assertEquals, assertMatch } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
+import { WebClient } from "../_support/cookie_jar.ts";
 
 const PYTHON = "/usr/bin/python3";
 const ROOM = "café au lait";
@@ -61,5 +62,29 @@ Deno.test({
     // Its own message came back to it, then the Deno client's, in order.
     assertMatch(printed, /^Anonymous: hello from Python\nAnonymous: hello from Deno\n$/);
     await deno.close();
+  },
+});
+
+Deno.test({
+  name: "the Python client logs in with --token; a revoked token is refused with why",
+  ignore: missing !== null,
+  async fn() {
+    await using server = await startTestServer();
+    await new WebClient(server.url).signUp("ada", "quiet river stone");
+    const { token } = await server.app.services.tokens.create("ada");
+    const python = (args: string[]) =>
+      new Deno.Command(PYTHON, {
+        args: ["cli/tutorial_client.py", "--token", token, server.wsUrl(""), "lobby", ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const signedIn = await python(["hello as ada"]);
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    assertEquals(signedIn.code, 0, decode(signedIn.stderr));
+    assertEquals(decode(signedIn.stdout), "ada: hello as ada\n");
+    await server.app.services.tokens.revokeAll("ada");
+    const refused = await python(["hello again"]);
+    assertEquals(refused.code, 1);
+    assertMatch(decode(refused.stderr), /^! Connection refused: .*403.*expired or revoked/);
   },
 });

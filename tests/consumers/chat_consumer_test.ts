@@ -2,7 +2,6 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { chatConsumer, isValidRoomName } from "../../consumers/chat.ts";
-import { ChatHistory } from "../../storage/chat_history.ts";
 
 const GENEROUS = { rateLimit: { perSecond: 10_000, burst: 10_000 } };
 
@@ -80,7 +79,7 @@ Deno.test("a message over 10,000 characters is refused, one at the limit is sent
 
 Deno.test("a logged-in user's name is the author", async () => {
   await using app = await createTestApp();
-  const consumer = chatConsumer(new ChatHistory(app.store), app.services.presence);
+  const consumer = chatConsumer(app.services.streams, app.services.presence);
   const user = { username: "ada", isAuthenticated: true };
   const target = { consumer, services: app.services, route: "/ws/chat/:room/" };
   const comm = new Communicator(target, "/ws/chat/lobby/", { user });

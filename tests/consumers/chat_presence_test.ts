@@ -3,7 +3,6 @@ import { Communicator } from "../../testing.ts";
 import type { ConsumerTarget } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { chatConsumer, chatPresenceTopic } from "../../consumers/chat.ts";
-import { ChatHistory } from "../../storage/chat_history.ts";
 import type { Config } from "../../server/config.ts";
 
 type Frame = Record<string, unknown>;
@@ -16,13 +15,11 @@ interface Site extends AsyncDisposable {
 
 async function site(overrides: Partial<Config> = {}): Promise<Site> {
   const app = await createTestApp({ presenceGraceMs: 0, ...overrides });
-  const history = new ChatHistory(app.store);
-  const consumer = chatConsumer(history, app.services.presence);
+  const consumer = chatConsumer(app.services.streams, app.services.presence);
   return {
     app,
     target: { consumer, services: app.services, route: "/ws/chat/:room/" },
     async [Symbol.asyncDispose]() {
-      await history.close();
       await app[Symbol.asyncDispose]();
     },
   };

@@ -1,5 +1,16 @@
-import { assertEquals, assertRejects } from "@std/assert";
-import { connectRedis, redactUrl } from "../../layers/redis_connection.ts";
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import {
+  closeRedis,
+  connectRedis,
+  describeRedisForm,
+  redactUrl,
+  RedisConnectionMachine,
+  redisConnectionStatus,
+  type RedisProbe,
+} from "../../layers/redis_connection.ts";
+import { FakeClock } from "./_fake_clock.ts";
+import { log, type LogLevel } from "../../server/log.ts";
+import { redisAvailability, startRedisServer } from "../_support/redis.ts";
 
 Deno.test("connecting to a closed port fails at once, naming the URL", async () => {
   const port = closedPort();
@@ -37,7 +48,304 @@ Deno.test("a password in a Redis URL is never shown", () => {
     "redis://user:***@db.example:6379/0",
   );
   assertEquals(redactUrl("redis://db.example:6379"), "redis://db.example:6379");
+  assertEquals(
+    describeRedisForm({
+      kind: "sentinel",
+      masterName: "mymaster",
+      sentinels: [{ host: "s1", port: 26379 }],
+      password: "secret",
+    }),
+    "sentinel mymaster@s1:26379",
+  );
 });
+
+// --- The state machine, driven through a fake client and a fake clock: no sleeps. ---
+
+/** A client whose PINGs the test answers, and the log lines the machine wrote. */
+function harness() {
+  const clock = new FakeClock();
+  const pings: PromiseWithResolvers<unknown>[] = [];
+  let restarts = 0;
+  let restored = 0;
+  const probe: RedisProbe & { isReady: boolean } = {
+    isReady: false,
+    ping() {
+      const answer = Promise.withResolvers<unknown>();
+      pings.push(answer);
+      return answer.promise;
+    },
+    restart() {
+      restarts++;
+      probe.isReady = false;
+    },
+  };
+  const machine = new RedisConnectionMachine(probe, {
+    name: "presence",
+    target: "redis://test",
+    clock,
+    probeTimeoutMs: 2000,
+    onRestored: () => restored++,
+  });
+  const lines: string[] = [];
+  log.setSink((line: string, _level: LogLevel) => lines.push(line));
+  return {
+    clock,
+    machine,
+    probe,
+    pings,
+    lines,
+    lost: () => lines.filter((line) => line.includes("lost")).length,
+    restoredLines: () => lines.filter((line) => line.includes("restored")).length,
+    restarts: () => restarts,
+    restoredCalls: () => restored,
+    [Symbol.dispose]() {
+      machine.close();
+      log.setSink(null);
+    },
+  };
+}
+
+/** Lets promise callbacks run (the machine reacts to PING answers in microtasks). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+Deno.test("redis connection: a client's 'ready' is not enough; restored only once a PING is answered", async () => {
+  using h = harness();
+  h.machine.connected();
+  assertEquals(h.machine.state, "ready");
+  h.machine.failed(new Error("Socket closed unexpectedly"));
+  assertEquals([h.machine.state, h.lost()], ["lost", 1]);
+  h.machine.readied();
+  assertEquals(h.machine.state, "restoring");
+  assertEquals(h.restoredLines(), 0, "nothing is restored before Redis has answered");
+  h.pings.at(-1)!.resolve("PONG");
+  await settle();
+  assertEquals([h.machine.state, h.lost(), h.restoredLines()], ["ready", 1, 1]);
+  assertEquals(h.restoredCalls(), 1, "subscriptions are repaired once");
+});
+
+Deno.test("redis connection: the fault run's zombie (ready, but its socket died in the handshake) is restarted, and restored only when Redis is back", async () => {
+  using h = harness();
+  h.machine.connected();
+  // Redis is going down: the socket drops, node-redis reconnects, the new socket dies during its
+  // handshake, node-redis swallows the handshake's failure and says "ready" 1 ms later.
+  h.machine.failed(new Error("Socket closed unexpectedly"));
+  h.machine.failed(new Error("Socket closed unexpectedly"));
+  h.probe.isReady = true;
+  h.machine.readied();
+  h.pings.at(-1)!.reject(new Error("Socket closed unexpectedly"));
+  await settle();
+  assertEquals(h.machine.state, "lost");
+  assertEquals(h.restarts(), 1, "the zombie is restarted: it would never report again");
+  assertEquals(h.restoredLines(), 0);
+  // Still down: the next PING (on the backoff) fails while the client is reconnecting.
+  h.clock.advance(1000); // past the backoff, short of the PING's timeout
+  assertEquals(h.pings.length, 2);
+  h.pings.at(-1)!.reject(new Error("The client is closed"));
+  await settle();
+  assertEquals([h.machine.state, h.restarts()], ["lost", 1]);
+  // Redis is back.
+  h.clock.advance(1000);
+  h.pings.at(-1)!.resolve("PONG");
+  await settle();
+  assertEquals(h.machine.state, "ready");
+  assertEquals([h.lost(), h.restoredLines()], [1, 1], "one 'lost' and one 'restored' per outage");
+});
+
+Deno.test("redis connection: a PING that is never answered times out and counts as failed", async () => {
+  using h = harness();
+  h.machine.connected();
+  h.machine.failed(new Error("gone"));
+  h.probe.isReady = true;
+  h.machine.readied();
+  h.clock.advance(1999);
+  await settle();
+  assertEquals(h.machine.state, "restoring");
+  h.clock.advance(1);
+  await settle();
+  assertEquals([h.machine.state, h.restarts(), h.restoredLines()], ["lost", 1, 0]);
+});
+
+Deno.test("redis connection: every outage logs 'lost' and 'restored' exactly once", async () => {
+  using h = harness();
+  h.machine.connected();
+  for (let outage = 1; outage <= 3; outage++) {
+    for (let i = 0; i < 5; i++) h.machine.failed(new Error("ECONNREFUSED"));
+    h.clock.advance(10_000); // backoff PINGs fail while Redis is away
+    for (const ping of h.pings) ping.reject(new Error("The client is offline"));
+    await settle();
+    h.machine.readied();
+    h.machine.failed(new Error("flap during restoring")); // the PING in flight is now outdated
+    h.pings.at(-1)!.resolve("PONG");
+    await settle();
+    assertEquals(h.machine.state, "lost", "an answer on a socket that failed since is ignored");
+    h.machine.readied();
+    h.pings.at(-1)!.resolve("PONG");
+    await settle();
+    assertEquals(h.machine.state, "ready");
+    assertEquals([h.lost(), h.restoredLines()], [outage, outage]);
+  }
+});
+
+Deno.test("redis connection: a closed machine ignores its client and leaves no timer behind", () => {
+  using h = harness();
+  h.machine.connected();
+  h.machine.failed(new Error("gone"));
+  assertEquals(h.clock.pending, 1);
+  h.machine.close();
+  assertEquals(h.clock.pending, 0);
+  h.machine.readied();
+  h.machine.failed(new Error("again"));
+  assertEquals([h.machine.state, h.lost(), h.clock.pending], ["closed", 1, 0]);
+});
+
+// --- The same, against real sockets. ---
+
+const { available } = await redisAvailability({ privateServer: true });
+
+Deno.test({
+  name:
+    "redis connection: a Redis going down under load, then back, logs one 'lost' and one 'restored', and commands work again",
+  ignore: !available,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const lines: string[] = [];
+    log.setSink((line) => lines.push(line));
+    const client = await connectRedis(server.url, { name: "presence", connectTimeoutMs: 1000 });
+    const restored = waitForLine(lines, "restored");
+    let stop = false;
+    let ok = 0;
+    let failed = 0;
+    const load = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await client.set(`load:${i % 50}`, String(i));
+          ok++;
+        } catch {
+          failed++;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+    })();
+    try {
+      while (ok < 200) await new Promise((resolve) => setTimeout(resolve, 10));
+      await server.stop();
+      const okBefore = ok;
+      await server.restart();
+      await restored.promise;
+      assertEquals(redisConnectionStatus(client).state, "ready");
+      assertEquals(await client.ping(), "PONG");
+      while (ok < okBefore + 50) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert(failed > 0, "commands failed while Redis was away");
+      assertEquals(count(lines, "lost"), 1);
+      assertEquals(count(lines, "restored"), 1);
+    } finally {
+      stop = true;
+      await load;
+      await closeRedis(client);
+      log.setSink(null);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "redis connection: a server that drops every handshake (Redis going down) never counts as restored; the real Redis behind it does",
+  ignore: !available,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const lines: string[] = [];
+    log.setSink((line) => lines.push(line));
+    const client = await connectRedis(server.url, { name: "presence", connectTimeoutMs: 1000 });
+    const lost = waitForLine(lines, "lost");
+    const restored = waitForLine(lines, "restored");
+    try {
+      await server.stop();
+      // On the same port, a listener that accepts and closes once the handshake arrives: the
+      // socket node-redis would declare ready although it is dead.
+      const dying = dropEveryHandshake(server.port);
+      await lost.promise;
+      await dying.handshakesDropped(3);
+      assertEquals(count(lines, "restored"), 0, "a dying Redis is not a restored connection");
+      await dying.close();
+      await server.restart();
+      await restored.promise;
+      assertEquals(await client.ping(), "PONG");
+      assertEquals([count(lines, "lost"), count(lines, "restored")], [1, 1]);
+    } finally {
+      await closeRedis(client);
+      log.setSink(null);
+    }
+  },
+});
+
+function count(lines: string[], word: string): number {
+  return lines.filter((line) => line.includes("(presence)") && line.includes(word)).length;
+}
+
+function waitForLine(lines: string[], word: string): PromiseWithResolvers<void> {
+  const found = Promise.withResolvers<void>();
+  const timer = setInterval(() => {
+    if (count(lines, word) > 0) {
+      clearInterval(timer);
+      found.resolve();
+    }
+  }, 10);
+  const deadline = setTimeout(() => {
+    clearInterval(timer);
+    found.reject(new Error(`No "${word}" line within 20 s: ${lines.join("\n")}`));
+  }, 20_000);
+  found.promise.finally(() => clearTimeout(deadline)).catch(() => {});
+  return found;
+}
+
+function dropEveryHandshake(port: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port });
+  let dropped = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const open = new Set<Deno.Conn>();
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      open.add(conn);
+      conn.read(new Uint8Array(1024)).catch(() => null).then(() => {
+        open.delete(conn);
+        try {
+          conn.close();
+        } catch {
+          // closed already
+        }
+        dropped++;
+        for (const waiter of waiters) if (dropped >= waiter.n) waiter.resolve();
+      });
+    }
+  })();
+  return {
+    /** Waits for `n` dropped handshakes; a client that stopped reconnecting fails it. */
+    handshakesDropped(n: number): Promise<void> {
+      if (dropped >= n) return Promise.resolve();
+      const reached = new Promise<void>((resolve) => waiters.push({ n, resolve }));
+      return withDeadline(
+        reached,
+        15_000,
+        "the client stopped reconnecting: it believes a dead socket is ready",
+      );
+    },
+    async close(): Promise<void> {
+      listener.close();
+      for (const conn of open) conn.close();
+      await accepting.catch(() => {});
+    },
+  };
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 function closedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

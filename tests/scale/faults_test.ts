@@ -1,6 +1,6 @@
 /**
  * Faults survived: Redis restarting under live clients, a server process killed with
- * SIGKILL, a graceful SIGTERM, and Redis missing at start. Each test has its own
+ * SIGKILL, a drain on SIGTERM, a quick stop on SIGINT, and Redis missing at start. Each test has its own
  * redis-server on a free port, which it stops and restarts.
  */
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
@@ -72,7 +72,7 @@ test("a server killed with SIGKILL: its users go Offline for everyone within 30 
   await watcher.close();
 });
 
-test("SIGTERM closes sockets with 1001, ends presence at once and exits cleanly", async () => {
+test("SIGTERM drains: sockets close with 1012, users keep their grace, a clean exit", async () => {
   await using redis = await startRedisServer();
   await using a = await serverOn(redis);
   await using b = await serverOn(redis);
@@ -82,13 +82,35 @@ test("SIGTERM closes sockets with 1001, ends presence at once and exits cleanly"
   const chat = await TestSocket.open(a.wsUrl("/ws/chat/lobby/"));
   await watcher.nextMatching(diff("joins", "ada"), WAIT);
   a.signal("SIGTERM");
+  assertEquals((await chat.closed).code, 1012);
+  assertEquals((await adaTab.closed).code, 1012);
+  // ada does not come back: B took her connection over and ends it with her grace period,
+  // well before the 15 s expiry that a crash would need.
+  await watcher.nextMatching(diff("leaves", "ada"), WAIT);
+  const status = await a.status;
+  assertEquals(status.code, 0);
+  assertMatch(a.output(), /SIGTERM: draining 2 connections over 5 s/);
+  assertMatch(a.output(), /SIGTERM: stopped/);
+  await watcher.close();
+});
+
+test("SIGINT closes sockets with 1001 at once, ends presence at once and exits cleanly", async () => {
+  await using redis = await startRedisServer();
+  await using a = await serverOn(redis);
+  await using b = await serverOn(redis);
+  const ada = await member(a.url, "ada");
+  const watcher = await presenceSocket(b.url, await member(b.url, "bob"));
+  const adaTab = await presenceSocket(a.url, ada);
+  const chat = await TestSocket.open(a.wsUrl("/ws/chat/lobby/"));
+  await watcher.nextMatching(diff("joins", "ada"), WAIT);
+  a.signal("SIGINT");
   assertEquals((await chat.closed).code, 1001);
   assertEquals((await adaTab.closed).code, 1001);
   // Well before the 15 s expiry that a crash would need: the leave is announced on the way out.
   await watcher.nextMatching(diff("leaves", "ada"), WAIT);
   const status = await a.status;
   assertEquals(status.code, 0);
-  assertMatch(a.output(), /SIGTERM: shutting down/);
+  assertMatch(a.output(), /SIGINT: shutting down/);
   await watcher.close();
 });
 

@@ -17,7 +17,7 @@ Deno.test("a message sent just before SIGTERM is in the room's history after a r
       // Delivered, so accepted: history writes it within 2 s, unless the stop does it first.
       await writer.nextMatching((frame) => frame.message === "the last word", WAIT);
       server.signal("SIGTERM");
-      assertEquals((await writer.closed).code, 1001);
+      assertEquals((await writer.closed).code, 1012, "SIGTERM drains: Service Restart");
       assertEquals((await server.status).code, 0);
     }
     await using again = await startServerProcess({ DATA_DIR: dataDir });

@@ -80,13 +80,13 @@ function headersOf(client: WebClient, origin: string): Record<string, string> {
 }
 
 Deno.test({
-  name: "with --workers 2 SIGTERM closes the sockets of every Worker with 1001 and exits cleanly",
+  name: "with --workers 2 SIGTERM drains every Worker: its sockets close with 1012, a clean exit",
   ignore: !linux,
   fn: async () => {
-    await using server = await startServerProcess({}, ["--workers", "2"]);
+    await using server = await startServerProcess({ DRAIN_WINDOW_MS: "1000" }, ["--workers", "2"]);
     const { all } = await onEachWorker(server.wsUrl("/ws/echo/"));
     server.signal("SIGTERM");
-    for (const socket of all) assertEquals((await socket.readUntilClose()).closeCode, 1001);
+    for (const socket of all) assertEquals((await socket.readUntilClose()).closeCode, 1012);
     assertEquals((await server.status).code, 0);
   },
 });

@@ -1,0 +1,243 @@
+/**
+ * Access tokens for clients that are not browsers (a terminal client, a script): a signed,
+ * expiring string a WebSocket client presents as `Authorization: Bearer <token>` or
+ * `?token=<token>`, standing for the user as a session cookie does.
+ *
+ * A token is `<payload>.<signature>`: the payload is `{username, tokenId, expiresAt}` as
+ * base64url JSON, the signature its HMAC-SHA256 (WebCrypto), compared in constant time. Each
+ * token also has a record in the {@linkcode Store} under `["tokens", <username key>,
+ * <tokenId>]`, so revoking (deleting the records) holds across every process on that store.
+ *
+ * The signing secret is `TOKEN_SECRET`; when unset, one is generated at first use and kept in
+ * the store, so all processes sharing the store agree and a restart keeps tokens valid.
+ *
+ * @example
+ * ```ts
+ * const tokens = new AccessTokens(store, { maxAgeSeconds: 30 * 24 * 3600 });
+ * const { token } = await tokens.create("ada");
+ * const check = await tokens.verify(token); // { ok: true, claims: { username: "ada", ... } }
+ * await tokens.revokeAll("ada");
+ * (await tokens.verify(token)).ok; // false: "Token revoked"
+ * ```
+ */
+import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
+import type { Store, StoreKey } from "../storage/store.ts";
+import { usernameKey } from "./account_rules.ts";
+
+/** What a token says. Times are milliseconds since the epoch. */
+export interface TokenClaims {
+  /** The user the token stands for. */
+  username: string;
+  /** Names the token's record in the store, so it can be revoked. */
+  tokenId: string;
+  /** When the token stops being accepted. */
+  expiresAt: number;
+}
+
+/** A token just made: shown to its user once, never stored or logged. */
+export interface IssuedToken extends TokenClaims {
+  /** The token itself, `<payload>.<signature>`. */
+  token: string;
+}
+
+/** A live token as its user's token page lists it (without the token itself). */
+export interface TokenSummary {
+  /** The token's id. */
+  tokenId: string;
+  /** When it was made. */
+  createdAt: number;
+  /** When it expires. */
+  expiresAt: number;
+}
+
+/** The verdict on a presented token: its claims, or why it is refused. */
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: string };
+
+/** How tokens are made and checked. */
+export interface AccessTokensOptions {
+  /** How long a new token lives, in seconds. */
+  maxAgeSeconds: number;
+  /** The signing secret; empty or absent: generated once and kept in the store. */
+  secret?: string;
+  /** The clock (tests move it). */
+  now?: () => number;
+  /** Compares two signatures; constant-time by default (tests watch it being used). */
+  compare?: (a: Uint8Array, b: Uint8Array) => boolean;
+}
+
+const TOKENS = "tokens";
+const SECRET_KEY: StoreKey = ["secrets", "token_signing"];
+const MAX_TOKEN_LENGTH = 1024;
+// A 43-character signature is 32 bytes (SHA-256) in base64url without padding.
+const TOKEN_PATTERN = /^([A-Za-z0-9_-]{1,900})\.([A-Za-z0-9_-]{43})$/;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Makes, checks, lists and revokes access tokens. */
+export class AccessTokens {
+  /** How long a new token lives, in seconds. */
+  readonly maxAgeSeconds: number;
+  #store: Store;
+  #secret: string;
+  #now: () => number;
+  #compare: (a: Uint8Array, b: Uint8Array) => boolean;
+  #key: Promise<CryptoKey> | null = null;
+
+  /** Keeps token records (and, without `secret`, the generated secret) in `store`. */
+  constructor(store: Store, options: AccessTokensOptions) {
+    this.#store = store;
+    this.maxAgeSeconds = options.maxAgeSeconds;
+    this.#secret = options.secret ?? "";
+    this.#now = options.now ?? Date.now;
+    this.#compare = options.compare ?? timingSafeEqual;
+  }
+
+  /** Makes a token for `username` (the caller has checked the user exists). */
+  async create(username: string): Promise<IssuedToken> {
+    const createdAt = this.#now();
+    const claims: TokenClaims = {
+      username,
+      tokenId: randomId(16),
+      expiresAt: createdAt + this.maxAgeSeconds * 1000,
+    };
+    const record = { createdAt, expiresAt: claims.expiresAt };
+    await this.#store.set(recordKey(claims), record, { expireInMs: this.maxAgeSeconds * 1000 });
+    const payload = toBase64url(encoder.encode(JSON.stringify(claims)));
+    const signature = toBase64url(await this.#sign(payload));
+    return { ...claims, token: `${payload}.${signature}` };
+  }
+
+  /**
+   * Checks a presented token: its form, its signature, its expiry, then that its record is
+   * still in the store (not revoked). The reasons are safe to log: they never quote the token.
+   */
+  async verify(token: string): Promise<TokenCheck> {
+    const match = token.length <= MAX_TOKEN_LENGTH ? TOKEN_PATTERN.exec(token) : null;
+    if (match === null) return refused("Malformed token");
+    const [, payload, signature] = match;
+    const expected = await this.#sign(payload);
+    if (!this.#compare(expected, fromBase64url(signature))) return refused("Bad token signature");
+    const claims = parseClaims(payload);
+    if (claims === null) return refused("Malformed token");
+    if (claims.expiresAt <= this.#now()) return refused("Token expired");
+    if (await this.#store.get(recordKey(claims)) === null) return refused("Token revoked");
+    return { ok: true, claims };
+  }
+
+  /** The user's live tokens, oldest first. */
+  async list(username: string): Promise<TokenSummary[]> {
+    const now = this.#now();
+    const entries = await this.#store.list<Omit<TokenSummary, "tokenId">>(userPrefix(username));
+    return entries
+      .filter((entry) => entry.value.expiresAt > now) // the store's expiry may be lazy
+      .map((entry) => ({ tokenId: entry.key[entry.key.length - 1], ...entry.value }))
+      .sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Revokes every token of `username`; resolves with how many were live. */
+  async revokeAll(username: string): Promise<number> {
+    const entries = await this.#store.list(userPrefix(username));
+    await this.#store.writeMany(entries.map((entry) => ({ key: entry.key, delete: true })));
+    return entries.length;
+  }
+
+  async #sign(payload: string): Promise<Uint8Array> {
+    const key = await (this.#key ??= this.#importKey().catch((error) => {
+      this.#key = null; // a store that was away is asked again next time
+      throw error;
+    }));
+    return new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(payload)));
+  }
+
+  async #importKey(): Promise<CryptoKey> {
+    const secret = this.#secret || await this.#sharedSecret();
+    return await crypto.subtle.importKey(
+      "raw",
+      encoder.encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+  }
+
+  // `create` writes only when no process has yet: whoever wins, every process reads the same.
+  async #sharedSecret(): Promise<string> {
+    const kept = await this.#store.get<string>(SECRET_KEY);
+    if (typeof kept === "string" && kept !== "") return kept;
+    await this.#store.create(SECRET_KEY, randomId(32));
+    const secret = await this.#store.get<string>(SECRET_KEY);
+    if (typeof secret !== "string" || secret === "") {
+      throw new Error("Could not keep the token signing secret in the store");
+    }
+    return secret;
+  }
+}
+
+/**
+ * The token a request presents: `Authorization: Bearer <token>`, else the `token` query
+ * parameter; `null` when it presents none.
+ */
+export function presentedToken(request: Request, url: URL = new URL(request.url)): string | null {
+  const header = request.headers.get("authorization");
+  const bearer = header === null ? null : /^Bearer +(\S+) *$/i.exec(header);
+  if (bearer) return bearer[1];
+  return url.searchParams.get("token") || null;
+}
+
+/**
+ * The path and query of `url` for a log line, with the value of any `token` parameter
+ * replaced by `[redacted]`: `/ws/chat/lobby/?token=[redacted]&x=1`.
+ */
+export function redactedTarget(url: URL): string {
+  if (url.search === "") return url.pathname;
+  const parts = url.search.slice(1).split("&").map((part) => {
+    const name = part.split("=", 1)[0];
+    return decodeName(name).toLowerCase() === "token" ? `${name}=[redacted]` : part;
+  });
+  return `${url.pathname}?${parts.join("&")}`;
+}
+
+function decodeName(name: string): string {
+  try {
+    return decodeURIComponent(name.replaceAll("+", " "));
+  } catch {
+    return name;
+  }
+}
+
+function refused(reason: string): TokenCheck {
+  return { ok: false, reason };
+}
+
+function parseClaims(payload: string): TokenClaims | null {
+  try {
+    const value = JSON.parse(decoder.decode(fromBase64url(payload)));
+    const { username, tokenId, expiresAt } = value ?? {};
+    if (typeof username !== "string" || username === "") return null;
+    if (typeof tokenId !== "string" || tokenId === "") return null;
+    if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) return null;
+    return { username, tokenId, expiresAt };
+  } catch {
+    return null;
+  }
+}
+
+function userPrefix(username: string): StoreKey {
+  return [TOKENS, usernameKey(username)];
+}
+
+function recordKey(claims: TokenClaims): StoreKey {
+  return [...userPrefix(claims.username), claims.tokenId];
+}
+
+function randomId(bytes: number): string {
+  return toBase64url(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+function toBase64url(bytes: Uint8Array): string {
+  return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
+}
+
+function fromBase64url(text: string): Uint8Array {
+  return Uint8Array.fromBase64(text, { alphabet: "base64url" });
+}

@@ -1,0 +1,90 @@
+/**
+ * `deno task token <username> [--revoke-all] [settings]`: makes an access token for a user and
+ * prints it (alone on stdout, so `TOKEN=$(deno task token ada)` works), or revokes all of the
+ * user's tokens. It opens the store the configuration names (`LAYER`, `DATA_DIR`, `REDIS_URL`
+ * and the other settings, as flags or environment variables), as the server does.
+ *
+ * Exit codes: 0 done, 1 no such user or the store could not be opened, 2 a usage mistake.
+ */
+import { type Config, createServices, loadConfig, log, openBackends } from "../mod.ts";
+
+const USAGE = "Usage: deno task token <username> [--revoke-all] [--data-dir DIR | --layer ...]";
+
+/** What the command line asked for. */
+export interface TokenCommand {
+  /** The user the token is for. */
+  username: string;
+  /** Revoke the user's tokens instead of making one. */
+  revokeAll: boolean;
+  /** Where the users and tokens are. */
+  config: Config;
+}
+
+/** Parses the arguments; throws an `Error` with the usage on a mistake. */
+export function parseTokenArgs(
+  args: string[],
+  env: Record<string, string | undefined>,
+): TokenCommand {
+  const [username, ...rest] = args;
+  if (username === undefined || username.startsWith("--") || username.trim() === "") {
+    throw new Error(USAGE);
+  }
+  const revokeAll = rest.includes("--revoke-all");
+  const settings = rest.filter((arg) => arg !== "--revoke-all");
+  return { username, revokeAll, config: loadConfig(settings, env) };
+}
+
+/** Runs the command; resolves with the exit code. */
+export async function runTokenCommand(command: TokenCommand): Promise<number> {
+  const backends = await openBackends(command.config);
+  try {
+    const services = createServices(command.config, backends);
+    const user = await services.users.find(command.username);
+    if (user === null) {
+      console.error(
+        `No user named ${JSON.stringify(command.username)} in ${where(command.config)}`,
+      );
+      return 1;
+    }
+    if (command.revokeAll) {
+      const revoked = await services.tokens.revokeAll(user.username);
+      console.error(
+        `Revoked ${revoked} token${revoked === 1 ? "" : "s"} of ${JSON.stringify(user.username)}`,
+      );
+      return 0;
+    }
+    const issued = await services.tokens.create(user.username);
+    console.log(issued.token);
+    console.error(
+      `A token for ${JSON.stringify(user.username)}, valid until ` +
+        `${new Date(issued.expiresAt).toISOString()}. Send it as "Authorization: Bearer <token>" ` +
+        `or "?token=<token>"; revoke with: deno task token ${user.username} --revoke-all`,
+    );
+    return 0;
+  } finally {
+    await backends.close();
+  }
+}
+
+function where(config: Config): string {
+  return config.layer === "memory" || config.layer === "broadcast"
+    ? `the data directory ${JSON.stringify(config.dataDir)}`
+    : `Redis (prefix ${JSON.stringify(config.redisPrefix)})`;
+}
+
+if (import.meta.main) {
+  let command: TokenCommand;
+  try {
+    command = parseTokenArgs(Deno.args, Deno.env.toObject());
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
+  // Info lines would go to stdout, which holds the token alone.
+  log.setLevel(command.config.logLevel === "silent" ? "silent" : "warn");
+  const code = await runTokenCommand(command).catch((error) => {
+    console.error(`Could not reach the store: ${(error as Error).message}`);
+    return 1;
+  });
+  Deno.exit(code);
+}

@@ -1,0 +1,153 @@
+/**
+ * Retained group streams: a group whose events are kept for a while, each with an offset, so
+ * a client that reconnects (to any process or Worker) can say what it saw last and be sent
+ * what it missed. Centrifugo's history and recovery, reduced to what a chat room needs.
+ *
+ * Semantics every implementation keeps (the conformance suite in
+ * `tests/layers/streams/conformance.ts` checks each point):
+ *
+ * - **Offsets.** {@linkcode GroupStreams.publish} appends an event to its group's stream and
+ *   gives it the next offset: 1 for a stream's first event, then +1 per event, with no gap
+ *   and no repeat, whichever process or Worker publishes. The offset is assigned where the
+ *   layer's shared state lives (Redis; the Workers' shared Deno KV; this process).
+ * - **Epoch.** Every stream has an epoch, a short random string. It changes when the stream's
+ *   history is lost (Redis restarted empty, the KV data removed, a crash before a batch was
+ *   written), so an offset is only meaningful with its epoch.
+ * - **Delivery.** The event is published to the group on the layer as
+ *   `{offset, epoch, ...event}` (`offset` and `epoch` are reserved keys of a streamed event),
+ *   so members receive it as they receive any group event. Members of one process receive a
+ *   group's streamed events in offset order, except where an implementation says otherwise
+ *   (then a reader that sees a gap reads it with {@linkcode GroupStreams.since}).
+ * - **Retention.** A stream keeps its last `retention.messages` events and every event younger
+ *   than `retention.seconds`, whichever keeps more, but never more than
+ *   {@linkcode retainedAtMost} events.
+ * - **Reads.** {@linkcode GroupStreams.since} returns every retained event after a position,
+ *   in offset order, with `complete: false` (and a `reason`) when the epoch differs or an
+ *   event after the position is no longer retained. {@linkcode GroupStreams.latest} returns
+ *   the last events.
+ *
+ * @example
+ * ```ts
+ * const { offset, epoch } = await streams.publish("chat.lobby", { type: "chat.message" });
+ * // ... later, a client that saw offset 41 of epoch "k3x9":
+ * const { complete, events } = await streams.since("chat.lobby", { epoch: "k3x9", offset: 41 });
+ * ```
+ */
+import type { LayerEvent, SendResult } from "../layer.ts";
+
+/** A position in a stream: what a client saw last. */
+export interface StreamPosition {
+  /** The stream's epoch when the client saw `offset`. */
+  epoch: string;
+  /** The last offset seen; 0 when nothing was. */
+  offset: number;
+}
+
+/** An event as a stream keeps and delivers it. */
+export interface StreamEvent extends LayerEvent {
+  /** Its place in the group's stream: 1, 2, 3... */
+  offset: number;
+  /** The stream's epoch when it was published. */
+  epoch: string;
+}
+
+/** What a publish achieved: the event's position, and the layer's result. */
+export interface StreamPublished extends SendResult {
+  /** The offset the event got. */
+  offset: number;
+  /** The stream's epoch. */
+  epoch: string;
+}
+
+/** What a read found. */
+export interface StreamRead {
+  /** The stream's epoch now. */
+  epoch: string;
+  /** The stream's latest offset now; 0 when it is empty. */
+  offset: number;
+  /** True when `events` holds everything after the position asked for (always for `latest`). */
+  complete: boolean;
+  /** Why the read is not complete, for logs. */
+  reason?: string;
+  /** Retained events, oldest first. */
+  events: StreamEvent[];
+}
+
+/** How long a group kind's stream keeps its events: whichever of the two keeps more. */
+export interface StreamRetention {
+  /** At least this many of the last events. */
+  messages: number;
+  /** And every event published less than this long ago (0: none by age). */
+  seconds: number;
+}
+
+/** Per publish: how long this group kind keeps its events (the streams' default otherwise). */
+export interface PublishOptions {
+  /** The retention of the group's stream. */
+  retention?: StreamRetention;
+}
+
+/** Retained group streams; see the module documentation for the semantics. */
+export interface GroupStreams {
+  /** Appends `event` to the group's stream with the next offset and publishes it. */
+  publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished>;
+  /** Every retained event after `position`, and whether that is all of them. */
+  since(group: string, position: StreamPosition): Promise<StreamRead>;
+  /** The last `count` retained events. */
+  latest(group: string, count: number): Promise<StreamRead>;
+  /** Writes what waits to be written and releases connections; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** The retention of chat rooms unless configured: 1,000 messages or 10 minutes. */
+export const DEFAULT_RETENTION: Readonly<StreamRetention> = Object.freeze({
+  messages: 1000,
+  seconds: 600,
+});
+
+/** The hard bound on a stream's length whatever its age window: 10x its message window. */
+export function retainedAtMost(retention: StreamRetention): number {
+  return Math.max(10 * retention.messages, 10_000);
+}
+
+/** A fresh epoch: 8 random base-36 characters. */
+export function newEpoch(): string {
+  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+  return (high.toString(36) + low.toString(36)).slice(0, 8).padStart(8, "0");
+}
+
+/** `event` without the keys a stream reserves, as the stream will store it. */
+export function withoutReserved(event: LayerEvent): LayerEvent {
+  if (!("offset" in event) && !("epoch" in event)) return event;
+  const { offset: _offset, epoch: _epoch, ...rest } = event;
+  return rest as LayerEvent;
+}
+
+/** A read that found nothing to return because the position cannot be served. */
+export function incomplete(epoch: string, offset: number, reason: string): StreamRead {
+  return { epoch, offset, complete: false, reason, events: [] };
+}
+
+/**
+ * Checks a read of everything after `position`: the reasons it cannot be complete, or `null`
+ * when `events` (the retained events after it) are all of them.
+ */
+export function sinceVerdict(
+  position: StreamPosition,
+  current: { epoch: string; offset: number },
+  firstEvent: StreamEvent | undefined,
+): string | null {
+  if (position.epoch !== current.epoch) return "the stream's epoch changed";
+  if (position.offset > current.offset) return "the position is ahead of the stream";
+  if (position.offset === current.offset) return null;
+  if (firstEvent?.offset !== position.offset + 1) return "messages after the position expired";
+  return null;
+}
+
+/** Throws a `TypeError` unless `position` is an epoch and a whole offset of 0 or more. */
+export function validatePosition(position: StreamPosition): void {
+  if (typeof position?.epoch !== "string" || !Number.isSafeInteger(position.offset)) {
+    throw new TypeError("A stream position is an epoch string and a whole offset");
+  }
+  if (position.offset < 0) throw new TypeError("A stream offset is 0 or more");
+}

@@ -1,0 +1,236 @@
+/**
+ * Retained group streams in a shared Deno KV (`LAYER=broadcast`, which `--workers N` uses):
+ * the Workers agree on offsets through the KV file they share.
+ *
+ * A publish is one atomic commit: it checks the group's record (`{epoch, offset}`) is the one
+ * this Worker last saw, writes the next offset into it, and writes the event under that offset,
+ * so an offset is never given twice and an event is readable as soon as it has its offset. A
+ * Worker remembers the record it last wrote, so while it is the only publisher of a group the
+ * commit needs no read first; when another Worker published meanwhile, the check fails and the
+ * Worker reads the record and tries again. One Worker's publishes to a group are made one at a
+ * time, in call order. Each event is durable once its publish resolves.
+ *
+ * The event then goes to the group through the layer (BroadcastChannel). Two Workers' events
+ * can reach a third out of offset order (each sends when its own commit returns): the chat
+ * consumer reads a gap it sees from the stream, and skips what it already sent.
+ *
+ * Keys: `[prefix, "stream_meta", group]` = `{epoch, offset}`; `[prefix, "stream", group,
+ * offset]` = `{t, e}` (time in ms, the event's JSON). Trimming runs every 32 events.
+ */
+import type { GroupLayer, LayerEvent } from "../layer.ts";
+import { eventJson, freezeEvent } from "../event_json.ts";
+import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
+import { log } from "../../server/log.ts";
+import {
+  DEFAULT_RETENTION,
+  type GroupStreams,
+  incomplete,
+  newEpoch,
+  type PublishOptions,
+  retainedAtMost,
+  sinceVerdict,
+  type StreamEvent,
+  type StreamPosition,
+  type StreamPublished,
+  type StreamRead,
+  type StreamRetention,
+  validatePosition,
+  withoutReserved,
+} from "./contract.ts";
+
+/** How KV streams find their file and their layer. */
+export interface KvStreamsOptions {
+  /** The KV file the Workers share; omitted: Deno's default (Deno Deploy's KV). */
+  kvPath?: string;
+  /** Starts every key, so several apps can share one KV. */
+  prefix: string;
+  /** The layer the groups' members are on. */
+  layer: GroupLayer;
+  /** Retention of groups whose publishers name none (default 1,000 messages or 10 minutes). */
+  retention?: StreamRetention;
+}
+
+interface Meta {
+  epoch: string;
+  offset: number;
+}
+
+interface Seen extends Meta {
+  versionstamp: string | null;
+}
+
+interface Stored {
+  t: number;
+  e: string;
+}
+
+const TRIM_EVERY = 32;
+const TRIM_BATCH = 100;
+
+/** {@linkcode GroupStreams} in a Deno KV shared by Workers; open with {@linkcode KvStreams.open}. */
+export class KvStreams implements GroupStreams {
+  #kv: Deno.Kv;
+  #options: KvStreamsOptions;
+  #retention: StreamRetention;
+  /** By group: the record this Worker last wrote or read. */
+  #seen = new Map<string, Seen>();
+  /** By group: the publish under way, so this Worker's publishes go one at a time. */
+  #tails = new Map<string, Promise<unknown>>();
+  #closing: Promise<void> | null = null;
+
+  private constructor(kv: Deno.Kv, options: KvStreamsOptions) {
+    this.#kv = kv;
+    this.#options = options;
+    this.#retention = options.retention ?? DEFAULT_RETENTION;
+  }
+
+  /** Opens the KV file. */
+  static async open(options: KvStreamsOptions): Promise<KvStreams> {
+    return new KvStreams(await openKv(options.kvPath), options);
+  }
+
+  publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished> {
+    if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
+    const retention = options?.retention ?? this.#retention;
+    const previous = this.#tails.get(group) ?? Promise.resolve();
+    const committed = previous.catch(() => {}).then(() => this.#commit(group, event, retention));
+    this.#tails.set(group, committed);
+    void committed.finally(() => {
+      if (this.#tails.get(group) === committed) this.#tails.delete(group);
+    }).catch(() => {});
+    return committed.then(async (streamed) => {
+      const result = await this.#options.layer.groupSend(group, streamed);
+      return { ...result, offset: streamed.offset, epoch: streamed.epoch };
+    });
+  }
+
+  async since(group: string, position: StreamPosition): Promise<StreamRead> {
+    validatePosition(position);
+    const meta = await this.#meta(group);
+    const events = position.offset >= meta.offset
+      ? []
+      : await this.#list(group, position.offset + 1, meta.offset);
+    const reason = sinceVerdict(position, meta, events[0]);
+    if (reason !== null) return incomplete(meta.epoch, meta.offset, reason);
+    return { epoch: meta.epoch, offset: meta.offset, complete: true, events };
+  }
+
+  async latest(group: string, count: number): Promise<StreamRead> {
+    const meta = await this.#meta(group);
+    const events = await this.#list(group, 1, meta.offset, Math.max(0, Math.floor(count)));
+    return { epoch: meta.epoch, offset: meta.offset, complete: true, events };
+  }
+
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#tails.values()]);
+      this.#kv.close();
+    })();
+  }
+
+  async #commit(
+    group: string,
+    event: LayerEvent,
+    retention: StreamRetention,
+  ): Promise<StreamEvent> {
+    const rest = withoutReserved(event);
+    const metaKey = this.#metaKey(group);
+    let seen = this.#seen.get(group) ?? await this.#read(group);
+    for (;;) {
+      const epoch = seen.versionstamp === null ? newEpoch() : seen.epoch;
+      const offset = seen.versionstamp === null ? 1 : seen.offset + 1;
+      // Frozen before its JSON is made: the layer's delivery reuses the same text.
+      const streamed = freezeEvent({ offset, epoch, ...rest } as StreamEvent);
+      const stored: Stored = { t: Date.now(), e: eventJson(streamed) };
+      const result = await retryWhileLocked(() =>
+        this.#kv.atomic()
+          .check({ key: metaKey, versionstamp: seen.versionstamp })
+          .set(metaKey, { epoch, offset } satisfies Meta)
+          .set(this.#entryKey(group, offset), stored)
+          .commit()
+      );
+      if (result.ok) {
+        this.#seen.set(group, { epoch, offset, versionstamp: result.versionstamp });
+        // In the group's chain of publishes: the next one waits, reads need not.
+        if (offset % TRIM_EVERY === 0) await this.#trimQuietly(group, offset, retention);
+        return streamed;
+      }
+      seen = await this.#read(group); // another Worker published meanwhile
+    }
+  }
+
+  async #read(group: string): Promise<Seen> {
+    const entry = await this.#kv.get<Meta>(this.#metaKey(group));
+    const seen = entry.value === null
+      ? { epoch: "", offset: 0, versionstamp: null }
+      : { ...entry.value, versionstamp: entry.versionstamp };
+    this.#seen.set(group, seen);
+    return seen;
+  }
+
+  /** The group's record, made (with a new epoch) when it has none. */
+  async #meta(group: string): Promise<Meta> {
+    for (;;) {
+      const seen = await this.#read(group);
+      if (seen.versionstamp !== null) return seen;
+      const meta: Meta = { epoch: newEpoch(), offset: 0 };
+      const key = this.#metaKey(group);
+      const result = await retryWhileLocked(() =>
+        this.#kv.atomic().check({ key, versionstamp: null }).set(key, meta).commit()
+      );
+      if (result.ok) {
+        this.#seen.set(group, { ...meta, versionstamp: result.versionstamp });
+        return meta;
+      }
+    }
+  }
+
+  async #list(group: string, from: number, to: number, last?: number): Promise<StreamEvent[]> {
+    if (to < from || last === 0) return [];
+    const entries = this.#kv.list<Stored>({
+      start: this.#entryKey(group, from),
+      end: this.#entryKey(group, to + 1),
+    }, last === undefined ? {} : { reverse: true, limit: last });
+    const events: StreamEvent[] = [];
+    for await (const entry of entries) events.push(JSON.parse(entry.value.e));
+    return last === undefined ? events : events.reverse();
+  }
+
+  #trimQuietly(group: string, offset: number, retention: StreamRetention): Promise<void> {
+    return this.#trim(group, offset, retention).catch((error) =>
+      log.debug(`Stream of "${group}" not trimmed: ${error}`)
+    );
+  }
+
+  // Removes entries beyond the message window that are older than the age window, and any
+  // beyond the hard bound.
+  async #trim(group: string, offset: number, retention: StreamRetention): Promise<void> {
+    const keepFrom = offset - retention.messages + 1;
+    if (keepFrom <= 1) return;
+    const hardFrom = offset - retainedAtMost(retention) + 1;
+    const oldest = Date.now() - retention.seconds * 1000;
+    const expired: Deno.KvKey[] = [];
+    const entries = this.#kv.list<Stored>({
+      start: this.#entryKey(group, 0),
+      end: this.#entryKey(group, keepFrom),
+    }, { limit: 4 * TRIM_EVERY });
+    for await (const entry of entries) {
+      const entryOffset = entry.key.at(-1) as number;
+      if (entry.value.t > oldest && entryOffset >= hardFrom) break;
+      expired.push(entry.key);
+    }
+    for (let start = 0; start < expired.length; start += TRIM_BATCH) {
+      const batch = this.#kv.atomic();
+      for (const key of expired.slice(start, start + TRIM_BATCH)) batch.delete(key);
+      await retryWhileLocked(() => batch.commit());
+    }
+  }
+
+  #metaKey(group: string): Deno.KvKey {
+    return [this.#options.prefix, "stream_meta", group];
+  }
+
+  #entryKey(group: string, offset: number): Deno.KvKey {
+    return [this.#options.prefix, "stream", group, offset];
+  }
+}

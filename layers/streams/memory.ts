@@ -1,0 +1,286 @@
+/**
+ * Retained group streams in this process (`LAYER=memory`): offsets are assigned here, the
+ * window is kept in memory, and every stream is written to the store (Deno KV) in batches, at
+ * most `writeDelayMs` (2 s) after an event was published, and all of it at a graceful
+ * shutdown. A restart that finds the store as it was left keeps offsets, epoch and events.
+ *
+ * A crash loses what was not written yet; offsets after the last write would then be given
+ * again, so a stream last written by a run that did not shut down gracefully gets a new
+ * epoch when it is next opened (its retained events stay, for the last-N history). Each run
+ * has an id; its streams' records name it, and a graceful close marks it clean.
+ *
+ * Store layout: `["stream_meta", group]` = `{epoch, offset, run}`; `["stream", group,
+ * <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at most 48 KiB per value;
+ * `["stream_runs", run]` = `"clean"`.
+ */
+import type { GroupLayer, LayerEvent } from "../layer.ts";
+import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
+import { eventJson } from "../event_json.ts";
+import { JsonChunks, parseJsonChunk } from "../../storage/_json_chunks.ts";
+import { log } from "../../server/log.ts";
+import {
+  DEFAULT_RETENTION,
+  type GroupStreams,
+  incomplete,
+  newEpoch,
+  type PublishOptions,
+  sinceVerdict,
+  type StreamEvent,
+  type StreamPosition,
+  type StreamPublished,
+  type StreamRead,
+  type StreamRetention,
+  validatePosition,
+  withoutReserved,
+} from "./contract.ts";
+import { RetainedWindow } from "./_window.ts";
+
+/** How in-process streams keep their events. */
+export interface MemoryStreamsOptions {
+  /** Retention of groups whose publishers name none (default 1,000 messages or 10 minutes). */
+  retention?: StreamRetention;
+  /** Longest an event waits before it is written to the store (default 2 s). */
+  writeDelayMs?: number;
+}
+
+/** Longest an event waits in memory before it is written to the store. */
+export const STREAM_WRITE_DELAY_MS = 2000;
+// A Deno KV value must stay under 64 KiB; one 10,000-character message still fits alone.
+const MAX_CHUNK_BYTES = 48 * 1024;
+
+interface Meta {
+  epoch: string;
+  offset: number;
+  run: string;
+}
+
+interface GroupState {
+  window: RetainedWindow | null;
+  /** Publishes and reads made while the group loads, run in order once it has. */
+  queue: ((window: RetainedWindow) => void)[];
+  retention: StreamRetention;
+  /** Written chunks, oldest first, with the last offset each holds. */
+  chunks: { key: StoreKey; last: number }[];
+  /** The last offset written to the store. */
+  written: number;
+  /** The record must be written even without new events (a new epoch). */
+  dirty: boolean;
+  /** Stored chunks that are not this stream's (found without a record): removed first. */
+  stale: StoreKey[];
+}
+
+/** {@linkcode GroupStreams} in this process, written to a {@linkcode Store} in batches. */
+export class MemoryStreams implements GroupStreams {
+  #layer: GroupLayer;
+  #store: Store;
+  #retention: StreamRetention;
+  #delayMs: number;
+  #groups = new Map<string, GroupState>();
+  #run = newEpoch();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #round: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+
+  /** Streams that publish on `layer` and keep their events in `store`. */
+  constructor(layer: GroupLayer, store: Store, options: MemoryStreamsOptions = {}) {
+    this.#layer = layer;
+    this.#store = store;
+    this.#retention = options.retention ?? DEFAULT_RETENTION;
+    this.#delayMs = options.writeDelayMs ?? STREAM_WRITE_DELAY_MS;
+  }
+
+  publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished> {
+    if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
+    const state = this.#state(group);
+    if (options?.retention !== undefined) state.retention = options.retention;
+    if (state.window !== null) return this.#append(group, state, state.window, event);
+    return new Promise((resolve, reject) => {
+      state.queue.push((window) => this.#append(group, state, window, event).then(resolve, reject));
+    });
+  }
+
+  async since(group: string, position: StreamPosition): Promise<StreamRead> {
+    validatePosition(position);
+    const window = await this.#window(group);
+    const events = window.after(position.offset);
+    const reason = sinceVerdict(position, window, events[0]);
+    if (reason !== null) return incomplete(window.epoch, window.offset, reason);
+    return { epoch: window.epoch, offset: window.offset, complete: true, events };
+  }
+
+  async latest(group: string, count: number): Promise<StreamRead> {
+    const window = await this.#window(group);
+    return {
+      epoch: window.epoch,
+      offset: window.offset,
+      complete: true,
+      events: window.last(count),
+    };
+  }
+
+  /** Writes every stream's unwritten events now. */
+  async flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#round;
+    await this.#writeRound();
+  }
+
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      // Loads under way finish first, so what they queue is written too.
+      await Promise.all([...this.#groups.keys()].map((group) => this.#window(group)));
+      await this.flush();
+      await this.#store.set(["stream_runs", this.#run], "clean").catch((error) =>
+        log.warn("Streams: the clean shutdown was not recorded", error)
+      );
+    })();
+  }
+
+  #append(
+    group: string,
+    state: GroupState,
+    window: RetainedWindow,
+    event: LayerEvent,
+  ): Promise<StreamPublished> {
+    const offset = window.offset + 1;
+    const epoch = window.epoch;
+    const streamed = { offset, epoch, ...withoutReserved(event) } as StreamEvent;
+    const now = Date.now();
+    window.append(streamed, now);
+    window.trim(state.retention, now);
+    this.#schedule();
+    return this.#layer.groupSend(group, streamed).then((result) => ({ ...result, offset, epoch }));
+  }
+
+  #state(group: string): GroupState {
+    let state = this.#groups.get(group);
+    if (state === undefined) {
+      state = {
+        window: null,
+        queue: [],
+        retention: this.#retention,
+        chunks: [],
+        written: 0,
+        dirty: false,
+        stale: [],
+      };
+      this.#groups.set(group, state);
+      void this.#load(group, state);
+    }
+    return state;
+  }
+
+  #window(group: string): Promise<RetainedWindow> {
+    const state = this.#state(group);
+    if (state.window !== null) return Promise.resolve(state.window);
+    return new Promise((resolve) => state.queue.push(resolve));
+  }
+
+  async #load(group: string, state: GroupState): Promise<void> {
+    let window: RetainedWindow;
+    try {
+      window = await this.#read(group, state);
+    } catch (error) {
+      log.warn(`Stream of "${group}" could not be read from the store: a new epoch`, error);
+      window = new RetainedWindow(newEpoch(), 0);
+      state.dirty = true;
+    }
+    // Queued publishes and reads run in their order before any later one.
+    for (const job of state.queue) job(window);
+    state.queue = [];
+    state.window = window;
+  }
+
+  async #read(group: string, state: GroupState): Promise<RetainedWindow> {
+    const [meta, entries] = await Promise.all([
+      this.#store.get<Meta>(["stream_meta", group]),
+      this.#store.list<Uint8Array>(["stream", group]),
+    ]);
+    state.chunks = entries.map((entry) => ({ key: entry.key, last: Number(entry.key[2]) }));
+    if (meta === null) {
+      // Events without a record are not this stream's any more.
+      state.stale = state.chunks.map((chunk) => chunk.key);
+      state.chunks = [];
+      state.dirty = state.stale.length > 0;
+      return new RetainedWindow(newEpoch(), 0);
+    }
+    const clean = meta.run === this.#run ||
+      await this.#store.get<string>(["stream_runs", meta.run]) === "clean";
+    const stored = entries.flatMap((entry) => parseJsonChunk<[number, StreamEvent]>(entry.value));
+    const offset = Math.max(meta.offset, stored.at(-1)?.[1].offset ?? 0);
+    const window = new RetainedWindow(clean ? meta.epoch : newEpoch(), 0);
+    for (const [time, event] of stored) window.append(event, time);
+    window.offset = offset;
+    window.trim(state.retention, Date.now());
+    state.written = offset;
+    if (!clean) {
+      log.info(`Stream of "${group}" was last written by a run that stopped abruptly: new epoch`);
+      state.dirty = true;
+      this.#schedule();
+    }
+    return window;
+  }
+
+  #schedule(): void {
+    if (this.#timer === undefined && this.#round === null) {
+      this.#timer = setTimeout(() => void this.#writeRound(), this.#delayMs);
+    }
+  }
+
+  #writeRound(): Promise<void> {
+    this.#timer = undefined;
+    return this.#round ??= (async () => {
+      const clears: StoreChange[] = [];
+      const sets: StoreChange[] = [];
+      const deletes: StoreChange[] = [];
+      const written: [GroupState, number][] = [];
+      for (const [group, state] of this.#groups) {
+        const window = state.window;
+        if (window === null || (window.offset === state.written && !state.dirty)) continue;
+        for (const key of state.stale.splice(0)) clears.push({ key, delete: true });
+        this.#plan(group, state, window, sets, deletes);
+        written.push([state, window.offset]);
+      }
+      try {
+        // Stale chunks go first, so a new chunk under the same key is not removed after it.
+        const changes = [...clears, ...sets, ...deletes];
+        if (changes.length > 0) await this.#store.writeMany(changes);
+        for (const [state, offset] of written) state.written = offset;
+      } catch (error) {
+        log.warn(`Streams of ${written.length} group(s) not written`, error);
+      }
+      this.#round = null;
+      if (written.some(([state]) => state.window!.offset !== state.written)) this.#schedule();
+    })();
+  }
+
+  // Adds the group's new chunks and record to `sets`, and the chunks now expired to `deletes`.
+  #plan(
+    group: string,
+    state: GroupState,
+    window: RetainedWindow,
+    sets: StoreChange[],
+    deletes: StoreChange[],
+  ): void {
+    const chunks = new JsonChunks(MAX_CHUNK_BYTES);
+    state.dirty = false;
+    for (const [event, time] of window.entriesAfter(state.written)) {
+      chunks.add(String(event.offset), `[${time},${eventJson(event)}]`);
+    }
+    for (const chunk of chunks.take()) {
+      const last = Number(chunk.ids.at(-1));
+      const key = ["stream", group, String(last).padStart(16, "0")];
+      sets.push({ key, value: chunk.bytes });
+      state.chunks.push({ key, last });
+    }
+    sets.push({
+      key: ["stream_meta", group],
+      value: { epoch: window.epoch, offset: window.offset, run: this.#run } satisfies Meta,
+    });
+    const first = window.firstOffset;
+    while (state.chunks.length > 0 && state.chunks[0].last < first) {
+      deletes.push({ key: state.chunks.shift()!.key, delete: true });
+    }
+  }
+}

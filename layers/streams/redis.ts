@@ -1,0 +1,253 @@
+/**
+ * Retained group streams in Redis (`LAYER=redis`): one Redis Stream per group, so every
+ * process agrees on offsets and reads what any of them published.
+ *
+ * A publish is one `EVALSHA` (one round trip; node-redis pipelines those made in one turn):
+ * the script gives the group its epoch when it has none, takes the next offset (`HINCRBY`),
+ * appends the event with the explicit id `0-<offset>` (`XADD`, bounded by `MAXLEN ~`), drops
+ * at most two of the oldest entries the retention no longer keeps, and `PUBLISH`es the event,
+ * offset and epoch in it, on the group's layer channel in the `redis_wire.ts` format. Redis
+ * runs scripts one at a time, so every subscribed process receives a group's events in offset
+ * order, this process included: the event carries no origin, so the layer delivers it here
+ * when Redis echoes it back, rather than before it was ordered.
+ *
+ * With a layer whose channels are not ours (`channels_redis`), the script does not publish:
+ * the event is sent through the layer after the script, and processes may then see two
+ * publishers' events out of offset order (a reader that sees a gap reads it from the stream).
+ *
+ * Keys: `<prefix>:stream:<group>` (the stream; each entry `t` = Redis time in ms, `e` = the
+ * event's JSON) and `<prefix>:stream-meta:<group>` (a hash: `epoch`, `offset`). A Redis that
+ * lost them (restarted empty, evicted) gives the group a new epoch at its next publish or read.
+ */
+import type { GroupLayer, LayerEvent } from "../layer.ts";
+import { eventJson } from "../event_json.ts";
+import { groupChannel } from "../redis_wire.ts";
+import {
+  closeRedis,
+  connectRedis,
+  describeRedisForm,
+  type RedisClient,
+  type RedisForm,
+  redisTarget,
+  withTimeout,
+} from "../redis_connection.ts";
+import {
+  DEFAULT_RETENTION,
+  type GroupStreams,
+  incomplete,
+  newEpoch,
+  type PublishOptions,
+  retainedAtMost,
+  sinceVerdict,
+  type StreamEvent,
+  type StreamPosition,
+  type StreamPublished,
+  type StreamRead,
+  type StreamRetention,
+  validatePosition,
+  withoutReserved,
+} from "./contract.ts";
+
+/** How Redis streams connect and publish. */
+export interface RedisStreamsOptions {
+  /** A plain Redis URL; or `form` for Sentinel or Cluster. */
+  url?: string;
+  /** Sentinel or Cluster (see `RedisForm`); wins over `url`. */
+  form?: RedisForm;
+  /** The layer's prefix: keys and the group channels start with it. */
+  prefix: string;
+  /**
+   * The layer the groups' members are on, to send through after the script; not needed with
+   * `publishInScript` (the Redis layer on the same prefix), where the script publishes.
+   */
+  layer?: GroupLayer;
+  /** The script publishes on `<prefix>:group:<group>` (true for `LAYER=redis`). */
+  publishInScript: boolean;
+  /** Retention of groups whose publishers name none (default 1,000 messages or 10 minutes). */
+  retention?: StreamRetention;
+  /** A command not answered within this time rejects (default 3 s). */
+  timeoutMs?: number;
+  /** The first connect fails after this long (default 5 s). */
+  connectTimeoutMs?: number;
+}
+
+// Most events one read returns: more than any retention keeps by default.
+const MAX_READ = 100_000;
+
+const PUBLISH = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. offset, 't', now, 'e', json)
+local keepFrom = offset - tonumber(ARGV[4]) + 1
+local oldest = now - tonumber(ARGV[5])
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 2)) do
+  if tonumber(string.sub(entry[1], 3)) < keepFrom and tonumber(entry[2][2]) <= oldest then
+    redis.call('XDEL', KEYS[2], entry[1])
+  else
+    break
+  end
+end
+local receivers = 0
+if ARGV[3] ~= '' then receivers = redis.call('PUBLISH', ARGV[3], json) end
+return {offset, epoch, receivers}
+`;
+
+const READ = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
+local entries = {}
+if ARGV[3] == '0' and ARGV[2] == 'latest' then
+  entries = {}
+elseif ARGV[2] == 'latest' then
+  entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3])
+else
+  entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[3], '+', 'COUNT', ARGV[4])
+end
+local out = {epoch, offset}
+for _, entry in ipairs(entries) do out[#out + 1] = entry[2][4] end
+return out
+`;
+
+/** {@linkcode GroupStreams} in Redis Streams; open with {@linkcode RedisStreams.open}. */
+export class RedisStreams implements GroupStreams {
+  #client: RedisClient;
+  #options: RedisStreamsOptions;
+  #retention: StreamRetention;
+  #timeoutMs: number;
+  #shas: { publish: string; read: string } | null = null;
+  // Epoch candidates: unique per call, so two losses of a stream never get the same epoch.
+  #candidateBase = newEpoch().slice(0, 6);
+  #candidates = 0;
+  #closing: Promise<void> | null = null;
+
+  private constructor(client: RedisClient, options: RedisStreamsOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#retention = options.retention ?? DEFAULT_RETENTION;
+    this.#timeoutMs = options.timeoutMs ?? 3000;
+  }
+
+  /** Connects and loads the scripts; rejects with the URL in the message when Redis is away. */
+  static async open(options: RedisStreamsOptions): Promise<RedisStreams> {
+    const client = await connectRedis(redisTarget(options), {
+      name: "streams",
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+    });
+    const streams = new RedisStreams(client, options);
+    try {
+      await streams.#loadScripts();
+    } catch (error) {
+      await closeRedis(client);
+      throw error;
+    }
+    return streams;
+  }
+
+  async publish(
+    group: string,
+    event: LayerEvent,
+    options?: PublishOptions,
+  ): Promise<StreamPublished> {
+    if (this.#closing !== null) throw new Error("Streams are closed");
+    const rest = withoutReserved(event);
+    const retention = options?.retention ?? this.#retention;
+    const channel = this.#options.publishInScript ? groupChannel(this.#options.prefix, group) : "";
+    const reply = await this.#run("publish", group, [
+      this.#candidate(),
+      eventJson(rest).slice(1),
+      channel,
+      String(retention.messages),
+      String(retention.seconds * 1000),
+      String(retainedAtMost(retention)),
+    ]) as [number, string, number];
+    const [offset, epoch, receivers] = reply;
+    if (this.#options.publishInScript) {
+      return { delivered: 0, dropped: 0, remoteProcesses: receivers, offset, epoch };
+    }
+    const layer = this.#options.layer;
+    if (layer === undefined) {
+      throw new Error("Streams that do not publish in the script need a layer");
+    }
+    const result = await layer.groupSend(group, { offset, epoch, ...rest });
+    return { ...result, offset, epoch };
+  }
+
+  async since(group: string, position: StreamPosition): Promise<StreamRead> {
+    validatePosition(position);
+    const read = await this.#read(group, ["since", String(position.offset), String(MAX_READ)]);
+    const reason = sinceVerdict(position, read, read.events[0]);
+    return reason === null ? read : incomplete(read.epoch, read.offset, reason);
+  }
+
+  async latest(group: string, count: number): Promise<StreamRead> {
+    const read = await this.#read(group, ["latest", String(Math.max(0, Math.floor(count)))]);
+    read.events.reverse();
+    return read;
+  }
+
+  close(): Promise<void> {
+    return this.#closing ??= closeRedis(this.#client);
+  }
+
+  async #read(group: string, args: string[]): Promise<StreamRead> {
+    const [epoch, offset, ...texts] = await this.#run("read", group, [
+      this.#candidate(),
+      ...args,
+    ]) as [string, number, ...string[]];
+    const events = texts.map((text) => JSON.parse(text) as StreamEvent);
+    return { epoch, offset, complete: true, events };
+  }
+
+  #candidate(): string {
+    return `${this.#candidateBase}${(++this.#candidates).toString(36)}`;
+  }
+
+  async #loadScripts(): Promise<void> {
+    const [publish, read] = await Promise.all([
+      this.#client.scriptLoad(PUBLISH),
+      this.#client.scriptLoad(READ),
+    ]);
+    this.#shas = { publish, read };
+  }
+
+  async #run(script: "publish" | "read", group: string, args: string[]): Promise<unknown> {
+    const keys = [
+      `${this.#options.prefix}:stream-meta:${group}`,
+      `${this.#options.prefix}:stream:${group}`,
+    ];
+    const call = () =>
+      withTimeout(
+        this.#client.evalSha(this.#shas![script], { keys, arguments: args }),
+        this.#timeoutMs,
+        "no answer in time",
+      );
+    try {
+      try {
+        return await call();
+      } catch (error) {
+        // A Redis restarted empty forgot the scripts.
+        if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
+        await this.#loadScripts();
+        return await call();
+      }
+    } catch (error) {
+      const shownUrl = describeRedisForm(redisTarget(this.#options));
+      throw new Error(
+        `Stream ${script} on Redis at ${shownUrl} failed: ${(error as Error).message}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * `/account/tokens/`: a signed-in user makes access tokens for clients that are not browsers,
+ * and revokes them. GET shows the page; `POST /account/tokens/new/` makes a token and shows it
+ * once; `POST /account/tokens/revoke/` revokes them all. Both POSTs pass the CSRF check first.
+ */
+import {
+  type AccountView,
+  type AppRoute,
+  FormRefusal,
+  type Handler,
+  htmlResponse,
+  log,
+  page,
+  type PageAccount,
+  pageAccount,
+  readProtectedForm,
+  type RequestContext,
+} from "../mod.ts";
+import { csrfFailurePage } from "../templates/accounts.ts";
+import { tokensPage, type TokensView } from "../templates/tokens.ts";
+
+/** Where the page is. */
+export const TOKENS_PATH = "/account/tokens/";
+
+type SignedIn = PageAccount & { account: AccountView };
+
+/** `GET /account/tokens/`: anonymous visitors are sent to log in, then back here. */
+export const tokensForm: Handler = async (request, context) => {
+  const page = await pageAccount(request, context);
+  if (!signedIn(page)) return toLogIn();
+  return await render(context, page, {});
+};
+
+/** `POST /account/tokens/new/`: makes a token and shows it, once. */
+export const createToken: Handler = async (request, context) => {
+  const checked = await signedInForm(request, context);
+  if (checked instanceof Response) return checked;
+  const { username } = checked.account;
+  const issued = await context.services.tokens.create(username);
+  log.info(`Access token made for ${JSON.stringify(username)}`); // never the token itself
+  const created = { token: issued.token, expiresAt: issued.expiresAt };
+  return await render(context, checked, { created }, 201);
+};
+
+/** `POST /account/tokens/revoke/`: revokes every token of the user. */
+export const revokeTokens: Handler = async (request, context) => {
+  const checked = await signedInForm(request, context);
+  if (checked instanceof Response) return checked;
+  const { username } = checked.account;
+  const revoked = await context.services.tokens.revokeAll(username);
+  log.info(`Access tokens revoked for ${JSON.stringify(username)}: ${revoked}`);
+  return await render(context, checked, { revoked });
+};
+
+async function signedInForm(
+  request: Request,
+  context: RequestContext,
+): Promise<SignedIn | Response> {
+  const form = await readProtectedForm(request, context);
+  if (form instanceof FormRefusal) return formRefused(form);
+  const page = await pageAccount(request, context);
+  if (!signedIn(page)) {
+    return new Response("Log in to manage your access tokens\n", {
+      status: 403,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  return page;
+}
+
+async function render(
+  context: RequestContext,
+  page: SignedIn,
+  extra: Pick<TokensView, "created" | "revoked">,
+  status = 200,
+): Promise<Response> {
+  const tokens = await context.services.tokens.list(page.account.username);
+  const body = tokensPage({ account: page.account, csrfToken: page.csrfToken, tokens, ...extra });
+  const response = page.finish(htmlResponse(body, { status }));
+  // A page that may hold a token is never stored, not even by the browser's back button.
+  response.headers.set("cache-control", "no-store");
+  return response;
+}
+
+function signedIn(page: PageAccount): page is SignedIn {
+  return page.account !== null;
+}
+
+function toLogIn(): Response {
+  return new Response(null, {
+    status: 302,
+    headers: { location: `/log_in/?next=${encodeURIComponent(TOKENS_PATH)}` },
+  });
+}
+
+function formRefused(refusal: FormRefusal): Response {
+  if (!refusal.csrf) {
+    return new Response(`${refusal.reason}\n`, {
+      status: refusal.status,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  return htmlResponse(csrfFailurePage(refusal.reason), { status: refusal.status });
+}
+
+/** The access tokens page and its two forms. */
+export function tokenRoutes(): AppRoute[] {
+  return [
+    page("GET", TOKENS_PATH, tokensForm),
+    page("POST", `${TOKENS_PATH}new/`, createToken),
+    page("POST", `${TOKENS_PATH}revoke/`, revokeTokens),
+  ];
+}

@@ -1,0 +1,120 @@
+/**
+ * Frame batching for the clients that opt in (`?batch=1`, or the `channels.batch`
+ * subprotocol): the JSON frames queued for one socket within one event-loop turn leave as one
+ * WebSocket text frame, one JSON value per line (newline-delimited JSON, as Centrifugo does).
+ * The socket then pays one send, and one write, per turn instead of one per message: under
+ * load, when a turn delivers many messages to each socket, that is most of a delivery's cost.
+ *
+ * Only `sendJson` frames are batched: `JSON.stringify` never writes a raw newline, so a line is
+ * always one value. A text frame sent with `send` (it may hold newlines) or a binary frame sends
+ * the batch first, then goes as its own frame, so the socket's order is kept.
+ */
+import type { SocketLike } from "./_socket.ts";
+
+/** The subprotocol a client offers (`Sec-WebSocket-Protocol`) to receive batched frames. */
+export const BATCH_PROTOCOL = "channels.batch";
+/** The query parameter (`?batch=1`) by which a client asks for batched frames. */
+export const BATCH_PARAMETER = "batch";
+/** A batch this long (UTF-16 code units, bytes for ASCII) is sent at once: bounded memory. */
+export const MAX_BATCH_CHARS = 64 * 1024;
+const OPEN = 1;
+
+/** How a handshake asked for batching: not at all, by the query, or by the subprotocol. */
+export type BatchRequest = "none" | "query" | "protocol";
+
+/** Reads whether the client opted in to batched frames, and how. */
+export function batchRequested(request: Request, url: URL): BatchRequest {
+  const offered = request.headers.get("sec-websocket-protocol");
+  if (offered !== null && offered.split(",").some((name) => name.trim() === BATCH_PROTOCOL)) {
+    return "protocol";
+  }
+  return url.searchParams.get(BATCH_PARAMETER) === "1" ? "query" : "none";
+}
+
+/**
+ * The JSON frames one socket has queued in this turn. Made only for a socket that opted in;
+ * sent at the end of the turn, or at once when it reaches {@linkcode MAX_BATCH_CHARS}.
+ */
+export class FrameBatch {
+  /** Set once the socket is upgraded; nothing is batched before (frames wait in order). */
+  socket: SocketLike | null = null;
+  #text = "";
+  #due = false;
+
+  /** What waits to be sent, in UTF-16 code units: counted with the socket's unsent bytes. */
+  get pending(): number {
+    return this.#text.length;
+  }
+
+  /** Queues one JSON text (no raw newline) for the end of the turn. */
+  add(json: string): void {
+    // A string concatenation is a rope in V8: flattened once, when the batch is sent.
+    this.#text = this.#text === "" ? json : this.#text + "\n" + json;
+    if (this.#text.length >= MAX_BATCH_CHARS) this.flush();
+    else if (!this.#due) {
+      this.#due = true;
+      flushAtEndOfTurn(this);
+    }
+  }
+
+  /** Sends what waits as one frame (before a non-JSON frame, a close, or at the turn's end). */
+  flush(): void {
+    const text = this.#text;
+    if (text === "") return;
+    this.#text = "";
+    const socket = this.socket;
+    if (socket !== null && socket.readyState === OPEN) socket.send(text);
+  }
+
+  /** Forgets what waits: the socket has closed. */
+  discard(): void {
+    this.#text = "";
+  }
+
+  /** Called by the turn's flush. */
+  flushDue(): void {
+    this.#due = false;
+    this.flush();
+  }
+}
+
+/**
+ * Flushes closer together than this mean the server is busy: the next flush then waits for a
+ * 0 ms timer instead of a microtask (see `flushAtEndOfTurn`).
+ */
+const BUSY_MS = 1;
+
+// The one place of this module's shared state: the batches to send when the turn ends,
+// whether that flush is scheduled (one for every socket, not one per socket), and when the
+// last one ran.
+const due: FrameBatch[] = [];
+let scheduled = false;
+let lastFlushAt = -Infinity;
+
+// Idle, a flush is a microtask: the frame leaves in the turn it was made, with no added
+// latency. Busy (the last flush ran under BUSY_MS ago), it is a 0 ms timer, which Deno runs
+// 1-2 ms later, after the I/O that arrived meanwhile: every socket then gets one frame per
+// timer tick instead of one per message. Measured in the bench's saturation of a room of 100:
+// microtasks only, ~3 messages per frame at the limit and 1.7x raw Deno's deliveries/s; this,
+// 14 per frame and over 2.7x, at +1-2 ms median latency under load and none when idle.
+function flushAtEndOfTurn(batch: FrameBatch): void {
+  due.push(batch);
+  if (scheduled) return;
+  scheduled = true;
+  if (performance.now() - lastFlushAt < BUSY_MS) setTimeout(flushAll, 0);
+  else queueMicrotask(flushAll);
+}
+
+function flushAll(): void {
+  // A batch added while this runs (a send from inside a send) is at the end: flushed too.
+  for (let i = 0; i < due.length; i++) {
+    try {
+      due[i].flushDue();
+    } catch {
+      // A socket that fails to send is closing: its close event does the cleanup.
+    }
+  }
+  due.length = 0;
+  scheduled = false;
+  lastFlushAt = performance.now();
+}

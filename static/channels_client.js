@@ -1,0 +1,316 @@
+/**
+ * The client of a Channels message stream, for the browser and for Deno: connect, reconnect
+ * with backoff, recover what was missed, send with acknowledgement. It knows the wire protocol
+ * of a stream socket (such as the chat rooms' `/ws/chat/<room>/`) and nothing of any page.
+ *
+ * - Every stream message carries an `offset` (1, 2, 3… per stream) and the stream has an
+ *   `epoch`. The client remembers both, and after a lost connection it reconnects with
+ *   `?epoch=E&since=N`: the server replays what the client missed, in order, then goes on live.
+ * - Each (re)connect starts with a `recovered` frame, passed to `onRecovered`. `complete: false`
+ *   means messages were lost for this client (it was away longer than the server keeps them,
+ *   or the stream's history was lost); the server then sends its last messages again, as on a
+ *   first visit, and the app should say so.
+ * - `onMessage` receives each message once, in offset order: a message at or below the last
+ *   delivered offset is dropped (within one epoch).
+ * - `send(data, { ack: true })` resolves once the server stored the message.
+ *
+ * @example
+ * ```js
+ * import { connectStream } from "/static/channels_client.js";
+ *
+ * const stream = connectStream("/ws/chat/lobby/", {
+ *   batch: true,
+ *   onMessage: (message) => show(message),
+ *   onRecovered: ({ complete, fresh }) => {
+ *     if (!complete && !fresh) warn("Some messages could not be recovered");
+ *   },
+ *   onStateChange: (state, text) => (label.textContent = text),
+ * });
+ * try {
+ *   const { offset } = await stream.send({ message: "hi" }, { ack: true });
+ * } catch (error) {
+ *   if (error instanceof SendError) warn(`Not sent: ${error.message}`);
+ * }
+ * ```
+ *
+ * @module
+ */
+import { jsonObjects, LiveSocket, STATE_TEXT } from "./live_socket.js";
+
+export { STATE_TEXT };
+
+/** How many messages a stream server sends as history on a fresh or incomplete connect. */
+export const HISTORY_SIZE = 50;
+
+/**
+ * @typedef {import("./live_socket.js").LiveState} StreamState
+ * @typedef {import("./live_socket.js").CloseVerdict} CloseVerdict
+ * @typedef {Record<string, unknown> & { offset: number }} StreamMessage
+ *   A message of the stream, as the server sent it, with its `offset`; `history: true` marks the
+ *   last messages sent on a fresh or incomplete connect, `recovered: true` a replayed one.
+ * @typedef {object} Recovery What the first frame of each connection says.
+ * @property {boolean} complete False when messages between the last one delivered and now are
+ *   lost for this client; the server then sends its last messages as history.
+ * @property {boolean} fresh True on a connection that did not ask to recover (the first one).
+ * @property {string} epoch The stream's epoch; it changes when the stream's history is lost.
+ * @property {number} offset The stream's latest offset when the client connected.
+ * @property {string} [reason] Why recovery was not complete, for logs.
+ * @typedef {object} SendResult What a sent frame got.
+ * @property {string} ref The `ref` the client put on the frame.
+ * @property {number} [offset] With `ack`: the stored message's offset.
+ * @property {string} [epoch] With `ack`: the stream's epoch.
+ * @typedef {object} StreamOptions
+ * @property {(message: StreamMessage) => void} [onMessage] Each stream message, once, in order.
+ * @property {(recovery: Recovery) => void} [onRecovered] The first frame of each connection,
+ *   before the messages it announces.
+ * @property {(frame: Record<string, unknown>) => void} [onFrame] Every other frame: those without
+ *   an offset (presence, errors without a `ref` of a pending send…).
+ * @property {(state: StreamState, text: string) => void} [onStateChange] Each change of the
+ *   connection's state ("connecting", "open", "reconnecting", "closed"), with a text to show.
+ * @property {(event: CloseEvent) => CloseVerdict | undefined} [onClose] Called when the
+ *   connection is lost; return `{ stop: "why" }` to stay closed, `{ atLeastAttempts: n }` to
+ *   wait longer before the next attempt.
+ * @property {boolean} [batch] Accept several frames per WebSocket message (`?batch=1`,
+ *   newline-delimited JSON): fewer, larger writes under load.
+ * @property {number} [historySize] How many messages the server sends as history (50).
+ * @property {Partial<Record<StreamState, string>>} [texts] Overrides of `STATE_TEXT`.
+ * @property {import("./backoff.js").Backoff} [backoff] Delays between attempts (default 0.5 s
+ *   doubling to 10 s, with jitter).
+ * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
+ * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
+ */
+
+/** Why a send failed: the server refused it, or the connection went before its answer. */
+export class SendError extends Error {
+  /**
+   * @param {string} message The server's error text, or what happened to the connection.
+   * @param {{ ref?: string, kind: "refused" | "disconnected" | "not-connected" | "closed",
+   *   frame?: Record<string, unknown> }} details
+   */
+  constructor(message, details) {
+    super(message);
+    this.name = "SendError";
+    /** The frame's `ref` (none when it never went out). */
+    this.ref = details.ref;
+    /**
+     * "refused": the server answered with an error; "disconnected": the connection was lost
+     * before the answer; "not-connected": the frame never went out; "closed": `close()` was
+     * called before the answer.
+     */
+    this.kind = details.kind;
+    /** The server's error frame, when it answered. */
+    this.frame = details.frame;
+  }
+
+  /**
+   * True when the server may have stored the message although no ack came: the connection was
+   * lost after the frame went out. A recovered stream then shows it if it was stored.
+   */
+  get maybeStored() {
+    return this.kind === "disconnected" || this.kind === "closed";
+  }
+}
+
+/**
+ * Connects to a stream socket and keeps it connected, recovering on every reconnect.
+ * `url` may be relative to the page (`/ws/chat/lobby/`) or `ws(s)://…`; its own query
+ * parameters (`?presence=1`) are kept.
+ * @param {string | URL} url
+ * @param {StreamOptions} [options]
+ * @returns {ChannelStream}
+ */
+export function connectStream(url, options = {}) {
+  const stream = new ChannelStream(url, options);
+  stream.connect();
+  return stream;
+}
+
+/** A recovering connection to one stream; `connectStream` makes and connects one. */
+export class ChannelStream {
+  #url;
+  #options;
+  #live;
+  /** @type {StreamState} */
+  #state = "connecting";
+  /** @type {string | null} */
+  #epoch = null;
+  // Highest offset delivered in this epoch: anything at or below it is a duplicate.
+  #delivered = 0;
+  // Where resuming may start when nothing was delivered since a fresh or incomplete connect.
+  #floor = 0;
+  #positioned = false;
+  #nextRef = 0;
+  /** @type {Map<string, { resolve: (result: SendResult) => void, reject: (e: SendError) => void }>} */
+  #pending = new Map();
+  #closing = false;
+
+  /** @param {string | URL} url @param {StreamOptions} [options] */
+  constructor(url, options = {}) {
+    this.#url = url;
+    this.#options = options;
+    this.#live = new LiveSocket(() => this.#connectUrl(), {
+      texts: options.texts,
+      backoff: options.backoff,
+      WebSocket: options.WebSocket,
+      window: options.window,
+      decode: options.batch ? ndjsonFrames : jsonObjects,
+      onState: (state, text) => this.#changeState(state, text),
+      onFrame: (frame) => this.#receive(frame),
+      onClose: (event) => options.onClose?.(event),
+    });
+  }
+
+  /** Opens the connection (once); `connectStream` calls it. */
+  connect() {
+    this.#live.start();
+  }
+
+  /** The connection's state: "connecting", "open", "reconnecting" or "closed". */
+  get state() {
+    return this.#state;
+  }
+
+  /** Whether a frame sent now goes out. */
+  get isOpen() {
+    return this.#live.isOpen;
+  }
+
+  /** The stream's epoch, once the server said it. */
+  get epoch() {
+    return this.#epoch;
+  }
+
+  /** The offset of the last message delivered to `onMessage` in this epoch (0: none). */
+  get offset() {
+    return this.#delivered;
+  }
+
+  /**
+   * Sends one JSON frame with a fresh `ref`. Without `ack` it resolves as soon as the frame went
+   * out (an error the server answers later reaches `onFrame` with that `ref`). With `ack` it
+   * resolves with the stored message's offset and epoch, and rejects with a `SendError` carrying
+   * the server's error text. Sends are not queued and never retried: while not connected it
+   * rejects at once, and a send still unanswered when the connection is lost is rejected with
+   * `maybeStored` true (retrying could store it twice; recovery shows it if it was stored).
+   * @param {Record<string, unknown>} data
+   * @param {{ ack?: boolean }} [options]
+   * @returns {Promise<SendResult>}
+   */
+  send(data, { ack = false } = {}) {
+    if (!this.isOpen) {
+      return Promise.reject(new SendError("Not connected", { kind: "not-connected" }));
+    }
+    const ref = `r${++this.#nextRef}`;
+    const frame = ack ? { ...data, ref, ack: true } : { ...data, ref };
+    this.#live.send(JSON.stringify(frame));
+    if (!ack) return Promise.resolve({ ref });
+    return new Promise((resolve, reject) => this.#pending.set(ref, { resolve, reject }));
+  }
+
+  /** Closes the connection for good; unanswered sends are rejected. */
+  close(code = 1000, reason = "") {
+    this.#closing = true;
+    this.#live.stop(code, reason);
+  }
+
+  #connectUrl() {
+    const url = new URL(this.#url, globalThis.location?.href);
+    if (url.protocol === "http:") url.protocol = "ws:";
+    if (url.protocol === "https:") url.protocol = "wss:";
+    const params = url.searchParams;
+    for (const name of ["stream", "epoch", "since", "batch"]) params.delete(name);
+    if (this.#positioned && this.#epoch !== null) {
+      params.set("epoch", this.#epoch);
+      params.set("since", String(Math.max(this.#delivered, this.#floor)));
+    } else {
+      params.set("stream", "1");
+    }
+    if (this.#options.batch) params.set("batch", "1");
+    return url.href;
+  }
+
+  #changeState(state, text) {
+    this.#state = state;
+    // Every send went out on an open socket: any other state means that socket is gone.
+    if (state !== "open") this.#failPending();
+    this.#options.onStateChange?.(state, text);
+  }
+
+  #failPending() {
+    const kind = this.#closing ? "closed" : "disconnected";
+    const text = this.#closing
+      ? "The connection was closed before the server answered"
+      : "The connection was lost before the server answered";
+    const pending = [...this.#pending];
+    this.#pending.clear();
+    for (const [ref, { reject }] of pending) reject(new SendError(text, { ref, kind }));
+  }
+
+  /** @param {Record<string, unknown>} frame */
+  #receive(frame) {
+    if (frame.type === "recovered") return this.#recovered(frame);
+    if (frame.ref !== undefined && this.#answer(frame)) return;
+    if (typeof frame.offset === "number" && frame.type !== "ack") return this.#message(frame);
+    this.#options.onFrame?.(frame);
+  }
+
+  /** @param {Record<string, unknown>} frame */
+  #recovered(frame) {
+    const epoch = String(frame.epoch ?? "");
+    const latest = Number.isSafeInteger(frame.offset) ? Number(frame.offset) : 0;
+    const complete = frame.complete === true;
+    const fresh = frame.fresh === true;
+    if (!complete || fresh || epoch !== this.#epoch) {
+      // History follows: the last messages again, from a new starting point.
+      this.#delivered = 0;
+      this.#floor = Math.max(0, latest - (this.#options.historySize ?? HISTORY_SIZE));
+    }
+    this.#epoch = epoch;
+    this.#positioned = true;
+    /** @type {Recovery} */
+    const recovery = { complete, fresh, epoch, offset: latest };
+    if (typeof frame.reason === "string") recovery.reason = frame.reason;
+    this.#options.onRecovered?.(recovery);
+  }
+
+  /** @param {Record<string, unknown>} frame @returns {boolean} whether it answered a send */
+  #answer(frame) {
+    const ref = String(frame.ref);
+    const pending = this.#pending.get(ref);
+    if (pending === undefined) return frame.type === "ack";
+    if (frame.type === "ack") {
+      this.#pending.delete(ref);
+      const result = { ref };
+      if (typeof frame.offset === "number") result.offset = frame.offset;
+      if (typeof frame.epoch === "string") result.epoch = frame.epoch;
+      pending.resolve(result);
+      return true;
+    }
+    if (frame.type === "error") {
+      this.#pending.delete(ref);
+      const text = String(frame.error ?? "Refused by the server");
+      pending.reject(new SendError(text, { ref, kind: "refused", frame }));
+      return true;
+    }
+    return false;
+  }
+
+  /** @param {Record<string, unknown>} frame */
+  #message(frame) {
+    const offset = /** @type {number} */ (frame.offset);
+    if (this.#positioned && offset <= this.#delivered) return;
+    this.#delivered = offset;
+    this.#options.onMessage?.(/** @type {StreamMessage} */ (frame));
+  }
+}
+
+/**
+ * The frames of one batched WebSocket message: newline-delimited JSON objects, in order.
+ * Lines that are not JSON objects are skipped.
+ * @param {unknown} data
+ * @returns {Record<string, unknown>[]}
+ */
+export function ndjsonFrames(data) {
+  if (typeof data !== "string") return [];
+  return data.split("\n").flatMap((line) => line.trim() === "" ? [] : jsonObjects(line));
+}

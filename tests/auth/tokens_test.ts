@@ -1,0 +1,145 @@
+/**
+ * Access tokens: signed with HMAC-SHA256, expiring, revocable through the store, checked in
+ * constant time, and never shown in a log line.
+ */
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import { AccessTokens, presentedToken, redactedTarget } from "../../auth/tokens.ts";
+import { DenoKvStore } from "../../storage/deno_kv_store.ts";
+
+const DAY = 24 * 3600;
+
+async function tokensOver(
+  options: {
+    now?: () => number;
+    secret?: string;
+    compare?: (a: Uint8Array, b: Uint8Array) => boolean;
+  } = {},
+) {
+  const store = await DenoKvStore.open(":memory:");
+  const tokens = new AccessTokens(store, { maxAgeSeconds: 30 * DAY, ...options });
+  return { store, tokens, [Symbol.dispose]: () => store.close() };
+}
+
+Deno.test("a token made for a user verifies as that user until it expires", async () => {
+  let now = Date.parse("2026-03-01T12:00:00Z");
+  using t = await tokensOver({ now: () => now });
+  const issued = await t.tokens.create("Ada");
+  assertEquals(issued.expiresAt, now + 30 * DAY * 1000);
+  const check = await t.tokens.verify(issued.token);
+  assertEquals(check, {
+    ok: true,
+    claims: { username: "Ada", tokenId: issued.tokenId, expiresAt: issued.expiresAt },
+  });
+  now = issued.expiresAt - 1;
+  assert((await t.tokens.verify(issued.token)).ok, "valid up to the last millisecond");
+  now = issued.expiresAt;
+  assertEquals(await t.tokens.verify(issued.token), { ok: false, reason: "Token expired" });
+});
+
+Deno.test("a token changed anywhere is refused", async () => {
+  using t = await tokensOver();
+  const { token } = await t.tokens.create("ada");
+  const [payload, signature] = token.split(".");
+  // Another user's name under the same signature.
+  const claims = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/")));
+  const forged = btoa(JSON.stringify({ ...claims, username: "root" }))
+    .replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  assertEquals(await t.tokens.verify(`${forged}.${signature}`), {
+    ok: false,
+    reason: "Bad token signature",
+  });
+  // One character of the signature changed.
+  const flipped = signature.slice(0, 10) + (signature[10] === "A" ? "B" : "A") +
+    signature.slice(11);
+  assertEquals((await t.tokens.verify(`${payload}.${flipped}`)).ok, false);
+  for (const junk of ["", "abc", `${payload}.`, `${token}.x`, "a".repeat(5000), `${payload} .x`]) {
+    assertEquals(await t.tokens.verify(junk), { ok: false, reason: "Malformed token" }, junk);
+  }
+});
+
+Deno.test("a token signed with another secret is refused", async () => {
+  using a = await tokensOver({ secret: "a".repeat(32) });
+  using b = await tokensOver({ secret: "b".repeat(32) });
+  const { token } = await a.tokens.create("ada");
+  assertEquals(await b.tokens.verify(token), { ok: false, reason: "Bad token signature" });
+});
+
+Deno.test("without TOKEN_SECRET, processes on one store share a generated secret", async () => {
+  using t = await tokensOver();
+  const otherProcess = new AccessTokens(t.store, { maxAgeSeconds: DAY });
+  const [fromA, fromB] = await Promise.all([t.tokens.create("ada"), otherProcess.create("bob")]);
+  assert((await otherProcess.verify(fromA.token)).ok);
+  assert((await t.tokens.verify(fromB.token)).ok);
+  const restarted = new AccessTokens(t.store, { maxAgeSeconds: DAY });
+  assert((await restarted.verify(fromA.token)).ok, "a restart keeps tokens valid");
+});
+
+Deno.test("revoking all of a user's tokens refuses them and no one else's", async () => {
+  using t = await tokensOver();
+  const first = await t.tokens.create("ada");
+  const second = await t.tokens.create("ada");
+  const bobs = await t.tokens.create("bob");
+  assertEquals(
+    (await t.tokens.list("ADA")).map((token) => token.tokenId).sort(),
+    [
+      first.tokenId,
+      second.tokenId,
+    ].sort(),
+  );
+  assertEquals(await t.tokens.revokeAll("ADA"), 2, "the name in any case");
+  assertEquals(await t.tokens.verify(first.token), { ok: false, reason: "Token revoked" });
+  assertEquals(await t.tokens.verify(second.token), { ok: false, reason: "Token revoked" });
+  assert((await t.tokens.verify(bobs.token)).ok);
+  assertEquals(await t.tokens.list("ada"), []);
+  // Another process on the same store sees the revocation at once.
+  const otherProcess = new AccessTokens(t.store, { maxAgeSeconds: DAY });
+  assertEquals((await otherProcess.verify(first.token)).ok, false);
+});
+
+Deno.test("signatures are compared with the constant-time compare", async () => {
+  const compared: [number, number][] = [];
+  using t = await tokensOver({
+    compare: (a, b) => {
+      compared.push([a.length, b.length]);
+      return a.length === b.length && a.every((byte, i) => byte === b[i]);
+    },
+  });
+  const { token } = await t.tokens.create("ada");
+  assert((await t.tokens.verify(token)).ok);
+  assertEquals(compared, [[32, 32]]);
+  // The default is std's timingSafeEqual: the same verdicts without a compare given.
+  using plain = await tokensOver();
+  const issued = await plain.tokens.create("ada");
+  assert((await plain.tokens.verify(issued.token)).ok);
+});
+
+Deno.test("two tokens for one user differ, and none holds the secret", async () => {
+  using t = await tokensOver({ secret: "s3cr3t-".repeat(6) });
+  const a = await t.tokens.create("ada");
+  const b = await t.tokens.create("ada");
+  assertNotEquals(a.token, b.token);
+  assert(!a.token.includes("s3cr3t"));
+});
+
+Deno.test("a token is read from a Bearer header first, else from ?token=", () => {
+  const url = "http://h/ws/chat/lobby/?token=fromquery";
+  assertEquals(presentedToken(new Request(url)), "fromquery");
+  const bearer = new Request(url, { headers: { authorization: "bearer  fromheader" } });
+  assertEquals(presentedToken(bearer), "fromheader");
+  const basic = new Request("http://h/", { headers: { authorization: "Basic YTpi" } });
+  assertEquals(presentedToken(basic), null);
+  assertEquals(presentedToken(new Request("http://h/?token=")), null);
+});
+
+Deno.test("a log target shows the path with every token value redacted", () => {
+  assertEquals(redactedTarget(new URL("http://h/chat/")), "/chat/");
+  assertEquals(
+    redactedTarget(new URL("http://h/ws/chat/x/?a=1&token=SECRET&b=2&tok=3")),
+    "/ws/chat/x/?a=1&token=[redacted]&b=2&tok=3",
+  );
+  assertEquals(redactedTarget(new URL("http://h/?%74oken=SECRET")), "/?%74oken=[redacted]");
+  assertEquals(
+    redactedTarget(new URL("http://h/?TOKEN=SECRET&token")),
+    "/?TOKEN=[redacted]&token=[redacted]",
+  );
+});

@@ -1,0 +1,266 @@
+/**
+ * The chat's delivery protocol, in process: every frame's offset, `?stream=1`, recovery with
+ * `?epoch=&since=`, refs on answers and acks (see the README's delivery protocol).
+ */
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { Communicator } from "../../testing.ts";
+import { createTestApp, type TestApp } from "../_support/test_app.ts";
+import { chatConsumer } from "../../consumers/chat.ts";
+import { type GroupStreams, InMemoryLayer, MemoryStreams } from "../../mod.ts";
+
+type Frame = Record<string, unknown>;
+const GENEROUS = { rateLimit: { perSecond: 100_000, burst: 100_000 } };
+
+async function join(app: TestApp, room: string, query = ""): Promise<Communicator> {
+  const comm = new Communicator(app, `/ws/chat/${encodeURIComponent(room)}/${query}`);
+  const { accepted, status } = await comm.connect();
+  assert(accepted, `joining "${room}" was refused with ${status}`);
+  return comm;
+}
+
+/** Sends `count` messages from `sender` and waits for its own copies: returns them. */
+async function chat(sender: Communicator, count: number, label = "m"): Promise<Frame[]> {
+  for (let n = 1; n <= count; n++) sender.sendJson({ message: `${label}${n}` });
+  const frames = [];
+  for (let n = 1; n <= count; n++) frames.push(await sender.receiveJson());
+  return frames;
+}
+
+Deno.test("every chat frame carries an offset that grows by 1, for every client", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const plain = await join(app, "lobby");
+  const frames = await chat(plain, 5);
+  assertEquals(frames.map((f) => f.offset), [1, 2, 3, 4, 5]);
+  const late = await join(app, "lobby");
+  const history = [];
+  for (let n = 0; n < 5; n++) history.push(await late.receiveJson());
+  assertEquals(history.map((f) => [f.offset, f.history]), [1, 2, 3, 4, 5].map((n) => [n, true]));
+});
+
+Deno.test("?stream=1 gets the room's position first, then the history, then live", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const empty = await join(app, "lobby", "?stream=1");
+  const first = await empty.receiveJson();
+  assertEquals([first.type, first.complete, first.fresh, first.offset], [
+    "recovered",
+    true,
+    true,
+    0,
+  ]);
+  assertEquals(typeof first.epoch, "string");
+  await chat(empty, 3);
+  const fresh = await join(app, "lobby", "?stream=1");
+  const position = await fresh.receiveJson();
+  assertEquals([position.type, position.offset, position.epoch], ["recovered", 3, first.epoch]);
+  for (let n = 1; n <= 3; n++) assertEquals((await fresh.receiveJson()).offset, n);
+  empty.sendJson({ message: "live" });
+  const live = await fresh.receiveJson();
+  assertEquals([live.message, live.offset, live.history], ["live", 4, undefined]);
+});
+
+Deno.test("a client that reconnects with its position gets exactly what it missed, in order", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const sender = await join(app, "lobby");
+  const reader = await join(app, "lobby", "?stream=1");
+  const { epoch } = await reader.receiveJson();
+  await chat(sender, 3, "seen");
+  for (let n = 1; n <= 3; n++) await reader.receiveJson();
+  await reader.disconnect();
+  await chat(sender, 90, "missed");
+  const back = await join(app, "lobby", `?epoch=${epoch}&since=3`);
+  assertEquals(await back.receiveJson(), { type: "recovered", complete: true, epoch, offset: 93 });
+  const replayed = [];
+  for (let n = 0; n < 90; n++) replayed.push(await back.receiveJson());
+  assertEquals(
+    replayed.map((f) => f.message),
+    Array.from({ length: 90 }, (_, i) => `missed${i + 1}`),
+  );
+  assertEquals(replayed.map((f) => f.offset), Array.from({ length: 90 }, (_, i) => i + 4));
+  assert(replayed.every((f) => f.recovered === true && f.history === undefined));
+  sender.sendJson({ message: "live" });
+  assertEquals(await back.receiveJson().then((f) => [f.message, f.offset]), ["live", 94]);
+  assert(await back.receiveNothing(50), "a message came twice");
+});
+
+Deno.test("messages sent while a client recovers reach it once each, with no gap", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const sender = await join(app, "lobby");
+  const reader = await join(app, "lobby", "?stream=1");
+  const { epoch } = await reader.receiveJson();
+  await reader.disconnect();
+  await chat(sender, 20);
+  // The room goes on while the client comes back: its join and its read interleave with them.
+  for (let n = 21; n <= 60; n++) sender.sendJson({ message: `m${n}` });
+  const back = await join(app, "lobby", `?epoch=${epoch}&since=0`);
+  assertEquals((await back.receiveJson()).complete, true);
+  const offsets: unknown[] = [];
+  while (offsets.at(-1) !== 60) offsets.push((await back.receiveJson()).offset);
+  assertEquals(offsets, Array.from({ length: 60 }, (_, i) => i + 1));
+  assert(await back.receiveNothing(50));
+});
+
+Deno.test("a client that missed more than the window gets complete false and the last 50", async () => {
+  await using app = await createTestApp({
+    ...GENEROUS,
+    historyWindow: { messages: 50, seconds: 0 },
+  });
+  const sender = await join(app, "lobby", "?stream=1");
+  const { epoch } = await sender.receiveJson();
+  await chat(sender, 120);
+  const back = await join(app, "lobby", `?epoch=${epoch}&since=10`);
+  const verdict = await back.receiveJson();
+  assertEquals([verdict.type, verdict.complete, verdict.epoch, verdict.offset], [
+    "recovered",
+    false,
+    epoch,
+    120,
+  ]);
+  assertMatch(String(verdict.reason), /expired/);
+  const history = [];
+  for (let n = 0; n < 50; n++) history.push(await back.receiveJson());
+  assertEquals(history.map((f) => f.offset), Array.from({ length: 50 }, (_, i) => i + 71));
+  assert(history.every((f) => f.history === true));
+});
+
+Deno.test("a client whose epoch is gone, or whose position is not one, gets complete false", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const sender = await join(app, "lobby");
+  await chat(sender, 3);
+  for (const query of ["?epoch=gone&since=2", "?epoch=x&since=abc", "?since=2", "?epoch=x"]) {
+    const back = await join(app, "lobby", query);
+    const verdict = await back.receiveJson();
+    assertEquals([verdict.type, verdict.complete, verdict.offset], ["recovered", false, 3], query);
+    for (let n = 1; n <= 3; n++) assertEquals((await back.receiveJson()).history, true);
+    await back.disconnect();
+  }
+  const { epoch } = await app.services.streams.latest("chat.lobby", 0);
+  const ahead = await join(app, "lobby", `?epoch=${epoch}&since=7`);
+  assertEquals((await ahead.receiveJson()).complete, false);
+});
+
+Deno.test("a ref comes back on every error answering its frame", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const comm = await join(app, "lobby");
+  const cases: [unknown, RegExp][] = [
+    [{ ref: "r1" }, /like \{"message"/],
+    [{ message: 5, ref: "r2" }, /like \{"message"/],
+    [{ message: "  ", ref: "r3" }, /empty/],
+    [{ message: "x".repeat(10_001), ref: 4 }, /too long/],
+  ];
+  for (const [frame, error] of cases) {
+    comm.sendJson(frame);
+    const answer = await comm.receiveJson();
+    assertEquals([answer.type, answer.ref], ["error", (frame as Frame).ref]);
+    assertMatch(String(answer.error), error);
+  }
+  comm.sendJson({ message: "hi", ref: { not: "a ref" } });
+  const bad = await comm.receiveJson();
+  assertEquals([bad.type, bad.ref], ["error", undefined]);
+  assertMatch(String(bad.error), /"ref" must be/);
+  assertEquals(comm.closeCode, null);
+});
+
+Deno.test("with ack, a stored message is acknowledged with its ref, offset and epoch", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const comm = await join(app, "lobby", "?stream=1");
+  const { epoch } = await comm.receiveJson();
+  comm.sendJson({ message: "hi", ref: "r17", ack: true });
+  comm.sendJson({ message: "no ack asked", ref: "r18" });
+  const frames = [];
+  for (let n = 0; n < 3; n++) frames.push(await comm.receiveJson());
+  const ack = frames.find((f) => f.type === "ack");
+  assertEquals(ack, { type: "ack", ref: "r17", offset: 1, epoch });
+  const messages = frames.filter((f) => f.type === "chat.message").map((
+    f,
+  ) => [f.message, f.offset]);
+  assertEquals(messages, [["hi", 1], ["no ack asked", 2]]);
+  assert(await comm.receiveNothing(50), "a message without ack was acknowledged");
+});
+
+Deno.test("a message that cannot be stored gets an error with its ref, not an ack", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const failing: GroupStreams = {
+    publish: () => Promise.reject(new Error("Redis is away")),
+    since: (group, position) => app.services.streams.since(group, position),
+    latest: (group, count) => app.services.streams.latest(group, count),
+    close: () => Promise.resolve(),
+  };
+  const target = {
+    consumer: chatConsumer(failing),
+    services: app.services,
+    route: "/ws/chat/:room/",
+  };
+  const comm = new Communicator(target, "/ws/chat/lobby/");
+  assert((await comm.connect()).accepted);
+  comm.sendJson({ message: "hi", ref: "r1", ack: true });
+  const answer = await comm.receiveJson();
+  assertEquals([answer.type, answer.ref], ["error", "r1"]);
+  assertMatch(String(answer.error), /not sent/);
+  await comm.disconnect();
+});
+
+Deno.test("a message sent through /_send/ gets an offset and is recovered", async () => {
+  await using app = await createTestApp({ ...GENEROUS, sendToken: "t0ken" });
+  const reader = await join(app, "lobby", "?stream=1");
+  const { epoch } = await reader.receiveJson();
+  await reader.disconnect();
+  const response = await app.handle(
+    new Request("http://localhost/_send/", {
+      method: "POST",
+      headers: { authorization: "Bearer t0ken" },
+      body: JSON.stringify({ group: "chat.lobby", event: { type: "chat.message", message: "hi" } }),
+    }),
+    { remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } } as Deno.ServeHandlerInfo,
+  );
+  const answer = await response.json();
+  assertEquals([response.status, answer.offset, answer.epoch], [200, 1, epoch]);
+  const back = await join(app, "lobby", `?epoch=${epoch}&since=0`);
+  assertEquals((await back.receiveJson()).complete, true);
+  const frame = await back.receiveJson();
+  assertEquals([frame.message, frame.author, frame.offset, frame.recovered], [
+    "hi",
+    "Server",
+    1,
+    true,
+  ]);
+});
+
+Deno.test("events that arrive out of offset order reach the client once each, in order", async () => {
+  await using app = await createTestApp(GENEROUS);
+  // The stream publishes on a layer nobody listens to; the test then delivers its events on
+  // the app's layer in reverse, as two Workers' publishes can cross on their way.
+  const aside = new InMemoryLayer();
+  const streams = new MemoryStreams(aside, app.store);
+  const consumer = chatConsumer(streams);
+  const target = { consumer, services: app.services, route: "/ws/chat/:room/" };
+  const comm = new Communicator(target, "/ws/chat/lobby/?stream=1");
+  assert((await comm.connect()).accepted);
+  assertEquals((await comm.receiveJson()).offset, 0);
+  for (const text of ["one", "two", "three"]) {
+    await streams.publish("chat.lobby", { type: "chat.message", message: text });
+  }
+  const { events } = await streams.latest("chat.lobby", 3);
+  for (const event of [...events].reverse()) await app.layer.groupSend("chat.lobby", event);
+  const frames = [];
+  for (let n = 0; n < 3; n++) frames.push(await comm.receiveJson());
+  assertEquals(frames.map((f) => [f.offset, f.message]), [[1, "one"], [2, "two"], [3, "three"]]);
+  assert(await comm.receiveNothing(50), "an offset came twice");
+  await comm.disconnect();
+  await streams.close();
+});
+
+Deno.test("a rate-limit notice carries the ref of the frame it refused", async () => {
+  await using app = await createTestApp({ rateLimit: { perSecond: 1, burst: 1 } });
+  const comm = new Communicator(app, "/ws/chat/lobby/");
+  await comm.connect();
+  comm.sendJson({ message: "first", ref: "a" });
+  comm.sendJson({ message: "second", ref: "b" });
+  let refusal: Record<string, unknown> | undefined;
+  while (refusal === undefined) {
+    const frame = await comm.receiveJson();
+    if (frame.type === "error") refusal = frame;
+  }
+  assertEquals(refusal.ref, "b");
+  assert(/Rate limit/.test(String(refusal.error)));
+  await comm.disconnect();
+});

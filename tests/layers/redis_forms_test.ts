@@ -1,0 +1,60 @@
+/** The three Redis forms in the configuration: each one read, and bad combinations refused. */
+import { assertEquals, assertThrows } from "@std/assert";
+import { loadConfig } from "../../server/config.ts";
+
+const load = (env: Record<string, string>) => loadConfig([], { LAYER: "redis", ...env });
+
+Deno.test("a plain REDIS_URL stays the default form", () => {
+  assertEquals(loadConfig([], {}).redisForm, { kind: "url", url: "redis://127.0.0.1:6379" });
+  assertEquals(load({ REDIS_URL: "redis://db:6380" }).redisForm, {
+    kind: "url",
+    url: "redis://db:6380",
+  });
+});
+
+Deno.test("REDIS_SENTINELS with REDIS_SENTINEL_MASTER is a Sentinel set", () => {
+  const config = load({
+    REDIS_SENTINELS: "s1:26379, s2:26380,[::1]:26381",
+    REDIS_SENTINEL_MASTER: "mymaster",
+    REDIS_PASSWORD: "secret",
+  });
+  assertEquals(config.redisForm, {
+    kind: "sentinel",
+    masterName: "mymaster",
+    sentinels: [
+      { host: "s1", port: 26379 },
+      { host: "s2", port: 26380 },
+      { host: "::1", port: 26381 },
+    ],
+    password: "secret",
+  });
+});
+
+Deno.test("REDIS_CLUSTER names the cluster's seed nodes", () => {
+  assertEquals(load({ REDIS_CLUSTER: "10.0.0.1:7000,10.0.0.2:7000" }).redisForm, {
+    kind: "cluster",
+    nodes: [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7000 }],
+    password: undefined,
+  });
+});
+
+Deno.test("invalid Redis combinations are refused with a clear configuration error", () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ REDIS_URL: "redis://a", REDIS_CLUSTER: "a:1" }, "not REDIS_URL and REDIS_CLUSTER"],
+    [
+      { REDIS_SENTINELS: "a:1", REDIS_SENTINEL_MASTER: "m", REDIS_CLUSTER: "a:1" },
+      "not REDIS_SENTINELS and REDIS_CLUSTER",
+    ],
+    [{ REDIS_SENTINELS: "a:1" }, "REDIS_SENTINELS needs REDIS_SENTINEL_MASTER"],
+    [{ REDIS_SENTINEL_MASTER: "m" }, "REDIS_SENTINEL_MASTER needs REDIS_SENTINELS"],
+    [{ REDIS_CLUSTER: "a" }, 'REDIS_CLUSTER must be host:port pairs separated by commas, got "a"'],
+    [{ REDIS_CLUSTER: "a:70000" }, "REDIS_CLUSTER must be host:port pairs"],
+    [{ REDIS_CLUSTER: "," }, "REDIS_CLUSTER must name at least one host:port"],
+    [{ REDIS_PASSWORD: "x" }, "REDIS_PASSWORD is for Sentinels and Clusters"],
+    [
+      { LAYER: "channels_redis", REDIS_CLUSTER: "a:1" },
+      "LAYER=channels_redis works with REDIS_URL",
+    ],
+  ];
+  for (const [env, message] of cases) assertThrows(() => load(env), Error, message);
+});

@@ -1,0 +1,120 @@
+/**
+ * The Redis layer, presence and the store through Sentinels (a master, one replica, three
+ * Sentinels): the same conformance suites as on one server. The failover itself is
+ * tests/scale/redis_failover_test.ts.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { layerConformance } from "./conformance.ts";
+import { presenceConformance } from "./presence/conformance.ts";
+import { twoProcesses } from "./_two_processes.ts";
+import { storeContract } from "../storage/store_contract.ts";
+import { RedisLayer } from "../../layers/redis.ts";
+import { RedisPresenceBackend } from "../../layers/presence/redis.ts";
+import { PresenceCore } from "../../layers/presence/core.ts";
+import { RECONCILE_EVERY_MS } from "../../layers/presence/_shared.ts";
+import { RedisStore } from "../../storage/redis_store.ts";
+import { requireTopologies, startRedisSentinel } from "../_support/redis_topologies.ts";
+import { uniquePrefix } from "../_support/redis.ts";
+import { log } from "../../server/log.ts";
+
+log.setLevel("error"); // the overflow case logs a warning by design
+const available = await requireTopologies();
+const sentinel = available ? await startRedisSentinel() : null;
+globalThis.addEventListener("unload", () => sentinel?.killNow());
+const form = sentinel?.form;
+
+const layerPrefix = uniquePrefix("sentinel-layer");
+layerConformance(
+  "redis layer through sentinels",
+  () => RedisLayer.open({ form, prefix: layerPrefix }),
+  {
+    shared: true,
+    ignore: !available,
+  },
+);
+
+presenceConformance("redis through sentinels", async (options) => {
+  const prefix = uniquePrefix("sentinel-presence");
+  return await twoProcesses(async () => {
+    const layer = await RedisLayer.open({ form, prefix });
+    const backend = await RedisPresenceBackend.open({ form, prefix });
+    const tracker = new PresenceCore(layer, backend, {
+      ...options,
+      reconcileEveryMs: RECONCILE_EVERY_MS,
+    });
+    return { layer, tracker };
+  });
+}, { crossProcess: true, ignore: !available });
+
+const storePrefix = uniquePrefix("sentinel-store");
+storeContract(
+  "redis store through sentinels",
+  () => RedisStore.open({ form, prefix: storePrefix }),
+  {
+    shared: true,
+    ignore: !available,
+  },
+);
+
+Deno.test({
+  name:
+    "redis through sentinels: killing the master while two processes chat, sends flow again within 10 s and none is lost without its sender being told",
+  ignore: !available,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // Its own topology: the shared one must keep its master for the other cases.
+    await using topology = await startRedisSentinel();
+    const prefix = uniquePrefix("sentinel-failover");
+    const [a, b] = [
+      await RedisLayer.open({ form: topology.form, prefix }),
+      await RedisLayer.open({ form: topology.form, prefix }),
+    ];
+    const received = new Set<number>();
+    await b.groupAdd(
+      "room",
+      b.newChannel((event) => {
+        received.add(event.n as number);
+        return true;
+      }),
+    );
+    // What each send's sender was told: refused, or how many other processes it reached.
+    const told = new Map<number, "refused" | number>();
+    let killedAt = 0;
+    let backAt = 0;
+    const deadline = Date.now() + 40_000;
+    try {
+      for (let n = 0; Date.now() < deadline && (backAt === 0 || n < 200); n++) {
+        const result = await a.groupSend("room", { type: "chat", n }).then(
+          (sent) => sent.remoteProcesses,
+          () => "refused" as const,
+        );
+        told.set(n, result);
+        if (n === 20) {
+          killedAt = Date.now();
+          await topology.killMaster();
+        }
+        if (killedAt > 0 && backAt === 0 && n > 21 && result === 1) backAt = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, result === 1 ? 5 : 50));
+      }
+      assert(backAt > 0, "sends never reached the other process again after the failover");
+      assert(backAt - killedAt < 10_000, `back after ${backAt - killedAt} ms`);
+      const reached = [...told].filter(([, result]) => result === 1).map(([n]) => n);
+      const waitUntil = Date.now() + 5000;
+      while (!received.has(reached.at(-1)!) && Date.now() < waitUntil) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const silentlyLost = reached.filter((n) => !received.has(n));
+      assertEquals(silentlyLost, [], "a send reported as reaching the process reached it");
+      const refused = [...told.values()].filter((result) => result === "refused").length;
+      const unreached = [...told.values()].filter((result) => result === 0).length;
+      console.log(
+        `failover: back after ${backAt - killedAt} ms; ${told.size} sends, ${refused} refused, ` +
+          `${unreached} reported as reaching no other process`,
+      );
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+});

@@ -1,0 +1,236 @@
+/**
+ * The stream conformance suite: written once, run unchanged against every
+ * {@linkcode GroupStreams} implementation. Each point of the contract in
+ * `layers/streams/contract.ts` is a case here.
+ *
+ * ```ts
+ * streamConformance("redis streams", () => redisWorld(url), { shared: true });
+ * ```
+ *
+ * - A world's `open()` stands for one process: its layer and its streams, over the world's
+ *   shared state. The suite closes every process it opened.
+ * - `shared: true` says two processes share the streams (Redis, the Workers' KV): concurrency
+ *   and delivery are then checked across them. Without it (in-process streams), the same
+ *   cases run with two publishers in one process.
+ * - `lose()` destroys the shared state as a Redis restarted empty or a removed KV file would.
+ * - `orderedAcrossPublishers`: members receive two publishers' events in offset order too.
+ */
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import type { GroupLayer } from "../../../layers/layer.ts";
+import type { GroupStreams, StreamEvent } from "../../../layers/streams/contract.ts";
+import { Inbox } from "../_inbox.ts";
+
+/** One process of a world: the layer its members are on, and its streams. */
+export interface StreamProcess {
+  layer: GroupLayer;
+  streams: GroupStreams;
+}
+
+/** The shared state every process of a case works on. */
+export interface StreamWorld extends AsyncDisposable {
+  /** Opens a process over the world's state. */
+  open(): Promise<StreamProcess>;
+  /** Destroys the state, as a Redis restarted empty would. */
+  lose(): Promise<void>;
+}
+
+/** Options of {@linkcode streamConformance}. */
+export interface StreamConformanceOptions {
+  /** Two processes share the streams. */
+  shared?: boolean;
+  /** Members receive the events of two publishers in offset order. */
+  orderedAcrossPublishers?: boolean;
+  ignore?: boolean;
+  timeoutMs?: number;
+}
+
+interface Case {
+  world: StreamWorld;
+  /** The publishing process and, with `shared`, another one; else the same one. */
+  a: StreamProcess;
+  b: StreamProcess;
+  group: string;
+  inbox(process: StreamProcess): Promise<Inbox>;
+}
+
+const SHORT = { messages: 5, seconds: 0 };
+
+/** Registers the conformance cases for the streams `makeWorld` opens. */
+export function streamConformance(
+  name: string,
+  makeWorld: () => Promise<StreamWorld>,
+  options: StreamConformanceOptions = {},
+): void {
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const test = (title: string, fn: (c: Case) => Promise<void>) =>
+    Deno.test({
+      name: `${name}: ${title}`,
+      ignore: options.ignore,
+      fn: async () => {
+        await using world = await makeWorld();
+        const opened: StreamProcess[] = [];
+        const open = async () => {
+          const process = await world.open();
+          opened.push(process);
+          return process;
+        };
+        const a = await open();
+        const b = options.shared ? await open() : a;
+        const group = `room.${crypto.randomUUID().slice(0, 8)}`;
+        try {
+          await fn({
+            world,
+            a,
+            b,
+            group,
+            inbox: async (process) => {
+              const inbox = new Inbox(process.layer, timeoutMs);
+              await process.layer.groupAdd(group, inbox.channel);
+              return inbox;
+            },
+          });
+        } finally {
+          for (const process of opened.reverse()) {
+            await process.streams.close();
+            await process.layer.close();
+          }
+        }
+      },
+    });
+
+  test("offsets start at 1 and increase by 1 per publish, in one epoch", async ({ a, group }) => {
+    const published = [];
+    for (let n = 1; n <= 5; n++) published.push(await a.streams.publish(group, { type: "t", n }));
+    assertEquals(published.map((p) => p.offset), [1, 2, 3, 4, 5]);
+    assertEquals(new Set(published.map((p) => p.epoch)).size, 1);
+  });
+
+  test("a group read before its first publish keeps that epoch", async ({ a, b, group }) => {
+    const empty = await b.streams.latest(group, 50);
+    assertEquals([empty.offset, empty.events, empty.complete], [0, [], true]);
+    const published = await a.streams.publish(group, { type: "t" });
+    assertEquals(published.epoch, empty.epoch);
+    assertEquals((await b.streams.since(group, { epoch: empty.epoch, offset: 0 })).complete, true);
+  });
+
+  test("publishes from two processes at once get every offset exactly once", async (c) => {
+    const sends = [];
+    for (let n = 0; n < 40; n++) {
+      sends.push(c.a.streams.publish(c.group, { type: "t", n, from: "a" }));
+      sends.push(c.b.streams.publish(c.group, { type: "t", n, from: "b" }));
+    }
+    const offsets = (await Promise.all(sends)).map((p) => p.offset).sort((x, y) => x - y);
+    assertEquals(offsets, Array.from({ length: 80 }, (_, i) => i + 1));
+    const read = await c.a.streams.since(c.group, {
+      epoch: (await c.a.streams.latest(c.group, 0)).epoch,
+      offset: 0,
+    });
+    assertEquals(read.events.map((e) => e.offset), offsets);
+  });
+
+  test("members receive each event with its offset and epoch, in offset order", async (c) => {
+    const inbox = await c.inbox(c.b);
+    const published = [];
+    for (let n = 1; n <= 10; n++) {
+      published.push(await c.a.streams.publish(c.group, { type: "t", n }));
+    }
+    await inbox.until(() => inbox.events.length === 10, "10 events");
+    const events = inbox.events as StreamEvent[];
+    assertEquals(events.map((e) => e.offset), published.map((p) => p.offset));
+    assertEquals(events.map((e) => e.n), Array.from({ length: 10 }, (_, i) => i + 1));
+    assertEquals(events[0].epoch, published[0].epoch);
+  });
+
+  test(
+    "members receive two publishers' events, each once" +
+      (options.orderedAcrossPublishers ? ", in offset order" : ""),
+    async (c) => {
+      const inbox = await c.inbox(c.a);
+      const sends = [];
+      for (let n = 0; n < 30; n++) {
+        sends.push(c.a.streams.publish(c.group, { type: "t", n }));
+        sends.push(c.b.streams.publish(c.group, { type: "t", n }));
+      }
+      await Promise.all(sends);
+      await inbox.until(() => inbox.events.length === 60, "60 events");
+      const offsets = (inbox.events as StreamEvent[]).map((e) => e.offset);
+      const sorted = [...offsets].sort((x, y) => x - y);
+      assertEquals(sorted, Array.from({ length: 60 }, (_, i) => i + 1));
+      if (options.orderedAcrossPublishers) assertEquals(offsets, sorted);
+    },
+  );
+
+  test("an event's own offset and epoch keys are replaced by the stream's", async (c) => {
+    await c.a.streams.publish(c.group, { type: "t", offset: 99, epoch: "forged" });
+    const [event] = (await c.b.streams.latest(c.group, 1)).events;
+    assertEquals(event.offset, 1);
+    assertNotEquals(event.epoch, "forged");
+  });
+
+  test("since returns what came after a position, in order, complete", async (c) => {
+    for (let n = 1; n <= 8; n++) await c.a.streams.publish(c.group, { type: "t", n });
+    const { epoch } = await c.b.streams.latest(c.group, 0);
+    const read = await c.b.streams.since(c.group, { epoch, offset: 5 });
+    assertEquals([read.complete, read.offset, read.epoch], [true, 8, epoch]);
+    assertEquals(read.events.map((e) => [e.offset, e.n]), [[6, 6], [7, 7], [8, 8]]);
+    const upToDate = await c.b.streams.since(c.group, { epoch, offset: 8 });
+    assertEquals([upToDate.complete, upToDate.events], [true, []]);
+  });
+
+  test("since an unknown epoch or a future offset is not complete", async (c) => {
+    for (let n = 1; n <= 3; n++) await c.a.streams.publish(c.group, { type: "t", n });
+    const { epoch } = await c.b.streams.latest(c.group, 0);
+    const other = await c.b.streams.since(c.group, { epoch: "elsewhere", offset: 1 });
+    assertEquals([other.complete, other.epoch, other.offset], [false, epoch, 3]);
+    assert(other.reason);
+    const ahead = await c.b.streams.since(c.group, { epoch, offset: 4 });
+    assertEquals(ahead.complete, false);
+  });
+
+  test("latest returns the last events, oldest first", async (c) => {
+    for (let n = 1; n <= 7; n++) await c.a.streams.publish(c.group, { type: "t", n });
+    const read = await c.b.streams.latest(c.group, 3);
+    assertEquals([read.complete, read.offset], [true, 7]);
+    assertEquals(read.events.map((e) => e.offset), [5, 6, 7]);
+    assertEquals((await c.b.streams.latest(c.group, 50)).events.length, 7);
+  });
+
+  test("beyond the message window, since is complete only from the window on", async (c) => {
+    for (let n = 1; n <= 64; n++) {
+      await c.a.streams.publish(c.group, { type: "t", n }, { retention: SHORT });
+    }
+    const { epoch } = await c.b.streams.latest(c.group, 0);
+    const kept = await c.b.streams.since(c.group, { epoch, offset: 59 });
+    assertEquals([kept.complete, kept.events.map((e) => e.offset)], [true, [60, 61, 62, 63, 64]]);
+    const missed = await c.b.streams.since(c.group, { epoch, offset: 0 });
+    assertEquals([missed.complete, missed.events, missed.offset], [false, [], 64]);
+  });
+
+  test("the age window keeps more than the message window", async (c) => {
+    const retention = { messages: 3, seconds: 600 };
+    for (let n = 1; n <= 40; n++) {
+      await c.a.streams.publish(c.group, { type: "t", n }, { retention });
+    }
+    const { epoch } = await c.b.streams.latest(c.group, 0);
+    const read = await c.b.streams.since(c.group, { epoch, offset: 0 });
+    assertEquals([read.complete, read.events.length], [true, 40]);
+  });
+
+  test("when the state is lost the epoch changes and offsets start again", async (c) => {
+    for (let n = 1; n <= 3; n++) await c.a.streams.publish(c.group, { type: "t", n });
+    const before = await c.a.streams.latest(c.group, 0);
+    for (const process of new Set([c.a, c.b])) await process.streams.close();
+    await c.world.lose();
+    const after = await c.world.open();
+    try {
+      const published = await after.streams.publish(c.group, { type: "t" });
+      assertNotEquals(published.epoch, before.epoch);
+      assertEquals(published.offset, 1);
+      const read = await after.streams.since(c.group, { epoch: before.epoch, offset: 3 });
+      assertEquals([read.complete, read.epoch, read.offset], [false, published.epoch, 1]);
+    } finally {
+      await after.streams.close();
+      await after.layer.close();
+    }
+  });
+}

@@ -1,0 +1,68 @@
+import { assertEquals, assertNotEquals } from "@std/assert";
+import { streamConformance, type StreamWorld } from "./conformance.ts";
+import { InMemoryLayer } from "../../../layers/in_memory.ts";
+import { MemoryStreams } from "../../../layers/streams/memory.ts";
+import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
+import type { Store } from "../../../storage/store.ts";
+
+/** An in-memory store that `using` closes. */
+async function openStore(): Promise<Store & Disposable> {
+  const store = await DenoKvStore.open(":memory:");
+  return Object.assign(store, { [Symbol.dispose]: () => store.close() });
+}
+
+async function memoryWorld(): Promise<StreamWorld> {
+  const stores: Store[] = [await DenoKvStore.open(":memory:")];
+  return {
+    open: () => {
+      const layer = new InMemoryLayer();
+      return Promise.resolve({ layer, streams: new MemoryStreams(layer, stores.at(-1)!) });
+    },
+    lose: async () => void stores.push(await DenoKvStore.open(":memory:")),
+    [Symbol.asyncDispose]: () => Promise.resolve(stores.forEach((store) => store.close())),
+  };
+}
+
+streamConformance("in-process streams", memoryWorld, { orderedAcrossPublishers: true });
+
+Deno.test("in-process streams: a graceful restart keeps the epoch, offsets and events", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const first = new MemoryStreams(layer, store);
+  for (let n = 1; n <= 3; n++) await first.publish("room.a", { type: "t", n });
+  const { epoch } = await first.latest("room.a", 0);
+  await first.close();
+  const next = new MemoryStreams(layer, store);
+  const read = await next.since("room.a", { epoch, offset: 1 });
+  assertEquals([read.complete, read.events.map((e) => e.n)], [true, [2, 3]]);
+  assertEquals((await next.publish("room.a", { type: "t" })).offset, 4);
+  await next.close();
+});
+
+Deno.test("in-process streams: after a crash the epoch changes and the events stay", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const crashed = new MemoryStreams(layer, store, { writeDelayMs: 0 });
+  for (let n = 1; n <= 3; n++) await crashed.publish("room.a", { type: "t", n });
+  await crashed.flush(); // written, but never closed: as a process that was killed
+  const { epoch } = await crashed.latest("room.a", 0);
+  const next = new MemoryStreams(layer, store);
+  const read = await next.since("room.a", { epoch, offset: 3 });
+  assertEquals(read.complete, false);
+  assertNotEquals(read.epoch, epoch);
+  assertEquals((await next.latest("room.a", 50)).events.map((e) => e.n), [1, 2, 3]);
+  assertEquals((await next.publish("room.a", { type: "t" })).offset, 4);
+  await next.close();
+});
+
+Deno.test("in-process streams: events are written within the write delay", async () => {
+  using store = await openStore();
+  const streams = new MemoryStreams(new InMemoryLayer(), store, { writeDelayMs: 10 });
+  await streams.publish("room.a", { type: "t" });
+  const deadline = Date.now() + 5000;
+  while ((await store.get(["stream_meta", "room.a"])) === null && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assertEquals((await store.get<{ offset: number }>(["stream_meta", "room.a"]))?.offset, 1);
+  await streams.close();
+});

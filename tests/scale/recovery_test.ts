@@ -1,0 +1,264 @@
+/**
+ * Recovery across real server processes: a client that saw offset n and comes back, to
+ * another process, another Worker, or the same server after a graceful restart, gets exactly
+ * what it missed, in order, with `complete: true`; when what it missed is gone, it is told.
+ */
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import {
+  redisAvailability,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+} from "../_support/redis.ts";
+import { TestSocket } from "../_support/socket.ts";
+import { RawWebSocket } from "../_support/raw_socket.ts";
+import { rawNextMatching, WAIT } from "./_clients.ts";
+import { appendFromOutside, loadConfig } from "../../mod.ts";
+import { type ServerProcess, startServerProcess } from "./_process.ts";
+
+type Frame = Record<string, unknown>;
+const { available } = await redisAvailability();
+const { available: privateRedis } = await redisAvailability({ privateServer: true });
+const redis = available ? await testRedisUrl() : null;
+globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
+
+// Senders send 80 in a row: above the default rate limit, which is not what is tested here.
+const FAST = { RATE_LIMIT: "10000", RATE_BURST: "10000" };
+const ROOM = "/ws/chat/lobby/";
+const linux = Deno.build.os === "linux";
+
+/** A client that asked for positions, with the offset it saw last and its epoch. */
+async function positioned(server: ServerProcess): Promise<{ epoch: string; offset: number }> {
+  const sender = await TestSocket.open(server.wsUrl(ROOM));
+  await sendAll(sender, 5, "before");
+  await sender.close();
+  const client = await TestSocket.open(server.wsUrl(`${ROOM}?stream=1`));
+  const first = await client.nextJson(WAIT);
+  assertEquals([first.type, first.complete, first.fresh], ["recovered", true, true]);
+  // It shows the history; the last frame it saw is the room's latest offset.
+  let last: Frame = first;
+  for (let n = 0; n < (first.offset as number) && n < 50; n++) last = await client.nextJson(WAIT);
+  assertEquals(last.offset, first.offset);
+  await client.close();
+  return { epoch: first.epoch as string, offset: first.offset as number };
+}
+
+/** Sends `count` messages and waits until the room has them all (its own copies came back). */
+async function sendAll(socket: TestSocket, count: number, label: string): Promise<void> {
+  for (let n = 1; n <= count; n++) socket.sendJson({ message: `${label} ${n}` });
+  await socket.nextMatching((f) => f.message === `${label} ${count}`, WAIT);
+}
+
+/** The verdict frame and the chat frames after it, until `count` of them came. */
+async function recovered(socket: TestSocket, count: number): Promise<[Frame, Frame[]]> {
+  const verdict = await socket.nextJson(WAIT);
+  const frames: Frame[] = [];
+  while (frames.length < count) frames.push(await socket.nextJson(WAIT));
+  return [verdict, frames];
+}
+
+function expectedMessages(): string[] {
+  return [
+    ...Array.from({ length: 80 }, (_, i) => `on A ${i + 1}`),
+    ...Array.from({ length: 10 }, (_, i) => `on B ${i + 1}`),
+  ];
+}
+
+Deno.test({
+  name: "a client back on another process gets the 90 messages it missed, in order, complete",
+  ignore: !available,
+  fn: async () => {
+    const env = {
+      ...FAST,
+      LAYER: "redis",
+      REDIS_URL: redis!.url,
+      REDIS_PREFIX: uniquePrefix("rec"),
+    };
+    await using a = await startServerProcess(env);
+    await using b = await startServerProcess(env);
+    const seen = await positioned(a);
+    const [onA, onB] = [await TestSocket.open(a.wsUrl(ROOM)), await TestSocket.open(b.wsUrl(ROOM))];
+    await sendAll(onA, 80, "on A");
+    await sendAll(onB, 10, "on B");
+    const back = await TestSocket.open(b.wsUrl(`${ROOM}?epoch=${seen.epoch}&since=${seen.offset}`));
+    const [verdict, frames] = await recovered(back, 90);
+    assertEquals(verdict, {
+      type: "recovered",
+      complete: true,
+      epoch: seen.epoch,
+      offset: seen.offset + 90,
+    });
+    assertEquals(frames.map((f) => f.message), expectedMessages());
+    assertEquals(
+      frames.map((f) => f.offset),
+      Array.from({ length: 90 }, (_, i) => seen.offset + i + 1),
+    );
+    onA.sendJson({ message: "live" });
+    const live = await back.nextJson(WAIT);
+    assertEquals([live.message, live.offset, live.recovered], [
+      "live",
+      seen.offset + 91,
+      undefined,
+    ]);
+    // What `deno task send` does with Redis: straight into the stream, then to every process.
+    const sent = await appendFromOutside(loadConfig([], env), "chat.lobby", {
+      type: "chat.message",
+      id: "outside-1",
+      room: "lobby",
+      message: "from outside",
+      author: "ci",
+      time: new Date().toISOString(),
+    });
+    assertEquals([sent?.offset, sent?.epoch], [seen.offset + 92, seen.epoch]);
+    const outside = await back.nextJson(WAIT);
+    assertEquals([outside.message, outside.offset], ["from outside", seen.offset + 92]);
+    for (const socket of [onA, onB, back]) await socket.close();
+  },
+});
+
+Deno.test({
+  name: "a client that missed more than the window gets complete false and the last 50",
+  ignore: !available,
+  fn: async () => {
+    const env = {
+      ...FAST,
+      LAYER: "redis",
+      REDIS_URL: redis!.url,
+      REDIS_PREFIX: uniquePrefix("rec"),
+      HISTORY_WINDOW_MESSAGES: "50",
+      HISTORY_WINDOW_SECONDS: "0",
+    };
+    await using a = await startServerProcess(env);
+    await using b = await startServerProcess(env);
+    const seen = await positioned(a);
+    const onA = await TestSocket.open(a.wsUrl(ROOM));
+    await sendAll(onA, 120, "on A");
+    const back = await TestSocket.open(b.wsUrl(`${ROOM}?epoch=${seen.epoch}&since=${seen.offset}`));
+    const [verdict, frames] = await recovered(back, 50);
+    assertEquals([verdict.type, verdict.complete, verdict.offset], [
+      "recovered",
+      false,
+      seen.offset + 120,
+    ]);
+    assertEquals(
+      frames.map((f) => f.message),
+      Array.from({ length: 50 }, (_, i) => `on A ${i + 71}`),
+    );
+    assert(frames.every((f) => f.history === true));
+    await onA.close();
+    await back.close();
+  },
+});
+
+Deno.test({
+  name: "a client whose epoch is gone (Redis restarted empty) gets complete false",
+  ignore: !privateRedis,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const env = { ...FAST, LAYER: "redis", REDIS_URL: server.url, REDIS_PREFIX: "rec" };
+    await using a = await startServerProcess(env);
+    const seen = await positioned(a);
+    await server.restart();
+    // The server's connections come back on their own; until then a message is refused.
+    const sender = await TestSocket.open(a.wsUrl(ROOM));
+    let stored = false;
+    for (let attempt = 0; attempt < 100 && !stored; attempt++) {
+      sender.sendJson({ message: `after ${attempt}`, ref: attempt, ack: true });
+      const answer = await sender.nextMatching((f) => f.ref === attempt, WAIT);
+      stored = answer.type === "ack";
+      if (!stored) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert(stored, "no message was stored after Redis came back");
+    const back = await TestSocket.open(a.wsUrl(`${ROOM}?epoch=${seen.epoch}&since=${seen.offset}`));
+    const verdict = await back.nextJson(WAIT);
+    assertEquals([verdict.type, verdict.complete, verdict.offset], ["recovered", false, 1]);
+    assertNotEquals(verdict.epoch, seen.epoch);
+    assertEquals((await back.nextJson(WAIT)).history, true);
+    for (const socket of [sender, back]) await socket.close();
+  },
+});
+
+Deno.test("a client back after a graceful restart gets the 90 messages it missed, complete", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "recovery-restart-" });
+  try {
+    const env = { ...FAST, DATA_DIR: dataDir };
+    let seen: { epoch: string; offset: number };
+    {
+      await using first = await startServerProcess(env);
+      seen = await positioned(first);
+      const sender = await TestSocket.open(first.wsUrl(ROOM));
+      await sendAll(sender, 80, "on A");
+      await sendAll(sender, 10, "on B");
+      await sender.close();
+      first.signal("SIGTERM");
+      assertEquals((await first.status).code, 0);
+    }
+    await using again = await startServerProcess(env);
+    const back = await TestSocket.open(
+      again.wsUrl(`${ROOM}?epoch=${seen.epoch}&since=${seen.offset}`),
+    );
+    const [verdict, frames] = await recovered(back, 90);
+    assertEquals(verdict, {
+      type: "recovered",
+      complete: true,
+      epoch: seen.epoch,
+      offset: seen.offset + 90,
+    });
+    assertEquals(frames.map((f) => f.message), expectedMessages());
+    await back.close();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+/** A raw socket to `path` on the Worker named `worker` (or on any other with `not`). */
+async function onWorker(
+  server: ServerProcess,
+  path: string,
+  pick: (worker: string) => boolean,
+): Promise<{ socket: RawWebSocket; worker: string }> {
+  // Linux picks the Worker by a hash of the client's port: 40 tries all on one is ~1e-12.
+  for (let i = 0; i < 40; i++) {
+    const socket = await RawWebSocket.open(server.wsUrl(path));
+    const worker = socket.headers.get("x-served-by") ?? "";
+    if (pick(worker)) return { socket, worker };
+    socket.close();
+  }
+  throw new Error("Every connection landed on the same Worker");
+}
+
+async function rawSendAll(socket: RawWebSocket, count: number, label: string): Promise<void> {
+  for (let n = 1; n <= count; n++) await socket.send(JSON.stringify({ message: `${label} ${n}` }));
+  await rawNextMatching(socket, (f) => f.message === `${label} ${count}`);
+}
+
+Deno.test({
+  name: "with --workers 2 a client back on the other Worker gets the 90 messages it missed",
+  ignore: !linux, // reusePort spreads connections only on Linux
+  fn: async () => {
+    await using server = await startServerProcess(FAST, ["--workers", "2"]);
+    const { socket: client, worker: first } = await onWorker(
+      server,
+      `${ROOM}?stream=1`,
+      () => true,
+    );
+    const position = await rawNextMatching(client, (f) => f.type === "recovered");
+    client.close();
+    const { socket: onFirst } = await onWorker(server, ROOM, (w) => w === first);
+    const { socket: onOther } = await onWorker(server, ROOM, (w) => w !== first);
+    await rawSendAll(onFirst, 80, "on A");
+    await rawSendAll(onOther, 10, "on B");
+    const { socket: back } = await onWorker(
+      server,
+      `${ROOM}?epoch=${position.epoch}&since=${position.offset}`,
+      (w) => w !== first,
+    );
+    const verdict = await rawNextMatching(back, () => true);
+    assertEquals(verdict, { type: "recovered", complete: true, epoch: position.epoch, offset: 90 });
+    const frames = [];
+    while (frames.length < 90) frames.push(await rawNextMatching(back, () => true));
+    assertEquals(frames.map((f) => f.message), expectedMessages());
+    assertEquals(frames.map((f) => f.offset), Array.from({ length: 90 }, (_, i) => i + 1));
+    for (const socket of [onFirst, onOther, back]) socket.close();
+  },
+});

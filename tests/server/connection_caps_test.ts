@@ -1,0 +1,155 @@
+/**
+ * Connection caps: one client address, or one signed-in user, holds at most so many open
+ * sockets in a process; the next handshake is refused with 429 and a REJECT line saying which
+ * cap, the refusal is counted, a closed socket gives its place back, and other clients are
+ * not affected.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { type CapLease, ConnectionCaps } from "../../server/connection_caps.ts";
+import { DEFAULT_CONFIG, loadConfig } from "../../server/config.ts";
+import { createApp, socket } from "../../mod.ts";
+import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
+import { log } from "../../server/log.ts";
+import { createTestApp, type TestApp } from "../_support/test_app.ts";
+import { startTestServer } from "../_support/server.ts";
+import { handshakeStatus, TestSocket } from "../_support/socket.ts";
+
+/** A socket to the echo route from `address` (the app trusts X-Forwarded-For), as `token`'s user. */
+async function open(app: TestApp, address: string, token?: string) {
+  const headers: Record<string, string> = { "x-forwarded-for": address };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const comm = new Communicator(app, "/ws/echo/", { headers });
+  const { status } = await comm.connect();
+  return { comm, status };
+}
+
+async function tokenFor(app: TestApp, username: string): Promise<string> {
+  await app.services.users.create(username, "quiet river stone");
+  return (await app.services.tokens.create(username)).token;
+}
+
+function granted(lease: CapLease | { refused: string }): CapLease {
+  if ("refused" in lease) throw new Error(`Refused: ${lease.refused}`);
+  return lease;
+}
+
+Deno.test("caps count per address and per user, and give places back once", () => {
+  const caps = new ConnectionCaps({ perAddress: 2, perUser: 1 });
+  const a = granted(caps.acquire("10.0.0.1", null));
+  const b = granted(caps.acquire("10.0.0.1", "ada"));
+  assertEquals(caps.acquire("10.0.0.1", null), {
+    refused: "Too many connections from this address (the cap is 2)",
+  });
+  assertEquals(caps.acquire("10.0.0.2", "ada"), {
+    refused: "Too many connections for this user (the cap is 1)",
+  });
+  assertEquals(caps.stats(), { refusedPerAddress: 1, refusedPerUser: 1, addresses: 1, users: 1 });
+  b.release();
+  b.release(); // twice is once
+  const again = granted(caps.acquire("10.0.0.2", "ada"));
+  assertEquals(caps.stats().addresses, 2);
+  a.release();
+  again.release();
+  assertEquals(caps.stats(), { refusedPerAddress: 1, refusedPerUser: 1, addresses: 0, users: 0 });
+});
+
+Deno.test("a cap of 0 is no cap", () => {
+  const caps = new ConnectionCaps({ perAddress: 0, perUser: 0 });
+  for (let i = 0; i < 1000; i++) granted(caps.acquire("10.0.0.1", "ada"));
+});
+
+Deno.test("the caps are set from MAX_CONNECTIONS_PER_ADDRESS and MAX_CONNECTIONS_PER_USER", () => {
+  assertEquals(DEFAULT_CONFIG.maxConnectionsPerAddress, 256);
+  assertEquals(DEFAULT_CONFIG.maxConnectionsPerUser, 64);
+  const config = loadConfig([], {
+    MAX_CONNECTIONS_PER_ADDRESS: "0",
+    MAX_CONNECTIONS_PER_USER: "5",
+  });
+  assertEquals([config.maxConnectionsPerAddress, config.maxConnectionsPerUser], [0, 5]);
+  let message = "";
+  try {
+    loadConfig([], { MAX_CONNECTIONS_PER_USER: "-1" });
+  } catch (error) {
+    message = (error as Error).message;
+  }
+  assert(message.startsWith("MAX_CONNECTIONS_PER_USER must be a whole number"), message);
+});
+
+Deno.test("one address over its cap is refused with 429; other addresses are not", async () => {
+  const lines: string[] = [];
+  log.setSink((line) => lines.push(line));
+  try {
+    await using app = await createTestApp({ trustProxy: true, maxConnectionsPerAddress: 2 });
+    log.setLevel("info"); // REJECT lines are access lines, written at info
+    const first = await open(app, "203.0.113.1");
+    const second = await open(app, "203.0.113.1");
+    assertEquals([first.status, second.status], [101, 101]);
+    assertEquals((await open(app, "203.0.113.1")).status, 429);
+    const other = await open(app, "203.0.113.2");
+    assertEquals(other.status, 101, "another address is unaffected");
+    other.comm.send("still served");
+    assertEquals(await other.comm.receive(), "You said: still served");
+    assertEquals(app.caps.stats().refusedPerAddress, 1);
+    assert(
+      lines.some((line) =>
+        /^WebSocket REJECT \/ws\/echo\/ \[203\.0\.113\.1\] \(Too many connections from this address/
+          .test(line)
+      ),
+      lines.join("\n"),
+    );
+    await first.comm.disconnect();
+    assertEquals(
+      (await open(app, "203.0.113.1")).status,
+      101,
+      "a closed socket gave its place back",
+    );
+  } finally {
+    log.setSink(null);
+    log.setLevel("silent");
+  }
+});
+
+Deno.test("one user over their cap is refused from any address; others are not", async () => {
+  await using app = await createTestApp({ trustProxy: true, maxConnectionsPerUser: 2 });
+  const ada = await tokenFor(app, "ada");
+  const bob = await tokenFor(app, "bob");
+  const laptop = await open(app, "198.51.100.1", ada);
+  const phone = await open(app, "198.51.100.2", ada);
+  assertEquals([laptop.status, phone.status], [101, 101]);
+  assertEquals((await open(app, "198.51.100.3", ada)).status, 429);
+  assertEquals((await open(app, "198.51.100.1", bob)).status, 101, "another user is unaffected");
+  assertEquals(
+    (await open(app, "198.51.100.1")).status,
+    101,
+    "anonymous sockets count per address",
+  );
+  assertEquals(app.caps.stats().refusedPerUser, 1);
+  await phone.comm.disconnect();
+  assertEquals((await open(app, "198.51.100.3", ada)).status, 101);
+});
+
+Deno.test("a handshake the consumer refuses gives its place back", async () => {
+  await using services = await createTestServices({ maxConnectionsPerAddress: 1 });
+  const app = createApp({
+    routes: [socket("/ws/no/", () => ({ connect: () => false }))],
+    services,
+    upgrade: testUpgrade,
+  });
+  for (let i = 0; i < 3; i++) {
+    assertEquals((await new Communicator(app, "/ws/no/").connect()).status, 403);
+  }
+  assertEquals(app.caps.stats(), {
+    refusedPerAddress: 0,
+    refusedPerUser: 0,
+    addresses: 0,
+    users: 0,
+  });
+  await app.close();
+});
+
+Deno.test("over real sockets, the refused handshake is an HTTP 429", async () => {
+  await using server = await startTestServer({ maxConnectionsPerAddress: 1 });
+  const held = await TestSocket.open(server.wsUrl("/ws/echo/"));
+  assertEquals(await handshakeStatus(server.wsUrl("/ws/echo/")), 429);
+  await held.close();
+});

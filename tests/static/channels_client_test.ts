@@ -1,0 +1,325 @@
+import { assert, assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
+import {
+  connectStream,
+  ndjsonFrames,
+  type Recovery,
+  SendError,
+  type StreamMessage,
+  type StreamOptions,
+} from "../../static/channels_client.js";
+import { Backoff } from "../../static/backoff.js";
+
+/** A stand-in for the browser's WebSocket: the test opens, feeds and closes each one. */
+interface FakeSocket {
+  readonly url: string;
+  readyState: number;
+  sent: string[];
+  closedWith: number | null;
+  onopen: (() => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  send(data: string): void;
+  close(code?: number): void;
+}
+
+function fakeSockets(): { WebSocket: typeof WebSocket; next(): Promise<FakeSocket> } {
+  const created: FakeSocket[] = [];
+  let wake = () => {};
+  class Fake implements FakeSocket {
+    static OPEN = 1;
+    readyState = 0;
+    sent: string[] = [];
+    closedWith: number | null = null;
+    onopen: (() => void) | null = null;
+    onmessage: ((event: { data: unknown }) => void) | null = null;
+    onclose: ((event: { code: number; reason: string }) => void) | null = null;
+    constructor(readonly url: string) {
+      created.push(this);
+      wake();
+    }
+    send(data: string): void {
+      this.sent.push(data);
+    }
+    close(code = 1000): void {
+      this.closedWith = code;
+      this.readyState = 3;
+    }
+  }
+  return {
+    WebSocket: Fake as unknown as typeof WebSocket,
+    async next(): Promise<FakeSocket> {
+      while (created.length === 0) await new Promise<void>((resolve) => wake = resolve);
+      return created.shift()!;
+    },
+  };
+}
+
+function open(socket: FakeSocket): void {
+  socket.readyState = 1;
+  socket.onopen?.();
+}
+
+function drop(socket: FakeSocket, code = 1006): void {
+  socket.readyState = 3;
+  socket.onclose?.({ code, reason: "" });
+}
+
+function feed(socket: FakeSocket, ...frames: Record<string, unknown>[]): void {
+  for (const frame of frames) socket.onmessage?.({ data: JSON.stringify(frame) });
+}
+
+function chat(offset: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: "chat.message", message: `m${offset}`, offset, ...extra };
+}
+
+function query(socket: FakeSocket): Record<string, string> {
+  return Object.fromEntries(new URL(socket.url).searchParams);
+}
+
+function start(url = "ws://chat.test/ws/chat/lobby/?presence=1", options: StreamOptions = {}) {
+  const sockets = fakeSockets();
+  const messages: string[] = [];
+  const recoveries: Recovery[] = [];
+  const frames: Record<string, unknown>[] = [];
+  const states: string[] = [];
+  const stream = connectStream(url, {
+    WebSocket: sockets.WebSocket,
+    window: new EventTarget(),
+    backoff: new Backoff({ initialMs: 2, maxMs: 20, random: () => 1 }),
+    onMessage: (message: StreamMessage) => messages.push(String(message.message)),
+    onRecovered: (recovery) => recoveries.push(recovery),
+    onFrame: (frame) => frames.push(frame),
+    onStateChange: (state, text) => states.push(`${state}: ${text}`),
+    ...options,
+  });
+  return { stream, sockets, messages, recoveries, frames, states };
+}
+
+Deno.test("a first connect asks for a fresh stream and keeps the URL's own parameters", async () => {
+  const { sockets } = start("ws://chat.test/ws/chat/lobby/?presence=1", { batch: true });
+  const socket = await sockets.next();
+  assertEquals(new URL(socket.url).pathname, "/ws/chat/lobby/");
+  assertEquals(query(socket), { presence: "1", stream: "1", batch: "1" });
+});
+
+Deno.test("an http URL becomes a WebSocket URL", async () => {
+  const { sockets } = start("https://chat.test/ws/chat/caf%C3%A9/");
+  const socket = await sockets.next();
+  assertEquals(socket.url, "wss://chat.test/ws/chat/caf%C3%A9/?stream=1");
+});
+
+Deno.test("a reconnect resumes after the last message delivered, in the same epoch", async () => {
+  const { stream, sockets, messages, recoveries } = start();
+  const first = await sockets.next();
+  open(first);
+  feed(first, { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 2 });
+  feed(first, chat(1, { history: true }), chat(2, { history: true }), chat(3));
+  assertEquals(stream.offset, 3);
+  drop(first);
+
+  const second = await sockets.next();
+  assertEquals(query(second), { presence: "1", epoch: "e1", since: "3" });
+  open(second);
+  feed(second, { type: "recovered", complete: true, epoch: "e1", offset: 5 });
+  feed(second, chat(4, { recovered: true }), chat(5, { recovered: true }));
+  assertEquals(messages, ["m1", "m2", "m3", "m4", "m5"]);
+  assertEquals(recoveries.map((r) => [r.complete, r.fresh, r.offset]), [
+    [true, true, 2],
+    [true, false, 5],
+  ]);
+});
+
+Deno.test("a message at or below the last delivered offset is dropped as a duplicate", async () => {
+  const { sockets, messages } = start();
+  const socket = await sockets.next();
+  open(socket);
+  feed(socket, { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 0 });
+  feed(socket, chat(1), chat(2), chat(2), chat(1), chat(3));
+  assertEquals(messages, ["m1", "m2", "m3"]);
+});
+
+Deno.test("a connection lost before its history arrived resumes where the history starts", async () => {
+  const { sockets, messages } = start();
+  const first = await sockets.next();
+  open(first);
+  feed(first, { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 120 });
+  drop(first);
+  // The history would have been 71..120: asking from 70 brings exactly those, nothing twice.
+  const second = await sockets.next();
+  assertEquals(query(second).since, "70");
+
+  assertEquals(messages, []);
+});
+
+Deno.test("a room with fewer messages than its history resumes from its start", async () => {
+  const { sockets } = start();
+  const first = await sockets.next();
+  open(first);
+  feed(first, { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 3 });
+  drop(first);
+  assertEquals(query(await sockets.next()).since, "0");
+});
+
+Deno.test("an empty room's position is kept: what came while away is recovered", async () => {
+  const { sockets } = start();
+  const first = await sockets.next();
+  open(first);
+  feed(first, { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 0 });
+  drop(first);
+  assertEquals(query(await sockets.next()), { presence: "1", epoch: "e1", since: "0" });
+});
+
+Deno.test("an incomplete recovery is reported and the history comes again from the new epoch", async () => {
+  const { sockets, messages, recoveries } = start();
+  const first = await sockets.next();
+  open(first);
+  feed(first, { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 0 });
+  feed(first, chat(1), chat(2), chat(3));
+  drop(first);
+
+  const second = await sockets.next();
+  open(second);
+  feed(second, {
+    type: "recovered",
+    complete: false,
+    epoch: "e2",
+    offset: 2,
+    reason: "epoch changed",
+  });
+  // New epoch, offsets from 1 again: not duplicates.
+  feed(second, chat(1, { history: true, message: "n1" }), chat(2, { message: "n2" }));
+  assertEquals(messages, ["m1", "m2", "m3", "n1", "n2"]);
+  assertEquals(recoveries[1], {
+    complete: false,
+    fresh: false,
+    epoch: "e2",
+    offset: 2,
+    reason: "epoch changed",
+  });
+  drop(second);
+  assertEquals(query(await sockets.next()), { presence: "1", epoch: "e2", since: "2" });
+});
+
+Deno.test("a batched message carries several frames, one JSON object a line, in order", async () => {
+  const { sockets, messages, frames } = start(undefined, { batch: true });
+  const socket = await sockets.next();
+  open(socket);
+  const lines = [
+    { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 0 },
+    chat(1),
+    { type: "presence.diff", joins: ["ada"], leaves: [] },
+    chat(2, { message: "two\nlines" }),
+  ].map((frame) => JSON.stringify(frame));
+  socket.onmessage?.({ data: lines.join("\n") + "\n" });
+  socket.onmessage?.({ data: JSON.stringify(chat(3)) });
+  assertEquals(messages, ["m1", "two\nlines", "m3"]);
+  assertEquals(frames, [{ type: "presence.diff", joins: ["ada"], leaves: [] }]);
+});
+
+Deno.test("batched data that is not JSON objects is skipped line by line", () => {
+  assertEquals(ndjsonFrames('{"a":1}\nnot json\n[1]\n\n{"b":2}'), [{ a: 1 }, { b: 2 }]);
+  assertEquals(ndjsonFrames(new Uint8Array([123, 125])), []);
+});
+
+Deno.test("a send with ack resolves with its offset when the server stored it", async () => {
+  const { stream, sockets } = start();
+  const socket = await sockets.next();
+  open(socket);
+  const first = stream.send({ message: "one" }, { ack: true });
+  const second = stream.send({ message: "two" }, { ack: true });
+  const [a, b] = socket.sent.map((data) => JSON.parse(data));
+  assertEquals(a.message, "one");
+  assertEquals(a.ack, true);
+  assert(a.ref !== b.ref, "every send has its own ref");
+  // Answers may come in any order; each finds its own send.
+  feed(socket, { type: "ack", ref: b.ref, offset: 8, epoch: "e1" });
+  feed(socket, { type: "ack", ref: a.ref, offset: 7, epoch: "e1" });
+  assertEquals(await first, { ref: a.ref, offset: 7, epoch: "e1" });
+  assertEquals(await second, { ref: b.ref, offset: 8, epoch: "e1" });
+});
+
+Deno.test("a refused send rejects with the server's error text, others are not touched", async () => {
+  const { stream, sockets, frames } = start();
+  const socket = await sockets.next();
+  open(socket);
+  const refused = stream.send({ message: "x".repeat(20) }, { ack: true });
+  const kept = stream.send({ message: "fine" }, { ack: true });
+  const [a, b] = socket.sent.map((data) => JSON.parse(data));
+  feed(socket, { type: "error", error: "Message is too long", ref: a.ref });
+  feed(socket, { type: "error", error: "Someone else's", ref: "r999" });
+  const error = await assertRejects(() => refused, SendError, "Message is too long");
+  assertEquals([error.kind, error.ref, error.maybeStored], ["refused", a.ref, false]);
+  // An error for no pending send is the app's to show.
+  assertEquals(frames, [{ type: "error", error: "Someone else's", ref: "r999" }]);
+  feed(socket, { type: "ack", ref: b.ref, offset: 1, epoch: "e1" });
+  assertEquals((await kept).offset, 1);
+});
+
+Deno.test("a send without ack carries a ref and resolves once it went out", async () => {
+  const { stream, sockets } = start();
+  const socket = await sockets.next();
+  open(socket);
+  const { ref } = await stream.send({ message: "hi" });
+  assertEquals(JSON.parse(socket.sent[0]), { message: "hi", ref });
+});
+
+Deno.test("sends are not queued, and unanswered ones fail when the connection is lost", async () => {
+  const { stream, sockets } = start();
+  const socket = await sockets.next();
+  const early = await assertRejects(() => stream.send({ message: "too early" }), SendError);
+  assertEquals([early.kind, early.maybeStored], ["not-connected", false]);
+  assertEquals(socket.sent, []);
+
+  open(socket);
+  const unanswered = stream.send({ message: "in flight" }, { ack: true });
+  drop(socket);
+  const lost = await assertRejects(() => unanswered, SendError, "connection was lost");
+  assertEquals([lost.kind, lost.maybeStored], ["disconnected", true]);
+  // No retry on the next connection: it might store the message twice.
+  const next = await sockets.next();
+  open(next);
+  assertEquals(next.sent, []);
+});
+
+Deno.test("close() stops for good and fails unanswered sends", async () => {
+  const { stream, sockets, states } = start();
+  const socket = await sockets.next();
+  open(socket);
+  const unanswered = stream.send({ message: "bye" }, { ack: true });
+  stream.close();
+  assertEquals(socket.closedWith, 1000);
+  const error = await assertRejects(() => unanswered, SendError);
+  assertInstanceOf(error, SendError);
+  assertEquals(error.kind, "closed");
+  assertEquals(stream.state, "closed");
+  assertEquals(states.at(-1), "closed: Disconnected");
+  // A late close event of the old socket plans no reconnect.
+  drop(socket);
+  assertEquals(stream.state, "closed");
+});
+
+Deno.test("failed attempts wait longer each time until one succeeds", async () => {
+  const backoff = new Backoff({ initialMs: 1, maxMs: 8, random: () => 1 });
+  const { sockets, states } = start(undefined, { backoff });
+  for (let attempt = 0; attempt < 4; attempt++) drop(await sockets.next());
+  assertEquals(backoff.attempts, 4);
+  assertEquals(
+    states.filter((s) => s.startsWith("reconnecting: Connection lost")).length,
+    4,
+  );
+  open(await sockets.next());
+  assertEquals(states.at(-1), "open: Connected");
+});
+
+Deno.test("a policy close can ask for a longer wait", async () => {
+  const backoff = new Backoff({ initialMs: 1, maxMs: 20, random: () => 1 });
+  const { sockets } = start(undefined, {
+    backoff,
+    onClose: (event) => event.code === 1008 ? { atLeastAttempts: 3 } : undefined,
+  });
+  const socket = await sockets.next();
+  open(socket);
+  drop(socket, 1008);
+  assertEquals(backoff.attempts, 4);
+  await sockets.next();
+});
