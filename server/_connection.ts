@@ -409,6 +409,14 @@ export class WebSocketConnection implements Connection {
     if (!this.#enqueue(close)) close();
   }
 
+  /**
+   * Ends a connection whose socket never opened (the handshake failed after `connect` ran):
+   * its groups are left and its consumer's `disconnect(code)` runs, as on a close.
+   */
+  abort(code: number): Promise<void> {
+    return this.#closed(code);
+  }
+
   async #closed(code: number): Promise<void> {
     clearTimeout(this.#closeTimer);
     if (this.#finished) return;

@@ -12,6 +12,7 @@ import type { SocketLike } from "./_socket.ts";
 import { readCookies } from "../auth/cookies.ts";
 import { sessionGroup } from "../auth/sessions.ts";
 import { log } from "./log.ts";
+import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed } from "./origin.ts";
 import { checkHandshake } from "./handshake.ts";
 import type { ConnectionCaps } from "./connection_caps.ts";
@@ -154,8 +155,15 @@ export function websocketHandler(
       return refuse(403, "Refused by the consumer: its connect hook said no");
     }
     if (options.loginRequired && identity.sessionId !== null) {
-      // Logging out sends `connection.close` to this group (the accounts app does).
-      await connection.groupAdd(await sessionGroup(identity.sessionId));
+      try {
+        // Logging out sends `connection.close` to this group (the accounts app does).
+        await connection.groupAdd(await sessionGroup(identity.sessionId));
+      } catch (error) {
+        // The layer is away: nothing may stay behind (groups, presence, a cap's place).
+        log.warn(`Could not join the session group for ${path}`, error);
+        await connection.abort(CloseCode.TRY_AGAIN_LATER);
+        return refuse(503, "Server busy: the session's group could not be joined; retry later");
+      }
     }
     const { socket, response } = batch === "protocol"
       ? upgrade(request, { protocol: BATCH_PROTOCOL })
