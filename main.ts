@@ -9,6 +9,7 @@ import {
   loadConfig,
   log,
   openBackends,
+  runChannelWorkers,
   type RunningServer,
   serveApp,
   startWorkers,
@@ -16,6 +17,7 @@ import {
   workerConfig,
 } from "./mod.ts";
 import { createSite } from "./routes/mod.ts";
+import { siteWorkers } from "./routes/workers.ts";
 
 /** How {@linkcode startSite} serves besides the configuration. */
 export interface SiteServeOptions {
@@ -33,13 +35,24 @@ export async function startSite(
 ): Promise<RunningServer> {
   log.setLevel(config.logLevel);
   const backends = await openBackends(config);
-  const app = createSite(createServices(config, backends), { upgrade: options.upgrade });
+  const services = createServices(config, backends);
+  // The background workers IN_PROCESS_WORKERS names run here (`deno task worker` elsewhere).
+  const router = siteWorkers(config);
+  const names = config.inProcessWorkers === "all" ? router.names : config.inProcessWorkers;
+  const workers = await runChannelWorkers(router, services, { names }).catch(async (error) => {
+    await backends.close();
+    throw error;
+  });
+  const app = createSite(services, { upgrade: options.upgrade });
   return await serveApp(app, {
     hostname: config.host,
     port: config.port,
     reusePort: options.reusePort,
     servedBy: options.servedBy,
-    onClosed: backends.close,
+    onClosed: async () => {
+      await workers.close();
+      await backends.close();
+    },
   });
 }
 

@@ -50,12 +50,26 @@ export { createServices, type ServiceBackends } from "./server/services.ts";
 export {
   appendFromOutside,
   type Backends,
+  channelSendFromOutside,
+  isChannelsCompatible,
+  layerCrossesProcesses,
   openBackends,
   publishFromOutside,
   workerConfig,
 } from "./server/backends.ts";
 export { type RunningServer, serveApp, type ServeOptions } from "./server/start.ts";
 export { runWorker, type StartServer, startWorkers, type WorkerPool } from "./server/workers.ts";
+export {
+  type ChannelNameRouter,
+  channelNameRouter,
+  type ChannelWorker,
+  runChannelWorkers,
+  type RunChannelWorkersOptions,
+  type RunningWorkers,
+  type WorkerContext,
+  type WorkerHooks,
+  type WorkerStats,
+} from "./server/channel_workers.ts";
 export {
   closeSpread,
   type DrainClock,
@@ -71,6 +85,33 @@ export {
   loadConfig,
 } from "./server/config.ts";
 export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./server/log.ts";
+
+// Metrics (`GET /metrics`) and the per-process snapshot (an admin page).
+export {
+  type MetricsSources,
+  type ProcessSnapshot,
+  REFUSAL_REASONS,
+  type RefusalReason,
+  RouteMeter,
+  ServerMetrics,
+} from "./server/server_metrics.ts";
+export {
+  Histogram,
+  LATENCY_BUCKETS,
+  MAX_SERIES_PER_METRIC,
+  Metric,
+  MetricsRegistry,
+  type MetricType,
+  PROMETHEUS_CONTENT_TYPE,
+  type Sample,
+} from "./server/metrics.ts";
+export {
+  METRICS_PATH,
+  metricsHandler,
+  metricsResponse,
+  serveMetrics,
+} from "./server/metrics_route.ts";
+export { type RedisHealth, redisHealth } from "./layers/redis_health.ts";
 
 // Consumers and the WebSocket handshake.
 export type { Connection, Consumer, ConsumerHooks, Scope, User } from "./server/consumer.ts";
@@ -107,8 +148,21 @@ export { staticFileHandler, type StaticFileOptions } from "./server/static_files
 export { readBodyText } from "./server/request_body.ts";
 
 // The group layer.
-export type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult } from "./layers/layer.ts";
-export { validateEvent, validateGroupName } from "./layers/layer.ts";
+export type {
+  Deliver,
+  GroupLayer,
+  GroupSize,
+  LayerEvent,
+  LayerStats,
+  SendResult,
+  Unlisten,
+} from "./layers/layer.ts";
+export {
+  isNamedChannel,
+  validateEvent,
+  validateGroupName,
+  validateNamedChannel,
+} from "./layers/layer.ts";
 export { InMemoryLayer } from "./layers/in_memory.ts";
 export type { RedisForm, RedisNodeAddress } from "./layers/redis_connection.ts";
 

@@ -21,6 +21,8 @@ export interface UserRecord {
   passwordHash: string;
   /** ISO time of sign-up. */
   createdAt: string;
+  /** May use the admin pages (`deno task createsuperuser`); false unless made so. */
+  staff: boolean;
 }
 
 const USERS = "users";
@@ -40,12 +42,17 @@ export class UserDirectory {
    * Creates a user; `null` when the name is taken (in any case). The caller checks the
    * account rules first.
    */
-  async create(username: string, password: string): Promise<UserRecord | null> {
+  async create(
+    username: string,
+    password: string,
+    options: { staff?: boolean } = {},
+  ): Promise<UserRecord | null> {
     if (await this.find(username) !== null) return null; // spares a slow hash; `create` decides
     const user: UserRecord = {
       username: normalizeUsername(username),
       passwordHash: await this.#hasher.hash(password),
       createdAt: new Date().toISOString(),
+      staff: options.staff === true,
     };
     return await this.#store.create([USERS, usernameKey(username)], user) ? user : null;
   }
@@ -53,7 +60,18 @@ export class UserDirectory {
   /** The user called `username` (in any case), or `null`. */
   async find(username: string): Promise<UserRecord | null> {
     if (username === "") return null;
-    return await this.#store.get<UserRecord>([USERS, usernameKey(username)]);
+    const user = await this.#store.get<UserRecord>([USERS, usernameKey(username)]);
+    // Users stored before `staff` existed are not staff.
+    return user === null ? null : { ...user, staff: user.staff === true };
+  }
+
+  /** Makes `username` staff (or not); the updated user, or `null` when there is none. */
+  async setStaff(username: string, staff: boolean): Promise<UserRecord | null> {
+    const user = await this.find(username);
+    if (user === null) return null;
+    const updated = { ...user, staff };
+    await this.#store.set([USERS, usernameKey(username)], updated);
+    return updated;
   }
 
   /**

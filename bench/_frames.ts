@@ -113,12 +113,16 @@ export class FrameBuffer {
   }
 }
 
-/** The upgrade request for `path` on `127.0.0.1:port`. */
+/**
+ * The upgrade request for `path` on `127.0.0.1:port`, with the `Origin` a page of that host
+ * sends: Channels' `AllowedHostsOriginValidator` (Daphne) refuses a handshake without one.
+ */
 export function handshakeRequest(port: number, path: string): Uint8Array {
   const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
   return encoder.encode(
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: http://127.0.0.1:${port}\r\n` +
+      `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\n` +
+      `Sec-WebSocket-Version: 13\r\n\r\n`,
   );
 }
 

@@ -5,7 +5,7 @@
  * A variant is data: `{ ...OURS, name: "ours-redis", env: { LAYER: "redis" } }` or
  * `{ ...OURS, name: "ours-2w", args: ["--workers", "2"] }` is all a later scenario needs.
  */
-import { fromFileUrl } from "@std/path";
+import { fromFileUrl, join } from "@std/path";
 import { DEFAULT_CONFIG, loadConfig } from "../server/config.ts";
 import { processTree, type ProcSample, resetPeak, sampleProcess, sumSamples } from "./_proc.ts";
 
@@ -35,8 +35,22 @@ export interface ServerTarget {
    * `env` must set none).
    */
   defaultConfig?: boolean;
+  /**
+   * With `defaultConfig`: configuration keys `env` may set all the same (each one said in
+   * `notes`), e.g. the per-address connection cap that a bench whose clients all come from
+   * 127.0.0.1 cannot stay under.
+   */
+  defaultsExcept?: string[];
   /** Sends what the server prints on stdout to /dev/null instead of keeping its last lines. */
   stdoutToNull?: boolean;
+  /**
+   * An executable to run instead of Deno (a server that is not ours, e.g. `/usr/bin/python3`
+   * for Daphne): it gets `args` alone, each `{port}` in them replaced by the port; `module`
+   * and `denoFlags` then only describe it.
+   */
+  command?: string;
+  /** Working directory, relative to the repository root (default: the root). */
+  cwd?: string;
 }
 
 /** Rate limit used for our server: far above any bench sender, which sends faster than 20/s. */
@@ -63,11 +77,13 @@ export const OURS: ServerTarget = {
     LOG_LEVEL: "warn",
     RATE_LIMIT: String(BENCH_RATE_LIMIT),
     RATE_BURST: String(BENCH_RATE_LIMIT),
+    MAX_CONNECTIONS_PER_ADDRESS: "0",
   },
   dataDir: true,
   notes: [
     `ours: main.ts with LOG_LEVEL=warn, a fresh DATA_DIR (history in Deno KV), ` +
-    `RATE_LIMIT=RATE_BURST=${BENCH_RATE_LIMIT} (default 20/s, burst 40: bench senders exceed it); ` +
+    `RATE_LIMIT=RATE_BURST=${BENCH_RATE_LIMIT} (default 20/s, burst 40: bench senders exceed it), ` +
+    `MAX_CONNECTIONS_PER_ADDRESS=0 (default 256: every bench client comes from 127.0.0.1); ` +
     `other limits at their defaults`,
   ],
 };
@@ -130,8 +146,10 @@ export async function startServerProcess(
     ...(target.task !== undefined ? { PORT: String(port) } : {}),
     ...options.env,
   };
-  if (target.defaultConfig) assertDefaults(env);
-  const args = target.task !== undefined
+  if (target.defaultConfig) assertDefaults(env, target.defaultsExcept ?? []);
+  const args = target.command !== undefined
+    ? [...target.args, ...(options.args ?? [])].map((arg) => arg.replaceAll("{port}", `${port}`))
+    : target.task !== undefined
     ? ["task", target.task, ...target.args, ...(options.args ?? [])]
     : [
       "run",
@@ -143,9 +161,9 @@ export async function startServerProcess(
       String(port),
     ];
   const spawnedAt = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(target.command ?? Deno.execPath(), {
     args,
-    cwd: ROOT,
+    cwd: target.cwd !== undefined ? join(ROOT, target.cwd) : ROOT,
     env,
     clearEnv: target.defaultConfig === true,
     stdin: "null",
@@ -218,13 +236,13 @@ function withoutSettings(env: Record<string, string>): Record<string, string> {
   return kept;
 }
 
-// Throws unless `env` configures the server with its defaults but for the port and the data
-// directory.
-function assertDefaults(env: Record<string, string>): void {
+// Throws unless `env` configures the server with its defaults but for the port, the data
+// directory and the keys of `except`.
+function assertDefaults(env: Record<string, string>, except: string[]): void {
   const config = loadConfig([], env) as unknown as Record<string, unknown>;
   const defaults = DEFAULT_CONFIG as unknown as Record<string, unknown>;
   const differ = Object.keys(defaults).filter((key) =>
-    key !== "port" && key !== "dataDir" &&
+    key !== "port" && key !== "dataDir" && !except.includes(key) &&
     JSON.stringify(config[key]) !== JSON.stringify(defaults[key])
   );
   if (differ.length > 0) {

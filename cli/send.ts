@@ -1,6 +1,9 @@
 /**
  * `deno task send [--room] <group-or-room> <json-or-text>`: sends one event to a group, the
  * way Channels code calls `group_send` from a view or a job.
+ * `deno task send --channel <name> <json>`: sends one event to a channel, as Channels' `send`:
+ * a named channel (a background worker's, e.g. `dice`) or one connection's channel. It prints
+ * the counted result, and exits with 1 when nobody listens on the channel or it is full.
  *
  * - With `LAYER=redis` it publishes straight to Redis (`REDIS_URL`, `REDIS_PREFIX`).
  * - Otherwise the layer lives inside the running server, so it posts to the server's
@@ -14,18 +17,28 @@
  */
 import {
   appendFromOutside,
+  channelSendFromOutside,
   type Config,
+  isChannelsCompatible,
+  isNamedChannel,
   type LayerEvent,
   loadConfig,
   publishFromOutside,
+  type SendResult,
   validateEvent,
   validateGroupName,
+  validateNamedChannel,
 } from "../mod.ts";
-import { chatGroup, chatMessageFromOutside, roomOfGroup } from "../consumers/chat.ts";
+import { chatGroup, chatMessageFromOutside, chatNaming } from "../consumers/chat.ts";
 
 /** What the command line asked for. */
 export interface SendRequest {
-  group: string;
+  /** The group to send to; absent with `--channel`. */
+  group?: string;
+  /** The channel to send to (`--channel dice`): a named channel or a connection's. */
+  channel?: string;
+  /** The chat room the target named, whose group depends on the layer. */
+  room?: string;
   event: LayerEvent;
   /** The server for the HTTP route; default from HOST and PORT. */
   url?: string;
@@ -35,18 +48,22 @@ export interface SendRequest {
 }
 
 const USAGE = "Usage: deno task send [--room] <group-or-room> <json-or-text> " +
-  "[--url http://127.0.0.1:8000] [--token TOKEN]";
+  "[--url http://127.0.0.1:8000] [--token TOKEN]\n" +
+  "       deno task send --channel <channel> <json> [--url ...] [--token TOKEN]";
 
 /** Parses the command line; throws an `Error` with the usage or the problem. */
 export function parseSendArgs(args: string[]): SendRequest {
   const positional: string[] = [];
   const configArgs: string[] = [];
   let room = false;
+  let channel: string | undefined;
   let url: string | undefined;
   let token: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--room") room = true;
+    else if (arg === "--channel") channel = args[++i] ?? "";
+    else if (arg.startsWith("--channel=")) channel = arg.slice(10);
     else if (arg === "--url") url = args[++i];
     else if (arg.startsWith("--url=")) url = arg.slice(6);
     else if (arg === "--token") token = args[++i];
@@ -58,12 +75,18 @@ export function parseSendArgs(args: string[]): SendRequest {
       }
     } else positional.push(arg);
   }
+  if (channel !== undefined) {
+    if (positional.length !== 1 || channel === "" || room) throw new Error(USAGE);
+    if (isNamedChannel(channel)) validateNamedChannel(channel);
+    return { channel, event: eventFrom(positional[0], false), url, token, configArgs };
+  }
   if (positional.length !== 2 || positional[0] === "") throw new Error(USAGE);
   const [target, payload] = positional;
   const isRoom = room || !target.includes(".");
   const group = isRoom ? chatGroup(target) : target;
   validateGroupName(group);
-  return { group, event: eventFrom(payload, isRoom), url, token, configArgs };
+  const named = isRoom ? { room: target } : {};
+  return { group, ...named, event: eventFrom(payload, isRoom), url, token, configArgs };
 }
 
 /** The event a payload stands for; for a room, plain text or a bare message is a chat message. */
@@ -94,7 +117,7 @@ export function eventFrom(payload: string, isRoom: boolean): LayerEvent {
 async function sendViaServer(
   config: Config,
   request: SendRequest,
-): Promise<{ delivered: number; dropped: number; remoteProcesses: number }> {
+): Promise<SendResult> {
   const token = request.token ?? config.sendToken;
   if (!token) {
     throw new Error("SEND_TOKEN is not set: the server's /_send/ endpoint needs the same token");
@@ -106,7 +129,11 @@ async function sendViaServer(
     response = await fetch(url, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ group: request.group, event: request.event }),
+      body: JSON.stringify(
+        request.channel === undefined
+          ? { group: request.group, event: request.event }
+          : { channel: request.channel, event: request.event },
+      ),
     });
   } catch (error) {
     throw new Error(`No server answers at ${base}: ${(error as Error).message}`);
@@ -136,6 +163,34 @@ function safeJson(text: string): { error?: string } | null {
   }
 }
 
+/** Sends to one channel and prints the counted result; 1 when nobody got it. */
+async function sendToChannel(
+  config: Config,
+  request: SendRequest,
+  channel: string,
+): Promise<number> {
+  try {
+    const result = await channelSendFromOutside(config, channel, request.event) ??
+      await sendViaServer(config, request);
+    if (result.noListener) {
+      console.error(`Not delivered: nobody listens on channel "${channel}"`);
+      return 1;
+    }
+    if (result.dropped > 0) {
+      console.error(`Not delivered: channel "${channel}" is full (its listener is behind)`);
+      return 1;
+    }
+    const where = result.delivered > 0
+      ? `taken by ${result.delivered} listener(s) in the server`
+      : `handed to ${result.remoteProcesses} queue or process(es)`;
+    console.log(`Sent to channel "${channel}": ${where}`);
+    return 0;
+  } catch (error) {
+    console.error(`Not sent: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
 async function main(args: string[]): Promise<number> {
   let request: SendRequest;
   let config: Config;
@@ -146,8 +201,13 @@ async function main(args: string[]): Promise<number> {
     console.error((error as Error).message);
     return 2;
   }
+  if (request.channel !== undefined) return await sendToChannel(config, request, request.channel);
+  // Under LAYER=channels_redis a room's group is the Channels tutorial's `chat_<room>`.
+  const naming = chatNaming({ channelsCompatible: isChannelsCompatible(config) });
+  const group = request.room === undefined ? request.group! : naming.group(request.room);
+  request = { ...request, group };
   try {
-    const room = roomOfGroup(request.group);
+    const room = naming.roomOf(group);
     if (room !== null && request.event.type === "chat.message") {
       const message = chatMessageFromOutside(request.event, room);
       if (message === null) {
@@ -155,22 +215,22 @@ async function main(args: string[]): Promise<number> {
         return 2;
       }
       const retention = config.historyWindow;
-      const appended = await appendFromOutside(config, request.group, message, { retention });
+      const appended = await appendFromOutside(config, group, message, { retention });
       if (appended !== null) {
         console.log(
-          `Sent to "${request.group}" via Redis: offset ${appended.offset} ` +
+          `Sent to "${group}" via Redis: offset ${appended.offset} ` +
             `(epoch ${appended.epoch}), ${appended.remoteProcesses} process(es) subscribed`,
         );
         return 0;
       }
     }
-    const processes = await publishFromOutside(config, request.group, request.event);
+    const processes = await publishFromOutside(config, group, request.event);
     if (processes !== null) {
-      console.log(`Sent to "${request.group}" via Redis: ${processes} process(es) subscribed`);
+      console.log(`Sent to "${group}" via Redis: ${processes} process(es) subscribed`);
     } else {
       const result = await sendViaServer(config, request);
       console.log(
-        `Sent to "${request.group}": delivered to ${result.delivered} connection(s)` +
+        `Sent to "${group}": delivered to ${result.delivered} connection(s)` +
           (result.dropped ? `, ${result.dropped} dropped (receivers over capacity)` : ""),
       );
     }

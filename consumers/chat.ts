@@ -37,16 +37,63 @@ export function isValidRoomName(room: string): boolean {
   return length >= 1 && length <= MAX_ROOM_NAME && !CONTROL.test(room) && room.trim() === room;
 }
 
-/** The group of a room's sockets. */
+/** The group of a room's sockets (this project's own naming; see {@linkcode chatNaming}). */
 export function chatGroup(room: string): string {
   return `chat.${room}`;
 }
 
-/** The room whose group `group` is, or `null` when it is no room's. */
+/** The room whose group `group` is, or `null` when it is no room's (own naming). */
 export function roomOfGroup(group: string): string | null {
   if (!group.startsWith("chat.")) return null;
   const room = group.slice("chat.".length);
   return isValidRoomName(room) ? room : null;
+}
+
+/** How the chat names a room's group on the layer it runs on. */
+export interface ChatNaming {
+  /** The group of a room's sockets. */
+  group(room: string): string;
+  /** The room whose group `group` is, or `null` when it is no room's. */
+  roomOf(group: string): string | null;
+  /** Why a valid room name cannot be used on this layer, or `null` when it can. */
+  refusal(room: string): string | null;
+}
+
+/** Our own naming: `chat.<room>`, any room name {@linkcode isValidRoomName} accepts. */
+export const OWN_CHAT_NAMING: ChatNaming = {
+  group: chatGroup,
+  roomOf: roomOfGroup,
+  refusal: () => null,
+};
+
+const CHANNELS_PREFIX = "chat_";
+// Channels' group names: ASCII letters, digits, `-`, `_`, `.`, shorter than 100 characters.
+const CHANNELS_ROOM = /^[a-zA-Z0-9\-_.]{1,94}$/;
+
+/**
+ * The Channels tutorial's naming, for a layer shared with Django (`LAYER=channels_redis`):
+ * `chat_<room>`, so a Django `ChatConsumer` in the room `lobby` shares `chat_lobby`. Rooms
+ * Channels cannot name (Unicode, spaces, over 94 characters) are refused with the reason.
+ */
+export const CHANNELS_CHAT_NAMING: ChatNaming = {
+  group: (room) => CHANNELS_PREFIX + room,
+  roomOf(group) {
+    if (!group.startsWith(CHANNELS_PREFIX)) return null;
+    const room = group.slice(CHANNELS_PREFIX.length);
+    return isValidRoomName(room) && CHANNELS_ROOM.test(room) ? room : null;
+  },
+  refusal: (room) =>
+    CHANNELS_ROOM.test(room)
+      ? null
+      : `Room ${
+        JSON.stringify(room)
+      } cannot be shared with Django Channels: with LAYER=channels_redis, room names are 1 to 94 ` +
+        `ASCII letters, digits, hyphens, underscores or periods`,
+};
+
+/** The naming for `layer`: Channels' when it is shared with Django, else our own. */
+export function chatNaming(layer: { readonly channelsCompatible?: boolean }): ChatNaming {
+  return layer.channelsCompatible === true ? CHANNELS_CHAT_NAMING : OWN_CHAT_NAMING;
 }
 
 /** The presence topic of a room: who is in it (the same name as its group). */
@@ -84,7 +131,26 @@ export const ACK = "ack";
 export interface ChatConsumerOptions {
   /** What a room's stream keeps for recovery (default: the streams' own default). */
   retention?: StreamRetention;
+  /** How rooms' groups are named (default: our own, `chat.<room>`; see `chatNaming`). */
+  naming?: ChatNaming;
+  /**
+   * Slash commands handed to background workers instead of being published, by command
+   * word: `{ roll: "dice" }` sends `/roll 2d6` to the named channel `dice` as a
+   * {@linkcode CHAT_COMMAND} event. The worker answers the room, or the sender's channel
+   * with {@linkcode CHAT_ERROR}.
+   */
+  commands?: Readonly<Record<string, string>>;
 }
+
+/**
+ * The event a slash command goes to its worker as: `{type, command, args, room, group,
+ * author, replyTo, ref?}`; `replyTo` is the sender's channel, `group` the room's.
+ */
+export const CHAT_COMMAND = "chat.command";
+/** The event a worker answers one socket with: `{type, error, ref?}`, sent as an error frame. */
+export const CHAT_ERROR = "chat.error";
+// `/word rest`: the command word and its arguments.
+const SLASH_COMMAND = /^\/([a-z]+)(?:\s+([\s\S]*))?$/;
 
 /**
  * The chat room of the Django Channels tutorial: a client sends `{"message": "..."}`, every
@@ -114,6 +180,8 @@ export function chatConsumer(
   options: ChatConsumerOptions = {},
 ): Consumer {
   const publishOptions = { retention: options.retention };
+  const naming = options.naming ?? OWN_CHAT_NAMING;
+  const commands = options.commands ?? {};
   // Sockets of one room that see the same gap share one read of it.
   const gapReads = new Map<string, Promise<StreamRead>>();
   const readGap = (group: string, position: StreamPosition): Promise<StreamRead> => {
@@ -128,7 +196,7 @@ export function chatConsumer(
   };
   return (conn) => {
     const room = conn.scope.params.room ?? "";
-    const group = chatGroup(room);
+    const group = naming.group(room);
     const member = conn.scope.user.username ?? ANONYMOUS_AUTHOR;
     const query = conn.scope.query;
     const listing = presence !== undefined && query.get("presence") === "1";
@@ -154,6 +222,33 @@ export function chatConsumer(
       if (frame !== null) conn.sendJson(frame);
     };
 
+    const sendError = (text: string, ref: FrameRef | undefined): void => {
+      if (ref === undefined) conn.sendError(text);
+      else conn.sendJson({ type: "error", error: text, ref });
+    };
+
+    // `/roll 2d6` goes to the dice worker, which answers the whole room (or this socket).
+    const handOff = async (channel: string, command: RegExpExecArray, ref?: FrameRef) => {
+      const event: LayerEvent = {
+        type: CHAT_COMMAND,
+        command: command[1],
+        args: (command[2] ?? "").trim(),
+        room,
+        group,
+        author: member,
+        replyTo: conn.channelName,
+        ...(ref === undefined ? {} : { ref }),
+      };
+      try {
+        const result = await conn.channelSend(channel, event);
+        if (result.noListener) sendError(`No ${channel} worker is running`, ref);
+        else if (result.dropped > 0) sendError(`The ${channel} worker is busy: try again`, ref);
+      } catch (error) {
+        log.warn(`Chat command to "${channel}" not sent`, error);
+        sendError("Command not sent: the server cannot reach its workers right now", ref);
+      }
+    };
+
     // Events that reached this process out of order (two Workers' publishes), or a pub/sub
     // outage: what lies between is read from the stream, once for every socket that needs it.
     const fillGap = async (event: LayerEvent): Promise<void> => {
@@ -173,10 +268,18 @@ export function chatConsumer(
     };
 
     const enter = async (): Promise<void> => {
-      await replay(conn, streams, room, positionOf(query), query.get("stream") === "1", (read) => {
-        epoch = read.epoch;
-        last = read.offset;
-      });
+      await replay(
+        conn,
+        streams,
+        room,
+        group,
+        positionOf(query),
+        query.get("stream") === "1",
+        (read) => {
+          epoch = read.epoch;
+          last = read.offset;
+        },
+      );
       // Drained before live events go straight through: a gap read here keeps them waiting.
       for (let event = early?.shift(); event !== undefined; event = early?.shift()) {
         await sendMessage(event);
@@ -184,9 +287,16 @@ export function chatConsumer(
       early = null;
     };
 
+    const receiveMessage = (event: LayerEvent): void | Promise<void> => {
+      if (early !== null) early.push(event);
+      else return sendMessage(event);
+    };
+
     return {
       async connect() {
         if (!isValidRoomName(room)) return false;
+        const refused = naming.refusal(room);
+        if (refused !== null) throw new ProtocolError(refused);
         await conn.groupAdd(group);
         if (presence === undefined) return enter();
         const topic = chatPresenceTopic(room);
@@ -212,6 +322,12 @@ export function chatConsumer(
         const refused = refusal(value);
         if (refused !== null) throw new ProtocolError(refused, undefined, { ref });
         const text = (value as { message: string }).message;
+        if (text.charCodeAt(0) === 47) { // "/": maybe a command for a worker
+          const command = SLASH_COMMAND.exec(text.trimEnd());
+          if (command !== null && Object.hasOwn(commands, command[1])) {
+            return handOff(commands[command[1]], command, ref);
+          }
+        }
         const ack = (value as { ack?: unknown }).ack === true;
         const now = Date.now(); // one clock reading for the id and the time
         const message: ChatMessage & LayerEvent = {
@@ -232,9 +348,7 @@ export function chatConsumer(
           },
           (error) => {
             log.warn(`Chat message to "${room}" not sent`, error);
-            const text = "Message not sent: the server cannot reach the other members right now";
-            if (ref === undefined) conn.sendError(text);
-            else conn.sendJson({ type: "error", error: text, ref });
+            sendError("Message not sent: the server cannot reach the other members right now", ref);
           },
         );
       },
@@ -247,9 +361,11 @@ export function chatConsumer(
           if (earlyDiffs !== null) earlyDiffs.push(event);
           else conn.sendJson(event);
         },
-        "chat.message": (event) => {
-          if (early !== null) early.push(event);
-          else return sendMessage(event);
+        "chat.message": receiveMessage,
+        // Channels' handler-name form, as a Django project may send it.
+        chat_message: receiveMessage,
+        [CHAT_ERROR]: (event) => {
+          sendError(String(event.error), asFrameRef(event.ref));
         },
       },
     };
@@ -265,11 +381,11 @@ async function replay(
   conn: Connection,
   streams: GroupStreams,
   room: string,
+  group: string,
   position: StreamPosition | null,
   wantsStream: boolean,
   positioned: (read: StreamRead) => void,
 ): Promise<void> {
-  const group = chatGroup(room);
   if (position !== null) {
     const read = await streams.since(group, position);
     if (read.complete) {

@@ -10,10 +10,25 @@
  *   this process's id, then delivers to local members directly; the transport's copy coming
  *   back to this process is skipped by that id. Local counts in the result are exact.
  */
-import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult } from "./layer.ts";
-import { validateEvent, validateGroupName } from "./layer.ts";
+import type {
+  Deliver,
+  GroupLayer,
+  GroupSize,
+  LayerEvent,
+  LayerStats,
+  SendResult,
+  Unlisten,
+} from "./layer.ts";
+import {
+  isNamedChannel,
+  noListenerResult,
+  validateEvent,
+  validateGroupName,
+  validateNamedChannel,
+} from "./layer.ts";
 import { channelProcess, LocalGroups } from "./local_groups.ts";
 import type { Transport, TransportInbox } from "./_transport.ts";
+import { log } from "../server/log.ts";
 
 /**
  * A {@linkcode GroupLayer} that reaches other processes through a {@linkcode Transport}. A
@@ -25,6 +40,8 @@ export class ProcessLayer implements GroupLayer {
   #transport: Transport;
   /** Group subscriptions in flight, by group. */
   #pending = new Map<string, Promise<void>>();
+  /** Named channels' first listens in flight, by name. */
+  #pendingListens = new Map<string, Promise<void>>();
   #closed = false;
   #closing: Promise<void> | null = null;
 
@@ -53,11 +70,40 @@ export class ProcessLayer implements GroupLayer {
   async send(channel: string, event: LayerEvent): Promise<SendResult> {
     validateEvent(event);
     this.#checkOpen();
+    if (isNamedChannel(channel)) return await this.#sendNamed(channel, event);
     if (this.#local.isLocalChannel(channel)) return this.#local.deliverToChannel(channel, event);
     const owner = channelProcess(channel);
-    if (owner === null) return { delivered: 0, dropped: 0, remoteProcesses: 0 };
+    if (owner === null) return noListenerResult(channel, event);
     const remoteProcesses = await this.#transport.sendToProcess(owner, channel, event);
+    if (remoteProcesses === 0) return noListenerResult(channel, event);
     return { delivered: 0, dropped: 0, remoteProcesses };
+  }
+
+  async listen(name: string, deliver: Deliver): Promise<Unlisten> {
+    validateNamedChannel(name);
+    this.#checkOpen();
+    if (this.#local.listen(name, deliver)) {
+      const starting = this.#transport.listenNamed(name).finally(() => {
+        if (this.#pendingListens.get(name) === starting) this.#pendingListens.delete(name);
+      });
+      this.#pendingListens.set(name, starting);
+      try {
+        await starting;
+      } catch (error) {
+        this.#local.unlisten(name, deliver);
+        throw error;
+      }
+    } else {
+      await this.#pendingListens.get(name);
+    }
+    let listening = true;
+    return async () => {
+      if (!listening) return;
+      listening = false;
+      if (this.#local.unlisten(name, deliver) && !this.#closed) {
+        await this.#transport.unlistenNamed(name);
+      }
+    };
   }
 
   async groupAdd(group: string, channel: string): Promise<void> {
@@ -89,8 +135,26 @@ export class ProcessLayer implements GroupLayer {
     return this.#local.stats();
   }
 
+  groupSizes(limit: number): GroupSize[] {
+    return this.#local.groupSizes(limit);
+  }
+
   close(): Promise<void> {
     return this.#closing ??= this.#shutdown();
+  }
+
+  async #sendNamed(name: string, event: LayerEvent): Promise<SendResult> {
+    validateNamedChannel(name);
+    switch (await this.#transport.sendToNamed(name, event, this.processId)) {
+      case "queued":
+        return { delivered: 0, dropped: 0, remoteProcesses: 1 };
+      case "local":
+        return this.#local.deliverToNamed(name, event) ?? noListenerResult(name, event);
+      case "full":
+        return this.#local.countDropped(event, `channel ${name} (queue full)`);
+      case "no-listener":
+        return noListenerResult(name, event);
+    }
   }
 
   /**
@@ -133,6 +197,12 @@ export class ProcessLayer implements GroupLayer {
         local.deliverToGroup(group, event);
       },
       channelEvent: (channel, event): void => void local.deliverToChannel(channel, event),
+      namedEvent: (name, event): void => {
+        // Taken from the queue just as the last listener here stopped: lost, but not unseen.
+        if (local.deliverToNamed(name, event) === null) {
+          log.warn(`A "${event.type}" event for channel "${name}" arrived after its listener left`);
+        }
+      },
     };
   }
 }

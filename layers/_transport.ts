@@ -14,7 +14,16 @@ export interface TransportInbox {
   groupEvent(group: string, event: LayerEvent, origin: string | null): void;
   /** An event for one of this process's channels. */
   channelEvent(channel: string, event: LayerEvent): void;
+  /** An event for the named channel `name`, taken for one of this process's listeners. */
+  namedEvent(name: string, event: LayerEvent): void;
 }
+
+/**
+ * What a transport did with an event for a named channel: put it where one listener will
+ * take it (`queued`), chose this process's own listener (`local`: the layer delivers it),
+ * found nobody listening (`no-listener`) or a full queue (`full`); the last two lose it.
+ */
+export type NamedSent = "queued" | "local" | "no-listener" | "full";
 
 /** What a transport reports for a group event it has accepted. */
 export interface Published {
@@ -52,6 +61,19 @@ export interface Transport {
    * process is listening, 0 when it is known to be gone (the event is then lost).
    */
   sendToProcess(processId: string, channel: string, event: LayerEvent): Promise<number>;
+  /**
+   * Starts taking the named channel's events for this process, and says so wherever senders
+   * look for listeners: called when the name gets its first local listener. Resolves once
+   * sends from any process can reach it.
+   */
+  listenNamed(name: string): Promise<void>;
+  /** Stops taking them: called when the name's last local listener stopped. */
+  unlistenNamed(name: string): Promise<void>;
+  /**
+   * Hands an event to one listener of the named channel, wherever it runs, keeping one
+   * sender's events in order (`origin` is the sender's process id).
+   */
+  sendToNamed(name: string, event: LayerEvent, origin: string): Promise<NamedSent>;
   /** Stops receiving and releases everything. */
   close(): Promise<void>;
 }

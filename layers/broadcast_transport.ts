@@ -7,7 +7,7 @@
  * `_process_layer.ts`.
  */
 import type { LayerEvent } from "./layer.ts";
-import type { Published, Transport, TransportInbox } from "./_transport.ts";
+import type { NamedSent, Published, Transport, TransportInbox } from "./_transport.ts";
 import { log } from "../server/log.ts";
 import { retryWhileLocked } from "../storage/kv_retry.ts";
 
@@ -18,6 +18,12 @@ interface GroupMessage {
 
 interface ChannelMessage {
   channel: string;
+  event: LayerEvent;
+}
+
+/** An event for a named channel, sent to the one Worker chosen to take it. */
+interface NamedMessage {
+  named: string;
   event: LayerEvent;
 }
 
@@ -52,6 +58,8 @@ export class BroadcastTransport implements Transport {
   #inbox: TransportInbox | null = null;
   /** Groups with local members: listened to, and registered under this Worker. */
   #listening = new Set<string>();
+  /** Named channels with local listeners, registered under this Worker. */
+  #named = new Set<string>();
   /** This Worker's own BroadcastChannel, for events to its channels. */
   #ownChannel: BroadcastChannel | null = null;
   /** One BroadcastChannel per group, used to send and (with local members) to listen. */
@@ -60,6 +68,8 @@ export class BroadcastTransport implements Transport {
   #outboxes = new Map<string, BroadcastChannel>();
   /** By group: how many other Workers have members of it. */
   #remoteCounts = new Map<string, Reading>();
+  /** By named channel: the reading of its listeners under way. */
+  #listenerReadings = new Map<string, Promise<string[]>>();
   /** By Worker: 1 when it is alive, else 0. */
   #liveCounts = new Map<string, Reading>();
   #closed = false;
@@ -113,6 +123,54 @@ export class BroadcastTransport implements Transport {
     return Promise.resolve({ remoteProcesses: this.#read(this.#remoteCounts, group, count) });
   }
 
+  async listenNamed(name: string): Promise<void> {
+    this.#named.add(name);
+    const processId = this.#inbox?.processId;
+    if (processId === undefined) return;
+    const key = this.#listenerKey(name, processId);
+    await this.#register(key);
+    if (!this.#named.has(name)) await this.#unregister(key);
+  }
+
+  async unlistenNamed(name: string): Promise<void> {
+    this.#named.delete(name);
+    const processId = this.#inbox?.processId;
+    if (processId !== undefined) await this.#unregister(this.#listenerKey(name, processId));
+  }
+
+  /**
+   * One listener takes each event: the registry's live listeners, sorted, and the sender's
+   * id choose it, so one sender's events all go to one Worker (in order) while that Worker
+   * lives, and different senders spread over the listeners. Read for each send, not cached
+   * (a stale reading would lose events); sends made while a reading is under way share it,
+   * which also keeps them in the order they were made.
+   */
+  async sendToNamed(name: string, event: LayerEvent, origin: string): Promise<NamedSent> {
+    let reading = this.#listenerReadings.get(name);
+    if (reading === undefined) {
+      reading = this.#readListeners(name).finally(() => this.#listenerReadings.delete(name));
+      this.#listenerReadings.set(name, reading);
+    }
+    const listeners = await reading;
+    if (listeners.length === 0) return "no-listener";
+    const chosen = listeners[hashOf(origin) % listeners.length];
+    if (chosen === this.#inbox?.processId) return "local";
+    const message: NamedMessage = { named: name, event };
+    this.#outboxFor(chosen).postMessage(message);
+    return "queued";
+  }
+
+  /** The live listeners of a named channel by the registry, sorted. */
+  async #readListeners(name: string): Promise<string[]> {
+    const now = Date.now();
+    const listeners: string[] = [];
+    const entries = this.#kv.list<number>({ prefix: [this.#prefix, "listeners", name] });
+    for await (const entry of entries) {
+      if (entry.value > now) listeners.push(String(entry.key.at(-1)));
+    }
+    return listeners.sort();
+  }
+
   sendToProcess(processId: string, channel: string, event: LayerEvent): Promise<number> {
     const message: ChannelMessage = { channel, event };
     this.#outboxFor(processId).postMessage(message);
@@ -132,6 +190,7 @@ export class BroadcastTransport implements Transport {
     // Leave the registry at once rather than by expiry (best effort: the entries expire anyway).
     await Promise.all(this.#ownKeys().map((key) => this.#unregister(key)));
     this.#listening.clear();
+    this.#named.clear();
     this.#kvClosed = true;
     this.#kv.close();
   }
@@ -207,7 +266,12 @@ export class BroadcastTransport implements Transport {
     const processId = this.#inbox?.processId;
     if (processId === undefined) return [];
     const groups = [...this.#listening].map((group) => this.#groupKey(group, processId));
-    return [this.#processKey(processId), ...groups];
+    const named = [...this.#named].map((name) => this.#listenerKey(name, processId));
+    return [this.#processKey(processId), ...groups, ...named];
+  }
+
+  #listenerKey(name: string, processId: string): Deno.KvKey {
+    return [this.#prefix, "listeners", name, processId];
   }
 
   #groupKey(group: string, processId: string): Deno.KvKey {
@@ -256,11 +320,22 @@ export class BroadcastTransport implements Transport {
     return outbox;
   }
 
-  #receiveChannel(message: ChannelMessage): void {
-    if (typeof message?.channel !== "string" || typeof message.event?.type !== "string") {
+  #receiveChannel(message: unknown): void {
+    const data = message as Partial<ChannelMessage & NamedMessage> | null;
+    const event = data?.event;
+    if (typeof event?.type === "string" && typeof data?.named === "string") {
+      this.#inbox?.namedEvent(data.named, event);
+    } else if (typeof event?.type === "string" && typeof data?.channel === "string") {
+      this.#inbox?.channelEvent(data.channel, event);
+    } else {
       log.warn("Ignored a malformed message on this Worker's channel");
-      return;
     }
-    this.#inbox?.channelEvent(message.channel, message.event);
   }
+}
+
+/** A small stable hash of a process id, to pick a listener. */
+function hashOf(text: string): number {
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) >>> 0;
+  return hash;
 }

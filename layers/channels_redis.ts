@@ -17,11 +17,20 @@
  *   `groupExpiry` (86400 s). Group names follow Channels' rules (ASCII, under 100 characters).
  * - When Redis goes away, sends reject, joins still work locally; on reconnect this process's
  *   memberships are written back (Redis may have restarted empty).
+ * - Named channels are core.py's general channels: the sorted set `<prefix><name>` (e.g.
+ *   `asgithumbnails`), msgpack behind the random prefix without `__asgi_channel__`, taken with
+ *   `BZPOPMIN` on a connection per name. So Django's `send("thumbnails", …)` reaches a listener
+ *   here, and a send here reaches Django's `runworker thumbnails`. Listeners here also enter
+ *   `<prefix>:listeners:<name>` (a key Django never reads): a send that finds nobody there
+ *   says `noListener`, but is still queued as core.py queues it (for `expiry` seconds), since
+ *   a Django worker does not register.
  */
 import { RESP_TYPES } from "redis";
 import { Buffer } from "node:buffer";
-import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult } from "./layer.ts";
-import { validateEvent } from "./layer.ts";
+import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult, Unlisten } from "./layer.ts";
+import { isNamedChannel, validateEvent, validateNamedChannel } from "./layer.ts";
+import { ListenerRegistry, QueueReader } from "./_redis_queues.ts";
+import { LocalGroups } from "./local_groups.ts";
 import { freezeEvent } from "./event_json.ts";
 import {
   closeRedis,
@@ -85,6 +94,8 @@ const BUFFER_REPLIES = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
 export class ChannelsRedisLayer implements GroupLayer {
   /** This process's part of its channel names (`client_prefix` in core.py). */
   readonly clientPrefix: string = newClientPrefix();
+  /** Groups follow Channels' rules and are shared with Django: apps use its conventions. */
+  readonly channelsCompatible = true;
   #commands: RedisClient;
   #receiver: RedisClient;
   #settings: Settings;
@@ -101,11 +112,20 @@ export class ChannelsRedisLayer implements GroupLayer {
   #closed = false;
   #closing: Promise<void> | null = null;
   #receiving: Promise<void>;
+  /** Named channels' listeners here, and the readers of their queues. */
+  #named = new LocalGroups();
+  #readers = new Map<string, Promise<QueueReader<Buffer>>>();
+  #registry: ListenerRegistry;
 
   private constructor(commands: RedisClient, receiver: RedisClient, settings: Settings) {
     this.#commands = commands;
     this.#receiver = receiver;
     this.#settings = settings;
+    this.#registry = new ListenerRegistry(
+      commands,
+      this.clientPrefix,
+      (name) => `${settings.prefix}:listeners:${name}`,
+    );
     this.#localPrefix = `specific.${this.clientPrefix}!`;
     this.#receiving = this.#receiveLoop();
   }
@@ -152,6 +172,7 @@ export class ChannelsRedisLayer implements GroupLayer {
     validateEvent(event);
     validateChannelName(channel);
     this.#checkOpen();
+    if (isNamedChannel(channel)) return await this.#sendNamed(channel, event);
     if (channel.startsWith(this.#localPrefix)) return this.#deliverHere([channel], event);
     // Only process-specific channels carry their name: Django's workers read general ones.
     const message = serializeMessage(event, channel.includes("!") ? channel : undefined);
@@ -162,6 +183,32 @@ export class ChannelsRedisLayer implements GroupLayer {
     if (added === 1) return { delivered: 0, dropped: 0, remoteProcesses: 1 };
     this.#countDrops(1, event, channel);
     return { delivered: 0, dropped: 1, remoteProcesses: 0 };
+  }
+
+  async listen(name: string, deliver: Deliver): Promise<Unlisten> {
+    validateNamedChannel(name);
+    this.#checkOpen();
+    if (this.#named.listen(name, deliver)) {
+      const starting = this.#startReading(name);
+      this.#readers.set(name, starting);
+      try {
+        await starting;
+        await this.#command(this.#registry.add(name));
+      } catch (error) {
+        this.#named.unlisten(name, deliver);
+        this.#readers.delete(name);
+        await starting.then((reader) => reader.stop(), () => {});
+        throw error;
+      }
+    } else {
+      await this.#readers.get(name);
+    }
+    let listening = true;
+    return async () => {
+      if (!listening) return;
+      listening = false;
+      if (this.#named.unlisten(name, deliver)) await this.#stopReading(name);
+    };
   }
 
   async groupAdd(group: string, channel: string): Promise<void> {
@@ -201,9 +248,10 @@ export class ChannelsRedisLayer implements GroupLayer {
   }
 
   stats(): LayerStats {
+    const named = this.#named.stats();
     return {
-      delivered: this.#delivered,
-      dropped: this.#dropped,
+      delivered: this.#delivered + named.delivered,
+      dropped: this.#dropped + named.dropped,
       groups: this.#members.size,
       channels: this.#receivers.size,
     };
@@ -215,6 +263,8 @@ export class ChannelsRedisLayer implements GroupLayer {
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
+    this.#registry.stop();
+    await Promise.all([...this.#readers.keys()].map((name) => this.#stopReading(name)));
     // A closing process leaves its groups, or Django would keep queueing for it until expiry.
     if (this.#commands.isReady) {
       const leaving = [...this.#members].flatMap(([group, channels]) =>
@@ -231,6 +281,66 @@ export class ChannelsRedisLayer implements GroupLayer {
     }
     await this.#receiving;
     await closeRedis(this.#commands);
+  }
+
+  /**
+   * core.py's `send` to a general channel: queued whether or not anybody listens (a Django
+   * worker does not register), but reported as `noListener` when no listener is registered.
+   */
+  async #sendNamed(name: string, event: LayerEvent): Promise<SendResult> {
+    validateNamedChannel(name);
+    const key = channelKey(this.#settings.prefix, name);
+    const message = serializeMessage(event);
+    const [listeners, added] = await this.#command(Promise.all([
+      this.#registry.count(name),
+      this.#commands.sendCommand<number>(sendCommand(key, message, this.#settings, this.#now())),
+    ]));
+    if (added !== 1) {
+      this.#countDrops(1, event, `channel ${name} (queue full)`);
+      return { delivered: 0, dropped: 1, remoteProcesses: 0 };
+    }
+    if (listeners > 0) return { delivered: 0, dropped: 0, remoteProcesses: 1 };
+    log.warn(
+      `Nobody listens on channel "${name}" here: the "${event.type}" event waits ` +
+        `${this.#settings.expiry} s in ${key} for a Django worker`,
+    );
+    return { delivered: 0, dropped: 0, remoteProcesses: 0, noListener: true };
+  }
+
+  /** Reads a named channel's queue (`BZPOPMIN <prefix><name>`) on a connection of its own. */
+  #startReading(name: string): Promise<QueueReader<Buffer>> {
+    const key = channelKey(this.#settings.prefix, name);
+    return QueueReader.start<Buffer>({
+      name: key,
+      unblockWith: this.#commands,
+      connect: () =>
+        connectRedis(this.#settings.url, {
+          name: `channels_redis channel ${name}`,
+          connectTimeoutMs: this.#settings.connectTimeoutMs,
+        }),
+      pop: async (client) => {
+        const reply = await client.sendCommand<Buffer[] | null>(
+          ["BZPOPMIN", key, String(POP_TIMEOUT_SECONDS)],
+          BUFFER_REPLIES,
+        );
+        return reply === null ? null : reply[1];
+      },
+      take: (message) => {
+        const decoded = deserializeMessage(message);
+        if (decoded === null) {
+          log.warn(`Ignored a message in ${key}: not msgpack with a string "type"`);
+        } else if (this.#named.deliverToNamed(name, decoded.event) === null) {
+          log.warn(`A "${decoded.event.type}" event for "${name}" arrived after its listener left`);
+        }
+      },
+    });
+  }
+
+  async #stopReading(name: string): Promise<void> {
+    const reader = this.#readers.get(name);
+    this.#readers.delete(name);
+    await this.#registry.remove(name);
+    await reader?.then((started) => started.stop(), () => {});
   }
 
   #checkOpen(): void {

@@ -1,5 +1,19 @@
-import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult } from "./layer.ts";
-import { validateGroupName } from "./layer.ts";
+import type {
+  Deliver,
+  GroupLayer,
+  GroupSize,
+  LayerEvent,
+  LayerStats,
+  SendResult,
+  Unlisten,
+} from "./layer.ts";
+import {
+  isNamedChannel,
+  noListenerResult,
+  validateEvent,
+  validateGroupName,
+  validateNamedChannel,
+} from "./layer.ts";
 import { LocalGroups } from "./local_groups.ts";
 
 /**
@@ -22,10 +36,32 @@ export class InMemoryLayer implements GroupLayer {
     if (this.#closed) return Promise.reject(new Error("Layer is closed"));
     // A bad event rejects like any async failure instead of throwing at the caller.
     try {
+      if (isNamedChannel(channel)) {
+        validateNamedChannel(channel);
+        validateEvent(event);
+        return Promise.resolve(
+          this.#local.deliverToNamed(channel, event) ?? noListenerResult(channel, event),
+        );
+      }
       return Promise.resolve(this.#local.deliverToChannel(channel, event));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  listen(name: string, deliver: Deliver): Promise<Unlisten> {
+    try {
+      validateNamedChannel(name);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#local.listen(name, deliver);
+    let listening = true;
+    return Promise.resolve(() => {
+      if (listening) this.#local.unlisten(name, deliver);
+      listening = false;
+      return Promise.resolve();
+    });
   }
 
   async groupAdd(group: string, channel: string): Promise<void> {
@@ -49,6 +85,10 @@ export class InMemoryLayer implements GroupLayer {
 
   stats(): LayerStats {
     return this.#local.stats();
+  }
+
+  groupSizes(limit: number): GroupSize[] {
+    return this.#local.groupSizes(limit);
   }
 
   close(): Promise<void> {

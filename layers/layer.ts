@@ -1,3 +1,5 @@
+import { log } from "../server/log.ts";
+
 /**
  * The group layer: how a message reaches a connection, a group of connections, or every
  * process that has members of a group. Channels' channel layer, reduced to what push needs.
@@ -24,6 +26,27 @@
  *   (see {@linkcode validateGroupName}); Unicode and spaces are allowed, so a chat room's
  *   own name can be part of its group name. An invalid name throws a `TypeError`.
  *
+ * **Named channels** (Channels' `send("thumbnails", …)` to a `runworker`): a name without `!`
+ * (`thumbnails`, `dice`; ASCII letters, digits, `-`, `_`, `.`, under 100 characters, see
+ * {@linkcode validateNamedChannel}) is a queue that any process may {@linkcode GroupLayer.listen}
+ * on, e.g. a background worker.
+ *
+ * - **One listener per event**: each event sent to a named channel is taken by exactly one of
+ *   its listeners, wherever they run (a queue, not a broadcast); none of the others sees it.
+ * - **At most once**: an event is never handed to two listeners; it may be lost when its
+ *   listener's process dies holding it, or when the broker is away.
+ * - **Ordering**: events one sender sends to a named channel are handed out in the order
+ *   sent; a listener gets its events in that order. With several listeners, two events may be
+ *   handled at once by different listeners (as with several `runworker` processes).
+ * - **Nobody listening is reported, never silent**: a send to a named channel with no
+ *   listener anywhere resolves with `delivered: 0` and `noListener: true`, and is logged at
+ *   warning level; the event is not queued (channels_redis: see its layer).
+ * - **Overflow**: a queue holding its capacity refuses further events: `dropped: 1`, logged.
+ *
+ * A send to a process channel (a name with `!`, from {@linkcode GroupLayer.newChannel}) that
+ * this process knows is gone also says `noListener: true`; one to another process's closed
+ * channel may be lost unseen (that process logs nothing either: the channel is gone).
+ *
  * @example
  * ```ts
  * const channel = layer.newChannel((event) => { console.log(event.type); return true; });
@@ -31,6 +54,11 @@
  * const { delivered, dropped } = await layer.groupSend("chat.lobby", { type: "chat.message" });
  * await layer.groupDiscard("chat.lobby", channel);
  * layer.closeChannel(channel);
+ *
+ * // A background worker's queue: each event reaches one listener.
+ * const unlisten = await layer.listen("thumbnails", (event) => { console.log(event); return true; });
+ * const { noListener } = await layer.send("thumbnails", { type: "thumbnail.make", id: 7 });
+ * await unlisten();
  * ```
  */
 export interface GroupLayer {
@@ -38,8 +66,17 @@ export interface GroupLayer {
   newChannel(deliver: Deliver): string;
   /** Unregisters a channel and discards it from every group it is in. */
   closeChannel(channel: string): Promise<void>;
-  /** Sends one event to one channel, wherever it lives. */
+  /**
+   * Sends one event to one channel, wherever it lives: a connection's channel (a name with
+   * `!`) or a named channel (a queue: one of its listeners gets it).
+   */
   send(channel: string, event: LayerEvent): Promise<SendResult>;
+  /**
+   * Takes events sent to the named channel `name` (a queue shared with every other listener
+   * of that name, in any process); resolves once sends from any process can reach it, with
+   * the function that stops listening. Throws a `TypeError` for an invalid name.
+   */
+  listen(name: string, deliver: Deliver): Promise<Unlisten>;
   /** Adds a channel to a group; adding twice is the same as adding once. */
   groupAdd(group: string, channel: string): Promise<void>;
   /** Removes a channel from a group; a missing member or group is a no-op. */
@@ -48,6 +85,14 @@ export interface GroupLayer {
   groupSend(group: string, event: LayerEvent): Promise<SendResult>;
   /** Counters since the layer was opened. */
   stats(): LayerStats;
+  /** The `limit` groups with the most members in this process, largest first (optional). */
+  groupSizes?(limit: number): GroupSize[];
+  /**
+   * True when groups and named channels are shared with Django Channels (channels_redis'
+   * format): group names then follow Channels' rules, and apps use Channels' conventions
+   * (the chat's `chat_<room>` groups). Absent or false for the other layers.
+   */
+  readonly channelsCompatible?: boolean;
   /** Stops delivery and releases connections; safe to call twice. */
   close(): Promise<void>;
 }
@@ -63,6 +108,9 @@ export interface LayerEvent {
 /** Receives one event; returns `false` when the receiver is over capacity (a drop). */
 export type Deliver = (event: LayerEvent) => boolean;
 
+/** Stops a {@linkcode GroupLayer.listen}; safe to call twice. */
+export type Unlisten = () => Promise<void>;
+
 /**
  * What a send achieved. `delivered` and `dropped` count this process's receivers exactly.
  * `remoteProcesses` counts other processes the event was handed to; their own deliveries
@@ -73,8 +121,13 @@ export interface SendResult {
   delivered: number;
   /** Receivers in this process that were over capacity and did not get it. */
   dropped: number;
-  /** Other processes the event was handed to. */
+  /** Other processes the event was handed to (for a named channel: its shared queue). */
   remoteProcesses: number;
+  /**
+   * True when the send named a channel nobody listens on, so nobody will get the event: a
+   * named channel without listeners, or a channel this process knows is closed.
+   */
+  noListener?: boolean;
 }
 
 /** Counters a layer keeps for metrics and logs. */
@@ -87,6 +140,16 @@ export interface LayerStats {
   groups: number;
   /** Open channels in this process. */
   channels: number;
+  /** Group events delivered here (sent here or from another process), once per event. */
+  groupSends?: number;
+}
+
+/** A group and how many members it has in this process. */
+export interface GroupSize {
+  /** The group's name. */
+  group: string;
+  /** Its members in this process. */
+  members: number;
 }
 
 const MAX_GROUP_NAME_LENGTH = 200;
@@ -107,6 +170,41 @@ export function validateGroupName(name: string): void {
   if (CONTROL_CHARACTERS.test(name)) {
     throw new TypeError(`Group name must not contain control characters: ${JSON.stringify(name)}`);
   }
+}
+
+const MAX_NAMED_CHANNEL_LENGTH = 99;
+const NAMED_CHANNEL = /^[a-zA-Z0-9\-_.]+$/;
+
+/** True for the name of a named channel (a queue), false for a connection's (with `!`). */
+export function isNamedChannel(channel: string): boolean {
+  return !channel.includes("!");
+}
+
+/**
+ * Throws a `TypeError` unless `name` is a valid named channel: ASCII letters, digits, `-`, `_`
+ * and `.`, 1 to 99 characters (Channels' own rule, so Django can address it too).
+ */
+export function validateNamedChannel(name: string): void {
+  if (
+    typeof name !== "string" || name.length > MAX_NAMED_CHANNEL_LENGTH || !NAMED_CHANNEL.test(name)
+  ) {
+    throw new TypeError(
+      `Channel name must be 1 to ${MAX_NAMED_CHANNEL_LENGTH} ASCII letters, digits, hyphens, ` +
+        `underscores or periods, not ${JSON.stringify(name)}`,
+    );
+  }
+}
+
+/**
+ * The counted result of a send nobody will receive, logged: at warning level for a named
+ * channel (a worker is missing), at debug level for a connection's (it just closed).
+ */
+export function noListenerResult(channel: string, event: LayerEvent): SendResult {
+  const text =
+    `Nobody listens on channel "${channel}": the "${event.type}" event was not delivered`;
+  if (isNamedChannel(channel)) log.warn(text);
+  else log.debug(text);
+  return { delivered: 0, dropped: 0, remoteProcesses: 0, noListener: true };
 }
 
 /** Throws a `TypeError` unless `event` is an object with a string `type`. */

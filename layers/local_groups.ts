@@ -1,5 +1,5 @@
-import type { Deliver, LayerEvent, LayerStats, SendResult } from "./layer.ts";
-import { validateEvent, validateGroupName } from "./layer.ts";
+import type { Deliver, GroupSize, LayerEvent, LayerStats, SendResult } from "./layer.ts";
+import { noListenerResult, validateEvent, validateGroupName } from "./layer.ts";
 import { log } from "../server/log.ts";
 import { freezeEvent } from "./event_json.ts";
 
@@ -22,8 +22,11 @@ export class LocalGroups {
   #members = new Map<string, Map<string, Deliver>>();
   #groupsOf = new Map<string, Set<string>>();
   #hooks: MembershipHooks;
+  /** Named channels' listeners in this process; events are handed to them in turn. */
+  #listeners = new Map<string, { delivers: Deliver[]; next: number }>();
   #delivered = 0;
   #dropped = 0;
+  #groupSends = 0;
 
   constructor(hooks: MembershipHooks = {}) {
     this.processId = crypto.randomUUID().slice(0, 12);
@@ -103,7 +106,7 @@ export class LocalGroups {
     validateEvent(event);
     freezeEvent(event); // receivers share it: frozen, its JSON is made once (event_json.ts)
     const deliver = this.#receivers.get(channel);
-    if (!deliver) return { delivered: 0, dropped: 0, remoteProcesses: 0 };
+    if (!deliver) return noListenerResult(channel, event);
     const accepted = safeDeliver(deliver, event);
     return this.#count(accepted ? 1 : 0, accepted ? 0 : 1, event, channel);
   }
@@ -115,6 +118,7 @@ export class LocalGroups {
     const members = this.#members.get(group);
     let delivered = 0;
     let dropped = 0;
+    this.#groupSends++;
     if (members) {
       for (const deliver of members.values()) {
         if (safeDeliver(deliver, event)) delivered++;
@@ -124,6 +128,47 @@ export class LocalGroups {
     return this.#count(delivered, dropped, event, group);
   }
 
+  /** Adds a listener of the named channel `name`; true when it is the first one here. */
+  listen(name: string, deliver: Deliver): boolean {
+    const listeners = this.#listeners.get(name);
+    if (listeners !== undefined) {
+      listeners.delivers.push(deliver);
+      return false;
+    }
+    this.#listeners.set(name, { delivers: [deliver], next: 0 });
+    return true;
+  }
+
+  /** Removes a listener of `name`; true when it was the last one here. */
+  unlisten(name: string, deliver: Deliver): boolean {
+    const listeners = this.#listeners.get(name);
+    const index = listeners?.delivers.indexOf(deliver) ?? -1;
+    if (listeners === undefined || index < 0) return false;
+    listeners.delivers.splice(index, 1);
+    if (listeners.delivers.length > 0) return false;
+    this.#listeners.delete(name);
+    return true;
+  }
+
+  /** True when the named channel `name` has a listener in this process. */
+  hasListener(name: string): boolean {
+    return this.#listeners.has(name);
+  }
+
+  /**
+   * Hands an event for the named channel `name` to one of its listeners here, in turn;
+   * `null` when none listens here (the caller reports it).
+   */
+  deliverToNamed(name: string, event: LayerEvent): SendResult | null {
+    validateEvent(event);
+    const listeners = this.#listeners.get(name);
+    if (listeners === undefined) return null;
+    freezeEvent(event);
+    const deliver = listeners.delivers[listeners.next++ % listeners.delivers.length];
+    const accepted = safeDeliver(deliver, event);
+    return this.#count(accepted ? 1 : 0, accepted ? 0 : 1, event, name);
+  }
+
   /** Counters for {@linkcode GroupLayer.stats}. */
   stats(): LayerStats {
     return {
@@ -131,7 +176,21 @@ export class LocalGroups {
       dropped: this.#dropped,
       groups: this.#members.size,
       channels: this.#receivers.size,
+      groupSends: this.#groupSends,
     };
+  }
+
+  /** The `limit` groups with the most members here, largest first (for the admin page). */
+  groupSizes(limit: number): GroupSize[] {
+    const sizes: GroupSize[] = [];
+    for (const [group, members] of this.#members) sizes.push({ group, members: members.size });
+    return sizes.sort((a, b) => b.members - a.members || (a.group < b.group ? -1 : 1))
+      .slice(0, limit);
+  }
+
+  /** Counts (and logs) an event lost to a full queue on the way to `target`. */
+  countDropped(event: LayerEvent, target: string): SendResult {
+    return this.#count(0, 1, event, target);
   }
 
   #count(delivered: number, dropped: number, event: LayerEvent, target: string): SendResult {

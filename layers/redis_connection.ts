@@ -14,6 +14,7 @@
  */
 import { createClient, createCluster, createSentinel } from "redis";
 import { log } from "../server/log.ts";
+import { trackRedisConnection } from "./redis_health.ts";
 
 /** A connected node-redis client. A Sentinel or Cluster connection answers the same commands. */
 export type RedisClient = ReturnType<typeof createClient>;
@@ -140,6 +141,7 @@ export async function connectRedis(
   flags.verified = true;
   machine.connected();
   machines.set(made.client, machine);
+  untrack.set(machine, trackRedisConnection(machine));
   return made.client;
 }
 
@@ -164,7 +166,9 @@ export function isRedisReady(client: RedisClient): boolean {
 /** Closes a client after its pending commands, waiting at most `ms` for them. */
 export async function closeRedis(client: RedisClient, ms = 1000): Promise<void> {
   const ready = isRedisReady(client);
-  machines.get(client)?.close();
+  const machine = machines.get(client);
+  machine?.close();
+  if (machine) untrack.get(machine)?.();
   machines.delete(client);
   if (!client.isOpen) return;
   if (!ready) {
@@ -253,6 +257,9 @@ export class RedisConnectionMachine {
   /** Increases with every PING, so the answer of an outdated one is ignored. */
   #epoch = 0;
   #lostSince: number | null = null;
+  /** Outages it came back from, and their milliseconds (the metrics read them). */
+  restoredCount = 0;
+  downMsRestored = 0;
 
   /** Watches the connection that `probe` reaches. */
   constructor(probe: RedisProbe, options: RedisConnectionMachineOptions) {
@@ -264,6 +271,16 @@ export class RedisConnectionMachine {
   /** Where the connection is. */
   get state(): RedisConnectionState {
     return this.#state;
+  }
+
+  /** The connection's name in log lines and metrics. */
+  get name(): string {
+    return this.#options.name;
+  }
+
+  /** True while `ready`. */
+  get up(): boolean {
+    return this.#state === "ready";
   }
 
   /** When the current outage began (ms), or `null` while not lost. */
@@ -350,6 +367,8 @@ export class RedisConnectionMachine {
     this.#attempt = 0;
     const downMs = this.#clock.now() - (this.#lostSince ?? this.#clock.now());
     this.#lostSince = null;
+    this.restoredCount++;
+    this.downMsRestored += downMs;
     log.info(
       `Redis connection (${this.#options.name}) to ${this.#options.target} restored ` +
         `after ${downMs} ms`,
@@ -368,6 +387,8 @@ export class RedisConnectionMachine {
 
 /** Connections made by connectRedis and their machines, for closeRedis and the status. */
 const machines = new WeakMap<RedisClient, RedisConnectionMachine>();
+/** How each machine leaves the metrics' list of open connections (`redis_health.ts`). */
+const untrack = new WeakMap<RedisConnectionMachine, () => void>();
 
 interface MadeClient {
   client: RedisClient;

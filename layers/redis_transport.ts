@@ -10,7 +10,8 @@
  * the master and node-redis moves the subscriptions to the new master after a failover.
  */
 import type { LayerEvent } from "./layer.ts";
-import type { Published, Transport, TransportInbox } from "./_transport.ts";
+import type { NamedSent, Published, Transport, TransportInbox } from "./_transport.ts";
+import { COUNT_LISTENERS_LUA, ListenerRegistry, QueueReader } from "./_redis_queues.ts";
 import {
   closeRedis,
   connectRedis,
@@ -24,9 +25,12 @@ import {
 import {
   decodeChannelMessage,
   decodeGroupMessage,
+  decodeNamedMessage,
   encodeChannelMessage,
   encodeGroupMessage,
   groupChannel,
+  listenersKey,
+  namedChannelKey,
   processChannel,
 } from "./redis_wire.ts";
 import { log } from "../server/log.ts";
@@ -38,7 +42,25 @@ export interface RedisTransportOptions {
   prefix: string;
   publishTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Events a named channel's list may hold before sends to it are dropped (default 1000). */
+  queueCapacity?: number;
+  /** Seconds an unread named channel's list is kept after its last send (default 60). */
+  queueExpirySeconds?: number;
 }
+
+/**
+ * A send to a named channel, in one round trip: nobody listening (-1), the list full (0),
+ * else pushed (1). KEYS: the registry, the list. ARGV: the event, capacity, expiry (s).
+ */
+const SEND_NAMED_SCRIPT = `${COUNT_LISTENERS_LUA}
+if listeners == 0 then return -1 end
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+return 1`;
+
+/** Seconds one `BLPOP` waits before it is issued again. */
+const POP_TIMEOUT_SECONDS = 5;
 
 /** A {@linkcode Transport} on two Redis connections: one for commands, one subscribed. */
 export class RedisTransport implements Transport {
@@ -50,6 +72,9 @@ export class RedisTransport implements Transport {
   #sharded: boolean;
   /** Groups with local members, hence subscribed (or being subscribed) here. */
   #subscribed = new Set<string>();
+  /** Named channels with local listeners: registered, and read on connections of their own. */
+  #registry: ListenerRegistry | null = null;
+  #readers = new Map<string, QueueReader<string>>();
   #onGroupMessage = (message: string, channel: string): void =>
     this.#receiveGroup(message, channel);
 
@@ -88,6 +113,12 @@ export class RedisTransport implements Transport {
 
   async listen(inbox: TransportInbox): Promise<void> {
     this.#inbox = inbox;
+    const prefix = this.#options.prefix;
+    this.#registry = new ListenerRegistry(
+      this.#commands,
+      inbox.processId,
+      (name) => listenersKey(prefix, name),
+    );
     await this.#listenOn(
       processChannel(this.#options.prefix, inbox.processId),
       (message: string) => this.#receiveChannel(message),
@@ -134,8 +165,75 @@ export class RedisTransport implements Transport {
     );
   }
 
+  async listenNamed(name: string): Promise<void> {
+    const key = namedChannelKey(this.#options.prefix, name);
+    const reader = await QueueReader.start({
+      name: key,
+      // A Cluster's pop runs on whichever node owns the key: its connection is destroyed.
+      unblockWith: this.#sharded ? undefined : this.#commands,
+      connect: () =>
+        connectRedis(this.#options.target, {
+          name: `channel ${name}`,
+          connectTimeoutMs: this.#options.connectTimeoutMs,
+        }),
+      pop: async (client) => {
+        const popped = await client.blPop(key, POP_TIMEOUT_SECONDS);
+        return popped === null ? null : popped.element;
+      },
+      take: (message) => {
+        const event = decodeNamedMessage(message);
+        if (event === null) {
+          log.warn(`Ignored a message on ${key}: not a JSON object with a "type"`);
+        } else this.#inbox?.namedEvent(name, event);
+      },
+    });
+    this.#readers.set(name, reader);
+    try {
+      await this.#command(this.#registry!.add(name));
+    } catch (error) {
+      this.#readers.delete(name);
+      await reader.stop();
+      throw error;
+    }
+  }
+
+  async unlistenNamed(name: string): Promise<void> {
+    const reader = this.#readers.get(name);
+    this.#readers.delete(name);
+    // Out of the registry first: a sender that still sees us would queue for nobody.
+    await this.#registry?.remove(name);
+    await reader?.stop();
+  }
+
+  async sendToNamed(name: string, event: LayerEvent): Promise<NamedSent> {
+    const prefix = this.#options.prefix;
+    const pushed = await this.#command(this.#commands.eval(SEND_NAMED_SCRIPT, {
+      keys: [listenersKey(prefix, name), namedChannelKey(prefix, name)],
+      arguments: [
+        JSON.stringify(event),
+        String(this.#options.queueCapacity ?? 1000),
+        String(this.#options.queueExpirySeconds ?? 60),
+      ],
+    }));
+    if (pushed === -1) return "no-listener";
+    return pushed === 1 ? "queued" : "full";
+  }
+
   async close(): Promise<void> {
+    this.#registry?.stop();
+    const names = [...this.#readers.keys()];
+    await Promise.all(names.map((name) => this.unlistenNamed(name)));
     await Promise.all([closeRedis(this.#commands), closeRedis(this.#subscriber)]);
+  }
+
+  /** A command bounded in time, failing with the (redacted) target in its message. */
+  async #command<T>(command: Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(command, this.#options.publishTimeoutMs, "no answer in time");
+    } catch (error) {
+      const shown = describeRedisForm(this.#options.target);
+      throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`);
+    }
   }
 
   async #publish(channel: string, payload: string): Promise<number> {

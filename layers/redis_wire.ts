@@ -15,6 +15,14 @@
  *   key before delivery. Keys starting with `__` are reserved.
  * - Events for one channel are published on `<prefix>:process:<process id>`, the process
  *   being the part of the channel name before `!`, as `{"channel": "<name>", "event": {…}}`.
+ * - A named channel (a worker's queue, e.g. `dice`) is the list `<prefix>:channel:{<name>}`
+ *   of JSON events, pushed with `RPUSH` and taken with `BLPOP`; its listeners are the sorted
+ *   set `<prefix>:listeners:{<name>}` (process ids scored by when their entry expires, in ms
+ *   of the Redis server's clock). The braces keep both in one Cluster hash slot. From outside:
+ *
+ * ```sh
+ * redis-cli RPUSH 'channels:channel:{dice}' '{"type":"dice.roll","room":"lobby","dice":"2d6"}'
+ * ```
  */
 import type { LayerEvent } from "./layer.ts";
 
@@ -29,6 +37,22 @@ export function groupChannel(prefix: string, group: string): string {
 /** The Redis pub/sub channel of one process, for events to its channels. */
 export function processChannel(prefix: string, processId: string): string {
   return `${prefix}:process:${processId}`;
+}
+
+/** The list that queues a named channel's events. */
+export function namedChannelKey(prefix: string, name: string): string {
+  return `${prefix}:channel:{${name}}`;
+}
+
+/** The sorted set of a named channel's listening processes. */
+export function listenersKey(prefix: string, name: string): string {
+  return `${prefix}:listeners:{${name}}`;
+}
+
+/** Parses an event taken from a named channel's list; `null` when malformed. */
+export function decodeNamedMessage(text: string): LayerEvent | null {
+  const value = parseObject(text);
+  return typeof value?.type === "string" ? value as LayerEvent : null;
 }
 
 /** The process that created a channel (the part of its name before `!`); made in LocalGroups. */

@@ -11,7 +11,8 @@ import {
 import { chatIndex, chatRoom } from "../templates/chat.ts";
 import { errorPageResponse } from "../templates/error.ts";
 import { tutorialChatIndex, tutorialChatRoom } from "../templates/tutorial_chat.ts";
-import { chatConsumer, isValidRoomName } from "../consumers/chat.ts";
+import { chatConsumer, chatNaming, isValidRoomName } from "../consumers/chat.ts";
+import { DICE_CHANNEL } from "../consumers/dice_worker.ts";
 
 /** `GET /chat/`: pick a room. */
 export const chatIndexPage: Handler = async (request, context) => {
@@ -23,6 +24,8 @@ export const chatIndexPage: Handler = async (request, context) => {
 export const chatRoomPage: Handler = async (request, context) => {
   const room = context.params.room;
   if (!isValidRoomName(room)) return roomNotFound();
+  const refused = chatNaming(context.services.layer).refusal(room);
+  if (refused !== null) return roomNotFound(refused);
   const page = await pageAccount(request, context);
   return page.finish(htmlResponse(chatRoom(room, page.account)));
 };
@@ -34,16 +37,19 @@ export const tutorialChatIndexPage: Handler = () => htmlResponse(tutorialChatInd
 export const tutorialChatRoomPage: Handler = (_request, context) => {
   const room = context.params.room;
   if (!isValidRoomName(room)) return roomNotFound();
+  const refused = chatNaming(context.services.layer).refusal(room);
+  if (refused !== null) return roomNotFound(refused);
   return htmlResponse(tutorialChatRoom(room));
 };
 
-function roomNotFound(): Response {
-  return errorPageResponse(
-    404,
-    "Not Found",
-    "Room names are 1 to 100 characters, without control characters.",
-  );
+function roomNotFound(
+  why = "Room names are 1 to 100 characters, without control characters.",
+): Response {
+  return errorPageResponse(404, "Not Found", why);
 }
+
+/** The chat's slash commands and the workers' channels they go to. */
+export const CHAT_COMMANDS: Readonly<Record<string, string>> = { roll: DICE_CHANNEL };
 
 /**
  * The Channels tutorial's chat: the room picker, the rooms and their sockets; with
@@ -52,15 +58,17 @@ function roomNotFound(): Response {
  * `/tutorial/chat/` and speak to the same sockets.
  */
 export function chatRoutes(
-  services: Pick<Services, "streams" | "config">,
+  services: Pick<Services, "streams" | "config" | "layer">,
   presence?: PresenceTracker,
 ): AppRoute[] {
   const retention = services.config.historyWindow;
+  // `/roll 2d6` goes to the dice worker (`routes/workers.ts`), which answers the room.
+  const options = { retention, naming: chatNaming(services.layer), commands: CHAT_COMMANDS };
   return [
     page("GET", "/chat/", chatIndexPage),
     page("GET", "/chat/:room/", chatRoomPage),
     page("GET", "/tutorial/chat/", tutorialChatIndexPage),
     page("GET", "/tutorial/chat/:room/", tutorialChatRoomPage),
-    socket("/ws/chat/:room/", chatConsumer(services.streams, presence, { retention })),
+    socket("/ws/chat/:room/", chatConsumer(services.streams, presence, options)),
   ];
 }

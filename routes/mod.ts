@@ -13,6 +13,8 @@ import { staticRoutes } from "./static.ts";
 import { sendRoutes } from "./send.ts";
 import { tutorialRoutes } from "./tutorials.ts";
 import { tokenRoutes } from "./tokens.ts";
+import { adminRoutes } from "./admin.ts";
+import { AdminStats } from "../consumers/admin.ts";
 
 /** How the site is built besides its services. */
 export interface SiteOptions {
@@ -24,6 +26,7 @@ export interface SiteOptions {
 export function createSite(services: Services, options: SiteOptions = {}): App {
   // One list of usernames for the presence page and every presence socket.
   const usernames = new UsernameCache(services.users, services.layer);
+  const admin = new AdminStats(services);
   return createApp({
     routes: [
       ...chatRoutes(services, services.presence),
@@ -33,10 +36,11 @@ export function createSite(services: Services, options: SiteOptions = {}): App {
       ...staticRoutes(),
       ...tutorialRoutes(services, usernames),
       ...sendRoutes(services.config),
+      ...adminRoutes(services, admin),
     ],
     services,
     upgrade: options.upgrade,
     errorPage: errorPageResponse,
-    owns: [usernames],
+    owns: [usernames, admin],
   });
 }

@@ -1,12 +1,15 @@
 /**
- * `POST /_send/`: sends one event to a group from outside the server, the way Channels code
- * calls `group_send` from a view or a job. `deno task send` uses it when the layer is in this
- * process; with Redis it publishes directly.
+ * `POST /_send/`: sends one event to a group or a channel from outside the server, the way
+ * Channels code calls `group_send` or `send` from a view or a job. `deno task send` uses it
+ * when the layer is in this process; with Redis it publishes directly.
  *
  * The request carries `Authorization: Bearer <SEND_TOKEN>` and a JSON body
- * `{"group": "chat.lobby", "event": {"type": "chat.message", ...}}`. Without the header the
- * answer is 401, with a wrong token 403. The route is not in the table at all (404) when no
- * token is configured.
+ * `{"group": "chat.lobby", "event": {"type": "chat.message", ...}}`, or
+ * `{"channel": "dice", "event": {...}}` for a named channel (a worker's queue) or one
+ * connection's channel. The answer is the counted result, e.g. `{"delivered": 1, "dropped": 0,
+ * "remoteProcesses": 0}`; `"noListener": true` says nobody listens on that channel. Without
+ * the header the answer is 401, with a wrong token 403. The route is not in the table at all
+ * (404) when no token is configured.
  *
  * A `chat.message` to a chat room's group goes into the room's stream, completed as the chat
  * consumer completes messages from outside: it gets an offset (the answer carries `offset` and
@@ -15,16 +18,19 @@
 import {
   type AppRoute,
   type Config,
+  type GroupLayer,
   type Handler,
+  isNamedChannel,
   type LayerEvent,
   log,
   page,
   readBodyText,
   validateEvent,
   validateGroupName,
+  validateNamedChannel,
 } from "../mod.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { chatMessageFromOutside, roomOfGroup } from "../consumers/chat.ts";
+import { chatMessageFromOutside, chatNaming } from "../consumers/chat.ts";
 
 /** The path of the endpoint. */
 export const SEND_PATH = "/_send/";
@@ -44,6 +50,7 @@ export const sendEvent: Handler = async (request, context) => {
   }
   const body = await readBody(request, config.maxMessageBytes);
   if ("error" in body) return json(400, body);
+  if ("channel" in body) return await sendToChannel(context.services.layer, body);
   try {
     validateGroupName(body.group);
     validateEvent(body.event);
@@ -52,7 +59,7 @@ export const sendEvent: Handler = async (request, context) => {
   }
   try {
     // A chat message to a room goes into the room's stream: it gets an offset and is kept.
-    const room = roomOfGroup(body.group);
+    const room = chatNaming(layer).roomOf(body.group);
     if (room !== null && body.event.type === "chat.message") {
       const message = chatMessageFromOutside(body.event, room);
       if (message === null) {
@@ -71,6 +78,25 @@ export const sendEvent: Handler = async (request, context) => {
   }
 };
 
+async function sendToChannel(
+  layer: GroupLayer,
+  body: { channel: string; event: LayerEvent },
+): Promise<Response> {
+  try {
+    if (isNamedChannel(body.channel)) validateNamedChannel(body.channel);
+    else if (body.channel.length > 200) throw new TypeError("Channel name is too long");
+    validateEvent(body.event);
+  } catch (error) {
+    return json(400, { error: (error as Error).message });
+  }
+  try {
+    return json(200, await layer.send(body.channel, body.event));
+  } catch (error) {
+    log.warn(`${SEND_PATH} to channel "${body.channel}" failed`, error);
+    return json(503, { error: `Not sent: ${(error as Error).message}` });
+  }
+}
+
 function bearerToken(request: Request): string | null {
   const header = request.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -87,10 +113,14 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
 async function readBody(
   request: Request,
   limit: number,
-): Promise<{ group: string; event: LayerEvent } | { error: string }> {
+): Promise<
+  { group: string; event: LayerEvent } | { channel: string; event: LayerEvent } | {
+    error: string;
+  }
+> {
   const text = await readBodyText(request, limit);
   if (text === null) return { error: `The body is over ${limit} bytes` };
-  let value: { group?: unknown; event?: unknown };
+  let value: { group?: unknown; channel?: unknown; event?: unknown };
   try {
     value = JSON.parse(text);
   } catch {
@@ -98,7 +128,12 @@ async function readBody(
       error: 'The body must be JSON like {"group": "chat.lobby", "event": {"type": "..."}}',
     };
   }
-  if (typeof value?.group !== "string") return { error: 'The body needs a string "group"' };
+  if (typeof value?.channel === "string" && value.group === undefined) {
+    return { channel: value.channel, event: value.event as LayerEvent };
+  }
+  if (typeof value?.group !== "string") {
+    return { error: 'The body needs a string "group" or a string "channel"' };
+  }
   return { group: value.group, event: value.event as LayerEvent };
 }
 

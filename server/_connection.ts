@@ -6,6 +6,7 @@ import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
 import type { ConnectionLimits, SocketLike } from "./_socket.ts";
 import { log } from "./log.ts";
 import { eventJson } from "../layers/event_json.ts";
+import { RouteMeter } from "./server_metrics.ts";
 
 /**
  * The one event type the framework handles itself: `{type: "connection.close", code, reason}`
@@ -63,6 +64,7 @@ export class WebSocketConnection implements Connection {
   /** Frames sent before the socket opened that its queue could not hold. */
   #droppedBeforeOpen = 0;
   #onDroppedBeforeOpen: ((frames: number) => void) | undefined;
+  #meter: RouteMeter;
 
   constructor(
     consumer: Consumer,
@@ -74,9 +76,12 @@ export class WebSocketConnection implements Connection {
       onDroppedBeforeOpen?: (frames: number) => void;
       /** The client opted in to batched frames (see `_frame_batch.ts`). */
       batch?: boolean;
+      /** Its route's counts: frames, bytes, drops, closes (default: counted nowhere). */
+      meter?: RouteMeter;
     },
   ) {
-    this.#batch = options.batch === true ? new FrameBatch() : null;
+    this.#meter = options.meter ?? new RouteMeter("");
+    this.#batch = options.batch === true ? new FrameBatch(this.#meter) : null;
     this.#onDroppedBeforeOpen = options.onDroppedBeforeOpen;
     this.scope = options.scope;
     this.#layer = options.layer;
@@ -98,17 +103,22 @@ export class WebSocketConnection implements Connection {
     return new Promise((resolve) => this.onFinished(resolve));
   }
 
-  /** Runs the `connect` hook; false means the handshake must be refused. */
-  async runConnect(): Promise<boolean> {
+  /**
+   * Runs the `connect` hook; resolves `null` when the socket is accepted, else why the
+   * handshake must be refused (a {@linkcode ProtocolError}'s message, or a generic reason).
+   */
+  async runConnect(): Promise<string | null> {
+    let reason = "Refused by the consumer: its connect hook said no";
     try {
       const verdict = await this.#hooks.connect?.();
-      if (verdict !== false) return true;
+      if (verdict !== false) return null;
     } catch (error) {
-      log.error(`Consumer connect failed for ${this.scope.path}`, error);
+      if (error instanceof ProtocolError) reason = error.message;
+      else log.error(`Consumer connect failed for ${this.scope.path}`, error);
     }
     await this.#release();
     this.#markDone();
-    return false;
+    return reason;
   }
 
   /** Wires an upgraded socket to this connection. */
@@ -133,8 +143,10 @@ export class WebSocketConnection implements Connection {
     // One read of `readyState`: it is a getter with a brand check, and this runs per delivery.
     const state = socket === null ? CONNECTING : socket.readyState;
     if (state === OPEN) {
-      if (typeof data === "string" || data instanceof Uint8Array) socket!.send(data);
-      else this.#batch!.add(data.json);
+      if (typeof data === "string" || data instanceof Uint8Array) {
+        socket!.send(data);
+        this.#meter.sent(data);
+      } else this.#batch!.add(data.json);
     } else if (state === CONNECTING) {
       const waiting = this.#beforeOpen ??= [];
       if (waiting.length < this.#limits.channelCapacity) waiting.push(data);
@@ -187,6 +199,10 @@ export class WebSocketConnection implements Connection {
     return this.#layer.groupSend(group, event);
   }
 
+  channelSend(channel: string, event: LayerEvent): Promise<SendResult> {
+    return this.#layer.send(channel, event);
+  }
+
   #opened(): void {
     const frames = this.#beforeOpen;
     this.#beforeOpen = null;
@@ -236,6 +252,7 @@ export class WebSocketConnection implements Connection {
       return true;
     }
     if (congested || !this.#enqueue(() => handler(event))) {
+      this.#meter.dropped(congested);
       // A reader this far behind will not catch up; closing frees its memory for good.
       if (++this.#droppedInARow >= this.#limits.channelCapacity) {
         this.close(CloseCode.TRY_AGAIN_LATER, "Too slow: messages were dropped");
@@ -269,6 +286,7 @@ export class WebSocketConnection implements Connection {
 
   #received(data: IncomingFrame): void {
     if (this.#finished || this.#closeQueued) return;
+    this.#meter.received(data);
     const refusal = this.#gate.check(data);
     if (refusal !== null) {
       this.#refuseFrame(refusal);
@@ -421,6 +439,7 @@ export class WebSocketConnection implements Connection {
     clearTimeout(this.#closeTimer);
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#socket !== null) this.#meter.closed(code); // it was counted open once attached
     this.#tasks = null;
     this.#batch?.discard();
     // Deno keeps a closed socket (and so its handlers and this connection) until its ping

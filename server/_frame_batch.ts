@@ -10,6 +10,7 @@
  * the batch first, then goes as its own frame, so the socket's order is kept.
  */
 import type { SocketLike } from "./_socket.ts";
+import type { RouteMeter } from "./server_metrics.ts";
 
 /** The subprotocol a client offers (`Sec-WebSocket-Protocol`) to receive batched frames. */
 export const BATCH_PROTOCOL = "channels.batch";
@@ -40,6 +41,14 @@ export class FrameBatch {
   socket: SocketLike | null = null;
   #text = "";
   #due = false;
+  #meter: RouteMeter | null;
+  /** UTF-8 bytes of what waits, newlines included (counted as each line is added). */
+  #bytes = 0;
+
+  /** A batch whose frames are counted on `meter`, when given. */
+  constructor(meter: RouteMeter | null = null) {
+    this.#meter = meter;
+  }
 
   /** What waits to be sent, in UTF-16 code units: counted with the socket's unsent bytes. */
   get pending(): number {
@@ -50,6 +59,8 @@ export class FrameBatch {
   add(json: string): void {
     // A string concatenation is a rope in V8: flattened once, when the batch is sent.
     this.#text = this.#text === "" ? json : this.#text + "\n" + json;
+    // A group's event is one string for every member: its length is measured once.
+    if (this.#meter !== null) this.#bytes += this.#meter.textBytes(json) + 1;
     if (this.#text.length >= MAX_BATCH_CHARS) this.flush();
     else if (!this.#due) {
       this.#due = true;
@@ -63,12 +74,18 @@ export class FrameBatch {
     if (text === "") return;
     this.#text = "";
     const socket = this.socket;
-    if (socket !== null && socket.readyState === OPEN) socket.send(text);
+    const bytes = this.#bytes - 1; // one newline fewer than lines
+    this.#bytes = 0;
+    if (socket !== null && socket.readyState === OPEN) {
+      socket.send(text);
+      this.#meter?.sentBatch(bytes);
+    }
   }
 
   /** Forgets what waits: the socket has closed. */
   discard(): void {
     this.#text = "";
+    this.#bytes = 0;
   }
 
   /** Called by the turn's flush. */

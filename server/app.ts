@@ -10,7 +10,7 @@
  * ```
  */
 import type { Handler, RequestContext, Services } from "./context.ts";
-import type { AppRoute, RouteTarget } from "./routes.ts";
+import { type AppRoute, page, type RouteTarget } from "./routes.ts";
 import { Router } from "./router.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
 import { CloseCode } from "./close_codes.ts";
@@ -18,6 +18,8 @@ import { html, htmlResponse } from "./html.ts";
 import { formatAddr, log } from "./log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
+import { METRICS_PATH, metricsHandler } from "./metrics_route.ts";
+import type { ServerMetrics } from "./server_metrics.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
 export type ErrorPage = (status: number, title: string, detail: string) => Response;
@@ -86,12 +88,21 @@ export function createApp(options: AppOptions): App {
     perUser: services.config.maxConnectionsPerUser,
   });
   const errorPage = options.errorPage ?? errorResponse;
+  const { metricsToken, metricsAddress } = services.config;
+  // Only with a token: never public by accident (a separate address is `serveApp`'s).
+  const routes = metricsToken === ""
+    ? options.routes
+    : [...options.routes, page("GET", METRICS_PATH, metricsHandler(metricsToken))];
+  if (metricsToken !== "" || metricsAddress !== null) services.metrics.startLagMonitor();
+  const tracking = { live, caps, metrics: services.metrics };
   const router = new Router<Handler & { websocket?: true }>(
-    options.routes.map((route) => ({
+    routes.map((route) => ({
       ...route,
-      handler: handlerOf(route.handler, { live, caps }, options.upgrade),
+      handler: handlerOf(route.handler, route.path, tracking, options.upgrade),
     })),
   );
+  // The lag timer stops last, once everything the app owns is closed.
+  const owns = [services.metrics, ...(options.owns ?? [])];
 
   async function handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     const started = performance.now();
@@ -125,9 +136,9 @@ export function createApp(options: AppOptions): App {
         await live.closeAll(CloseCode.GOING_AWAY, "Server shutting down");
         // Sockets closed by a shutdown end their presence now, not after a grace period.
         await services.presence.close();
-        await closeOwned(options.owns);
+        await closeOwned(owns);
       })(),
-    drain: (windowMs) => closing ??= drainApp(live, services, options.owns, windowMs),
+    drain: (windowMs) => closing ??= drainApp(live, services, owns, windowMs),
   };
 }
 
@@ -170,11 +181,16 @@ function seconds(ms: number): string {
 
 function handlerOf(
   target: RouteTarget,
-  tracking: { live: LiveConnections; caps: ConnectionCaps },
+  path: string,
+  tracking: { live: LiveConnections; caps: ConnectionCaps; metrics: ServerMetrics },
   upgrade: UpgradeWebSocket | undefined,
 ): Handler & { websocket?: true } {
   if (target.kind === "http") return target.handle;
-  const handler = websocketHandler(target.consumer, { ...target.options, ...tracking, upgrade });
+  const { live, caps, metrics } = tracking;
+  // Made with the route table: a connection only adds to its route's numbers.
+  const meter = metrics.route(path);
+  const options = { ...target.options, live, caps, meter, upgrade };
+  const handler = websocketHandler(target.consumer, options);
   return Object.assign(handler, { websocket: true as const });
 }
 

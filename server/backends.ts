@@ -21,7 +21,7 @@
  * ```
  */
 import type { Config } from "./config.ts";
-import type { GroupLayer, LayerEvent } from "../layers/layer.ts";
+import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
 import type { Store } from "../storage/store.ts";
 import type { GroupStreams, PublishOptions, StreamPublished } from "../layers/streams/contract.ts";
@@ -131,6 +131,24 @@ async function closeInReverse(opened: { close(): unknown }[]): Promise<void> {
 }
 
 /**
+ * Whether the layer the configuration names reaches other OS processes (Redis): only then can
+ * `deno task worker` run background workers in a process of their own. The in-process layers
+ * (`memory`, and `broadcast` between the Workers of one process) run them in the server.
+ */
+export function layerCrossesProcesses(config: Pick<Config, "layer">): boolean {
+  return config.layer === "redis" || config.layer === "channels_redis";
+}
+
+/**
+ * Whether the layer the configuration names shares groups with Django Channels
+ * (`channels_redis`), as an opened layer's `channelsCompatible` says: for tools that name
+ * groups without opening one (`deno task send`).
+ */
+export function isChannelsCompatible(config: Pick<Config, "layer">): boolean {
+  return config.layer === "channels_redis";
+}
+
+/**
  * The configuration each of `--workers N` runs: a layer that crosses Workers (`memory`
  * becomes `broadcast`; `redis` stays) on one fixed `port`.
  */
@@ -154,6 +172,38 @@ export async function publishFromOutside(
   const { publishToGroup } = await import("../layers/redis.ts");
   const redis = { url: config.redisUrl, form: config.redisForm, prefix: config.redisPrefix };
   return await publishToGroup(redis, group, event);
+}
+
+/**
+ * Sends `event` to one channel (a named channel, e.g. a worker's `dice`, or a connection's)
+ * from outside any server, when the layer is one other processes can reach (Redis): resolves
+ * with the counted result (`noListener` when nobody listens). Resolves `null` when the layer
+ * lives inside the server, which must then be asked to send it (`POST /_send/`).
+ */
+export async function channelSendFromOutside(
+  config: Config,
+  channel: string,
+  event: LayerEvent,
+): Promise<SendResult | null> {
+  let layer: GroupLayer;
+  if (config.layer === "redis") {
+    const { RedisLayer } = await import("../layers/redis.ts");
+    layer = await RedisLayer.open({
+      url: config.redisUrl,
+      form: config.redisForm,
+      prefix: config.redisPrefix,
+    });
+  } else if (config.layer === "channels_redis") {
+    const { ChannelsRedisLayer } = await import("../layers/channels_redis.ts");
+    layer = await ChannelsRedisLayer.open({ url: config.redisUrl });
+  } else {
+    return null;
+  }
+  try {
+    return await layer.send(channel, event);
+  } finally {
+    await layer.close();
+  }
 }
 
 /**

@@ -55,6 +55,22 @@ export interface Config {
   /** Secret for `POST /_send/`; the endpoint is off when empty. */
   sendToken: string;
   /**
+   * The background workers the server runs in its own process (`IN_PROCESS_WORKERS`: `all`,
+   * `none`, or channel names separated by commas). Default: `all` with the in-process layers
+   * (`memory`, `broadcast`), `none` with Redis, where `deno task worker <channel>` runs them.
+   */
+  inProcessWorkers: "all" | string[];
+  /**
+   * Bearer token for `GET /metrics` on the app's own port (`METRICS_TOKEN`); empty: the route
+   * does not exist (404), unless `metricsAddress` serves it elsewhere.
+   */
+  metricsToken: string;
+  /**
+   * A second listen address that serves only `GET /metrics`, without a token
+   * (`METRICS_ADDRESS=127.0.0.1:9100`); `null`: none.
+   */
+  metricsAddress: { hostname: string; port: number } | null;
+  /**
    * What a chat room's stream keeps for recovery: its last `messages` and everything younger
    * than `seconds`, whichever is more (`HISTORY_WINDOW_MESSAGES`, `HISTORY_WINDOW_SECONDS`).
    */
@@ -98,6 +114,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   presenceGraceMs: 3000,
   drainWindowMs: 5000,
   sendToken: "",
+  inProcessWorkers: "all",
+  metricsToken: "",
+  metricsAddress: null,
   historyWindow: { messages: 1000, seconds: 600 },
   tokenSecret: "",
   tokenMaxAgeSeconds: 30 * 24 * 3600,
@@ -176,6 +195,12 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     ),
     drainWindowMs: integer("DRAIN_WINDOW_MS", env.DRAIN_WINDOW_MS, d.drainWindowMs, 0, 600_000),
     sendToken: env.SEND_TOKEN ?? d.sendToken,
+    inProcessWorkers: inProcessWorkers(
+      pick("in-process-workers", "IN_PROCESS_WORKERS"),
+      layerKind(pick("layer", "LAYER") ?? d.layer),
+    ),
+    metricsToken: env.METRICS_TOKEN ?? d.metricsToken,
+    metricsAddress: listenAddress("METRICS_ADDRESS", pick("metrics-address", "METRICS_ADDRESS")),
     historyWindow: {
       messages: integer(
         "HISTORY_WINDOW_MESSAGES",
@@ -331,6 +356,37 @@ function addresses(name: string, raw: string): RedisNodeAddress[] {
     }
     return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
   });
+}
+
+/** `host:port` (an IPv6 host in brackets), or `null` when unset. */
+function listenAddress(
+  name: string,
+  raw: string | undefined,
+): { hostname: string; port: number } | null {
+  if (raw === undefined || raw === "") return null;
+  const match = /^(\[[^\]]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(raw.trim());
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) {
+    throw new Error(`${name} must be host:port, e.g. 127.0.0.1:9100, got "${raw}"`);
+  }
+  return { hostname: match[1].replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+function inProcessWorkers(raw: string | undefined, layer: LayerKind): "all" | string[] {
+  // A worker in the server is the only one the in-process layers can reach.
+  if (raw === undefined || raw.trim() === "") {
+    return layer === "memory" || layer === "broadcast" ? "all" : [];
+  }
+  if (raw.trim() === "all") return "all";
+  if (raw.trim() === "none") return [];
+  const names = raw.split(",").map((name) => name.trim()).filter(Boolean);
+  const bad = names.find((name) => !/^[a-zA-Z0-9\-_.]{1,99}$/.test(name));
+  if (bad !== undefined) {
+    throw new Error(
+      `IN_PROCESS_WORKERS must be all, none or channel names separated by commas, got "${raw}"`,
+    );
+  }
+  return names;
 }
 
 function logLevel(raw: string): LogLevel {

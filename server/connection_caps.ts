@@ -62,15 +62,24 @@ export class ConnectionCaps {
    * Takes a place for a socket from `address` for `user` (`null` when anonymous), or says
    * which cap refuses it. Synchronous, so two handshakes at once cannot both take the last.
    */
-  acquire(address: string, user: string | null): CapLease | { refused: string } {
+  acquire(
+    address: string,
+    user: string | null,
+  ): CapLease | { refused: string; cap: "address" | "user" } {
     const { perAddress, perUser } = this.#limits;
     if (perAddress > 0 && (this.#perAddress.get(address) ?? 0) >= perAddress) {
       this.#refusedPerAddress++;
-      return { refused: `Too many connections from this address (the cap is ${perAddress})` };
+      return {
+        refused: `Too many connections from this address (the cap is ${perAddress})`,
+        cap: "address",
+      };
     }
     if (user !== null && perUser > 0 && (this.#perUser.get(user) ?? 0) >= perUser) {
       this.#refusedPerUser++;
-      return { refused: `Too many connections for this user (the cap is ${perUser})` };
+      return {
+        refused: `Too many connections for this user (the cap is ${perUser})`,
+        cap: "user",
+      };
     }
     increment(this.#perAddress, address);
     if (user !== null) increment(this.#perUser, user);

@@ -7,8 +7,9 @@
  *
  * Lifecycle (Django Channels' meaning):
  * 1. `connect` runs before the handshake is answered. Returning `false` refuses the socket
- *    with HTTP 403, as Channels' close-before-accept does. Frames sent here are queued until
- *    the socket opens.
+ *    with HTTP 403, as Channels' close-before-accept does; throwing a {@linkcode ProtocolError}
+ *    refuses it with 403 and the error's message as the reason (in the response and the
+ *    `REJECT` log line). Frames sent here are queued until the socket opens.
  * 2. `receive` / `receiveJson` / `receiveBytes` run once per frame, in order.
  * 3. `events[type]` runs for each group or channel event of that type, in order.
  * 4. When the socket closes, the framework leaves every group the consumer joined, then runs
@@ -87,6 +88,13 @@ export interface Connection {
   groupDiscard(group: string): Promise<void>;
   /** Sends an event to every member of a group. */
   groupSend(group: string, event: LayerEvent): Promise<SendResult>;
+  /**
+   * Sends an event to one channel: a named channel (a background worker's queue, e.g.
+   * `"dice"`, where one of its listeners takes it) or another connection's `channelName`.
+   * Channels' `channel_layer.send`. Nobody listening is never silent: the result then says
+   * `noListener: true` (and `delivered: 0`).
+   */
+  channelSend(channel: string, event: LayerEvent): Promise<SendResult>;
 }
 
 /** The hooks of one connection's consumer. All are optional. */

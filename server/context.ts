@@ -8,6 +8,7 @@ import type { LoginThrottle } from "../auth/throttle.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
 import type { GroupStreams } from "../layers/streams/contract.ts";
 import type { AccessTokens } from "../auth/tokens.ts";
+import type { ServerMetrics } from "./server_metrics.ts";
 
 /** Who made a request, as the session says. */
 export interface Identity {
@@ -42,6 +43,8 @@ export interface Services {
   readonly presence: PresenceTracker;
   /** Retained group streams, shared as far as the layer reaches: offsets and recovery. */
   readonly streams: GroupStreams;
+  /** What the server counts (`GET /metrics`, the admin page's snapshot). */
+  readonly metrics: ServerMetrics;
   /**
    * Reads the request's session; anonymous when there is none. With `tokens` (WebSocket
    * upgrades), an access token names the user when no session does.

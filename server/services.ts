@@ -16,6 +16,7 @@ import { LoginThrottle } from "../auth/throttle.ts";
 import { AccessTokens } from "../auth/tokens.ts";
 import { identifyRequest } from "../auth/identify.ts";
 import { log } from "./log.ts";
+import { ServerMetrics } from "./server_metrics.ts";
 
 /** The opened backends services are built on. */
 export interface ServiceBackends {
@@ -55,6 +56,7 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
     sessions,
     throttle: new LoginThrottle(store, config.loginThrottle),
     tokens,
+    metrics: new ServerMetrics({ layer, streams }),
     identify: (request, options): Promise<Identity> =>
       identifyRequest(request, { sessions, users, tokens }, options),
   };

@@ -5,6 +5,7 @@
  */
 import type { App } from "./app.ts";
 import { log } from "./log.ts";
+import { serveMetrics } from "./metrics_route.ts";
 
 /** A running server. */
 export interface RunningServer {
@@ -14,6 +15,8 @@ export interface RunningServer {
   readonly url: string;
   /** The port it listens on (the one picked, when 0 was asked for). */
   readonly port: number;
+  /** `http://host:port/metrics` when `METRICS_ADDRESS` serves the metrics here, else `null`. */
+  readonly metricsUrl: string | null;
   /** Stops accepting, closes the app, then runs `onClosed`; safe to call twice. */
   shutdown(): Promise<void>;
   /**
@@ -39,6 +42,8 @@ export interface ServeOptions {
 
 /** Serves `app` and resolves once it listens. */
 export async function serveApp(app: App, options: ServeOptions): Promise<RunningServer> {
+  // First: when its address is taken, nothing has started yet.
+  const metrics = await metricsServer(app, options.reusePort === true);
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;
   let draining = false;
@@ -49,17 +54,18 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
     onListen: (addr) => resolve(addr as Deno.NetAddr),
   }, (request, info) => draining ? unavailable() : handle(request, info));
   const addr = await listening;
-  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   let stopping: Promise<void> | null = null;
   return {
     app,
-    url: `http://${host}:${addr.port}`,
+    url: urlOf(addr),
     port: addr.port,
+    metricsUrl: metrics === null ? null : `${urlOf(metrics.addr)}/metrics`,
     shutdown: () =>
       stopping ??= (async () => {
         const stopped = server.shutdown();
         await app.close();
         await stopped;
+        await metrics?.shutdown();
         await options.onClosed?.();
       })(),
     // `server.shutdown()` would close every WebSocket at once (Deno sends 1001), so until the
@@ -70,9 +76,34 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
         log.info("Drain: new connections are refused with 503");
         await app.drain(windowMs);
         await server.shutdown();
+        await metrics?.shutdown();
         await options.onClosed?.();
       })(),
   };
+}
+
+// `METRICS_ADDRESS`: `/metrics` alone on its own address. Of several Workers (`reusePort`),
+// the first to bind serves its own figures; the others say so once.
+async function metricsServer(
+  app: App,
+  workers: boolean,
+): Promise<Deno.HttpServer<Deno.NetAddr> | null> {
+  const address = app.services.config.metricsAddress;
+  if (address === null) return null;
+  try {
+    const server = await serveMetrics(app.services.metrics, address);
+    log.info(`Metrics at ${urlOf(server.addr)}/metrics`);
+    return server;
+  } catch (error) {
+    if (!workers || !(error instanceof Deno.errors.AddrInUse)) throw error;
+    log.info("METRICS_ADDRESS is served by another Worker");
+    return null;
+  }
+}
+
+function urlOf(addr: Deno.NetAddr): string {
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  return `http://${host}:${addr.port}`;
 }
 
 // Refused while draining: a client (or a load balancer's health check) goes elsewhere.

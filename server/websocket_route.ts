@@ -19,6 +19,7 @@ import type { ConnectionCaps } from "./connection_caps.ts";
 import { clientHost } from "../auth/throttle.ts";
 import type { WebSocketRouteOptions } from "./routes.ts";
 import { closeSpread, type DrainClock, settlesWithin } from "./drain.ts";
+import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
 
 /**
  * Upgrades a request; `Deno.upgradeWebSocket` in production, a fake in tests. `protocol`, when
@@ -115,29 +116,40 @@ export function websocketHandler(
     live: LiveConnections;
     /** Caps on open sockets per address and per user, shared by the app's routes. */
     caps?: ConnectionCaps;
+    /** The route's counts (see `server_metrics.ts`); default: counted nowhere. */
+    meter?: RouteMeter;
   },
 ): Handler {
   const upgrade: UpgradeWebSocket = options.upgrade ??
     ((request, upgradeOptions) => Deno.upgradeWebSocket(request, upgradeOptions));
+  const meter = options.meter ?? new RouteMeter("");
   return async (request: Request, context: RequestContext): Promise<Response> => {
     const path = context.url.pathname;
     log.websocket("HANDSHAKING", path, context.client);
-    const refuse = (status: number, reason: string, headers: HeadersInit = {}): Response => {
+    const refuse = (
+      status: number,
+      why: RefusalReason,
+      reason: string,
+      headers: HeadersInit = {},
+    ): Response => {
+      meter.refused[why]++;
       log.websocket("REJECT", path, context.client, reason);
       return refusal(status, reason, headers);
     };
     // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
     const bad = checkHandshake(request);
-    if (bad !== null) return refuse(bad.status, bad.reason, bad.headers);
+    if (bad !== null) return refuse(bad.status, "bad_handshake", bad.reason, bad.headers);
     // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
     // does. One that fails is refused here, with its reason, rather than read as anonymous.
     const identity = await context.services.identify(request, { tokens: true });
-    if (identity.refused !== undefined) return refuse(403, identity.refused);
+    if (identity.refused !== undefined) return refuse(403, "token", identity.refused);
     const denied = checkAccess(request, context, identity, options);
-    if (denied !== null) return refuse(403, denied);
+    if (denied !== null) return refuse(403, denied[0], denied[1]);
     const user = identity.user.isAuthenticated ? identity.user.username : null;
     const lease = options.caps?.acquire(clientHost(context.client), user);
-    if (lease !== undefined && "refused" in lease) return refuse(429, lease.refused);
+    if (lease !== undefined && "refused" in lease) {
+      return refuse(429, lease.cap === "user" ? "cap_user" : "cap_address", lease.refused);
+    }
     const scope = buildScope(request, context, identity);
     const { config, layer } = context.services;
     // Opt-in only: a client that asked for neither gets one message per frame.
@@ -146,14 +158,17 @@ export function websocketHandler(
       scope,
       layer,
       limits: config,
-      onDroppedBeforeOpen: (frames) => options.live.countDroppedBeforeOpen(frames),
+      onDroppedBeforeOpen: (frames) => {
+        meter.beforeOpen += frames;
+        options.live.countDroppedBeforeOpen(frames);
+      },
       batch: batch !== "none",
+      meter,
     });
     // Given back when the connection finishes, which a refused `connect` also does.
     if (lease !== undefined) connection.onFinished(lease.release);
-    if (!await connection.runConnect()) {
-      return refuse(403, "Refused by the consumer: its connect hook said no");
-    }
+    const refused = await connection.runConnect();
+    if (refused !== null) return refuse(403, "consumer", refused);
     if (options.loginRequired && identity.sessionId !== null) {
       try {
         // Logging out sends `connection.close` to this group (the accounts app does).
@@ -162,13 +177,16 @@ export function websocketHandler(
         // The layer is away: nothing may stay behind (groups, presence, a cap's place).
         log.warn(`Could not join the session group for ${path}`, error);
         await connection.abort(CloseCode.TRY_AGAIN_LATER);
-        return refuse(503, "Server busy: the session's group could not be joined; retry later");
+        const busy = "Server busy: the session's group could not be joined; retry later";
+        return refuse(503, "unavailable", busy);
       }
     }
     const { socket, response } = batch === "protocol"
       ? upgrade(request, { protocol: BATCH_PROTOCOL })
       : upgrade(request);
     connection.attach(socket);
+    meter.accepted++;
+    meter.open++; // and one less when it closes (the connection counts that)
     options.live.track(connection, socket);
     log.websocket("CONNECT", path, context.client);
     return response;
@@ -180,19 +198,22 @@ function checkAccess(
   context: RequestContext,
   identity: Identity,
   options: WebSocketRouteOptions,
-): string | null {
+): [RefusalReason, string] | null {
   const { config } = context.services;
   // The Origin check guards ambient credentials (cookies) a browser adds on a cross-site page.
   // A token-only client carries none: it sends no Origin (let through) or its own host's.
   if (
     !isOriginAllowed(request, { allowedHosts: config.allowedHosts, trustProxy: config.trustProxy })
   ) {
-    return `Cross-site WebSocket refused: the Origin ${
-      JSON.stringify(request.headers.get("origin"))
-    } is not an allowed host`;
+    return [
+      "origin",
+      `Cross-site WebSocket refused: the Origin ${
+        JSON.stringify(request.headers.get("origin"))
+      } is not an allowed host`,
+    ];
   }
   if (options.loginRequired && !identity.user.isAuthenticated) {
-    return "Login required: log in to open this connection";
+    return ["login_required", "Login required: log in to open this connection"];
   }
   return null;
 }

@@ -3,7 +3,7 @@
  * A new scenario (a presence storm, the Redis layer) is one more object in this array.
  */
 import type { Scenario } from "../_scenario.ts";
-import { FANOUT_LOAD, fixedRateScenario } from "./fixed_rate.ts";
+import { CPU_LIMIT, FANOUT_LOAD, fixedRateScenario, ROOMS_LOAD } from "./fixed_rate.ts";
 import { saturationScenario } from "./saturation.ts";
 import { saturationBatchedScenario } from "./saturation_batched.ts";
 import { idleScenario } from "./idle.ts";
@@ -11,6 +11,9 @@ import { coldStartScenario } from "./cold_start.ts";
 import { overloadScenario } from "./overload.ts";
 import { presenceStormScenario } from "../presence_storm.ts";
 import { scaleFanoutScenario, scaleSaturationScenario } from "./scale_out.ts";
+import { reconnectStormScenario } from "./reconnect_storm.ts";
+import { daphneScenario } from "./daphne.ts";
+import { metricsCostScenario } from "./metrics_cost.ts";
 
 /** Every scenario, in the order they run. */
 export const SCENARIOS: Scenario[] = [
@@ -19,6 +22,7 @@ export const SCENARIOS: Scenario[] = [
     title: "Fan-out: 1 room x 200 clients, 5 senders, 100 messages/s (20,000 deliveries/s)",
     ...FANOUT_LOAD,
     paired: true,
+    cpuLimit: CPU_LIMIT.fanout,
   }),
   fixedRateScenario({
     name: "rooms",
@@ -32,7 +36,25 @@ export const SCENARIOS: Scenario[] = [
     warmUpSeconds: 3,
     messageLength: 100,
     paired: true,
+    cpuLimit: CPU_LIMIT.rooms,
   }),
+  fixedRateScenario({
+    name: "redis-fanout",
+    title: "Redis layer, fan-out: 1 room x 200 clients, 5 senders, 100 messages/s",
+    ...FANOUT_LOAD,
+    paired: true,
+    redis: true,
+    cpuLimit: CPU_LIMIT.redis,
+  }),
+  fixedRateScenario({
+    name: "redis-rooms",
+    title: "Redis layer, rooms: 50 rooms x 10 clients, 500 messages/s",
+    ...ROOMS_LOAD,
+    paired: true,
+    redis: true,
+    cpuLimit: CPU_LIMIT.redis,
+  }),
+  metricsCostScenario,
   coldStartScenario,
   saturationScenario,
   saturationBatchedScenario,
@@ -41,4 +63,6 @@ export const SCENARIOS: Scenario[] = [
   presenceStormScenario,
   scaleFanoutScenario,
   scaleSaturationScenario,
+  reconnectStormScenario,
+  daphneScenario,
 ];

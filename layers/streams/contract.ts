@@ -33,6 +33,7 @@
  * const { complete, events } = await streams.since("chat.lobby", { epoch: "k3x9", offset: 41 });
  * ```
  */
+import type { Histogram } from "../../server/metrics.ts";
 import type { LayerEvent, SendResult } from "../layer.ts";
 
 /** A position in a stream: what a client saw last. */
@@ -97,6 +98,11 @@ export interface GroupStreams {
   latest(group: string, count: number): Promise<StreamRead>;
   /** Writes what waits to be written and releases connections; safe to call twice. */
   close(): Promise<void>;
+  /**
+   * How long writes to the history took, in seconds, for the metrics: a batch written to the
+   * store (in-process streams), or one publish's round trip (Redis, Deno KV).
+   */
+  readonly writeSeconds?: Histogram;
 }
 
 /** The retention of chat rooms unless configured: 1,000 messages or 10 minutes. */

@@ -21,6 +21,7 @@ import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
 import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
 import { log } from "../../server/log.ts";
+import { Histogram } from "../../server/metrics.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,
@@ -77,6 +78,8 @@ export class KvStreams implements GroupStreams {
   /** By group: the publish under way, so this Worker's publishes go one at a time. */
   #tails = new Map<string, Promise<unknown>>();
   #closing: Promise<void> | null = null;
+  /** How long each publish's commit took. */
+  readonly writeSeconds: Histogram = new Histogram();
 
   private constructor(kv: Deno.Kv, options: KvStreamsOptions) {
     this.#kv = kv;
@@ -142,6 +145,7 @@ export class KvStreams implements GroupStreams {
       // Frozen before its JSON is made: the layer's delivery reuses the same text.
       const streamed = freezeEvent({ offset, epoch, ...rest } as StreamEvent);
       const stored: Stored = { t: Date.now(), e: eventJson(streamed) };
+      const started = performance.now();
       const result = await retryWhileLocked(() =>
         this.#kv.atomic()
           .check({ key: metaKey, versionstamp: seen.versionstamp })
@@ -149,6 +153,7 @@ export class KvStreams implements GroupStreams {
           .set(this.#entryKey(group, offset), stored)
           .commit()
       );
+      this.writeSeconds.observe((performance.now() - started) / 1000);
       if (result.ok) {
         this.#seen.set(group, { epoch, offset, versionstamp: result.versionstamp });
         // In the group's chain of publishes: the next one waits, reads need not.

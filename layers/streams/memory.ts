@@ -34,6 +34,7 @@ import {
   withoutReserved,
 } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
+import { Histogram } from "../../server/metrics.ts";
 
 /** How in-process streams keep their events. */
 export interface MemoryStreamsOptions {
@@ -80,6 +81,8 @@ export class MemoryStreams implements GroupStreams {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #round: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
+  /** How long each batch write to the store took. */
+  readonly writeSeconds: Histogram = new Histogram();
 
   /** Streams that publish on `layer` and keep their events in `store`. */
   constructor(layer: GroupLayer, store: Store, options: MemoryStreamsOptions = {}) {
@@ -245,7 +248,9 @@ export class MemoryStreams implements GroupStreams {
       try {
         // Stale chunks go first, so a new chunk under the same key is not removed after it.
         const changes = [...clears, ...sets, ...deletes];
+        const started = performance.now();
         if (changes.length > 0) await this.#store.writeMany(changes);
+        if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
         for (const [state, offset] of written) state.written = offset;
       } catch (error) {
         log.warn(`Streams of ${written.length} group(s) not written`, error);

@@ -21,6 +21,7 @@
  */
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson } from "../event_json.ts";
+import { Histogram } from "../../server/metrics.ts";
 import { groupChannel } from "../redis_wire.ts";
 import {
   closeRedis,
@@ -132,6 +133,8 @@ export class RedisStreams implements GroupStreams {
   #candidateBase = newEpoch().slice(0, 6);
   #candidates = 0;
   #closing: Promise<void> | null = null;
+  /** How long each publish's script took, round trip included. */
+  readonly writeSeconds: Histogram = new Histogram();
 
   private constructor(client: RedisClient, options: RedisStreamsOptions) {
     this.#client = client;
@@ -165,6 +168,7 @@ export class RedisStreams implements GroupStreams {
     const rest = withoutReserved(event);
     const retention = options?.retention ?? this.#retention;
     const channel = this.#options.publishInScript ? groupChannel(this.#options.prefix, group) : "";
+    const started = performance.now();
     const reply = await this.#run("publish", group, [
       this.#candidate(),
       eventJson(rest).slice(1),
@@ -173,6 +177,7 @@ export class RedisStreams implements GroupStreams {
       String(retention.seconds * 1000),
       String(retainedAtMost(retention)),
     ]) as [number, string, number];
+    this.writeSeconds.observe((performance.now() - started) / 1000);
     const [offset, epoch, receivers] = reply;
     if (this.#options.publishInScript) {
       return { delivered: 0, dropped: 0, remoteProcesses: receivers, offset, epoch };

@@ -12,18 +12,24 @@ export class Inbox {
   calls = 0;
   /** While true the receiver refuses events, as an over-capacity connection does. */
   refusing = false;
+  /** The receiver throws on events of this `n`, as a failing handler does. */
+  throwOn: unknown = undefined;
   #waiters = new Set<() => void>();
   #timeoutMs: number;
 
-  constructor(layer: GroupLayer, timeoutMs: number) {
+  /** The receiver: a new channel's on `layer`, or (`null`) one to `listen` with. */
+  readonly deliver = (event: LayerEvent): boolean => {
+    this.calls++;
+    if (this.refusing) return false;
+    if (this.throwOn !== undefined && event.n === this.throwOn) throw new Error("receiver failed");
+    this.events.push(event);
+    for (const waiter of this.#waiters) waiter();
+    return true;
+  };
+
+  constructor(layer: GroupLayer | null, timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
-    this.channel = layer.newChannel((event) => {
-      this.calls++;
-      if (this.refusing) return false;
-      this.events.push(event);
-      for (const waiter of this.#waiters) waiter();
-      return true;
-    });
+    this.channel = layer === null ? "" : layer.newChannel(this.deliver);
   }
 
   /** How many received events have `type` (and `n`, when given). */

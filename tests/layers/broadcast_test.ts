@@ -23,6 +23,7 @@ async function otherWorker(path: string, groups: string[]): Promise<BroadcastTra
     processId: "other-worker",
     groupEvent: () => {},
     channelEvent: () => {},
+    namedEvent: () => {},
   };
   await other.listen(inbox);
   for (const group of groups) await other.subscribe(group);

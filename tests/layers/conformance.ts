@@ -69,6 +69,8 @@ export interface LayerPair {
   group(name: string): string;
   /** A new channel on `layer` that records what it receives. */
   inbox(layer: GroupLayer): Inbox;
+  /** A recorder for a named channel's listener: pass its `deliver` to `listen`. */
+  listener(): Inbox;
   /** The group-name rule the layer keeps. */
   readonly names: GroupNameRule;
 }
@@ -118,6 +120,7 @@ async function withPair(
       cross,
       group: (group) => `conformance.${runId}.${group}`,
       inbox: (layer) => new Inbox(layer, timeoutMs),
+      listener: () => new Inbox(null, timeoutMs),
       names,
     });
   } finally {
@@ -294,6 +297,90 @@ async function sendReachesOneChannel(pair: LayerPair): Promise<void> {
   assertEquals(other.count("direct"), 0, "a send to one channel reached another");
 }
 
+async function namedChannelReachesListener(pair: LayerPair): Promise<void> {
+  const { sender, member, group, listener } = pair;
+  const name = group("jobs");
+  const box = listener();
+  const unlisten = await member.listen(name, box.deliver);
+  const result = await sender.send(name, { type: "job", n: 1 });
+  assertEquals(result.noListener ?? false, false, "a listened channel was reported unheard");
+  assertEquals(result.delivered + result.remoteProcesses, 1, "the send was not counted once");
+  await box.receives("job", 1);
+  assertEquals(box.events[0], { type: "job", n: 1 });
+  await unlisten();
+}
+
+async function namedChannelWithoutListener({ sender, group }: LayerPair): Promise<void> {
+  const result = await sender.send(group("nobody-listens"), { type: "job" });
+  assertEquals([result.delivered, result.noListener], [0, true]);
+}
+
+async function namedChannelOneListenerEach(pair: LayerPair): Promise<void> {
+  const { sender, member, group, listener } = pair;
+  const name = group("shared-jobs");
+  const [a, b] = [listener(), listener()];
+  const stops = [await member.listen(name, a.deliver), await sender.listen(name, b.deliver)];
+  const count = 20;
+  for (let n = 0; n < count; n++) await sender.send(name, { type: "job", n });
+  await a.until(() => a.count("job") + b.count("job") === count, `${count} jobs in all`);
+  const taken = [...a.numbers("job"), ...b.numbers("job")] as number[];
+  assertEquals(taken.toSorted((x, y) => x - y), Array.from({ length: count }, (_, n) => n));
+  for (const stop of stops) await stop();
+}
+
+async function namedChannelKeepsOrder(pair: LayerPair): Promise<void> {
+  const { sender, member, group, listener } = pair;
+  const name = group("ordered-jobs");
+  const box = listener();
+  const unlisten = await member.listen(name, box.deliver);
+  const count = 200;
+  await Promise.all(Array.from({ length: count }, (_, n) => sender.send(name, { type: "seq", n })));
+  await box.until(() => box.count("seq") === count, `${count} events`);
+  assertEquals(box.numbers("seq"), Array.from({ length: count }, (_, n) => n));
+  await unlisten();
+}
+
+async function unlistenStopsDelivery(pair: LayerPair): Promise<void> {
+  const { sender, member, group, listener } = pair;
+  const name = group("leaving-jobs");
+  const box = listener();
+  const unlisten = await member.listen(name, box.deliver);
+  await sender.send(name, { type: "before" });
+  await box.receives("before");
+  await unlisten();
+  await unlisten(); // twice is once
+  const result = await sender.send(name, { type: "after" });
+  assertEquals([result.delivered, result.noListener], [0, true]);
+  // A witness on another name, later: the earlier event would have come first.
+  const witness = listener();
+  const stop = await member.listen(group("witness-jobs"), witness.deliver);
+  await sender.send(group("witness-jobs"), { type: "marker" });
+  await witness.receives("marker");
+  assertEquals(box.count("after"), 0, "a listener got an event after it stopped listening");
+  await stop();
+}
+
+async function listenerFailureIsItsOwn(pair: LayerPair): Promise<void> {
+  const { sender, member, group, listener } = pair;
+  const name = group("failing-jobs");
+  const box = listener();
+  box.throwOn = 1;
+  const unlisten = await member.listen(name, box.deliver);
+  await sender.send(name, { type: "job", n: 1 }).catch(() => {});
+  await sender.send(name, { type: "job", n: 2 });
+  await box.receives("job", 2);
+  assertEquals(box.numbers("job"), [2]);
+  await unlisten();
+}
+
+async function refusesBadChannelNames({ sender, listener }: LayerPair): Promise<void> {
+  const box = listener();
+  for (const name of ["", "two words", "c".repeat(100), "café", "jobs\n"]) {
+    await assertRejects(() => sender.listen(name, box.deliver), TypeError, "", `listen ${name}`);
+    await assertRejects(() => sender.send(name, { type: "x" }), TypeError, "", `send ${name}`);
+  }
+}
+
 async function lostSendIsSilent({ sender, member, inbox }: LayerPair): Promise<void> {
   const gone = inbox(member);
   await member.closeChannel(gone.channel);
@@ -414,6 +501,19 @@ const CASES: [Title, Case, boolean?][] = [
   ["events from one sender arrive in the order they were sent", keepsSenderOrder],
   ["send reaches the one channel it names", sendReachesOneChannel],
   ["a send to a closed channel is lost without an error", lostSendIsSilent],
+  ["a send to a named channel reaches its listener and is counted", namedChannelReachesListener],
+  [
+    "a send to a named channel nobody listens on is reported as not delivered",
+    namedChannelWithoutListener,
+  ],
+  [
+    "each event sent to a named channel goes to exactly one of its listeners",
+    namedChannelOneListenerEach,
+  ],
+  ["events from one sender to a named channel arrive in order", namedChannelKeepsOrder],
+  ["after unlisten a listener receives nothing and sends are reported", unlistenStopsDelivery],
+  ["a listener that throws on one event still gets the next", listenerFailureIsItsOwn],
+  ["invalid named channel names are refused", refusesBadChannelNames, true],
   [
     "a receiver over capacity loses the event, others get it, the drop is counted",
     overflowIsCounted,

@@ -39,9 +39,11 @@ Deno.test("caps count per address and per user, and give places back once", () =
   const b = granted(caps.acquire("10.0.0.1", "ada"));
   assertEquals(caps.acquire("10.0.0.1", null), {
     refused: "Too many connections from this address (the cap is 2)",
+    cap: "address",
   });
   assertEquals(caps.acquire("10.0.0.2", "ada"), {
     refused: "Too many connections for this user (the cap is 1)",
+    cap: "user",
   });
   assertEquals(caps.stats(), { refusedPerAddress: 1, refusedPerUser: 1, addresses: 1, users: 1 });
   b.release();

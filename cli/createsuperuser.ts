@@ -1,0 +1,200 @@
+/**
+ * `deno task createsuperuser [--username NAME] [--password-stdin] [settings]`: makes a staff
+ * account, which may open the admin page, as Django's `createsuperuser` does. It asks for the
+ * username and for the password twice (not echoed), and checks them with the sign-up rules.
+ * An existing user is made staff, keeping their password.
+ *
+ * Without a terminal: `--username ada` with the password on stdin (`--password-stdin`) or in
+ * `SUPERUSER_PASSWORD`. It opens the store the configuration names (`LAYER`, `DATA_DIR`,
+ * `REDIS_URL` and the other settings, as flags or environment variables), as the server does.
+ *
+ * Exit codes: 0 done, 1 refused by the rules or the store could not be opened, 2 a usage mistake.
+ */
+import {
+  type Config,
+  createServices,
+  isValid,
+  loadConfig,
+  log,
+  openBackends,
+  signUpErrors,
+} from "../mod.ts";
+
+const USAGE = "Usage: deno task createsuperuser [--username NAME] [--password-stdin] " +
+  "[--data-dir DIR | --layer ...]";
+
+/** What the command line asked for. */
+export interface SuperuserCommand {
+  /** The username given with `--username`, or `null` to ask for it. */
+  username: string | null;
+  /** Read the password from stdin (one line) instead of asking. */
+  passwordStdin: boolean;
+  /** The password from `SUPERUSER_PASSWORD`, or `null`. */
+  passwordEnv: string | null;
+  /** Where the users are. */
+  config: Config;
+}
+
+/** How the command talks to its user; tests pass their own. */
+export interface SuperuserIo {
+  /** Asks a question and returns the answer; `null` at the end of input. */
+  ask(question: string): Promise<string | null>;
+  /** Asks for a secret without echoing it; `null` at the end of input. */
+  askSecret(question: string): Promise<string | null>;
+  /** Reads all of stdin. */
+  readStdin(): Promise<string>;
+  /** Whether there is someone to ask (a terminal). */
+  interactive: boolean;
+  /** Prints a line for the user (stderr). */
+  say(line: string): void;
+}
+
+/** Parses the arguments; throws an `Error` with the usage on a mistake. */
+export function parseSuperuserArgs(
+  args: string[],
+  env: Record<string, string | undefined>,
+): SuperuserCommand {
+  let username: string | null = null;
+  let passwordStdin = false;
+  const settings: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--username" || arg.startsWith("--username=")) {
+      username = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[++i] ?? "";
+      if (username.trim() === "" || username.startsWith("--")) throw new Error(USAGE);
+    } else if (arg === "--password-stdin") passwordStdin = true;
+    else if (arg === "--help" || arg === "-h" || !arg.startsWith("--")) throw new Error(USAGE);
+    else settings.push(arg);
+  }
+  const passwordEnv = env.SUPERUSER_PASSWORD || null;
+  return { username, passwordStdin, passwordEnv, config: loadConfig(settings, env) };
+}
+
+/** Runs the command; resolves with the exit code. */
+export async function runCreateSuperuser(
+  command: SuperuserCommand,
+  io: SuperuserIo,
+): Promise<number> {
+  const backends = await openBackends(command.config);
+  try {
+    const { users } = createServices(command.config, backends);
+    const username = command.username ?? await askUsername(io);
+    if (username === null) return 2;
+    const existing = await users.find(username);
+    if (existing !== null) {
+      if (existing.staff) io.say(`${JSON.stringify(existing.username)} is staff already.`);
+      else {
+        await users.setStaff(existing.username, true);
+        io.say(`${JSON.stringify(existing.username)} is now staff (password unchanged).`);
+      }
+      return 0;
+    }
+    const password = await readPassword(command, io, username);
+    if (password === null) return 1;
+    const user = await users.create(username, password, { staff: true });
+    if (user === null) {
+      io.say("That username was taken meanwhile; run the command again to make it staff.");
+      return 1;
+    }
+    io.say(`Superuser ${JSON.stringify(user.username)} created.`);
+    return 0;
+  } finally {
+    await backends.close();
+  }
+}
+
+async function askUsername(io: SuperuserIo): Promise<string | null> {
+  if (!io.interactive) {
+    io.say(`No terminal to ask for a username: pass --username.\n${USAGE}`);
+    return null;
+  }
+  for (;;) {
+    const answer = await io.ask("Username: ");
+    if (answer === null) return null;
+    if (answer.trim() !== "") return answer.trim();
+    io.say("Error: This field cannot be blank.");
+  }
+}
+
+// The password from stdin or the environment (checked once), or asked twice until it passes.
+async function readPassword(
+  command: SuperuserCommand,
+  io: SuperuserIo,
+  username: string,
+): Promise<string | null> {
+  const given = command.passwordStdin
+    ? (await io.readStdin()).replace(/\r?\n$/, "")
+    : command.passwordEnv;
+  if (given !== null) return checked(io, username, given, given);
+  if (!io.interactive) {
+    io.say("No terminal to ask for a password: use --password-stdin or SUPERUSER_PASSWORD.");
+    return null;
+  }
+  for (;;) {
+    const first = await io.askSecret("Password: ");
+    const again = first === null ? null : await io.askSecret("Password (again): ");
+    if (first === null || again === null) return null;
+    const password = checked(io, username, first, again);
+    if (password !== null) return password;
+  }
+}
+
+function checked(io: SuperuserIo, username: string, first: string, again: string): string | null {
+  const errors = signUpErrors({ username, password1: first, password2: again });
+  if (isValid(errors)) return first;
+  for (const message of [...errors.username, ...errors.password1, ...errors.password2]) {
+    io.say(`Error: ${message}`);
+  }
+  return null;
+}
+
+/** Reads a line from the terminal without echoing it. */
+async function readHidden(question: string): Promise<string | null> {
+  const encoder = new TextEncoder();
+  await Deno.stderr.write(encoder.encode(question));
+  Deno.stdin.setRaw(true);
+  const bytes: number[] = [];
+  const buffer = new Uint8Array(64);
+  try {
+    for (;;) {
+      const read = await Deno.stdin.read(buffer);
+      if (read === null) return null;
+      for (const byte of buffer.subarray(0, read)) {
+        if (byte === 3 || byte === 4) return null; // Ctrl-C, Ctrl-D
+        if (byte === 13 || byte === 10) return new TextDecoder().decode(new Uint8Array(bytes));
+        if (byte === 127 || byte === 8) bytes.pop();
+        else bytes.push(byte);
+      }
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    await Deno.stderr.write(encoder.encode("\n"));
+  }
+}
+
+/** The terminal and stdin. */
+function terminalIo(): SuperuserIo {
+  return {
+    interactive: Deno.stdin.isTerminal(),
+    ask: (question) => Promise.resolve(prompt(question.trimEnd())),
+    askSecret: readHidden,
+    readStdin: () => new Response(Deno.stdin.readable).text(),
+    say: (line) => console.error(line),
+  };
+}
+
+if (import.meta.main) {
+  let command: SuperuserCommand;
+  try {
+    command = parseSuperuserArgs(Deno.args, Deno.env.toObject());
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
+  log.setLevel(command.config.logLevel === "silent" ? "silent" : "warn");
+  const code = await runCreateSuperuser(command, terminalIo()).catch((error) => {
+    console.error(`Could not reach the store: ${(error as Error).message}`);
+    return 1;
+  });
+  Deno.exit(code);
+}

@@ -1,0 +1,163 @@
+/**
+ * The admin page's live figures, one row per process, over the layer.
+ *
+ * Every process runs an {@linkcode AdminStats}: a channel in the group `admin.processes`. An
+ * admin socket (staff only) joins `admin.stats` and sends `admin.subscribe` to
+ * `admin.processes` at once and every 2 s. A process that hears it publishes its row (its
+ * snapshot and the rates since its last one) to `admin.stats` every second, until 5 s pass
+ * without a heartbeat: while no admin page is open anywhere, no process publishes anything.
+ * A row is small and bounded: totals, per-route counts, and the 20 largest groups.
+ */
+import {
+  type Closable,
+  type Consumer,
+  type LayerEvent,
+  log,
+  type ProcessSnapshot,
+  type Services,
+} from "../mod.ts";
+
+/** The group every admin socket joins; each process's row is sent to it. */
+export const ADMIN_STATS_GROUP = "admin.stats";
+/** The group every process's {@linkcode AdminStats} is in; heartbeats are sent to it. */
+export const ADMIN_PROCESSES_GROUP = "admin.processes";
+/** The heartbeat an admin socket sends while it is open. */
+export const ADMIN_SUBSCRIBE = "admin.subscribe";
+/** One process's row. */
+export const ADMIN_ROW = "admin.row";
+
+/** One process's row: its snapshot with rates per second since its previous row. */
+export interface AdminRow extends ProcessSnapshot {
+  /** Frames received from clients per second. */
+  inPerSecond: number;
+  /** Frames sent to clients per second. */
+  outPerSecond: number;
+  /** Events handed to receivers per second. */
+  deliveriesPerSecond: number;
+  /** Drops per second. */
+  dropsPerSecond: number;
+}
+
+/** Timers of the admin figures (tests shorten them). */
+export interface AdminTimers {
+  /** How often a process publishes its row while subscribed (default 1 s). */
+  intervalMs?: number;
+  /** How long a heartbeat keeps a process publishing (default 5 s). */
+  leaseMs?: number;
+  /** How often an admin socket sends its heartbeat (default 2 s). */
+  heartbeatMs?: number;
+}
+
+/** This process's publisher of admin rows; close it with the app. */
+export class AdminStats implements Closable {
+  readonly #services: Services;
+  readonly #intervalMs: number;
+  readonly #leaseMs: number;
+  /** How often admin sockets send their heartbeat. */
+  readonly heartbeatMs: number;
+  #channel: string;
+  #ready: Promise<void>;
+  #leaseUntil = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #previous: ProcessSnapshot | null = null;
+  #closed = false;
+
+  /** Joins `admin.processes` on the layer of `services`. */
+  constructor(services: Services, timers: AdminTimers = {}) {
+    this.#services = services;
+    this.#intervalMs = timers.intervalMs ?? 1000;
+    this.#leaseMs = timers.leaseMs ?? 5000;
+    this.heartbeatMs = timers.heartbeatMs ?? 2000;
+    this.#channel = services.layer.newChannel((event) => this.#heard(event));
+    this.#ready = services.layer.groupAdd(ADMIN_PROCESSES_GROUP, this.#channel).catch((error) =>
+      log.warn("Admin figures: could not join the processes' group", error)
+    );
+  }
+
+  /** Resolves once this process hears heartbeats. */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Stops publishing and leaves the group. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stop();
+    await this.#ready;
+    await this.#services.layer.closeChannel(this.#channel).catch(() => {});
+  }
+
+  #heard(event: LayerEvent): boolean {
+    if (event.type !== ADMIN_SUBSCRIBE || this.#closed) return true;
+    this.#leaseUntil = Date.now() + this.#leaseMs;
+    if (this.#timer === undefined) {
+      this.#previous = null; // rates start again after a pause
+      this.#publish();
+      this.#timer = setInterval(() => this.#publish(), this.#intervalMs);
+    }
+    return true;
+  }
+
+  #stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #publish(): void {
+    if (Date.now() > this.#leaseUntil) return this.#stop();
+    const row = this.#row(this.#services.metrics.snapshot());
+    this.#services.layer.groupSend(ADMIN_STATS_GROUP, { type: ADMIN_ROW, ...row }).catch(
+      (error) => log.debug(`Admin figures not sent: ${error}`),
+    );
+  }
+
+  #row(now: ProcessSnapshot): AdminRow {
+    const before = this.#previous;
+    this.#previous = now;
+    const seconds = before === null ? 0 : (now.at - before.at) / 1000;
+    const rate = (pick: (snapshot: ProcessSnapshot) => number): number =>
+      before === null || seconds <= 0 ? 0 : Math.max(0, pick(now) - pick(before)) / seconds;
+    return {
+      ...now,
+      // A session's group (one per signed-in browser) says nothing about the site's load.
+      largestGroups: now.largestGroups.filter((size) => !size.group.startsWith("session.")),
+      inPerSecond: rate((s) => s.framesReceived),
+      outPerSecond: rate((s) => s.framesSent),
+      deliveriesPerSecond: rate((s) => s.deliveries),
+      dropsPerSecond: rate((s) => s.dropped),
+    };
+  }
+}
+
+/**
+ * `WS /ws/admin/`: staff only (the route requires a login; `connect` refuses non-staff with
+ * 403). Sends each process's `admin.row` as it comes; the client sends nothing.
+ */
+export function adminConsumer(services: Services, stats: AdminStats): Consumer {
+  return (conn) => {
+    let heartbeat: ReturnType<typeof setInterval> | undefined;
+    const subscribe = () =>
+      conn.groupSend(ADMIN_PROCESSES_GROUP, { type: ADMIN_SUBSCRIBE }).catch((error) =>
+        log.debug(`Admin heartbeat not sent: ${error}`)
+      );
+    return {
+      async connect() {
+        const username = conn.scope.user.username;
+        const user = username === null ? null : await services.users.find(username);
+        if (user?.staff !== true) return false;
+        await conn.groupAdd(ADMIN_STATS_GROUP);
+        await subscribe();
+        heartbeat = setInterval(subscribe, stats.heartbeatMs);
+      },
+      receive() {
+        // Nothing to say to the server: the figures come by themselves.
+      },
+      disconnect() {
+        clearInterval(heartbeat);
+      },
+      events: {
+        [ADMIN_ROW]: (event) => conn.sendJson(event),
+      },
+    };
+  };
+}

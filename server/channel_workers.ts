@@ -1,0 +1,233 @@
+/**
+ * Background workers on named channels: Channels' `ChannelNameRouter` and `runworker`. A
+ * route table maps channel names to worker consumers; {@linkcode runChannelWorkers} listens on
+ * those names through the group layer, in the server's process or in one of its own
+ * (`deno task worker dice`). Any consumer hands work to a worker with
+ * `conn.channelSend("dice", event)`; the worker answers a group with `ctx.groupSend`.
+ *
+ * Delivery is the layer's named-channel contract (`layers/layer.ts`): each event reaches one
+ * worker at most once, events from one sender in the order sent, and a send with no worker
+ * listening is reported to the sender (`noListener`), never silently lost. A worker handles
+ * its events one at a time, in order. A handler that throws is logged with its channel and
+ * event type, and the worker goes on with the next event; an event without a handler is
+ * logged too.
+ *
+ * @example
+ * ```ts
+ * const thumbnails: ChannelWorker = (ctx) => ({
+ *   events: {
+ *     "thumbnail.make": async (event) => {
+ *       const url = await makeThumbnail(String(event.photo));
+ *       await ctx.groupSend(`album.${event.album}`, { type: "thumbnail.ready", url });
+ *     },
+ *   },
+ * });
+ * const workers = await runChannelWorkers(channelNameRouter({ thumbnails }), services);
+ * // ... and at shutdown:
+ * await workers.close();
+ * ```
+ */
+import type { LayerEvent, SendResult, Unlisten } from "../layers/layer.ts";
+import { validateNamedChannel } from "../layers/layer.ts";
+import type { Services } from "./context.ts";
+import { log, type Logger } from "./log.ts";
+
+/** What a worker consumer reaches: its channel, the app's services, and the layer. */
+export interface WorkerContext {
+  /** The named channel this worker takes events from, e.g. `"dice"`. */
+  readonly channel: string;
+  /** The app's services: configuration, layer, store, streams. */
+  readonly services: Services;
+  /** The process's logger. */
+  readonly log: Logger;
+  /** Sends an event to every member of a group: how a worker answers a room. */
+  groupSend(group: string, event: LayerEvent): Promise<SendResult>;
+  /** Sends an event to one channel: a connection's (to answer its sender) or a worker's. */
+  channelSend(channel: string, event: LayerEvent): Promise<SendResult>;
+}
+
+/** A worker's handlers, by event `type`, as a consumer's `events`. */
+export interface WorkerHooks {
+  /** Handlers for the events sent to the worker's channel, by their `type`. */
+  readonly events: Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
+  /** Runs once when the worker stops, after its last event. */
+  stop?(): void | Promise<void>;
+}
+
+/** A worker consumer: builds one worker's hooks (once per channel and process). */
+export type ChannelWorker = (ctx: WorkerContext) => WorkerHooks;
+
+/** Channel names mapped to worker consumers (Channels' `ChannelNameRouter`). */
+export interface ChannelNameRouter {
+  /** The channel names it routes, in the order given. */
+  readonly names: readonly string[];
+  /** The worker of `name`; `undefined` when it routes no such name. */
+  worker(name: string): ChannelWorker | undefined;
+}
+
+/**
+ * Builds a route table of named channels to workers; throws a `TypeError` for a name that
+ * cannot be a named channel (ASCII letters, digits, `-`, `_`, `.`, under 100 characters).
+ */
+export function channelNameRouter(routes: Record<string, ChannelWorker>): ChannelNameRouter {
+  const table = new Map(Object.entries(routes));
+  for (const name of table.keys()) validateNamedChannel(name);
+  return {
+    names: Object.freeze([...table.keys()]),
+    worker: (name) => table.get(name),
+  };
+}
+
+/** How {@linkcode runChannelWorkers} runs. */
+export interface RunChannelWorkersOptions {
+  /** The channels to run (default: every one the router names); unknown names throw. */
+  names?: readonly string[];
+  /** Events a worker may hold waiting for its handlers before it refuses more (default 1000). */
+  capacity?: number;
+}
+
+/** Counters of running workers. */
+export interface WorkerStats {
+  /** Events whose handler finished. */
+  handled: number;
+  /** Events whose handler threw (logged; the worker went on). */
+  failed: number;
+  /** Events no handler was named for (logged). */
+  unhandled: number;
+}
+
+/** Workers listening on their channels; {@linkcode RunningWorkers.close} stops them. */
+export interface RunningWorkers {
+  /** The channels listened on. */
+  readonly names: readonly string[];
+  /** Counters since the workers started. */
+  stats(): WorkerStats;
+  /** Stops listening, lets the events already taken finish, then runs each `stop`. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on `options.names` (default: all the router's) through `services.layer` and runs
+ * each channel's worker on the events sent to it. Resolves once sends from any process reach
+ * the workers; rejects (listening on none) when a name is unknown or the layer refuses.
+ */
+export async function runChannelWorkers(
+  router: ChannelNameRouter,
+  services: Services,
+  options: RunChannelWorkersOptions = {},
+): Promise<RunningWorkers> {
+  const names = [...(options.names ?? router.names)];
+  const unknown = names.filter((name) => router.worker(name) === undefined);
+  if (unknown.length > 0) {
+    throw new Error(
+      `No worker for channel(s) ${unknown.map((name) => `"${name}"`).join(", ")}; ` +
+        `the router has ${router.names.map((name) => `"${name}"`).join(", ") || "none"}`,
+    );
+  }
+  const stats: WorkerStats = { handled: 0, failed: 0, unhandled: 0 };
+  const runners: WorkerRunner[] = [];
+  try {
+    for (const name of names) {
+      const runner = new WorkerRunner(name, router.worker(name)!, services, stats, options);
+      runners.push(runner);
+      await runner.start();
+    }
+  } catch (error) {
+    for (const runner of runners) await runner.close();
+    throw error;
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    names: Object.freeze(names),
+    stats: () => ({ ...stats }),
+    close: () => closing ??= Promise.all(runners.map((runner) => runner.close())).then(() => {}),
+  };
+}
+
+/** One channel's worker: its queue of taken events, handled one at a time. */
+class WorkerRunner {
+  #name: string;
+  #hooks: WorkerHooks;
+  #services: Services;
+  #stats: WorkerStats;
+  #capacity: number;
+  #queue: LayerEvent[] = [];
+  #running: Promise<void> | null = null;
+  #unlisten: Unlisten | null = null;
+
+  constructor(
+    name: string,
+    worker: ChannelWorker,
+    services: Services,
+    stats: WorkerStats,
+    options: RunChannelWorkersOptions,
+  ) {
+    this.#name = name;
+    this.#services = services;
+    this.#stats = stats;
+    this.#capacity = options.capacity ?? 1000;
+    const layer = services.layer;
+    this.#hooks = worker({
+      channel: name,
+      services,
+      log,
+      groupSend: (group, event) => layer.groupSend(group, event),
+      channelSend: (channel, event) => layer.send(channel, event),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.#unlisten = await this.#services.layer.listen(this.#name, (event) => this.#take(event));
+    log.info(`Worker listening on channel "${this.#name}"`);
+  }
+
+  async close(): Promise<void> {
+    const unlisten = this.#unlisten;
+    this.#unlisten = null;
+    if (unlisten === null) return;
+    await unlisten().catch((error) => log.warn(`Worker "${this.#name}" did not unlisten`, error));
+    await this.#running;
+    try {
+      await this.#hooks.stop?.();
+    } catch (error) {
+      log.error(`Worker "${this.#name}" failed to stop`, error);
+    }
+  }
+
+  /** Takes one event from the layer; `false` (a drop, counted by the layer) when full. */
+  #take(event: LayerEvent): boolean {
+    if (this.#queue.length >= this.#capacity) return false;
+    this.#queue.push(event);
+    this.#running ??= this.#drain();
+    return true;
+  }
+
+  async #drain(): Promise<void> {
+    // One at a time, in the order taken: a worker's events are a sender's sequence.
+    for (let event = this.#queue.shift(); event !== undefined; event = this.#queue.shift()) {
+      await this.#handle(event);
+    }
+    this.#running = null;
+  }
+
+  async #handle(event: LayerEvent): Promise<void> {
+    const events = this.#hooks.events;
+    // Own handlers only: an event typed "constructor" must not reach Object's.
+    const handler = Object.hasOwn(events, event.type) ? events[event.type] : undefined;
+    if (handler === undefined) {
+      this.#stats.unhandled++;
+      log.warn(`Worker "${this.#name}" has no handler for "${event.type}" events: ignored`);
+      return;
+    }
+    try {
+      await handler(event);
+      this.#stats.handled++;
+    } catch (error) {
+      this.#stats.failed++;
+      log.error(
+        `Worker "${this.#name}" failed on a "${event.type}" event; it goes on with the next`,
+        error,
+      );
+    }
+  }
+}

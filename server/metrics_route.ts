@@ -1,0 +1,78 @@
+/**
+ * `GET /metrics` in the Prometheus text format, never public by accident: on the app's port
+ * only with a token (`METRICS_TOKEN`, sent as `Authorization: Bearer <token>`: 401 without it,
+ * 403 with another), or without one on a separate listen address (`METRICS_ADDRESS`), which
+ * answers nothing else. With neither, there is no such route (404).
+ */
+import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
+import type { Handler } from "./context.ts";
+import type { ServerMetrics } from "./server_metrics.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
+import { log } from "./log.ts";
+
+/** Where the metrics are served. */
+export const METRICS_PATH = "/metrics";
+
+/** The scrape answer: every metric, never cached. */
+export function metricsResponse(metrics: ServerMetrics): Response {
+  return new Response(metrics.render(), {
+    headers: { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" },
+  });
+}
+
+/** `GET /metrics` on the app's port, for requests that carry `token` as a bearer token. */
+export function metricsHandler(token: string): Handler {
+  if (token === "") throw new TypeError("The metrics route needs a token");
+  return async (request, context) => {
+    const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+    if (given === undefined) {
+      return plain(401, "Authorization: Bearer <METRICS_TOKEN> is required", {
+        "www-authenticate": 'Bearer realm="metrics"',
+      });
+    }
+    if (!await sameSecret(given, token)) {
+      log.warn(`Refused ${METRICS_PATH} from ${context.client}: wrong token`);
+      return plain(403, "The token is not valid");
+    }
+    return metricsResponse(context.services.metrics);
+  };
+}
+
+/**
+ * Serves only `GET /metrics`, without a token, on `address` (e.g. `127.0.0.1:9100`); resolves
+ * with the server once it listens.
+ */
+export async function serveMetrics(
+  metrics: ServerMetrics,
+  address: { hostname: string; port: number },
+): Promise<Deno.HttpServer<Deno.NetAddr>> {
+  const { promise: listening, resolve } = Promise.withResolvers<void>();
+  const server = Deno.serve({
+    hostname: address.hostname,
+    port: address.port,
+    onListen: () => resolve(),
+  }, (request) => {
+    const path = new URL(request.url).pathname;
+    if (path !== METRICS_PATH) return plain(404, "Only /metrics is served here");
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return plain(405, "Method Not Allowed", { allow: "GET, HEAD" });
+    }
+    return metricsResponse(metrics);
+  });
+  await listening;
+  return server;
+}
+
+/** Compares two secrets in time that does not depend on where they differ. */
+async function sameSecret(given: string, expected: string): Promise<boolean> {
+  // Hashing first gives equal lengths, so not even the length leaks.
+  const digest = (text: string) => crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return timingSafeEqual(await digest(given), await digest(expected));
+}
+
+function plain(status: number, text: string, headers: Record<string, string> = {}): Response {
+  return new Response(`${text}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}

@@ -1,0 +1,151 @@
+/**
+ * `deno task createsuperuser`: makes a staff account (or makes an existing user staff) on the
+ * store the server uses, checked with the sign-up rules; without a terminal it takes
+ * `--username` and the password from stdin or `SUPERUSER_PASSWORD`.
+ */
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { startTestServer } from "../_support/server.ts";
+import { WebClient } from "../_support/cookie_jar.ts";
+import {
+  parseSuperuserArgs,
+  runCreateSuperuser,
+  type SuperuserIo,
+} from "../../cli/createsuperuser.ts";
+
+const PASSWORD = "quiet river stone";
+const FAST_HASHING = { PASSWORD_ITERATIONS: "1000", ALLOW_WEAK_PASSWORD_HASHING: "true" };
+
+async function createsuperuser(
+  args: string[],
+  dataDir: string,
+  options: { stdin?: string; env?: Record<string, string> } = {},
+) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "createsuperuser", ...args],
+    env: { DATA_DIR: dataDir, LOG_LEVEL: "silent", ...FAST_HASHING, ...options.env },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  if (options.stdin !== undefined) await writer.write(new TextEncoder().encode(options.stdin));
+  await writer.close();
+  const { code, stderr } = await child.output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+async function adminStatus(client: WebClient): Promise<number> {
+  const response = await client.get("/admin/");
+  await response.body?.cancel();
+  return response.status;
+}
+
+Deno.test("createsuperuser --password-stdin makes a staff account that opens /admin/", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+  try {
+    const made = await createsuperuser(["--username", "Ada", "--password-stdin"], dataDir, {
+      stdin: `${PASSWORD}\n`,
+    });
+    assertEquals(made.code, 0, made.stderr);
+    assertStringIncludes(made.stderr, 'Superuser "Ada" created.');
+    await using server = await startTestServer({ dataDir });
+    const client = new WebClient(server.url);
+    await client.logIn("ada", PASSWORD);
+    assertEquals(await adminStatus(client), 200);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("createsuperuser makes an existing user staff and keeps their password", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+  try {
+    {
+      await using server = await startTestServer({ dataDir });
+      const client = new WebClient(server.url);
+      await client.signUp("bob", PASSWORD);
+      await client.logIn("bob", PASSWORD);
+      assertEquals(await adminStatus(client), 403);
+    }
+    const made = await createsuperuser(["--username", "bob"], dataDir);
+    assertEquals(made.code, 0, made.stderr);
+    assertStringIncludes(made.stderr, '"bob" is now staff (password unchanged).');
+    await using server = await startTestServer({ dataDir });
+    const client = new WebClient(server.url);
+    await client.logIn("bob", PASSWORD);
+    assertEquals(await adminStatus(client), 200);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("createsuperuser refuses a password the sign-up rules refuse", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+  try {
+    const weak = await createsuperuser(["--username", "carol"], dataDir, {
+      env: { SUPERUSER_PASSWORD: "12345678" },
+    });
+    assertEquals(weak.code, 1);
+    assertStringIncludes(weak.stderr, "Error: This password is entirely numeric.");
+    const usage = await createsuperuser([], dataDir);
+    assertEquals(usage.code, 2);
+    assertStringIncludes(usage.stderr, "pass --username");
+    const noPassword = await createsuperuser(["--username", "carol"], dataDir);
+    assertEquals(noPassword.code, 1);
+    assertStringIncludes(noPassword.stderr, "--password-stdin or SUPERUSER_PASSWORD");
+    // Nothing was created by the refused attempts.
+    await using server = await startTestServer({ dataDir });
+    assertEquals(await server.app.services.users.find("carol"), null);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("createsuperuser asks again until the two passwords match and pass the rules", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+  try {
+    const command = parseSuperuserArgs([], { DATA_DIR: dataDir, ...FAST_HASHING });
+    const answers = ["", "dora", PASSWORD, "something else", "dora", "dora", PASSWORD, PASSWORD];
+    const said: string[] = [];
+    const asked: string[] = [];
+    const io: SuperuserIo = {
+      interactive: true,
+      ask: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
+      askSecret: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
+      readStdin: () => Promise.reject(new Error("not read")),
+      say: (line) => void said.push(line),
+    };
+    assertEquals(await runCreateSuperuser(command, io), 0);
+    assertEquals(asked, [
+      "Username: ",
+      "Username: ",
+      "Password: ",
+      "Password (again): ",
+      "Password: ",
+      "Password (again): ",
+      "Password: ",
+      "Password (again): ",
+    ]);
+    assertEquals(said, [
+      "Error: This field cannot be blank.",
+      "Error: The two password fields didn’t match.",
+      "Error: The password is too similar to the username.",
+      "Error: This password is too short. It must contain at least 8 characters.",
+      'Superuser "dora" created.',
+    ]);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("createsuperuser's arguments: a missing username value is a usage error", () => {
+  for (const args of [["--username"], ["--username", "--password-stdin"], ["ada"]]) {
+    let message = "";
+    try {
+      parseSuperuserArgs(args, {});
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    assertStringIncludes(message, "Usage: deno task createsuperuser");
+  }
+});

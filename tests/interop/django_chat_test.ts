@@ -1,0 +1,222 @@
+/**
+ * The chat under `LAYER=channels_redis`: this server's room `lobby` is the Channels
+ * tutorial's group `chat_lobby`, its messages are Channels' `{"type": "chat.message",
+ * "message": …}` with our fields beside, and a room Channels cannot name is refused with the
+ * reason. The site runs in-process over a {@linkcode ChannelsRedisLayer}; Django is the
+ * tutorial's project under Daphne (`tests/fixtures/django_chat/`).
+ */
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
+import { type LogLevel, runChannelWorkers } from "../../mod.ts";
+import { log } from "../../server/log.ts";
+import { Communicator } from "../../testing.ts";
+import { createTestApp } from "../_support/test_app.ts";
+import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
+import { TestSocket } from "../_support/socket.ts";
+import { siteWorkers } from "../../routes/workers.ts";
+import {
+  djangoGroupSend,
+  type DjangoLayerSettings,
+  djangoUnavailable,
+  startDaphne,
+} from "./_django.ts";
+
+const WAIT_MS = 15_000;
+const missingDjango = await djangoUnavailable();
+const { available: redisAvailable } = await redisAvailability();
+if (missingDjango !== null) console.log(`Skipping the Django chat tests: ${missingDjango}`);
+const redis = redisAvailable ? await testRedisUrl() : null;
+globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
+
+/** The site over a channels_redis layer on a fresh prefix; `await using` closes it. */
+async function siteOnChannelsRedis() {
+  const settings: DjangoLayerSettings = { redisUrl: redis!.url, prefix: uniquePrefix("asgi") };
+  const layer = await ChannelsRedisLayer.open({ url: settings.redisUrl, prefix: settings.prefix });
+  const app = await createTestApp({}, { layer });
+  return {
+    settings,
+    app,
+    async join(room: string): Promise<Communicator> {
+      const comm = new Communicator(app, `/ws/chat/${room}/`);
+      assert((await comm.connect()).accepted, `joining "${room}" was refused`);
+      return comm;
+    },
+    [Symbol.asyncDispose]: () => app[Symbol.asyncDispose](),
+  };
+}
+
+const UPGRADE = {
+  upgrade: "websocket",
+  connection: "Upgrade",
+  "sec-websocket-version": "13",
+  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+};
+
+Deno.test({
+  name: "under channels_redis a room Channels cannot name is refused with the reason, " +
+    "at the socket and on the room's page",
+  ignore: !redisAvailable,
+  fn: async () => {
+    await using site = await siteOnChannelsRedis();
+    const lines: string[] = [];
+    log.setLevel("info");
+    log.setSink((line: string, _level: LogLevel) => lines.push(line));
+    try {
+      for (const room of ["café", "two%20words", "r".repeat(95)]) {
+        const url = `http://127.0.0.1/ws/chat/${room}/`;
+        const response = await site.app.handle(new Request(url, { headers: UPGRADE }));
+        assertEquals(response.status, 403, room);
+        assertMatch(await response.text(), /cannot be shared with Django Channels/);
+        const page = await site.app.handle(new Request(`http://127.0.0.1/chat/${room}/`));
+        assertEquals(page.status, 404);
+        assertMatch(await page.text(), /cannot be shared with Django Channels/);
+      }
+    } finally {
+      log.setSink(null);
+      log.setLevel("silent");
+    }
+    const rejects = lines.filter((line) => line.includes("REJECT /ws/chat/"));
+    assertEquals(rejects.length, 3, lines.join("\n"));
+    assert(rejects.every((line) => line.includes("cannot be shared with Django Channels")));
+    // A room Channels can name is accepted, in the tutorial's group.
+    const lobby = await site.join("room-1.b_C");
+    lobby.sendJson({ message: "hi" });
+    assertEquals((await lobby.receiveJson()).message, "hi");
+  },
+});
+
+Deno.test({
+  name: "under channels_redis the chat's messages go to chat_<room> as Channels' event shape",
+  ignore: !redisAvailable,
+  fn: async () => {
+    await using site = await siteOnChannelsRedis();
+    const events: Record<string, unknown>[] = [];
+    const channel = site.app.services.layer.newChannel((event) => events.push(event) > 0);
+    await site.app.services.layer.groupAdd("chat_lobby", channel);
+    const member = await site.join("lobby");
+    member.sendJson({ message: "shaped like Channels" });
+    await member.receiveJson();
+    assertEquals(events.length, 1);
+    const [event] = events;
+    assertEquals([event.type, event.message, event.room], [
+      "chat.message",
+      "shaped like Channels",
+      "lobby",
+    ]);
+    // `chat_message`, the handler-name form, is a chat message too.
+    await site.app.services.layer.groupSend("chat_lobby", {
+      type: "chat_message",
+      message: "underscored",
+    });
+    assertEquals((await member.receiveJson()).message, "underscored");
+  },
+});
+
+Deno.test({
+  name: "under channels_redis /roll is answered to the room through the dice worker",
+  ignore: !redisAvailable,
+  fn: async () => {
+    await using site = await siteOnChannelsRedis();
+    const workers = await runChannelWorkers(
+      siteWorkers(site.app.services.config),
+      site.app.services,
+    );
+    try {
+      const member = await site.join("lobby");
+      member.sendJson({ message: "/roll 2d6" });
+      const answer = await member.receiveJson(WAIT_MS);
+      assertEquals([answer.author, answer.room], ["Dice", "lobby"]);
+    } finally {
+      await workers.close();
+    }
+  },
+});
+
+const ignoreDjango = missingDjango !== null || !redisAvailable;
+
+Deno.test({
+  name: "a socket here and one on Daphne in room lobby chat both ways",
+  ignore: ignoreDjango,
+  fn: async () => {
+    await using site = await siteOnChannelsRedis();
+    await using daphne = await startDaphne(site.settings);
+    const here = await site.join("lobby");
+    const there = await TestSocket.open(`${daphne.wsUrl}/ws/chat/lobby/`, {
+      headers: { Origin: daphne.origin },
+    });
+    try {
+      // Ours carries id, room, author, time, offset and epoch beside the message: Django's
+      // consumer reads only `message` and is not broken by the rest.
+      here.sendJson({ message: "from deno" });
+      assertEquals(await there.nextJson(WAIT_MS), { message: "from deno" });
+      assertEquals((await here.receiveJson()).message, "from deno");
+      there.sendJson({ message: "from django" });
+      assertEquals(await there.nextJson(WAIT_MS), { message: "from django" });
+      const frame = await here.receiveJson(WAIT_MS);
+      assertEquals([frame.type, frame.message, frame.room], [
+        "chat.message",
+        "from django",
+        "lobby",
+      ]);
+    } finally {
+      await there.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a Django shell group_send to chat_lobby reaches this server's socket in room lobby",
+  ignore: ignoreDjango,
+  fn: async () => {
+    await using site = await siteOnChannelsRedis();
+    const here = await site.join("lobby");
+    const elsewhere = await site.join("other");
+    await djangoGroupSend(site.settings, "chat_lobby", { message: "from the shell" });
+    const frame = await here.receiveJson(WAIT_MS);
+    assertEquals([frame.message, frame.room], ["from the shell", "lobby"]);
+    assert(await elsewhere.receiveNothing(200), "another room heard the lobby");
+  },
+});
+
+Deno.test({
+  name: "a named channel is shared with Django: its send reaches a listener here, ours its receive",
+  ignore: ignoreDjango,
+  fn: async () => {
+    await using site = await siteOnChannelsRedis();
+    const layer = site.app.services.layer;
+    const name = `thumbnails.${crypto.randomUUID().slice(0, 8)}`;
+    // Django's `channel_layer.send(name, …)` to a listener here.
+    const taken: Record<string, unknown>[] = [];
+    const arrived = Promise.withResolvers<void>();
+    const unlisten = await layer.listen(name, (event) => {
+      taken.push(event);
+      arrived.resolve();
+      return true;
+    });
+    await djangoGroupSend(site.settings, "chat_nobody", { message: "job", channel: name });
+    await arrived.promise;
+    await unlisten();
+    assertEquals(taken, [{ type: "chat.message", message: "job (to one channel)" }]);
+    // Our send to Django's `channel_layer.receive(name)`, as `runworker` does. Nobody listens
+    // here, which the result says; the event still waits in the queue, as channels_redis' does.
+    const sent = await layer.send(name, { type: "thumbnail.make", id: 7 });
+    assertEquals(sent.noListener, true);
+    const script = "import json, sys\nfrom asgiref.sync import async_to_sync\n" +
+      "from channels.layers import get_channel_layer\n" +
+      "print(json.dumps(async_to_sync(get_channel_layer().receive)(sys.argv[1])))";
+    const { success, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
+      args: ["-c", script, name],
+      env: {
+        PYTHONPATH: new URL("../fixtures/django_chat/", import.meta.url).pathname,
+        DJANGO_SETTINGS_MODULE: "mysite.settings",
+        REDIS_URL: site.settings.redisUrl,
+        CHANNELS_PREFIX: site.settings.prefix,
+      },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(WAIT_MS), // a lost event would make it wait for ever
+    }).output();
+    assert(success, `Django's receive failed or timed out: ${new TextDecoder().decode(stderr)}`);
+    assertEquals(JSON.parse(new TextDecoder().decode(stdout)), { type: "thumbnail.make", id: 7 });
+  },
+});
