@@ -101,6 +101,14 @@ export function redisTarget(options: { url?: string; form?: RedisForm }): string
   return target;
 }
 
+/**
+ * Whether `target` is one Redis server reached by URL: the one form where a connection's own
+ * commands (`CLIENT ID`, `CLIENT UNBLOCK`) name a single, known connection.
+ */
+export function isSingleRedisServer(target: string | RedisForm): boolean {
+  return toForm(target).kind === "url";
+}
+
 /** Whether `target` is a Redis Cluster (sharded pub/sub, hash tags). */
 export function isRedisCluster(target: string | RedisForm): boolean {
   return toForm(target).kind === "cluster";

@@ -18,6 +18,7 @@ import {
   describeRedisForm,
   isRedisCluster,
   isRedisReady,
+  isSingleRedisServer,
   type RedisClient,
   type RedisForm,
   withTimeout,
@@ -169,8 +170,9 @@ export class RedisTransport implements Transport {
     const key = namedChannelKey(this.#options.prefix, name);
     const reader = await QueueReader.start({
       name: key,
-      // A Cluster's pop runs on whichever node owns the key: its connection is destroyed.
-      unblockWith: this.#sharded ? undefined : this.#commands,
+      // Sentinels and a Cluster hand commands to a pool or to whichever node owns the key, so
+      // `CLIENT UNBLOCK` cannot name the pop's connection there: that connection is destroyed.
+      unblockWith: isSingleRedisServer(this.#options.target) ? this.#commands : undefined,
       connect: () =>
         connectRedis(this.#options.target, {
           name: `channel ${name}`,
