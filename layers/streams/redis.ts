@@ -18,6 +18,12 @@
  * Keys: `<prefix>:stream:<group>` (the stream; each entry `t` = Redis time in ms, `e` = the
  * event's JSON) and `<prefix>:stream-meta:<group>` (a hash: `epoch`, `offset`). A Redis that
  * lost them (restarted empty, evicted) gives the group a new epoch at its next publish or read.
+ *
+ * On a Cluster both keys carry the group's layer channel as their hash tag,
+ * `{<prefix>:group:<group>}:stream` and `…:stream-meta`, so they live in the channel's slot and
+ * the script publishes with `SPUBLISH` (sharded pub/sub, as the layer subscribes there). A node
+ * that does not know the script yet (a Cluster's other masters, a Sentinel's promoted replica, a
+ * Redis restarted empty) is sent its text once with `EVAL`, which caches it there.
  */
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson } from "../event_json.ts";
@@ -27,6 +33,7 @@ import {
   closeRedis,
   connectRedis,
   describeRedisForm,
+  isRedisCluster,
   type RedisClient,
   type RedisForm,
   redisTarget,
@@ -75,14 +82,18 @@ export interface RedisStreamsOptions {
 // Most events one read returns: more than any retention keeps by default.
 const MAX_READ = 100_000;
 
-const PUBLISH = `
+// Both scripts start here: a group without a record (new, or lost by Redis) gets the epoch
+// ARGV[1] and an empty stream.
+const ENSURE_EPOCH = `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+`;
+
+const PUBLISH = ENSURE_EPOCH + `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
@@ -97,18 +108,11 @@ for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 2)) do
   end
 end
 local receivers = 0
-if ARGV[3] ~= '' then receivers = redis.call('PUBLISH', ARGV[3], json) end
+if ARGV[3] ~= '' then receivers = redis.call(ARGV[7], ARGV[3], json) end
 return {offset, epoch, receivers}
 `;
 
-const READ = `
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-end
-local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
+const READ = ENSURE_EPOCH + `local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
 local entries = {}
 if ARGV[3] == '0' and ARGV[2] == 'latest' then
   entries = {}
@@ -129,6 +133,7 @@ export class RedisStreams implements GroupStreams {
   #retention: StreamRetention;
   #timeoutMs: number;
   #shas: { publish: string; read: string } | null = null;
+  #cluster: boolean;
   // Epoch candidates: unique per call, so two losses of a stream never get the same epoch.
   #candidateBase = newEpoch().slice(0, 6);
   #candidates = 0;
@@ -141,6 +146,7 @@ export class RedisStreams implements GroupStreams {
     this.#options = options;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#timeoutMs = options.timeoutMs ?? 3000;
+    this.#cluster = isRedisCluster(redisTarget(options));
   }
 
   /** Connects and loads the scripts; rejects with the URL in the message when Redis is away. */
@@ -176,6 +182,7 @@ export class RedisStreams implements GroupStreams {
       String(retention.messages),
       String(retention.seconds * 1000),
       String(retainedAtMost(retention)),
+      this.#cluster ? "SPUBLISH" : "PUBLISH",
     ]) as [number, string, number];
     this.writeSeconds.observe((performance.now() - started) / 1000);
     const [offset, epoch, receivers] = reply;
@@ -216,37 +223,37 @@ export class RedisStreams implements GroupStreams {
     return { epoch, offset, complete: true, events };
   }
 
+  /** The group's two keys; on a Cluster in the slot of its layer channel (see the module doc). */
+  #keys(group: string): [string, string] {
+    const prefix = this.#options.prefix;
+    if (!this.#cluster) return [`${prefix}:stream-meta:${group}`, `${prefix}:stream:${group}`];
+    const tag = `{${groupChannel(prefix, group)}}`;
+    return [`${tag}:stream-meta`, `${tag}:stream`];
+  }
+
   #candidate(): string {
     return `${this.#candidateBase}${(++this.#candidates).toString(36)}`;
   }
 
+  // The scripts' SHA-1s, made here: a node that lacks a script is sent its text (`#run`), so
+  // nothing needs loading on every master of a Cluster or on a Sentinel's new master.
   async #loadScripts(): Promise<void> {
-    const [publish, read] = await Promise.all([
-      this.#client.scriptLoad(PUBLISH),
-      this.#client.scriptLoad(READ),
-    ]);
+    const [publish, read] = await Promise.all([sha1(PUBLISH), sha1(READ)]);
     this.#shas = { publish, read };
   }
 
   async #run(script: "publish" | "read", group: string, args: string[]): Promise<unknown> {
-    const keys = [
-      `${this.#options.prefix}:stream-meta:${group}`,
-      `${this.#options.prefix}:stream:${group}`,
-    ];
-    const call = () =>
-      withTimeout(
-        this.#client.evalSha(this.#shas![script], { keys, arguments: args }),
-        this.#timeoutMs,
-        "no answer in time",
-      );
+    const keys = this.#keys(group);
+    const call = (sent: Promise<unknown>) =>
+      withTimeout(sent, this.#timeoutMs, "no answer in time");
     try {
       try {
-        return await call();
+        return await call(this.#client.evalSha(this.#shas![script], { keys, arguments: args }));
       } catch (error) {
-        // A Redis restarted empty forgot the scripts.
+        // A node that does not know the script: its text once, which caches it there.
         if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
-        await this.#loadScripts();
-        return await call();
+        const text = script === "publish" ? PUBLISH : READ;
+        return await call(this.#client.eval(text, { keys, arguments: args }));
       }
     } catch (error) {
       const shownUrl = describeRedisForm(redisTarget(this.#options));
@@ -255,4 +262,9 @@ export class RedisStreams implements GroupStreams {
       );
     }
   }
+}
+
+async function sha1(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

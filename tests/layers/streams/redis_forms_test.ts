@@ -1,0 +1,67 @@
+/**
+ * The streams' conformance suite on a real 3-master Redis Cluster and on a master behind three
+ * Sentinels: the keys of a group live in its layer channel's slot, the script publishes with
+ * SPUBLISH there, and a node that lacks the script is sent its text.
+ */
+import { streamConformance } from "./conformance.ts";
+import { RedisLayer } from "../../../layers/redis.ts";
+import { RedisStreams } from "../../../layers/streams/redis.ts";
+import { closeRedis, connectRedis, type RedisForm } from "../../../layers/redis_connection.ts";
+import {
+  requireTopologies,
+  startRedisCluster,
+  startRedisSentinel,
+} from "../../_support/redis_topologies.ts";
+import { uniquePrefix } from "../../_support/redis.ts";
+import { log } from "../../../server/log.ts";
+
+log.setLevel("error");
+const available = await requireTopologies();
+const cluster = available ? await startRedisCluster() : null;
+const sentinel = available ? await startRedisSentinel() : null;
+globalThis.addEventListener("unload", () => {
+  cluster?.killNow();
+  sentinel?.killNow();
+});
+
+/** What a Redis restarted empty has lost, on every master given: the keys and the scripts. */
+async function flush(ports: number[]): Promise<void> {
+  for (const port of ports) {
+    const client = await connectRedis(`redis://127.0.0.1:${port}`, { name: "flush" });
+    try {
+      await client.sendCommand(["FLUSHALL"]);
+      await client.sendCommand(["SCRIPT", "FLUSH"]);
+    } finally {
+      await closeRedis(client);
+    }
+  }
+}
+
+function world(form: RedisForm | undefined, masters: () => Promise<number[]>) {
+  return () => {
+    const prefix = uniquePrefix("streams-form");
+    return Promise.resolve({
+      open: async () => {
+        const layer = await RedisLayer.open({ form, prefix });
+        return {
+          layer,
+          streams: await RedisStreams.open({ form, prefix, layer, publishInScript: true }),
+        };
+      },
+      lose: async () => await flush(await masters()),
+      [Symbol.asyncDispose]: () => Promise.resolve(),
+    });
+  };
+}
+
+streamConformance(
+  "redis streams on a cluster",
+  world(cluster?.form, () => Promise.resolve(cluster!.ports)),
+  { shared: true, orderedAcrossPublishers: true, ignore: !available },
+);
+
+streamConformance(
+  "redis streams through sentinels",
+  world(sentinel?.form, async () => [await sentinel!.masterPort()]),
+  { shared: true, orderedAcrossPublishers: true, ignore: !available },
+);
