@@ -29,7 +29,8 @@ import {
   setSessionCookie,
   signUpErrors,
 } from "../mod.ts";
-import { csrfFailurePage, logInPage, signUpPage } from "../templates/accounts.ts";
+import { logInPage, signUpPage } from "../templates/accounts.ts";
+import { formRefused, redirect } from "./_forms.ts";
 
 /** The one message for a wrong username or a wrong password: it must not tell which. */
 export const BAD_CREDENTIALS = "Please enter a correct username and password.";
@@ -196,21 +197,6 @@ async function logInAgain(
 
 function secure(request: Request, context: RequestContext): boolean {
   return isSecureRequest(request, context.services.config.trustProxy);
-}
-
-function redirect(location: string): Response {
-  return new Response(null, { status: 302, headers: { location } });
-}
-
-/** A refused form: Django's CSRF failure page, or a plain 413 for a body too large. */
-function formRefused(refusal: FormRefusal): Response {
-  if (!refusal.csrf) {
-    return new Response(`${refusal.reason}\n`, {
-      status: refusal.status,
-      headers: { "content-type": "text/plain; charset=utf-8" },
-    });
-  }
-  return htmlResponse(csrfFailurePage(refusal.reason), { status: refusal.status });
 }
 
 /** Sign up, log in and log out. */

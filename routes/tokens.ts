@@ -16,7 +16,7 @@ import {
   readProtectedForm,
   type RequestContext,
 } from "../mod.ts";
-import { csrfFailurePage } from "../templates/accounts.ts";
+import { formRefused, plainText, redirect } from "./_forms.ts";
 import { tokensPage, type TokensView } from "../templates/tokens.ts";
 
 /** Where the page is. */
@@ -59,12 +59,7 @@ async function signedInForm(
   const form = await readProtectedForm(request, context);
   if (form instanceof FormRefusal) return formRefused(form);
   const page = await pageAccount(request, context);
-  if (!signedIn(page)) {
-    return new Response("Log in to manage your access tokens\n", {
-      status: 403,
-      headers: { "content-type": "text/plain; charset=utf-8" },
-    });
-  }
+  if (!signedIn(page)) return plainText("Log in to manage your access tokens\n", 403);
   return page;
 }
 
@@ -87,20 +82,7 @@ function signedIn(page: PageAccount): page is SignedIn {
 }
 
 function toLogIn(): Response {
-  return new Response(null, {
-    status: 302,
-    headers: { location: `/log_in/?next=${encodeURIComponent(TOKENS_PATH)}` },
-  });
-}
-
-function formRefused(refusal: FormRefusal): Response {
-  if (!refusal.csrf) {
-    return new Response(`${refusal.reason}\n`, {
-      status: refusal.status,
-      headers: { "content-type": "text/plain; charset=utf-8" },
-    });
-  }
-  return htmlResponse(csrfFailurePage(refusal.reason), { status: refusal.status });
+  return redirect(`/log_in/?next=${encodeURIComponent(TOKENS_PATH)}`);
 }
 
 /** The access tokens page and its two forms. */

@@ -138,20 +138,25 @@ async function launch(port: number): Promise<RedisServer> {
   };
 }
 
+/** `redis-server` arguments for a test server on `port`: local only, nothing saved, quiet. */
+export function redisServerArgs(port: number): string[] {
+  return [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--loglevel",
+    "warning",
+  ];
+}
+
 async function spawn(port: number): Promise<Deno.ChildProcess> {
   const child = new Deno.Command("redis-server", {
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--loglevel",
-      "warning",
-    ],
+    args: redisServerArgs(port),
     stdout: "null",
     stderr: "null",
   }).spawn();

@@ -12,6 +12,7 @@
  */
 import { createClient } from "redis";
 import type { RedisForm } from "../../layers/redis_connection.ts";
+import { redisServerArgs } from "./redis.ts";
 
 /** A running topology. */
 export interface RedisTopology extends AsyncDisposable {
@@ -193,21 +194,8 @@ class ProcessGroup {
 
   /** A redis-server on `port` with `extra` arguments, once it answers PING. */
   async server(port: number, extra: string[]): Promise<Deno.ChildProcess> {
-    return await this.spawn(port, "redis-server", [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      this.dir,
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--loglevel",
-      "warning",
-      ...extra,
-    ]);
+    const args = [...redisServerArgs(port), "--dir", this.dir, ...extra];
+    return await this.spawn(port, "redis-server", args);
   }
 
   async spawn(port: number, binary: string, args: string[]): Promise<Deno.ChildProcess> {

@@ -8,32 +8,12 @@ import { assertEquals, assertMatch } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
+import { PYTHON, pythonUnavailable, WEBSOCKET_CLIENT } from "../_support/python.ts";
 
-const PYTHON = "/usr/bin/python3";
 const ROOM = "café au lait";
 
-async function pythonWebsocketClient(): Promise<string | null> {
-  try {
-    const { success, stderr } = await new Deno.Command(PYTHON, {
-      args: ["-c", "import websocket"],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (success) return null;
-    return `${PYTHON} cannot import websocket-client (apt-get install python3-websocket): ` +
-      new TextDecoder().decode(stderr).trim().split("\n").at(-1);
-  } catch (error) {
-    return `${PYTHON} cannot be run: ${(error as Error).message}`;
-  }
-}
-
-const missing = await pythonWebsocketClient();
-if (missing !== null) {
-  if (Deno.env.get("CI") === "true") {
-    throw new Error(`Python client test under CI=true: ${missing}`);
-  }
-  console.log(`Skipping the Python client test: ${missing}`);
-}
+const missing = await pythonUnavailable(WEBSOCKET_CLIENT, "Python client test");
+if (missing !== null) console.log(`Skipping the Python client test: ${missing}`);
 
 Deno.test({
   name: "a Python websocket-client script chats with a Deno client in a Unicode room",

@@ -8,34 +8,14 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
+import { PYTHON, pythonUnavailable, WEBSOCKET_CLIENT } from "../_support/python.ts";
 
-const PYTHON = "/usr/bin/python3";
 const GROUP_CHAT_CLIENT = new URL("../fixtures/tutorials/group_chat_client.py", import.meta.url);
 /** The one URL in the script, as the notes wrote it. */
 const NOTES_URL = "ws://127.0.0.1:8000/ws/123/";
 
-async function pythonWebsocketClient(): Promise<string | null> {
-  try {
-    const { success, stderr } = await new Deno.Command(PYTHON, {
-      args: ["-c", "import websocket"],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (success) return null;
-    return `${PYTHON} cannot import websocket-client (apt-get install python3-websocket): ` +
-      new TextDecoder().decode(stderr).trim().split("\n").at(-1);
-  } catch (error) {
-    return `${PYTHON} cannot be run: ${(error as Error).message}`;
-  }
-}
-
-const missing = await pythonWebsocketClient();
-if (missing !== null) {
-  if (Deno.env.get("CI") === "true") {
-    throw new Error(`Tutorial client test under CI=true: ${missing}`);
-  }
-  console.log(`Skipping the tutorial client tests: ${missing}`);
-}
+const missing = await pythonUnavailable(WEBSOCKET_CLIENT, "Tutorial client test");
+if (missing !== null) console.log(`Skipping the tutorial client tests: ${missing}`);
 
 /** The script, its URL pointed at `server`, in a temporary file; `await using` removes it. */
 async function groupChatClient(server: TestServer): Promise<{ path: string } & AsyncDisposable> {

@@ -5,38 +5,12 @@
  * cookies only; and the tokens page makes and revokes tokens behind the CSRF check.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { log } from "../../server/log.ts";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
-import { Waiters } from "../_support/waiters.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const PASSWORD = "quiet river stone";
-
-/** Log lines of the test, at every level. */
-class CapturedLog {
-  readonly lines: string[] = [];
-  #waiters = new Waiters();
-
-  constructor() {
-    log.setSink((line) => {
-      this.lines.push(line);
-      this.#waiters.notify();
-    });
-  }
-
-  waitFor(pattern: RegExp, timeoutMs = 5000): Promise<string> {
-    return this.#waiters.waitFor(
-      () => this.lines.find((candidate) => pattern.test(candidate)),
-      timeoutMs,
-      () => `No log line like ${pattern} in:\n${this.lines.join("\n")}`,
-    );
-  }
-
-  [Symbol.dispose](): void {
-    log.setSink(null);
-  }
-}
 
 async function signedUp(server: TestServer, username: string): Promise<WebClient> {
   const client = new WebClient(server.url);

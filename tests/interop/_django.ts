@@ -5,8 +5,18 @@
  * channels_redis and Daphne (`.ci/run` installs them).
  */
 import { fromFileUrl } from "@std/path";
+import { PYTHON, type PythonModules, pythonUnavailable } from "../_support/python.ts";
 
-const PYTHON = "/usr/bin/python3";
+const DJANGO_CHANNELS: PythonModules = {
+  imports: ["django", "channels", "channels_redis", "daphne"],
+  label: "Django, Channels, channels_redis and Daphne",
+  packages: [
+    "python3-django",
+    "python3-django-channels",
+    "python3-channels-redis",
+    "python3-daphne",
+  ],
+};
 const FIXTURE = fromFileUrl(new URL("../fixtures/django_chat/", import.meta.url));
 const START_TIMEOUT_MS = 20_000;
 
@@ -29,28 +39,8 @@ export interface Daphne {
  * Why the Django side cannot run here, or `null` when it can. Under `CI=true` a missing piece
  * throws instead: nothing is skipped in CI.
  */
-export async function djangoUnavailable(): Promise<string | null> {
-  const reason = await probe();
-  if (reason !== null && Deno.env.get("CI") === "true") {
-    throw new Error(`Django interop tests under CI=true: ${reason}`);
-  }
-  return reason;
-}
-
-async function probe(): Promise<string | null> {
-  try {
-    const { success, stderr } = await new Deno.Command(PYTHON, {
-      args: ["-c", "import django, channels, channels_redis, daphne"],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (success) return null;
-    return `${PYTHON} cannot import Django, Channels, channels_redis and Daphne ` +
-      `(apt-get install python3-django python3-django-channels python3-channels-redis ` +
-      `python3-daphne): ${new TextDecoder().decode(stderr).trim().split("\n").at(-1)}`;
-  } catch (error) {
-    return `${PYTHON} cannot be run: ${(error as Error).message}`;
-  }
+export function djangoUnavailable(): Promise<string | null> {
+  return pythonUnavailable(DJANGO_CHANNELS, "Django interop tests");
 }
 
 function djangoEnv(settings: DjangoLayerSettings): Record<string, string> {
@@ -111,6 +101,31 @@ export async function djangoGroupSend(
     stderr: "piped",
   }).output();
   if (!success) throw new Error(`group_send.py failed:\n${new TextDecoder().decode(stderr)}`);
+}
+
+/**
+ * Django's `channel_layer.receive(channel)`, as `runworker` does: the event it takes, or a
+ * rejection with Python's error output when it fails or nothing arrives within `timeoutMs`.
+ */
+export async function djangoReceive(
+  settings: DjangoLayerSettings,
+  channel: string,
+  timeoutMs: number,
+): Promise<unknown> {
+  const script = "import json, sys\nfrom asgiref.sync import async_to_sync\n" +
+    "from channels.layers import get_channel_layer\n" +
+    "print(json.dumps(async_to_sync(get_channel_layer().receive)(sys.argv[1])))";
+  const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
+    args: ["-c", script, channel],
+    env: djangoEnv(settings),
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(timeoutMs), // a lost event would make it wait for ever
+  }).output();
+  if (!success) {
+    throw new Error(`Django's receive failed or timed out: ${new TextDecoder().decode(stderr)}`);
+  }
+  return JSON.parse(new TextDecoder().decode(stdout));
 }
 
 async function waitUntilListening(port: number, child: Deno.ChildProcess): Promise<void> {

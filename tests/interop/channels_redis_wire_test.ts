@@ -11,6 +11,7 @@ import {
   serializeMessage,
 } from "../../layers/_channels_redis_wire.ts";
 import { djangoUnavailable } from "./_django.ts";
+import { PYTHON } from "../_support/python.ts";
 
 const missing = await djangoUnavailable();
 if (missing !== null) console.log(`Skipping the channels_redis wire tests: ${missing}`);
@@ -49,7 +50,7 @@ Deno.test({
   fn: async () => {
     const channels = ["specific.abc!1", "specific.abc!2"];
     const ours = serializeMessage(EVENT, channels);
-    const { success, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
+    const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
       args: [
         "-c",
         PYTHON_SIDE,

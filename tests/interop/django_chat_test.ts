@@ -17,6 +17,7 @@ import { siteWorkers } from "../../routes/workers.ts";
 import {
   djangoGroupSend,
   type DjangoLayerSettings,
+  djangoReceive,
   djangoUnavailable,
   startDaphne,
 } from "./_django.ts";
@@ -201,22 +202,9 @@ Deno.test({
     // here, which the result says; the event still waits in the queue, as channels_redis' does.
     const sent = await layer.send(name, { type: "thumbnail.make", id: 7 });
     assertEquals(sent.noListener, true);
-    const script = "import json, sys\nfrom asgiref.sync import async_to_sync\n" +
-      "from channels.layers import get_channel_layer\n" +
-      "print(json.dumps(async_to_sync(get_channel_layer().receive)(sys.argv[1])))";
-    const { success, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
-      args: ["-c", script, name],
-      env: {
-        PYTHONPATH: new URL("../fixtures/django_chat/", import.meta.url).pathname,
-        DJANGO_SETTINGS_MODULE: "mysite.settings",
-        REDIS_URL: site.settings.redisUrl,
-        CHANNELS_PREFIX: site.settings.prefix,
-      },
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(WAIT_MS), // a lost event would make it wait for ever
-    }).output();
-    assert(success, `Django's receive failed or timed out: ${new TextDecoder().decode(stderr)}`);
-    assertEquals(JSON.parse(new TextDecoder().decode(stdout)), { type: "thumbnail.make", id: 7 });
+    assertEquals(await djangoReceive(site.settings, name, WAIT_MS), {
+      type: "thumbnail.make",
+      id: 7,
+    });
   },
 });

@@ -10,13 +10,9 @@ import { createClient, RESP_TYPES } from "redis";
 import { Buffer } from "node:buffer";
 import { layerConformance } from "./conformance.ts";
 import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
-import {
-  redisAvailability,
-  startRedisServer,
-  testRedisUrl,
-  uniquePrefix,
-} from "../_support/redis.ts";
+import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
 import { Inbox } from "./_inbox.ts";
+import { assertOutageRecovered } from "./_outage.ts";
 import { log } from "../../server/log.ts";
 
 log.setLevel("silent"); // overflow and outage cases log by design
@@ -235,35 +231,6 @@ Deno.test({
 Deno.test({
   name: "channels_redis layer: while Redis is away a send rejects; after a restart groups are back",
   ignore: !privateServer,
-  fn: async () => {
-    await using server = await startRedisServer();
-    const prefix = uniquePrefix("outage");
-    const sender = await ChannelsRedisLayer.open({ url: server.url, prefix });
-    const receiver = await ChannelsRedisLayer.open({ url: server.url, prefix });
-    try {
-      const inbox = new Inbox(receiver, 10_000);
-      await receiver.groupAdd("room", inbox.channel);
-      await server.stop();
-      await assertRejects(
-        () => sender.groupSend("room", { type: "lost" }),
-        Error,
-        `Redis at ${server.url} is unreachable`,
-      );
-      // Joining while Redis is away works locally, and is written to Redis on reconnect.
-      const late = new Inbox(receiver, 10_000);
-      await receiver.groupAdd("late-room", late.channel);
-      await server.restart(); // empty: the memberships must be written back
-      const deadline = Date.now() + 15_000;
-      while (inbox.count("back") === 0 || late.count("back") === 0) {
-        assert(Date.now() < deadline, "no delivery after the restart");
-        await sender.groupSend("room", { type: "back" }).catch(() => null);
-        await sender.groupSend("late-room", { type: "back" }).catch(() => null);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      assertEquals(inbox.count("lost"), 0);
-    } finally {
-      await sender.close();
-      await receiver.close();
-    }
-  },
+  // The memberships are written back to the restarted, empty Redis.
+  fn: () => assertOutageRecovered((url, prefix) => ChannelsRedisLayer.open({ url, prefix })),
 });

@@ -3,14 +3,8 @@
  * conformance suites as on one server, plus where the keys and channels land.
  */
 import { assert, assertEquals } from "@std/assert";
-import { layerConformance } from "./conformance.ts";
-import { presenceConformance } from "./presence/conformance.ts";
-import { twoProcesses } from "./_two_processes.ts";
-import { storeContract } from "../storage/store_contract.ts";
+import { redisFormSuites } from "./_redis_form_suites.ts";
 import { RedisLayer } from "../../layers/redis.ts";
-import { RedisPresenceBackend } from "../../layers/presence/redis.ts";
-import { PresenceCore } from "../../layers/presence/core.ts";
-import { RECONCILE_EVERY_MS } from "../../layers/presence/_shared.ts";
 import { RedisStore } from "../../storage/redis_store.ts";
 import { closeRedis, connectRedis } from "../../layers/redis_connection.ts";
 import { requireTopologies, startRedisCluster } from "../_support/redis_topologies.ts";
@@ -23,30 +17,7 @@ const cluster = available ? await startRedisCluster() : null;
 globalThis.addEventListener("unload", () => cluster?.killNow());
 const form = cluster?.form;
 
-const layerPrefix = uniquePrefix("cluster-layer");
-layerConformance("redis layer on a cluster", () => RedisLayer.open({ form, prefix: layerPrefix }), {
-  shared: true,
-  ignore: !available,
-});
-
-presenceConformance("redis on a cluster", async (options) => {
-  const prefix = uniquePrefix("cluster-presence");
-  return await twoProcesses(async () => {
-    const layer = await RedisLayer.open({ form, prefix });
-    const backend = await RedisPresenceBackend.open({ form, prefix });
-    const tracker = new PresenceCore(layer, backend, {
-      ...options,
-      reconcileEveryMs: RECONCILE_EVERY_MS,
-    });
-    return { layer, tracker };
-  });
-}, { crossProcess: true, ignore: !available });
-
-const storePrefix = uniquePrefix("cluster-store");
-storeContract("redis store on a cluster", () => RedisStore.open({ form, prefix: storePrefix }), {
-  shared: true,
-  ignore: !available,
-});
+redisFormSuites("on a cluster", form, { prefix: "cluster", ignore: !available });
 
 Deno.test({
   name: "redis cluster: store keys of one first part share a slot, different first parts spread",

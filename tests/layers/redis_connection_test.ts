@@ -11,6 +11,7 @@ import {
 import { FakeClock } from "./_fake_clock.ts";
 import { log, type LogLevel } from "../../server/log.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 Deno.test("connecting to a closed port fails at once, naming the URL", async () => {
   const port = closedPort();
@@ -210,10 +211,10 @@ Deno.test({
   ignore: !available,
   fn: async () => {
     await using server = await startRedisServer();
-    const lines: string[] = [];
-    log.setSink((line) => lines.push(line));
+    using captured = new CapturedLog();
+    const { lines } = captured;
     const client = await connectRedis(server.url, { name: "presence", connectTimeoutMs: 1000 });
-    const restored = waitForLine(lines, "restored");
+    const restored = captured.waitFor(/\(presence\).*restored/, 20_000);
     let stop = false;
     let ok = 0;
     let failed = 0;
@@ -233,7 +234,7 @@ Deno.test({
       await server.stop();
       const okBefore = ok;
       await server.restart();
-      await restored.promise;
+      await restored;
       assertEquals(redisConnectionStatus(client).state, "ready");
       assertEquals(await client.ping(), "PONG");
       while (ok < okBefore + 50) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -244,7 +245,6 @@ Deno.test({
       stop = true;
       await load;
       await closeRedis(client);
-      log.setSink(null);
     }
   },
 });
@@ -255,49 +255,32 @@ Deno.test({
   ignore: !available,
   fn: async () => {
     await using server = await startRedisServer();
-    const lines: string[] = [];
-    log.setSink((line) => lines.push(line));
+    using captured = new CapturedLog();
+    const { lines } = captured;
     const client = await connectRedis(server.url, { name: "presence", connectTimeoutMs: 1000 });
-    const lost = waitForLine(lines, "lost");
-    const restored = waitForLine(lines, "restored");
+    const lost = captured.waitFor(/\(presence\).*lost/, 20_000);
+    const restored = captured.waitFor(/\(presence\).*restored/, 20_000);
     try {
       await server.stop();
       // On the same port, a listener that accepts and closes once the handshake arrives: the
       // socket node-redis would declare ready although it is dead.
       const dying = dropEveryHandshake(server.port);
-      await lost.promise;
+      await lost;
       await dying.handshakesDropped(3);
       assertEquals(count(lines, "restored"), 0, "a dying Redis is not a restored connection");
       await dying.close();
       await server.restart();
-      await restored.promise;
+      await restored;
       assertEquals(await client.ping(), "PONG");
       assertEquals([count(lines, "lost"), count(lines, "restored")], [1, 1]);
     } finally {
       await closeRedis(client);
-      log.setSink(null);
     }
   },
 });
 
 function count(lines: string[], word: string): number {
   return lines.filter((line) => line.includes("(presence)") && line.includes(word)).length;
-}
-
-function waitForLine(lines: string[], word: string): PromiseWithResolvers<void> {
-  const found = Promise.withResolvers<void>();
-  const timer = setInterval(() => {
-    if (count(lines, word) > 0) {
-      clearInterval(timer);
-      found.resolve();
-    }
-  }, 10);
-  const deadline = setTimeout(() => {
-    clearInterval(timer);
-    found.reject(new Error(`No "${word}" line within 20 s: ${lines.join("\n")}`));
-  }, 20_000);
-  found.promise.finally(() => clearTimeout(deadline)).catch(() => {});
-  return found;
 }
 
 function dropEveryHandshake(port: number) {

@@ -2,16 +2,12 @@
  * What the Redis layer does beyond the shared contract: counts from Redis itself, the
  * documented wire format, and Redis going away and coming back.
  */
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import { assertEquals } from "@std/assert";
 import { createClient } from "redis";
 import { RedisLayer } from "../../layers/redis.ts";
-import {
-  redisAvailability,
-  startRedisServer,
-  testRedisUrl,
-  uniquePrefix,
-} from "../_support/redis.ts";
+import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
 import { Inbox } from "./_inbox.ts";
+import { assertOutageRecovered } from "./_outage.ts";
 import { log } from "../../server/log.ts";
 
 log.setLevel("silent"); // the outage test logs the outage by design
@@ -19,15 +15,6 @@ const { available } = await redisAvailability();
 const { available: privateServer } = await redisAvailability({ privateServer: true });
 const redis = available ? await testRedisUrl() : null;
 globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
-
-/** Resolves once `check` holds; fails after `ms`. */
-async function eventually(check: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error(`Not within ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 Deno.test({
   name: "redis layer: a send counts the process that owns the channel only while it listens",
@@ -83,37 +70,6 @@ Deno.test({
 Deno.test({
   name: "redis layer: while Redis is away a send rejects; once it is back, delivery resumes",
   ignore: !privateServer,
-  fn: async () => {
-    await using server = await startRedisServer();
-    const prefix = uniquePrefix("outage");
-    const sender = await RedisLayer.open({ url: server.url, prefix });
-    const receiver = await RedisLayer.open({ url: server.url, prefix });
-    try {
-      const inbox = new Inbox(receiver, 10_000);
-      await receiver.groupAdd("room", inbox.channel);
-      await server.stop();
-      await assertRejects(
-        () => sender.groupSend("room", { type: "lost" }),
-        Error,
-        `Redis at ${server.url} is unreachable`,
-      );
-      // Joining while Redis is away still works locally, and is subscribed on reconnect.
-      const late = new Inbox(receiver, 10_000);
-      await receiver.groupAdd("late-room", late.channel);
-      await server.restart();
-      await eventually(
-        async () => {
-          await sender.groupSend("room", { type: "back" }).catch(() => null);
-          await sender.groupSend("late-room", { type: "back" }).catch(() => null);
-          return inbox.count("back") > 0 && late.count("back") > 0;
-        },
-        "delivery after the restart",
-        15_000,
-      );
-      assert(inbox.count("lost") === 0);
-    } finally {
-      await sender.close();
-      await receiver.close();
-    }
-  },
+  // A group joined while Redis was away is subscribed on reconnect.
+  fn: () => assertOutageRecovered((url, prefix) => RedisLayer.open({ url, prefix })),
 });

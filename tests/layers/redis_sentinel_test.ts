@@ -4,15 +4,8 @@
  * tests/scale/redis_failover_test.ts.
  */
 import { assert, assertEquals } from "@std/assert";
-import { layerConformance } from "./conformance.ts";
-import { presenceConformance } from "./presence/conformance.ts";
-import { twoProcesses } from "./_two_processes.ts";
-import { storeContract } from "../storage/store_contract.ts";
+import { redisFormSuites } from "./_redis_form_suites.ts";
 import { RedisLayer } from "../../layers/redis.ts";
-import { RedisPresenceBackend } from "../../layers/presence/redis.ts";
-import { PresenceCore } from "../../layers/presence/core.ts";
-import { RECONCILE_EVERY_MS } from "../../layers/presence/_shared.ts";
-import { RedisStore } from "../../storage/redis_store.ts";
 import { requireTopologies, startRedisSentinel } from "../_support/redis_topologies.ts";
 import { uniquePrefix } from "../_support/redis.ts";
 import { log } from "../../server/log.ts";
@@ -23,38 +16,7 @@ const sentinel = available ? await startRedisSentinel() : null;
 globalThis.addEventListener("unload", () => sentinel?.killNow());
 const form = sentinel?.form;
 
-const layerPrefix = uniquePrefix("sentinel-layer");
-layerConformance(
-  "redis layer through sentinels",
-  () => RedisLayer.open({ form, prefix: layerPrefix }),
-  {
-    shared: true,
-    ignore: !available,
-  },
-);
-
-presenceConformance("redis through sentinels", async (options) => {
-  const prefix = uniquePrefix("sentinel-presence");
-  return await twoProcesses(async () => {
-    const layer = await RedisLayer.open({ form, prefix });
-    const backend = await RedisPresenceBackend.open({ form, prefix });
-    const tracker = new PresenceCore(layer, backend, {
-      ...options,
-      reconcileEveryMs: RECONCILE_EVERY_MS,
-    });
-    return { layer, tracker };
-  });
-}, { crossProcess: true, ignore: !available });
-
-const storePrefix = uniquePrefix("sentinel-store");
-storeContract(
-  "redis store through sentinels",
-  () => RedisStore.open({ form, prefix: storePrefix }),
-  {
-    shared: true,
-    ignore: !available,
-  },
-);
+redisFormSuites("through sentinels", form, { prefix: "sentinel", ignore: !available });
 
 Deno.test({
   name:

@@ -72,7 +72,16 @@ test("a server killed with SIGKILL: its users go Offline for everyone within 30 
   await watcher.close();
 });
 
-test("SIGTERM drains: sockets close with 1012, users keep their grace, a clean exit", async () => {
+/**
+ * Two servers on one Redis, ada's presence tab and a chat socket on A, bob watching on B; A
+ * gets `signal`. Both sockets close with `closeCode`, B hears ada leave within `WAIT` (well
+ * before the 15 s expiry that a crash would need), and A exits with 0 having printed `said`.
+ */
+async function assertStopsCleanly(
+  signal: Deno.Signal,
+  closeCode: number,
+  said: RegExp[],
+): Promise<void> {
   await using redis = await startRedisServer();
   await using a = await serverOn(redis);
   await using b = await serverOn(redis);
@@ -81,38 +90,28 @@ test("SIGTERM drains: sockets close with 1012, users keep their grace, a clean e
   const adaTab = await presenceSocket(a.url, ada);
   const chat = await TestSocket.open(a.wsUrl("/ws/chat/lobby/"));
   await watcher.nextMatching(diff("joins", "ada"), WAIT);
-  a.signal("SIGTERM");
-  assertEquals((await chat.closed).code, 1012);
-  assertEquals((await adaTab.closed).code, 1012);
-  // ada does not come back: B took her connection over and ends it with her grace period,
-  // well before the 15 s expiry that a crash would need.
+  a.signal(signal);
+  assertEquals((await chat.closed).code, closeCode);
+  assertEquals((await adaTab.closed).code, closeCode);
   await watcher.nextMatching(diff("leaves", "ada"), WAIT);
   const status = await a.status;
   assertEquals(status.code, 0);
-  assertMatch(a.output(), /SIGTERM: draining 2 connections over 5 s/);
-  assertMatch(a.output(), /SIGTERM: stopped/);
+  for (const line of said) assertMatch(a.output(), line);
   await watcher.close();
-});
+}
 
-test("SIGINT closes sockets with 1001 at once, ends presence at once and exits cleanly", async () => {
-  await using redis = await startRedisServer();
-  await using a = await serverOn(redis);
-  await using b = await serverOn(redis);
-  const ada = await member(a.url, "ada");
-  const watcher = await presenceSocket(b.url, await member(b.url, "bob"));
-  const adaTab = await presenceSocket(a.url, ada);
-  const chat = await TestSocket.open(a.wsUrl("/ws/chat/lobby/"));
-  await watcher.nextMatching(diff("joins", "ada"), WAIT);
-  a.signal("SIGINT");
-  assertEquals((await chat.closed).code, 1001);
-  assertEquals((await adaTab.closed).code, 1001);
-  // Well before the 15 s expiry that a crash would need: the leave is announced on the way out.
-  await watcher.nextMatching(diff("leaves", "ada"), WAIT);
-  const status = await a.status;
-  assertEquals(status.code, 0);
-  assertMatch(a.output(), /SIGINT: shutting down/);
-  await watcher.close();
-});
+// ada does not come back: B took her connection over and ends it with her grace period.
+test("SIGTERM drains: sockets close with 1012, users keep their grace, a clean exit", () =>
+  assertStopsCleanly("SIGTERM", 1012, [
+    /SIGTERM: draining 2 connections over 5 s/,
+    /SIGTERM: stopped/,
+  ]));
+
+// The leave is announced on the way out.
+test(
+  "SIGINT closes sockets with 1001 at once, ends presence at once and exits cleanly",
+  () => assertStopsCleanly("SIGINT", 1001, [/SIGINT: shutting down/]),
+);
 
 test("with LAYER=redis and no Redis the server exits non-zero, naming the URL", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

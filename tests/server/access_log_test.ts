@@ -1,34 +1,8 @@
 /** The access log, Daphne's format: one line per request and per WebSocket stage. */
 import { assert, assertMatch } from "@std/assert";
-import { log } from "../../server/log.ts";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
-import { Waiters } from "../_support/waiters.ts";
-
-/** Collects log lines; `waitFor` resolves once a line matches. */
-class CapturedLog {
-  readonly lines: string[] = [];
-  #waiters = new Waiters();
-
-  constructor() {
-    log.setSink((line) => {
-      this.lines.push(line);
-      this.#waiters.notify();
-    });
-  }
-
-  waitFor(pattern: RegExp, timeoutMs = 5000): Promise<string> {
-    return this.#waiters.waitFor(
-      () => this.lines.find((candidate) => pattern.test(candidate)),
-      timeoutMs,
-      () => `No log line like ${pattern} in:\n${this.lines.join("\n")}`,
-    );
-  }
-
-  [Symbol.dispose](): void {
-    log.setSink(null);
-  }
-}
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
 

@@ -2,7 +2,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Communicator, createTestServices } from "../../testing.ts";
 import type { Consumer, LayerEvent } from "../../mod.ts";
-import { log } from "../../server/log.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 Deno.test("an object changed after sendJson is sent as it was each time", async () => {
   await using services = await createTestServices();
@@ -49,30 +49,26 @@ Deno.test("a group event is frozen once sent, so no member can change what other
 });
 
 Deno.test("frames sent before the socket opens beyond its queue are counted and logged", async () => {
-  const lines: string[] = [];
-  log.setSink((line) => lines.push(line));
-  try {
-    await using services = await createTestServices({ channelCapacity: 3, logLevel: "warn" });
-    const consumer: Consumer = (conn) => ({
-      connect() {
-        for (let n = 1; n <= 5; n++) conn.send(`frame ${n}`);
-      },
-    });
-    const comm = new Communicator({ consumer, services }, "/ws/t/");
-    await comm.connect();
-    assertEquals([await comm.receive(), await comm.receive(), await comm.receive()], [
-      "frame 1",
-      "frame 2",
-      "frame 3",
-    ]);
-    assert(await comm.receiveNothing(50));
-    assertEquals(comm.droppedBeforeOpen, 2);
-    assert(
-      lines.some((line) => /WARN Dropped 2 frame\(s\) sent to \/ws\/t\//.test(line)),
-      lines.join("\n"),
-    );
-    await comm.disconnect();
-  } finally {
-    log.setSink(null);
-  }
+  using captured = new CapturedLog();
+  const { lines } = captured;
+  await using services = await createTestServices({ channelCapacity: 3, logLevel: "warn" });
+  const consumer: Consumer = (conn) => ({
+    connect() {
+      for (let n = 1; n <= 5; n++) conn.send(`frame ${n}`);
+    },
+  });
+  const comm = new Communicator({ consumer, services }, "/ws/t/");
+  await comm.connect();
+  assertEquals([await comm.receive(), await comm.receive(), await comm.receive()], [
+    "frame 1",
+    "frame 2",
+    "frame 3",
+  ]);
+  assert(await comm.receiveNothing(50));
+  assertEquals(comm.droppedBeforeOpen, 2);
+  assert(
+    lines.some((line) => /WARN Dropped 2 frame\(s\) sent to \/ws\/t\//.test(line)),
+    lines.join("\n"),
+  );
+  await comm.disconnect();
 });

@@ -3,7 +3,7 @@
  * says, never upgraded and never a 500, and each refusal's log line says why.
  */
 import { assert, assertEquals } from "@std/assert";
-import { log } from "../../server/log.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus } from "../_support/socket.ts";
 
@@ -39,70 +39,62 @@ async function rawRequest(
 const UPGRADE = { Upgrade: "websocket", Connection: "Upgrade" };
 
 Deno.test("malformed handshakes get 400 or 426 with the reason logged, never 101 or 500", async () => {
-  const lines: string[] = [];
-  log.setSink((line) => lines.push(line));
-  try {
-    await using server = await startTestServer({ logLevel: "info" });
-    const cases: [string, Record<string, string>, number, RegExp][] = [
-      [
-        "version 8",
-        { ...UPGRADE, "Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": KEY },
-        426,
-        /version "8"/,
-      ],
-      ["no version", { ...UPGRADE, "Sec-WebSocket-Key": KEY }, 426, /Sec-WebSocket-Version/],
-      ["no key", { ...UPGRADE, "Sec-WebSocket-Version": "13" }, 400, /Sec-WebSocket-Key/],
-      [
-        "a 15-byte key",
-        {
-          ...UPGRADE,
-          "Sec-WebSocket-Version": "13",
-          "Sec-WebSocket-Key": btoa("fifteen bytes!!"),
-        },
-        400,
-        /Sec-WebSocket-Key/,
-      ],
-      [
-        "no Upgrade in Connection",
-        {
-          Upgrade: "websocket",
-          Connection: "keep-alive",
-          "Sec-WebSocket-Version": "13",
-          "Sec-WebSocket-Key": KEY,
-        },
-        400,
-        /Connection/,
-      ],
-      ["a plain GET", {}, 426, /Not a WebSocket upgrade/],
-    ];
-    for (const [name, headers, status, reason] of cases) {
-      lines.length = 0;
-      const answer = await rawRequest(server.port, "/ws/echo/", headers);
-      assertEquals(answer.status, status, name);
-      if (status === 426) assertEquals(answer.headers.get("sec-websocket-version"), "13", name);
-      const reject = lines.find((line) => line.startsWith("WebSocket REJECT /ws/echo/"));
-      assert(reject !== undefined && reason.test(reject), `${name}: ${lines.join("\n")}`);
-    }
-  } finally {
-    log.setSink(null);
+  using captured = new CapturedLog();
+  const { lines } = captured;
+  await using server = await startTestServer({ logLevel: "info" });
+  const cases: [string, Record<string, string>, number, RegExp][] = [
+    [
+      "version 8",
+      { ...UPGRADE, "Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": KEY },
+      426,
+      /version "8"/,
+    ],
+    ["no version", { ...UPGRADE, "Sec-WebSocket-Key": KEY }, 426, /Sec-WebSocket-Version/],
+    ["no key", { ...UPGRADE, "Sec-WebSocket-Version": "13" }, 400, /Sec-WebSocket-Key/],
+    [
+      "a 15-byte key",
+      {
+        ...UPGRADE,
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": btoa("fifteen bytes!!"),
+      },
+      400,
+      /Sec-WebSocket-Key/,
+    ],
+    [
+      "no Upgrade in Connection",
+      {
+        Upgrade: "websocket",
+        Connection: "keep-alive",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": KEY,
+      },
+      400,
+      /Connection/,
+    ],
+    ["a plain GET", {}, 426, /Not a WebSocket upgrade/],
+  ];
+  for (const [name, headers, status, reason] of cases) {
+    lines.length = 0;
+    const answer = await rawRequest(server.port, "/ws/echo/", headers);
+    assertEquals(answer.status, status, name);
+    if (status === 426) assertEquals(answer.headers.get("sec-websocket-version"), "13", name);
+    const reject = lines.find((line) => line.startsWith("WebSocket REJECT /ws/echo/"));
+    assert(reject !== undefined && reason.test(reject), `${name}: ${lines.join("\n")}`);
   }
 });
 
 Deno.test("refusals by Origin, login and the consumer each log their reason", async () => {
-  const lines: string[] = [];
-  log.setSink((line) => lines.push(line));
-  try {
-    await using server = await startTestServer({ logLevel: "info" });
-    const evil = { origin: "https://evil.example" };
-    assertEquals(await handshakeStatus(server.wsUrl("/ws/echo/"), evil), 403);
-    assertEquals(await handshakeStatus(server.wsUrl("/ws/presence/state/")), 403);
-    assertEquals(await handshakeStatus(server.wsUrl("/ws/chat/%20lobby/")), 403);
-    const rejects = lines.filter((line) => line.startsWith("WebSocket REJECT"));
-    assertEquals(rejects.length, 3, lines.join("\n"));
-    assert(/\/ws\/echo\/ .*\(Cross-site WebSocket refused: the Origin/.test(rejects[0]));
-    assert(/\/ws\/presence\/state\/ .*\(Login required/.test(rejects[1]));
-    assert(/\/ws\/chat\/%20lobby\/ .*\(Refused by the consumer/.test(rejects[2]));
-  } finally {
-    log.setSink(null);
-  }
+  using captured = new CapturedLog();
+  const { lines } = captured;
+  await using server = await startTestServer({ logLevel: "info" });
+  const evil = { origin: "https://evil.example" };
+  assertEquals(await handshakeStatus(server.wsUrl("/ws/echo/"), evil), 403);
+  assertEquals(await handshakeStatus(server.wsUrl("/ws/presence/state/")), 403);
+  assertEquals(await handshakeStatus(server.wsUrl("/ws/chat/%20lobby/")), 403);
+  const rejects = lines.filter((line) => line.startsWith("WebSocket REJECT"));
+  assertEquals(rejects.length, 3, lines.join("\n"));
+  assert(/\/ws\/echo\/ .*\(Cross-site WebSocket refused: the Origin/.test(rejects[0]));
+  assert(/\/ws\/presence\/state\/ .*\(Login required/.test(rejects[1]));
+  assert(/\/ws\/chat\/%20lobby\/ .*\(Refused by the consumer/.test(rejects[2]));
 });

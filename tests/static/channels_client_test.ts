@@ -8,61 +8,7 @@ import {
   type StreamOptions,
 } from "../../static/channels_client.js";
 import { Backoff } from "../../static/backoff.js";
-
-/** A stand-in for the browser's WebSocket: the test opens, feeds and closes each one. */
-interface FakeSocket {
-  readonly url: string;
-  readyState: number;
-  sent: string[];
-  closedWith: number | null;
-  onopen: (() => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  send(data: string): void;
-  close(code?: number): void;
-}
-
-function fakeSockets(): { WebSocket: typeof WebSocket; next(): Promise<FakeSocket> } {
-  const created: FakeSocket[] = [];
-  let wake = () => {};
-  class Fake implements FakeSocket {
-    static OPEN = 1;
-    readyState = 0;
-    sent: string[] = [];
-    closedWith: number | null = null;
-    onopen: (() => void) | null = null;
-    onmessage: ((event: { data: unknown }) => void) | null = null;
-    onclose: ((event: { code: number; reason: string }) => void) | null = null;
-    constructor(readonly url: string) {
-      created.push(this);
-      wake();
-    }
-    send(data: string): void {
-      this.sent.push(data);
-    }
-    close(code = 1000): void {
-      this.closedWith = code;
-      this.readyState = 3;
-    }
-  }
-  return {
-    WebSocket: Fake as unknown as typeof WebSocket,
-    async next(): Promise<FakeSocket> {
-      while (created.length === 0) await new Promise<void>((resolve) => wake = resolve);
-      return created.shift()!;
-    },
-  };
-}
-
-function open(socket: FakeSocket): void {
-  socket.readyState = 1;
-  socket.onopen?.();
-}
-
-function drop(socket: FakeSocket, code = 1006): void {
-  socket.readyState = 3;
-  socket.onclose?.({ code, reason: "" });
-}
+import { drop, type FakeSocket, fakeSockets, open } from "./_fake_socket.ts";
 
 function feed(socket: FakeSocket, ...frames: Record<string, unknown>[]): void {
   for (const frame of frames) socket.onmessage?.({ data: JSON.stringify(frame) });

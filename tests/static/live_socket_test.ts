@@ -1,55 +1,7 @@
 import { assertEquals } from "@std/assert";
 import { LiveSocket, type LiveSocketOptions } from "../../static/live_socket.js";
 import { Backoff } from "../../static/backoff.js";
-
-/** A stand-in for the browser's WebSocket: the test opens, feeds and closes each one. */
-interface FakeSocket {
-  readonly url: string;
-  readyState: number;
-  sent: string[];
-  onopen: (() => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  send(data: string): void;
-}
-
-/** A fake WebSocket class, and a way to await each socket the client creates. */
-function fakeSockets(): { WebSocket: typeof WebSocket; next(): Promise<FakeSocket> } {
-  const created: FakeSocket[] = [];
-  let wake = () => {};
-  class Fake implements FakeSocket {
-    static OPEN = 1;
-    readyState = 0;
-    sent: string[] = [];
-    onopen: (() => void) | null = null;
-    onmessage: ((event: { data: unknown }) => void) | null = null;
-    onclose: ((event: { code: number; reason: string }) => void) | null = null;
-    constructor(readonly url: string) {
-      created.push(this);
-      wake();
-    }
-    send(data: string): void {
-      this.sent.push(data);
-    }
-  }
-  return {
-    WebSocket: Fake as unknown as typeof WebSocket,
-    async next(): Promise<FakeSocket> {
-      while (created.length === 0) await new Promise<void>((resolve) => wake = resolve);
-      return created.shift()!;
-    },
-  };
-}
-
-function open(socket: FakeSocket): void {
-  socket.readyState = 1;
-  socket.onopen?.();
-}
-
-function close(socket: FakeSocket, code: number, reason = ""): void {
-  socket.readyState = 3;
-  socket.onclose?.({ code, reason });
-}
+import { drop, fakeSockets, open } from "./_fake_socket.ts";
 
 function client(options: LiveSocketOptions = {}) {
   const sockets = fakeSockets();
@@ -73,7 +25,7 @@ Deno.test("a lost connection says so and reconnects by itself", async () => {
   open(first);
   assertEquals(live.isOpen, true);
 
-  close(first, 1006);
+  drop(first, 1006);
   assertEquals(live.isOpen, false);
   open(await sockets.next());
   assertEquals(states, [
@@ -115,7 +67,7 @@ Deno.test("a close the client calls final stops the retries and shows its reason
   live.start();
   const socket = await sockets.next();
   open(socket);
-  close(socket, 4001);
+  drop(socket, 4001);
   assertEquals(states, ["connecting: Connecting…", "open: Live", "closed: Logged out."]);
 });
 
@@ -128,7 +80,7 @@ Deno.test("a close the client finds abusive skips the short delays", async () =>
   live.start();
   const socket = await sockets.next();
   open(socket);
-  close(socket, 1008);
+  drop(socket, 1008);
   assertEquals(backoff.attempts, 4);
   await sockets.next();
 });
@@ -139,7 +91,7 @@ Deno.test("a page being left does not reconnect, and connects again when it is s
   const socket = await sockets.next();
   open(socket);
   window.dispatchEvent(new Event("pagehide"));
-  close(socket, 1001);
+  drop(socket, 1001);
   assertEquals(states.at(-1), "closed: Disconnected");
 
   window.dispatchEvent(Object.assign(new Event("pageshow"), { persisted: true }));

@@ -1,10 +1,8 @@
-import { assertEquals } from "@std/assert";
 import { presenceConformance } from "./conformance.ts";
-import { twoProcesses } from "../_two_processes.ts";
+import { assertDeadProcessExpires } from "./_dead_process.ts";
+import { twoCores } from "../_two_processes.ts";
 import { BroadcastLayer } from "../../../layers/broadcast.ts";
 import { KvPresenceBackend } from "../../../layers/presence/kv.ts";
-import { PresenceCore } from "../../../layers/presence/core.ts";
-import { RECONCILE_EVERY_MS } from "../../../layers/presence/_shared.ts";
 import { log } from "../../../server/log.ts";
 
 log.setLevel("error");
@@ -15,18 +13,10 @@ globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: tr
 presenceConformance("deno kv", async (options) => {
   const prefix = `presence-${crypto.randomUUID().slice(0, 8)}`;
   const kvPath = `${dir}/${prefix}.kv`;
-  const open = async () => {
-    const layer = await BroadcastLayer.open({ prefix, kvPath });
-    const backend = await KvPresenceBackend.open({ prefix, kvPath });
-    return {
-      layer,
-      tracker: new PresenceCore(layer, backend, {
-        ...options,
-        reconcileEveryMs: RECONCILE_EVERY_MS,
-      }),
-    };
-  };
-  return await twoProcesses(open);
+  return await twoCores(options, async () => ({
+    layer: await BroadcastLayer.open({ prefix, kvPath }),
+    backend: await KvPresenceBackend.open({ prefix, kvPath }),
+  }));
 }, { crossProcess: true });
 
 Deno.test({
@@ -37,22 +27,6 @@ Deno.test({
     const kvPath = `${dir}/crash.kv`;
     const dying = await KvPresenceBackend.open({ prefix: "crash", kvPath, ttlMs: 300 });
     const survivor = await KvPresenceBackend.open({ prefix: "crash", kvPath, ttlMs: 300 });
-    const changed = Promise.withResolvers<string[]>();
-    const changedInRoom = Promise.withResolvers<string[]>();
-    survivor.watch((users, topic) => {
-      if (topic === "site") changed.resolve(users);
-      else if (topic === "chat.lobby") changedInRoom.resolve(users);
-    });
-    await dying.add({ username: "ghost", connectionId: "c1", meta: {} });
-    await dying.add({ username: "ghost", connectionId: "c3", meta: {}, topic: "chat.lobby" });
-    await survivor.add({ username: "alive", connectionId: "c4", meta: {}, topic: "chat.lobby" });
-    await survivor.add({ username: "alive", connectionId: "c2", meta: {} });
-    assertEquals((await survivor.online()).sort(), ["alive", "ghost"]);
-    await dying.close();
-    assertEquals(await changed.promise, ["ghost"]);
-    assertEquals(await changedInRoom.promise, ["ghost"], "the room's ghost expires too");
-    assertEquals(await survivor.online(), ["alive"]);
-    assertEquals(await survivor.online("chat.lobby"), ["alive"]);
-    await survivor.close();
+    await assertDeadProcessExpires(dying, survivor);
   },
 });

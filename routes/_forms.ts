@@ -1,0 +1,25 @@
+/**
+ * Answers the apps' form handlers share: a form the CSRF check or the size limit refused, a
+ * plain-text refusal, and the redirect after a POST.
+ */
+import { type FormRefusal, htmlResponse } from "../mod.ts";
+import { csrfFailurePage } from "../templates/accounts.ts";
+
+/** A refused form: Django's CSRF failure page, or a plain 413 for a body too large. */
+export function formRefused(refusal: FormRefusal): Response {
+  if (!refusal.csrf) return plainText(`${refusal.reason}\n`, refusal.status);
+  return htmlResponse(csrfFailurePage(refusal.reason), { status: refusal.status });
+}
+
+/** `text` as a UTF-8 plain-text answer with `status`. */
+export function plainText(text: string, status: number): Response {
+  return new Response(text, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/** `302 Found` to `location`. */
+export function redirect(location: string): Response {
+  return new Response(null, { status: 302, headers: { location } });
+}
