@@ -30,7 +30,7 @@ import { Buffer } from "node:buffer";
 import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult, Unlisten } from "./layer.ts";
 import { isNamedChannel, validateEvent, validateNamedChannel } from "./layer.ts";
 import { ListenerRegistry, QueueReader } from "./_redis_queues.ts";
-import { LocalGroups } from "./local_groups.ts";
+import { LocalGroups, safeDeliver } from "./local_groups.ts";
 import { freezeEvent } from "./event_json.ts";
 import {
   closeRedis,
@@ -525,16 +525,6 @@ function withDefaults(options: ChannelsRedisLayerOptions): Settings {
     }
   }
   return settings;
-}
-
-function safeDeliver(deliver: Deliver, event: LayerEvent): boolean {
-  try {
-    return deliver(event);
-  } catch (error) {
-    // A receiver's failure is its own: the other members still get the event.
-    log.error("Layer receiver threw", error);
-    return false;
-  }
 }
 
 function addTo(map: Map<string, Set<string>>, key: string, value: string): void {

@@ -211,7 +211,8 @@ export function channelProcess(channel: string): string | null {
   return bang > 0 ? channel.slice(0, bang) : null;
 }
 
-function safeDeliver(deliver: Deliver, event: LayerEvent): boolean {
+/** Delivers `event`; a receiver that throws is logged and counts as a drop for it alone. */
+export function safeDeliver(deliver: Deliver, event: LayerEvent): boolean {
   try {
     return deliver(event);
   } catch (error) {
