@@ -4,29 +4,40 @@
  * has its text remembered. A value that can still change is serialised on every call.
  */
 
-// Keys are values this module froze, with everything inside them; their text once made.
-const frozen = new WeakMap<object, string | undefined>();
+// Keys are values this module froze, with everything inside them; their text once made (null
+// until then: one lookup tells a frozen value from another and finds its text).
+const frozen = new WeakMap<object, string | null>();
+// The value serialised last: a group's members get one event in a row, so most calls are
+// answered by this comparison, without a lookup. Only a frozen value is remembered.
+let lastValue: object | null = null;
+let lastText = "";
 
 /** Freezes `value` and every object and array inside it, so its JSON can be made once. */
 export function freezeEvent<T>(value: T): T {
   if (typeof value !== "object" || value === null || frozen.has(value)) return value;
   if (!isPlain(value)) return value; // not JSON data (a typed array, a Date): left as it is
-  for (const inner of Object.values(value)) freezeEvent(inner);
+  // Without `Object.values`: no array per event, and leaves that are not objects cost no call.
+  for (const key in value) {
+    const inner = (value as Record<string, unknown>)[key];
+    if (typeof inner === "object" && inner !== null) freezeEvent(inner);
+  }
   Object.freeze(value);
-  frozen.set(value, undefined);
+  frozen.set(value, null);
   return value;
 }
 
 /** `JSON.stringify(value)`, made once for a value frozen by {@linkcode freezeEvent}. */
 export function eventJson(value: unknown): string {
-  if (typeof value !== "object" || value === null || !frozen.has(value)) {
-    return JSON.stringify(value);
-  }
+  if (value === lastValue) return lastText;
+  if (typeof value !== "object" || value === null) return JSON.stringify(value);
   let text = frozen.get(value);
-  if (text === undefined) {
+  if (text === undefined) return JSON.stringify(value); // not frozen: it may change
+  if (text === null) {
     text = JSON.stringify(value);
     frozen.set(value, text);
   }
+  lastValue = value;
+  lastText = text;
   return text;
 }
 

@@ -432,8 +432,13 @@ class LagMonitor {
   }
 }
 
+// deno-lint-ignore no-control-regex
+const NON_ASCII = /[^\u0000-\u007f]/;
+
 /** Bytes of `text` in UTF-8 (a lone surrogate counts as 2, not 3). */
 export function utf8Length(text: string): number {
+  // Most frames are ASCII: one native scan answers for them.
+  if (!NON_ASCII.test(text)) return text.length;
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);

@@ -43,7 +43,25 @@ export class JsonChunks {
   /** Appends one message's JSON text. */
   add(id: string, json: string): void {
     // UTF-8 takes at most three bytes per UTF-16 unit; one more for the comma or bracket.
-    const most = 3 * json.length + 1;
+    const chunk = this.#room(3 * json.length + 1);
+    if (chunk.ids.length > 0) chunk.bytes[chunk.length++] = COMMA;
+    chunk.length += encoder.encodeInto(json, chunk.bytes.subarray(chunk.length)).written;
+    chunk.ids.push(id);
+    this.#count++;
+  }
+
+  /** Appends one message's JSON text, already encoded as UTF-8. */
+  addEncoded(id: string, bytes: Uint8Array): void {
+    const chunk = this.#room(bytes.length + 1); // one more for the comma
+    if (chunk.ids.length > 0) chunk.bytes[chunk.length++] = COMMA;
+    chunk.bytes.set(bytes, chunk.length);
+    chunk.length += bytes.length;
+    chunk.ids.push(id);
+    this.#count++;
+  }
+
+  // The open chunk, with room for `most` more bytes, a comma and the closing bracket.
+  #room(most: number): JsonChunk {
     let chunk = this.#chunks.at(-1);
     if (chunk === undefined || (chunk.ids.length > 0 && chunk.length + most > this.#chunkBytes)) {
       chunk = { bytes: new Uint8Array(Math.max(FIRST_CAPACITY, most + 2)), length: 1, ids: [] };
@@ -55,10 +73,7 @@ export class JsonChunks {
       grown.set(chunk.bytes.subarray(0, chunk.length));
       chunk.bytes = grown;
     }
-    if (chunk.ids.length > 0) chunk.bytes[chunk.length++] = COMMA;
-    chunk.length += encoder.encodeInto(json, chunk.bytes.subarray(chunk.length)).written;
-    chunk.ids.push(id);
-    this.#count++;
+    return chunk;
   }
 
   /** Gives up the oldest chunk (when writing falls behind); returns how many messages it held. */

@@ -1,13 +1,34 @@
 /**
  * One group's retained events in memory, oldest first, with the times they were appended:
  * what the in-process streams keep and read. Trimming drops from the front through a head
- * index, so a busy stream does not shift its array on every append.
+ * index, so a busy stream does not shift its arrays on every append.
+ *
+ * Events are kept as the UTF-8 bytes of `[time,event]` (the form the store keeps them in), in
+ * blocks outside the JavaScript heap, with numbers alone per event in the heap: a retained
+ * event outlives V8's young generation, and an object (with its strings and its JSON text)
+ * held that long is copied by minor GCs on its way to the old generation, then marked by every
+ * major one. In the rooms benchmark, events kept as objects cost more CPU than the rest of the
+ * stream's work. Reads (a socket entering, a recovery) parse what they return.
  */
 import { retainedAtMost, type StreamEvent, type StreamRetention } from "./contract.ts";
 
+// Events of a busy stream share blocks of this size; a larger event gets a block of its own.
+const BLOCK_BYTES = 64 * 1024;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /** A stream's retained events and its counters. */
 export class RetainedWindow {
-  #events: StreamEvent[] = [];
+  /** Blocks of encoded events; `#blocks[0]` is block number `#firstBlock`. */
+  #blocks: Uint8Array[] = [];
+  #firstBlock = 0;
+  /** Bytes used in the last block. */
+  #used = 0;
+  // Per retained event, in parallel: its offset, block number, first and end byte, and time.
+  #offsets: number[] = [];
+  #blockOf: number[] = [];
+  #starts: number[] = [];
+  #ends: number[] = [];
   #times: number[] = [];
   #head = 0;
   /** The stream's epoch. */
@@ -22,12 +43,29 @@ export class RetainedWindow {
 
   /** How many events are retained. */
   get size(): number {
-    return this.#events.length - this.#head;
+    return this.#offsets.length - this.#head;
   }
 
-  /** Appends an event already given the next offset, at `time` (ms since the epoch). */
-  append(event: StreamEvent, time: number): void {
-    this.#events.push(event);
+  /**
+   * Appends an event already given the next offset, at `time` (ms since the epoch); `json` is
+   * its JSON text when the caller has it already (else it is made here).
+   */
+  append(event: StreamEvent, time: number, json: string = JSON.stringify(event)): void {
+    const line = `[${time},${json}]`;
+    // UTF-8 takes at most three bytes per UTF-16 unit.
+    const most = 3 * line.length;
+    let block = this.#blocks.at(-1);
+    if (block === undefined || this.#used + most > block.length) {
+      block = new Uint8Array(Math.max(BLOCK_BYTES, most));
+      this.#blocks.push(block);
+      this.#used = 0;
+    }
+    const start = this.#used;
+    this.#used += encoder.encodeInto(line, block.subarray(start)).written;
+    this.#offsets.push(event.offset);
+    this.#blockOf.push(this.#firstBlock + this.#blocks.length - 1);
+    this.#starts.push(start);
+    this.#ends.push(this.#used);
     this.#times.push(time);
     this.offset = event.offset;
   }
@@ -42,9 +80,14 @@ export class RetainedWindow {
       this.#head++;
       dropped++;
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#events.length) {
-      this.#events = this.#events.slice(this.#head);
-      this.#times = this.#times.slice(this.#head);
+    if (dropped > 0) this.#releaseBlocks();
+    if (this.#head > 1024 && this.#head * 2 > this.#offsets.length) {
+      const head = this.#head;
+      this.#offsets = this.#offsets.slice(head);
+      this.#blockOf = this.#blockOf.slice(head);
+      this.#starts = this.#starts.slice(head);
+      this.#ends = this.#ends.slice(head);
+      this.#times = this.#times.slice(head);
       this.#head = 0;
     }
     return dropped;
@@ -52,28 +95,58 @@ export class RetainedWindow {
 
   /** Retained events with an offset above `offset`, oldest first. */
   after(offset: number): StreamEvent[] {
-    const first = this.#events[this.#head]?.offset;
-    if (first === undefined) return [];
-    // Offsets are consecutive: the index is arithmetic.
-    const from = this.#head + Math.max(0, offset + 1 - first);
-    return this.#events.slice(from);
+    return this.#entries(this.#indexAfter(offset)).map(([, event]) => event);
   }
 
   /** The last `count` retained events, oldest first. */
   last(count: number): StreamEvent[] {
-    return this.#events.slice(Math.max(this.#head, this.#events.length - count));
+    const from = Math.max(this.#head, this.#offsets.length - count);
+    return this.#entries(from).map(([, event]) => event);
   }
 
-  /** Retained events above `offset` with their times, oldest first (for persistence). */
-  *entriesAfter(offset: number): IterableIterator<[StreamEvent, number]> {
-    const first = this.#events[this.#head]?.offset ?? 0;
-    for (let i = this.#head + Math.max(0, offset + 1 - first); i < this.#events.length; i++) {
-      yield [this.#events[i], this.#times[i]];
+  /**
+   * The UTF-8 bytes of each retained `[time,event]` above `offset`, oldest first, with the
+   * event's offset (for persistence: written as they are).
+   */
+  *encodedAfter(offset: number): IterableIterator<[number, Uint8Array]> {
+    for (let i = this.#indexAfter(offset); i < this.#offsets.length; i++) {
+      yield [this.#offsets[i], this.#bytes(i)];
     }
   }
 
   /** The oldest retained offset, or `offset + 1` when nothing is retained. */
   get firstOffset(): number {
-    return this.#events[this.#head]?.offset ?? this.offset + 1;
+    return this.size > 0 ? this.#offsets[this.#head] : this.offset + 1;
+  }
+
+  // The index of the first retained event above `offset`. Offsets are consecutive: the index
+  // is arithmetic.
+  #indexAfter(offset: number): number {
+    if (this.size === 0) return this.#offsets.length;
+    const first = this.#offsets[this.#head];
+    return Math.min(this.#offsets.length, this.#head + Math.max(0, offset + 1 - first));
+  }
+
+  // `[time, event]` of every retained event from index `from`, parsed in one go.
+  #entries(from: number): [number, StreamEvent][] {
+    if (from >= this.#offsets.length) return [];
+    const parts: string[] = [];
+    for (let i = from; i < this.#offsets.length; i++) parts.push(decoder.decode(this.#bytes(i)));
+    return JSON.parse(`[${parts.join(",")}]`) as [number, StreamEvent][];
+  }
+
+  #bytes(index: number): Uint8Array {
+    const block = this.#blocks[this.#blockOf[index] - this.#firstBlock];
+    return block.subarray(this.#starts[index], this.#ends[index]);
+  }
+
+  // Lets go of the blocks that hold no retained event any more.
+  #releaseBlocks(): void {
+    const keep = this.size > 0
+      ? this.#blockOf[this.#head] - this.#firstBlock
+      : this.#blocks.length - 1; // the last block stays: the next event goes on in it
+    if (keep <= 0) return;
+    this.#blocks.splice(0, keep);
+    this.#firstBlock += keep;
   }
 }

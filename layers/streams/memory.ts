@@ -15,7 +15,7 @@
  */
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
-import { eventJson } from "../event_json.ts";
+import { eventJson, freezeEvent } from "../event_json.ts";
 import { JsonChunks, parseJsonChunk } from "../../storage/_json_chunks.ts";
 import { log } from "../../server/log.ts";
 import {
@@ -148,9 +148,10 @@ export class MemoryStreams implements GroupStreams {
   ): Promise<StreamPublished> {
     const offset = window.offset + 1;
     const epoch = window.epoch;
-    const streamed = { offset, epoch, ...withoutReserved(event) } as StreamEvent;
+    // Frozen now, as the layer would: its JSON, made once here, is also every member's frame.
+    const streamed = freezeEvent({ offset, epoch, ...withoutReserved(event) } as StreamEvent);
     const now = Date.now();
-    window.append(streamed, now);
+    window.append(streamed, now, eventJson(streamed));
     window.trim(state.retention, now);
     this.#schedule();
     return this.#layer.groupSend(group, streamed).then((result) => ({ ...result, offset, epoch }));
@@ -270,8 +271,8 @@ export class MemoryStreams implements GroupStreams {
   ): void {
     const chunks = new JsonChunks(MAX_CHUNK_BYTES);
     state.dirty = false;
-    for (const [event, time] of window.entriesAfter(state.written)) {
-      chunks.add(String(event.offset), `[${time},${eventJson(event)}]`);
+    for (const [offset, bytes] of window.encodedAfter(state.written)) {
+      chunks.addEncoded(String(offset), bytes);
     }
     for (const chunk of chunks.take()) {
       const last = Number(chunk.ids.at(-1));

@@ -66,3 +66,28 @@ Deno.test("in-process streams: events are written within the write delay", async
   assertEquals((await store.get<{ offset: number }>(["stream_meta", "room.a"]))?.offset, 1);
   await streams.close();
 });
+
+Deno.test("in-process streams: kept events read back whole (Unicode, larger than a block, trimmed across blocks, after a restart)", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const retention = { messages: 300, seconds: 0 };
+  const first = new MemoryStreams(layer, store, { retention });
+  const texts = Array.from(
+    { length: 1000 },
+    (_, n) => `${n} é 😀 ${"x".repeat(n % 7 === 0 ? 500 : 5)}`,
+  );
+  texts[500] = "€".repeat(70_000); // over 64 KiB of UTF-8 on its own
+  for (const text of texts) await first.publish("room.u", { type: "t", text, nested: { text } });
+  const kept = texts.slice(-300);
+  const latest = await first.latest("room.u", 1000);
+  assertEquals(latest.events.map((e) => e.text), kept);
+  assertEquals(latest.events.map((e) => (e.nested as { text: string }).text), kept);
+  assertEquals(latest.events.map((e) => e.offset), kept.map((_, i) => 701 + i));
+  const since = await first.since("room.u", { epoch: latest.epoch, offset: 998 });
+  assertEquals([since.complete, since.events.map((e) => e.text)], [true, texts.slice(998)]);
+  await first.close();
+  const next = new MemoryStreams(layer, store, { retention });
+  const reread = await next.latest("room.u", 1000);
+  assertEquals([reread.epoch, reread.events.map((e) => e.text)], [latest.epoch, kept]);
+  await next.close();
+});
