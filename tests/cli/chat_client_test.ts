@@ -72,6 +72,33 @@ Deno.test("the terminal client chats both ways and exits cleanly at end of input
   await browser.close();
 });
 
+Deno.test("the terminal client logged in with a token chats as that user", async () => {
+  await using server = await startTestServer();
+  await server.app.services.users.create("ada", "quiet river stone");
+  const { token } = await server.app.services.tokens.create("ada");
+  assertEquals(
+    new URL(roomSocketUrl("http://127.0.0.1:8000", "lobby", token)).searchParams.get("token"),
+    token,
+  );
+  const browser = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "cli/chat_client.ts", "lobby", "--url", server.url],
+    env: { CHAT_TOKEN: token },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("signed by a token\n"));
+  const frame = await browser.nextMatching((f) => f.message === "signed by a token", 15_000);
+  assertEquals(frame.author, "ada");
+  await writer.close();
+  assertEquals((await child.status).code, 0);
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+  await browser.close();
+});
+
 async function readUntil(stream: ReadableStream<Uint8Array>, needle: string): Promise<string> {
   let text = "";
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
