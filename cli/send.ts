@@ -29,7 +29,7 @@ import {
   validateGroupName,
   validateNamedChannel,
 } from "../mod.ts";
-import { chatGroup, chatMessageFromOutside, chatNaming } from "../consumers/chat.ts";
+import { chatGroup, chatMessageFromOutside, chatNaming } from "../consumers/chat_rooms.ts";
 
 /** What the command line asked for. */
 export interface SendRequest {

@@ -18,107 +18,19 @@ import {
   type StreamRetention,
 } from "../mod.ts";
 import { presenceSnapshot } from "./presence_snapshot.ts";
-
-/** Longest room name, in characters. */
-export const MAX_ROOM_NAME = 100;
-/** Longest chat message, in characters (the frame limit is separate and larger). */
-export const MAX_CHAT_MESSAGE = 10_000;
-/** Shown as the author of anonymous users' messages. */
-export const ANONYMOUS_AUTHOR = "Anonymous";
-
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-
-/** True for a usable room name: 1 to 100 characters, no control characters, not `.` or `..`. */
-export function isValidRoomName(room: string): boolean {
-  const length = [...room].length;
-  // "." and ".." are path segments that browsers resolve away: such a room could never be opened.
-  if (room === "." || room === "..") return false;
-  return length >= 1 && length <= MAX_ROOM_NAME && !CONTROL.test(room) && room.trim() === room;
-}
-
-/** The group of a room's sockets (this project's own naming; see {@linkcode chatNaming}). */
-export function chatGroup(room: string): string {
-  return `chat.${room}`;
-}
-
-/** The room whose group `group` is, or `null` when it is no room's (own naming). */
-export function roomOfGroup(group: string): string | null {
-  if (!group.startsWith("chat.")) return null;
-  const room = group.slice("chat.".length);
-  return isValidRoomName(room) ? room : null;
-}
-
-/** How the chat names a room's group on the layer it runs on. */
-export interface ChatNaming {
-  /** The group of a room's sockets. */
-  group(room: string): string;
-  /** The room whose group `group` is, or `null` when it is no room's. */
-  roomOf(group: string): string | null;
-  /** Why a valid room name cannot be used on this layer, or `null` when it can. */
-  refusal(room: string): string | null;
-}
-
-/** Our own naming: `chat.<room>`, any room name {@linkcode isValidRoomName} accepts. */
-export const OWN_CHAT_NAMING: ChatNaming = {
-  group: chatGroup,
-  roomOf: roomOfGroup,
-  refusal: () => null,
-};
-
-const CHANNELS_PREFIX = "chat_";
-// Channels' group names: ASCII letters, digits, `-`, `_`, `.`, shorter than 100 characters.
-const CHANNELS_ROOM = /^[a-zA-Z0-9\-_.]{1,94}$/;
-
-/**
- * The Channels tutorial's naming, for a layer shared with Django (`LAYER=channels_redis`):
- * `chat_<room>`, so a Django `ChatConsumer` in the room `lobby` shares `chat_lobby`. Rooms
- * Channels cannot name (Unicode, spaces, over 94 characters) are refused with the reason.
- */
-export const CHANNELS_CHAT_NAMING: ChatNaming = {
-  group: (room) => CHANNELS_PREFIX + room,
-  roomOf(group) {
-    if (!group.startsWith(CHANNELS_PREFIX)) return null;
-    const room = group.slice(CHANNELS_PREFIX.length);
-    return isValidRoomName(room) && CHANNELS_ROOM.test(room) ? room : null;
-  },
-  refusal: (room) =>
-    CHANNELS_ROOM.test(room)
-      ? null
-      : `Room ${
-        JSON.stringify(room)
-      } cannot be shared with Django Channels: with LAYER=channels_redis, room names are 1 to 94 ` +
-        `ASCII letters, digits, hyphens, underscores or periods`,
-};
-
-/** The naming for `layer`: Channels' when it is shared with Django, else our own. */
-export function chatNaming(layer: { readonly channelsCompatible?: boolean }): ChatNaming {
-  return layer.channelsCompatible === true ? CHANNELS_CHAT_NAMING : OWN_CHAT_NAMING;
-}
-
-/** The presence topic of a room: who is in it (the same name as its group). */
-export function chatPresenceTopic(room: string): string {
-  return chatGroup(room);
-}
+import {
+  ANONYMOUS_AUTHOR,
+  chatFrameOf,
+  type ChatMessage,
+  type ChatNaming,
+  chatPresenceTopic,
+  isValidRoomName,
+  MAX_CHAT_MESSAGE,
+  OWN_CHAT_NAMING,
+} from "./chat_rooms.ts";
 
 /** The first presence frame of a room socket that asked for them. */
 export const ROOM_PRESENCE_STATE = "presence.state";
-
-/** One chat message as it goes over the wire and into the room's stream. */
-export interface ChatMessage {
-  /** The event type it travels under on the group layer. */
-  type: "chat.message";
-  /** Sorts by time; unique per message. */
-  id: string;
-  /** The room's name, decoded, as in its URL. */
-  room: string;
-  /** The text as the author sent it; escaped only where it is shown. */
-  message: string;
-  /** The author's username, or a fixed name for anonymous authors. */
-  author: string;
-  /** ISO 8601, UTC. */
-  time: string;
-}
 
 /** How many messages a room shows on entry, and after a recovery that was not complete. */
 export const HISTORY_SIZE = 50;
@@ -458,60 +370,4 @@ function refusal(value: unknown): string | null {
     return `Message is too long: at most ${MAX_CHAT_MESSAGE} characters`;
   }
   return null;
-}
-
-/** Shown as the author of a message published from outside without one. */
-export const EXTERNAL_AUTHOR = "Server";
-// One normalised copy per event, shared by every member, so it is serialised once.
-const normalised = new WeakMap<object, LayerEvent | null>();
-
-/**
- * The frame a `chat.message` event makes. Ours are complete messages with their `offset` and
- * `epoch`: the event is the frame. One published from outside may be `{"message": {"message":
- * "hi"}}` or `{"message": "hi"}` (Django Channels' tutorial): see
- * {@linkcode chatMessageFromOutside}; its offset and epoch, when it has them, are kept.
- */
-function chatFrameOf(event: LayerEvent, room: string): LayerEvent | null {
-  if (isComplete(event)) return event;
-  if (normalised.has(event)) return normalised.get(event)!;
-  const message = chatMessageFromOutside(event, room);
-  const frame = message === null || typeof event.offset !== "number"
-    ? message
-    : { ...message, offset: event.offset, epoch: event.epoch };
-  if (frame === null) log.warn(`Ignored a "chat.message" event to "${room}" without a text`);
-  normalised.set(event, frame);
-  return frame;
-}
-
-/**
- * The chat message an event from outside stands for (`POST /_send/`, `deno task send`,
- * `redis-cli PUBLISH`): `{"message": {"message": "hi", "author": "ci"}}` or `{"message": "hi"}`,
- * with a missing id, time, room and author filled in; `null` when it carries no text of at
- * most 10,000 characters. Sends from outside go into the room's stream as this message.
- */
-export function chatMessageFromOutside(
-  event: LayerEvent,
-  room: string,
-): (ChatMessage & LayerEvent) | null {
-  const raw = event.message;
-  const fields = (typeof raw === "string" ? { message: raw } : raw ?? {}) as Record<
-    string,
-    unknown
-  >;
-  const text = fields.message;
-  if (typeof text !== "string" || text.length > MAX_CHAT_MESSAGE) return null;
-  return {
-    type: "chat.message",
-    id: typeof fields.id === "string" ? fields.id : sortableId(),
-    room: typeof fields.room === "string" ? fields.room : room,
-    message: text,
-    author: typeof fields.author === "string" ? fields.author.slice(0, 150) : EXTERNAL_AUTHOR,
-    time: typeof fields.time === "string" ? fields.time : new Date().toISOString(),
-  };
-}
-
-function isComplete(event: LayerEvent): boolean {
-  return typeof event.message === "string" && typeof event.id === "string" &&
-    typeof event.author === "string" && typeof event.time === "string" &&
-    typeof event.room === "string";
 }

@@ -11,7 +11,8 @@ import {
   type StreamRetention,
   validateGroupName,
 } from "../mod.ts";
-import { CHAT_COMMAND, CHAT_ERROR, type ChatMessage, chatMessageFromOutside } from "./chat.ts";
+import { CHAT_COMMAND, CHAT_ERROR } from "./chat.ts";
+import { type ChatMessage, chatMessageFromOutside } from "./chat_rooms.ts";
 
 /** The named channel the dice worker listens on. */
 export const DICE_CHANNEL = "dice";

@@ -11,7 +11,8 @@ import {
 import { chatIndex, chatRoom } from "../templates/chat.ts";
 import { errorPageResponse } from "../templates/error.ts";
 import { tutorialChatIndex, tutorialChatRoom } from "../templates/tutorial_chat.ts";
-import { chatConsumer, chatNaming, isValidRoomName } from "../consumers/chat.ts";
+import { chatConsumer } from "../consumers/chat.ts";
+import { chatNaming, isValidRoomName } from "../consumers/chat_rooms.ts";
 import { DICE_CHANNEL } from "../consumers/dice_worker.ts";
 
 /** `GET /chat/`: pick a room. */

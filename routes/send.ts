@@ -30,7 +30,7 @@ import {
   validateNamedChannel,
 } from "../mod.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { chatMessageFromOutside, chatNaming } from "../consumers/chat.ts";
+import { chatMessageFromOutside, chatNaming } from "../consumers/chat_rooms.ts";
 
 /** The path of the endpoint. */
 export const SEND_PATH = "/_send/";

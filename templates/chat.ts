@@ -1,6 +1,6 @@
 import { type AccountView, html, type SafeHtml } from "../mod.ts";
 import { layout } from "./base.ts";
-import { MAX_CHAT_MESSAGE } from "../consumers/chat.ts";
+import { MAX_CHAT_MESSAGE } from "../consumers/chat_rooms.ts";
 
 /** The room picker: "What chat room would you like to enter?" */
 export function chatIndex(account?: AccountView | null): SafeHtml {

@@ -1,7 +1,8 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
-import { chatConsumer, isValidRoomName } from "../../consumers/chat.ts";
+import { chatConsumer } from "../../consumers/chat.ts";
+import { isValidRoomName } from "../../consumers/chat_rooms.ts";
 
 const GENEROUS = { rateLimit: { perSecond: 10_000, burst: 10_000 } };
 

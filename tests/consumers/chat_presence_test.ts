@@ -2,7 +2,8 @@ import { assert, assertEquals } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import type { ConsumerTarget } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
-import { chatConsumer, chatPresenceTopic } from "../../consumers/chat.ts";
+import { chatConsumer } from "../../consumers/chat.ts";
+import { chatPresenceTopic } from "../../consumers/chat_rooms.ts";
 import type { Config } from "../../server/config.ts";
 
 type Frame = Record<string, unknown>;
