@@ -4,7 +4,8 @@
  * index, so a busy stream does not shift its arrays on every append.
  *
  * Events are kept as the UTF-8 bytes of `[time,event]` (the form the store keeps them in), in
- * blocks outside the JavaScript heap, with numbers alone per event in the heap: a retained
+ * blocks outside the JavaScript heap, comma-separated within a block so that a run of events is
+ * already the inside of a JSON array (written to the store with one copy per block), with numbers alone per event in the heap: a retained
  * event outlives V8's young generation, and an object (with its strings and its JSON text)
  * held that long is copied by minor GCs on its way to the old generation, then marked by every
  * major one. In the rooms benchmark, events kept as objects cost more CPU than the rest of the
@@ -14,8 +15,18 @@ import { retainedAtMost, type StreamEvent, type StreamRetention } from "./contra
 
 // Events of a busy stream share blocks of this size; a larger event gets a block of its own.
 const BLOCK_BYTES = 64 * 1024;
+const OPEN_BRACKET = 0x5b;
+const COMMA = 0x2c;
+const CLOSE_BRACKET = 0x5d;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/** Retained events as one store value: a UTF-8 JSON array of `[time, event]`. */
+export interface EncodedChunk {
+  /** The offset of its last event. */
+  last: number;
+  bytes: Uint8Array;
+}
 
 /** A stream's retained events and its counters. */
 export class RetainedWindow {
@@ -52,14 +63,14 @@ export class RetainedWindow {
    */
   append(event: StreamEvent, time: number, json: string = JSON.stringify(event)): void {
     const line = `[${time},${json}]`;
-    // UTF-8 takes at most three bytes per UTF-16 unit.
-    const most = 3 * line.length;
+    // UTF-8 takes at most three bytes per UTF-16 unit; one more for the comma.
+    const most = 3 * line.length + 1;
     let block = this.#blocks.at(-1);
     if (block === undefined || this.#used + most > block.length) {
       block = new Uint8Array(Math.max(BLOCK_BYTES, most));
       this.#blocks.push(block);
       this.#used = 0;
-    }
+    } else if (this.#used > 0) block[this.#used++] = COMMA;
     const start = this.#used;
     this.#used += encoder.encodeInto(line, block.subarray(start)).written;
     this.#offsets.push(event.offset);
@@ -105,13 +116,48 @@ export class RetainedWindow {
   }
 
   /**
-   * The UTF-8 bytes of each retained `[time,event]` above `offset`, oldest first, with the
-   * event's offset (for persistence: written as they are).
+   * The retained events above `offset` as UTF-8 JSON arrays of `[time,event]`, oldest first,
+   * each at most `chunkBytes` long unless one event alone is longer, with the last offset each
+   * holds (for persistence: each is one store value).
    */
-  *encodedAfter(offset: number): IterableIterator<[number, Uint8Array]> {
-    for (let i = this.#indexAfter(offset); i < this.#offsets.length; i++) {
-      yield [this.#offsets[i], this.#bytes(i)];
+  chunksAfter(offset: number, chunkBytes: number): EncodedChunk[] {
+    const chunks: EncodedChunk[] = [];
+    const end = this.#offsets.length;
+    for (let from = this.#indexAfter(offset); from < end;) {
+      // Events from..to-1 fit: the brackets, each event and the comma before all but the first.
+      let to = from + 1;
+      let bytes = 2 + this.#ends[from] - this.#starts[from];
+      while (to < end && bytes + 1 + this.#ends[to] - this.#starts[to] <= chunkBytes) {
+        bytes += 1 + this.#ends[to] - this.#starts[to];
+        to++;
+      }
+      chunks.push({ last: this.#offsets[to - 1], bytes: this.#joined(from, to, bytes) });
+      from = to;
     }
+    return chunks;
+  }
+
+  // `[` + events from..to-1 + `]` in `length` bytes: events of one block are adjacent, commas
+  // between them included, so each block's run is one copy.
+  #joined(from: number, to: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    out[0] = OPEN_BRACKET;
+    let at = 1;
+    for (let i = from; i < to;) {
+      const block = this.#blockOf[i];
+      let last = i;
+      while (last + 1 < to && this.#blockOf[last + 1] === block) last++;
+      if (at > 1) out[at++] = COMMA;
+      const run = this.#blocks[block - this.#firstBlock].subarray(
+        this.#starts[i],
+        this.#ends[last],
+      );
+      out.set(run, at);
+      at += run.length;
+      i = last + 1;
+    }
+    out[at] = CLOSE_BRACKET;
+    return out;
   }
 
   /** The oldest retained offset, or `offset + 1` when nothing is retained. */

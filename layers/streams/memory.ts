@@ -16,7 +16,6 @@
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
-import { JsonChunks, parseJsonChunk } from "../../storage/_json_chunks.ts";
 import { log } from "../../server/log.ts";
 import {
   DEFAULT_RETENTION,
@@ -48,6 +47,7 @@ export interface MemoryStreamsOptions {
 export const STREAM_WRITE_DELAY_MS = 2000;
 // A Deno KV value must stay under 64 KiB; one 10,000-character message still fits alone.
 const MAX_CHUNK_BYTES = 48 * 1024;
+const decoder = new TextDecoder();
 
 interface Meta {
   epoch: string;
@@ -211,7 +211,9 @@ export class MemoryStreams implements GroupStreams {
     }
     const clean = meta.run === this.#run ||
       await this.#store.get<string>(["stream_runs", meta.run]) === "clean";
-    const stored = entries.flatMap((entry) => parseJsonChunk<[number, StreamEvent]>(entry.value));
+    const stored = entries.flatMap((entry) =>
+      JSON.parse(decoder.decode(entry.value)) as [number, StreamEvent][]
+    );
     const offset = Math.max(meta.offset, stored.at(-1)?.[1].offset ?? 0);
     const window = new RetainedWindow(clean ? meta.epoch : newEpoch(), 0);
     for (const [time, event] of stored) window.append(event, time);
@@ -269,15 +271,10 @@ export class MemoryStreams implements GroupStreams {
     sets: StoreChange[],
     deletes: StoreChange[],
   ): void {
-    const chunks = new JsonChunks(MAX_CHUNK_BYTES);
     state.dirty = false;
-    for (const [offset, bytes] of window.encodedAfter(state.written)) {
-      chunks.addEncoded(String(offset), bytes);
-    }
-    for (const chunk of chunks.take()) {
-      const last = Number(chunk.ids.at(-1));
+    for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
       const key = ["stream", group, String(last).padStart(16, "0")];
-      sets.push({ key, value: chunk.bytes });
+      sets.push({ key, value: bytes });
       state.chunks.push({ key, last });
     }
     sets.push({

@@ -1,0 +1,48 @@
+import { assertEquals } from "@std/assert";
+import { RetainedWindow } from "../../../layers/streams/_window.ts";
+import type { StreamEvent } from "../../../layers/streams/contract.ts";
+
+const decoder = new TextDecoder();
+const event = (offset: number, message: string): StreamEvent =>
+  ({ type: "chat.message", offset, epoch: "e1", message }) as StreamEvent;
+
+function windowOf(texts: string[]): RetainedWindow {
+  const window = new RetainedWindow("e1", 0);
+  texts.forEach((text, i) => window.append(event(i + 1, text), 1000 + i));
+  return window;
+}
+
+Deno.test("the chunks to store are JSON arrays of [time, event], in order, within the byte limit", () => {
+  const texts = Array.from({ length: 300 }, (_, i) => `message ${i} ${"é東🎉".repeat(i % 7)}`);
+  const window = windowOf(texts);
+  const chunks = window.chunksAfter(0, 1000);
+  const stored = chunks.flatMap((chunk) => JSON.parse(decoder.decode(chunk.bytes)));
+  assertEquals(stored, texts.map((text, i) => [1000 + i, event(i + 1, text)]));
+  for (const chunk of chunks) {
+    assertEquals(chunk.bytes.length <= 1000, true);
+    const inside = JSON.parse(decoder.decode(chunk.bytes)) as [number, StreamEvent][];
+    assertEquals(chunk.last, inside.at(-1)![1].offset);
+  }
+  // Only what comes after the offset already written.
+  const later = window.chunksAfter(250, 1000).flatMap((c) => JSON.parse(decoder.decode(c.bytes)));
+  assertEquals(later.map(([, e]: [number, StreamEvent]) => e.offset), range(251, 300));
+  assertEquals(window.chunksAfter(300, 1000), []);
+});
+
+Deno.test("a chunk spans the window's blocks, and one event longer than the limit stands alone", () => {
+  // 64 KiB blocks: 30 events of ~10 KB fill several.
+  const texts = Array.from({ length: 30 }, (_, i) => `${i}:` + "x".repeat(10_000));
+  texts.push("y".repeat(70_000)); // alone over the limit and over a block
+  const window = windowOf(texts);
+  const chunks = window.chunksAfter(0, 48 * 1024);
+  const stored = chunks.flatMap((chunk) => JSON.parse(decoder.decode(chunk.bytes)));
+  assertEquals(stored.map(([, e]: [number, StreamEvent]) => e.message), texts);
+  assertEquals(chunks.at(-1)!.last, 31);
+  assertEquals(JSON.parse(decoder.decode(chunks.at(-1)!.bytes)).length, 1);
+  // Reads see the same events.
+  assertEquals(window.last(31).map((e) => e.message), texts);
+});
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
