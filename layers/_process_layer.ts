@@ -131,6 +131,20 @@ export class ProcessLayer implements GroupLayer {
     return { ...local, remoteProcesses: await published.remoteProcesses };
   }
 
+  /** True when `group` has a member in this process. */
+  hasLocalMembers(group: string): boolean {
+    return this.#local.hasMembers(group);
+  }
+
+  /**
+   * Delivers to this process's members a group event that reached the other processes without
+   * `groupSend` (a Redis stream's script publishes it, marked with {@linkcode processId}), once
+   * that publish is acknowledged: as `groupSend` does, so the transport skips the echo.
+   */
+  deliverPublished(group: string, event: LayerEvent): SendResult {
+    return this.#local.deliverToGroup(group, event);
+  }
+
   stats(): LayerStats {
     return this.#local.stats();
   }

@@ -30,6 +30,7 @@ import {
   encodeChannelMessage,
   encodeGroupMessage,
   groupChannel,
+  groupMessageOpening,
   listenersKey,
   namedChannelKey,
   processChannel,
@@ -76,6 +77,8 @@ export class RedisTransport implements Transport {
   /** Named channels with local listeners: registered, and read on connections of their own. */
   #registry: ListenerRegistry | null = null;
   #readers = new Map<string, QueueReader<string>>();
+  /** How this process's stream publishes open (`groupMessageOpening`); set by `listen`. */
+  #ownOpening: string | null = null;
   #onGroupMessage = (message: string, channel: string): void =>
     this.#receiveGroup(message, channel);
 
@@ -114,6 +117,7 @@ export class RedisTransport implements Transport {
 
   async listen(inbox: TransportInbox): Promise<void> {
     this.#inbox = inbox;
+    this.#ownOpening = groupMessageOpening(inbox.processId);
     const prefix = this.#options.prefix;
     this.#registry = new ListenerRegistry(
       this.#commands,
@@ -273,6 +277,8 @@ export class RedisTransport implements Transport {
   }
 
   #receiveGroup(message: string, channel: string): void {
+    // Published here (a group send, a stream's script), so delivered here already: unparsed.
+    if (this.#ownOpening !== null && message.startsWith(this.#ownOpening)) return;
     const decoded = decodeGroupMessage(message);
     if (decoded === null) {
       log.warn(`Ignored a message on ${channel}: not a JSON object with a string "type"`);

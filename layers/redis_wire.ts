@@ -12,7 +12,8 @@
  * - Group events are published on `<prefix>:group:<group>`. The message is the event itself,
  *   a JSON object with a string `type`. A server adds `"__origin": "<process id>"` so that it
  *   can skip its own messages (it has already delivered them locally); receivers remove that
- *   key before delivery. Keys starting with `__` are reserved.
+ *   key before delivery. Keys starting with `__` are reserved. That key comes first (a
+ *   stream's publish script puts it there too), so the publisher skips its copy unparsed.
  * - Events for one channel are published on `<prefix>:process:<process id>`, the process
  *   being the part of the channel name before `!`, as `{"channel": "<name>", "event": {…}}`.
  * - A named channel (a worker's queue, e.g. `dice`) is the list `<prefix>:channel:{<name>}`
@@ -58,9 +59,25 @@ export function decodeNamedMessage(text: string): LayerEvent | null {
 /** The process that created a channel (the part of its name before `!`); made in LocalGroups. */
 export { channelProcess } from "./local_groups.ts";
 
-/** Serialises a group event, marking the process that publishes it. */
+/**
+ * The start of a group message a Redis script builds around an event's JSON (`{` and the
+ * event's keys follow): `{` alone, or with the origin key first. First, so that a process can
+ * tell its own messages by their opening without parsing them.
+ */
+export function groupMessageOpening(origin?: string): string {
+  return origin === undefined ? "{" : `{"${ORIGIN_KEY}":${JSON.stringify(origin)},`;
+}
+
+/** Serialises a group event, marking the process that publishes it (first, as scripts do). */
 export function encodeGroupMessage(event: LayerEvent, origin?: string): string {
-  return JSON.stringify(origin === undefined ? event : { ...event, [ORIGIN_KEY]: origin });
+  if (origin === undefined) return JSON.stringify(event);
+  let sent = event;
+  if (ORIGIN_KEY in event) {
+    // It would come after ours and win when parsed: an event's own origin is not sent.
+    const { [ORIGIN_KEY]: _own, ...rest } = event;
+    sent = rest as LayerEvent;
+  }
+  return groupMessageOpening(origin) + JSON.stringify(sent).slice(1);
 }
 
 /** Parses a group message; `null` when it is not a JSON object with a string `type`. */

@@ -7,9 +7,16 @@
  * appends the event with the explicit id `0-<offset>` (`XADD`, bounded by `MAXLEN ~`), drops
  * at most two of the oldest entries the retention no longer keeps, and `PUBLISH`es the event,
  * offset and epoch in it, on the group's layer channel in the `redis_wire.ts` format. Redis
- * runs scripts one at a time, so every subscribed process receives a group's events in offset
- * order, this process included: the event carries no origin, so the layer delivers it here
- * when Redis echoes it back, rather than before it was ordered.
+ * runs scripts one at a time, so every other subscribed process receives a group's events in
+ * offset order.
+ *
+ * This process's members get its own events when the script answers, as the Redis layer's
+ * `groupSend` delivers locally once its `PUBLISH` is acknowledged: the published message
+ * starts with this process's origin, so its copy coming back is skipped unparsed. Replies of
+ * one connection come in order, so one process's own events reach its members in offset
+ * order; but another process's event published just before may arrive after them, on the
+ * subscriber connection (a reader that sees a gap reads it from the stream, see below). A
+ * publish that fails or times out delivers nothing here.
  *
  * With a layer whose channels are not ours (`channels_redis`), the script does not publish:
  * the event is sent through the layer after the script, and processes may then see two
@@ -28,7 +35,8 @@
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson } from "../event_json.ts";
 import { Histogram } from "../../server/metrics.ts";
-import { groupChannel } from "../redis_wire.ts";
+import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
+import { RedisLayer } from "../redis.ts";
 import {
   closeRedis,
   connectRedis,
@@ -65,8 +73,9 @@ export interface RedisStreamsOptions {
   /** The layer's prefix: keys and the group channels start with it. */
   prefix: string;
   /**
-   * The layer the groups' members are on, to send through after the script; not needed with
-   * `publishInScript` (the Redis layer on the same prefix), where the script publishes.
+   * The layer the groups' members are on, to send through after the script. With
+   * `publishInScript` the script publishes: a `RedisLayer` on the same prefix given here has
+   * its members get this process's events when the script answers, not from Redis's echo.
    */
   layer?: GroupLayer;
   /** The script publishes on `<prefix>:group:<group>` (true for `LAYER=redis`). */
@@ -108,7 +117,9 @@ for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 2)) do
   end
 end
 local receivers = 0
-if ARGV[3] ~= '' then receivers = redis.call(ARGV[7], ARGV[3], json) end
+if ARGV[3] ~= '' then
+  receivers = redis.call(ARGV[7], ARGV[3], ARGV[8] .. string.sub(json, 2))
+end
 return {offset, epoch, receivers}
 `;
 
@@ -138,6 +149,10 @@ export class RedisStreams implements GroupStreams {
   #candidateBase = newEpoch().slice(0, 6);
   #candidates = 0;
   #closing: Promise<void> | null = null;
+  /** The Redis layer the script publishes for, which this process's members are on. */
+  #ownLayer: RedisLayer | null;
+  /** How the script opens what it publishes: marked as this process's when `#ownLayer` is set. */
+  #opening: string;
   /** How long each publish's script took, round trip included. */
   readonly writeSeconds: Histogram = new Histogram();
 
@@ -147,6 +162,9 @@ export class RedisStreams implements GroupStreams {
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#timeoutMs = options.timeoutMs ?? 3000;
     this.#cluster = isRedisCluster(redisTarget(options));
+    const layer = options.layer;
+    this.#ownLayer = options.publishInScript && layer instanceof RedisLayer ? layer : null;
+    this.#opening = groupMessageOpening(this.#ownLayer?.processId);
   }
 
   /** Connects and loads the scripts; rejects with the URL in the message when Redis is away. */
@@ -183,11 +201,21 @@ export class RedisStreams implements GroupStreams {
       String(retention.seconds * 1000),
       String(retainedAtMost(retention)),
       this.#cluster ? "SPUBLISH" : "PUBLISH",
+      this.#opening,
     ]) as [number, string, number];
     this.writeSeconds.observe((performance.now() - started) / 1000);
     const [offset, epoch, receivers] = reply;
     if (this.#options.publishInScript) {
-      return { delivered: 0, dropped: 0, remoteProcesses: receivers, offset, epoch };
+      const own = this.#ownLayer;
+      // Members here get it now; Redis's copy to this process is skipped by its mark. The
+      // replies of one connection come in order, so one process's publishes reach its
+      // members in their offset order. Without members here there is nothing to build.
+      if (own === null || !own.hasLocalMembers(group)) {
+        return { delivered: 0, dropped: 0, remoteProcesses: receivers, offset, epoch };
+      }
+      const local = own.deliverPublished(group, { offset, epoch, ...rest });
+      // Our own subscription is among the receivers Redis counted.
+      return { ...local, remoteProcesses: Math.max(0, receivers - 1), offset, epoch };
     }
     const layer = this.#options.layer;
     if (layer === undefined) {
