@@ -35,10 +35,24 @@ interface CompiledRoute<H> {
   pattern: URLPattern | null;
 }
 
+/** The pattern routes one path matches, with their parameters; or why it cannot match. */
+type PatternHits<H> = { compiled: CompiledRoute<H>; params: Record<string, string> }[] | {
+  reason: string;
+};
+
+/** How many paths' pattern matches are remembered; all are forgotten when it is reached. */
+const MAX_REMEMBERED_PATHS = 1024;
+/** Longer paths are matched every time. */
+const MAX_REMEMBERED_PATH_LENGTH = 256;
+
 /** Matches a method and path against a route table. */
 export class Router<H> {
   #exact = new Map<string, CompiledRoute<H>[]>();
   #patterns: CompiledRoute<H>[] = [];
+  // Deno's `URLPattern.exec` keeps every input object it is given in a cache of 4096, so a
+  // fresh `{pathname}` per request held a few hundred bytes per handshake (per idle socket,
+  // until 4096). Matched once per distinct path instead; the parameters are shared, frozen.
+  #hits = new Map<string, PatternHits<H>>();
 
   /** Compiles the table once: exact paths into a map, patterns into a list. */
   constructor(routes: Route<H>[]) {
@@ -78,15 +92,35 @@ export class Router<H> {
       routes.push(exact);
       params.set(exact, {});
     }
-    for (const compiled of this.#patterns) {
-      const result = compiled.pattern!.exec({ pathname });
-      if (!result) continue;
-      const decoded = decodeParams(result.pathname.groups);
-      if (decoded === null) return { reason: "Malformed percent-encoding in the path" };
+    const hits = this.#patternHits(pathname);
+    if ("reason" in hits) return hits;
+    for (const { compiled, params: decoded } of hits) {
       routes.push(compiled);
       params.set(compiled, decoded);
     }
     return routes.length > 0 ? { routes, params } : null;
+  }
+
+  #patternHits(pathname: string): PatternHits<H> {
+    let hits = this.#hits.get(pathname);
+    if (hits !== undefined) return hits;
+    hits = [];
+    const input = { pathname }; // one input for every pattern: one entry in Deno's cache
+    for (const compiled of this.#patterns) {
+      const result = compiled.pattern!.exec(input);
+      if (!result) continue;
+      const decoded = decodeParams(result.pathname.groups);
+      if (decoded === null) {
+        hits = { reason: "Malformed percent-encoding in the path" };
+        break;
+      }
+      hits.push({ compiled, params: Object.freeze(decoded) });
+    }
+    // Bounded in bytes too: a client inventing long paths cannot make it hold megabytes.
+    if (pathname.length > MAX_REMEMBERED_PATH_LENGTH) return hits;
+    if (this.#hits.size >= MAX_REMEMBERED_PATHS) this.#hits.clear();
+    this.#hits.set(pathname, hits);
+    return hits;
   }
 
   #appendSlash(method: string, pathname: string, search: string): RouteMatch<H> {
