@@ -2,6 +2,7 @@ import {
   asFrameRef,
   type Connection,
   type Consumer,
+  type ConsumerHooks,
   type FrameRef,
   type GroupStreams,
   type LayerEvent,
@@ -61,6 +62,8 @@ export interface ChatConsumerOptions {
 export const CHAT_COMMAND = "chat.command";
 /** The event a worker answers one socket with: `{type, error, ref?}`, sent as an error frame. */
 export const CHAT_ERROR = "chat.error";
+// The presence meta of every socket without a session: one object, not one per socket.
+const NO_SESSION = Object.freeze({ session: null });
 // `/word rest`: the command word and its arguments.
 const SLASH_COMMAND = /^\/([a-z]+)(?:\s+([\s\S]*))?$/;
 
@@ -91,197 +94,264 @@ export function chatConsumer(
   presence?: PresenceTracker,
   options: ChatConsumerOptions = {},
 ): Consumer {
-  const publishOptions = { retention: options.retention };
-  const naming = options.naming ?? OWN_CHAT_NAMING;
-  const commands = options.commands ?? {};
   // Sockets of one room that see the same gap share one read of it.
   const gapReads = new Map<string, Promise<StreamRead>>();
-  const readGap = (group: string, position: StreamPosition): Promise<StreamRead> => {
-    const key = `${position.epoch}\n${position.offset}\n${group}`;
-    let read = gapReads.get(key);
-    if (read === undefined) {
-      read = streams.since(group, position);
-      gapReads.set(key, read);
-      read.finally(() => gapReads.delete(key)).catch(() => {});
-    }
-    return read;
+  const route: ChatRoute = {
+    streams,
+    presence,
+    naming: options.naming ?? OWN_CHAT_NAMING,
+    commands: options.commands ?? {},
+    publishOptions: { retention: options.retention },
+    readGap: (group, position) => {
+      const key = `${position.epoch}\n${position.offset}\n${group}`;
+      let read = gapReads.get(key);
+      if (read === undefined) {
+        read = streams.since(group, position);
+        gapReads.set(key, read);
+        read.finally(() => gapReads.delete(key)).catch(() => {});
+      }
+      return read;
+    },
   };
-  return (conn) => {
-    const room = conn.scope.params.room ?? "";
-    const group = naming.group(room);
-    const member = conn.scope.user.username ?? ANONYMOUS_AUTHOR;
-    const query = conn.scope.query;
-    const listing = presence !== undefined && query.get("presence") === "1";
-    // The position the socket is at: what it sent last. Unknown (-1) until the stream is read.
-    let epoch = "";
-    let last = -1;
-    // Events that arrive before the stream was read and replayed wait for it.
-    let early: LayerEvent[] | null = [];
-    // Presence diffs that arrive before the state frame went out wait for it (see presence.ts).
-    let earlyDiffs: LayerEvent[] | null = [];
+  return (conn) => new ChatSocket(route, conn);
+}
 
-    const sendMessage = (event: LayerEvent): void | Promise<void> => {
-      const offset = event.offset;
-      if (typeof offset === "number") {
-        if (event.epoch === epoch) {
-          if (offset <= last) return; // sent already (replayed, or read to fill a gap)
-          if (offset > last + 1) return fillGap(event);
-        }
-        epoch = event.epoch as string;
-        last = offset;
-      }
-      const frame = chatFrameOf(event, room);
-      if (frame !== null) conn.sendJson(frame);
-    };
+/** What every socket of one chat route shares. */
+interface ChatRoute {
+  readonly streams: GroupStreams;
+  readonly presence: PresenceTracker | undefined;
+  readonly naming: ChatNaming;
+  readonly commands: Readonly<Record<string, string>>;
+  readonly publishOptions: { retention?: StreamRetention };
+  readGap(group: string, position: StreamPosition): Promise<StreamRead>;
+}
 
-    const sendError = (text: string, ref: FrameRef | undefined): void => {
-      if (ref === undefined) conn.sendError(text);
-      else conn.sendJson({ type: "error", error: text, ref });
-    };
+type EventHandlers = Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
 
-    // `/roll 2d6` goes to the dice worker, which answers the whole room (or this socket).
-    const handOff = async (channel: string, command: RegExpExecArray, ref?: FrameRef) => {
-      const event: LayerEvent = {
-        type: CHAT_COMMAND,
-        command: command[1],
-        args: (command[2] ?? "").trim(),
-        room,
-        group,
-        author: member,
-        replyTo: conn.channelName,
-        ...(ref === undefined ? {} : { ref }),
-      };
-      try {
-        const result = await conn.channelSend(channel, event);
-        if (result.noListener) sendError(`No ${channel} worker is running`, ref);
-        else if (result.dropped > 0) sendError(`The ${channel} worker is busy: try again`, ref);
-      } catch (error) {
-        log.warn(`Chat command to "${channel}" not sent`, error);
-        sendError("Command not sent: the server cannot reach its workers right now", ref);
-      }
-    };
+/**
+ * One socket of a room. A class, not closures: its hooks and event handlers are shared by every
+ * socket, so an idle socket keeps only these fields (thousands of idle sockets are the norm).
+ */
+class ChatSocket implements ConsumerHooks {
+  readonly #route: ChatRoute;
+  readonly #conn: Connection;
+  readonly #room: string;
+  readonly #group: string;
+  readonly #member: string;
+  // The position the socket is at: what it sent last. Unknown (-1) until the stream is read.
+  #epoch = "";
+  #last = -1;
+  /** Events that arrive before the stream was read and replayed wait for it. */
+  #early: LayerEvent[] | null = [];
+  /** Presence diffs wait here until the state frame went out (see presence.ts). */
+  #earlyDiffs: LayerEvent[] | null = null;
+  #diffsLive = false;
 
-    // Events that reached this process out of order (two Workers' publishes), or a pub/sub
-    // outage: what lies between is read from the stream, once for every socket that needs it.
-    const fillGap = async (event: LayerEvent): Promise<void> => {
-      try {
-        const read = await readGap(group, { epoch, offset: last });
-        if (read.complete) {
-          for (const missed of read.events) {
-            if (missed.offset < (event.offset as number)) sendMessage(missed);
-          }
-        }
-      } catch (error) {
-        log.warn(`Chat "${room}": a gap in the stream could not be read`, error);
-      }
-      epoch = event.epoch as string;
-      last = Math.max(last, (event.offset as number) - 1);
-      sendMessage(event);
-    };
+  constructor(route: ChatRoute, conn: Connection) {
+    this.#route = route;
+    this.#conn = conn;
+    this.#room = conn.scope.params.room ?? "";
+    this.#group = route.naming.group(this.#room);
+    this.#member = conn.scope.user.username ?? ANONYMOUS_AUTHOR;
+  }
 
-    const enter = async (): Promise<void> => {
-      await replay(
-        conn,
-        streams,
-        room,
-        group,
-        positionOf(query),
-        query.get("stream") === "1",
-        (read) => {
-          epoch = read.epoch;
-          last = read.offset;
-        },
-      );
-      // Drained before live events go straight through: a gap read here keeps them waiting.
-      for (let event = early?.shift(); event !== undefined; event = early?.shift()) {
-        await sendMessage(event);
-      }
-      early = null;
-    };
-
-    const receiveMessage = (event: LayerEvent): void | Promise<void> => {
+  // Called with the socket as `this` (see `ConsumerHooks.events`).
+  static readonly #events: EventHandlers = {
+    // The layer's event object is the frame: one serialisation serves every socket.
+    [PRESENCE_DIFF](this: ChatSocket, event: LayerEvent) {
+      if (this.#diffsLive) this.#conn.sendJson(event);
+      else (this.#earlyDiffs ??= []).push(event);
+    },
+    "chat.message"(this: ChatSocket, event: LayerEvent) {
+      const early = this.#early;
       if (early !== null) early.push(event);
-      else return sendMessage(event);
-    };
+      else return this.#sendMessage(event);
+    },
+    // Channels' handler-name form, as a Django project may send it.
+    chat_message(this: ChatSocket, event: LayerEvent) {
+      const early = this.#early;
+      if (early !== null) early.push(event);
+      else return this.#sendMessage(event);
+    },
+    [CHAT_ERROR](this: ChatSocket, event: LayerEvent) {
+      this.#sendError(String(event.error), asFrameRef(event.ref));
+    },
+  };
 
-    return {
-      async connect() {
-        if (!isValidRoomName(room)) return false;
-        const refused = naming.refusal(room);
-        if (refused !== null) throw new ProtocolError(refused);
-        await conn.groupAdd(group);
-        if (presence === undefined) return enter();
-        const topic = chatPresenceTopic(room);
-        if (listing) await conn.groupAdd(presenceGroup(topic));
-        const sessionId = conn.scope.sessionId;
-        const session = sessionId === null ? null : await sessionGroup(sessionId);
-        await presence.track(member, conn.channelName, { session }, topic);
-        try {
-          await enter();
-          if (!listing) return;
-          const { online } = await presence.state(topic);
-          conn.sendJson({ type: ROOM_PRESENCE_STATE, users: presenceSnapshot([], online, member) });
-          for (const event of earlyDiffs ?? []) conn.sendJson(event);
-          earlyDiffs = null;
-        } catch (error) {
-          // A refused socket never runs `disconnect`: untrack here, or the member is a ghost.
-          await presence.untrack(conn.channelName);
-          throw error;
+  get events(): EventHandlers {
+    return ChatSocket.#events;
+  }
+
+  async connect(): Promise<boolean | void> {
+    const { naming, presence } = this.#route;
+    const conn = this.#conn;
+    const room = this.#room;
+    if (!isValidRoomName(room)) return false;
+    const refused = naming.refusal(room);
+    if (refused !== null) throw new ProtocolError(refused);
+    // Read here and let go: the scope parses it on each read.
+    const query = conn.scope.query;
+    await conn.groupAdd(this.#group);
+    if (presence === undefined) return this.#enter(query);
+    const listing = query.get("presence") === "1";
+    const topic = chatPresenceTopic(room);
+    if (listing) await conn.groupAdd(presenceGroup(topic));
+    const sessionId = conn.scope.sessionId;
+    const session = sessionId === null ? null : await sessionGroup(sessionId);
+    const meta = session === null ? NO_SESSION : { session };
+    await presence.track(this.#member, conn.channelName, meta, topic);
+    try {
+      await this.#enter(query);
+      if (!listing) return;
+      const { online } = await presence.state(topic);
+      conn.sendJson({
+        type: ROOM_PRESENCE_STATE,
+        users: presenceSnapshot([], online, this.#member),
+      });
+      for (const event of this.#earlyDiffs ?? []) conn.sendJson(event);
+      this.#earlyDiffs = null;
+      this.#diffsLive = true;
+    } catch (error) {
+      // A refused socket never runs `disconnect`: untrack here, or the member is a ghost.
+      await presence.untrack(conn.channelName);
+      throw error;
+    }
+  }
+
+  receiveJson(value: unknown): void | Promise<void> {
+    const ref = refOf(value);
+    const refused = refusal(value);
+    if (refused !== null) throw new ProtocolError(refused, undefined, { ref });
+    const text = (value as { message: string }).message;
+    const { commands, streams, publishOptions } = this.#route;
+    if (text.charCodeAt(0) === 47) { // "/": maybe a command for a worker
+      const command = SLASH_COMMAND.exec(text.trimEnd());
+      if (command !== null && Object.hasOwn(commands, command[1])) {
+        return this.#handOff(commands[command[1]], command, ref);
+      }
+    }
+    const ack = (value as { ack?: unknown }).ack === true;
+    const now = Date.now(); // one clock reading for the id and the time
+    const room = this.#room;
+    const message: ChatMessage & LayerEvent = {
+      type: "chat.message",
+      id: sortableId(now),
+      room,
+      message: text,
+      author: this.#member,
+      time: new Date(now).toISOString(),
+    };
+    // Not awaited: the stream keeps one sender's messages in order, so this socket's next
+    // frame need not wait for the answer (and the hook costs no promise).
+    streams.publish(this.#group, message, publishOptions).then(
+      (published) => {
+        if (ack) {
+          this.#conn.sendJson({
+            type: ACK,
+            ref,
+            offset: published.offset,
+            epoch: published.epoch,
+          });
         }
       },
-      receiveJson(value) {
-        const ref = refOf(value);
-        const refused = refusal(value);
-        if (refused !== null) throw new ProtocolError(refused, undefined, { ref });
-        const text = (value as { message: string }).message;
-        if (text.charCodeAt(0) === 47) { // "/": maybe a command for a worker
-          const command = SLASH_COMMAND.exec(text.trimEnd());
-          if (command !== null && Object.hasOwn(commands, command[1])) {
-            return handOff(commands[command[1]], command, ref);
-          }
-        }
-        const ack = (value as { ack?: unknown }).ack === true;
-        const now = Date.now(); // one clock reading for the id and the time
-        const message: ChatMessage & LayerEvent = {
-          type: "chat.message",
-          id: sortableId(now),
-          room,
-          message: text,
-          author: member,
-          time: new Date(now).toISOString(),
-        };
-        // Not awaited: the stream keeps one sender's messages in order, so this socket's next
-        // frame need not wait for the answer (and the hook costs no promise).
-        streams.publish(group, message, publishOptions).then(
-          (published) => {
-            if (ack) {
-              conn.sendJson({ type: ACK, ref, offset: published.offset, epoch: published.epoch });
-            }
-          },
-          (error) => {
-            log.warn(`Chat message to "${room}" not sent`, error);
-            sendError("Message not sent: the server cannot reach the other members right now", ref);
-          },
+      (error) => {
+        log.warn(`Chat message to "${room}" not sent`, error);
+        this.#sendError(
+          "Message not sent: the server cannot reach the other members right now",
+          ref,
         );
       },
-      disconnect: async () => {
-        await presence?.untrack(conn.channelName, { grace: true });
-      },
-      events: {
-        // The layer's event object is the frame: one serialisation serves every socket.
-        [PRESENCE_DIFF]: (event) => {
-          if (earlyDiffs !== null) earlyDiffs.push(event);
-          else conn.sendJson(event);
-        },
-        "chat.message": receiveMessage,
-        // Channels' handler-name form, as a Django project may send it.
-        chat_message: receiveMessage,
-        [CHAT_ERROR]: (event) => {
-          sendError(String(event.error), asFrameRef(event.ref));
-        },
-      },
+    );
+  }
+
+  async disconnect(): Promise<void> {
+    await this.#route.presence?.untrack(this.#conn.channelName, { grace: true });
+  }
+
+  #sendMessage(event: LayerEvent): void | Promise<void> {
+    const offset = event.offset;
+    if (typeof offset === "number") {
+      if (event.epoch === this.#epoch) {
+        if (offset <= this.#last) return; // sent already (replayed, or read to fill a gap)
+        if (offset > this.#last + 1) return this.#fillGap(event);
+      }
+      this.#epoch = event.epoch as string;
+      this.#last = offset;
+    }
+    const frame = chatFrameOf(event, this.#room);
+    if (frame !== null) this.#conn.sendJson(frame);
+  }
+
+  #sendError(text: string, ref: FrameRef | undefined): void {
+    if (ref === undefined) this.#conn.sendError(text);
+    else this.#conn.sendJson({ type: "error", error: text, ref });
+  }
+
+  // `/roll 2d6` goes to the dice worker, which answers the whole room (or this socket).
+  async #handOff(channel: string, command: RegExpExecArray, ref?: FrameRef): Promise<void> {
+    const conn = this.#conn;
+    const event: LayerEvent = {
+      type: CHAT_COMMAND,
+      command: command[1],
+      args: (command[2] ?? "").trim(),
+      room: this.#room,
+      group: this.#group,
+      author: this.#member,
+      replyTo: conn.channelName,
+      ...(ref === undefined ? {} : { ref }),
     };
-  };
+    try {
+      const result = await conn.channelSend(channel, event);
+      if (result.noListener) this.#sendError(`No ${channel} worker is running`, ref);
+      else if (result.dropped > 0) {
+        this.#sendError(`The ${channel} worker is busy: try again`, ref);
+      }
+    } catch (error) {
+      log.warn(`Chat command to "${channel}" not sent`, error);
+      this.#sendError("Command not sent: the server cannot reach its workers right now", ref);
+    }
+  }
+
+  // Events that reached this process out of order (two Workers' publishes), or a pub/sub
+  // outage: what lies between is read from the stream, once for every socket that needs it.
+  async #fillGap(event: LayerEvent): Promise<void> {
+    try {
+      const read = await this.#route.readGap(this.#group, {
+        epoch: this.#epoch,
+        offset: this.#last,
+      });
+      if (read.complete) {
+        for (const missed of read.events) {
+          if (missed.offset < (event.offset as number)) this.#sendMessage(missed);
+        }
+      }
+    } catch (error) {
+      log.warn(`Chat "${this.#room}": a gap in the stream could not be read`, error);
+    }
+    this.#epoch = event.epoch as string;
+    this.#last = Math.max(this.#last, (event.offset as number) - 1);
+    this.#sendMessage(event);
+  }
+
+  async #enter(query: URLSearchParams): Promise<void> {
+    await replay(
+      this.#conn,
+      this.#route.streams,
+      this.#room,
+      this.#group,
+      positionOf(query),
+      query.get("stream") === "1",
+      (read) => {
+        this.#epoch = read.epoch;
+        this.#last = read.offset;
+      },
+    );
+    // Drained before live events go straight through: a gap read here keeps them waiting.
+    for (let event = this.#early?.shift(); event !== undefined; event = this.#early?.shift()) {
+      await this.#sendMessage(event);
+    }
+    this.#early = null;
+  }
 }
 
 /**

@@ -20,7 +20,8 @@ export class LocalGroups {
   #channelCount = 0;
   // Each group's members with their receivers, so a group send walks one map, no lookups.
   #members = new Map<string, Map<string, Deliver>>();
-  #groupsOf = new Map<string, Set<string>>();
+  // A channel's groups: most sockets join one, held as the name itself (no Set per socket).
+  #groupsOf = new Map<string, string | Set<string>>();
   #hooks: MembershipHooks;
   /** Named channels' listeners in this process; events are handed to them in turn. */
   #listeners = new Map<string, { delivers: Deliver[]; next: number }>();
@@ -51,7 +52,7 @@ export class LocalGroups {
   async closeChannel(channel: string): Promise<void> {
     this.#receivers.delete(channel);
     // Out of every group at once, so nothing is delivered to it while the hooks run.
-    const emptied = [...(this.#groupsOf.get(channel) ?? [])].filter((group) =>
+    const emptied = groupList(this.#groupsOf.get(channel)).filter((group) =>
       this.#remove(group, channel)
     );
     for (const group of emptied) await this.#hooks.lastLocalMemberLeft?.(group);
@@ -70,9 +71,10 @@ export class LocalGroups {
       await this.#hooks.firstLocalMember?.(group);
     }
     members.set(channel, deliver);
-    let groups = this.#groupsOf.get(channel);
-    if (!groups) this.#groupsOf.set(channel, groups = new Set());
-    groups.add(group);
+    const groups = this.#groupsOf.get(channel);
+    if (groups === undefined) this.#groupsOf.set(channel, group);
+    else if (typeof groups !== "string") groups.add(group);
+    else this.#groupsOf.set(channel, new Set([groups, group]));
     return true;
   }
 
@@ -89,8 +91,11 @@ export class LocalGroups {
     const members = this.#members.get(group);
     if (!members?.delete(channel)) return false;
     const groups = this.#groupsOf.get(channel);
-    groups?.delete(group);
-    if (groups?.size === 0) this.#groupsOf.delete(channel);
+    if (groups === group) this.#groupsOf.delete(channel);
+    else if (typeof groups === "object") {
+      groups.delete(group);
+      if (groups.size === 0) this.#groupsOf.delete(channel);
+    }
     if (members.size > 0) return false;
     this.#members.delete(group);
     return true;
@@ -203,6 +208,12 @@ export class LocalGroups {
     }
     return { delivered, dropped, remoteProcesses: 0 };
   }
+}
+
+/** A channel's groups as a list, whether it holds one (a name) or more (a set). */
+function groupList(groups: string | Set<string> | undefined): string[] {
+  if (groups === undefined) return [];
+  return typeof groups === "string" ? [groups] : [...groups];
 }
 
 /** The process that created a channel (the part of its name before `!`); `null` if none. */

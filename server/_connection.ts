@@ -20,6 +20,19 @@ const CONNECTING = 0;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
 const ignore = (): void => {};
 const OPEN = 1;
+// A connection's flags (its `#state`).
+/** A hook or task runs now: what arrives waits its turn. */
+const RUNNING = 1;
+/** The socket closed (or never opened): nothing more is sent or handled. */
+const FINISHED = 2;
+/** `close` was called; the socket closes a macrotask later (see `close`). */
+const CLOSING = 4;
+/** Too much waits unsent: deliveries are dropped until the socket catches up. */
+const CONGESTED = 8;
+/** A refused frame will close the socket once the frames accepted before it are handled. */
+const CLOSE_QUEUED = 16;
+/** The socket has closed and `disconnect` has run. */
+const DONE = 32;
 type Task = () => void | Promise<void>;
 type EventHandler = (event: LayerEvent) => void | Promise<void>;
 /** A `sendJson` frame of a batching socket, waiting for the socket to open. */
@@ -39,11 +52,8 @@ export class WebSocketConnection implements Connection {
   // The last event type delivered and its handler: a socket's events are mostly of one type.
   #eventType: string | null = null;
   #eventHandler: EventHandler | undefined = undefined;
-  #running = false;
-  #finished = false;
-  /** `close` was called; the socket closes a macrotask later (see `close`). */
-  #closing = false;
-  #congested = false;
+  /** The flags (`RUNNING` to `DONE`), in one field rather than 8 bytes each per socket. */
+  #state = 0;
   #deliveriesSinceCheck = 0;
   #droppedInARow = 0;
   /** Waiting tasks; `null` until the first one (no array per socket that never queues). */
@@ -54,16 +64,14 @@ export class WebSocketConnection implements Connection {
   #limits: ConnectionLimits;
   #hooks: ConsumerHooks;
   #beforeOpen: (string | Uint8Array | WaitingJson)[] | null = null;
-  /** A refused frame will close the socket once the frames accepted before it are handled. */
-  #closeQueued = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #gate: FrameGate;
-  /** The socket has closed and `disconnect` has run. */
-  #done = false;
-  #whenDone: (() => void)[] | null = null;
+  /** One listener on its own (no array for the usual one), more in an array. */
+  #whenDone: (() => void) | (() => void)[] | null = null;
   /** Frames sent before the socket opened that its queue could not hold. */
   #droppedBeforeOpen = 0;
   #onDroppedBeforeOpen: ((frames: number) => void) | undefined;
+  #onFinished: ((socket: SocketLike | null) => void) | undefined;
   #meter: RouteMeter;
 
   constructor(
@@ -74,6 +82,11 @@ export class WebSocketConnection implements Connection {
       limits: ConnectionLimits;
       /** Told how many frames were dropped before the socket opened, once it opens or closes. */
       onDroppedBeforeOpen?: (frames: number) => void;
+      /**
+       * Told once the connection finished, before the `onFinished` listeners, with its socket
+       * (`null` if it never had one): one function per route, not a closure per socket.
+       */
+      onFinished?: (socket: SocketLike | null) => void;
       /** The client opted in to batched frames (see `_frame_batch.ts`). */
       batch?: boolean;
       /** Its route's counts: frames, bytes, drops, closes (default: counted nowhere). */
@@ -83,6 +96,7 @@ export class WebSocketConnection implements Connection {
     this.#meter = options.meter ?? new RouteMeter("");
     this.#batch = options.batch === true ? new FrameBatch(this.#meter) : null;
     this.#onDroppedBeforeOpen = options.onDroppedBeforeOpen;
+    this.#onFinished = options.onFinished;
     this.scope = options.scope;
     this.#layer = options.layer;
     this.#limits = options.limits;
@@ -93,8 +107,12 @@ export class WebSocketConnection implements Connection {
 
   /** Calls `listener` once the socket has closed and the consumer's `disconnect` has run. */
   onFinished(listener: () => void): void {
-    if (this.#done) listener();
-    else (this.#whenDone ??= []).push(listener);
+    const waiting = this.#whenDone;
+    if ((this.#state & DONE) !== 0) listener();
+    else if (waiting === null) this.#whenDone = listener;
+    // An array literal is made to size; one grown by `push` holds 16 more slots per socket.
+    else if (typeof waiting === "function") this.#whenDone = [waiting, listener];
+    else waiting.push(listener);
   }
 
   /** Resolves when the socket has closed and the consumer's `disconnect` has run. */
@@ -132,7 +150,7 @@ export class WebSocketConnection implements Connection {
   }
 
   send(data: string | Uint8Array): void {
-    if (this.#finished || this.#closing) return;
+    if ((this.#state & (FINISHED | CLOSING)) !== 0) return;
     // A frame that is not one JSON value goes on its own, after what the batch holds.
     this.#batch?.flush();
     this.#write(data);
@@ -158,7 +176,7 @@ export class WebSocketConnection implements Connection {
     // A layer event goes to every member of its group: being frozen, it is serialised once.
     const text = eventJson(value);
     if (this.#batch === null || typeof text !== "string") this.send(text);
-    else if (!this.#finished && !this.#closing) this.#write({ json: text });
+    else if ((this.#state & (FINISHED | CLOSING)) === 0) this.#write({ json: text });
   }
 
   sendError(message: string): void {
@@ -167,14 +185,14 @@ export class WebSocketConnection implements Connection {
 
   close(code: number = CloseCode.NORMAL, reason = ""): void {
     const socket = this.#socket;
-    if (socket === null || this.#finished || this.#closing) return;
+    if (socket === null || (this.#state & (FINISHED | CLOSING)) !== 0) return;
     // What was sent before the close goes before it.
     this.#batch?.flush();
     if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
       // Deno loses the close frame (the client sees 1006) when a socket is closed while frames
       // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
       // event; one macrotask later they have been dispatched. Nothing is sent meanwhile.
-      this.#closing = true;
+      this.#state |= CLOSING;
       setTimeout(() => {
         if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
           socket.close(code, reason.slice(0, 120));
@@ -207,7 +225,7 @@ export class WebSocketConnection implements Connection {
     const frames = this.#beforeOpen;
     this.#beforeOpen = null;
     for (const frame of frames ?? []) {
-      if (this.#finished || this.#closing) break;
+      if ((this.#state & (FINISHED | CLOSING)) !== 0) break;
       if (typeof frame !== "string" && !(frame instanceof Uint8Array)) this.#write(frame);
       else this.send(frame);
     }
@@ -236,22 +254,23 @@ export class WebSocketConnection implements Connection {
       ? this.#eventHandler
       : this.#lookUpHandler(event.type);
     // Not for us, or a socket on its way out: nothing to drop.
-    if (handler === undefined || this.#finished || this.#closing) return true;
+    if (handler === undefined || (this.#state & (FINISHED | CLOSING)) !== 0) return true;
     const congested = this.#isCongested();
-    if (!congested && !this.#running) {
+    if (!congested && (this.#state & RUNNING) === 0) {
       // Nothing waits (the usual case): run the handler now, without a task and its promise.
       this.#droppedInARow = 0;
-      this.#running = true;
+      this.#state |= RUNNING;
       let pending;
       try {
-        pending = handler(event);
+        // The hooks are `this`: a class's handlers can be shared by all its sockets.
+        pending = handler.call(this.#hooks, event);
       } catch (error) {
         this.#fail(error);
       }
       this.#continueAfter(pending);
       return true;
     }
-    if (congested || !this.#enqueue(() => handler(event))) {
+    if (congested || !this.#enqueue(() => handler.call(this.#hooks, event))) {
       this.#meter.dropped(congested);
       // A reader this far behind will not catch up; closing frees its memory for good.
       if (++this.#droppedInARow >= this.#limits.channelCapacity) {
@@ -278,23 +297,24 @@ export class WebSocketConnection implements Connection {
   #isCongested(): boolean {
     const socket = this.#socket;
     if (socket === null) return false;
-    if (!this.#congested && (++this.#deliveriesSinceCheck & 7) !== 0) return false;
+    if ((this.#state & CONGESTED) === 0 && (++this.#deliveriesSinceCheck & 7) !== 0) return false;
     const waiting = this.#batch === null ? 0 : this.#batch.pending;
-    this.#congested = socket.bufferedAmount + waiting > this.#limits.maxBufferedBytes;
-    return this.#congested;
+    const congested = socket.bufferedAmount + waiting > this.#limits.maxBufferedBytes;
+    this.#state = congested ? this.#state | CONGESTED : this.#state & ~CONGESTED;
+    return congested;
   }
 
   #received(data: IncomingFrame): void {
-    if (this.#finished || this.#closeQueued) return;
+    if ((this.#state & (FINISHED | CLOSE_QUEUED)) !== 0) return;
     this.#meter.received(data);
     const refusal = this.#gate.check(data);
     if (refusal !== null) {
       this.#refuseFrame(refusal);
       return;
     }
-    if (!this.#running) {
+    if ((this.#state & RUNNING) === 0) {
       // Nothing waits (the usual case): dispatch now, without a task closure.
-      this.#running = true;
+      this.#state |= RUNNING;
       let pending;
       try {
         pending = this.#dispatch(data);
@@ -341,7 +361,7 @@ export class WebSocketConnection implements Connection {
     const tasks = this.#tasks ??= [];
     if (tasks.length >= this.#limits.channelCapacity) return false;
     tasks.push(task);
-    if (!this.#running) void this.#runTasks();
+    if ((this.#state & RUNNING) === 0) void this.#runTasks();
     return true;
   }
 
@@ -353,7 +373,7 @@ export class WebSocketConnection implements Connection {
     while (!(pending instanceof Promise)) {
       const task = this.#nextTask();
       if (task === undefined) {
-        this.#running = false;
+        this.#state &= ~RUNNING;
         return;
       }
       pending = undefined;
@@ -369,12 +389,12 @@ export class WebSocketConnection implements Connection {
   #nextTask(): Task | undefined {
     const tasks = this.#tasks;
     // Kept once made: a sender queues its own copy of every message it sends.
-    if (tasks === null || tasks.length === 0 || this.#finished) return undefined;
+    if (tasks === null || tasks.length === 0 || (this.#state & FINISHED) !== 0) return undefined;
     return tasks.shift();
   }
 
   async #runTasks(first?: Promise<void>): Promise<void> {
-    this.#running = true;
+    this.#state |= RUNNING;
     if (first !== undefined) {
       try {
         await first;
@@ -390,7 +410,7 @@ export class WebSocketConnection implements Connection {
         this.#fail(error);
       }
     }
-    this.#running = false;
+    this.#state &= ~RUNNING;
   }
 
   #fail(error: unknown): void {
@@ -421,7 +441,7 @@ export class WebSocketConnection implements Connection {
     const code = error.code;
     if (code === undefined) return this.#refuse(error);
     // The client was told of every refusal, so what it was not told about must not vanish.
-    this.#closeQueued = true;
+    this.#state |= CLOSE_QUEUED;
     this.#sendRefusal(error);
     const close = () => this.close(code, error.message);
     if (!this.#enqueue(close)) close();
@@ -437,8 +457,8 @@ export class WebSocketConnection implements Connection {
 
   async #closed(code: number): Promise<void> {
     clearTimeout(this.#closeTimer);
-    if (this.#finished) return;
-    this.#finished = true;
+    if ((this.#state & FINISHED) !== 0) return;
+    this.#state |= FINISHED;
     if (this.#socket !== null) this.#meter.closed(code); // it was counted open once attached
     this.#tasks = null;
     this.#batch?.discard();
@@ -465,16 +485,18 @@ export class WebSocketConnection implements Connection {
   }
 
   #markDone(): void {
-    this.#done = true;
-    const listeners = this.#whenDone ?? [];
+    this.#state |= DONE;
+    this.#onFinished?.(this.#socket);
+    const listeners = this.#whenDone;
     this.#whenDone = null;
-    for (const listener of listeners) listener();
+    if (typeof listeners === "function") listeners();
+    else for (const listener of listeners ?? []) listener();
   }
 
   // Closing the channel leaves every group it joined (the layer's contract), before the
   // consumer's `disconnect` runs.
   async #release(): Promise<void> {
-    this.#finished = true;
+    this.#state |= FINISHED;
     await this.#layer.closeChannel(this.channelName).catch((error) => {
       log.warn(`Could not close channel ${this.channelName} and leave its groups`, error);
     });

@@ -9,11 +9,11 @@ export type IncomingFrame = string | ArrayBuffer | Blob;
  * {@linkcode ProtocolError} that says why; the connection tells the client, and closes the
  * socket when the error carries a close code (1009 for size, 1008 for a flood that goes on).
  */
-export class FrameGate {
+export class FrameGate extends TokenBucket {
+  // The bucket is this object's base, not an object of its own, and the limits read only on a
+  // refusal stay in the shared limits: every field here is memory per idle socket.
   #maxBytes: number;
-  #perSecond: number;
-  #burst: number;
-  #bucket: TokenBucket;
+  #limits: { rateLimit: { perSecond: number; burst: number } };
   #refusedInARow = 0;
 
   constructor(
@@ -22,10 +22,9 @@ export class FrameGate {
     // `performance.now` is a call into the runtime on every frame (see TokenBucket for steps).
     now: () => number = Date.now,
   ) {
+    super(limits.rateLimit.perSecond, limits.rateLimit.burst, now);
     this.#maxBytes = limits.maxMessageBytes;
-    this.#perSecond = limits.rateLimit.perSecond;
-    this.#burst = limits.rateLimit.burst;
-    this.#bucket = new TokenBucket(this.#perSecond, this.#burst, now);
+    this.#limits = limits;
   }
 
   /** `null` when the frame may go on to the consumer; otherwise why it may not. */
@@ -37,11 +36,12 @@ export class FrameGate {
         CloseCode.MESSAGE_TOO_BIG,
       );
     }
-    if (!this.#bucket.take()) {
+    if (!this.take()) {
+      const { perSecond, burst } = this.#limits.rateLimit;
       // A client that keeps flooding after being told is closed; one that slows down is not.
-      const persistent = ++this.#refusedInARow > this.#burst;
+      const persistent = ++this.#refusedInARow > burst;
       return new ProtocolError(
-        `Rate limit exceeded: at most ${this.#perSecond} messages per second; message dropped`,
+        `Rate limit exceeded: at most ${perSecond} messages per second; message dropped`,
         persistent ? CloseCode.POLICY_VIOLATION : undefined,
         { ref: typeof data === "string" ? frameRef(data) : undefined },
       );

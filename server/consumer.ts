@@ -2,7 +2,8 @@
  * The consumer contract: what a WebSocket route's code looks like.
  *
  * A consumer is a function that receives its {@linkcode Connection} and returns its hooks.
- * State that belongs to one socket lives in the closure. Events from the group layer reach
+ * State that belongs to one socket lives in the closure (or, where thousands of idle sockets
+ * make memory count, in an instance of a class whose methods are the hooks: see `events`). Events from the group layer reach
  * only the handlers named in `events`: there is no dispatch by reflection.
  *
  * Lifecycle (Django Channels' meaning):
@@ -54,7 +55,7 @@ export interface Scope {
   readonly path: string;
   /** Decoded path parameters, e.g. `{ room: "café" }`. */
   readonly params: Readonly<Record<string, string>>;
-  /** The handshake URL's query parameters. */
+  /** The handshake URL's query parameters (parsed on each read: keep it if you read it often). */
   readonly query: URLSearchParams;
   /** The handshake request's headers, e.g. `Origin` or `User-Agent`. */
   readonly headers: Headers;
@@ -107,7 +108,11 @@ export interface ConsumerHooks {
   receiveJson?(value: unknown): void | Promise<void>;
   /** Runs for each binary frame; without it a binary frame closes the socket with 1003. */
   receiveBytes?(data: Uint8Array): void | Promise<void>;
-  /** Handlers for layer events, by their `type`. */
+  /**
+   * Handlers for layer events, by their `type`. Each runs with the hooks object as `this`, so
+   * hooks made by a class may share one `events` object among all its sockets (methods on its
+   * prototype) instead of holding closures per socket.
+   */
   events?: Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
   /** Runs after the socket closed and its groups were left. */
   disconnect?(code: number): void | Promise<void>;

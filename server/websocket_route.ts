@@ -80,6 +80,25 @@ export class LiveConnections {
   track(connection: TrackedConnection, socket: SocketLike): void {
     this.#all.set(socket, connection);
     connection.onFinished(() => this.#all.delete(socket));
+    this.#closeIfClosing(connection);
+  }
+
+  /**
+   * Tracks the connection on `socket` until {@linkcode forget} is called for it, which its
+   * owner does once it finished: one function per route where `track` holds a closure per
+   * socket (memory per idle socket, times thousands).
+   */
+  add(connection: TrackedConnection, socket: SocketLike): void {
+    this.#all.set(socket, connection);
+    this.#closeIfClosing(connection);
+  }
+
+  /** Stops tracking the connection on `socket` (see {@linkcode add}). */
+  forget(socket: SocketLike): void {
+    this.#all.delete(socket);
+  }
+
+  #closeIfClosing(connection: TrackedConnection): void {
     // A handshake that was under way when the server began to close is not left behind.
     if (this.#closingWith) connection.close(this.#closingWith.code, this.#closingWith.reason);
   }
@@ -123,6 +142,15 @@ export function websocketHandler(
   const upgrade: UpgradeWebSocket = options.upgrade ??
     ((request, upgradeOptions) => Deno.upgradeWebSocket(request, upgradeOptions));
   const meter = options.meter ?? new RouteMeter("");
+  // One per route, not a closure per socket: a closure made in the handler below would keep
+  // its whole scope (the request's context and parsed URL) alive for as long as the socket.
+  const onDroppedBeforeOpen = (frames: number): void => {
+    meter.beforeOpen += frames;
+    options.live.countDroppedBeforeOpen(frames);
+  };
+  const onFinished = (socket: SocketLike | null): void => {
+    if (socket !== null) options.live.forget(socket);
+  };
   return async (request: Request, context: RequestContext): Promise<Response> => {
     const path = context.url.pathname;
     log.websocket("HANDSHAKING", path, context.client);
@@ -158,10 +186,8 @@ export function websocketHandler(
       scope,
       layer,
       limits: config,
-      onDroppedBeforeOpen: (frames) => {
-        meter.beforeOpen += frames;
-        options.live.countDroppedBeforeOpen(frames);
-      },
+      onDroppedBeforeOpen,
+      onFinished,
       batch: batch !== "none",
       meter,
     });
@@ -187,7 +213,7 @@ export function websocketHandler(
     connection.attach(socket);
     meter.accepted++;
     meter.open++; // and one less when it closes (the connection counts that)
-    options.live.track(connection, socket);
+    options.live.add(connection, socket); // until the connection's `onFinished`
     log.websocket("CONNECT", path, context.client);
     return response;
   };
@@ -223,8 +249,9 @@ function buildScope(request: Request, context: RequestContext, identity: Identit
 }
 
 /**
- * A socket's scope. Query and cookies are parsed when first read: most consumers never read
- * them, and holding the parsed URL for every idle socket would cost memory per socket.
+ * A socket's scope. Cookies are parsed when first read, the query on every read: most
+ * consumers never read them or read them once in `connect`, and holding the parsed URL or
+ * query for every idle socket would cost memory per socket.
  */
 class HandshakeScope implements Scope {
   readonly path: string;
@@ -234,7 +261,6 @@ class HandshakeScope implements Scope {
   readonly user: Identity["user"];
   readonly sessionId: string | null;
   #search: string;
-  #query: URLSearchParams | null = null;
   #cookies: Readonly<Record<string, string>> | null = null;
 
   constructor(request: Request, context: RequestContext, identity: Identity) {
@@ -248,7 +274,8 @@ class HandshakeScope implements Scope {
   }
 
   get query(): URLSearchParams {
-    return this.#query ??= new URLSearchParams(this.#search);
+    // Not kept: a consumer that reads it once (most do, in `connect`) pins nothing.
+    return new URLSearchParams(this.#search);
   }
 
   get cookies(): Readonly<Record<string, string>> {
