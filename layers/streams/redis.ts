@@ -6,9 +6,10 @@
  * the script gives the group its epoch when it has none, takes the next offset (`HINCRBY`),
  * appends the event with the explicit id `0-<offset>` (`XADD`, bounded by `MAXLEN ~`), drops
  * at most two of the oldest entries the retention no longer keeps, and `PUBLISH`es the event,
- * offset and epoch in it, on the group's layer channel in the `redis_wire.ts` format. Redis
- * runs scripts one at a time, so every other subscribed process receives a group's events in
- * offset order.
+ * offset and epoch in it, on the group's layer channel in the `redis_wire.ts` format. The
+ * group's hash keeps the oldest entry's offset and time, so a publish that drops nothing reads
+ * no entry, and one that drops an entry reads only the next. Redis runs scripts one at a time,
+ * so every other subscribed process receives a group's events in offset order.
  *
  * This process's members get its own events when the script answers, as the Redis layer's
  * `groupSend` delivers locally once its `PUBLISH` is acknowledged: the published message
@@ -23,8 +24,10 @@
  * publishers' events out of offset order (a reader that sees a gap reads it from the stream).
  *
  * Keys: `<prefix>:stream:<group>` (the stream; each entry `t` = Redis time in ms, `e` = the
- * event's JSON) and `<prefix>:stream-meta:<group>` (a hash: `epoch`, `offset`). A Redis that
- * lost them (restarted empty, evicted) gives the group a new epoch at its next publish or read.
+ * event's JSON) and `<prefix>:stream-meta:<group>` (a hash: `epoch`, `offset`, and `first`,
+ * `firstTime`: the oldest retained entry's offset and time, read from the stream when missing).
+ * A Redis that lost them (restarted empty, evicted) gives the group a new epoch at its next
+ * publish or read.
  *
  * On a Cluster both keys carry the group's layer channel as their hash tag,
  * `{<prefix>:group:<group>}:stream` and `…:stream-meta`, so they live in the channel's slot and
@@ -91,30 +94,57 @@ export interface RedisStreamsOptions {
 // Most events one read returns: more than any retention keeps by default.
 const MAX_READ = 100_000;
 
-// Both scripts start here: a group without a record (new, or lost by Redis) gets the epoch
-// ARGV[1] and an empty stream.
+// Both scripts start here: one HMGET reads the group's record (`meta`: epoch, offset, and the
+// oldest retained entry's offset and time); a group without one (new, or lost by Redis) gets
+// the epoch ARGV[1] and an empty stream.
 const ENSURE_EPOCH = `
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'first', 'firstTime')
+local epoch = meta[1]
 if not epoch then
   epoch = ARGV[1]
+  meta = {epoch, '0', false, false}
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
 end
 `;
 
+// Retention drops the oldest entries, so the record keeps the oldest one's offset and time
+// (`first`, `firstTime`): a publish that may drop nothing reads no entry, and one that drops
+// an entry reads the next. No entry older than `first` is left (MAXLEN and XDEL only remove
+// the oldest), so when `first` is stale (the MAXLEN cap trimmed past it, or a script of an
+// older version dropped it) its XDEL is a no-op and the read after it finds the real oldest.
+// A record without `first` (written by an older script, or once the stream was emptied)
+// reads it from the stream once.
 const PUBLISH = ENSURE_EPOCH + `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. offset, 't', now, 'e', json)
+local first, firstTime = tonumber(meta[3]), tonumber(meta[4])
+if not first and offset == 1 then
+  first, firstTime = offset, now
+elseif not first then
+  local entry = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+  first, firstTime = tonumber(string.sub(entry[1], 3)), tonumber(entry[2][2])
+end
+local changed = first ~= tonumber(meta[3])
 local keepFrom = offset - tonumber(ARGV[4]) + 1
 local oldest = now - tonumber(ARGV[5])
-for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 2)) do
-  if tonumber(string.sub(entry[1], 3)) < keepFrom and tonumber(entry[2][2]) <= oldest then
-    redis.call('XDEL', KEYS[2], entry[1])
-  else
+for _ = 1, 2 do
+  if first >= keepFrom or firstTime > oldest then break end
+  redis.call('XDEL', KEYS[2], '0-' .. first)
+  local entry = redis.call('XRANGE', KEYS[2], '(0-' .. first, '+', 'COUNT', 1)[1]
+  changed = true
+  if not entry then
+    first = nil
     break
   end
+  first, firstTime = tonumber(string.sub(entry[1], 3)), tonumber(entry[2][2])
+end
+if changed and first then
+  redis.call('HSET', KEYS[1], 'first', first, 'firstTime', firstTime)
+elseif changed then
+  redis.call('HDEL', KEYS[1], 'first', 'firstTime')
 end
 local receivers = 0
 if ARGV[3] ~= '' then
@@ -123,7 +153,7 @@ end
 return {offset, epoch, receivers}
 `;
 
-const READ = ENSURE_EPOCH + `local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
+const READ = ENSURE_EPOCH + `local offset = tonumber(meta[2])
 local entries = {}
 if ARGV[3] == '0' and ARGV[2] == 'latest' then
   entries = {}

@@ -131,7 +131,7 @@ test("a script that fails delivers nothing locally and rejects", async () => {
   const client = createClient({ url: redis!.url });
   await client.connect();
   try {
-    await client.set(`${prefix}:stream-meta:${group}`, "not a hash"); // HGET fails: WRONGTYPE
+    await client.set(`${prefix}:stream-meta:${group}`, "not a hash"); // HMGET fails: WRONGTYPE
     await assertRejects(() => a.streams.publish(group, { type: "t" }), Error, "WRONGTYPE");
   } finally {
     await client.close();

@@ -1,0 +1,110 @@
+/**
+ * The Redis publish script drops what the retention no longer keeps without reading the
+ * stream's oldest entries on every publish: the group's hash keeps the oldest entry's offset
+ * and time. These cases check that the trim still happens, by count and by age, and that a
+ * hash that is missing those fields or is stale (an older script, the MAXLEN cap) heals.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { createClient } from "redis";
+import { RedisStreams } from "../../../layers/streams/redis.ts";
+import type { StreamRetention } from "../../../layers/streams/contract.ts";
+import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
+
+const { available } = await redisAvailability();
+const redis = available ? await testRedisUrl() : null;
+globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
+
+const KEEP_ALL = { messages: 1000, seconds: 0 };
+
+/** Streams with no layer (the script publishes), a raw client, and one group's keys. */
+async function openWorld() {
+  const url = redis!.url;
+  const prefix = uniquePrefix("retention");
+  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
+  const streams = await RedisStreams.open({ url, prefix, publishInScript: true });
+  const client = createClient({ url });
+  await client.connect();
+  const meta = `${prefix}:stream-meta:${group}`;
+  const stream = `${prefix}:stream:${group}`;
+  return {
+    streams,
+    group,
+    publish: async (count: number, retention: StreamRetention) => {
+      for (let n = 0; n < count; n++) await streams.publish(group, { type: "t" }, { retention });
+    },
+    length: () => client.xLen(stream),
+    first: async () => Number(await client.hGet(meta, "first")),
+    retained: async () =>
+      (await streams.latest(group, 100_000)).events.map((event) => event.offset),
+    client,
+    meta,
+    stream,
+    [Symbol.asyncDispose]: async () => {
+      await streams.close();
+      await client.close();
+    },
+  };
+}
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name: `redis streams, retention: ${name}`, ignore: !available, fn });
+
+test("over many publishes the stream keeps only the message window", async () => {
+  await using world = await openWorld();
+  await world.publish(50, { messages: 5, seconds: 0 });
+  assertEquals(await world.length(), 5);
+  assertEquals(await world.retained(), [46, 47, 48, 49, 50]);
+  assertEquals(await world.first(), 46);
+  const { epoch } = await world.streams.latest(world.group, 0);
+  const old = await world.streams.since(world.group, { epoch, offset: 10 });
+  assertEquals([old.complete, old.events], [false, []]);
+  const kept = await world.streams.since(world.group, { epoch, offset: 45 });
+  assertEquals([kept.complete, kept.events.length], [true, 5]);
+});
+
+test("what the age window kept goes once its publishes no longer keep it", async () => {
+  await using world = await openWorld();
+  await world.publish(20, { messages: 2, seconds: 600 });
+  assertEquals(await world.length(), 20);
+  assertEquals(await world.first(), 1);
+  // Two dropped per publish, one added: the 20 kept by age are down to the message window in 18.
+  await world.publish(18, { messages: 2, seconds: 0 });
+  assertEquals(await world.retained(), [37, 38]);
+  assertEquals(await world.first(), 37);
+});
+
+test("a hash written by the previous script (no first) keeps being trimmed", async () => {
+  await using world = await openWorld();
+  await world.publish(20, KEEP_ALL);
+  await world.client.hDel(world.meta, ["first", "firstTime"]);
+  await world.publish(15, { messages: 5, seconds: 0 });
+  assertEquals(await world.retained(), [31, 32, 33, 34, 35]);
+  assertEquals(await world.first(), 31);
+  const { epoch } = await world.streams.latest(world.group, 0);
+  assertEquals((await world.streams.since(world.group, { epoch, offset: 0 })).complete, false);
+});
+
+test("a first trimmed away by the MAXLEN cap heals at the next drop", async () => {
+  await using world = await openWorld();
+  await world.publish(20, KEEP_ALL);
+  // What the cap does: the oldest entries go, the hash still names entry 1.
+  await world.client.xTrim(world.stream, "MAXLEN", 3);
+  assertEquals(await world.first(), 1);
+  await world.publish(2, { messages: 2, seconds: 0 });
+  assertEquals(await world.retained(), [21, 22]);
+  assertEquals(await world.first(), 21);
+});
+
+test("a stream the retention empties starts again at its next publish", async () => {
+  await using world = await openWorld();
+  const none = { messages: 0, seconds: 0 };
+  await world.publish(3, none);
+  assertEquals(await world.length(), 0);
+  assert(!(await world.client.hExists(world.meta, "first")));
+  await world.publish(1, KEEP_ALL);
+  await world.publish(1, { messages: 1, seconds: 0 });
+  assertEquals(await world.retained(), [5]);
+  assertEquals(await world.first(), 5);
+  const read = await world.streams.latest(world.group, 10);
+  assertEquals(read.offset, 5);
+});
