@@ -61,8 +61,17 @@ async function parsesOf(marker: string, fn: () => Promise<void>): Promise<number
   return count;
 }
 
-/** Lets whatever Redis still sends (the echoes) arrive. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
+/**
+ * Resolves once `process` has read every message Redis sent it so far (the echoes included): Redis
+ * delivers one subscriber connection's messages in the order it ran their PUBLISHes, so a message
+ * published now on another group, once received there, came after all of them.
+ */
+async function echoesRead(process: { layer: RedisLayer }, prefix: string): Promise<void> {
+  const group = `flush.${crypto.randomUUID().slice(0, 8)}`;
+  const inbox = await member(process.layer, group);
+  await publishToGroup({ url: redis!.url, prefix }, group, { type: "flush" });
+  await inbox.until(() => inbox.events.length === 1, "the flush message");
+}
 
 const test = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name: `redis streams, local delivery: ${name}`, ignore: !available, fn });
@@ -83,7 +92,7 @@ test("the publisher's members have the event when publish resolves, once, unpars
       assertEquals([published.delivered, published.remoteProcesses], [1, 1]);
     }
     await there.until(() => there.events.length === 20, "20 events in the other process");
-    await settle();
+    await echoesRead(a, prefix);
   });
   assertEquals(here.numbers("t"), Array.from({ length: 20 }, (_, i) => i + 1));
   assertEquals(there.numbers("t"), Array.from({ length: 20 }, (_, i) => i + 1));
@@ -98,7 +107,7 @@ test("a burst of publishes in one turn reaches local members in offset order", a
   const inboxes = [await member(a.layer, group), await member(a.layer, group)];
   const sends = Array.from({ length: 100 }, (_, n) => a.streams.publish(group, { type: "t", n }));
   const offsets = (await Promise.all(sends)).map((p) => p.offset);
-  await settle();
+  await echoesRead(a, prefix);
   for (const inbox of inboxes) {
     assertEquals((inbox.events as StreamEvent[]).map((e) => e.offset), offsets);
     assertEquals(inbox.numbers("t"), Array.from({ length: 100 }, (_, n) => n));
@@ -119,7 +128,7 @@ test("events of another process and from outside still reach local members", asy
   await publishToGroup({ url: redis!.url, prefix }, group, { type: "t", n: 3 });
   await a.streams.publish(group, { type: "t", n: 4 });
   await inbox.until(() => inbox.events.length >= 4, "4 events");
-  await settle();
+  await echoesRead(a, prefix);
   assertEquals([...inbox.numbers("t")].sort(), [1, 2, 3, 4]);
 });
 
@@ -136,7 +145,7 @@ test("a script that fails delivers nothing locally and rejects", async () => {
   } finally {
     await client.close();
   }
-  await settle();
+  await echoesRead(a, prefix);
   assertEquals(inbox.events, []);
 });
 
@@ -154,7 +163,7 @@ test("a node that has lost the script (EVAL) still delivers locally once", async
   }
   const sends = Array.from({ length: 5 }, (_, n) => a.streams.publish(group, { type: "t", n }));
   await Promise.all(sends);
-  await settle();
+  await echoesRead(a, prefix);
   assertEquals(inbox.numbers("t"), [0, 1, 2, 3, 4]);
 });
 
@@ -182,7 +191,7 @@ test("a plain group send's copy coming back is skipped unparsed too", async () =
   const parses = await parsesOf(group, async () => {
     for (let n = 1; n <= 10; n++) await a.layer.groupSend(group, { type: "t", n, group });
     await there.until(() => there.events.length === 10, "10 events in the other process");
-    await settle();
+    await echoesRead(a, prefix);
   });
   assertEquals(here.numbers("t"), Array.from({ length: 10 }, (_, i) => i + 1));
   assertEquals(parses, 10); // the other process's, one per event
