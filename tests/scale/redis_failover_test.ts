@@ -60,7 +60,13 @@ Deno.test({
         const lastDelivered = Math.max(-1, ...delivered);
         if (killedAt > 0 && backAt === 0 && lastDelivered > killedAfter) backAt = Date.now();
       }
-      assert(backAt > 0, "no message crossed between the processes after the failover");
+      // On failure, what both servers logged says which side did not find the new master.
+      assert(
+        backAt > 0,
+        "no message crossed between the processes after the failover\n" +
+          `A:\n${a.output().split("\n").slice(-15).join("\n")}\n` +
+          `B:\n${b.output().split("\n").slice(-15).join("\n")}`,
+      );
       assert(
         backAt - killedAt < 10_000,
         `messages flowed again only after ${backAt - killedAt} ms`,
