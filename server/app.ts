@@ -70,6 +70,12 @@ export interface App {
 
 /** How long a drain waits after its last close for clients to answer their close frames. */
 export const DRAIN_LINGER_MS = 1000;
+/**
+ * How long a shutdown waits for the sockets it closed to run their `disconnect` hooks. A
+ * socket whose client never answers is let go after 5 s (the connection's own close timeout),
+ * so only a hook that never ends reaches this bound.
+ */
+export const SHUTDOWN_WAIT_MS = 6000;
 
 const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
@@ -133,7 +139,12 @@ export function createApp(options: AppOptions): App {
     caps,
     close: () =>
       closing ??= (async () => {
-        await live.closeAll(CloseCode.GOING_AWAY, "Server shutting down");
+        const unfinished = await live.closeAll(CloseCode.GOING_AWAY, "Server shutting down", {
+          waitMs: SHUTDOWN_WAIT_MS,
+        });
+        if (unfinished > 0) {
+          log.warn(`Shutdown: ${unfinished} connection(s) had not finished; going on`);
+        }
         // Sockets closed by a shutdown end their presence now, not after a grace period.
         await services.presence.close();
         await closeOwned(owns);

@@ -6,6 +6,15 @@
 import type { App } from "./app.ts";
 import { log } from "./log.ts";
 import { serveMetrics } from "./metrics_route.ts";
+import { settlesWithin } from "./drain.ts";
+
+/**
+ * How long the listener's graceful stop may take once the app has closed its sockets, before
+ * the connections still open are cut. A peer that neither answers a close frame nor drops
+ * its TCP connection (a browser whose page went away mid-close, say) would otherwise hold
+ * `Deno.serve`'s graceful shutdown, and the process, forever.
+ */
+export const LISTENER_STOP_MS = 2000;
 
 /** A running server. */
 export interface RunningServer {
@@ -47,10 +56,13 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;
   let draining = false;
+  // Aborting cuts every connection still open (Deno's non-graceful shutdown).
+  const cut = new AbortController();
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
     reusePort: options.reusePort,
+    signal: cut.signal,
     onListen: (addr) => resolve(addr as Deno.NetAddr),
   }, (request, info) => draining ? unavailable() : handle(request, info));
   const addr = await listening;
@@ -64,7 +76,7 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
       stopping ??= (async () => {
         const stopped = server.shutdown();
         await app.close();
-        await stopped;
+        await stopListening(stopped, cut);
         await metrics?.shutdown();
         await options.onClosed?.();
       })(),
@@ -75,11 +87,31 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
         draining = true;
         log.info("Drain: new connections are refused with 503");
         await app.drain(windowMs);
-        await server.shutdown();
+        await stopListening(server.shutdown(), cut);
         await metrics?.shutdown();
         await options.onClosed?.();
       })(),
   };
+}
+
+/**
+ * Waits for the listener's graceful stop (`stopped`) at most `ms`, then aborts `cut` (which cuts
+ * the connections still open) and waits at most `ms` again. Resolves whether or not it stopped.
+ */
+export async function stopListening(
+  stopped: Promise<void>,
+  cut: AbortController,
+  ms: number = LISTENER_STOP_MS,
+): Promise<void> {
+  if (await settlesWithin(stopped, ms)) return;
+  log.warn(
+    `Shutdown: connections still open ${ms / 1000} s after the app closed ` +
+      "(a client that never finished its close); cutting them",
+  );
+  cut.abort();
+  if (!await settlesWithin(stopped, ms)) {
+    log.warn("Shutdown: the listener did not stop after its connections were cut; going on");
+  }
 }
 
 // `METRICS_ADDRESS`: `/metrics` alone on its own address. Of several Workers (`reusePort`),

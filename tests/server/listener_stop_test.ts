@@ -1,0 +1,35 @@
+/**
+ * Stopping the listener never waits forever: a graceful stop held up by a connection that
+ * never finished its close is cut after a bounded wait, and one that finishes in time is not.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { stopListening } from "../../server/start.ts";
+
+const MS = 50;
+
+Deno.test("a listener whose graceful stop never ends is cut, and the stop goes on", async () => {
+  const cut = new AbortController();
+  const never = new Promise<void>(() => {});
+  const started = performance.now();
+  await stopListening(never, cut, MS);
+  assert(cut.signal.aborted, "the open connections were cut");
+  // Two bounded waits: before the cut and after it.
+  assert(performance.now() - started >= 2 * MS - 5);
+});
+
+Deno.test("a listener that stops once its connections are cut is waited for", async () => {
+  const cut = new AbortController();
+  const { promise, resolve } = Promise.withResolvers<void>();
+  cut.signal.addEventListener("abort", () => resolve());
+  let stoppedAt = -1;
+  void promise.then(() => stoppedAt = performance.now());
+  await stopListening(promise, cut, MS);
+  assert(cut.signal.aborted);
+  assert(stoppedAt > 0, "it returned after the listener stopped");
+});
+
+Deno.test("a listener that stops gracefully in time keeps its connections", async () => {
+  const cut = new AbortController();
+  await stopListening(Promise.resolve(), cut, MS);
+  assertEquals(cut.signal.aborted, false);
+});
