@@ -5,11 +5,14 @@
  *
  * Events are kept as the UTF-8 bytes of `[time,event]` (the form the store keeps them in), in
  * blocks outside the JavaScript heap, comma-separated within a block so that a run of events is
- * already the inside of a JSON array (written to the store with one copy per block), with numbers alone per event in the heap: a retained
- * event outlives V8's young generation, and an object (with its strings and its JSON text)
- * held that long is copied by minor GCs on its way to the old generation, then marked by every
- * major one. In the rooms benchmark, events kept as objects cost more CPU than the rest of the
- * stream's work. Reads (a socket entering, a recovery) parse what they return.
+ * already the inside of a JSON array (written to the store with one copy per block), with
+ * numbers alone per event in the heap: a retained event outlives V8's young generation, and an
+ * object (with its strings and its JSON text) held that long is copied by minor GCs on its way
+ * to the old generation, then marked by every major one. In the rooms benchmark, events kept as
+ * objects cost more CPU than the rest of the stream's work. The latest events wait as text, at
+ * most 64 of them, and are encoded together when something reads or writes them: one encoding
+ * per batch costs less than one per event. Reads (a socket entering, a recovery) parse what
+ * they return.
  */
 import { retainedAtMost, type StreamEvent, type StreamRetention } from "./contract.ts";
 
@@ -18,6 +21,9 @@ const BLOCK_BYTES = 64 * 1024;
 const OPEN_BRACKET = 0x5b;
 const COMMA = 0x2c;
 const CLOSE_BRACKET = 0x5d;
+// Most events that wait to be encoded (see `#pending`).
+const SETTLE_EVERY = 64;
+const NON_ASCII = /[^\x00-\x7f]/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -42,6 +48,12 @@ export class RetainedWindow {
   #ends: number[] = [];
   #times: number[] = [];
   #head = 0;
+  /**
+   * `[time,event]` of the latest events, not encoded yet: they are encoded together, when a
+   * read or a write needs them or when {@linkcode SETTLE_EVERY} wait, which costs less per
+   * event than one encoding each. `#blockOf`, `#starts` and `#ends` cover the events before them.
+   */
+  #pending: string[] = [];
   /** The stream's epoch. */
   epoch: string;
   /** The latest offset (0 when nothing was ever appended). */
@@ -62,23 +74,58 @@ export class RetainedWindow {
    * its JSON text when the caller has it already (else it is made here).
    */
   append(event: StreamEvent, time: number, json: string = JSON.stringify(event)): void {
-    const line = `[${time},${json}]`;
-    // UTF-8 takes at most three bytes per UTF-16 unit; one more for the comma.
-    const most = 3 * line.length + 1;
+    this.#pending.push(`[${time},${json}]`);
+    this.#offsets.push(event.offset);
+    this.#times.push(time);
+    this.offset = event.offset;
+    if (this.#pending.length >= SETTLE_EVERY) this.#settle();
+  }
+
+  // Encodes the events appended since the last time, in one go when they are all ASCII (a
+  // byte per UTF-16 unit, so each event's place follows from its length), else one by one.
+  #settle(): void {
+    const lines = this.#pending;
+    if (lines.length === 0) return;
+    this.#pending = [];
+    const text = lines.length === 1 ? lines[0] : lines.join(",");
+    if (NON_ASCII.test(text)) {
+      for (const line of lines) this.#encodeOne(line);
+      return;
+    }
+    const block = this.#blockFor(text.length);
+    const blockNumber = this.#firstBlock + this.#blocks.length - 1;
+    let at = this.#used;
+    encoder.encodeInto(text, block.subarray(at));
+    this.#used += text.length;
+    for (const line of lines) {
+      this.#blockOf.push(blockNumber);
+      this.#starts.push(at);
+      at += line.length;
+      this.#ends.push(at);
+      at++; // the comma
+    }
+  }
+
+  #encodeOne(line: string): void {
+    // UTF-8 takes at most three bytes per UTF-16 unit.
+    const block = this.#blockFor(3 * line.length);
+    const start = this.#used;
+    this.#used += encoder.encodeInto(line, block.subarray(start)).written;
+    this.#blockOf.push(this.#firstBlock + this.#blocks.length - 1);
+    this.#starts.push(start);
+    this.#ends.push(this.#used);
+  }
+
+  // The block the next `most` bytes go in, after the comma that separates them from the
+  // block's events (a new block when they do not fit).
+  #blockFor(most: number): Uint8Array {
     let block = this.#blocks.at(-1);
-    if (block === undefined || this.#used + most > block.length) {
+    if (block === undefined || this.#used + 1 + most > block.length) {
       block = new Uint8Array(Math.max(BLOCK_BYTES, most));
       this.#blocks.push(block);
       this.#used = 0;
     } else if (this.#used > 0) block[this.#used++] = COMMA;
-    const start = this.#used;
-    this.#used += encoder.encodeInto(line, block.subarray(start)).written;
-    this.#offsets.push(event.offset);
-    this.#blockOf.push(this.#firstBlock + this.#blocks.length - 1);
-    this.#starts.push(start);
-    this.#ends.push(this.#used);
-    this.#times.push(time);
-    this.offset = event.offset;
+    return block;
   }
 
   /** Drops what `retention` no longer keeps as of `now`; returns how many were dropped. */
@@ -91,7 +138,10 @@ export class RetainedWindow {
       this.#head++;
       dropped++;
     }
-    if (dropped > 0) this.#releaseBlocks();
+    if (dropped > 0) {
+      this.#forgetUnencoded();
+      this.#releaseBlocks();
+    }
     if (this.#head > 1024 && this.#head * 2 > this.#offsets.length) {
       const head = this.#head;
       this.#offsets = this.#offsets.slice(head);
@@ -104,13 +154,28 @@ export class RetainedWindow {
     return dropped;
   }
 
+  // Events dropped before they were encoded never are: they leave the pending lines, and hold
+  // places that nothing reads (they are before the head) in the per-event arrays.
+  #forgetUnencoded(): void {
+    const unencoded = this.#head - this.#blockOf.length;
+    if (unencoded <= 0) return;
+    this.#pending.splice(0, unencoded);
+    for (let i = 0; i < unencoded; i++) {
+      this.#blockOf.push(-1);
+      this.#starts.push(0);
+      this.#ends.push(0);
+    }
+  }
+
   /** Retained events with an offset above `offset`, oldest first. */
   after(offset: number): StreamEvent[] {
+    this.#settle();
     return this.#entries(this.#indexAfter(offset)).map(([, event]) => event);
   }
 
   /** The last `count` retained events, oldest first. */
   last(count: number): StreamEvent[] {
+    this.#settle();
     const from = Math.max(this.#head, this.#offsets.length - count);
     return this.#entries(from).map(([, event]) => event);
   }
@@ -121,6 +186,7 @@ export class RetainedWindow {
    * holds (for persistence: each is one store value).
    */
   chunksAfter(offset: number, chunkBytes: number): EncodedChunk[] {
+    this.#settle();
     const chunks: EncodedChunk[] = [];
     const end = this.#offsets.length;
     for (let from = this.#indexAfter(offset); from < end;) {
@@ -188,7 +254,7 @@ export class RetainedWindow {
 
   // Lets go of the blocks that hold no retained event any more.
   #releaseBlocks(): void {
-    const keep = this.size > 0
+    const keep = this.#head < this.#blockOf.length
       ? this.#blockOf[this.#head] - this.#firstBlock
       : this.#blocks.length - 1; // the last block stays: the next event goes on in it
     if (keep <= 0) return;

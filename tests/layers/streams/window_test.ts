@@ -43,6 +43,44 @@ Deno.test("a chunk spans the window's blocks, and one event longer than the limi
   assertEquals(window.last(31).map((e) => e.message), texts);
 });
 
+Deno.test("events read, written and trimmed between and across encoding batches stay whole", () => {
+  const window = new RetainedWindow("e1", 0);
+  const kept: string[] = [];
+  const retention = { messages: 50, seconds: 0 };
+  // Reads and trims at uneven points: before a batch was encoded, in the middle of one, and
+  // with ASCII and non-ASCII events mixed in one batch.
+  for (let i = 1; i <= 400; i++) {
+    const text = i > 200 && i < 230 && i % 3 === 0 ? `émoji 🎉 ${i}` : `plain ${i}`;
+    window.append(event(i, text), 1000 + i);
+    kept.push(text);
+    if (i % 37 === 0) {
+      window.trim(retention, 10_000);
+      kept.splice(0, kept.length - 50);
+      assertEquals(window.last(50).map((e) => e.message), kept);
+    }
+    if (i % 101 === 0) {
+      const stored = window.chunksAfter(i - 20, 2000)
+        .flatMap((chunk) => JSON.parse(decoder.decode(chunk.bytes)))
+        .map(([, e]: [number, StreamEvent]) => e.message);
+      assertEquals(stored, kept.slice(-20));
+    }
+  }
+  assertEquals(window.after(390).map((e) => e.offset), range(391, 400));
+});
+
+Deno.test("events trimmed before they were ever encoded are gone, and the rest read whole", () => {
+  const window = new RetainedWindow("e1", 0);
+  // A window of 3: most events are dropped while they still wait to be encoded.
+  for (let i = 1; i <= 200; i++) {
+    window.append(event(i, `m${i} ${"ü".repeat(i % 3)}`), 1000 + i);
+    window.trim({ messages: 3, seconds: 0 }, 10_000);
+  }
+  assertEquals(window.size, 3);
+  assertEquals(window.after(0).map((e) => e.offset), [198, 199, 200]);
+  const stored = window.chunksAfter(0, 1000).flatMap((c) => JSON.parse(decoder.decode(c.bytes)));
+  assertEquals(stored.map(([time]: [number]) => time), [1198, 1199, 1200]);
+});
+
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
