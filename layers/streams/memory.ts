@@ -7,7 +7,10 @@
  * A crash loses what was not written yet; offsets after the last write would then be given
  * again, so a stream last written by a run that did not shut down gracefully gets a new
  * epoch when it is next opened (its retained events stay, for the last-N history). Each run
- * has an id; its streams' records name it, and a graceful close marks it clean.
+ * has an id; a stream's record names the run that opened it, written before that run gives
+ * the stream any offset, and a graceful close marks the run clean. The record is written again
+ * only when the epoch changes or no chunk is left: otherwise the last chunk's key holds the
+ * latest offset.
  *
  * Store layout: `["stream_meta", group]` = `{epoch, offset, run}`; `["stream", group,
  * <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at most 48 KiB per value;
@@ -66,6 +69,8 @@ interface GroupState {
   written: number;
   /** The record must be written even without new events (a new epoch). */
   dirty: boolean;
+  /** This run has written the group's record (see `#plan`). */
+  recordWritten: boolean;
   /** Stored chunks that are not this stream's (found without a record): removed first. */
   stale: StoreKey[];
 }
@@ -167,6 +172,7 @@ export class MemoryStreams implements GroupStreams {
         chunks: [],
         written: 0,
         dirty: false,
+        recordWritten: false,
         stale: [],
       };
       this.#groups.set(group, state);
@@ -215,17 +221,34 @@ export class MemoryStreams implements GroupStreams {
       JSON.parse(decoder.decode(entry.value)) as [number, StreamEvent][]
     );
     const offset = Math.max(meta.offset, stored.at(-1)?.[1].offset ?? 0);
-    const window = new RetainedWindow(clean ? meta.epoch : newEpoch(), 0);
+    const kept = clean && await this.#claim(group, meta.epoch, offset);
+    const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
     for (const [time, event] of stored) window.append(event, time);
     window.offset = offset;
     window.trim(state.retention, Date.now());
     state.written = offset;
     if (!clean) {
       log.info(`Stream of "${group}" was last written by a run that stopped abruptly: new epoch`);
+    }
+    if (kept) state.recordWritten = true;
+    else {
       state.dirty = true;
       this.#schedule();
     }
     return window;
+  }
+
+  // Names this run in the group's record before the run gives the group any offset, so that a
+  // crash from then on, even before this run's first write, gives the group a new epoch. False
+  // when the record could not be written: the group then takes a new epoch itself.
+  async #claim(group: string, epoch: string, offset: number): Promise<boolean> {
+    try {
+      await this.#store.set(["stream_meta", group], { epoch, offset, run: this.#run } satisfies Meta);
+      return true;
+    } catch (error) {
+      log.warn(`Stream of "${group}": its record could not be written; a new epoch`, error);
+      return false;
+    }
   }
 
   #schedule(): void {
@@ -254,7 +277,10 @@ export class MemoryStreams implements GroupStreams {
         const started = performance.now();
         if (changes.length > 0) await this.#store.writeMany(changes);
         if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
-        for (const [state, offset] of written) state.written = offset;
+        for (const [state, offset] of written) {
+          state.written = offset;
+          state.recordWritten = true;
+        }
       } catch (error) {
         log.warn(`Streams of ${written.length} group(s) not written`, error);
       }
@@ -263,7 +289,11 @@ export class MemoryStreams implements GroupStreams {
     })();
   }
 
-  // Adds the group's new chunks and record to `sets`, and the chunks now expired to `deletes`.
+  // Adds the group's new chunks to `sets`, the chunks now expired to `deletes`, and the
+  // group's record to `sets` when it must change. A record is written once per run (it names
+  // the run, which tells a crash from a clean stop), when the epoch is new, and when no chunk
+  // is left; otherwise the last chunk's key holds the latest offset, and a read takes the
+  // larger of the two: half as many writes per round for a busy stream.
   #plan(
     group: string,
     state: GroupState,
@@ -271,19 +301,22 @@ export class MemoryStreams implements GroupStreams {
     sets: StoreChange[],
     deletes: StoreChange[],
   ): void {
+    const recordNeeded = state.dirty || !state.recordWritten;
     state.dirty = false;
     for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
       const key = ["stream", group, String(last).padStart(16, "0")];
       sets.push({ key, value: bytes });
       state.chunks.push({ key, last });
     }
-    sets.push({
-      key: ["stream_meta", group],
-      value: { epoch: window.epoch, offset: window.offset, run: this.#run } satisfies Meta,
-    });
     const first = window.firstOffset;
     while (state.chunks.length > 0 && state.chunks[0].last < first) {
       deletes.push({ key: state.chunks.shift()!.key, delete: true });
+    }
+    if (recordNeeded || state.chunks.length === 0) {
+      sets.push({
+        key: ["stream_meta", group],
+        value: { epoch: window.epoch, offset: window.offset, run: this.#run } satisfies Meta,
+      });
     }
   }
 }

@@ -55,6 +55,49 @@ Deno.test("in-process streams: after a crash the epoch changes and the events st
   await next.close();
 });
 
+Deno.test("in-process streams: a run that crashes before it ever wrote still changes the epoch", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const first = new MemoryStreams(layer, store);
+  for (let n = 1; n <= 3; n++) await first.publish("room.a", { type: "t", n });
+  const { epoch } = await first.latest("room.a", 0);
+  await first.close();
+  // The next run gives offset 4 to a message, then dies before its first write.
+  const crashed = new MemoryStreams(layer, store, { writeDelayMs: 60_000 });
+  const lost = await crashed.publish("room.a", { type: "t", n: 4 });
+  assertEquals([lost.epoch, lost.offset], [epoch, 4]);
+  // A client that saw offset 4 must not be told that another message 4 is the one it saw.
+  const next = new MemoryStreams(layer, store);
+  const read = await next.since("room.a", { epoch, offset: 4 });
+  assertEquals(read.complete, false);
+  assertNotEquals(read.epoch, epoch);
+  await next.close();
+  await crashed.close();
+});
+
+Deno.test("in-process streams: offsets written in later rounds survive a restart, and so does an emptied stream's", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  // Round after round: the record is written once, the later offsets only in the chunks.
+  const first = new MemoryStreams(layer, store, { writeDelayMs: 60_000 });
+  for (let round = 0; round < 3; round++) {
+    for (let n = 1; n <= 5; n++) await first.publish("room.a", { type: "t", n });
+    await first.flush();
+  }
+  const { epoch } = await first.latest("room.a", 0);
+  await first.close();
+  const next = new MemoryStreams(layer, store, { retention: { messages: 0, seconds: 0 } });
+  assertEquals(await next.latest("room.a", 0).then((r) => [r.epoch, r.offset]), [epoch, 15]);
+  // Nothing is kept now: every chunk goes, and the record alone keeps the offset.
+  await next.publish("room.a", { type: "t" });
+  await next.close();
+  assertEquals((await store.list(["stream", "room.a"])).length, 0);
+  const last = new MemoryStreams(layer, store);
+  assertEquals(await last.latest("room.a", 0).then((r) => [r.epoch, r.offset]), [epoch, 16]);
+  assertEquals((await last.publish("room.a", { type: "t" })).offset, 17);
+  await last.close();
+});
+
 Deno.test("in-process streams: events are written within the write delay", async () => {
   using store = await openStore();
   const streams = new MemoryStreams(new InMemoryLayer(), store, { writeDelayMs: 10 });
