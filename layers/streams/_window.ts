@@ -23,7 +23,7 @@ const COMMA = 0x2c;
 const CLOSE_BRACKET = 0x5d;
 // Most events that wait to be encoded (see `#pending`).
 const SETTLE_EVERY = 64;
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

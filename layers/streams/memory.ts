@@ -257,7 +257,10 @@ export class MemoryStreams implements GroupStreams {
   // when the record could not be written: the group then takes a new epoch itself.
   async #claim(group: string, epoch: string, offset: number): Promise<boolean> {
     try {
-      await this.#store.set(["stream_meta", group], { epoch, offset, run: this.#run } satisfies Meta);
+      await this.#store.set(
+        ["stream_meta", group],
+        { epoch, offset, run: this.#run } satisfies Meta,
+      );
       return true;
     } catch (error) {
       log.warn(`Stream of "${group}": its record could not be written; a new epoch`, error);
