@@ -4,26 +4,35 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { stopListening } from "../../server/start.ts";
+import { log } from "../../server/log.ts";
 
 const MS = 50;
 
-Deno.test("a listener whose graceful stop never ends is cut, and the stop goes on", async () => {
-  const cut = new AbortController();
-  const never = new Promise<void>(() => {});
-  const started = performance.now();
-  await stopListening(never, cut, MS);
-  assert(cut.signal.aborted, "the open connections were cut");
-  // Two bounded waits: before the cut and after it.
-  assert(performance.now() - started >= 2 * MS - 5);
+Deno.test("a listener whose graceful stop never ends is cut, says so, and the stop goes on", async () => {
+  const lines: string[] = [];
+  log.setSink((line) => lines.push(line));
+  try {
+    const cut = new AbortController();
+    const never = new Promise<void>(() => {});
+    const started = performance.now();
+    await stopListening(never, cut, MS);
+    assert(cut.signal.aborted, "the open connections were cut");
+    // Two bounded waits: before the cut and after it.
+    assert(performance.now() - started >= 2 * MS - 5);
+    assert(lines.some((line) => /WARN Shutdown: connections still open .*cutting them/.test(line)));
+  } finally {
+    log.setSink(null);
+  }
 });
 
 Deno.test("a listener that stops once its connections are cut is waited for", async () => {
+  log.setSink(() => {}); // its warning is the test above's
   const cut = new AbortController();
   const { promise, resolve } = Promise.withResolvers<void>();
   cut.signal.addEventListener("abort", () => resolve());
   let stoppedAt = -1;
   void promise.then(() => stoppedAt = performance.now());
-  await stopListening(promise, cut, MS);
+  await stopListening(promise, cut, MS).finally(() => log.setSink(null));
   assert(cut.signal.aborted);
   assert(stoppedAt > 0, "it returned after the listener stopped");
 });
