@@ -25,13 +25,19 @@ async function memoryWorld(): Promise<StreamWorld> {
 
 streamConformance("in-process streams", memoryWorld, { orderedAcrossPublishers: true });
 
+// A run that publishes n = 1, 2, 3 to "room.a" and stops gracefully; resolves with its epoch.
+async function gracefulRunOfThree(layer: InMemoryLayer, store: Store): Promise<string> {
+  const run = new MemoryStreams(layer, store);
+  for (let n = 1; n <= 3; n++) await run.publish("room.a", { type: "t", n });
+  const { epoch } = await run.latest("room.a", 0);
+  await run.close();
+  return epoch;
+}
+
 Deno.test("in-process streams: a graceful restart keeps the epoch, offsets and events", async () => {
   using store = await openStore();
   const layer = new InMemoryLayer();
-  const first = new MemoryStreams(layer, store);
-  for (let n = 1; n <= 3; n++) await first.publish("room.a", { type: "t", n });
-  const { epoch } = await first.latest("room.a", 0);
-  await first.close();
+  const epoch = await gracefulRunOfThree(layer, store);
   const next = new MemoryStreams(layer, store);
   const read = await next.since("room.a", { epoch, offset: 1 });
   assertEquals([read.complete, read.events.map((e) => e.n)], [true, [2, 3]]);
@@ -58,10 +64,7 @@ Deno.test("in-process streams: after a crash the epoch changes and the events st
 Deno.test("in-process streams: a run that crashes before it ever wrote still changes the epoch", async () => {
   using store = await openStore();
   const layer = new InMemoryLayer();
-  const first = new MemoryStreams(layer, store);
-  for (let n = 1; n <= 3; n++) await first.publish("room.a", { type: "t", n });
-  const { epoch } = await first.latest("room.a", 0);
-  await first.close();
+  const epoch = await gracefulRunOfThree(layer, store);
   // The next run gives offset 4 to a message, then dies before its first write.
   const crashed = new MemoryStreams(layer, store, { writeDelayMs: 60_000 });
   const lost = await crashed.publish("room.a", { type: "t", n: 4 });
