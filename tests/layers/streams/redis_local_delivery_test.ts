@@ -73,14 +73,29 @@ async function echoesRead(process: { layer: RedisLayer }, prefix: string): Promi
   await inbox.until(() => inbox.events.length === 1, "the flush message");
 }
 
+/** Processes A and B on one new prefix, and a new group name: most tests start here. */
+async function twoProcesses() {
+  const prefix = uniquePrefix("local");
+  const a = await openProcess(prefix);
+  const b = await openProcess(prefix);
+  return {
+    prefix,
+    a,
+    b,
+    group: `room.${crypto.randomUUID().slice(0, 8)}`,
+    [Symbol.asyncDispose]: async () => {
+      await b[Symbol.asyncDispose]();
+      await a[Symbol.asyncDispose]();
+    },
+  };
+}
+
 const test = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name: `redis streams, local delivery: ${name}`, ignore: !available, fn });
 
 test("the publisher's members have the event when publish resolves, once, unparsed", async () => {
-  const prefix = uniquePrefix("local");
-  await using a = await openProcess(prefix);
-  await using b = await openProcess(prefix);
-  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
+  await using world = await twoProcesses();
+  const { prefix, a, b, group } = world;
   const here = await member(a.layer, group);
   const there = await member(b.layer, group);
   const parses = await parsesOf(group, async () => {
@@ -116,12 +131,10 @@ test("a burst of publishes in one turn reaches local members in offset order", a
 });
 
 test("events of another process and from outside still reach local members", async () => {
-  const prefix = uniquePrefix("local");
-  await using a = await openProcess(prefix);
-  await using b = await openProcess(prefix);
+  await using world = await twoProcesses();
+  const { prefix, a, b, group } = world;
   // A publisher with no layer, as `appendFromOutside` opens it: its events are not marked.
   await using outside = await openProcess(prefix, false);
-  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
   const inbox = await member(a.layer, group);
   await b.streams.publish(group, { type: "t", n: 1 });
   await outside.streams.publish(group, { type: "t", n: 2 });
@@ -168,10 +181,8 @@ test("a node that has lost the script (EVAL) still delivers locally once", async
 });
 
 test("a publisher without members here builds and delivers nothing", async () => {
-  const prefix = uniquePrefix("local");
-  await using a = await openProcess(prefix);
-  await using b = await openProcess(prefix);
-  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
+  await using world = await twoProcesses();
+  const { a, b, group } = world;
   const there = await member(b.layer, group);
   const sendsBefore = a.layer.stats().groupSends;
   const published = await a.streams.publish(group, { type: "t", n: 1 });
@@ -182,10 +193,8 @@ test("a publisher without members here builds and delivers nothing", async () =>
 });
 
 test("a plain group send's copy coming back is skipped unparsed too", async () => {
-  const prefix = uniquePrefix("local");
-  await using a = await openProcess(prefix);
-  await using b = await openProcess(prefix);
-  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
+  await using world = await twoProcesses();
+  const { prefix, a, b, group } = world;
   const here = await member(a.layer, group);
   const there = await member(b.layer, group);
   const parses = await parsesOf(group, async () => {
