@@ -90,6 +90,19 @@ async function twoProcesses() {
   };
 }
 
+/** Runs `fn` with a plain client of the test Redis, closed afterwards. */
+async function withClient(
+  fn: (client: ReturnType<typeof createClient>) => Promise<unknown>,
+): Promise<void> {
+  const client = createClient({ url: redis!.url });
+  await client.connect();
+  try {
+    await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
 const test = (name: string, fn: () => Promise<void>) =>
   Deno.test({ name: `redis streams, local delivery: ${name}`, ignore: !available, fn });
 
@@ -150,14 +163,10 @@ test("a script that fails delivers nothing locally and rejects", async () => {
   await using a = await openProcess(prefix);
   const group = `room.${crypto.randomUUID().slice(0, 8)}`;
   const inbox = await member(a.layer, group);
-  const client = createClient({ url: redis!.url });
-  await client.connect();
-  try {
+  await withClient(async (client) => {
     await client.set(`${prefix}:stream-meta:${group}`, "not a hash"); // HMGET fails: WRONGTYPE
     await assertRejects(() => a.streams.publish(group, { type: "t" }), Error, "WRONGTYPE");
-  } finally {
-    await client.close();
-  }
+  });
   await echoesRead(a, prefix);
   assertEquals(inbox.events, []);
 });
@@ -167,13 +176,7 @@ test("a node that has lost the script (EVAL) still delivers locally once", async
   await using a = await openProcess(prefix);
   const group = `room.${crypto.randomUUID().slice(0, 8)}`;
   const inbox = await member(a.layer, group);
-  const client = createClient({ url: redis!.url });
-  await client.connect();
-  try {
-    await client.scriptFlush();
-  } finally {
-    await client.close();
-  }
+  await withClient((client) => client.scriptFlush());
   const sends = Array.from({ length: 5 }, (_, n) => a.streams.publish(group, { type: "t", n }));
   await Promise.all(sends);
   await echoesRead(a, prefix);
