@@ -15,7 +15,8 @@ import { RouteMeter } from "./server_metrics.ts";
 export const CLOSE_EVENT = "connection.close";
 
 /** How long a closing socket may take to finish its closing handshake. */
-const CLOSE_TIMEOUT_MS = 5000;
+/** How long a closing socket waits for its client's close frame before it is let go. */
+export const CLOSE_TIMEOUT_MS = 5000;
 const CONNECTING = 0;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
 const ignore = (): void => {};

@@ -14,6 +14,7 @@ import { type AppRoute, page, type RouteTarget } from "./routes.ts";
 import { Router } from "./router.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
 import { CloseCode } from "./close_codes.ts";
+import { CLOSE_TIMEOUT_MS } from "./_connection.ts";
 import { html, htmlResponse } from "./html.ts";
 import { formatAddr, log } from "./log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
@@ -72,10 +73,10 @@ export interface App {
 export const DRAIN_LINGER_MS = 1000;
 /**
  * How long a shutdown waits for the sockets it closed to run their `disconnect` hooks. A
- * socket whose client never answers is let go after 5 s (the connection's own close timeout),
- * so only a hook that never ends reaches this bound.
+ * socket whose client never answers is let go after the connection's own close timeout, so
+ * only a hook that never ends reaches this bound.
  */
-export const SHUTDOWN_WAIT_MS = 6000;
+export const SHUTDOWN_WAIT_MS = CLOSE_TIMEOUT_MS + 1000;
 
 const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
