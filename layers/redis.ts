@@ -43,6 +43,13 @@ export interface RedisLayerOptions {
 
 /** The group layer on Redis pub/sub. Open it with {@linkcode RedisLayer.open}. */
 export class RedisLayer extends ProcessLayer {
+  #transport: RedisTransport;
+
+  private constructor(transport: RedisTransport) {
+    super(transport);
+    this.#transport = transport;
+  }
+
   /** Connects both connections; rejects with the target in the message when Redis is away. */
   static async open(options: RedisLayerOptions): Promise<RedisLayer> {
     const transport = await RedisTransport.open({
@@ -52,6 +59,15 @@ export class RedisLayer extends ProcessLayer {
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
     });
     return await new RedisLayer(transport).start();
+  }
+
+  /**
+   * The name of this process's own channel while Redis has confirmed that this process hears
+   * `group`, else `""`: a stream's script uses it to skip a publish only this process would
+   * hear (see `RedisTransport.subscriptionWitness`).
+   */
+  subscriptionWitness(group: string): string {
+    return this.#transport.subscriptionWitness(group);
   }
 }
 

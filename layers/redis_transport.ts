@@ -74,6 +74,13 @@ export class RedisTransport implements Transport {
   #sharded: boolean;
   /** Groups with local members, hence subscribed (or being subscribed) here. */
   #subscribed = new Set<string>();
+  /** Groups whose latest subscribe Redis has confirmed, with no unsubscribe since. */
+  #confirmed = new Set<string>();
+  /** The number of the latest subscribe call of each subscribed group (`#subscribeGroup`). */
+  #lastCall = new Map<string, number>();
+  #calls = 0;
+  /** This process's own channel, subscribed on the same connection as every group. */
+  #ownChannel = "";
   /** Named channels with local listeners: registered, and read on connections of their own. */
   #registry: ListenerRegistry | null = null;
   #readers = new Map<string, QueueReader<string>>();
@@ -119,21 +126,36 @@ export class RedisTransport implements Transport {
     this.#inbox = inbox;
     this.#ownOpening = groupMessageOpening(inbox.processId);
     const prefix = this.#options.prefix;
+    const ownChannel = processChannel(prefix, inbox.processId);
     this.#registry = new ListenerRegistry(
       this.#commands,
       inbox.processId,
       (name) => listenersKey(prefix, name),
     );
-    await this.#listenOn(
-      processChannel(this.#options.prefix, inbox.processId),
-      (message: string) => this.#receiveChannel(message),
-    );
+    await this.#listenOn(ownChannel, (message: string) => this.#receiveChannel(message));
+    this.#ownChannel = ownChannel;
+  }
+
+  /**
+   * What lets Redis tell that this process hears `group` on its subscriber connection now: the
+   * name of this process's own channel, subscribed on that same connection, while Redis has
+   * confirmed the group's subscription and nothing has unsubscribed it since; else `""`.
+   *
+   * Redis drops every subscription of a connection at once when the connection goes, and
+   * node-redis subscribes them all again in one `SUBSCRIBE`, so while this process's own
+   * channel has a subscriber, so has the group, on this process's connection. A stream's
+   * script counts the group's other subscribers with it and skips a `PUBLISH` that only this
+   * process would hear (see `streams/redis.ts`). Not on a Cluster: the two channels may live
+   * on different shards there.
+   */
+  subscriptionWitness(group: string): string {
+    return !this.#sharded && this.#confirmed.has(group) ? this.#ownChannel : "";
   }
 
   subscribe(group: string): Promise<void> {
     this.#subscribed.add(group);
     const channel = groupChannel(this.#options.prefix, group);
-    const subscribing = this.#listenOn(channel, this.#onGroupMessage);
+    const subscribing = this.#subscribeGroup(group, channel);
     if (!isRedisReady(this.#subscriber)) {
       // Queued until Redis is back; waiting would hang the join for the whole outage.
       subscribing.catch(() => {}); // #resubscribe repairs it on reconnect
@@ -146,6 +168,8 @@ export class RedisTransport implements Transport {
 
   unsubscribe(group: string): void {
     this.#subscribed.delete(group);
+    this.#confirmed.delete(group);
+    this.#lastCall.delete(group); // an answer to an earlier subscribe confirms nothing now
     const channel = groupChannel(this.#options.prefix, group);
     const unsubscribing = this.#sharded
       ? this.#subscriber.sUnsubscribe(channel, this.#onGroupMessage)
@@ -258,6 +282,17 @@ export class RedisTransport implements Transport {
     }
   }
 
+  // Confirmed once Redis answers, unless another subscribe or an unsubscribe of the group
+  // was made since: the answer is then about a state that no longer holds.
+  #subscribeGroup(group: string, channel: string): Promise<void> {
+    const call = ++this.#calls;
+    this.#lastCall.set(group, call);
+    this.#confirmed.delete(group);
+    return this.#listenOn(channel, this.#onGroupMessage).then(() => {
+      if (this.#lastCall.get(group) === call) this.#confirmed.add(group);
+    });
+  }
+
   #listenOn(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
     const subscribing = this.#sharded
       ? this.#subscriber.sSubscribe(channel, listener)
@@ -269,7 +304,7 @@ export class RedisTransport implements Transport {
   #resubscribe(): void {
     for (const group of this.#subscribed) {
       const channel = groupChannel(this.#options.prefix, group);
-      this.#listenOn(channel, this.#onGroupMessage).catch((error) =>
+      this.#subscribeGroup(group, channel).catch((error) =>
         log.warn(`Could not resubscribe to ${channel}`, error)
       );
     }

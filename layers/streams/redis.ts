@@ -13,7 +13,12 @@
  *
  * This process's members get its own events when the script answers, as the Redis layer's
  * `groupSend` delivers locally once its `PUBLISH` is acknowledged: the published message
- * starts with this process's origin, so its copy coming back is skipped unparsed. Replies of
+ * starts with this process's origin, so its copy coming back is skipped unparsed. When no
+ * other process hears the group, the script does not publish at all: this process names its
+ * own channel, subscribed on the same connection as the group (`subscriptionWitness`), and the
+ * script counts the group's subscribers with `PUBSUB NUMSUB` only while that channel has one.
+ * A process whose subscriber connection has gone, unknown to it yet, thus still publishes, and
+ * a message meant for another process is never skipped. Replies of
  * one connection come in order, so one process's own events reach its members in offset
  * order; but another process's event published just before may arrive after them, on the
  * subscriber connection (a reader that sees a gap reads it from the stream, see below). A
@@ -148,7 +153,17 @@ elseif changed then
 end
 local receivers = 0
 if ARGV[3] ~= '' then
-  receivers = redis.call(ARGV[7], ARGV[3], ARGV[8] .. string.sub(json, 2))
+  local others = 1
+  if ARGV[9] ~= '' then
+    local counts = redis.call('PUBSUB', 'NUMSUB', ARGV[3], ARGV[9])
+    if counts[4] > 0 then
+      receivers = counts[2]
+      others = receivers - 1
+    end
+  end
+  if others > 0 then
+    receivers = redis.call(ARGV[7], ARGV[3], ARGV[8] .. string.sub(json, 2))
+  end
 end
 return {offset, epoch, receivers}
 `;
@@ -232,6 +247,7 @@ export class RedisStreams implements GroupStreams {
       String(retainedAtMost(retention)),
       this.#cluster ? "SPUBLISH" : "PUBLISH",
       this.#opening,
+      this.#ownLayer?.subscriptionWitness(group) ?? "",
     ]) as [number, string, number];
     this.writeSeconds.observe((performance.now() - started) / 1000);
     const [offset, epoch, receivers] = reply;

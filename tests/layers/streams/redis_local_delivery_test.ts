@@ -8,6 +8,8 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { createClient } from "redis";
 import { publishToGroup, RedisLayer } from "../../../layers/redis.ts";
 import { RedisStreams } from "../../../layers/streams/redis.ts";
+import { groupChannel } from "../../../layers/redis_wire.ts";
+import { withTimeout } from "../../../layers/redis_connection.ts";
 import type { StreamEvent } from "../../../layers/streams/contract.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
 import { Inbox } from "../_inbox.ts";
@@ -207,4 +209,63 @@ test("a plain group send's copy coming back is skipped unparsed too", async () =
   });
   assertEquals(here.numbers("t"), Array.from({ length: 10 }, (_, i) => i + 1));
   assertEquals(parses, 10); // the other process's, one per event
+});
+
+/** How many `PUBLISH` commands Redis has run since its stats were last reset, scripts' too. */
+async function publishesRun(client: ReturnType<typeof createClient>): Promise<number> {
+  const stats = await client.info("commandstats");
+  return Number(/^cmdstat_publish:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+}
+
+/** A plain subscriber of `group`'s layer channel, as any program may be; `heard` resolves. */
+async function outsideListener(prefix: string, group: string) {
+  const client = createClient({ url: redis!.url });
+  await client.connect();
+  let heard!: (message: string) => void;
+  const first = new Promise<string>((resolve) => heard = resolve);
+  await client.subscribe(groupChannel(prefix, group), (message) => heard(message));
+  return {
+    /** The first message it heard; rejects when none came within 3 s. */
+    first: () => withTimeout(first, 3000, "the outside listener heard nothing"),
+    [Symbol.asyncDispose]: () => client.close(),
+  };
+}
+
+test("a group no other process hears is not published: its members get it from the reply", async () => {
+  const prefix = uniquePrefix("local");
+  await using a = await openProcess(prefix);
+  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
+  const inbox = await member(a.layer, group);
+  await withClient(async (client) => {
+    const before = await publishesRun(client);
+    for (let n = 1; n <= 10; n++) {
+      const published = await a.streams.publish(group, { type: "t", n });
+      assertEquals([published.delivered, published.remoteProcesses], [1, 0]);
+    }
+    assertEquals(await publishesRun(client), before);
+    // Someone else starts listening to the group's channel: from then on it is published.
+    await using listener = await outsideListener(prefix, group);
+    const published = await a.streams.publish(group, { type: "t", n: 11 });
+    assertEquals(published.remoteProcesses, 1);
+    assertEquals(await publishesRun(client), before + 1);
+    assertEquals(JSON.parse(await listener.first()).n, 11);
+  });
+  assertEquals(inbox.numbers("t"), Array.from({ length: 11 }, (_, i) => i + 1));
+});
+
+test("a process whose subscriber connection was cut, unknown to it yet, still publishes", async () => {
+  const prefix = uniquePrefix("local");
+  await using a = await openProcess(prefix);
+  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
+  await member(a.layer, group);
+  await using listener = await outsideListener(prefix, group);
+  await withClient(async (client) => {
+    // A's subscriber holds its own channel and the group's; the listener only the group's.
+    const subscribers = (await client.clientList({ TYPE: "PUBSUB" })).filter((c) => c.sub === 2);
+    assertEquals(subscribers.length, 1);
+    await client.sendCommand(["CLIENT", "KILL", "ID", String(subscribers[0].id)]);
+  });
+  // Redis now counts one subscriber of the group, the listener: A must not take it for itself.
+  await a.streams.publish(group, { type: "t", n: 1 });
+  assertEquals(JSON.parse(await listener.first()).n, 1);
 });
