@@ -45,12 +45,12 @@ import { eventJson } from "../event_json.ts";
 import { Histogram } from "../../server/metrics.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
+import { RespConnection } from "../_resp_connection.ts";
 import {
   closeRedis,
   connectRedis,
   describeRedisForm,
   isRedisCluster,
-  type RedisClient,
   type RedisForm,
   redisTarget,
   withTimeout,
@@ -184,10 +184,9 @@ return out
 
 /** {@linkcode GroupStreams} in Redis Streams; open with {@linkcode RedisStreams.open}. */
 export class RedisStreams implements GroupStreams {
-  #client: RedisClient;
+  #client: ScriptRunner;
   #options: RedisStreamsOptions;
   #retention: StreamRetention;
-  #timeoutMs: number;
   #shas: { publish: string; read: string } | null = null;
   #cluster: boolean;
   // Epoch candidates: unique per call, so two losses of a stream never get the same epoch.
@@ -201,11 +200,10 @@ export class RedisStreams implements GroupStreams {
   /** How long each publish's script took, round trip included. */
   readonly writeSeconds: Histogram = new Histogram();
 
-  private constructor(client: RedisClient, options: RedisStreamsOptions) {
+  private constructor(client: ScriptRunner, options: RedisStreamsOptions) {
     this.#client = client;
     this.#options = options;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
-    this.#timeoutMs = options.timeoutMs ?? 3000;
     this.#cluster = isRedisCluster(redisTarget(options));
     const layer = options.layer;
     this.#ownLayer = options.publishInScript && layer instanceof RedisLayer ? layer : null;
@@ -214,15 +212,12 @@ export class RedisStreams implements GroupStreams {
 
   /** Connects and loads the scripts; rejects with the URL in the message when Redis is away. */
   static async open(options: RedisStreamsOptions): Promise<RedisStreams> {
-    const client = await connectRedis(redisTarget(options), {
-      name: "streams",
-      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
-    });
+    const client = await openScriptRunner(options);
     const streams = new RedisStreams(client, options);
     try {
       await streams.#loadScripts();
     } catch (error) {
-      await closeRedis(client);
+      await client.close();
       throw error;
     }
     return streams;
@@ -285,7 +280,7 @@ export class RedisStreams implements GroupStreams {
   }
 
   close(): Promise<void> {
-    return this.#closing ??= closeRedis(this.#client);
+    return this.#closing ??= this.#client.close();
   }
 
   async #read(group: string, args: string[]): Promise<StreamRead> {
@@ -318,16 +313,15 @@ export class RedisStreams implements GroupStreams {
 
   async #run(script: "publish" | "read", group: string, args: string[]): Promise<unknown> {
     const keys = this.#keys(group);
-    const call = (sent: Promise<unknown>) =>
-      withTimeout(sent, this.#timeoutMs, "no answer in time");
+    const client = this.#client;
     try {
       try {
-        return await call(this.#client.evalSha(this.#shas![script], { keys, arguments: args }));
+        return await client.run(["EVALSHA", this.#shas![script], "2", ...keys, ...args]);
       } catch (error) {
         // A node that does not know the script: its text once, which caches it there.
         if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
         const text = script === "publish" ? PUBLISH : READ;
-        return await call(this.#client.eval(text, { keys, arguments: args }));
+        return await client.run(["EVAL", text, "2", ...keys, ...args]);
       }
     } catch (error) {
       const shownUrl = describeRedisForm(redisTarget(this.#options));
@@ -341,4 +335,39 @@ export class RedisStreams implements GroupStreams {
 async function sha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Runs a script command (`EVALSHA`/`EVAL` with its keys and arguments) on Redis. */
+interface ScriptRunner {
+  run(command: string[]): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+// One server by URL: the lean connection (see `_resp_connection.ts`); Sentinels and a Cluster
+// (which node owns a key, which is master now): node-redis.
+async function openScriptRunner(options: RedisStreamsOptions): Promise<ScriptRunner> {
+  const target = redisTarget(options);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const timeoutMs = options.timeoutMs ?? 3000;
+  const url = typeof target === "string" ? target : target.kind === "url" ? target.url : null;
+  if (url !== null && RespConnection.canReach(url)) {
+    const connection = await RespConnection.open(url, {
+      name: "streams",
+      connectTimeoutMs,
+      replyTimeoutMs: timeoutMs,
+    });
+    return { run: (command) => connection.call(command), close: () => connection.close() };
+  }
+  const client = await connectRedis(target, { name: "streams", connectTimeoutMs });
+  return {
+    run: ([name, script, count, ...rest]) => {
+      const keys = rest.slice(0, Number(count));
+      const options = { keys, arguments: rest.slice(keys.length) };
+      const sent = name === "EVALSHA"
+        ? client.evalSha(script, options)
+        : client.eval(script, options);
+      return withTimeout(sent, timeoutMs, "no answer in time");
+    },
+    close: () => closeRedis(client),
+  };
 }

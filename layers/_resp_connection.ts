@@ -1,0 +1,359 @@
+/**
+ * A lean connection to one Redis server, speaking RESP2 over Deno's own TCP or TLS: the hot
+ * path of Redis streams (one `EVALSHA` per chat message) on a `redis://` or `rediss://` URL.
+ *
+ * node-redis reaches the network through Deno's `node:net` emulation: a Node stream, event
+ * emitters, an `Immediate` per write and a timer refresh per read. In the rooms benchmark that
+ * cost about 65 µs of CPU more per command than this connection does. Everything else
+ * (pub/sub, Sentinel, Cluster, blocking pops) stays on node-redis (`redis_connection.ts`).
+ *
+ * It behaves as `connectRedis`'s connections do without an offline queue:
+ * - Commands are written in the order they are called; those of one turn in one write.
+ * - While the connection is lost, commands reject at once, and it reconnects by itself with a
+ *   growing backoff (0.1 s doubling to 5 s, with jitter). Its health reaches the metrics under
+ *   its name, as every Redis connection's does (`redis_health.ts`).
+ * - A command not answered within the reply timeout rejects, and the connection is dropped
+ *   and made again: an answer that did not come in time says the connection cannot be trusted.
+ * - At most {@linkcode MAX_WAITING} commands wait for their answer; more reject at once.
+ */
+import { type RedisHealthSource, trackRedisConnection } from "./redis_health.ts";
+import { redactUrl } from "./redis_connection.ts";
+import { log } from "../server/log.ts";
+
+/** Commands that may wait for their answers at once: a bound, not a queue without end. */
+export const MAX_WAITING = 10_000;
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5000;
+const READ_BUFFER_BYTES = 64 * 1024;
+const CR = 0x0d;
+const NON_ASCII = /[\u0080-\uffff]/;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A reply: a string, a number, `null`, or an array of replies. Errors reject the command. */
+export type RespReply = string | number | null | RespReply[];
+
+/** How a {@linkcode RespConnection} connects and how long it waits. */
+export interface RespConnectionOptions {
+  /** Its name in logs and metrics, e.g. "streams". */
+  name: string;
+  /** The first connect fails after this long (default 5 s). */
+  connectTimeoutMs?: number;
+  /** A command with no answer after this long rejects; checked 4 times as often (3 s). */
+  replyTimeoutMs?: number;
+  /** Called each time the connection is made again after it was lost. */
+  onRestored?: () => void;
+}
+
+interface Waiting {
+  resolve: (reply: RespReply) => void;
+  reject: (error: Error) => void;
+  sentAt: number;
+}
+
+/** A reply being read: the value and where the next one starts, or `undefined` if cut short. */
+type Parsed = { value: RespReply | Error; next: number } | undefined;
+
+/** One connection to one Redis server; see the module doc. */
+export class RespConnection implements RedisHealthSource {
+  readonly name: string;
+  up = false;
+  lostSince: number | null = null;
+  restoredCount = 0;
+  downMsRestored = 0;
+  #url: URL;
+  #shown: string;
+  #connectTimeoutMs: number;
+  #replyTimeoutMs: number;
+  #onRestored: (() => void) | undefined;
+  #conn: Deno.Conn | null = null;
+  /** Commands written or to be written, oldest first, from `#head` on. */
+  #waiting: Waiting[] = [];
+  #head = 0;
+  #unwritten: string[] = [];
+  #writing = false;
+  #closed = false;
+  #retries = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #watchdog: ReturnType<typeof setInterval>;
+  #untrack: () => void;
+
+  private constructor(url: URL, options: RespConnectionOptions) {
+    this.name = options.name;
+    this.#url = url;
+    this.#shown = redactUrl(url.href);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    this.#replyTimeoutMs = options.replyTimeoutMs ?? 3000;
+    this.#onRestored = options.onRestored;
+    this.#watchdog = setInterval(() => this.#checkAnswers(), this.#replyTimeoutMs / 4);
+    Deno.unrefTimer(this.#watchdog);
+    this.#untrack = trackRedisConnection(this);
+  }
+
+  /** Whether `url` is one this connection can reach: `redis://` or `rediss://`. */
+  static canReach(url: string): boolean {
+    return /^rediss?:\/\//i.test(url);
+  }
+
+  /** Connects; rejects naming the (redacted) URL when Redis cannot be reached in time. */
+  static async open(url: string, options: RespConnectionOptions): Promise<RespConnection> {
+    const connection = new RespConnection(new URL(url), options);
+    try {
+      await connection.#connect();
+    } catch (error) {
+      await connection.close();
+      throw new Error(
+        `Cannot connect to Redis at ${connection.#shown}: ${(error as Error).message}`,
+      );
+    }
+    return connection;
+  }
+
+  /** Sends one command (`["EVALSHA", sha, ...]`); resolves with its reply. */
+  call(args: string[]): Promise<RespReply> {
+    if (this.#closed) return Promise.reject(new Error("The connection is closed"));
+    if (!this.up) return Promise.reject(new Error("connection lost; reconnecting"));
+    if (this.#waiting.length - this.#head >= MAX_WAITING) {
+      return Promise.reject(new Error(`more than ${MAX_WAITING} commands wait for answers`));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<RespReply>();
+    this.#waiting.push({ resolve, reject, sentAt: Date.now() });
+    this.#unwritten.push(encodeCommand(args));
+    // Written after this turn, with every command called in it.
+    if (this.#unwritten.length === 1 && !this.#writing) queueMicrotask(() => this.#write());
+    return promise;
+  }
+
+  /** Closes the connection; commands still waiting reject. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.up = false;
+    clearInterval(this.#watchdog);
+    clearTimeout(this.#retryTimer);
+    this.#untrack();
+    this.#drop(new Error("The connection is closed"));
+    return Promise.resolve();
+  }
+
+  async #connect(): Promise<void> {
+    const secure = this.#url.protocol.toLowerCase() === "rediss:";
+    const hostname = this.#url.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
+    const port = Number(this.#url.port || 6379);
+    const connecting = secure
+      ? Deno.connectTls({ hostname, port })
+      : Deno.connect({ hostname, port });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no answer in time")), this.#connectTimeoutMs);
+    });
+    let conn: Deno.Conn;
+    try {
+      conn = await Promise.race([connecting, timedOut]);
+    } catch (error) {
+      connecting.then((late) => late.close(), () => {});
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#conn = conn;
+    this.up = true;
+    void this.#read(conn);
+    // Said before any other command, so nothing is sent unauthenticated or to database 0.
+    const password = decodeURIComponent(this.#url.password);
+    const username = decodeURIComponent(this.#url.username);
+    const database = this.#url.pathname.slice(1);
+    const setup: Promise<RespReply>[] = [];
+    if (password !== "") {
+      setup.push(this.call(username === "" ? ["AUTH", password] : ["AUTH", username, password]));
+    }
+    if (database !== "" && database !== "0") setup.push(this.call(["SELECT", database]));
+    // A PING proves it is Redis that answered (a proxy or another service also accepts TCP).
+    setup.push(this.call(["PING"]));
+    try {
+      await Promise.all(setup);
+    } catch (error) {
+      this.#lost(conn, error as Error, false);
+      throw error;
+    }
+  }
+
+  async #write(): Promise<void> {
+    const conn = this.#conn;
+    if (conn === null || this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#unwritten.length > 0 && this.#conn === conn) {
+        const text = this.#unwritten.length === 1 ? this.#unwritten[0] : this.#unwritten.join("");
+        this.#unwritten = [];
+        const bytes = encoder.encode(text);
+        for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+      }
+    } catch (error) {
+      this.#lost(conn, error as Error);
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #read(conn: Deno.Conn): Promise<void> {
+    let buffer = new Uint8Array(READ_BUFFER_BYTES);
+    let start = 0;
+    let end = 0;
+    try {
+      for (;;) {
+        if (end === buffer.length) {
+          // Full: move what is unread to the front, and grow when that frees too little.
+          const unread = end - start;
+          const next = unread > buffer.length / 2 ? new Uint8Array(buffer.length * 2) : buffer;
+          next.set(buffer.subarray(start, end));
+          buffer = next;
+          start = 0;
+          end = unread;
+        }
+        const read = await conn.read(buffer.subarray(end));
+        if (read === null) throw new Error("Redis closed the connection");
+        end += read;
+        for (let parsed = parse(buffer, start, end); parsed; parsed = parse(buffer, start, end)) {
+          start = parsed.next;
+          this.#answer(parsed.value);
+        }
+        if (start === end) start = end = 0;
+      }
+    } catch (error) {
+      this.#lost(conn, error as Error);
+    }
+  }
+
+  #answer(value: RespReply | Error): void {
+    const waiting = this.#waiting[this.#head];
+    if (waiting === undefined) return; // an answer to no command: nothing to hand it to
+    this.#waiting[this.#head++] = undefined!;
+    // Let go of what was answered now and then, not on every reply.
+    if (this.#head === this.#waiting.length) {
+      this.#waiting.length = this.#head = 0;
+    } else if (this.#head >= 1024) {
+      this.#waiting = this.#waiting.slice(this.#head);
+      this.#head = 0;
+    }
+    if (value instanceof Error) waiting.reject(value);
+    else waiting.resolve(value);
+  }
+
+  #checkAnswers(): void {
+    const oldest = this.#waiting[this.#head];
+    if (oldest === undefined || this.#conn === null) return;
+    if (Date.now() - oldest.sentAt > this.#replyTimeoutMs) {
+      this.#lost(this.#conn, new Error("no answer in time"));
+    }
+  }
+
+  /** The connection `conn` failed: what waits rejects, and a new one is made (`retry`). */
+  #lost(conn: Deno.Conn, error: Error, retry = true): void {
+    if (this.#conn !== conn) return; // an old connection's late news
+    this.#conn = null;
+    this.up = false;
+    try {
+      conn.close();
+    } catch { /* closed already */ }
+    this.#drop(new Error(`connection lost: ${error.message}`));
+    if (this.#closed || !retry) return;
+    if (this.lostSince === null) {
+      this.lostSince = Date.now();
+      log.warn(`Redis connection "${this.name}" to ${this.#shown} lost (${error.message})`);
+    }
+    this.#retryLater();
+  }
+
+  #retryLater(): void {
+    const backoff = Math.min(FIRST_BACKOFF_MS * 2 ** Math.min(this.#retries++, 10), MAX_BACKOFF_MS);
+    this.#retryTimer = setTimeout(async () => {
+      try {
+        await this.#connect();
+      } catch {
+        if (!this.#closed) this.#retryLater();
+        return;
+      }
+      this.#retries = 0;
+      this.restoredCount++;
+      this.downMsRestored += Date.now() - (this.lostSince ?? Date.now());
+      this.lostSince = null;
+      log.info(`Redis connection "${this.name}" to ${this.#shown} restored`);
+      this.#onRestored?.();
+    }, backoff + Math.floor(Math.random() * 100));
+  }
+
+  #drop(error: Error): void {
+    const waiting = this.#waiting.slice(this.#head);
+    this.#waiting = [];
+    this.#head = 0;
+    this.#unwritten = [];
+    for (const command of waiting) command.reject(error);
+  }
+}
+
+/** `args` as one RESP2 command: an array of bulk strings, lengths in UTF-8 bytes. */
+export function encodeCommand(args: string[]): string {
+  let text = `*${args.length}\r\n`;
+  for (const arg of args) {
+    const bytes = NON_ASCII.test(arg) ? encoder.encode(arg).length : arg.length;
+    text += `$${bytes}\r\n${arg}\r\n`;
+  }
+  return text;
+}
+
+/**
+ * Reads one RESP2 reply from `bytes[start, end)`: its value (an `Error` for an error reply)
+ * and where the next reply starts; `undefined` when the bytes end before the reply does.
+ */
+export function parse(bytes: Uint8Array, start: number, end: number): Parsed {
+  const lineEnd = bytes.indexOf(CR, start + 1);
+  if (lineEnd < 0 || lineEnd + 1 >= end) return undefined;
+  const type = bytes[start];
+  const next = lineEnd + 2;
+  switch (type) {
+    case 0x2b: // +simple string
+      return { value: decoder.decode(bytes.subarray(start + 1, lineEnd)), next };
+    case 0x2d: // -error
+      return { value: new Error(decoder.decode(bytes.subarray(start + 1, lineEnd))), next };
+    case 0x3a: // :integer
+      return { value: integerAt(bytes, start + 1, lineEnd), next };
+    case 0x24: { // $bulk string
+      const length = integerAt(bytes, start + 1, lineEnd);
+      if (length < 0) return { value: null, next };
+      if (next + length + 2 > end) return undefined;
+      return {
+        value: decoder.decode(bytes.subarray(next, next + length)),
+        next: next + length + 2,
+      };
+    }
+    case 0x2a: { // *array
+      const count = integerAt(bytes, start + 1, lineEnd);
+      if (count < 0) return { value: null, next };
+      const items: RespReply[] = [];
+      let at = next;
+      for (let i = 0; i < count; i++) {
+        const item = parse(bytes, at, end);
+        if (item === undefined) return undefined;
+        // An error inside an array (a script's `redis.error_reply` in a table) is its text.
+        items.push(item.value instanceof Error ? item.value.message : item.value);
+        at = item.next;
+      }
+      return { value: items, next: at };
+    }
+    default:
+      throw new Error(`Not a RESP2 reply: starts with byte ${type}`);
+  }
+}
+
+function integerAt(bytes: Uint8Array, start: number, end: number): number {
+  let value = 0;
+  let sign = 1;
+  let at = start;
+  if (bytes[at] === 0x2d) {
+    sign = -1;
+    at++;
+  }
+  for (; at < end; at++) value = value * 10 + (bytes[at] - 0x30);
+  return sign * value;
+}

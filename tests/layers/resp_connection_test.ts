@@ -1,0 +1,212 @@
+/**
+ * The lean Redis connection of the streams' hot path: its wire format (RESP2), and how it
+ * behaves against a real redis-server: order, authentication, outages, answers that never come.
+ */
+import { assert, assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
+import {
+  encodeCommand,
+  MAX_WAITING,
+  parse,
+  RespConnection,
+  type RespReply,
+} from "../../layers/_resp_connection.ts";
+import { redisHealth } from "../../layers/redis_health.ts";
+import { redisAvailability, startRedisServer } from "../_support/redis.ts";
+import { log } from "../../server/log.ts";
+
+log.setLevel("error");
+const { available } = await redisAvailability({ privateServer: true });
+const encoder = new TextEncoder();
+
+/** Every reply in `text`, parsed one after the other. */
+function parseAll(text: string): (RespReply | Error)[] {
+  const bytes = encoder.encode(text);
+  const replies = [];
+  let at = 0;
+  for (
+    let parsed = parse(bytes, at, bytes.length);
+    parsed;
+    parsed = parse(bytes, at, bytes.length)
+  ) {
+    replies.push(parsed.value);
+    at = parsed.next;
+  }
+  assertEquals(at, bytes.length, "every byte read");
+  return replies;
+}
+
+Deno.test("resp: a command is an array of bulk strings, lengths in UTF-8 bytes", () => {
+  assertEquals(encodeCommand(["PING"]), "*1\r\n$4\r\nPING\r\n");
+  assertEquals(
+    encodeCommand(["SET", "k", "héllo 関"]),
+    "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nhéllo 関\r\n",
+  );
+  assertEquals(encodeCommand(["ECHO", ""]), "*2\r\n$4\r\nECHO\r\n$0\r\n\r\n");
+});
+
+Deno.test("resp: every reply type is read, nested arrays and UTF-8 included", () => {
+  const replies = parseAll(
+    "+OK\r\n:42\r\n:-7\r\n$10\r\nhéllo 関\r\n$-1\r\n*-1\r\n*0\r\n" +
+      "*3\r\n:1\r\n$5\r\nepoch\r\n*2\r\n$2\r\n\r\n\r\n+x\r\n",
+  );
+  assertEquals(replies, ["OK", 42, -7, "héllo 関", null, null, [], [1, "epoch", ["\r\n", "x"]]]);
+  const [error] = parseAll("-NOSCRIPT No matching script\r\n");
+  assertInstanceOf(error, Error);
+  assertEquals((error as Error).message, "NOSCRIPT No matching script");
+});
+
+Deno.test("resp: a reply cut anywhere waits for the rest instead of being misread", () => {
+  const text = "*3\r\n:123\r\n$6\r\nab\r\ncd\r\n*1\r\n+OK\r\n";
+  const bytes = encoder.encode(text);
+  for (let cut = 0; cut < bytes.length; cut++) {
+    assertEquals(parse(bytes, 0, cut), undefined, `cut at ${cut}`);
+  }
+  assertEquals(parse(bytes, 0, bytes.length)?.value, [123, "ab\r\ncd", ["OK"]]);
+});
+
+Deno.test("resp: bytes that are no RESP2 reply are an error, not a guess", () => {
+  const bytes = encoder.encode("HTTP/1.1 400 Bad Request\r\n");
+  let thrown: unknown = null;
+  try {
+    parse(bytes, 0, bytes.length);
+  } catch (error) {
+    thrown = error;
+  }
+  assertInstanceOf(thrown, Error);
+});
+
+const test = (name: string, fn: () => Promise<void>) =>
+  Deno.test({ name: `resp connection: ${name}`, ignore: !available, fn });
+
+test("answers come back in the order of the commands, many in one turn", async () => {
+  await using redis = await startRedisServer();
+  const connection = await RespConnection.open(redis.url, { name: "test" });
+  try {
+    const calls = Array.from({ length: 2000 }, () => connection.call(["INCR", "n"]));
+    assertEquals(await Promise.all(calls), Array.from({ length: 2000 }, (_, i) => i + 1));
+    assertEquals(await connection.call(["SET", "word", "héllo 関"]), "OK");
+    assertEquals(await connection.call(["GET", "word"]), "héllo 関");
+    const big = "x".repeat(300_000); // larger than one read
+    await connection.call(["SET", "big", big]);
+    assertEquals(await connection.call(["GET", "big"]), big);
+    await assertRejects(() => connection.call(["NOSUCHCOMMAND"]), Error, "unknown command");
+    assertEquals(
+      await connection.call(["PING"]),
+      "PONG",
+      "an error answer leaves the rest in step",
+    );
+  } finally {
+    await connection.close();
+  }
+});
+
+test("the URL's user, password and database are used; a wrong password fails the open", async () => {
+  await using redis = await startRedisServer();
+  const admin = await RespConnection.open(redis.url, { name: "test" });
+  try {
+    await admin.call(["ACL", "SETUSER", "alice", "on", ">s3cret", "~*", "&*", "+@all"]);
+    await admin.call(["SELECT", "3"]);
+    await admin.call(["SET", "where", "db 3"]);
+    await admin.call(["CONFIG", "SET", "requirepass", "top secret"]);
+  } finally {
+    await admin.close();
+  }
+  const port = redis.port;
+  const alice = await RespConnection.open(`redis://alice:s3cret@127.0.0.1:${port}/3`, {
+    name: "test",
+  });
+  assertEquals(await alice.call(["GET", "where"]), "db 3");
+  assertEquals(await alice.call(["ACL", "WHOAMI"]), "alice");
+  await alice.close();
+  const byPassword = await RespConnection.open(`redis://:top%20secret@127.0.0.1:${port}`, {
+    name: "test",
+  });
+  assertEquals(await byPassword.call(["ACL", "WHOAMI"]), "default");
+  await byPassword.close();
+  const error = await assertRejects(
+    () => RespConnection.open(`redis://alice:wrong@127.0.0.1:${port}/3`, { name: "test" }),
+    Error,
+    `Cannot connect to Redis at redis://alice:***@127.0.0.1:${port}/3`,
+  );
+  assert(!error.message.includes("wrong"), "the password is not shown");
+});
+
+test("a Redis that is not there fails the open, naming it", async () => {
+  await using redis = await startRedisServer();
+  await redis.stop();
+  await assertRejects(
+    () => RespConnection.open(redis.url, { name: "test", connectTimeoutMs: 1000 }),
+    Error,
+    `Cannot connect to Redis at ${redis.url}`,
+  );
+});
+
+test("while Redis is away commands reject at once; it comes back by itself", async () => {
+  await using redis = await startRedisServer();
+  const restored = Promise.withResolvers<void>();
+  const connection = await RespConnection.open(redis.url, {
+    name: "resp-outage",
+    onRestored: restored.resolve,
+  });
+  try {
+    assertEquals(await connection.call(["PING"]), "PONG");
+    const waiting = connection.call(["BLPOP", "nothing", "0"]); // answered by no one
+    await redis.stop();
+    await assertRejects(() => waiting, Error, "connection lost");
+    await assertRejects(() => connection.call(["PING"]), Error, "connection lost");
+    assertEquals(connection.up, false);
+    assertEquals(health("resp-outage")?.up, 0);
+    await redis.restart();
+    await restored.promise;
+    assertEquals(await connection.call(["PING"]), "PONG");
+    assertEquals(connection.restoredCount, 1);
+    assertEquals(health("resp-outage")?.reconnects, 1);
+  } finally {
+    await connection.close();
+  }
+  assertEquals(health("resp-outage"), undefined, "a closed connection leaves the metrics");
+});
+
+test("a command with no answer in time rejects, and the connection is made again", async () => {
+  await using redis = await startRedisServer();
+  const restored = Promise.withResolvers<void>();
+  const connection = await RespConnection.open(redis.url, {
+    name: "test",
+    replyTimeoutMs: 400,
+    onRestored: restored.resolve,
+  });
+  try {
+    const started = Date.now();
+    await assertRejects(
+      () => connection.call(["BLPOP", "nothing", "0"]),
+      Error,
+      "no answer in time",
+    );
+    const took = Date.now() - started;
+    assert(took >= 400, `rejected after ${took} ms, not before the timeout`);
+    await restored.promise;
+    assertEquals(await connection.call(["PING"]), "PONG", "a new connection answers");
+  } finally {
+    await connection.close();
+  }
+});
+
+test(`at most ${MAX_WAITING} commands wait; more reject at once, the rest are answered`, async () => {
+  await using redis = await startRedisServer();
+  const connection = await RespConnection.open(redis.url, { name: "test" });
+  try {
+    const calls = Array.from({ length: MAX_WAITING }, () => connection.call(["PING"]));
+    await assertRejects(() => connection.call(["PING"]), Error, `more than ${MAX_WAITING}`);
+    const answers = await Promise.all(calls);
+    assertEquals(answers.length, MAX_WAITING);
+    assert(answers.every((answer) => answer === "PONG"));
+    assertEquals(await connection.call(["PING"]), "PONG", "room again once answered");
+  } finally {
+    await connection.close();
+  }
+  await assertRejects(() => connection.call(["PING"]), Error, "closed");
+});
+
+function health(name: string) {
+  return redisHealth().find((entry) => entry.connection === name);
+}
