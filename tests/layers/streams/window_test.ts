@@ -29,8 +29,7 @@ Deno.test("the chunks to store are JSON arrays of [time, event], in order, withi
   assertEquals(window.chunksAfter(300, 1000), []);
 });
 
-Deno.test("a chunk spans the window's blocks, and one event longer than the limit stands alone", () => {
-  // 64 KiB blocks: 30 events of ~10 KB fill several.
+Deno.test("chunks of large events stay within the limit; one event longer than it stands alone", () => {
   const texts = Array.from({ length: 30 }, (_, i) => `${i}:` + "x".repeat(10_000));
   texts.push("y".repeat(70_000)); // alone over the limit and over a block
   const window = windowOf(texts);
@@ -43,12 +42,11 @@ Deno.test("a chunk spans the window's blocks, and one event longer than the limi
   assertEquals(window.last(31).map((e) => e.message), texts);
 });
 
-Deno.test("events read, written and trimmed between and across encoding batches stay whole", () => {
+Deno.test("events read, written and trimmed at uneven points stay whole and in order", () => {
   const window = new RetainedWindow("e1", 0);
   const kept: string[] = [];
   const retention = { messages: 50, seconds: 0 };
-  // Reads and trims at uneven points: before a batch was encoded, in the middle of one, and
-  // with ASCII and non-ASCII events mixed in one batch.
+  // Reads, writes and trims at uneven points, with ASCII and non-ASCII events mixed.
   for (let i = 1; i <= 400; i++) {
     const text = i > 200 && i < 230 && i % 3 === 0 ? `émoji 🎉 ${i}` : `plain ${i}`;
     window.append(event(i, text), 1000 + i);
@@ -68,9 +66,9 @@ Deno.test("events read, written and trimmed between and across encoding batches 
   assertEquals(window.after(390).map((e) => e.offset), range(391, 400));
 });
 
-Deno.test("events trimmed before they were ever encoded are gone, and the rest read whole", () => {
+Deno.test("events trimmed as soon as they came are gone, and the rest read whole", () => {
   const window = new RetainedWindow("e1", 0);
-  // A window of 3: most events are dropped while they still wait to be encoded.
+  // A window of 3: most events are dropped right after they were appended.
   for (let i = 1; i <= 200; i++) {
     window.append(event(i, `m${i} ${"ü".repeat(i % 3)}`), 1000 + i);
     window.trim({ messages: 3, seconds: 0 }, 10_000);
