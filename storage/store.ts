@@ -51,7 +51,7 @@ export interface StoreEntry<T> {
   value: T;
 }
 
-let lastTime = 0;
+let lastTime = -1; // no time yet: the first call makes its prefix, even at 0
 let lastPrefix = "";
 let sequence = 0;
 // Drawn once per process (each Worker has its own): ids of two processes never collide, and
@@ -66,9 +66,19 @@ export function sortableId(now: number = Date.now()): string {
   if (now === lastTime) sequence++;
   else {
     // Made once per millisecond: ids of a busy moment share it.
-    lastPrefix = `${now.toString(36).padStart(9, "0")}-`;
+    lastPrefix = `${base36Time(now)}-`;
     lastTime = now;
     sequence = 0;
   }
   return `${lastPrefix}${sequence.toString(36).padStart(4, "0")}-${PROCESS_TAIL}`;
+}
+
+const SPLIT = 36 ** 5;
+
+// `now.toString(36)`, 9 digits: a time in ms is no small integer to V8, and its base-36 text
+// goes through the runtime's double conversion (3x slower); its two halves are small integers.
+function base36Time(now: number): string {
+  const high = Math.floor(now / SPLIT);
+  return `${high.toString(36)}${(now - high * SPLIT).toString(36).padStart(5, "0")}`
+    .padStart(9, "0");
 }
