@@ -1,3 +1,5 @@
+import { assert, assertEquals } from "@std/assert";
+import { createClient } from "redis";
 import { presenceConformance } from "./conformance.ts";
 import { assertDeadProcessExpires } from "./_dead_process.ts";
 import { twoCores } from "../_two_processes.ts";
@@ -30,5 +32,60 @@ Deno.test({
     const dying = await RedisPresenceBackend.open({ url: redis!.url, prefix, ttlMs: 300 });
     const survivor = await RedisPresenceBackend.open({ url: redis!.url, prefix, ttlMs: 300 });
     await assertDeadProcessExpires(dying, survivor);
+  },
+});
+
+Deno.test({
+  name: "presence redis: a refresh writes back every connection of every topic Redis lost",
+  ignore: !available,
+  fn: async () => {
+    const prefix = uniquePrefix("presence-refresh");
+    const backend = await RedisPresenceBackend.open({ url: redis!.url, prefix, ttlMs: 600 });
+    try {
+      const connection = (username: string, id: string, topic?: string) => ({
+        username,
+        connectionId: `${username}-${id}-${topic ?? "site"}`,
+        meta: { tab: id },
+        ...(topic === undefined ? {} : { topic }),
+      });
+      const tracked = [
+        connection("ada", "1", "chat.a"),
+        connection("ada", "2", "chat.a"),
+        connection("bob", "1", "chat.a"),
+        connection("ada", "1"),
+        // More connections of one user in one topic than one refresh command holds.
+        ...Array.from({ length: 1200 }, (_, i) => connection("crowd", String(i), "chat.big")),
+      ];
+      for (const entry of tracked) await backend.add(entry);
+      const topics = [undefined, "chat.a", "chat.big"];
+      const state = async () =>
+        JSON.stringify(
+          await Promise.all(topics.map(async (topic) => ({
+            online: (await backend.online(topic)).sort(),
+            connections: (await backend.list(topic)).map((c) => c.connectionId).sort(),
+          }))),
+        );
+      const before = await state();
+      assertEquals(JSON.parse(before)[2].connections.length, 1200);
+      // Redis loses every key of this prefix (a restart without persistence, an eviction).
+      const client = createClient({ url: redis!.url });
+      await client.connect();
+      try {
+        const keys = await client.keys(`${prefix}*`);
+        assert(keys.length > 0);
+        await client.del(keys);
+        assertEquals(JSON.parse(await state())[0].online, []);
+      } finally {
+        await client.close();
+      }
+      // The next refresh (every 200 ms here) writes them all back.
+      const deadline = Date.now() + 5000;
+      while (await state() !== before) {
+        assert(Date.now() < deadline, "the refresh did not write every connection back");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await backend.close();
+    }
   },
 });
