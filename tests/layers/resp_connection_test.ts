@@ -150,9 +150,14 @@ test("while Redis is away commands reject at once; it comes back by itself", asy
   });
   try {
     assertEquals(await connection.call(["PING"]), "PONG");
-    const waiting = connection.call(["BLPOP", "nothing", "0"]); // answered by no one
+    // Answered by no one; its rejection is awaited from now on (else it is unhandled).
+    const waiting = assertRejects(
+      () => connection.call(["BLPOP", "nothing", "0"]),
+      Error,
+      "connection lost",
+    );
     await redis.stop();
-    await assertRejects(() => waiting, Error, "connection lost");
+    await waiting;
     await assertRejects(() => connection.call(["PING"]), Error, "connection lost");
     assertEquals(connection.up, false);
     assertEquals(health("resp-outage")?.up, 0);
