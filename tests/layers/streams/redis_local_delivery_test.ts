@@ -92,6 +92,14 @@ async function twoProcesses() {
   };
 }
 
+/** One process on a new prefix, with a member of a new group: tests of one process start here. */
+async function oneProcess() {
+  const prefix = uniquePrefix("local");
+  const opened = await openProcess(prefix);
+  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
+  return { ...opened, prefix, group, inbox: await member(opened.layer, group) };
+}
+
 /** Runs `fn` with a plain client of the test Redis, closed afterwards. */
 async function withClient(
   fn: (client: ReturnType<typeof createClient>) => Promise<unknown>,
@@ -161,10 +169,8 @@ test("events of another process and from outside still reach local members", asy
 });
 
 test("a script that fails delivers nothing locally and rejects", async () => {
-  const prefix = uniquePrefix("local");
-  await using a = await openProcess(prefix);
-  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
-  const inbox = await member(a.layer, group);
+  await using a = await oneProcess();
+  const { prefix, group, inbox } = a;
   await withClient(async (client) => {
     await client.set(`${prefix}:stream-meta:${group}`, "not a hash"); // HMGET fails: WRONGTYPE
     await assertRejects(() => a.streams.publish(group, { type: "t" }), Error, "WRONGTYPE");
@@ -174,10 +180,8 @@ test("a script that fails delivers nothing locally and rejects", async () => {
 });
 
 test("a node that has lost the script (EVAL) still delivers locally once", async () => {
-  const prefix = uniquePrefix("local");
-  await using a = await openProcess(prefix);
-  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
-  const inbox = await member(a.layer, group);
+  await using a = await oneProcess();
+  const { prefix, group, inbox } = a;
   await withClient((client) => client.scriptFlush());
   const sends = Array.from({ length: 5 }, (_, n) => a.streams.publish(group, { type: "t", n }));
   await Promise.all(sends);
@@ -232,10 +236,8 @@ async function outsideListener(prefix: string, group: string) {
 }
 
 test("a group no other process hears is not published: its members get it from the reply", async () => {
-  const prefix = uniquePrefix("local");
-  await using a = await openProcess(prefix);
-  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
-  const inbox = await member(a.layer, group);
+  await using a = await oneProcess();
+  const { prefix, group, inbox } = a;
   await withClient(async (client) => {
     const before = await publishesRun(client);
     for (let n = 1; n <= 10; n++) {
@@ -254,10 +256,8 @@ test("a group no other process hears is not published: its members get it from t
 });
 
 test("a process whose subscriber connection was cut, unknown to it yet, still publishes", async () => {
-  const prefix = uniquePrefix("local");
-  await using a = await openProcess(prefix);
-  const group = `room.${crypto.randomUUID().slice(0, 8)}`;
-  await member(a.layer, group);
+  await using a = await oneProcess();
+  const { prefix, group } = a;
   await using listener = await outsideListener(prefix, group);
   await withClient(async (client) => {
     // A's subscriber holds its own channel and the group's; the listener only the group's.
