@@ -156,6 +156,10 @@ export class RespConnection implements RedisHealthSource {
     } finally {
       clearTimeout(timer);
     }
+    if (this.#closed) {
+      conn.close(); // closed while it connected: nothing may be left open
+      throw new Error("The connection is closed");
+    }
     this.#conn = conn;
     this.up = true;
     void this.#read(conn);
@@ -268,6 +272,7 @@ export class RespConnection implements RedisHealthSource {
   #retryLater(): void {
     const backoff = Math.min(FIRST_BACKOFF_MS * 2 ** Math.min(this.#retries++, 10), MAX_BACKOFF_MS);
     this.#retryTimer = setTimeout(async () => {
+      if (this.#closed) return;
       try {
         await this.#connect();
       } catch {

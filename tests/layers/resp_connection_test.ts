@@ -215,3 +215,16 @@ test(`at most ${MAX_WAITING} commands wait; more reject at once, the rest are an
 function health(name: string) {
   return redisHealth().find((entry) => entry.connection === name);
 }
+
+test("closed while Redis is away, it stops trying and leaves nothing open", async () => {
+  await using redis = await startRedisServer();
+  const connection = await RespConnection.open(redis.url, { name: "test" });
+  const cut = assertRejects(() => connection.call(["BLPOP", "nothing", "0"]), Error, "lost");
+  await redis.stop();
+  await cut; // lost: it now reconnects on a timer, and fails while Redis is away
+  await connection.close();
+  assertEquals(connection.up, false);
+  await redis.restart();
+  // The test's sanitizers fail it if a retry timer, a socket or a read were left behind.
+  await assertRejects(() => connection.call(["PING"]), Error, "closed");
+});
