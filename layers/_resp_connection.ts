@@ -297,7 +297,11 @@ export class RespConnection implements RedisHealthSource {
   }
 }
 
-/** `args` as one RESP2 command: an array of bulk strings, lengths in UTF-8 bytes. */
+/**
+ * `args` as one RESP2 command: an array of bulk strings, lengths in UTF-8 bytes. A length is
+ * that of `TextEncoder`'s output, which the command is written with (a lone surrogate becomes
+ * 3 bytes there), so not `utf8Length`'s estimate.
+ */
 export function encodeCommand(args: string[]): string {
   let text = `*${args.length}\r\n`;
   for (const arg of args) {

@@ -19,7 +19,10 @@ import type { GroupLayer, GroupSize } from "../layers/layer.ts";
 import type { GroupStreams } from "../layers/streams/contract.ts";
 import { redisHealth } from "../layers/redis_health.ts";
 import { CloseCode } from "./close_codes.ts";
+import { utf8Length } from "./utf8.ts";
 import { type Metric, MetricsRegistry, type Sample } from "./metrics.ts";
+
+export { utf8Length };
 
 /** Why a WebSocket handshake was refused, as the metrics label it. */
 export type RefusalReason =
@@ -430,23 +433,6 @@ class LagMonitor {
   max(): number {
     return this.#recent.reduce((a, b) => Math.max(a, b), this.last);
   }
-}
-
-// deno-lint-ignore no-control-regex
-const NON_ASCII = /[^\u0000-\u007f]/;
-
-/** Bytes of `text` in UTF-8 (a lone surrogate counts as 2, not 3). */
-export function utf8Length(text: string): number {
-  // Most frames are ASCII: one native scan answers for them.
-  if (!NON_ASCII.test(text)) return text.length;
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) continue;
-    // 2 bytes below U+0800; a surrogate pair is 4 bytes for 2 units; else 3.
-    bytes += code < 0x800 || (code >= 0xd800 && code <= 0xdfff) ? 1 : 2;
-  }
-  return bytes;
 }
 
 // CPU time is read from /proc (Linux), when the process may read it without asking (a

@@ -14,8 +14,8 @@
  * per 2 s round at most. Reads (a socket entering, a recovery) parse what they return.
  */
 import { retainedAtMost, type StreamEvent, type StreamRetention } from "./contract.ts";
+import { utf8Length } from "../../server/utf8.ts";
 
-const NON_ASCII = /[\u0080-\uffff]/;
 const encoder = new TextEncoder();
 
 /** Retained events as one store value: a UTF-8 JSON array of `[time, event]`. */
@@ -102,7 +102,7 @@ export class RetainedWindow {
       const text = this.#texts[i];
       const piece = `[${time},${text}]`;
       // Measured on its parts: the text is one flat string, the piece a new one not made yet.
-      const pieceBytes = time.length + 3 + utf8Bytes(text);
+      const pieceBytes = time.length + 3 + utf8Length(text); // JSON: no lone surrogate
       if (pieces.length > 0 && bytes + 1 + pieceBytes > chunkBytes) {
         chunks.push({ last: this.#offsets[i - 1], bytes: encoder.encode(`[${pieces.join(",")}]`) });
         pieces = [];
@@ -138,9 +138,4 @@ export class RetainedWindow {
     const inside = from === texts.length - 1 ? texts[from] : texts.slice(from).join(",");
     return JSON.parse(`[${inside}]`) as StreamEvent[];
   }
-}
-
-// Bytes of `text` in UTF-8; the encoding is made only for text that is not ASCII.
-function utf8Bytes(text: string): number {
-  return NON_ASCII.test(text) ? encoder.encode(text).length : text.length;
 }

@@ -1,0 +1,21 @@
+/** Text lengths in UTF-8, measured without encoding. */
+
+// deno-lint-ignore no-control-regex
+const NON_ASCII = /[^\u0000-\u007f]/;
+
+/**
+ * Bytes of `text` in UTF-8 (a lone surrogate counts as 2, not 3). Exact for text that has
+ * none, such as anything `JSON.stringify` made, which escapes them.
+ */
+export function utf8Length(text: string): number {
+  // Most frames are ASCII: one native scan answers for them.
+  if (!NON_ASCII.test(text)) return text.length;
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    // 2 bytes below U+0800; a surrogate pair is 4 bytes for 2 units; else 3.
+    bytes += code < 0x800 || (code >= 0xd800 && code <= 0xdfff) ? 1 : 2;
+  }
+  return bytes;
+}
