@@ -72,12 +72,11 @@ export class RedisTransport implements Transport {
   #inbox: TransportInbox | null = null;
   /** Sharded pub/sub (a Cluster) or plain. */
   #sharded: boolean;
-  /** Groups with local members, hence subscribed (or being subscribed) here. */
-  #subscribed = new Set<string>();
-  /** Groups whose latest subscribe Redis has confirmed, with no unsubscribe since. */
-  #confirmed = new Set<string>();
-  /** The number of the latest subscribe call of each subscribed group (`#subscribeGroup`). */
-  #lastCall = new Map<string, number>();
+  /**
+   * Groups with local members, hence subscribed here: `true` once Redis has confirmed the latest
+   * subscribe, else the number of that subscribe call, still waiting (see `#subscribeGroup`).
+   */
+  #subscribed = new Map<string, number | true>();
   #calls = 0;
   /** This process's own channel, subscribed on the same connection as every group. */
   #ownChannel = "";
@@ -149,11 +148,10 @@ export class RedisTransport implements Transport {
    * on different shards there.
    */
   subscriptionWitness(group: string): string {
-    return !this.#sharded && this.#confirmed.has(group) ? this.#ownChannel : "";
+    return !this.#sharded && this.#subscribed.get(group) === true ? this.#ownChannel : "";
   }
 
   subscribe(group: string): Promise<void> {
-    this.#subscribed.add(group);
     const channel = groupChannel(this.#options.prefix, group);
     const subscribing = this.#subscribeGroup(group, channel);
     if (!isRedisReady(this.#subscriber)) {
@@ -167,9 +165,7 @@ export class RedisTransport implements Transport {
   }
 
   unsubscribe(group: string): void {
-    this.#subscribed.delete(group);
-    this.#confirmed.delete(group);
-    this.#lastCall.delete(group); // an answer to an earlier subscribe confirms nothing now
+    this.#subscribed.delete(group); // an answer to an earlier subscribe confirms nothing now
     const channel = groupChannel(this.#options.prefix, group);
     const unsubscribing = this.#sharded
       ? this.#subscriber.sUnsubscribe(channel, this.#onGroupMessage)
@@ -286,10 +282,9 @@ export class RedisTransport implements Transport {
   // was made since: the answer is then about a state that no longer holds.
   #subscribeGroup(group: string, channel: string): Promise<void> {
     const call = ++this.#calls;
-    this.#lastCall.set(group, call);
-    this.#confirmed.delete(group);
+    this.#subscribed.set(group, call);
     return this.#listenOn(channel, this.#onGroupMessage).then(() => {
-      if (this.#lastCall.get(group) === call) this.#confirmed.add(group);
+      if (this.#subscribed.get(group) === call) this.#subscribed.set(group, true);
     });
   }
 
@@ -302,7 +297,7 @@ export class RedisTransport implements Transport {
 
   /** After a reconnect: subscribe every group that has local members (no-op if present). */
   #resubscribe(): void {
-    for (const group of this.#subscribed) {
+    for (const group of this.#subscribed.keys()) {
       const channel = groupChannel(this.#options.prefix, group);
       this.#subscribeGroup(group, channel).catch((error) =>
         log.warn(`Could not resubscribe to ${channel}`, error)
