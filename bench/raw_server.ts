@@ -4,10 +4,14 @@
  * gets `{"type":"chat.message","id","room","message","author","time"}`, serialised once.
  * No limits, no history, no queues: unsent frames wait in memory without bound.
  *
+ * It also relays, as the group chat by URL does: a text frame to `/ws/<group>/` (word
+ * characters) goes as the same text to every socket of that group, the sender's included.
+ *
  * Run: `deno run -A bench/raw_server.ts --port 0` (prints the port it listens on).
  */
 
 const PATH = /^\/ws\/chat\/([^/]+)\/$/;
+const RELAY_PATH = /^\/ws\/(\w+)\/$/;
 
 /** Serves the raw broadcast server on `port` (0: any free port) of 127.0.0.1. */
 export function serveRaw(port: number, onListen: (port: number) => void): Deno.HttpServer {
@@ -42,12 +46,15 @@ export function serveRaw(port: number, onListen: (port: number) => void): Deno.H
     port,
     onListen: (addr) => onListen(addr.port),
   }, (request) => {
-    const match = PATH.exec(new URL(request.url).pathname);
-    if (match === null) return new Response("Not found\n", { status: 404 });
+    const path = new URL(request.url).pathname;
+    const match = PATH.exec(path);
+    const relay = match === null ? RELAY_PATH.exec(path) : null;
+    if (match === null && relay === null) return new Response("Not found\n", { status: 404 });
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("WebSocket only\n", { status: 426 });
     }
-    const room = decodeURIComponent(match[1]);
+    // Relayed groups and chat rooms never share a name.
+    const room = relay !== null ? `relay:${relay[1]}` : decodeURIComponent(match![1]);
     const { socket, response } = Deno.upgradeWebSocket(request);
     socket.onopen = () => {
       let sockets = rooms.get(room);
@@ -56,9 +63,12 @@ export function serveRaw(port: number, onListen: (port: number) => void): Deno.H
     };
     socket.onmessage = (event) => {
       const sockets = rooms.get(room);
-      if (sockets !== undefined && typeof event.data === "string") {
-        broadcast(room, sockets, event.data);
-      }
+      if (sockets === undefined || typeof event.data !== "string") return;
+      if (relay !== null) {
+        for (const socket of sockets) {
+          if (socket.readyState === WebSocket.OPEN) socket.send(event.data);
+        }
+      } else broadcast(room, sockets, event.data);
     };
     socket.onclose = () => {
       const sockets = rooms.get(room);

@@ -51,7 +51,23 @@ export interface FixedRateSpec {
    * are counted together with that redis-server's. Its p99 is then reported, not checked.
    */
   redis?: boolean;
+  /**
+   * The framework alone: clients join the group chat by URL (`/ws/<group>/`), which relays each
+   * text frame unchanged to the group, and raw Deno relays the same way. No offsets, no history:
+   * the figure says what the framework costs apart from the chat's delivery guarantees. Its
+   * ratios are reported, not checked (the issue sets no target for it).
+   */
+  relay?: boolean;
 }
+
+// A relayed group's name is word characters only.
+function roomName(spec: FixedRateSpec, round: number, room: number): string {
+  const name = `${spec.name}-${round}-${room}`;
+  return spec.relay ? name.replace(/\W/g, "_") : name;
+}
+
+/** The group chat by URL: each text frame relayed unchanged to its group. */
+const RELAY_PATH = "/ws/{room}/";
 
 /** The issue's targets for ours' CPU per delivery against raw's. */
 export const CPU_LIMIT = { rooms: 1.25, fanout: 1.15, redis: 2.0 };
@@ -107,7 +123,7 @@ async function measure(
       const server = await startServerProcess(target);
       servers.push(server);
       // Ours (not the baseline) must send each chat frame with its offset in the room's stream.
-      if (target !== context.targets[0]) {
+      if (target !== context.targets[0] && !spec.relay) {
         const offset = await probeOffset(server.port, `${spec.name}-${round}-offset-probe`);
         if (typeof offset !== "number") {
           throw new Error(`${target.name}: a chat frame came without its "offset"`);
@@ -117,10 +133,10 @@ async function measure(
       const connected = await generators[i].connect({
         set,
         port: server.port,
-        rooms: Array.from({ length: spec.rooms }, (_, r) => `${spec.name}-${round}-${r}`),
+        rooms: Array.from({ length: spec.rooms }, (_, r) => roomName(spec, round, r)),
         perRoom: spec.perRoom,
         mode: "read",
-        pathTemplate: CHAT_PATH,
+        pathTemplate: spec.relay ? RELAY_PATH : CHAT_PATH,
       });
       sets.push(set);
       if (connected.failed > 0) {
@@ -291,12 +307,15 @@ export function fixedRateScenario(spec: FixedRateSpec): Scenario {
       const result = { name: spec.name, figures };
       const subject = context.targets[1];
       const checks: Check[] = [
-        ratioCheck(result, context.targets, {
-          name: redis !== null ? "CPU per delivery, with its redis-server's" : "CPU per delivery",
-          metric: "cpuMsPer1000",
-          comparison: "<=",
-          limit: spec.cpuLimit ?? CPU_LIMIT.rooms,
-        }),
+        {
+          ...ratioCheck(result, context.targets, {
+            name: redis !== null ? "CPU per delivery, with its redis-server's" : "CPU per delivery",
+            metric: "cpuMsPer1000",
+            comparison: "<=",
+            limit: spec.cpuLimit ?? CPU_LIMIT.rooms,
+          }),
+          ...(spec.relay ? { reported: true } : {}),
+        },
         {
           ...ratioCheck(result, context.targets, {
             name: "p99 latency",
@@ -304,7 +323,7 @@ export function fixedRateScenario(spec: FixedRateSpec): Scenario {
             comparison: "<=",
             limit: 1.25,
           }),
-          ...(redis !== null ? { reported: true } : {}),
+          ...(redis !== null || spec.relay ? { reported: true } : {}),
         },
       ];
       if (subject !== undefined) {
@@ -335,7 +354,11 @@ export function fixedRateScenario(spec: FixedRateSpec): Scenario {
           `per room, ${spec.rate} messages/s in total, ${rounds} round(s) per server` +
           (spec.paired ? ", every server at once, each with its own generator" : ""),
           ...(redis !== null ? context.targets[1].notes : []),
-          `ours' chat frames carry their "offset" in the room's stream (checked each round)`,
+          spec.relay
+            ? "both relay each client's text frame unchanged to its group (/ws/<group>/): " +
+              "the framework's connection, limits, meters and group layer, without the chat's " +
+              "offsets, history or JSON; reported, not checked"
+            : `ours' chat frames carry their "offset" in the room's stream (checked each round)`,
           ...[...perServer].map(([name, list]) =>
             `${name} per round (CPU ms / 1000 deliveries, p99 ms): ` +
             list.map((f) => `${f.cpuMsPer1000.toFixed(2)} ${f.p99Ms.toFixed(2)}`).join(", ")

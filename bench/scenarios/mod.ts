@@ -32,6 +32,14 @@ export const SCENARIOS: Scenario[] = [
     cpuLimit: CPU_LIMIT.rooms,
   }),
   fixedRateScenario({
+    name: "relay-rooms",
+    title: "The framework alone, rooms: 50 groups x 10 clients of the group chat by URL, " +
+      "500 messages/s, each relayed unchanged (no offsets, no history)",
+    ...ROOMS_LOAD,
+    paired: true,
+    relay: true,
+  }),
+  fixedRateScenario({
     name: "redis-fanout",
     title: "Redis layer, fan-out: 1 room x 200 clients, 5 senders, 100 messages/s",
     ...FANOUT_LOAD,
