@@ -12,6 +12,7 @@
 import type { Handler, RequestContext, Services } from "./context.ts";
 import { type AppRoute, page, type RouteTarget } from "./routes.ts";
 import { Router } from "./router.ts";
+import { asksForWebSocket } from "./handshake.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
 import { CloseCode } from "./close_codes.ts";
 import { CLOSE_TIMEOUT_MS } from "./_connection.ts";
@@ -115,7 +116,10 @@ export function createApp(options: AppOptions): App {
     const started = performance.now();
     const url = new URL(request.url);
     const client = clientAddress(request, info, services.config.trustProxy);
-    const match = router.match(request.method, url.pathname, url.search);
+    // A page and a WebSocket route may share a path, as in Channels' ProtocolTypeRouter: an
+    // upgrade goes to the socket, anything else to the page.
+    const prefer = asksForWebSocket(request) ? isSocketRoute : isPageRoute;
+    const match = router.match(request.method, url.pathname, url.search, prefer);
     let response: Response;
     if (match.kind === "found") {
       const context: RequestContext = { url, params: match.params, client, services };
@@ -153,6 +157,9 @@ export function createApp(options: AppOptions): App {
     drain: (windowMs) => closing ??= drainApp(live, services, owns, windowMs),
   };
 }
+
+const isSocketRoute = (handler: { websocket?: true }): boolean => handler.websocket === true;
+const isPageRoute = (handler: { websocket?: true }): boolean => handler.websocket !== true;
 
 async function closeOwned(owns: readonly Closable[] = []): Promise<void> {
   for (const owned of [...owns].reverse()) {

@@ -38,10 +38,15 @@ function hasToken(value: string | null, token: string): boolean {
   return value.split(",").some((part) => part.trim().toLowerCase() === token);
 }
 
+/** Whether `request` asks to become a WebSocket (`Upgrade: websocket`), well formed or not. */
+export function asksForWebSocket(request: Request): boolean {
+  return hasToken(request.headers.get("upgrade"), "websocket");
+}
+
 /** Checks a request to a WebSocket route as RFC 6455 section 4.2.1 asks; `null` when it may be upgraded. */
 export function checkHandshake(request: Request): HandshakeRefusal | null {
   const headers = request.headers;
-  if (!hasToken(headers.get("upgrade"), "websocket")) {
+  if (!asksForWebSocket(request)) {
     return {
       status: 426,
       reason: "Not a WebSocket upgrade: connect with a WebSocket client",

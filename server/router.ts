@@ -2,7 +2,9 @@
  * A small router on `URLPattern`: exact paths in a `Map`, patterns in a list, HEAD served by
  * GET routes, 405 with the methods that would work, and Django's APPEND_SLASH.
  *
- * It knows nothing of what a handler is, so the same table holds pages and WebSocket routes.
+ * It knows nothing of what a handler is, so the same table holds pages and WebSocket routes;
+ * where two routes answer the same method and path, the caller's `prefer` picks between them
+ * (the app prefers a WebSocket route for an upgrade, and a page for anything else).
  *
  * @example
  * ```ts
@@ -67,14 +69,24 @@ export class Router<H> {
     }
   }
 
-  /** Finds the route for `method` and `pathname` (the raw, still-encoded path). */
-  match(method: string, pathname: string, search = ""): RouteMatch<H> {
+  /**
+   * Finds the route for `method` and `pathname` (the raw, still-encoded path). Of the routes
+   * that answer it, the first that `prefer` accepts wins, else the first (exact paths come
+   * before patterns, each in table order).
+   */
+  match(
+    method: string,
+    pathname: string,
+    search = "",
+    prefer?: (handler: H) => boolean,
+  ): RouteMatch<H> {
     const found = this.#candidates(pathname);
     if (found === null) return this.#appendSlash(method, pathname, search);
     if ("reason" in found) return { kind: "bad-request", reason: found.reason };
     const wanted = method === "HEAD" ? ["HEAD", "GET"] : [method];
     for (const name of wanted) {
-      const hit = found.routes.find(({ route }) => route.method === name);
+      const answering = found.routes.filter(({ route }) => route.method === name);
+      const hit = (prefer && answering.find(({ route }) => prefer(route.handler))) ?? answering[0];
       if (hit) return { kind: "found", handler: hit.route.handler, params: found.params.get(hit)! };
     }
     const allow = new Set(found.routes.map(({ route }) => route.method));

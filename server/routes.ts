@@ -39,7 +39,10 @@ export function page(method: string, path: string, handle: Handler): AppRoute {
   return { method, path, handler: { kind: "http", handle } };
 }
 
-/** A WebSocket route: every upgrade to `path` runs its own connection of `consumer`. */
+/**
+ * A WebSocket route: every upgrade to `path` runs its own connection of `consumer`. A page may
+ * share the path: upgrades come here, other requests go to the page.
+ */
 export function socket(
   path: string,
   consumer: Consumer,
