@@ -82,8 +82,8 @@ export class InMemoryLayer implements GroupLayer {
 
   /**
    * {@linkcode groupSend} without the promise: every member is here, so the event has reached
-   * them all when this returns. Throws where `groupSend` rejects. For a publisher in this
-   * module's family (the in-process streams), on the path of every message.
+   * them all when this returns. Throws where `groupSend` rejects. The in-process streams call
+   * it on the path of every message (see `GroupLayer.groupSendNow`).
    */
   groupSendNow(group: string, event: LayerEvent): SendResult {
     if (this.#closed) throw new Error("Layer is closed");

@@ -83,6 +83,13 @@ export interface GroupLayer {
   groupDiscard(group: string, channel: string): Promise<void>;
   /** Sends one event to every member of a group, local or remote. */
   groupSend(group: string, event: LayerEvent): Promise<SendResult>;
+  /**
+   * Optional: {@linkcode GroupLayer.groupSend} without the promise, for a layer whose members
+   * are all in this process, so the event has reached every one of them when it returns (it
+   * throws where `groupSend` rejects). A publisher on the path of every message (the
+   * in-process streams) uses it when the layer has it.
+   */
+  groupSendNow?(group: string, event: LayerEvent): SendResult;
   /** Counters since the layer was opened. */
   stats(): LayerStats;
   /** The `limit` groups with the most members in this process, largest first (optional). */

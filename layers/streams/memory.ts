@@ -19,7 +19,6 @@
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
 import { frozenEventJson } from "../event_json.ts";
-import { InMemoryLayer } from "../in_memory.ts";
 import { log } from "../../server/log.ts";
 import {
   DEFAULT_RETENTION,
@@ -165,7 +164,7 @@ export class MemoryStreams implements GroupStreams {
     window.trim(state.retention, now);
     this.#schedule();
     const layer = this.#layer;
-    if (!(layer instanceof InMemoryLayer)) {
+    if (layer.groupSendNow === undefined) {
       return layer.groupSend(group, streamed).then((result) => ({ ...result, offset, epoch }));
     }
     // Every member is in this process: delivered before this returns, with no promise between.

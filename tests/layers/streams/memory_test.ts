@@ -1,6 +1,7 @@
 import { assertEquals, assertNotEquals } from "@std/assert";
 import { streamConformance, type StreamWorld } from "./conformance.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
+import type { GroupLayer } from "../../../layers/layer.ts";
 import { MemoryStreams } from "../../../layers/streams/memory.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
 import type { Store } from "../../../storage/store.ts";
@@ -137,3 +138,51 @@ Deno.test("in-process streams: kept events read back whole (Unicode, larger than
   assertEquals([reread.epoch, reread.events.map((e) => e.text)], [latest.epoch, kept]);
   await next.close();
 });
+
+/**
+ * A layer of the contract written by someone else, over `InMemoryLayer`'s groups; its
+ * `groupSend` delivers a turn later, and `groupSendNow`, when it has one, at once.
+ */
+function delegatingLayer(inner: InMemoryLayer, sendNow: boolean): GroupLayer {
+  const layer: GroupLayer = {
+    newChannel: (deliver) => inner.newChannel(deliver),
+    closeChannel: (channel) => inner.closeChannel(channel),
+    send: (channel, event) => inner.send(channel, event),
+    listen: (name, deliver) => inner.listen(name, deliver),
+    groupAdd: (group, channel) => inner.groupAdd(group, channel),
+    groupDiscard: (group, channel) => inner.groupDiscard(group, channel),
+    // As a layer with remote members would: delivered after `groupSend` returns.
+    groupSend: async (group, event) => {
+      await Promise.resolve();
+      return inner.groupSend(group, event);
+    },
+    stats: () => inner.stats(),
+    close: () => inner.close(),
+  };
+  if (sendNow) layer.groupSendNow = (group, event) => inner.groupSendNow(group, event);
+  return layer;
+}
+
+for (const sendNow of [true, false]) {
+  Deno.test(`in-process streams on any layer ${sendNow ? "with" : "without"} groupSendNow: members get each event once, in offset order`, async () => {
+    using store = await openStore();
+    const inner = new InMemoryLayer();
+    const layer = delegatingLayer(inner, sendNow);
+    const streams = new MemoryStreams(layer, store);
+    const got: number[] = [];
+    await layer.groupAdd(
+      "room.any",
+      layer.newChannel((event) => got.push(event.offset as number) > 0),
+    );
+    await streams.latest("room.any", 0); // loaded: publishes no longer wait for the store
+    const published = [];
+    for (let n = 1; n <= 3; n++) published.push(streams.publish("room.any", { type: "t", n }));
+    // The synchronous path delivers before `publish` returns; the other once its promise settles.
+    assertEquals(got.length, sendNow ? 3 : 0);
+    const results = await Promise.all(published);
+    assertEquals(results.map((result) => result.delivered), [1, 1, 1]);
+    assertEquals(got, [1, 2, 3]);
+    await streams.close();
+    await layer.close();
+  });
+}
