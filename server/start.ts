@@ -108,9 +108,26 @@ export async function stopListening(
     `Shutdown: connections still open ${ms / 1000} s after the app closed ` +
       "(a client that never finished its close); cutting them",
   );
-  cut.abort();
+  cutConnections(cut);
   if (!await settlesWithin(stopped, ms)) {
     log.warn("Shutdown: the listener did not stop after its connections were cut; going on");
+  }
+}
+
+// A listener that finished closing just as the wait ran out has no resource left, and
+// `Deno.serve`'s abort listener then throws BadResource: reported as an uncaught error, which
+// would end the process. There is nothing left to cut, so that one error is let go.
+function cutConnections(cut: AbortController): void {
+  const alreadyGone = (event: ErrorEvent) => {
+    if (!(event.error instanceof Deno.errors.BadResource)) return;
+    event.preventDefault();
+    log.debug("Shutdown: the listener had closed already; nothing to cut");
+  };
+  globalThis.addEventListener("error", alreadyGone);
+  try {
+    cut.abort();
+  } finally {
+    globalThis.removeEventListener("error", alreadyGone);
   }
 }
 
