@@ -8,7 +8,11 @@
  * (pub/sub, Sentinel, Cluster, blocking pops) stays on node-redis (`redis_connection.ts`).
  *
  * It behaves as `connectRedis`'s connections do without an offline queue:
- * - Commands are written in the order they are called; those of one turn in one write.
+ * - Commands are written in the order they are called; those of one turn in one write. With
+ *   `lingerMs`, a command called less than `lingerMs` after the one before it waits up to that
+ *   long for more to share its write (and Redis's one read and answer), as Kafka's `linger.ms`
+ *   does: CPU on both sides for latency, under load only. A command after a quiet spell goes
+ *   at once.
  * - While the connection is lost, commands reject at once, and it reconnects by itself with a
  *   growing backoff (0.1 s doubling to 5 s, with jitter). Its health reaches the metrics under
  *   its name, as every Redis connection's does (`redis_health.ts`).
@@ -25,6 +29,8 @@ export const MAX_WAITING = 10_000;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
 const READ_BUFFER_BYTES = 64 * 1024;
+/** With a linger, this many unwritten commands are written at once, whatever the time. */
+export const LINGER_MAX_COMMANDS = 64;
 const CR = 0x0d;
 const NON_ASCII = /[\u0080-\uffff]/;
 const encoder = new TextEncoder();
@@ -43,6 +49,11 @@ export interface RespConnectionOptions {
   replyTimeoutMs?: number;
   /** Called each time the connection is made again after it was lost. */
   onRestored?: () => void;
+  /**
+   * Under load, how long a command may wait for others to share its write (default 0: none).
+   * See the module doc.
+   */
+  lingerMs?: number;
 }
 
 interface Waiting {
@@ -72,6 +83,12 @@ export class RespConnection implements RedisHealthSource {
   #head = 0;
   #unwritten: string[] = [];
   #writing = false;
+  #lingerMs: number;
+  /** When the last command was called (`performance.now()`): a linger holds only under load. */
+  #lastCallAt = -Infinity;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A write is due at the end of this turn. */
+  #writeQueued = false;
   #closed = false;
   #retries = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -85,6 +102,7 @@ export class RespConnection implements RedisHealthSource {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.#replyTimeoutMs = options.replyTimeoutMs ?? 3000;
     this.#onRestored = options.onRestored;
+    this.#lingerMs = options.lingerMs ?? 0;
     this.#watchdog = setInterval(() => this.#checkAnswers(), this.#replyTimeoutMs / 4);
     Deno.unrefTimer(this.#watchdog);
     this.#untrack = trackRedisConnection(this);
@@ -119,9 +137,32 @@ export class RespConnection implements RedisHealthSource {
     const { promise, resolve, reject } = Promise.withResolvers<RespReply>();
     this.#waiting.push({ resolve, reject, sentAt: Date.now() });
     this.#unwritten.push(encodeCommand(args));
-    // Written after this turn, with every command called in it.
-    if (this.#unwritten.length === 1 && !this.#writing) queueMicrotask(() => this.#write());
+    // A write under way takes what was called meanwhile when it is done.
+    if (!this.#writing) this.#scheduleWrite();
     return promise;
+  }
+
+  // Written after this turn, with every command called in it; with a linger, under load, when
+  // the linger is over or enough commands wait.
+  #scheduleWrite(): void {
+    if (this.#writeQueued) return;
+    const now = this.#lingerMs > 0 ? performance.now() : 0;
+    const underLoad = now - this.#lastCallAt < this.#lingerMs;
+    this.#lastCallAt = now;
+    if (underLoad && this.#unwritten.length < LINGER_MAX_COMMANDS) {
+      this.#lingerTimer ??= setTimeout(() => {
+        this.#lingerTimer = undefined;
+        void this.#write();
+      }, this.#lingerMs);
+      return;
+    }
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
+    this.#writeQueued = true;
+    queueMicrotask(() => {
+      this.#writeQueued = false;
+      void this.#write();
+    });
   }
 
   /** Closes the connection; commands still waiting reject. */
@@ -130,6 +171,7 @@ export class RespConnection implements RedisHealthSource {
     this.#closed = true;
     this.up = false;
     clearInterval(this.#watchdog);
+    clearTimeout(this.#lingerTimer);
     clearTimeout(this.#retryTimer);
     this.#untrack();
     this.#drop(new Error("The connection is closed"));
@@ -163,7 +205,9 @@ export class RespConnection implements RedisHealthSource {
     this.#conn = conn;
     this.up = true;
     void this.#read(conn);
-    // Said before any other command, so nothing is sent unauthenticated or to database 0.
+    // Said before any other command, so nothing is sent unauthenticated or to database 0, and
+    // with no linger: nothing else can be waiting to share their write.
+    this.#lastCallAt = -Infinity;
     const password = decodeURIComponent(this.#url.password);
     const username = decodeURIComponent(this.#url.username);
     const database = this.#url.pathname.slice(1);
@@ -293,6 +337,8 @@ export class RespConnection implements RedisHealthSource {
     this.#waiting = [];
     this.#head = 0;
     this.#unwritten = [];
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = undefined;
     for (const command of waiting) command.reject(error);
   }
 }

@@ -30,6 +30,7 @@ import { InMemoryLayer } from "../layers/in_memory.ts";
 import { createLocalPresence } from "../layers/presence/memory.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import { kvPath } from "../storage/kv_path.ts";
+import { log } from "./log.ts";
 
 /** The opened layer, presence tracker and store of one server. */
 export interface Backends {
@@ -71,6 +72,11 @@ type Opener = <T extends { close(): unknown }>(opening: Promise<T>) => Promise<T
 async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "close">> {
   const graceMs = config.presenceGraceMs;
   const retention = config.historyWindow;
+  const lingerMs = config.redisLingerMs;
+  const lingerIgnored = lingerIgnoredBecause(config);
+  if (lingerIgnored !== null) {
+    log.warn(`REDIS_LINGER_MS=${lingerMs} has no effect: ${lingerIgnored}`);
+  }
   switch (config.layer) {
     case "memory": {
       const store = await open(DenoKvStore.open(await kvPath(config)));
@@ -103,7 +109,7 @@ async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "
       const presence = await open(createRedisPresence(layer, { graceMs, ...redis }));
       const { RedisStreams } = await import("../layers/streams/redis.ts");
       const streams = await open(
-        RedisStreams.open({ ...redis, layer, publishInScript: true, retention }),
+        RedisStreams.open({ ...redis, layer, publishInScript: true, retention, lingerMs }),
       );
       return { store, layer, presence, streams };
     }
@@ -119,11 +125,22 @@ async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "
       // Offsets and history in Redis under our prefix; events go through channels_redis.
       const { RedisStreams } = await import("../layers/streams/redis.ts");
       const streams = await open(
-        RedisStreams.open({ ...redis, layer, publishInScript: false, retention }),
+        RedisStreams.open({ ...redis, layer, publishInScript: false, retention, lingerMs }),
       );
       return { store, layer, presence, streams };
     }
   }
+}
+
+// Only the streams' lean connection (one server by URL) lingers; a setting that does nothing
+// is said once at start rather than left to be believed.
+function lingerIgnoredBecause(config: Config): string | null {
+  if (config.redisLingerMs === 0) return null;
+  if (config.layer !== "redis" && config.layer !== "channels_redis") {
+    return `LAYER=${config.layer} does not use Redis`;
+  }
+  if (config.redisForm.kind !== "url") return "it applies to one Redis server by URL only";
+  return null;
 }
 
 async function closeInReverse(opened: { close(): unknown }[]): Promise<void> {

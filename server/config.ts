@@ -25,6 +25,12 @@ export interface Config {
    * (`REDIS_CLUSTER`); `REDIS_PASSWORD` for the last two.
    */
   redisForm: RedisForm;
+  /**
+   * Under load, how long a chat message's Redis script may wait to share one round trip with
+   * the next ones, in ms (`REDIS_LINGER_MS`, 0 to 100; default 0: never). One server by URL
+   * only. Trades latency for CPU of this server and of Redis (see the README).
+   */
+  redisLingerMs: number;
   /** Hosts a WebSocket's Origin may name; empty means "the host the request came to". */
   allowedHosts: string[];
   /** Trust `X-Forwarded-Proto` and `X-Forwarded-For` from a reverse proxy. */
@@ -101,6 +107,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   redisUrl: "redis://127.0.0.1:6379",
   redisPrefix: "channels",
   redisForm: { kind: "url", url: "redis://127.0.0.1:6379" },
+  redisLingerMs: 0,
   allowedHosts: [],
   trustProxy: false,
   maxMessageBytes: 64 * 1024,
@@ -150,6 +157,13 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     redisUrl: pick("redis-url", "REDIS_URL") ?? d.redisUrl,
     redisPrefix: pick("redis-prefix", "REDIS_PREFIX") ?? d.redisPrefix,
     redisForm: redisForm(pick, env, layerKind(pick("layer", "LAYER") ?? d.layer)),
+    redisLingerMs: integer(
+      "REDIS_LINGER_MS",
+      pick("redis-linger-ms", "REDIS_LINGER_MS"),
+      d.redisLingerMs,
+      0,
+      100,
+    ),
     allowedHosts: list(pick("allowed-hosts", "ALLOWED_HOSTS")),
     trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY"), d.trustProxy),
     maxMessageBytes: integer("MAX_MESSAGE_BYTES", env.MAX_MESSAGE_BYTES, d.maxMessageBytes, 1),

@@ -30,15 +30,25 @@ export async function startBenchRedis(): Promise<BenchRedis> {
   };
 }
 
-/** Ours on the Redis layer of `redis`, its keys under `prefix`; named `name`. */
-export function oursOnRedis(name: string, redis: BenchRedis, prefix: string): ServerTarget {
+/**
+ * Ours on the Redis layer of `redis`, its keys under `prefix`; named `name`; with `lingerMs`,
+ * its scripts wait up to that long to share round trips (`REDIS_LINGER_MS`).
+ */
+export function oursOnRedis(
+  name: string,
+  redis: BenchRedis,
+  prefix: string,
+  lingerMs?: number,
+): ServerTarget {
+  const linger: Record<string, string> = lingerMs ? { REDIS_LINGER_MS: String(lingerMs) } : {};
   return {
     ...OURS,
     name,
-    env: { ...OURS.env, LAYER: "redis", REDIS_URL: redis.url, REDIS_PREFIX: prefix },
+    env: { ...OURS.env, LAYER: "redis", REDIS_URL: redis.url, REDIS_PREFIX: prefix, ...linger },
     notes: [
       `${name}: as ours, with LAYER=redis on a redis-server the bench started (no persistence); ` +
-      `its CPU and memory are counted with the server's`,
+      `its CPU and memory are counted with the server's` +
+      (lingerMs ? `; REDIS_LINGER_MS=${lingerMs} (off by default): reported, not checked` : ""),
     ],
   };
 }

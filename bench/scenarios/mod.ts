@@ -55,6 +55,16 @@ export const SCENARIOS: Scenario[] = [
     redis: true,
     cpuLimit: CPU_LIMIT.redis,
   }),
+  fixedRateScenario({
+    name: "redis-rooms-linger",
+    title: "Redis layer, rooms, with REDIS_LINGER_MS=5 (off by default): 50 rooms x 10 " +
+      "clients, 500 messages/s",
+    ...ROOMS_LOAD,
+    paired: true,
+    redis: true,
+    cpuLimit: CPU_LIMIT.redis,
+    redisLingerMs: 5,
+  }),
   metricsCostScenario,
   coldStartScenario,
   saturationScenario,

@@ -94,6 +94,12 @@ export interface RedisStreamsOptions {
   timeoutMs?: number;
   /** The first connect fails after this long (default 5 s). */
   connectTimeoutMs?: number;
+  /**
+   * Under load, how long a script call may wait to share one write and round trip with the next
+   * ones (default 0: none; `REDIS_LINGER_MS`). One server by URL only: Sentinels and a Cluster
+   * go through node-redis, which writes each turn's commands at once.
+   */
+  lingerMs?: number;
 }
 
 // Most events one read returns: more than any retention keeps by default.
@@ -355,6 +361,7 @@ async function openScriptRunner(options: RedisStreamsOptions): Promise<ScriptRun
       name: "streams",
       connectTimeoutMs,
       replyTimeoutMs: timeoutMs,
+      lingerMs: options.lingerMs,
     });
     return { run: (command) => connection.call(command), close: () => connection.close() };
   }

@@ -228,3 +228,70 @@ test("closed while Redis is away, it stops trying and leaves nothing open", asyn
   // The test's sanitizers fail it if a retry timer, a socket or a read were left behind.
   await assertRejects(() => connection.call(["PING"]), Error, "closed");
 });
+
+/** How many reads redis-server has made so far, asked on `observer` (that ask is one read). */
+async function serverReads(observer: RespConnection): Promise<number> {
+  const info = String(await observer.call(["INFO", "stats"]));
+  return Number(/total_reads_processed:(\d+)/.exec(info)![1]);
+}
+
+// Four commands 30 ms apart (the spacing is the load, not a wait for an event): how many reads
+// Redis needed for them, and their answers.
+async function spacedCommands(
+  url: string,
+  observer: RespConnection,
+  lingerMs: number,
+): Promise<{ reads: number; answers: RespReply[] }> {
+  const connection = await RespConnection.open(url, { name: "spaced", lingerMs });
+  try {
+    const before = await serverReads(observer);
+    const calls: Promise<RespReply>[] = [];
+    for (let i = 0; i < 4; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 30));
+      calls.push(connection.call(["INCR", `spaced:${lingerMs}`]));
+    }
+    const answers = await Promise.all(calls);
+    return { reads: await serverReads(observer) - before - 1, answers };
+  } finally {
+    await connection.close();
+  }
+}
+
+test("with a linger, commands called close together share one write", async () => {
+  await using redis = await startRedisServer();
+  const observer = await RespConnection.open(redis.url, { name: "observer" });
+  try {
+    const plain = await spacedCommands(redis.url, observer, 0);
+    assertEquals(plain.answers, [1, 2, 3, 4]);
+    assert(plain.reads >= 3, `without a linger each command is its own write (${plain.reads})`);
+    const lingering = await spacedCommands(redis.url, observer, 1000);
+    assertEquals(lingering.answers, [1, 2, 3, 4], "answers in order, each to its command");
+    // The first may go alone (after a quiet spell); the three after it wait for each other.
+    assert(lingering.reads <= 2, `with a linger, ${lingering.reads} writes for 4 commands`);
+  } finally {
+    await observer.close();
+  }
+});
+
+test("with a linger, a command after a quiet spell is written at once", async () => {
+  await using redis = await startRedisServer();
+  const connection = await RespConnection.open(redis.url, { name: "quiet", lingerMs: 500 });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 600)); // the quiet spell itself
+    const started = performance.now();
+    assertEquals(await connection.call(["PING"]), "PONG");
+    const took = performance.now() - started;
+    assert(took < 400, `answered after ${took.toFixed(0)} ms: it was held for the linger`);
+  } finally {
+    await connection.close();
+  }
+});
+
+test("commands held for a linger reject when the connection closes, and nothing is left", async () => {
+  await using redis = await startRedisServer();
+  const connection = await RespConnection.open(redis.url, { name: "held", lingerMs: 5000 });
+  // Right after the open's own PING: under load, so this one is held.
+  const held = connection.call(["INCR", "held"]);
+  await connection.close();
+  await assertRejects(() => held, Error, "closed");
+});

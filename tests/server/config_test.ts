@@ -61,6 +61,12 @@ Deno.test("an empty environment variable means the default", () => {
   assertEquals(loadConfig([], { TRUST_PROXY: "" }).trustProxy, false);
 });
 
+Deno.test("the Redis linger is off unless set, in whole ms up to 100, by flag or variable", () => {
+  assertEquals(loadConfig([], {}).redisLingerMs, 0);
+  assertEquals(loadConfig([], { REDIS_LINGER_MS: "5" }).redisLingerMs, 5);
+  assertEquals(loadConfig(["--redis-linger-ms=100"], { REDIS_LINGER_MS: "3" }).redisLingerMs, 100);
+});
+
 Deno.test("port 0 (any free port) is accepted", () => {
   assertEquals(loadConfig(["--port", "0"], {}).port, 0);
 });
@@ -83,6 +89,8 @@ Deno.test("an invalid value is refused with an error that names the setting", ()
     [[], { CHANNEL_CAPACITY: "0" }, "CHANNEL_CAPACITY"],
     [[], { LOG_LEVEL: "loud" }, "LOG_LEVEL"],
     [["--workers", "0"], {}, "WORKERS"],
+    [[], { REDIS_LINGER_MS: "101" }, "REDIS_LINGER_MS"],
+    [["--redis-linger-ms", "2.5"], {}, "REDIS_LINGER_MS"],
   ];
   for (const [args, env, setting] of cases) {
     const error = assertThrows(() => loadConfig(args, env), Error, setting);
