@@ -30,7 +30,7 @@ const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
 const READ_BUFFER_BYTES = 64 * 1024;
 /** With a linger, this many unwritten commands are written at once, whatever the time. */
-export const LINGER_MAX_COMMANDS = 64;
+const LINGER_MAX_COMMANDS = 64;
 const CR = 0x0d;
 const NON_ASCII = /[\u0080-\uffff]/;
 const encoder = new TextEncoder();
