@@ -1,15 +1,11 @@
 /**
- * The lean Redis connection of the streams' hot path: its wire format (RESP2), and how it
- * behaves against a real redis-server: order, authentication, outages, answers that never come.
+ * The lean Redis connection of the streams' hot path: its wire format (RESP2, in
+ * `_resp_codec.ts`), and how it behaves against a real redis-server: order, authentication,
+ * outages, answers that never come, the linger.
  */
 import { assert, assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
-import {
-  encodeCommand,
-  MAX_WAITING,
-  parse,
-  RespConnection,
-  type RespReply,
-} from "../../layers/_resp_connection.ts";
+import { encodeCommand, parse, type RespReply } from "../../layers/_resp_codec.ts";
+import { MAX_WAITING, RespConnection } from "../../layers/_resp_connection.ts";
 import { redisHealth } from "../../layers/redis_health.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
 import { log } from "../../server/log.ts";
