@@ -9,10 +9,12 @@
  *
  * It behaves as `connectRedis`'s connections do without an offline queue:
  * - Commands are written in the order they are called; those of one turn in one write. With
- *   `lingerMs`, a command called less than `lingerMs` after the one before it waits up to that
- *   long for more to share its write (and Redis's one read and answer), as Kafka's `linger.ms`
- *   does: CPU on both sides for latency, under load only. A command after a quiet spell goes
- *   at once.
+ *   `lingerMs`, a command called less than `lingerMs` after the one before it is held for more
+ *   to share its write (and Redis's one read and answer), as Kafka's `linger.ms` does: CPU on
+ *   both sides for latency, under load only. The held commands go with the first command called
+ *   `lingerMs` or more after the first of them, in that command's turn, so the hold costs no
+ *   wakeup of its own; when none comes, after twice `lingerMs`. A command after a quiet spell
+ *   goes at once.
  * - While the connection is lost, commands reject at once, and it reconnects by itself with a
  *   growing backoff (0.1 s doubling to 5 s, with jitter). Its health reaches the metrics under
  *   its name, as every Redis connection's does (`redis_health.ts`).
@@ -32,6 +34,8 @@ const MAX_BACKOFF_MS = 5000;
 const READ_BUFFER_BYTES = 64 * 1024;
 /** With a linger, this many unwritten commands are written at once, whatever the time. */
 const LINGER_MAX_COMMANDS = 64;
+/** Held commands that no later command takes along are written after this many lingers. */
+const LINGER_TIMER_FACTOR = 2;
 const encoder = new TextEncoder();
 
 /** How a {@linkcode RespConnection} connects and how long it waits. */
@@ -45,8 +49,8 @@ export interface RespConnectionOptions {
   /** Called each time the connection is made again after it was lost. */
   onRestored?: () => void;
   /**
-   * Under load, how long a command may wait for others to share its write (default 0: none).
-   * See the module doc.
+   * Under load, how long a command is held for others to share its write (default 0: none),
+   * and at most twice that when none comes. See the module doc.
    */
   lingerMs?: number;
 }
@@ -79,6 +83,8 @@ export class RespConnection implements RedisHealthSource {
   /** When the last command was called (`performance.now()`): a linger holds only under load. */
   #lastCallAt = -Infinity;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the first of the commands the linger holds was called. */
+  #heldSince = 0;
   /** A write is due at the end of this turn. */
   #writeQueued = false;
   #closed = false;
@@ -142,11 +148,18 @@ export class RespConnection implements RedisHealthSource {
     const underLoad = now - this.#lastCallAt < this.#lingerMs;
     this.#lastCallAt = now;
     if (underLoad && this.#unwritten.length < LINGER_MAX_COMMANDS) {
-      this.#lingerTimer ??= setTimeout(() => {
-        this.#lingerTimer = undefined;
-        void this.#write();
-      }, this.#lingerMs);
-      return;
+      if (this.#lingerTimer === undefined) {
+        this.#heldSince = now;
+        // Under load, a later command comes once the linger is over, in a turn that runs
+        // anyway, and takes the held ones along (below). A timer of its own would wake the
+        // process once more per write: it is only for when no command comes, so it is later.
+        this.#lingerTimer = setTimeout(() => {
+          this.#lingerTimer = undefined;
+          void this.#write();
+        }, this.#lingerMs * LINGER_TIMER_FACTOR);
+        return;
+      }
+      if (now - this.#heldSince < this.#lingerMs) return;
     }
     clearTimeout(this.#lingerTimer);
     this.#lingerTimer = undefined;

@@ -269,6 +269,38 @@ test("with a linger, commands called close together share one write", async () =
   }
 });
 
+test("with a linger, the command that comes once it is over takes the held ones along", async () => {
+  await using redis = await startRedisServer();
+  const observer = await RespConnection.open(redis.url, { name: "observer" });
+  const lingerMs = 1000;
+  const connection = await RespConnection.open(redis.url, { name: "along", lingerMs });
+  try {
+    const before = await serverReads(observer);
+    const calls: Promise<RespReply>[] = [];
+    const calledAt: number[] = [];
+    // Four commands 400 ms apart (the spacing is the load): each under load, the last called
+    // more than a linger after the first. A timer of the linger's length would write the
+    // first three alone and hold the last for a linger more: two writes.
+    for (let i = 0; i < 4; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 400));
+      calledAt.push(performance.now());
+      calls.push(connection.call(["INCR", "along"]));
+    }
+    const last = await calls[3];
+    const lastWaited = performance.now() - calledAt[3];
+    assertEquals(await Promise.all(calls), [1, 2, 3, 4]);
+    assertEquals(last, 4);
+    assertEquals(await serverReads(observer) - before - 1, 1, "one write for the four commands");
+    assert(
+      lastWaited < lingerMs / 2,
+      `the last command waited ${lastWaited.toFixed(0)} ms: it was held again`,
+    );
+  } finally {
+    await connection.close();
+    await observer.close();
+  }
+});
+
 test("with a linger, a command after a quiet spell is written at once", async () => {
   await using redis = await startRedisServer();
   const connection = await RespConnection.open(redis.url, { name: "quiet", lingerMs: 500 });
