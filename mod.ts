@@ -45,7 +45,7 @@ export type { ErrorPage } from "./server/app.ts";
 export { type AppRoute, page, type RouteTarget, socket } from "./server/routes.ts";
 export type { WebSocketRouteOptions } from "./server/routes.ts";
 export { type Route, type RouteMatch, Router } from "./server/router.ts";
-export type { Handler, Identity, RequestContext, Services } from "./server/context.ts";
+export type { Handler, RequestContext, Services } from "./server/context.ts";
 export { createServices, type ServiceBackends } from "./server/services.ts";
 export {
   appendFromOutside,
@@ -84,7 +84,7 @@ export {
   type LayerKind,
   loadConfig,
 } from "./server/config.ts";
-export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./server/log.ts";
+export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./telemetry/log.ts";
 
 // Metrics (`GET /metrics`) and the per-process snapshot (an admin page).
 export {
@@ -104,18 +104,18 @@ export {
   type MetricType,
   PROMETHEUS_CONTENT_TYPE,
   type Sample,
-} from "./server/metrics.ts";
+} from "./telemetry/metrics.ts";
 export {
   METRICS_PATH,
   metricsHandler,
   metricsResponse,
   serveMetrics,
 } from "./server/metrics_route.ts";
-export { type RedisHealth, redisHealth } from "./layers/redis_health.ts";
+export { type RedisHealth, redisHealth } from "./storage/redis_health.ts";
 
 // Consumers and the WebSocket handshake.
-export type { Connection, Consumer, ConsumerHooks, Scope, User } from "./server/consumer.ts";
-export { ANONYMOUS } from "./server/consumer.ts";
+export type { Connection, Consumer, ConsumerHooks, Scope } from "./server/consumer.ts";
+export { ANONYMOUS, type Identity, type User } from "./auth/identify.ts";
 export { CLOSE_EVENT } from "./server/_connection.ts";
 export {
   asFrameRef,
@@ -126,7 +126,7 @@ export {
   MAX_FRAME_REF_LENGTH,
   ProtocolError,
 } from "./server/close_codes.ts";
-export { isOriginAllowed, type OriginPolicy } from "./server/origin.ts";
+export { isOriginAllowed, type OriginPolicy } from "./auth/origin.ts";
 export { checkHandshake, type HandshakeRefusal } from "./server/handshake.ts";
 export {
   type CloseAllOptions,
@@ -164,7 +164,7 @@ export {
   validateNamedChannel,
 } from "./layers/layer.ts";
 export { InMemoryLayer } from "./layers/in_memory.ts";
-export type { RedisForm, RedisNodeAddress } from "./layers/redis_connection.ts";
+export type { RedisForm, RedisNodeAddress } from "./storage/redis_connection.ts";
 
 // Retained group streams: offsets, epochs, recovery.
 export {
@@ -216,14 +216,14 @@ export {
   setSessionCookie,
 } from "./auth/cookies.ts";
 export { CSRF_FIELD, newCsrfSecret } from "./auth/csrf.ts";
-export { FormRefusal, readProtectedForm } from "./auth/forms.ts";
-export { type AccountView, type PageAccount, pageAccount } from "./auth/page_account.ts";
+export { FormRefusal, readProtectedForm } from "./server/forms.ts";
+export { type AccountView, type PageAccount, pageAccount } from "./server/page_account.ts";
 export {
   loginRequired,
   type LoginRequiredOptions,
   type SignedInHandler,
   type SignedInPage,
-} from "./auth/login_required.ts";
+} from "./server/login_required.ts";
 export {
   sessionGroup,
   type SessionRecord,

@@ -15,7 +15,7 @@
  */
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import { CSRF_COOKIE, readCookies } from "./cookies.ts";
-import { isOriginAllowed, type OriginPolicy } from "../server/origin.ts";
+import { isOriginAllowed, type OriginPolicy } from "./origin.ts";
 
 /** The form field that carries the token (Django's name). */
 export const CSRF_FIELD = "csrfmiddlewaretoken";

@@ -9,14 +9,36 @@
  * client whose token stopped working learns it at once. Pages take cookies only: their forms
  * and CSRF checks are built around the browser's session.
  */
-import type { Identity } from "../server/context.ts";
 import type { SessionStore } from "./sessions.ts";
 import type { UserDirectory } from "./users.ts";
 import type { AccessTokens } from "./tokens.ts";
-import { ANONYMOUS } from "../server/consumer.ts";
 import { readCookies, SESSION_COOKIE } from "./cookies.ts";
 import { presentedToken } from "./tokens.ts";
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
+
+/** Who is on the other end. Anonymous until the accounts layer fills it from the session. */
+export interface User {
+  /** The signed-in name; `null` when anonymous. */
+  readonly username: string | null;
+  /** True when a live session names the user. */
+  readonly isAuthenticated: boolean;
+}
+
+/** The anonymous user. */
+export const ANONYMOUS: User = Object.freeze({ username: null, isAuthenticated: false });
+
+/** Who made a request, as the session says. */
+export interface Identity {
+  /** The session's user, or the anonymous user when there is none. */
+  user: User;
+  /** The id of the live session behind `user`; `null` when anonymous or named by a token. */
+  sessionId: string | null;
+  /**
+   * Why a presented access token was refused (bad, expired, revoked): the request is then
+   * anonymous, and a WebSocket handshake is refused with this reason. Never quotes the token.
+   */
+  refused?: string;
+}
 
 const NOBODY: Identity = Object.freeze({ user: ANONYMOUS, sessionId: null });
 

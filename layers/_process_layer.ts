@@ -28,7 +28,7 @@ import {
 } from "./layer.ts";
 import { channelProcess, LocalGroups } from "./local_groups.ts";
 import type { Transport, TransportInbox } from "./_transport.ts";
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
 
 /**
  * A {@linkcode GroupLayer} that reaches other processes through a {@linkcode Transport}. A

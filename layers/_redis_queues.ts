@@ -14,8 +14,8 @@
  *   not enough: Redis may serve a write to the blocked pop before it sees the socket close.)
  *   A message popped just as the reader stops is lost (at most once, as the layer allows).
  */
-import { closeRedis, type RedisClient, withTimeout } from "./redis_connection.ts";
-import { log } from "../server/log.ts";
+import { closeRedis, type RedisClient, withTimeout } from "../storage/redis_connection.ts";
+import { log } from "../telemetry/log.ts";
 
 /** How long a listener's registry entry lives without a heartbeat (default 15 s). */
 export const LISTENER_EXPIRY_MS = 15_000;

@@ -22,9 +22,9 @@
  *   and made again: an answer that did not come in time says the connection cannot be trusted.
  * - At most {@linkcode MAX_WAITING} commands wait for their answer; more reject at once.
  */
-import { type RedisHealthSource, trackRedisConnection } from "./redis_health.ts";
-import { redactUrl } from "./redis_connection.ts";
-import { log } from "../server/log.ts";
+import { type RedisHealthSource, trackRedisConnection } from "../storage/redis_health.ts";
+import { redactUrl } from "../storage/redis_connection.ts";
+import { log } from "../telemetry/log.ts";
 import { encodeCommand, parse, type RespReply } from "./_resp_codec.ts";
 
 /** Commands that may wait for their answers at once: a bound, not a queue without end. */

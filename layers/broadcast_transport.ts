@@ -8,7 +8,7 @@
  */
 import type { LayerEvent } from "./layer.ts";
 import type { NamedSent, Published, Transport, TransportInbox } from "./_transport.ts";
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
 import { retryWhileLocked } from "../storage/kv_retry.ts";
 
 interface GroupMessage {

@@ -38,7 +38,7 @@ import {
   redactUrl,
   type RedisClient,
   withTimeout,
-} from "./redis_connection.ts";
+} from "../storage/redis_connection.ts";
 import {
   channelKey,
   channelsByKey,
@@ -52,7 +52,7 @@ import {
   validateChannelName,
   validateChannelsGroupName,
 } from "./_channels_redis_wire.ts";
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
 
 /** How a {@linkcode ChannelsRedisLayer} connects; the defaults are channels_redis' own. */
 export interface ChannelsRedisLayerOptions {

@@ -1,4 +1,4 @@
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
 
 /**
  * The group layer: how a message reaches a connection, a group of connections, or every

@@ -1,6 +1,6 @@
 import type { Deliver, GroupSize, LayerEvent, LayerStats, SendResult } from "./layer.ts";
 import { noListenerResult, validateEvent, validateGroupName } from "./layer.ts";
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
 import { freezeEvent } from "./event_json.ts";
 
 /** Called when a group gets its first local member or loses its last one. */

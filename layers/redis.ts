@@ -23,7 +23,7 @@ import {
   isRedisCluster,
   type RedisForm,
   redisTarget,
-} from "./redis_connection.ts";
+} from "../storage/redis_connection.ts";
 import { encodeGroupMessage, groupChannel } from "./redis_wire.ts";
 import type { LayerEvent } from "./layer.ts";
 

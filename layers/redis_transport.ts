@@ -22,7 +22,7 @@ import {
   type RedisClient,
   type RedisForm,
   withTimeout,
-} from "./redis_connection.ts";
+} from "../storage/redis_connection.ts";
 import {
   decodeChannelMessage,
   decodeGroupMessage,
@@ -35,7 +35,7 @@ import {
   namedChannelKey,
   processChannel,
 } from "./redis_wire.ts";
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
 
 /** Everything {@linkcode RedisTransport} needs, defaults filled in. */
 export interface RedisTransportOptions {

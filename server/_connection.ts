@@ -4,7 +4,7 @@ import { CloseCode, describeCloseCode, frameRef, ProtocolError } from "./close_c
 import { FrameBatch } from "./_frame_batch.ts";
 import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
 import type { ConnectionLimits, SocketLike } from "./_socket.ts";
-import { log } from "./log.ts";
+import { log } from "../telemetry/log.ts";
 import { eventJson } from "../layers/event_json.ts";
 import { RouteMeter } from "./server_metrics.ts";
 

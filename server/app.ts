@@ -17,7 +17,7 @@ import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./webs
 import { CloseCode } from "./close_codes.ts";
 import { CLOSE_TIMEOUT_MS } from "./_connection.ts";
 import { html, htmlResponse } from "./html.ts";
-import { formatAddr, log } from "./log.ts";
+import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
 import { METRICS_PATH, metricsHandler } from "./metrics_route.ts";

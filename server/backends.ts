@@ -30,7 +30,7 @@ import { InMemoryLayer } from "../layers/in_memory.ts";
 import { createLocalPresence } from "../layers/presence/memory.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import { kvPath } from "../storage/kv_path.ts";
-import { log } from "./log.ts";
+import { log } from "../telemetry/log.ts";
 
 /** The opened layer, presence tracker and store of one server. */
 export interface Backends {
@@ -79,7 +79,7 @@ async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "
   }
   switch (config.layer) {
     case "memory": {
-      const store = await open(DenoKvStore.open(await kvPath(config)));
+      const store = await open(DenoKvStore.open(await kvPath(config.dataDir)));
       const layer = await open(Promise.resolve(new InMemoryLayer()));
       const presence = await open(Promise.resolve(createLocalPresence(layer, { graceMs })));
       const streams = await open(Promise.resolve(new MemoryStreams(layer, store, { retention })));
@@ -87,7 +87,7 @@ async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "
     }
     case "broadcast": {
       // The Workers of one app open the same KV file: that file names the app.
-      const path = await kvPath(config);
+      const path = await kvPath(config.dataDir);
       const store = await open(DenoKvStore.open(path));
       // Loaded on demand: the default single process never pays for them.
       const { BroadcastLayer } = await import("../layers/broadcast.ts");

@@ -30,7 +30,7 @@
 import type { LayerEvent, SendResult, Unlisten } from "../layers/layer.ts";
 import { validateNamedChannel } from "../layers/layer.ts";
 import type { Services } from "./context.ts";
-import { log, type Logger } from "./log.ts";
+import { log, type Logger } from "../telemetry/log.ts";
 
 /** What a worker consumer reaches: its channel, the app's services, and the layer. */
 export interface WorkerContext {

@@ -1,5 +1,5 @@
-import type { LogLevel } from "./log.ts";
-import type { RedisForm, RedisNodeAddress } from "../layers/redis_connection.ts";
+import type { LogLevel } from "../telemetry/log.ts";
+import type { RedisForm, RedisNodeAddress } from "../storage/redis_connection.ts";
 import { MIN_PASSWORD_ITERATIONS } from "../auth/passwords.ts";
 
 /** Which group layer carries events between connections and processes. */

@@ -36,18 +36,8 @@
  * ```
  */
 import type { LayerEvent, SendResult } from "../layers/layer.ts";
+import type { User } from "../auth/identify.ts";
 export { ProtocolError } from "./close_codes.ts";
-
-/** Who is on the other end. Anonymous until the accounts layer fills it from the session. */
-export interface User {
-  /** The signed-in name; `null` when anonymous. */
-  readonly username: string | null;
-  /** True when a live session names the user. */
-  readonly isAuthenticated: boolean;
-}
-
-/** The anonymous user. */
-export const ANONYMOUS: User = Object.freeze({ username: null, isAuthenticated: false });
 
 /** What the consumer knows about the request that opened the socket. */
 export interface Scope {

@@ -1,7 +1,7 @@
 import type { Config } from "./config.ts";
 import type { GroupLayer } from "../layers/layer.ts";
 import type { Store } from "../storage/store.ts";
-import type { User } from "./consumer.ts";
+import type { Identity } from "../auth/identify.ts";
 import type { UserDirectory } from "../auth/users.ts";
 import type { SessionStore } from "../auth/sessions.ts";
 import type { LoginThrottle } from "../auth/throttle.ts";
@@ -9,19 +9,6 @@ import type { PresenceTracker } from "../layers/presence/contract.ts";
 import type { GroupStreams } from "../layers/streams/contract.ts";
 import type { AccessTokens } from "../auth/tokens.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
-
-/** Who made a request, as the session says. */
-export interface Identity {
-  /** The session's user, or the anonymous user when there is none. */
-  user: User;
-  /** The id of the live session behind `user`; `null` when anonymous or named by a token. */
-  sessionId: string | null;
-  /**
-   * Why a presented access token was refused (bad, expired, revoked): the request is then
-   * anonymous, and a WebSocket handshake is refused with this reason. Never quotes the token.
-   */
-  refused?: string;
-}
 
 /** What the server was built with; handlers and consumers reach it through their context. */
 export interface Services {

@@ -7,8 +7,8 @@
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import type { Handler } from "./context.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
-import { PROMETHEUS_CONTENT_TYPE } from "./metrics.ts";
-import { log } from "./log.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../telemetry/metrics.ts";
+import { log } from "../telemetry/log.ts";
 
 /** Where the metrics are served. */
 export const METRICS_PATH = "/metrics";

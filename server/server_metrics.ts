@@ -17,10 +17,10 @@
  */
 import type { GroupLayer, GroupSize } from "../layers/layer.ts";
 import type { GroupStreams } from "../layers/streams/contract.ts";
-import { redisHealth } from "../layers/redis_health.ts";
+import { redisHealth } from "../storage/redis_health.ts";
 import { CloseCode } from "./close_codes.ts";
-import { utf8Length } from "./utf8.ts";
-import { type Metric, MetricsRegistry, type Sample } from "./metrics.ts";
+import { utf8Length } from "../telemetry/utf8.ts";
+import { type Metric, MetricsRegistry, type Sample } from "../telemetry/metrics.ts";
 
 export { utf8Length };
 

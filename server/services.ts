@@ -4,7 +4,8 @@
  * they were built on. Apps reach them through each request's and socket's context.
  */
 import type { Config } from "./config.ts";
-import type { Identity, Services } from "./context.ts";
+import type { Services } from "./context.ts";
+import type { Identity } from "../auth/identify.ts";
 import type { GroupLayer } from "../layers/layer.ts";
 import type { Store } from "../storage/store.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
@@ -15,7 +16,7 @@ import { SessionStore } from "../auth/sessions.ts";
 import { LoginThrottle } from "../auth/throttle.ts";
 import { AccessTokens } from "../auth/tokens.ts";
 import { identifyRequest } from "../auth/identify.ts";
-import { log } from "./log.ts";
+import { log } from "../telemetry/log.ts";
 import { ServerMetrics } from "./server_metrics.ts";
 
 /** The opened backends services are built on. */

@@ -4,7 +4,7 @@
  * closing the sockets spread over a window (see `App.drain`).
  */
 import type { App } from "./app.ts";
-import { log } from "./log.ts";
+import { log } from "../telemetry/log.ts";
 import { serveMetrics } from "./metrics_route.ts";
 import { settlesWithin } from "./drain.ts";
 

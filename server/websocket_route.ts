@@ -5,15 +5,16 @@
  * otherwise), and its log line says why.
  */
 import type { Consumer, Scope } from "./consumer.ts";
-import type { Handler, Identity, RequestContext } from "./context.ts";
+import type { Handler, RequestContext } from "./context.ts";
+import type { Identity } from "../auth/identify.ts";
 import { WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
 import { readCookies } from "../auth/cookies.ts";
 import { sessionGroup } from "../auth/sessions.ts";
-import { log } from "./log.ts";
+import { log } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
-import { isOriginAllowed } from "./origin.ts";
+import { isOriginAllowed } from "../auth/origin.ts";
 import { checkHandshake } from "./handshake.ts";
 import type { ConnectionCaps } from "./connection_caps.ts";
 import { clientHost } from "../auth/throttle.ts";

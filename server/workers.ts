@@ -10,7 +10,7 @@
 import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
 import { workerConfig } from "./backends.ts";
-import { log } from "./log.ts";
+import { log } from "../telemetry/log.ts";
 
 /** Messages from the parent to a Worker; a shutdown with `drainMs` drains over that window. */
 export type ToWorker = { type: "start"; config: Config } | { type: "shutdown"; drainMs?: number };

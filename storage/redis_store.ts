@@ -32,8 +32,8 @@ import {
   type RedisClient,
   type RedisForm,
   redisTarget,
-} from "../layers/redis_connection.ts";
-import { log } from "../server/log.ts";
+} from "./redis_connection.ts";
+import { log } from "../telemetry/log.ts";
 
 /** A MULTI being built: commands queue on it and run together at `exec`. */
 type Multi = ReturnType<RedisClient["multi"]>;

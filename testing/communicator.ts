@@ -17,7 +17,8 @@
  * A consumer that is not in the route table is tested with services instead of an app:
  * `new Communicator({ consumer, services, route: "/ws/t/:id/" }, "/ws/t/1/")`.
  */
-import type { Consumer, User } from "../server/consumer.ts";
+import type { Consumer } from "../server/consumer.ts";
+import type { User } from "../auth/identify.ts";
 import type { Services } from "../server/context.ts";
 import type { App } from "../server/app.ts";
 import { Router } from "../server/router.ts";

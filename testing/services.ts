@@ -13,7 +13,7 @@ import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import type { Store } from "../storage/store.ts";
 import type { GroupStreams } from "../layers/streams/contract.ts";
 import { MemoryStreams } from "../layers/streams/memory.ts";
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
 
 /** Services that close their backends on `await using`. */
 export interface TestServices extends Services {

@@ -11,7 +11,7 @@ const graphOf = (edges: Record<string, string[]>): Map<string, string[]> =>
   new Map(Object.entries(edges));
 
 const RULES: DependencyRules = {
-  framework: ["mod.ts", "server/"],
+  framework: [["storage/"], ["layers/", "auth/"], ["server/"], ["mod.ts"]],
   apps: ["main.ts", "routes/"],
   entryPoints: ["mod.ts"],
 };
@@ -49,13 +49,35 @@ Deno.test("an app importing the framework through mod.ts is fine", () => {
   );
 });
 
+Deno.test("a framework folder importing a folder on a higher floor is a break", () => {
+  assertEquals(ruleBreaks(graphOf({ "storage/kv.ts": ["layers/log.ts"] }), RULES), [
+    "storage/kv.ts imports layers/log.ts: storage/ must not import layers/, which stands above it",
+  ]);
+});
+
+Deno.test("two framework folders on one floor must not import each other", () => {
+  assertEquals(ruleBreaks(graphOf({ "auth/csrf.ts": ["layers/layer.ts"] }), RULES), [
+    "auth/csrf.ts imports layers/layer.ts: auth/ must not import layers/, which stands beside it",
+  ]);
+});
+
+Deno.test("imports within a folder, its subfolders, and down the floors are fine", () => {
+  const graph = graphOf({
+    "mod.ts": ["server/app.ts", "auth/users.ts"],
+    "server/app.ts": ["server/router.ts", "layers/layer.ts", "auth/users.ts", "storage/kv.ts"],
+    "layers/presence/core.ts": ["layers/layer.ts", "storage/kv.ts"],
+    "layers/layer.ts": ["layers/presence/core.ts"],
+  });
+  assertEquals(ruleBreaks(graph, RULES), []);
+});
+
 Deno.test("a test file may import anything", () => {
   const graph = graphOf({ "tests/app_test.ts": ["server/app.ts", "routes/mod.ts", "mod.ts"] });
   assertEquals(ruleBreaks(graph, RULES), []);
 });
 
 Deno.test("the project's rules treat storage/mod.ts as framework, not as the entry point", () => {
-  const graph = graphOf({ "routes/chat.ts": ["storage/mod.ts"], "storage/mod.ts": ["mod.ts"] });
+  const graph = graphOf({ "routes/chat.ts": ["storage/mod.ts"], "storage/mod.ts": [] });
   assertEquals(ruleBreaks(graph, PROJECT_RULES), [
     "routes/chat.ts imports storage/mod.ts: an app must use the framework only through mod.ts or testing.ts",
   ]);

@@ -1,5 +1,5 @@
 import type { TrackedConnection } from "./contract.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 /**
  * How often a tracker over a backend that several processes (or Workers) share re-checks its

@@ -23,7 +23,7 @@ import {
   type TrackedConnection,
   type UntrackOptions,
 } from "./contract.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 /** How long changes are collected into one diff by default, in milliseconds. */
 export const DEFAULT_COALESCE_MS = 50;

@@ -39,8 +39,8 @@ import {
   type RedisClient,
   type RedisForm,
   redisTarget,
-} from "../redis_connection.ts";
-import { log } from "../../server/log.ts";
+} from "../../storage/redis_connection.ts";
+import { log } from "../../telemetry/log.ts";
 
 /** Where the Redis presence backend connects, and how fast a dead process's users expire. */
 export interface RedisPresenceOptions {

@@ -14,7 +14,7 @@
  * per 2 s round at most. Reads (a socket entering, a recovery) parse what they return.
  */
 import { retainedAtMost, type StreamEvent, type StreamRetention } from "./contract.ts";
-import { utf8Length } from "../../server/utf8.ts";
+import { utf8Length } from "../../telemetry/utf8.ts";
 
 const encoder = new TextEncoder();
 

@@ -33,7 +33,7 @@
  * const { complete, events } = await streams.since("chat.lobby", { epoch: "k3x9", offset: 41 });
  * ```
  */
-import type { Histogram } from "../../server/metrics.ts";
+import type { Histogram } from "../../telemetry/metrics.ts";
 import type { LayerEvent, SendResult } from "../layer.ts";
 
 /** A position in a stream: what a client saw last. */

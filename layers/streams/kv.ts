@@ -20,8 +20,8 @@
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
 import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
-import { log } from "../../server/log.ts";
-import { Histogram } from "../../server/metrics.ts";
+import { log } from "../../telemetry/log.ts";
+import { Histogram } from "../../telemetry/metrics.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,

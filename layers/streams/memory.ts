@@ -19,7 +19,7 @@
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
 import { frozenEventJson } from "../event_json.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,
@@ -36,7 +36,7 @@ import {
   withoutReserved,
 } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
-import { Histogram } from "../../server/metrics.ts";
+import { Histogram } from "../../telemetry/metrics.ts";
 
 /** How in-process streams keep their events. */
 export interface MemoryStreamsOptions {

@@ -42,7 +42,7 @@
  */
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson } from "../event_json.ts";
-import { Histogram } from "../../server/metrics.ts";
+import { Histogram } from "../../telemetry/metrics.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
 import { RespConnection } from "../_resp_connection.ts";
@@ -54,7 +54,7 @@ import {
   type RedisForm,
   redisTarget,
   withTimeout,
-} from "../redis_connection.ts";
+} from "../../storage/redis_connection.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,

@@ -7,7 +7,7 @@
  * await captured.waitFor(/WebSocket REJECT/);
  * ```
  */
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 import { Waiters } from "./waiters.ts";
 
 /** Collects log lines from construction until disposal; `waitFor` resolves once a line matches. */

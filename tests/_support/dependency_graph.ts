@@ -1,6 +1,7 @@
 /**
- * The local import graph as `deno info --json` sees it, with the two checks `deno task check`
- * runs on it: no import cycles, and the framework never reaching into an app.
+ * The local import graph as `deno info --json` sees it, with the checks `deno task check` runs
+ * on it: no import cycles, the framework never reaching into an app, and the framework's folders
+ * importing only downward.
  *
  * Run it as `deno run --allow-read --allow-run tests/_support/dependency_graph.ts`.
  */
@@ -8,8 +9,13 @@ import { fromFileUrl, relative, SEPARATOR } from "@std/path";
 
 /** Which files are the framework, which are apps, and which framework files apps may import. */
 export interface DependencyRules {
-  /** Path prefixes of the framework: a folder ending in `/` or a single file. */
-  framework: string[];
+  /**
+   * The framework's floors, from the ground up, each a list of path prefixes (a folder ending
+   * in `/` or a single file). A file may import its own folder and anything on a lower floor,
+   * never a higher floor nor another folder of its own floor: folders on one floor know
+   * nothing of each other.
+   */
+  framework: string[][];
   /** Path prefixes of the apps built on the framework, in the same form. */
   apps: string[];
   /** The framework's public entry files, the only framework files an app may import. */
@@ -18,7 +24,14 @@ export interface DependencyRules {
 
 /** This project's split between framework and apps. */
 export const PROJECT_RULES: DependencyRules = {
-  framework: ["mod.ts", "testing.ts", "server/", "layers/", "auth/", "storage/", "testing/"],
+  framework: [
+    ["telemetry/"], // logging and metrics, which every folder above may use
+    ["storage/"], // the key-value stores and the connections to them
+    ["layers/", "auth/"], // groups and presence; users and sessions: neither needs the other
+    ["server/"], // HTTP, WebSockets, consumers: where the rest comes together
+    ["testing/"], // the communicator
+    ["mod.ts", "testing.ts"], // the entry points
+  ],
   apps: ["main.ts", "routes/", "consumers/", "templates/", "cli/", "examples/"],
   entryPoints: ["mod.ts", "testing.ts"],
 };
@@ -108,16 +121,33 @@ function inImportOrder(graph: Map<string, string[]>, component: string[]): strin
 /** One line per import the rules forbid, e.g. `server/app.ts imports routes/mod.ts: ...`. */
 export function ruleBreaks(graph: Map<string, string[]>, rules: DependencyRules): string[] {
   // "server/" covers a folder, "mod.ts" only that file (not storage/mod.ts or mod.tsx).
+  const matches = (file: string, prefix: string): boolean =>
+    prefix.endsWith("/") ? file.startsWith(prefix) : file === prefix;
   const within = (file: string, prefixes: string[]): boolean =>
-    prefixes.some((p) => p.endsWith("/") ? file.startsWith(p) : file === p);
+    prefixes.some((p) => matches(file, p));
+  const framework = rules.framework.flat();
+  // Which floor, and which folder on it, a framework file stands in; undefined for the rest.
+  const placeOf = (file: string): { floor: number; folder: string } | undefined => {
+    for (const [floor, prefixes] of rules.framework.entries()) {
+      const folder = prefixes.find((p) => matches(file, p));
+      if (folder) return { floor, folder };
+    }
+  };
   const through = rules.entryPoints.join(" or ");
   const breaks: string[] = [];
   for (const [file, imports] of [...graph].sort(([a], [b]) => a.localeCompare(b))) {
     for (const target of imports) {
-      if (within(file, rules.framework) && within(target, rules.apps)) {
+      const from = placeOf(file);
+      const to = placeOf(target);
+      if (from && to && from.folder !== to.folder && to.floor >= from.floor) {
+        const where = to.floor === from.floor ? "beside it" : "above it";
+        breaks.push(
+          `${file} imports ${target}: ${from.folder} must not import ${to.folder}, which stands ${where}`,
+        );
+      } else if (within(file, framework) && within(target, rules.apps)) {
         breaks.push(`${file} imports ${target}: the framework must not import an app`);
       } else if (
-        within(file, rules.apps) && within(target, rules.framework) &&
+        within(file, rules.apps) && within(target, framework) &&
         !rules.entryPoints.includes(target)
       ) {
         breaks.push(
@@ -164,5 +194,7 @@ if (import.meta.main) {
   const breaks = ruleBreaks(graph, PROJECT_RULES);
   for (const line of breaks) console.log(line);
   if (cycles.length + breaks.length > 0) Deno.exit(1);
-  console.log(`Dependencies: ${graph.size} modules, no cycles, the framework imports no app`);
+  console.log(
+    `Dependencies: ${graph.size} modules, no cycles, the framework imports no app, its folders import only downward`,
+  );
 }

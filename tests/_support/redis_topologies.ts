@@ -11,7 +11,7 @@
  * ```
  */
 import { createClient } from "redis";
-import type { RedisForm } from "../../layers/redis_connection.ts";
+import type { RedisForm } from "../../storage/redis_connection.ts";
 import { redisServerArgs } from "./redis.ts";
 
 /** A running topology. */

@@ -9,7 +9,7 @@ import { handshakeStatus, TestSocket, WAIT_MS } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import type { Consumer } from "../../server/consumer.ts";
 import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
-import { formatAddr } from "../../server/log.ts";
+import { formatAddr } from "../../telemetry/log.ts";
 
 const PASSWORD = "quiet river stone";
 

@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
 import { type LogLevel, runChannelWorkers } from "../../mod.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 import { Communicator } from "../../testing.ts";
 import { createTestApp } from "../_support/test_app.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";

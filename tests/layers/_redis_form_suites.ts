@@ -9,7 +9,7 @@ import { storeContract } from "../storage/store_contract.ts";
 import { RedisLayer } from "../../layers/redis.ts";
 import { RedisPresenceBackend } from "../../layers/presence/redis.ts";
 import { RedisStore } from "../../storage/redis_store.ts";
-import type { RedisForm } from "../../layers/redis_connection.ts";
+import type { RedisForm } from "../../storage/redis_connection.ts";
 import { uniquePrefix } from "../_support/redis.ts";
 
 /**

@@ -3,7 +3,7 @@ import { assertEquals } from "@std/assert";
 import { BroadcastLayer } from "../../layers/broadcast.ts";
 import { BroadcastTransport } from "../../layers/broadcast_transport.ts";
 import type { TransportInbox } from "../../layers/_transport.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 log.setLevel("error"); // the overflow case logs a warning by design
 // Two layers with one prefix and one KV file stand for two Workers of one app.

@@ -13,7 +13,7 @@ import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
 import { Inbox } from "./_inbox.ts";
 import { assertOutageRecovered } from "./_outage.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 log.setLevel("silent"); // overflow and outage cases log by design
 const { available } = await redisAvailability();

@@ -6,10 +6,10 @@ import { assert, assertEquals } from "@std/assert";
 import { redisFormSuites } from "./_redis_form_suites.ts";
 import { RedisLayer } from "../../layers/redis.ts";
 import { RedisStore } from "../../storage/redis_store.ts";
-import { closeRedis, connectRedis } from "../../layers/redis_connection.ts";
+import { closeRedis, connectRedis } from "../../storage/redis_connection.ts";
 import { requireTopologies, startRedisCluster } from "../_support/redis_topologies.ts";
 import { uniquePrefix } from "../_support/redis.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 log.setLevel("error"); // the overflow case logs a warning by design
 const available = await requireTopologies();

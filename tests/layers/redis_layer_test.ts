@@ -8,7 +8,7 @@ import { RedisLayer } from "../../layers/redis.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
 import { Inbox } from "./_inbox.ts";
 import { assertOutageRecovered } from "./_outage.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 log.setLevel("silent"); // the outage test logs the outage by design
 const { available } = await redisAvailability();

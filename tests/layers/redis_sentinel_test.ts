@@ -8,7 +8,7 @@ import { redisFormSuites } from "./_redis_form_suites.ts";
 import { RedisLayer } from "../../layers/redis.ts";
 import { requireTopologies, startRedisSentinel } from "../_support/redis_topologies.ts";
 import { uniquePrefix } from "../_support/redis.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 log.setLevel("error"); // the overflow case logs a warning by design
 const available = await requireTopologies();

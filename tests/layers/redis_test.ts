@@ -1,7 +1,7 @@
 import { layerConformance } from "./conformance.ts";
 import { RedisLayer } from "../../layers/redis.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 log.setLevel("error"); // the overflow case logs a warning by design
 const { available } = await redisAvailability();

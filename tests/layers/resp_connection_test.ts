@@ -6,9 +6,9 @@
 import { assert, assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
 import { encodeCommand, parse, type RespReply } from "../../layers/_resp_codec.ts";
 import { MAX_WAITING, RespConnection } from "../../layers/_resp_connection.ts";
-import { redisHealth } from "../../layers/redis_health.ts";
+import { redisHealth } from "../../storage/redis_health.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 log.setLevel("error");
 const { available } = await redisAvailability({ privateServer: true });

@@ -9,7 +9,7 @@ import { type CapLease, ConnectionCaps } from "../../server/connection_caps.ts";
 import { DEFAULT_CONFIG, loadConfig } from "../../server/config.ts";
 import { createApp, socket } from "../../mod.ts";
 import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";

@@ -6,7 +6,7 @@ import { assertEquals } from "@std/assert";
 import type { Consumer } from "../../server/consumer.ts";
 import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
 import { createTestApp } from "../_support/test_app.ts";
-import { formatAddr } from "../../server/log.ts";
+import { formatAddr } from "../../telemetry/log.ts";
 import { TestSocket } from "../_support/socket.ts";
 
 const buggy: Consumer = (conn) => ({

@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { stopListening } from "../../server/start.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 
 const MS = 50;
 

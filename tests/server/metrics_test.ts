@@ -18,7 +18,7 @@ import type { Config } from "../../mod.ts";
 import { InMemoryLayer, RouteMeter, ServerMetrics } from "../../mod.ts";
 import { utf8Length } from "../../server/server_metrics.ts";
 import { FrameBatch } from "../../server/_frame_batch.ts";
-import { closeRedis, connectRedis, redisConnectionStatus } from "../../layers/redis_connection.ts";
+import { closeRedis, connectRedis, redisConnectionStatus } from "../../storage/redis_connection.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
 
 const TOKEN = "metrics-token-for-tests";

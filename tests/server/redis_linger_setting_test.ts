@@ -5,7 +5,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { DEFAULT_CONFIG } from "../../server/config.ts";
 import { openBackends } from "../../server/backends.ts";
-import { log } from "../../server/log.ts";
+import { log } from "../../telemetry/log.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 
 async function warningsAtStart(redisLingerMs: number): Promise<string[]> {

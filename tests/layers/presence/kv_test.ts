@@ -3,7 +3,7 @@ import { assertDeadProcessExpires } from "./_dead_process.ts";
 import { twoCores } from "../_two_processes.ts";
 import { BroadcastLayer } from "../../../layers/broadcast.ts";
 import { KvPresenceBackend } from "../../../layers/presence/kv.ts";
-import { log } from "../../../server/log.ts";
+import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
 const dir = await Deno.makeTempDir({ prefix: "presence-kv-" });

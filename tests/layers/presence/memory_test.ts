@@ -8,7 +8,7 @@ import {
 } from "../../../layers/presence/contract.ts";
 import { createLocalPresence, MemoryPresenceBackend } from "../../../layers/presence/memory.ts";
 import { PresenceCore } from "../../../layers/presence/core.ts";
-import { log } from "../../../server/log.ts";
+import { log } from "../../../telemetry/log.ts";
 import { FakeClock } from "../_fake_clock.ts";
 import { Inbox } from "../_inbox.ts";
 import { presenceConformance } from "./conformance.ts";

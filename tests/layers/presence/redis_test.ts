@@ -6,7 +6,7 @@ import { twoCores } from "../_two_processes.ts";
 import { RedisLayer } from "../../../layers/redis.ts";
 import { RedisPresenceBackend } from "../../../layers/presence/redis.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
-import { log } from "../../../server/log.ts";
+import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
 const { available } = await redisAvailability();

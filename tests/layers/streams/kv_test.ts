@@ -1,7 +1,7 @@
 import { streamConformance } from "./conformance.ts";
 import { BroadcastLayer } from "../../../layers/broadcast.ts";
 import { KvStreams } from "../../../layers/streams/kv.ts";
-import { log } from "../../../server/log.ts";
+import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
 // Two processes with one prefix and one KV file stand for two Workers of one app.

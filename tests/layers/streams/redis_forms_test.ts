@@ -6,14 +6,14 @@
 import { streamConformance } from "./conformance.ts";
 import { RedisLayer } from "../../../layers/redis.ts";
 import { RedisStreams } from "../../../layers/streams/redis.ts";
-import { closeRedis, connectRedis, type RedisForm } from "../../../layers/redis_connection.ts";
+import { closeRedis, connectRedis, type RedisForm } from "../../../storage/redis_connection.ts";
 import {
   requireTopologies,
   startRedisCluster,
   startRedisSentinel,
 } from "../../_support/redis_topologies.ts";
 import { uniquePrefix } from "../../_support/redis.ts";
-import { log } from "../../../server/log.ts";
+import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
 const available = await requireTopologies();

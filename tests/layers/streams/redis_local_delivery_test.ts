@@ -9,11 +9,11 @@ import { createClient } from "redis";
 import { publishToGroup, RedisLayer } from "../../../layers/redis.ts";
 import { RedisStreams } from "../../../layers/streams/redis.ts";
 import { groupChannel } from "../../../layers/redis_wire.ts";
-import { withTimeout } from "../../../layers/redis_connection.ts";
+import { withTimeout } from "../../../storage/redis_connection.ts";
 import type { StreamEvent } from "../../../layers/streams/contract.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
 import { Inbox } from "../_inbox.ts";
-import { log } from "../../../server/log.ts";
+import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
 const { available } = await redisAvailability();

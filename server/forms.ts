@@ -9,9 +9,9 @@
  * if (form instanceof FormRefusal) return new Response(form.reason, { status: form.status });
  * ```
  */
-import type { RequestContext } from "../server/context.ts";
-import { readBodyText } from "../server/request_body.ts";
-import { csrfFailure } from "./csrf.ts";
+import type { RequestContext } from "./context.ts";
+import { readBodyText } from "./request_body.ts";
+import { csrfFailure } from "../auth/csrf.ts";
 
 /** The largest form body accepted, in bytes (the forms here hold a few short fields). */
 export const MAX_FORM_BYTES = 64 * 1024;

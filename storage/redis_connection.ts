@@ -13,7 +13,7 @@
  * and restarts the client.
  */
 import { createClient, createCluster, createSentinel } from "redis";
-import { log } from "../server/log.ts";
+import { log } from "../telemetry/log.ts";
 import { trackRedisConnection } from "./redis_health.ts";
 
 /** A connected node-redis client. A Sentinel or Cluster connection answers the same commands. */

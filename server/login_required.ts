@@ -9,7 +9,7 @@
  * );
  * ```
  */
-import type { Handler, RequestContext } from "../server/context.ts";
+import type { Handler, RequestContext } from "./context.ts";
 import { type AccountView, type PageAccount, pageAccount } from "./page_account.ts";
 
 /** The accounts side of a page whose visitor is signed in. */

@@ -10,9 +10,9 @@
  * };
  * ```
  */
-import type { RequestContext } from "../server/context.ts";
-import { csrfSecret, maskToken } from "./csrf.ts";
-import { isSecureRequest, setCsrfCookie } from "./cookies.ts";
+import type { RequestContext } from "./context.ts";
+import { csrfSecret, maskToken } from "../auth/csrf.ts";
+import { isSecureRequest, setCsrfCookie } from "../auth/cookies.ts";
 
 /** The signed-in user as a page shows them, with the token their log-out form needs. */
 export interface AccountView {

@@ -7,9 +7,9 @@ import {
   RedisConnectionMachine,
   redisConnectionStatus,
   type RedisProbe,
-} from "../../layers/redis_connection.ts";
-import { FakeClock } from "./_fake_clock.ts";
-import { log, type LogLevel } from "../../server/log.ts";
+} from "../../storage/redis_connection.ts";
+import { FakeClock } from "../layers/_fake_clock.ts";
+import { log, type LogLevel } from "../../telemetry/log.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 
