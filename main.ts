@@ -1,116 +1,63 @@
 /**
- * `deno task start`: the composition root. It reads the configuration, opens the backends
- * once, builds the site over them, serves it, and stops gracefully on a signal. It is the one
- * module that knows both the framework and the apps.
+ * `deno task start`: reads the configuration, starts the site (`routes/start.ts`) in this
+ * process or in `--workers N` Workers, and stops gracefully on a signal.
  */
-import {
-  type Config,
-  createServices,
-  loadConfig,
-  log,
-  openBackends,
-  runChannelWorkers,
-  type RunningServer,
-  serveApp,
-  startWorkers,
-  type UpgradeWebSocket,
-  workerConfig,
-} from "./mod.ts";
-import { createSite } from "./routes/mod.ts";
-import { siteWorkers } from "./routes/workers.ts";
+import { type Config, loadConfig, log, startWorkers, workerConfig } from "./mod.ts";
+import { startSite } from "./routes/start.ts";
 
-/** How {@linkcode startSite} serves besides the configuration. */
-export interface SiteServeOptions {
-  reusePort?: boolean;
-  /** Names this Worker in an `x-served-by` header (`--workers N`). */
-  servedBy?: string;
-  /** Replaces `Deno.upgradeWebSocket` (tests). */
-  upgrade?: UpgradeWebSocket;
+let config: Config;
+try {
+  config = loadConfig(Deno.args, Deno.env.toObject());
+} catch (error) {
+  console.error(`Configuration error: ${(error as Error).message}`);
+  Deno.exit(2);
 }
-
-/** Opens the backends, builds the site over them and serves it; resolves once it listens. */
-export async function startSite(
-  config: Config,
-  options: SiteServeOptions = {},
-): Promise<RunningServer> {
-  log.setLevel(config.logLevel);
-  const backends = await openBackends(config);
-  const services = createServices(config, backends);
-  // The background workers IN_PROCESS_WORKERS names run here (`deno task worker` elsewhere).
-  const router = siteWorkers(config);
-  const names = config.inProcessWorkers === "all" ? router.names : config.inProcessWorkers;
-  const workers = await runChannelWorkers(router, services, { names }).catch(async (error) => {
-    await backends.close();
-    throw error;
-  });
-  const app = createSite(services, { upgrade: options.upgrade });
-  return await serveApp(app, {
-    hostname: config.host,
-    port: config.port,
-    reusePort: options.reusePort,
-    servedBy: options.servedBy,
-    onClosed: async () => {
-      await workers.close();
-      await backends.close();
-    },
-  });
-}
-
-if (import.meta.main) {
-  let config: Config;
-  try {
-    config = loadConfig(Deno.args, Deno.env.toObject());
-  } catch (error) {
-    console.error(`Configuration error: ${(error as Error).message}`);
-    Deno.exit(2);
-  }
-  log.setLevel(config.logLevel);
-  const workers = config.workers > 1;
-  const server = await (workers
+log.setLevel(config.logLevel);
+const workers = config.workers > 1;
+const server =
+  await (workers
     ? startWorkers(config, new URL("./routes/_worker.ts", import.meta.url))
     : startSite(config))
     .catch((error) => {
       console.error(`Could not start: ${(error as Error).message}`);
       Deno.exit(1);
     });
-  const layer = workers ? workerConfig(config, 0).layer : config.layer;
-  log.info(
-    `Serving the chat at ${server.url}/chat/ (layer: ${layer}, data: ${config.dataDir}` +
-      `${workers ? `, workers: ${config.workers}` : ""})`,
-  );
-  // SIGTERM (a deploy, `docker stop`, systemd) drains: the sockets close with 1012 spread over
-  // DRAIN_WINDOW_MS, so clients move to the other processes a few at a time and keep their
-  // presence grace. SIGINT (Ctrl-C) stops at once with 1001. A second signal, or the deadline,
-  // exits whatever is left.
-  let stopping = false;
-  const stop = async (signal: "SIGINT" | "SIGTERM") => {
-    if (stopping) {
-      log.warn(`${signal} again: exiting now`);
-      Deno.exit(0);
-    }
-    stopping = true;
-    const windowMs = signal === "SIGTERM" ? config.drainWindowMs : 0;
-    // The drain's own budget: the window, then 1 s for close frames and 1 s for the writes.
-    const limitMs = signal === "SIGTERM" ? windowMs + 2000 : 5000;
-    const deadline = setTimeout(() => {
-      log.warn(`${signal}: not done within ${limitMs / 1000} s; exiting now`);
-      Deno.exit(0);
-    }, limitMs);
-    if (signal === "SIGTERM") {
-      const what = "app" in server
-        ? `${server.app.live.size} connections`
-        : `the connections of ${server.size} Workers`;
-      log.info(`SIGTERM: draining ${what} over ${windowMs / 1000} s`);
-      await server.drain(windowMs);
-    } else {
-      log.info(`${signal}: shutting down`);
-      await server.shutdown();
-    }
-    clearTimeout(deadline);
-    log.info(`${signal}: stopped`);
+const layer = workers ? workerConfig(config, 0).layer : config.layer;
+log.info(
+  `Serving the chat at ${server.url}/chat/ (layer: ${layer}, data: ${config.dataDir}` +
+    `${workers ? `, workers: ${config.workers}` : ""})`,
+);
+// SIGTERM (a deploy, `docker stop`, systemd) drains: the sockets close with 1012 spread over
+// DRAIN_WINDOW_MS, so clients move to the other processes a few at a time and keep their
+// presence grace. SIGINT (Ctrl-C) stops at once with 1001. A second signal, or the deadline,
+// exits whatever is left.
+let stopping = false;
+const stop = async (signal: "SIGINT" | "SIGTERM") => {
+  if (stopping) {
+    log.warn(`${signal} again: exiting now`);
     Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGINT", () =>
-    stop("SIGINT"));
-  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-}
+  }
+  stopping = true;
+  const windowMs = signal === "SIGTERM" ? config.drainWindowMs : 0;
+  // The drain's own budget: the window, then 1 s for close frames and 1 s for the writes.
+  const limitMs = signal === "SIGTERM" ? windowMs + 2000 : 5000;
+  const deadline = setTimeout(() => {
+    log.warn(`${signal}: not done within ${limitMs / 1000} s; exiting now`);
+    Deno.exit(0);
+  }, limitMs);
+  if (signal === "SIGTERM") {
+    const what = "app" in server
+      ? `${server.app.live.size} connections`
+      : `the connections of ${server.size} Workers`;
+    log.info(`SIGTERM: draining ${what} over ${windowMs / 1000} s`);
+    await server.drain(windowMs);
+  } else {
+    log.info(`${signal}: shutting down`);
+    await server.shutdown();
+  }
+  clearTimeout(deadline);
+  log.info(`${signal}: stopped`);
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));

@@ -7,7 +7,7 @@
  * `deno run -A --unstable-kv --unstable-net bench/scale_server.ts --processes 2 --port 8001`
  */
 import { loadConfig } from "../server/config.ts";
-import { startSite } from "../main.ts";
+import { startSite } from "../routes/start.ts";
 
 const FLAGS = ["run", "-A", "--unstable-kv", "--unstable-net"];
 

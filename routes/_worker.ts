@@ -3,6 +3,6 @@
  * shared port with `reusePort` until the parent asks it to stop.
  */
 import { runWorker } from "../mod.ts";
-import { startSite } from "../main.ts";
+import { startSite } from "./start.ts";
 
 runWorker(startSite);

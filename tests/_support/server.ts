@@ -9,7 +9,7 @@
  */
 import { type Config, DEFAULT_CONFIG } from "../../server/config.ts";
 import type { RunningServer } from "../../server/start.ts";
-import { startSite } from "../../main.ts";
+import { startSite } from "../../routes/start.ts";
 
 /**
  * A configuration for tests: port 0, a fresh temporary data directory, silent logs, and fast

@@ -1,0 +1,54 @@
+/**
+ * The site started: opens the backends once, builds the site over them, runs the background
+ * workers this process hosts, and serves. `main.ts` calls it for one process, and each Worker
+ * of `--workers N` calls it from `_worker.ts`.
+ */
+import {
+  type Config,
+  createServices,
+  log,
+  openBackends,
+  runChannelWorkers,
+  type RunningServer,
+  serveApp,
+  type UpgradeWebSocket,
+} from "../mod.ts";
+import { createSite } from "./mod.ts";
+import { siteWorkers } from "./workers.ts";
+
+/** How {@linkcode startSite} serves besides the configuration. */
+export interface SiteServeOptions {
+  reusePort?: boolean;
+  /** Names this Worker in an `x-served-by` header (`--workers N`). */
+  servedBy?: string;
+  /** Replaces `Deno.upgradeWebSocket` (tests). */
+  upgrade?: UpgradeWebSocket;
+}
+
+/** Opens the backends, builds the site over them and serves it; resolves once it listens. */
+export async function startSite(
+  config: Config,
+  options: SiteServeOptions = {},
+): Promise<RunningServer> {
+  log.setLevel(config.logLevel);
+  const backends = await openBackends(config);
+  const services = createServices(config, backends);
+  // The background workers IN_PROCESS_WORKERS names run here (`deno task worker` elsewhere).
+  const router = siteWorkers(config);
+  const names = config.inProcessWorkers === "all" ? router.names : config.inProcessWorkers;
+  const workers = await runChannelWorkers(router, services, { names }).catch(async (error) => {
+    await backends.close();
+    throw error;
+  });
+  const app = createSite(services, { upgrade: options.upgrade });
+  return await serveApp(app, {
+    hostname: config.host,
+    port: config.port,
+    reusePort: options.reusePort,
+    servedBy: options.servedBy,
+    onClosed: async () => {
+      await workers.close();
+      await backends.close();
+    },
+  });
+}
