@@ -142,9 +142,15 @@ export {
   ConnectionCaps,
 } from "./server/connection_caps.ts";
 
-// Pages: escaping, static files, request bodies.
+// Pages: escaping, static files, the browser client, request bodies.
 export { escapeHtml, html, htmlResponse, type Interpolation, SafeHtml } from "./server/html.ts";
 export { staticFileHandler, type StaticFileOptions } from "./server/static_files.ts";
+export {
+  CLIENT_FILES,
+  type ClientRouteOptions,
+  clientRoutes,
+  DEFAULT_CLIENT_PATH,
+} from "./server/client_files.ts";
 export { readBodyText } from "./server/request_body.ts";
 
 // The group layer.

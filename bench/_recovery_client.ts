@@ -14,7 +14,7 @@
  * one it got twice is duplicated, one that does not follow the one before on its connection is
  * out of order. Each room's last offset is what its sender saw of its own messages.
  */
-import { Backoff } from "../static/backoff.js";
+import { Backoff } from "../client/backoff.js";
 
 /** What the storm's generator is asked to do. */
 export interface StormRequest {

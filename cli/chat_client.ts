@@ -6,7 +6,7 @@
  * server replays what it missed, each message printed once, in order; lines typed meanwhile
  * wait and go out once it is back. A message the server refuses is reported with its reason.
  */
-import { connectStream, type SendError } from "../static/channels_client.js";
+import { connectStream, type SendError } from "../client/mod.js";
 
 /** Printed when a reconnect could not bring back everything that was missed. */
 export const NOT_RECOVERED = "! Some messages could not be recovered; the latest ones follow";

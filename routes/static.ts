@@ -1,4 +1,4 @@
-import { type AppRoute, type Handler, page, staticFileHandler } from "../mod.ts";
+import { type AppRoute, clientRoutes, type Handler, page, staticFileHandler } from "../mod.ts";
 import { fromFileUrl } from "@std/path";
 
 /** The project's `static/` folder, found from this module so the working directory does not matter. */
@@ -7,7 +7,7 @@ export const STATIC_ROOT: string = fromFileUrl(new URL("../static/", import.meta
 /** `GET /static/*`: the files of `static/`. */
 export const staticFiles: Handler = staticFileHandler(STATIC_ROOT, { prefix: "/static/" });
 
-/** The static files' route. */
+/** The static files' route, and the framework's browser client at `/channels/` (pages import it). */
 export function staticRoutes(): AppRoute[] {
-  return [page("GET", "/static/*", staticFiles)];
+  return [page("GET", "/static/*", staticFiles), ...clientRoutes()];
 }

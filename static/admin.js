@@ -3,7 +3,7 @@
  * row every second while the page is open; a row not heard from for 5 s is removed (its
  * process stopped, or left the layer).
  */
-import { LiveSocket } from "./live_socket.js";
+import { LiveSocket } from "/channels/live_socket.js";
 
 const STALE_MS = 5_000;
 /** @type {Map<string, Record<string, any>>} */

@@ -6,7 +6,7 @@
 // Messages go out with an ack: one the server refuses stays in the log marked "Not sent".
 // It asks for the room's presence frames (`?presence=1`): a "presence.state" on every
 // (re)connect replaces the "In this room" list, and each "presence.diff" updates it.
-import { connectStream } from "./channels_client.js";
+import { connectStream } from "/channels/channels_client.js";
 
 // A policy close (a flood, say) must not turn into a reconnect loop: start at about 4 s.
 const POLICY_BACKOFF_ATTEMPTS = 3;

@@ -2,7 +2,7 @@
 // ws(s)://<host>/ws/presence/state/, and keeps the page's list of users live: the full state on every
 // (re)connect, then diffs. On a page without the list it only holds the socket (`?list=0`).
 // User text reaches the page through textContent only, never as markup.
-import { LiveSocket } from "./live_socket.js";
+import { LiveSocket } from "/channels/live_socket.js";
 
 const LOGGED_OUT = 4001;
 const MAX_FEED = 50;

@@ -5,6 +5,7 @@
 import {
   type App,
   type AppRoute,
+  clientRoutes,
   type Consumer,
   createApp,
   html,
@@ -18,7 +19,10 @@ import {
 /** The group every counter socket joins. */
 const GROUP = "counter";
 
-/** The count, kept by the app in this process (see the README beside this file). */
+/**
+ * The count, kept by the app in this process: with several processes each would count its own
+ * clicks, so an app that runs more than one keeps it in the store instead.
+ */
 export class ClickCount {
   #count = 0;
 
@@ -63,22 +67,30 @@ function counterPage(count: ClickCount): Response {
         <script type="module" src="/counter.js"></script>
       </head>
       <body><h1>Clicked <output id="count">${count.value}</output> times</h1>
-    <button id="click" type="button">Click</button></body>
+    <button id="click" type="button">Click</button> <span id="state">Connecting…</span></body>
     </html>
   `);
 }
 
-const CLIENT = `const socket = new WebSocket(\`ws://\${location.host}/ws/counter/\`);
-socket.onmessage = (event) => {
-  const data = JSON.parse(event.data);
-  if (typeof data.count === "number") document.getElementById("count").textContent = data.count;
-};
-document.getElementById("click").onclick = () => socket.send("click");
+// The page's script: the framework's reconnecting socket, served by \`clientRoutes()\`, so the
+// count comes back by itself after a lost connection (the consumer sends it on every connect).
+const CLIENT = `import { LiveSocket } from "/channels/live_socket.js";
+
+const scheme = location.protocol === "https:" ? "wss" : "ws";
+const live = new LiveSocket(\`\${scheme}://\${location.host}/ws/counter/\`, {
+  onState: (_state, text) => (document.getElementById("state").textContent = text),
+  onFrame: (frame) => {
+    if (typeof frame.count === "number") document.getElementById("count").textContent = frame.count;
+  },
+});
+live.start();
+document.getElementById("click").onclick = () => live.isOpen && live.send("click");
 `;
 
-/** The counter's route table: its page, its script and its socket. */
+/** The counter's route table: its page, its script, the framework's client and its socket. */
 export function counterRoutes(count: ClickCount): AppRoute[] {
   return [
+    ...clientRoutes(),
     page("GET", "/", () => counterPage(count)),
     page(
       "GET",

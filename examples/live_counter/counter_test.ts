@@ -40,6 +40,11 @@ Deno.test("the page shows the count and loads its client", async () => {
   const body = await response.text();
   assertStringIncludes(body, '<output id="count">0</output>');
   assertStringIncludes(body, '<script type="module" src="/counter.js">');
+  const script = await (await app.handle(new Request("http://localhost/counter.js"))).text();
+  assertStringIncludes(script, 'import { LiveSocket } from "/channels/live_socket.js";');
+  const client = await app.handle(new Request("http://localhost/channels/live_socket.js"));
+  assertEquals(client.status, 200);
+  assertStringIncludes(await client.text(), "export class LiveSocket");
   assertEquals((await app.handle(new Request("http://localhost/nowhere"))).status, 404);
   await app.close();
 });

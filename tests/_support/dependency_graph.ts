@@ -25,15 +25,15 @@ export interface DependencyRules {
 /** This project's split between framework and apps. */
 export const PROJECT_RULES: DependencyRules = {
   framework: [
-    ["telemetry/"], // logging and metrics, which every folder above may use
+    ["telemetry/", "client/"], // logging and metrics; the browser client, which imports nothing
     ["storage/"], // the key-value stores and the connections to them
     ["layers/", "auth/"], // groups and presence; users and sessions: neither needs the other
     ["server/"], // HTTP, WebSockets, consumers: where the rest comes together
     ["testing/"], // the communicator
-    ["mod.ts", "testing.ts"], // the entry points
+    ["mod.ts", "testing.ts", "client/mod.js"], // the entry points
   ],
   apps: ["main.ts", "routes/", "consumers/", "templates/", "cli/", "examples/"],
-  entryPoints: ["mod.ts", "testing.ts"],
+  entryPoints: ["mod.ts", "testing.ts", "client/mod.js"],
 };
 
 /** Local files reachable from `entries` (relative to `cwd`), each mapped to the local files it imports. */
@@ -133,7 +133,10 @@ export function ruleBreaks(graph: Map<string, string[]>, rules: DependencyRules)
       if (folder) return { floor, folder };
     }
   };
-  const through = rules.entryPoints.join(" or ");
+  // "mod.ts", "mod.ts or testing.ts", "mod.ts, testing.ts or client/mod.js".
+  const last = rules.entryPoints.at(-1);
+  const others = rules.entryPoints.slice(0, -1).join(", ");
+  const through = others === "" ? last : `${others} or ${last}`;
   const breaks: string[] = [];
   for (const [file, imports] of [...graph].sort(([a], [b]) => a.localeCompare(b))) {
     for (const target of imports) {
@@ -182,7 +185,7 @@ if (import.meta.main) {
   // mod.ts and testing.ts may not exist yet mid-restructuring, and deno info fails on a missing file.
   const top = await Array.fromAsync(Deno.readDir(root), (entry) => entry.name);
   const entries = ["main.ts", "mod.ts", "testing.ts"].filter((f) => top.includes(f));
-  entries.push(...found.flat());
+  entries.push(...PROJECT_RULES.entryPoints.filter((f) => f.includes("/")), ...found.flat());
   const graph = await moduleGraph(entries, { cwd: root });
   const cycles = findCycles(graph);
   for (const cycle of cycles) {

@@ -6,7 +6,7 @@ import {
   parseClientArgs,
   roomSocketUrl,
 } from "../../cli/chat_client.ts";
-import { SendError } from "../../static/channels_client.js";
+import { SendError } from "../../client/channels_client.js";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
 import { startTcpProxy } from "../_support/tcp_proxy.ts";

@@ -142,8 +142,8 @@ Deno.test("the site's stylesheet and scripts are served by the app", async () =>
   assertEquals(css.status, 200);
   assertEquals(css.headers.get("content-type"), "text/css; charset=UTF-8");
   assertStringIncludes(await css.text(), ".chat-log");
-  for (const script of ["chat.js", "room_picker.js", "backoff.js"]) {
-    const js = await fetch(server.httpUrl(`/static/${script}`));
+  for (const script of ["/static/chat.js", "/static/room_picker.js", "/channels/backoff.js"]) {
+    const js = await fetch(server.httpUrl(script));
     assertEquals(js.headers.get("content-type"), "text/javascript; charset=UTF-8", script);
     await js.body?.cancel();
   }

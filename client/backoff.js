@@ -1,4 +1,14 @@
 /**
+ * What a reconnecting socket asks of its backoff; a `Backoff` is one, and a test may bring its
+ * own.
+ * @typedef {object} ReconnectDelays
+ * @property {number} attempts How many delays were handed out since the last reset.
+ * @property {() => number} next The delay before the next attempt, in milliseconds.
+ * @property {() => void} reset Starts again from the shortest delay.
+ * @property {(attempts: number) => void} atLeast Skips the delays of the first `attempts`.
+ */
+
+/**
  * Exponential backoff with jitter for reconnecting: 0.5 s, 1 s, 2 s … up to 10 s, each delay
  * drawn from the upper half of its step so that many pages do not return all at once.
  */

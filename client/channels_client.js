@@ -16,7 +16,7 @@
  *
  * @example
  * ```js
- * import { connectStream } from "/static/channels_client.js";
+ * import { connectStream, SendError } from "/channels/channels_client.js";
  *
  * const stream = connectStream("/ws/chat/lobby/", {
  *   batch: true,
@@ -74,7 +74,7 @@ export const HISTORY_SIZE = 50;
  *   newline-delimited JSON): fewer, larger writes under load.
  * @property {number} [historySize] How many messages the server sends as history (50).
  * @property {Partial<Record<StreamState, string>>} [texts] Overrides of `STATE_TEXT`.
- * @property {import("./backoff.js").Backoff} [backoff] Delays between attempts (default 0.5 s
+ * @property {import("./backoff.js").ReconnectDelays} [backoff] Delays between attempts (default 0.5 s
  *   doubling to 10 s, with jitter).
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.

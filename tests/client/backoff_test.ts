@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { Backoff } from "../../static/backoff.js";
+import { Backoff } from "../../client/backoff.js";
 
 Deno.test("reconnect delays double from 0.5 s up to 10 s", () => {
   const highest = new Backoff({ random: () => 1 });

@@ -32,7 +32,7 @@ export const STATE_TEXT = Object.freeze({
  * @property {(event: CloseEvent) => CloseVerdict | undefined} [onClose] Called when an open or
  *   opening connection is lost while the page stays; its verdict decides what comes next.
  * @property {Partial<Record<LiveState, string>>} [texts] Overrides of `STATE_TEXT`.
- * @property {Backoff} [backoff] The delays between attempts.
+ * @property {import("./backoff.js").ReconnectDelays} [backoff] The delays between attempts.
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
  */

@@ -6,8 +6,8 @@ import {
   SendError,
   type StreamMessage,
   type StreamOptions,
-} from "../../static/channels_client.js";
-import { Backoff } from "../../static/backoff.js";
+} from "../../client/channels_client.js";
+import { Backoff } from "../../client/backoff.js";
 import { drop, type FakeSocket, fakeSockets, open } from "./_fake_socket.ts";
 
 function feed(socket: FakeSocket, ...frames: Record<string, unknown>[]): void {

@@ -1,6 +1,6 @@
 import { assertEquals } from "@std/assert";
-import { LiveSocket, type LiveSocketOptions } from "../../static/live_socket.js";
-import { Backoff } from "../../static/backoff.js";
+import { LiveSocket, type LiveSocketOptions } from "../../client/live_socket.js";
+import { Backoff } from "../../client/backoff.js";
 import { drop, fakeSockets, open } from "./_fake_socket.ts";
 
 function client(options: LiveSocketOptions = {}) {

@@ -1,0 +1,246 @@
+/**
+ * The types of the package's client (`@channels/deno/client`), whose code is plain JavaScript
+ * so that browsers load it as it is. `tests/client/declared_types_test.ts` holds these
+ * declarations against the JavaScript: `deno check` fails when they drift apart.
+ *
+ * @example
+ * ```ts
+ * import { connectStream, SendError } from "@channels/deno/client";
+ *
+ * const stream = connectStream("ws://127.0.0.1:8000/ws/chat/lobby/", {
+ *   onMessage: (message) => console.log(message.offset, message.message),
+ *   onRecovered: ({ complete }) => complete || console.warn("some messages were lost"),
+ * });
+ * try {
+ *   await stream.send({ message: "hi" }, { ack: true });
+ * } catch (error) {
+ *   if (error instanceof SendError && error.maybeStored) console.warn("may have been stored");
+ * }
+ * ```
+ *
+ * @module
+ */
+
+/** The state of a reconnecting connection. */
+export type LiveState = "connecting" | "open" | "reconnecting" | "closed";
+
+/**
+ * What a client decides when its connection is lost. `stop`: do not reconnect, and show this
+ * text as "closed"; `atLeastAttempts`: skip the short delays (see {@linkcode Backoff.atLeast}).
+ */
+export interface CloseVerdict {
+  /** Stay closed, showing this text. */
+  stop?: string;
+  /** Wait at least as long as after this many failed attempts. */
+  atLeastAttempts?: number;
+}
+
+/** What the connection label says in each state unless a client says otherwise. */
+export declare const STATE_TEXT: Readonly<Record<LiveState, string>>;
+
+/** How many messages a stream server sends as history on a fresh or incomplete connect. */
+export declare const HISTORY_SIZE: number;
+
+/**
+ * A message of a stream, as the server sent it, with its `offset`; `history: true` marks the
+ * last messages sent on a fresh or incomplete connect, `recovered: true` a replayed one.
+ */
+export type StreamMessage = Record<string, unknown> & { offset: number };
+
+/** What the first frame of each connection of a stream says. */
+export interface Recovery {
+  /**
+   * False when messages between the last one delivered and now are lost for this client; the
+   * server then sends its last messages as history.
+   */
+  complete: boolean;
+  /** True on a connection that did not ask to recover (the first one). */
+  fresh: boolean;
+  /** The stream's epoch; it changes when the stream's history is lost. */
+  epoch: string;
+  /** The stream's latest offset when the client connected. */
+  offset: number;
+  /** Why recovery was not complete, for logs. */
+  reason?: string;
+}
+
+/** What a sent frame got. */
+export interface SendResult {
+  /** The `ref` the client put on the frame. */
+  ref: string;
+  /** With `ack`: the stored message's offset. */
+  offset?: number;
+  /** With `ack`: the stream's epoch. */
+  epoch?: string;
+}
+
+/** How a stream connects and what it tells the app. */
+export interface StreamOptions {
+  /** Each stream message, once, in offset order. */
+  onMessage?: (message: StreamMessage) => void;
+  /** The first frame of each connection, before the messages it announces. */
+  onRecovered?: (recovery: Recovery) => void;
+  /** Every other frame: those without an offset (presence, errors that answer no send). */
+  onFrame?: (frame: Record<string, unknown>) => void;
+  /** Each change of the connection's state, with a text to show. */
+  onStateChange?: (state: LiveState, text: string) => void;
+  /**
+   * Called when the connection is lost; return `{ stop: "why" }` to stay closed, or
+   * `{ atLeastAttempts: n }` to wait longer before the next attempt.
+   */
+  onClose?: (event: CloseEvent) => CloseVerdict | undefined;
+  /** Accept several frames per WebSocket message (`?batch=1`, newline-delimited JSON). */
+  batch?: boolean;
+  /** How many messages the server sends as history (50). */
+  historySize?: number;
+  /** Overrides of {@linkcode STATE_TEXT}. */
+  texts?: Partial<Record<LiveState, string>>;
+  /** Delays between attempts (default 0.5 s doubling to 10 s, with jitter). */
+  backoff?: ReconnectDelays;
+  /** The socket class (a fake one in tests). */
+  WebSocket?: typeof WebSocket;
+  /** Where `pagehide`, `pageshow` and `online` come from. */
+  window?: EventTarget;
+}
+
+/** Why a send failed: the server refused it, or the connection went before its answer. */
+export declare class SendError extends Error {
+  /**
+   * A failed send.
+   * @param message The server's error text, or what happened to the connection.
+   * @param details The frame's `ref`, what happened, and the server's error frame.
+   */
+  constructor(
+    message: string,
+    details: {
+      ref?: string;
+      kind: "refused" | "disconnected" | "not-connected" | "closed";
+      frame?: Record<string, unknown>;
+    },
+  );
+  /** The frame's `ref` (none when it never went out). */
+  ref: string | undefined;
+  /**
+   * "refused": the server answered with an error; "disconnected": the connection was lost
+   * before the answer; "not-connected": the frame never went out; "closed": `close()` was
+   * called before the answer.
+   */
+  kind: "refused" | "disconnected" | "not-connected" | "closed";
+  /** The server's error frame, when it answered. */
+  frame: Record<string, unknown> | undefined;
+  /**
+   * True when the server may have stored the message although no ack came: the connection was
+   * lost after the frame went out. A recovered stream then shows it if it was stored.
+   */
+  get maybeStored(): boolean;
+}
+
+/**
+ * Connects to a stream socket and keeps it connected, recovering on every reconnect. `url` may
+ * be relative to the page (`/ws/chat/lobby/`) or `ws(s)://…`; its own query parameters are
+ * kept.
+ */
+export declare function connectStream(url: string | URL, options?: StreamOptions): ChannelStream;
+
+/** A recovering connection to one stream; {@linkcode connectStream} makes and connects one. */
+export declare class ChannelStream {
+  /** A stream not yet connected: call `connect()`, or use {@linkcode connectStream}. */
+  constructor(url: string | URL, options?: StreamOptions);
+  /** Opens the connection (once); `connectStream` calls it. */
+  connect(): void;
+  /** The connection's state. */
+  get state(): LiveState;
+  /** Whether a frame sent now goes out. */
+  get isOpen(): boolean;
+  /** The stream's epoch, once the server said it. */
+  get epoch(): string | null;
+  /** The offset of the last message delivered to `onMessage` in this epoch (0: none). */
+  get offset(): number;
+  /**
+   * Sends one JSON frame with a fresh `ref`. Without `ack` it resolves as soon as the frame
+   * went out; with `ack` it resolves with the stored message's offset and epoch, and rejects
+   * with a {@linkcode SendError} carrying the server's error text. Sends are not queued and
+   * never retried.
+   */
+  send(data: Record<string, unknown>, options?: { ack?: boolean }): Promise<SendResult>;
+  /** Closes the connection for good; unanswered sends are rejected. */
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * The frames of one batched WebSocket message: newline-delimited JSON objects, in order. Lines
+ * that are not JSON objects are skipped.
+ */
+export declare function ndjsonFrames(data: unknown): Record<string, unknown>[];
+
+/** How a {@linkcode LiveSocket} behaves and what it tells the app. */
+export interface LiveSocketOptions {
+  /** Called on every state change. */
+  onState?: (state: LiveState, text: string) => void;
+  /** Called once a connection is open, after `onState("open")`. */
+  onOpen?: () => void;
+  /** Called with each frame that is a JSON object; any other frame is ignored. */
+  onFrame?: (frame: Record<string, unknown>) => void;
+  /** Turns one WebSocket message into the frames it carries (default: one JSON object). */
+  decode?: (data: unknown) => Record<string, unknown>[];
+  /** Called when a connection is lost while the page stays; its verdict decides what's next. */
+  onClose?: (event: CloseEvent) => CloseVerdict | undefined;
+  /** Overrides of {@linkcode STATE_TEXT}. */
+  texts?: Partial<Record<LiveState, string>>;
+  /** The delays between attempts (default 0.5 s doubling to 10 s, with jitter). */
+  backoff?: ReconnectDelays;
+  /** The socket class (a fake one in tests). */
+  WebSocket?: typeof WebSocket;
+  /** Where `pagehide`, `pageshow` and `online` come from. */
+  window?: EventTarget;
+}
+
+/**
+ * A WebSocket that reconnects by itself, for sockets that are not streams (a presence list): it
+ * reports its state, waits 0.5 s doubling to 10 s with jitter between attempts, and stops while
+ * the page is being left. `url` may be a function, asked again before every attempt.
+ */
+export declare class LiveSocket {
+  /** A socket not yet open: call `start()`. */
+  constructor(url: string | (() => string), options?: LiveSocketOptions);
+  /** Whether a frame sent now goes out. */
+  get isOpen(): boolean;
+  /** Connects, and follows the page: no reconnecting while it is left, back when it returns. */
+  start(): void;
+  /** Sends one frame on the open socket (check `isOpen` first). */
+  send(data: string): void;
+  /** Closes the connection for good: no more attempts; the state becomes "closed". */
+  stop(code?: number, reason?: string): void;
+}
+
+/** The frame one WebSocket message carries when it is a JSON object; none otherwise. */
+export declare function jsonObjects(data: unknown): Record<string, unknown>[];
+
+/** What a reconnecting socket asks of its backoff; a {@linkcode Backoff} is one. */
+export interface ReconnectDelays {
+  /** How many delays were handed out since the last reset. */
+  readonly attempts: number;
+  /** The delay before the next attempt, in milliseconds. */
+  next(): number;
+  /** Starts again from the shortest delay. */
+  reset(): void;
+  /** Skips the delays of the first `attempts`. */
+  atLeast(attempts: number): void;
+}
+
+/**
+ * Exponential backoff with jitter for reconnecting: 0.5 s, 1 s, 2 s … up to 10 s, each delay
+ * drawn from the upper half of its step so that many clients do not return all at once.
+ */
+export declare class Backoff {
+  /** A backoff from `initialMs` doubling up to `maxMs`; `random` draws the jitter. */
+  constructor(options?: { initialMs?: number; maxMs?: number; random?: () => number });
+  /** How many delays were handed out since the last reset. */
+  get attempts(): number;
+  /** The delay before the next attempt, in milliseconds. */
+  next(): number;
+  /** Starts again from the shortest delay (after a connection that lasted). */
+  reset(): void;
+  /** Skips the short delays, e.g. after the server closed for a policy violation. */
+  atLeast(attempts: number): void;
+}
