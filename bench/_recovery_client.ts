@@ -5,7 +5,7 @@
  *
  * It reads one {@linkcode StormRequest} line on stdin, opens every client with `?stream=1`,
  * starts the senders and says `flowing`. On a `drop` line it closes every client's socket at
- * the same moment; each reconnects after the browser module's backoff (`static/backoff.js`)
+ * the same moment; each reconnects after the browser module's backoff (`client/backoff.js`)
  * with `?epoch=E&since=N`, its last offset. It says `recovered` once every client has caught
  * up with what it missed, lets the messages flow `afterMs` longer, stops the senders, waits for
  * the last deliveries, and answers `done` with a {@linkcode StormResult}.

@@ -2,7 +2,7 @@
  * `deno task client <room> [--url http://127.0.0.1:8000]`: a terminal chat client. Lines typed
  * on stdin go to the room; what the room says is printed with author and time. Ends cleanly
  * on end of input (Ctrl-D) or Ctrl-C. It shares the browser page's client module
- * (static/channels_client.js): after a lost connection it reconnects with backoff and the
+ * (client/channels_client.js): after a lost connection it reconnects with backoff and the
  * server replays what it missed, each message printed once, in order; lines typed meanwhile
  * wait and go out once it is back. A message the server refuses is reported with its reason.
  */

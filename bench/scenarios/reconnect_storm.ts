@@ -5,7 +5,7 @@
  * One sender per room stays connected and sends at a fixed rate throughout. The clients (a
  * separate process, `bench/_recovery_client.ts`, plain Deno WebSockets) first connect with
  * `?stream=1`; at the drop each closes its socket, waits the browser module's backoff
- * (`static/backoff.js`: the first retry after 0.25 to 0.5 s, then doubling, with jitter) and
+ * (`client/backoff.js`: the first retry after 0.25 to 0.5 s, then doubling, with jitter) and
  * reconnects with `?epoch=E&since=N`. A client has recovered once it has every message up to
  * the offset its `recovered` frame named. Measured: the time from the drop until each client
  * and the last has recovered, the messages lost, duplicated or out of order (counted per client
@@ -295,7 +295,7 @@ export const reconnectStormScenario: Scenario = {
         } ` +
         `s before the drop and ${(quick ? QUICK_AFTER_MS : AFTER_MS) / 1000} s after the last ` +
         `client recovered. The drop closes every client's socket at the same moment; each ` +
-        `reconnects after static/backoff.js's delay (0.25 to 0.5 s for the first attempt).`,
+        `reconnects after client/backoff.js's delay (0.25 to 0.5 s for the first attempt).`,
         `Recovered: the client has every message up to the offset of its "recovered" frame. ` +
         `"From the drop" includes the backoff; "from its reconnect" is the handshake and the ` +
         `replay. Lost: an offset of the room after the client's first position it never got; ` +
