@@ -348,7 +348,7 @@ export class ServerMetrics {
     if (writes !== undefined) {
       r.histogram(
         "channels_history_write_seconds",
-        "Time to write history: a batch to the store (in-process), a publish (Redis, Deno KV).",
+        "Time to write history: a batch (in-process), a publish (Redis), a commit of publishes (KV).",
       ).attach(writes);
     }
     const up = r.gauge("channels_redis_up", "1 while the Redis connection is ready.", [

@@ -100,7 +100,8 @@ export interface GroupStreams {
   close(): Promise<void>;
   /**
    * How long writes to the history took, in seconds, for the metrics: a batch written to the
-   * store (in-process streams), or one publish's round trip (Redis, Deno KV).
+   * store (in-process streams), one publish's round trip (Redis), or one commit of one or more
+   * publishes (Deno KV).
    */
   readonly writeSeconds?: Histogram;
 }

@@ -2,13 +2,19 @@
  * Retained group streams in a shared Deno KV (`LAYER=broadcast`, which `--workers N` uses):
  * the Workers agree on offsets through the KV file they share.
  *
- * A publish is one atomic commit: it checks the group's record (`{epoch, offset}`) is the one
- * this Worker last saw, writes the next offset into it, and writes the event under that offset,
- * so an offset is never given twice and an event is readable as soon as it has its offset. A
- * Worker remembers the record it last wrote, so while it is the only publisher of a group the
- * commit needs no read first; when another Worker published meanwhile, the check fails and the
- * Worker reads the record and tries again. One Worker's publishes to a group are made one at a
- * time, in call order. Each event is durable once its publish resolves.
+ * A commit is atomic: it checks the group's record (`{epoch, offset}`) is the one this Worker
+ * last saw, writes the next offsets into it, and writes the events under those offsets, so an
+ * offset is never given twice and an event is readable as soon as it has its offset. A Worker
+ * remembers the record it last wrote, so while it is the only publisher of a group the commit
+ * needs no read first; when another Worker published meanwhile, the check fails and the Worker
+ * reads the record and tries again.
+ *
+ * One Worker's commits to a group are made one at a time. A publish called while a commit is
+ * under way waits for it, with the others called meanwhile, and they go in the next commit
+ * together, in call order (a group commit, as databases make them): a quiet group's publish is
+ * committed at once, a busy group's cost one commit per round trip of the KV file rather than
+ * one each, and the fewer commits there are, the fewer collide with another Worker's. Each event
+ * is durable once its publish resolves.
  *
  * The event then goes to the group through the layer (BroadcastChannel). Two Workers' events
  * can reach a third out of offset order (each sends when its own commit returns): the chat
@@ -22,6 +28,7 @@ import { eventJson, freezeEvent } from "../event_json.ts";
 import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
 import { log } from "../../telemetry/log.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
+import { utf8Length } from "../../telemetry/utf8.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,
@@ -67,6 +74,19 @@ interface Stored {
 
 const TRIM_EVERY = 32;
 const TRIM_BATCH = 100;
+/** Publishes one commit takes at most: Deno KV allows 1,000 mutations and 800 KiB per commit. */
+const COMMIT_EVENTS = 64;
+const COMMIT_BYTES = 512 * 1024;
+/** Publishes that may wait for a group's commit; more are refused rather than queued. */
+export const MAX_WAITING_PUBLISHES = 10_000;
+
+/** A publish waiting for its group's next commit. */
+interface Waiting {
+  event: LayerEvent;
+  retention: StreamRetention;
+  resolve: (streamed: StreamEvent) => void;
+  reject: (error: unknown) => void;
+}
 
 /** {@linkcode GroupStreams} in a Deno KV shared by Workers; open with {@linkcode KvStreams.open}. */
 export class KvStreams implements GroupStreams {
@@ -75,10 +95,12 @@ export class KvStreams implements GroupStreams {
   #retention: StreamRetention;
   /** By group: the record this Worker last wrote or read. */
   #seen = new Map<string, Seen>();
-  /** By group: the publish under way, so this Worker's publishes go one at a time. */
-  #tails = new Map<string, Promise<unknown>>();
+  /** By group: the publishes waiting for its next commit; present while a commit is under way. */
+  #waiting = new Map<string, Waiting[]>();
+  /** The groups' commit loops, so that closing waits for them. */
+  #committing = new Set<Promise<void>>();
   #closing: Promise<void> | null = null;
-  /** How long each publish's commit took. */
+  /** How long each commit took (one or more publishes). */
   readonly writeSeconds: Histogram = new Histogram();
 
   private constructor(kv: Deno.Kv, options: KvStreamsOptions) {
@@ -95,12 +117,17 @@ export class KvStreams implements GroupStreams {
   publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished> {
     if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
     const retention = options?.retention ?? this.#retention;
-    const previous = this.#tails.get(group) ?? Promise.resolve();
-    const committed = previous.catch(() => {}).then(() => this.#commit(group, event, retention));
-    this.#tails.set(group, committed);
-    void committed.finally(() => {
-      if (this.#tails.get(group) === committed) this.#tails.delete(group);
-    }).catch(() => {});
+    const { promise: committed, resolve, reject } = Promise.withResolvers<StreamEvent>();
+    const waiting = this.#waiting.get(group);
+    if (waiting === undefined) {
+      this.#waiting.set(group, [{ event, retention, resolve, reject }]);
+      const loop = this.#commitWhileWaiting(group);
+      this.#committing.add(loop);
+      void loop.finally(() => this.#committing.delete(loop));
+    } else if (waiting.length >= MAX_WAITING_PUBLISHES) {
+      return Promise.reject(new Error(`More than ${MAX_WAITING_PUBLISHES} publishes wait`));
+    } else waiting.push({ event, retention, resolve, reject });
+    // Resolved in offset order, so the members get the events in that order too.
     return committed.then(async (streamed) => {
       const result = await this.#options.layer.groupSend(group, streamed);
       return { ...result, offset: streamed.offset, epoch: streamed.epoch };
@@ -126,38 +153,55 @@ export class KvStreams implements GroupStreams {
 
   close(): Promise<void> {
     return this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#tails.values()]);
+      await Promise.allSettled([...this.#committing]);
       this.#kv.close();
     })();
   }
 
-  async #commit(
-    group: string,
-    event: LayerEvent,
-    retention: StreamRetention,
-  ): Promise<StreamEvent> {
-    const rest = withoutReserved(event);
+  // Commits what waits for the group, a batch at a time, until nothing does.
+  async #commitWhileWaiting(group: string): Promise<void> {
+    const waiting = this.#waiting.get(group)!;
+    while (waiting.length > 0) {
+      const batch = waiting.splice(0, batchLength(waiting));
+      try {
+        const streamed = await this.#commit(group, batch);
+        batch.forEach((publish, i) => publish.resolve(streamed[i]));
+      } catch (error) {
+        for (const publish of batch) publish.reject(error);
+      }
+    }
+    this.#waiting.delete(group);
+  }
+
+  async #commit(group: string, batch: Waiting[]): Promise<StreamEvent[]> {
+    const rests = batch.map((publish) => withoutReserved(publish.event));
     const metaKey = this.#metaKey(group);
     let seen = this.#seen.get(group) ?? await this.#read(group);
     for (;;) {
       const epoch = seen.versionstamp === null ? newEpoch() : seen.epoch;
-      const offset = seen.versionstamp === null ? 1 : seen.offset + 1;
-      // Frozen before its JSON is made: the layer's delivery reuses the same text.
-      const streamed = freezeEvent({ offset, epoch, ...rest } as StreamEvent);
-      const stored: Stored = { t: Date.now(), e: eventJson(streamed) };
-      const started = performance.now();
-      const result = await retryWhileLocked(() =>
-        this.#kv.atomic()
-          .check({ key: metaKey, versionstamp: seen.versionstamp })
-          .set(metaKey, { epoch, offset } satisfies Meta)
-          .set(this.#entryKey(group, offset), stored)
-          .commit()
+      const first = seen.versionstamp === null ? 1 : seen.offset + 1;
+      const last = first + rests.length - 1;
+      // Frozen before their JSON is made: the layer's delivery reuses the same text.
+      const streamed = rests.map((rest, i) =>
+        freezeEvent({ offset: first + i, epoch, ...rest } as StreamEvent)
       );
+      const now = Date.now();
+      const stored = streamed.map((event): Stored => ({ t: now, e: eventJson(event) }));
+      const started = performance.now();
+      const result = await retryWhileLocked(() => {
+        const commit = this.#kv.atomic()
+          .check({ key: metaKey, versionstamp: seen.versionstamp })
+          .set(metaKey, { epoch, offset: last } satisfies Meta);
+        stored.forEach((entry, i) => commit.set(this.#entryKey(group, first + i), entry));
+        return commit.commit();
+      });
       this.writeSeconds.observe((performance.now() - started) / 1000);
       if (result.ok) {
-        this.#seen.set(group, { epoch, offset, versionstamp: result.versionstamp });
-        // In the group's chain of publishes: the next one waits, reads need not.
-        if (offset % TRIM_EVERY === 0) await this.#trimQuietly(group, offset, retention);
+        this.#seen.set(group, { epoch, offset: last, versionstamp: result.versionstamp });
+        // Before the group's next commit, which waits; reads need not.
+        if (Math.floor(last / TRIM_EVERY) > Math.floor((first - 1) / TRIM_EVERY)) {
+          await this.#trimQuietly(group, last, batch[batch.length - 1].retention);
+        }
         return streamed;
       }
       seen = await this.#read(group); // another Worker published meanwhile
@@ -238,4 +282,18 @@ export class KvStreams implements GroupStreams {
   #entryKey(group: string, offset: number): Deno.KvKey {
     return [this.#options.prefix, "stream", group, offset];
   }
+}
+
+// How many of the waiting publishes the next commit takes: the first (a value of at most
+// 64 KiB, or Deno KV refuses it as it always did), then as many as fit beside it. Only a busy
+// group's publishes are measured, and each saves a commit of its own.
+function batchLength(waiting: Waiting[]): number {
+  let bytes = 0;
+  let length = 1;
+  while (length < waiting.length && length < COMMIT_EVENTS) {
+    bytes += utf8Length(JSON.stringify(waiting[length].event)); // before the offset is added
+    if (bytes > COMMIT_BYTES) break;
+    length++;
+  }
+  return length;
 }

@@ -1,6 +1,7 @@
 import { streamConformance } from "./conformance.ts";
 import { BroadcastLayer } from "../../../layers/broadcast.ts";
-import { KvStreams } from "../../../layers/streams/kv.ts";
+import { KvStreams, MAX_WAITING_PUBLISHES } from "../../../layers/streams/kv.ts";
+import { assert, assertEquals } from "@std/assert";
 import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
@@ -24,3 +25,32 @@ streamConformance("kv streams", () => {
     [Symbol.asyncDispose]: () => Promise.resolve(),
   });
 }, { shared: true });
+
+Deno.test("kv streams: publishes called while a commit is under way share the next commits, in call order, and beyond the bound are refused", async () => {
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
+  try {
+    const calls = MAX_WAITING_PUBLISHES + 2; // one under way, the bound waiting, one too many
+    const published = Array.from(
+      { length: calls },
+      (_, i) => streams.publish("busy", { type: "chat.message", n: i }),
+    );
+    const settled = await Promise.allSettled(published);
+    const refused = settled.flatMap((s, i) => s.status === "rejected" ? [i] : []);
+    assertEquals(refused, [calls - 1]);
+    const offsets = settled.flatMap((s) => s.status === "fulfilled" ? [s.value.offset] : []);
+    assertEquals(offsets, Array.from({ length: calls - 1 }, (_, i) => i + 1));
+    const commits = streams.writeSeconds.counts.reduce((a, b) => a + b, 0);
+    assert(commits < calls / 32, `${calls - 1} publishes took ${commits} commits`);
+    const read = await streams.latest("busy", 3);
+    assertEquals(read.events.map((e) => [e.offset, e.n]), [
+      [calls - 3, calls - 4],
+      [calls - 2, calls - 3],
+      [calls - 1, calls - 2],
+    ]);
+  } finally {
+    await streams.close();
+    await layer.close();
+  }
+});
