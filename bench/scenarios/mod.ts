@@ -2,6 +2,7 @@
  * The scenario registry: `deno task bench` runs these in order; `--only a,b` picks by name.
  * A new scenario (a presence storm, the Redis layer) is one more object in this array.
  */
+import { kvCommitsScenario } from "./kv_commits.ts";
 import type { Scenario } from "../_scenario.ts";
 import { CPU_LIMIT, FANOUT_LOAD, fixedRateScenario, ROOMS_LOAD } from "./fixed_rate.ts";
 import { saturationScenario } from "./saturation.ts";
@@ -75,5 +76,6 @@ export const SCENARIOS: Scenario[] = [
   scaleFanoutScenario,
   scaleSaturationScenario,
   reconnectStormScenario,
+  kvCommitsScenario,
   daphneScenario,
 ];
