@@ -11,7 +11,8 @@ export interface KvCommitJob {
   kvPath: string;
   rate: number;
   seconds: number;
-  commitBatch: number;
+  /** Left out: the streams' default. */
+  commitBatch?: number;
 }
 
 /** What a Worker reports. */

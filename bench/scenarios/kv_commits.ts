@@ -9,6 +9,7 @@
 import type { Check, Scenario, ScenarioContext, ScenarioResult } from "../_scenario.ts";
 import { ratio } from "../_scenario.ts";
 import type { KvCommitJob, KvCommitReport } from "../_kv_commit_worker.ts";
+import { Histogram } from "../_histogram.ts";
 
 const NAME = "kv-commits";
 const WORKERS = 2;
@@ -17,9 +18,10 @@ const RATE = 1600;
 const SECONDS = 5;
 const QUICK_SECONDS = 2;
 
-const FORMS = [
+// `commitBatch` left out: the streams' default, as `deno task start --workers N` runs them.
+const FORMS: { name: string; commitBatch?: number }[] = [
   { name: "one-by-one", commitBatch: 1 },
-  { name: "grouped", commitBatch: 64 },
+  { name: "grouped" },
 ];
 
 const METRICS = [
@@ -44,28 +46,29 @@ export const kvCommitsScenario: Scenario = {
         const kvPath = `${dir}/${form.name}.kv`;
         const job: KvCommitJob = { kvPath, rate: RATE, seconds, commitBatch: form.commitBatch };
         const reports = await Promise.all(Array.from({ length: WORKERS }, () => runWorker(job)));
-        const latencies = reports.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
-        const at = (q: number) =>
-          latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+        const latencies = new Histogram();
+        for (const report of reports) report.latenciesMs.forEach((ms) => latencies.add(ms));
+        const { count, p50, p99, max } = latencies.summary();
         const attempts = reports.reduce((sum, r) => sum + r.commitAttempts, 0);
         figures[form.name] = {
-          p50: at(0.5),
-          p99: at(0.99),
-          max: latencies[latencies.length - 1],
-          attemptsPerPublish: attempts / latencies.length,
+          p50,
+          p99,
+          max,
+          attemptsPerPublish: attempts / count,
           lateMs: Math.max(...reports.map((r) => r.lateMs)),
         };
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+    const value = ratio(figures.grouped.p99, figures["one-by-one"].p99);
     const check: Check = {
       name: `p99 from publish to commit at ${RATE}/s per Worker, grouped / one-by-one`,
       scenario: NAME,
-      value: ratio(figures.grouped.p99, figures["one-by-one"].p99),
+      value,
       comparison: "<=",
       limit: 1,
-      pass: figures.grouped.p99 <= figures["one-by-one"].p99,
+      pass: value <= 1,
       reported: true,
     };
     return {

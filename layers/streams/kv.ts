@@ -169,9 +169,11 @@ export class KvStreams implements GroupStreams {
   async #commitWhileWaiting(group: string): Promise<void> {
     const waiting = this.#waiting.get(group)!;
     while (waiting.length > 0) {
-      const batch = waiting.splice(0, batchLength(waiting, this.#commitBatch));
+      const batch = waiting.splice(0, this.#commitBatch);
       try {
         const streamed = await this.#commit(group, batch);
+        // What did not fit in the commit's bytes goes first in the next one.
+        waiting.unshift(...batch.splice(streamed.length));
         batch.forEach((publish, i) => publish.resolve(streamed[i]));
       } catch (error) {
         for (const publish of batch) publish.reject(error);
@@ -180,6 +182,7 @@ export class KvStreams implements GroupStreams {
     this.#waiting.delete(group);
   }
 
+  /** Commits the publishes of `batch` that fit in one commit (at least the first), in order. */
   async #commit(group: string, batch: Waiting[]): Promise<StreamEvent[]> {
     const rests = batch.map((publish) => withoutReserved(publish.event));
     const metaKey = this.#metaKey(group);
@@ -187,13 +190,17 @@ export class KvStreams implements GroupStreams {
     for (;;) {
       const epoch = seen.versionstamp === null ? newEpoch() : seen.epoch;
       const first = seen.versionstamp === null ? 1 : seen.offset + 1;
-      const last = first + rests.length - 1;
       // Frozen before their JSON is made: the layer's delivery reuses the same text.
       const streamed = rests.map((rest, i) =>
         freezeEvent({ offset: first + i, epoch, ...rest } as StreamEvent)
       );
       const now = Date.now();
       const stored = streamed.map((event): Stored => ({ t: now, e: eventJson(event) }));
+      // Measured on the texts the commit writes anyway; what does not fit waits for the next
+      // commit, and a retry after a lost check keeps the shorter batch.
+      const fits = fitting(stored);
+      for (const list of [rests, streamed, stored]) list.splice(fits);
+      const last = first + fits - 1;
       const started = performance.now();
       const result = await retryWhileLocked(() => {
         const commit = this.#kv.atomic()
@@ -207,7 +214,7 @@ export class KvStreams implements GroupStreams {
         this.#seen.set(group, { epoch, offset: last, versionstamp: result.versionstamp });
         // Before the group's next commit, which waits; reads need not.
         if (Math.floor(last / TRIM_EVERY) > Math.floor((first - 1) / TRIM_EVERY)) {
-          await this.#trimQuietly(group, last, batch[batch.length - 1].retention);
+          await this.#trimQuietly(group, last, batch[rests.length - 1].retention);
         }
         return streamed;
       }
@@ -291,16 +298,13 @@ export class KvStreams implements GroupStreams {
   }
 }
 
-// How many of the waiting publishes the next commit takes: the first (a value of at most
-// 64 KiB, or Deno KV refuses it as it always did), then as many as fit beside it. Only a busy
-// group's publishes are measured, and each saves a commit of its own.
-function batchLength(waiting: Waiting[], most: number): number {
+// How many of `stored`, from the first, one commit takes: the first always (a value of at most
+// 64 KiB, or Deno KV refuses it as it always did), then as many as fit beside it.
+function fitting(stored: Stored[]): number {
   let bytes = 0;
-  let length = 1;
-  while (length < waiting.length && length < most) {
-    bytes += utf8Length(JSON.stringify(waiting[length].event)); // before the offset is added
-    if (bytes > COMMIT_BYTES) break;
-    length++;
+  for (let i = 1; i < stored.length; i++) {
+    bytes += utf8Length(stored[i].e);
+    if (bytes > COMMIT_BYTES) return i;
   }
-  return length;
+  return stored.length;
 }

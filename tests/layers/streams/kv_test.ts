@@ -54,3 +54,22 @@ Deno.test("kv streams: publishes called while a commit is under way share the ne
     await layer.close();
   }
 });
+
+Deno.test("kv streams: publishes too large for one commit together are split over several, in order", async () => {
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
+  try {
+    // 20 x 50 KB: each fits in a KV value, all of them together not in one commit (800 KiB).
+    const message = "x".repeat(50_000);
+    const published = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => streams.publish("big", { type: "chat", message, i })),
+    );
+    assertEquals(published.map((p) => p.offset), Array.from({ length: 20 }, (_, i) => i + 1));
+    const read = await streams.latest("big", 20);
+    assertEquals(read.events.map((e) => e.i), Array.from({ length: 20 }, (_, i) => i));
+  } finally {
+    await streams.close();
+    await layer.close();
+  }
+});
