@@ -50,6 +50,7 @@ export { createServices, type ServiceBackends } from "./server/services.ts";
 export {
   appendFromOutside,
   type Backends,
+  type BackendsOptions,
   channelSendFromOutside,
   isChannelsCompatible,
   layerCrossesProcesses,

@@ -21,6 +21,8 @@ export interface SiteServeOptions {
   reusePort?: boolean;
   /** Names this Worker in an `x-served-by` header (`--workers N`). */
   servedBy?: string;
+  /** The parent's stream sequencer (a Worker of `--workers N`). */
+  streamsPort?: MessagePort;
   /** Replaces `Deno.upgradeWebSocket` (tests). */
   upgrade?: UpgradeWebSocket;
 }
@@ -31,7 +33,7 @@ export async function startSite(
   options: SiteServeOptions = {},
 ): Promise<RunningServer> {
   log.setLevel(config.logLevel);
-  const backends = await openBackends(config);
+  const backends = await openBackends(config, { streamsPort: options.streamsPort });
   const services = createServices(config, backends);
   // The background workers IN_PROCESS_WORKERS names run here (`deno task worker` elsewhere).
   const router = siteWorkers(config);

@@ -24,7 +24,13 @@ import type { Config } from "./config.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
 import type { Store } from "../storage/store.ts";
-import type { GroupStreams, PublishOptions, StreamPublished } from "../layers/streams/contract.ts";
+import type {
+  GroupStreams,
+  PublishOptions,
+  StreamPublished,
+  StreamRetention,
+} from "../layers/streams/contract.ts";
+import type { BroadcastLayer } from "../layers/broadcast.ts";
 import { MemoryStreams } from "../layers/streams/memory.ts";
 import { InMemoryLayer } from "../layers/in_memory.ts";
 import { createLocalPresence } from "../layers/presence/memory.ts";
@@ -46,8 +52,20 @@ export interface Backends {
   close(): Promise<void>;
 }
 
+/** What a Worker of `--workers N` is given besides its configuration. */
+export interface BackendsOptions {
+  /**
+   * With the `broadcast` layer: the port of the parent's stream sequencer, which then gives
+   * the offsets (without it, the Workers agree on them in Deno KV, as Deploy's isolates do).
+   */
+  streamsPort?: MessagePort;
+}
+
 /** Opens the backends the configuration names; rejects with a clear message when it cannot. */
-export async function openBackends(config: Config): Promise<Backends> {
+export async function openBackends(
+  config: Config,
+  options: BackendsOptions = {},
+): Promise<Backends> {
   const opened: { close(): unknown }[] = [];
   const open = async <T extends { close(): unknown }>(opening: Promise<T>): Promise<T> => {
     const value = await opening;
@@ -55,7 +73,7 @@ export async function openBackends(config: Config): Promise<Backends> {
     return value;
   };
   try {
-    const parts = await openParts(config, open);
+    const parts = await openParts(config, options, open);
     let closing: Promise<void> | null = null;
     return {
       ...parts,
@@ -69,7 +87,11 @@ export async function openBackends(config: Config): Promise<Backends> {
 
 type Opener = <T extends { close(): unknown }>(opening: Promise<T>) => Promise<T>;
 
-async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "close">> {
+async function openParts(
+  config: Config,
+  options: BackendsOptions,
+  open: Opener,
+): Promise<Omit<Backends, "close">> {
   const graceMs = config.presenceGraceMs;
   const retention = config.historyWindow;
   const lingerMs = config.redisLingerMs;
@@ -95,8 +117,11 @@ async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "
       const prefix = config.redisPrefix;
       const layer = await open(BroadcastLayer.open({ kvPath: path, prefix: `${prefix}@${path}` }));
       const presence = await open(createKvPresence(layer, { graceMs, kvPath: path, prefix }));
-      const { KvStreams } = await import("../layers/streams/kv.ts");
-      const streams = await open(KvStreams.open({ kvPath: path, prefix, layer, retention }));
+      const streams = await open(openWorkerStreams(options.streamsPort, layer, {
+        kvPath: path,
+        prefix,
+        retention,
+      }));
       return { store, layer, presence, streams };
     }
     case "redis": {
@@ -130,6 +155,19 @@ async function openParts(config: Config, open: Opener): Promise<Omit<Backends, "
       return { store, layer, presence, streams };
     }
   }
+}
+
+async function openWorkerStreams(
+  sequencer: MessagePort | undefined,
+  layer: BroadcastLayer,
+  options: { kvPath: string | undefined; prefix: string; retention: StreamRetention },
+): Promise<GroupStreams> {
+  if (sequencer !== undefined) {
+    const { SequencedStreams } = await import("../layers/streams/sequenced.ts");
+    return new SequencedStreams(sequencer, layer);
+  }
+  const { KvStreams } = await import("../layers/streams/kv.ts");
+  return await KvStreams.open({ ...options, layer });
 }
 
 // Only the streams' lean connection (one server by URL) lingers; a setting that does nothing

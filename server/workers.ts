@@ -3,7 +3,9 @@
  * `reusePort` (Linux spreads incoming connections across them by a hash of the addresses).
  *
  * The Workers share nothing in memory, so they are joined by a layer that crosses Workers
- * (see `workerConfig`). A Worker that fails stops the whole process, so the supervisor that
+ * (see `workerConfig`). Without Redis, the parent is the Workers' stream sequencer: it gives
+ * every offset of the retained streams and writes them to Deno KV (`StreamSequencer`), and
+ * each Worker reaches it through a port of its own. A Worker that fails stops the whole process, so the supervisor that
  * restarts crashed processes sees it. Each Worker runs the app's own module, which calls
  * {@linkcode runWorker} with the function that starts one server.
  */
@@ -11,9 +13,15 @@ import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
 import { workerConfig } from "./backends.ts";
 import { log } from "../telemetry/log.ts";
+import { StreamSequencer } from "../layers/streams/sequencer.ts";
+import { DenoKvStore } from "../storage/deno_kv_store.ts";
+import { kvPath } from "../storage/kv_path.ts";
 
 /** Messages from the parent to a Worker; a shutdown with `drainMs` drains over that window. */
-export type ToWorker = { type: "start"; config: Config } | { type: "shutdown"; drainMs?: number };
+export type ToWorker =
+  /** `streams`: the port of the parent's stream sequencer, with the `broadcast` layer. */
+  | { type: "start"; config: Config; streams?: MessagePort }
+  | { type: "shutdown"; drainMs?: number };
 /** Messages from a Worker to the parent. */
 export type FromWorker =
   | { type: "listening"; url: string }
@@ -41,6 +49,7 @@ export interface WorkerPool {
 export async function startWorkers(config: Config, workerModule: URL): Promise<WorkerPool> {
   const port = config.port === 0 ? freePort(config.host) : config.port;
   const shared = workerConfig(config, port);
+  const sequencer = shared.layer === "broadcast" ? await openSequencer(config) : null;
   const workers: Worker[] = [];
   let stopping = false;
   const fail = (name: string, reason: string): void => {
@@ -58,13 +67,18 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
       fail(name, event.message);
     };
     started.push(awaitReply(worker, "listening").then((reply) => (reply as { url: string }).url));
-    worker.postMessage({ type: "start", config: shared } satisfies ToWorker);
+    const streams = sequencer?.connect();
+    worker.postMessage(
+      { type: "start", config: shared, streams } satisfies ToWorker,
+      streams === undefined ? [] : [streams],
+    );
   }
   let urls: string[];
   try {
     urls = await Promise.all(started);
   } catch (error) {
     for (const worker of workers) worker.terminate();
+    await sequencer?.close();
     throw error;
   }
   let stopped: Promise<void> | null = null;
@@ -81,6 +95,8 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
       await Promise.race([Promise.allSettled(replies), deadline]);
       clearTimeout(timer);
       for (const worker of workers) worker.terminate();
+      // The Workers publish no more: what the sequencer holds is written now.
+      await sequencer?.close();
     })();
   return {
     url: urls[0],
@@ -107,6 +123,25 @@ function awaitReply(worker: Worker, type: FromWorker["type"]): Promise<FromWorke
   });
 }
 
+/** The parent's stream sequencer with the KV file it writes to, closed together. */
+interface OpenSequencer {
+  connect(): MessagePort;
+  close(): Promise<void>;
+}
+
+async function openSequencer(config: Config): Promise<OpenSequencer> {
+  // The Workers open the same file for the rest of their state.
+  const store = await DenoKvStore.open(await kvPath(config.dataDir));
+  const sequencer = new StreamSequencer(store, { retention: config.historyWindow });
+  return {
+    connect: () => sequencer.connect(),
+    close: async () => {
+      await sequencer.close();
+      store.close();
+    },
+  };
+}
+
 /** A port that is free now (the Workers bind it together right after). */
 function freePort(hostname: string): number {
   const listener = Deno.listen({ hostname, port: 0 });
@@ -118,7 +153,7 @@ function freePort(hostname: string): number {
 /** How one Worker starts its server. */
 export type StartServer = (
   config: Config,
-  options: { reusePort: boolean; servedBy: string },
+  options: { reusePort: boolean; servedBy: string; streamsPort?: MessagePort },
 ) => Promise<RunningServer>;
 
 /** Makes this Worker serve with `start` when the parent says so, until it says stop. */
@@ -131,7 +166,11 @@ export function runWorker(start: StartServer): void {
     const message = event.data;
     if (message.type === "start") {
       try {
-        server = await start(message.config, { reusePort: true, servedBy: scope.name });
+        server = await start(message.config, {
+          reusePort: true,
+          servedBy: scope.name,
+          streamsPort: message.streams,
+        });
         tell({ type: "listening", url: server.url });
       } catch (error) {
         tell({ type: "failed", error: (error as Error).message });

@@ -75,9 +75,12 @@ interface GroupState {
   stale: StoreKey[];
 }
 
+/** What in-process streams publish through: a layer, or the sequencer's fan-out to Workers. */
+export type StreamsLayer = Pick<GroupLayer, "groupSend" | "groupSendNow">;
+
 /** {@linkcode GroupStreams} in this process, written to a {@linkcode Store} in batches. */
 export class MemoryStreams implements GroupStreams {
-  #layer: GroupLayer;
+  #layer: StreamsLayer;
   #store: Store;
   #retention: StreamRetention;
   #delayMs: number;
@@ -90,7 +93,7 @@ export class MemoryStreams implements GroupStreams {
   readonly writeSeconds: Histogram = new Histogram();
 
   /** Streams that publish on `layer` and keep their events in `store`. */
-  constructor(layer: GroupLayer, store: Store, options: MemoryStreamsOptions = {}) {
+  constructor(layer: StreamsLayer, store: Store, options: MemoryStreamsOptions = {}) {
     this.#layer = layer;
     this.#store = store;
     this.#retention = options.retention ?? DEFAULT_RETENTION;

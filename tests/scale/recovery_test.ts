@@ -281,3 +281,48 @@ async function openOnceServed(url: string): Promise<TestSocket> {
     }
   }
 }
+
+Deno.test({
+  name: "with --workers 2 a client back after a graceful restart gets the 90 messages it missed",
+  ignore: !linux, // reusePort spreads connections only on Linux
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "recovery-workers-restart-" });
+    try {
+      const env = { ...FAST, DATA_DIR: dataDir };
+      let position: Record<string, unknown>;
+      {
+        await using first = await startServerProcess(env, ["--workers", "2"]);
+        const { socket: client, worker } = await onWorker(first, `${ROOM}?stream=1`, () => true);
+        position = await rawNextMatching(client, (f) => f.type === "recovered");
+        client.close();
+        const { socket: onFirst } = await onWorker(first, ROOM, (w) => w === worker);
+        const { socket: onOther } = await onWorker(first, ROOM, (w) => w !== worker);
+        await rawSendAll(onFirst, 80, "on A");
+        await rawSendAll(onOther, 10, "on B");
+        // The last message is answered, not yet written: the shutdown writes it.
+        first.signal("SIGTERM");
+        assertEquals((await first.status).code, 0);
+      }
+      await using again = await startServerProcess(env, ["--workers", "2"]);
+      const { socket: back } = await onWorker(
+        again,
+        `${ROOM}?epoch=${position.epoch}&since=${position.offset}`,
+        () => true,
+      );
+      const verdict = await rawNextMatching(back, () => true);
+      assertEquals(verdict, {
+        type: "recovered",
+        complete: true,
+        epoch: position.epoch,
+        offset: 90,
+      });
+      const frames = [];
+      while (frames.length < 90) frames.push(await rawNextMatching(back, () => true));
+      assertEquals(frames.map((f) => f.message), expectedMessages());
+      assertEquals(frames.map((f) => f.offset), Array.from({ length: 90 }, (_, i) => i + 1));
+      back.close();
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
