@@ -19,6 +19,7 @@ import {
   validatePosition,
 } from "./contract.ts";
 import type { SequencerMessage, SequencerRequest } from "./_sequencer_wire.ts";
+import { Histogram } from "../../telemetry/metrics.ts";
 
 /** Requests that may wait for the sequencer at once; more are refused at once. */
 export const MAX_WAITING_REQUESTS = 10_000;
@@ -46,6 +47,8 @@ export class SequencedStreams implements GroupStreams {
   #deliveries = new Map<string, { waiting: number; byOffset: Map<number, SendResult> }>();
   #closing: Promise<void> | null = null;
   #settled: (() => void) | null = null;
+  /** A publish's round trip to the sequencer (the parent writes to Deno KV in batches). */
+  readonly writeSeconds: Histogram = new Histogram();
 
   /** Streams over `port` (from `StreamSequencer.connect`), delivering through `layer`. */
   constructor(port: MessagePort, layer: LocalDelivery) {
@@ -63,7 +66,9 @@ export class SequencedStreams implements GroupStreams {
     validateEvent(event);
     const request: SequencerRequest = { type: "publish", id: 0, group, event };
     if (options?.retention !== undefined) request.retention = options.retention;
+    const started = performance.now();
     const answer = await this.#ask(request, group);
+    this.writeSeconds.observe((performance.now() - started) / 1000);
     if (answer.type !== "published") throw new Error(`Unexpected answer: ${answer.type}`);
     const own = this.#takeDelivery(group, answer.offset);
     return {

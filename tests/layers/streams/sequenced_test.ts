@@ -39,7 +39,7 @@ streamConformance("streams of Workers through the parent's sequencer", sequenced
   orderedAcrossPublishers: true,
 });
 
-Deno.test("sequenced streams: a publish answers with its Worker's own delivery and the other Workers", async () => {
+Deno.test("sequenced streams: a publish answers with its Worker's own delivery and the other Workers, timed for the metrics", async () => {
   await using world = await sequencedWorld();
   const a = await world.open(), b = await world.open();
   for (const process of [a, b]) {
@@ -56,6 +56,7 @@ Deno.test("sequenced streams: a publish answers with its Worker's own delivery a
     offset: 1,
     epoch: published.epoch,
   });
+  assertEquals(a.streams.writeSeconds?.count, 1);
   await a.streams.close();
   await b.streams.close();
 });
