@@ -1,7 +1,7 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { streamConformance, type StreamWorld } from "./conformance.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
-import { SequencedStreams } from "../../../layers/streams/sequenced.ts";
+import { MAX_WAITING_REQUESTS, SequencedStreams } from "../../../layers/streams/sequenced.ts";
 import { StreamSequencer } from "../../../layers/streams/sequencer.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
 import type { Store } from "../../../storage/store.ts";
@@ -99,4 +99,18 @@ Deno.test("sequenced streams: a closed Worker's streams refuse new requests, aft
   await assertRejects(() => a.streams.publish("room", { type: "t" }), Error, "closed");
   assertEquals((await underWay).offset, 1);
   await closed;
+});
+
+Deno.test("sequenced streams: at most MAX_WAITING_REQUESTS wait for the sequencer; the next is refused at once", async () => {
+  await using world = await sequencedWorld();
+  const a = await world.open();
+  const waiting = Array.from(
+    { length: MAX_WAITING_REQUESTS },
+    (_, n) => a.streams.publish("room", { type: "t", n }),
+  );
+  await assertRejects(() => a.streams.publish("room", { type: "t" }), Error, "wait");
+  const offsets = (await Promise.all(waiting)).map((published) => published.offset);
+  assertEquals(offsets, Array.from({ length: MAX_WAITING_REQUESTS }, (_, i) => i + 1));
+  assertEquals((await a.streams.publish("room", { type: "t" })).offset, MAX_WAITING_REQUESTS + 1);
+  await a.streams.close();
 });
