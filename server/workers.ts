@@ -5,9 +5,10 @@
  * The Workers share nothing in memory, so they are joined by a layer that crosses Workers
  * (see `workerConfig`). Without Redis, the parent is the Workers' stream sequencer: it gives
  * every offset of the retained streams and writes them to Deno KV (`StreamSequencer`), and
- * each Worker reaches it through a port of its own. A Worker that fails stops the whole process, so the supervisor that
- * restarts crashed processes sees it. Each Worker runs the app's own module, which calls
- * {@linkcode runWorker} with the function that starts one server.
+ * each Worker reaches it through a port of its own. A Worker that fails stops the whole
+ * process, so the supervisor that restarts crashed processes sees it. Each Worker runs the
+ * app's own module, which calls {@linkcode runWorker} with the function that starts one
+ * server.
  */
 import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
