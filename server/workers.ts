@@ -15,6 +15,7 @@ import type { RunningServer } from "./start.ts";
 import { workerConfig } from "./backends.ts";
 import { log } from "../telemetry/log.ts";
 import { StreamSequencer } from "../layers/streams/sequencer.ts";
+import { importKvStreams } from "../layers/streams/import_kv_streams.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import { kvPath } from "../storage/kv_path.ts";
 
@@ -133,6 +134,13 @@ interface OpenSequencer {
 async function openSequencer(config: Config): Promise<OpenSequencer> {
   // The Workers open the same file for the rest of their state.
   const store = await DenoKvStore.open(await kvPath(config.dataDir));
+  try {
+    const moved = await importKvStreams(store, config.redisPrefix);
+    if (moved > 0) log.info(`Streams: ${moved} room(s) moved from the Workers' old KV layout`);
+  } catch (error) {
+    store.close();
+    throw new Error(`The Workers' streams could not be moved to the new layout: ${error}`);
+  }
   const sequencer = new StreamSequencer(store, { retention: config.historyWindow });
   return {
     connect: () => sequencer.connect(),

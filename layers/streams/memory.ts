@@ -48,9 +48,14 @@ export interface MemoryStreamsOptions {
 
 /** Longest an event waits in memory before it is written to the store. */
 export const STREAM_WRITE_DELAY_MS = 2000;
-// A Deno KV value must stay under 64 KiB; one 10,000-character message still fits alone.
-const MAX_CHUNK_BYTES = 48 * 1024;
+/** A stored chunk's most bytes: a Deno KV value stays under 64 KiB; a 10,000-character message fits. */
+export const MAX_CHUNK_BYTES = 48 * 1024;
 const decoder = new TextDecoder();
+
+/** The key of a stored chunk of `group` whose last event has offset `last`. */
+export function chunkKey(group: string, last: number): StoreKey {
+  return ["stream", group, String(last).padStart(16, "0")];
+}
 
 interface Meta {
   epoch: string;
@@ -323,7 +328,7 @@ export class MemoryStreams implements GroupStreams {
     const recordNeeded = state.dirty || !state.recordWritten;
     state.dirty = false;
     for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
-      const key = ["stream", group, String(last).padStart(16, "0")];
+      const key = chunkKey(group, last);
       sets.push({ key, value: bytes });
       state.chunks.push({ key, last });
     }
