@@ -16,7 +16,7 @@
  * <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at most 48 KiB per value;
  * `["stream_runs", run]` = `"clean"`.
  */
-import type { GroupLayer, LayerEvent } from "../layer.ts";
+import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } from "../layer.ts";
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
 import { frozenEventJson } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
@@ -107,6 +107,13 @@ export class MemoryStreams implements GroupStreams {
 
   publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished> {
     if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
+    try {
+      // Before the event takes an offset: the layer's own check would come after it.
+      validateGroupName(group);
+      validateEvent(event);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const state = this.#state(group);
     if (options?.retention !== undefined) state.retention = options.retention;
     if (state.window !== null) return this.#append(group, state, state.window, event);

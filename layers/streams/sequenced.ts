@@ -8,15 +8,14 @@
  * through the layer's BroadcastChannel. A publish resolves after its own event was delivered
  * here, with this Worker's counts of that delivery.
  */
-import { type LayerEvent, type SendResult, validateEvent, validateGroupName } from "../layer.ts";
-import {
-  type GroupStreams,
-  type PublishOptions,
-  type StreamEvent,
-  type StreamPosition,
-  type StreamPublished,
-  type StreamRead,
-  validatePosition,
+import type { LayerEvent, SendResult } from "../layer.ts";
+import type {
+  GroupStreams,
+  PublishOptions,
+  StreamEvent,
+  StreamPosition,
+  StreamPublished,
+  StreamRead,
 } from "./contract.ts";
 import type { SequencerMessage, SequencerRequest } from "./_sequencer_wire.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
@@ -62,8 +61,7 @@ export class SequencedStreams implements GroupStreams {
     event: LayerEvent,
     options?: PublishOptions,
   ): Promise<StreamPublished> {
-    validateGroupName(group);
-    validateEvent(event);
+    // Checked by the sequencer's streams, before the event takes an offset.
     const request: SequencerRequest = { type: "publish", id: 0, group, event };
     if (options?.retention !== undefined) request.retention = options.retention;
     const started = performance.now();
@@ -81,7 +79,7 @@ export class SequencedStreams implements GroupStreams {
   }
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {
-    validatePosition(position);
+    // The position is checked by the sequencer's streams.
     return this.#read(await this.#ask({ type: "since", id: 0, group, position }));
   }
 
@@ -111,9 +109,11 @@ export class SequencedStreams implements GroupStreams {
     }
     request.id = ++this.#nextId;
     return new Promise((resolve, reject) => {
+      // Posted first: a request that cannot be copied (a function inside) throws here and
+      // leaves nothing waiting. Its answer cannot come before this turn ends.
+      this.#port.postMessage(request);
       this.#pending.set(request.id, { resolve, reject, group });
       if (group !== undefined) this.#expectDelivery(group);
-      this.#port.postMessage(request);
     });
   }
 

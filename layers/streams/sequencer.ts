@@ -15,7 +15,7 @@
  * Workers have stopped. A crash before that loses what was not written, and the next run gives
  * those streams a new epoch (see `MemoryStreams`).
  */
-import { type SendResult, validateEvent, validateGroupName } from "../layer.ts";
+import type { SendResult } from "../layer.ts";
 import type { Store } from "../../storage/store.ts";
 import { log } from "../../telemetry/log.ts";
 import type { StreamEvent, StreamRetention } from "./contract.ts";
@@ -78,9 +78,6 @@ export class StreamSequencer {
     try {
       if (this.#closing !== null) throw new Error("The stream sequencer is closed");
       if (request.type === "publish") {
-        // Checked before the event takes an offset: the Workers' own check is not trusted.
-        validateGroupName(request.group);
-        validateEvent(request.event);
         const options = request.retention === undefined ? undefined : {
           retention: request.retention,
         };

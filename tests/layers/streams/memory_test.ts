@@ -1,4 +1,4 @@
-import { assertEquals, assertNotEquals } from "@std/assert";
+import { assertEquals, assertNotEquals, assertRejects } from "@std/assert";
 import { streamConformance, type StreamWorld } from "./conformance.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
 import type { GroupLayer } from "../../../layers/layer.ts";
@@ -186,3 +186,13 @@ for (const sendNow of [true, false]) {
     await layer.close();
   });
 }
+
+Deno.test("in-process streams: bad input is refused with a TypeError before it takes an offset", async () => {
+  using store = await openStore();
+  const streams = new MemoryStreams(new InMemoryLayer(), store);
+  await assertRejects(() => streams.publish("", { type: "t" }), TypeError);
+  await assertRejects(() => streams.publish("room", { n: 1 } as never), TypeError);
+  assertEquals((await streams.publish("room", { type: "t" })).offset, 1);
+  assertEquals((await streams.latest("room", 10)).events.length, 1);
+  await streams.close();
+});

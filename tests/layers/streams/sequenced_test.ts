@@ -67,6 +67,8 @@ Deno.test("sequenced streams: bad input is refused with a TypeError, before it t
   await assertRejects(() => a.streams.publish("", { type: "t" }), TypeError);
   await assertRejects(() => a.streams.publish("room", { n: 1 } as never), TypeError);
   await assertRejects(() => a.streams.since("room", { epoch: "e", offset: -1 }), TypeError);
+  // Not bad by the layer's rules, but it cannot cross to the parent: refused, nothing waits.
+  await assertRejects(() => a.streams.publish("room", { type: "t", f: () => {} }), DOMException);
   assertEquals((await a.streams.publish("room", { type: "t" })).offset, 1);
   await a.streams.close();
 });
