@@ -117,7 +117,7 @@ async function openParts(
       const prefix = config.redisPrefix;
       const layer = await open(BroadcastLayer.open({ kvPath: path, prefix: `${prefix}@${path}` }));
       const presence = await open(createKvPresence(layer, { graceMs, kvPath: path, prefix }));
-      const streams = await open(openWorkerStreams(options.streamsPort, layer, {
+      const streams = await open(openBroadcastStreams(options.streamsPort, layer, {
         kvPath: path,
         prefix,
         retention,
@@ -157,7 +157,8 @@ async function openParts(
   }
 }
 
-async function openWorkerStreams(
+// A Worker with a port has the parent's sequencer; without one (Deploy), the KV commits.
+async function openBroadcastStreams(
   sequencer: MessagePort | undefined,
   layer: BroadcastLayer,
   options: { kvPath: string | undefined; prefix: string; retention: StreamRetention },

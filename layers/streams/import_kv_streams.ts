@@ -28,13 +28,17 @@ interface OldEvent {
 /** Moves the old Workers' streams under `prefix` (`REDIS_PREFIX`); resolves with how many. */
 export async function importKvStreams(store: Store, prefix: string): Promise<number> {
   const records = await store.list<OldMeta>([prefix, "stream_meta"]);
+  if (records.length === 0) return 0;
+  // One run for everything moved, marked clean before any record names it.
+  const run = `imported-${newEpoch()}`;
+  await store.set(["stream_runs", run], "clean");
   let moved = 0;
   for (const { key, value: meta } of records) {
     const group = String(key[2]);
     const events = await store.list<OldEvent>([prefix, "stream", group]);
     const changes: StoreChange[] = [];
     if (await store.get(["stream_meta", group]) === null) {
-      changes.push(...newLayout(group, meta, events.map((entry) => entry.value)));
+      changes.push(...newLayout(group, meta, events.map((entry) => entry.value), run));
       moved++;
     }
     const old: StoreKey[] = [...events.map((entry) => entry.key), key];
@@ -44,18 +48,21 @@ export async function importKvStreams(store: Store, prefix: string): Promise<num
   return moved;
 }
 
-function newLayout(group: string, meta: OldMeta, events: OldEvent[]): StoreChange[] {
+function newLayout(
+  group: string,
+  meta: OldMeta,
+  events: OldEvent[],
+  run: string,
+): StoreChange[] {
   const window = new RetainedWindow(meta.epoch, 0);
   for (const { t, e } of events) window.append(JSON.parse(e) as StreamEvent, t, e);
   const changes: StoreChange[] = window.chunksAfter(0, MAX_CHUNK_BYTES).map(({ last, bytes }) => ({
     key: chunkKey(group, last),
     value: bytes,
   }));
-  const run = `imported-${newEpoch()}`;
   changes.push({
     key: ["stream_meta", group],
     value: { epoch: meta.epoch, offset: meta.offset, run },
   });
-  changes.push({ key: ["stream_runs", run], value: "clean" });
   return changes;
 }
