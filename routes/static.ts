@@ -1,8 +1,7 @@
 import { type AppRoute, clientRoutes, type Handler, page, staticFileHandler } from "../mod.ts";
-import { fromFileUrl } from "@std/path";
 
 /** The project's `static/` folder, found from this module so the working directory does not matter. */
-export const STATIC_ROOT: string = fromFileUrl(new URL("../static/", import.meta.url));
+export const STATIC_ROOT: URL = new URL("../static/", import.meta.url);
 
 /** `GET /static/*`: the files of `static/`. */
 export const staticFiles: Handler = staticFileHandler(STATIC_ROOT, { prefix: "/static/" });

@@ -11,7 +11,7 @@
  */
 import { contentType } from "@std/media-types";
 import { eTag, ifNoneMatch } from "@std/http/etag";
-import { extname, join, SEPARATOR } from "@std/path";
+import { extname, join, SEPARATOR } from "../storage/platform_path.ts";
 import type { Handler } from "./context.ts";
 
 /** How the files are served. */
@@ -31,8 +31,11 @@ export const DEFAULT_CACHE_CONTROL = "no-cache";
 // deno-lint-ignore no-control-regex
 const FORBIDDEN = /[\u0000-\u001f\u007f\\/%:]/;
 
-/** A handler serving the files under `root` at `options.prefix`. */
-export function staticFileHandler(root: string, options: StaticFileOptions): Handler {
+/**
+ * A handler serving the files under `root` (a path, or a `file:` URL such as
+ * `new URL("./static/", import.meta.url)`) at `options.prefix`.
+ */
+export function staticFileHandler(root: string | URL, options: StaticFileOptions): Handler {
   let realRoot: Promise<string> | null = null;
   return async (request, context) => {
     const segments = safeSegments(context.url.pathname, options.prefix);

@@ -2,7 +2,7 @@
  * Where the Deno KV file of a configuration lives. Which store a deployment uses is decided
  * with the layer, in `server/backends.ts`.
  */
-import { join } from "@std/path";
+import { join } from "./platform_path.ts";
 
 /**
  * The Deno KV file kept in `dataDir` (the configuration's `DATA_DIR`), the directory created;

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { join } from "@std/path";
+import { join, toFileUrl } from "@std/path";
 import { startTestServer } from "../_support/server.ts";
 import { safeSegments, staticFileHandler } from "../../server/static_files.ts";
 import type { RequestContext, Services } from "../../server/context.ts";
@@ -22,7 +22,7 @@ async function fixture(): Promise<
   return { root, base, [Symbol.asyncDispose]: () => Deno.remove(base, { recursive: true }) };
 }
 
-async function get(root: string, path: string, headers: HeadersInit = {}): Promise<Response> {
+async function get(root: string | URL, path: string, headers: HeadersInit = {}): Promise<Response> {
   const serve = staticFileHandler(root, { prefix: "/static/" });
   const url = new URL(`http://localhost${path}`);
   const context: RequestContext = { url, params: {}, client: "", services: {} as Services };
@@ -38,6 +38,17 @@ Deno.test("a file is served with its content type, length, ETag and cache policy
   assertMatch(response.headers.get("etag")!, /^W\/".+"$/);
   assertEquals(response.headers.get("cache-control"), "no-cache");
   assertEquals(await response.text(), "export {};");
+});
+
+Deno.test("a folder given as a file: URL is served, and still kept shut", async () => {
+  await using files = await fixture();
+  const root = toFileUrl(files.root + "/");
+  const response = await get(root, "/static/sub/deep.js");
+  assertEquals(response.status, 200);
+  assertEquals(await response.text(), "export {};");
+  const leak = await get(root, "/static/leak.txt");
+  await leak.body?.cancel();
+  assertEquals(leak.status, 404);
 });
 
 Deno.test("a request with the current ETag gets 304 and no body", async () => {
