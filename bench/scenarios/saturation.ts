@@ -2,8 +2,8 @@
  * Saturation: the fan-out room at rising message rates until p99 exceeds 100 ms or a message
  * is lost. The highest rate held, in deliveries/s, is the server's sustainable throughput.
  *
- * The search brackets from a middle rate (x1.5 up while it holds, /1.5 down while it does
- * not), then bisects between the highest rate held and the lowest one lost (`--quick`: shorter
+ * The search brackets from a middle rate (x1.5 up while it holds, until it fails, /1.5 down
+ * while it does not), then bisects between the highest rate held and the lowest one lost (`--quick`: shorter
  * steps, no bisection). A server is warmed up before its first step. Every step gets a
  * fresh room of fresh clients, and a step that failed leaves its server behind: the next step
  * starts a new one. Otherwise the clients an overloaded server closed (1013), or the backlog it
@@ -43,8 +43,13 @@ const WARM_UP_RATE = 200;
 /** How thorough a search is. */
 interface Plan {
   startRate: number;
-  /** Steps up or down, at most, before the bisections. */
+  /** Steps down, at most, before the bisections. */
   bracketSteps: number;
+  /**
+   * The highest rate tried. Up, the search goes on while the server holds: a fixed number of
+   * steps up made a batching server that never failed read as the last step's rate.
+   */
+  maxRate: number;
   bisections: number;
   stepMs: number;
   warmUpMs: number;
@@ -56,6 +61,7 @@ interface Plan {
 const FULL: Plan = {
   startRate: 300,
   bracketSteps: 8,
+  maxRate: 100_000,
   bisections: 4,
   stepMs: 4000,
   warmUpMs: 1000,
@@ -64,6 +70,7 @@ const FULL: Plan = {
 const QUICK: Plan = {
   startRate: 450,
   bracketSteps: 4,
+  maxRate: 1_600,
   bisections: 0,
   stepMs: 1500,
   warmUpMs: 500,
@@ -269,16 +276,18 @@ export async function saturate(
   };
   try {
     let low = 0, high = Infinity, rate = plan.startRate;
-    for (let i = 0; i < plan.bracketSteps; i++) {
+    for (let down = 0;;) {
       if (await holds(rate)) {
         low = rate;
         if (high < Infinity) break;
-        rate = Math.round(rate * GROWTH);
+        const next = Math.round(rate * GROWTH);
+        if (next > plan.maxRate) break;
+        rate = next;
       } else {
         high = rate;
         if (low > 0) break;
         rate = Math.round(rate / GROWTH);
-        if (rate < MIN_RATE) break;
+        if (rate < MIN_RATE || ++down >= plan.bracketSteps) break;
       }
     }
     for (let i = 0; i < plan.bisections && low > 0 && high < Infinity; i++) {
