@@ -3,10 +3,10 @@
  * is lost. The highest rate held, in deliveries/s, is the server's sustainable throughput.
  *
  * The search brackets from a middle rate (x1.5 up while it holds, until it fails, /1.5 down
- * while it does not), then bisects between the highest rate held and the lowest one lost (`--quick`: shorter
- * steps, no bisection). A server is warmed up before its first step. Every step gets a
- * fresh room of fresh clients, and a step that failed leaves its server behind: the next step
- * starts a new one. Otherwise the clients an overloaded server closed (1013), or the backlog it
+ * while it does not), then bisects between the highest rate held and the lowest one lost
+ * (`--quick`: shorter steps, no bisection). A server is warmed up before its first step.
+ * Every step gets a fresh room of fresh clients, and a step that failed leaves its server
+ * behind: the next step starts a new one. Otherwise the clients an overloaded server closed (1013), or the backlog it
  * is still draining, would fail every later step whatever its rate. A step that failed only
  * narrowly (no loss, p99 under twice the limit) is tried once more: on a shared machine one
  * step can land on another process's burst.
