@@ -2,14 +2,14 @@
  * Saturation: the fan-out room at rising message rates until p99 exceeds 100 ms or a message
  * is lost. The highest rate held, in deliveries/s, is the server's sustainable throughput.
  *
- * The search brackets from a middle rate (x1.5 up while it holds, until it fails, /1.5 down
- * while it does not), then bisects between the highest rate held and the lowest one lost
- * (`--quick`: shorter steps, no bisection). A server is warmed up before its first step.
- * Every step gets a fresh room of fresh clients, and a step that failed leaves its server
- * behind: the next step starts a new one. Otherwise the clients an overloaded server closed (1013), or the backlog it
- * is still draining, would fail every later step whatever its rate. A step that failed only
- * narrowly (no loss, p99 under twice the limit) is tried once more: on a shared machine one
- * step can land on another process's burst.
+ * The search brackets from a middle rate (x1.5 up while it holds, until it fails, /1.5 down while
+ * it does not), then bisects between the highest rate held and the lowest one lost (`--quick`:
+ * shorter steps, no bisection). A server is warmed up before its first step. Every step gets a
+ * fresh room of fresh clients, and a step that failed leaves its server behind: the next step
+ * starts a new one. Otherwise the clients an overloaded server closed (1013), or the backlog it is
+ * still draining, would fail every later step whatever its rate. A step that failed only narrowly
+ * (no loss, p99 under twice the limit) is tried once more: on a shared machine one step can land
+ * on another process's burst.
  *
  * Each server is searched once per round (`--rounds`, 3 by default), in alternating order, and
  * keeps the highest rate it held in any of them. Other processes' bursts only ever make a
