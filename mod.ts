@@ -121,9 +121,12 @@ export { CLOSE_EVENT } from "./server/_connection.ts";
 export {
   asFrameRef,
   CloseCode,
+  closeReason,
   describeCloseCode,
   type FrameRef,
   frameRef,
+  isSendableCloseCode,
+  MAX_CLOSE_REASON_BYTES,
   MAX_FRAME_REF_LENGTH,
   ProtocolError,
 } from "./server/close_codes.ts";

@@ -17,10 +17,12 @@
  */
 import {
   type AppRoute,
+  CLOSE_EVENT,
   type Config,
   type GroupLayer,
   type Handler,
   isNamedChannel,
+  isSendableCloseCode,
   type LayerEvent,
   log,
   page,
@@ -54,6 +56,7 @@ export const sendEvent: Handler = async (request, context) => {
   try {
     validateGroupName(body.group);
     validateEvent(body.event);
+    validateCloseEvent(body.event);
   } catch (error) {
     return json(400, { error: (error as Error).message });
   }
@@ -78,6 +81,19 @@ export const sendEvent: Handler = async (request, context) => {
   }
 };
 
+/** A `connection.close` event's code, when it has one, must be one a close frame may carry. */
+function validateCloseEvent(event: LayerEvent): void {
+  if (event.type !== CLOSE_EVENT || event.code === undefined) return;
+  if (typeof event.code !== "number" || !isSendableCloseCode(event.code)) {
+    throw new TypeError(
+      `A ${CLOSE_EVENT} event's "code" must be 1000-1003, 1007-1014 or 3000-4999`,
+    );
+  }
+  if (event.reason !== undefined && typeof event.reason !== "string") {
+    throw new TypeError(`A ${CLOSE_EVENT} event's "reason" must be a string`);
+  }
+}
+
 async function sendToChannel(
   layer: GroupLayer,
   body: { channel: string; event: LayerEvent },
@@ -86,6 +102,7 @@ async function sendToChannel(
     if (isNamedChannel(body.channel)) validateNamedChannel(body.channel);
     else if (body.channel.length > 200) throw new TypeError("Channel name is too long");
     validateEvent(body.event);
+    validateCloseEvent(body.event);
   } catch (error) {
     return json(400, { error: (error as Error).message });
   }

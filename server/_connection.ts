@@ -1,6 +1,13 @@
 import type { Connection, Consumer, ConsumerHooks, Scope } from "./consumer.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
-import { CloseCode, describeCloseCode, frameRef, ProtocolError } from "./close_codes.ts";
+import {
+  CloseCode,
+  closeReason,
+  describeCloseCode,
+  frameRef,
+  isSendableCloseCode,
+  ProtocolError,
+} from "./close_codes.ts";
 import { FrameBatch } from "./_frame_batch.ts";
 import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
 import type { ConnectionLimits, SocketLike } from "./_socket.ts";
@@ -185,6 +192,11 @@ export class WebSocketConnection implements Connection {
   }
 
   close(code: number = CloseCode.NORMAL, reason = ""): void {
+    if (!isSendableCloseCode(code)) {
+      throw new RangeError(
+        `Close code ${code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999`,
+      );
+    }
     const socket = this.#socket;
     if (socket === null || (this.#state & (FINISHED | CLOSING)) !== 0) return;
     // What was sent before the close goes before it.
@@ -194,9 +206,14 @@ export class WebSocketConnection implements Connection {
       // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
       // event; one macrotask later they have been dispatched. Nothing is sent meanwhile.
       this.#state |= CLOSING;
+      const shortReason = closeReason(reason);
       setTimeout(() => {
-        if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
-          socket.close(code, reason.slice(0, 120));
+        if (socket.readyState !== OPEN && socket.readyState !== CONNECTING) return;
+        try {
+          socket.close(code, shortReason);
+        } catch (error) {
+          // Nothing here may throw: a timer's exception would end the whole process.
+          log.error(`Could not close ${this.scope.path} [${this.scope.client}]`, error);
         }
       }, 0);
       // A client that never reads never answers the close frame either: stop waiting for it,
@@ -248,7 +265,9 @@ export class WebSocketConnection implements Connection {
   #deliver(event: LayerEvent): boolean {
     if (event.type === CLOSE_EVENT) {
       // The framework's own event: e.g. a log-out closing that session's sockets everywhere.
-      this.close(Number(event.code) || CloseCode.NORMAL, String(event.reason ?? ""));
+      // It may come from outside (a Redis publish): a code no close frame may carry is 1000.
+      const code = Number(event.code ?? CloseCode.NORMAL);
+      this.close(isSendableCloseCode(code) ? code : CloseCode.NORMAL, String(event.reason ?? ""));
       return true;
     }
     const handler = event.type === this.#eventType

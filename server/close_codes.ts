@@ -32,6 +32,34 @@ export function describeCloseCode(code: number): string {
 }
 
 /**
+ * Whether `code` may be sent in a close frame (RFC 6455, section 7.4): 1000 to 1003, 1007 to
+ * 1014, or 3000 to 4999. 1004 to 1006 and 1015 are reserved for what a peer reports, never sent.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  return Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+      (code >= 3000 && code <= 4999));
+}
+
+/** The most UTF-8 bytes a close frame's reason may have: 125 bytes of payload less the code. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+const utf8 = new TextEncoder();
+
+/**
+ * `reason` cut to {@linkcode MAX_CLOSE_REASON_BYTES} bytes of UTF-8 on a character boundary:
+ * a close frame may carry no more, and a longer one makes Deno's `close` throw.
+ */
+export function closeReason(reason: string): string {
+  // At most 3 bytes per UTF-16 unit: a reason this short fits whatever its characters.
+  if (reason.length <= MAX_CLOSE_REASON_BYTES / 3) return reason;
+  const bytes = utf8.encode(reason);
+  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return reason;
+  let end = MAX_CLOSE_REASON_BYTES;
+  while ((bytes[end] & 0xc0) === 0x80) end--; // not inside a character's bytes
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
+
+/**
  * A client's mistake, thrown from a consumer hook: the client gets
  * `{"type": "error", "error": message}`, and the socket is closed when `code` is given.
  */
@@ -42,6 +70,11 @@ export class ProtocolError extends Error {
   readonly ref: FrameRef | undefined;
   /** `message` is what the client is told; a `code` also closes its socket. */
   constructor(message: string, code?: number, options: { ref?: FrameRef } = {}) {
+    if (code !== undefined && !isSendableCloseCode(code)) {
+      throw new RangeError(
+        `Close code ${code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999`,
+      );
+    }
     super(message);
     this.name = "ProtocolError";
     this.code = code;

@@ -71,7 +71,11 @@ export interface Connection {
   sendJson(value: unknown): void;
   /** Sends `{"type": "error", "error": message}`. */
   sendError(message: string): void;
-  /** Closes the socket with `code` (default 1000). */
+  /**
+   * Closes the socket with `code` (default 1000) and `reason`, cut to the 123 bytes of UTF-8 a
+   * close frame carries. A code no close frame may carry (see `isSendableCloseCode`) throws a
+   * `RangeError`.
+   */
   close(code?: number, reason?: string): void;
   /** Joins a group; the framework leaves it when the socket closes. */
   groupAdd(group: string): Promise<void>;

@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertMatch } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
 
@@ -79,4 +79,41 @@ Deno.test("/_send/ refuses a bad group name, an event without type and a non-JSO
   });
   assertEquals(notJson.status, 400);
   await notJson.body?.cancel();
+});
+
+Deno.test("a connection.close with a long non-ASCII reason closes the room, cut to 123 bytes", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  const target = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+  const other = await TestSocket.open(server.wsUrl("/ws/chat/elsewhere/"));
+  const reason = "é".repeat(120); // 240 bytes of UTF-8: more than a close frame carries
+  const response = await post(server.httpUrl("/_send/"), {
+    group: "chat.lobby",
+    event: { type: "connection.close", code: 4000, reason },
+  }, TOKEN);
+  assertEquals(response.status, 200);
+  await response.body?.cancel();
+  const closed = await target.closed;
+  assertEquals(closed.code, 4000);
+  assertEquals(closed.reason, "é".repeat(61), "cut on a character boundary, at most 123 bytes");
+  // The server is still up, and serves the other room.
+  other.sendJson({ message: "still here" });
+  assertEquals((await other.nextJson()).message, "still here");
+  await other.close();
+});
+
+Deno.test("a connection.close with a code no close frame may carry is refused with 400", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+  for (const code of [999, 1005, 1006, 2000, 70000, 4000.5, "4000"]) {
+    const response = await post(server.httpUrl("/_send/"), {
+      group: "chat.lobby",
+      event: { type: "connection.close", code },
+    }, TOKEN);
+    assertEquals(response.status, 400, `code ${JSON.stringify(code)}`);
+    assertMatch((await response.json()).error, /"code" must be 1000-1003, 1007-1014 or 3000-4999/);
+  }
+  assertEquals(await socket.staysQuiet(300), true, "a refused close reached the room");
+  socket.sendJson({ message: "open still" });
+  assertEquals((await socket.nextJson()).message, "open still");
+  await socket.close();
 });
