@@ -114,8 +114,10 @@ export function createApp(options: AppOptions): App {
 
   async function handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     const started = performance.now();
-    const url = new URL(request.url);
     const client = clientAddress(request, info, services.config.trustProxy);
+    // `Host: a b` makes the request's URL one that cannot be parsed: the client's mistake.
+    const url = URL.parse(request.url);
+    if (url === null) return refuseBadHost(request, client, started, errorPage);
     // A page and a WebSocket route may share a path, as in Channels' ProtocolTypeRouter: an
     // upgrade goes to the socket, anything else to the page.
     const prefer = asksForWebSocket(request) ? isSocketRoute : isPageRoute;
@@ -156,6 +158,26 @@ export function createApp(options: AppOptions): App {
       })(),
     drain: (windowMs) => closing ??= drainApp(live, services, owns, windowMs),
   };
+}
+
+const BAD_HOST = "the Host header is not a valid host";
+
+function refuseBadHost(
+  request: Request,
+  client: string,
+  started: number,
+  errorPage: ErrorPage,
+): Response {
+  const response = finish(
+    request,
+    errorPage(400, "Bad Request", "The Host header is not a valid host."),
+  );
+  // The path as the client sent it, read without the host; a token in it is still redacted.
+  const target = URL.parse(request.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, ""), "http://h");
+  const seconds = (performance.now() - started) / 1000;
+  const path = target === null ? "-" : redactedTarget(target);
+  log.http(request.method, path, 400, seconds, client, BAD_HOST);
+  return response;
 }
 
 const isSocketRoute = (handler: { websocket?: true }): boolean => handler.websocket === true;

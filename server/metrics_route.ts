@@ -52,7 +52,8 @@ export async function serveMetrics(
     port: address.port,
     onListen: () => resolve(),
   }, (request) => {
-    const path = new URL(request.url).pathname;
+    const path = URL.parse(request.url)?.pathname;
+    if (path === undefined) return plain(400, "Bad Request: the Host header is not a valid host");
     if (path !== METRICS_PATH) return plain(404, "Only /metrics is served here");
     if (request.method !== "GET" && request.method !== "HEAD") {
       return plain(405, "Method Not Allowed", { allow: "GET, HEAD" });

@@ -52,8 +52,18 @@ export interface Logger {
   warn(message: string, error?: unknown): void;
   /** An error, with the error that caused it. */
   error(message: string, error?: unknown): void;
-  /** `HTTP GET /chat/ 200 [0.002, 127.0.0.1:52757]` */
-  http(method: string, path: string, status: number, seconds: number, client: string): void;
+  /**
+   * `HTTP GET /chat/ 200 [0.002, 127.0.0.1:52757]`; a refusal the handler did not explain may
+   * say why: `HTTP GET /chat/ 400 [0.000, 127.0.0.1:52758] (the Host header is not a valid host)`.
+   */
+  http(
+    method: string,
+    path: string,
+    status: number,
+    seconds: number,
+    client: string,
+    reason?: string,
+  ): void;
   /** `WebSocket REJECT /ws/presence/ [127.0.0.1:52790] (Login required: …)` */
   websocket(
     stage: "HANDSHAKING" | "CONNECT" | "REJECT" | "DISCONNECT",
@@ -77,10 +87,21 @@ export const log: Logger = {
   info: (message: string): void => emit("info", message),
   warn: (message: string, error?: unknown): void => emit("warn", message, error),
   error: (message: string, error?: unknown): void => emit("error", message, error),
-  /** `HTTP GET /chat/ 200 [0.002, 127.0.0.1:52757]` */
-  http(method: string, path: string, status: number, seconds: number, client: string): void {
+  /**
+   * `HTTP GET /chat/ 200 [0.002, 127.0.0.1:52757]`; a refusal the handler did not explain may
+   * say why: `HTTP GET /chat/ 400 [0.000, 127.0.0.1:52758] (the Host header is not a valid host)`.
+   */
+  http(
+    method: string,
+    path: string,
+    status: number,
+    seconds: number,
+    client: string,
+    reason?: string,
+  ): void {
     if (threshold > ORDER.info) return;
-    sink(`HTTP ${method} ${path} ${status} [${seconds.toFixed(3)}, ${client}]`, "info");
+    const why = reason === undefined ? "" : ` (${reason})`;
+    sink(`HTTP ${method} ${path} ${status} [${seconds.toFixed(3)}, ${client}]${why}`, "info");
   },
   /**
    * `WebSocket CONNECT /ws/chat/lobby/ [127.0.0.1:52789]`; a refusal says why:

@@ -52,3 +52,27 @@ Deno.test("at level warn the access lines are not written", async () => {
   const access = captured.lines.filter((line) => /^(HTTP|WebSocket) /.test(line));
   assert(access.length === 0, access.join("\n"));
 });
+
+Deno.test("a Host header that is no host gets 400, one log line, and no token in it", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const { port } = new URL(server.httpUrl("/"));
+  for (const host of ["a b", "[::1", "<script>"]) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+    const request = `GET /chat/?token=SECRET-VALUE&x=1 HTTP/1.1\r\nHost: ${host}\r\n` +
+      "Connection: close\r\n\r\n";
+    await conn.write(new TextEncoder().encode(request));
+    const answer = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+    assertMatch(answer, /^HTTP\/1\.1 400 /, `Host: ${host}`);
+    assertMatch(answer, /The Host header is not a valid host/);
+  }
+  await captured.waitFor(
+    /^HTTP GET \/chat\/\?token=\[redacted\]&x=1 400 \[\d+\.\d{3}, 127\.0\.0\.1:\d+\] \(the Host header is not a valid host\)$/,
+  );
+  assert(!captured.lines.some((line) => line.includes("SECRET-VALUE")), "a token was logged");
+  assert(!captured.lines.some((line) => /TypeError|Invalid URL/.test(line)), "a stack was logged");
+  // The server serves the next request as before.
+  const fine = await fetch(server.httpUrl("/chat/"));
+  await fine.body?.cancel();
+  assert(fine.status === 200);
+});
