@@ -7,6 +7,7 @@ import type { App } from "./app.ts";
 import { log } from "../telemetry/log.ts";
 import { serveMetrics } from "./metrics_route.ts";
 import { settlesWithin } from "./drain.ts";
+import { listen } from "./_listener.ts";
 
 /**
  * How long the listener's graceful stop may take once the app has closed its sockets, before
@@ -53,19 +54,17 @@ export interface ServeOptions {
 export async function serveApp(app: App, options: ServeOptions): Promise<RunningServer> {
   // First: when its address is taken, nothing has started yet.
   const metrics = await metricsServer(app, options.reusePort === true);
-  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;
   let draining = false;
   // Aborting cuts every connection still open (Deno's non-graceful shutdown).
   const cut = new AbortController();
-  const server = Deno.serve({
+  const server = await listen({
     hostname: options.hostname,
     port: options.port,
     reusePort: options.reusePort,
     signal: cut.signal,
-    onListen: (addr) => resolve(addr as Deno.NetAddr),
   }, (request, info) => draining ? unavailable() : handle(request, info));
-  const addr = await listening;
+  const addr = server.addr;
   let stopping: Promise<void> | null = null;
   return {
     app,

@@ -49,9 +49,10 @@ export const TEST_ENV: Record<string, string> = {
 export async function startServerProcess(
   env: Record<string, string> = {},
   args: string[] = [],
+  options: SpawnOptions = {},
 ): Promise<ServerProcess> {
   const dataDir = env.DATA_DIR ?? await Deno.makeTempDir({ prefix: "scale-test-" });
-  const child = spawnServer(env, args, dataDir);
+  const child = spawnServer(env, args, dataDir, options);
   const collected = new Collector();
   void collected.drain(child.stdout);
   void collected.drain(child.stderr);
@@ -89,13 +90,24 @@ export async function runServerToExit(
   return { code: status.code, output: collected.text };
 }
 
+/** How the server process is started. */
+export interface SpawnOptions {
+  /** The most file descriptors it may hold (`ulimit -n`); default: what this process has. */
+  fileLimit?: number;
+}
+
 function spawnServer(
   env: Record<string, string>,
   args: string[],
   dataDir: string,
+  options: SpawnOptions = {},
 ): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...FLAGS, "--allow-env", MAIN, ...args],
+  const command = [Deno.execPath(), "run", ...FLAGS, "--allow-env", MAIN, ...args];
+  const limited = options.fileLimit !== undefined;
+  // bash sets the limit and then becomes the server (`exec`), so the pid is the server's.
+  const shellCommand = `ulimit -n ${options.fileLimit} && exec "$@"`;
+  return new Deno.Command(limited ? "bash" : command[0], {
+    args: limited ? ["-c", shellCommand, "bash", ...command] : command.slice(1),
     env: { PORT: "0", ...TEST_ENV, ...env, DATA_DIR: dataDir },
     stdin: "null",
     stdout: "piped",
