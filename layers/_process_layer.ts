@@ -26,6 +26,7 @@ import {
   validateGroupName,
   validateNamedChannel,
 } from "./layer.ts";
+import { checkedEventJson } from "./event_json.ts";
 import { channelProcess, LocalGroups } from "./local_groups.ts";
 import type { Transport, TransportInbox } from "./_transport.ts";
 import { log } from "../telemetry/log.ts";
@@ -69,6 +70,7 @@ export class ProcessLayer implements GroupLayer {
 
   async send(channel: string, event: LayerEvent): Promise<SendResult> {
     validateEvent(event);
+    checkedEventJson(event); // refused here, before another process or Worker gets it
     this.#checkOpen();
     if (isNamedChannel(channel)) return await this.#sendNamed(channel, event);
     if (this.#local.isLocalChannel(channel)) return this.#local.deliverToChannel(channel, event);
@@ -123,6 +125,7 @@ export class ProcessLayer implements GroupLayer {
   async groupSend(group: string, event: LayerEvent): Promise<SendResult> {
     validateGroupName(group);
     validateEvent(event);
+    checkedEventJson(event);
     this.#checkOpen();
     // Publish first: when the transport refuses, nobody got the event and the sender can say
     // so. The origin lets this process skip its own copy when the transport echoes it back.

@@ -31,7 +31,7 @@ import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult, Unlisten 
 import { isNamedChannel, validateEvent, validateNamedChannel } from "./layer.ts";
 import { ListenerRegistry, QueueReader } from "./_redis_queues.ts";
 import { LocalGroups, safeDeliver } from "./local_groups.ts";
-import { freezeEvent } from "./event_json.ts";
+import { checkedEventJson, freezeEvent } from "./event_json.ts";
 import {
   closeRedis,
   connectRedis,
@@ -170,6 +170,7 @@ export class ChannelsRedisLayer implements GroupLayer {
 
   async send(channel: string, event: LayerEvent): Promise<SendResult> {
     validateEvent(event);
+    checkedEventJson(event); // as every layer: an event with no JSON text is refused here
     validateChannelName(channel);
     this.#checkOpen();
     if (isNamedChannel(channel)) return await this.#sendNamed(channel, event);
@@ -233,6 +234,7 @@ export class ChannelsRedisLayer implements GroupLayer {
   async groupSend(group: string, event: LayerEvent): Promise<SendResult> {
     validateChannelsGroupName(group);
     validateEvent(event);
+    checkedEventJson(event);
     this.#checkOpen();
     // Issued before any await, so sends keep their order on the connection.
     const channels = await this.#groupChannels(group);

@@ -16,8 +16,10 @@ let lastText = "";
 export function freezeEvent<T>(value: T): T {
   if (typeof value !== "object" || value === null || value === lastValue) return value;
   if (frozen.has(value) || !isPlain(value)) return value; // a typed array, a Date: left as is
-  freezeInside(value);
+  // Marked before its insides: a value that contains itself is then frozen once, not forever
+  // (its JSON fails later, with JSON's own "circular structure" error).
   frozen.set(value, null);
+  freezeInside(value);
   return value;
 }
 
@@ -29,6 +31,7 @@ export function freezeEvent<T>(value: T): T {
 export function frozenEventJson(value: Record<string, unknown>): string {
   if (value === lastValue) return lastText;
   if (frozen.has(value) || !isPlain(value)) return eventJson(value);
+  frozen.set(value, null);
   freezeInside(value);
   const text = JSON.stringify(value);
   frozen.set(value, text);
@@ -47,6 +50,20 @@ function freezeInside(value: object): void {
     if (typeof item === "object" && item !== null) freezeEvent(item);
   }
   Object.freeze(value);
+}
+
+/**
+ * Freezes `event` as {@linkcode freezeEvent} does and makes its JSON now, for a layer about to
+ * hand it on: an event with no JSON text (a BigInt inside, a cycle) is refused here, at its
+ * sender, with a `TypeError`, rather than failing at every member that sends it on.
+ */
+export function checkedEventJson(event: object): string {
+  freezeEvent(event);
+  try {
+    return eventJson(event);
+  } catch (error) {
+    throw new TypeError(`The event has no JSON text: ${(error as Error).message}`);
+  }
 }
 
 /** `JSON.stringify(value)`, made once for a value frozen by {@linkcode freezeEvent}. */

@@ -1,7 +1,7 @@
 import type { Deliver, GroupSize, LayerEvent, LayerStats, SendResult } from "./layer.ts";
 import { noListenerResult, validateEvent, validateGroupName } from "./layer.ts";
 import { log } from "../telemetry/log.ts";
-import { freezeEvent } from "./event_json.ts";
+import { checkedEventJson } from "./event_json.ts";
 
 /** Called when a group gets its first local member or loses its last one. */
 export interface MembershipHooks {
@@ -109,7 +109,7 @@ export class LocalGroups {
   /** Delivers to one local channel. */
   deliverToChannel(channel: string, event: LayerEvent): SendResult {
     validateEvent(event);
-    freezeEvent(event); // receivers share it: frozen, its JSON is made once (event_json.ts)
+    checkedEventJson(event); // receivers share it: frozen, its JSON made once (event_json.ts)
     const deliver = this.#receivers.get(channel);
     if (!deliver) return noListenerResult(channel, event);
     const accepted = safeDeliver(deliver, event);
@@ -119,7 +119,7 @@ export class LocalGroups {
   /** Delivers to every local member of a group. */
   deliverToGroup(group: string, event: LayerEvent): SendResult {
     validateEvent(event);
-    freezeEvent(event); // members share it: frozen, its JSON is made once (event_json.ts)
+    checkedEventJson(event); // members share it: frozen, its JSON made once (event_json.ts)
     const members = this.#members.get(group);
     let delivered = 0;
     let dropped = 0;
@@ -168,7 +168,7 @@ export class LocalGroups {
     validateEvent(event);
     const listeners = this.#listeners.get(name);
     if (listeners === undefined) return null;
-    freezeEvent(event);
+    checkedEventJson(event);
     const deliver = listeners.delivers[listeners.next++ % listeners.delivers.length];
     const accepted = safeDeliver(deliver, event);
     return this.#count(accepted ? 1 : 0, accepted ? 0 : 1, event, name);

@@ -42,6 +42,12 @@ const CLOSE_QUEUED = 16;
 /** The socket has closed and `disconnect` has run. */
 const DONE = 32;
 type Task = () => void | Promise<void>;
+
+/** Why `connect` refused a socket: the handshake's status and the reason logged with it. */
+export interface ConnectRefusal {
+  status: 403 | 500;
+  reason: string;
+}
 type EventHandler = (event: LayerEvent) => void | Promise<void>;
 /** A `sendJson` frame of a batching socket, waiting for the socket to open. */
 type WaitingJson = { json: string };
@@ -130,21 +136,26 @@ export class WebSocketConnection implements Connection {
   }
 
   /**
-   * Runs the `connect` hook; resolves `null` when the socket is accepted, else why the
-   * handshake must be refused (a {@linkcode ProtocolError}'s message, or a generic reason).
+   * Runs the `connect` hook; resolves `null` when the socket is accepted, else how the handshake
+   * must be refused: 403 when the consumer said no (`false`, or a {@linkcode ProtocolError}
+   * with its message), 500 when the hook failed (the error is logged).
    */
-  async runConnect(): Promise<string | null> {
-    let reason = "Refused by the consumer: its connect hook said no";
+  async runConnect(): Promise<ConnectRefusal | null> {
+    let refusal: ConnectRefusal;
     try {
       const verdict = await this.#hooks.connect?.();
       if (verdict !== false) return null;
+      refusal = { status: 403, reason: "Refused by the consumer: its connect hook said no" };
     } catch (error) {
-      if (error instanceof ProtocolError) reason = error.message;
-      else log.error(`Consumer connect failed for ${this.scope.path}`, error);
+      if (error instanceof ProtocolError) refusal = { status: 403, reason: error.message };
+      else {
+        log.error(`Consumer connect failed for ${this.scope.path}`, error);
+        refusal = { status: 500, reason: "The consumer's connect hook failed (logged above)" };
+      }
     }
     await this.#release();
     this.#markDone();
-    return reason;
+    return refusal;
   }
 
   /** Wires an upgraded socket to this connection. */
@@ -158,6 +169,11 @@ export class WebSocketConnection implements Connection {
   }
 
   send(data: string | Uint8Array): void {
+    // Checked before anything is queued: a bad frame found when the socket opens would throw
+    // from its `open` event, and an exception there ends the whole process.
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      throw new TypeError(`send takes a string or a Uint8Array, not ${describeValue(data)}`);
+    }
     if ((this.#state & (FINISHED | CLOSING)) !== 0) return;
     // A frame that is not one JSON value goes on its own, after what the batch holds.
     this.#batch?.flush();
@@ -182,8 +198,11 @@ export class WebSocketConnection implements Connection {
 
   sendJson(value: unknown): void {
     // A layer event goes to every member of its group: being frozen, it is serialised once.
-    const text = eventJson(value);
-    if (this.#batch === null || typeof text !== "string") this.send(text);
+    const text: string | undefined = eventJson(value);
+    if (typeof text !== "string") {
+      throw new TypeError(`sendJson cannot send ${describeValue(value)}: it has no JSON text`);
+    }
+    if (this.#batch === null) this.send(text);
     else if ((this.#state & (FINISHED | CLOSING)) === 0) this.#write({ json: text });
   }
 
@@ -242,10 +261,15 @@ export class WebSocketConnection implements Connection {
   #opened(): void {
     const frames = this.#beforeOpen;
     this.#beforeOpen = null;
-    for (const frame of frames ?? []) {
-      if ((this.#state & (FINISHED | CLOSING)) !== 0) break;
-      if (typeof frame !== "string" && !(frame instanceof Uint8Array)) this.#write(frame);
-      else this.send(frame);
+    try {
+      for (const frame of frames ?? []) {
+        if ((this.#state & (FINISHED | CLOSING)) !== 0) break;
+        if (typeof frame !== "string" && !(frame instanceof Uint8Array)) this.#write(frame);
+        else this.send(frame);
+      }
+    } catch (error) {
+      // An event handler must not throw: that would end the process, not this socket.
+      this.#fail(error);
     }
     this.#reportDroppedBeforeOpen();
   }
@@ -521,4 +545,11 @@ export class WebSocketConnection implements Connection {
       log.warn(`Could not close channel ${this.channelName} and leave its groups`, error);
     });
   }
+}
+
+/** What a value is, for an error message: `undefined`, `a function`, `an object`. */
+function describeValue(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  const type = typeof value;
+  return type === "object" ? "an object" : `a ${type}`;
 }

@@ -33,6 +33,7 @@ export type RefusalReason =
   | "cap_address"
   | "cap_user"
   | "consumer"
+  | "consumer_error"
   | "unavailable";
 
 /** Every {@linkcode RefusalReason}, in the order the handshake checks them. */
@@ -44,6 +45,7 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   "cap_address",
   "cap_user",
   "consumer",
+  "consumer_error",
   "unavailable",
 ];
 

@@ -195,7 +195,10 @@ export function websocketHandler(
     // Given back when the connection finishes, which a refused `connect` also does.
     if (lease !== undefined) connection.onFinished(lease.release);
     const refused = await connection.runConnect();
-    if (refused !== null) return refuse(403, "consumer", refused);
+    if (refused !== null) {
+      const why = refused.status === 500 ? "consumer_error" : "consumer";
+      return refuse(refused.status, why, refused.reason);
+    }
     if (options.loginRequired && identity.sessionId !== null) {
       try {
         // Logging out sends `connection.close` to this group (the accounts app does).

@@ -476,6 +476,23 @@ async function refusesBadEvents({ sender, inbox }: LayerPair): Promise<void> {
   }
 }
 
+async function refusesEventsWithoutJson(pair: LayerPair): Promise<void> {
+  const { sender, member, group, inbox } = pair;
+  const g = group("json");
+  const box = inbox(member);
+  await member.groupAdd(g, box.channel);
+  const cyclic: Record<string, unknown> = { type: "cyclic" };
+  cyclic.self = cyclic;
+  const bad = [{ type: "big", n: 10n ** 20n }, cyclic] as unknown as LayerEvent[];
+  for (const event of bad) {
+    await assertRejects(() => sender.groupSend(g, event), TypeError, "no JSON text");
+    await assertRejects(() => sender.send(box.channel, event), TypeError, "no JSON text");
+  }
+  await sender.groupSend(g, { type: "marker" });
+  await box.receives("marker");
+  assertEquals(box.count("big") + box.count("cyclic"), 0, "a member got an event with no JSON");
+}
+
 async function namesChannelsUniquely({ sender, member, inbox }: LayerPair): Promise<void> {
   const before = member.stats().channels;
   const boxes = Array.from({ length: 500 }, (_, i) => inbox(i % 2 ? member : sender));
@@ -521,6 +538,7 @@ const CASES: [Title, Case, boolean?][] = [
   [(names) => `${names.validTitle} are valid group names`, acceptsValidNames],
   [(names) => `${names.invalidTitle} group names are refused`, refusesBadNames, true],
   ["an event without a string type is refused", refusesBadEvents, true],
+  ["an event with no JSON text is refused at its sender", refusesEventsWithoutJson],
   ["every new channel gets a unique name", namesChannelsUniquely],
   ["close can be called twice", closesTwice, true],
 ];

@@ -7,8 +7,9 @@ import { ProtocolError } from "../../server/close_codes.ts";
 import type { Consumer } from "../../server/consumer.ts";
 import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
 import { createTestApp } from "../_support/test_app.ts";
-import { formatAddr } from "../../telemetry/log.ts";
-import { TestSocket } from "../_support/socket.ts";
+import { formatAddr, log } from "../../telemetry/log.ts";
+import { handshakeStatus, TestSocket } from "../_support/socket.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const buggy: Consumer = (conn) => ({
   connect: () => conn.groupAdd("buggy"),
@@ -91,5 +92,90 @@ Deno.test("ProtocolError refuses a close code no close frame may carry", () => {
   }
   for (const code of [1000, 1003, 1007, 1014, 3000, 4999]) {
     assertEquals(new ProtocolError("yes", code).code, code);
+  }
+});
+
+const greetings = new Map([["en", "hello"]]);
+const greeter: Consumer = (conn) => ({
+  // A greeting for a language it does not know is `undefined`: a bug in the consumer.
+  connect: () => conn.sendJson(greetings.get(conn.scope.query.get("lang") ?? "en")),
+  receive(text) {
+    if (text === "function") conn.sendJson(() => {});
+    else if (text === "number") conn.send(42 as unknown as string);
+    else conn.sendJson({ echo: text });
+  },
+});
+
+Deno.test("a value with no JSON text, sent before or after the socket opens, is the consumer's bug alone", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("error"); // after the app, which sets the tests' level (silent)
+  const services = app.services;
+  const live = new LiveConnections();
+  const handler = websocketHandler(greeter, { live });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
+    const url = new URL(request.url);
+    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}/ws/greet/`;
+  try {
+    const other = await TestSocket.open(url);
+    assertEquals(await other.nextJson(), "hello");
+    // From `connect`, before the socket opens: the handshake fails, the server goes on.
+    assert(await handshakeStatus(`${url}?lang=fr`) >= 400);
+    await captured.waitFor(/sendJson cannot send undefined: it has no JSON text/);
+    for (const bad of ["function", "number"]) {
+      const socket = await TestSocket.open(url);
+      await socket.nextJson();
+      socket.send(bad);
+      assertEquals((await socket.closed).code, 1011);
+    }
+    await captured.waitFor(/sendJson cannot send a function: it has no JSON text/);
+    await captured.waitFor(/send takes a string or a Uint8Array, not a number/);
+    other.send("still here");
+    assertEquals(await other.nextJson(), { echo: "still here" });
+    await other.close();
+  } finally {
+    log.setLevel("silent");
+    await live.closeAll(1001, "Test over");
+    await server.shutdown();
+  }
+});
+
+const failingConnect: Consumer = (conn) => ({
+  connect() {
+    if (conn.scope.query.get("mode") === "no") return false;
+    throw new Error("A bug in connect");
+  },
+});
+
+Deno.test("a connect hook that throws is a 500 with its own reason; one that says no is a 403", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("info"); // REJECT lines are access lines, written at info
+  const services = app.services;
+  const live = new LiveConnections();
+  const handler = websocketHandler(failingConnect, { live });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
+    const url = new URL(request.url);
+    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
+  });
+  const url = `ws://127.0.0.1:${server.addr.port}/ws/failing/`;
+  try {
+    assertEquals(await handshakeStatus(url), 500);
+    await captured.waitFor(
+      /ERROR Consumer connect failed for \/ws\/failing\/: Error: A bug in connect/,
+    );
+    await captured.waitFor(
+      /WebSocket REJECT \/ws\/failing\/ .* \(The consumer's connect hook failed/,
+    );
+    assertEquals(await handshakeStatus(`${url}?mode=no`), 403);
+    await captured.waitFor(
+      /WebSocket REJECT \/ws\/failing\/ .* \(Refused by the consumer: its connect/,
+    );
+  } finally {
+    log.setLevel("silent");
+    await live.closeAll(1001, "Test over");
+    await server.shutdown();
   }
 });
