@@ -10,7 +10,7 @@
  * ```
  */
 import type { Handler, RequestContext, Services } from "./context.ts";
-import { type AppRoute, page, type RouteTarget } from "./routes.ts";
+import { type AppRoute, checkRouteTable, page, type RouteTarget } from "./routes.ts";
 import { Router } from "./router.ts";
 import { asksForWebSocket } from "./handshake.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
@@ -101,6 +101,7 @@ export function createApp(options: AppOptions): App {
   const routes = metricsToken === ""
     ? options.routes
     : [...options.routes, page("GET", METRICS_PATH, metricsHandler(metricsToken))];
+  checkRouteTable(routes);
   if (metricsToken !== "" || metricsAddress !== null) services.metrics.startLagMonitor();
   const tracking = { live, caps, metrics: services.metrics };
   const router = new Router<Handler & { websocket?: true }>(

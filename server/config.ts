@@ -147,9 +147,13 @@ export type Env = Record<string, string | undefined>;
  */
 export function loadConfig(args: string[], env: Env, options: { cores?: number } = {}): Config {
   const flags = parseFlags(args);
-  const pick = (flag: string, name: string): string | undefined => flags.get(flag) ?? env[name];
+  const known = new Set<string>();
+  const pick = (flag: string, name: string): string | undefined => {
+    known.add(flag);
+    return flags.get(flag) ?? env[name];
+  };
   const d = DEFAULT_CONFIG;
-  return {
+  const config: Config = {
     host: pick("host", "HOST") ?? d.host,
     port: integer("PORT", pick("port", "PORT"), d.port, 0, 65535),
     dataDir: pick("data-dir", "DATA_DIR") ?? d.dataDir,
@@ -246,6 +250,13 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     workers: workers(pick("workers", "WORKERS"), options.cores ?? navigator.hardwareConcurrency),
     logLevel: logLevel(pick("log-level", "LOG_LEVEL") ?? d.logLevel),
   };
+  // A misspelt flag (`--prot 9000`) would otherwise leave its setting at the default, unseen.
+  const unknown = [...flags.keys()].filter((flag) => !known.has(flag));
+  if (unknown.length > 0) {
+    const options = [...known].map((flag) => `--${flag}`).join(", ");
+    throw new Error(`Unknown option --${unknown[0]}; the options are ${options}`);
+  }
+  return config;
 }
 
 function parseFlags(args: string[]): Map<string, string> {

@@ -34,9 +34,23 @@ export type RouteTarget =
 /** One row of an app's route table. */
 export type AppRoute = Route<RouteTarget>;
 
-/** A page or endpoint: `handle` answers `method` requests to `path` (a `URLPattern` path). */
+/** The methods a route may answer (a `GET` route also answers `HEAD`). */
+export const ROUTE_METHODS: readonly string[] = [
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+];
+
+/**
+ * A page or endpoint: `handle` answers `method` requests to `path` (a `URLPattern` path).
+ * Throws a `TypeError` for a method or path no request could ever match (see `checkRoute`).
+ */
 export function page(method: string, path: string, handle: Handler): AppRoute {
-  return { method, path, handler: { kind: "http", handle } };
+  return checkRoute({ method, path, handler: { kind: "http", handle } });
 }
 
 /**
@@ -48,5 +62,56 @@ export function socket(
   consumer: Consumer,
   options: WebSocketRouteOptions = {},
 ): AppRoute {
-  return { method: "GET", path, handler: { kind: "websocket", consumer, options } };
+  return checkRoute({ method: "GET", path, handler: { kind: "websocket", consumer, options } });
+}
+
+/**
+ * `route`, when a request could match it; else a `TypeError` that says what to write instead:
+ * a method that is not one of {@linkcode ROUTE_METHODS} in capitals, a path that does not start
+ * with `/`, or Django's `<int:id>` where `URLPattern` wants `:id`.
+ */
+export function checkRoute(route: AppRoute): AppRoute {
+  const { method, path } = route;
+  const where = `Route ${JSON.stringify(path)}`;
+  if (!ROUTE_METHODS.includes(method)) {
+    const upper = String(method).toUpperCase();
+    throw new TypeError(
+      ROUTE_METHODS.includes(upper)
+        ? `${where}: write the method in capitals, "${upper}", not "${method}"`
+        : `${where}: unknown method ${JSON.stringify(method)} (use one of ${
+          ROUTE_METHODS.join(", ")
+        })`,
+    );
+  }
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    throw new TypeError(`${where}: a path starts with "/"`);
+  }
+  const django = /<(?:\w+:)?(\w+)>/.exec(path);
+  if (django !== null) {
+    throw new TypeError(
+      `${where}: write a parameter as ":${django[1]}" (URLPattern), not "${django[0]}"`,
+    );
+  }
+  return route;
+}
+
+/**
+ * Every route of `routes` checked (see {@linkcode checkRoute}), and no two that answer the same
+ * method and path the same way: of two pages (or two sockets) the second could never answer.
+ * A page and a socket may share a path: upgrades go to the socket.
+ */
+export function checkRouteTable(routes: readonly AppRoute[]): void {
+  const seen = new Set<string>();
+  for (const route of routes) {
+    checkRoute(route);
+    const key = `${route.handler.kind} ${route.method} ${route.path}`;
+    if (seen.has(key)) {
+      const what = route.handler.kind === "websocket" ? "WebSocket route" : "page";
+      throw new TypeError(
+        `Route ${JSON.stringify(route.path)}: a second ${what} for ${route.method} ` +
+          "(the first would always answer)",
+      );
+    }
+    seen.add(key);
+  }
 }

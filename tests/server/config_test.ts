@@ -102,3 +102,13 @@ Deno.test("an invalid value is refused with an error that names the setting", ()
 Deno.test("an argument that is not a flag is refused by name", () => {
   assertThrows(() => loadConfig(["9000"], {}), Error, 'Unexpected argument "9000"');
 });
+
+Deno.test("a flag the server does not know is refused by name, with the ones it knows", () => {
+  assertThrows(
+    () => loadConfig(["--prot", "9000"], {}),
+    Error,
+    "Unknown option --prot; the options are --host, --port,",
+  );
+  assertThrows(() => loadConfig(["--port=9000", "--verbose"], {}), Error, "--verbose");
+  assertEquals(loadConfig(["--port", "9000", "--log-level=warn"], {}).port, 9000);
+});

@@ -1,0 +1,64 @@
+/**
+ * Route-table mistakes fail where they are written, with what to write instead, rather than
+ * leaving a route that never answers.
+ */
+import { assertEquals, assertThrows } from "@std/assert";
+import { type AppRoute, type Consumer, createApp, page, socket } from "../../mod.ts";
+import { createTestServices } from "../../testing.ts";
+
+const hello = () => new Response("hello");
+const silent: Consumer = () => ({});
+
+Deno.test("a method in lower case, or one HTTP does not have, is refused at the route", () => {
+  assertThrows(() => page("get", "/a/", hello), TypeError, 'write the method in capitals, "GET"');
+  assertThrows(() => page("GTE", "/a/", hello), TypeError, 'unknown method "GTE"');
+});
+
+Deno.test("a path without a leading slash, or with Django's <int:id>, is refused", () => {
+  assertThrows(() => page("GET", "no-slash/", hello), TypeError, 'a path starts with "/"');
+  assertThrows(() => page("GET", "", hello), TypeError, 'a path starts with "/"');
+  assertThrows(() => socket("ws/x/", silent), TypeError, 'a path starts with "/"');
+  assertThrows(
+    () => page("GET", "/poll/<int:id>/", hello),
+    TypeError,
+    'write a parameter as ":id" (URLPattern), not "<int:id>"',
+  );
+});
+
+Deno.test("two pages, or two sockets, for one method and path are refused by createApp", async () => {
+  await using services = await createTestServices();
+  const twice = (routes: AppRoute[]) => () => createApp({ routes, services });
+  assertThrows(
+    twice([page("GET", "/dup/", hello), page("GET", "/dup/", hello)]),
+    TypeError,
+    'Route "/dup/": a second page for GET',
+  );
+  assertThrows(
+    twice([socket("/ws/dup/", silent), socket("/ws/dup/", silent)]),
+    TypeError,
+    'Route "/ws/dup/": a second WebSocket route for GET',
+  );
+  // A row made by hand goes through the same checks.
+  const byHand = { method: "get", path: "/x/", handler: { kind: "http", handle: hello } } as const;
+  assertThrows(twice([byHand]), TypeError, "capitals");
+});
+
+Deno.test("a page and a socket may share a path, and one path may take several methods", async () => {
+  await using services = await createTestServices();
+  const app = createApp({
+    routes: [
+      page("GET", "/both/", hello),
+      socket("/both/", silent),
+      page("POST", "/both/", () => new Response("posted")),
+    ],
+    services,
+  });
+  try {
+    const got = await app.handle(new Request("http://localhost/both/"));
+    assertEquals(await got.text(), "hello");
+    const posted = await app.handle(new Request("http://localhost/both/", { method: "POST" }));
+    assertEquals(await posted.text(), "posted");
+  } finally {
+    await app.close();
+  }
+});
