@@ -26,3 +26,4 @@ export {
 } from "./testing/communicator.ts";
 export { createTestServices, type TestServices } from "./testing/services.ts";
 export { FakeSocket } from "./testing/fake_socket.ts";
+export { loggedInHeaders } from "./testing/logged_in.ts";

@@ -1,0 +1,36 @@
+/** `loggedInHeaders`: a signed-in user for a communicator, as Django's `force_login`. */
+import { assertEquals } from "@std/assert";
+import { type Consumer, createApp, socket } from "../../mod.ts";
+import { Communicator, createTestServices, loggedInHeaders, testUpgrade } from "../../testing.ts";
+
+const whoAmI: Consumer = (conn) => ({
+  connect: () => conn.sendJson({ user: conn.scope.user.username }),
+});
+
+Deno.test("loggedInHeaders signs a communicator in, and a login-required route lets it through", async () => {
+  await using services = await createTestServices();
+  const app = createApp({
+    routes: [socket("/ws/private/", whoAmI, { loginRequired: true })],
+    services,
+    upgrade: testUpgrade,
+  });
+  try {
+    const anonymous = new Communicator(app, "/ws/private/");
+    assertEquals((await anonymous.connect()).accepted, false);
+    const ada = new Communicator(app, "/ws/private/", {
+      headers: await loggedInHeaders(services, "ada"),
+    });
+    assertEquals((await ada.connect()).accepted, true);
+    assertEquals(await ada.receiveJson(), { user: "ada" });
+    // The same user again: a second session, the same account.
+    const again = new Communicator(app, "/ws/private/", {
+      headers: await loggedInHeaders(services, "ada"),
+    });
+    await again.connect();
+    assertEquals(await again.receiveJson(), { user: "ada" });
+    await ada.disconnect();
+    await again.disconnect();
+  } finally {
+    await app.close();
+  }
+});
