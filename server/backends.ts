@@ -104,7 +104,10 @@ async function openParts(
       const store = await open(DenoKvStore.open(await kvPath(config.dataDir)));
       const layer = await open(Promise.resolve(new InMemoryLayer()));
       const presence = await open(Promise.resolve(createLocalPresence(layer, { graceMs })));
-      const streams = await open(Promise.resolve(new MemoryStreams(layer, store, { retention })));
+      const memoryBudget = config.historyMemoryMb * 1024 * 1024;
+      const streams = await open(
+        Promise.resolve(new MemoryStreams(layer, store, { retention, memoryBudget })),
+      );
       return { store, layer, presence, streams };
     }
     case "broadcast": {

@@ -82,6 +82,12 @@ export interface Config {
    */
   historyWindow: { messages: number; seconds: number };
   /**
+   * The most the in-process streams keep of every room together, in MiB of JSON text
+   * (`HISTORY_MEMORY_MB`): past it the largest rooms lose their oldest messages first, whatever
+   * `historyWindow` says, so that no number of rooms can take all the memory.
+   */
+  historyMemoryMb: number;
+  /**
    * Signs access tokens (`TOKEN_SECRET`, at least 32 characters). Empty: one is generated at
    * first use and kept in the store, so every process on that store agrees. Never logged.
    */
@@ -125,6 +131,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   metricsToken: "",
   metricsAddress: null,
   historyWindow: { messages: 1000, seconds: 600 },
+  historyMemoryMb: 256,
   tokenSecret: "",
   tokenMaxAgeSeconds: 30 * 24 * 3600,
   maxConnectionsPerAddress: 256,
@@ -235,6 +242,13 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
         7 * 24 * 3600,
       ),
     },
+    historyMemoryMb: integer(
+      "HISTORY_MEMORY_MB",
+      env.HISTORY_MEMORY_MB,
+      d.historyMemoryMb,
+      1,
+      65536,
+    ),
     tokenSecret: tokenSecret(env.TOKEN_SECRET ?? d.tokenSecret),
     tokenMaxAgeSeconds: integer("TOKEN_MAX_AGE", env.TOKEN_MAX_AGE, d.tokenMaxAgeSeconds, 60),
     maxConnectionsPerAddress: integer(

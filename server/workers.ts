@@ -141,7 +141,10 @@ async function openSequencer(config: Config): Promise<OpenSequencer> {
     store.close();
     throw new Error(`The Workers' streams could not be moved to the new layout: ${error}`);
   }
-  const sequencer = new StreamSequencer(store, { retention: config.historyWindow });
+  const sequencer = new StreamSequencer(store, {
+    retention: config.historyWindow,
+    memoryBudget: config.historyMemoryMb * 1024 * 1024,
+  });
   return {
     connect: () => sequencer.connect(),
     close: async () => {

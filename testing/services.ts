@@ -50,7 +50,10 @@ export async function createTestServices(
   const presence = backends.presence ??
     createLocalPresence(layer, { graceMs: config.presenceGraceMs });
   const streams = backends.streams ??
-    new MemoryStreams(layer, store, { retention: config.historyWindow });
+    new MemoryStreams(layer, store, {
+      retention: config.historyWindow,
+      memoryBudget: config.historyMemoryMb * 1024 * 1024,
+    });
   const services = createServices(config, { layer, store, presence, streams });
   return {
     ...services,

@@ -32,6 +32,8 @@ export class RetainedWindow {
   #offsets: number[] = [];
   #times: number[] = [];
   #head = 0;
+  /** The retained texts' length in characters: what the memory budget counts. */
+  #characters = 0;
   /** The stream's epoch. */
   epoch: string;
   /** The latest offset (0 when nothing was ever appended). */
@@ -47,12 +49,18 @@ export class RetainedWindow {
     return this.#offsets.length - this.#head;
   }
 
+  /** The retained events' JSON texts, in characters (about their bytes in memory). */
+  get characters(): number {
+    return this.#characters;
+  }
+
   /**
    * Appends an event already given the next offset, at `time` (ms since the epoch); `json` is
    * its JSON text when the caller has it already (else it is made here).
    */
   append(event: StreamEvent, time: number, json: string = JSON.stringify(event)): void {
     this.#texts.push(json);
+    this.#characters += json.length;
     this.#offsets.push(event.offset);
     this.#times.push(time);
     this.offset = event.offset;
@@ -65,9 +73,30 @@ export class RetainedWindow {
     let dropped = 0;
     while (this.size > retention.messages) {
       if (this.size <= most && this.#times[this.#head] > oldest) break;
-      this.#texts[this.#head++] = ""; // its text is let go now, not at the next compaction
+      this.#dropFirst();
       dropped++;
     }
+    this.#compact();
+    return dropped;
+  }
+
+  /**
+   * Drops the oldest events, whatever the retention, until at most `characters` remain (the
+   * memory budget's last resort); returns how many characters that freed.
+   */
+  dropOldestTo(characters: number): number {
+    const before = this.#characters;
+    while (this.size > 0 && this.#characters > characters) this.#dropFirst();
+    this.#compact();
+    return before - this.#characters;
+  }
+
+  #dropFirst(): void {
+    this.#characters -= this.#texts[this.#head].length;
+    this.#texts[this.#head++] = ""; // its text is let go now, not at the next compaction
+  }
+
+  #compact(): void {
     if (this.#head > 1024 && this.#head * 2 > this.#offsets.length) {
       const head = this.#head;
       this.#texts = this.#texts.slice(head);
@@ -75,7 +104,6 @@ export class RetainedWindow {
       this.#times = this.#times.slice(head);
       this.#head = 0;
     }
-    return dropped;
   }
 
   /** Retained events with an offset above `offset`, oldest first. */

@@ -44,10 +44,20 @@ export interface MemoryStreamsOptions {
   retention?: StreamRetention;
   /** Longest an event waits before it is written to the store (default 2 s). */
   writeDelayMs?: number;
+  /**
+   * The most characters of JSON every stream's window together may hold (default
+   * {@linkcode DEFAULT_STREAM_MEMORY}): past it, the oldest events of the largest streams go
+   * first, whatever their retention, so that no number of rooms can take all the memory.
+   */
+  memoryBudget?: number;
 }
 
 /** Longest an event waits in memory before it is written to the store. */
 export const STREAM_WRITE_DELAY_MS = 2000;
+/** The default memory budget of all streams together: 256 Mi characters of JSON. */
+export const DEFAULT_STREAM_MEMORY = 256 * 1024 * 1024;
+/** A stream over its budget is brought down to this share of it, so trims come in batches. */
+const BUDGET_AFTER_TRIM = 0.9;
 /** A stored chunk's most bytes: a Deno KV value stays under 64 KiB; a 10,000-character message fits. */
 export const MAX_CHUNK_BYTES = 48 * 1024;
 const decoder = new TextDecoder();
@@ -91,6 +101,9 @@ export class MemoryStreams implements GroupStreams {
   #delayMs: number;
   #groups = new Map<string, GroupState>();
   #run = newEpoch();
+  #memoryBudget: number;
+  /** Characters held by every window: what the budget counts. */
+  #characters = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #round: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
@@ -103,6 +116,12 @@ export class MemoryStreams implements GroupStreams {
     this.#store = store;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#delayMs = options.writeDelayMs ?? STREAM_WRITE_DELAY_MS;
+    this.#memoryBudget = options.memoryBudget ?? DEFAULT_STREAM_MEMORY;
+  }
+
+  /** Characters of JSON every window holds together (see `memoryBudget`). */
+  get retainedCharacters(): number {
+    return this.#characters;
   }
 
   publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished> {
@@ -174,9 +193,12 @@ export class MemoryStreams implements GroupStreams {
     streamed.offset = offset;
     streamed.epoch = epoch;
     const now = Date.now();
+    const before = window.characters;
     // Frozen now, as the layer would: its JSON, made once here, is also every member's frame.
     window.append(streamed, now, frozenEventJson(streamed));
     window.trim(state.retention, now);
+    this.#characters += window.characters - before;
+    if (this.#characters > this.#memoryBudget) this.#trimToBudget();
     this.#schedule();
     const layer = this.#layer;
     if (layer.groupSendNow === undefined) {
@@ -224,10 +246,45 @@ export class MemoryStreams implements GroupStreams {
       window = new RetainedWindow(newEpoch(), 0);
       state.dirty = true;
     }
+    this.#characters += window.characters;
     // Queued publishes and reads run in their order before any later one.
     for (const job of state.queue) job(window);
     state.queue = [];
     state.window = window;
+    if (this.#characters > this.#memoryBudget) this.#trimToBudget();
+  }
+
+  // Over the budget: the largest windows are brought down to one level, oldest events first,
+  // until every window together holds `BUDGET_AFTER_TRIM` of the budget. Small rooms keep their
+  // history; a flood of large ones loses its oldest. Recovery from a dropped offset then says
+  // `complete: false`, as it does past the retention window. Runs once per tenth of the budget.
+  #trimToBudget(): void {
+    const windows = [...this.#groups.values()]
+      .map((state) => state.window)
+      .filter((window): window is RetainedWindow => window !== null && window.characters > 0)
+      .sort((a, b) => b.characters - a.characters);
+    const excess = this.#characters - Math.floor(this.#memoryBudget * BUDGET_AFTER_TRIM);
+    // The level L at which the windows above it hold `excess` characters more than L each.
+    let level = 0;
+    let above = 0;
+    for (let i = 0; i < windows.length; i++) {
+      above += windows[i].characters;
+      const next = windows[i + 1]?.characters ?? 0;
+      if (above - (i + 1) * next >= excess) {
+        level = Math.floor((above - excess) / (i + 1));
+        break;
+      }
+    }
+    let trimmed = 0;
+    for (const window of windows) {
+      if (window.characters <= level) break;
+      this.#characters -= window.dropOldestTo(level);
+      trimmed++;
+    }
+    log.warn(
+      `Streams: over their memory budget (${this.#memoryBudget} characters); the oldest ` +
+        `events of the ${trimmed} largest stream(s) were dropped`,
+    );
   }
 
   async #read(group: string, state: GroupState): Promise<RetainedWindow> {

@@ -28,6 +28,8 @@ export interface StreamSequencerOptions {
   retention?: StreamRetention;
   /** Longest an event waits before it is written to the store (default 2 s). */
   writeDelayMs?: number;
+  /** Characters of JSON every stream together may keep (see `MemoryStreamsOptions`). */
+  memoryBudget?: number;
 }
 
 /** Gives offsets for the Workers connected to it; see the module doc. */

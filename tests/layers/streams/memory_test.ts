@@ -1,4 +1,4 @@
-import { assertEquals, assertNotEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertNotEquals, assertRejects } from "@std/assert";
 import { streamConformance, type StreamWorld } from "./conformance.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
 import type { GroupLayer } from "../../../layers/layer.ts";
@@ -196,3 +196,37 @@ Deno.test("in-process streams: bad input is refused with a TypeError before it t
   assertEquals((await streams.latest("room", 10)).events.length, 1);
   await streams.close();
 });
+
+Deno.test("in-process streams: past the memory budget the largest rooms lose their oldest first", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const budget = 200_000; // characters of JSON
+  const streams = new MemoryStreams(layer, store, { memoryBudget: budget });
+  const line = "x".repeat(1000);
+  try {
+    // A small room first, then one room after another flooded with long messages.
+    for (let n = 1; n <= 5; n++) await streams.publish("room.small", { type: "t", n });
+    for (let room = 0; room < 10; room++) {
+      for (let n = 0; n < 50; n++) await streams.publish(`room.big${room}`, { type: "t", line });
+      assert(streams.retainedCharacters <= budget, `${streams.retainedCharacters} > ${budget}`);
+    }
+    // About 500,000 characters were published into a budget of 200,000: the small room kept
+    // all it had, the big ones their newest, and a client behind the oldest kept is told.
+    assertEquals(
+      (await streams.since("room.small", await position(streams, "room.small", 0)))
+        .events.length,
+      5,
+    );
+    const last = await streams.latest("room.big9", 1_000);
+    assert(last.events.length >= 10 && last.events.length < 50, `${last.events.length} kept`);
+    assertEquals(last.events.at(-1)!.offset, 50, "the newest is kept");
+    const behind = await streams.since("room.big0", await position(streams, "room.big0", 0));
+    assertEquals(behind.complete, false);
+  } finally {
+    await streams.close();
+  }
+});
+
+async function position(streams: MemoryStreams, group: string, offset: number) {
+  return { epoch: (await streams.latest(group, 0)).epoch, offset };
+}
