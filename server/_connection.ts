@@ -517,7 +517,10 @@ export class WebSocketConnection implements Connection {
           null;
     }
     this.#reportDroppedBeforeOpen();
-    log.websocket("DISCONNECT", this.scope.path, this.scope.client);
+    // Daphne's line; when the server ended it (a refused frame, a slow reader, a shutdown), why.
+    const byServer = (this.#state & CLOSING) !== 0;
+    const why = byServer ? `closed by the server: ${describeCloseCode(code)}` : undefined;
+    log.websocket("DISCONNECT", this.scope.path, this.scope.client, why);
     log.debug(`WebSocket ${this.scope.path} closed with ${describeCloseCode(code)}`);
     await this.#release();
     try {

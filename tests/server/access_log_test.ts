@@ -1,5 +1,5 @@
 /** The access log, Daphne's format: one line per request and per WebSocket stage. */
-import { assert, assertMatch } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
@@ -28,6 +28,20 @@ Deno.test("a WebSocket logs HANDSHAKING, CONNECT and DISCONNECT, and no HTTP lin
   const order = captured.lines.map((line) => line.split(" ")[1]);
   assertMatch(order.join(" "), /HANDSHAKING CONNECT DISCONNECT/);
   assert(!captured.lines.some((line) => line.startsWith("HTTP GET /ws/")));
+});
+
+Deno.test("a socket the server closes logs DISCONNECT with the close code", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+  socket.send(new Uint8Array([1, 2, 3])); // the chat takes text only: 1003
+  assertEquals((await socket.closed).code, 1003);
+  await captured.waitFor(
+    new RegExp(
+      String.raw`^WebSocket DISCONNECT \/ws\/chat\/lobby\/ ${CLIENT} ` +
+        String.raw`\(closed by the server: 1003 \(UNSUPPORTED_DATA\)\)$`,
+    ),
+  );
 });
 
 Deno.test("a refused handshake logs REJECT with its reason", async () => {
