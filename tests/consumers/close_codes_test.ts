@@ -133,7 +133,7 @@ Deno.test("a ProtocolError sends an error frame; with a code it also closes", as
   assertEquals(await comm.waitForClose(), CloseCode.INVALID_PAYLOAD);
 });
 
-Deno.test("a connect hook that throws refuses the handshake with 403", async () => {
+Deno.test("a connect hook that throws refuses the handshake with 500, as Daphne does", async () => {
   await using app = await createTestApp();
   const broken: Consumer = () => ({
     connect() {
@@ -142,7 +142,7 @@ Deno.test("a connect hook that throws refuses the handshake with 403", async () 
   });
   const channels = app.layer.stats().channels;
   const comm = new Communicator({ consumer: broken, services: app.services }, "/ws/broken/");
-  assertEquals(await comm.connect(), { accepted: false, status: 403 });
+  assertEquals(await comm.connect(), { accepted: false, status: 500 });
   assertEquals(app.layer.stats().channels, channels, "a refused socket kept its channel");
 });
 
