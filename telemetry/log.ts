@@ -91,14 +91,8 @@ export const log: Logger = {
    * `HTTP GET /chat/ 200 [0.002, 127.0.0.1:52757]`; a refusal the handler did not explain may
    * say why: `HTTP GET /chat/ 400 [0.000, 127.0.0.1:52758] (the Host header is not a valid host)`.
    */
-  http(
-    method: string,
-    path: string,
-    status: number,
-    seconds: number,
-    client: string,
-    reason?: string,
-  ): void {
+  // Typed by `Logger`'s `http`.
+  http(method, path, status, seconds, client, reason) {
     if (threshold > ORDER.info) return;
     const why = reason === undefined ? "" : ` (${reason})`;
     sink(`HTTP ${method} ${path} ${status} [${seconds.toFixed(3)}, ${client}]${why}`, "info");

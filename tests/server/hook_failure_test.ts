@@ -7,9 +7,36 @@ import { ProtocolError } from "../../server/close_codes.ts";
 import type { Consumer } from "../../server/consumer.ts";
 import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
 import { createTestApp } from "../_support/test_app.ts";
-import { formatAddr, log } from "../../telemetry/log.ts";
+import { formatAddr, log, type LogLevel } from "../../telemetry/log.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
+
+/** `consumer` served on a real port through `websocketHandler`; `await using` stops it. */
+async function serveConsumer(
+  consumer: Consumer,
+  path: string,
+  options: { logLevel?: LogLevel } = {},
+): Promise<AsyncDisposable & { url: string }> {
+  // The app is only a source of services; the sockets are real ones.
+  const app = await createTestApp();
+  if (options.logLevel) log.setLevel(options.logLevel); // after the app, which sets "silent"
+  const services = app.services;
+  const live = new LiveConnections();
+  const handler = websocketHandler(consumer, { live });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
+    const url = new URL(request.url);
+    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
+  });
+  return {
+    url: `ws://127.0.0.1:${server.addr.port}${path}`,
+    async [Symbol.asyncDispose]() {
+      log.setLevel("silent");
+      await live.closeAll(1001, "Test over");
+      await server.shutdown();
+      await app[Symbol.asyncDispose]();
+    },
+  };
+}
 
 const buggy: Consumer = (conn) => ({
   connect: () => conn.groupAdd("buggy"),
@@ -21,32 +48,19 @@ const buggy: Consumer = (conn) => ({
 });
 
 Deno.test("a hook that throws closes only its own socket with 1011; the server goes on", async () => {
-  // The app is only a source of services; the socket below is a real one.
-  await using app = await createTestApp();
-  const services = app.services;
-  const live = new LiveConnections();
-  const handler = websocketHandler(buggy, { live });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
-    const url = new URL(request.url);
-    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
-  });
-  const url = `ws://127.0.0.1:${server.addr.port}/ws/buggy/`;
-  try {
-    const [crashing, other] = [await TestSocket.open(url), await TestSocket.open(url)];
-    crashing.send("crash");
-    assertEquals((await crashing.closed).code, 1011);
-    other.send("still here");
-    assertEquals(await other.next(), "still here");
-    const late = await TestSocket.open(url);
-    late.send("new sockets work too");
-    assertEquals(await other.next(), "new sockets work too");
-    assertEquals(await late.next(), "new sockets work too");
-    await other.close();
-    await late.close();
-  } finally {
-    await live.closeAll(1001, "Test over");
-    await server.shutdown();
-  }
+  await using served = await serveConsumer(buggy, "/ws/buggy/");
+  const url = served.url;
+  const [crashing, other] = [await TestSocket.open(url), await TestSocket.open(url)];
+  crashing.send("crash");
+  assertEquals((await crashing.closed).code, 1011);
+  other.send("still here");
+  assertEquals(await other.next(), "still here");
+  const late = await TestSocket.open(url);
+  late.send("new sockets work too");
+  assertEquals(await other.next(), "new sockets work too");
+  assertEquals(await late.next(), "new sockets work too");
+  await other.close();
+  await late.close();
 });
 
 const closing: Consumer = (conn) => ({
@@ -59,31 +73,19 @@ const closing: Consumer = (conn) => ({
 });
 
 Deno.test("a close reason over 123 bytes is cut, and a code no frame may carry is a bug (1011)", async () => {
-  await using app = await createTestApp();
-  const services = app.services;
-  const live = new LiveConnections();
-  const handler = websocketHandler(closing, { live });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
-    const url = new URL(request.url);
-    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
-  });
-  const url = `ws://127.0.0.1:${server.addr.port}/ws/closing/`;
-  try {
-    const [refused, badCode, other] = await Promise.all([1, 2, 3].map(() => TestSocket.open(url)));
-    refused.send("refuse");
-    const { code, reason } = await refused.closed;
-    assertEquals(code, 4003);
-    assert(new TextEncoder().encode(reason).length <= 123, `${reason.length} characters`);
-    assert("Доступ запрещён. ".repeat(10).startsWith(reason) && reason.length > 50, reason);
-    badCode.send("bad code");
-    assertEquals((await badCode.closed).code, 1011);
-    other.send("still here");
-    assertEquals(await other.next(), "echo still here");
-    await other.close();
-  } finally {
-    await live.closeAll(1001, "Test over");
-    await server.shutdown();
-  }
+  await using served = await serveConsumer(closing, "/ws/closing/");
+  const url = served.url;
+  const [refused, badCode, other] = await Promise.all([1, 2, 3].map(() => TestSocket.open(url)));
+  refused.send("refuse");
+  const { code, reason } = await refused.closed;
+  assertEquals(code, 4003);
+  assert(new TextEncoder().encode(reason).length <= 123, `${reason.length} characters`);
+  assert("Доступ запрещён. ".repeat(10).startsWith(reason) && reason.length > 50, reason);
+  badCode.send("bad code");
+  assertEquals((await badCode.closed).code, 1011);
+  other.send("still here");
+  assertEquals(await other.next(), "echo still here");
+  await other.close();
 });
 
 Deno.test("ProtocolError refuses a close code no close frame may carry", () => {
@@ -108,38 +110,24 @@ const greeter: Consumer = (conn) => ({
 
 Deno.test("a value with no JSON text, sent before or after the socket opens, is the consumer's bug alone", async () => {
   using captured = new CapturedLog();
-  await using app = await createTestApp();
-  log.setLevel("error"); // after the app, which sets the tests' level (silent)
-  const services = app.services;
-  const live = new LiveConnections();
-  const handler = websocketHandler(greeter, { live });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
-    const url = new URL(request.url);
-    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
-  });
-  const url = `ws://127.0.0.1:${server.addr.port}/ws/greet/`;
-  try {
-    const other = await TestSocket.open(url);
-    assertEquals(await other.nextJson(), "hello");
-    // From `connect`, before the socket opens: the handshake fails, the server goes on.
-    assert(await handshakeStatus(`${url}?lang=fr`) >= 400);
-    await captured.waitFor(/sendJson cannot send undefined: it has no JSON text/);
-    for (const bad of ["function", "number"]) {
-      const socket = await TestSocket.open(url);
-      await socket.nextJson();
-      socket.send(bad);
-      assertEquals((await socket.closed).code, 1011);
-    }
-    await captured.waitFor(/sendJson cannot send a function: it has no JSON text/);
-    await captured.waitFor(/send takes a string or a Uint8Array, not a number/);
-    other.send("still here");
-    assertEquals(await other.nextJson(), { echo: "still here" });
-    await other.close();
-  } finally {
-    log.setLevel("silent");
-    await live.closeAll(1001, "Test over");
-    await server.shutdown();
+  await using served = await serveConsumer(greeter, "/ws/greet/", { logLevel: "error" });
+  const url = served.url;
+  const other = await TestSocket.open(url);
+  assertEquals(await other.nextJson(), "hello");
+  // From `connect`, before the socket opens: the handshake fails, the server goes on.
+  assertEquals(await handshakeStatus(`${url}?lang=fr`), 500);
+  await captured.waitFor(/sendJson cannot send undefined: it has no JSON text/);
+  for (const bad of ["function", "number"]) {
+    const socket = await TestSocket.open(url);
+    await socket.nextJson();
+    socket.send(bad);
+    assertEquals((await socket.closed).code, 1011);
   }
+  await captured.waitFor(/sendJson cannot send a function: it has no JSON text/);
+  await captured.waitFor(/send takes a string or a Uint8Array, not a number/);
+  other.send("still here");
+  assertEquals(await other.nextJson(), { echo: "still here" });
+  await other.close();
 });
 
 const failingConnect: Consumer = (conn) => ({
@@ -151,31 +139,17 @@ const failingConnect: Consumer = (conn) => ({
 
 Deno.test("a connect hook that throws is a 500 with its own reason; one that says no is a 403", async () => {
   using captured = new CapturedLog();
-  await using app = await createTestApp();
-  log.setLevel("info"); // REJECT lines are access lines, written at info
-  const services = app.services;
-  const live = new LiveConnections();
-  const handler = websocketHandler(failingConnect, { live });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
-    const url = new URL(request.url);
-    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
-  });
-  const url = `ws://127.0.0.1:${server.addr.port}/ws/failing/`;
-  try {
-    assertEquals(await handshakeStatus(url), 500);
-    await captured.waitFor(
-      /ERROR Consumer connect failed for \/ws\/failing\/: Error: A bug in connect/,
-    );
-    await captured.waitFor(
-      /WebSocket REJECT \/ws\/failing\/ .* \(The consumer's connect hook failed/,
-    );
-    assertEquals(await handshakeStatus(`${url}?mode=no`), 403);
-    await captured.waitFor(
-      /WebSocket REJECT \/ws\/failing\/ .* \(Refused by the consumer: its connect/,
-    );
-  } finally {
-    log.setLevel("silent");
-    await live.closeAll(1001, "Test over");
-    await server.shutdown();
-  }
+  await using served = await serveConsumer(failingConnect, "/ws/failing/", { logLevel: "info" });
+  const url = served.url;
+  assertEquals(await handshakeStatus(url), 500);
+  await captured.waitFor(
+    /ERROR Consumer connect failed for \/ws\/failing\/: Error: A bug in connect/,
+  );
+  await captured.waitFor(
+    /WebSocket REJECT \/ws\/failing\/ .* \(The consumer's connect hook failed/,
+  );
+  assertEquals(await handshakeStatus(`${url}?mode=no`), 403);
+  await captured.waitFor(
+    /WebSocket REJECT \/ws\/failing\/ .* \(Refused by the consumer: its connect/,
+  );
 });
