@@ -49,6 +49,10 @@ export class FakeSocket implements SocketLike {
 
   /** Closes from the server end; the client answers in a microtask, then `onclose` runs. */
   close(code = 1000, reason = ""): void {
+    // As Deno's socket does: a reason a close frame cannot carry throws (a `SyntaxError`).
+    if (new TextEncoder().encode(reason).length > 123) {
+      throw new SyntaxError("The close reason may not be longer than 123 bytes");
+    }
     if (this.readyState >= CLOSING) return;
     this.readyState = CLOSING;
     // The client answers the close frame, and only then does the server see `close`.

@@ -176,3 +176,20 @@ Deno.test("a consumer whose handlers fall behind has a bounded queue, then 1013"
   // One running, four waiting: everything after them was dropped until the fourth drop closed.
   assertEquals(dropped, 4);
 });
+
+Deno.test("under the communicator too, a close reason is cut to the 123 bytes a frame carries", async () => {
+  await using app = await createTestApp();
+  const strict: Consumer = () => ({
+    receive() {
+      throw new ProtocolError("Ce vote est refusé : répondez « oui » ou « non ». ".repeat(3), 4003);
+    },
+  });
+  const comm = new Communicator({ consumer: strict, services: app.services }, "/ws/vote/");
+  await comm.connect();
+  comm.send("peut-être");
+  assertEquals((await comm.receiveJson()).type, "error");
+  const { code, reason } = await comm.closed;
+  assertEquals(code, 4003);
+  assert(new TextEncoder().encode(reason).length <= 123, `${reason.length} characters`);
+  assert(reason.startsWith("Ce vote est refusé"), reason);
+});
