@@ -112,6 +112,7 @@ export {
   metricsResponse,
   serveMetrics,
 } from "./server/metrics_route.ts";
+export type { Listener } from "./server/_listener.ts";
 export { type RedisHealth, redisHealth } from "./storage/redis_health.ts";
 
 // Consumers and the WebSocket handshake.

@@ -60,8 +60,8 @@ export async function listen(
       if (stopped) return;
       if (Date.now() - startedAt >= STABLE_MS) pauseMs = FIRST_PAUSE_MS;
       log.error(
-        `The listener stopped accepting (${error.message}); listening again in ` +
-          `${pauseMs / 1000} s. The connections already open go on.`,
+        `The listener on port ${boundPort} stopped accepting (${error.message}); listening ` +
+          `again in ${pauseMs / 1000} s. The connections already open go on.`,
       );
       again(boundPort);
     });

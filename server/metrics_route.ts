@@ -4,6 +4,7 @@
  * 403 with another), or without one on a separate listen address (`METRICS_ADDRESS`), which
  * answers nothing else. With neither, there is no such route (404).
  */
+import { listen, type Listener } from "./_listener.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import type { Handler } from "./context.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
@@ -42,16 +43,13 @@ export function metricsHandler(token: string): Handler {
  * Serves only `GET /metrics`, without a token, on `address` (e.g. `127.0.0.1:9100`); resolves
  * with the server once it listens.
  */
-export async function serveMetrics(
+export function serveMetrics(
   metrics: ServerMetrics,
   address: { hostname: string; port: number },
-): Promise<Deno.HttpServer<Deno.NetAddr>> {
-  const { promise: listening, resolve } = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    hostname: address.hostname,
-    port: address.port,
-    onListen: () => resolve(),
-  }, (request) => {
+): Promise<Listener> {
+  // Its own listener, which comes back after a failed accept as the app's does.
+  const signal = new AbortController().signal;
+  return listen({ hostname: address.hostname, port: address.port, signal }, (request) => {
     const path = URL.parse(request.url)?.pathname;
     if (path === undefined) return plain(400, "Bad Request: the Host header is not a valid host");
     if (path !== METRICS_PATH) return plain(404, "Only /metrics is served here");
@@ -60,8 +58,6 @@ export async function serveMetrics(
     }
     return metricsResponse(metrics);
   });
-  await listening;
-  return server;
 }
 
 /** Compares two secrets in time that does not depend on where they differ. */

@@ -7,7 +7,7 @@ import type { App } from "./app.ts";
 import { log } from "../telemetry/log.ts";
 import { serveMetrics } from "./metrics_route.ts";
 import { settlesWithin } from "./drain.ts";
-import { listen } from "./_listener.ts";
+import { listen, type Listener } from "./_listener.ts";
 
 /**
  * How long the listener's graceful stop may take once the app has closed its sockets, before
@@ -135,7 +135,7 @@ function cutConnections(cut: AbortController): void {
 async function metricsServer(
   app: App,
   workers: boolean,
-): Promise<Deno.HttpServer<Deno.NetAddr> | null> {
+): Promise<Listener | null> {
   const address = app.services.config.metricsAddress;
   if (address === null) return null;
   try {
