@@ -5,7 +5,7 @@
  */
 import type { Store } from "../storage/store.ts";
 import type { PasswordHasher } from "./passwords.ts";
-import { normalizeUsername, usernameKey } from "./account_rules.ts";
+import { MAX_USERNAME_LENGTH, normalizeUsername, usernameKey } from "./account_rules.ts";
 
 /**
  * The group that hears about accounts; each event is
@@ -59,8 +59,11 @@ export class UserDirectory {
 
   /** The user called `username` (in any case), or `null`. */
   async find(username: string): Promise<UserRecord | null> {
-    if (username === "") return null;
-    const user = await this.#store.get<UserRecord>([USERS, usernameKey(username)]);
+    // No user has a longer name (the account rules refuse it, normalised), and a store's key
+    // has a limit (Deno KV's is 2 KiB): such a name is nobody, not a failed read.
+    const key = usernameKey(username);
+    if (key === "" || [...key].length > MAX_USERNAME_LENGTH) return null;
+    const user = await this.#store.get<UserRecord>([USERS, key]);
     // Users stored before `staff` existed are not staff.
     return user === null ? null : { ...user, staff: user.staff === true };
   }

@@ -143,6 +143,16 @@ Deno.test("a wrong password and an unknown username get the same answer", async 
   assertEquals(client.jar.get("sessionid"), undefined);
 });
 
+Deno.test("a username longer than any account's gets the same answer, not a 500", async () => {
+  await using server = await startTestServer();
+  const client = new WebClient(server.url);
+  for (const username of ["a".repeat(3000), "é".repeat(1500), "\uFDFA".repeat(150)]) {
+    const response = await client.submit("/log_in/", { username, password: PASSWORD });
+    assertEquals(response.status, 400);
+    assertStringIncludes(await response.text(), BAD_CREDENTIALS);
+  }
+});
+
 Deno.test("after logging in, a local next is followed and any other next goes home", async () => {
   await using server = await startTestServer();
   const client = new WebClient(server.url);
