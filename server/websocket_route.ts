@@ -199,9 +199,11 @@ export function websocketHandler(
       const why = refused.status === 500 ? "consumer_error" : "consumer";
       return refuse(refused.status, why, refused.reason);
     }
-    if (options.loginRequired && identity.sessionId !== null) {
+    if (identity.sessionId !== null) {
       try {
-        // Logging out sends `connection.close` to this group (the accounts app does).
+        // Logging out sends `connection.close` to this group (the accounts app does): every
+        // socket whose user came from that session closes, login required or not, so none
+        // goes on acting as a user who has logged out.
         await connection.groupAdd(await sessionGroup(identity.sessionId));
       } catch (error) {
         // The layer is away: nothing may stay behind (groups, presence, a cap's place).

@@ -11,7 +11,7 @@ import { connectStream } from "/channels/channels_client.js";
 // A policy close (a flood, say) must not turn into a reconnect loop: start at about 4 s.
 const POLICY_BACKOFF_ATTEMPTS = 3;
 // Close codes whose reason is meant for the user.
-const EXPLAINED_CODES = new Set([1003, 1007, 1008, 1009, 1011, 1013]);
+const EXPLAINED_CODES = new Set([1003, 1007, 1008, 1009, 1011, 1013, 4001]);
 const MAX_SHOWN = 1_000;
 const NOTICE_MS = 10_000;
 /** Shown when a reconnect could not bring back everything the page missed. */

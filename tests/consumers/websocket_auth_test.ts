@@ -110,6 +110,26 @@ Deno.test("logging out closes that session's login-required sockets with 4001, n
   await other.close();
 });
 
+Deno.test("logging out closes the session's chat sockets too: none goes on posting as the user", async () => {
+  await using server = await startTestServer();
+  const ada = await loggedIn(server, "ada");
+  const headers = { ...ada.socketHeaders(), origin: server.url };
+  const adaInChat = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"), { headers });
+  const bob = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"), {
+    headers: { origin: server.url },
+  });
+  adaInChat.sendJson({ message: "hello" });
+  assertEquals((await bob.nextMatching((frame) => frame.message === "hello")).author, "ada");
+  await ada.logOut();
+  assertEquals(await closedWithin(adaInChat), { code: 4001, reason: "Logged out" });
+  bob.sendJson({ message: "still here" });
+  assertEquals(
+    (await bob.nextMatching((frame) => frame.message === "still here")).author,
+    "Anonymous",
+  );
+  await bob.close();
+});
+
 Deno.test("a page from another site cannot open a socket with the user's cookie", async () => {
   await using server = await startTestServer();
   const ada = await loggedIn(server, "ada");
