@@ -70,6 +70,8 @@ export class WebSocketConnection implements Connection {
   #state = 0;
   #deliveriesSinceCheck = 0;
   #droppedInARow = 0;
+  /** The code the server closed with (0 until it does): a client may answer with another. */
+  #closeCode = 0;
   /** Waiting tasks; `null` until the first one (no array per socket that never queues). */
   #tasks: Task[] | null = null;
   readonly scope: Scope;
@@ -225,6 +227,7 @@ export class WebSocketConnection implements Connection {
       // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
       // event; one macrotask later they have been dispatched. Nothing is sent meanwhile.
       this.#state |= CLOSING;
+      this.#closeCode = code;
       const shortReason = closeReason(reason);
       setTimeout(() => {
         if (socket.readyState !== OPEN && socket.readyState !== CONNECTING) return;
@@ -519,7 +522,9 @@ export class WebSocketConnection implements Connection {
     this.#reportDroppedBeforeOpen();
     // Daphne's line; when the server ended it (a refused frame, a slow reader, a shutdown), why.
     const byServer = (this.#state & CLOSING) !== 0;
-    const why = byServer ? `closed by the server: ${describeCloseCode(code)}` : undefined;
+    const why = byServer
+      ? `closed by the server: ${describeCloseCode(this.#closeCode)}`
+      : undefined;
     log.websocket("DISCONNECT", this.scope.path, this.scope.client, why);
     log.debug(`WebSocket ${this.scope.path} closed with ${describeCloseCode(code)}`);
     await this.#release();

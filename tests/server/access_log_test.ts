@@ -3,6 +3,7 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
+import { RawWebSocket } from "../_support/raw_socket.ts";
 
 const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
 
@@ -40,6 +41,21 @@ Deno.test("a socket the server closes logs DISCONNECT with the close code", asyn
     new RegExp(
       String.raw`^WebSocket DISCONNECT \/ws\/chat\/lobby\/ ${CLIENT} ` +
         String.raw`\(closed by the server: 1003 \(UNSUPPORTED_DATA\)\)$`,
+    ),
+  );
+});
+
+Deno.test("the DISCONNECT line names the code the server closed with, whatever the client answers", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const raw = await RawWebSocket.open(server.wsUrl("/ws/chat/big/"));
+  await raw.send(JSON.stringify({ message: "x".repeat(70 * 1024) })); // over 64 KiB: 1009
+  assertEquals((await raw.readUntilClose()).closeCode, 1009);
+  raw.close(); // no close frame back: the server's socket sees 1006
+  await captured.waitFor(
+    new RegExp(
+      String.raw`^WebSocket DISCONNECT \/ws\/chat\/big\/ ${CLIENT} ` +
+        String.raw`\(closed by the server: 1009 \(MESSAGE_TOO_BIG\)\)$`,
     ),
   );
 });
