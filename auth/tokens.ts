@@ -116,7 +116,8 @@ export class AccessTokens {
     if (match === null) return refused("Malformed token");
     const [, payload, signature] = match;
     const expected = await this.#sign(payload);
-    if (!this.#compare(expected, fromBase64url(signature))) return refused("Bad token signature");
+    const given = signatureBytes(signature);
+    if (given === null || !this.#compare(expected, given)) return refused("Bad token signature");
     const claims = parseClaims(payload);
     if (claims === null) return refused("Malformed token");
     if (claims.expiresAt <= this.#now()) return refused("Token expired");
@@ -236,6 +237,17 @@ function randomId(bytes: number): string {
 
 function toBase64url(bytes: Uint8Array): string {
   return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
+}
+
+// The signature's bytes; `null` unless `text` is their one spelling: a loose decode ignores the
+// unused low bits of the last character, so four spellings gave the same 32 bytes.
+function signatureBytes(text: string): Uint8Array | null {
+  try {
+    const bytes = fromBase64url(text);
+    return toBase64url(bytes) === text ? bytes : null;
+  } catch {
+    return null;
+  }
 }
 
 function fromBase64url(text: string): Uint8Array {

@@ -57,6 +57,23 @@ Deno.test("a token changed anywhere is refused", async () => {
   }
 });
 
+Deno.test("a signature has one spelling: the last character's unused bits changed is refused", async () => {
+  using t = await tokensOver();
+  const { token } = await t.tokens.create("ada");
+  const [payload, signature] = token.split(".");
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  // 43 characters carry 258 bits for 256: the last character's two low bits are unused.
+  const last = alphabet.indexOf(signature.at(-1)!);
+  for (const low of [1, 2, 3]) {
+    const respelled = signature.slice(0, -1) + alphabet[(last & ~3) | ((last + low) & 3)];
+    assertEquals(await t.tokens.verify(`${payload}.${respelled}`), {
+      ok: false,
+      reason: "Bad token signature",
+    }, respelled);
+  }
+  assert((await t.tokens.verify(token)).ok, "the canonical spelling still verifies");
+});
+
 Deno.test("a token signed with another secret is refused", async () => {
   using a = await tokensOver({ secret: "a".repeat(32) });
   using b = await tokensOver({ secret: "b".repeat(32) });
