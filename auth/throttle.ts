@@ -45,7 +45,7 @@ interface AttemptRecord {
   at: number;
 }
 
-const PREFIX = "login_attempts";
+const LOGIN_PREFIX = "login_attempts";
 const MAX_KEY_LENGTH = 200;
 
 /** Counts failed logins per username and per address. */
@@ -53,21 +53,37 @@ export class LoginThrottle {
   #store: Store;
   #limits: ThrottleLimits;
   #now: () => number;
+  #prefix: string;
 
-  /** Keeps the counts in `store`, so every process sharing it sees them; `now` is for tests. */
-  constructor(store: Store, limits: ThrottleLimits, options: { now?: () => number } = {}) {
+  /**
+   * Keeps the counts in `store`, so every process sharing it sees them, under `prefix` (default
+   * `login_attempts`: another prefix counts another kind of attempt); `now` is for tests.
+   */
+  constructor(
+    store: Store,
+    limits: ThrottleLimits,
+    options: { now?: () => number; prefix?: string } = {},
+  ) {
     this.#store = store;
     this.#limits = limits;
     this.#now = options.now ?? Date.now;
+    this.#prefix = options.prefix ?? LOGIN_PREFIX;
   }
 
-  /** Records an attempt by `username` from `address` and says whether it may proceed. */
-  async begin(username: string, address: string): Promise<LoginAttempt | Throttled> {
+  /**
+   * Records an attempt by `username` (`null`: counted by address only) from `address` and says
+   * whether it may proceed.
+   */
+  async begin(username: string | null, address: string): Promise<LoginAttempt | Throttled> {
     const now = this.#now();
+    const prefix = this.#prefix;
     const scopes: [StoreKey, number][] = [
-      [[PREFIX, "user", usernameKey(username).slice(0, MAX_KEY_LENGTH)], this.#limits.perUsername],
-      [[PREFIX, "address", address.slice(0, MAX_KEY_LENGTH)], this.#limits.perAddress],
+      [[prefix, "address", address.slice(0, MAX_KEY_LENGTH)], this.#limits.perAddress],
     ];
+    if (username !== null) {
+      const name = usernameKey(username).slice(0, MAX_KEY_LENGTH);
+      scopes.unshift([[prefix, "user", name], this.#limits.perUsername]);
+    }
     const id = sortableId(now);
     const windowMs = this.#limits.windowSeconds * 1000;
     const mine = scopes.map(([prefix]) => [...prefix, id]);

@@ -49,8 +49,22 @@ export const signUpSubmit: Handler = async (request, context) => {
   };
   const next = safeNext(form.get("next")) ?? undefined;
   const errors = signUpErrors(input);
-  const { users, layer } = context.services;
+  const { users, layer, signUpThrottle } = context.services;
   if (isValid(errors)) {
+    // Counted before the slow hash, and kept: each account is for good.
+    const attempt = await signUpThrottle.begin(null, clientHost(context.client));
+    if ("retryAfterSeconds" in attempt) {
+      const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
+      errors.username.push(
+        `Too many sign-ups from your address. Try again in ${minutes} minute` +
+          `${minutes === 1 ? "" : "s"}.`,
+      );
+      const page = await pageAccount(request, context);
+      const view = { ...page, username: input.username, errors, next };
+      const response = page.finish(htmlResponse(signUpPage(view), { status: 429 }));
+      response.headers.set("retry-after", String(attempt.retryAfterSeconds));
+      return response;
+    }
     const user = await users.create(input.username, input.password1);
     if (user !== null) {
       log.info(`Account created: ${JSON.stringify(user.username)}`);

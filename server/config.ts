@@ -51,6 +51,11 @@ export interface Config {
   allowWeakPasswordHashing: boolean;
   /** Failed logins allowed per username and per client address within `windowSeconds`. */
   loginThrottle: { perUsername: number; perAddress: number; windowSeconds: number };
+  /**
+   * Sign-ups (each a slow password hash and an account kept for good) allowed from one client
+   * address within `windowSeconds` (`SIGNUP_MAX_PER_ADDRESS`, `SIGNUP_WINDOW`).
+   */
+  signUpThrottle: { perAddress: number; windowSeconds: number };
   /** How long a closed presence socket keeps its user online (reloads do not flicker), in ms. */
   presenceGraceMs: number;
   /**
@@ -124,6 +129,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   passwordIterations: 600_000,
   allowWeakPasswordHashing: false,
   loginThrottle: { perUsername: 5, perAddress: 20, windowSeconds: 15 * 60 },
+  signUpThrottle: { perAddress: 20, windowSeconds: 3600 },
   presenceGraceMs: 3000,
   drainWindowMs: 5000,
   sendToken: "",
@@ -210,6 +216,15 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
         d.loginThrottle.windowSeconds,
         1,
       ),
+    },
+    signUpThrottle: {
+      perAddress: integer(
+        "SIGNUP_MAX_PER_ADDRESS",
+        env.SIGNUP_MAX_PER_ADDRESS,
+        d.signUpThrottle.perAddress,
+        1,
+      ),
+      windowSeconds: integer("SIGNUP_WINDOW", env.SIGNUP_WINDOW, d.signUpThrottle.windowSeconds, 1),
     },
     presenceGraceMs: integer(
       "PRESENCE_GRACE_MS",

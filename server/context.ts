@@ -24,6 +24,8 @@ export interface Services {
   readonly sessions: SessionStore;
   /** Failed-login counters (kept in `store`). */
   readonly throttle: LoginThrottle;
+  /** Sign-up counters per client address (kept in `store`). */
+  readonly signUpThrottle: LoginThrottle;
   /** Access tokens for clients that are not browsers (kept in `store`). */
   readonly tokens: AccessTokens;
   /** Who is online (in-process by default; shared across processes with a shared layer). */

@@ -56,6 +56,11 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
     users,
     sessions,
     throttle: new LoginThrottle(store, config.loginThrottle),
+    signUpThrottle: new LoginThrottle(
+      store,
+      { perUsername: config.signUpThrottle.perAddress, ...config.signUpThrottle },
+      { prefix: "signup_attempts" },
+    ),
     tokens,
     metrics: new ServerMetrics({ layer, streams }),
     identify: (request, options): Promise<Identity> =>

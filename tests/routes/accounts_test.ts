@@ -293,6 +293,25 @@ Deno.test("repeated failed logins from one address are answered 429", async () =
   assert(retryAfter > 0 && retryAfter <= 60, `Retry-After: ${retryAfter}`);
 });
 
+Deno.test("sign-ups from one address beyond the limit are answered 429, and no account is made", async () => {
+  await using server = await startTestServer({
+    signUpThrottle: { perAddress: 3, windowSeconds: 3600 },
+  });
+  const client = new WebClient(server.url);
+  for (let i = 0; i < 3; i++) await client.signUp(`user${i}`, PASSWORD);
+  const fields = { username: "user9", password1: PASSWORD, password2: PASSWORD };
+  const blocked = await client.submit("/sign_up/", fields);
+  assertEquals(blocked.status, 429);
+  assertStringIncludes(await blocked.text(), "Too many sign-ups from your address");
+  const retryAfter = Number(blocked.headers.get("retry-after"));
+  assert(retryAfter > 0 && retryAfter <= 3600, `Retry-After: ${retryAfter}`);
+  assertEquals(await server.app.services.users.find("user9"), null);
+  // A form with errors costs no hash, and does not count.
+  const wrong = await client.submit("/sign_up/", { ...fields, password2: "other" });
+  assertEquals(wrong.status, 400);
+  await wrong.body?.cancel();
+});
+
 Deno.test("cookies are Secure over https and behind a trusted proxy that says https", async () => {
   for (
     const [trustProxy, url, forwarded, secure] of [
