@@ -114,6 +114,7 @@ export {
 } from "./server/metrics_route.ts";
 export type { Listener } from "./server/_listener.ts";
 export { type RedisHealth, redisHealth } from "./storage/redis_health.ts";
+export { LOG_REASON_HEADER, logReason } from "./server/log_reason.ts";
 
 // Consumers and the WebSocket handshake.
 export type { Connection, Consumer, ConsumerHooks, Scope } from "./server/consumer.ts";

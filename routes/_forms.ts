@@ -2,13 +2,16 @@
  * Answers the apps' form handlers share: a form the CSRF check or the size limit refused, a
  * plain-text refusal, and the redirect after a POST.
  */
-import { type FormRefusal, htmlResponse } from "../mod.ts";
+import { type FormRefusal, htmlResponse, logReason } from "../mod.ts";
 import { csrfFailurePage } from "../templates/accounts.ts";
 
 /** A refused form: Django's CSRF failure page, or a plain 413 for a body too large. */
 export function formRefused(refusal: FormRefusal): Response {
-  if (!refusal.csrf) return plainText(`${refusal.reason}\n`, refusal.status);
-  return htmlResponse(csrfFailurePage(refusal.reason), { status: refusal.status });
+  if (!refusal.csrf) {
+    return logReason(plainText(`${refusal.reason}\n`, refusal.status), refusal.reason);
+  }
+  const page = htmlResponse(csrfFailurePage(refusal.reason), { status: refusal.status });
+  return logReason(page, `CSRF verification failed: ${refusal.reason}`);
 }
 
 /** `text` as a UTF-8 plain-text answer with `status`. */

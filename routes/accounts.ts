@@ -16,6 +16,7 @@ import {
   isSecureRequest,
   isValid,
   log,
+  logReason,
   newCsrfSecret,
   page,
   pageAccount,
@@ -63,7 +64,7 @@ export const signUpSubmit: Handler = async (request, context) => {
       const view = { ...page, username: input.username, errors, next };
       const response = page.finish(htmlResponse(signUpPage(view), { status: 429 }));
       response.headers.set("retry-after", String(attempt.retryAfterSeconds));
-      return response;
+      return logReason(response, "too many sign-ups from this address");
     }
     const user = await users.create(input.username, input.password1);
     if (user !== null) {
@@ -107,7 +108,7 @@ export const logInSubmit: Handler = async (request, context) => {
       `Too many failed login attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`,
     );
     response.headers.set("retry-after", String(attempt.retryAfterSeconds));
-    return response;
+    return logReason(response, "too many failed log-ins");
   }
   const user = await users.verifyCredentials(username, password);
   if (user === null) return again(400, BAD_CREDENTIALS);

@@ -11,6 +11,7 @@
  */
 import type { Handler, RequestContext, Services } from "./context.ts";
 import { type AppRoute, checkRouteTable, page, type RouteTarget } from "./routes.ts";
+import { takeLogReason } from "./log_reason.ts";
 import { Router } from "./router.ts";
 import { asksForWebSocket } from "./handshake.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
@@ -134,8 +135,9 @@ export function createApp(options: AppOptions): App {
     }
     response = finish(request, response);
     const seconds = (performance.now() - started) / 1000;
+    const reason = takeLogReason(response);
     // Never a token in the log: `?token=…` shows as `?token=[redacted]`.
-    log.http(request.method, redactedTarget(url), response.status, seconds, client);
+    log.http(request.method, redactedTarget(url), response.status, seconds, client, reason);
     return response;
   }
 

@@ -4,6 +4,7 @@ import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { RawWebSocket } from "../_support/raw_socket.ts";
+import { WebClient } from "../_support/cookie_jar.ts";
 
 const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
 
@@ -105,4 +106,31 @@ Deno.test("a Host header that is no host gets 400, one log line, and no token in
   const fine = await fetch(server.httpUrl("/chat/"));
   await fine.body?.cancel();
   assert(fine.status === 200);
+});
+
+Deno.test("a refused form's access line says why, and the reason is not sent to the client", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({
+    logLevel: "info",
+    loginThrottle: { perUsername: 1, perAddress: 100, windowSeconds: 60 },
+  });
+  const noToken = await fetch(server.httpUrl("/log_in/"), {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: server.url },
+    body: "username=ada&password=x",
+  });
+  await noToken.body?.cancel();
+  assertEquals(noToken.status, 403);
+  assertEquals(noToken.headers.get("x-channels-log-reason"), null);
+  await captured.waitFor(
+    /^HTTP POST \/log_in\/ 403 \[\d+\.\d{3}, 127\.0\.0\.1:\d+\] \(CSRF verification failed: CSRF /,
+  );
+  const client = new WebClient(server.url);
+  for (let i = 0; i < 2; i++) {
+    const answer = await client.submit("/log_in/", { username: "ada", password: "wrong one" });
+    await answer.body?.cancel();
+  }
+  await captured.waitFor(
+    /^HTTP POST \/log_in\/ 429 \[\d+\.\d{3}, 127\.0\.0\.1:\d+\] \(too many failed log-ins\)$/,
+  );
 });
