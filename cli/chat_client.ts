@@ -40,6 +40,10 @@ export function parseClientArgs(args: string[]): ClientOptions {
     else rest.push(args[i]);
   }
   if (rest.length !== 1 || rest[0].trim() === "" || url === "") throw new Error(USAGE);
+  const parsed = URL.parse(url);
+  if (parsed === null || !/^(https?|wss?):$/.test(parsed.protocol)) {
+    throw new Error(`--url must be an http(s) or ws(s) URL, not "${url}"\n${USAGE}`);
+  }
   return token === undefined ? { room: rest[0], url } : { room: rest[0], url, token };
 }
 

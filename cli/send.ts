@@ -101,6 +101,10 @@ export function eventFrom(payload: string, isRoom: boolean): LayerEvent {
   if (isRoom && typeof value === "string") {
     return { type: "chat.message", message: { message: value } };
   }
+  // A number, `true`, `null` or an array is text that happens to parse: sent as typed.
+  if (isRoom && (typeof value !== "object" || value === null || Array.isArray(value))) {
+    return { type: "chat.message", message: { message: payload } };
+  }
   const object = value as Record<string, unknown> | null;
   if (isRoom && typeof object === "object" && object !== null && !("type" in object)) {
     return { type: "chat.message", message: object };

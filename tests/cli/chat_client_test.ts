@@ -30,6 +30,13 @@ Deno.test("the terminal client explains its usage when the room is missing", () 
   });
 });
 
+Deno.test("the terminal client refuses a --url that is not an http or ws URL, with its usage", () => {
+  for (const url of ["not-a-url", "ftp://h:1", "file:///tmp"]) {
+    assertThrows(() => parseClientArgs(["lobby", "--url", url]), Error, "--url must be an http(s)");
+  }
+  assertEquals(parseClientArgs(["lobby", "--url=wss://chat.example"]).url, "wss://chat.example");
+});
+
 Deno.test("the terminal client prints author and time, and errors plainly", () => {
   assertMatch(
     formatFrame({ message: "hi", author: "ada", time: "2026-01-01T10:05:00Z" }),

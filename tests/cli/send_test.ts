@@ -22,6 +22,13 @@ Deno.test("deno task send turns text or a bare message for a room into a chat me
   assertThrows(() => eventFrom('{"text":"no type"}', false), Error, 'string "type"');
 });
 
+Deno.test("deno task send sends text to a room as typed, even when it parses as JSON", () => {
+  for (const text of ["123", "true", "null", "[1, 2]", "4.50"]) {
+    assertEquals(eventFrom(text, true), { type: "chat.message", message: { message: text } });
+  }
+  assertThrows(() => eventFrom("123", false), Error, 'string "type"');
+});
+
 Deno.test("deno task send reaches a room of the running server through /_send/", async () => {
   const token = "cli-test-token";
   await using server = await startTestServer({ sendToken: token });
