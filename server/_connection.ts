@@ -42,15 +42,15 @@ const CLOSE_QUEUED = 16;
 /** The socket has closed and `disconnect` has run. */
 const DONE = 32;
 type Task = () => void | Promise<void>;
+type EventHandler = (event: LayerEvent) => void | Promise<void>;
+/** A `sendJson` frame of a batching socket, waiting for the socket to open. */
+type WaitingJson = { json: string };
 
 /** Why `connect` refused a socket: the handshake's status and the reason logged with it. */
 export interface ConnectRefusal {
   status: 403 | 500;
   reason: string;
 }
-type EventHandler = (event: LayerEvent) => void | Promise<void>;
-/** A `sendJson` frame of a batching socket, waiting for the socket to open. */
-type WaitingJson = { json: string };
 
 /**
  * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
