@@ -8,6 +8,16 @@ import { WebClient } from "../_support/cookie_jar.ts";
 
 const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
 
+/** The DISCONNECT line of a socket on `path` that the server closed with `code` ("1009 (…)"). */
+function closedByServer(path: string, code: string): RegExp {
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  return new RegExp(
+    `^WebSocket DISCONNECT ${literal(path)} ${CLIENT} \\(closed by the server: ${
+      literal(code)
+    }\\)$`,
+  );
+}
+
 Deno.test("each HTTP request logs one line with method, path, status, time and client", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
@@ -38,12 +48,7 @@ Deno.test("a socket the server closes logs DISCONNECT with the close code", asyn
   const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
   socket.send(new Uint8Array([1, 2, 3])); // the chat takes text only: 1003
   assertEquals((await socket.closed).code, 1003);
-  await captured.waitFor(
-    new RegExp(
-      String.raw`^WebSocket DISCONNECT \/ws\/chat\/lobby\/ ${CLIENT} ` +
-        String.raw`\(closed by the server: 1003 \(UNSUPPORTED_DATA\)\)$`,
-    ),
-  );
+  await captured.waitFor(closedByServer("/ws/chat/lobby/", "1003 (UNSUPPORTED_DATA)"));
 });
 
 Deno.test("the DISCONNECT line names the code the server closed with, whatever the client answers", async () => {
@@ -53,12 +58,7 @@ Deno.test("the DISCONNECT line names the code the server closed with, whatever t
   await raw.send(JSON.stringify({ message: "x".repeat(70 * 1024) })); // over 64 KiB: 1009
   assertEquals((await raw.readUntilClose()).closeCode, 1009);
   raw.close(); // no close frame back: the server's socket sees 1006
-  await captured.waitFor(
-    new RegExp(
-      String.raw`^WebSocket DISCONNECT \/ws\/chat\/big\/ ${CLIENT} ` +
-        String.raw`\(closed by the server: 1009 \(MESSAGE_TOO_BIG\)\)$`,
-    ),
-  );
+  await captured.waitFor(closedByServer("/ws/chat/big/", "1009 (MESSAGE_TOO_BIG)"));
 });
 
 Deno.test("a refused handshake logs REJECT with its reason", async () => {
