@@ -36,6 +36,7 @@ import {
   withoutReserved,
 } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
+import { trimToBudget } from "./_memory_budget.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 
 /** How in-process streams keep their events. */
@@ -254,33 +255,16 @@ export class MemoryStreams implements GroupStreams {
     if (this.#characters > this.#memoryBudget) this.#trimToBudget();
   }
 
-  // Over the budget: the largest windows are brought down to one level, oldest events first,
-  // until every window together holds `BUDGET_AFTER_TRIM` of the budget. Small rooms keep their
-  // history; a flood of large ones loses its oldest. Recovery from a dropped offset then says
+  // Over the budget: see `_memory_budget.ts`. Recovery from a dropped offset then says
   // `complete: false`, as it does past the retention window. Runs once per tenth of the budget.
   #trimToBudget(): void {
-    const windows = [...this.#groups.values()]
-      .map((state) => state.window)
-      .filter((window): window is RetainedWindow => window !== null && window.characters > 0)
-      .sort((a, b) => b.characters - a.characters);
-    const excess = this.#characters - Math.floor(this.#memoryBudget * BUDGET_AFTER_TRIM);
-    // The level L at which the windows above it hold `excess` characters more than L each.
-    let level = 0;
-    let above = 0;
-    for (let i = 0; i < windows.length; i++) {
-      above += windows[i].characters;
-      const next = windows[i + 1]?.characters ?? 0;
-      if (above - (i + 1) * next >= excess) {
-        level = Math.floor((above - excess) / (i + 1));
-        break;
-      }
+    const windows: RetainedWindow[] = [];
+    for (const state of this.#groups.values()) {
+      if (state.window !== null) windows.push(state.window);
     }
-    let trimmed = 0;
-    for (const window of windows) {
-      if (window.characters <= level) break;
-      this.#characters -= window.dropOldestTo(level);
-      trimmed++;
-    }
+    const keep = Math.floor(this.#memoryBudget * BUDGET_AFTER_TRIM);
+    const { freed, trimmed } = trimToBudget(windows, this.#characters, keep);
+    this.#characters -= freed;
     log.warn(
       `Streams: over their memory budget (${this.#memoryBudget} characters); the oldest ` +
         `events of the ${trimmed} largest stream(s) were dropped`,
