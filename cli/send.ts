@@ -59,14 +59,22 @@ export function parseSendArgs(args: string[]): SendRequest {
   let channel: string | undefined;
   let url: string | undefined;
   let token: string | undefined;
+  // `--channel --url X` must not read `--url` as the channel's name.
+  const valueAfter = (i: number): string => {
+    const value = args[i + 1];
+    if (value === undefined || value.startsWith("--")) {
+      throw new Error(`${args[i]} needs a value\n${USAGE}`);
+    }
+    return value;
+  };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--room") room = true;
-    else if (arg === "--channel") channel = args[++i] ?? "";
+    else if (arg === "--channel") channel = valueAfter(i++);
     else if (arg.startsWith("--channel=")) channel = arg.slice(10);
-    else if (arg === "--url") url = args[++i];
+    else if (arg === "--url") url = valueAfter(i++);
     else if (arg.startsWith("--url=")) url = arg.slice(6);
-    else if (arg === "--token") token = args[++i];
+    else if (arg === "--token") token = valueAfter(i++);
     else if (arg.startsWith("--token=")) token = arg.slice(8);
     else if (arg.startsWith("--")) {
       configArgs.push(arg);

@@ -22,6 +22,19 @@ Deno.test("deno task send turns text or a bare message for a room into a chat me
   assertThrows(() => eventFrom('{"text":"no type"}', false), Error, 'string "type"');
 });
 
+Deno.test("deno task send refuses a flag without its value instead of reading the next flag", () => {
+  for (const flag of ["--channel", "--url", "--token"]) {
+    assertThrows(
+      () => parseSendArgs([flag, "--room", "lobby", "hi"]),
+      Error,
+      `${flag} needs a value`,
+    );
+    assertThrows(() => parseSendArgs(["lobby", "hi", flag]), Error, `${flag} needs a value`);
+  }
+  const request = parseSendArgs(["--channel", "dice", "--url", "http://h:1", '{"type":"roll"}']);
+  assertEquals(request.url, "http://h:1");
+});
+
 Deno.test("deno task send sends text to a room as typed, even when it parses as JSON", () => {
   for (const text of ["123", "true", "null", "[1, 2]", "4.50"]) {
     assertEquals(eventFrom(text, true), { type: "chat.message", message: { message: text } });
