@@ -21,8 +21,8 @@ import { usernameKey } from "./account_rules.ts";
 
 /** How many failures are allowed, and over how long. */
 export interface ThrottleLimits {
-  /** Failures allowed for one username, from any address. */
-  perUsername: number;
+  /** Failures allowed for one username, from any address (none: not counted by username). */
+  perUsername?: number;
   /** Failures allowed from one client address, for any username. */
   perAddress: number;
   /** How long a failure counts. */
@@ -48,7 +48,10 @@ interface AttemptRecord {
 const LOGIN_PREFIX = "login_attempts";
 const MAX_KEY_LENGTH = 200;
 
-/** Counts failed logins per username and per address. */
+/**
+ * Counts failed logins per username and per address; under another prefix, other attempts
+ * counted the same way (the sign-ups, by address only).
+ */
 export class LoginThrottle {
   #store: Store;
   #limits: ThrottleLimits;
@@ -80,7 +83,7 @@ export class LoginThrottle {
     const scopes: [StoreKey, number][] = [
       [[prefix, "address", address.slice(0, MAX_KEY_LENGTH)], this.#limits.perAddress],
     ];
-    if (username !== null) {
+    if (username !== null && this.#limits.perUsername !== undefined) {
       const name = usernameKey(username).slice(0, MAX_KEY_LENGTH);
       scopes.unshift([[prefix, "user", name], this.#limits.perUsername]);
     }

@@ -25,6 +25,7 @@
  * redis-cli RPUSH 'channels:channel:{dice}' '{"type":"dice.roll","room":"lobby","dice":"2d6"}'
  * ```
  */
+import { eventJson } from "./event_json.ts";
 import type { LayerEvent } from "./layer.ts";
 
 /** The reserved key that names the process that published a group event. */
@@ -70,14 +71,16 @@ export function groupMessageOpening(origin?: string): string {
 
 /** Serialises a group event, marking the process that publishes it (first, as scripts do). */
 export function encodeGroupMessage(event: LayerEvent, origin?: string): string {
-  if (origin === undefined) return JSON.stringify(event);
+  // The layer made the event's JSON at its sender (`checkedEventJson`): reused, not made again.
+  if (origin === undefined) return eventJson(event);
   let sent = event;
   if (ORIGIN_KEY in event) {
     // It would come after ours and win when parsed: an event's own origin is not sent.
     const { [ORIGIN_KEY]: _own, ...rest } = event;
     sent = rest as LayerEvent;
   }
-  return groupMessageOpening(origin) + JSON.stringify(sent).slice(1);
+  return groupMessageOpening(origin) + (sent === event ? eventJson(event) : JSON.stringify(sent))
+    .slice(1);
 }
 
 /** Parses a group message; `null` when it is not a JSON object with a string `type`. */

@@ -21,7 +21,7 @@ export interface ListenOptions {
   port: number;
   reusePort?: boolean;
   /** Aborting cuts the connections still open (Deno's non-graceful shutdown). */
-  signal: AbortSignal;
+  signal?: AbortSignal;
 }
 
 /** A listener that comes back after its accept loop failed. */

@@ -48,8 +48,7 @@ export function serveMetrics(
   address: { hostname: string; port: number },
 ): Promise<Listener> {
   // Its own listener, which comes back after a failed accept as the app's does.
-  const signal = new AbortController().signal;
-  return listen({ hostname: address.hostname, port: address.port, signal }, (request) => {
+  return listen({ hostname: address.hostname, port: address.port }, (request) => {
     const path = URL.parse(request.url)?.pathname;
     if (path === undefined) return plain(400, "Bad Request: the Host header is not a valid host");
     if (path !== METRICS_PATH) return plain(404, "Only /metrics is served here");

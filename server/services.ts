@@ -58,7 +58,7 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
     throttle: new LoginThrottle(store, config.loginThrottle),
     signUpThrottle: new LoginThrottle(
       store,
-      { perUsername: config.signUpThrottle.perAddress, ...config.signUpThrottle },
+      config.signUpThrottle,
       { prefix: "signup_attempts" },
     ),
     tokens,
