@@ -14,7 +14,10 @@
  *   both sides for latency, under load only. The held commands go with the first command called
  *   `lingerMs` or more after the first of them, in that command's turn, so the hold costs no
  *   wakeup of its own; when none comes, after twice `lingerMs`. A command after a quiet spell
- *   goes at once.
+ *   goes at once. The linger holds only while it pays: when its timer finds one command alone
+ *   (a caller that awaits each answer before its next command, which no hold can pair), the
+ *   next {@linkcode UNHELD_AFTER_LONE_HOLD} writes go at once, so such a caller waits for one
+ *   hold in that many commands, not for every one.
  * - While the connection is lost, commands reject at once, and it reconnects by itself with a
  *   growing backoff (0.1 s doubling to 5 s, with jitter). Its health reaches the metrics under
  *   its name, as every Redis connection's does (`redis_health.ts`).
@@ -36,6 +39,8 @@ const READ_BUFFER_BYTES = 64 * 1024;
 const LINGER_MAX_COMMANDS = 64;
 /** Held commands that no later command takes along are written after this many lingers. */
 const LINGER_TIMER_FACTOR = 2;
+/** After a hold that paired nothing, this many writes go unheld before the linger tries again. */
+export const UNHELD_AFTER_LONE_HOLD = 32;
 const encoder = new TextEncoder();
 
 /** How a {@linkcode RespConnection} connects and how long it waits. */
@@ -85,6 +90,8 @@ export class RespConnection implements RedisHealthSource {
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** When the first of the commands the linger holds was called. */
   #heldSince = 0;
+  /** Writes still to go unheld, after a hold that paired nothing (see the module doc). */
+  #unheld = 0;
   /** A write is due at the end of this turn. */
   #writeQueued = false;
   #closed = false;
@@ -147,7 +154,8 @@ export class RespConnection implements RedisHealthSource {
     const now = this.#lingerMs > 0 ? performance.now() : 0;
     const underLoad = now - this.#lastCallAt < this.#lingerMs;
     this.#lastCallAt = now;
-    if (underLoad && this.#unwritten.length < LINGER_MAX_COMMANDS) {
+    if (this.#unheld > 0) this.#unheld--;
+    else if (underLoad && this.#unwritten.length < LINGER_MAX_COMMANDS) {
       if (this.#lingerTimer === undefined) {
         this.#heldSince = now;
         // Under load, a later command comes once the linger is over, in a turn that runs
@@ -155,6 +163,8 @@ export class RespConnection implements RedisHealthSource {
         // process once more per write: it is only for when no command comes, so it is later.
         this.#lingerTimer = setTimeout(() => {
           this.#lingerTimer = undefined;
+          // Held alone: its caller likely awaits each answer, which no hold can pair.
+          if (this.#unwritten.length === 1) this.#unheld = UNHELD_AFTER_LONE_HOLD;
           void this.#write();
         }, this.#lingerMs * LINGER_TIMER_FACTOR);
         return;

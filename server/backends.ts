@@ -20,7 +20,7 @@
  * await backends.close();
  * ```
  */
-import type { Config } from "./config.ts";
+import { type Config, DEFAULT_REDIS_LINGER_MS } from "./config.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
 import type { Store } from "../storage/store.ts";
@@ -175,9 +175,10 @@ async function openBroadcastStreams(
 }
 
 // Only the streams' lean connection (one server by URL) lingers; a setting that does nothing
-// is said once at start rather than left to be believed.
+// is said once at start rather than left to be believed. The default says nothing: it was not
+// asked for.
 function lingerIgnoredBecause(config: Config): string | null {
-  if (config.redisLingerMs === 0) return null;
+  if (config.redisLingerMs === 0 || config.redisLingerMs === DEFAULT_REDIS_LINGER_MS) return null;
   if (config.layer !== "redis" && config.layer !== "channels_redis") {
     return `LAYER=${config.layer} does not use Redis`;
   }

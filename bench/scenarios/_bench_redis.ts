@@ -5,6 +5,7 @@
 import { startRedisServer } from "../../tests/_support/redis.ts";
 import { processTree, type ProcSample, sampleProcess } from "../_proc.ts";
 import { OURS, type ServerTarget } from "../_servers.ts";
+import { DEFAULT_REDIS_LINGER_MS } from "../../server/config.ts";
 
 /** A private redis-server on a free port, and readings of its process. */
 export interface BenchRedis extends AsyncDisposable {
@@ -32,7 +33,8 @@ export async function startBenchRedis(): Promise<BenchRedis> {
 
 /**
  * Ours on the Redis layer of `redis`, its keys under `prefix`; named `name`; with `lingerMs`,
- * its scripts wait up to that long to share round trips (`REDIS_LINGER_MS`).
+ * its scripts wait up to that long to share round trips (`REDIS_LINGER_MS`; 0: never) instead
+ * of the default's.
  */
 export function oursOnRedis(
   name: string,
@@ -40,7 +42,9 @@ export function oursOnRedis(
   prefix: string,
   lingerMs?: number,
 ): ServerTarget {
-  const linger: Record<string, string> = lingerMs ? { REDIS_LINGER_MS: String(lingerMs) } : {};
+  const linger: Record<string, string> = lingerMs === undefined
+    ? {}
+    : { REDIS_LINGER_MS: String(lingerMs) };
   return {
     ...OURS,
     name,
@@ -48,7 +52,9 @@ export function oursOnRedis(
     notes: [
       `${name}: as ours, with LAYER=redis on a redis-server the bench started (no persistence); ` +
       `its CPU and memory are counted with the server's` +
-      (lingerMs ? `; REDIS_LINGER_MS=${lingerMs} (off by default): reported, not checked` : ""),
+      (lingerMs === undefined
+        ? `; REDIS_LINGER_MS at its default (${DEFAULT_REDIS_LINGER_MS} ms)`
+        : `; REDIS_LINGER_MS=${lingerMs} (not the default): reported, not checked`),
     ],
   };
 }

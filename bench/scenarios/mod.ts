@@ -57,14 +57,14 @@ export const SCENARIOS: Scenario[] = [
     cpuLimit: CPU_LIMIT.redis,
   }),
   fixedRateScenario({
-    name: "redis-rooms-linger",
-    title: "Redis layer, rooms, with REDIS_LINGER_MS=5 (off by default): 50 rooms x 10 " +
-      "clients, 500 messages/s",
+    name: "redis-rooms-no-linger",
+    title: "Redis layer, rooms, with REDIS_LINGER_MS=0 (the linger off; not the default): " +
+      "50 rooms x 10 clients, 500 messages/s",
     ...ROOMS_LOAD,
     paired: true,
     redis: true,
     cpuLimit: CPU_LIMIT.redis,
-    redisLingerMs: 5,
+    redisLingerMs: 0,
   }),
   metricsCostScenario,
   coldStartScenario,

@@ -96,8 +96,9 @@ export interface RedisStreamsOptions {
   connectTimeoutMs?: number;
   /**
    * Under load, how long a script call may wait to share one write and round trip with the next
-   * ones (default 0: none; `REDIS_LINGER_MS`). One server by URL only: Sentinels and a Cluster
-   * go through node-redis, which writes each turn's commands at once.
+   * ones (default 0: none here; the server passes `REDIS_LINGER_MS`, whose default is 10 ms).
+   * One server by URL only: Sentinels and a Cluster go through node-redis, which writes each
+   * turn's commands at once.
    */
   lingerMs?: number;
 }

@@ -5,7 +5,11 @@
  */
 import { assert, assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
 import { encodeCommand, parse, type RespReply } from "../../layers/_resp_codec.ts";
-import { MAX_WAITING, RespConnection } from "../../layers/_resp_connection.ts";
+import {
+  MAX_WAITING,
+  RespConnection,
+  UNHELD_AFTER_LONE_HOLD,
+} from "../../layers/_resp_connection.ts";
 import { redisHealth } from "../../storage/redis_health.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
 import { log } from "../../telemetry/log.ts";
@@ -312,6 +316,53 @@ test("with a linger, a command after a quiet spell is written at once", async ()
     assert(took < 400, `answered after ${took.toFixed(0)} ms: it was held for the linger`);
   } finally {
     await connection.close();
+  }
+});
+
+test("with a linger, a caller that awaits each answer is held once, not for every command", async () => {
+  await using redis = await startRedisServer();
+  const lingerMs = 200;
+  const connection = await RespConnection.open(redis.url, { name: "awaiting", lingerMs });
+  try {
+    // Each command called as soon as the one before it is answered: all under load, so a
+    // linger that held every one would make each wait for its timer (twice the linger).
+    const waits: number[] = [];
+    for (let i = 1; i <= 12; i++) {
+      const started = performance.now();
+      assertEquals(await connection.call(["INCR", "awaiting"]), i);
+      waits.push(performance.now() - started);
+    }
+    const held = waits.filter((wait) => wait >= lingerMs);
+    assert(held.length <= 1, `${held.length} of 12 commands were held: ${waits.map(Math.round)}`);
+  } finally {
+    await connection.close();
+  }
+});
+
+test("with a linger, commands share writes again once a hold paired nothing", async () => {
+  await using redis = await startRedisServer();
+  const observer = await RespConnection.open(redis.url, { name: "observer" });
+  const lingerMs = 100;
+  const connection = await RespConnection.open(redis.url, { name: "again", lingerMs });
+  try {
+    // A caller that awaits each answer: one hold that pairs nothing, then the commands that go
+    // unheld after it.
+    for (let i = 0; i <= UNHELD_AFTER_LONE_HOLD; i++) await connection.call(["INCR", "again"]);
+    const before = await serverReads(observer);
+    // Then a load: four commands 20 ms apart (the spacing is the load), not awaited.
+    const calls: Promise<RespReply>[] = [];
+    for (let i = 0; i < 4; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      calls.push(connection.call(["INCR", "again"]));
+    }
+    const answers = await Promise.all(calls);
+    const first = UNHELD_AFTER_LONE_HOLD + 2;
+    assertEquals(answers, [first, first + 1, first + 2, first + 3]);
+    const reads = await serverReads(observer) - before - 1;
+    assert(reads <= 2, `${reads} writes for 4 commands: the linger did not hold them again`);
+  } finally {
+    await connection.close();
+    await observer.close();
   }
 });
 

@@ -61,8 +61,9 @@ Deno.test("an empty environment variable means the default", () => {
   assertEquals(loadConfig([], { TRUST_PROXY: "" }).trustProxy, false);
 });
 
-Deno.test("the Redis linger is off unless set, in whole ms up to 100, by flag or variable", () => {
-  assertEquals(loadConfig([], {}).redisLingerMs, 0);
+Deno.test("the Redis linger is 10 ms unless set, in whole ms up to 100, by flag or variable", () => {
+  assertEquals(loadConfig([], {}).redisLingerMs, 10);
+  assertEquals(loadConfig([], { REDIS_LINGER_MS: "0" }).redisLingerMs, 0, "0 turns it off");
   assertEquals(loadConfig([], { REDIS_LINGER_MS: "5" }).redisLingerMs, 5);
   assertEquals(loadConfig(["--redis-linger-ms=100"], { REDIS_LINGER_MS: "3" }).redisLingerMs, 100);
 });

@@ -3,7 +3,7 @@
  * Redis server by URL): anywhere else the server says at start that it does nothing.
  */
 import { assert, assertEquals } from "@std/assert";
-import { DEFAULT_CONFIG } from "../../server/config.ts";
+import { DEFAULT_CONFIG, DEFAULT_REDIS_LINGER_MS } from "../../server/config.ts";
 import { openBackends } from "../../server/backends.ts";
 import { log } from "../../telemetry/log.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
@@ -31,6 +31,7 @@ Deno.test("a Redis linger set for the in-process layer is said to do nothing", a
   assertEquals(more, []);
 });
 
-Deno.test("without a linger nothing is said about it", async () => {
+Deno.test("without a linger, or with the default one, nothing is said about it", async () => {
   assertEquals(await warningsAtStart(0), []);
+  assertEquals(await warningsAtStart(DEFAULT_REDIS_LINGER_MS), [], "the default was not asked for");
 });
