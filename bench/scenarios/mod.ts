@@ -49,6 +49,16 @@ export const SCENARIOS: Scenario[] = [
     cpuLimit: CPU_LIMIT.redis,
   }),
   fixedRateScenario({
+    name: "redis-fanout-no-linger",
+    title: "Redis layer, fan-out, with REDIS_LINGER_MS=0 (the linger off; not the default): " +
+      "1 room x 200 clients, 5 senders, 100 messages/s",
+    ...FANOUT_LOAD,
+    paired: true,
+    redis: true,
+    cpuLimit: CPU_LIMIT.redis,
+    redisLingerMs: 0,
+  }),
+  fixedRateScenario({
     name: "redis-rooms",
     title: "Redis layer, rooms: 50 rooms x 10 clients, 500 messages/s",
     ...ROOMS_LOAD,
