@@ -23,9 +23,14 @@ const server =
       Deno.exit(1);
     });
 const layer = workers ? workerConfig(config, 0).layer : config.layer;
+// The linger sets the latency of every chat message under load: said where it applies.
+const lingers = (layer === "redis" || layer === "channels_redis") &&
+  config.redisForm.kind === "url";
+const linger = config.redisLingerMs > 0 ? `${config.redisLingerMs} ms` : "off";
 log.info(
   `Serving the chat at ${server.url}/chat/ (layer: ${layer}, data: ${config.dataDir}` +
-    `${workers ? `, workers: ${config.workers}` : ""})`,
+    `${workers ? `, workers: ${config.workers}` : ""}` +
+    `${lingers ? `, Redis linger: ${linger}` : ""})`,
 );
 // SIGTERM (a deploy, `docker stop`, systemd) drains: the sockets close with 1012 spread over
 // DRAIN_WINDOW_MS, so clients move to the other processes a few at a time and keep their
