@@ -95,6 +95,10 @@ export class RespConnection implements RedisHealthSource {
   /** A write is due at the end of this turn. */
   #writeQueued = false;
   #closed = false;
+  /** The close under way: it waits for the answers of what was called before it. */
+  #closing: Promise<void> | undefined;
+  /** The last command called: a close waits for its answer, the last to come. */
+  #lastCall: Promise<RespReply> | undefined;
   #retries = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #watchdog: ReturnType<typeof setInterval>;
@@ -134,7 +138,9 @@ export class RespConnection implements RedisHealthSource {
 
   /** Sends one command (`["EVALSHA", sha, ...]`); resolves with its reply. */
   call(args: string[]): Promise<RespReply> {
-    if (this.#closed) return Promise.reject(new Error("The connection is closed"));
+    if (this.#closed || this.#closing !== undefined) {
+      return Promise.reject(new Error("The connection is closed"));
+    }
     if (!this.up) return Promise.reject(new Error("connection lost; reconnecting"));
     if (this.#waiting.length - this.#head >= MAX_WAITING) {
       return Promise.reject(new Error(`more than ${MAX_WAITING} commands wait for answers`));
@@ -142,6 +148,7 @@ export class RespConnection implements RedisHealthSource {
     const { promise, resolve, reject } = Promise.withResolvers<RespReply>();
     this.#waiting.push({ resolve, reject, sentAt: Date.now() });
     this.#unwritten.push(encodeCommand(args));
+    this.#lastCall = promise;
     // A write under way takes what was called meanwhile when it is done.
     if (!this.#writing) this.#scheduleWrite();
     return promise;
@@ -180,9 +187,26 @@ export class RespConnection implements RedisHealthSource {
     });
   }
 
-  /** Closes the connection; commands still waiting reject. */
+  /**
+   * Closes the connection. The commands called before are written now, a held one too, and
+   * their answers awaited up to the reply timeout, as node-redis's `close` does: a graceful
+   * stop loses no publish the linger was holding. What is still unanswered then rejects.
+   */
   close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    return this.#closing ??= this.#closeAfterAnswers();
+  }
+
+  async #closeAfterAnswers(): Promise<void> {
+    const last = this.#lastCall;
+    if (this.up && last !== undefined && this.#head < this.#waiting.length) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = undefined;
+      void this.#write();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise((resolve) => timer = setTimeout(resolve, this.#replyTimeoutMs));
+      await Promise.race([last.then(() => {}, () => {}), late]);
+      clearTimeout(timer);
+    }
     this.#closed = true;
     this.up = false;
     clearInterval(this.#watchdog);
@@ -190,7 +214,6 @@ export class RespConnection implements RedisHealthSource {
     clearTimeout(this.#retryTimer);
     this.#untrack();
     this.#drop(new Error("The connection is closed"));
-    return Promise.resolve();
   }
 
   async #connect(): Promise<void> {

@@ -200,6 +200,10 @@ export class RedisStreams implements GroupStreams {
   #candidateBase = newEpoch().slice(0, 6);
   #candidates = 0;
   #closing: Promise<void> | null = null;
+  /** Script calls under way; a close lets them finish first (each has its timeout). */
+  #running = 0;
+  /** Called when the last call under way ends, while a close waits for it. */
+  #idle: (() => void) | null = null;
   /** The Redis layer the script publishes for, which this process's members are on. */
   #ownLayer: RedisLayer | null;
   /** How the script opens what it publishes: marked as this process's when `#ownLayer` is set. */
@@ -287,7 +291,12 @@ export class RedisStreams implements GroupStreams {
   }
 
   close(): Promise<void> {
-    return this.#closing ??= this.#client.close();
+    return this.#closing ??= (async () => {
+      // Publishes called before the close are answered first: node-redis's Sentinel and Cluster
+      // clients fail a command still on its way when closed, and a graceful stop loses none.
+      if (this.#running > 0) await new Promise<void>((resolve) => this.#idle = resolve);
+      await this.#client.close();
+    })();
   }
 
   async #read(group: string, args: string[]): Promise<StreamRead> {
@@ -321,6 +330,7 @@ export class RedisStreams implements GroupStreams {
   async #run(script: "publish" | "read", group: string, args: string[]): Promise<unknown> {
     const keys = this.#keys(group);
     const client = this.#client;
+    this.#running++;
     try {
       try {
         return await client.run(["EVALSHA", this.#shas![script], "2", ...keys, ...args]);
@@ -335,6 +345,8 @@ export class RedisStreams implements GroupStreams {
       throw new Error(
         `Stream ${script} on Redis at ${shownUrl} failed: ${(error as Error).message}`,
       );
+    } finally {
+      if (--this.#running === 0) this.#idle?.();
     }
   }
 }

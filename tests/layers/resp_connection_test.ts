@@ -366,11 +366,41 @@ test("with a linger, commands share writes again once a hold paired nothing", as
   }
 });
 
-test("commands held for a linger reject when the connection closes, and nothing is left", async () => {
+test("a close writes the commands a linger holds and waits for their answers", async () => {
   await using redis = await startRedisServer();
+  const observer = await RespConnection.open(redis.url, { name: "observer" });
   const connection = await RespConnection.open(redis.url, { name: "held", lingerMs: 5000 });
-  // Right after the open's own PING: under load, so this one is held.
-  const held = connection.call(["INCR", "held"]);
+  try {
+    // Right after the open's own PING: under load, so this one is held (for up to 10 s).
+    const held = connection.call(["INCR", "held"]);
+    await connection.close();
+    assertEquals(
+      await held,
+      1,
+      "answered before the close was done: a graceful stop loses nothing",
+    );
+    assertEquals(await observer.call(["GET", "held"]), "1");
+    await assertRejects(() => connection.call(["PING"]), Error, "closed");
+  } finally {
+    await observer.close();
+  }
+});
+
+test("a close waits for no answer from a Redis that is gone", async () => {
+  await using redis = await startRedisServer();
+  const replyTimeoutMs = 30_000;
+  const connection = await RespConnection.open(redis.url, {
+    name: "gone",
+    lingerMs: 5000,
+    replyTimeoutMs,
+  });
+  const held = connection.call(["INCR", "gone"]);
+  await redis.stop();
+  // The held command goes to a socket Redis closed, or rejects as the connection is lost:
+  // either way the close learns it at once, not after the reply timeout.
+  const started = performance.now();
   await connection.close();
-  await assertRejects(() => held, Error, "closed");
+  const took = performance.now() - started;
+  await assertRejects(() => held);
+  assert(took < replyTimeoutMs / 2, `the close waited ${took.toFixed(0)} ms for a gone Redis`);
 });

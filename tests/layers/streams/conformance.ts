@@ -216,6 +216,25 @@ export function streamConformance(
     assertEquals([read.complete, read.events.length], [true, 40]);
   });
 
+  test("publishes called just before a close are stored, and their promises resolve", async (c) => {
+    await c.a.streams.publish(c.group, { type: "t", n: 0 });
+    // Called in a row, as under load (a Redis linger holds them), and not awaited: a graceful
+    // close answers them first.
+    const pending = [1, 2, 3].map((n) => c.a.streams.publish(c.group, { type: "t", n }));
+    await c.a.streams.close();
+    assertEquals((await Promise.all(pending)).map((p) => p.offset), [2, 3, 4]);
+    const reader = c.a === c.b ? await c.world.open() : c.b;
+    try {
+      const read = await reader.streams.latest(c.group, 10);
+      assertEquals(read.events.map((event) => event.n), [0, 1, 2, 3]);
+    } finally {
+      if (reader !== c.b) {
+        await reader.streams.close();
+        await reader.layer.close();
+      }
+    }
+  });
+
   test("when the state is lost the epoch changes and offsets start again", async (c) => {
     for (let n = 1; n <= 3; n++) await c.a.streams.publish(c.group, { type: "t", n });
     const before = await c.a.streams.latest(c.group, 0);
