@@ -14,10 +14,11 @@
  *   both sides for latency, under load only. The held commands go with the first command called
  *   `lingerMs` or more after the first of them, in that command's turn, so the hold costs no
  *   wakeup of its own; when none comes, after twice `lingerMs`. A command after a quiet spell
- *   goes at once. The linger holds only while it pays: when its timer finds one command alone
- *   (a caller that awaits each answer before its next command, which no hold can pair), the
- *   next {@linkcode UNHELD_AFTER_LONE_HOLD} writes go at once, so such a caller waits for one
- *   hold in that many commands, not for every one.
+ *   goes at once. The linger holds only while it pays: when its timer has to write the held
+ *   commands, no later command came in twice the linger to take them along, so their callers
+ *   are likely awaiting the answers before their next commands (one caller or several), which
+ *   no hold can pair; the next {@linkcode UNHELD_AFTER_TIMED_HOLD} writes then go at once, so
+ *   such callers wait for one hold in that many writes, not for every one.
  * - While the connection is lost, commands reject at once, and it reconnects by itself with a
  *   growing backoff (0.1 s doubling to 5 s, with jitter). Its health reaches the metrics under
  *   its name, as every Redis connection's does (`redis_health.ts`).
@@ -39,8 +40,8 @@ const READ_BUFFER_BYTES = 64 * 1024;
 const LINGER_MAX_COMMANDS = 64;
 /** Held commands that no later command takes along are written after this many lingers. */
 const LINGER_TIMER_FACTOR = 2;
-/** After a hold that paired nothing, this many writes go unheld before the linger tries again. */
-export const UNHELD_AFTER_LONE_HOLD = 32;
+/** After a hold its timer ended, this many writes go unheld before the linger tries again. */
+export const UNHELD_AFTER_TIMED_HOLD = 32;
 const encoder = new TextEncoder();
 
 /** How a {@linkcode RespConnection} connects and how long it waits. */
@@ -90,7 +91,7 @@ export class RespConnection implements RedisHealthSource {
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** When the first of the commands the linger holds was called. */
   #heldSince = 0;
-  /** Writes still to go unheld, after a hold that paired nothing (see the module doc). */
+  /** Writes still to go unheld, after a hold its timer ended (see the module doc). */
   #unheld = 0;
   /** A write is due at the end of this turn. */
   #writeQueued = false;
@@ -170,8 +171,8 @@ export class RespConnection implements RedisHealthSource {
         // process once more per write: it is only for when no command comes, so it is later.
         this.#lingerTimer = setTimeout(() => {
           this.#lingerTimer = undefined;
-          // Held alone: its caller likely awaits each answer, which no hold can pair.
-          if (this.#unwritten.length === 1) this.#unheld = UNHELD_AFTER_LONE_HOLD;
+          // No command came to take these along: their callers likely await the answers.
+          this.#unheld = UNHELD_AFTER_TIMED_HOLD;
           void this.#write();
         }, this.#lingerMs * LINGER_TIMER_FACTOR);
         return;
@@ -214,6 +215,12 @@ export class RespConnection implements RedisHealthSource {
     clearTimeout(this.#retryTimer);
     this.#untrack();
     this.#drop(new Error("The connection is closed"));
+    // Its reader then ends, and Redis sees the client go: nothing of it is left open.
+    const conn = this.#conn;
+    this.#conn = null;
+    try {
+      conn?.close();
+    } catch { /* closed already */ }
   }
 
   async #connect(): Promise<void> {
@@ -361,6 +368,7 @@ export class RespConnection implements RedisHealthSource {
         if (!this.#closed) this.#retryLater();
         return;
       }
+      if (this.#closing !== undefined) return; // closed while it connected: no news of it
       this.#retries = 0;
       this.restoredCount++;
       this.downMsRestored += Date.now() - (this.lostSince ?? Date.now());

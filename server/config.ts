@@ -113,8 +113,8 @@ export interface Config {
 /**
  * The Redis linger by default, in ms: under load, Redis's and this server's CPU per chat
  * message fall by about a quarter, for about this much latency (see the README's "The Redis
- * linger"). A caller that awaits each answer is held once in 33 messages, not for each: the
- * linger holds only while it pays.
+ * linger"). Callers that await each answer are held once in about 33 writes, not for each:
+ * the linger holds only while it pays.
  */
 export const DEFAULT_REDIS_LINGER_MS = 10;
 

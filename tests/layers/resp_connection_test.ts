@@ -8,7 +8,7 @@ import { encodeCommand, parse, type RespReply } from "../../layers/_resp_codec.t
 import {
   MAX_WAITING,
   RespConnection,
-  UNHELD_AFTER_LONE_HOLD,
+  UNHELD_AFTER_TIMED_HOLD,
 } from "../../layers/_resp_connection.ts";
 import { redisHealth } from "../../storage/redis_health.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
@@ -339,7 +339,31 @@ test("with a linger, a caller that awaits each answer is held once, not for ever
   }
 });
 
-test("with a linger, commands share writes again once a hold paired nothing", async () => {
+test("with a linger, callers that each await their answers are held now and then, not each time", async () => {
+  await using redis = await startRedisServer();
+  const lingerMs = 200;
+  const connection = await RespConnection.open(redis.url, { name: "callers", lingerMs });
+  try {
+    // Two callers, each calling as soon as its last command is answered: whichever is held,
+    // the other's next command joins the hold, and no command comes to take them along.
+    const caller = async (key: string) => {
+      const waits: number[] = [];
+      for (let i = 1; i <= 12; i++) {
+        const started = performance.now();
+        assertEquals(await connection.call(["INCR", key]), i);
+        waits.push(performance.now() - started);
+      }
+      return waits;
+    };
+    const waits = (await Promise.all([caller("first"), caller("second")])).flat();
+    const held = waits.filter((wait) => wait >= lingerMs);
+    assert(held.length <= 2, `${held.length} of 24 commands were held: ${waits.map(Math.round)}`);
+  } finally {
+    await connection.close();
+  }
+});
+
+test("with a linger, commands share writes again after a hold its timer ended", async () => {
   await using redis = await startRedisServer();
   const observer = await RespConnection.open(redis.url, { name: "observer" });
   const lingerMs = 100;
@@ -347,7 +371,7 @@ test("with a linger, commands share writes again once a hold paired nothing", as
   try {
     // A caller that awaits each answer: one hold that pairs nothing, then the commands that go
     // unheld after it.
-    for (let i = 0; i <= UNHELD_AFTER_LONE_HOLD; i++) await connection.call(["INCR", "again"]);
+    for (let i = 0; i <= UNHELD_AFTER_TIMED_HOLD; i++) await connection.call(["INCR", "again"]);
     const before = await serverReads(observer);
     // Then a load: four commands 20 ms apart (the spacing is the load), not awaited.
     const calls: Promise<RespReply>[] = [];
@@ -356,7 +380,7 @@ test("with a linger, commands share writes again once a hold paired nothing", as
       calls.push(connection.call(["INCR", "again"]));
     }
     const answers = await Promise.all(calls);
-    const first = UNHELD_AFTER_LONE_HOLD + 2;
+    const first = UNHELD_AFTER_TIMED_HOLD + 2;
     assertEquals(answers, [first, first + 1, first + 2, first + 3]);
     const reads = await serverReads(observer) - before - 1;
     assert(reads <= 2, `${reads} writes for 4 commands: the linger did not hold them again`);
@@ -381,6 +405,26 @@ test("a close writes the commands a linger holds and waits for their answers", a
     );
     assertEquals(await observer.call(["GET", "held"]), "1");
     await assertRejects(() => connection.call(["PING"]), Error, "closed");
+  } finally {
+    await observer.close();
+  }
+});
+
+test("a close ends the connection: Redis sees the client go", async () => {
+  await using redis = await startRedisServer();
+  const observer = await RespConnection.open(redis.url, { name: "observer" });
+  const clients = async () =>
+    Number(/connected_clients:(\d+)/.exec(String(await observer.call(["INFO", "clients"])))![1]);
+  try {
+    const connection = await RespConnection.open(redis.url, { name: "leaving" });
+    assertEquals(await clients(), 2);
+    await connection.close();
+    // Redis learns of a closed socket on its next turn: asked until it has, for up to 2 s.
+    const deadline = performance.now() + 2000;
+    while (await clients() !== 1 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assertEquals(await clients(), 1, "the closed connection is still open at Redis");
   } finally {
     await observer.close();
   }
