@@ -183,6 +183,7 @@ export {
   DEFAULT_RETENTION,
   type GroupStreams,
   type PublishOptions,
+  PublishUnconfirmedError,
   retainedAtMost,
   type StreamEvent,
   type StreamPosition,

@@ -84,7 +84,8 @@ export const HISTORY_SIZE = 50;
 export class SendError extends Error {
   /**
    * @param {string} message The server's error text, or what happened to the connection.
-   * @param {{ ref?: string, kind: "refused" | "disconnected" | "not-connected" | "closed",
+   * @param {{ ref?: string,
+   *   kind: "refused" | "unconfirmed" | "disconnected" | "not-connected" | "closed",
    *   frame?: Record<string, unknown> }} details
    */
   constructor(message, details) {
@@ -93,9 +94,10 @@ export class SendError extends Error {
     /** The frame's `ref` (none when it never went out). */
     this.ref = details.ref;
     /**
-     * "refused": the server answered with an error; "disconnected": the connection was lost
-     * before the answer; "not-connected": the frame never went out; "closed": `close()` was
-     * called before the answer.
+     * "refused": the server answered with an error; "unconfirmed": the server answered that it
+     * lost its storage's answer, so the message may be stored; "disconnected": the connection
+     * was lost before the answer; "not-connected": the frame never went out; "closed":
+     * `close()` was called before the answer.
      */
     this.kind = details.kind;
     /** The server's error frame, when it answered. */
@@ -104,10 +106,11 @@ export class SendError extends Error {
 
   /**
    * True when the server may have stored the message although no ack came: the connection was
-   * lost after the frame went out. A recovered stream then shows it if it was stored.
+   * lost after the frame went out, or the server could not confirm it. A recovered stream then
+   * shows it if it was stored.
    */
   get maybeStored() {
-    return this.kind === "disconnected" || this.kind === "closed";
+    return this.kind === "unconfirmed" || this.kind === "disconnected" || this.kind === "closed";
   }
 }
 
@@ -289,7 +292,9 @@ export class ChannelStream {
     if (frame.type === "error") {
       this.#pending.delete(ref);
       const text = String(frame.error ?? "Refused by the server");
-      pending.reject(new SendError(text, { ref, kind: "refused", frame }));
+      // `unconfirmed`: the server lost its storage's answer, so the message may be stored.
+      const kind = frame.unconfirmed === true ? "unconfirmed" : "refused";
+      pending.reject(new SendError(text, { ref, kind, frame }));
       return true;
     }
     return false;

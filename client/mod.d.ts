@@ -114,23 +114,25 @@ export declare class SendError extends Error {
     message: string,
     details: {
       ref?: string;
-      kind: "refused" | "disconnected" | "not-connected" | "closed";
+      kind: "refused" | "unconfirmed" | "disconnected" | "not-connected" | "closed";
       frame?: Record<string, unknown>;
     },
   );
   /** The frame's `ref` (none when it never went out). */
   ref: string | undefined;
   /**
-   * "refused": the server answered with an error; "disconnected": the connection was lost
-   * before the answer; "not-connected": the frame never went out; "closed": `close()` was
-   * called before the answer.
+   * "refused": the server answered with an error; "unconfirmed": the server answered that it
+   * lost its storage's answer, so the message may be stored; "disconnected": the connection
+   * was lost before the answer; "not-connected": the frame never went out; "closed":
+   * `close()` was called before the answer.
    */
-  kind: "refused" | "disconnected" | "not-connected" | "closed";
+  kind: "refused" | "unconfirmed" | "disconnected" | "not-connected" | "closed";
   /** The server's error frame, when it answered. */
   frame: Record<string, unknown> | undefined;
   /**
    * True when the server may have stored the message although no ack came: the connection was
-   * lost after the frame went out. A recovered stream then shows it if it was stored.
+   * lost after the frame went out, or the server could not confirm it. A recovered stream then
+   * shows it if it was stored.
    */
   get maybeStored(): boolean;
 }

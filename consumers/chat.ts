@@ -11,6 +11,7 @@ import {
   presenceGroup,
   type PresenceTracker,
   ProtocolError,
+  PublishUnconfirmedError,
   sessionGroup,
   sortableId,
   type StreamPosition,
@@ -254,6 +255,17 @@ class ChatSocket implements ConsumerHooks {
         }
       },
       (error) => {
+        if (error instanceof PublishUnconfirmedError) {
+          // Stored, maybe: the client must not take it for refused and send it again.
+          log.warn(`Chat message to "${room}" not confirmed`, error);
+          this.#sendError(
+            "Message not confirmed: the server lost the answer from its storage, so the message " +
+              "may have been sent",
+            ref,
+            true,
+          );
+          return;
+        }
         log.warn(`Chat message to "${room}" not sent`, error);
         this.#sendError(
           "Message not sent: the server cannot reach the other members right now",
@@ -281,9 +293,12 @@ class ChatSocket implements ConsumerHooks {
     if (frame !== null) this.#conn.sendJson(frame);
   }
 
-  #sendError(text: string, ref: FrameRef | undefined): void {
+  // With `unconfirmed`, the message may be stored although no ack can come.
+  #sendError(text: string, ref: FrameRef | undefined, unconfirmed = false): void {
     if (ref === undefined) this.#conn.sendError(text);
-    else this.#conn.sendJson({ type: "error", error: text, ref });
+    else {
+      this.#conn.sendJson({ type: "error", error: text, ref, ...(unconfirmed && { unconfirmed }) });
+    }
   }
 
   // `/roll 2d6` goes to the dice worker, which answers the whole room (or this socket).

@@ -44,6 +44,17 @@ const LINGER_TIMER_FACTOR = 2;
 export const UNHELD_AFTER_TIMED_HOLD = 32;
 const encoder = new TextEncoder();
 
+/**
+ * A command that was written, or may have been, whose answer will not come (the connection was
+ * lost or closed, or the answer was late): Redis may have run it.
+ */
+export class UnansweredError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnansweredError";
+  }
+}
+
 /** How a {@linkcode RespConnection} connects and how long it waits. */
 export interface RespConnectionOptions {
   /** Its name in logs and metrics, e.g. "streams". */
@@ -380,11 +391,14 @@ export class RespConnection implements RedisHealthSource {
 
   #drop(error: Error): void {
     const waiting = this.#waiting.slice(this.#head);
+    // The last `#unwritten` of them never left; the others were written (or are being).
+    const written = waiting.length - this.#unwritten.length;
     this.#waiting = [];
     this.#head = 0;
     this.#unwritten = [];
     clearTimeout(this.#lingerTimer);
     this.#lingerTimer = undefined;
-    for (const command of waiting) command.reject(error);
+    const unanswered = new UnansweredError(error.message);
+    waiting.forEach((command, i) => command.reject(i < written ? unanswered : error));
   }
 }

@@ -145,7 +145,10 @@ function showUnsent(text, error) {
   item.dataset.state = error.maybeStored ? "unconfirmed" : "not-sent";
   // Its place in time: after the last message shown (see the ordering in addMessage).
   item.dataset.id = log.lastElementChild?.dataset.id ?? "";
-  const why = error.maybeStored
+  const why = error.kind === "unconfirmed"
+    ? "Not confirmed: the server lost the answer from its storage. " +
+      "If it was stored, it shows up with the room's next messages."
+    : error.maybeStored
     ? "Not confirmed: the connection was lost before the server answered. " +
       "If it was stored, it shows up once the connection is back."
     : `Not sent: ${error.message}`;

@@ -123,6 +123,19 @@ export function newEpoch(): string {
   return (high.toString(36) + low.toString(36)).slice(0, 8).padStart(8, "0");
 }
 
+/**
+ * A publish whose outcome is unknown: it went to the shared store, but its answer never came (a
+ * timeout, or the connection lost after the write). The event may be stored; a reader that
+ * recovers sees it if it is. Publishing it again may store it twice.
+ */
+export class PublishUnconfirmedError extends Error {
+  /** `message` says what was lost; `options.cause` is the connection's own error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PublishUnconfirmedError";
+  }
+}
+
 /** `event` without the keys a stream reserves, as the stream will store it. */
 export function withoutReserved(event: LayerEvent): LayerEvent {
   if (!("offset" in event) && !("epoch" in event)) return event;

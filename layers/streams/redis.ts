@@ -45,7 +45,7 @@ import { eventJson } from "../event_json.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
-import { RespConnection } from "../_resp_connection.ts";
+import { RespConnection, UnansweredError } from "../_resp_connection.ts";
 import {
   closeRedis,
   connectRedis,
@@ -61,6 +61,7 @@ import {
   incomplete,
   newEpoch,
   type PublishOptions,
+  PublishUnconfirmedError,
   retainedAtMost,
   sinceVerdict,
   type StreamEvent,
@@ -342,9 +343,15 @@ export class RedisStreams implements GroupStreams {
       }
     } catch (error) {
       const shownUrl = describeRedisForm(redisTarget(this.#options));
-      throw new Error(
-        `Stream ${script} on Redis at ${shownUrl} failed: ${(error as Error).message}`,
-      );
+      const text = `Stream ${script} on Redis at ${shownUrl} failed: ${(error as Error).message}`;
+      // Written but unanswered (the lean connection says so; node-redis's wait is ours): Redis
+      // may have run it, so the publish is not known to have failed.
+      const mayHaveRun = error instanceof UnansweredError ||
+        /no answer in time/.test(String((error as Error)?.message));
+      if (script === "publish" && mayHaveRun) {
+        throw new PublishUnconfirmedError(text, { cause: error });
+      }
+      throw new Error(text);
     } finally {
       if (--this.#running === 0) this.#idle?.();
     }

@@ -201,6 +201,17 @@ Deno.test("a refused send rejects with the server's error text, others are not t
   assertEquals((await kept).offset, 1);
 });
 
+Deno.test("a send the server could not confirm may be stored: it is not taken for refused", async () => {
+  const { stream, sockets } = start();
+  const socket = await sockets.next();
+  open(socket);
+  const sent = stream.send({ message: "in doubt" }, { ack: true });
+  const { ref } = JSON.parse(socket.sent[0]);
+  feed(socket, { type: "error", error: "Message not confirmed", ref, unconfirmed: true });
+  const error = await assertRejects(() => sent, SendError, "Message not confirmed");
+  assertEquals([error.kind, error.maybeStored], ["unconfirmed", true]);
+});
+
 Deno.test("a send without ack carries a ref and resolves once it went out", async () => {
   const { stream, sockets } = start();
   const socket = await sockets.next();

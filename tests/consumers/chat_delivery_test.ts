@@ -6,7 +6,12 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { chatConsumer } from "../../consumers/chat.ts";
-import { type GroupStreams, InMemoryLayer, MemoryStreams } from "../../mod.ts";
+import {
+  type GroupStreams,
+  InMemoryLayer,
+  MemoryStreams,
+  PublishUnconfirmedError,
+} from "../../mod.ts";
 
 type Frame = Record<string, unknown>;
 const GENEROUS = { rateLimit: { perSecond: 100_000, burst: 100_000 } };
@@ -196,6 +201,28 @@ Deno.test("a message that cannot be stored gets an error with its ref, not an ac
   const answer = await comm.receiveJson();
   assertEquals([answer.type, answer.ref], ["error", "r1"]);
   assertMatch(String(answer.error), /not sent/);
+  await comm.disconnect();
+});
+
+Deno.test("a message whose storage lost its answer is said to be unconfirmed, not refused", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const unanswered: GroupStreams = {
+    publish: () => Promise.reject(new PublishUnconfirmedError("no answer in time")),
+    since: (group, position) => app.services.streams.since(group, position),
+    latest: (group, count) => app.services.streams.latest(group, count),
+    close: () => Promise.resolve(),
+  };
+  const target = {
+    consumer: chatConsumer(unanswered),
+    services: app.services,
+    route: "/ws/chat/:room/",
+  };
+  const comm = new Communicator(target, "/ws/chat/lobby/");
+  assert((await comm.connect()).accepted);
+  comm.sendJson({ message: "hi", ref: "r2", ack: true });
+  const answer = await comm.receiveJson();
+  assertEquals([answer.type, answer.ref, answer.unconfirmed], ["error", "r2", true]);
+  assertMatch(String(answer.error), /not confirmed/);
   await comm.disconnect();
 });
 

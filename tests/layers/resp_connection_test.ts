@@ -8,6 +8,7 @@ import { encodeCommand, parse, type RespReply } from "../../layers/_resp_codec.t
 import {
   MAX_WAITING,
   RespConnection,
+  UnansweredError,
   UNHELD_AFTER_TIMED_HOLD,
 } from "../../layers/_resp_connection.ts";
 import { redisHealth } from "../../storage/redis_health.ts";
@@ -406,6 +407,32 @@ test("a close writes the commands a linger holds and waits for their answers", a
     assertEquals(await observer.call(["GET", "held"]), "1");
     await assertRejects(() => connection.call(["PING"]), Error, "closed");
   } finally {
+    await observer.close();
+  }
+});
+
+test("a command written but not answered in time says Redis may have run it", async () => {
+  await using redis = await startRedisServer();
+  const observer = await RespConnection.open(redis.url, { name: "observer" });
+  const connection = await RespConnection.open(redis.url, { name: "late", replyTimeoutMs: 100 });
+  try {
+    // Redis busy in a script for longer than the reply timeout: the INCR after it is written
+    // and waits its turn; the connection gives up on both.
+    const busy = connection.call([
+      "EVAL",
+      "local i = 0 while i < 4e7 do i = i + 1 end return i",
+      "0",
+    ]);
+    const written = connection.call(["INCR", "late"]);
+    await assertRejects(() => busy, UnansweredError);
+    await assertRejects(() => written, UnansweredError, "no answer in time");
+    // A command called now, with the connection down, never leaves: a plain refusal.
+    const refused = await assertRejects(() => connection.call(["PING"]));
+    assert(!(refused instanceof UnansweredError), "a command that never left is unanswered");
+    // And Redis did run the written one: this is why it is not reported as refused.
+    assertEquals(await observer.call(["GET", "late"]), "1");
+  } finally {
+    await connection.close();
     await observer.close();
   }
 });

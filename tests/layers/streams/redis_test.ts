@@ -1,8 +1,15 @@
+import { assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { createClient } from "redis";
 import { streamConformance } from "./conformance.ts";
 import { RedisLayer } from "../../../layers/redis.ts";
 import { RedisStreams } from "../../../layers/streams/redis.ts";
-import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
+import { PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
+import {
+  redisAvailability,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+} from "../../_support/redis.ts";
 
 const { available } = await redisAvailability();
 const redis = available ? await testRedisUrl() : null;
@@ -42,3 +49,54 @@ function redisStreamsSuite(name: string, lingerMs?: number): void {
 
 redisStreamsSuite("redis streams");
 redisStreamsSuite("redis streams with a linger", 5);
+
+Deno.test({
+  name: "a publish Redis may have run, though its answer was late, rejects as unconfirmed",
+  ignore: !available,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const prefix = uniquePrefix("unconfirmed");
+    const layer = await RedisLayer.open({ url: server.url, prefix });
+    const streams = await RedisStreams.open({
+      url: server.url,
+      prefix,
+      layer,
+      publishInScript: true,
+      timeoutMs: 100,
+    });
+    const observer = createClient({ url: server.url });
+    await observer.connect();
+    const pid = Number(/process_id:(\d+)/.exec(await observer.info("server"))![1]);
+    let frozen = false;
+    const wake = () => {
+      if (frozen) Deno.kill(pid, "SIGCONT");
+      frozen = false;
+    };
+    try {
+      // Once at ease, so that Redis knows the script (a first call would be answered NOSCRIPT).
+      await streams.publish("lobby", { type: "t", n: 0 });
+      // Redis frozen (SIGSTOP) for longer than the 100 ms timeout: the publish is written, and
+      // Redis runs it when it wakes (it reads what a client wrote before it went).
+      Deno.kill(pid, "SIGSTOP");
+      frozen = true;
+      const error = await assertRejects(
+        () => streams.publish("lobby", { type: "t", n: 1 }),
+        PublishUnconfirmedError,
+      );
+      assertMatch(error.message, /no answer in time/);
+      wake();
+      // It is stored after all: hence "unconfirmed", not "failed". Asked until it is (up to 5 s).
+      const deadline = performance.now() + 5000;
+      let entries = 0;
+      while (entries < 2 && performance.now() < deadline) {
+        entries = await observer.xLen(`${prefix}:stream:lobby`);
+      }
+      assertEquals(entries, 2);
+    } finally {
+      wake();
+      await observer.close();
+      await streams.close();
+      await layer.close();
+    }
+  },
+});
