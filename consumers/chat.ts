@@ -64,6 +64,10 @@ export const CHAT_COMMAND = "chat.command";
 export const CHAT_ERROR = "chat.error";
 // The presence meta of every socket without a session: one object, not one per socket.
 const NO_SESSION = Object.freeze({ session: null });
+// What the sender of a chat message is told when it was not stored, or may not have been.
+const NOT_SENT = "Message not sent: the server cannot reach the other members right now";
+const NOT_CONFIRMED =
+  "Message not confirmed: the server lost the answer from its storage, so it may have been sent";
 // `/word rest`: the command word and its arguments.
 const SLASH_COMMAND = /^\/([a-z]+)(?:\s+([\s\S]*))?$/;
 
@@ -255,22 +259,10 @@ class ChatSocket implements ConsumerHooks {
         }
       },
       (error) => {
-        if (error instanceof PublishUnconfirmedError) {
-          // Stored, maybe: the client must not take it for refused and send it again.
-          log.warn(`Chat message to "${room}" not confirmed`, error);
-          this.#sendError(
-            "Message not confirmed: the server lost the answer from its storage, so the message " +
-              "may have been sent",
-            ref,
-            true,
-          );
-          return;
-        }
-        log.warn(`Chat message to "${room}" not sent`, error);
-        this.#sendError(
-          "Message not sent: the server cannot reach the other members right now",
-          ref,
-        );
+        // One that may be stored must not be taken for refused, and sent again.
+        const unconfirmed = error instanceof PublishUnconfirmedError;
+        log.warn(`Chat message to "${room}" not ${unconfirmed ? "confirmed" : "sent"}`, error);
+        this.#sendError(unconfirmed ? NOT_CONFIRMED : NOT_SENT, ref, unconfirmed);
       },
     );
   }

@@ -27,7 +27,7 @@
  * - At most {@linkcode MAX_WAITING} commands wait for their answer; more reject at once.
  */
 import { type RedisHealthSource, trackRedisConnection } from "../storage/redis_health.ts";
-import { redactUrl } from "../storage/redis_connection.ts";
+import { redactUrl, withTimeout } from "../storage/redis_connection.ts";
 import { log } from "../telemetry/log.ts";
 import { encodeCommand, parse, type RespReply } from "./_resp_codec.ts";
 
@@ -214,10 +214,7 @@ export class RespConnection implements RedisHealthSource {
       clearTimeout(this.#lingerTimer);
       this.#lingerTimer = undefined;
       void this.#write();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise((resolve) => timer = setTimeout(resolve, this.#replyTimeoutMs));
-      await Promise.race([last.then(() => {}, () => {}), late]);
-      clearTimeout(timer);
+      await withTimeout(last, this.#replyTimeoutMs, "late").catch(() => {});
     }
     this.#closed = true;
     this.up = false;
