@@ -2,7 +2,14 @@
  * `deno task start`: reads the configuration, starts the site (`routes/start.ts`) in this
  * process or in `--workers N` Workers, and stops gracefully on a signal.
  */
-import { type Config, loadConfig, log, startWorkers, workerConfig } from "./mod.ts";
+import {
+  type Config,
+  loadConfig,
+  log,
+  redisLingerIgnoredBecause,
+  startWorkers,
+  workerConfig,
+} from "./mod.ts";
 import { startSite } from "./routes/start.ts";
 
 let config: Config;
@@ -22,10 +29,10 @@ const server =
       console.error(`Could not start: ${(error as Error).message}`);
       Deno.exit(1);
     });
-const layer = workers ? workerConfig(config, 0).layer : config.layer;
+const served = workers ? workerConfig(config, 0) : config;
+const layer = served.layer;
 // The linger sets the latency of every chat message under load: said where it applies.
-const lingers = (layer === "redis" || layer === "channels_redis") &&
-  config.redisForm.kind === "url";
+const lingers = redisLingerIgnoredBecause(served) === null;
 const linger = config.redisLingerMs > 0 ? `${config.redisLingerMs} ms` : "off";
 log.info(
   `Serving the chat at ${server.url}/chat/ (layer: ${layer}, data: ${config.dataDir}` +

@@ -84,6 +84,7 @@ export {
   type Env,
   type LayerKind,
   loadConfig,
+  redisLingerIgnoredBecause,
 } from "./server/config.ts";
 export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./telemetry/log.ts";
 

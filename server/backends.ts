@@ -20,7 +20,7 @@
  * await backends.close();
  * ```
  */
-import { type Config, DEFAULT_REDIS_LINGER_MS } from "./config.ts";
+import { type Config, DEFAULT_REDIS_LINGER_MS, redisLingerIgnoredBecause } from "./config.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
 import type { Store } from "../storage/store.ts";
@@ -174,16 +174,11 @@ async function openBroadcastStreams(
   return await KvStreams.open({ ...options, layer });
 }
 
-// Only the streams' lean connection (one server by URL) lingers; a setting that does nothing
-// is said once at start rather than left to be believed. The default says nothing: it was not
-// asked for.
+// A linger set where it does nothing is said once at start rather than left to be believed.
+// The default says nothing: it was not asked for.
 function lingerIgnoredBecause(config: Config): string | null {
   if (config.redisLingerMs === 0 || config.redisLingerMs === DEFAULT_REDIS_LINGER_MS) return null;
-  if (config.layer !== "redis" && config.layer !== "channels_redis") {
-    return `LAYER=${config.layer} does not use Redis`;
-  }
-  if (config.redisForm.kind !== "url") return "it applies to one Redis server by URL only";
-  return null;
+  return redisLingerIgnoredBecause(config);
 }
 
 async function closeInReverse(opened: { close(): unknown }[]): Promise<void> {

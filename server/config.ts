@@ -118,6 +118,20 @@ export interface Config {
  */
 export const DEFAULT_REDIS_LINGER_MS = 10;
 
+/**
+ * Why `REDIS_LINGER_MS` does nothing with `config`, or null where it applies: only the Redis
+ * streams' lean connection (one server by URL) lingers.
+ */
+export function redisLingerIgnoredBecause(
+  config: Pick<Config, "layer" | "redisForm">,
+): string | null {
+  if (config.layer !== "redis" && config.layer !== "channels_redis") {
+    return `LAYER=${config.layer} does not use Redis`;
+  }
+  if (config.redisForm.kind !== "url") return "it applies to one Redis server by URL only";
+  return null;
+}
+
 /** The embedded defaults: `deno task start` needs nothing else. */
 export const DEFAULT_CONFIG: Readonly<Config> = {
   host: "127.0.0.1",

@@ -104,6 +104,8 @@ export interface RedisStreamsOptions {
   lingerMs?: number;
 }
 
+// What a command whose answer is later than the timeout rejects with.
+const NO_ANSWER = "no answer in time";
 // Most events one read returns: more than any retention keeps by default.
 const MAX_READ = 100_000;
 
@@ -201,10 +203,6 @@ export class RedisStreams implements GroupStreams {
   #candidateBase = newEpoch().slice(0, 6);
   #candidates = 0;
   #closing: Promise<void> | null = null;
-  /** Script calls under way; a close lets them finish first (each has its timeout). */
-  #running = 0;
-  /** Called when the last call under way ends, while a close waits for it. */
-  #idle: (() => void) | null = null;
   /** The Redis layer the script publishes for, which this process's members are on. */
   #ownLayer: RedisLayer | null;
   /** How the script opens what it publishes: marked as this process's when `#ownLayer` is set. */
@@ -292,12 +290,7 @@ export class RedisStreams implements GroupStreams {
   }
 
   close(): Promise<void> {
-    return this.#closing ??= (async () => {
-      // Publishes called before the close are answered first: node-redis's Sentinel and Cluster
-      // clients fail a command still on its way when closed, and a graceful stop loses none.
-      if (this.#running > 0) await new Promise<void>((resolve) => this.#idle = resolve);
-      await this.#client.close();
-    })();
+    return this.#closing ??= this.#client.close();
   }
 
   async #read(group: string, args: string[]): Promise<StreamRead> {
@@ -331,7 +324,6 @@ export class RedisStreams implements GroupStreams {
   async #run(script: "publish" | "read", group: string, args: string[]): Promise<unknown> {
     const keys = this.#keys(group);
     const client = this.#client;
-    this.#running++;
     try {
       try {
         return await client.run(["EVALSHA", this.#shas![script], "2", ...keys, ...args]);
@@ -344,16 +336,11 @@ export class RedisStreams implements GroupStreams {
     } catch (error) {
       const shownUrl = describeRedisForm(redisTarget(this.#options));
       const text = `Stream ${script} on Redis at ${shownUrl} failed: ${(error as Error).message}`;
-      // Written but unanswered (the lean connection says so; node-redis's wait is ours): Redis
-      // may have run it, so the publish is not known to have failed.
-      const mayHaveRun = error instanceof UnansweredError ||
-        /no answer in time/.test(String((error as Error)?.message));
-      if (script === "publish" && mayHaveRun) {
+      // Written but unanswered: Redis may have run it, so the publish is not known to have failed.
+      if (script === "publish" && error instanceof UnansweredError) {
         throw new PublishUnconfirmedError(text, { cause: error });
       }
       throw new Error(text);
-    } finally {
-      if (--this.#running === 0) this.#idle?.();
     }
   }
 }
@@ -363,7 +350,11 @@ async function sha1(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-/** Runs a script command (`EVALSHA`/`EVAL` with its keys and arguments) on Redis. */
+/**
+ * Runs a script command (`EVALSHA`/`EVAL` with its keys and arguments) on Redis. A command
+ * written whose answer does not come rejects with {@linkcode UnansweredError}; a close answers
+ * the commands called before it first, so a graceful stop loses none.
+ */
 interface ScriptRunner {
   run(command: string[]): Promise<unknown>;
   close(): Promise<void>;
@@ -386,15 +377,29 @@ async function openScriptRunner(options: RedisStreamsOptions): Promise<ScriptRun
     return { run: (command) => connection.call(command), close: () => connection.close() };
   }
   const client = await connectRedis(target, { name: "streams", connectTimeoutMs });
+  // node-redis's Sentinel and Cluster clients fail a command still on its way when closed:
+  // a close waits for the calls under way (each has its timeout).
+  let running = 0;
+  let idle: (() => void) | null = null;
   return {
-    run: ([name, script, count, ...rest]) => {
+    run: async ([name, script, count, ...rest]) => {
       const keys = rest.slice(0, Number(count));
       const options = { keys, arguments: rest.slice(keys.length) };
-      const sent = name === "EVALSHA"
-        ? client.evalSha(script, options)
-        : client.eval(script, options);
-      return withTimeout(sent, timeoutMs, "no answer in time");
+      running++;
+      try {
+        const sent = name === "EVALSHA"
+          ? client.evalSha(script, options)
+          : client.eval(script, options);
+        return await withTimeout(sent, timeoutMs, NO_ANSWER);
+      } catch (error) {
+        throw (error as Error).message === NO_ANSWER ? new UnansweredError(NO_ANSWER) : error;
+      } finally {
+        if (--running === 0) idle?.();
+      }
     },
-    close: () => closeRedis(client),
+    close: async () => {
+      if (running > 0) await new Promise<void>((resolve) => idle = resolve);
+      await closeRedis(client);
+    },
   };
 }

@@ -320,19 +320,26 @@ test("with a linger, a command after a quiet spell is written at once", async ()
   }
 });
 
+// How long each of 12 commands waited, each called as soon as the one before it was answered
+// (an INCR of `key`, so the answers say they came in order).
+async function awaitingCaller(connection: RespConnection, key: string): Promise<number[]> {
+  const waits: number[] = [];
+  for (let i = 1; i <= 12; i++) {
+    const started = performance.now();
+    assertEquals(await connection.call(["INCR", key]), i);
+    waits.push(performance.now() - started);
+  }
+  return waits;
+}
+
 test("with a linger, a caller that awaits each answer is held once, not for every command", async () => {
   await using redis = await startRedisServer();
   const lingerMs = 200;
   const connection = await RespConnection.open(redis.url, { name: "awaiting", lingerMs });
   try {
-    // Each command called as soon as the one before it is answered: all under load, so a
-    // linger that held every one would make each wait for its timer (twice the linger).
-    const waits: number[] = [];
-    for (let i = 1; i <= 12; i++) {
-      const started = performance.now();
-      assertEquals(await connection.call(["INCR", "awaiting"]), i);
-      waits.push(performance.now() - started);
-    }
+    // All its commands are under load, so a linger that held every one would make each wait
+    // for its timer (twice the linger).
+    const waits = await awaitingCaller(connection, "awaiting");
     const held = waits.filter((wait) => wait >= lingerMs);
     assert(held.length <= 1, `${held.length} of 12 commands were held: ${waits.map(Math.round)}`);
   } finally {
@@ -345,18 +352,10 @@ test("with a linger, callers that each await their answers are held now and then
   const lingerMs = 200;
   const connection = await RespConnection.open(redis.url, { name: "callers", lingerMs });
   try {
-    // Two callers, each calling as soon as its last command is answered: whichever is held,
-    // the other's next command joins the hold, and no command comes to take them along.
-    const caller = async (key: string) => {
-      const waits: number[] = [];
-      for (let i = 1; i <= 12; i++) {
-        const started = performance.now();
-        assertEquals(await connection.call(["INCR", key]), i);
-        waits.push(performance.now() - started);
-      }
-      return waits;
-    };
-    const waits = (await Promise.all([caller("first"), caller("second")])).flat();
+    // Whichever of the two is held, the other's next command joins the hold, and no command
+    // comes to take them along.
+    const both = [awaitingCaller(connection, "first"), awaitingCaller(connection, "second")];
+    const waits = (await Promise.all(both)).flat();
     const held = waits.filter((wait) => wait >= lingerMs);
     assert(held.length <= 2, `${held.length} of 24 commands were held: ${waits.map(Math.round)}`);
   } finally {
