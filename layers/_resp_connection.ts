@@ -49,8 +49,8 @@ const encoder = new TextEncoder();
  * lost or closed, or the answer was late): Redis may have run it.
  */
 export class UnansweredError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "UnansweredError";
   }
 }

@@ -45,16 +45,14 @@ import { eventJson } from "../event_json.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
-import { RespConnection, UnansweredError } from "../_resp_connection.ts";
+import { UnansweredError } from "../_resp_connection.ts";
 import {
-  closeRedis,
-  connectRedis,
   describeRedisForm,
   isRedisCluster,
   type RedisForm,
   redisTarget,
-  withTimeout,
 } from "../../storage/redis_connection.ts";
+import { openScriptRunner, type ScriptRunner } from "./_script_runner.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,
@@ -104,8 +102,6 @@ export interface RedisStreamsOptions {
   lingerMs?: number;
 }
 
-// What a command whose answer is later than the timeout rejects with.
-const NO_ANSWER = "no answer in time";
 // Most events one read returns: more than any retention keeps by default.
 const MAX_READ = 100_000;
 
@@ -222,7 +218,7 @@ export class RedisStreams implements GroupStreams {
 
   /** Connects and loads the scripts; rejects with the URL in the message when Redis is away. */
   static async open(options: RedisStreamsOptions): Promise<RedisStreams> {
-    const client = await openScriptRunner(options);
+    const client = await openScriptRunner(redisTarget(options), options);
     const streams = new RedisStreams(client, options);
     try {
       await streams.#loadScripts();
@@ -348,58 +344,4 @@ export class RedisStreams implements GroupStreams {
 async function sha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Runs a script command (`EVALSHA`/`EVAL` with its keys and arguments) on Redis. A command
- * written whose answer does not come rejects with {@linkcode UnansweredError}; a close answers
- * the commands called before it first, so a graceful stop loses none.
- */
-interface ScriptRunner {
-  run(command: string[]): Promise<unknown>;
-  close(): Promise<void>;
-}
-
-// One server by URL: the lean connection (see `_resp_connection.ts`); Sentinels and a Cluster
-// (which node owns a key, which is master now): node-redis.
-async function openScriptRunner(options: RedisStreamsOptions): Promise<ScriptRunner> {
-  const target = redisTarget(options);
-  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-  const timeoutMs = options.timeoutMs ?? 3000;
-  const url = typeof target === "string" ? target : target.kind === "url" ? target.url : null;
-  if (url !== null && RespConnection.canReach(url)) {
-    const connection = await RespConnection.open(url, {
-      name: "streams",
-      connectTimeoutMs,
-      replyTimeoutMs: timeoutMs,
-      lingerMs: options.lingerMs,
-    });
-    return { run: (command) => connection.call(command), close: () => connection.close() };
-  }
-  const client = await connectRedis(target, { name: "streams", connectTimeoutMs });
-  // node-redis's Sentinel and Cluster clients fail a command still on its way when closed:
-  // a close waits for the calls under way (each has its timeout).
-  let running = 0;
-  let idle: (() => void) | null = null;
-  return {
-    run: async ([name, script, count, ...rest]) => {
-      const keys = rest.slice(0, Number(count));
-      const options = { keys, arguments: rest.slice(keys.length) };
-      running++;
-      try {
-        const sent = name === "EVALSHA"
-          ? client.evalSha(script, options)
-          : client.eval(script, options);
-        return await withTimeout(sent, timeoutMs, NO_ANSWER);
-      } catch (error) {
-        throw (error as Error).message === NO_ANSWER ? new UnansweredError(NO_ANSWER) : error;
-      } finally {
-        if (--running === 0) idle?.();
-      }
-    },
-    close: async () => {
-      if (running > 0) await new Promise<void>((resolve) => idle = resolve);
-      await closeRedis(client);
-    },
-  };
 }

@@ -71,7 +71,8 @@ Deno.test({
         backAt - killedAt < 10_000,
         `messages flowed again only after ${backAt - killedAt} ms`,
       );
-      // Sends that waited for the old master are refused only once their timeout (3 s) ends.
+      // Sends that waited for the old master get their error frame ("not confirmed") when its
+      // connection drops, or once their timeout (3 s) ends.
       const untoldOnes = () =>
         [...Array(sent).keys()].filter((n) => !delivered.has(n) && !refused.has(n));
       await settle(() => untoldOnes().length === 0, 10_000);
