@@ -20,6 +20,7 @@ import {
 } from "../mod.ts";
 import { presenceSnapshot } from "./presence_snapshot.ts";
 import { positionOf, refOf, refusal } from "./chat_frames.ts";
+import { replay } from "./chat_replay.ts";
 import {
   ANONYMOUS_AUTHOR,
   chatFrameOf,
@@ -33,10 +34,6 @@ import {
 /** The first presence frame of a room socket that asked for them. */
 export const ROOM_PRESENCE_STATE = "presence.state";
 
-/** How many messages a room shows on entry, and after a recovery that was not complete. */
-export const HISTORY_SIZE = 50;
-/** The frame that tells a client which position it is at, before any chat frame. */
-export const RECOVERED = "recovered";
 /** The frame that confirms a message is stored in its room's stream (asked with `ack`). */
 export const ACK = "ack";
 
@@ -340,72 +337,19 @@ class ChatSocket implements ConsumerHooks {
   }
 
   async #enter(query: URLSearchParams): Promise<void> {
-    await replay(
-      this.#conn,
-      this.#route.streams,
-      this.#room,
-      this.#group,
-      positionOf(query),
-      query.get("stream") === "1",
-      (read) => {
-        this.#epoch = read.epoch;
-        this.#last = read.offset;
-      },
-    );
+    const read = await replay(this.#conn, {
+      streams: this.#route.streams,
+      room: this.#room,
+      group: this.#group,
+      position: positionOf(query),
+      wantsStream: query.get("stream") === "1",
+    });
+    this.#epoch = read.epoch;
+    this.#last = read.offset;
     // Drained before live events go straight through: a gap read here keeps them waiting.
     for (let event = this.#early?.shift(); event !== undefined; event = this.#early?.shift()) {
       await this.#sendMessage(event);
     }
     this.#early = null;
   }
-}
-
-/**
- * Tells the client where it is, then sends what it should see before live frames: what it
- * missed after `position` (complete recovery), or the room's last 50 as history. `positioned`
- * learns the position the socket is then at.
- */
-async function replay(
-  conn: Connection,
-  streams: GroupStreams,
-  room: string,
-  group: string,
-  position: StreamPosition | null,
-  wantsStream: boolean,
-  positioned: (read: StreamRead) => void,
-): Promise<void> {
-  if (position !== null) {
-    const read = await streams.since(group, position);
-    if (read.complete) {
-      conn.sendJson({ type: RECOVERED, complete: true, epoch: read.epoch, offset: read.offset });
-      for (const event of read.events) {
-        const frame = chatFrameOf(event, room);
-        if (frame !== null) conn.sendJson({ ...frame, recovered: true });
-      }
-      positioned(read);
-      return;
-    }
-    conn.sendJson({
-      type: RECOVERED,
-      complete: false,
-      epoch: read.epoch,
-      offset: read.offset,
-      reason: read.reason,
-    });
-  }
-  const read = await streams.latest(group, HISTORY_SIZE);
-  if (position === null && wantsStream) {
-    conn.sendJson({
-      type: RECOVERED,
-      complete: true,
-      fresh: true,
-      epoch: read.epoch,
-      offset: read.offset,
-    });
-  }
-  for (const event of read.events) {
-    const frame = chatFrameOf(event, room);
-    if (frame !== null) conn.sendJson({ ...frame, history: true });
-  }
-  positioned(read);
 }
