@@ -66,6 +66,12 @@ export interface RespConnectionOptions {
   /** Called each time the connection is made again after it was lost. */
   onRestored?: () => void;
   /**
+   * Commands said on every connect before any other, e.g. `SCRIPT LOAD`: a Redis restarted
+   * empty then knows the scripts before the first `EVALSHA` after it, so no call is answered
+   * `NOSCRIPT` and sent again behind a later one.
+   */
+  setup?: readonly string[][];
+  /**
    * Under load, how long a command is held for others to share its write (default 0: none),
    * and at most twice that when none comes. See the module doc.
    */
@@ -90,6 +96,7 @@ export class RespConnection implements RedisHealthSource {
   #connectTimeoutMs: number;
   #replyTimeoutMs: number;
   #onRestored: (() => void) | undefined;
+  #setup: readonly string[][];
   #conn: Deno.Conn | null = null;
   /** Commands written or to be written, oldest first, from `#head` on. */
   #waiting: Waiting[] = [];
@@ -123,6 +130,7 @@ export class RespConnection implements RedisHealthSource {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.#replyTimeoutMs = options.replyTimeoutMs ?? 3000;
     this.#onRestored = options.onRestored;
+    this.#setup = options.setup ?? [];
     this.#lingerMs = options.lingerMs ?? 0;
     this.#watchdog = setInterval(() => this.#checkAnswers(), this.#replyTimeoutMs / 4);
     Deno.unrefTimer(this.#watchdog);
@@ -271,6 +279,7 @@ export class RespConnection implements RedisHealthSource {
     if (database !== "" && database !== "0") setup.push(this.call(["SELECT", database]));
     // A PING proves it is Redis that answered (a proxy or another service also accepts TCP).
     setup.push(this.call(["PING"]));
+    for (const command of this.#setup) setup.push(this.call([...command]));
     try {
       await Promise.all(setup);
     } catch (error) {

@@ -37,6 +37,11 @@ export interface ScriptRunnerOptions {
   connectTimeoutMs?: number;
   /** The lean connection's linger (one server by URL only; see `RedisStreamsOptions`). */
   lingerMs?: number;
+  /**
+   * Script texts the lean connection loads on every connect, before any other command (see
+   * `RespConnectionOptions.setup`).
+   */
+  scripts?: readonly string[];
 }
 
 // What a command whose answer is later than the timeout rejects with.
@@ -56,6 +61,7 @@ export async function openScriptRunner(
       connectTimeoutMs,
       replyTimeoutMs,
       lingerMs: options.lingerMs,
+      setup: (options.scripts ?? []).map((script) => ["SCRIPT", "LOAD", script]),
     });
     return { run: (command) => connection.call(command), close: () => connection.close() };
   }

@@ -36,9 +36,14 @@
  *
  * On a Cluster both keys carry the group's layer channel as their hash tag,
  * `{<prefix>:group:<group>}:stream` and `…:stream-meta`, so they live in the channel's slot and
- * the script publishes with `SPUBLISH` (sharded pub/sub, as the layer subscribes there). A node
- * that does not know the script yet (a Cluster's other masters, a Sentinel's promoted replica, a
- * Redis restarted empty) is sent its text once with `EVAL`, which caches it there.
+ * the script publishes with `SPUBLISH` (sharded pub/sub, as the layer subscribes there).
+ *
+ * One server by URL is sent both scripts (`SCRIPT LOAD`) on every connect, before any publish:
+ * a Redis restarted empty knows them again before the first `EVALSHA`. A node that does not know
+ * a script all the same (a Cluster's other masters, a Sentinel's promoted replica, a `SCRIPT
+ * FLUSH`) answers `NOSCRIPT` and is sent its text once with `EVAL`, which caches it there. Only
+ * then may two unawaited publishes of one sender, written on either side of that answer, be
+ * stored in the opposite order: the retry goes behind the later one.
  */
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson } from "../event_json.ts";
@@ -218,7 +223,10 @@ export class RedisStreams implements GroupStreams {
 
   /** Connects and loads the scripts; rejects with the URL in the message when Redis is away. */
   static async open(options: RedisStreamsOptions): Promise<RedisStreams> {
-    const client = await openScriptRunner(redisTarget(options), options);
+    const client = await openScriptRunner(redisTarget(options), {
+      ...options,
+      scripts: [PUBLISH, READ],
+    });
     const streams = new RedisStreams(client, options);
     try {
       await streams.#loadScripts();

@@ -173,6 +173,27 @@ test("while Redis is away commands reject at once; it comes back by itself", asy
   assertEquals(health("resp-outage"), undefined, "a closed connection leaves the metrics");
 });
 
+test("its setup commands are said on every connect, before any other", async () => {
+  await using redis = await startRedisServer();
+  const script = "return 'loaded'";
+  const restored = Promise.withResolvers<void>();
+  const connection = await RespConnection.open(redis.url, {
+    name: "resp-setup",
+    setup: [["SCRIPT", "LOAD", script]],
+    onRestored: restored.resolve,
+  });
+  try {
+    const sha = String(await connection.call(["SCRIPT", "LOAD", script]));
+    assertEquals(await connection.call(["EVALSHA", sha, "0"]), "loaded");
+    // Restarted empty, Redis has lost its scripts: the reconnect loads them again first.
+    await redis.restart();
+    await restored.promise;
+    assertEquals(await connection.call(["EVALSHA", sha, "0"]), "loaded");
+  } finally {
+    await connection.close();
+  }
+});
+
 test("a command with no answer in time rejects, and the connection is made again", async () => {
   await using redis = await startRedisServer();
   const restored = Promise.withResolvers<void>();

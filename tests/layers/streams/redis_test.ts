@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { createClient } from "redis";
 import { streamConformance } from "./conformance.ts";
 import { RedisLayer } from "../../../layers/redis.ts";
@@ -95,6 +95,46 @@ Deno.test({
     } finally {
       wake();
       await observer.close();
+      await streams.close();
+      await layer.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "after Redis restarts empty, publishes go on with no NOSCRIPT answer to retry",
+  ignore: !available,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const prefix = uniquePrefix("reloaded");
+    const layer = await RedisLayer.open({ url: server.url, prefix });
+    const streams = await RedisStreams.open({
+      url: server.url,
+      prefix,
+      layer,
+      publishInScript: true,
+    });
+    try {
+      await streams.publish("lobby", { type: "t", n: 1 });
+      await server.restart();
+      // Publishes fail at once while the connection is made again; then one goes through.
+      const deadline = Date.now() + 15_000;
+      let published = null;
+      while (published === null) {
+        assert(Date.now() < deadline, "no publish went through after the restart");
+        published = await streams.publish("lobby", { type: "t", n: 2 }).catch(() => null);
+        if (published === null) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // A NOSCRIPT answer would have been retried with EVAL, behind whatever was written after
+      // it: one sender's unawaited publishes could then be stored out of order.
+      const observer = createClient({ url: server.url });
+      await observer.connect();
+      const errors = await observer.info("errorstats");
+      const commands = await observer.info("commandstats");
+      await observer.close();
+      assertEquals(/errorstat_NOSCRIPT/.test(errors), false, errors);
+      assertEquals(/cmdstat_eval:/.test(commands), false, commands);
+    } finally {
       await streams.close();
       await layer.close();
     }
