@@ -1,0 +1,62 @@
+/**
+ * Which Redis the Redis layers use, read from the settings: one server by URL, a master found
+ * through Sentinels, or a Cluster, with the checks that keep the three apart.
+ */
+import type { RedisForm, RedisNodeAddress } from "../storage/redis_connection.ts";
+import { DEFAULT_CONFIG, type Env, type LayerKind } from "./_config_schema.ts";
+
+/** The Redis form; one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER may be set. */
+export function redisForm(
+  pick: (flag: string, name: string) => string | undefined,
+  env: Env,
+  layer: LayerKind,
+): RedisForm {
+  const url = pick("redis-url", "REDIS_URL") || undefined;
+  const sentinels = pick("redis-sentinels", "REDIS_SENTINELS") || undefined;
+  const master = pick("redis-sentinel-master", "REDIS_SENTINEL_MASTER") || undefined;
+  const cluster = pick("redis-cluster", "REDIS_CLUSTER") || undefined;
+  // Only from the environment: a flag would show the password in the process list.
+  const password = env.REDIS_PASSWORD || undefined;
+  const named = [url && "REDIS_URL", sentinels && "REDIS_SENTINELS", cluster && "REDIS_CLUSTER"]
+    .filter(Boolean);
+  if (named.length > 1) {
+    throw new Error(
+      `Set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER, not ${named.join(" and ")}`,
+    );
+  }
+  if (master && !sentinels) throw new Error("REDIS_SENTINEL_MASTER needs REDIS_SENTINELS");
+  if ((sentinels || cluster) && layer === "channels_redis") {
+    throw new Error("LAYER=channels_redis works with REDIS_URL only, not Sentinels or a Cluster");
+  }
+  if (sentinels) {
+    if (!master) {
+      throw new Error("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the master's name (mymaster)");
+    }
+    return {
+      kind: "sentinel",
+      masterName: master,
+      sentinels: addresses("REDIS_SENTINELS", sentinels),
+      password,
+    };
+  }
+  if (cluster) return { kind: "cluster", nodes: addresses("REDIS_CLUSTER", cluster), password };
+  if (password) {
+    throw new Error("REDIS_PASSWORD is for Sentinels and Clusters; put a password in REDIS_URL");
+  }
+  return { kind: "url", url: url ?? DEFAULT_CONFIG.redisUrl };
+}
+
+/** `host:port,host:port` (IPv6 hosts in brackets). */
+function addresses(name: string, raw: string): RedisNodeAddress[] {
+  if (!raw.split(",").some((item) => item.trim())) {
+    throw new Error(`${name} must name at least one host:port, got "${raw}"`);
+  }
+  return raw.split(",").map((item) => item.trim()).filter(Boolean).map((item) => {
+    const match = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(item);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      throw new Error(`${name} must be host:port pairs separated by commas, got "${raw}"`);
+    }
+    return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
+  });
+}

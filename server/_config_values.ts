@@ -1,0 +1,117 @@
+/**
+ * The parsers for single configuration values: command-line flags, whole numbers in a range,
+ * booleans, lists, listen addresses and the settings that take one of a few words. Each throws
+ * an `Error` that names the setting when its value is invalid.
+ */
+import type { LogLevel } from "../telemetry/log.ts";
+import type { LayerKind } from "./_config_schema.ts";
+
+/** `--name value`, `--name=value` and a bare `--name` (which reads as "true"), by name. */
+export function parseFlags(args: string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("--")) throw new Error(`Unexpected argument "${arg}"`);
+    const eq = arg.indexOf("=");
+    if (eq > 0) {
+      flags.set(arg.slice(2, eq), arg.slice(eq + 1));
+    } else if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
+      flags.set(arg.slice(2), args[++i]);
+    } else {
+      flags.set(arg.slice(2), "true");
+    }
+  }
+  return flags;
+}
+
+/** A whole number from `min` to `max`, or `fallback` when unset. */
+export function integer(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** A yes or no (`1`, `true`, `yes`, `on` and their opposites), or `fallback` when unset. */
+export function boolean(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(raw.toLowerCase())) return true;
+  if (["0", "false", "no", "off"].includes(raw.toLowerCase())) return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}
+
+/** Items separated by commas, trimmed and lower-cased; none when unset. */
+export function list(raw: string | undefined): string[] {
+  return (raw ?? "").split(",").map((item) => item.trim().toLowerCase()).filter(Boolean);
+}
+
+/** One of the group layers (`LAYER`). */
+export function layerKind(raw: string): LayerKind {
+  if (raw === "memory" || raw === "broadcast" || raw === "redis" || raw === "channels_redis") {
+    return raw;
+  }
+  throw new Error(
+    `LAYER must be "memory", "broadcast", "redis" or "channels_redis", got "${raw}"`,
+  );
+}
+
+/** `host:port` (an IPv6 host in brackets), or `null` when unset. */
+export function listenAddress(
+  name: string,
+  raw: string | undefined,
+): { hostname: string; port: number } | null {
+  if (raw === undefined || raw === "") return null;
+  const match = /^(\[[^\]]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(raw.trim());
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) {
+    throw new Error(`${name} must be host:port, e.g. 127.0.0.1:9100, got "${raw}"`);
+  }
+  return { hostname: match[1].replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+/** The background workers this process runs (`IN_PROCESS_WORKERS`); the default suits the layer. */
+export function inProcessWorkers(raw: string | undefined, layer: LayerKind): "all" | string[] {
+  // A worker in the server is the only one the in-process layers can reach.
+  if (raw === undefined || raw.trim() === "") {
+    return layer === "memory" || layer === "broadcast" ? "all" : [];
+  }
+  if (raw.trim() === "all") return "all";
+  if (raw.trim() === "none") return [];
+  const names = raw.split(",").map((name) => name.trim()).filter(Boolean);
+  const bad = names.find((name) => !/^[a-zA-Z0-9\-_.]{1,99}$/.test(name));
+  if (bad !== undefined) {
+    throw new Error(
+      `IN_PROCESS_WORKERS must be all, none or channel names separated by commas, got "${raw}"`,
+    );
+  }
+  return names;
+}
+
+/** One of the log levels (`LOG_LEVEL`). */
+export function logLevel(raw: string): LogLevel {
+  if (["debug", "info", "warn", "error", "silent"].includes(raw)) return raw as LogLevel;
+  throw new Error(`LOG_LEVEL must be debug, info, warn, error or silent, got "${raw}"`);
+}
+
+/** A token secret (`TOKEN_SECRET`): empty, or at least 32 characters. */
+export function tokenSecret(raw: string): string {
+  // The value itself stays out of the message: error output may end up in a shared log.
+  if (raw !== "" && raw.length < 32) {
+    throw new Error(`TOKEN_SECRET must be at least 32 characters, got ${raw.length}`);
+  }
+  return raw;
+}
+
+/** How many workers serve on one port (`WORKERS`); `auto` is one per core. */
+export function workers(raw: string | undefined, cores: number): number {
+  if (raw === "auto") return Math.max(1, cores);
+  return integer("WORKERS", raw, 1, 1, 256);
+}
