@@ -54,19 +54,64 @@ export function redisLingerIgnoredBecause(
 export function loadConfig(args: string[], env: Env, options: { cores?: number } = {}): Config {
   const flags = parseFlags(args);
   const known = new Set<string>();
-  const pick = (flag: string, name: string): string | undefined => {
+  const pick: SettingReader = (flag, name) => {
     known.add(flag);
     return flags.get(flag) ?? env[name];
   };
   const d = DEFAULT_CONFIG;
+  const host = pick("host", "HOST") ?? d.host;
+  const port = integer("PORT", pick("port", "PORT"), d.port, 0, 65535);
+  const dataDir = pick("data-dir", "DATA_DIR") ?? d.dataDir;
+  const layer = layerKind(pick("layer", "LAYER") ?? d.layer);
   const config: Config = {
-    host: pick("host", "HOST") ?? d.host,
-    port: integer("PORT", pick("port", "PORT"), d.port, 0, 65535),
-    dataDir: pick("data-dir", "DATA_DIR") ?? d.dataDir,
-    layer: layerKind(pick("layer", "LAYER") ?? d.layer),
+    host,
+    port,
+    dataDir,
+    layer,
+    ...redisSettings(pick, env, layer),
+    allowedHosts: list(pick("allowed-hosts", "ALLOWED_HOSTS")),
+    trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY"), d.trustProxy),
+    ...socketLimits(env),
+    ...accountSettings(env),
+    presenceGraceMs: integer(
+      "PRESENCE_GRACE_MS",
+      env.PRESENCE_GRACE_MS,
+      d.presenceGraceMs,
+      0,
+      600_000,
+    ),
+    drainWindowMs: integer("DRAIN_WINDOW_MS", env.DRAIN_WINDOW_MS, d.drainWindowMs, 0, 600_000),
+    sendToken: env.SEND_TOKEN ?? d.sendToken,
+    inProcessWorkers: inProcessWorkers(pick("in-process-workers", "IN_PROCESS_WORKERS"), layer),
+    metricsToken: env.METRICS_TOKEN ?? d.metricsToken,
+    metricsAddress: listenAddress("METRICS_ADDRESS", pick("metrics-address", "METRICS_ADDRESS")),
+    ...historySettings(env),
+    workers: workers(pick("workers", "WORKERS"), options.cores ?? navigator.hardwareConcurrency),
+    logLevel: logLevel(pick("log-level", "LOG_LEVEL") ?? d.logLevel),
+  };
+  // A misspelt flag (`--prot 9000`) would otherwise leave its setting at the default, unseen.
+  const unknown = [...flags.keys()].filter((flag) => !known.has(flag));
+  if (unknown.length > 0) {
+    const options = [...known].map((flag) => `--${flag}`).join(", ");
+    throw new Error(`Unknown option --${unknown[0]}; the options are ${options}`);
+  }
+  return config;
+}
+
+// A setting's value: its command-line flag, else its environment variable. Every flag the
+// configuration reads goes through it, so an unknown one can be told apart.
+type SettingReader = (flag: string, name: string) => string | undefined;
+
+function redisSettings(
+  pick: SettingReader,
+  env: Env,
+  layer: Config["layer"],
+): Pick<Config, "redisUrl" | "redisPrefix" | "redisForm" | "redisLingerMs"> {
+  const d = DEFAULT_CONFIG;
+  return {
     redisUrl: pick("redis-url", "REDIS_URL") ?? d.redisUrl,
     redisPrefix: pick("redis-prefix", "REDIS_PREFIX") ?? d.redisPrefix,
-    redisForm: redisForm(pick, env, layerKind(pick("layer", "LAYER") ?? d.layer)),
+    redisForm: redisForm(pick, env, layer),
     redisLingerMs: integer(
       "REDIS_LINGER_MS",
       pick("redis-linger-ms", "REDIS_LINGER_MS"),
@@ -74,8 +119,21 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
       0,
       100,
     ),
-    allowedHosts: list(pick("allowed-hosts", "ALLOWED_HOSTS")),
-    trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY"), d.trustProxy),
+  };
+}
+
+// What one socket, and one client address or user, may send and hold.
+function socketLimits(env: Env): Pick<
+  Config,
+  | "maxMessageBytes"
+  | "rateLimit"
+  | "channelCapacity"
+  | "maxBufferedBytes"
+  | "maxConnectionsPerAddress"
+  | "maxConnectionsPerUser"
+> {
+  const d = DEFAULT_CONFIG;
+  return {
     maxMessageBytes: integer("MAX_MESSAGE_BYTES", env.MAX_MESSAGE_BYTES, d.maxMessageBytes, 1),
     rateLimit: {
       perSecond: integer("RATE_LIMIT", env.RATE_LIMIT, d.rateLimit.perSecond, 1),
@@ -83,6 +141,32 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     },
     channelCapacity: integer("CHANNEL_CAPACITY", env.CHANNEL_CAPACITY, d.channelCapacity, 1),
     maxBufferedBytes: integer("MAX_BUFFERED_BYTES", env.MAX_BUFFERED_BYTES, d.maxBufferedBytes, 1),
+    maxConnectionsPerAddress: integer(
+      "MAX_CONNECTIONS_PER_ADDRESS",
+      env.MAX_CONNECTIONS_PER_ADDRESS,
+      d.maxConnectionsPerAddress,
+    ),
+    maxConnectionsPerUser: integer(
+      "MAX_CONNECTIONS_PER_USER",
+      env.MAX_CONNECTIONS_PER_USER,
+      d.maxConnectionsPerUser,
+    ),
+  };
+}
+
+// Sessions, passwords, log-in and sign-up throttles, access tokens.
+function accountSettings(env: Env): Pick<
+  Config,
+  | "sessionMaxAgeSeconds"
+  | "passwordIterations"
+  | "allowWeakPasswordHashing"
+  | "loginThrottle"
+  | "signUpThrottle"
+  | "tokenSecret"
+  | "tokenMaxAgeSeconds"
+> {
+  const d = DEFAULT_CONFIG;
+  return {
     sessionMaxAgeSeconds: integer(
       "SESSION_MAX_AGE",
       env.SESSION_MAX_AGE,
@@ -119,21 +203,15 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
       ),
       windowSeconds: integer("SIGNUP_WINDOW", env.SIGNUP_WINDOW, d.signUpThrottle.windowSeconds, 1),
     },
-    presenceGraceMs: integer(
-      "PRESENCE_GRACE_MS",
-      env.PRESENCE_GRACE_MS,
-      d.presenceGraceMs,
-      0,
-      600_000,
-    ),
-    drainWindowMs: integer("DRAIN_WINDOW_MS", env.DRAIN_WINDOW_MS, d.drainWindowMs, 0, 600_000),
-    sendToken: env.SEND_TOKEN ?? d.sendToken,
-    inProcessWorkers: inProcessWorkers(
-      pick("in-process-workers", "IN_PROCESS_WORKERS"),
-      layerKind(pick("layer", "LAYER") ?? d.layer),
-    ),
-    metricsToken: env.METRICS_TOKEN ?? d.metricsToken,
-    metricsAddress: listenAddress("METRICS_ADDRESS", pick("metrics-address", "METRICS_ADDRESS")),
+    tokenSecret: tokenSecret(env.TOKEN_SECRET ?? d.tokenSecret),
+    tokenMaxAgeSeconds: integer("TOKEN_MAX_AGE", env.TOKEN_MAX_AGE, d.tokenMaxAgeSeconds, 60),
+  };
+}
+
+// What the chat rooms' streams keep for recovery, per room and in all.
+function historySettings(env: Env): Pick<Config, "historyWindow" | "historyMemoryMb"> {
+  const d = DEFAULT_CONFIG;
+  return {
     historyWindow: {
       messages: integer(
         "HISTORY_WINDOW_MESSAGES",
@@ -157,28 +235,7 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
       1,
       65536,
     ),
-    tokenSecret: tokenSecret(env.TOKEN_SECRET ?? d.tokenSecret),
-    tokenMaxAgeSeconds: integer("TOKEN_MAX_AGE", env.TOKEN_MAX_AGE, d.tokenMaxAgeSeconds, 60),
-    maxConnectionsPerAddress: integer(
-      "MAX_CONNECTIONS_PER_ADDRESS",
-      env.MAX_CONNECTIONS_PER_ADDRESS,
-      d.maxConnectionsPerAddress,
-    ),
-    maxConnectionsPerUser: integer(
-      "MAX_CONNECTIONS_PER_USER",
-      env.MAX_CONNECTIONS_PER_USER,
-      d.maxConnectionsPerUser,
-    ),
-    workers: workers(pick("workers", "WORKERS"), options.cores ?? navigator.hardwareConcurrency),
-    logLevel: logLevel(pick("log-level", "LOG_LEVEL") ?? d.logLevel),
   };
-  // A misspelt flag (`--prot 9000`) would otherwise leave its setting at the default, unseen.
-  const unknown = [...flags.keys()].filter((flag) => !known.has(flag));
-  if (unknown.length > 0) {
-    const options = [...known].map((flag) => `--${flag}`).join(", ");
-    throw new Error(`Unknown option --${unknown[0]}; the options are ${options}`);
-  }
-  return config;
 }
 
 function passwordHashing(
