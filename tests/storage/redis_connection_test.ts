@@ -4,10 +4,12 @@ import {
   connectRedis,
   describeRedisForm,
   redactUrl,
-  RedisConnectionMachine,
   redisConnectionStatus,
-  type RedisProbe,
 } from "../../storage/redis_connection.ts";
+import {
+  RedisConnectionMachine,
+  type RedisProbe,
+} from "../../storage/_redis_connection_machine.ts";
 import { FakeClock } from "../layers/_fake_clock.ts";
 import { log, type LogLevel } from "../../telemetry/log.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";

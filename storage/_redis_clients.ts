@@ -1,0 +1,172 @@
+/**
+ * Builds the node-redis client for each {@linkcode RedisForm}, and wires its events into the
+ * {@linkcode RedisConnectionMachine} in the way that form reports them.
+ */
+import { createClient, createCluster, createSentinel } from "redis";
+import type { RedisForm } from "./_redis_form.ts";
+import {
+  describeError,
+  MAX_BACKOFF_MS,
+  type RedisConnectionMachine,
+  type RedisProbe,
+} from "./_redis_connection_machine.ts";
+
+/** A connected node-redis client. A Sentinel or Cluster connection answers the same commands. */
+export type RedisClient = ReturnType<typeof createClient>;
+
+/** How a connection behaves. */
+export interface RedisConnectOptions {
+  /** Names the connection in log lines, e.g. "layer commands". */
+  name: string;
+  /**
+   * Queue commands while disconnected and send them on reconnect (the subscriber wants
+   * this: its subscriptions survive). Without it a command fails at once while Redis is away.
+   */
+  offlineQueue?: boolean;
+  /** How long the first connect may take before it fails (default 5 s). */
+  connectTimeoutMs?: number;
+  /** Called each time the connection is restored after an outage (a PING succeeded). */
+  onReconnect?: () => void;
+}
+
+/** A client built for one form, not yet connected, with the probe its machine uses. */
+export interface MadeClient {
+  client: RedisClient;
+  probe: RedisProbe;
+  connect(): Promise<unknown>;
+  /** Feeds the client's events to the machine. */
+  watch(machine: RedisConnectionMachine): void;
+}
+
+/** Builds the client for `form`; a one-server client stops reconnecting until `flags.verified`. */
+export function makeClient(
+  form: RedisForm,
+  options: RedisConnectOptions,
+  timeout: number,
+  shown: string,
+  flags: { verified: boolean },
+): MadeClient {
+  if (form.kind === "sentinel") return makeSentinel(form, options, timeout);
+  if (form.kind === "cluster") return makeCluster(form, options, timeout);
+  const client = createClient({
+    url: form.url,
+    disableOfflineQueue: !options.offlineQueue,
+    socket: {
+      connectTimeout: timeout,
+      reconnectStrategy: (retries: number, cause: Error) => {
+        if (!flags.verified) {
+          return new Error(`Cannot connect to Redis at ${shown}: ${describeError(cause)}`);
+        }
+        const backoff = Math.min(100 * 2 ** Math.min(retries, 10), MAX_BACKOFF_MS);
+        return backoff + Math.floor(Math.random() * 100);
+      },
+    },
+  });
+  client.on("error", () => {}); // reported through the machine
+  return {
+    client,
+    connect: () => client.connect(),
+    probe: {
+      ping: () => client.ping(),
+      get isReady() {
+        return client.isReady;
+      },
+      restart() {
+        // Only a zombie gets here: it is "ready", so no reconnect loop of its own is running.
+        destroyQuietly(client);
+        client.connect().catch(() => {}); // fails only when closed meanwhile
+      },
+    },
+    watch(machine) {
+      client.on("error", (error: Error) => machine.failed(error));
+      client.on("ready", () => machine.readied());
+    },
+  };
+}
+
+function makeSentinel(
+  form: Extract<RedisForm, { kind: "sentinel" }>,
+  options: RedisConnectOptions,
+  timeout: number,
+): MadeClient {
+  const sentinel = createSentinel({
+    name: form.masterName,
+    sentinelRootNodes: form.sentinels,
+    // A lost master is rediscovered a few times per command before the command fails.
+    maxCommandRediscovers: 3,
+    nodeClientOptions: {
+      disableOfflineQueue: !options.offlineQueue,
+      password: form.password,
+      socket: { connectTimeout: timeout },
+    },
+    sentinelClientOptions: { socket: { connectTimeout: timeout } },
+  });
+  sentinel.on("error", () => {}); // node-redis reports rediscovery here; the machine logs
+  const client = sentinel as unknown as RedisClient;
+  return {
+    client,
+    connect: () => sentinel.connect(),
+    probe: {
+      ping: () => sentinel.ping(),
+      get isReady() {
+        return sentinel.isReady;
+      },
+      // node-redis rebuilds its master clients itself on every topology change.
+    },
+    watch(machine) {
+      sentinel.on("client-error", (event: { type: string; error: Error }) => {
+        if (event.type === "MASTER" || event.type === "PUBSUBPROXY") machine.failed(event.error);
+      });
+      sentinel.on("topology-change", (event: { type: string }) => {
+        if (event.type === "MASTER_CHANGE") machine.readied();
+      });
+    },
+  };
+}
+
+function makeCluster(
+  form: Extract<RedisForm, { kind: "cluster" }>,
+  options: RedisConnectOptions,
+  timeout: number,
+): MadeClient {
+  const cluster = createCluster({
+    rootNodes: form.nodes.map((node) => ({ socket: { host: node.host, port: node.port } })),
+    defaults: {
+      disableOfflineQueue: !options.offlineQueue,
+      password: form.password,
+      socket: { connectTimeout: timeout },
+    },
+  });
+  cluster.on("error", () => {});
+  const client = cluster as unknown as RedisClient;
+  return {
+    client,
+    connect: () => cluster.connect(),
+    probe: {
+      // Every master must answer: a cluster missing one cannot serve that node's slots.
+      async ping() {
+        const masters = cluster.masters;
+        if (masters.length === 0) throw new Error("no masters known");
+        await Promise.all(masters.map(async (node) => (await cluster.nodeClient(node)).ping()));
+      },
+      get isReady() {
+        return false; // node-redis restarts its node clients itself
+      },
+    },
+    watch(machine) {
+      cluster.on("node-error", (error: Error) => machine.failed(error));
+      cluster.on("node-ready", () => machine.readied());
+    },
+  };
+}
+
+/** Drops a client's socket at once, whatever state it is in (closed already is fine). */
+export function destroyQuietly(client: RedisClient): void {
+  try {
+    // The Sentinel's destroy is async; its failure means it was closed already.
+    const destroyed = client.destroy() as unknown;
+    if (destroyed instanceof Promise) destroyed.catch(() => {});
+  } catch {
+    // already closed
+  }
+}
