@@ -1,0 +1,74 @@
+/**
+ * The receive loop of a channels_redis layer: every channel of this process shares one inbox,
+ * which this loop pops on a connection of its own (`BZPOPMIN` blocks it) and routes by
+ * `__asgi_channel__` to the channels of this process a message names.
+ */
+import type { Buffer } from "node:buffer";
+import type { LayerEvent } from "./layer.ts";
+import type { RedisClient } from "../storage/redis_connection.ts";
+import { deserializeMessage } from "./_channels_redis_wire.ts";
+import { BUFFER_REPLIES, POP_TIMEOUT_SECONDS } from "./_channels_redis_commands.ts";
+import { log } from "../telemetry/log.ts";
+
+/** Messages taken at once when the inbox already holds some. */
+const DRAIN_BATCH = 100;
+
+/** This process's inbox and what to do with what arrives in it. */
+export interface Inbox {
+  /** The connection the blocking pops hold; destroying it ends the loop. */
+  receiver: RedisClient;
+  /** The inbox's key, `<prefix>specific.<client prefix>!`. */
+  key: string;
+  /** The start of this process's channel names, `specific.<client prefix>!`. */
+  localPrefix: string;
+  /** True once the layer closes: the loop ends instead of retrying. */
+  isClosed(): boolean;
+  /** Hands an event to the given channels of this process. */
+  deliverHere(channels: string[], event: LayerEvent): void;
+}
+
+/** Pops this process's inbox until closed: one message at a time when idle, else batches. */
+export async function receiveInbox(inbox: Inbox): Promise<void> {
+  let idle = false;
+  while (!inbox.isClosed()) {
+    try {
+      const messages = await pop(inbox, idle);
+      for (const message of messages) receive(inbox, message);
+      // Drain while a batch came back full; otherwise block until the next message.
+      idle = idle ? messages.length === 0 : messages.length < DRAIN_BATCH;
+    } catch (error) {
+      if (inbox.isClosed()) return;
+      log.debug(`channels_redis receive failed; retrying: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** `BZPOPMIN` (one message, blocking) when idle, else `ZPOPMIN` of a batch. */
+async function pop(inbox: Inbox, idle: boolean): Promise<Buffer[]> {
+  if (idle) {
+    // [key, member, score], or null when the wait timed out.
+    const reply = await inbox.receiver.sendCommand<Buffer[] | null>(
+      ["BZPOPMIN", inbox.key, String(POP_TIMEOUT_SECONDS)],
+      BUFFER_REPLIES,
+    );
+    return reply === null ? [] : [reply[1]];
+  }
+  // [member, score, member, score, ...], lowest scores first.
+  const reply = await inbox.receiver.sendCommand<Buffer[]>(
+    ["ZPOPMIN", inbox.key, String(DRAIN_BATCH)],
+    BUFFER_REPLIES,
+  );
+  return reply.filter((_, i) => i % 2 === 0);
+}
+
+/** Routes one message by `__asgi_channel__` to the channels of this process it names. */
+function receive(inbox: Inbox, message: Uint8Array): void {
+  const decoded = deserializeMessage(message);
+  if (decoded === null) {
+    log.warn(`Ignored a message in this process's inbox: not msgpack with a string "type"`);
+    return;
+  }
+  const here = decoded.channels.filter((channel) => channel.startsWith(inbox.localPrefix));
+  inbox.deliverHere(here, decoded.event);
+}
