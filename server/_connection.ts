@@ -1,9 +1,15 @@
+/**
+ * The connection runtime: one consumer on one socket, its hooks run one at a time in arrival
+ * order, what waits to be sent bounded, its groups left on close. Which hook a frame goes to
+ * is `_hook_calls.ts`; the checks on what is sent, `_send_checks.ts`; closing the socket,
+ * `_socket_close.ts`; the log lines, `_connection_log.ts`; the `#state` bits,
+ * `_connection_flags.ts`.
+ */
 import type { Connection, Consumer, ConsumerHooks, Scope } from "./consumer.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import {
   CloseCode,
   closeReason,
-  describeCloseCode,
   frameRef,
   isSendableCloseCode,
   ProtocolError,
@@ -12,8 +18,31 @@ import { FrameBatch } from "./_frame_batch.ts";
 import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
 import type { ConnectionLimits, SocketLike } from "./_socket.ts";
 import { log } from "../telemetry/log.ts";
-import { eventJson } from "../layers/event_json.ts";
 import { RouteMeter } from "./server_metrics.ts";
+import {
+  CLOSE_QUEUED,
+  CLOSING,
+  CONGESTED,
+  CONNECTING,
+  DONE,
+  FINISHED,
+  OPEN,
+  RUNNING,
+} from "./_connection_flags.ts";
+import {
+  type ConnectRefusal,
+  dispatchFrame,
+  type EventHandler,
+  ownEventHandler,
+  runConnectHook,
+  runDisconnectHook,
+  type Task,
+} from "./_hook_calls.ts";
+import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
+import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
+import { logConsumerFailure, logDisconnect, warnDroppedBeforeOpen } from "./_connection_log.ts";
+
+export type { ConnectRefusal } from "./_hook_calls.ts";
 
 /**
  * The one event type the framework handles itself: `{type: "connection.close", code, reason}`
@@ -21,36 +50,12 @@ import { RouteMeter } from "./server_metrics.ts";
  */
 export const CLOSE_EVENT = "connection.close";
 
-/** How long a closing socket may take to finish its closing handshake. */
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
-const CONNECTING = 0;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
 const ignore = (): void => {};
-const OPEN = 1;
-// A connection's flags (its `#state`).
-/** A hook or task runs now: what arrives waits its turn. */
-const RUNNING = 1;
-/** The socket closed (or never opened): nothing more is sent or handled. */
-const FINISHED = 2;
-/** `close` was called; the socket closes a macrotask later (see `close`). */
-const CLOSING = 4;
-/** Too much waits unsent: deliveries are dropped until the socket catches up. */
-const CONGESTED = 8;
-/** A refused frame will close the socket once the frames accepted before it are handled. */
-const CLOSE_QUEUED = 16;
-/** The socket has closed and `disconnect` has run. */
-const DONE = 32;
-type Task = () => void | Promise<void>;
-type EventHandler = (event: LayerEvent) => void | Promise<void>;
 /** A `sendJson` frame of a batching socket, waiting for the socket to open. */
 type WaitingJson = { json: string };
-
-/** Why `connect` refused a socket: the handshake's status and the reason logged with it. */
-export interface ConnectRefusal {
-  status: 403 | 500;
-  reason: string;
-}
 
 /**
  * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
@@ -143,18 +148,8 @@ export class WebSocketConnection implements Connection {
    * with its message), 500 when the hook failed (the error is logged).
    */
   async runConnect(): Promise<ConnectRefusal | null> {
-    let refusal: ConnectRefusal;
-    try {
-      const verdict = await this.#hooks.connect?.();
-      if (verdict !== false) return null;
-      refusal = { status: 403, reason: "Refused by the consumer: its connect hook said no" };
-    } catch (error) {
-      if (error instanceof ProtocolError) refusal = { status: 403, reason: error.message };
-      else {
-        log.error(`Consumer connect failed for ${this.scope.path}`, error);
-        refusal = { status: 500, reason: "The consumer's connect hook failed (logged above)" };
-      }
-    }
+    const refusal = await runConnectHook(this.#hooks, this.scope.path);
+    if (refusal === null) return null;
     await this.#release();
     this.#markDone();
     return refusal;
@@ -171,11 +166,7 @@ export class WebSocketConnection implements Connection {
   }
 
   send(data: string | Uint8Array): void {
-    // Checked before anything is queued: a bad frame found when the socket opens would throw
-    // from its `open` event, and an exception there ends the whole process.
-    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
-      throw new TypeError(`send takes a string or a Uint8Array, not ${describeValue(data)}`);
-    }
+    checkFrame(data);
     if ((this.#state & (FINISHED | CLOSING)) !== 0) return;
     // A frame that is not one JSON value goes on its own, after what the batch holds.
     this.#batch?.flush();
@@ -199,11 +190,7 @@ export class WebSocketConnection implements Connection {
   }
 
   sendJson(value: unknown): void {
-    // A layer event goes to every member of its group: being frozen, it is serialised once.
-    const text: string | undefined = eventJson(value);
-    if (typeof text !== "string") {
-      throw new TypeError(`sendJson cannot send ${describeValue(value)}: it has no JSON text`);
-    }
+    const text = jsonFrame(value);
     if (this.#batch === null) this.send(text);
     else if ((this.#state & (FINISHED | CLOSING)) === 0) this.#write({ json: text });
   }
@@ -213,31 +200,16 @@ export class WebSocketConnection implements Connection {
   }
 
   close(code: number = CloseCode.NORMAL, reason = ""): void {
-    if (!isSendableCloseCode(code)) {
-      throw new RangeError(
-        `Close code ${code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999`,
-      );
-    }
+    checkCloseCode(code);
     const socket = this.#socket;
     if (socket === null || (this.#state & (FINISHED | CLOSING)) !== 0) return;
     // What was sent before the close goes before it.
     this.#batch?.flush();
     if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
-      // Deno loses the close frame (the client sees 1006) when a socket is closed while frames
-      // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
-      // event; one macrotask later they have been dispatched. Nothing is sent meanwhile.
+      // The socket closes a macrotask later (see `closeOnNextTurn`); nothing is sent meanwhile.
       this.#state |= CLOSING;
       this.#closeCode = code;
-      const shortReason = closeReason(reason);
-      setTimeout(() => {
-        if (socket.readyState !== OPEN && socket.readyState !== CONNECTING) return;
-        try {
-          socket.close(code, shortReason);
-        } catch (error) {
-          // Nothing here may throw: a timer's exception would end the whole process.
-          log.error(`Could not close ${this.scope.path} [${this.scope.client}]`, error);
-        }
-      }, 0);
+      closeOnNextTurn(socket, code, closeReason(reason), this.scope);
       // A client that never reads never answers the close frame either: stop waiting for it,
       // so its groups and channel are released now rather than when TCP gives up.
       this.#closeTimer = setTimeout(() => void this.#closed(code), CLOSE_TIMEOUT_MS);
@@ -283,10 +255,7 @@ export class WebSocketConnection implements Connection {
     if (dropped === 0) return;
     this.#droppedBeforeOpen = 0;
     this.#onDroppedBeforeOpen?.(dropped);
-    log.warn(
-      `Dropped ${dropped} frame(s) sent to ${this.scope.path} [${this.scope.client}] before ` +
-        `the socket opened: more than its queue holds (${this.#limits.channelCapacity})`,
-    );
+    warnDroppedBeforeOpen(this.scope, dropped, this.#limits.channelCapacity);
   }
 
   #deliver(event: LayerEvent): boolean {
@@ -330,9 +299,7 @@ export class WebSocketConnection implements Connection {
   }
 
   #lookUpHandler(type: string): EventHandler | undefined {
-    const events = this.#hooks.events;
-    // Own handlers only: an event typed "constructor" or "toString" must not reach Object's.
-    const handler = events !== undefined && Object.hasOwn(events, type) ? events[type] : undefined;
+    const handler = ownEventHandler(this.#hooks, type);
     this.#eventType = type;
     this.#eventHandler = handler;
     return handler;
@@ -364,44 +331,19 @@ export class WebSocketConnection implements Connection {
       this.#state |= RUNNING;
       let pending;
       try {
-        pending = this.#dispatch(data);
+        pending = dispatchFrame(this.#hooks, data);
       } catch (error) {
         this.#fail(error);
       }
       this.#continueAfter(pending);
       return;
     }
-    if (!this.#enqueue(() => this.#dispatch(data))) {
+    if (!this.#enqueue(() => dispatchFrame(this.#hooks, data))) {
       const ref = typeof data === "string" ? frameRef(data) : undefined;
       this.#refuse(
         new ProtocolError("Server busy: message dropped", CloseCode.TRY_AGAIN_LATER, { ref }),
       );
     }
-  }
-
-  // Not async: a hook that finishes synchronously costs no promise.
-  #dispatch(data: IncomingFrame): void | Promise<void> {
-    const hooks = this.#hooks;
-    if (typeof data !== "string") {
-      const receiveBytes = hooks.receiveBytes;
-      if (!receiveBytes) {
-        throw new ProtocolError("Binary frames are not accepted here", CloseCode.UNSUPPORTED_DATA);
-      }
-      if (data instanceof Blob) {
-        return data.arrayBuffer().then((buffer) => receiveBytes(new Uint8Array(buffer)));
-      }
-      return receiveBytes(new Uint8Array(data));
-    }
-    if (hooks.receiveJson) {
-      let value: unknown;
-      try {
-        value = JSON.parse(data);
-      } catch {
-        throw new ProtocolError("Message must be JSON");
-      }
-      return hooks.receiveJson(value);
-    }
-    return hooks.receive?.(data);
   }
 
   #enqueue(task: Task): boolean {
@@ -465,10 +407,7 @@ export class WebSocketConnection implements Connection {
       this.#refuse(error);
       return;
     }
-    log.error(
-      `Consumer failed on ${this.scope.path} [${this.scope.client}]; closing with 1011`,
-      error,
-    );
+    logConsumerFailure(this.scope, error);
     this.close(CloseCode.INTERNAL_ERROR, "Internal server error");
   }
 
@@ -509,30 +448,12 @@ export class WebSocketConnection implements Connection {
     if (this.#socket !== null) this.#meter.closed(code); // it was counted open once attached
     this.#tasks = null;
     this.#batch?.discard();
-    // Deno keeps a closed socket (and so its handlers and this connection) until its ping
-    // timer fires, up to 15 s later; letting go of the handlers frees this connection now.
-    const socket = this.#socket;
-    if (socket !== null) {
-      socket.onopen =
-        socket.onmessage =
-        socket.onclose =
-        socket.onerror =
-          null;
-    }
+    if (this.#socket !== null) detachHandlers(this.#socket);
     this.#reportDroppedBeforeOpen();
-    // Daphne's line; when the server ended it (a refused frame, a slow reader, a shutdown), why.
     const byServer = (this.#state & CLOSING) !== 0;
-    const why = byServer
-      ? `closed by the server: ${describeCloseCode(this.#closeCode)}`
-      : undefined;
-    log.websocket("DISCONNECT", this.scope.path, this.scope.client, why);
-    log.debug(`WebSocket ${this.scope.path} closed with ${describeCloseCode(code)}`);
+    logDisconnect(this.scope, code, byServer ? this.#closeCode : undefined);
     await this.#release();
-    try {
-      await this.#hooks.disconnect?.(code);
-    } catch (error) {
-      log.error(`Consumer disconnect failed on ${this.scope.path}`, error);
-    }
+    await runDisconnectHook(this.#hooks, code, this.scope.path);
     this.#markDone();
   }
 
@@ -553,11 +474,4 @@ export class WebSocketConnection implements Connection {
       log.warn(`Could not close channel ${this.channelName} and leave its groups`, error);
     });
   }
-}
-
-/** What a value is, for an error message: `undefined`, `a function`, `an object`. */
-function describeValue(value: unknown): string {
-  if (value === undefined || value === null) return String(value);
-  const type = typeof value;
-  return type === "object" ? "an object" : `a ${type}`;
 }

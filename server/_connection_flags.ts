@@ -1,0 +1,23 @@
+/**
+ * The bits of a connection's `#state` (`_connection.ts`), and the socket `readyState` values
+ * it reads: shared by the connection and the helpers that close its socket.
+ */
+
+/** `readyState` of a socket whose handshake has not completed yet. */
+export const CONNECTING = 0;
+/** `readyState` of an open socket. */
+export const OPEN = 1;
+
+// A connection's flags (its `#state`).
+/** A hook or task runs now: what arrives waits its turn. */
+export const RUNNING = 1;
+/** The socket closed (or never opened): nothing more is sent or handled. */
+export const FINISHED = 2;
+/** `close` was called; the socket closes a macrotask later (see `close`). */
+export const CLOSING = 4;
+/** Too much waits unsent: deliveries are dropped until the socket catches up. */
+export const CONGESTED = 8;
+/** A refused frame will close the socket once the frames accepted before it are handled. */
+export const CLOSE_QUEUED = 16;
+/** The socket has closed and `disconnect` has run. */
+export const DONE = 32;

@@ -1,0 +1,33 @@
+/**
+ * The lines a connection (`_connection.ts`) writes to the log when its consumer fails, when
+ * frames are dropped before its socket opens, and when its socket closes.
+ */
+import type { Scope } from "./consumer.ts";
+import { describeCloseCode } from "./close_codes.ts";
+import { log } from "../telemetry/log.ts";
+
+/** Logs a hook's failure, on which the socket closes with 1011. */
+export function logConsumerFailure(scope: Scope, error: unknown): void {
+  log.error(`Consumer failed on ${scope.path} [${scope.client}]; closing with 1011`, error);
+}
+
+/** Warns of frames sent before the socket opened that its queue (`capacity`) could not hold. */
+export function warnDroppedBeforeOpen(scope: Scope, dropped: number, capacity: number): void {
+  log.warn(
+    `Dropped ${dropped} frame(s) sent to ${scope.path} [${scope.client}] before ` +
+      `the socket opened: more than its queue holds (${capacity})`,
+  );
+}
+
+/**
+ * Logs a closed socket: the `DISCONNECT` access line, and at debug level the code it closed
+ * with. `serverCode` is the code the server closed with, `undefined` when the client closed.
+ */
+export function logDisconnect(scope: Scope, code: number, serverCode: number | undefined): void {
+  // Daphne's line; when the server ended it (a refused frame, a slow reader, a shutdown), why.
+  const why = serverCode !== undefined
+    ? `closed by the server: ${describeCloseCode(serverCode)}`
+    : undefined;
+  log.websocket("DISCONNECT", scope.path, scope.client, why);
+  log.debug(`WebSocket ${scope.path} closed with ${describeCloseCode(code)}`);
+}

@@ -1,0 +1,88 @@
+/**
+ * Calling a consumer's hooks: which hook a frame or a layer event goes to, and what the
+ * `connect` and `disconnect` hooks' outcomes mean for the connection (`_connection.ts`).
+ */
+import type { ConsumerHooks } from "./consumer.ts";
+import type { LayerEvent } from "../layers/layer.ts";
+import { CloseCode, ProtocolError } from "./close_codes.ts";
+import type { IncomingFrame } from "./_frame_gate.ts";
+import { log } from "../telemetry/log.ts";
+
+/** A frame or an event waiting for the hooks to be free. */
+export type Task = () => void | Promise<void>;
+/** A consumer's handler for one layer event type. */
+export type EventHandler = (event: LayerEvent) => void | Promise<void>;
+
+/** Why `connect` refused a socket: the handshake's status and the reason logged with it. */
+export interface ConnectRefusal {
+  status: 403 | 500;
+  reason: string;
+}
+
+/**
+ * Runs the `connect` hook; resolves `null` when the socket is accepted, else how the handshake
+ * must be refused: 403 when the consumer said no (`false`, or a {@linkcode ProtocolError}
+ * with its message), 500 when the hook failed (the error is logged).
+ */
+export async function runConnectHook(
+  hooks: ConsumerHooks,
+  path: string,
+): Promise<ConnectRefusal | null> {
+  try {
+    const verdict = await hooks.connect?.();
+    if (verdict !== false) return null;
+    return { status: 403, reason: "Refused by the consumer: its connect hook said no" };
+  } catch (error) {
+    if (error instanceof ProtocolError) return { status: 403, reason: error.message };
+    log.error(`Consumer connect failed for ${path}`, error);
+    return { status: 500, reason: "The consumer's connect hook failed (logged above)" };
+  }
+}
+
+/** Runs the `disconnect` hook; a failure is logged, never thrown. */
+export async function runDisconnectHook(
+  hooks: ConsumerHooks,
+  code: number,
+  path: string,
+): Promise<void> {
+  try {
+    await hooks.disconnect?.(code);
+  } catch (error) {
+    log.error(`Consumer disconnect failed on ${path}`, error);
+  }
+}
+
+/** The consumer's handler for events of `type`, if it has one of its own. */
+export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandler | undefined {
+  const events = hooks.events;
+  // Own handlers only: an event typed "constructor" or "toString" must not reach Object's.
+  return events !== undefined && Object.hasOwn(events, type) ? events[type] : undefined;
+}
+
+/**
+ * Hands an accepted frame to the hook for its kind: `receiveBytes` for binary, else
+ * `receiveJson` (once parsed) or `receive`. A frame no hook takes is a {@linkcode ProtocolError}.
+ * Not async: a hook that finishes synchronously costs no promise.
+ */
+export function dispatchFrame(hooks: ConsumerHooks, data: IncomingFrame): void | Promise<void> {
+  if (typeof data !== "string") {
+    const receiveBytes = hooks.receiveBytes;
+    if (!receiveBytes) {
+      throw new ProtocolError("Binary frames are not accepted here", CloseCode.UNSUPPORTED_DATA);
+    }
+    if (data instanceof Blob) {
+      return data.arrayBuffer().then((buffer) => receiveBytes(new Uint8Array(buffer)));
+    }
+    return receiveBytes(new Uint8Array(data));
+  }
+  if (hooks.receiveJson) {
+    let value: unknown;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      throw new ProtocolError("Message must be JSON");
+    }
+    return hooks.receiveJson(value);
+  }
+  return hooks.receive?.(data);
+}
