@@ -66,14 +66,14 @@ export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandle
  */
 export function dispatchFrame(hooks: ConsumerHooks, data: IncomingFrame): void | Promise<void> {
   if (typeof data !== "string") {
-    const receiveBytes = hooks.receiveBytes;
-    if (!receiveBytes) {
+    if (!hooks.receiveBytes) {
       throw new ProtocolError("Binary frames are not accepted here", CloseCode.UNSUPPORTED_DATA);
     }
+    // Called on `hooks`, as every hook is: a class's method reads its instance as `this`.
     if (data instanceof Blob) {
-      return data.arrayBuffer().then((buffer) => receiveBytes(new Uint8Array(buffer)));
+      return data.arrayBuffer().then((buffer) => hooks.receiveBytes!(new Uint8Array(buffer)));
     }
-    return receiveBytes(new Uint8Array(data));
+    return hooks.receiveBytes(new Uint8Array(data));
   }
   if (hooks.receiveJson) {
     let value: unknown;

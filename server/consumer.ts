@@ -3,8 +3,9 @@
  *
  * A consumer is a function that receives its {@linkcode Connection} and returns its hooks.
  * State that belongs to one socket lives in the closure (or, where thousands of idle sockets
- * make memory count, in an instance of a class whose methods are the hooks: see `events`). Events from the group layer reach
- * only the handlers named in `events`: there is no dispatch by reflection.
+ * make memory count, in an instance of a class whose methods are the hooks: every hook runs
+ * with the hooks object as `this`; see `events`). Events from the group layer reach only the
+ * handlers named in `events`: there is no dispatch by reflection.
  *
  * Lifecycle (Django Channels' meaning):
  * 1. `connect` runs before the handshake is answered. Returning `false` refuses the socket
