@@ -12,12 +12,14 @@ import {
   ClientClosedError,
   ClientOfflineError,
   ErrorReply,
+  type RedisClusterType,
   RootNodesUnavailableError,
 } from "redis";
 import { RespConnection, UnansweredError } from "../_resp_connection.ts";
 import {
   closeRedis,
   connectRedis,
+  isRedisCluster,
   type RedisClient,
   type RedisForm,
   withTimeout,
@@ -38,8 +40,8 @@ export interface ScriptRunnerOptions {
   /** The lean connection's linger (one server by URL only; see `RedisStreamsOptions`). */
   lingerMs?: number;
   /**
-   * Script texts the lean connection loads on every connect, before any other command (see
-   * `RespConnectionOptions.setup`).
+   * Script texts to load: the lean connection on every connect, before any other command (see
+   * `RespConnectionOptions.setup`); node-redis at open, on every master.
    */
   scripts?: readonly string[];
 }
@@ -66,7 +68,31 @@ export async function openScriptRunner(
     return { run: (command) => connection.call(command), close: () => connection.close() };
   }
   const client = await connectRedis(target, { name: "streams", connectTimeoutMs });
+  try {
+    await loadScripts(client, isRedisCluster(target), options.scripts ?? []);
+  } catch (error) {
+    await closeRedis(client);
+    throw error;
+  }
   return nodeRedisScriptRunner(client, replyTimeoutMs);
+}
+
+// Loaded at open on the master (Sentinel) or on every master (Cluster), so that the first
+// publishes are not answered NOSCRIPT. A master promoted later learns them from that answer.
+async function loadScripts(
+  client: RedisClient,
+  cluster: boolean,
+  scripts: readonly string[],
+): Promise<void> {
+  if (!cluster) {
+    for (const script of scripts) await client.scriptLoad(script);
+    return;
+  }
+  const nodes = client as unknown as RedisClusterType;
+  for (const master of nodes.masters) {
+    const node = await nodes.nodeClient(master);
+    for (const script of scripts) await node.scriptLoad(script);
+  }
 }
 
 /**

@@ -39,11 +39,12 @@
  * the script publishes with `SPUBLISH` (sharded pub/sub, as the layer subscribes there).
  *
  * One server by URL is sent both scripts (`SCRIPT LOAD`) on every connect, before any publish:
- * a Redis restarted empty knows them again before the first `EVALSHA`. A node that does not know
- * a script all the same (a Cluster's other masters, a Sentinel's promoted replica, a `SCRIPT
- * FLUSH`) answers `NOSCRIPT` and is sent its text once with `EVAL`, which caches it there. Only
- * then may two unawaited publishes of one sender, written on either side of that answer, be
- * stored in the opposite order: the retry goes behind the later one.
+ * a Redis restarted empty knows them again before the first `EVALSHA`. Sentinels' master and a
+ * Cluster's masters are sent them at open. A node that does not know a script all the same (a
+ * Sentinel's replica promoted later, a Cluster node restarted empty, a `SCRIPT FLUSH`) answers
+ * `NOSCRIPT` and is sent its text once with `EVAL`, which caches it there. Only then may two
+ * unawaited publishes of one sender, written on either side of that answer, be stored in the
+ * opposite order: the retry goes behind the later one.
  */
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson } from "../event_json.ts";

@@ -3,6 +3,7 @@
  * Sentinels: the keys of a group live in its layer channel's slot, the script publishes with
  * SPUBLISH there, and a node that lacks the script is sent its text.
  */
+import { assertEquals } from "@std/assert";
 import { streamConformance } from "./conformance.ts";
 import { RedisLayer } from "../../../layers/redis.ts";
 import { RedisStreams } from "../../../layers/streams/redis.ts";
@@ -65,3 +66,60 @@ streamConformance(
   world(sentinel?.form, async () => [await sentinel!.masterPort()]),
   { shared: true, ignore: !available },
 );
+
+/** Flushes the masters' scripts and statistics, runs `publish`, then reads their NOSCRIPT count. */
+async function noscriptAnswers(ports: number[], publish: () => Promise<void>): Promise<number> {
+  const run = async (command: string[]) => {
+    const answers: string[] = [];
+    for (const port of ports) {
+      const client = await connectRedis(`redis://127.0.0.1:${port}`, { name: "stats" });
+      try {
+        answers.push(String(await client.sendCommand(command)));
+      } finally {
+        await closeRedis(client);
+      }
+    }
+    return answers;
+  };
+  await run(["SCRIPT", "FLUSH"]);
+  await run(["CONFIG", "RESETSTAT"]);
+  await publish();
+  const stats = await run(["INFO", "errorstats"]);
+  return stats.reduce(
+    (sum, text) => sum + Number(/errorstat_NOSCRIPT:count=(\d+)/.exec(text)?.[1] ?? 0),
+    0,
+  );
+}
+
+function publishEverywhere(form: RedisForm | undefined): () => Promise<void> {
+  return async () => {
+    const prefix = uniquePrefix("loaded");
+    const layer = await RedisLayer.open({ form, prefix });
+    const streams = await RedisStreams.open({ form, prefix, layer, publishInScript: true });
+    try {
+      // Groups enough to land on every master of the Cluster (their slots are spread).
+      for (let n = 0; n < 30; n++) await streams.publish(`room-${n}`, { type: "t", n });
+      await streams.since("room-0", { epoch: "", offset: 0 });
+    } finally {
+      await streams.close();
+      await layer.close();
+    }
+  };
+}
+
+Deno.test({
+  name: "streams on a cluster load their scripts on every master at open: no NOSCRIPT to retry",
+  ignore: !available,
+  fn: async () => {
+    assertEquals(await noscriptAnswers(cluster!.ports, publishEverywhere(cluster!.form)), 0);
+  },
+});
+
+Deno.test({
+  name: "streams through sentinels load their scripts on the master at open: no NOSCRIPT to retry",
+  ignore: !available,
+  fn: async () => {
+    const ports = [await sentinel!.masterPort()];
+    assertEquals(await noscriptAnswers(ports, publishEverywhere(sentinel!.form)), 0);
+  },
+});
