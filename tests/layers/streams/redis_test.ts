@@ -54,16 +54,8 @@ Deno.test({
   name: "a publish Redis may have run, though its answer was late, rejects as unconfirmed",
   ignore: !available,
   fn: async () => {
-    await using server = await startRedisServer();
-    const prefix = uniquePrefix("unconfirmed");
-    const layer = await RedisLayer.open({ url: server.url, prefix });
-    const streams = await RedisStreams.open({
-      url: server.url,
-      prefix,
-      layer,
-      publishInScript: true,
-      timeoutMs: 100,
-    });
+    await using world = await streamsOnPrivateRedis("unconfirmed", { timeoutMs: 100 });
+    const { server, prefix, streams } = world;
     const observer = createClient({ url: server.url });
     await observer.connect();
     const pid = Number(/process_id:(\d+)/.exec(await observer.info("server"))![1]);
@@ -95,8 +87,6 @@ Deno.test({
     } finally {
       wake();
       await observer.close();
-      await streams.close();
-      await layer.close();
     }
   },
 });
@@ -105,38 +95,50 @@ Deno.test({
   name: "after Redis restarts empty, publishes go on with no NOSCRIPT answer to retry",
   ignore: !available,
   fn: async () => {
-    await using server = await startRedisServer();
-    const prefix = uniquePrefix("reloaded");
-    const layer = await RedisLayer.open({ url: server.url, prefix });
-    const streams = await RedisStreams.open({
-      url: server.url,
-      prefix,
-      layer,
-      publishInScript: true,
-    });
-    try {
-      await streams.publish("lobby", { type: "t", n: 1 });
-      await server.restart();
-      // Publishes fail at once while the connection is made again; then one goes through.
-      const deadline = Date.now() + 15_000;
-      let published = null;
-      while (published === null) {
-        assert(Date.now() < deadline, "no publish went through after the restart");
-        published = await streams.publish("lobby", { type: "t", n: 2 }).catch(() => null);
-        if (published === null) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      // A NOSCRIPT answer would have been retried with EVAL, behind whatever was written after
-      // it: one sender's unawaited publishes could then be stored out of order.
-      const observer = createClient({ url: server.url });
-      await observer.connect();
-      const errors = await observer.info("errorstats");
-      const commands = await observer.info("commandstats");
-      await observer.close();
-      assertEquals(/errorstat_NOSCRIPT/.test(errors), false, errors);
-      assertEquals(/cmdstat_eval:/.test(commands), false, commands);
-    } finally {
-      await streams.close();
-      await layer.close();
+    await using world = await streamsOnPrivateRedis("reloaded");
+    const { server, streams } = world;
+    await streams.publish("lobby", { type: "t", n: 1 });
+    await server.restart();
+    // Publishes fail at once while the connection is made again; then one goes through.
+    const deadline = Date.now() + 15_000;
+    let published = null;
+    while (published === null) {
+      assert(Date.now() < deadline, "no publish went through after the restart");
+      published = await streams.publish("lobby", { type: "t", n: 2 }).catch(() => null);
+      if (published === null) await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    // A NOSCRIPT answer would have been retried with EVAL, behind whatever was written after
+    // it: one sender's unawaited publishes could then be stored out of order.
+    const observer = createClient({ url: server.url });
+    await observer.connect();
+    const errors = await observer.info("errorstats");
+    const commands = await observer.info("commandstats");
+    await observer.close();
+    assertEquals(/errorstat_NOSCRIPT/.test(errors), false, errors);
+    assertEquals(/cmdstat_eval:/.test(commands), false, commands);
   },
 });
+
+/** A private redis-server with a layer and its streams; `await using` closes all three. */
+async function streamsOnPrivateRedis(name: string, options: { timeoutMs?: number } = {}) {
+  const server = await startRedisServer();
+  const prefix = uniquePrefix(name);
+  const layer = await RedisLayer.open({ url: server.url, prefix });
+  const streams = await RedisStreams.open({
+    url: server.url,
+    prefix,
+    layer,
+    publishInScript: true,
+    ...options,
+  });
+  return {
+    server,
+    prefix,
+    streams,
+    async [Symbol.asyncDispose]() {
+      await streams.close();
+      await layer.close();
+      await server.stop();
+    },
+  };
+}
