@@ -68,7 +68,7 @@ export interface RespConnectionOptions {
   /**
    * Commands said on every connect before any other, e.g. `SCRIPT LOAD`: a Redis restarted
    * empty then knows the scripts before the first `EVALSHA` after it, so no call is answered
-   * `NOSCRIPT` and sent again behind a later one.
+   * `NOSCRIPT` and sent again behind a later one. One Redis refuses is logged, not fatal.
    */
   setup?: readonly string[][];
   /**
@@ -279,7 +279,19 @@ export class RespConnection implements RedisHealthSource {
     if (database !== "" && database !== "0") setup.push(this.call(["SELECT", database]));
     // A PING proves it is Redis that answered (a proxy or another service also accepts TCP).
     setup.push(this.call(["PING"]));
-    for (const command of this.#setup) setup.push(this.call([...command]));
+    for (const command of this.#setup) {
+      setup.push(
+        this.call([...command]).catch((error) => {
+          if (this.#conn !== conn) throw error; // lost: the connect fails
+          // Refused by Redis (an ACL without SCRIPT, say): the connection works without it.
+          log.warn(
+            `Redis connection "${this.name}" to ${this.#shown}: ${command[0]} refused at connect ` +
+              `(${(error as Error).message})`,
+          );
+          return null;
+        }),
+      );
+    }
     try {
       await Promise.all(setup);
     } catch (error) {

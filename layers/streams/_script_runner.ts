@@ -16,6 +16,7 @@ import {
   RootNodesUnavailableError,
 } from "redis";
 import { RespConnection, UnansweredError } from "../_resp_connection.ts";
+import { log } from "../../telemetry/log.ts";
 import {
   closeRedis,
   connectRedis,
@@ -68,17 +69,15 @@ export async function openScriptRunner(
     return { run: (command) => connection.call(command), close: () => connection.close() };
   }
   const client = await connectRedis(target, { name: "streams", connectTimeoutMs });
-  try {
-    await loadScripts(client, isRedisCluster(target), options.scripts ?? []);
-  } catch (error) {
-    await closeRedis(client);
-    throw error;
-  }
+  const scripts = options.scripts ?? [];
+  await withTimeout(loadScripts(client, isRedisCluster(target), scripts), replyTimeoutMs, NO_ANSWER)
+    .catch((error) => log.warn(`Redis streams: scripts not loaded at open (${error.message})`));
   return nodeRedisScriptRunner(client, replyTimeoutMs);
 }
 
 // Loaded at open on the master (Sentinel) or on every master (Cluster), so that the first
-// publishes are not answered NOSCRIPT. A master promoted later learns them from that answer.
+// publishes are not answered NOSCRIPT. Not needed to work: a master that lacks them (down at
+// open, promoted later, or an ACL without SCRIPT) learns each from its first NOSCRIPT answer.
 async function loadScripts(
   client: RedisClient,
   cluster: boolean,
@@ -89,10 +88,10 @@ async function loadScripts(
     return;
   }
   const nodes = client as unknown as RedisClusterType;
-  for (const master of nodes.masters) {
+  await Promise.all(nodes.masters.map(async (master) => {
     const node = await nodes.nodeClient(master);
     for (const script of scripts) await node.scriptLoad(script);
-  }
+  }));
 }
 
 /**

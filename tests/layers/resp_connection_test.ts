@@ -194,6 +194,36 @@ test("its setup commands are said on every connect, before any other", async () 
   }
 });
 
+test("a setup command Redis refuses is logged, and the connection works without it", async () => {
+  await using redis = await startRedisServer();
+  const admin = await RespConnection.open(redis.url, { name: "admin" });
+  try {
+    await admin.call([
+      "ACL",
+      "SETUSER",
+      "limited",
+      "on",
+      ">secret",
+      "~*",
+      "&*",
+      "+@all",
+      "-script",
+    ]);
+  } finally {
+    await admin.close();
+  }
+  const url = `redis://limited:secret@127.0.0.1:${redis.port}`;
+  const connection = await RespConnection.open(url, {
+    name: "resp-refused-setup",
+    setup: [["SCRIPT", "LOAD", "return 1"]],
+  });
+  try {
+    assertEquals(await connection.call(["EVAL", "return 'ran'", "0"]), "ran");
+  } finally {
+    await connection.close();
+  }
+});
+
 test("a command with no answer in time rejects, and the connection is made again", async () => {
   await using redis = await startRedisServer();
   const restored = Promise.withResolvers<void>();
