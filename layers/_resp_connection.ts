@@ -120,6 +120,8 @@ export class RespConnection implements RedisHealthSource {
   #lastCall: Promise<RespReply> | undefined;
   #retries = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A connect is under way: its caller retries when it fails, not whoever notices first. */
+  #connecting = false;
   #watchdog: ReturnType<typeof setInterval>;
   #untrack: () => void;
 
@@ -240,6 +242,18 @@ export class RespConnection implements RedisHealthSource {
   }
 
   async #connect(): Promise<void> {
+    this.#connecting = true;
+    let conn: Deno.Conn;
+    try {
+      conn = await this.#connectOnce();
+    } finally {
+      this.#connecting = false;
+    }
+    // Lost after its setup was answered, while the loss could not retry: the caller does.
+    if (this.#conn !== conn) throw new Error("connection lost while it was set up");
+  }
+
+  async #connectOnce(): Promise<Deno.Conn> {
     const secure = this.#url.protocol.toLowerCase() === "rediss:";
     const hostname = this.#url.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
     const port = Number(this.#url.port || 6379);
@@ -298,6 +312,7 @@ export class RespConnection implements RedisHealthSource {
       this.#lost(conn, error as Error, false);
       throw error;
     }
+    return conn;
   }
 
   async #write(): Promise<void> {
@@ -379,7 +394,7 @@ export class RespConnection implements RedisHealthSource {
       conn.close();
     } catch { /* closed already */ }
     this.#drop(new Error(`connection lost: ${error.message}`));
-    if (this.#closed || !retry) return;
+    if (this.#closed || !retry || this.#connecting) return;
     if (this.lostSince === null) {
       this.lostSince = Date.now();
       log.warn(`Redis connection "${this.name}" to ${this.#shown} lost (${error.message})`);
@@ -387,13 +402,17 @@ export class RespConnection implements RedisHealthSource {
     this.#retryLater();
   }
 
+  // One retry at a time: a second loop would double the attempts at each failure.
   #retryLater(): void {
+    if (this.#retryTimer !== undefined) return;
     const backoff = Math.min(FIRST_BACKOFF_MS * 2 ** Math.min(this.#retries++, 10), MAX_BACKOFF_MS);
     this.#retryTimer = setTimeout(async () => {
+      this.#retryTimer = undefined;
       if (this.#closed) return;
       try {
         await this.#connect();
-      } catch {
+      } catch (error) {
+        log.debug(`Redis connection "${this.name}" to ${this.#shown}: ${(error as Error).message}`);
         if (!this.#closed) this.#retryLater();
         return;
       }

@@ -526,3 +526,68 @@ test("a close waits for no answer from a Redis that is gone", async () => {
   assertInstanceOf(await held, Error, "a gone Redis answered");
   assert(took < replyTimeoutMs / 2, `the close waited ${took.toFixed(0)} ms for a gone Redis`);
 });
+
+Deno.test({
+  name: "resp connection: reconnects that fail in their setup keep one backoff and leave no socket",
+  fn: async () => {
+    // A Redis that answers the first connection, drops it, then accepts and never answers
+    // (frozen, or a proxy whose Redis is gone): every reconnect fails in its setup.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const closedByClient: Promise<void>[] = [];
+    let open = 0;
+    let mostOpen = 0;
+    let droppedAt = 0;
+    const seventh = Promise.withResolvers<number>();
+    const drop = Promise.withResolvers<void>();
+    const serving = (async () => {
+      for await (const conn of listener) {
+        const first = closedByClient.length === 0;
+        open++;
+        mostOpen = Math.max(mostOpen, open);
+        closedByClient.push(serveOne(conn, first ? drop.promise : null).finally(() => open--));
+        if (closedByClient.length === 7) seventh.resolve(performance.now());
+      }
+    })();
+    const connection = await RespConnection.open(`redis://127.0.0.1:${port}`, {
+      name: "resp-frozen",
+      connectTimeoutMs: 1000,
+      replyTimeoutMs: 100,
+    });
+    droppedAt = performance.now();
+    drop.resolve();
+    try {
+      // Six reconnects: one backoff waits at least 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s between
+      // them; loops that fork at each failed setup come sooner and sooner.
+      const elapsed = (await seventh.promise) - droppedAt;
+      assert(elapsed >= 6200, `six reconnects in ${Math.round(elapsed)} ms: more than one loop`);
+      assertEquals(mostOpen, 1, "a failed setup left its socket open");
+    } finally {
+      await connection.close();
+      await Promise.all(closedByClient);
+      listener.close();
+      await serving.catch(() => {});
+    }
+    assertEquals(open, 0, "the connection's close left sockets open");
+  },
+});
+
+/** With `drop`: answers PONG once, then drops when told. Without: reads, never answers. */
+async function serveOne(conn: Deno.Conn, drop: Promise<void> | null): Promise<void> {
+  const buffer = new Uint8Array(1024);
+  try {
+    while ((await conn.read(buffer)) !== null) {
+      if (drop === null) continue;
+      await conn.write(new TextEncoder().encode("+PONG\r\n"));
+      await drop;
+      break;
+    }
+  } catch {
+    // reset by the client
+  }
+  try {
+    conn.close();
+  } catch {
+    // closed already
+  }
+}
