@@ -104,7 +104,12 @@ export class RedisTransport implements Transport {
     // Filled in below: the reconnect hook needs the transport, the transport the clients.
     const ref: { transport?: RedisTransport } = {};
     const connect = { connectTimeoutMs: options.connectTimeoutMs };
-    const commands = await connectRedis(options.target, { ...connect, name: "layer commands" });
+    // Its PUBLISH written before a lost master may have run: sent again, it would deliver twice.
+    const commands = await connectRedis(options.target, {
+      ...connect,
+      name: "layer commands",
+      resendAfterLostMaster: false,
+    });
     try {
       const subscriber = await connectRedis(options.target, {
         ...connect,

@@ -27,6 +27,12 @@ export interface RedisConnectOptions {
   connectTimeoutMs?: number;
   /** Called each time the connection is restored after an outage (a PING succeeded). */
   onReconnect?: () => void;
+  /**
+   * Through Sentinels: a command that failed as the master was lost is sent again to the master
+   * found next (up to 3 times; default true). False for commands that must not run twice, such
+   * as a publish: one written before the loss may have run.
+   */
+  resendAfterLostMaster?: boolean;
 }
 
 /** A client built for one form, not yet connected, with the probe its machine uses. */
@@ -93,7 +99,7 @@ function makeSentinel(
     name: form.masterName,
     sentinelRootNodes: form.sentinels,
     // A lost master is rediscovered a few times per command before the command fails.
-    maxCommandRediscovers: 3,
+    maxCommandRediscovers: options.resendAfterLostMaster === false ? 0 : 3,
     nodeClientOptions: {
       disableOfflineQueue: !options.offlineQueue,
       password: form.password,

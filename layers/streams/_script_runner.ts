@@ -68,7 +68,12 @@ export async function openScriptRunner(
     });
     return { run: (command) => connection.call(command), close: () => connection.close() };
   }
-  const client = await connectRedis(target, { name: "streams", connectTimeoutMs });
+  // A script written before a lost master may have run: sent again, it would be stored twice.
+  const client = await connectRedis(target, {
+    name: "streams",
+    connectTimeoutMs,
+    resendAfterLostMaster: false,
+  });
   const scripts = options.scripts ?? [];
   await withTimeout(loadScripts(client, isRedisCluster(target), scripts), replyTimeoutMs, NO_ANSWER)
     .catch((error) => log.warn(`Redis streams: scripts not loaded at open (${error.message})`));

@@ -179,6 +179,38 @@ export async function startRedisSentinel(): Promise<RedisSentinelTopology> {
   }
 }
 
+/**
+ * One Sentinel (quorum 1, slow to call a master down) watching the master it is told is at
+ * `masterPort`: a proxy's port, say, to put a flaky link between the clients and the master.
+ */
+export async function startOneSentinel(masterPort: number): Promise<RedisTopology> {
+  const group = await ProcessGroup.create("one-sentinel");
+  try {
+    const [port] = freePorts(1);
+    const file = `${group.dir}/sentinel-${port}.conf`;
+    await Deno.writeTextFile(
+      file,
+      [
+        `port ${port}`,
+        "bind 127.0.0.1",
+        `dir ${group.dir}`,
+        `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
+        "sentinel down-after-milliseconds mymaster 60000",
+        "",
+      ].join("\n"),
+    );
+    await group.spawn(port, "redis-server", [file, "--sentinel"]);
+    return {
+      form: { kind: "sentinel", masterName: "mymaster", sentinels: [{ host: "127.0.0.1", port }] },
+      killNow: () => group.killNow(),
+      [Symbol.asyncDispose]: () => group.dispose(),
+    };
+  } catch (error) {
+    await group.dispose();
+    throw error;
+  }
+}
+
 /** Processes started in one temporary directory, all killed together. */
 class ProcessGroup {
   readonly dir: string;

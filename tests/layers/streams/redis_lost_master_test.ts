@@ -1,0 +1,103 @@
+/**
+ * Through Sentinels, a publish written to the master whose answer is lost with its connection
+ * is not sent again: it may have run, so a second run would store the message twice.
+ */
+import { assertEquals, assertRejects } from "@std/assert";
+import { InMemoryLayer } from "../../../layers/in_memory.ts";
+import { RedisStreams } from "../../../layers/streams/redis.ts";
+import { PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
+import { requireTopologies, startOneSentinel } from "../../_support/redis_topologies.ts";
+import { startRedisServer, uniquePrefix } from "../../_support/redis.ts";
+import { log } from "../../../telemetry/log.ts";
+
+log.setLevel("error");
+const available = await requireTopologies();
+
+Deno.test({
+  name: "a publish whose answer the master's connection lost is unconfirmed, and stored once",
+  ignore: !available,
+  fn: async () => {
+    await using master = await startRedisServer();
+    await using link = startLossyLink(master.port);
+    await using sentinel = await startOneSentinel(link.port);
+    const prefix = uniquePrefix("lost-master");
+    // The members' layer is not under test here: an in-process one.
+    const layer = new InMemoryLayer();
+    const streams = await RedisStreams.open({
+      form: sentinel.form,
+      prefix,
+      layer,
+      publishInScript: false,
+    });
+    try {
+      await streams.publish("room", { type: "t", n: 1 });
+      link.dropAfterNextScript();
+      await assertRejects(
+        () => streams.publish("room", { type: "t", n: 2 }),
+        PublishUnconfirmedError,
+      );
+      const stored = await streams.latest("room", 10);
+      assertEquals(stored.events.map((event) => event.n), [1, 2], "stored once, in order");
+    } finally {
+      await streams.close();
+      await layer.close();
+    }
+  },
+});
+
+/**
+ * A link to the master that can drop a client's connection just after the master answered a
+ * script, before the answer gets through (a load balancer, a NAT, a flaky network).
+ */
+function startLossyLink(targetPort: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let armed = false;
+  const pipes: Promise<void>[] = [];
+  const serve = async (client: Deno.Conn) => {
+    const master = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+    let scriptSeen = false;
+    const close = () =>
+      [client, master].forEach((conn) => {
+        try {
+          conn.close();
+        } catch {
+          // closed already
+        }
+      });
+    const up = (async () => {
+      const buffer = new Uint8Array(1 << 16);
+      for (let n = await client.read(buffer); n !== null; n = await client.read(buffer)) {
+        const bytes = buffer.subarray(0, n);
+        if (armed && new TextDecoder().decode(bytes).includes("EVALSHA")) scriptSeen = true;
+        await master.write(bytes);
+      }
+    })().catch(() => {});
+    const down = (async () => {
+      const buffer = new Uint8Array(1 << 16);
+      for (let n = await master.read(buffer); n !== null; n = await master.read(buffer)) {
+        if (armed && scriptSeen) {
+          armed = false; // the script ran; its answer is lost with the connection
+          break;
+        }
+        await client.write(buffer.subarray(0, n));
+      }
+    })().catch(() => {});
+    await Promise.race([up, down]);
+    close();
+    await Promise.all([up, down]);
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) pipes.push(serve(conn).catch(() => {}));
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    dropAfterNextScript() {
+      armed = true;
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      await Promise.all(pipes);
+    },
+  };
+}
