@@ -123,21 +123,12 @@ export async function startRedisSentinel(): Promise<RedisSentinelTopology> {
       "the replica to sync",
     );
     for (const port of sentinelPorts) {
-      const file = `${group.dir}/sentinel-${port}.conf`;
-      await Deno.writeTextFile(
-        file,
-        [
-          `port ${port}`,
-          "bind 127.0.0.1",
-          `dir ${group.dir}`,
-          `sentinel monitor mymaster 127.0.0.1 ${masterPort} 2`,
-          "sentinel down-after-milliseconds mymaster 1000",
-          "sentinel failover-timeout mymaster 5000",
-          "sentinel parallel-syncs mymaster 1",
-          "",
-        ].join("\n"),
-      );
-      await group.spawn(port, "redis-server", [file, "--sentinel"]);
+      await group.sentinel(port, masterPort, [
+        "sentinel monitor mymaster 127.0.0.1 %MASTER% 2",
+        "sentinel down-after-milliseconds mymaster 1000",
+        "sentinel failover-timeout mymaster 5000",
+        "sentinel parallel-syncs mymaster 1",
+      ]);
     }
     await waitFor(async () => {
       for (const port of sentinelPorts) {
@@ -187,19 +178,10 @@ export async function startOneSentinel(masterPort: number): Promise<RedisTopolog
   const group = await ProcessGroup.create("one-sentinel");
   try {
     const [port] = freePorts(1);
-    const file = `${group.dir}/sentinel-${port}.conf`;
-    await Deno.writeTextFile(
-      file,
-      [
-        `port ${port}`,
-        "bind 127.0.0.1",
-        `dir ${group.dir}`,
-        `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
-        "sentinel down-after-milliseconds mymaster 60000",
-        "",
-      ].join("\n"),
-    );
-    await group.spawn(port, "redis-server", [file, "--sentinel"]);
+    await group.sentinel(port, masterPort, [
+      "sentinel monitor mymaster 127.0.0.1 %MASTER% 1",
+      "sentinel down-after-milliseconds mymaster 60000",
+    ]);
     return {
       form: { kind: "sentinel", masterName: "mymaster", sentinels: [{ host: "127.0.0.1", port }] },
       killNow: () => group.killNow(),
@@ -228,6 +210,14 @@ class ProcessGroup {
   async server(port: number, extra: string[]): Promise<Deno.ChildProcess> {
     const args = [...redisServerArgs(port), "--dir", this.dir, ...extra];
     return await this.spawn(port, "redis-server", args);
+  }
+
+  /** A Sentinel on `port` with `rules` (`%MASTER%` stands for `masterPort`), once it answers. */
+  async sentinel(port: number, masterPort: number, rules: string[]): Promise<void> {
+    const file = `${this.dir}/sentinel-${port}.conf`;
+    const lines = [`port ${port}`, "bind 127.0.0.1", `dir ${this.dir}`, ...rules, ""];
+    await Deno.writeTextFile(file, lines.join("\n").replaceAll("%MASTER%", String(masterPort)));
+    await this.spawn(port, "redis-server", [file, "--sentinel"]);
   }
 
   async spawn(port: number, binary: string, args: string[]): Promise<Deno.ChildProcess> {
