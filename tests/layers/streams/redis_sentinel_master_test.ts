@@ -1,6 +1,7 @@
 /**
- * Through Sentinels, a publish written to the master whose answer is lost with its connection
- * is not sent again: it may have run, so a second run would store the message twice.
+ * The streams through Sentinels, where the master and the link to it misbehave: a publish whose
+ * answer is lost with its connection is not sent again (it may have run, so a second run would
+ * store the message twice), and a master that refuses SCRIPT LOAD still takes publishes.
  */
 import { assertEquals, assertRejects } from "@std/assert";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
@@ -8,6 +9,7 @@ import { RedisStreams } from "../../../layers/streams/redis.ts";
 import { PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
 import { requireTopologies, startOneSentinel } from "../../_support/redis_topologies.ts";
 import { startRedisServer, uniquePrefix } from "../../_support/redis.ts";
+import { closeRedis, connectRedis } from "../../../storage/redis_connection.ts";
 import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
@@ -101,3 +103,34 @@ function startLossyLink(targetPort: number) {
     },
   };
 }
+
+Deno.test({
+  name: "through sentinels, a master that refuses SCRIPT LOAD still takes publishes",
+  ignore: !available,
+  fn: async () => {
+    await using master = await startRedisServer();
+    // An ACL that allows scripts to run but not to be loaded ahead.
+    const admin = await connectRedis(master.url, { name: "admin" });
+    try {
+      await admin.sendCommand(["ACL", "SETUSER", "default", "-script|load"]);
+    } finally {
+      await closeRedis(admin);
+    }
+    await using sentinel = await startOneSentinel(master.port);
+    const layer = new InMemoryLayer();
+    const streams = await RedisStreams.open({
+      form: sentinel.form,
+      prefix: uniquePrefix("no-load"),
+      layer,
+      publishInScript: false,
+    });
+    try {
+      const published = await streams.publish("room", { type: "t", n: 1 });
+      assertEquals(published.offset, 1);
+      assertEquals((await streams.latest("room", 10)).events.map((event) => event.n), [1]);
+    } finally {
+      await streams.close();
+      await layer.close();
+    }
+  },
+});
