@@ -29,13 +29,13 @@
 import { type RedisHealthSource, trackRedisConnection } from "../storage/redis_health.ts";
 import { redactUrl, withTimeout } from "../storage/redis_connection.ts";
 import { log } from "../telemetry/log.ts";
-import { encodeCommand, parse, type RespReply } from "./_resp_codec.ts";
+import { encodeCommand, type RespReply } from "./_resp_codec.ts";
+import { dial, readReplies } from "./_resp_socket.ts";
 
 /** Commands that may wait for their answers at once: a bound, not a queue without end. */
 export const MAX_WAITING = 10_000;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
-const READ_BUFFER_BYTES = 64 * 1024;
 /** With a linger, this many unwritten commands are written at once, whatever the time. */
 const LINGER_MAX_COMMANDS = 64;
 /** Held commands that no later command takes along are written after this many lingers. */
@@ -254,32 +254,14 @@ export class RespConnection implements RedisHealthSource {
   }
 
   async #connectOnce(): Promise<Deno.Conn> {
-    const secure = this.#url.protocol.toLowerCase() === "rediss:";
-    const hostname = this.#url.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
-    const port = Number(this.#url.port || 6379);
-    const connecting = secure
-      ? Deno.connectTls({ hostname, port })
-      : Deno.connect({ hostname, port });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("no answer in time")), this.#connectTimeoutMs);
-    });
-    let conn: Deno.Conn;
-    try {
-      conn = await Promise.race([connecting, timedOut]);
-    } catch (error) {
-      connecting.then((late) => late.close(), () => {});
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+    const conn = await dial(this.#url, this.#connectTimeoutMs);
     if (this.#closed) {
       conn.close(); // closed while it connected: nothing may be left open
       throw new Error("The connection is closed");
     }
     this.#conn = conn;
     this.up = true;
-    void this.#read(conn);
+    readReplies(conn, (reply) => this.#answer(reply)).catch((error) => this.#lost(conn, error));
     // Said before any other command, so nothing is sent unauthenticated or to database 0, and
     // with no linger: nothing else can be waiting to share their write.
     this.#lastCallAt = -Infinity;
@@ -330,35 +312,6 @@ export class RespConnection implements RedisHealthSource {
       this.#lost(conn, error as Error);
     } finally {
       this.#writing = false;
-    }
-  }
-
-  async #read(conn: Deno.Conn): Promise<void> {
-    let buffer = new Uint8Array(READ_BUFFER_BYTES);
-    let start = 0;
-    let end = 0;
-    try {
-      for (;;) {
-        if (end === buffer.length) {
-          // Full: move what is unread to the front, and grow when that frees too little.
-          const unread = end - start;
-          const next = unread > buffer.length / 2 ? new Uint8Array(buffer.length * 2) : buffer;
-          next.set(buffer.subarray(start, end));
-          buffer = next;
-          start = 0;
-          end = unread;
-        }
-        const read = await conn.read(buffer.subarray(end));
-        if (read === null) throw new Error("Redis closed the connection");
-        end += read;
-        for (let parsed = parse(buffer, start, end); parsed; parsed = parse(buffer, start, end)) {
-          start = parsed.next;
-          this.#answer(parsed.value);
-        }
-        if (start === end) start = end = 0;
-      }
-    } catch (error) {
-      this.#lost(conn, error as Error);
     }
   }
 
