@@ -81,7 +81,12 @@ export async function publishToGroup(
   event: LayerEvent,
 ): Promise<number> {
   const target = redisTarget(options);
-  const client = await connectRedis(target, { name: "send", connectTimeoutMs: 5000 });
+  // Its PUBLISH written before a lost master may have run: sent again, it would deliver twice.
+  const client = await connectRedis(target, {
+    name: "send",
+    connectTimeoutMs: 5000,
+    resendAfterLostMaster: false,
+  });
   try {
     const channel = groupChannel(options.prefix, group);
     const message = encodeGroupMessage(event);

@@ -98,7 +98,8 @@ function makeSentinel(
   const sentinel = createSentinel({
     name: form.masterName,
     sentinelRootNodes: form.sentinels,
-    // A lost master is rediscovered a few times per command before the command fails.
+    // A lost master is rediscovered a few times per command before the command fails, and the
+    // command sent again to the next one: not for commands that must not run twice (a publish).
     maxCommandRediscovers: options.resendAfterLostMaster === false ? 0 : 3,
     nodeClientOptions: {
       disableOfflineQueue: !options.offlineQueue,
