@@ -138,7 +138,14 @@ export class MemoryStreams implements GroupStreams {
     if (options?.retention !== undefined) state.retention = options.retention;
     if (state.window !== null) return this.#append(group, state, state.window, event);
     return new Promise((resolve, reject) => {
-      state.queue.push((window) => this.#append(group, state, window, event).then(resolve, reject));
+      // Runs from the load, which must go on to the next job whatever this one does.
+      state.queue.push((window) => {
+        try {
+          this.#append(group, state, window, event).then(resolve, reject);
+        } catch (error) {
+          reject(error);
+        }
+      });
     });
   }
 
@@ -193,10 +200,20 @@ export class MemoryStreams implements GroupStreams {
     const streamed = { ...withoutReserved(event) } as StreamEvent;
     streamed.offset = offset;
     streamed.epoch = epoch;
+    let text: string;
+    try {
+      // Frozen now, as the layer would: its JSON, made once here, is also every member's frame.
+      text = frozenEventJson(streamed);
+    } catch (error) {
+      // A BigInt or a cycle inside: refused before it takes its offset, as every layer refuses
+      // it, and as a rejection: this runs from a load's queue too, where a throw ends the process.
+      return Promise.reject(
+        new TypeError(`The event has no JSON text: ${(error as Error).message}`),
+      );
+    }
     const now = Date.now();
     const before = window.characters;
-    // Frozen now, as the layer would: its JSON, made once here, is also every member's frame.
-    window.append(streamed, now, frozenEventJson(streamed));
+    window.append(streamed, now, text);
     window.trim(state.retention, now);
     this.#characters += window.characters - before;
     if (this.#characters > this.#memoryBudget) this.#trimToBudget();

@@ -15,7 +15,7 @@
  * - `lose()` destroys the shared state as a Redis restarted empty or a removed KV file would.
  * - `orderedAcrossPublishers`: members receive two publishers' events in offset order too.
  */
-import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import { assert, assertEquals, assertNotEquals, assertRejects } from "@std/assert";
 import type { GroupLayer } from "../../../layers/layer.ts";
 import type { GroupStreams, StreamEvent } from "../../../layers/streams/contract.ts";
 import { Inbox } from "../_inbox.ts";
@@ -159,6 +159,22 @@ export function streamConformance(
       if (options.orderedAcrossPublishers) assertEquals(offsets, sorted);
     },
   );
+
+  test("an event with no JSON text is refused with a rejection and takes no offset", async (c) => {
+    // The first publish of a group may wait for its load: refused there too, not thrown.
+    const bad = () => c.a.streams.publish(c.group, { type: "t", n: 1n as unknown as number });
+    await assertRejects(bad, TypeError);
+    const first = await c.a.streams.publish(c.group, { type: "t", n: 1 });
+    let returned: Promise<unknown> | undefined;
+    try {
+      returned = bad();
+    } catch (error) {
+      throw new Error(`publish threw instead of rejecting: ${error}`);
+    }
+    await assertRejects(() => returned!, TypeError);
+    const second = await c.a.streams.publish(c.group, { type: "t", n: 2 });
+    assertEquals([first.offset, second.offset], [1, 2]);
+  });
 
   test("an event's own offset and epoch keys are replaced by the stream's", async (c) => {
     await c.a.streams.publish(c.group, { type: "t", offset: 99, epoch: "forged" });
