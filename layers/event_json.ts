@@ -1,7 +1,13 @@
 /**
  * One JSON serialisation per event, however many sockets it goes to, with no cache that can
- * go stale: the layer freezes every event it delivers (deeply), and only a value frozen here
- * has its text remembered. A value that can still change is serialised on every call.
+ * go stale: the layer freezes every event it delivers (deeply), and only a value frozen here,
+ * with everything inside it, has its text remembered. A value that can still change (bytes
+ * inside it) is serialised on every call.
+ *
+ * Events are plain data, as Django Channels' are (they must survive msgpack): objects, arrays,
+ * strings, numbers, booleans, null, and bytes as a `Uint8Array`. Anything else (a `Date`, a
+ * `Map`, a class's instance, a function) is refused at its sender, since a member in another
+ * process would get something other than a member in this one.
  */
 
 // Keys are values this module froze, with everything inside them; their text once made (null
@@ -15,12 +21,29 @@ let lastText = "";
 /** Freezes `value` and every object and array inside it, so its JSON can be made once. */
 export function freezeEvent<T>(value: T): T {
   if (typeof value !== "object" || value === null || value === lastValue) return value;
-  if (frozen.has(value) || !isPlain(value)) return value; // a typed array, a Date: left as is
-  // Marked before its insides: a value that contains itself is then frozen once, not forever
-  // (its JSON fails later, with JSON's own "circular structure" error).
-  frozen.set(value, null);
-  freezeInside(value);
+  if (frozen.has(value)) return value;
+  if (!isPlain(value)) {
+    checkBytes(value);
+    return value; // bytes: left as is, and never remembered (they can change)
+  }
+  markAndFreeze(value);
   return value;
+}
+
+// Marked before its insides: a value that contains itself is then frozen once, not forever
+// (its JSON fails later, with JSON's own "circular structure" error). Unmarked again when
+// something inside may change (bytes), or is refused.
+function markAndFreeze(value: object): boolean {
+  frozen.set(value, null);
+  let unchanging;
+  try {
+    unchanging = freezeInside(value);
+  } catch (error) {
+    frozen.delete(value);
+    throw error;
+  }
+  if (!unchanging) frozen.delete(value);
+  return unchanging;
 }
 
 /**
@@ -31,8 +54,7 @@ export function freezeEvent<T>(value: T): T {
 export function frozenEventJson(value: Record<string, unknown>): string {
   if (value === lastValue) return lastText;
   if (frozen.has(value) || !isPlain(value)) return eventJson(value);
-  frozen.set(value, null);
-  freezeInside(value);
+  if (!markAndFreeze(value)) return JSON.stringify(value);
   const text = JSON.stringify(value);
   frozen.set(value, text);
   lastValue = value;
@@ -40,16 +62,33 @@ export function frozenEventJson(value: Record<string, unknown>): string {
   return text;
 }
 
-function freezeInside(value: object): void {
+// Freezes `value` and what is inside it; false when something inside can still change.
+function freezeInside(value: object): boolean {
   // Not `for...in`: its keyed loads are specialised to one object shape, and events of many
   // shapes (chat messages, presence diffs, acks) pass here, so V8 deoptimised and recompiled
   // this function again and again under load (25 times in 15 s of the rooms benchmark).
   const inner = Object.values(value);
+  let unchanging = true;
   for (let i = 0; i < inner.length; i++) {
     const item = inner[i];
-    if (typeof item === "object" && item !== null) freezeEvent(item);
+    if (typeof item === "object" && item !== null) {
+      freezeEvent(item);
+      if (!frozen.has(item)) unchanging = false;
+    } else if (typeof item === "function") {
+      throw new TypeError(`${NOT_DATA}: it holds a function`);
+    }
   }
   Object.freeze(value);
+  return unchanging;
+}
+
+const NOT_DATA = "The event is not plain data (objects, arrays, strings, numbers, booleans, " +
+  "null, bytes as Uint8Array)";
+
+function checkBytes(value: object): void {
+  if (value instanceof Uint8Array) return;
+  const kind = value.constructor?.name ?? "object without a prototype";
+  throw new TypeError(`${NOT_DATA}: it holds a ${kind}; send its JSON form instead`);
 }
 
 /**

@@ -1,5 +1,5 @@
-import { assertEquals, assertThrows } from "@std/assert";
-import { eventJson, freezeEvent } from "../../layers/event_json.ts";
+import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import { checkedEventJson, eventJson, freezeEvent } from "../../layers/event_json.ts";
 
 Deno.test("a frozen event is frozen all the way down, and its JSON is made once", () => {
   const event = freezeEvent({
@@ -15,7 +15,7 @@ Deno.test("a frozen event is frozen all the way down, and its JSON is made once"
   );
 });
 
-Deno.test("events of many shapes freeze alike; what is not plain data is left as it is", () => {
+Deno.test("events of many shapes freeze alike; bytes inside are left as they are", () => {
   const bytes = new Uint8Array([1, 2]);
   const shapes = [
     { type: "a", x: 1 },
@@ -33,4 +33,33 @@ Deno.test("a value that was not frozen is serialised again on every call", () =>
   assertEquals(eventJson(value), '{"type":"count","n":1}');
   value.n++;
   assertEquals(eventJson(value), '{"type":"count","n":2}');
+});
+
+Deno.test("an event with bytes inside is frozen but its JSON is made again: bytes can change", () => {
+  const bytes = new Uint8Array([1]);
+  const event = freezeEvent({ type: "blob", inner: { bytes } });
+  assertEquals(Object.isFrozen(event.inner), true);
+  assertEquals(eventJson(event), '{"type":"blob","inner":{"bytes":{"0":1}}}');
+  bytes[0] = 2;
+  assertEquals(eventJson(event), '{"type":"blob","inner":{"bytes":{"0":2}}}');
+});
+
+Deno.test("what is not plain data is refused, by its kind, and not remembered as frozen", () => {
+  class Score {
+    points = 1;
+  }
+  const refused: [unknown, string][] = [
+    [{ type: "t", at: new Date(0) }, "Date"],
+    [{ type: "t", seen: new Map() }, "Map"],
+    [{ type: "t", list: [new Set()] }, "Set"],
+    [{ type: "t", score: new Score() }, "Score"],
+    [{ type: "t", callback: () => 1 }, "function"],
+  ];
+  for (const [event, kind] of refused) {
+    const error = assertThrows(() => checkedEventJson(event as object), TypeError);
+    assertStringIncludes(error.message, kind);
+    assertStringIncludes(error.message, "not plain data");
+    // Refused again on a second send: the first refusal left no mark that lets it through.
+    assertThrows(() => checkedEventJson(event as object), TypeError);
+  }
 });
