@@ -95,6 +95,10 @@ export function checkRoute(route: AppRoute): AppRoute {
   return route;
 }
 
+// A URLPattern parameter's name (`:room`), with its modifier and pattern kept as they change
+// what it matches.
+const PARAMETER = /:[A-Za-z_$][\w$]*/g;
+
 /**
  * Every route of `routes` checked (see {@linkcode checkRoute}), and no two that answer the same
  * method and path the same way: of two pages (or two sockets) the second could never answer.
@@ -104,7 +108,8 @@ export function checkRouteTable(routes: readonly AppRoute[]): void {
   const seen = new Set<string>();
   for (const route of routes) {
     checkRoute(route);
-    const key = `${route.handler.kind} ${route.method} ${route.path}`;
+    // Parameters by place, not name: "/b/:x/" and "/b/:y/" match the same paths.
+    const key = `${route.handler.kind} ${route.method} ${route.path.replace(PARAMETER, ":")}`;
     if (seen.has(key)) {
       const what = route.handler.kind === "websocket" ? "WebSocket route" : "page";
       throw new TypeError(

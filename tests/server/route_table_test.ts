@@ -38,6 +38,17 @@ Deno.test("two pages, or two sockets, for one method and path are refused by cre
     TypeError,
     'Route "/ws/dup/": a second WebSocket route for GET',
   );
+  // Parameters differ only in name: the same paths match, so the second could never answer.
+  assertThrows(
+    twice([socket("/ws/b/:x/", silent), socket("/ws/b/:y/", silent)]),
+    TypeError,
+    'Route "/ws/b/:y/": a second WebSocket route for GET',
+  );
+  // Two parameters and a literal in other places are two routes.
+  createApp({
+    routes: [page("GET", "/b/:x/", hello), page("GET", "/b/:x/edit/", hello)],
+    services,
+  });
   // A row made by hand goes through the same checks.
   const byHand = { method: "get", path: "/x/", handler: { kind: "http", handle: hello } } as const;
   assertThrows(twice([byHand]), TypeError, "capitals");
