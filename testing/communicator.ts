@@ -86,6 +86,8 @@ export class Communicator {
   #waiters = new Set<() => void>();
   #closeCode: number | null = null;
   #protocol = "";
+  #connecting = false;
+  #open = false;
 
   /** Drives an app through its real handshake, or one consumer directly; nothing happens before `connect`. */
   constructor(target: App | ConsumerTarget, path: string, options: CommunicatorOptions = {}) {
@@ -132,6 +134,11 @@ export class Communicator {
 
   /** Makes the handshake; `accepted` is false when it was answered with `status` instead. */
   async connect(): Promise<{ accepted: boolean; status: number }> {
+    // One communicator is one socket: a second handshake would orphan the first connection.
+    if (this.#connecting) {
+      throw new Error("connect was called already: make a new Communicator for another socket");
+    }
+    this.#connecting = true;
     const headers = new Headers(this.#headers);
     headers.set("upgrade", "websocket");
     headers.set("connection", "Upgrade");
@@ -147,11 +154,16 @@ export class Communicator {
     }
     this.#protocol = response.headers.get("sec-websocket-protocol") ?? "";
     this.socket.open();
+    this.#open = true;
     return { accepted: true, status: 101 };
   }
 
   /** Sends a text or binary frame to the consumer. */
   send(data: string | Uint8Array): void {
+    // As a browser's WebSocket throws before it opens; after it closed, the frame is dropped.
+    if (!this.#open) {
+      throw new Error("send before an accepted connect: await comm.connect() first");
+    }
     this.socket.deliver(typeof data === "string" ? data : data.slice().buffer);
   }
 
