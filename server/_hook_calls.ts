@@ -55,8 +55,29 @@ export async function runDisconnectHook(
 /** The consumer's handler for events of `type`, if it has one of its own. */
 export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandler | undefined {
   const events = hooks.events;
+  if (events === undefined) return undefined;
   // Own handlers only: an event typed "constructor" or "toString" must not reach Object's.
-  return events !== undefined && Object.hasOwn(events, type) ? events[type] : undefined;
+  if (Object.hasOwn(events, type)) return events[type];
+  if (typeof events[type] === "function" && !(type in Object.prototype)) {
+    warnInherited(events, type);
+  }
+  return undefined;
+}
+
+// Events objects already warned about: one line per object and type, not one per event.
+const warnedInherited = new WeakMap<object, Set<string>>();
+
+// A class instance given as `events` has its handlers on its prototype, where they are never
+// looked for: say so once rather than let its events vanish.
+function warnInherited(events: object, type: string): void {
+  const warned = warnedInherited.get(events) ?? new Set<string>();
+  if (warned.has(type)) return;
+  warned.add(type);
+  warnedInherited.set(events, warned);
+  log.warn(
+    `Event "${type}" not handled: its handler is inherited, and only the events object's own ` +
+      "properties are handlers (give a plain object, e.g. { [type]: method })",
+  );
 }
 
 /**
