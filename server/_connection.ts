@@ -24,6 +24,7 @@ import {
   CLOSING,
   CONGESTED,
   CONNECTING,
+  DELIVERING,
   DONE,
   FINISHED,
   OPEN,
@@ -38,7 +39,7 @@ import {
   runDisconnectHook,
   type Task,
 } from "./_hook_calls.ts";
-import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
+import { checkCloseCode, checkFrame, frameBytes, jsonFrame } from "./_send_checks.ts";
 import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
 import { logConsumerFailure, logDisconnect, warnDroppedBeforeOpen } from "./_connection_log.ts";
 
@@ -85,6 +86,8 @@ export class WebSocketConnection implements Connection {
   #limits: ConnectionLimits;
   #hooks: ConsumerHooks;
   #beforeOpen: (string | Uint8Array | WaitingJson)[] | null = null;
+  /** What `#beforeOpen` holds, in bytes as `sendCapacity` counts them. */
+  #beforeOpenBytes = 0;
   #closeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #gate: FrameGate;
   /** One listener on its own (no array for the usual one), more in an array. */
@@ -123,7 +126,13 @@ export class WebSocketConnection implements Connection {
     this.#limits = options.limits;
     this.#gate = new FrameGate(options.limits);
     this.channelName = this.#layer.newChannel((event) => this.#deliver(event));
-    this.#hooks = consumer(this);
+    try {
+      this.#hooks = consumer(this);
+    } catch (error) {
+      // Failed in `connect`'s place: refused with 500 and logged there, and what was taken for
+      // the socket (its channel, its place under the caps) is given back as on any refusal.
+      this.#hooks = { connect: () => Promise.reject(error) };
+    }
   }
 
   /** Calls `listener` once the socket has closed and the consumer's `disconnect` has run. */
@@ -148,8 +157,17 @@ export class WebSocketConnection implements Connection {
    * with its message), 500 when the hook failed (the error is logged).
    */
   async runConnect(): Promise<ConnectRefusal | null> {
-    const refusal = await runConnectHook(this.#hooks, this.scope.path);
-    if (refusal === null) return null;
+    // `connect` is a hook like any other: events that arrive meanwhile wait for it to finish.
+    this.#state |= RUNNING;
+    let refusal = await runConnectHook(this.#hooks, this.scope.path);
+    if (refusal === null && (this.#state & CLOSING) !== 0) {
+      // Channels' `self.close()` in `connect`: the handshake is refused.
+      refusal = { status: 403, reason: "Refused by the consumer: it closed the socket in connect" };
+    }
+    if (refusal === null) {
+      this.#continueAfter(undefined); // what waited runs now, in order
+      return null;
+    }
     await this.#release();
     this.#markDone();
     return refusal;
@@ -163,11 +181,16 @@ export class WebSocketConnection implements Connection {
     socket.onmessage = (event) => this.#received(event.data);
     socket.onclose = (event) => void this.#closed(event.code);
     socket.onerror = ignore; // the close event that follows does the cleanup
+    if ((this.#state & CLOSING) !== 0) {
+      // Closed after `connect` accepted the socket, before its upgrade (a log-out, say).
+      this.#state &= ~CLOSING;
+      this.close(this.#closeCode);
+    }
   }
 
   send(data: string | Uint8Array): void {
     checkFrame(data);
-    if ((this.#state & (FINISHED | CLOSING)) !== 0) return;
+    if ((this.#state & (FINISHED | CLOSING)) !== 0 || this.#overBudget()) return;
     // A frame that is not one JSON value goes on its own, after what the batch holds.
     this.#batch?.flush();
     this.#write(data);
@@ -183,16 +206,42 @@ export class WebSocketConnection implements Connection {
         this.#meter.sent(data);
       } else this.#batch!.add(data.json);
     } else if (state === CONNECTING) {
-      const waiting = this.#beforeOpen ??= [];
-      if (waiting.length < this.#limits.channelCapacity) waiting.push(data);
-      else this.#droppedBeforeOpen++;
+      // Bounded in bytes, as an open socket's unsent frames are (see `sendCapacity`).
+      const bytes = frameBytes(data);
+      if (this.#beforeOpenBytes + bytes <= this.#limits.maxBufferedBytes) {
+        (this.#beforeOpen ??= []).push(data);
+        this.#beforeOpenBytes += bytes;
+      } else this.#droppedBeforeOpen++;
     }
   }
 
   sendJson(value: unknown): void {
     const text = jsonFrame(value);
     if (this.#batch === null) this.send(text);
-    else if ((this.#state & (FINISHED | CLOSING)) === 0) this.#write({ json: text });
+    else if ((this.#state & (FINISHED | CLOSING)) === 0 && !this.#overBudget()) {
+      this.#write({ json: text });
+    }
+  }
+
+  get sendCapacity(): number {
+    const socket = this.#socket;
+    const state = socket === null ? CONNECTING : socket.readyState;
+    if (state !== OPEN && state !== CONNECTING) return 0;
+    const waiting = state === OPEN
+      ? socket!.bufferedAmount + (this.#batch?.pending ?? 0)
+      : this.#beforeOpenBytes;
+    return Math.max(0, this.#limits.maxBufferedBytes - waiting);
+  }
+
+  // What the consumer sends on its own (a reply, a push from a timer) is bounded as group
+  // deliveries are: a client that does not read it is closed (1013) rather than let its unsent
+  // frames grow. A delivery's handler is not checked here: the delivery was, and drops instead.
+  #overBudget(): boolean {
+    if ((this.#state & DELIVERING) !== 0 || this.#socket === null || !this.#isCongested()) {
+      return false;
+    }
+    this.close(CloseCode.TRY_AGAIN_LATER, "Too slow: what was sent to it was not read");
+    return true;
   }
 
   sendError(message: string): void {
@@ -202,7 +251,14 @@ export class WebSocketConnection implements Connection {
   close(code: number = CloseCode.NORMAL, reason = ""): void {
     checkCloseCode(code);
     const socket = this.#socket;
-    if (socket === null || (this.#state & (FINISHED | CLOSING)) !== 0) return;
+    if ((this.#state & (FINISHED | CLOSING)) !== 0) return;
+    if (socket === null) {
+      // No socket yet: in `connect` this refuses the handshake (`runConnect`); after it, the
+      // socket closes as soon as it is attached (`attach`).
+      this.#state |= CLOSING;
+      this.#closeCode = code;
+      return;
+    }
     // What was sent before the close goes before it.
     this.#batch?.flush();
     if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
@@ -236,11 +292,13 @@ export class WebSocketConnection implements Connection {
   #opened(): void {
     const frames = this.#beforeOpen;
     this.#beforeOpen = null;
+    this.#beforeOpenBytes = 0;
     try {
       for (const frame of frames ?? []) {
         if ((this.#state & (FINISHED | CLOSING)) !== 0) break;
-        if (typeof frame !== "string" && !(frame instanceof Uint8Array)) this.#write(frame);
-        else this.send(frame);
+        // Written as they were queued: they were counted against the bound then, not again.
+        if (typeof frame === "string" || frame instanceof Uint8Array) this.#batch?.flush();
+        this.#write(frame);
       }
     } catch (error) {
       // An event handler must not throw: that would end the process, not this socket.
@@ -255,7 +313,7 @@ export class WebSocketConnection implements Connection {
     if (dropped === 0) return;
     this.#droppedBeforeOpen = 0;
     this.#onDroppedBeforeOpen?.(dropped);
-    warnDroppedBeforeOpen(this.scope, dropped, this.#limits.channelCapacity);
+    warnDroppedBeforeOpen(this.scope, dropped, this.#limits.maxBufferedBytes);
   }
 
   #deliver(event: LayerEvent): boolean {
@@ -278,15 +336,14 @@ export class WebSocketConnection implements Connection {
       this.#state |= RUNNING;
       let pending;
       try {
-        // The hooks are `this`: a class's handlers can be shared by all its sockets.
-        pending = handler.call(this.#hooks, event);
+        pending = this.#callHandler(handler, event);
       } catch (error) {
         this.#fail(error);
       }
       this.#continueAfter(pending);
       return true;
     }
-    if (congested || !this.#enqueue(() => handler.call(this.#hooks, event))) {
+    if (congested || !this.#enqueue(() => this.#callHandler(handler, event))) {
       this.#meter.dropped(congested);
       // A reader this far behind will not catch up; closing frees its memory for good.
       if (++this.#droppedInARow >= this.#limits.channelCapacity) {
@@ -296,6 +353,17 @@ export class WebSocketConnection implements Connection {
     }
     this.#droppedInARow = 0;
     return true;
+  }
+
+  // The hooks are `this`: a class's handlers can be shared by all its sockets. What the handler
+  // sends at once is this delivery's, checked against the socket's bounds already.
+  #callHandler(handler: EventHandler, event: LayerEvent): void | Promise<void> {
+    this.#state |= DELIVERING;
+    try {
+      return handler.call(this.#hooks, event);
+    } finally {
+      this.#state &= ~DELIVERING;
+    }
   }
 
   #lookUpHandler(type: string): EventHandler | undefined {

@@ -21,3 +21,5 @@ export const CONGESTED = 8;
 export const CLOSE_QUEUED = 16;
 /** The socket has closed and `disconnect` has run. */
 export const DONE = 32;
+/** An event's handler runs now: what it sends is that delivery's, bounded by it. */
+export const DELIVERING = 64;

@@ -11,11 +11,11 @@ export function logConsumerFailure(scope: Scope, error: unknown): void {
   log.error(`Consumer failed on ${scope.path} [${scope.client}]; closing with 1011`, error);
 }
 
-/** Warns of frames sent before the socket opened that its queue (`capacity`) could not hold. */
-export function warnDroppedBeforeOpen(scope: Scope, dropped: number, capacity: number): void {
+/** Warns of frames sent before the socket opened that its queue (`bytes` long) could not hold. */
+export function warnDroppedBeforeOpen(scope: Scope, dropped: number, bytes: number): void {
   log.warn(
     `Dropped ${dropped} frame(s) sent to ${scope.path} [${scope.client}] before ` +
-      `the socket opened: more than its queue holds (${capacity})`,
+      `the socket opened: more than its queue holds (${bytes} bytes, MAX_BUFFERED_BYTES)`,
   );
 }
 

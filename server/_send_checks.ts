@@ -24,6 +24,22 @@ export function jsonFrame(value: unknown): string {
   return text;
 }
 
+/**
+ * What a frame waiting to be sent counts for against `maxBufferedBytes`: its length (a string's
+ * UTF-16 units, near enough its bytes) and what holding it costs besides.
+ */
+export function frameBytes(data: string | Uint8Array | { json: string }): number {
+  const length = typeof data === "string"
+    ? data.length
+    : data instanceof Uint8Array
+    ? data.byteLength
+    : data.json.length;
+  return length + FRAME_OVERHEAD_BYTES;
+}
+
+// A queued frame's own object and its slot: many tiny frames are bounded too, not only big ones.
+const FRAME_OVERHEAD_BYTES = 32;
+
 /** Throws a `RangeError` unless a close frame may carry `code`. */
 export function checkCloseCode(code: number): void {
   if (!isSendableCloseCode(code)) {

@@ -70,6 +70,13 @@ export interface Connection {
   send(data: string | Uint8Array): void;
   /** Sends a value as a JSON text frame. */
   sendJson(value: unknown): void;
+  /**
+   * Bytes this socket can still hold unsent (`maxBufferedBytes` less what waits): before it
+   * opens, what `connect` may still send; after, what the client has not read yet. A consumer
+   * about to send much at once (a replay) checks it first: frames beyond it are dropped before
+   * the socket opens, and once it is open a client that far behind is closed with 1013.
+   */
+  readonly sendCapacity: number;
   /** Sends `{"type": "error", "error": message}`. */
   sendError(message: string): void;
   /**
@@ -104,9 +111,10 @@ export interface ConsumerHooks {
   /** Runs for each binary frame; without it a binary frame closes the socket with 1003. */
   receiveBytes?(data: Uint8Array): void | Promise<void>;
   /**
-   * Handlers for layer events, by their `type`. Each runs with the hooks object as `this`, so
-   * hooks made by a class may share one `events` object among all its sockets (methods on its
-   * prototype) instead of holding closures per socket.
+   * Handlers for layer events, by their `type`: the object's own properties only (an event
+   * typed `toString` reaches nothing; an inherited handler is logged as not handled). Each runs
+   * with the hooks object as `this`, so hooks made by a class may share one plain `events`
+   * object among all its sockets instead of holding closures per socket.
    */
   events?: Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
   /** Runs after the socket closed and its groups were left. */

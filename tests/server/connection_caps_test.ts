@@ -149,6 +149,30 @@ Deno.test("a handshake the consumer refuses gives its place back", async () => {
   await app.close();
 });
 
+Deno.test("a consumer that throws while it is made gives its place and its channel back", async () => {
+  await using services = await createTestServices({ maxConnectionsPerAddress: 1 });
+  const channelsBefore = services.layer.stats().channels;
+  const app = createApp({
+    routes: [
+      socket("/ws/broken/", () => {
+        throw new Error("A bug in the consumer's factory");
+      }),
+      socket("/ws/fine/", () => ({})),
+    ],
+    services,
+    upgrade: testUpgrade,
+  });
+  for (let i = 0; i < 3; i++) {
+    assertEquals((await new Communicator(app, "/ws/broken/").connect()).status, 500);
+  }
+  assertEquals(app.caps.stats().addresses, 0);
+  assertEquals(services.layer.stats().channels, channelsBefore);
+  const fine = new Communicator(app, "/ws/fine/");
+  assertEquals((await fine.connect()).status, 101);
+  await fine.disconnect();
+  await app.close();
+});
+
 Deno.test("over real sockets, the refused handshake is an HTTP 429", async () => {
   await using server = await startTestServer({ maxConnectionsPerAddress: 1 });
   const held = await TestSocket.open(server.wsUrl("/ws/echo/"));

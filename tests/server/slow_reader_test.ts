@@ -6,6 +6,7 @@ import { assert, assertEquals } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
 import { RawWebSocket } from "../_support/raw_socket.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const CAPACITY = 10;
 const PADDING = "x".repeat(9000);
@@ -49,5 +50,32 @@ Deno.test("a client that stops reading is cut off while the room keeps everythin
     slow.close();
     sender.close();
     await listener.close();
+  }
+});
+
+Deno.test("a client that sends but never reads the replies is closed with 1013, not buffered", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({
+    logLevel: "info",
+    maxBufferedBytes: 64 * 1024,
+    rateLimit: { perSecond: 100_000, burst: 100_000 },
+  });
+  const echo = await RawWebSocket.open(server.wsUrl("/ws/echo/"));
+  const other = await TestSocket.open(server.wsUrl("/ws/echo/"));
+  const frame = "y".repeat(30_000); // 12 MB of echoes in all, far past what the kernel holds
+  try {
+    const closed = captured.waitFor(/DISCONNECT \/ws\/echo\/.*closed by the server: 1013/, 20_000);
+    // Until the server closes (our writes then fail), or all 400 were taken: unbounded.
+    const writes = (async () => {
+      for (let sent = 0; sent < 400; sent++) await echo.send(frame);
+    })().catch(() => {});
+    await closed;
+    await writes;
+    // Another client of the same route was never hurt.
+    other.send("still here");
+    assertEquals(await other.next(), "You said: still here");
+  } finally {
+    echo.close();
+    await other.close();
   }
 });

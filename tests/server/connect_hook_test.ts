@@ -1,0 +1,64 @@
+/**
+ * `connect` is a hook like the others: what the consumer does in it decides the handshake, and
+ * what arrives while it runs waits for it, as in Django Channels.
+ */
+import { assertEquals } from "@std/assert";
+import type { Consumer } from "../../server/consumer.ts";
+import { Communicator, createTestServices } from "../../testing.ts";
+
+Deno.test("close() in connect refuses the handshake with 403, as Channels' self.close() does", async () => {
+  await using services = await createTestServices();
+  let disconnects = 0;
+  const guarded: Consumer = (conn) => ({
+    connect() {
+      if (conn.scope.query.get("key") !== "open sesame") conn.close(4003, "Wrong key");
+    },
+    disconnect() {
+      disconnects++;
+    },
+  });
+  const refused = new Communicator({ consumer: guarded, services }, "/ws/guarded/?key=no");
+  assertEquals(await refused.connect(), { accepted: false, status: 403 });
+  const accepted = new Communicator(
+    { consumer: guarded, services },
+    "/ws/guarded/?key=open%20sesame",
+  );
+  assertEquals(await accepted.connect(), { accepted: true, status: 101 });
+  await accepted.disconnect();
+  assertEquals(disconnects, 1, "only the accepted socket had a disconnect");
+});
+
+Deno.test("events that arrive while connect awaits are handled after it, in order", async () => {
+  await using services = await createTestServices();
+  const steps: string[] = [];
+  const { promise: joined, resolve: onJoined } = Promise.withResolvers<void>();
+  const { promise: readDone, resolve: finishRead } = Promise.withResolvers<void>();
+  const consumer: Consumer = (conn) => ({
+    async connect() {
+      steps.push("connect: start");
+      await conn.groupAdd("news");
+      onJoined();
+      await readDone; // a slow read of history, say
+      conn.sendJson({ kind: "history" });
+      steps.push("connect: end");
+    },
+    events: {
+      "news.item"(event) {
+        steps.push(`event ${event.n}`);
+        conn.sendJson({ kind: "live", n: event.n });
+      },
+    },
+  });
+  const comm = new Communicator({ consumer, services }, "/ws/news/");
+  const connecting = comm.connect();
+  await joined;
+  await services.layer.groupSend("news", { type: "news.item", n: 1 });
+  await services.layer.groupSend("news", { type: "news.item", n: 2 });
+  finishRead();
+  assertEquals((await connecting).accepted, true);
+  assertEquals(await comm.receiveJson(), { kind: "history" });
+  assertEquals(await comm.receiveJson(), { kind: "live", n: 1 });
+  assertEquals(await comm.receiveJson(), { kind: "live", n: 2 });
+  assertEquals(steps, ["connect: start", "connect: end", "event 1", "event 2"]);
+  await comm.disconnect();
+});
