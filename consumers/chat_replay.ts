@@ -10,6 +10,29 @@ export const HISTORY_SIZE = 50;
 /** The frame that tells a client which position it is at, before any chat frame. */
 export const RECOVERED = "recovered";
 
+/**
+ * The part of what a socket can hold unsent that a replay may fill: the rest is for what
+ * follows it (the room's presence list, live messages).
+ */
+const REPLAY_SHARE = 0.75;
+// What each waiting frame counts besides its text (see `frameBytes` in the server).
+const FRAME_OVERHEAD_BYTES = 32;
+
+function missedFrames(read: StreamRead, room: string): Record<string, unknown>[] {
+  const frames = [];
+  for (const event of read.events) {
+    const frame = chatFrameOf(event, room);
+    if (frame !== null) frames.push({ ...frame, recovered: true });
+  }
+  return frames;
+}
+
+function replayBytes(frames: Record<string, unknown>[]): number {
+  let bytes = 0;
+  for (const frame of frames) bytes += JSON.stringify(frame).length + FRAME_OVERHEAD_BYTES;
+  return bytes;
+}
+
 /** The room a socket enters, and where its client says it was. */
 export interface RoomEntry {
   streams: GroupStreams;
@@ -30,12 +53,12 @@ export async function replay(conn: Connection, entry: RoomEntry): Promise<Stream
   const { streams, room, group, position, wantsStream } = entry;
   if (position !== null) {
     const read = await streams.since(group, position);
-    if (read.complete) {
+    const frames = read.complete ? missedFrames(read, room) : [];
+    // All of it or, when the socket cannot hold it, none of it: never "complete" with a gap.
+    const fits = read.complete && replayBytes(frames) <= conn.sendCapacity * REPLAY_SHARE;
+    if (fits) {
       conn.sendJson({ type: RECOVERED, complete: true, epoch: read.epoch, offset: read.offset });
-      for (const event of read.events) {
-        const frame = chatFrameOf(event, room);
-        if (frame !== null) conn.sendJson({ ...frame, recovered: true });
-      }
+      for (const frame of frames) conn.sendJson(frame);
       return read;
     }
     conn.sendJson({
@@ -43,7 +66,10 @@ export async function replay(conn: Connection, entry: RoomEntry): Promise<Stream
       complete: false,
       epoch: read.epoch,
       offset: read.offset,
-      reason: read.reason,
+      reason: read.complete
+        ? `missed ${frames.length} messages, more than one reconnect replays; the last ` +
+          `${HISTORY_SIZE} follow`
+        : read.reason,
     });
   }
   const read = await streams.latest(group, HISTORY_SIZE);

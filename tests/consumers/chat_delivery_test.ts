@@ -87,6 +87,36 @@ Deno.test("a client that reconnects with its position gets exactly what it misse
   assert(await back.receiveNothing(50), "a message came twice");
 });
 
+Deno.test("a client that missed 300 messages gets all 300: the replay is not cut", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const sender = await join(app, "lobby", "?stream=1");
+  const { epoch } = await sender.receiveJson();
+  await chat(sender, 300);
+  const back = await join(app, "lobby", `?epoch=${epoch}&since=0`);
+  assertEquals(await back.receiveJson(), { type: "recovered", complete: true, epoch, offset: 300 });
+  const offsets = [];
+  for (let n = 0; n < 300; n++) offsets.push((await back.receiveJson()).offset);
+  assertEquals(offsets, Array.from({ length: 300 }, (_, i) => i + 1));
+  assertEquals(back.droppedBeforeOpen, 0);
+});
+
+Deno.test("a replay larger than the socket can hold is complete false, then the last 50", async () => {
+  // 16 KiB of unsent frames: about 80 chat frames, so 300 missed cannot be replayed whole.
+  await using app = await createTestApp({ ...GENEROUS, maxBufferedBytes: 16 * 1024 });
+  const sender = await join(app, "lobby", "?stream=1");
+  const { epoch } = await sender.receiveJson();
+  await chat(sender, 300);
+  const back = await join(app, "lobby", `?epoch=${epoch}&since=0`);
+  const verdict = await back.receiveJson();
+  assertEquals([verdict.type, verdict.complete, verdict.offset], ["recovered", false, 300]);
+  assertMatch(String(verdict.reason), /missed 300 messages, more than one reconnect replays/);
+  const history = [];
+  for (let n = 0; n < 50; n++) history.push(await back.receiveJson());
+  assertEquals(history.map((f) => f.offset), Array.from({ length: 50 }, (_, i) => i + 251));
+  assert(history.every((f) => f.history === true));
+  assertEquals(back.droppedBeforeOpen, 0);
+});
+
 Deno.test("messages sent while a client recovers reach it once each, with no gap", async () => {
   await using app = await createTestApp(GENEROUS);
   const sender = await join(app, "lobby");
