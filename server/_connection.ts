@@ -51,6 +51,9 @@ export type { ConnectRefusal } from "./_hook_calls.ts";
  */
 export const CLOSE_EVENT = "connection.close";
 
+/** How many times `maxBufferedBytes` the frames sent before the socket opens may hold. */
+export const BEFORE_OPEN_FACTOR = 4;
+
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
@@ -208,7 +211,7 @@ export class WebSocketConnection implements Connection {
     } else if (state === CONNECTING) {
       // Bounded in bytes, as an open socket's unsent frames are (see `sendCapacity`).
       const bytes = frameBytes(data);
-      if (this.#beforeOpenBytes + bytes <= this.#limits.maxBufferedBytes) {
+      if (this.#beforeOpenBytes + bytes <= this.#beforeOpenBound()) {
         (this.#beforeOpen ??= []).push(data);
         this.#beforeOpenBytes += bytes;
       } else this.#droppedBeforeOpen++;
@@ -230,7 +233,14 @@ export class WebSocketConnection implements Connection {
     const waiting = state === OPEN
       ? socket!.bufferedAmount + (this.#batch?.pending ?? 0)
       : this.#beforeOpenBytes;
-    return Math.max(0, this.#limits.maxBufferedBytes - waiting);
+    const bound = state === OPEN ? this.#limits.maxBufferedBytes : this.#beforeOpenBound();
+    return Math.max(0, bound - waiting);
+  }
+
+  // Before the socket opens, what `connect` sent waits in full: a reconnecting client's replay
+  // of a room's whole window (1,000 messages by default) must fit, and it is sent once.
+  #beforeOpenBound(): number {
+    return this.#limits.maxBufferedBytes * BEFORE_OPEN_FACTOR;
   }
 
   // What the consumer sends on its own (a reply, a push from a timer) is bounded as group
@@ -313,7 +323,7 @@ export class WebSocketConnection implements Connection {
     if (dropped === 0) return;
     this.#droppedBeforeOpen = 0;
     this.#onDroppedBeforeOpen?.(dropped);
-    warnDroppedBeforeOpen(this.scope, dropped, this.#limits.maxBufferedBytes);
+    warnDroppedBeforeOpen(this.scope, dropped, this.#beforeOpenBound());
   }
 
   #deliver(event: LayerEvent): boolean {

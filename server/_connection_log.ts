@@ -15,7 +15,7 @@ export function logConsumerFailure(scope: Scope, error: unknown): void {
 export function warnDroppedBeforeOpen(scope: Scope, dropped: number, bytes: number): void {
   log.warn(
     `Dropped ${dropped} frame(s) sent to ${scope.path} [${scope.client}] before ` +
-      `the socket opened: more than its queue holds (${bytes} bytes, MAX_BUFFERED_BYTES)`,
+      `the socket opened: more than its queue holds (${bytes} bytes, 4 x MAX_BUFFERED_BYTES)`,
   );
 }
 

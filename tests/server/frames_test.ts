@@ -51,8 +51,8 @@ Deno.test("a group event is frozen once sent, so no member can change what other
 Deno.test("frames sent before the socket opens beyond its queue are counted and logged", async () => {
   using captured = new CapturedLog();
   const { lines } = captured;
-  // "frame n" is 7 bytes, and each waiting frame counts 32 more: three fit in 120 bytes.
-  await using services = await createTestServices({ maxBufferedBytes: 120, logLevel: "warn" });
+  // "frame n" is 7 bytes, and each waiting frame counts 32 more: three fit in 4 x 30 bytes.
+  await using services = await createTestServices({ maxBufferedBytes: 30, logLevel: "warn" });
   const consumer: Consumer = (conn) => ({
     connect() {
       for (let n = 1; n <= 5; n++) conn.send(`frame ${n}`);
