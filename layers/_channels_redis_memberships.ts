@@ -3,12 +3,21 @@
  * sets in Redis (`group_add`, `group_discard`) and kept here both ways, so that a reconnect can
  * write them back (Redis may have restarted empty) and send the discards Redis did not hear,
  * and a closing process can leave its groups.
+ *
+ * A membership's score is the time it was written, and `group_send` drops those older than
+ * `group_expiry` (a day). Django Channels lets a consumer connected that long fall out of its
+ * groups; a server's own channels (presence, the admin page) are connected for as long as the
+ * process runs, so this process renews its memberships every quarter of `group_expiry`, with
+ * `ZADD XX`: a membership another process discarded (Django's `group_discard`) stays out.
  */
 import { type RedisClient, withTimeout } from "../storage/redis_connection.ts";
 import { groupKey } from "./_channels_redis_wire.ts";
 import type { RedisCommands } from "./_channels_redis_commands.ts";
 import type { Settings } from "./_channels_redis_settings.ts";
 import { log } from "../telemetry/log.ts";
+
+// The longest delay a timer takes (about 24.8 days); a longer one would fire at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** This process's memberships, here and in Redis. */
 export class GroupMemberships {
@@ -21,6 +30,7 @@ export class GroupMemberships {
   #groupsOf = new Map<string, Set<string>>();
   /** Discards Redis did not hear (it was away), retried on reconnect. */
   #unsentDiscards = new Map<string, Set<string>>();
+  #renewal: ReturnType<typeof setInterval>;
 
   /** Writes through `redis`; `isClosed` says when a failed discard is no longer worth a retry. */
   constructor(redis: RedisCommands, isClosed: () => boolean) {
@@ -28,6 +38,28 @@ export class GroupMemberships {
     this.#commands = redis.client;
     this.#settings = redis.settings;
     this.#isClosed = isClosed;
+    const every = Math.min(this.#settings.groupExpiry * 250, MAX_TIMER_MS);
+    this.#renewal = setInterval(() => void this.renew(), every);
+    Deno.unrefTimer(this.#renewal); // a renewal never keeps a process alive
+  }
+
+  /** Writes every membership of this process again with the time as score (`ZADD XX`). */
+  async renew(): Promise<void> {
+    if (!this.#commands.isReady || this.#isClosed()) return; // rejoin renews once Redis is back
+    const score = this.#redis.now();
+    const writes = [...this.#members].flatMap(([group, channels]) => {
+      const key = groupKey(this.#settings.prefix, group);
+      const members = [...channels].map((value) => ({ score, value }));
+      return [
+        this.#commands.zAdd(key, members, { condition: "XX" }),
+        this.#commands.expire(key, this.#settings.groupExpiry),
+      ];
+    });
+    try {
+      await this.#redis.run(Promise.all(writes));
+    } catch (error) {
+      log.warn(`Could not renew ${this.#members.size} group membership(s); retrying later`, error);
+    }
   }
 
   /** How many groups this process's channels are in. */
@@ -64,6 +96,7 @@ export class GroupMemberships {
 
   /** Leaves every group in Redis at close, waiting at most a second. */
   async leaveAll(): Promise<void> {
+    clearInterval(this.#renewal);
     // A closing process leaves its groups, or Django would keep queueing for it until expiry.
     if (this.#commands.isReady) {
       const leaving = [...this.#members].flatMap(([group, channels]) =>

@@ -234,3 +234,41 @@ Deno.test({
   // The memberships are written back to the restarted, empty Redis.
   fn: () => assertOutageRecovered((url, prefix) => ChannelsRedisLayer.open({ url, prefix })),
 });
+
+Deno.test({
+  name: "channels_redis layer: this process renews its memberships, so it never falls out of a " +
+    "group it stays in; one Django discarded stays out",
+  ignore: !available,
+  fn: async () => {
+    const prefix = uniquePrefix("renew");
+    // A membership older than 2 s is expired for group_send; this process renews every 0.5 s.
+    const layer = await ChannelsRedisLayer.open({ url: redis!.url, prefix, groupExpiry: 2 });
+    const client = createClient({ url: redis!.url });
+    client.on("error", () => {});
+    await client.connect();
+    try {
+      const stays = new Inbox(layer, 5000);
+      const discarded = new Inbox(layer, 5000);
+      await layer.groupAdd("presence", stays.channel);
+      await layer.groupAdd("presence", discarded.channel);
+      const key = `${prefix}:group:presence`;
+      const joined = (await client.zScore(key, stays.channel))!;
+      // Django's group_discard of one of them, from outside this process.
+      await client.zRem(key, discarded.channel);
+      // Until a renewal came after the join has expired: the score then moved on by over 2 s.
+      const deadline = Date.now() + 10_000;
+      while ((await client.zScore(key, stays.channel))! <= joined + 2) {
+        assert(Date.now() < deadline, "the membership was never renewed");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const result = await layer.groupSend("presence", { type: "still.here" });
+      assertEquals(result.delivered, 1, "the member that stayed was dropped as expired");
+      await stays.until(() => stays.events.length === 1, "the event");
+      assertEquals(await client.zScore(key, discarded.channel), null);
+      assertEquals(discarded.events.length, 0, "a discarded member was renewed back in");
+    } finally {
+      await layer.close();
+      await client.close();
+    }
+  },
+});
