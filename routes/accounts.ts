@@ -145,6 +145,8 @@ function safeNext(next: string | null | undefined): string | null {
     return null;
   }
   if (url.origin !== base) return null;
+  // Dot segments are resolved only now: "/.//evil.example/" became "//evil.example/".
+  if (url.pathname.startsWith("//")) return null;
   return url.pathname + url.search + url.hash;
 }
 

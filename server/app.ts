@@ -310,7 +310,9 @@ function clientAddress(
   trustProxy: boolean,
 ): string {
   if (trustProxy) {
-    const forwarded = request.headers.get("x-forwarded-for")?.split(",")[0].trim();
+    // The last entry: the address our proxy saw. Entries before it are what the client sent
+    // (nginx's `$proxy_add_x_forwarded_for` appends to them), so anyone can write those.
+    const forwarded = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
     if (forwarded) return forwarded;
   }
   return formatAddr(info?.remoteAddr);

@@ -93,7 +93,12 @@ Deno.test("a client that missed the whole default window (1,000) gets all of it,
   const { epoch } = await sender.receiveJson();
   await chat(sender, 1000, "a message of the length people type in a chat room, #");
   const back = await join(app, "lobby", `?epoch=${epoch}&since=0`);
-  assertEquals(await back.receiveJson(), { type: "recovered", complete: true, epoch, offset: 1000 });
+  assertEquals(await back.receiveJson(), {
+    type: "recovered",
+    complete: true,
+    epoch,
+    offset: 1000,
+  });
   const offsets = [];
   for (let n = 0; n < 1000; n++) offsets.push((await back.receiveJson()).offset);
   assertEquals(offsets, Array.from({ length: 1000 }, (_, i) => i + 1));

@@ -166,6 +166,11 @@ Deno.test("after logging in, a local next is followed and any other next goes ho
     ["\\\\evil.com", "/"],
     ["javascript:alert(1)", "/"],
     ["/\t/evil.com", "/"],
+    // Dot segments that resolve to a scheme-relative "//host".
+    ["/.//evil.com/", "/"],
+    ["/a/..//evil.com/", "/"],
+    ["/%2e//evil.com/", "/"],
+    ["/a/../b/", "/b/"],
     ["", "/"],
   ];
   for (const [next, expected] of cases) {
@@ -181,6 +186,8 @@ Deno.test("the log-in page carries a safe next into its form and drops an unsafe
   assertStringIncludes(safe, `<input type="hidden" name="next" value="/chat/lobby/">`);
   const unsafe = await (await client.get("/log_in/?next=//evil.com")).text();
   assertFalse(unsafe.includes(`name="next"`));
+  const dotted = await (await client.get("/log_in/?next=/.//evil.com/")).text();
+  assertFalse(dotted.includes(`name="next"`));
 });
 
 Deno.test("logging in replaces any session id the browser had before", async () => {

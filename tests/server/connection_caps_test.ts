@@ -130,6 +130,15 @@ Deno.test("one user over their cap is refused from any address; others are not",
   assertEquals((await open(app, "198.51.100.3", ada)).status, 101);
 });
 
+Deno.test("the address is the proxy's own X-Forwarded-For entry: ones the client wrote change nothing", async () => {
+  await using app = await createTestApp({ trustProxy: true, maxConnectionsPerAddress: 1 });
+  // nginx's $proxy_add_x_forwarded_for keeps what the client sent and appends what it saw.
+  const held = await open(app, "10.9.2.1, 203.0.113.50");
+  assertEquals(held.status, 101);
+  assertEquals((await open(app, "10.9.2.2, 203.0.113.50")).status, 429);
+  assertEquals((await open(app, "203.0.113.1, 203.0.113.51")).status, 101);
+});
+
 Deno.test("a handshake the consumer refuses gives its place back", async () => {
   await using services = await createTestServices({ maxConnectionsPerAddress: 1 });
   const app = createApp({
