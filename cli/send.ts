@@ -184,6 +184,11 @@ async function sendToChannel(
   try {
     const result = await channelSendFromOutside(config, channel, request.event) ??
       await sendViaServer(config, request);
+    if (result.queued) {
+      // Not an error to retry: a worker that starts in time (a Django runworker) still takes it.
+      console.log(`Queued on channel "${channel}": nobody listens now; it waits for a worker`);
+      return 0;
+    }
     if (result.noListener) {
       console.error(`Not delivered: nobody listens on channel "${channel}"`);
       return 1;

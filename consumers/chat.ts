@@ -59,11 +59,16 @@ export interface ChatConsumerOptions {
 export const CHAT_COMMAND = "chat.command";
 /** The event a worker answers one socket with: `{type, error, ref?}`, sent as an error frame. */
 export const CHAT_ERROR = "chat.error";
+/**
+ * The event a worker acks a command with, once its answer is stored: `{type, ref, offset,
+ * epoch}`, sent as an ack frame (the command's frame asked with `"ack": true`).
+ */
+export const CHAT_ACK = "chat.ack";
 // The presence meta of every socket without a session: one object, not one per socket.
 const NO_SESSION = Object.freeze({ session: null });
 // What the sender of a chat message is told when it was not stored, or may not have been.
-const NOT_SENT = "Message not sent: the server cannot reach the other members right now";
-const NOT_CONFIRMED =
+export const NOT_SENT = "Message not sent: the server cannot reach the other members right now";
+export const NOT_CONFIRMED =
   "Message not confirmed: the server lost the answer from its storage, so it may have been sent";
 // `/word rest`: the command word and its arguments.
 const SLASH_COMMAND = /^\/([a-z]+)(?:\s+([\s\S]*))?$/;
@@ -174,8 +179,12 @@ class ChatSocket implements ConsumerHooks {
       if (early !== null) early.push(event);
       else return this.#sendMessage(event);
     },
+    [CHAT_ACK](this: ChatSocket, event: LayerEvent) {
+      const { offset, epoch } = event;
+      this.#conn.sendJson({ type: ACK, ref: asFrameRef(event.ref), offset, epoch });
+    },
     [CHAT_ERROR](this: ChatSocket, event: LayerEvent) {
-      this.#sendError(String(event.error), asFrameRef(event.ref));
+      this.#sendError(String(event.error), asFrameRef(event.ref), event.unconfirmed === true);
     },
   };
 
@@ -225,13 +234,13 @@ class ChatSocket implements ConsumerHooks {
     if (refused !== null) throw new ProtocolError(refused, undefined, { ref });
     const text = (value as { message: string }).message;
     const { commands, streams, publishOptions } = this.#route;
+    const ack = (value as { ack?: unknown }).ack === true;
     if (text.charCodeAt(0) === 47) { // "/": maybe a command for a worker
       const command = SLASH_COMMAND.exec(text.trimEnd());
       if (command !== null && Object.hasOwn(commands, command[1])) {
-        return this.#handOff(commands[command[1]], command, ref);
+        return this.#handOff(commands[command[1]], command, ref, ack);
       }
     }
-    const ack = (value as { ack?: unknown }).ack === true;
     const now = Date.now(); // one clock reading for the id and the time
     const room = this.#room;
     const message: ChatMessage & LayerEvent = {
@@ -290,8 +299,14 @@ class ChatSocket implements ConsumerHooks {
     }
   }
 
-  // `/roll 2d6` goes to the dice worker, which answers the whole room (or this socket).
-  async #handOff(channel: string, command: RegExpExecArray, ref?: FrameRef): Promise<void> {
+  // `/roll 2d6` goes to the dice worker, which answers the whole room (or this socket). With
+  // `ack`, the worker acks once its answer is stored ({@linkcode CHAT_ACK}), with that offset.
+  async #handOff(
+    channel: string,
+    command: RegExpExecArray,
+    ref: FrameRef | undefined,
+    ack: boolean,
+  ): Promise<void> {
     const conn = this.#conn;
     const event: LayerEvent = {
       type: CHAT_COMMAND,
@@ -302,10 +317,14 @@ class ChatSocket implements ConsumerHooks {
       author: this.#member,
       replyTo: conn.channelName,
       ...(ref === undefined ? {} : { ref }),
+      ...(ack && { ack }),
     };
     try {
       const result = await conn.channelSend(channel, event);
-      if (result.noListener) this.#sendError(`No ${channel} worker is running`, ref);
+      if (result.queued) {
+        // channels_redis: a worker that starts within the queue's expiry still takes it.
+        this.#sendError(`No ${channel} worker is running now: the command waits for one`, ref);
+      } else if (result.noListener) this.#sendError(`No ${channel} worker is running`, ref);
       else if (result.dropped > 0) {
         this.#sendError(`The ${channel} worker is busy: try again`, ref);
       }

@@ -3,15 +3,17 @@
  * The room's consumer hands it the command ({@linkcode CHAT_COMMAND}); it checks the dice,
  * rolls them with `crypto.getRandomValues`, and answers the whole room with a chat message
  * by the author "Dice" (into the room's stream, so it has an offset and is kept as history).
- * Bad dice are answered to the sender alone, as an error frame naming its `ref`.
+ * Bad dice are answered to the sender alone, as an error frame naming its `ref`; a command
+ * that asked for an ack is acked once the roll is stored, with its offset.
  */
 import {
   type ChannelWorker,
   type LayerEvent,
+  PublishUnconfirmedError,
   type StreamRetention,
   validateGroupName,
 } from "../mod.ts";
-import { CHAT_COMMAND, CHAT_ERROR } from "./chat.ts";
+import { CHAT_ACK, CHAT_COMMAND, CHAT_ERROR, NOT_CONFIRMED, NOT_SENT } from "./chat.ts";
 import { type ChatMessage, chatMessageFromOutside } from "./chat_rooms.ts";
 
 /** The named channel the dice worker listens on. */
@@ -69,10 +71,11 @@ export function diceWorker(options: DiceWorkerOptions = {}): ChannelWorker {
         const dice = event.command === "roll" ? parseDice(String(event.args ?? "")) : {
           error: `The dice worker knows only /roll, not /${String(event.command)}`,
         };
+        const ref = event.ref === undefined ? {} : { ref: event.ref };
+        const answer = (reply: LayerEvent) =>
+          typeof replyTo === "string" ? ctx.channelSend(replyTo, reply) : undefined;
         if ("error" in dice) {
-          if (typeof replyTo !== "string") return;
-          const ref = event.ref === undefined ? {} : { ref: event.ref };
-          await ctx.channelSend(replyTo, { type: CHAT_ERROR, error: dice.error, ...ref });
+          await answer({ type: CHAT_ERROR, error: dice.error, ...ref });
           return;
         }
         const rolls = rollDice(dice.count, dice.faces);
@@ -84,7 +87,26 @@ export function diceWorker(options: DiceWorkerOptions = {}): ChannelWorker {
           { type: "chat.message", message: { message: text, author: DICE_AUTHOR } },
           room,
         ) as ChatMessage & LayerEvent;
-        await ctx.services.streams.publish(group, message, { retention: options.retention });
+        let stored;
+        try {
+          stored = await ctx.services.streams.publish(group, message, {
+            retention: options.retention,
+          });
+        } catch (error) {
+          // As for a message: one that may be stored must not be taken for refused.
+          const unconfirmed = error instanceof PublishUnconfirmedError;
+          ctx.log.warn(`Dice worker: the roll for room "${room}" was not stored`, error);
+          await answer({
+            type: CHAT_ERROR,
+            error: unconfirmed ? NOT_CONFIRMED : NOT_SENT,
+            ...ref,
+            ...(unconfirmed && { unconfirmed }),
+          });
+          return;
+        }
+        if (event.ack === true) {
+          await answer({ type: CHAT_ACK, offset: stored.offset, epoch: stored.epoch, ...ref });
+        }
       },
     },
   });

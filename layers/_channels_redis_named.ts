@@ -102,7 +102,7 @@ export class NamedChannels {
       `Nobody listens on channel "${name}" here: the "${event.type}" event waits ` +
         `${this.#settings.expiry} s in ${key} for a Django worker`,
     );
-    return { delivered: 0, dropped: 0, remoteProcesses: 0, noListener: true };
+    return { delivered: 0, dropped: 0, remoteProcesses: 0, noListener: true, queued: true };
   }
 
   /** What the listeners here took and refused. */

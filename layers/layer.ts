@@ -135,6 +135,12 @@ export interface SendResult {
    * named channel without listeners, or a channel this process knows is closed.
    */
   noListener?: boolean;
+  /**
+   * With `noListener`: the event still waits in the channel's shared queue for a listener
+   * that does not announce itself (channels_redis: a Django `runworker`, for `expiry` seconds),
+   * so it may yet be handled. Do not send it again.
+   */
+  queued?: boolean;
 }
 
 /** Counters a layer keeps for metrics and logs. */

@@ -3,10 +3,12 @@
  * (the dice worker's, running in the test server) is counted, and one that nobody listens on
  * is reported and exits non-zero, never silent.
  */
-import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "@std/assert";
 import { parseSendArgs } from "../../cli/send.ts";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
+import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
+import { createClient } from "redis";
 
 const TOKEN = "channel-send-token";
 const ROLL = {
@@ -89,4 +91,44 @@ Deno.test("deno task send --channel prints the counted result, and fails when un
     unheard.err.includes('Not delivered: nobody listens on channel "thumbnails"'),
     unheard.err,
   );
+});
+
+const { available: redisAvailable } = await redisAvailability();
+const redis = redisAvailable ? await testRedisUrl() : null;
+globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
+
+Deno.test({
+  name: "deno task send --channel on channels_redis says a send nobody takes yet is queued, and " +
+    "exits 0: a Django worker that starts in time takes it, so a retry would send it twice",
+  ignore: !redisAvailable,
+  fn: async () => {
+    // channels_redis' own prefix ("asgi"), as a Django project has it: a channel of this test's.
+    const channel = `thumbnails.${uniquePrefix("send")}`;
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "cli/send.ts",
+        "--channel",
+        channel,
+        '{"type":"x"}',
+      ],
+      env: { LAYER: "channels_redis", REDIS_URL: redis!.url },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(stdout);
+    assertEquals(code, 0, new TextDecoder().decode(stderr));
+    assertStringIncludes(out, `Queued on channel "${channel}": nobody listens now; it waits`);
+    // It is there, in channels_redis' queue for the channel.
+    const client = createClient({ url: redis!.url });
+    await client.connect();
+    try {
+      assertEquals(await client.zCard(`asgi${channel}`), 1);
+    } finally {
+      await client.del(`asgi${channel}`);
+      await client.close();
+    }
+  },
 });

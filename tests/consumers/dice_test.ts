@@ -73,6 +73,25 @@ Deno.test("bad dice get an error frame with the ref, for the sender alone", asyn
   assertEquals((await other.receiveJson()).message, "marker");
 });
 
+Deno.test("/roll asked with an ack is acked once the roll is stored, with its offset", async () => {
+  await using site = await appWithDice();
+  const roller = await join(site.app, "lobby");
+  roller.sendJson({ message: "/roll 2d6", ref: "r1", ack: true });
+  const roll = await roller.receiveJson();
+  assertEquals(roll.author, "Dice");
+  assertEquals(await roller.receiveJson(), {
+    type: "ack",
+    ref: "r1",
+    offset: roll.offset,
+    epoch: roll.epoch,
+  });
+  // Bad dice asked with an ack get the error alone: never an ack and an error for one frame.
+  roller.sendJson({ message: "/roll 0d6", ref: "r2", ack: true });
+  assertEquals([(await roller.receiveJson()).type], ["error"]);
+  roller.sendJson({ message: "marker" });
+  assertEquals((await roller.receiveJson()).message, "marker");
+});
+
 Deno.test("with no dice worker running, /roll gets an error frame and is not published", async () => {
   await using app = await createTestApp();
   const [roller, other] = [await join(app, "lobby"), await join(app, "lobby")];

@@ -133,6 +133,34 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "under channels_redis a /roll with no worker running is said to wait for one, and does",
+  ignore: !redisAvailable,
+  fn: async () => {
+    await using site = await siteOnChannelsRedis();
+    const member = await site.join("lobby");
+    // The command is queued as channels_redis queues it: a worker that starts in time takes it,
+    // so the sender must not be told it failed (a retry would roll twice).
+    member.sendJson({ message: "/roll 2d6", ref: "early" });
+    assertEquals(await member.receiveJson(WAIT_MS), {
+      type: "error",
+      error: "No dice worker is running now: the command waits for one",
+      ref: "early",
+    });
+    const workers = await runChannelWorkers(
+      siteWorkers(site.app.services.config),
+      site.app.services,
+    );
+    try {
+      const answer = await member.receiveJson(WAIT_MS);
+      assertEquals(answer.author, "Dice");
+      assert(await member.receiveNothing(200), "the queued roll was answered twice");
+    } finally {
+      await workers.close();
+    }
+  },
+});
+
 const ignoreDjango = missingDjango !== null || !redisAvailable;
 
 Deno.test({
@@ -201,7 +229,7 @@ Deno.test({
     // Our send to Django's `channel_layer.receive(name)`, as `runworker` does. Nobody listens
     // here, which the result says; the event still waits in the queue, as channels_redis' does.
     const sent = await layer.send(name, { type: "thumbnail.make", id: 7 });
-    assertEquals(sent.noListener, true);
+    assertEquals([sent.noListener, sent.queued], [true, true]);
     assertEquals(await djangoReceive(site.settings, name, WAIT_MS), {
       type: "thumbnail.make",
       id: 7,
