@@ -244,12 +244,21 @@ async function run(
   context: RequestContext,
   errorPage: ErrorPage,
 ): Promise<Response> {
+  let response: unknown;
   try {
-    return await handler(request, context);
+    response = await handler(request, context);
   } catch (error) {
     log.error(`Handler failed for ${request.method} ${context.url.pathname}`, error);
     return errorPage(500, "Server Error", "Something went wrong on our side. Please try again.");
   }
+  if (response instanceof Response) return response;
+  // A handler that forgot its `return`: say which, rather than fail later without a route.
+  log.error(
+    `Handler for ${request.method} ${context.url.pathname} returned ${
+      response === null ? "null" : typeof response
+    }, not a Response`,
+  );
+  return errorPage(500, "Server Error", "Something went wrong on our side. Please try again.");
 }
 
 function answerUnmatched(
@@ -293,10 +302,21 @@ export function errorResponse(status: number, title: string, detail: string): Re
   return htmlResponse(body, { status });
 }
 
-function finish(request: Request, response: Response): Response {
-  if (response.status === 101) return response; // an upgrade: its headers are not ours to touch
+function addSecurityHeaders(headers: Headers): void {
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
-    if (!response.headers.has(name)) response.headers.set(name, value);
+    if (!headers.has(name)) headers.set(name, value);
+  }
+}
+
+function finish(request: Request, answered: Response): Response {
+  if (answered.status === 101) return answered; // an upgrade: its headers are not ours to touch
+  let response = answered;
+  try {
+    addSecurityHeaders(response.headers);
+  } catch {
+    // Immutable headers (`Response.redirect`, a `fetch` answer passed on): a copy takes them.
+    response = new Response(answered.body, answered);
+    addSecurityHeaders(response.headers);
   }
   if (request.method === "HEAD" && response.body !== null) {
     return new Response(null, { status: response.status, headers: response.headers });

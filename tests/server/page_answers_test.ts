@@ -1,0 +1,39 @@
+/**
+ * What a page handler returns is answered as it is meant, with the framework's headers: a
+ * redirect made with `Response.redirect` (immutable headers), and a handler that forgot to
+ * return gets the app's 500 page and a log line naming the route.
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { createApp, page } from "../../mod.ts";
+import { createTestServices } from "../../testing.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+
+Deno.test("Response.redirect from a page is answered as the redirect, with security headers", async () => {
+  await using services = await createTestServices();
+  const app = createApp({
+    routes: [page("GET", "/old/", () => Response.redirect("http://localhost/new/", 301))],
+    services,
+  });
+  const response = await app.handle(new Request("http://localhost/old/"));
+  assertEquals(response.status, 301);
+  assertEquals(response.headers.get("location"), "http://localhost/new/");
+  assertEquals(response.headers.get("x-content-type-options"), "nosniff");
+  await app.close();
+});
+
+Deno.test("a page that returns no Response gets the app's 500 page and a line naming it", async () => {
+  using captured = new CapturedLog();
+  await using services = await createTestServices({ logLevel: "error" });
+  const forgot = (() => {}) as unknown as () => Response;
+  const app = createApp({ routes: [page("GET", "/forgot/", forgot)], services });
+  const response = await app.handle(new Request("http://localhost/forgot/"));
+  assertEquals(response.status, 500);
+  assertStringIncludes(await response.text(), "500 Server Error");
+  assert(
+    captured.lines.some((line) =>
+      line.includes("Handler for GET /forgot/ returned undefined, not a Response")
+    ),
+    captured.lines.join("\n"),
+  );
+  await app.close();
+});
