@@ -8,6 +8,7 @@ import {
   log,
   redisLingerIgnoredBecause,
   startWorkers,
+  stopOnSignals,
   workerConfig,
 } from "./mod.ts";
 import { startSite } from "./routes/start.ts";
@@ -39,37 +40,11 @@ log.info(
     `${workers ? `, workers: ${config.workers}` : ""}` +
     `${lingers ? `, Redis linger: ${linger}` : ""})`,
 );
-// SIGTERM (a deploy, `docker stop`, systemd) drains: the sockets close with 1012 spread over
-// DRAIN_WINDOW_MS, so clients move to the other processes a few at a time and keep their
-// presence grace. SIGINT (Ctrl-C) stops at once with 1001. A second signal, or the deadline,
-// exits whatever is left.
-let stopping = false;
-const stop = async (signal: "SIGINT" | "SIGTERM") => {
-  if (stopping) {
-    log.warn(`${signal} again: exiting now`);
-    Deno.exit(0);
-  }
-  stopping = true;
-  const windowMs = signal === "SIGTERM" ? config.drainWindowMs : 0;
-  // The drain's own budget: the window, then 1 s for close frames and 1 s for the writes.
-  const limitMs = signal === "SIGTERM" ? windowMs + 2000 : 5000;
-  const deadline = setTimeout(() => {
-    log.warn(`${signal}: not done within ${limitMs / 1000} s; exiting now`);
-    Deno.exit(0);
-  }, limitMs);
-  if (signal === "SIGTERM") {
-    const what = "app" in server
+// SIGTERM drains (the sockets close with 1012 spread over DRAIN_WINDOW_MS); SIGINT stops at once.
+stopOnSignals(server, {
+  drainWindowMs: config.drainWindowMs,
+  describe: () =>
+    "app" in server
       ? `${server.app.live.size} connections`
-      : `the connections of ${server.size} Workers`;
-    log.info(`SIGTERM: draining ${what} over ${windowMs / 1000} s`);
-    await server.drain(windowMs);
-  } else {
-    log.info(`${signal}: shutting down`);
-    await server.shutdown();
-  }
-  clearTimeout(deadline);
-  log.info(`${signal}: stopped`);
-  Deno.exit(0);
-};
-Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
-Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+      : `the connections of ${server.size} Workers`,
+});

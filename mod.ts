@@ -9,6 +9,7 @@
  * ```ts
  * import {
  *   type Consumer, createApp, createServices, loadConfig, openBackends, page, serveApp, socket,
+ *   stopOnSignals,
  * } from "@channels/deno";
  *
  * const counter: Consumer = (conn) => ({
@@ -27,7 +28,12 @@
  *   routes: [page("GET", "/", () => new Response("Hello")), socket("/ws/counter/", counter)],
  *   services: createServices(config, backends),
  * });
- * await serveApp(app, { hostname: config.host, port: config.port, onClosed: backends.close });
+ * const server = await serveApp(app, {
+ *   hostname: config.host,
+ *   port: config.port,
+ *   onClosed: backends.close,
+ * });
+ * stopOnSignals(server, { drainWindowMs: config.drainWindowMs }); // SIGTERM drains, Ctrl-C stops
  * ```
  *
  * @module
@@ -59,6 +65,7 @@ export {
   workerConfig,
 } from "./server/backends.ts";
 export { type RunningServer, serveApp, type ServeOptions } from "./server/start.ts";
+export { stopOnSignals, type StopOnSignalsOptions, type Stoppable } from "./server/signals.ts";
 export { runWorker, type StartServer, startWorkers, type WorkerPool } from "./server/workers.ts";
 export {
   type ChannelNameRouter,

@@ -1,5 +1,5 @@
 /** `deno task start`: serves the live counter on http://127.0.0.1:8001/. */
-import { createServices, loadConfig, openBackends, serveApp } from "@channels/deno";
+import { createServices, loadConfig, openBackends, serveApp, stopOnSignals } from "@channels/deno";
 import { createCounterApp } from "./counter.ts";
 
 if (import.meta.main) {
@@ -12,5 +12,6 @@ if (import.meta.main) {
     onClosed: backends.close,
   });
   console.log(`Live counter at ${server.url}/`);
-  Deno.addSignalListener("SIGINT", () => server.shutdown().then(() => Deno.exit(0)));
+  // SIGTERM drains, SIGINT stops at once; either way the backends are written and closed.
+  stopOnSignals(server, { drainWindowMs: config.drainWindowMs });
 }
