@@ -3,7 +3,7 @@
  * each layer (this project's `chat.<room>`, or Django Channels' `chat_<room>`), and the message
  * a `chat.message` event carries, ours or one sent from outside.
  */
-import { type LayerEvent, log, sortableId } from "../mod.ts";
+import { type LayerEvent, log, presenceGroup, sortableId } from "../mod.ts";
 
 /** Longest room name, in characters. */
 export const MAX_ROOM_NAME = 100;
@@ -53,13 +53,18 @@ export const OWN_CHAT_NAMING: ChatNaming = {
 };
 
 const CHANNELS_PREFIX = "chat_";
-// Channels' group names: ASCII letters, digits, `-`, `_`, `.`, shorter than 100 characters.
-const CHANNELS_ROOM = /^[a-zA-Z0-9\-_.]{1,94}$/;
+/**
+ * The longest room Channels can name: every group a room's socket joins is a Channels group
+ * name (ASCII letters, digits, `-`, `_`, `.`, shorter than 100 characters), and the longest of
+ * them is its presence group, `presence.chat.<room>`, so a room has at most 85.
+ */
+export const MAX_CHANNELS_ROOM = 99 - presenceGroup(chatPresenceTopic("")).length;
+const CHANNELS_ROOM = new RegExp(`^[a-zA-Z0-9\\-_.]{1,${MAX_CHANNELS_ROOM}}$`);
 
 /**
  * The Channels tutorial's naming, for a layer shared with Django (`LAYER=channels_redis`):
  * `chat_<room>`, so a Django `ChatConsumer` in the room `lobby` shares `chat_lobby`. Rooms
- * Channels cannot name (Unicode, spaces, over 94 characters) are refused with the reason.
+ * Channels cannot name (Unicode, spaces, over 85 characters) are refused with the reason.
  */
 export const CHANNELS_CHAT_NAMING: ChatNaming = {
   group: (room) => CHANNELS_PREFIX + room,
@@ -73,8 +78,8 @@ export const CHANNELS_CHAT_NAMING: ChatNaming = {
       ? null
       : `Room ${
         JSON.stringify(room)
-      } cannot be shared with Django Channels: with LAYER=channels_redis, room names are 1 to 94 ` +
-        `ASCII letters, digits, hyphens, underscores or periods`,
+      } cannot be shared with Django Channels: with LAYER=channels_redis, room names are 1 to ` +
+        `${MAX_CHANNELS_ROOM} ASCII letters, digits, hyphens, underscores or periods`,
 };
 
 /** The naming for `layer`: Channels' when it is shared with Django, else our own. */

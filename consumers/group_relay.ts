@@ -8,8 +8,11 @@ import type { Consumer } from "../mod.ts";
 
 /** The text that makes the server close the socket. */
 export const CLOSE_WORD = "关闭";
-/** Longest group id, in characters (the layer's group names have a limit; Django's had none). */
-export const MAX_GROUP_ID = 100;
+/**
+ * Longest group id, in characters (Django's had no limit): `relay.<id>` stays a group name
+ * every layer takes, Channels' (under 100 characters, with `LAYER=channels_redis`) included.
+ */
+export const MAX_GROUP_ID = 99 - relayGroup("").length;
 /** The layer event of a relayed text. */
 export const RELAY_MESSAGE = "relay.message";
 
