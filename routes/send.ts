@@ -26,6 +26,7 @@ import {
   type LayerEvent,
   log,
   page,
+  PublishUnconfirmedError,
   readBodyText,
   validateEvent,
   validateGroupName,
@@ -76,10 +77,23 @@ export const sendEvent: Handler = async (request, context) => {
     const result = await layer.groupSend(body.group, body.event);
     return json(200, result);
   } catch (error) {
-    log.warn(`${SEND_PATH} to "${body.group}" failed`, error);
-    return json(503, { error: `Not sent: ${(error as Error).message}` });
+    return failed(`"${body.group}"`, error);
   }
 };
+
+// What the layer refused with a `TypeError` is the request's fault (a name Channels does not
+// take, an event that is not plain data): 400, not to be retried. Anything else is the
+// server's or its storage's: 503.
+function failed(target: string, error: unknown): Response {
+  const message = (error as Error).message;
+  if (error instanceof TypeError) return json(400, { error: message });
+  log.warn(`${SEND_PATH} to ${target} failed`, error);
+  if (error instanceof PublishUnconfirmedError) {
+    // Stored or not, nobody knows: a retry may store it twice.
+    return json(503, { error: `Not confirmed: ${message}`, unconfirmed: true });
+  }
+  return json(503, { error: `Not sent: ${message}` });
+}
 
 /** A `connection.close` event's code, when it has one, must be one a close frame may carry. */
 function validateCloseEvent(event: LayerEvent): void {
@@ -109,8 +123,7 @@ async function sendToChannel(
   try {
     return json(200, await layer.send(body.channel, body.event));
   } catch (error) {
-    log.warn(`${SEND_PATH} to channel "${body.channel}" failed`, error);
-    return json(503, { error: `Not sent: ${(error as Error).message}` });
+    return failed(`channel "${body.channel}"`, error);
   }
 }
 

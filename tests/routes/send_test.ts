@@ -1,6 +1,7 @@
 import { assertEquals, assertMatch } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
+import { redisAvailability, testRedisUrl } from "../_support/redis.ts";
 
 const TOKEN = "s3cret-token-for-tests";
 
@@ -116,4 +117,30 @@ Deno.test("a connection.close with a code no close frame may carry is refused wi
   socket.sendJson({ message: "open still" });
   assertEquals((await socket.nextJson()).message, "open still");
   await socket.close();
+});
+
+const { available: redisAvailable } = await redisAvailability();
+const redis = redisAvailable ? await testRedisUrl() : null;
+globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
+
+Deno.test({
+  name: "under channels_redis a name Channels does not take is a 400 with the reason, not a 503",
+  ignore: !redisAvailable,
+  fn: async () => {
+    await using server = await startTestServer({
+      sendToken: TOKEN,
+      layer: "channels_redis",
+      redisUrl: redis!.url,
+    });
+    const cases: [unknown, RegExp][] = [
+      [{ group: "chat lobby", event: { type: "x" } }, /Group name must be/],
+      [{ group: "café.x", event: { type: "x" } }, /Group name must be/],
+      [{ channel: "specific.abc!déf", event: { type: "x" } }, /Channel name must be/],
+    ];
+    for (const [body, reason] of cases) {
+      const response = await post(server.httpUrl("/_send/"), body, TOKEN);
+      assertEquals(response.status, 400, JSON.stringify(body));
+      assertMatch((await response.json()).error, reason);
+    }
+  },
 });
