@@ -35,7 +35,7 @@
  *
  * @module
  */
-import { jsonObjects, LiveSocket, STATE_TEXT } from "./live_socket.js";
+import { checkClose, jsonObjects, LiveSocket, STATE_TEXT } from "./live_socket.js";
 
 export { STATE_TEXT };
 
@@ -212,6 +212,7 @@ export class ChannelStream {
 
   /** Closes the connection for good; unanswered sends are rejected. */
   close(code = 1000, reason = "") {
+    checkClose(code, reason); // before anything changes: a bad code leaves the stream as it was
     this.#closing = true;
     this.#live.stop(code, reason);
   }

@@ -53,6 +53,9 @@ export class LiveSocket {
   #retryTimer = 0;
   #leaving = false;
   #stopped = false;
+  #started = false;
+  /** The page's listeners, removed on `stop()` so a closed socket is not kept alive by them. */
+  #listeners = /** @type {[string, (event: Event) => void][]} */ ([]);
 
   /** @param {string | (() => string)} url @param {LiveSocketOptions} [options] */
   constructor(url, options = {}) {
@@ -68,19 +71,28 @@ export class LiveSocket {
     return this.#socket !== null && this.#socket.readyState === this.#WebSocket.OPEN;
   }
 
-  /** Connects, and follows the page: no reconnecting while it is left, back when it returns. */
+  /**
+   * Connects, and follows the page: no reconnecting while it is left, back when it returns.
+   * Once: a second call does nothing (a second socket would be one `stop()` never closes).
+   */
   start() {
+    if (this.#started || this.#stopped) return;
+    this.#started = true;
+    this.#listeners = [
+      ["pagehide", () => {
+        this.#leaving = true;
+      }],
+      ["pageshow", (event) => {
+        this.#leaving = false;
+        const persisted = /** @type {PageTransitionEvent} */ (event).persisted;
+        if (persisted && this.#socket === null && !this.#stopped) this.#connect();
+      }],
+      ["online", () => {
+        if (this.#socket === null && !this.#leaving && !this.#stopped) this.#connect();
+      }],
+    ];
     const target = this.#options.window ?? globalThis;
-    target.addEventListener("pagehide", () => {
-      this.#leaving = true;
-    });
-    target.addEventListener("pageshow", (event) => {
-      this.#leaving = false;
-      if (event.persisted && this.#socket === null && !this.#stopped) this.#connect();
-    });
-    target.addEventListener("online", () => {
-      if (this.#socket === null && !this.#leaving && !this.#stopped) this.#connect();
-    });
+    for (const [type, listener] of this.#listeners) target.addEventListener(type, listener);
     this.#connect();
   }
 
@@ -89,11 +101,19 @@ export class LiveSocket {
     this.#socket.send(data);
   }
 
-  /** Closes the connection for good: no more attempts; the state becomes "closed". */
+  /**
+   * Closes the connection for good: no more attempts; the state becomes "closed". A code or
+   * reason a close frame cannot carry throws before anything changes (as `WebSocket.close`
+   * would): 1000 or 3000-4999, and at most 123 bytes of reason.
+   */
   stop(code = 1000, reason = "") {
     if (this.#stopped) return;
+    checkClose(code, reason);
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
+    const target = this.#options.window ?? globalThis;
+    for (const [type, listener] of this.#listeners) target.removeEventListener(type, listener);
+    this.#listeners = [];
     const ws = this.#socket;
     this.#socket = null;
     ws?.close(code, reason);
@@ -147,6 +167,20 @@ export class LiveSocket {
 
   #setState(state, text = this.#texts[state]) {
     this.#options.onState?.(state, text);
+  }
+}
+
+/**
+ * Throws what `WebSocket.close` would throw for `code` and `reason`, before a caller changes
+ * its own state: a close it cannot send would leave the socket open while it says "closed".
+ * @param {number} code @param {string} reason
+ */
+export function checkClose(code, reason) {
+  if (code !== 1000 && !(code >= 3000 && code <= 4999)) {
+    throw new RangeError(`A client may close with 1000 or 3000-4999, not ${code}`);
+  }
+  if (new TextEncoder().encode(reason).length > 123) {
+    throw new RangeError("A close reason is at most 123 bytes of UTF-8");
   }
 }
 

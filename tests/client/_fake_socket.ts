@@ -19,7 +19,12 @@ export interface FakeSocket {
 }
 
 /** A fake WebSocket class to give the client, and a way to await each socket it creates. */
-export function fakeSockets(): { WebSocket: typeof WebSocket; next(): Promise<FakeSocket> } {
+export function fakeSockets(): {
+  WebSocket: typeof WebSocket;
+  next(): Promise<FakeSocket>;
+  /** Sockets created and not taken by `next` yet. */
+  readonly waiting: number;
+} {
   const created: FakeSocket[] = [];
   let wake = () => {};
   class Fake implements FakeSocket {
@@ -47,6 +52,9 @@ export function fakeSockets(): { WebSocket: typeof WebSocket; next(): Promise<Fa
     async next(): Promise<FakeSocket> {
       while (created.length === 0) await new Promise<void>((resolve) => wake = resolve);
       return created.shift()!;
+    },
+    get waiting() {
+      return created.length;
     },
   };
 }

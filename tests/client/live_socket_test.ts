@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertThrows } from "@std/assert";
 import { LiveSocket, type LiveSocketOptions } from "../../client/live_socket.js";
 import { Backoff } from "../../client/backoff.js";
 import { drop, fakeSockets, open } from "./_fake_socket.ts";
@@ -97,4 +97,49 @@ Deno.test("a page being left does not reconnect, and connects again when it is s
   window.dispatchEvent(Object.assign(new Event("pageshow"), { persisted: true }));
   open(await sockets.next());
   assertEquals(states.at(-1), "open: Connected");
+});
+
+Deno.test("start() twice opens one socket: a second would be one stop() never closes", async () => {
+  const { live, sockets } = client();
+  live.start();
+  live.start();
+  const socket = await sockets.next();
+  assertEquals(sockets.waiting, 0);
+  open(socket);
+  live.stop();
+  assertEquals(socket.closedWith, 1000);
+});
+
+Deno.test("stop() removes the page's listeners, so nothing keeps a closed socket alive", () => {
+  const listening = new Map<string, number>();
+  class CountingWindow extends EventTarget {
+    override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null) {
+      listening.set(type, (listening.get(type) ?? 0) + 1);
+      super.addEventListener(type, listener);
+    }
+    override removeEventListener(
+      type: string,
+      listener: EventListenerOrEventListenerObject | null,
+    ) {
+      listening.set(type, (listening.get(type) ?? 0) - 1);
+      super.removeEventListener(type, listener);
+    }
+  }
+  const { live } = client({ window: new CountingWindow() });
+  live.start();
+  assertEquals([...listening.values()].reduce((a, b) => a + b, 0), 3);
+  live.stop();
+  assertEquals([...listening.values()].every((count) => count === 0), true, `${[...listening]}`);
+});
+
+Deno.test("stop() with a close a socket cannot send throws and changes nothing", async () => {
+  const { live, sockets, states } = client();
+  live.start();
+  const socket = await sockets.next();
+  open(socket);
+  assertThrows(() => live.stop(1001), RangeError, "1000 or 3000-4999");
+  assertThrows(() => live.stop(1000, "é".repeat(62)), RangeError, "123 bytes");
+  assertEquals([live.isOpen, socket.closedWith, states.at(-1)], [true, null, "open: Connected"]);
+  live.stop(4000, "bye");
+  assertEquals([live.isOpen, socket.closedWith], [false, 4000]);
 });
