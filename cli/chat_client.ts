@@ -14,6 +14,10 @@ export const NOT_RECOVERED = "! Some messages could not be recovered; the latest
 const DRAIN_MS = 5_000;
 // Ids remembered against a server that sends no offsets (it resends its history on reconnect).
 const MAX_SEEN = 1_000;
+/** Lines typed while disconnected that wait for the connection; more are refused at once. */
+export const MAX_QUEUED = 100;
+// One waiting line every 60 ms: 16 a second, under the server's default rate limit of 20.
+const QUEUE_PACE_MS = 60;
 
 /** What the command line asked for. */
 export interface ClientOptions {
@@ -135,7 +139,7 @@ async function run(options: ClientOptions): Promise<number> {
         );
         everOpen = true;
         connected(true);
-        for (const line of queued.splice(0)) send(line);
+        void flushQueue();
       } else if (state === "reconnecting" && !everOpen) {
         console.error(`Could not connect to room "${options.room}" at ${options.url}`);
         exitCode = 1;
@@ -150,13 +154,36 @@ async function run(options: ClientOptions): Promise<number> {
     },
   });
   function send(line: string): void {
-    if (!stream.isOpen) return void queued.push(line);
+    // Behind what waits: lines go out in the order they were typed.
+    if (!stream.isOpen || queued.length > 0) {
+      if (queued.length < MAX_QUEUED) return void queued.push(line);
+      return console.error(`! Not sent: ${MAX_QUEUED} lines wait for the connection: ${line}`);
+    }
+    track(sendNow(line));
+  }
+  function sendNow(line: string): Promise<void> {
     // Only a server that speaks the stream protocol (it sent an epoch) answers with acks.
-    const sending = stream.send({ message: line }, { ack: stream.epoch !== null }).catch(
+    return stream.send({ message: line }, { ack: stream.epoch !== null }).then(
+      () => {},
       (error: SendError) => console.error(formatSendError(line, error)),
     );
+  }
+  function track(sending: Promise<void>): void {
     inFlight.add(sending);
     sending.finally(() => inFlight.delete(sending));
+  }
+  // What was typed while disconnected goes out once the connection is back, paced under the
+  // server's rate limit (20 a second): all at once, most would be refused as a flood.
+  let flushing: Promise<void> | null = null;
+  function flushQueue(): Promise<void> {
+    if (flushing !== null || queued.length === 0) return flushing ?? Promise.resolve();
+    flushing = (async () => {
+      while (queued.length > 0 && stream.isOpen) {
+        track(sendNow(queued.shift()!));
+        await new Promise((resolve) => setTimeout(resolve, QUEUE_PACE_MS));
+      }
+    })().finally(() => flushing = null);
+    return flushing;
   }
   const stop = () => stream.close(1000);
   Deno.addSignalListener("SIGINT", stop);
@@ -168,9 +195,11 @@ async function run(options: ClientOptions): Promise<number> {
     for await (const line of lines(Deno.stdin.readable)) {
       if (line.trim() !== "") send(line);
     }
-    // The answers to the last lines are worth a short wait; what never went out is reported.
-    const drained = Promise.all(inFlight);
-    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, DRAIN_MS))]);
+    // The answers to the last lines are worth a short wait, and what waits to go out its pace;
+    // what never went out is reported.
+    const waitMs = DRAIN_MS + queued.length * QUEUE_PACE_MS;
+    const drained = (flushing ?? Promise.resolve()).then(() => Promise.all(inFlight));
+    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, waitMs))]);
     if (queued.length > 0) console.error(`! ${queued.length} message(s) not sent: not connected`);
     stop();
   })();

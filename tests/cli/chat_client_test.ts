@@ -159,6 +159,33 @@ Deno.test("the terminal client recovers what it missed while cut off, once each,
   await other.close();
 });
 
+Deno.test("lines typed while cut off are all sent once the connection is back, in order", async () => {
+  // The default rate limit (20 a second, bursts of 40): 60 lines at once would be a flood.
+  await using server = await startTestServer();
+  await using proxy = startTcpProxy(server.port);
+  const other = await TestSocket.open(server.wsUrl("/ws/chat/queue/"));
+  const child = startClient(proxy.httpUrl(""), "queue");
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  await readUntilReader(stderr, "Connected to");
+  proxy.cut();
+  await readUntilReader(stderr, "Connection lost");
+  const typed = Array.from({ length: 60 }, (_, i) => `typed offline ${i + 1}`);
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(typed.join("\n") + "\n"));
+  proxy.restore();
+  const received: string[] = [];
+  while (received.length < typed.length) {
+    received.push(String((await other.nextJson(15_000)).message));
+  }
+  assertEquals(received, typed);
+  await writer.close();
+  assertEquals((await child.status).code, 0);
+  const rest = await readRest(stderr);
+  assertEquals(rest.includes("Not sent"), false, rest);
+  await child.stdout.cancel();
+  await other.close();
+});
+
 Deno.test("the terminal client says so and fails when it cannot connect", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
