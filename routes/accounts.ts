@@ -99,7 +99,9 @@ export const logInSubmit: Handler = async (request, context) => {
   const { users, throttle } = context.services;
   const again = (status: number, error: string): Promise<Response> =>
     logInAgain(request, context, { status, error, username, next });
-  if (username === "" || password === "") return again(400, BAD_CREDENTIALS);
+  if (username === "" || password === "") {
+    return logReason(await again(400, BAD_CREDENTIALS), "username or password missing");
+  }
   const attempt = await throttle.begin(username, clientHost(context.client));
   if ("retryAfterSeconds" in attempt) {
     const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
@@ -111,7 +113,8 @@ export const logInSubmit: Handler = async (request, context) => {
     return logReason(response, "too many failed log-ins");
   }
   const user = await users.verifyCredentials(username, password);
-  if (user === null) return again(400, BAD_CREDENTIALS);
+  // The log says which, never the password; the page does not, so names cannot be probed.
+  if (user === null) return logReason(await again(400, BAD_CREDENTIALS), "wrong credentials");
   await attempt.succeeded();
   return await startSession(request, context, user.username, next ?? "/");
 };

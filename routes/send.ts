@@ -25,6 +25,7 @@ import {
   isSendableCloseCode,
   type LayerEvent,
   log,
+  logReason,
   page,
   PublishUnconfirmedError,
   readBodyText,
@@ -168,10 +169,13 @@ async function readBody(
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
+  const response = new Response(JSON.stringify(body), {
     status,
     headers: { "content-type": "application/json; charset=utf-8", ...headers },
   });
+  // A refusal's access line says why, as the client is told (tokens are never in it).
+  const error = (body as { error?: unknown }).error;
+  return status >= 400 && typeof error === "string" ? logReason(response, error) : response;
 }
 
 /** `POST /_send/`, only when a token is configured: it sends as the server. */

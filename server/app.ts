@@ -11,7 +11,7 @@
  */
 import type { Handler, RequestContext, Services } from "./context.ts";
 import { type AppRoute, checkRouteTable, page, type RouteTarget } from "./routes.ts";
-import { takeLogReason } from "./log_reason.ts";
+import { logReason, takeLogReason } from "./log_reason.ts";
 import { Router } from "./router.ts";
 import { asksForWebSocket } from "./handshake.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
@@ -278,7 +278,7 @@ function answerUnmatched(
       return response;
     }
     case "bad-request":
-      return errorPage(400, "Bad Request", match.reason!);
+      return logReason(errorPage(400, "Bad Request", match.reason!), match.reason!);
     default:
       return errorPage(404, "Not Found", "There is no page at this address.");
   }

@@ -10,6 +10,7 @@ import type { Handler } from "./context.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../telemetry/metrics.ts";
 import { log } from "../telemetry/log.ts";
+import { logReason } from "./log_reason.ts";
 
 /** Where the metrics are served. */
 export const METRICS_PATH = "/metrics";
@@ -27,13 +28,14 @@ export function metricsHandler(token: string): Handler {
   return async (request, context) => {
     const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
     if (given === undefined) {
-      return plain(401, "Authorization: Bearer <METRICS_TOKEN> is required", {
+      const missing = plain(401, "Authorization: Bearer <METRICS_TOKEN> is required", {
         "www-authenticate": 'Bearer realm="metrics"',
       });
+      return logReason(missing, "no bearer token");
     }
     if (!await sameSecret(given, token)) {
       log.warn(`Refused ${METRICS_PATH} from ${context.client}: wrong token`);
-      return plain(403, "The token is not valid");
+      return logReason(plain(403, "The token is not valid"), "wrong token");
     }
     return metricsResponse(context.services.metrics);
   };

@@ -134,3 +134,36 @@ Deno.test("a refused form's access line says why, and the reason is not sent to 
     /^HTTP POST \/log_in\/ 429 \[\d+\.\d{3}, 127\.0\.0\.1:\d+\] \(too many failed log-ins\)$/,
   );
 });
+
+Deno.test("every refusal's access line says why: log-in, /_send/, /metrics, a bad path", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({
+    logLevel: "info",
+    sendToken: "send-secret-for-tests",
+    metricsToken: "metrics-secret-for-tests",
+  });
+  const client = new WebClient(server.url);
+  await (await client.submit("/log_in/", { username: "ada", password: "" })).body?.cancel();
+  await (await client.submit("/log_in/", { username: "ada", password: "not it" })).body?.cancel();
+  for (const token of [undefined, "wrong"]) {
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const sent = await fetch(server.httpUrl("/_send/"), { method: "POST", headers, body: "{}" });
+    await sent.body?.cancel();
+    const scraped = await fetch(server.httpUrl("/metrics"), { headers });
+    await scraped.body?.cancel();
+  }
+  await (await fetch(server.httpUrl("/ws/chat/%ff/"))).body?.cancel();
+  const line = (method: string, path: string, status: number, reason: string) =>
+    new RegExp(`^HTTP ${method} ${path} ${status} \\[\\d+\\.\\d{3}, [\\d.:]+\\] \\(${reason}`);
+  await captured.waitFor(line("POST", "/log_in/", 400, "username or password missing\\)"));
+  await captured.waitFor(line("POST", "/log_in/", 400, "wrong credentials\\)"));
+  await captured.waitFor(line("POST", "/_send/", 401, "Authorization: Bearer <SEND_TOKEN>"));
+  await captured.waitFor(line("POST", "/_send/", 403, "The token is not valid\\)"));
+  await captured.waitFor(line("GET", "/metrics", 401, "no bearer token\\)"));
+  await captured.waitFor(line("GET", "/metrics", 403, "wrong token\\)"));
+  await captured.waitFor(line("GET", "/ws/chat/%ff/", 400, "Malformed"));
+  // No secret is in any line.
+  assert(
+    captured.lines.every((text) => !text.includes("secret-for-tests") && !text.includes("not it")),
+  );
+});
