@@ -109,11 +109,7 @@ export class LiveSocket {
   stop(code = 1000, reason = "") {
     if (this.#stopped) return;
     checkClose(code, reason);
-    this.#stopped = true;
-    clearTimeout(this.#retryTimer);
-    const target = this.#options.window ?? globalThis;
-    for (const [type, listener] of this.#listeners) target.removeEventListener(type, listener);
-    this.#listeners = [];
+    this.#stopFollowing();
     const ws = this.#socket;
     this.#socket = null;
     ws?.close(code, reason);
@@ -156,13 +152,26 @@ export class LiveSocket {
     this.#openedAt = 0;
     const verdict = this.#options.onClose?.(event) ?? {};
     if (this.#stopped) return;
-    if (verdict.stop !== undefined) return this.#setState("closed", verdict.stop);
+    if (verdict.stop !== undefined) {
+      // For good, as `stop()`: no page event (`online`, say) may bring it back.
+      this.#stopFollowing();
+      return this.#setState("closed", verdict.stop);
+    }
     if (verdict.atLeastAttempts !== undefined) this.#backoff.atLeast(verdict.atLeastAttempts);
     const delay = this.#backoff.next();
     const text = `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`;
     // Planned before the state is told, so that a handler that calls `stop()` cancels it.
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
     this.#setState("reconnecting", text);
+  }
+
+  // No more attempts, and no more page listeners, which would keep this object alive.
+  #stopFollowing() {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    const target = this.#options.window ?? globalThis;
+    for (const [type, listener] of this.#listeners) target.removeEventListener(type, listener);
+    this.#listeners = [];
   }
 
   #setState(state, text = this.#texts[state]) {

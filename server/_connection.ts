@@ -51,6 +51,11 @@ export type { ConnectRefusal } from "./_hook_calls.ts";
  */
 export const CLOSE_EVENT = "connection.close";
 
+/** The reason a handshake is refused with when the socket was closed during `connect`. */
+function closedInConnect(reason: string): string {
+  return `Refused by the consumer: it closed the socket in connect${reason ? ` (${reason})` : ""}`;
+}
+
 /** How many times `maxBufferedBytes` the frames sent before the socket opens may hold. */
 export const BEFORE_OPEN_FACTOR = 4;
 
@@ -81,6 +86,8 @@ export class WebSocketConnection implements Connection {
   #droppedInARow = 0;
   /** The code the server closed with (0 until it does): a client may answer with another. */
   #closeCode = 0;
+  /** The reason of a close asked for before the socket existed, until it does. */
+  #closeReason = "";
   /** Waiting tasks; `null` until the first one (no array per socket that never queues). */
   #tasks: Task[] | null = null;
   readonly scope: Scope;
@@ -162,10 +169,15 @@ export class WebSocketConnection implements Connection {
   async runConnect(): Promise<ConnectRefusal | null> {
     // `connect` is a hook like any other: events that arrive meanwhile wait for it to finish.
     this.#state |= RUNNING;
-    let refusal = await runConnectHook(this.#hooks, this.scope.path);
+    const refusal = await runConnectHook(this.#hooks, this.scope.path);
     if (refusal === null && (this.#state & CLOSING) !== 0) {
-      // Channels' `self.close()` in `connect`: the handshake is refused.
-      refusal = { status: 403, reason: "Refused by the consumer: it closed the socket in connect" };
+      // Channels' `self.close()` in `connect` (or a close event meanwhile): the handshake is
+      // refused. `connect` itself finished, so what it did is undone by `disconnect`, as
+      // Channels runs `websocket_disconnect` after a rejected handshake.
+      await this.#release();
+      await runDisconnectHook(this.#hooks, this.#closeCode, this.scope.path);
+      this.#markDone();
+      return { status: 403, reason: closedInConnect(this.#closeReason) };
     }
     if (refusal === null) {
       this.#continueAfter(undefined); // what waited runs now, in order
@@ -187,7 +199,7 @@ export class WebSocketConnection implements Connection {
     if ((this.#state & CLOSING) !== 0) {
       // Closed after `connect` accepted the socket, before its upgrade (a log-out, say).
       this.#state &= ~CLOSING;
-      this.close(this.#closeCode);
+      this.close(this.#closeCode, this.#closeReason);
     }
   }
 
@@ -267,6 +279,7 @@ export class WebSocketConnection implements Connection {
       // socket closes as soon as it is attached (`attach`).
       this.#state |= CLOSING;
       this.#closeCode = code;
+      this.#closeReason = reason;
       return;
     }
     // What was sent before the close goes before it.
@@ -356,7 +369,8 @@ export class WebSocketConnection implements Connection {
     if (congested || !this.#enqueue(() => this.#callHandler(handler, event))) {
       this.#meter.dropped(congested);
       // A reader this far behind will not catch up; closing frees its memory for good.
-      if (++this.#droppedInARow >= this.#limits.channelCapacity) {
+      // Only a socket that exists can be too slow: before it opens, `connect` is what runs.
+      if (++this.#droppedInARow >= this.#limits.channelCapacity && this.#socket !== null) {
         this.close(CloseCode.TRY_AGAIN_LATER, "Too slow: messages were dropped");
       }
       return false;

@@ -143,3 +143,17 @@ Deno.test("stop() with a close a socket cannot send throws and changes nothing",
   live.stop(4000, "bye");
   assertEquals([live.isOpen, socket.closedWith], [false, 4000]);
 });
+
+Deno.test("a close the client stops on is for good: coming back online opens nothing", async () => {
+  const { live, sockets, states, window } = client({
+    onClose: (event) => event.code === 4001 ? { stop: "Logged out" } : undefined,
+  });
+  live.start();
+  const socket = await sockets.next();
+  open(socket);
+  drop(socket, 4001);
+  assertEquals(states.at(-1), "closed: Logged out");
+  window.dispatchEvent(new Event("online"));
+  assertEquals(sockets.waiting, 0, "a socket was opened after the client stopped for good");
+  assertEquals(states.at(-1), "closed: Logged out");
+});

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
-import { Communicator } from "../../testing.ts";
+import { Communicator, createTestServices } from "../../testing.ts";
+import type { GroupStreams } from "../../mod.ts";
 import type { ConsumerTarget } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { chatConsumer } from "../../consumers/chat.ts";
@@ -122,4 +123,70 @@ Deno.test("presence frames come after the room's history", async () => {
   const reader = await enter(s, "lobby", "ada");
   assertEquals((await reader.receiveJson()).message, "kept");
   assertEquals((await reader.receiveJson()).type, "presence.state");
+});
+
+/** `streams` whose history read waits until `openGate()`; `reading` resolves when it starts. */
+function slowHistory(streams: GroupStreams) {
+  const gate = Promise.withResolvers<void>();
+  const reading = Promise.withResolvers<void>();
+  const slow = new Proxy(streams, {
+    get(target, name) {
+      if (name === "latest") {
+        return async (group: string, count: number) => {
+          reading.resolve();
+          await gate.promise; // a history read that takes its time (Redis under load, say)
+          return target.latest(group, count);
+        };
+      }
+      const value = Reflect.get(target, name);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { slow, reading: reading.promise, openGate: () => gate.resolve() };
+}
+
+Deno.test("a socket closed while it enters is refused and leaves no ghost in the room's presence", async () => {
+  // No grace period: a socket that leaves is gone at once, so a ghost shows at once.
+  await using services = await createTestServices({ presenceGraceMs: 0 });
+  const { slow, reading, openGate } = slowHistory(services.streams);
+  const consumer = chatConsumer(slow, services.presence);
+  const comm = new Communicator(
+    { consumer, services, route: "/ws/chat/:room/" },
+    "/ws/chat/lobby/?presence=1",
+  );
+  const connecting = comm.connect();
+  await reading;
+  // What closes the room's sockets (a moderator, say) reaches this one while it enters.
+  await services.layer.groupSend("chat.lobby", { type: "connection.close", code: 4000 });
+  openGate();
+  assertEquals(await connecting, { accepted: false, status: 403 });
+  await services.presence.flush(); // what is tracked is published now, not a window later
+  const { online } = await services.presence.state(chatPresenceTopic("lobby"));
+  assertEquals(online, [], "the refused socket is listed as online");
+  assertEquals(await services.presence.list(chatPresenceTopic("lobby")), {});
+});
+
+Deno.test("a busy room does not refuse a socket whose entry is slow", async () => {
+  await using services = await createTestServices();
+  const { slow, reading, openGate } = slowHistory(services.streams);
+  const target = {
+    consumer: chatConsumer(slow, services.presence),
+    services,
+    route: "/ws/chat/:room/",
+  };
+  const entering = new Communicator(target, "/ws/chat/busy/");
+  const connecting = entering.connect();
+  await reading;
+  // 250 messages while it enters: more than its queue of waiting events holds (100).
+  for (let n = 1; n <= 250; n++) {
+    await services.streams.publish("chat.busy", { type: "chat.message", message: `m${n}` });
+  }
+  openGate();
+  assertEquals((await connecting).status, 101);
+  // A fresh visitor: the room's last 50 as history, each once (what queued meanwhile is older).
+  const messages: unknown[] = [];
+  while (messages.length < 50) messages.push((await entering.receiveJson()).message);
+  assertEquals(messages, Array.from({ length: 50 }, (_, i) => `m${i + 201}`));
+  assert(await entering.receiveNothing(100), "a message came twice");
+  await entering.disconnect();
 });

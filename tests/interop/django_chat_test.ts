@@ -149,6 +149,7 @@ Deno.test({
       type: "error",
       error: "No dice worker is running now: the command waits for one",
       ref: "early",
+      unconfirmed: true, // so the client shows it may yet run, and does not send it again
     });
     const workers = await runChannelWorkers(
       siteWorkers(site.app.services.config),

@@ -8,24 +8,41 @@ import { Communicator, createTestServices } from "../../testing.ts";
 
 Deno.test("close() in connect refuses the handshake with 403, as Channels' self.close() does", async () => {
   await using services = await createTestServices();
-  let disconnects = 0;
+  const disconnects: number[] = [];
   const guarded: Consumer = (conn) => ({
     connect() {
       if (conn.scope.query.get("key") !== "open sesame") conn.close(4003, "Wrong key");
     },
-    disconnect() {
-      disconnects++;
+    disconnect(code) {
+      disconnects.push(code);
     },
   });
   const refused = new Communicator({ consumer: guarded, services }, "/ws/guarded/?key=no");
   assertEquals(await refused.connect(), { accepted: false, status: 403 });
+  // `connect` finished, so `disconnect` undoes it, as Channels' websocket_disconnect does.
+  assertEquals(disconnects, [4003]);
   const accepted = new Communicator(
     { consumer: guarded, services },
     "/ws/guarded/?key=open%20sesame",
   );
   assertEquals(await accepted.connect(), { accepted: true, status: 101 });
   await accepted.disconnect();
-  assertEquals(disconnects, 1, "only the accepted socket had a disconnect");
+  assertEquals(disconnects, [4003, 1000]);
+});
+
+Deno.test("a close that comes after connect, before the socket opens, keeps its code and reason", async () => {
+  await using services = await createTestServices();
+  const consumer: Consumer = (conn) => ({
+    events: { kick: () => conn.close(4000, "You were kicked") },
+    async connect() {
+      await conn.groupAdd("kickable");
+      // Queued while `connect` runs, handled right after it, before the socket is attached.
+      await services.layer.groupSend("kickable", { type: "kick" });
+    },
+  });
+  const comm = new Communicator({ consumer, services }, "/ws/kick/");
+  assertEquals((await comm.connect()).status, 101);
+  assertEquals(await comm.closed, { code: 4000, reason: "You were kicked" });
 });
 
 Deno.test("events that arrive while connect awaits are handled after it, in order", async () => {
