@@ -39,7 +39,8 @@ import {
   runDisconnectHook,
   type Task,
 } from "./_hook_calls.ts";
-import { checkCloseCode, checkFrame, frameBytes, jsonFrame } from "./_send_checks.ts";
+import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
+import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before_open.ts";
 import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
 import { logConsumerFailure, logDisconnect, warnDroppedBeforeOpen } from "./_connection_log.ts";
 
@@ -56,15 +57,10 @@ function closedInConnect(reason: string): string {
   return `Refused by the consumer: it closed the socket in connect${reason ? ` (${reason})` : ""}`;
 }
 
-/** How many times `maxBufferedBytes` the frames sent before the socket opens may hold. */
-export const BEFORE_OPEN_FACTOR = 4;
-
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
 const ignore = (): void => {};
-/** A `sendJson` frame of a batching socket, waiting for the socket to open. */
-type WaitingJson = { json: string };
 
 /**
  * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
@@ -95,15 +91,12 @@ export class WebSocketConnection implements Connection {
   #layer: GroupLayer;
   #limits: ConnectionLimits;
   #hooks: ConsumerHooks;
-  #beforeOpen: (string | Uint8Array | WaitingJson)[] | null = null;
-  /** What `#beforeOpen` holds, in bytes as `sendCapacity` counts them. */
-  #beforeOpenBytes = 0;
+  /** What was sent before the socket opened (`_before_open.ts`); `null` once it is open. */
+  #beforeOpen: BeforeOpenQueue | null = null;
   #closeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #gate: FrameGate;
   /** One listener on its own (no array for the usual one), more in an array. */
   #whenDone: (() => void) | (() => void)[] | null = null;
-  /** Frames sent before the socket opened that its queue could not hold. */
-  #droppedBeforeOpen = 0;
   #onDroppedBeforeOpen: ((frames: number) => void) | undefined;
   #onFinished: ((socket: SocketLike | null) => void) | undefined;
   #meter: RouteMeter;
@@ -221,12 +214,7 @@ export class WebSocketConnection implements Connection {
         this.#meter.sent(data);
       } else this.#batch!.add(data.json);
     } else if (state === CONNECTING) {
-      // Bounded in bytes, as an open socket's unsent frames are (see `sendCapacity`).
-      const bytes = frameBytes(data);
-      if (this.#beforeOpenBytes + bytes <= this.#beforeOpenBound()) {
-        (this.#beforeOpen ??= []).push(data);
-        this.#beforeOpenBytes += bytes;
-      } else this.#droppedBeforeOpen++;
+      (this.#beforeOpen ??= new BeforeOpenQueue(this.#beforeOpenBound())).add(data);
     }
   }
 
@@ -241,16 +229,12 @@ export class WebSocketConnection implements Connection {
   get sendCapacity(): number {
     const socket = this.#socket;
     const state = socket === null ? CONNECTING : socket.readyState;
-    if (state !== OPEN && state !== CONNECTING) return 0;
-    const waiting = state === OPEN
-      ? socket!.bufferedAmount + (this.#batch?.pending ?? 0)
-      : this.#beforeOpenBytes;
-    const bound = state === OPEN ? this.#limits.maxBufferedBytes : this.#beforeOpenBound();
-    return Math.max(0, bound - waiting);
+    if (state === CONNECTING) return this.#beforeOpen?.room ?? this.#beforeOpenBound();
+    if (state !== OPEN) return 0;
+    const waiting = socket!.bufferedAmount + (this.#batch?.pending ?? 0);
+    return Math.max(0, this.#limits.maxBufferedBytes - waiting);
   }
 
-  // Before the socket opens, what `connect` sent waits in full: a reconnecting client's replay
-  // of a room's whole window (1,000 messages by default) must fit, and it is sent once.
   #beforeOpenBound(): number {
     return this.#limits.maxBufferedBytes * BEFORE_OPEN_FACTOR;
   }
@@ -313,11 +297,10 @@ export class WebSocketConnection implements Connection {
   }
 
   #opened(): void {
-    const frames = this.#beforeOpen;
+    const queue = this.#beforeOpen;
     this.#beforeOpen = null;
-    this.#beforeOpenBytes = 0;
     try {
-      for (const frame of frames ?? []) {
+      for (const frame of queue?.frames ?? []) {
         if ((this.#state & (FINISHED | CLOSING)) !== 0) break;
         // Written as they were queued: they were counted against the bound then, not again.
         if (typeof frame === "string" || frame instanceof Uint8Array) this.#batch?.flush();
@@ -327,16 +310,14 @@ export class WebSocketConnection implements Connection {
       // An event handler must not throw: that would end the process, not this socket.
       this.#fail(error);
     }
-    this.#reportDroppedBeforeOpen();
+    this.#reportDroppedBeforeOpen(queue);
   }
 
   // Never silent: what `connect` sent beyond the queue is counted and logged like any drop.
-  #reportDroppedBeforeOpen(): void {
-    const dropped = this.#droppedBeforeOpen;
-    if (dropped === 0) return;
-    this.#droppedBeforeOpen = 0;
-    this.#onDroppedBeforeOpen?.(dropped);
-    warnDroppedBeforeOpen(this.scope, dropped, this.#beforeOpenBound());
+  #reportDroppedBeforeOpen(queue: BeforeOpenQueue | null): void {
+    if (queue === null || queue.dropped === 0) return;
+    this.#onDroppedBeforeOpen?.(queue.dropped);
+    warnDroppedBeforeOpen(this.scope, queue.dropped, queue.bound);
   }
 
   #deliver(event: LayerEvent): boolean {
@@ -541,7 +522,8 @@ export class WebSocketConnection implements Connection {
     this.#tasks = null;
     this.#batch?.discard();
     if (this.#socket !== null) detachHandlers(this.#socket);
-    this.#reportDroppedBeforeOpen();
+    this.#reportDroppedBeforeOpen(this.#beforeOpen);
+    this.#beforeOpen = null;
     const byServer = (this.#state & CLOSING) !== 0;
     logDisconnect(this.scope, code, byServer ? this.#closeCode : undefined);
     await this.#release();
