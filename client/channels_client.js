@@ -37,6 +37,9 @@
  */
 import { checkClose, jsonObjects, LiveSocket, STATE_TEXT } from "./live_socket.js";
 
+// A ping after 25 s of quiet (proxies close idle connections after 30 to 60 s), lost 10 s later.
+const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
+
 export { STATE_TEXT };
 
 /** How many messages a stream server sends as history on a fresh or incomplete connect. */
@@ -78,6 +81,9 @@ export const HISTORY_SIZE = 50;
  *   doubling to 10 s, with jitter).
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
+ * @property {import("./live_socket.js").Heartbeat | false} [heartbeat] Tell a connection that
+ *   died without a close from a quiet one (default: a ping after 25 s of quiet, lost 10 s later
+ *   without an answer); `false` turns it off.
  */
 
 /** Why a send failed: the server refused it, or the connection went before its answer. */
@@ -154,6 +160,7 @@ export class ChannelStream {
     this.#live = new LiveSocket(() => this.#connectUrl(), {
       texts: options.texts,
       backoff: options.backoff,
+      heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT,
       WebSocket: options.WebSocket,
       window: options.window,
       decode: options.batch ? ndjsonFrames : jsonObjects,

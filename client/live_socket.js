@@ -35,7 +35,17 @@ export const STATE_TEXT = Object.freeze({
  * @property {import("./backoff.js").ReconnectDelays} [backoff] The delays between attempts.
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
+ * @property {Heartbeat | false} [heartbeat] Tell a connection that died without a close (a
+ *   laptop's Wi-Fi gone, a proxy that stopped forwarding) from a quiet one: after `idleMs`
+ *   without a frame the socket sends `{"type":"channels.ping"}`, which the server answers
+ *   itself, and after `timeoutMs` more without any frame it is taken as lost (the usual
+ *   reconnect follows). Off unless given.
+ * @typedef {{ idleMs: number, timeoutMs: number }} Heartbeat
  */
+
+/** The heartbeat's frames: the server answers the first with the second, on every route. */
+export const PING_FRAME = '{"type":"channels.ping"}';
+const PONG_TYPE = "channels.pong";
 
 /**
  * A reconnecting WebSocket; `start()` opens it. The URL may be a function, asked again before
@@ -54,6 +64,9 @@ export class LiveSocket {
   #leaving = false;
   #stopped = false;
   #started = false;
+  #lastHeard = 0;
+  #pinged = false;
+  #heartbeatTimer = 0;
   /** The page's listeners, removed on `stop()` so a closed socket is not kept alive by them. */
   #listeners = /** @type {[string, (event: Event) => void][]} */ ([]);
 
@@ -127,16 +140,19 @@ export class LiveSocket {
     ws.onopen = () => {
       if (ws !== this.#socket) return;
       this.#openedAt = Date.now();
+      this.#listen(ws);
       this.#setState("open");
       this.#options.onOpen?.();
     };
     ws.onmessage = (event) => {
       if (ws !== this.#socket) return;
+      this.#lastHeard = Date.now();
+      this.#pinged = false;
       const decode = this.#options.decode ?? jsonObjects;
       for (const frame of decode(event.data)) {
         // A handler may stop the socket or reconnect: the rest of this message is stale then.
         if (ws !== this.#socket) return;
-        this.#options.onFrame?.(frame);
+        if (frame.type !== PONG_TYPE) this.#options.onFrame?.(frame);
       }
     };
     ws.onclose = (event) => {
@@ -145,7 +161,35 @@ export class LiveSocket {
     };
   }
 
+  // The heartbeat of an open socket (see `LiveSocketOptions.heartbeat`): one timer, checking
+  // how long the socket has been quiet, rather than a timer reset on every frame.
+  #listen(ws) {
+    const beat = this.#options.heartbeat;
+    clearInterval(this.#heartbeatTimer);
+    if (!beat) return;
+    this.#lastHeard = Date.now();
+    this.#pinged = false;
+    const every = Math.max(10, Math.min(beat.idleMs, beat.timeoutMs) / 2);
+    this.#heartbeatTimer = setInterval(() => {
+      if (ws !== this.#socket) return clearInterval(this.#heartbeatTimer);
+      const quiet = Date.now() - this.#lastHeard;
+      if (this.#pinged && quiet >= beat.idleMs + beat.timeoutMs) {
+        // No close will come from a connection that died this way: it is lost now.
+        this.#lost({ code: 1006, reason: "No answer from the server" });
+        try {
+          ws.close(4000, "No answer to the heartbeat");
+        } catch {
+          // closing already
+        }
+      } else if (!this.#pinged && quiet >= beat.idleMs) {
+        this.#pinged = true;
+        ws.send(PING_FRAME);
+      }
+    }, every);
+  }
+
   #lost(event) {
+    clearInterval(this.#heartbeatTimer);
     this.#socket = null;
     if (this.#leaving) return this.#setState("closed");
     if (this.#openedAt !== 0 && Date.now() - this.#openedAt >= STABLE_MS) this.#backoff.reset();
@@ -169,6 +213,7 @@ export class LiveSocket {
   #stopFollowing() {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#heartbeatTimer);
     const target = this.#options.window ?? globalThis;
     for (const [type, listener] of this.#listeners) target.removeEventListener(type, listener);
     this.#listeners = [];

@@ -101,6 +101,20 @@ export interface StreamOptions {
   WebSocket?: typeof WebSocket;
   /** Where `pagehide`, `pageshow` and `online` come from. */
   window?: EventTarget;
+  /**
+   * Tell a connection that died without a close from a quiet one: after `idleMs` without a
+   * frame a ping goes out (the server answers it itself), and after `timeoutMs` more without
+   * any frame the connection counts as lost and is made again. `false` turns it off.
+   */
+  heartbeat?: Heartbeat | false;
+}
+
+/** The heartbeat's timing (see `heartbeat` in the options). */
+export interface Heartbeat {
+  /** Quiet this long, a ping goes out. */
+  idleMs: number;
+  /** No frame this long after the ping, the connection is lost. */
+  timeoutMs: number;
 }
 
 /** Why a send failed: the server refused it, or the connection went before its answer. */
@@ -195,6 +209,12 @@ export interface LiveSocketOptions {
   WebSocket?: typeof WebSocket;
   /** Where `pagehide`, `pageshow` and `online` come from. */
   window?: EventTarget;
+  /**
+   * Tell a connection that died without a close from a quiet one: after `idleMs` without a
+   * frame a ping goes out (the server answers it itself), and after `timeoutMs` more without
+   * any frame the connection counts as lost and is made again. `false` turns it off.
+   */
+  heartbeat?: Heartbeat | false;
 }
 
 /**

@@ -57,6 +57,16 @@ function closedInConnect(reason: string): string {
   return `Refused by the consumer: it closed the socket in connect${reason ? ` (${reason})` : ""}`;
 }
 
+/**
+ * The client module's heartbeat (`client/live_socket.js`): a socket that heard nothing for a
+ * while sends this exact frame, and the framework answers {@linkcode PONG_FRAME} itself, on
+ * every route, so a client can tell a connection that died without a close from a quiet one.
+ * Counted against the rate limit like any frame.
+ */
+export const PING_FRAME = '{"type":"channels.ping"}';
+/** The framework's answer to {@linkcode PING_FRAME}. */
+export const PONG_FRAME = '{"type":"channels.pong"}';
+
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
@@ -399,6 +409,8 @@ export class WebSocketConnection implements Connection {
       this.#refuseFrame(refusal);
       return;
     }
+    // The client module's heartbeat, answered here: the consumer never sees it.
+    if (data === PING_FRAME) return this.send(PONG_FRAME);
     if ((this.#state & RUNNING) === 0) {
       // Nothing waits (the usual case): dispatch now, without a task closure.
       this.#state |= RUNNING;

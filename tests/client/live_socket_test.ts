@@ -1,5 +1,7 @@
-import { assertEquals, assertThrows } from "@std/assert";
-import { LiveSocket, type LiveSocketOptions } from "../../client/live_socket.js";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { LiveSocket, type LiveSocketOptions, PING_FRAME } from "../../client/live_socket.js";
+
+const PONG = '{"type":"channels.pong"}';
 import { Backoff } from "../../client/backoff.js";
 import { drop, fakeSockets, open } from "./_fake_socket.ts";
 
@@ -156,4 +158,38 @@ Deno.test("a close the client stops on is for good: coming back online opens not
   window.dispatchEvent(new Event("online"));
   assertEquals(sockets.waiting, 0, "a socket was opened after the client stopped for good");
   assertEquals(states.at(-1), "closed: Logged out");
+});
+
+Deno.test("heartbeat: a connection that died without a close is taken as lost and made again", async () => {
+  const { live, sockets, states } = client({ heartbeat: { idleMs: 20, timeoutMs: 20 } });
+  live.start();
+  const silent = await sockets.next();
+  open(silent);
+  // Nothing comes back, not even the answer to the ping: a new socket is the proof.
+  const next = await sockets.next();
+  assertEquals(silent.sent, [PING_FRAME]);
+  assertEquals(silent.closedWith, 4000);
+  assert(states.some((state) => state.startsWith("reconnecting: Connection lost")), `${states}`);
+  open(next);
+  live.stop();
+});
+
+Deno.test("heartbeat: a quiet connection whose pings are answered stays open", async () => {
+  const received: unknown[] = [];
+  const { live, sockets } = client({
+    heartbeat: { idleMs: 10, timeoutMs: 10 },
+    onFrame: (frame) => received.push(frame),
+  });
+  live.start();
+  const socket = await sockets.next();
+  socket.send = (data: string) => {
+    socket.sent.push(data);
+    if (data === PING_FRAME) queueMicrotask(() => socket.onmessage?.({ data: PONG }));
+  };
+  open(socket);
+  // Ten times the time a dead connection takes to be given up: nothing may happen.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert(socket.sent.length >= 2, `only ${socket.sent.length} ping(s) in 200 ms`);
+  assertEquals([live.isOpen, sockets.waiting, received], [true, 0, []]);
+  live.stop();
 });

@@ -73,3 +73,17 @@ Deno.test("frames sent before the socket opens beyond its queue are counted and 
   );
   await comm.disconnect();
 });
+
+Deno.test("the client module's heartbeat ping is answered by the framework; the consumer never sees it", async () => {
+  await using services = await createTestServices();
+  const seen: string[] = [];
+  const consumer: Consumer = () => ({ receive: (text) => void seen.push(text) });
+  const comm = new Communicator({ consumer, services }, "/ws/quiet/");
+  await comm.connect();
+  comm.send('{"type":"channels.ping"}');
+  assertEquals(await comm.receive(), '{"type":"channels.pong"}');
+  comm.send("a frame of its own");
+  comm.send('{"type": "channels.ping"}'); // not the exact frame: the consumer's to handle
+  await comm.disconnect();
+  assertEquals(seen, ["a frame of its own", '{"type": "channels.ping"}']);
+});
