@@ -347,13 +347,19 @@ export class WebSocketConnection implements Connection {
     if (!congested && (this.#state & RUNNING) === 0) {
       // Nothing waits (the usual case): run the handler now, without a task and its promise.
       this.#droppedInARow = 0;
-      this.#state |= RUNNING;
+      // DELIVERING while the handler runs: what it sends at once is this delivery's, checked
+      // against the socket's bounds already (see `#overBudget`). Set and cleared inline, on the
+      // path of every delivery.
+      this.#state |= RUNNING | DELIVERING;
       let pending;
       try {
-        pending = this.#callHandler(handler, event);
+        // The hooks are `this`: a class's handlers can be shared by all its sockets.
+        pending = handler.call(this.#hooks, event);
       } catch (error) {
+        this.#state &= ~DELIVERING;
         this.#fail(error);
       }
+      this.#state &= ~DELIVERING;
       this.#continueAfter(pending);
       return true;
     }
