@@ -324,7 +324,11 @@ class ChatSocket implements ConsumerHooks {
       if (result.queued) {
         // channels_redis: a worker that starts within the queue's expiry still takes it.
         // "Unconfirmed", not refused: the client must not send it again (it would run twice).
-        this.#sendError(`No ${channel} worker is running now: the command waits for one`, ref, true);
+        this.#sendError(
+          `No ${channel} worker is running now: the command waits for one`,
+          ref,
+          true,
+        );
       } else if (result.noListener) this.#sendError(`No ${channel} worker is running`, ref);
       else if (result.dropped > 0) {
         this.#sendError(`The ${channel} worker is busy: try again`, ref);
