@@ -28,10 +28,15 @@ function post(url: string, body: unknown): Promise<Response> {
   });
 }
 
-async function runSend(url: string, ...args: string[]) {
+/** `deno task send` through the server at `url`'s `/_send/`. */
+function runSend(url: string, ...args: string[]) {
+  return runSendWith({ SEND_TOKEN: TOKEN, LAYER: "memory" }, ...args, "--url", url);
+}
+
+async function runSendWith(env: Record<string, string>, ...args: string[]) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "cli/send.ts", ...args, "--url", url],
-    env: { SEND_TOKEN: TOKEN, LAYER: "memory" },
+    args: ["run", "--allow-net", "--allow-env", "cli/send.ts", ...args],
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -104,22 +109,9 @@ Deno.test({
   fn: async () => {
     // channels_redis' own prefix ("asgi"), as a Django project has it: a channel of this test's.
     const channel = `thumbnails.${uniquePrefix("send")}`;
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "cli/send.ts",
-        "--channel",
-        channel,
-        '{"type":"x"}',
-      ],
-      env: { LAYER: "channels_redis", REDIS_URL: redis!.url },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const out = new TextDecoder().decode(stdout);
-    assertEquals(code, 0, new TextDecoder().decode(stderr));
+    const env = { LAYER: "channels_redis", REDIS_URL: redis!.url };
+    const { code, out, err } = await runSendWith(env, "--channel", channel, '{"type":"x"}');
+    assertEquals(code, 0, err);
     assertStringIncludes(out, `Queued on channel "${channel}": nobody listens now; it waits`);
     // It is there, in channels_redis' queue for the channel.
     const client = createClient({ url: redis!.url });
