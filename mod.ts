@@ -66,6 +66,8 @@ export {
 } from "./server/backends.ts";
 export { type RunningServer, serveApp, type ServeOptions } from "./server/start.ts";
 export { stopOnSignals, type StopOnSignalsOptions, type Stoppable } from "./server/signals.ts";
+// What a frame counts against `Connection.sendCapacity`, for a consumer about to send many.
+export { frameBytes } from "./server/_send_checks.ts";
 export { runWorker, type StartServer, startWorkers, type WorkerPool } from "./server/workers.ts";
 export {
   type ChannelNameRouter,

@@ -2,7 +2,13 @@
  * What a chat socket sees before its live frames: the frames it missed, when it reconnects from
  * a position the room's stream still holds, or else the room's latest messages as history.
  */
-import type { Connection, GroupStreams, StreamPosition, StreamRead } from "../mod.ts";
+import {
+  type Connection,
+  frameBytes,
+  type GroupStreams,
+  type StreamPosition,
+  type StreamRead,
+} from "../mod.ts";
 import { chatFrameOf } from "./chat_rooms.ts";
 
 /** How many messages a room shows on entry, and after a recovery that was not complete. */
@@ -15,8 +21,6 @@ export const RECOVERED = "recovered";
  * follows it (the room's presence list, live messages).
  */
 const REPLAY_SHARE = 0.75;
-// What each waiting frame counts besides its text (see `frameBytes` in the server).
-const FRAME_OVERHEAD_BYTES = 32;
 
 function missedFrames(read: StreamRead, room: string): Record<string, unknown>[] {
   const frames = [];
@@ -29,7 +33,7 @@ function missedFrames(read: StreamRead, room: string): Record<string, unknown>[]
 
 function replayBytes(frames: Record<string, unknown>[]): number {
   let bytes = 0;
-  for (const frame of frames) bytes += JSON.stringify(frame).length + FRAME_OVERHEAD_BYTES;
+  for (const frame of frames) bytes += frameBytes(JSON.stringify(frame));
   return bytes;
 }
 

@@ -25,8 +25,10 @@ export function jsonFrame(value: unknown): string {
 }
 
 /**
- * What a frame waiting to be sent counts for against `maxBufferedBytes`: its length (a string's
- * UTF-16 units, near enough its bytes) and what holding it costs besides.
+ * What a frame waiting to be sent counts for against `maxBufferedBytes` and
+ * `Connection.sendCapacity`: its length (a string's UTF-16 units, near enough its bytes) and
+ * what holding it costs besides. A consumer about to send many frames at once (a replay) sums
+ * this over them to see whether they fit.
  */
 export function frameBytes(data: string | Uint8Array | { json: string }): number {
   const length = typeof data === "string"
