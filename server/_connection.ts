@@ -67,6 +67,12 @@ export const PING_FRAME = '{"type":"channels.ping"}';
 /** The framework's answer to {@linkcode PING_FRAME}. */
 export const PONG_FRAME = '{"type":"channels.pong"}';
 
+/**
+ * How long an upgraded socket may take to open before it is given up: Deno never opens nor
+ * closes the socket of a client that left during the handshake.
+ */
+export const OPEN_TIMEOUT_MS = 5000;
+
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
@@ -199,6 +205,10 @@ export class WebSocketConnection implements Connection {
     socket.onmessage = (event) => this.#received(event.data);
     socket.onclose = (event) => void this.#closed(event.code);
     socket.onerror = ignore; // the close event that follows does the cleanup
+    // A client that left while `connect` ran gets a socket from Deno that never opens and
+    // never closes: no event would ever end it (its groups, presence, cap place). Given up on
+    // if it has not opened in time; `#opened` clears this.
+    this.#closeTimer = setTimeout(() => this.#neverOpened(), OPEN_TIMEOUT_MS);
     if ((this.#state & CLOSING) !== 0) {
       // Closed after `connect` accepted the socket, before its upgrade (a log-out, say).
       this.#state &= ~CLOSING;
@@ -285,6 +295,7 @@ export class WebSocketConnection implements Connection {
       closeOnNextTurn(socket, code, closeReason(reason), this.scope);
       // A client that never reads never answers the close frame either: stop waiting for it,
       // so its groups and channel are released now rather than when TCP gives up.
+      clearTimeout(this.#closeTimer); // the wait for the open, if it still runs
       this.#closeTimer = setTimeout(() => void this.#closed(code), CLOSE_TIMEOUT_MS);
     }
   }
@@ -306,7 +317,19 @@ export class WebSocketConnection implements Connection {
     return this.#layer.send(channel, event);
   }
 
+  #neverOpened(): void {
+    const socket = this.#socket;
+    if (socket === null || socket.readyState !== CONNECTING) return;
+    try {
+      socket.close(CloseCode.GOING_AWAY);
+    } catch {
+      // the socket is gone already
+    }
+    void this.#closed(1006); // as a connection lost without a close frame reads
+  }
+
   #opened(): void {
+    clearTimeout(this.#closeTimer);
     const queue = this.#beforeOpen;
     this.#beforeOpen = null;
     try {

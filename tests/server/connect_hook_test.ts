@@ -4,6 +4,7 @@
  */
 import { assertEquals } from "@std/assert";
 import type { Consumer } from "../../server/consumer.ts";
+import { OPEN_TIMEOUT_MS } from "../../server/_connection.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
 
 Deno.test("close() in connect refuses the handshake with 403, as Channels' self.close() does", async () => {
@@ -78,4 +79,20 @@ Deno.test("events that arrive while connect awaits are handled after it, in orde
   assertEquals(await comm.receiveJson(), { kind: "live", n: 2 });
   assertEquals(steps, ["connect: start", "connect: end", "event 1", "event 2"]);
   await comm.disconnect();
+});
+
+Deno.test("an upgraded socket that never opens is given up: its disconnect runs", async () => {
+  // Deno gives a client that left during `connect` a socket that never opens nor closes.
+  await using services = await createTestServices();
+  const { promise: disconnected, resolve: onDisconnect } = Promise.withResolvers<number>();
+  const consumer: Consumer = () => ({ disconnect: (code) => onDisconnect(code) });
+  const comm = new Communicator({ consumer, services }, "/ws/left/");
+  comm.socket.open = () => {}; // the client is gone: the open never comes
+  assertEquals((await comm.connect()).status, 101);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const never = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("disconnect never ran")), OPEN_TIMEOUT_MS * 3);
+  });
+  const code = await Promise.race([disconnected, never]).finally(() => clearTimeout(timer));
+  assertEquals(code, 1006);
 });
