@@ -190,6 +190,10 @@ async function endSession(context: RequestContext, sessionId: string): Promise<v
   const session = await context.services.sessions.get(sessionId);
   await context.services.sessions.delete(sessionId);
   await closeSessionSockets(context, sessionId);
+  // Its tabs in their grace period go too, even when none of its sockets is open to say so.
+  await context.services.presence.untrackSession(await sessionGroup(sessionId)).catch((error) =>
+    log.warn("Could not end an ended session's presence", error)
+  );
   if (session !== null) log.info(`Logged out: ${JSON.stringify(session.username)}`);
 }
 

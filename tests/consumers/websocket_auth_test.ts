@@ -186,3 +186,24 @@ Deno.test("a malformed Cookie header makes an anonymous socket, not a server err
   assertEquals((await socket.nextMatching((m) => m.message === "hello")).author, "Anonymous");
   await socket.close();
 });
+
+Deno.test("logging out ends the session's presence at once, with no socket of it open", async () => {
+  // A long grace period: only the log-out can take the closed tab's user offline in time.
+  await using server = await startTestServer({ presenceGraceMs: 60_000 });
+  const bob = await loggedIn(server, "bob");
+  const ada = await loggedIn(server, "ada");
+  const headers = (client: WebClient) => ({ ...client.socketHeaders(), origin: server.url });
+  const watcher = await TestSocket.open(server.wsUrl("/ws/presence/state/"), {
+    headers: headers(ada),
+  });
+  const tab = await TestSocket.open(server.wsUrl("/ws/presence/state/"), { headers: headers(bob) });
+  await watcher.nextMatching((f) =>
+    f.type === "presence.diff" && (f.joins as string[]).includes("bob")
+  );
+  await tab.close(); // bob's tab closed: online for the grace period
+  await bob.logOut();
+  await watcher.nextMatching((f) =>
+    f.type === "presence.diff" && (f.leaves as string[]).includes("bob")
+  );
+  await watcher.close();
+});
