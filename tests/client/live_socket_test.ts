@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { LiveSocket, type LiveSocketOptions, PING_FRAME } from "../../client/live_socket.js";
 
-const PONG = '{"type":"channels.pong"}';
+import { PING_FRAME as SERVER_PING, PONG_FRAME as PONG } from "../../server/_connection.ts";
 import { Backoff } from "../../client/backoff.js";
 import { drop, fakeSockets, open } from "./_fake_socket.ts";
 
@@ -192,4 +192,9 @@ Deno.test("heartbeat: a quiet connection whose pings are answered stays open", a
   assert(socket.sent.length >= 2, `only ${socket.sent.length} ping(s) in 200 ms`);
   assertEquals([live.isOpen, sockets.waiting, received], [true, 0, []]);
   live.stop();
+});
+
+Deno.test("heartbeat: the client's ping is the very frame the server answers", () => {
+  // Written in both (the browser module cannot import the server): they must not drift apart.
+  assertEquals(PING_FRAME, SERVER_PING);
 });

@@ -3,6 +3,7 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Communicator, createTestServices } from "../../testing.ts";
 import type { Consumer, LayerEvent } from "../../mod.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
+import { PING_FRAME, PONG_FRAME } from "../../server/_connection.ts";
 
 Deno.test("an object changed after sendJson is sent as it was each time", async () => {
   await using services = await createTestServices();
@@ -80,8 +81,9 @@ Deno.test("the client module's heartbeat ping is answered by the framework; the 
   const consumer: Consumer = () => ({ receive: (text) => void seen.push(text) });
   const comm = new Communicator({ consumer, services }, "/ws/quiet/");
   await comm.connect();
-  comm.send('{"type":"channels.ping"}');
-  assertEquals(await comm.receive(), '{"type":"channels.pong"}');
+  comm.send(PING_FRAME);
+  assertEquals(await comm.receive(), PONG_FRAME);
+  assertEquals(PING_FRAME, '{"type":"channels.ping"}'); // the wire format the README documents
   comm.send("a frame of its own");
   comm.send('{"type": "channels.ping"}'); // not the exact frame: the consumer's to handle
   await comm.disconnect();
