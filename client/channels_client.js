@@ -9,7 +9,8 @@
  * - Each (re)connect starts with a `recovered` frame, passed to `onRecovered`. `complete: false`
  *   means messages were lost for this client (it was away longer than the server keeps them,
  *   or the stream's history was lost); the server then sends its last messages again, as on a
- *   first visit, and the app should say so.
+ *   first visit, and the app should say so. A connection whose stream loses its history while
+ *   it is open gets another `recovered` frame (`complete: false`, the new epoch) then and there.
  * - `onMessage` receives each message once, in offset order: a message at or below the last
  *   delivered offset is dropped (within one epoch).
  * - `send(data, { ack: true })` resolves once the server stored the message.
@@ -65,7 +66,8 @@ export const HISTORY_SIZE = 50;
  * @typedef {object} StreamOptions
  * @property {(message: StreamMessage) => void} [onMessage] Each stream message, once, in order.
  * @property {(recovery: Recovery) => void} [onRecovered] The first frame of each connection,
- *   before the messages it announces.
+ *   before the messages it announces; again, with `complete: false`, when the stream's history
+ *   is lost while the connection is open.
  * @property {(frame: Record<string, unknown>) => void} [onFrame] Every other frame: those without
  *   an offset (presence, errors without a `ref` of a pending send…).
  * @property {(state: StreamState, text: string) => void} [onStateChange] Each change of the

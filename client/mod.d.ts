@@ -78,7 +78,10 @@ export interface SendResult {
 export interface StreamOptions {
   /** Each stream message, once, in offset order. */
   onMessage?: (message: StreamMessage) => void;
-  /** The first frame of each connection, before the messages it announces. */
+  /**
+   * The first frame of each connection, before the messages it announces; again, with
+   * `complete: false`, when the stream's history is lost while the connection is open.
+   */
   onRecovered?: (recovery: Recovery) => void;
   /** Every other frame: those without an offset (presence, errors that answer no send). */
   onFrame?: (frame: Record<string, unknown>) => void;

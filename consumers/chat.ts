@@ -14,7 +14,6 @@ import {
   PublishUnconfirmedError,
   sessionGroup,
   sortableId,
-  type StreamPosition,
   type StreamRead,
   type StreamRetention,
 } from "../mod.ts";
@@ -100,24 +99,13 @@ export function chatConsumer(
   presence?: PresenceTracker,
   options: ChatConsumerOptions = {},
 ): Consumer {
-  // Sockets of one room that see the same gap share one read of it.
-  const gapReads = new Map<string, Promise<StreamRead>>();
   const route: ChatRoute = {
     streams,
     presence,
     naming: options.naming ?? OWN_CHAT_NAMING,
     commands: options.commands ?? {},
     publishOptions: { retention: options.retention },
-    readGap: (group, position) => {
-      const key = `${position.epoch}\n${position.offset}\n${group}`;
-      let read = gapReads.get(key);
-      if (read === undefined) {
-        read = streams.since(group, position);
-        gapReads.set(key, read);
-        read.finally(() => gapReads.delete(key)).catch(() => {});
-      }
-      return read;
-    },
+    liveReads: sharedReads(streams),
   };
   return (conn) => new ChatSocket(route, conn);
 }
@@ -129,7 +117,35 @@ interface ChatRoute {
   readonly naming: ChatNaming;
   readonly commands: Readonly<Record<string, string>>;
   readonly publishOptions: { retention?: StreamRetention };
-  readGap(group: string, position: StreamPosition): Promise<StreamRead>;
+  /** Reads for sockets already in their room: the room's sockets that need one share it. */
+  readonly liveReads: Pick<GroupStreams, "since" | "latest">;
+}
+
+/**
+ * Reads that every socket asking the same while one is under way shares: a gap or a lost
+ * history is seen by every socket of the room at once. Only for sockets already in the group,
+ * which receive live whatever a shared read started too early to hold.
+ */
+function sharedReads(streams: GroupStreams): Pick<GroupStreams, "since" | "latest"> {
+  const reads = new Map<string, Promise<StreamRead>>();
+  const shared = (key: string, read: () => Promise<StreamRead>) => {
+    let pending = reads.get(key);
+    if (pending === undefined) {
+      pending = read();
+      reads.set(key, pending);
+      pending.finally(() => reads.delete(key)).catch(() => {});
+    }
+    return pending;
+  };
+  return {
+    since: (group, position) =>
+      shared(
+        `since\n${position.epoch}\n${position.offset}\n${group}`,
+        () => streams.since(group, position),
+      ),
+    latest: (group, count) =>
+      shared(`latest\n${count}\n${group}`, () => streams.latest(group, count)),
+  };
 }
 
 type EventHandlers = Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
@@ -279,12 +295,11 @@ class ChatSocket implements ConsumerHooks {
 
   #sendMessage(event: LayerEvent): void | Promise<void> {
     const offset = event.offset;
-    if (typeof offset === "number") {
-      if (event.epoch === this.#epoch) {
-        if (offset <= this.#last) return; // sent already (replayed, or read to fill a gap)
-        if (offset > this.#last + 1) return this.#fillGap(event);
-      }
-      this.#epoch = event.epoch as string;
+    // Without both, not a streamed event (one sent from Django, say): it goes through as is.
+    if (typeof offset === "number" && typeof event.epoch === "string") {
+      if (event.epoch !== this.#epoch) return this.#reenter(event);
+      if (offset <= this.#last) return; // sent already (replayed, or read to fill a gap)
+      if (offset > this.#last + 1) return this.#fillGap(event);
       this.#last = offset;
     }
     const frame = chatFrameOf(event, this.#room);
@@ -343,7 +358,7 @@ class ChatSocket implements ConsumerHooks {
   // outage: what lies between is read from the stream, once for every socket that needs it.
   async #fillGap(event: LayerEvent): Promise<void> {
     try {
-      const read = await this.#route.readGap(this.#group, {
+      const read = await this.#route.liveReads.since(this.#group, {
         epoch: this.#epoch,
         offset: this.#last,
       });
@@ -355,9 +370,38 @@ class ChatSocket implements ConsumerHooks {
     } catch (error) {
       log.warn(`Chat "${this.#room}": a gap in the stream could not be read`, error);
     }
-    this.#epoch = event.epoch as string;
     this.#last = Math.max(this.#last, (event.offset as number) - 1);
     this.#sendMessage(event);
+  }
+
+  // An event of another epoch: the room's history was lost (Redis restarted empty, say), so
+  // what this socket saw cannot be followed on from. It goes through the entry again, as a
+  // client back with a position whose epoch is gone does: a client that follows offsets is
+  // told (`complete: false`), and every socket gets the new epoch's latest messages, this event
+  // and any that crossed it on the way among them, in order.
+  async #reenter(event: LayerEvent): Promise<void> {
+    const query = this.#conn.scope.query;
+    const follows = positionOf(query) !== null || query.get("stream") === "1";
+    let read: StreamRead;
+    try {
+      read = await replay(this.#conn, {
+        streams: this.#route.liveReads,
+        room: this.#room,
+        group: this.#group,
+        position: follows ? { epoch: this.#epoch, offset: this.#last } : null,
+        wantsStream: false,
+      });
+    } catch (error) {
+      // Followed on from this event: what came before it in the new epoch is not known.
+      log.warn(`Chat "${this.#room}": the stream's new epoch could not be read`, error);
+      this.#epoch = event.epoch as string;
+      this.#last = (event.offset as number) - 1;
+      return this.#sendMessage(event);
+    }
+    this.#epoch = read.epoch;
+    this.#last = read.offset;
+    // Not of the epoch read: a straggler of one that is over.
+    if (event.epoch === read.epoch) this.#sendMessage(event);
   }
 
   async #enter(query: URLSearchParams): Promise<void> {

@@ -39,7 +39,7 @@ function replayBytes(frames: Record<string, unknown>[]): number {
 
 /** The room a socket enters, and where its client says it was. */
 export interface RoomEntry {
-  streams: GroupStreams;
+  streams: Pick<GroupStreams, "since" | "latest">;
   room: string;
   group: string;
   /** The position the client reconnects from; `null` for a first visit. */

@@ -146,6 +146,26 @@ Deno.test("an incomplete recovery is reported and the history comes again from t
   assertEquals(query(await sockets.next()), { presence: "1", epoch: "e2", since: "2" });
 });
 
+Deno.test("a history lost while the connection is open is reported, and the new epoch delivered", async () => {
+  const { sockets, messages, recoveries } = start();
+  const socket = await sockets.next();
+  open(socket);
+  feed(socket, { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 0 });
+  feed(socket, chat(1), chat(2), chat(3));
+  // What the server sends when Redis restarted empty: the verdict, then the new epoch's history.
+  feed(socket, { type: "recovered", complete: false, epoch: "e2", offset: 2, reason: "lost" });
+  feed(
+    socket,
+    chat(1, { history: true, message: "n1" }),
+    chat(2, { history: true, message: "n2" }),
+  );
+  feed(socket, chat(2, { message: "n2" }), chat(3, { message: "n3" }));
+  assertEquals(messages, ["m1", "m2", "m3", "n1", "n2", "n3"]);
+  assertEquals(recoveries.map((r) => [r.complete, r.epoch]), [[true, "e1"], [false, "e2"]]);
+  drop(socket);
+  assertEquals(query(await sockets.next()), { presence: "1", epoch: "e2", since: "3" });
+});
+
 Deno.test("a batched message carries several frames, one JSON object a line, in order", async () => {
   const { sockets, messages, frames } = start(undefined, { batch: true });
   const socket = await sockets.next();

@@ -6,11 +6,13 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { chatConsumer } from "../../consumers/chat.ts";
+import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 import {
   type GroupStreams,
   InMemoryLayer,
   MemoryStreams,
   PublishUnconfirmedError,
+  type StreamEvent,
 } from "../../mod.ts";
 
 type Frame = Record<string, unknown>;
@@ -315,3 +317,97 @@ Deno.test("a rate-limit notice carries the ref of the frame it refused", async (
   assert(/Rate limit/.test(String(refusal.error)));
   await comm.disconnect();
 });
+
+/** Streams whose state can be lost, as Redis that restarted empty loses it. */
+class LosableStreams implements GroupStreams {
+  #layer: InMemoryLayer;
+  #stores: DenoKvStore[] = [];
+  current!: GroupStreams;
+
+  private constructor(layer: InMemoryLayer) {
+    this.#layer = layer;
+  }
+
+  static async open(layer: InMemoryLayer): Promise<LosableStreams> {
+    const streams = new LosableStreams(layer);
+    await streams.lose();
+    return streams;
+  }
+
+  /** Drops every stream: the next publish or read starts a new epoch at offset 1. */
+  async lose(): Promise<void> {
+    const store = await DenoKvStore.open(":memory:");
+    this.#stores.push(store);
+    this.current = new MemoryStreams(this.#layer, store);
+  }
+
+  publish(...args: Parameters<GroupStreams["publish"]>) {
+    return this.current.publish(...args);
+  }
+  since(...args: Parameters<GroupStreams["since"]>) {
+    return this.current.since(...args);
+  }
+  latest(...args: Parameters<GroupStreams["latest"]>) {
+    return this.current.latest(...args);
+  }
+  async close(): Promise<void> {
+    await this.current.close();
+    for (const store of this.#stores) store.close();
+  }
+}
+
+Deno.test("when the room's history is lost, live sockets are told and see the new epoch once each, in order", async () => {
+  await using app = await createTestApp(GENEROUS);
+  // As in the test above, the test delivers the stream's events itself, here after the room's
+  // history was lost, and the new epoch's first two crossed on their way.
+  const aside = new InMemoryLayer();
+  const streams = await LosableStreams.open(aside);
+  const consumer = chatConsumer(streams);
+  const target = { consumer, services: app.services, route: "/ws/chat/:room/" };
+  const streaming = new Communicator(target, "/ws/chat/lobby/?stream=1");
+  const tutorial = new Communicator(target, "/ws/chat/lobby/");
+  assert((await streaming.connect()).accepted);
+  assert((await tutorial.connect()).accepted);
+  const fresh = await streaming.receiveJson();
+  for (const text of ["old1", "old2", "old3"]) {
+    await streams.publish("chat.lobby", { type: "chat.message", message: text });
+    await app.layer.groupSend("chat.lobby", await last(streams));
+  }
+  for (const comm of [streaming, tutorial]) {
+    const frames = [];
+    for (let n = 0; n < 3; n++) frames.push(await comm.receiveJson());
+    assertEquals(frames.map((f) => f.message), ["old1", "old2", "old3"]);
+  }
+
+  await streams.lose();
+  for (const text of ["new1", "new2"]) {
+    await streams.publish("chat.lobby", { type: "chat.message", message: text });
+  }
+  const { events, epoch } = await streams.latest("chat.lobby", 2);
+  assert(epoch !== fresh.epoch);
+  for (const event of [...events].reverse()) await app.layer.groupSend("chat.lobby", event);
+
+  const verdict = await streaming.receiveJson();
+  assertEquals([verdict.type, verdict.complete, verdict.epoch], ["recovered", false, epoch]);
+  for (const comm of [streaming, tutorial]) {
+    const frames = [];
+    for (let n = 0; n < 2; n++) frames.push(await comm.receiveJson());
+    assertEquals(frames.map((f) => [f.message, f.offset, f.epoch]), [
+      ["new1", 1, epoch],
+      ["new2", 2, epoch],
+    ]);
+    assert(await comm.receiveNothing(50), "an offset came twice");
+  }
+  await streams.publish("chat.lobby", { type: "chat.message", message: "new3" });
+  await app.layer.groupSend("chat.lobby", await last(streams));
+  for (const comm of [streaming, tutorial]) {
+    assertEquals((await comm.receiveJson()).message, "new3");
+    await comm.disconnect();
+  }
+  await streams.close();
+});
+
+async function last(streams: GroupStreams): Promise<StreamEvent> {
+  const { events } = await streams.latest("chat.lobby", 1);
+  return events[0];
+}

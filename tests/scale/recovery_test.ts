@@ -194,6 +194,57 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "a live socket through a Redis that restarted empty is told, and misses nothing after",
+  ignore: !privateRedis,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const env = { ...FAST, LAYER: "redis", REDIS_URL: server.url, REDIS_PREFIX: "live" };
+    await using a = await startServerProcess(env);
+    await using b = await startServerProcess(env);
+    const live = await TestSocket.open(a.wsUrl(`${ROOM}?stream=1`));
+    const fresh = await live.nextJson(WAIT);
+    const before = await TestSocket.open(b.wsUrl(ROOM));
+    await sendAll(before, 3, "before");
+    await live.nextMatching((f) => f.message === "before 3", WAIT);
+    await server.restart();
+    // Both processes publish the new epoch's first messages: they may cross on their way.
+    const senders = [await openOnceServed(a.wsUrl(ROOM)), await openOnceServed(b.wsUrl(ROOM))];
+    await Promise.all(senders.map((sender, n) => storeOne(sender, `first on ${"AB"[n]}`)));
+    for (const sender of senders) await sendAll(sender, 5, `then on ${senders.indexOf(sender)}`);
+    const { offset: latest } = await ackOf(senders[0], "last", 99);
+
+    const verdict = await live.nextMatching((f) => f.type === "recovered", WAIT);
+    assertEquals(verdict.complete, false);
+    assertNotEquals(verdict.epoch, fresh.epoch);
+    const offsets: number[] = [];
+    while (offsets.at(-1) !== latest) {
+      const frame = await live.nextJson(WAIT);
+      assertEquals(frame.epoch, verdict.epoch);
+      offsets.push(frame.offset as number);
+    }
+    // Every message of the new epoch, once each and in order, from its first.
+    assertEquals(offsets, Array.from({ length: latest as number }, (_, i) => i + 1));
+    for (const socket of [live, before, ...senders]) await socket.close();
+  },
+});
+
+/** Sends `message` with an ack until one is stored (Redis is coming back meanwhile). */
+async function storeOne(sender: TestSocket, message: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const answer = await ackOf(sender, `${message} (${attempt})`, attempt);
+    if (answer.type === "ack") return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`"${message}" was never stored after Redis came back`);
+}
+
+/** The answer to `message` sent with an ack and `ref`: an ack or an error. */
+function ackOf(sender: TestSocket, message: string, ref: number): Promise<Frame> {
+  sender.sendJson({ message, ref, ack: true });
+  return sender.nextMatching((f) => f.ref === ref, WAIT);
+}
+
 Deno.test("a client back after a graceful restart gets the 90 messages it missed, complete", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "recovery-restart-" });
   try {
