@@ -202,6 +202,14 @@ export {
   type StreamRetention,
 } from "./layers/streams/contract.ts";
 export { MemoryStreams, type MemoryStreamsOptions } from "./layers/streams/memory.ts";
+// The stream protocol's server side (what the client module speaks): recovery, once, in order.
+export {
+  DEFAULT_HISTORY_SIZE,
+  RECOVERED,
+  type StreamFollower,
+  StreamFollowing,
+  type StreamFollowingOptions,
+} from "./server/stream_follower.ts";
 
 // Presence.
 export {

@@ -14,12 +14,12 @@ import {
   PublishUnconfirmedError,
   sessionGroup,
   sortableId,
-  type StreamRead,
+  type StreamFollower,
+  StreamFollowing,
   type StreamRetention,
 } from "../mod.ts";
 import { presenceSnapshot } from "./presence_snapshot.ts";
-import { positionOf, refOf, refusal } from "./chat_frames.ts";
-import { replay } from "./chat_replay.ts";
+import { refOf, refusal } from "./chat_frames.ts";
 import {
   ANONYMOUS_AUTHOR,
   chatFrameOf,
@@ -105,9 +105,14 @@ export function chatConsumer(
     naming: options.naming ?? OWN_CHAT_NAMING,
     commands: options.commands ?? {},
     publishOptions: { retention: options.retention },
-    liveReads: sharedReads(streams),
+    following: new StreamFollowing(streams, { frameOf: roomFrameOf }),
   };
   return (conn) => new ChatSocket(route, conn);
+}
+
+// The frame of a room's event; the room is needed only for messages from outside.
+function roomFrameOf(event: LayerEvent, conn: Connection): LayerEvent | null {
+  return chatFrameOf(event, conn.scope.params.room ?? "");
 }
 
 /** What every socket of one chat route shares. */
@@ -117,35 +122,8 @@ interface ChatRoute {
   readonly naming: ChatNaming;
   readonly commands: Readonly<Record<string, string>>;
   readonly publishOptions: { retention?: StreamRetention };
-  /** Reads for sockets already in their room: the room's sockets that need one share it. */
-  readonly liveReads: Pick<GroupStreams, "since" | "latest">;
-}
-
-/**
- * Reads that every socket asking the same while one is under way shares: a gap or a lost
- * history is seen by every socket of the room at once. Only for sockets already in the group,
- * which receive live whatever a shared read started too early to hold.
- */
-function sharedReads(streams: GroupStreams): Pick<GroupStreams, "since" | "latest"> {
-  const reads = new Map<string, Promise<StreamRead>>();
-  const shared = (key: string, read: () => Promise<StreamRead>) => {
-    let pending = reads.get(key);
-    if (pending === undefined) {
-      pending = read();
-      reads.set(key, pending);
-      pending.finally(() => reads.delete(key)).catch(() => {});
-    }
-    return pending;
-  };
-  return {
-    since: (group, position) =>
-      shared(
-        `since\n${position.epoch}\n${position.offset}\n${group}`,
-        () => streams.since(group, position),
-      ),
-    latest: (group, count) =>
-      shared(`latest\n${count}\n${group}`, () => streams.latest(group, count)),
-  };
+  /** The room's stream, as each socket follows it: recovery, then each offset once, in order. */
+  readonly following: StreamFollowing;
 }
 
 type EventHandlers = Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
@@ -160,11 +138,7 @@ class ChatSocket implements ConsumerHooks {
   readonly #room: string;
   readonly #group: string;
   readonly #member: string;
-  // The position the socket is at: what it sent last. Unknown (-1) until the stream is read.
-  #epoch = "";
-  #last = -1;
-  /** Events that arrive before the stream was read and replayed wait for it. */
-  #early: LayerEvent[] | null = [];
+  readonly #follower: StreamFollower;
   /** Presence diffs wait here until the state frame went out (see presence.ts). */
   #earlyDiffs: LayerEvent[] | null = null;
   #diffsLive = false;
@@ -175,6 +149,7 @@ class ChatSocket implements ConsumerHooks {
     this.#room = conn.scope.params.room ?? "";
     this.#group = route.naming.group(this.#room);
     this.#member = conn.scope.user.username ?? ANONYMOUS_AUTHOR;
+    this.#follower = route.following.follow(conn, this.#group);
   }
 
   // Called with the socket as `this` (see `ConsumerHooks.events`).
@@ -185,15 +160,11 @@ class ChatSocket implements ConsumerHooks {
       else (this.#earlyDiffs ??= []).push(event);
     },
     "chat.message"(this: ChatSocket, event: LayerEvent) {
-      const early = this.#early;
-      if (early !== null) early.push(event);
-      else return this.#sendMessage(event);
+      return this.#follower.deliver(event);
     },
     // Channels' handler-name form, as a Django project may send it.
     chat_message(this: ChatSocket, event: LayerEvent) {
-      const early = this.#early;
-      if (early !== null) early.push(event);
-      else return this.#sendMessage(event);
+      return this.#follower.deliver(event);
     },
     [CHAT_ACK](this: ChatSocket, event: LayerEvent) {
       const { offset, epoch } = event;
@@ -218,7 +189,7 @@ class ChatSocket implements ConsumerHooks {
     // Read here and let go: the scope parses it on each read.
     const query = conn.scope.query;
     await conn.groupAdd(this.#group);
-    if (presence === undefined) return this.#enter(query);
+    if (presence === undefined) return this.#follower.enter(query);
     const listing = query.get("presence") === "1";
     const topic = chatPresenceTopic(room);
     if (listing) await conn.groupAdd(presenceGroup(topic));
@@ -227,7 +198,7 @@ class ChatSocket implements ConsumerHooks {
     const meta = session === null ? NO_SESSION : { session };
     await presence.track(this.#member, conn.channelName, meta, topic);
     try {
-      await this.#enter(query);
+      await this.#follower.enter(query);
       if (!listing) return;
       const { online } = await presence.state(topic);
       conn.sendJson({
@@ -293,19 +264,6 @@ class ChatSocket implements ConsumerHooks {
     await this.#route.presence?.untrack(this.#conn.channelName, { grace: true });
   }
 
-  #sendMessage(event: LayerEvent): void | Promise<void> {
-    const offset = event.offset;
-    // Without both, not a streamed event (one sent from Django, say): it goes through as is.
-    if (typeof offset === "number" && typeof event.epoch === "string") {
-      if (event.epoch !== this.#epoch) return this.#reenter(event);
-      if (offset <= this.#last) return; // sent already (replayed, or read to fill a gap)
-      if (offset > this.#last + 1) return this.#fillGap(event);
-      this.#last = offset;
-    }
-    const frame = chatFrameOf(event, this.#room);
-    if (frame !== null) this.#conn.sendJson(frame);
-  }
-
   // With `unconfirmed`, the message may be stored although no ack can come.
   #sendError(text: string, ref: FrameRef | undefined, unconfirmed = false): void {
     if (ref === undefined) this.#conn.sendError(text);
@@ -352,72 +310,5 @@ class ChatSocket implements ConsumerHooks {
       log.warn(`Chat command to "${channel}" not sent`, error);
       this.#sendError("Command not sent: the server cannot reach its workers right now", ref);
     }
-  }
-
-  // Events that reached this process out of order (two Workers' publishes), or a pub/sub
-  // outage: what lies between is read from the stream, once for every socket that needs it.
-  async #fillGap(event: LayerEvent): Promise<void> {
-    try {
-      const read = await this.#route.liveReads.since(this.#group, {
-        epoch: this.#epoch,
-        offset: this.#last,
-      });
-      if (read.complete) {
-        for (const missed of read.events) {
-          if (missed.offset < (event.offset as number)) this.#sendMessage(missed);
-        }
-      }
-    } catch (error) {
-      log.warn(`Chat "${this.#room}": a gap in the stream could not be read`, error);
-    }
-    this.#last = Math.max(this.#last, (event.offset as number) - 1);
-    this.#sendMessage(event);
-  }
-
-  // An event of another epoch: the room's history was lost (Redis restarted empty, say), so
-  // what this socket saw cannot be followed on from. It goes through the entry again, as a
-  // client back with a position whose epoch is gone does: a client that follows offsets is
-  // told (`complete: false`), and every socket gets the new epoch's latest messages, this event
-  // and any that crossed it on the way among them, in order.
-  async #reenter(event: LayerEvent): Promise<void> {
-    const query = this.#conn.scope.query;
-    const follows = positionOf(query) !== null || query.get("stream") === "1";
-    let read: StreamRead;
-    try {
-      read = await replay(this.#conn, {
-        streams: this.#route.liveReads,
-        room: this.#room,
-        group: this.#group,
-        position: follows ? { epoch: this.#epoch, offset: this.#last } : null,
-        wantsStream: false,
-      });
-    } catch (error) {
-      // Followed on from this event: what came before it in the new epoch is not known.
-      log.warn(`Chat "${this.#room}": the stream's new epoch could not be read`, error);
-      this.#epoch = event.epoch as string;
-      this.#last = (event.offset as number) - 1;
-      return this.#sendMessage(event);
-    }
-    this.#epoch = read.epoch;
-    this.#last = read.offset;
-    // Not of the epoch read: a straggler of one that is over.
-    if (event.epoch === read.epoch) this.#sendMessage(event);
-  }
-
-  async #enter(query: URLSearchParams): Promise<void> {
-    const read = await replay(this.#conn, {
-      streams: this.#route.streams,
-      room: this.#room,
-      group: this.#group,
-      position: positionOf(query),
-      wantsStream: query.get("stream") === "1",
-    });
-    this.#epoch = read.epoch;
-    this.#last = read.offset;
-    // Drained before live events go straight through: a gap read here keeps them waiting.
-    for (let event = this.#early?.shift(); event !== undefined; event = this.#early?.shift()) {
-      await this.#sendMessage(event);
-    }
-    this.#early = null;
   }
 }

@@ -1,0 +1,119 @@
+/**
+ * What a socket that follows a stream sees before its live frames: the events it missed, when
+ * it comes back from a position the stream still holds, or else the stream's latest events as
+ * history. The query parameters and frames are those the client module speaks.
+ */
+import type { LayerEvent } from "../layers/layer.ts";
+import type { GroupStreams, StreamPosition, StreamRead } from "../layers/streams/contract.ts";
+import type { Connection } from "./consumer.ts";
+import { frameBytes } from "./_send_checks.ts";
+
+/** The frame that tells a client which position it is at, before any stream frame. */
+export const RECOVERED = "recovered";
+
+/**
+ * The part of what a socket can hold unsent that a replay may fill: the rest is for what
+ * follows it (a presence list, live events).
+ */
+const REPLAY_SHARE = 0.75;
+
+/** Reads of a stream: the streams themselves, or reads shared between sockets. */
+export type StreamReads = Pick<GroupStreams, "since" | "latest">;
+
+/** The frame an event is sent as; `null` skips it. */
+export type FrameOf = (event: LayerEvent, conn: Connection) => LayerEvent | null;
+
+/** The stream a socket enters, and where its client says it was. */
+export interface StreamEntry {
+  reads: StreamReads;
+  group: string;
+  /** The position the client comes back from; `null` for a first visit. */
+  position: StreamPosition | null;
+  /** The client asked for its position even on a first visit (`?stream=1`). */
+  wantsStream: boolean;
+  /** How many of the last events a socket that cannot recover sees. */
+  historySize: number;
+  frameOf: FrameOf;
+}
+
+/** The position a returning client names with `?epoch=E&since=N`; `null` without one. */
+export function positionOf(query: URLSearchParams): StreamPosition | null {
+  const epoch = query.get("epoch");
+  const since = query.get("since");
+  if (epoch === null && since === null) return null;
+  const offset = Number(since);
+  // A position that cannot be one recovers nothing: the client gets the history.
+  if (
+    epoch === null || since === null || since === "" || !Number.isSafeInteger(offset) || offset < 0
+  ) {
+    return { epoch: "", offset: 0 };
+  }
+  return { epoch, offset };
+}
+
+/** Whether the client follows offsets: it came back from a position, or asked `?stream=1`. */
+export function followsOffsets(query: URLSearchParams): boolean {
+  return positionOf(query) !== null || query.get("stream") === "1";
+}
+
+/**
+ * Tells the client where it is, then sends what it should see before live frames: what it
+ * missed after `position` (complete recovery), or the stream's last events as history. Resolves
+ * with the read whose epoch and offset the socket is then at.
+ */
+export async function enterStream(conn: Connection, entry: StreamEntry): Promise<StreamRead> {
+  const { reads, group, position, wantsStream } = entry;
+  if (position !== null) {
+    const read = await reads.since(group, position);
+    const frames = read.complete ? framesOf(read, conn, entry.frameOf, "recovered") : [];
+    // All of it or, when the socket cannot hold it, none of it: never "complete" with a gap.
+    const fits = read.complete && bytesOf(frames) <= conn.sendCapacity * REPLAY_SHARE;
+    if (fits) {
+      conn.sendJson({ type: RECOVERED, complete: true, epoch: read.epoch, offset: read.offset });
+      for (const frame of frames) conn.sendJson(frame);
+      return read;
+    }
+    conn.sendJson({
+      type: RECOVERED,
+      complete: false,
+      epoch: read.epoch,
+      offset: read.offset,
+      reason: read.complete
+        ? `missed ${frames.length} messages, more than one reconnect replays; the last ` +
+          `${entry.historySize} follow`
+        : read.reason,
+    });
+  }
+  const read = await reads.latest(group, entry.historySize);
+  if (position === null && wantsStream) {
+    conn.sendJson({
+      type: RECOVERED,
+      complete: true,
+      fresh: true,
+      epoch: read.epoch,
+      offset: read.offset,
+    });
+  }
+  for (const frame of framesOf(read, conn, entry.frameOf, "history")) conn.sendJson(frame);
+  return read;
+}
+
+function framesOf(
+  read: StreamRead,
+  conn: Connection,
+  frameOf: FrameOf,
+  mark: "recovered" | "history",
+): Record<string, unknown>[] {
+  const frames = [];
+  for (const event of read.events) {
+    const frame = frameOf(event, conn);
+    if (frame !== null) frames.push({ ...frame, [mark]: true });
+  }
+  return frames;
+}
+
+function bytesOf(frames: Record<string, unknown>[]): number {
+  let bytes = 0;
+  for (const frame of frames) bytes += frameBytes(JSON.stringify(frame));
+  return bytes;
+}
