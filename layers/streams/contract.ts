@@ -21,10 +21,10 @@
  * - **Retention.** A stream keeps its last `retention.messages` events and every event younger
  *   than `retention.seconds`, whichever keeps more, but never more than
  *   {@linkcode retainedAtMost} events.
- * - **Reads.** {@linkcode GroupStreams.since} returns every retained event after a position,
- *   in offset order, with `complete: false` (and a `reason`) when the epoch differs or an
- *   event after the position is no longer retained. {@linkcode GroupStreams.latest} returns
- *   the last events.
+ * - **Reads.** {@linkcode GroupStreams.since} returns every event after a position, in offset
+ *   order, when the stream still holds all of them; when the epoch differs or an event after
+ *   the position is no longer retained, it returns none, with `complete: false` and a `reason`
+ *   (a reader then shows the latest events, read with {@linkcode GroupStreams.latest}).
  *
  * @example
  * ```ts
@@ -66,7 +66,10 @@ export interface StreamRead {
   epoch: string;
   /** The stream's latest offset now; 0 when it is empty. */
   offset: number;
-  /** True when `events` holds everything after the position asked for (always for `latest`). */
+  /**
+   * True when `events` holds everything after the position asked for (always for `latest`);
+   * a `since` that is not complete returns no events.
+   */
   complete: boolean;
   /** Why the read is not complete, for logs. */
   reason?: string;
@@ -92,7 +95,10 @@ export interface PublishOptions {
 export interface GroupStreams {
   /** Appends `event` to the group's stream with the next offset and publishes it. */
   publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished>;
-  /** Every retained event after `position`, and whether that is all of them. */
+  /**
+   * Every event after `position` (`complete: true`) or, when the stream no longer holds all of
+   * them, none (`complete: false`, with a `reason`).
+   */
   since(group: string, position: StreamPosition): Promise<StreamRead>;
   /** The last `count` retained events. */
   latest(group: string, count: number): Promise<StreamRead>;
@@ -170,4 +176,11 @@ export function validatePosition(position: StreamPosition): void {
     throw new TypeError("A stream position is an epoch string and a whole offset");
   }
   if (position.offset < 0) throw new TypeError("A stream offset is 0 or more");
+}
+
+/** Throws a `TypeError` unless `count` (of events to read) is a whole number of 0 or more. */
+export function validateCount(count: number): void {
+  if (!Number.isSafeInteger(count) || count < 0) {
+    throw new TypeError(`A count of events is a whole number of 0 or more, not ${count}`);
+  }
 }

@@ -42,6 +42,7 @@ import {
   type StreamPublished,
   type StreamRead,
   type StreamRetention,
+  validateCount,
   validatePosition,
   withoutReserved,
 } from "./contract.ts";
@@ -153,6 +154,7 @@ export class KvStreams implements GroupStreams {
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {
+    validateCount(count);
     const meta = await this.#meta(group);
     const events = await this.#list(group, 1, meta.offset, Math.max(0, Math.floor(count)));
     return { epoch: meta.epoch, offset: meta.offset, complete: true, events };

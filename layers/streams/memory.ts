@@ -32,6 +32,7 @@ import {
   type StreamPublished,
   type StreamRead,
   type StreamRetention,
+  validateCount,
   validatePosition,
   withoutReserved,
 } from "./contract.ts";
@@ -78,7 +79,6 @@ interface GroupState {
   window: RetainedWindow | null;
   /** Publishes and reads made while the group loads, run in order once it has. */
   queue: ((window: RetainedWindow) => void)[];
-  retention: StreamRetention;
   /** Written chunks, oldest first, with the last offset each holds. */
   chunks: { key: StoreKey; last: number }[];
   /** The last offset written to the store. */
@@ -135,13 +135,14 @@ export class MemoryStreams implements GroupStreams {
       return Promise.reject(error);
     }
     const state = this.#state(group);
-    if (options?.retention !== undefined) state.retention = options.retention;
-    if (state.window !== null) return this.#append(group, state, state.window, event);
+    // Each publish's own, as in every implementation: not the last one a publish gave.
+    const retention = options?.retention ?? this.#retention;
+    if (state.window !== null) return this.#append(group, state.window, event, retention);
     return new Promise((resolve, reject) => {
       // Runs from the load, which must go on to the next job whatever this one does.
       state.queue.push((window) => {
         try {
-          this.#append(group, state, window, event).then(resolve, reject);
+          this.#append(group, window, event, retention).then(resolve, reject);
         } catch (error) {
           reject(error);
         }
@@ -159,6 +160,7 @@ export class MemoryStreams implements GroupStreams {
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {
+    validateCount(count);
     const window = await this.#window(group);
     return {
       epoch: window.epoch,
@@ -189,9 +191,9 @@ export class MemoryStreams implements GroupStreams {
 
   #append(
     group: string,
-    state: GroupState,
     window: RetainedWindow,
     event: LayerEvent,
+    retention: StreamRetention,
   ): Promise<StreamPublished> {
     const offset = window.offset + 1;
     const epoch = window.epoch;
@@ -214,7 +216,7 @@ export class MemoryStreams implements GroupStreams {
     const now = Date.now();
     const before = window.characters;
     window.append(streamed, now, text);
-    window.trim(state.retention, now);
+    window.trim(retention, now);
     this.#characters += window.characters - before;
     if (this.#characters > this.#memoryBudget) this.#trimToBudget();
     this.#schedule();
@@ -236,7 +238,6 @@ export class MemoryStreams implements GroupStreams {
       state = {
         window: null,
         queue: [],
-        retention: this.#retention,
         chunks: [],
         written: 0,
         dirty: false,
@@ -310,8 +311,9 @@ export class MemoryStreams implements GroupStreams {
     const kept = clean && await this.#claim(group, meta.epoch, offset);
     const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
     for (const [time, event] of stored) window.append(event, time);
+    // Not trimmed here: what was written is what the group's own publishes kept, and their
+    // retention is not known until the next one (the streams' default may keep less).
     window.offset = offset;
-    window.trim(state.retention, Date.now());
     state.written = offset;
     if (!clean) {
       log.info(`Stream of "${group}" was last written by a run that stopped abruptly: new epoch`);

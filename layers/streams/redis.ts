@@ -73,6 +73,7 @@ import {
   type StreamPublished,
   type StreamRead,
   type StreamRetention,
+  validateCount,
   validatePosition,
   withoutReserved,
 } from "./contract.ts";
@@ -289,6 +290,7 @@ export class RedisStreams implements GroupStreams {
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {
+    validateCount(count);
     const read = await this.#read(group, ["latest", String(Math.max(0, Math.floor(count)))]);
     read.events.reverse();
     return read;

@@ -19,6 +19,7 @@ import type {
 } from "./contract.ts";
 import type { SequencerMessage, SequencerRequest } from "./_sequencer_wire.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
+import { validateCount } from "./contract.ts";
 
 /** Requests that may wait for the sequencer at once; more are refused at once. */
 export const MAX_WAITING_REQUESTS = 10_000;
@@ -84,6 +85,7 @@ export class SequencedStreams implements GroupStreams {
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {
+    validateCount(count);
     return this.#read(await this.#ask({ type: "latest", id: 0, group, count }));
   }
 

@@ -232,6 +232,28 @@ export function streamConformance(
     assertEquals([read.complete, read.events.length], [true, 40]);
   });
 
+  test("a publish without a retention keeps the streams' default, not an earlier one's", async (c) => {
+    for (let n = 1; n <= 30; n++) {
+      await c.a.streams.publish(c.group, { type: "t", n }, {
+        retention: { messages: 10, seconds: 0 },
+      });
+    }
+    for (let n = 31; n <= 60; n++) await c.a.streams.publish(c.group, { type: "t", n });
+    // The default keeps all 30 later ones and the 10 the earlier retention kept (a stream that
+    // trims lazily may keep more before them).
+    const read = await c.b.streams.latest(c.group, 100);
+    assertEquals(
+      read.events.slice(-40).map((e) => e.n),
+      Array.from({ length: 40 }, (_, i) => i + 21),
+    );
+  });
+
+  test("latest with a count that is not a whole number of 0 or more is refused", async (c) => {
+    for (const count of [NaN, 1.5, -1, Infinity]) {
+      await assertRejects(() => c.a.streams.latest(c.group, count), TypeError, "count");
+    }
+  });
+
   test("publishes called just before a close are stored, and their promises resolve", async (c) => {
     await c.a.streams.publish(c.group, { type: "t", n: 0 });
     // Called in a row, as under load (a Redis linger holds them), and not awaited: a graceful

@@ -46,6 +46,23 @@ Deno.test("in-process streams: a graceful restart keeps the epoch, offsets and e
   await next.close();
 });
 
+Deno.test("in-process streams: a group's own retention is kept after a restart, whatever comes first", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const streamsDefault = { retention: { messages: 5, seconds: 0 } };
+  const own = { retention: { messages: 20, seconds: 0 } };
+  const run = new MemoryStreams(layer, store, streamsDefault);
+  for (let n = 1; n <= 15; n++) await run.publish("room.a", { type: "t", n }, own);
+  const { epoch } = await run.latest("room.a", 0);
+  await run.close();
+  // A read first: the window must not shrink to the streams' default as it loads.
+  const next = new MemoryStreams(layer, store, streamsDefault);
+  const read = await next.since("room.a", { epoch, offset: 0 });
+  assertEquals([read.complete, read.events.length], [true, 15]);
+  assertEquals((await next.latest("room.a", 50)).events.length, 15);
+  await next.close();
+});
+
 Deno.test("in-process streams: after a crash the epoch changes and the events stay", async () => {
   using store = await openStore();
   const layer = new InMemoryLayer();
