@@ -40,7 +40,9 @@ export function loginRequired(
   return async (request, context) => {
     const page = await pageAccount(request, context);
     if (page.account === null) {
-      const next = encodeURI(context.url.pathname);
+      // The whole path with its query, as Django's `redirect_to_login` sends it: one value.
+      const path = context.url.pathname + context.url.search;
+      const next = encodeURIComponent(path).replaceAll("%2F", "/");
       return new Response(null, {
         status: 302,
         headers: { location: `${loginUrl}?next=${next}`, "cache-control": "no-store" },

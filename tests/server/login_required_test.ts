@@ -25,6 +25,20 @@ Deno.test("an anonymous visitor of a login-required page is sent to log in, then
   await app.close();
 });
 
+Deno.test("the page's query string comes back after the log-in, as Django's login_required keeps it", async () => {
+  await using server = await startTestServer();
+  const ada = new WebClient(server.url);
+  await ada.signUp("ada", "quiet river stone");
+  const sent = await ada.get("/?filter=done&page=2");
+  await sent.body?.cancel();
+  const login = sent.headers.get("location")!;
+  assertEquals(login, "/log_in/?next=/%3Ffilter%3Ddone%26page%3D2");
+  const next = new URL(login, server.url).searchParams.get("next")!;
+  const back = await ada.submit(login, { username: "ada", password: "quiet river stone", next });
+  await back.body?.cancel();
+  assertEquals([back.status, back.headers.get("location")], [302, "/?filter=done&page=2"]);
+});
+
 Deno.test("a signed-in visitor of a login-required page gets the page", async () => {
   await using server = await startTestServer();
   const ada = new WebClient(server.url);
