@@ -42,7 +42,7 @@ import { Histogram } from "../../telemetry/metrics.ts";
 
 /** How in-process streams keep their events. */
 export interface MemoryStreamsOptions {
-  /** Retention of groups whose publishers name none (default 1,000 messages or 10 minutes). */
+  /** Retention of each publish that names none (default 1,000 messages or 10 minutes). */
   retention?: StreamRetention;
   /** Longest an event waits before it is written to the store (default 2 s). */
   writeDelayMs?: number;
