@@ -43,7 +43,30 @@ export function redisForm(
   if (password) {
     throw new Error("REDIS_PASSWORD is for Sentinels and Clusters; put a password in REDIS_URL");
   }
-  return { kind: "url", url: url ?? DEFAULT_CONFIG.redisUrl };
+  return { kind: "url", url: url === undefined ? DEFAULT_CONFIG.redisUrl : checkedUrl(url) };
+}
+
+// Checked here, where the message can say what to do: the errors of `new URL` quote the whole
+// URL, password and all, and a URL that parses wrongly sends the rest of its password to logs.
+const ENCODE_PASSWORD = "percent-encode / # ? @ % in its password (%2F %23 %3F %40 %25)";
+
+function checkedUrl(url: string): string {
+  if (!/^rediss?:\/\//i.test(url)) {
+    throw new Error("REDIS_URL must start with redis:// or rediss://");
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`REDIS_URL is not a valid URL: ${ENCODE_PASSWORD}`);
+  }
+  if (parsed.hash !== "" || url.includes("#")) {
+    throw new Error(`REDIS_URL holds a "#": ${ENCODE_PASSWORD}`);
+  }
+  if (!/^\/?\d*$/.test(parsed.pathname)) {
+    throw new Error(`REDIS_URL's path is a database number (/0), if any: ${ENCODE_PASSWORD}`);
+  }
+  return url;
 }
 
 /** `host:port,host:port` (IPv6 hosts in brackets). */

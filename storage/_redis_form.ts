@@ -35,15 +35,19 @@ export type RedisForm =
     password?: string;
   };
 
-/** Removes a password from a Redis URL before it is logged. */
+/**
+ * Removes a password from a Redis URL before it is logged: all that lies between `//` and the
+ * last `@`, but a user name, whether the URL parses or not (a password with an unencoded `#` or
+ * `/` would otherwise show in part).
+ */
 export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return url;
-  }
+  const start = url.indexOf("//");
+  const at = url.lastIndexOf("@");
+  if (start === -1 || at < start) return url;
+  const userinfo = url.slice(start + 2, at);
+  const colon = userinfo.indexOf(":");
+  const user = colon === -1 ? "" : `${userinfo.slice(0, colon)}:`;
+  return `${url.slice(0, start + 2)}${user}***@${url.slice(at + 1)}`;
 }
 
 /** How a form is shown in messages and logs, without its password. */

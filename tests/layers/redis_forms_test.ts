@@ -1,5 +1,5 @@
 /** The three Redis forms in the configuration: each one read, and bad combinations refused. */
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { loadConfig } from "../../server/config.ts";
 
 const load = (env: Record<string, string>) => loadConfig([], { LAYER: "redis", ...env });
@@ -57,4 +57,25 @@ Deno.test("invalid Redis combinations are refused with a clear configuration err
     ],
   ];
   for (const [env, message] of cases) assertThrows(() => load(env), Error, message);
+});
+
+Deno.test("a REDIS_URL that is not one is refused without showing its password", () => {
+  const cases: [string, string][] = [
+    // A "/" in the password: not a URL at all.
+    ["redis://:ab/cd+Secret=@127.0.0.1:6379/0", "REDIS_URL is not a valid URL"],
+    // An unencoded "#": the rest of the password would be read as a fragment.
+    ["redis://:p@ss#w0rd@127.0.0.1:6379/0", "percent-encode"],
+    ["http://127.0.0.1:6379", "REDIS_URL must start with redis:// or rediss://"],
+    ["redis://127.0.0.1:6379/db", "REDIS_URL's path is a database number"],
+  ];
+  for (const [url, message] of cases) {
+    const error = assertThrows(() => load({ REDIS_URL: url }), Error, message);
+    for (const secret of ["Secret", "cd+", "w0rd"]) {
+      assert(!error.message.includes(secret), `"${error.message}" shows the password`);
+    }
+  }
+  assertEquals(load({ REDIS_URL: "redis://:p%40ss%23w0rd@10.0.0.5:6379/2" }).redisForm, {
+    kind: "url",
+    url: "redis://:p%40ss%23w0rd@10.0.0.5:6379/2",
+  });
 });

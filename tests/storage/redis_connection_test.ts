@@ -51,6 +51,10 @@ Deno.test("a password in a Redis URL is never shown", () => {
     "redis://user:***@db.example:6379/0",
   );
   assertEquals(redactUrl("redis://db.example:6379"), "redis://db.example:6379");
+  // Passwords a URL cannot hold as they are: hidden up to the last "@" all the same.
+  assertEquals(redactUrl("redis://:ab/cd@db.example:6379/0"), "redis://:***@db.example:6379/0");
+  assertEquals(redactUrl("redis://:p@ss#w0rd@db.example/0"), "redis://:***@db.example/0");
+  assertEquals(redactUrl("redis://secret@db.example"), "redis://***@db.example");
   assertEquals(
     describeRedisForm({
       kind: "sentinel",
