@@ -203,7 +203,9 @@ export class WebSocketConnection implements Connection {
     if (this.#batch !== null) this.#batch.socket = socket;
     socket.onopen = () => this.#opened();
     socket.onmessage = (event) => this.#received(event.data);
-    socket.onclose = (event) => void this.#closed(event.code);
+    // Deno says 0 when no close frame came: 1006, as browsers and Channels say.
+    socket.onclose = (event) =>
+      void this.#closed(event.code === 0 ? CloseCode.ABNORMAL_CLOSURE : event.code);
     socket.onerror = ignore; // the close event that follows does the cleanup
     // A client that left while `connect` ran gets a socket from Deno that never opens and
     // never closes: no event would ever end it (its groups, presence, cap place). Given up on

@@ -21,6 +21,11 @@ export const CloseCode = {
   SERVICE_RESTART: 1012,
   /** The server is overloaded for this connection (it could not keep up): retry later. */
   TRY_AGAIN_LATER: 1013,
+  /**
+   * The connection was lost without a close frame (a network drop, a killed client): reported,
+   * as browsers and Channels report it, never sent.
+   */
+  ABNORMAL_CLOSURE: 1006,
   /** The user logged out in another tab; the socket required a login. */
   LOGGED_OUT: 4001,
 } as const;

@@ -5,38 +5,9 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { ProtocolError } from "../../server/close_codes.ts";
 import type { Consumer } from "../../server/consumer.ts";
-import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
-import { createTestApp } from "../_support/test_app.ts";
-import { formatAddr, log, type LogLevel } from "../../telemetry/log.ts";
+import { serveConsumer } from "../_support/serve_consumer.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
-
-/** `consumer` served on a real port through `websocketHandler`; `await using` stops it. */
-async function serveConsumer(
-  consumer: Consumer,
-  path: string,
-  options: { logLevel?: LogLevel } = {},
-): Promise<AsyncDisposable & { url: string }> {
-  // The app is only a source of services; the sockets are real ones.
-  const app = await createTestApp();
-  if (options.logLevel) log.setLevel(options.logLevel); // after the app, which sets "silent"
-  const services = app.services;
-  const live = new LiveConnections();
-  const handler = websocketHandler(consumer, { live });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
-    const url = new URL(request.url);
-    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
-  });
-  return {
-    url: `ws://127.0.0.1:${server.addr.port}${path}`,
-    async [Symbol.asyncDispose]() {
-      log.setLevel("silent");
-      await live.closeAll(1001, "Test over");
-      await server.shutdown();
-      await app[Symbol.asyncDispose]();
-    },
-  };
-}
 
 const buggy: Consumer = (conn) => ({
   connect: () => conn.groupAdd("buggy"),

@@ -1,0 +1,35 @@
+/**
+ * A consumer served on a real port through `websocketHandler`, with the real
+ * `Deno.upgradeWebSocket`: for tests of what only a real socket does.
+ */
+import type { Consumer } from "../../server/consumer.ts";
+import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
+import { createTestApp } from "./test_app.ts";
+import { formatAddr, log, type LogLevel } from "../../telemetry/log.ts";
+
+/** `consumer` served on a real port through `websocketHandler`; `await using` stops it. */
+export async function serveConsumer(
+  consumer: Consumer,
+  path: string,
+  options: { logLevel?: LogLevel } = {},
+): Promise<AsyncDisposable & { url: string }> {
+  // The app is only a source of services; the sockets are real ones.
+  const app = await createTestApp();
+  if (options.logLevel) log.setLevel(options.logLevel); // after the app, which sets "silent"
+  const services = app.services;
+  const live = new LiveConnections();
+  const handler = websocketHandler(consumer, { live });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
+    const url = new URL(request.url);
+    return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
+  });
+  return {
+    url: `ws://127.0.0.1:${server.addr.port}${path}`,
+    async [Symbol.asyncDispose]() {
+      log.setLevel("silent");
+      await live.closeAll(1001, "Test over");
+      await server.shutdown();
+      await app[Symbol.asyncDispose]();
+    },
+  };
+}
