@@ -66,7 +66,8 @@ export interface App {
    * A drain on deploy: closes every socket with 1012 (Service Restart) spread evenly over
    * `windowMs`, waits at most {@linkcode DRAIN_LINGER_MS} more for their consumers, hands
    * presence over to the other processes (users keep their grace period), then closes what the
-   * app owns. Shares one run with {@linkcode App.close}: whichever comes first is the one.
+   * app owns. Shares one run with {@linkcode App.close}: whichever comes first is the one. From
+   * its start, new requests are answered 503 with `Retry-After: 1`, each with its log line.
    */
   drain(windowMs: number): Promise<void>;
 }
@@ -114,9 +115,12 @@ export function createApp(options: AppOptions): App {
   // The lag timer stops last, once everything the app owns is closed.
   const owns = [services.metrics, ...(options.owns ?? [])];
 
+  let draining = false;
+
   async function handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     const started = performance.now();
     const client = clientAddress(request, info, services.config.trustProxy);
+    if (draining) return refuseWhileDraining(request, client);
     // `Host: a b` makes the request's URL one that cannot be parsed: the client's mistake.
     const url = URL.parse(request.url);
     if (url === null) return refuseBadHost(request, client, started, errorPage);
@@ -159,8 +163,27 @@ export function createApp(options: AppOptions): App {
         await services.presence.close();
         await closeOwned(owns);
       })(),
-    drain: (windowMs) => closing ??= drainApp(live, services, owns, windowMs),
+    drain: (windowMs) => {
+      draining = true;
+      return closing ??= drainApp(live, services, owns, windowMs);
+    },
   };
+}
+
+const DRAINING = "the server is draining: it restarts";
+
+// Logged, so that a load balancer still sending traffic to a draining process shows.
+function refuseWhileDraining(request: Request, client: string): Response {
+  const url = URL.parse(request.url);
+  if (asksForWebSocket(request)) {
+    log.websocket("REJECT", url?.pathname ?? "-", client, DRAINING);
+  } else {
+    log.http(request.method, url === null ? "-" : redactedTarget(url), 503, 0, client, DRAINING);
+  }
+  return new Response("Service restarting; try again in a moment.\n", {
+    status: 503,
+    headers: { "retry-after": "1", connection: "close", "content-type": "text/plain" },
+  });
 }
 
 const BAD_HOST = "the Host header is not a valid host";

@@ -55,7 +55,6 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
   // First: when its address is taken, nothing has started yet.
   const metrics = await metricsServer(app, options.reusePort === true);
   const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;
-  let draining = false;
   // Aborting cuts every connection still open (Deno's non-graceful shutdown).
   const cut = new AbortController();
   const server = await listen({
@@ -63,7 +62,7 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
     port: options.port,
     reusePort: options.reusePort,
     signal: cut.signal,
-  }, (request, info) => draining ? unavailable() : handle(request, info));
+  }, handle);
   const addr = server.addr;
   let stopping: Promise<void> | null = null;
   return {
@@ -80,10 +79,10 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
         await options.onClosed?.();
       })(),
     // `server.shutdown()` would close every WebSocket at once (Deno sends 1001), so until the
-    // drain is over new requests are refused here, and the listener closes afterwards.
+    // drain is over new requests are refused by the app, and the listener closes afterwards.
     drain: (windowMs) =>
       stopping ??= (async () => {
-        draining = true;
+        // The app refuses new requests itself from now on, each with a log line.
         log.info("Drain: new connections are refused with 503");
         await app.drain(windowMs);
         await stopListening(server.shutdown(), cut);
@@ -155,12 +154,6 @@ function urlOf(addr: Deno.NetAddr): string {
 }
 
 // Refused while draining: a client (or a load balancer's health check) goes elsewhere.
-function unavailable(): Response {
-  return new Response("Service restarting; try again in a moment.\n", {
-    status: 503,
-    headers: { "retry-after": "1", connection: "close", "content-type": "text/plain" },
-  });
-}
 
 // Shows which Worker answered, so an operator (and the tests) can see reusePort at work.
 function namedHandler(handle: App["handle"], name: string): App["handle"] {

@@ -5,6 +5,9 @@ import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { RawWebSocket } from "../_support/raw_socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
+import { createTestApp } from "../_support/test_app.ts";
+import { Communicator } from "../../testing.ts";
+import { log } from "../../telemetry/log.ts";
 
 const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
 
@@ -166,4 +169,18 @@ Deno.test("every refusal's access line says why: log-in, /_send/, /metrics, a ba
   assert(
     captured.lines.every((text) => !text.includes("secret-for-tests") && !text.includes("not it")),
   );
+});
+
+Deno.test("a request refused while the server drains logs its line with the reason", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("info");
+  await app.drain(0);
+  const page = await app.handle(new Request("http://localhost/chat/?from=lb"));
+  await page.body?.cancel();
+  assertEquals([page.status, page.headers.get("retry-after")], [503, "1"]);
+  const socket = new Communicator(app, "/ws/chat/lobby/");
+  assertEquals(await socket.connect(), { accepted: false, status: 503 });
+  await captured.waitFor(/^HTTP GET \/chat\/\?from=lb 503 \[0\.000, .*\] \(the server is draining/);
+  await captured.waitFor(/^WebSocket REJECT \/ws\/chat\/lobby\/ \[.*\] \(the server is draining/);
 });
