@@ -17,11 +17,16 @@
  *   History frames are marked `"history": true`.
  * - **Live** ({@linkcode StreamFollower.deliver}, from the group's event handler): each offset
  *   once, in order. Events that come before the entry is done wait for it. An event past a gap
- *   (processes' or Workers' publishes that crossed, events dropped for a slow socket) waits for
- *   the gap to be read from the stream. An event of another epoch (the history was lost, as when
- *   Redis restarted empty) makes the socket enter again from where it was: a client that follows
- *   offsets is told `"complete": false` then and there, and every socket gets the new epoch's
- *   latest events, in order.
+ *   (processes' or Workers' publishes that crossed, events dropped for a slow socket) makes the
+ *   socket read the gap from the stream; `deliver` returns at once all the same, so a burst never
+ *   piles up behind the read (the stream holds every event; the socket holds at most 128 while
+ *   it reads). An event of another epoch (the history was lost, as when Redis restarted empty),
+ *   or a gap the stream no longer keeps, makes the socket enter again from where it was: a client
+ *   that follows offsets is told `"complete": false` then and there and gets the latest events
+ *   as history; any other socket gets the latest events it has not had. Stragglers of an epoch
+ *   left behind are dropped. A stream that cannot be read (its store is away) lets the socket go
+ *   on from the furthest event it saw, and a client that follows offsets is told
+ *   `"complete": false`.
  *
  * Events that are not streamed (no `offset` and `epoch`, such as one sent from Django) are sent
  * as they come.
@@ -58,10 +63,11 @@ import {
   followsOffsets,
   type FrameOf,
   positionOf,
+  RECOVERED,
   type StreamReads,
 } from "./_stream_entry.ts";
 
-export { RECOVERED } from "./_stream_entry.ts";
+export { RECOVERED };
 
 /** How many of a stream's last events a socket that cannot recover sees, unless configured. */
 export const DEFAULT_HISTORY_SIZE = 50;
@@ -110,8 +116,11 @@ export interface StreamFollower {
    * `query` is the socket's, for a caller that parsed it already.
    */
   enter(query?: URLSearchParams): Promise<void>;
-  /** Sends a live event of the group: each offset once, in order (see the module). */
-  deliver(event: LayerEvent): void | Promise<void>;
+  /**
+   * Sends a live event of the group: each offset once, in order (see the module). It returns
+   * at once, even when a gap is read: the socket's events never wait behind it.
+   */
+  deliver(event: LayerEvent): void;
 }
 
 /** What the followers of one route share. */
@@ -128,6 +137,12 @@ interface FollowedRoute {
   readonly liveReads: StreamReads;
 }
 
+/**
+ * The most streamed events a socket holds while it reads its stream (a gap, a new epoch): what
+ * comes beyond them is read from the stream afterwards, which holds every one of them.
+ */
+const HELD_AT_MOST = 128;
+
 class Follower implements StreamFollower {
   readonly #route: FollowedRoute;
   readonly #conn: Connection;
@@ -135,8 +150,15 @@ class Follower implements StreamFollower {
   // The position the socket is at: what it sent last. Unknown (-1) until the stream is read.
   #epoch = "";
   #last = -1;
-  /** Events that arrive before the entry is done wait for it. */
-  #early: LayerEvent[] | null = [];
+  /** The epoch the socket left for a newer one: its stragglers are dropped. */
+  #retired = "";
+  /**
+   * While the stream is read (the entry, a gap, a new epoch), the streamed events that came
+   * meanwhile, at most {@linkcode HELD_AT_MOST}; `null` while the socket is live.
+   */
+  #held: LayerEvent[] | null = [];
+  /** The furthest streamed event seen while reading: where the reads must reach. */
+  #ahead: LayerEvent | null = null;
 
   constructor(route: FollowedRoute, conn: Connection, group: string) {
     this.#route = route;
@@ -148,29 +170,137 @@ class Follower implements StreamFollower {
     const read = await this.#enterFrom(positionOf(query), query.get("stream") === "1", false);
     this.#epoch = read.epoch;
     this.#last = read.offset;
-    // Drained before live events go straight through: a gap read here keeps them waiting.
-    for (let event = this.#early?.shift(); event !== undefined; event = this.#early?.shift()) {
-      await this.#send(event);
-    }
-    this.#early = null;
+    await this.#catchUp(); // with what came during the entry
   }
 
-  deliver(event: LayerEvent): void | Promise<void> {
-    const early = this.#early;
-    if (early !== null) early.push(event);
-    else return this.#send(event);
-  }
-
-  #send(event: LayerEvent): void | Promise<void> {
+  deliver(event: LayerEvent): void {
     const offset = event.offset;
-    if (typeof offset === "number" && typeof event.epoch === "string") {
-      if (event.epoch !== this.#epoch) return this.#reenter(event);
-      if (offset <= this.#last) return; // sent already (replayed, or read to fill a gap)
-      if (offset > this.#last + 1) return this.#fillGap(event);
-      this.#last = offset;
+    if (typeof offset !== "number" || typeof event.epoch !== "string") {
+      return this.#sendFrame(event); // not streamed: nothing to order it by
     }
+    const held = this.#held;
+    if (held !== null) return this.#hold(event, held);
+    if (event.epoch === this.#epoch) {
+      if (offset <= this.#last) return; // sent already (replayed, or read to fill a gap)
+      if (offset === this.#last + 1) {
+        this.#last = offset;
+        return this.#sendFrame(event);
+      }
+    } else if (event.epoch === this.#retired) return;
+    // A gap (publishes that crossed, events dropped for a slow socket) or another epoch: the
+    // stream is read, and this handler returns at once, so events never pile up behind it.
+    this.#hold(event, this.#held = []);
+    void this.#catchUp();
+  }
+
+  #sendFrame(event: LayerEvent): void {
     const frame = this.#route.frameOf(event, this.#conn);
     if (frame !== null) this.#conn.sendJson(frame);
+  }
+
+  #hold(event: LayerEvent, held: LayerEvent[]): void {
+    if (event.epoch === this.#retired) return;
+    if (held.length < HELD_AT_MOST) held.push(event);
+    const ahead = this.#ahead;
+    if (
+      ahead === null ||
+      (event.epoch === ahead.epoch
+        ? (event.offset as number) > (ahead.offset as number)
+        : event.epoch !== this.#epoch) // an epoch newer than ours, and than the one `ahead` has
+    ) {
+      this.#ahead = event;
+    }
+  }
+
+  // Reads the stream until the socket has everything up to the furthest event seen, then goes
+  // live. Reads of the same gap are shared by the group's sockets.
+  async #catchUp(): Promise<void> {
+    try {
+      while (this.#sendHeld()) await this.#readOn();
+    } catch (error) {
+      this.#giveUp(error);
+    }
+    this.#held = null;
+    this.#ahead = null;
+  }
+
+  // Sends the held events that follow on from the position; true while the furthest event
+  // seen is still ahead of it.
+  #sendHeld(): boolean {
+    const held = this.#held!;
+    held.sort(byOffset);
+    for (const event of held) {
+      if (event.epoch === this.#epoch && event.offset === this.#last + 1) {
+        this.#last++;
+        this.#sendFrame(event);
+      }
+    }
+    held.length = 0; // the rest lies beyond a gap, or in another epoch: read from the stream
+    const ahead = this.#ahead;
+    if (ahead === null) return false;
+    return ahead.epoch === this.#epoch ? (ahead.offset as number) > this.#last : true;
+  }
+
+  async #readOn(): Promise<void> {
+    if (this.#ahead!.epoch === this.#epoch) {
+      const read = await this.#route.liveReads.since(this.#group, {
+        epoch: this.#epoch,
+        offset: this.#last,
+      });
+      if (read.complete) {
+        for (const event of read.events) {
+          if (event.offset > this.#last) {
+            this.#last = event.offset;
+            this.#sendFrame(event);
+          }
+        }
+        return;
+      }
+    }
+    // Another epoch (the history was lost), or the gap is no longer kept.
+    await this.#reenter();
+  }
+
+  // What this socket saw cannot be followed on from. A client that follows offsets is told,
+  // as one back with a position that is gone is, and gets the latest events as history; any
+  // other socket gets the latest events it has not had.
+  async #reenter(): Promise<void> {
+    const route = this.#route;
+    let read: StreamRead;
+    if (followsOffsets(this.#conn.scope.query)) {
+      read = await this.#enterFrom({ epoch: this.#epoch, offset: this.#last }, false, true);
+    } else {
+      read = await route.liveReads.latest(this.#group, route.historySize);
+      for (const event of read.events) {
+        if (read.epoch !== this.#epoch || event.offset > this.#last) this.#sendFrame(event);
+      }
+    }
+    if (read.epoch !== this.#epoch) this.#retired = this.#epoch;
+    this.#epoch = read.epoch;
+    this.#last = read.offset;
+  }
+
+  // The stream cannot be read (its store is away): the socket goes on from the furthest event
+  // seen, and a client that follows offsets is told that it may have missed some.
+  #giveUp(error: unknown): void {
+    log.warn(`Stream of "${this.#group}" could not be read to fill a gap`, error);
+    const ahead = this.#ahead;
+    if (ahead === null) return;
+    const offset = ahead.offset as number;
+    if (ahead.epoch === this.#epoch && offset <= this.#last) return;
+    if (followsOffsets(this.#conn.scope.query)) {
+      this.#conn.sendJson({
+        type: RECOVERED,
+        complete: false,
+        epoch: ahead.epoch,
+        offset: offset - 1,
+        reason: "the stream could not be read: messages before this one may be missing",
+      });
+    }
+    if (ahead.epoch !== this.#epoch) this.#retired = this.#epoch;
+    this.#epoch = ahead.epoch as string;
+    this.#last = offset;
+    this.#sendFrame(ahead);
   }
 
   #enterFrom(
@@ -188,47 +318,10 @@ class Follower implements StreamFollower {
       frameOf: route.frameOf,
     });
   }
+}
 
-  // What lies between is read from the stream, once for every socket of the group that needs it.
-  async #fillGap(event: LayerEvent): Promise<void> {
-    try {
-      const read = await this.#route.liveReads.since(this.#group, {
-        epoch: this.#epoch,
-        offset: this.#last,
-      });
-      if (read.complete) {
-        for (const missed of read.events) {
-          if (missed.offset < (event.offset as number)) this.#send(missed);
-        }
-      }
-    } catch (error) {
-      log.warn(`Stream of "${this.#group}": a gap could not be read`, error);
-    }
-    this.#last = Math.max(this.#last, (event.offset as number) - 1);
-    this.#send(event);
-  }
-
-  // What this socket saw cannot be followed on from: it enters again, as a client back with a
-  // position whose epoch is gone does. The new epoch's latest events hold this one and any
-  // that crossed it on the way.
-  async #reenter(event: LayerEvent): Promise<void> {
-    const follows = followsOffsets(this.#conn.scope.query);
-    let read: StreamRead;
-    try {
-      const position = follows ? { epoch: this.#epoch, offset: this.#last } : null;
-      read = await this.#enterFrom(position, false, true);
-    } catch (error) {
-      // Followed on from this event: what came before it in the new epoch is not known.
-      log.warn(`Stream of "${this.#group}": its new epoch could not be read`, error);
-      this.#epoch = event.epoch as string;
-      this.#last = (event.offset as number) - 1;
-      return this.#send(event);
-    }
-    this.#epoch = read.epoch;
-    this.#last = read.offset;
-    // Not of the epoch read: a straggler of one that is over.
-    if (event.epoch === read.epoch) this.#send(event);
-  }
+function byOffset(a: LayerEvent, b: LayerEvent): number {
+  return (a.offset as number) - (b.offset as number);
 }
 
 function sharedReads(streams: GroupStreams): StreamReads {

@@ -7,18 +7,28 @@ import { Communicator, createTestServices, type TestServices } from "../../testi
 import {
   type Consumer,
   DEFAULT_HISTORY_SIZE,
+  type GroupStreams,
+  InMemoryLayer,
   type LayerEvent,
+  MemoryStreams,
   RECOVERED,
+  type StreamEvent,
   StreamFollowing,
   type StreamFollowingOptions,
+  type StreamRead,
 } from "../../mod.ts";
+import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 
 type Frame = Record<string, unknown>;
 const GROUP = "notes";
 
 /** A notes app: every note is published into the group's stream; sockets follow it. */
-function notesConsumer(services: TestServices, options?: StreamFollowingOptions): Consumer {
-  const following = new StreamFollowing(services.streams, options);
+function notesConsumer(
+  services: TestServices,
+  options?: StreamFollowingOptions,
+  streams: GroupStreams = services.streams,
+): Consumer {
+  const following = new StreamFollowing(streams, options);
   return (conn) => {
     const follower = following.follow(conn, GROUP);
     return {
@@ -184,4 +194,147 @@ Deno.test("events that come while the entry reads the stream wait for it, and co
   ]);
   assert(await comm.receiveNothing(20), "an event came twice");
   await comm.disconnect();
+});
+
+/**
+ * Streams the test controls: they publish where no socket listens (the test delivers their
+ * events itself, in the order it wants), their reads can be held or made to fail, and their
+ * state can be lost, as Redis that restarted empty loses it.
+ */
+class ControlledStreams implements GroupStreams {
+  #store!: DenoKvStore;
+  #streams!: MemoryStreams;
+  /** Reads wait for this while it is set. */
+  gate: Promise<void> | null = null;
+  /** Reads fail while this is set. */
+  failing = false;
+  reads = 0;
+
+  static async open(retention?: { messages: number; seconds: number }) {
+    const streams = new ControlledStreams();
+    await streams.lose(retention);
+    return streams;
+  }
+
+  async lose(retention?: { messages: number; seconds: number }): Promise<void> {
+    await this.#streams?.close();
+    this.#store?.close();
+    this.#store = await DenoKvStore.open(":memory:");
+    this.#streams = new MemoryStreams(new InMemoryLayer(), this.#store, { retention });
+  }
+
+  async publishAll(...texts: string[]): Promise<StreamEvent[]> {
+    for (const text of texts) await this.#streams.publish(GROUP, { type: "note", text });
+    return (await this.#streams.latest(GROUP, texts.length)).events;
+  }
+
+  publish(...args: Parameters<GroupStreams["publish"]>) {
+    return this.#streams.publish(...args);
+  }
+  since(...args: Parameters<GroupStreams["since"]>): Promise<StreamRead> {
+    return this.#read(() => this.#streams.since(...args));
+  }
+  latest(...args: Parameters<GroupStreams["latest"]>): Promise<StreamRead> {
+    return this.#read(() => this.#streams.latest(...args));
+  }
+  async close(): Promise<void> {
+    await this.#streams.close();
+    this.#store.close();
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #read(read: () => Promise<StreamRead>): Promise<StreamRead> {
+    this.reads++;
+    await this.gate;
+    if (this.failing) throw new Error("The store is away");
+    return await read();
+  }
+}
+
+/** Delivers `events` to the group's members, as the layer would. */
+async function deliver(services: TestServices, events: LayerEvent[]): Promise<void> {
+  for (const event of events) await services.layer.groupSend(GROUP, event);
+}
+
+Deno.test("a burst of events while a gap is read never closes the socket, and each comes once, in order", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open();
+  const consumer = notesConsumer(services, {}, streams);
+  const comm = await open(consumer, services, "?stream=1");
+  await comm.receiveJson(); // its position
+  const events = await streams.publishAll(...Array.from({ length: 300 }, (_, n) => `n${n + 1}`));
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  streams.gate = released;
+  // Event 1 is overtaken: the socket reads the gap while 299 more come, three times what a
+  // socket's queue holds (CHANNEL_CAPACITY, 100).
+  await deliver(services, events.slice(1));
+  release();
+  await deliver(services, events.slice(0, 1));
+  const received = await frames(comm, 300);
+  assertEquals(received.map((f) => f.offset), events.map((e) => e.offset));
+  assert(await comm.receiveNothing(50), "an offset came twice");
+  await comm.disconnect();
+});
+
+Deno.test("when the new epoch cannot be read, a following client is told, and goes on from there", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open();
+  const consumer = notesConsumer(services, {}, streams);
+  const comm = await open(consumer, services, "?stream=1");
+  const position = await comm.receiveJson();
+  await deliver(services, await streams.publishAll("old"));
+  assertEquals((await comm.receiveJson()).text, "old");
+  await streams.lose();
+  const [, second] = await streams.publishAll("new1", "new2");
+  streams.failing = true;
+  await deliver(services, [second]);
+  const verdict = await comm.receiveJson();
+  assertEquals([verdict.type, verdict.complete, verdict.epoch, verdict.offset], [
+    RECOVERED,
+    false,
+    second.epoch,
+    1,
+  ]);
+  assert(verdict.epoch !== position.epoch);
+  assertEquals([(await comm.receiveJson()).text], ["new2"]);
+  await comm.disconnect();
+});
+
+Deno.test("stragglers of an epoch the socket left behind are dropped", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open();
+  const comm = await open(notesConsumer(services, {}, streams), services);
+  const [first, straggler] = await streams.publishAll("old1", "old2");
+  await deliver(services, [first]);
+  assertEquals((await comm.receiveJson()).text, "old1");
+  await streams.lose();
+  await deliver(services, await streams.publishAll("new1"));
+  assertEquals([(await comm.receiveJson()).text], ["new1"]);
+  const reads = streams.reads;
+  await deliver(services, [straggler]);
+  assert(await comm.receiveNothing(50), "a straggler of the old epoch was sent");
+  assertEquals(streams.reads, reads, "a straggler made the socket read the stream again");
+  await comm.disconnect();
+});
+
+Deno.test("a gap the stream no longer keeps: a following client is told, every socket gets what is kept after it", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open({ messages: 5, seconds: 0 });
+  const consumer = notesConsumer(services, {}, streams);
+  const following = await open(consumer, services, "?stream=1");
+  const plain = await open(consumer, services);
+  const position = await following.receiveJson();
+  const events = await streams.publishAll(...Array.from({ length: 20 }, (_, n) => `n${n + 1}`));
+  await deliver(services, events.slice(-1)); // 1 to 19 were dropped for the socket, say
+  const verdict = await following.receiveJson();
+  assertEquals([verdict.type, verdict.complete, verdict.epoch], [RECOVERED, false, position.epoch]);
+  const kept = ["n16", "n17", "n18", "n19", "n20"];
+  assertEquals((await frames(following, 5)).map((f) => f.text), kept);
+  assertEquals((await frames(plain, 5)).map((f) => f.text), kept);
+  for (const comm of [following, plain]) {
+    assert(await comm.receiveNothing(50), "more came");
+    await comm.disconnect();
+  }
 });
