@@ -7,6 +7,8 @@
 export const CONNECTING = 0;
 /** `readyState` of an open socket. */
 export const OPEN = 1;
+/** `readyState` of a socket whose closing handshake has begun and not finished. */
+export const SOCKET_CLOSING = 2;
 
 // A connection's flags (its `#state`).
 /** A hook or task runs now: what arrives waits its turn. */

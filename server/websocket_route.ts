@@ -16,7 +16,8 @@ import { log } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed } from "../auth/origin.ts";
 import { checkHandshake } from "./handshake.ts";
-import type { ConnectionCaps } from "./connection_caps.ts";
+import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
+import { SOCKET_CLOSING } from "./_connection_flags.ts";
 import { clientHost } from "../auth/throttle.ts";
 import type { WebSocketRouteOptions } from "./routes.ts";
 import { closeSpread, type DrainClock, settlesWithin } from "./drain.ts";
@@ -192,8 +193,9 @@ export function websocketHandler(
       batch: batch !== "none",
       meter,
     });
-    // Given back when the connection finishes, which a refused `connect` also does.
-    if (lease !== undefined) connection.onFinished(lease.release);
+    let socket: SocketLike | null = null;
+    // Given back when the connection finishes (a refused `connect` does too), or later (below).
+    if (lease !== undefined) connection.onFinished(() => releaseWithSocket(lease, socket));
     const refused = await connection.runConnect();
     if (refused !== null) {
       const why = refused.status === 500 ? "consumer_error" : "consumer";
@@ -213,15 +215,31 @@ export function websocketHandler(
         return refuse(503, "unavailable", busy);
       }
     }
-    const { socket, response } = batch === "protocol"
+    const upgraded = batch === "protocol"
       ? upgrade(request, { protocol: BATCH_PROTOCOL })
       : upgrade(request);
+    socket = upgraded.socket;
+    const response = upgraded.response;
     connection.attach(socket);
     meter.accepted++;
     meter.open++; // and one less when it closes (the connection counts that)
     options.live.add(connection, socket); // until the connection's `onFinished`
     log.websocket("CONNECT", path, context.client);
     return response;
+  };
+}
+
+/**
+ * Gives a cap's place back once the socket is gone. A client that never answers the server's
+ * close frame keeps its socket open in Deno (its descriptor and buffers) until it goes itself,
+ * long after its connection finished: such a socket keeps its place under the caps until then,
+ * which is what bounds how many of them one client may hold.
+ */
+function releaseWithSocket(lease: CapLease, socket: SocketLike | null): void {
+  if (socket === null || socket.readyState !== SOCKET_CLOSING) return lease.release();
+  socket.onclose = () => {
+    socket.onclose = null;
+    lease.release();
   };
 }
 

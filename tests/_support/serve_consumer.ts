@@ -4,6 +4,7 @@
  */
 import type { Consumer } from "../../server/consumer.ts";
 import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
+import type { ConnectionCaps } from "../../server/connection_caps.ts";
 import { createTestApp } from "./test_app.ts";
 import { formatAddr, log, type LogLevel } from "../../telemetry/log.ts";
 
@@ -11,14 +12,14 @@ import { formatAddr, log, type LogLevel } from "../../telemetry/log.ts";
 export async function serveConsumer(
   consumer: Consumer,
   path: string,
-  options: { logLevel?: LogLevel } = {},
+  options: { logLevel?: LogLevel; caps?: ConnectionCaps } = {},
 ): Promise<AsyncDisposable & { url: string }> {
   // The app is only a source of services; the sockets are real ones.
   const app = await createTestApp();
   if (options.logLevel) log.setLevel(options.logLevel); // after the app, which sets "silent"
   const services = app.services;
   const live = new LiveConnections();
-  const handler = websocketHandler(consumer, { live });
+  const handler = websocketHandler(consumer, { live, caps: options.caps });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
     const url = new URL(request.url);
     return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });

@@ -13,6 +13,9 @@ import { log } from "../../telemetry/log.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
+import { RawWebSocket } from "../_support/raw_socket.ts";
+import { serveConsumer } from "../_support/serve_consumer.ts";
+import type { Consumer } from "../../server/consumer.ts";
 
 /** A socket to the echo route from `address` (the app trusts X-Forwarded-For), as `token`'s user. */
 async function open(app: TestApp, address: string, token?: string) {
@@ -187,4 +190,28 @@ Deno.test("over real sockets, the refused handshake is an HTTP 429", async () =>
   const held = await TestSocket.open(server.wsUrl("/ws/echo/"));
   assertEquals(await handshakeStatus(server.wsUrl("/ws/echo/")), 429);
   await held.close();
+});
+
+Deno.test("a socket whose client never answers the server's close keeps its place until it goes", async () => {
+  const caps = new ConnectionCaps({ perAddress: 1, perUser: 0 });
+  const { promise: finished, resolve } = Promise.withResolvers<number>();
+  const closer: Consumer = (conn) => ({
+    receive: () => conn.close(4000, "Bye"),
+    disconnect: resolve,
+  });
+  await using server = await serveConsumer(closer, "/ws/closer/", { caps });
+  const silent = await RawWebSocket.open(server.url);
+  await silent.send("close me");
+  assertEquals((await silent.readUntilClose()).closeCode, 4000); // and it never answers
+  await finished; // the server stopped waiting for the answer (CLOSE_TIMEOUT_MS)
+  // Deno keeps that socket open, so it still counts: one client cannot pile such sockets up.
+  assertEquals(await handshakeStatus(server.url), 429);
+  silent.close();
+  // The server learns of it from Deno's close event, which the test cannot await: it asks.
+  let status = 429;
+  for (let attempt = 0; attempt < 100 && status === 429; attempt++) {
+    status = await handshakeStatus(server.url);
+    if (status === 429) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assertEquals(status, 101, "the place was not given back once the socket went");
 });
