@@ -11,7 +11,8 @@
  * - `<base>:meta` — a hash from connection id to `{"username", "meta"}`.
  *
  * And `<prefix>:presence:topics`, a sorted set of every topic with connections, scored by its
- * latest expiry, which the sweep walks. (Usernames have no `:`, so no two keys collide.)
+ * latest expiry, which the sweep walks. In a key, a topic's `%` and `:` are percent-encoded
+ * (`%25`, `%3A`), and usernames have no `:`, so no two keys collide.
  *
  * On a Redis Cluster the transactions and the script touch several of these keys at once, so
  * they must share a hash slot: `<prefix>:presence` becomes the hash tag `{<prefix>:presence}`
@@ -238,7 +239,7 @@ export class RedisPresenceBackend implements PresenceBackend {
   }
 
   #base(topic: string = SITE_TOPIC): string {
-    return topic === SITE_TOPIC ? this.#prefix : `${this.#prefix}:topic:${topic}`;
+    return topic === SITE_TOPIC ? this.#prefix : `${this.#prefix}:topic:${topicInKey(topic)}`;
   }
 
   #userKey(topic: string | undefined, username: string): string {
@@ -256,6 +257,14 @@ export class RedisPresenceBackend implements PresenceBackend {
   #topicsKey(): string {
     return `${this.#prefix}:topics`;
   }
+}
+
+/**
+ * A topic as it stands in a key: with its `%` and `:` percent-encoded, so that what follows it
+ * (`:user:<name>`, `:meta`) cannot be read as part of it. A chat room's name may hold `:`.
+ */
+function topicInKey(topic: string): string {
+  return topic.replaceAll("%", "%25").replaceAll(":", "%3A");
 }
 
 /** Opens presence shared through Redis, publishing its diffs through `layer`. */

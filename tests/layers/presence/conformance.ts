@@ -264,6 +264,19 @@ export function presenceConformance(
     assertEquals(Object.keys(await h.tracker.list("chat.lobby")), ["ada"]);
   });
 
+  test("a topic whose name holds ':' shares nothing with another topic's users", async (h) => {
+    // Room "r:user" and user "meta" of room "r": joined naively, their keys would be one.
+    await h.tracker.track("ada", "c1", {}, "chat.r:user");
+    await h.tracker.track("meta", "c2", {}, "chat.r");
+    await h.tracker.track("online", "c3", {}, "chat.r");
+    await h.tracker.track("bob", "c4", {}, "chat.r:user:online");
+    await h.tracker.flush();
+    assertEquals((await h.tracker.state("chat.r:user")).online, ["ada"]);
+    assertEquals((await h.tracker.state("chat.r")).online, ["meta", "online"]);
+    assertEquals((await h.tracker.state("chat.r:user:online")).online, ["bob"]);
+    assertEquals(Object.keys(await h.tracker.list("chat.r:user")), ["ada"]);
+  });
+
   test("a user in two topics leaves one and stays in the other", async (h) => {
     const lobby = await h.topicInbox("chat.lobby");
     await h.tracker.track("ada", "site-tab");
