@@ -68,6 +68,8 @@ export interface AccessTokensOptions {
 const TOKENS = "tokens";
 const SECRET_KEY: StoreKey = ["secrets", "token_signing"];
 const MAX_TOKEN_LENGTH = 1024;
+/** How often a bad signature may make a process read the shared secret again. */
+const SECRET_RECHECK_MS = 5000;
 // A 43-character signature is 32 bytes (SHA-256) in base64url without padding.
 const TOKEN_PATTERN = /^([A-Za-z0-9_-]{1,900})\.([A-Za-z0-9_-]{43})$/;
 const encoder = new TextEncoder();
@@ -82,6 +84,8 @@ export class AccessTokens {
   #now: () => number;
   #compare: (a: Uint8Array, b: Uint8Array) => boolean;
   #key: Promise<CryptoKey> | null = null;
+  /** When the shared secret was last read from the store. */
+  #keyReadAt = 0;
 
   /** Keeps token records (and, without `secret`, the generated secret) in `store`. */
   constructor(store: Store, options: AccessTokensOptions) {
@@ -115,9 +119,14 @@ export class AccessTokens {
     const match = token.length <= MAX_TOKEN_LENGTH ? TOKEN_PATTERN.exec(token) : null;
     if (match === null) return refused("Malformed token");
     const [, payload, signature] = match;
-    const expected = await this.#sign(payload);
     const given = signatureBytes(signature);
-    if (given === null || !this.#compare(expected, given)) return refused("Bad token signature");
+    if (given === null) return refused("Bad token signature");
+    if (
+      !this.#compare(await this.#sign(payload), given) &&
+      !await this.#signedWithNewSecret(payload, given)
+    ) {
+      return refused("Bad token signature");
+    }
     const claims = parseClaims(payload);
     if (claims === null) return refused("Malformed token");
     if (claims.expiresAt <= this.#now()) return refused("Token expired");
@@ -142,6 +151,15 @@ export class AccessTokens {
     return entries.length;
   }
 
+  // A shared secret may have changed under this process: a store that lost it (Redis restarted
+  // empty) got a new one from whoever asked first (`deno task token`). Read again, but at most
+  // every SECRET_RECHECK_MS, so bad signatures cannot make every handshake read the store.
+  async #signedWithNewSecret(payload: string, given: Uint8Array): Promise<boolean> {
+    if (this.#secret || this.#now() - this.#keyReadAt < SECRET_RECHECK_MS) return false;
+    this.#key = null;
+    return this.#compare(await this.#sign(payload), given);
+  }
+
   async #sign(payload: string): Promise<Uint8Array> {
     const key = await (this.#key ??= this.#importKey().catch((error) => {
       this.#key = null; // a store that was away is asked again next time
@@ -151,6 +169,7 @@ export class AccessTokens {
   }
 
   async #importKey(): Promise<CryptoKey> {
+    this.#keyReadAt = this.#now();
     const secret = this.#secret || await this.#sharedSecret();
     return await crypto.subtle.importKey(
       "raw",

@@ -91,6 +91,30 @@ Deno.test("without TOKEN_SECRET, processes on one store share a generated secret
   assert((await restarted.verify(fromA.token)).ok, "a restart keeps tokens valid");
 });
 
+Deno.test("a shared secret the store lost and made anew is taken up by running processes", async () => {
+  let now = Date.now();
+  using t = await tokensOver({ now: () => now });
+  const before = await t.tokens.create("ada");
+  assert((await t.tokens.verify(before.token)).ok);
+  // Redis restarted empty: the secret and the records are gone; `deno task token` makes both.
+  for (const entry of await t.store.list([])) await t.store.delete(entry.key);
+  const cli = new AccessTokens(t.store, { maxAgeSeconds: DAY, now: () => now });
+  const after = await cli.create("ada");
+  // The running process reads the secret again, though at most every few seconds.
+  now += 10_000;
+  assert((await t.tokens.verify(after.token)).ok, "a token made with the new secret");
+  const forged = `${after.token.split(".")[0]}.${"A".repeat(43)}`;
+  let reads = 0;
+  const counted = new AccessTokens(
+    Object.assign(Object.create(t.store), {
+      get: (key: string[]) => (reads++, t.store.get(key)),
+    }),
+    { maxAgeSeconds: DAY, now: () => now },
+  );
+  for (let n = 0; n < 50; n++) assertEquals((await counted.verify(forged)).ok, false);
+  assert(reads <= 2, `50 bad signatures read the store ${reads} times`);
+});
+
 Deno.test("revoking all of a user's tokens refuses them and no one else's", async () => {
   using t = await tokensOver();
   const first = await t.tokens.create("ada");
