@@ -261,16 +261,23 @@ class Follower implements StreamFollower {
     await this.#reenter();
   }
 
-  // What this socket saw cannot be followed on from. A client that follows offsets is told,
-  // as one back with a position that is gone is, and gets the latest events as history; any
-  // other socket gets the latest events it has not had.
+  // Another epoch, or a gap no longer kept: the socket enters again from where it was, as a
+  // client back with its position does. When the stream cannot follow on from it, a client
+  // that follows offsets is told and gets the latest events as history; any other socket gets
+  // the latest events it has not had.
   async #reenter(): Promise<void> {
     const route = this.#route;
     let read: StreamRead;
     if (followsOffsets(this.#conn.scope.query)) {
       read = await this.#enterFrom({ epoch: this.#epoch, offset: this.#last }, false, true);
     } else {
-      read = await route.liveReads.latest(this.#group, route.historySize);
+      // What follows on from the position when the stream still has it (a master change that
+      // lost nothing), else the latest.
+      const after = await route.liveReads.since(this.#group, {
+        epoch: this.#epoch,
+        offset: this.#last,
+      });
+      read = after.complete ? after : await route.liveReads.latest(this.#group, route.historySize);
       for (const event of read.events) {
         if (read.epoch !== this.#epoch || event.offset > this.#last) this.#sendFrame(event);
       }

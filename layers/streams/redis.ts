@@ -96,6 +96,12 @@ export interface RedisStreamsOptions {
   publishInScript: boolean;
   /** Retention of groups whose publishers name none (default 1,000 messages or 10 minutes). */
   retention?: StreamRetention;
+  /**
+   * Each publish checks that the stream was last written on the master it writes to, and gives
+   * it a new epoch when not (a failover may have lost the old master's last writes). Default:
+   * behind Sentinels only, where masters change; it costs an `INFO` per publish.
+   */
+  checksMaster?: boolean;
   /** A command not answered within this time rejects (default 3 s). */
   timeoutMs?: number;
   /** The first connect fails after this long (default 5 s). */
@@ -116,13 +122,37 @@ const MAX_READ = 100_000;
 // oldest retained entry's offset and time); a group without one (new, or lost by Redis) gets
 // the epoch ARGV[1] and an empty stream.
 const ENSURE_EPOCH = `
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'first', 'firstTime')
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'first', 'firstTime', 'master',
+  'previous', 'base')
 local epoch = meta[1]
 if not epoch then
   epoch = ARGV[1]
-  meta = {epoch, '0', false, false}
+  meta = {epoch, '0', false, false, false, false, false}
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('HDEL', KEYS[1], 'master', 'previous', 'base')
+end
+`;
+
+// Behind Sentinels, a publish first checks that the stream was last written on this master:
+// after a failover, what the old master took in its last moments is lost, and the new master
+// would give those offsets again. The master's replication id changes when a replica is
+// promoted (or a master restarts), so a record written under another id takes a new epoch
+// (ARGV[1]); offsets and events stay. The record keeps the epoch it left (`previous`) and the
+// offset it had then (`base`): a reader of that epoch at or before `base` saw only what this
+// master has, and goes on with no loss; one past it may have seen what was lost, and is told.
+const ENSURE_MASTER = `
+if ARGV[10] == '1' then
+  local master = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+  if meta[5] ~= master then
+    if meta[5] then
+      redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'master', master, 'previous', epoch,
+        'base', meta[2])
+      epoch = ARGV[1]
+    else
+      redis.call('HSET', KEYS[1], 'master', master)
+    end
+  end
 end
 `;
 
@@ -133,7 +163,8 @@ end
 // older version dropped it) its XDEL is a no-op and the read after it finds the real oldest.
 // A record without `first` (written by an older script, or once the stream was emptied)
 // reads it from the stream once.
-const PUBLISH = ENSURE_EPOCH + `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+const PUBLISH = ENSURE_EPOCH + ENSURE_MASTER +
+  `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
@@ -190,7 +221,7 @@ elseif ARGV[2] == 'latest' then
 else
   entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[3], '+', 'COUNT', ARGV[4])
 end
-local out = {epoch, offset}
+local out = {epoch, offset, meta[6] or '', tonumber(meta[7]) or -1}
 for _, entry in ipairs(entries) do out[#out + 1] = entry[2][4] end
 return out
 `;
@@ -202,6 +233,8 @@ export class RedisStreams implements GroupStreams {
   #retention: StreamRetention;
   #shas: { publish: string; read: string } | null = null;
   #cluster: boolean;
+  /** Behind Sentinels: each publish checks the stream was last written on this master. */
+  #checksMaster: boolean;
   // Epoch candidates: unique per call, so two losses of a stream never get the same epoch.
   #candidateBase = newEpoch().slice(0, 6);
   #candidates = 0;
@@ -218,6 +251,7 @@ export class RedisStreams implements GroupStreams {
     this.#options = options;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#cluster = isRedisCluster(redisTarget(options));
+    this.#checksMaster = options.checksMaster ?? options.form?.kind === "sentinel";
     const layer = options.layer;
     this.#ownLayer = options.publishInScript && layer instanceof RedisLayer ? layer : null;
     this.#opening = groupMessageOpening(this.#ownLayer?.processId);
@@ -259,6 +293,7 @@ export class RedisStreams implements GroupStreams {
       this.#cluster ? "SPUBLISH" : "PUBLISH",
       this.#opening,
       this.#ownLayer?.subscriptionWitness(group) ?? "",
+      this.#checksMaster ? "1" : "",
     ]) as [number, string, number];
     this.writeSeconds.observe((performance.now() - started) / 1000);
     const [offset, epoch, receivers] = reply;
@@ -284,14 +319,21 @@ export class RedisStreams implements GroupStreams {
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {
     validatePosition(position);
-    const read = await this.#read(group, ["since", String(position.offset), String(MAX_READ)]);
-    const reason = sinceVerdict(position, read, read.events[0]);
+    const [read, previous] = await this.#read(group, [
+      "since",
+      String(position.offset),
+      String(MAX_READ),
+    ]);
+    // A position in the epoch a master change left, within what the new master has: it goes on.
+    const goesOn = position.epoch === previous.epoch && position.offset <= previous.base;
+    const from = goesOn ? { epoch: read.epoch, offset: position.offset } : position;
+    const reason = sinceVerdict(from, read, read.events[0]);
     return reason === null ? read : incomplete(read.epoch, read.offset, reason);
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {
     validateCount(count);
-    const read = await this.#read(group, ["latest", String(Math.max(0, Math.floor(count)))]);
+    const [read] = await this.#read(group, ["latest", String(Math.max(0, Math.floor(count)))]);
     read.events.reverse();
     return read;
   }
@@ -300,13 +342,17 @@ export class RedisStreams implements GroupStreams {
     return this.#closing ??= this.#client.close();
   }
 
-  async #read(group: string, args: string[]): Promise<StreamRead> {
-    const [epoch, offset, ...texts] = await this.#run("read", group, [
+  // The read, and the epoch a master change left with its last offset then (see the script).
+  async #read(
+    group: string,
+    args: string[],
+  ): Promise<[StreamRead, { epoch: string; base: number }]> {
+    const [epoch, offset, previous, base, ...texts] = await this.#run("read", group, [
       this.#candidate(),
       ...args,
-    ]) as [string, number, ...string[]];
+    ]) as [string, number, string, number, ...string[]];
     const events = texts.map((text) => JSON.parse(text) as StreamEvent);
-    return { epoch, offset, complete: true, events };
+    return [{ epoch, offset, complete: true, events }, { epoch: previous, base }];
   }
 
   /** The group's two keys; on a Cluster in the slot of its layer channel (see the module doc). */
