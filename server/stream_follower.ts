@@ -142,6 +142,8 @@ interface FollowedRoute {
  * comes beyond them is read from the stream afterwards, which holds every one of them.
  */
 const HELD_AT_MOST = 128;
+/** How long a socket waits before it reads its stream again after a failed read, each time. */
+const READ_RETRY_MS = [100, 300, 900];
 
 class Follower implements StreamFollower {
   readonly #route: FollowedRoute;
@@ -215,10 +217,18 @@ class Follower implements StreamFollower {
   // Reads the stream until the socket has everything up to the furthest event seen, then goes
   // live. Reads of the same gap are shared by the group's sockets.
   async #catchUp(): Promise<void> {
-    try {
-      while (this.#sendHeld()) await this.#readOn();
-    } catch (error) {
-      this.#giveUp(error);
+    for (let attempt = 0;; attempt++) {
+      try {
+        while (this.#sendHeld()) await this.#readOn();
+        break;
+      } catch (error) {
+        // The store may be coming back (Redis restarted, and its subscriber came back first).
+        if (attempt === READ_RETRY_MS.length) {
+          this.#giveUp(error);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS[attempt]));
+      }
     }
     this.#held = null;
     this.#ahead = null;
@@ -287,8 +297,8 @@ class Follower implements StreamFollower {
     this.#last = read.offset;
   }
 
-  // The stream cannot be read (its store is away): the socket goes on from the furthest event
-  // seen, and a client that follows offsets is told that it may have missed some.
+  // The stream cannot be read (its store is away, three times over 1.3 s): the socket goes on
+  // from the furthest event seen, and a client that follows offsets is told it may miss some.
   #giveUp(error: unknown): void {
     log.warn(`Stream of "${this.#group}" could not be read to fill a gap`, error);
     const ahead = this.#ahead;

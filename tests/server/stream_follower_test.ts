@@ -208,6 +208,8 @@ class ControlledStreams implements GroupStreams {
   gate: Promise<void> | null = null;
   /** Reads fail while this is set. */
   failing = false;
+  /** And so many of the next reads fail. */
+  failures = 0;
   reads = 0;
 
   static async open(retention?: { messages: number; seconds: number }) {
@@ -248,7 +250,7 @@ class ControlledStreams implements GroupStreams {
   async #read(read: () => Promise<StreamRead>): Promise<StreamRead> {
     this.reads++;
     await this.gate;
-    if (this.failing) throw new Error("The store is away");
+    if (this.failing || this.failures-- > 0) throw new Error("The store is away");
     return await read();
   }
 }
@@ -299,6 +301,27 @@ Deno.test("when the new epoch cannot be read, a following client is told, and go
   ]);
   assert(verdict.epoch !== position.epoch);
   assertEquals([(await comm.receiveJson()).text], ["new2"]);
+  await comm.disconnect();
+});
+
+Deno.test("a read that fails while the store comes back is tried again, and nothing is missed", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open();
+  const comm = await open(notesConsumer(services, {}, streams), services, "?stream=1");
+  const position = await comm.receiveJson();
+  await streams.lose();
+  const [, second] = await streams.publishAll("new1", "new2");
+  streams.failures = 2;
+  await deliver(services, [second]);
+  const verdict = await comm.receiveJson();
+  assertEquals([verdict.type, verdict.complete, verdict.reason], [
+    RECOVERED,
+    false,
+    "the stream's epoch changed",
+  ]);
+  assert(verdict.epoch !== position.epoch);
+  assertEquals((await frames(comm, 2)).map((f) => f.text), ["new1", "new2"]);
+  assert(await comm.receiveNothing(50), "more came");
   await comm.disconnect();
 });
 
