@@ -8,7 +8,7 @@ import type { GroupStreams } from "../layers/streams/contract.ts";
 import { redisHealth } from "../storage/redis_health.ts";
 import type { Metric, MetricsRegistry, Sample } from "../telemetry/metrics.ts";
 import { REFUSAL_REASONS, type RouteMeter } from "./_route_meter.ts";
-import { cpuSeconds, type LagMonitor, procStatReadable } from "./_process_probes.ts";
+import { cpuSeconds, type LagMonitor } from "./_process_probes.ts";
 
 /** What the series read at scrape time. */
 export interface SeriesInputs {
@@ -174,13 +174,12 @@ function defineProcessSeries(r: MetricsRegistry, inputs: SeriesInputs): void {
     "process_start_time_seconds",
     "When the process started counting, in seconds since the epoch.",
   );
-  const readCpu = procStatReadable() ? cpuSeconds : null;
   r.onCollect(() => {
     lag.labels().value = inputs.lag.last;
     lagMax.labels().value = inputs.lag.max();
     rss.labels().value = Deno.memoryUsage().rss;
     started.labels().value = inputs.startedAt / 1000;
-    const seconds = readCpu?.();
+    const seconds = cpuSeconds();
     if (seconds != null) cpu.labels().value = seconds;
   });
 }

@@ -43,26 +43,19 @@ export class LagMonitor {
   }
 }
 
-// CPU time is read from /proc (Linux), when the process may read it without asking (a
-// prompt); elsewhere the metric is left out.
-/** Whether the process may read its CPU time from /proc without a prompt. */
-export function procStatReadable(): boolean {
-  try {
-    return Deno.build.os === "linux" &&
-      Deno.permissions.querySync({ name: "read", path: "/proc/self/stat" }).state === "granted";
-  } catch {
-    return false;
-  }
-}
+// Not /proc/self/stat: Deno reads it only with --allow-all, which `deno task start` is not.
+// `Deno.cpuUsage` (microseconds) is what `node:process`'s `cpuUsage` calls; it is not in Deno's
+// declared types, so it is looked up, not assumed. `node:process` itself would set up Node's
+// `process` for the whole run, which costs every request (see bench/HISTORY.md, session 16).
+const cpuUsage = (Deno as unknown as { cpuUsage?: () => { user: number; system: number } })
+  .cpuUsage;
 
-// `utime` and `stime`, in clock ticks of 1/100 s.
 /** The CPU time the process used, in seconds (user and system), or null when unreadable. */
 export function cpuSeconds(): number | null {
   try {
-    const stat = Deno.readTextFileSync("/proc/self/stat");
-    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    if (cpuUsage === undefined) return null;
+    const { user, system } = cpuUsage();
+    return (user + system) / 1_000_000;
   } catch {
     return null;
   }

@@ -220,6 +220,21 @@ Deno.test("refused handshakes are counted by reason", async () => {
   assertEquals(samples.get('channels_connections_open{route="/ws/echo/:id/"}'), 0);
 });
 
+Deno.test("the CPU time is read with the permissions `deno task start` runs with", async () => {
+  const tasks = JSON.parse(await Deno.readTextFile("deno.json")).tasks as Record<string, string>;
+  const flags = tasks.start.split(" ").filter((word) => word.startsWith("--"));
+  const probe = new URL("../../server/_process_probes.ts", import.meta.url).href;
+  const script =
+    `import { cpuSeconds } from "${probe}"; console.log(JSON.stringify(cpuSeconds()));`;
+  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", ...flags, script],
+    stderr: "inherit",
+  }).output();
+  assert(success);
+  const seconds = JSON.parse(new TextDecoder().decode(stdout));
+  assert(typeof seconds === "number" && seconds > 0, `read ${seconds}`);
+});
+
 Deno.test("history writes, memory, CPU and the event loop's lag are reported", async () => {
   await using test = await testApp();
   await test.services.streams.publish("chat.lobby", { type: "chat.message", message: "hi" });
