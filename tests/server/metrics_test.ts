@@ -224,15 +224,23 @@ Deno.test("the CPU time is read with the permissions `deno task start` runs with
   const tasks = JSON.parse(await Deno.readTextFile("deno.json")).tasks as Record<string, string>;
   const flags = tasks.start.split(" ").filter((word) => word.startsWith("--"));
   const probe = new URL("../../server/_process_probes.ts", import.meta.url).href;
-  const script =
-    `import { cpuSeconds } from "${probe}"; console.log(JSON.stringify(cpuSeconds()));`;
-  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", ...flags, script],
-    stderr: "inherit",
-  }).output();
-  assert(success);
-  const seconds = JSON.parse(new TextDecoder().decode(stdout));
-  assert(typeof seconds === "number" && seconds > 0, `read ${seconds}`);
+  // `deno run`, not `deno eval`, which allows everything.
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { cpuSeconds } from "${probe}"; console.log(JSON.stringify(cpuSeconds()));`,
+    );
+    const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, script],
+      stderr: "inherit",
+    }).output();
+    assert(success);
+    const seconds = JSON.parse(new TextDecoder().decode(stdout));
+    assert(typeof seconds === "number" && seconds > 0, `read ${seconds}`);
+  } finally {
+    await Deno.remove(script);
+  }
 });
 
 Deno.test("history writes, memory, CPU and the event loop's lag are reported", async () => {
