@@ -177,7 +177,9 @@ export function validateGroupName(name: string): void {
   // Counting code points copies the string: only do it when UTF-16 length says it might matter.
   if (name.length > MAX_GROUP_NAME_LENGTH && [...name].length > MAX_GROUP_NAME_LENGTH) {
     throw new TypeError(
-      `Group name must be at most ${MAX_GROUP_NAME_LENGTH} characters: "${name.slice(0, 40)}..."`,
+      `Group name must be at most ${MAX_GROUP_NAME_LENGTH} characters: "${
+        [...name].slice(0, 40).join("")
+      }..."`,
     );
   }
   if (CONTROL_CHARACTERS.test(name)) {

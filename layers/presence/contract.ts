@@ -69,8 +69,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  */
 export function presenceGroup(topic: string): string {
   if (topic === SITE_TOPIC) return PRESENCE_GROUP;
-  if (topic.length === 0 || topic.length > MAX_TOPIC_LENGTH || CONTROL.test(topic)) {
-    throw new TypeError(`Invalid presence topic "${topic.slice(0, 40)}"`);
+  // Characters, as group names count them: an emoji is one, though two UTF-16 units.
+  const tooLong = topic.length > MAX_TOPIC_LENGTH && [...topic].length > MAX_TOPIC_LENGTH;
+  if (topic.length === 0 || tooLong || CONTROL.test(topic)) {
+    throw new TypeError(`Invalid presence topic "${[...topic].slice(0, 40).join("")}"`);
   }
   return `${PRESENCE_GROUP}.${topic}`;
 }

@@ -128,7 +128,8 @@ Deno.test("history is kept per room", async () => {
 
 Deno.test("Unicode room names with spaces work and are decoded", async () => {
   await using app = await createTestApp();
-  for (const room of ["café au lait", "東京", "🙂 emoji room"]) {
+  // The longest: 100 characters, each two UTF-16 units (and a presence topic of 105).
+  for (const room of ["café au lait", "東京", "🙂 emoji room", "🙂".repeat(100)]) {
     const comm = await join(app, room);
     comm.sendJson({ message: "bonjour" });
     assertEquals((await comm.receiveJson()).room, room);
