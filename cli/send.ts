@@ -161,6 +161,19 @@ async function sendViaServer(
   return JSON.parse(text);
 }
 
+/**
+ * What a send through `/_send/` reached. The server counts the connections of the process (or
+ * Worker, with `--workers`) that took the request, and the other ones it went on to.
+ */
+export function sentSummary(group: string, result: SendResult): string {
+  const elsewhere = result.remoteProcesses > 0
+    ? `, and went on to ${result.remoteProcesses} other Worker(s) or process(es)`
+    : "";
+  const dropped = result.dropped ? `, ${result.dropped} dropped (receivers over capacity)` : "";
+  return `Sent to "${group}": delivered to ${result.delivered} connection(s) here${dropped}` +
+    elsewhere;
+}
+
 function hostForUrl(host: string): string {
   if (host === "0.0.0.0") return "127.0.0.1";
   if (host === "::") return "[::1]";
@@ -245,11 +258,7 @@ async function main(args: string[]): Promise<number> {
     if (processes !== null) {
       console.log(`Sent to "${group}" via Redis: ${processes} process(es) subscribed`);
     } else {
-      const result = await sendViaServer(config, request);
-      console.log(
-        `Sent to "${group}": delivered to ${result.delivered} connection(s)` +
-          (result.dropped ? `, ${result.dropped} dropped (receivers over capacity)` : ""),
-      );
+      console.log(sentSummary(group, await sendViaServer(config, request)));
     }
     return 0;
   } catch (error) {

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { eventFrom, parseSendArgs } from "../../cli/send.ts";
+import { eventFrom, parseSendArgs, sentSummary } from "../../cli/send.ts";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
 
@@ -78,4 +78,17 @@ Deno.test("deno task send with a wrong token says it was refused and exits non-z
   }).output();
   assertEquals(code, 1);
   assertEquals(new TextDecoder().decode(stderr).includes("refused (403)"), true);
+});
+
+Deno.test("deno task send names the Workers or processes a send went on to, beside its own count", () => {
+  const result = { delivered: 3, dropped: 0, remoteProcesses: 1 };
+  assertEquals(
+    sentSummary("chat.lobby", result),
+    'Sent to "chat.lobby": delivered to 3 connection(s) here, and went on to 1 other Worker(s) ' +
+      "or process(es)",
+  );
+  assertEquals(
+    sentSummary("chat.lobby", { ...result, dropped: 2, remoteProcesses: 0 }),
+    'Sent to "chat.lobby": delivered to 3 connection(s) here, 2 dropped (receivers over capacity)',
+  );
 });
