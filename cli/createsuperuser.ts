@@ -64,7 +64,8 @@ export function parseSuperuserArgs(
       if (username.trim() === "" || username.startsWith("--")) throw new Error(USAGE);
     } else if (arg === "--password-stdin") passwordStdin = true;
     else if (arg === "--help" || arg === "-h" || !arg.startsWith("--")) throw new Error(USAGE);
-    else settings.push(arg);
+    else if (arg.includes("=") || (args[i + 1] ?? "--").startsWith("--")) settings.push(arg);
+    else settings.push(arg, args[++i]); // `--data-dir DIR`, as the usage line writes it
   }
   const passwordEnv = env.SUPERUSER_PASSWORD || null;
   return { username, passwordStdin, passwordEnv, config: loadConfig(settings, env) };

@@ -149,3 +149,11 @@ Deno.test("createsuperuser's arguments: a missing username value is a usage erro
     assertStringIncludes(message, "Usage: deno task createsuperuser");
   }
 });
+
+Deno.test("createsuperuser's arguments: a setting's value may follow it, as the usage line writes", () => {
+  for (const args of [["--data-dir", "/tmp/site", "--username", "ada"], ["--data-dir=/tmp/site"]]) {
+    const command = parseSuperuserArgs(args, {});
+    assertEquals(command.config.dataDir, "/tmp/site");
+  }
+  assertEquals(parseSuperuserArgs(["--layer", "redis"], {}).config.layer, "redis");
+});
