@@ -7,6 +7,7 @@ import {
   loadConfig,
   log,
   redisLingerIgnoredBecause,
+  settingTypos,
   startWorkers,
   stopOnSignals,
   workerConfig,
@@ -21,6 +22,9 @@ try {
   Deno.exit(2);
 }
 log.setLevel(config.logLevel);
+for (const typo of settingTypos(Deno.args, Deno.env.toObject())) {
+  log.warn(`Unknown setting ${typo}: it is ignored`);
+}
 const workers = config.workers > 1;
 const server =
   await (workers

@@ -94,6 +94,7 @@ export {
   type LayerKind,
   loadConfig,
   redisLingerIgnoredBecause,
+  settingTypos,
 } from "./server/config.ts";
 export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./telemetry/log.ts";
 

@@ -33,7 +33,8 @@ export function integer(
   max = Number.MAX_SAFE_INTEGER,
 ): number {
   if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
+  // Digits only: Number() would also take "0x1f91" and "1e4".
+  const value = /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
   }

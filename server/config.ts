@@ -7,6 +7,7 @@
 import { MIN_PASSWORD_ITERATIONS } from "../auth/passwords.ts";
 import { type Config, DEFAULT_CONFIG, type Env } from "./_config_schema.ts";
 import { redisForm } from "./_config_redis.ts";
+import { lookalikeSettings } from "./_config_typos.ts";
 import {
   boolean,
   inProcessWorkers,
@@ -40,6 +41,21 @@ export function redisLingerIgnoredBecause(
   }
   if (config.redisForm.kind !== "url") return "it applies to one Redis server by URL only";
   return null;
+}
+
+/**
+ * The environment variables that look like a setting but are none, each with the setting it
+ * probably means (`PROT (did you mean PORT?)`): they are ignored, so a start says so.
+ *
+ * @example
+ * ```ts
+ * for (const typo of settingTypos(Deno.args, Deno.env.toObject())) {
+ *   log.warn(`Unknown setting ${typo}: it is ignored`);
+ * }
+ * ```
+ */
+export function settingTypos(args: string[], env: Env): string[] {
+  return lookalikeSettings(env, (recording: Env) => loadConfig(args, recording));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { DEFAULT_CONFIG, loadConfig } from "../../server/config.ts";
+import { DEFAULT_CONFIG, loadConfig, settingTypos } from "../../server/config.ts";
 
 Deno.test("with nothing set the server runs on the embedded defaults", () => {
   const config = loadConfig([], {});
@@ -82,6 +82,9 @@ Deno.test("an invalid value is refused with an error that names the setting", ()
     [["--port", "http"], {}, "PORT"],
     [[], { PORT: "70000" }, "PORT"],
     [[], { PORT: "80.5" }, "PORT"],
+    // Number() would read these as 8081 and 10000.
+    [[], { PORT: "0x1f91" }, "PORT"],
+    [[], { PORT: "1e4" }, "PORT"],
     [["--layer", "mongo"], {}, "LAYER"],
     [[], { TRUST_PROXY: "maybe" }, "TRUST_PROXY"],
     [[], { MAX_MESSAGE_BYTES: "0" }, "MAX_MESSAGE_BYTES"],
@@ -112,4 +115,24 @@ Deno.test("a flag the server does not know is refused by name, with the ones it 
   );
   assertThrows(() => loadConfig(["--port=9000", "--verbose"], {}), Error, "--verbose");
   assertEquals(loadConfig(["--port", "9000", "--log-level=warn"], {}).port, 9000);
+});
+
+Deno.test("a variable that looks like a setting but is none is named, with the one it may mean", () => {
+  const env = {
+    PROT: "9000",
+    METRICS_TOKNE: "t",
+    DRAIN_WINDOW: "5000",
+    REDIS_ULR: "redis://x",
+    PORT: "8001",
+    HOME: "/root",
+    PATH: "/usr/bin",
+    REDIS_HOST: "db",
+    HOSTNAME: "box",
+  };
+  assertEquals(settingTypos([], env), [
+    "PROT (did you mean PORT?)",
+    "METRICS_TOKNE (did you mean METRICS_TOKEN?)",
+    "DRAIN_WINDOW (did you mean DRAIN_WINDOW_MS?)",
+    "REDIS_ULR (did you mean REDIS_URL?)",
+  ]);
 });
