@@ -14,6 +14,7 @@ import {
   type LayerEvent,
   log,
   type ProcessSnapshot,
+  ProtocolError,
   type Services,
 } from "../mod.ts";
 
@@ -25,6 +26,8 @@ export const ADMIN_PROCESSES_GROUP = "admin.processes";
 export const ADMIN_SUBSCRIBE = "admin.subscribe";
 /** One process's row. */
 export const ADMIN_ROW = "admin.row";
+/** Why a signed-in user who is not staff is refused the admin page and its socket. */
+export const NOT_STAFF = "the admin page is for staff users only";
 
 /** One process's row: its snapshot with rates per second since its previous row. */
 export interface AdminRow extends ProcessSnapshot {
@@ -144,7 +147,8 @@ export function adminConsumer(services: Services, stats: AdminStats): Consumer {
       async connect() {
         const username = conn.scope.user.username;
         const user = username === null ? null : await services.users.find(username);
-        if (user?.staff !== true) return false;
+        // Refused with the reason in the REJECT line, as the page's 403 has it.
+        if (user?.staff !== true) throw new ProtocolError(NOT_STAFF);
         await conn.groupAdd(ADMIN_STATS_GROUP);
         await subscribe();
         heartbeat = setInterval(subscribe, stats.heartbeatMs);

@@ -8,11 +8,12 @@ import {
   type Handler,
   htmlResponse,
   loginRequired,
+  logReason,
   page,
   type Services,
   socket,
 } from "../mod.ts";
-import { adminConsumer, type AdminStats } from "../consumers/admin.ts";
+import { adminConsumer, type AdminStats, NOT_STAFF } from "../consumers/admin.ts";
 import { adminPage } from "../templates/admin.ts";
 import { errorPageResponse } from "../templates/error.ts";
 
@@ -25,9 +26,12 @@ export const ADMIN_SOCKET_PATH = "/ws/admin/";
 export const adminIndex: Handler = loginRequired(async (_request, context, page) => {
   const user = await context.services.users.find(page.account.username);
   if (user?.staff !== true) {
-    return page.finish(
-      errorPageResponse(403, "Forbidden", "The admin page is for staff users only."),
+    const forbidden = errorPageResponse(
+      403,
+      "Forbidden",
+      "The admin page is for staff users only.",
     );
+    return page.finish(logReason(forbidden, NOT_STAFF));
   }
   const response = page.finish(htmlResponse(adminPage(page.account)));
   response.headers.set("cache-control", "no-store");

@@ -62,7 +62,10 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
     port: options.port,
     reusePort: options.reusePort,
     signal: cut.signal,
-  }, handle);
+  }, handle).catch(async (error) => {
+    await metrics?.shutdown();
+    throw inUse(error, `HOST and PORT: ${options.hostname}:${options.port}`);
+  });
   const addr = server.addr;
   let stopping: Promise<void> | null = null;
   return {
@@ -142,10 +145,18 @@ async function metricsServer(
     log.info(`Metrics at ${urlOf(server.addr)}/metrics`);
     return server;
   } catch (error) {
-    if (!workers || !(error instanceof Deno.errors.AddrInUse)) throw error;
+    if (!workers || !(error instanceof Deno.errors.AddrInUse)) {
+      throw inUse(error, `METRICS_ADDRESS: ${address.hostname}:${address.port}`);
+    }
     log.info("METRICS_ADDRESS is served by another Worker");
     return null;
   }
+}
+
+// Which setting's address is taken: two listeners may fail alike.
+function inUse(error: unknown, what: string): unknown {
+  if (!(error instanceof Deno.errors.AddrInUse)) return error;
+  return new Error(`The address of ${what} is in use by another program`, { cause: error });
 }
 
 function urlOf(addr: Deno.NetAddr): string {

@@ -14,6 +14,8 @@ import {
   AdminStats,
 } from "../../consumers/admin.ts";
 import { adminRoutes } from "../../routes/admin.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { log } from "../../telemetry/log.ts";
 
 const PASSWORD = "quiet river stone";
 const TIMERS = { intervalMs: 50, leaseMs: 300, heartbeatMs: 100 };
@@ -58,7 +60,10 @@ Deno.test("anonymous and non-staff users cannot open the admin socket", async ()
     const bob = new Communicator(app, "/ws/admin/", {
       headers: await cookieFor(services, "bob", false),
     });
+    using captured = new CapturedLog();
+    log.setLevel("info");
     assertEquals((await bob.connect()).status, 403);
+    await captured.waitFor(/^WebSocket REJECT \/ws\/admin\/ .*staff users only/);
   } finally {
     await app.close();
   }

@@ -4,6 +4,8 @@
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { log } from "../../telemetry/log.ts";
 
 const PASSWORD = "quiet river stone";
 
@@ -28,11 +30,15 @@ Deno.test("an anonymous visitor of /admin/ is sent to log in, and back after", a
   await response.body?.cancel();
 });
 
-Deno.test("a signed-in user who is not staff gets 403 from /admin/", async () => {
+Deno.test("a signed-in user who is not staff gets 403 from /admin/, and the log says why", async () => {
+  using captured = new CapturedLog();
   await using app = await createTestApp();
-  const response = await get(app, "/admin/", await signedIn(app, "bob", false));
+  const cookie = await signedIn(app, "bob", false);
+  log.setLevel("info");
+  const response = await get(app, "/admin/", cookie);
   assertEquals(response.status, 403);
   assertStringIncludes(await response.text(), "staff users only");
+  await captured.waitFor(/^HTTP GET \/admin\/ 403 .*\(the admin page is for staff users only\)$/);
 });
 
 Deno.test("a staff user gets the admin page with its tables and script", async () => {

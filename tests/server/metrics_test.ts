@@ -3,7 +3,7 @@
  * pattern, never by path), and never public by accident (404 without a token or an address,
  * 401/403 with a missing or wrong token, a separate address that serves only /metrics).
  */
-import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "@std/assert";
 import {
   type Consumer,
   createApp,
@@ -281,6 +281,30 @@ Deno.test("a separate metrics address serves /metrics alone, without a token", a
   } finally {
     await server.shutdown();
     await services[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("an address in use names the setting it belongs to", async () => {
+  await using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  for (
+    const [overrides, serveOn, setting] of [
+      [{}, port, "HOST and PORT: 127.0.0.1:" + port],
+      [
+        { metricsAddress: { hostname: "127.0.0.1", port } },
+        0,
+        "METRICS_ADDRESS: 127.0.0.1:" + port,
+      ],
+    ] as const
+  ) {
+    await using services = await createTestServices({ metricsToken: "", ...overrides });
+    const app = createApp({ routes: [page("GET", "/", () => new Response("home"))], services });
+    await assertRejects(
+      () => serveApp(app, { hostname: "127.0.0.1", port: serveOn }),
+      Error,
+      `The address of ${setting} is in use by another program`,
+    );
+    await app.close();
   }
 });
 
