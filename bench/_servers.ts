@@ -71,7 +71,7 @@ export const RAW: ServerTarget = {
 export const OURS: ServerTarget = {
   name: "ours",
   module: "main.ts",
-  denoFlags: ["-A", "--unstable-kv", "--unstable-net"],
+  denoFlags: ["-A", "--unstable-kv", "--unstable-net", "--unstable-no-legacy-abort"],
   args: [],
   env: {
     LOG_LEVEL: "warn",

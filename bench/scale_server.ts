@@ -9,7 +9,7 @@
 import { loadConfig } from "../server/config.ts";
 import { startSite } from "../routes/start.ts";
 
-const FLAGS = ["run", "-A", "--unstable-kv", "--unstable-net"];
+const FLAGS = ["run", "-A", "--unstable-kv", "--unstable-net", "--unstable-no-legacy-abort"];
 
 function parse(args: string[]): { processes: number; rest: string[] } {
   const at = args.indexOf("--processes");

@@ -17,7 +17,8 @@ export type RefusalReason =
   | "cap_user"
   | "consumer"
   | "consumer_error"
-  | "unavailable";
+  | "unavailable"
+  | "client_left";
 
 /** Every {@linkcode RefusalReason}, in the order the handshake checks them. */
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
@@ -30,6 +31,7 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   "consumer",
   "consumer_error",
   "unavailable",
+  "client_left",
 ];
 
 // Close codes counted by their number; any other is counted as "other" (a client may send

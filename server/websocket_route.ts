@@ -215,6 +215,13 @@ export function websocketHandler(
         return refuse(503, "unavailable", busy);
       }
     }
+    // A client that left while `connect` ran: Deno would keep the descriptor of a socket
+    // upgraded for it for good (it never opens nor closes), so it is not upgraded. Only with
+    // --unstable-no-legacy-abort (the tasks pass it) does the signal say so.
+    if (request.signal.aborted) {
+      await connection.abort(CloseCode.ABNORMAL_CLOSURE);
+      return refuse(499, "client_left", CLIENT_LEFT);
+    }
     const upgraded = batch === "protocol"
       ? upgrade(request, { protocol: BATCH_PROTOCOL })
       : upgrade(request);
@@ -228,6 +235,8 @@ export function websocketHandler(
     return response;
   };
 }
+
+const CLIENT_LEFT = "the client left during the handshake";
 
 /**
  * Gives a cap's place back once the socket is gone. A client that never answers the server's

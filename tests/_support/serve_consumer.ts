@@ -12,7 +12,12 @@ import { formatAddr, log, type LogLevel } from "../../telemetry/log.ts";
 export async function serveConsumer(
   consumer: Consumer,
   path: string,
-  options: { logLevel?: LogLevel; caps?: ConnectionCaps } = {},
+  options: {
+    logLevel?: LogLevel;
+    caps?: ConnectionCaps;
+    /** Sees each request before the handler does. */
+    onRequest?: (request: Request) => void;
+  } = {},
 ): Promise<AsyncDisposable & { url: string }> {
   // The app is only a source of services; the sockets are real ones.
   const app = await createTestApp();
@@ -22,6 +27,7 @@ export async function serveConsumer(
   const handler = websocketHandler(consumer, { live, caps: options.caps });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
     const url = new URL(request.url);
+    options.onRequest?.(request);
     return handler(request, { url, params: {}, client: formatAddr(info.remoteAddr), services });
   });
   return {

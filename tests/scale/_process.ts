@@ -16,7 +16,14 @@ import { Waiters } from "../_support/waiters.ts";
 export const START_TIMEOUT_MS = 30_000;
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const FLAGS = ["--unstable-kv", "--unstable-net", "--allow-net", "--allow-read", "--allow-write"];
+const FLAGS = [
+  "--unstable-kv",
+  "--unstable-net",
+  "--unstable-no-legacy-abort",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+];
 
 /** A server running as a child process. */
 export interface ServerProcess extends AsyncDisposable {

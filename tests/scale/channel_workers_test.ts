@@ -18,7 +18,14 @@ const redis = available ? await testRedisUrl() : null;
 globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
 
 const WORKER = new URL("../../cli/worker.ts", import.meta.url).pathname;
-const FLAGS = ["--unstable-kv", "--unstable-net", "--allow-net", "--allow-read", "--allow-write"];
+const FLAGS = [
+  "--unstable-kv",
+  "--unstable-net",
+  "--unstable-no-legacy-abort",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+];
 
 /** `deno task worker <names>` as a child process, its output kept; `await using` kills it. */
 async function startWorkerProcess(env: Record<string, string>, names: string[]) {
