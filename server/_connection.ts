@@ -154,6 +154,10 @@ export class WebSocketConnection implements Connection {
     }
   }
 
+  get closed(): boolean {
+    return (this.#state & (FINISHED | CLOSING)) !== 0;
+  }
+
   /** Calls `listener` once the socket has closed and the consumer's `disconnect` has run. */
   onFinished(listener: () => void): void {
     const waiting = this.#whenDone;

@@ -66,6 +66,8 @@ export interface Connection {
   readonly scope: Scope;
   /** This connection's channel on the group layer. */
   readonly channelName: string;
+  /** True once the socket is closing or closed: what is sent from then on is dropped. */
+  readonly closed: boolean;
   /** Sends a text or binary frame (queued until open, dropped once closed). */
   send(data: string | Uint8Array): void;
   /** Sends a value as a JSON text frame. */

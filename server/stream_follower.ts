@@ -161,6 +161,8 @@ class Follower implements StreamFollower {
   #held: LayerEvent[] | null = [];
   /** The furthest streamed event seen while reading: where the reads must reach. */
   #ahead: LayerEvent | null = null;
+  /** Reads in a row that got no nearer to `#ahead`. */
+  #stalls = 0;
 
   constructor(route: FollowedRoute, conn: Connection, group: string) {
     this.#route = route;
@@ -222,6 +224,7 @@ class Follower implements StreamFollower {
         while (this.#sendHeld()) await this.#readOn();
         break;
       } catch (error) {
+        if (this.#conn.closed) break;
         // The store may be coming back (Redis restarted, and its subscriber came back first).
         if (attempt === READ_RETRY_MS.length) {
           this.#giveUp(error);
@@ -232,6 +235,7 @@ class Follower implements StreamFollower {
     }
     this.#held = null;
     this.#ahead = null;
+    this.#stalls = 0;
   }
 
   // Sends the held events that follow on from the position; true while the furthest event
@@ -247,28 +251,37 @@ class Follower implements StreamFollower {
     }
     held.length = 0; // the rest lies beyond a gap, or in another epoch: read from the stream
     const ahead = this.#ahead;
-    if (ahead === null) return false;
-    return ahead.epoch === this.#epoch ? (ahead.offset as number) > this.#last : true;
+    if (ahead === null || this.#conn.closed) return false;
+    if (ahead.epoch === this.#epoch) return (ahead.offset as number) > this.#last;
+    return ahead.epoch !== this.#retired;
   }
 
+  // One read towards the furthest event seen. Each read must get nearer to it: one the stream
+  // cannot bring nearer (an event it never had, such as a raw publish with an offset, or one a
+  // failover lost) is given up on, rather than read again and again.
   async #readOn(): Promise<void> {
-    if (this.#ahead!.epoch === this.#epoch) {
-      const read = await this.#route.liveReads.since(this.#group, {
-        epoch: this.#epoch,
-        offset: this.#last,
-      });
-      if (read.complete) {
+    const ahead = this.#ahead!;
+    const [epoch, last] = [this.#epoch, this.#last];
+    if (ahead.epoch === epoch) {
+      const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
+      if (read.complete && read.epoch === epoch) {
         for (const event of read.events) {
           if (event.offset > this.#last) {
             this.#last = event.offset;
             this.#sendFrame(event);
           }
         }
+        // No nearer: a read shared with a socket that began it a moment earlier may hold less
+        // than this one saw, so once more; twice, and the stream does not have it.
+        if (this.#last === last && ++this.#stalls > 1) this.#ahead = null;
         return;
       }
     }
-    // Another epoch (the history was lost), or the gap is no longer kept.
+    // Another epoch (the history was lost, or the stream went on in a new one after a master
+    // change), or the gap is no longer kept.
     await this.#reenter();
+    // An epoch the stream does not have is none the socket can follow.
+    if (this.#ahead !== null && this.#ahead.epoch !== this.#epoch) this.#ahead = null;
   }
 
   // Another epoch, or a gap no longer kept: the socket enters again from where it was, as a

@@ -361,3 +361,57 @@ Deno.test("a gap the stream no longer keeps: a following client is told, every s
     await comm.disconnect();
   }
 });
+
+Deno.test("an event the stream never had is given up on after a read or two, not read forever", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open();
+  const comm = await open(notesConsumer(services, {}, streams), services, "?stream=1");
+  const { epoch } = await comm.receiveJson();
+  const [a, b] = await streams.publishAll("a", "b");
+  await deliver(services, [a]);
+  assertEquals((await comm.receiveJson()).text, "a");
+  const reads = streams.reads;
+  // As a raw publish with the stream's fields would be: another epoch, or an offset far ahead.
+  await deliver(services, [
+    { type: "note", text: "foreign", offset: 5, epoch: "zzzz" },
+    { type: "note", text: "far", offset: 1_000_000, epoch },
+  ]);
+  await deliver(services, [b]);
+  const after = [];
+  for (let n = 0; n < 10 && after.at(-1) !== "b"; n++) {
+    const frame = await comm.receiveJson();
+    after.push(frame.type === RECOVERED ? RECOVERED : frame.text);
+  }
+  assertEquals(after.at(-1), "b", after.join(", "));
+  assert(!after.includes("foreign") && !after.includes("far"), after.join(", "));
+  assert(await comm.receiveNothing(50), "more came");
+  assert(streams.reads - reads <= 6, `${streams.reads - reads} reads for two such events`);
+  await comm.disconnect();
+});
+
+Deno.test("a gap read under way when the history is lost ends with one notice, then goes live", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open();
+  const comm = await open(notesConsumer(services, {}, streams), services, "?stream=1");
+  await comm.receiveJson(); // its position
+  const [a, , c] = await streams.publishAll("a", "b", "c");
+  await deliver(services, [a]);
+  assertEquals((await comm.receiveJson()).text, "a");
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  streams.gate = released;
+  await deliver(services, [c]); // b is late: the socket reads the gap, which waits
+  await streams.lose(); // meanwhile the history is lost
+  const [d, e] = await streams.publishAll("d", "e");
+  streams.gate = null;
+  release();
+  const verdict = await comm.receiveJson();
+  assertEquals([verdict.type, verdict.complete, verdict.epoch], [RECOVERED, false, d.epoch]);
+  assertEquals((await frames(comm, 2)).map((f) => f.text), ["d", "e"]);
+  const reads = streams.reads;
+  const [f] = await streams.publishAll("f");
+  await deliver(services, [e, f]);
+  assertEquals((await comm.receiveJson()).text, "f");
+  assert(await comm.receiveNothing(50), "more came");
+  assertEquals(streams.reads - reads, 0, "the socket went on reading");
+  await comm.disconnect();
+});
