@@ -16,14 +16,10 @@ import { Waiters } from "../_support/waiters.ts";
 export const START_TIMEOUT_MS = 30_000;
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const FLAGS = [
-  "--unstable-kv",
-  "--unstable-net",
-  "--unstable-no-legacy-abort",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-];
+/** The deno flags `deno task start` runs with (deno.json), so servers run as it runs them. */
+export const START_FLAGS: string[] = (JSON.parse(
+  Deno.readTextFileSync(new URL("../../deno.json", import.meta.url)),
+).tasks.start as string).split(" ").filter((word) => word.startsWith("--"));
 
 /** A server running as a child process. */
 export interface ServerProcess extends AsyncDisposable {
@@ -109,7 +105,7 @@ function spawnServer(
   dataDir: string,
   options: SpawnOptions = {},
 ): Deno.ChildProcess {
-  const command = [Deno.execPath(), "run", ...FLAGS, "--allow-env", MAIN, ...args];
+  const command = [Deno.execPath(), "run", ...START_FLAGS, MAIN, ...args];
   const limited = options.fileLimit !== undefined;
   // bash sets the limit and then becomes the server (`exec`), so the pid is the server's.
   const shellCommand = `ulimit -n ${options.fileLimit} && exec "$@"`;

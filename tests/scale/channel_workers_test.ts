@@ -10,7 +10,7 @@ import { createClient } from "redis";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
 import { TestSocket } from "../_support/socket.ts";
 import { Waiters } from "../_support/waiters.ts";
-import { startServerProcess, TEST_ENV } from "./_process.ts";
+import { START_FLAGS, startServerProcess, TEST_ENV } from "./_process.ts";
 import { WAIT } from "./_clients.ts";
 
 const { available } = await redisAvailability();
@@ -18,19 +18,11 @@ const redis = available ? await testRedisUrl() : null;
 globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
 
 const WORKER = new URL("../../cli/worker.ts", import.meta.url).pathname;
-const FLAGS = [
-  "--unstable-kv",
-  "--unstable-net",
-  "--unstable-no-legacy-abort",
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-];
 
 /** `deno task worker <names>` as a child process, its output kept; `await using` kills it. */
 async function startWorkerProcess(env: Record<string, string>, names: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...FLAGS, "--allow-env", WORKER, ...names],
+    args: ["run", ...START_FLAGS, WORKER, ...names],
     env: { ...TEST_ENV, ...env },
     stdin: "null",
     stdout: "piped",
