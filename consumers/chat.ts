@@ -26,6 +26,7 @@ import {
   type ChatMessage,
   type ChatNaming,
   chatPresenceTopic,
+  isComplete,
   isValidRoomName,
   OWN_CHAT_NAMING,
 } from "./chat_rooms.ts";
@@ -110,9 +111,10 @@ export function chatConsumer(
   return (conn) => new ChatSocket(route, conn);
 }
 
-// The frame of a room's event; the room is needed only for messages from outside.
+// The frame of a room's event; the room is needed only for messages from outside, so it is
+// looked up only for those (this runs for every delivery).
 function roomFrameOf(event: LayerEvent, conn: Connection): LayerEvent | null {
-  return chatFrameOf(event, conn.scope.params.room ?? "");
+  return isComplete(event) ? event : chatFrameOf(event, conn.scope.params.room ?? "");
 }
 
 /** What every socket of one chat route shares. */

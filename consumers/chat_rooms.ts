@@ -158,7 +158,8 @@ export function chatMessageFromOutside(
   };
 }
 
-function isComplete(event: LayerEvent): boolean {
+/** True for a chat message as this server publishes it: the event is its own frame. */
+export function isComplete(event: LayerEvent): boolean {
   return typeof event.message === "string" && typeof event.id === "string" &&
     typeof event.author === "string" && typeof event.time === "string" &&
     typeof event.room === "string";
