@@ -6,9 +6,12 @@
 import type { LogLevel } from "../telemetry/log.ts";
 import type { LayerKind } from "./_config_schema.ts";
 
-/** `--name value`, `--name=value` and a bare `--name` (which reads as "true"), by name. */
-export function parseFlags(args: string[]): Map<string, string> {
-  const flags = new Map<string, string>();
+/**
+ * `--name value` and `--name=value` by name; a bare `--name` (no value follows) is `true`, which
+ * only a yes-or-no setting takes (see `loadConfig`): `--host` alone must not mean the host "true".
+ */
+export function parseFlags(args: string[]): Map<string, string | true> {
+  const flags = new Map<string, string | true>();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (!arg.startsWith("--")) throw new Error(`Unexpected argument "${arg}"`);
@@ -18,7 +21,7 @@ export function parseFlags(args: string[]): Map<string, string> {
     } else if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
       flags.set(arg.slice(2), args[++i]);
     } else {
-      flags.set(arg.slice(2), "true");
+      flags.set(arg.slice(2), true);
     }
   }
   return flags;

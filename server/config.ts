@@ -70,9 +70,12 @@ export function settingTypos(args: string[], env: Env): string[] {
 export function loadConfig(args: string[], env: Env, options: { cores?: number } = {}): Config {
   const flags = parseFlags(args);
   const known = new Set<string>();
-  const pick: SettingReader = (flag, name) => {
+  const pick: SettingReader = (flag, name, bare) => {
     known.add(flag);
-    return flags.get(flag) ?? env[name];
+    const value = flags.get(flag);
+    if (value !== true) return value ?? env[name];
+    if (bare === undefined) throw new Error(`Option --${flag} needs a value (${name})`);
+    return bare;
   };
   const d = DEFAULT_CONFIG;
   const host = pick("host", "HOST") ?? d.host;
@@ -86,7 +89,7 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     layer,
     ...redisSettings(pick, env, layer),
     allowedHosts: list(pick("allowed-hosts", "ALLOWED_HOSTS")),
-    trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY"), d.trustProxy),
+    trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY", "true"), d.trustProxy),
     ...socketLimits(env),
     ...accountSettings(env),
     presenceGraceMs: integer(
@@ -115,8 +118,9 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
 }
 
 // A setting's value: its command-line flag, else its environment variable. Every flag the
-// configuration reads goes through it, so an unknown one can be told apart.
-type SettingReader = (flag: string, name: string) => string | undefined;
+// configuration reads goes through it, so an unknown one can be told apart. A bare flag (no
+// value) reads as `bare`, given only for a yes-or-no setting; any other bare flag is an error.
+type SettingReader = (flag: string, name: string, bare?: string) => string | undefined;
 
 function redisSettings(
   pick: SettingReader,

@@ -25,6 +25,19 @@ Deno.test("a flag given without a value is true", () => {
   assertEquals(loadConfig(["--trust-proxy", "--port", "1"], {}).trustProxy, true);
 });
 
+Deno.test('a flag that takes a value is refused without one, by name, not read as "true"', () => {
+  for (const [flag, name] of [["host", "HOST"], ["data-dir", "DATA_DIR"], ["port", "PORT"]]) {
+    assertThrows(
+      () => loadConfig([`--${flag}`], {}),
+      Error,
+      `Option --${flag} needs a value (${name})`,
+    );
+    assertThrows(() => loadConfig([`--${flag}`, "--trust-proxy"], {}), Error, `--${flag} needs`);
+  }
+  assertThrows(() => loadConfig(["--in-process-workers"], {}), Error, "needs a value");
+  assertThrows(() => loadConfig(["--redis-url"], {}), Error, "needs a value (REDIS_URL)");
+});
+
 Deno.test("environment variables set what flags do not", () => {
   const config = loadConfig([], {
     HOST: "::1",
