@@ -18,13 +18,23 @@ export type ExpiredUsers = Map<string, string[]>;
 export class PresenceHeartbeat {
   #mine = new Map<string, TrackedConnection>();
   #timer: ReturnType<typeof setInterval>;
+  #beatFn: (mine: TrackedConnection[]) => Promise<ExpiredUsers>;
   #changed: ((usernames: string[], topic: string) => void) | null = null;
   #stopped = false;
 
   /** Starts beating: `beat` refreshes this process's connections and returns who expired. */
   constructor(ttlMs: number, beat: (mine: TrackedConnection[]) => Promise<ExpiredUsers>) {
     const everyMs = Math.max(100, Math.floor(ttlMs / 3));
-    this.#timer = setInterval(() => void this.#beat(beat), everyMs);
+    this.#beatFn = beat;
+    this.#timer = setInterval(() => void this.#beat(), everyMs);
+  }
+
+  /**
+   * Beats now, off the timer: when the backend is back after an outage it may have lost every
+   * connection (Redis restarted empty), and waiting for the next beat shows users offline.
+   */
+  beatNow(): Promise<void> {
+    return this.#beat();
   }
 
   /** Keeps `connection` alive from now on. */
@@ -48,10 +58,10 @@ export class PresenceHeartbeat {
     clearInterval(this.#timer);
   }
 
-  async #beat(beat: (mine: TrackedConnection[]) => Promise<ExpiredUsers>): Promise<void> {
+  async #beat(): Promise<void> {
     if (this.#stopped) return;
     try {
-      const gone = await beat([...this.#mine.values()]);
+      const gone = await this.#beatFn([...this.#mine.values()]);
       for (const [topic, usernames] of gone) {
         if (usernames.length > 0) this.#changed?.(usernames, topic);
       }

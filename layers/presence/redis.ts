@@ -21,7 +21,8 @@
  * Each process refreshes its own connections every `ttlMs / 3` and sweeps the expired ones of
  * processes that died without saying so (SIGKILL, power loss): their users go offline for
  * everyone within `ttlMs` plus one sweep (about 20 s with the default 15 s). After a Redis
- * restart that lost the data, the next refresh writes this process's connections back.
+ * restart that lost the data, this process writes its connections back as soon as it has
+ * reconnected.
  */
 import type { GroupLayer } from "../layer.ts";
 import {
@@ -90,8 +91,16 @@ export class RedisPresenceBackend implements PresenceBackend {
 
   /** Connects; rejects with the target in the message when Redis cannot be reached. */
   static async open(options: RedisPresenceOptions): Promise<RedisPresenceBackend> {
-    const client = await connectRedis(redisTarget(options), { name: "presence" });
-    return new RedisPresenceBackend(client, options);
+    let backend: RedisPresenceBackend | null = null;
+    const client = await connectRedis(redisTarget(options), {
+      name: "presence",
+      // A Redis restarted empty lost every connection: they are written back at once, not at the
+      // next beat, so that other processes do not see these users leave meanwhile.
+      onReconnect: () => {
+        if (backend !== null) void backend.#heartbeat.beatNow();
+      },
+    });
+    return backend = new RedisPresenceBackend(client, options);
   }
 
   /** Records a connection. */

@@ -5,7 +5,12 @@ import { assertDeadProcessExpires } from "./_dead_process.ts";
 import { twoCores } from "../_two_processes.ts";
 import { RedisLayer } from "../../../layers/redis.ts";
 import { RedisPresenceBackend } from "../../../layers/presence/redis.ts";
-import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
+import {
+  redisAvailability,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+} from "../../_support/redis.ts";
 import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
@@ -84,6 +89,34 @@ Deno.test({
         assert(Date.now() < deadline, "the refresh did not write every connection back");
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
+    } finally {
+      await backend.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "presence redis: after Redis restarts empty, connections are written back on reconnect",
+  ignore: !(await redisAvailability({ privateServer: true })).available,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using server = await startRedisServer();
+    // A beat every 20 s: what comes back sooner was written back on reconnect, not by a beat.
+    const ttlMs = 60_000;
+    const backend = await RedisPresenceBackend.open({ url: server.url, prefix: "p", ttlMs });
+    try {
+      await backend.add({ username: "ada", connectionId: "ada-1", meta: {}, topic: "chat.a" });
+      assertEquals(await backend.online("chat.a"), ["ada"]);
+      const restarted = Date.now();
+      await server.restart();
+      let online: string[] = [];
+      while (online.length === 0 && Date.now() - restarted < ttlMs / 3) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        online = await backend.online("chat.a").catch(() => []);
+      }
+      assertEquals(online, ["ada"]);
+      assert(Date.now() - restarted < ttlMs / 3, "written back only by the next beat");
     } finally {
       await backend.close();
     }
