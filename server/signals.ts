@@ -3,9 +3,20 @@
  * drains, closing the sockets with 1012 spread over the drain window, so clients move to the
  * other processes a few at a time; SIGINT (Ctrl-C) stops at once with 1001. Either way the app
  * closes and its backends are written and closed (the in-process streams go to Deno KV), so a
- * restart keeps the rooms' history and epochs. A second signal, or the deadline, exits at once.
+ * restart keeps the rooms' history and epochs. A second signal, or the deadline, exits at once,
+ * with code 1: what was not written yet may be lost.
+ *
+ * One stop often arrives as two signals a few milliseconds apart: `deno task` passes the signal
+ * on to the server, which a terminal's Ctrl-C or systemd's stop has signalled too (they signal the
+ * whole process group). So a signal within {@linkcode ECHO_MS} of the first is the same stop.
  */
 import { log } from "../telemetry/log.ts";
+
+/** How long after the first signal another one is taken for the same stop, not a second one. */
+export const ECHO_MS = 1000;
+
+/** The exit code of a stop cut short (a second signal, or the deadline). */
+export const CUT_SHORT_EXIT_CODE = 1;
 
 /** What a signal stops: a served app (`serveApp`) or a pool of Workers (`startWorkers`). */
 export interface Stoppable {
@@ -23,6 +34,11 @@ export interface StopOnSignalsOptions {
   describe?: () => string;
   /** Ends the process once stopped (default `Deno.exit`). */
   exit?: (code: number) => void;
+  /**
+   * How long after the first signal another is taken for the same stop (default
+   * {@linkcode ECHO_MS}); only a signal after that cuts the stop short.
+   */
+  echoMs?: number;
 }
 
 /**
@@ -31,19 +47,21 @@ export interface StopOnSignalsOptions {
  */
 export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions): () => void {
   const exit = options.exit ?? ((code: number) => Deno.exit(code));
-  let stopping = false;
+  const echoMs = options.echoMs ?? ECHO_MS;
+  let firstAt: number | null = null;
   const stop = async (signal: "SIGINT" | "SIGTERM") => {
-    if (stopping) {
+    if (firstAt !== null) {
+      if (performance.now() - firstAt < echoMs) return; // the same stop, passed on twice
       log.warn(`${signal} again: exiting now`);
-      return exit(0);
+      return exit(CUT_SHORT_EXIT_CODE);
     }
-    stopping = true;
+    firstAt = performance.now();
     const windowMs = signal === "SIGTERM" ? options.drainWindowMs : 0;
     // The drain's own budget: the window, then 1 s for close frames and 1 s for the writes.
     const limitMs = signal === "SIGTERM" ? windowMs + 2000 : 5000;
     const deadline = setTimeout(() => {
       log.warn(`${signal}: not done within ${limitMs / 1000} s; exiting now`);
-      exit(0);
+      exit(CUT_SHORT_EXIT_CODE);
     }, limitMs);
     if (signal === "SIGTERM") {
       const what = options.describe?.() ?? "the connections";

@@ -4,6 +4,8 @@
  * and the next run has the same room, epoch and offsets (clients then recover completely).
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
+import { CUT_SHORT_EXIT_CODE, stopOnSignals, type Stoppable } from "../../server/signals.ts";
+import { log } from "../../telemetry/log.ts";
 
 const APP = new URL("../fixtures/signals/app.ts", import.meta.url).pathname;
 
@@ -56,3 +58,77 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     }
   });
 }
+
+// A server whose drain runs until the test ends it, and the exits asked for.
+function stopping() {
+  let drains = 0;
+  let drainStarted!: () => void;
+  const started = new Promise<void>((resolve) => drainStarted = resolve);
+  const server: Stoppable = {
+    drain: () => {
+      drains++;
+      drainStarted();
+      return new Promise(() => {});
+    },
+    shutdown: () => Promise.resolve(),
+  };
+  return { server, started, drains: () => drains, exits: [] as number[] };
+}
+
+// Sends SIGTERM to this process `count` times, each once the one before was handled (two
+// pending signals of one kind are one signal); resolves once the last one was handled.
+async function terminateSelf(count: number): Promise<void> {
+  let heard = () => {};
+  // Added after the stop's own listener, so it hears each signal after it.
+  const listener = () => heard();
+  Deno.addSignalListener("SIGTERM", listener);
+  // Signal listeners do not keep the event loop alive; this timer does, and fails a lost signal.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const lost = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("a signal never arrived")), 10_000);
+  });
+  try {
+    for (let i = 0; i < count; i++) {
+      const handled = new Promise<void>((resolve) => heard = resolve);
+      Deno.kill(Deno.pid, "SIGTERM");
+      await Promise.race([handled, lost]);
+    }
+  } finally {
+    clearTimeout(timer);
+    Deno.removeSignalListener("SIGTERM", listener);
+  }
+}
+
+Deno.test("a signal that follows the first at once is the same stop, not a second one", async () => {
+  log.setLevel("error");
+  const { server, started, drains, exits } = stopping();
+  const remove = stopOnSignals(server, { drainWindowMs: 60_000, exit: (code) => exits.push(code) });
+  try {
+    await terminateSelf(2);
+    await started;
+    assertEquals(drains(), 1);
+    assertEquals(exits, [], "the stop was cut short by its own echo");
+  } finally {
+    remove();
+    log.setLevel("info");
+  }
+});
+
+Deno.test("a second signal after the first one's echo cuts the stop short, with code 1", async () => {
+  log.setLevel("error");
+  const { server, started, drains, exits } = stopping();
+  const remove = stopOnSignals(server, {
+    drainWindowMs: 60_000,
+    exit: (code) => exits.push(code),
+    echoMs: 0, // every repeat counts as a second signal
+  });
+  try {
+    await terminateSelf(2);
+    await started;
+    assertEquals(drains(), 1);
+    assertEquals(exits, [CUT_SHORT_EXIT_CODE]);
+  } finally {
+    remove();
+    log.setLevel("info");
+  }
+});
