@@ -42,7 +42,12 @@ import {
 import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
 import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before_open.ts";
 import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
-import { logConsumerFailure, logDisconnect, warnDroppedBeforeOpen } from "./_connection_log.ts";
+import {
+  logConsumerFailure,
+  logDisconnect,
+  warnDroppedBeforeOpen,
+  warnHookStillRunning,
+} from "./_connection_log.ts";
 
 export type { ConnectRefusal } from "./_hook_calls.ts";
 
@@ -75,6 +80,12 @@ export const OPEN_TIMEOUT_MS = 5000;
 
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
+
+/**
+ * How long a closed socket waits for the hook that runs (and what waits behind it) before its
+ * groups are left and `disconnect` runs.
+ */
+export const HOOKS_AFTER_CLOSE_MS = 3000;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
 const ignore = (): void => {};
 
@@ -497,8 +508,9 @@ export class WebSocketConnection implements Connection {
 
   #nextTask(): Task | undefined {
     const tasks = this.#tasks;
-    // Kept once made: a sender queues its own copy of every message it sends.
-    if (tasks === null || tasks.length === 0 || (this.#state & FINISHED) !== 0) return undefined;
+    // Kept once made: a sender queues its own copy of every message it sends. After the close,
+    // what came before it still runs (see `#handledBeforeClose`); nothing is added any more.
+    if (tasks === null || tasks.length === 0) return undefined;
     return tasks.shift();
   }
 
@@ -528,7 +540,16 @@ export class WebSocketConnection implements Connection {
       return;
     }
     logConsumerFailure(this.scope, error);
+    this.#dropWaiting();
     this.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+  }
+
+  // A consumer that failed handles nothing more, as a Channels consumer that raised: what waits
+  // is dropped, but for the close's own last task once the socket closed (it runs `disconnect`).
+  #dropWaiting(): void {
+    const tasks = this.#tasks;
+    if (tasks === null || tasks.length === 0) return;
+    tasks.splice(0, (this.#state & FINISHED) !== 0 ? tasks.length - 1 : tasks.length);
   }
 
   #refuse(error: ProtocolError): void {
@@ -566,16 +587,41 @@ export class WebSocketConnection implements Connection {
     if ((this.#state & FINISHED) !== 0) return;
     this.#state |= FINISHED;
     if (this.#socket !== null) this.#meter.closed(code); // it was counted open once attached
-    this.#tasks = null;
     this.#batch?.discard();
     if (this.#socket !== null) detachHandlers(this.#socket);
     this.#reportDroppedBeforeOpen(this.#beforeOpen);
     this.#beforeOpen = null;
     const byServer = (this.#state & CLOSING) !== 0;
     logDisconnect(this.scope, code, byServer ? this.#closeCode : undefined);
+    await this.#handledBeforeClose();
     await this.#release();
     await runDisconnectHook(this.#hooks, code, this.scope.path);
     this.#markDone();
+  }
+
+  // What reached the socket before it closed is handled first, in order, and the hook that runs
+  // finishes, as Channels handles what came before `websocket.disconnect`: a message sent just
+  // before a tab closed is not lost, and `disconnect` never runs in the middle of another hook.
+  // Groups are left after (a hook may still join one). A hook that still runs
+  // `HOOKS_AFTER_CLOSE_MS` after the close is not waited for: what waits behind it is dropped.
+  #handledBeforeClose(): Promise<void> {
+    if ((this.#state & RUNNING) === 0) {
+      this.#tasks = null; // nothing runs, so nothing waits
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        warnHookStillRunning(this.scope, HOOKS_AFTER_CLOSE_MS);
+        this.#tasks = null;
+        resolve();
+      }, HOOKS_AFTER_CLOSE_MS);
+      // Last in the queue, past its bound: nothing is queued after the close.
+      (this.#tasks ??= []).push(() => {
+        clearTimeout(timer);
+        this.#tasks = null;
+        resolve();
+      });
+    });
   }
 
   #markDone(): void {

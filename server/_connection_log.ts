@@ -31,3 +31,11 @@ export function logDisconnect(scope: Scope, code: number, serverCode: number | u
   log.websocket("DISCONNECT", scope.path, scope.client, why);
   log.debug(`WebSocket ${scope.path} closed with ${describeCloseCode(code)}`);
 }
+
+/** Warns that a hook still ran `ms` after its socket closed: `disconnect` runs without waiting. */
+export function warnHookStillRunning(scope: Scope, ms: number): void {
+  log.warn(
+    `A hook of ${scope.path} [${scope.client}] still runs ${ms} ms after its socket closed: ` +
+      "its groups are left and disconnect runs now; what waited behind it is dropped",
+  );
+}

@@ -85,6 +85,8 @@ export class Communicator {
   #frames: (string | Uint8Array)[] = [];
   #waiters = new Set<() => void>();
   #closeCode: number | null = null;
+  /** The test has seen the close (`waitForClose`, `disconnect`, a `receive` that threw). */
+  #closeSeen = false;
   #protocol = "";
   #connecting = false;
   #open = false;
@@ -177,6 +179,7 @@ export class Communicator {
     const deadline = Date.now() + timeoutMs;
     while (this.#frames.length === 0) {
       if (this.#closeCode !== null) {
+        this.#closeSeen = true;
         throw new Error(`No frame: the socket closed with ${this.#closeCode}`);
       }
       if (!await this.#wait(deadline - Date.now())) {
@@ -193,15 +196,24 @@ export class Communicator {
     return JSON.parse(frame) as T;
   }
 
-  /** True when no frame arrives within `ms` (frames already waiting count as arrived). */
+  /**
+   * True when nothing arrives within `ms`: no frame, and no close by the server, as Channels'
+   * `receive_nothing` (what already waits counts as arrived; a close the test saw already, through
+   * `waitForClose`, `disconnect` or a `receive` that threw, does not).
+   */
   async receiveNothing(ms = 100): Promise<boolean> {
-    if (this.#frames.length > 0) return false;
+    if (this.#somethingNew()) return false;
     await this.#wait(ms);
-    return this.#frames.length === 0;
+    return !this.#somethingNew();
+  }
+
+  #somethingNew(): boolean {
+    return this.#frames.length > 0 || (this.#closeCode !== null && !this.#closeSeen);
   }
 
   /** Closes from the client's end and waits for the consumer's `disconnect` to finish. */
   async disconnect(code = 1000): Promise<void> {
+    this.#closeSeen = true;
     this.socket.hangUp(code);
     await this.closed;
     await this.#live.finished(this.socket);
@@ -216,6 +228,7 @@ export class Communicator {
       }
     }
     await this.#live.finished(this.socket);
+    this.#closeSeen = true;
     return this.#closeCode;
   }
 

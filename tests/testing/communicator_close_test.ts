@@ -1,0 +1,21 @@
+/**
+ * A close by the server is output, as in Channels' `receive_nothing`: a test that expects
+ * silence is told when the consumer closed the socket instead.
+ */
+import { assert, assertEquals } from "@std/assert";
+import type { Consumer } from "../../mod.ts";
+import { Communicator, createTestServices } from "../../testing.ts";
+
+const closesOnFrame: Consumer = (conn) => ({ receive: () => conn.close(4005) });
+
+Deno.test("receiveNothing is false once the server closed the socket, and true after the test saw it", async () => {
+  await using services = await createTestServices();
+  const comm = new Communicator({ consumer: closesOnFrame, services }, "/ws/closes/");
+  await comm.connect();
+  assert(await comm.receiveNothing(10), "nothing was sent yet");
+  comm.send("close, please");
+  assertEquals(await comm.receiveNothing(1000), false, "the close went unnoticed");
+  assertEquals(await comm.receiveNothing(10), false, "an unseen close is still news");
+  assertEquals(await comm.waitForClose(), 4005);
+  assert(await comm.receiveNothing(10), "a close the test saw is not news any more");
+});
