@@ -4,15 +4,17 @@
  *
  * @example
  * ```ts
- * import { createApp, socket } from "@channels/deno";
+ * import { type Consumer, createApp, socket } from "@channels/deno";
  * import { Communicator, createTestServices, testUpgrade } from "@channels/deno/testing";
  *
+ * const echo: Consumer = (conn) => ({ receive: (text) => conn.send(`You said: ${text}`) });
  * await using services = await createTestServices();
  * const app = createApp({ routes: [socket("/ws/echo/", echo)], services, upgrade: testUpgrade });
  * const comm = new Communicator(app, "/ws/echo/");
  * await comm.connect();
  * comm.send("hi");
  * await comm.receive(); // "You said: hi"
+ * await comm.disconnect();
  * ```
  *
  * @module
