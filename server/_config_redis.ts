@@ -66,6 +66,15 @@ function checkedUrl(url: string): string {
   if (!/^\/?\d*$/.test(parsed.pathname)) {
     throw new Error(`REDIS_URL's path is a database number (/0), if any: ${ENCODE_PASSWORD}`);
   }
+  try {
+    // The client decodes them: a stray `%` ("URI malformed" at the first connect) is named here.
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    throw new Error(
+      `REDIS_URL's user or password holds a "%" that is not an escape: ${ENCODE_PASSWORD}`,
+    );
+  }
   return url;
 }
 

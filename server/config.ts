@@ -73,9 +73,13 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
   const pick: SettingReader = (flag, name, bare) => {
     known.add(flag);
     const value = flags.get(flag);
-    if (value !== true) return value ?? env[name];
-    if (bare === undefined) throw new Error(`Option --${flag} needs a value (${name})`);
-    return bare;
+    // An empty variable means the default; an empty flag (`--port=`) is a mistake, not a reset.
+    if (value === undefined) return env[name] || undefined;
+    if (value === true && bare !== undefined) return bare;
+    if (value === true || value === "") {
+      throw new Error(`Option --${flag} needs a value (${name})`);
+    }
+    return value;
   };
   const d = DEFAULT_CONFIG;
   const host = pick("host", "HOST") ?? d.host;

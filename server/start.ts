@@ -3,6 +3,7 @@
  * sockets, then what it owns), then whatever the caller opened for it. A drain does the same,
  * closing the sockets spread over a window (see `App.drain`).
  */
+import { listenError } from "./_listen_errors.ts";
 import type { App } from "./app.ts";
 import { log } from "../telemetry/log.ts";
 import { serveMetrics } from "./metrics_route.ts";
@@ -64,7 +65,7 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
     signal: cut.signal,
   }, handle).catch(async (error) => {
     await metrics?.shutdown();
-    throw inUse(error, `HOST and PORT: ${options.hostname}:${options.port}`);
+    throw listenError(error, `HOST and PORT: ${options.hostname}:${options.port}`);
   });
   const addr = server.addr;
   let stopping: Promise<void> | null = null;
@@ -133,7 +134,8 @@ function cutConnections(cut: AbortController): void {
 }
 
 // `METRICS_ADDRESS`: `/metrics` alone on its own address. Of several Workers (`reusePort`),
-// the first to bind serves its own figures; the others say so once.
+// the first to bind serves its own figures; the others say so once (the pool checked before
+// they started that no other program holds it).
 async function metricsServer(
   app: App,
   workers: boolean,
@@ -146,17 +148,11 @@ async function metricsServer(
     return server;
   } catch (error) {
     if (!workers || !(error instanceof Deno.errors.AddrInUse)) {
-      throw inUse(error, `METRICS_ADDRESS: ${address.hostname}:${address.port}`);
+      throw listenError(error, `METRICS_ADDRESS: ${address.hostname}:${address.port}`);
     }
     log.info("METRICS_ADDRESS is served by another Worker");
     return null;
   }
-}
-
-// Which setting's address is taken: two listeners may fail alike.
-function inUse(error: unknown, what: string): unknown {
-  if (!(error instanceof Deno.errors.AddrInUse)) return error;
-  return new Error(`The address of ${what} is in use by another program`, { cause: error });
 }
 
 function urlOf(addr: Deno.NetAddr): string {

@@ -14,6 +14,7 @@ import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
 import { workerConfig } from "./backends.ts";
 import { log } from "../telemetry/log.ts";
+import { assertAddressFree } from "./_listen_errors.ts";
 import { StreamSequencer } from "../layers/streams/sequencer.ts";
 import { importKvStreams } from "../layers/streams/import_kv_streams.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
@@ -50,6 +51,16 @@ export interface WorkerPool {
 /** Starts `config.workers` Workers of `workerModule` on one port; resolves once all listen. */
 export async function startWorkers(config: Config, workerModule: URL): Promise<WorkerPool> {
   const port = config.port === 0 ? freePort(config.host) : config.port;
+  // Before the Workers bind with `reusePort`, which would not notice another server there.
+  assertAddressFree(config.host, port, `HOST and PORT: ${config.host}:${port}`);
+  const metrics = config.metricsAddress;
+  if (metrics !== null) {
+    assertAddressFree(
+      metrics.hostname,
+      metrics.port,
+      `METRICS_ADDRESS: ${metrics.hostname}:${metrics.port}`,
+    );
+  }
   const shared = workerConfig(config, port);
   const sequencer = shared.layer === "broadcast" ? await openSequencer(config) : null;
   const workers: Worker[] = [];

@@ -67,6 +67,8 @@ Deno.test("a REDIS_URL that is not one is refused without showing its password",
     ["redis://:p@ss#w0rd@127.0.0.1:6379/0", "percent-encode"],
     ["http://127.0.0.1:6379", "REDIS_URL must start with redis:// or rediss://"],
     ["redis://127.0.0.1:6379/db", "REDIS_URL's path is a database number"],
+    // A "%" that is no escape: the client failed at connect with "URI malformed".
+    ["redis://:Secret%zz@127.0.0.1:6379/0", 'holds a "%" that is not an escape'],
   ];
   for (const [url, message] of cases) {
     const error = assertThrows(() => load({ REDIS_URL: url }), Error, message);

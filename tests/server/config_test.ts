@@ -35,6 +35,9 @@ Deno.test('a flag that takes a value is refused without one, by name, not read a
     assertThrows(() => loadConfig([`--${flag}`, "--trust-proxy"], {}), Error, `--${flag} needs`);
   }
   assertThrows(() => loadConfig(["--in-process-workers"], {}), Error, "needs a value");
+  // `--port=` does not put the default over PORT, nor `--data-dir=` the current directory.
+  assertThrows(() => loadConfig(["--port="], { PORT: "9000" }), Error, "--port needs a value");
+  assertThrows(() => loadConfig(["--data-dir="], {}), Error, "--data-dir needs a value");
   assertThrows(() => loadConfig(["--redis-url"], {}), Error, "needs a value (REDIS_URL)");
 });
 
@@ -72,6 +75,14 @@ Deno.test("a flag wins over the environment variable of the same setting", () =>
 Deno.test("an empty environment variable means the default", () => {
   assertEquals(loadConfig([], { PORT: "", TRUST_PROXY: "" }).port, 8000);
   assertEquals(loadConfig([], { TRUST_PROXY: "" }).trustProxy, false);
+  const empty = loadConfig([], { DATA_DIR: "", HOST: "", REDIS_PREFIX: "", LOG_LEVEL: "" });
+  assertEquals(
+    empty.dataDir,
+    DEFAULT_CONFIG.dataDir,
+    "DATA_DIR= put the store in the current directory",
+  );
+  assertEquals(empty.host, DEFAULT_CONFIG.host);
+  assertEquals(empty.redisPrefix, DEFAULT_CONFIG.redisPrefix);
 });
 
 Deno.test("the Redis linger is 10 ms unless set, in whole ms up to 100, by flag or variable", () => {

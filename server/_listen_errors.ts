@@ -1,0 +1,29 @@
+/**
+ * Why a listener could not start, named by the setting that gave its address (`HOST` and `PORT`,
+ * `METRICS_ADDRESS`), and the check `--workers` makes before its Workers bind with `reusePort`.
+ */
+
+/** `error` from listening on the address of `what` (e.g. "HOST and PORT: 0.0.0.0:8000"). */
+export function listenError(error: unknown, what: string): Error {
+  if (error instanceof Deno.errors.AddrInUse) {
+    return new Error(`The address of ${what} is in use by another program`, { cause: error });
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new Error(`The address of ${what} cannot be listened on: ${reason}`, { cause: error });
+}
+
+/**
+ * Throws {@linkcode listenError} unless `hostname:port` can be bound now. Workers bind with
+ * `reusePort`, which the kernel grants beside another server that did too (a second
+ * `--workers` instance on the same port): the two would split the clients without a word. A
+ * plain bind is refused while any socket holds the port.
+ */
+export function assertAddressFree(hostname: string, port: number, what: string): void {
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ hostname, port });
+  } catch (error) {
+    throw listenError(error, what);
+  }
+  listener.close();
+}

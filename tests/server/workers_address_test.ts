@@ -1,0 +1,45 @@
+/**
+ * `--workers` binds with `reusePort`, which the kernel grants beside any other server that did
+ * too: a second instance on the same port would split the clients with the first without a
+ * word. So the pool checks its addresses before a Worker starts, and refuses as one process does.
+ */
+import { assertRejects } from "@std/assert";
+import { loadConfig, startWorkers } from "../../mod.ts";
+
+const WORKER = new URL("../../routes/_worker.ts", import.meta.url);
+
+Deno.test("--workers refuses a port another --workers server holds, naming HOST and PORT", async () => {
+  // What another `--workers` instance holds: a listener with `reusePort`.
+  using other = Deno.listen({ hostname: "127.0.0.1", port: 0, reusePort: true });
+  const port = (other.addr as Deno.NetAddr).port;
+  const config = loadConfig(["--workers", "2"], { HOST: "127.0.0.1", PORT: String(port) });
+  await assertRejects(
+    () => startWorkers(config, WORKER),
+    Error,
+    `The address of HOST and PORT: 127.0.0.1:${port} is in use by another program`,
+  );
+});
+
+Deno.test("--workers refuses a METRICS_ADDRESS another program holds, as one process does", async () => {
+  using other = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (other.addr as Deno.NetAddr).port;
+  const config = loadConfig(["--workers", "2"], {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    METRICS_ADDRESS: `127.0.0.1:${port}`,
+  });
+  await assertRejects(
+    () => startWorkers(config, WORKER),
+    Error,
+    `The address of METRICS_ADDRESS: 127.0.0.1:${port} is in use by another program`,
+  );
+});
+
+Deno.test("a HOST that cannot be listened on is named", async () => {
+  const config = loadConfig(["--workers", "2"], { HOST: "no-such-host.invalid", PORT: "1" });
+  await assertRejects(
+    () => startWorkers(config, WORKER),
+    Error,
+    "The address of HOST and PORT: no-such-host.invalid:1 cannot be listened on",
+  );
+});
