@@ -3,7 +3,8 @@
  * through Sentinels, or a Cluster, with the checks that keep the three apart.
  */
 import type { RedisForm, RedisNodeAddress } from "../storage/redis_connection.ts";
-import { DEFAULT_CONFIG, type Env, type LayerKind } from "./_config_schema.ts";
+import { type Config, DEFAULT_CONFIG, type Env, type LayerKind } from "./_config_schema.ts";
+import { integer } from "./_config_values.ts";
 
 /** The Redis form; one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER may be set. */
 export function redisForm(
@@ -91,4 +92,29 @@ function addresses(name: string, raw: string): RedisNodeAddress[] {
     }
     return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
   });
+}
+
+/**
+ * The channels_redis settings Django's `CHANNEL_LAYERS` must agree with; an empty variable means
+ * channels_redis' default. Not flags: they are set once, beside Django's settings.
+ */
+export function channelsRedisSettings(env: Env): Config["channelsRedis"] {
+  const d = DEFAULT_CONFIG.channelsRedis;
+  const prefix = env.CHANNELS_REDIS_PREFIX || d.prefix;
+  if (!/^\S{1,100}$/.test(prefix)) {
+    throw new Error(`CHANNELS_REDIS_PREFIX must be 1 to 100 characters without spaces`);
+  }
+  const day = 86400;
+  return {
+    prefix,
+    expiry: integer("CHANNELS_REDIS_EXPIRY", env.CHANNELS_REDIS_EXPIRY, d.expiry, 1, day),
+    groupExpiry: integer(
+      "CHANNELS_REDIS_GROUP_EXPIRY",
+      env.CHANNELS_REDIS_GROUP_EXPIRY,
+      d.groupExpiry,
+      1,
+      365 * day,
+    ),
+    capacity: integer("CHANNELS_REDIS_CAPACITY", env.CHANNELS_REDIS_CAPACITY, d.capacity, 1, 1e6),
+  };
 }

@@ -36,6 +36,13 @@ export interface Config {
    * under load for CPU of this server and of Redis (see the README).
    */
   redisLingerMs: number;
+  /**
+   * With `LAYER=channels_redis`, the settings that must match Django's `CHANNEL_LAYERS` config:
+   * `prefix`, `expiry`, `group_expiry`, `capacity` (`CHANNELS_REDIS_PREFIX`,
+   * `CHANNELS_REDIS_EXPIRY`, `CHANNELS_REDIS_GROUP_EXPIRY`, `CHANNELS_REDIS_CAPACITY`; default
+   * channels_redis' own).
+   */
+  channelsRedis: { prefix: string; expiry: number; groupExpiry: number; capacity: number };
   /** Hosts a WebSocket's Origin may name; empty means "the host the request came to". */
   allowedHosts: string[];
   /** Trust `X-Forwarded-Proto` and `X-Forwarded-For` from a reverse proxy. */
@@ -132,6 +139,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   redisPrefix: "channels",
   redisForm: { kind: "url", url: "redis://127.0.0.1:6379" },
   redisLingerMs: DEFAULT_REDIS_LINGER_MS,
+  channelsRedis: { prefix: "asgi", expiry: 60, groupExpiry: 86400, capacity: 100 },
   allowedHosts: [],
   trustProxy: false,
   maxMessageBytes: 64 * 1024,

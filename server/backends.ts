@@ -31,6 +31,7 @@ import type {
   StreamRetention,
 } from "../layers/streams/contract.ts";
 import type { BroadcastLayer } from "../layers/broadcast.ts";
+import type { ChannelsRedisLayerOptions } from "../layers/channels_redis.ts";
 import { MemoryStreams } from "../layers/streams/memory.ts";
 import { InMemoryLayer } from "../layers/in_memory.ts";
 import { createLocalPresence } from "../layers/presence/memory.ts";
@@ -148,7 +149,7 @@ async function openParts(
       const { createRedisPresence } = await import("../layers/presence/redis.ts");
       const redis = { url: config.redisUrl, form: config.redisForm, prefix: config.redisPrefix };
       const store = await open(RedisStore.open(redis));
-      const layer = await open(ChannelsRedisLayer.open({ url: config.redisUrl }));
+      const layer = await open(ChannelsRedisLayer.open(channelsRedisOptions(config)));
       const presence = await open(createRedisPresence(layer, { graceMs, ...redis }));
       // Offsets and history in Redis under our prefix; events go through channels_redis.
       const { RedisStreams } = await import("../layers/streams/redis.ts");
@@ -250,7 +251,7 @@ export async function channelSendFromOutside(
     });
   } else if (config.layer === "channels_redis") {
     const { ChannelsRedisLayer } = await import("../layers/channels_redis.ts");
-    layer = await ChannelsRedisLayer.open({ url: config.redisUrl });
+    layer = await ChannelsRedisLayer.open(channelsRedisOptions(config));
   } else {
     return null;
   }
@@ -284,7 +285,7 @@ export async function appendFromOutside(
     }
   }
   const { ChannelsRedisLayer } = await import("../layers/channels_redis.ts");
-  const layer = await ChannelsRedisLayer.open({ url: config.redisUrl });
+  const layer = await ChannelsRedisLayer.open(channelsRedisOptions(config));
   try {
     const streams = await RedisStreams.open({ ...redis, layer, publishInScript: false });
     try {
@@ -304,10 +305,15 @@ async function groupSendFromOutside(
   event: LayerEvent,
 ): Promise<number> {
   const { ChannelsRedisLayer } = await import("../layers/channels_redis.ts");
-  const layer = await ChannelsRedisLayer.open({ url: config.redisUrl });
+  const layer = await ChannelsRedisLayer.open(channelsRedisOptions(config));
   try {
     return (await layer.groupSend(group, event)).remoteProcesses;
   } finally {
     await layer.close();
   }
+}
+
+// The layer as Django's `CHANNEL_LAYERS` has it: what both sides must agree on.
+function channelsRedisOptions(config: Config): ChannelsRedisLayerOptions {
+  return { url: config.redisUrl, ...config.channelsRedis };
 }

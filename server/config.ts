@@ -6,7 +6,7 @@
  */
 import { MIN_PASSWORD_ITERATIONS } from "../auth/passwords.ts";
 import { type Config, DEFAULT_CONFIG, type Env } from "./_config_schema.ts";
-import { redisForm } from "./_config_redis.ts";
+import { channelsRedisSettings, redisForm } from "./_config_redis.ts";
 import { lookalikeSettings } from "./_config_typos.ts";
 import {
   boolean,
@@ -92,6 +92,7 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     dataDir,
     layer,
     ...redisSettings(pick, env, layer),
+    channelsRedis: channelsRedisSettings(env),
     allowedHosts: list(pick("allowed-hosts", "ALLOWED_HOSTS")),
     trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY", "true"), d.trustProxy),
     ...socketLimits(env),

@@ -272,3 +272,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "channels_redis: the server takes Django's prefix, expiry, group_expiry and capacity from its settings",
+  ignore: !available,
+  fn: async () => {
+    const { loadConfig, openBackends } = await import("../../mod.ts");
+    const prefix = uniquePrefix("myapp");
+    const config = loadConfig([], {
+      LAYER: "channels_redis",
+      REDIS_URL: redis!.url,
+      REDIS_PREFIX: uniquePrefix("ours"),
+      CHANNELS_REDIS_PREFIX: prefix,
+      CHANNELS_REDIS_GROUP_EXPIRY: "3600",
+      CHANNELS_REDIS_EXPIRY: "30",
+      CHANNELS_REDIS_CAPACITY: "7",
+    });
+    assertEquals(config.channelsRedis, { prefix, expiry: 30, groupExpiry: 3600, capacity: 7 });
+    const backends = await openBackends(config);
+    const client = createClient({ url: redis!.url });
+    await client.connect();
+    try {
+      const channel = backends.layer.newChannel(() => true);
+      await backends.layer.groupAdd("chat_lobby", channel);
+      // Where Django with `"prefix": "<prefix>"` looks, kept for its group_expiry.
+      const key = `${prefix}:group:chat_lobby`;
+      assert(await client.zScore(key, channel) !== null, "not under Django's prefix");
+      assertAlmostEquals(await client.ttl(key), 3600, 60);
+      backends.layer.closeChannel(channel);
+    } finally {
+      await client.close();
+      await backends.close();
+    }
+  },
+});
