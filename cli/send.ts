@@ -29,7 +29,13 @@ import {
   validateGroupName,
   validateNamedChannel,
 } from "../mod.ts";
-import { chatGroup, chatMessageFromOutside, chatNaming } from "../consumers/chat_rooms.ts";
+import {
+  chatGroup,
+  chatMessageFromOutside,
+  chatNaming,
+  isChatMessageType,
+  outsideMessageProblem,
+} from "../consumers/chat_rooms.ts";
 
 /** What the command line asked for. */
 export interface SendRequest {
@@ -238,10 +244,10 @@ async function main(args: string[]): Promise<number> {
   request = { ...request, group };
   try {
     const room = naming.roomOf(group);
-    if (room !== null && request.event.type === "chat.message") {
+    if (room !== null && isChatMessageType(request.event.type)) {
       const message = chatMessageFromOutside(request.event, room);
       if (message === null) {
-        console.error('A chat message needs a "message" text of at most 10,000 characters');
+        console.error(`Not a chat message: ${outsideMessageProblem(request.event)}`);
         return 2;
       }
       const retention = config.historyWindow;

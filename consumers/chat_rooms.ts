@@ -126,9 +126,29 @@ export function chatFrameOf(event: LayerEvent, room: string): LayerEvent | null 
   const frame = message === null || typeof event.offset !== "number"
     ? message
     : { ...message, offset: event.offset, epoch: event.epoch };
-  if (frame === null) log.warn(`Ignored a "chat.message" event to "${room}" without a text`);
+  if (frame === null) {
+    log.warn(`Ignored a "${event.type}" event to "${room}": ${outsideMessageProblem(event)}`);
+  }
   normalised.set(event, frame);
   return frame;
+}
+
+/** A chat message's event type: ours, or Channels' handler-name form a Django project sends. */
+export function isChatMessageType(type: unknown): boolean {
+  return type === "chat.message" || type === "chat_message";
+}
+
+/** Why {@linkcode chatMessageFromOutside} found no chat message in `event`. */
+export function outsideMessageProblem(event: LayerEvent): string {
+  const text = textOf(event.message);
+  return typeof text === "string"
+    ? `its text is ${text.length} characters, over the limit of ${MAX_CHAT_MESSAGE}`
+    : 'it has no "message" text';
+}
+
+// The text of an event's `message`: the string itself, or the `message` of an object.
+function textOf(raw: unknown): unknown {
+  return typeof raw === "string" ? raw : (raw as { message?: unknown } | null)?.message;
 }
 
 /**
@@ -142,11 +162,10 @@ export function chatMessageFromOutside(
   room: string,
 ): (ChatMessage & LayerEvent) | null {
   const raw = event.message;
-  const fields = (typeof raw === "string" ? { message: raw } : raw ?? {}) as Record<
-    string,
-    unknown
-  >;
-  const text = fields.message;
+  // `{"message": "hi", "author": …}` (the event's own fields, as the README shows it), or the
+  // fields inside `{"message": {"message": "hi", "author": …}}`.
+  const fields = (typeof raw === "string" ? event : raw ?? {}) as Record<string, unknown>;
+  const text = textOf(raw);
   if (typeof text !== "string" || text.length > MAX_CHAT_MESSAGE) return null;
   return {
     type: "chat.message",
@@ -158,9 +177,13 @@ export function chatMessageFromOutside(
   };
 }
 
-/** True for a chat message as this server publishes it: the event is its own frame. */
+/**
+ * True for a chat message as this server publishes it: the event is its own frame. One typed
+ * `chat_message` (Channels' handler-name form) is not: its frame says `chat.message`.
+ */
 export function isComplete(event: LayerEvent): boolean {
-  return typeof event.message === "string" && typeof event.id === "string" &&
+  return event.type === "chat.message" && typeof event.message === "string" &&
+    typeof event.id === "string" &&
     typeof event.author === "string" && typeof event.time === "string" &&
     typeof event.room === "string";
 }

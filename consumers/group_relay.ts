@@ -4,6 +4,7 @@
  * raw text to every socket of the group, the sender's included; the text `关闭` ("close")
  * makes the server close that socket normally (1000) instead. Anyone may connect.
  */
+import { log } from "../telemetry/log.ts";
 import type { Consumer } from "../mod.ts";
 
 /** The text that makes the server close the socket. */
@@ -40,7 +41,21 @@ export const groupRelayConsumer: Consumer = (conn) => {
       await conn.groupSend(group, { type: RELAY_MESSAGE, text });
     },
     events: {
-      [RELAY_MESSAGE]: (event) => conn.send(String(event.text)),
+      [RELAY_MESSAGE]: (event) => {
+        if (typeof event.text === "string") conn.send(event.text);
+        else warnNoText(event, group);
+      },
     },
   };
 };
+
+// Events already said to have no text: one line per event, not one per member.
+const warnedNoText = new WeakSet<object>();
+
+// A relay event from outside (a Django `group_send`) without a string `text`: its members would
+// get `undefined` or `[object Object]`.
+function warnNoText(event: object, group: string): void {
+  if (warnedNoText.has(event)) return;
+  warnedNoText.add(event);
+  log.warn(`Ignored a "${RELAY_MESSAGE}" event to "${group}": its "text" is not a string`);
+}

@@ -34,7 +34,12 @@ import {
   validateNamedChannel,
 } from "../mod.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { chatMessageFromOutside, chatNaming } from "../consumers/chat_rooms.ts";
+import {
+  chatMessageFromOutside,
+  chatNaming,
+  isChatMessageType,
+  outsideMessageProblem,
+} from "../consumers/chat_rooms.ts";
 
 /** The path of the endpoint. */
 export const SEND_PATH = "/_send/";
@@ -65,12 +70,10 @@ export const sendEvent: Handler = async (request, context) => {
   try {
     // A chat message to a room goes into the room's stream: it gets an offset and is kept.
     const room = chatNaming(layer).roomOf(body.group);
-    if (room !== null && body.event.type === "chat.message") {
+    if (room !== null && isChatMessageType(body.event.type)) {
       const message = chatMessageFromOutside(body.event, room);
       if (message === null) {
-        return json(400, {
-          error: 'A chat message needs a "message" text of at most 10,000 characters',
-        });
+        return json(400, { error: `Not a chat message: ${outsideMessageProblem(body.event)}` });
       }
       const retention = config.historyWindow;
       return json(200, await context.services.streams.publish(body.group, message, { retention }));

@@ -273,7 +273,7 @@ class Follower implements StreamFollower {
         }
         // No nearer: a read shared with a socket that began it a moment earlier may hold less
         // than this one saw, so once more; twice, and the stream does not have it.
-        if (this.#last === last && ++this.#stalls > 1) this.#ahead = null;
+        if (this.#last === last && ++this.#stalls > 1) this.#dropAhead();
         return;
       }
     }
@@ -281,7 +281,21 @@ class Follower implements StreamFollower {
     // change), or the gap is no longer kept.
     await this.#reenter();
     // An epoch the stream does not have is none the socket can follow.
-    if (this.#ahead !== null && this.#ahead.epoch !== this.#epoch) this.#ahead = null;
+    if (this.#ahead !== null && this.#ahead.epoch !== this.#epoch) this.#dropAhead();
+  }
+
+  // The furthest event seen is not in the stream: it is not sent, and that is said once per event
+  // (every socket of the group sees it).
+  #dropAhead(): void {
+    const event = this.#ahead!;
+    this.#ahead = null;
+    if (warnedNotInStream.has(event)) return;
+    warnedNotInStream.add(event);
+    log.warn(
+      `Dropped a "${event.type}" event to "${this.#group}": its offset ${event.offset} of epoch ` +
+        `"${event.epoch}" is not in the group's stream (an event sent from outside must not ` +
+        `carry "offset" or "epoch": the stream gives them; or a failover lost it)`,
+    );
   }
 
   // Another epoch, or a gap no longer kept: the socket enters again from where it was, as a
@@ -349,6 +363,9 @@ class Follower implements StreamFollower {
     });
   }
 }
+
+// Events already said to be dropped (see `#dropAhead`); weak, so they are let go with the event.
+const warnedNotInStream = new WeakSet<LayerEvent>();
 
 function byOffset(a: LayerEvent, b: LayerEvent): number {
   return (a.offset as number) - (b.offset as number);

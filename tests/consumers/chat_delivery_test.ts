@@ -278,6 +278,46 @@ Deno.test("a message sent through /_send/ gets an offset and is recovered", asyn
   ]);
 });
 
+Deno.test("a Django-style chat_message with its author at the top level is stored and framed as chat.message", async () => {
+  await using app = await createTestApp({ ...GENEROUS, sendToken: "t0ken" });
+  const reader = await join(app, "lobby", "?stream=1");
+  const { epoch } = await reader.receiveJson();
+  const send = async (event: Record<string, unknown>) => {
+    const response = await app.handle(
+      new Request("http://localhost/_send/", {
+        method: "POST",
+        headers: { authorization: "Bearer t0ken" },
+        body: JSON.stringify({ group: "chat.lobby", event }),
+      }),
+      { remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } } as Deno.ServeHandlerInfo,
+    );
+    return [response.status, await response.json()];
+  };
+  const [status, answer] = await send({ type: "chat_message", message: "hi", author: "alice" });
+  assertEquals([status, answer.offset, answer.epoch], [200, 1, epoch]);
+  const live = await reader.receiveJson();
+  assertEquals([live.type, live.message, live.author, live.offset], [
+    "chat.message",
+    "hi",
+    "alice",
+    1,
+  ]);
+  // Complete but typed Channels' way: still framed as this server's type.
+  const complete = {
+    message: "yo",
+    author: "bob",
+    id: "x1",
+    room: "lobby",
+    time: "2026-01-01T00:00:00Z",
+  };
+  await app.services.layer.groupSend("chat.lobby", { type: "chat_message", ...complete });
+  assertEquals((await reader.receiveJson()).type, "chat.message");
+  const [tooLong, refusal] = await send({ type: "chat_message", message: "x".repeat(10_001) });
+  assertEquals(tooLong, 400);
+  assertMatch(refusal.error, /10001 characters, over the limit of 10000/);
+  await reader.disconnect();
+});
+
 Deno.test("events that arrive out of offset order reach the client once each, in order", async () => {
   await using app = await createTestApp(GENEROUS);
   // The stream publishes on a layer nobody listens to; the test then delivers its events on

@@ -3,6 +3,9 @@
  * indicator (`/ws/presence/`), the AuthMiddlewareStack echo (`/ws/myapp/<id>/`) and the group
  * chat of Wu Peiqi's notes (`/ws/<group>/`), each point of their protocols and refusals.
  */
+import { RELAY_MESSAGE, relayGroup } from "../../consumers/group_relay.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { log } from "../../telemetry/log.ts";
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import { CLOSE_EVENT, CloseCode, type Config, SESSION_COOKIE, sessionGroup } from "../../mod.ts";
@@ -249,6 +252,24 @@ Deno.test("group chat: 关闭 makes the server close that socket normally", asyn
   assert(await b.receiveNothing(), "关闭 was relayed");
   b.send("still here");
   assertEquals(await b.receive(), "still here");
+});
+
+Deno.test("group chat: a relay event from outside without a text reaches nobody, and is said once", async () => {
+  await using app = await appWith([]);
+  const [a, b] = [await relay(app, "123"), await relay(app, "123")];
+  using captured = new CapturedLog();
+  log.setLevel("warn");
+  try {
+    for (const text of [undefined, { a: 1 }, null]) {
+      await app.services.layer.groupSend(relayGroup("123"), { type: RELAY_MESSAGE, text });
+    }
+    await app.services.layer.groupSend(relayGroup("123"), { type: RELAY_MESSAGE, text: "fine" });
+    assertEquals([await a.receive(), await b.receive()], ["fine", "fine"]);
+    const said = captured.lines.filter((line) => line.includes('its "text" is not a string'));
+    assertEquals(said.length, 3, said.join("\n"));
+  } finally {
+    log.setLevel("silent");
+  }
 });
 
 Deno.test("group chat: only word characters make a group", async () => {

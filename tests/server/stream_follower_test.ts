@@ -2,6 +2,8 @@
  * The stream protocol's server side, as an app of its own uses it (not the chat): entry by the
  * socket's query, live events once each and in order, what it sends and what it skips.
  */
+import { log } from "../../telemetry/log.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 import { assert, assertEquals } from "@std/assert";
 import { Communicator, createTestServices, type TestServices } from "../../testing.ts";
 import {
@@ -362,8 +364,11 @@ Deno.test("a gap the stream no longer keeps: a following client is told, every s
   }
 });
 
-Deno.test("an event the stream never had is given up on after a read or two, not read forever", async () => {
+Deno.test("an event the stream never had is given up on after a read or two, not read forever, and said", async () => {
   await using services = await createTestServices();
+  using captured = new CapturedLog();
+  log.setLevel("warn"); // the test services' level is "silent", which they set again
+  using _silent = { [Symbol.dispose]: () => log.setLevel("silent") };
   await using streams = await ControlledStreams.open();
   const comm = await open(notesConsumer(services, {}, streams), services, "?stream=1");
   const { epoch } = await comm.receiveJson();
@@ -387,6 +392,9 @@ Deno.test("an event the stream never had is given up on after a read or two, not
   assert(await comm.receiveNothing(50), "more came");
   assert(streams.reads - reads <= 6, `${streams.reads - reads} reads for two such events`);
   await comm.disconnect();
+  const dropped = captured.lines.filter((line) => line.includes("is not in the group's stream"));
+  assertEquals(new Set(dropped).size, dropped.length, "said more than once: " + dropped.join("\n"));
+  assert(dropped.some((line) => line.includes('offset 5 of epoch "zzzz"')), dropped.join("\n"));
 });
 
 Deno.test("a gap read under way when the history is lost ends with one notice, then goes live", async () => {
