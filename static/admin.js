@@ -4,6 +4,7 @@
  * process stopped, or left the layer).
  */
 import { LiveSocket } from "/channels/live_socket.js";
+import { groupsTotal } from "./admin_totals.js";
 
 const STALE_MS = 5_000;
 /** @type {Map<string, Record<string, any>>} */
@@ -78,7 +79,7 @@ function render() {
   fillTable("groups", [...groups].sort((a, b) => b[1] - a[1]).slice(0, 20));
   const sum = (key) => list.reduce((total, row) => total + row[key], 0);
   $("total-connections").textContent = String(sum("connections"));
-  $("total-groups").textContent = String(sum("groups"));
+  $("total-groups").textContent = groupsTotal(list, groups.size, sum("groups"));
   $("total-in").textContent = fixed(sum("inPerSecond"));
   $("total-out").textContent = fixed(sum("outPerSecond"));
   $("total-drops").textContent = fixed(sum("dropsPerSecond"));
