@@ -44,7 +44,9 @@ export const signUpSubmit: Handler = async (request, context) => {
   const form = await readProtectedForm(request, context);
   if (form instanceof FormRefusal) return formRefused(form);
   const input = {
-    username: form.get("username") ?? "",
+    // Surrounding spaces (autocomplete, a paste) are dropped, as Django's `UsernameField` does;
+    // a password is taken as typed.
+    username: (form.get("username") ?? "").trim(),
     password1: form.get("password1") ?? "",
     password2: form.get("password2") ?? "",
   };
@@ -93,7 +95,7 @@ export const logInForm: Handler = emptyForm(logInPage);
 export const logInSubmit: Handler = async (request, context) => {
   const form = await readProtectedForm(request, context);
   if (form instanceof FormRefusal) return formRefused(form);
-  const username = form.get("username") ?? "";
+  const username = (form.get("username") ?? "").trim(); // as on sign-up
   const password = form.get("password") ?? "";
   const next = safeNext(form.get("next"));
   const { users, throttle } = context.services;

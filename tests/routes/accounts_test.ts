@@ -55,6 +55,21 @@ Deno.test("signing up leads to the log-in page; logging in leads home with a ses
   assertStringIncludes(page, `<button type="submit">Log out</button>`);
 });
 
+Deno.test("spaces around a username are dropped on sign-up and log-in, as Django's forms do", async () => {
+  await using server = await startTestServer();
+  const client = new WebClient(server.url);
+  const signUp = await client.submit("/sign_up/", {
+    username: " bea ",
+    password1: PASSWORD,
+    password2: PASSWORD,
+  });
+  assertEquals(signUp.status, 302, "a pasted username with spaces was refused");
+  const logIn = await client.submit("/log_in/", { username: "bea\t", password: PASSWORD });
+  assertEquals([logIn.status, logIn.headers.get("location")], [302, "/"]);
+  const page = await (await client.get("/chat/")).text();
+  assertStringIncludes(page, "Signed in as <strong>bea</strong>");
+});
+
 Deno.test("the session cookie is HttpOnly, SameSite=Lax, Path=/ and lasts two weeks", async () => {
   await using server = await startTestServer();
   const client = new WebClient(server.url);
