@@ -30,10 +30,9 @@ async function openTutorialRoom(
 ): Promise<Page> {
   const page = await context.newPage();
   page.on("console", (message) => {
-    // Only the tutorial's script: the browser also logs the 404 of /favicon.ico, which the
-    // tutorial's page does not declare.
-    const fromScript = message.location().url.endsWith("/static/tutorials/channels_room.js");
-    if (message.type() === "error" && fromScript) errors.push(message.text());
+    // Every error: the page's own script's, and a failed request (such as /favicon.ico, which
+    // the tutorial's page does not declare, and the site now answers).
+    if (message.type() === "error") errors.push(`${message.text()} (${message.location().url})`);
   });
   await page.goto(url);
   await inPage(

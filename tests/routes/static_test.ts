@@ -181,3 +181,11 @@ Deno.test("a revalidation through the server gets 304", async () => {
   assertEquals(again.status, 304);
   assertEquals(await again.text(), "");
 });
+
+Deno.test("/favicon.ico leads to the site's icon, so pages that name none get no 404", async () => {
+  await using server = await startTestServer();
+  const response = await fetch(server.httpUrl("/favicon.ico"));
+  assertEquals([response.status, response.headers.get("content-type")], [200, "image/svg+xml"]);
+  assert(response.redirected);
+  assertStringIncludes(await response.text(), "<svg");
+});
