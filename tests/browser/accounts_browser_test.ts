@@ -43,6 +43,36 @@ browserTest("accounts in the browser", async (t, browser) => {
     assertEquals(await page.getByRole("button", { name: "Log out" }).count(), 0);
   });
 
+  await step(
+    t,
+    "the longest username wraps: no page scrolls sideways, Log out stays in view",
+    async () => {
+      await using server = await startTestServer();
+      const name = "x".repeat(150); // the most a username may have, with no space to break at
+      await server.app.services.users.create(name, PASSWORD);
+      await using context = await newContext(browser);
+      const page = await openPage(context, server.httpUrl("/log_in/?next=/chat/lobby/"));
+      await page.setViewportSize({ width: 1024, height: 800 });
+      await page.getByLabel("Username").fill(name);
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByLabel("Password").press("Enter");
+      await page.waitForURL(server.httpUrl("/chat/lobby/"));
+      await waitForState(page, "open");
+      await sendMessage(page, "Hello", "enter");
+      await waitForMessage(page, "Hello");
+      for (const path of ["/chat/lobby/", "/", "/chat/"]) {
+        if (path !== "/chat/lobby/") await page.goto(server.httpUrl(path));
+        const layout = await page.evaluate(`({
+        page: document.documentElement.scrollWidth,
+        viewport: innerWidth,
+        logOut: document.querySelector(".site-nav button").getBoundingClientRect().right,
+      })`) as { page: number; viewport: number; logOut: number };
+        assertEquals(layout.page <= layout.viewport, true, `${path} scrolls sideways`);
+        assertEquals(layout.logOut <= layout.viewport, true, `${path}: Log out is off-screen`);
+      }
+    },
+  );
+
   await step(t, "a wrong password keeps the typed username and empties the password", async () => {
     await using server = await startTestServer();
     await using context = await newContext(browser);
