@@ -14,6 +14,10 @@ const POLICY_BACKOFF_ATTEMPTS = 3;
 const EXPLAINED_CODES = new Set([1003, 1007, 1008, 1009, 1011, 1013, 4001]);
 const MAX_SHOWN = 1_000;
 const NOTICE_MS = 10_000;
+/** The close code of a session that ended (a log-out, here or in another tab). */
+const SESSION_ENDED = 4001;
+const SESSION_ENDED_NOTICE = "You were logged out: messages you send now go out as whoever " +
+  "this browser is signed in as. Reload the page to see who that is.";
 /** Shown when a reconnect could not bring back everything the page missed. */
 const NOT_RECOVERED = "Some messages could not be recovered. Showing the latest ones.";
 
@@ -51,7 +55,11 @@ const stream = connectStream(socketUrl, {
   onMessage: addMessage,
   onFrame: receive,
   onClose(event) {
-    if (EXPLAINED_CODES.has(event.code) && event.reason) {
+    if (event.code === SESSION_ENDED) {
+      // The page still shows who it was opened as, but it reconnects as whoever the browser
+      // is now (anonymous, or another user logged in from another tab): said until reloaded.
+      showNotice(SESSION_ENDED_NOTICE, { sticky: true });
+    } else if (EXPLAINED_CODES.has(event.code) && event.reason) {
       showNotice(`The server closed the connection: ${event.reason}`);
     }
     return event.code === 1008 ? { atLeastAttempts: POLICY_BACKOFF_ATTEMPTS } : {};

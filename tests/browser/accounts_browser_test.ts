@@ -73,6 +73,26 @@ browserTest("accounts in the browser", async (t, browser) => {
     },
   );
 
+  await step(t, "a chat page whose session ended says so until it is reloaded", async () => {
+    await using server = await startTestServer();
+    await server.app.services.users.create("ada", PASSWORD);
+    await using context = await newContext(browser);
+    const login = await openPage(context, server.httpUrl("/log_in/"));
+    await login.getByLabel("Username").fill("ada");
+    await login.getByLabel("Password").fill(PASSWORD);
+    await login.getByLabel("Password").press("Enter");
+    await login.waitForURL(server.httpUrl("/"));
+    const chat = await context.newPage();
+    await chat.clock.install(); // the notice's own timer is run forward below
+    await chat.goto(server.httpUrl("/chat/lobby/"));
+    await waitForState(chat, "open");
+    await login.getByRole("button", { name: "Log out" }).click(); // another tab of the browser
+    const notice = chat.locator("#chat-notice");
+    await notice.getByText("You were logged out").waitFor();
+    await chat.clock.fastForward(60_000); // far past the 10 s a passing notice stays
+    assertEquals(await notice.isVisible(), true, "the notice went away; the page still says ada");
+  });
+
   await step(t, "a wrong password keeps the typed username and empties the password", async () => {
     await using server = await startTestServer();
     await using context = await newContext(browser);
