@@ -16,6 +16,8 @@ const stateLabel = list ? document.getElementById("connection-state") : null;
 const scheme = location.protocol === "https:" ? "wss:" : "ws:";
 const socketUrl = `${scheme}//${location.host}/ws/presence/state/${list ? "" : "?list=0"}`;
 const me = list?.dataset.me ?? "";
+/** The feed has this page's own user's arrival (the state frame counts them online before it). */
+let myArrivalShown = false;
 
 const live = new LiveSocket(socketUrl, {
   texts: { open: "Live" },
@@ -45,10 +47,9 @@ function receive(frame) {
 function showState(frame) {
   const users = Array.isArray(frame.users) ? frame.users : [];
   list.replaceChildren(...users.map((user) => userItem(String(user.username), !!user.online)));
-  if (feed) {
-    const recent = Array.isArray(frame.recent) ? frame.recent : [];
-    feed.replaceChildren(...recent.map(feedItem).reverse());
-  }
+  const recent = Array.isArray(frame.recent) ? frame.recent : [];
+  myArrivalShown = recent.some((event) => event?.username === me && event?.status === "connected");
+  if (feed) feed.replaceChildren(...recent.map(feedItem).reverse());
   updateCount();
 }
 
@@ -59,9 +60,17 @@ function applyDiff(frame) {
   updateCount();
 }
 
-// Diffs are absolute ("now online"): only a real change goes to the feed.
+// Diffs are absolute ("now online"): only a real change goes to the feed, and this page's own
+// user's arrival, which the state frame already shows online but not yet in its recent events.
 function setOnline(name, online, time) {
   const item = ensureUser(name, online);
+  if (name === me && online && !myArrivalShown) {
+    myArrivalShown = true;
+    if (item.dataset.online === "true") {
+      addEvent({ username: name, status: "connected", time });
+      return;
+    }
+  }
   if (item.dataset.online === String(online)) return;
   item.dataset.online = String(online);
   item.querySelector(".presence-status").textContent = online ? "Online" : "Offline";

@@ -74,6 +74,9 @@ browserTest("the live user list in two browsers", async (t, browser) => {
     await waitForStatus(alice, "bob", "Online");
     assertEquals(await alice.textContent("#online-count"), "2");
     assertEquals((await feed(alice)).includes("bob connected"), true);
+    // Bob's own page tells of his arrival too, as everyone else's does.
+    await bobFirstTab.locator("#presence-feed .presence-event-text", { hasText: "bob connected" })
+      .waitFor({ timeout: CHANGE_MS });
 
     const bobSecondTab = await openList(await openPage(bobContext, server.httpUrl("/")));
     await bobFirstTab.close();
