@@ -4,8 +4,7 @@
  * raw text to every socket of the group, the sender's included; the text `关闭` ("close")
  * makes the server close that socket normally (1000) instead. Anyone may connect.
  */
-import { log } from "../telemetry/log.ts";
-import type { Consumer } from "../mod.ts";
+import { type Consumer, log } from "../mod.ts";
 
 /** The text that makes the server close the socket. */
 export const CLOSE_WORD = "关闭";
