@@ -26,6 +26,7 @@ import {
   CONNECTING,
   DELIVERING,
   DONE,
+  FAILED,
   FINISHED,
   OPEN,
   RUNNING,
@@ -448,7 +449,7 @@ export class WebSocketConnection implements Connection {
   }
 
   #received(data: IncomingFrame): void {
-    if ((this.#state & (FINISHED | CLOSE_QUEUED)) !== 0) return;
+    if ((this.#state & (FINISHED | CLOSE_QUEUED | FAILED)) !== 0) return;
     this.#meter.received(data);
     const refusal = this.#gate.check(data);
     if (refusal !== null) {
@@ -540,6 +541,7 @@ export class WebSocketConnection implements Connection {
       return;
     }
     logConsumerFailure(this.scope, error);
+    this.#state |= FAILED; // and what still arrives before the close is not handled either
     this.#dropWaiting();
     this.close(CloseCode.INTERNAL_ERROR, "Internal server error");
   }

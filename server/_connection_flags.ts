@@ -25,3 +25,5 @@ export const CLOSE_QUEUED = 16;
 export const DONE = 32;
 /** An event's handler runs now: what it sends is that delivery's, bounded by it. */
 export const DELIVERING = 64;
+/** A hook failed (1011): frames that still arrive before the close are not handled. */
+export const FAILED = 128;

@@ -113,6 +113,11 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     workers: workers(pick("workers", "WORKERS"), options.cores ?? navigator.hardwareConcurrency),
     logLevel: logLevel(pick("log-level", "LOG_LEVEL") ?? d.logLevel),
   };
+  const metrics = config.metricsAddress;
+  if (metrics !== null && metrics.port === port && port !== 0 && sameHost(metrics.hostname, host)) {
+    // Else the metrics listener takes it first, and the server's own is "in use by another program".
+    throw new Error(`METRICS_ADDRESS must not be the server's own HOST and PORT (${host}:${port})`);
+  }
   // A misspelt flag (`--prot 9000`) would otherwise leave its setting at the default, unseen.
   const unknown = [...flags.keys()].filter((flag) => !known.has(flag));
   if (unknown.length > 0) {
@@ -120,6 +125,12 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     throw new Error(`Unknown option --${unknown[0]}; the options are ${options}`);
   }
   return config;
+}
+
+// Two hosts that one port cannot serve twice: the same, or either one every interface.
+function sameHost(a: string, b: string): boolean {
+  const everywhere = (host: string) => host === "0.0.0.0" || host === "::" || host === "[::]";
+  return a === b || everywhere(a) || everywhere(b);
 }
 
 // A setting's value: its command-line flag, else its environment variable. Every flag the

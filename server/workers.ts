@@ -37,6 +37,8 @@ export interface WorkerPool {
   readonly url: string;
   /** The port they share. */
   readonly port: number;
+  /** `http://host:port/metrics` of `METRICS_ADDRESS` (one port for all), or `null`. */
+  readonly metricsUrl: string | null;
   /** How many Workers serve. */
   readonly size: number;
   /** Asks every Worker to shut down gracefully and waits (at most `timeoutMs`). */
@@ -53,7 +55,12 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
   const port = config.port === 0 ? freePort(config.host) : config.port;
   // Before the Workers bind with `reusePort`, which would not notice another server there.
   assertAddressFree(config.host, port, `HOST and PORT: ${config.host}:${port}`);
-  const metrics = config.metricsAddress;
+  // One port for every Worker, as for PORT: with port 0 each would bind a random one of its own.
+  const wanted = config.metricsAddress;
+  const metrics = wanted?.port === 0
+    ? { hostname: wanted.hostname, port: freePort(wanted.hostname) }
+    : wanted;
+  config = { ...config, metricsAddress: metrics };
   if (metrics !== null) {
     assertAddressFree(
       metrics.hostname,
@@ -111,9 +118,11 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
       // The Workers publish no more: what the sequencer holds is written now.
       await sequencer?.close();
     })();
+  const metricsHost = metrics?.hostname.includes(":") ? `[${metrics.hostname}]` : metrics?.hostname;
   return {
     url: urls[0],
     port,
+    metricsUrl: metrics === null ? null : `http://${metricsHost}:${metrics.port}/metrics`,
     size: workers.length,
     shutdown: (timeoutMs = 4500) => stop({ type: "shutdown" }, timeoutMs),
     drain: (windowMs) => stop({ type: "shutdown", drainMs: windowMs }, windowMs + 1500),

@@ -126,3 +126,25 @@ Deno.test("a hook that never ends is not waited for: disconnect runs, and it is 
     log.setLevel("info");
   }
 });
+
+Deno.test("a frame that arrives after a hook failed, before the close went out, is not handled", async () => {
+  await using services = await createTestServices();
+  using _captured = new CapturedLog(); // the failure's log line
+  const order: string[] = [];
+  const consumer: Consumer = () => ({
+    receive(text) {
+      order.push(`receive ${text}`);
+      if (text === "boom") throw new Error("the database is gone");
+    },
+    disconnect(code) {
+      order.push(`disconnect ${code}`);
+    },
+  });
+  const comm = new Communicator({ consumer, services }, "/ws/close/");
+  await comm.connect();
+  comm.send("boom");
+  await Promise.resolve(); // the failure is handled; the close goes out a turn later
+  comm.send("after");
+  assertEquals(await comm.waitForClose(), 1011);
+  assertEquals(order, ["receive boom", "disconnect 1011"]);
+});

@@ -3,7 +3,7 @@
  * too: a second instance on the same port would split the clients with the first without a
  * word. So the pool checks its addresses before a Worker starts, and refuses as one process does.
  */
-import { assertRejects } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { loadConfig, startWorkers } from "../../mod.ts";
 
 const WORKER = new URL("../../routes/_worker.ts", import.meta.url);
@@ -42,4 +42,42 @@ Deno.test("a HOST that cannot be listened on is named", async () => {
     Error,
     "The address of HOST and PORT: no-such-host.invalid:1 cannot be listened on",
   );
+});
+
+Deno.test({
+  name: "--workers with METRICS_ADDRESS port 0 serves the metrics of one Worker on one port",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const config = loadConfig(["--workers", "2"], {
+      HOST: "127.0.0.1",
+      PORT: "0",
+      METRICS_ADDRESS: "127.0.0.1:0",
+      DATA_DIR: await Deno.makeTempDir(),
+      LOG_LEVEL: "error",
+    });
+    const pool = await startWorkers(config, WORKER);
+    try {
+      assertEquals(pool.metricsUrl?.endsWith(":0/metrics"), false, "no port was chosen");
+      const response = await fetch(pool.metricsUrl!);
+      assertEquals(response.status, 200);
+      await response.body?.cancel();
+    } finally {
+      await pool.shutdown();
+    }
+  },
+});
+
+Deno.test("METRICS_ADDRESS on the server's own HOST and PORT is refused by name", () => {
+  assertThrows(
+    () => loadConfig([], { PORT: "9000", METRICS_ADDRESS: "127.0.0.1:9000" }),
+    Error,
+    "METRICS_ADDRESS must not be the server's own HOST and PORT (127.0.0.1:9000)",
+  );
+  assertThrows(
+    () => loadConfig([], { HOST: "0.0.0.0", PORT: "9000", METRICS_ADDRESS: "127.0.0.1:9000" }),
+    Error,
+    "METRICS_ADDRESS must not",
+  );
+  loadConfig([], { PORT: "9000", METRICS_ADDRESS: "127.0.0.1:9100" }); // another port: fine
 });
