@@ -29,13 +29,7 @@ import {
   validateGroupName,
   validateNamedChannel,
 } from "../mod.ts";
-import {
-  chatGroup,
-  chatMessageFromOutside,
-  chatNaming,
-  isChatMessageType,
-  outsideMessageProblem,
-} from "../consumers/chat_rooms.ts";
+import { chatGroup, chatNaming, storedFromOutside } from "../consumers/chat_rooms.ts";
 
 /** What the command line asked for. */
 export interface SendRequest {
@@ -243,15 +237,14 @@ async function main(args: string[]): Promise<number> {
   const group = request.room === undefined ? request.group! : naming.group(request.room);
   request = { ...request, group };
   try {
-    const room = naming.roomOf(group);
-    if (room !== null && isChatMessageType(request.event.type)) {
-      const message = chatMessageFromOutside(request.event, room);
-      if (message === null) {
-        console.error(`Not a chat message: ${outsideMessageProblem(request.event)}`);
-        return 2;
-      }
+    const stored = storedFromOutside(naming, group, request.event);
+    if (stored !== null && "refused" in stored) {
+      console.error(stored.refused);
+      return 2;
+    }
+    if (stored !== null) {
       const retention = config.historyWindow;
-      const appended = await appendFromOutside(config, group, message, { retention });
+      const appended = await appendFromOutside(config, group, stored.message, { retention });
       if (appended !== null) {
         console.log(
           `Sent to "${group}" via Redis: offset ${appended.offset} ` +

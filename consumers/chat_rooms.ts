@@ -133,13 +133,31 @@ export function chatFrameOf(event: LayerEvent, room: string): LayerEvent | null 
   return frame;
 }
 
+/**
+ * What an event sent from outside to `group` (`POST /_send/`, `deno task send`) puts into a
+ * room's stream: `null` when it is no chat message to a room (it is sent as it is), else the
+ * message to store, or why it is refused.
+ */
+export function storedFromOutside(
+  naming: ChatNaming,
+  group: string,
+  event: LayerEvent,
+): { message: ChatMessage & LayerEvent } | { refused: string } | null {
+  const room = naming.roomOf(group);
+  if (room === null || !isChatMessageType(event.type)) return null;
+  const message = chatMessageFromOutside(event, room);
+  return message === null
+    ? { refused: `Not a chat message: ${outsideMessageProblem(event)}` }
+    : { message };
+}
+
 /** A chat message's event type: ours, or Channels' handler-name form a Django project sends. */
-export function isChatMessageType(type: unknown): boolean {
+function isChatMessageType(type: unknown): boolean {
   return type === "chat.message" || type === "chat_message";
 }
 
 /** Why {@linkcode chatMessageFromOutside} found no chat message in `event`. */
-export function outsideMessageProblem(event: LayerEvent): string {
+function outsideMessageProblem(event: LayerEvent): string {
   const text = textOf(event.message);
   return typeof text === "string"
     ? `its text is ${text.length} characters, over the limit of ${MAX_CHAT_MESSAGE}`

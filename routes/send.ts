@@ -34,12 +34,7 @@ import {
   validateNamedChannel,
 } from "../mod.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import {
-  chatMessageFromOutside,
-  chatNaming,
-  isChatMessageType,
-  outsideMessageProblem,
-} from "../consumers/chat_rooms.ts";
+import { chatNaming, storedFromOutside } from "../consumers/chat_rooms.ts";
 
 /** The path of the endpoint. */
 export const SEND_PATH = "/_send/";
@@ -69,14 +64,14 @@ export const sendEvent: Handler = async (request, context) => {
   }
   try {
     // A chat message to a room goes into the room's stream: it gets an offset and is kept.
-    const room = chatNaming(layer).roomOf(body.group);
-    if (room !== null && isChatMessageType(body.event.type)) {
-      const message = chatMessageFromOutside(body.event, room);
-      if (message === null) {
-        return json(400, { error: `Not a chat message: ${outsideMessageProblem(body.event)}` });
-      }
+    const stored = storedFromOutside(chatNaming(layer), body.group, body.event);
+    if (stored !== null && "refused" in stored) return json(400, { error: stored.refused });
+    if (stored !== null) {
       const retention = config.historyWindow;
-      return json(200, await context.services.streams.publish(body.group, message, { retention }));
+      return json(
+        200,
+        await context.services.streams.publish(body.group, stored.message, { retention }),
+      );
     }
     const result = await layer.groupSend(body.group, body.event);
     return json(200, result);

@@ -3,7 +3,7 @@
  * sockets, then what it owns), then whatever the caller opened for it. A drain does the same,
  * closing the sockets spread over a window (see `App.drain`).
  */
-import { listenError } from "./_listen_errors.ts";
+import { listenError, urlOf } from "./_listen_address.ts";
 import type { App } from "./app.ts";
 import { log } from "../telemetry/log.ts";
 import { serveMetrics } from "./metrics_route.ts";
@@ -154,13 +154,6 @@ async function metricsServer(
     return null;
   }
 }
-
-function urlOf(addr: Deno.NetAddr): string {
-  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-  return `http://${host}:${addr.port}`;
-}
-
-// Refused while draining: a client (or a load balancer's health check) goes elsewhere.
 
 // Shows which Worker answered, so an operator (and the tests) can see reusePort at work.
 function namedHandler(handle: App["handle"], name: string): App["handle"] {

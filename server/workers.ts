@@ -14,7 +14,7 @@ import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
 import { workerConfig } from "./backends.ts";
 import { log } from "../telemetry/log.ts";
-import { assertAddressFree } from "./_listen_errors.ts";
+import { assertAddressFree, urlOf } from "./_listen_address.ts";
 import { StreamSequencer } from "../layers/streams/sequencer.ts";
 import { importKvStreams } from "../layers/streams/import_kv_streams.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
@@ -118,11 +118,10 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
       // The Workers publish no more: what the sequencer holds is written now.
       await sequencer?.close();
     })();
-  const metricsHost = metrics?.hostname.includes(":") ? `[${metrics.hostname}]` : metrics?.hostname;
   return {
     url: urls[0],
     port,
-    metricsUrl: metrics === null ? null : `http://${metricsHost}:${metrics.port}/metrics`,
+    metricsUrl: metrics === null ? null : `${urlOf(metrics)}/metrics`,
     size: workers.length,
     shutdown: (timeoutMs = 4500) => stop({ type: "shutdown" }, timeoutMs),
     drain: (windowMs) => stop({ type: "shutdown", drainMs: windowMs }, windowMs + 1500),

@@ -1,7 +1,14 @@
 /**
- * Why a listener could not start, named by the setting that gave its address (`HOST` and `PORT`,
- * `METRICS_ADDRESS`), and the check `--workers` makes before its Workers bind with `reusePort`.
+ * A listener's address: its URL, why it could not be listened on, named by the setting that gave
+ * it (`HOST` and `PORT`, `METRICS_ADDRESS`), and the check `--workers` makes before its Workers
+ * bind with `reusePort`.
  */
+
+/** `http://host:port` of a listener's address (an IPv6 host in brackets). */
+export function urlOf(addr: { hostname: string; port: number }): string {
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  return `http://${host}:${addr.port}`;
+}
 
 /** `error` from listening on the address of `what` (e.g. "HOST and PORT: 0.0.0.0:8000"). */
 export function listenError(error: unknown, what: string): Error {
