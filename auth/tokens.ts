@@ -206,16 +206,22 @@ export function presentedToken(request: Request, url: URL = new URL(request.url)
 
 /**
  * The path and query of `url` for a log line, with the value of any `token` parameter
- * replaced by `[redacted]`: `/ws/chat/lobby/?token=[redacted]&x=1`.
+ * replaced by `[redacted]`: `/ws/chat/lobby/?token=[redacted]&x=1`. A token inside another
+ * value (a `next` that encodes `?token=...`, at any depth of encoding) is found by its shape.
  */
 export function redactedTarget(url: URL): string {
   if (url.search === "") return url.pathname;
   const parts = url.search.slice(1).split("&").map((part) => {
     const name = part.split("=", 1)[0];
-    return decodeName(name).toLowerCase() === "token" ? `${name}=[redacted]` : part;
+    if (decodeName(name).toLowerCase() === "token") return `${name}=[redacted]`;
+    return part.replace(TOKEN_SHAPE, "[redacted]");
   });
   return `${url.pathname}?${parts.join("&")}`;
 }
+
+// A token's payload is base64url JSON that opens with `{"` ("eyJ"), then its dot and signature:
+// none of these characters is percent-encoded, so it reads the same however often it was.
+const TOKEN_SHAPE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{43}/g;
 
 function decodeName(name: string): string {
   try {

@@ -40,8 +40,10 @@ export function loginRequired(
   return async (request, context) => {
     const page = await pageAccount(request, context);
     if (page.account === null) {
-      // The whole path with its query, as Django's `redirect_to_login` sends it: one value.
-      const path = context.url.pathname + context.url.search;
+      // The whole path with its query, as Django's `redirect_to_login` sends it: one value. But
+      // not an access token: pages do not take one, and in `next` it would reach the log-in
+      // page's access line and the browser's history.
+      const path = context.url.pathname + withoutToken(context.url);
       const next = encodeURIComponent(path).replaceAll("%2F", "/");
       return new Response(null, {
         status: 302,
@@ -50,4 +52,14 @@ export function loginRequired(
     }
     return await render(request, context, { ...page, account: page.account });
   };
+}
+
+// The query of `url` without its `token` parameters (any case, as the log redacts them).
+function withoutToken(url: URL): string {
+  const query = new URLSearchParams(url.search);
+  const names = [...new Set(query.keys())].filter((name) => name.toLowerCase() === "token");
+  if (names.length === 0) return url.search;
+  for (const name of names) query.delete(name);
+  const rest = query.toString();
+  return rest === "" ? "" : `?${rest}`;
 }

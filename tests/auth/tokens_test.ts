@@ -184,3 +184,18 @@ Deno.test("a log target shows the path with every token value redacted", () => {
     "/?TOKEN=[redacted]&token=[redacted]",
   );
 });
+
+Deno.test("a log target redacts a token inside another parameter, however often encoded", async () => {
+  using t = await tokensOver();
+  const { token } = await t.tokens.create("ada");
+  const once = encodeURIComponent(`/?token=${token}`);
+  const twice = encodeURIComponent(once);
+  for (const next of [once, twice]) {
+    const target = redactedTarget(new URL(`http://h/log_in/?next=${next}&x=1`));
+    assertEquals(target.includes(token.split(".")[1]), false, target);
+    assertEquals(target.includes("[redacted]"), true, target);
+    assertEquals(target.endsWith("&x=1"), true, target);
+  }
+  // Not a token: left as it is.
+  assertEquals(redactedTarget(new URL("http://h/?next=/a.b")), "/?next=/a.b");
+});

@@ -39,6 +39,17 @@ Deno.test("the page's query string comes back after the log-in, as Django's logi
   assertEquals([back.status, back.headers.get("location")], [302, "/?filter=done&page=2"]);
 });
 
+Deno.test("an access token in a login-required page's query is not carried into next", async () => {
+  await using server = await startTestServer();
+  const visitor = new WebClient(server.url);
+  const sent = await visitor.get("/?Token=eyJhbGci.c2lnbmF0dXJl&page=2&token=x");
+  await sent.body?.cancel();
+  assertEquals(sent.headers.get("location"), "/log_in/?next=/%3Fpage%3D2");
+  const bare = await visitor.get("/?token=eyJhbGci.c2lnbmF0dXJl");
+  await bare.body?.cancel();
+  assertEquals(bare.headers.get("location"), "/log_in/?next=/");
+});
+
 Deno.test("a signed-in visitor of a login-required page gets the page", async () => {
   await using server = await startTestServer();
   const ada = new WebClient(server.url);
