@@ -186,6 +186,7 @@ export {
   validateGroupName,
   validateNamedChannel,
 } from "./layers/layer.ts";
+export { MAX_EVENT_DEPTH } from "./layers/event_json.ts";
 export { InMemoryLayer } from "./layers/in_memory.ts";
 export type { RedisForm, RedisNodeAddress } from "./storage/redis_connection.ts";
 

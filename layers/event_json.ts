@@ -18,26 +18,40 @@ const frozen = new WeakMap<object, string | null>();
 let lastValue: object | null = null;
 let lastText = "";
 
+/**
+ * How deep objects and arrays may nest in an event. Deeper is refused with a `TypeError` (its
+ * sender's fault) rather than overflowing the stack here, in JSON or in msgpack.
+ */
+export const MAX_EVENT_DEPTH = 100;
+
 /** Freezes `value` and every object and array inside it, so its JSON can be made once. */
 export function freezeEvent<T>(value: T): T {
+  return freezeAt(value, 0);
+}
+
+// `depth`: how many objects and arrays `value` is inside.
+function freezeAt<T>(value: T, depth: number): T {
   if (typeof value !== "object" || value === null || value === lastValue) return value;
   if (frozen.has(value)) return value;
   if (!isPlain(value)) {
     checkBytes(value);
     return value; // bytes: left as is, and never remembered (they can change)
   }
-  markAndFreeze(value);
+  markAndFreeze(value, depth);
   return value;
 }
 
 // Marked before its insides: a value that contains itself is then frozen once, not forever
 // (its JSON fails later, with JSON's own "circular structure" error). Unmarked again when
 // something inside may change (bytes), or is refused.
-function markAndFreeze(value: object): boolean {
+function markAndFreeze(value: object, depth: number): boolean {
+  if (depth >= MAX_EVENT_DEPTH) {
+    throw new TypeError(`The event nests objects or arrays more than ${MAX_EVENT_DEPTH} deep`);
+  }
   frozen.set(value, null);
   let unchanging;
   try {
-    unchanging = freezeInside(value);
+    unchanging = freezeInside(value, depth);
   } catch (error) {
     frozen.delete(value);
     throw error;
@@ -54,7 +68,7 @@ function markAndFreeze(value: object): boolean {
 export function frozenEventJson(value: Record<string, unknown>): string {
   if (value === lastValue) return lastText;
   if (frozen.has(value) || !isPlain(value)) return eventJson(value);
-  if (!markAndFreeze(value)) return JSON.stringify(value);
+  if (!markAndFreeze(value, 0)) return JSON.stringify(value);
   const text = JSON.stringify(value);
   frozen.set(value, text);
   lastValue = value;
@@ -63,7 +77,7 @@ export function frozenEventJson(value: Record<string, unknown>): string {
 }
 
 // Freezes `value` and what is inside it; false when something inside can still change.
-function freezeInside(value: object): boolean {
+function freezeInside(value: object, depth: number): boolean {
   // Not `for...in`: its keyed loads are specialised to one object shape, and events of many
   // shapes (chat messages, presence diffs, acks) pass here, so V8 deoptimised and recompiled
   // this function again and again under load (25 times in 15 s of the rooms benchmark).
@@ -72,7 +86,7 @@ function freezeInside(value: object): boolean {
   for (let i = 0; i < inner.length; i++) {
     const item = inner[i];
     if (typeof item === "object" && item !== null) {
-      freezeEvent(item);
+      freezeAt(item, depth + 1);
       if (!frozen.has(item)) unchanging = false;
     } else if (typeof item === "function") {
       throw new TypeError(`${NOT_DATA}: it holds a function`);

@@ -1,5 +1,10 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { checkedEventJson, eventJson, freezeEvent } from "../../layers/event_json.ts";
+import {
+  checkedEventJson,
+  eventJson,
+  freezeEvent,
+  MAX_EVENT_DEPTH,
+} from "../../layers/event_json.ts";
 
 Deno.test("a frozen event is frozen all the way down, and its JSON is made once", () => {
   const event = freezeEvent({
@@ -62,4 +67,20 @@ Deno.test("what is not plain data is refused, by its kind, and not remembered as
     // Refused again on a second send: the first refusal left no mark that lets it through.
     assertThrows(() => checkedEventJson(event as object), TypeError);
   }
+});
+
+// `levels` objects and arrays, one inside the other, the event itself the first.
+function nested(levels: number): Record<string, unknown> {
+  let inner: unknown = "bottom";
+  for (let i = 1; i < levels; i++) inner = i % 2 === 0 ? { inner } : [inner];
+  return { type: "t", inner };
+}
+
+Deno.test("an event nested deeper than the bound is refused as bad data, not a stack overflow", () => {
+  const deepest = nested(MAX_EVENT_DEPTH);
+  assertEquals(JSON.parse(checkedEventJson(deepest)).type, "t");
+  const error = assertThrows(() => checkedEventJson(nested(MAX_EVENT_DEPTH + 1)), TypeError);
+  assertStringIncludes(error.message, `more than ${MAX_EVENT_DEPTH} deep`);
+  // Far deeper, as a hostile body parses: still the same refusal.
+  assertThrows(() => freezeEvent(nested(30_000)), TypeError);
 });

@@ -82,6 +82,20 @@ Deno.test("/_send/ refuses a bad group name, an event without type and a non-JSO
   await notJson.body?.cancel();
 });
 
+Deno.test("/_send/ refuses an event nested thousands deep with 400 and its reason", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  const body = `{"group":"chat.lobby","event":{"type":"x","deep":${"[".repeat(30_000)}${
+    "]".repeat(30_000)
+  }}}`;
+  const response = await fetch(server.httpUrl("/_send/"), {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body,
+  });
+  assertEquals(response.status, 400);
+  assertMatch((await response.json()).error, /more than \d+ deep/);
+});
+
 Deno.test("a connection.close with a long non-ASCII reason closes the room, cut to 123 bytes", async () => {
   await using server = await startTestServer({ sendToken: TOKEN });
   const target = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
