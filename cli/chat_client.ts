@@ -6,6 +6,7 @@
  * server replays what it missed, each message printed once, in order; lines typed meanwhile
  * wait and go out once it is back. A message the server refuses is reported with its reason.
  */
+import { STATUS_TEXT, type StatusCode } from "@std/http/status";
 import { connectStream, type SendError } from "../client/mod.js";
 
 /** Printed when a reconnect could not bring back everything that was missed. */
@@ -89,6 +90,39 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
   if (buffer !== "") yield buffer;
 }
 
+/**
+ * Deno's WebSocket, but remembering why its handshake failed: Deno's error event says it
+ * ("failed to connect to WebSocket: Invalid status code: 403"), which a browser's never does,
+ * so the shared client module does not look.
+ */
+function handshakeWatching(remember: (status: number) => void): typeof WebSocket {
+  return class extends WebSocket {
+    constructor(url: string | URL, protocols?: string | string[] | WebSocketOptions) {
+      super(url, protocols);
+      this.addEventListener("error", (event) => {
+        const status = /status code: (\d{3})/.exec((event as ErrorEvent).message ?? "")?.[1];
+        if (status !== undefined) remember(Number(status));
+      });
+    }
+  };
+}
+
+/**
+ * What the first connection's failure says: the handshake's status when the server refused it
+ * (the server's log says why), else that nothing answered.
+ */
+export function connectFailure(options: ClientOptions, status: number | null): string {
+  if (status === null) return `Could not connect to room "${options.room}" at ${options.url}`;
+  const name = STATUS_TEXT[status as StatusCode];
+  const said = name === undefined ? `${status}` : `${status} ${name}`;
+  const why = status === 403 && options.token !== undefined
+    ? "the token may be expired or revoked"
+    : status === 429
+    ? "too many connections from here: close some first"
+    : "the server's log says why";
+  return `! Connection refused: Handshake status ${said} (${why})`;
+}
+
 /** One line about a send that failed; `error` is the `SendError` the stream rejected with. */
 export function formatSendError(text: string, error: SendError): string {
   return error.maybeStored
@@ -115,8 +149,10 @@ async function run(options: ClientOptions): Promise<number> {
   const closed = new Promise<void>((resolve) => finished = resolve);
   let connected = (_ok: boolean) => {};
   const firstConnect = new Promise<boolean>((resolve) => connected = resolve);
+  let refusedWith: number | null = null;
   const stream = connectStream(roomSocketUrl(options.url, options.room, options.token), {
     batch: true,
+    WebSocket: handshakeWatching((status) => refusedWith = status),
     window: new EventTarget(),
     onMessage: print,
     onFrame(frame) {
@@ -141,7 +177,7 @@ async function run(options: ClientOptions): Promise<number> {
         connected(true);
         void flushQueue();
       } else if (state === "reconnecting" && !everOpen) {
-        console.error(`Could not connect to room "${options.room}" at ${options.url}`);
+        console.error(connectFailure(options, refusedWith));
         exitCode = 1;
         connected(false);
         stream.close();

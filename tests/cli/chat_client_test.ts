@@ -121,9 +121,14 @@ async function readUntil(stream: ReadableStream<Uint8Array>, needle: string): Pr
   return text;
 }
 
-function startClient(url: string, room: string): Deno.ChildProcess {
+function startClient(
+  url: string,
+  room: string,
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "cli/chat_client.ts", room, "--url", url],
+    env,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -196,6 +201,31 @@ Deno.test("the terminal client says so and fails when it cannot connect", async 
   assertEquals(code, 1);
   assertEquals(new TextDecoder().decode(stdout), "");
   assertMatch(new TextDecoder().decode(stderr), /Could not connect to room "nobody"/);
+});
+
+Deno.test("the terminal client says a refused token or room was refused, not unreachable", async () => {
+  await using server = await startTestServer();
+  await server.app.services.users.create("ada", "quiet river stone");
+  const { token } = await server.app.services.tokens.create("ada");
+  await server.app.services.tokens.revokeAll("ada");
+  const cases: [Record<string, string>, string, RegExp][] = [
+    [
+      { CHAT_TOKEN: token },
+      "lobby",
+      /Handshake status 403 Forbidden \(the token may be expired or revoked\)/,
+    ],
+    [{}, "x ", /Handshake status 403 Forbidden \(the server's log says why\)/],
+  ];
+  for (const [env, room, expected] of cases) {
+    const child = startClient(server.url, room, env);
+    await child.stdin.close();
+    const { code, stdout, stderr } = await child.output();
+    assertEquals(code, 1);
+    assertEquals(new TextDecoder().decode(stdout), "");
+    const said = new TextDecoder().decode(stderr);
+    assertMatch(said, expected);
+    assertEquals(said.includes("Could not connect"), false, said);
+  }
 });
 
 async function readUntilReader(
