@@ -23,6 +23,16 @@ export function isValidRoomName(room: string): boolean {
   return length >= 1 && length <= MAX_ROOM_NAME && !CONTROL.test(room) && room.trim() === room;
 }
 
+/**
+ * The name `room` stands for when only spaces around it make it invalid ("lobby " is "lobby"),
+ * else `null`.
+ */
+export function trimmedRoomName(room: string): string | null {
+  const trimmed = room.trim();
+  if (trimmed === room || CONTROL.test(room) || !isValidRoomName(trimmed)) return null;
+  return trimmed;
+}
+
 /** The group of a room's sockets (this project's own naming; see {@linkcode chatNaming}). */
 export function chatGroup(room: string): string {
   return `chat.${room}`;

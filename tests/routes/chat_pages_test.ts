@@ -142,9 +142,22 @@ Deno.test("the tutorial room's json_script escapes markup as Django does", async
 
 Deno.test("the tutorial's room page is not found for an invalid room name", async () => {
   await using server = await startTestServer();
-  for (const room of ["x".repeat(101), "%20padded", "tab%09"]) {
+  for (const room of ["x".repeat(101), "%20", "tab%09"]) {
     const response = await fetch(server.httpUrl(`/tutorial/chat/${room}/`));
     assertEquals(response.status, 404, room);
     assertStringIncludes(await response.text(), "Room names are 1 to 100 characters");
+  }
+});
+
+Deno.test("a room page asked for with spaces around the name is sent to the name without them", async () => {
+  await using server = await startTestServer();
+  const cases = [
+    ["/tutorial/chat/lobby%20/", "/tutorial/chat/lobby/"],
+    ["/chat/%20caf%C3%A9%20au%20lait%C2%A0/?x=1", "/chat/caf%C3%A9%20au%20lait/?x=1"],
+  ];
+  for (const [asked, location] of cases) {
+    const response = await fetch(server.httpUrl(asked), { redirect: "manual" });
+    await response.body?.cancel();
+    assertEquals([response.status, response.headers.get("location")], [301, location], asked);
   }
 });
