@@ -34,6 +34,9 @@ export class FrameGate extends TokenBucket {
       return new ProtocolError(
         `Message too big: ${bytes} bytes, the limit is ${this.#maxBytes}`,
         CloseCode.MESSAGE_TOO_BIG,
+        // Its `ref`, so the client knows which send was refused: read from a frame of a size
+        // a client may mistake (parsing one of many megabytes would hold every other socket up).
+        { ref: typeof data === "string" && bytes <= REF_READ_BYTES ? frameRef(data) : undefined },
       );
     }
     if (!this.take()) {
@@ -50,6 +53,9 @@ export class FrameGate extends TokenBucket {
     return null;
   }
 }
+
+/** The largest oversize frame whose `ref` the refusal names. */
+export const REF_READ_BYTES = 1024 * 1024;
 
 /** UTF-8 length of `text`, computed exactly only when it could exceed `limit`. */
 function utf8Length(text: string, limit: number): number {

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { FrameGate } from "../../server/_frame_gate.ts";
+import { FrameGate, REF_READ_BYTES } from "../../server/_frame_gate.ts";
 import { CloseCode } from "../../server/close_codes.ts";
 
 const LIMITS = { maxMessageBytes: 100, rateLimit: { perSecond: 10, burst: 3 } };
@@ -12,6 +12,14 @@ Deno.test("a frame over the size limit is refused with 1009, counted in UTF-8 by
   assertEquals(refusal?.code, CloseCode.MESSAGE_TOO_BIG);
   assertEquals(refusal?.message, "Message too big: 102 bytes, the limit is 100");
   assertEquals(gate.check(new ArrayBuffer(101))?.code, CloseCode.MESSAGE_TOO_BIG);
+});
+
+Deno.test("an oversize frame's refusal names its ref, unless the frame is too big to read", () => {
+  const gate = new FrameGate(LIMITS, () => 0);
+  const frame = (length: number) => JSON.stringify({ message: "x".repeat(length), ref: "r7" });
+  assertEquals(gate.check(frame(200))?.ref, "r7");
+  const huge = gate.check(frame(REF_READ_BYTES));
+  assertEquals([huge?.code, huge?.ref], [CloseCode.MESSAGE_TOO_BIG, undefined]);
 });
 
 Deno.test("a flood is refused without a close first, and with 1008 when it goes on", () => {
