@@ -72,7 +72,7 @@ export const HISTORY_SIZE = 50;
  *   an offset (presence, errors without a `ref` of a pending send…).
  * @property {(state: StreamState, text: string) => void} [onStateChange] Each change of the
  *   connection's state ("connecting", "open", "reconnecting", "closed"), with a text to show.
- * @property {(event: CloseEvent) => CloseVerdict | undefined} [onClose] Called when the
+ * @property {(event: import("./live_socket.js").LiveClose) => CloseVerdict | undefined} [onClose] Called when the
  *   connection is lost; return `{ stop: "why" }` to stay closed, `{ atLeastAttempts: n }` to
  *   wait longer before the next attempt.
  * @property {boolean} [batch] Accept several frames per WebSocket message (`?batch=1`,

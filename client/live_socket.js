@@ -29,7 +29,7 @@ export const STATE_TEXT = Object.freeze({
  *   a JSON object; any other frame is ignored.
  * @property {(data: unknown) => Record<string, unknown>[]} [decode] Turns one WebSocket
  *   message into the frames it carries (default: one JSON object, or none).
- * @property {(event: CloseEvent) => CloseVerdict | undefined} [onClose] Called when an open or
+ * @property {(event: LiveClose) => CloseVerdict | undefined} [onClose] Called when an open or
  *   opening connection is lost while the page stays; its verdict decides what comes next.
  * @property {Partial<Record<LiveState, string>>} [texts] Overrides of `STATE_TEXT`.
  * @property {import("./backoff.js").ReconnectDelays} [backoff] The delays between attempts.
@@ -39,8 +39,12 @@ export const STATE_TEXT = Object.freeze({
  *   laptop's Wi-Fi gone, a proxy that stopped forwarding) from a quiet one: after `idleMs`
  *   without a frame the socket sends `{"type":"channels.ping"}`, which the server answers
  *   itself, and after `timeoutMs` more without any frame it is taken as lost (the usual
- *   reconnect follows). Off unless given.
+ *   reconnect follows). An attempt that has not opened after `idleMs + timeoutMs` is given up
+ *   the same way. Off unless given.
  * @typedef {{ idleMs: number, timeoutMs: number }} Heartbeat
+ * @typedef {{ code: number, reason: string, wasClean: boolean }} LiveClose
+ *   How a connection ended: the socket's `CloseEvent`, or, when the heartbeat gave it up (no
+ *   answer, open or opening), code 1006 with the reason "No answer from the server".
  */
 
 /** The heartbeat's frames: the server answers the first with the second, on every route. */
@@ -67,6 +71,7 @@ export class LiveSocket {
   #lastHeard = 0;
   #pinged = false;
   #heartbeatTimer = 0;
+  #openTimer = 0;
   /** The page's listeners, removed on `stop()` so a closed socket is not kept alive by them. */
   #listeners = /** @type {[string, (event: Event) => void][]} */ ([]);
 
@@ -106,7 +111,13 @@ export class LiveSocket {
     ];
     const target = this.#options.window ?? globalThis;
     for (const [type, listener] of this.#listeners) target.addEventListener(type, listener);
-    this.#connect();
+    try {
+      this.#connect();
+    } catch (error) {
+      // A URL no WebSocket takes: nothing to follow, and no listener left to try it again.
+      this.#stopFollowing();
+      throw error;
+    }
   }
 
   /** Sends one frame on the open socket (check `isOpen` first). */
@@ -137,8 +148,10 @@ export class LiveSocket {
     const url = typeof this.#url === "function" ? this.#url() : this.#url;
     const ws = new this.#WebSocket(url);
     this.#socket = ws;
+    this.#giveUpUnopened(ws);
     ws.onopen = () => {
       if (ws !== this.#socket) return;
+      clearTimeout(this.#openTimer);
       this.#openedAt = Date.now();
       this.#listen(ws);
       this.#setState("open");
@@ -152,13 +165,37 @@ export class LiveSocket {
       for (const frame of decode(event.data)) {
         // A handler may stop the socket or reconnect: the rest of this message is stale then.
         if (ws !== this.#socket) return;
-        if (frame.type !== PONG_TYPE) this.#options.onFrame?.(frame);
+        if (frame.type === PONG_TYPE) continue;
+        try {
+          this.#options.onFrame?.(frame);
+        } catch (error) {
+          // The app's handler failed on this frame: reported as an uncaught error is, and the
+          // frames after it in a batched message still go on (they would be lost for good).
+          reportUncaught(error);
+        }
       }
     };
     ws.onclose = (event) => {
       // Only the current socket speaks for the page: a stale close must not plan a second retry.
       if (ws === this.#socket) this.#lost(event);
     };
+  }
+
+  // An attempt that no server answers (a proxy that accepts and never forwards) would stay
+  // "connecting" for good: with a heartbeat, it is given up as an open socket's silence is.
+  #giveUpUnopened(ws) {
+    clearTimeout(this.#openTimer);
+    const beat = this.#options.heartbeat;
+    if (!beat) return;
+    this.#openTimer = setTimeout(() => {
+      if (ws !== this.#socket || ws.readyState !== this.#WebSocket.CONNECTING) return;
+      this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false });
+      try {
+        ws.close();
+      } catch {
+        // closing already
+      }
+    }, beat.idleMs + beat.timeoutMs);
   }
 
   // The heartbeat of an open socket (see `LiveSocketOptions.heartbeat`): one timer, checking
@@ -175,7 +212,7 @@ export class LiveSocket {
       const quiet = Date.now() - this.#lastHeard;
       if (this.#pinged && quiet >= beat.idleMs + beat.timeoutMs) {
         // No close will come from a connection that died this way: it is lost now.
-        this.#lost({ code: 1006, reason: "No answer from the server" });
+        this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false });
         try {
           ws.close(4000, "No answer to the heartbeat");
         } catch {
@@ -190,6 +227,7 @@ export class LiveSocket {
 
   #lost(event) {
     clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#openTimer);
     this.#socket = null;
     if (this.#leaving) return this.#setState("closed");
     if (this.#openedAt !== 0 && Date.now() - this.#openedAt >= STABLE_MS) this.#backoff.reset();
@@ -214,6 +252,7 @@ export class LiveSocket {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
     clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#openTimer);
     const target = this.#options.window ?? globalThis;
     for (const [type, listener] of this.#listeners) target.removeEventListener(type, listener);
     this.#listeners = [];
@@ -252,4 +291,13 @@ export function jsonObjects(data) {
     return [];
   }
   return value !== null && typeof value === "object" && !Array.isArray(value) ? [value] : [];
+}
+
+// As an error thrown from an event listener is reported; where `reportError` is missing (an old
+// browser), from a task of its own.
+function reportUncaught(error) {
+  if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+  else {setTimeout(() => {
+      throw error;
+    });}
 }

@@ -35,6 +35,16 @@ export interface CloseVerdict {
   atLeastAttempts?: number;
 }
 
+/**
+ * How a connection ended: the socket's `CloseEvent`, or, when the heartbeat gave it up (no
+ * answer, open or opening), `{code: 1006, reason: "No answer from the server", wasClean: false}`.
+ */
+export interface LiveClose {
+  readonly code: number;
+  readonly reason: string;
+  readonly wasClean: boolean;
+}
+
 /** What the connection label says in each state unless a client says otherwise. */
 export declare const STATE_TEXT: Readonly<Record<LiveState, string>>;
 
@@ -91,7 +101,7 @@ export interface StreamOptions {
    * Called when the connection is lost; return `{ stop: "why" }` to stay closed, or
    * `{ atLeastAttempts: n }` to wait longer before the next attempt.
    */
-  onClose?: (event: CloseEvent) => CloseVerdict | undefined;
+  onClose?: (event: LiveClose) => CloseVerdict | undefined;
   /** Accept several frames per WebSocket message (`?batch=1`, newline-delimited JSON). */
   batch?: boolean;
   /** How many messages the server sends as history (50). */
@@ -107,7 +117,8 @@ export interface StreamOptions {
   /**
    * Tell a connection that died without a close from a quiet one: after `idleMs` without a
    * frame a ping goes out (the server answers it itself), and after `timeoutMs` more without
-   * any frame the connection counts as lost and is made again. `false` turns it off.
+   * any frame the connection counts as lost and is made again. An attempt that has not opened
+   * after `idleMs + timeoutMs` is given up and made again the same way. `false` turns it off.
    */
   heartbeat?: Heartbeat | false;
 }
@@ -203,7 +214,7 @@ export interface LiveSocketOptions {
   /** Turns one WebSocket message into the frames it carries (default: one JSON object). */
   decode?: (data: unknown) => Record<string, unknown>[];
   /** Called when a connection is lost while the page stays; its verdict decides what's next. */
-  onClose?: (event: CloseEvent) => CloseVerdict | undefined;
+  onClose?: (event: LiveClose) => CloseVerdict | undefined;
   /** Overrides of {@linkcode STATE_TEXT}. */
   texts?: Partial<Record<LiveState, string>>;
   /** The delays between attempts (default 0.5 s doubling to 10 s, with jitter). */
@@ -215,7 +226,8 @@ export interface LiveSocketOptions {
   /**
    * Tell a connection that died without a close from a quiet one: after `idleMs` without a
    * frame a ping goes out (the server answers it itself), and after `timeoutMs` more without
-   * any frame the connection counts as lost and is made again. `false` turns it off.
+   * any frame the connection counts as lost and is made again. An attempt that has not opened
+   * after `idleMs + timeoutMs` is given up and made again the same way. `false` turns it off.
    */
   heartbeat?: Heartbeat | false;
 }

@@ -28,6 +28,7 @@ export function fakeSockets(): {
   const created: FakeSocket[] = [];
   let wake = () => {};
   class Fake implements FakeSocket {
+    static CONNECTING = 0;
     static OPEN = 1;
     readyState = 0;
     sent: string[] = [];

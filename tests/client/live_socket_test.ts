@@ -174,6 +174,69 @@ Deno.test("heartbeat: a connection that died without a close is taken as lost an
   live.stop();
 });
 
+Deno.test("heartbeat: an attempt no server answers is given up and made again", async () => {
+  const closes: unknown[] = [];
+  const { live, sockets } = client({
+    heartbeat: { idleMs: 10, timeoutMs: 10 },
+    onClose: (event) => void closes.push({ ...event }),
+  });
+  live.start();
+  const unanswered = await sockets.next(); // never opens, never closes
+  const next = await sockets.next();
+  assertEquals(unanswered.closedWith, 1000);
+  assertEquals(closes, [{ code: 1006, reason: "No answer from the server", wasClean: false }]);
+  open(next);
+  assertEquals(live.isOpen, true);
+  live.stop();
+});
+
+Deno.test("a handler that throws on one frame of a batched message leaves the others delivered", async () => {
+  const reported: unknown[] = [];
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault(); // reported, as the module reports it, but not the test's failure
+    reported.push(event.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    const received: unknown[] = [];
+    const { live, sockets } = client({
+      decode: (data) => String(data).split("\n").map((line) => JSON.parse(line)),
+      onFrame: (frame) => {
+        if (frame.n === 2) throw new Error("the app's bug");
+        received.push(frame.n);
+      },
+    });
+    live.start();
+    const socket = await sockets.next();
+    open(socket);
+    socket.onmessage?.({ data: '{"n":1}\n{"n":2}\n{"n":3}' });
+    assertEquals(received, [1, 3]);
+    assertEquals(reported.map((error) => (error as Error).message), ["the app's bug"]);
+    live.stop();
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+});
+
+Deno.test("start() with a URL no WebSocket takes throws and leaves no page listener", () => {
+  const window = new EventTarget();
+  let listening = 0;
+  window.addEventListener = () => void listening++;
+  window.removeEventListener = () => void listening--;
+  class Refusing {
+    static OPEN = 1;
+    constructor(url: string) {
+      throw new SyntaxError(`The URL's scheme must be ws or wss: ${url}`);
+    }
+  }
+  const live = new LiveSocket("ftp://chat.test/", {
+    WebSocket: Refusing as unknown as typeof WebSocket,
+    window,
+  });
+  assertThrows(() => live.start(), SyntaxError, "scheme");
+  assertEquals(listening, 0);
+});
+
 Deno.test("heartbeat: a quiet connection whose pings are answered stays open", async () => {
   const received: unknown[] = [];
   const { live, sockets } = client({
