@@ -136,6 +136,7 @@ export {
   CloseCode,
   closeReason,
   describeCloseCode,
+  errorFrame,
   type FrameRef,
   frameRef,
   isSendableCloseCode,

@@ -3,6 +3,7 @@ import {
   type Connection,
   type Consumer,
   type ConsumerHooks,
+  errorFrame,
   type FrameRef,
   type GroupStreams,
   type LayerEvent,
@@ -268,10 +269,7 @@ class ChatSocket implements ConsumerHooks {
 
   // With `unconfirmed`, the message may be stored although no ack can come.
   #sendError(text: string, ref: FrameRef | undefined, unconfirmed = false): void {
-    if (ref === undefined) this.#conn.sendError(text);
-    else {
-      this.#conn.sendJson({ type: "error", error: text, ref, ...(unconfirmed && { unconfirmed }) });
-    }
+    this.#conn.sendJson(errorFrame(text, { ref, unconfirmed: unconfirmed || undefined }));
   }
 
   // `/roll 2d6` goes to the dice worker, which answers the whole room (or this socket). With

@@ -10,6 +10,7 @@ import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import {
   CloseCode,
   closeReason,
+  errorFrame,
   frameRef,
   isSendableCloseCode,
   ProtocolError,
@@ -289,7 +290,7 @@ export class WebSocketConnection implements Connection {
   }
 
   sendError(message: string): void {
-    this.sendJson({ type: "error", error: message });
+    this.sendJson(errorFrame(message));
   }
 
   close(code: number = CloseCode.NORMAL, reason = ""): void {
@@ -561,8 +562,7 @@ export class WebSocketConnection implements Connection {
 
   // The error frame names the client's frame when it had a `ref`.
   #sendRefusal(error: ProtocolError): void {
-    if (error.ref === undefined) this.sendError(error.message);
-    else this.sendJson({ type: "error", error: error.message, ref: error.ref });
+    this.sendJson(errorFrame(error.message, { ref: error.ref }));
   }
 
   /** Refuses an incoming frame; a close waits for the frames accepted before it. */

@@ -114,3 +114,19 @@ export function asFrameRef(value: unknown): FrameRef | undefined {
   if (typeof value === "number" && Number.isSafeInteger(value)) return value;
   return undefined;
 }
+
+/**
+ * The frame a client is told of an error with: `{"type": "error", "error": text, "message":
+ * text}` and `fields` (a `ref`, say). `message` repeats the text for clients written for the
+ * Channels tutorial, which print every frame's `message`: they show the reason, not
+ * "undefined".
+ */
+export function errorFrame(
+  text: string,
+  fields?: { ref?: FrameRef; [field: string]: unknown },
+): Record<string, unknown> {
+  const frame: Record<string, unknown> = { type: "error", error: text, message: text };
+  if (fields === undefined) return frame;
+  for (const [name, value] of Object.entries(fields)) if (value !== undefined) frame[name] = value;
+  return frame;
+}

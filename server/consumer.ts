@@ -79,7 +79,7 @@ export interface Connection {
    * the socket opens, and once it is open a client that far behind is closed with 1013.
    */
   readonly sendCapacity: number;
-  /** Sends `{"type": "error", "error": message}`. */
+  /** Sends `{"type": "error", "error": message, "message": message}` (see `errorFrame`). */
   sendError(message: string): void;
   /**
    * Closes the socket with `code` (default 1000) and `reason`, cut to the 123 bytes of UTF-8 a

@@ -95,6 +95,14 @@ browserTest("the Channels tutorial's own pages in the browser", async (t, browse
     await waitForLog(alice, "hello\n");
     await waitForLog(bob, "hello\n");
     assertEquals(await alice.inputValue("#chat-message-input"), "");
+
+    // Enter on an empty input: the page prints every frame's `message`, so the refusal's
+    // reason, to the sender only (where it once printed "undefined").
+    await alice.keyboard.press("Enter");
+    await waitForLog(alice, "hello\nMessage is empty\n");
+    await alice.keyboard.type("again");
+    await alice.keyboard.press("Enter");
+    await waitForLog(bob, "hello\nagain\n");
     assertEquals(errors, []);
   });
 

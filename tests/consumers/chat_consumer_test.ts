@@ -40,7 +40,11 @@ Deno.test("text that is not JSON gets an error frame and the connection stays op
   await using app = await createTestApp();
   const comm = await join(app, "lobby");
   comm.send("hello?");
-  assertEquals(await comm.receiveJson(), { type: "error", error: "Message must be JSON" });
+  assertEquals(await comm.receiveJson(), {
+    type: "error",
+    error: "Message must be JSON",
+    message: "Message must be JSON",
+  });
   comm.sendJson({ message: "still here" });
   assertEquals((await comm.receiveJson()).message, "still here");
   assertEquals(comm.closeCode, null);
@@ -63,7 +67,11 @@ Deno.test("an empty or blank message is refused", async () => {
   const comm = await join(app, "lobby");
   for (const blank of ["", "   ", "\n\t"]) {
     comm.sendJson({ message: blank });
-    assertEquals(await comm.receiveJson(), { type: "error", error: "Message is empty" });
+    assertEquals(await comm.receiveJson(), {
+      type: "error",
+      error: "Message is empty",
+      message: "Message is empty",
+    });
   }
 });
 

@@ -125,11 +125,19 @@ Deno.test("a ProtocolError sends an error frame; with a code it also closes", as
   await using app = await createTestApp();
   const comm = await openFragile(app);
   comm.send("bad");
-  assertEquals(await comm.receiveJson(), { type: "error", error: "That was not valid" });
+  assertEquals(await comm.receiveJson(), {
+    type: "error",
+    error: "That was not valid",
+    message: "That was not valid",
+  });
   comm.send("after");
   assertEquals(await comm.receive(), "ok after");
   comm.send("invalid");
-  assertEquals(await comm.receiveJson(), { type: "error", error: "Not UTF-8 enough" });
+  assertEquals(await comm.receiveJson(), {
+    type: "error",
+    error: "Not UTF-8 enough",
+    message: "Not UTF-8 enough",
+  });
   assertEquals(await comm.waitForClose(), CloseCode.INVALID_PAYLOAD);
 });
 

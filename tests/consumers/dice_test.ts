@@ -99,6 +99,7 @@ Deno.test("with no dice worker running, /roll gets an error frame and is not pub
   assertEquals(await roller.receiveJson(), {
     type: "error",
     error: "No dice worker is running",
+    message: "No dice worker is running",
     ref: 7,
   });
   roller.sendJson({ message: "marker" });

@@ -82,7 +82,12 @@ Deno.test({
     // The server runs no worker itself with Redis: the sender is told, nothing is published.
     roller.sendJson({ message: "/roll 2d6", ref: "before" });
     const missing = await roller.nextMatching((f) => f.ref === "before", WAIT);
-    assertEquals(missing, { type: "error", error: "No dice worker is running", ref: "before" });
+    assertEquals(missing, {
+      type: "error",
+      error: "No dice worker is running",
+      message: "No dice worker is running",
+      ref: "before",
+    });
 
     await using worker = await startWorkerProcess(env, ["dice"]);
     roller.sendJson({ message: "/roll 2d6" });

@@ -11,7 +11,11 @@ Deno.test("text that is not JSON gets an error frame and the socket stays usable
   await using server = await startTestServer();
   const client = await join(server);
   client.send("<script>alert(1)</script>");
-  assertEquals(await client.nextJson(), { type: "error", error: "Message must be JSON" });
+  assertEquals(await client.nextJson(), {
+    type: "error",
+    error: "Message must be JSON",
+    message: "Message must be JSON",
+  });
   client.sendJson({ message: "fine now" });
   assertEquals((await client.nextJson()).message, "fine now");
   await client.close();
