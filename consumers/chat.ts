@@ -30,6 +30,7 @@ import {
   isComplete,
   isValidRoomName,
   OWN_CHAT_NAMING,
+  storedFromOutside,
 } from "./chat_rooms.ts";
 
 /** The first presence frame of a room socket that asked for them. */
@@ -101,13 +102,22 @@ export function chatConsumer(
   presence?: PresenceTracker,
   options: ChatConsumerOptions = {},
 ): Consumer {
+  const naming = options.naming ?? OWN_CHAT_NAMING;
   const route: ChatRoute = {
     streams,
     presence,
-    naming: options.naming ?? OWN_CHAT_NAMING,
+    naming,
     commands: options.commands ?? {},
     publishOptions: { retention: options.retention },
-    following: new StreamFollowing(streams, { frameOf: roomFrameOf }),
+    following: new StreamFollowing(streams, {
+      frameOf: roomFrameOf,
+      // A Django consumer's chat message (channels_redis) is kept in the room's stream too.
+      keepForeign(event, group) {
+        const stored = storedFromOutside(naming, group, event);
+        return stored !== null && "message" in stored ? stored.message : null;
+      },
+      retention: options.retention,
+    }),
   };
   return (conn) => new ChatSocket(route, conn);
 }

@@ -23,8 +23,11 @@ export interface Inbox {
   localPrefix: string;
   /** True once the layer closes: the loop ends instead of retrying. */
   isClosed(): boolean;
-  /** Hands an event to the given channels of this process. */
-  deliverHere(channels: string[], event: LayerEvent): void;
+  /**
+   * Hands an event to the given channels of this process, with the score it was queued under:
+   * its sender's clock, the same in every inbox a `group_send` reached.
+   */
+  deliverHere(channels: string[], event: LayerEvent, score: string): void;
 }
 
 /** Pops this process's inbox until closed: one message at a time when idle, else batches. */
@@ -33,7 +36,7 @@ export async function receiveInbox(inbox: Inbox): Promise<void> {
   while (!inbox.isClosed()) {
     try {
       const messages = await pop(inbox, idle);
-      for (const message of messages) receive(inbox, message);
+      for (const [message, score] of messages) receive(inbox, message, score);
       // Drain while a batch came back full; otherwise block until the next message.
       idle = idle ? messages.length === 0 : messages.length < DRAIN_BATCH;
     } catch (error) {
@@ -44,31 +47,33 @@ export async function receiveInbox(inbox: Inbox): Promise<void> {
   }
 }
 
-/** `BZPOPMIN` (one message, blocking) when idle, else `ZPOPMIN` of a batch. */
-async function pop(inbox: Inbox, idle: boolean): Promise<Buffer[]> {
+/** `BZPOPMIN` (one message, blocking) when idle, else `ZPOPMIN` of a batch: [message, score]. */
+async function pop(inbox: Inbox, idle: boolean): Promise<[Buffer, string][]> {
   if (idle) {
     // [key, member, score], or null when the wait timed out.
     const reply = await inbox.receiver.sendCommand<Buffer[] | null>(
       ["BZPOPMIN", inbox.key, String(POP_TIMEOUT_SECONDS)],
       BUFFER_REPLIES,
     );
-    return reply === null ? [] : [reply[1]];
+    return reply === null ? [] : [[reply[1], reply[2].toString()]];
   }
   // [member, score, member, score, ...], lowest scores first.
   const reply = await inbox.receiver.sendCommand<Buffer[]>(
     ["ZPOPMIN", inbox.key, String(DRAIN_BATCH)],
     BUFFER_REPLIES,
   );
-  return reply.filter((_, i) => i % 2 === 0);
+  const messages: [Buffer, string][] = [];
+  for (let i = 0; i < reply.length; i += 2) messages.push([reply[i], reply[i + 1].toString()]);
+  return messages;
 }
 
 /** Routes one message by `__asgi_channel__` to the channels of this process it names. */
-function receive(inbox: Inbox, message: Uint8Array): void {
+function receive(inbox: Inbox, message: Uint8Array, score: string): void {
   const decoded = deserializeMessage(message);
   if (decoded === null) {
     log.warn(`Ignored a message in this process's inbox: not msgpack with a string "type"`);
     return;
   }
   const here = decoded.channels.filter((channel) => channel.startsWith(inbox.localPrefix));
-  inbox.deliverHere(here, decoded.event);
+  inbox.deliverHere(here, decoded.event, score);
 }

@@ -76,6 +76,8 @@ export class ChannelsRedisLayer implements GroupLayer {
   #settings: Settings;
   #localPrefix: string;
   #receivers = new Map<string, Deliver>();
+  /** What came through the inbox, with its send's id (see `sendIdOf`); let go with the event. */
+  #sendIds = new WeakMap<LayerEvent, string>();
   #memberships: GroupMemberships;
   #delivered = 0;
   #dropped = 0;
@@ -101,7 +103,10 @@ export class ChannelsRedisLayer implements GroupLayer {
       key: channelKey(settings.prefix, this.#localPrefix),
       localPrefix: this.#localPrefix,
       isClosed: () => this.#closed,
-      deliverHere: (channels, event) => this.#deliverHere(channels, event),
+      deliverHere: (channels, event, score) => {
+        this.#sendIds.set(event, score);
+        this.#deliverHere(channels, event);
+      },
     });
   }
 
@@ -129,6 +134,15 @@ export class ChannelsRedisLayer implements GroupLayer {
       await closeRedis(commands);
       throw error;
     }
+  }
+
+  /**
+   * The id every copy of one group send shares, for an event that came through this process's
+   * inbox: the score channels_redis queued it under, the sender's clock, which `group_send`
+   * reads once for all the inboxes it reaches (on one Redis). `undefined` for any other event.
+   */
+  sendIdOf(event: LayerEvent): string | undefined {
+    return this.#sendIds.get(event);
   }
 
   newChannel(deliver: Deliver): string {

@@ -90,6 +90,13 @@ export interface GroupLayer {
    * in-process streams) uses it when the layer has it.
    */
   groupSendNow?(group: string, event: LayerEvent): SendResult;
+  /**
+   * Optional: for an event that came from outside this framework (a Django `group_send` on
+   * channels_redis), an id that every process's copy of it shares and no other send has, so
+   * that streams can keep it once however many processes received it; `undefined` when the
+   * layer cannot tell.
+   */
+  sendIdOf?(event: LayerEvent): string | undefined;
   /** Counters since the layer was opened. */
   stats(): LayerStats;
   /** The `limit` groups with the most members in this process, largest first (optional). */

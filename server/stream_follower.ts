@@ -29,7 +29,10 @@
  *   `"complete": false`.
  *
  * Events that are not streamed (no `offset` and `epoch`, such as one sent from Django) are sent
- * as they come.
+ * as they come; but with `keepForeign`, on streams that can keep them (Redis streams under
+ * `LAYER=channels_redis`), an event a Django `group_send` sent is kept in the stream once,
+ * however many processes received it, and each process sends its sockets the kept event, with
+ * its offset, instead: so it is in the history and recovered like any other.
  *
  * @example
  * ```ts
@@ -55,7 +58,12 @@
  * ```
  */
 import type { LayerEvent } from "../layers/layer.ts";
-import type { GroupStreams, StreamRead } from "../layers/streams/contract.ts";
+import type {
+  GroupStreams,
+  PublishOptions,
+  StreamRead,
+  StreamRetention,
+} from "../layers/streams/contract.ts";
 import { log } from "../telemetry/log.ts";
 import type { Connection } from "./consumer.ts";
 import {
@@ -82,6 +90,15 @@ export interface StreamFollowingOptions {
    * event (a `WeakMap`) keeps that.
    */
   frameOf?: (event: LayerEvent, conn: Connection) => LayerEvent | null;
+  /**
+   * What an event that came without an offset from outside this framework (a Django
+   * `group_send`) is kept as in `group`'s stream, or `null` to send it as it came, not kept.
+   * Used only where the streams can keep such events once (`GroupStreams.keepForeign`).
+   * Default: none is kept.
+   */
+  keepForeign?: (event: LayerEvent, group: string) => LayerEvent | null;
+  /** What the stream keeps of the events kept with `keepForeign` (default: its own default). */
+  retention?: StreamRetention;
 }
 
 /**
@@ -99,6 +116,9 @@ export class StreamFollowing {
       historySize: options.historySize ?? DEFAULT_HISTORY_SIZE,
       frameOf: options.frameOf ?? ((event) => event),
       liveReads: sharedReads(streams),
+      keptForeign: options.keepForeign === undefined || streams.keepForeign === undefined
+        ? null
+        : foreignKeeper(streams, options.keepForeign, { retention: options.retention }),
     };
   }
 
@@ -135,6 +155,11 @@ interface FollowedRoute {
    * not yet a member when the read began, would not.
    */
   readonly liveReads: StreamReads;
+  /**
+   * The kept copy of an event from outside this framework, once per event for all the route's
+   * sockets here (`null`: send it as it came); `null` when the route keeps none.
+   */
+  readonly keptForeign: ((event: LayerEvent, group: string) => Promise<LayerEvent | null>) | null;
 }
 
 /**
@@ -180,7 +205,14 @@ class Follower implements StreamFollower {
   deliver(event: LayerEvent): void {
     const offset = event.offset;
     if (typeof offset !== "number" || typeof event.epoch !== "string") {
-      return this.#sendFrame(event); // not streamed: nothing to order it by
+      const keep = this.#route.keptForeign;
+      if (keep === null) return this.#sendFrame(event); // not streamed: nothing to order it by
+      // From Django: its copy kept in the stream comes instead, with its offset.
+      void keep(event, this.#group).then((kept) => {
+        if (kept === null) this.#sendFrame(event);
+        else this.deliver(kept);
+      });
+      return;
     }
     const held = this.#held;
     if (held !== null) return this.#hold(event, held);
@@ -362,6 +394,29 @@ class Follower implements StreamFollower {
       frameOf: route.frameOf,
     });
   }
+}
+
+// Keeps each foreign event once per process, for all the sockets that received it; an event
+// that cannot be kept (the store is away) is sent as it came, and said so once.
+function foreignKeeper(
+  streams: GroupStreams,
+  keepAs: (event: LayerEvent, group: string) => LayerEvent | null,
+  options: PublishOptions,
+): (event: LayerEvent, group: string) => Promise<LayerEvent | null> {
+  const keeping = new WeakMap<LayerEvent, Promise<LayerEvent | null>>();
+  return (event, group) => {
+    let kept = keeping.get(event);
+    if (kept === undefined) {
+      const as = keepAs(event, group);
+      kept = as === null ? Promise.resolve(null) : streams.keepForeign!(group, event, as, options)
+        .catch((error) => {
+          log.warn(`An event from outside to "${group}" was sent but not kept in its stream`, error);
+          return null;
+        });
+      keeping.set(event, kept);
+    }
+    return kept;
+  };
 }
 
 // Events already said to be dropped (see `#dropAhead`); weak, so they are let go with the event.

@@ -102,6 +102,21 @@ export interface GroupStreams {
   since(group: string, position: StreamPosition): Promise<StreamRead>;
   /** The last `count` retained events. */
   latest(group: string, count: number): Promise<StreamRead>;
+  /**
+   * Optional: keeps `kept` (what `received` is stored as) in the group's stream, once however
+   * many processes call it for their copy of `received`, an event a publisher outside this
+   * framework sent to every member (a Django `group_send` on channels_redis, which its own
+   * members already had). Every caller gets the one stored event back, offset and epoch in it,
+   * for its own members only; nothing is sent through the layer. `null` when the layer cannot
+   * tell `received`'s copies apart from another send (see `GroupLayer.sendIdOf`): send it as it
+   * came.
+   */
+  keepForeign?(
+    group: string,
+    received: LayerEvent,
+    kept: LayerEvent,
+    options?: PublishOptions,
+  ): Promise<StreamEvent | null>;
   /** Writes what waits to be written and releases connections; safe to call twice. */
   close(): Promise<void>;
   /**

@@ -47,7 +47,7 @@
  * opposite order: the retry goes behind the later one.
  */
 import type { GroupLayer, LayerEvent } from "../layer.ts";
-import { eventJson } from "../event_json.ts";
+import { eventJson, freezeEvent } from "../event_json.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
@@ -59,6 +59,7 @@ import {
   redisTarget,
 } from "../../storage/redis_connection.ts";
 import { openScriptRunner, type ScriptRunner } from "./_script_runner.ts";
+import { PUBLISH, READ } from "./_redis_stream_scripts.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,
@@ -115,116 +116,14 @@ export interface RedisStreamsOptions {
   lingerMs?: number;
 }
 
+/**
+ * How long the copies of one foreign send may keep coming to the processes that keep it: twice
+ * channels_redis' default `expiry` (60 s), after which an inbox drops what it did not deliver.
+ */
+const FOREIGN_COPIES_MS = 120_000;
+
 // Most events one read returns: more than any retention keeps by default.
 const MAX_READ = 100_000;
-
-// Both scripts start here: one HMGET reads the group's record (`meta`: epoch, offset, and the
-// oldest retained entry's offset and time); a group without one (new, or lost by Redis) gets
-// the epoch ARGV[1] and an empty stream.
-const ENSURE_EPOCH = `
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'first', 'firstTime', 'master',
-  'previous', 'base')
-local epoch = meta[1]
-if not epoch then
-  epoch = ARGV[1]
-  meta = {epoch, '0', false, false, false, false, false}
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-  redis.call('HDEL', KEYS[1], 'master', 'previous', 'base')
-end
-`;
-
-// Behind Sentinels, a publish first checks that the stream was last written on this master:
-// after a failover, what the old master took in its last moments is lost, and the new master
-// would give those offsets again. The master's replication id changes when a replica is
-// promoted (or a master restarts), so a record written under another id takes a new epoch
-// (ARGV[1]); offsets and events stay. The record keeps the epoch it left (`previous`) and the
-// offset it had then (`base`): a reader of that epoch at or before `base` saw only what this
-// master has, and goes on with no loss; one past it may have seen what was lost, and is told.
-const ENSURE_MASTER = `
-if ARGV[10] == '1' then
-  local master = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
-  if meta[5] ~= master then
-    if meta[5] then
-      redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'master', master, 'previous', epoch,
-        'base', meta[2])
-      epoch = ARGV[1]
-    else
-      redis.call('HSET', KEYS[1], 'master', master)
-    end
-  end
-end
-`;
-
-// Retention drops the oldest entries, so the record keeps the oldest one's offset and time
-// (`first`, `firstTime`): a publish that may drop nothing reads no entry, and one that drops
-// an entry reads the next. No entry older than `first` is left (MAXLEN and XDEL only remove
-// the oldest), so when `first` is stale (the MAXLEN cap trimmed past it, or a script of an
-// older version dropped it) its XDEL is a no-op and the read after it finds the real oldest.
-// A record without `first` (written by an older script, or once the stream was emptied)
-// reads it from the stream once.
-const PUBLISH = ENSURE_EPOCH + ENSURE_MASTER +
-  `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. offset, 't', now, 'e', json)
-local first, firstTime = tonumber(meta[3]), tonumber(meta[4])
-if not first and offset == 1 then
-  first, firstTime = offset, now
-elseif not first then
-  local entry = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
-  first, firstTime = tonumber(string.sub(entry[1], 3)), tonumber(entry[2][2])
-end
-local changed = first ~= tonumber(meta[3])
-local keepFrom = offset - tonumber(ARGV[4]) + 1
-local oldest = now - tonumber(ARGV[5])
-for _ = 1, 2 do
-  if first >= keepFrom or firstTime > oldest then break end
-  redis.call('XDEL', KEYS[2], '0-' .. first)
-  local entry = redis.call('XRANGE', KEYS[2], '(0-' .. first, '+', 'COUNT', 1)[1]
-  changed = true
-  if not entry then
-    first = nil
-    break
-  end
-  first, firstTime = tonumber(string.sub(entry[1], 3)), tonumber(entry[2][2])
-end
-if changed and first then
-  redis.call('HSET', KEYS[1], 'first', first, 'firstTime', firstTime)
-elseif changed then
-  redis.call('HDEL', KEYS[1], 'first', 'firstTime')
-end
-local receivers = 0
-if ARGV[3] ~= '' then
-  local others = 1
-  if ARGV[9] ~= '' then
-    local counts = redis.call('PUBSUB', 'NUMSUB', ARGV[3], ARGV[9])
-    if counts[4] > 0 then
-      receivers = counts[2]
-      others = receivers - 1
-    end
-  end
-  if others > 0 then
-    receivers = redis.call(ARGV[7], ARGV[3], ARGV[8] .. string.sub(json, 2))
-  end
-end
-return {offset, epoch, receivers}
-`;
-
-const READ = ENSURE_EPOCH + `local offset = tonumber(meta[2])
-local entries = {}
-if ARGV[3] == '0' and ARGV[2] == 'latest' then
-  entries = {}
-elseif ARGV[2] == 'latest' then
-  entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3])
-else
-  entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[3], '+', 'COUNT', ARGV[4])
-end
-local out = {epoch, offset, meta[6] or '', tonumber(meta[7]) or -1}
-for _, entry in ipairs(entries) do out[#out + 1] = entry[2][4] end
-return out
-`;
 
 /** {@linkcode GroupStreams} in Redis Streams; open with {@linkcode RedisStreams.open}. */
 export class RedisStreams implements GroupStreams {
@@ -280,21 +179,13 @@ export class RedisStreams implements GroupStreams {
   ): Promise<StreamPublished> {
     if (this.#closing !== null) throw new Error("Streams are closed");
     const rest = withoutReserved(event);
-    const retention = options?.retention ?? this.#retention;
     const channel = this.#options.publishInScript ? groupChannel(this.#options.prefix, group) : "";
     const started = performance.now();
-    const reply = await this.#run("publish", group, [
-      this.#candidate(),
-      eventJson(rest).slice(1),
-      channel,
-      String(retention.messages),
-      String(retention.seconds * 1000),
-      String(retainedAtMost(retention)),
-      this.#cluster ? "SPUBLISH" : "PUBLISH",
-      this.#opening,
-      this.#ownLayer?.subscriptionWitness(group) ?? "",
-      this.#checksMaster ? "1" : "",
-    ]) as [number, string, number];
+    const reply = await this.#run(
+      "publish",
+      group,
+      this.#publishArgs(rest, options, channel, this.#ownLayer?.subscriptionWitness(group) ?? ""),
+    ) as [number, string, number];
     this.writeSeconds.observe((performance.now() - started) / 1000);
     const [offset, epoch, receivers] = reply;
     if (this.#options.publishInScript) {
@@ -315,6 +206,24 @@ export class RedisStreams implements GroupStreams {
     }
     const result = await layer.groupSend(group, { offset, epoch, ...rest });
     return { ...result, offset, epoch };
+  }
+
+  async keepForeign(
+    group: string,
+    received: LayerEvent,
+    kept: LayerEvent,
+    options?: PublishOptions,
+  ): Promise<StreamEvent | null> {
+    const sendId = this.#options.layer?.sendIdOf?.(received);
+    if (sendId === undefined) return null;
+    if (this.#closing !== null) throw new Error("Streams are closed");
+    // The send's id and what it sent: two sends in one microsecond differ by their content.
+    const id = `${sendId}:${await sha1(eventJson(received))}`;
+    const args = this.#publishArgs(withoutReserved(kept), options, "", "");
+    args.push(String(FOREIGN_COPIES_MS));
+    const reply = await this.#run("publish", group, args, this.#keptKey(group, id));
+    // Every caller gets the one kept, whose id and time the first caller made.
+    return freezeEvent(JSON.parse((reply as [number, string])[1]) as StreamEvent);
   }
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {
@@ -363,6 +272,35 @@ export class RedisStreams implements GroupStreams {
     return [`${tag}:stream-meta`, `${tag}:stream`];
   }
 
+  // The key that says a foreign event is kept, in the group's slot on a Cluster.
+  #keptKey(group: string, id: string): string {
+    const prefix = this.#options.prefix;
+    if (!this.#cluster) return `${prefix}:stream-kept:${group}:${id}`;
+    return `{${groupChannel(prefix, group)}}:kept:${id}`;
+  }
+
+  // The publish script's arguments (see the script for each).
+  #publishArgs(
+    rest: LayerEvent,
+    options: PublishOptions | undefined,
+    channel: string,
+    witness: string,
+  ): string[] {
+    const retention = options?.retention ?? this.#retention;
+    return [
+      this.#candidate(),
+      eventJson(rest).slice(1),
+      channel,
+      String(retention.messages),
+      String(retention.seconds * 1000),
+      String(retainedAtMost(retention)),
+      this.#cluster ? "SPUBLISH" : "PUBLISH",
+      this.#opening,
+      witness,
+      this.#checksMaster ? "1" : "",
+    ];
+  }
+
   #candidate(): string {
     return `${this.#candidateBase}${(++this.#candidates).toString(36)}`;
   }
@@ -374,17 +312,29 @@ export class RedisStreams implements GroupStreams {
     this.#shas = { publish, read };
   }
 
-  async #run(script: "publish" | "read", group: string, args: string[]): Promise<unknown> {
-    const keys = this.#keys(group);
+  async #run(
+    script: "publish" | "read",
+    group: string,
+    args: string[],
+    keptKey?: string,
+  ): Promise<unknown> {
+    const keys: string[] = this.#keys(group);
+    if (keptKey !== undefined) keys.push(keptKey);
     const client = this.#client;
     try {
       try {
-        return await client.run(["EVALSHA", this.#shas![script], "2", ...keys, ...args]);
+        return await client.run([
+          "EVALSHA",
+          this.#shas![script],
+          String(keys.length),
+          ...keys,
+          ...args,
+        ]);
       } catch (error) {
         // A node that does not know the script: its text once, which caches it there.
         if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
         const text = script === "publish" ? PUBLISH : READ;
-        return await client.run(["EVAL", text, "2", ...keys, ...args]);
+        return await client.run(["EVAL", text, String(keys.length), ...keys, ...args]);
       }
     } catch (error) {
       const shownUrl = describeRedisForm(redisTarget(this.#options));

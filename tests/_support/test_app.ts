@@ -8,7 +8,7 @@
  * const comm = new Communicator(app, "/ws/echo/");
  * ```
  */
-import type { App, Config, GroupLayer, Store } from "../../mod.ts";
+import type { App, Config, GroupLayer, GroupStreams, Store } from "../../mod.ts";
 import { createTestServices, testUpgrade } from "../../testing.ts";
 import { createSite } from "../../routes/mod.ts";
 
@@ -19,10 +19,10 @@ export interface TestApp extends App {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Builds the site over in-memory backends (or the `layer` and `store` given). */
+/** Builds the site over in-memory backends (or the `layer`, `store` and `streams` given). */
 export async function createTestApp(
   overrides: Partial<Config> = {},
-  backends: { layer?: GroupLayer; store?: Store } = {},
+  backends: { layer?: GroupLayer; store?: Store; streams?: GroupStreams } = {},
 ): Promise<TestApp> {
   const services = await createTestServices(overrides, backends);
   const app = createSite(services, { upgrade: testUpgrade });

@@ -7,6 +7,7 @@
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
+import { RedisStreams } from "../../layers/streams/redis.ts";
 import { type LogLevel, runChannelWorkers } from "../../mod.ts";
 import { log } from "../../telemetry/log.ts";
 import { Communicator } from "../../testing.ts";
@@ -148,6 +149,7 @@ Deno.test({
     assertEquals(await member.receiveJson(WAIT_MS), {
       type: "error",
       error: "No dice worker is running now: the command waits for one",
+      message: "No dice worker is running now: the command waits for one",
       ref: "early",
       unconfirmed: true, // so the client shows it may yet run, and does not send it again
     });
@@ -238,5 +240,73 @@ Deno.test({
       type: "thumbnail.make",
       id: 7,
     });
+  },
+});
+
+/**
+ * One server process as `LAYER=channels_redis` makes it: the layer in Django's keys, the rooms'
+ * streams in Redis under our own prefix. Two of these on one Redis are two processes.
+ */
+async function processOnChannelsRedis(settings: DjangoLayerSettings, streamPrefix: string) {
+  const layer = await ChannelsRedisLayer.open({ url: settings.redisUrl, prefix: settings.prefix });
+  const streams = await RedisStreams.open({
+    url: settings.redisUrl,
+    prefix: streamPrefix,
+    layer,
+    publishInScript: false,
+  });
+  const app = await createTestApp({}, { layer, streams });
+  return {
+    app,
+    async join(path: string): Promise<Communicator> {
+      const comm = new Communicator(app, path);
+      assert((await comm.connect()).accepted, `joining ${path} was refused`);
+      return comm;
+    },
+    [Symbol.asyncDispose]: () => app[Symbol.asyncDispose](),
+  };
+}
+
+Deno.test({
+  name: "a Django group_send to a room is kept once in its stream: every process's sockets " +
+    "get it with one offset, and it is in the history and recovered",
+  ignore: ignoreDjango,
+  fn: async () => {
+    const settings: DjangoLayerSettings = { redisUrl: redis!.url, prefix: uniquePrefix("asgi") };
+    const streamPrefix = uniquePrefix("channels");
+    await using one = await processOnChannelsRedis(settings, streamPrefix);
+    await using two = await processOnChannelsRedis(settings, streamPrefix);
+    const onOne = await one.join("/ws/chat/lobby/?stream=1");
+    const onTwo = await two.join("/ws/chat/lobby/?stream=1");
+    const { epoch } = await onOne.receiveJson();
+    assertEquals((await onTwo.receiveJson()).epoch, epoch);
+    onOne.sendJson({ message: "from deno" });
+    for (const member of [onOne, onTwo]) {
+      assertEquals((await member.receiveJson(WAIT_MS)).offset, 1);
+    }
+
+    // Twice the same text: two sends, so two messages, each kept once.
+    await djangoGroupSend(settings, "chat_lobby", { message: "ok" });
+    await djangoGroupSend(settings, "chat_lobby", { message: "ok" });
+    const seen = [];
+    for (const member of [onOne, onTwo]) {
+      const frames = [await member.receiveJson(WAIT_MS), await member.receiveJson(WAIT_MS)];
+      seen.push(frames.map(({ offset, id, message, epoch }) => ({ offset, id, message, epoch })));
+      assert(await member.receiveNothing(300), "a message from Django came twice");
+    }
+    assertEquals(seen[0].map(({ offset, message }) => [offset, message]), [[2, "ok"], [3, "ok"]]);
+    assertEquals(seen[1], seen[0], "the processes' sockets got different copies");
+    assertEquals(seen[0][0].epoch, epoch);
+
+    // In the room's history, on either process, and recovered by a client that missed them.
+    const later = await two.join("/ws/chat/lobby/");
+    const history = [];
+    for (let i = 0; i < 3; i++) history.push((await later.receiveJson()).message);
+    assertEquals(history, ["from deno", "ok", "ok"]);
+    const back = await one.join(`/ws/chat/lobby/?epoch=${epoch}&since=1`);
+    const recovered = await back.receiveJson();
+    assertEquals([recovered.type, recovered.complete], ["recovered", true]);
+    const replayed = [await back.receiveJson(), await back.receiveJson()];
+    assertEquals(replayed.map((frame) => frame.id), seen[0].map((frame) => frame.id));
   },
 });

@@ -1,0 +1,133 @@
+/**
+ * The Lua scripts of the Redis streams (`redis.ts`): a publish and a read, each one `EVALSHA`
+ * on the group's keys, KEYS[1] its record (a hash) and KEYS[2] its stream; a publish that keeps
+ * a foreign event once adds KEYS[3]. Their arguments are the ones `RedisStreams` passes, in
+ * order: 1 an epoch for a group that has none, 2 the event's JSON without its opening brace,
+ * 3 the channel to publish on (or none), 4 and 5 the retention in messages and milliseconds,
+ * 6 the `MAXLEN ~` cap, 7 `PUBLISH` or `SPUBLISH`, 8 the opening of what is published,
+ * 9 this process's witness channel, 10 "1" to check the master, 11 how long a kept foreign
+ * event is remembered (ms); a read's are 1 the epoch, then "since" and an offset and a count,
+ * or "latest" and a count.
+ */
+
+// Both scripts start here: one HMGET reads the group's record (`meta`: epoch, offset, and the
+// oldest retained entry's offset and time); a group without one (new, or lost by Redis) gets
+// the epoch ARGV[1] and an empty stream.
+const ENSURE_EPOCH = `
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'first', 'firstTime', 'master',
+  'previous', 'base')
+local epoch = meta[1]
+if not epoch then
+  epoch = ARGV[1]
+  meta = {epoch, '0', false, false, false, false, false}
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('HDEL', KEYS[1], 'master', 'previous', 'base')
+end
+`;
+
+// A foreign event (`keepForeign`: KEYS[3] says it is kept, for ARGV[11] ms, how long its copies
+// may keep coming) is kept once: a copy that finds it kept gets the kept event back, and nothing
+// else runs.
+const KEPT_ALREADY = `
+if KEYS[3] then
+  local kept = redis.call('GET', KEYS[3])
+  if kept then return {-1, kept} end
+end
+`;
+
+// Behind Sentinels, a publish first checks that the stream was last written on this master:
+// after a failover, what the old master took in its last moments is lost, and the new master
+// would give those offsets again. The master's replication id changes when a replica is
+// promoted (or a master restarts), so a record written under another id takes a new epoch
+// (ARGV[1]); offsets and events stay. The record keeps the epoch it left (`previous`) and the
+// offset it had then (`base`): a reader of that epoch at or before `base` saw only what this
+// master has, and goes on with no loss; one past it may have seen what was lost, and is told.
+const ENSURE_MASTER = `
+if ARGV[10] == '1' then
+  local master = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+  if meta[5] ~= master then
+    if meta[5] then
+      redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'master', master, 'previous', epoch,
+        'base', meta[2])
+      epoch = ARGV[1]
+    else
+      redis.call('HSET', KEYS[1], 'master', master)
+    end
+  end
+end
+`;
+
+// Retention drops the oldest entries, so the record keeps the oldest one's offset and time
+// (`first`, `firstTime`): a publish that may drop nothing reads no entry, and one that drops
+// an entry reads the next. No entry older than `first` is left (MAXLEN and XDEL only remove
+// the oldest), so when `first` is stale (the MAXLEN cap trimmed past it, or a script of an
+// older version dropped it) its XDEL is a no-op and the read after it finds the real oldest.
+// A record without `first` (written by an older script, or once the stream was emptied)
+// reads it from the stream once.
+export const PUBLISH = KEPT_ALREADY + ENSURE_EPOCH + ENSURE_MASTER +
+  `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. offset, 't', now, 'e', json)
+local first, firstTime = tonumber(meta[3]), tonumber(meta[4])
+if not first and offset == 1 then
+  first, firstTime = offset, now
+elseif not first then
+  local entry = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+  first, firstTime = tonumber(string.sub(entry[1], 3)), tonumber(entry[2][2])
+end
+local changed = first ~= tonumber(meta[3])
+local keepFrom = offset - tonumber(ARGV[4]) + 1
+local oldest = now - tonumber(ARGV[5])
+for _ = 1, 2 do
+  if first >= keepFrom or firstTime > oldest then break end
+  redis.call('XDEL', KEYS[2], '0-' .. first)
+  local entry = redis.call('XRANGE', KEYS[2], '(0-' .. first, '+', 'COUNT', 1)[1]
+  changed = true
+  if not entry then
+    first = nil
+    break
+  end
+  first, firstTime = tonumber(string.sub(entry[1], 3)), tonumber(entry[2][2])
+end
+if changed and first then
+  redis.call('HSET', KEYS[1], 'first', first, 'firstTime', firstTime)
+elseif changed then
+  redis.call('HDEL', KEYS[1], 'first', 'firstTime')
+end
+if KEYS[3] then
+  redis.call('SET', KEYS[3], json, 'PX', ARGV[11])
+  return {offset, json}
+end
+local receivers = 0
+if ARGV[3] ~= '' then
+  local others = 1
+  if ARGV[9] ~= '' then
+    local counts = redis.call('PUBSUB', 'NUMSUB', ARGV[3], ARGV[9])
+    if counts[4] > 0 then
+      receivers = counts[2]
+      others = receivers - 1
+    end
+  end
+  if others > 0 then
+    receivers = redis.call(ARGV[7], ARGV[3], ARGV[8] .. string.sub(json, 2))
+  end
+end
+return {offset, epoch, receivers}
+`;
+
+export const READ = ENSURE_EPOCH + `local offset = tonumber(meta[2])
+local entries = {}
+if ARGV[3] == '0' and ARGV[2] == 'latest' then
+  entries = {}
+elseif ARGV[2] == 'latest' then
+  entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3])
+else
+  entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[3], '+', 'COUNT', ARGV[4])
+end
+local out = {epoch, offset, meta[6] or '', tonumber(meta[7]) or -1}
+for _, entry in ipairs(entries) do out[#out + 1] = entry[2][4] end
+return out
+`;
