@@ -308,10 +308,12 @@ export class WebSocketConnection implements Connection {
     // What was sent before the close goes before it.
     this.#batch?.flush();
     if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
-      // The socket closes a macrotask later (see `closeOnNextTurn`); nothing is sent meanwhile.
+      // The socket closes a macrotask later (see `closeOnNextTurn`), after a refused frame once
+      // the client stopped sending; nothing is sent meanwhile.
       this.#state |= CLOSING;
       this.#closeCode = code;
-      closeOnNextTurn(socket, code, closeReason(reason), this.scope);
+      const refused = (this.#state & CLOSE_QUEUED) !== 0;
+      closeOnNextTurn(socket, code, closeReason(reason), this.scope, refused);
       // A client that never reads never answers the close frame either: stop waiting for it,
       // so its groups and channel are released now rather than when TCP gives up.
       clearTimeout(this.#closeTimer); // the wait for the open, if it still runs

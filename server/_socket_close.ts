@@ -7,25 +7,52 @@ import { log } from "../telemetry/log.ts";
 import type { SocketLike } from "./_socket.ts";
 import { CONNECTING, OPEN } from "./_connection_flags.ts";
 
-/** Closes `socket` one macrotask from now, unless it is closing or closed by then. */
+/** How long a client whose frame was refused must send nothing before its close goes. */
+export const QUIET_BEFORE_CLOSE_MS = 50;
+/** The longest a close waits for that: a client that never stops is closed all the same. */
+export const QUIET_WAIT_AT_MOST_MS = 1000;
+
+/**
+ * Closes `socket` one macrotask from now, unless it is closing or closed by then; with
+ * `whenQuiet`, once the client has sent nothing for {@linkcode QUIET_BEFORE_CLOSE_MS}.
+ */
 export function closeOnNextTurn(
   socket: SocketLike,
   code: number,
   reason: string,
   scope: Scope,
+  whenQuiet = false,
 ): void {
   // Deno loses the close frame (the client sees 1006) when a socket is closed while frames
   // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
   // event; one macrotask later they have been dispatched.
-  setTimeout(() => {
-    if (socket.readyState !== OPEN && socket.readyState !== CONNECTING) return;
-    try {
-      socket.close(code, reason);
-    } catch (error) {
-      // Nothing here may throw: a timer's exception would end the whole process.
-      log.error(`Could not close ${scope.path} [${scope.client}]`, error);
-    }
-  }, 0);
+  if (!whenQuiet) return void setTimeout(() => closeNow(socket, code, reason, scope), 0);
+  // And a client that still sends after the close frame went (a page's burst of queued
+  // sends) makes Deno drop the connection with those frames unread: the kernel then resets
+  // it, and the close frame and the refusals before it are lost. So the close waits until the
+  // client stops; its frames meanwhile are only counted (the refused socket handles none).
+  const since = Date.now();
+  let heard = since;
+  socket.onmessage = () => {
+    heard = Date.now();
+  };
+  const check = () => {
+    const now = Date.now();
+    if (now - heard >= QUIET_BEFORE_CLOSE_MS || now - since >= QUIET_WAIT_AT_MOST_MS) {
+      closeNow(socket, code, reason, scope);
+    } else setTimeout(check, QUIET_BEFORE_CLOSE_MS - (now - heard));
+  };
+  setTimeout(check, 0);
+}
+
+function closeNow(socket: SocketLike, code: number, reason: string, scope: Scope): void {
+  if (socket.readyState !== OPEN && socket.readyState !== CONNECTING) return;
+  try {
+    socket.close(code, reason);
+  } catch (error) {
+    // Nothing here may throw: a timer's exception would end the whole process.
+    log.error(`Could not close ${scope.path} [${scope.client}]`, error);
+  }
 }
 
 /** Unsets a closed socket's handlers, so it no longer holds its connection. */

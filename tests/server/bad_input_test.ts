@@ -1,5 +1,6 @@
 /** Bad input over real WebSockets: refused without harm to the server or anyone else. */
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { RawWebSocket } from "../_support/raw_socket.ts";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
 
@@ -82,6 +83,36 @@ Deno.test("a flood is refused and closed with 1008 while the room loses nothing"
   assertEquals(flood, flood.toSorted((a, b) => Number(a.slice(6)) - Number(b.slice(6))));
   await polite.close();
   await listener.close();
+});
+
+Deno.test("a burst that goes on after the flood's close was decided still gets the close frame", async () => {
+  // A page's queued sends go out at once: Deno drops a connection whose client still sends
+  // after the close frame, and the kernel's reset then loses that frame (browsers saw 1006).
+  await using server = await startTestServer({ rateLimit: { perSecond: 2, burst: 3 } });
+  for (let run = 0; run < 3; run++) {
+    const raw = await RawWebSocket.open(server.wsUrl("/ws/chat/flood/"));
+    const burst = Array.from(
+      { length: 3000 },
+      (_, i) => raw.send(`{"message":"f${i}","ref":${i}}`),
+    );
+    await Promise.all(burst);
+    const { texts, closeCode } = await raw.readUntilClose();
+    assertEquals(closeCode, 1008, `run ${run}`);
+    assert(texts.some((text) => /Rate limit exceeded/.test(text)), `run ${run}: not told why`);
+    raw.close();
+  }
+});
+
+Deno.test("a flooder that never stops is closed all the same", async () => {
+  await using server = await startTestServer({ rateLimit: { perSecond: 2, burst: 3 } });
+  const raw = await RawWebSocket.open(server.wsUrl("/ws/chat/flood/"));
+  const started = Date.now();
+  let ended = false;
+  while (!ended && Date.now() - started < 20_000) {
+    await raw.send('{"message":"again"}').catch(() => ended = true);
+  }
+  raw.close();
+  assert(ended, "the flooder was still connected after 20 s");
 });
 
 Deno.test("the flooder is told why its messages were refused", async () => {
