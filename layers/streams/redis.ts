@@ -49,6 +49,7 @@
 import type { GroupLayer, LayerEvent } from "../layer.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
+import { log } from "../../telemetry/log.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
 import { UnansweredError } from "../_resp_connection.ts";
@@ -122,6 +123,11 @@ export interface RedisStreamsOptions {
  */
 const FOREIGN_COPIES_MS = 120_000;
 
+/** When an unanswered publish is looked for in its stream (see `#settleUnconfirmed`), in ms. */
+const SETTLE_RETRY_MS = [200, 500, 1000, 2000, 4000, 8000];
+/** How many of the group's latest events it is looked for among. */
+const SETTLE_LOOKBACK = 100;
+
 // Most events one read returns: more than any retention keeps by default.
 const MAX_READ = 100_000;
 
@@ -181,11 +187,19 @@ export class RedisStreams implements GroupStreams {
     const rest = withoutReserved(event);
     const channel = this.#options.publishInScript ? groupChannel(this.#options.prefix, group) : "";
     const started = performance.now();
-    const reply = await this.#run(
-      "publish",
-      group,
-      this.#publishArgs(rest, options, channel, this.#ownLayer?.subscriptionWitness(group) ?? ""),
-    ) as [number, string, number];
+    const args = this.#publishArgs(
+      rest,
+      options,
+      channel,
+      this.#ownLayer?.subscriptionWitness(group) ?? "",
+    );
+    let reply: [number, string, number];
+    try {
+      reply = await this.#run("publish", group, args) as [number, string, number];
+    } catch (error) {
+      if (error instanceof PublishUnconfirmedError) void this.#settleUnconfirmed(group, args[1]);
+      throw error;
+    }
     this.writeSeconds.observe((performance.now() - started) / 1000);
     const [offset, epoch, receivers] = reply;
     if (this.#options.publishInScript) {
@@ -224,6 +238,34 @@ export class RedisStreams implements GroupStreams {
     const reply = await this.#run("publish", group, args, this.#keptKey(group, id));
     // Every caller gets the one kept, whose id and time the first caller made.
     return freezeEvent(JSON.parse((reply as [number, string])[1]) as StreamEvent);
+  }
+
+  // A publish whose answer was lost may have been stored, and then nobody here (or, through
+  // channels_redis, anywhere) was sent it. Once Redis answers again, it is looked for among the
+  // group's latest events by its JSON (`body`, without its opening brace) and, when there, sent
+  // on as the publish would have; members that had it already skip it by its offset.
+  async #settleUnconfirmed(group: string, body: string): Promise<void> {
+    for (const delay of SETTLE_RETRY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.#closing !== null) return;
+      let events: StreamEvent[];
+      try {
+        events = (await this.#read(group, ["latest", String(SETTLE_LOOKBACK)]))[0].events;
+      } catch {
+        continue; // still away
+      }
+      const stored = events.find((event) => eventJson(withoutReserved(event)).slice(1) === body);
+      if (stored === undefined) return; // not stored (or long gone)
+      const event = freezeEvent(stored);
+      try {
+        const own = this.#ownLayer;
+        if (own !== null) own.deliverPublished(group, event); // the others had its PUBLISH
+        else await this.#options.layer?.groupSend(group, event);
+      } catch (error) {
+        log.warn(`A message stored without an answer to "${group}" could not be sent on`, error);
+      }
+      return;
+    }
   }
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {

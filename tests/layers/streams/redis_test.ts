@@ -51,6 +51,44 @@ redisStreamsSuite("redis streams");
 redisStreamsSuite("redis streams with a linger", 5);
 
 Deno.test({
+  name: "a publish stored though its answer was lost reaches this process's members once Redis " +
+    "answers again",
+  ignore: !available,
+  fn: async () => {
+    await using world = await streamsOnPrivateRedis("settled", { timeoutMs: 100 });
+    const { server, layer, streams } = world;
+    const heard: unknown[] = [];
+    const arrived = Promise.withResolvers<void>();
+    const member = layer.newChannel((event) => {
+      heard.push(event.n);
+      if (event.n === 1) arrived.resolve();
+      return true;
+    });
+    await layer.groupAdd("lobby", member);
+    const observer = createClient({ url: server.url });
+    await observer.connect();
+    const pid = Number(/process_id:(\d+)/.exec(await observer.info("server"))![1]);
+    try {
+      await streams.publish("lobby", { type: "t", n: 0 });
+      Deno.kill(pid, "SIGSTOP");
+      try {
+        await assertRejects(
+          () => streams.publish("lobby", { type: "t", n: 1 }),
+          PublishUnconfirmedError,
+        );
+      } finally {
+        Deno.kill(pid, "SIGCONT");
+      }
+      // No other publish comes to reveal it: the stream is looked at once Redis is back.
+      await arrived.promise;
+      assertEquals(heard, [0, 1]);
+    } finally {
+      await observer.close();
+    }
+  },
+});
+
+Deno.test({
   name: "a publish Redis may have run, though its answer was late, rejects as unconfirmed",
   ignore: !available,
   fn: async () => {
@@ -134,6 +172,7 @@ async function streamsOnPrivateRedis(name: string, options: { timeoutMs?: number
   return {
     server,
     prefix,
+    layer,
     streams,
     async [Symbol.asyncDispose]() {
       await streams.close();
