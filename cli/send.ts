@@ -129,7 +129,7 @@ export function eventFrom(payload: string, isRoom: boolean): LayerEvent {
 async function sendViaServer(
   config: Config,
   request: SendRequest,
-): Promise<SendResult> {
+): Promise<SendResult & { offset?: number; epoch?: string }> {
   const token = request.token ?? config.sendToken;
   if (!token) {
     throw new Error("SEND_TOKEN is not set: the server's /_send/ endpoint needs the same token");
@@ -165,13 +165,20 @@ async function sendViaServer(
  * What a send through `/_send/` reached. The server counts the connections of the process (or
  * Worker, with `--workers`) that took the request, and the other ones it went on to.
  */
-export function sentSummary(group: string, result: SendResult): string {
+export function sentSummary(
+  group: string,
+  result: SendResult & { offset?: number; epoch?: string },
+): string {
   const elsewhere = result.remoteProcesses > 0
     ? `, and went on to ${result.remoteProcesses} other Worker(s) or process(es)`
     : "";
   const dropped = result.dropped ? `, ${result.dropped} dropped (receivers over capacity)` : "";
-  return `Sent to "${group}": delivered to ${result.delivered} connection(s) here${dropped}` +
-    elsewhere;
+  // A chat message to a room is stored in its stream: the server's answer says where.
+  const stored = typeof result.offset === "number"
+    ? `: offset ${result.offset} (epoch ${result.epoch})`
+    : "";
+  return `Sent to "${group}"${stored}: delivered to ${result.delivered} connection(s) here` +
+    dropped + elsewhere;
 }
 
 function hostForUrl(host: string): string {

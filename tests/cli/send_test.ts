@@ -91,4 +91,9 @@ Deno.test("deno task send names the Workers or processes a send went on to, besi
     sentSummary("chat.lobby", { ...result, dropped: 2, remoteProcesses: 0 }),
     'Sent to "chat.lobby": delivered to 3 connection(s) here, 2 dropped (receivers over capacity)',
   );
+  // A room's message, stored in its stream through the server: where it went.
+  assertEquals(
+    sentSummary("chat.lobby", { ...result, remoteProcesses: 0, offset: 7, epoch: "k3x9" }),
+    'Sent to "chat.lobby": offset 7 (epoch k3x9): delivered to 3 connection(s) here',
+  );
 });
