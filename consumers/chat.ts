@@ -273,6 +273,11 @@ class ChatSocket implements ConsumerHooks {
     );
   }
 
+  // Messages dropped while this socket read too slowly: sent again from the stream.
+  drained(): void {
+    this.#follower.resume();
+  }
+
   async disconnect(): Promise<void> {
     await this.#route.presence?.untrack(this.#conn.channelName, { grace: true });
   }

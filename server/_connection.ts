@@ -27,6 +27,7 @@ import {
   CONNECTING,
   DELIVERING,
   DONE,
+  DRAIN_WATCHED,
   FAILED,
   FINISHED,
   OPEN,
@@ -82,6 +83,9 @@ export const OPEN_TIMEOUT_MS = 5000;
 
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
+
+/** How often a socket that had events dropped is checked for having caught up. */
+export const DRAIN_CHECK_MS = 100;
 
 /**
  * How long a closed socket waits for the hook that runs (and what waits behind it) before its
@@ -409,6 +413,7 @@ export class WebSocketConnection implements Connection {
     }
     if (congested || !this.#enqueue(() => this.#callHandler(handler, event))) {
       this.#meter.dropped(congested);
+      this.#watchDrain();
       // A reader this far behind will not catch up; closing frees its memory for good.
       // Only a socket that exists can be too slow: before it opens, `connect` is what runs.
       if (++this.#droppedInARow >= this.#limits.channelCapacity && this.#socket !== null) {
@@ -436,6 +441,29 @@ export class WebSocketConnection implements Connection {
     this.#eventType = type;
     this.#eventHandler = handler;
     return handler;
+  }
+
+  // Events to this socket were dropped: once it has taken in most of what waited (half the
+  // bound), its consumer's `drained` hook may send them again. One timer, only while behind.
+  #watchDrain(): void {
+    if ((this.#state & DRAIN_WATCHED) !== 0 || this.#hooks.drained === undefined) return;
+    this.#state |= DRAIN_WATCHED;
+    const check = () => {
+      if ((this.#state & (FINISHED | CLOSING | FAILED)) !== 0) {
+        this.#state &= ~DRAIN_WATCHED;
+        return;
+      }
+      const socket = this.#socket;
+      const waiting = (socket?.bufferedAmount ?? 0) + (this.#batch?.pending ?? 0);
+      if (waiting <= this.#limits.maxBufferedBytes / 2 && this.#enqueue(() => this.#drained())) {
+        this.#state &= ~(DRAIN_WATCHED | CONGESTED);
+      } else setTimeout(check, DRAIN_CHECK_MS);
+    };
+    setTimeout(check, DRAIN_CHECK_MS);
+  }
+
+  #drained(): void | Promise<void> {
+    return this.#hooks.drained?.call(this.#hooks);
   }
 
   // Reading `bufferedAmount` is a call into Deno's runtime: while the socket keeps up, ask on

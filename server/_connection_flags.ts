@@ -27,3 +27,5 @@ export const DONE = 32;
 export const DELIVERING = 64;
 /** A hook failed (1011): frames that still arrive before the close are not handled. */
 export const FAILED = 128;
+/** Events were dropped for a slow reader: the `drained` hook runs once it has caught up. */
+export const DRAIN_WATCHED = 256;

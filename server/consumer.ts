@@ -119,6 +119,13 @@ export interface ConsumerHooks {
    * object among all its sockets instead of holding closures per socket.
    */
   events?: Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
+  /**
+   * Runs once the socket has taken in most of what waited for it, after group events to it were
+   * dropped because it read too slowly (and it was not closed for that): a consumer that can
+   * send them again does it here; a {@linkcode StreamFollower}'s `resume()` does. In turn with
+   * the other hooks.
+   */
+  drained?(): void | Promise<void>;
   /** Runs after the socket closed and its groups were left. */
   disconnect?(code: number): void | Promise<void>;
 }

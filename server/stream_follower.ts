@@ -52,6 +52,7 @@
  *         await streams.publish("notes", { type: "note", text: String(value) });
  *       },
  *       events: { note: (event) => follower.deliver(event) },
+ *       drained: () => follower.resume(), // what was dropped while it read too slowly
  *     };
  *   };
  * }
@@ -65,6 +66,7 @@ import type {
   StreamRetention,
 } from "../layers/streams/contract.ts";
 import { log } from "../telemetry/log.ts";
+import { eventJson } from "../layers/event_json.ts";
 import type { Connection } from "./consumer.ts";
 import {
   enterStream,
@@ -141,6 +143,13 @@ export interface StreamFollower {
    * at once, even when a gap is read: the socket's events never wait behind it.
    */
   deliver(event: LayerEvent): void;
+  /**
+   * Sends what the socket missed since the last event it sent: the events its connection
+   * dropped while it read too slowly. Call it from the consumer's `drained` hook. Each frame
+   * waits for room in the socket (`sendCapacity`), so the replay itself never overflows it; it
+   * returns at once, as `deliver` does.
+   */
+  resume(): void;
 }
 
 /** What the followers of one route share. */
@@ -167,6 +176,8 @@ interface FollowedRoute {
  * comes beyond them is read from the stream afterwards, which holds every one of them.
  */
 const HELD_AT_MOST = 128;
+/** How often a replay that waits for room in its socket looks again, in ms. */
+const ROOM_CHECK_MS = 50;
 /** How long a socket waits before it reads its stream again after a failed read, each time. */
 const READ_RETRY_MS = [100, 300, 900];
 
@@ -188,6 +199,8 @@ class Follower implements StreamFollower {
   #ahead: LayerEvent | null = null;
   /** Reads in a row that got no nearer to `#ahead`. */
   #stalls = 0;
+  /** `resume()` came while the stream was being read: it runs once that read is done. */
+  #resumeAfterRead = false;
 
   constructor(route: FollowedRoute, conn: Connection, group: string) {
     this.#route = route;
@@ -229,6 +242,45 @@ class Follower implements StreamFollower {
     void this.#catchUp();
   }
 
+  resume(): void {
+    if (this.#last < 0) return; // not entered yet: the entry sends everything
+    if (this.#held !== null) {
+      this.#resumeAfterRead = true; // the read under way knows nothing of what was dropped
+      return;
+    }
+    this.#held = [];
+    void this.#replayMissed().then(() => this.#catchUp());
+  }
+
+  // Everything after the position, each frame once there is room for it; what cannot follow on
+  // from it (no longer kept, another epoch) enters again, as a gap would.
+  async #replayMissed(): Promise<void> {
+    const [epoch, last] = [this.#epoch, this.#last];
+    try {
+      const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
+      if (!read.complete || read.epoch !== epoch) return await this.#reenter();
+      for (const event of read.events) {
+        if (event.offset <= this.#last) continue;
+        if (!await this.#roomFor(event)) return;
+        this.#last = event.offset;
+        this.#sendFrame(event);
+      }
+    } catch (error) {
+      log.warn(`Stream of "${this.#group}" could not be read to resend what was dropped`, error);
+    }
+  }
+
+  // Waits until the socket can take `event`'s frame (3 bytes a character at most) without
+  // going over its bound; false once it has closed.
+  async #roomFor(event: LayerEvent): Promise<boolean> {
+    const frame = this.#route.frameOf(event, this.#conn);
+    const bytes = frame === null ? 0 : 3 * eventJson(frame).length;
+    while (!this.#conn.closed && this.#conn.sendCapacity < bytes) {
+      await new Promise((resolve) => setTimeout(resolve, ROOM_CHECK_MS));
+    }
+    return !this.#conn.closed;
+  }
+
   #sendFrame(event: LayerEvent): void {
     const frame = this.#route.frameOf(event, this.#conn);
     if (frame !== null) this.#conn.sendJson(frame);
@@ -268,6 +320,10 @@ class Follower implements StreamFollower {
     this.#held = null;
     this.#ahead = null;
     this.#stalls = 0;
+    if (this.#resumeAfterRead) {
+      this.#resumeAfterRead = false;
+      this.resume();
+    }
   }
 
   // Sends the held events that follow on from the position; true while the furthest event
@@ -410,7 +466,10 @@ function foreignKeeper(
       const as = keepAs(event, group);
       kept = as === null ? Promise.resolve(null) : streams.keepForeign!(group, event, as, options)
         .catch((error) => {
-          log.warn(`An event from outside to "${group}" was sent but not kept in its stream`, error);
+          log.warn(
+            `An event from outside to "${group}" was sent but not kept in its stream`,
+            error,
+          );
           return null;
         });
       keeping.set(event, kept);

@@ -53,6 +53,49 @@ Deno.test("a client that stops reading is cut off while the room keeps everythin
   }
 });
 
+for (const [kind, query] of [["", ""], [" (batching)", "?batch=1"]]) {
+  Deno.test(`a reader that fell behind and was not cut off gets what was dropped once it catches up${kind}`, async () => {
+    await using server = await startTestServer({
+      channelCapacity: 100_000, // never closed for its drops: it must be sent them again
+      maxBufferedBytes: 64 * 1024,
+      rateLimit: { perSecond: 100_000, burst: 100_000 },
+    });
+    const room = server.wsUrl("/ws/chat/burst/");
+    const slow = await RawWebSocket.open(room + query);
+    const sender = await RawWebSocket.open(room);
+    const layer = server.app.services.layer;
+    const sent: string[] = [];
+    try {
+      // A burst the reader cannot keep up with, then the room goes quiet: no later message comes
+      // to show it a gap.
+      while (layer.stats().dropped === 0 && sent.length < MAX_MESSAGES) {
+        const id = `m${sent.length}`;
+        sent.push(id);
+        await sender.send(JSON.stringify({ message: `${id} ${PADDING}` }));
+        while (!String(JSON.parse(await sender.nextText()).message).startsWith(`${id} `));
+      }
+      assert(layer.stats().dropped > 0, `no drops after ${sent.length} messages`);
+      const got: string[] = [];
+      // Given up on (the read then fails) if the dropped ones never come.
+      const giveUp = setTimeout(() => slow.close(), 15_000);
+      try {
+        while (got.length < sent.length) {
+          // A batching client's frame holds several, one JSON object a line.
+          for (const line of (await slow.nextText()).split("\n")) {
+            got.push(String(JSON.parse(line).message).split(" ")[0]);
+          }
+        }
+      } finally {
+        clearTimeout(giveUp);
+      }
+      assertEquals(got, sent, "the reader did not get every message once, in order");
+    } finally {
+      slow.close();
+      sender.close();
+    }
+  });
+}
+
 Deno.test("a client that sends but never reads the replies is closed with 1013, not buffered", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({
