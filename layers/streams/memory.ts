@@ -310,7 +310,11 @@ export class MemoryStreams implements GroupStreams {
     const offset = Math.max(meta.offset, stored.at(-1)?.[1].offset ?? 0);
     const kept = clean && await this.#claim(group, meta.epoch, offset);
     const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
-    for (const [time, event] of stored) window.append(event, time);
+    // Under a new epoch the kept events are that epoch's: a client takes its position from them.
+    const epoch = window.epoch;
+    for (const [time, event] of stored) {
+      window.append(event.epoch === epoch ? event : { ...event, epoch }, time);
+    }
     // Not trimmed here: what was written is what the group's own publishes kept, and their
     // retention is not known until the next one (the streams' default may keep less).
     window.offset = offset;

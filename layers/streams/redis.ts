@@ -302,7 +302,13 @@ export class RedisStreams implements GroupStreams {
       this.#candidate(),
       ...args,
     ]) as [string, number, string, number, ...string[]];
-    const events = texts.map((text) => JSON.parse(text) as StreamEvent);
+    // Events written before a master change carry the epoch it left: they are this epoch's now
+    // (a client takes its position from them).
+    const events = texts.map((text) => {
+      const event = JSON.parse(text) as StreamEvent;
+      if (event.epoch !== epoch) event.epoch = epoch;
+      return event;
+    });
     return [{ epoch, offset, complete: true, events }, { epoch: previous, base }];
   }
 

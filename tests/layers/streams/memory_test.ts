@@ -74,9 +74,20 @@ Deno.test("in-process streams: after a crash the epoch changes and the events st
   const read = await next.since("room.a", { epoch, offset: 3 });
   assertEquals(read.complete, false);
   assertNotEquals(read.epoch, epoch);
-  assertEquals((await next.latest("room.a", 50)).events.map((e) => e.n), [1, 2, 3]);
+  const kept = await next.latest("room.a", 50);
+  assertEquals(kept.events.map((e) => e.n), [1, 2, 3]);
+  // They are the new epoch's events now: a client that takes its position from them is not
+  // told again and again that the epoch changed.
+  assertEquals(kept.events.map((e) => e.epoch), [read.epoch, read.epoch, read.epoch]);
+  const from = await next.since("room.a", { epoch: read.epoch, offset: 2 });
+  assertEquals([from.complete, from.events.map((e) => [e.n, e.epoch])], [true, [[3, read.epoch]]]);
   assertEquals((await next.publish("room.a", { type: "t" })).offset, 4);
   await next.close();
+  // And so they stay once written.
+  const third = new MemoryStreams(layer, store);
+  const again = await third.latest("room.a", 50);
+  assertEquals(again.events.every((e) => e.epoch === again.epoch), true);
+  await third.close();
 });
 
 Deno.test("in-process streams: a run that crashes before it ever wrote still changes the epoch", async () => {

@@ -42,7 +42,14 @@ Deno.test({
       const goesOn = await onNew.since("room.a", { epoch: first.epoch, offset });
       assertEquals([goesOn.complete, goesOn.epoch, goesOn.offset], [true, next.epoch, 3]);
       assertEquals(goesOn.events.map((e) => e.n), missed);
+      // Every event read is the stream's epoch's, the ones written before the change too.
+      assertEquals(goesOn.events.map((e) => e.epoch), missed.map(() => next.epoch));
     }
+    const history = await onNew.latest("room.a", 10);
+    assertEquals(history.events.map((e) => [e.n, e.epoch]), [[1, next.epoch], [2, next.epoch], [
+      4,
+      next.epoch,
+    ]]);
     // And the master the stream is now written on keeps its epoch.
     assertEquals((await onNew.publish("room.a", { type: "t", n: 5 })).epoch, next.epoch);
   },
