@@ -59,23 +59,13 @@
  * ```
  */
 import type { LayerEvent } from "../layers/layer.ts";
-import type {
-  GroupStreams,
-  PublishOptions,
-  StreamRead,
-  StreamRetention,
-} from "../layers/streams/contract.ts";
+import type { GroupStreams, StreamRead, StreamRetention } from "../layers/streams/contract.ts";
 import { log } from "../telemetry/log.ts";
-import { eventJson } from "../layers/event_json.ts";
 import type { Connection } from "./consumer.ts";
-import {
-  enterStream,
-  followsOffsets,
-  type FrameOf,
-  positionOf,
-  RECOVERED,
-  type StreamReads,
-} from "./_stream_entry.ts";
+import { type FollowedRoute, followedRoute } from "./_followed_route.ts";
+import { frameBytes } from "./_send_checks.ts";
+import { eventJson } from "../layers/event_json.ts";
+import { enterStream, followsOffsets, positionOf, RECOVERED } from "./_stream_entry.ts";
 
 export { RECOVERED };
 
@@ -113,15 +103,10 @@ export class StreamFollowing {
 
   /** Sockets that follow `streams`. */
   constructor(streams: GroupStreams, options: StreamFollowingOptions = {}) {
-    this.#route = {
-      streams,
+    this.#route = followedRoute(streams, {
+      ...options,
       historySize: options.historySize ?? DEFAULT_HISTORY_SIZE,
-      frameOf: options.frameOf ?? ((event) => event),
-      liveReads: sharedReads(streams),
-      keptForeign: options.keepForeign === undefined || streams.keepForeign === undefined
-        ? null
-        : foreignKeeper(streams, options.keepForeign, { retention: options.retention }),
-    };
+    });
   }
 
   /** A follower of `group` for the socket `conn`. */
@@ -150,25 +135,6 @@ export interface StreamFollower {
    * returns at once, as `deliver` does.
    */
   resume(): void;
-}
-
-/** What the followers of one route share. */
-interface FollowedRoute {
-  /** The streams the entry reads: not shared, see `liveReads`. */
-  readonly streams: GroupStreams;
-  readonly historySize: number;
-  readonly frameOf: FrameOf;
-  /**
-   * Reads for sockets already in their group, shared while under way. Only for those: they
-   * receive live whatever a shared read started too early to hold, which an entering socket,
-   * not yet a member when the read began, would not.
-   */
-  readonly liveReads: StreamReads;
-  /**
-   * The kept copy of an event from outside this framework, once per event for all the route's
-   * sockets here (`null`: send it as it came); `null` when the route keeps none.
-   */
-  readonly keptForeign: ((event: LayerEvent, group: string) => Promise<LayerEvent | null>) | null;
 }
 
 /**
@@ -270,11 +236,11 @@ class Follower implements StreamFollower {
     }
   }
 
-  // Waits until the socket can take `event`'s frame (3 bytes a character at most) without
-  // going over its bound; false once it has closed.
+  // Waits until the socket can take `event`'s frame without going over its bound; false once it
+  // has closed.
   async #roomFor(event: LayerEvent): Promise<boolean> {
     const frame = this.#route.frameOf(event, this.#conn);
-    const bytes = frame === null ? 0 : 3 * eventJson(frame).length;
+    const bytes = frame === null ? 0 : frameBytes(eventJson(frame));
     while (!this.#conn.closed && this.#conn.sendCapacity < bytes) {
       await new Promise((resolve) => setTimeout(resolve, ROOM_CHECK_MS));
     }
@@ -452,57 +418,9 @@ class Follower implements StreamFollower {
   }
 }
 
-// Keeps each foreign event once per process, for all the sockets that received it; an event
-// that cannot be kept (the store is away) is sent as it came, and said so once.
-function foreignKeeper(
-  streams: GroupStreams,
-  keepAs: (event: LayerEvent, group: string) => LayerEvent | null,
-  options: PublishOptions,
-): (event: LayerEvent, group: string) => Promise<LayerEvent | null> {
-  const keeping = new WeakMap<LayerEvent, Promise<LayerEvent | null>>();
-  return (event, group) => {
-    let kept = keeping.get(event);
-    if (kept === undefined) {
-      const as = keepAs(event, group);
-      kept = as === null ? Promise.resolve(null) : streams.keepForeign!(group, event, as, options)
-        .catch((error) => {
-          log.warn(
-            `An event from outside to "${group}" was sent but not kept in its stream`,
-            error,
-          );
-          return null;
-        });
-      keeping.set(event, kept);
-    }
-    return kept;
-  };
-}
-
 // Events already said to be dropped (see `#dropAhead`); weak, so they are let go with the event.
 const warnedNotInStream = new WeakSet<LayerEvent>();
 
 function byOffset(a: LayerEvent, b: LayerEvent): number {
   return (a.offset as number) - (b.offset as number);
-}
-
-function sharedReads(streams: GroupStreams): StreamReads {
-  const reads = new Map<string, Promise<StreamRead>>();
-  const shared = (key: string, read: () => Promise<StreamRead>) => {
-    let pending = reads.get(key);
-    if (pending === undefined) {
-      pending = read();
-      reads.set(key, pending);
-      pending.finally(() => reads.delete(key)).catch(() => {});
-    }
-    return pending;
-  };
-  return {
-    since: (group, position) =>
-      shared(
-        `since\n${position.epoch}\n${position.offset}\n${group}`,
-        () => streams.since(group, position),
-      ),
-    latest: (group, count) =>
-      shared(`latest\n${count}\n${group}`, () => streams.latest(group, count)),
-  };
 }

@@ -1,0 +1,103 @@
+/**
+ * What the sockets of one route that follow streams share (`stream_follower.ts`): its streams
+ * and options, reads of the same gap shared while under way, and the one keeping of each event
+ * that came from outside this framework.
+ */
+import type { LayerEvent } from "../layers/layer.ts";
+import type {
+  GroupStreams,
+  PublishOptions,
+  StreamRead,
+  StreamRetention,
+} from "../layers/streams/contract.ts";
+import { log } from "../telemetry/log.ts";
+import type { FrameOf, StreamReads } from "./_stream_entry.ts";
+
+/** What the followers of one route share. */
+export interface FollowedRoute {
+  /** The streams the entry reads: not shared, see `liveReads`. */
+  readonly streams: GroupStreams;
+  readonly historySize: number;
+  readonly frameOf: FrameOf;
+  /**
+   * Reads for sockets already in their group, shared while under way. Only for those: they
+   * receive live whatever a shared read started too early to hold, which an entering socket,
+   * not yet a member when the read began, would not.
+   */
+  readonly liveReads: StreamReads;
+  /**
+   * The kept copy of an event from outside this framework, once per event for all the route's
+   * sockets here (`null`: send it as it came); `null` when the route keeps none.
+   */
+  readonly keptForeign: ((event: LayerEvent, group: string) => Promise<LayerEvent | null>) | null;
+}
+
+/** The route's shared part, from `StreamFollowing`'s options. */
+export function followedRoute(
+  streams: GroupStreams,
+  options: {
+    historySize: number;
+    frameOf?: FrameOf;
+    keepForeign?: (event: LayerEvent, group: string) => LayerEvent | null;
+    retention?: StreamRetention;
+  },
+): FollowedRoute {
+  const keepAs = options.keepForeign;
+  return {
+    streams,
+    historySize: options.historySize,
+    frameOf: options.frameOf ?? ((event) => event),
+    liveReads: sharedReads(streams),
+    keptForeign: keepAs === undefined || streams.keepForeign === undefined
+      ? null
+      : foreignKeeper(streams, keepAs, { retention: options.retention }),
+  };
+}
+
+// Keeps each foreign event once per process, for all the sockets that received it; an event
+// that cannot be kept (the store is away) is sent as it came, and said so once.
+function foreignKeeper(
+  streams: GroupStreams,
+  keepAs: (event: LayerEvent, group: string) => LayerEvent | null,
+  options: PublishOptions,
+): (event: LayerEvent, group: string) => Promise<LayerEvent | null> {
+  const keeping = new WeakMap<LayerEvent, Promise<LayerEvent | null>>();
+  return (event, group) => {
+    let kept = keeping.get(event);
+    if (kept === undefined) {
+      const as = keepAs(event, group);
+      kept = as === null ? Promise.resolve(null) : streams.keepForeign!(group, event, as, options)
+        .catch((error) => {
+          log.warn(
+            `An event from outside to "${group}" was sent but not kept in its stream`,
+            error,
+          );
+          return null;
+        });
+      keeping.set(event, kept);
+    }
+    return kept;
+  };
+}
+
+function sharedReads(streams: GroupStreams): StreamReads {
+  const reads = new Map<string, Promise<StreamRead>>();
+  const shared = (key: string, read: () => Promise<StreamRead>) => {
+    let pending = reads.get(key);
+    if (pending === undefined) {
+      pending = read();
+      reads.set(key, pending);
+      pending.finally(() => reads.delete(key)).catch(() => {});
+    }
+    return pending;
+  };
+  return {
+    since: (group, position) =>
+      shared(
+        `since\n${position.epoch}\n${position.offset}\n${group}`,
+        () => streams.since(group, position),
+      ),
+    latest: (group, count) =>
+      shared(`latest\n${count}\n${group}`, () => streams.latest(group, count)),
+  };
+}
