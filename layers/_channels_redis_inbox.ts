@@ -24,10 +24,10 @@ export interface Inbox {
   /** True once the layer closes: the loop ends instead of retrying. */
   isClosed(): boolean;
   /**
-   * Hands an event to the given channels of this process, with the score it was queued under:
-   * its sender's clock, the same in every inbox a `group_send` reached.
+   * Hands an event to the given channels of this process; for one a `group_send` sent, with the
+   * score it was queued under: its sender's clock, the same in every inbox the send reached.
    */
-  deliverHere(channels: string[], event: LayerEvent, score: string): void;
+  deliverHere(channels: string[], event: LayerEvent, groupSendScore: string | null): void;
 }
 
 /** Pops this process's inbox until closed: one message at a time when idle, else batches. */
@@ -36,7 +36,14 @@ export async function receiveInbox(inbox: Inbox): Promise<void> {
   while (!inbox.isClosed()) {
     try {
       const messages = await pop(inbox, idle);
-      for (const [message, score] of messages) receive(inbox, message, score);
+      for (const [message, score] of messages) {
+        try {
+          receive(inbox, message, score);
+        } catch (error) {
+          // Taken from Redis already: one that cannot be delivered must not take the rest along.
+          log.warn("Ignored a message in this process's inbox: it could not be delivered", error);
+        }
+      }
       // Drain while a batch came back full; otherwise block until the next message.
       idle = idle ? messages.length === 0 : messages.length < DRAIN_BATCH;
     } catch (error) {
@@ -75,5 +82,5 @@ function receive(inbox: Inbox, message: Uint8Array, score: string): void {
     return;
   }
   const here = decoded.channels.filter((channel) => channel.startsWith(inbox.localPrefix));
-  inbox.deliverHere(here, decoded.event, score);
+  inbox.deliverHere(here, decoded.event, decoded.groupSend ? score : null);
 }

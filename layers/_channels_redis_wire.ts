@@ -111,7 +111,7 @@ export function serializeMessage(event: LayerEvent, channels?: string | string[]
  */
 export function deserializeMessage(
   message: Uint8Array,
-): { event: LayerEvent; channels: string[] } | null {
+): { event: LayerEvent; channels: string[]; groupSend: boolean } | null {
   let value: unknown;
   try {
     value = fromWire(decode(message.subarray(RANDOM_PREFIX_BYTES)));
@@ -124,7 +124,8 @@ export function deserializeMessage(
   const channels = (Array.isArray(target) ? target : [target]).filter((channel) =>
     typeof channel === "string"
   );
-  return { event: event as LayerEvent, channels };
+  // A group send names its channels in a list, a send to one channel names it alone (core.py).
+  return { event: event as LayerEvent, channels, groupSend: Array.isArray(target) };
 }
 
 /**

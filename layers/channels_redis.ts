@@ -103,8 +103,8 @@ export class ChannelsRedisLayer implements GroupLayer {
       key: channelKey(settings.prefix, this.#localPrefix),
       localPrefix: this.#localPrefix,
       isClosed: () => this.#closed,
-      deliverHere: (channels, event, score) => {
-        this.#sendIds.set(event, score);
+      deliverHere: (channels, event, groupSendScore) => {
+        if (groupSendScore !== null) this.#sendIds.set(event, groupSendScore);
         this.#deliverHere(channels, event);
       },
     });
@@ -137,12 +137,15 @@ export class ChannelsRedisLayer implements GroupLayer {
   }
 
   /**
-   * The id every copy of one group send shares, for an event that came through this process's
-   * inbox: the score channels_redis queued it under, the sender's clock, which `group_send`
-   * reads once for all the inboxes it reaches (on one Redis). `undefined` for any other event.
+   * The id every copy of one group send shares, for an event a `group_send` put in this
+   * process's inbox: the score channels_redis queued it under, the sender's clock, which
+   * `group_send` reads once for all the inboxes it reaches (on one Redis). `undefined` for any
+   * other event, a send to one channel among them (it is that consumer's alone).
    */
-  sendIdOf(event: LayerEvent): string | undefined {
-    return this.#sendIds.get(event);
+  sendIdOf(event: LayerEvent): { id: string; copiesWithinMs: number } | undefined {
+    const id = this.#sendIds.get(event);
+    // A copy waits in an inbox for `expiry` at most: after that channels_redis drops it.
+    return id === undefined ? undefined : { id, copiesWithinMs: this.#settings.expiry * 1000 };
   }
 
   newChannel(deliver: Deliver): string {

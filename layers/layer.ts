@@ -93,10 +93,10 @@ export interface GroupLayer {
   /**
    * Optional: for an event that came from outside this framework (a Django `group_send` on
    * channels_redis), an id that every process's copy of it shares and no other send has, so
-   * that streams can keep it once however many processes received it; `undefined` when the
-   * layer cannot tell.
+   * that streams can keep it once however many processes received it, and how long after the
+   * send a copy may still arrive; `undefined` when the layer cannot tell.
    */
-  sendIdOf?(event: LayerEvent): string | undefined;
+  sendIdOf?(event: LayerEvent): { id: string; copiesWithinMs: number } | undefined;
   /** Counters since the layer was opened. */
   stats(): LayerStats;
   /** The `limit` groups with the most members in this process, largest first (optional). */

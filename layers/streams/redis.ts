@@ -117,12 +117,6 @@ export interface RedisStreamsOptions {
   lingerMs?: number;
 }
 
-/**
- * How long the copies of one foreign send may keep coming to the processes that keep it: twice
- * channels_redis' default `expiry` (60 s), after which an inbox drops what it did not deliver.
- */
-const FOREIGN_COPIES_MS = 120_000;
-
 /** When an unanswered publish is looked for in its stream (see `#settleUnconfirmed`), in ms. */
 const SETTLE_RETRY_MS = [200, 500, 1000, 2000, 4000, 8000];
 /** How many of the group's latest events it is looked for among. */
@@ -228,13 +222,16 @@ export class RedisStreams implements GroupStreams {
     kept: LayerEvent,
     options?: PublishOptions,
   ): Promise<StreamEvent | null> {
-    const sendId = this.#options.layer?.sendIdOf?.(received);
-    if (sendId === undefined) return null;
+    const send = this.#options.layer?.sendIdOf?.(received);
+    if (send === undefined) return null;
     if (this.#closing !== null) throw new Error("Streams are closed");
     // The send's id and what it sent: two sends in one microsecond differ by their content.
-    const id = `${sendId}:${await sha1(eventJson(received))}`;
+    // Made at once, not awaited: the scripts go out in the order the copies arrived, which is
+    // the order they were sent, so that is their order in the stream too.
+    const id = `${send.id}:${contentHash(eventJson(received))}`;
     const args = this.#publishArgs(withoutReserved(kept), options, "", "");
-    args.push(String(FOREIGN_COPIES_MS));
+    // Remembered twice as long as a copy may take, so a late copy still finds it kept.
+    args.push(String(2 * send.copiesWithinMs));
     const reply = await this.#run("publish", group, args, this.#keptKey(group, id));
     // Every caller gets the one kept, whose id and time the first caller made.
     return freezeEvent(JSON.parse((reply as [number, string])[1]) as StreamEvent);
@@ -399,4 +396,20 @@ export class RedisStreams implements GroupStreams {
 async function sha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// A 53-bit hash of `text` (cyrb53), made at once: it tells two different sends with the same id
+// apart, and needs no cryptographic strength (a collision costs a message in history, and needs
+// the same send time to the microsecond).
+function contentHash(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ code, 2654435761);
+    h2 = Math.imul(h2 ^ code, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
 }

@@ -104,6 +104,32 @@ export async function djangoGroupSend(
 }
 
 /**
+ * `group_send`s of each of `messages` to `group`, one after the other, each awaited, from one
+ * Django process, as a view or task that sends several does.
+ */
+export async function djangoGroupSendEach(
+  settings: DjangoLayerSettings,
+  group: string,
+  messages: string[],
+): Promise<void> {
+  const script = "import json, sys\nfrom asgiref.sync import async_to_sync\n" +
+    "from channels.layers import get_channel_layer\n" +
+    "layer = get_channel_layer()\n" +
+    "async def each():\n" +
+    "    for text in json.loads(sys.argv[2]):\n" +
+    "        await layer.group_send(sys.argv[1], {'type': 'chat.message', 'message': text})\n" +
+    "async_to_sync(each)()\n";
+  const { success, stderr } = await new Deno.Command(PYTHON, {
+    args: ["-c", script, group, JSON.stringify(messages)],
+    cwd: FIXTURE,
+    env: djangoEnv(settings),
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) throw new Error(`group_send failed:\n${new TextDecoder().decode(stderr)}`);
+}
+
+/**
  * Django's `channel_layer.receive(channel)`, as `runworker` does: the event it takes, or a
  * rejection with Python's error output when it fails or nothing arrives within `timeoutMs`.
  */

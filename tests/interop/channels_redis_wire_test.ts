@@ -67,6 +67,13 @@ Deno.test({
     );
     assertEquals(JSON.parse(theirRead), { ...EVENT, __asgi_channel__: channels });
     const theirs = Uint8Array.from(theirsHex.match(/../g)!, (byte) => parseInt(byte, 16));
-    assertEquals(deserializeMessage(theirs), { event: EVENT, channels });
+    assertEquals(deserializeMessage(theirs), { event: EVENT, channels, groupSend: true });
+    // A send to one channel names it alone: no group send (its event is that consumer's only).
+    const single = serializeMessage(EVENT, "specific.abc!1");
+    assertEquals(deserializeMessage(single), {
+      event: EVENT,
+      channels: ["specific.abc!1"],
+      groupSend: false,
+    });
   },
 });

@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
 import { RedisStreams } from "../../layers/streams/redis.ts";
+import { createClient } from "redis";
 import { type LogLevel, runChannelWorkers } from "../../mod.ts";
 import { log } from "../../telemetry/log.ts";
 import { Communicator } from "../../testing.ts";
@@ -17,6 +18,7 @@ import { TestSocket } from "../_support/socket.ts";
 import { siteWorkers } from "../../routes/workers.ts";
 import {
   djangoGroupSend,
+  djangoGroupSendEach,
   type DjangoLayerSettings,
   djangoReceive,
   djangoUnavailable,
@@ -247,8 +249,16 @@ Deno.test({
  * One server process as `LAYER=channels_redis` makes it: the layer in Django's keys, the rooms'
  * streams in Redis under our own prefix. Two of these on one Redis are two processes.
  */
-async function processOnChannelsRedis(settings: DjangoLayerSettings, streamPrefix: string) {
-  const layer = await ChannelsRedisLayer.open({ url: settings.redisUrl, prefix: settings.prefix });
+async function processOnChannelsRedis(
+  settings: DjangoLayerSettings,
+  streamPrefix: string,
+  options: { expiry?: number } = {},
+) {
+  const layer = await ChannelsRedisLayer.open({
+    url: settings.redisUrl,
+    prefix: settings.prefix,
+    ...options,
+  });
   const streams = await RedisStreams.open({
     url: settings.redisUrl,
     prefix: streamPrefix,
@@ -310,3 +320,71 @@ Deno.test({
     assertEquals(replayed.map((frame) => frame.id), seen[0].map((frame) => frame.id));
   },
 });
+
+Deno.test({
+  name: "Django's group_sends in a row are kept in the order they were sent, on every process",
+  ignore: ignoreDjango,
+  fn: async () => {
+    const settings: DjangoLayerSettings = { redisUrl: redis!.url, prefix: uniquePrefix("asgi") };
+    const streamPrefix = uniquePrefix("channels");
+    // A long expiry: the mark that a send is kept must outlast it (a copy may wait that long).
+    await using one = await processOnChannelsRedis(settings, streamPrefix, { expiry: 300 });
+    await using two = await processOnChannelsRedis(settings, streamPrefix, { expiry: 300 });
+    const members = [await one.join("/ws/chat/lobby/"), await two.join("/ws/chat/lobby/")];
+    const sent = Array.from({ length: 150 }, (_, i) => `m${String(i).padStart(3, "0")}`);
+    await djangoGroupSendEach(settings, "chat_lobby", sent);
+    for (const member of members) {
+      const frames = [];
+      for (const _ of sent) frames.push(await member.receiveJson(WAIT_MS));
+      assertEquals(frames.map((frame) => frame.message), sent);
+      assertEquals(frames.map((frame) => frame.offset), sent.map((_, i) => i + 1));
+    }
+    const client = createClient({ url: settings.redisUrl });
+    await client.connect();
+    try {
+      const marks = [];
+      for await (const keys of client.scanIterator({ MATCH: `${streamPrefix}:stream-kept:*` })) {
+        marks.push(...keys);
+      }
+      assertEquals(marks.length, sent.length);
+      assert((await client.pTTL(marks[0])) > 300_000, "a late copy would be kept again");
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a Django send to one socket's channel reaches that socket alone, and is not kept",
+  ignore: ignoreDjango,
+  fn: async () => {
+    const settings: DjangoLayerSettings = { redisUrl: redis!.url, prefix: uniquePrefix("asgi") };
+    await using one = await processOnChannelsRedis(settings, uniquePrefix("channels"));
+    const addressee = await one.join("/ws/chat/lobby/?stream=1");
+    await addressee.receiveJson(); // its position
+    const [channel] = await groupMembers(settings, "chat_lobby");
+    const other = await one.join("/ws/chat/lobby/?stream=1");
+    await other.receiveJson();
+    // What a Django consumer does with `self.channel_layer.send(channel, ...)`.
+    await djangoGroupSend(settings, "chat_nobody", { message: "private", channel });
+    const frame = await addressee.receiveJson(WAIT_MS);
+    assertEquals([frame.message, frame.offset], ["private (to one channel)", undefined]);
+    assert(await other.receiveNothing(300), "another socket got a message sent to one channel");
+    other.sendJson({ message: "public" });
+    assertEquals((await other.receiveJson(WAIT_MS)).offset, 1, "the private one took an offset");
+    const later = await one.join("/ws/chat/lobby/");
+    assertEquals((await later.receiveJson()).message, "public");
+    assert(await later.receiveNothing(200), "the private message is in the room's history");
+  },
+});
+
+// The channels in a channels_redis group, as Django's `group_send` reads them.
+async function groupMembers(settings: DjangoLayerSettings, group: string): Promise<string[]> {
+  const client = createClient({ url: settings.redisUrl });
+  await client.connect();
+  try {
+    return await client.zRange(`${settings.prefix}:group:${group}`, 0, -1);
+  } finally {
+    await client.close();
+  }
+}

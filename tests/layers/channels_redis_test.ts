@@ -118,6 +118,34 @@ Deno.test({
 });
 
 Deno.test({
+  name: "channels_redis layer: a message that cannot be delivered (nested too deep) takes no " +
+    "other message popped with it along",
+  ignore: !available,
+  fn: async () => {
+    await using t = await setUp();
+    const member = new Inbox(t.layer, 5000);
+    const inbox = `${t.prefix}specific.${t.layer.clientPrefix}!`;
+    let deep: unknown = "bottom";
+    for (let i = 0; i < 150; i++) deep = [deep];
+    const now = Date.now() / 1000;
+    // One write, so that the layer pops several of them at once.
+    await t.client.zAdd(
+      inbox,
+      ["m0", "deep", "m2", "m3", "m4"].map((type, i) => ({
+        score: now + i / 1000,
+        value: djangoMessage({
+          type,
+          ...(type === "deep" && { deep }),
+          __asgi_channel__: [member.channel],
+        }),
+      })),
+    );
+    await member.receives("m4");
+    assertEquals(member.events.map((event) => event.type), ["m0", "m2", "m3", "m4"]);
+  },
+});
+
+Deno.test({
   name: "channels_redis layer: a message Django queued reaches every channel it names",
   ignore: !available,
   fn: async () => {
