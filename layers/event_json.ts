@@ -13,6 +13,10 @@
 // Keys are values this module froze, with everything inside them; their text once made (null
 // until then: one lookup tells a frozen value from another and finds its text).
 const frozen = new WeakMap<object, string | null>();
+// How many levels of objects and arrays a frozen value spans, for one with any inside it (none
+// is kept for one without, most events: the height 1 costs them nothing): a frozen value put
+// inside another event must still fit the bound there.
+const heights = new WeakMap<object, number>();
 // The value serialised last: a group's members get one event in a row, so most calls are
 // answered by this comparison, without a lookup. Only a frozen value is remembered.
 let lastValue: object | null = null;
@@ -31,8 +35,12 @@ export function freezeEvent<T>(value: T): T {
 
 // `depth`: how many objects and arrays `value` is inside.
 function freezeAt<T>(value: T, depth: number): T {
-  if (typeof value !== "object" || value === null || value === lastValue) return value;
-  if (frozen.has(value)) return value;
+  if (typeof value !== "object" || value === null) return value;
+  if (value === lastValue || frozen.has(value)) {
+    // Frozen already, as an event of its own: inside this one it must still fit the bound.
+    if (depth > 0 && depth + (heights.get(value) ?? 1) > MAX_EVENT_DEPTH) tooDeep();
+    return value;
+  }
   if (!isPlain(value)) {
     checkBytes(value);
     return value; // bytes: left as is, and never remembered (they can change)
@@ -45,9 +53,7 @@ function freezeAt<T>(value: T, depth: number): T {
 // (its JSON fails later, with JSON's own "circular structure" error). Unmarked again when
 // something inside may change (bytes), or is refused.
 function markAndFreeze(value: object, depth: number): boolean {
-  if (depth >= MAX_EVENT_DEPTH) {
-    throw new TypeError(`The event nests objects or arrays more than ${MAX_EVENT_DEPTH} deep`);
-  }
+  if (depth >= MAX_EVENT_DEPTH) tooDeep();
   frozen.set(value, null);
   let unchanging;
   try {
@@ -83,17 +89,24 @@ function freezeInside(value: object, depth: number): boolean {
   // this function again and again under load (25 times in 15 s of the rooms benchmark).
   const inner = Object.values(value);
   let unchanging = true;
+  let below = 0; // the height of the tallest object or array inside
   for (let i = 0; i < inner.length; i++) {
     const item = inner[i];
     if (typeof item === "object" && item !== null) {
       freezeAt(item, depth + 1);
       if (!frozen.has(item)) unchanging = false;
+      below = Math.max(below, heights.get(item) ?? 1);
     } else if (typeof item === "function") {
       throw new TypeError(`${NOT_DATA}: it holds a function`);
     }
   }
+  if (below > 0) heights.set(value, below + 1);
   Object.freeze(value);
   return unchanging;
+}
+
+function tooDeep(): never {
+  throw new TypeError(`The event nests objects or arrays more than ${MAX_EVENT_DEPTH} deep`);
 }
 
 const NOT_DATA = "The event is not plain data (objects, arrays, strings, numbers, booleans, " +

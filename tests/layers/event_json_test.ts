@@ -84,3 +84,16 @@ Deno.test("an event nested deeper than the bound is refused as bad data, not a s
   // Far deeper, as a hostile body parses: still the same refusal.
   assertThrows(() => freezeEvent(nested(30_000)), TypeError);
 });
+
+Deno.test("an event that holds one frozen already is bound by its whole depth", () => {
+  const sent = freezeEvent(nested(MAX_EVENT_DEPTH)); // as a layer froze it when it was sent
+  // Sent on inside another event, one level deeper: over the bound.
+  assertThrows(() => freezeEvent({ type: "relay", inner: sent }), TypeError, "deep");
+  // Wrapped again and again, it stays refused: no frozen part lets the rest through.
+  let relayed: Record<string, unknown> = { type: "relay", inner: freezeEvent(nested(60)) };
+  for (let i = 0; i < 60; i++) relayed = { type: "relay", inner: relayed };
+  assertThrows(() => freezeEvent(relayed), TypeError, "deep");
+  // A frozen part that fits, fits.
+  const small = freezeEvent(nested(3));
+  assertEquals(JSON.parse(checkedEventJson({ type: "relay", inner: small })).inner.type, "t");
+});
