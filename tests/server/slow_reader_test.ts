@@ -53,11 +53,17 @@ Deno.test("a client that stops reading is cut off while the room keeps everythin
   }
 });
 
-for (const [kind, query] of [["", ""], [" (batching)", "?batch=1"]]) {
+const FELL_BEHIND: [string, string, number][] = [
+  ["", "", 64 * 1024],
+  [" (batching)", "?batch=1", 64 * 1024],
+  // Each message alone is more than the bound: the replay must still send it.
+  [" (messages larger than the bound)", "", 8 * 1024],
+];
+for (const [kind, query, maxBufferedBytes] of FELL_BEHIND) {
   Deno.test(`a reader that fell behind and was not cut off gets what was dropped once it catches up${kind}`, async () => {
     await using server = await startTestServer({
       channelCapacity: 100_000, // never closed for its drops: it must be sent them again
-      maxBufferedBytes: 64 * 1024,
+      maxBufferedBytes,
       rateLimit: { perSecond: 100_000, burst: 100_000 },
     });
     const room = server.wsUrl("/ws/chat/burst/");
