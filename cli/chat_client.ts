@@ -115,8 +115,9 @@ export function connectFailure(options: ClientOptions, status: number | null): s
   if (status === null) return `Could not connect to room "${options.room}" at ${options.url}`;
   const name = STATUS_TEXT[status as StatusCode];
   const said = name === undefined ? `${status}` : `${status} ${name}`;
+  // A 403 does not say why: with a token, the token is the likely cause, not the only one.
   const why = status === 403 && options.token !== undefined
-    ? "the token may be expired or revoked"
+    ? "the token may be expired or revoked; the server's log says why"
     : status === 429
     ? "too many connections from here: close some first"
     : "the server's log says why";

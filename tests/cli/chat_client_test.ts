@@ -212,7 +212,7 @@ Deno.test("the terminal client says a refused token or room was refused, not unr
     [
       { CHAT_TOKEN: token },
       "lobby",
-      /Handshake status 403 Forbidden \(the token may be expired or revoked\)/,
+      /Handshake status 403 Forbidden \(the token may be expired or revoked; the server's log says why\)/,
     ],
     [{}, "x ", /Handshake status 403 Forbidden \(the server's log says why\)/],
   ];
