@@ -5,6 +5,7 @@
 import {
   CloseCode,
   type Connection,
+  log,
   PRESENCE_GROUP,
   type PresenceMeta,
   type PresenceTracker,
@@ -61,10 +62,15 @@ export function sitePresence(
       if (!tracked) return;
       // A log-out deletes the session, then closes its sockets with 4001; a tab that is just
       // closing still has its session and gets the grace period (a reload does not flicker).
+      // The session store may be away (Redis restarting): the socket is untracked all the same,
+      // with the grace of a tab that closed, or its user would stay online for good.
       const loggedOut = code === CloseCode.LOGGED_OUT ||
-        (sessionId !== null && await services.sessions.get(sessionId) === null);
-      if (loggedOut && session !== null) await presence.untrackSession(session);
-      await presence.untrack(conn.channelName, { grace: !loggedOut });
+        (sessionId !== null && await sessionEnded(services, sessionId));
+      try {
+        if (loggedOut && session !== null) await presence.untrackSession(session);
+      } finally {
+        await presence.untrack(conn.channelName, { grace: !loggedOut });
+      }
     },
   };
 }
@@ -73,4 +79,14 @@ export function sitePresence(
 export function presenceMeta(headers: Headers, session: string | null): PresenceMeta {
   const device = (headers.get("user-agent") ?? "").slice(0, MAX_DEVICE);
   return { session, device, joinedAt: new Date().toISOString() };
+}
+
+// Whether the session is gone (a log-out elsewhere); false when the store cannot say.
+async function sessionEnded(services: SitePresenceServices, sessionId: string): Promise<boolean> {
+  try {
+    return await services.sessions.get(sessionId) === null;
+  } catch (error) {
+    log.warn("Presence: the session store did not answer; the socket leaves with its grace", error);
+    return false;
+  }
 }

@@ -141,3 +141,21 @@ Deno.test("a page without the list keeps its user online but gets no frames", as
   await until(ada, (frame) => frame.type === USER_ADDED);
   assert(await bob.receiveNothing(), "a track-only socket received frames");
 });
+
+Deno.test("a tab closed while the session store is away still goes offline after the grace", async () => {
+  await using app = await appWith(["ada", "bob"], { presenceGraceMs: 50 });
+  const ada = await openPresence(app, await logIn(app, "ada"));
+  const bob = await openPresence(app, await logIn(app, "bob"));
+  await until(ada, joins("bob"));
+  // Redis restarting, say: the store cannot say whether bob's session still exists.
+  const sessions = app.services.sessions;
+  const get = sessions.get;
+  sessions.get = () => Promise.reject(new Error("The client is offline"));
+  try {
+    await bob.disconnect();
+    await until(ada, leaves("bob"));
+  } finally {
+    sessions.get = get;
+  }
+  await ada.disconnect();
+});
