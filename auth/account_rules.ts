@@ -76,11 +76,17 @@ export function passwordErrors(password: string, username: string): string[] {
   return errors;
 }
 
-/** Every problem with a sign-up form; the username is checked in its normalised form. */
-export function signUpErrors(input: SignUpInput): SignUpErrors {
+/**
+ * Every problem with a sign-up form; the username is checked in its normalised form. `reserved`:
+ * names no account may take, whatever their case (an app shows them as authors of its own: a
+ * chat's "Anonymous" for visitors, say, which an account must not pass for).
+ */
+export function signUpErrors(input: SignUpInput, reserved: readonly string[] = []): SignUpErrors {
   const username = normalizeUsername(input.username);
+  const key = usernameKey(username);
+  const taken = reserved.some((name) => usernameKey(name) === key);
   const errors: SignUpErrors = {
-    username: usernameErrors(username),
+    username: taken ? ["This username is reserved."] : usernameErrors(username),
     password1: passwordErrors(input.password1, username),
     password2: [],
   };

@@ -19,6 +19,7 @@ import {
   openBackends,
   signUpErrors,
 } from "../mod.ts";
+import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 
 const USAGE = "Usage: deno task createsuperuser [--username NAME] [--password-stdin] " +
   "[--data-dir DIR | --layer ...]";
@@ -141,7 +142,10 @@ async function readPassword(
 }
 
 function checked(io: SuperuserIo, username: string, first: string, again: string): string | null {
-  const errors = signUpErrors({ username, password1: first, password2: again });
+  const errors = signUpErrors(
+    { username, password1: first, password2: again },
+    RESERVED_USERNAMES,
+  );
   if (isValid(errors)) return first;
   for (const message of [...errors.username, ...errors.password1, ...errors.password2]) {
     io.say(`Error: ${message}`);

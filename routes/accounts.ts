@@ -32,6 +32,7 @@ import {
 } from "../mod.ts";
 import { logInPage, signUpPage } from "../templates/accounts.ts";
 import { formRefused, redirect } from "./_forms.ts";
+import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 
 /** The one message for a wrong username or a wrong password: it must not tell which. */
 export const BAD_CREDENTIALS = "Please enter a correct username and password.";
@@ -51,7 +52,7 @@ export const signUpSubmit: Handler = async (request, context) => {
     password2: form.get("password2") ?? "",
   };
   const next = safeNext(form.get("next")) ?? undefined;
-  const errors = signUpErrors(input);
+  const errors = signUpErrors(input, RESERVED_USERNAMES);
   const { users, layer, signUpThrottle } = context.services;
   if (isValid(errors)) {
     // Counted before the slow hash, and kept: each account is for good.

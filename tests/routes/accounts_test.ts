@@ -116,6 +116,21 @@ Deno.test("a username taken in another case is refused at sign-up", async () => 
   assertEquals(await server.app.services.users.usernames(), ["Ada"]);
 });
 
+Deno.test("the names the chat shows for visitors, outside senders and the dice are no account's", async () => {
+  await using server = await startTestServer();
+  const client = new WebClient(server.url);
+  for (const username of ["Anonymous", "anonymous", "SERVER", "Dice"]) {
+    const response = await client.submit("/sign_up/", {
+      username,
+      password1: PASSWORD,
+      password2: PASSWORD,
+    });
+    assertEquals(response.status, 400, username);
+    assertStringIncludes(await response.text(), "This username is reserved.");
+  }
+  assertEquals(await server.app.services.users.usernames(), []);
+});
+
 Deno.test("markup in a username is refused, and shown back escaped", async () => {
   await using server = await startTestServer();
   const client = new WebClient(server.url);
