@@ -66,7 +66,8 @@ export function closeReason(reason: string): string {
 
 /**
  * A client's mistake, thrown from a consumer hook: the client gets
- * `{"type": "error", "error": message}`, and the socket is closed when `code` is given.
+ * `{"type": "error", "error": message, "message": message}` (see {@linkcode errorFrame}), and
+ * the socket is closed when `code` is given.
  */
 export class ProtocolError extends Error {
   /** The close code when the error ends the connection; `undefined` keeps it open. */

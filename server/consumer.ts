@@ -17,8 +17,9 @@
  * 4. When the socket closes, the framework leaves every group the consumer joined, then runs
  *    `disconnect(code)`.
  *
- * A hook that throws {@linkcode ProtocolError} sends the client `{"type":"error","error":…}`
- * (and closes the socket if the error names a close code); any other exception is logged and
+ * A hook that throws {@linkcode ProtocolError} sends the client `{"type":"error","error":…}`,
+ * the same text also as `message`, and closes the socket if the error names a close code; any
+ * other exception is logged and
  * closes only that socket with 1011.
  *
  * @example

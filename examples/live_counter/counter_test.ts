@@ -27,7 +27,11 @@ Deno.test("anything but a click gets an error frame and changes nothing", async 
   await comm.connect();
   await comm.receiveJson();
   comm.send("clack");
-  assertEquals(await comm.receiveJson(), { type: "error", error: 'Send "click"' });
+  assertEquals(await comm.receiveJson(), {
+    type: "error",
+    error: 'Send "click"',
+    message: 'Send "click"',
+  });
   assert(await comm.receiveNothing());
   await app.close();
 });
