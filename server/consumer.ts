@@ -19,8 +19,7 @@
  *
  * A hook that throws {@linkcode ProtocolError} sends the client `{"type":"error","error":…}`,
  * the same text also as `message`, and closes the socket if the error names a close code; any
- * other exception is logged and
- * closes only that socket with 1011.
+ * other exception is logged and closes only that socket with 1011.
  *
  * @example
  * ```ts
