@@ -58,7 +58,7 @@
  * }
  * ```
  */
-import type { LayerEvent } from "../layers/layer.ts";
+import { type LayerEvent, validateGroupName } from "../layers/layer.ts";
 import type { GroupStreams, StreamRead, StreamRetention } from "../layers/streams/contract.ts";
 import { log } from "../telemetry/log.ts";
 import type { Connection } from "./consumer.ts";
@@ -109,7 +109,7 @@ export class StreamFollowing {
     });
   }
 
-  /** A follower of `group` for the socket `conn`. */
+  /** A follower of `group` for the socket `conn` (its `enter()` checks the group's name). */
   follow(conn: Connection, group: string): StreamFollower {
     return new Follower(this.#route, conn, group);
   }
@@ -119,8 +119,9 @@ export class StreamFollowing {
 export interface StreamFollower {
   /**
    * Sends what the socket's query asks for (recovery, or history), then the events that came
-   * meanwhile. Call it once, after joining the group, so that nothing falls between the two.
-   * `query` is the socket's, for a caller that parsed it already.
+   * meanwhile. Call it once, after joining the group, so that nothing falls between the two (a
+   * second call throws). `query` is the socket's, for a caller that parsed it already. Events
+   * given to `deliver` before it wait for it: a follower never entered sends nothing.
    */
   enter(query?: URLSearchParams): Promise<void>;
   /**
@@ -167,6 +168,7 @@ class Follower implements StreamFollower {
   #stalls = 0;
   /** `resume()` came while the stream was being read: it runs once that read is done. */
   #resumeAfterRead = false;
+  #entered = false;
 
   constructor(route: FollowedRoute, conn: Connection, group: string) {
     this.#route = route;
@@ -175,6 +177,10 @@ class Follower implements StreamFollower {
   }
 
   async enter(query: URLSearchParams = this.#conn.scope.query): Promise<void> {
+    // A second entry would send the history again, in the middle of the live events.
+    if (this.#entered) throw new Error("StreamFollower.enter() was called already: call it once");
+    validateGroupName(this.#group); // a `TypeError`, as `groupAdd` gives
+    this.#entered = true;
     const read = await this.#enterFrom(positionOf(query), query.get("stream") === "1", false);
     this.#epoch = read.epoch;
     this.#last = read.offset;

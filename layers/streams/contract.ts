@@ -193,6 +193,21 @@ export function validatePosition(position: StreamPosition): void {
   if (position.offset < 0) throw new TypeError("A stream offset is 0 or more");
 }
 
+/**
+ * Throws a `TypeError` unless `retention` (when given) keeps a whole number of 0 or more
+ * messages and 0 or more seconds: checked before a publish takes its offset.
+ */
+export function validateRetention(retention: StreamRetention | undefined): void {
+  if (retention === undefined) return;
+  const { messages, seconds } = retention ?? {};
+  if (!Number.isSafeInteger(messages) || messages < 0) {
+    throw new TypeError(`A retention keeps a whole number of 0 or more messages, not ${messages}`);
+  }
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
+    throw new TypeError(`A retention keeps 0 or more seconds, not ${seconds}`);
+  }
+}
+
 /** Throws a `TypeError` unless `count` (of events to read) is a whole number of 0 or more. */
 export function validateCount(count: number): void {
   if (!Number.isSafeInteger(count) || count < 0) {

@@ -23,7 +23,7 @@
  * Keys: `[prefix, "stream_meta", group]` = `{epoch, offset}`; `[prefix, "stream", group,
  * offset]` = `{t, e}` (time in ms, the event's JSON). Trimming runs every 32 events.
  */
-import type { GroupLayer, LayerEvent } from "../layer.ts";
+import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } from "../layer.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
 import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
 import { log } from "../../telemetry/log.ts";
@@ -44,6 +44,7 @@ import {
   type StreamRetention,
   validateCount,
   validatePosition,
+  validateRetention,
   withoutReserved,
 } from "./contract.ts";
 
@@ -124,6 +125,14 @@ export class KvStreams implements GroupStreams {
 
   publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished> {
     if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
+    try {
+      // Before the event takes an offset.
+      validateGroupName(group);
+      validateEvent(event);
+      validateRetention(options?.retention);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const retention = options?.retention ?? this.#retention;
     const { promise: committed, resolve, reject } = Promise.withResolvers<StreamEvent>();
     const waiting = this.#waiting.get(group);
@@ -143,6 +152,7 @@ export class KvStreams implements GroupStreams {
   }
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {
+    validateGroupName(group);
     validatePosition(position);
     const meta = await this.#meta(group);
     const events = position.offset >= meta.offset
@@ -154,6 +164,7 @@ export class KvStreams implements GroupStreams {
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {
+    validateGroupName(group);
     validateCount(count);
     const meta = await this.#meta(group);
     const events = await this.#list(group, 1, meta.offset, Math.max(0, Math.floor(count)));

@@ -34,6 +34,7 @@ import {
   type StreamRetention,
   validateCount,
   validatePosition,
+  validateRetention,
   withoutReserved,
 } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
@@ -131,6 +132,7 @@ export class MemoryStreams implements GroupStreams {
       // Before the event takes an offset: the layer's own check would come after it.
       validateGroupName(group);
       validateEvent(event);
+      validateRetention(options?.retention);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -151,6 +153,7 @@ export class MemoryStreams implements GroupStreams {
   }
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {
+    validateGroupName(group);
     validatePosition(position);
     const window = await this.#window(group);
     const events = window.after(position.offset);
@@ -160,6 +163,7 @@ export class MemoryStreams implements GroupStreams {
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {
+    validateGroupName(group);
     validateCount(count);
     const window = await this.#window(group);
     return {

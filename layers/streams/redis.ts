@@ -46,7 +46,7 @@
  * unawaited publishes of one sender, written on either side of that answer, be stored in the
  * opposite order: the retry goes behind the later one.
  */
-import type { GroupLayer, LayerEvent } from "../layer.ts";
+import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } from "../layer.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 import { log } from "../../telemetry/log.ts";
@@ -77,6 +77,7 @@ import {
   type StreamRetention,
   validateCount,
   validatePosition,
+  validateRetention,
   withoutReserved,
 } from "./contract.ts";
 
@@ -178,6 +179,10 @@ export class RedisStreams implements GroupStreams {
     options?: PublishOptions,
   ): Promise<StreamPublished> {
     if (this.#closing !== null) throw new Error("Streams are closed");
+    // Before the event takes an offset.
+    validateGroupName(group);
+    validateEvent(event);
+    validateRetention(options?.retention);
     const rest = withoutReserved(event);
     const channel = this.#options.publishInScript ? groupChannel(this.#options.prefix, group) : "";
     const started = performance.now();
@@ -266,6 +271,7 @@ export class RedisStreams implements GroupStreams {
   }
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {
+    validateGroupName(group);
     validatePosition(position);
     const [read, previous] = await this.#read(group, [
       "since",
@@ -280,6 +286,7 @@ export class RedisStreams implements GroupStreams {
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {
+    validateGroupName(group);
     validateCount(count);
     const [read] = await this.#read(group, ["latest", String(Math.max(0, Math.floor(count)))]);
     read.events.reverse();

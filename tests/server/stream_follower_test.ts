@@ -423,3 +423,26 @@ Deno.test("a gap read under way when the history is lost ends with one notice, t
   assertEquals(streams.reads - reads, 0, "the socket went on reading");
   await comm.disconnect();
 });
+
+Deno.test("a follower entered twice, or of a group no layer takes, says so at once", async () => {
+  await using services = await createTestServices();
+  const following = new StreamFollowing(services.streams);
+  const entered: Promise<void>[] = [];
+  let refusedName: unknown = null;
+  const consumer: Consumer = (conn) => {
+    const follower = following.follow(conn, GROUP);
+    const misnamed = following.follow(conn, "");
+    return {
+      async connect() {
+        await conn.groupAdd(GROUP);
+        await follower.enter();
+        entered.push(follower.enter());
+        refusedName = await misnamed.enter().then(() => null, (error) => error);
+      },
+    };
+  };
+  await open(consumer, services);
+  const error = await entered[0].then(() => null, (error: Error) => error);
+  assert(error instanceof Error && /called already/.test(error.message), String(error));
+  assert(refusedName instanceof TypeError, String(refusedName));
+});

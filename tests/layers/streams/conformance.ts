@@ -105,6 +105,27 @@ export function streamConformance(
     assertEquals(new Set(published.map((p) => p.epoch)).size, 1);
   });
 
+  test("bad names, events and retentions are refused before an offset is taken", async (c) => {
+    const streams = c.a.streams;
+    for (const bad of ["", "a\nb", "g".repeat(300)]) {
+      await assertRejects(() => streams.latest(bad, 1), TypeError, undefined, JSON.stringify(bad));
+      await assertRejects(() => streams.since(bad, { epoch: "e", offset: 0 }), TypeError);
+      await assertRejects(() => streams.publish(bad, { type: "t" }), TypeError);
+    }
+    const retentions = [{ messages: -1, seconds: 0 }, { messages: NaN, seconds: 0 }, {
+      messages: 10,
+      seconds: -3,
+    }];
+    for (const retention of retentions) {
+      await assertRejects(
+        () => streams.publish(c.group, { type: "t" }, { retention }),
+        TypeError,
+        "retention",
+      );
+    }
+    assertEquals((await streams.publish(c.group, { type: "t" })).offset, 1);
+  });
+
   test("a group read before its first publish keeps that epoch", async ({ a, b, group }) => {
     const empty = await b.streams.latest(group, 50);
     assertEquals([empty.offset, empty.events, empty.complete], [0, [], true]);
