@@ -40,8 +40,11 @@ export interface CloseVerdict {
  * answer, open or opening), `{code: 1006, reason: "No answer from the server", wasClean: false}`.
  */
 export interface LiveClose {
+  /** The close code: the server's, or 1006 when the connection ended without one. */
   readonly code: number;
+  /** The close reason, "" when none was given. */
   readonly reason: string;
+  /** Whether the closing handshake completed (false when the heartbeat gave it up). */
   readonly wasClean: boolean;
 }
 
