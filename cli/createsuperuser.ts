@@ -80,16 +80,24 @@ export async function runCreateSuperuser(
   const backends = await openBackends(command.config);
   try {
     const { users } = createServices(command.config, backends);
-    const username = command.username ?? await askUsername(io);
-    if (username === null) return 2;
-    const existing = await users.find(username);
-    if (existing !== null) {
-      if (existing.staff) io.say(`${JSON.stringify(existing.username)} is staff already.`);
-      else {
-        await users.setStaff(existing.username, true);
-        io.say(`${JSON.stringify(existing.username)} is now staff (password unchanged).`);
+    let username: string | null = null;
+    // A name is checked as it is entered, and asked again, as Django's createsuperuser does.
+    for (;;) {
+      username = command.username ?? await askUsername(io);
+      if (username === null) return 2;
+      const existing = await users.find(username);
+      if (existing !== null) {
+        if (existing.staff) io.say(`${JSON.stringify(existing.username)} is staff already.`);
+        else {
+          await users.setStaff(existing.username, true);
+          io.say(`${JSON.stringify(existing.username)} is now staff (password unchanged).`);
+        }
+        return 0;
       }
-      return 0;
+      const problems = usernameProblems(username);
+      if (problems.length === 0) break;
+      for (const problem of problems) io.say(`Error: ${problem}`);
+      if (command.username !== null) return 1; // given on the command line: nothing to ask
     }
     const password = await readPassword(command, io, username);
     if (password === null) return 1;
@@ -139,6 +147,11 @@ async function readPassword(
     const password = checked(io, username, first, again);
     if (password !== null) return password;
   }
+}
+
+// What is wrong with a new account's name (the sign-up rules, the site's reserved names).
+function usernameProblems(username: string): string[] {
+  return signUpErrors({ username, password1: "", password2: "" }, RESERVED_USERNAMES).username;
 }
 
 function checked(io: SuperuserIo, username: string, first: string, again: string): string | null {

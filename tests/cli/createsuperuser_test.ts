@@ -138,6 +138,46 @@ Deno.test("createsuperuser asks again until the two passwords match and pass the
   }
 });
 
+Deno.test("createsuperuser checks the username as it is entered, and asks for it again", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+  try {
+    const command = parseSuperuserArgs([], { DATA_DIR: dataDir, ...FAST_HASHING });
+    const answers = ["Anonymous", "bad name", "dora", PASSWORD, PASSWORD];
+    const said: string[] = [];
+    const asked: string[] = [];
+    const io: SuperuserIo = {
+      interactive: true,
+      ask: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
+      askSecret: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
+      readStdin: () => Promise.reject(new Error("not read")),
+      say: (line) => void said.push(line),
+    };
+    assertEquals(await runCreateSuperuser(command, io), 0);
+    assertEquals(asked, [
+      "Username: ",
+      "Username: ",
+      "Username: ",
+      "Password: ",
+      "Password (again): ",
+    ]);
+    assertEquals(said.slice(0, 2), [
+      "Error: This username is reserved.",
+      "Error: Enter a valid username. This value may contain only letters, numbers, and " +
+      "@/./+/-/_ characters.",
+    ]);
+    assertEquals(said.at(-1), 'Superuser "dora" created.');
+    // Given on the command line, a bad one ends the command: there is nobody to ask.
+    const given = parseSuperuserArgs(["--username", "Dice"], {
+      DATA_DIR: dataDir,
+      ...FAST_HASHING,
+    });
+    assertEquals(await runCreateSuperuser(given, { ...io, interactive: false }), 1);
+    assertEquals(said.at(-1), "Error: This username is reserved.");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("createsuperuser's arguments: a missing username value is a usage error", () => {
   for (const args of [["--username"], ["--username", "--password-stdin"], ["ada"]]) {
     let message = "";
