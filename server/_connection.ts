@@ -278,6 +278,10 @@ export class WebSocketConnection implements Connection {
     return Math.max(0, this.#limits.maxBufferedBytes - waiting);
   }
 
+  get sendBound(): number {
+    return this.#limits.maxBufferedBytes;
+  }
+
   #beforeOpenBound(): number {
     return this.#limits.maxBufferedBytes * BEFORE_OPEN_FACTOR;
   }

@@ -79,6 +79,11 @@ export interface Connection {
    * the socket opens, and once it is open a client that far behind is closed with 1013.
    */
   readonly sendCapacity: number;
+  /**
+   * The most this socket holds unsent once open (`maxBufferedBytes`, `MAX_BUFFERED_BYTES`): its
+   * `sendCapacity` when nothing waits. A frame larger than that is sent once nothing waits.
+   */
+  readonly sendBound: number;
   /** Sends `{"type": "error", "error": message, "message": message}` (see `errorFrame`). */
   sendError(message: string): void;
   /**

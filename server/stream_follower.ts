@@ -242,21 +242,17 @@ class Follower implements StreamFollower {
     }
   }
 
-  // Waits until the socket can take `event`'s frame without going over its bound, or has taken
-  // in all it will (its room stopped growing: a frame larger than the whole bound then goes, as
-  // a live one would, and a client that stopped reading is closed as too slow); false once the
+  // Waits until the socket can take `event`'s frame without going over its bound (one larger
+  // than the whole bound: until nothing waits), however long its client pauses; false once the
   // socket has closed.
   async #roomFor(event: LayerEvent): Promise<boolean> {
-    const frame = this.#route.frameOf(event, this.#conn);
-    const bytes = frame === null ? 0 : frameBytes(eventJson(frame));
-    let room = this.#conn.sendCapacity;
-    while (!this.#conn.closed && room < bytes) {
+    const conn = this.#conn;
+    const frame = this.#route.frameOf(event, conn);
+    const bytes = frame === null ? 0 : Math.min(frameBytes(eventJson(frame)), conn.sendBound);
+    while (!conn.closed && conn.sendCapacity < bytes) {
       await new Promise((resolve) => setTimeout(resolve, ROOM_CHECK_MS));
-      const now = this.#conn.sendCapacity;
-      if (now <= room) break;
-      room = now;
     }
-    return !this.#conn.closed;
+    return !conn.closed;
   }
 
   #sendFrame(event: LayerEvent): void {

@@ -53,13 +53,24 @@ Deno.test("a client that stops reading is cut off while the room keeps everythin
   }
 });
 
-const FELL_BEHIND: [string, string, number][] = [
-  ["", "", 64 * 1024],
-  [" (batching)", "?batch=1", 64 * 1024],
+const FELL_BEHIND: {
+  kind: string;
+  query?: string;
+  maxBufferedBytes: number;
+  /** Messages sent on after the first drop: the longer the replay. */
+  more?: number;
+  /** The reader stops for 2 s after this many messages (a stalling link). */
+  pauseAfter?: number;
+}[] = [
+  { kind: "", maxBufferedBytes: 64 * 1024 },
+  { kind: " (batching)", query: "?batch=1", maxBufferedBytes: 64 * 1024 },
   // Each message alone is more than the bound: the replay must still send it.
-  [" (messages larger than the bound)", "", 8 * 1024],
+  { kind: " (messages larger than the bound)", maxBufferedBytes: 8 * 1024 },
+  // A long replay, and a reader that stops for a while in the middle of it: the replay waits
+  // for it, rather than overfill its socket and have it closed as too slow.
+  { kind: " (a reader that pauses)", maxBufferedBytes: 64 * 1024, more: 800, pauseAfter: 100 },
 ];
-for (const [kind, query, maxBufferedBytes] of FELL_BEHIND) {
+for (const { kind, query = "", maxBufferedBytes, more = 0, pauseAfter } of FELL_BEHIND) {
   Deno.test(`a reader that fell behind and was not cut off gets what was dropped once it catches up${kind}`, async () => {
     await using server = await startTestServer({
       channelCapacity: 100_000, // never closed for its drops: it must be sent them again
@@ -71,24 +82,29 @@ for (const [kind, query, maxBufferedBytes] of FELL_BEHIND) {
     const sender = await RawWebSocket.open(room);
     const layer = server.app.services.layer;
     const sent: string[] = [];
+    const say = async () => {
+      const id = `m${sent.length}`;
+      sent.push(id);
+      await sender.send(JSON.stringify({ message: `${id} ${PADDING}` }));
+      while (!String(JSON.parse(await sender.nextText()).message).startsWith(`${id} `));
+    };
     try {
       // A burst the reader cannot keep up with, then the room goes quiet: no later message comes
       // to show it a gap.
-      while (layer.stats().dropped === 0 && sent.length < MAX_MESSAGES) {
-        const id = `m${sent.length}`;
-        sent.push(id);
-        await sender.send(JSON.stringify({ message: `${id} ${PADDING}` }));
-        while (!String(JSON.parse(await sender.nextText()).message).startsWith(`${id} `));
-      }
+      while (layer.stats().dropped === 0 && sent.length < MAX_MESSAGES) await say();
       assert(layer.stats().dropped > 0, `no drops after ${sent.length} messages`);
+      for (let n = 0; n < more; n++) await say();
       const got: string[] = [];
       // Given up on (the read then fails) if the dropped ones never come.
-      const giveUp = setTimeout(() => slow.close(), 15_000);
+      const giveUp = setTimeout(() => slow.close(), 30_000);
       try {
         while (got.length < sent.length) {
           // A batching client's frame holds several, one JSON object a line.
           for (const line of (await slow.nextText()).split("\n")) {
             got.push(String(JSON.parse(line).message).split(" ")[0]);
+            if (got.length === pauseAfter) {
+              await new Promise((resolve) => setTimeout(resolve, 2000));
+            }
           }
         }
       } finally {
