@@ -62,11 +62,15 @@ function foreignKeeper(
   options: PublishOptions,
 ): (event: LayerEvent, group: string) => Promise<LayerEvent | null> {
   const keeping = new WeakMap<LayerEvent, Promise<LayerEvent | null>>();
+  // Each group's last event: the next one's answer waits for it, so events are sent in the
+  // order they came (a Django send to one channel, answered at once, must not overtake the group
+  // send before it, which waits for Redis).
+  const last = new Map<string, Promise<unknown>>();
   return (event, group) => {
     let kept = keeping.get(event);
     if (kept === undefined) {
       const as = keepAs(event, group);
-      kept = as === null ? Promise.resolve(null) : streams.keepForeign!(group, event, as, options)
+      const keep = as === null ? null : streams.keepForeign!(group, event, as, options)
         .catch((error) => {
           log.warn(
             `An event from outside to "${group}" was sent but not kept in its stream`,
@@ -74,6 +78,15 @@ function foreignKeeper(
           );
           return null;
         });
+      const before = last.get(group);
+      const answer: Promise<LayerEvent | null> = before === undefined
+        ? keep ?? Promise.resolve(null)
+        : before.then(() => keep);
+      last.set(group, answer);
+      void answer.then(() => {
+        if (last.get(group) === answer) last.delete(group);
+      });
+      kept = answer;
       keeping.set(event, kept);
     }
     return kept;

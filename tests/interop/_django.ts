@@ -130,6 +130,35 @@ export async function djangoGroupSendEach(
 }
 
 /**
+ * For each of `texts`, a `group_send` to `group`, then a `send` of the same text to `channel`
+ * alone (marked " (to one channel)"), each awaited, from one Django process.
+ */
+export async function djangoGroupSendThenSend(
+  settings: DjangoLayerSettings,
+  group: string,
+  channel: string,
+  texts: string[],
+): Promise<void> {
+  const script = "import json, sys\nfrom asgiref.sync import async_to_sync\n" +
+    "from channels.layers import get_channel_layer\n" +
+    "layer = get_channel_layer()\n" +
+    "async def each():\n" +
+    "    for text in json.loads(sys.argv[3]):\n" +
+    "        await layer.group_send(sys.argv[1], {'type': 'chat.message', 'message': text})\n" +
+    "        await layer.send(sys.argv[2], {'type': 'chat.message',\n" +
+    "                                       'message': text + ' (to one channel)'})\n" +
+    "async_to_sync(each)()\n";
+  const { success, stderr } = await new Deno.Command(PYTHON, {
+    args: ["-c", script, group, channel, JSON.stringify(texts)],
+    cwd: FIXTURE,
+    env: djangoEnv(settings),
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) throw new Error(`group_send failed:\n${new TextDecoder().decode(stderr)}`);
+}
+
+/**
  * Django's `channel_layer.receive(channel)`, as `runworker` does: the event it takes, or a
  * rejection with Python's error output when it fails or nothing arrives within `timeoutMs`.
  */

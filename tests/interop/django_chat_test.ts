@@ -19,6 +19,7 @@ import { siteWorkers } from "../../routes/workers.ts";
 import {
   djangoGroupSend,
   djangoGroupSendEach,
+  djangoGroupSendThenSend,
   type DjangoLayerSettings,
   djangoReceive,
   djangoUnavailable,
@@ -388,3 +389,21 @@ async function groupMembers(settings: DjangoLayerSettings, group: string): Promi
     await client.close();
   }
 }
+
+Deno.test({
+  name: "a Django send to one socket after a group send to its room arrives after it",
+  ignore: ignoreDjango,
+  fn: async () => {
+    const settings: DjangoLayerSettings = { redisUrl: redis!.url, prefix: uniquePrefix("asgi") };
+    await using one = await processOnChannelsRedis(settings, uniquePrefix("channels"));
+    const member = await one.join("/ws/chat/lobby/");
+    const [channel] = await groupMembers(settings, "chat_lobby");
+    const texts = Array.from({ length: 20 }, (_, i) => `hello${i}`);
+    await djangoGroupSendThenSend(settings, "chat_lobby", channel, texts);
+    const got = [];
+    for (let i = 0; i < 2 * texts.length; i++) {
+      got.push((await member.receiveJson(WAIT_MS)).message);
+    }
+    assertEquals(got, texts.flatMap((text) => [text, `${text} (to one channel)`]));
+  },
+});
