@@ -169,6 +169,8 @@ class Follower implements StreamFollower {
   /** `resume()` came while the stream was being read: it runs once that read is done. */
   #resumeAfterRead = false;
   #entered = false;
+  /** Events without an offset that came while the stream was read; `null` until one does. */
+  #loose: LayerEvent[] | null = null;
 
   constructor(route: FollowedRoute, conn: Connection, group: string) {
     this.#route = route;
@@ -191,10 +193,10 @@ class Follower implements StreamFollower {
     const offset = event.offset;
     if (typeof offset !== "number" || typeof event.epoch !== "string") {
       const keep = this.#route.keptForeign;
-      if (keep === null) return this.#sendFrame(event); // not streamed: nothing to order it by
+      if (keep === null) return this.#sendLoose(event); // not streamed: nothing to order it by
       // From Django: its copy kept in the stream comes instead, with its offset.
       void keep(event, this.#group).then((kept) => {
-        if (kept === null) this.#sendFrame(event);
+        if (kept === null) this.#sendLoose(event);
         else this.deliver(kept);
       });
       return;
@@ -255,6 +257,15 @@ class Follower implements StreamFollower {
     return !conn.closed;
   }
 
+  // An event without an offset: sent now, or, while the stream is read, once that read is done
+  // (it must not overtake what came before it, held meanwhile). At most as many as are held.
+  #sendLoose(event: LayerEvent): void {
+    if (this.#held === null) return this.#sendFrame(event);
+    const loose = this.#loose ??= [];
+    if (loose.length < HELD_AT_MOST) loose.push(event);
+    else log.warn(`Dropped a "${event.type}" event to "${this.#group}": too many wait for a read`);
+  }
+
   #sendFrame(event: LayerEvent): void {
     const frame = this.#route.frameOf(event, this.#conn);
     if (frame !== null) this.#conn.sendJson(frame);
@@ -294,6 +305,9 @@ class Follower implements StreamFollower {
     this.#held = null;
     this.#ahead = null;
     this.#stalls = 0;
+    const loose = this.#loose;
+    this.#loose = null;
+    for (const event of loose ?? []) this.#sendFrame(event);
     if (this.#resumeAfterRead) {
       this.#resumeAfterRead = false;
       this.resume();

@@ -446,3 +446,60 @@ Deno.test("a follower entered twice, or of a group no layer takes, says so at on
   assert(error instanceof Error && /called already/.test(error.message), String(error));
   assert(refusedName instanceof TypeError, String(refusedName));
 });
+
+// Django sent G to the group, then S to this socket alone; the socket's follower is reading
+// its stream (another process's message b is stored, its live copy not here yet).
+Deno.test("an event from outside that is not kept waits behind one kept before it while the stream is read", async () => {
+  await using services = await createTestServices();
+  const store = await DenoKvStore.open(":memory:");
+  // The shared stream (as Redis would be): its publishes reach nobody live here.
+  const inner = new MemoryStreams(new InMemoryLayer(), store, { writeDelayMs: 0 });
+  const streams = {
+    publish: inner.publish.bind(inner),
+    since: async (g: string, p: { epoch: string; offset: number }) => {
+      await new Promise((r) => setTimeout(r, 20)); // one Redis round trip
+      return inner.since(g, p);
+    },
+    latest: inner.latest.bind(inner),
+    close: () => inner.close(),
+    // As RedisStreams: keeps the received event's copy in the stream, once.
+    keepForeign: async (g: string, _received: LayerEvent, kept: LayerEvent) => {
+      const published = await inner.publish(g, kept);
+      return { ...kept, offset: published.offset, epoch: published.epoch };
+    },
+  };
+  const following = new StreamFollowing(streams as never, {
+    keepForeign: (event) => event.toOne === true ? null : { type: "note", text: event.text },
+  });
+  let channel = "";
+  const consumer: Consumer = (conn) => {
+    const follower = following.follow(conn, GROUP);
+    return {
+      async connect() {
+        channel = conn.channelName;
+        await conn.groupAdd(GROUP);
+        await follower.enter();
+      },
+      events: { note: (event) => follower.deliver(event) },
+    };
+  };
+  await inner.publish(GROUP, { type: "note", text: "a" });
+  const comm = new Communicator({ consumer, services }, "/ws/notes/");
+  await comm.connect();
+  const first = await comm.receiveJson(); // history: a
+  // Another process's message, stored; its live copy is still on its way here.
+  await inner.publish(GROUP, { type: "note", text: "b (other process)" });
+  // Django: group_send G, then send S to this socket's channel, in that order.
+  await services.layer.groupSend(GROUP, { type: "note", text: "G (group_send)" });
+  await services.layer.send(channel, {
+    type: "note",
+    text: "S (send to one channel)",
+    toOne: true,
+  });
+  const got = [first.text];
+  for (let i = 0; i < 3; i++) got.push((await comm.receiveJson()).text);
+  await comm.disconnect();
+  await inner.close();
+  store.close();
+  assertEquals(got, ["a", "b (other process)", "G (group_send)", "S (send to one channel)"]);
+});
