@@ -34,7 +34,7 @@
  * ```
  */
 import type { Histogram } from "../../telemetry/metrics.ts";
-import type { LayerEvent, SendResult } from "../layer.ts";
+import { type LayerEvent, type SendResult, validateEvent, validateGroupName } from "../layer.ts";
 
 /** A position in a stream: what a client saw last. */
 export interface StreamPosition {
@@ -191,6 +191,20 @@ export function validatePosition(position: StreamPosition): void {
     throw new TypeError("A stream position is an epoch string and a whole offset");
   }
   if (position.offset < 0) throw new TypeError("A stream offset is 0 or more");
+}
+
+/**
+ * Throws a `TypeError` for what no stream may publish: an invalid group name, an event without
+ * a string `type`, a bad retention. Checked before the event takes an offset.
+ */
+export function validatePublish(
+  group: string,
+  event: LayerEvent,
+  options: PublishOptions | undefined,
+): void {
+  validateGroupName(group);
+  validateEvent(event);
+  validateRetention(options?.retention);
 }
 
 /**

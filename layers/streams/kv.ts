@@ -23,7 +23,7 @@
  * Keys: `[prefix, "stream_meta", group]` = `{epoch, offset}`; `[prefix, "stream", group,
  * offset]` = `{t, e}` (time in ms, the event's JSON). Trimming runs every 32 events.
  */
-import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } from "../layer.ts";
+import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
 import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
 import { log } from "../../telemetry/log.ts";
@@ -44,7 +44,7 @@ import {
   type StreamRetention,
   validateCount,
   validatePosition,
-  validateRetention,
+  validatePublish,
   withoutReserved,
 } from "./contract.ts";
 
@@ -126,10 +126,7 @@ export class KvStreams implements GroupStreams {
   publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished> {
     if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
     try {
-      // Before the event takes an offset.
-      validateGroupName(group);
-      validateEvent(event);
-      validateRetention(options?.retention);
+      validatePublish(group, event, options); // before the event takes an offset
     } catch (error) {
       return Promise.reject(error);
     }

@@ -16,7 +16,7 @@
  * <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at most 48 KiB per value;
  * `["stream_runs", run]` = `"clean"`.
  */
-import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } from "../layer.ts";
+import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
 import { frozenEventJson } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
@@ -34,7 +34,7 @@ import {
   type StreamRetention,
   validateCount,
   validatePosition,
-  validateRetention,
+  validatePublish,
   withoutReserved,
 } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
@@ -130,9 +130,7 @@ export class MemoryStreams implements GroupStreams {
     if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
     try {
       // Before the event takes an offset: the layer's own check would come after it.
-      validateGroupName(group);
-      validateEvent(event);
-      validateRetention(options?.retention);
+      validatePublish(group, event, options);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -46,7 +46,7 @@
  * unawaited publishes of one sender, written on either side of that answer, be stored in the
  * opposite order: the retry goes behind the later one.
  */
-import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } from "../layer.ts";
+import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 import { log } from "../../telemetry/log.ts";
@@ -77,7 +77,7 @@ import {
   type StreamRetention,
   validateCount,
   validatePosition,
-  validateRetention,
+  validatePublish,
   withoutReserved,
 } from "./contract.ts";
 
@@ -179,10 +179,7 @@ export class RedisStreams implements GroupStreams {
     options?: PublishOptions,
   ): Promise<StreamPublished> {
     if (this.#closing !== null) throw new Error("Streams are closed");
-    // Before the event takes an offset.
-    validateGroupName(group);
-    validateEvent(event);
-    validateRetention(options?.retention);
+    validatePublish(group, event, options); // before the event takes an offset
     const rest = withoutReserved(event);
     const channel = this.#options.publishInScript ? groupChannel(this.#options.prefix, group) : "";
     const started = performance.now();

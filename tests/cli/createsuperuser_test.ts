@@ -101,20 +101,26 @@ Deno.test("createsuperuser refuses a password the sign-up rules refuse", async (
   }
 });
 
+/** A terminal that answers each question with the next of `answers`, and keeps what it saw. */
+function scriptedTerminal(answers: string[]) {
+  const said: string[] = [];
+  const asked: string[] = [];
+  const io: SuperuserIo = {
+    interactive: true,
+    ask: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
+    askSecret: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
+    readStdin: () => Promise.reject(new Error("not read")),
+    say: (line) => void said.push(line),
+  };
+  return { io, said, asked };
+}
+
 Deno.test("createsuperuser asks again until the two passwords match and pass the rules", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
   try {
     const command = parseSuperuserArgs([], { DATA_DIR: dataDir, ...FAST_HASHING });
     const answers = ["", "dora", PASSWORD, "something else", "dora", "dora", PASSWORD, PASSWORD];
-    const said: string[] = [];
-    const asked: string[] = [];
-    const io: SuperuserIo = {
-      interactive: true,
-      ask: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
-      askSecret: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
-      readStdin: () => Promise.reject(new Error("not read")),
-      say: (line) => void said.push(line),
-    };
+    const { io, said, asked } = scriptedTerminal(answers);
     assertEquals(await runCreateSuperuser(command, io), 0);
     assertEquals(asked, [
       "Username: ",
@@ -143,15 +149,7 @@ Deno.test("createsuperuser checks the username as it is entered, and asks for it
   try {
     const command = parseSuperuserArgs([], { DATA_DIR: dataDir, ...FAST_HASHING });
     const answers = ["Anonymous", "bad name", "dora", PASSWORD, PASSWORD];
-    const said: string[] = [];
-    const asked: string[] = [];
-    const io: SuperuserIo = {
-      interactive: true,
-      ask: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
-      askSecret: (question) => Promise.resolve((asked.push(question), answers.shift() ?? null)),
-      readStdin: () => Promise.reject(new Error("not read")),
-      say: (line) => void said.push(line),
-    };
+    const { io, said, asked } = scriptedTerminal(answers);
     assertEquals(await runCreateSuperuser(command, io), 0);
     assertEquals(asked, [
       "Username: ",

@@ -104,40 +104,15 @@ export async function djangoGroupSend(
 }
 
 /**
- * `group_send`s of each of `messages` to `group`, one after the other, each awaited, from one
- * Django process, as a view or task that sends several does.
+ * `group_send`s of each of `texts` to `group`, one after the other, each awaited, from one Django
+ * process, as a view or task that sends several does; with `channel`, each is followed by a
+ * `send` of the same text to that channel alone (marked " (to one channel)").
  */
 export async function djangoGroupSendEach(
   settings: DjangoLayerSettings,
   group: string,
-  messages: string[],
-): Promise<void> {
-  const script = "import json, sys\nfrom asgiref.sync import async_to_sync\n" +
-    "from channels.layers import get_channel_layer\n" +
-    "layer = get_channel_layer()\n" +
-    "async def each():\n" +
-    "    for text in json.loads(sys.argv[2]):\n" +
-    "        await layer.group_send(sys.argv[1], {'type': 'chat.message', 'message': text})\n" +
-    "async_to_sync(each)()\n";
-  const { success, stderr } = await new Deno.Command(PYTHON, {
-    args: ["-c", script, group, JSON.stringify(messages)],
-    cwd: FIXTURE,
-    env: djangoEnv(settings),
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!success) throw new Error(`group_send failed:\n${new TextDecoder().decode(stderr)}`);
-}
-
-/**
- * For each of `texts`, a `group_send` to `group`, then a `send` of the same text to `channel`
- * alone (marked " (to one channel)"), each awaited, from one Django process.
- */
-export async function djangoGroupSendThenSend(
-  settings: DjangoLayerSettings,
-  group: string,
-  channel: string,
   texts: string[],
+  channel = "",
 ): Promise<void> {
   const script = "import json, sys\nfrom asgiref.sync import async_to_sync\n" +
     "from channels.layers import get_channel_layer\n" +
@@ -145,8 +120,9 @@ export async function djangoGroupSendThenSend(
     "async def each():\n" +
     "    for text in json.loads(sys.argv[3]):\n" +
     "        await layer.group_send(sys.argv[1], {'type': 'chat.message', 'message': text})\n" +
-    "        await layer.send(sys.argv[2], {'type': 'chat.message',\n" +
-    "                                       'message': text + ' (to one channel)'})\n" +
+    "        if sys.argv[2]:\n" +
+    "            await layer.send(sys.argv[2], {'type': 'chat.message',\n" +
+    "                                           'message': text + ' (to one channel)'})\n" +
     "async_to_sync(each)()\n";
   const { success, stderr } = await new Deno.Command(PYTHON, {
     args: ["-c", script, group, channel, JSON.stringify(texts)],

@@ -19,7 +19,6 @@ import { siteWorkers } from "../../routes/workers.ts";
 import {
   djangoGroupSend,
   djangoGroupSendEach,
-  djangoGroupSendThenSend,
   type DjangoLayerSettings,
   djangoReceive,
   djangoUnavailable,
@@ -399,7 +398,7 @@ Deno.test({
     const member = await one.join("/ws/chat/lobby/");
     const [channel] = await groupMembers(settings, "chat_lobby");
     const texts = Array.from({ length: 20 }, (_, i) => `hello${i}`);
-    await djangoGroupSendThenSend(settings, "chat_lobby", channel, texts);
+    await djangoGroupSendEach(settings, "chat_lobby", texts, channel);
     const got = [];
     for (let i = 0; i < 2 * texts.length; i++) {
       got.push((await member.receiveJson(WAIT_MS)).message);
