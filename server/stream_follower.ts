@@ -249,12 +249,17 @@ class Follower implements StreamFollower {
   // socket has closed.
   async #roomFor(event: LayerEvent): Promise<boolean> {
     const conn = this.#conn;
-    const frame = this.#route.frameOf(event, conn);
-    const bytes = frame === null ? 0 : Math.min(frameBytes(eventJson(frame)), conn.sendBound);
+    const bytes = this.#bytesOf(event);
     while (!conn.closed && conn.sendCapacity < bytes) {
       await new Promise((resolve) => setTimeout(resolve, ROOM_CHECK_MS));
     }
     return !conn.closed;
+  }
+
+  // The room `event`'s frame needs in the socket: at most the whole bound.
+  #bytesOf(event: LayerEvent): number {
+    const frame = this.#route.frameOf(event, this.#conn);
+    return frame === null ? 0 : Math.min(frameBytes(eventJson(frame)), this.#conn.sendBound);
   }
 
   // An event without an offset: sent now, or, while the stream is read, once that read is done
@@ -321,6 +326,9 @@ class Follower implements StreamFollower {
     held.sort(byOffset);
     for (const event of held) {
       if (event.epoch === this.#epoch && event.offset === this.#last + 1) {
+        // No room for it now (the socket is still taking in a replay): it is read from the
+        // stream below, paced, with the rest.
+        if (this.#conn.sendCapacity < this.#bytesOf(event)) break;
         this.#last++;
         this.#sendFrame(event);
       }
@@ -343,6 +351,7 @@ class Follower implements StreamFollower {
       if (read.complete && read.epoch === epoch) {
         for (const event of read.events) {
           if (event.offset > this.#last) {
+            if (!await this.#roomFor(event)) return;
             this.#last = event.offset;
             this.#sendFrame(event);
           }

@@ -144,3 +144,52 @@ Deno.test("a client that sends but never reads the replies is closed with 1013, 
     await other.close();
   }
 });
+
+Deno.test("a reader that fell behind catches up while the room goes on at a pace it can read", async () => {
+  await using server = await startTestServer({
+    channelCapacity: 100_000, // never closed for its drops: it must be sent them again
+    maxBufferedBytes: 64 * 1024,
+    rateLimit: { perSecond: 100_000, burst: 100_000 },
+  });
+  const room = server.wsUrl("/ws/chat/steady/");
+  const slow = await RawWebSocket.open(room);
+  const sender = await RawWebSocket.open(room);
+  const layer = server.app.services.layer;
+  const sent: string[] = [];
+  const say = async () => {
+    const id = `m${sent.length}`;
+    sent.push(id);
+    await sender.send(JSON.stringify({ message: `${id} ${PADDING}` }));
+    while (!String(JSON.parse(await sender.nextText()).message).startsWith(`${id} `));
+  };
+  try {
+    while (layer.stats().dropped === 0 && sent.length < MAX_MESSAGES) await say();
+    for (let n = 0; n < 100; n++) await say();
+    // 20 messages a second go on for 8 s; the reader reads one frame every 20 ms, faster than
+    // that, so it catches up (the replay and the live messages after it, each once).
+    const goesOn = (async () => {
+      for (let n = 0; n < 160; n++) {
+        await say();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const got: string[] = [];
+    const giveUp = setTimeout(() => slow.close(), 40_000);
+    try {
+      while (got.length < sent.length) {
+        got.push(String(JSON.parse(await slow.nextText()).message).split(" ")[0]);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await goesOn;
+      while (got.length < sent.length) {
+        got.push(String(JSON.parse(await slow.nextText()).message).split(" ")[0]);
+      }
+    } finally {
+      clearTimeout(giveUp);
+    }
+    assertEquals(got, sent, "the reader did not get every message once, in order");
+  } finally {
+    slow.close();
+    sender.close();
+  }
+});
