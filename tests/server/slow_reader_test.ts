@@ -53,6 +53,44 @@ Deno.test("a client that stops reading is cut off while the room keeps everythin
   }
 });
 
+/**
+ * A room whose raw reader `slow` falls behind: it is never closed for its drops (it must be sent
+ * them again), and `say` posts the next 9 KB message and waits for its echo to the sender.
+ */
+async function roomWithSlowReader(maxBufferedBytes: number, query = "") {
+  const server = await startTestServer({
+    channelCapacity: 100_000,
+    maxBufferedBytes,
+    rateLimit: { perSecond: 100_000, burst: 100_000 },
+  });
+  const room = server.wsUrl("/ws/chat/burst/");
+  const slow = await RawWebSocket.open(room + query);
+  const sender = await RawWebSocket.open(room);
+  const layer = server.app.services.layer;
+  const sent: string[] = [];
+  const say = async () => {
+    const id = `m${sent.length}`;
+    sent.push(id);
+    await sender.send(JSON.stringify({ message: `${id} ${PADDING}` }));
+    while (!String(JSON.parse(await sender.nextText()).message).startsWith(`${id} `));
+  };
+  return {
+    slow,
+    sent,
+    say,
+    /** Posts until the server has dropped one for the reader. */
+    async burst(): Promise<void> {
+      while (layer.stats().dropped === 0 && sent.length < MAX_MESSAGES) await say();
+      assert(layer.stats().dropped > 0, `no drops after ${sent.length} messages`);
+    },
+    async [Symbol.asyncDispose]() {
+      slow.close();
+      sender.close();
+      await server[Symbol.asyncDispose]();
+    },
+  };
+}
+
 const FELL_BEHIND: {
   kind: string;
   query?: string;
@@ -72,49 +110,29 @@ const FELL_BEHIND: {
 ];
 for (const { kind, query = "", maxBufferedBytes, more = 0, pauseAfter } of FELL_BEHIND) {
   Deno.test(`a reader that fell behind and was not cut off gets what was dropped once it catches up${kind}`, async () => {
-    await using server = await startTestServer({
-      channelCapacity: 100_000, // never closed for its drops: it must be sent them again
-      maxBufferedBytes,
-      rateLimit: { perSecond: 100_000, burst: 100_000 },
-    });
-    const room = server.wsUrl("/ws/chat/burst/");
-    const slow = await RawWebSocket.open(room + query);
-    const sender = await RawWebSocket.open(room);
-    const layer = server.app.services.layer;
-    const sent: string[] = [];
-    const say = async () => {
-      const id = `m${sent.length}`;
-      sent.push(id);
-      await sender.send(JSON.stringify({ message: `${id} ${PADDING}` }));
-      while (!String(JSON.parse(await sender.nextText()).message).startsWith(`${id} `));
-    };
+    await using room = await roomWithSlowReader(maxBufferedBytes, query);
+    const { slow, sent, say } = room;
+    // A burst the reader cannot keep up with, then the room goes quiet: no later message comes
+    // to show it a gap.
+    await room.burst();
+    for (let n = 0; n < more; n++) await say();
+    const got: string[] = [];
+    // Given up on (the read then fails) if the dropped ones never come.
+    const giveUp = setTimeout(() => slow.close(), 30_000);
     try {
-      // A burst the reader cannot keep up with, then the room goes quiet: no later message comes
-      // to show it a gap.
-      while (layer.stats().dropped === 0 && sent.length < MAX_MESSAGES) await say();
-      assert(layer.stats().dropped > 0, `no drops after ${sent.length} messages`);
-      for (let n = 0; n < more; n++) await say();
-      const got: string[] = [];
-      // Given up on (the read then fails) if the dropped ones never come.
-      const giveUp = setTimeout(() => slow.close(), 30_000);
-      try {
-        while (got.length < sent.length) {
-          // A batching client's frame holds several, one JSON object a line.
-          for (const line of (await slow.nextText()).split("\n")) {
-            got.push(String(JSON.parse(line).message).split(" ")[0]);
-            if (got.length === pauseAfter) {
-              await new Promise((resolve) => setTimeout(resolve, 2000));
-            }
+      while (got.length < sent.length) {
+        // A batching client's frame holds several, one JSON object a line.
+        for (const line of (await slow.nextText()).split("\n")) {
+          got.push(String(JSON.parse(line).message).split(" ")[0]);
+          if (got.length === pauseAfter) {
+            await new Promise((resolve) => setTimeout(resolve, 2000));
           }
         }
-      } finally {
-        clearTimeout(giveUp);
       }
-      assertEquals(got, sent, "the reader did not get every message once, in order");
     } finally {
-      slow.close();
-      sender.close();
+      clearTimeout(giveUp);
     }
+    assertEquals(got, sent, "the reader did not get every message once, in order");
   });
 }
 
@@ -146,50 +164,31 @@ Deno.test("a client that sends but never reads the replies is closed with 1013, 
 });
 
 Deno.test("a reader that fell behind catches up while the room goes on at a pace it can read", async () => {
-  await using server = await startTestServer({
-    channelCapacity: 100_000, // never closed for its drops: it must be sent them again
-    maxBufferedBytes: 64 * 1024,
-    rateLimit: { perSecond: 100_000, burst: 100_000 },
-  });
-  const room = server.wsUrl("/ws/chat/steady/");
-  const slow = await RawWebSocket.open(room);
-  const sender = await RawWebSocket.open(room);
-  const layer = server.app.services.layer;
-  const sent: string[] = [];
-  const say = async () => {
-    const id = `m${sent.length}`;
-    sent.push(id);
-    await sender.send(JSON.stringify({ message: `${id} ${PADDING}` }));
-    while (!String(JSON.parse(await sender.nextText()).message).startsWith(`${id} `));
-  };
-  try {
-    while (layer.stats().dropped === 0 && sent.length < MAX_MESSAGES) await say();
-    for (let n = 0; n < 100; n++) await say();
-    // 20 messages a second go on for 8 s; the reader reads one frame every 20 ms, faster than
-    // that, so it catches up (the replay and the live messages after it, each once).
-    const goesOn = (async () => {
-      for (let n = 0; n < 160; n++) {
-        await say();
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    })();
-    const got: string[] = [];
-    const giveUp = setTimeout(() => slow.close(), 40_000);
-    try {
-      while (got.length < sent.length) {
-        got.push(String(JSON.parse(await slow.nextText()).message).split(" ")[0]);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      await goesOn;
-      while (got.length < sent.length) {
-        got.push(String(JSON.parse(await slow.nextText()).message).split(" ")[0]);
-      }
-    } finally {
-      clearTimeout(giveUp);
+  await using room = await roomWithSlowReader(64 * 1024);
+  const { slow, sent, say } = room;
+  await room.burst();
+  for (let n = 0; n < 100; n++) await say();
+  // 20 messages a second go on for 8 s; the reader reads one frame every 20 ms, faster than
+  // that, so it catches up (the replay and the live messages after it, each once).
+  const goesOn = (async () => {
+    for (let n = 0; n < 160; n++) {
+      await say();
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    assertEquals(got, sent, "the reader did not get every message once, in order");
+  })();
+  const got: string[] = [];
+  const giveUp = setTimeout(() => slow.close(), 40_000);
+  try {
+    while (got.length < sent.length) {
+      got.push(String(JSON.parse(await slow.nextText()).message).split(" ")[0]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await goesOn;
+    while (got.length < sent.length) {
+      got.push(String(JSON.parse(await slow.nextText()).message).split(" ")[0]);
+    }
   } finally {
-    slow.close();
-    sender.close();
+    clearTimeout(giveUp);
   }
+  assertEquals(got, sent, "the reader did not get every message once, in order");
 });
