@@ -457,9 +457,8 @@ export class WebSocketConnection implements Connection {
         this.#state &= ~DRAIN_WATCHED;
         return;
       }
-      const socket = this.#socket;
-      const waiting = (socket?.bufferedAmount ?? 0) + (this.#batch?.pending ?? 0);
-      if (waiting <= this.#limits.maxBufferedBytes / 2 && this.#enqueue(() => this.#drained())) {
+      const caughtUp = this.sendCapacity >= this.#limits.maxBufferedBytes / 2;
+      if (caughtUp && this.#enqueue(() => this.#drained())) {
         this.#state &= ~(DRAIN_WATCHED | CONGESTED);
       } else setTimeout(check, DRAIN_CHECK_MS);
     };

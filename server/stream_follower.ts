@@ -59,7 +59,12 @@
  * ```
  */
 import { type LayerEvent, validateGroupName } from "../layers/layer.ts";
-import type { GroupStreams, StreamRead, StreamRetention } from "../layers/streams/contract.ts";
+import type {
+  GroupStreams,
+  StreamEvent,
+  StreamRead,
+  StreamRetention,
+} from "../layers/streams/contract.ts";
 import { log } from "../telemetry/log.ts";
 import type { Connection } from "./consumer.ts";
 import { type FollowedRoute, followedRoute } from "./_followed_route.ts";
@@ -233,15 +238,22 @@ class Follower implements StreamFollower {
     try {
       const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
       if (!read.complete || read.epoch !== epoch) return await this.#reenter();
-      for (const event of read.events) {
-        if (event.offset <= this.#last) continue;
-        if (!await this.#roomFor(event)) return;
-        this.#last = event.offset;
-        this.#sendFrame(event);
-      }
+      await this.#sendOnFrom(read.events);
     } catch (error) {
       log.warn(`Stream of "${this.#group}" could not be read to resend what was dropped`, error);
     }
+  }
+
+  // Sends the events of a read of this epoch that follow the position, in order, each once
+  // there is room for it; false when the socket closed first.
+  async #sendOnFrom(events: readonly StreamEvent[]): Promise<boolean> {
+    for (const event of events) {
+      if (event.offset <= this.#last) continue;
+      if (!await this.#roomFor(event)) return false;
+      this.#last = event.offset;
+      this.#sendFrame(event);
+    }
+    return true;
   }
 
   // Waits until the socket can take `event`'s frame without going over its bound (one larger
@@ -349,13 +361,7 @@ class Follower implements StreamFollower {
     if (ahead.epoch === epoch) {
       const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
       if (read.complete && read.epoch === epoch) {
-        for (const event of read.events) {
-          if (event.offset > this.#last) {
-            if (!await this.#roomFor(event)) return;
-            this.#last = event.offset;
-            this.#sendFrame(event);
-          }
-        }
+        if (!await this.#sendOnFrom(read.events)) return;
         // No nearer: a read shared with a socket that began it a moment earlier may hold less
         // than this one saw, so once more; twice, and the stream does not have it.
         if (this.#last === last && ++this.#stalls > 1) this.#dropAhead();
