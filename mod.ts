@@ -187,7 +187,8 @@ export {
   validateGroupName,
   validateNamedChannel,
 } from "./layers/layer.ts";
-export { MAX_EVENT_DEPTH } from "./layers/event_json.ts";
+// For a layer of your own: what every member gets is checked and frozen (see `GroupLayer`).
+export { checkedEventJson, freezeEvent, MAX_EVENT_DEPTH } from "./layers/event_json.ts";
 export { InMemoryLayer } from "./layers/in_memory.ts";
 export type { RedisForm, RedisNodeAddress } from "./storage/redis_connection.ts";
 
@@ -230,6 +231,13 @@ export {
   type UntrackOptions,
 } from "./layers/presence/contract.ts";
 export { createLocalPresence } from "./layers/presence/memory.ts";
+// A presence backend of your own: it counts connections, the core does the rest.
+export type {
+  PresenceBackend,
+  // Named apart from the server's own `TrackedConnection` (a socket the server keeps).
+  TrackedConnection as PresenceConnection,
+} from "./layers/presence/contract.ts";
+export { PresenceCore } from "./layers/presence/core.ts";
 
 // Accounts: users, sessions, CSRF, login throttling (Django's auth, sessions and CSRF).
 export {

@@ -72,9 +72,9 @@ export class AdminStats implements Closable {
     this.#leaseMs = timers.leaseMs ?? 5000;
     this.heartbeatMs = timers.heartbeatMs ?? 2000;
     this.#channel = services.layer.newChannel((event) => this.#heard(event));
-    this.#ready = services.layer.groupAdd(ADMIN_PROCESSES_GROUP, this.#channel).catch((error) =>
-      log.warn("Admin figures: could not join the processes' group", error)
-    );
+    // `Promise.try`: a layer may throw rather than reject.
+    this.#ready = Promise.try(() => services.layer.groupAdd(ADMIN_PROCESSES_GROUP, this.#channel))
+      .catch((error) => log.warn("Admin figures: could not join the processes' group", error));
   }
 
   /** Resolves once this process hears heartbeats. */
@@ -87,7 +87,7 @@ export class AdminStats implements Closable {
     this.#closed = true;
     this.#stop();
     await this.#ready;
-    await this.#services.layer.closeChannel(this.#channel).catch(() => {});
+    await Promise.try(() => this.#services.layer.closeChannel(this.#channel)).catch(() => {});
   }
 
   #heard(event: LayerEvent): boolean {
@@ -109,7 +109,9 @@ export class AdminStats implements Closable {
   #publish(): void {
     if (Date.now() > this.#leaseUntil) return this.#stop();
     const row = this.#row(this.#services.metrics.snapshot());
-    this.#services.layer.groupSend(ADMIN_STATS_GROUP, { type: ADMIN_ROW, ...row }).catch(
+    const event = { type: ADMIN_ROW, ...row };
+    // From a timer, where a layer's throw would end the process: taken as a rejection.
+    Promise.try(() => this.#services.layer.groupSend(ADMIN_STATS_GROUP, event)).catch(
       (error) => log.debug(`Admin figures not sent: ${error}`),
     );
   }

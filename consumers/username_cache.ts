@@ -42,7 +42,12 @@ export class UsernameCache implements UsernameSource {
 
   async #load(): Promise<string[]> {
     // Listen before reading, so a sign-up during the read is in one or the other.
-    await (this.#subscribed ??= this.#subscribe());
+    const subscribing = this.#subscribed ??= this.#subscribe();
+    await subscribing.catch((error) => {
+      // Not kept: the next read subscribes again, so the directory works once the layer is back.
+      if (this.#subscribed === subscribing) this.#subscribed = null;
+      throw error;
+    });
     this.#heard = [];
     const names = await this.#source.usernames();
     this.#names = names;
@@ -53,16 +58,26 @@ export class UsernameCache implements UsernameSource {
   }
 
   async #subscribe(): Promise<string> {
-    const channel = this.#layer.newChannel((event) => this.#receive(event));
-    await this.#layer.groupAdd(ACCOUNT_EVENTS_GROUP, channel);
-    return channel;
+    let channel: string | null = null;
+    try {
+      channel = this.#layer.newChannel((event) => this.#receive(event));
+      await this.#layer.groupAdd(ACCOUNT_EVENTS_GROUP, channel);
+      return channel;
+    } catch (error) {
+      const opened = channel;
+      if (opened !== null) {
+        await Promise.try(() => this.#layer.closeChannel(opened)).catch(() => {});
+      }
+      throw error;
+    }
   }
 
   /** Stops listening for sign-ups (the app closes it at shutdown). */
   async close(): Promise<void> {
     const subscribed = this.#subscribed;
     this.#subscribed = null;
-    if (subscribed !== null) await this.#layer.closeChannel(await subscribed);
+    const channel = await subscribed?.catch(() => null); // a failed one has nothing to close
+    if (channel) await this.#layer.closeChannel(channel);
   }
 
   #receive(event: LayerEvent): boolean {

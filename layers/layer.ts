@@ -10,8 +10,17 @@ import { log } from "../telemetry/log.ts";
  * - **Channels.** {@linkcode GroupLayer.newChannel} gives every connection a fresh, unique
  *   channel name and registers the function that receives its events. Only the process that
  *   created a channel receives on it.
- * - **Events** are plain JSON-serialisable objects with a string `type`. Receivers must treat
- *   them as immutable: one object may be handed to every local member.
+ * - **Events** are plain data with a string `type`: objects, arrays, strings, numbers,
+ *   booleans, null and bytes (`Uint8Array`), nested at most `MAX_EVENT_DEPTH` (100) deep,
+ *   with a JSON text. Anything else (a `Date`, a `Map`, a class's instance, a BigInt, a cycle)
+ *   is refused at its sender with a `TypeError`: `checkedEventJson(event)` does that check, and
+ *   returns the text to put on the wire.
+ * - **Members get frozen events**: one object may be handed to every local member, so it is
+ *   frozen deeply first (`checkedEventJson` at the sender; `freezeEvent` on an event decoded
+ *   from the wire), and none can change what the others get. Its JSON is then made once.
+ * - **Group add is visible once it resolves**: events sent after `groupAdd` resolved, from any
+ *   process, reach the new member. (Consumers join a group, then read its history or state:
+ *   a layer that subscribed later would lose what was sent between.)
  * - **Group add is idempotent**: adding a channel twice leaves it a member once.
  * - **Discard of a missing member is a no-op**, as is discarding from an unknown group.
  * - **Delivery is at most once.** An event is never duplicated; it may be lost when a
@@ -24,7 +33,10 @@ import { log } from "../telemetry/log.ts";
  *   warning level. Senders are never slowed or blocked by a slow receiver.
  * - **Names**: group names are 1 to 200 characters with no control characters
  *   (see {@linkcode validateGroupName}); Unicode and spaces are allowed, so a chat room's
- *   own name can be part of its group name. An invalid name throws a `TypeError`.
+ *   own name can be part of its group name. An invalid name is refused with a `TypeError`.
+ * - **Failures** of a method that returns a promise (an invalid name, a broker away) reject
+ *   that promise. The framework also survives a method that throws instead, and takes it as
+ *   the same failure.
  *
  * **Named channels** (Channels' `send("thumbnails", …)` to a `runworker`): a name without `!`
  * (`thumbnails`, `dice`; ASCII letters, digits, `-`, `_`, `.`, under 100 characters, see

@@ -329,21 +329,23 @@ export class WebSocketConnection implements Connection {
     }
   }
 
+  // Through `Promise.try`: a layer that throws rather than rejects still gives the consumer a
+  // rejected promise, as the contract says, so its `.catch` sees the failure.
   groupAdd(group: string): Promise<void> {
     // The layer remembers the channel's groups: closing the channel leaves them all.
-    return this.#layer.groupAdd(group, this.channelName);
+    return Promise.try(() => this.#layer.groupAdd(group, this.channelName));
   }
 
   groupDiscard(group: string): Promise<void> {
-    return this.#layer.groupDiscard(group, this.channelName);
+    return Promise.try(() => this.#layer.groupDiscard(group, this.channelName));
   }
 
   groupSend(group: string, event: LayerEvent): Promise<SendResult> {
-    return this.#layer.groupSend(group, event);
+    return Promise.try(() => this.#layer.groupSend(group, event));
   }
 
   channelSend(channel: string, event: LayerEvent): Promise<SendResult> {
-    return this.#layer.send(channel, event);
+    return Promise.try(() => this.#layer.send(channel, event));
   }
 
   #neverOpened(): void {
@@ -672,8 +674,11 @@ export class WebSocketConnection implements Connection {
   // consumer's `disconnect` runs.
   async #release(): Promise<void> {
     this.#state |= FINISHED;
-    await this.#layer.closeChannel(this.channelName).catch((error) => {
+    try {
+      // Awaited inside `try`: a layer that throws rather than rejects must not end the process.
+      await this.#layer.closeChannel(this.channelName);
+    } catch (error) {
       log.warn(`Could not close channel ${this.channelName} and leave its groups`, error);
-    });
+    }
   }
 }

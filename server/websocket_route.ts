@@ -184,15 +184,24 @@ export function websocketHandler(
     const { config, layer } = context.services;
     // Opt-in only: a client that asked for neither gets one message per frame.
     const batch = batchRequested(request, context.url);
-    const connection = new WebSocketConnection(consumer, {
-      scope,
-      layer,
-      limits: config,
-      onDroppedBeforeOpen,
-      onFinished,
-      batch: batch !== "none",
-      meter,
-    });
+    let connection: WebSocketConnection;
+    try {
+      connection = new WebSocketConnection(consumer, {
+        scope,
+        layer,
+        limits: config,
+        onDroppedBeforeOpen,
+        onFinished,
+        batch: batch !== "none",
+        meter,
+      });
+    } catch (error) {
+      // The layer could not give the socket a channel (its broker is away): nothing was taken
+      // but the cap's place, which must not stay taken by a socket that never was.
+      lease?.release();
+      log.warn(`Could not open a channel on the layer for ${path}`, error);
+      return refuse(503, "unavailable", "Server busy: the layer is unavailable; retry later");
+    }
     let socket: SocketLike | null = null;
     // Given back when the connection finishes (a refused `connect` does too), or later (below).
     if (lease !== undefined) connection.onFinished(() => releaseWithSocket(lease, socket));

@@ -89,7 +89,8 @@ export class PublishedTopics {
   /** Leaves every topic's group, and waits for the leaving ones (at a close). */
   async leaveAll(): Promise<void> {
     for (const topic of this.#topics.keys()) {
-      await this.#layer.groupDiscard(presenceGroup(topic), this.#channel).catch(() => {});
+      await Promise.try(() => this.#layer.groupDiscard(presenceGroup(topic), this.#channel))
+        .catch(() => {});
     }
     await Promise.all(this.#leaving.values());
   }

@@ -1,7 +1,7 @@
 /**
  * Presence: who is online, kept as state plus diffs, the way Phoenix Presence does it.
  *
- * Semantics every implementation keeps (the suite in `tests/layers/presence_conformance.ts`
+ * Semantics every implementation keeps (the suite in `tests/layers/presence/conformance.ts`
  * checks each point, and runs unchanged against every implementation):
  *
  * - **Connections, not users, are tracked.** Each presence socket is tracked under its own

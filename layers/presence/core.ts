@@ -193,7 +193,8 @@ export class PresenceCore implements PresenceTracker {
     }
     this.#diffs.stop();
     await this.#topics.leaveAll();
-    await this.#layer.closeChannel(this.#channel).catch(() => {});
+    // `Promise.try`: a layer that throws rather than rejects must not stop the close here.
+    await Promise.try(() => this.#layer.closeChannel(this.#channel)).catch(() => {});
     await this.#backend.close();
   }
 

@@ -26,6 +26,7 @@ import {
   incomplete,
   newEpoch,
   type PublishOptions,
+  PublishUnconfirmedError,
   sinceVerdict,
   type StreamEvent,
   type StreamPosition,
@@ -224,13 +225,16 @@ export class MemoryStreams implements GroupStreams {
     this.#schedule();
     const layer = this.#layer;
     if (layer.groupSendNow === undefined) {
-      return layer.groupSend(group, streamed).then((result) => ({ ...result, offset, epoch }));
+      return Promise.try(() => layer.groupSend(group, streamed)).then(
+        (result) => ({ ...result, offset, epoch }),
+        (error) => Promise.reject(undelivered(group, offset, error)),
+      );
     }
     // Every member is in this process: delivered before this returns, with no promise between.
     try {
       return Promise.resolve({ ...layer.groupSendNow(group, streamed), offset, epoch });
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(undelivered(group, offset, error));
     }
   }
 
@@ -416,4 +420,13 @@ export class MemoryStreams implements GroupStreams {
       });
     }
   }
+}
+
+// Stored, so not "not sent": sent again, it would be stored twice. Its members may not have it
+// yet; a reader that recovers, or reads a gap, gets it from the stream.
+function undelivered(group: string, offset: number, error: unknown): PublishUnconfirmedError {
+  return new PublishUnconfirmedError(
+    `Stored as offset ${offset} of "${group}", but the layer failed to hand it to the members`,
+    { cause: error },
+  );
 }

@@ -25,8 +25,8 @@
  * - `groupNames` replaces the contract's name rule for a layer that must keep a narrower one
  *   (channels_redis shares groups with Django, whose names are ASCII under 100 characters).
  *
- * The suite assumes one thing beyond the contract's text: once `groupAdd` has resolved,
- * events sent afterwards from any process reach the new member.
+ * Events are awaited after `groupAdd` resolved, as the contract allows: from then on, events
+ * sent from any process reach the new member.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import type { GroupLayer, LayerEvent, SendResult } from "../../layers/layer.ts";
@@ -485,12 +485,52 @@ async function refusesEventsWithoutJson(pair: LayerPair): Promise<void> {
   cyclic.self = cyclic;
   const bad = [{ type: "big", n: 10n ** 20n }, cyclic] as unknown as LayerEvent[];
   for (const event of bad) {
-    await assertRejects(() => sender.groupSend(g, event), TypeError, "no JSON text");
-    await assertRejects(() => sender.send(box.channel, event), TypeError, "no JSON text");
+    // A `TypeError`, in the layer's own words: the contract does not fix its message.
+    await assertRejects(() => sender.groupSend(g, event), TypeError);
+    await assertRejects(() => sender.send(box.channel, event), TypeError);
   }
   await sender.groupSend(g, { type: "marker" });
   await box.receives("marker");
   assertEquals(box.count("big") + box.count("cyclic"), 0, "a member got an event with no JSON");
+}
+
+async function refusesEventsNotPlainData(pair: LayerPair): Promise<void> {
+  const { sender, member, group, inbox } = pair;
+  const g = group("plain");
+  const box = inbox(member);
+  await member.groupAdd(g, box.channel);
+  let deep: unknown = {};
+  for (let level = 0; level < 200; level++) deep = { inner: deep };
+  const bad = [
+    { type: "date", at: new Date(0) },
+    { type: "map", inner: { map: new Map() } },
+    { type: "instance", value: new URL("https://example.com/") },
+    { type: "function", call: () => {} },
+    { type: "deep", deep },
+  ] as LayerEvent[];
+  for (const event of bad) {
+    await assertRejects(() => sender.groupSend(g, event), TypeError, undefined, event.type);
+    await assertRejects(() => sender.send(box.channel, event), TypeError, undefined, event.type);
+  }
+  await sender.groupSend(g, { type: "marker" });
+  await box.receives("marker");
+  assertEquals(box.events.map((event) => event.type), ["marker"], "a member got what is not data");
+}
+
+async function deliversFrozenEvents(pair: LayerPair): Promise<void> {
+  const { sender, member, group, inbox } = pair;
+  const g = group("frozen");
+  const [first, second] = [inbox(member), inbox(member)];
+  await member.groupAdd(g, first.channel);
+  await member.groupAdd(g, second.channel);
+  await sender.groupSend(g, { type: "note", inner: { list: [1, { n: 2 }] } });
+  await first.receives("note");
+  await second.receives("note");
+  for (const box of [first, second]) {
+    const event = box.events[0] as LayerEvent & { inner: { list: [number, object] } };
+    const parts = [event, event.inner, event.inner.list, event.inner.list[1]];
+    assert(parts.every(Object.isFrozen), "a member got an event it could change for the others");
+  }
 }
 
 async function namesChannelsUniquely({ sender, member, inbox }: LayerPair): Promise<void> {
@@ -539,6 +579,8 @@ const CASES: [Title, Case, boolean?][] = [
   [(names) => `${names.invalidTitle} group names are refused`, refusesBadNames, true],
   ["an event without a string type is refused", refusesBadEvents, true],
   ["an event with no JSON text is refused at its sender", refusesEventsWithoutJson],
+  ["an event that is not plain data is refused at its sender", refusesEventsNotPlainData],
+  ["members get the event frozen, all the way down", deliversFrozenEvents],
   ["every new channel gets a unique name", namesChannelsUniquely],
   ["close can be called twice", closesTwice, true],
 ];

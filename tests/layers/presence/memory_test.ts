@@ -7,7 +7,8 @@ import {
   type PresenceDiff,
 } from "../../../layers/presence/contract.ts";
 import { createLocalPresence, MemoryPresenceBackend } from "../../../layers/presence/memory.ts";
-import { PresenceCore } from "../../../layers/presence/core.ts";
+// From the public API: a backend of one's own is built on it (see the README).
+import { PresenceCore } from "../../../mod.ts";
 import { log } from "../../../telemetry/log.ts";
 import { FakeClock } from "../_fake_clock.ts";
 import { Inbox } from "../_inbox.ts";

@@ -3,6 +3,7 @@ import { streamConformance, type StreamWorld } from "./conformance.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
 import type { GroupLayer } from "../../../layers/layer.ts";
 import { MemoryStreams } from "../../../layers/streams/memory.ts";
+import { PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
 import type { Store } from "../../../storage/store.ts";
 
@@ -258,3 +259,25 @@ Deno.test("in-process streams: past the memory budget the largest rooms lose the
 async function position(streams: MemoryStreams, group: string, offset: number) {
   return { epoch: (await streams.latest(group, 0)).epoch, offset };
 }
+
+Deno.test("in-process streams: a publish stored but not handed on by its layer is unconfirmed, not refused", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  // A layer of one's own whose broker is away: no `groupSendNow`, and `groupSend` fails.
+  const failing = Object.assign(Object.create(layer) as GroupLayer, {
+    groupSendNow: undefined,
+    groupSend: () => Promise.reject(new Error("Broker away")),
+  });
+  const streams = new MemoryStreams(failing, store);
+  const error = await assertRejects(
+    () => streams.publish("room.a", { type: "note", n: 1 }),
+    PublishUnconfirmedError,
+    "Stored as offset 1",
+  );
+  assertEquals((error.cause as Error).message, "Broker away");
+  // Stored: a client told "not sent" would send it again, and every reader would see it twice.
+  const read = await streams.latest("room.a", 10);
+  assertEquals(read.events.map((event) => event.n), [1]);
+  await streams.close();
+  await layer.close();
+});
