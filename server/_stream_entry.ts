@@ -42,14 +42,21 @@ export function positionOf(query: URLSearchParams): StreamPosition | null {
   const since = query.get("since");
   if (epoch === null && since === null) return null;
   const offset = Number(since);
-  // A position that cannot be one recovers nothing: the client gets the history.
+  // A position that cannot be one recovers nothing: the client gets the history, and is told why.
   if (
-    epoch === null || since === null || since === "" || !Number.isSafeInteger(offset) || offset < 0
+    epoch === null || epoch === "" || since === null || since === "" ||
+    !Number.isSafeInteger(offset) || offset < 0
   ) {
-    return { epoch: "", offset: 0 };
+    return MALFORMED_POSITION;
   }
   return { epoch, offset };
 }
+
+// What `positionOf` gives for a query that names no position (no epoch, a bad offset): no
+// stream has its epoch, and `enterStream` tells it by identity, to say why with the right reason.
+const MALFORMED_POSITION: StreamPosition = Object.freeze({ epoch: "", offset: 0 });
+const MALFORMED_REASON =
+  'the position is malformed: "epoch" must name one and "since" be a whole number of 0 or more';
 
 /** Whether the client follows offsets: it came back from a position, or asked `?stream=1`. */
 export function followsOffsets(query: URLSearchParams): boolean {
@@ -78,7 +85,9 @@ export async function enterStream(conn: Connection, entry: StreamEntry): Promise
       complete: false,
       epoch: read.epoch,
       offset: read.offset,
-      reason: read.complete
+      reason: position === MALFORMED_POSITION
+        ? MALFORMED_REASON
+        : read.complete
         ? `missed ${frames.length} messages, more than one reconnect replays; the last ` +
           `${entry.historySize} follow`
         : read.reason,

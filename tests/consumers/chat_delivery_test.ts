@@ -168,14 +168,24 @@ Deno.test("a client whose epoch is gone, or whose position is not one, gets comp
   await using app = await createTestApp(GENEROUS);
   const sender = await join(app, "lobby");
   await chat(sender, 3);
-  for (const query of ["?epoch=gone&since=2", "?epoch=x&since=abc", "?since=2", "?epoch=x"]) {
+  const { epoch } = await app.services.streams.latest("chat.lobby", 0);
+  // The reason names the cause: a client with a malformed query must not be told of an epoch.
+  const cases: [string, RegExp][] = [
+    ["?epoch=gone&since=2", /epoch/],
+    [`?epoch=${epoch}&since=abc`, /malformed/],
+    [`?epoch=${epoch}&since=-1`, /malformed/],
+    ["?epoch=&since=2", /malformed/],
+    ["?since=2", /malformed/],
+    ["?epoch=x", /malformed/],
+  ];
+  for (const [query, reason] of cases) {
     const back = await join(app, "lobby", query);
     const verdict = await back.receiveJson();
     assertEquals([verdict.type, verdict.complete, verdict.offset], ["recovered", false, 3], query);
+    assertMatch(String(verdict.reason), reason, query);
     for (let n = 1; n <= 3; n++) assertEquals((await back.receiveJson()).history, true);
     await back.disconnect();
   }
-  const { epoch } = await app.services.streams.latest("chat.lobby", 0);
   const ahead = await join(app, "lobby", `?epoch=${epoch}&since=7`);
   assertEquals((await ahead.receiveJson()).complete, false);
 });
