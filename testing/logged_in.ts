@@ -5,6 +5,7 @@
  */
 import type { Services } from "../server/context.ts";
 import { SESSION_COOKIE } from "../auth/cookies.ts";
+import { normalizeUsername, usernameErrors } from "../auth/account_rules.ts";
 
 /**
  * Headers that sign in `username` (made with a random password when it does not exist) by a
@@ -23,6 +24,12 @@ export async function loggedInHeaders(
   username: string,
   origin = "http://localhost",
 ): Promise<Record<string, string>> {
+  // A name no account can have would give a cookie that signs nobody in: the test would see an
+  // anonymous user, or a 403, and look for the fault elsewhere.
+  const errors = usernameErrors(normalizeUsername(username));
+  if (errors.length > 0) {
+    throw new TypeError(`"${username.slice(0, 40)}" cannot be a username: ${errors.join(" ")}`);
+  }
   if (await services.users.find(username) === null) {
     const password = crypto.randomUUID();
     if (await services.users.create(username, password) === null) {

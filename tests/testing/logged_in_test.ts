@@ -1,5 +1,5 @@
 /** `loggedInHeaders`: a signed-in user for a communicator, as Django's `force_login`. */
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertRejects } from "@std/assert";
 import { type Consumer, createApp, socket } from "../../mod.ts";
 import { Communicator, createTestServices, loggedInHeaders, testUpgrade } from "../../testing.ts";
 
@@ -33,4 +33,13 @@ Deno.test("loggedInHeaders signs a communicator in, and a login-required route l
   } finally {
     await app.close();
   }
+});
+
+Deno.test("loggedInHeaders refuses a name no account can have, rather than sign in nobody", async () => {
+  await using services = await createTestServices();
+  for (const name of ["", "x".repeat(151), "no spaces please"]) {
+    await assertRejects(() => loggedInHeaders(services, name), TypeError, "cannot be a username");
+  }
+  // One that can be is still signed in.
+  assertEquals(typeof (await loggedInHeaders(services, "ada")).cookie, "string");
 });
