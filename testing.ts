@@ -22,7 +22,9 @@
 export {
   Communicator,
   type CommunicatorOptions,
+  type ConnectResult,
   type ConsumerTarget,
+  HOOK_TIMEOUT_MS,
   RECEIVE_TIMEOUT_MS,
   testUpgrade,
 } from "./testing/communicator.ts";

@@ -207,7 +207,7 @@ export class WebSocketConnection implements Connection {
       await this.#release();
       await runDisconnectHook(this.#hooks, this.#closeCode, this.scope.path);
       this.#markDone();
-      return { status: 403, reason: closedInConnect(this.#closeReason) };
+      return { status: 403, reason: closedInConnect(this.#closeReason), code: this.#closeCode };
     }
     if (refusal === null) {
       this.#continueAfter(undefined); // what waited runs now, in order

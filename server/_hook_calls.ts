@@ -17,6 +17,8 @@ export type EventHandler = (event: LayerEvent) => void | Promise<void>;
 export interface ConnectRefusal {
   status: 403 | 500;
   reason: string;
+  /** The close code the consumer refused with (a `ProtocolError`'s, or `close(code)` in it). */
+  code?: number;
 }
 
 /**
@@ -33,7 +35,9 @@ export async function runConnectHook(
     if (verdict !== false) return null;
     return { status: 403, reason: "Refused by the consumer: its connect hook said no" };
   } catch (error) {
-    if (error instanceof ProtocolError) return { status: 403, reason: error.message };
+    if (error instanceof ProtocolError) {
+      return { status: 403, reason: error.message, code: error.code };
+    }
     log.error(`Consumer connect failed for ${path}`, error);
     return { status: 500, reason: "The consumer's connect hook failed (logged above)" };
   }

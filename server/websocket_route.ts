@@ -208,6 +208,7 @@ export function websocketHandler(
     const refused = await connection.runConnect();
     if (refused !== null) {
       const why = refused.status === 500 ? "consumer_error" : "consumer";
+      if (refused.code !== undefined) refusedWithCode.set(request, refused.code);
       return refuse(refused.status, why, refused.reason);
     }
     if (identity.sessionId !== null) {
@@ -246,6 +247,13 @@ export function websocketHandler(
 }
 
 const CLIENT_LEFT = "the client left during the handshake";
+
+/**
+ * The close code a consumer refused a handshake with, by its request: an HTTP refusal cannot
+ * carry it to a client, but the communicator reports it, as Channels' `connect()` returns
+ * `(False, code)`.
+ */
+export const refusedWithCode: WeakMap<Request, number> = new WeakMap();
 
 /**
  * Gives a cap's place back once the socket is gone. A client that never answers the server's

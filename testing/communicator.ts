@@ -24,6 +24,7 @@ import type { App } from "../server/app.ts";
 import { Router } from "../server/router.ts";
 import {
   LiveConnections,
+  refusedWithCode,
   type UpgradeWebSocket,
   websocketHandler,
 } from "../server/websocket_route.ts";
@@ -32,6 +33,27 @@ export { FakeSocket } from "./fake_socket.ts";
 
 /** How long `receive` waits by default, in milliseconds. */
 export const RECEIVE_TIMEOUT_MS = 2000;
+/**
+ * How long `connect` and `disconnect` wait for the consumer's hooks by default, in
+ * milliseconds: a hook that never finishes fails the test with a message, as Channels'
+ * `connect(timeout=)` raises, instead of leaving it pending.
+ */
+export const HOOK_TIMEOUT_MS = 10_000;
+
+/** What {@linkcode Communicator.connect} tells of the handshake. */
+export interface ConnectResult {
+  /** True when the socket was accepted (101). */
+  accepted: boolean;
+  /** The handshake's HTTP status: 101, or the refusal's (403 when the consumer said no). */
+  status: number;
+  /** Why it was refused, as the server answered (absent when accepted). */
+  reason?: string;
+  /**
+   * The close code the consumer refused with: `conn.close(4003)` or a `ProtocolError` with a
+   * code in `connect`. Absent for a plain `return false` and for refusals before the consumer.
+   */
+  code?: number;
+}
 
 // Each communicator hands its socket to the upgrade seam through its own Request object.
 const waiting = new WeakMap<Request, FakeSocket>();
@@ -45,6 +67,7 @@ export const testUpgrade: UpgradeWebSocket = (
   if (socket === undefined) {
     throw new Error("This app upgrades only requests made by a Communicator");
   }
+  waiting.delete(request); // taken: the communicator sees its socket went through this seam
   // As Deno's does: the chosen subprotocol is answered in the 101.
   const headers: HeadersInit = options.protocol
     ? { "sec-websocket-protocol": options.protocol }
@@ -90,6 +113,8 @@ export class Communicator {
   #protocol = "";
   #connecting = false;
   #open = false;
+  /** Why the handshake was refused, once it was. */
+  #refused: string | null = null;
 
   /** Drives an app through its real handshake, or one consumer directly; nothing happens before `connect`. */
   constructor(target: App | ConsumerTarget, path: string, options: CommunicatorOptions = {}) {
@@ -134,8 +159,12 @@ export class Communicator {
     return this.#closeCode;
   }
 
-  /** Makes the handshake; `accepted` is false when it was answered with `status` instead. */
-  async connect(): Promise<{ accepted: boolean; status: number }> {
+  /**
+   * Makes the handshake; `accepted` is false when it was answered with `status` instead (and
+   * the refusal's `reason` and `code`). Rejects when the handshake, `connect` hook included,
+   * takes longer than `timeoutMs`.
+   */
+  async connect(timeoutMs = HOOK_TIMEOUT_MS): Promise<ConnectResult> {
     // One communicator is one socket: a second handshake would orphan the first connection.
     if (this.#connecting) {
       throw new Error("connect was called already: make a new Communicator for another socket");
@@ -148,11 +177,26 @@ export class Communicator {
     headers.set("sec-websocket-key", btoa(crypto.randomUUID().slice(0, 16)));
     const request = new Request(this.#url, { headers });
     waiting.set(request, this.socket);
-    const response = await this.#handle(request);
+    const response = await within(
+      this.#handle(request),
+      timeoutMs,
+      `The handshake did not finish within ${timeoutMs} ms: does the consumer's connect hook ` +
+        "ever resolve?",
+    );
+    if (response.status === 101 && waiting.has(request)) {
+      // Upgraded by Deno's own `upgradeWebSocket`: a real socket no test can reach.
+      waiting.delete(request);
+      throw new Error(
+        "The app upgraded with Deno's own WebSocket, which a communicator cannot reach: " +
+          "create it with `createApp({ ..., upgrade: testUpgrade })`",
+      );
+    }
     waiting.delete(request);
     if (response.status !== 101) {
-      await response.body?.cancel();
-      return { accepted: false, status: response.status };
+      const reason = (await response.text()).trim();
+      this.#refused = `the handshake was refused with ${response.status} (${reason})`;
+      const code = refusedWithCode.get(request);
+      return { accepted: false, status: response.status, reason, ...(code && { code }) };
     }
     this.#protocol = response.headers.get("sec-websocket-protocol") ?? "";
     this.socket.open();
@@ -211,16 +255,25 @@ export class Communicator {
     return this.#frames.length > 0 || (this.#closeCode !== null && !this.#closeSeen);
   }
 
-  /** Closes from the client's end and waits for the consumer's `disconnect` to finish. */
-  async disconnect(code = 1000): Promise<void> {
+  /**
+   * Closes from the client's end and waits for the consumer's `disconnect` to finish; rejects
+   * when that takes longer than `timeoutMs`.
+   */
+  async disconnect(code = 1000, timeoutMs = HOOK_TIMEOUT_MS): Promise<void> {
     this.#closeSeen = true;
     this.socket.hangUp(code);
     await this.closed;
-    await this.#live.finished(this.socket);
+    await within(
+      this.#live.finished(this.socket),
+      timeoutMs,
+      `The consumer did not finish within ${timeoutMs} ms of the close: does its disconnect ` +
+        "hook (or a hook still running) ever resolve?",
+    );
   }
 
   /** Waits for the server to close the socket; returns the code. */
   async waitForClose(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<number> {
+    if (this.#refused !== null) throw new Error(`No socket to close: ${this.#refused}`);
     const deadline = Date.now() + timeoutMs;
     while (this.#closeCode === null) {
       if (!await this.#wait(deadline - Date.now())) {
@@ -278,6 +331,19 @@ function consumerHandler(
     const client = `127.0.0.1:${nextPort++}`;
     return await handler(request, { url, params: match.params, client, services });
   };
+}
+
+// `promise`, or a rejection with `message` once `ms` passed.
+async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function clientInfo(): Deno.ServeHandlerInfo {

@@ -19,7 +19,13 @@ Deno.test("close() in connect refuses the handshake with 403, as Channels' self.
     },
   });
   const refused = new Communicator({ consumer: guarded, services }, "/ws/guarded/?key=no");
-  assertEquals(await refused.connect(), { accepted: false, status: 403 });
+  // The code and reason, as Channels' `connect()` gives `(False, 4003)`.
+  assertEquals(await refused.connect(), {
+    accepted: false,
+    status: 403,
+    code: 4003,
+    reason: "Refused by the consumer: it closed the socket in connect (Wrong key)",
+  });
   // `connect` finished, so `disconnect` undoes it, as Channels' websocket_disconnect does.
   assertEquals(disconnects, [4003]);
   const accepted = new Communicator(

@@ -3,7 +3,7 @@
  * instead of orphaning a connection or dropping a frame without a word.
  */
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
-import type { Consumer } from "../../mod.ts";
+import { type Consumer, createApp, socket } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
 
 const echo: Consumer = (conn) => ({ receive: (text) => conn.send(text) });
@@ -26,4 +26,33 @@ Deno.test("a second connect throws instead of making a second, orphaned connecti
   await assertRejects(() => comm.connect(), Error, "make a new Communicator");
   await comm.disconnect();
   assertEquals(services.layer.stats().channels, before, "a connection was left behind");
+});
+
+Deno.test("an app created without testUpgrade is named at connect, not found out by a timeout", async () => {
+  await using services = await createTestServices();
+  const app = createApp({ routes: [socket("/ws/echo/", echo)], services }); // no `upgrade`
+  const comm = new Communicator(app, "/ws/echo/");
+  await assertRejects(() => comm.connect(), Error, "upgrade: testUpgrade");
+  await app.close();
+});
+
+Deno.test("a connect or disconnect hook that never finishes fails the test with a message", async () => {
+  await using services = await createTestServices();
+  const never = new Promise<void>(() => {});
+  const stuckConnect: Consumer = () => ({ connect: () => never });
+  const first = new Communicator({ consumer: stuckConnect, services }, "/ws/stuck/");
+  await assertRejects(() => first.connect(50), Error, "connect hook ever resolve");
+  const stuckDisconnect: Consumer = () => ({ disconnect: () => never });
+  const second = new Communicator({ consumer: stuckDisconnect, services }, "/ws/stuck/");
+  await second.connect();
+  await assertRejects(() => second.disconnect(1000, 50), Error, "disconnect");
+});
+
+Deno.test("waitForClose after a refused handshake says it was refused, not that a socket is open", async () => {
+  await using services = await createTestServices();
+  const refusing: Consumer = () => ({ connect: () => false });
+  const comm = new Communicator({ consumer: refusing, services }, "/ws/no/");
+  const result = await comm.connect();
+  assertEquals([result.accepted, result.status, result.code], [false, 403, undefined]);
+  await assertRejects(() => comm.waitForClose(), Error, "refused with 403");
 });
