@@ -45,6 +45,7 @@ import {
 import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
 import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before_open.ts";
 import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
+import { consumerFailures } from "./_consumer_failures.ts";
 import {
   logConsumerFailure,
   logDisconnect,
@@ -577,6 +578,7 @@ export class WebSocketConnection implements Connection {
       return;
     }
     logConsumerFailure(this.scope, error);
+    if (this.#socket !== null) consumerFailures.set(this.#socket, error);
     this.#state |= FAILED; // and what still arrives before the close is not handled either
     this.#dropWaiting();
     this.close(CloseCode.INTERNAL_ERROR, "Internal server error");

@@ -19,6 +19,8 @@ export interface ConnectRefusal {
   reason: string;
   /** The close code the consumer refused with (a `ProtocolError`'s, or `close(code)` in it). */
   code?: number;
+  /** What the hook threw, for a 500. */
+  error?: unknown;
 }
 
 /**
@@ -39,7 +41,7 @@ export async function runConnectHook(
       return { status: 403, reason: error.message, code: error.code };
     }
     log.error(`Consumer connect failed for ${path}`, error);
-    return { status: 500, reason: "The consumer's connect hook failed (logged above)" };
+    return { status: 500, reason: "The consumer's connect hook failed (logged above)", error };
   }
 }
 

@@ -21,6 +21,7 @@ import { SOCKET_CLOSING } from "./_connection_flags.ts";
 import { clientHost } from "../auth/throttle.ts";
 import type { WebSocketRouteOptions } from "./routes.ts";
 import { closeSpread, type DrainClock, settlesWithin } from "./drain.ts";
+import { consumerRefusals } from "./_consumer_failures.ts";
 import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
 
 /**
@@ -208,7 +209,7 @@ export function websocketHandler(
     const refused = await connection.runConnect();
     if (refused !== null) {
       const why = refused.status === 500 ? "consumer_error" : "consumer";
-      if (refused.code !== undefined) refusedWithCode.set(request, refused.code);
+      consumerRefusals.set(request, refused);
       return refuse(refused.status, why, refused.reason);
     }
     if (identity.sessionId !== null) {
@@ -247,13 +248,6 @@ export function websocketHandler(
 }
 
 const CLIENT_LEFT = "the client left during the handshake";
-
-/**
- * The close code a consumer refused a handshake with, by its request: an HTTP refusal cannot
- * carry it to a client, but the communicator reports it, as Channels' `connect()` returns
- * `(False, code)`.
- */
-export const refusedWithCode: WeakMap<Request, number> = new WeakMap();
 
 /**
  * Gives a cap's place back once the socket is gone. A client that never answers the server's

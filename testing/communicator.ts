@@ -24,10 +24,10 @@ import type { App } from "../server/app.ts";
 import { Router } from "../server/router.ts";
 import {
   LiveConnections,
-  refusedWithCode,
   type UpgradeWebSocket,
   websocketHandler,
 } from "../server/websocket_route.ts";
+import { consumerFailures, consumerRefusals } from "../server/_consumer_failures.ts";
 import { FakeSocket } from "./fake_socket.ts";
 export { FakeSocket } from "./fake_socket.ts";
 
@@ -195,7 +195,13 @@ export class Communicator {
     if (response.status !== 101) {
       const reason = (await response.text()).trim();
       this.#refused = `the handshake was refused with ${response.status} (${reason})`;
-      const code = refusedWithCode.get(request);
+      const refusal = consumerRefusals.get(request);
+      // Raised, as Channels' communicator raises what the consumer raised: a test's log is
+      // silent, and its error and stack would be found nowhere else.
+      if (refusal?.error !== undefined) {
+        throw consumerFailed(`connect, refused with ${response.status}`, refusal.error);
+      }
+      const code = refusal?.code;
       return { accepted: false, status: response.status, reason, ...(code && { code }) };
     }
     this.#protocol = response.headers.get("sec-websocket-protocol") ?? "";
@@ -224,6 +230,8 @@ export class Communicator {
     while (this.#frames.length === 0) {
       if (this.#closeCode !== null) {
         this.#closeSeen = true;
+        const failure = consumerFailures.get(this.socket);
+        if (failure !== undefined) throw consumerFailed(`closed with ${this.#closeCode}`, failure);
         throw new Error(`No frame: the socket closed with ${this.#closeCode}`);
       }
       if (!await this.#wait(deadline - Date.now())) {
@@ -331,6 +339,12 @@ function consumerHandler(
     const client = `127.0.0.1:${nextPort++}`;
     return await handler(request, { url, params: match.params, client, services });
   };
+}
+
+// The consumer's own error, as the cause of the communicator's: its message and stack show.
+function consumerFailed(when: string, error: unknown): Error {
+  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new Error(`The consumer failed (${when}): ${what}`, { cause: error });
 }
 
 // `promise`, or a rejection with `message` once `ms` passed.

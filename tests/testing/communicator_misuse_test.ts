@@ -2,7 +2,7 @@
  * The communicator says what is wrong when a test misuses it, as a browser's WebSocket would,
  * instead of orphaning a connection or dropping a frame without a word.
  */
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
 import { type Consumer, createApp, socket } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
 
@@ -55,4 +55,21 @@ Deno.test("waitForClose after a refused handshake says it was refused, not that 
   const result = await comm.connect();
   assertEquals([result.accepted, result.status, result.code], [false, 403, undefined]);
   await assertRejects(() => comm.waitForClose(), Error, "refused with 403");
+});
+
+Deno.test("what a consumer raised is raised by the communicator, as Channels' re-raises it", async () => {
+  await using services = await createTestServices(); // whose log is silent
+  const buggy: Consumer = (conn) => ({
+    receive(text) {
+      if (text === "boom") throw new RangeError("index 7 is out of range");
+      conn.send(text);
+    },
+  });
+  const comm = new Communicator({ consumer: buggy, services }, "/ws/buggy/");
+  await comm.connect();
+  comm.send("boom");
+  const error = await assertRejects(() => comm.receive(), Error, "closed with 1011");
+  assertStringIncludes(error.message, "RangeError: index 7 is out of range");
+  assertEquals((error.cause as Error).stack?.includes("communicator_misuse_test.ts"), true);
+  assertEquals(await comm.waitForClose(), 1011);
 });

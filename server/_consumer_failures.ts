@@ -1,0 +1,13 @@
+/**
+ * How a consumer refused or failed, kept beside the log line for a test to see, as Channels'
+ * communicator gives the close code of a refusal and re-raises a consumer's exception (the log
+ * of a test is usually silent). Weak: nothing is kept once the request or socket is gone.
+ */
+import type { ConnectRefusal } from "./_hook_calls.ts";
+import type { SocketLike } from "./_socket.ts";
+
+/** A refused handshake's refusal (its close code, what `connect` threw), by its request. */
+export const consumerRefusals: WeakMap<Request, ConnectRefusal> = new WeakMap();
+
+/** What a hook threw after the socket was accepted (it closed with 1011), by the socket. */
+export const consumerFailures: WeakMap<SocketLike, unknown> = new WeakMap();
