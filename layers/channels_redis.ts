@@ -162,7 +162,9 @@ export class ChannelsRedisLayer implements GroupLayer {
 
   async send(channel: string, event: LayerEvent): Promise<SendResult> {
     validateEvent(event);
-    checkedEventJson(event); // as every layer: an event with no JSON text is refused here
+    // As every layer: an event with no JSON text is refused here. Bytes are carried, as
+    // channels_redis carries Python's `bytes` (msgpack).
+    checkedEventJson(event, true);
     validateChannelName(channel);
     this.#checkOpen();
     if (isNamedChannel(channel)) return await this.#named.send(channel, event);
@@ -204,7 +206,7 @@ export class ChannelsRedisLayer implements GroupLayer {
   async groupSend(group: string, event: LayerEvent): Promise<SendResult> {
     validateChannelsGroupName(group);
     validateEvent(event);
-    checkedEventJson(event);
+    checkedEventJson(event, true);
     this.#checkOpen();
     // Issued before any await, so sends keep their order on the connection.
     const channels = await this.#groupChannels(group);

@@ -112,6 +112,18 @@ function tooDeep(): never {
 const NOT_DATA = "The event is not plain data (objects, arrays, strings, numbers, booleans, " +
   "null, bytes as Uint8Array)";
 
+/**
+ * True when `value`, once {@linkcode freezeEvent} froze it, holds bytes somewhere inside: only
+ * a value with nothing that can change is remembered as frozen.
+ */
+export function holdsBytes(value: object): boolean {
+  return !frozen.has(value);
+}
+
+/** Why an event with bytes inside is refused where it would not arrive as sent. */
+export const BYTES_REFUSED =
+  "The event holds bytes (a Uint8Array), which JSON cannot carry: send them as base64 text";
+
 function checkBytes(value: object): void {
   if (value instanceof Uint8Array) return;
   const kind = value.constructor?.name ?? "object without a prototype";
@@ -121,10 +133,15 @@ function checkBytes(value: object): void {
 /**
  * Freezes `event` as {@linkcode freezeEvent} does and makes its JSON now, for a layer about to
  * hand it on: an event with no JSON text (a BigInt inside, a cycle) is refused here, at its
- * sender, with a `TypeError`, rather than failing at every member that sends it on.
+ * sender, with a `TypeError`, rather than failing at every member that sends it on. So is one
+ * with bytes inside, unless `carriesBytes` (a layer whose wire keeps them, as channels_redis'
+ * msgpack does): on a JSON wire a member in another process would get `{"0": …}` instead.
  */
-export function checkedEventJson(event: object): string {
+export function checkedEventJson(event: object, carriesBytes = false): string {
   freezeEvent(event);
+  if (!carriesBytes && holdsBytes(event)) {
+    throw new TypeError(`${BYTES_REFUSED} (of the layers, only channels_redis carries bytes)`);
+  }
   try {
     return eventJson(event);
   } catch (error) {

@@ -11,10 +11,11 @@ import { log } from "../telemetry/log.ts";
  *   channel name and registers the function that receives its events. Only the process that
  *   created a channel receives on it.
  * - **Events** are plain data with a string `type`: objects, arrays, strings, numbers,
- *   booleans, null and bytes (`Uint8Array`), nested at most `MAX_EVENT_DEPTH` (100) deep,
- *   with a JSON text. Anything else (a `Date`, a `Map`, a class's instance, a BigInt, a cycle)
- *   is refused at its sender with a `TypeError`: `checkedEventJson(event)` does that check, and
- *   returns the text to put on the wire.
+ *   booleans and null, nested at most `MAX_EVENT_DEPTH` (100) deep, with a JSON text; bytes
+ *   (`Uint8Array`) only on a layer whose wire keeps them (channels_redis' msgpack). Anything
+ *   else (a `Date`, a `Map`, a class's instance, a BigInt, a cycle) is refused at its sender
+ *   with a `TypeError`: `checkedEventJson(event)` does that check (`checkedEventJson(event,
+ *   true)` lets bytes through), and returns the text to put on the wire.
  * - **Members get frozen events**: one object may be handed to every local member, so it is
  *   frozen deeply first (`checkedEventJson` at the sender; `freezeEvent` on an event decoded
  *   from the wire), and none can change what the others get. Its JSON is then made once.

@@ -37,7 +37,8 @@ export class BeforeOpenQueue {
       this.dropped++;
       return;
     }
-    this.frames.push(frame);
+    // Bytes are copied, as a socket copies what it sends: the sender may reuse its buffer.
+    this.frames.push(frame instanceof Uint8Array ? frame.slice() : frame);
     this.bytes += bytes;
   }
 

@@ -44,7 +44,8 @@ export class FakeSocket implements SocketLike {
     if (this.readyState === CONNECTING) {
       throw new DOMException("WebSocket is not open", "InvalidStateError");
     }
-    if (this.readyState === OPEN) this.#peer.frame(data);
+    // Copied, as a real socket sends what the bytes are now: the sender may reuse its buffer.
+    if (this.readyState === OPEN) this.#peer.frame(typeof data === "string" ? data : data.slice());
   }
 
   /** Closes from the server end; the client answers in a microtask, then `onclose` runs. */

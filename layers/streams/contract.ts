@@ -35,6 +35,7 @@
  */
 import type { Histogram } from "../../telemetry/metrics.ts";
 import { type LayerEvent, type SendResult, validateEvent, validateGroupName } from "../layer.ts";
+import { BYTES_REFUSED, freezeEvent, holdsBytes } from "../event_json.ts";
 
 /** A position in a stream: what a client saw last. */
 export interface StreamPosition {
@@ -204,6 +205,10 @@ export function validatePublish(
 ): void {
   validateGroupName(group);
   validateEvent(event);
+  // A stream keeps JSON: bytes would come back from its history and recovery as `{"0": …}`.
+  if (holdsBytes(freezeEvent(event))) {
+    throw new TypeError(`${BYTES_REFUSED} (a stream keeps JSON)`);
+  }
   validateRetention(options?.retention);
 }
 

@@ -29,6 +29,7 @@ layerConformance(
   {
     shared: true,
     ignore: !available,
+    carriesBytes: true, // msgpack, as channels_redis carries Python's bytes
     groupNames: {
       valid: ["chat_lobby", "chat-room.2", "Room.A_b-9", "g".repeat(99)],
       maxLength: 99,

@@ -43,6 +43,8 @@ export interface ConformanceOptions {
   sanitizeResources?: boolean;
   /** The layer's own group-name rule, when narrower than the contract's. */
   groupNames?: GroupNameRule;
+  /** The layer carries bytes (`Uint8Array`) in events, as channels_redis does; else refuses them. */
+  carriesBytes?: boolean;
 }
 
 /** Group names a layer accepts and refuses, with the words the two cases' titles use. */
@@ -73,6 +75,8 @@ export interface LayerPair {
   listener(): Inbox;
   /** The group-name rule the layer keeps. */
   readonly names: GroupNameRule;
+  /** See {@linkcode ConformanceOptions.carriesBytes}. */
+  readonly carriesBytes: boolean;
 }
 
 type Case = (pair: LayerPair) => Promise<void>;
@@ -96,7 +100,8 @@ export function layerConformance(
         ignore: options.ignore,
         sanitizeOps: options.sanitizeOps,
         sanitizeResources: options.sanitizeResources,
-        fn: () => withPair(open, cross, options.timeoutMs ?? 5000, names, run),
+        fn: () =>
+          withPair(open, cross, options.timeoutMs ?? 5000, names, options.carriesBytes, run),
       });
     }
   }
@@ -107,6 +112,7 @@ async function withPair(
   cross: boolean,
   timeoutMs: number,
   names: GroupNameRule,
+  carriesBytes = false,
   run: Case,
 ): Promise<void> {
   const sender = await open();
@@ -122,6 +128,7 @@ async function withPair(
       inbox: (layer) => new Inbox(layer, timeoutMs),
       listener: () => new Inbox(null, timeoutMs),
       names,
+      carriesBytes,
     });
   } finally {
     await sender.close();
@@ -507,6 +514,8 @@ async function refusesEventsNotPlainData(pair: LayerPair): Promise<void> {
     { type: "instance", value: new URL("https://example.com/") },
     { type: "function", call: () => {} },
     { type: "deep", deep },
+    // Bytes, where they would not arrive as sent (a JSON wire): below where they do.
+    ...(pair.carriesBytes ? [] : [{ type: "bytes", inner: { data: new Uint8Array([1, 2]) } }]),
   ] as LayerEvent[];
   for (const event of bad) {
     await assertRejects(() => sender.groupSend(g, event), TypeError, undefined, event.type);
@@ -515,6 +524,12 @@ async function refusesEventsNotPlainData(pair: LayerPair): Promise<void> {
   await sender.groupSend(g, { type: "marker" });
   await box.receives("marker");
   assertEquals(box.events.map((event) => event.type), ["marker"], "a member got what is not data");
+  if (!pair.carriesBytes) return;
+  await sender.groupSend(g, { type: "bytes", inner: { data: new Uint8Array([1, 2]) } });
+  await box.receives("bytes");
+  const { data } = (box.events[1] as LayerEvent & { inner: { data: unknown } }).inner;
+  assert(data instanceof Uint8Array, `bytes arrived as ${JSON.stringify(data)}`);
+  assertEquals([...(data as Uint8Array)], [1, 2]);
 }
 
 async function deliversFrozenEvents(pair: LayerPair): Promise<void> {

@@ -23,6 +23,27 @@ Deno.test("an object changed after sendJson is sent as it was each time", async 
   await comm.disconnect();
 });
 
+Deno.test("bytes changed after send are sent as they were, before the socket opens and after", async () => {
+  await using services = await createTestServices();
+  const sendTwice = (conn: Parameters<Consumer>[0]) => {
+    const buffer = new Uint8Array([1, 2, 3]);
+    conn.send(buffer);
+    buffer.set([7, 8, 9]); // the buffer reused, as a codec reuses its output
+    conn.send(buffer);
+  };
+  const consumer: Consumer = (conn) => ({
+    connect: () => sendTwice(conn), // queued until the socket opens
+    receive: () => sendTwice(conn),
+  });
+  const comm = new Communicator({ consumer, services }, "/ws/t/");
+  await comm.connect();
+  comm.send("again");
+  const frames = [];
+  for (let n = 0; n < 4; n++) frames.push([...await comm.receive() as Uint8Array]);
+  assertEquals(frames, [[1, 2, 3], [7, 8, 9], [1, 2, 3], [7, 8, 9]]);
+  await comm.disconnect();
+});
+
 Deno.test("a group event is frozen once sent, so no member can change what others get", async () => {
   await using services = await createTestServices();
   const consumer: Consumer = (conn) => ({

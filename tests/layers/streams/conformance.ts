@@ -123,6 +123,11 @@ export function streamConformance(
         "retention",
       );
     }
+    // What the stream's JSON would give back as something else, in history and recovery.
+    const notData = [{ type: "t", data: new Uint8Array([1]) }, { type: "t", at: new Date(0) }];
+    for (const event of notData) {
+      await assertRejects(() => streams.publish(c.group, event), TypeError);
+    }
     assertEquals((await streams.publish(c.group, { type: "t" })).offset, 1);
   });
 
