@@ -156,6 +156,9 @@ export function websocketHandler(
   };
   return async (request: Request, context: RequestContext): Promise<Response> => {
     const path = context.url.pathname;
+    // Deno aborts a request's signal when its client goes only if something listens to it by
+    // then: without this, the check before the upgrade below never saw a client that left.
+    request.signal.addEventListener("abort", noticeAbort);
     log.websocket("HANDSHAKING", path, context.client);
     const refuse = (
       status: number,
@@ -228,7 +231,8 @@ export function websocketHandler(
     }
     // A client that left while `connect` ran: Deno would keep the descriptor of a socket
     // upgraded for it for good (it never opens nor closes), so it is not upgraded. Only with
-    // --unstable-no-legacy-abort (the tasks pass it) does the signal say so.
+    // --unstable-no-legacy-abort (the tasks pass it), and a listener (above), does the signal
+    // say so.
     if (request.signal.aborted) {
       await connection.abort(CloseCode.ABNORMAL_CLOSURE);
       return refuse(499, "client_left", CLIENT_LEFT);
@@ -248,6 +252,8 @@ export function websocketHandler(
 }
 
 const CLIENT_LEFT = "the client left during the handshake";
+// Listens, so that the signal is aborted; what it says is read where it matters.
+const noticeAbort = (): void => {};
 
 /**
  * Gives a cap's place back once the socket is gone. A client that never answers the server's
