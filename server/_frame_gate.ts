@@ -14,7 +14,12 @@ export class FrameGate extends TokenBucket {
   // refusal stay in the shared limits: every field here is memory per idle socket.
   #maxBytes: number;
   #limits: { rateLimit: { perSecond: number; burst: number } };
-  #refusedInARow = 0;
+  /**
+   * Refusals not yet worked off: +1 per refused frame, -1 per frame let in. A flood that gets
+   * a frame in whenever a token comes back still gains on it; a client that slows down to its
+   * rate works it off.
+   */
+  #strikes = 0;
 
   constructor(
     limits: { maxMessageBytes: number; rateLimit: { perSecond: number; burst: number } },
@@ -42,14 +47,14 @@ export class FrameGate extends TokenBucket {
     if (!this.take()) {
       const { perSecond, burst } = this.#limits.rateLimit;
       // A client that keeps flooding after being told is closed; one that slows down is not.
-      const persistent = ++this.#refusedInARow > burst;
+      const persistent = ++this.#strikes > burst;
       return new ProtocolError(
         `Rate limit exceeded: at most ${perSecond} messages per second; message dropped`,
         persistent ? CloseCode.POLICY_VIOLATION : undefined,
         { ref: typeof data === "string" ? frameRef(data) : undefined },
       );
     }
-    this.#refusedInARow = 0;
+    if (this.#strikes > 0) this.#strikes--;
     return null;
   }
 }

@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { FrameGate, REF_READ_BYTES } from "../../server/_frame_gate.ts";
 import { CloseCode } from "../../server/close_codes.ts";
 
@@ -29,7 +29,33 @@ Deno.test("a flood is refused without a close first, and with 1008 when it goes 
   const codes = Array.from({ length: 4 }, () => gate.check("hi")?.code);
   // Told three times (the burst) without a close; the fourth refusal in a row closes.
   assertEquals(codes, [undefined, undefined, undefined, CloseCode.POLICY_VIOLATION]);
-  clock += 100; // one token later the client is let in again, and forgiven
-  assertEquals(gate.check("hi"), null);
-  assertEquals(gate.check("hi")?.code, undefined);
+});
+
+Deno.test("a flood that gets a frame in with every token that comes back is still closed", () => {
+  let clock = 0;
+  const gate = new FrameGate(LIMITS, () => clock); // 10 a second
+  for (let i = 0; i < 3; i++) gate.check("hi"); // the burst
+  // 3 frames per token (30 a second): one is let in each time a token comes back, so no more
+  // than 2 are refused in a row, fewer than the burst.
+  let closedAfter = 0;
+  for (let frame = 1; frame <= 300 && closedAfter === 0; frame++) {
+    if (frame % 3 === 0) clock += 100;
+    if (gate.check("hi")?.code === CloseCode.POLICY_VIOLATION) closedAfter = frame;
+  }
+  assert(closedAfter > 0, "a flood at 3 times the rate was never closed");
+  assert(closedAfter <= 20, `closed only after ${closedAfter} frames`);
+});
+
+Deno.test("a client told to slow down that does is not closed", () => {
+  let clock = 0;
+  const gate = new FrameGate(LIMITS, () => clock);
+  for (let round = 0; round < 20; round++) {
+    // A burst over the limit, told twice, then as many frames within the rate as it was told.
+    for (let i = 0; i < 5; i++) assertEquals(gate.check("hi")?.code, undefined, `round ${round}`);
+    for (let i = 0; i < 5; i++) {
+      clock += 100;
+      assertEquals(gate.check("hi"), null);
+    }
+    clock += 300; // the bucket fills again
+  }
 });
