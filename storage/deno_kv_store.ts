@@ -66,7 +66,10 @@ export class DenoKvStore implements Store {
       const atomic = this.#kv.atomic();
       for (const change of changes) {
         if ("delete" in change) atomic.delete(change.key);
-        else atomic.set(change.key, change.value);
+        else {
+          const expiring = change.expireInMs ? { expireIn: change.expireInMs } : undefined;
+          atomic.set(change.key, change.value, expiring);
+        }
       }
       return atomic.commit();
     });

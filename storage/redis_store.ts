@@ -108,6 +108,9 @@ export class RedisStore implements Store {
 
   async writeMany(changes: readonly StoreChange[]): Promise<void> {
     if (changes.length === 0) return;
+    for (const change of changes) {
+      if ("expireInMs" in change && change.expireInMs) await this.#registerExpiring(change.key[0]);
+    }
     // One MULTI per hash slot: everything on one server, one per first part on a Cluster.
     const batches = new Map<string, StoreChange[]>();
     for (const change of changes) {
@@ -118,7 +121,7 @@ export class RedisStore implements Store {
       const multi = this.#client.multi();
       for (const change of batch) {
         if ("delete" in change) this.#queueDelete(multi, change.key);
-        else this.#queueSet(multi, change.key, change.value);
+        else this.#queueSet(multi, change.key, change.value, change.expireInMs);
       }
       return multi.exec();
     }));

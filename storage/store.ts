@@ -38,7 +38,9 @@ export interface Store {
 }
 
 /** One change for {@linkcode Store.writeMany}: a write (without expiry) or a removal. */
-export type StoreChange = { key: StoreKey; value: unknown } | { key: StoreKey; delete: true };
+export type StoreChange =
+  | { key: StoreKey; value: unknown; expireInMs?: number }
+  | { key: StoreKey; delete: true };
 
 /** A key: a path of strings. */
 export type StoreKey = readonly string[];

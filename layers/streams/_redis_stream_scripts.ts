@@ -10,6 +10,11 @@
  * or "latest" and a count.
  */
 
+import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
+
+// The record of a group read but never published to expires (`EMPTY_STREAM_KEPT_MS` from its
+// last read); its first publish keeps it.
+
 // Both scripts start here: one HMGET reads the group's record (`meta`: epoch, offset, and the
 // oldest retained entry's offset and time); a group without one (new, or lost by Redis) gets
 // the epoch ARGV[1] and an empty stream.
@@ -67,6 +72,7 @@ end
 // reads it from the stream once.
 export const PUBLISH = KEPT_ALREADY + ENSURE_EPOCH + ENSURE_MASTER +
   `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+if offset == 1 then redis.call('PERSIST', KEYS[1]) end -- kept now: see EMPTY_STREAM_KEPT_MS
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
@@ -119,6 +125,7 @@ return {offset, epoch, receivers}
 `;
 
 export const READ = ENSURE_EPOCH + `local offset = tonumber(meta[2])
+if offset == 0 then redis.call('PEXPIRE', KEYS[1], ${EMPTY_STREAM_KEPT_MS}) end
 local entries = {}
 if ARGV[3] == '0' and ARGV[2] == 'latest' then
   entries = {}

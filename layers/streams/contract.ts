@@ -139,6 +139,13 @@ export function retainedAtMost(retention: StreamRetention): number {
   return Math.max(10 * retention.messages, 10_000);
 }
 
+/**
+ * How long a stream read but never published to keeps its epoch in the shared store (Redis,
+ * Deno KV), in ms: a page left open in an empty room recovers completely after a restart for
+ * that long, and a room named once and never used leaves nothing behind for good.
+ */
+export const EMPTY_STREAM_KEPT_MS = 24 * 60 * 60 * 1000;
+
 /** A fresh epoch: 8 random base-36 characters. */
 export function newEpoch(): string {
   const [high, low] = crypto.getRandomValues(new Uint32Array(2));

@@ -12,6 +12,12 @@
  * only when the epoch changes or no chunk is left: otherwise the last chunk's key holds the
  * latest offset.
  *
+ * A group read but never published to (a room opened, nobody wrote in it) costs no write while
+ * the run lasts; a graceful close writes its record so that its epoch outlives a restart, and
+ * that record expires after {@linkcode EMPTY_STREAM_KEPT_MS} unless the group is used. At most
+ * {@linkcode MAX_UNUSED_GROUPS} such groups are kept in memory, the least recently read going
+ * first: rooms named without end cost no memory without end.
+ *
  * Store layout: `["stream_meta", group]` = `{epoch, offset, run}`; `["stream", group,
  * <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at most 48 KiB per value;
  * `["stream_runs", run]` = `"clean"`.
@@ -22,6 +28,7 @@ import { frozenEventJson } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
 import {
   DEFAULT_RETENTION,
+  EMPTY_STREAM_KEPT_MS,
   type GroupStreams,
   incomplete,
   newEpoch,
@@ -54,12 +61,16 @@ export interface MemoryStreamsOptions {
    * first, whatever their retention, so that no number of rooms can take all the memory.
    */
   memoryBudget?: number;
+  /** Groups read but never published to kept in memory (default {@linkcode MAX_UNUSED_GROUPS}). */
+  unusedGroups?: number;
 }
 
 /** Longest an event waits in memory before it is written to the store. */
 export const STREAM_WRITE_DELAY_MS = 2000;
 /** The default memory budget of all streams together: 256 Mi characters of JSON. */
 export const DEFAULT_STREAM_MEMORY = 256 * 1024 * 1024;
+/** Groups read but never published to whose state stays in memory, the last read ones. */
+export const MAX_UNUSED_GROUPS = 10_000;
 /** A stream over its budget is brought down to this share of it, so trims come in batches. */
 const BUDGET_AFTER_TRIM = 0.9;
 /** A stored chunk's most bytes: a Deno KV value stays under 64 KiB; a 10,000-character message fits. */
@@ -89,6 +100,8 @@ interface GroupState {
   dirty: boolean;
   /** This run has written the group's record (see `#plan`). */
   recordWritten: boolean;
+  /** That record is an unused group's, which expires: it must be written again once used. */
+  recordExpires: boolean;
   /** Stored chunks that are not this stream's (found without a record): removed first. */
   stale: StoreKey[];
 }
@@ -103,8 +116,11 @@ export class MemoryStreams implements GroupStreams {
   #retention: StreamRetention;
   #delayMs: number;
   #groups = new Map<string, GroupState>();
+  /** Groups read but never published to (offset 0), the least recently read first. */
+  #unused = new Map<string, GroupState>();
   #run = newEpoch();
   #memoryBudget: number;
+  #unusedBound: number;
   /** Characters held by every window: what the budget counts. */
   #characters = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -120,6 +136,7 @@ export class MemoryStreams implements GroupStreams {
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#delayMs = options.writeDelayMs ?? STREAM_WRITE_DELAY_MS;
     this.#memoryBudget = options.memoryBudget ?? DEFAULT_STREAM_MEMORY;
+    this.#unusedBound = options.unusedGroups ?? MAX_UNUSED_GROUPS;
   }
 
   /** Characters of JSON every window holds together (see `memoryBudget`). */
@@ -186,10 +203,25 @@ export class MemoryStreams implements GroupStreams {
       // Loads under way finish first, so what they queue is written too.
       await Promise.all([...this.#groups.keys()].map((group) => this.#window(group)));
       await this.flush();
+      await this.#writeUnusedRecords();
       await this.#store.set(["stream_runs", this.#run], "clean").catch((error) =>
         log.warn("Streams: the clean shutdown was not recorded", error)
       );
     })();
+  }
+
+  // The epoch a client of an unused group holds outlives a restart, for a while: without its
+  // record the next run would give the group another, and tell that client `complete: false`.
+  async #writeUnusedRecords(): Promise<void> {
+    const records: StoreChange[] = [];
+    for (const [group, state] of this.#unused) {
+      if (state.recordWritten || state.window === null) continue;
+      const value: Meta = { epoch: state.window.epoch, offset: 0, run: this.#run };
+      records.push({ key: ["stream_meta", group], value, expireInMs: EMPTY_STREAM_KEPT_MS });
+    }
+    await this.#store.writeMany(records).catch((error) =>
+      log.warn(`Streams: the records of ${records.length} unused group(s) not written`, error)
+    );
   }
 
   #append(
@@ -200,6 +232,7 @@ export class MemoryStreams implements GroupStreams {
   ): Promise<StreamPublished> {
     const offset = window.offset + 1;
     const epoch = window.epoch;
+    if (offset === 1) this.#unused.delete(group); // used from now on
     // The spread first, then the two fields: V8 copies a spread that opens an object literal on
     // its fast path, and one that follows other fields several times slower.
     const streamed = { ...withoutReserved(event) } as StreamEvent;
@@ -248,12 +281,26 @@ export class MemoryStreams implements GroupStreams {
         written: 0,
         dirty: false,
         recordWritten: false,
+        recordExpires: false,
         stale: [],
       };
       this.#groups.set(group, state);
       void this.#load(group, state);
+    } else if (state.window !== null && state.window.offset === 0 && this.#unused.delete(group)) {
+      this.#unused.set(group, state); // read again: the last to go
     }
     return state;
+  }
+
+  // Forgets the least recently read unused groups beyond the bound (their record, if written,
+  // stays in the store and is read again on their next use).
+  #forgetUnused(): void {
+    for (const [group, state] of this.#unused) {
+      if (this.#unused.size <= this.#unusedBound) return;
+      this.#unused.delete(group);
+      const quiet = state.queue.length === 0 && !state.dirty && state.stale.length === 0;
+      if (quiet && this.#groups.get(group) === state) this.#groups.delete(group);
+    }
   }
 
   #window(group: string): Promise<RetainedWindow> {
@@ -276,6 +323,10 @@ export class MemoryStreams implements GroupStreams {
     for (const job of state.queue) job(window);
     state.queue = [];
     state.window = window;
+    if (window.offset === 0) {
+      this.#unused.set(group, state);
+      if (this.#unused.size > this.#unusedBound) this.#forgetUnused();
+    }
     if (this.#characters > this.#memoryBudget) this.#trimToBudget();
   }
 
@@ -314,7 +365,8 @@ export class MemoryStreams implements GroupStreams {
       JSON.parse(decoder.decode(entry.value)) as [number, StreamEvent][]
     );
     const offset = Math.max(meta.offset, stored.at(-1)?.[1].offset ?? 0);
-    const kept = clean && await this.#claim(group, meta.epoch, offset);
+    const unused = offset === 0 && stored.length === 0;
+    const kept = clean && await this.#claim(group, meta.epoch, offset, unused);
     const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
     // Under a new epoch the kept events are that epoch's: a client takes its position from them.
     const epoch = window.epoch;
@@ -328,8 +380,10 @@ export class MemoryStreams implements GroupStreams {
     if (!clean) {
       log.info(`Stream of "${group}" was last written by a run that stopped abruptly: new epoch`);
     }
-    if (kept) state.recordWritten = true;
-    else {
+    if (kept) {
+      state.recordWritten = true;
+      state.recordExpires = unused;
+    } else {
       state.dirty = true;
       this.#schedule();
     }
@@ -339,11 +393,12 @@ export class MemoryStreams implements GroupStreams {
   // Names this run in the group's record before the run gives the group any offset, so that a
   // crash from then on, even before this run's first write, gives the group a new epoch. False
   // when the record could not be written: the group then takes a new epoch itself.
-  async #claim(group: string, epoch: string, offset: number): Promise<boolean> {
+  async #claim(group: string, epoch: string, offset: number, unused: boolean): Promise<boolean> {
     try {
       await this.#store.set(
         ["stream_meta", group],
         { epoch, offset, run: this.#run } satisfies Meta,
+        unused ? { expireInMs: EMPTY_STREAM_KEPT_MS } : {},
       );
       return true;
     } catch (error) {
@@ -364,13 +419,13 @@ export class MemoryStreams implements GroupStreams {
       const clears: StoreChange[] = [];
       const sets: StoreChange[] = [];
       const deletes: StoreChange[] = [];
-      const written: [GroupState, number][] = [];
+      const written: [GroupState, number, { expires: boolean } | undefined][] = [];
       for (const [group, state] of this.#groups) {
         const window = state.window;
         if (window === null || (window.offset === state.written && !state.dirty)) continue;
         for (const key of state.stale.splice(0)) clears.push({ key, delete: true });
-        this.#plan(group, state, window, sets, deletes);
-        written.push([state, window.offset]);
+        const record = this.#plan(group, state, window, sets, deletes);
+        written.push([state, window.offset, record]);
       }
       try {
         // Stale chunks go first, so a new chunk under the same key is not removed after it.
@@ -378,9 +433,10 @@ export class MemoryStreams implements GroupStreams {
         const started = performance.now();
         if (changes.length > 0) await this.#store.writeMany(changes);
         if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
-        for (const [state, offset] of written) {
+        for (const [state, offset, record] of written) {
           state.written = offset;
           state.recordWritten = true;
+          if (record !== undefined) state.recordExpires = record.expires;
         }
       } catch (error) {
         log.warn(`Streams of ${written.length} group(s) not written`, error);
@@ -395,14 +451,16 @@ export class MemoryStreams implements GroupStreams {
   // the run, which tells a crash from a clean stop), when the epoch is new, and when no chunk
   // is left; otherwise the last chunk's key holds the latest offset, and a read takes the
   // larger of the two: half as many writes per round for a busy stream.
+  // Says whether it wrote the record, and whether that expires (an unused group's): `undefined`
+  // when it did not write it.
   #plan(
     group: string,
     state: GroupState,
     window: RetainedWindow,
     sets: StoreChange[],
     deletes: StoreChange[],
-  ): void {
-    const recordNeeded = state.dirty || !state.recordWritten;
+  ): { expires: boolean } | undefined {
+    const recordNeeded = state.dirty || !state.recordWritten || state.recordExpires;
     state.dirty = false;
     for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
       const key = chunkKey(group, last);
@@ -413,12 +471,14 @@ export class MemoryStreams implements GroupStreams {
     while (state.chunks.length > 0 && state.chunks[0].last < first) {
       deletes.push({ key: state.chunks.shift()!.key, delete: true });
     }
-    if (recordNeeded || state.chunks.length === 0) {
-      sets.push({
-        key: ["stream_meta", group],
-        value: { epoch: window.epoch, offset: window.offset, run: this.#run } satisfies Meta,
-      });
-    }
+    if (!recordNeeded && state.chunks.length > 0) return undefined;
+    const expires = window.offset === 0;
+    sets.push({
+      key: ["stream_meta", group],
+      value: { epoch: window.epoch, offset: window.offset, run: this.#run } satisfies Meta,
+      ...(expires && { expireInMs: EMPTY_STREAM_KEPT_MS }),
+    });
+    return { expires };
   }
 }
 

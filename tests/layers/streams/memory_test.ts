@@ -47,6 +47,41 @@ Deno.test("in-process streams: a graceful restart keeps the epoch, offsets and e
   await next.close();
 });
 
+Deno.test("in-process streams: a group read but never published to keeps its epoch after a graceful restart", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const run = new MemoryStreams(layer, store);
+  const { epoch } = await run.latest("room.empty", 50); // a page opened it; nobody wrote
+  await run.close();
+  const next = new MemoryStreams(layer, store);
+  // The page comes back after the deploy: it missed nothing, and is told so.
+  const read = await next.since("room.empty", { epoch, offset: 0 });
+  assertEquals([read.complete, read.epoch], [true, epoch]);
+  assertEquals((await next.publish("room.empty", { type: "t" })).epoch, epoch);
+  await next.close();
+  // Used now: the record no longer expires, and a third run keeps the event.
+  const third = new MemoryStreams(layer, store);
+  assertEquals((await third.since("room.empty", { epoch, offset: 0 })).events.length, 1);
+  await third.close();
+});
+
+Deno.test("in-process streams: rooms opened and never used are kept in memory up to a bound", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const streams = new MemoryStreams(layer, store, { unusedGroups: 2 });
+  const epochs = new Map<string, string>();
+  for (const room of ["room.a", "room.b", "room.c"]) {
+    epochs.set(room, (await streams.latest(room, 50)).epoch);
+  }
+  await streams.latest("room.b", 50); // read again: "room.a" is now the least recently read
+  await streams.latest("room.d", 50); // over the bound of 2
+  // The recently read one is kept; the least recently read ones are forgotten (never written,
+  // so read again each is a new group).
+  assertEquals((await streams.latest("room.b", 50)).epoch, epochs.get("room.b"));
+  assertNotEquals((await streams.latest("room.a", 50)).epoch, epochs.get("room.a"));
+  await streams.close();
+});
+
 Deno.test("in-process streams: a group's own retention is kept after a restart, whatever comes first", async () => {
   using store = await openStore();
   const layer = new InMemoryLayer();

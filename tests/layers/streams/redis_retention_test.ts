@@ -7,6 +7,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { createClient } from "redis";
 import { RedisStreams } from "../../../layers/streams/redis.ts";
+import { EMPTY_STREAM_KEPT_MS } from "../../../layers/streams/contract.ts";
 import type { StreamRetention } from "../../../layers/streams/contract.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
 
@@ -107,4 +108,17 @@ test("a stream the retention empties starts again at its next publish", async ()
   assertEquals(await world.first(), 5);
   const read = await world.streams.latest(world.group, 10);
   assertEquals(read.offset, 5);
+});
+
+test("a group read but never published to leaves a record that expires, kept once it is used", async () => {
+  await using world = await openWorld();
+  const { epoch } = await world.streams.latest(world.group, 50);
+  const ttl = await world.client.pTTL(world.meta);
+  // A room named once and never used must not stay in Redis for good; a day is left to
+  // recover in, and each read gives it that again.
+  assert(ttl > 0 && ttl <= EMPTY_STREAM_KEPT_MS, `the record's TTL is ${ttl} ms`);
+  assertEquals((await world.streams.since(world.group, { epoch, offset: 0 })).complete, true);
+  await world.publish(1, KEEP_ALL);
+  assertEquals(await world.client.pTTL(world.meta), -1, "a used stream's record expired");
+  assertEquals((await world.streams.latest(world.group, 1)).epoch, epoch);
 });
