@@ -23,7 +23,7 @@ Deno.test("an oversize frame's refusal names its ref, unless the frame is too bi
 });
 
 Deno.test("a flood is refused without a close first, and with 1008 when it goes on", () => {
-  let clock = 0;
+  const clock = 0;
   const gate = new FrameGate(LIMITS, () => clock);
   for (let i = 0; i < 3; i++) assertEquals(gate.check("hi"), null); // the burst
   const codes = Array.from({ length: 4 }, () => gate.check("hi")?.code);
