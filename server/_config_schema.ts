@@ -55,6 +55,8 @@ export interface Config {
   channelCapacity: number;
   /** Bytes a connection may have unsent before events to it are dropped. */
   maxBufferedBytes: number;
+  /** Seconds a socket behind on its events may take in nothing before it is closed (1013). */
+  stalledReaderSeconds: number;
   /** Session lifetime in seconds: the cookie's `Max-Age` and the record's expiry. */
   sessionMaxAgeSeconds: number;
   /** PBKDF2 iterations for new password hashes; at least 600,000 unless weak hashing is allowed. */
@@ -146,6 +148,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   rateLimit: { perSecond: 20, burst: 40 },
   channelCapacity: 100,
   maxBufferedBytes: 256 * 1024,
+  stalledReaderSeconds: 30,
   sessionMaxAgeSeconds: 14 * 24 * 3600,
   passwordIterations: 600_000,
   allowWeakPasswordHashing: false,

@@ -87,6 +87,8 @@ export const CLOSE_TIMEOUT_MS = 5000;
 
 /** How often a socket that had events dropped is checked for having caught up. */
 export const DRAIN_CHECK_MS = 100;
+/** Seconds a socket behind on its events may take in nothing, unless its limits say. */
+export const STALLED_READER_SECONDS = 30;
 
 /**
  * How long a closed socket waits for the hook that runs (and what waits behind it) before its
@@ -275,8 +277,12 @@ export class WebSocketConnection implements Connection {
     const state = socket === null ? CONNECTING : socket.readyState;
     if (state === CONNECTING) return this.#beforeOpen?.room ?? this.#beforeOpenBound();
     if (state !== OPEN) return 0;
-    const waiting = socket!.bufferedAmount + (this.#batch?.pending ?? 0);
-    return Math.max(0, this.#limits.maxBufferedBytes - waiting);
+    return Math.max(0, this.#limits.maxBufferedBytes - this.#unsentBytes());
+  }
+
+  // What waits to go out: Deno's queue, and a batch not yet flushed.
+  #unsentBytes(): number {
+    return (this.#socket?.bufferedAmount ?? 0) + (this.#batch?.pending ?? 0);
   }
 
   get sendBound(): number {
@@ -451,17 +457,31 @@ export class WebSocketConnection implements Connection {
   }
 
   // Events to this socket were dropped: once it has taken in most of what waited (half the
-  // bound), its consumer's `drained` hook may send them again. One timer, only while behind.
+  // bound), its consumer's `drained` hook may send them again. One that takes in nothing for
+  // `stalledReaderSeconds` has a client gone without a word (a phone in a tunnel): Deno's pings
+  // wait behind the unsent data, so only this notices, and it is closed (its presence goes).
+  // One timer, only while behind.
   #watchDrain(): void {
-    if ((this.#state & DRAIN_WATCHED) !== 0 || this.#hooks.drained === undefined) return;
+    if ((this.#state & DRAIN_WATCHED) !== 0) return;
     this.#state |= DRAIN_WATCHED;
+    const seconds = this.#limits.stalledReaderSeconds ?? STALLED_READER_SECONDS;
+    let unsent = this.#unsentBytes();
+    let progressAt = Date.now();
     const check = () => {
       if ((this.#state & (FINISHED | CLOSING | FAILED)) !== 0) {
         this.#state &= ~DRAIN_WATCHED;
         return;
       }
+      // Any byte taken in is progress, however far above the bound the socket still is.
+      const now = this.#unsentBytes();
+      if (now < unsent) progressAt = Date.now();
+      unsent = now;
+      if (Date.now() - progressAt >= seconds * 1000) {
+        this.#state &= ~DRAIN_WATCHED;
+        return this.close(CloseCode.TRY_AGAIN_LATER, `Too slow: nothing was read for ${seconds} s`);
+      }
       const caughtUp = this.sendCapacity >= this.#limits.maxBufferedBytes / 2;
-      if (caughtUp && this.#enqueue(() => this.#drained())) {
+      if (caughtUp && (this.#hooks.drained === undefined || this.#enqueue(() => this.#drained()))) {
         this.#state &= ~(DRAIN_WATCHED | CONGESTED);
       } else setTimeout(check, DRAIN_CHECK_MS);
     };

@@ -33,4 +33,10 @@ export interface ConnectionLimits {
   channelCapacity: number;
   /** Unsent bytes above which events to this socket are dropped. */
   maxBufferedBytes: number;
+  /**
+   * Seconds a socket whose events were dropped may take in nothing before it is closed with
+   * 1013 (default 30): its client is gone without a word, and Deno's pings wait behind what
+   * is unsent, so they would never tell.
+   */
+  stalledReaderSeconds?: number;
 }

@@ -165,6 +165,7 @@ function socketLimits(env: Env): Pick<
   | "rateLimit"
   | "channelCapacity"
   | "maxBufferedBytes"
+  | "stalledReaderSeconds"
   | "maxConnectionsPerAddress"
   | "maxConnectionsPerUser"
 > {
@@ -177,6 +178,12 @@ function socketLimits(env: Env): Pick<
     },
     channelCapacity: integer("CHANNEL_CAPACITY", env.CHANNEL_CAPACITY, d.channelCapacity, 1),
     maxBufferedBytes: integer("MAX_BUFFERED_BYTES", env.MAX_BUFFERED_BYTES, d.maxBufferedBytes, 1),
+    stalledReaderSeconds: integer(
+      "STALLED_READER_SECONDS",
+      env.STALLED_READER_SECONDS,
+      d.stalledReaderSeconds,
+      1,
+    ),
     maxConnectionsPerAddress: integer(
       "MAX_CONNECTIONS_PER_ADDRESS",
       env.MAX_CONNECTIONS_PER_ADDRESS,

@@ -170,6 +170,43 @@ Deno.test("events to a client that stopped reading are dropped and counted, then
   assertEquals(fast.closeCode, null);
 });
 
+Deno.test("a client gone without a word once behind is closed after it took in nothing for a while", async () => {
+  // A phone in a tunnel: a few events dropped, then the room goes quiet. Deno's pings would
+  // wait behind the unsent data; the connection itself sees that nothing is taken in.
+  const limits = { channelCapacity: 100, maxBufferedBytes: 1000, stalledReaderSeconds: 1 };
+  await using app = await createTestApp({ ...limits, rateLimit: { perSecond: 1e4, burst: 1e4 } });
+  const [phone, other] = [await open(app, "/ws/chat/lobby/"), await open(app, "/ws/chat/lobby/")];
+  phone.socket.bufferedAmount = 5000;
+  // More than the 8 deliveries between two looks at a socket that keeps up: some are dropped.
+  for (let n = 0; n < 10; n++) {
+    other.sendJson({ message: `m${n}` });
+    assertEquals((await other.receiveJson()).message, `m${n}`);
+  }
+  const started = Date.now();
+  assertEquals(await phone.waitForClose(3000), CloseCode.TRY_AGAIN_LATER);
+  assertEquals((await phone.closed).reason, "Too slow: nothing was read for 1 s");
+  assert(Date.now() - started >= 900, "closed before it had been stalled for a second");
+  assertEquals(other.closeCode, null);
+});
+
+Deno.test("a reader behind but taking in what waits is not closed for stalling", async () => {
+  const limits = { channelCapacity: 100, maxBufferedBytes: 1000, stalledReaderSeconds: 1 };
+  await using app = await createTestApp({ ...limits, rateLimit: { perSecond: 1e4, burst: 1e4 } });
+  const [slow, other] = [await open(app, "/ws/chat/lobby/"), await open(app, "/ws/chat/lobby/")];
+  slow.socket.bufferedAmount = 50_000; // far above the bound: it reads, slowly
+  for (let n = 0; n < 10; n++) {
+    other.sendJson({ message: `m${n}` }); // the last ones dropped for the slow one
+    await other.receiveJson();
+  }
+  while (!await slow.receiveNothing(0)) await slow.receive(); // the ones sent before a look
+  // 2.5 s of a slow link: a little is taken in every 200 ms, never down to the bound.
+  for (let n = 0; n < 12; n++) {
+    slow.socket.bufferedAmount -= 1000;
+    assertEquals(await slow.receiveNothing(200), true, "closed while it was reading");
+  }
+  assertEquals(slow.closeCode, null);
+});
+
 Deno.test("a consumer whose handlers fall behind has a bounded queue, then 1013", async () => {
   await using app = await createTestApp({ channelCapacity: 4 });
   const stuck: Consumer = (conn) => ({
