@@ -198,17 +198,17 @@ export class LiveSocket {
     }, beat.idleMs + beat.timeoutMs);
   }
 
-  // The heartbeat of an open socket (see `LiveSocketOptions.heartbeat`): one timer, checking
-  // how long the socket has been quiet, rather than a timer reset on every frame.
+  // The heartbeat of an open socket (see `LiveSocketOptions.heartbeat`): one timer, set for
+  // when the socket will have been quiet long enough to ping, or to give up, rather than a
+  // timer reset on every frame: a frame meanwhile only moves the next wake-up.
   #listen(ws) {
     const beat = this.#options.heartbeat;
-    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#heartbeatTimer);
     if (!beat) return;
     this.#lastHeard = Date.now();
     this.#pinged = false;
-    const every = Math.max(10, Math.min(beat.idleMs, beat.timeoutMs) / 2);
-    this.#heartbeatTimer = setInterval(() => {
-      if (ws !== this.#socket) return clearInterval(this.#heartbeatTimer);
+    const wake = () => {
+      if (ws !== this.#socket) return;
       const quiet = Date.now() - this.#lastHeard;
       if (this.#pinged && quiet >= beat.idleMs + beat.timeoutMs) {
         // No close will come from a connection that died this way: it is lost now.
@@ -218,15 +218,20 @@ export class LiveSocket {
         } catch {
           // closing already
         }
-      } else if (!this.#pinged && quiet >= beat.idleMs) {
+        return;
+      }
+      if (!this.#pinged && quiet >= beat.idleMs) {
         this.#pinged = true;
         ws.send(PING_FRAME);
       }
-    }, every);
+      const due = this.#pinged ? beat.idleMs + beat.timeoutMs : beat.idleMs;
+      this.#heartbeatTimer = setTimeout(wake, Math.max(10, due - quiet));
+    };
+    this.#heartbeatTimer = setTimeout(wake, beat.idleMs);
   }
 
   #lost(event) {
-    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#heartbeatTimer);
     clearTimeout(this.#openTimer);
     this.#socket = null;
     if (this.#leaving) return this.#setState("closed");
@@ -251,7 +256,7 @@ export class LiveSocket {
   #stopFollowing() {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
-    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#heartbeatTimer);
     clearTimeout(this.#openTimer);
     const target = this.#options.window ?? globalThis;
     for (const [type, listener] of this.#listeners) target.removeEventListener(type, listener);
