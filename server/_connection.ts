@@ -91,6 +91,12 @@ export const DRAIN_CHECK_MS = 100;
 export const STALLED_READER_SECONDS = 30;
 
 /**
+ * The subprotocol a consumer accepted in `connect`, by connection, until the route answers the
+ * handshake with it: kept here rather than in a field every idle socket would carry.
+ */
+export const acceptedSubprotocols: WeakMap<WebSocketConnection, string> = new WeakMap();
+
+/**
  * How long a closed socket waits for the hook that runs (and what waits behind it) before its
  * groups are left and `disconnect` runs.
  */
@@ -258,7 +264,8 @@ export class WebSocketConnection implements Connection {
       if (typeof data === "string" || data instanceof Uint8Array) {
         socket!.send(data);
         this.#meter.sent(data);
-      } else this.#batch!.add(data.json);
+      } else if (this.#batch !== null) this.#batch.add(data.json);
+      else this.#write(data.json); // queued for a batch that was given up before the open
     } else if (state === CONNECTING) {
       (this.#beforeOpen ??= new BeforeOpenQueue(this.#beforeOpenBound())).add(data);
     }
@@ -349,6 +356,26 @@ export class WebSocketConnection implements Connection {
 
   groupSend(group: string, event: LayerEvent): Promise<SendResult> {
     return Promise.try(() => this.#layer.groupSend(group, event));
+  }
+
+  acceptSubprotocol(name: string): void {
+    if (this.#socket !== null || (this.#state & (FINISHED | CLOSING)) !== 0) {
+      throw new Error("acceptSubprotocol() answers the handshake: call it in connect");
+    }
+    const offered = this.scope.subprotocols;
+    if (!offered.includes(name)) {
+      throw new TypeError(
+        `The client did not offer the subprotocol ${JSON.stringify(name)} (it offered ${
+          offered.length === 0 ? "none" : offered.map((one) => JSON.stringify(one)).join(", ")
+        })`,
+      );
+    }
+    acceptedSubprotocols.set(this, name);
+  }
+
+  /** Sends one message per frame after all: the 101 names a subprotocol other than batching's. */
+  stopBatching(): void {
+    this.#batch = null;
   }
 
   channelSend(channel: string, event: LayerEvent): Promise<SendResult> {

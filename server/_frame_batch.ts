@@ -11,6 +11,7 @@
  */
 import type { SocketLike } from "./_socket.ts";
 import type { RouteMeter } from "./server_metrics.ts";
+import { offeredSubprotocols } from "./handshake.ts";
 
 /** The subprotocol a client offers (`Sec-WebSocket-Protocol`) to receive batched frames. */
 export const BATCH_PROTOCOL = "channels.batch";
@@ -25,10 +26,7 @@ export type BatchRequest = "none" | "query" | "protocol";
 
 /** Reads whether the client opted in to batched frames, and how. */
 export function batchRequested(request: Request, url: URL): BatchRequest {
-  const offered = request.headers.get("sec-websocket-protocol");
-  if (offered !== null && offered.split(",").some((name) => name.trim() === BATCH_PROTOCOL)) {
-    return "protocol";
-  }
+  if (offeredSubprotocols(request.headers).includes(BATCH_PROTOCOL)) return "protocol";
   return url.searchParams.get(BATCH_PARAMETER) === "1" ? "query" : "none";
 }
 

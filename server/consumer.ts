@@ -58,6 +58,11 @@ export interface Scope {
   readonly user: User;
   /** The session id behind `user`, when there is one. */
   readonly sessionId: string | null;
+  /**
+   * The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order: Channels'
+   * `scope["subprotocols"]`. Pick one with {@linkcode Connection.acceptSubprotocol}.
+   */
+  readonly subprotocols: readonly string[];
 }
 
 /** One socket, as its consumer sees it. */
@@ -98,6 +103,12 @@ export interface Connection {
   groupDiscard(group: string): Promise<void>;
   /** Sends an event to every member of a group. */
   groupSend(group: string, event: LayerEvent): Promise<SendResult>;
+  /**
+   * In `connect`: answers the handshake with `name`, one of `scope.subprotocols`, as Channels'
+   * `accept(subprotocol=name)`. Without it the 101 names none (a strict client then gives up).
+   * A name the client did not offer, or a call once the handshake is answered, throws.
+   */
+  acceptSubprotocol(name: string): void;
   /**
    * Sends an event to one channel: a named channel (a background worker's queue, e.g.
    * `"dice"`, where one of its listeners takes it) or another connection's `channelName`.

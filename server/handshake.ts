@@ -43,6 +43,13 @@ export function asksForWebSocket(request: Request): boolean {
   return hasToken(request.headers.get("upgrade"), "websocket");
 }
 
+/** The subprotocols a handshake offers (`Sec-WebSocket-Protocol`, comma-separated), in order. */
+export function offeredSubprotocols(headers: Headers): string[] {
+  const offered = headers.get("sec-websocket-protocol");
+  if (offered === null) return [];
+  return offered.split(",").map((name) => name.trim()).filter((name) => name !== "");
+}
+
 /** Checks a request to a WebSocket route as RFC 6455 section 4.2.1 asks; `null` when it may be upgraded. */
 export function checkHandshake(request: Request): HandshakeRefusal | null {
   const headers = request.headers;

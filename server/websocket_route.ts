@@ -7,7 +7,7 @@
 import type { Consumer, Scope } from "./consumer.ts";
 import type { Handler, RequestContext } from "./context.ts";
 import type { Identity } from "../auth/identify.ts";
-import { WebSocketConnection } from "./_connection.ts";
+import { acceptedSubprotocols, WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
 import { readCookies } from "../auth/cookies.ts";
@@ -15,7 +15,7 @@ import { sessionGroup } from "../auth/sessions.ts";
 import { log } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed } from "../auth/origin.ts";
-import { checkHandshake } from "./handshake.ts";
+import { checkHandshake, offeredSubprotocols } from "./handshake.ts";
 import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
 import { SOCKET_CLOSING } from "./_connection_flags.ts";
 import { clientHost } from "../auth/throttle.ts";
@@ -237,9 +237,11 @@ export function websocketHandler(
       await connection.abort(CloseCode.ABNORMAL_CLOSURE);
       return refuse(499, "client_left", CLIENT_LEFT);
     }
-    const upgraded = batch === "protocol"
-      ? upgrade(request, { protocol: BATCH_PROTOCOL })
-      : upgrade(request);
+    // The consumer's choice, else batching's when the client offered it: a 101 names one.
+    const protocol = acceptedSubprotocols.get(connection) ??
+      (batch === "protocol" ? BATCH_PROTOCOL : undefined);
+    if (batch === "protocol" && protocol !== BATCH_PROTOCOL) connection.stopBatching();
+    const upgraded = protocol === undefined ? upgrade(request) : upgrade(request, { protocol });
     socket = upgraded.socket;
     const response = upgraded.response;
     connection.attach(socket);
@@ -321,6 +323,11 @@ class HandshakeScope implements Scope {
     this.user = identity.user;
     this.sessionId = identity.sessionId;
     this.#search = context.url.search;
+  }
+
+  get subprotocols(): readonly string[] {
+    // Read when asked, as the query is: nothing kept per socket.
+    return offeredSubprotocols(this.headers);
   }
 
   get query(): URLSearchParams {

@@ -91,6 +91,8 @@ export interface CommunicatorOptions {
   headers?: HeadersInit;
   /** The user (only with a {@linkcode ConsumerTarget}: an app identifies users itself). */
   user?: User;
+  /** The subprotocols the client offers, as Channels' communicator's `subprotocols`. */
+  subprotocols?: string[];
 }
 
 let nextPort = 40000;
@@ -102,7 +104,7 @@ export class Communicator {
   /** Resolves with the close code and reason, whichever end closed. */
   readonly closed: Promise<{ code: number; reason: string }>;
   #url: URL;
-  #headers: HeadersInit;
+  #headers: Headers;
   #handle: (request: Request) => Promise<Response>;
   #live: LiveConnections;
   #frames: (string | Uint8Array)[] = [];
@@ -119,7 +121,10 @@ export class Communicator {
   /** Drives an app through its real handshake, or one consumer directly; nothing happens before `connect`. */
   constructor(target: App | ConsumerTarget, path: string, options: CommunicatorOptions = {}) {
     this.#url = new URL(path, "http://localhost");
-    this.#headers = options.headers ?? {};
+    this.#headers = new Headers(options.headers);
+    if (options.subprotocols !== undefined) {
+      this.#headers.set("sec-websocket-protocol", options.subprotocols.join(", "));
+    }
     const { promise, resolve } = Promise.withResolvers<{ code: number; reason: string }>();
     this.closed = promise;
     this.socket = new FakeSocket({
