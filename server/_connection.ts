@@ -235,7 +235,7 @@ export class WebSocketConnection implements Connection {
     socket.onmessage = (event) => this.#received(event.data);
     // Deno says 0 when no close frame came: 1006, as browsers and Channels say.
     socket.onclose = (event) =>
-      void this.#closed(event.code === 0 ? CloseCode.ABNORMAL_CLOSURE : event.code);
+      void this.#closed(event.code === 0 ? CloseCode.ABNORMAL_CLOSURE : event.code, event.reason);
     socket.onerror = ignore; // the close event that follows does the cleanup
     // A client that left while `connect` ran gets a socket from Deno that never opens and
     // never closes: no event would ever end it (its groups, presence, cap place). Given up on
@@ -668,7 +668,8 @@ export class WebSocketConnection implements Connection {
     return this.#closed(code);
   }
 
-  async #closed(code: number): Promise<void> {
+  // `reason`: the close frame's, or Deno's own when it gave up (a ping never answered).
+  async #closed(code: number, reason = ""): Promise<void> {
     clearTimeout(this.#closeTimer);
     if ((this.#state & FINISHED) !== 0) return;
     this.#state |= FINISHED;
@@ -678,7 +679,7 @@ export class WebSocketConnection implements Connection {
     this.#reportDroppedBeforeOpen(this.#beforeOpen);
     this.#beforeOpen = null;
     const byServer = (this.#state & CLOSING) !== 0;
-    logDisconnect(this.scope, code, byServer ? this.#closeCode : undefined);
+    logDisconnect(this.scope, code, byServer ? this.#closeCode : undefined, reason);
     await this.#handledBeforeClose();
     await this.#release();
     await runDisconnectHook(this.#hooks, code, this.scope.path);

@@ -19,15 +19,28 @@ export function warnDroppedBeforeOpen(scope: Scope, dropped: number, bytes: numb
   );
 }
 
+// How a page or client leaves as a matter of course: its line needs no reason.
+const ORDINARY_CLOSES = new Set([1000, 1001, 1005]);
+
 /**
  * Logs a closed socket: the `DISCONNECT` access line, and at debug level the code it closed
- * with. `serverCode` is the code the server closed with, `undefined` when the client closed.
+ * with. `serverCode` is the code the server closed with, `undefined` when the client closed;
+ * `reason` the close's own (the client's, or Deno's when it gave up on the connection).
  */
-export function logDisconnect(scope: Scope, code: number, serverCode: number | undefined): void {
-  // Daphne's line; when the server ended it (a refused frame, a slow reader, a shutdown), why.
+export function logDisconnect(
+  scope: Scope,
+  code: number,
+  serverCode: number | undefined,
+  reason = "",
+): void {
+  // Daphne's line; when the server ended it (a refused frame, a slow reader, a shutdown), why,
+  // and when the client's end did not close as a page leaving does, how it ended.
+  const said = reason === "" ? "" : `: ${JSON.stringify(reason)}`; // quoted: the client wrote it
   const why = serverCode !== undefined
     ? `closed by the server: ${describeCloseCode(serverCode)}`
-    : undefined;
+    : ORDINARY_CLOSES.has(code) && said === ""
+    ? undefined
+    : `closed: ${describeCloseCode(code)}${said}`;
   log.websocket("DISCONNECT", scope.path, scope.client, why);
   log.debug(`WebSocket ${scope.path} closed with ${describeCloseCode(code)}`);
 }

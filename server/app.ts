@@ -298,7 +298,7 @@ function answerUnmatched(
         "This address does not accept that method.",
       );
       response.headers.set("allow", match.allow!.join(", "));
-      return response;
+      return logReason(response, `the method is not allowed here: ${match.allow!.join(", ")} only`);
     }
     case "bad-request":
       return logReason(errorPage(400, "Bad Request", match.reason!), match.reason!);

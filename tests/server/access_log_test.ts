@@ -64,6 +64,31 @@ Deno.test("the DISCONNECT line names the code the server closed with, whatever t
   await captured.waitFor(closedByServer("/ws/chat/big/", "1009 (MESSAGE_TOO_BIG)"));
 });
 
+Deno.test("a client's close that is not a page leaving says how it ended, its reason quoted", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const ws = new WebSocket(server.wsUrl("/ws/chat/lobby/"));
+  await new Promise((resolve) => ws.onopen = resolve);
+  const closed = new Promise((resolve) => ws.onclose = resolve);
+  ws.close(4000, "bye\nFAKE LINE"); // a reason with a line break cannot forge a log line
+  await closed;
+  const line = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/chat\/lobby\/ /);
+  assertMatch(line, /\(closed: 4000[^)]*: "bye\\nFAKE LINE"\)$/);
+  assert(!captured.lines.some((one) => one.startsWith("FAKE LINE")));
+});
+
+Deno.test("a method a path does not take gets 405 with Allow, and its line says why", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const response = await fetch(server.httpUrl("/chat/"), { method: "DELETE" });
+  await response.body?.cancel();
+  assertEquals(response.status, 405);
+  const allowed = response.headers.get("allow")!;
+  assertMatch(allowed, /GET/);
+  const line = await captured.waitFor(/^HTTP DELETE \/chat\/ 405 /);
+  assertMatch(line, new RegExp(`\\(the method is not allowed here: ${allowed} only\\)$`));
+});
+
 Deno.test("a refused handshake logs REJECT with its reason", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
