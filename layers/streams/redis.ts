@@ -254,7 +254,9 @@ export class RedisStreams implements GroupStreams {
         continue; // still away
       }
       const stored = events.find((event) => eventJson(withoutReserved(event)).slice(1) === body);
-      if (stored === undefined) return; // not stored (or long gone)
+      // Not yet, perhaps: the script may still be on its way on a connection that was given up
+      // (a reconnect's read can overtake it), so it is looked for again, each time later.
+      if (stored === undefined) continue;
       const event = freezeEvent(stored);
       try {
         const own = this.#ownLayer;
