@@ -46,6 +46,7 @@ import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
 import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before_open.ts";
 import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
 import { consumerFailures } from "./_consumer_failures.ts";
+import { watchDrain } from "./_drain_watch.ts";
 import {
   logConsumerFailure,
   logDisconnect,
@@ -84,11 +85,6 @@ export const OPEN_TIMEOUT_MS = 5000;
 
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
-
-/** How often a socket that had events dropped is checked for having caught up. */
-export const DRAIN_CHECK_MS = 100;
-/** Seconds a socket behind on its events may take in nothing, unless its limits say. */
-export const STALLED_READER_SECONDS = 30;
 
 /**
  * The subprotocol a consumer accepted in `connect`, by connection, until the route answers the
@@ -483,36 +479,20 @@ export class WebSocketConnection implements Connection {
     return handler;
   }
 
-  // Events to this socket were dropped: once it has taken in most of what waited (half the
-  // bound), its consumer's `drained` hook may send them again. One that takes in nothing for
-  // `stalledReaderSeconds` has a client gone without a word (a phone in a tunnel): Deno's pings
-  // wait behind the unsent data, so only this notices, and it is closed (its presence goes).
-  // One timer, only while behind.
+  // Events to this socket were dropped: see `_drain_watch.ts`. The object the watch reads is
+  // made only for a socket that falls behind.
   #watchDrain(): void {
     if ((this.#state & DRAIN_WATCHED) !== 0) return;
     this.#state |= DRAIN_WATCHED;
-    const seconds = this.#limits.stalledReaderSeconds ?? STALLED_READER_SECONDS;
-    let unsent = this.#unsentBytes();
-    let progressAt = Date.now();
-    const check = () => {
-      if ((this.#state & (FINISHED | CLOSING | FAILED)) !== 0) {
-        this.#state &= ~DRAIN_WATCHED;
-        return;
-      }
-      // Any byte taken in is progress, however far above the bound the socket still is.
-      const now = this.#unsentBytes();
-      if (now < unsent) progressAt = Date.now();
-      unsent = now;
-      if (Date.now() - progressAt >= seconds * 1000) {
-        this.#state &= ~DRAIN_WATCHED;
-        return this.close(CloseCode.TRY_AGAIN_LATER, `Too slow: nothing was read for ${seconds} s`);
-      }
-      const caughtUp = this.sendCapacity >= this.#limits.maxBufferedBytes / 2;
-      if (caughtUp && (this.#hooks.drained === undefined || this.#enqueue(() => this.#drained()))) {
-        this.#state &= ~(DRAIN_WATCHED | CONGESTED);
-      } else setTimeout(check, DRAIN_CHECK_MS);
-    };
-    setTimeout(check, DRAIN_CHECK_MS);
+    watchDrain({
+      live: () => (this.#state & (FINISHED | CLOSING | FAILED)) === 0,
+      unsentBytes: () => this.#unsentBytes(),
+      caughtUp: () => this.sendCapacity >= this.#limits.maxBufferedBytes / 2,
+      resume: () => this.#hooks.drained === undefined || this.#enqueue(() => this.#drained()),
+      stalled: (seconds) =>
+        this.close(CloseCode.TRY_AGAIN_LATER, `Too slow: nothing was read for ${seconds} s`),
+      done: () => void (this.#state &= ~(DRAIN_WATCHED | CONGESTED)),
+    }, this.#limits.stalledReaderSeconds);
   }
 
   #drained(): void | Promise<void> {

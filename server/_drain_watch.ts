@@ -1,0 +1,48 @@
+/**
+ * The watch over a socket whose events were dropped because it read too slowly: once it has
+ * taken in most of what waited (half its bound), its consumer's `drained` hook may send them
+ * again; one that takes in nothing for `stalledReaderSeconds` has a client gone without a word
+ * (a phone in a tunnel), which Deno's pings would never tell, since they wait behind the unsent
+ * data: it is closed with 1013, and its presence goes. One timer, only while a socket is behind.
+ */
+
+/** How often a socket that had events dropped is looked at. */
+export const DRAIN_CHECK_MS = 100;
+/** Seconds a socket behind on its events may take in nothing, unless its limits say. */
+export const STALLED_READER_SECONDS = 30;
+
+/** What the watch reads of a connection, and what it tells it. */
+export interface DrainWatched {
+  /** False once the socket is closing, closed, or its consumer failed: the watch ends. */
+  live(): boolean;
+  /** Bytes waiting to go out (however far above the bound). */
+  unsentBytes(): number;
+  /** True once the socket can take half its bound again. */
+  caughtUp(): boolean;
+  /** Hands the catch-up to the consumer; false when it cannot take it yet (its queue is full). */
+  resume(): boolean;
+  /** Closes a socket that took in nothing for `seconds`. */
+  stalled(seconds: number): void;
+  /** The watch is over (caught up, stalled, or the socket ended). */
+  done(): void;
+}
+
+/** Watches `socket` until it catches up, stalls for `stalledSeconds`, or ends. */
+export function watchDrain(socket: DrainWatched, stalledSeconds = STALLED_READER_SECONDS): void {
+  let unsent = socket.unsentBytes();
+  let progressAt = Date.now();
+  const check = () => {
+    if (!socket.live()) return socket.done();
+    // Any byte taken in is progress, however far above the bound the socket still is.
+    const now = socket.unsentBytes();
+    if (now < unsent) progressAt = Date.now();
+    unsent = now;
+    if (Date.now() - progressAt >= stalledSeconds * 1000) {
+      socket.done();
+      return socket.stalled(stalledSeconds);
+    }
+    if (socket.caughtUp() && socket.resume()) return socket.done();
+    setTimeout(check, DRAIN_CHECK_MS);
+  };
+  setTimeout(check, DRAIN_CHECK_MS);
+}
