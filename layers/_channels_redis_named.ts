@@ -37,7 +37,7 @@ export class NamedChannels {
   #settings: Settings;
   #countDrops: CountDrops;
   /** Named channels' listeners here, and the readers of their queues. */
-  #named = new LocalGroups();
+  #named = new LocalGroups({}, true); // a Django worker's queue may carry bytes
   #readers = new Map<string, Promise<QueueReader<Buffer>>>();
   #registry: ListenerRegistry;
 

@@ -23,13 +23,19 @@ export class LocalGroups {
   // A channel's groups: most sockets join one, held as the name itself (no Set per socket).
   #groupsOf = new Map<string, string | Set<string>>();
   #hooks: MembershipHooks;
+  #carriesBytes: boolean;
   /** Named channels' listeners in this process; events are handed to them in turn. */
   #listeners = new Map<string, { delivers: Deliver[]; next: number }>();
   #delivered = 0;
   #dropped = 0;
   #groupSends = 0;
 
-  constructor(hooks: MembershipHooks = {}) {
+  /**
+   * `carriesBytes`: the layer's wire keeps bytes (channels_redis' msgpack), so events with a
+   * `Uint8Array` inside are handed on here too (see `checkedEventJson`).
+   */
+  constructor(hooks: MembershipHooks = {}, carriesBytes = false) {
+    this.#carriesBytes = carriesBytes;
     this.processId = crypto.randomUUID().slice(0, 12);
     this.#hooks = hooks;
   }
@@ -109,7 +115,8 @@ export class LocalGroups {
   /** Delivers to one local channel. */
   deliverToChannel(channel: string, event: LayerEvent): SendResult {
     validateEvent(event);
-    checkedEventJson(event); // receivers share it: frozen, its JSON made once (event_json.ts)
+    // Receivers share it: frozen, its JSON made once (event_json.ts).
+    checkedEventJson(event, this.#carriesBytes);
     const deliver = this.#receivers.get(channel);
     if (!deliver) return noListenerResult(channel, event);
     const accepted = safeDeliver(deliver, event);
@@ -119,7 +126,8 @@ export class LocalGroups {
   /** Delivers to every local member of a group. */
   deliverToGroup(group: string, event: LayerEvent): SendResult {
     validateEvent(event);
-    checkedEventJson(event); // members share it: frozen, its JSON made once (event_json.ts)
+    // Members share it: frozen, its JSON made once (event_json.ts).
+    checkedEventJson(event, this.#carriesBytes);
     const members = this.#members.get(group);
     let delivered = 0;
     let dropped = 0;
@@ -168,7 +176,7 @@ export class LocalGroups {
     validateEvent(event);
     const listeners = this.#listeners.get(name);
     if (listeners === undefined) return null;
-    checkedEventJson(event);
+    checkedEventJson(event, this.#carriesBytes);
     const deliver = listeners.delivers[listeners.next++ % listeners.delivers.length];
     const accepted = safeDeliver(deliver, event);
     return this.#count(accepted ? 1 : 0, accepted ? 0 : 1, event, name);

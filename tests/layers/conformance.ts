@@ -525,11 +525,24 @@ async function refusesEventsNotPlainData(pair: LayerPair): Promise<void> {
   await box.receives("marker");
   assertEquals(box.events.map((event) => event.type), ["marker"], "a member got what is not data");
   if (!pair.carriesBytes) return;
-  await sender.groupSend(g, { type: "bytes", inner: { data: new Uint8Array([1, 2]) } });
+  // Where bytes are carried, they arrive as sent: to a group's member and to a named channel's
+  // listener (a worker's queue) alike.
+  const worker = pair.listener();
+  const unlisten = await member.listen(pair.group("bytes-jobs"), worker.deliver);
+  const bytes = { type: "bytes", inner: { data: new Uint8Array([1, 2]) } };
+  await sender.groupSend(g, bytes);
+  await sender.send(pair.group("bytes-jobs"), {
+    ...bytes,
+    inner: { data: new Uint8Array([1, 2]) },
+  });
   await box.receives("bytes");
-  const { data } = (box.events[1] as LayerEvent & { inner: { data: unknown } }).inner;
-  assert(data instanceof Uint8Array, `bytes arrived as ${JSON.stringify(data)}`);
-  assertEquals([...(data as Uint8Array)], [1, 2]);
+  await worker.receives("bytes");
+  for (const event of [box.events[1], worker.events[0]]) {
+    const { data } = (event as LayerEvent & { inner: { data: unknown } }).inner;
+    assert(data instanceof Uint8Array, `bytes arrived as ${JSON.stringify(data)}`);
+    assertEquals([...(data as Uint8Array)], [1, 2]);
+  }
+  await unlisten();
 }
 
 async function deliversFrozenEvents(pair: LayerPair): Promise<void> {
