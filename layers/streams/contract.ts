@@ -212,12 +212,20 @@ export function validatePublish(
 ): void {
   validateGroupName(group);
   validateEvent(event);
-  // A stream keeps JSON: bytes would come back from its history and recovery as `{"0": …}`.
-  if (holdsBytes(freezeEvent(event))) {
-    throw new TypeError(`${BYTES_REFUSED} (a stream keeps JSON)`);
-  }
   validateRetention(options?.retention);
 }
+
+/**
+ * Throws a `TypeError` when `event` holds bytes, or anything else that is not plain data: a
+ * stream keeps JSON, and its history and recovery would give bytes back as `{"0": …}`. For a
+ * stream that does not freeze the event itself (the in-process one checks what it froze).
+ */
+export function validateStreamedData(event: LayerEvent): void {
+  if (holdsBytes(freezeEvent(event))) throw new TypeError(STREAM_BYTES_REFUSED);
+}
+
+/** Why a publish with bytes inside is refused. */
+export const STREAM_BYTES_REFUSED = `${BYTES_REFUSED} (a stream keeps JSON)`;
 
 /**
  * Throws a `TypeError` unless `retention` (when given) keeps a whole number of 0 or more

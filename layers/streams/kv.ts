@@ -45,6 +45,7 @@ import {
   validateCount,
   validatePosition,
   validatePublish,
+  validateStreamedData,
   withoutReserved,
 } from "./contract.ts";
 
@@ -127,6 +128,7 @@ export class KvStreams implements GroupStreams {
     if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
     try {
       validatePublish(group, event, options); // before the event takes an offset
+      validateStreamedData(event);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -24,7 +24,7 @@
  */
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
-import { frozenEventJson } from "../event_json.ts";
+import { frozenEventJson, holdsBytes } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
 import {
   DEFAULT_RETENTION,
@@ -35,6 +35,7 @@ import {
   type PublishOptions,
   PublishUnconfirmedError,
   sinceVerdict,
+  STREAM_BYTES_REFUSED,
   type StreamEvent,
   type StreamPosition,
   type StreamPublished,
@@ -215,7 +216,8 @@ export class MemoryStreams implements GroupStreams {
   async #writeUnusedRecords(): Promise<void> {
     const records: StoreChange[] = [];
     for (const [group, state] of this.#unused) {
-      if (state.recordWritten || state.window === null) continue;
+      // Written again when it expires already (claimed at this run's start): a day from now.
+      if (state.window === null || (state.recordWritten && !state.recordExpires)) continue;
       const value: Meta = { epoch: state.window.epoch, offset: 0, run: this.#run };
       records.push({ key: ["stream_meta", group], value, expireInMs: EMPTY_STREAM_KEPT_MS });
     }
@@ -242,6 +244,8 @@ export class MemoryStreams implements GroupStreams {
     try {
       // Frozen now, as the layer would: its JSON, made once here, is also every member's frame.
       text = frozenEventJson(streamed);
+      // Frozen now: whether bytes are inside is known without another look.
+      if (holdsBytes(streamed)) return Promise.reject(new TypeError(STREAM_BYTES_REFUSED));
     } catch (error) {
       // A BigInt or a cycle inside: refused before it takes its offset, as every layer refuses
       // it, and as a rejection: this runs from a load's queue too, where a throw ends the process.

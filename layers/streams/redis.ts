@@ -78,6 +78,7 @@ import {
   validateCount,
   validatePosition,
   validatePublish,
+  validateStreamedData,
   withoutReserved,
 } from "./contract.ts";
 
@@ -180,6 +181,7 @@ export class RedisStreams implements GroupStreams {
   ): Promise<StreamPublished> {
     if (this.#closing !== null) throw new Error("Streams are closed");
     validatePublish(group, event, options); // before the event takes an offset
+    validateStreamedData(event);
     const rest = withoutReserved(event);
     const channel = this.#options.publishInScript ? groupChannel(this.#options.prefix, group) : "";
     const started = performance.now();

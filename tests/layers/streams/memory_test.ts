@@ -3,7 +3,7 @@ import { streamConformance, type StreamWorld } from "./conformance.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
 import type { GroupLayer } from "../../../layers/layer.ts";
 import { MemoryStreams } from "../../../layers/streams/memory.ts";
-import { PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
+import { EMPTY_STREAM_KEPT_MS, PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
 import type { Store } from "../../../storage/store.ts";
 
@@ -63,6 +63,34 @@ Deno.test("in-process streams: a group read but never published to keeps its epo
   const third = new MemoryStreams(layer, store);
   assertEquals((await third.since("room.empty", { epoch, offset: 0 })).events.length, 1);
   await third.close();
+});
+
+Deno.test("in-process streams: an unused group's expiring record is written again at each graceful stop", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  // What each run's graceful stop wrote to last (and how long it lasts).
+  const recordingWrites = (run: MemoryStreams, writes: [string, number | undefined][]) => {
+    const writeMany = store.writeMany.bind(store);
+    store.writeMany = (changes) => {
+      for (const change of changes) {
+        if ("value" in change) writes.push([change.key.join("/"), change.expireInMs]);
+      }
+      return writeMany(changes);
+    };
+    return run;
+  };
+  for (let run = 1; run <= 2; run++) {
+    const writes: [string, number | undefined][] = [];
+    const streams = recordingWrites(new MemoryStreams(layer, store), writes);
+    await streams.latest("room.empty", 50); // opened, never used; the second run claims it
+    await streams.close();
+    // Else a record claimed a day before a long run's stop would expire, and the epoch with it.
+    assertEquals(
+      writes.filter(([key]) => key === "stream_meta/room.empty"),
+      [["stream_meta/room.empty", EMPTY_STREAM_KEPT_MS]],
+      `run ${run}`,
+    );
+  }
 });
 
 Deno.test("in-process streams: rooms opened and never used are kept in memory up to a bound", async () => {
