@@ -31,6 +31,7 @@ import {
   FAILED,
   FINISHED,
   OPEN,
+  ROOM_SEEN,
   RUNNING,
 } from "./_connection_flags.ts";
 import {
@@ -226,6 +227,8 @@ export class WebSocketConnection implements Connection {
   /** Wires an upgraded socket to this connection. */
   attach(socket: SocketLike): void {
     this.#socket = socket;
+    const failure = consumerFailures.get(this);
+    if (failure !== undefined) consumerFailures.set(socket, failure);
     if (this.#batch !== null) this.#batch.socket = socket;
     socket.onopen = () => this.#opened();
     socket.onmessage = (event) => this.#received(event.data);
@@ -487,6 +490,11 @@ export class WebSocketConnection implements Connection {
     watchDrain({
       live: () => (this.#state & (FINISHED | CLOSING | FAILED)) === 0,
       unsentBytes: () => this.#unsentBytes(),
+      hadRoom: () => {
+        const seen = (this.#state & ROOM_SEEN) !== 0;
+        this.#state &= ~ROOM_SEEN;
+        return seen;
+      },
       caughtUp: () => this.sendCapacity >= this.#limits.maxBufferedBytes / 2,
       resume: () => this.#hooks.drained === undefined || this.#enqueue(() => this.#drained()),
       stalled: (seconds) =>
@@ -508,7 +516,7 @@ export class WebSocketConnection implements Connection {
     if ((this.#state & CONGESTED) === 0 && (++this.#deliveriesSinceCheck & 7) !== 0) return false;
     const waiting = this.#batch === null ? 0 : this.#batch.pending;
     const congested = socket.bufferedAmount + waiting > this.#limits.maxBufferedBytes;
-    this.#state = congested ? this.#state | CONGESTED : this.#state & ~CONGESTED;
+    this.#state = congested ? this.#state | CONGESTED : (this.#state & ~CONGESTED) | ROOM_SEEN;
     return congested;
   }
 
@@ -605,7 +613,9 @@ export class WebSocketConnection implements Connection {
       return;
     }
     logConsumerFailure(this.scope, error);
-    if (this.#socket !== null) consumerFailures.set(this.#socket, error);
+    // By the socket, or until there is one by this connection (a handler that ran between
+    // `connect` and the upgrade): `attach` moves it.
+    consumerFailures.set(this.#socket ?? this, error);
     this.#state |= FAILED; // and what still arrives before the close is not handled either
     this.#dropWaiting();
     this.close(CloseCode.INTERNAL_ERROR, "Internal server error");

@@ -29,3 +29,5 @@ export const DELIVERING = 64;
 export const FAILED = 128;
 /** Events were dropped for a slow reader: the `drained` hook runs once it has caught up. */
 export const DRAIN_WATCHED = 256;
+/** A look found room in the socket since the drain watch last asked (the client reads). */
+export const ROOM_SEEN = 512;

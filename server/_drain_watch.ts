@@ -17,6 +17,11 @@ export interface DrainWatched {
   live(): boolean;
   /** Bytes waiting to go out (however far above the bound). */
   unsentBytes(): number;
+  /**
+   * Whether the socket had room since the last call: a client reading a live feed frees room
+   * that new frames fill at once, so what waits may never be seen to go down.
+   */
+  hadRoom(): boolean;
   /** True once the socket can take half its bound again. */
   caughtUp(): boolean;
   /** Hands the catch-up to the consumer; false when it cannot take it yet (its queue is full). */
@@ -31,11 +36,13 @@ export interface DrainWatched {
 export function watchDrain(socket: DrainWatched, stalledSeconds = STALLED_READER_SECONDS): void {
   let unsent = socket.unsentBytes();
   let progressAt = Date.now();
+  socket.hadRoom(); // from now on
   const check = () => {
     if (!socket.live()) return socket.done();
-    // Any byte taken in is progress, however far above the bound the socket still is.
+    // Any byte taken in is progress, however far above the bound the socket still is; and
+    // nothing unsent is no stall (the drops were the consumer's own queue being full).
     const now = socket.unsentBytes();
-    if (now < unsent) progressAt = Date.now();
+    if (now < unsent || now === 0 || socket.hadRoom()) progressAt = Date.now();
     unsent = now;
     if (Date.now() - progressAt >= stalledSeconds * 1000) {
       socket.done();

@@ -207,6 +207,45 @@ Deno.test("a reader behind but taking in what waits is not closed for stalling",
   assertEquals(slow.closeCode, null);
 });
 
+Deno.test("a reader of a live feed is not closed for stalling though what waits never goes down", async () => {
+  // It takes in what waits, and new frames fill that room at once: each look finds as much
+  // unsent as the one before, but the socket had room in between.
+  const limits = { channelCapacity: 1000, maxBufferedBytes: 1000, stalledReaderSeconds: 1 };
+  await using app = await createTestApp({ ...limits, rateLimit: { perSecond: 1e4, burst: 1e4 } });
+  const [reader, other] = [await open(app, "/ws/chat/lobby/"), await open(app, "/ws/chat/lobby/")];
+  reader.socket.bufferedAmount = 5000;
+  const started = Date.now();
+  for (let n = 0; Date.now() - started < 2500; n++) {
+    if (n % 10 === 5) reader.socket.bufferedAmount = 0; // it read: room for the next frames
+    if (n % 10 === 6) reader.socket.bufferedAmount = 5000; // and they filled it again
+    other.sendJson({ message: `m${n}` });
+    await other.receiveJson();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a feed, not a burst
+  }
+  assertEquals(reader.closeCode, null, "a reader of the feed was closed as stalled");
+});
+
+Deno.test("a socket whose consumer is busy, with nothing unsent, is not closed for stalling", async () => {
+  // Fewer drops in a row than its capacity: not closed for those.
+  await using app = await createTestApp({ channelCapacity: 3, stalledReaderSeconds: 1 });
+  const gate = Promise.withResolvers<void>();
+  const busy: Consumer = (conn) => ({
+    connect: () => conn.groupAdd("busy"),
+    events: { work: () => gate.promise }, // its handler waits: its queue fills, events drop
+    drained() {},
+  });
+  const comm = new Communicator({ consumer: busy, services: app.services }, "/ws/busy/");
+  await comm.connect();
+  let dropped = 0;
+  for (let n = 0; n < 6; n++) {
+    dropped += (await app.layer.groupSend("busy", { type: "work" })).dropped;
+  }
+  assert(dropped > 0, "nothing was dropped");
+  assertEquals(await comm.receiveNothing(1500), true, "the socket of a busy consumer was closed");
+  gate.resolve();
+  await comm.disconnect();
+});
+
 Deno.test("a consumer whose handlers fall behind has a bounded queue, then 1013", async () => {
   await using app = await createTestApp({ channelCapacity: 4 });
   const stuck: Consumer = (conn) => ({
