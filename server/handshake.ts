@@ -50,6 +50,15 @@ export function offeredSubprotocols(headers: Headers): string[] {
   return offered.split(",").map((name) => name.trim()).filter((name) => name !== "");
 }
 
+/**
+ * Whether Deno's `upgradeWebSocket` can answer `request` with `protocol`: it looks for it by
+ * splitting the header at ", " exactly, so an offer written `chat,other` (valid HTTP, and what
+ * some clients send) cannot be answered with `chat`; asked to, Deno throws.
+ */
+export function denoCanAnswer(request: Request, protocol: string): boolean {
+  return request.headers.get("sec-websocket-protocol")?.split(", ").includes(protocol) ?? false;
+}
+
 /** Checks a request to a WebSocket route as RFC 6455 section 4.2.1 asks; `null` when it may be upgraded. */
 export function checkHandshake(request: Request): HandshakeRefusal | null {
   const headers = request.headers;

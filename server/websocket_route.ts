@@ -15,7 +15,7 @@ import { sessionGroup } from "../auth/sessions.ts";
 import { log } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed } from "../auth/origin.ts";
-import { checkHandshake, offeredSubprotocols } from "./handshake.ts";
+import { checkHandshake, denoCanAnswer, offeredSubprotocols } from "./handshake.ts";
 import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
 import { SOCKET_CLOSING } from "./_connection_flags.ts";
 import { clientHost } from "../auth/throttle.ts";
@@ -233,15 +233,35 @@ export function websocketHandler(
     // upgraded for it for good (it never opens nor closes), so it is not upgraded. Only with
     // --unstable-no-legacy-abort (the tasks pass it), and a listener (above), does the signal
     // say so.
-    if (request.signal.aborted) {
+    const aborted = request.signal.aborted;
+    request.signal.removeEventListener("abort", noticeAbort); // or it is kept with the socket
+    if (aborted) {
       await connection.abort(CloseCode.ABNORMAL_CLOSURE);
       return refuse(499, "client_left", CLIENT_LEFT);
     }
     // The consumer's choice, else batching's when the client offered it: a 101 names one.
-    const protocol = acceptedSubprotocols.get(connection) ??
+    let protocol = acceptedSubprotocols.get(connection) ??
       (batch === "protocol" ? BATCH_PROTOCOL : undefined);
+    acceptedSubprotocols.delete(connection);
+    if (protocol !== undefined && !denoCanAnswer(request, protocol)) {
+      log.warn(
+        `The 101 of ${path} [${context.client}] names no subprotocol, not ${
+          JSON.stringify(protocol)
+        }: Deno answers only an offer whose names are separated by ", ", and this one is ${
+          JSON.stringify(request.headers.get("sec-websocket-protocol"))
+        }`,
+      );
+      protocol = undefined;
+    }
     if (batch === "protocol" && protocol !== BATCH_PROTOCOL) connection.stopBatching();
-    const upgraded = protocol === undefined ? upgrade(request) : upgrade(request, { protocol });
+    let upgraded: ReturnType<UpgradeWebSocket>;
+    try {
+      upgraded = protocol === undefined ? upgrade(request) : upgrade(request, { protocol });
+    } catch (error) {
+      // What `checkHandshake` did not foresee: nothing may stay behind (groups, cap, presence).
+      await connection.abort(CloseCode.ABNORMAL_CLOSURE);
+      return refuse(400, "bad_handshake", `Bad handshake: ${(error as Error).message}`);
+    }
     socket = upgraded.socket;
     const response = upgraded.response;
     connection.attach(socket);

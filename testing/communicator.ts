@@ -28,6 +28,7 @@ import {
   websocketHandler,
 } from "../server/websocket_route.ts";
 import { consumerFailures, consumerRefusals } from "../server/_consumer_failures.ts";
+import { denoCanAnswer } from "../server/handshake.ts";
 import { FakeSocket } from "./fake_socket.ts";
 export { FakeSocket } from "./fake_socket.ts";
 
@@ -68,6 +69,10 @@ export const testUpgrade: UpgradeWebSocket = (
     throw new Error("This app upgrades only requests made by a Communicator");
   }
   waiting.delete(request); // taken: the communicator sees its socket went through this seam
+  // As Deno's does: a subprotocol it cannot find in the offer (split at ", ") throws.
+  if (options.protocol && !denoCanAnswer(request, options.protocol)) {
+    throw new TypeError(`Protocol '${options.protocol}' not in the request's protocol list`);
+  }
   // As Deno's does: the chosen subprotocol is answered in the 101.
   const headers: HeadersInit = options.protocol
     ? { "sec-websocket-protocol": options.protocol }

@@ -87,3 +87,19 @@ Deno.test("a real client that insists on a subprotocol gets it from the server",
   ws.close();
   await closed;
 });
+
+Deno.test("an offer written without a space after its commas gets a 101 naming none, not a 500", async () => {
+  // Deno answers only a name it finds by splitting the offer at ", ": `a,b` (valid HTTP, what
+  // Python's websocket-client sends) cannot be answered with `a`, and asking it to throws.
+  await using app = await createTestApp();
+  for (const offer of ["graphql-transport-ws,other", "other,channels.batch"]) {
+    const comm = new Communicator({ consumer: graphql, services: app.services }, "/ws/graphql/", {
+      headers: { "sec-websocket-protocol": offer },
+    });
+    assert((await comm.connect()).accepted, offer);
+    assertEquals(comm.protocol, "", offer);
+    // Offered, all the same: the consumer sees what the client said.
+    assertEquals((await comm.receiveJson()).offered, offer.split(","), offer);
+    await comm.disconnect();
+  }
+});
