@@ -9,5 +9,8 @@ import type { SocketLike } from "./_socket.ts";
 /** A refused handshake's refusal (its close code, what `connect` threw), by its request. */
 export const consumerRefusals: WeakMap<Request, ConnectRefusal> = new WeakMap();
 
-/** What a hook threw after the socket was accepted (it closed with 1011), by the socket. */
-export const consumerFailures: WeakMap<SocketLike, unknown> = new WeakMap();
+/**
+ * What a hook threw after the handshake was accepted (the socket closes with 1011), by the
+ * socket; by the connection while it has none yet.
+ */
+export const consumerFailures: WeakMap<SocketLike | object, unknown> = new WeakMap();

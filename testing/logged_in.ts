@@ -5,7 +5,6 @@
  */
 import type { Services } from "../server/context.ts";
 import { SESSION_COOKIE } from "../auth/cookies.ts";
-import { normalizeUsername, usernameErrors } from "../auth/account_rules.ts";
 
 /**
  * Headers that sign in `username` (made with a random password when it does not exist) by a
@@ -24,12 +23,6 @@ export async function loggedInHeaders(
   username: string,
   origin = "http://localhost",
 ): Promise<Record<string, string>> {
-  // A name no account can have would give a cookie that signs nobody in: the test would see an
-  // anonymous user, or a 403, and look for the fault elsewhere.
-  const errors = usernameErrors(normalizeUsername(username));
-  if (errors.length > 0) {
-    throw new TypeError(`"${username.slice(0, 40)}" cannot be a username: ${errors.join(" ")}`);
-  }
   if (await services.users.find(username) === null) {
     const password = crypto.randomUUID();
     if (await services.users.create(username, password) === null) {
@@ -37,5 +30,16 @@ export async function loggedInHeaders(
     }
   }
   const { id } = await services.sessions.create(username);
-  return { cookie: `${SESSION_COOKIE}=${id}`, origin };
+  const headers = { cookie: `${SESSION_COOKIE}=${id}`, origin };
+  // A cookie that signs nobody in (a name no session can carry) would show the test an
+  // anonymous user, or a 403, and send it looking for the fault elsewhere: asked as the app does.
+  const { user } = await services.identify(new Request(origin, { headers }));
+  if (user.username !== username) {
+    throw new TypeError(
+      `"${username.slice(0, 40)}" cannot sign in: its session reads as ${
+        user.username === null ? "anonymous" : JSON.stringify(user.username)
+      }`,
+    );
+  }
+  return headers;
 }

@@ -73,3 +73,22 @@ Deno.test("what a consumer raised is raised by the communicator, as Channels' re
   assertEquals((error.cause as Error).stack?.includes("communicator_misuse_test.ts"), true);
   assertEquals(await comm.waitForClose(), 1011);
 });
+
+Deno.test("a handler that fails between connect and the open is raised by the communicator too", async () => {
+  await using services = await createTestServices();
+  const early: Consumer = (conn) => ({
+    async connect() {
+      await conn.groupAdd("early");
+      await conn.groupSend("early", { type: "boom" }); // handled right after connect
+    },
+    events: {
+      boom() {
+        throw new SyntaxError("the handler's bug");
+      },
+    },
+  });
+  const comm = new Communicator({ consumer: early, services }, "/ws/early/");
+  await comm.connect();
+  const error = await assertRejects(() => comm.receive(), Error, "closed with 1011");
+  assertStringIncludes(error.message, "SyntaxError: the handler's bug");
+});
