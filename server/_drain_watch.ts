@@ -4,6 +4,10 @@
  * again; one that takes in nothing for `stalledReaderSeconds` has a client gone without a word
  * (a phone in a tunnel), which Deno's pings would never tell, since they wait behind the unsent
  * data: it is closed with 1013, and its presence goes. One timer, only while a socket is behind.
+ *
+ * What it sees is Deno's own queue, behind the kernel's buffers (megabytes on a fast link): a
+ * client that reads, but is more than `stalledReaderSeconds` behind what waits in those, looks
+ * the same, and is closed too. Deno's ping, waiting behind that data, would close it as well.
  */
 
 /** How often a socket that had events dropped is looked at. */
