@@ -15,11 +15,13 @@ export class FrameGate extends TokenBucket {
   #maxBytes: number;
   #limits: { rateLimit: { perSecond: number; burst: number } };
   /**
-   * Refusals not yet worked off: +1 per refused frame, -1 per frame let in. A flood that gets
-   * a frame in whenever a token comes back still gains on it; a client that slows down to its
-   * rate works it off.
+   * Until when refusals weigh on the socket, in ms: each adds ten tokens' worth of time
+   * (`STRIKE_TOKENS`), and time takes it off. More than `burst` refusals at once, or a steady
+   * flood more than a tenth over the rate (even one that gets a frame in whenever a token comes
+   * back), build up more than `burst` strikes' weight and close the socket; a client that slows
+   * down sees its refusals forgotten. One number, not a list of times: memory per idle socket.
    */
-  #strikes = 0;
+  #weighsUntil = 0;
 
   constructor(
     limits: { maxMessageBytes: number; rateLimit: { perSecond: number; burst: number } },
@@ -47,17 +49,25 @@ export class FrameGate extends TokenBucket {
     if (!this.take()) {
       const { perSecond, burst } = this.#limits.rateLimit;
       // A client that keeps flooding after being told is closed; one that slows down is not.
-      const persistent = ++this.#strikes > burst;
+      const now = this.lastTakeAt;
+      const strike = STRIKE_TOKENS * 1000 / perSecond;
+      this.#weighsUntil = Math.max(now, this.#weighsUntil) + strike;
+      const persistent = this.#weighsUntil - now > burst * strike;
       return new ProtocolError(
         `Rate limit exceeded: at most ${perSecond} messages per second; message dropped`,
         persistent ? CloseCode.POLICY_VIOLATION : undefined,
         { ref: typeof data === "string" ? frameRef(data) : undefined },
       );
     }
-    if (this.#strikes > 0) this.#strikes--;
     return null;
   }
 }
+
+/**
+ * How long a refused frame weighs on its socket, in tokens' time (at 20 a second, 0.5 s): a
+ * steady flood more than a tenth over the rate adds weight faster than time takes it off.
+ */
+export const STRIKE_TOKENS = 10;
 
 /** The largest oversize frame whose `ref` the refusal names. */
 export const REF_READ_BYTES = 1024 * 1024;

@@ -21,6 +21,11 @@ export class TokenBucket {
     this.#last = now();
   }
 
+  /** When `take` last read the clock (ms): a subclass that needs the time of a take reads it. */
+  protected get lastTakeAt(): number {
+    return this.#last;
+  }
+
   /** Takes a token; false when the bucket is empty. */
   take(): boolean {
     const now = this.#now();
