@@ -89,7 +89,7 @@ export function checkHandshake(request: Request): HandshakeRefusal | null {
       status: 426,
       reason: version === undefined
         ? "Missing Sec-WebSocket-Version header: this server speaks version 13"
-        : `Unsupported WebSocket version "${version}": this server speaks version 13`,
+        : `Unsupported WebSocket version ${JSON.stringify(version)}: this server speaks version 13`,
       headers: { ...UPGRADE_HEADERS },
     };
   }

@@ -94,7 +94,7 @@ export const log: Logger = {
   // Typed by `Logger`'s `http`.
   http(method, path, status, seconds, client, reason) {
     if (threshold > ORDER.info) return;
-    const why = reason === undefined ? "" : ` (${reason})`;
+    const why = reason === undefined ? "" : ` (${oneLine(reason)})`;
     sink(`HTTP ${method} ${path} ${status} [${seconds.toFixed(3)}, ${client}]${why}`, "info");
   },
   /**
@@ -108,7 +108,20 @@ export const log: Logger = {
     reason?: string,
   ): void {
     if (threshold > ORDER.info) return;
-    const why = reason === undefined ? "" : ` (${reason})`;
+    const why = reason === undefined ? "" : ` (${oneLine(reason)})`;
     sink(`WebSocket ${stage} ${path} [${client}]${why}`, "info");
   },
 };
+
+// What a client wrote may end up in a reason: every character a reader of the log could take
+// for the end of a line (or a terminal for a command) is escaped, so no line can be forged.
+// deno-lint-ignore no-control-regex -- control characters are what it looks for
+const LINE_BREAKING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** `text` on one line: control characters and Unicode line separators as `\uXXXX`. */
+export function oneLine(text: string): string {
+  return text.replace(
+    LINE_BREAKING,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}

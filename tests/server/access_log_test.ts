@@ -89,6 +89,28 @@ Deno.test("a method a path does not take gets 405 with Allow, and its line says 
   assertMatch(line, new RegExp(`\\(the method is not allowed here: ${allowed} only\\)$`));
 });
 
+Deno.test("what a client wrote into a handshake cannot forge a log line", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const port = Number(new URL(server.httpUrl("/")).port);
+  // A version header that closes the quote and the parenthesis, then a NEL (byte 0x85, which
+  // a reader splitting lines as Python's `splitlines` does takes for a line break).
+  const forged = '8") \x85WebSocket CONNECT /ws/admin/ [10.0.0.9:4242] (';
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const request = `GET /ws/echo/ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+    `Sec-WebSocket-Version: ${forged}\r\n\r\n`;
+  await conn.write(Uint8Array.from(request, (char) => char.charCodeAt(0))); // Latin-1 bytes
+  await conn.read(new Uint8Array(1024)); // the 426
+  conn.close();
+  const line = await captured.waitFor(/^WebSocket REJECT \/ws\/echo\/ /);
+  assertMatch(line, /Unsupported WebSocket version "8\\"\) \\u0085WebSocket CONNECT/);
+  assert(
+    !/[\u0085\u2028\u2029\n\r]/.test(line),
+    `a line break got through: ${JSON.stringify(line)}`,
+  );
+});
+
 Deno.test("a refused handshake logs REJECT with its reason", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
