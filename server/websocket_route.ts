@@ -171,6 +171,10 @@ export function websocketHandler(
       return refusal(status, reason, headers);
     };
     // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
+    // A client that reset its connection before Deno read its address: gone already. Upgraded,
+    // its socket would never open nor close (a descriptor kept for good), and every such client
+    // would share this one "address" under the caps.
+    if (context.client === GONE_CLIENT) return refuse(499, "client_left", CLIENT_LEFT);
     const bad = checkHandshake(request);
     if (bad !== null) return refuse(bad.status, "bad_handshake", bad.reason, bad.headers);
     // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
@@ -274,6 +278,8 @@ export function websocketHandler(
 }
 
 const CLIENT_LEFT = "the client left during the handshake";
+// The address Deno gives a connection its client has already reset.
+const GONE_CLIENT = "0.0.0.0:0";
 // Listens, so that the signal is aborted; what it says is read where it matters.
 const noticeAbort = (): void => {};
 

@@ -5,6 +5,8 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import type { Consumer } from "../../server/consumer.ts";
+import { createApp, socket } from "../../mod.ts";
+import { createTestServices, testUpgrade } from "../../testing.ts";
 import { CloseCode } from "../../server/close_codes.ts";
 import { serveConsumer } from "../_support/serve_consumer.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
@@ -80,4 +82,29 @@ Deno.test({
     }
     assert(after < before + CLIENTS / 2, `descriptors went from ${before} to ${after}`);
   },
+});
+
+Deno.test("a handshake whose client reset the connection before Deno read its address is not upgraded", async () => {
+  // Deno gives such a request the address 0.0.0.0:0: the client is gone, and an upgraded socket
+  // would keep its descriptor for good, while all such clients shared one place under the caps.
+  using _captured = new CapturedLog();
+  await using services = await createTestServices({ maxConnectionsPerAddress: 1 });
+  let connects = 0;
+  const counted: Consumer = () => ({ connect: () => void connects++ });
+  const app = createApp({ routes: [socket("/ws/c/", counted)], services, upgrade: testUpgrade });
+  const gone = { remoteAddr: { transport: "tcp", hostname: "0.0.0.0", port: 0 } };
+  for (let n = 0; n < 3; n++) {
+    const request = new Request("http://localhost/ws/c/", {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      },
+    });
+    const response = await app.handle(request, gone as Deno.ServeHandlerInfo);
+    assertEquals(response.status, 499);
+  }
+  assertEquals([connects, app.caps.stats().addresses], [0, 0]);
+  await app.close();
 });
