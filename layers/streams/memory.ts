@@ -48,6 +48,7 @@ import {
 } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
 import { trimToBudget } from "./_memory_budget.ts";
+import { UnusedGroups } from "./_unused_groups.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 
 /** How in-process streams keep their events. */
@@ -118,10 +119,9 @@ export class MemoryStreams implements GroupStreams {
   #delayMs: number;
   #groups = new Map<string, GroupState>();
   /** Groups read but never published to (offset 0), the least recently read first. */
-  #unused = new Map<string, GroupState>();
+  #unused: UnusedGroups<GroupState>;
   #run = newEpoch();
   #memoryBudget: number;
-  #unusedBound: number;
   /** Characters held by every window: what the budget counts. */
   #characters = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -137,7 +137,7 @@ export class MemoryStreams implements GroupStreams {
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#delayMs = options.writeDelayMs ?? STREAM_WRITE_DELAY_MS;
     this.#memoryBudget = options.memoryBudget ?? DEFAULT_STREAM_MEMORY;
-    this.#unusedBound = options.unusedGroups ?? MAX_UNUSED_GROUPS;
+    this.#unused = new UnusedGroups(options.unusedGroups ?? MAX_UNUSED_GROUPS);
   }
 
   /** Characters of JSON every window holds together (see `memoryBudget`). */
@@ -215,7 +215,7 @@ export class MemoryStreams implements GroupStreams {
   // record the next run would give the group another, and tell that client `complete: false`.
   async #writeUnusedRecords(): Promise<void> {
     const records: StoreChange[] = [];
-    for (const [group, state] of this.#unused) {
+    for (const [group, state] of this.#unused.entries()) {
       // Written again when it expires already (claimed at this run's start): a day from now.
       if (state.window === null || (state.recordWritten && !state.recordExpires)) continue;
       const value: Meta = { epoch: state.window.epoch, offset: 0, run: this.#run };
@@ -234,7 +234,7 @@ export class MemoryStreams implements GroupStreams {
   ): Promise<StreamPublished> {
     const offset = window.offset + 1;
     const epoch = window.epoch;
-    if (offset === 1) this.#unused.delete(group); // used from now on
+    if (offset === 1) this.#unused.used(group);
     // The spread first, then the two fields: V8 copies a spread that opens an object literal on
     // its fast path, and one that follows other fields several times slower.
     const streamed = { ...withoutReserved(event) } as StreamEvent;
@@ -290,21 +290,10 @@ export class MemoryStreams implements GroupStreams {
       };
       this.#groups.set(group, state);
       void this.#load(group, state);
-    } else if (state.window !== null && state.window.offset === 0 && this.#unused.delete(group)) {
-      this.#unused.set(group, state); // read again: the last to go
+    } else if (state.window !== null && state.window.offset === 0) {
+      this.#unused.readAgain(group, state);
     }
     return state;
-  }
-
-  // Forgets the least recently read unused groups beyond the bound (their record, if written,
-  // stays in the store and is read again on their next use).
-  #forgetUnused(): void {
-    for (const [group, state] of this.#unused) {
-      if (this.#unused.size <= this.#unusedBound) return;
-      this.#unused.delete(group);
-      const quiet = state.queue.length === 0 && !state.dirty && state.stale.length === 0;
-      if (quiet && this.#groups.get(group) === state) this.#groups.delete(group);
-    }
   }
 
   #window(group: string): Promise<RetainedWindow> {
@@ -328,8 +317,11 @@ export class MemoryStreams implements GroupStreams {
     state.queue = [];
     state.window = window;
     if (window.offset === 0) {
-      this.#unused.set(group, state);
-      if (this.#unused.size > this.#unusedBound) this.#forgetUnused();
+      // Beyond the bound: forgotten (a record written stays in the store, read again on use).
+      for (const [name, unused] of this.#unused.read(group, state)) {
+        const quiet = unused.queue.length === 0 && !unused.dirty && unused.stale.length === 0;
+        if (quiet && this.#groups.get(name) === unused) this.#groups.delete(name);
+      }
     }
     if (this.#characters > this.#memoryBudget) this.#trimToBudget();
   }
