@@ -135,11 +135,17 @@ function checkBytes(value: object): void {
  * hand it on: an event with no JSON text (a BigInt inside, a cycle) is refused here, at its
  * sender, with a `TypeError`, rather than failing at every member that sends it on. So is one
  * with bytes inside, unless `carriesBytes` (a layer whose wire keeps them, as channels_redis'
- * msgpack does): on a JSON wire a member in another process would get `{"0": …}` instead.
+ * msgpack does): on a JSON wire a member in another process would get `{"0": …}` instead. Such
+ * an event, carried, gets no JSON (`undefined`): it could not be remembered, since bytes can
+ * change, and it would cost ten characters a byte on every send.
  */
-export function checkedEventJson(event: object, carriesBytes = false): string {
+export function checkedEventJson(event: object, carriesBytes?: false): string;
+/** As above, for a layer that carries bytes: `undefined` for an event with bytes inside. */
+export function checkedEventJson(event: object, carriesBytes: boolean): string | undefined;
+export function checkedEventJson(event: object, carriesBytes = false): string | undefined {
   freezeEvent(event);
-  if (!carriesBytes && holdsBytes(event)) {
+  if (holdsBytes(event)) {
+    if (carriesBytes) return undefined;
     throw new TypeError(`${BYTES_REFUSED} (of the layers, only channels_redis carries bytes)`);
   }
   try {

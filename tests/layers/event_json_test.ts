@@ -97,3 +97,12 @@ Deno.test("an event that holds one frozen already is bound by its whole depth", 
   const small = freezeEvent(nested(3));
   assertEquals(JSON.parse(checkedEventJson({ type: "relay", inner: small })).inner.type, "t");
 });
+
+Deno.test("an event with bytes is refused for a JSON wire, and carried without JSON where bytes go", () => {
+  const data = new Uint8Array(1024 * 1024); // a megabyte: its JSON would be ten times that
+  assertThrows(() => checkedEventJson({ type: "blob", data }), TypeError, "base64");
+  // A worker's job from Django on channels_redis: frozen, checked, but no JSON made for it.
+  const carried = { type: "blob", data };
+  assertEquals(checkedEventJson(carried, true), undefined);
+  assertEquals(Object.isFrozen(carried), true);
+});
