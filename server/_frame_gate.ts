@@ -14,14 +14,15 @@ export class FrameGate extends TokenBucket {
   // refusal stay in the shared limits: every field here is memory per idle socket.
   #maxBytes: number;
   #limits: { rateLimit: { perSecond: number; burst: number } };
+  /** Refused frames since the last one let in: more than the burst at once is a flood. */
+  #refusedInARow = 0;
   /**
-   * Until when refusals weigh on the socket, in ms: each adds ten tokens' worth of time
-   * (`STRIKE_TOKENS`), and time takes it off. More than `burst` refusals at once, or a steady
-   * flood more than a tenth over the rate (even one that gets a frame in whenever a token comes
-   * back), build up more than `burst` strikes' weight and close the socket; a client that slows
-   * down sees its refusals forgotten. One number, not a list of times: memory per idle socket.
+   * What the client may still send over the longer run (`SUSTAINED_SECONDS` at the rate, on top
+   * of the burst): every frame takes one, refused or not, and time gives them back at the rate.
+   * A flood that gets a frame in whenever a token comes back empties it; a client under its
+   * rate on average, in bursts (a paste), never does.
    */
-  #weighsUntil = 0;
+  #sustained: number;
 
   constructor(
     limits: { maxMessageBytes: number; rateLimit: { perSecond: number; burst: number } },
@@ -32,6 +33,7 @@ export class FrameGate extends TokenBucket {
     super(limits.rateLimit.perSecond, limits.rateLimit.burst, now);
     this.#maxBytes = limits.maxMessageBytes;
     this.#limits = limits;
+    this.#sustained = sustainedAllowance(limits.rateLimit);
   }
 
   /** `null` when the frame may go on to the consumer; otherwise why it may not. */
@@ -46,28 +48,40 @@ export class FrameGate extends TokenBucket {
         { ref: typeof data === "string" && bytes <= REF_READ_BYTES ? frameRef(data) : undefined },
       );
     }
-    if (!this.take()) {
-      const { perSecond, burst } = this.#limits.rateLimit;
+    const { perSecond, burst } = this.#limits.rateLimit;
+    const before = this.lastTakeAt;
+    const taken = this.take();
+    const elapsed = this.lastTakeAt - before;
+    const allowance = sustainedAllowance(this.#limits.rateLimit);
+    // A clock set back is taken as a long pause, as the bucket takes it.
+    this.#sustained =
+      (elapsed < 0
+        ? allowance
+        : Math.min(allowance, this.#sustained + elapsed * perSecond / 1000)) - 1;
+    if (!taken) {
       // A client that keeps flooding after being told is closed; one that slows down is not.
-      const now = this.lastTakeAt;
-      const strike = STRIKE_TOKENS * 1000 / perSecond;
-      this.#weighsUntil = Math.max(now, this.#weighsUntil) + strike;
-      const persistent = this.#weighsUntil - now > burst * strike;
+      const persistent = ++this.#refusedInARow > burst || this.#sustained < 0;
       return new ProtocolError(
         `Rate limit exceeded: at most ${perSecond} messages per second; message dropped`,
         persistent ? CloseCode.POLICY_VIOLATION : undefined,
         { ref: typeof data === "string" ? frameRef(data) : undefined },
       );
     }
+    this.#refusedInARow = 0;
     return null;
   }
 }
 
 /**
- * How long a refused frame weighs on its socket, in tokens' time (at 20 a second, 0.5 s): a
- * steady flood more than a tenth over the rate adds weight faster than time takes it off.
+ * How long a flood over the rate on average may go on before it is closed (1008), in seconds of
+ * the rate beyond the burst: at twice the rate, about this long; at 1.2 times, five times that.
  */
-export const STRIKE_TOKENS = 10;
+export const SUSTAINED_SECONDS = 10;
+
+// The most the longer run allows at once: the burst, and `SUSTAINED_SECONDS` at the rate.
+function sustainedAllowance(rate: { perSecond: number; burst: number }): number {
+  return rate.burst + rate.perSecond * SUSTAINED_SECONDS;
+}
 
 /** The largest oversize frame whose `ref` the refusal names. */
 export const REF_READ_BYTES = 1024 * 1024;

@@ -31,8 +31,12 @@ export class TokenBucket {
     const now = this.#now();
     const elapsed = now - this.#last;
     this.#last = now;
-    // A wall clock set back refills nothing (and is followed from its new reading on).
-    if (elapsed > 0) this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#perMs);
+    // A wall clock set back (NTP, a VM resumed) hides how long it was: taken as a long pause,
+    // the bucket full again, rather than a client refused for as long as the clock went back.
+    // It is followed from its new reading on.
+    this.#tokens = elapsed < 0
+      ? this.#burst
+      : Math.min(this.#burst, this.#tokens + elapsed * this.#perMs);
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;

@@ -17,12 +17,12 @@ Deno.test("a full bucket gives its burst, then refills at the rate", () => {
   assertEquals(takeAll(bucket), 40);
 });
 
-Deno.test("a wall clock set back refills nothing, and refilling resumes from its new reading", () => {
+Deno.test("a wall clock set back is taken as a pause, and refilling resumes from its new reading", () => {
   let clock = 1_000_000;
   const bucket = new TokenBucket(20, 40, () => clock);
   assertEquals(takeAll(bucket), 40);
-  clock -= 3_600_000; // set back an hour
-  assertEquals(takeAll(bucket), 0);
+  clock -= 3_600_000; // set back an hour: how long it really was cannot be told
+  assertEquals(takeAll(bucket), 40, "not a client refused for an hour, nor for a moment");
   clock += 100; // 0.1 s after the new reading: two tokens, not an hour's wait
   assertEquals(takeAll(bucket), 2);
 });
