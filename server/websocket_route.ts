@@ -12,7 +12,7 @@ import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
 import { readCookies } from "../auth/cookies.ts";
 import { sessionGroup } from "../auth/sessions.ts";
-import { log } from "../telemetry/log.ts";
+import { log, oneLine } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed } from "../auth/origin.ts";
 import { checkHandshake, denoCanAnswer, offeredSubprotocols } from "./handshake.ts";
@@ -252,7 +252,7 @@ export function websocketHandler(
         `The 101 of ${path} [${context.client}] names no subprotocol, not ${
           JSON.stringify(protocol)
         }: Deno answers only an offer whose names are separated by ", ", and this one is ${
-          JSON.stringify(request.headers.get("sec-websocket-protocol"))
+          oneLine(JSON.stringify(request.headers.get("sec-websocket-protocol")))
         }`,
       );
       protocol = undefined;

@@ -33,7 +33,7 @@ export async function loggedInHeaders(
   const headers = { cookie: `${SESSION_COOKIE}=${id}`, origin };
   // A cookie that signs nobody in (a name no session can carry) would show the test an
   // anonymous user, or a 403, and send it looking for the fault elsewhere: asked as the app does.
-  const { user } = await services.identify(new Request(origin, { headers }));
+  const { user } = await services.identify(new Request("http://localhost/", { headers }));
   if (user.username !== username) {
     throw new TypeError(
       `"${username.slice(0, 40)}" cannot sign in: its session reads as ${
