@@ -7,6 +7,8 @@ import type { Consumer } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
 import { createTestApp } from "../_support/test_app.ts";
 import { serveConsumer } from "../_support/serve_consumer.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { log } from "../../telemetry/log.ts";
 
 // Answers with the GraphQL protocol when offered, and echoes what it was offered.
 const graphql: Consumer = (conn) => ({
@@ -102,4 +104,18 @@ Deno.test("an offer written without a space after its commas gets a 101 naming n
     assertEquals((await comm.receiveJson()).offered, offer.split(","), offer);
     await comm.disconnect();
   }
+});
+
+Deno.test("the warning for an offer Deno cannot answer keeps what the client wrote on one line", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("warn");
+  const forged = "channels.batch,x\x852026-12-05T00:00:00.000Z ERROR FORGED"; // 0x85: NEL
+  const comm = new Communicator({ consumer: graphql, services: app.services }, "/ws/graphql/", {
+    headers: { "sec-websocket-protocol": forged },
+  });
+  assert((await comm.connect()).accepted);
+  const line = await captured.waitFor(/names no subprotocol/);
+  assert(!/[\u0085\n\r]/.test(line), `a line break got through: ${JSON.stringify(line)}`);
+  await comm.disconnect();
 });

@@ -44,4 +44,6 @@ Deno.test("loggedInHeaders refuses a name no account can have, rather than sign 
   for (const name of ["ada", "bob smith"]) {
     assertEquals(typeof (await loggedInHeaders(services, name)).cookie, "string", name);
   }
+  // Any Origin a test of the Origin check may want, `null` (a sandboxed page) included.
+  assertEquals((await loggedInHeaders(services, "ada", "null")).origin, "null");
 });
