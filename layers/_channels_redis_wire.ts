@@ -156,7 +156,10 @@ function toWire(value: unknown): unknown {
 /** 64-bit integers from Python become numbers, so every event stays JSON-serialisable. */
 function fromWire(value: unknown): unknown {
   if (typeof value === "bigint") return Number(value);
-  if (value === null || typeof value !== "object" || value instanceof Uint8Array) return value;
+  // A copy of its own, a plain `Uint8Array`: decoded, bytes are a view into the whole Redis
+  // reply (a Node `Buffer`), other channels' events included.
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) value[i] = fromWire(value[i]);
     return value;

@@ -47,7 +47,7 @@
  * opposite order: the retry goes behind the later one.
  */
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
-import { eventJson, freezeEvent } from "../event_json.ts";
+import { eventJson, freezeEvent, holdsBytes, jsonWithoutBytes } from "../event_json.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 import { log } from "../../telemetry/log.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
@@ -232,7 +232,9 @@ export class RedisStreams implements GroupStreams {
     // The send's id and what it sent: two sends in one microsecond differ by their content.
     // Made at once, not awaited: the scripts go out in the order the copies arrived, which is
     // the order they were sent, so that is their order in the stream too.
-    const id = `${send.id}:${contentHash(eventJson(received))}`;
+    // Bytes from Django are hashed by their length: their JSON would list every byte.
+    const text = holdsBytes(received) ? jsonWithoutBytes(received) : eventJson(received);
+    const id = `${send.id}:${contentHash(text)}`;
     const args = this.#publishArgs(withoutReserved(kept), options, "", "");
     // Remembered twice as long as a copy may take, so a late copy still finds it kept.
     args.push(String(2 * send.copiesWithinMs));

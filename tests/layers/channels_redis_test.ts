@@ -9,7 +9,7 @@ import { decode, encode } from "@std/msgpack";
 import { createClient, RESP_TYPES } from "redis";
 import { Buffer } from "node:buffer";
 import { layerConformance } from "./conformance.ts";
-import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
+import { ChannelsRedisLayer } from "../../mod.ts"; // as an app imports it
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
 import { Inbox } from "./_inbox.ts";
 import { assertOutageRecovered } from "./_outage.ts";
@@ -143,6 +143,40 @@ Deno.test({
     );
     await member.receives("m4");
     assertEquals(member.events.map((event) => event.type), ["m0", "m2", "m3", "m4"]);
+  },
+});
+
+Deno.test({
+  name: "channels_redis layer: Django's bytes arrive as a Uint8Array of their own, not a view " +
+    "into what Redis answered",
+  ignore: !available,
+  fn: async () => {
+    await using t = await setUp();
+    const [x, y] = [new Inbox(t.layer, 5000), new Inbox(t.layer, 5000)];
+    const inbox = `${t.prefix}specific.${t.layer.clientPrefix}!`;
+    const now = Date.now() / 1000;
+    // Popped together: one Redis reply holds both users' events.
+    await t.client.zAdd(inbox, [
+      {
+        score: now,
+        value: djangoMessage({ type: "note", secret: "for x only", __asgi_channel__: x.channel }),
+      },
+      {
+        score: now + 0.001,
+        value: djangoMessage({
+          type: "blob",
+          data: new Uint8Array([65, 66]),
+          __asgi_channel__: y.channel,
+        }),
+      },
+    ]);
+    await y.receives("blob");
+    const data = y.events[0].data as Uint8Array;
+    assertEquals(data.constructor, Uint8Array, "bytes arrived as a Node Buffer");
+    assertEquals([...data], [65, 66]);
+    // Its memory is its own: through `.buffer` no other channel's event can be read.
+    assertEquals(data.buffer.byteLength, 2);
+    assertEquals(JSON.stringify(y.events[0]), '{"type":"blob","data":{"0":65,"1":66}}');
   },
 });
 

@@ -105,4 +105,9 @@ Deno.test("an event with bytes is refused for a JSON wire, and carried without J
   const carried = { type: "blob", data };
   assertEquals(checkedEventJson(carried, true), undefined);
   assertEquals(Object.isFrozen(carried), true);
+  // Still checked for what has no JSON text, beside the bytes.
+  assertThrows(() => checkedEventJson({ type: "b", n: 5n, data }, true), TypeError, "no JSON text");
+  const cyclic: Record<string, unknown> = { type: "c", data };
+  cyclic.self = cyclic;
+  assertThrows(() => checkedEventJson(cyclic, true), TypeError, "no JSON text");
 });
