@@ -119,7 +119,8 @@ export function createApp(options: AppOptions): App {
 
   async function handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     const started = performance.now();
-    const client = clientAddress(request, info, services.config.trustProxy);
+    const peer = formatAddr(info?.remoteAddr);
+    const client = clientAddress(request, peer, services.config.trustProxy);
     if (draining) return refuseWhileDraining(request, client);
     // `Host: a b` makes the request's URL one that cannot be parsed: the client's mistake.
     const url = URL.parse(request.url);
@@ -130,7 +131,7 @@ export function createApp(options: AppOptions): App {
     const match = router.match(request.method, url.pathname, url.search, prefer);
     let response: Response;
     if (match.kind === "found") {
-      const context: RequestContext = { url, params: match.params, client, services };
+      const context: RequestContext = { url, params: match.params, client, peer, services };
       response = await run(match.handler, request, context, errorPage);
       // A WebSocket route logs its own handshake lines, as Daphne does.
       if (match.handler.websocket) return finish(request, response);
@@ -347,16 +348,12 @@ function finish(request: Request, answered: Response): Response {
   return response;
 }
 
-function clientAddress(
-  request: Request,
-  info: Deno.ServeHandlerInfo | undefined,
-  trustProxy: boolean,
-): string {
+function clientAddress(request: Request, peer: string, trustProxy: boolean): string {
   if (trustProxy) {
     // The last entry: the address our proxy saw. Entries before it are what the client sent
     // (nginx's `$proxy_add_x_forwarded_for` appends to them), so anyone can write those.
     const forwarded = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
     if (forwarded) return forwarded;
   }
-  return formatAddr(info?.remoteAddr);
+  return peer;
 }

@@ -47,8 +47,13 @@ export interface RequestContext {
   readonly url: URL;
   /** Decoded path parameters. */
   readonly params: Readonly<Record<string, string>>;
-  /** The client's address as `host:port`. */
+  /** The client's address as `host:port` (behind a trusted proxy, the one it forwarded). */
   readonly client: string;
+  /**
+   * The connection's own address as `host:port`: behind a trusted proxy, the proxy's. Absent
+   * where a request was not served from a connection (a test's).
+   */
+  readonly peer?: string;
   /** The app's services. */
   readonly services: Services;
 }

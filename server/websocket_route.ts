@@ -171,10 +171,12 @@ export function websocketHandler(
       return refusal(status, reason, headers);
     };
     // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
-    // A client that reset its connection before Deno read its address: gone already. Upgraded,
-    // its socket would never open nor close (a descriptor kept for good), and every such client
-    // would share this one "address" under the caps.
-    if (context.client === GONE_CLIENT) return refuse(499, "client_left", CLIENT_LEFT);
+    // A connection reset before Deno read its address: gone already (a client, or behind a
+    // trusted proxy, the proxy's connection). Upgraded, its socket would never open nor close
+    // (a descriptor kept for good), and every such client would share one place under the caps.
+    if ((context.peer ?? context.client) === GONE_CLIENT) {
+      return refuse(499, "client_left", CLIENT_LEFT);
+    }
     const bad = checkHandshake(request);
     if (bad !== null) return refuse(bad.status, "bad_handshake", bad.reason, bad.headers);
     // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
@@ -249,11 +251,13 @@ export function websocketHandler(
     acceptedSubprotocols.delete(connection);
     if (protocol !== undefined && !denoCanAnswer(request, protocol)) {
       log.warn(
-        `The 101 of ${path} [${context.client}] names no subprotocol, not ${
-          JSON.stringify(protocol)
-        }: Deno answers only an offer whose names are separated by ", ", and this one is ${
-          oneLine(JSON.stringify(request.headers.get("sec-websocket-protocol")))
-        }`,
+        oneLine(
+          `The 101 of ${path} [${context.client}] names no subprotocol, not ${
+            JSON.stringify(protocol)
+          }: Deno answers only an offer whose names are separated by ", ", and this one is ${
+            JSON.stringify(request.headers.get("sec-websocket-protocol"))
+          }`,
+        ),
       );
       protocol = undefined;
     }

@@ -108,3 +108,24 @@ Deno.test("a handshake whose client reset the connection before Deno read its ad
   assertEquals([connects, app.caps.stats().addresses], [0, 0]);
   await app.close();
 });
+
+Deno.test("behind a trusted proxy, a handshake whose proxy connection was reset is not upgraded", async () => {
+  using _captured = new CapturedLog();
+  await using services = await createTestServices({ trustProxy: true });
+  let connects = 0;
+  const counted: Consumer = () => ({ connect: () => void connects++ });
+  const app = createApp({ routes: [socket("/ws/c/", counted)], services, upgrade: testUpgrade });
+  const gone = { remoteAddr: { transport: "tcp", hostname: "0.0.0.0", port: 0 } };
+  const request = new Request("http://localhost/ws/c/", {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "x-forwarded-for": "203.0.113.7", // the client's address, as the proxy wrote it
+    },
+  });
+  const response = await app.handle(request, gone as Deno.ServeHandlerInfo);
+  assertEquals([response.status, connects], [499, 0]);
+  await app.close();
+});

@@ -119,3 +119,19 @@ Deno.test("the warning for an offer Deno cannot answer keeps what the client wro
   assert(!/[\u0085\n\r]/.test(line), `a line break got through: ${JSON.stringify(line)}`);
   await comm.disconnect();
 });
+
+Deno.test("the subprotocol a consumer picked stays on one line in the warning too", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("warn");
+  const first: Consumer = (conn) => ({
+    connect: () => conn.acceptSubprotocol(conn.scope.subprotocols[0]),
+  });
+  const comm = new Communicator({ consumer: first, services: app.services }, "/ws/first/", {
+    headers: { "sec-websocket-protocol": "tok\x852026-12-05T00:00:00.000Z ERROR FORGED,b" },
+  });
+  assert((await comm.connect()).accepted);
+  const line = await captured.waitFor(/names no subprotocol/);
+  assert(!/[\u0085\n\r]/.test(line), `a line break got through: ${JSON.stringify(line)}`);
+  await comm.disconnect();
+});
