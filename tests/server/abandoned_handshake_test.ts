@@ -7,6 +7,7 @@ import { assert, assertEquals } from "@std/assert";
 import type { Consumer } from "../../server/consumer.ts";
 import { createApp, socket } from "../../mod.ts";
 import { createTestServices, testUpgrade } from "../../testing.ts";
+import type { Config } from "../../server/config.ts";
 import { CloseCode } from "../../server/close_codes.ts";
 import { serveConsumer } from "../_support/serve_consumer.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
@@ -84,48 +85,51 @@ Deno.test({
   },
 });
 
+/**
+ * An app whose one route counts its `connect`s, and a handshake to it from a connection Deno
+ * gives the address 0.0.0.0:0 (reset before Deno read it), with `headers` added.
+ */
+async function appForResetHandshakes(config: Partial<Config>) {
+  const services = await createTestServices(config);
+  const counts = { connects: 0 };
+  const counted: Consumer = () => ({ connect: () => void counts.connects++ });
+  const app = createApp({ routes: [socket("/ws/c/", counted)], services, upgrade: testUpgrade });
+  const gone = { remoteAddr: { transport: "tcp", hostname: "0.0.0.0", port: 0 } };
+  return {
+    app,
+    counts,
+    handshake: async (headers: Record<string, string> = {}) => {
+      const request = new Request("http://localhost/ws/c/", {
+        headers: {
+          upgrade: "websocket",
+          connection: "Upgrade",
+          "sec-websocket-version": "13",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          ...headers,
+        },
+      });
+      return (await app.handle(request, gone as Deno.ServeHandlerInfo)).status;
+    },
+    async [Symbol.asyncDispose]() {
+      await app.close();
+      await services[Symbol.asyncDispose]();
+    },
+  };
+}
+
 Deno.test("a handshake whose client reset the connection before Deno read its address is not upgraded", async () => {
   // Deno gives such a request the address 0.0.0.0:0: the client is gone, and an upgraded socket
   // would keep its descriptor for good, while all such clients shared one place under the caps.
   using _captured = new CapturedLog();
-  await using services = await createTestServices({ maxConnectionsPerAddress: 1 });
-  let connects = 0;
-  const counted: Consumer = () => ({ connect: () => void connects++ });
-  const app = createApp({ routes: [socket("/ws/c/", counted)], services, upgrade: testUpgrade });
-  const gone = { remoteAddr: { transport: "tcp", hostname: "0.0.0.0", port: 0 } };
-  for (let n = 0; n < 3; n++) {
-    const request = new Request("http://localhost/ws/c/", {
-      headers: {
-        upgrade: "websocket",
-        connection: "Upgrade",
-        "sec-websocket-version": "13",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      },
-    });
-    const response = await app.handle(request, gone as Deno.ServeHandlerInfo);
-    assertEquals(response.status, 499);
-  }
-  assertEquals([connects, app.caps.stats().addresses], [0, 0]);
-  await app.close();
+  await using t = await appForResetHandshakes({ maxConnectionsPerAddress: 1 });
+  for (let n = 0; n < 3; n++) assertEquals(await t.handshake(), 499);
+  assertEquals([t.counts.connects, t.app.caps.stats().addresses], [0, 0]);
 });
 
 Deno.test("behind a trusted proxy, a handshake whose proxy connection was reset is not upgraded", async () => {
   using _captured = new CapturedLog();
-  await using services = await createTestServices({ trustProxy: true });
-  let connects = 0;
-  const counted: Consumer = () => ({ connect: () => void connects++ });
-  const app = createApp({ routes: [socket("/ws/c/", counted)], services, upgrade: testUpgrade });
-  const gone = { remoteAddr: { transport: "tcp", hostname: "0.0.0.0", port: 0 } };
-  const request = new Request("http://localhost/ws/c/", {
-    headers: {
-      upgrade: "websocket",
-      connection: "Upgrade",
-      "sec-websocket-version": "13",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      "x-forwarded-for": "203.0.113.7", // the client's address, as the proxy wrote it
-    },
-  });
-  const response = await app.handle(request, gone as Deno.ServeHandlerInfo);
-  assertEquals([response.status, connects], [499, 0]);
-  await app.close();
+  await using t = await appForResetHandshakes({ trustProxy: true });
+  // The client's address as the proxy wrote it: the connection's own is what tells.
+  assertEquals(await t.handshake({ "x-forwarded-for": "203.0.113.7" }), 499);
+  assertEquals(t.counts.connects, 0);
 });
