@@ -190,8 +190,6 @@ export {
 // For a layer of your own: what every member gets is checked and frozen (see `GroupLayer`).
 export { checkedEventJson, freezeEvent, MAX_EVENT_DEPTH } from "./layers/event_json.ts";
 export { InMemoryLayer } from "./layers/in_memory.ts";
-// Groups shared with a Django Channels project (see the README's "Migrating" section).
-export { ChannelsRedisLayer, type ChannelsRedisLayerOptions } from "./layers/channels_redis.ts";
 export type { RedisForm, RedisNodeAddress } from "./storage/redis_connection.ts";
 
 // Retained group streams: offsets, epochs, recovery.

@@ -9,7 +9,8 @@ import { decode, encode } from "@std/msgpack";
 import { createClient, RESP_TYPES } from "redis";
 import { Buffer } from "node:buffer";
 import { layerConformance } from "./conformance.ts";
-import { ChannelsRedisLayer } from "../../mod.ts"; // as an app imports it
+// As an app imports it: `@channels/deno/channels_redis`, an entry of the package's own.
+import { ChannelsRedisLayer } from "@channels/deno/channels_redis";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
 import { Inbox } from "./_inbox.ts";
 import { assertOutageRecovered } from "./_outage.ts";
