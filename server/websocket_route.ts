@@ -170,13 +170,13 @@ export function websocketHandler(
       log.websocket("REJECT", path, context.client, reason);
       return refusal(status, reason, headers);
     };
-    // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
     // A connection reset before Deno read its address: gone already (a client, or behind a
     // trusted proxy, the proxy's connection). Upgraded, its socket would never open nor close
     // (a descriptor kept for good), and every such client would share one place under the caps.
     if ((context.peer ?? context.client) === GONE_CLIENT) {
       return refuse(499, "client_left", CLIENT_LEFT);
     }
+    // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
     const bad = checkHandshake(request);
     if (bad !== null) return refuse(bad.status, "bad_handshake", bad.reason, bad.headers);
     // An access token (`Authorization: Bearer` or `?token=`) names the user when no session

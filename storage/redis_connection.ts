@@ -9,6 +9,7 @@
  * clients per form in `_redis_clients.ts` and the machine (and why a client's "ready" is not
  * trusted) in `_redis_connection_machine.ts`. What the rest of the tree uses is exported here.
  */
+import { withTimeout } from "./with_timeout.ts";
 import { trackRedisConnection } from "./redis_health.ts";
 import {
   destroyQuietly,
@@ -104,14 +105,9 @@ export async function closeRedis(client: RedisClient, ms = 1000): Promise<void> 
   if (!closed) destroyQuietly(client);
 }
 
-/** Rejects with `message` when `promise` has not settled within `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timedOut]).finally(() => clearTimeout(timer));
-}
+// Where the Redis code has always taken it from; it lives on its own so that code without
+// Redis (the communicator) takes it without loading the Redis client.
+export { withTimeout };
 
 /** Connections made by connectRedis and their machines, for closeRedis and the status. */
 const machines = new WeakMap<RedisClient, RedisConnectionMachine>();

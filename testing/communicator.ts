@@ -29,6 +29,7 @@ import {
 } from "../server/websocket_route.ts";
 import { consumerFailures, consumerRefusals } from "../server/_consumer_failures.ts";
 import { denoCanAnswer } from "../server/handshake.ts";
+import { withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
 export { FakeSocket } from "./fake_socket.ts";
 
@@ -187,7 +188,7 @@ export class Communicator {
     headers.set("sec-websocket-key", btoa(crypto.randomUUID().slice(0, 16)));
     const request = new Request(this.#url, { headers });
     waiting.set(request, this.socket);
-    const response = await within(
+    const response = await withTimeout(
       this.#handle(request),
       timeoutMs,
       `The handshake did not finish within ${timeoutMs} ms: does the consumer's connect hook ` +
@@ -281,7 +282,7 @@ export class Communicator {
     this.#closeSeen = true;
     this.socket.hangUp(code);
     await this.closed;
-    await within(
+    await withTimeout(
       this.#live.finished(this.socket),
       timeoutMs,
       `The consumer did not finish within ${timeoutMs} ms of the close: does its disconnect ` +
@@ -355,19 +356,6 @@ function consumerHandler(
 function consumerFailed(when: string, error: unknown): Error {
   const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return new Error(`The consumer failed (${when}): ${what}`, { cause: error });
-}
-
-// `promise`, or a rejection with `message` once `ms` passed.
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function clientInfo(): Deno.ServeHandlerInfo {
