@@ -261,3 +261,82 @@ Deno.test("heartbeat: the client's ping is the very frame the server answers", (
   // Written in both (the browser module cannot import the server): they must not drift apart.
   assertEquals(PING_FRAME, SERVER_PING);
 });
+
+/**
+ * A clock the test moves by hand: the timer functions and `Date.now` are swapped for the
+ * test's own while `run` runs, so a heartbeat of 35 s is checked to the millisecond without
+ * waiting for it.
+ */
+async function withManualClock(
+  run: (clock: { now: number; advanceTo(ms: number): void }) => Promise<void>,
+) {
+  const real = { setTimeout, clearTimeout, setInterval, clearInterval, now: Date.now };
+  type Timer = { at: number; every: number | null; callback: () => void };
+  const timers = new Map<number, Timer>();
+  let nextId = 1;
+  const clock = {
+    now: 0,
+    // Fires what is due in time order, each at its own time; a timer set by one fires too.
+    advanceTo(ms: number) {
+      for (;;) {
+        let due: [number, Timer] | undefined;
+        for (const entry of timers) {
+          if (entry[1].at <= ms && (!due || entry[1].at < due[1].at)) due = entry;
+        }
+        if (due === undefined) break;
+        const [id, timer] = due;
+        if (timer.every === null) timers.delete(id);
+        clock.now = Math.max(clock.now, timer.at);
+        if (timer.every !== null) timer.at += Math.max(1, timer.every);
+        timer.callback();
+      }
+      clock.now = ms;
+    },
+  };
+  const set = (every: boolean) => (callback: () => void, delay = 0) => {
+    timers.set(nextId, {
+      at: clock.now + Math.max(0, delay),
+      every: every ? delay : null,
+      callback,
+    });
+    return nextId++;
+  };
+  const clear = (id?: number) => void timers.delete(id ?? 0);
+  Object.assign(globalThis, {
+    setTimeout: set(false),
+    setInterval: set(true),
+    clearTimeout: clear,
+    clearInterval: clear,
+  });
+  Date.now = () => clock.now;
+  try {
+    await run(clock);
+  } finally {
+    const { now, ...timerFunctions } = real;
+    Object.assign(globalThis, timerFunctions);
+    Date.now = now;
+  }
+}
+
+Deno.test("heartbeat: a dead server is noticed idleMs + timeoutMs after its last frame, not later", async () => {
+  await withManualClock(async (clock) => {
+    const { live, sockets, states } = client({ heartbeat: { idleMs: 25_000, timeoutMs: 10_000 } });
+    live.start();
+    const socket = await sockets.next();
+    open(socket);
+    clock.advanceTo(3_000);
+    socket.onmessage?.({ data: '{"message": "the last frame the server sent"}' });
+    const lostAt = () =>
+      states.findIndex((state) => state.startsWith("reconnecting: Connection lost"));
+    let pingAt = -1;
+    let noticedAt = -1;
+    for (let ms = 3_000; ms <= 60_000 && noticedAt < 0; ms += 100) {
+      clock.advanceTo(ms);
+      if (pingAt < 0 && socket.sent.includes(PING_FRAME)) pingAt = ms;
+      if (lostAt() >= 0) noticedAt = ms;
+    }
+    // The ping goes out once quiet for idleMs; the server is given up timeoutMs later.
+    assertEquals({ pingAt, noticedAt }, { pingAt: 28_000, noticedAt: 38_000 });
+    live.stop();
+  });
+});
