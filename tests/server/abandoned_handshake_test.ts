@@ -4,7 +4,8 @@
  * Needs `--unstable-no-legacy-abort`, which the tasks pass.
  */
 import { assert, assertEquals } from "@std/assert";
-import type { Consumer } from "../../server/consumer.ts";
+import type { Connection, Consumer } from "../../server/consumer.ts";
+import { acceptedSubprotocols, type WebSocketConnection } from "../../server/_connection.ts";
 import { createApp, socket } from "../../mod.ts";
 import { createTestServices, testUpgrade } from "../../testing.ts";
 import type { Config } from "../../server/config.ts";
@@ -132,4 +133,46 @@ Deno.test("behind a trusted proxy, a handshake whose proxy connection was reset 
   // The client's address as the proxy wrote it: the connection's own is what tells.
   assertEquals(await t.handshake({ "x-forwarded-for": "203.0.113.7" }), 499);
   assertEquals(t.counts.connects, 0);
+});
+
+Deno.test("an upgraded socket keeps neither the handshake's abort listener nor its accepted subprotocol", async () => {
+  // Each is a few hundred bytes per open socket, kept for as long as it is open.
+  let accepted: Connection | undefined;
+  const choosing: Consumer = (conn) => ({
+    connect() {
+      accepted = conn;
+      conn.acceptSubprotocol("chat.v2");
+    },
+  });
+  // The route's listeners on each request's signal, as it adds and removes them.
+  const listening = new Set<unknown>();
+  const watchListeners = (request: Request) => {
+    const signal = request.signal;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = (type: string, listener: unknown, options?: unknown) => {
+      listening.add(listener);
+      add(type, listener as EventListener, options as AddEventListenerOptions);
+    };
+    signal.removeEventListener = (type: string, listener: unknown, options?: unknown) => {
+      listening.delete(listener);
+      remove(type, listener as EventListener, options as EventListenerOptions);
+    };
+  };
+  await using server = await serveConsumer(choosing, "/ws/c/", { onRequest: watchListeners });
+  const client = new WebSocket(server.url, ["chat.v2"]);
+  const closed = new Promise((resolve) => client.onclose = resolve);
+  await new Promise((resolve, reject) => {
+    client.onopen = resolve;
+    client.onerror = reject;
+  });
+  try {
+    assertEquals(client.protocol, "chat.v2");
+    assertEquals(listening.size, 0, "the route's abort listener outlived the upgrade");
+    assert(accepted !== undefined);
+    assertEquals(acceptedSubprotocols.has(accepted as WebSocketConnection), false);
+  } finally {
+    client.close();
+    await closed;
+  }
 });
