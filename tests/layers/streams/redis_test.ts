@@ -89,6 +89,122 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a publish whose script reached Redis only after the first look for it is still sent on",
+  ignore: !available,
+  fn: async () => {
+    // A link that stalls one way: the publish's script waits in the network while the
+    // connection is given up and made again, so the first look for it, on the new connection,
+    // comes before it is stored.
+    const server = await startRedisServer();
+    await using proxy = startStallingProxy(server.port);
+    const prefix = uniquePrefix("late");
+    const layer = await RedisLayer.open({ url: server.url, prefix });
+    const streams = await RedisStreams.open({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      prefix,
+      layer,
+      publishInScript: true,
+      timeoutMs: 100,
+    });
+    const observer = createClient({ url: server.url });
+    await observer.connect();
+    // Every script Redis has run: each publish and each look at the stream is one.
+    const scriptsRun = async () => {
+      const stats = await observer.info("commandstats");
+      return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    try {
+      const arrived = Promise.withResolvers<void>();
+      const member = layer.newChannel((event) => {
+        if (event.n === 1) arrived.resolve();
+        return true;
+      });
+      await layer.groupAdd("lobby", member);
+      await streams.publish("lobby", { type: "t", n: 0 });
+      proxy.stall();
+      const before = await scriptsRun();
+      await assertRejects(
+        () => streams.publish("lobby", { type: "t", n: 1 }),
+        PublishUnconfirmedError,
+      );
+      // The first look, over the new connection, finds nothing yet.
+      while (await scriptsRun() === before) await new Promise((r) => setTimeout(r, 20));
+      assertEquals(await observer.xLen(`${prefix}:stream:lobby`), 1);
+      proxy.release(); // the script arrives, late, and is stored
+      const late = setTimeout(() => arrived.reject(new Error("never sent on")), 10_000);
+      try {
+        await arrived.promise;
+      } finally {
+        clearTimeout(late);
+      }
+      assertEquals(await observer.xLen(`${prefix}:stream:lobby`), 2);
+    } finally {
+      proxy.release();
+      await observer.close();
+      await streams.close();
+      await layer.close();
+      await server.stop();
+    }
+  },
+});
+
+/**
+ * A TCP proxy whose `stall()` holds what the clients of the connections open then send (not
+ * what they are sent), even after such a client closed, until `release()`.
+ */
+function startStallingProxy(targetPort: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<{ stalled: boolean }>();
+  const conns = new Set<Deno.Conn>();
+  let released = Promise.withResolvers<void>();
+  const closeQuietly = (conn: Deno.Conn) => {
+    try {
+      conn.close();
+    } catch {
+      // closed already
+    }
+  };
+  const serve = async (client: Deno.Conn) => {
+    const upstream = await Deno.connect({ hostname: "127.0.0.1", port: targetPort });
+    conns.add(client).add(upstream);
+    const link = { stalled: false };
+    open.add(link);
+    upstream.readable.pipeTo(client.writable, { preventCancel: true }).catch(() => {});
+    try {
+      for await (const chunk of client.readable) {
+        if (link.stalled) await released.promise;
+        let written = 0;
+        while (written < chunk.length) written += await upstream.write(chunk.subarray(written));
+      }
+    } catch {
+      // the client went: what it sent before is written all the same
+    }
+    open.delete(link);
+    closeQuietly(upstream);
+    closeQuietly(client);
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) serve(conn).catch(() => {});
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    stall() {
+      for (const link of open) link.stalled = true;
+    },
+    release() {
+      for (const link of open) link.stalled = false;
+      released.resolve();
+      released = Promise.withResolvers<void>();
+    },
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of conns) closeQuietly(conn);
+      await accepting;
+    },
+  };
+}
+
+Deno.test({
   name: "a publish Redis may have run, though its answer was late, rejects as unconfirmed",
   ignore: !available,
   fn: async () => {
