@@ -348,7 +348,9 @@ class HandshakeScope implements Scope {
   constructor(request: Request, context: RequestContext, identity: Identity) {
     this.path = context.url.pathname;
     this.params = context.params;
-    this.headers = request.headers;
+    // A copy: Deno makes a served request's own headers unreadable once the 101 answered it,
+    // and a consumer reads its scope in every hook, as in Channels.
+    this.headers = new Headers(request.headers);
     this.client = context.client;
     this.user = identity.user;
     this.sessionId = identity.sessionId;
