@@ -11,7 +11,13 @@
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
 import { newEpoch, type StreamEvent } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
-import { chunkKey, MAX_CHUNK_BYTES } from "./memory.ts";
+import {
+  chunkKey,
+  markRunClean,
+  MAX_CHUNK_BYTES,
+  recordChange,
+  recordKey,
+} from "./_store_layout.ts";
 
 interface OldMeta {
   epoch: string;
@@ -31,13 +37,13 @@ export async function importKvStreams(store: Store, prefix: string): Promise<num
   if (records.length === 0) return 0;
   // One run for everything moved, marked clean before any record names it.
   const run = `imported-${newEpoch()}`;
-  await store.set(["stream_runs", run], "clean");
+  await markRunClean(store, run);
   let moved = 0;
   for (const { key, value: meta } of records) {
     const group = String(key[2]);
     const events = await store.list<OldEvent>([prefix, "stream", group]);
     const changes: StoreChange[] = [];
-    if (await store.get(["stream_meta", group]) === null) {
+    if (await store.get(recordKey(group)) === null) {
       changes.push(...newLayout(group, meta, events.map((entry) => entry.value), run));
       moved++;
     }
@@ -60,9 +66,6 @@ function newLayout(
     key: chunkKey(group, last),
     value: bytes,
   }));
-  changes.push({
-    key: ["stream_meta", group],
-    value: { epoch: meta.epoch, offset: meta.offset, run },
-  });
+  changes.push(recordChange(group, { epoch: meta.epoch, offset: meta.offset, run }));
   return changes;
 }

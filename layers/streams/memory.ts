@@ -18,9 +18,7 @@
  * {@linkcode MAX_UNUSED_GROUPS} such groups are kept in memory, the least recently read going
  * first: rooms named without end cost no memory without end.
  *
- * Store layout: `["stream_meta", group]` = `{epoch, offset, run}`; `["stream", group,
- * <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at most 48 KiB per value;
- * `["stream_runs", run]` = `"clean"`.
+ * How the streams lie in the store: `_store_layout.ts`.
  */
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
@@ -50,6 +48,19 @@ import { RetainedWindow } from "./_window.ts";
 import { trimToBudget } from "./_memory_budget.ts";
 import { UnusedGroups } from "./_unused_groups.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
+import {
+  chunkKey,
+  markRunClean,
+  MAX_CHUNK_BYTES,
+  ranClean,
+  readStoredStream,
+  recordChange,
+  recordKey,
+  type StoredChunk,
+  type StreamRecord,
+} from "./_store_layout.ts";
+
+export { chunkKey, MAX_CHUNK_BYTES };
 
 /** How in-process streams keep their events. */
 export interface MemoryStreamsOptions {
@@ -75,27 +86,12 @@ export const DEFAULT_STREAM_MEMORY = 256 * 1024 * 1024;
 export const MAX_UNUSED_GROUPS = 10_000;
 /** A stream over its budget is brought down to this share of it, so trims come in batches. */
 const BUDGET_AFTER_TRIM = 0.9;
-/** A stored chunk's most bytes: a Deno KV value stays under 64 KiB; a 10,000-character message fits. */
-export const MAX_CHUNK_BYTES = 48 * 1024;
-const decoder = new TextDecoder();
-
-/** The key of a stored chunk of `group` whose last event has offset `last`. */
-export function chunkKey(group: string, last: number): StoreKey {
-  return ["stream", group, String(last).padStart(16, "0")];
-}
-
-interface Meta {
-  epoch: string;
-  offset: number;
-  run: string;
-}
-
 interface GroupState {
   window: RetainedWindow | null;
   /** Publishes and reads made while the group loads, run in order once it has. */
   queue: ((window: RetainedWindow) => void)[];
   /** Written chunks, oldest first, with the last offset each holds. */
-  chunks: { key: StoreKey; last: number }[];
+  chunks: StoredChunk[];
   /** The last offset written to the store. */
   written: number;
   /** The record must be written even without new events (a new epoch). */
@@ -205,7 +201,7 @@ export class MemoryStreams implements GroupStreams {
       await Promise.all([...this.#groups.keys()].map((group) => this.#window(group)));
       await this.flush();
       await this.#writeUnusedRecords();
-      await this.#store.set(["stream_runs", this.#run], "clean").catch((error) =>
+      await markRunClean(this.#store, this.#run).catch((error) =>
         log.warn("Streams: the clean shutdown was not recorded", error)
       );
     })();
@@ -218,8 +214,8 @@ export class MemoryStreams implements GroupStreams {
     for (const [group, state] of this.#unused.entries()) {
       // Written again when it expires already (claimed at this run's start): a day from now.
       if (state.window === null || (state.recordWritten && !state.recordExpires)) continue;
-      const value: Meta = { epoch: state.window.epoch, offset: 0, run: this.#run };
-      records.push({ key: ["stream_meta", group], value, expireInMs: EMPTY_STREAM_KEPT_MS });
+      const record: StreamRecord = { epoch: state.window.epoch, offset: 0, run: this.#run };
+      records.push(recordChange(group, record, true));
     }
     await this.#store.writeMany(records).catch((error) =>
       log.warn(`Streams: the records of ${records.length} unused group(s) not written`, error)
@@ -343,11 +339,8 @@ export class MemoryStreams implements GroupStreams {
   }
 
   async #read(group: string, state: GroupState): Promise<RetainedWindow> {
-    const [meta, entries] = await Promise.all([
-      this.#store.get<Meta>(["stream_meta", group]),
-      this.#store.list<Uint8Array>(["stream", group]),
-    ]);
-    state.chunks = entries.map((entry) => ({ key: entry.key, last: Number(entry.key[2]) }));
+    const { record: meta, chunks, events: stored } = await readStoredStream(this.#store, group);
+    state.chunks = chunks;
     if (meta === null) {
       // Events without a record are not this stream's any more.
       state.stale = state.chunks.map((chunk) => chunk.key);
@@ -355,11 +348,7 @@ export class MemoryStreams implements GroupStreams {
       state.dirty = state.stale.length > 0;
       return new RetainedWindow(newEpoch(), 0);
     }
-    const clean = meta.run === this.#run ||
-      await this.#store.get<string>(["stream_runs", meta.run]) === "clean";
-    const stored = entries.flatMap((entry) =>
-      JSON.parse(decoder.decode(entry.value)) as [number, StreamEvent][]
-    );
+    const clean = meta.run === this.#run || await ranClean(this.#store, meta.run);
     const offset = Math.max(meta.offset, stored.at(-1)?.[1].offset ?? 0);
     const unused = offset === 0 && stored.length === 0;
     const kept = clean && await this.#claim(group, meta.epoch, offset, unused);
@@ -392,8 +381,8 @@ export class MemoryStreams implements GroupStreams {
   async #claim(group: string, epoch: string, offset: number, unused: boolean): Promise<boolean> {
     try {
       await this.#store.set(
-        ["stream_meta", group],
-        { epoch, offset, run: this.#run } satisfies Meta,
+        recordKey(group),
+        { epoch, offset, run: this.#run } satisfies StreamRecord,
         unused ? { expireInMs: EMPTY_STREAM_KEPT_MS } : {},
       );
       return true;
@@ -469,11 +458,8 @@ export class MemoryStreams implements GroupStreams {
     }
     if (!recordNeeded && state.chunks.length > 0) return undefined;
     const expires = window.offset === 0;
-    sets.push({
-      key: ["stream_meta", group],
-      value: { epoch: window.epoch, offset: window.offset, run: this.#run } satisfies Meta,
-      ...(expires && { expireInMs: EMPTY_STREAM_KEPT_MS }),
-    });
+    const record = { epoch: window.epoch, offset: window.offset, run: this.#run };
+    sets.push(recordChange(group, record, expires));
     return { expires };
   }
 }

@@ -1,0 +1,85 @@
+/**
+ * How the in-process streams (`memory.ts`) lie in their store (Deno KV), for them and for the
+ * move of older layouts into this one (`import_kv_streams.ts`):
+ *
+ * - `["stream_meta", group]` = `{epoch, offset, run}`, the group's record;
+ * - `["stream", group, <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at
+ *   most {@linkcode MAX_CHUNK_BYTES} per value;
+ * - `["stream_runs", run]` = `"clean"`, once that run shut down gracefully.
+ */
+import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
+import { EMPTY_STREAM_KEPT_MS, type StreamEvent } from "./contract.ts";
+
+/** A group's record: its epoch, its latest offset written, and the run that last opened it. */
+export interface StreamRecord {
+  epoch: string;
+  offset: number;
+  run: string;
+}
+
+/** A stored chunk's key, and the offset of its last event. */
+export interface StoredChunk {
+  key: StoreKey;
+  last: number;
+}
+
+/** One group as its store holds it. */
+export interface StoredStream {
+  /** Its record, `null` when there is none (its chunks, if any, are not its own any more). */
+  record: StreamRecord | null;
+  /** Its chunks, oldest first. */
+  chunks: StoredChunk[];
+  /** Their events, oldest first, with the times they were published (ms since the epoch). */
+  events: [number, StreamEvent][];
+}
+
+/** A stored chunk's most bytes: a Deno KV value stays under 64 KiB; a 10,000-character message fits. */
+export const MAX_CHUNK_BYTES = 48 * 1024;
+const decoder = new TextDecoder();
+
+/** The key of a stored chunk of `group` whose last event has offset `last`. */
+export function chunkKey(group: string, last: number): StoreKey {
+  return ["stream", group, String(last).padStart(16, "0")];
+}
+
+/** The key of `group`'s record. */
+export function recordKey(group: string): StoreKey {
+  return ["stream_meta", group];
+}
+
+/**
+ * The change that writes `group`'s record; with `expires` (a group never published to), it
+ * expires after {@linkcode EMPTY_STREAM_KEPT_MS} unless written again.
+ */
+export function recordChange(group: string, record: StreamRecord, expires = false): StoreChange {
+  return {
+    key: recordKey(group),
+    value: record,
+    ...(expires && { expireInMs: EMPTY_STREAM_KEPT_MS }),
+  };
+}
+
+/** Reads `group`'s record and chunks, and the chunks' events. */
+export async function readStoredStream(store: Store, group: string): Promise<StoredStream> {
+  const [record, entries] = await Promise.all([
+    store.get<StreamRecord>(recordKey(group)),
+    store.list<Uint8Array>(["stream", group]),
+  ]);
+  return {
+    record,
+    chunks: entries.map((entry) => ({ key: entry.key, last: Number(entry.key[2]) })),
+    events: entries.flatMap((entry) =>
+      JSON.parse(decoder.decode(entry.value)) as [number, StreamEvent][]
+    ),
+  };
+}
+
+/** Marks `run` as shut down gracefully. */
+export function markRunClean(store: Store, run: string): Promise<void> {
+  return store.set(["stream_runs", run], "clean");
+}
+
+/** Whether `run` shut down gracefully. */
+export async function ranClean(store: Store, run: string): Promise<boolean> {
+  return await store.get<string>(["stream_runs", run]) === "clean";
+}
