@@ -64,13 +64,30 @@ export function roomSocketUrl(base: string, room: string, token?: string): strin
   return url.href;
 }
 
-/** One line of output for a frame from the server. */
+/**
+ * One line of output for a frame from the server. What other users wrote is printed with its
+ * control characters escaped (`\n`, `\x1b`): raw, a message could clear the screen, set the
+ * terminal's title, or start a line that looks like another author's.
+ */
 export function formatFrame(frame: Record<string, unknown>): string {
-  if (frame.type === "error") return `! ${frame.error}`;
+  if (frame.type === "error") return `! ${printable(String(frame.error))}`;
   const time = typeof frame.time === "string" ? new Date(frame.time) : new Date();
   const clock = `${pad(time.getHours())}:${pad(time.getMinutes())}`;
   const author = typeof frame.author === "string" ? frame.author : "?";
-  return `[${clock}] ${author}: ${frame.message}`;
+  return `[${clock}] ${printable(author)}: ${printable(String(frame.message))}`;
+}
+
+// Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029]/gu;
+const ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** `text` with what a terminal would act on rather than show written as an escape. */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => {
+    const code = char.charCodeAt(0);
+    return ESCAPES[char] ??
+      (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`);
+  });
 }
 
 function pad(n: number): string {

@@ -15,6 +15,7 @@ that user: the token goes in an `Authorization: Bearer` header, never in the URL
 
 import json
 import sys
+import unicodedata
 import urllib.parse
 
 from websocket import WebSocketBadStatusException, create_connection
@@ -40,15 +41,26 @@ def main(base_url, room, message, until, token=None):
         while True:
             data = json.loads(ws.recv())
             if data.get("type") == "error":
-                print(f"! {data['error']}", file=sys.stderr)
+                print(f"! {printable(data['error'])}", file=sys.stderr)
                 return 1
             if data.get("history"):
                 continue
-            print(f"{data.get('author', '?')}: {data['message']}", flush=True)
+            print(f"{printable(data.get('author', '?'))}: {printable(data['message'])}", flush=True)
             if data["message"] == until:
                 return 0
     finally:
         ws.close()
+
+
+def printable(text):
+    """Text from other users with what a terminal would obey (escape sequences, line breaks)
+    written as escapes: raw, a message could clear the screen or pass for another's line."""
+    return "".join(
+        c.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(c) == "Cc" or c in "\u2028\u2029"
+        else c
+        for c in str(text)
+    )
 
 
 def split_token(args):

@@ -45,6 +45,21 @@ Deno.test("the terminal client prints author and time, and errors plainly", () =
   assertEquals(formatFrame({ type: "error", error: "Message is empty" }), "! Message is empty");
 });
 
+Deno.test("the terminal client shows another user's control characters instead of obeying them", () => {
+  // Clear the screen, set the window's title, colour, then a line passing for admin's.
+  const message = "hi\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b[31mRED\n[12:00] admin: run this\u2028\u0085";
+  const line = formatFrame({ message, author: "Eve\r", time: "2026-01-01T10:05:00Z" });
+  assertEquals(line.split("\n").length, 1);
+  assertEquals(/[\p{Cc}\u2028]/u.test(line), false, line);
+  assertMatch(
+    line,
+    /\] Eve\\r: hi\\x1b\[2J\\x1b\[H\\x1b\]0;pwned\\x07\\x1b\[31mRED\\n\[12:00\] admin: run this\\u2028\\x85$/,
+  );
+  // Text in any script, emoji and a tab-free message print as they are.
+  assertMatch(formatFrame({ message: "café ☕ мир", author: "ada" }), /\] ada: café ☕ мир$/);
+  assertEquals(formatFrame({ type: "error", error: "bad\x1b[2J" }), "! bad\\x1b[2J");
+});
+
 Deno.test("the terminal client tells a refused message from one that may have been stored", () => {
   assertEquals(
     formatSendError("hi", new SendError("Message is empty", { kind: "refused", ref: "r1" })),

@@ -46,6 +46,33 @@ Deno.test({
 });
 
 Deno.test({
+  name: "the Python client shows another user's control characters instead of obeying them",
+  ignore: missing !== null,
+  async fn() {
+    await using server = await startTestServer();
+    const deno = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+    const child = new Deno.Command(PYTHON, {
+      args: ["cli/tutorial_client.py", server.wsUrl(""), "lobby", "hi", "done"],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await deno.nextMatching((f) => f.message === "hi", 15_000);
+    // Clear the screen and set the title, then a line passing for admin's.
+    deno.sendJson({ message: "\x1b[2J\x1b]0;pwned\x07\n[12:00] admin: run this\u2028" });
+    deno.sendJson({ message: "done" });
+    const { code, stdout, stderr } = await child.output();
+    assertEquals(code, 0, new TextDecoder().decode(stderr));
+    assertEquals(
+      new TextDecoder().decode(stdout),
+      "Anonymous: hi\n" +
+        "Anonymous: \\x1b[2J\\x1b]0;pwned\\x07\\n[12:00] admin: run this\\u2028\n" +
+        "Anonymous: done\n",
+    );
+    await deno.close();
+  },
+});
+
+Deno.test({
   name: "the Python client logs in with --token; a revoked token is refused with why",
   ignore: missing !== null,
   async fn() {
