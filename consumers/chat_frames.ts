@@ -3,7 +3,7 @@
  * Each function says why, or what.
  */
 import { asFrameRef, type FrameRef, MAX_FRAME_REF_LENGTH } from "../mod.ts";
-import { MAX_CHAT_MESSAGE } from "./chat_rooms.ts";
+import { isLongerThan, MAX_CHAT_MESSAGE } from "./chat_rooms.ts";
 
 /** A frame's `ref` (see `asFrameRef`); `undefined` when it has none or an invalid one. */
 export function refOf(value: unknown): FrameRef | undefined {
@@ -22,7 +22,7 @@ export function refusal(value: unknown): string | null {
     return `"ref" must be a string of 1 to ${MAX_FRAME_REF_LENGTH} characters or a whole number`;
   }
   if (message.trim() === "") return "Message is empty";
-  if (message.length > MAX_CHAT_MESSAGE) {
+  if (isLongerThan(message, MAX_CHAT_MESSAGE)) {
     return `Message is too long: at most ${MAX_CHAT_MESSAGE} characters`;
   }
   return null;

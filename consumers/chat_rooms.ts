@@ -9,6 +9,8 @@ import { type LayerEvent, log, presenceGroup, sortableId } from "../mod.ts";
 export const MAX_ROOM_NAME = 100;
 /** Longest chat message, in characters (the frame limit is separate and larger). */
 export const MAX_CHAT_MESSAGE = 10_000;
+/** Longest author name of a message from outside, in characters (Django's usernames' limit). */
+const MAX_OUTSIDE_AUTHOR = 150;
 /** Shown as the author of anonymous users' messages. */
 export const ANONYMOUS_AUTHOR = "Anonymous";
 
@@ -21,6 +23,24 @@ export function isValidRoomName(room: string): boolean {
   // "." and ".." are path segments that browsers resolve away: such a room could never be opened.
   if (room === "." || room === "..") return false;
   return length >= 1 && length <= MAX_ROOM_NAME && !CONTROL.test(room) && room.trim() === room;
+}
+
+/**
+ * True when `text` has more than `most` characters (code points: an emoji is one, as a reader
+ * counts it). Counted only near the limit: a string has no more code points than UTF-16 units,
+ * and at least half as many.
+ */
+export function isLongerThan(text: string, most: number): boolean {
+  if (text.length <= most) return false;
+  if (text.length > 2 * most) return true;
+  let count = 0;
+  for (const _ of text) if (++count > most) return true;
+  return false;
+}
+
+// `text` cut to at most `most` characters, never between the two halves of one.
+function cutTo(text: string, most: number): string {
+  return isLongerThan(text, most) ? [...text].slice(0, most).join("") : text;
 }
 
 /**
@@ -170,7 +190,7 @@ function isChatMessageType(type: unknown): boolean {
 function outsideMessageProblem(event: LayerEvent): string {
   const text = textOf(event.message);
   return typeof text === "string"
-    ? `its text is ${text.length} characters, over the limit of ${MAX_CHAT_MESSAGE}`
+    ? `its text is ${[...text].length} characters, over the limit of ${MAX_CHAT_MESSAGE}`
     : 'it has no "message" text';
 }
 
@@ -194,13 +214,15 @@ export function chatMessageFromOutside(
   // fields inside `{"message": {"message": "hi", "author": …}}`.
   const fields = (typeof raw === "string" ? event : raw ?? {}) as Record<string, unknown>;
   const text = textOf(raw);
-  if (typeof text !== "string" || text.length > MAX_CHAT_MESSAGE) return null;
+  if (typeof text !== "string" || isLongerThan(text, MAX_CHAT_MESSAGE)) return null;
   return {
     type: "chat.message",
     id: typeof fields.id === "string" ? fields.id : sortableId(),
     room: typeof fields.room === "string" ? fields.room : room,
     message: text,
-    author: typeof fields.author === "string" ? fields.author.slice(0, 150) : EXTERNAL_AUTHOR,
+    author: typeof fields.author === "string"
+      ? cutTo(fields.author, MAX_OUTSIDE_AUTHOR)
+      : EXTERNAL_AUTHOR,
     time: typeof fields.time === "string" ? fields.time : new Date().toISOString(),
   };
 }

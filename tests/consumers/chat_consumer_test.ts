@@ -86,6 +86,18 @@ Deno.test("a message over 10,000 characters is refused, one at the limit is sent
   assertEquals(String((await comm.receiveJson()).message).length, 10_000);
 });
 
+Deno.test("the message limit counts characters as a reader does: 10,000 emoji are sent", async () => {
+  await using app = await createTestApp();
+  const comm = await join(app, "lobby");
+  // 20,000 UTF-16 units, 10,000 characters: at the limit.
+  comm.sendJson({ message: "😀".repeat(10_000) });
+  assertEquals([...String((await comm.receiveJson()).message)].length, 10_000);
+  comm.sendJson({ message: "😀".repeat(10_001) });
+  assertMatch(String((await comm.receiveJson()).error), /too long: at most 10000 characters/);
+  comm.sendJson({ message: "x".repeat(9_999) + "😀" });
+  assertEquals([...String((await comm.receiveJson()).message)].length, 10_000);
+});
+
 Deno.test("a logged-in user's name is the author", async () => {
   await using app = await createTestApp();
   const consumer = chatConsumer(app.services.streams, app.services.presence);

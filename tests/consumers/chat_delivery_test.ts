@@ -288,6 +288,25 @@ Deno.test("a message sent through /_send/ gets an offset and is recovered", asyn
   ]);
 });
 
+Deno.test("an author from outside over 150 characters is cut between characters, not inside one", async () => {
+  await using app = await createTestApp({ ...GENEROUS, sendToken: "t0ken" });
+  const reader = await join(app, "lobby");
+  const response = await app.handle(
+    new Request("http://localhost/_send/", {
+      method: "POST",
+      headers: { authorization: "Bearer t0ken" },
+      body: JSON.stringify({
+        group: "chat.lobby",
+        event: { type: "chat.message", message: "hi", author: "a".repeat(149) + "😀😀" },
+      }),
+    }),
+    { remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } } as Deno.ServeHandlerInfo,
+  );
+  assertEquals(response.status, 200);
+  const author = String((await reader.receiveJson()).author);
+  assertEquals([author, author.isWellFormed()], ["a".repeat(149) + "😀", true]);
+});
+
 Deno.test("a Django-style chat_message with its author at the top level is stored and framed as chat.message", async () => {
   await using app = await createTestApp({ ...GENEROUS, sendToken: "t0ken" });
   const reader = await join(app, "lobby", "?stream=1");
