@@ -30,6 +30,7 @@ import {
   isComplete,
   isValidRoomName,
   OWN_CHAT_NAMING,
+  roomNameOf,
   storedFromOutside,
 } from "./chat_rooms.ts";
 
@@ -125,7 +126,7 @@ export function chatConsumer(
 // The frame of a room's event; the room is needed only for messages from outside, so it is
 // looked up only for those (this runs for every delivery).
 function roomFrameOf(event: LayerEvent, conn: Connection): LayerEvent | null {
-  return isComplete(event) ? event : chatFrameOf(event, conn.scope.params.room ?? "");
+  return isComplete(event) ? event : chatFrameOf(event, roomNameOf(conn.scope.params.room ?? ""));
 }
 
 /** What every socket of one chat route shares. */
@@ -159,7 +160,8 @@ class ChatSocket implements ConsumerHooks {
   constructor(route: ChatRoute, conn: Connection) {
     this.#route = route;
     this.#conn = conn;
-    this.#room = conn.scope.params.room ?? "";
+    // A socket cannot be redirected as a page is: it joins the room its name stands for.
+    this.#room = roomNameOf(conn.scope.params.room ?? "");
     this.#group = route.naming.group(this.#room);
     this.#member = conn.scope.user.username ?? ANONYMOUS_AUTHOR;
     this.#follower = route.following.follow(conn, this.#group);

@@ -44,13 +44,21 @@ function cutTo(text: string, most: number): string {
 }
 
 /**
- * The name `room` stands for when only spaces around it make it invalid ("lobby " is "lobby"),
- * else `null`.
+ * A room's one name among the ways to write it: Unicode's composed form (NFC), so that `café`
+ * typed as `e` and a combining accent is the room `café`, not another that looks the same.
  */
-export function trimmedRoomName(room: string): string | null {
-  const trimmed = room.trim();
-  if (trimmed === room || CONTROL.test(room) || !isValidRoomName(trimmed)) return null;
-  return trimmed;
+export function roomNameOf(room: string): string {
+  return room.normalize("NFC");
+}
+
+/**
+ * The valid name `room` stands for when it is written otherwise: with spaces around it
+ * ("lobby " is "lobby"), or not in its composed form (see {@linkcode roomNameOf}); else `null`.
+ */
+export function canonicalRoomName(room: string): string | null {
+  if (CONTROL.test(room)) return null;
+  const canonical = roomNameOf(room.trim());
+  return canonical !== room && isValidRoomName(canonical) ? canonical : null;
 }
 
 /** The group of a room's sockets (this project's own naming; see {@linkcode chatNaming}). */

@@ -12,7 +12,7 @@ import { chatIndex, chatRoom } from "../templates/chat.ts";
 import { errorPageResponse } from "../templates/error.ts";
 import { tutorialChatIndex, tutorialChatRoom } from "../templates/tutorial_chat.ts";
 import { chatConsumer } from "../consumers/chat.ts";
-import { chatNaming, isValidRoomName, trimmedRoomName } from "../consumers/chat_rooms.ts";
+import { canonicalRoomName, chatNaming, isValidRoomName } from "../consumers/chat_rooms.ts";
 import { DICE_CHANNEL } from "../consumers/dice_worker.ts";
 
 /** `GET /chat/`: pick a room. */
@@ -24,7 +24,9 @@ export const chatIndexPage: Handler = async (request, context) => {
 /** `GET /chat/<room>/`: the room. */
 export const chatRoomPage: Handler = async (request, context) => {
   const room = context.params.room;
-  if (!isValidRoomName(room)) return toTrimmedRoom("/chat/", room, context.url) ?? roomNotFound();
+  const canonical = toCanonicalRoom("/chat/", room, context.url);
+  if (canonical !== null) return canonical;
+  if (!isValidRoomName(room)) return roomNotFound();
   const refused = chatNaming(context.services.layer).refusal(room);
   if (refused !== null) return roomNotFound(refused);
   const page = await pageAccount(request, context);
@@ -37,9 +39,9 @@ export const tutorialChatIndexPage: Handler = () => htmlResponse(tutorialChatInd
 /** `GET /tutorial/chat/<room>/`: the Channels tutorial's own `room.html`. */
 export const tutorialChatRoomPage: Handler = (_request, context) => {
   const room = context.params.room;
-  if (!isValidRoomName(room)) {
-    return toTrimmedRoom("/tutorial/chat/", room, context.url) ?? roomNotFound();
-  }
+  const canonical = toCanonicalRoom("/tutorial/chat/", room, context.url);
+  if (canonical !== null) return canonical;
+  if (!isValidRoomName(room)) return roomNotFound();
   const refused = chatNaming(context.services.layer).refusal(room);
   if (refused !== null) return roomNotFound(refused);
   return htmlResponse(tutorialChatRoom(room));
@@ -52,11 +54,12 @@ function roomNotFound(
 }
 
 // The tutorial's room picker sends what was typed, spaces and all ("lobby "): such a name is
-// sent on to the room without them, as the site's own picker trims it.
-function toTrimmedRoom(prefix: string, room: string, url: URL): Response | null {
-  const trimmed = trimmedRoomName(room);
-  if (trimmed === null) return null;
-  const location = `${prefix}${encodeURIComponent(trimmed)}/${url.search}`;
+// sent on to the room without them, as the site's own picker trims it; and a name written in
+// decomposed Unicode, to the same room's composed name, which its sockets join.
+function toCanonicalRoom(prefix: string, room: string, url: URL): Response | null {
+  const canonical = canonicalRoomName(room);
+  if (canonical === null) return null;
+  const location = `${prefix}${encodeURIComponent(canonical)}/${url.search}`;
   return new Response(null, { status: 301, headers: { location } });
 }
 

@@ -98,6 +98,17 @@ Deno.test("the message limit counts characters as a reader does: 10,000 emoji ar
   assertEquals([...String((await comm.receiveJson()).message)].length, 10_000);
 });
 
+Deno.test("a room's name in decomposed and in composed Unicode is one room", async () => {
+  await using app = await createTestApp();
+  const composed = await join(app, "caf\u00e9");
+  const decomposed = await join(app, "cafe\u0301");
+  decomposed.sendJson({ message: "same room?" });
+  for (const member of [composed, decomposed]) {
+    const frame = await member.receiveJson();
+    assertEquals([frame.message, frame.room], ["same room?", "caf\u00e9"]);
+  }
+});
+
 Deno.test("a logged-in user's name is the author", async () => {
   await using app = await createTestApp();
   const consumer = chatConsumer(app.services.streams, app.services.presence);

@@ -161,3 +161,20 @@ Deno.test("a room page asked for with spaces around the name is sent to the name
     assertEquals([response.status, response.headers.get("location")], [301, location], asked);
   }
 });
+
+Deno.test("a room page asked for in decomposed Unicode is sent to the same room's composed name", async () => {
+  await using server = await startTestServer();
+  // "café" as "e" and a combining acute accent (NFD): it looks the same, and is the same room.
+  const cases = [
+    ["/chat/cafe%CC%81/?x=1", "/chat/caf%C3%A9/?x=1"],
+    ["/tutorial/chat/%20cafe%CC%81/", "/tutorial/chat/caf%C3%A9/"],
+  ];
+  for (const [asked, location] of cases) {
+    const response = await fetch(server.httpUrl(asked), { redirect: "manual" });
+    await response.body?.cancel();
+    assertEquals([response.status, response.headers.get("location")], [301, location], asked);
+  }
+  const composed = await fetch(server.httpUrl("/chat/caf%C3%A9/"), { redirect: "manual" });
+  await composed.body?.cancel();
+  assertEquals(composed.status, 200);
+});
