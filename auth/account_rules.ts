@@ -39,8 +39,21 @@ export function normalizeUsername(raw: string): string {
   return raw.normalize("NFKC");
 }
 
-/** The key that makes usernames unique regardless of case and Unicode form. */
+/**
+ * The key that makes usernames unique regardless of case and Unicode form. Lower case of upper
+ * case, a full case folding: `toLowerCase` alone keeps "straße" and "STRASSE", or "ΝΊΚΟΣ" and
+ * "νίκος", apart, which differ only by case.
+ */
 export function usernameKey(raw: string): string {
+  return normalizeUsername(raw).toUpperCase().toLowerCase();
+}
+
+/**
+ * The key users were stored under before {@linkcode usernameKey} folded case fully: lower case
+ * only. Access tokens are still kept under it (it is made from the user's own name, so it need
+ * not fold), and a user stored under it is found by it (see `UserDirectory`).
+ */
+export function lowerCaseUsernameKey(raw: string): string {
   return normalizeUsername(raw).toLowerCase();
 }
 

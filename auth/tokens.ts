@@ -22,7 +22,7 @@
  */
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import type { Store, StoreKey } from "../storage/store.ts";
-import { usernameKey } from "./account_rules.ts";
+import { lowerCaseUsernameKey } from "./account_rules.ts";
 
 /** What a token says. Times are milliseconds since the epoch. */
 export interface TokenClaims {
@@ -249,7 +249,7 @@ function parseClaims(payload: string): TokenClaims | null {
 }
 
 function userPrefix(username: string): StoreKey {
-  return [TOKENS, usernameKey(username)];
+  return [TOKENS, lowerCaseUsernameKey(username)];
 }
 
 function recordKey(claims: TokenClaims): StoreKey {

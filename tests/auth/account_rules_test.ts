@@ -36,6 +36,9 @@ Deno.test("usernames are unique regardless of case and Unicode form", () => {
   assertEquals(usernameKey("ﬁona"), usernameKey("FIONA"));
   assertEquals(normalizeUsername("Ａda"), "Ada");
   assert(usernameKey("ada") !== usernameKey("adb"));
+  // Letters whose lower case alone keeps apart names that differ only by case.
+  assertEquals(usernameKey("straße"), usernameKey("STRASSE"));
+  assertEquals(usernameKey("νίκος.π"), usernameKey("ΝΊΚΟΣ.Π"));
 });
 
 Deno.test("a password shorter than 8 characters is refused", () => {

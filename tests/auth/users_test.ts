@@ -18,6 +18,52 @@ Deno.test("a user is created once; the same name in another case is taken", asyn
   assertEquals((await env.users.find("aDa"))?.username, "Ada");
 });
 
+Deno.test("names that differ only by a case with no one-letter partner are one account", async () => {
+  using env = await setUp();
+  assertEquals((await env.users.create("straße", "quiet river stone"))?.username, "straße");
+  assertEquals(await env.users.create("STRASSE", "another password"), null);
+  assertEquals(
+    (await env.users.verifyCredentials("STRASSE", "quiet river stone"))?.username,
+    "straße",
+  );
+  await env.users.create("νίκος", "quiet river stone");
+  assertEquals((await env.users.find("ΝΊΚΟΣ"))?.username, "νίκος");
+});
+
+Deno.test("users stored under lower-case keys, before case was folded fully, are found and kept", async () => {
+  using env = await setUp();
+  // As an earlier version stored them: "straßex" under its lower case; two accounts that
+  // differ only by "ß" and "SS", each under its own.
+  const hash = (await env.users.create("seed", "quiet river stone"))!.passwordHash;
+  const user = (username: string) => ({
+    username,
+    passwordHash: hash,
+    createdAt: username,
+    staff: false,
+  });
+  await env.store.set(["users", "straßex"], user("straßex"));
+  await env.store.set(["users", "straßey"], user("straßey"));
+  await env.store.set(["users", "strassey"], user("STRASSEY"));
+  await env.store.delete(["migrations", "users_case_folded"]);
+  const fresh = new UserDirectory(
+    env.store,
+    new PasswordHasher({ iterations: 1000, allowWeak: true }),
+  );
+  // Moved: found in any case, and its name cannot be taken again.
+  assertEquals((await fresh.find("STRASSEX"))?.username, "straßex");
+  assertEquals(await fresh.create("Strassex", "another password"), null);
+  assertEquals(await env.store.get(["users", "straßex"]), null);
+  // Both kept, each found by its own name; the password is checked against the right one.
+  assertEquals((await fresh.find("straßey"))?.username, "straßey");
+  assertEquals((await fresh.find("STRASSEY"))?.username, "STRASSEY");
+  assertEquals(
+    (await fresh.verifyCredentials("Straßey", "quiet river stone"))?.username,
+    "straßey",
+  );
+  assertEquals((await fresh.setStaff("straßey", true))?.staff, true);
+  assertEquals((await fresh.find("STRASSEY"))?.staff, false);
+});
+
 Deno.test("parallel sign-ups of one name create exactly one user", async () => {
   using env = await setUp();
   const results = await Promise.all(
