@@ -57,6 +57,29 @@ export function lowerCaseUsernameKey(raw: string): string {
   return normalizeUsername(raw).toLowerCase();
 }
 
+// Cyrillic and Greek letters drawn like Latin ones, in each case: "Ѕerver" with a Cyrillic "Ѕ"
+// shows as "Server". (Unicode's full confusables list is data this project does not ship; these
+// are the letters of those scripts that fonts draw as Latin ones.)
+const LOOKALIKES: Readonly<Record<string, string>> = Object.fromEntries(
+  [
+    ["АВСЕНІЈКМОРЅТХУҮ", "ABCEHIJKMOPSTXYY"],
+    ["асеіјорѕхуүһԁԛԝ", "aceijopsxyyhdqw"],
+    ["ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX"],
+    ["οαινκρτυχ", "oaivkptux"],
+    ["ı", "i"],
+  ].flatMap(([from, to]) => [...from].map((char, i) => [char, [...to][i]])),
+);
+const LOOKALIKE = new RegExp(`[${Object.keys(LOOKALIKES).join("")}]`, "gu");
+
+/**
+ * The key under which names that look the same are one (see {@linkcode usernameKey}), with the
+ * Cyrillic and Greek letters drawn like Latin ones read as those: reserved names are compared
+ * by it, so that no account passes for one with a letter from another script.
+ */
+export function lookalikeKey(raw: string): string {
+  return usernameKey(normalizeUsername(raw).replace(LOOKALIKE, (char) => LOOKALIKES[char]));
+}
+
 /** Problems with a (normalised) username. */
 export function usernameErrors(username: string): string[] {
   if (username === "") return ["This field is required."];
@@ -96,8 +119,8 @@ export function passwordErrors(password: string, username: string): string[] {
  */
 export function signUpErrors(input: SignUpInput, reserved: readonly string[] = []): SignUpErrors {
   const username = normalizeUsername(input.username);
-  const key = usernameKey(username);
-  const taken = reserved.some((name) => usernameKey(name) === key);
+  const key = lookalikeKey(username);
+  const taken = reserved.some((name) => lookalikeKey(name) === key);
   const errors: SignUpErrors = {
     username: taken ? ["This username is reserved."] : usernameErrors(username),
     password1: passwordErrors(input.password1, username),

@@ -83,3 +83,26 @@ Deno.test("the two passwords must match; errors sit beside their field", () => {
     password2: "quiet river stone",
   })));
 });
+
+Deno.test("a reserved name is refused when written with look-alike letters from another script", () => {
+  const reserved = ["Anonymous", "Server", "Dice"];
+  const usernameOf = (username: string) =>
+    signUpErrors({ username, password1: "", password2: "" }, reserved).username;
+  // A Cyrillic "А", a Cyrillic "Ѕ" and "е", a Cyrillic "і", a Greek "Ο" and "ι", all-Cyrillic.
+  for (
+    const lookalike of [
+      "\u0410nonymous",
+      "\u0405\u0435rver",
+      "D\u0456ce",
+      "An\u039fnymous",
+      "D\u03b9ce",
+      "\u0405\u0415RV\u0415R",
+    ]
+  ) {
+    assertEquals(usernameOf(lookalike), ["This username is reserved."], lookalike);
+  }
+  // Other Cyrillic and Greek names are names like any.
+  assertEquals(usernameOf("Сергей"), []);
+  assertEquals(usernameOf("Νίκος"), []);
+  assertEquals(usernameOf("Servers"), []);
+});
