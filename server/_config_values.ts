@@ -57,6 +57,28 @@ export function list(raw: string | undefined): string[] {
   return (raw ?? "").split(",").map((item) => item.trim().toLowerCase()).filter(Boolean);
 }
 
+// A host as an Origin names it: a name or an [IPv6] address, with a port or not; `.domain` for
+// the domain and its subdomains; `*` for any.
+const ALLOWED_HOST =
+  /^(\*|\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?(:\d{1,5})?|\[[0-9a-f:.]+\](:\d{1,5})?)$/;
+
+/**
+ * `ALLOWED_HOSTS`: hosts, not URLs. One written as Django's `CSRF_TRUSTED_ORIGINS` is
+ * (`https://example.com`) would match no Origin, and every form and socket would be refused.
+ */
+export function allowedHosts(raw: string | undefined): string[] {
+  const hosts = list(raw);
+  for (const host of hosts) {
+    if (ALLOWED_HOST.test(host)) continue;
+    const bare = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]+)/.exec(host)?.[1];
+    throw new Error(
+      `ALLOWED_HOSTS must list hosts (example.com, example.com:8443, .example.com or *), got ` +
+        `${JSON.stringify(host)}${bare === undefined ? "" : `: write it as ${bare}`}`,
+    );
+  }
+  return hosts;
+}
+
 /** One of the group layers (`LAYER`). */
 export function layerKind(raw: string): LayerKind {
   if (raw === "memory" || raw === "broadcast" || raw === "redis" || raw === "channels_redis") {

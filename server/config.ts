@@ -9,11 +9,11 @@ import { type Config, DEFAULT_CONFIG, type Env } from "./_config_schema.ts";
 import { channelsRedisSettings, redisForm } from "./_config_redis.ts";
 import { lookalikeSettings } from "./_config_typos.ts";
 import {
+  allowedHosts,
   boolean,
   inProcessWorkers,
   integer,
   layerKind,
-  list,
   listenAddress,
   logLevel,
   parseFlags,
@@ -93,7 +93,7 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
     layer,
     ...redisSettings(pick, env, layer),
     channelsRedis: channelsRedisSettings(env),
-    allowedHosts: list(pick("allowed-hosts", "ALLOWED_HOSTS")),
+    allowedHosts: allowedHosts(pick("allowed-hosts", "ALLOWED_HOSTS")),
     trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY", "true"), d.trustProxy),
     ...socketLimits(env),
     ...accountSettings(env),

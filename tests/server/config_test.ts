@@ -160,3 +160,16 @@ Deno.test("a variable that looks like a setting but is none is named, with the o
     "REDIS_ULR (did you mean REDIS_URL?)",
   ]);
 });
+
+Deno.test("ALLOWED_HOSTS takes hosts; a URL, as Django's CSRF_TRUSTED_ORIGINS is written, stops the start", () => {
+  const hosts = "example.com, chat.example.com:8443, .example.org, *, [::1]:8000, 127.0.0.1";
+  assertEquals(loadConfig([], { ALLOWED_HOSTS: hosts }).allowedHosts.length, 6);
+  assertThrows(
+    () => loadConfig([], { ALLOWED_HOSTS: "https://chat.example.test" }),
+    Error,
+    'ALLOWED_HOSTS must list hosts (example.com, example.com:8443, .example.com or *), got "https://chat.example.test": write it as chat.example.test',
+  );
+  for (const bad of ["example.com/path", "exa mple.com", "example.com:port"]) {
+    assertThrows(() => loadConfig(["--allowed-hosts", bad], {}), Error, "ALLOWED_HOSTS", bad);
+  }
+});
