@@ -14,7 +14,7 @@
  * ```
  */
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { CSRF_COOKIE, readCookies } from "./cookies.ts";
+import { CSRF_COOKIE, isSecureRequest, readCookies } from "./cookies.ts";
 import { isOriginAllowed, type OriginPolicy } from "./origin.ts";
 
 /** The form field that carries the token (Django's name). */
@@ -56,12 +56,18 @@ export function csrfFailure(
   policy: OriginPolicy,
 ): string | null {
   const origin = request.headers.get("origin");
+  // As in Django: a page served over plain http (where a network attacker may write) must not
+  // post to the https site, though its host is the same.
+  const secure = isSecureRequest(request, policy.trustProxy);
   if (origin !== null) {
-    if (!isOriginAllowed(request, policy)) {
+    if (!isOriginAllowed(request, policy) || (secure && origin.startsWith("http:"))) {
       return `Origin checking failed - ${origin} does not match any trusted origins.`;
     }
   } else {
     const referer = request.headers.get("referer");
+    if (referer !== null && secure && !referer.startsWith("https:")) {
+      return "Referer checking failed - Referer is insecure while host is secure.";
+    }
     if (referer !== null && !refererAllowed(request, referer, policy)) {
       return `Referer checking failed - ${referer} does not match any trusted origins.`;
     }

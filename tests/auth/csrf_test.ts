@@ -92,3 +92,32 @@ Deno.test("a request without a usable csrftoken cookie gets a fresh secret to se
   const kept = csrfSecret(new Request("http://x/", { headers: { cookie: `csrftoken=${secret}` } }));
   assertEquals(kept, { secret, fresh: false });
 });
+
+Deno.test("an https site refuses a form posted from a plain-http page of its own host, as Django does", () => {
+  const secret = newCsrfSecret();
+  const cookie = `csrftoken=${secret}`;
+  const secure = (headers: Record<string, string>): [Request, URLSearchParams] => [
+    new Request("https://chat.example/log_in/", {
+      method: "POST",
+      headers: { host: "chat.example", cookie, ...headers },
+    }),
+    new URLSearchParams({ [CSRF_FIELD]: maskToken(secret) }),
+  ];
+  assertEquals(csrfFailure(...secure({ origin: "https://chat.example" }), POLICY), null);
+  assertEquals(
+    csrfFailure(...secure({ origin: "http://chat.example" }), POLICY),
+    "Origin checking failed - http://chat.example does not match any trusted origins.",
+  );
+  assertEquals(
+    csrfFailure(...secure({ referer: "http://chat.example/log_in/" }), POLICY),
+    "Referer checking failed - Referer is insecure while host is secure.",
+  );
+  // Behind a trusted proxy, the public scheme is the proxy's X-Forwarded-Proto.
+  const [proxied, form] = post({
+    cookie,
+    origin: "http://chat.example:8000",
+    "x-forwarded-proto": "https",
+  }, maskToken(secret));
+  assertNotEquals(csrfFailure(proxied, form, { ...POLICY, trustProxy: true }), null);
+  assertEquals(csrfFailure(proxied, form, POLICY), null);
+});
