@@ -40,12 +40,13 @@ export function normalizeUsername(raw: string): string {
 }
 
 /**
- * The key that makes usernames unique regardless of case and Unicode form. Lower case of upper
- * case, a full case folding: `toLowerCase` alone keeps "straße" and "STRASSE", or "ΝΊΚΟΣ" and
- * "νίκος", apart, which differ only by case.
+ * The key that makes usernames unique regardless of case and Unicode form: lower case of upper
+ * case of lower case, a full case folding. `toLowerCase` alone keeps "straße" and "STRASSE", or
+ * "ΝΊΚΟΣ" and "νίκος", apart, which differ only by case; the first lowering brings the capital
+ * "ẞ", which upper case keeps, to the "ß" that upper case makes "SS".
  */
 export function usernameKey(raw: string): string {
-  return normalizeUsername(raw).toUpperCase().toLowerCase();
+  return normalizeUsername(raw).toLowerCase().toUpperCase().toLowerCase();
 }
 
 /**
@@ -62,10 +63,10 @@ export function lowerCaseUsernameKey(raw: string): string {
 // are the letters of those scripts that fonts draw as Latin ones.)
 const LOOKALIKES: Readonly<Record<string, string>> = Object.fromEntries(
   [
-    ["АВСЕНІЈКМОРЅТХУҮ", "ABCEHIJKMOPSTXYY"],
-    ["асеіјорѕхуүһԁԛԝ", "aceijopsxyyhdqw"],
-    ["ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX"],
-    ["οαινκρτυχ", "oaivkptux"],
+    ["АВСЕНІЈКМОРЅТХУҮѴӀԚԜ", "ABCEHIJKMOPSTXYYVIQW"],
+    ["асеіјорѕхуүһԁԛԝѵӏ", "aceijopsxyyhdqwvl"],
+    ["ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹϺ", "ABEZHIKMNOPTYXCM"],
+    ["οαινκρτυχϲϳ", "oaivkptuxcj"],
     ["ı", "i"],
   ].flatMap(([from, to]) => [...from].map((char, i) => [char, [...to][i]])),
 );

@@ -49,5 +49,7 @@ function hostMatches(pattern: string, hostWithPort: string, hostname: string): b
   if (pattern.startsWith(".")) {
     return hostname === pattern.slice(1) || hostname.endsWith(pattern);
   }
-  return pattern.includes(":") ? pattern === hostWithPort : pattern === hostname;
+  // "[::1]" names no port: an IPv6 address's own colons are inside its brackets.
+  const hasPort = pattern.startsWith("[") ? pattern.includes("]:") : pattern.includes(":");
+  return hasPort ? pattern === hostWithPort : pattern === hostname;
 }

@@ -38,6 +38,7 @@ Deno.test("usernames are unique regardless of case and Unicode form", () => {
   assert(usernameKey("ada") !== usernameKey("adb"));
   // Letters whose lower case alone keeps apart names that differ only by case.
   assertEquals(usernameKey("straße"), usernameKey("STRASSE"));
+  assertEquals(usernameKey("STRA\u1e9eE"), usernameKey("straße"), "the capital sharp s");
   assertEquals(usernameKey("νίκος.π"), usernameKey("ΝΊΚΟΣ.Π"));
 });
 
@@ -97,6 +98,9 @@ Deno.test("a reserved name is refused when written with look-alike letters from 
       "An\u039fnymous",
       "D\u03b9ce",
       "\u0405\u0415RV\u0415R",
+      "Ser\u0475er",
+      "SER\u0474ER",
+      "D\u04c0CE",
     ]
   ) {
     assertEquals(usernameOf(lookalike), ["This username is reserved."], lookalike);

@@ -121,3 +121,15 @@ Deno.test("an https site refuses a form posted from a plain-http page of its own
   assertNotEquals(csrfFailure(proxied, form, { ...POLICY, trustProxy: true }), null);
   assertEquals(csrfFailure(proxied, form, POLICY), null);
 });
+
+Deno.test("an allowed IPv6 host without a port allows its pages on any port, as a name does", () => {
+  const secret = newCsrfSecret();
+  const request = new Request("http://[::1]:8000/log_in/", {
+    method: "POST",
+    headers: { host: "[::1]:8000", cookie: `csrftoken=${secret}`, origin: "http://[::1]:8000" },
+  });
+  const form = new URLSearchParams({ [CSRF_FIELD]: maskToken(secret) });
+  assertEquals(csrfFailure(request, form, { ...POLICY, allowedHosts: ["[::1]"] }), null);
+  assertEquals(csrfFailure(request, form, { ...POLICY, allowedHosts: ["[::1]:8000"] }), null);
+  assertNotEquals(csrfFailure(request, form, { ...POLICY, allowedHosts: ["[::1]:9000"] }), null);
+});
