@@ -148,6 +148,7 @@ export { isOriginAllowed, type OriginPolicy } from "./auth/origin.ts";
 export { checkHandshake, type HandshakeRefusal } from "./server/handshake.ts";
 export {
   type CloseAllOptions,
+  KEPT_HANDSHAKE_HEADERS,
   LiveConnections,
   type TrackedConnection,
   type UpgradeWebSocket,

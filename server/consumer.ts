@@ -48,7 +48,10 @@ export interface Scope {
   readonly params: Readonly<Record<string, string>>;
   /** The handshake URL's query parameters (parsed on each read: keep it if you read it often). */
   readonly query: URLSearchParams;
-  /** The handshake request's headers, e.g. `Origin` or `User-Agent`. */
+  /**
+   * The handshake request's headers, e.g. `Origin` or `User-Agent`: all of them in `connect`,
+   * and after it those in `KEPT_HANDSHAKE_HEADERS` (a new `Headers` on each read).
+   */
   readonly headers: Headers;
   /** The handshake request's cookies, by name. */
   readonly cookies: Readonly<Record<string, string>>;

@@ -262,6 +262,8 @@ export function websocketHandler(
       protocol = undefined;
     }
     if (batch === "protocol" && protocol !== BATCH_PROTOCOL) connection.stopBatching();
+    // Before the upgrade: from then on, the request's own headers are unreadable.
+    scope.keepHeaders();
     let upgraded: ReturnType<UpgradeWebSocket>;
     try {
       upgraded = protocol === undefined ? upgrade(request) : upgrade(request, { protocol });
@@ -326,35 +328,87 @@ function checkAccess(
   return null;
 }
 
-function buildScope(request: Request, context: RequestContext, identity: Identity): Scope {
+function buildScope(
+  request: Request,
+  context: RequestContext,
+  identity: Identity,
+): HandshakeScope {
   return new HandshakeScope(request, context, identity);
 }
 
 /**
- * A socket's scope. Cookies are parsed when first read, the query on every read: most
- * consumers never read them or read them once in `connect`, and holding the parsed URL or
- * query for every idle socket would cost memory per socket.
+ * The handshake headers a socket's scope keeps once the 101 has answered it: Deno makes a served
+ * request's own headers unreadable then. In `connect`, every header is there.
+ *
+ * Not all of them: reading every header makes Deno build its list of them, which it keeps with
+ * the socket for as long as it is open (about 10 KB of memory per idle socket, measured). These
+ * are read one by one, which it does not keep. `Authorization` is not kept: it is a secret, and
+ * the user it names is `scope.user` already.
+ */
+export const KEPT_HANDSHAKE_HEADERS: readonly string[] = [
+  "accept-language",
+  "cookie",
+  "forwarded",
+  "host",
+  "origin",
+  "referer",
+  "sec-websocket-extensions",
+  "sec-websocket-protocol",
+  "user-agent",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-real-ip",
+];
+
+/**
+ * A socket's scope. Cookies are parsed when first read, the query and the headers after the
+ * handshake on every read: most consumers never read them or read them once in `connect`, and
+ * holding the parsed URL, query or a `Headers` for every idle socket would cost memory per socket.
  */
 class HandshakeScope implements Scope {
   readonly path: string;
   readonly params: Readonly<Record<string, string>>;
-  readonly headers: Headers;
   readonly client: string;
   readonly user: Identity["user"];
   readonly sessionId: string | null;
   #search: string;
+  // The request's own headers until the 101, then the kept ones (`keepHeaders`) as one flat
+  // string of `name:value` lines: about half what a `Headers` keeps per socket.
+  #headers: Headers | string;
   #cookies: Readonly<Record<string, string>> | null = null;
 
   constructor(request: Request, context: RequestContext, identity: Identity) {
     this.path = context.url.pathname;
     this.params = context.params;
-    // A copy: Deno makes a served request's own headers unreadable once the 101 answered it,
-    // and a consumer reads its scope in every hook, as in Channels.
-    this.headers = new Headers(request.headers);
+    this.#headers = request.headers;
     this.client = context.client;
     this.user = identity.user;
     this.sessionId = identity.sessionId;
     this.#search = context.url.search;
+  }
+
+  get headers(): Headers {
+    const kept = this.#headers;
+    if (typeof kept !== "string") return kept;
+    const headers = new Headers();
+    for (const line of kept.split("\n")) {
+      const colon = line.indexOf(":");
+      if (colon > 0) headers.append(line.slice(0, colon), line.slice(colon + 1));
+    }
+    return headers;
+  }
+
+  /** Called as the 101 answers the handshake: see {@linkcode KEPT_HANDSHAKE_HEADERS}. */
+  keepHeaders(): void {
+    const request = this.#headers;
+    if (typeof request === "string") return;
+    const lines: string[] = [];
+    for (const name of KEPT_HANDSHAKE_HEADERS) {
+      const value = request.get(name);
+      if (value !== null) lines.push(`${name}:${value}`);
+    }
+    this.#headers = lines.join("\n"); // a flat string, not a chain of concatenations
   }
 
   get subprotocols(): readonly string[] {
