@@ -29,7 +29,12 @@ import {
   validateGroupName,
   validateNamedChannel,
 } from "../mod.ts";
-import { chatGroup, chatNaming, storedFromOutside } from "../consumers/chat_rooms.ts";
+import {
+  canonicalGroup,
+  chatGroup,
+  chatNaming,
+  storedFromOutside,
+} from "../consumers/chat_rooms.ts";
 
 /** What the command line asked for. */
 export interface SendRequest {
@@ -241,7 +246,9 @@ async function main(args: string[]): Promise<number> {
   if (request.channel !== undefined) return await sendToChannel(config, request, request.channel);
   // Under LAYER=channels_redis a room's group is the Channels tutorial's `chat_<room>`.
   const naming = chatNaming({ channelsCompatible: isChannelsCompatible(config) });
-  const group = request.room === undefined ? request.group! : naming.group(request.room);
+  const group = request.room === undefined
+    ? canonicalGroup(naming, request.group!)
+    : naming.group(request.room);
   request = { ...request, group };
   try {
     const stored = storedFromOutside(naming, group, request.event);

@@ -48,7 +48,10 @@ function cutTo(text: string, most: number): string {
  * typed as `e` and a combining accent is the room `café`, not another that looks the same.
  */
 export function roomNameOf(room: string): string {
-  return room.normalize("NFC");
+  const composed = room.normalize("NFC");
+  // A few characters decompose under NFC (U+0958 "क़" is two): a name that grows past the limit
+  // that way stays as it is written.
+  return composed === room || isValidRoomName(composed) || !isValidRoomName(room) ? composed : room;
 }
 
 /**
@@ -63,7 +66,17 @@ export function canonicalRoomName(room: string): string | null {
 
 /** The group of a room's sockets (this project's own naming; see {@linkcode chatNaming}). */
 export function chatGroup(room: string): string {
-  return `chat.${room}`;
+  return `chat.${roomNameOf(room)}`;
+}
+
+/**
+ * `group` as the room's sockets name it when it is a room's group written otherwise (its room in
+ * decomposed Unicode, see {@linkcode roomNameOf}), else `group` itself: what is sent from outside
+ * to a room's group reaches the room however its name was written.
+ */
+export function canonicalGroup(naming: ChatNaming, group: string): string {
+  const room = naming.roomOf(group);
+  return room === null ? group : naming.group(roomNameOf(room));
 }
 
 /** The room whose group `group` is, or `null` when it is no room's (own naming). */
@@ -160,7 +173,7 @@ const normalised = new WeakMap<object, LayerEvent | null>();
 export function chatFrameOf(event: LayerEvent, room: string): LayerEvent | null {
   if (isComplete(event)) return event;
   if (normalised.has(event)) return normalised.get(event)!;
-  const message = chatMessageFromOutside(event, room);
+  const message = chatMessageFromOutside(event, roomNameOf(room));
   const frame = message === null || typeof event.offset !== "number"
     ? message
     : { ...message, offset: event.offset, epoch: event.epoch };
@@ -183,7 +196,7 @@ export function storedFromOutside(
 ): { message: ChatMessage & LayerEvent } | { refused: string } | null {
   const room = naming.roomOf(group);
   if (room === null || !isChatMessageType(event.type)) return null;
-  const message = chatMessageFromOutside(event, room);
+  const message = chatMessageFromOutside(event, roomNameOf(room));
   return message === null
     ? { refused: `Not a chat message: ${outsideMessageProblem(event)}` }
     : { message };

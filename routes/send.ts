@@ -34,7 +34,7 @@ import {
   validateNamedChannel,
 } from "../mod.ts";
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { chatNaming, storedFromOutside } from "../consumers/chat_rooms.ts";
+import { canonicalGroup, chatNaming, storedFromOutside } from "../consumers/chat_rooms.ts";
 
 /** The path of the endpoint. */
 export const SEND_PATH = "/_send/";
@@ -62,9 +62,12 @@ export const sendEvent: Handler = async (request, context) => {
   } catch (error) {
     return json(400, { error: (error as Error).message });
   }
+  // A room's group written otherwise (its name in decomposed Unicode) is the room's.
+  const naming = chatNaming(layer);
+  body.group = canonicalGroup(naming, body.group);
   try {
     // A chat message to a room goes into the room's stream: it gets an offset and is kept.
-    const stored = storedFromOutside(chatNaming(layer), body.group, body.event);
+    const stored = storedFromOutside(naming, body.group, body.event);
     if (stored !== null && "refused" in stored) return json(400, { error: stored.refused });
     if (stored !== null) {
       const retention = config.historyWindow;

@@ -8,6 +8,8 @@ Deno.test("deno task send takes a room without a dot and a group with one", () =
   assertEquals(parseSendArgs(["chat.lobby", '{"type":"x"}']).group, "chat.lobby");
   assertEquals(parseSendArgs(["--room", "v1.2", "hi"]).group, "chat.v1.2");
   assertEquals(parseSendArgs(["café au lait", "hi"]).group, "chat.café au lait");
+  // A room's name in decomposed Unicode is the room of its composed name.
+  assertEquals(parseSendArgs(["cafe\u0301", "hi"]).group, "chat.caf\u00e9");
   assertThrows(() => parseSendArgs(["lobby"]), Error, "Usage: deno task send");
 });
 

@@ -109,6 +109,14 @@ Deno.test("a room's name in decomposed and in composed Unicode is one room", asy
   }
 });
 
+Deno.test("a room name that NFC would make too long stays as it is written, and opens", async () => {
+  await using app = await createTestApp();
+  // U+0958 decomposes under NFC: 60 of them are 120 characters composed.
+  const comm = await join(app, "\u0958".repeat(60));
+  comm.sendJson({ message: "hi" });
+  assertEquals((await comm.receiveJson()).room, "\u0958".repeat(60));
+});
+
 Deno.test("a logged-in user's name is the author", async () => {
   await using app = await createTestApp();
   const consumer = chatConsumer(app.services.streams, app.services.presence);

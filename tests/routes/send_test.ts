@@ -32,6 +32,22 @@ Deno.test("a group send through /_send/ reaches the room's sockets", async () =>
   await socket.close();
 });
 
+Deno.test("/_send/ to a room's group written in decomposed Unicode reaches the room", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  const socket = await TestSocket.open(server.wsUrl(`/ws/chat/${encodeURIComponent("café")}/`));
+  for (const event of [{ type: "chat.message", message: "stored" }, { type: "note", n: 1 }]) {
+    const response = await post(
+      server.httpUrl("/_send/"),
+      { group: "chat.cafe\u0301", event },
+      TOKEN,
+    );
+    assertEquals([response.status, (await response.json()).delivered], [200, 1]);
+  }
+  const frame = await socket.nextMatching((f) => f.message === "stored");
+  assertEquals(frame.room, "café");
+  await socket.close();
+});
+
 Deno.test("/_send/ without a token is refused with 401, with a wrong one 403", async () => {
   await using server = await startTestServer({ sendToken: TOKEN });
   const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
