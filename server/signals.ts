@@ -63,13 +63,20 @@ export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions):
       log.warn(`${signal}: not done within ${limitMs / 1000} s; exiting now`);
       exit(CUT_SHORT_EXIT_CODE);
     }, limitMs);
-    if (signal === "SIGTERM") {
-      const what = options.describe?.() ?? "the connections";
-      log.info(`SIGTERM: draining ${what} over ${windowMs / 1000} s`);
-      await server.drain(windowMs);
-    } else {
-      log.info(`${signal}: shutting down`);
-      await server.shutdown();
+    try {
+      if (signal === "SIGTERM") {
+        const what = options.describe?.() ?? "the connections";
+        log.info(`SIGTERM: draining ${what} over ${windowMs / 1000} s`);
+        await server.drain(windowMs);
+      } else {
+        log.info(`${signal}: shutting down`);
+        await server.shutdown();
+      }
+    } catch (error) {
+      // A part that did not stop (a Worker that hung): the stop is not a clean one.
+      clearTimeout(deadline);
+      log.warn(`${signal}: ${(error as Error).message}; exiting now`);
+      return exit(CUT_SHORT_EXIT_CODE);
     }
     clearTimeout(deadline);
     log.info(`${signal}: stopped`);

@@ -73,7 +73,8 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
   const workers: Worker[] = [];
   let stopping = false;
   const fail = (name: string, reason: string): void => {
-    if (stopping) return;
+    // While the pool stops, the stop names it among those that did not stop (see `stop`).
+    if (stopping) return log.error(`Worker ${name} failed while stopping: ${reason}`);
     log.error(`Worker ${name} failed: ${reason}; stopping`);
     Deno.exit(1);
   };
@@ -81,6 +82,7 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
   for (let n = 1; n <= config.workers; n++) {
     const name = `worker-${n}`;
     const worker = new Worker(workerModule, { type: "module", name });
+    workerNames.set(worker, name);
     workers.push(worker);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -105,8 +107,9 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
   const stop = (message: ToWorker, timeoutMs: number): Promise<void> =>
     stopped ??= (async () => {
       stopping = true;
+      const stoppedOnes = new Set<Worker>();
       const replies = workers.map((worker) => {
-        const reply = awaitReply(worker, "stopped");
+        const reply = awaitReply(worker, "stopped").then(() => void stoppedOnes.add(worker));
         worker.postMessage(message);
         return reply;
       });
@@ -117,6 +120,14 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
       for (const worker of workers) worker.terminate();
       // The Workers publish no more: what the sequencer holds is written now.
       await sequencer?.close();
+      // One that hung or failed was ended with its sockets open: not a clean stop.
+      const late = workers.filter((worker) => !stoppedOnes.has(worker)).map(nameOf);
+      if (late.length > 0) {
+        throw new Error(
+          `${late.join(", ")} did not stop within ${timeoutMs / 1000} s; ended with ` +
+            `${late.length === 1 ? "its" : "their"} sockets open`,
+        );
+      }
     })();
   return {
     url: urls[0],
@@ -126,6 +137,12 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
     shutdown: (timeoutMs = 4500) => stop({ type: "shutdown" }, timeoutMs),
     drain: (windowMs) => stop({ type: "shutdown", drainMs: windowMs }, windowMs + 1500),
   };
+}
+
+// Workers are named `worker-<n>` when made (see `startWorkers`).
+const workerNames = new WeakMap<Worker, string>();
+function nameOf(worker: Worker): string {
+  return workerNames.get(worker) ?? "a Worker";
 }
 
 function awaitReply(worker: Worker, type: FromWorker["type"]): Promise<FromWorker> {

@@ -6,6 +6,7 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { CUT_SHORT_EXIT_CODE, stopOnSignals, type Stoppable } from "../../server/signals.ts";
 import { log } from "../../telemetry/log.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const APP = new URL("../fixtures/signals/app.ts", import.meta.url).pathname;
 
@@ -130,5 +131,23 @@ Deno.test("a second signal after the first one's echo cuts the stop short, with 
   } finally {
     remove();
     log.setLevel("info");
+  }
+});
+
+Deno.test("a drain that fails (a Worker that did not stop) ends with code 1 and says why", async () => {
+  using captured = new CapturedLog();
+  const exited = Promise.withResolvers<number>();
+  const server: Stoppable = {
+    drain: () => Promise.reject(new Error("worker-2 did not stop within 1.5 s")),
+    shutdown: () => Promise.resolve(),
+  };
+  const remove = stopOnSignals(server, { drainWindowMs: 0, exit: (code) => exited.resolve(code) });
+  try {
+    await terminateSelf(1);
+    assertEquals(await exited.promise, CUT_SHORT_EXIT_CODE);
+    await captured.waitFor(/SIGTERM: worker-2 did not stop within 1\.5 s; exiting now/);
+    assertEquals(captured.lines.some((line) => line.includes("SIGTERM: stopped")), false);
+  } finally {
+    remove();
   }
 });

@@ -5,6 +5,7 @@
  */
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { loadConfig, startWorkers } from "../../mod.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const WORKER = new URL("../../routes/_worker.ts", import.meta.url);
 
@@ -81,3 +82,22 @@ Deno.test("METRICS_ADDRESS on the server's own HOST and PORT is refused by name"
   );
   loadConfig([], { PORT: "9000", METRICS_ADDRESS: "127.0.0.1:9100" }); // another port: fine
 });
+
+for (const fault of ["hang", "throw"]) {
+  Deno.test(`a Worker that ${fault}s while the pool drains is named, and the stop is not a clean one`, async () => {
+    using captured = new CapturedLog();
+    const config = loadConfig(["--workers", "2"], { HOST: "127.0.0.1", PORT: "0" });
+    const module = new URL(`../fixtures/workers/hangs_on_stop.ts?fault=${fault}`, import.meta.url);
+    const pool = await startWorkers(config, module);
+    await assertRejects(
+      () => pool.drain(0),
+      Error,
+      "worker-2 did not stop within 1.5 s; ended with its sockets open",
+    );
+    if (fault === "throw") {
+      await captured.waitFor(
+        /Worker worker-2 failed while stopping: .*the app's bug while draining/,
+      );
+    }
+  });
+}
