@@ -51,6 +51,8 @@ export class PresenceCore implements PresenceTracker {
   #diffs: DiffCoalescer;
   #reconcileTimer: unknown = null;
   #closing: Promise<void> | null = null;
+  /** Takeovers under way: a close waits for them before it closes the backend they write to. */
+  #adopting = new Set<Promise<void>>();
 
   /** Starts tracking over `backend`, publishing diffs through `layer`. */
   constructor(layer: GroupLayer, backend: PresenceBackend, options: PresenceOptions) {
@@ -182,6 +184,9 @@ export class PresenceCore implements PresenceTracker {
 
   async #shutDown(handOver: boolean): Promise<void> {
     await this.#ready.catch(() => {});
+    // Another draining process's connections, being taken over as this one closes (`--workers`
+    // drain all at once): they are in the backend, and expire there unless someone takes them.
+    await Promise.allSettled(this.#adopting);
     if (this.#reconcileTimer !== null) this.#clock.clearTimeout(this.#reconcileTimer);
     this.#reconcileTimer = null;
     try {
@@ -296,9 +301,10 @@ export class PresenceCore implements PresenceTracker {
       return true;
     }
     if (event.type === PRESENCE_HANDOVER && event.from !== this.#channel) {
-      this.#adopt(event.connections).catch((error) =>
+      const adopting = this.#adopt(event.connections).catch((error) =>
         log.warn("Presence could not take over a draining process's connections", error)
-      );
+      ).finally(() => this.#adopting.delete(adopting));
+      this.#adopting.add(adopting);
       return true;
     }
     if (event.type !== PRESENCE_DIFF) return true;

@@ -10,6 +10,7 @@ import { createLocalPresence, MemoryPresenceBackend } from "../../../layers/pres
 // From the public API: a backend of one's own is built on it (see the README).
 import { PresenceCore } from "../../../mod.ts";
 import { log } from "../../../telemetry/log.ts";
+import { CapturedLog } from "../../_support/captured_log.ts";
 import { FakeClock } from "../_fake_clock.ts";
 import { Inbox } from "../_inbox.ts";
 import { presenceConformance } from "./conformance.ts";
@@ -123,3 +124,47 @@ class FlakyLayer extends InMemoryLayer {
     return super.groupSend(group, event);
   }
 }
+
+Deno.test("a process that closes while it takes over another's connections lets the takeover finish first", async () => {
+  // `--workers` drain all at once: a Worker gets a sibling's handover as it closes itself.
+  using captured = new CapturedLog();
+  const layer = new InMemoryLayer();
+  const adding = Promise.withResolvers<void>();
+  const added = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const order: string[] = [];
+  let closed = false;
+  // A backend whose writes take a while, and which refuses them once closed, as Deno KV does.
+  const slow = new (class extends MemoryPresenceBackend {
+    override async add(connection: Parameters<MemoryPresenceBackend["add"]>[0]) {
+      adding.resolve();
+      try {
+        await gate.promise;
+        if (closed) throw new TypeError("Database is closed.");
+        return await super.add(connection);
+      } finally {
+        order.push("write ended");
+        added.resolve();
+      }
+    }
+    override close() {
+      closed = true;
+      order.push("closed");
+      gate.resolve(); // what waits fails now
+      return super.close();
+    }
+  })();
+  const draining = new PresenceCore(layer, new MemoryPresenceBackend(), { graceMs: 5000 });
+  const closing = new PresenceCore(layer, slow, { graceMs: 5000 });
+  await draining.track("ada", "c1");
+  await draining.close({ handOver: true });
+  await adding.promise; // the takeover writes to the backend
+  const closed$ = closing.close();
+  // The write ends on the next task, unless the close ended it first.
+  setTimeout(() => gate.resolve(), 0);
+  await Promise.all([closed$, added.promise]);
+  // Else: "Presence could not take over a draining process's connections: Database is closed".
+  assertEquals(order, ["write ended", "closed"]);
+  assertEquals(captured.lines.filter((line) => line.includes("could not take over")), []);
+  await layer.close();
+});
