@@ -38,6 +38,9 @@ import { log } from "../../telemetry/log.ts";
 export const DEFAULT_COALESCE_MS = 50;
 const DEFAULT_RECENT_LIMIT = 20;
 
+/** How long a close waits for the takeovers under way before it closes the backend. */
+const ADOPTIONS_WAITED_MS = 1000;
+
 /** A {@linkcode PresenceTracker} over any {@linkcode PresenceBackend}. */
 export class PresenceCore implements PresenceTracker {
   #layer: GroupLayer;
@@ -186,7 +189,8 @@ export class PresenceCore implements PresenceTracker {
     await this.#ready.catch(() => {});
     // Another draining process's connections, being taken over as this one closes (`--workers`
     // drain all at once): they are in the backend, and expire there unless someone takes them.
-    await Promise.allSettled(this.#adopting);
+    // Waited for a while only: a backend that stopped answering must not hold up the close.
+    await this.#settledWithin([...this.#adopting], ADOPTIONS_WAITED_MS);
     if (this.#reconcileTimer !== null) this.#clock.clearTimeout(this.#reconcileTimer);
     this.#reconcileTimer = null;
     try {
@@ -225,6 +229,18 @@ export class PresenceCore implements PresenceTracker {
         connections: chunk,
       });
     }
+  }
+
+  // Resolves once `promises` have settled, or after `ms`, whichever comes first.
+  #settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+    if (promises.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimeout(resolve, ms);
+      Promise.allSettled(promises).then(() => {
+        this.#clock.clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Takes over a draining process's connections until their grace period ends. */

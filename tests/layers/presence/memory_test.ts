@@ -168,3 +168,32 @@ Deno.test("a process that closes while it takes over another's connections lets 
   assertEquals(captured.lines.filter((line) => line.includes("could not take over")), []);
   await layer.close();
 });
+
+Deno.test("a takeover whose backend write never ends holds up a close for a second at most", async () => {
+  using _captured = new CapturedLog();
+  const clock = new FakeClock();
+  const layer = new InMemoryLayer();
+  const adding = Promise.withResolvers<void>();
+  // A backend that stopped answering (a black-holed Redis connection) as the takeover writes.
+  const stuck = new (class extends MemoryPresenceBackend {
+    override add(): Promise<void> {
+      adding.resolve();
+      return new Promise(() => {});
+    }
+  })();
+  const draining = new PresenceCore(layer, new MemoryPresenceBackend(), { graceMs: 5000, clock });
+  const closing = new PresenceCore(layer, stuck, { graceMs: 5000, clock });
+  await draining.track("ada", "c1");
+  await draining.close({ handOver: true });
+  await adding.promise;
+  let closed = false;
+  const closed$ = closing.close().then(() => closed = true);
+  // One turn of the event loop: the close runs up to its wait (its steps before are promises).
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  clock.advance(999);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(closed, false, "the close did not wait for the takeover at all");
+  clock.advance(1);
+  await closed$;
+  await layer.close();
+});
