@@ -23,6 +23,14 @@ import type { WebSocketRouteOptions } from "./routes.ts";
 import { closeSpread, type DrainClock, settlesWithin } from "./drain.ts";
 import { consumerRefusals } from "./_consumer_failures.ts";
 import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
+import {
+  headersOfLines,
+  KEPT_HANDSHAKE_HEADERS,
+  keptHeaderLines,
+  ScopeHeaders,
+} from "./_scope_headers.ts";
+
+export { KEPT_HANDSHAKE_HEADERS };
 
 /**
  * Upgrades a request; `Deno.upgradeWebSocket` in production, a fake in tests. `protocol`, when
@@ -337,31 +345,6 @@ function buildScope(
 }
 
 /**
- * The handshake headers a socket's scope keeps once the 101 has answered it: Deno makes a served
- * request's own headers unreadable then. In `connect`, every header is there.
- *
- * Not all of them: reading every header makes Deno build its list of them, which it keeps with
- * the socket for as long as it is open (about 10 KB of memory per idle socket, measured). These
- * are read one by one, which it does not keep. `Authorization` is not kept: it is a secret, and
- * the user it names is `scope.user` already.
- */
-export const KEPT_HANDSHAKE_HEADERS: readonly string[] = [
-  "accept-language",
-  "cookie",
-  "forwarded",
-  "host",
-  "origin",
-  "referer",
-  "sec-websocket-extensions",
-  "sec-websocket-protocol",
-  "user-agent",
-  "x-forwarded-for",
-  "x-forwarded-host",
-  "x-forwarded-proto",
-  "x-real-ip",
-];
-
-/**
  * A socket's scope. Cookies are parsed when first read, the query and the headers after the
  * handshake on every read: most consumers never read them or read them once in `connect`, and
  * holding the parsed URL, query or a `Headers` for every idle socket would cost memory per socket.
@@ -373,8 +356,8 @@ class HandshakeScope implements Scope {
   readonly user: Identity["user"];
   readonly sessionId: string | null;
   #search: string;
-  // The request's own headers until the 101, then the kept ones (`keepHeaders`) as one flat
-  // string of `name:value` lines: about half what a `Headers` keeps per socket.
+  // The request's own headers until the upgrade, then the kept ones (`keepHeaders`) as one
+  // flat string of `name:value` lines: about half what a `Headers` keeps per socket.
   #headers: Headers | string;
   #cookies: Readonly<Record<string, string>> | null = null;
 
@@ -388,32 +371,25 @@ class HandshakeScope implements Scope {
     this.#search = context.url.search;
   }
 
+  // A view, not the request's own: see `_scope_headers.ts`.
   get headers(): Headers {
-    const kept = this.#headers;
-    if (typeof kept !== "string") return kept;
-    const headers = new Headers();
-    for (const line of kept.split("\n")) {
-      const colon = line.indexOf(":");
-      if (colon > 0) headers.append(line.slice(0, colon), line.slice(colon + 1));
-    }
-    return headers;
+    return new ScopeHeaders(() => this.#currentHeaders());
   }
 
-  /** Called as the 101 answers the handshake: see {@linkcode KEPT_HANDSHAKE_HEADERS}. */
+  #currentHeaders(): Headers {
+    const headers = this.#headers;
+    return typeof headers === "string" ? headersOfLines(headers) : headers;
+  }
+
+  /** Called just before the upgrade: see {@linkcode KEPT_HANDSHAKE_HEADERS}. */
   keepHeaders(): void {
     const request = this.#headers;
-    if (typeof request === "string") return;
-    const lines: string[] = [];
-    for (const name of KEPT_HANDSHAKE_HEADERS) {
-      const value = request.get(name);
-      if (value !== null) lines.push(`${name}:${value}`);
-    }
-    this.#headers = lines.join("\n"); // a flat string, not a chain of concatenations
+    if (typeof request !== "string") this.#headers = keptHeaderLines(request);
   }
 
   get subprotocols(): readonly string[] {
     // Read when asked, as the query is: nothing kept per socket.
-    return offeredSubprotocols(this.headers);
+    return offeredSubprotocols(this.#currentHeaders());
   }
 
   get query(): URLSearchParams {
@@ -422,7 +398,7 @@ class HandshakeScope implements Scope {
   }
 
   get cookies(): Readonly<Record<string, string>> {
-    return this.#cookies ??= readCookies(this.headers);
+    return this.#cookies ??= readCookies(this.#currentHeaders());
   }
 }
 

@@ -3,7 +3,9 @@
  * the headers it keeps (`KEPT_HANDSHAKE_HEADERS`): on a real server, Deno makes a request's own
  * headers unreadable once the 101 has answered it.
  */
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertObjectMatch } from "@std/assert";
+import { createApp, socket } from "../../mod.ts";
+import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
 import type { Consumer } from "../../server/consumer.ts";
 import { serveConsumer } from "../_support/serve_consumer.ts";
 
@@ -55,4 +57,42 @@ Deno.test("a consumer reads its scope's kept headers, cookies and subprotocols a
     subprotocols: ["probe.v1", "other"],
   };
   assertEquals(seen, { connect: "probe/1", receive: after, disconnect: after });
+});
+
+Deno.test("a scope.headers object kept from connect reads the kept headers later, on a real server and in the communicator alike", async () => {
+  const probe: Consumer = (conn) => {
+    let headers: Headers;
+    return {
+      connect() {
+        headers = conn.scope.headers;
+      },
+      receive() {
+        conn.send(JSON.stringify([headers.get("cookie"), headers.get("x-probe")]));
+      },
+    };
+  };
+  const expected = JSON.stringify(["theme=dark", null]);
+  await using server = await serveConsumer(probe, "/ws/probe/");
+  const client = new WebSocketStream(server.url, {
+    headers: { cookie: "theme=dark", "x-probe": "probe/1" },
+  });
+  const { readable, writable } = await client.opened;
+  await writable.getWriter().write("hello");
+  assertEquals((await readable.getReader().read()).value, expected);
+  client.close();
+  await client.closed;
+
+  await using services = await createTestServices();
+  const app = createApp({ routes: [socket("/ws/probe/", probe)], services, upgrade: testUpgrade });
+  try {
+    const comm = new Communicator(app, "/ws/probe/", {
+      headers: { cookie: "theme=dark", "x-probe": "probe/1" },
+    });
+    assertObjectMatch(await comm.connect(), { accepted: true });
+    comm.send("hello");
+    assertEquals(await comm.receive(), expected);
+    await comm.disconnect();
+  } finally {
+    await app.close();
+  }
 });
