@@ -3,10 +3,13 @@
  * Each user sits under the case-folded NFKC form of its name, so "Ada" and "ADA" are one
  * account and creating it is a single atomic `create`.
  *
- * Users stored before case was folded fully sit under their lower-case name. On first use, each
- * directory moves those whose two keys differ (names with "ß" or a final "ς", say) once, and
- * marks the move done. A user whose folded key another account holds already (two accounts that
- * differ only by such a letter, made before) stays where it is, and is found by its own name.
+ * Versions before full case folding stored users under their lower-case name. Where the two
+ * keys differ (names with "ß" or a final "ς", say), a user is kept under both, so that such a
+ * version running beside this one (a rolling deploy on Redis) or after it (a rollback) still
+ * finds every account: on first use each directory copies the users it finds under their
+ * lower-case key only, a sign-up writes both, and a change writes both. A user whose folded key
+ * another account holds already (two accounts that differ only by such a letter, made by such a
+ * version) stays where it is, and is found by its own name.
  */
 import type { Store } from "../storage/store.ts";
 import type { PasswordHasher } from "./passwords.ts";
@@ -37,8 +40,6 @@ export interface UserRecord {
 }
 
 const USERS = "users";
-// Set once the users stored under lower-case keys were moved to folded ones.
-const FOLDED_KEYS_MARK = ["migrations", "users_case_folded"];
 
 /** Finds, creates and authenticates users. */
 export class UserDirectory {
@@ -68,7 +69,11 @@ export class UserDirectory {
       createdAt: new Date().toISOString(),
       staff: options.staff === true,
     };
-    return await this.#store.create([USERS, usernameKey(username)], user) ? user : null;
+    if (!await this.#store.create([USERS, usernameKey(username)], user)) return null;
+    const lower = lowerCaseUsernameKey(username);
+    // For a version that looks a user up by its lower-case name only (see the module's comment).
+    if (lower !== usernameKey(username)) await this.#store.create([USERS, lower], user);
+    return user;
   }
 
   /** The user called `username` (in any case), or `null`. */
@@ -99,22 +104,25 @@ export class UserDirectory {
     return found === null ? null : { key, user: withStaff(found) };
   }
 
-  // Moves users stored under lower-case keys that differ from their folded ones; once per store.
+  // Copies users stored under a lower-case key only to their folded key (see the module's
+  // comment), once per directory: an earlier version may have made some since the last start.
   async #foldStoredKeys(): Promise<void> {
-    if (await this.#store.get(FOLDED_KEYS_MARK) !== null) return;
     for (const { key, value: user } of await this.#store.list<UserRecord>([USERS])) {
-      const stored = String(key[key.length - 1]);
       const folded = usernameKey(user.username);
-      if (stored === folded) continue;
-      // Another process may be moving it at the same time: only a copy of this very user at
-      // the folded key lets the old one go.
-      await this.#store.create([USERS, folded], user);
-      const there = await this.#store.get<UserRecord>([USERS, folded]);
-      if (there?.username === user.username && there.createdAt === user.createdAt) {
-        await this.#store.delete([USERS, stored]);
-      }
+      // `create`: a copy made already, or another account there, stays as it is.
+      if (String(key[key.length - 1]) !== folded) await this.#store.create([USERS, folded], user);
     }
-    await this.#store.set(FOLDED_KEYS_MARK, new Date().toISOString());
+  }
+
+  // Writes `updated` where `found` was, and to its other key when that holds the same user.
+  async #update(found: { key: string; user: UserRecord }, updated: UserRecord): Promise<void> {
+    await this.#store.set([USERS, found.key], updated);
+    const keys = [usernameKey(found.user.username), lowerCaseUsernameKey(found.user.username)];
+    for (const other of keys) {
+      if (other === found.key) continue;
+      const there = await this.#store.get<UserRecord>([USERS, other]);
+      if (sameUser(there, found.user)) await this.#store.set([USERS, other], updated);
+    }
   }
 
   /** Makes `username` staff (or not); the updated user, or `null` when there is none. */
@@ -122,7 +130,7 @@ export class UserDirectory {
     const found = await this.#locate(username);
     if (found === null) return null;
     const updated = { ...found.user, staff };
-    await this.#store.set([USERS, found.key], updated);
+    await this.#update(found, updated);
     return updated;
   }
 
@@ -142,7 +150,7 @@ export class UserDirectory {
       // The iteration count was raised since this hash was made: upgrade it while we know
       // the password. Another login doing the same at once writes an equally good hash.
       const upgraded = { ...user, passwordHash: await this.#hasher.hash(password) };
-      await this.#store.set([USERS, found.key], upgraded);
+      await this.#update(found, upgraded);
       return upgraded;
     }
     return user;
@@ -151,7 +159,13 @@ export class UserDirectory {
   /** Every username, sorted case-insensitively. */
   async usernames(): Promise<string[]> {
     const entries = await this.#store.list<UserRecord>([USERS]);
+    // A user kept under two keys (see the module's comment) is listed once, by its folded one.
+    const atFolded = (entry: { key: readonly unknown[]; value: UserRecord }) =>
+      String(entry.key[entry.key.length - 1]) === usernameKey(entry.value.username);
+    const identity = (user: UserRecord) => `${user.username}\u0000${user.createdAt}`;
+    const folded = new Set(entries.filter(atFolded).map((entry) => identity(entry.value)));
     return entries
+      .filter((entry) => atFolded(entry) || !folded.has(identity(entry.value)))
       .map((entry) => ({ key: entry.key[entry.key.length - 1], name: entry.value.username }))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .map((entry) => entry.name);
@@ -161,4 +175,9 @@ export class UserDirectory {
 // Users stored before `staff` existed are not staff.
 function withStaff(user: UserRecord): UserRecord {
   return { ...user, staff: user.staff === true };
+}
+
+// The same account: a copy of it under its other key (see the module's comment).
+function sameUser(a: UserRecord | null, b: UserRecord): boolean {
+  return a !== null && a.username === b.username && a.createdAt === b.createdAt;
 }
