@@ -101,11 +101,23 @@ export class UserDirectory {
       const own = await this.#store.get<UserRecord>([USERS, lower]);
       if (own !== null) return { key: lower, user: withStaff(own) };
     }
-    return found === null ? null : { key, user: withStaff(found) };
+    if (found === null) return null;
+    // Its two copies differ only when an earlier version changed its own (this one writes
+    // both): that change is the latest, and this copy takes it.
+    const its = lowerCaseUsernameKey(found.username);
+    if (its !== key) {
+      const copy = await this.#store.get<UserRecord>([USERS, its]);
+      if (sameUser(copy, found) && JSON.stringify(copy) !== JSON.stringify(found)) {
+        await this.#store.set([USERS, key], copy);
+        return { key, user: withStaff(copy!) };
+      }
+    }
+    return { key, user: withStaff(found) };
   }
 
   // Copies users stored under a lower-case key only to their folded key (see the module's
   // comment), once per directory: an earlier version may have made some since the last start.
+  // A copy there already is brought up to date by `#locate` when the user is next looked up.
   async #foldStoredKeys(): Promise<void> {
     for (const { key, value: user } of await this.#store.list<UserRecord>([USERS])) {
       const folded = usernameKey(user.username);

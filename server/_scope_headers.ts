@@ -47,15 +47,17 @@ export function headersOfLines(lines: string): Headers {
 }
 
 /**
- * Read-only `Headers` that read from `source` at each call: an object a consumer keeps from
- * `connect` reads the kept headers after it, rather than throwing as the request's own would.
+ * The headers `connect` sees: read-only `Headers` that read from `source` at each call, so an
+ * object a consumer keeps from `connect` reads the kept headers after it, rather than throwing
+ * as the request's own would. Deno's `Response` copies a `Headers`' own list and calls none of
+ * its methods: that list holds the kept headers (`kept`).
  */
 export class ScopeHeaders extends Headers {
   readonly #source: () => Headers;
 
-  /** Headers that read from `source()` at each call. */
-  constructor(source: () => Headers) {
-    super();
+  /** Headers that read from `source()` at each call, whose own list is `kept`. */
+  constructor(source: () => Headers, kept: Headers) {
+    super(kept);
     this.#source = source;
   }
 

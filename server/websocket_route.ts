@@ -371,9 +371,13 @@ class HandshakeScope implements Scope {
     this.#search = context.url.search;
   }
 
-  // A view, not the request's own: see `_scope_headers.ts`.
+  // In `connect`, a view, not the request's own (see `_scope_headers.ts`); after it, a copy of
+  // the kept ones, which the consumer may change as it likes.
   get headers(): Headers {
-    return new ScopeHeaders(() => this.#currentHeaders());
+    const headers = this.#headers;
+    if (typeof headers === "string") return headersOfLines(headers);
+    const kept = headersOfLines(keptHeaderLines(headers));
+    return new ScopeHeaders(() => this.#currentHeaders(), kept);
   }
 
   #currentHeaders(): Headers {

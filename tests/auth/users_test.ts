@@ -150,6 +150,10 @@ Deno.test("a version that finds users by their lower-case name still finds every
   await env.users.setStaff("WEISSE", true);
   assertEquals((await lowerCaseFind("weiße"))?.staff, true);
   assertEquals(await env.users.usernames(), ["Weiße"]);
+  // A change such a version makes to its copy (a staff grant, say) is seen here.
+  const old = await lowerCaseFind("weiße");
+  await env.store.set(["users", "weiße"], { ...old, staff: false });
+  assertEquals((await env.users.find("WEISSE"))?.staff, false);
   // One made by such a version meanwhile is found here by any case, once this starts again.
   const made = { ...(await env.users.find("Weiße"))!, username: "Maß", createdAt: "then" };
   await env.store.set(["users", "maß"], made);

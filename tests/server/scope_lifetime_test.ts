@@ -96,3 +96,28 @@ Deno.test("a scope.headers object kept from connect reads the kept headers later
     await app.close();
   }
 });
+
+Deno.test("scope.headers works where a Headers does: in a Response, and as a copy to change after connect", async () => {
+  const seen: unknown[] = [];
+  const probe: Consumer = (conn) => ({
+    connect() {
+      seen.push(new Response(null, { headers: conn.scope.headers }).headers.get("user-agent"));
+    },
+    receive() {
+      const headers = conn.scope.headers;
+      headers.delete("user-agent"); // a copy: the scope's own stay as they are
+      seen.push(headers.get("user-agent"), conn.scope.headers.get("user-agent"));
+      conn.send("read");
+    },
+  });
+  await using server = await serveConsumer(probe, "/ws/probe/");
+  const client = new WebSocketStream(server.url, { headers: { "user-agent": "probe/1" } });
+  const { readable, writable } = await client.opened;
+  await writable.getWriter().write("hello");
+  assertEquals((await readable.getReader().read()).value, "read");
+  client.close();
+  await client.closed;
+  // Deno's client puts its own name before the one given.
+  const agent = "Deno/" + Deno.version.deno + ", probe/1";
+  assertEquals(seen, [agent, null, agent]);
+});
