@@ -107,7 +107,7 @@ export class UserDirectory {
     const its = lowerCaseUsernameKey(found.username);
     if (its !== key) {
       const copy = await this.#store.get<UserRecord>([USERS, its]);
-      if (sameUser(copy, found) && JSON.stringify(copy) !== JSON.stringify(found)) {
+      if (sameUser(copy, found) && !sameState(copy!, found)) {
         await this.#store.set([USERS, key], copy);
         return { key, user: withStaff(copy!) };
       }
@@ -126,15 +126,17 @@ export class UserDirectory {
     }
   }
 
-  // Writes `updated` where `found` was, and to its other key when that holds the same user.
+  // Writes `updated` to `found`'s other key when that holds the same user, then where `found`
+  // was: in that order, a failure between the two leaves the lower-case copy the newer, which
+  // `#locate` takes.
   async #update(found: { key: string; user: UserRecord }, updated: UserRecord): Promise<void> {
-    await this.#store.set([USERS, found.key], updated);
     const keys = [usernameKey(found.user.username), lowerCaseUsernameKey(found.user.username)];
     for (const other of keys) {
       if (other === found.key) continue;
       const there = await this.#store.get<UserRecord>([USERS, other]);
       if (sameUser(there, found.user)) await this.#store.set([USERS, other], updated);
     }
+    await this.#store.set([USERS, found.key], updated);
   }
 
   /** Makes `username` staff (or not); the updated user, or `null` when there is none. */
@@ -192,4 +194,9 @@ function withStaff(user: UserRecord): UserRecord {
 // The same account: a copy of it under its other key (see the module's comment).
 function sameUser(a: UserRecord | null, b: UserRecord): boolean {
   return a !== null && a.username === b.username && a.createdAt === b.createdAt;
+}
+
+// Whether two copies of one user say the same: what a change writes, its password and staff.
+function sameState(a: UserRecord, b: UserRecord): boolean {
+  return a.passwordHash === b.passwordHash && (a.staff === true) === (b.staff === true);
 }
