@@ -99,7 +99,14 @@ export class SessionStore {
  * Named by a hash of the id: group names travel to the layer (and Redis), session ids must not.
  */
 export async function sessionGroup(id: string): Promise<string> {
-  return `session.${(await sha256Hex(id)).slice(0, 32)}`;
+  return `${SESSION_GROUP_PREFIX}${(await sha256Hex(id)).slice(0, 32)}`;
+}
+
+const SESSION_GROUP_PREFIX = "session.";
+
+/** True for a session's group (see {@linkcode sessionGroup}). */
+export function isSessionGroup(group: string): boolean {
+  return group.startsWith(SESSION_GROUP_PREFIX);
 }
 
 async function sessionKey(id: string): Promise<string[]> {

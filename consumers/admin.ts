@@ -124,8 +124,6 @@ export class AdminStats implements Closable {
       before === null || seconds <= 0 ? 0 : Math.max(0, pick(now) - pick(before)) / seconds;
     return {
       ...now,
-      // A session's group (one per signed-in browser) says nothing about the site's load.
-      largestGroups: now.largestGroups.filter((size) => !size.group.startsWith("session.")),
       inPerSecond: rate((s) => s.framesReceived),
       outPerSecond: rate((s) => s.framesSent),
       deliveriesPerSecond: rate((s) => s.deliveries),

@@ -152,8 +152,8 @@ export class ProcessLayer implements GroupLayer {
     return this.#local.stats();
   }
 
-  groupSizes(limit: number): GroupSize[] {
-    return this.#local.groupSizes(limit);
+  groupSizes(limit: number, skip?: (group: string) => boolean): GroupSize[] {
+    return this.#local.groupSizes(limit, skip);
   }
 
   close(): Promise<void> {

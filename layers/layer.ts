@@ -112,8 +112,11 @@ export interface GroupLayer {
   sendIdOf?(event: LayerEvent): { id: string; copiesWithinMs: number } | undefined;
   /** Counters since the layer was opened. */
   stats(): LayerStats;
-  /** The `limit` groups with the most members in this process, largest first (optional). */
-  groupSizes?(limit: number): GroupSize[];
+  /**
+   * The `limit` groups with the most members in this process, largest first, leaving out those
+   * `skip` names (optional).
+   */
+  groupSizes?(limit: number, skip?: (group: string) => boolean): GroupSize[];
   /**
    * True when groups and named channels are shared with Django Channels (channels_redis'
    * format): group names then follow Channels' rules, and apps use Channels' conventions

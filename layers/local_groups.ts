@@ -194,9 +194,11 @@ export class LocalGroups {
   }
 
   /** The `limit` groups with the most members here, largest first (for the admin page). */
-  groupSizes(limit: number): GroupSize[] {
+  groupSizes(limit: number, skip?: (group: string) => boolean): GroupSize[] {
     const sizes: GroupSize[] = [];
-    for (const [group, members] of this.#members) sizes.push({ group, members: members.size });
+    for (const [group, members] of this.#members) {
+      if (skip?.(group) !== true) sizes.push({ group, members: members.size });
+    }
     return sizes.sort((a, b) => b.members - a.members || (a.group < b.group ? -1 : 1))
       .slice(0, limit);
   }

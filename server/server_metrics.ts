@@ -21,6 +21,7 @@ import { MetricsRegistry } from "../telemetry/metrics.ts";
 import { RouteMeter } from "./_route_meter.ts";
 import { hostname, LagMonitor } from "./_process_probes.ts";
 import { defineSeries } from "./_metric_series.ts";
+import { isSessionGroup } from "../auth/sessions.ts";
 
 export { utf8Length };
 export { REFUSAL_REASONS, type RefusalReason, RouteMeter } from "./_route_meter.ts";
@@ -126,7 +127,9 @@ export class ServerMetrics {
       connections: sum((meter) => meter.open),
       routes: meters.map((meter) => ({ route: meter.route, open: meter.open })),
       groups: stats.groups,
-      largestGroups: this.#sources.layer.groupSizes?.(LARGEST_GROUPS) ?? [],
+      // A session's group (one per signed-in browser) says nothing about the site's load, and
+      // thousands of them would push every other group off the list.
+      largestGroups: this.#sources.layer.groupSizes?.(LARGEST_GROUPS, isSessionGroup) ?? [],
       framesReceived: sum((meter) => meter.framesIn),
       framesSent: sum((meter) => meter.framesOut),
       deliveries: stats.delivered,

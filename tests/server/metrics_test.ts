@@ -17,6 +17,7 @@ import { Communicator, createTestServices, testUpgrade } from "../../testing.ts"
 import type { Config } from "../../mod.ts";
 import { InMemoryLayer, RouteMeter, ServerMetrics } from "../../mod.ts";
 import { utf8Length } from "../../server/server_metrics.ts";
+import { sessionGroup } from "../../auth/sessions.ts";
 import { FrameBatch } from "../../server/_frame_batch.ts";
 import { closeRedis, connectRedis, redisConnectionStatus } from "../../storage/redis_connection.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
@@ -369,4 +370,31 @@ Deno.test("a batched frame counts once, with the UTF-8 bytes it carried", () => 
   batch.flush();
   assertEquals([meter.framesOut, sent.length], [1, 1]);
   assertEquals(utf8Length("a€😀"), 1 + 3 + 4);
+});
+
+Deno.test("the largest groups leave out sessions' groups, however many browsers are signed in", async () => {
+  const layer = new InMemoryLayer();
+  try {
+    const metrics = new ServerMetrics({ layer });
+    // 6 rooms of 2, and 30 signed-in browsers with 3 tabs each (a group of 3 per session).
+    for (let room = 0; room < 6; room++) {
+      for (let n = 0; n < 2; n++) {
+        await layer.groupAdd(
+          `chat.room${room}`,
+          layer.newChannel(() => true),
+        );
+      }
+    }
+    for (let session = 0; session < 30; session++) {
+      const group = await sessionGroup(`session-id-${session}`);
+      for (let tab = 0; tab < 3; tab++) await layer.groupAdd(group, layer.newChannel(() => true));
+    }
+    const largest = metrics.snapshot().largestGroups;
+    assertEquals(
+      largest.map((size) => size.group).sort(),
+      [0, 1, 2, 3, 4, 5].map((n) => `chat.room${n}`),
+    );
+  } finally {
+    await layer.close();
+  }
 });
