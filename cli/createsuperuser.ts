@@ -61,8 +61,9 @@ export function parseSuperuserArgs(
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--username" || arg.startsWith("--username=")) {
-      username = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[++i] ?? "";
-      if (username.trim() === "" || username.startsWith("--")) throw new Error(USAGE);
+      // Trimmed, as the prompt, the sign-up and the log-in forms trim it.
+      username = (arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[++i] ?? "").trim();
+      if (username === "" || username.startsWith("--")) throw new Error(USAGE);
     } else if (arg === "--password-stdin") passwordStdin = true;
     else if (arg === "--help" || arg === "-h" || !arg.startsWith("--")) throw new Error(USAGE);
     else if (arg.includes("=") || (args[i + 1] ?? "--").startsWith("--")) settings.push(arg);

@@ -83,7 +83,9 @@ export const signUpSubmit: Handler = async (request, context) => {
   }
   const page = await pageAccount(request, context);
   const view = { ...page, username: input.username, errors, next };
-  return page.finish(htmlResponse(signUpPage(view), { status: 400 }));
+  // The first problem, by field: what the form says beside it.
+  const why = [...errors.username, ...errors.password1, ...errors.password2][0] ?? "refused";
+  return logReason(page.finish(htmlResponse(signUpPage(view), { status: 400 })), why);
 };
 
 /** `GET /log_in/`. */

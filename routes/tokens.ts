@@ -10,6 +10,7 @@ import {
   type Handler,
   htmlResponse,
   log,
+  logReason,
   page,
   type PageAccount,
   pageAccount,
@@ -59,7 +60,9 @@ async function signedInForm(
   const form = await readProtectedForm(request, context);
   if (form instanceof FormRefusal) return formRefused(form);
   const page = await pageAccount(request, context);
-  if (!signedIn(page)) return plainText("Log in to manage your access tokens\n", 403);
+  if (!signedIn(page)) {
+    return logReason(plainText("Log in to manage your access tokens\n", 403), "not logged in");
+  }
   return page;
 }
 

@@ -188,6 +188,11 @@ Deno.test("createsuperuser's arguments: a missing username value is a usage erro
   }
 });
 
+Deno.test("createsuperuser's arguments: --username is trimmed, as the prompt and the forms trim it", () => {
+  assertEquals(parseSuperuserArgs(["--username", " ada "], {}).username, "ada");
+  assertEquals(parseSuperuserArgs(["--username=\tada "], {}).username, "ada");
+});
+
 Deno.test("createsuperuser's arguments: a setting's value may follow it, as the usage line writes", () => {
   for (const args of [["--data-dir", "/tmp/site", "--username", "ada"], ["--data-dir=/tmp/site"]]) {
     const command = parseSuperuserArgs(args, {});

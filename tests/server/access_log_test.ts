@@ -203,6 +203,10 @@ Deno.test("every refusal's access line says why: log-in, /_send/, /metrics, a ba
     await scraped.body?.cancel();
   }
   await (await fetch(server.httpUrl("/ws/chat/%ff/"))).body?.cancel();
+  const signUp = { username: "Anonymous", password1: "quiet river stone", password2: "x" };
+  await (await client.submit("/sign_up/", signUp)).body?.cancel();
+  const tokens = new WebClient(server.url); // signed out, with a form from the page
+  await (await tokens.submit("/log_in/", {}, { action: "/account/tokens/new/" })).body?.cancel();
   const line = (method: string, path: string, status: number, reason: string) =>
     new RegExp(`^HTTP ${method} ${path} ${status} \\[\\d+\\.\\d{3}, [\\d.:]+\\] \\(${reason}`);
   await captured.waitFor(line("POST", "/log_in/", 400, "username or password missing\\)"));
@@ -212,6 +216,8 @@ Deno.test("every refusal's access line says why: log-in, /_send/, /metrics, a ba
   await captured.waitFor(line("GET", "/metrics", 401, "no bearer token\\)"));
   await captured.waitFor(line("GET", "/metrics", 403, "wrong token\\)"));
   await captured.waitFor(line("GET", "/ws/chat/%ff/", 400, "Malformed"));
+  await captured.waitFor(line("POST", "/sign_up/", 400, "This username is reserved\\.\\)"));
+  await captured.waitFor(line("POST", "/account/tokens/new/", 403, "not logged in\\)"));
   // No secret is in any line.
   assert(
     captured.lines.every((text) => !text.includes("secret-for-tests") && !text.includes("not it")),
