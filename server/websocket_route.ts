@@ -4,18 +4,17 @@
  * upgrade, so every refusal is a plain HTTP answer (400 or 426 for a malformed handshake, 403
  * otherwise), and its log line says why.
  */
-import type { Consumer, Scope } from "./consumer.ts";
+import type { Consumer } from "./consumer.ts";
 import type { Handler, RequestContext } from "./context.ts";
 import type { Identity } from "../auth/identify.ts";
 import { acceptedSubprotocols, WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
-import { readCookies } from "../auth/cookies.ts";
 import { sessionGroup } from "../auth/sessions.ts";
 import { log, oneLine } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed } from "../auth/origin.ts";
-import { checkHandshake, denoCanAnswer, offeredSubprotocols } from "./handshake.ts";
+import { checkHandshake, denoCanAnswer } from "./handshake.ts";
 import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
 import { SOCKET_CLOSING } from "./_connection_flags.ts";
 import { clientHost } from "../auth/throttle.ts";
@@ -23,12 +22,7 @@ import type { WebSocketRouteOptions } from "./routes.ts";
 import { closeSpread, type DrainClock, settlesWithin } from "./drain.ts";
 import { consumerRefusals } from "./_consumer_failures.ts";
 import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
-import {
-  headersOfLines,
-  KEPT_HANDSHAKE_HEADERS,
-  keptHeaderLines,
-  ScopeHeaders,
-} from "./_scope_headers.ts";
+import { HandshakeScope, KEPT_HANDSHAKE_HEADERS } from "./_handshake_scope.ts";
 
 export { KEPT_HANDSHAKE_HEADERS };
 
@@ -198,7 +192,7 @@ export function websocketHandler(
     if (lease !== undefined && "refused" in lease) {
       return refuse(429, lease.cap === "user" ? "cap_user" : "cap_address", lease.refused);
     }
-    const scope = buildScope(request, context, identity);
+    const scope = new HandshakeScope(request, context, identity);
     const { config, layer } = context.services;
     // Opt-in only: a client that asked for neither gets one message per frame.
     const batch = batchRequested(request, context.url);
@@ -334,76 +328,6 @@ function checkAccess(
     return ["login_required", "Login required: log in to open this connection"];
   }
   return null;
-}
-
-function buildScope(
-  request: Request,
-  context: RequestContext,
-  identity: Identity,
-): HandshakeScope {
-  return new HandshakeScope(request, context, identity);
-}
-
-/**
- * A socket's scope. Cookies are parsed when first read, the query and the headers after the
- * handshake on every read: most consumers never read them or read them once in `connect`, and
- * holding the parsed URL, query or a `Headers` for every idle socket would cost memory per socket.
- */
-class HandshakeScope implements Scope {
-  readonly path: string;
-  readonly params: Readonly<Record<string, string>>;
-  readonly client: string;
-  readonly user: Identity["user"];
-  readonly sessionId: string | null;
-  #search: string;
-  // The request's own headers until the upgrade, then the kept ones (`keepHeaders`) as one
-  // flat string of `name:value` lines: about half what a `Headers` keeps per socket.
-  #headers: Headers | string;
-  #cookies: Readonly<Record<string, string>> | null = null;
-
-  constructor(request: Request, context: RequestContext, identity: Identity) {
-    this.path = context.url.pathname;
-    this.params = context.params;
-    this.#headers = request.headers;
-    this.client = context.client;
-    this.user = identity.user;
-    this.sessionId = identity.sessionId;
-    this.#search = context.url.search;
-  }
-
-  // In `connect`, a view, not the request's own (see `_scope_headers.ts`); after it, a copy of
-  // the kept ones, which the consumer may change as it likes.
-  get headers(): Headers {
-    const headers = this.#headers;
-    if (typeof headers === "string") return headersOfLines(headers);
-    const kept = headersOfLines(keptHeaderLines(headers));
-    return new ScopeHeaders(() => this.#currentHeaders(), kept);
-  }
-
-  #currentHeaders(): Headers {
-    const headers = this.#headers;
-    return typeof headers === "string" ? headersOfLines(headers) : headers;
-  }
-
-  /** Called just before the upgrade: see {@linkcode KEPT_HANDSHAKE_HEADERS}. */
-  keepHeaders(): void {
-    const request = this.#headers;
-    if (typeof request !== "string") this.#headers = keptHeaderLines(request);
-  }
-
-  get subprotocols(): readonly string[] {
-    // Read when asked, as the query is: nothing kept per socket.
-    return offeredSubprotocols(this.#currentHeaders());
-  }
-
-  get query(): URLSearchParams {
-    // Not kept: a consumer that reads it once (most do, in `connect`) pins nothing.
-    return new URLSearchParams(this.#search);
-  }
-
-  get cookies(): Readonly<Record<string, string>> {
-    return this.#cookies ??= readCookies(this.#currentHeaders());
-  }
 }
 
 function refusal(status: number, reason: string, headers: HeadersInit): Response {

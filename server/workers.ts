@@ -80,9 +80,8 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
   };
   const started: Promise<string>[] = [];
   for (let n = 1; n <= config.workers; n++) {
-    const name = `worker-${n}`;
+    const name = workerName(n - 1);
     const worker = new Worker(workerModule, { type: "module", name });
-    workerNames.set(worker, name);
     workers.push(worker);
     worker.onerror = (event) => {
       event.preventDefault();
@@ -121,7 +120,7 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
       // The Workers publish no more: what the sequencer holds is written now.
       await sequencer?.close();
       // One that hung or failed was ended with its sockets open: not a clean stop.
-      const late = workers.filter((worker) => !stoppedOnes.has(worker)).map(nameOf);
+      const late = workers.flatMap((worker, i) => stoppedOnes.has(worker) ? [] : [workerName(i)]);
       if (late.length > 0) {
         throw new Error(
           `${late.join(", ")} did not stop within ${timeoutMs / 1000} s; ended with ` +
@@ -139,10 +138,9 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
   };
 }
 
-// Workers are named `worker-<n>` when made (see `startWorkers`).
-const workerNames = new WeakMap<Worker, string>();
-function nameOf(worker: Worker): string {
-  return workerNames.get(worker) ?? "a Worker";
+// The name of the pool's `index`th Worker (from 0): `worker-1` first.
+function workerName(index: number): string {
+  return `worker-${index + 1}`;
 }
 
 function awaitReply(worker: Worker, type: FromWorker["type"]): Promise<FromWorker> {
