@@ -8,8 +8,8 @@
  * @example
  * ```ts
  * import {
- *   type Consumer, createApp, createServices, loadConfig, openBackends, page, serveApp, socket,
- *   stopOnSignals,
+ *   type Consumer, createApp, createServices, loadConfig, log, openBackends, page, serveApp,
+ *   socket, stopOnSignals,
  * } from "@channels/deno";
  *
  * const counter: Consumer = (conn) => ({
@@ -23,6 +23,7 @@
  * });
  *
  * const config = loadConfig(Deno.args, Deno.env.toObject());
+ * log.setLevel(config.logLevel); // LOG_LEVEL: the log is the process's, so the app sets it
  * const backends = await openBackends(config);
  * const app = createApp({
  *   routes: [page("GET", "/", () => new Response("Hello")), socket("/ws/counter/", counter)],
@@ -68,7 +69,14 @@ export { type RunningServer, serveApp, type ServeOptions } from "./server/start.
 export { stopOnSignals, type StopOnSignalsOptions, type Stoppable } from "./server/signals.ts";
 // What a frame counts against `Connection.sendCapacity`, for a consumer about to send many.
 export { frameBytes } from "./server/_send_checks.ts";
-export { runWorker, type StartServer, startWorkers, type WorkerPool } from "./server/workers.ts";
+export {
+  runWorker,
+  type StartServer,
+  startWorkers,
+  WORKER_HANG_MS,
+  type WorkerPool,
+  type WorkerPoolOptions,
+} from "./server/workers.ts";
 export {
   type ChannelNameRouter,
   channelNameRouter,

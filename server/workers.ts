@@ -19,17 +19,21 @@ import { StreamSequencer } from "../layers/streams/sequencer.ts";
 import { importKvStreams } from "../layers/streams/import_kv_streams.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import { kvPath } from "../storage/kv_path.ts";
+import { WorkerHeartbeat } from "./_worker_heartbeat.ts";
 
 /** Messages from the parent to a Worker; a shutdown with `drainMs` drains over that window. */
 export type ToWorker =
   /** `streams`: the port of the parent's stream sequencer, with the `broadcast` layer. */
   | { type: "start"; config: Config; streams?: MessagePort }
-  | { type: "shutdown"; drainMs?: number };
+  | { type: "shutdown"; drainMs?: number }
+  /** The heartbeat: a Worker answers `pong`. */
+  | { type: "ping" };
 /** Messages from a Worker to the parent. */
 export type FromWorker =
   | { type: "listening"; url: string }
   | { type: "failed"; error: string }
-  | { type: "stopped" };
+  | { type: "stopped" }
+  | { type: "pong" };
 
 /** Running Workers. */
 export interface WorkerPool {
@@ -50,8 +54,27 @@ export interface WorkerPool {
   drain(windowMs: number): Promise<void>;
 }
 
-/** Starts `config.workers` Workers of `workerModule` on one port; resolves once all listen. */
-export async function startWorkers(config: Config, workerModule: URL): Promise<WorkerPool> {
+/** How long a Worker may leave the parent's heartbeat unanswered before it counts as hung. */
+export const WORKER_HANG_MS = 30_000;
+/** How long the others have to drain when a Worker failed, before the process exits. */
+const FAILED_STOP_MS = 3000;
+
+/** How {@linkcode startWorkers} watches its Workers. */
+export interface WorkerPoolOptions {
+  /** A Worker silent this long is hung (default {@linkcode WORKER_HANG_MS}). */
+  hangMs?: number;
+}
+
+/**
+ * Starts `config.workers` Workers of `workerModule` on one port; resolves once all listen.
+ * A Worker that throws, or hangs (see {@linkcode WORKER_HANG_MS}), stops the pool: the others
+ * drain and the streams are written, then the process exits with code 1.
+ */
+export async function startWorkers(
+  config: Config,
+  workerModule: URL,
+  options: WorkerPoolOptions = {},
+): Promise<WorkerPool> {
   const port = config.port === 0 ? freePort(config.host) : config.port;
   // Before the Workers bind with `reusePort`, which would not notice another server there.
   assertAddressFree(config.host, port, `HOST and PORT: ${config.host}:${port}`);
@@ -71,43 +94,22 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
   const shared = workerConfig(config, port);
   const sequencer = shared.layer === "broadcast" ? await openSequencer(config) : null;
   const workers: Worker[] = [];
+  // Workers that failed (threw, or stopped answering): not waited for when the pool stops.
+  const failed = new Set<Worker>();
   let stopping = false;
-  const fail = (name: string, reason: string): void => {
-    // While the pool stops, the stop names it among those that did not stop (see `stop`).
-    if (stopping) return log.error(`Worker ${name} failed while stopping: ${reason}`);
-    log.error(`Worker ${name} failed: ${reason}; stopping`);
-    Deno.exit(1);
-  };
-  const started: Promise<string>[] = [];
-  for (let n = 1; n <= config.workers; n++) {
-    const name = workerName(n - 1);
-    const worker = new Worker(workerModule, { type: "module", name });
-    workers.push(worker);
-    worker.onerror = (event) => {
-      event.preventDefault();
-      fail(name, event.message);
-    };
-    started.push(awaitReply(worker, "listening").then((reply) => (reply as { url: string }).url));
-    const streams = sequencer?.connect();
-    worker.postMessage(
-      { type: "start", config: shared, streams } satisfies ToWorker,
-      streams === undefined ? [] : [streams],
-    );
-  }
-  let urls: string[];
-  try {
-    urls = await Promise.all(started);
-  } catch (error) {
-    for (const worker of workers) worker.terminate();
-    await sequencer?.close();
-    throw error;
-  }
+  const heartbeat = new WorkerHeartbeat(
+    options.hangMs ?? WORKER_HANG_MS,
+    (worker, i, silentMs) =>
+      fail(worker, workerName(i), `no answer for ${Math.round(silentMs / 1000)} s (blocked)`),
+  );
   let stopped: Promise<void> | null = null;
   const stop = (message: ToWorker, timeoutMs: number): Promise<void> =>
     stopped ??= (async () => {
       stopping = true;
+      heartbeat.stop();
       const stoppedOnes = new Set<Worker>();
       const replies = workers.map((worker) => {
+        if (failed.has(worker)) return Promise.resolve();
         const reply = awaitReply(worker, "stopped").then(() => void stoppedOnes.add(worker));
         worker.postMessage(message);
         return reply;
@@ -128,6 +130,45 @@ export async function startWorkers(config: Config, workerModule: URL): Promise<W
         );
       }
     })();
+  // A Worker that fails takes the process down, so the supervisor that restarts crashed
+  // processes sees it; but the others drain first (1012, as on a deploy) and the sequencer's
+  // streams are written, so their clients recover everything, as after a restart.
+  const fail = (worker: Worker, name: string, reason: string): void => {
+    // While the pool stops, the stop names it among those that did not stop (see `stop`).
+    if (stopping) return log.error(`Worker ${name} failed while stopping: ${reason}`);
+    log.error(`Worker ${name} failed: ${reason}; stopping the others, then exiting`);
+    failed.add(worker);
+    worker.terminate();
+    stop({ type: "shutdown", drainMs: 0 }, FAILED_STOP_MS).catch((error) =>
+      log.error(`After ${name} failed: ${(error as Error).message}`)
+    ).finally(() => Deno.exit(1));
+  };
+  const started: Promise<string>[] = [];
+  for (let n = 1; n <= config.workers; n++) {
+    const name = workerName(n - 1);
+    const worker = new Worker(workerModule, { type: "module", name });
+    workers.push(worker);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      fail(worker, name, event.message);
+    };
+    heartbeat.listen(worker);
+    started.push(awaitReply(worker, "listening").then((reply) => (reply as { url: string }).url));
+    const streams = sequencer?.connect();
+    worker.postMessage(
+      { type: "start", config: shared, streams } satisfies ToWorker,
+      streams === undefined ? [] : [streams],
+    );
+  }
+  let urls: string[];
+  try {
+    urls = await Promise.all(started);
+  } catch (error) {
+    for (const worker of workers) worker.terminate();
+    await sequencer?.close();
+    throw error;
+  }
+  heartbeat.start(workers, (worker) => failed.has(worker));
   return {
     url: urls[0],
     port,
@@ -221,6 +262,8 @@ export function runWorker(start: StartServer): void {
       } catch (error) {
         tell({ type: "failed", error: (error as Error).message });
       }
+    } else if (message.type === "ping") {
+      tell({ type: "pong" });
     } else if (message.type === "shutdown") {
       if (message.drainMs === undefined) await server?.shutdown();
       else await server?.drain(message.drainMs);

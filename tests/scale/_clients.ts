@@ -5,7 +5,8 @@
 import { assertEquals } from "@std/assert";
 import { TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
-import type { RawWebSocket } from "../_support/raw_socket.ts";
+import { RawWebSocket } from "../_support/raw_socket.ts";
+import type { ServerProcess } from "./_process.ts";
 
 /** The password every test user has. */
 export const PASSWORD = "correct horse 9";
@@ -62,4 +63,30 @@ export async function rawNextMatching(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A raw socket to `path` on the Worker named `worker` (or on any other with `not`). */
+export async function onWorker(
+  server: ServerProcess,
+  path: string,
+  pick: (worker: string) => boolean,
+): Promise<{ socket: RawWebSocket; worker: string }> {
+  // Linux picks the Worker by a hash of the client's port: 40 tries all on one is ~1e-12.
+  for (let i = 0; i < 40; i++) {
+    const socket = await RawWebSocket.open(server.wsUrl(path));
+    const worker = socket.headers.get("x-served-by") ?? "";
+    if (pick(worker)) return { socket, worker };
+    socket.close();
+  }
+  throw new Error("Every connection landed on the same Worker");
+}
+
+/** Sends `count` chat messages, then waits for its own copy of the last one. */
+export async function rawSendAll(
+  socket: RawWebSocket,
+  count: number,
+  label: string,
+): Promise<void> {
+  for (let n = 1; n <= count; n++) await socket.send(JSON.stringify({ message: `${label} ${n}` }));
+  await rawNextMatching(socket, (f) => f.message === `${label} ${count}`);
 }

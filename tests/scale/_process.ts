@@ -97,6 +97,8 @@ export async function runServerToExit(
 export interface SpawnOptions {
   /** The most file descriptors it may hold (`ulimit -n`); default: what this process has. */
   fileLimit?: number;
+  /** The entry module to run instead of `main.ts` (a test's own, that starts the site). */
+  main?: string;
 }
 
 function spawnServer(
@@ -105,7 +107,7 @@ function spawnServer(
   dataDir: string,
   options: SpawnOptions = {},
 ): Deno.ChildProcess {
-  const command = [Deno.execPath(), "run", ...START_FLAGS, MAIN, ...args];
+  const command = [Deno.execPath(), "run", ...START_FLAGS, options.main ?? MAIN, ...args];
   const limited = options.fileLimit !== undefined;
   // bash sets the limit and then becomes the server (`exec`), so the pid is the server's.
   const shellCommand = `ulimit -n ${options.fileLimit} && exec "$@"`;

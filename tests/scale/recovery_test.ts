@@ -11,8 +11,7 @@ import {
   uniquePrefix,
 } from "../_support/redis.ts";
 import { TestSocket } from "../_support/socket.ts";
-import { RawWebSocket } from "../_support/raw_socket.ts";
-import { rawNextMatching, WAIT } from "./_clients.ts";
+import { onWorker, rawNextMatching, rawSendAll, WAIT } from "./_clients.ts";
 import { appendFromOutside, loadConfig } from "../../mod.ts";
 import { type ServerProcess, startServerProcess } from "./_process.ts";
 
@@ -268,27 +267,6 @@ Deno.test("a client back after a graceful restart gets the 90 messages it missed
     await Deno.remove(dataDir, { recursive: true });
   }
 });
-
-/** A raw socket to `path` on the Worker named `worker` (or on any other with `not`). */
-async function onWorker(
-  server: ServerProcess,
-  path: string,
-  pick: (worker: string) => boolean,
-): Promise<{ socket: RawWebSocket; worker: string }> {
-  // Linux picks the Worker by a hash of the client's port: 40 tries all on one is ~1e-12.
-  for (let i = 0; i < 40; i++) {
-    const socket = await RawWebSocket.open(server.wsUrl(path));
-    const worker = socket.headers.get("x-served-by") ?? "";
-    if (pick(worker)) return { socket, worker };
-    socket.close();
-  }
-  throw new Error("Every connection landed on the same Worker");
-}
-
-async function rawSendAll(socket: RawWebSocket, count: number, label: string): Promise<void> {
-  for (let n = 1; n <= count; n++) await socket.send(JSON.stringify({ message: `${label} ${n}` }));
-  await rawNextMatching(socket, (f) => f.message === `${label} ${count}`);
-}
 
 Deno.test({
   name: "with --workers 2 a client back on the other Worker gets the 90 messages it missed",
