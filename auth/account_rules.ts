@@ -36,7 +36,11 @@ export interface SignUpInput {
 
 /** The username as it is stored and shown: Unicode NFKC, as Django normalises it. */
 export function normalizeUsername(raw: string): string {
-  return raw.normalize("NFKC");
+  // Composing joins at most 4 code points into one, each at most 2 UTF-16 units: a name longer
+  // than 10 units a character cannot come within the limit, and is not normalised, because
+  // normalising a long run of combining marks costs time quadratic in its length (a log-in
+  // form is read before any throttle).
+  return raw.length > MAX_USERNAME_LENGTH * 10 ? raw : raw.normalize("NFKC");
 }
 
 /**

@@ -214,14 +214,38 @@ export function redactedTarget(url: URL): string {
   const parts = url.search.slice(1).split("&").map((part) => {
     const name = part.split("=", 1)[0];
     if (decodeName(name).toLowerCase() === "token") return `${name}=[redacted]`;
-    return part.replace(TOKEN_SHAPE, "[redacted]");
+    return part.replace(BASE64URL_RUN, redactTokens);
   });
   return `${url.pathname}?${parts.join("&")}`;
 }
 
-// A token's payload is base64url JSON that opens with `{"` ("eyJ"), then its dot and signature:
-// none of these characters is percent-encoded, so it reads the same however often it was.
-const TOKEN_SHAPE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{43}/g;
+// A token's payload is base64url JSON that opens with `{"` ("eyJ"), then its dot and signature
+// (43 characters): none of these characters is percent-encoded, so it reads the same however
+// often it was. Looked for run by run, and each run once: a regular expression for the whole
+// shape tries again from every "eyJ" to the next dot, which a query of "eyJeyJ…" (64 KB, with no
+// dot) made a second of work per request.
+const BASE64URL_RUN = /[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*/g;
+const SIGNATURE_LENGTH = 43;
+
+// `run` with each token in it (from its first "eyJ" before a dot, to 43 characters after the
+// dot) replaced by `[redacted]`.
+function redactTokens(run: string): string {
+  if (!run.includes("eyJ") || !run.includes(".")) return run;
+  const pieces = run.split(".");
+  let done = "";
+  let head = pieces[0]; // what comes before the next dot, not yet written out
+  for (const next of pieces.slice(1)) {
+    const start = head.indexOf("eyJ");
+    if (start >= 0 && next.length >= SIGNATURE_LENGTH) {
+      done += `${head.slice(0, start)}[redacted]`;
+      head = next.slice(SIGNATURE_LENGTH);
+    } else {
+      done += `${head}.`;
+      head = next;
+    }
+  }
+  return done + head;
+}
 
 function decodeName(name: string): string {
   try {

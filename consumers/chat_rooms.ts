@@ -48,6 +48,10 @@ function cutTo(text: string, most: number): string {
  * typed as `e` and a combining accent is the room `café`, not another that looks the same.
  */
 export function roomNameOf(room: string): string {
+  // Composing joins at most 4 code points into one, each at most 2 UTF-16 units: a name longer
+  // than 10 units a character cannot come within the limit, and is not normalised, because
+  // normalising a long run of combining marks costs time quadratic in its length.
+  if (room.length > MAX_ROOM_NAME * 10) return room;
   const composed = room.normalize("NFC");
   // A few characters decompose under NFC (U+0958 "क़" is two): a name that grows past the limit
   // that way stays as it is written.

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertFalse } from "@std/assert";
+import { assert, assertEquals, assertFalse, assertLess } from "@std/assert";
 import {
   isTooSimilar,
   isValid,
@@ -109,4 +109,17 @@ Deno.test("a reserved name is refused when written with look-alike letters from 
   assertEquals(usernameOf("Сергей"), []);
   assertEquals(usernameOf("Νίκος"), []);
   assertEquals(usernameOf("Servers"), []);
+});
+
+Deno.test("a username of 30,000 combining marks costs about what a plain one of that size costs", () => {
+  const time = (name: string) => {
+    const start = performance.now();
+    usernameKey(name);
+    assertEquals(usernameErrors(normalizeUsername(name)).length > 0, true);
+    return performance.now() - start;
+  };
+  const plain = time("\u00e9".repeat(30_001));
+  // Normalised, marks of two classes cost time quadratic in their number: about a second here.
+  const marks = time("a" + "\u0301\u0316".repeat(15_000));
+  assertLess(marks, Math.max(plain, 2) * 20, `${marks} ms against ${plain} ms`);
 });

@@ -117,6 +117,21 @@ Deno.test("a room name that NFC would make too long stays as it is written, and 
   assertEquals((await comm.receiveJson()).room, "\u0958".repeat(60));
 });
 
+Deno.test("a room name of 30,000 combining marks is refused as quickly as one of plain letters", async () => {
+  await using app = await createTestApp();
+  const refusedIn = async (room: string) => {
+    const start = performance.now();
+    const comm = new Communicator(app, `/ws/chat/${encodeURIComponent(room)}/`);
+    assertEquals((await comm.connect()).accepted, false);
+    return performance.now() - start;
+  };
+  await refusedIn("x".repeat(101)); // the first refusal pays for what is loaded on first use
+  const plain = await refusedIn("\u00e9".repeat(30_001));
+  // Normalised, marks of two classes cost time quadratic in their number: 20 times the plain.
+  const marks = await refusedIn("a" + "\u0301\u0316".repeat(15_000));
+  assert(marks < Math.max(plain, 2) * 5, `${marks} ms against ${plain} ms`);
+});
+
 Deno.test("a logged-in user's name is the author", async () => {
   await using app = await createTestApp();
   const consumer = chatConsumer(app.services.streams, app.services.presence);
