@@ -186,6 +186,8 @@ export class Communicator {
     headers.set("connection", "Upgrade");
     headers.set("sec-websocket-version", "13");
     headers.set("sec-websocket-key", btoa(crypto.randomUUID().slice(0, 16)));
+    // Every real client sends one; a consumer may read it (it is kept after `connect`).
+    if (!headers.has("host")) headers.set("host", this.#url.host);
     const request = new Request(this.#url, { headers });
     waiting.set(request, this.socket);
     const response = await withTimeout(

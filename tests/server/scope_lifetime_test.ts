@@ -121,3 +121,35 @@ Deno.test("scope.headers works where a Headers does: in a Response, and as a cop
   const agent = "Deno/" + Deno.version.deno + ", probe/1";
   assertEquals(seen, [agent, null, agent]);
 });
+
+Deno.test("the communicator's handshake has a Host, as every real client's has: read in connect and after", async () => {
+  const probe: Consumer = (conn) => {
+    const inConnect: (string | null)[] = [];
+    return {
+      connect() {
+        inConnect.push(conn.scope.headers.get("host"));
+      },
+      receive() {
+        conn.send(JSON.stringify([...inConnect, conn.scope.headers.get("host")]));
+      },
+    };
+  };
+  await using services = await createTestServices();
+  const app = createApp({ routes: [socket("/ws/probe/", probe)], services, upgrade: testUpgrade });
+  try {
+    for (
+      const [path, options, host] of [
+        ["/ws/probe/", {}, "localhost"],
+        ["/ws/probe/", { headers: { host: "chat.example:8443" } }, "chat.example:8443"],
+      ] as const
+    ) {
+      const comm = new Communicator(app, path, options);
+      assertObjectMatch(await comm.connect(), { accepted: true });
+      comm.send("hello");
+      assertEquals(await comm.receive(), JSON.stringify([host, host]));
+      await comm.disconnect();
+    }
+  } finally {
+    await app.close();
+  }
+});
