@@ -60,11 +60,13 @@ export function settingTypos(args: string[], env: Env): string[] {
 
 /**
  * Reads the configuration from command-line flags, then environment variables, then the
- * defaults. Throws an `Error` that names the setting when a value is invalid.
+ * defaults. Throws an `Error` that names the setting when a value is invalid. It only reads:
+ * the log level, which is the whole process's, is the app's to set (`log.setLevel`).
  *
  * @example
  * ```ts
  * const config = loadConfig(["--port", "9000"], Deno.env.toObject());
+ * log.setLevel(config.logLevel);
  * ```
  */
 export function loadConfig(args: string[], env: Env, options: { cores?: number } = {}): Config {
