@@ -208,6 +208,8 @@ export {
   type PublishOptions,
   PublishUnconfirmedError,
   retainedAtMost,
+  SINCE_TOO_LARGE,
+  type SinceOptions,
   type StreamEvent,
   type StreamPosition,
   type StreamPublished,

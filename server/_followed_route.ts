@@ -105,10 +105,10 @@ function sharedReads(streams: GroupStreams): StreamReads {
     return pending;
   };
   return {
-    since: (group, position) =>
+    since: (group, position, options) =>
       shared(
-        `since\n${position.epoch}\n${position.offset}\n${group}`,
-        () => streams.since(group, position),
+        `since\n${position.epoch}\n${position.offset}\n${options?.maxBytes}\n${group}`,
+        () => streams.since(group, position, options),
       ),
     latest: (group, count) =>
       shared(`latest\n${count}\n${group}`, () => streams.latest(group, count)),

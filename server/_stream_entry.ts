@@ -4,7 +4,12 @@
  * history. The query parameters and frames are those the client module speaks.
  */
 import type { LayerEvent } from "../layers/layer.ts";
-import type { GroupStreams, StreamPosition, StreamRead } from "../layers/streams/contract.ts";
+import {
+  type GroupStreams,
+  SINCE_TOO_LARGE,
+  type StreamPosition,
+  type StreamRead,
+} from "../layers/streams/contract.ts";
 import type { Connection } from "./consumer.ts";
 import { frameBytes } from "./_send_checks.ts";
 
@@ -71,10 +76,13 @@ export function followsOffsets(query: URLSearchParams): boolean {
 export async function enterStream(conn: Connection, entry: StreamEntry): Promise<StreamRead> {
   const { reads, group, position, wantsStream } = entry;
   if (position !== null) {
-    const read = await reads.since(group, position);
+    const room = conn.sendCapacity * REPLAY_SHARE;
+    // Streams that can tell refuse at once what is sure not to fit, without reading it: its
+    // events' JSON alone is more than twice the room (a frame is rarely half its event).
+    const read = await reads.since(group, position, { maxBytes: room * 2 });
     const frames = read.complete ? framesOf(read, conn, entry.frameOf, "recovered") : [];
     // All of it or, when the socket cannot hold it, none of it: never "complete" with a gap.
-    const fits = read.complete && bytesOf(frames) <= conn.sendCapacity * REPLAY_SHARE;
+    const fits = read.complete && bytesOf(frames) <= room;
     if (fits) {
       conn.sendJson({ type: RECOVERED, complete: true, epoch: read.epoch, offset: read.offset });
       for (const frame of frames) conn.sendJson(frame);
@@ -87,9 +95,9 @@ export async function enterStream(conn: Connection, entry: StreamEntry): Promise
       offset: read.offset,
       reason: position === MALFORMED_POSITION
         ? MALFORMED_REASON
-        : read.complete
-        ? `missed ${frames.length} messages, more than one reconnect replays; the last ` +
-          `${entry.historySize} follow`
+        : read.complete || read.reason === SINCE_TOO_LARGE
+        ? `missed ${read.complete ? frames.length : read.offset - position.offset} messages, ` +
+          `more than one reconnect replays; the last ${entry.historySize} follow`
         : read.reason,
     });
   }

@@ -111,6 +111,22 @@ export class RetainedWindow {
     return this.#events(this.#indexAfter(offset));
   }
 
+  /** The offset of the first retained event above `offset`, if any; no event is read. */
+  firstOffsetAfter(offset: number): number | undefined {
+    const index = this.#indexAfter(offset);
+    return index < this.#offsets.length ? this.#offsets[index] : undefined;
+  }
+
+  /** Whether the retained events above `offset` come to more than `characters` of JSON. */
+  holdsMoreAfter(offset: number, characters: number): boolean {
+    let total = 0;
+    for (let i = this.#indexAfter(offset); i < this.#offsets.length; i++) {
+      total += this.#texts[i].length;
+      if (total > characters) return true;
+    }
+    return false;
+  }
+
   /** The last `count` retained events, oldest first. */
   last(count: number): StreamEvent[] {
     return this.#events(Math.max(this.#head, this.#offsets.length - count));

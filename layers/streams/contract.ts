@@ -37,6 +37,15 @@ import type { Histogram } from "../../telemetry/metrics.ts";
 import { type LayerEvent, type SendResult, validateEvent, validateGroupName } from "../layer.ts";
 import { BYTES_REFUSED, freezeEvent, holdsBytes } from "../event_json.ts";
 
+/** How much a read of what a client missed may come to (see `GroupStreams.since`). */
+export interface SinceOptions {
+  /** More than this many bytes of events' JSON is more than the reader can take. */
+  maxBytes?: number;
+}
+
+/** The reason of a read refused because what was missed is more than `maxBytes`. */
+export const SINCE_TOO_LARGE = "more was missed than the reader can take";
+
 /** A position in a stream: what a client saw last. */
 export interface StreamPosition {
   /** The stream's epoch when the client saw `offset`. */
@@ -98,9 +107,12 @@ export interface GroupStreams {
   publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished>;
   /**
    * Every event after `position` (`complete: true`) or, when the stream no longer holds all of
-   * them, none (`complete: false`, with a `reason`).
+   * them, none (`complete: false`, with a `reason`). With `maxBytes`, a stream that can tell
+   * before reading them that they come to more (their JSON) may answer incomplete at once, with
+   * the reason {@linkcode SINCE_TOO_LARGE}: a hint, which a stream that cannot tell cheaply
+   * ignores.
    */
-  since(group: string, position: StreamPosition): Promise<StreamRead>;
+  since(group: string, position: StreamPosition, options?: SinceOptions): Promise<StreamRead>;
   /** The last `count` retained events. */
   latest(group: string, count: number): Promise<StreamRead>;
   /**
@@ -179,17 +191,17 @@ export function incomplete(epoch: string, offset: number, reason: string): Strea
 
 /**
  * Checks a read of everything after `position`: the reasons it cannot be complete, or `null`
- * when `events` (the retained events after it) are all of them.
+ * when the retained events after it, the first of which has `firstOffset`, are all of them.
  */
 export function sinceVerdict(
   position: StreamPosition,
   current: { epoch: string; offset: number },
-  firstEvent: StreamEvent | undefined,
+  firstOffset: number | undefined,
 ): string | null {
   if (position.epoch !== current.epoch) return "the stream's epoch changed";
   if (position.offset > current.offset) return "the position is ahead of the stream";
   if (position.offset === current.offset) return null;
-  if (firstEvent?.offset !== position.offset + 1) return "messages after the position expired";
+  if (firstOffset !== position.offset + 1) return "messages after the position expired";
   return null;
 }
 

@@ -154,10 +154,11 @@ export class KvStreams implements GroupStreams {
     validateGroupName(group);
     validatePosition(position);
     const meta = await this.#meta(group);
-    const events = position.offset >= meta.offset
+    // Nothing is listed for a position of another epoch.
+    const events = position.offset >= meta.offset || position.epoch !== meta.epoch
       ? []
       : await this.#list(group, position.offset + 1, meta.offset);
-    const reason = sinceVerdict(position, meta, events[0]);
+    const reason = sinceVerdict(position, meta, events[0]?.offset);
     if (reason !== null) return incomplete(meta.epoch, meta.offset, reason);
     return { epoch: meta.epoch, offset: meta.offset, complete: true, events };
   }

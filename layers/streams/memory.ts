@@ -32,6 +32,8 @@ import {
   newEpoch,
   type PublishOptions,
   PublishUnconfirmedError,
+  SINCE_TOO_LARGE,
+  type SinceOptions,
   sinceVerdict,
   STREAM_BYTES_REFUSED,
   type StreamEvent,
@@ -165,14 +167,28 @@ export class MemoryStreams implements GroupStreams {
     });
   }
 
-  async since(group: string, position: StreamPosition): Promise<StreamRead> {
+  async since(
+    group: string,
+    position: StreamPosition,
+    options: SinceOptions = {},
+  ): Promise<StreamRead> {
     validateGroupName(group);
     validatePosition(position);
     const window = await this.#window(group);
-    const events = window.after(position.offset);
-    const reason = sinceVerdict(position, window, events[0]);
+    // Answered before any event is parsed: a read that cannot be served costs nothing to refuse
+    // (a reconnect with a stale epoch, or from far behind in a room of long messages).
+    const { offset } = position;
+    const reason = sinceVerdict(position, window, window.firstOffsetAfter(offset)) ??
+      (options.maxBytes !== undefined && window.holdsMoreAfter(offset, options.maxBytes)
+        ? SINCE_TOO_LARGE
+        : null);
     if (reason !== null) return incomplete(window.epoch, window.offset, reason);
-    return { epoch: window.epoch, offset: window.offset, complete: true, events };
+    return {
+      epoch: window.epoch,
+      offset: window.offset,
+      complete: true,
+      events: window.after(offset),
+    };
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {

@@ -284,7 +284,7 @@ export class RedisStreams implements GroupStreams {
     // A position in the epoch a master change left, within what the new master has: it goes on.
     const goesOn = position.epoch === previous.epoch && position.offset <= previous.base;
     const from = goesOn ? { epoch: read.epoch, offset: position.offset } : position;
-    const reason = sinceVerdict(from, read, read.events[0]);
+    const reason = sinceVerdict(from, read, read.events[0]?.offset);
     return reason === null ? read : incomplete(read.epoch, read.offset, reason);
   }
 

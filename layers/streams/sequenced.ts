@@ -12,6 +12,7 @@ import type { LayerEvent, SendResult } from "../layer.ts";
 import type {
   GroupStreams,
   PublishOptions,
+  SinceOptions,
   StreamEvent,
   StreamPosition,
   StreamPublished,
@@ -79,9 +80,14 @@ export class SequencedStreams implements GroupStreams {
     };
   }
 
-  async since(group: string, position: StreamPosition): Promise<StreamRead> {
+  async since(
+    group: string,
+    position: StreamPosition,
+    options: SinceOptions = {},
+  ): Promise<StreamRead> {
     // The position is checked by the sequencer's streams.
-    return this.#read(await this.#ask({ type: "since", id: 0, group, position }));
+    const { maxBytes } = options;
+    return this.#read(await this.#ask({ type: "since", id: 0, group, position, maxBytes }));
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {

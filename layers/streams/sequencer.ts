@@ -95,7 +95,9 @@ export class StreamSequencer {
         answer = {
           type: "read",
           id,
-          read: await this.#streams.since(request.group, request.position),
+          read: await this.#streams.since(request.group, request.position, {
+            maxBytes: request.maxBytes,
+          }),
         };
       } else {
         answer = {

@@ -480,3 +480,27 @@ async function last(streams: GroupStreams): Promise<StreamEvent> {
   const { events } = await streams.latest("chat.lobby", 1);
   return events[0];
 }
+
+Deno.test("a reconnect that cannot recover costs what a first visit costs, however much the room holds", async () => {
+  await using app = await createTestApp(GENEROUS);
+  const sender = await join(app, "lobby", "?stream=1");
+  const { epoch } = await sender.receiveJson();
+  // 2,000 messages of 10,000 characters: 20 MB the room keeps for recovery.
+  for (let round = 0; round < 20; round++) await chat(sender, 100, "x".repeat(9_990));
+  const joinTime = async (query: string) => {
+    const start = performance.now();
+    const comm = await join(app, "lobby", query);
+    const took = performance.now() - start;
+    assertEquals((await comm.receiveJson()).type, "recovered");
+    await comm.disconnect();
+    return took;
+  };
+  await joinTime("?stream=1"); // the first join pays for what is loaded on first use
+  const fresh = await joinTime("?stream=1"); // the last 50 as history
+  // Neither can be served, and both were told so only after reading all 2,000.
+  const staleEpoch = await joinTime("?epoch=gone&since=0");
+  const tooMuch = await joinTime(`?epoch=${epoch}&since=0`);
+  for (const took of [staleEpoch, tooMuch]) {
+    assert(took < Math.max(fresh, 5) * 5, `${took} ms against ${fresh} ms for a first visit`);
+  }
+});

@@ -17,7 +17,11 @@
  */
 import { assert, assertEquals, assertNotEquals, assertRejects } from "@std/assert";
 import type { GroupLayer } from "../../../layers/layer.ts";
-import type { GroupStreams, StreamEvent } from "../../../layers/streams/contract.ts";
+import {
+  type GroupStreams,
+  SINCE_TOO_LARGE,
+  type StreamEvent,
+} from "../../../layers/streams/contract.ts";
 import { Inbox } from "../_inbox.ts";
 
 /** One process of a world: the layer its members are on, and its streams. */
@@ -40,6 +44,8 @@ export interface StreamConformanceOptions {
   shared?: boolean;
   /** Members receive the events of two publishers in offset order. */
   orderedAcrossPublishers?: boolean;
+  /** `since` with `maxBytes` refuses, unread, what comes to more (a hint others may ignore). */
+  refusesLargeReads?: boolean;
   ignore?: boolean;
   timeoutMs?: number;
 }
@@ -227,6 +233,29 @@ export function streamConformance(
     assert(other.reason);
     const ahead = await c.b.streams.since(c.group, { epoch, offset: 4 });
     assertEquals(ahead.complete, false);
+  });
+
+  test("since with maxBytes gives all of what was missed, or none of it when that is more", async (c) => {
+    const text = "x".repeat(1000);
+    for (let n = 1; n <= 10; n++) await c.a.streams.publish(c.group, { type: "t", n, text });
+    const { epoch } = await c.b.streams.latest(c.group, 0);
+    const all = await c.b.streams.since(c.group, { epoch, offset: 0 }, { maxBytes: 100_000 });
+    assertEquals([all.complete, all.events.length], [true, 10]);
+    // 10 events of more than 1,000 bytes each: more than 5,000.
+    const over = await c.b.streams.since(c.group, { epoch, offset: 0 }, { maxBytes: 5000 });
+    if (over.complete) {
+      assert(!options.refusesLargeReads, "a read of more than maxBytes was not refused");
+      assertEquals(over.events.length, 10);
+    } else {
+      assertEquals([over.reason, over.epoch, over.offset, over.events], [
+        SINCE_TOO_LARGE,
+        epoch,
+        10,
+        [],
+      ]);
+    }
+    const last = await c.b.streams.since(c.group, { epoch, offset: 9 }, { maxBytes: 5000 });
+    assertEquals([last.complete, last.events.map((e) => e.n)], [true, [10]]);
   });
 
   test("latest returns the last events, oldest first", async (c) => {

@@ -25,7 +25,10 @@ async function memoryWorld(): Promise<StreamWorld> {
   };
 }
 
-streamConformance("in-process streams", memoryWorld, { orderedAcrossPublishers: true });
+streamConformance("in-process streams", memoryWorld, {
+  orderedAcrossPublishers: true,
+  refusesLargeReads: true,
+});
 
 // A run that publishes n = 1, 2, 3 to "room.a" and stops gracefully; resolves with its epoch.
 async function gracefulRunOfThree(layer: InMemoryLayer, store: Store): Promise<string> {
