@@ -125,7 +125,15 @@ function defineDeliverySeries(r: MetricsRegistry, inputs: SeriesInputs): void {
     socketDropped.labels("queue_full").value = sum((meter) => meter.queueFull);
     socketDropped.labels("before_open").value = sum((meter) => meter.beforeOpen);
   });
-  const writes = inputs.streams?.writeSeconds;
+  const streams = inputs.streams;
+  if (streams?.writeFailures !== undefined) {
+    const failures = r.counter(
+      "channels_history_write_failures_total",
+      "Batches of history (in-process streams) that could not be written; each is tried again.",
+    );
+    r.onCollect(() => failures.labels().value = streams.writeFailures ?? 0);
+  }
+  const writes = streams?.writeSeconds;
   if (writes !== undefined) {
     r.histogram(
       "channels_history_write_seconds",

@@ -240,7 +240,6 @@ async function drainApp(
   await services.presence.close({ handOver: true });
   log.info("Drain: presence handed over to the other processes");
   await closeOwned(owns);
-  log.info(`Drain: pending writes flushed; done in ${seconds(performance.now() - started)}`);
 }
 
 function seconds(ms: number): string {

@@ -182,8 +182,18 @@ function lingerIgnoredBecause(config: Config): string | null {
   return redisLingerIgnoredBecause(config);
 }
 
+// Every part is closed, even after one failed (the streams, whose last write failed, before
+// the store): the first failure is then reported.
 async function closeInReverse(opened: { close(): unknown }[]): Promise<void> {
-  for (const part of [...opened].reverse()) await part.close();
+  let failure: { error: unknown } | null = null;
+  for (const part of [...opened].reverse()) {
+    try {
+      await part.close();
+    } catch (error) {
+      failure ??= { error };
+    }
+  }
+  if (failure !== null) throw failure.error;
 }
 
 /**

@@ -86,12 +86,16 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
     // drain is over new requests are refused by the app, and the listener closes afterwards.
     drain: (windowMs) =>
       stopping ??= (async () => {
+        const started = performance.now();
         // The app refuses new requests itself from now on, each with a log line.
         log.info("Drain: new connections are refused with 503");
         await app.drain(windowMs);
         await stopListening(server.shutdown(), cut);
         await metrics?.shutdown();
+        // Said once written: a write that fails rejects instead (and the stop is not clean).
         await options.onClosed?.();
+        const took = ((performance.now() - started) / 1000).toFixed(1);
+        log.info(`Drain: pending writes flushed; done in ${took} s`);
       })(),
   };
 }

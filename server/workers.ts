@@ -223,8 +223,11 @@ async function openSequencer(config: Config): Promise<OpenSequencer> {
   return {
     connect: () => sequencer.connect(),
     close: async () => {
-      await sequencer.close();
-      store.close();
+      try {
+        await sequencer.close();
+      } finally {
+        store.close();
+      }
     },
   };
 }

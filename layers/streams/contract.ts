@@ -138,6 +138,11 @@ export interface GroupStreams {
    * publishes (Deno KV).
    */
   readonly writeSeconds?: Histogram;
+  /**
+   * Writes to the history that failed, for the metrics: batches of the in-process streams, each
+   * tried again at the next round.
+   */
+  readonly writeFailures?: number;
 }
 
 /** The retention of chat rooms unless configured: 1,000 messages or 10 minutes. */

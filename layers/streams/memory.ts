@@ -106,6 +106,21 @@ interface GroupState {
   stale: StoreKey[];
 }
 
+/**
+ * One group's part of a write round, applied to its state only once the round is written: the
+ * chunks it adds and the oldest it removes, the stale keys it clears, whether it writes the
+ * record (and whether that expires), and the offset it writes up to.
+ */
+interface PlannedWrite {
+  state: GroupState;
+  offset: number;
+  newChunks: StoredChunk[];
+  expiredChunks: number;
+  stale: number;
+  wasDirty: boolean;
+  record: { expires: boolean } | undefined;
+}
+
 /** What in-process streams publish through: a layer, or the sequencer's fan-out to Workers. */
 export type StreamsLayer = Pick<GroupLayer, "groupSend" | "groupSendNow">;
 
@@ -127,6 +142,9 @@ export class MemoryStreams implements GroupStreams {
   #closing: Promise<void> | null = null;
   /** How long each batch write to the store took. */
   readonly writeSeconds: Histogram = new Histogram();
+  /** Write rounds that failed (each is tried again at the next). */
+  writeFailures: number = 0;
+  #failing = false;
 
   /** Streams that publish on `layer` and keep their events in `store`. */
   constructor(layer: StreamsLayer, store: Store, options: MemoryStreamsOptions = {}) {
@@ -203,20 +221,36 @@ export class MemoryStreams implements GroupStreams {
     };
   }
 
-  /** Writes every stream's unwritten events now. */
+  /**
+   * Writes every stream's unwritten events now; rejects when some could not be written (they
+   * are tried again at the next round).
+   */
   async flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#round;
     await this.#writeRound();
+    const unwritten =
+      [...this.#groups.values()].filter((state) =>
+        state.window !== null && state.window.offset !== state.written
+      ).length;
+    if (unwritten > 0) throw new Error(`${unwritten} stream(s) could not be written to the store`);
   }
 
+  /**
+   * Writes what is unwritten and records a clean shutdown, so the next run keeps every epoch.
+   * When the writes fail, it rejects and records nothing: the next run gives those streams a
+   * new epoch, rather than hand out again offsets that were given before.
+   */
   close(): Promise<void> {
     return this.#closing ??= (async () => {
       // Loads under way finish first, so what they queue is written too.
       await Promise.all([...this.#groups.keys()].map((group) => this.#window(group)));
-      await this.flush();
+      const failure = await this.flush().then(() => null, (error: Error) => error);
       await this.#writeUnusedRecords();
+      if (failure !== null) {
+        throw new Error(`Streams: ${failure.message}; the next start gives them a new epoch`);
+      }
       await markRunClean(this.#store, this.#run).catch((error) =>
         log.warn("Streams: the clean shutdown was not recorded", error)
       );
@@ -420,13 +454,12 @@ export class MemoryStreams implements GroupStreams {
       const clears: StoreChange[] = [];
       const sets: StoreChange[] = [];
       const deletes: StoreChange[] = [];
-      const written: [GroupState, number, { expires: boolean } | undefined][] = [];
+      const planned: PlannedWrite[] = [];
       for (const [group, state] of this.#groups) {
         const window = state.window;
         if (window === null || (window.offset === state.written && !state.dirty)) continue;
-        for (const key of state.stale.splice(0)) clears.push({ key, delete: true });
-        const record = this.#plan(group, state, window, sets, deletes);
-        written.push([state, window.offset, record]);
+        for (const key of state.stale) clears.push({ key, delete: true });
+        planned.push(this.#plan(group, state, window, sets, deletes));
       }
       try {
         // Stale chunks go first, so a new chunk under the same key is not removed after it.
@@ -434,16 +467,29 @@ export class MemoryStreams implements GroupStreams {
         const started = performance.now();
         if (changes.length > 0) await this.#store.writeMany(changes);
         if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
-        for (const [state, offset, record] of written) {
+        // The group's state changes only once written: a failed round is planned again, whole,
+        // by the next one (the same keys), and adds nothing it would keep for good.
+        for (const { state, offset, record, newChunks, expiredChunks, stale } of planned) {
+          state.stale.splice(0, stale);
+          state.chunks.splice(0, expiredChunks);
+          state.chunks.push(...newChunks);
           state.written = offset;
           state.recordWritten = true;
           if (record !== undefined) state.recordExpires = record.expires;
         }
+        if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
+        this.#failing = false;
       } catch (error) {
-        log.warn(`Streams of ${written.length} group(s) not written`, error);
+        // Once per outage, not every round: it is retried every round until it works.
+        if (!this.#failing) {
+          log.warn(`Streams of ${planned.length} group(s) not written; retrying`, error);
+        }
+        this.#failing = true;
+        this.writeFailures++;
+        for (const { state, wasDirty } of planned) if (wasDirty) state.dirty = true;
       }
       this.#round = null;
-      if (written.some(([state]) => state.window!.offset !== state.written)) this.#schedule();
+      if (planned.some(({ state }) => state.window!.offset !== state.written)) this.#schedule();
     })();
   }
 
@@ -452,31 +498,37 @@ export class MemoryStreams implements GroupStreams {
   // the run, which tells a crash from a clean stop), when the epoch is new, and when no chunk
   // is left; otherwise the last chunk's key holds the latest offset, and a read takes the
   // larger of the two: half as many writes per round for a busy stream.
-  // Says whether it wrote the record, and whether that expires (an unused group's): `undefined`
-  // when it did not write it.
+  // Nothing of the group's state changes until the round is written (see `PlannedWrite`).
   #plan(
     group: string,
     state: GroupState,
     window: RetainedWindow,
     sets: StoreChange[],
     deletes: StoreChange[],
-  ): { expires: boolean } | undefined {
+  ): PlannedWrite {
     const recordNeeded = state.dirty || !state.recordWritten || state.recordExpires;
+    // Cleared now, not once written: a new epoch taken while the round writes marks it again.
+    const wasDirty = state.dirty;
     state.dirty = false;
+    const newChunks: StoredChunk[] = [];
     for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
       const key = chunkKey(group, last);
       sets.push({ key, value: bytes });
-      state.chunks.push({ key, last });
+      newChunks.push({ key, last });
     }
+    const chunks = [...state.chunks, ...newChunks];
     const first = window.firstOffset;
-    while (state.chunks.length > 0 && state.chunks[0].last < first) {
-      deletes.push({ key: state.chunks.shift()!.key, delete: true });
+    let expiredChunks = 0;
+    while (expiredChunks < chunks.length && chunks[expiredChunks].last < first) {
+      deletes.push({ key: chunks[expiredChunks++].key, delete: true });
     }
-    if (!recordNeeded && state.chunks.length > 0) return undefined;
+    const stale = state.stale.length;
+    const planned = { state, offset: window.offset, newChunks, expiredChunks, stale, wasDirty };
+    if (!recordNeeded && expiredChunks < chunks.length) return { ...planned, record: undefined };
     const expires = window.offset === 0;
     const record = { epoch: window.epoch, offset: window.offset, run: this.#run };
     sets.push(recordChange(group, record, expires));
-    return { expires };
+    return { ...planned, record: { expires } };
   }
 }
 

@@ -62,8 +62,11 @@ export class StreamSequencer {
   /** Writes every stream and closes the ports; call once the Workers have stopped. */
   close(): Promise<void> {
     return this.#closing ??= (async () => {
-      await this.#streams.close();
-      for (const port of this.#ports) port.close();
+      try {
+        await this.#streams.close();
+      } finally {
+        for (const port of this.#ports) port.close();
+      }
     })();
   }
 

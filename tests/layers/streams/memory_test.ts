@@ -6,6 +6,7 @@ import { MemoryStreams } from "../../../layers/streams/memory.ts";
 import { EMPTY_STREAM_KEPT_MS, PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
 import type { Store } from "../../../storage/store.ts";
+import { CapturedLog } from "../../_support/captured_log.ts";
 
 /** An in-memory store that `using` closes. */
 async function openStore(): Promise<Store & Disposable> {
@@ -346,4 +347,72 @@ Deno.test("in-process streams: a publish stored but not handed on by its layer i
   assertEquals(read.events.map((event) => event.n), [1]);
   await streams.close();
   await layer.close();
+});
+
+/** `store`, whose writes fail while `failing.now` is true. */
+function failingWrites(store: Store, failing: { now: boolean }): Store {
+  const writeMany = store.writeMany.bind(store);
+  store.writeMany = (changes) =>
+    failing.now ? Promise.reject(new Error("database or disk is full")) : writeMany(changes);
+  return store;
+}
+
+Deno.test("in-process streams: a stop whose last write failed says so, and the next run takes a new epoch rather than offsets given before", async () => {
+  using store = await openStore();
+  const failing = { now: true };
+  const layer = new InMemoryLayer();
+  const run = new MemoryStreams(layer, failingWrites(store, failing), { writeDelayMs: 60_000 });
+  for (let n = 1; n <= 3; n++) await run.publish("room.a", { type: "t", n });
+  const { epoch } = await run.latest("room.a", 0);
+  await assertRejects(() => run.close(), Error, "1 stream(s) could not be written");
+  failing.now = false;
+  const next = new MemoryStreams(layer, store);
+  const read = await next.since("room.a", { epoch, offset: 3 });
+  // Not "complete" in the old epoch, whose offsets 1 to 3 would be given again.
+  assertEquals(read.complete, false);
+  assertNotEquals((await next.publish("room.a", { type: "t" })).epoch, epoch);
+  await next.close();
+});
+
+// A room written once, then `failedRounds` write rounds that fail while it goes on (keeping 2
+// messages): the sizes of the writes of the round that works again, and what the streams told.
+async function roundsAfterAnOutage(failedRounds: number) {
+  using store = await openStore();
+  const failing = { now: false };
+  const writes: number[] = [];
+  const writeMany = store.writeMany.bind(store);
+  store.writeMany = (changes) => {
+    if (!failing.now) writes.push(changes.length);
+    return writeMany(changes);
+  };
+  using captured = new CapturedLog();
+  const streams = new MemoryStreams(new InMemoryLayer(), failingWrites(store, failing), {
+    writeDelayMs: 60_000,
+  });
+  const retention = { messages: 2, seconds: 0 };
+  const publish = (n: number) => streams.publish("room.a", { type: "t", n }, { retention });
+  for (let n = 1; n <= 3; n++) await publish(n);
+  await streams.flush(); // a chunk and the record
+  failing.now = true;
+  await publish(4);
+  for (let round = 0; round < failedRounds; round++) await assertRejects(() => streams.flush());
+  for (let n = 5; n <= 20; n++) await publish(n); // what was planned before is gone from memory
+  failing.now = false;
+  writes.length = 0;
+  await streams.flush();
+  await streams.close();
+  return { writes, failures: streams.writeFailures, lines: captured.lines };
+}
+
+Deno.test("in-process streams: rounds that fail add nothing they keep, and are counted and said once", async () => {
+  const once = await roundsAfterAnOutage(1);
+  const often = await roundsAfterAnOutage(50);
+  // The same round once writes work: no copy of a planned chunk per failed round, nor a delete
+  // of each copy (keys that were never written).
+  assertEquals(often.writes, once.writes);
+  assertEquals([once.failures, often.failures], [1, 50]);
+  for (const { lines } of [once, often]) {
+    assertEquals(lines.filter((line) => line.includes("not written")).length, 1);
+    assert(lines.some((line) => line.includes("written again")));
+  }
 });
