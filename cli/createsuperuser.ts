@@ -78,7 +78,8 @@ export async function runCreateSuperuser(
   command: SuperuserCommand,
   io: SuperuserIo,
 ): Promise<number> {
-  const backends = await openBackends(command.config);
+  // Beside a running server, on its data: the server holds DATA_DIR.
+  const backends = await openBackends(command.config, { holdDataDir: false });
   try {
     const { users } = createServices(command.config, backends);
     let username: string | null = null;

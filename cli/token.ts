@@ -36,7 +36,8 @@ export function parseTokenArgs(
 
 /** Runs the command; resolves with the exit code. */
 export async function runTokenCommand(command: TokenCommand): Promise<number> {
-  const backends = await openBackends(command.config);
+  // Beside a running server, on its data: the server holds DATA_DIR.
+  const backends = await openBackends(command.config, { holdDataDir: false });
   try {
     const services = createServices(command.config, backends);
     const user = await services.users.find(command.username);

@@ -37,6 +37,7 @@ import { InMemoryLayer } from "../layers/in_memory.ts";
 import { createLocalPresence } from "../layers/presence/memory.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import { kvPath } from "../storage/kv_path.ts";
+import { lockDataDir } from "../storage/data_dir_lock.ts";
 import { log } from "../telemetry/log.ts";
 
 /** The opened layer, presence tracker and store of one server. */
@@ -60,6 +61,12 @@ export interface BackendsOptions {
    * the offsets (without it, the Workers agree on them in Deno KV, as Deploy's isolates do).
    */
   streamsPort?: MessagePort;
+  /**
+   * With the `memory` layer, the backends hold `DATA_DIR` for this process, and refuse to open
+   * on a directory another server holds (see `storage/data_dir_lock.ts`). `false` for a tool
+   * that runs beside the server on its data (`createsuperuser`, `token`). Default `true`.
+   */
+  holdDataDir?: boolean;
 }
 
 /** Opens the backends the configuration names; rejects with a clear message when it cannot. */
@@ -102,7 +109,12 @@ async function openParts(
   }
   switch (config.layer) {
     case "memory": {
-      const store = await open(DenoKvStore.open(await kvPath(config.dataDir)));
+      const path = await kvPath(config.dataDir);
+      // Not on Deno Deploy (no path), whose KV is the deployment's.
+      if (path !== undefined && options.holdDataDir !== false) {
+        await open(lockDataDir(config.dataDir));
+      }
+      const store = await open(DenoKvStore.open(path));
       const layer = await open(Promise.resolve(new InMemoryLayer()));
       const presence = await open(Promise.resolve(createLocalPresence(layer, { graceMs })));
       const memoryBudget = config.historyMemoryMb * 1024 * 1024;

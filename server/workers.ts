@@ -19,6 +19,7 @@ import { StreamSequencer } from "../layers/streams/sequencer.ts";
 import { importKvStreams } from "../layers/streams/import_kv_streams.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import { kvPath } from "../storage/kv_path.ts";
+import { lockDataDir } from "../storage/data_dir_lock.ts";
 import { WorkerHeartbeat } from "./_worker_heartbeat.ts";
 
 /** Messages from the parent to a Worker; a shutdown with `drainMs` drains over that window. */
@@ -207,13 +208,22 @@ interface OpenSequencer {
 }
 
 async function openSequencer(config: Config): Promise<OpenSequencer> {
-  // The Workers open the same file for the rest of their state.
-  const store = await DenoKvStore.open(await kvPath(config.dataDir));
+  // The Workers open the same file for the rest of their state; the parent holds DATA_DIR.
+  const path = await kvPath(config.dataDir);
+  const lock = path === undefined ? null : await lockDataDir(config.dataDir);
+  let store: DenoKvStore;
+  try {
+    store = await DenoKvStore.open(path);
+  } catch (error) {
+    lock?.close();
+    throw error;
+  }
   try {
     const moved = await importKvStreams(store, config.redisPrefix);
     if (moved > 0) log.info(`Streams: ${moved} room(s) moved from the Workers' old KV layout`);
   } catch (error) {
     store.close();
+    lock?.close();
     throw new Error(`The Workers' streams could not be moved to the new layout: ${error}`);
   }
   const sequencer = new StreamSequencer(store, {
@@ -227,6 +237,7 @@ async function openSequencer(config: Config): Promise<OpenSequencer> {
         await sequencer.close();
       } finally {
         store.close();
+        lock?.close();
       }
     },
   };

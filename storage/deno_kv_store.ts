@@ -18,8 +18,17 @@ export class DenoKvStore implements Store {
   }
 
   /** Opens (creating) the KV file at `path`; `":memory:"` keeps it in memory; none: Deploy's. */
+  /**
+   * Opens the Deno KV file at `path` (the deployment's KV without one). A file that cannot be
+   * opened is named in the error, with what to look at: SQLite's own messages name neither.
+   */
   static async open(path?: string): Promise<DenoKvStore> {
-    return new DenoKvStore(await openKv(path));
+    try {
+      return new DenoKvStore(await openKv(path));
+    } catch (error) {
+      if (path === undefined || path === ":memory:") throw error;
+      throw new Error(`Deno KV file ${path}: ${unopenedBecause(error)}`, { cause: error });
+    }
   }
 
   async get<T>(key: StoreKey): Promise<T | null> {
@@ -100,4 +109,17 @@ export class DenoKvStore implements Store {
 /** Deno KV's answer to an atomic operation over its size or count limits. */
 function isOverLimit(error: unknown): boolean {
   return error instanceof TypeError && /too large|too many/i.test(error.message);
+}
+
+// SQLite's message for a file it could not open, and what to look at for it.
+function unopenedBecause(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = /disk I\/O error|disk is full/i.test(message)
+    ? "is its disk full, or read-only?"
+    : /unable to open/i.test(message)
+    ? "may this process create and write files in DATA_DIR?"
+    : /not a database|malformed/i.test(message)
+    ? "it is damaged: move it away, and a new empty one is made at the next start"
+    : null;
+  return hint === null ? message : `${message} (${hint})`;
 }

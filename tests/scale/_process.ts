@@ -81,7 +81,7 @@ export async function runServerToExit(
   env: Record<string, string>,
   timeoutMs = START_TIMEOUT_MS,
 ): Promise<{ code: number; output: string }> {
-  const dataDir = await Deno.makeTempDir({ prefix: "scale-test-" });
+  const dataDir = env.DATA_DIR ?? await Deno.makeTempDir({ prefix: "scale-test-" });
   const child = spawnServer(env, [], dataDir);
   const collected = new Collector();
   const drained = Promise.all([collected.drain(child.stdout), collected.drain(child.stderr)]);
@@ -89,7 +89,8 @@ export async function runServerToExit(
   const status = await child.status;
   clearTimeout(timer);
   await drained;
-  await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  // A directory passed in belongs to the caller.
+  if (env.DATA_DIR === undefined) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   return { code: status.code, output: collected.text };
 }
 

@@ -122,3 +122,17 @@ test("with LAYER=redis and no Redis the server exits non-zero, naming the URL", 
   assertNotEquals(code, 0);
   assertMatch(output, new RegExp(`Could not start: Cannot connect to Redis at ${url}`));
 });
+
+Deno.test("a damaged Deno KV file stops the start with a line that names it and says what to do", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "damaged-kv-" });
+  try {
+    const file = `${dataDir}/channels.kv`;
+    await Deno.writeTextFile(file, "not a database, but a text file of some length ".repeat(20));
+    const { code, output } = await runServerToExit({ DATA_DIR: dataDir });
+    assertNotEquals(code, 0);
+    assertMatch(output, /Could not start: Deno KV file .*channels\.kv: file is not a database/);
+    assertMatch(output, /it is damaged: move it away/);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -1,0 +1,42 @@
+/**
+ * One server per `DATA_DIR`: a process that keeps its streams in memory and writes them to the
+ * directory's Deno KV file (one process, or the parent of `--workers`) holds a lock on
+ * `channels.lock` beside it. A second server on the same directory would keep the same rooms
+ * under other epochs, give the same offsets again, and overwrite the first one's history.
+ */
+import { join } from "./platform_path.ts";
+
+/** The lock's file in `dataDir`. */
+export const LOCK_FILE = "channels.lock";
+
+/** A held `DATA_DIR`, let go on `close` (and by the system when the process ends). */
+export interface DataDirLock {
+  close(): void;
+}
+
+/**
+ * Holds `dataDir` for this process, or throws an `Error` that names the process holding it (as
+ * it wrote its pid into the file). The lock is the system's (`flock`): a server that crashed
+ * holds nothing.
+ */
+export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
+  const path = join(dataDir, LOCK_FILE);
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  try {
+    if (!await file.tryLock(true)) {
+      const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
+      throw new Error(
+        `DATA_DIR ${dataDir} is in use by another server` +
+          `${/^\d+$/.test(holder) ? ` (pid ${holder})` : ""}: two servers on one DATA_DIR ` +
+          "would give the same offsets twice and overwrite each other's history. Give each " +
+          "its own DATA_DIR, or run them on one Redis (LAYER=redis), or as --workers",
+      );
+    }
+    await file.truncate(0);
+    await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  return { close: () => file.close() };
+}

@@ -1,0 +1,39 @@
+/** One server per DATA_DIR: the lock a server holds, and what a second one is told. */
+import { assertEquals, assertMatch, assertNotEquals, assertRejects } from "@std/assert";
+import { lockDataDir } from "../../storage/data_dir_lock.ts";
+import { runServerToExit, startServerProcess } from "../scale/_process.ts";
+
+Deno.test("a DATA_DIR held is refused to another holder, naming the first's pid, and free once let go", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "data-dir-lock-" });
+  try {
+    const first = await lockDataDir(dir);
+    await assertRejects(
+      () => lockDataDir(dir),
+      Error,
+      `DATA_DIR ${dir} is in use by another server (pid ${Deno.pid})`,
+    );
+    first.close();
+    (await lockDataDir(dir)).close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a second server on a DATA_DIR in use does not start, and says which server has it", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "data-dir-two-" });
+  try {
+    await using first = await startServerProcess({ DATA_DIR: dataDir });
+    const { code, output } = await runServerToExit({ DATA_DIR: dataDir });
+    assertNotEquals(code, 0);
+    assertMatch(
+      output,
+      new RegExp(`Could not start: DATA_DIR .* is in use by another server \\(pid ${first.pid}\\)`),
+    );
+    // The first one serves on.
+    const response = await fetch(`${first.url}/chat/`);
+    assertEquals(response.status, 200);
+    await response.body?.cancel();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
