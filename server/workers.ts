@@ -108,28 +108,17 @@ export async function startWorkers(
     stopped ??= (async () => {
       stopping = true;
       heartbeat.stop();
-      const stoppedOnes = new Set<Worker>();
-      const replies = workers.map((worker) => {
-        if (failed.has(worker)) return Promise.resolve();
-        const reply = awaitReply(worker, "stopped").then(() => void stoppedOnes.add(worker));
-        worker.postMessage(message);
-        return reply;
-      });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise((resolve) => timer = setTimeout(resolve, timeoutMs));
-      await Promise.race([Promise.allSettled(replies), deadline]);
-      clearTimeout(timer);
-      for (const worker of workers) worker.terminate();
-      // The Workers publish no more: what the sequencer holds is written now.
-      await sequencer?.close();
-      // One that hung or failed was ended with its sockets open: not a clean stop.
-      const late = workers.flatMap((worker, i) => stoppedOnes.has(worker) ? [] : [workerName(i)]);
-      if (late.length > 0) {
-        throw new Error(
-          `${late.join(", ")} did not stop within ${timeoutMs / 1000} s; ended with ` +
-            `${late.length === 1 ? "its" : "their"} sockets open`,
-        );
+      let problem: unknown;
+      await stopEach(workers, failed, message, timeoutMs).catch((error) => problem = error);
+      // The Workers publish no more (they were ended): what the sequencer holds is written now.
+      await sequencer?.close().catch((error) => problem ??= error);
+      if (problem !== undefined) {
+        if (failed.size === 0) throw problem;
+        log.error(`After a Worker failed: ${(problem as Error).message}`);
       }
+      // After a Worker failed, the process ends here, with code 1 so that the supervisor
+      // restarts it, whoever else waits for this stop (a SIGTERM that came meanwhile).
+      if (failed.size > 0) Deno.exit(1);
     })();
   // A Worker that fails takes the process down, so the supervisor that restarts crashed
   // processes sees it; but the others drain first (1012, as on a deploy) and the sequencer's
@@ -140,9 +129,7 @@ export async function startWorkers(
     log.error(`Worker ${name} failed: ${reason}; stopping the others, then exiting`);
     failed.add(worker);
     worker.terminate();
-    stop({ type: "shutdown", drainMs: 0 }, FAILED_STOP_MS).catch((error) =>
-      log.error(`After ${name} failed: ${(error as Error).message}`)
-    ).finally(() => Deno.exit(1));
+    void stop({ type: "shutdown", drainMs: 0 }, FAILED_STOP_MS);
   };
   const started: Promise<string>[] = [];
   for (let n = 1; n <= config.workers; n++) {
@@ -178,6 +165,41 @@ export async function startWorkers(
     shutdown: (timeoutMs = 4500) => stop({ type: "shutdown" }, timeoutMs),
     drain: (windowMs) => stop({ type: "shutdown", drainMs: windowMs }, windowMs + 1500),
   };
+}
+
+/**
+ * Asks every Worker but those that `failed` to stop with `message`, waits for them at most
+ * `timeoutMs`, then ends them all; rejects naming those that did not stop in time (they were
+ * ended with their sockets open: not a clean stop).
+ */
+async function stopEach(
+  workers: readonly Worker[],
+  failed: ReadonlySet<Worker>,
+  message: ToWorker,
+  timeoutMs: number,
+): Promise<void> {
+  const stoppedOnes = new Set<Worker>();
+  const replies = workers.map((worker) => {
+    if (failed.has(worker)) return Promise.resolve();
+    const reply = awaitReply(worker, "stopped").then(() => void stoppedOnes.add(worker));
+    worker.postMessage(message);
+    return reply;
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise((resolve) => timer = setTimeout(resolve, timeoutMs));
+  await Promise.race([Promise.allSettled(replies), deadline]);
+  clearTimeout(timer);
+  for (const worker of workers) worker.terminate();
+  // One that failed before the stop was named then.
+  const late = workers.flatMap((worker, i) =>
+    stoppedOnes.has(worker) || failed.has(worker) ? [] : [workerName(i)]
+  );
+  if (late.length > 0) {
+    throw new Error(
+      `${late.join(", ")} did not stop within ${timeoutMs / 1000} s; ended with ` +
+        `${late.length === 1 ? "its" : "their"} sockets open`,
+    );
+  }
 }
 
 // The name of the pool's `index`th Worker (from 0): `worker-1` first.

@@ -62,3 +62,28 @@ for (const fault of ["throw", "hang"] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "with --workers 2 a SIGTERM while the pool stops after a Worker failed still exits with code 1",
+  ignore: !linux,
+  fn: async () => {
+    const faultDir = await Deno.makeTempDir({ prefix: "worker-fault-" });
+    try {
+      await using server = await startServerProcess(
+        { ...FAST, FAULT_DIR: faultDir },
+        ["--workers", "2"],
+        { main: FAULTY_MAIN },
+      );
+      // A client on the Worker that stays, so its drain takes a close handshake.
+      const { socket } = await onWorker(server, ROOM, (w) => w === "worker-1");
+      await Deno.writeTextFile(`${faultDir}/throw`, "");
+      await server.waitForOutput(/Worker worker-2 failed: .*; stopping/, WAIT);
+      server.signal("SIGTERM"); // a deploy's stop, at the same moment
+      assertEquals((await server.status).code, 1);
+      socket.close();
+    } finally {
+      await Deno.remove(faultDir, { recursive: true });
+    }
+  },
+});
