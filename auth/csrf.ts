@@ -65,6 +65,8 @@ export function csrfFailure(
     }
   } else {
     const referer = request.headers.get("referer");
+    // Over https, Django asks for one: a browser sends it there (Referrer-Policy: same-origin).
+    if (referer === null && secure) return "Referer checking failed - no Referer.";
     if (referer !== null && secure && !referer.startsWith("https:")) {
       return "Referer checking failed - Referer is insecure while host is secure.";
     }

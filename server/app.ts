@@ -138,9 +138,9 @@ export function createApp(options: AppOptions): App {
     } else {
       response = answerUnmatched(match, errorPage);
     }
-    response = finish(request, response);
-    const seconds = (performance.now() - started) / 1000;
     const reason = takeLogReason(response);
+    response = await finish(request, response);
+    const seconds = (performance.now() - started) / 1000;
     // Never a token in the log: `?token=…` shows as `?token=[redacted]`.
     log.http(request.method, redactedTarget(url), response.status, seconds, client, reason);
     return response;
@@ -174,17 +174,24 @@ export function createApp(options: AppOptions): App {
 const DRAINING = "the server is draining: it restarts";
 
 // Logged, so that a load balancer still sending traffic to a draining process shows.
-function refuseWhileDraining(request: Request, client: string): Response {
+function refuseWhileDraining(request: Request, client: string): Response | Promise<Response> {
   const url = URL.parse(request.url);
   if (asksForWebSocket(request)) {
     log.websocket("REJECT", url?.pathname ?? "-", client, DRAINING);
   } else {
     log.http(request.method, url === null ? "-" : redactedTarget(url), 503, 0, client, DRAINING);
   }
-  return new Response("Service restarting; try again in a moment.\n", {
-    status: 503,
-    headers: { "retry-after": "1", connection: "close", "content-type": "text/plain" },
-  });
+  return finish(
+    request,
+    new Response("Service restarting; try again in a moment.\n", {
+      status: 503,
+      headers: {
+        "retry-after": "1",
+        connection: "close",
+        "content-type": "text/plain; charset=utf-8",
+      },
+    }),
+  );
 }
 
 const BAD_HOST = "the Host header is not a valid host";
@@ -194,7 +201,7 @@ function refuseBadHost(
   client: string,
   started: number,
   errorPage: ErrorPage,
-): Response {
+): Response | Promise<Response> {
   const response = finish(
     request,
     errorPage(400, "Bad Request", "The Host header is not a valid host."),
@@ -331,7 +338,7 @@ function addSecurityHeaders(headers: Headers): void {
   }
 }
 
-function finish(request: Request, answered: Response): Response {
+function finish(request: Request, answered: Response): Response | Promise<Response> {
   if (answered.status === 101) return answered; // an upgrade: its headers are not ours to touch
   let response = answered;
   try {
@@ -341,10 +348,20 @@ function finish(request: Request, answered: Response): Response {
     response = new Response(answered.body, answered);
     addSecurityHeaders(response.headers);
   }
-  if (request.method === "HEAD" && response.body !== null) {
-    return new Response(null, { status: response.status, headers: response.headers });
-  }
+  if (request.method === "HEAD" && response.body !== null) return withoutBody(response);
   return response;
+}
+
+// A HEAD's answer: the GET's headers, its length included (RFC 9110: the same as GET's), and
+// no body. A page's body is read for its length; a file's answer names its length already.
+async function withoutBody(response: Response): Promise<Response> {
+  const headers = response.headers;
+  if (!headers.has("content-length")) {
+    headers.set("content-length", String((await response.arrayBuffer()).byteLength));
+  } else {
+    await response.body?.cancel();
+  }
+  return new Response(null, { status: response.status, headers });
 }
 
 function clientAddress(request: Request, peer: string, trustProxy: boolean): string {

@@ -112,6 +112,8 @@ Deno.test("an https site refuses a form posted from a plain-http page of its own
     csrfFailure(...secure({ referer: "http://chat.example/log_in/" }), POLICY),
     "Referer checking failed - Referer is insecure while host is secure.",
   );
+  // Neither header over https: refused, as Django does (browsers send a Referer there).
+  assertEquals(csrfFailure(...secure({}), POLICY), "Referer checking failed - no Referer.");
   // Behind a trusted proxy, the public scheme is the proxy's X-Forwarded-Proto.
   const [proxied, form] = post({
     cookie,

@@ -232,6 +232,9 @@ Deno.test("a request refused while the server drains logs its line with the reas
   const page = await app.handle(new Request("http://localhost/chat/?from=lb"));
   await page.body?.cancel();
   assertEquals([page.status, page.headers.get("retry-after")], [503, "1"]);
+  // With the headers of every answer.
+  assertEquals(page.headers.get("x-content-type-options"), "nosniff");
+  assertEquals(page.headers.get("content-type"), "text/plain; charset=utf-8");
   const socket = new Communicator(app, "/ws/chat/lobby/");
   assertObjectMatch(await socket.connect(), { accepted: false, status: 503 });
   await captured.waitFor(/^HTTP GET \/chat\/\?from=lb 503 \[0\.000, .*\] \(the server is draining/);

@@ -37,3 +37,21 @@ Deno.test("a page that returns no Response gets the app's 500 page and a line na
   );
   await app.close();
 });
+
+Deno.test("a HEAD is answered with the length its GET's body has, and no body", async () => {
+  await using services = await createTestServices();
+  const body = "<!doctype html><p>héllo</p>\n";
+  const app = createApp({
+    routes: [
+      page("GET", "/page/", () => new Response(body, { headers: { "content-type": "text/html" } })),
+    ],
+    services,
+  });
+  const get = await app.handle(new Request("http://localhost/page/"));
+  const bytes = (await get.arrayBuffer()).byteLength;
+  const head = await app.handle(new Request("http://localhost/page/", { method: "HEAD" }));
+  // RFC 9110: the same Content-Length as the GET's (it read 0).
+  assertEquals([head.status, head.headers.get("content-length")], [200, String(bytes)]);
+  assertEquals(head.body, null);
+  await app.close();
+});
