@@ -112,6 +112,8 @@ export function chatConsumer(
     publishOptions: { retention: options.retention },
     following: new StreamFollowing(streams, {
       frameOf: roomFrameOf,
+      // A room's stream holds whole chat messages, which are their own frames.
+      framesKeepEvents: true,
       // A Django consumer's chat message (channels_redis) is kept in the room's stream too.
       keepForeign(event, group) {
         const stored = storedFromOutside(naming, group, event);

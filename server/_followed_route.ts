@@ -19,6 +19,8 @@ export interface FollowedRoute {
   readonly streams: GroupStreams;
   readonly historySize: number;
   readonly frameOf: FrameOf;
+  /** Each frame is at least as long as its event (see `StreamFollowingOptions`). */
+  readonly framesKeepEvents: boolean;
   /**
    * Reads for sockets already in their group, shared while under way. Only for those: they
    * receive live whatever a shared read started too early to hold, which an entering socket,
@@ -38,6 +40,7 @@ export function followedRoute(
   options: {
     historySize: number;
     frameOf?: FrameOf;
+    framesKeepEvents?: boolean;
     keepForeign?: (event: LayerEvent, group: string) => LayerEvent | null;
     retention?: StreamRetention;
   },
@@ -47,6 +50,7 @@ export function followedRoute(
     streams,
     historySize: options.historySize,
     frameOf: options.frameOf ?? ((event) => event),
+    framesKeepEvents: options.framesKeepEvents ?? options.frameOf === undefined,
     liveReads: sharedReads(streams),
     keptForeign: keepAs === undefined || streams.keepForeign === undefined
       ? null
@@ -105,6 +109,7 @@ function sharedReads(streams: GroupStreams): StreamReads {
     return pending;
   };
   return {
+    // The hint is the route's, not a socket's (see `enterStream`): sockets still share reads.
     since: (group, position, options) =>
       shared(
         `since\n${position.epoch}\n${position.offset}\n${options?.maxBytes}\n${group}`,

@@ -12,6 +12,7 @@ import {
 } from "../layers/streams/contract.ts";
 import type { Connection } from "./consumer.ts";
 import { frameBytes } from "./_send_checks.ts";
+import { BEFORE_OPEN_FACTOR } from "./_before_open.ts";
 
 /** The frame that tells a client which position it is at, before any stream frame. */
 export const RECOVERED = "recovered";
@@ -39,6 +40,8 @@ export interface StreamEntry {
   /** How many of the last events a socket that cannot recover sees. */
   historySize: number;
   frameOf: FrameOf;
+  /** Each frame is at least as long as its event (`StreamFollowingOptions.framesKeepEvents`). */
+  framesKeepEvents: boolean;
 }
 
 /** The position a returning client names with `?epoch=E&since=N`; `null` without one. */
@@ -77,9 +80,13 @@ export async function enterStream(conn: Connection, entry: StreamEntry): Promise
   const { reads, group, position, wantsStream } = entry;
   if (position !== null) {
     const room = conn.sendCapacity * REPLAY_SHARE;
-    // Streams that can tell refuse at once what is sure not to fit, without reading it: its
-    // events' JSON alone is more than twice the room (a frame is rarely half its event).
-    const read = await reads.since(group, position, { maxBytes: room * 2 });
+    // Streams that can tell refuse at once what is sure not to fit, without reading it: when
+    // frames are no shorter than their events, events' JSON over the most any socket of the
+    // route can hold (one not yet open, `BEFORE_OPEN_FACTOR`). The route's bound, not this
+    // socket's room: sockets that re-enter together still share one read.
+    const most = conn.sendBound * BEFORE_OPEN_FACTOR * REPLAY_SHARE;
+    const hint = entry.framesKeepEvents ? { maxBytes: most } : {};
+    const read = await reads.since(group, position, hint);
     const frames = read.complete ? framesOf(read, conn, entry.frameOf, "recovered") : [];
     // All of it or, when the socket cannot hold it, none of it: never "complete" with a gap.
     const fits = read.complete && bytesOf(frames) <= room;

@@ -88,6 +88,14 @@ export interface StreamFollowingOptions {
    */
   frameOf?: (event: LayerEvent, conn: Connection) => LayerEvent | null;
   /**
+   * Each frame is its event, or one at least as long: `frameOf` adds to events, and never
+   * skips nor shortens one. A reconnect that missed more than the socket can hold is then
+   * refused before the events are read (the streams are told `maxBytes`), which bounds what one
+   * handshake costs in a room of long messages. Default: `true` without a `frameOf`, else
+   * `false` (every missed event is read, and the frames it makes are measured).
+   */
+  framesKeepEvents?: boolean;
+  /**
    * What an event that came without an offset from outside this framework (a Django
    * `group_send`) is kept as in `group`'s stream, or `null` to send it as it came, not kept.
    * Used only where the streams can keep such events once (`GroupStreams.keepForeign`).
@@ -451,6 +459,7 @@ class Follower implements StreamFollower {
       wantsStream,
       historySize: route.historySize,
       frameOf: route.frameOf,
+      framesKeepEvents: route.framesKeepEvents,
     });
   }
 }

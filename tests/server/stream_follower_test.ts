@@ -503,3 +503,58 @@ Deno.test("an event from outside that is not kept waits behind one kept before i
   store.close();
   assertEquals(got, ["a", "b (other process)", "G (group_send)", "S (send to one channel)"]);
 });
+
+Deno.test("a client whose frameOf skips others' events recovers its own, however much of others' it missed", async () => {
+  await using services = await createTestServices();
+  // Each socket sees the notes to its user only.
+  const consumer = notesConsumer(services, {
+    frameOf: (event, conn) => event.to === conn.scope.query.get("user") ? event : null,
+  });
+  await services.streams.publish(GROUP, { type: "note", text: "a", to: "ada" });
+  const { epoch } = await services.streams.latest(GROUP, 0);
+  await services.streams.publish(GROUP, { type: "note", text: "for ada", to: "ada" });
+  // 2 MB of notes to someone else: more than a socket holds, but not as ada's frames.
+  const long = "x".repeat(5000);
+  for (let n = 0; n < 400; n++) {
+    await services.streams.publish(GROUP, { type: "note", text: long, to: "bob" });
+  }
+  const comm = await open(consumer, services, `?user=ada&epoch=${epoch}&since=1`);
+  const [verdict, missed] = await frames(comm, 2);
+  assertEquals([verdict.type, verdict.complete, verdict.offset], [RECOVERED, true, 402]);
+  assertEquals([missed.text, missed.recovered], ["for ada", true]);
+  await comm.disconnect();
+});
+
+Deno.test("sockets of one route that re-enter at one position share one read, whatever each has unsent", async () => {
+  await using services = await createTestServices();
+  let reads = 0;
+  const streams = services.streams;
+  // The streams, with their reads counted (their methods called on them: private fields).
+  const counted = new Proxy(streams, {
+    get(target, key) {
+      if (key === "since") {
+        return (...args: Parameters<GroupStreams["since"]>) => (reads++, target.since(...args));
+      }
+      const value = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const consumer = notesConsumer(services, {}, counted);
+  await publish(services, "a");
+  const comms = [];
+  for (let n = 0; n < 20; n++) {
+    const comm = await open(consumer, services, "?stream=1");
+    await frames(comm, 2); // the position, the history
+    comm.socket.bufferedAmount = n * 1000; // each has a little still unsent
+    comms.push(comm);
+  }
+  reads = 0;
+  // An event of an epoch they do not know (a Redis master change): each re-enters.
+  await services.layer.groupSend(GROUP, { type: "note", text: "x", epoch: "other", offset: 9 });
+  for (const comm of comms) assertEquals((await comm.receiveJson()).type, RECOVERED);
+  assertEquals(reads, 1);
+  for (const comm of comms) {
+    comm.socket.bufferedAmount = 0;
+    await comm.disconnect();
+  }
+});
