@@ -304,6 +304,7 @@ export {
 
 // Storage.
 export {
+  PartlyWrittenError,
   sortableId,
   type Store,
   type StoreChange,

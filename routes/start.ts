@@ -43,14 +43,22 @@ export async function startSite(
     throw error;
   });
   const app = createSite(services, { upgrade: options.upgrade });
-  return await serveApp(app, {
-    hostname: config.host,
-    port: config.port,
-    reusePort: options.reusePort,
-    servedBy: options.servedBy,
-    onClosed: async () => {
-      await workers.close();
-      await backends.close();
-    },
-  });
+  const close = async () => {
+    await workers.close();
+    await backends.close();
+  };
+  try {
+    return await serveApp(app, {
+      hostname: config.host,
+      port: config.port,
+      reusePort: options.reusePort,
+      servedBy: options.servedBy,
+      onClosed: close,
+    });
+  } catch (error) {
+    // Not served (its port is taken): what was opened for it is let go, DATA_DIR's lock too.
+    await app.close();
+    await close();
+    throw error;
+  }
 }

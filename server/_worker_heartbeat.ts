@@ -7,11 +7,15 @@
 /** How often the parent asks each Worker for a sign of life. */
 const HEARTBEAT_MS = 1000;
 
-/** Reports the Workers that have not been heard from for `hangMs`. */
+/** Reports the Workers that have left the parent's asks unanswered for `hangMs`. */
 export class WorkerHeartbeat {
   readonly #hangMs: number;
   readonly #onSilent: (worker: Worker, index: number, silentMs: number) => void;
-  readonly #lastHeard = new Map<Worker, number>();
+  // Whether each Worker said anything since the last ask, and how many asks in a row it left
+  // unanswered. Asks, not time: a parent that was itself stopped or busy (a `docker pause`, a
+  // long task of its own) asked less often meanwhile, and that is no Worker's silence.
+  readonly #answered = new Map<Worker, boolean>();
+  readonly #missed = new Map<Worker, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(hangMs: number, onSilent: (worker: Worker, index: number, silentMs: number) => void) {
@@ -21,22 +25,25 @@ export class WorkerHeartbeat {
 
   /** Any message from `worker` counts as a sign of life. */
   listen(worker: Worker): void {
-    worker.addEventListener("message", () => this.#lastHeard.set(worker, performance.now()));
+    worker.addEventListener("message", () => this.#answered.set(worker, true));
   }
 
   /** Starts watching `workers` (once they all listen); `skip` names those given up already. */
   start(workers: readonly Worker[], skip: (worker: Worker) => boolean): void {
-    const startedAt = performance.now();
+    const everyMs = Math.min(HEARTBEAT_MS, this.#hangMs / 4);
+    const most = Math.ceil(this.#hangMs / everyMs);
+    for (const worker of workers) this.#answered.set(worker, true);
     this.#timer = setInterval(() => {
-      const now = performance.now();
       for (const [index, worker] of workers.entries()) {
         if (skip(worker)) continue;
-        const silentMs = now - Math.max(startedAt, this.#lastHeard.get(worker) ?? 0);
+        const missed = this.#answered.get(worker) ? 0 : (this.#missed.get(worker) ?? 0) + 1;
+        this.#missed.set(worker, missed);
         // One report at a time: it stops the pool.
-        if (silentMs > this.#hangMs) return this.#onSilent(worker, index, silentMs);
+        if (missed >= most) return this.#onSilent(worker, index, missed * everyMs);
+        this.#answered.set(worker, false);
         worker.postMessage({ type: "ping" });
       }
-    }, Math.min(HEARTBEAT_MS, this.#hangMs / 4));
+    }, everyMs);
   }
 
   stop(): void {

@@ -1,4 +1,10 @@
-import type { Store, StoreChange, StoreEntry, StoreKey } from "./store.ts";
+import {
+  PartlyWrittenError,
+  type Store,
+  type StoreChange,
+  type StoreEntry,
+  type StoreKey,
+} from "./store.ts";
 import { openKv, retryWhileLocked } from "./kv_retry.ts";
 
 // Deno KV's limit on mutations in one atomic operation. It also limits their total size (800
@@ -64,7 +70,9 @@ export class DenoKvStore implements Store {
         at += count;
       } catch (error) {
         // Refused before anything was written: halve, and keep the smaller size for the rest.
-        if (count === 1 || !isOverLimit(error)) throw error;
+        if (count === 1 || !isOverLimit(error)) {
+          throw at === 0 ? error : new PartlyWrittenError(at, error);
+        }
         most = Math.ceil(count / 2);
       }
     }

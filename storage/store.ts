@@ -25,7 +25,8 @@ export interface Store {
   /**
    * Applies changes in order with as few round trips as the backend allows: one store
    * operation for many writes is what keeps periodic batch writers (chat history) cheap.
-   * Not atomic as a whole; each change is.
+   * Not atomic as a whole; each change is. A store that writes the changes in order, in parts,
+   * and fails after some were written rejects with {@linkcode PartlyWrittenError}.
    */
   writeMany(changes: readonly StoreChange[]): Promise<void>;
   /** Entries under `prefix` (at any depth), in key order (or reversed), at most `limit`. */
@@ -35,6 +36,17 @@ export interface Store {
   ): Promise<StoreEntry<T>[]>;
   /** Releases the connection; safe to call twice. */
   close(): void;
+}
+
+/**
+ * A `writeMany` that failed after the first `written` of its changes were written (in order):
+ * what was planned as one batch is then partly in the store.
+ */
+export class PartlyWrittenError extends Error {
+  /** `written`: how many of the changes, from the first, are in the store; `cause`: why not all. */
+  constructor(readonly written: number, cause: unknown) {
+    super(`Only ${written} change(s) written: ${(cause as Error)?.message ?? cause}`, { cause });
+  }
 }
 
 /** One change for {@linkcode Store.writeMany}: a write (without expiry) or a removal. */

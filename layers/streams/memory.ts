@@ -21,7 +21,12 @@
  * How the streams lie in the store: `_store_layout.ts`.
  */
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
-import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
+import {
+  PartlyWrittenError,
+  type Store,
+  type StoreChange,
+  type StoreKey,
+} from "../../storage/store.ts";
 import { frozenEventJson, holdsBytes } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
 import {
@@ -114,11 +119,16 @@ interface GroupState {
 interface PlannedWrite {
   state: GroupState;
   offset: number;
-  newChunks: StoredChunk[];
+  newChunks: PlannedChunk[];
   expiredChunks: number;
   stale: number;
   wasDirty: boolean;
   record: { expires: boolean } | undefined;
+}
+
+/** A chunk a round writes, with its place among the round's writes (after the clears). */
+interface PlannedChunk extends StoredChunk {
+  at: number;
 }
 
 /** What in-process streams publish through: a layer, or the sequencer's fan-out to Workers. */
@@ -138,7 +148,7 @@ export class MemoryStreams implements GroupStreams {
   /** Characters held by every window: what the budget counts. */
   #characters = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #round: Promise<void> | null = null;
+  #round: Promise<number> | null = null;
   #closing: Promise<void> | null = null;
   /** How long each batch write to the store took. */
   readonly writeSeconds: Histogram = new Histogram();
@@ -229,11 +239,8 @@ export class MemoryStreams implements GroupStreams {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#round;
-    await this.#writeRound();
-    const unwritten =
-      [...this.#groups.values()].filter((state) =>
-        state.window !== null && state.window.offset !== state.written
-      ).length;
+    // Its own round's outcome: what was published while it wrote is the next round's.
+    const unwritten = await this.#writeRound();
     if (unwritten > 0) throw new Error(`${unwritten} stream(s) could not be written to the store`);
   }
 
@@ -448,7 +455,8 @@ export class MemoryStreams implements GroupStreams {
     }
   }
 
-  #writeRound(): Promise<void> {
+  // Resolves with how many groups it could not write (0 when all were).
+  #writeRound(): Promise<number> {
     this.#timer = undefined;
     return this.#round ??= (async () => {
       const clears: StoreChange[] = [];
@@ -461,6 +469,7 @@ export class MemoryStreams implements GroupStreams {
         for (const key of state.stale) clears.push({ key, delete: true });
         planned.push(this.#plan(group, state, window, sets, deletes));
       }
+      let failed = false;
       try {
         // Stale chunks go first, so a new chunk under the same key is not removed after it.
         const changes = [...clears, ...sets, ...deletes];
@@ -468,11 +477,11 @@ export class MemoryStreams implements GroupStreams {
         if (changes.length > 0) await this.#store.writeMany(changes);
         if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
         // The group's state changes only once written: a failed round is planned again, whole,
-        // by the next one (the same keys), and adds nothing it would keep for good.
+        // by the next one, and adds nothing it would keep for good.
         for (const { state, offset, record, newChunks, expiredChunks, stale } of planned) {
           state.stale.splice(0, stale);
           state.chunks.splice(0, expiredChunks);
-          state.chunks.push(...newChunks);
+          state.chunks.push(...newChunks.map(({ key, last }) => ({ key, last })));
           state.written = offset;
           state.recordWritten = true;
           if (record !== undefined) state.recordExpires = record.expires;
@@ -480,6 +489,15 @@ export class MemoryStreams implements GroupStreams {
         if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
         this.#failing = false;
       } catch (error) {
+        failed = true;
+        // Written in part (several commits): chunks written are not tracked as the stream's, so
+        // they are removed at the next round that works (a new chunk under the key is set after).
+        const written = error instanceof PartlyWrittenError ? error.written - clears.length : 0;
+        for (const { state, newChunks } of planned) {
+          for (const { key, at } of newChunks) {
+            if (at < written && !state.stale.includes(key)) state.stale.push(key);
+          }
+        }
         // Once per outage, not every round: it is retried every round until it works.
         if (!this.#failing) {
           log.warn(`Streams of ${planned.length} group(s) not written; retrying`, error);
@@ -490,6 +508,7 @@ export class MemoryStreams implements GroupStreams {
       }
       this.#round = null;
       if (planned.some(({ state }) => state.window!.offset !== state.written)) this.#schedule();
+      return failed ? planned.length : 0;
     })();
   }
 
@@ -510,11 +529,11 @@ export class MemoryStreams implements GroupStreams {
     // Cleared now, not once written: a new epoch taken while the round writes marks it again.
     const wasDirty = state.dirty;
     state.dirty = false;
-    const newChunks: StoredChunk[] = [];
+    const newChunks: PlannedChunk[] = [];
     for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
       const key = chunkKey(group, last);
+      newChunks.push({ key, last, at: sets.length });
       sets.push({ key, value: bytes });
-      newChunks.push({ key, last });
     }
     const chunks = [...state.chunks, ...newChunks];
     const first = window.firstOffset;

@@ -2,6 +2,7 @@
 import { assertEquals, assertMatch, assertNotEquals, assertRejects } from "@std/assert";
 import { lockDataDir } from "../../storage/data_dir_lock.ts";
 import { runServerToExit, startServerProcess } from "../scale/_process.ts";
+import { startTestServer } from "../_support/server.ts";
 
 Deno.test("a DATA_DIR held is refused to another holder, naming the first's pid, and free once let go", async () => {
   const dir = await Deno.makeTempDir({ prefix: "data-dir-lock-" });
@@ -34,6 +35,22 @@ Deno.test("a second server on a DATA_DIR in use does not start, and says which s
     assertEquals(response.status, 200);
     await response.body?.cancel();
   } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a start that fails (its port taken) lets DATA_DIR go: the next start on it works", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "data-dir-failed-start-" });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (taken.addr as Deno.NetAddr).port;
+    await assertRejects(() => startTestServer({ dataDir, port }), Error, "HOST and PORT");
+    await using server = await startTestServer({ dataDir });
+    const response = await fetch(server.httpUrl("/chat/"));
+    assertEquals(response.status, 200);
+    await response.body?.cancel();
+  } finally {
+    taken.close();
     await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -5,6 +5,7 @@ import type { GroupLayer } from "../../../layers/layer.ts";
 import { MemoryStreams } from "../../../layers/streams/memory.ts";
 import { EMPTY_STREAM_KEPT_MS, PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
+import { PartlyWrittenError } from "../../../storage/store.ts";
 import type { Store } from "../../../storage/store.ts";
 import { CapturedLog } from "../../_support/captured_log.ts";
 
@@ -415,4 +416,54 @@ Deno.test("in-process streams: rounds that fail add nothing they keep, and are c
     assertEquals(lines.filter((line) => line.includes("not written")).length, 1);
     assert(lines.some((line) => line.includes("written again")));
   }
+});
+
+Deno.test("in-process streams: a round written only in part leaves no chunk behind that a restart would read twice", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  let partly: number | null = null;
+  const writeMany = store.writeMany.bind(store);
+  // A round of several commits whose later ones fail (a disk that fills up meanwhile).
+  store.writeMany = async (changes) => {
+    if (partly === null) return writeMany(changes);
+    await writeMany(changes.slice(0, partly));
+    throw new PartlyWrittenError(partly, new Error("database or disk is full"));
+  };
+  const run = new MemoryStreams(layer, store, { writeDelayMs: 60_000 });
+  for (const room of ["room.a", "room.b"]) {
+    for (let n = 1; n <= 3; n++) await run.publish(room, { type: "t", n });
+  }
+  await run.flush();
+  const { epoch } = await run.latest("room.a", 0);
+  for (const room of ["room.a", "room.b"]) await run.publish(room, { type: "t", n: 4 });
+  partly = 1; // room.a's new chunk is written; room.b's is not
+  await assertRejects(() => run.flush());
+  partly = null;
+  await run.publish("room.a", { type: "t", n: 5 }); // the next chunk of room.a ends elsewhere
+  await run.close();
+  const next = new MemoryStreams(layer, store);
+  const read = await next.since("room.a", { epoch, offset: 3 });
+  assertEquals([read.complete, read.events.map((e) => e.n)], [true, [4, 5]]);
+  await next.close();
+});
+
+Deno.test("in-process streams: a flush resolves when its round was written, though more came meanwhile", async () => {
+  using store = await openStore();
+  const writeMany = store.writeMany.bind(store);
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  const { promise: writing, resolve: started } = Promise.withResolvers<void>();
+  store.writeMany = async (changes) => {
+    started();
+    await release;
+    return writeMany(changes);
+  };
+  const streams = new MemoryStreams(new InMemoryLayer(), store, { writeDelayMs: 60_000 });
+  await streams.publish("room.a", { type: "t", n: 1 });
+  const flushed = streams.flush();
+  await writing;
+  await streams.publish("room.a", { type: "t", n: 2 }); // the next round's
+  resolve();
+  await flushed; // nothing failed
+  assertEquals(streams.writeFailures, 0);
+  await streams.close();
 });
