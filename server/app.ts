@@ -353,15 +353,34 @@ function finish(request: Request, answered: Response): Response | Promise<Respon
 }
 
 // A HEAD's answer: the GET's headers, its length included (RFC 9110: the same as GET's), and
-// no body. A page's body is read for its length; a file's answer names its length already.
+// no body. A file's answer names its length already; a page's body is read for it, up to
+// `HEAD_READ_BYTES` (a stream that goes on, an event feed say, is not read to its end: its
+// answer then names no length, as its GET's would not).
 async function withoutBody(response: Response): Promise<Response> {
   const headers = response.headers;
   if (!headers.has("content-length")) {
-    headers.set("content-length", String((await response.arrayBuffer()).byteLength));
+    const length = await lengthOf(response.body!, HEAD_READ_BYTES);
+    if (length !== null) headers.set("content-length", String(length));
   } else {
-    await response.body?.cancel();
+    await response.body!.cancel();
   }
   return new Response(null, { status: response.status, headers });
+}
+
+const HEAD_READ_BYTES = 1024 * 1024;
+
+// The length of `body` if it ends within `most` bytes, else `null`; read and let go either way.
+async function lengthOf(body: ReadableStream<Uint8Array>, most: number): Promise<number | null> {
+  const reader = body.getReader();
+  let length = 0;
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    length += chunk.value.byteLength;
+    if (length > most) {
+      await reader.cancel();
+      return null;
+    }
+  }
+  return length;
 }
 
 function clientAddress(request: Request, peer: string, trustProxy: boolean): string {

@@ -55,3 +55,21 @@ Deno.test("a HEAD is answered with the length its GET's body has, and no body", 
   assertEquals(head.body, null);
   await app.close();
 });
+
+Deno.test("a HEAD of a page that streams on is answered without reading it to an end it has not", async () => {
+  await using services = await createTestServices();
+  let cancelled = false;
+  const endless = () =>
+    new Response(
+      new ReadableStream({
+        pull: (controller) => controller.enqueue(new Uint8Array(64 * 1024)),
+        cancel: () => void (cancelled = true),
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    );
+  const app = createApp({ routes: [page("GET", "/feed/", endless)], services });
+  const head = await app.handle(new Request("http://localhost/feed/", { method: "HEAD" }));
+  assertEquals([head.status, head.headers.get("content-length"), head.body], [200, null, null]);
+  assertEquals(cancelled, true);
+  await app.close();
+});
