@@ -21,12 +21,7 @@
  * How the streams lie in the store: `_store_layout.ts`.
  */
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
-import {
-  PartlyWrittenError,
-  type Store,
-  type StoreChange,
-  type StoreKey,
-} from "../../storage/store.ts";
+import type { Store, StoreChange } from "../../storage/store.ts";
 import { frozenEventJson, holdsBytes } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
 import {
@@ -54,7 +49,8 @@ import {
 import { RetainedWindow } from "./_window.ts";
 import { trimToBudget } from "./_memory_budget.ts";
 import { UnusedGroups } from "./_unused_groups.ts";
-import { Histogram } from "../../telemetry/metrics.ts";
+import type { Histogram } from "../../telemetry/metrics.ts";
+import { WriteRounds, type WrittenState } from "./_write_rounds.ts";
 import {
   chunkKey,
   markRunClean,
@@ -63,7 +59,6 @@ import {
   readStoredStream,
   recordChange,
   recordKey,
-  type StoredChunk,
   type StreamRecord,
 } from "./_store_layout.ts";
 
@@ -93,42 +88,10 @@ export const DEFAULT_STREAM_MEMORY = 256 * 1024 * 1024;
 export const MAX_UNUSED_GROUPS = 10_000;
 /** A stream over its budget is brought down to this share of it, so trims come in batches. */
 const BUDGET_AFTER_TRIM = 0.9;
-interface GroupState {
-  window: RetainedWindow | null;
+
+interface GroupState extends WrittenState {
   /** Publishes and reads made while the group loads, run in order once it has. */
   queue: ((window: RetainedWindow) => void)[];
-  /** Written chunks, oldest first, with the last offset each holds. */
-  chunks: StoredChunk[];
-  /** The last offset written to the store. */
-  written: number;
-  /** The record must be written even without new events (a new epoch). */
-  dirty: boolean;
-  /** This run has written the group's record (see `#plan`). */
-  recordWritten: boolean;
-  /** That record is an unused group's, which expires: it must be written again once used. */
-  recordExpires: boolean;
-  /** Stored chunks that are not this stream's (found without a record): removed first. */
-  stale: StoreKey[];
-}
-
-/**
- * One group's part of a write round, applied to its state only once the round is written: the
- * chunks it adds and the oldest it removes, the stale keys it clears, whether it writes the
- * record (and whether that expires), and the offset it writes up to.
- */
-interface PlannedWrite {
-  state: GroupState;
-  offset: number;
-  newChunks: PlannedChunk[];
-  expiredChunks: number;
-  stale: number;
-  wasDirty: boolean;
-  record: { expires: boolean } | undefined;
-}
-
-/** A chunk a round writes, with its place among the round's writes (after the clears). */
-interface PlannedChunk extends StoredChunk {
-  at: number;
 }
 
 /** What in-process streams publish through: a layer, or the sequencer's fan-out to Workers. */
@@ -139,7 +102,6 @@ export class MemoryStreams implements GroupStreams {
   #layer: StreamsLayer;
   #store: Store;
   #retention: StreamRetention;
-  #delayMs: number;
   #groups = new Map<string, GroupState>();
   /** Groups read but never published to (offset 0), the least recently read first. */
   #unused: UnusedGroups<GroupState>;
@@ -147,23 +109,28 @@ export class MemoryStreams implements GroupStreams {
   #memoryBudget: number;
   /** Characters held by every window: what the budget counts. */
   #characters = 0;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #round: Promise<number> | null = null;
+  #writes: WriteRounds;
   #closing: Promise<void> | null = null;
-  /** How long each batch write to the store took. */
-  readonly writeSeconds: Histogram = new Histogram();
-  /** Write rounds that failed (each is tried again at the next). */
-  writeFailures: number = 0;
-  #failing = false;
 
   /** Streams that publish on `layer` and keep their events in `store`. */
   constructor(layer: StreamsLayer, store: Store, options: MemoryStreamsOptions = {}) {
     this.#layer = layer;
     this.#store = store;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
-    this.#delayMs = options.writeDelayMs ?? STREAM_WRITE_DELAY_MS;
     this.#memoryBudget = options.memoryBudget ?? DEFAULT_STREAM_MEMORY;
     this.#unused = new UnusedGroups(options.unusedGroups ?? MAX_UNUSED_GROUPS);
+    const delayMs = options.writeDelayMs ?? STREAM_WRITE_DELAY_MS;
+    this.#writes = new WriteRounds(store, this.#run, delayMs, () => this.#groups);
+  }
+
+  /** How long each batch write to the store took. */
+  get writeSeconds(): Histogram {
+    return this.#writes.writeSeconds;
+  }
+
+  /** Write rounds that failed (each is tried again at the next). */
+  get writeFailures(): number {
+    return this.#writes.writeFailures;
   }
 
   /** Characters of JSON every window holds together (see `memoryBudget`). */
@@ -235,13 +202,8 @@ export class MemoryStreams implements GroupStreams {
    * Writes every stream's unwritten events now; rejects when some could not be written (they
    * are tried again at the next round).
    */
-  async flush(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#round;
-    // Its own round's outcome: what was published while it wrote is the next round's.
-    const unwritten = await this.#writeRound();
-    if (unwritten > 0) throw new Error(`${unwritten} stream(s) could not be written to the store`);
+  flush(): Promise<void> {
+    return this.#writes.flush();
   }
 
   /**
@@ -312,7 +274,7 @@ export class MemoryStreams implements GroupStreams {
     window.trim(retention, now);
     this.#characters += window.characters - before;
     if (this.#characters > this.#memoryBudget) this.#trimToBudget();
-    this.#schedule();
+    this.#writes.schedule();
     const layer = this.#layer;
     if (layer.groupSendNow === undefined) {
       return Promise.try(() => layer.groupSend(group, streamed)).then(
@@ -427,7 +389,7 @@ export class MemoryStreams implements GroupStreams {
       state.recordExpires = unused;
     } else {
       state.dirty = true;
-      this.#schedule();
+      this.#writes.schedule();
     }
     return window;
   }
@@ -447,107 +409,6 @@ export class MemoryStreams implements GroupStreams {
       log.warn(`Stream of "${group}": its record could not be written; a new epoch`, error);
       return false;
     }
-  }
-
-  #schedule(): void {
-    if (this.#timer === undefined && this.#round === null) {
-      this.#timer = setTimeout(() => void this.#writeRound(), this.#delayMs);
-    }
-  }
-
-  // Resolves with how many groups it could not write (0 when all were).
-  #writeRound(): Promise<number> {
-    this.#timer = undefined;
-    return this.#round ??= (async () => {
-      const clears: StoreChange[] = [];
-      const sets: StoreChange[] = [];
-      const deletes: StoreChange[] = [];
-      const planned: PlannedWrite[] = [];
-      for (const [group, state] of this.#groups) {
-        const window = state.window;
-        if (window === null || (window.offset === state.written && !state.dirty)) continue;
-        for (const key of state.stale) clears.push({ key, delete: true });
-        planned.push(this.#plan(group, state, window, sets, deletes));
-      }
-      let failed = false;
-      try {
-        // Stale chunks go first, so a new chunk under the same key is not removed after it.
-        const changes = [...clears, ...sets, ...deletes];
-        const started = performance.now();
-        if (changes.length > 0) await this.#store.writeMany(changes);
-        if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
-        // The group's state changes only once written: a failed round is planned again, whole,
-        // by the next one, and adds nothing it would keep for good.
-        for (const { state, offset, record, newChunks, expiredChunks, stale } of planned) {
-          state.stale.splice(0, stale);
-          state.chunks.splice(0, expiredChunks);
-          state.chunks.push(...newChunks.map(({ key, last }) => ({ key, last })));
-          state.written = offset;
-          state.recordWritten = true;
-          if (record !== undefined) state.recordExpires = record.expires;
-        }
-        if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
-        this.#failing = false;
-      } catch (error) {
-        failed = true;
-        // Written in part (several commits): chunks written are not tracked as the stream's, so
-        // they are removed at the next round that works (a new chunk under the key is set after).
-        const written = error instanceof PartlyWrittenError ? error.written - clears.length : 0;
-        for (const { state, newChunks } of planned) {
-          for (const { key, at } of newChunks) {
-            if (at < written && !state.stale.includes(key)) state.stale.push(key);
-          }
-        }
-        // Once per outage, not every round: it is retried every round until it works.
-        if (!this.#failing) {
-          log.warn(`Streams of ${planned.length} group(s) not written; retrying`, error);
-        }
-        this.#failing = true;
-        this.writeFailures++;
-        for (const { state, wasDirty } of planned) if (wasDirty) state.dirty = true;
-      }
-      this.#round = null;
-      if (planned.some(({ state }) => state.window!.offset !== state.written)) this.#schedule();
-      return failed ? planned.length : 0;
-    })();
-  }
-
-  // Adds the group's new chunks to `sets`, the chunks now expired to `deletes`, and the
-  // group's record to `sets` when it must change. A record is written once per run (it names
-  // the run, which tells a crash from a clean stop), when the epoch is new, and when no chunk
-  // is left; otherwise the last chunk's key holds the latest offset, and a read takes the
-  // larger of the two: half as many writes per round for a busy stream.
-  // Nothing of the group's state changes until the round is written (see `PlannedWrite`).
-  #plan(
-    group: string,
-    state: GroupState,
-    window: RetainedWindow,
-    sets: StoreChange[],
-    deletes: StoreChange[],
-  ): PlannedWrite {
-    const recordNeeded = state.dirty || !state.recordWritten || state.recordExpires;
-    // Cleared now, not once written: a new epoch taken while the round writes marks it again.
-    const wasDirty = state.dirty;
-    state.dirty = false;
-    const newChunks: PlannedChunk[] = [];
-    for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
-      const key = chunkKey(group, last);
-      newChunks.push({ key, last, at: sets.length });
-      sets.push({ key, value: bytes });
-    }
-    const chunks = [...state.chunks, ...newChunks];
-    const first = window.firstOffset;
-    let expiredChunks = 0;
-    while (expiredChunks < chunks.length && chunks[expiredChunks].last < first) {
-      deletes.push({ key: chunks[expiredChunks++].key, delete: true });
-    }
-    const stale = state.stale.length;
-    const planned = { state, offset: window.offset, newChunks, expiredChunks, stale, wasDirty };
-    if (!recordNeeded && expiredChunks < chunks.length) return { ...planned, record: undefined };
-    const expires = window.offset === 0;
-    const record = { epoch: window.epoch, offset: window.offset, run: this.#run };
-    sets.push(recordChange(group, record, expires));
-    return { ...planned, record: { expires } };
   }
 }
 

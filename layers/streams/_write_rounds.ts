@@ -1,0 +1,199 @@
+/**
+ * How the in-process streams (`memory.ts`) write their windows to the store: in rounds, at
+ * most `delayMs` after an event was published, every stream's new events in one `writeMany`.
+ * A round changes a group's state only once it is written, so a round that fails is planned
+ * again, whole, by the next; one written in part (several commits) has what it wrote removed
+ * first. Failures are counted and said once per outage.
+ *
+ * How the streams lie in the store: `_store_layout.ts`.
+ */
+import {
+  PartlyWrittenError,
+  type Store,
+  type StoreChange,
+  type StoreKey,
+} from "../../storage/store.ts";
+import { log } from "../../telemetry/log.ts";
+import { Histogram } from "../../telemetry/metrics.ts";
+import type { RetainedWindow } from "./_window.ts";
+import { chunkKey, MAX_CHUNK_BYTES, recordChange, type StoredChunk } from "./_store_layout.ts";
+
+/** What a round reads and writes of one group's state. */
+export interface WrittenState {
+  window: RetainedWindow | null;
+  /** Written chunks, oldest first, with the last offset each holds. */
+  chunks: StoredChunk[];
+  /** The last offset written to the store. */
+  written: number;
+  /** The record must be written even without new events (a new epoch). */
+  dirty: boolean;
+  /** This run has written the group's record (see `#plan`). */
+  recordWritten: boolean;
+  /** That record is an unused group's, which expires: it must be written again once used. */
+  recordExpires: boolean;
+  /** Stored chunks that are not this stream's (found without a record): removed first. */
+  stale: StoreKey[];
+}
+
+/**
+ * One group's part of a write round, applied to its state only once the round is written: the
+ * chunks it adds and the oldest it removes, the stale keys it clears, whether it writes the
+ * record (and whether that expires), and the offset it writes up to.
+ */
+interface PlannedWrite {
+  state: WrittenState;
+  offset: number;
+  newChunks: PlannedChunk[];
+  expiredChunks: number;
+  stale: number;
+  wasDirty: boolean;
+  record: { expires: boolean } | undefined;
+}
+
+/** A chunk a round writes, with its place among the round's writes (after the clears). */
+interface PlannedChunk extends StoredChunk {
+  at: number;
+}
+
+/** The write rounds of one run of the in-process streams. */
+export class WriteRounds {
+  readonly #store: Store;
+  readonly #run: string;
+  readonly #delayMs: number;
+  readonly #groups: () => Iterable<[string, WrittenState]>;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #round: Promise<number> | null = null;
+  #failing = false;
+  /** How long each batch write to the store took. */
+  readonly writeSeconds: Histogram = new Histogram();
+  /** Write rounds that failed (each is tried again at the next). */
+  writeFailures: number = 0;
+
+  /** Rounds that write `groups()` to `store`, their records naming `run`. */
+  constructor(
+    store: Store,
+    run: string,
+    delayMs: number,
+    groups: () => Iterable<[string, WrittenState]>,
+  ) {
+    this.#store = store;
+    this.#run = run;
+    this.#delayMs = delayMs;
+    this.#groups = groups;
+  }
+
+  /** Writes what is unwritten `delayMs` from now, unless a round is due or under way. */
+  schedule(): void {
+    if (this.#timer === undefined && this.#round === null) {
+      this.#timer = setTimeout(() => void this.#writeRound(), this.#delayMs);
+    }
+  }
+
+  /**
+   * Writes every stream's unwritten events now; rejects when some could not be written (they
+   * are tried again at the next round).
+   */
+  async flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#round;
+    // Its own round's outcome: what was published while it wrote is the next round's.
+    const unwritten = await this.#writeRound();
+    if (unwritten > 0) throw new Error(`${unwritten} stream(s) could not be written to the store`);
+  }
+
+  // Resolves with how many groups it could not write (0 when all were).
+  #writeRound(): Promise<number> {
+    this.#timer = undefined;
+    return this.#round ??= (async () => {
+      const clears: StoreChange[] = [];
+      const sets: StoreChange[] = [];
+      const deletes: StoreChange[] = [];
+      const planned: PlannedWrite[] = [];
+      for (const [group, state] of this.#groups()) {
+        const window = state.window;
+        if (window === null || (window.offset === state.written && !state.dirty)) continue;
+        for (const key of state.stale) clears.push({ key, delete: true });
+        planned.push(this.#plan(group, state, window, sets, deletes));
+      }
+      let failed = false;
+      try {
+        // Stale chunks go first, so a new chunk under the same key is not removed after it.
+        const changes = [...clears, ...sets, ...deletes];
+        const started = performance.now();
+        if (changes.length > 0) await this.#store.writeMany(changes);
+        if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
+        // The group's state changes only once written: a failed round is planned again, whole,
+        // by the next one, and adds nothing it would keep for good.
+        for (const { state, offset, record, newChunks, expiredChunks, stale } of planned) {
+          state.stale.splice(0, stale);
+          state.chunks.splice(0, expiredChunks);
+          state.chunks.push(...newChunks.map(({ key, last }) => ({ key, last })));
+          state.written = offset;
+          state.recordWritten = true;
+          if (record !== undefined) state.recordExpires = record.expires;
+        }
+        if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
+        this.#failing = false;
+      } catch (error) {
+        failed = true;
+        // Written in part (several commits): chunks written are not tracked as the stream's, so
+        // they are removed at the next round that works (a new chunk under the key is set after).
+        const written = error instanceof PartlyWrittenError ? error.written - clears.length : 0;
+        for (const { state, newChunks } of planned) {
+          for (const { key, at } of newChunks) {
+            if (at < written && !state.stale.includes(key)) state.stale.push(key);
+          }
+        }
+        // Once per outage, not every round: it is retried every round until it works.
+        if (!this.#failing) {
+          log.warn(`Streams of ${planned.length} group(s) not written; retrying`, error);
+        }
+        this.#failing = true;
+        this.writeFailures++;
+        for (const { state, wasDirty } of planned) if (wasDirty) state.dirty = true;
+      }
+      this.#round = null;
+      if (planned.some(({ state }) => state.window!.offset !== state.written)) this.schedule();
+      return failed ? planned.length : 0;
+    })();
+  }
+
+  // Adds the group's new chunks to `sets`, the chunks now expired to `deletes`, and the
+  // group's record to `sets` when it must change. A record is written once per run (it names
+  // the run, which tells a crash from a clean stop), when the epoch is new, and when no chunk
+  // is left; otherwise the last chunk's key holds the latest offset, and a read takes the
+  // larger of the two: half as many writes per round for a busy stream.
+  // Nothing of the group's state changes until the round is written (see `PlannedWrite`).
+  #plan(
+    group: string,
+    state: WrittenState,
+    window: RetainedWindow,
+    sets: StoreChange[],
+    deletes: StoreChange[],
+  ): PlannedWrite {
+    const recordNeeded = state.dirty || !state.recordWritten || state.recordExpires;
+    // Cleared now, not once written: a new epoch taken while the round writes marks it again.
+    const wasDirty = state.dirty;
+    state.dirty = false;
+    const newChunks: PlannedChunk[] = [];
+    for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
+      const key = chunkKey(group, last);
+      newChunks.push({ key, last, at: sets.length });
+      sets.push({ key, value: bytes });
+    }
+    const chunks = [...state.chunks, ...newChunks];
+    const first = window.firstOffset;
+    let expiredChunks = 0;
+    while (expiredChunks < chunks.length && chunks[expiredChunks].last < first) {
+      deletes.push({ key: chunks[expiredChunks++].key, delete: true });
+    }
+    const stale = state.stale.length;
+    const planned = { state, offset: window.offset, newChunks, expiredChunks, stale, wasDirty };
+    if (!recordNeeded && expiredChunks < chunks.length) return { ...planned, record: undefined };
+    const expires = window.offset === 0;
+    const record = { epoch: window.epoch, offset: window.offset, run: this.#run };
+    sets.push(recordChange(group, record, expires));
+    return { ...planned, record: { expires } };
+  }
+}
