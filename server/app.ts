@@ -353,9 +353,10 @@ function finish(request: Request, answered: Response): Response | Promise<Respon
 }
 
 // A HEAD's answer: the GET's headers, its length included (RFC 9110: the same as GET's), and
-// no body. A file's answer names its length already; a page's body is read for it, up to
-// `HEAD_READ_BYTES` (a stream that goes on, an event feed say, is not read to its end: its
-// answer then names no length, as its GET's would not).
+// no body. A file's answer names its length already; a page's body is read for it when it is
+// all there already (a page made as text), up to `HEAD_READ_BYTES`. A body still being made
+// (an event feed), or one that fails, is let go: its answer then names no length, as its GET's
+// would not.
 async function withoutBody(response: Response): Promise<Response> {
   const headers = response.headers;
   if (!headers.has("content-length")) {
@@ -369,18 +370,34 @@ async function withoutBody(response: Response): Promise<Response> {
 
 const HEAD_READ_BYTES = 1024 * 1024;
 
-// The length of `body` if it ends within `most` bytes, else `null`; read and let go either way.
+// The length of `body` if all of it is there already and it is at most `most` bytes, else
+// `null`; read and let go either way. "There already": each read answers before the next turn
+// of the event loop, as a body made from text does.
 async function lengthOf(body: ReadableStream<Uint8Array>, most: number): Promise<number | null> {
   const reader = body.getReader();
   let length = 0;
-  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-    length += chunk.value.byteLength;
-    if (length > most) {
-      await reader.cancel();
-      return null;
+  try {
+    for (;;) {
+      const chunk = await readNow(reader);
+      if (chunk === null) break;
+      if (chunk.done) return length;
+      length += chunk.value.byteLength;
+      if (length > most) break;
     }
+  } catch {
+    // a body that failed: answered without its length
   }
-  return length;
+  await reader.cancel().catch(() => {});
+  return null;
+}
+
+// The next chunk, or `null` when it is not there within this turn of the event loop.
+function readNow(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<ReadableStreamReadResult<Uint8Array> | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const later = new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), 0));
+  return Promise.race([reader.read(), later]).finally(() => clearTimeout(timer));
 }
 
 function clientAddress(request: Request, peer: string, trustProxy: boolean): string {

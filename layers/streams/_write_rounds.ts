@@ -105,58 +105,72 @@ export class WriteRounds {
   // Resolves with how many groups it could not write (0 when all were).
   #writeRound(): Promise<number> {
     this.#timer = undefined;
-    return this.#round ??= (async () => {
-      const clears: StoreChange[] = [];
-      const sets: StoreChange[] = [];
-      const deletes: StoreChange[] = [];
-      const planned: PlannedWrite[] = [];
-      for (const [group, state] of this.#groups()) {
-        const window = state.window;
-        if (window === null || (window.offset === state.written && !state.dirty)) continue;
-        for (const key of state.stale) clears.push({ key, delete: true });
-        planned.push(this.#plan(group, state, window, sets, deletes));
-      }
-      let failed = false;
-      try {
-        // Stale chunks go first, so a new chunk under the same key is not removed after it.
-        const changes = [...clears, ...sets, ...deletes];
-        const started = performance.now();
-        if (changes.length > 0) await this.#store.writeMany(changes);
-        if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
-        // The group's state changes only once written: a failed round is planned again, whole,
-        // by the next one, and adds nothing it would keep for good.
-        for (const { state, offset, record, newChunks, expiredChunks, stale } of planned) {
-          state.stale.splice(0, stale);
-          state.chunks.splice(0, expiredChunks);
-          state.chunks.push(...newChunks.map(({ key, last }) => ({ key, last })));
-          state.written = offset;
-          state.recordWritten = true;
-          if (record !== undefined) state.recordExpires = record.expires;
-        }
-        if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
-        this.#failing = false;
-      } catch (error) {
-        failed = true;
-        // Written in part (several commits): chunks written are not tracked as the stream's, so
-        // they are removed at the next round that works (a new chunk under the key is set after).
-        const written = error instanceof PartlyWrittenError ? error.written - clears.length : 0;
-        for (const { state, newChunks } of planned) {
-          for (const { key, at } of newChunks) {
-            if (at < written && !state.stale.includes(key)) state.stale.push(key);
-          }
-        }
-        // Once per outage, not every round: it is retried every round until it works.
-        if (!this.#failing) {
-          log.warn(`Streams of ${planned.length} group(s) not written; retrying`, error);
-        }
-        this.#failing = true;
-        this.writeFailures++;
-        for (const { state, wasDirty } of planned) if (wasDirty) state.dirty = true;
-      }
+    // Ended in a callback, which runs after `#round` holds the round even when the round had
+    // nothing to write and so never waited: ended in its own body, it left a finished round in
+    // `#round`, and no round was ever written again.
+    if (this.#round !== null) return this.#round;
+    const round = this.#write().catch((error) => {
+      log.error("Streams: a write round failed", error); // a bug: it catches what it writes
+      return { unwritten: 1, again: true };
+    });
+    return this.#round = round.then(({ unwritten, again }) => {
       this.#round = null;
-      if (planned.some(({ state }) => state.window!.offset !== state.written)) this.schedule();
-      return failed ? planned.length : 0;
-    })();
+      if (again) this.schedule();
+      return unwritten;
+    });
+  }
+
+  // One round: how many groups it could not write, and whether some are left to write.
+  async #write(): Promise<{ unwritten: number; again: boolean }> {
+    const clears: StoreChange[] = [];
+    const sets: StoreChange[] = [];
+    const deletes: StoreChange[] = [];
+    const planned: PlannedWrite[] = [];
+    for (const [group, state] of this.#groups()) {
+      const window = state.window;
+      if (window === null || (window.offset === state.written && !state.dirty)) continue;
+      for (const key of state.stale) clears.push({ key, delete: true });
+      planned.push(this.#plan(group, state, window, sets, deletes));
+    }
+    let failed = false;
+    try {
+      // Stale chunks go first, so a new chunk under the same key is not removed after it.
+      const changes = [...clears, ...sets, ...deletes];
+      const started = performance.now();
+      if (changes.length > 0) await this.#store.writeMany(changes);
+      if (changes.length > 0) this.writeSeconds.observe((performance.now() - started) / 1000);
+      // The group's state changes only once written: a failed round is planned again, whole,
+      // by the next one, and adds nothing it would keep for good.
+      for (const { state, offset, record, newChunks, expiredChunks, stale } of planned) {
+        state.stale.splice(0, stale);
+        state.chunks.splice(0, expiredChunks);
+        state.chunks.push(...newChunks.map(({ key, last }) => ({ key, last })));
+        state.written = offset;
+        state.recordWritten = true;
+        if (record !== undefined) state.recordExpires = record.expires;
+      }
+      if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
+      this.#failing = false;
+    } catch (error) {
+      failed = true;
+      // Written in part (several commits): chunks written are not tracked as the stream's, so
+      // they are removed at the next round that works (a new chunk under the key is set after).
+      const written = error instanceof PartlyWrittenError ? error.written - clears.length : 0;
+      for (const { state, newChunks } of planned) {
+        for (const { key, at } of newChunks) {
+          if (at < written && !state.stale.includes(key)) state.stale.push(key);
+        }
+      }
+      // Once per outage, not every round: it is retried every round until it works.
+      if (!this.#failing) {
+        log.warn(`Streams of ${planned.length} group(s) not written; retrying`, error);
+      }
+      this.#failing = true;
+      this.writeFailures++;
+      for (const { state, wasDirty } of planned) if (wasDirty) state.dirty = true;
+    }
+    const again = planned.some(({ state }) => state.window!.offset !== state.written);
+    return { unwritten: failed ? planned.length : 0, again };
   }
 
   // Adds the group's new chunks to `sets`, the chunks now expired to `deletes`, and the

@@ -73,3 +73,30 @@ Deno.test("a HEAD of a page that streams on is answered without reading it to an
   assertEquals(cancelled, true);
   await app.close();
 });
+
+Deno.test("a HEAD of a page still being made, or whose body fails, is answered at once, with no length", async () => {
+  await using services = await createTestServices();
+  let cancelled = false;
+  // A feed: a line now, the next ones later.
+  const feed = () =>
+    new Response(
+      new ReadableStream({
+        start: (controller) => controller.enqueue(new TextEncoder().encode("data: hello\n\n")),
+        pull: () => new Promise(() => {}),
+        cancel: () => void (cancelled = true),
+      }),
+      { headers: { "content-type": "text/event-stream" } },
+    );
+  const failing = () =>
+    new Response(new ReadableStream({ pull: (controller) => controller.error(new Error("gone")) }));
+  const app = createApp({
+    routes: [page("GET", "/feed/", feed), page("GET", "/failing/", failing)],
+    services,
+  });
+  for (const path of ["/feed/", "/failing/"]) {
+    const head = await app.handle(new Request(`http://localhost${path}`, { method: "HEAD" }));
+    assertEquals([head.status, head.headers.get("content-length"), head.body], [200, null, null]);
+  }
+  assertEquals(cancelled, true);
+  await app.close();
+});

@@ -467,3 +467,31 @@ Deno.test("in-process streams: a flush resolves when its round was written, thou
   assertEquals(streams.writeFailures, 0);
   await streams.close();
 });
+
+Deno.test("in-process streams: a flush with nothing to write leaves the next rounds to write", async () => {
+  using store = await openStore();
+  const writeMany = store.writeMany.bind(store);
+  let wrote = Promise.withResolvers<void>();
+  store.writeMany = async (changes) => {
+    await writeMany(changes);
+    wrote.resolve();
+  };
+  const streams = new MemoryStreams(new InMemoryLayer(), store, { writeDelayMs: 10 });
+  await streams.publish("room.a", { type: "t", n: 1 });
+  await wrote.promise;
+  await streams.flush(); // nothing is left: its round writes nothing
+  wrote = Promise.withResolvers<void>();
+  await streams.publish("room.a", { type: "t", n: 2 });
+  // Written by the round its publish scheduled (none came after such a flush; bounded wait).
+  let timer: number | undefined;
+  const never = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("no round wrote the publish")), 5000);
+  });
+  await Promise.race([wrote.promise, never]).finally(() => clearTimeout(timer));
+  const { epoch } = await streams.latest("room.a", 0);
+  await streams.close();
+  const next = new MemoryStreams(new InMemoryLayer(), store);
+  const read = await next.since("room.a", { epoch, offset: 0 });
+  assertEquals([read.complete, read.events.map((e) => e.n)], [true, [1, 2]]);
+  await next.close();
+});
