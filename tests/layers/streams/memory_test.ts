@@ -483,7 +483,7 @@ Deno.test("in-process streams: a flush with nothing to write leaves the next rou
   wrote = Promise.withResolvers<void>();
   await streams.publish("room.a", { type: "t", n: 2 });
   // Written by the round its publish scheduled (none came after such a flush; bounded wait).
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const never = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error("no round wrote the publish")), 5000);
   });
