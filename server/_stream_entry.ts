@@ -118,8 +118,25 @@ export async function enterStream(conn: Connection, entry: StreamEntry): Promise
       offset: read.offset,
     });
   }
-  for (const frame of framesOf(read, conn, entry.frameOf, "history")) conn.sendJson(frame);
+  for (const frame of newestThatFit(framesOf(read, conn, entry.frameOf, "history"), conn)) {
+    conn.sendJson(frame);
+  }
   return read;
+}
+
+// History is the last events: when the socket cannot hold them all, the newest that it can,
+// rather than the oldest and a drop of the rest (the newest, which it would then never see).
+function newestThatFit(
+  frames: Record<string, unknown>[],
+  conn: Connection,
+): Record<string, unknown>[] {
+  const room = conn.sendCapacity * REPLAY_SHARE;
+  let bytes = 0;
+  for (let i = frames.length - 1; i >= 0; i--) {
+    bytes += frameBytes(JSON.stringify(frames[i]));
+    if (bytes > room) return frames.slice(i + 1);
+  }
+  return frames;
 }
 
 function framesOf(

@@ -49,7 +49,11 @@ export class PartlyWrittenError extends Error {
   }
 }
 
-/** One change for {@linkcode Store.writeMany}: a write (without expiry) or a removal. */
+/**
+ * One change for {@linkcode Store.writeMany}: a write, which expires after `expireInMs` when
+ * it is given (as `set`'s option: the in-process streams write an unused room's record so), or a
+ * removal.
+ */
 export type StoreChange =
   | { key: StoreKey; value: unknown; expireInMs?: number }
   | { key: StoreKey; delete: true };

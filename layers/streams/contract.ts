@@ -39,7 +39,11 @@ import { BYTES_REFUSED, freezeEvent, holdsBytes } from "../event_json.ts";
 
 /** How much a read of what a client missed may come to (see `GroupStreams.since`). */
 export interface SinceOptions {
-  /** More than this many bytes of events' JSON is more than the reader can take. */
+  /**
+   * More than this much of events' JSON is more than the reader can take, counted as the
+   * framework counts what a socket holds: a string's length (UTF-16 units, near enough its
+   * bytes; see `Connection.sendCapacity`).
+   */
   maxBytes?: number;
 }
 

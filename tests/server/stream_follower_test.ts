@@ -558,3 +558,22 @@ Deno.test("sockets of one route that re-enter at one position share one read, wh
     await comm.disconnect();
   }
 });
+
+Deno.test("history the socket cannot hold whole is its newest events, ending with the last", async () => {
+  await using services = await createTestServices();
+  const consumer = notesConsumer(services);
+  const long = "x".repeat(30_000);
+  for (let n = 1; n <= 50; n++) {
+    await services.streams.publish(GROUP, { type: "note", text: `${n} ${long}` });
+  }
+  const comm = await open(consumer, services, "?stream=1");
+  const position = await comm.receiveJson();
+  assertEquals([position.type, position.offset], [RECOVERED, 50]);
+  const offsets = [];
+  while (offsets.at(-1) !== 50) offsets.push((await comm.receiveJson()).offset as number);
+  // Fewer than 50 fit (1.5 MB); those that came are the newest, in order, with no gap.
+  assert(offsets.length < 50, `all ${offsets.length} fit: the test shows nothing`);
+  assertEquals(offsets, Array.from({ length: offsets.length }, (_, i) => 51 - offsets.length + i));
+  assertEquals(comm.droppedBeforeOpen, 0);
+  await comm.disconnect();
+});
