@@ -110,6 +110,7 @@ export function chatConsumer(
     naming,
     commands: options.commands ?? {},
     publishOptions: { retention: options.retention },
+    presenceFailing: false,
     following: new StreamFollowing(streams, {
       frameOf: roomFrameOf,
       // A room's stream holds whole chat messages, which are their own frames.
@@ -131,6 +132,24 @@ function roomFrameOf(event: LayerEvent, conn: Connection): LayerEvent | null {
   return isComplete(event) ? event : chatFrameOf(event, roomNameOf(conn.scope.params.room ?? ""));
 }
 
+// Said once per outage of the presence backend, not once per socket that connects meanwhile.
+function presenceFailed(route: ChatRoute, room: string, error: unknown): false {
+  if (!route.presenceFailing) {
+    route.presenceFailing = true;
+    log.warn(
+      `Presence unavailable (room "${room}": ${(error as Error)?.message ?? error}); sockets ` +
+        "are served without it until it works again",
+    );
+  }
+  return false;
+}
+
+function presenceWorks(route: ChatRoute): true {
+  if (route.presenceFailing) log.info("Presence works again");
+  route.presenceFailing = false;
+  return true;
+}
+
 /** What every socket of one chat route shares. */
 interface ChatRoute {
   readonly streams: GroupStreams;
@@ -140,6 +159,8 @@ interface ChatRoute {
   readonly publishOptions: { retention?: StreamRetention };
   /** The room's stream, as each socket follows it: recovery, then each offset once, in order. */
   readonly following: StreamFollowing;
+  /** The presence backend refused a socket's tracking, and has not taken one since. */
+  presenceFailing: boolean;
 }
 
 type EventHandlers = Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
@@ -213,10 +234,15 @@ class ChatSocket implements ConsumerHooks {
     const sessionId = conn.scope.sessionId;
     const session = sessionId === null ? null : await sessionGroup(sessionId);
     const meta = session === null ? NO_SESSION : { session };
-    await presence.track(this.#member, conn.channelName, meta, topic);
+    // Presence is the chat's extra: a backend that cannot take it (a full disk under Deno KV)
+    // leaves the socket unlisted, not refused.
+    const tracked = await presence.track(this.#member, conn.channelName, meta, topic).then(
+      () => presenceWorks(this.#route),
+      (error) => presenceFailed(this.#route, room, error),
+    );
     try {
       await this.#follower.enter(query);
-      if (!listing) return;
+      if (!listing || !tracked) return;
       const { online } = await presence.state(topic);
       conn.sendJson({
         type: ROOM_PRESENCE_STATE,
@@ -227,7 +253,7 @@ class ChatSocket implements ConsumerHooks {
       this.#diffsLive = true;
     } catch (error) {
       // A refused socket never runs `disconnect`: untrack here, or the member is a ghost.
-      await presence.untrack(conn.channelName);
+      if (tracked) await presence.untrack(conn.channelName);
       throw error;
     }
   }
@@ -283,7 +309,9 @@ class ChatSocket implements ConsumerHooks {
   }
 
   async disconnect(): Promise<void> {
-    await this.#route.presence?.untrack(this.#conn.channelName, { grace: true });
+    await this.#route.presence?.untrack(this.#conn.channelName, { grace: true }).catch((error) =>
+      presenceFailed(this.#route, this.#room, error)
+    );
   }
 
   // With `unconfirmed`, the message may be stored although no ack can come.

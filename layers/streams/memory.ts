@@ -220,9 +220,14 @@ export class MemoryStreams implements GroupStreams {
       if (failure !== null) {
         throw new Error(`Streams: ${failure.message}; the next start gives them a new epoch`);
       }
-      await markRunClean(this.#store, this.#run).catch((error) =>
-        log.warn("Streams: the clean shutdown was not recorded", error)
-      );
+      // Not recorded, the stop is no clean one for the next run either: it says so.
+      await markRunClean(this.#store, this.#run).catch((error) => {
+        throw new Error(
+          `Streams: the clean shutdown was not recorded (${error?.message ?? error}); the next ` +
+            "start gives every stream of this run a new epoch",
+          { cause: error },
+        );
+      });
     })();
   }
 

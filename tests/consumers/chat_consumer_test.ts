@@ -2,6 +2,8 @@ import { assert, assertEquals, assertMatch, assertObjectMatch } from "@std/asser
 import { Communicator } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { chatConsumer } from "../../consumers/chat.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { log } from "../../mod.ts";
 import { isValidRoomName } from "../../consumers/chat_rooms.ts";
 
 const GENEROUS = { rateLimit: { perSecond: 10_000, burst: 10_000 } };
@@ -235,4 +237,30 @@ Deno.test("an event named like an Object method is not handled, and the room goe
   }
   comm.sendJson({ message: "still open" });
   assertEquals((await comm.receiveJson()).message, "still open");
+});
+
+Deno.test("a presence backend that cannot write leaves sockets unlisted, not refused, and is said once", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("info");
+  const real = app.services.presence;
+  // Deno KV on a full disk, as the Workers' presence meets it.
+  const full = () => Promise.reject(new Error("database or disk is full"));
+  const failing = new Proxy(real, {
+    get: (target, key) =>
+      key === "track" || key === "untrack" ? full : Reflect.get(target, key).bind(target),
+  });
+  const consumer = chatConsumer(app.services.streams, failing);
+  const target = { consumer, services: app.services, route: "/ws/chat/:room/" };
+  const members = [];
+  for (const query of ["", "?presence=1"]) {
+    const comm = new Communicator(target, `/ws/chat/lobby/${query}`);
+    assert((await comm.connect()).accepted, `refused: ${query}`);
+    members.push(comm);
+  }
+  members[0].sendJson({ message: "still on" });
+  for (const member of members) assertEquals((await member.receiveJson()).message, "still on");
+  for (const member of members) await member.disconnect();
+  const said = captured.lines.filter((line) => line.includes("Presence unavailable"));
+  assertEquals(said.length, 1, captured.lines.join("\n"));
 });

@@ -495,3 +495,12 @@ Deno.test("in-process streams: a flush with nothing to write leaves the next rou
   assertEquals([read.complete, read.events.map((e) => e.n)], [true, [1, 2]]);
   await next.close();
 });
+
+Deno.test("in-process streams: a stop whose clean mark cannot be written says so", async () => {
+  using store = await openStore();
+  const run = new MemoryStreams(new InMemoryLayer(), store);
+  await run.publish("room.a", { type: "t", n: 1 });
+  await run.flush(); // everything is written; then the disk fills
+  store.set = () => Promise.reject(new Error("database or disk is full"));
+  await assertRejects(() => run.close(), Error, "the clean shutdown was not recorded");
+});
