@@ -242,8 +242,16 @@ class ChatSocket implements ConsumerHooks {
     );
     try {
       await this.#follower.enter(query);
-      if (!listing || !tracked) return;
-      const { online } = await presence.state(topic);
+      if (!listing) return;
+      const online = await presence.state(topic).then(
+        (state) => state.online,
+        (error) => presenceFailed(this.#route, room, error) || null,
+      );
+      if (online === null) {
+        // No list to show: the diffs, which would only wait for it, are not taken either.
+        this.#earlyDiffs = null;
+        return await conn.groupDiscard(presenceGroup(topic));
+      }
       conn.sendJson({
         type: ROOM_PRESENCE_STATE,
         users: presenceSnapshot([], online, this.#member),

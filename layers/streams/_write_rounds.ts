@@ -63,6 +63,8 @@ export class WriteRounds {
   readonly #groups: () => Iterable<[string, WrittenState]>;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #round: Promise<number> | null = null;
+  /** A write was asked for while a round was under way. */
+  #wanted = false;
   #failing = false;
   /** How long each batch write to the store took. */
   readonly writeSeconds: Histogram = new Histogram();
@@ -84,7 +86,9 @@ export class WriteRounds {
 
   /** Writes what is unwritten `delayMs` from now, unless a round is due or under way. */
   schedule(): void {
-    if (this.#timer === undefined && this.#round === null) {
+    // While a round writes, what asks now (another room's publish) is the next round's.
+    if (this.#round !== null) this.#wanted = true;
+    else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => void this.#writeRound(), this.#delayMs);
     }
   }
@@ -115,7 +119,8 @@ export class WriteRounds {
     });
     return this.#round = round.then(({ unwritten, again }) => {
       this.#round = null;
-      if (again) this.schedule();
+      if (again || this.#wanted) this.schedule();
+      this.#wanted = false;
       return unwritten;
     });
   }

@@ -258,9 +258,39 @@ Deno.test("a presence backend that cannot write leaves sockets unlisted, not ref
     assert((await comm.connect()).accepted, `refused: ${query}`);
     members.push(comm);
   }
+  // The list can still be read: the page shows the others.
+  assertEquals((await members[1].receiveJson()).type, "presence.state");
   members[0].sendJson({ message: "still on" });
   for (const member of members) assertEquals((await member.receiveJson()).message, "still on");
   for (const member of members) await member.disconnect();
   const said = captured.lines.filter((line) => line.includes("Presence unavailable"));
   assertEquals(said.length, 1, captured.lines.join("\n"));
+});
+
+Deno.test("a listing socket opened while presence could not be written still gets the list, then its changes", async () => {
+  await using app = await createTestApp({ presenceGraceMs: 0 });
+  const real = app.services.presence;
+  let full = true;
+  const failing = new Proxy(real, {
+    get: (target, key) =>
+      key === "track" && full
+        ? () => Promise.reject(new Error("database or disk is full"))
+        : Reflect.get(target, key).bind(target),
+  });
+  const consumer = chatConsumer(app.services.streams, failing);
+  const target = { consumer, services: app.services, route: "/ws/chat/:room/" };
+  const ada = new Communicator(target, "/ws/chat/lobby/?presence=1", {
+    user: { username: "ada", isAuthenticated: true },
+  });
+  assert((await ada.connect()).accepted);
+  assertEquals((await ada.receiveJson()).type, "presence.state");
+  full = false; // the disk has room again
+  const bob = new Communicator(target, "/ws/chat/lobby/", {
+    user: { username: "bob", isAuthenticated: true },
+  });
+  assert((await bob.connect()).accepted);
+  const diff = await ada.receiveJson();
+  assertEquals([diff.type, diff.joins], ["presence.diff", ["bob"]]);
+  await bob.disconnect();
+  await ada.disconnect();
 });

@@ -504,3 +504,35 @@ Deno.test("in-process streams: a stop whose clean mark cannot be written says so
   store.set = () => Promise.reject(new Error("database or disk is full"));
   await assertRejects(() => run.close(), Error, "the clean shutdown was not recorded");
 });
+
+Deno.test("in-process streams: a room published to while a round writes another is written by the next round", async () => {
+  using store = await openStore();
+  const writeMany = store.writeMany.bind(store);
+  const rounds: string[][] = [];
+  let release = Promise.withResolvers<void>();
+  let next = Promise.withResolvers<void>();
+  store.writeMany = async (changes) => {
+    rounds.push([...new Set(changes.map((change) => change.key[1]))].sort());
+    next.resolve();
+    await release.promise;
+    return writeMany(changes);
+  };
+  const streams = new MemoryStreams(new InMemoryLayer(), store, { writeDelayMs: 10 });
+  await streams.publish("room.a", { type: "t" });
+  await next.promise; // room.a's round writes
+  next = Promise.withResolvers<void>();
+  await streams.publish("room.b", { type: "t" });
+  release.resolve();
+  await next.promise; // a round came for room.b, with no publish after it
+  assertEquals(rounds.at(-1)!.includes("room.b"), true, JSON.stringify(rounds));
+  release = Promise.withResolvers<void>();
+  release.resolve();
+  await streams.close();
+});
+
+Deno.test("in-process streams: a stop that opened no stream succeeds though its clean mark cannot be written", async () => {
+  using store = await openStore();
+  const run = new MemoryStreams(new InMemoryLayer(), store);
+  store.set = () => Promise.reject(new Error("database or disk is full"));
+  await run.close(); // no record names this run: nothing reads the mark
+});
