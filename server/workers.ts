@@ -55,14 +55,17 @@ export interface WorkerPool {
   drain(windowMs: number): Promise<void>;
 }
 
-/** How long a Worker may leave the parent's heartbeat unanswered before it counts as hung. */
+/**
+ * How long a Worker may leave the parent's heartbeat unanswered before it counts as hung, in
+ * asks of the heartbeat (one a second), not in time: see `_worker_heartbeat.ts`.
+ */
 export const WORKER_HANG_MS = 30_000;
 /** How long the others have to drain when a Worker failed, before the process exits. */
 const FAILED_STOP_MS = 3000;
 
 /** How {@linkcode startWorkers} watches its Workers. */
 export interface WorkerPoolOptions {
-  /** A Worker silent this long is hung (default {@linkcode WORKER_HANG_MS}). */
+  /** A Worker that leaves this long of asks unanswered is hung (default {@linkcode WORKER_HANG_MS}). */
   hangMs?: number;
 }
 

@@ -65,6 +65,9 @@ export class WriteRounds {
   #round: Promise<number> | null = null;
   /** A write was asked for while a round was under way. */
   #wanted = false;
+  #stopped = false;
+  /** A round wrote a stream's record, which names the run. */
+  wroteRecord: boolean = false;
   #failing = false;
   /** How long each batch write to the store took. */
   readonly writeSeconds: Histogram = new Histogram();
@@ -86,6 +89,7 @@ export class WriteRounds {
 
   /** Writes what is unwritten `delayMs` from now, unless a round is due or under way. */
   schedule(): void {
+    if (this.#stopped) return;
     // While a round writes, what asks now (another room's publish) is the next round's.
     if (this.#round !== null) this.#wanted = true;
     else if (this.#timer === undefined) {
@@ -98,12 +102,20 @@ export class WriteRounds {
    * are tried again at the next round).
    */
   async flush(): Promise<void> {
+    await this.#round;
+    // After the round waited for, which may have asked for another: this one writes it now.
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#round;
     // Its own round's outcome: what was published while it wrote is the next round's.
     const unwritten = await this.#writeRound();
     if (unwritten > 0) throw new Error(`${unwritten} stream(s) could not be written to the store`);
+  }
+
+  /** Schedules no more rounds (the streams closed, after their last flush). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   // Resolves with how many groups it could not write (0 when all were).
@@ -152,7 +164,10 @@ export class WriteRounds {
         state.chunks.push(...newChunks.map(({ key, last }) => ({ key, last })));
         state.written = offset;
         state.recordWritten = true;
-        if (record !== undefined) state.recordExpires = record.expires;
+        if (record !== undefined) {
+          state.recordExpires = record.expires;
+          this.wroteRecord = true;
+        }
       }
       if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
       this.#failing = false;

@@ -110,6 +110,8 @@ export class MemoryStreams implements GroupStreams {
   /** Characters held by every window: what the budget counts. */
   #characters = 0;
   #writes: WriteRounds;
+  /** A record this run wrote outside the write rounds (a claim, an unused room's) names it. */
+  #namedInStore = false;
   #closing: Promise<void> | null = null;
 
   /** Streams that publish on `layer` and keep their events in `store`. */
@@ -216,15 +218,16 @@ export class MemoryStreams implements GroupStreams {
       // Loads under way finish first, so what they queue is written too.
       await Promise.all([...this.#groups.keys()].map((group) => this.#window(group)));
       const failure = await this.flush().then(() => null, (error: Error) => error);
+      this.#writes.stop();
       await this.#writeUnusedRecords();
       if (failure !== null) {
         throw new Error(`Streams: ${failure.message}; the next start gives them a new epoch`);
       }
       // Not recorded, the stop is no clean one for the next run either: it says so, when a
-      // stream was opened (only a stream's record names this run and reads the mark).
+      // record in the store names this run (only such a record reads the mark).
       await markRunClean(this.#store, this.#run).catch((error) => {
-        if (this.#groups.size === 0) {
-          return log.warn("Streams: the clean shutdown was not recorded (no stream opened)", error);
+        if (!this.#namedInStore && !this.#writes.wroteRecord) {
+          return log.warn("Streams: the clean shutdown was not recorded (nothing reads it)", error);
         }
         throw new Error(
           `Streams: the clean shutdown was not recorded (${error?.message ?? error}); the next ` +
@@ -245,8 +248,10 @@ export class MemoryStreams implements GroupStreams {
       const record: StreamRecord = { epoch: state.window.epoch, offset: 0, run: this.#run };
       records.push(recordChange(group, record, true));
     }
-    await this.#store.writeMany(records).catch((error) =>
-      log.warn(`Streams: the records of ${records.length} unused group(s) not written`, error)
+    await this.#store.writeMany(records).then(
+      () => void (this.#namedInStore ||= records.length > 0),
+      (error) =>
+        log.warn(`Streams: the records of ${records.length} unused group(s) not written`, error),
     );
   }
 
@@ -413,6 +418,7 @@ export class MemoryStreams implements GroupStreams {
         { epoch, offset, run: this.#run } satisfies StreamRecord,
         unused ? { expireInMs: EMPTY_STREAM_KEPT_MS } : {},
       );
+      this.#namedInStore = true;
       return true;
     } catch (error) {
       log.warn(`Stream of "${group}": its record could not be written; a new epoch`, error);

@@ -536,3 +536,50 @@ Deno.test("in-process streams: a stop that opened no stream succeeds though its 
   store.set = () => Promise.reject(new Error("database or disk is full"));
   await run.close(); // no record names this run: nothing reads the mark
 });
+
+Deno.test("in-process streams: a stop whose only room was read, on a full disk, succeeds: no record names the run", async () => {
+  using store = await openStore();
+  store.set = () => Promise.reject(new Error("database or disk is full"));
+  store.writeMany = () => Promise.reject(new Error("database or disk is full"));
+  const run = new MemoryStreams(new InMemoryLayer(), store);
+  await run.latest("room.a", 50); // a socket entered an empty room
+  await run.close();
+});
+
+Deno.test("in-process streams: a close leaves no write round behind, after a publish to another room during a round", async () => {
+  using store = await openStore();
+  const writeMany = store.writeMany.bind(store);
+  const release = Promise.withResolvers<void>();
+  const writing = Promise.withResolvers<void>();
+  store.writeMany = async (changes) => {
+    writing.resolve();
+    await release.promise;
+    return writeMany(changes);
+  };
+  // The rounds' timers (a minute each) that are still pending.
+  const pending = new Set<ReturnType<typeof setTimeout>>();
+  const { setTimeout: set, clearTimeout: clear } = globalThis;
+  globalThis.setTimeout = ((callback: () => void, ms?: number) => {
+    const id = set(() => (pending.delete(id), callback()), ms);
+    if (ms === 60_000) pending.add(id);
+    return id;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((id?: ReturnType<typeof setTimeout>) => {
+    if (id !== undefined) pending.delete(id);
+    clear(id);
+  }) as typeof clearTimeout;
+  try {
+    const streams = new MemoryStreams(new InMemoryLayer(), store, { writeDelayMs: 60_000 });
+    await streams.publish("room.a", { type: "t" });
+    const flushing = streams.flush();
+    await writing.promise; // room.a's round writes
+    await streams.publish("room.b", { type: "t" }); // asks for the next round
+    const closing = streams.close(); // while room.a's round is still under way
+    release.resolve();
+    await Promise.all([flushing, closing]);
+    assertEquals(pending.size, 0, "a round is still due after the close");
+  } finally {
+    pending.forEach(clear);
+    Object.assign(globalThis, { setTimeout: set, clearTimeout: clear });
+  }
+});
