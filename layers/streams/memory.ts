@@ -21,7 +21,7 @@
  * How the streams lie in the store: `_store_layout.ts`.
  */
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
-import type { Store, StoreChange } from "../../storage/store.ts";
+import { PartlyWrittenError, type Store, type StoreChange } from "../../storage/store.ts";
 import { frozenEventJson, holdsBytes } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
 import {
@@ -250,8 +250,11 @@ export class MemoryStreams implements GroupStreams {
     }
     await this.#store.writeMany(records).then(
       () => void (this.#namedInStore ||= records.length > 0),
-      (error) =>
-        log.warn(`Streams: the records of ${records.length} unused group(s) not written`, error),
+      (error) => {
+        // Some may be in the store all the same (several commits), and they name the run.
+        if (error instanceof PartlyWrittenError && error.written > 0) this.#namedInStore = true;
+        log.warn(`Streams: the records of ${records.length} unused group(s) not written`, error);
+      },
     );
   }
 

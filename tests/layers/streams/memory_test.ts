@@ -583,3 +583,16 @@ Deno.test("in-process streams: a close leaves no write round behind, after a pub
     Object.assign(globalThis, { setTimeout: set, clearTimeout: clear });
   }
 });
+
+Deno.test("in-process streams: unused rooms' records written in part name the run, so a failed clean mark fails the stop", async () => {
+  using store = await openStore();
+  const run = new MemoryStreams(new InMemoryLayer(), store);
+  for (const room of ["room.a", "room.b"]) await run.latest(room, 50); // opened, never used
+  const writeMany = store.writeMany.bind(store);
+  store.writeMany = async (changes) => {
+    await writeMany(changes.slice(0, 1)); // the first record, then the disk is full
+    throw new PartlyWrittenError(1, new Error("database or disk is full"));
+  };
+  store.set = () => Promise.reject(new Error("database or disk is full"));
+  await assertRejects(() => run.close(), Error, "the clean shutdown was not recorded");
+});
