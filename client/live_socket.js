@@ -152,14 +152,14 @@ export class LiveSocket {
     ws.onopen = () => {
       if (ws !== this.#socket) return;
       clearTimeout(this.#openTimer);
-      this.#openedAt = Date.now();
+      this.#openedAt = performance.now();
       this.#listen(ws);
       this.#setState("open");
       this.#options.onOpen?.();
     };
     ws.onmessage = (event) => {
       if (ws !== this.#socket) return;
-      this.#lastHeard = Date.now();
+      this.#lastHeard = performance.now();
       this.#pinged = false;
       const decode = this.#options.decode ?? jsonObjects;
       for (const frame of decode(event.data)) {
@@ -205,11 +205,11 @@ export class LiveSocket {
     const beat = this.#options.heartbeat;
     clearTimeout(this.#heartbeatTimer);
     if (!beat) return;
-    this.#lastHeard = Date.now();
+    this.#lastHeard = performance.now();
     this.#pinged = false;
     const wake = () => {
       if (ws !== this.#socket) return;
-      const quiet = Date.now() - this.#lastHeard;
+      const quiet = performance.now() - this.#lastHeard;
       if (this.#pinged && quiet >= beat.idleMs + beat.timeoutMs) {
         // No close will come from a connection that died this way: it is lost now.
         this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false });
@@ -235,7 +235,9 @@ export class LiveSocket {
     clearTimeout(this.#openTimer);
     this.#socket = null;
     if (this.#leaving) return this.#setState("closed");
-    if (this.#openedAt !== 0 && Date.now() - this.#openedAt >= STABLE_MS) this.#backoff.reset();
+    if (this.#openedAt !== 0 && performance.now() - this.#openedAt >= STABLE_MS) {
+      this.#backoff.reset();
+    }
     this.#openedAt = 0;
     const verdict = this.#options.onClose?.(event) ?? {};
     if (this.#stopped) return;

@@ -92,7 +92,7 @@ export class AdminStats implements Closable {
 
   #heard(event: LayerEvent): boolean {
     if (event.type !== ADMIN_SUBSCRIBE || this.#closed) return true;
-    this.#leaseUntil = Date.now() + this.#leaseMs;
+    this.#leaseUntil = performance.now() + this.#leaseMs;
     if (this.#timer === undefined) {
       this.#previous = null; // rates start again after a pause
       this.#publish();
@@ -107,7 +107,7 @@ export class AdminStats implements Closable {
   }
 
   #publish(): void {
-    if (Date.now() > this.#leaseUntil) return this.#stop();
+    if (performance.now() > this.#leaseUntil) return this.#stop();
     const row = this.#row(this.#services.metrics.snapshot());
     const event = { type: ADMIN_ROW, ...row };
     // From a timer, where a layer's throw would end the process: taken as a rejection.

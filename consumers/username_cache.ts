@@ -28,7 +28,7 @@ export class UsernameCache implements UsernameSource {
   constructor(source: UsernameSource, layer: GroupLayer, options: { now?: () => number } = {}) {
     this.#source = source;
     this.#layer = layer;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Every username, sorted as the directory sorts them. */

@@ -186,8 +186,8 @@ export class QueueReader<T> {
   async #unblock(): Promise<void> {
     const control = this.#options.unblockWith;
     if (control === undefined || this.#clientId === null) return;
-    const deadline = Date.now() + 2000;
-    while (!this.#finished && Date.now() < deadline) {
+    const deadline = performance.now() + 2000;
+    while (!this.#finished && performance.now() < deadline) {
       // Again until it ends: a pop sent just after an UNBLOCK would otherwise block anew.
       await control.sendCommand(["CLIENT", "UNBLOCK", this.#clientId]).catch(() => {});
       await Promise.race([this.#loop, new Promise((resolve) => setTimeout(resolve, 20))]);

@@ -168,7 +168,7 @@ export class RespConnection implements RedisHealthSource {
       return Promise.reject(new Error(`more than ${MAX_WAITING} commands wait for answers`));
     }
     const { promise, resolve, reject } = Promise.withResolvers<RespReply>();
-    this.#waiting.push({ resolve, reject, sentAt: Date.now() });
+    this.#waiting.push({ resolve, reject, sentAt: performance.now() });
     this.#unwritten.push(encodeCommand(args));
     this.#lastCall = promise;
     // A write under way takes what was called meanwhile when it is done.
@@ -333,7 +333,7 @@ export class RespConnection implements RedisHealthSource {
   #checkAnswers(): void {
     const oldest = this.#waiting[this.#head];
     if (oldest === undefined || this.#conn === null) return;
-    if (Date.now() - oldest.sentAt > this.#replyTimeoutMs) {
+    if (performance.now() - oldest.sentAt > this.#replyTimeoutMs) {
       this.#lost(this.#conn, new Error("no answer in time"));
     }
   }
@@ -349,7 +349,7 @@ export class RespConnection implements RedisHealthSource {
     this.#drop(new Error(`connection lost: ${error.message}`));
     if (this.#closed || !retry || this.#connecting) return;
     if (this.lostSince === null) {
-      this.lostSince = Date.now();
+      this.lostSince = performance.now();
       log.warn(`Redis connection "${this.name}" to ${this.#shown} lost (${error.message})`);
     }
     this.#retryLater();
@@ -372,7 +372,7 @@ export class RespConnection implements RedisHealthSource {
       if (this.#closing !== undefined) return; // closed while it connected: no news of it
       this.#retries = 0;
       this.restoredCount++;
-      this.downMsRestored += Date.now() - (this.lostSince ?? Date.now());
+      this.downMsRestored += performance.now() - (this.lostSince ?? performance.now());
       this.lostSince = null;
       log.info(`Redis connection "${this.name}" to ${this.#shown} restored`);
       this.#onRestored?.();

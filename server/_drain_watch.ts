@@ -39,16 +39,17 @@ export interface DrainWatched {
 /** Watches `socket` until it catches up, stalls for `stalledSeconds`, or ends. */
 export function watchDrain(socket: DrainWatched, stalledSeconds = STALLED_READER_SECONDS): void {
   let unsent = socket.unsentBytes();
-  let progressAt = Date.now();
+  // The monotonic clock: a wall clock stepped forward would close a socket that reads.
+  let progressAt = performance.now();
   socket.hadRoom(); // from now on
   const check = () => {
     if (!socket.live()) return socket.done();
     // Any byte taken in is progress, however far above the bound the socket still is; and
     // nothing unsent is no stall (the drops were the consumer's own queue being full).
     const now = socket.unsentBytes();
-    if (now < unsent || now === 0 || socket.hadRoom()) progressAt = Date.now();
+    if (now < unsent || now === 0 || socket.hadRoom()) progressAt = performance.now();
     unsent = now;
-    if (Date.now() - progressAt >= stalledSeconds * 1000) {
+    if (performance.now() - progressAt >= stalledSeconds * 1000) {
       socket.done();
       return socket.stalled(stalledSeconds);
     }

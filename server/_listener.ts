@@ -46,7 +46,7 @@ export async function listen(
   // The port bound first: a server that asked for 0 listens again where it was.
   let boundPort = options.port;
   const serve = (port: number, listening?: (addr: Deno.NetAddr) => void): void => {
-    const startedAt = Date.now();
+    const startedAt = performance.now();
     const server = Deno.serve({
       hostname: options.hostname,
       port,
@@ -58,7 +58,7 @@ export async function listen(
     server.finished.then(() => servers.delete(server), (error: Error) => {
       servers.delete(server);
       if (stopped) return;
-      if (Date.now() - startedAt >= STABLE_MS) pauseMs = FIRST_PAUSE_MS;
+      if (performance.now() - startedAt >= STABLE_MS) pauseMs = FIRST_PAUSE_MS;
       log.error(
         `The listener on port ${boundPort} stopped accepting (${error.message}); listening ` +
           `again in ${pauseMs / 1000} s. The connections already open go on.`,

@@ -31,13 +31,14 @@ export function closeOnNextTurn(
   // sends) makes Deno drop the connection with those frames unread: the kernel then resets
   // it, and the close frame and the refusals before it are lost. So the close waits until the
   // client stops; its frames meanwhile are only counted (the refused socket handles none).
-  const since = Date.now();
+  // Durations by the monotonic clock: a wall clock stepped back would hold the close off.
+  const since = performance.now();
   let heard = since;
   socket.onmessage = () => {
-    heard = Date.now();
+    heard = performance.now();
   };
   const check = () => {
-    const now = Date.now();
+    const now = performance.now();
     if (now - heard >= QUIET_BEFORE_CLOSE_MS || now - since >= QUIET_WAIT_AT_MOST_MS) {
       closeNow(socket, code, reason, scope);
     } else setTimeout(check, QUIET_BEFORE_CLOSE_MS - (now - heard));

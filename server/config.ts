@@ -217,6 +217,7 @@ function accountSettings(env: Env): Pick<
       env.SESSION_MAX_AGE,
       d.sessionMaxAgeSeconds,
       1,
+      LONGEST_LIFETIME_SECONDS,
     ),
     ...passwordHashing(env),
     loginThrottle: {
@@ -237,6 +238,7 @@ function accountSettings(env: Env): Pick<
         env.LOGIN_FAILURE_WINDOW,
         d.loginThrottle.windowSeconds,
         1,
+        LONGEST_LIFETIME_SECONDS,
       ),
     },
     signUpThrottle: {
@@ -246,12 +248,31 @@ function accountSettings(env: Env): Pick<
         d.signUpThrottle.perAddress,
         1,
       ),
-      windowSeconds: integer("SIGNUP_WINDOW", env.SIGNUP_WINDOW, d.signUpThrottle.windowSeconds, 1),
+      windowSeconds: integer(
+        "SIGNUP_WINDOW",
+        env.SIGNUP_WINDOW,
+        d.signUpThrottle.windowSeconds,
+        1,
+        LONGEST_LIFETIME_SECONDS,
+      ),
     },
     tokenSecret: tokenSecret(env.TOKEN_SECRET ?? d.tokenSecret),
-    tokenMaxAgeSeconds: integer("TOKEN_MAX_AGE", env.TOKEN_MAX_AGE, d.tokenMaxAgeSeconds, 60),
+    tokenMaxAgeSeconds: integer(
+      "TOKEN_MAX_AGE",
+      env.TOKEN_MAX_AGE,
+      d.tokenMaxAgeSeconds,
+      60,
+      LONGEST_LIFETIME_SECONDS,
+    ),
   };
 }
+
+/**
+ * The longest lifetime or window a setting in seconds may ask for: ten years. Stored records
+ * expire by it, and Deno KV refuses an expiry much longer (about 260,000 years) only when the
+ * first one is written, a log-in's 500 long after the start.
+ */
+export const LONGEST_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 
 // What the chat rooms' streams keep for recovery, per room and in all.
 function historySettings(env: Env): Pick<Config, "historyWindow" | "historyMemoryMb"> {

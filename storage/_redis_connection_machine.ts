@@ -55,7 +55,8 @@ export interface RedisConnectionMachineOptions {
 const realClock: MachineClock = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as number),
-  now: () => Date.now(),
+  // Durations, not dates: a clock stepped back or forth (NTP) must not make an outage negative.
+  now: () => performance.now(),
 };
 
 /**
@@ -194,7 +195,8 @@ export class RedisConnectionMachine {
     if (epoch !== this.#epoch || this.#state !== "restoring") return;
     this.#state = "ready";
     this.#attempt = 0;
-    const downMs = this.#clock.now() - (this.#lostSince ?? this.#clock.now());
+    // Never negative, whatever clock it was given: the metric is a counter.
+    const downMs = Math.max(0, this.#clock.now() - (this.#lostSince ?? this.#clock.now()));
     this.#lostSince = null;
     this.restoredCount++;
     this.downMsRestored += downMs;

@@ -11,12 +11,12 @@ const LONGEST_PAUSE_MS = 200;
 
 /** Runs `operation`, trying again with growing pauses while SQLite reports a held lock. */
 export async function retryWhileLocked<T>(operation: () => Promise<T>): Promise<T> {
-  const started = Date.now();
+  const started = performance.now();
   for (let pause = FIRST_PAUSE_MS;; pause = Math.min(pause * 2, LONGEST_PAUSE_MS)) {
     try {
       return await operation();
     } catch (error) {
-      if (!isLockedError(error) || Date.now() - started > GIVE_UP_AFTER_MS) throw error;
+      if (!isLockedError(error) || performance.now() - started > GIVE_UP_AFTER_MS) throw error;
       // Jitter, so that two writers that collided do not collide again at the same moment.
       await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random())));
     }

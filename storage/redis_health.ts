@@ -13,7 +13,7 @@ export interface RedisHealthSource {
   readonly name: string;
   /** True while the connection is ready (a PING was answered since the last failure). */
   readonly up: boolean;
-  /** When the current outage began (ms since the epoch), or `null` while up. */
+  /** When the current outage began (`performance.now()`), or `null` while up. */
   readonly lostSince: number | null;
   /** Outages it came back from. */
   readonly restoredCount: number;
@@ -43,7 +43,7 @@ export function trackRedisConnection(source: RedisHealthSource): () => void {
 }
 
 /** The open connections' health by name, sorted by name; empty without Redis. */
-export function redisHealth(now: number = Date.now()): RedisHealth[] {
+export function redisHealth(now: number = performance.now()): RedisHealth[] {
   const byName = new Map<string, RedisHealth>();
   for (const source of open) {
     let health = byName.get(source.name);

@@ -79,17 +79,24 @@ const PROCESS_TAIL = crypto.getRandomValues(new Uint32Array(1))[0].toString(36).
 /**
  * An id that sorts by creation time as a string (time in base 36, a counter, then a tail
  * unique to this process), so lexicographic key order is time order across processes.
+ * Within a process each id sorts after the one before, even when the clock is stepped back
+ * (NTP, a resumed VM): its time then stays where it was and the counter goes on, so no id is
+ * given twice (a chat page drops a message whose id it has seen).
  */
 export function sortableId(now: number = Date.now()): string {
-  if (now === lastTime) sequence++;
+  if (now <= lastTime && sequence < MAX_SEQUENCE) sequence++;
   else {
-    // Made once per millisecond: ids of a busy moment share it.
-    lastPrefix = `${base36Time(now)}-`;
-    lastTime = now;
+    // Made once per millisecond: ids of a busy moment share it. A counter that would outgrow
+    // its four digits (a clock held back) borrows the next millisecond.
+    lastTime = Math.max(now, lastTime + 1);
+    lastPrefix = `${base36Time(lastTime)}-`;
     sequence = 0;
   }
   return `${lastPrefix}${sequence.toString(36).padStart(4, "0")}-${PROCESS_TAIL}`;
 }
+
+// The counter's four base-36 digits: beyond this it would no longer sort as a string.
+const MAX_SEQUENCE = 36 ** 4 - 1;
 
 const SPLIT = 36 ** 5;
 

@@ -309,12 +309,15 @@ async function withManualClock(
     clearInterval: clear,
   });
   Date.now = () => clock.now;
+  // The heartbeat reads the monotonic clock: it moves with the manual one too.
+  Object.defineProperty(performance, "now", { value: () => clock.now, configurable: true });
   try {
     await run(clock);
   } finally {
     const { now, ...timerFunctions } = real;
     Object.assign(globalThis, timerFunctions);
     Date.now = now;
+    delete (performance as { now?: unknown }).now; // Performance.prototype's again
   }
 }
 
@@ -339,4 +342,41 @@ Deno.test("heartbeat: a dead server is noticed idleMs + timeoutMs after its last
     assertEquals({ pingAt, noticedAt }, { pingAt: 28_000, noticedAt: 38_000 });
     live.stop();
   });
+});
+
+// The page's clock may be stepped (NTP, a laptop resumed): the heartbeat measures silence with
+// the monotonic clock, so a step neither drops a healthy socket nor hides a dead one.
+Deno.test("heartbeat: a wall clock stepped forward or back changes nothing", async () => {
+  const realNow = Date.now;
+  let step = 0;
+  Date.now = () => realNow() + step;
+  try {
+    const { live, sockets } = client({ heartbeat: { idleMs: 30, timeoutMs: 60 } });
+    live.start();
+    const socket = await sockets.next();
+    // Pongs come back after 20 ms: well within the 60 ms the client waits for them.
+    socket.send = (data: string) => {
+      socket.sent.push(data);
+      if (data === PING_FRAME) setTimeout(() => socket.onmessage?.({ data: PONG }), 20);
+    };
+    open(socket);
+    step = 60_000; // forward a minute
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    step = -60_000; // and back two
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert(socket.sent.length >= 3, `only ${socket.sent.length} ping(s) in 300 ms`);
+    assertEquals([live.isOpen, sockets.waiting, socket.closedWith], [true, 0, null]);
+    // Now the server goes silent: the clock still stepped back, it is noticed all the same.
+    socket.send = (data: string) => void socket.sent.push(data);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const noticed = await Promise.race([
+      sockets.next().then((next) => (open(next), true)),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 2000)),
+    ]);
+    clearTimeout(timer);
+    live.stop();
+    assertEquals([noticed, socket.closedWith], [true, 4000], "the dead socket was not noticed");
+  } finally {
+    Date.now = realNow;
+  }
 });

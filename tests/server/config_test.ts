@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { DEFAULT_CONFIG, loadConfig, settingTypos } from "../../server/config.ts";
+import { createTestServices } from "../../testing.ts";
 
 Deno.test("with nothing set the server runs on the embedded defaults", () => {
   const config = loadConfig([], {});
@@ -119,12 +120,28 @@ Deno.test("an invalid value is refused with an error that names the setting", ()
     [["--workers", "0"], {}, "WORKERS"],
     [[], { REDIS_LINGER_MS: "101" }, "REDIS_LINGER_MS"],
     [["--redis-linger-ms", "2.5"], {}, "REDIS_LINGER_MS"],
+    // Lifetimes Deno KV could not keep: refused now, not at the first log-in (a 500).
+    [[], { SESSION_MAX_AGE: "10000000000000" }, "SESSION_MAX_AGE"],
+    [[], { TOKEN_MAX_AGE: "315360001" }, "TOKEN_MAX_AGE"],
+    [[], { LOGIN_FAILURE_WINDOW: "315360001" }, "LOGIN_FAILURE_WINDOW"],
+    [[], { SIGNUP_WINDOW: "315360001" }, "SIGNUP_WINDOW"],
   ];
   for (const [args, env, setting] of cases) {
     const error = assertThrows(() => loadConfig(args, env), Error, setting);
     assert(/^[A-Z]/.test(error.message), `"${error.message}" should start with a capital`);
     assert(!error.message.endsWith("."), `"${error.message}" should not end with a period`);
   }
+});
+
+Deno.test("ten years is the longest lifetime a setting may ask for, and a session of it works", async () => {
+  const config = loadConfig([], { SESSION_MAX_AGE: "315360000", TOKEN_MAX_AGE: "315360000" });
+  assertEquals([config.sessionMaxAgeSeconds, config.tokenMaxAgeSeconds], [315360000, 315360000]);
+  await using services = await createTestServices({
+    sessionMaxAgeSeconds: config.sessionMaxAgeSeconds,
+    tokenMaxAgeSeconds: config.tokenMaxAgeSeconds,
+  });
+  await services.sessions.create("ada");
+  await services.tokens.create("ada");
 });
 
 Deno.test("an argument that is not a flag is refused by name", () => {
