@@ -124,6 +124,7 @@ export {
   type MetricType,
   PROMETHEUS_CONTENT_TYPE,
   type Sample,
+  type SeriesBound,
 } from "./telemetry/metrics.ts";
 export {
   METRICS_PATH,

@@ -80,6 +80,8 @@ export class ChannelsRedisLayer implements GroupLayer {
   #sendIds = new WeakMap<LayerEvent, string>();
   #memberships: GroupMemberships;
   #delivered = 0;
+  /** Group events delivered here, sent here or come through the inbox, once per event. */
+  #groupSends = 0;
   #dropped = 0;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -104,7 +106,10 @@ export class ChannelsRedisLayer implements GroupLayer {
       localPrefix: this.#localPrefix,
       isClosed: () => this.#closed,
       deliverHere: (channels, event, groupSendScore) => {
-        if (groupSendScore !== null) this.#sendIds.set(event, groupSendScore);
+        if (groupSendScore !== null) {
+          this.#sendIds.set(event, groupSendScore);
+          this.#groupSends++;
+        }
         this.#deliverHere(channels, event);
       },
     });
@@ -211,6 +216,7 @@ export class ChannelsRedisLayer implements GroupLayer {
     // Issued before any await, so sends keep their order on the connection.
     const channels = await this.#groupChannels(group);
     const here = channels.filter((channel) => channel.startsWith(this.#localPrefix));
+    this.#groupSends++;
     const pushing = this.#pushToInboxes(group, channels, event);
     const local = this.#deliverHere(here, event);
     const remote = await pushing;
@@ -228,6 +234,7 @@ export class ChannelsRedisLayer implements GroupLayer {
       dropped: this.#dropped + named.dropped,
       groups: this.#memberships.groupCount,
       channels: this.#receivers.size,
+      groupSends: this.#groupSends,
     };
   }
 

@@ -663,12 +663,15 @@ export class WebSocketConnection implements Connection {
     clearTimeout(this.#closeTimer);
     if ((this.#state & FINISHED) !== 0) return;
     this.#state |= FINISHED;
-    if (this.#socket !== null) this.#meter.closed(code); // it was counted open once attached
+    const byServer = (this.#state & CLOSING) !== 0;
+    // Counted, as logged, under the server's code when the server closed it: a client that
+    // answers 1000, or drops the connection, must not hide a kick (1008, 1009, 1013).
+    // It was counted open once attached.
+    if (this.#socket !== null) this.#meter.closed(byServer ? this.#closeCode : code);
     this.#batch?.discard();
     if (this.#socket !== null) detachHandlers(this.#socket);
     this.#reportDroppedBeforeOpen(this.#beforeOpen);
     this.#beforeOpen = null;
-    const byServer = (this.#state & CLOSING) !== 0;
     logDisconnect(this.scope, code, byServer ? this.#closeCode : undefined, reason);
     await this.#handledBeforeClose();
     await this.#release();

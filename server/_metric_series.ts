@@ -32,6 +32,11 @@ export function defineSeries(r: MetricsRegistry, inputs: SeriesInputs): void {
   defineProcessSeries(r, inputs);
 }
 
+// A series per route pattern (and reason or code): as many as the app's route table holds, which
+// is the app's own choice, so the families take no fixed bound (an app of 100 socket routes
+// would pass 1,000 refusal series, and every scrape would fail).
+const PER_ROUTE = { maxSeries: Infinity };
+
 function defineRouteSeries(r: MetricsRegistry, inputs: SeriesInputs): void {
   const routes = inputs.routes;
   const route = ["route"];
@@ -40,17 +45,28 @@ function defineRouteSeries(r: MetricsRegistry, inputs: SeriesInputs): void {
       for (const meter of routes.values()) metric.labels(meter.route).value = pick(meter);
     });
   perRoute(
-    r.gauge("channels_connections_open", "WebSockets open now, by route pattern.", route),
+    r.gauge(
+      "channels_connections_open",
+      "WebSockets open now, by route pattern.",
+      route,
+      PER_ROUTE,
+    ),
     (meter) => meter.open,
   );
   perRoute(
-    r.counter("channels_handshakes_accepted_total", "WebSocket handshakes accepted.", route),
+    r.counter(
+      "channels_handshakes_accepted_total",
+      "WebSocket handshakes accepted.",
+      route,
+      PER_ROUTE,
+    ),
     (meter) => meter.accepted,
   );
   const refused = r.counter(
     "channels_handshakes_refused_total",
     "WebSocket handshakes refused, by reason.",
     ["route", "reason"],
+    PER_ROUTE,
   );
   r.onCollect(() => {
     for (const meter of routes.values()) {
@@ -60,11 +76,11 @@ function defineRouteSeries(r: MetricsRegistry, inputs: SeriesInputs): void {
     }
   });
   perRoute(
-    r.counter("channels_frames_received_total", "WebSocket frames from clients.", route),
+    r.counter("channels_frames_received_total", "WebSocket frames from clients.", route, PER_ROUTE),
     (meter) => meter.framesIn,
   );
   perRoute(
-    r.counter("channels_received_bytes_total", "Bytes of frames from clients.", route),
+    r.counter("channels_received_bytes_total", "Bytes of frames from clients.", route, PER_ROUTE),
     (meter) => meter.bytesIn,
   );
   perRoute(
@@ -72,17 +88,19 @@ function defineRouteSeries(r: MetricsRegistry, inputs: SeriesInputs): void {
       "channels_frames_sent_total",
       "WebSocket frames to clients (a batched frame counts once).",
       route,
+      PER_ROUTE,
     ),
     (meter) => meter.framesOut,
   );
   perRoute(
-    r.counter("channels_sent_bytes_total", "Bytes of frames to clients.", route),
+    r.counter("channels_sent_bytes_total", "Bytes of frames to clients.", route, PER_ROUTE),
     (meter) => meter.bytesOut,
   );
   const closes = r.counter(
     "channels_closes_total",
     "WebSockets closed, by close code (codes outside the known set as other).",
     ["route", "code"],
+    PER_ROUTE,
   );
   r.onCollect(() => {
     for (const meter of routes.values()) {

@@ -6,7 +6,8 @@
  *
  * Label values must come from small fixed sets (a route pattern, a reason, a close code):
  * a family refuses more than {@linkcode MAX_SERIES_PER_METRIC} series rather than grow
- * without bound.
+ * without bound, unless it is made with a larger `maxSeries` (a family per route of the app's
+ * route table, whose size is the app's own choice).
  *
  * @example
  * ```ts
@@ -29,6 +30,14 @@ export type MetricType = "counter" | "gauge" | "histogram";
 
 /** The most series one family may hold: labels are meant to come from small fixed sets. */
 export const MAX_SERIES_PER_METRIC = 1000;
+
+/** How many series a family may hold (see {@linkcode MAX_SERIES_PER_METRIC}). */
+export interface SeriesBound {
+  /** The most label combinations; `Infinity` for labels bounded elsewhere (a route table). */
+  maxSeries?: number;
+}
+
+const zero = (): Sample => ({ value: 0 });
 
 /** Upper bounds in seconds for latencies from 1 ms to 10 s. */
 export const LATENCY_BUCKETS: readonly number[] = [
@@ -93,6 +102,7 @@ export class Metric<T extends Sample | Histogram> {
   readonly labelNames: readonly string[];
   #series = new Map<string, { labels: string; series: T }>();
   #make: () => T;
+  #maxSeries: number;
 
   /** Use {@linkcode MetricsRegistry}'s `counter`, `gauge` and `histogram` instead. */
   constructor(
@@ -101,6 +111,7 @@ export class Metric<T extends Sample | Histogram> {
     type: MetricType,
     labelNames: readonly string[],
     make: () => T,
+    maxSeries: number = MAX_SERIES_PER_METRIC,
   ) {
     if (!METRIC_NAME.test(name)) throw new TypeError(`Invalid metric name "${name}"`);
     for (const label of labelNames) {
@@ -113,6 +124,7 @@ export class Metric<T extends Sample | Histogram> {
     this.type = type;
     this.labelNames = labelNames;
     this.#make = make;
+    this.#maxSeries = maxSeries;
   }
 
   /** The series of these label values (one per label name), made on first use. */
@@ -125,9 +137,9 @@ export class Metric<T extends Sample | Histogram> {
     const key = values.join("\u0000");
     let entry = this.#series.get(key);
     if (entry === undefined) {
-      if (this.#series.size >= MAX_SERIES_PER_METRIC) {
+      if (this.#series.size >= this.#maxSeries) {
         throw new RangeError(
-          `Metric "${this.name}" has ${MAX_SERIES_PER_METRIC} series already: ` +
+          `Metric "${this.name}" has ${this.#maxSeries} series already: ` +
             `label values must come from a small fixed set`,
         );
       }
@@ -168,26 +180,48 @@ export class MetricsRegistry {
   #metrics = new Map<string, Metric<Sample | Histogram>>();
   #collectors: (() => void)[] = [];
 
-  /** A counter family: a value that only grows; its name ends in `_total`. */
-  counter(name: string, help: string, labelNames: readonly string[] = []): Metric<Sample> {
+  /**
+   * A counter family: a value that only grows; its name ends in `_total`. `maxSeries` (default
+   * {@linkcode MAX_SERIES_PER_METRIC}) bounds how many label combinations it takes.
+   */
+  counter(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    options: SeriesBound = {},
+  ): Metric<Sample> {
     if (!name.endsWith("_total")) throw new TypeError(`Counter "${name}" must end in _total`);
-    return this.#add(new Metric<Sample>(name, help, "counter", labelNames, () => ({ value: 0 })));
+    return this.#add(
+      new Metric<Sample>(name, help, "counter", labelNames, zero, options.maxSeries),
+    );
   }
 
-  /** A gauge family: a value that goes up and down. */
-  gauge(name: string, help: string, labelNames: readonly string[] = []): Metric<Sample> {
-    return this.#add(new Metric<Sample>(name, help, "gauge", labelNames, () => ({ value: 0 })));
+  /** A gauge family: a value that goes up and down; `maxSeries` as for a counter. */
+  gauge(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    options: SeriesBound = {},
+  ): Metric<Sample> {
+    return this.#add(new Metric<Sample>(name, help, "gauge", labelNames, zero, options.maxSeries));
   }
 
-  /** A histogram family over `bounds`. */
+  /** A histogram family over `bounds`; `maxSeries` as for a counter. */
   histogram(
     name: string,
     help: string,
-    options: { labelNames?: readonly string[]; bounds?: readonly number[] } = {},
+    options: { labelNames?: readonly string[]; bounds?: readonly number[] } & SeriesBound = {},
   ): Metric<Histogram> {
     const make = () => new Histogram(options.bounds);
     return this.#add(
-      new Metric<Histogram>(name, help, "histogram", options.labelNames ?? [], make),
+      new Metric<Histogram>(
+        name,
+        help,
+        "histogram",
+        options.labelNames ?? [],
+        make,
+        options.maxSeries,
+      ),
     );
   }
 

@@ -371,3 +371,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "channels_redis: each process counts the group sends it delivers, its own and those it is sent",
+  ignore: !available,
+  fn: async () => {
+    await using a = await setUp();
+    const b = await ChannelsRedisLayer.open({ url: redis!.url, prefix: a.prefix });
+    try {
+      const here = new Inbox(a.layer, 5000);
+      const there = new Inbox(b, 5000);
+      await a.layer.groupAdd("counted", here.channel);
+      await b.groupAdd("counted", there.channel);
+      await a.layer.groupSend("counted", { type: "tick" });
+      await a.layer.groupSend("counted", { type: "tick" });
+      await there.until(() => there.count("tick") === 2, "both ticks in the other process");
+      assertEquals([here.count("tick"), a.layer.stats().groupSends], [2, 2]);
+      assertEquals(b.stats().groupSends, 2);
+    } finally {
+      await b.close();
+    }
+  },
+});

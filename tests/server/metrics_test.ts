@@ -21,6 +21,9 @@ import { sessionGroup } from "../../auth/sessions.ts";
 import { FrameBatch } from "../../server/_frame_batch.ts";
 import { closeRedis, connectRedis, redisConnectionStatus } from "../../storage/redis_connection.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
+import { startTestServer } from "../_support/server.ts";
+import { RawWebSocket } from "../_support/raw_socket.ts";
+import { CloseCode } from "../../server/close_codes.ts";
 
 const TOKEN = "metrics-token-for-tests";
 
@@ -142,6 +145,38 @@ Deno.test("the registry refuses bad names and unbounded label values", () => {
     RangeError,
     "small fixed set",
   );
+  // A family made with a larger bound takes that many.
+  const wide = registry.counter("t_wide_total", "Wide.", ["n"], { maxSeries: 1500 });
+  for (let i = 0; i < 1500; i++) wide.labels(String(i)).value++;
+  assertThrows(() => wide.labels("1500"), RangeError, "1500 series");
+});
+
+Deno.test("an app of many socket routes is scraped whole, whatever its sockets did", async () => {
+  const services = await createTestServices({ metricsToken: TOKEN });
+  // 120 socket routes: 10 refusal reasons and 14 close codes each pass 1,000 series a family.
+  const app = createApp({
+    routes: Array.from({ length: 120 }, (_, i) => socket(`/ws/app${i}/`, echo)),
+    services,
+  });
+  try {
+    const codes = [1000, 1001, 1003, 1005, 1006, 1007, 1008, 1009, 1011, 1012, 1013, 4001, 4999];
+    for (let i = 0; i < 120; i++) {
+      const meter = services.metrics.route(`/ws/app${i}/`);
+      for (const code of codes) {
+        meter.open++;
+        meter.closed(code);
+      }
+    }
+    const samples = await scrape(app);
+    assertEquals(samples.get('channels_closes_total{route="/ws/app119/",code="1013"}'), 1);
+    assertEquals(
+      samples.get('channels_handshakes_refused_total{route="/ws/app119/",reason="origin"}'),
+      0,
+    );
+  } finally {
+    await app.close();
+    await services[Symbol.asyncDispose]();
+  }
 });
 
 Deno.test("/metrics does not exist without a token or an address", async () => {
@@ -193,6 +228,23 @@ Deno.test("an open socket counts under its route pattern, and its frames and clo
   assertEquals(samples.get(`channels_connections_open${route}`), 0);
   assertEquals(samples.get('channels_closes_total{route="/ws/echo/:id/",code="1000"}'), 1);
   assertEquals(samples.get("channels_groups"), groups);
+});
+
+Deno.test("a socket the server closed counts under the server's code, whatever the client did", async () => {
+  await using server = await startTestServer({ metricsToken: TOKEN, maxMessageBytes: 1024 });
+  const client = await RawWebSocket.open(server.wsUrl("/ws/chat/lobby/"));
+  await client.send(JSON.stringify({ message: "x".repeat(2000) })); // over the 1 KiB bound
+  assertEquals((await client.readUntilClose()).closeCode, CloseCode.MESSAGE_TOO_BIG);
+  client.close(); // no close frame back: the connection just drops
+  const closes = async () =>
+    [...(await scrape(server.app)).entries()].filter(([key]) =>
+      key.startsWith("channels_closes_total{")
+    );
+  const deadline = Date.now() + 10_000;
+  while ((await closes()).length === 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assertEquals(await closes(), [['channels_closes_total{route="/ws/chat/:room/",code="1009"}', 1]]);
 });
 
 Deno.test("refused handshakes are counted by reason", async () => {
