@@ -27,11 +27,15 @@
  *   },
  *   onStateChange: (state, text) => (label.textContent = text),
  * });
- * try {
- *   const { offset } = await stream.send({ message: "hi" }, { ack: true });
- * } catch (error) {
- *   if (error instanceof SendError) warn(`Not sent: ${error.message}`);
- * }
+ * // On an open socket only: before the first open, or while reconnecting, a send rejects.
+ * form.addEventListener("submit", async (event) => {
+ *   event.preventDefault();
+ *   try {
+ *     const { offset } = await stream.send({ message: input.value }, { ack: true });
+ *   } catch (error) {
+ *     if (error instanceof SendError) warn(`Not sent: ${error.message}`);
+ *   }
+ * });
  * ```
  *
  * @module

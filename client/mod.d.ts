@@ -7,10 +7,13 @@
  * ```ts
  * import { connectStream, SendError } from "@channels/deno/client";
  *
+ * const opened = Promise.withResolvers<void>();
  * const stream = connectStream("ws://127.0.0.1:8000/ws/chat/lobby/", {
  *   onMessage: (message) => console.log(message.offset, message.message),
  *   onRecovered: ({ complete }) => complete || console.warn("some messages were lost"),
+ *   onStateChange: (state) => state === "open" && opened.resolve(),
  * });
+ * await opened.promise; // a send before the socket opens rejects ("not-connected")
  * try {
  *   await stream.send({ message: "hi" }, { ack: true });
  * } catch (error) {

@@ -15,7 +15,10 @@ export interface ChannelsRedisLayerOptions {
   groupExpiry?: number;
   /** Messages an inbox may hold before sends to it are dropped (default 100). */
   capacity?: number;
-  /** The first connect fails after this long (default 5 s). */
+  /**
+   * How long connecting may take (default 5 s); the first connect fails a second after that at
+   * most, the time its PING (proof that Redis answered) is given.
+   */
   connectTimeoutMs?: number;
   /** A command not answered within this time rejects (default 3 s). */
   commandTimeoutMs?: number;

@@ -23,6 +23,8 @@
  * - Named channels are core.py's general channels (`_channels_redis_named.ts`): Django's
  *   `send("thumbnails", …)` reaches a listener here, and a send here reaches Django's
  *   `runworker thumbnails`.
+ *
+ * @module
  */
 import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult, Unlisten } from "./layer.ts";
 import { isNamedChannel, validateEvent, validateNamedChannel } from "./layer.ts";

@@ -22,7 +22,8 @@
  *   of the Redis server's clock). The braces keep both in one Cluster hash slot. From outside:
  *
  * ```sh
- * redis-cli RPUSH 'channels:channel:{dice}' '{"type":"dice.roll","room":"lobby","dice":"2d6"}'
+ * redis-cli RPUSH 'channels:channel:{dice}' \
+ *   '{"type":"chat.command","room":"lobby","group":"chat.lobby","command":"roll","args":"2d6"}'
  * ```
  */
 import { eventJson } from "./event_json.ts";

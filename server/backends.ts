@@ -14,7 +14,8 @@
  *
  * @example
  * ```ts
- * const backends = await openBackends(loadConfig(Deno.args, Deno.env.toObject()));
+ * const config = loadConfig(Deno.args, Deno.env.toObject());
+ * const backends = await openBackends(config);
  * const services = createServices(config, backends);
  * // ... serve an app over `services`, then:
  * await backends.close();
@@ -297,7 +298,8 @@ export async function appendFromOutside(
 ): Promise<StreamPublished | null> {
   if (config.layer !== "redis" && config.layer !== "channels_redis") return null;
   const { RedisStreams } = await import("../layers/streams/redis.ts");
-  const redis = { url: config.redisUrl, prefix: config.redisPrefix };
+  // The form too: behind Sentinels or in a Cluster, `redisUrl` names no server of theirs.
+  const redis = { url: config.redisUrl, form: config.redisForm, prefix: config.redisPrefix };
   if (config.layer === "redis") {
     const streams = await RedisStreams.open({ ...redis, publishInScript: true });
     try {

@@ -81,10 +81,12 @@ export interface Connection {
   /** Sends a value as a JSON text frame. */
   sendJson(value: unknown): void;
   /**
-   * Bytes this socket can still hold unsent (`maxBufferedBytes` less what waits): before it
-   * opens, what `connect` may still send; after, what the client has not read yet. A consumer
-   * about to send much at once (a replay) checks it first: frames beyond it are dropped before
-   * the socket opens, and once it is open a client that far behind is closed with 1013.
+   * Bytes this socket can still hold unsent: before it opens, what `connect` may still send
+   * (four times `maxBufferedBytes`); after, `maxBufferedBytes` less what the client has not
+   * read yet. A consumer about to send much at once (a replay) checks it first: frames beyond
+   * it are dropped before the socket opens, and once it is open a client that far behind is
+   * closed with 1013. While a socket keeps up, the bound is checked on every 8th frame (Deno's
+   * count of unsent bytes is a call into the runtime), so it may pass it by up to 7 frames.
    */
   readonly sendCapacity: number;
   /**

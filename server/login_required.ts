@@ -47,11 +47,25 @@ export function loginRequired(
       const next = encodeURIComponent(path).replaceAll("%2F", "/");
       return new Response(null, {
         status: 302,
-        headers: { location: `${loginUrl}?next=${next}`, "cache-control": "no-store" },
+        headers: { location: withNext(loginUrl, next), "cache-control": "no-store" },
       });
     }
     return await render(request, context, { ...page, account: page.account });
   };
+}
+
+// `loginUrl` with `next` in its query, as Django's `redirect_to_login` merges it: a log-in URL's
+// own query (`?lang=en`) is kept, a `next` of its own replaced, its fragment left at the end.
+function withNext(loginUrl: string, next: string): string {
+  const hashAt = loginUrl.indexOf("#");
+  const fragment = hashAt < 0 ? "" : loginUrl.slice(hashAt);
+  const beforeHash = hashAt < 0 ? loginUrl : loginUrl.slice(0, hashAt);
+  const queryAt = beforeHash.indexOf("?");
+  if (queryAt < 0) return `${beforeHash}?next=${next}${fragment}`;
+  const query = new URLSearchParams(beforeHash.slice(queryAt + 1));
+  query.delete("next");
+  const kept = query.size === 0 ? "" : `${query}&`;
+  return `${beforeHash.slice(0, queryAt)}?${kept}next=${next}${fragment}`;
 }
 
 // The query of `url` without its `token` parameters (any case, as the log redacts them).

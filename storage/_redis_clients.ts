@@ -23,7 +23,10 @@ export interface RedisConnectOptions {
    * this: its subscriptions survive). Without it a command fails at once while Redis is away.
    */
   offlineQueue?: boolean;
-  /** How long the first connect may take before it fails (default 5 s). */
+  /**
+   * How long connecting may take (default 5 s); the first connect fails a second after that at
+   * most, the time its PING (proof that Redis answered) is given.
+   */
   connectTimeoutMs?: number;
   /** Called each time the connection is restored after an outage (a PING succeeded). */
   onReconnect?: () => void;

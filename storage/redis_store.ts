@@ -45,7 +45,10 @@ export interface RedisStoreOptions {
   /** A URL, Sentinel or Cluster form; wins over `url`. */
   form?: RedisForm;
   prefix: string;
-  /** The first connect fails after this long (default 5 s). */
+  /**
+   * How long connecting may take (default 5 s); the first connect fails a second after that at
+   * most, the time its PING (proof that Redis answered) is given.
+   */
   connectTimeoutMs?: number;
 }
 

@@ -25,6 +25,23 @@ Deno.test("an anonymous visitor of a login-required page is sent to log in, then
   await app.close();
 });
 
+Deno.test("a log-in URL with a query of its own keeps it, and gets next beside it, as Django merges it", async () => {
+  await using services = await createTestServices();
+  const guarded = (loginUrl: string) => loginRequired(() => new Response("never"), { loginUrl });
+  const app = createApp({
+    routes: [
+      page("GET", "/a/", guarded("/accounts/login/?lang=en")),
+      page("GET", "/b/", guarded("https://sso.example/login?next=/old/&lang=en#form")),
+    ],
+    services,
+  });
+  const a = await app.handle(new Request("http://localhost/a/?x=1"));
+  assertEquals(a.headers.get("location"), "/accounts/login/?lang=en&next=/a/%3Fx%3D1");
+  const b = await app.handle(new Request("http://localhost/b/"));
+  assertEquals(b.headers.get("location"), "https://sso.example/login?lang=en&next=/b/#form");
+  await app.close();
+});
+
 Deno.test("the page's query string comes back after the log-in, as Django's login_required keeps it", async () => {
   await using server = await startTestServer();
   const ada = new WebClient(server.url);

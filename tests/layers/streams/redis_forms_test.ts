@@ -14,6 +14,8 @@ import {
   startRedisSentinel,
 } from "../../_support/redis_topologies.ts";
 import { uniquePrefix } from "../../_support/redis.ts";
+import { appendFromOutside } from "../../../server/backends.ts";
+import { DEFAULT_CONFIG } from "../../../server/config.ts";
 import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
@@ -123,3 +125,32 @@ Deno.test({
     assertEquals(await noscriptAnswers(ports, publishEverywhere(sentinel!.form)), 0);
   },
 });
+
+for (const kind of ["cluster", "sentinel"] as const) {
+  Deno.test({
+    name: `a message sent from outside (deno task send --room) goes to the ${kind}'s streams`,
+    ignore: !available,
+    fn: async () => {
+      const form = kind === "cluster" ? cluster!.form : sentinel!.form;
+      const prefix = uniquePrefix("outside");
+      // The URL names no server: the form alone says where the streams are.
+      const config = {
+        ...DEFAULT_CONFIG,
+        layer: "redis" as const,
+        redisForm: form,
+        redisPrefix: prefix,
+        redisUrl: "redis://127.0.0.1:1",
+      };
+      const appended = await appendFromOutside(config, "room-outside", { type: "t", n: 1 });
+      const layer = await RedisLayer.open({ form, prefix });
+      const streams = await RedisStreams.open({ form, prefix, layer, publishInScript: true });
+      try {
+        const read = await streams.latest("room-outside", 10);
+        assertEquals(read.events.map((event) => [event.n, event.offset]), [[1, appended!.offset]]);
+      } finally {
+        await streams.close();
+        await layer.close();
+      }
+    },
+  });
+}
