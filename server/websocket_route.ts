@@ -236,6 +236,13 @@ export function websocketHandler(
         const busy = "Server busy: the session's group could not be joined; retry later";
         return refuse(503, "unavailable", busy);
       }
+      // A log-out that ran while this socket connected deleted the session, then told its
+      // group, maybe before the socket was in it: it would act on as the user. Read again now
+      // that it is in the group, a session gone means the log-out's close missed it.
+      if (await loggedOutMeanwhile(context, identity.sessionId, path)) {
+        await connection.abort(CloseCode.LOGGED_OUT);
+        return refuse(403, "login_required", "Logged out while the socket connected");
+      }
     }
     // A client that left while `connect` ran: Deno would keep the descriptor of a socket
     // upgraded for it for good (it never opens nor closes), so it is not upgraded. Only with
@@ -334,4 +341,19 @@ function refusal(status: number, reason: string, headers: HeadersInit): Response
   const all = new Headers(headers);
   all.set("content-type", "text/plain; charset=utf-8");
   return new Response(`${reason}\n`, { status, headers: all });
+}
+
+// True when the session is gone; a store that cannot say is taken as "not gone" (the socket
+// was accepted on that session a moment ago, and a log-out's close still reaches it).
+async function loggedOutMeanwhile(
+  context: RequestContext,
+  sessionId: string,
+  path: string,
+): Promise<boolean> {
+  try {
+    return await context.services.sessions.get(sessionId) === null;
+  } catch (error) {
+    log.warn(`Could not read the session again for ${path}`, error);
+    return false;
+  }
 }

@@ -110,6 +110,46 @@ Deno.test("logging out closes that session's login-required sockets with 4001, n
   await other.close();
 });
 
+Deno.test("a socket still connecting when its session logs out is refused, not left open as the user", async () => {
+  await using server = await startTestServer();
+  const ada = await loggedIn(server, "ada");
+  const entered = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const disconnected: number[] = [];
+  const consumer: Consumer = (conn) => ({
+    async connect() {
+      entered.resolve();
+      await gate.promise; // the log-out runs now, before the socket is in its session's group
+    },
+    disconnect: (code) => void disconnected.push(code),
+  });
+  const live = new LiveConnections();
+  const handler = websocketHandler(consumer, { live });
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (request, info) =>
+      handler(request, {
+        url: new URL(request.url),
+        params: {},
+        client: formatAddr(info.remoteAddr),
+        services: server.app.services,
+      }),
+  );
+  try {
+    const url = `ws://127.0.0.1:${http.addr.port}/ws/slow/`;
+    const origin = `http://127.0.0.1:${http.addr.port}`;
+    const status = handshakeStatus(url, { ...ada.socketHeaders(), origin });
+    await entered.promise;
+    await ada.logOut();
+    gate.resolve();
+    assertEquals(await status, 403);
+    assertEquals([disconnected, live.size], [[4001], 0]);
+  } finally {
+    await live.closeAll(1001, "Test over");
+    await http.shutdown();
+  }
+});
+
 Deno.test("logging out closes the session's chat sockets too: none goes on posting as the user", async () => {
   await using server = await startTestServer();
   const ada = await loggedIn(server, "ada");
