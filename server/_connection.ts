@@ -21,6 +21,7 @@ import type { ConnectionLimits, SocketLike } from "./_socket.ts";
 import { log } from "../telemetry/log.ts";
 import { RouteMeter } from "./server_metrics.ts";
 import {
+  CLOSE_AT_OPEN,
   CLOSE_QUEUED,
   CLOSING,
   CONGESTED,
@@ -326,9 +327,18 @@ export class WebSocketConnection implements Connection {
       this.#closeReason = reason;
       return;
     }
+    if (socket.readyState === CONNECTING) {
+      // Deno ignores a close of a server socket that has not opened yet: it opens all the same,
+      // and no close frame ever goes (a drain's 1012 would never reach a handshake under way).
+      // So the close waits for the open (`#opened`), after what was sent before it.
+      this.#state |= CLOSING | CLOSE_AT_OPEN;
+      this.#closeCode = code;
+      this.#closeReason = reason;
+      return;
+    }
     // What was sent before the close goes before it.
     this.#batch?.flush();
-    if (socket.readyState === OPEN || socket.readyState === CONNECTING) {
+    if (socket.readyState === OPEN) {
       // The socket closes a macrotask later (see `closeOnNextTurn`), after a refused frame once
       // the client stopped sending; nothing is sent meanwhile.
       this.#state |= CLOSING;
@@ -396,6 +406,9 @@ export class WebSocketConnection implements Connection {
     clearTimeout(this.#closeTimer);
     const queue = this.#beforeOpen;
     this.#beforeOpen = null;
+    // A close asked for before the open goes now, after the frames sent before it.
+    const closeAtOpen = (this.#state & CLOSE_AT_OPEN) !== 0;
+    if (closeAtOpen) this.#state &= ~(CLOSING | CLOSE_AT_OPEN);
     try {
       for (const frame of queue?.frames ?? []) {
         if ((this.#state & (FINISHED | CLOSING)) !== 0) break;
@@ -408,6 +421,7 @@ export class WebSocketConnection implements Connection {
       this.#fail(error);
     }
     this.#reportDroppedBeforeOpen(queue);
+    if (closeAtOpen) this.close(this.#closeCode, this.#closeReason);
   }
 
   // Never silent: what `connect` sent beyond the queue is counted and logged like any drop.

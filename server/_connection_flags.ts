@@ -31,3 +31,5 @@ export const FAILED = 128;
 export const DRAIN_WATCHED = 256;
 /** A look found room in the socket since the drain watch last asked (the client reads). */
 export const ROOM_SEEN = 512;
+/** `close` was called before the socket opened: it closes once it opens (see `close`). */
+export const CLOSE_AT_OPEN = 1024;
