@@ -5,7 +5,7 @@
 import { type FormRefusal, htmlResponse, logReason } from "../mod.ts";
 import { csrfFailurePage } from "../templates/accounts.ts";
 
-/** A refused form: Django's CSRF failure page, or a plain 413 for a body too large. */
+/** A refused form: Django's CSRF failure page, or a plain 413 or 415 (size, encoding). */
 export function formRefused(refusal: FormRefusal): Response {
   if (!refusal.csrf) {
     return logReason(plainText(`${refusal.reason}\n`, refusal.status), refusal.reason);

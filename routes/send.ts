@@ -50,10 +50,13 @@ export const sendEvent: Handler = async (request, context) => {
   }
   if (config.sendToken === "" || !await sameSecret(given, config.sendToken)) {
     log.warn(`Refused ${SEND_PATH} from ${context.client}: wrong token`);
-    return json(403, { error: "The token is not valid" });
+    // RFC 6750 §3.1: a token that is not valid is 401 too, and the challenge says so.
+    return json(401, { error: "The token is not valid" }, {
+      "www-authenticate": 'Bearer realm="send", error="invalid_token"',
+    });
   }
   const body = await readBody(request, config.maxMessageBytes);
-  if ("error" in body) return json(400, body);
+  if ("error" in body) return json(body.status ?? 400, { error: body.error });
   if ("channel" in body) return await sendToChannel(context.services.layer, body);
   try {
     validateGroupName(body.group);
@@ -148,10 +151,12 @@ async function readBody(
 ): Promise<
   { group: string; event: LayerEvent } | { channel: string; event: LayerEvent } | {
     error: string;
+    /** 413 for a body over the bound (else 400). */
+    status?: 413;
   }
 > {
   const text = await readBodyText(request, limit);
-  if (text === null) return { error: `The body is over ${limit} bytes` };
+  if (text === null) return { error: `The body is over ${limit} bytes`, status: 413 };
   let value: { group?: unknown; channel?: unknown; event?: unknown };
   try {
     value = JSON.parse(text);

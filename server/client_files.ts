@@ -16,7 +16,8 @@
  * ```
  */
 import { contentType } from "@std/media-types";
-import { eTag, ifNoneMatch } from "@std/http/etag";
+import { eTag } from "@std/http/etag";
+import { evaluatePreconditions, notModified, preconditionFailed } from "./_preconditions.ts";
 import type { Handler } from "./context.ts";
 import { type AppRoute, page } from "./routes.ts";
 import { DEFAULT_CACHE_CONTROL } from "./static_files.ts";
@@ -75,9 +76,10 @@ function clientFile(name: string): Handler {
       "cache-control": DEFAULT_CACHE_CONTROL,
       "etag": file.tag,
     });
-    if (!ifNoneMatch(request.headers.get("if-none-match"), file.tag)) {
-      return new Response(null, { status: 304, headers });
-    }
+    // No Last-Modified: the file is the package's, whose time says nothing of its content.
+    const outcome = evaluatePreconditions(request, file.tag, null);
+    if (outcome === 304) return notModified(headers);
+    if (outcome === 412) return preconditionFailed();
     headers.set("content-length", String(file.body.byteLength));
     const body = request.method === "HEAD" ? null : file.body;
     return new Response(body, { status: 200, headers });

@@ -35,7 +35,11 @@ export function metricsHandler(token: string): Handler {
     }
     if (!await sameSecret(given, token)) {
       log.warn(`Refused ${METRICS_PATH} from ${context.client}: wrong token`);
-      return logReason(plain(403, "The token is not valid"), "wrong token");
+      // RFC 6750 §3.1: a token that is not valid is 401 too, and the challenge says so.
+      const invalid = plain(401, "The token is not valid", {
+        "www-authenticate": 'Bearer realm="metrics", error="invalid_token"',
+      });
+      return logReason(invalid, "wrong token");
     }
     return metricsResponse(context.services.metrics);
   };

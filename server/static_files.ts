@@ -10,7 +10,8 @@
  * ```
  */
 import { contentType } from "@std/media-types";
-import { eTag, ifNoneMatch } from "@std/http/etag";
+import { eTag } from "@std/http/etag";
+import { evaluatePreconditions, notModified, preconditionFailed } from "./_preconditions.ts";
 import { extname, join, SEPARATOR } from "../storage/platform_path.ts";
 import type { Handler } from "./context.ts";
 
@@ -96,9 +97,9 @@ async function serveFile(request: Request, path: string, cacheControl: string): 
     const tag = await eTag(info);
     if (tag) headers.set("etag", tag);
     if (info.mtime) headers.set("last-modified", info.mtime.toUTCString());
-    if (!ifNoneMatch(request.headers.get("if-none-match"), tag)) {
-      return new Response(null, { status: 304, headers });
-    }
+    const outcome = evaluatePreconditions(request, tag, info.mtime);
+    if (outcome === 304) return notModified(headers);
+    if (outcome === 412) return preconditionFailed();
     headers.set("content-length", String(info.size));
     if (request.method === "HEAD") return new Response(null, { status: 200, headers });
     keepOpen = true; // the stream closes the file when it ends or is cancelled

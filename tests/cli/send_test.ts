@@ -79,7 +79,7 @@ Deno.test("deno task send with a wrong token says it was refused and exits non-z
     stderr: "piped",
   }).output();
   assertEquals(code, 1);
-  assertEquals(new TextDecoder().decode(stderr).includes("refused (403)"), true);
+  assertEquals(new TextDecoder().decode(stderr).includes("refused (401)"), true);
 });
 
 Deno.test("deno task send names the Workers or processes a send went on to, beside its own count", () => {

@@ -280,6 +280,26 @@ Deno.test("every form POST without a valid CSRF token is refused with 403", asyn
   assert(await server.app.services.sessions.get(client.jar.get("sessionid")!), "still logged in");
 });
 
+Deno.test("a form in another encoding is answered 415, not taken for a missing CSRF token", async () => {
+  await using server = await startTestServer();
+  const client = new WebClient(server.url);
+  await client.signUp("ada", PASSWORD);
+  const token = await client.csrfToken("/log_in/");
+  const multipart = new FormData();
+  for (const [name, value] of Object.entries({ csrfmiddlewaretoken: token, username: "ada" })) {
+    multipart.set(name, value);
+  }
+  multipart.set("password", PASSWORD);
+  const response = await fetch(server.url + "/log_in/", {
+    method: "POST",
+    headers: { cookie: client.jar.header()!, origin: server.url },
+    body: multipart,
+    redirect: "manual",
+  });
+  assertEquals(response.status, 415);
+  assertStringIncludes(await response.text(), "not multipart/form-data");
+});
+
 Deno.test("a form posted from another site is refused even with a stolen token", async () => {
   await using server = await startTestServer();
   const client = new WebClient(server.url);

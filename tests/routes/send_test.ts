@@ -48,7 +48,7 @@ Deno.test("/_send/ to a room's group written in decomposed Unicode reaches the r
   await socket.close();
 });
 
-Deno.test("/_send/ without a token is refused with 401, with a wrong one 403", async () => {
+Deno.test("/_send/ without a token is refused with 401, with a wrong one too, saying it is invalid", async () => {
   await using server = await startTestServer({ sendToken: TOKEN });
   const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
   const event = { type: "chat.message", message: { message: "forged" } };
@@ -57,10 +57,14 @@ Deno.test("/_send/ without a token is refused with 401, with a wrong one 403", a
   assertEquals(anonymous.headers.get("www-authenticate"), 'Bearer realm="send"');
   await anonymous.body?.cancel();
   const wrong = await post(server.httpUrl("/_send/"), { group: "chat.lobby", event }, "guess");
-  assertEquals(wrong.status, 403);
+  assertEquals(wrong.status, 401);
+  assertEquals(
+    wrong.headers.get("www-authenticate"),
+    'Bearer realm="send", error="invalid_token"',
+  );
   await wrong.body?.cancel();
   const almost = await post(server.httpUrl("/_send/"), { group: "chat.lobby", event }, `${TOKEN}x`);
-  assertEquals(almost.status, 403);
+  assertEquals(almost.status, 401);
   await almost.body?.cancel();
   assertEquals(await socket.staysQuiet(300), true, "a refused send reached the room");
   await socket.close();
@@ -96,6 +100,13 @@ Deno.test("/_send/ refuses a bad group name, an event without type and a non-JSO
   });
   assertEquals(notJson.status, 400);
   await notJson.body?.cancel();
+  const tooLarge = await fetch(server.httpUrl("/_send/"), {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ group: "chat.lobby", event: { type: "x", text: "x".repeat(70_000) } }),
+  });
+  assertEquals(tooLarge.status, 413);
+  assertEquals((await tooLarge.json()).error, "The body is over 65536 bytes");
 });
 
 Deno.test("/_send/ refuses an event nested thousands deep with 400 and its reason", async () => {

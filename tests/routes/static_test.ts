@@ -65,6 +65,35 @@ Deno.test("a request with the current ETag gets 304 and no body", async () => {
   assertEquals(await stale.text(), "hello");
 });
 
+Deno.test("If-Modified-Since, If-Match and If-Unmodified-Since are answered as RFC 9110 orders them", async () => {
+  await using files = await fixture();
+  const first = await get(files.root, "/static/hello.txt");
+  await first.body?.cancel();
+  const modified = first.headers.get("last-modified")!;
+  const tag = first.headers.get("etag")!;
+  const status = async (headers: HeadersInit) => {
+    const response = await get(files.root, "/static/hello.txt", headers);
+    await response.body?.cancel();
+    return response.status;
+  };
+  const earlier = new Date(Date.parse(modified) - 60_000).toUTCString();
+  assertEquals(await status({ "if-modified-since": modified }), 304);
+  assertEquals(await status({ "if-modified-since": earlier }), 200);
+  assertEquals(await status({ "if-modified-since": "not a date" }), 200);
+  // If-None-Match wins over If-Modified-Since: a changed tag is a changed file.
+  assertEquals(await status({ "if-modified-since": modified, "if-none-match": 'W/"old"' }), 200);
+  assertEquals(await status({ "if-unmodified-since": earlier }), 412);
+  assertEquals(await status({ "if-unmodified-since": modified }), 200);
+  // Our tags are weak: If-Match compares strongly, so only `*` matches an existing file.
+  assertEquals(await status({ "if-match": tag }), 412);
+  assertEquals(await status({ "if-match": "*" }), 200);
+  const notModified = await get(files.root, "/static/hello.txt", { "if-none-match": tag });
+  assertEquals(notModified.status, 304);
+  assertEquals(notModified.headers.get("content-type"), null, "a 304 has no Content-Type");
+  assertEquals(notModified.headers.get("etag"), tag);
+  assertEquals(notModified.headers.get("last-modified"), modified);
+});
+
 Deno.test("the ETag changes when the file changes", async () => {
   await using files = await fixture();
   const before = await get(files.root, "/static/hello.txt");

@@ -1,7 +1,7 @@
 /**
  * `GET /metrics`: the Prometheus text format, counts that move with traffic (labelled by route
  * pattern, never by path), and never public by accident (404 without a token or an address,
- * 401/403 with a missing or wrong token, a separate address that serves only /metrics).
+ * 401 with a missing or wrong token, a separate address that serves only /metrics).
  */
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "@std/assert";
 import {
@@ -188,7 +188,7 @@ Deno.test("/metrics does not exist without a token or an address", async () => {
   await response.body?.cancel();
 });
 
-Deno.test("/metrics without a token is 401, with a wrong one 403", async () => {
+Deno.test("/metrics without a token is 401, with a wrong one too, saying it is invalid", async () => {
   await using test = await testApp();
   const anonymous = await test.app.handle(new Request("http://localhost/metrics"));
   assertEquals(anonymous.status, 401);
@@ -198,7 +198,11 @@ Deno.test("/metrics without a token is 401, with a wrong one 403", async () => {
     const response = await test.app.handle(
       new Request("http://localhost/metrics", { headers: { authorization: `Bearer ${wrong}` } }),
     );
-    assertEquals(response.status, 403);
+    assertEquals(response.status, 401);
+    assertEquals(
+      response.headers.get("www-authenticate"),
+      'Bearer realm="metrics", error="invalid_token"',
+    );
     assertEquals((await response.text()).includes("channels_"), false);
   }
 });
