@@ -8,7 +8,7 @@
  * `{"channel": "dice", "event": {...}}` for a named channel (a worker's queue) or one
  * connection's channel. The answer is the counted result, e.g. `{"delivered": 1, "dropped": 0,
  * "remoteProcesses": 0}`; `"noListener": true` says nobody listens on that channel. Without
- * the header the answer is 401, with a wrong token 403. The route is not in the table at all
+ * the header the answer is 401, with a wrong token 401 too (`error="invalid_token"`). The route is not in the table at all
  * (404) when no token is configured.
  *
  * A `chat.message` to a chat room's group goes into the room's stream, completed as the chat

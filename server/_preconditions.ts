@@ -58,11 +58,54 @@ function strongMatch(value: string, tag: string | undefined): boolean {
   return value.split(",").some((candidate) => candidate.trim() === tag);
 }
 
-// An HTTP-date in seconds since the epoch; `null` when absent or not a date (then ignored).
-function httpDate(value: string | null): number | null {
+const MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec";
+const IMF_FIXDATE = new RegExp(
+  `^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) (${MONTHS}) (\\d{4}) (\\d{2}):(\\d{2}):(\\d{2}) GMT$`,
+);
+const RFC_850 = new RegExp(
+  `^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-(${MONTHS})-(\\d{2}) ` +
+    "(\\d{2}):(\\d{2}):(\\d{2}) GMT$",
+);
+const ASCTIME = new RegExp(
+  `^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (${MONTHS}) ([ \\d]\\d) (\\d{2}):(\\d{2}):(\\d{2}) (\\d{4})$`,
+);
+
+/**
+ * An HTTP-date (§5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime forms, all in UTC) in
+ * seconds since the epoch; `null` when absent or anything else, which the caller then ignores
+ * (§13.1.3): `Date.parse` would read an asctime date in the server's own time zone, and take
+ * "2030" or "1" for dates.
+ */
+export function httpDate(value: string | null): number | null {
   if (value === null) return null;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? null : Math.floor(ms / 1000);
+  let parts: [year: number, month: string, day: string, h: string, m: string, s: string];
+  let match;
+  if ((match = IMF_FIXDATE.exec(value)) !== null) {
+    parts = [Number(match[3]), match[2], match[1], match[4], match[5], match[6]];
+  } else if ((match = RFC_850.exec(value)) !== null) {
+    parts = [twoDigitYear(Number(match[3])), match[2], match[1], match[4], match[5], match[6]];
+  } else if ((match = ASCTIME.exec(value)) !== null) {
+    parts = [Number(match[6]), match[1], match[2], match[3], match[4], match[5]];
+  } else return null;
+  const [year, monthName, day, hours, minutes, seconds] = parts;
+  const month = MONTHS.split("|").indexOf(monthName);
+  const ms = Date.UTC(year, month, Number(day), Number(hours), Number(minutes), Number(seconds));
+  const date = new Date(ms);
+  // Date.UTC rolls "31 Feb" or "25:00" over to another date: those are no dates.
+  if (
+    date.getUTCDate() !== Number(day) || date.getUTCHours() !== Number(hours) ||
+    date.getUTCMinutes() !== Number(minutes) || date.getUTCSeconds() !== Number(seconds)
+  ) return null;
+  return Math.floor(ms / 1000);
+}
+
+// RFC 850's two-digit year: the latest year ending in those digits that is not more than 50
+// years ahead (§5.6.7).
+function twoDigitYear(yy: number): number {
+  const now = new Date().getUTCFullYear();
+  let year = Math.floor(now / 100) * 100 + yy;
+  if (year > now + 50) year -= 100;
+  return year;
 }
 
 // Last-Modified has whole seconds: a file changed within the second it names is not newer.

@@ -1,7 +1,7 @@
 /**
  * `GET /metrics` in the Prometheus text format, never public by accident: on the app's port
  * only with a token (`METRICS_TOKEN`, sent as `Authorization: Bearer <token>`: 401 without it,
- * 403 with another), or without one on a separate listen address (`METRICS_ADDRESS`), which
+ * 401 with `error="invalid_token"` with another), or without one on a separate listen address (`METRICS_ADDRESS`), which
  * answers nothing else. With neither, there is no such route (404).
  */
 import { listen, type Listener } from "./_listener.ts";

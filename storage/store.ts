@@ -84,6 +84,8 @@ const PROCESS_TAIL = crypto.getRandomValues(new Uint32Array(1))[0].toString(36).
  * given twice (a chat page drops a message whose id it has seen).
  */
 export function sortableId(now: number = Date.now()): string {
+  // A time that is no time (NaN from an invalid Date) would stop every later id from moving.
+  if (!Number.isFinite(now)) throw new RangeError(`sortableId needs a finite time, got ${now}`);
   if (now <= lastTime && sequence < MAX_SEQUENCE) sequence++;
   else {
     // Made once per millisecond: ids of a busy moment share it. A counter that would outgrow

@@ -80,6 +80,19 @@ Deno.test("If-Modified-Since, If-Match and If-Unmodified-Since are answered as R
   assertEquals(await status({ "if-modified-since": modified }), 304);
   assertEquals(await status({ "if-modified-since": earlier }), 200);
   assertEquals(await status({ "if-modified-since": "not a date" }), 200);
+  assertEquals(await status({ "if-modified-since": "2030" }), 200, "not an HTTP-date: ignored");
+  // The obsolete forms are dates in UTC too, whatever the server's time zone.
+  const date = new Date(Date.parse(modified));
+  const asctime = date.toUTCString().replace(
+    /^(\w+), (\d+) (\w+) (\d+) ([\d:]+) GMT$/,
+    (_all, day, dd, month, year, time) => `${day} ${month} ${dd.padStart(2, " ")} ${time} ${year}`,
+  );
+  assertEquals(await status({ "if-modified-since": asctime }), 304, asctime);
+  const hourEarlier = new Date(date.getTime() - 3_600_000).toUTCString().replace(
+    /^(\w+), (\d+) (\w+) (\d+) ([\d:]+) GMT$/,
+    (_all, day, dd, month, year, time) => `${day} ${month} ${dd.padStart(2, " ")} ${time} ${year}`,
+  );
+  assertEquals(await status({ "if-modified-since": hourEarlier }), 200, hourEarlier);
   // If-None-Match wins over If-Modified-Since: a changed tag is a changed file.
   assertEquals(await status({ "if-modified-since": modified, "if-none-match": 'W/"old"' }), 200);
   assertEquals(await status({ "if-unmodified-since": earlier }), 412);

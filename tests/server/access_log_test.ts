@@ -212,9 +212,9 @@ Deno.test("every refusal's access line says why: log-in, /_send/, /metrics, a ba
   await captured.waitFor(line("POST", "/log_in/", 400, "username or password missing\\)"));
   await captured.waitFor(line("POST", "/log_in/", 400, "wrong credentials\\)"));
   await captured.waitFor(line("POST", "/_send/", 401, "Authorization: Bearer <SEND_TOKEN>"));
-  await captured.waitFor(line("POST", "/_send/", 403, "The token is not valid\\)"));
+  await captured.waitFor(line("POST", "/_send/", 401, "The token is not valid\\)"));
   await captured.waitFor(line("GET", "/metrics", 401, "no bearer token\\)"));
-  await captured.waitFor(line("GET", "/metrics", 403, "wrong token\\)"));
+  await captured.waitFor(line("GET", "/metrics", 401, "wrong token\\)"));
   await captured.waitFor(line("GET", "/ws/chat/%ff/", 400, "Malformed"));
   await captured.waitFor(line("POST", "/sign_up/", 400, "This username is reserved\\.\\)"));
   await captured.waitFor(line("POST", "/account/tokens/new/", 403, "not logged in\\)"));

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { sortableId } from "../../storage/store.ts";
 
 // Ids never go back in time within a process, so each test here takes times later than the
@@ -45,6 +45,12 @@ Deno.test("sortableId: a clock held back past the counter's four digits borrows 
     last = id;
   }
   assertEquals(last.slice(0, 9), (now + 1).toString(36).padStart(9, "0"));
+});
+
+Deno.test("sortableId refuses a time that is no time, which would stop every later id", () => {
+  assertThrows(() => sortableId(new Date("not a date").getTime()), RangeError, "finite");
+  assertThrows(() => sortableId(Infinity), RangeError, "finite");
+  assert(sortableId() !== sortableId(), "ids still move on");
 });
 
 Deno.test("sortableId: the largest time still has nine digits", () => {
