@@ -185,17 +185,21 @@ function renderMessage(frame, id) {
   return item;
 }
 
-// Only textContent: user text never becomes markup.
+// Only textContent: user text never becomes markup. A text's direction is its own (`dir=auto`):
+// a Hebrew or Arabic message or name reads right to left, its punctuation at the right end.
 function element(tag, className, text) {
   const node = document.createElement(tag);
   node.className = className;
-  if (text !== undefined) node.textContent = text;
+  if (text !== undefined) {
+    node.textContent = text;
+    node.dir = "auto";
+  }
   return node;
 }
 
+// The reader's own way of writing a time: "17:06" here, "5:06 PM" there (as the presence page).
 function clock(time) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${pad(time.getHours())}:${pad(time.getMinutes())}`;
+  return time.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
 }
 
 function send(text) {
@@ -220,7 +224,12 @@ function sendPending() {
   pending = null;
 }
 
+// A sticky notice (logged out, messages not recovered) stays until the page is reloaded: a
+// passing one (not connected, refused) shows over it for a while, then it is back.
+let stickyNotice = null;
+
 function showNotice(text, { sticky = false } = {}) {
+  if (sticky) stickyNotice = text;
   notice.textContent = text;
   notice.hidden = false;
   clearTimeout(noticeTimer);
@@ -228,7 +237,9 @@ function showNotice(text, { sticky = false } = {}) {
 }
 
 function hideNotice() {
-  notice.hidden = true;
+  clearTimeout(noticeTimer);
+  if (stickyNotice === null) notice.hidden = true;
+  else if (notice.textContent !== stickyNotice) notice.textContent = stickyNotice;
 }
 
 form.addEventListener("submit", (event) => {

@@ -129,10 +129,14 @@ function updateCount() {
   if (count) count.textContent = String(list.querySelectorAll('[data-online="true"]').length);
 }
 
+// A text's direction is its own (`dir=auto`): a Hebrew or Arabic name reads right to left.
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
+  if (text !== undefined) {
+    node.textContent = text;
+    node.dir = "auto";
+  }
   return node;
 }
 

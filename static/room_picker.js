@@ -28,6 +28,7 @@ form.addEventListener("submit", (event) => {
   if (problem !== null) {
     hint.textContent = problem;
     hint.hidden = false;
+    input.setAttribute("aria-invalid", "true"); // and the hint describes it (aria-describedby)
     input.focus();
     return;
   }
@@ -36,4 +37,5 @@ form.addEventListener("submit", (event) => {
 
 input.addEventListener("input", () => {
   hint.hidden = true;
+  input.removeAttribute("aria-invalid");
 });

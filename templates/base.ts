@@ -51,7 +51,7 @@ function accountNav(account: AccountView | null | undefined): SafeHtml | string 
     return html`<a href="/log_in/">Log in</a><a href="/sign_up/">Sign up</a>`;
   }
   return html`
-    <span class="signed-in">Signed in as <strong>${account.username}</strong></span>
+    <span class="signed-in">Signed in as <strong dir="auto">${account.username}</strong></span>
     <a href="/account/tokens/">Tokens</a>
     <form method="post" action="/log_out/" class="log-out-form">
       <input type="hidden" name="${CSRF_FIELD}" value="${account.csrfToken}">

@@ -11,8 +11,9 @@ export function chatIndex(account?: AccountView | null): SafeHtml {
       <h1>What chat room would you like to enter?</h1>
       <form id="room-form" class="inline-form">
         <label class="visually-hidden" for="room-name-input">Room name</label>
-        <input id="room-name-input" type="text" size="100"
-          autofocus required autocomplete="off" placeholder="lobby, café au lait, 東京…">
+        <input id="room-name-input" type="text" size="100" dir="auto"
+          aria-describedby="room-name-hint" autofocus required autocomplete="off"
+          placeholder="lobby, café au lait, 東京…">
         <input id="room-name-submit" type="submit" value="Enter">
       </form>
       <p id="room-name-hint" class="notice" role="alert" hidden></p>
@@ -28,7 +29,7 @@ export function chatRoom(room: string, account?: AccountView | null): SafeHtml {
     account,
     body: html`
       <div class="room-heading">
-        <h1 class="room-title">${room}</h1>
+        <h1 class="room-title" dir="auto">${room}</h1>
         <p id="connection-state" class="connection-state" data-state="connecting" role="status">
           Connecting…
         </p>
@@ -37,7 +38,8 @@ export function chatRoom(room: string, account?: AccountView | null): SafeHtml {
       <p id="chat-notice" class="notice" role="alert" hidden></p>
       <form id="message-form" class="inline-form">
         <label class="visually-hidden" for="chat-message-input">Message</label>
-        <input id="chat-message-input" type="text" size="100" maxlength="${MAX_CHAT_MESSAGE}"
+        <input id="chat-message-input" type="text" size="100" dir="auto"
+          maxlength="${MAX_CHAT_MESSAGE}"
           autofocus autocomplete="off" placeholder="Write a message and press Enter">
         <input id="chat-message-submit" type="submit" value="Send">
       </form>

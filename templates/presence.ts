@@ -50,7 +50,7 @@ export function presencePage(view: PresencePageView): SafeHtml {
 export function userItem(user: PresenceUser, isMe = false): SafeHtml {
   const status = user.online ? "Online" : "Offline";
   const you = isMe ? html`<span class="presence-you">(you)</span>` : "";
-  const name = html`<span class="presence-name">${user.username}</span>`;
+  const name = html`<span class="presence-name" dir="auto">${user.username}</span>`;
   const dot = html`<span class="presence-dot" aria-hidden="true"></span>`;
   const online = String(user.online);
   return html`
@@ -68,7 +68,9 @@ function feedItem(event: PresenceEvent): SafeHtml {
   `;
 }
 
+// The server knows no reader's time zone: it says which one it wrote (the page's script writes
+// each time again in the reader's own once it connects).
 function clock(iso: string): string {
   const time = new Date(iso);
-  return Number.isNaN(time.getTime()) ? "" : time.toISOString().slice(11, 19);
+  return Number.isNaN(time.getTime()) ? "" : `${time.toISOString().slice(11, 19)} UTC`;
 }

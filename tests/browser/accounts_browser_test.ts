@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import {
   browserTest,
@@ -91,6 +91,12 @@ browserTest("accounts in the browser", async (t, browser) => {
     await notice.getByText("You were logged out").waitFor();
     await chat.clock.fastForward(60_000); // far past the 10 s a passing notice stays
     assertEquals(await notice.isVisible(), true, "the notice went away; the page still says ada");
+    // Sending a message, which ends a passing notice, leaves this one.
+    await waitForState(chat, "open");
+    await sendMessage(chat, "Sent as whom?", "enter");
+    await waitForMessage(chat, "Sent as whom?");
+    assertEquals(await notice.isVisible(), true, "sending took the log-out notice away");
+    assertStringIncludes((await notice.textContent()) ?? "", "You were logged out");
   });
 
   await step(t, "a wrong password keeps the typed username and empties the password", async () => {

@@ -51,7 +51,7 @@ Deno.test("signing up leads to the log-in page; logging in leads home with a ses
   assertEquals([logIn.status, logIn.headers.get("location")], [302, "/"]);
   assert(client.jar.get("sessionid"));
   const page = await (await client.get("/chat/")).text();
-  assertStringIncludes(page, "Signed in as <strong>ada</strong>");
+  assertStringIncludes(page, 'Signed in as <strong dir="auto">ada</strong>');
   assertStringIncludes(page, `<button type="submit">Log out</button>`);
 });
 
@@ -67,7 +67,7 @@ Deno.test("spaces around a username are dropped on sign-up and log-in, as Django
   const logIn = await client.submit("/log_in/", { username: "bea\t", password: PASSWORD });
   assertEquals([logIn.status, logIn.headers.get("location")], [302, "/"]);
   const page = await (await client.get("/chat/")).text();
-  assertStringIncludes(page, "Signed in as <strong>bea</strong>");
+  assertStringIncludes(page, 'Signed in as <strong dir="auto">bea</strong>');
 });
 
 Deno.test("the session cookie is HttpOnly, SameSite=Lax, Path=/ and lasts two weeks", async () => {

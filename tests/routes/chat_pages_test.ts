@@ -36,7 +36,7 @@ Deno.test("a Unicode room name with spaces is shown as it is written", async () 
     const response = await fetch(server.httpUrl(`/chat/${encodeURIComponent(room)}/`));
     assertEquals(response.status, 200, room);
     const page = await response.text();
-    assertStringIncludes(page, `<h1 class="room-title">${room}</h1>`);
+    assertStringIncludes(page, `<h1 class="room-title" dir="auto">${room}</h1>`);
     assertStringIncludes(tagWithId(page, "chat-log"), `data-room="${room}"`);
     assertStringIncludes(page, `<title>${room} · Chat</title>`);
   }

@@ -16,7 +16,7 @@ Deno.test("a username is escaped in the list, its attribute and the feed", () =>
   const page = render(EVIL);
   assert(!page.includes("<img"), "a username became markup");
   assertStringIncludes(page, `data-username="${ESCAPED}"`);
-  assertStringIncludes(page, `<span class="presence-name">${ESCAPED}</span>`);
+  assertStringIncludes(page, `<span class="presence-name" dir="auto">${ESCAPED}</span>`);
   assertStringIncludes(page, `${ESCAPED} connected`);
 });
 

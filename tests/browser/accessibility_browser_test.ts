@@ -1,0 +1,145 @@
+/**
+ * What WCAG 2.2 AA asks of the site's own pages, measured in Chromium: text contrast (1.4.3) and
+ * fields' edges (1.4.11) in the light and the dark scheme, reflow at 320 px (1.4.10), an
+ * invalid field that says so (3.3.1), and right-to-left text laid out as such.
+ */
+import { assert, assertEquals } from "@std/assert";
+import type { Page } from "playwright-core";
+import { startTestServer } from "../_support/server.ts";
+import {
+  browserTest,
+  newContext,
+  openPage,
+  openRoom,
+  sendMessage,
+  step,
+  waitForMessage,
+} from "./_browser.ts";
+
+const PASSWORD = "quiet river stone";
+
+// Runs in the page: every visible text's contrast with what is behind it, and every text
+// field's edge against the page, as WCAG computes them.
+const MEASURE = `(() => {
+  const parse = (c) => {
+    const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const lum = ([r, g, b]) => {
+    const f = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  const behind = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] === 1) return c;
+    }
+    return parse(getComputedStyle(document.documentElement).backgroundColor);
+  };
+  const low = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const element = node.parentElement;
+    if (!node.textContent.trim() || element.closest("[hidden], noscript, .visually-hidden")) continue;
+    if (element.getBoundingClientRect().width === 0) continue;
+    const style = getComputedStyle(element);
+    const large = parseFloat(style.fontSize) >= 24 ||
+      (Number(style.fontWeight) >= 700 && parseFloat(style.fontSize) >= 18.66);
+    const r = ratio(parse(style.color), behind(element));
+    if (r < (large ? 3 : 4.5)) low.push(r.toFixed(2) + ": " + node.textContent.trim().slice(0, 40));
+  }
+  for (const field of document.querySelectorAll("input[type=text], input[type=password]")) {
+    const r = ratio(parse(getComputedStyle(field).borderTopColor), behind(field.parentElement));
+    if (r < 3) low.push(r.toFixed(2) + ": the edge of #" + field.id);
+  }
+  return low;
+})()`;
+
+async function lowContrast(page: Page): Promise<string[]> {
+  const found: string[] = [];
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const low of await page.evaluate(MEASURE) as string[]) found.push(`${scheme} ${low}`);
+  }
+  return found;
+}
+
+browserTest("accessibility of the site's pages", async (t, browser) => {
+  await step(t, "text and fields keep their contrast in both schemes, errors too", async () => {
+    await using server = await startTestServer();
+    await server.app.services.users.create("ada", PASSWORD);
+    await using context = await newContext(browser);
+    const page = await openPage(context, server.httpUrl("/sign_up/"));
+    await page.getByLabel("Username").fill("ada"); // taken: an error under the field
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByLabel("Password confirmation").fill("another one");
+    await page.getByLabel("Password confirmation").press("Enter");
+    await page.locator(".form-errors").first().waitFor();
+    const low = await lowContrast(page);
+    await page.goto(server.httpUrl("/log_in/"));
+    await page.getByLabel("Username").fill("ada");
+    await page.getByLabel("Password").fill("wrong password");
+    await page.getByLabel("Password").press("Enter");
+    await page.getByText("Please enter a correct username and password.").waitFor();
+    low.push(...await lowContrast(page));
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByLabel("Password").press("Enter");
+    await page.waitForURL(server.httpUrl("/"));
+    await page.locator(".presence-status").first().waitFor(); // the green "Online"
+    low.push(...await lowContrast(page));
+    await page.goto(server.httpUrl("/chat/"));
+    low.push(...await lowContrast(page));
+    assertEquals(low, []);
+  });
+
+  await step(t, "a new token and the longest username fit a 320 px screen", async () => {
+    await using server = await startTestServer();
+    const name = "x".repeat(150);
+    await server.app.services.users.create(name, PASSWORD);
+    await using context = await newContext(browser);
+    const page = await openPage(context, server.httpUrl("/log_in/?next=/account/tokens/"));
+    await page.setViewportSize({ width: 320, height: 640 });
+    await page.getByLabel("Username").fill(name);
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByLabel("Password").press("Enter");
+    await page.waitForURL(server.httpUrl("/account/tokens/"));
+    await page.getByRole("button", { name: "Create a token" }).click();
+    await page.locator("#new-token").waitFor();
+    const width = await page.evaluate("document.documentElement.scrollWidth") as number;
+    assert(width <= 320, `the tokens page is ${width} px wide`);
+  });
+
+  await step(t, "the room picker marks its field invalid while its hint says why", async () => {
+    await using server = await startTestServer();
+    await using context = await newContext(browser);
+    const page = await openPage(context, server.httpUrl("/chat/"));
+    const field = page.getByLabel("Room name");
+    await field.fill("   ");
+    await field.press("Enter");
+    await page.getByText("Type the name of a room first.").waitFor();
+    assertEquals(await field.getAttribute("aria-invalid"), "true");
+    assertEquals(await field.getAttribute("aria-describedby"), "room-name-hint");
+    await field.fill("lobby");
+    assertEquals(await field.getAttribute("aria-invalid"), null);
+  });
+
+  await step(t, "a Hebrew message and room name read right to left", async () => {
+    await using server = await startTestServer();
+    await using context = await newContext(browser);
+    const page = await openRoom(context, server.httpUrl(`/chat/${encodeURIComponent("חדר")}/`));
+    await sendMessage(page, "שלום לכולם!", "enter");
+    await waitForMessage(page, "שלום לכולם!");
+    // In the page: the computed direction of the last element matching `selector`.
+    const direction = (selector: string) =>
+      page.evaluate(
+        `getComputedStyle([...document.querySelectorAll(${JSON.stringify(selector)})].at(-1))` +
+          ".direction",
+      ) as Promise<string>;
+    assertEquals(await direction(".chat-text"), "rtl");
+    assertEquals(await direction(".room-title"), "rtl");
+    await sendMessage(page, "hello", "enter");
+    await waitForMessage(page, "hello");
+    assertEquals(await direction(".chat-text"), "ltr");
+  });
+});
