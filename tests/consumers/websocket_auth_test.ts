@@ -43,8 +43,13 @@ function privateRoute(server: TestServer) {
     },
     receive: (text) => conn.send(text),
   });
+  return { connects, ...serveRoute(server, consumer, { loginRequired: true }) };
+}
+
+/** `consumer` at `/ws/private/` on its own port, with `server`'s services. */
+function serveRoute(server: TestServer, consumer: Consumer, options: { loginRequired?: boolean }) {
   const live = new LiveConnections();
-  const handler = websocketHandler(consumer, { loginRequired: true, live });
+  const handler = websocketHandler(consumer, { ...options, live });
   const http = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     (request, info) =>
@@ -57,7 +62,6 @@ function privateRoute(server: TestServer) {
   );
   const url = `http://127.0.0.1:${http.addr.port}`;
   return {
-    connects,
     live,
     origin: url,
     wsUrl: `${url.replace("http", "ws")}/ws/private/`,
@@ -123,31 +127,13 @@ Deno.test("a socket still connecting when its session logs out is refused, not l
     },
     disconnect: (code) => void disconnected.push(code),
   });
-  const live = new LiveConnections();
-  const handler = websocketHandler(consumer, { live });
-  const http = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (request, info) =>
-      handler(request, {
-        url: new URL(request.url),
-        params: {},
-        client: formatAddr(info.remoteAddr),
-        services: server.app.services,
-      }),
-  );
-  try {
-    const url = `ws://127.0.0.1:${http.addr.port}/ws/slow/`;
-    const origin = `http://127.0.0.1:${http.addr.port}`;
-    const status = handshakeStatus(url, { ...ada.socketHeaders(), origin });
-    await entered.promise;
-    await ada.logOut();
-    gate.resolve();
-    assertEquals(await status, 403);
-    assertEquals([disconnected, live.size], [[4001], 0]);
-  } finally {
-    await live.closeAll(1001, "Test over");
-    await http.shutdown();
-  }
+  await using route = serveRoute(server, consumer, {});
+  const status = handshakeStatus(route.wsUrl, { ...ada.socketHeaders(), origin: route.origin });
+  await entered.promise;
+  await ada.logOut();
+  gate.resolve();
+  assertEquals(await status, 403);
+  assertEquals([disconnected, route.live.size], [[4001], 0]);
 });
 
 Deno.test("logging out closes the session's chat sockets too: none goes on posting as the user", async () => {
