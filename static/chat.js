@@ -100,7 +100,7 @@ function updateMembers(joins, leaves) {
     item.dataset.online = "true";
     const dot = element("span", "presence-dot");
     dot.setAttribute("aria-hidden", "true");
-    item.append(dot, element("span", "presence-name", username));
+    item.append(dot, userText("span", "presence-name", username));
     if (username === members.dataset.me) item.append(" ", element("span", "presence-you", "(you)"));
     // Sorted by name, so every member sees the same order.
     const after = [...members.children].find((node) => node.dataset.username > username);
@@ -161,7 +161,7 @@ function showUnsent(text, error) {
       "If it was stored, it shows up once the connection is back."
     : `Not sent: ${error.message}`;
   item.append(element("div", "chat-meta chat-not-sent-reason", why));
-  item.append(element("p", "chat-unsent-text", text));
+  item.append(userText("p", "chat-unsent-text", text));
   log.append(item);
   if (error.maybeStored) unconfirmed.push({ text, item });
   log.scrollTop = log.scrollHeight;
@@ -171,7 +171,7 @@ function renderMessage(frame, id) {
   const item = document.createElement("article");
   item.className = "chat-message";
   item.dataset.id = id;
-  const author = element("span", "chat-author", String(frame.author ?? "Anonymous"));
+  const author = userText("span", "chat-author", String(frame.author ?? "Anonymous"));
   const meta = element("div", "chat-meta");
   meta.append(author);
   const time = new Date(String(frame.time ?? ""));
@@ -181,19 +181,23 @@ function renderMessage(frame, id) {
     stamp.title = time.toLocaleString();
     meta.append(" ", stamp);
   }
-  item.append(meta, element("p", "chat-text", frame.message));
+  item.append(meta, userText("p", "chat-text", frame.message));
   return item;
 }
 
-// Only textContent: user text never becomes markup. A text's direction is its own (`dir=auto`):
-// a Hebrew or Arabic message or name reads right to left, its punctuation at the right end.
+// Only textContent: user text never becomes markup.
 function element(tag, className, text) {
   const node = document.createElement(tag);
   node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-    node.dir = "auto";
-  }
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// What a user wrote (a name, a message) takes its own direction: Hebrew or Arabic reads right to
+// left, its punctuation at the right end, whatever the page's direction.
+function userText(tag, className, text) {
+  const node = element(tag, className, text);
+  node.dir = "auto";
   return node;
 }
 

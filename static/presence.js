@@ -100,7 +100,7 @@ function userItem(name, online) {
   item.dataset.online = String(online);
   const dot = element("span", "presence-dot");
   dot.setAttribute("aria-hidden", "true");
-  item.append(dot, element("span", "presence-name", name));
+  item.append(dot, userText("span", "presence-name", name));
   if (name === me) item.append(" ", element("span", "presence-you", "(you)"));
   item.append(" ", element("span", "presence-status", online ? "Online" : "Offline"));
   return item;
@@ -109,7 +109,9 @@ function userItem(name, online) {
 function feedItem(event) {
   const item = element("li", "presence-event");
   item.dataset.status = String(event.status);
-  item.append(element("span", "presence-event-text", `${event.username} ${event.status}`));
+  const text = element("span", "presence-event-text");
+  text.append(userText("bdi", "", String(event.username)), ` ${event.status}`);
+  item.append(text);
   const time = new Date(String(event.time));
   if (!Number.isNaN(time.getTime())) {
     const stamp = element("time", "", time.toLocaleTimeString());
@@ -129,14 +131,18 @@ function updateCount() {
   if (count) count.textContent = String(list.querySelectorAll('[data-online="true"]').length);
 }
 
-// A text's direction is its own (`dir=auto`): a Hebrew or Arabic name reads right to left.
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-    node.dir = "auto";
-  }
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// A name takes its own direction, isolated (`<bdi>`-like): a Hebrew or Arabic name reads right
+// to left without turning the English sentence around it.
+function userText(tag, className, text) {
+  const node = element(tag, className, text);
+  node.dir = "auto";
   return node;
 }
 

@@ -60,7 +60,8 @@ export function userItem(user: PresenceUser, isMe = false): SafeHtml {
 }
 
 function feedItem(event: PresenceEvent): SafeHtml {
-  const text = `${event.username} ${event.status}`;
+  // The name isolated: a right-to-left one does not turn the sentence around.
+  const text = html`<bdi>${event.username}</bdi> ${event.status}`;
   const time = html`<time datetime="${event.time}">${clock(event.time)}</time>`;
   return html`
     <li class="presence-event"

@@ -142,4 +142,49 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
     await waitForMessage(page, "hello");
     assertEquals(await direction(".chat-text"), "ltr");
   });
+
+  await step(
+    t,
+    "a Hebrew name in the presence feed keeps the English sentence around it",
+    async () => {
+      await using server = await startTestServer();
+      await server.app.services.users.create("דוד", PASSWORD);
+      await using context = await newContext(browser);
+      const page = await openPage(context, server.httpUrl("/log_in/"));
+      await page.getByLabel("Username").fill("דוד");
+      await page.getByLabel("Password").fill(PASSWORD);
+      await page.getByLabel("Password").press("Enter");
+      await page.waitForURL(server.httpUrl("/"));
+      const line = page.locator("#presence-feed .presence-event-text", { hasText: "connected" });
+      await line.first().waitFor();
+      const directions = await page.evaluate(`(() => {
+      const line = document.querySelector("#presence-feed .presence-event-text");
+      return [getComputedStyle(line).direction, getComputedStyle(line.firstElementChild).direction];
+    })()`);
+      assertEquals(directions, ["ltr", "rtl"], "the sentence, then the name");
+    },
+  );
+
+  await step(t, "the admin page's figures never break inside at 320 px", async () => {
+    await using server = await startTestServer();
+    await server.app.services.users.create("ada", PASSWORD, { staff: true });
+    await using context = await newContext(browser);
+    const page = await openPage(context, server.httpUrl("/log_in/?next=/admin/"));
+    await page.setViewportSize({ width: 320, height: 640 });
+    await page.getByLabel("Username").fill("ada");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByLabel("Password").press("Enter");
+    await page.waitForURL(server.httpUrl("/admin/"));
+    await page.locator("table td").first().waitFor();
+    // A cell whose text is one word, laid out on more than one line, broke inside a word.
+    const broken = await page.evaluate(`[...document.querySelectorAll("th, td")]
+      .filter((cell) => /^\\S+$/.test(cell.textContent.trim()))
+      .filter((cell) => {
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size > 1;
+      })
+      .map((cell) => cell.textContent.trim())`);
+    assertEquals(broken, []);
+  });
 });

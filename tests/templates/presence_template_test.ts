@@ -17,7 +17,7 @@ Deno.test("a username is escaped in the list, its attribute and the feed", () =>
   assert(!page.includes("<img"), "a username became markup");
   assertStringIncludes(page, `data-username="${ESCAPED}"`);
   assertStringIncludes(page, `<span class="presence-name" dir="auto">${ESCAPED}</span>`);
-  assertStringIncludes(page, `${ESCAPED} connected`);
+  assertStringIncludes(page, `<bdi>${ESCAPED}</bdi> connected`);
 });
 
 Deno.test("each user's line says Online or Offline, and the count counts the online", () => {
