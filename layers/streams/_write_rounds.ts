@@ -61,6 +61,7 @@ export class WriteRounds {
   readonly #run: string;
   readonly #delayMs: number;
   readonly #groups: () => Iterable<[string, WrittenState]>;
+  readonly #afterRound: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #round: Promise<number> | null = null;
   /** A write was asked for while a round was under way. */
@@ -74,17 +75,22 @@ export class WriteRounds {
   /** Write rounds that failed (each is tried again at the next). */
   writeFailures: number = 0;
 
-  /** Rounds that write `groups()` to `store`, their records naming `run`. */
+  /**
+   * Rounds that write `groups()` to `store`, their records naming `run`; `afterRound` runs once
+   * each round has ended (and no round iterates the groups).
+   */
   constructor(
     store: Store,
     run: string,
     delayMs: number,
     groups: () => Iterable<[string, WrittenState]>,
+    afterRound: () => void = () => {},
   ) {
     this.#store = store;
     this.#run = run;
     this.#delayMs = delayMs;
     this.#groups = groups;
+    this.#afterRound = afterRound;
   }
 
   /** Writes what is unwritten `delayMs` from now, unless a round is due or under way. */
@@ -131,6 +137,7 @@ export class WriteRounds {
     });
     return this.#round = round.then(({ unwritten, again }) => {
       this.#round = null;
+      this.#afterRound();
       if (again || this.#wanted) this.schedule();
       this.#wanted = false;
       return unwritten;

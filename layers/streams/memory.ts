@@ -78,6 +78,12 @@ export interface MemoryStreamsOptions {
   memoryBudget?: number;
   /** Groups read but never published to kept in memory (default {@linkcode MAX_UNUSED_GROUPS}). */
   unusedGroups?: number;
+  /**
+   * Groups kept in memory in all before quiet ones (everything written, not used lately) are let
+   * go, the least recently used first (default {@linkcode MAX_KEPT_GROUPS}); one let go is read
+   * again from the store on its next use, its epoch and offsets kept.
+   */
+  keptGroups?: number;
 }
 
 /** Longest an event waits in memory before it is written to the store. */
@@ -86,12 +92,16 @@ export const STREAM_WRITE_DELAY_MS = 2000;
 export const DEFAULT_STREAM_MEMORY = 256 * 1024 * 1024;
 /** Groups read but never published to whose state stays in memory, the last read ones. */
 export const MAX_UNUSED_GROUPS = 10_000;
+/** Groups whose state stays in memory before quiet ones are let go (rooms made without end). */
+export const MAX_KEPT_GROUPS = 20_000;
 /** A stream over its budget is brought down to this share of it, so trims come in batches. */
 const BUDGET_AFTER_TRIM = 0.9;
 
 interface GroupState extends WrittenState {
   /** Publishes and reads made while the group loads, run in order once it has. */
   queue: ((window: RetainedWindow) => void)[];
+  /** When it was last published to or read, as a count of such uses (the latest is largest). */
+  used: number;
 }
 
 /** What in-process streams publish through: a layer, or the sequencer's fan-out to Workers. */
@@ -105,6 +115,9 @@ export class MemoryStreams implements GroupStreams {
   #groups = new Map<string, GroupState>();
   /** Groups read but never published to (offset 0), the least recently read first. */
   #unused: UnusedGroups<GroupState>;
+  #keptGroups: number;
+  /** Uses of any group so far: a group's `used` is this count at its last use. */
+  #uses = 0;
   #run = newEpoch();
   #memoryBudget: number;
   /** Characters held by every window: what the budget counts. */
@@ -121,8 +134,15 @@ export class MemoryStreams implements GroupStreams {
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#memoryBudget = options.memoryBudget ?? DEFAULT_STREAM_MEMORY;
     this.#unused = new UnusedGroups(options.unusedGroups ?? MAX_UNUSED_GROUPS);
+    this.#keptGroups = options.keptGroups ?? MAX_KEPT_GROUPS;
     const delayMs = options.writeDelayMs ?? STREAM_WRITE_DELAY_MS;
-    this.#writes = new WriteRounds(store, this.#run, delayMs, () => this.#groups);
+    this.#writes = new WriteRounds(
+      store,
+      this.#run,
+      delayMs,
+      () => this.#groups,
+      () => this.#forgetQuietGroups(),
+    );
   }
 
   /** How long each batch write to the store took. */
@@ -319,13 +339,40 @@ export class MemoryStreams implements GroupStreams {
         recordWritten: false,
         recordExpires: false,
         stale: [],
+        used: ++this.#uses,
       };
       this.#groups.set(group, state);
       void this.#load(group, state);
-    } else if (state.window !== null && state.window.offset === 0) {
-      this.#unused.readAgain(group, state);
+      return state;
     }
+    state.used = ++this.#uses;
+    if (state.window !== null && state.window.offset === 0) this.#unused.readAgain(group, state);
     return state;
+  }
+
+  // After a write round: beyond the bound, groups published to and gone quiet are let go, the
+  // least recently used first (every room ever written in would otherwise stay for good). Quiet:
+  // loaded, nothing waiting, everything written, its record this run's (so a read reloads it
+  // with its epoch, as after a clean restart).
+  #forgetQuietGroups(): void {
+    if (this.#groups.size <= this.#keptGroups || this.#closing !== null) return;
+    const quiet: [string, GroupState][] = [];
+    for (const entry of this.#groups) {
+      const state = entry[1];
+      const window = state.window;
+      if (
+        window !== null && window.offset > 0 && window.offset === state.written &&
+        state.queue.length === 0 && !state.dirty && state.stale.length === 0 &&
+        state.recordWritten && !state.recordExpires
+      ) quiet.push(entry);
+    }
+    quiet.sort((a, b) => a[1].used - b[1].used);
+    const over = Math.min(this.#groups.size - this.#keptGroups, quiet.length);
+    for (let i = 0; i < over; i++) {
+      const [group, state] = quiet[i];
+      this.#groups.delete(group);
+      this.#characters -= state.window!.characters;
+    }
   }
 
   #window(group: string): Promise<RetainedWindow> {

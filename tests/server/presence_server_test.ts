@@ -57,7 +57,7 @@ Deno.test("the user list shows every user Online or Offline, and the online coun
   assertMatch(page, /<li [^>]*data-username="ada"[^>]*>.*Online.*<\/li>/);
   assertMatch(page, /<li [^>]*data-username="bob"[^>]*>.*Offline.*<\/li>/);
   assertMatch(page, /id="online-count">1</);
-  assertMatch(page, /ada connected/, "the feed shows recent events");
+  assertMatch(page, /<bdi>ada<\/bdi> connected/, "the feed shows recent events");
   assertMatch(page, />Log out</);
   await ws.close();
 });

@@ -3,7 +3,11 @@ import { streamConformance, type StreamWorld } from "./conformance.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
 import type { GroupLayer } from "../../../layers/layer.ts";
 import { MemoryStreams } from "../../../layers/streams/memory.ts";
-import { EMPTY_STREAM_KEPT_MS, PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
+import {
+  EMPTY_STREAM_KEPT_MS,
+  PublishUnconfirmedError,
+  type StreamPublished,
+} from "../../../layers/streams/contract.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
 import { PartlyWrittenError } from "../../../storage/store.ts";
 import type { Store } from "../../../storage/store.ts";
@@ -113,6 +117,36 @@ Deno.test("in-process streams: rooms opened and never used are kept in memory up
   assertEquals((await streams.latest("room.b", 50)).epoch, epochs.get("room.b"));
   assertNotEquals((await streams.latest("room.a", 50)).epoch, epochs.get("room.a"));
   await streams.close();
+});
+
+Deno.test("in-process streams: rooms written in and gone quiet are let go beyond a bound, and read again as they were", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const streams = new MemoryStreams(layer, store, { keptGroups: 2 });
+  const first = new Map<string, StreamPublished>();
+  for (const room of ["room.a", "room.b", "room.c"]) {
+    first.set(room, await streams.publish(room, { type: "t", text: room.repeat(10) }));
+  }
+  const held = streams.retainedCharacters;
+  await streams.publish("room.c", { type: "t", n: 2 }); // room.a is now the least recently used
+  await streams.flush(); // the round's end lets go what is beyond the bound
+  assert(streams.retainedCharacters < held, "room.a's window is still held");
+  // Read again from the store: the same epoch and events, and its offsets go on.
+  const read = await streams.latest("room.a", 50);
+  assertEquals([read.epoch, read.offset], [first.get("room.a")!.epoch, 1]);
+  assertEquals(read.events.map((event) => event.text), ["room.a".repeat(10)]);
+  const next = await streams.publish("room.a", { type: "t", n: 2 });
+  assertEquals([next.epoch, next.offset], [first.get("room.a")!.epoch, 2]);
+  // A room still unwritten is never let go: its events would be lost.
+  await streams.publish("room.b", { type: "t", n: 2 });
+  assertEquals((await streams.latest("room.b", 50)).offset, 2);
+  await streams.close();
+  const again = new MemoryStreams(layer, store);
+  for (const [room, offset] of [["room.a", 2], ["room.b", 2], ["room.c", 2]] as const) {
+    const after = await again.latest(room, 50);
+    assertEquals([after.epoch, after.offset], [first.get(room)!.epoch, offset], room);
+  }
+  await again.close();
 });
 
 Deno.test("in-process streams: a group's own retention is kept after a restart, whatever comes first", async () => {
