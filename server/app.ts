@@ -13,7 +13,7 @@ import type { Handler, RequestContext, Services } from "./context.ts";
 import { type AppRoute, checkRouteTable, page, type RouteTarget } from "./routes.ts";
 import { logReason, takeLogReason } from "./log_reason.ts";
 import { withoutBody } from "./_head_answer.ts";
-import { Router } from "./router.ts";
+import { MAX_PATH_LENGTH, Router } from "./router.ts";
 import { asksForWebSocket } from "./handshake.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
 import { CloseCode } from "./close_codes.ts";
@@ -310,6 +310,10 @@ function answerUnmatched(
     }
     case "bad-request":
       return logReason(errorPage(400, "Bad Request", match.reason!), match.reason!);
+    case "uri-too-long": {
+      const detail = `The path is longer than ${MAX_PATH_LENGTH} characters.`;
+      return logReason(errorPage(414, "URI Too Long", detail), "the path is too long");
+    }
     default:
       return errorPage(404, "Not Found", "There is no page at this address.");
   }

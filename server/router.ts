@@ -30,6 +30,7 @@ export type RouteMatch<H> =
   | { kind: "redirect"; location: string }
   | { kind: "method-not-allowed"; allow: string[] }
   | { kind: "bad-request"; reason: string }
+  | { kind: "uri-too-long" }
   | { kind: "not-found" };
 
 interface CompiledRoute<H> {
@@ -46,6 +47,12 @@ type PatternHits<H> = { compiled: CompiledRoute<H>; params: Record<string, strin
 const MAX_REMEMBERED_PATHS = 1024;
 /** Longer paths are matched every time. */
 const MAX_REMEMBERED_PATH_LENGTH = 256;
+/**
+ * The longest path matched at all (in characters, as the client sent it, percent-encoded): a
+ * longer one is answered 414. Deno's `URLPattern` keeps the last 4096 inputs it was given, so
+ * paths of 64 KB held half a gigabyte for good. A room name's path is under 1,300.
+ */
+export const MAX_PATH_LENGTH = 2048;
 
 /** Matches a method and path against a route table. */
 export class Router<H> {
@@ -80,6 +87,7 @@ export class Router<H> {
     search = "",
     prefer?: (handler: H) => boolean,
   ): RouteMatch<H> {
+    if (pathname.length > MAX_PATH_LENGTH) return { kind: "uri-too-long" };
     const found = this.#candidates(pathname);
     if (found === null) return this.#appendSlash(method, pathname, search);
     if ("reason" in found) return { kind: "bad-request", reason: found.reason };

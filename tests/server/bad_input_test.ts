@@ -8,6 +8,23 @@ function join(server: TestServer, room = "lobby"): Promise<TestSocket> {
   return TestSocket.open(server.wsUrl(`/ws/chat/${encodeURIComponent(room)}/`));
 }
 
+Deno.test("a path too long to route is answered 414, page or socket, and holds nothing after", async () => {
+  await using server = await startTestServer();
+  const path = `/chat/${"x".repeat(3000)}/`;
+  const page = await fetch(server.httpUrl(path));
+  assertEquals([page.status, (await page.text()).includes("URI Too Long")], [414, true]);
+  const upgrade = await fetch(server.httpUrl(path), {
+    headers: {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    },
+  });
+  await upgrade.body?.cancel();
+  assertEquals(upgrade.status, 414);
+});
+
 Deno.test("text that is not JSON gets an error frame and the socket stays usable", async () => {
   await using server = await startTestServer();
   const client = await join(server);

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { Router } from "../../server/router.ts";
+import { MAX_PATH_LENGTH, Router } from "../../server/router.ts";
 import { createTestApp } from "../_support/test_app.ts";
 
 const router = new Router([
@@ -39,6 +39,12 @@ Deno.test("path parameters arrive percent-decoded, Unicode and spaces included",
 Deno.test("an unknown path is not found", () => {
   assertEquals(router.match("GET", "/nowhere/"), { kind: "not-found" });
   assertEquals(router.match("GET", "/chat/a/b/"), { kind: "not-found" });
+});
+
+Deno.test("a path longer than the bound is refused before any pattern sees it", () => {
+  const longest = `/files/${"a".repeat(MAX_PATH_LENGTH - "/files/".length)}`;
+  assertEquals(router.match("GET", longest).kind, "found");
+  assertEquals(router.match("GET", `${longest}a`), { kind: "uri-too-long" });
 });
 
 Deno.test("a known path with the wrong method gets 405 with the methods that work", () => {
