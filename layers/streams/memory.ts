@@ -94,6 +94,9 @@ export const DEFAULT_STREAM_MEMORY = 256 * 1024 * 1024;
 export const MAX_UNUSED_GROUPS = 10_000;
 /** Groups whose state stays in memory before quiet ones are let go (rooms made without end). */
 export const MAX_KEPT_GROUPS = 20_000;
+/** Reads of a group's stored stream before it takes a new epoch, and the pause between them. */
+const READ_ATTEMPTS = 3;
+const READ_RETRY_MS = 100;
 /** A stream over its budget is brought down to this share of it, so trims come in batches. */
 const BUDGET_AFTER_TRIM = 0.9;
 
@@ -382,13 +385,21 @@ export class MemoryStreams implements GroupStreams {
   }
 
   async #load(group: string, state: GroupState): Promise<void> {
-    let window: RetainedWindow;
-    try {
-      window = await this.#read(group, state);
-    } catch (error) {
-      log.warn(`Stream of "${group}" could not be read from the store: a new epoch`, error);
-      window = new RetainedWindow(newEpoch(), 0);
-      state.dirty = true;
+    let window: RetainedWindow | null = null;
+    // A read that fails is tried again before the group takes a new epoch: a room let go from
+    // memory (`#forgetQuietGroups`) is read back while its clients follow it.
+    for (let attempt = 1; window === null; attempt++) {
+      try {
+        window = await this.#read(group, state);
+      } catch (error) {
+        if (attempt < READ_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS * attempt));
+          continue;
+        }
+        log.warn(`Stream of "${group}" could not be read from the store: a new epoch`, error);
+        window = new RetainedWindow(newEpoch(), 0);
+        state.dirty = true;
+      }
     }
     this.#characters += window.characters;
     // Queued publishes and reads run in their order before any later one.
@@ -431,10 +442,13 @@ export class MemoryStreams implements GroupStreams {
       state.dirty = state.stale.length > 0;
       return new RetainedWindow(newEpoch(), 0);
     }
-    const clean = meta.run === this.#run || await ranClean(this.#store, meta.run);
+    const ours = meta.run === this.#run;
+    const clean = ours || await ranClean(this.#store, meta.run);
     const offset = Math.max(meta.offset, stored.at(-1)?.[1].offset ?? 0);
     const unused = offset === 0 && stored.length === 0;
-    const kept = clean && await this.#claim(group, meta.epoch, offset, unused);
+    // A record that names this run already (a group let go from memory, read back) needs no
+    // claim: a write that failed there would change its epoch in the middle of the run.
+    const kept = clean && (ours || await this.#claim(group, meta.epoch, offset, unused));
     const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
     // Under a new epoch the kept events are that epoch's: a client takes its position from them.
     const epoch = window.epoch;

@@ -10,7 +10,7 @@ function join(server: TestServer, room = "lobby"): Promise<TestSocket> {
 
 Deno.test("a path too long to route is answered 414, page or socket, and holds nothing after", async () => {
   await using server = await startTestServer();
-  const path = `/chat/${"x".repeat(3000)}/`;
+  const path = `/chat/${"x".repeat(5000)}/`;
   const page = await fetch(server.httpUrl(path));
   assertEquals([page.status, (await page.text()).includes("URI Too Long")], [414, true]);
   const upgrade = await fetch(server.httpUrl(path), {

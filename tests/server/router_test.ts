@@ -41,6 +41,12 @@ Deno.test("an unknown path is not found", () => {
   assertEquals(router.match("GET", "/chat/a/b/"), { kind: "not-found" });
 });
 
+Deno.test("a room name of 100 characters fits the bound however Unicode writes it", () => {
+  // Decomposed (NFD), a Hangul syllable is three code points of three bytes: 27 characters.
+  const room = encodeURIComponent("한".repeat(100).normalize("NFD"));
+  assertEquals(router.match("GET", `/chat/${room}/`).kind, "found");
+});
+
 Deno.test("a path longer than the bound is refused before any pattern sees it", () => {
   const longest = `/files/${"a".repeat(MAX_PATH_LENGTH - "/files/".length)}`;
   assertEquals(router.match("GET", longest).kind, "found");

@@ -149,6 +149,32 @@ Deno.test("in-process streams: rooms written in and gone quiet are let go beyond
   await again.close();
 });
 
+Deno.test("in-process streams: a room read back after it was let go keeps its epoch through a failing store", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const streams = new MemoryStreams(layer, store, { keptGroups: 1 });
+  for (let n = 1; n <= 5; n++) await streams.publish("room.a", { type: "t", n });
+  const { epoch } = await streams.latest("room.a", 0);
+  await streams.publish("room.b", { type: "t", n: 1 });
+  await streams.flush(); // room.a let go
+  // One read and one write of the store fail as room.a is read back.
+  const [list, set] = [store.list.bind(store), store.set.bind(store)];
+  let failures = 2;
+  store.list =
+    ((...args: Parameters<typeof list>) =>
+      failures-- > 1 ? Promise.reject(new Error("busy")) : list(...args)) as typeof list;
+  store.set =
+    ((...args: Parameters<typeof set>) =>
+      failures-- > 0 ? Promise.reject(new Error("busy")) : set(...args)) as typeof set;
+  const read = await streams.since("room.a", { epoch, offset: 3 }); // a client of this run
+  assertEquals([read.epoch, read.complete, read.events.map((event) => event.n)], [epoch, true, [
+    4,
+    5,
+  ]]);
+  assertEquals((await streams.publish("room.a", { type: "t", n: 6 })).offset, 6);
+  await streams.close();
+});
+
 Deno.test("in-process streams: a group's own retention is kept after a restart, whatever comes first", async () => {
   using store = await openStore();
   const layer = new InMemoryLayer();
