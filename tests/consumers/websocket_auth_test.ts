@@ -120,7 +120,7 @@ Deno.test("a socket still connecting when its session logs out is refused, not l
   const entered = Promise.withResolvers<void>();
   const gate = Promise.withResolvers<void>();
   const disconnected: number[] = [];
-  const consumer: Consumer = (conn) => ({
+  const consumer: Consumer = (_conn) => ({
     async connect() {
       entered.resolve();
       await gate.promise; // the log-out runs now, before the socket is in its session's group
