@@ -49,8 +49,9 @@ import {
 import { RetainedWindow } from "./_window.ts";
 import { trimToBudget } from "./_memory_budget.ts";
 import { UnusedGroups } from "./_unused_groups.ts";
+import { groupsToLetGo, type KeptState } from "./_kept_groups.ts";
 import type { Histogram } from "../../telemetry/metrics.ts";
-import { WriteRounds, type WrittenState } from "./_write_rounds.ts";
+import { WriteRounds } from "./_write_rounds.ts";
 import {
   chunkKey,
   markRunClean,
@@ -100,11 +101,9 @@ const READ_RETRY_MS = 100;
 /** A stream over its budget is brought down to this share of it, so trims come in batches. */
 const BUDGET_AFTER_TRIM = 0.9;
 
-interface GroupState extends WrittenState {
+interface GroupState extends KeptState {
   /** Publishes and reads made while the group loads, run in order once it has. */
   queue: ((window: RetainedWindow) => void)[];
-  /** When it was last published to or read, as a count of such uses (the latest is largest). */
-  used: number;
 }
 
 /** What in-process streams publish through: a layer, or the sequencer's fan-out to Workers. */
@@ -353,28 +352,13 @@ export class MemoryStreams implements GroupStreams {
     return state;
   }
 
-  // After a write round: beyond the bound, groups published to and gone quiet are let go, the
-  // least recently used first (every room ever written in would otherwise stay for good). Quiet:
-  // loaded, nothing waiting, everything written, its record this run's (so a read reloads it
-  // with its epoch, as after a clean restart).
+  // After a write round: beyond the bound, rooms written in and gone quiet are let go
+  // (`_kept_groups.ts`), and read again from the store on their next use.
   #forgetQuietGroups(): void {
-    if (this.#groups.size <= this.#keptGroups || this.#closing !== null) return;
-    const quiet: [string, GroupState][] = [];
-    for (const entry of this.#groups) {
-      const state = entry[1];
-      const window = state.window;
-      if (
-        window !== null && window.offset > 0 && window.offset === state.written &&
-        state.queue.length === 0 && !state.dirty && state.stale.length === 0 &&
-        state.recordWritten && !state.recordExpires
-      ) quiet.push(entry);
-    }
-    quiet.sort((a, b) => a[1].used - b[1].used);
-    const over = Math.min(this.#groups.size - this.#keptGroups, quiet.length);
-    for (let i = 0; i < over; i++) {
-      const [group, state] = quiet[i];
+    if (this.#closing !== null) return;
+    for (const [group, state] of groupsToLetGo(this.#groups, this.#keptGroups)) {
       this.#groups.delete(group);
-      this.#characters -= state.window!.characters;
+      this.#characters -= state.window.characters;
     }
   }
 
