@@ -7,6 +7,7 @@
 // It asks for the room's presence frames (`?presence=1`): a "presence.state" on every
 // (re)connect replaces the "In this room" list, and each "presence.diff" updates it.
 import { connectStream } from "/channels/channels_client.js";
+import { element, userText } from "./page_text.js";
 
 // A policy close (a flood, say) must not turn into a reconnect loop: start at about 4 s.
 const POLICY_BACKOFF_ATTEMPTS = 3;
@@ -183,22 +184,6 @@ function renderMessage(frame, id) {
   }
   item.append(meta, userText("p", "chat-text", frame.message));
   return item;
-}
-
-// Only textContent: user text never becomes markup.
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-// What a user wrote (a name, a message) takes its own direction: Hebrew or Arabic reads right to
-// left, its punctuation at the right end, whatever the page's direction.
-function userText(tag, className, text) {
-  const node = element(tag, className, text);
-  node.dir = "auto";
-  return node;
 }
 
 // The reader's own way of writing a time: "17:06" here, "5:06 PM" there (as the presence page).

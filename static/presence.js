@@ -3,6 +3,7 @@
 // (re)connect, then diffs. On a page without the list it only holds the socket (`?list=0`).
 // User text reaches the page through textContent only, never as markup.
 import { LiveSocket } from "/channels/live_socket.js";
+import { element, userText } from "./page_text.js";
 
 const LOGGED_OUT = 4001;
 const MAX_FEED = 50;
@@ -129,21 +130,6 @@ function addEvent(event) {
 
 function updateCount() {
   if (count) count.textContent = String(list.querySelectorAll('[data-online="true"]').length);
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-// A name takes its own direction, isolated (`<bdi>`-like): a Hebrew or Arabic name reads right
-// to left without turning the English sentence around it.
-function userText(tag, className, text) {
-  const node = element(tag, className, text);
-  node.dir = "auto";
-  return node;
 }
 
 function strings(value) {
