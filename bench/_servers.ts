@@ -7,6 +7,7 @@
  */
 import { fromFileUrl, join } from "@std/path";
 import { DEFAULT_CONFIG, loadConfig } from "../server/config.ts";
+import { START_TASK_FLAGS } from "./_start_task.ts";
 import { processTree, type ProcSample, resetPeak, sampleProcess, sumSamples } from "./_proc.ts";
 
 /** How to start one kind of server. */
@@ -67,11 +68,14 @@ export const RAW: ServerTarget = {
   notes: ["raw: bench/raw_server.ts, Deno.serve + Map<room, Set<WebSocket>>, no limits"],
 };
 
-/** This project's server, as `deno task start` runs it, with history in Deno KV. */
+/**
+ * This project's server, with the deno flags `deno task start` runs it with, history in Deno KV
+ * and the bench's settings below.
+ */
 export const OURS: ServerTarget = {
   name: "ours",
   module: "main.ts",
-  denoFlags: ["-A", "--unstable-kv", "--unstable-net", "--unstable-no-legacy-abort"],
+  denoFlags: [...START_TASK_FLAGS],
   args: [],
   env: {
     LOG_LEVEL: "warn",

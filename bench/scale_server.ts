@@ -8,8 +8,10 @@
  */
 import { loadConfig } from "../server/config.ts";
 import { startSite } from "../routes/start.ts";
+import { START_TASK_FLAGS } from "./_start_task.ts";
 
-const FLAGS = ["run", "-A", "--unstable-kv", "--unstable-net", "--unstable-no-legacy-abort"];
+// Each process runs as `deno task start` runs main.ts.
+const FLAGS = ["run", ...START_TASK_FLAGS];
 
 function parse(args: string[]): { processes: number; rest: string[] } {
   const at = args.indexOf("--processes");

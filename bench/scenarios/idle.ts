@@ -3,8 +3,8 @@
  * as (RSS with N sockets - RSS before) / N on a fresh server after a short warm-up.
  *
  * RSS moves in steps (V8 grows its heap by several MiB at a time), so one round can read a
- * step more or less than the next for the same code: in paired runs of one build, ours read
- * 25 KB and 33 KB per socket. Each server therefore runs `--rounds` rounds (a fresh process
+ * step more or less than the next for the same code: before `deno task start` capped V8's young
+ * generation, ours read 23 KB or 33 KB per socket by chance. Each server therefore runs `--rounds` rounds (a fresh process
  * each), and the round with its median figure is the one reported; every round is listed.
  */
 import {

@@ -57,6 +57,7 @@ function forms(redisUrl: string): Form[] {
         ...OURS,
         name: "redis-2p",
         module: "bench/scale_server.ts",
+        denoFlags: ["--allow-run", ...OURS.denoFlags], // the launcher starts the processes
         args: ["--processes", "2"],
         env: { ...OURS.env, ...redisEnv },
       },
