@@ -21,8 +21,11 @@ export const MIN_PASSWORD_ITERATIONS = 600_000;
 /** The algorithm name at the start of every encoded hash. */
 export const PBKDF2_ALGORITHM = "pbkdf2_sha256";
 
-// A stored hash claiming more than this is refused rather than run (it would stall a thread).
-const MAX_ITERATIONS = 100_000_000;
+/**
+ * The most iterations allowed: a stored hash claiming more is refused rather than run (it would
+ * stall a thread for minutes).
+ */
+export const MAX_PASSWORD_ITERATIONS = 100_000_000;
 const SALT_BYTES = 16;
 const HASH_BYTES = 32;
 const encoder = new TextEncoder();
@@ -50,9 +53,9 @@ export class PasswordHasher {
   constructor(options: PasswordHasherOptions = {}) {
     const iterations = options.iterations ?? MIN_PASSWORD_ITERATIONS;
     const min = options.allowWeak ? 1 : MIN_PASSWORD_ITERATIONS;
-    if (!Number.isInteger(iterations) || iterations < min || iterations > MAX_ITERATIONS) {
+    if (!Number.isInteger(iterations) || iterations < min || iterations > MAX_PASSWORD_ITERATIONS) {
       throw new RangeError(
-        `Password iterations must be a whole number from ${min} to ${MAX_ITERATIONS}, got ${iterations}`,
+        `Password iterations must be a whole number from ${min} to ${MAX_PASSWORD_ITERATIONS}, got ${iterations}`,
       );
     }
     this.iterations = iterations;
@@ -101,7 +104,7 @@ export function decodeHash(encoded: string): DecodedHash | null {
     return null;
   }
   const iterations = Number(rounds);
-  if (iterations > MAX_ITERATIONS) return null;
+  if (iterations > MAX_PASSWORD_ITERATIONS) return null;
   let hash: Uint8Array;
   try {
     hash = Uint8Array.fromBase64(hashText);

@@ -186,10 +186,13 @@ export function sentSummary(
     dropped + elsewhere;
 }
 
-function hostForUrl(host: string): string {
-  if (host === "0.0.0.0") return "127.0.0.1";
-  if (host === "::") return "[::1]";
-  return host.includes(":") ? `[${host}]` : host;
+/** The host of `HOST` as a URL writes it, one that reaches the server from this machine. */
+export function hostForUrl(host: string): string {
+  // HOST may be given with the brackets of a URL (`[::1]`), as the server accepts it.
+  const plain = host.replace(/^\[(.*)\]$/, "$1");
+  if (plain === "0.0.0.0") return "127.0.0.1";
+  if (plain === "::") return "[::1]";
+  return plain.includes(":") ? `[${plain}]` : plain;
 }
 
 function safeJson(text: string): { error?: string } | null {

@@ -64,6 +64,13 @@ function checkedUrl(url: string): string {
   if (parsed.hash !== "" || url.includes("#")) {
     throw new Error(`REDIS_URL holds a "#": ${ENCODE_PASSWORD}`);
   }
+  if (parsed.search !== "") {
+    // The client reads no option from a query: `?password=` would be ignored (and logged).
+    throw new Error(
+      "REDIS_URL must not have a query (?...): a password goes before the host " +
+        `(redis://:password@host:6379) or in REDIS_PASSWORD; ${ENCODE_PASSWORD}`,
+    );
+  }
   if (!/^\/?\d*$/.test(parsed.pathname)) {
     throw new Error(`REDIS_URL's path is a database number (/0), if any: ${ENCODE_PASSWORD}`);
   }

@@ -138,6 +138,23 @@ export function tokenSecret(raw: string): string {
 
 /** How many workers serve on one port (`WORKERS`); `auto` is one per core. */
 export function workers(raw: string | undefined, cores: number): number {
-  if (raw === "auto") return Math.max(1, cores);
+  if (raw?.trim().toLowerCase() === "auto") return Math.max(1, cores);
+  if (raw !== undefined && raw !== "" && !/^\s*\d+\s*$/.test(raw)) {
+    throw new Error(`WORKERS must be auto or a whole number from 1 to 256, got "${raw}"`);
+  }
   return integer("WORKERS", raw, 1, 1, 256);
+}
+
+/**
+ * A bearer token (`SEND_TOKEN`, `METRICS_TOKEN`): unset or empty is none. One with whitespace in
+ * it (a space an env file left) could never be sent in an `Authorization` header, so its
+ * endpoint would be on and refuse every request: it is refused at start instead.
+ */
+export function bearerToken(name: string, raw: string | undefined, fallback: string): string {
+  if (raw === undefined) return fallback;
+  // The value itself stays out of the message: error output may end up in a shared log.
+  if (/\s/.test(raw)) {
+    throw new Error(`${name} must not contain spaces or other whitespace (a bearer token)`);
+  }
+  return raw;
 }

@@ -4,12 +4,13 @@
  * its defaults are in `_config_schema.ts`, re-exported here; the parsers for single values are
  * in `_config_values.ts` and the Redis form in `_config_redis.ts`.
  */
-import { MIN_PASSWORD_ITERATIONS } from "../auth/passwords.ts";
+import { MAX_PASSWORD_ITERATIONS, MIN_PASSWORD_ITERATIONS } from "../auth/passwords.ts";
 import { type Config, DEFAULT_CONFIG, type Env } from "./_config_schema.ts";
 import { channelsRedisSettings, redisForm } from "./_config_redis.ts";
 import { lookalikeSettings } from "./_config_typos.ts";
 import {
   allowedHosts,
+  bearerToken,
   boolean,
   inProcessWorkers,
   integer,
@@ -107,9 +108,9 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
       600_000,
     ),
     drainWindowMs: integer("DRAIN_WINDOW_MS", env.DRAIN_WINDOW_MS, d.drainWindowMs, 0, 600_000),
-    sendToken: env.SEND_TOKEN ?? d.sendToken,
+    sendToken: bearerToken("SEND_TOKEN", env.SEND_TOKEN, d.sendToken),
     inProcessWorkers: inProcessWorkers(pick("in-process-workers", "IN_PROCESS_WORKERS"), layer),
-    metricsToken: env.METRICS_TOKEN ?? d.metricsToken,
+    metricsToken: bearerToken("METRICS_TOKEN", env.METRICS_TOKEN, d.metricsToken),
     metricsAddress: listenAddress("METRICS_ADDRESS", pick("metrics-address", "METRICS_ADDRESS")),
     ...historySettings(env),
     workers: workers(pick("workers", "WORKERS"), options.cores ?? navigator.hardwareConcurrency),
@@ -129,10 +130,17 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
   return config;
 }
 
-// Two hosts that one port cannot serve twice: the same, or either one every interface.
+// Two hosts that one port cannot serve twice: the same however spelt (`[::1]`, `::1`; any
+// loopback name or address), or either one every interface.
 function sameHost(a: string, b: string): boolean {
-  const everywhere = (host: string) => host === "0.0.0.0" || host === "::" || host === "[::]";
-  return a === b || everywhere(a) || everywhere(b);
+  const plain = (host: string) => host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  const everywhere = (host: string) => host === "0.0.0.0" || host === "::";
+  // `localhost` may resolve to either loopback address: a clash with both is assumed.
+  const loopback = (host: string) =>
+    host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  const [x, y] = [plain(a), plain(b)];
+  if (x === y || everywhere(x) || everywhere(y)) return true;
+  return loopback(x) && loopback(y) && (x === "localhost" || y === "localhost");
 }
 
 // A setting's value: its command-line flag, else its environment variable. Every flag the
@@ -315,6 +323,7 @@ function passwordHashing(
       env.PASSWORD_ITERATIONS,
       DEFAULT_CONFIG.passwordIterations,
       min,
+      MAX_PASSWORD_ITERATIONS,
     ),
     allowWeakPasswordHashing: allowWeak,
   };

@@ -38,16 +38,22 @@ export type RedisForm =
 /**
  * Removes a password from a Redis URL before it is logged: all that lies between `//` and the
  * last `@`, but a user name, whether the URL parses or not (a password with an unencoded `#` or
- * `/` would otherwise show in part).
+ * `/` would otherwise show in part), and any query.
  */
 export function redactUrl(url: string): string {
   const start = url.indexOf("//");
   const at = url.lastIndexOf("@");
-  if (start === -1 || at < start) return url;
+  if (start === -1 || at < start) return withoutQuery(url, start + 2);
   const userinfo = url.slice(start + 2, at);
   const colon = userinfo.indexOf(":");
   const user = colon === -1 ? "" : `${userinfo.slice(0, colon)}:`;
-  return `${url.slice(0, start + 2)}${user}***@${url.slice(at + 1)}`;
+  return `${url.slice(0, start + 2)}${user}***@${withoutQuery(url.slice(at + 1), 0)}`;
+}
+
+// A query may hold a secret too (`?password=`): its values are not shown.
+function withoutQuery(url: string, from: number): string {
+  const query = url.indexOf("?", Math.max(0, from));
+  return query === -1 ? url : `${url.slice(0, query)}?***`;
 }
 
 /** How a form is shown in messages and logs, without its password. */

@@ -10,6 +10,15 @@ import { join } from "./platform_path.ts";
  */
 export async function kvPath(dataDir: string): Promise<string | undefined> {
   if (Deno.env.get("DENO_DEPLOYMENT_ID")) return undefined;
-  await Deno.mkdir(dataDir, { recursive: true });
+  try {
+    await Deno.mkdir(dataDir, { recursive: true });
+  } catch (error) {
+    // Deno's message names the directory only ("File exists (os error 17): mkdir ..."): say
+    // which setting it came from, and what it must be.
+    throw new Error(
+      `DATA_DIR ${dataDir} cannot be used as a directory: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
   return join(dataDir, "channels.kv");
 }

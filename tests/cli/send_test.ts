@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { eventFrom, parseSendArgs, sentSummary } from "../../cli/send.ts";
+import { eventFrom, hostForUrl, parseSendArgs, sentSummary } from "../../cli/send.ts";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
 
@@ -98,4 +98,13 @@ Deno.test("deno task send names the Workers or processes a send went on to, besi
     sentSummary("chat.lobby", { ...result, remoteProcesses: 0, offset: 7, epoch: "k3x9" }),
     'Sent to "chat.lobby": offset 7 (epoch k3x9): delivered to 3 connection(s) here',
   );
+});
+
+Deno.test("send reaches the server's HOST however it is written, IPv6 with or without brackets", () => {
+  assertEquals(hostForUrl("[::1]"), "[::1]");
+  assertEquals(hostForUrl("::1"), "[::1]");
+  assertEquals(hostForUrl("[::]"), "[::1]");
+  assertEquals(hostForUrl("::"), "[::1]");
+  assertEquals(hostForUrl("0.0.0.0"), "127.0.0.1");
+  assertEquals(hostForUrl("chat.example"), "chat.example");
 });

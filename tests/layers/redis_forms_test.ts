@@ -69,6 +69,8 @@ Deno.test("a REDIS_URL that is not one is refused without showing its password",
     ["redis://127.0.0.1:6379/db", "REDIS_URL's path is a database number"],
     // A "%" that is no escape: the client failed at connect with "URI malformed".
     ["redis://:Secret%zz@127.0.0.1:6379/0", 'holds a "%" that is not an escape'],
+    // The client reads no query: the password would be ignored, and the URL logged with it.
+    ["redis://127.0.0.1:6379/0?password=Secret", "REDIS_URL must not have a query"],
   ];
   for (const [url, message] of cases) {
     const error = assertThrows(() => load({ REDIS_URL: url }), Error, message);

@@ -99,6 +99,7 @@ Deno.test("port 0 (any free port) is accepted", () => {
 
 Deno.test("--workers auto uses every core", () => {
   assertEquals(loadConfig(["--workers", "auto"], {}, { cores: 6 }).workers, 6);
+  assertEquals(loadConfig([], { WORKERS: "AUTO" }, { cores: 6 }).workers, 6);
   assertEquals(loadConfig([], { WORKERS: "3" }).workers, 3);
 });
 
@@ -125,6 +126,9 @@ Deno.test("an invalid value is refused with an error that names the setting", ()
     [[], { TOKEN_MAX_AGE: "315360001" }, "TOKEN_MAX_AGE"],
     [[], { LOGIN_FAILURE_WINDOW: "315360001" }, "LOGIN_FAILURE_WINDOW"],
     [[], { SIGNUP_WINDOW: "315360001" }, "SIGNUP_WINDOW"],
+    // Above what a hash may claim: refused here, not by the store's hasher at start.
+    [[], { PASSWORD_ITERATIONS: "200000000" }, "PASSWORD_ITERATIONS"],
+    [[], { WORKERS: "many" }, "WORKERS must be auto or a whole number"],
   ];
   for (const [args, env, setting] of cases) {
     const error = assertThrows(() => loadConfig(args, env), Error, setting);
@@ -189,4 +193,19 @@ Deno.test("ALLOWED_HOSTS takes hosts; a URL, as Django's CSRF_TRUSTED_ORIGINS is
   for (const bad of ["example.com/path", "exa mple.com", "example.com:port"]) {
     assertThrows(() => loadConfig(["--allowed-hosts", bad], {}), Error, "ALLOWED_HOSTS", bad);
   }
+});
+
+Deno.test("a SEND_TOKEN or METRICS_TOKEN with whitespace is refused by name, without its value", () => {
+  // A space an env file left: no Authorization header could carry it, so every request would
+  // be refused while the endpoint is on.
+  for (const name of ["SEND_TOKEN", "METRICS_TOKEN"]) {
+    const error = assertThrows(
+      () => loadConfig([], { [name]: "s3cret-token " }),
+      Error,
+      `${name} must not contain spaces`,
+    );
+    assert(!error.message.includes("s3cret"), `"${error.message}" shows the token`);
+  }
+  assertEquals(loadConfig([], { SEND_TOKEN: "s3cret-token" }).sendToken, "s3cret-token");
+  assertEquals(loadConfig([], { METRICS_TOKEN: "" }).metricsToken, "");
 });

@@ -80,7 +80,28 @@ Deno.test("METRICS_ADDRESS on the server's own HOST and PORT is refused by name"
     Error,
     "METRICS_ADDRESS must not",
   );
+  // One host however spelt: the metrics listener would take the port, and the server's own
+  // start would blame "another program".
+  for (
+    const [host, metrics] of [
+      ["localhost", "127.0.0.1:9000"],
+      ["127.0.0.1", "localhost:9000"],
+      ["[::1]", "[::1]:9000"],
+      ["::1", "[::1]:9000"],
+      ["localhost", "[::1]:9000"],
+      ["[::]", "127.0.0.1:9000"],
+    ]
+  ) {
+    assertThrows(
+      () => loadConfig([], { HOST: host, PORT: "9000", METRICS_ADDRESS: metrics }),
+      Error,
+      "METRICS_ADDRESS must not",
+      `HOST=${host} METRICS_ADDRESS=${metrics}`,
+    );
+  }
   loadConfig([], { PORT: "9000", METRICS_ADDRESS: "127.0.0.1:9100" }); // another port: fine
+  // Two loopback addresses that are not the same: each its own listener.
+  loadConfig([], { HOST: "127.0.0.1", PORT: "9000", METRICS_ADDRESS: "[::1]:9000" });
 });
 
 for (const fault of ["hang", "throw"]) {

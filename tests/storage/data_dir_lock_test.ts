@@ -1,6 +1,7 @@
 /** One server per DATA_DIR: the lock a server holds, and what a second one is told. */
 import { assertEquals, assertMatch, assertNotEquals, assertRejects } from "@std/assert";
 import { lockDataDir } from "../../storage/data_dir_lock.ts";
+import { kvPath } from "../../storage/kv_path.ts";
 import { runServerToExit, startServerProcess } from "../scale/_process.ts";
 import { startTestServer } from "../_support/server.ts";
 
@@ -52,5 +53,18 @@ Deno.test("a start that fails (its port taken) lets DATA_DIR go: the next start 
   } finally {
     taken.close();
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a DATA_DIR that is a file is refused naming DATA_DIR, not only the mkdir that failed", async () => {
+  const file = await Deno.makeTempFile({ prefix: "data-dir-file-" });
+  try {
+    await assertRejects(
+      () => kvPath(file),
+      Error,
+      `DATA_DIR ${file} cannot be used as a directory`,
+    );
+  } finally {
+    await Deno.remove(file);
   }
 });

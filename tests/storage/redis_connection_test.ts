@@ -54,6 +54,15 @@ Deno.test("a password in a Redis URL is never shown", () => {
   // Passwords a URL cannot hold as they are: hidden up to the last "@" all the same.
   assertEquals(redactUrl("redis://:ab/cd@db.example:6379/0"), "redis://:***@db.example:6379/0");
   assertEquals(redactUrl("redis://:p@ss#w0rd@db.example/0"), "redis://:***@db.example/0");
+  // A query may carry a password too.
+  assertEquals(
+    redactUrl("redis://db.example:6379/0?password=secret"),
+    "redis://db.example:6379/0?***",
+  );
+  assertEquals(
+    redactUrl("redis://u:pw@db.example:6379/0?password=secret"),
+    "redis://u:***@db.example:6379/0?***",
+  );
   assertEquals(redactUrl("redis://secret@db.example"), "redis://***@db.example");
   assertEquals(
     describeRedisForm({
