@@ -66,6 +66,8 @@ import type {
   StreamRetention,
 } from "../layers/streams/contract.ts";
 import { log } from "../telemetry/log.ts";
+import { CloseCode } from "./close_codes.ts";
+import { logConsumerFailure } from "./_connection_log.ts";
 import type { Connection } from "./consumer.ts";
 import { type FollowedRoute, followedRoute } from "./_followed_route.ts";
 import { frameBytes } from "./_send_checks.ts";
@@ -208,10 +210,11 @@ class Follower implements StreamFollower {
       const keep = this.#route.keptForeign;
       if (keep === null) return this.#sendLoose(event); // not streamed: nothing to order it by
       // From Django: its copy kept in the stream comes instead, with its offset.
+      // What cannot be kept comes back null and goes as it came. A throw here reaches no hook.
       void keep(event, this.#group).then((kept) => {
         if (kept === null) this.#sendLoose(event);
         else this.deliver(kept);
-      });
+      }).catch((error) => this.#failed(error));
       return;
     }
     const held = this.#held;
@@ -226,7 +229,7 @@ class Follower implements StreamFollower {
     // A gap (publishes that crossed, events dropped for a slow socket) or another epoch: the
     // stream is read, and this handler returns at once, so events never pile up behind it.
     this.#hold(event, this.#held = []);
-    void this.#catchUp();
+    void this.#catchUp().catch((error) => this.#failed(error));
   }
 
   resume(): void {
@@ -236,7 +239,7 @@ class Follower implements StreamFollower {
       return;
     }
     this.#held = [];
-    void this.#replayMissed().then(() => this.#catchUp());
+    void this.#replayMissed().then(() => this.#catchUp()).catch((error) => this.#failed(error));
   }
 
   // Everything after the position, each frame once there is room for it; what cannot follow on
@@ -278,7 +281,7 @@ class Follower implements StreamFollower {
 
   // The room `event`'s frame needs in the socket: at most the whole bound.
   #bytesOf(event: LayerEvent): number {
-    const frame = this.#route.frameOf(event, this.#conn);
+    const frame = this.#frameOf(event);
     return frame === null ? 0 : Math.min(frameBytes(eventJson(frame)), this.#conn.sendBound);
   }
 
@@ -292,8 +295,33 @@ class Follower implements StreamFollower {
   }
 
   #sendFrame(event: LayerEvent): void {
-    const frame = this.#route.frameOf(event, this.#conn);
-    if (frame !== null) this.#conn.sendJson(frame);
+    const frame = this.#frameOf(event);
+    if (frame === null) return;
+    try {
+      this.#conn.sendJson(frame);
+    } catch (error) {
+      this.#failed(error); // a frame that is no JSON (a BigInt, a cycle): the app's frameOf
+    }
+  }
+
+  // The app's `frameOf`. Much of a follower runs on its own (a gap read, a replay), where a
+  // throw would reach no hook and end the process as an unhandled rejection: a throw is the
+  // consumer's failure wherever it happens, as a hook's throw is.
+  #frameOf(event: LayerEvent): LayerEvent | null {
+    try {
+      return this.#route.frameOf(event, this.#conn);
+    } catch (error) {
+      this.#failed(error);
+      return null;
+    }
+  }
+
+  // The consumer failed: logged, and only this socket is closed, with 1011, as when a hook
+  // throws. Reads under way end, since the connection is closed.
+  #failed(error: unknown): void {
+    if (this.#conn.closed) return;
+    logConsumerFailure(this.#conn.scope, error);
+    this.#conn.close(CloseCode.INTERNAL_ERROR, "Internal server error");
   }
 
   #hold(event: LayerEvent, held: LayerEvent[]): void {
@@ -458,7 +486,8 @@ class Follower implements StreamFollower {
       position,
       wantsStream,
       historySize: route.historySize,
-      frameOf: route.frameOf,
+      // Read again while live, the app's throw is caught as every live frame's is.
+      frameOf: live ? (event) => this.#frameOf(event) : route.frameOf,
       framesKeepEvents: route.framesKeepEvents,
     });
   }

@@ -577,3 +577,39 @@ Deno.test("history the socket cannot hold whole is its newest events, ending wit
   assertEquals(comm.droppedBeforeOpen, 0);
   await comm.disconnect();
 });
+
+Deno.test("a frameOf that throws while a gap is read closes only that socket, with 1011, and the server goes on", async () => {
+  // The throw happens away from any hook (a read the follower started on its own); it used to
+  // end the process as an unhandled rejection.
+  using captured = new CapturedLog();
+  await using services = await createTestServices();
+  log.setLevel("error"); // the test services' level is "silent", which they set again
+  using _silent = { [Symbol.dispose]: () => log.setLevel("silent") };
+  await using streams = await ControlledStreams.open();
+  const consumer = notesConsumer(services, {
+    frameOf(event, conn) {
+      if (event.text === "bad" && conn.scope.query.get("user") === "a") {
+        throw new TypeError("the app's bug in frameOf");
+      }
+      return event;
+    },
+  }, streams);
+  const a = await open(consumer, services, "?stream=1&user=a");
+  const b = await open(consumer, services, "?stream=1&user=b");
+  await a.receiveJson(); // their positions
+  await b.receiveJson();
+  const events = await streams.publishAll("n1", "bad", "n3");
+  // Event 1 is overtaken: both sockets read the gap, and the read sends "bad".
+  await deliver(services, events.slice(1));
+  assertEquals((await a.receiveJson()).text, "n1");
+  assertEquals(await a.waitForClose(), 1011);
+  assertEquals((await frames(b, 3)).map((f) => f.text), ["n1", "bad", "n3"]);
+  await captured.waitFor(/Consumer failed on \/ws\/notes\/.*TypeError: the app's bug in frameOf/s);
+  // The other socket, and the route, go on.
+  await deliver(services, await streams.publishAll("n4"));
+  assertEquals((await b.receiveJson()).text, "n4");
+  const c = await open(consumer, services, "?stream=1&user=c");
+  assertEquals((await c.receiveJson()).type, RECOVERED);
+  await b.disconnect();
+  await c.disconnect();
+});
