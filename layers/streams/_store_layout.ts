@@ -5,7 +5,8 @@
  * - `["stream_meta", group]` = `{epoch, offset, run}`, the group's record;
  * - `["stream", group, <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at
  *   most {@linkcode MAX_CHUNK_BYTES} per value;
- * - `["stream_runs", run]` = `"clean"`, once that run shut down gracefully.
+ * - `["stream_runs", run]` = `"clean"`, once that run shut down gracefully, when a record names it
+ *   (a run that wrote none leaves no mark: nothing would read it).
  */
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
 import { EMPTY_STREAM_KEPT_MS, type StreamEvent } from "./contract.ts";

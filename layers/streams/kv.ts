@@ -31,6 +31,7 @@ import { Histogram } from "../../telemetry/metrics.ts";
 import { utf8Length } from "../../telemetry/utf8.ts";
 import {
   DEFAULT_RETENTION,
+  EMPTY_STREAM_KEPT_MS,
   type GroupStreams,
   incomplete,
   newEpoch,
@@ -69,6 +70,8 @@ export interface KvStreamsOptions {
 interface Meta {
   epoch: string;
   offset: number;
+  /** A record no publish wrote yet (a room only read): when it was last given its day. */
+  readAt?: number;
 }
 
 interface Seen extends Meta {
@@ -80,6 +83,8 @@ interface Stored {
   e: string;
 }
 
+// How often a room only read is given its day again: a write an hour at most, not one a read.
+const UNUSED_RECORD_RENEWED_MS = 60 * 60 * 1000;
 const TRIM_EVERY = 32;
 const TRIM_BATCH = 100;
 /** Publishes one commit takes at most: Deno KV allows 1,000 mutations and 800 KiB per commit. */
@@ -244,15 +249,26 @@ export class KvStreams implements GroupStreams {
     return seen;
   }
 
-  /** The group's record, made (with a new epoch) when it has none. */
+  /**
+   * The group's record, made (with a new epoch) when it has none. A record no publish wrote
+   * (a room opened, never written in) is kept a day from its last read, as the other streams
+   * keep theirs: anyone may open a room of any name, and such a record must not stay for good.
+   * It is given its day again at most once an hour; a publish's record never expires.
+   */
   async #meta(group: string): Promise<Meta> {
+    const key = this.#metaKey(group);
     for (;;) {
       const seen = await this.#read(group);
-      if (seen.versionstamp !== null) return seen;
-      const meta: Meta = { epoch: newEpoch(), offset: 0 };
-      const key = this.#metaKey(group);
+      const now = Date.now();
+      if (seen.versionstamp !== null) {
+        if (seen.offset > 0 || now - (seen.readAt ?? 0) < UNUSED_RECORD_RENEWED_MS) return seen;
+      }
+      const meta: Meta = seen.versionstamp === null
+        ? { epoch: newEpoch(), offset: 0, readAt: now }
+        : { epoch: seen.epoch, offset: 0, readAt: now };
       const result = await retryWhileLocked(() =>
-        this.#kv.atomic().check({ key, versionstamp: null }).set(key, meta).commit()
+        this.#kv.atomic().check({ key, versionstamp: seen.versionstamp })
+          .set(key, meta, { expireIn: EMPTY_STREAM_KEPT_MS }).commit()
       );
       if (result.ok) {
         this.#seen.set(group, { ...meta, versionstamp: result.versionstamp });

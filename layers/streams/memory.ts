@@ -245,12 +245,11 @@ export class MemoryStreams implements GroupStreams {
       if (failure !== null) {
         throw new Error(`Streams: ${failure.message}; the next start gives them a new epoch`);
       }
-      // Not recorded, the stop is no clean one for the next run either: it says so, when a
-      // record in the store names this run (only such a record reads the mark).
+      // Only a record in the store that names this run reads the mark: a run that wrote none
+      // (an idle one) leaves none, so restarts do not add a mark each for good.
+      if (!this.#namedInStore && !this.#writes.wroteRecord) return;
+      // Not recorded, the stop is no clean one for the next run either: it says so.
       await markRunClean(this.#store, this.#run).catch((error) => {
-        if (!this.#namedInStore && !this.#writes.wroteRecord) {
-          return log.warn("Streams: the clean shutdown was not recorded (nothing reads it)", error);
-        }
         throw new Error(
           `Streams: the clean shutdown was not recorded (${error?.message ?? error}); the next ` +
             "start gives every stream of this run a new epoch",

@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { storeContract } from "./store_contract.ts";
 import { RedisStore } from "../../storage/redis_store.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
@@ -28,6 +28,37 @@ Deno.test({
       await store.set(["expiry", "short2"], 3, { expireInMs: 1 });
       await new Promise((resolve) => setTimeout(resolve, 10)); // let 1 ms pass for Redis
       assertEquals(await store.sweep(Date.now() + 1000), 1);
+    } finally {
+      store.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "redis store: one sweep unlists every expired entry, not one batch of 500 a minute",
+  ignore: !available,
+  fn: async () => {
+    // Sessions of a busy site expire faster than 500 a minute: the index must keep up.
+    const store = await RedisStore.open({ url: redis!.url, prefix: uniquePrefix("sweep") });
+    try {
+      const count = 2_000;
+      await Promise.all(
+        Array.from(
+          { length: count },
+          (_, i) => store.set(["swept", `s${i}`], i, { expireInMs: 1 }),
+        ),
+      );
+      await store.set(["swept", "kept"], "kept", { expireInMs: 60_000 });
+      const deadline = Date.now() + 5000;
+      while ((await store.list(["swept"])).length > 1) {
+        if (Date.now() > deadline) throw new Error("The entries did not expire within 5 s");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // `list` unlists some of what it meets; the sweep takes all the rest at once.
+      const swept = await store.sweep(Date.now() + 1000);
+      assert(swept > 500 && swept <= count, `one sweep unlisted ${swept}`);
+      assertEquals(await store.sweep(Date.now() + 1000), 0);
+      assertEquals((await store.list(["swept"])).map((entry) => entry.value), ["kept"]);
     } finally {
       store.close();
     }

@@ -73,3 +73,41 @@ Deno.test("kv streams: publishes too large for one commit together are split ove
     await layer.close();
   }
 });
+
+Deno.test("kv streams: a room only read keeps its record a day, not for good; one published to keeps it", async () => {
+  // Anyone may open a room of any name: on Deno Deploy a record per name read stayed for good.
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
+  try {
+    await streams.latest("read.only", 50);
+    const first = await streams.since("read.only", { epoch: "", offset: 0 });
+    await streams.publish("written", { type: "chat.message", text: "hi" });
+    // A read after the publish: the record stays the publish's.
+    await streams.latest("written", 50);
+    // The epoch a client was given holds while the record is kept.
+    assertEquals((await streams.latest("read.only", 50)).epoch, first.epoch);
+  } finally {
+    await streams.close();
+    await layer.close();
+  }
+  const { DatabaseSync } = await import("node:sqlite");
+  const db = new DatabaseSync(kvPath, { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT k, expiration_ms FROM kv").all() as {
+      k: Uint8Array;
+      expiration_ms: number;
+    }[];
+    const text = (key: Uint8Array) => new TextDecoder().decode(key);
+    const records = rows.filter((row) => text(row.k).includes("meta"));
+    const readOnly = records.filter((row) => text(row.k).includes("read.only"));
+    const written = records.filter((row) => text(row.k).includes("written"));
+    assertEquals([readOnly.length, written.length], [1, 1]);
+    const day = 24 * 60 * 60 * 1000;
+    const expiresIn = readOnly[0].expiration_ms - Date.now();
+    assert(expiresIn > day - 60_000 && expiresIn <= day, `expires in ${expiresIn} ms`);
+    assertEquals(written[0].expiration_ms, -1, "a record a publish wrote must not expire");
+  } finally {
+    db.close();
+  }
+});

@@ -656,3 +656,16 @@ Deno.test("in-process streams: unused rooms' records written in part name the ru
   store.set = () => Promise.reject(new Error("database or disk is full"));
   await assertRejects(() => run.close(), Error, "the clean shutdown was not recorded");
 });
+
+Deno.test("in-process streams: a run that wrote nothing leaves no clean mark, so idle restarts add no key for good", async () => {
+  using store = await openStore();
+  for (let restart = 0; restart < 3; restart++) {
+    await new MemoryStreams(new InMemoryLayer(), store).close();
+  }
+  assertEquals(await store.list(["stream_runs"]), []);
+  // A run that wrote leaves its mark: the next run reads it through the record.
+  const writing = new MemoryStreams(new InMemoryLayer(), store);
+  await writing.publish("room.a", { type: "chat.message", text: "hi" });
+  await writing.close();
+  assertEquals((await store.list(["stream_runs"])).length, 1);
+});
