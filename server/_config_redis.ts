@@ -68,7 +68,7 @@ function checkedUrl(url: string): string {
     // The client reads no option from a query: `?password=` would be ignored (and logged).
     throw new Error(
       "REDIS_URL must not have a query (?...): a password goes before the host " +
-        `(redis://:password@host:6379) or in REDIS_PASSWORD; ${ENCODE_PASSWORD}`,
+        `(redis://:password@host:6379); ${ENCODE_PASSWORD}`,
     );
   }
   if (!/^\/?\d*$/.test(parsed.pathname)) {

@@ -621,6 +621,17 @@ export class WebSocketConnection implements Connection {
     this.#state &= ~RUNNING;
   }
 
+  /**
+   * Fails `conn`'s consumer as a hook that throws does: for framework code that runs the app's
+   * functions away from any hook (a stream follower's gap read), where a throw would reach
+   * nothing. False for a connection of another kind.
+   */
+  static fail(conn: Connection, error: unknown): boolean {
+    if (!(#fail in conn)) return false;
+    conn.#fail(error);
+    return true;
+  }
+
   #fail(error: unknown): void {
     if (error instanceof ProtocolError) {
       this.#refuse(error);

@@ -130,17 +130,16 @@ export function loadConfig(args: string[], env: Env, options: { cores?: number }
   return config;
 }
 
-// Two hosts that one port cannot serve twice: the same however spelt (`[::1]`, `::1`; any
-// loopback name or address), or either one every interface.
+// Two hosts that one port cannot serve twice: the same however spelt (`[::1]`, `::1`), either
+// one every interface, or `localhost` and the address it may resolve to (127.0.0.1 or ::1,
+// whichever the system gives first: a clash with both is assumed).
 function sameHost(a: string, b: string): boolean {
   const plain = (host: string) => host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
   const everywhere = (host: string) => host === "0.0.0.0" || host === "::";
-  // `localhost` may resolve to either loopback address: a clash with both is assumed.
-  const loopback = (host: string) =>
-    host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  const localhost = (host: string) => host === "127.0.0.1" || host === "::1";
   const [x, y] = [plain(a), plain(b)];
   if (x === y || everywhere(x) || everywhere(y)) return true;
-  return loopback(x) && loopback(y) && (x === "localhost" || y === "localhost");
+  return (x === "localhost" && localhost(y)) || (y === "localhost" && localhost(x));
 }
 
 // A setting's value: its command-line flag, else its environment variable. Every flag the

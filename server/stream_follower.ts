@@ -68,6 +68,7 @@ import type {
 import { log } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { logConsumerFailure } from "./_connection_log.ts";
+import { WebSocketConnection } from "./_connection.ts";
 import type { Connection } from "./consumer.ts";
 import { type FollowedRoute, followedRoute } from "./_followed_route.ts";
 import { frameBytes } from "./_send_checks.ts";
@@ -282,7 +283,13 @@ class Follower implements StreamFollower {
   // The room `event`'s frame needs in the socket: at most the whole bound.
   #bytesOf(event: LayerEvent): number {
     const frame = this.#frameOf(event);
-    return frame === null ? 0 : Math.min(frameBytes(eventJson(frame)), this.#conn.sendBound);
+    if (frame === null) return 0;
+    try {
+      return Math.min(frameBytes(eventJson(frame)), this.#conn.sendBound);
+    } catch (error) {
+      this.#failed(error); // no JSON (a BigInt, a cycle): the app's frameOf
+      return 0;
+    }
   }
 
   // An event without an offset: sent now, or, while the stream is read, once that read is done
@@ -316,11 +323,12 @@ class Follower implements StreamFollower {
     }
   }
 
-  // The consumer failed: logged, and only this socket is closed, with 1011, as when a hook
-  // throws. Reads under way end, since the connection is closed.
+  // The consumer failed, as when a hook throws: logged, only this socket closed, with 1011, and
+  // a test's communicator told why. Reads under way end, since the connection is closed.
   #failed(error: unknown): void {
     if (this.#conn.closed) return;
-    logConsumerFailure(this.#conn.scope, error);
+    if (WebSocketConnection.fail(this.#conn, error)) return;
+    logConsumerFailure(this.#conn.scope, error); // a connection of the app's own making
     this.#conn.close(CloseCode.INTERNAL_ERROR, "Internal server error");
   }
 

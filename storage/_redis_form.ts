@@ -42,18 +42,19 @@ export type RedisForm =
  */
 export function redactUrl(url: string): string {
   const start = url.indexOf("//");
+  if (start === -1) return url;
+  const scheme = url.slice(0, start + 2);
+  const query = url.indexOf("?", start + 2);
   const at = url.lastIndexOf("@");
-  if (start === -1 || at < start) return withoutQuery(url, start + 2);
+  // An "@" after a "?": a query holding one, or a password holding both unencoded. Which part
+  // is which cannot be told, so neither is shown.
+  if (query !== -1 && at > query) return `${scheme}***`;
+  const rest = query === -1 ? url.slice(start + 2) : `${url.slice(start + 2, query)}?***`;
+  if (at < start) return `${scheme}${rest}`;
   const userinfo = url.slice(start + 2, at);
   const colon = userinfo.indexOf(":");
   const user = colon === -1 ? "" : `${userinfo.slice(0, colon)}:`;
-  return `${url.slice(0, start + 2)}${user}***@${withoutQuery(url.slice(at + 1), 0)}`;
-}
-
-// A query may hold a secret too (`?password=`): its values are not shown.
-function withoutQuery(url: string, from: number): string {
-  const query = url.indexOf("?", Math.max(0, from));
-  return query === -1 ? url : `${url.slice(0, query)}?***`;
+  return `${scheme}${user}***@${rest.slice(at - start - 1)}`;
 }
 
 /** How a form is shown in messages and logs, without its password. */

@@ -4,7 +4,7 @@
  */
 import { log } from "../../telemetry/log.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { Communicator, createTestServices, type TestServices } from "../../testing.ts";
 import {
   type Consumer,
@@ -602,6 +602,9 @@ Deno.test("a frameOf that throws while a gap is read closes only that socket, wi
   // Event 1 is overtaken: both sockets read the gap, and the read sends "bad".
   await deliver(services, events.slice(1));
   assertEquals((await a.receiveJson()).text, "n1");
+  // Raised by the communicator, as a hook's throw is.
+  const error = await assertRejects(() => a.receive(), Error, "closed with 1011");
+  assertStringIncludes(error.message, "TypeError: the app's bug in frameOf");
   assertEquals(await a.waitForClose(), 1011);
   assertEquals((await frames(b, 3)).map((f) => f.text), ["n1", "bad", "n3"]);
   await captured.waitFor(/Consumer failed on \/ws\/notes\/.*TypeError: the app's bug in frameOf/s);
@@ -612,4 +615,35 @@ Deno.test("a frameOf that throws while a gap is read closes only that socket, wi
   assertEquals((await c.receiveJson()).type, RECOVERED);
   await b.disconnect();
   await c.disconnect();
+});
+
+Deno.test("a frameOf that returns no JSON while a gap is read closes that socket with 1011, not as a store outage", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open();
+  const consumer = notesConsumer(services, {
+    frameOf: (event) => event.text === "bad" ? { ...event, big: 1n } : event,
+  }, streams);
+  const comm = await open(consumer, services, "?stream=1");
+  await comm.receiveJson(); // its position
+  const events = await streams.publishAll("n1", "bad", "n3");
+  await deliver(services, events.slice(1)); // event 1 overtaken: the gap read sends "bad"
+  assertEquals((await comm.receiveJson()).text, "n1");
+  const error = await assertRejects(() => comm.receive(), Error, "closed with 1011");
+  assertStringIncludes(error.message, "BigInt");
+  assertEquals(await comm.waitForClose(), 1011);
+});
+
+Deno.test("a frameOf that throws on a live event is raised by the communicator, as a hook's throw is", async () => {
+  await using services = await createTestServices();
+  const consumer = notesConsumer(services, {
+    frameOf(event) {
+      if (event.text === "bad") throw new RangeError("the app's bug in frameOf");
+      return event;
+    },
+  });
+  const comm = await open(consumer, services, "?stream=1");
+  await comm.receiveJson(); // its position
+  await publish(services, "bad");
+  const error = await assertRejects(() => comm.receive(), Error, "closed with 1011");
+  assertStringIncludes(error.message, "RangeError: the app's bug in frameOf");
 });

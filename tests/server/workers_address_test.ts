@@ -102,6 +102,7 @@ Deno.test("METRICS_ADDRESS on the server's own HOST and PORT is refused by name"
   loadConfig([], { PORT: "9000", METRICS_ADDRESS: "127.0.0.1:9100" }); // another port: fine
   // Two loopback addresses that are not the same: each its own listener.
   loadConfig([], { HOST: "127.0.0.1", PORT: "9000", METRICS_ADDRESS: "[::1]:9000" });
+  loadConfig([], { HOST: "localhost", PORT: "9000", METRICS_ADDRESS: "127.0.0.2:9000" });
 });
 
 for (const fault of ["hang", "throw"]) {

@@ -63,6 +63,8 @@ Deno.test("a password in a Redis URL is never shown", () => {
     redactUrl("redis://u:pw@db.example:6379/0?password=secret"),
     "redis://u:***@db.example:6379/0?***",
   );
+  // An "@" in the query: the part before it is no user name, and neither part is shown.
+  assertEquals(redactUrl("redis://db.example:6379/0?password=se@cret"), "redis://***");
   assertEquals(redactUrl("redis://secret@db.example"), "redis://***@db.example");
   assertEquals(
     describeRedisForm({
