@@ -57,6 +57,9 @@ const MEASURE = `(() => {
 })()`;
 
 async function lowContrast(page: Page): Promise<string[]> {
+  // Its stylesheet applied: a page just navigated to (a form's answer) can show its elements
+  // before, and unstyled text on no background measures as black on black.
+  await page.waitForLoadState("load");
   const found: string[] = [];
   for (const scheme of ["light", "dark"] as const) {
     await page.emulateMedia({ colorScheme: scheme });
