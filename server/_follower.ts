@@ -1,0 +1,394 @@
+/**
+ * One socket's follower of one group's stream: what `StreamFollowing.follow` returns (see
+ * `stream_follower.ts` for the protocol). Its own file: the public module keeps the options and
+ * the documentation, this one the ordering, the gap reads and the replays behind them.
+ */
+import { type LayerEvent, validateGroupName } from "../layers/layer.ts";
+import type { StreamEvent, StreamRead } from "../layers/streams/contract.ts";
+import { log } from "../telemetry/log.ts";
+import { CloseCode } from "./close_codes.ts";
+import { logConsumerFailure } from "./_connection_log.ts";
+import { WebSocketConnection } from "./_connection.ts";
+import type { Connection } from "./consumer.ts";
+import type { FollowedRoute } from "./_followed_route.ts";
+import { frameBytes } from "./_send_checks.ts";
+import { eventJson } from "../layers/event_json.ts";
+import { enterStream, followsOffsets, positionOf, RECOVERED } from "./_stream_entry.ts";
+
+/** One socket's place in one group's stream; see the module documentation. */
+export interface StreamFollower {
+  /**
+   * Sends what the socket's query asks for (recovery, or history), then the events that came
+   * meanwhile. Call it once, after joining the group, so that nothing falls between the two (a
+   * second call throws). `query` is the socket's, for a caller that parsed it already. Events
+   * given to `deliver` before it wait for it: a follower never entered sends nothing.
+   */
+  enter(query?: URLSearchParams): Promise<void>;
+  /**
+   * Sends a live event of the group: each offset once, in order (see the module). It returns
+   * at once, even when a gap is read: the socket's events never wait behind it.
+   */
+  deliver(event: LayerEvent): void;
+  /**
+   * Sends what the socket missed since the last event it sent: the events its connection
+   * dropped while it read too slowly. Call it from the consumer's `drained` hook. Each frame
+   * waits for room in the socket (`sendCapacity`), so the replay itself never overflows it; it
+   * returns at once, as `deliver` does.
+   */
+  resume(): void;
+}
+
+/**
+ * The most streamed events a socket holds while it reads its stream (a gap, a new epoch): what
+ * comes beyond them is read from the stream afterwards, which holds every one of them.
+ */
+const HELD_AT_MOST = 128;
+/** How often a replay that waits for room in its socket looks again, in ms. */
+const ROOM_CHECK_MS = 50;
+/** How long a socket waits before it reads its stream again after a failed read, each time. */
+const READ_RETRY_MS = [100, 300, 900];
+
+/** A {@linkcode StreamFollower} of `group` for `conn`, on `route`. */
+export class Follower implements StreamFollower {
+  readonly #route: FollowedRoute;
+  readonly #conn: Connection;
+  readonly #group: string;
+  // The position the socket is at: what it sent last. Unknown (-1) until the stream is read.
+  #epoch = "";
+  #last = -1;
+  /** The epoch the socket left for a newer one: its stragglers are dropped. */
+  #retired = "";
+  /**
+   * While the stream is read (the entry, a gap, a new epoch), the streamed events that came
+   * meanwhile, at most {@linkcode HELD_AT_MOST}; `null` while the socket is live.
+   */
+  #held: LayerEvent[] | null = [];
+  /** The furthest streamed event seen while reading: where the reads must reach. */
+  #ahead: LayerEvent | null = null;
+  /** Reads in a row that got no nearer to `#ahead`. */
+  #stalls = 0;
+  /** `resume()` came while the stream was being read: it runs once that read is done. */
+  #resumeAfterRead = false;
+  #entered = false;
+  /** Events without an offset that came while the stream was read; `null` until one does. */
+  #loose: LayerEvent[] | null = null;
+
+  constructor(route: FollowedRoute, conn: Connection, group: string) {
+    this.#route = route;
+    this.#conn = conn;
+    this.#group = group;
+  }
+
+  async enter(query: URLSearchParams = this.#conn.scope.query): Promise<void> {
+    // A second entry would send the history again, in the middle of the live events.
+    if (this.#entered) throw new Error("StreamFollower.enter() was called already: call it once");
+    validateGroupName(this.#group); // a `TypeError`, as `groupAdd` gives
+    this.#entered = true;
+    const read = await this.#enterFrom(positionOf(query), query.get("stream") === "1", false);
+    this.#epoch = read.epoch;
+    this.#last = read.offset;
+    await this.#catchUp(); // with what came during the entry
+  }
+
+  deliver(event: LayerEvent): void {
+    const offset = event.offset;
+    if (typeof offset !== "number" || typeof event.epoch !== "string") {
+      const keep = this.#route.keptForeign;
+      if (keep === null) return this.#sendLoose(event); // not streamed: nothing to order it by
+      // From Django: its copy kept in the stream comes instead, with its offset.
+      // What cannot be kept comes back null and goes as it came. A throw here reaches no hook.
+      void keep(event, this.#group).then((kept) => {
+        if (kept === null) this.#sendLoose(event);
+        else this.deliver(kept);
+      }).catch((error) => this.#failed(error));
+      return;
+    }
+    const held = this.#held;
+    if (held !== null) return this.#hold(event, held);
+    if (event.epoch === this.#epoch) {
+      if (offset <= this.#last) return; // sent already (replayed, or read to fill a gap)
+      if (offset === this.#last + 1) {
+        this.#last = offset;
+        return this.#sendFrame(event);
+      }
+    } else if (event.epoch === this.#retired) return;
+    // A gap (publishes that crossed, events dropped for a slow socket) or another epoch: the
+    // stream is read, and this handler returns at once, so events never pile up behind it.
+    this.#hold(event, this.#held = []);
+    void this.#catchUp().catch((error) => this.#failed(error));
+  }
+
+  resume(): void {
+    if (this.#last < 0) return; // not entered yet: the entry sends everything
+    if (this.#held !== null) {
+      this.#resumeAfterRead = true; // the read under way knows nothing of what was dropped
+      return;
+    }
+    this.#held = [];
+    void this.#replayMissed().then(() => this.#catchUp()).catch((error) => this.#failed(error));
+  }
+
+  // Everything after the position, each frame once there is room for it; what cannot follow on
+  // from it (no longer kept, another epoch) enters again, as a gap would.
+  async #replayMissed(): Promise<void> {
+    const [epoch, last] = [this.#epoch, this.#last];
+    try {
+      const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
+      if (!read.complete || read.epoch !== epoch) return await this.#reenter();
+      await this.#sendOnFrom(read.events);
+    } catch (error) {
+      log.warn(`Stream of "${this.#group}" could not be read to resend what was dropped`, error);
+    }
+  }
+
+  // Sends the events of a read of this epoch that follow the position, in order, each once
+  // there is room for it; false when the socket closed first.
+  async #sendOnFrom(events: readonly StreamEvent[]): Promise<boolean> {
+    for (const event of events) {
+      if (event.offset <= this.#last) continue;
+      if (!await this.#roomFor(event)) return false;
+      this.#last = event.offset;
+      this.#sendFrame(event);
+    }
+    return true;
+  }
+
+  // Waits until the socket can take `event`'s frame without going over its bound (one larger
+  // than the whole bound: until nothing waits), however long its client pauses; false once the
+  // socket has closed.
+  async #roomFor(event: LayerEvent): Promise<boolean> {
+    const conn = this.#conn;
+    const bytes = this.#bytesOf(event);
+    while (!conn.closed && conn.sendCapacity < bytes) {
+      await new Promise((resolve) => setTimeout(resolve, ROOM_CHECK_MS));
+    }
+    return !conn.closed;
+  }
+
+  // The room `event`'s frame needs in the socket: at most the whole bound.
+  #bytesOf(event: LayerEvent): number {
+    const frame = this.#frameOf(event);
+    if (frame === null) return 0;
+    try {
+      return Math.min(frameBytes(eventJson(frame)), this.#conn.sendBound);
+    } catch (error) {
+      this.#failed(error); // no JSON (a BigInt, a cycle): the app's frameOf
+      return 0;
+    }
+  }
+
+  // An event without an offset: sent now, or, while the stream is read, once that read is done
+  // (it must not overtake what came before it, held meanwhile). At most as many as are held.
+  #sendLoose(event: LayerEvent): void {
+    if (this.#held === null) return this.#sendFrame(event);
+    const loose = this.#loose ??= [];
+    if (loose.length < HELD_AT_MOST) loose.push(event);
+    else log.warn(`Dropped a "${event.type}" event to "${this.#group}": too many wait for a read`);
+  }
+
+  #sendFrame(event: LayerEvent): void {
+    const frame = this.#frameOf(event);
+    if (frame === null) return;
+    try {
+      this.#conn.sendJson(frame);
+    } catch (error) {
+      this.#failed(error); // a frame that is no JSON (a BigInt, a cycle): the app's frameOf
+    }
+  }
+
+  // The app's `frameOf`. Much of a follower runs on its own (a gap read, a replay), where a
+  // throw would reach no hook and end the process as an unhandled rejection: a throw is the
+  // consumer's failure wherever it happens, as a hook's throw is.
+  #frameOf(event: LayerEvent): LayerEvent | null {
+    try {
+      return this.#route.frameOf(event, this.#conn);
+    } catch (error) {
+      this.#failed(error);
+      return null;
+    }
+  }
+
+  // The consumer failed, as when a hook throws: logged, only this socket closed, with 1011, and
+  // a test's communicator told why. Reads under way end, since the connection is closed.
+  #failed(error: unknown): void {
+    if (this.#conn.closed) return;
+    if (WebSocketConnection.fail(this.#conn, error)) return;
+    logConsumerFailure(this.#conn.scope, error); // a connection of the app's own making
+    this.#conn.close(CloseCode.INTERNAL_ERROR, "Internal server error");
+  }
+
+  #hold(event: LayerEvent, held: LayerEvent[]): void {
+    if (event.epoch === this.#retired) return;
+    if (held.length < HELD_AT_MOST) held.push(event);
+    const ahead = this.#ahead;
+    if (
+      ahead === null ||
+      (event.epoch === ahead.epoch
+        ? (event.offset as number) > (ahead.offset as number)
+        : event.epoch !== this.#epoch) // an epoch newer than ours, and than the one `ahead` has
+    ) {
+      this.#ahead = event;
+    }
+  }
+
+  // Reads the stream until the socket has everything up to the furthest event seen, then goes
+  // live. Reads of the same gap are shared by the group's sockets.
+  async #catchUp(): Promise<void> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        while (this.#sendHeld()) await this.#readOn();
+        break;
+      } catch (error) {
+        if (this.#conn.closed) break;
+        // The store may be coming back (Redis restarted, and its subscriber came back first).
+        if (attempt === READ_RETRY_MS.length) {
+          this.#giveUp(error);
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS[attempt]));
+      }
+    }
+    this.#held = null;
+    this.#ahead = null;
+    this.#stalls = 0;
+    const loose = this.#loose;
+    this.#loose = null;
+    for (const event of loose ?? []) this.#sendFrame(event);
+    if (this.#resumeAfterRead) {
+      this.#resumeAfterRead = false;
+      this.resume();
+    }
+  }
+
+  // Sends the held events that follow on from the position; true while the furthest event
+  // seen is still ahead of it.
+  #sendHeld(): boolean {
+    const held = this.#held!;
+    held.sort(byOffset);
+    for (const event of held) {
+      if (event.epoch === this.#epoch && event.offset === this.#last + 1) {
+        // No room for it now (the socket is still taking in a replay): it is read from the
+        // stream below, paced, with the rest.
+        if (this.#conn.sendCapacity < this.#bytesOf(event)) break;
+        this.#last++;
+        this.#sendFrame(event);
+      }
+    }
+    held.length = 0; // the rest lies beyond a gap, or in another epoch: read from the stream
+    const ahead = this.#ahead;
+    if (ahead === null || this.#conn.closed) return false;
+    if (ahead.epoch === this.#epoch) return (ahead.offset as number) > this.#last;
+    return ahead.epoch !== this.#retired;
+  }
+
+  // One read towards the furthest event seen. Each read must get nearer to it: one the stream
+  // cannot bring nearer (an event it never had, such as a raw publish with an offset, or one a
+  // failover lost) is given up on, rather than read again and again.
+  async #readOn(): Promise<void> {
+    const ahead = this.#ahead!;
+    const [epoch, last] = [this.#epoch, this.#last];
+    if (ahead.epoch === epoch) {
+      const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
+      if (read.complete && read.epoch === epoch) {
+        if (!await this.#sendOnFrom(read.events)) return;
+        // No nearer: a read shared with a socket that began it a moment earlier may hold less
+        // than this one saw, so once more; twice, and the stream does not have it.
+        if (this.#last === last && ++this.#stalls > 1) this.#dropAhead();
+        return;
+      }
+    }
+    // Another epoch (the history was lost, or the stream went on in a new one after a master
+    // change), or the gap is no longer kept.
+    await this.#reenter();
+    // An epoch the stream does not have is none the socket can follow.
+    if (this.#ahead !== null && this.#ahead.epoch !== this.#epoch) this.#dropAhead();
+  }
+
+  // The furthest event seen is not in the stream: it is not sent, and that is said once per event
+  // (every socket of the group sees it).
+  #dropAhead(): void {
+    const event = this.#ahead!;
+    this.#ahead = null;
+    if (warnedNotInStream.has(event)) return;
+    warnedNotInStream.add(event);
+    log.warn(
+      `Dropped a "${event.type}" event to "${this.#group}": its offset ${event.offset} of epoch ` +
+        `"${event.epoch}" is not in the group's stream (an event sent from outside must not ` +
+        `carry "offset" or "epoch": the stream gives them; or a failover lost it)`,
+    );
+  }
+
+  // Another epoch, or a gap no longer kept: the socket enters again from where it was, as a
+  // client back with its position does. When the stream cannot follow on from it, a client
+  // that follows offsets is told and gets the latest events as history; any other socket gets
+  // the latest events it has not had.
+  async #reenter(): Promise<void> {
+    const route = this.#route;
+    let read: StreamRead;
+    if (followsOffsets(this.#conn.scope.query)) {
+      read = await this.#enterFrom({ epoch: this.#epoch, offset: this.#last }, false, true);
+    } else {
+      // What follows on from the position when the stream still has it (a master change that
+      // lost nothing), else the latest.
+      const after = await route.liveReads.since(this.#group, {
+        epoch: this.#epoch,
+        offset: this.#last,
+      });
+      read = after.complete ? after : await route.liveReads.latest(this.#group, route.historySize);
+      for (const event of read.events) {
+        if (read.epoch !== this.#epoch || event.offset > this.#last) this.#sendFrame(event);
+      }
+    }
+    if (read.epoch !== this.#epoch) this.#retired = this.#epoch;
+    this.#epoch = read.epoch;
+    this.#last = read.offset;
+  }
+
+  // The stream cannot be read (its store is away, three times over 1.3 s): the socket goes on
+  // from the furthest event seen, and a client that follows offsets is told it may miss some.
+  #giveUp(error: unknown): void {
+    log.warn(`Stream of "${this.#group}" could not be read to fill a gap`, error);
+    const ahead = this.#ahead;
+    if (ahead === null) return;
+    const offset = ahead.offset as number;
+    if (ahead.epoch === this.#epoch && offset <= this.#last) return;
+    if (followsOffsets(this.#conn.scope.query)) {
+      this.#conn.sendJson({
+        type: RECOVERED,
+        complete: false,
+        epoch: ahead.epoch,
+        offset: offset - 1,
+        reason: "the stream could not be read: messages before this one may be missing",
+      });
+    }
+    if (ahead.epoch !== this.#epoch) this.#retired = this.#epoch;
+    this.#epoch = ahead.epoch as string;
+    this.#last = offset;
+    this.#sendFrame(ahead);
+  }
+
+  #enterFrom(
+    position: { epoch: string; offset: number } | null,
+    wantsStream: boolean,
+    live: boolean,
+  ): Promise<StreamRead> {
+    const route = this.#route;
+    return enterStream(this.#conn, {
+      reads: live ? route.liveReads : route.streams,
+      group: this.#group,
+      position,
+      wantsStream,
+      historySize: route.historySize,
+      // Read again while live, the app's throw is caught as every live frame's is.
+      frameOf: live ? (event) => this.#frameOf(event) : route.frameOf,
+      framesKeepEvents: route.framesKeepEvents,
+    });
+  }
+}
+
+// Events already said to be dropped (see `#dropAhead`); weak, so they are let go with the event.
+const warnedNotInStream = new WeakSet<LayerEvent>();
+
+function byOffset(a: LayerEvent, b: LayerEvent): number {
+  return (a.offset as number) - (b.offset as number);
+}
