@@ -104,6 +104,22 @@ export async function openPage(context: BrowserContext, url: string): Promise<Pa
   return page;
 }
 
+/**
+ * Fills the log-in form `page` shows with `username` and `password`, submits it with Enter, as
+ * a person does, and waits until the page is at `landing`.
+ */
+export async function submitLogIn(
+  page: Page,
+  username: string,
+  password: string,
+  landing: string,
+): Promise<void> {
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await page.getByLabel("Password").press("Enter");
+  await page.waitForURL(landing);
+}
+
 /** Opens `url` in a new page and waits until its chat socket is open. */
 export async function openRoom(context: BrowserContext, url: string): Promise<Page> {
   const page = await openPage(context, url);

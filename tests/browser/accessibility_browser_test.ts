@@ -13,6 +13,7 @@ import {
   openRoom,
   sendMessage,
   step,
+  submitLogIn,
   waitForMessage,
 } from "./_browser.ts";
 
@@ -103,10 +104,7 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
     await using context = await newContext(browser);
     const page = await openPage(context, server.httpUrl("/log_in/?next=/account/tokens/"));
     await page.setViewportSize({ width: 320, height: 640 });
-    await page.getByLabel("Username").fill(name);
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByLabel("Password").press("Enter");
-    await page.waitForURL(server.httpUrl("/account/tokens/"));
+    await submitLogIn(page, name, PASSWORD, server.httpUrl("/account/tokens/"));
     await page.getByRole("button", { name: "Create a token" }).click();
     await page.locator("#new-token").waitFor();
     const width = await page.evaluate("document.documentElement.scrollWidth") as number;
@@ -154,10 +152,7 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
       await server.app.services.users.create("דוד", PASSWORD);
       await using context = await newContext(browser);
       const page = await openPage(context, server.httpUrl("/log_in/"));
-      await page.getByLabel("Username").fill("דוד");
-      await page.getByLabel("Password").fill(PASSWORD);
-      await page.getByLabel("Password").press("Enter");
-      await page.waitForURL(server.httpUrl("/"));
+      await submitLogIn(page, "דוד", PASSWORD, server.httpUrl("/"));
       const line = page.locator("#presence-feed .presence-event-text", { hasText: "connected" });
       await line.first().waitFor();
       const directions = await page.evaluate(`(() => {
@@ -174,10 +169,7 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
     await using context = await newContext(browser);
     const page = await openPage(context, server.httpUrl("/log_in/?next=/admin/"));
     await page.setViewportSize({ width: 320, height: 640 });
-    await page.getByLabel("Username").fill("ada");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByLabel("Password").press("Enter");
-    await page.waitForURL(server.httpUrl("/admin/"));
+    await submitLogIn(page, "ada", PASSWORD, server.httpUrl("/admin/"));
     await page.locator("table td").first().waitFor();
     // A cell whose text is one word, laid out on more than one line, broke inside a word.
     const broken = await page.evaluate(`[...document.querySelectorAll("th, td")]

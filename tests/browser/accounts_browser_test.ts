@@ -6,6 +6,7 @@ import {
   openPage,
   sendMessage,
   step,
+  submitLogIn,
   waitForMessage,
   waitForState,
 } from "./_browser.ts";
@@ -23,10 +24,7 @@ browserTest("accounts in the browser", async (t, browser) => {
     await page.getByLabel("Password confirmation").press("Enter");
     await page.waitForURL(/\/log_in\/\?next=/);
 
-    await page.getByLabel("Username").fill("ada");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByLabel("Password").press("Enter");
-    await page.waitForURL(server.httpUrl("/chat/lobby/"));
+    await submitLogIn(page, "ada", PASSWORD, server.httpUrl("/chat/lobby/"));
     await waitForState(page, "open");
     assertEquals(
       (await page.locator(".site-nav .signed-in").textContent())?.trim(),
@@ -53,10 +51,7 @@ browserTest("accounts in the browser", async (t, browser) => {
       await using context = await newContext(browser);
       const page = await openPage(context, server.httpUrl("/log_in/?next=/chat/lobby/"));
       await page.setViewportSize({ width: 1024, height: 800 });
-      await page.getByLabel("Username").fill(name);
-      await page.getByLabel("Password").fill(PASSWORD);
-      await page.getByLabel("Password").press("Enter");
-      await page.waitForURL(server.httpUrl("/chat/lobby/"));
+      await submitLogIn(page, name, PASSWORD, server.httpUrl("/chat/lobby/"));
       await waitForState(page, "open");
       await sendMessage(page, "Hello", "enter");
       await waitForMessage(page, "Hello");
@@ -78,10 +73,7 @@ browserTest("accounts in the browser", async (t, browser) => {
     await server.app.services.users.create("ada", PASSWORD);
     await using context = await newContext(browser);
     const login = await openPage(context, server.httpUrl("/log_in/"));
-    await login.getByLabel("Username").fill("ada");
-    await login.getByLabel("Password").fill(PASSWORD);
-    await login.getByLabel("Password").press("Enter");
-    await login.waitForURL(server.httpUrl("/"));
+    await submitLogIn(login, "ada", PASSWORD, server.httpUrl("/"));
     const chat = await context.newPage();
     await chat.clock.install(); // the notice's own timer is run forward below
     await chat.goto(server.httpUrl("/chat/lobby/"));
