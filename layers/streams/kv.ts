@@ -263,9 +263,8 @@ export class KvStreams implements GroupStreams {
       if (seen.versionstamp !== null) {
         if (seen.offset > 0 || now - (seen.readAt ?? 0) < UNUSED_RECORD_RENEWED_MS) return seen;
       }
-      const meta: Meta = seen.versionstamp === null
-        ? { epoch: newEpoch(), offset: 0, readAt: now }
-        : { epoch: seen.epoch, offset: 0, readAt: now };
+      const epoch = seen.versionstamp === null ? newEpoch() : seen.epoch;
+      const meta: Meta = { epoch, offset: 0, readAt: now };
       const result = await retryWhileLocked(() =>
         this.#kv.atomic().check({ key, versionstamp: seen.versionstamp })
           .set(key, meta, { expireIn: EMPTY_STREAM_KEPT_MS }).commit()
