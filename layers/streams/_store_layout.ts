@@ -43,6 +43,11 @@ export function chunkKey(group: string, last: number): StoreKey {
   return ["stream", group, String(last).padStart(16, "0")];
 }
 
+/** The prefix of every stored chunk of `group`. */
+export function chunkPrefix(group: string): StoreKey {
+  return ["stream", group];
+}
+
 /** The key of `group`'s record. */
 export function recordKey(group: string): StoreKey {
   return ["stream_meta", group];
@@ -64,7 +69,7 @@ export function recordChange(group: string, record: StreamRecord, expires = fals
 export async function readStoredStream(store: Store, group: string): Promise<StoredStream> {
   const [record, entries] = await Promise.all([
     store.get<StreamRecord>(recordKey(group)),
-    store.list<Uint8Array>(["stream", group]),
+    store.list<Uint8Array>(chunkPrefix(group)),
   ]);
   return {
     record,

@@ -16,7 +16,13 @@ import {
 import { log } from "../../telemetry/log.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 import type { RetainedWindow } from "./_window.ts";
-import { chunkKey, MAX_CHUNK_BYTES, recordChange, type StoredChunk } from "./_store_layout.ts";
+import {
+  chunkKey,
+  chunkPrefix,
+  MAX_CHUNK_BYTES,
+  recordChange,
+  type StoredChunk,
+} from "./_store_layout.ts";
 
 /** What a round reads and writes of one group's state. */
 export interface WrittenState {
@@ -33,6 +39,12 @@ export interface WrittenState {
   recordExpires: boolean;
   /** Stored chunks that are not this stream's (found without a record): removed first. */
   stale: StoreKey[];
+  /**
+   * The store could not be read, so the group took a new epoch from offset 0 without knowing
+   * what is stored: its old chunks are listed as stale before its first write. Written first,
+   * they would be read back after a restart as this epoch's, under offsets it gives again.
+   */
+  storedUnknown: boolean;
 }
 
 /**
@@ -150,9 +162,19 @@ export class WriteRounds {
     const sets: StoreChange[] = [];
     const deletes: StoreChange[] = [];
     const planned: PlannedWrite[] = [];
+    const listing: Promise<void>[] = [];
+    for (const [group, state] of this.#groups()) {
+      if (state.storedUnknown) listing.push(this.#findStale(group, state));
+    }
+    if (listing.length > 0) await Promise.all(listing);
+    let unlisted = 0;
     for (const [group, state] of this.#groups()) {
       const window = state.window;
       if (window === null || (window.offset === state.written && !state.dirty)) continue;
+      if (state.storedUnknown) { // its chunks could not be listed: not written before they are
+        unlisted++;
+        continue;
+      }
       for (const key of state.stale) clears.push({ key, delete: true });
       planned.push(this.#plan(group, state, window, sets, deletes));
     }
@@ -196,8 +218,25 @@ export class WriteRounds {
       this.writeFailures++;
       for (const { state, wasDirty } of planned) if (wasDirty) state.dirty = true;
     }
-    const again = planned.some(({ state }) => state.window!.offset !== state.written);
-    return { unwritten: failed ? planned.length : 0, again };
+    const again = unlisted > 0 ||
+      planned.some(({ state }) => state.window!.offset !== state.written);
+    return { unwritten: unlisted + (failed ? planned.length : 0), again };
+  }
+
+  // Lists what the store holds of a group it could not read, as stale: none of it is the
+  // group's now, as it has written nothing yet (see `storedUnknown`). Tried again each round.
+  async #findStale(group: string, state: WrittenState): Promise<void> {
+    try {
+      const stored = await this.#store.list(chunkPrefix(group));
+      const known = new Set(state.stale.map((key) => JSON.stringify(key)));
+      for (const { key } of stored) if (!known.has(JSON.stringify(key))) state.stale.push(key);
+      state.storedUnknown = false;
+    } catch (error) {
+      if (!this.#failing) {
+        log.warn(`Stream of "${group}" not written: its stored chunks cannot be listed`, error);
+      }
+      this.#failing = true;
+    }
   }
 
   // Adds the group's new chunks to `sets`, the chunks now expired to `deletes`, and the

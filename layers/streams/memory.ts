@@ -340,6 +340,7 @@ export class MemoryStreams implements GroupStreams {
         recordWritten: false,
         recordExpires: false,
         stale: [],
+        storedUnknown: false,
         used: ++this.#uses,
       };
       this.#groups.set(group, state);
@@ -382,6 +383,8 @@ export class MemoryStreams implements GroupStreams {
         log.warn(`Stream of "${group}" could not be read from the store: a new epoch`, error);
         window = new RetainedWindow(newEpoch(), 0);
         state.dirty = true;
+        state.storedUnknown = true;
+        this.#writes.schedule();
       }
     }
     this.#characters += window.characters;
