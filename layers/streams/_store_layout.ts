@@ -6,7 +6,8 @@
  * - `["stream", group, <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at
  *   most {@linkcode MAX_CHUNK_BYTES} per value;
  * - `["stream_runs", run]` = `"clean"`, once that run shut down gracefully, when a record names it
- *   (a run that wrote none leaves no mark: nothing would read it).
+ *   (a run that wrote none leaves no mark: nothing would read it). It expires after
+ *   {@linkcode CLEAN_MARK_KEPT_MS}, so deploys leave no key for good.
  */
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
 import { EMPTY_STREAM_KEPT_MS, type StreamEvent } from "./contract.ts";
@@ -80,9 +81,17 @@ export async function readStoredStream(store: Store, group: string): Promise<Sto
   };
 }
 
-/** Marks `run` as shut down gracefully. */
+/**
+ * How long the mark of a graceful stop is kept (30 days). Only the records of rooms no later run
+ * opened still name that run: such a room, opened after the mark expired, is taken for one a
+ * crash left, so it keeps its events but takes a new epoch (a client that held the old one is
+ * told `complete: false`).
+ */
+export const CLEAN_MARK_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** Marks `run` as shut down gracefully (for {@linkcode CLEAN_MARK_KEPT_MS}). */
 export function markRunClean(store: Store, run: string): Promise<void> {
-  return store.set(["stream_runs", run], "clean");
+  return store.set(["stream_runs", run], "clean", { expireInMs: CLEAN_MARK_KEPT_MS });
 }
 
 /** Whether `run` shut down gracefully. */

@@ -8,6 +8,7 @@ import {
   PublishUnconfirmedError,
   type StreamPublished,
 } from "../../../layers/streams/contract.ts";
+import { CLEAN_MARK_KEPT_MS } from "../../../layers/streams/_store_layout.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
 import { PartlyWrittenError } from "../../../storage/store.ts";
 import type { Store } from "../../../storage/store.ts";
@@ -99,6 +100,37 @@ Deno.test("in-process streams: an unused group's expiring record is written agai
       [["stream_meta/room.empty", EMPTY_STREAM_KEPT_MS]],
       `run ${run}`,
     );
+  }
+});
+
+Deno.test("in-process streams: a graceful stop's mark expires, so deploys leave no key for good", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/streams.sqlite3`;
+  try {
+    const store = await DenoKvStore.open(path);
+    const epoch = await gracefulRunOfThree(new InMemoryLayer(), store);
+    const next = new MemoryStreams(new InMemoryLayer(), store);
+    assertEquals((await next.latest("room.a", 0)).epoch, epoch, "the mark keeps the epoch");
+    await next.close();
+    store.close();
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(path, { readOnly: true });
+    const rows = db.prepare("SELECT k, expiration_ms FROM kv").all() as {
+      k: Uint8Array;
+      expiration_ms: number;
+    }[];
+    db.close();
+    const marks = rows.filter((row) => new TextDecoder().decode(row.k).includes("stream_runs"));
+    assertEquals(marks.length, 2, "one mark per run that wrote");
+    for (const mark of marks) {
+      const expiresIn = mark.expiration_ms - Date.now();
+      assert(
+        expiresIn > CLEAN_MARK_KEPT_MS - 60_000 && expiresIn <= CLEAN_MARK_KEPT_MS,
+        `expires in ${expiresIn} ms`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
