@@ -89,6 +89,20 @@ export async function readStoredStream(store: Store, group: string): Promise<Sto
  */
 export const CLEAN_MARK_KEPT_MS = 30 * 24 * 60 * 60 * 1000;
 
+/**
+ * The index of the first of `events` (oldest first) that follow on from one another, without a
+ * gap or a repeat, up to `offset`: a window's offsets are consecutive, and a crash in the
+ * middle of a write round (several commits) can leave an expired chunk beside a newer one, or
+ * a record ahead of its chunks. `events.length` when the last is not at `offset`.
+ */
+export function unbrokenFrom(events: readonly [number, StreamEvent][], offset: number): number {
+  let from = events.length;
+  for (let expected = offset; from > 0 && events[from - 1][1].offset === expected; expected--) {
+    from--;
+  }
+  return from;
+}
+
 /** Marks `run` as shut down gracefully (for {@linkcode CLEAN_MARK_KEPT_MS}). */
 export function markRunClean(store: Store, run: string): Promise<void> {
   return store.set(["stream_runs", run], "clean", { expireInMs: CLEAN_MARK_KEPT_MS });

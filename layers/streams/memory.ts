@@ -61,6 +61,7 @@ import {
   recordChange,
   recordKey,
   type StreamRecord,
+  unbrokenFrom,
 } from "./_store_layout.ts";
 
 export { chunkKey, MAX_CHUNK_BYTES };
@@ -436,9 +437,17 @@ export class MemoryStreams implements GroupStreams {
     // claim: a write that failed there would change its epoch in the middle of the run.
     const kept = clean && (ours || await this.#claim(group, meta.epoch, offset, unused));
     const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
+    const from = unbrokenFrom(stored, offset);
+    if (from > 0) {
+      const first = from < stored.length ? stored[from][1].offset : offset + 1;
+      state.stale = chunks.filter((chunk) => chunk.last < first).map((chunk) => chunk.key);
+      state.chunks = chunks.filter((chunk) => chunk.last >= first);
+      log.warn(`Stream of "${group}": ${from} stored event(s) before a gap left out`);
+    }
     // Under a new epoch the kept events are that epoch's: a client takes its position from them.
     const epoch = window.epoch;
-    for (const [time, event] of stored) {
+    for (let i = from; i < stored.length; i++) {
+      const [time, event] = stored[i];
       window.append(event.epoch === epoch ? event : { ...event, epoch }, time);
     }
     // Not trimmed here: what was written is what the group's own publishes kept, and their
@@ -451,7 +460,8 @@ export class MemoryStreams implements GroupStreams {
     if (kept) {
       state.recordWritten = true;
       state.recordExpires = unused;
-    } else {
+    }
+    if (!kept || state.stale.length > 0) {
       state.dirty = true;
       this.#writes.schedule();
     }

@@ -8,7 +8,7 @@ import {
   PublishUnconfirmedError,
   type StreamPublished,
 } from "../../../layers/streams/contract.ts";
-import { CLEAN_MARK_KEPT_MS } from "../../../layers/streams/_store_layout.ts";
+import { chunkKey, CLEAN_MARK_KEPT_MS, recordKey } from "../../../layers/streams/_store_layout.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
 import { PartlyWrittenError } from "../../../storage/store.ts";
 import type { Store } from "../../../storage/store.ts";
@@ -102,6 +102,57 @@ Deno.test("in-process streams: an unused group's expiring record is written agai
     );
   }
 });
+
+// Stores a chunk of `group` as a run would: events `from`..`to` of `epoch`.
+async function storeChunk(store: Store, group: string, epoch: string, from: number, to: number) {
+  const events = [];
+  for (let offset = from; offset <= to; offset++) {
+    events.push([Date.now(), { type: "t", n: offset, offset, epoch }]);
+  }
+  await store.set(chunkKey(group, to), new TextEncoder().encode(JSON.stringify(events)));
+}
+
+// What a crash in the middle of a write round (several commits) can leave: an expired chunk
+// beside a newer one, or a record ahead of its chunks. Offsets must never be given twice, and
+// nothing published after must be lost across a graceful restart.
+for (
+  const [left, chunks, recordOffset, kept] of [
+    ["an expired chunk beside a newer one", [[1, 3], [8, 10]], 10, [8, 9, 10]],
+    ["a record ahead of its chunks", [[1, 3]], 10, []],
+  ] as const
+) {
+  Deno.test(`in-process streams: a gap a crash left in the store (${left}) is left out, and loses nothing after`, async () => {
+    using store = await openStore();
+    for (const [from, to] of chunks) await storeChunk(store, "room.a", "old", from, to);
+    await store.set(recordKey("room.a"), { epoch: "old", offset: recordOffset, run: "crashed" });
+    const layer = new InMemoryLayer();
+    using _log = new CapturedLog();
+    const run = new MemoryStreams(layer, store, { writeDelayMs: 60_000 });
+    const { epoch, events } = await run.latest("room.a", 50);
+    assertEquals(events.map((event) => event.offset), [...kept]);
+    for (let n = 1; n <= 10; n++) {
+      assertEquals((await run.publish("room.a", { type: "t", n })).offset, recordOffset + n);
+      if (n === 3) await run.flush();
+    }
+    await run.close();
+    const next = new MemoryStreams(layer, store);
+    const read = await next.since("room.a", { epoch, offset: recordOffset });
+    assertEquals([read.epoch, read.complete], [epoch, true]);
+    assertEquals(read.events.map((event) => event.n), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assertEquals((await next.latest("room.a", 50)).events.map((event) => event.offset), [
+      ...kept,
+      ...Array.from({ length: 10 }, (_, i) => recordOffset + 1 + i),
+    ]);
+    assertEquals((await next.publish("room.a", { type: "t" })).offset, recordOffset + 11);
+    await next.close();
+    // What was left out is gone from the store too.
+    const stored = await store.list(["stream", "room.a"]);
+    assert(
+      stored.every((entry) => Number(entry.key[2]) > 3),
+      "a chunk before the gap is still stored",
+    );
+  });
+}
 
 Deno.test("in-process streams: a graceful stop's mark expires, so deploys leave no key for good", async () => {
   const dir = await Deno.makeTempDir();
