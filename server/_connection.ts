@@ -343,8 +343,9 @@ export class WebSocketConnection implements Connection {
       // the client stopped sending; nothing is sent meanwhile.
       this.#state |= CLOSING;
       this.#closeCode = code;
+      this.#closeReason = closeReason(reason); // as sent: at most 123 bytes
       const refused = (this.#state & CLOSE_QUEUED) !== 0;
-      closeOnNextTurn(socket, code, closeReason(reason), this.scope, refused);
+      closeOnNextTurn(socket, code, this.#closeReason, this.scope, refused);
       // A client that never reads never answers the close frame either: stop waiting for it,
       // so its groups and channel are released now rather than when TCP gives up.
       clearTimeout(this.#closeTimer); // the wait for the open, if it still runs
@@ -697,7 +698,12 @@ export class WebSocketConnection implements Connection {
     if (this.#socket !== null) detachHandlers(this.#socket);
     this.#reportDroppedBeforeOpen(this.#beforeOpen);
     this.#beforeOpen = null;
-    logDisconnect(this.scope, code, byServer ? this.#closeCode : undefined, reason);
+    logDisconnect(
+      this.scope,
+      code,
+      byServer ? { code: this.#closeCode, reason: this.#closeReason } : undefined,
+      reason,
+    );
     await this.#handledBeforeClose();
     await this.#release();
     await runDisconnectHook(this.#hooks, code, this.scope.path);

@@ -24,20 +24,22 @@ const ORDINARY_CLOSES = new Set([1000, 1001, 1005]);
 
 /**
  * Logs a closed socket: the `DISCONNECT` access line, and at debug level the code it closed
- * with. `serverCode` is the code the server closed with, `undefined` when the client closed;
- * `reason` the close's own (the client's, or Deno's when it gave up on the connection).
+ * with. `byServer` is the close the server sent, `undefined` when the client closed; `reason`
+ * the close's own (the client's, or Deno's when it gave up on the connection).
  */
 export function logDisconnect(
   scope: Scope,
   code: number,
-  serverCode: number | undefined,
+  byServer: { code: number; reason: string } | undefined,
   reason = "",
 ): void {
   // Daphne's line; when the server ended it (a refused frame, a slow reader, a shutdown), why,
-  // and when the client's end did not close as a page leaving does, how it ended.
-  const said = reason === "" ? "" : `: ${JSON.stringify(reason)}`; // quoted: the client wrote it
-  const why = serverCode !== undefined
-    ? `closed by the server: ${describeCloseCode(serverCode)}`
+  // and when the client's end did not close as a page leaving does, how it ended. Reasons are
+  // quoted: a client's is its own text, and an app's may hold anything.
+  const quoted = (text: string) => text === "" ? "" : `: ${JSON.stringify(text)}`;
+  const said = quoted(reason);
+  const why = byServer !== undefined
+    ? `closed by the server: ${describeCloseCode(byServer.code)}${quoted(byServer.reason)}`
     : ORDINARY_CLOSES.has(code) && said === ""
     ? undefined
     : `closed: ${describeCloseCode(code)}${said}`;

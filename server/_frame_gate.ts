@@ -40,8 +40,12 @@ export class FrameGate extends TokenBucket {
   check(data: IncomingFrame): ProtocolError | null {
     const bytes = typeof data === "string" ? utf8Length(data, this.#maxBytes) : byteLength(data);
     if (bytes > this.#maxBytes) {
+      // Longer than the limit in characters, its bytes were not counted (see `utf8Length`).
+      const size = typeof data === "string" && data.length > this.#maxBytes
+        ? `${data.length} characters`
+        : `${bytes} bytes`;
       return new ProtocolError(
-        `Message too big: ${bytes} bytes, the limit is ${this.#maxBytes}`,
+        `Message too big: ${size}, the limit is ${this.#maxBytes} bytes`,
         CloseCode.MESSAGE_TOO_BIG,
         // Its `ref`, so the client knows which send was refused: read from a frame of a size
         // a client may mistake (parsing one of many megabytes would hold every other socket up).
@@ -86,9 +90,14 @@ function sustainedAllowance(rate: { perSecond: number; burst: number }): number 
 /** The largest oversize frame whose `ref` the refusal names. */
 export const REF_READ_BYTES = 1024 * 1024;
 
-/** UTF-8 length of `text`, computed exactly only when it could exceed `limit`. */
+/**
+ * UTF-8 length of `text`, computed exactly only when it decides whether `text` is over `limit`:
+ * a text short enough cannot be over it, and one longer than `limit` in characters is over it
+ * whatever they are (one byte each at least), so a frame of many megabytes is not encoded only
+ * to be refused. Its length in characters then stands for its bytes.
+ */
 function utf8Length(text: string, limit: number): number {
-  if (text.length * 3 <= limit) return text.length; // cannot exceed: skip the encode
+  if (text.length * 3 <= limit || text.length > limit) return text.length;
   return new TextEncoder().encode(text).byteLength;
 }
 

@@ -87,16 +87,21 @@ export class RawWebSocket {
     }
   }
 
-  /** Reads every frame until the server's close frame; text frames are returned in order. */
-  async readUntilClose(): Promise<{ texts: string[]; closeCode: number | null }> {
+  /**
+   * Reads every frame until the server's close frame; text frames are returned in order, with
+   * the close's code and reason (null when the connection ended without one).
+   */
+  async readUntilClose(): Promise<
+    { texts: string[]; closeCode: number | null; closeReason: string | null }
+  > {
     const texts: string[] = [];
     while (true) {
       const frame = await this.#readFrame();
-      if (frame === null) return { texts, closeCode: null };
+      if (frame === null) return { texts, closeCode: null, closeReason: null };
       if (frame.opcode === OPCODE_TEXT) texts.push(decoder.decode(frame.payload));
       if (frame.opcode === OPCODE_CLOSE) {
         const code = frame.payload.length >= 2 ? (frame.payload[0] << 8) | frame.payload[1] : 1005;
-        return { texts, closeCode: code };
+        return { texts, closeCode: code, closeReason: decoder.decode(frame.payload.subarray(2)) };
       }
     }
   }

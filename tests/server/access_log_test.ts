@@ -11,12 +11,15 @@ import { log } from "../../telemetry/log.ts";
 
 const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
 
-/** The DISCONNECT line of a socket on `path` that the server closed with `code` ("1009 (…)"). */
-function closedByServer(path: string, code: string): RegExp {
+/**
+ * The DISCONNECT line of a socket on `path` that the server closed with `code` ("1009 (…)"),
+ * and the reason its close frame gave.
+ */
+function closedByServer(path: string, code: string, reason: string): RegExp {
   const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
   return new RegExp(
     `^WebSocket DISCONNECT ${literal(path)} ${CLIENT} \\(closed by the server: ${
-      literal(code)
+      literal(`${code}: ${JSON.stringify(reason)}`)
     }\\)$`,
   );
 }
@@ -50,8 +53,9 @@ Deno.test("a socket the server closes logs DISCONNECT with the close code", asyn
   await using server = await startTestServer({ logLevel: "info" });
   const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
   socket.send(new Uint8Array([1, 2, 3])); // the chat takes text only: 1003
-  assertEquals((await socket.closed).code, 1003);
-  await captured.waitFor(closedByServer("/ws/chat/lobby/", "1003 (UNSUPPORTED_DATA)"));
+  const { code, reason } = await socket.closed;
+  assertEquals(code, 1003);
+  await captured.waitFor(closedByServer("/ws/chat/lobby/", "1003 (UNSUPPORTED_DATA)", reason));
 });
 
 Deno.test("the DISCONNECT line names the code the server closed with, whatever the client answers", async () => {
@@ -59,9 +63,10 @@ Deno.test("the DISCONNECT line names the code the server closed with, whatever t
   await using server = await startTestServer({ logLevel: "info" });
   const raw = await RawWebSocket.open(server.wsUrl("/ws/chat/big/"));
   await raw.send(JSON.stringify({ message: "x".repeat(70 * 1024) })); // over 64 KiB: 1009
-  assertEquals((await raw.readUntilClose()).closeCode, 1009);
+  const { closeCode, closeReason } = await raw.readUntilClose();
+  assertEquals(closeCode, 1009);
   raw.close(); // no close frame back: the server's socket sees 1006
-  await captured.waitFor(closedByServer("/ws/chat/big/", "1009 (MESSAGE_TOO_BIG)"));
+  await captured.waitFor(closedByServer("/ws/chat/big/", "1009 (MESSAGE_TOO_BIG)", closeReason!));
 });
 
 Deno.test("a client's close that is not a page leaving says how it ended, its reason quoted", async () => {

@@ -10,8 +10,13 @@ Deno.test("a frame over the size limit is refused with 1009, counted in UTF-8 by
   assertEquals(gate.check("é".repeat(50)), null); // 100 bytes
   const refusal = gate.check("é".repeat(51)); // 102 bytes in 51 characters
   assertEquals(refusal?.code, CloseCode.MESSAGE_TOO_BIG);
-  assertEquals(refusal?.message, "Message too big: 102 bytes, the limit is 100");
+  assertEquals(refusal?.message, "Message too big: 102 bytes, the limit is 100 bytes");
   assertEquals(gate.check(new ArrayBuffer(101))?.code, CloseCode.MESSAGE_TOO_BIG);
+  // Longer than the limit in characters: over it whatever they are, and not encoded to count.
+  assertEquals(
+    gate.check("é".repeat(101))?.message,
+    "Message too big: 101 characters, the limit is 100 bytes",
+  );
 });
 
 Deno.test("an oversize frame's refusal names its ref, unless the frame is too big to read", () => {
