@@ -78,6 +78,9 @@ Deno.test("an allowed host may post; a same-host Referer is fine without Origin"
   const cookie = `csrftoken=${secret}`;
   const [request, form] = post({ cookie, origin: "https://www.example.org" }, maskToken(secret));
   assertEquals(csrfFailure(request, form, { ...POLICY, allowedHosts: [".example.org"] }), null);
+  // ".example.org" is that domain and its subdomains: not another domain ending the same way.
+  const [other, form1] = post({ cookie, origin: "https://evilexample.org" }, maskToken(secret));
+  assertNotEquals(csrfFailure(other, form1, { ...POLICY, allowedHosts: [".example.org"] }), null);
   const [withReferer, form2] = post(
     { cookie, referer: "http://chat.example:8000/log_in/?next=/" },
     maskToken(secret),

@@ -55,6 +55,16 @@ Deno.test("the refusal lifts once the oldest failure leaves the window", async (
   assert(!refused(await env.throttle.begin("ada", "10.0.0.1")));
 });
 
+Deno.test("waiting out Retry-After is enough when the lock-out is not whole seconds", async () => {
+  using env = await setUp();
+  for (let i = 0; i < 3; i++) await env.throttle.begin("ada", "10.0.0.1");
+  env.advance(500);
+  const verdict = mustRefuse(await env.throttle.begin("ada", "10.0.0.1"));
+  assertEquals(verdict.retryAfterSeconds, 600); // 599.5 s, rounded up
+  env.advance(verdict.retryAfterSeconds * 1000);
+  assert(!refused(await env.throttle.begin("ada", "10.0.0.1")), "refused after Retry-After");
+});
+
 Deno.test("refused attempts do not extend the lock-out", async () => {
   using env = await setUp();
   for (let i = 0; i < 3; i++) await env.throttle.begin("ada", "10.0.0.1");

@@ -19,6 +19,10 @@ async function fixture(): Promise<
   await Deno.symlink(join(base, "secret.txt"), join(root, "leak.txt"));
   await Deno.symlink(base, join(root, "outside"));
   await Deno.symlink(join(root, "hello.txt"), join(root, "alias.txt"));
+  // A sibling whose name starts with the folder's: outside all the same.
+  await Deno.mkdir(join(base, "public-private"));
+  await Deno.writeTextFile(join(base, "public-private", "secret.txt"), "top secret");
+  await Deno.symlink(join(base, "public-private", "secret.txt"), join(root, "sibling.txt"));
   return { root, base, [Symbol.asyncDispose]: () => Deno.remove(base, { recursive: true }) };
 }
 
@@ -130,6 +134,7 @@ Deno.test("symlinks that lead out of the folder are not followed, ones inside ar
   await using files = await fixture();
   assertEquals((await get(files.root, "/static/leak.txt")).status, 404);
   assertEquals((await get(files.root, "/static/outside/secret.txt")).status, 404);
+  assertEquals((await get(files.root, "/static/sibling.txt")).status, 404);
   const alias = await get(files.root, "/static/alias.txt");
   assertEquals(await alias.text(), "hello");
 });

@@ -19,11 +19,16 @@ const buggy: Consumer = (conn) => ({
 });
 
 Deno.test("a hook that throws closes only its own socket with 1011; the server goes on", async () => {
-  await using served = await serveConsumer(buggy, "/ws/buggy/");
+  using captured = new CapturedLog();
+  await using served = await serveConsumer(buggy, "/ws/buggy/", { logLevel: "error" });
   const url = served.url;
   const [crashing, other] = [await TestSocket.open(url), await TestSocket.open(url)];
   crashing.send("crash");
   assertEquals((await crashing.closed).code, 1011);
+  // Which client met the bug, and the bug itself, in one line.
+  await captured.waitFor(
+    /Consumer failed on \/ws\/buggy\/ \[127\.0\.0\.1:\d+\]; closing with 1011.*A bug in the consumer/s,
+  );
   other.send("still here");
   assertEquals(await other.next(), "still here");
   const late = await TestSocket.open(url);

@@ -2,7 +2,7 @@
  * A close by the server is output, as in Channels' `receive_nothing`: a test that expects
  * silence is told when the consumer closed the socket instead.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import type { Consumer } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
 
@@ -18,4 +18,17 @@ Deno.test("receiveNothing is false once the server closed the socket, and true a
   assertEquals(await comm.receiveNothing(10), false, "an unseen close is still news");
   assertEquals(await comm.waitForClose(), 4005);
   assert(await comm.receiveNothing(10), "a close the test saw is not news any more");
+});
+
+Deno.test("a close seen through a receive that threw, or through the test's own disconnect, is not news", async () => {
+  await using services = await createTestServices();
+  const comm = new Communicator({ consumer: closesOnFrame, services }, "/ws/closes/");
+  await comm.connect();
+  comm.send("close, please");
+  await assertRejects(() => comm.receive(), Error, "closed with 4005");
+  assert(await comm.receiveNothing(10), "the close the test saw is still news");
+  const quiet = new Communicator({ consumer: () => ({}), services }, "/ws/quiet/");
+  await quiet.connect();
+  await quiet.disconnect();
+  assert(await quiet.receiveNothing(10), "the test's own disconnect counted as news");
 });
