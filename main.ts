@@ -13,7 +13,12 @@ import {
   workerConfig,
 } from "./mod.ts";
 import { startSite } from "./routes/start.ts";
+import { asksForHelp, settingsHelp } from "./cli/_help.ts";
 
+if (asksForHelp(Deno.args)) {
+  console.log(`Usage: deno task start [--workers N] [--<setting> <value>]...\n${settingsHelp()}`);
+  Deno.exit(0);
+}
 let config: Config;
 try {
   config = loadConfig(Deno.args, Deno.env.toObject());

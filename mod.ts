@@ -97,6 +97,7 @@ export {
 } from "./server/drain.ts";
 export {
   type Config,
+  configFlags,
   DEFAULT_CONFIG,
   type Env,
   type LayerKind,

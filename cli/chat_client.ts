@@ -8,6 +8,8 @@
  */
 import { STATUS_TEXT, type StatusCode } from "@std/http/status";
 import { connectStream, type SendError } from "../client/mod.js";
+import { asksForHelp } from "./_help.ts";
+import { shownUrl } from "./_shown_url.ts";
 
 /** Printed when a reconnect could not bring back everything that was missed. */
 export const NOT_RECOVERED = "! Some messages could not be recovered; the latest ones follow";
@@ -17,8 +19,18 @@ const DRAIN_MS = 5_000;
 const MAX_SEEN = 1_000;
 /** Lines typed while disconnected that wait for the connection; more are refused at once. */
 export const MAX_QUEUED = 100;
-// One waiting line every 60 ms: 16 a second, under the server's default rate limit of 20.
+// One line every 60 ms at most: 16 a second, under the server's default rate limit of 20.
 const QUEUE_PACE_MS = 60;
+// How long the client waits at first for the server to say where the room stands.
+const FIRST_FRAME_WAIT_MS = 1_000;
+// How long the end waits for the server to answer the close (after every frame sent before it).
+const CLOSE_WAIT_MS = 2_000;
+/**
+ * The largest frame the client sends: the server's default `MAX_MESSAGE_BYTES`, or the
+ * variable's value when it is set here too. A line over it is refused here: the server would
+ * close the connection for it, and the lines sent just after it would be lost.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** What the command line asked for. */
 export interface ClientOptions {
@@ -29,7 +41,12 @@ export interface ClientOptions {
   token?: string;
 }
 
-const USAGE = "Usage: deno task client <room> [--url http://127.0.0.1:8000] [--token TOKEN]";
+/** The client's usage, printed by `--help` and with every mistake on the command line. */
+export const CLIENT_USAGE =
+  "Usage: deno task client <room> [--url http://127.0.0.1:8000] [--token TOKEN]\n" +
+  "  Lines read from stdin go to the room, one every 60 ms at most; the room's messages are\n" +
+  "  printed. CHAT_URL and CHAT_TOKEN set the URL and the token too. Exit code 0 when every\n" +
+  "  line was stored, 1 when one was not or no connection was made, 2 for a usage mistake.";
 
 /** Parses `<room> [--url URL] [--token TOKEN]`; throws an `Error` with usage on a mistake. */
 export function parseClientArgs(args: string[]): ClientOptions {
@@ -37,17 +54,28 @@ export function parseClientArgs(args: string[]): ClientOptions {
   // From the environment rather than the command line, a token stays out of `ps`.
   let token = Deno.env.get("CHAT_TOKEN") || undefined;
   const rest: string[] = [];
+  const valueAfter = (i: number): string => {
+    const value = args[i + 1];
+    if (value === undefined || value === "" || value.startsWith("--")) {
+      throw new Error(`${args[i]} needs a value\n${CLIENT_USAGE}`);
+    }
+    return value;
+  };
   for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--url") url = args[++i] ?? "";
-    else if (args[i].startsWith("--url=")) url = args[i].slice(6);
-    else if (args[i] === "--token") token = args[++i] || undefined;
-    else if (args[i].startsWith("--token=")) token = args[i].slice(8) || undefined;
-    else rest.push(args[i]);
+    const arg = args[i];
+    if (arg === "--url") url = valueAfter(i++);
+    else if (arg.startsWith("--url=")) url = arg.slice(6);
+    else if (arg === "--token") token = valueAfter(i++);
+    else if (arg.startsWith("--token=")) token = arg.slice(8) || undefined;
+    else if (arg.startsWith("--")) throw new Error(`Unknown option ${arg}\n${CLIENT_USAGE}`);
+    else rest.push(arg);
   }
-  if (rest.length !== 1 || rest[0].trim() === "" || url === "") throw new Error(USAGE);
+  if (rest.length !== 1 || rest[0].trim() === "" || url === "") throw new Error(CLIENT_USAGE);
   const parsed = URL.parse(url);
   if (parsed === null || !/^(https?|wss?):$/.test(parsed.protocol)) {
-    throw new Error(`--url must be an http(s) or ws(s) URL, not "${url}"\n${USAGE}`);
+    throw new Error(
+      `--url must be an http(s) or ws(s) URL, not "${shownUrl(url)}"\n${CLIENT_USAGE}`,
+    );
   }
   return token === undefined ? { room: rest[0], url } : { room: rest[0], url, token };
 }
@@ -112,10 +140,14 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
  * ("failed to connect to WebSocket: Invalid status code: 403"), which a browser's never does,
  * so the shared client module does not look.
  */
-function handshakeWatching(remember: (status: number) => void): typeof WebSocket {
+function handshakeWatching(
+  remember: (status: number) => void,
+  created: (socket: WebSocket) => void,
+): typeof WebSocket {
   return class extends WebSocket {
     constructor(url: string | URL, protocols?: string | string[] | WebSocketOptions) {
       super(url, protocols);
+      created(this);
       this.addEventListener("error", (event) => {
         const status = /status code: (\d{3})/.exec((event as ErrorEvent).message ?? "")?.[1];
         if (status !== undefined) remember(Number(status));
@@ -129,7 +161,9 @@ function handshakeWatching(remember: (status: number) => void): typeof WebSocket
  * (the server's log says why), else that nothing answered.
  */
 export function connectFailure(options: ClientOptions, status: number | null): string {
-  if (status === null) return `Could not connect to room "${options.room}" at ${options.url}`;
+  if (status === null) {
+    return `Could not connect to room "${options.room}" at ${shownUrl(options.url)}`;
+  }
   const name = STATUS_TEXT[status as StatusCode];
   const said = name === undefined ? `${status}` : `${status} ${name}`;
   // A 403 does not say why: with a token, the token is the likely cause, not the only one.
@@ -139,6 +173,24 @@ export function connectFailure(options: ClientOptions, status: number | null): s
     ? "too many connections from here: close some first"
     : "the server's log says why";
   return `! Connection refused: Handshake status ${said} (${why})`;
+}
+
+/**
+ * Why `line` cannot be sent, or `null`: its frame would be larger than the server takes
+ * (`MAX_MESSAGE_BYTES` here, else the server's default).
+ */
+export function tooLongToSend(
+  line: string,
+  maxBytes = Number(Deno.env.get("MAX_MESSAGE_BYTES") || DEFAULT_MAX_MESSAGE_BYTES),
+): string | null {
+  // The frame as the client module sends it, with the longest ref it could carry.
+  const frame = JSON.stringify({ message: line, ref: `r${Number.MAX_SAFE_INTEGER}`, ack: true });
+  const bytes = new TextEncoder().encode(frame).length;
+  if (bytes <= maxBytes) return null;
+  const start = line.length > 40 ? `${line.slice(0, 40)}…` : line;
+  return `! Not sent (${bytes} bytes, more than the server takes: ${maxBytes}): ${
+    printable(start)
+  }`;
 }
 
 /** One line about a send that failed; `error` is the `SendError` the stream rejected with. */
@@ -159,18 +211,31 @@ async function run(options: ClientOptions): Promise<number> {
     }
     console.log(formatFrame(frame));
   };
+  // Every line waits here and goes out at the pace, in order: typed while disconnected, or
+  // piped in faster than the server's rate limit takes them.
   const queued: string[] = [];
-  const inFlight = new Set<Promise<unknown>>();
+  const inFlight = new Set<Promise<void>>();
+  const changes = new Changes();
   let everOpen = false;
   let exitCode = 0;
+  let notStored = 0;
   let finished = () => {};
   const closed = new Promise<void>((resolve) => finished = resolve);
   let connected = (_ok: boolean) => {};
   const firstConnect = new Promise<boolean>((resolve) => connected = resolve);
   let refusedWith: number | null = null;
+  // Whether the server acks what it stored: one that speaks the stream protocol says where the
+  // room stands first (`recovered`); no line goes out before that is known.
+  let acks: boolean | null = null;
+  let lastSentAt = -Infinity;
+  let stopping = false;
+  let sockets: WebSocket[] = [];
   const stream = connectStream(roomSocketUrl(options.url, options.room, options.token), {
     batch: true,
-    WebSocket: handshakeWatching((status) => refusedWith = status),
+    WebSocket: handshakeWatching(
+      (status) => refusedWith = status,
+      (socket) => sockets = [socket],
+    ),
     window: new EventTarget(),
     onMessage: print,
     onFrame(frame) {
@@ -178,6 +243,8 @@ async function run(options: ClientOptions): Promise<number> {
     },
     onRecovered({ complete, fresh }) {
       if (!complete && !fresh) console.error(NOT_RECOVERED);
+      acks = true;
+      flushQueue();
     },
     onClose(event) {
       if (event.reason) console.error(`! The server closed the connection: ${event.reason}`);
@@ -185,6 +252,7 @@ async function run(options: ClientOptions): Promise<number> {
       return event.code === 1008 ? { atLeastAttempts: 3 } : undefined;
     },
     onStateChange(state, text) {
+      changes.notify();
       if (state === "open") {
         console.error(
           everOpen
@@ -193,7 +261,15 @@ async function run(options: ClientOptions): Promise<number> {
         );
         everOpen = true;
         connected(true);
-        void flushQueue();
+        if (acks === null) {
+          // No `recovered` soon: a server without the stream protocol, which sends no acks.
+          setTimeout(() => {
+            if (acks !== null) return;
+            acks = false;
+            flushQueue();
+          }, FIRST_FRAME_WAIT_MS);
+        }
+        flushQueue();
       } else if (state === "reconnecting" && !everOpen) {
         console.error(connectFailure(options, refusedWith));
         exitCode = 1;
@@ -207,39 +283,64 @@ async function run(options: ClientOptions): Promise<number> {
       }
     },
   });
-  function send(line: string): void {
-    // Behind what waits: lines go out in the order they were typed.
-    if (!stream.isOpen || queued.length > 0) {
-      if (queued.length < MAX_QUEUED) return void queued.push(line);
+  function sendNow(line: string): void {
+    const sending = stream.send({ message: line }, { ack: acks === true }).then(
+      () => {},
+      (error: SendError) => {
+        notStored++;
+        console.error(formatSendError(line, error));
+      },
+    );
+    inFlight.add(sending);
+    void sending.finally(() => {
+      inFlight.delete(sending);
+      changes.notify();
+    });
+  }
+  // Sends what waits, one line every QUEUE_PACE_MS (16 a second, under the server's default
+  // limit of 20), while the connection is open and the server's first frame has come.
+  let flushing = false;
+  function flushQueue(): void {
+    if (flushing) return;
+    flushing = true;
+    void (async () => {
+      try {
+        while (queued.length > 0 && stream.isOpen && acks !== null) {
+          const waitMs = lastSentAt + QUEUE_PACE_MS - performance.now();
+          if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+          else {
+            lastSentAt = performance.now();
+            sendNow(queued.shift()!);
+            changes.notify();
+          }
+        }
+      } finally {
+        flushing = false;
+      }
+    })();
+  }
+  // Takes one line: waits for room behind what is queued while connected (piped input is read
+  // no faster than it goes out); while disconnected, more than MAX_QUEUED are refused.
+  async function take(line: string): Promise<void> {
+    const tooLong = tooLongToSend(line);
+    if (tooLong !== null) {
+      notStored++;
+      return console.error(tooLong);
+    }
+    while (queued.length >= MAX_QUEUED && stream.isOpen && !stopping) await changes.next();
+    if (stopping) return;
+    if (queued.length >= MAX_QUEUED) {
+      notStored++;
       return console.error(`! Not sent: ${MAX_QUEUED} lines wait for the connection: ${line}`);
     }
-    track(sendNow(line));
+    queued.push(line);
+    flushQueue();
   }
-  function sendNow(line: string): Promise<void> {
-    // Only a server that speaks the stream protocol (it sent an epoch) answers with acks.
-    return stream.send({ message: line }, { ack: stream.epoch !== null }).then(
-      () => {},
-      (error: SendError) => console.error(formatSendError(line, error)),
-    );
-  }
-  function track(sending: Promise<void>): void {
-    inFlight.add(sending);
-    sending.finally(() => inFlight.delete(sending));
-  }
-  // What was typed while disconnected goes out once the connection is back, paced under the
-  // server's rate limit (20 a second): all at once, most would be refused as a flood.
-  let flushing: Promise<void> | null = null;
-  function flushQueue(): Promise<void> {
-    if (flushing !== null || queued.length === 0) return flushing ?? Promise.resolve();
-    flushing = (async () => {
-      while (queued.length > 0 && stream.isOpen) {
-        track(sendNow(queued.shift()!));
-        await new Promise((resolve) => setTimeout(resolve, QUEUE_PACE_MS));
-      }
-    })().finally(() => flushing = null);
-    return flushing;
-  }
-  const stop = () => stream.close(1000);
+  const stop = () => {
+    stopping = true;
+    changes.notify();
+    stream.close(1000);
+  };
   Deno.addSignalListener("SIGINT", stop);
   if (!await firstConnect) {
     Deno.removeSignalListener("SIGINT", stop);
@@ -247,23 +348,60 @@ async function run(options: ClientOptions): Promise<number> {
   }
   const reading = (async () => {
     for await (const line of lines(Deno.stdin.readable)) {
-      if (line.trim() !== "") send(line);
+      if (stopping) return;
+      if (line.trim() !== "") await take(line);
     }
-    // The answers to the last lines are worth a short wait, and what waits to go out its pace;
-    // what never went out is reported.
-    const waitMs = DRAIN_MS + queued.length * QUEUE_PACE_MS;
-    const drained = (flushing ?? Promise.resolve()).then(() => Promise.all(inFlight));
-    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, waitMs))]);
-    if (queued.length > 0) console.error(`! ${queued.length} message(s) not sent: not connected`);
+    // What waits goes out at its pace, and the answers to the last lines are worth a short
+    // wait; what never went out is reported.
+    const deadline = performance.now() + DRAIN_MS + queued.length * QUEUE_PACE_MS;
+    while ((queued.length > 0 || inFlight.size > 0) && !stopping) {
+      const leftMs = deadline - performance.now();
+      if (leftMs <= 0) break;
+      await Promise.race([changes.next(), new Promise((resolve) => setTimeout(resolve, leftMs))]);
+    }
+    if (queued.length > 0) {
+      notStored += queued.length;
+      console.error(`! ${queued.length} message(s) not sent: not connected`);
+    }
     stop();
   })();
   await closed;
   Deno.removeSignalListener("SIGINT", stop);
+  // The close frame goes out after every frame sent before it: once the server answered it,
+  // nothing sent is still in this process (a server without acks relies on it).
+  await Promise.race([
+    Promise.all(sockets.map(socketClosed)),
+    new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS)),
+  ]);
   void reading;
-  return exitCode;
+  return exitCode !== 0 ? exitCode : notStored > 0 ? 1 : 0;
+}
+
+function socketClosed(socket: WebSocket): Promise<void> {
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => socket.addEventListener("close", () => resolve()));
+}
+
+/** Wakes whoever waits for something to change: a line sent or answered, the connection. */
+class Changes {
+  #waiting: (() => void)[] = [];
+
+  next(): Promise<void> {
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  notify(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const wake of waiting) wake();
+  }
 }
 
 if (import.meta.main) {
+  if (asksForHelp(Deno.args)) {
+    console.log(CLIENT_USAGE);
+    Deno.exit(0);
+  }
   let options: ClientOptions;
   try {
     options = parseClientArgs(Deno.args);

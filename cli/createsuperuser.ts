@@ -20,6 +20,7 @@ import {
   signUpErrors,
 } from "../mod.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
+import { asksForHelp } from "./_help.ts";
 
 const USAGE = "Usage: deno task createsuperuser [--username NAME] [--password-stdin] " +
   "[--data-dir DIR | --layer ...]";
@@ -204,6 +205,10 @@ function terminalIo(): SuperuserIo {
 }
 
 if (import.meta.main) {
+  if (asksForHelp(Deno.args)) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   let command: SuperuserCommand;
   try {
     command = parseSuperuserArgs(Deno.args, Deno.env.toObject());

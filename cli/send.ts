@@ -35,6 +35,8 @@ import {
   chatNaming,
   storedFromOutside,
 } from "../consumers/chat_rooms.ts";
+import { asksForHelp } from "./_help.ts";
+import { shownUrl } from "./_shown_url.ts";
 
 /** What the command line asked for. */
 export interface SendRequest {
@@ -153,7 +155,7 @@ async function sendViaServer(
       ),
     });
   } catch (error) {
-    throw new Error(`No server answers at ${base}: ${(error as Error).message}`);
+    throw new Error(`No server answers at ${shownUrl(base)}: ${(error as Error).message}`);
   }
   const text = await response.text();
   if (response.status === 404) {
@@ -237,6 +239,10 @@ async function sendToChannel(
 }
 
 async function main(args: string[]): Promise<number> {
+  if (asksForHelp(args)) {
+    console.log(USAGE);
+    return 0;
+  }
   let request: SendRequest;
   let config: Config;
   try {

@@ -7,6 +7,7 @@
  * Exit codes: 0 done, 1 no such user or the store could not be opened, 2 a usage mistake.
  */
 import { type Config, createServices, loadConfig, log, openBackends } from "../mod.ts";
+import { asksForHelp } from "./_help.ts";
 
 const USAGE = "Usage: deno task token <username> [--revoke-all] [--data-dir DIR | --layer ...]";
 
@@ -36,6 +37,17 @@ export function parseTokenArgs(
 
 /** Runs the command; resolves with the exit code. */
 export async function runTokenCommand(command: TokenCommand): Promise<number> {
+  const { config } = command;
+  // It only looks users up: a mistyped DATA_DIR must not become a new, empty one.
+  if (
+    (config.layer === "memory" || config.layer === "broadcast") && !await exists(config.dataDir)
+  ) {
+    console.error(
+      `No data directory at ${JSON.stringify(config.dataDir)}: is DATA_DIR right? ` +
+        "(the server makes it at its first start)",
+    );
+    return 1;
+  }
   // Beside a running server, on its data: the server holds DATA_DIR.
   const backends = await openBackends(command.config, { holdDataDir: false });
   try {
@@ -67,6 +79,16 @@ export async function runTokenCommand(command: TokenCommand): Promise<number> {
   }
 }
 
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
 function where(config: Config): string {
   return config.layer === "memory" || config.layer === "broadcast"
     ? `the data directory ${JSON.stringify(config.dataDir)}`
@@ -74,6 +96,10 @@ function where(config: Config): string {
 }
 
 if (import.meta.main) {
+  if (asksForHelp(Deno.args)) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   let command: TokenCommand;
   try {
     command = parseTokenArgs(Deno.args, Deno.env.toObject());

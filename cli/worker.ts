@@ -17,6 +17,9 @@ import {
   runChannelWorkers,
 } from "../mod.ts";
 import { siteWorkers } from "../routes/workers.ts";
+import { asksForHelp, settingsHelp } from "./_help.ts";
+
+const WORKER_USAGE = "Usage: deno task worker <channel>... [--<setting> <value>]...";
 
 /** What the command line asked for: channel names, and flags for the configuration. */
 export function parseWorkerArgs(args: string[]): { names: string[]; configArgs: string[] } {
@@ -37,6 +40,11 @@ export function parseWorkerArgs(args: string[]): { names: string[]; configArgs: 
 }
 
 async function main(args: string[]): Promise<number> {
+  if (asksForHelp(args)) {
+    const channels = siteWorkers(loadConfig([], Deno.env.toObject())).names.join(", ");
+    console.log(`${WORKER_USAGE} (channels: ${channels})\n${settingsHelp()}`);
+    return 0;
+  }
   const { names, configArgs } = parseWorkerArgs(args);
   let config: Config;
   try {
@@ -47,7 +55,7 @@ async function main(args: string[]): Promise<number> {
   }
   const router = siteWorkers(config);
   if (names.length === 0) {
-    console.error(`Usage: deno task worker <channel>... (channels: ${router.names.join(", ")})`);
+    console.error(`${WORKER_USAGE} (channels: ${router.names.join(", ")})`);
     return 2;
   }
   if (!layerCrossesProcesses(config)) {

@@ -71,8 +71,27 @@ export function settingTypos(args: string[], env: Env): string[] {
  * ```
  */
 export function loadConfig(args: string[], env: Env, options: { cores?: number } = {}): Config {
-  const flags = parseFlags(args);
+  return readConfig(args, env, options, new Set());
+}
+
+/**
+ * Every command-line flag {@linkcode loadConfig} reads (`--port`), for a `--help`; each is also
+ * an environment variable (`PORT`).
+ */
+export function configFlags(): string[] {
   const known = new Set<string>();
+  readConfig([], {}, {}, known);
+  return [...known].map((flag) => `--${flag}`);
+}
+
+// `loadConfig`, adding to `known` every flag it reads.
+function readConfig(
+  args: string[],
+  env: Env,
+  options: { cores?: number },
+  known: Set<string>,
+): Config {
+  const flags = parseFlags(args);
   const pick: SettingReader = (flag, name, bare) => {
     known.add(flag);
     const value = flags.get(flag);

@@ -1,10 +1,12 @@
 import { assertEquals, assertMatch, assertThrows } from "@std/assert";
 import {
+  connectFailure,
   formatFrame,
   formatSendError,
   NOT_RECOVERED,
   parseClientArgs,
   roomSocketUrl,
+  tooLongToSend,
 } from "../../cli/chat_client.ts";
 import { SendError } from "../../client/channels_client.js";
 import { startTestServer } from "../_support/server.ts";
@@ -28,6 +30,35 @@ Deno.test("the terminal client explains its usage when the room is missing", () 
     room: "lobby",
     url: "http://h:1",
   });
+});
+
+Deno.test("the terminal client refuses unknown options and a --token without a value", () => {
+  assertThrows(() => parseClientArgs(["lobby", "--verbose"]), Error, "Unknown option --verbose");
+  for (const args of [["lobby", "--token"], ["lobby", "--token", "--url", "http://h:1"]]) {
+    assertThrows(() => parseClientArgs(args), Error, "--token needs a value");
+  }
+});
+
+Deno.test("the terminal client shows no password of its --url in what it says", () => {
+  const options = { room: "lobby", url: "http://alice:s3cret@127.0.0.1:1/" };
+  const said = connectFailure(options, null);
+  assertEquals(said, 'Could not connect to room "lobby" at http://***@127.0.0.1:1/');
+  assertThrows(
+    () => parseClientArgs(["lobby", "--url", "ftp://alice:s3cret@h/"]),
+    Error,
+    'not "ftp://***@h/"',
+  );
+});
+
+Deno.test("the terminal client refuses a line longer than the server takes, before sending it", () => {
+  assertEquals(tooLongToSend("x".repeat(1000), 2000), null);
+  assertMatch(
+    tooLongToSend("x".repeat(2000), 2000)!,
+    /^! Not sent \(20\d\d bytes, more than the server takes: 2000\): x{40}…$/,
+  );
+  // Counted in UTF-8, as the server counts.
+  assertEquals(tooLongToSend("é".repeat(900), 2000), null);
+  assertMatch(tooLongToSend("é".repeat(1000), 2000)!, /^! Not sent \(20\d\d bytes/);
 });
 
 Deno.test("the terminal client refuses a --url that is not an http or ws URL, with its usage", () => {
@@ -203,6 +234,48 @@ Deno.test("lines typed while cut off are all sent once the connection is back, i
   const rest = await readRest(stderr);
   assertEquals(rest.includes("Not sent"), false, rest);
   await child.stdout.cancel();
+  await other.close();
+});
+
+Deno.test("piped lines are all stored, once each and in order, at a pace the rate limit takes, before the client exits 0", async () => {
+  // The default rate limit (20 a second, bursts of 40): 60 lines at once would be a flood.
+  await using server = await startTestServer();
+  const other = await TestSocket.open(server.wsUrl("/ws/chat/piped/"));
+  const child = startClient(server.url, "piped");
+  const piped = Array.from({ length: 60 }, (_, i) => `piped ${i + 1}`);
+  const writer = child.stdin.getWriter();
+  // Written and closed at once: the client reads them before the server has said anything.
+  await writer.write(new TextEncoder().encode(piped.join("\n") + "\n"));
+  await writer.close();
+  const { code, stderr } = await child.output();
+  const said = new TextDecoder().decode(stderr);
+  assertEquals(code, 0, said);
+  assertEquals(said.includes("Not sent") || said.includes("Not confirmed"), false, said);
+  // Stored: a socket that joins now gets them as the room's history (its last 50).
+  const late = await TestSocket.open(server.wsUrl("/ws/chat/piped/"));
+  const history = [];
+  for (let n = 0; n < 50; n++) history.push(String((await late.nextJson()).message));
+  assertEquals(history, piped.slice(10));
+  const live = [];
+  for (let n = 0; n < 60; n++) live.push(String((await other.nextJson()).message));
+  assertEquals(live, piped);
+  await late.close();
+  await other.close();
+});
+
+Deno.test("a line too long for the server is refused by the client, the next one still goes, and the exit code says one was not sent", async () => {
+  await using server = await startTestServer();
+  const other = await TestSocket.open(server.wsUrl("/ws/chat/long/"));
+  const child = startClient(server.url, "long");
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(`${"x".repeat(70_000)}\nafter the long one\n`));
+  await writer.close();
+  const { code, stderr } = await child.output();
+  const said = new TextDecoder().decode(stderr);
+  assertEquals(code, 1, said);
+  assertMatch(said, /! Not sent \(70\d+ bytes, more than the server takes: 65536\)/);
+  assertEquals((await other.nextJson()).message, "after the long one");
+  assertEquals(said.includes("closed the connection"), false, said);
   await other.close();
 });
 

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { eventFrom, hostForUrl, parseSendArgs, sentSummary } from "../../cli/send.ts";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
@@ -80,6 +80,24 @@ Deno.test("deno task send with a wrong token says it was refused and exits non-z
   }).output();
   assertEquals(code, 1);
   assertEquals(new TextDecoder().decode(stderr).includes("refused (401)"), true);
+});
+
+Deno.test("deno task send says no server answers without showing the --url's password", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url"].concat(
+      `http://alice:s3cret@127.0.0.1:${port}`,
+    ),
+    env: { SEND_TOKEN: "t", LAYER: "memory" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const said = new TextDecoder().decode(stderr);
+  assertEquals(code, 1);
+  assertStringIncludes(said, `No server answers at http://***@127.0.0.1:${port}/`);
+  assertEquals(said.includes("s3cret"), false, said);
 });
 
 Deno.test("deno task send names the Workers or processes a send went on to, beside its own count", () => {

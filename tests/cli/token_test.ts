@@ -2,7 +2,7 @@
  * `deno task token <username>`: a token made from the command line, on the store the running
  * server uses, opens a socket as that user; a name with no account is a clear error.
  */
-import { assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertMatch, assertRejects, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
@@ -50,6 +50,15 @@ Deno.test("deno task token for a name with no account fails with a clear message
     const usage = await tokenTask([], dataDir);
     assertEquals(usage.code, 2);
     assertStringIncludes(usage.stderr, "Usage: deno task token <username>");
+    const help = await tokenTask(["--help"], dataDir);
+    assertEquals(help.code, 0);
+    assertStringIncludes(help.stdout, "Usage: deno task token <username>");
+    // A mistyped DATA_DIR is said to be missing, and is not made.
+    const typo = `${dataDir}/typo/nested`;
+    const missing = await tokenTask(["nobody"], typo);
+    assertEquals(missing.code, 1);
+    assertStringIncludes(missing.stderr, `No data directory at ${JSON.stringify(typo)}`);
+    await assertRejects(() => Deno.stat(`${dataDir}/typo`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
