@@ -275,10 +275,14 @@ export class RespConnection implements RedisHealthSource {
     if (database !== "" && database !== "0") setup.push(this.call(["SELECT", database]));
     // A PING proves it is Redis that answered (a proxy or another service also accepts TCP).
     setup.push(this.call(["PING"]));
+    // Pipelined behind those: refused for their sake (NOAUTH after a wrong password), they are
+    // not what is wrong.
+    const required = Promise.all(setup).then(() => true, () => false);
     for (const command of this.#setup) {
       setup.push(
-        this.call([...command]).catch((error) => {
+        this.call([...command]).catch(async (error) => {
           if (this.#conn !== conn) throw error; // lost: the connect fails
+          if (!await required) return null; // the connect fails, and says why
           // Refused by Redis (an ACL without SCRIPT, say): the connection works without it.
           log.warn(
             `Redis connection "${this.name}" to ${this.#shown}: ${command[0]} refused at connect ` +

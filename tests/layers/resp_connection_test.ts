@@ -3,7 +3,7 @@
  * `_resp_codec.ts`), and how it behaves against a real redis-server: order, authentication,
  * outages, answers that never come, the linger.
  */
-import { assert, assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf, assertMatch, assertRejects } from "@std/assert";
 import { encodeCommand, parse, type RespReply } from "../../layers/_resp_codec.ts";
 import {
   MAX_WAITING,
@@ -13,6 +13,7 @@ import {
 } from "../../layers/_resp_connection.ts";
 import { redisHealth } from "../../storage/redis_health.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 import { log } from "../../telemetry/log.ts";
 
 log.setLevel("error");
@@ -124,12 +125,22 @@ test("the URL's user, password and database are used; a wrong password fails the
   });
   assertEquals(await byPassword.call(["ACL", "WHOAMI"]), "default");
   await byPassword.close();
+  using captured = new CapturedLog();
+  log.setLevel("warn");
   const error = await assertRejects(
-    () => RespConnection.open(`redis://alice:wrong@127.0.0.1:${port}/3`, { name: "test" }),
+    () =>
+      RespConnection.open(`redis://alice:wrong@127.0.0.1:${port}/3`, {
+        name: "test",
+        setup: [["SCRIPT", "LOAD", "return 1"]],
+      }),
     Error,
     `Cannot connect to Redis at redis://alice:***@127.0.0.1:${port}/3`,
   );
   assert(!error.message.includes("wrong"), "the password is not shown");
+  assertMatch(error.message, /WRONGPASS/);
+  // The commands pipelined behind the AUTH were refused for its sake: not warned of as well.
+  log.setLevel("error");
+  assertEquals(captured.lines.filter((line) => line.includes("refused at connect")), []);
 });
 
 test("a Redis that is not there fails the open, naming it", async () => {
