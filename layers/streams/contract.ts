@@ -186,6 +186,22 @@ export class PublishUnconfirmedError extends Error {
   }
 }
 
+/**
+ * The error of a publish stored as `offset` of `group` that its layer failed to hand to the
+ * members: not "not sent", since sent again it would be stored twice. Its members may not have
+ * it yet; a reader that recovers, or reads a gap, gets it from the stream.
+ */
+export function undelivered(
+  group: string,
+  offset: number,
+  error: unknown,
+): PublishUnconfirmedError {
+  return new PublishUnconfirmedError(
+    `Stored as offset ${offset} of "${group}", but the layer failed to hand it to the members`,
+    { cause: error },
+  );
+}
+
 /** `event` without the keys a stream reserves, as the stream will store it. */
 export function withoutReserved(event: LayerEvent): LayerEvent {
   if (!("offset" in event) && !("epoch" in event)) return event;

@@ -28,7 +28,6 @@ import { eventJson, freezeEvent } from "../event_json.ts";
 import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
 import { log } from "../../telemetry/log.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
-import { utf8Length } from "../../telemetry/utf8.ts";
 import {
   DEFAULT_RETENTION,
   EMPTY_STREAM_KEPT_MS,
@@ -43,6 +42,7 @@ import {
   type StreamPublished,
   type StreamRead,
   type StreamRetention,
+  undelivered,
   validateCount,
   validatePosition,
   validatePublish,
@@ -90,6 +90,13 @@ const TRIM_BATCH = 100;
 /** Publishes one commit takes at most: Deno KV allows 1,000 mutations and 800 KiB per commit. */
 const COMMIT_EVENTS = 64;
 const COMMIT_BYTES = 512 * 1024;
+/**
+ * The largest event a publish takes, as Deno KV stores its JSON: one value holds at most 64 KiB,
+ * less its time, its offset and epoch (added at the commit) and the value's own framing.
+ */
+export const MAX_EVENT_BYTES = 64 * 1024 - 256;
+/** Why a read is incomplete when events it should hold were trimmed while it read them. */
+const EXPIRED_WHILE_READ = "messages after the position expired while they were read";
 /** Publishes that may wait for a group's commit; more are refused rather than queued. */
 export const MAX_WAITING_PUBLISHES = 10_000;
 
@@ -134,6 +141,12 @@ export class KvStreams implements GroupStreams {
     try {
       validatePublish(group, event, options); // before the event takes an offset
       validateStreamedData(event);
+      const bytes = storedBytes(eventJson(event) ?? "");
+      if (bytes > MAX_EVENT_BYTES) {
+        throw new TypeError(
+          `The event is too large to keep in Deno KV: ${bytes} bytes, at most ${MAX_EVENT_BYTES}`,
+        );
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -149,10 +162,12 @@ export class KvStreams implements GroupStreams {
       return Promise.reject(new Error(`More than ${MAX_WAITING_PUBLISHES} publishes wait`));
     } else waiting.push({ event, retention, resolve, reject });
     // Resolved in offset order, so the members get the events in that order too.
-    return committed.then(async (streamed) => {
-      const result = await this.#options.layer.groupSend(group, streamed);
-      return { ...result, offset: streamed.offset, epoch: streamed.epoch };
-    });
+    return committed.then((streamed) =>
+      Promise.try(() => this.#options.layer.groupSend(group, streamed)).then(
+        (result) => ({ ...result, offset: streamed.offset, epoch: streamed.epoch }),
+        (error) => Promise.reject(undelivered(group, streamed.offset, error)),
+      )
+    );
   }
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {
@@ -163,7 +178,11 @@ export class KvStreams implements GroupStreams {
     const events = position.offset >= meta.offset || position.epoch !== meta.epoch
       ? []
       : await this.#list(group, position.offset + 1, meta.offset);
-    const reason = sinceVerdict(position, meta, events[0]?.offset);
+    // A list is read in pages, and a trim between two of them (another Worker's publishes) can
+    // take events after the first one read: every offset up to the record's must be there.
+    const whole = events.length === Math.max(0, meta.offset - position.offset);
+    const reason = sinceVerdict(position, meta, events[0]?.offset) ??
+      (whole || position.epoch !== meta.epoch ? null : EXPIRED_WHILE_READ);
     if (reason !== null) return incomplete(meta.epoch, meta.offset, reason);
     return { epoch: meta.epoch, offset: meta.offset, complete: true, events };
   }
@@ -326,13 +345,22 @@ export class KvStreams implements GroupStreams {
   }
 }
 
-// How many of `stored`, from the first, one commit takes: the first always (a value of at most
-// 64 KiB, or Deno KV refuses it as it always did), then as many as fit beside it.
+// How many of `stored`, from the first, one commit takes: the first always (its size was
+// checked at its publish), then as many as fit beside it.
 function fitting(stored: Stored[]): number {
   let bytes = 0;
   for (let i = 1; i < stored.length; i++) {
-    bytes += utf8Length(stored[i].e);
+    bytes += storedBytes(stored[i].e);
     if (bytes > COMMIT_BYTES) return i;
   }
   return stored.length;
+}
+
+// Any character beyond Latin-1: V8, which serialises Deno KV's values, then stores the whole
+// string in two bytes a character.
+const BEYOND_LATIN1 = /[\u0100-\uffff]/;
+
+// The bytes Deno KV counts for `json`: one a character, or two when one is beyond Latin-1.
+function storedBytes(json: string): number {
+  return BEYOND_LATIN1.test(json) ? 2 * json.length : json.length;
 }

@@ -31,7 +31,6 @@ import {
   incomplete,
   newEpoch,
   type PublishOptions,
-  PublishUnconfirmedError,
   SINCE_TOO_LARGE,
   type SinceOptions,
   sinceVerdict,
@@ -41,6 +40,7 @@ import {
   type StreamPublished,
   type StreamRead,
   type StreamRetention,
+  undelivered,
   validateCount,
   validatePosition,
   validatePublish,
@@ -485,13 +485,4 @@ export class MemoryStreams implements GroupStreams {
       return false;
     }
   }
-}
-
-// Stored, so not "not sent": sent again, it would be stored twice. Its members may not have it
-// yet; a reader that recovers, or reads a gap, gets it from the stream.
-function undelivered(group: string, offset: number, error: unknown): PublishUnconfirmedError {
-  return new PublishUnconfirmedError(
-    `Stored as offset ${offset} of "${group}", but the layer failed to hand it to the members`,
-    { cause: error },
-  );
 }

@@ -1,7 +1,8 @@
 import { streamConformance } from "./conformance.ts";
 import { BroadcastLayer } from "../../../layers/broadcast.ts";
 import { KvStreams, MAX_WAITING_PUBLISHES } from "../../../layers/streams/kv.ts";
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
 import { log } from "../../../telemetry/log.ts";
 
 log.setLevel("error");
@@ -70,6 +71,131 @@ Deno.test("kv streams: publishes too large for one commit together are split ove
     assertEquals(read.events.map((e) => e.i), Array.from({ length: 20 }, (_, i) => i));
   } finally {
     await streams.close();
+    await layer.close();
+  }
+});
+
+Deno.test("kv streams: long messages with a character beyond Latin-1 (two bytes each in Deno KV) are split over commits too", async () => {
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
+  try {
+    // What the chat takes (10,000 characters), 64 people at once: the emoji makes Deno KV keep
+    // each as two bytes a character.
+    const message = "a".repeat(9_998) + "😀";
+    const published = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => streams.publish("emoji", { type: "chat", message, i })),
+    );
+    assertEquals(published.map((p) => p.offset), Array.from({ length: 64 }, (_, i) => i + 1));
+  } finally {
+    await streams.close();
+    await layer.close();
+  }
+});
+
+Deno.test("kv streams: an event too large for Deno KV is refused before it takes an offset, and alone", async () => {
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
+  try {
+    const calls = Array.from(
+      { length: 21 },
+      (_, i) =>
+        streams.publish("mixed", {
+          type: "chat",
+          i,
+          message: i === 10 ? "x".repeat(70_000) : "hi",
+        }),
+    );
+    const settled = await Promise.allSettled(calls);
+    const refused = settled.flatMap((s, i) => s.status === "rejected" ? [[i, s.reason]] : []);
+    assertEquals(refused.length, 1);
+    assertEquals(refused[0][0], 10);
+    assert(refused[0][1] instanceof TypeError);
+    assertMatch(String(refused[0][1].message), /too large to keep in Deno KV: 700\d\d bytes/);
+    const read = await streams.latest("mixed", 50);
+    assertEquals(read.events.map((e) => e.offset), Array.from({ length: 20 }, (_, i) => i + 1));
+  } finally {
+    await streams.close();
+    await layer.close();
+  }
+});
+
+Deno.test("kv streams: a publish stored whose layer fails to hand it on is unconfirmed, not refused", async () => {
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const failing = Object.assign(Object.create(layer) as BroadcastLayer, {
+    groupSend: () => Promise.reject(new Error("send failed")),
+  });
+  const streams = await KvStreams.open({ kvPath, prefix: "app", layer: failing });
+  try {
+    const error = await assertRejects(() => streams.publish("room", { type: "chat", n: 1 }));
+    assert(error instanceof PublishUnconfirmedError, String(error));
+    assertEquals((await streams.latest("room", 50)).events.map((e) => e.n), [1]);
+  } finally {
+    await streams.close();
+    await layer.close();
+  }
+});
+
+// Deno KV reads a list in pages of 100, each a read of its own: `pause` runs before the second.
+function pausingAtSecondPage(kv: Deno.Kv, pause: { before: (() => Promise<void>) | null }) {
+  return new Proxy(kv, {
+    get(target, prop) {
+      if (prop !== "list") {
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return (selector: Deno.KvListSelector, options?: Deno.KvListOptions) => {
+        const inner = target.list(selector, options);
+        const before = pause.before;
+        if (before === null) return inner;
+        pause.before = null;
+        return (async function* () {
+          for (let read = 0;; read++) {
+            if (read === 100) await before();
+            const { value, done } = await inner.next();
+            if (done) return;
+            yield value;
+          }
+        })();
+      };
+    },
+  });
+}
+
+Deno.test("kv streams: a read whose pages cross another Worker's trim is incomplete, never complete with a gap", async () => {
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const retention = { messages: 100, seconds: 0 };
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const writer = await KvStreams.open({ kvPath, prefix: "app", layer, retention });
+  const pause: { before: (() => Promise<void>) | null } = { before: null };
+  const openKv = Deno.openKv;
+  Object.defineProperty(Deno, "openKv", {
+    value: async (path?: string) => pausingAtSecondPage(await openKv(path), pause),
+    configurable: true,
+  });
+  const reader = await KvStreams.open({ kvPath, prefix: "app", layer, retention })
+    .finally(() => Object.defineProperty(Deno, "openKv", { value: openKv, configurable: true }));
+  try {
+    let last = { offset: 0, epoch: "" };
+    for (let i = 0; i < 300; i++) last = await writer.publish("room", { type: "m", i });
+    const oldest = (await writer.latest("room", 1000)).events[0].offset;
+    const position = { epoch: last.epoch, offset: oldest - 1 }; // just recoverable
+    // Between the reader's two pages, the other Worker publishes 120 more, and trims.
+    pause.before = async () => {
+      for (let i = 0; i < 120; i++) await writer.publish("room", { type: "m", i: 300 + i });
+    };
+    const read = await reader.since("room", position);
+    assertEquals(
+      read.complete,
+      false,
+      `${read.events.length} events for offsets up to ${read.offset}`,
+    );
+    assertMatch(String(read.reason), /expired while they were read/);
+  } finally {
+    await reader.close();
+    await writer.close();
     await layer.close();
   }
 });
