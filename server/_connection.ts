@@ -122,7 +122,7 @@ export class WebSocketConnection implements Connection {
   #droppedInARow = 0;
   /** The code the server closed with (0 until it does): a client may answer with another. */
   #closeCode = 0;
-  /** The reason of a close asked for before the socket existed, until it does. */
+  /** The reason the server closed with (as sent), or one asked for before the socket existed. */
   #closeReason = "";
   /** Waiting tasks; `null` until the first one (no array per socket that never queues). */
   #tasks: Task[] | null = null;
