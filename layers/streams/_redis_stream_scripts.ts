@@ -41,9 +41,9 @@ if KEYS[3] then
 end
 `;
 
-// Behind Sentinels, a publish first checks that the stream was last written on this master:
-// after a failover, what the old master took in its last moments is lost, and the new master
-// would give those offsets again. The master's replication id changes when a replica is
+// A publish first checks that the stream was last written on this master: after a failover,
+// what the old master took in its last moments is lost, and the new master would give those
+// offsets again; so would a Redis restarted from a snapshot older than its last writes. The master's replication id changes when a replica is
 // promoted (or a master restarts), so a record written under another id takes a new epoch
 // (ARGV[1]); offsets and events stay. The record keeps the epoch it left (`previous`) and the
 // offset it had then (`base`): a reader of that epoch at or before `base` saw only what this

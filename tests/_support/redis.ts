@@ -27,7 +27,7 @@ export interface RedisServer {
   readonly port: number;
   /** Stops the server (SIGTERM, then SIGKILL) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Starts it again on the same port, empty. */
+  /** Starts it again on the same port: empty, or with its last snapshot when it has a `dir`. */
   restart(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -81,12 +81,21 @@ async function probe(privateServer: boolean): Promise<RedisAvailability> {
 }
 
 /** Starts a private, empty redis-server on a free port; `await using` stops it. */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(
+  options: {
+    /**
+     * Where it keeps its snapshot (`dump.rdb`), written only by an explicit `SAVE`: a restart
+     * loads it, as a Redis that crashed comes back with its last snapshot.
+     */
+    dir?: string;
+  } = {},
+): Promise<RedisServer> {
   let lastError: unknown = null;
+  const extra = options.dir === undefined ? [] : ["--dir", options.dir];
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = freePort();
     try {
-      return await launch(port);
+      return await launch(port, extra);
     } catch (error) {
       lastError = error; // another process may have taken the port in between: try another
     }
@@ -117,8 +126,8 @@ function freePort(): number {
   return port;
 }
 
-async function launch(port: number): Promise<RedisServer> {
-  let child: Deno.ChildProcess | null = await spawn(port);
+async function launch(port: number, extra: string[]): Promise<RedisServer> {
+  let child: Deno.ChildProcess | null = await spawn(port, extra);
   const url = `redis://127.0.0.1:${port}`;
   const stop = async (): Promise<void> => {
     const running = child;
@@ -132,7 +141,7 @@ async function launch(port: number): Promise<RedisServer> {
     stop,
     async restart() {
       await stop();
-      child = await spawn(port);
+      child = await spawn(port, extra);
     },
     [Symbol.asyncDispose]: stop,
   };
@@ -154,9 +163,9 @@ export function redisServerArgs(port: number): string[] {
   ];
 }
 
-async function spawn(port: number): Promise<Deno.ChildProcess> {
+async function spawn(port: number, extra: string[] = []): Promise<Deno.ChildProcess> {
   const child = new Deno.Command("redis-server", {
-    args: redisServerArgs(port),
+    args: [...redisServerArgs(port), ...extra],
     stdout: "null",
     stderr: "null",
   }).spawn();
