@@ -4,9 +4,12 @@
  */
 import { configFlags } from "../mod.ts";
 
-/** Whether `args` ask for the usage. */
+/**
+ * Whether `args` ask for the usage: `--help` anywhere, or `-h` first (later, it may be a value:
+ * `deno task send lobby -h` sends the text "-h").
+ */
 export function asksForHelp(args: readonly string[]): boolean {
-  return args.includes("--help") || args.includes("-h");
+  return args.includes("--help") || args[0] === "-h";
 }
 
 /** The lines that say how the server's settings are given, and which are flags too. */

@@ -21,8 +21,9 @@ const MAX_SEEN = 1_000;
 export const MAX_QUEUED = 100;
 // One line every 60 ms at most: 16 a second, under the server's default rate limit of 20.
 const QUEUE_PACE_MS = 60;
-// How long the client waits at first for the server to say where the room stands.
-const FIRST_FRAME_WAIT_MS = 1_000;
+// How long the client waits at first for the server to say where the room stands: longer, it
+// takes it for a server without the stream protocol, which sends no acks (and says so).
+const FIRST_FRAME_WAIT_MS = 5_000;
 // How long the end waits for the server to answer the close (after every frame sent before it).
 const CLOSE_WAIT_MS = 2_000;
 /**
@@ -262,10 +263,11 @@ async function run(options: ClientOptions): Promise<number> {
         everOpen = true;
         connected(true);
         if (acks === null) {
-          // No `recovered` soon: a server without the stream protocol, which sends no acks.
+          // No `recovered` in time: a server without the stream protocol, which sends no acks.
           setTimeout(() => {
-            if (acks !== null) return;
+            if (acks !== null || !stream.isOpen) return;
             acks = false;
+            console.error("! The server does not confirm messages: they are sent unconfirmed");
             flushQueue();
           }, FIRST_FRAME_WAIT_MS);
         }
@@ -319,15 +321,19 @@ async function run(options: ClientOptions): Promise<number> {
       }
     })();
   }
-  // Takes one line: waits for room behind what is queued while connected (piped input is read
-  // no faster than it goes out); while disconnected, more than MAX_QUEUED are refused.
+  // Takes one line: waits for room behind what is queued, so piped input is read no faster
+  // than it goes out, whether connected or not. Typed in a terminal while disconnected, more
+  // than MAX_QUEUED are refused at once: the person typing is told rather than left waiting.
+  const typed = Deno.stdin.isTerminal();
   async function take(line: string): Promise<void> {
     const tooLong = tooLongToSend(line);
     if (tooLong !== null) {
       notStored++;
       return console.error(tooLong);
     }
-    while (queued.length >= MAX_QUEUED && stream.isOpen && !stopping) await changes.next();
+    while (queued.length >= MAX_QUEUED && (stream.isOpen || !typed) && !stopping) {
+      await changes.next();
+    }
     if (stopping) return;
     if (queued.length >= MAX_QUEUED) {
       notStored++;
@@ -341,9 +347,14 @@ async function run(options: ClientOptions): Promise<number> {
     changes.notify();
     stream.close(1000);
   };
-  Deno.addSignalListener("SIGINT", stop);
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = true;
+    stop();
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
   if (!await firstConnect) {
-    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGINT", interrupt);
     return exitCode;
   }
   const reading = (async () => {
@@ -359,14 +370,16 @@ async function run(options: ClientOptions): Promise<number> {
       if (leftMs <= 0) break;
       await Promise.race([changes.next(), new Promise((resolve) => setTimeout(resolve, leftMs))]);
     }
-    if (queued.length > 0) {
-      notStored += queued.length;
-      console.error(`! ${queued.length} message(s) not sent: not connected`);
-    }
     stop();
   })();
   await closed;
-  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGINT", interrupt);
+  // At the end of the input, or on Ctrl-C: what still waits was never sent.
+  if (queued.length > 0) {
+    notStored += queued.length;
+    const why = interrupted ? "interrupted" : "not connected";
+    console.error(`! ${queued.length} message(s) not sent: ${why}`);
+  }
   // The close frame goes out after every frame sent before it: once the server answered it,
   // nothing sent is still in this process (a server without acks relies on it).
   await Promise.race([

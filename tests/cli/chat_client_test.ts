@@ -279,6 +279,59 @@ Deno.test("a line too long for the server is refused by the client, the next one
   await other.close();
 });
 
+Deno.test("piped lines wait for a lost connection however many they are, and are all stored once it is back", async () => {
+  await using server = await startTestServer();
+  await using proxy = startTcpProxy(server.port);
+  const other = await TestSocket.open(server.wsUrl("/ws/chat/outage/"));
+  const child = startClient(proxy.httpUrl(""), "outage");
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  await readUntilReader(stderr, "Connected to");
+  proxy.cut();
+  await readUntilReader(stderr, "Connection lost");
+  // More than the 100 a person typing may leave waiting: piped, the input just waits.
+  const piped = Array.from({ length: 150 }, (_, i) => `piped offline ${i + 1}`);
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(piped.join("\n") + "\n"));
+  await writer.close();
+  proxy.restore();
+  const received: string[] = [];
+  while (received.length < piped.length) {
+    received.push(String((await other.nextJson(20_000)).message));
+  }
+  assertEquals(received, piped);
+  assertEquals((await child.status).code, 0);
+  const rest = await readRest(stderr);
+  assertEquals(rest.includes("Not sent"), false, rest);
+  await child.stdout.cancel();
+  await other.close();
+});
+
+Deno.test("against a server without the stream protocol the client says its messages go unconfirmed, and sends them", async () => {
+  const frames: string[] = [];
+  const received = Promise.withResolvers<void>();
+  await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    socket.onmessage = (event) => {
+      frames.push(String(event.data));
+      if (frames.length === 2) received.resolve();
+    };
+    return response;
+  });
+  const child = startClient(`http://127.0.0.1:${server.addr.port}`, "plain");
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("one\ntwo\n"));
+  await received.promise;
+  await writer.close();
+  const { code, stderr } = await child.output();
+  const said = new TextDecoder().decode(stderr);
+  assertEquals(code, 0, said);
+  assertMatch(said, /The server does not confirm messages: they are sent unconfirmed/);
+  assertEquals(frames.map((frame) => [JSON.parse(frame).message, JSON.parse(frame).ack]), [
+    ["one", undefined],
+    ["two", undefined],
+  ]);
+});
+
 Deno.test("the terminal client says so and fails when it cannot connect", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;

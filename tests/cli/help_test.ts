@@ -1,5 +1,7 @@
 /** Every command's `--help`: its usage on stdout, exit code 0, and nothing started or made. */
 import { assertEquals, assertStringIncludes } from "@std/assert";
+import { asksForHelp } from "../../cli/_help.ts";
+import { parseSendArgs } from "../../cli/send.ts";
 
 const COMMANDS: [string, string[], string][] = [
   ["start", ["main.ts"], "Usage: deno task start"],
@@ -31,3 +33,9 @@ for (const [name, args, usage] of COMMANDS) {
     }
   });
 }
+
+Deno.test("-h after the first argument is a value: deno task send lobby -h sends the text", () => {
+  assertEquals([asksForHelp(["-h"]), asksForHelp(["lobby", "--help"])], [true, true]);
+  assertEquals(asksForHelp(["lobby", "-h"]), false);
+  assertEquals(parseSendArgs(["lobby", "-h"]).event.message, { message: "-h" });
+});
