@@ -135,6 +135,14 @@ export interface LayerEvent {
   [key: string]: unknown;
 }
 
+/**
+ * The event a layer hands to a group's members in this process when it may have lost events
+ * to them: its subscription to the group was lost and is back (a Redis connection restored).
+ * A connection takes it for its consumer's `drained` hook, where a stream follower sends again
+ * what it missed, read from the stream.
+ */
+export const LAYER_GAP = "layer.gap";
+
 /** Receives one event; returns `false` when the receiver is over capacity (a drop). */
 export type Deliver = (event: LayerEvent) => boolean;
 

@@ -9,7 +9,7 @@
  * cluster counts only those of the node it was sent to). Through Sentinels, publishing goes to
  * the master and node-redis moves the subscriptions to the new master after a failover.
  */
-import type { LayerEvent } from "./layer.ts";
+import { LAYER_GAP, type LayerEvent } from "./layer.ts";
 import type { NamedSent, Published, Transport, TransportInbox } from "./_transport.ts";
 import { COUNT_LISTENERS_LUA, ListenerRegistry, QueueReader } from "./_redis_queues.ts";
 import {
@@ -60,6 +60,9 @@ if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
 return 1`;
+
+// One frozen object for every group: members take it in turn, as any group's event.
+const GAP_EVENT: LayerEvent = Object.freeze({ type: LAYER_GAP });
 
 /** Seconds one `BLPOP` waits before it is issued again. */
 const POP_TIMEOUT_SECONDS = 5;
@@ -300,12 +303,16 @@ export class RedisTransport implements Transport {
     return subscribing.then(() => {});
   }
 
-  /** After a reconnect: subscribe every group that has local members (no-op if present). */
+  /**
+   * After a reconnect: subscribe every group that has local members (no-op if present), then
+   * tell its members what was published meanwhile did not reach them ({@linkcode LAYER_GAP}).
+   */
   #resubscribe(): void {
     for (const group of this.#subscribed.keys()) {
       const channel = groupChannel(this.#options.prefix, group);
-      this.#subscribeGroup(group, channel).catch((error) =>
-        log.warn(`Could not resubscribe to ${channel}`, error)
+      this.#subscribeGroup(group, channel).then(
+        () => this.#inbox?.groupEvent(group, GAP_EVENT, null),
+        (error) => log.warn(`Could not resubscribe to ${channel}`, error),
       );
     }
     log.info(`Redis layer resubscribed ${this.#subscribed.size} group(s)`);

@@ -6,7 +6,7 @@
  * `_connection_flags.ts`.
  */
 import type { Connection, Consumer, ConsumerHooks, Scope } from "./consumer.ts";
-import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
+import { type GroupLayer, LAYER_GAP, type LayerEvent, type SendResult } from "../layers/layer.ts";
 import {
   CloseCode,
   closeReason,
@@ -101,6 +101,11 @@ export const acceptedSubprotocols: WeakMap<WebSocketConnection, string> = new We
 export const HOOKS_AFTER_CLOSE_MS = 3000;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
 const ignore = (): void => {};
+// The layer may have lost events to this socket ({@linkcode LAYER_GAP}): as after events
+// dropped for a slow reader, the consumer sends again what it can, in turn with its hooks.
+function afterGap(this: ConsumerHooks): void | Promise<void> {
+  return this.drained?.();
+}
 
 /**
  * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
@@ -491,7 +496,7 @@ export class WebSocketConnection implements Connection {
   }
 
   #lookUpHandler(type: string): EventHandler | undefined {
-    const handler = ownEventHandler(this.#hooks, type);
+    const handler = type === LAYER_GAP ? afterGap : ownEventHandler(this.#hooks, type);
     this.#eventType = type;
     this.#eventHandler = handler;
     return handler;

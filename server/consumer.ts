@@ -142,7 +142,8 @@ export interface ConsumerHooks {
   events?: Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
   /**
    * Runs once the socket has taken in most of what waited for it, after group events to it were
-   * dropped because it read too slowly (and it was not closed for that): a consumer that can
+   * dropped because it read too slowly (and it was not closed for that), and when the layer may
+   * have lost events to it (its Redis subscription was lost and is back): a consumer that can
    * send them again does it here; a {@linkcode StreamFollower}'s `resume()` does. In turn with
    * the other hooks.
    */

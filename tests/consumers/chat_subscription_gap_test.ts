@@ -1,0 +1,66 @@
+/**
+ * Two processes on one Redis: while one process's subscription is lost, what the other
+ * publishes to a room does not reach it through pub/sub. Once the subscription is back, its
+ * sockets get those messages from the room's stream, even if the room has gone quiet.
+ */
+import { assertEquals } from "@std/assert";
+import { createClient } from "redis";
+import { Communicator } from "../../testing.ts";
+import { createTestApp } from "../_support/test_app.ts";
+import { RedisLayer } from "../../layers/redis.ts";
+import { RedisStreams } from "../../layers/streams/redis.ts";
+import { redisAvailability, startRedisServer, uniquePrefix } from "../_support/redis.ts";
+
+const { available } = await redisAvailability({ privateServer: true });
+const GENEROUS = { rateLimit: { perSecond: 100_000, burst: 100_000 } };
+
+// One server process on `url`: its Redis layer and streams, under a test app.
+async function openProcess(url: string, prefix: string) {
+  const layer = await RedisLayer.open({ url, prefix });
+  const streams = await RedisStreams.open({ url, prefix, layer, publishInScript: true });
+  return await createTestApp(GENEROUS, { layer, streams });
+}
+
+Deno.test({
+  name:
+    "a socket whose process lost its Redis subscription gets what was sent meanwhile, in a room gone quiet",
+  ignore: !available,
+  fn: async () => {
+    await using redis = await startRedisServer();
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      // Process A connects as a Redis user of its own, whom the test can keep out for a while.
+      await admin.sendCommand(["ACL", "SETUSER", "a", "on", ">a-secret", "~*", "&*", "+@all"]);
+      const prefix = uniquePrefix("gap");
+      await using a = await openProcess(`redis://a:a-secret@127.0.0.1:${redis.port}`, prefix);
+      await using b = await openProcess(redis.url, prefix);
+      const reader = new Communicator(a, "/ws/chat/quiet/?stream=1");
+      await reader.connect();
+      assertEquals((await reader.receiveJson()).type, "recovered");
+      const sender = new Communicator(b, "/ws/chat/quiet/");
+      await sender.connect();
+      sender.sendJson({ message: "before" });
+      assertEquals((await reader.receiveJson()).message, "before");
+      assertEquals((await sender.receiveJson()).message, "before");
+      // A's subscriber is cut, and kept out until B's next message is stored.
+      await admin.sendCommand(["ACL", "SETUSER", "a", "off"]);
+      await admin.sendCommand(["CLIENT", "KILL", "USER", "a", "TYPE", "pubsub"]);
+      sender.sendJson({ message: "during", ack: true, ref: "d" });
+      // Its own copy and its ack, in either order: once acked, it is stored.
+      const answers = [await sender.receiveJson(), await sender.receiveJson()];
+      assertEquals(answers.map((frame) => [frame.type, frame.offset]).sort(), [
+        ["ack", 2],
+        ["chat.message", 2],
+      ]);
+      await admin.sendCommand(["ACL", "SETUSER", "a", "on"]);
+      // Nothing else is sent to the room: the message comes from the stream.
+      const missed = await reader.receiveJson(15_000);
+      assertEquals([missed.message, missed.offset], ["during", 2]);
+      await reader.disconnect();
+      await sender.disconnect();
+    } finally {
+      await admin.quit();
+    }
+  },
+});
