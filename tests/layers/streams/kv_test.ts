@@ -10,6 +10,20 @@ log.setLevel("error");
 const dir = await Deno.makeTempDir({ prefix: "kv-streams-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 
+/** Streams and their layer on a KV file of their own, as one Worker has them: `await using`. */
+async function openKvStreams(): Promise<{ streams: KvStreams } & AsyncDisposable> {
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
+  return {
+    streams,
+    async [Symbol.asyncDispose]() {
+      await streams.close();
+      await layer.close();
+    },
+  };
+}
+
 streamConformance("kv streams", () => {
   const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
   const prefix = "app";
@@ -28,97 +42,73 @@ streamConformance("kv streams", () => {
 }, { shared: true });
 
 Deno.test("kv streams: publishes called while a commit is under way share the next commits, in call order, and beyond the bound are refused", async () => {
-  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
-  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
-  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
-  try {
-    const calls = MAX_WAITING_PUBLISHES + 2; // one under way, the bound waiting, one too many
-    const published = Array.from(
-      { length: calls },
-      (_, i) => streams.publish("busy", { type: "chat.message", n: i }),
-    );
-    const settled = await Promise.allSettled(published);
-    const refused = settled.flatMap((s, i) => s.status === "rejected" ? [i] : []);
-    assertEquals(refused, [calls - 1]);
-    const offsets = settled.flatMap((s) => s.status === "fulfilled" ? [s.value.offset] : []);
-    assertEquals(offsets, Array.from({ length: calls - 1 }, (_, i) => i + 1));
-    const commits = streams.writeSeconds.counts.reduce((a, b) => a + b, 0);
-    assert(commits < calls / 32, `${calls - 1} publishes took ${commits} commits`);
-    const read = await streams.latest("busy", 3);
-    assertEquals(read.events.map((e) => [e.offset, e.n]), [
-      [calls - 3, calls - 4],
-      [calls - 2, calls - 3],
-      [calls - 1, calls - 2],
-    ]);
-  } finally {
-    await streams.close();
-    await layer.close();
-  }
+  await using kv = await openKvStreams();
+  const { streams } = kv;
+  const calls = MAX_WAITING_PUBLISHES + 2; // one under way, the bound waiting, one too many
+  const published = Array.from(
+    { length: calls },
+    (_, i) => streams.publish("busy", { type: "chat.message", n: i }),
+  );
+  const settled = await Promise.allSettled(published);
+  const refused = settled.flatMap((s, i) => s.status === "rejected" ? [i] : []);
+  assertEquals(refused, [calls - 1]);
+  const offsets = settled.flatMap((s) => s.status === "fulfilled" ? [s.value.offset] : []);
+  assertEquals(offsets, Array.from({ length: calls - 1 }, (_, i) => i + 1));
+  const commits = streams.writeSeconds.counts.reduce((a, b) => a + b, 0);
+  assert(commits < calls / 32, `${calls - 1} publishes took ${commits} commits`);
+  const read = await streams.latest("busy", 3);
+  assertEquals(read.events.map((e) => [e.offset, e.n]), [
+    [calls - 3, calls - 4],
+    [calls - 2, calls - 3],
+    [calls - 1, calls - 2],
+  ]);
 });
 
 Deno.test("kv streams: publishes too large for one commit together are split over several, in order", async () => {
-  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
-  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
-  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
-  try {
-    // 20 x 50 KB: each fits in a KV value, all of them together not in one commit (800 KiB).
-    const message = "x".repeat(50_000);
-    const published = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => streams.publish("big", { type: "chat", message, i })),
-    );
-    assertEquals(published.map((p) => p.offset), Array.from({ length: 20 }, (_, i) => i + 1));
-    const read = await streams.latest("big", 20);
-    assertEquals(read.events.map((e) => e.i), Array.from({ length: 20 }, (_, i) => i));
-  } finally {
-    await streams.close();
-    await layer.close();
-  }
+  await using kv = await openKvStreams();
+  const { streams } = kv;
+  // 20 x 50 KB: each fits in a KV value, all of them together not in one commit (800 KiB).
+  const message = "x".repeat(50_000);
+  const published = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => streams.publish("big", { type: "chat", message, i })),
+  );
+  assertEquals(published.map((p) => p.offset), Array.from({ length: 20 }, (_, i) => i + 1));
+  const read = await streams.latest("big", 20);
+  assertEquals(read.events.map((e) => e.i), Array.from({ length: 20 }, (_, i) => i));
 });
 
 Deno.test("kv streams: long messages with a character beyond Latin-1 (two bytes each in Deno KV) are split over commits too", async () => {
-  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
-  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
-  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
-  try {
-    // What the chat takes (10,000 characters), 64 people at once: the emoji makes Deno KV keep
-    // each as two bytes a character.
-    const message = "a".repeat(9_998) + "😀";
-    const published = await Promise.all(
-      Array.from({ length: 64 }, (_, i) => streams.publish("emoji", { type: "chat", message, i })),
-    );
-    assertEquals(published.map((p) => p.offset), Array.from({ length: 64 }, (_, i) => i + 1));
-  } finally {
-    await streams.close();
-    await layer.close();
-  }
+  await using kv = await openKvStreams();
+  const { streams } = kv;
+  // What the chat takes (10,000 characters), 64 people at once: the emoji makes Deno KV keep
+  // each as two bytes a character.
+  const message = "a".repeat(9_998) + "😀";
+  const published = await Promise.all(
+    Array.from({ length: 64 }, (_, i) => streams.publish("emoji", { type: "chat", message, i })),
+  );
+  assertEquals(published.map((p) => p.offset), Array.from({ length: 64 }, (_, i) => i + 1));
 });
 
 Deno.test("kv streams: an event too large for Deno KV is refused before it takes an offset, and alone", async () => {
-  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
-  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
-  const streams = await KvStreams.open({ kvPath, prefix: "app", layer });
-  try {
-    const calls = Array.from(
-      { length: 21 },
-      (_, i) =>
-        streams.publish("mixed", {
-          type: "chat",
-          i,
-          message: i === 10 ? "x".repeat(70_000) : "hi",
-        }),
-    );
-    const settled = await Promise.allSettled(calls);
-    const refused = settled.flatMap((s, i) => s.status === "rejected" ? [[i, s.reason]] : []);
-    assertEquals(refused.length, 1);
-    assertEquals(refused[0][0], 10);
-    assert(refused[0][1] instanceof TypeError);
-    assertMatch(String(refused[0][1].message), /too large to keep in Deno KV: 700\d\d bytes/);
-    const read = await streams.latest("mixed", 50);
-    assertEquals(read.events.map((e) => e.offset), Array.from({ length: 20 }, (_, i) => i + 1));
-  } finally {
-    await streams.close();
-    await layer.close();
-  }
+  await using kv = await openKvStreams();
+  const { streams } = kv;
+  const calls = Array.from(
+    { length: 21 },
+    (_, i) =>
+      streams.publish("mixed", {
+        type: "chat",
+        i,
+        message: i === 10 ? "x".repeat(70_000) : "hi",
+      }),
+  );
+  const settled = await Promise.allSettled(calls);
+  const refused = settled.flatMap((s, i) => s.status === "rejected" ? [[i, s.reason]] : []);
+  assertEquals(refused.length, 1);
+  assertEquals(refused[0][0], 10);
+  assert(refused[0][1] instanceof TypeError);
+  assertMatch(String(refused[0][1].message), /too large to keep in Deno KV: 700\d\d bytes/);
+  const read = await streams.latest("mixed", 50);
+  assertEquals(read.events.map((e) => e.offset), Array.from({ length: 20 }, (_, i) => i + 1));
 });
 
 Deno.test("kv streams: a publish stored whose layer fails to hand it on is unconfirmed, not refused", async () => {
