@@ -210,33 +210,6 @@ Deno.test("the terminal client recovers what it missed while cut off, once each,
   await other.close();
 });
 
-Deno.test("lines typed while cut off are all sent once the connection is back, in order", async () => {
-  // The default rate limit (20 a second, bursts of 40): 60 lines at once would be a flood.
-  await using server = await startTestServer();
-  await using proxy = startTcpProxy(server.port);
-  const other = await TestSocket.open(server.wsUrl("/ws/chat/queue/"));
-  const child = startClient(proxy.httpUrl(""), "queue");
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  await readUntilReader(stderr, "Connected to");
-  proxy.cut();
-  await readUntilReader(stderr, "Connection lost");
-  const typed = Array.from({ length: 60 }, (_, i) => `typed offline ${i + 1}`);
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(typed.join("\n") + "\n"));
-  proxy.restore();
-  const received: string[] = [];
-  while (received.length < typed.length) {
-    received.push(String((await other.nextJson(15_000)).message));
-  }
-  assertEquals(received, typed);
-  await writer.close();
-  assertEquals((await child.status).code, 0);
-  const rest = await readRest(stderr);
-  assertEquals(rest.includes("Not sent"), false, rest);
-  await child.stdout.cancel();
-  await other.close();
-});
-
 Deno.test("piped lines are all stored, once each and in order, at a pace the rate limit takes, before the client exits 0", async () => {
   // The default rate limit (20 a second, bursts of 40): 60 lines at once would be a flood.
   await using server = await startTestServer();
@@ -279,7 +252,8 @@ Deno.test("a line too long for the server is refused by the client, the next one
   await other.close();
 });
 
-Deno.test("piped lines wait for a lost connection however many they are, and are all stored once it is back", async () => {
+Deno.test("lines sent while cut off wait for the connection however many they are, and are all stored once it is back, in order", async () => {
+  // The default rate limit (20 a second, bursts of 40): sent at once, they would be a flood.
   await using server = await startTestServer();
   await using proxy = startTcpProxy(server.port);
   const other = await TestSocket.open(server.wsUrl("/ws/chat/outage/"));
