@@ -31,6 +31,7 @@ import {
   DRAIN_WATCHED,
   FAILED,
   FINISHED,
+  GAP_PENDING,
   OPEN,
   ROOM_SEEN,
   RUNNING,
@@ -101,11 +102,6 @@ export const acceptedSubprotocols: WeakMap<WebSocketConnection, string> = new We
 export const HOOKS_AFTER_CLOSE_MS = 3000;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
 const ignore = (): void => {};
-// The layer may have lost events to this socket ({@linkcode LAYER_GAP}): as after events
-// dropped for a slow reader, the consumer sends again what it can, in turn with its hooks.
-function afterGap(this: ConsumerHooks): void | Promise<void> {
-  return this.drained?.();
-}
 
 /**
  * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
@@ -144,6 +140,7 @@ export class WebSocketConnection implements Connection {
   #whenDone: (() => void) | (() => void)[] | null = null;
   #onDroppedBeforeOpen: ((frames: number) => void) | undefined;
   #onFinished: ((socket: SocketLike | null) => void) | undefined;
+  #onLayerGap: ((conn: WebSocketConnection) => void | Promise<void>) | undefined;
   #meter: RouteMeter;
 
   constructor(
@@ -163,12 +160,19 @@ export class WebSocketConnection implements Connection {
       batch?: boolean;
       /** Its route's counts: frames, bytes, drops, closes (default: counted nowhere). */
       meter?: RouteMeter;
+      /**
+       * Runs, in turn with the hooks, when the layer may have lost events to this socket (its
+       * Redis subscription was restored): the route re-checks what it must (the session).
+       * One function per route, not a closure per socket.
+       */
+      onLayerGap?: (conn: WebSocketConnection) => void | Promise<void>;
     },
   ) {
     this.#meter = options.meter ?? new RouteMeter("");
     this.#batch = options.batch === true ? new FrameBatch(this.#meter) : null;
     this.#onDroppedBeforeOpen = options.onDroppedBeforeOpen;
     this.#onFinished = options.onFinished;
+    this.#onLayerGap = options.onLayerGap;
     this.scope = options.scope;
     this.#layer = options.layer;
     this.#limits = options.limits;
@@ -496,7 +500,9 @@ export class WebSocketConnection implements Connection {
   }
 
   #lookUpHandler(type: string): EventHandler | undefined {
-    const handler = type === LAYER_GAP ? afterGap : ownEventHandler(this.#hooks, type);
+    // The framework's own event, not cached as the last type: the next gap comes here too.
+    if (type === LAYER_GAP) return void this.#layerGap();
+    const handler = ownEventHandler(this.#hooks, type);
     this.#eventType = type;
     this.#eventHandler = handler;
     return handler;
@@ -525,6 +531,25 @@ export class WebSocketConnection implements Connection {
 
   #drained(): void | Promise<void> {
     return this.#hooks.drained?.call(this.#hooks);
+  }
+
+  // The layer may have lost events to this socket ({@linkcode LAYER_GAP}): in turn with its
+  // hooks, the route re-checks it (a log-out's close may be among them), then, as after events
+  // dropped for a slow reader, the consumer sends again what it can. Each of the socket's
+  // groups says so at once after a restore: it is done once for them all.
+  #layerGap(): void {
+    if ((this.#state & (GAP_PENDING | FINISHED | CLOSING)) !== 0) return;
+    this.#state |= GAP_PENDING;
+    if (!this.#enqueue(() => this.#afterGap())) this.#state &= ~GAP_PENDING;
+  }
+
+  async #afterGap(): Promise<void> {
+    try {
+      await this.#onLayerGap?.(this);
+      if ((this.#state & (FINISHED | CLOSING)) === 0) await this.#drained();
+    } finally {
+      this.#state &= ~GAP_PENDING;
+    }
   }
 
   // Reading `bufferedAmount` is a call into Deno's runtime: while the socket keeps up, ask on

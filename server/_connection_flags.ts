@@ -33,3 +33,5 @@ export const DRAIN_WATCHED = 256;
 export const ROOM_SEEN = 512;
 /** `close` was called before the socket opened: it closes once it opens (see `close`). */
 export const CLOSE_AT_OPEN = 1024;
+/** The layer may have lost events to this socket: its re-check and `drained` wait their turn. */
+export const GAP_PENDING = 2048;

@@ -5,7 +5,7 @@
  * otherwise), and its log line says why.
  */
 import type { Consumer } from "./consumer.ts";
-import type { Handler, RequestContext } from "./context.ts";
+import type { Handler, RequestContext, Services } from "./context.ts";
 import type { Identity } from "../auth/identify.ts";
 import { acceptedSubprotocols, WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
@@ -206,6 +206,7 @@ export function websocketHandler(
         onFinished,
         batch: batch !== "none",
         meter,
+        onLayerGap: identity.sessionId === null ? undefined : sessionRecheck(context.services),
       });
     } catch (error) {
       // The layer could not give the socket a channel (its broker is away): nothing was taken
@@ -239,7 +240,7 @@ export function websocketHandler(
       // A log-out that ran while this socket connected deleted the session, then told its
       // group, maybe before the socket was in it: it would act on as the user. Read again now
       // that it is in the group, a session gone means the log-out's close missed it.
-      if (await loggedOutMeanwhile(context, identity.sessionId, path)) {
+      if (await loggedOutMeanwhile(context.services, identity.sessionId, path)) {
         await connection.abort(CloseCode.LOGGED_OUT);
         return refuse(403, "login_required", "Logged out while the socket connected");
       }
@@ -343,15 +344,38 @@ function refusal(status: number, reason: string, headers: HeadersInit): Response
   return new Response(`${reason}\n`, { status, headers: all });
 }
 
+// By services: one function for all the sockets of an app, not a closure per socket.
+const sessionRechecks = new WeakMap<Services, (conn: WebSocketConnection) => Promise<void>>();
+
+/**
+ * What a socket with a session does when the layer may have lost events to it (its Redis
+ * subscription was down): a log-out's close may have been one of them, so the session is read
+ * again, and the socket of a session gone closes as the log-out would have closed it.
+ */
+function sessionRecheck(services: Services): (conn: WebSocketConnection) => Promise<void> {
+  let recheck = sessionRechecks.get(services);
+  if (recheck === undefined) {
+    recheck = async (conn) => {
+      const sessionId = conn.scope.sessionId;
+      if (sessionId === null) return;
+      if (await loggedOutMeanwhile(services, sessionId, conn.scope.path)) {
+        conn.close(CloseCode.LOGGED_OUT, "Logged out");
+      }
+    };
+    sessionRechecks.set(services, recheck);
+  }
+  return recheck;
+}
+
 // True when the session is gone; a store that cannot say is taken as "not gone" (the socket
 // was accepted on that session a moment ago, and a log-out's close still reaches it).
 async function loggedOutMeanwhile(
-  context: RequestContext,
+  services: Services,
   sessionId: string,
   path: string,
 ): Promise<boolean> {
   try {
-    return await context.services.sessions.get(sessionId) === null;
+    return await services.sessions.get(sessionId) === null;
   } catch (error) {
     log.warn(`Could not read the session again for ${path}`, error);
     return false;

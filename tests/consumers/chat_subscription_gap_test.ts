@@ -5,7 +5,8 @@
  */
 import { assertEquals } from "@std/assert";
 import { createClient } from "redis";
-import { Communicator } from "../../testing.ts";
+import { Communicator, loggedInHeaders } from "../../testing.ts";
+import { sessionGroup } from "../../auth/sessions.ts";
 import { createTestApp } from "../_support/test_app.ts";
 import { RedisLayer } from "../../layers/redis.ts";
 import { RedisStreams } from "../../layers/streams/redis.ts";
@@ -59,6 +60,39 @@ Deno.test({
       assertEquals([missed.message, missed.offset], ["during", 2]);
       await reader.disconnect();
       await sender.disconnect();
+    } finally {
+      await admin.quit();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a log-out whose close was lost while the process's Redis subscription was down still closes its sockets there",
+  ignore: !available,
+  fn: async () => {
+    await using redis = await startRedisServer();
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      await admin.sendCommand(["ACL", "SETUSER", "a", "on", ">a-secret", "~*", "&*", "+@all"]);
+      const prefix = uniquePrefix("logout");
+      await using a = await openProcess(`redis://a:a-secret@127.0.0.1:${redis.port}`, prefix);
+      await using b = await openProcess(redis.url, prefix);
+      const headers = await loggedInHeaders(a.services, "ada");
+      const sessionId = headers.cookie.split("=")[1];
+      const socket = new Communicator(a, "/ws/chat/lobby/", { headers });
+      assertEquals((await socket.connect()).accepted, true);
+      // A is cut off while the session ends: the log-out's close, sent through Redis, is lost.
+      await admin.sendCommand(["ACL", "SETUSER", "a", "off"]);
+      await admin.sendCommand(["CLIENT", "KILL", "USER", "a", "TYPE", "pubsub"]);
+      await a.services.sessions.delete(sessionId);
+      const close = { type: "connection.close", code: 4001, reason: "Logged out" };
+      const sent = await b.services.layer.groupSend(await sessionGroup(sessionId), close);
+      assertEquals(sent.remoteProcesses, 0, "A still heard the group: nothing was lost");
+      await admin.sendCommand(["ACL", "SETUSER", "a", "on"]);
+      // Once A is back, the socket's session is read again: gone, the socket closes.
+      assertEquals(await socket.waitForClose(15_000), 4001);
     } finally {
       await admin.quit();
     }
