@@ -106,6 +106,10 @@ export class AccessTokens {
     };
     const record = { createdAt, expiresAt: claims.expiresAt };
     await this.#store.set(recordKey(claims), record, { expireInMs: this.maxAgeSeconds * 1000 });
+    // Signed with the secret the store holds now, not one this process read before: a store that
+    // lost it (Redis restarted empty) has another by now, or takes one, and every process
+    // checks with that one. Making a token is rare; it is one read more.
+    if (!this.#secret) this.#key = null;
     const payload = toBase64url(encoder.encode(JSON.stringify(claims)));
     const signature = toBase64url(await this.#sign(payload));
     return { ...claims, token: `${payload}.${signature}` };

@@ -115,6 +115,17 @@ Deno.test("a shared secret the store lost and made anew is taken up by running p
   assert(reads <= 2, `50 bad signatures read the store ${reads} times`);
 });
 
+Deno.test("a process that made tokens before the store lost its secret makes the next ones with the store's", async () => {
+  using t = await tokensOver();
+  await t.tokens.create("ada"); // this process has read the first secret
+  for (const entry of await t.store.list([])) await t.store.delete(entry.key);
+  // The first process to make a token after the loss: any other process, fresh, checks it.
+  const after = await t.tokens.create("ada");
+  const otherProcess = new AccessTokens(t.store, { maxAgeSeconds: DAY });
+  assert((await otherProcess.verify(after.token)).ok, "made with a secret no longer stored");
+  assert((await t.tokens.verify(after.token)).ok);
+});
+
 Deno.test("revoking all of a user's tokens refuses them and no one else's", async () => {
   using t = await tokensOver();
   const first = await t.tokens.create("ada");
