@@ -22,6 +22,7 @@ import { html, htmlResponse } from "./html.ts";
 import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
+import { isBackendUnavailable } from "../storage/unavailable.ts";
 import { METRICS_PATH, metricsHandler } from "./metrics_route.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 
@@ -269,6 +270,9 @@ function handlerOf(
   return Object.assign(handler, { websocket: true as const });
 }
 
+/** How long a client is asked to wait when a backend is unavailable (`Retry-After`). */
+const RETRY_AFTER_SECONDS = 5;
+
 async function run(
   handler: Handler,
   request: Request,
@@ -279,6 +283,24 @@ async function run(
   try {
     response = await handler(request, context);
   } catch (error) {
+    if (isBackendUnavailable(error)) {
+      // Not a bug: what it needs is away for now (Redis restarting, a full disk). One line.
+      log.warn(
+        `Handler for ${request.method} ${context.url.pathname} met an unavailable backend: ` +
+          `${(error as Error).message}`,
+      );
+      const unavailable = errorPage(
+        503,
+        "Service Unavailable",
+        "The service is briefly unavailable. Please try again in a moment.",
+      );
+      try {
+        unavailable.headers.set("retry-after", String(RETRY_AFTER_SECONDS));
+      } catch {
+        // an app's error page with immutable headers: answered as it is
+      }
+      return unavailable;
+    }
     log.error(`Handler failed for ${request.method} ${context.url.pathname}`, error);
     return errorPage(500, "Server Error", "Something went wrong on our side. Please try again.");
   }

@@ -7,6 +7,8 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { createApp, page } from "../../mod.ts";
 import { createTestServices } from "../../testing.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
+import { redisAvailability, startRedisServer, uniquePrefix } from "../_support/redis.ts";
+import { RedisStore } from "../../storage/redis_store.ts";
 
 Deno.test("Response.redirect from a page is answered as the redirect, with security headers", async () => {
   await using services = await createTestServices();
@@ -99,4 +101,31 @@ Deno.test("a HEAD of a page that streams on, waits, or fails is answered at once
   }
   assertEquals([...cancelled].sort(), ["endless", "feed"]);
   await app.close();
+});
+
+Deno.test({
+  name: "a page whose store is away is answered 503 with Retry-After and one warning, not a 500",
+  ignore: !(await redisAvailability({ privateServer: true })).available,
+  fn: async () => {
+    using captured = new CapturedLog();
+    await using redis = await startRedisServer();
+    const store = await RedisStore.open({ url: redis.url, prefix: uniquePrefix("away") });
+    await using services = await createTestServices({ logLevel: "warn" }, { store });
+    const app = createApp({
+      routes: [
+        page("GET", "/profile/", async () => Response.json(await store.get(["users", "ada"]))),
+      ],
+      services,
+    });
+    assertEquals((await app.handle(new Request("http://localhost/profile/"))).status, 200);
+    await redis.stop(); // Redis restarting, say
+    const response = await app.handle(new Request("http://localhost/profile/"));
+    assertEquals(response.status, 503);
+    assertEquals(response.headers.get("retry-after"), "5");
+    assertStringIncludes(await response.text(), "briefly unavailable");
+    const lines = captured.lines.filter((line) => line.includes("/profile/"));
+    assertEquals(lines.length, 1, lines.join("\n"));
+    assertStringIncludes(lines[0], "met an unavailable backend");
+    await app.close();
+  },
 });
