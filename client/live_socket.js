@@ -69,7 +69,8 @@ export class LiveSocket {
   #stopped = false;
   #started = false;
   #lastHeard = 0;
-  #pinged = false;
+  /** When the heartbeat's ping went out, unanswered so far (0: none waits). */
+  #pingedAt = 0;
   #heartbeatTimer = 0;
   #openTimer = 0;
   /** The page's listeners, removed on `stop()` so a closed socket is not kept alive by them. */
@@ -160,7 +161,7 @@ export class LiveSocket {
     ws.onmessage = (event) => {
       if (ws !== this.#socket) return;
       this.#lastHeard = performance.now();
-      this.#pinged = false;
+      this.#pingedAt = 0;
       const decode = this.#options.decode ?? jsonObjects;
       for (const frame of decode(event.data)) {
         // A handler may stop the socket or reconnect: the rest of this message is stale then.
@@ -206,11 +207,14 @@ export class LiveSocket {
     clearTimeout(this.#heartbeatTimer);
     if (!beat) return;
     this.#lastHeard = performance.now();
-    this.#pinged = false;
+    this.#pingedAt = 0;
     const wake = () => {
       if (ws !== this.#socket) return;
-      const quiet = performance.now() - this.#lastHeard;
-      if (this.#pinged && quiet >= beat.idleMs + beat.timeoutMs) {
+      const now = performance.now();
+      const quiet = now - this.#lastHeard;
+      // Given up timeoutMs after the ping went out, not after the last frame: a page that was
+      // frozen or asleep pings late, and its answer needs its own round trip.
+      if (this.#pingedAt !== 0 && now - this.#pingedAt >= beat.timeoutMs) {
         // No close will come from a connection that died this way: it is lost now.
         this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false });
         try {
@@ -220,12 +224,14 @@ export class LiveSocket {
         }
         return;
       }
-      if (!this.#pinged && quiet >= beat.idleMs) {
-        this.#pinged = true;
+      if (this.#pingedAt === 0 && quiet >= beat.idleMs) {
+        this.#pingedAt = now;
         ws.send(PING_FRAME);
       }
-      const due = this.#pinged ? beat.idleMs + beat.timeoutMs : beat.idleMs;
-      this.#heartbeatTimer = setTimeout(wake, Math.max(10, due - quiet));
+      const wait = this.#pingedAt !== 0
+        ? this.#pingedAt + beat.timeoutMs - now
+        : beat.idleMs - quiet;
+      this.#heartbeatTimer = setTimeout(wake, Math.max(10, wait));
     };
     this.#heartbeatTimer = setTimeout(wake, beat.idleMs);
   }

@@ -344,6 +344,26 @@ Deno.test("heartbeat: a dead server is noticed idleMs + timeoutMs after its last
   });
 });
 
+Deno.test("heartbeat: a page that wakes late (frozen, asleep) waits timeoutMs for its ping's answer", async () => {
+  await withManualClock(async (clock) => {
+    const { live, sockets, states } = client({ heartbeat: { idleMs: 25_000, timeoutMs: 10_000 } });
+    live.start();
+    const socket = await sockets.next();
+    open(socket);
+    // The page's timers did not run for 40 s: the ping due at 25 s goes out only now.
+    clock.now = 40_000;
+    clock.advanceTo(40_000);
+    assert(socket.sent.includes(PING_FRAME));
+    // Its answer takes a real round trip (50 ms): the healthy socket stays open.
+    clock.advanceTo(40_050);
+    socket.onmessage?.({ data: PONG });
+    clock.advanceTo(60_000);
+    assertEquals([live.isOpen, socket.closedWith], [true, null]);
+    assertEquals(states.filter((state) => state.startsWith("reconnecting")), []);
+    live.stop();
+  });
+});
+
 // The page's clock may be stepped (NTP, a laptop resumed): the heartbeat measures silence with
 // the monotonic clock, so a step neither drops a healthy socket nor hides a dead one.
 Deno.test("heartbeat: a wall clock stepped forward or back changes nothing", async () => {
