@@ -213,6 +213,7 @@ export class ProcessLayer implements GroupLayer {
         if (origin === local.processId) return; // delivered locally when it was sent
         local.deliverToGroup(group, event);
       },
+      groupGap: (group): void => local.signalGap(group),
       channelEvent: (channel, event): void => void local.deliverToChannel(channel, event),
       namedEvent: (name, event): void => {
         // Taken from the queue just as the last listener here stopped: lost, but not unseen.

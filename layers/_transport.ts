@@ -12,6 +12,11 @@ export interface TransportInbox {
   readonly processId: string;
   /** A group event from any publisher; the layer skips it when `origin` is this process. */
   groupEvent(group: string, event: LayerEvent, origin: string | null): void;
+  /**
+   * The transport may have lost group events to this process (its subscription to `group` was
+   * down and is back): its members are told (the layer's `layer.gap`), and no event is counted.
+   */
+  groupGap(group: string): void;
   /** An event for one of this process's channels. */
   channelEvent(channel: string, event: LayerEvent): void;
   /** An event for the named channel `name`, taken for one of this process's listeners. */

@@ -1,7 +1,10 @@
 import type { Deliver, GroupSize, LayerEvent, LayerStats, SendResult } from "./layer.ts";
-import { noListenerResult, validateEvent, validateGroupName } from "./layer.ts";
+import { LAYER_GAP, noListenerResult, validateEvent, validateGroupName } from "./layer.ts";
 import { log } from "../telemetry/log.ts";
 import { checkedEventJson } from "./event_json.ts";
+
+// One frozen object for every group and member.
+const GAP_EVENT: LayerEvent = Object.freeze({ type: LAYER_GAP });
 
 /** Called when a group gets its first local member or loses its last one. */
 export interface MembershipHooks {
@@ -139,6 +142,15 @@ export class LocalGroups {
       }
     }
     return this.#count(delivered, dropped, event, group);
+  }
+
+  /**
+   * Tells every local member of `group` that the layer may have lost events to it
+   * ({@linkcode LAYER_GAP}): no event was sent, so none is counted.
+   */
+  signalGap(group: string): void {
+    const members = this.#members.get(group);
+    if (members) { for (const deliver of members.values()) safeDeliver(deliver, GAP_EVENT); }
   }
 
   /** Adds a listener of the named channel `name`; true when it is the first one here. */

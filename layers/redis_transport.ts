@@ -9,7 +9,7 @@
  * cluster counts only those of the node it was sent to). Through Sentinels, publishing goes to
  * the master and node-redis moves the subscriptions to the new master after a failover.
  */
-import { LAYER_GAP, type LayerEvent } from "./layer.ts";
+import type { LayerEvent } from "./layer.ts";
 import type { NamedSent, Published, Transport, TransportInbox } from "./_transport.ts";
 import { COUNT_LISTENERS_LUA, ListenerRegistry, QueueReader } from "./_redis_queues.ts";
 import {
@@ -60,9 +60,6 @@ if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
 return 1`;
-
-// One frozen object for every group: members take it in turn, as any group's event.
-const GAP_EVENT: LayerEvent = Object.freeze({ type: LAYER_GAP });
 
 /** Seconds one `BLPOP` waits before it is issued again. */
 const POP_TIMEOUT_SECONDS = 5;
@@ -305,13 +302,13 @@ export class RedisTransport implements Transport {
 
   /**
    * After a reconnect: subscribe every group that has local members (no-op if present), then
-   * tell its members what was published meanwhile did not reach them ({@linkcode LAYER_GAP}).
+   * tell its members what was published meanwhile did not reach them (the layer's `layer.gap`).
    */
   #resubscribe(): void {
     for (const group of this.#subscribed.keys()) {
       const channel = groupChannel(this.#options.prefix, group);
       this.#subscribeGroup(group, channel).then(
-        () => this.#inbox?.groupEvent(group, GAP_EVENT, null),
+        () => this.#inbox?.groupGap(group),
         (error) => log.warn(`Could not resubscribe to ${channel}`, error),
       );
     }

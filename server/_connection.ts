@@ -533,22 +533,20 @@ export class WebSocketConnection implements Connection {
     return this.#hooks.drained?.call(this.#hooks);
   }
 
-  // The layer may have lost events to this socket ({@linkcode LAYER_GAP}): in turn with its
-  // hooks, the route re-checks it (a log-out's close may be among them), then, as after events
-  // dropped for a slow reader, the consumer sends again what it can. Each of the socket's
-  // groups says so at once after a restore: it is done once for them all.
+  // The layer may have lost events to this socket ({@linkcode LAYER_GAP}): the route re-checks
+  // it (a log-out's close may be among them), on its own rather than in turn with the hooks (a
+  // store slow to come back must not hold the socket's events), and, as after events dropped
+  // for a slow reader, the consumer sends again what it can, in turn. Each of the socket's
+  // groups says so at once after a restore: one re-check serves them all.
   #layerGap(): void {
     if ((this.#state & (GAP_PENDING | FINISHED | CLOSING)) !== 0) return;
     this.#state |= GAP_PENDING;
-    if (!this.#enqueue(() => this.#afterGap())) this.#state &= ~GAP_PENDING;
-  }
-
-  async #afterGap(): Promise<void> {
-    try {
-      await this.#onLayerGap?.(this);
-      if ((this.#state & (FINISHED | CLOSING)) === 0) await this.#drained();
-    } finally {
-      this.#state &= ~GAP_PENDING;
+    Promise.resolve(this.#onLayerGap?.(this))
+      .catch((error) => log.warn(`Could not re-check ${this.scope.path} after a gap`, error))
+      .finally(() => void (this.#state &= ~GAP_PENDING));
+    // With a full queue, once the socket has caught up, as after a drop.
+    if (this.#hooks.drained !== undefined && !this.#enqueue(() => this.#drained())) {
+      this.#watchDrain();
     }
   }
 

@@ -32,14 +32,28 @@ const BUSY_REPLY = /^(LOADING|OOM|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY)
 export function isBackendUnavailable(error: unknown): boolean {
   let current = error;
   for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    // node-redis names its errors by their class alone (`name` stays "Error").
-    const kind = current.constructor?.name ?? current.name;
-    if (CONNECTION_ERRORS.has(kind) || CONNECTION_ERRORS.has(current.name)) return true;
+    // node-redis names its errors by their class alone (`name` stays "Error"), and a reply's
+    // error is of a subclass of `ErrorReply` (`SimpleError`, `BlobError`).
+    const kinds = classNames(current);
+    if (kinds.some((kind) => CONNECTION_ERRORS.has(kind))) return true;
     const code = (current as { code?: unknown }).code;
     if (typeof code === "string" && NETWORK_CODES.has(code)) return true;
-    if (kind === "ErrorReply" && BUSY_REPLY.test(current.message)) return true;
+    if (kinds.includes("ErrorReply") && BUSY_REPLY.test(current.message)) return true;
     if (current.message.includes("database or disk is full")) return true;
     current = current.cause;
   }
   return false;
+}
+
+// The names of `error`'s classes, its own first, up to `Error`.
+function classNames(error: Error): string[] {
+  const names = [error.name];
+  for (
+    let prototype = Object.getPrototypeOf(error);
+    prototype !== null && prototype !== Error.prototype;
+    prototype = Object.getPrototypeOf(prototype)
+  ) {
+    names.push(prototype.constructor?.name ?? "");
+  }
+  return names;
 }

@@ -43,14 +43,17 @@ end
 
 // A publish first checks that the stream was last written on this master: after a failover,
 // what the old master took in its last moments is lost, and the new master would give those
-// offsets again; so would a Redis restarted from a snapshot older than its last writes. The master's replication id changes when a replica is
-// promoted (or a master restarts), so a record written under another id takes a new epoch
+// offsets again; so would a Redis restarted from a snapshot older than its last writes. The
+// master's replication id changes when a replica is promoted (or a master restarts, whatever
+// it loaded), so a record written under another id takes a new epoch
 // (ARGV[1]); offsets and events stay. The record keeps the epoch it left (`previous`) and the
 // offset it had then (`base`): a reader of that epoch at or before `base` saw only what this
 // master has, and goes on with no loss; one past it may have seen what was lost, and is told.
 const ENSURE_MASTER = `
-if ARGV[10] == '1' then
-  local master = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+local info = ARGV[10] == '1' and redis.pcall('INFO', 'replication')
+-- A Redis user without INFO (an ACL without @dangerous) cannot check: the publish goes on.
+if type(info) == 'string' then
+  local master = string.match(info, 'master_replid:(%x+)')
   if meta[5] ~= master then
     if meta[5] then
       redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'master', master, 'previous', epoch,

@@ -22,6 +22,7 @@ async function otherWorker(path: string, groups: string[]): Promise<BroadcastTra
   const inbox: TransportInbox = {
     processId: "other-worker",
     groupEvent: () => {},
+    groupGap: () => {},
     channelEvent: () => {},
     namedEvent: () => {},
   };
