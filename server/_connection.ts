@@ -533,21 +533,30 @@ export class WebSocketConnection implements Connection {
     return this.#hooks.drained?.call(this.#hooks);
   }
 
-  // The layer may have lost events to this socket ({@linkcode LAYER_GAP}): the route re-checks
-  // it (a log-out's close may be among them), on its own rather than in turn with the hooks (a
-  // store slow to come back must not hold the socket's events), and, as after events dropped
-  // for a slow reader, the consumer sends again what it can, in turn. Each of the socket's
+  // The layer may have lost events to this socket ({@linkcode LAYER_GAP}): in turn with its
+  // hooks, the route re-checks it (a log-out's close may be among them), then, as after events
+  // dropped for a slow reader, the consumer sends again what it can. In turn, so that nothing
+  // reaches a socket whose session ended before the re-check has said so. Each of the socket's
   // groups says so at once after a restore: one re-check serves them all.
   #layerGap(): void {
     if ((this.#state & (GAP_PENDING | FINISHED | CLOSING)) !== 0) return;
     this.#state |= GAP_PENDING;
-    Promise.resolve(this.#onLayerGap?.(this))
-      .catch((error) => log.warn(`Could not re-check ${this.scope.path} after a gap`, error))
-      .finally(() => void (this.#state &= ~GAP_PENDING));
-    // With a full queue, once the socket has caught up, as after a drop.
-    if (this.#hooks.drained !== undefined && !this.#enqueue(() => this.#drained())) {
-      this.#watchDrain();
+    if (this.#enqueue(() => this.#afterGap(true))) return;
+    // A full queue: the re-check runs now, and the resend once the socket has caught up.
+    void this.#afterGap(false);
+  }
+
+  async #afterGap(inTurn: boolean): Promise<void> {
+    try {
+      await this.#onLayerGap?.(this);
+    } catch (error) {
+      log.warn(`Could not re-check ${this.scope.path} after a gap`, error);
+    } finally {
+      this.#state &= ~GAP_PENDING;
     }
+    if ((this.#state & (FINISHED | CLOSING)) !== 0 || this.#hooks.drained === undefined) return;
+    if (inTurn) await this.#drained();
+    else this.#watchDrain();
   }
 
   // Reading `bufferedAmount` is a call into Deno's runtime: while the socket keeps up, ask on

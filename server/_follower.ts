@@ -140,16 +140,14 @@ export class Follower implements StreamFollower {
     for (const waitMs of REPLAY_WAITS_MS) {
       if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
       if (this.#conn.closed) return;
-      let read;
       try {
-        read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
+        const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
+        if (!read.complete || read.epoch !== epoch) return await this.#reenter();
+        await this.#sendOnFrom(read.events); // an offset sent already is skipped on a retry
+        return;
       } catch (error) {
         failure = error;
-        continue;
       }
-      if (!read.complete || read.epoch !== epoch) return await this.#reenter();
-      await this.#sendOnFrom(read.events);
-      return;
     }
     // What it missed cannot be sent: it reconnects, and its recovery says what it gets.
     log.warn(`Stream of "${this.#group}" could not be read to resend what was dropped`, failure);

@@ -102,6 +102,8 @@ Deno.test({
       const sessionId = headers.cookie.split("=")[1];
       const socket = new Communicator(a, "/ws/chat/lobby/", { headers });
       assertEquals((await socket.connect()).accepted, true);
+      const sender = new Communicator(b, "/ws/chat/lobby/");
+      await sender.connect();
       // A is cut off while the session ends on B: the log-out's close, sent through Redis, is
       // lost to A.
       await cutOffA(admin);
@@ -109,9 +111,21 @@ Deno.test({
       const close = { type: "connection.close", code: 4001, reason: "Logged out" };
       const sent = await b.services.layer.groupSend(await sessionGroup(sessionId), close);
       assertEquals(sent.remoteProcesses, 0, "A still heard the group: nothing was lost");
+      // The room goes on after the log-out: none of it may reach the logged-out socket.
+      sender.sendJson({ message: "after the log-out", ack: true, ref: "after" });
+      await sender.receiveJson();
+      await sender.receiveJson(); // its copy and its ack: stored
       await admitA(admin);
       // Once A is back, the socket's session is read again: gone, the socket closes.
       assertEquals(await socket.waitForClose(15_000), 4001);
+      const sentAfter: unknown[] = [];
+      for (;;) {
+        const frame = await socket.receiveJson().catch(() => null);
+        if (frame === null) break;
+        sentAfter.push(frame.message);
+      }
+      assertEquals(sentAfter, [], "the logged-out socket was sent what came after its log-out");
+      await sender.disconnect();
     } finally {
       await admin.quit();
     }

@@ -20,6 +20,8 @@ import {
   type StreamRead,
 } from "../../mod.ts";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
+import { LAYER_GAP } from "../../layers/layer.ts";
+import { CloseCode } from "../../server/close_codes.ts";
 
 type Frame = Record<string, unknown>;
 const GROUP = "notes";
@@ -646,4 +648,41 @@ Deno.test("a frameOf that throws on a live event is raised by the communicator, 
   await publish(services, "bad");
   const error = await assertRejects(() => comm.receive(), Error, "closed with 1011");
   assertStringIncludes(error.message, "RangeError: the app's bug in frameOf");
+});
+
+Deno.test("a resend whose stream cannot be read (its re-entry read fails too) closes the socket to reconnect, not as the consumer's failure", async () => {
+  await using services = await createTestServices();
+  let failing: "no" | "once incomplete" | "yes" = "no";
+  const real = services.streams;
+  const away = () => Promise.reject(new Error("store away"));
+  const streams = Object.assign(Object.create(real) as GroupStreams, {
+    since: (...args: Parameters<GroupStreams["since"]>) => {
+      if (failing === "no") return real.since(...args);
+      if (failing === "yes") return away();
+      failing = "yes"; // missed more than is kept, then the store goes away for good
+      return Promise.resolve({ epoch: "e", offset: 0, complete: false, events: [] });
+    },
+    latest: (...args: Parameters<GroupStreams["latest"]>) =>
+      failing === "yes" ? away() : real.latest(...args),
+  });
+  const following = new StreamFollowing(streams);
+  const consumer: Consumer = (conn) => {
+    const follower = following.follow(conn, "notes");
+    return {
+      async connect() {
+        await conn.groupAdd("notes");
+        await follower.enter();
+      },
+      drained: () => follower.resume(),
+      events: { note: (event) => follower.deliver(event) },
+    };
+  };
+  const comm = new Communicator({ consumer, services }, "/ws/notes/");
+  assert((await comm.connect()).accepted);
+  await real.publish("notes", { type: "note", text: "a" });
+  assertEquals((await comm.receiveJson()).text, "a");
+  failing = "once incomplete";
+  // What a restored Redis subscription hands the group's members: `drained`, so `resume()`.
+  await services.layer.groupSend("notes", { type: LAYER_GAP });
+  assertEquals(await comm.waitForClose(15_000), CloseCode.TRY_AGAIN_LATER);
 });
