@@ -24,22 +24,42 @@ async function openProcess(url: string, prefix: string) {
   return await createTestApp(GENEROUS, { layer, streams, store });
 }
 
-// A is cut off from Redis altogether, as a network partition or a Redis restart does: every
-// one of its connections is cut, and kept out until `admitA` (each then comes back on its own).
-async function cutOffA(admin: ReturnType<typeof createClient>) {
-  await admin.sendCommand(["ACL", "SETUSER", "a", "off"]);
-  await admin.sendCommand(["CLIENT", "KILL", "USER", "a"]);
+/**
+ * Two server processes on one private Redis: A connects as a Redis user of its own, whom the
+ * test can cut off (`cutOffA`: every one of A's connections is cut and kept out, as a network
+ * partition or a Redis restart does) and let back in (`admitA`: each connection then comes
+ * back on its own). `await using` closes it all.
+ */
+async function twoProcesses(name: string) {
+  const redis = await startRedisServer();
+  const admin = createClient({ url: redis.url });
+  await admin.connect();
+  await admin.sendCommand(["ACL", "SETUSER", "a", "on", ">a-secret", "~*", "&*", "+@all"]);
+  const prefix = uniquePrefix(name);
+  const a = await openProcess(`redis://a:a-secret@127.0.0.1:${redis.port}`, prefix);
+  const b = await openProcess(redis.url, prefix);
   // Redis closes killed connections on its next turn: none of A's may still be listed.
   const listed = async () =>
     String(await admin.sendCommand(["CLIENT", "LIST"])).includes(" user=a ");
-  for (let tries = 0; await listed(); tries++) {
-    if (tries > 100) throw new Error("A's connections are still open");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-function admitA(admin: ReturnType<typeof createClient>) {
-  return admin.sendCommand(["ACL", "SETUSER", "a", "on"]);
+  return {
+    a,
+    b,
+    async cutOffA() {
+      await admin.sendCommand(["ACL", "SETUSER", "a", "off"]);
+      await admin.sendCommand(["CLIENT", "KILL", "USER", "a"]);
+      for (let tries = 0; await listed(); tries++) {
+        if (tries > 100) throw new Error("A's connections are still open");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+    admitA: () => admin.sendCommand(["ACL", "SETUSER", "a", "on"]),
+    async [Symbol.asyncDispose]() {
+      await a[Symbol.asyncDispose]();
+      await b[Symbol.asyncDispose]();
+      await admin.quit();
+      await redis[Symbol.asyncDispose]();
+    },
+  };
 }
 
 Deno.test({
@@ -47,41 +67,31 @@ Deno.test({
     "a socket whose process lost its Redis subscription gets what was sent meanwhile, in a room gone quiet",
   ignore: !available,
   fn: async () => {
-    await using redis = await startRedisServer();
-    const admin = createClient({ url: redis.url });
-    await admin.connect();
-    try {
-      // Process A connects as a Redis user of its own, whom the test can keep out for a while.
-      await admin.sendCommand(["ACL", "SETUSER", "a", "on", ">a-secret", "~*", "&*", "+@all"]);
-      const prefix = uniquePrefix("gap");
-      await using a = await openProcess(`redis://a:a-secret@127.0.0.1:${redis.port}`, prefix);
-      await using b = await openProcess(redis.url, prefix);
-      const reader = new Communicator(a, "/ws/chat/quiet/?stream=1");
-      await reader.connect();
-      assertEquals((await reader.receiveJson()).type, "recovered");
-      const sender = new Communicator(b, "/ws/chat/quiet/");
-      await sender.connect();
-      sender.sendJson({ message: "before" });
-      assertEquals((await reader.receiveJson()).message, "before");
-      assertEquals((await sender.receiveJson()).message, "before");
-      // A is cut off until B's next message is stored.
-      await cutOffA(admin);
-      sender.sendJson({ message: "during", ack: true, ref: "d" });
-      // Its own copy and its ack, in either order: once acked, it is stored.
-      const answers = [await sender.receiveJson(), await sender.receiveJson()];
-      assertEquals(answers.map((frame) => [frame.type, frame.offset]).sort(), [
-        ["ack", 2],
-        ["chat.message", 2],
-      ]);
-      await admitA(admin);
-      // Nothing else is sent to the room: the message comes from the stream.
-      const missed = await reader.receiveJson(15_000);
-      assertEquals([missed.message, missed.offset], ["during", 2]);
-      await reader.disconnect();
-      await sender.disconnect();
-    } finally {
-      await admin.quit();
-    }
+    await using processes = await twoProcesses("gap");
+    const { a, b } = processes;
+    const reader = new Communicator(a, "/ws/chat/quiet/?stream=1");
+    await reader.connect();
+    assertEquals((await reader.receiveJson()).type, "recovered");
+    const sender = new Communicator(b, "/ws/chat/quiet/");
+    await sender.connect();
+    sender.sendJson({ message: "before" });
+    assertEquals((await reader.receiveJson()).message, "before");
+    assertEquals((await sender.receiveJson()).message, "before");
+    // A is cut off until B's next message is stored.
+    await processes.cutOffA();
+    sender.sendJson({ message: "during", ack: true, ref: "d" });
+    // Its own copy and its ack, in either order: once acked, it is stored.
+    const answers = [await sender.receiveJson(), await sender.receiveJson()];
+    assertEquals(answers.map((frame) => [frame.type, frame.offset]).sort(), [
+      ["ack", 2],
+      ["chat.message", 2],
+    ]);
+    await processes.admitA();
+    // Nothing else is sent to the room: the message comes from the stream.
+    const missed = await reader.receiveJson(15_000);
+    assertEquals([missed.message, missed.offset], ["during", 2]);
+    await reader.disconnect();
+    await sender.disconnect();
   },
 });
 
@@ -90,44 +100,35 @@ Deno.test({
     "a log-out whose close was lost while the process's Redis subscription was down still closes its sockets there",
   ignore: !available,
   fn: async () => {
-    await using redis = await startRedisServer();
-    const admin = createClient({ url: redis.url });
-    await admin.connect();
-    try {
-      await admin.sendCommand(["ACL", "SETUSER", "a", "on", ">a-secret", "~*", "&*", "+@all"]);
-      const prefix = uniquePrefix("logout");
-      await using a = await openProcess(`redis://a:a-secret@127.0.0.1:${redis.port}`, prefix);
-      await using b = await openProcess(redis.url, prefix);
-      const headers = await loggedInHeaders(a.services, "ada");
-      const sessionId = headers.cookie.split("=")[1];
-      const socket = new Communicator(a, "/ws/chat/lobby/", { headers });
-      assertEquals((await socket.connect()).accepted, true);
-      const sender = new Communicator(b, "/ws/chat/lobby/");
-      await sender.connect();
-      // A is cut off while the session ends on B: the log-out's close, sent through Redis, is
-      // lost to A.
-      await cutOffA(admin);
-      await b.services.sessions.delete(sessionId);
-      const close = { type: "connection.close", code: 4001, reason: "Logged out" };
-      const sent = await b.services.layer.groupSend(await sessionGroup(sessionId), close);
-      assertEquals(sent.remoteProcesses, 0, "A still heard the group: nothing was lost");
-      // The room goes on after the log-out: none of it may reach the logged-out socket.
-      sender.sendJson({ message: "after the log-out", ack: true, ref: "after" });
-      await sender.receiveJson();
-      await sender.receiveJson(); // its copy and its ack: stored
-      await admitA(admin);
-      // Once A is back, the socket's session is read again: gone, the socket closes.
-      assertEquals(await socket.waitForClose(15_000), 4001);
-      const sentAfter: unknown[] = [];
-      for (;;) {
-        const frame = await socket.receiveJson().catch(() => null);
-        if (frame === null) break;
-        sentAfter.push(frame.message);
-      }
-      assertEquals(sentAfter, [], "the logged-out socket was sent what came after its log-out");
-      await sender.disconnect();
-    } finally {
-      await admin.quit();
+    await using processes = await twoProcesses("logout");
+    const { a, b } = processes;
+    const headers = await loggedInHeaders(a.services, "ada");
+    const sessionId = headers.cookie.split("=")[1];
+    const socket = new Communicator(a, "/ws/chat/lobby/", { headers });
+    assertEquals((await socket.connect()).accepted, true);
+    const sender = new Communicator(b, "/ws/chat/lobby/");
+    await sender.connect();
+    // A is cut off while the session ends on B: the log-out's close, sent through Redis, is
+    // lost to A.
+    await processes.cutOffA();
+    await b.services.sessions.delete(sessionId);
+    const close = { type: "connection.close", code: 4001, reason: "Logged out" };
+    const sent = await b.services.layer.groupSend(await sessionGroup(sessionId), close);
+    assertEquals(sent.remoteProcesses, 0, "A still heard the group: nothing was lost");
+    // The room goes on after the log-out: none of it may reach the logged-out socket.
+    sender.sendJson({ message: "after the log-out", ack: true, ref: "after" });
+    await sender.receiveJson();
+    await sender.receiveJson(); // its copy and its ack: stored
+    await processes.admitA();
+    // Once A is back, the socket's session is read again: gone, the socket closes.
+    assertEquals(await socket.waitForClose(15_000), 4001);
+    const sentAfter: unknown[] = [];
+    for (;;) {
+      const frame = await socket.receiveJson().catch(() => null);
+      if (frame === null) break;
+      sentAfter.push(frame.message);
     }
+    assertEquals(sentAfter, [], "the logged-out socket was sent what came after its log-out");
+    await sender.disconnect();
   },
 });
