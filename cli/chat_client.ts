@@ -231,6 +231,14 @@ async function run(options: ClientOptions): Promise<number> {
   let lastSentAt = -Infinity;
   let stopping = false;
   let sockets: WebSocket[] = [];
+  // Before the first attempt: a Ctrl-C while it connects is this client's to answer too.
+  let interrupted = false;
+  let openAtEnd = false;
+  const interrupt = () => {
+    interrupted = true;
+    stop();
+  };
+  Deno.addSignalListener("SIGINT", interrupt);
   const stream = connectStream(roomSocketUrl(options.url, options.room, options.token), {
     batch: true,
     WebSocket: handshakeWatching(
@@ -347,15 +355,10 @@ async function run(options: ClientOptions): Promise<number> {
     changes.notify();
     stream.close(1000);
   };
-  let interrupted = false;
-  const interrupt = () => {
-    interrupted = true;
-    stop();
-  };
-  Deno.addSignalListener("SIGINT", interrupt);
   if (!await firstConnect) {
     Deno.removeSignalListener("SIGINT", interrupt);
-    return exitCode;
+    if (interrupted) console.error("! Interrupted before the connection opened: nothing was sent");
+    return interrupted ? 1 : exitCode;
   }
   const reading = (async () => {
     for await (const line of lines(Deno.stdin.readable)) {
@@ -363,13 +366,21 @@ async function run(options: ClientOptions): Promise<number> {
       if (line.trim() !== "") await take(line);
     }
     // What waits goes out at its pace, and the answers to the last lines are worth a short
-    // wait; what never went out is reported.
-    const deadline = performance.now() + DRAIN_MS + queued.length * QUEUE_PACE_MS;
+    // wait, counted while connected: piped input waits for a lost connection however long it
+    // is, as while it was read. What never went out is reported.
+    const wait = () => performance.now() + DRAIN_MS + queued.length * QUEUE_PACE_MS;
+    let deadline = wait();
     while ((queued.length > 0 || inFlight.size > 0) && !stopping) {
+      if (!stream.isOpen && !typed) {
+        await changes.next();
+        deadline = wait();
+        continue;
+      }
       const leftMs = deadline - performance.now();
       if (leftMs <= 0) break;
       await Promise.race([changes.next(), new Promise((resolve) => setTimeout(resolve, leftMs))]);
     }
+    openAtEnd = stream.isOpen;
     stop();
   })();
   await closed;
@@ -377,7 +388,7 @@ async function run(options: ClientOptions): Promise<number> {
   // At the end of the input, or on Ctrl-C: what still waits was never sent.
   if (queued.length > 0) {
     notStored += queued.length;
-    const why = interrupted ? "interrupted" : "not connected";
+    const why = interrupted ? "interrupted" : openAtEnd ? "no answer in time" : "not connected";
     console.error(`! ${queued.length} message(s) not sent: ${why}`);
   }
   // The close frame goes out after every frame sent before it: once the server answered it,

@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import {
   connectFailure,
   formatFrame,
@@ -304,6 +304,52 @@ Deno.test("against a server without the stream protocol the client says its mess
     ["one", undefined],
     ["two", undefined],
   ]);
+});
+
+Deno.test("piped input that ended before an outage still waits for the connection, and is all stored", async () => {
+  await using server = await startTestServer();
+  await using proxy = startTcpProxy(server.port);
+  const other = await TestSocket.open(server.wsUrl("/ws/chat/ended/"));
+  const child = startClient(proxy.httpUrl(""), "ended");
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  await readUntilReader(stderr, "Connected to");
+  const piped = Array.from({ length: 20 }, (_, i) => `ended ${i + 1}`);
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(piped.join("\n") + "\n"));
+  await writer.close();
+  proxy.cut();
+  await readUntilReader(stderr, "Connection lost");
+  // Longer than the end of input waits for answers (5 s and the pace): the outage is the test.
+  await new Promise((resolve) => setTimeout(resolve, 7_000));
+  proxy.restore();
+  const { code } = await child.status;
+  const said = await readRest(stderr);
+  // A line in flight when the connection was cut may have been lost: it is said so, never
+  // dropped without a word. Every other line is stored, once.
+  const unconfirmed = piped.filter((line) =>
+    said.includes(`Not confirmed (the connection was lost before the server answered): ${line}`)
+  );
+  assert(unconfirmed.length <= 1, said);
+  assertEquals(said.includes("not sent"), false, said);
+  const stored = piped.filter((line) => !unconfirmed.includes(line));
+  const received: string[] = [];
+  while (received.length < stored.length) received.push(String((await other.nextJson()).message));
+  assertEquals(received, stored);
+  assertEquals(code, unconfirmed.length === 0 ? 0 : 1);
+  await child.stdout.cancel();
+  await other.close();
+});
+
+Deno.test("Ctrl-C before the connection opened exits 1 and says nothing was sent", async () => {
+  // A server that takes the connection and never answers the handshake.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const child = startClient(`http://127.0.0.1:${listener.addr.port}`, "never");
+  using accepted = await listener.accept();
+  child.kill("SIGINT");
+  const { code, stderr } = await child.output();
+  assertEquals(code, 1);
+  assertMatch(new TextDecoder().decode(stderr), /Interrupted before the connection opened/);
+  void accepted;
 });
 
 Deno.test("the terminal client says so and fails when it cannot connect", async () => {
