@@ -12,6 +12,7 @@ import { WebSocketConnection } from "./_connection.ts";
 import type { Connection } from "./consumer.ts";
 import type { FollowedRoute } from "./_followed_route.ts";
 import { frameBytes } from "./_send_checks.ts";
+import { throughOutage } from "./_through_outage.ts";
 import { eventJson } from "../layers/event_json.ts";
 import { enterStream, followsOffsets, positionOf, RECOVERED } from "./_stream_entry.ts";
 
@@ -47,8 +48,6 @@ const HELD_AT_MOST = 128;
 const ROOM_CHECK_MS = 50;
 /** How long a socket waits before it reads its stream again after a failed read, each time. */
 const READ_RETRY_MS = [100, 300, 900];
-/** How long a replay of what was dropped waits before each read of the stream (8 s in all). */
-const REPLAY_WAITS_MS = [0, 250, 500, 1000, 2000, 4000];
 
 /** A {@linkcode StreamFollower} of `group` for `conn`, on `route`. */
 export class Follower implements StreamFollower {
@@ -134,24 +133,15 @@ export class Follower implements StreamFollower {
   // from it (no longer kept, another epoch) enters again, as a gap would.
   async #replayMissed(): Promise<void> {
     const [epoch, last] = [this.#epoch, this.#last];
-    let failure: unknown;
-    // The stream's store may come back after the layer (a Redis outage's connections come back
-    // one by one): read again for a while before giving up.
-    for (const waitMs of REPLAY_WAITS_MS) {
-      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-      if (this.#conn.closed) return;
-      try {
-        const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
-        if (!read.complete || read.epoch !== epoch) return await this.#reenter();
-        await this.#sendOnFrom(read.events); // an offset sent already is skipped on a retry
-        return;
-      } catch (error) {
-        failure = error;
-      }
-    }
-    // What it missed cannot be sent: it reconnects, and its recovery says what it gets.
-    log.warn(`Stream of "${this.#group}" could not be read to resend what was dropped`, failure);
-    this.#conn.close(CloseCode.TRY_AGAIN_LATER, "Missed messages could not be sent: reconnect");
+    // What it missed cannot be sent without the stream: given up, it reconnects and recovers.
+    await throughOutage(this.#conn, async () => {
+      const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
+      if (!read.complete || read.epoch !== epoch) return await this.#reenter();
+      await this.#sendOnFrom(read.events); // an offset sent already is skipped on a retry
+    }, {
+      log: `Stream of "${this.#group}" could not be read to resend what was dropped`,
+      reason: "Missed messages could not be sent: reconnect",
+    });
   }
 
   // Sends the events of a read of this epoch that follow the position, in order, each once

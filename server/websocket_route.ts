@@ -23,6 +23,7 @@ import { closeSpread, type DrainClock, settlesWithin } from "./drain.ts";
 import { consumerRefusals } from "./_consumer_failures.ts";
 import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
 import { HandshakeScope, KEPT_HANDSHAKE_HEADERS } from "./_handshake_scope.ts";
+import { throughOutage } from "./_through_outage.ts";
 
 export { KEPT_HANDSHAKE_HEADERS };
 
@@ -344,10 +345,6 @@ function refusal(status: number, reason: string, headers: HeadersInit): Response
   return new Response(`${reason}\n`, { status, headers: all });
 }
 
-// How long a re-check waits before each read of the session (8 s in all, as a Redis outage's
-// connections come back one by one).
-const RECHECK_WAITS_MS = [0, 250, 500, 1000, 2000, 4000];
-
 // By services: one function for all the sockets of an app, not a closure per socket.
 const sessionRechecks = new WeakMap<Services, (conn: WebSocketConnection) => Promise<void>>();
 
@@ -362,22 +359,15 @@ function sessionRecheck(services: Services): (conn: WebSocketConnection) => Prom
     recheck = async (conn) => {
       const sessionId = conn.scope.sessionId;
       if (sessionId === null) return;
-      // The store may come back after the layer: read again for a while before giving up.
-      let failure: unknown;
-      for (const waitMs of RECHECK_WAITS_MS) {
-        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-        if (conn.closed) return;
-        try {
-          const gone = await services.sessions.get(sessionId) === null;
-          if (gone) conn.close(CloseCode.LOGGED_OUT, "Logged out");
-          return;
-        } catch (error) {
-          failure = error;
+      // Given up, it closes: unchecked, it may be a logged-out user's (its handshake checks).
+      await throughOutage(conn, async () => {
+        if (await services.sessions.get(sessionId) === null) {
+          conn.close(CloseCode.LOGGED_OUT, "Logged out");
         }
-      }
-      // Unchecked, it may be a logged-out user's: it reconnects, and its handshake checks.
-      log.warn(`Could not read the session again for ${conn.scope.path}; closing it`, failure);
-      conn.close(CloseCode.TRY_AGAIN_LATER, "Could not check the session: reconnect");
+      }, {
+        log: `Could not read the session again for ${conn.scope.path}; closing it`,
+        reason: "Could not check the session: reconnect",
+      });
     };
     sessionRechecks.set(services, recheck);
   }
