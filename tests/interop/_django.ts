@@ -24,6 +24,8 @@ const START_TIMEOUT_MS = 20_000;
 export interface DjangoLayerSettings {
   redisUrl: string;
   prefix: string;
+  /** channels_redis' `capacity` on Django's side (its default, 100, when left out). */
+  capacity?: number;
 }
 
 /** A running Daphne serving the fixture project. */
@@ -49,6 +51,7 @@ function djangoEnv(settings: DjangoLayerSettings): Record<string, string> {
     DJANGO_SETTINGS_MODULE: "mysite.settings",
     REDIS_URL: settings.redisUrl,
     CHANNELS_PREFIX: settings.prefix,
+    ...(settings.capacity === undefined ? {} : { CHANNELS_CAPACITY: String(settings.capacity) }),
   };
 }
 
