@@ -112,7 +112,8 @@ function sharedReads(streams: GroupStreams): StreamReads {
     // The hint is the route's, not a socket's (see `enterStream`): sockets still share reads.
     since: (group, position, options) =>
       shared(
-        `since\n${position.epoch}\n${position.offset}\n${options?.maxBytes}\n${group}`,
+        `since\n${position.epoch}\n${position.offset}\n${options?.maxBytes}\n` +
+          `${options?.pageBytes}\n${group}`,
         () => streams.since(group, position, options),
       ),
     latest: (group, count) =>

@@ -132,16 +132,35 @@ export class Follower implements StreamFollower {
   // Everything after the position, each frame once there is room for it; what cannot follow on
   // from it (no longer kept, another epoch) enters again, as a gap would.
   async #replayMissed(): Promise<void> {
-    const [epoch, last] = [this.#epoch, this.#last];
+    const epoch = this.#epoch;
     // What it missed cannot be sent without the stream: given up, it reconnects and recovers.
     await throughOutage(this.#conn, async () => {
-      const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
-      if (!read.complete || read.epoch !== epoch) return await this.#reenter();
-      await this.#sendOnFrom(read.events); // an offset sent already is skipped on a retry
+      // A retry reads on from what was sent already.
+      if (!await this.#sendPagesFrom(epoch)) await this.#reenter();
     }, {
       log: `Stream of "${this.#group}" could not be read to resend what was dropped`,
       reason: "Missed messages could not be sent: reconnect",
     });
+  }
+
+  // Reads what follows the position in `epoch` and sends it, page by page, up to the stream's
+  // offset at the last read: a page is about what the socket holds, so a socket far behind, or
+  // one that stopped reading, holds one page while it waits for room, not all it missed (times
+  // every such socket). False when the stream cannot follow on from the position (another
+  // epoch, or no longer kept); true once sent, or once the socket closed.
+  async #sendPagesFrom(epoch: string): Promise<boolean> {
+    const pageBytes = this.#conn.sendBound;
+    for (;;) {
+      const last = this.#last;
+      const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last }, {
+        pageBytes,
+      });
+      if (!read.complete || read.epoch !== epoch) return false;
+      if (!await this.#sendOnFrom(read.events)) return true;
+      // All sent, or a page that brought nothing on (a stream that ignores the hint has sent
+      // all it had): done.
+      if (this.#last >= read.offset || this.#last === last) return true;
+    }
   }
 
   // Sends the events of a read of this epoch that follow the position, in order, each once
@@ -290,15 +309,12 @@ export class Follower implements StreamFollower {
   async #readOn(): Promise<void> {
     const ahead = this.#ahead!;
     const [epoch, last] = [this.#epoch, this.#last];
-    if (ahead.epoch === epoch) {
-      const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last });
-      if (read.complete && read.epoch === epoch) {
-        if (!await this.#sendOnFrom(read.events)) return;
-        // No nearer: a read shared with a socket that began it a moment earlier may hold less
-        // than this one saw, so once more; twice, and the stream does not have it.
-        if (this.#last === last && ++this.#stalls > 1) this.#dropAhead();
-        return;
-      }
+    if (ahead.epoch === epoch && await this.#sendPagesFrom(epoch)) {
+      if (this.#conn.closed) return;
+      // No nearer: a read shared with a socket that began it a moment earlier may hold less
+      // than this one saw, so once more; twice, and the stream does not have it.
+      if (this.#last === last && ++this.#stalls > 1) this.#dropAhead();
+      return;
     }
     // Another epoch (the history was lost, or the stream went on in a new one after a master
     // change), or the gap is no longer kept.

@@ -135,7 +135,27 @@ if ARGV[3] == '0' and ARGV[2] == 'latest' then
 elseif ARGV[2] == 'latest' then
   entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3])
 else
-  entries = redis.call('XRANGE', KEYS[2], '(0-' .. ARGV[3], '+', 'COUNT', ARGV[4])
+  -- With a page (ARGV[5], bytes of JSON): the entries up to it, and at least one, read 64 at a
+  -- time, so that a reader far behind is not handed its whole backlog at each page.
+  local page = tonumber(ARGV[5]) or 0
+  local after, left, size, full = ARGV[3], tonumber(ARGV[4]), 0, false
+  while left > 0 and not full do
+    local count = left
+    if page > 0 and count > 64 then count = 64 end
+    local batch = redis.call('XRANGE', KEYS[2], '(0-' .. after, '+', 'COUNT', count)
+    for _, entry in ipairs(batch) do
+      local length = #entry[2][4]
+      if page > 0 and #entries > 0 and size + length > page then
+        full = true
+        break
+      end
+      entries[#entries + 1] = entry
+      size = size + length
+    end
+    if #batch < count then break end
+    left = left - #batch
+    after = string.sub(batch[#batch][1], 3)
+  end
 end
 local out = {epoch, offset, meta[6] or '', tonumber(meta[7]) or -1}
 for _, entry in ipairs(entries) do out[#out + 1] = entry[2][4] end

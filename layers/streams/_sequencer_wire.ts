@@ -16,7 +16,14 @@ export type SequencerRequest =
     event: LayerEvent;
     retention?: StreamRetention;
   }
-  | { type: "since"; id: number; group: string; position: StreamPosition; maxBytes?: number }
+  | {
+    type: "since";
+    id: number;
+    group: string;
+    position: StreamPosition;
+    maxBytes?: number;
+    pageBytes?: number;
+  }
   | { type: "latest"; id: number; group: string; count: number };
 
 /** The sequencer answers a request, or hands a Worker an event of a group. */

@@ -106,9 +106,19 @@ export class RetainedWindow {
     }
   }
 
-  /** Retained events with an offset above `offset`, oldest first. */
-  after(offset: number): StreamEvent[] {
-    return this.#events(this.#indexAfter(offset));
+  /**
+   * Retained events with an offset above `offset`, oldest first; with `pageCharacters`, only
+   * the first of them that come to at most that much JSON (at least one).
+   */
+  after(offset: number, pageCharacters?: number): StreamEvent[] {
+    const from = this.#indexAfter(offset);
+    if (pageCharacters === undefined) return this.#events(from);
+    let to = from;
+    for (let total = 0; to < this.#offsets.length; to++) {
+      total += this.#texts[to].length;
+      if (total > pageCharacters && to > from) break;
+    }
+    return this.#events(from, to);
   }
 
   /** The offset of the first retained event above `offset`, if any; no event is read. */
@@ -175,11 +185,11 @@ export class RetainedWindow {
     return Math.min(this.#offsets.length, this.#head + Math.max(0, offset + 1 - first));
   }
 
-  // Every retained event from index `from`, parsed in one go.
-  #events(from: number): StreamEvent[] {
-    if (from >= this.#offsets.length) return [];
+  // The retained events from index `from` up to `to` (the end), parsed in one go.
+  #events(from: number, to: number = this.#offsets.length): StreamEvent[] {
+    if (from >= to) return [];
     const texts = this.#texts;
-    const inside = from === texts.length - 1 ? texts[from] : texts.slice(from).join(",");
+    const inside = from === to - 1 ? texts[from] : texts.slice(from, to).join(",");
     return JSON.parse(`[${inside}]`) as StreamEvent[];
   }
 }

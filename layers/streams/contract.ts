@@ -45,6 +45,14 @@ export interface SinceOptions {
    * bytes; see `Connection.sendCapacity`).
    */
   maxBytes?: number;
+  /**
+   * A page: about this much of the events' JSON at most, and at least one event. A stream may
+   * then answer with only the first events after the position; `complete`, `epoch` and `offset`
+   * still speak for the whole read, so a reader whose last event is below `offset` reads on
+   * from it. A hint, which a stream may ignore and answer with every event. It bounds what a
+   * reader holds while it waits to send them: a slow socket catching up, times thousands.
+   */
+  pageBytes?: number;
 }
 
 /** The reason of a read refused because what was missed is more than `maxBytes`. */

@@ -207,7 +207,7 @@ export class MemoryStreams implements GroupStreams {
       epoch: window.epoch,
       offset: window.offset,
       complete: true,
-      events: window.after(offset),
+      events: window.after(offset, options.pageBytes),
     };
   }
 

@@ -69,6 +69,7 @@ import {
   type PublishOptions,
   PublishUnconfirmedError,
   retainedAtMost,
+  type SinceOptions,
   sinceVerdict,
   type StreamEvent,
   type StreamPosition,
@@ -274,13 +275,19 @@ export class RedisStreams implements GroupStreams {
     }
   }
 
-  async since(group: string, position: StreamPosition): Promise<StreamRead> {
+  async since(
+    group: string,
+    position: StreamPosition,
+    options: SinceOptions = {},
+  ): Promise<StreamRead> {
     validateGroupName(group);
     validatePosition(position);
+    const page = options.pageBytes;
     const [read, previous] = await this.#read(group, [
       "since",
       String(position.offset),
       String(MAX_READ),
+      String(typeof page === "number" && page > 0 ? Math.floor(page) : 0),
     ]);
     // A position in the epoch a master change left, within what the new master has: it goes on.
     const goesOn = position.epoch === previous.epoch && position.offset <= previous.base;

@@ -86,8 +86,10 @@ export class SequencedStreams implements GroupStreams {
     options: SinceOptions = {},
   ): Promise<StreamRead> {
     // The position is checked by the sequencer's streams.
-    const { maxBytes } = options;
-    return this.#read(await this.#ask({ type: "since", id: 0, group, position, maxBytes }));
+    const { maxBytes, pageBytes } = options;
+    return this.#read(
+      await this.#ask({ type: "since", id: 0, group, position, maxBytes, pageBytes }),
+    );
   }
 
   async latest(group: string, count: number): Promise<StreamRead> {

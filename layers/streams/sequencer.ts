@@ -100,6 +100,7 @@ export class StreamSequencer {
           id,
           read: await this.#streams.since(request.group, request.position, {
             maxBytes: request.maxBytes,
+            pageBytes: request.pageBytes,
           }),
         };
       } else {

@@ -686,3 +686,45 @@ Deno.test("a resend whose stream cannot be read (its re-entry read fails too) cl
   await services.layer.groupSend("notes", { type: LAYER_GAP });
   assertEquals(await comm.waitForClose(15_000), CloseCode.TRY_AGAIN_LATER);
 });
+
+Deno.test("a socket that missed much more than it holds gets it page by page, each once and in order, not all read at once", async () => {
+  await using services = await createTestServices();
+  const real = services.streams;
+  const pages: number[] = []; // the characters of events each read handed out
+  const streams = Object.assign(Object.create(real) as GroupStreams, {
+    since: async (...args: Parameters<GroupStreams["since"]>) => {
+      const read = await real.since(...args);
+      pages.push(read.events.reduce((sum, event) => sum + JSON.stringify(event).length, 0));
+      return read;
+    },
+    latest: (...args: Parameters<GroupStreams["latest"]>) => real.latest(...args),
+  });
+  const following = new StreamFollowing(streams);
+  // Follows the stream without taking its live events: all it sends comes from reads.
+  const consumer: Consumer = (conn) => {
+    const follower = following.follow(conn, GROUP);
+    return {
+      async connect() {
+        await conn.groupAdd("gaps");
+        await follower.enter(new URLSearchParams("stream=1"));
+      },
+      drained: () => follower.resume(),
+      events: {},
+    };
+  };
+  const comm = new Communicator({ consumer, services }, "/ws/notes/");
+  assert((await comm.connect()).accepted);
+  assertEquals((await comm.receiveJson()).type, RECOVERED);
+  const text = "n".repeat(2000);
+  const missed = 300; // about 600 KB, where a socket holds 256 KiB
+  for (let i = 1; i <= missed; i++) await real.publish(GROUP, { type: "note", text, i });
+  pages.length = 0;
+  await services.layer.groupSend("gaps", { type: LAYER_GAP });
+  const got = [];
+  for (let n = 0; n < missed; n++) got.push((await comm.receiveJson()).i);
+  assertEquals(got, Array.from({ length: missed }, (_, i) => i + 1));
+  assert(await comm.receiveNothing(100), "an event came twice");
+  const bound = 256 * 1024 + 2100; // what a socket holds, and one event over it
+  assert(pages.length > 1, `read in one go: ${pages}`);
+  assert(Math.max(...pages) <= bound, `a read handed out more than a socket holds: ${pages}`);
+});

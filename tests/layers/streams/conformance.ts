@@ -46,6 +46,8 @@ export interface StreamConformanceOptions {
   orderedAcrossPublishers?: boolean;
   /** `since` with `maxBytes` refuses, unread, what comes to more (a hint others may ignore). */
   refusesLargeReads?: boolean;
+  /** `since` with `pageBytes` answers with the first events only (a hint others may ignore). */
+  pagesReads?: boolean;
   ignore?: boolean;
   timeoutMs?: number;
 }
@@ -256,6 +258,27 @@ export function streamConformance(
     }
     const last = await c.b.streams.since(c.group, { epoch, offset: 9 }, { maxBytes: 5000 });
     assertEquals([last.complete, last.events.map((e) => e.n)], [true, [10]]);
+  });
+
+  test("since with pageBytes answers a page, or everything, and reading on from it gets the rest", async (c) => {
+    const text = "p".repeat(1000);
+    for (let n = 1; n <= 10; n++) await c.a.streams.publish(c.group, { type: "t", n, text });
+    const { epoch } = await c.b.streams.latest(c.group, 1);
+    const got: unknown[] = [];
+    let reads = 0;
+    for (let offset = 0; offset < 10; reads++) {
+      const read = await c.b.streams.since(c.group, { epoch, offset }, { pageBytes: 3500 });
+      assertEquals([read.complete, read.epoch, read.offset], [true, epoch, 10]);
+      assert(read.events.length > 0, "a page with no event");
+      got.push(...read.events.map((e) => e.n));
+      offset = read.events.at(-1)!.offset;
+    }
+    assertEquals(got, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // About 1,050 characters an event: three a page, where a stream pages reads.
+    assertEquals(reads, options.pagesReads ? 4 : 1);
+    // An event longer than a page comes alone.
+    const alone = await c.b.streams.since(c.group, { epoch, offset: 4 }, { pageBytes: 10 });
+    assertEquals(alone.events.map((e) => e.n), options.pagesReads ? [5] : [5, 6, 7, 8, 9, 10]);
   });
 
   test("latest returns the last events, oldest first", async (c) => {

@@ -35,6 +35,7 @@ async function memoryWorld(): Promise<StreamWorld> {
 streamConformance("in-process streams", memoryWorld, {
   orderedAcrossPublishers: true,
   refusesLargeReads: true,
+  pagesReads: true,
 });
 
 // A run that publishes n = 1, 2, 3 to "room.a" and stops gracefully; resolves with its epoch.

@@ -44,7 +44,7 @@ function redisStreamsSuite(name: string, lingerMs?: number): void {
       },
       [Symbol.asyncDispose]: () => Promise.resolve(),
     });
-  }, { shared: true, ignore: !available });
+  }, { shared: true, pagesReads: true, ignore: !available });
 }
 
 redisStreamsSuite("redis streams");

@@ -38,6 +38,7 @@ streamConformance("streams of Workers through the parent's sequencer", sequenced
   shared: true,
   orderedAcrossPublishers: true,
   refusesLargeReads: true,
+  pagesReads: true,
 });
 
 Deno.test("sequenced streams: a publish answers with its Worker's own delivery and the other Workers, timed for the metrics", async () => {
