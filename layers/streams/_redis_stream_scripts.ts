@@ -6,8 +6,8 @@
  * 3 the channel to publish on (or none), 4 and 5 the retention in messages and milliseconds,
  * 6 the `MAXLEN ~` cap, 7 `PUBLISH` or `SPUBLISH`, 8 the opening of what is published,
  * 9 this process's witness channel, 10 "1" to check the master, 11 how long a kept foreign
- * event is remembered (ms); a read's are 1 the epoch, then "since" and an offset and a count,
- * or "latest" and a count.
+ * event is remembered (ms); a read's are 1 the epoch, then "since", an offset, a count and a
+ * page in bytes (0 or none: no page), or "latest" and a count.
  */
 
 import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
