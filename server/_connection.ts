@@ -40,6 +40,7 @@ import {
   type ConnectRefusal,
   dispatchFrame,
   type EventHandler,
+  hooksOf,
   ownEventHandler,
   runConnectHook,
   runDisconnectHook,
@@ -48,7 +49,7 @@ import {
 import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
 import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before_open.ts";
 import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
-import { consumerFailures } from "./_consumer_failures.ts";
+import { consumerFailures, lateFailures } from "./_consumer_failures.ts";
 import { watchDrain } from "./_drain_watch.ts";
 import {
   logConsumerFailure,
@@ -178,13 +179,7 @@ export class WebSocketConnection implements Connection {
     this.#limits = options.limits;
     this.#gate = new FrameGate(options.limits);
     this.channelName = this.#layer.newChannel((event) => this.#deliver(event));
-    try {
-      this.#hooks = consumer(this);
-    } catch (error) {
-      // Failed in `connect`'s place: refused with 500 and logged there, and what was taken for
-      // the socket (its channel, its place under the caps) is given back as on any refusal.
-      this.#hooks = { connect: () => Promise.reject(error) };
-    }
+    this.#hooks = hooksOf(consumer, this);
   }
 
   get closed(): boolean {
@@ -679,6 +674,7 @@ export class WebSocketConnection implements Connection {
     // By the socket, or until there is one by this connection (a handler that ran between
     // `connect` and the upgrade): `attach` moves it.
     consumerFailures.set(this.#socket ?? this, error);
+    if ((this.#state & FINISHED) !== 0) this.#failedLate(error);
     this.#state |= FAILED; // and what still arrives before the close is not handled either
     this.#dropWaiting();
     this.close(CloseCode.INTERNAL_ERROR, "Internal server error");
@@ -743,8 +739,16 @@ export class WebSocketConnection implements Connection {
     );
     await this.#handledBeforeClose();
     await this.#release();
-    await runDisconnectHook(this.#hooks, code, this.scope.path);
+    const failure = await runDisconnectHook(this.#hooks, code, this.scope.path);
+    if (failure !== undefined) this.#failedLate(failure);
     this.#markDone();
+  }
+
+  // A hook failed after the close, where no close code can tell of it: kept for the
+  // communicator (the first such failure), as it is logged.
+  #failedLate(error: unknown): void {
+    const key = this.#socket ?? this;
+    if (!lateFailures.has(key)) lateFailures.set(key, error);
   }
 
   // What reached the socket before it closed is handled first, in order, and the hook that runs

@@ -14,3 +14,10 @@ export const consumerRefusals: WeakMap<Request, ConnectRefusal> = new WeakMap();
  * socket; by the connection while it has none yet.
  */
 export const consumerFailures: WeakMap<SocketLike | object, unknown> = new WeakMap();
+
+/**
+ * What a hook threw once the socket had closed, by the socket: the `disconnect` hook, or a hook
+ * that was still running at the close. The first one only; the communicator's `disconnect()`
+ * and `waitForClose()` raise it, as Channels' communicator raises what the app raised.
+ */
+export const lateFailures: WeakMap<SocketLike | object, unknown> = new WeakMap();

@@ -2,7 +2,7 @@
  * Calling a consumer's hooks: which hook a frame or a layer event goes to, and what the
  * `connect` and `disconnect` hooks' outcomes mean for the connection (`_connection.ts`).
  */
-import type { ConsumerHooks } from "./consumer.ts";
+import type { Connection, Consumer, ConsumerHooks } from "./consumer.ts";
 import type { LayerEvent } from "../layers/layer.ts";
 import { CloseCode, ProtocolError } from "./close_codes.ts";
 import type { IncomingFrame } from "./_frame_gate.ts";
@@ -21,6 +21,37 @@ export interface ConnectRefusal {
   code?: number;
   /** What the hook threw, for a 500. */
   error?: unknown;
+}
+
+/**
+ * The hooks `consumer` builds for `conn`. A consumer that throws, or returns something other
+ * than its hooks (an `async` consumer's promise, `undefined`), fails in `connect`'s place: the
+ * handshake is refused with 500 and logged, and what was taken for the socket (its channel, its
+ * place under the caps) is given back as on any refusal. Type-checked code cannot return a
+ * promise here, but `deno run` does not type-check, and its hooks would be ignored in silence.
+ */
+export function hooksOf(consumer: Consumer, conn: Connection): ConsumerHooks {
+  let hooks: unknown;
+  try {
+    hooks = consumer(conn);
+  } catch (error) {
+    return { connect: () => Promise.reject(error) };
+  }
+  const problem = notHooks(hooks);
+  if (problem === null) return hooks as ConsumerHooks;
+  const error = new TypeError(
+    `The consumer of ${conn.scope.path} returned ${problem}, not its hooks: a consumer is ` +
+      "`(conn) => ({ connect, receive, ... })`, called synchronously; do async work in `connect`",
+  );
+  return { connect: () => Promise.reject(error) };
+}
+
+// What is wrong with a consumer's result, or null when it is a hooks object.
+function notHooks(hooks: unknown): string | null {
+  if (hooks === null || hooks === undefined) return String(hooks);
+  if (typeof hooks !== "object") return `a ${typeof hooks}`;
+  if (typeof (hooks as { then?: unknown }).then === "function") return "a promise";
+  return null;
 }
 
 /**
@@ -45,16 +76,21 @@ export async function runConnectHook(
   }
 }
 
-/** Runs the `disconnect` hook; a failure is logged, never thrown. */
+/**
+ * Runs the `disconnect` hook; a failure is logged, never thrown, and resolved with (else
+ * `undefined`) for the communicator to raise.
+ */
 export async function runDisconnectHook(
   hooks: ConsumerHooks,
   code: number,
   path: string,
-): Promise<void> {
+): Promise<unknown> {
   try {
     await hooks.disconnect?.(code);
+    return undefined;
   } catch (error) {
     log.error(`Consumer disconnect failed on ${path}`, error);
+    return error ?? new Error(`disconnect threw ${error}`);
   }
 }
 

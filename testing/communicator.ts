@@ -27,7 +27,7 @@ import {
   type UpgradeWebSocket,
   websocketHandler,
 } from "../server/websocket_route.ts";
-import { consumerFailures, consumerRefusals } from "../server/_consumer_failures.ts";
+import { consumerFailures, consumerRefusals, lateFailures } from "../server/_consumer_failures.ts";
 import { denoCanAnswer } from "../server/handshake.ts";
 import { withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
@@ -244,7 +244,11 @@ export class Communicator {
       if (this.#closeCode !== null) {
         this.#closeSeen = true;
         const failure = consumerFailures.get(this.socket);
-        if (failure !== undefined) throw consumerFailed(`closed with ${this.#closeCode}`, failure);
+        if (failure !== undefined) {
+          // Told here, so not again by `disconnect()` or `waitForClose()`.
+          if (lateFailures.get(this.socket) === failure) lateFailures.delete(this.socket);
+          throw consumerFailed(`closed with ${this.#closeCode}`, failure);
+        }
         throw new Error(`No frame: the socket closed with ${this.#closeCode}`);
       }
       if (!await this.#wait(deadline - Date.now())) {
@@ -278,7 +282,8 @@ export class Communicator {
 
   /**
    * Closes from the client's end and waits for the consumer's `disconnect` to finish; rejects
-   * when that takes longer than `timeoutMs`.
+   * when that takes longer than `timeoutMs`, or with what the consumer raised after the close
+   * (its `disconnect` hook, or a hook still running then).
    */
   async disconnect(code = 1000, timeoutMs = HOOK_TIMEOUT_MS): Promise<void> {
     this.#closeSeen = true;
@@ -290,6 +295,7 @@ export class Communicator {
       `The consumer did not finish within ${timeoutMs} ms of the close: does its disconnect ` +
         "hook (or a hook still running) ever resolve?",
     );
+    this.#raiseLateFailure();
   }
 
   /** Waits for the server to close the socket; returns the code. */
@@ -303,7 +309,16 @@ export class Communicator {
     }
     await this.#live.finished(this.socket);
     this.#closeSeen = true;
+    this.#raiseLateFailure();
     return this.#closeCode;
+  }
+
+  // Raised once: a test that catches it and waits again is not told twice.
+  #raiseLateFailure(): void {
+    const failure = lateFailures.get(this.socket);
+    if (failure === undefined) return;
+    lateFailures.delete(this.socket);
+    throw consumerFailed("after the close", failure);
   }
 
   #push(data: string | Uint8Array): void {

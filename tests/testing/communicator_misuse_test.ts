@@ -92,3 +92,87 @@ Deno.test("a handler that fails between connect and the open is raised by the co
   const error = await assertRejects(() => comm.receive(), Error, "closed with 1011");
   assertStringIncludes(error.message, "SyntaxError: the handler's bug");
 });
+
+Deno.test("a disconnect hook that throws rejects disconnect() with its error, once", async () => {
+  await using services = await createTestServices(); // whose log is silent
+  const leaky: Consumer = () => ({
+    disconnect() {
+      throw new TypeError("cleanup forgot the room");
+    },
+  });
+  const comm = new Communicator({ consumer: leaky, services }, "/ws/leaky/");
+  await comm.connect();
+  const error = await assertRejects(() => comm.disconnect(), Error, "after the close");
+  assertStringIncludes(error.message, "TypeError: cleanup forgot the room");
+  assertEquals((error.cause as Error).stack?.includes("communicator_misuse_test.ts"), true);
+  assertEquals(await comm.waitForClose(), 1000); // told once, not at every wait
+});
+
+Deno.test("a hook still running at the client's close that then throws rejects disconnect()", async () => {
+  await using services = await createTestServices();
+  let release = () => {};
+  const handling = new Promise<void>((resolve) => release = resolve);
+  let started = () => {};
+  const running = new Promise<void>((resolve) => started = resolve);
+  const slow: Consumer = () => ({
+    async receive() {
+      started();
+      await handling;
+      throw new RangeError("the slow hook's bug");
+    },
+  });
+  const comm = new Communicator({ consumer: slow, services }, "/ws/slow/");
+  await comm.connect();
+  comm.send("work");
+  await running;
+  const closing = comm.disconnect();
+  release();
+  const error = await assertRejects(() => closing, Error, "after the close");
+  assertStringIncludes(error.message, "RangeError: the slow hook's bug");
+});
+
+Deno.test("after the server closed, a disconnect hook that throws rejects waitForClose()", async () => {
+  await using services = await createTestServices();
+  const kicking: Consumer = (conn) => ({
+    receive: () => conn.close(4001, "bye"),
+    disconnect() {
+      throw new Error("disconnect's own bug");
+    },
+  });
+  const comm = new Communicator({ consumer: kicking, services }, "/ws/kick/");
+  await comm.connect();
+  comm.send("go");
+  await assertRejects(() => comm.waitForClose(), Error, "disconnect's own bug");
+});
+
+Deno.test("a consumer that fails in a hook and is closed with 1011 is told by receive(), not again after", async () => {
+  await using services = await createTestServices();
+  let disconnected = 0;
+  const buggy: Consumer = () => ({
+    receive() {
+      throw new RangeError("once");
+    },
+    disconnect: () => void disconnected++,
+  });
+  const comm = new Communicator({ consumer: buggy, services }, "/ws/buggy/");
+  await comm.connect();
+  comm.send("boom");
+  await assertRejects(() => comm.receive(), Error, "RangeError: once");
+  assertEquals(await comm.waitForClose(), 1011);
+  await comm.disconnect(); // the failure was told already
+  assertEquals(disconnected, 1);
+});
+
+Deno.test("a consumer that returns a promise or nothing is refused with 500, saying so", async () => {
+  await using services = await createTestServices();
+  // deno-lint-ignore require-await -- the mistake under test: an async consumer
+  const asyncConsumer = (async () => ({ connect: () => false })) as unknown as Consumer;
+  const nothing = (() => undefined) as unknown as Consumer;
+  const before = services.layer.stats().channels;
+  for (const [consumer, what] of [[asyncConsumer, "a promise"], [nothing, "undefined"]] as const) {
+    const comm = new Communicator({ consumer, services }, "/ws/wrong/");
+    const error = await assertRejects(() => comm.connect(), Error, "refused with 500");
+    assertStringIncludes(error.message, `returned ${what}, not its hooks`);
+    assertEquals(services.layer.stats().channels, before, "its channel was given back");
+  }
+});
