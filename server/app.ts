@@ -91,6 +91,22 @@ const SECURITY_HEADERS: Record<string, string> = {
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 };
 
+// With `METRICS_TOKEN`, `GET /metrics` is the framework's: an app's own page there is named at
+// start, with the setting that took it, rather than as a route the app registered twice.
+function checkMetricsPathFree(routes: readonly AppRoute[]): void {
+  const taken = routes.some((route) =>
+    route.path === METRICS_PATH && route.handler.kind === "http" &&
+    (route.method === "GET" || route.method === "HEAD")
+  );
+  if (taken) {
+    throw new TypeError(
+      `Route "${METRICS_PATH}": the app has a page there, and METRICS_TOKEN makes ` +
+        `GET ${METRICS_PATH} the metrics route. Move the page, or serve the metrics on their ` +
+        "own listener (METRICS_ADDRESS) without METRICS_TOKEN",
+    );
+  }
+}
+
 /** Builds an app from its route table and services. */
 export function createApp(options: AppOptions): App {
   const live = new LiveConnections();
@@ -102,6 +118,7 @@ export function createApp(options: AppOptions): App {
   const errorPage = options.errorPage ?? errorResponse;
   const { metricsToken, metricsAddress } = services.config;
   // Only with a token: never public by accident (a separate address is `serveApp`'s).
+  if (metricsToken !== "") checkMetricsPathFree(options.routes);
   const routes = metricsToken === ""
     ? options.routes
     : [...options.routes, page("GET", METRICS_PATH, metricsHandler(metricsToken))];

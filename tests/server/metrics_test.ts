@@ -3,7 +3,14 @@
  * pattern, never by path), and never public by accident (404 without a token or an address,
  * 401 with a missing or wrong token, a separate address that serves only /metrics).
  */
-import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import {
   type Consumer,
   createApp,
@@ -453,4 +460,17 @@ Deno.test("the largest groups leave out sessions' groups, however many browsers 
   } finally {
     await layer.close();
   }
+});
+
+Deno.test("with METRICS_TOKEN, an app's own GET /metrics page is named at start with the setting", async () => {
+  await using services = await createTestServices({ metricsToken: TOKEN });
+  const mine = page("GET", "/metrics", () => new Response("the app's own"));
+  const error = assertThrows(() => createApp({ routes: [mine], services }), TypeError);
+  assertStringIncludes(error.message, "METRICS_TOKEN makes GET /metrics the metrics route");
+  // Without the token the path is the app's.
+  await using free = await createTestServices({ metricsToken: "" });
+  const app = createApp({ routes: [mine], services: free });
+  const answer = await app.handle(new Request("http://localhost/metrics"));
+  assertEquals(await answer.text(), "the app's own");
+  await app.close();
 });
