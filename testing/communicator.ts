@@ -262,7 +262,15 @@ export class Communicator {
   async receiveJson<T = Record<string, unknown>>(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<T> {
     const frame = await this.receive(timeoutMs);
     if (typeof frame !== "string") throw new Error("Expected a text frame, got a binary one");
-    return JSON.parse(frame) as T;
+    try {
+      return JSON.parse(frame) as T;
+    } catch (error) {
+      // A batching client's frame (`_frame_batch.ts`) holds one JSON value per line.
+      const batched = frame.includes("\n") ? " (a batched frame: parse it line by line)" : "";
+      throw new SyntaxError(`The frame is not one JSON value${batched}: ${frame.slice(0, 200)}`, {
+        cause: error,
+      });
+    }
   }
 
   /**

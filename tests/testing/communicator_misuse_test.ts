@@ -176,3 +176,19 @@ Deno.test("a consumer that returns a promise or nothing is refused with 500, say
     assertEquals(services.layer.stats().channels, before, "its channel was given back");
   }
 });
+
+Deno.test("receiveJson of a batched frame says it is one, instead of a bare JSON error", async () => {
+  await using services = await createTestServices();
+  const twice: Consumer = (conn) => ({
+    receive() {
+      conn.sendJson({ n: 1 });
+      conn.sendJson({ n: 2 }); // in the same turn: one frame for a batching client
+    },
+  });
+  const comm = new Communicator({ consumer: twice, services }, "/ws/twice/?batch=1");
+  await comm.connect();
+  comm.send("go");
+  const error = await assertRejects(() => comm.receiveJson(), SyntaxError, "parse it line by line");
+  assertStringIncludes(error.message, '{"n":1}\n{"n":2}');
+  await comm.disconnect();
+});
