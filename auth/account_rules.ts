@@ -128,9 +128,13 @@ export function signUpErrors(input: SignUpInput, reserved: readonly string[] = [
   const taken = reserved.some((name) => lookalikeKey(name) === key);
   const errors: SignUpErrors = {
     username: taken ? ["This username is reserved."] : usernameErrors(username),
-    password1: passwordErrors(input.password1, username),
+    password1: [],
     password2: [],
   };
+  // Compared with the username only once it is valid, as Django's form compares it with the
+  // instance its valid fields built: an invalid one, 16,000 parts long, would cost the event
+  // loop seconds for a form refused anyway.
+  errors.password1 = passwordErrors(input.password1, errors.username.length === 0 ? username : "");
   if (input.password2 === "") errors.password2.push("This field is required.");
   else if (input.password1 !== input.password2) {
     errors.password2.push("The two password fields didn’t match.");
@@ -154,32 +158,44 @@ export function isTooSimilar(password: string, username: string): boolean {
   const name = username.toLowerCase();
   if (name === "") return false;
   if ([...name].length >= 3 && pw.includes(name)) return true;
+  // The password is counted once, not once per part: the work grows with the two lengths
+  // added, never multiplied (a form's fields are attacker-sized).
+  const pwCounts = characterCounts(pw);
+  const pwLength = [...pw].length;
   const parts = [...name.split(NON_WORD).filter(Boolean), name];
-  return parts.some((part) =>
-    !exceedsLengthRatio(pw, part) && quickRatio(pw, part) >= MAX_SIMILARITY
-  );
+  return parts.some((part) => {
+    const partLength = [...part].length;
+    return !exceedsLengthRatio(pwLength, partLength) &&
+      quickRatio(pwCounts, pwLength, part, partLength) >= MAX_SIMILARITY;
+  });
 }
 
 // Django's shortcut: a value far shorter than the password cannot make it guessable.
-function exceedsLengthRatio(password: string, value: string): boolean {
-  const pwLength = [...password].length;
-  const valueLength = [...value].length;
+function exceedsLengthRatio(pwLength: number, valueLength: number): boolean {
   return pwLength >= 10 * valueLength && valueLength < (MAX_SIMILARITY / 2) * pwLength;
 }
 
-/** Python's `SequenceMatcher.quick_ratio`: 2 * shared characters / total characters. */
-function quickRatio(a: string, b: string): number {
+function characterCounts(text: string): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const char of b) counts.set(char, (counts.get(char) ?? 0) + 1);
+  for (const char of text) counts.set(char, (counts.get(char) ?? 0) + 1);
+  return counts;
+}
+
+/**
+ * Python's `SequenceMatcher.quick_ratio`: 2 * shared characters / total characters, where a
+ * character is shared as many times as both hold it.
+ */
+function quickRatio(
+  aCounts: Map<string, number>,
+  aLength: number,
+  b: string,
+  bLength: number,
+): number {
   let shared = 0;
-  for (const char of a) {
-    const left = counts.get(char) ?? 0;
-    if (left > 0) {
-      shared++;
-      counts.set(char, left - 1);
-    }
+  for (const [char, count] of characterCounts(b)) {
+    shared += Math.min(count, aCounts.get(char) ?? 0);
   }
-  const total = [...a].length + [...b].length;
+  const total = aLength + bLength;
   return total === 0 ? 1 : (2 * shared) / total;
 }
 

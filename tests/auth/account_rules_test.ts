@@ -123,3 +123,29 @@ Deno.test("a username of 30,000 combining marks costs about what a plain one of 
   const marks = time("a" + "\u0301\u0316".repeat(15_000));
   assertLess(marks, Math.max(plain, 2) * 20, `${marks} ms against ${plain} ms`);
 });
+
+Deno.test("a sign-up form with a long invalid username and a long password costs what a valid one costs", () => {
+  const password = "x".repeat(31_000);
+  const time = (username: string) => {
+    const start = performance.now();
+    signUpErrors({ username, password1: password, password2: password });
+    return performance.now() - start;
+  };
+  time("warm-up");
+  // 75 word parts, the most a valid username of 150 characters holds.
+  const valid = time("a.".repeat(75));
+  // 16,000 parts, each compared with the whole password before: seconds on the event loop.
+  const invalid = time("a.".repeat(16_000));
+  assertLess(invalid, Math.max(valid, 2) * 10, `${invalid} ms against ${valid} ms`);
+});
+
+Deno.test("the similarity check counts a character as shared as often as both hold it", () => {
+  // Django's quick_ratio: "aab" and "abb" share a and b once each: 2 * 2 / 6 < 0.7.
+  assertFalse(isTooSimilar("aabxyz", "abb"));
+  // An invalid username is not compared, as Django compares the valid fields only.
+  const errors = signUpErrors({ username: "lovelace!", password1: "Lovelace!", password2: "x" });
+  assertEquals(errors.password1, []);
+  assertEquals(passwordErrors("Lovelace!", "lovelace"), [
+    "The password is too similar to the username.",
+  ]);
+});
