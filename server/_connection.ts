@@ -32,6 +32,7 @@ import {
   FAILED,
   FINISHED,
   GAP_PENDING,
+  NEVER_OPENED,
   OPEN,
   ROOM_SEEN,
   RUNNING,
@@ -86,6 +87,10 @@ export const PONG_FRAME = '{"type":"channels.pong"}';
  * closes the socket of a client that left during the handshake.
  */
 export const OPEN_TIMEOUT_MS = 5000;
+
+// The log line's reason for a socket that never opened.
+const NEVER_OPENED_REASON = `not opened ${OPEN_TIMEOUT_MS / 1000} s after its 101: the client ` +
+  "left during the upgrade, and Deno keeps its descriptor until the process exits";
 
 /** How long a closing socket waits for its client's close frame before it is let go. */
 export const CLOSE_TIMEOUT_MS = 5000;
@@ -404,7 +409,18 @@ export class WebSocketConnection implements Connection {
     } catch {
       // the socket is gone already
     }
-    void this.#closed(1006); // as a connection lost without a close frame reads
+    this.#state |= NEVER_OPENED;
+    this.#meter.neverOpened++;
+    // As a connection lost without a close frame reads, with why in the log line.
+    void this.#closed(1006, NEVER_OPENED_REASON);
+  }
+
+  /**
+   * True when the socket was upgraded but never opened: its client left during the upgrade,
+   * and Deno keeps its descriptor (see `OPEN_TIMEOUT_MS`).
+   */
+  get neverOpened(): boolean {
+    return (this.#state & NEVER_OPENED) !== 0;
   }
 
   #opened(): void {

@@ -35,3 +35,5 @@ export const ROOM_SEEN = 512;
 export const CLOSE_AT_OPEN = 1024;
 /** The layer may have lost events to this socket: its re-check and `drained` wait their turn. */
 export const GAP_PENDING = 2048;
+/** The socket was upgraded but never opened: its client left during the upgrade. */
+export const NEVER_OPENED = 4096;

@@ -62,6 +62,16 @@ function defineRouteSeries(r: MetricsRegistry, inputs: SeriesInputs): void {
     ),
     (meter) => meter.accepted,
   );
+  perRoute(
+    r.counter(
+      "channels_handshakes_never_opened_total",
+      "WebSockets upgraded whose client left before they opened; Deno keeps each one's " +
+        "descriptor until the process exits.",
+      route,
+      PER_ROUTE,
+    ),
+    (meter) => meter.neverOpened,
+  );
   const refused = r.counter(
     "channels_handshakes_refused_total",
     "WebSocket handshakes refused, by reason.",

@@ -63,6 +63,8 @@ export class RouteMeter {
   queueFull = 0;
   /** Frames dropped because more were sent before the socket opened than its queue holds. */
   beforeOpen = 0;
+  /** Sockets upgraded that never opened: their clients left during the upgrade. */
+  neverOpened = 0;
   /** Handshakes refused, by reason. */
   readonly refused: Record<RefusalReason, number> = Object.fromEntries(
     REFUSAL_REASONS.map((reason) => [reason, 0]),

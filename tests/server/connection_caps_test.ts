@@ -16,6 +16,8 @@ import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { RawWebSocket } from "../_support/raw_socket.ts";
 import { serveConsumer } from "../_support/serve_consumer.ts";
 import type { Consumer } from "../../server/consumer.ts";
+import type { SocketLike } from "../../server/_socket.ts";
+import { releaseWithSocket } from "../../server/websocket_route.ts";
 
 /** A socket to the echo route from `address` (the app trusts X-Forwarded-For), as `token`'s user. */
 async function open(app: TestApp, address: string, token?: string) {
@@ -215,4 +217,51 @@ Deno.test("a socket whose client never answers the server's close keeps its plac
     if (status === 429) await new Promise((resolve) => setTimeout(resolve, 20));
   }
   assertEquals(status, 101, "the place was not given back once the socket went");
+});
+
+// Deno's socket for a client that left during the upgrade: it never opens, and a close leaves
+// it closing for good (its descriptor is kept; no close event ever comes).
+function neverOpens(comm: Communicator): void {
+  comm.socket.open = () => {};
+  comm.socket.close = () => void (comm.socket.readyState = 2);
+}
+
+Deno.test("a socket that never opened keeps its address's place a while, not for good", async () => {
+  await using services = await createTestServices({ maxConnectionsPerAddress: 1 });
+  const { promise: gaveUp, resolve } = Promise.withResolvers<number>();
+  const consumer: Consumer = () => ({ disconnect: (code) => resolve(code) });
+  const app = createApp({
+    routes: [socket("/ws/left/", consumer)],
+    services,
+    upgrade: testUpgrade,
+  });
+  const left = new Communicator(app, "/ws/left/");
+  neverOpens(left);
+  assertEquals((await left.connect()).status, 101);
+  assertEquals(await gaveUp, 1006); // after OPEN_TIMEOUT_MS
+  // Its place is still taken: one address cannot make Deno keep descriptors without bound.
+  const next = new Communicator(app, "/ws/left/");
+  assertEquals((await next.connect()).status, 429);
+  const metrics = services.metrics.render();
+  assert(metrics.includes('channels_handshakes_never_opened_total{route="/ws/left/"} 1'), metrics);
+  await app.close();
+});
+
+Deno.test("the place of a socket that never opened is given back after its wait; a closing one's at its close", async () => {
+  const caps = new ConnectionCaps({ perAddress: 1, perUser: 0 });
+  const take = () => caps.acquire("192.0.2.7", null);
+  const closing = { readyState: 2, onclose: null as (() => void) | null };
+  const stuck = take() as CapLease;
+  releaseWithSocket(stuck, closing as unknown as SocketLike, true, 30);
+  assert("refused" in take(), "given back at once");
+  const { promise: freed, resolve } = Promise.withResolvers<void>();
+  setTimeout(resolve, 60); // the wait is a timer: nothing else says it is over
+  await freed;
+  const next = take();
+  if ("refused" in next) throw new Error("still taken after its wait");
+  // A socket that opened and waits for its client's close keeps the place until that close.
+  releaseWithSocket(next, closing as unknown as SocketLike, false, 30);
+  assert("refused" in take());
+  closing.onclose!();
+  assert(!("refused" in take()), "not given back at the close");
 });
