@@ -11,6 +11,7 @@
  * }
  * ```
  */
+import { quoteClipped } from "../telemetry/log.ts";
 
 /** Why an upgrade request is refused before `Deno.upgradeWebSocket` runs. */
 export interface HandshakeRefusal {
@@ -89,7 +90,7 @@ export function checkHandshake(request: Request): HandshakeRefusal | null {
       status: 426,
       reason: version === undefined
         ? "Missing Sec-WebSocket-Version header: this server speaks version 13"
-        : `Unsupported WebSocket version ${JSON.stringify(version)}: this server speaks version 13`,
+        : `Unsupported WebSocket version ${quoteClipped(version)}: this server speaks version 13`,
       headers: { ...UPGRADE_HEADERS },
     };
   }

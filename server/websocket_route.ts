@@ -11,7 +11,7 @@ import { acceptedSubprotocols, WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
 import { sessionGroup } from "../auth/sessions.ts";
-import { log, oneLine } from "../telemetry/log.ts";
+import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed } from "../auth/origin.ts";
 import { checkHandshake, denoCanAnswer } from "./handshake.ts";
@@ -268,7 +268,7 @@ export function websocketHandler(
           `The 101 of ${path} [${context.client}] names no subprotocol, not ${
             JSON.stringify(protocol)
           }: Deno answers only an offer whose names are separated by ", ", and this one is ${
-            JSON.stringify(request.headers.get("sec-websocket-protocol"))
+            quoteClipped(request.headers.get("sec-websocket-protocol"))
           }`,
         ),
       );
@@ -351,7 +351,7 @@ function checkAccess(
     return [
       "origin",
       `Cross-site WebSocket refused: the Origin ${
-        JSON.stringify(request.headers.get("origin"))
+        quoteClipped(request.headers.get("origin"))
       } is not an allowed host`,
     ];
   }

@@ -118,6 +118,20 @@ export const log: Logger = {
 // deno-lint-ignore no-control-regex -- control characters are what it looks for
 const LINE_BREAKING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
+/** How many characters of a client's text a log line quotes. */
+export const QUOTED_AT_MOST = 200;
+
+/**
+ * A client's text (a header, say) quoted for a log line or a refusal's reason, cut to
+ * {@linkcode QUOTED_AT_MOST} characters with its full length said: a client must not make one
+ * request write 60 KB to the log. `null` (no such header) is quoted as `null`.
+ */
+export function quoteClipped(text: string | null | undefined): string {
+  if (text === null || text === undefined) return String(text ?? null);
+  if (text.length <= QUOTED_AT_MOST) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, QUOTED_AT_MOST))}… (${text.length} characters)`;
+}
+
 /** `text` on one line: control characters and Unicode line separators as `\uXXXX`. */
 export function oneLine(text: string): string {
   return text.replace(

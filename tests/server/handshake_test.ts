@@ -78,6 +78,16 @@ Deno.test("version 8 gets 426 naming version 13", () => {
   });
 });
 
+Deno.test("a huge version is quoted cut to 200 characters, with its length", () => {
+  const refusal = checkHandshake(handshake({ "sec-websocket-version": "9".repeat(60_000) }));
+  assertEquals(refusal?.status, 426);
+  assertEquals(
+    refusal?.reason,
+    `Unsupported WebSocket version "${"9".repeat(200)}"… (60000 characters): this server ` +
+      "speaks version 13",
+  );
+});
+
 Deno.test("a missing version gets 426 naming version 13", () => {
   const refusal = checkHandshake(handshake({ "sec-websocket-version": null }));
   assertEquals(refusal?.status, 426);

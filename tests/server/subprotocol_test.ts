@@ -135,3 +135,18 @@ Deno.test("the subprotocol a consumer picked stays on one line in the warning to
   assert(!/[\u0085\n\r]/.test(line), `a line break got through: ${JSON.stringify(line)}`);
   await comm.disconnect();
 });
+
+Deno.test("the warning quotes at most 200 characters of a huge offer, and says its length", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("warn");
+  const huge = "channels.batch," + "x".repeat(60_000); // no ", ": Deno cannot answer it
+  const comm = new Communicator({ consumer: graphql, services: app.services }, "/ws/graphql/", {
+    headers: { "sec-websocket-protocol": huge },
+  });
+  assert((await comm.connect()).accepted);
+  const line = await captured.waitFor(/names no subprotocol/);
+  assert(line.length < 1000, `the warning is ${line.length} characters long`);
+  assert(line.includes(`(${huge.length} characters)`), line);
+  await comm.disconnect();
+});
