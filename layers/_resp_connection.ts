@@ -164,6 +164,11 @@ export class RespConnection implements RedisHealthSource {
       return Promise.reject(new Error("The connection is closed"));
     }
     if (!this.up) return Promise.reject(new Error("connection lost; reconnecting"));
+    return this.#send(args);
+  }
+
+  // Queues a command on the connection there is, up or still being set up (`#connectOnce`).
+  #send(args: string[]): Promise<RespReply> {
     if (this.#waiting.length - this.#head >= MAX_WAITING) {
       return Promise.reject(new Error(`more than ${MAX_WAITING} commands wait for answers`));
     }
@@ -259,8 +264,11 @@ export class RespConnection implements RedisHealthSource {
       conn.close(); // closed while it connected: nothing may be left open
       throw new Error("The connection is closed");
     }
+    // Up only once its set-up is answered: a Redis that accepts TCP but does not answer (paused,
+    // or busy loading) would otherwise take commands behind an unanswered PING, which it could
+    // run long after their callers were told they may not have been, and after later ones.
+    // Until then, what is called is refused at once, as while the connection is lost.
     this.#conn = conn;
-    this.up = true;
     readReplies(conn, (reply) => this.#answer(reply)).catch((error) => this.#lost(conn, error));
     // Said before any other command, so nothing is sent unauthenticated or to database 0, and
     // with no linger: nothing else can be waiting to share their write.
@@ -270,17 +278,17 @@ export class RespConnection implements RedisHealthSource {
     const database = this.#url.pathname.slice(1);
     const setup: Promise<RespReply>[] = [];
     if (password !== "") {
-      setup.push(this.call(username === "" ? ["AUTH", password] : ["AUTH", username, password]));
+      setup.push(this.#send(username === "" ? ["AUTH", password] : ["AUTH", username, password]));
     }
-    if (database !== "" && database !== "0") setup.push(this.call(["SELECT", database]));
+    if (database !== "" && database !== "0") setup.push(this.#send(["SELECT", database]));
     // A PING proves it is Redis that answered (a proxy or another service also accepts TCP).
-    setup.push(this.call(["PING"]));
+    setup.push(this.#send(["PING"]));
     // Pipelined behind those: refused for their sake (NOAUTH after a wrong password), they are
     // not what is wrong.
     const required = Promise.all(setup).then(() => true, () => false);
     for (const command of this.#setup) {
       setup.push(
-        this.call([...command]).catch(async (error) => {
+        this.#send([...command]).catch(async (error) => {
           if (this.#conn !== conn) throw error; // lost: the connect fails
           if (!await required) return null; // the connect fails, and says why
           // Refused by Redis (an ACL without SCRIPT, say): the connection works without it.
@@ -298,6 +306,7 @@ export class RespConnection implements RedisHealthSource {
       this.#lost(conn, error as Error, false);
       throw error;
     }
+    if (this.#conn === conn) this.up = true;
     return conn;
   }
 

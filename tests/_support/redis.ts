@@ -29,6 +29,13 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port: empty, or with its last snapshot when it has a `dir`. */
   restart(): Promise<void>;
+  /**
+   * Freezes it (SIGSTOP): it still accepts TCP connections (the kernel does), and answers
+   * nothing until {@linkcode resume}, as a Redis on a stalled machine does.
+   */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -143,6 +150,8 @@ async function launch(port: number, extra: string[]): Promise<RedisServer> {
       await stop();
       child = await spawn(port, extra);
     },
+    pause: () => child?.kill("SIGSTOP"),
+    resume: () => child?.kill("SIGCONT"),
     [Symbol.asyncDispose]: stop,
   };
 }
@@ -208,6 +217,7 @@ async function waitUntilReady(port: number, child: Deno.ChildProcess): Promise<v
 
 async function terminate(child: Deno.ChildProcess): Promise<void> {
   try {
+    child.kill("SIGCONT"); // a paused server would not act on the SIGTERM
     child.kill("SIGTERM");
   } catch {
     // already gone

@@ -184,6 +184,43 @@ test("while Redis is away commands reject at once; it comes back by itself", asy
   assertEquals(health("resp-outage"), undefined, "a closed connection leaves the metrics");
 });
 
+test("a Redis that takes connections but answers nothing gets no command until its PING is answered", async () => {
+  await using redis = await startRedisServer();
+  const restored = Promise.withResolvers<void>();
+  const connection = await RespConnection.open(redis.url, {
+    name: "resp-paused",
+    replyTimeoutMs: 300,
+    onRestored: restored.resolve,
+  });
+  try {
+    assertEquals(await connection.call(["SET", "n", "0"]), "OK");
+    redis.pause(); // the kernel still accepts each reconnect; Redis answers no PING
+    // Written before the pause was known: it may run once Redis is back, as the error says.
+    await assertRejects(() => connection.call(["INCR", "n"]), Error, "no answer in time");
+    // Meanwhile the connection is made again and again, and each one's PING goes unanswered.
+    // A command called then is refused at once: it would run when Redis is back, long after
+    // its caller was told it may not have, and after the commands called later.
+    const errors = new Set<string>();
+    const until = Date.now() + 1500;
+    while (Date.now() < until) {
+      await connection.call(["INCR", "n"]).then(
+        () => errors.add("answered"),
+        (error: Error) => errors.add(error.message),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assertEquals([...errors], ["connection lost; reconnecting"]);
+    assertEquals(connection.up, false, "up before Redis answered its PING");
+    redis.resume();
+    await restored.promise;
+    const n = Number(await connection.call(["GET", "n"]));
+    assert(n <= 1, `${n} increments ran, though only the first may have been written`);
+  } finally {
+    redis.resume();
+    await connection.close();
+  }
+});
+
 test("its setup commands are said on every connect, before any other", async () => {
   await using redis = await startRedisServer();
   const script = "return 'loaded'";
