@@ -5,6 +5,8 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { log } from "../../telemetry/log.ts";
 import { chatConsumer } from "../../consumers/chat.ts";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 import { BroadcastLayer } from "../../layers/broadcast.ts";
@@ -292,6 +294,43 @@ Deno.test("a message whose storage lost its answer is said to be unconfirmed, no
   const answer = await answerWhenPublishFails(new PublishUnconfirmedError("no answer in time"));
   assertEquals([answer.type, answer.ref, answer.unconfirmed], ["error", "r1", true]);
   assertMatch(String(answer.error), /not confirmed/);
+});
+
+Deno.test("an outage of the streams is logged once, not once per message, and its end with a count", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp(GENEROUS);
+  log.setLevel("info");
+  let away = true;
+  const flaky: GroupStreams = {
+    publish: (group, event, options) =>
+      away
+        ? Promise.reject(new Error("Redis is away"))
+        : app.services.streams.publish(group, event, options),
+    since: (group, position) => app.services.streams.since(group, position),
+    latest: (group, count) => app.services.streams.latest(group, count),
+    close: () => Promise.resolve(),
+  };
+  const target = { consumer: chatConsumer(flaky), services: app.services, route: ROOM_ROUTE };
+  const senders = [
+    new Communicator(target, "/ws/chat/a/"),
+    new Communicator(target, "/ws/chat/b/"),
+  ];
+  for (const sender of senders) assert((await sender.connect()).accepted);
+  for (let n = 0; n < 5; n++) {
+    for (const sender of senders) {
+      sender.sendJson({ message: `m${n}` });
+      assertMatch(String((await sender.receiveJson()).error), /not sent/, "each sender is told");
+    }
+  }
+  const warned = captured.lines.filter((line) => line.includes("not being stored"));
+  assertEquals(warned.length, 1, captured.lines.join("\n"));
+  away = false;
+  senders[0].sendJson({ message: "back" });
+  assertEquals((await senders[0].receiveJson()).message, "back");
+  await captured.waitFor(
+    /Chat messages are stored again \(10 not sent or not confirmed meanwhile\)/,
+  );
+  for (const sender of senders) await sender.disconnect();
 });
 
 Deno.test("a message sent through /_send/ gets an offset and is recovered", async () => {
