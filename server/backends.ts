@@ -63,7 +63,8 @@ export interface BackendsOptions {
    */
   streamsPort?: MessagePort;
   /**
-   * With the `memory` layer, the backends hold `DATA_DIR` for this process, and refuse to open
+   * With the `memory` layer, and `broadcast` without a parent's sequencer (`streamsPort`), the
+   * backends hold `DATA_DIR` for this process, and refuse to open
    * on a directory another server holds (see `storage/data_dir_lock.ts`). `false` for a tool
    * that runs beside the server on its data (`createsuperuser`, `token`). Default `true`.
    */
@@ -127,6 +128,14 @@ async function openParts(
     case "broadcast": {
       // The Workers of one app open the same KV file: that file names the app.
       const path = await kvPath(config.dataDir);
+      // The Workers of `--workers` are given their parent's sequencer, and the parent holds
+      // DATA_DIR. Without a parent, off Deploy, this process is the server on it: a `--workers`
+      // server, or another process, on the same file would give the same offsets again.
+      if (
+        path !== undefined && options.streamsPort === undefined && options.holdDataDir !== false
+      ) {
+        await open(lockDataDir(config.dataDir));
+      }
       const store = await open(DenoKvStore.open(path));
       // Loaded on demand: the default single process never pays for them.
       const { BroadcastLayer } = await import("../layers/broadcast.ts");

@@ -21,7 +21,9 @@ export interface DataDirLock {
  */
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const path = join(dataDir, LOCK_FILE);
-  const file = await Deno.open(path, { read: true, write: true, create: true });
+  const file = await Deno.open(path, { read: true, write: true, create: true }).catch((error) => {
+    throw unwritable(path, error);
+  });
   try {
     if (!await file.tryLock(true)) {
       const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
@@ -32,11 +34,24 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
           "its own DATA_DIR, or run them on one Redis (LAYER=redis), or as --workers",
       );
     }
-    await file.truncate(0);
-    await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+    try {
+      await file.truncate(0);
+      await file.write(new TextEncoder().encode(`${Deno.pid}\n`));
+    } catch (error) {
+      throw unwritable(path, error);
+    }
   } catch (error) {
     file.close();
     throw error;
   }
   return { close: () => file.close() };
+}
+
+// The lock's file is the first thing a start writes: a full or read-only disk shows here.
+function unwritable(path: string, error: unknown): Error {
+  return new Error(
+    `The lock file ${path} cannot be written: ${(error as Error).message} (is its disk full ` +
+      "or read-only, or the directory another user's?)",
+    { cause: error },
+  );
 }

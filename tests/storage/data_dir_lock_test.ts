@@ -56,6 +56,29 @@ Deno.test("a start that fails (its port taken) lets DATA_DIR go: the next start 
   }
 });
 
+Deno.test("a lock file that cannot be written is named, with what to look at", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "data-dir-unwritable-" });
+  try {
+    await Deno.mkdir(`${dir}/channels.lock`); // as unwritable as a full disk, even for root
+    const error = await assertRejects(() => lockDataDir(dir), Error, `${dir}/channels.lock`);
+    assertMatch(error.message, /cannot be written: .* \(is its disk full or read-only/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("LAYER=broadcast without --workers holds DATA_DIR too: a --workers server is refused on it", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "data-dir-broadcast-" });
+  try {
+    await using first = await startServerProcess({ DATA_DIR: dataDir, LAYER: "broadcast" });
+    const { code, output } = await runServerToExit({ DATA_DIR: dataDir, WORKERS: "2" });
+    assertNotEquals(code, 0);
+    assertMatch(output, new RegExp(`is in use by another server \\(pid ${first.pid}\\)`));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("a DATA_DIR that is a file is refused naming DATA_DIR, not only the mkdir that failed", async () => {
   const file = await Deno.makeTempFile({ prefix: "data-dir-file-" });
   try {
