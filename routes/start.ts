@@ -38,23 +38,28 @@ export async function startSite(
   // The background workers IN_PROCESS_WORKERS names run here (`deno task worker` elsewhere).
   const router = siteWorkers(config);
   const names = config.inProcessWorkers === "all" ? router.names : config.inProcessWorkers;
-  const workers = await runChannelWorkers(router, services, { names }).catch(async (error) => {
-    await backends.close();
-    throw error;
-  });
+  // Announced once the site serves: a start that fails (its port taken) has no workers.
+  const workers = await runChannelWorkers(router, services, { names, announce: false }).catch(
+    async (error) => {
+      await backends.close();
+      throw error;
+    },
+  );
   const app = createSite(services, { upgrade: options.upgrade });
   const close = async () => {
     await workers.close();
     await backends.close();
   };
   try {
-    return await serveApp(app, {
+    const running = await serveApp(app, {
       hostname: config.host,
       port: config.port,
       reusePort: options.reusePort,
       servedBy: options.servedBy,
       onClosed: close,
     });
+    for (const name of workers.names) log.info(`Worker listening on channel "${name}"`);
+    return running;
   } catch (error) {
     // Not served (its port is taken): what was opened for it is let go, DATA_DIR's lock too.
     await app.close();

@@ -84,6 +84,11 @@ export interface RunChannelWorkersOptions {
   names?: readonly string[];
   /** Events a worker may hold waiting for its handlers before it refuses more (default 1000). */
   capacity?: number;
+  /**
+   * Log a line per channel once it listens (default true). A server that may still fail to
+   * start (its port taken) passes false and says so itself once it serves.
+   */
+  announce?: boolean;
 }
 
 /** Counters of running workers. */
@@ -151,6 +156,7 @@ class WorkerRunner {
   #services: Services;
   #stats: WorkerStats;
   #capacity: number;
+  #announce: boolean;
   #queue: LayerEvent[] = [];
   #running: Promise<void> | null = null;
   #unlisten: Unlisten | null = null;
@@ -166,6 +172,7 @@ class WorkerRunner {
     this.#services = services;
     this.#stats = stats;
     this.#capacity = options.capacity ?? 1000;
+    this.#announce = options.announce ?? true;
     const layer = services.layer;
     this.#hooks = worker({
       channel: name,
@@ -178,7 +185,7 @@ class WorkerRunner {
 
   async start(): Promise<void> {
     this.#unlisten = await this.#services.layer.listen(this.#name, (event) => this.#take(event));
-    log.info(`Worker listening on channel "${this.#name}"`);
+    if (this.#announce) log.info(`Worker listening on channel "${this.#name}"`);
   }
 
   async close(): Promise<void> {
