@@ -264,7 +264,12 @@ async function drainApp(
   );
   // Closed with grace, so a user who reconnects to another process in time stays online.
   await services.presence.close({ handOver: true });
-  log.info("Drain: presence handed over to the other processes");
+  // One process's own presence ends with it: there is no one to hand it to.
+  log.info(
+    services.config.layer === "memory"
+      ? "Drain: presence closed (it is this process's own)"
+      : "Drain: presence handed over to the other processes",
+  );
   await closeOwned(owns);
 }
 

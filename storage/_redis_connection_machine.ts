@@ -202,7 +202,7 @@ export class RedisConnectionMachine {
     this.downMsRestored += downMs;
     log.info(
       `Redis connection (${this.#options.name}) to ${this.#options.target} restored ` +
-        `after ${downMs} ms`,
+        `after ${Math.round(downMs)} ms`,
     );
     this.#options.onRestored?.();
   }

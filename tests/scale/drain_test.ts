@@ -360,3 +360,11 @@ async function zedCloses(zed: ChatUser): Promise<{ code: number; at: number }[]>
   const [pair] = zed.sockets;
   return await Promise.all([pair.chat.closed, pair.presence.closed]);
 }
+
+Deno.test("a lone memory process's drain says its presence closed, not that it was handed over", async () => {
+  await using server = await startServerProcess({ DRAIN_WINDOW_MS: "100" });
+  server.signal("SIGTERM");
+  assertEquals((await server.status).code, 0);
+  assertMatch(server.output(), /Drain: presence closed \(it is this process's own\)/);
+  assert(!/handed over/.test(server.output()), server.output());
+});
