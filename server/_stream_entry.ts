@@ -49,16 +49,14 @@ export function positionOf(query: URLSearchParams): StreamPosition | null {
   const epoch = query.get("epoch");
   const since = query.get("since");
   if (epoch === null && since === null) return null;
-  const offset = Number(since);
+  // Decimal digits only: `Number` would also read "0x2", "+2", "2.0", " 2" or "1e0".
+  const offset = since !== null && DIGITS.test(since) ? Number(since) : NaN;
   // A position that cannot be one recovers nothing: the client gets the history, and is told why.
-  if (
-    epoch === null || epoch === "" || since === null || since === "" ||
-    !Number.isSafeInteger(offset) || offset < 0
-  ) {
-    return MALFORMED_POSITION;
-  }
+  if (epoch === null || epoch === "" || !Number.isSafeInteger(offset)) return MALFORMED_POSITION;
   return { epoch, offset };
 }
+
+const DIGITS = /^[0-9]+$/;
 
 // What `positionOf` gives for a query that names no position (no epoch, a bad offset): no
 // stream has its epoch, and `enterStream` tells it by identity, to say why with the right reason.

@@ -208,6 +208,12 @@ Deno.test("a client whose epoch is gone, or whose position is not one, gets comp
     ["?epoch=gone&since=2", /epoch/],
     [`?epoch=${epoch}&since=abc`, /malformed/],
     [`?epoch=${epoch}&since=-1`, /malformed/],
+    // Number() reads these as 1 or 2; a position is written in decimal digits only.
+    [`?epoch=${epoch}&since=0x2`, /malformed/],
+    [`?epoch=${epoch}&since=%2B2`, /malformed/],
+    [`?epoch=${epoch}&since=2.0`, /malformed/],
+    [`?epoch=${epoch}&since=%202`, /malformed/],
+    [`?epoch=${epoch}&since=1e0`, /malformed/],
     ["?epoch=&since=2", /malformed/],
     ["?since=2", /malformed/],
     ["?epoch=x", /malformed/],
