@@ -114,9 +114,11 @@ export const log: Logger = {
 };
 
 // What a client wrote may end up in a reason: every character a reader of the log could take
-// for the end of a line (or a terminal for a command) is escaped, so no line can be forged.
+// for the end of a line (or a terminal for a command) is escaped, so no line can be forged; so
+// are the bidirectional controls, which would show the rest of a line reordered.
 // deno-lint-ignore no-control-regex -- control characters are what it looks for
-const LINE_BREAKING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const LINE_BREAKING =
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /** How many characters of a client's text a log line quotes. */
 export const QUOTED_AT_MOST = 200;
@@ -132,7 +134,10 @@ export function quoteClipped(text: string | null | undefined): string {
   return `${JSON.stringify(text.slice(0, QUOTED_AT_MOST))}… (${text.length} characters)`;
 }
 
-/** `text` on one line: control characters and Unicode line separators as `\uXXXX`. */
+/**
+ * `text` on one line: control characters, Unicode line separators and bidirectional controls as
+ * `\uXXXX`.
+ */
 export function oneLine(text: string): string {
   return text.replace(
     LINE_BREAKING,

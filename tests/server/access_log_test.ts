@@ -6,7 +6,8 @@ import { CapturedLog } from "../_support/captured_log.ts";
 import { RawWebSocket } from "../_support/raw_socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import { createTestApp } from "../_support/test_app.ts";
-import { Communicator } from "../../testing.ts";
+import { Communicator, createTestServices } from "../../testing.ts";
+import type { Consumer } from "../../server/consumer.ts";
 import { log } from "../../telemetry/log.ts";
 
 const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
@@ -244,4 +245,18 @@ Deno.test("a request refused while the server drains logs its line with the reas
   assertObjectMatch(await socket.connect(), { accepted: false, status: 503 });
   await captured.waitFor(/^HTTP GET \/chat\/\?from=lb 503 \[0\.000, .*\] \(the server is draining/);
   await captured.waitFor(/^WebSocket REJECT \/ws\/chat\/lobby\/ \[.*\] \(the server is draining/);
+});
+
+Deno.test("a client's close reason cannot reorder the log line with bidirectional controls", async () => {
+  using captured = new CapturedLog();
+  await using services = await createTestServices();
+  log.setLevel("info");
+  const echo: Consumer = (conn) => ({ receive: (text) => conn.send(text) });
+  const comm = new Communicator({ consumer: echo, services }, "/ws/echo/");
+  await comm.connect();
+  comm.socket.hangUp(4000, "bye \u202eevil\u2066 text"); // the client's close frame
+  const line = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/echo\//);
+  assert(!/[\u202a-\u202e\u2066-\u2069]/.test(line), `a bidi control got through: ${line}`);
+  assertMatch(line, /bye \\u202eevil\\u2066 text/);
+  await comm.waitForClose();
 });
