@@ -117,8 +117,11 @@ export const log: Logger = {
 // for the end of a line (or a terminal for a command) is escaped, so no line can be forged; so
 // are the bidirectional controls, which would show the rest of a line reordered.
 // deno-lint-ignore no-control-regex -- control characters are what it looks for
-const LINE_BREAKING =
-  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const LINE_BREAKING = new RegExp(
+  // C0 and C1 controls, the line and paragraph separators, then the bidirectional controls.
+  "[\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]",
+  "g",
+);
 
 /** How many characters of a client's text a log line quotes. */
 export const QUOTED_AT_MOST = 200;
