@@ -218,7 +218,14 @@ export class ChannelStream {
     }
     const ref = `r${++this.#nextRef}`;
     const frame = ack ? { ...data, ref, ack: true } : { ...data, ref };
-    this.#live.send(JSON.stringify(frame));
+    let text;
+    try {
+      text = JSON.stringify(frame);
+    } catch (error) {
+      // A BigInt or a cycle: rejected as the returned promise says, not thrown.
+      return Promise.reject(error);
+    }
+    this.#live.send(text);
     if (!ack) return Promise.resolve({ ref });
     return new Promise((resolve, reject) => this.#pending.set(ref, { resolve, reject }));
   }

@@ -43,8 +43,9 @@ export const STATE_TEXT = Object.freeze({
  *   the same way. Off unless given.
  * @typedef {{ idleMs: number, timeoutMs: number }} Heartbeat
  * @typedef {{ code: number, reason: string, wasClean: boolean }} LiveClose
- *   How a connection ended: the socket's `CloseEvent`, or, when the heartbeat gave it up (no
- *   answer, open or opening), code 1006 with the reason "No answer from the server".
+ *   How a connection ended: its close event's code (1006 when it had none), reason and
+ *   `wasClean`, or, when the heartbeat gave it up (no answer, open or opening), code 1006 with
+ *   the reason "No answer from the server".
  */
 
 /** The heartbeat's frames: the server answers the first with the second, on every route. */
@@ -78,6 +79,7 @@ export class LiveSocket {
 
   /** @param {string | (() => string)} url @param {LiveSocketOptions} [options] */
   constructor(url, options = {}) {
+    checkHeartbeat(options.heartbeat);
     this.#url = url;
     this.#options = options;
     this.#texts = { ...STATE_TEXT, ...options.texts };
@@ -100,6 +102,12 @@ export class LiveSocket {
     this.#listeners = [
       ["pagehide", () => {
         this.#leaving = true;
+        // A reconnect waiting in its backoff would open a socket for a page being left.
+        if (this.#socket === null && this.#retryTimer !== 0) {
+          clearTimeout(this.#retryTimer);
+          this.#retryTimer = 0;
+          this.#setState("closed");
+        }
       }],
       ["pageshow", (event) => {
         this.#leaving = false;
@@ -143,7 +151,8 @@ export class LiveSocket {
 
   #connect() {
     clearTimeout(this.#retryTimer);
-    if (this.#stopped) return;
+    this.#retryTimer = 0;
+    if (this.#stopped || this.#leaving) return;
     this.#setState(this.#backoff.attempts === 0 ? "connecting" : "reconnecting");
     if (this.#stopped) return; // the state handler may have stopped it
     const url = typeof this.#url === "function" ? this.#url() : this.#url;
@@ -156,7 +165,9 @@ export class LiveSocket {
       this.#openedAt = performance.now();
       this.#listen(ws);
       this.#setState("open");
-      this.#options.onOpen?.();
+      // The state handler may have stopped it, or lost it: `onOpen` is for an open socket.
+      if (ws !== this.#socket) return;
+      this.#call(this.#options.onOpen);
     };
     ws.onmessage = (event) => {
       if (ws !== this.#socket) return;
@@ -245,7 +256,16 @@ export class LiveSocket {
       this.#backoff.reset();
     }
     this.#openedAt = 0;
-    const verdict = this.#options.onClose?.(event) ?? {};
+    // As the declared type says, whichever runtime: Deno gives 0 for a connection that ended
+    // without a close frame (or never opened), browsers 1006.
+    const ended = {
+      code: event.code || 1006,
+      reason: event.reason ?? "",
+      wasClean: !!event.wasClean,
+    };
+    // An app's handler that throws is reported, and the socket goes on as without a verdict:
+    // one bug in a handler must not end the reconnecting for good.
+    const verdict = this.#call(this.#options.onClose, ended) ?? {};
     if (this.#stopped) return;
     if (verdict.stop !== undefined) {
       // For good, as `stop()`: no page event (`online`, say) may bring it back.
@@ -254,7 +274,9 @@ export class LiveSocket {
     }
     if (verdict.atLeastAttempts !== undefined) this.#backoff.atLeast(verdict.atLeastAttempts);
     const delay = this.#backoff.next();
-    const text = `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`;
+    // An app that gave its own "reconnecting" text (another language) gets it for the wait too.
+    const text = this.#options.texts?.reconnecting ??
+      `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`;
     // Planned before the state is told, so that a handler that calls `stop()` cancels it.
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
     this.#setState("reconnecting", text);
@@ -272,7 +294,30 @@ export class LiveSocket {
   }
 
   #setState(state, text = this.#texts[state]) {
-    this.#options.onState?.(state, text);
+    this.#call(this.#options.onState, state, text);
+  }
+
+  // The app's callback, if any; what it throws is reported as a listener's error is, and the
+  // socket goes on (a label that failed to update must not stop the reconnecting).
+  #call(callback, ...args) {
+    if (callback === undefined) return undefined;
+    try {
+      return callback(...args);
+    } catch (error) {
+      reportUncaught(error);
+      return undefined;
+    }
+  }
+}
+
+// A heartbeat without its two times would give every attempt up at once (a NaN timeout).
+function checkHeartbeat(beat) {
+  if (beat === undefined || beat === false) return;
+  for (const name of ["idleMs", "timeoutMs"]) {
+    const ms = beat?.[name];
+    if (typeof ms !== "number" || !(ms > 0) || !Number.isFinite(ms)) {
+      throw new TypeError(`heartbeat.${name} must be a number of milliseconds above 0, not ${ms}`);
+    }
   }
 }
 

@@ -129,7 +129,10 @@ export interface StreamOptions {
   heartbeat?: Heartbeat | false;
 }
 
-/** The heartbeat's timing (see `heartbeat` in the options). */
+/**
+ * The heartbeat's timing (see `heartbeat` in the options): both above 0, else the constructor
+ * throws a `TypeError`.
+ */
 export interface Heartbeat {
   /** Quiet this long, a ping goes out. */
   idleMs: number;

@@ -300,3 +300,17 @@ Deno.test("a policy close can ask for a longer wait", async () => {
   assertEquals(backoff.attempts, 4);
   await sockets.next();
 });
+
+Deno.test("a send of data JSON cannot write rejects its promise instead of throwing", async () => {
+  const { stream, sockets } = start();
+  const socket = await sockets.next();
+  open(socket);
+  let sending: Promise<unknown> | undefined;
+  try {
+    sending = stream.send({ message: "hi", count: 1n });
+  } catch (error) {
+    throw new Error(`send threw instead of rejecting: ${error}`);
+  }
+  await assertRejects(() => sending!, TypeError, "BigInt");
+  assertEquals(socket.sent, [], "a frame went out");
+});

@@ -400,3 +400,114 @@ Deno.test("heartbeat: a wall clock stepped forward or back changes nothing", asy
     Date.now = realNow;
   }
 });
+
+/** Runs `body` with the errors the module reports collected, instead of failing the test. */
+async function withReported(body: (reported: unknown[]) => Promise<void>): Promise<void> {
+  const reported: unknown[] = [];
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault();
+    reported.push(event.error);
+  };
+  globalThis.addEventListener("error", onError);
+  try {
+    await body(reported);
+  } finally {
+    globalThis.removeEventListener("error", onError);
+  }
+}
+
+Deno.test("an onClose that throws is reported, and the socket reconnects all the same", async () => {
+  await withReported(async (reported) => {
+    const { live, sockets, states } = client({
+      onClose: () => {
+        throw new Error("the app's close bug");
+      },
+    });
+    live.start();
+    const first = await sockets.next();
+    open(first);
+    drop(first, 1006);
+    open(await sockets.next()); // reconnected
+    assertEquals(states.at(-1), "open: Connected");
+    assertEquals(reported.map((error) => (error as Error).message), ["the app's close bug"]);
+    live.stop();
+  });
+});
+
+Deno.test("an onState that throws on reconnecting is reported, and the attempt is made", async () => {
+  await withReported(async (reported) => {
+    const { live, sockets } = client({
+      onState: (state, text) => {
+        if (text === "Reconnecting…") throw new Error("the app's label bug");
+      },
+    });
+    live.start();
+    const first = await sockets.next();
+    open(first);
+    drop(first, 1006);
+    const second = await sockets.next(); // the retry's attempt happened
+    open(second);
+    assertEquals(live.isOpen, true);
+    assertEquals(reported.length, 1);
+    live.stop();
+  });
+});
+
+Deno.test("a page left while a reconnect waits in its backoff cancels it; shown again, it connects", async () => {
+  const { live, sockets, states, window } = client({
+    backoff: new Backoff({ initialMs: 30, maxMs: 30, random: () => 1 }),
+  });
+  live.start();
+  const first = await sockets.next();
+  open(first);
+  drop(first, 1006); // the retry waits 30 ms
+  window.dispatchEvent(new Event("pagehide"));
+  assertEquals(states.at(-1), "closed: Disconnected");
+  await new Promise((resolve) => setTimeout(resolve, 60)); // past the cancelled retry's time
+  assertEquals(sockets.waiting, 0, "a socket was opened for a page being left");
+  window.dispatchEvent(Object.assign(new Event("pageshow"), { persisted: true }));
+  open(await sockets.next());
+  assertEquals(states.at(-1), "open: Connected");
+  live.stop();
+});
+
+Deno.test("onOpen does not run for a socket its open state's handler stopped", async () => {
+  let opened = 0;
+  const { live, sockets } = client({
+    onState: (state) => state === "open" && live.stop(),
+    onOpen: () => opened++,
+  });
+  live.start();
+  open(await sockets.next());
+  assertEquals([opened, live.isOpen], [0, false]);
+});
+
+Deno.test("an app's own reconnecting text is shown for the backoff's wait too", async () => {
+  const { live, sockets, states } = client({ texts: { reconnecting: "Reconnexion…" } });
+  live.start();
+  const first = await sockets.next();
+  open(first);
+  drop(first, 1006);
+  assertEquals(states.at(-1), "reconnecting: Reconnexion…");
+  live.stop();
+});
+
+Deno.test("a connection that ended without a close code is told as 1006 in every runtime", async () => {
+  const codes: number[] = [];
+  const { live, sockets } = client({ onClose: (event) => void codes.push(event.code) });
+  live.start();
+  const first = await sockets.next();
+  drop(first, 0); // what Deno's WebSocket says for a refused or cut connection
+  assertEquals(codes, [1006]);
+  live.stop();
+});
+
+Deno.test("a heartbeat without both of its times is refused at once, not a reconnect loop", () => {
+  for (const heartbeat of [{ idleMs: 10_000 }, { idleMs: 0, timeoutMs: 5 }, { timeoutMs: 5 }]) {
+    assertThrows(
+      () => new LiveSocket("ws://chat.test/ws/", { heartbeat: heartbeat as never }),
+      TypeError,
+      "heartbeat.",
+    );
+  }
+});
