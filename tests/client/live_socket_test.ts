@@ -437,7 +437,7 @@ Deno.test("an onClose that throws is reported, and the socket reconnects all the
 Deno.test("an onState that throws on reconnecting is reported, and the attempt is made", async () => {
   await withReported(async (reported) => {
     const { live, sockets } = client({
-      onState: (state, text) => {
+      onState: (_state, text) => {
         if (text === "Reconnecting…") throw new Error("the app's label bug");
       },
     });
