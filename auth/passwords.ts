@@ -69,12 +69,23 @@ export class PasswordHasher {
     return `${PBKDF2_ALGORITHM}$${this.iterations}$${salt}$${derived.toBase64()}`;
   }
 
-  /** True when `password` matches `encoded`; false for a malformed or tampered hash. */
+  /**
+   * True when `password` matches `encoded`; false for a malformed or tampered hash. A wrong
+   * password takes at least as long as {@linkcode verifyDummy}: a hash made before the iteration
+   * count was raised answers sooner, and an unknown username would then take longer than a known
+   * one's wrong password (until each user logs in again and the hash is upgraded).
+   */
   async verify(password: string, encoded: string): Promise<boolean> {
     const decoded = decodeHash(encoded);
-    if (decoded === null) return false;
+    if (decoded === null) {
+      await this.verifyDummy(password);
+      return false;
+    }
     const derived = await pbkdf2(password, decoded.salt, decoded.iterations, decoded.hash.length);
-    return timingSafeEqual(derived, decoded.hash);
+    if (timingSafeEqual(derived, decoded.hash)) return true;
+    const missing = this.iterations - decoded.iterations;
+    if (missing > 0) await pbkdf2(password, "dummy-salt", missing, HASH_BYTES);
+    return false;
   }
 
   /**

@@ -164,3 +164,27 @@ Deno.test("a version that finds users by their lower-case name still finds every
   assertEquals((await restarted.find("MASS"))?.username, "Maß");
   assertEquals(await restarted.create("MASS", "another password"), null);
 });
+
+Deno.test("after the iteration count is raised, a known user's wrong password takes what an unknown name takes", async () => {
+  using env = await setUp(1000);
+  await env.users.create("ada", "quiet river stone");
+  const raised = new UserDirectory(
+    env.store,
+    new PasswordHasher({ iterations: 40_000, allowWeak: true }),
+  );
+  // The median of a few tries of each, measured in the same run.
+  const median = async (username: string) => {
+    const took: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const start = performance.now();
+      assertEquals(await raised.verifyCredentials(username, "wrong password"), null);
+      took.push(performance.now() - start);
+    }
+    return took.sort((a, b) => a - b)[2];
+  };
+  await median("nobody"); // warm-up
+  const known = await median("ada");
+  const unknown = await median("nobody");
+  // Before: 1,000 iterations against 40,000, a fortieth of the time.
+  assert(known > unknown / 3, `known ${known} ms against unknown ${unknown} ms`);
+});
