@@ -34,6 +34,11 @@ export interface Identity {
   /** The id of the live session behind `user`; `null` when anonymous or named by a token. */
   sessionId: string | null;
   /**
+   * When the session or token behind `user` ends (ms since the epoch): a socket opened with it
+   * closes then. Absent when anonymous.
+   */
+  expiresAt?: number;
+  /**
    * Why a presented access token was refused (bad, expired, revoked): the request is then
    * anonymous, and a WebSocket handshake is refused with this reason. Never quotes the token.
    */
@@ -83,6 +88,7 @@ async function sessionIdentity(
   return {
     user: Object.freeze({ username: user.username, isAuthenticated: true }),
     sessionId,
+    expiresAt: session.expiresAt,
   };
 }
 
@@ -90,10 +96,11 @@ async function tokenIdentity(
   token: string,
   accounts: { tokens: AccessTokens; users: UserDirectory },
 ): Promise<Identity> {
-  let user;
+  let user, expiresAt;
   try {
     const check = await accounts.tokens.verify(token);
     if (!check.ok) return { ...NOBODY, refused: check.reason };
+    expiresAt = check.claims.expiresAt;
     user = await accounts.users.find(check.claims.username);
   } catch (error) {
     // Never the token in the message: log lines are read by more people than tokens should be.
@@ -104,5 +111,6 @@ async function tokenIdentity(
   return {
     user: Object.freeze({ username: user.username, isAuthenticated: true }),
     sessionId: null,
+    expiresAt,
   };
 }

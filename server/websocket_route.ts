@@ -24,6 +24,7 @@ import { consumerRefusals } from "./_consumer_failures.ts";
 import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
 import { HandshakeScope, KEPT_HANDSHAKE_HEADERS } from "./_handshake_scope.ts";
 import { throughOutage } from "./_through_outage.ts";
+import { closeAtExpiry } from "./_identity_expiry.ts";
 
 export { KEPT_HANDSHAKE_HEADERS };
 
@@ -291,6 +292,10 @@ export function websocketHandler(
     meter.accepted++;
     meter.open++; // and one less when it closes (the connection counts that)
     options.live.add(connection, socket); // until the connection's `onFinished`
+    if (identity.expiresAt !== undefined) {
+      const what = identity.sessionId === null ? "Token" : "Session";
+      closeAtExpiry(connection, identity.expiresAt, `${what} expired: log in again`);
+    }
     log.websocket("CONNECT", path, context.client);
     return response;
   };

@@ -233,3 +233,26 @@ Deno.test("logging out ends the session's presence at once, with no socket of it
   );
   await watcher.close();
 });
+
+Deno.test("a socket closes with 4001 when the session it was opened with expires", async () => {
+  await using server = await startTestServer({ sessionMaxAgeSeconds: 1 });
+  await using route = privateRoute(server);
+  const ada = await loggedIn(server, "ada");
+  const socket = await TestSocket.open(route.wsUrl, {
+    headers: { ...ada.socketHeaders(), origin: route.origin },
+  });
+  assertEquals(await socket.nextJson(), { hello: "ada" });
+  assertEquals(await closedWithin(socket), { code: 4001, reason: "Session expired: log in again" });
+});
+
+Deno.test("a socket closes with 4001 when the token it was opened with expires", async () => {
+  await using server = await startTestServer({ tokenMaxAgeSeconds: 1 });
+  await using route = privateRoute(server);
+  await server.app.services.users.create("ada", PASSWORD);
+  const { token } = await server.app.services.tokens.create("ada");
+  const socket = await TestSocket.open(route.wsUrl, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assertEquals(await socket.nextJson(), { hello: "ada" });
+  assertEquals(await closedWithin(socket), { code: 4001, reason: "Token expired: log in again" });
+});
