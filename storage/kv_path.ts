@@ -11,7 +11,9 @@ import { join } from "./platform_path.ts";
 export async function kvPath(dataDir: string): Promise<string | undefined> {
   if (Deno.env.get("DENO_DEPLOYMENT_ID")) return undefined;
   try {
-    await Deno.mkdir(dataDir, { recursive: true });
+    // Its own user's only when made here: it holds password hashes and the token secret. One
+    // that exists already keeps the mode its owner gave it.
+    await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   } catch (error) {
     // Deno's message names the directory only ("File exists (os error 17): mkdir ..."): say
     // which setting it came from, and what it must be.

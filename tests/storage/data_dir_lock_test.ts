@@ -91,3 +91,17 @@ Deno.test("a DATA_DIR that is a file is refused naming DATA_DIR, not only the mk
     await Deno.remove(file);
   }
 });
+
+Deno.test("a DATA_DIR made by the server is its own user's only; one that exists keeps its mode", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "data-dir-mode-" });
+  try {
+    await kvPath(`${parent}/data`);
+    assertEquals((await Deno.stat(`${parent}/data`)).mode! & 0o777, 0o700);
+    await Deno.mkdir(`${parent}/shared`, { mode: 0o750 });
+    await Deno.chmod(`${parent}/shared`, 0o750);
+    await kvPath(`${parent}/shared`);
+    assertEquals((await Deno.stat(`${parent}/shared`)).mode! & 0o777, 0o750);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
