@@ -308,6 +308,7 @@ export {
 export {
   PartlyWrittenError,
   sortableId,
+  sortableIdFrom,
   type Store,
   type StoreChange,
   type StoreEntry,

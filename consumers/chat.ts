@@ -117,8 +117,8 @@ export function chatConsumer(
       // A room's stream holds whole chat messages, which are their own frames.
       framesKeepEvents: true,
       // A Django consumer's chat message (channels_redis) is kept in the room's stream too.
-      keepForeign(event, group) {
-        const stored = storedFromOutside(naming, group, event);
+      keepForeign(event, group, foreignId) {
+        const stored = storedFromOutside(naming, group, event, foreignId);
         return stored !== null && "message" in stored ? stored.message : null;
       },
       retention: options.retention,

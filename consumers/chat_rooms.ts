@@ -3,7 +3,7 @@
  * each layer (this project's `chat.<room>`, or Django Channels' `chat_<room>`), and the message
  * a `chat.message` event carries, ours or one sent from outside.
  */
-import { type LayerEvent, log, presenceGroup, sortableId } from "../mod.ts";
+import { type LayerEvent, log, presenceGroup, sortableId, sortableIdFrom } from "../mod.ts";
 
 /** Longest room name, in characters. */
 export const MAX_ROOM_NAME = 100;
@@ -197,13 +197,26 @@ export function storedFromOutside(
   naming: ChatNaming,
   group: string,
   event: LayerEvent,
+  foreignId?: string,
 ): { message: ChatMessage & LayerEvent } | { refused: string } | null {
   const room = naming.roomOf(group);
   if (room === null || !isChatMessageType(event.type)) return null;
-  const message = chatMessageFromOutside(event, roomNameOf(room));
+  const message = chatMessageFromOutside(event, roomNameOf(room), foreignId);
   return message === null
     ? { refused: `Not a chat message: ${outsideMessageProblem(event)}` }
     : { message };
+}
+
+// A message from outside that several processes got a copy of (a Django group_send) has one id
+// and time in all of them, made from its identity (`GroupStreams.foreignIdOf`): its send's time
+// in seconds (channels_redis' score, the sender's clock), then a hash of what it sent.
+function idOfForeign(foreignId: string): string {
+  return sortableIdFrom(sentAt(foreignId), foreignId);
+}
+
+function sentAt(foreignId: string): number {
+  const ms = Math.floor(Number.parseFloat(foreignId) * 1000);
+  return Number.isFinite(ms) && ms >= 0 ? ms : 0;
 }
 
 /** A chat message's event type: ours, or Channels' handler-name form a Django project sends. */
@@ -233,6 +246,7 @@ function textOf(raw: unknown): unknown {
 export function chatMessageFromOutside(
   event: LayerEvent,
   room: string,
+  foreignId?: string,
 ): (ChatMessage & LayerEvent) | null {
   const raw = event.message;
   // `{"message": "hi", "author": …}` (the event's own fields, as the README shows it), or the
@@ -242,13 +256,19 @@ export function chatMessageFromOutside(
   if (typeof text !== "string" || isLongerThan(text, MAX_CHAT_MESSAGE)) return null;
   return {
     type: "chat.message",
-    id: typeof fields.id === "string" ? fields.id : sortableId(),
+    id: typeof fields.id === "string"
+      ? fields.id
+      : foreignId === undefined
+      ? sortableId()
+      : idOfForeign(foreignId),
     room: typeof fields.room === "string" ? fields.room : room,
     message: text,
     author: typeof fields.author === "string"
       ? cutTo(fields.author, MAX_OUTSIDE_AUTHOR)
       : EXTERNAL_AUTHOR,
-    time: typeof fields.time === "string" ? fields.time : new Date().toISOString(),
+    time: typeof fields.time === "string"
+      ? fields.time
+      : new Date(foreignId === undefined ? Date.now() : sentAt(foreignId)).toISOString(),
   };
 }
 

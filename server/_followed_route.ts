@@ -41,7 +41,11 @@ export function followedRoute(
     historySize: number;
     frameOf?: FrameOf;
     framesKeepEvents?: boolean;
-    keepForeign?: (event: LayerEvent, group: string) => LayerEvent | null;
+    keepForeign?: (
+      event: LayerEvent,
+      group: string,
+      foreignId: string | undefined,
+    ) => LayerEvent | null;
     retention?: StreamRetention;
   },
 ): FollowedRoute {
@@ -58,11 +62,13 @@ export function followedRoute(
   };
 }
 
-// Keeps each foreign event once per process, for all the sockets that received it; an event
-// that cannot be kept (the store is away) is sent as it came, and said so once.
+// Keeps each foreign event once per process, for all the sockets that received it. One that
+// cannot be kept (the store is away) is sent as what it would have been kept as, with no
+// offset: its id is the one the kept copy has where another process kept it, so a page that
+// gets both (this copy live, the kept one when a gap is read) shows it once.
 function foreignKeeper(
   streams: GroupStreams,
-  keepAs: (event: LayerEvent, group: string) => LayerEvent | null,
+  keepAs: (event: LayerEvent, group: string, foreignId: string | undefined) => LayerEvent | null,
   options: PublishOptions,
 ): (event: LayerEvent, group: string) => Promise<LayerEvent | null> {
   const keeping = new WeakMap<LayerEvent, Promise<LayerEvent | null>>();
@@ -73,14 +79,14 @@ function foreignKeeper(
   return (event, group) => {
     let kept = keeping.get(event);
     if (kept === undefined) {
-      const as = keepAs(event, group);
+      const as = keepAs(event, group, streams.foreignIdOf?.(event));
       const keep = as === null ? null : streams.keepForeign!(group, event, as, options)
-        .catch((error) => {
+        .then((kept) => kept ?? as, (error) => {
           log.warn(
             `An event from outside to "${group}" was sent but not kept in its stream`,
             error,
           );
-          return null;
+          return as;
         });
       const before = last.get(group);
       const answer: Promise<LayerEvent | null> = before === undefined

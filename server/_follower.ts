@@ -96,10 +96,12 @@ export class Follower implements StreamFollower {
     if (typeof offset !== "number" || typeof event.epoch !== "string") {
       const keep = this.#route.keptForeign;
       if (keep === null) return this.#sendLoose(event); // not streamed: nothing to order it by
-      // From Django: its copy kept in the stream comes instead, with its offset.
-      // What cannot be kept comes back null and goes as it came. A throw here reaches no hook.
+      // From Django: its copy kept in the stream comes instead, with its offset. What is not
+      // kept comes back null and goes as it came, or comes back as it would have been kept,
+      // without an offset, and goes so. A throw here reaches no hook.
       void keep(event, this.#group).then((kept) => {
         if (kept === null) this.#sendLoose(event);
+        else if (typeof kept.offset !== "number") this.#sendLoose(kept);
         else this.deliver(kept);
       }).catch((error) => this.#failed(error));
       return;

@@ -92,9 +92,15 @@ export interface StreamFollowingOptions {
    * What an event that came without an offset from outside this framework (a Django
    * `group_send`) is kept as in `group`'s stream, or `null` to send it as it came, not kept.
    * Used only where the streams can keep such events once (`GroupStreams.keepForeign`).
-   * Default: none is kept.
+   * `foreignId` is the event's identity, the same in every process that got a copy (see
+   * `GroupStreams.foreignIdOf`): an id made from it is the same on the kept copy and on one a
+   * process sends as it is when it cannot keep it. Default: none is kept.
    */
-  keepForeign?: (event: LayerEvent, group: string) => LayerEvent | null;
+  keepForeign?: (
+    event: LayerEvent,
+    group: string,
+    foreignId: string | undefined,
+  ) => LayerEvent | null;
   /** What the stream keeps of the events kept with `keepForeign` (default: its own default). */
   retention?: StreamRetention;
 }

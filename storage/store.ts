@@ -97,6 +97,36 @@ export function sortableId(now: number = Date.now()): string {
   return `${lastPrefix}${sequence.toString(36).padStart(4, "0")}-${PROCESS_TAIL}`;
 }
 
+/**
+ * A sortable id, in {@linkcode sortableId}'s form, made from a time (ms) and a seed alone: the
+ * same in every process that has both. For an event from outside that several processes
+ * receive (a Django `group_send`), whose copies must carry one id wherever they are sent from.
+ */
+export function sortableIdFrom(time: number, seed: string): string {
+  if (!Number.isFinite(time)) {
+    throw new RangeError(`sortableIdFrom needs a finite time, got ${time}`);
+  }
+  const hash = stableHash36(seed).padStart(11, "0");
+  return `${base36Time(time)}-${hash.slice(-11, -7)}-${hash.slice(-7)}`;
+}
+
+/**
+ * A 53-bit hash of `text` in base 36 (cyrb53): the same in every process and version, so it
+ * may name what is stored. Not for secrets.
+ */
+export function stableHash36(text: string): string {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ code, 2654435761);
+    h2 = Math.imul(h2 ^ code, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}
+
 // The counter's four base-36 digits: beyond this it would no longer sort as a string.
 const MAX_SEQUENCE = 36 ** 4 - 1;
 

@@ -142,6 +142,13 @@ export interface GroupStreams {
     kept: LayerEvent,
     options?: PublishOptions,
   ): Promise<StreamEvent | null>;
+  /**
+   * Optional, with `keepForeign`: an identity of `received`, an event from outside, that every
+   * process computes alike for its own copy (`undefined` when the layer cannot tell): what it is
+   * kept as can carry an id made from it, the same whether the stream kept it or a process that
+   * could not keep it sent it as it came.
+   */
+  foreignIdOf?(received: LayerEvent): string | undefined;
   /** Writes what waits to be written and releases connections; safe to call twice. */
   close(): Promise<void>;
   /**

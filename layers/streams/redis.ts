@@ -53,6 +53,7 @@ import { log } from "../../telemetry/log.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
 import { UnansweredError } from "../_resp_connection.ts";
+import { stableHash36 } from "../../storage/store.ts";
 import {
   describeRedisForm,
   isRedisCluster,
@@ -222,6 +223,20 @@ export class RedisStreams implements GroupStreams {
     return { ...result, offset, epoch };
   }
 
+  /**
+   * The send's id and what it sent: two sends in one microsecond differ by their content. The
+   * same in every process that received a copy (see `GroupStreams.foreignIdOf`).
+   */
+  foreignIdOf(received: LayerEvent): string | undefined {
+    const send = this.#options.layer?.sendIdOf?.(received);
+    if (send === undefined) return undefined;
+    // Bytes from Django are hashed by their length: their JSON would list every byte. A 53-bit
+    // hash, no cryptographic strength: a collision costs a message in history, and needs the
+    // same send time to the microsecond.
+    const text = holdsBytes(received) ? jsonWithoutBytes(received) : eventJson(received);
+    return `${send.id}:${stableHash36(text)}`;
+  }
+
   async keepForeign(
     group: string,
     received: LayerEvent,
@@ -229,14 +244,11 @@ export class RedisStreams implements GroupStreams {
     options?: PublishOptions,
   ): Promise<StreamEvent | null> {
     const send = this.#options.layer?.sendIdOf?.(received);
-    if (send === undefined) return null;
+    const id = this.foreignIdOf(received);
+    if (send === undefined || id === undefined) return null;
     if (this.#closing !== null) throw new Error("Streams are closed");
-    // The send's id and what it sent: two sends in one microsecond differ by their content.
     // Made at once, not awaited: the scripts go out in the order the copies arrived, which is
     // the order they were sent, so that is their order in the stream too.
-    // Bytes from Django are hashed by their length: their JSON would list every byte.
-    const text = holdsBytes(received) ? jsonWithoutBytes(received) : eventJson(received);
-    const id = `${send.id}:${contentHash(text)}`;
     const args = this.#publishArgs(withoutReserved(kept), options, "", "");
     // Remembered twice as long as a copy may take, so a late copy still finds it kept.
     args.push(String(2 * send.copiesWithinMs));
@@ -414,20 +426,4 @@ export class RedisStreams implements GroupStreams {
 async function sha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-// A 53-bit hash of `text` (cyrb53), made at once: it tells two different sends with the same id
-// apart, and needs no cryptographic strength (a collision costs a message in history, and needs
-// the same send time to the microsecond).
-function contentHash(text: string): string {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ code, 2654435761);
-    h2 = Math.imul(h2 ^ code, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
 }

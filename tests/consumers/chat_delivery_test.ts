@@ -14,6 +14,7 @@ import { KvStreams } from "../../layers/streams/kv.ts";
 import {
   type GroupStreams,
   InMemoryLayer,
+  type LayerEvent,
   MemoryStreams,
   PublishUnconfirmedError,
   type StreamEvent,
@@ -580,4 +581,64 @@ Deno.test("a reconnect that cannot recover costs what a first visit costs, howev
   for (const took of [staleEpoch, tooMuch]) {
     assert(took < Math.max(fresh, 5) * 5, `${took} ms against ${fresh} ms for a first visit`);
   }
+});
+
+Deno.test("a Django message one process could not keep and another kept is shown with one id", async () => {
+  await using app = await createTestApp(GENEROUS);
+  // The shared stream, as Redis is: what is kept in it reaches no socket by itself.
+  const store = await DenoKvStore.open(":memory:");
+  const shared = new MemoryStreams(new InMemoryLayer(), store, { writeDelayMs: 0 });
+  // As channels_redis' copies: one identity per send, the same in every process.
+  const identities = new WeakMap<object, string>();
+  let sends = 0;
+  const foreignIdOf = (received: LayerEvent) => {
+    if (!identities.has(received)) identities.set(received, `1765000000.${++sends}:h`);
+    return identities.get(received);
+  };
+  const processStreams = (keeps: boolean): GroupStreams => ({
+    // A publish reaches every process's sockets, with its offset (the Redis PUBLISH).
+    publish: async (group, event, options) => {
+      const published = await shared.publish(group, event, options);
+      const { offset, epoch } = published;
+      await app.services.layer.groupSend(group, { ...event, offset, epoch });
+      return published;
+    },
+    since: (group, position, options) => shared.since(group, position, options),
+    latest: (group, count) => shared.latest(group, count),
+    close: () => Promise.resolve(),
+    foreignIdOf,
+    keepForeign: async (group, _received, kept) => {
+      if (!keeps) throw new Error("this process's Redis connection is cut");
+      const published = await shared.publish(group, kept);
+      return { ...kept, offset: published.offset, epoch: published.epoch } as StreamEvent;
+    },
+  });
+  const socketOn = (keeps: boolean) =>
+    new Communicator(
+      { consumer: chatConsumer(processStreams(keeps)), services: app.services, route: ROOM_ROUTE },
+      "/ws/chat/lobby/?stream=1",
+    );
+  const [onA, onB] = [socketOn(false), socketOn(true)];
+  for (const comm of [onA, onB]) {
+    assert((await comm.connect()).accepted);
+    assertEquals((await comm.receiveJson()).type, "recovered");
+  }
+  // Django's group_send reaches both processes' sockets; only B keeps it.
+  await app.services.layer.groupSend("chat.lobby", {
+    type: "chat_message",
+    message: "from django",
+  });
+  const loose = await onA.receiveJson();
+  const kept = await onB.receiveJson();
+  assertEquals([loose.message, loose.offset], ["from django", undefined]);
+  assertEquals([kept.message, kept.offset], ["from django", 1]);
+  assertEquals(kept.id, loose.id, "the kept copy and the one sent as it came differ");
+  // The next message makes A read the gap: the kept copy comes too, under the same id.
+  onB.sendJson({ message: "next" });
+  const again = await onA.receiveJson();
+  assertEquals([again.message, again.offset, again.id], ["from django", 1, loose.id]);
+  assertEquals((await onA.receiveJson()).message, "next");
+  for (const comm of [onA, onB]) await comm.disconnect();
+  await shared.close();
+  store.close();
 });
