@@ -10,7 +10,7 @@
  * ```
  */
 import type { Handler, RequestContext, Services } from "./context.ts";
-import { type AppRoute, checkRouteTable, page, type RouteTarget } from "./routes.ts";
+import { type AppRoute, checkRouteTable, type RouteTarget } from "./routes.ts";
 import { logReason, takeLogReason } from "./log_reason.ts";
 import { withoutBody } from "./_head_answer.ts";
 import { MAX_PATH_LENGTH, Router } from "./router.ts";
@@ -23,7 +23,7 @@ import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
-import { METRICS_PATH, metricsHandler } from "./metrics_route.ts";
+import { withMetricsRoute } from "./metrics_route.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
@@ -91,22 +91,6 @@ const SECURITY_HEADERS: Record<string, string> = {
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
 };
 
-// With `METRICS_TOKEN`, `GET /metrics` is the framework's: an app's own page there is named at
-// start, with the setting that took it, rather than as a route the app registered twice.
-function checkMetricsPathFree(routes: readonly AppRoute[]): void {
-  const taken = routes.some((route) =>
-    route.path === METRICS_PATH && route.handler.kind === "http" &&
-    (route.method === "GET" || route.method === "HEAD")
-  );
-  if (taken) {
-    throw new TypeError(
-      `Route "${METRICS_PATH}": the app has a page there, and METRICS_TOKEN makes ` +
-        `GET ${METRICS_PATH} the metrics route. Move the page, or serve the metrics on their ` +
-        "own listener (METRICS_ADDRESS) without METRICS_TOKEN",
-    );
-  }
-}
-
 /** Builds an app from its route table and services. */
 export function createApp(options: AppOptions): App {
   const live = new LiveConnections();
@@ -118,10 +102,9 @@ export function createApp(options: AppOptions): App {
   const errorPage = options.errorPage ?? errorResponse;
   const { metricsToken, metricsAddress } = services.config;
   // Only with a token: never public by accident (a separate address is `serveApp`'s).
-  if (metricsToken !== "") checkMetricsPathFree(options.routes);
   const routes = metricsToken === ""
     ? options.routes
-    : [...options.routes, page("GET", METRICS_PATH, metricsHandler(metricsToken))];
+    : withMetricsRoute(options.routes, metricsToken);
   checkRouteTable(routes);
   if (metricsToken !== "" || metricsAddress !== null) services.metrics.startLagMonitor();
   const tracking = { live, caps, metrics: services.metrics };

@@ -11,9 +11,29 @@ import type { ServerMetrics } from "./server_metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../telemetry/metrics.ts";
 import { log } from "../telemetry/log.ts";
 import { logReason } from "./log_reason.ts";
+import { type AppRoute, page } from "./routes.ts";
 
 /** Where the metrics are served. */
 export const METRICS_PATH = "/metrics";
+
+/**
+ * `routes` with `GET /metrics` for requests carrying `token`. An app's own page there is named
+ * at start, with the setting that took its path, rather than as a route registered twice.
+ */
+export function withMetricsRoute(routes: readonly AppRoute[], token: string): AppRoute[] {
+  const taken = routes.some((route) =>
+    route.path === METRICS_PATH && route.handler.kind === "http" &&
+    (route.method === "GET" || route.method === "HEAD")
+  );
+  if (taken) {
+    throw new TypeError(
+      `Route "${METRICS_PATH}": the app has a page there, and METRICS_TOKEN makes ` +
+        `GET ${METRICS_PATH} the metrics route. Move the page, or serve the metrics on their ` +
+        "own listener (METRICS_ADDRESS) without METRICS_TOKEN",
+    );
+  }
+  return [...routes, page("GET", METRICS_PATH, metricsHandler(token))];
+}
 
 /** The scrape answer: every metric, never cached. */
 export function metricsResponse(metrics: ServerMetrics): Response {

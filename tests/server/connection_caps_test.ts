@@ -17,7 +17,7 @@ import { RawWebSocket } from "../_support/raw_socket.ts";
 import { serveConsumer } from "../_support/serve_consumer.ts";
 import type { Consumer } from "../../server/consumer.ts";
 import type { SocketLike } from "../../server/_socket.ts";
-import { releaseWithSocket } from "../../server/websocket_route.ts";
+import { releaseWithSocket } from "../../server/_cap_release.ts";
 
 /** A socket to the echo route from `address` (the app trusts X-Forwarded-For), as `token`'s user. */
 async function open(app: TestApp, address: string, token?: string) {
