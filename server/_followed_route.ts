@@ -11,7 +11,7 @@ import type {
   StreamRetention,
 } from "../layers/streams/contract.ts";
 import { log } from "../telemetry/log.ts";
-import type { FrameOf, StreamReads } from "./_stream_entry.ts";
+import type { FrameOf, KeepForeignAs, StreamReads } from "./_stream_entry.ts";
 
 /** What the followers of one route share. */
 export interface FollowedRoute {
@@ -41,11 +41,7 @@ export function followedRoute(
     historySize: number;
     frameOf?: FrameOf;
     framesKeepEvents?: boolean;
-    keepForeign?: (
-      event: LayerEvent,
-      group: string,
-      foreignId: string | undefined,
-    ) => LayerEvent | null;
+    keepForeign?: KeepForeignAs;
     retention?: StreamRetention;
   },
 ): FollowedRoute {
@@ -68,7 +64,7 @@ export function followedRoute(
 // gets both (this copy live, the kept one when a gap is read) shows it once.
 function foreignKeeper(
   streams: GroupStreams,
-  keepAs: (event: LayerEvent, group: string, foreignId: string | undefined) => LayerEvent | null,
+  keepAs: KeepForeignAs,
   options: PublishOptions,
 ): (event: LayerEvent, group: string) => Promise<LayerEvent | null> {
   const keeping = new WeakMap<LayerEvent, Promise<LayerEvent | null>>();

@@ -29,6 +29,16 @@ export type StreamReads = Pick<GroupStreams, "since" | "latest">;
 /** The frame an event is sent as; `null` skips it. */
 export type FrameOf = (event: LayerEvent, conn: Connection) => LayerEvent | null;
 
+/**
+ * What an event from outside this framework is kept as in `group`'s stream (`null`: sent as it
+ * came); `StreamFollowingOptions.keepForeign`, which writes it out for the docs.
+ */
+export type KeepForeignAs = (
+  event: LayerEvent,
+  group: string,
+  foreignId: string | undefined,
+) => LayerEvent | null;
+
 /** The stream a socket enters, and where its client says it was. */
 export interface StreamEntry {
   reads: StreamReads;
