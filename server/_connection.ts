@@ -50,11 +50,12 @@ import {
 import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
 import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before_open.ts";
 import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
-import { consumerFailures, lateFailures } from "./_consumer_failures.ts";
+import { consumerFailures, lateFailures, unhandledEvents } from "./_consumer_failures.ts";
 import { watchDrain } from "./_drain_watch.ts";
 import {
   logConsumerFailure,
   logDisconnect,
+  noteUnhandledEvent,
   warnDroppedBeforeOpen,
   warnHookStillRunning,
 } from "./_connection_log.ts";
@@ -239,6 +240,8 @@ export class WebSocketConnection implements Connection {
     this.#socket = socket;
     const failure = consumerFailures.get(this);
     if (failure !== undefined) consumerFailures.set(socket, failure);
+    const unhandled = unhandledEvents.get(this);
+    if (unhandled !== undefined) unhandledEvents.set(socket, unhandled);
     if (this.#batch !== null) this.#batch.socket = socket;
     socket.onopen = () => this.#opened();
     socket.onmessage = (event) => this.#received(event.data);
@@ -516,6 +519,9 @@ export class WebSocketConnection implements Connection {
     const handler = ownEventHandler(this.#hooks, type);
     this.#eventType = type;
     this.#eventHandler = handler;
+    if (handler === undefined) {
+      noteUnhandledEvent(this.#meter, this.scope, type, this.#hooks.events, this.#socket ?? this);
+    }
     return handler;
   }
 
@@ -689,8 +695,9 @@ export class WebSocketConnection implements Connection {
     logConsumerFailure(this.scope, error);
     // By the socket, or until there is one by this connection (a handler that ran between
     // `connect` and the upgrade): `attach` moves it.
-    consumerFailures.set(this.#socket ?? this, error);
+    // What it raised once the socket had closed is told apart: the socket closed without it.
     if ((this.#state & FINISHED) !== 0) this.#failedLate(error);
+    else consumerFailures.set(this.#socket ?? this, error);
     this.#state |= FAILED; // and what still arrives before the close is not handled either
     this.#dropWaiting();
     this.close(CloseCode.INTERNAL_ERROR, "Internal server error");

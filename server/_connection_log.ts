@@ -1,10 +1,14 @@
 /**
  * The lines a connection (`_connection.ts`) writes to the log when its consumer fails, when
- * frames are dropped before its socket opens, and when its socket closes.
+ * frames are dropped before its socket opens, when an event has no handler, and when its socket
+ * closes.
  */
 import type { Scope } from "./consumer.ts";
 import { describeCloseCode } from "./close_codes.ts";
-import { log } from "../telemetry/log.ts";
+import { log, quoteClipped } from "../telemetry/log.ts";
+import { TRACKER_EVENTS } from "../layers/presence/contract.ts";
+import { unhandledEvents } from "./_consumer_failures.ts";
+import type { SocketLike } from "./_socket.ts";
 
 /** Logs a hook's failure, on which the socket closes with 1011. */
 export function logConsumerFailure(scope: Scope, error: unknown): void {
@@ -53,4 +57,46 @@ export function warnHookStillRunning(scope: Scope, ms: number): void {
     `A hook of ${scope.path} [${scope.client}] still runs ${ms} ms after its socket closed: ` +
       "its groups are left and disconnect runs now; what waited behind it is dropped",
   );
+}
+
+// Event types warned about as unhandled, by route: one line per route and type, and no more than
+// `UNHANDLED_TYPES_NAMED` types per route (an event from outside, a Redis publish, may be typed
+// anything).
+const unhandledWarned = new WeakMap<object, Set<string>>();
+const UNHANDLED_TYPES_NAMED = 32;
+
+/**
+ * Notes an event that reached a socket whose consumer has no handler for its type: a warning,
+ * once per route and type, and for a communicator that waits in vain, by `socket`. Channels
+ * raises "No handler for message type" here; the framework lets the socket go on, but a handler
+ * named the Channels way (`chat_message` for `chat.message`) must not fail in silence.
+ */
+export function noteUnhandledEvent(
+  route: object,
+  scope: Scope,
+  type: string,
+  events: Readonly<Record<string, unknown>> | undefined,
+  socket: SocketLike | object,
+): void {
+  // The framework's own, to the presence group its members' sockets share: not theirs to take.
+  if (TRACKER_EVENTS.has(type)) return;
+  if (!unhandledEvents.has(socket)) unhandledEvents.set(socket, unhandledEventText(type, events));
+  let warned = unhandledWarned.get(route);
+  if (warned === undefined) unhandledWarned.set(route, warned = new Set());
+  if (warned.has(type) || warned.size >= UNHANDLED_TYPES_NAMED) return;
+  warned.add(type);
+  log.warn(`${unhandledEventText(type, events)}, on ${scope.path}: ignored`);
+}
+
+// What is said of an event of `type` that no handler in `events` takes.
+function unhandledEventText(
+  type: string,
+  events: Readonly<Record<string, unknown>> | undefined,
+): string {
+  const channelsName = type.replaceAll(".", "_");
+  const hint = channelsName !== type && events !== undefined && Object.hasOwn(events, channelsName)
+    ? ` ("${channelsName}" is Channels' method name: here the handler's key is the type itself, ` +
+      `events: { ${quoteClipped(type)}: ... })`
+    : "";
+  return `No handler for ${quoteClipped(type)} events${hint}`;
 }

@@ -21,3 +21,10 @@ export const consumerFailures: WeakMap<SocketLike | object, unknown> = new WeakM
  * and `waitForClose()` raise it, as Channels' communicator raises what the app raised.
  */
 export const lateFailures: WeakMap<SocketLike | object, unknown> = new WeakMap();
+
+/**
+ * What is said of the first event that reached a socket with no handler for its type, by the
+ * socket (by the connection while it has none): a communicator that waits in vain for a frame
+ * says so, as Channels' raises "No handler for message type".
+ */
+export const unhandledEvents: WeakMap<SocketLike | object, string> = new WeakMap();

@@ -27,7 +27,12 @@ import {
   type UpgradeWebSocket,
   websocketHandler,
 } from "../server/websocket_route.ts";
-import { consumerFailures, consumerRefusals, lateFailures } from "../server/_consumer_failures.ts";
+import {
+  consumerFailures,
+  consumerRefusals,
+  lateFailures,
+  unhandledEvents,
+} from "../server/_consumer_failures.ts";
 import { denoCanAnswer } from "../server/handshake.ts";
 import { withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
@@ -118,6 +123,8 @@ export class Communicator {
   #closeCode: number | null = null;
   /** The test has seen the close (`waitForClose`, `disconnect`, a `receive` that threw). */
   #closeSeen = false;
+  /** The consumer's failure was raised (once: by `receive`, `waitForClose` or `disconnect`). */
+  #failureTold = false;
   #protocol = "";
   #connecting = false;
   #open = false;
@@ -244,15 +251,17 @@ export class Communicator {
       if (this.#closeCode !== null) {
         this.#closeSeen = true;
         const failure = consumerFailures.get(this.socket);
-        if (failure !== undefined) {
-          // Told here, so not again by `disconnect()` or `waitForClose()`.
-          if (lateFailures.get(this.socket) === failure) lateFailures.delete(this.socket);
-          throw consumerFailed(`closed with ${this.#closeCode}`, failure);
-        }
+        if (failure !== undefined) throw this.#failure(failure);
         throw new Error(`No frame: the socket closed with ${this.#closeCode}`);
       }
       if (!await this.#wait(deadline - Date.now())) {
-        throw new Error(`No frame within ${timeoutMs} ms`);
+        const unhandled = unhandledEvents.get(this.socket);
+        throw new Error(
+          `No frame within ${timeoutMs} ms` +
+            (unhandled === undefined
+              ? ""
+              : ` (the consumer had an event it ignored: ${unhandled})`),
+        );
       }
     }
     return this.#frames.shift()!;
@@ -290,8 +299,9 @@ export class Communicator {
 
   /**
    * Closes from the client's end and waits for the consumer's `disconnect` to finish; rejects
-   * when that takes longer than `timeoutMs`, or with what the consumer raised after the close
-   * (its `disconnect` hook, or a hook still running then).
+   * when that takes longer than `timeoutMs`, or with what the consumer raised: before the close
+   * (it closed the socket with 1011), unless `receive` or `waitForClose` raised it already, or
+   * after it (its `disconnect` hook, or a hook still running then).
    */
   async disconnect(code = 1000, timeoutMs = HOOK_TIMEOUT_MS): Promise<void> {
     this.#closeSeen = true;
@@ -306,7 +316,11 @@ export class Communicator {
     this.#raiseLateFailure();
   }
 
-  /** Waits for the server to close the socket; returns the code. */
+  /**
+   * Waits for the server to close the socket; returns the code. Rejects with what the consumer
+   * raised, as `disconnect` does: a test that expects a failure asserts the rejection ("closed
+   * with 1011").
+   */
   async waitForClose(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<number> {
     if (this.#refused !== null) throw new Error(`No socket to close: ${this.#refused}`);
     const deadline = Date.now() + timeoutMs;
@@ -321,8 +335,19 @@ export class Communicator {
     return this.#closeCode;
   }
 
-  // Raised once: a test that catches it and waits again is not told twice.
+  // The consumer's failure before the close, as an error to raise; told once.
+  #failure(failure: unknown): Error {
+    this.#failureTold = true;
+    // Told here, so not again by `disconnect()` or `waitForClose()`.
+    if (lateFailures.get(this.socket) === failure) lateFailures.delete(this.socket);
+    return consumerFailed(`closed with ${this.#closeCode}`, failure);
+  }
+
+  // Raised once: a test that catches it and waits again is not told twice. A failure before the
+  // close (which closed the socket with 1011) first, then one after it.
   #raiseLateFailure(): void {
+    const before = consumerFailures.get(this.socket);
+    if (before !== undefined && !this.#failureTold) throw this.#failure(before);
     const failure = lateFailures.get(this.socket);
     if (failure === undefined) return;
     lateFailures.delete(this.socket);

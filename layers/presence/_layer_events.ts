@@ -5,8 +5,7 @@
  */
 import type { TrackedConnection } from "./contract.ts";
 
-/** The event by which a draining process hands its connections to the other processes. */
-export const PRESENCE_HANDOVER = "presence.handover";
+export { PRESENCE_HANDOVER } from "./contract.ts";
 /** Connections per handover event, so that one event stays small whatever the process held. */
 export const HANDOVER_CHUNK = 100;
 

@@ -83,6 +83,18 @@ export const PRESENCE_DIFF = "presence.diff";
 /** The `type` of the event that ends a session's connections in every process. */
 export const PRESENCE_END_SESSION = "presence.end_session";
 
+/** The event by which a draining process hands its connections to the other processes. */
+export const PRESENCE_HANDOVER = "presence.handover";
+
+/**
+ * The events trackers send one another over `PRESENCE_GROUP`: the sockets in that group get
+ * them too, and leave them alone (no handler is expected for them).
+ */
+export const TRACKER_EVENTS: ReadonlySet<string> = new Set([
+  PRESENCE_END_SESSION,
+  PRESENCE_HANDOVER,
+]);
+
 /**
  * What is known about one connection: small, JSON-serialisable, never secret. The field
  * `session` (a hash, not the session id) is what {@linkcode PresenceTracker.untrackSession}

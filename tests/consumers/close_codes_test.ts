@@ -105,7 +105,8 @@ Deno.test("a hook that throws closes only its own socket with 1011", async () =>
   await using app = await createTestApp();
   const [crashing, bystander] = [await openFragile(app), await openFragile(app)];
   crashing.send("crash");
-  assertEquals(await crashing.waitForClose(), CloseCode.INTERNAL_ERROR);
+  // What the consumer raised is raised again, as Channels' communicator does.
+  await assertRejects(() => crashing.waitForClose(), Error, "closed with 1011");
   bystander.send("still fine");
   assertEquals(await bystander.receive(), "ok still fine");
   // The crashed socket left its group before anything else could be sent to it.
@@ -118,7 +119,8 @@ Deno.test("an event handler that throws closes its socket with 1011", async () =
   await using app = await createTestApp();
   const comm = await openFragile(app);
   await app.layer.groupSend("fragile", { type: "explode" });
-  assertEquals(await comm.waitForClose(), CloseCode.INTERNAL_ERROR);
+  // What the consumer raised is raised again, as Channels' communicator does.
+  await assertRejects(() => comm.waitForClose(), Error, "closed with 1011");
 });
 
 Deno.test("a ProtocolError sends an error frame; with a code it also closes", async () => {
@@ -278,4 +280,20 @@ Deno.test("under the communicator too, a close reason is cut to the 123 bytes a 
   assertEquals(code, 4003);
   assert(new TextEncoder().encode(reason).length <= 123, `${reason.length} characters`);
   assert(reason.startsWith("Ce vote est refusé"), reason);
+});
+
+Deno.test("a consumer that closes once connect returned is accepted, and its client sees its code", async () => {
+  await using app = await createTestApp();
+  // Channels' `accept()` then `close(code=4001)`: the browser's onclose sees 4001, not a 403.
+  const loginFirst: Consumer = (conn) => ({
+    connect() {
+      conn.sendJson({ error: "log in first" });
+      setTimeout(() => conn.close(4001, "Log in first"), 0);
+    },
+  });
+  const comm = new Communicator({ consumer: loginFirst, services: app.services }, "/ws/private/");
+  assert((await comm.connect()).accepted);
+  assertEquals(await comm.receiveJson(), { error: "log in first" });
+  assertEquals(await comm.waitForClose(), 4001);
+  assertEquals((await comm.closed).reason, "Log in first");
 });

@@ -4,7 +4,9 @@
  */
 import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
 import { type Consumer, createApp, socket } from "../../mod.ts";
-import { Communicator, createTestServices } from "../../testing.ts";
+import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { log } from "../../telemetry/log.ts";
 
 const echo: Consumer = (conn) => ({ receive: (text) => conn.send(text) });
 
@@ -191,4 +193,69 @@ Deno.test("receiveJson of a batched frame says it is one, instead of a bare JSON
   const error = await assertRejects(() => comm.receiveJson(), SyntaxError, "parse it line by line");
   assertStringIncludes(error.message, '{"n":1}\n{"n":2}');
   await comm.disconnect();
+});
+
+Deno.test("a failure the test never received rejects disconnect(), once, as Channels' raises it", async () => {
+  await using services = await createTestServices(); // whose log is silent
+  const buggy: Consumer = () => ({
+    receive() {
+      throw new RangeError("kaboom");
+    },
+  });
+  const comm = new Communicator({ consumer: buggy, services }, "/ws/buggy/");
+  await comm.connect();
+  comm.send("boom");
+  assertEquals(await comm.receiveNothing(), false); // the close came
+  const error = await assertRejects(() => comm.disconnect(), Error, "closed with 1011");
+  assertStringIncludes(error.message, "RangeError: kaboom");
+  await comm.disconnect(); // told once
+});
+
+Deno.test("a failure the test never received rejects waitForClose(), then not disconnect()", async () => {
+  await using services = await createTestServices();
+  const buggy: Consumer = (conn) => ({
+    connect: () => conn.groupAdd("notes"),
+    events: {
+      "note.added"() {
+        throw new TypeError("the handler's bug");
+      },
+    },
+  });
+  const comm = new Communicator({ consumer: buggy, services }, "/ws/buggy/");
+  await comm.connect();
+  await services.layer.groupSend("notes", { type: "note.added" });
+  await assertRejects(() => comm.waitForClose(), Error, "TypeError: the handler's bug");
+  await comm.disconnect();
+});
+
+Deno.test("an event with no handler is named in the log once per route and type, and by receive()", async () => {
+  await using services = await createTestServices();
+  using captured = new CapturedLog();
+  log.setLevel("warn"); // the test services' level is "silent", which they set again
+  using _silent = { [Symbol.dispose]: () => log.setLevel("silent") };
+  // A port that kept Channels' method name for "chat.message" events.
+  const ported: Consumer = (conn) => ({
+    connect: () => conn.groupAdd("lobby"),
+    events: { chat_message: (event) => conn.sendJson(event) },
+  });
+  const app = createApp({ routes: [socket("/ws/lobby/", ported)], services, upgrade: testUpgrade });
+  const [a, b] = [new Communicator(app, "/ws/lobby/"), new Communicator(app, "/ws/lobby/")];
+  await a.connect();
+  await b.connect();
+  await services.layer.groupSend("lobby", { type: "chat.message", text: "hi" });
+  await services.layer.groupSend("lobby", { type: "chat.message", text: "again" });
+  await services.layer.groupSend("lobby", { type: "user.joined" });
+  const error = await assertRejects(() => a.receive(200), Error, "No frame within 200 ms");
+  assertStringIncludes(
+    error.message,
+    'No handler for "chat.message" events ("chat_message" is Channels\' method name',
+  );
+  const warned = captured.lines.filter((line) => line.includes("No handler for"));
+  assertEquals(warned.length, 2, warned.join("\n")); // two types, two sockets: one line each type
+  assertStringIncludes(warned[0], 'No handler for "chat.message" events');
+  assertStringIncludes(warned[0], "on /ws/lobby/: ignored");
+  assertStringIncludes(warned[1], 'No handler for "user.joined" events, on /ws/lobby/');
+  await a.disconnect();
+  await b.disconnect();
+  await app.close();
 });
