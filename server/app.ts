@@ -15,6 +15,7 @@ import { logReason, takeLogReason } from "./log_reason.ts";
 import { withoutBody } from "./_head_answer.ts";
 import { MAX_PATH_LENGTH, Router } from "./router.ts";
 import { asksForWebSocket } from "./handshake.ts";
+import { hasValidHost, targetAsSent } from "./_request_host.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
 import { CloseCode } from "./close_codes.ts";
 import { CLOSE_TIMEOUT_MS } from "./_connection.ts";
@@ -124,8 +125,9 @@ export function createApp(options: AppOptions): App {
     const peer = formatAddr(info?.remoteAddr);
     const client = clientAddress(request, peer, services.config.trustProxy);
     if (draining) return refuseWhileDraining(request, client);
-    // `Host: a b` makes the request's URL one that cannot be parsed: the client's mistake.
-    const url = URL.parse(request.url);
+    // A Host that is not a host (`a b`, `a/static`): the client's mistake, and its URL is not
+    // the one it asked for (`_request_host.ts`).
+    const url = hasValidHost(request) ? URL.parse(request.url) : null;
     if (url === null) return refuseBadHost(request, client, started, errorPage);
     // A page and a WebSocket route may share a path, as in Channels' ProtocolTypeRouter: an
     // upgrade goes to the socket, anything else to the page.
@@ -209,7 +211,7 @@ function refuseBadHost(
     errorPage(400, "Bad Request", "The Host header is not a valid host."),
   );
   // The path as the client sent it, read without the host; a token in it is still redacted.
-  const target = URL.parse(request.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, ""), "http://h");
+  const target = URL.parse(targetAsSent(request), "http://h");
   const seconds = (performance.now() - started) / 1000;
   const path = target === null ? "-" : redactedTarget(target);
   log.http(request.method, path, 400, seconds, client, BAD_HOST);

@@ -78,7 +78,8 @@ export class Router<H> {
   }
 
   /**
-   * Finds the route for `method` and `pathname` (the raw, still-encoded path). Of the routes
+   * Finds the route for `method` and `pathname` (the raw, still-encoded path, in which only
+   * encoded letters, digits, "-", "_" and "~" are read as themselves). Of the routes
    * that answer it, the first that `prefer` accepts wins, else the first (exact paths come
    * before patterns, each in table order).
    */
@@ -89,6 +90,7 @@ export class Router<H> {
     prefer?: (handler: H) => boolean,
   ): RouteMatch<H> {
     if (pathname.length > MAX_PATH_LENGTH) return { kind: "uri-too-long" };
+    if (pathname.includes("%")) pathname = decodeUnreserved(pathname);
     const found = this.#candidates(pathname);
     if (found === null) return this.#appendSlash(method, pathname, search);
     if ("reason" in found) return { kind: "bad-request", reason: found.reason };
@@ -156,6 +158,19 @@ export class Router<H> {
     }
     return { kind: "not-found" };
   }
+}
+
+// Letters, digits, "-", "_" and "~" percent-encoded. Not ".": a dot segment is the URL
+// parser's to resolve, and it has.
+const ENCODED_UNRESERVED = /%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[Dd]|5[Ff]|7[Ee])/g;
+
+// RFC 3986 section 6.2.2.2: `%61` is `a`, so `/ch%61t/` is `/chat/`, as Django serves it. Only
+// unreserved characters: a `%2F` is not a `/`, and a parameter is decoded once matched.
+function decodeUnreserved(pathname: string): string {
+  return pathname.replace(
+    ENCODED_UNRESERVED,
+    (escape) => String.fromCharCode(parseInt(escape.slice(1), 16)),
+  );
 }
 
 function isExact(path: string): boolean {

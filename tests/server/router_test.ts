@@ -126,3 +126,19 @@ Deno.test("the app answers HEAD like GET, without a body", async () => {
   assertEquals(head.headers.get("content-type"), get.headers.get("content-type"));
   assertEquals(head.body, null);
 });
+
+Deno.test("encoded letters, digits, '-', '_' and '~' are read as themselves; a %2F is not a /", () => {
+  assertEquals(router.match("GET", "/ch%61t/"), { kind: "found", handler: "index", params: {} });
+  assertEquals(router.match("GET", "/%63%48at/").kind, "not-found"); // %48 is "H": paths keep case
+  assertEquals(router.match("GET", "/chat/lo%62%62y/"), {
+    kind: "found",
+    handler: "room",
+    params: { room: "lobby" },
+  });
+  assertEquals(router.match("GET", "/chat/a%2Fb/"), {
+    kind: "found",
+    handler: "room",
+    params: { room: "a/b" },
+  });
+  assertEquals(router.match("GET", "/ch%61t"), { kind: "redirect", location: "/chat/" });
+});
