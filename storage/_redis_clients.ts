@@ -104,6 +104,11 @@ function makeSentinel(
     // A lost master is rediscovered a few times per command before the command fails, and the
     // command sent again to the next one: not for commands that must not run twice (a publish).
     maxCommandRediscovers: options.resendAfterLostMaster === false ? 0 : 3,
+    // Every command on one master connection held for good, in the order it was called. Without
+    // it, commands called together while no lease is held wait for one, one round trip apart,
+    // and a command called later, once a lease is held, goes out before them: one sender's
+    // publishes were stored out of order.
+    reserveClient: true,
     nodeClientOptions: {
       disableOfflineQueue: !options.offlineQueue,
       password: form.password,

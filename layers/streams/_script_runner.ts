@@ -5,22 +5,24 @@
  * Redis did not run. A close answers the commands called before it first, so a graceful stop
  * loses none.
  *
- * One server by URL goes through the lean connection (`_resp_connection.ts`, with its linger);
- * Sentinels and a Cluster (which node owns a key, which one is master now) through node-redis.
+ * One server by URL goes through the lean connection (`_resp_connection.ts`, with its linger),
+ * which loads the scripts on every connect, so `EVALSHA` finds them. Sentinels and a Cluster
+ * (which node owns a key, which one is master now) go through node-redis, and each script is
+ * sent with its text (`EVAL`): a master that lacks it (a replica just promoted, since `SCRIPT
+ * LOAD` is not replicated; a node restarted empty) would answer `NOSCRIPT`, and the retries of
+ * the publishes in flight then would go out behind later ones, which node-redis's Sentinel
+ * client writes first (a planned failover stored one sender's acked messages up to 95 apart).
  */
 import {
   ClientClosedError,
   ClientOfflineError,
   ErrorReply,
-  type RedisClusterType,
   RootNodesUnavailableError,
 } from "redis";
 import { RespConnection, UnansweredError } from "../_resp_connection.ts";
-import { log } from "../../telemetry/log.ts";
 import {
   closeRedis,
   connectRedis,
-  isRedisCluster,
   type RedisClient,
   type RedisForm,
   withTimeout,
@@ -41,8 +43,9 @@ export interface ScriptRunnerOptions {
   /** The lean connection's linger (one server by URL only; see `RedisStreamsOptions`). */
   lingerMs?: number;
   /**
-   * Script texts to load: the lean connection on every connect, before any other command (see
-   * `RespConnectionOptions.setup`); node-redis at open, on every master.
+   * The scripts' texts: the lean connection loads them on every connect, before any other
+   * command (see `RespConnectionOptions.setup`); node-redis sends a script's text in place of
+   * its SHA-1.
    */
   scripts?: readonly string[];
 }
@@ -74,39 +77,31 @@ export async function openScriptRunner(
     connectTimeoutMs,
     resendAfterLostMaster: false,
   });
-  const scripts = options.scripts ?? [];
-  await withTimeout(loadScripts(client, isRedisCluster(target), scripts), replyTimeoutMs, NO_ANSWER)
-    .catch((error) => log.warn(`Redis streams: scripts not loaded at open (${error.message})`));
-  return nodeRedisScriptRunner(client, replyTimeoutMs);
+  const texts = new Map<string, string>();
+  for (const script of options.scripts ?? []) texts.set(await scriptSha1(script), script);
+  return nodeRedisScriptRunner(client, replyTimeoutMs, texts);
 }
 
-// Loaded at open on the master (Sentinel) or on every master (Cluster), so that the first
-// publishes are not answered NOSCRIPT. Not needed to work: a master that lacks them (down at
-// open, promoted later, or an ACL without SCRIPT) learns each from its first NOSCRIPT answer.
-async function loadScripts(
-  client: RedisClient,
-  cluster: boolean,
-  scripts: readonly string[],
-): Promise<void> {
-  if (!cluster) {
-    for (const script of scripts) await client.scriptLoad(script);
-    return;
-  }
-  const nodes = client as unknown as RedisClusterType;
-  await Promise.all(nodes.masters.map(async (master) => {
-    const node = await nodes.nodeClient(master);
-    for (const script of scripts) await node.scriptLoad(script);
-  }));
+/** A script's SHA-1, in hex: its name for `EVALSHA`. */
+export async function scriptSha1(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /**
  * Script commands through a connected node-redis client (any form), which this runner closes.
+ * An `EVALSHA` of a script in `texts` (by SHA-1) is sent as `EVAL` with its text (see the
+ * module doc: order over a failover).
  * node-redis fails the commands it wrote with the socket's own error when the connection goes
  * (or its Sentinel's master, or a Cluster node): those are unanswered, as is a command past
  * `timeoutMs` (node-redis may still write it once it reconnects). Only what it refused before
  * writing, and Redis's own error replies, are plain failures.
  */
-export function nodeRedisScriptRunner(client: RedisClient, timeoutMs: number): ScriptRunner {
+export function nodeRedisScriptRunner(
+  client: RedisClient,
+  timeoutMs: number,
+  texts: ReadonlyMap<string, string> = new Map(),
+): ScriptRunner {
   // node-redis's Sentinel and Cluster clients fail a command still on its way when closed:
   // a close waits for the calls under way (each has its timeout).
   let running = 0;
@@ -117,9 +112,10 @@ export function nodeRedisScriptRunner(client: RedisClient, timeoutMs: number): S
       const options = { keys, arguments: rest.slice(keys.length) };
       running++;
       try {
-        const sent = name === "EVALSHA"
+        const text = name === "EVALSHA" ? texts.get(script) : script;
+        const sent = text === undefined
           ? client.evalSha(script, options)
-          : client.eval(script, options);
+          : client.eval(text, options);
         return await withTimeout(sent, timeoutMs, NO_ANSWER);
       } catch (error) {
         throw neverWritten(error) ? error : new UnansweredError(describe(error), { cause: error });

@@ -39,9 +39,10 @@
  * the script publishes with `SPUBLISH` (sharded pub/sub, as the layer subscribes there).
  *
  * One server by URL is sent both scripts (`SCRIPT LOAD`) on every connect, before any publish:
- * a Redis restarted empty knows them again before the first `EVALSHA`. Sentinels' master and a
- * Cluster's masters are sent them at open. A node that does not know a script all the same (a
- * Sentinel's replica promoted later, a Cluster node restarted empty, a `SCRIPT FLUSH`) answers
+ * a Redis restarted empty knows them again before the first `EVALSHA`. Sentinels and a Cluster
+ * are sent each script's text every time (`_script_runner.ts`), so a master that lacks it (a
+ * replica just promoted, a node restarted empty) stores a sender's publishes in order. One server
+ * by URL that does not know a script all the same (a `SCRIPT FLUSH` while connected) answers
  * `NOSCRIPT` and is sent its text once with `EVAL`, which caches it there. Only then may two
  * unawaited publishes of one sender, written on either side of that answer, be stored in the
  * opposite order: the retry goes behind the later one.
@@ -60,7 +61,7 @@ import {
   type RedisForm,
   redisTarget,
 } from "../../storage/redis_connection.ts";
-import { openScriptRunner, type ScriptRunner } from "./_script_runner.ts";
+import { openScriptRunner, type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
 import { PUBLISH, READ } from "./_redis_stream_scripts.ts";
 import {
   DEFAULT_RETENTION,
@@ -383,7 +384,7 @@ export class RedisStreams implements GroupStreams {
   // The scripts' SHA-1s, made here: a node that lacks a script is sent its text (`#run`), so
   // nothing needs loading on every master of a Cluster or on a Sentinel's new master.
   async #loadScripts(): Promise<void> {
-    const [publish, read] = await Promise.all([sha1(PUBLISH), sha1(READ)]);
+    const [publish, read] = await Promise.all([scriptSha1(PUBLISH), scriptSha1(READ)]);
     this.#shas = { publish, read };
   }
 
@@ -421,9 +422,4 @@ export class RedisStreams implements GroupStreams {
       throw new Error(text);
     }
   }
-}
-
-async function sha1(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

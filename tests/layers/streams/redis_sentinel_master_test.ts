@@ -70,7 +70,7 @@ function startLossyLink(targetPort: number) {
       const buffer = new Uint8Array(1 << 16);
       for (let n = await client.read(buffer); n !== null; n = await client.read(buffer)) {
         const bytes = buffer.subarray(0, n);
-        if (armed && new TextDecoder().decode(bytes).includes("EVALSHA")) scriptSeen = true;
+        if (armed && new TextDecoder().decode(bytes).includes("EVAL")) scriptSeen = true; // EVAL or EVALSHA
         await master.write(bytes);
       }
     })().catch(() => {});
