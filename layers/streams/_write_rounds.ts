@@ -1,6 +1,8 @@
 /**
- * How the in-process streams (`memory.ts`) write their windows to the store: in rounds, at
- * most `delayMs` after an event was published, every stream's new events in one `writeMany`.
+ * How the in-process streams (`memory.ts`) write their windows to the store: in rounds, every
+ * stream's new events in one `writeMany`. A round starts at most `delayMs` after the first event
+ * it writes was published, or, when the round before is still writing then, as soon as that one
+ * ends: an event is in the store by the end of that round.
  * A round changes a group's state only once it is written, so a round that fails is planned
  * again, whole, by the next; one written in part (several commits) has what it wrote removed
  * first. Failures are counted and said once per outage.
@@ -76,8 +78,8 @@ export class WriteRounds {
   readonly #afterRound: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #round: Promise<number> | null = null;
-  /** A write was asked for while a round was under way. */
-  #wanted = false;
+  /** When a write was first asked for while a round was under way (`performance.now()`). */
+  #wantedAt: number | null = null;
   #stopped = false;
   /** A round wrote a stream's record, which names the run. */
   wroteRecord: boolean = false;
@@ -108,11 +110,14 @@ export class WriteRounds {
   /** Writes what is unwritten `delayMs` from now, unless a round is due or under way. */
   schedule(): void {
     if (this.#stopped) return;
-    // While a round writes, what asks now (another room's publish) is the next round's.
-    if (this.#round !== null) this.#wanted = true;
-    else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => void this.#writeRound(), this.#delayMs);
-    }
+    // While a round writes, what asks now (another room's publish) is the next round's, due
+    // `delayMs` from now still: counted from now, not from the end of the round under way.
+    if (this.#round !== null) this.#wantedAt ??= performance.now();
+    else this.#startIn(this.#delayMs);
+  }
+
+  #startIn(ms: number): void {
+    if (this.#timer === undefined) this.#timer = setTimeout(() => void this.#writeRound(), ms);
   }
 
   /**
@@ -150,8 +155,11 @@ export class WriteRounds {
     return this.#round = round.then(({ unwritten, again }) => {
       this.#round = null;
       this.#afterRound();
-      if (again || this.#wanted) this.schedule();
-      this.#wanted = false;
+      const wantedAt = this.#wantedAt;
+      this.#wantedAt = null;
+      if (wantedAt !== null && !this.#stopped) {
+        this.#startIn(Math.max(0, this.#delayMs - (performance.now() - wantedAt)));
+      } else if (again) this.schedule();
       return unwritten;
     });
   }

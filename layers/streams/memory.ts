@@ -1,7 +1,8 @@
 /**
  * Retained group streams in this process (`LAYER=memory`): offsets are assigned here, the
- * window is kept in memory, and every stream is written to the store (Deno KV) in batches, at
- * most `writeDelayMs` (2 s) after an event was published, and all of it at a graceful
+ * window is kept in memory, and every stream is written to the store (Deno KV) in batches, in
+ * a round that starts at most `writeDelayMs` (2 s) after an event was published (or as soon as
+ * the round before ends, when it ends later: `_write_rounds.ts`), and all of it at a graceful
  * shutdown. A restart that finds the store as it was left keeps offsets, epoch and events.
  *
  * A crash loses what was not written yet; offsets after the last write would then be given
@@ -70,7 +71,10 @@ export { chunkKey, MAX_CHUNK_BYTES };
 export interface MemoryStreamsOptions {
   /** Retention of each publish that names none (default 1,000 messages or 10 minutes). */
   retention?: StreamRetention;
-  /** Longest an event waits before it is written to the store (default 2 s). */
+  /**
+   * Longest an event waits before the round that writes it to the store starts, unless the
+   * round before is still writing then (default 2 s).
+   */
   writeDelayMs?: number;
   /**
    * The most characters of JSON every stream's window together may hold (default

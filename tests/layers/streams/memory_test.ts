@@ -785,3 +785,36 @@ Deno.test("in-process streams: a run that wrote nothing leaves no clean mark, so
   await writing.close();
   assertEquals((await store.list(["stream_runs"])).length, 1);
 });
+
+Deno.test("in-process streams: a publish made while a round writes is written writeDelayMs after it, not after that round", async () => {
+  using store = await openStore();
+  const delayMs = 1000;
+  const calls: { at: number; changes: number }[] = [];
+  const called: (() => void)[] = [];
+  let release = () => {};
+  const firstHeld = new Promise<void>((resolve) => release = resolve);
+  const writeMany = store.writeMany.bind(store);
+  store.writeMany = async (changes) => {
+    calls.push({ at: performance.now(), changes: changes.length });
+    called.shift()?.();
+    if (calls.length === 1) await firstHeld; // a slow round, as under load
+    return writeMany(changes);
+  };
+  const nextCall = () => new Promise<void>((resolve) => called.push(resolve));
+  const layer = new InMemoryLayer();
+  const streams = new MemoryStreams(layer, store, { writeDelayMs: delayMs });
+  const firstRound = nextCall();
+  await streams.publish("room.a", { type: "t", n: 1 });
+  await firstRound;
+  await streams.publish("room.b", { type: "t", n: 2 }); // while the first round writes
+  // The first round takes longer than the delay: the second is due as soon as it ends.
+  await new Promise((resolve) => setTimeout(resolve, delayMs * 1.1));
+  const secondRound = nextCall();
+  const released = performance.now();
+  release();
+  await secondRound;
+  const waited = calls[1].at - released;
+  assert(waited < delayMs / 2, `the second round started ${waited.toFixed(0)} ms after the first`);
+  await streams.close();
+  await layer.close();
+});
