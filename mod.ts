@@ -297,11 +297,13 @@ export {
   AccessTokens,
   type AccessTokensOptions,
   type IssuedToken,
+  MAX_TOKENS_PER_USER,
   presentedToken,
   redactedTarget,
   type TokenCheck,
   type TokenClaims,
   type TokenSummary,
+  TooManyTokensError,
 } from "./auth/tokens.ts";
 
 // Storage.

@@ -63,6 +63,26 @@ export interface AccessTokensOptions {
   now?: () => number;
   /** Compares two signatures; constant-time by default (tests watch it being used). */
   compare?: (a: Uint8Array, b: Uint8Array) => boolean;
+  /**
+   * The most live tokens one user may hold (default {@linkcode MAX_TOKENS_PER_USER}): each
+   * is a record kept for `maxAgeSeconds`, and the tokens page lists them all.
+   */
+  maxPerUser?: number;
+}
+
+/** How many live tokens one user may hold by default, as django-rest-knox's `TOKEN_LIMIT_PER_USER`. */
+export const MAX_TOKENS_PER_USER = 100;
+
+/** Refused by {@linkcode AccessTokens.create}: the user holds as many live tokens as allowed. */
+export class TooManyTokensError extends Error {
+  /** The most live tokens a user may hold. */
+  readonly limit: number;
+  /** Says the limit, and how to make room. */
+  constructor(limit: number) {
+    super(`At most ${limit} live access tokens per user: revoke them, or wait for some to expire`);
+    this.name = "TooManyTokensError";
+    this.limit = limit;
+  }
 }
 
 const TOKENS = "tokens";
@@ -83,6 +103,7 @@ export class AccessTokens {
   #secret: string;
   #now: () => number;
   #compare: (a: Uint8Array, b: Uint8Array) => boolean;
+  #maxPerUser: number;
   #key: Promise<CryptoKey> | null = null;
   /** When the shared secret was last read from the store. */
   #keyReadAt = 0;
@@ -94,10 +115,18 @@ export class AccessTokens {
     this.#secret = options.secret ?? "";
     this.#now = options.now ?? Date.now;
     this.#compare = options.compare ?? timingSafeEqual;
+    this.#maxPerUser = options.maxPerUser ?? MAX_TOKENS_PER_USER;
   }
 
-  /** Makes a token for `username` (the caller has checked the user exists). */
+  /**
+   * Makes a token for `username` (the caller has checked the user exists); rejects with
+   * {@linkcode TooManyTokensError} when the user holds `maxPerUser` live tokens already (two
+   * made at the same moment may both pass: the cap is checked, not locked).
+   */
   async create(username: string): Promise<IssuedToken> {
+    if ((await this.list(username)).length >= this.#maxPerUser) {
+      throw new TooManyTokensError(this.#maxPerUser);
+    }
     const createdAt = this.#now();
     const claims: TokenClaims = {
       username,

@@ -6,7 +6,14 @@
  *
  * Exit codes: 0 done, 1 no such user or the store could not be opened, 2 a usage mistake.
  */
-import { type Config, createServices, loadConfig, log, openBackends } from "../mod.ts";
+import {
+  type Config,
+  createServices,
+  loadConfig,
+  log,
+  openBackends,
+  TooManyTokensError,
+} from "../mod.ts";
 import { asksForHelp } from "./_help.ts";
 
 const USAGE = "Usage: deno task token <username> [--revoke-all] [--data-dir DIR | --layer ...]";
@@ -66,7 +73,14 @@ export async function runTokenCommand(command: TokenCommand): Promise<number> {
       );
       return 0;
     }
-    const issued = await services.tokens.create(user.username);
+    let issued;
+    try {
+      issued = await services.tokens.create(user.username);
+    } catch (error) {
+      if (!(error instanceof TooManyTokensError)) throw error;
+      console.error(`${error.message} (deno task token ${user.username} --revoke-all)`);
+      return 1;
+    }
     console.log(issued.token);
     console.error(
       `A token for ${JSON.stringify(user.username)}, valid until ` +

@@ -16,6 +16,7 @@ import {
   pageAccount,
   readProtectedForm,
   type RequestContext,
+  TooManyTokensError,
 } from "../mod.ts";
 import { formRefused, plainText, redirect } from "./_forms.ts";
 import { tokensPage, type TokensView } from "../templates/tokens.ts";
@@ -37,7 +38,14 @@ export const createToken: Handler = async (request, context) => {
   const checked = await signedInForm(request, context);
   if (checked instanceof Response) return checked;
   const { username } = checked.account;
-  const issued = await context.services.tokens.create(username);
+  let issued;
+  try {
+    issued = await context.services.tokens.create(username);
+  } catch (error) {
+    if (!(error instanceof TooManyTokensError)) throw error;
+    const refused = await render(context, checked, { refused: error.message }, 409);
+    return logReason(refused, `${JSON.stringify(username)} holds ${error.limit} tokens already`);
+  }
   log.info(`Access token made for ${JSON.stringify(username)}`); // never the token itself
   const created = { token: issued.token, expiresAt: issued.expiresAt };
   return await render(context, checked, { created }, 201);
@@ -69,7 +77,7 @@ async function signedInForm(
 async function render(
   context: RequestContext,
   page: SignedIn,
-  extra: Pick<TokensView, "created" | "revoked">,
+  extra: Pick<TokensView, "created" | "revoked" | "refused">,
   status = 200,
 ): Promise<Response> {
   const tokens = await context.services.tokens.list(page.account.username);

@@ -15,6 +15,8 @@ export interface TokensView {
   created?: { token: string; expiresAt: number };
   /** How many tokens were just revoked. */
   revoked?: number;
+  /** Why no token was made. */
+  refused?: string;
 }
 
 /** `GET /account/tokens/` and the answers to its two forms. */
@@ -29,6 +31,9 @@ export function tokensPage(view: TokensView): SafeHtml {
         <code>Authorization: Bearer &lt;token&gt;</code> or as <code>?token=&lt;token&gt;</code>.
         Anyone holding it can act as you: keep it like a password.</p>
       ${created(view.created)}
+      ${view.refused === undefined
+        ? ""
+        : html`<p class="notice form-errors" role="alert" id="tokens-refused">${view.refused}.</p>`}
       ${view.revoked === undefined ? "" : html`
         <p class="notice" role="status"
           id="tokens-revoked">Revoked ${view.revoked} token${view.revoked === 1

@@ -6,6 +6,7 @@ import { assertEquals, assertMatch, assertRejects, assertStringIncludes } from "
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
+import { MAX_TOKENS_PER_USER } from "../../mod.ts";
 
 async function tokenTask(args: string[], dataDir: string) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -62,4 +63,16 @@ Deno.test("deno task token for a name with no account fails with a clear message
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
+});
+
+Deno.test("deno task token for a user holding the most tokens allowed says so, without a stack", async () => {
+  await using server = await startTestServer();
+  await new WebClient(server.url).signUp("ada", "quiet river stone");
+  for (let n = 0; n < MAX_TOKENS_PER_USER; n++) await server.app.services.tokens.create("ada");
+  const refused = await tokenTask(["ada"], server.config.dataDir);
+  assertEquals(refused.code, 1);
+  assertEquals(refused.stdout, "");
+  assertStringIncludes(refused.stderr, `At most ${MAX_TOKENS_PER_USER} live access tokens`);
+  assertStringIncludes(refused.stderr, "deno task token ada --revoke-all");
+  assertEquals(refused.stderr.includes("    at "), false, refused.stderr);
 });

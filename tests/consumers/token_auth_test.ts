@@ -4,7 +4,14 @@
  * with 403 and a REJECT line saying why; the token never reaches a log line; pages take
  * cookies only; and the tokens page makes and revokes tokens behind the CSRF check.
  */
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { MAX_TOKENS_PER_USER, TooManyTokensError } from "../../mod.ts";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
@@ -108,6 +115,25 @@ Deno.test("the tokens page makes a token shown once, and revokes them all", asyn
     await handshakeStatus(server.wsUrl("/ws/chat/lobby/"), { authorization: `Bearer ${token}` }),
     403,
   );
+});
+
+Deno.test("a user holding the most live tokens allowed is refused another, on the page and in the API", async () => {
+  await using server = await startTestServer();
+  const ada = await signedUp(server, "ada");
+  const tokens = server.app.services.tokens;
+  for (let n = 0; n < MAX_TOKENS_PER_USER; n++) await tokens.create("ada");
+  const refused = await ada.submit("/account/tokens/", {}, { action: "/account/tokens/new/" });
+  assertEquals(refused.status, 409);
+  const body = await refused.text();
+  assertStringIncludes(body, `At most ${MAX_TOKENS_PER_USER} live access tokens per user`);
+  assert(!body.includes('id="new-token"'), "no token was shown");
+  await assertRejects(() => tokens.create("ada"), TooManyTokensError);
+  assertEquals((await tokens.list("ada")).length, MAX_TOKENS_PER_USER);
+  await tokens.create("bob"); // another user's count is their own
+  await tokens.revokeAll("ada");
+  const made = await ada.submit("/account/tokens/", {}, { action: "/account/tokens/new/" });
+  await made.body?.cancel();
+  assertEquals(made.status, 201);
 });
 
 Deno.test("the tokens forms refuse a POST without the CSRF token or without a login", async () => {
