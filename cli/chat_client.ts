@@ -58,7 +58,8 @@ export const CLIENT_USAGE =
 
 /** Parses `<room> [--url URL] [--token TOKEN]`; throws an `Error` with usage on a mistake. */
 export function parseClientArgs(args: string[]): ClientOptions {
-  let url = Deno.env.get("CHAT_URL") ?? "http://127.0.0.1:8000";
+  // Set but empty means the default, as for every setting.
+  let url = Deno.env.get("CHAT_URL") || "http://127.0.0.1:8000";
   // From the environment rather than the command line, a token stays out of `ps`.
   let token = Deno.env.get("CHAT_TOKEN") || undefined;
   const rest: string[] = [];
@@ -79,6 +80,10 @@ export function parseClientArgs(args: string[]): ClientOptions {
     else rest.push(arg);
   }
   if (rest.length !== 1 || rest[0].trim() === "" || url === "") throw new Error(CLIENT_USAGE);
+  // "." and ".." are path segments a URL resolves away: /ws/chat/./ is another route.
+  if (rest[0] === "." || rest[0] === "..") {
+    throw new Error(`No chat room can be named "${rest[0]}"\n${CLIENT_USAGE}`);
+  }
   const parsed = URL.parse(url);
   if (parsed === null || !/^(https?|wss?):$/.test(parsed.protocol)) {
     throw new Error(
@@ -176,7 +181,10 @@ async function run(options: ClientOptions): Promise<number> {
     batch: true,
     WebSocket: handshakeWatching(
       (status) => refusedWith = status,
-      (socket) => sockets = [socket],
+      (socket) => {
+        sockets = [socket];
+        refusedWith = null; // each attempt's own answer
+      },
     ),
     window: new EventTarget(),
     onMessage: print,
@@ -190,6 +198,13 @@ async function run(options: ClientOptions): Promise<number> {
     },
     onClose(event) {
       if (event.reason) console.error(`! The server closed the connection: ${event.reason}`);
+      // Signed out (the token expired or was revoked): a reconnect would be refused, forever.
+      if (event.code === 4001) {
+        exitCode = 1;
+        stopping = true;
+        changes.notify();
+        return { stop: "signed out" };
+      }
       // A policy close (a flood, say) must not turn into a quick reconnect loop.
       return event.code === 1008 ? { atLeastAttempts: 3 } : undefined;
     },
@@ -213,11 +228,14 @@ async function run(options: ClientOptions): Promise<number> {
           }, FIRST_FRAME_WAIT_MS);
         }
         flushQueue();
-      } else if (state === "reconnecting" && !everOpen) {
+      } else if (state === "reconnecting" && (!everOpen || refusedForGood(refusedWith))) {
+        // Never connected, or refused in a way no retry mends (a token expired or revoked, a
+        // room that no longer exists): said once, and the client ends with 1.
         console.error(connectFailure(options, refusedWith));
         exitCode = 1;
         connected(false);
-        stream.close();
+        if (everOpen) stop();
+        else stream.close();
       } else if (state === "reconnecting" && text.startsWith("Connection lost")) {
         console.error(text);
       } else if (state === "closed") {
@@ -332,6 +350,11 @@ async function run(options: ClientOptions): Promise<number> {
   ]);
   void reading;
   return exitCode !== 0 ? exitCode : notStored > 0 ? 1 : 0;
+}
+
+// A handshake refusal a retry would get again: 401, 403, 404 (not 429: a cap frees up).
+function refusedForGood(status: number | null): boolean {
+  return status === 401 || status === 403 || status === 404;
 }
 
 function socketClosed(socket: WebSocket): Promise<void> {

@@ -33,6 +33,8 @@ import {
   canonicalGroup,
   chatGroup,
   chatNaming,
+  isValidRoomName,
+  MAX_ROOM_NAME,
   storedFromOutside,
 } from "../consumers/chat_rooms.ts";
 import { asksForHelp } from "./_help.ts";
@@ -90,6 +92,10 @@ export function parseSendArgs(args: string[]): SendRequest {
       }
     } else positional.push(arg);
   }
+  // A URL that cannot be parsed is a usage mistake, said without the password it may hold.
+  if (url !== undefined && !/^https?:$/.test(URL.parse(url)?.protocol ?? "")) {
+    throw new Error(`--url must be an http(s) URL, not "${shownUrl(url)}"\n${USAGE}`);
+  }
   if (channel !== undefined) {
     if (positional.length !== 1 || channel === "" || room) throw new Error(USAGE);
     if (isNamedChannel(channel)) validateNamedChannel(channel);
@@ -98,6 +104,12 @@ export function parseSendArgs(args: string[]): SendRequest {
   if (positional.length !== 2 || positional[0] === "") throw new Error(USAGE);
   const [target, payload] = positional;
   const isRoom = room || !target.includes(".");
+  if (isRoom && !isValidRoomName(target)) {
+    throw new Error(
+      `No chat room can be named ${JSON.stringify(target)}: 1 to ${MAX_ROOM_NAME} characters, ` +
+        'no control characters or spaces around it, not "." or ".."',
+    );
+  }
   const group = isRoom ? chatGroup(target) : target;
   validateGroupName(group);
   const named = isRoom ? { room: target } : {};
@@ -142,7 +154,7 @@ async function sendViaServer(
     throw new Error("SEND_TOKEN is not set: the server's /_send/ endpoint needs the same token");
   }
   const base = request.url ?? `http://${hostForUrl(config.host)}:${config.port}`;
-  const url = new URL("/_send/", base);
+  const url = new URL("/_send/", base); // `--url` was checked with the command line
   let response: Response;
   try {
     response = await fetch(url, {
@@ -159,7 +171,7 @@ async function sendViaServer(
   }
   const text = await response.text();
   if (response.status === 404) {
-    throw new Error(`${url} is off: start the server with the same SEND_TOKEN`);
+    throw new Error(`${shownUrl(url.href)} is off: start the server with the same SEND_TOKEN`);
   }
   if (!response.ok) {
     const reason = safeJson(text)?.error ?? text.slice(0, 200);

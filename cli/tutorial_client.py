@@ -18,7 +18,7 @@ import sys
 import unicodedata
 import urllib.parse
 
-from websocket import WebSocketBadStatusException, create_connection
+from websocket import WebSocketBadStatusException, WebSocketException, create_connection
 
 USAGE = (
     "Usage: python3 cli/tutorial_client.py [--token TOKEN] "
@@ -36,6 +36,10 @@ def main(base_url, room, message, until, token=None):
         hint = " (the token may be expired or revoked)" if token and error.status_code == 403 else ""
         print(f"! Connection refused: {error}{hint}", file=sys.stderr)
         return 1
+    except (OSError, WebSocketException, ValueError) as error:
+        # The server is down, the URL is not ws:// or wss://, no answer in time: one line.
+        print(f"! Could not connect to {base_url}: {error}", file=sys.stderr)
+        return 1
     try:
         ws.send(json.dumps({"message": message}))
         while True:
@@ -48,6 +52,9 @@ def main(base_url, room, message, until, token=None):
             print(f"{printable(data.get('author', '?'))}: {printable(data['message'])}", flush=True)
             if data["message"] == until:
                 return 0
+    except (OSError, WebSocketException) as error:
+        print(f"! The connection ended before {until!r} came back: {error}", file=sys.stderr)
+        return 1
     finally:
         ws.close()
 
@@ -68,8 +75,9 @@ def split_token(args):
     token, rest = None, []
     i = 0
     while i < len(args):
-        if args[i] == "--token" and i + 1 < len(args):
-            token = args[i + 1]
+        if args[i] == "--token":
+            # Without a value (the last word), it is a mistake, not the message to wait for.
+            token = args[i + 1] if i + 1 < len(args) else ""
             i += 2
             continue
         if args[i].startswith("--token="):
@@ -82,8 +90,12 @@ def split_token(args):
 
 if __name__ == "__main__":
     token, args = split_token(sys.argv[1:])
-    if len(args) < 3 or token == "":
+    if len(args) < 3 or len(args) > 4 or token == "":
         print(USAGE, file=sys.stderr)
+        sys.exit(2)
+    if args[1] in (".", ".."):
+        # Path segments a URL resolves away: /ws/chat/./ is another route.
+        print(f'! No chat room can be named "{args[1]}"\n{USAGE}', file=sys.stderr)
         sys.exit(2)
     until = args[3] if len(args) > 3 else args[2]
     sys.exit(main(args[0], args[1], args[2], until, token=token))

@@ -191,7 +191,7 @@ export function chatFrameOf(event: LayerEvent, room: string): LayerEvent | null 
 /**
  * What an event sent from outside to `group` (`POST /_send/`, `deno task send`) puts into a
  * room's stream: `null` when it is no chat message to a room (it is sent as it is), else the
- * message to store, or why it is refused.
+ * message to store, or why it is refused (no text, too long, or only spaces).
  */
 export function storedFromOutside(
   naming: ChatNaming,
@@ -202,9 +202,10 @@ export function storedFromOutside(
   const room = naming.roomOf(group);
   if (room === null || !isChatMessageType(event.type)) return null;
   const message = chatMessageFromOutside(event, roomNameOf(room), foreignId);
-  return message === null
-    ? { refused: `Not a chat message: ${outsideMessageProblem(event)}` }
-    : { message };
+  if (message === null) return { refused: `Not a chat message: ${outsideMessageProblem(event)}` };
+  // As a socket's empty message is refused: a deploy script's unset "$MSG" stores nothing.
+  if (message.message.trim() === "") return { refused: "Not a chat message: its text is empty" };
+  return { message };
 }
 
 // A message from outside that several processes got a copy of (a Django group_send) has one id

@@ -411,3 +411,60 @@ async function readRest(reader: ReadableStreamDefaultReader<string>): Promise<st
   }
   return text;
 }
+
+Deno.test("the terminal client refuses the rooms '.' and '..', which a URL resolves away", () => {
+  for (const room of [".", ".."]) {
+    assertThrows(() => parseClientArgs([room]), Error, `No chat room can be named "${room}"`);
+  }
+});
+
+Deno.test("CHAT_URL set but empty means the default URL, as every setting", () => {
+  const before = Deno.env.get("CHAT_URL");
+  Deno.env.set("CHAT_URL", "");
+  try {
+    assertEquals(parseClientArgs(["lobby"]).url, "http://127.0.0.1:8000");
+  } finally {
+    if (before === undefined) Deno.env.delete("CHAT_URL");
+    else Deno.env.set("CHAT_URL", before);
+  }
+});
+
+Deno.test("a token refused on a reconnect ends the client with 1 and says so, instead of retrying for ever", async () => {
+  await using server = await startTestServer();
+  await server.app.services.users.create("ada", "quiet river stone");
+  const { token } = await server.app.services.tokens.create("ada");
+  await using proxy = startTcpProxy(server.port);
+  const child = startClient(proxy.httpUrl(""), "lobby", { CHAT_TOKEN: token });
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  await readUntilReader(stderr, "Connected to");
+  await server.app.services.tokens.revokeAll("ada");
+  proxy.cut();
+  await readUntilReader(stderr, "Connection lost");
+  proxy.restore();
+  // stdin stays open: the client must end on its own.
+  const said = await readRest(stderr);
+  const { code } = await child.status;
+  await child.stdout.cancel();
+  await child.stdin.close().catch(() => {});
+  assertEquals(code, 1);
+  assertMatch(said, /Handshake status 403 Forbidden \(the token may be expired or revoked/);
+});
+
+Deno.test("a close with 4001 (signed out) ends the client with 1 rather than reconnecting", async () => {
+  await using server = await startTestServer();
+  const child = startClient(server.url, "lobby");
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  await readUntilReader(stderr, "Connected to");
+  await server.app.services.layer.groupSend("chat.lobby", {
+    type: "connection.close",
+    code: 4001,
+    reason: "Token expired: log in again",
+  });
+  const said = await readRest(stderr);
+  const { code } = await child.status;
+  await child.stdout.cancel();
+  await child.stdin.close().catch(() => {});
+  assertEquals(code, 1);
+  assertMatch(said, /The server closed the connection: Token expired: log in again/);
+  assertEquals(said.includes("Reconnecting"), false, said);
+});

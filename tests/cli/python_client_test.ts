@@ -95,3 +95,30 @@ Deno.test({
     assertMatch(decode(refused.stderr), /^! Connection refused: .*403.*expired or revoked/);
   },
 });
+
+Deno.test({
+  name: "the Python client says in one line why it could not connect, without a traceback",
+  ignore: missing !== null,
+  async fn() {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const cases: [string[], number, RegExp][] = [
+      [[`ws://127.0.0.1:${port}`, "lobby", "hi"], 1, /^! Could not connect to ws:\/\/127\.0\.0\.1/],
+      [[`http://127.0.0.1:${port}`, "lobby", "hi"], 1, /^! Could not connect to http:/],
+      [[`ws://127.0.0.1:${port}`, ".", "hi"], 2, /^! No chat room can be named "\."/],
+      [[`ws://127.0.0.1:${port}`, "lobby", "hi", "--token"], 2, /^Usage: /],
+    ];
+    for (const [args, expected, said] of cases) {
+      const { code, stderr } = await new Deno.Command(PYTHON, {
+        args: ["cli/tutorial_client.py", ...args],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(stderr);
+      assertEquals(code, expected, text);
+      assertMatch(text, said);
+      assertEquals(text.includes("Traceback"), false, text);
+    }
+  },
+});

@@ -126,3 +126,36 @@ Deno.test("send reaches the server's HOST however it is written, IPv6 with or wi
   assertEquals(hostForUrl("0.0.0.0"), "127.0.0.1");
   assertEquals(hostForUrl("chat.example"), "chat.example");
 });
+
+Deno.test("deno task send refuses the rooms '.' and '..', and a --url it cannot parse, without its password", () => {
+  for (const room of [".", ".."]) {
+    assertThrows(() => parseSendArgs(["--room", room, "hi"]), Error, "No chat room can be named");
+  }
+  const error = assertThrows(
+    () => parseSendArgs(["lobby", "hi", "--url", "http://ada:s3cret@[::1:8000/"]),
+    Error,
+    "--url must be an http(s) URL",
+  );
+  assertEquals(error.message.includes("s3cret"), false, error.message);
+});
+
+Deno.test("deno task send stores no empty chat message: it is refused as a socket's is", async () => {
+  await using server = await startTestServer({ sendToken: "t" });
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", " ", "--url", server.url],
+    env: { SEND_TOKEN: "t", LAYER: "memory" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assertEquals(code, 2);
+  assertStringIncludes(new TextDecoder().decode(stderr), "its text is empty");
+  // Nor through /_send/ itself.
+  const posted = await fetch(new URL("/_send/", server.url), {
+    method: "POST",
+    headers: { authorization: "Bearer t", "content-type": "application/json" },
+    body: JSON.stringify({ group: "chat.lobby", event: { type: "chat.message", message: "" } }),
+  });
+  assertStringIncludes(await posted.text(), "its text is empty");
+  assertEquals(posted.status, 400);
+  assertEquals((await server.app.services.streams.latest("chat.lobby", 10)).events.length, 0);
+});
