@@ -31,14 +31,24 @@ for (const typo of settingTypos(Deno.args, Deno.env.toObject())) {
   log.warn(`Unknown setting ${typo}: it is ignored`);
 }
 const workers = config.workers > 1;
+// A signal while the Workers start stops the start: those that serve already close their
+// sockets, the streams are written, and the process exits (Deno's default would end it at once).
+const starting = new AbortController();
+const stopStart = (signal: "SIGINT" | "SIGTERM") => () =>
+  starting.abort(new Error(`${signal} before the server served: stopped`));
+const startSignals = [["SIGINT", stopStart("SIGINT")], ["SIGTERM", stopStart("SIGTERM")]] as const;
+if (workers) { for (const [name, stop] of startSignals) Deno.addSignalListener(name, stop); }
 const server =
   await (workers
-    ? startWorkers(config, new URL("./routes/_worker.ts", import.meta.url))
+    ? startWorkers(config, new URL("./routes/_worker.ts", import.meta.url), {
+      signal: starting.signal,
+    })
     : startSite(config))
     .catch((error) => {
       console.error(`Could not start: ${(error as Error).message}`);
       Deno.exit(1);
     });
+if (workers) { for (const [name, stop] of startSignals) Deno.removeSignalListener(name, stop); }
 const served = workers ? workerConfig(config, 0) : config;
 const layer = served.layer;
 // The linger sets the latency of every chat message under load: said where it applies.

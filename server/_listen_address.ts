@@ -1,8 +1,10 @@
 /**
  * A listener's address: its URL, why it could not be listened on, named by the setting that gave
- * it (`HOST` and `PORT`, `METRICS_ADDRESS`), and the check `--workers` makes before its Workers
- * bind with `reusePort`.
+ * it (`HOST` and `PORT`, `METRICS_ADDRESS`), and the check and the hold `--workers` makes before
+ * its Workers bind with `reusePort`.
  */
+import { type DataDirLock, holdLockFile } from "../storage/data_dir_lock.ts";
+import { join } from "../storage/platform_path.ts";
 
 /** `http://host:port` of a listener's address (an IPv6 host in brackets). */
 export function urlOf(addr: { hostname: string; port: number }): string {
@@ -33,4 +35,37 @@ export function assertAddressFree(hostname: string, port: number, what: string):
     throw listenError(error, what);
   }
   listener.close();
+}
+
+// What another pool holds the port with.
+class PortHeld extends Error {}
+
+/**
+ * Holds `port` for this process's pool of Workers until `close`: two pools started at one moment
+ * would both find it free (`assertAddressFree`), then both bind it with `reusePort`, and the
+ * kernel would share the clients between servers that know nothing of each other. The hold is a
+ * lock file named after the port in the system's temporary directory; where none can be made
+ * (another user's file), nothing is held, and the check stands alone.
+ */
+export async function holdPoolPort(port: number, what: string): Promise<DataDirLock> {
+  const path = join(Deno.env.get("TMPDIR") || "/tmp", `channels-deno-port-${port}.lock`);
+  let lock: DataDirLock;
+  try {
+    lock = await holdLockFile(
+      path,
+      (holder) =>
+        new PortHeld(`The address of ${what} is in use by another --workers server${holder}`),
+    );
+  } catch (error) {
+    if (error instanceof PortHeld) throw error;
+    return { close: () => {} };
+  }
+  // Let go once, by whichever stop comes first (the pool's, or a start that failed).
+  let held = true;
+  return {
+    close: () => {
+      if (held) lock.close();
+      held = false;
+    },
+  };
 }

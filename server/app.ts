@@ -249,11 +249,15 @@ async function drainApp(
   );
   // Closed with grace, so a user who reconnects to another process in time stays online.
   await services.presence.close({ handOver: true });
-  // One process's own presence ends with it: there is no one to hand it to.
+  // One process's own presence ends with it: there is no one to hand it to. `--workers` drain
+  // together: nobody takes it, and the entries expire in the shared backend.
+  const layer = services.config.layer;
   log.info(
-    services.config.layer === "memory"
+    layer === "memory"
       ? "Drain: presence closed (it is this process's own)"
-      : "Drain: presence handed over to the other processes",
+      : layer === "broadcast"
+      ? "Drain: presence left to expire (the other Workers drain too)"
+      : "Drain: presence handed over to the other processes, if any run",
   );
   await closeOwned(owns);
 }

@@ -14,7 +14,7 @@ import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
 import { workerConfig } from "./backends.ts";
 import { log } from "../telemetry/log.ts";
-import { assertAddressFree, urlOf } from "./_listen_address.ts";
+import { assertAddressFree, holdPoolPort, urlOf } from "./_listen_address.ts";
 import { StreamSequencer } from "../layers/streams/sequencer.ts";
 import { importKvStreams } from "../layers/streams/import_kv_streams.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
@@ -65,8 +65,16 @@ const FAILED_STOP_MS = 3000;
 
 /** How {@linkcode startWorkers} watches its Workers. */
 export interface WorkerPoolOptions {
-  /** A Worker that leaves this long of asks unanswered is hung (default {@linkcode WORKER_HANG_MS}). */
+  /**
+   * A Worker that leaves this long of asks unanswered is hung, and one that has not said it
+   * listens this long after its start fails the start (default {@linkcode WORKER_HANG_MS}).
+   */
   hangMs?: number;
+  /**
+   * Stops the start (a SIGTERM before the pool served): the Workers that serve already are shut
+   * down, the streams written, and the start rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -80,8 +88,26 @@ export async function startWorkers(
   options: WorkerPoolOptions = {},
 ): Promise<WorkerPool> {
   const port = config.port === 0 ? freePort(config.host) : config.port;
-  // Before the Workers bind with `reusePort`, which would not notice another server there.
-  assertAddressFree(config.host, port, `HOST and PORT: ${config.host}:${port}`);
+  const where = `HOST and PORT: ${config.host}:${port}`;
+  // Before the Workers bind with `reusePort`, which would not notice another server there; held
+  // until the pool stops, so that another pool started at the same moment does not pass too.
+  const portHold = await holdPoolPort(port, where);
+  try {
+    assertAddressFree(config.host, port, where);
+    return await startPool(config, port, workerModule, options, portHold);
+  } catch (error) {
+    portHold.close();
+    throw error;
+  }
+}
+
+async function startPool(
+  config: Config,
+  port: number,
+  workerModule: URL,
+  options: WorkerPoolOptions,
+  portHold: { close(): void },
+): Promise<WorkerPool> {
   // One port for every Worker, as for PORT: with port 0 each would bind a random one of its own.
   const wanted = config.metricsAddress;
   const metrics = wanted?.port === 0
@@ -115,6 +141,7 @@ export async function startWorkers(
       await stopEach(workers, failed, message, timeoutMs).catch((error) => problem = error);
       // The Workers publish no more (they were ended): what the sequencer holds is written now.
       await sequencer?.close().catch((error) => problem ??= error);
+      portHold.close();
       if (problem !== undefined) {
         if (failed.size === 0) throw problem;
         log.error(`After a Worker failed: ${(problem as Error).message}`);
@@ -152,11 +179,26 @@ export async function startWorkers(
     );
   }
   let urls: string[];
+  const startMs = options.hangMs ?? WORKER_HANG_MS;
+  const aborted = new Promise<never>((_, reject) => {
+    const signal = options.signal;
+    if (signal?.aborted) reject(signal.reason);
+    signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
   try {
-    urls = await Promise.all(started);
+    urls = await Promise.race([
+      allWithin(started, startMs, (late) =>
+        new Error(
+          `${late.map(workerName).join(", ")} did not say ${
+            late.length === 1 ? "it listens" : "they listen"
+          } within ${startMs / 1000} s of the start (blocked, or a start that never ends)`,
+        )),
+      aborted,
+    ]);
   } catch (error) {
-    for (const worker of workers) worker.terminate();
-    await sequencer?.close();
+    // Those that serve already close their sockets as on a stop, and the streams are written;
+    // one still starting is ended.
+    await stop({ type: "shutdown" }, 4500).catch(() => {});
     throw error;
   }
   heartbeat.start(workers, (worker) => failed.has(worker));
@@ -202,6 +244,29 @@ async function stopEach(
       `${late.join(", ")} did not stop within ${timeoutMs / 1000} s; ended with ` +
         `${late.length === 1 ? "its" : "their"} sockets open`,
     );
+  }
+}
+
+// `promises`' values, or the error `late` makes of the indexes of those still pending after
+// `ms` (a rejection first rejects at once).
+async function allWithin<T>(
+  promises: Promise<T>[],
+  ms: number,
+  late: (pending: number[]) => Error,
+): Promise<T[]> {
+  const settled = new Set<number>();
+  promises.forEach((promise, i) => void promise.then(() => settled.add(i), () => {}));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(late(promises.flatMap((_, i) => settled.has(i) ? [] : [i]))),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([Promise.all(promises), deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -286,6 +351,7 @@ export type StartServer = (
 export function runWorker(start: StartServer): void {
   // This module is also loaded outside Workers, so it cannot use the Worker's global types.
   const scope = self as unknown as WorkerScope;
+  log.setSource(scope.name); // its drain and failure lines say which Worker wrote them
   let server: RunningServer | null = null;
   const tell = (message: FromWorker): void => scope.postMessage(message);
   scope.onmessage = async (event) => {

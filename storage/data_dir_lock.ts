@@ -9,7 +9,7 @@ import { join } from "./platform_path.ts";
 /** The lock's file in `dataDir`. */
 export const LOCK_FILE = "channels.lock";
 
-/** A held `DATA_DIR`, let go on `close` (and by the system when the process ends). */
+/** A held lock (`DATA_DIR`'s), let go on `close` (and by the system when the process ends). */
 export interface DataDirLock {
   close(): void;
 }
@@ -19,20 +19,31 @@ export interface DataDirLock {
  * it wrote its pid into the file). The lock is the system's (`flock`): a server that crashed
  * holds nothing.
  */
-export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
-  const path = join(dataDir, LOCK_FILE);
+export function lockDataDir(dataDir: string): Promise<DataDirLock> {
+  return holdLockFile(join(dataDir, LOCK_FILE), (holder) =>
+    new Error(
+      `DATA_DIR ${dataDir} is in use by another server${holder}: two servers on one DATA_DIR ` +
+        "would give the same offsets twice and overwrite each other's history. Give each " +
+        "its own DATA_DIR, or run them on one Redis (LAYER=redis), or as --workers",
+    ));
+}
+
+/**
+ * Holds the lock file at `path` (made if need be) for this process, writing its pid into it;
+ * when another process holds it, throws what `inUse` makes of that process (" (pid 123)", or
+ * "" when it wrote none).
+ */
+export async function holdLockFile(
+  path: string,
+  inUse: (holder: string) => Error,
+): Promise<DataDirLock> {
   const file = await Deno.open(path, { read: true, write: true, create: true }).catch((error) => {
     throw unwritable(path, error);
   });
   try {
     if (!await file.tryLock(true)) {
       const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
-      throw new Error(
-        `DATA_DIR ${dataDir} is in use by another server` +
-          `${/^\d+$/.test(holder) ? ` (pid ${holder})` : ""}: two servers on one DATA_DIR ` +
-          "would give the same offsets twice and overwrite each other's history. Give each " +
-          "its own DATA_DIR, or run them on one Redis (LAYER=redis), or as --workers",
-      );
+      throw inUse(/^\d+$/.test(holder) ? ` (pid ${holder})` : "");
     }
     try {
       await file.truncate(0);

@@ -20,6 +20,8 @@ const consoleSink: LogSink = (line, level) => {
   else console.log(line);
 };
 let sink = consoleSink;
+// `[worker-2] ` in a Worker of a pool: every Worker writes the same kinds of lines.
+let source = "";
 
 function emit(level: LogLevel, message: string, error?: unknown): void {
   if (ORDER[level] < threshold) return;
@@ -28,7 +30,7 @@ function emit(level: LogLevel, message: string, error?: unknown): void {
     : error
     ? `: ${error}`
     : "";
-  sink(`${new Date().toISOString()} ${level.toUpperCase()} ${message}${detail}`, level);
+  sink(`${new Date().toISOString()} ${level.toUpperCase()} ${source}${message}${detail}`, level);
 }
 
 /** Formats a client address as `host:port`, bracketing IPv6 hosts. */
@@ -44,6 +46,11 @@ export interface Logger {
   setLevel(level: LogLevel): void;
   /** Sends lines to `target` instead of the console (tests); `null` restores the console. */
   setSink(target: LogSink | null): void;
+  /**
+   * Names where this isolate's lines come from (`worker-2` in a Worker of a pool): written as
+   * `[worker-2]` before each message but the access lines'; `""` names none.
+   */
+  setSource(name: string): void;
   /** A debug line. */
   debug(message: string): void;
   /** An info line. */
@@ -82,6 +89,10 @@ export const log: Logger = {
   /** Sends lines to `target` instead of the console (tests); `null` restores the console. */
   setSink(target: LogSink | null): void {
     sink = target ?? consoleSink;
+  },
+  /** Names where this isolate's lines come from; `""` names none. */
+  setSource(name: string): void {
+    source = name === "" ? "" : `[${oneLine(name)}] `;
   },
   debug: (message: string): void => emit("debug", message),
   info: (message: string): void => emit("info", message),

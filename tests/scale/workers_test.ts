@@ -3,7 +3,7 @@
  * BroadcastChannel layer and one Deno KV file. Each answer names its Worker in
  * `x-served-by`, so the test knows where every client landed.
  */
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertMatch } from "@std/assert";
 import { RawWebSocket } from "../_support/raw_socket.ts";
 import { diff, member, rawNextMatching, WAIT } from "./_clients.ts";
 import { startServerProcess } from "./_process.ts";
@@ -88,5 +88,14 @@ Deno.test({
     server.signal("SIGTERM");
     for (const socket of all) assertEquals((await socket.readUntilClose()).closeCode, 1012);
     assertEquals((await server.status).code, 0);
+    // Each Worker's drain lines say which Worker wrote them, and that nobody takes presence.
+    const output = server.output();
+    for (const worker of ["worker-1", "worker-2"]) {
+      assertMatch(
+        output,
+        new RegExp(`INFO \\[${worker}\\] Drain: \\d+ connections closed with 1012`),
+      );
+      assertMatch(output, new RegExp(`INFO \\[${worker}\\] Drain: presence left to expire`));
+    }
   },
 });

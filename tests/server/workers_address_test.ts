@@ -3,7 +3,7 @@
  * too: a second instance on the same port would split the clients with the first without a
  * word. So the pool checks its addresses before a Worker starts, and refuses as one process does.
  */
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assertEquals, assertMatch, assertRejects, assertThrows } from "@std/assert";
 import { loadConfig, startWorkers } from "../../mod.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 
@@ -123,3 +123,64 @@ for (const fault of ["hang", "throw"]) {
     }
   });
 }
+
+const FIXTURE = (fault: string) =>
+  new URL(`../fixtures/workers/hangs_on_stop.ts?fault=${fault}`, import.meta.url);
+
+async function poolConfig(port: number) {
+  return loadConfig(["--workers", "2"], {
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    DATA_DIR: await Deno.makeTempDir({ prefix: "channels-pool-" }),
+    LOG_LEVEL: "error",
+  });
+}
+
+Deno.test("two --workers servers started at one moment on one port: one serves, the other is refused", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  // Each passes the check alone: the hold on the port is what tells them apart.
+  const results = await Promise.allSettled([
+    startWorkers(await poolConfig(port), FIXTURE("none")),
+    startWorkers(await poolConfig(port), FIXTURE("none")),
+  ]);
+  const served = results.flatMap((result) => result.status === "fulfilled" ? [result.value] : []);
+  const refused = results.flatMap((result) => result.status === "rejected" ? [result.reason] : []);
+  assertEquals([served.length, refused.length], [1, 1]);
+  assertMatch(
+    (refused[0] as Error).message,
+    new RegExp(`127\\.0\\.0\\.1:${port} is in use by another --workers server \\(pid \\d+\\)`),
+  );
+  await served[0].shutdown();
+  // Once that pool stopped, the port is free for the next.
+  const next = await startWorkers(await poolConfig(port), FIXTURE("none"));
+  await next.shutdown();
+});
+
+Deno.test("a Worker that never says it listens fails the start, naming it, and the others are stopped", async () => {
+  using captured = new CapturedLog();
+  const config = loadConfig(["--workers", "2"], {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    DATA_DIR: await Deno.makeTempDir({ prefix: "channels-pool-" }),
+  });
+  await assertRejects(
+    () => startWorkers(config, FIXTURE("start"), { hangMs: 500 }),
+    Error,
+    "worker-2 did not say it listens within 0.5 s of the start",
+  );
+  assertEquals(captured.lines.filter((line) => line.includes("failed")), []);
+});
+
+Deno.test("a signal while the Workers start stops the start with its reason", async () => {
+  const config = loadConfig(["--workers", "2"], {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    DATA_DIR: await Deno.makeTempDir({ prefix: "channels-pool-" }),
+  });
+  const starting = new AbortController();
+  const start = startWorkers(config, FIXTURE("start"), { signal: starting.signal });
+  starting.abort(new Error("SIGTERM before the server served: stopped"));
+  await assertRejects(() => start, Error, "SIGTERM before the server served");
+});
