@@ -32,7 +32,7 @@ export interface Config {
   /**
    * Under load, how long a chat message's Redis script may wait to share one round trip with
    * the next ones, in ms (`REDIS_LINGER_MS`, 0 to 100; default
-   * {@linkcode DEFAULT_REDIS_LINGER_MS}; 0: never). One server by URL only. Trades latency
+   * 10 ms, `DEFAULT_REDIS_LINGER_MS`; 0: never). One server by URL only. Trades latency
    * under load for CPU of this server and of Redis (see the README).
    */
   redisLingerMs: number;

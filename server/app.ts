@@ -67,7 +67,7 @@ export interface App {
   close(): Promise<void>;
   /**
    * A drain on deploy: closes every socket with 1012 (Service Restart) spread evenly over
-   * `windowMs`, waits at most {@linkcode DRAIN_LINGER_MS} more for their consumers, hands
+   * `windowMs`, waits at most 1,000 ms (`DRAIN_LINGER_MS`) more for their consumers, hands
    * presence over to the other processes (users keep their grace period), then closes what the
    * app owns. Shares one run with {@linkcode App.close}: whichever comes first is the one. From
    * its start, new requests are answered 503 with `Retry-After: 1`, each with its log line.

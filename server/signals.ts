@@ -8,7 +8,7 @@
  *
  * One stop often arrives as two signals a few milliseconds apart: `deno task` passes the signal
  * on to the server, which a terminal's Ctrl-C or systemd's stop has signalled too (they signal the
- * whole process group). So a signal within {@linkcode ECHO_MS} of the first is the same stop.
+ * whole process group). So a signal within 1,000 ms (`ECHO_MS`) of the first is the same stop.
  */
 import { log } from "../telemetry/log.ts";
 
@@ -36,7 +36,7 @@ export interface StopOnSignalsOptions {
   exit?: (code: number) => void;
   /**
    * How long after the first signal another is taken for the same stop (default
-   * {@linkcode ECHO_MS}); only a signal after that cuts the stop short.
+   * 1,000 ms, `ECHO_MS`); only a signal after that cuts the stop short.
    */
   echoMs?: number;
 }

@@ -34,9 +34,15 @@ const FORBIDDEN = /[\u0000-\u001f\u007f\\/%:]/;
 
 /**
  * A handler serving the files under `root` (a path, or a `file:` URL such as
- * `new URL("./static/", import.meta.url)`) at `options.prefix`.
+ * `new URL("./static/", import.meta.url)`) at `options.prefix`; throws a `TypeError` at once
+ * for a prefix without both slashes, which would answer 404 to every file.
  */
 export function staticFileHandler(root: string | URL, options: StaticFileOptions): Handler {
+  if (!options.prefix.startsWith("/") || !options.prefix.endsWith("/")) {
+    throw new TypeError(
+      `A static prefix must start and end with "/", e.g. "/static/": ${options.prefix}`,
+    );
+  }
   let realRoot: Promise<string> | null = null;
   return async (request, context) => {
     const segments = safeSegments(context.url.pathname, options.prefix);

@@ -26,7 +26,9 @@ const TEST_PASSWORD_ITERATIONS = 1_000;
 
 /**
  * Services over in-memory backends; pass `layer`, `store`, `presence` or `streams` to share
- * yours.
+ * yours. It sets the whole process's log level to `overrides.logLevel`, `"silent"` by default
+ * (a test's output stays clean): a test that checks a log line passes `logLevel`, or sets the
+ * level after this.
  */
 export async function createTestServices(
   overrides: Partial<Config> = {},

@@ -60,7 +60,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /**
  * The layer group a topic's diffs are published to: {@linkcode PRESENCE_GROUP} for the site
  * topic, `presence.<topic>` for any other (a dot, so a Channels-style layer accepts it too). Throws for a topic that is empty, longer than
- * {@linkcode MAX_TOPIC_LENGTH} or has control characters.
+ * 190 characters (`MAX_TOPIC_LENGTH`) or has control characters.
  *
  * @example
  * ```ts

@@ -16,7 +16,7 @@
  * A group read but never published to (a room opened, nobody wrote in it) costs no write while
  * the run lasts; a graceful close writes its record so that its epoch outlives a restart, and
  * that record expires after {@linkcode EMPTY_STREAM_KEPT_MS} unless the group is used. At most
- * {@linkcode MAX_UNUSED_GROUPS} such groups are kept in memory, the least recently read going
+ * 10,000 (`MAX_UNUSED_GROUPS`) such groups are kept in memory, the least recently read going
  * first: rooms named without end cost no memory without end.
  *
  * How the streams lie in the store: `_store_layout.ts`.
@@ -78,15 +78,15 @@ export interface MemoryStreamsOptions {
   writeDelayMs?: number;
   /**
    * The most characters of JSON every stream's window together may hold (default
-   * {@linkcode DEFAULT_STREAM_MEMORY}): past it, the oldest events of the largest streams go
+   * 256 MiB, `DEFAULT_STREAM_MEMORY`): past it, the oldest events of the largest streams go
    * first, whatever their retention, so that no number of rooms can take all the memory.
    */
   memoryBudget?: number;
-  /** Groups read but never published to kept in memory (default {@linkcode MAX_UNUSED_GROUPS}). */
+  /** Groups read but never published to kept in memory (default 10,000, `MAX_UNUSED_GROUPS`). */
   unusedGroups?: number;
   /**
    * Groups kept in memory in all before quiet ones (everything written, not used lately) are let
-   * go, the least recently used first (default {@linkcode MAX_KEPT_GROUPS}); one let go is read
+   * go, the least recently used first (default 20,000, `MAX_KEPT_GROUPS`); one let go is read
    * again from the store on its next use, its epoch and offsets kept.
    */
   keptGroups?: number;

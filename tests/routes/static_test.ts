@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "@std/assert";
 import { join, toFileUrl } from "@std/path";
 import { startTestServer } from "../_support/server.ts";
 import { safeSegments, staticFileHandler } from "../../server/static_files.ts";
@@ -235,4 +235,14 @@ Deno.test("/favicon.ico leads to the site's icon, so pages that name none get no
   assertEquals([response.status, response.headers.get("content-type")], [200, "image/svg+xml"]);
   assert(response.redirected);
   assertStringIncludes(await response.text(), "<svg");
+});
+
+Deno.test("a static prefix without both slashes is refused when the handler is made, not by 404s", () => {
+  for (const prefix of ["/static", "static/", ""]) {
+    assertThrows(
+      () => staticFileHandler("./static", { prefix }),
+      TypeError,
+      'A static prefix must start and end with "/"',
+    );
+  }
 });
