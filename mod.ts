@@ -74,6 +74,7 @@ export {
   type StartServer,
   startWorkers,
   WORKER_HANG_MS,
+  WORKER_START_MS,
   type WorkerPool,
   type WorkerPoolOptions,
 } from "./server/workers.ts";

@@ -41,14 +41,20 @@ export function assertAddressFree(hostname: string, port: number, what: string):
 class PortHeld extends Error {}
 
 /**
- * Holds `port` for this process's pool of Workers until `close`: two pools started at one moment
+ * Holds `hostname:port` for this process's pool of Workers until `close`: two pools started at one moment
  * would both find it free (`assertAddressFree`), then both bind it with `reusePort`, and the
  * kernel would share the clients between servers that know nothing of each other. The hold is a
- * lock file named after the port in the system's temporary directory; where none can be made
+ * lock file named after the address in the system's temporary directory; where none can be made
  * (another user's file), nothing is held, and the check stands alone.
  */
-export async function holdPoolPort(port: number, what: string): Promise<DataDirLock> {
-  const path = join(Deno.env.get("TMPDIR") || "/tmp", `channels-deno-port-${port}.lock`);
+export async function holdPoolPort(
+  hostname: string,
+  port: number,
+  what: string,
+): Promise<DataDirLock> {
+  // By address and port: pools on two addresses of one machine share no clients.
+  const address = `${hostname.replace(/[^A-Za-z0-9.-]/g, "_")}-${port}`;
+  const path = join(Deno.env.get("TMPDIR") || "/tmp", `channels-deno-port-${address}.lock`);
   let lock: DataDirLock;
   try {
     lock = await holdLockFile(

@@ -164,9 +164,15 @@ export class Router<H> {
 // parser's to resolve, and it has.
 const ENCODED_UNRESERVED = /%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[Dd]|5[Ff]|7[Ee])/g;
 
+// A "%" that starts no escape: decoding around it could make one (`%%34%31` would read `%41`,
+// then the parameter's decoding `A`), so such a path is left as it is, to be refused.
+const STRAY_PERCENT = /%(?![0-9A-Fa-f]{2})/;
+
 // RFC 3986 section 6.2.2.2: `%61` is `a`, so `/ch%61t/` is `/chat/`, as Django serves it. Only
-// unreserved characters: a `%2F` is not a `/`, and a parameter is decoded once matched.
+// unreserved characters: a `%2F` is not a `/`, and a parameter is decoded once matched. No
+// character decoded here is a "%", so nothing is decoded twice.
 function decodeUnreserved(pathname: string): string {
+  if (STRAY_PERCENT.test(pathname)) return pathname;
   return pathname.replace(
     ENCODED_UNRESERVED,
     (escape) => String.fromCharCode(parseInt(escape.slice(1), 16)),

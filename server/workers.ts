@@ -60,16 +60,20 @@ export interface WorkerPool {
  * asks of the heartbeat (one a second), not in time: see `_worker_heartbeat.ts`.
  */
 export const WORKER_HANG_MS = 30_000;
+/** How long a Worker may take to say it listens before the start fails: 30 s. */
+export const WORKER_START_MS = 30_000;
 /** How long the others have to drain when a Worker failed, before the process exits. */
 const FAILED_STOP_MS = 3000;
 
 /** How {@linkcode startWorkers} watches its Workers. */
 export interface WorkerPoolOptions {
-  /**
-   * A Worker that leaves this long of asks unanswered is hung, and one that has not said it
-   * listens this long after its start fails the start (default {@linkcode WORKER_HANG_MS}).
-   */
+  /** A Worker that leaves this long of asks unanswered is hung (default {@linkcode WORKER_HANG_MS}). */
   hangMs?: number;
+  /**
+   * A Worker that has not said it listens this long after the start fails the start (default
+   * {@linkcode WORKER_START_MS}).
+   */
+  startTimeoutMs?: number;
   /**
    * Stops the start (a SIGTERM before the pool served): the Workers that serve already are shut
    * down, the streams written, and the start rejects with the signal's reason.
@@ -91,7 +95,7 @@ export async function startWorkers(
   const where = `HOST and PORT: ${config.host}:${port}`;
   // Before the Workers bind with `reusePort`, which would not notice another server there; held
   // until the pool stops, so that another pool started at the same moment does not pass too.
-  const portHold = await holdPoolPort(port, where);
+  const portHold = await holdPoolPort(config.host, port, where);
   try {
     assertAddressFree(config.host, port, where);
     return await startPool(config, port, workerModule, options, portHold);
@@ -179,7 +183,7 @@ async function startPool(
     );
   }
   let urls: string[];
-  const startMs = options.hangMs ?? WORKER_HANG_MS;
+  const startMs = options.startTimeoutMs ?? WORKER_START_MS;
   const aborted = new Promise<never>((_, reject) => {
     const signal = options.signal;
     if (signal?.aborted) reject(signal.reason);

@@ -42,7 +42,11 @@ export async function holdLockFile(
   });
   try {
     if (!await file.tryLock(true)) {
-      const holder = (await Deno.readTextFile(path).catch(() => "")).trim();
+      let holder = await holderOf(path);
+      // The holder writes its pid right after it took the lock: read once more if not yet.
+      if (holder === "") {
+        holder = await new Promise((wait) => setTimeout(wait, 50)).then(() => holderOf(path));
+      }
       throw inUse(/^\d+$/.test(holder) ? ` (pid ${holder})` : "");
     }
     try {
@@ -56,6 +60,10 @@ export async function holdLockFile(
     throw error;
   }
   return { close: () => file.close() };
+}
+
+async function holderOf(path: string): Promise<string> {
+  return (await Deno.readTextFile(path).catch(() => "")).trim();
 }
 
 // The lock's file is the first thing a start writes: a full or read-only disk shows here.

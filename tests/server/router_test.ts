@@ -142,3 +142,18 @@ Deno.test("encoded letters, digits, '-', '_' and '~' are read as themselves; a %
   });
   assertEquals(router.match("GET", "/ch%61t"), { kind: "redirect", location: "/chat/" });
 });
+
+Deno.test("a stray '%' leaves the path undecoded: nothing is decoded twice", () => {
+  // `%%34%31` decoded around the "%" would read `%41`, and its parameter `A`.
+  assertEquals(router.match("GET", "/chat/%%34%31/"), {
+    kind: "bad-request",
+    reason: "Malformed percent-encoding in the path",
+  });
+  assertEquals(router.match("GET", "/chat/%2%35%34%31/").kind, "bad-request");
+  // A "%" written as "%25" stays one "%": the room is "%41", decoded once.
+  assertEquals(router.match("GET", "/chat/%25%34%31/"), {
+    kind: "found",
+    handler: "room",
+    params: { room: "%41" },
+  });
+});

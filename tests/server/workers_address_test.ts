@@ -150,7 +150,7 @@ Deno.test("two --workers servers started at one moment on one port: one serves, 
   assertEquals([served.length, refused.length], [1, 1]);
   assertMatch(
     (refused[0] as Error).message,
-    new RegExp(`127\\.0\\.0\\.1:${port} is in use by another --workers server \\(pid \\d+\\)`),
+    new RegExp(`127\\.0\\.0\\.1:${port} is in use by another --workers server( \\(pid \\d+\\))?$`),
   );
   await served[0].shutdown();
   // Once that pool stopped, the port is free for the next.
@@ -166,7 +166,7 @@ Deno.test("a Worker that never says it listens fails the start, naming it, and t
     DATA_DIR: await Deno.makeTempDir({ prefix: "channels-pool-" }),
   });
   await assertRejects(
-    () => startWorkers(config, FIXTURE("start"), { hangMs: 500 }),
+    () => startWorkers(config, FIXTURE("start"), { startTimeoutMs: 500 }),
     Error,
     "worker-2 did not say it listens within 0.5 s of the start",
   );
@@ -183,4 +183,17 @@ Deno.test("a signal while the Workers start stops the start with its reason", as
   const start = startWorkers(config, FIXTURE("start"), { signal: starting.signal });
   starting.abort(new Error("SIGTERM before the server served: stopped"));
   await assertRejects(() => start, Error, "SIGTERM before the server served");
+});
+
+Deno.test("two --workers pools on one port but two addresses both start: they share no clients", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const other = { ...(await poolConfig(port)), host: "127.0.0.2" };
+  const [a, b] = [
+    await startWorkers(await poolConfig(port), FIXTURE("none")),
+    await startWorkers(other, FIXTURE("none")),
+  ];
+  await a.shutdown();
+  await b.shutdown();
 });
