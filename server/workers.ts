@@ -93,11 +93,12 @@ export async function startWorkers(
 ): Promise<WorkerPool> {
   const port = config.port === 0 ? freePort(config.host) : config.port;
   const where = `HOST and PORT: ${config.host}:${port}`;
-  // Before the Workers bind with `reusePort`, which would not notice another server there; held
-  // until the pool stops, so that another pool started at the same moment does not pass too.
+  // Before the Workers bind with `reusePort`, which would not notice another server there; then
+  // held until the pool stops, so that another pool started at the same moment, which passed the
+  // check too, is refused here.
+  assertAddressFree(config.host, port, where);
   const portHold = await holdPoolPort(config.host, port, where);
   try {
-    assertAddressFree(config.host, port, where);
     return await startPool(config, port, workerModule, options, portHold);
   } catch (error) {
     portHold.close();
