@@ -19,6 +19,7 @@ import {
   isRedisCluster,
   isRedisReady,
   isSingleRedisServer,
+  onShardedChannelMoved,
   type RedisClient,
   type RedisForm,
   withTimeout,
@@ -87,6 +88,7 @@ export class RedisTransport implements Transport {
   #ownOpening: string | null = null;
   #onGroupMessage = (message: string, channel: string): void =>
     this.#receiveGroup(message, channel);
+  #onOwnChannel = (message: string): void => this.#receiveChannel(message);
 
   private constructor(
     commands: RedisClient,
@@ -136,7 +138,7 @@ export class RedisTransport implements Transport {
       inbox.processId,
       (name) => listenersKey(prefix, name),
     );
-    await this.#listenOn(ownChannel, (message: string) => this.#receiveChannel(message));
+    await this.#listenOn(ownChannel, this.#onOwnChannel);
     this.#ownChannel = ownChannel;
   }
 
@@ -294,10 +296,32 @@ export class RedisTransport implements Transport {
   }
 
   #listenOn(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
-    const subscribing = this.#sharded
-      ? this.#subscriber.sSubscribe(channel, listener)
-      : this.#subscriber.subscribe(channel, listener);
-    return subscribing.then(() => {});
+    if (!this.#sharded) return this.#subscriber.subscribe(channel, listener).then(() => {});
+    return this.#subscriber.sSubscribe(channel, listener).then(() =>
+      // A slot that moves takes the subscription with it: see `_cluster_slots.ts`.
+      onShardedChannelMoved(
+        this.#subscriber,
+        channel,
+        (moved) => this.#channelMoved(moved),
+        (error) => log.warn(`Could not follow the move of ${channel}'s slot`, error),
+      )
+    );
+  }
+
+  // A group's sharded channel was dropped as its slot moved: subscribed again on its new node,
+  // and its members told that what was published meanwhile may not have reached them.
+  #channelMoved(channel: string): void {
+    const group = channel.slice(groupChannel(this.#options.prefix, "").length);
+    if (
+      !channel.startsWith(groupChannel(this.#options.prefix, "")) || !this.#subscribed.has(group)
+    ) {
+      if (channel === this.#ownChannel) void this.#listenOn(channel, this.#onOwnChannel);
+      return;
+    }
+    this.#subscribeGroup(group, channel).then(
+      () => this.#inbox?.groupGap(group),
+      (error) => log.warn(`Could not subscribe again to ${channel} after its slot moved`, error),
+    );
   }
 
   /**

@@ -4,6 +4,8 @@
  */
 import { createClient, createCluster, createSentinel } from "redis";
 import type { RedisForm } from "./_redis_form.ts";
+import { followFailover } from "./_cluster_slots.ts";
+import { withTimeout } from "./with_timeout.ts";
 import {
   describeError,
   MAX_BACKOFF_MS,
@@ -158,11 +160,22 @@ function makeCluster(
     client,
     connect: () => cluster.connect(),
     probe: {
-      // Every master must answer: a cluster missing one cannot serve that node's slots.
+      // Every master must answer: a cluster missing one cannot serve that node's slots. One
+      // that does not may have died with a replica promoted in its place: the slot map is read
+      // again (node-redis would not), and the masters it names now are asked.
       async ping() {
-        const masters = cluster.masters;
-        if (masters.length === 0) throw new Error("no masters known");
-        await Promise.all(masters.map(async (node) => (await cluster.nodeClient(node)).ping()));
+        const pingMasters = async () => {
+          const masters = cluster.masters;
+          if (masters.length === 0) throw new Error("no masters known");
+          await Promise.all(masters.map(async (node) => (await cluster.nodeClient(node)).ping()));
+        };
+        try {
+          // Short: a dead master's client (with an offline queue) holds a ping until it is back.
+          await withTimeout(pingMasters(), 1000, "no answer in time");
+        } catch (error) {
+          if (!await followFailover(client, form.nodes, form.password)) throw error;
+          await pingMasters();
+        }
       },
       get isReady() {
         return false; // node-redis restarts its node clients itself

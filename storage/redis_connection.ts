@@ -21,6 +21,7 @@ import { RedisConnectionMachine, type RedisConnectionState } from "./_redis_conn
 import { describeRedisForm, type RedisForm, toForm } from "./_redis_form.ts";
 
 export type { RedisClient, RedisConnectOptions } from "./_redis_clients.ts";
+export { onShardedChannelMoved } from "./_cluster_slots.ts";
 export type { RedisConnectionState } from "./_redis_connection_machine.ts";
 export {
   describeRedisForm,

@@ -22,10 +22,12 @@ export interface RedisTopology extends AsyncDisposable {
   killNow(): void;
 }
 
-/** A Cluster of three masters. */
+/** A Cluster of three masters (and, when asked, a replica of each). */
 export interface RedisClusterTopology extends RedisTopology {
-  /** The masters' ports. */
+  /** The nodes' ports (with no replicas, the masters'). */
   readonly ports: number[];
+  /** Kills the node on `port` with SIGKILL. */
+  kill(port: number): Promise<void>;
 }
 
 /** A master, one replica and three Sentinels watching them as `mymaster`. */
@@ -64,25 +66,37 @@ export async function requireTopologies(): Promise<boolean> {
   return false;
 }
 
-/** Starts three cluster-enabled masters and joins them with `redis-cli --cluster create`. */
-export async function startRedisCluster(): Promise<RedisClusterTopology> {
+/**
+ * Starts three cluster-enabled masters and joins them with `redis-cli --cluster create`; with
+ * `replicas: 1`, a replica of each too, and a node timeout of 1 s, so that a dead master's
+ * replica takes its place within a few seconds.
+ */
+export async function startRedisCluster(
+  options: { replicas?: 0 | 1 } = {},
+): Promise<RedisClusterTopology> {
   const group = await ProcessGroup.create("cluster");
   try {
-    const ports = freePorts(3);
+    const replicas = options.replicas ?? 0;
+    const ports = freePorts(3 * (1 + replicas));
+    const servers = new Map<number, Deno.ChildProcess>();
     for (const port of ports) {
-      await group.server(port, [
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        `n${port}.conf`,
-      ]);
+      servers.set(
+        port,
+        await group.server(port, [
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          `n${port}.conf`,
+          ...(replicas > 0 ? ["--cluster-node-timeout", "1000"] : []),
+        ]),
+      );
     }
     await run("redis-cli", [
       "--cluster",
       "create",
       ...ports.map((port) => `127.0.0.1:${port}`),
       "--cluster-replicas",
-      "0",
+      String(replicas),
       "--cluster-yes",
     ]);
     await waitFor(async () => {
@@ -92,9 +106,23 @@ export async function startRedisCluster(): Promise<RedisClusterTopology> {
       }
       return true;
     }, "the cluster to reach cluster_state:ok");
+    // A replica that never synced may not take its master's place: wait for every link.
+    await waitFor(async () => {
+      for (const port of ports) {
+        const info = String(await command(port, ["INFO", "replication"]));
+        if (info.includes("role:slave") && !info.includes("master_link_status:up")) return false;
+      }
+      return true;
+    }, "every replica to sync with its master");
     return {
       ports,
       form: { kind: "cluster", nodes: ports.map((port) => ({ host: "127.0.0.1", port })) },
+      async kill(port) {
+        const child = servers.get(port);
+        if (!child) throw new Error(`No node of this cluster on port ${port}`);
+        child.kill("SIGKILL");
+        await child.status;
+      },
       killNow: () => group.killNow(),
       [Symbol.asyncDispose]: () => group.dispose(),
     };

@@ -78,3 +78,120 @@ Deno.test({
     }
   },
 });
+
+// One command to a node of the cluster, by port.
+async function onNode(port: number, args: string[]): Promise<unknown> {
+  const client = await connectRedis(`redis://127.0.0.1:${port}`, { name: "admin" });
+  try {
+    return await client.sendCommand(args);
+  } finally {
+    await closeRedis(client);
+  }
+}
+
+// Moves `slot` to the master at `to`, as `redis-cli --cluster reshard` does: its keys first.
+async function moveSlot(ports: number[], slot: number, from: number, to: number): Promise<void> {
+  const idOf = async (port: number) => String(await onNode(port, ["CLUSTER", "MYID"]));
+  const [fromId, toId] = [await idOf(from), await idOf(to)];
+  await onNode(to, ["CLUSTER", "SETSLOT", String(slot), "IMPORTING", fromId]);
+  await onNode(from, ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", toId]);
+  while (true) {
+    const keys = await onNode(from, ["CLUSTER", "GETKEYSINSLOT", String(slot), "100"]) as string[];
+    if (keys.length === 0) break;
+    await onNode(from, ["MIGRATE", "127.0.0.1", String(to), "", "0", "5000", "KEYS", ...keys]);
+  }
+  for (const port of ports) await onNode(port, ["CLUSTER", "SETSLOT", String(slot), "NODE", toId]);
+}
+
+// A member of `group` on `listener` that notes what it hears, and a way for `sender` to send to
+// the group until the member hears a given send (each try waits 500 ms for it).
+async function hearing(sender: RedisLayer, listener: RedisLayer, group: string) {
+  const heard: unknown[] = [];
+  let wake = () => {};
+  await listener.groupAdd(
+    group,
+    listener.newChannel((event) => {
+      heard.push(event.n);
+      wake();
+      return true;
+    }),
+  );
+  const heardNext = (n: number) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 500);
+      wake = () => heard.includes(n) && (clearTimeout(timer), resolve(true));
+    });
+  return async (n: number, tries = 20) => {
+    for (let attempt = 0; attempt < tries; attempt++) {
+      const next = heardNext(n);
+      await sender.groupSend(group, { type: "t", n }).catch(() => {}); // a shard may be down
+      if (await next) return true;
+    }
+    return false;
+  };
+}
+
+// The port of the master that serves `slot` now, asked of the node at `askPort`.
+async function ownerOf(askPort: number, slot: number): Promise<number> {
+  const nodes = String(await onNode(askPort, ["CLUSTER", "NODES"])).split("\n");
+  const line = nodes.find((node) =>
+    node.includes("master") && !node.includes("fail") &&
+    node.split(" ").slice(8).some((range) => {
+      const [low, high = low] = range.split("-").map(Number);
+      return slot >= low && slot <= high;
+    })
+  );
+  if (line === undefined) throw new Error(`No master serves slot ${slot}`);
+  return Number(/:(\d+)@/.exec(line)![1]);
+}
+
+Deno.test({
+  name: "redis cluster: a group whose slot moves to another master still hears the other processes",
+  ignore: !available,
+  fn: async () => {
+    const prefix = uniquePrefix("cluster-move");
+    const [a, b] = [
+      await RedisLayer.open({ form, prefix }),
+      await RedisLayer.open({ form, prefix }),
+    ];
+    try {
+      const sendUntilHeard = await hearing(a, b, "moving");
+      assert(await sendUntilHeard(1), "heard before the move");
+      const ports = cluster!.ports;
+      const slot = Number(await onNode(ports[0], ["CLUSTER", "KEYSLOT", `${prefix}:group:moving`]));
+      const from = await ownerOf(ports[0], slot);
+      const to = ports.find((port) => port !== from)!;
+      await moveSlot(ports, slot, from, to);
+      // Redis drops the subscription on the old owner; B subscribes again on the new one.
+      assert(await sendUntilHeard(2), "B never heard A's sends after the slot moved");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "redis cluster: after a master is killed and its replica takes over, the group is heard again",
+  ignore: !available,
+  fn: async () => {
+    await using replicated = await startRedisCluster({ replicas: 1 });
+    const prefix = uniquePrefix("cluster-failover");
+    const open = () => RedisLayer.open({ form: replicated.form, prefix });
+    const [a, b] = [await open(), await open()];
+    try {
+      const sendUntilHeard = await hearing(a, b, "room");
+      assert(await sendUntilHeard(1), "heard before the failover");
+      const ports = replicated.ports;
+      const slot = Number(await onNode(ports[0], ["CLUSTER", "KEYSLOT", `${prefix}:group:room`]));
+      const dead = await ownerOf(ports[0], slot);
+      await replicated.kill(dead);
+      // node-redis would keep asking the dead master; the layer reads the slot map again.
+      assert(await sendUntilHeard(2, 60), "B never heard A again after the replica took over");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+});
