@@ -72,6 +72,12 @@ export function presenceConsumer(services: PresenceServices): Consumer {
         [PRESENCE_DIFF]: (event) => forward(event),
         "account.created": (event) => forward(event, frameOf(event)),
       },
+      // Diffs were dropped while the client read too slowly: the list it holds may be wrong
+      // for good (a leave it never got), so it gets the whole list again once it caught up;
+      // the page replaces its list on a state frame.
+      async drained() {
+        if (listing) conn.sendJson(await stateFrame(services, username!));
+      },
       // A log-out ends the user's presence at once; a closing tab gets the grace period.
       disconnect: (code) => online.untrack(code),
     };

@@ -159,3 +159,30 @@ Deno.test("a tab closed while the session store is away still goes offline after
   }
   await ada.disconnect();
 });
+
+Deno.test("a socket that missed diffs by reading too slowly gets the whole list again once it caught up", async () => {
+  await using app = await appWith(["ada", "bob"], { presenceGraceMs: 0 });
+  const ada = await openPresence(app, await logIn(app, "ada"));
+  assertEquals((await ada.receiveJson()).type, PRESENCE_STATE);
+  await until(ada, joins("ada"));
+  ada.socket.bufferedAmount = 1_000_000; // it stops reading: what comes now is dropped
+  // Sign-ups first (the socket checks its backlog every 8th event), then bob comes online.
+  const signUps = Array.from({ length: 16 }, (_, i) => `user${String(i).padStart(2, "0")}`);
+  for (const user of signUps) {
+    await app.services.users.create(user, "correct horse 9");
+    // What the sign-up page publishes.
+    await app.layer.groupSend(ACCOUNT_EVENTS_GROUP, { type: "account.created", username: user });
+  }
+  const bob = await openPresence(app, await logIn(app, "bob"));
+  await bob.receiveJson(); // bob's state: his join is published
+  await until(bob, joins("bob"));
+  ada.socket.bufferedAmount = 0; // it read what waited
+  // Else ada's page would show bob offline until a later diff named him.
+  const state = (await until(ada, (frame) => frame.type === PRESENCE_STATE)).at(-1)!;
+  const online = (state.users as { username: string; online: boolean }[])
+    .filter((user) => user.online).map((user) => user.username);
+  assertEquals(online, ["ada", "bob"]);
+  assertEquals((state.users as unknown[]).length, 2 + signUps.length);
+  await bob.disconnect();
+  await ada.disconnect();
+});
