@@ -21,6 +21,7 @@ import {
 } from "../mod.ts";
 import { presenceSnapshot } from "./presence_snapshot.ts";
 import { refOf, refusal } from "./chat_frames.ts";
+import { UnstoredMessages } from "./unstored_messages.ts";
 import {
   ANONYMOUS_AUTHOR,
   chatFrameOf,
@@ -111,7 +112,7 @@ export function chatConsumer(
     commands: options.commands ?? {},
     publishOptions: { retention: options.retention },
     presenceFailing: false,
-    unstoredSinceWarned: 0,
+    unstored: new UnstoredMessages(),
     following: new StreamFollowing(streams, {
       frameOf: roomFrameOf,
       // A room's stream holds whole chat messages, which are their own frames.
@@ -151,26 +152,6 @@ function presenceWorks(route: ChatRoute): true {
   return true;
 }
 
-// Said once per outage of the streams (Redis away, say), with the first failure's error, not
-// once per message: thousands of senders would write thousands of lines a second. The senders
-// are each told (an error frame); the count is said when messages are stored again.
-function publishFailed(route: ChatRoute, room: string, unconfirmed: boolean, error: unknown): void {
-  if (route.unstoredSinceWarned++ === 0) {
-    log.warn(
-      `Chat messages are not being stored: one to "${room}" was not ${
-        unconfirmed ? "confirmed" : "sent"
-      }; the next ones are counted, not logged one by one, until one is stored again`,
-      error,
-    );
-  }
-}
-
-function publishWorks(route: ChatRoute): void {
-  const count = route.unstoredSinceWarned;
-  route.unstoredSinceWarned = 0;
-  log.info(`Chat messages are stored again (${count} not sent or not confirmed meanwhile)`);
-}
-
 /** What every socket of one chat route shares. */
 interface ChatRoute {
   readonly streams: GroupStreams;
@@ -182,8 +163,8 @@ interface ChatRoute {
   readonly following: StreamFollowing;
   /** The presence backend refused a socket's tracking, and has not taken one since. */
   presenceFailing: boolean;
-  /** Chat messages not sent or not confirmed since the last one stored (0: none). */
-  unstoredSinceWarned: number;
+  /** What the log says of messages that could not be stored. */
+  readonly unstored: UnstoredMessages;
 }
 
 type EventHandlers = Readonly<Record<string, (event: LayerEvent) => void | Promise<void>>>;
@@ -316,7 +297,7 @@ class ChatSocket implements ConsumerHooks {
     // frame need not wait for the answer (and the hook costs no promise).
     streams.publish(this.#group, message, publishOptions).then(
       (published) => {
-        if (this.#route.unstoredSinceWarned !== 0) publishWorks(this.#route);
+        if (this.#route.unstored.outage) this.#route.unstored.stored();
         if (ack) {
           this.#conn.sendJson({
             type: ACK,
@@ -329,7 +310,7 @@ class ChatSocket implements ConsumerHooks {
       (error) => {
         // One that may be stored must not be taken for refused, and sent again.
         const unconfirmed = error instanceof PublishUnconfirmedError;
-        publishFailed(this.#route, room, unconfirmed, error);
+        this.#route.unstored.failed(room, unconfirmed, error);
         this.#sendError(unconfirmed ? NOT_CONFIRMED : NOT_SENT, ref, unconfirmed);
       },
     );

@@ -1,0 +1,58 @@
+/**
+ * What the chat says in the log while its messages cannot be stored (the streams' Redis away, a
+ * Cluster shard down): the start of an outage once, with the first failure's error, and its end
+ * with a count. Not once per message: thousands of senders would write thousands of lines a
+ * second (each sender is told by an error frame). Nor once per flap: with one shard of a Cluster
+ * down, rooms elsewhere are stored while its own are not, so failures and successes alternate
+ * message by message. Within a minute of a warning, a new outage is counted without a line, and
+ * said with the next end that is logged.
+ */
+import { log } from "../mod.ts";
+
+/** How long after a warning another outage is counted without a line of its own. */
+export const QUIET_MS = 60_000;
+
+/** The log lines of one chat route's unstored messages. */
+export class UnstoredMessages {
+  /**
+   * Messages are not being stored now (the last answer was a failure): read on every stored
+   * message, so a field, not a getter.
+   */
+  outage = false;
+  // Not stored since the last line that gave a count.
+  #count = 0;
+  // The outage under way started within QUIET_MS of a warning, so had none of its own.
+  #quiet = false;
+  #warnedAt = -Infinity;
+  #now: () => number;
+
+  /** `now` is the clock in ms (tests move it). */
+  constructor(now: () => number = () => performance.now()) {
+    this.#now = now;
+  }
+
+  /** A message to `room` was not sent (or, `unconfirmed`, not answered) because of `error`. */
+  failed(room: string, unconfirmed: boolean, error: unknown): void {
+    this.#count++;
+    if (this.outage) return;
+    this.outage = true;
+    this.#quiet = this.#now() - this.#warnedAt < QUIET_MS;
+    if (this.#quiet) return;
+    this.#warnedAt = this.#now();
+    log.warn(
+      `Chat messages are not being stored: one to "${room}" was not ${
+        unconfirmed ? "confirmed" : "sent"
+      }; the next ones are counted, not logged one by one, until one is stored again`,
+      error,
+    );
+  }
+
+  /** A message was stored: the end of an outage, said unless it was a quiet one. */
+  stored(): void {
+    if (!this.outage) return;
+    this.outage = false;
+    if (this.#quiet && this.#now() - this.#warnedAt < QUIET_MS) return;
+    log.info(`Chat messages are stored again (${this.#count} not sent or not confirmed meanwhile)`);
+    this.#count = 0;
+  }
+}
