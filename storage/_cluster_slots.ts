@@ -13,7 +13,10 @@
  *   unsubscribed without a word. {@linkcode onShardedChannelMoved} reports it.
  */
 import { createClient } from "redis";
-import type { RedisClient } from "./_redis_clients.ts";
+
+// A connected node-redis Cluster client, typed here only by what is read of it (a type from
+// `_redis_clients.ts` would make an import cycle: it calls this file).
+type ClusterClient = object;
 
 // The parts of node-redis's `RedisClusterSlots` used here.
 interface ClusterSlots {
@@ -26,7 +29,7 @@ interface ShardedNodeClient {
   on(event: "sharded-channel-moved", listener: (channel: string) => void): unknown;
 }
 
-function slotsOf(cluster: RedisClient): ClusterSlots | null {
+function slotsOf(cluster: ClusterClient): ClusterSlots | null {
   const slots = (cluster as unknown as { _slots?: ClusterSlots })._slots;
   return typeof slots?.rediscover === "function" ? slots : null;
 }
@@ -38,7 +41,7 @@ type Node = { host: string; port: number };
  * that answers) are not the ones `cluster` knows: after a failover. True when it did.
  */
 export async function followFailover(
-  cluster: RedisClient,
+  cluster: ClusterClient,
   roots: readonly Node[],
   password: string | undefined,
 ): Promise<boolean> {
@@ -97,7 +100,7 @@ const watched = new WeakSet<object>();
  * subscribes it again, on the node that owns its slot now.
  */
 export async function onShardedChannelMoved(
-  cluster: RedisClient,
+  cluster: ClusterClient,
   channel: string,
   moved: (channel: string) => void,
   failed: (error: unknown) => void,
