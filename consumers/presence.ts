@@ -15,6 +15,7 @@ import {
   ACCOUNT_EVENTS_GROUP,
   type Consumer,
   type LayerEvent,
+  log,
   PRESENCE_DIFF,
   type PresenceTracker,
 } from "../mod.ts";
@@ -76,7 +77,13 @@ export function presenceConsumer(services: PresenceServices): Consumer {
       // for good (a leave it never got), so it gets the whole list again once it caught up;
       // the page replaces its list on a state frame.
       async drained() {
-        if (listing) conn.sendJson(await stateFrame(services, username!));
+        if (!listing) return;
+        try {
+          conn.sendJson(await stateFrame(services, username!));
+        } catch (error) {
+          // The store away (a Redis restore in progress): the socket stays, with its list.
+          log.warn(`The presence list could not be sent again to ${username}`, error);
+        }
       },
       // A log-out ends the user's presence at once; a closing tab gets the grace period.
       disconnect: (code) => online.untrack(code),

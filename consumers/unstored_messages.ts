@@ -5,7 +5,7 @@
  * second (each sender is told by an error frame). Nor once per flap: with one shard of a Cluster
  * down, rooms elsewhere are stored while its own are not, so failures and successes alternate
  * message by message. Within a minute of a warning, a new outage is counted without a line, and
- * said with the next end that is logged.
+ * said with the next end that is logged, or with its next failure once the minute is over.
  */
 import { log } from "../mod.ts";
 
@@ -34,11 +34,15 @@ export class UnstoredMessages {
   /** A message to `room` was not sent (or, `unconfirmed`, not answered) because of `error`. */
   failed(room: string, unconfirmed: boolean, error: unknown): void {
     this.#count++;
-    if (this.outage) return;
+    const now = this.#now();
+    if (this.outage) {
+      // A quiet outage that outlasts the minute is a real one: said now, not at its end.
+      if (!this.#quiet || now - this.#warnedAt < QUIET_MS) return;
+    }
     this.outage = true;
-    this.#quiet = this.#now() - this.#warnedAt < QUIET_MS;
+    this.#quiet = now - this.#warnedAt < QUIET_MS;
     if (this.#quiet) return;
-    this.#warnedAt = this.#now();
+    this.#warnedAt = now;
     log.warn(
       `Chat messages are not being stored: one to "${room}" was not ${
         unconfirmed ? "confirmed" : "sent"

@@ -315,7 +315,11 @@ export class RedisTransport implements Transport {
     if (
       !channel.startsWith(groupChannel(this.#options.prefix, "")) || !this.#subscribed.has(group)
     ) {
-      if (channel === this.#ownChannel) void this.#listenOn(channel, this.#onOwnChannel);
+      if (channel === this.#ownChannel) {
+        this.#listenOn(channel, this.#onOwnChannel).catch((error) =>
+          log.warn(`Could not subscribe again to ${channel} after its slot moved`, error)
+        );
+      }
       return;
     }
     this.#subscribeGroup(group, channel).then(
@@ -329,6 +333,13 @@ export class RedisTransport implements Transport {
    * tell its members what was published meanwhile did not reach them (the layer's `layer.gap`).
    */
   #resubscribe(): void {
+    // On a Cluster, a failover's new slot map drops the dead node's subscriptions, this
+    // process's own channel among them (a dead node sends no SUNSUBSCRIBE to say so).
+    if (this.#sharded && this.#ownChannel !== "") {
+      this.#listenOn(this.#ownChannel, this.#onOwnChannel).catch((error) =>
+        log.warn(`Could not resubscribe to ${this.#ownChannel}`, error)
+      );
+    }
     for (const group of this.#subscribed.keys()) {
       const channel = groupChannel(this.#options.prefix, group);
       this.#subscribeGroup(group, channel).then(

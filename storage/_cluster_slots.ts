@@ -13,6 +13,7 @@
  *   unsubscribed without a word. {@linkcode onShardedChannelMoved} reports it.
  */
 import { createClient } from "redis";
+import { withTimeout } from "./with_timeout.ts";
 
 // A connected node-redis Cluster client, typed here only by what is read of it (a type from
 // `_redis_clients.ts` would make an import cycle: it calls this file).
@@ -35,6 +36,9 @@ function slotsOf(cluster: ClusterClient): ClusterSlots | null {
 }
 
 type Node = { host: string; port: number };
+
+// How long one root node has to say which masters serve the slots.
+const ROOT_ANSWER_MS = 1000;
 
 /**
  * Reads the slot map again when the masters the cluster names (asked of the first of `roots`
@@ -68,8 +72,13 @@ async function mastersNamed(
     });
     client.on("error", () => {});
     try {
-      await client.connect();
-      const ranges = await client.sendCommand(["CLUSTER", "SLOTS"]) as unknown[][];
+      // Bounded as a whole: a node that accepts and then says nothing (stopped, not dead) must
+      // not hold the probe, nor keep the next roots from being asked.
+      const ranges = await withTimeout(
+        client.connect().then(() => client.sendCommand(["CLUSTER", "SLOTS"])),
+        ROOT_ANSWER_MS,
+        "no answer in time",
+      ) as unknown[][];
       return new Set(ranges.map((range) => {
         const [host, port] = range[2] as [string, number];
         return `${host}:${port}`;

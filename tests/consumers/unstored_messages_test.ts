@@ -46,3 +46,19 @@ Deno.test("a quiet outage that ends after the minute is said with its count", ()
   assertEquals(captured.lines.length, 3, captured.lines.join("\n"));
   assertMatch(captured.lines[2], /stored again \(1 not sent/);
 });
+
+Deno.test("a quiet outage that outlasts the minute is warned about then, not only at its end", () => {
+  using captured = new CapturedLog();
+  log.setLevel("info");
+  let now = 0;
+  const unstored = new UnstoredMessages(() => now);
+  unstored.failed("a", false, new Error("blip"));
+  unstored.stored(); // a blip: warned, and its end said
+  now = 30_000;
+  unstored.failed("a", false, new Error("away")); // within the minute: quiet
+  assertEquals(captured.lines.length, 2);
+  now = QUIET_MS + 1;
+  unstored.failed("a", false, new Error("still away")); // the minute is over: said now
+  assertEquals(captured.lines.length, 3, captured.lines.join("\n"));
+  assertMatch(captured.lines[2], /WARN Chat messages are not being stored/);
+});

@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { redisFormSuites } from "./_redis_form_suites.ts";
 import { RedisLayer } from "../../layers/redis.ts";
+import { processChannel } from "../../layers/redis_wire.ts";
 import { RedisStore } from "../../storage/redis_store.ts";
 import { closeRedis, connectRedis } from "../../storage/redis_connection.ts";
 import { requireTopologies, startRedisCluster } from "../_support/redis_topologies.ts";
@@ -189,6 +190,40 @@ Deno.test({
       await replicated.kill(dead);
       // node-redis would keep asking the dead master; the layer reads the slot map again.
       assert(await sendUntilHeard(2, 60), "B never heard A again after the replica took over");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "redis cluster: after the master of a process's own channel is killed, sends to its sockets arrive again",
+  ignore: !available,
+  fn: async () => {
+    await using replicated = await startRedisCluster({ replicas: 1 });
+    const prefix = uniquePrefix("cluster-own");
+    const open = () => RedisLayer.open({ form: replicated.form, prefix });
+    const [a, b] = [await open(), await open()];
+    try {
+      const heard: unknown[] = [];
+      const channel = b.newChannel((event) => {
+        heard.push(event.n);
+        return true;
+      });
+      const ports = replicated.ports;
+      const own = processChannel(prefix, b.processId);
+      const slot = Number(await onNode(ports[0], ["CLUSTER", "KEYSLOT", own]));
+      await replicated.kill(await ownerOf(ports[0], slot));
+      // The failover's new slot map drops the dead node's subscriptions: B's own channel too.
+      let delivered = false;
+      for (let n = 0; n < 60 && !delivered; n++) {
+        const result = await a.send(channel, { type: "t", n }).catch(() => null);
+        delivered = result !== null && !result.noListener && heard.length > 0;
+        if (!delivered) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert(delivered, "B's sockets never heard a send again after the failover");
     } finally {
       await a.close();
       await b.close();
