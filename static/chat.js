@@ -43,6 +43,12 @@ let pending = null;
 const inFlight = new Set();
 /** Sends the connection lost before the server answered: their echo may still come. */
 const unconfirmed = [];
+/**
+ * After a complete recovery, the offset the replay reaches: once shown, a send the connection
+ * lost that is not in it was never stored (the server stores a socket's frames in order, before
+ * it answers). `null` while nothing is to be settled.
+ */
+let settleAt = null;
 
 const stream = connectStream(socketUrl, {
   batch: true,
@@ -50,10 +56,15 @@ const stream = connectStream(socketUrl, {
     setState(state, text);
     if (state === "open") sendPending();
   },
-  onRecovered({ complete, fresh }) {
+  onRecovered({ complete, fresh, offset }) {
     if (!complete && !fresh) showNotice(NOT_RECOVERED, { sticky: true });
+    settleAt = complete && !fresh ? offset : null;
+    settleLost(stream.offset ?? 0);
   },
-  onMessage: addMessage,
+  onMessage(frame) {
+    addMessage(frame);
+    settleLost(frame.offset);
+  },
   onFrame: receive,
   onClose(event) {
     if (event.code === SESSION_ENDED) {
@@ -148,6 +159,33 @@ function confirmEcho(frame) {
   if (index >= 0) unconfirmed.splice(index, 1)[0].item.remove();
 }
 
+// The replay is shown up to `settleAt`: the sends the connection lost that it did not echo
+// were not stored. Marked "Not sent", with a button to send them again.
+function settleLost(shown) {
+  if (settleAt === null || shown < settleAt) return;
+  settleAt = null;
+  for (const entry of unconfirmed.filter((entry) => entry.lost && !entry.settled)) {
+    // Kept among the unconfirmed: bytes a dying network still delivered late would store it
+    // after all, and its echo then takes this mark away (see `confirmEcho`).
+    entry.settled = true;
+    const { item, text } = entry;
+    item.dataset.state = "not-sent";
+    item.querySelector(".chat-not-sent-reason").textContent =
+      "Not sent: the connection was lost before the server got it.";
+    const again = element("button", "chat-send-again", "Send again");
+    again.type = "button";
+    again.addEventListener("click", () => {
+      if (!stream.isOpen) {
+        return showNotice("Not connected: try again once the connection is back.");
+      }
+      unconfirmed.splice(unconfirmed.indexOf(entry), 1);
+      item.remove();
+      send(text);
+    });
+    item.append(again);
+  }
+}
+
 /** Marks a send in the log as not sent, with why. */
 function showUnsent(text, error) {
   const item = element("article", "chat-message chat-not-sent notice");
@@ -164,7 +202,9 @@ function showUnsent(text, error) {
   item.append(element("div", "chat-meta chat-not-sent-reason", why));
   item.append(userText("p", "chat-unsent-text", text));
   log.append(item);
-  if (error.maybeStored) unconfirmed.push({ text, item });
+  // Lost with the connection (not the server's storage that did not answer): settled by the
+  // next complete recovery.
+  if (error.maybeStored) unconfirmed.push({ text, item, lost: error.kind !== "unconfirmed" });
   log.scrollTop = log.scrollHeight;
 }
 

@@ -19,6 +19,11 @@ export interface TcpProxy {
   httpUrl(path: string): string;
   /** Drops every open connection and refuses new ones until `restore`. */
   cut(): void;
+  /**
+   * Keeps the connections open but delivers nothing more either way, as a network that
+   * stopped without a word, until `cut`.
+   */
+  hold(): void;
   /** Lets connections through again, to `targetPort` (default: the current target). */
   restore(targetPort?: number): void;
   [Symbol.asyncDispose](): Promise<void>;
@@ -30,6 +35,7 @@ export function startTcpProxy(targetPort: number): TcpProxy {
   const open = new Set<Deno.Conn>();
   let target = targetPort;
   let isCut = false;
+  let held = false;
   const closeQuietly = (conn: Deno.Conn) => {
     open.delete(conn);
     try {
@@ -40,7 +46,10 @@ export function startTcpProxy(targetPort: number): TcpProxy {
   };
   const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
     try {
-      await from.readable.pipeTo(to.writable, { preventClose: true });
+      const unlessHeld = new TransformStream<Uint8Array, Uint8Array>({
+        transform: (chunk, out) => void (held || out.enqueue(chunk)),
+      });
+      await from.readable.pipeThrough(unlessHeld).pipeTo(to.writable, { preventClose: true });
     } catch {
       // either side went away
     }
@@ -67,8 +76,12 @@ export function startTcpProxy(targetPort: number): TcpProxy {
   return {
     port,
     httpUrl: (path) => `http://127.0.0.1:${port}${path}`,
+    hold() {
+      held = true;
+    },
     cut() {
       isCut = true;
+      held = false;
       for (const conn of [...open]) closeQuietly(conn);
     },
     restore(targetPort = target) {

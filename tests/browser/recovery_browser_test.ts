@@ -150,6 +150,45 @@ browserTest(
       await other.close();
     });
 
+    await step(
+      t,
+      "a message the dying connection lost is marked not sent once the recovery shows it never was stored, and can be sent again",
+      async () => {
+        await using server = await startTestServer();
+        await using proxy = startTcpProxy(server.port);
+        await using context = await newContext(browser);
+        const page = await openRoom(context, proxy.httpUrl("/chat/void/"));
+        const other = await TestSocket.open(server.wsUrl("/ws/chat/void/"));
+        await sendMessage(page, "before the silence");
+        await waitForMessage(page, "before the silence");
+        proxy.hold(); // the network stops delivering, without a word
+        await sendMessage(page, "typed into the void");
+        other.sendJson({ message: "said meanwhile" });
+        proxy.cut(); // and then the connection dies
+        const lost = page.locator("#chat-log .chat-not-sent");
+        await lost.waitFor({ timeout: WAIT });
+        proxy.restore();
+        await waitForMessage(page, "said meanwhile");
+        // The replay is complete and has no "typed into the void": it was never stored.
+        await page.locator("#chat-log .chat-not-sent[data-state=not-sent]").waitFor({
+          timeout: WAIT,
+        });
+        assertEquals(
+          await lost.locator(".chat-not-sent-reason").textContent(),
+          "Not sent: the connection was lost before the server got it.",
+        );
+        await lost.locator("button.chat-send-again").click();
+        await waitForMessage(page, "typed into the void");
+        assertEquals(await lost.count(), 0);
+        assertEquals(await messageTexts(page), [
+          "before the silence",
+          "said meanwhile",
+          "typed into the void",
+        ]);
+        await other.close();
+      },
+    );
+
     await step(t, "a message the server refuses stays in the log marked not sent", async () => {
       await using server = await startTestServer();
       await using context = await newContext(browser);
