@@ -27,48 +27,54 @@ export function adminPage(account: AccountView): SafeHtml {
       </p>
       <section aria-labelledby="processes-title">
         <h2 id="processes-title">Processes</h2>
-        <table id="processes" class="admin-table">
-          <thead>
-            <tr>
-              <th scope="col">Process</th>
-              <th scope="col">Connections</th>
-              <th scope="col">Groups</th>
-              <th scope="col">In/s</th>
-              <th scope="col">Out/s</th>
-              <th scope="col">Deliveries/s</th>
-              <th scope="col">Drops/s</th>
-              <th scope="col">Drops</th>
-              <th scope="col">RSS MiB</th>
-              <th scope="col">Loop lag ms</th>
-              <th scope="col">Up</th>
-            </tr>
-          </thead>
-          <tbody></tbody>
-        </table>
+        <div class="table-scroll" role="region" aria-labelledby="processes-title" tabindex="0">
+          <table id="processes" class="admin-table">
+            <thead>
+              <tr>
+                <th scope="col">Process</th>
+                <th scope="col">Connections</th>
+                <th scope="col">Groups</th>
+                <th scope="col">In/s</th>
+                <th scope="col">Out/s</th>
+                <th scope="col">Deliveries/s</th>
+                <th scope="col">Drops/s</th>
+                <th scope="col">Drops</th>
+                <th scope="col">RSS MiB</th>
+                <th scope="col">Loop lag ms</th>
+                <th scope="col">Up</th>
+              </tr>
+            </thead>
+            <tbody></tbody>
+          </table>
+        </div>
       </section>
       <section aria-labelledby="routes-title">
         <h2 id="routes-title">Connections by route</h2>
-        <table id="routes" class="admin-table">
-          <thead>
-            <tr>
-              <th scope="col">Route</th>
-              <th scope="col">Open</th>
-            </tr>
-          </thead>
-          <tbody></tbody>
-        </table>
+        <div class="table-scroll" role="region" aria-labelledby="routes-title" tabindex="0">
+          <table id="routes" class="admin-table">
+            <thead>
+              <tr>
+                <th scope="col">Route</th>
+                <th scope="col">Open</th>
+              </tr>
+            </thead>
+            <tbody></tbody>
+          </table>
+        </div>
       </section>
       <section aria-labelledby="groups-title">
         <h2 id="groups-title">Largest groups</h2>
-        <table id="groups" class="admin-table">
-          <thead>
-            <tr>
-              <th scope="col">Group</th>
-              <th scope="col">Members</th>
-            </tr>
-          </thead>
-          <tbody></tbody>
-        </table>
+        <div class="table-scroll" role="region" aria-labelledby="groups-title" tabindex="0">
+          <table id="groups" class="admin-table">
+            <thead>
+              <tr>
+                <th scope="col">Group</th>
+                <th scope="col">Members</th>
+              </tr>
+            </thead>
+            <tbody></tbody>
+          </table>
+        </div>
       </section>
     `,
   });
