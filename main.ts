@@ -48,7 +48,18 @@ const server =
       console.error(`Could not start: ${(error as Error).message}`);
       Deno.exit(1);
     });
+// SIGTERM drains (the sockets close with 1012 spread over DRAIN_WINDOW_MS); SIGINT stops at once.
+stopOnSignals(server, {
+  drainWindowMs: config.drainWindowMs,
+  describe: () =>
+    "app" in server
+      ? `${server.app.live.size} connections`
+      : `the connections of ${server.size} Workers`,
+});
+// Only now: with no listener in between, a signal would end the process at once.
 if (workers) { for (const [name, stop] of startSignals) Deno.removeSignalListener(name, stop); }
+// Said once a signal would stop it gracefully: a supervisor that waits for this line may send
+// SIGTERM at once.
 const served = workers ? workerConfig(config, 0) : config;
 const layer = served.layer;
 // The linger sets the latency of every chat message under load: said where it applies.
@@ -59,11 +70,3 @@ log.info(
     `${workers ? `, workers: ${config.workers}` : ""}` +
     `${lingers ? `, Redis linger: ${linger}` : ""})`,
 );
-// SIGTERM drains (the sockets close with 1012 spread over DRAIN_WINDOW_MS); SIGINT stops at once.
-stopOnSignals(server, {
-  drainWindowMs: config.drainWindowMs,
-  describe: () =>
-    "app" in server
-      ? `${server.app.live.size} connections`
-      : `the connections of ${server.size} Workers`,
-});
