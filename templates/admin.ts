@@ -25,57 +25,39 @@ export function adminPage(account: AccountView): SafeHtml {
         <span id="total-drops">0</span> drops/s
         across <span id="total-processes">0</span> process(es)
       </p>
-      <section aria-labelledby="processes-title">
-        <h2 id="processes-title">Processes</h2>
-        <div class="table-scroll" role="region" aria-labelledby="processes-title" tabindex="0">
-          <table id="processes" class="admin-table">
-            <thead>
-              <tr>
-                <th scope="col">Process</th>
-                <th scope="col">Connections</th>
-                <th scope="col">Groups</th>
-                <th scope="col">In/s</th>
-                <th scope="col">Out/s</th>
-                <th scope="col">Deliveries/s</th>
-                <th scope="col">Drops/s</th>
-                <th scope="col">Drops</th>
-                <th scope="col">RSS MiB</th>
-                <th scope="col">Loop lag ms</th>
-                <th scope="col">Up</th>
-              </tr>
-            </thead>
-            <tbody></tbody>
-          </table>
-        </div>
-      </section>
-      <section aria-labelledby="routes-title">
-        <h2 id="routes-title">Connections by route</h2>
-        <div class="table-scroll" role="region" aria-labelledby="routes-title" tabindex="0">
-          <table id="routes" class="admin-table">
-            <thead>
-              <tr>
-                <th scope="col">Route</th>
-                <th scope="col">Open</th>
-              </tr>
-            </thead>
-            <tbody></tbody>
-          </table>
-        </div>
-      </section>
-      <section aria-labelledby="groups-title">
-        <h2 id="groups-title">Largest groups</h2>
-        <div class="table-scroll" role="region" aria-labelledby="groups-title" tabindex="0">
-          <table id="groups" class="admin-table">
-            <thead>
-              <tr>
-                <th scope="col">Group</th>
-                <th scope="col">Members</th>
-              </tr>
-            </thead>
-            <tbody></tbody>
-          </table>
-        </div>
-      </section>
+      ${figureTable("processes", "Processes", [
+        "Process",
+        "Connections",
+        "Groups",
+        "In/s",
+        "Out/s",
+        "Deliveries/s",
+        "Drops/s",
+        "Drops",
+        "RSS MiB",
+        "Loop lag ms",
+        "Up",
+      ])}
+      ${figureTable("routes", "Connections by route", ["Route", "Open"])}
+      ${figureTable("groups", "Largest groups", ["Group", "Members"])}
     `,
   });
+}
+
+// One table of live figures, empty until `admin.js` fills its body: in a region of its own that
+// scrolls sideways on a narrow screen (focusable, so a keyboard scrolls it too), not the page.
+function figureTable(id: string, title: string, columns: string[]): SafeHtml {
+  return html`
+    <section aria-labelledby="${id}-title">
+      <h2 id="${id}-title">${title}</h2>
+      <div class="table-scroll" role="region" aria-labelledby="${id}-title" tabindex="0">
+        <table id="${id}" class="admin-table">
+          <thead>
+            <tr>${columns.map((column) => html`<th scope="col">${column}</th>`)}</tr>
+          </thead>
+          <tbody></tbody>
+        </table>
+      </div>
+    </section>
+  `;
 }
