@@ -24,17 +24,14 @@ import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
+import { type Closable, closeOwned, DRAIN_LINGER_MS, drainApp } from "./_app_drain.ts";
+
+export { type Closable, DRAIN_LINGER_MS };
 import { withMetricsRoute } from "./metrics_route.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
 export type ErrorPage = (status: number, title: string, detail: string) => Response;
-
-/** Something the app started and stops when it closes: a history writer, a cache, a timer. */
-export interface Closable {
-  /** Stops it; the app waits for a returned promise before closing the next. */
-  close(): void | Promise<void>;
-}
 
 /** What an app is built from. */
 export interface AppOptions {
@@ -75,8 +72,6 @@ export interface App {
   drain(windowMs: number): Promise<void>;
 }
 
-/** How long a drain waits after its last close for clients to answer their close frames. */
-export const DRAIN_LINGER_MS = 1000;
 /**
  * How long a shutdown waits for the sockets it closed to run their `disconnect` hooks. A
  * socket whose client never answers is let go after the connection's own close timeout, so
@@ -220,51 +215,6 @@ function refuseBadHost(
 
 const isSocketRoute = (handler: { websocket?: true }): boolean => handler.websocket === true;
 const isPageRoute = (handler: { websocket?: true }): boolean => handler.websocket !== true;
-
-async function closeOwned(owns: readonly Closable[] = []): Promise<void> {
-  for (const owned of [...owns].reverse()) {
-    await Promise.resolve(owned.close()).catch((error) =>
-      log.error("Could not close a part of the app", error)
-    );
-  }
-}
-
-// One log line per stage, none per socket.
-async function drainApp(
-  live: LiveConnections,
-  services: Services,
-  owns: readonly Closable[] | undefined,
-  windowMs: number,
-): Promise<void> {
-  const started = performance.now();
-  const count = live.size;
-  const unfinished = await live.closeAll(CloseCode.SERVICE_RESTART, "Service restart", {
-    windowMs,
-    waitMs: DRAIN_LINGER_MS,
-  });
-  log.info(
-    `Drain: ${count - unfinished} connections closed with 1012 in ` +
-      seconds(performance.now() - started) +
-      (unfinished > 0 ? `; ${unfinished} did not answer their close frame` : ""),
-  );
-  // Closed with grace, so a user who reconnects to another process in time stays online.
-  await services.presence.close({ handOver: true });
-  // One process's own presence ends with it: there is no one to hand it to. `--workers` drain
-  // together: nobody takes it, and the entries expire in the shared backend.
-  const layer = services.config.layer;
-  log.info(
-    layer === "memory"
-      ? "Drain: presence closed (it is this process's own)"
-      : layer === "broadcast"
-      ? "Drain: presence left to expire (the other Workers drain too)"
-      : "Drain: presence handed over to the other processes, if any run",
-  );
-  await closeOwned(owns);
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)} s`;
-}
 
 function handlerOf(
   target: RouteTarget,
