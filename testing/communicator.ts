@@ -27,12 +27,8 @@ import {
   type UpgradeWebSocket,
   websocketHandler,
 } from "../server/websocket_route.ts";
-import {
-  consumerFailures,
-  consumerRefusals,
-  lateFailures,
-  unhandledEvents,
-} from "../server/_consumer_failures.ts";
+import { consumerRefusals } from "../server/_consumer_failures.ts";
+import { consumerFailed, ConsumerReports } from "./_consumer_reports.ts";
 import { denoCanAnswer } from "../server/handshake.ts";
 import { withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
@@ -123,8 +119,8 @@ export class Communicator {
   #closeCode: number | null = null;
   /** The test has seen the close (`waitForClose`, `disconnect`, a `receive` that threw). */
   #closeSeen = false;
-  /** The consumer's failure was raised (once: by `receive`, `waitForClose` or `disconnect`). */
-  #failureTold = false;
+  /** What the consumer raised, and the events it ignored, told to the test once each. */
+  #reports: ConsumerReports;
   #protocol = "";
   #connecting = false;
   #open = false;
@@ -148,6 +144,7 @@ export class Communicator {
         this.#wake();
       },
     });
+    this.#reports = new ConsumerReports(this.socket);
     if ("handle" in target) {
       if (options.user) throw new TypeError("The user option needs a consumer, not an app");
       const info = clientInfo();
@@ -250,12 +247,11 @@ export class Communicator {
     while (this.#frames.length === 0) {
       if (this.#closeCode !== null) {
         this.#closeSeen = true;
-        const failure = consumerFailures.get(this.socket);
-        if (failure !== undefined) throw this.#failure(failure);
-        throw new Error(`No frame: the socket closed with ${this.#closeCode}`);
+        throw this.#reports.failedBefore(this.#closeCode) ??
+          new Error(`No frame: the socket closed with ${this.#closeCode}`);
       }
       if (!await this.#wait(deadline - Date.now())) {
-        const unhandled = unhandledEvents.get(this.socket);
+        const unhandled = this.#reports.unhandled;
         throw new Error(
           `No frame within ${timeoutMs} ms` +
             (unhandled === undefined
@@ -313,7 +309,7 @@ export class Communicator {
       `The consumer did not finish within ${timeoutMs} ms of the close: does its disconnect ` +
         "hook (or a hook still running) ever resolve?",
     );
-    this.#raiseLateFailure();
+    this.#reports.raiseUntold(this.#closeCode);
   }
 
   /**
@@ -331,27 +327,8 @@ export class Communicator {
     }
     await this.#live.finished(this.socket);
     this.#closeSeen = true;
-    this.#raiseLateFailure();
+    this.#reports.raiseUntold(this.#closeCode);
     return this.#closeCode;
-  }
-
-  // The consumer's failure before the close, as an error to raise; told once.
-  #failure(failure: unknown): Error {
-    this.#failureTold = true;
-    // Told here, so not again by `disconnect()` or `waitForClose()`.
-    if (lateFailures.get(this.socket) === failure) lateFailures.delete(this.socket);
-    return consumerFailed(`closed with ${this.#closeCode}`, failure);
-  }
-
-  // Raised once: a test that catches it and waits again is not told twice. A failure before the
-  // close (which closed the socket with 1011) first, then one after it.
-  #raiseLateFailure(): void {
-    const before = consumerFailures.get(this.socket);
-    if (before !== undefined && !this.#failureTold) throw this.#failure(before);
-    const failure = lateFailures.get(this.socket);
-    if (failure === undefined) return;
-    lateFailures.delete(this.socket);
-    throw consumerFailed("after the close", failure);
   }
 
   #push(data: string | Uint8Array): void {
@@ -403,11 +380,6 @@ function consumerHandler(
 }
 
 // The consumer's own error, as the cause of the communicator's: its message and stack show.
-function consumerFailed(when: string, error: unknown): Error {
-  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new Error(`The consumer failed (${when}): ${what}`, { cause: error });
-}
-
 function clientInfo(): Deno.ServeHandlerInfo {
   const remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: nextPort++ };
   return { remoteAddr, completed: Promise.resolve() } as Deno.ServeHandlerInfo;

@@ -1,0 +1,54 @@
+/**
+ * What a communicator tells a test of its consumer (`server/_consumer_failures.ts`): what it
+ * raised before the socket closed (which closed it with 1011), what it raised after (its
+ * `disconnect` hook, or a hook still running then), each told once, as Channels' communicator
+ * raises what the app raised; and the first event it had no handler for.
+ */
+import { consumerFailures, lateFailures, unhandledEvents } from "../server/_consumer_failures.ts";
+
+/** An error that says the consumer failed `when`, with its own error as the `cause`. */
+export function consumerFailed(when: string, error: unknown): Error {
+  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new Error(`The consumer failed (${when}): ${what}`, { cause: error });
+}
+
+/** The reports of the consumer of one socket. */
+export class ConsumerReports {
+  #socket: object;
+  /** The failure before the close was raised (by `receive`, `waitForClose` or `disconnect`). */
+  #beforeTold = false;
+
+  constructor(socket: object) {
+    this.#socket = socket;
+  }
+
+  /** What the consumer raised before the socket closed with `closeCode`, or null; told. */
+  failedBefore(closeCode: number | null): Error | null {
+    const failure = consumerFailures.get(this.#socket);
+    if (failure === undefined) return null;
+    this.#beforeTold = true;
+    // Told here, so not again after the close.
+    if (lateFailures.get(this.#socket) === failure) lateFailures.delete(this.#socket);
+    return consumerFailed(`closed with ${closeCode}`, failure);
+  }
+
+  /**
+   * Throws what the consumer raised and was not told yet: before the close first, then after
+   * it. Once each: a test that catches it and waits again is not told twice.
+   */
+  raiseUntold(closeCode: number | null): void {
+    if (!this.#beforeTold) {
+      const before = this.failedBefore(closeCode);
+      if (before !== null) throw before;
+    }
+    const failure = lateFailures.get(this.#socket);
+    if (failure === undefined) return;
+    lateFailures.delete(this.#socket);
+    throw consumerFailed("after the close", failure);
+  }
+
+  /** What is said of the first event the consumer had no handler for, if any. */
+  get unhandled(): string | undefined {
+    return unhandledEvents.get(this.#socket);
+  }
+}
