@@ -132,6 +132,12 @@ async function hearing(sender: RedisLayer, listener: RedisLayer, group: string) 
   };
 }
 
+// The slot of `name` (a key or a channel), and the port of the master that serves it now.
+async function ownerOfName(ports: number[], name: string): Promise<{ slot: number; port: number }> {
+  const slot = Number(await onNode(ports[0], ["CLUSTER", "KEYSLOT", name]));
+  return { slot, port: await ownerOf(ports[0], slot) };
+}
+
 // The port of the master that serves `slot` now, asked of the node at `askPort`.
 async function ownerOf(askPort: number, slot: number): Promise<number> {
   const nodes = String(await onNode(askPort, ["CLUSTER", "NODES"])).split("\n");
@@ -159,8 +165,7 @@ Deno.test({
       const sendUntilHeard = await hearing(a, b, "moving");
       assert(await sendUntilHeard(1), "heard before the move");
       const ports = cluster!.ports;
-      const slot = Number(await onNode(ports[0], ["CLUSTER", "KEYSLOT", `${prefix}:group:moving`]));
-      const from = await ownerOf(ports[0], slot);
+      const { slot, port: from } = await ownerOfName(ports, `${prefix}:group:moving`);
       const to = ports.find((port) => port !== from)!;
       await moveSlot(ports, slot, from, to);
       // Redis drops the subscription on the old owner; B subscribes again on the new one.
@@ -184,9 +189,7 @@ Deno.test({
     try {
       const sendUntilHeard = await hearing(a, b, "room");
       assert(await sendUntilHeard(1), "heard before the failover");
-      const ports = replicated.ports;
-      const slot = Number(await onNode(ports[0], ["CLUSTER", "KEYSLOT", `${prefix}:group:room`]));
-      const dead = await ownerOf(ports[0], slot);
+      const { port: dead } = await ownerOfName(replicated.ports, `${prefix}:group:room`);
       await replicated.kill(dead);
       // node-redis would keep asking the dead master; the layer reads the slot map again.
       assert(await sendUntilHeard(2, 60), "B never heard A again after the replica took over");
@@ -212,10 +215,8 @@ Deno.test({
         heard.push(event.n);
         return true;
       });
-      const ports = replicated.ports;
       const own = processChannel(prefix, b.processId);
-      const slot = Number(await onNode(ports[0], ["CLUSTER", "KEYSLOT", own]));
-      await replicated.kill(await ownerOf(ports[0], slot));
+      await replicated.kill((await ownerOfName(replicated.ports, own)).port);
       // The failover's new slot map drops the dead node's subscriptions: B's own channel too.
       let delivered = false;
       for (let n = 0; n < 60 && !delivered; n++) {
