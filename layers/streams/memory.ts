@@ -15,19 +15,19 @@
  *
  * A group read but never published to (a room opened, nobody wrote in it) costs no write while
  * the run lasts; a graceful close writes its record so that its epoch outlives a restart, and
- * that record expires after {@linkcode EMPTY_STREAM_KEPT_MS} unless the group is used. At most
- * 10,000 (`MAX_UNUSED_GROUPS`) such groups are kept in memory, the least recently read going
- * first: rooms named without end cost no memory without end.
+ * that record expires after `EMPTY_STREAM_KEPT_MS` (`contract.ts`) unless the group is used.
+ * At most 10,000 (`MAX_UNUSED_GROUPS`) such groups are kept in memory, the least recently read
+ * going first: rooms named without end cost no memory without end.
  *
- * How the streams lie in the store: `_store_layout.ts`.
+ * How the streams lie in the store: `_store_layout.ts`; how one is read back from it,
+ * `_window_from_store.ts`.
  */
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
-import { PartlyWrittenError, type Store, type StoreChange } from "../../storage/store.ts";
+import type { Store } from "../../storage/store.ts";
 import { frozenEventJson, holdsBytes } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
 import {
   DEFAULT_RETENTION,
-  EMPTY_STREAM_KEPT_MS,
   type GroupStreams,
   incomplete,
   newEpoch,
@@ -49,21 +49,12 @@ import {
 } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
 import { trimToBudget } from "./_memory_budget.ts";
-import { UnusedGroups } from "./_unused_groups.ts";
+import { UnusedGroups, writeUnusedRecords } from "./_unused_groups.ts";
 import { groupsToLetGo, type KeptState } from "./_kept_groups.ts";
 import type { Histogram } from "../../telemetry/metrics.ts";
 import { WriteRounds } from "./_write_rounds.ts";
-import {
-  chunkKey,
-  markRunClean,
-  MAX_CHUNK_BYTES,
-  ranClean,
-  readStoredStream,
-  recordChange,
-  recordKey,
-  type StreamRecord,
-  unbrokenFrom,
-} from "./_store_layout.ts";
+import { chunkKey, markRunClean, MAX_CHUNK_BYTES } from "./_store_layout.ts";
+import { readWindowFromStore } from "./_window_from_store.ts";
 
 export { chunkKey, MAX_CHUNK_BYTES };
 
@@ -246,7 +237,7 @@ export class MemoryStreams implements GroupStreams {
       await Promise.all([...this.#groups.keys()].map((group) => this.#window(group)));
       const failure = await this.flush().then(() => null, (error: Error) => error);
       this.#writes.stop();
-      await this.#writeUnusedRecords();
+      if (await writeUnusedRecords(this.#store, this.#unused, this.#run)) this.#namedInStore = true;
       if (failure !== null) {
         throw new Error(`Streams: ${failure.message}; the next start gives them a new epoch`);
       }
@@ -262,26 +253,6 @@ export class MemoryStreams implements GroupStreams {
         );
       });
     })();
-  }
-
-  // The epoch a client of an unused group holds outlives a restart, for a while: without its
-  // record the next run would give the group another, and tell that client `complete: false`.
-  async #writeUnusedRecords(): Promise<void> {
-    const records: StoreChange[] = [];
-    for (const [group, state] of this.#unused.entries()) {
-      // Written again when it expires already (claimed at this run's start): a day from now.
-      if (state.window === null || (state.recordWritten && !state.recordExpires)) continue;
-      const record: StreamRecord = { epoch: state.window.epoch, offset: 0, run: this.#run };
-      records.push(recordChange(group, record, true));
-    }
-    await this.#store.writeMany(records).then(
-      () => void (this.#namedInStore ||= records.length > 0),
-      (error) => {
-        // Some may be in the store all the same (several commits), and they name the run.
-        if (error instanceof PartlyWrittenError && error.written > 0) this.#namedInStore = true;
-        log.warn(`Streams: the records of ${records.length} unused group(s) not written`, error);
-      },
-    );
   }
 
   #append(
@@ -379,7 +350,10 @@ export class MemoryStreams implements GroupStreams {
     // memory (`#forgetQuietGroups`) is read back while its clients follow it.
     for (let attempt = 1; window === null; attempt++) {
       try {
-        window = await this.#read(group, state);
+        const read = await readWindowFromStore(this.#store, this.#run, group, state);
+        if (read.claimed) this.#namedInStore = true;
+        if (read.writeSoon) this.#writes.schedule();
+        window = read.window;
       } catch (error) {
         if (attempt < READ_ATTEMPTS) {
           await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS * attempt));
@@ -421,72 +395,5 @@ export class MemoryStreams implements GroupStreams {
       `Streams: over their memory budget (${this.#memoryBudget} characters); the oldest ` +
         `events of the ${trimmed} largest stream(s) were dropped`,
     );
-  }
-
-  async #read(group: string, state: GroupState): Promise<RetainedWindow> {
-    const { record: meta, chunks, events: stored } = await readStoredStream(this.#store, group);
-    state.chunks = chunks;
-    if (meta === null) {
-      // Events without a record are not this stream's any more.
-      state.stale = state.chunks.map((chunk) => chunk.key);
-      state.chunks = [];
-      state.dirty = state.stale.length > 0;
-      return new RetainedWindow(newEpoch(), 0);
-    }
-    const ours = meta.run === this.#run;
-    const clean = ours || await ranClean(this.#store, meta.run);
-    const offset = Math.max(meta.offset, stored.at(-1)?.[1].offset ?? 0);
-    const unused = offset === 0 && stored.length === 0;
-    // A record that names this run already (a group let go from memory, read back) needs no
-    // claim: a write that failed there would change its epoch in the middle of the run.
-    const kept = clean && (ours || await this.#claim(group, meta.epoch, offset, unused));
-    const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
-    const from = unbrokenFrom(stored, offset);
-    if (from > 0) {
-      const first = from < stored.length ? stored[from][1].offset : offset + 1;
-      state.stale = chunks.filter((chunk) => chunk.last < first).map((chunk) => chunk.key);
-      state.chunks = chunks.filter((chunk) => chunk.last >= first);
-      log.warn(`Stream of "${group}": ${from} stored event(s) before a gap left out`);
-    }
-    // Under a new epoch the kept events are that epoch's: a client takes its position from them.
-    const epoch = window.epoch;
-    for (let i = from; i < stored.length; i++) {
-      const [time, event] = stored[i];
-      window.append(event.epoch === epoch ? event : { ...event, epoch }, time);
-    }
-    // Not trimmed here: what was written is what the group's own publishes kept, and their
-    // retention is not known until the next one (the streams' default may keep less).
-    window.offset = offset;
-    state.written = offset;
-    if (!clean) {
-      log.info(`Stream of "${group}" was last written by a run that stopped abruptly: new epoch`);
-    }
-    if (kept) {
-      state.recordWritten = true;
-      state.recordExpires = unused;
-    }
-    if (!kept || state.stale.length > 0) {
-      state.dirty = true;
-      this.#writes.schedule();
-    }
-    return window;
-  }
-
-  // Names this run in the group's record before the run gives the group any offset, so that a
-  // crash from then on, even before this run's first write, gives the group a new epoch. False
-  // when the record could not be written: the group then takes a new epoch itself.
-  async #claim(group: string, epoch: string, offset: number, unused: boolean): Promise<boolean> {
-    try {
-      await this.#store.set(
-        recordKey(group),
-        { epoch, offset, run: this.#run } satisfies StreamRecord,
-        unused ? { expireInMs: EMPTY_STREAM_KEPT_MS } : {},
-      );
-      this.#namedInStore = true;
-      return true;
-    } catch (error) {
-      log.warn(`Stream of "${group}": its record could not be written; a new epoch`, error);
-      return false;
-    }
   }
 }
