@@ -28,15 +28,8 @@
  * the event is sent through the layer after the script, and processes may then see two
  * publishers' events out of offset order (a reader that sees a gap reads it from the stream).
  *
- * Keys: `<prefix>:stream:<group>` (the stream; each entry `t` = Redis time in ms, `e` = the
- * event's JSON) and `<prefix>:stream-meta:<group>` (a hash: `epoch`, `offset`, and `first`,
- * `firstTime`: the oldest retained entry's offset and time, read from the stream when missing).
- * A Redis that lost them (restarted empty, evicted) gives the group a new epoch at its next
- * publish or read.
- *
- * On a Cluster both keys carry the group's layer channel as their hash tag,
- * `{<prefix>:group:<group>}:stream` and `…:stream-meta`, so they live in the channel's slot and
- * the script publishes with `SPUBLISH` (sharded pub/sub, as the layer subscribes there).
+ * Where the keys lie: `_redis_stream_keys.ts`. A publish whose answer was lost is looked for in
+ * its stream and sent on once Redis answers again: `_settle_unconfirmed.ts`.
  *
  * One server by URL is sent both scripts (`SCRIPT LOAD`) on every connect, before any publish:
  * a Redis restarted empty knows them again before the first `EVALSHA`. Sentinels and a Cluster
@@ -50,7 +43,6 @@
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
 import { eventJson, freezeEvent, holdsBytes, jsonWithoutBytes } from "../event_json.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
-import { log } from "../../telemetry/log.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
 import { UnansweredError } from "../_resp_connection.ts";
@@ -63,6 +55,8 @@ import {
 } from "../../storage/redis_connection.ts";
 import { openScriptRunner, type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
 import { PUBLISH, READ } from "./_redis_stream_scripts.ts";
+import { keptEventKey, streamKeys } from "./_redis_stream_keys.ts";
+import { SETTLE_LOOKBACK, settleUnconfirmed } from "./_settle_unconfirmed.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,
@@ -122,11 +116,6 @@ export interface RedisStreamsOptions {
    */
   lingerMs?: number;
 }
-
-/** When an unanswered publish is looked for in its stream (see `#settleUnconfirmed`), in ms. */
-const SETTLE_RETRY_MS = [200, 500, 1000, 2000, 4000, 8000];
-/** How many of the group's latest events it is looked for among. */
-const SETTLE_LOOKBACK = 100;
 
 // Most events one read returns: more than any retention keeps by default.
 const MAX_READ = 100_000;
@@ -199,7 +188,7 @@ export class RedisStreams implements GroupStreams {
     try {
       reply = await this.#run("publish", group, args) as [number, string, number];
     } catch (error) {
-      if (error instanceof PublishUnconfirmedError) void this.#settleUnconfirmed(group, args[1]);
+      if (error instanceof PublishUnconfirmedError) this.#settleUnconfirmed(group, args[1]);
       throw error;
     }
     this.writeSeconds.observe((performance.now() - started) / 1000);
@@ -253,39 +242,23 @@ export class RedisStreams implements GroupStreams {
     const args = this.#publishArgs(withoutReserved(kept), options, "", "");
     // Remembered twice as long as a copy may take, so a late copy still finds it kept.
     args.push(String(2 * send.copiesWithinMs));
-    const reply = await this.#run("publish", group, args, this.#keptKey(group, id));
+    const keptKey = keptEventKey(this.#options.prefix, this.#cluster, group, id);
+    const reply = await this.#run("publish", group, args, keptKey);
     // Every caller gets the one kept, whose id and time the first caller made.
     return freezeEvent(JSON.parse((reply as [number, string])[1]) as StreamEvent);
   }
 
-  // A publish whose answer was lost may have been stored, and then nobody here (or, through
-  // channels_redis, anywhere) was sent it. Once Redis answers again, it is looked for among the
-  // group's latest events by its JSON (`body`, without its opening brace) and, when there, sent
-  // on as the publish would have; members that had it already skip it by its offset.
-  async #settleUnconfirmed(group: string, body: string): Promise<void> {
-    for (const delay of SETTLE_RETRY_MS) {
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      if (this.#closing !== null) return;
-      let events: StreamEvent[];
-      try {
-        events = (await this.#read(group, ["latest", String(SETTLE_LOOKBACK)]))[0].events;
-      } catch {
-        continue; // still away
-      }
-      const stored = events.find((event) => eventJson(withoutReserved(event)).slice(1) === body);
-      // Not yet, perhaps: the script may still be on its way on a connection that was given up
-      // (a reconnect's read can overtake it), so it is looked for again, each time later.
-      if (stored === undefined) continue;
-      const event = freezeEvent(stored);
-      try {
+  // Looked for in the stream once Redis answers again, and sent on as the publish would have.
+  #settleUnconfirmed(group: string, body: string): void {
+    void settleUnconfirmed(group, body, {
+      latest: async () => (await this.#read(group, ["latest", String(SETTLE_LOOKBACK)]))[0].events,
+      sendOn: (event) => {
         const own = this.#ownLayer;
-        if (own !== null) own.deliverPublished(group, event); // the others had its PUBLISH
-        else await this.#options.layer?.groupSend(group, event);
-      } catch (error) {
-        log.warn(`A message stored without an answer to "${group}" could not be sent on`, error);
-      }
-      return;
-    }
+        if (own !== null) return own.deliverPublished(group, event); // the others had its PUBLISH
+        return this.#options.layer?.groupSend(group, event);
+      },
+      closing: () => this.#closing !== null,
+    });
   }
 
   async since(
@@ -340,21 +313,6 @@ export class RedisStreams implements GroupStreams {
     return [{ epoch, offset, complete: true, events }, { epoch: previous, base }];
   }
 
-  /** The group's two keys; on a Cluster in the slot of its layer channel (see the module doc). */
-  #keys(group: string): [string, string] {
-    const prefix = this.#options.prefix;
-    if (!this.#cluster) return [`${prefix}:stream-meta:${group}`, `${prefix}:stream:${group}`];
-    const tag = `{${groupChannel(prefix, group)}}`;
-    return [`${tag}:stream-meta`, `${tag}:stream`];
-  }
-
-  // The key that says a foreign event is kept, in the group's slot on a Cluster.
-  #keptKey(group: string, id: string): string {
-    const prefix = this.#options.prefix;
-    if (!this.#cluster) return `${prefix}:stream-kept:${group}:${id}`;
-    return `{${groupChannel(prefix, group)}}:kept:${id}`;
-  }
-
   // The publish script's arguments (see the script for each).
   #publishArgs(
     rest: LayerEvent,
@@ -394,7 +352,7 @@ export class RedisStreams implements GroupStreams {
     args: string[],
     keptKey?: string,
   ): Promise<unknown> {
-    const keys: string[] = this.#keys(group);
+    const keys: string[] = streamKeys(this.#options.prefix, this.#cluster, group);
     if (keptKey !== undefined) keys.push(keptKey);
     const client = this.#client;
     try {
