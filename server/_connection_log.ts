@@ -1,9 +1,10 @@
 /**
  * The lines a connection (`_connection.ts`) writes to the log when its consumer fails, when
  * frames are dropped before its socket opens, when an event has no handler, and when its socket
- * closes.
+ * closes; and the one a stream follower (`_follower.ts`) writes for an event it cannot place.
  */
 import type { Scope } from "./consumer.ts";
+import type { LayerEvent } from "../layers/layer.ts";
 import { describeCloseCode } from "./close_codes.ts";
 import { log, quoteClipped } from "../telemetry/log.ts";
 import { TRACKER_EVENTS } from "../layers/presence/contract.ts";
@@ -99,4 +100,21 @@ function unhandledEventText(
       `events: { ${quoteClipped(type)}: ... })`
     : "";
   return `No handler for ${quoteClipped(type)} events${hint}`;
+}
+
+// Events already said to be dropped; weak, so they are let go with the event.
+const warnedNotInStream = new WeakSet<LayerEvent>();
+
+/**
+ * Warns, once per event (every socket of the group sees it), that a streamed event of `group`
+ * is dropped because its offset is not in the group's stream.
+ */
+export function warnNotInStream(event: LayerEvent, group: string): void {
+  if (warnedNotInStream.has(event)) return;
+  warnedNotInStream.add(event);
+  log.warn(
+    `Dropped a "${event.type}" event to "${group}": its offset ${event.offset} of epoch ` +
+      `"${event.epoch}" is not in the group's stream (an event sent from outside must not ` +
+      `carry "offset" or "epoch": the stream gives them; or a failover lost it)`,
+  );
 }

@@ -7,7 +7,8 @@ import { type LayerEvent, validateGroupName } from "../layers/layer.ts";
 import type { StreamEvent, StreamRead } from "../layers/streams/contract.ts";
 import { log } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
-import { logConsumerFailure } from "./_connection_log.ts";
+import { logConsumerFailure, warnNotInStream } from "./_connection_log.ts";
+import { waitForRoom } from "./_socket_room.ts";
 import { WebSocketConnection } from "./_connection.ts";
 import type { Connection } from "./consumer.ts";
 import type { FollowedRoute } from "./_followed_route.ts";
@@ -44,8 +45,6 @@ export interface StreamFollower {
  * comes beyond them is read from the stream afterwards, which holds every one of them.
  */
 const HELD_AT_MOST = 128;
-/** How often a replay that waits for room in its socket looks again, in ms. */
-const ROOM_CHECK_MS = 50;
 /** How long a socket waits before it reads its stream again after a failed read, each time. */
 const READ_RETRY_MS = [100, 300, 900];
 
@@ -170,23 +169,11 @@ export class Follower implements StreamFollower {
   async #sendOnFrom(events: readonly StreamEvent[]): Promise<boolean> {
     for (const event of events) {
       if (event.offset <= this.#last) continue;
-      if (!await this.#roomFor(event)) return false;
+      if (!await waitForRoom(this.#conn, this.#bytesOf(event))) return false;
       this.#last = event.offset;
       this.#sendFrame(event);
     }
     return true;
-  }
-
-  // Waits until the socket can take `event`'s frame without going over its bound (one larger
-  // than the whole bound: until nothing waits), however long its client pauses; false once the
-  // socket has closed.
-  async #roomFor(event: LayerEvent): Promise<boolean> {
-    const conn = this.#conn;
-    const bytes = this.#bytesOf(event);
-    while (!conn.closed && conn.sendCapacity < bytes) {
-      await new Promise((resolve) => setTimeout(resolve, ROOM_CHECK_MS));
-    }
-    return !conn.closed;
   }
 
   // The room `event`'s frame needs in the socket: at most the whole bound.
@@ -328,15 +315,8 @@ export class Follower implements StreamFollower {
   // The furthest event seen is not in the stream: it is not sent, and that is said once per event
   // (every socket of the group sees it).
   #dropAhead(): void {
-    const event = this.#ahead!;
+    warnNotInStream(this.#ahead!, this.#group);
     this.#ahead = null;
-    if (warnedNotInStream.has(event)) return;
-    warnedNotInStream.add(event);
-    log.warn(
-      `Dropped a "${event.type}" event to "${this.#group}": its offset ${event.offset} of epoch ` +
-        `"${event.epoch}" is not in the group's stream (an event sent from outside must not ` +
-        `carry "offset" or "epoch": the stream gives them; or a failover lost it)`,
-    );
   }
 
   // Another epoch, or a gap no longer kept: the socket enters again from where it was, as a
@@ -406,9 +386,6 @@ export class Follower implements StreamFollower {
     });
   }
 }
-
-// Events already said to be dropped (see `#dropAhead`); weak, so they are let go with the event.
-const warnedNotInStream = new WeakSet<LayerEvent>();
 
 function byOffset(a: LayerEvent, b: LayerEvent): number {
   return (a.offset as number) - (b.offset as number);
