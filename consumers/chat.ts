@@ -29,9 +29,9 @@ import {
   type ChatNaming,
   chatPresenceTopic,
   isComplete,
-  isValidRoomName,
   OWN_CHAT_NAMING,
   roomNameOf,
+  roomNameProblem,
   storedFromOutside,
 } from "./chat_rooms.ts";
 
@@ -225,7 +225,9 @@ class ChatSocket implements ConsumerHooks {
     const { naming, presence } = this.#route;
     const conn = this.#conn;
     const room = this.#room;
-    if (!isValidRoomName(room)) return false;
+    // Said in the handshake's log line, as a refusal for the layer is.
+    const problem = roomNameProblem(room);
+    if (problem !== null) throw new ProtocolError(problem);
     const refused = naming.refusal(room);
     if (refused !== null) throw new ProtocolError(refused);
     // Read here and let go: the scope parses it on each read.

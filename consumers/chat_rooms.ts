@@ -19,10 +19,22 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** True for a usable room name: 1 to 100 characters, no control characters, not `.` or `..`. */
 export function isValidRoomName(room: string): boolean {
-  const length = [...room].length;
+  return roomNameProblem(room) === null;
+}
+
+/** What makes `room` no usable room name, said for its user; `null` when it is one. */
+export function roomNameProblem(room: string): string | null {
   // "." and ".." are path segments that browsers resolve away: such a room could never be opened.
-  if (room === "." || room === "..") return false;
-  return length >= 1 && length <= MAX_ROOM_NAME && !CONTROL.test(room) && room.trim() === room;
+  if (room === "." || room === "..") return 'A room cannot be named "." or ".."';
+  if (room === "" || isLongerThan(room, MAX_ROOM_NAME)) {
+    return `A room name is 1 to ${MAX_ROOM_NAME} characters`;
+  }
+  if (CONTROL.test(room)) return "A room name holds no control characters";
+  if (room.trim() !== room) return "A room name has no spaces at either end";
+  // A lone surrogate is no character: a store writes it as U+FFFD, so two such rooms and the
+  // room named with U+FFFD itself would share one history.
+  if (!room.isWellFormed()) return "A room name must be well-formed Unicode (no lone surrogates)";
+  return null;
 }
 
 /**
@@ -87,7 +99,9 @@ export function canonicalGroup(naming: ChatNaming, group: string): string {
 export function roomOfGroup(group: string): string | null {
   if (!group.startsWith("chat.")) return null;
   const room = group.slice("chat.".length);
-  return isValidRoomName(room) ? room : null;
+  // Judged as its sockets name it: a long name in decomposed Unicode is within the limit once
+  // composed.
+  return isValidRoomName(roomNameOf(room)) ? room : null;
 }
 
 /** How the chat names a room's group on the layer it runs on. */
@@ -228,10 +242,13 @@ function isChatMessageType(type: unknown): boolean {
 /** Why {@linkcode chatMessageFromOutside} found no chat message in `event`. */
 function outsideMessageProblem(event: LayerEvent): string {
   const text = textOf(event.message);
-  return typeof text === "string"
-    ? `its text is ${[...text].length} characters, over the limit of ${MAX_CHAT_MESSAGE}`
-    : 'it has no "message" text';
+  if (typeof text !== "string") return 'it has no "message" text';
+  if (!text.isWellFormed()) return "its text is not well-formed Unicode: it holds a lone surrogate";
+  return `its text is ${[...text].length} characters, over the limit of ${MAX_CHAT_MESSAGE}`;
 }
+
+/** Why a message with a lone surrogate (no character: `"\ud800"` in JSON) is refused. */
+export const NOT_WELL_FORMED = "Message must be well-formed Unicode: it holds a lone surrogate";
 
 // The text of an event's `message`: the string itself, or the `message` of an object.
 function textOf(raw: unknown): unknown {
@@ -242,7 +259,7 @@ function textOf(raw: unknown): unknown {
  * The chat message an event from outside stands for (`POST /_send/`, `deno task send`,
  * `redis-cli PUBLISH`): `{"message": {"message": "hi", "author": "ci"}}` or `{"message": "hi"}`,
  * with a missing id, time, room and author filled in; `null` when it carries no text of at
- * most 10,000 characters. Sends from outside go into the room's stream as this message.
+ * most 10,000 characters of well-formed Unicode. Sends from outside go into the room's stream as this message.
  */
 export function chatMessageFromOutside(
   event: LayerEvent,
@@ -255,6 +272,7 @@ export function chatMessageFromOutside(
   const fields = (typeof raw === "string" ? event : raw ?? {}) as Record<string, unknown>;
   const text = textOf(raw);
   if (typeof text !== "string" || isLongerThan(text, MAX_CHAT_MESSAGE)) return null;
+  if (!text.isWellFormed()) return null;
   return {
     type: "chat.message",
     id: typeof fields.id === "string"
@@ -265,7 +283,7 @@ export function chatMessageFromOutside(
     room: typeof fields.room === "string" ? fields.room : room,
     message: text,
     author: typeof fields.author === "string"
-      ? cutTo(fields.author, MAX_OUTSIDE_AUTHOR)
+      ? cutTo(fields.author, MAX_OUTSIDE_AUTHOR).toWellFormed()
       : EXTERNAL_AUTHOR,
     time: typeof fields.time === "string"
       ? fields.time

@@ -49,7 +49,6 @@ export const sendEvent: Handler = async (request, context) => {
     });
   }
   if (config.sendToken === "" || !await sameSecret(given, config.sendToken)) {
-    log.warn(`Refused ${SEND_PATH} from ${context.client}: wrong token`);
     // RFC 6750 §3.1: a token that is not valid is 401 too, and the challenge says so.
     return json(401, { error: "The token is not valid" }, {
       "www-authenticate": 'Bearer realm="send", error="invalid_token"',

@@ -23,6 +23,7 @@ import { RouteMeter } from "./server_metrics.ts";
 import {
   CLOSE_AT_OPEN,
   CLOSE_QUEUED,
+  CLOSE_SENT,
   CLOSING,
   CONGESTED,
   CONNECTING,
@@ -357,7 +358,12 @@ export class WebSocketConnection implements Connection {
       this.#closeCode = code;
       this.#closeReason = closeReason(reason); // as sent: at most 123 bytes
       const refused = (this.#state & CLOSE_QUEUED) !== 0;
-      closeOnNextTurn(socket, code, this.#closeReason, this.scope, refused);
+      const sent = () => void (this.#state |= CLOSE_SENT);
+      closeOnNextTurn(
+        socket,
+        { code, reason: this.#closeReason, scope: this.scope, sent },
+        refused,
+      );
       // A client that never reads never answers the close frame either: stop waiting for it,
       // so its groups and channel are released now rather than when TCP gives up.
       clearTimeout(this.#closeTimer); // the wait for the open, if it still runs
@@ -745,7 +751,10 @@ export class WebSocketConnection implements Connection {
     clearTimeout(this.#closeTimer);
     if ((this.#state & FINISHED) !== 0) return;
     this.#state |= FINISHED;
-    const byServer = (this.#state & CLOSING) !== 0;
+    // The server's close, when it asked for one; it ended the socket only once its frame went
+    // (a client that closed first, its close frame crossing the server's decision, did).
+    const asked = (this.#state & CLOSING) !== 0;
+    const byServer = (this.#state & CLOSE_SENT) !== 0;
     // Counted, as logged, under the server's code when the server closed it: a client that
     // answers 1000, or drops the connection, must not hide a kick (1008, 1009, 1013).
     // It was counted open once attached.
@@ -757,7 +766,7 @@ export class WebSocketConnection implements Connection {
     logDisconnect(
       this.scope,
       code,
-      byServer ? { code: this.#closeCode, reason: this.#closeReason } : undefined,
+      asked ? { code: this.#closeCode, reason: this.#closeReason, sent: byServer } : undefined,
       reason,
     );
     await this.#handledBeforeClose();

@@ -37,3 +37,5 @@ export const CLOSE_AT_OPEN = 1024;
 export const GAP_PENDING = 2048;
 /** The socket was upgraded but never opened: its client left during the upgrade. */
 export const NEVER_OPENED = 4096;
+/** The server's close frame went: the client did not close first. */
+export const CLOSE_SENT = 8192;

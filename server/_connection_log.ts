@@ -29,13 +29,14 @@ const ORDINARY_CLOSES = new Set([1000, 1001, 1005]);
 
 /**
  * Logs a closed socket: the `DISCONNECT` access line, and at debug level the code it closed
- * with. `byServer` is the close the server sent, `undefined` when the client closed; `reason`
- * the close's own (the client's, or Deno's when it gave up on the connection).
+ * with. `server` is the close the server asked for (`sent` once its frame went), `undefined`
+ * when it asked for none; `reason` the close's own (the client's, or Deno's when it gave up on
+ * the connection).
  */
 export function logDisconnect(
   scope: Scope,
   code: number,
-  byServer: { code: number; reason: string } | undefined,
+  server: { code: number; reason: string; sent: boolean } | undefined,
   reason = "",
 ): void {
   // Daphne's line; when the server ended it (a refused frame, a slow reader, a shutdown), why,
@@ -43,8 +44,12 @@ export function logDisconnect(
   // quoted: a client's is its own text, and an app's may hold anything.
   const quoted = (text: string) => text === "" ? "" : `: ${JSON.stringify(text)}`;
   const said = quoted(reason);
-  const why = byServer !== undefined
-    ? `closed by the server: ${describeCloseCode(byServer.code)}${quoted(byServer.reason)}`
+  const asked = server === undefined
+    ? ""
+    : `${describeCloseCode(server.code)}${quoted(server.reason)}`;
+  const why = server?.sent === true ? `closed by the server: ${asked}` : server !== undefined
+    // The client's close crossed the server's decision: the client never got the server's.
+    ? `closed: ${describeCloseCode(code)}${said}, before the server's close (${asked}) went`
     : ORDINARY_CLOSES.has(code) && said === ""
     ? undefined
     : `closed: ${describeCloseCode(code)}${said}`;

@@ -12,21 +12,24 @@ export const QUIET_BEFORE_CLOSE_MS = 50;
 /** The longest a close waits for that: a client that never stops is closed all the same. */
 export const QUIET_WAIT_AT_MOST_MS = 1000;
 
+/** A close to send: its code and reason, the socket's scope (for the log), and who to tell. */
+export interface PendingClose {
+  code: number;
+  reason: string;
+  scope: Scope;
+  /** Called once the close frame went: not when the client closed first. */
+  sent: () => void;
+}
+
 /**
  * Closes `socket` one macrotask from now, unless it is closing or closed by then; with
  * `whenQuiet`, once the client has sent nothing for {@linkcode QUIET_BEFORE_CLOSE_MS}.
  */
-export function closeOnNextTurn(
-  socket: SocketLike,
-  code: number,
-  reason: string,
-  scope: Scope,
-  whenQuiet = false,
-): void {
+export function closeOnNextTurn(socket: SocketLike, close: PendingClose, whenQuiet = false): void {
   // Deno loses the close frame (the client sees 1006) when a socket is closed while frames
   // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
   // event; one macrotask later they have been dispatched.
-  if (!whenQuiet) return void setTimeout(() => closeNow(socket, code, reason, scope), 0);
+  if (!whenQuiet) return void setTimeout(() => closeNow(socket, close), 0);
   // And a client that still sends after the close frame went (a page's burst of queued
   // sends) makes Deno drop the connection with those frames unread: the kernel then resets
   // it, and the close frame and the refusals before it are lost. So the close waits until the
@@ -40,19 +43,22 @@ export function closeOnNextTurn(
   const check = () => {
     const now = performance.now();
     if (now - heard >= QUIET_BEFORE_CLOSE_MS || now - since >= QUIET_WAIT_AT_MOST_MS) {
-      closeNow(socket, code, reason, scope);
+      closeNow(socket, close);
     } else setTimeout(check, QUIET_BEFORE_CLOSE_MS - (now - heard));
   };
   setTimeout(check, 0);
 }
 
-function closeNow(socket: SocketLike, code: number, reason: string, scope: Scope): void {
+// A socket the client closed meanwhile is not closed again: its close frame went first, and
+// Deno answered it with the client's own code.
+function closeNow(socket: SocketLike, close: PendingClose): void {
   if (socket.readyState !== OPEN && socket.readyState !== CONNECTING) return;
   try {
-    socket.close(code, reason);
+    socket.close(close.code, close.reason);
+    close.sent();
   } catch (error) {
     // Nothing here may throw: a timer's exception would end the whole process.
-    log.error(`Could not close ${scope.path} [${scope.client}]`, error);
+    log.error(`Could not close ${close.scope.path} [${close.scope.client}]`, error);
   }
 }
 

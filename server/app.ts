@@ -119,11 +119,11 @@ export function createApp(options: AppOptions): App {
     const started = performance.now();
     const peer = formatAddr(info?.remoteAddr);
     const client = clientAddress(request, peer, services.config.trustProxy);
-    if (draining) return refuseWhileDraining(request, client);
     // A Host that is not a host (`a b`, `a/static`): the client's mistake, and its URL is not
     // the one it asked for (`_request_host.ts`).
     const url = hasValidHost(request) ? URL.parse(request.url) : null;
     if (url === null) return refuseBadHost(request, client, started, errorPage);
+    if (draining) return refuseWhileDraining(request, url, client);
     // A page and a WebSocket route may share a path, as in Channels' ProtocolTypeRouter: an
     // upgrade goes to the socket, anything else to the page.
     const prefer = asksForWebSocket(request) ? isSocketRoute : isPageRoute;
@@ -173,12 +173,15 @@ export function createApp(options: AppOptions): App {
 const DRAINING = "the server is draining: it restarts";
 
 // Logged, so that a load balancer still sending traffic to a draining process shows.
-function refuseWhileDraining(request: Request, client: string): Response | Promise<Response> {
-  const url = URL.parse(request.url);
+function refuseWhileDraining(
+  request: Request,
+  url: URL,
+  client: string,
+): Response | Promise<Response> {
   if (asksForWebSocket(request)) {
-    log.websocket("REJECT", url?.pathname ?? "-", client, DRAINING);
+    log.websocket("REJECT", url.pathname, client, DRAINING);
   } else {
-    log.http(request.method, url === null ? "-" : redactedTarget(url), 503, 0, client, DRAINING);
+    log.http(request.method, redactedTarget(url), 503, 0, client, DRAINING);
   }
   return finish(
     request,
@@ -250,10 +253,13 @@ async function run(
         `Handler for ${request.method} ${context.url.pathname} met an unavailable backend: ` +
           `${(error as Error).message}`,
       );
-      const unavailable = errorPage(
-        503,
-        "Service Unavailable",
-        "The service is briefly unavailable. Please try again in a moment.",
+      const unavailable = logReason(
+        errorPage(
+          503,
+          "Service Unavailable",
+          "The service is briefly unavailable. Please try again in a moment.",
+        ),
+        `a backend is unavailable: ${(error as Error).message}`,
       );
       try {
         unavailable.headers.set("retry-after", String(RETRY_AFTER_SECONDS));
@@ -263,7 +269,7 @@ async function run(
       return unavailable;
     }
     log.error(`Handler failed for ${request.method} ${context.url.pathname}`, error);
-    return errorPage(500, "Server Error", "Something went wrong on our side. Please try again.");
+    return logReason(serverError(errorPage), "the handler failed: its error is logged above");
   }
   if (response instanceof Response) return response;
   // A handler that forgot its `return`: say which, rather than fail later without a route.
@@ -272,6 +278,10 @@ async function run(
       response === null ? "null" : typeof response
     }, not a Response`,
   );
+  return logReason(serverError(errorPage), "the handler returned no Response");
+}
+
+function serverError(errorPage: ErrorPage): Response {
   return errorPage(500, "Server Error", "Something went wrong on our side. Please try again.");
 }
 

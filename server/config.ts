@@ -92,6 +92,7 @@ function readConfig(
   known: Set<string>,
 ): Config {
   const flags = parseFlags(args);
+  refusePasswordInFlags(flags);
   const pick: SettingReader = (flag, name, bare) => {
     known.add(flag);
     const value = flags.get(flag);
@@ -147,6 +148,21 @@ function readConfig(
     throw new Error(`Unknown option --${unknown[0]}; the options are ${options}`);
   }
   return config;
+}
+
+// A URL's password on the command line is seen by anyone who lists the processes, and `deno task`
+// prints its whole command line first: refused, as `REDIS_PASSWORD` is read from the environment
+// only. The message never holds the URL.
+function refusePasswordInFlags(flags: Map<string, string | true>): void {
+  for (const flag of ["redis-url"]) {
+    const value = flags.get(flag);
+    if (typeof value === "string" && /^[^/]*\/\/[^/@]*:[^/@]*@/.test(value)) {
+      throw new Error(
+        `Option --${flag} holds a password, which the process list (and deno task's echo of ` +
+          "its command) shows to anyone: set REDIS_URL in the environment instead",
+      );
+    }
+  }
 }
 
 // Two hosts that one port cannot serve twice: the same however spelt (`[::1]`, `::1`), either

@@ -9,7 +9,6 @@ import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import type { Handler } from "./context.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../telemetry/metrics.ts";
-import { log } from "../telemetry/log.ts";
 import { logReason } from "./log_reason.ts";
 import { type AppRoute, page } from "./routes.ts";
 
@@ -54,7 +53,6 @@ export function metricsHandler(token: string): Handler {
       return logReason(missing, "no bearer token");
     }
     if (!await sameSecret(given, token)) {
-      log.warn(`Refused ${METRICS_PATH} from ${context.client}: wrong token`);
       // RFC 6750 §3.1: a token that is not valid is 401 too, and the challenge says so.
       const invalid = plain(401, "The token is not valid", {
         "www-authenticate": 'Bearer realm="metrics", error="invalid_token"',

@@ -106,7 +106,9 @@ export const log: Logger = {
   http(method, path, status, seconds, client, reason) {
     if (threshold > ORDER.info) return;
     const why = reason === undefined ? "" : ` (${oneLine(reason)})`;
-    sink(`HTTP ${method} ${path} ${status} [${seconds.toFixed(3)}, ${client}]${why}`, "info");
+    const line = `HTTP ${method} ${clipped(path)} ${status} [${seconds.toFixed(3)}, ` +
+      `${clipped(client)}]${why}`;
+    sink(line, "info");
   },
   /**
    * `WebSocket CONNECT /ws/chat/lobby/ [127.0.0.1:52789]`; a refusal says why:
@@ -120,9 +122,19 @@ export const log: Logger = {
   ): void {
     if (threshold > ORDER.info) return;
     const why = reason === undefined ? "" : ` (${oneLine(reason)})`;
-    sink(`WebSocket ${stage} ${path} [${client}]${why}`, "info");
+    sink(`WebSocket ${stage} ${clipped(path)} [${clipped(client)}]${why}`, "info");
   },
 };
+
+/** How many characters of a path (its query too) or a client address a line holds. */
+export const PATH_AT_MOST = 500;
+
+// A path or an address, as a line shows it: on one line, and cut with its length said.
+function clipped(text: string): string {
+  const shown = text.length <= PATH_AT_MOST ? text : `${text.slice(0, PATH_AT_MOST)}…`;
+  const line = oneLine(shown);
+  return shown === text ? line : `${line} (${text.length} characters)`;
+}
 
 // What a client wrote may end up in a reason: every character a reader of the log could take
 // for the end of a line (or a terminal for a command) is escaped, so no line can be forged; so

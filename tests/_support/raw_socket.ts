@@ -57,22 +57,29 @@ export class RawWebSocket {
 
   /** Sends a text frame (masked, as clients must), in one write. */
   async send(text: string): Promise<void> {
-    const payload = new TextEncoder().encode(text);
-    const length = payload.length;
-    const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
-    const frame = new Uint8Array(header + 4 + length);
-    frame[0] = 0x80 | OPCODE_TEXT;
-    if (header === 2) frame[1] = 0x80 | length;
-    else if (header === 4) frame.set([0x80 | 126, length >> 8, length & 0xff], 1);
-    else {
-      frame[1] = 0x80 | 127;
-      new DataView(frame.buffer).setBigUint64(2, BigInt(length));
-    }
-    const mask = crypto.getRandomValues(new Uint8Array(4));
-    frame.set(mask, header);
-    for (let i = 0; i < length; i++) frame[header + 4 + i] = payload[i] ^ mask[i % 4];
-    for (let written = 0; written < frame.length;) {
-      written += await this.#conn.write(frame.subarray(written));
+    await this.#write(maskedFrame(OPCODE_TEXT, new TextEncoder().encode(text)));
+  }
+
+  /**
+   * Sends a text frame and a close frame (`code`, `reason`) in one write: the close arrives
+   * before the server could answer the text.
+   */
+  async sendThenClose(text: string, code: number, reason: string): Promise<void> {
+    const data = maskedFrame(OPCODE_TEXT, new TextEncoder().encode(text));
+    const said = new TextEncoder().encode(reason);
+    const closePayload = new Uint8Array(2 + said.length);
+    closePayload.set([code >> 8, code & 0xff]);
+    closePayload.set(said, 2);
+    const close = maskedFrame(OPCODE_CLOSE, closePayload);
+    const both = new Uint8Array(data.length + close.length);
+    both.set(data);
+    both.set(close, data.length);
+    await this.#write(both);
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    for (let written = 0; written < bytes.length;) {
+      written += await this.#conn.write(bytes.subarray(written));
     }
   }
 
@@ -164,4 +171,22 @@ export class RawWebSocket {
     this.#buffer = joined;
     return true;
   }
+}
+
+// One final frame with `opcode` and `payload`, masked as a client's must be.
+function maskedFrame(opcode: number, payload: Uint8Array): Uint8Array {
+  const length = payload.length;
+  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = new Uint8Array(header + 4 + length);
+  frame[0] = 0x80 | opcode;
+  if (header === 2) frame[1] = 0x80 | length;
+  else if (header === 4) frame.set([0x80 | 126, length >> 8, length & 0xff], 1);
+  else {
+    frame[1] = 0x80 | 127;
+    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
+  }
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  frame.set(mask, header);
+  for (let i = 0; i < length; i++) frame[header + 4 + i] = payload[i] ^ mask[i % 4];
+  return frame;
 }

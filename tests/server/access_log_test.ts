@@ -273,3 +273,93 @@ Deno.test("a client's close reason cannot reorder the log line with bidirectiona
   assertMatch(line, /bye \\u202eevil\\u2066 text/);
   await comm.waitForClose();
 });
+
+Deno.test("a client whose close crossed the server's refusal is logged as closing, the server's close as never sent", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const raw = await RawWebSocket.open(server.wsUrl("/ws/chat/big/"));
+  // Over 64 KiB (refused: 1009), and the client's own close right behind it, in one write.
+  await raw.sendThenClose(JSON.stringify({ message: "x".repeat(70 * 1024) }), 4000, "bye");
+  const { closeCode } = await raw.readUntilClose();
+  raw.close();
+  assertEquals(closeCode, 4000, "the client got its own close back, not the server's");
+  const line = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/chat\/big\/ /);
+  assertMatch(
+    line,
+    /\(closed: 4000[^)]*: "bye", before the server's close \(1009 \(MESSAGE_TOO_BIG\): "Message too big[^"]*"\) went\)$/,
+  );
+});
+
+Deno.test("a path or query of 60 KB is cut in its line, with its length said", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("info");
+  const long = "a".repeat(60_000);
+  for (const target of [`/${long}`, `/chat/?q=${long}`]) {
+    await (await app.handle(new Request(`http://localhost${target}`))).body?.cancel();
+  }
+  const lines = captured.lines.filter((line) => line.startsWith("HTTP GET /"));
+  assertEquals(lines.length, 2, lines.join("\n"));
+  for (const line of lines) {
+    assert(line.length < 1_000, `a line of ${line.length} characters`);
+    assertMatch(line, /a… \(600\d\d characters\) (414|200) /);
+  }
+});
+
+Deno.test("a forwarded client address is logged on one line and cut, whatever the proxy passed on", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp({ trustProxy: true });
+  log.setLevel("info");
+  const forwarded = `10.0.0.1, evil\u009b31m\u0085FAKE ${"b".repeat(20_000)}`;
+  const request = new Request("http://localhost/chat/", {
+    headers: { "x-forwarded-for": forwarded },
+  });
+  await (await app.handle(request)).body?.cancel();
+  const line = await captured.waitFor(/^HTTP GET \/chat\/ 200 /);
+  assert(line.length < 1_000, `a line of ${line.length} characters`);
+  assert(!/[\u0085\u009b]/.test(line), JSON.stringify(line.slice(0, 100)));
+  assertMatch(line, /evil\\u009b31m\\u0085FAKE b+… \(200\d\d characters\)\]$/);
+});
+
+Deno.test("a request with a bad Host while the server drains is refused for its Host, its path as sent", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("info");
+  await app.drain(0);
+  // As Deno makes it: the Host header and the target joined as text.
+  const request = new Request("http://a/b/chat/?token=x", { headers: { host: "a/b" } });
+  const answer = await app.handle(request);
+  await answer.body?.cancel();
+  assertEquals(answer.status, 400);
+  await captured.waitFor(
+    /^HTTP GET \/chat\/\?token=\[redacted\] 400 \[[\d.]+, .*\] \(the Host header is not a valid host\)$/,
+  );
+  assert(!captured.lines.some((line) => line.includes("/b/chat/")), captured.lines.join("\n"));
+});
+
+Deno.test("a refused send token writes the request's one line, not a second", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp({ sendToken: "right-token-for-tests" });
+  log.setLevel("info");
+  const request = new Request("http://localhost/_send/", {
+    method: "POST",
+    headers: { authorization: "Bearer wrong-token", "content-type": "application/json" },
+    body: JSON.stringify({ group: "chat.lobby", event: { type: "chat.message", message: "hi" } }),
+  });
+  const answer = await app.handle(request);
+  await answer.body?.cancel();
+  assertEquals(answer.status, 401);
+  await captured.waitFor(/^HTTP POST \/_send\/ 401 .*\(The token is not valid\)$/);
+  const about = captured.lines.filter((line) => line.includes("/_send/"));
+  assertEquals(about.length, 1, about.join("\n"));
+});
+
+Deno.test("a chat socket refused for its room name says why in its REJECT line", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const status = await handshakeStatus(server.wsUrl(`/ws/chat/${"r".repeat(101)}/`));
+  assertEquals(status, 403);
+  await captured.waitFor(
+    /^WebSocket REJECT \/ws\/chat\/r+\/ .*\(A room name is 1 to 100 characters\)$/,
+  );
+});

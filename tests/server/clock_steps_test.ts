@@ -50,13 +50,12 @@ Deno.test("a socket refused for flooding is closed within its bound though the c
       },
     };
     const started = performance.now();
-    closeOnNextTurn(
-      socket as unknown as SocketLike,
-      1008,
-      "Too many messages",
-      { path: "/ws/flood/", client: ["127.0.0.1", 1] } as unknown as Scope,
-      true,
-    );
+    closeOnNextTurn(socket as unknown as SocketLike, {
+      code: 1008,
+      reason: "Too many messages",
+      scope: { path: "/ws/flood/", client: ["127.0.0.1", 1] } as unknown as Scope,
+      sent: () => {},
+    }, true);
     socket.onmessage?.(new MessageEvent("message", { data: "more" })); // it still sends
     step.ms = -60_000; // and the clock goes back a minute
     let timer: ReturnType<typeof setTimeout> | undefined;

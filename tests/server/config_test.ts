@@ -209,3 +209,20 @@ Deno.test("a SEND_TOKEN or METRICS_TOKEN with whitespace is refused by name, wit
   assertEquals(loadConfig([], { SEND_TOKEN: "s3cret-token" }).sendToken, "s3cret-token");
   assertEquals(loadConfig([], { METRICS_TOKEN: "" }).metricsToken, "");
 });
+
+Deno.test("a Redis password on the command line is refused without being repeated, and the environment may carry it", () => {
+  const error = assertThrows(
+    () => loadConfig(["--layer", "redis", "--redis-url", "redis://:hunter2@127.0.0.1:6390/0"], {}),
+    Error,
+    "set REDIS_URL in the environment instead",
+  );
+  assert(!error.message.includes("hunter2"), error.message);
+  const fromEnv = loadConfig([], {
+    LAYER: "redis",
+    REDIS_URL: "redis://:hunter2@127.0.0.1:6390/0",
+  });
+  assertEquals(fromEnv.redisUrl, "redis://:hunter2@127.0.0.1:6390/0");
+  // A URL without a password is fine as a flag.
+  const plain = loadConfig(["--layer", "redis", "--redis-url", "redis://127.0.0.1:6390/0"], {});
+  assertEquals(plain.redisUrl, "redis://127.0.0.1:6390/0");
+});

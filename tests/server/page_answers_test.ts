@@ -142,3 +142,32 @@ Deno.test({
     await app.close();
   },
 });
+
+Deno.test("a 503 for a backend away and a 500 for a handler that threw say why on their access lines", async () => {
+  using captured = new CapturedLog();
+  await using services = await createTestServices({ logLevel: "info" });
+  const away = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6390"), {
+    code: "ECONNREFUSED",
+  });
+  const app = createApp({
+    routes: [
+      page("GET", "/away/", () => Promise.reject(away)),
+      page("GET", "/broken/", () => Promise.reject(new Error("a bug"))),
+    ],
+    services,
+  });
+  const unavailable = await app.handle(new Request("http://localhost/away/"));
+  await unavailable.body?.cancel();
+  const broken = await app.handle(new Request("http://localhost/broken/"));
+  await broken.body?.cancel();
+  assertEquals([unavailable.status, broken.status], [503, 500]);
+  // The reason rides on the response only to its line: the client never sees the header.
+  assertEquals(unavailable.headers.get("x-channels-log-reason"), null);
+  await captured.waitFor(
+    /^HTTP GET \/away\/ 503 \[[\d.]+, .*\] \(a backend is unavailable: connect ECONNREFUSED 127\.0\.0\.1:6390\)$/,
+  );
+  await captured.waitFor(
+    /^HTTP GET \/broken\/ 500 \[[\d.]+, .*\] \(the handler failed: its error is logged above\)$/,
+  );
+  await app.close();
+});
