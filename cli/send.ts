@@ -35,6 +35,7 @@ import {
   chatNaming,
   isValidRoomName,
   MAX_ROOM_NAME,
+  roomNameOf,
   storedFromOutside,
 } from "../consumers/chat_rooms.ts";
 import { asksForHelp } from "./_help.ts";
@@ -104,10 +105,11 @@ export function parseSendArgs(args: string[]): SendRequest {
   if (positional.length !== 2 || positional[0] === "") throw new Error(USAGE);
   const [target, payload] = positional;
   const isRoom = room || !target.includes(".");
-  if (isRoom && !isValidRoomName(target)) {
+  // Judged as the room's sockets name it: composed (a long name typed decomposed fits).
+  if (isRoom && !isValidRoomName(roomNameOf(target))) {
     throw new Error(
       `No chat room can be named ${JSON.stringify(target)}: 1 to ${MAX_ROOM_NAME} characters, ` +
-        'no control characters or spaces around it, not "." or ".."',
+        'no control characters or spaces around it, not "." or "..", well-formed Unicode',
     );
   }
   const group = isRoom ? chatGroup(target) : target;

@@ -3,7 +3,7 @@
  * Each function says why, or what.
  */
 import { asFrameRef, type FrameRef, MAX_FRAME_REF_LENGTH } from "../mod.ts";
-import { isLongerThan, MAX_CHAT_MESSAGE } from "./chat_rooms.ts";
+import { isLongerThan, MAX_CHAT_MESSAGE, NOT_WELL_FORMED } from "./chat_rooms.ts";
 
 /** A frame's `ref` (see `asFrameRef`); `undefined` when it has none or an invalid one. */
 export function refOf(value: unknown): FrameRef | undefined {
@@ -25,5 +25,8 @@ export function refusal(value: unknown): string | null {
   if (isLongerThan(message, MAX_CHAT_MESSAGE)) {
     return `Message is too long: at most ${MAX_CHAT_MESSAGE} characters`;
   }
+  // JSON may write a lone surrogate (`"\ud800"`): no character, and a reader that encodes the
+  // text as UTF-8 (Python's print) fails on it.
+  if (!message.isWellFormed()) return NOT_WELL_FORMED;
   return null;
 }

@@ -32,7 +32,8 @@ import { log } from "../telemetry/log.ts";
  *   returns `false`). The event is dropped for that receiver only; the drop is counted in
  *   the returned {@linkcode SendResult}, in {@linkcode LayerStats.dropped}, and logged at
  *   warning level. Senders are never slowed or blocked by a slow receiver.
- * - **Names**: group names are 1 to 200 characters with no control characters
+ * - **Names**: group names are 1 to 200 characters of well-formed Unicode (no lone
+ *   surrogate) with no control characters
  *   (see {@linkcode validateGroupName}); Unicode and spaces are allowed, so a chat room's
  *   own name can be part of its group name. An invalid name is refused with a `TypeError`.
  * - **Failures** of a method that returns a promise (an invalid name, a broker away) reject
@@ -215,6 +216,13 @@ export function validateGroupName(name: string): void {
   }
   if (CONTROL_CHARACTERS.test(name)) {
     throw new TypeError(`Group name must not contain control characters: ${JSON.stringify(name)}`);
+  }
+  // A lone surrogate is no character: Deno KV and Redis write it as U+FFFD, so two such groups
+  // (and the one named with U+FFFD) would share one stored history.
+  if (!name.isWellFormed()) {
+    throw new TypeError(
+      `Group name must be well-formed Unicode (no lone surrogates): ${JSON.stringify(name)}`,
+    );
   }
 }
 

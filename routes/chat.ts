@@ -44,8 +44,17 @@ export const tutorialChatRoomPage: Handler = (_request, context) => {
   if (!isValidRoomName(room)) return roomNotFound();
   const refused = chatNaming(context.services.layer).refusal(room);
   if (refused !== null) return roomNotFound(refused);
+  if (TUTORIAL_UNSAFE.test(room)) return roomNotFound(TUTORIAL_UNSAFE_REASON);
   return htmlResponse(tutorialChatRoom(room));
 };
+
+// The tutorial's script joins the room's name into its socket's URL as it is
+// (`'/ws/chat/' + roomName + '/'`): a name with `/`, `?`, `#` or `%` would open another room's
+// socket (`q/../lobby` is the lobby's), or none.
+const TUTORIAL_UNSAFE = /[/?#%]/;
+const TUTORIAL_UNSAFE_REASON = "The Channels tutorial's page cannot open a room whose name " +
+  "holds /, ?, # or %: its script puts the name into the socket's address as it is. The " +
+  "site's own room page, at /chat/<room>/, opens it.";
 
 function roomNotFound(
   why = "Room names are 1 to 100 characters, without control characters or spaces at either end.",

@@ -107,13 +107,20 @@ export function frameRef(text: string): FrameRef | undefined {
 /** The longest string `ref`, in characters. */
 export const MAX_FRAME_REF_LENGTH = 64;
 
-/** `value` when it is a valid `ref` (a string of 1 to 64 characters or a safe integer). */
+/**
+ * `value` when it is a valid `ref` (a string of 1 to 64 characters, counted as code points as
+ * a message's are, or a safe integer).
+ */
 export function asFrameRef(value: unknown): FrameRef | undefined {
-  if (typeof value === "string" && value.length >= 1 && value.length <= MAX_FRAME_REF_LENGTH) {
-    return value;
-  }
+  if (typeof value === "string" && value.length >= 1 && refFits(value)) return value;
   if (typeof value === "number" && Number.isSafeInteger(value)) return value;
   return undefined;
+}
+
+// Code points are counted only when UTF-16 units say it might matter: an emoji is two units.
+function refFits(ref: string): boolean {
+  if (ref.length <= MAX_FRAME_REF_LENGTH) return true;
+  return ref.length <= 2 * MAX_FRAME_REF_LENGTH && [...ref].length <= MAX_FRAME_REF_LENGTH;
 }
 
 /**

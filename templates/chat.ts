@@ -2,6 +2,11 @@ import { type AccountView, html, type SafeHtml } from "../mod.ts";
 import { layout } from "./base.ts";
 import { MAX_CHAT_MESSAGE } from "../consumers/chat_rooms.ts";
 
+// `maxlength` counts UTF-16 units, the server characters (code points): an emoji is two of the
+// one and one of the other. Twice the limit cuts nothing the server takes, in silence; what is
+// over the limit the server refuses, and the page says so and keeps the text.
+const MESSAGE_UNITS_AT_MOST = 2 * MAX_CHAT_MESSAGE;
+
 /** The room picker: "What chat room would you like to enter?" */
 export function chatIndex(account?: AccountView | null): SafeHtml {
   return layout({
@@ -39,7 +44,7 @@ export function chatRoom(room: string, account?: AccountView | null): SafeHtml {
       <form id="message-form" class="inline-form">
         <label class="visually-hidden" for="chat-message-input">Message</label>
         <input id="chat-message-input" type="text" size="100" dir="auto"
-          maxlength="${MAX_CHAT_MESSAGE}"
+          maxlength="${MESSAGE_UNITS_AT_MOST}"
           autofocus autocomplete="off" placeholder="Write a message and press Enter">
         <input id="chat-message-submit" type="submit" value="Send">
       </form>

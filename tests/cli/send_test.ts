@@ -159,3 +159,8 @@ Deno.test("deno task send stores no empty chat message: it is refused as a socke
   assertEquals(posted.status, 400);
   assertEquals((await server.app.services.streams.latest("chat.lobby", 10)).events.length, 0);
 });
+
+Deno.test("deno task send takes a long room name written decomposed, as the room's sockets name it", () => {
+  const room = "한국어채팅방".repeat(7); // 42 characters composed, 112 decomposed
+  assertEquals(parseSendArgs([room.normalize("NFD"), "hi"]).group, `chat.${room}`);
+});

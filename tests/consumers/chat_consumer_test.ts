@@ -294,3 +294,17 @@ Deno.test("a listing socket opened while presence could not be written still get
   await bob.disconnect();
   await ada.disconnect();
 });
+
+Deno.test("a message or room name holding a lone surrogate is refused: no character, and readers fail on it", async () => {
+  await using app = await createTestApp();
+  const comm = await join(app, "lobby");
+  comm.send('{"message": "hi \\ud800 there", "ref": "r1"}'); // JSON may write one
+  assertEquals(await comm.receiveJson(), {
+    type: "error",
+    error: "Message must be well-formed Unicode: it holds a lone surrogate",
+    message: "Message must be well-formed Unicode: it holds a lone surrogate",
+    ref: "r1",
+  });
+  assertEquals(comm.closeCode, null);
+  assertEquals(["x\ud800y", "x\udc00y", "x\ufffdy"].map(isValidRoomName), [false, false, true]);
+});

@@ -250,6 +250,12 @@ Deno.test("a ref comes back on every error answering its frame", async () => {
   const bad = await comm.receiveJson();
   assertEquals([bad.type, bad.ref], ["error", undefined]);
   assertMatch(String(bad.error), /"ref" must be/);
+  // Counted in characters, as a message is: 64 emoji fit, 65 do not.
+  for (const [ref, fits] of [["😀".repeat(64), true], ["😀".repeat(65), false]] as const) {
+    comm.sendJson({ message: "x".repeat(10_001), ref });
+    const answer = await comm.receiveJson();
+    assertEquals(answer.ref, fits ? ref : undefined, `${[...ref].length} emoji`);
+  }
   assertEquals(comm.closeCode, null);
 });
 

@@ -428,6 +428,8 @@ const BAD_NAMES: [string, string][] = [
   ["a NUL", "chat.\u0000"],
   ["DEL", "chat.\u007f"],
   ["a C1 control", "chat.\u0085"],
+  // A store writes it as U+FFFD: two such groups, and U+FFFD's, would share one history.
+  ["a lone surrogate", "chat.x\ud800y"],
 ];
 const GOOD_NAMES = ["chat.café au lait", "chat.東京", "g".repeat(200), "😀".repeat(200)];
 const CONTRACT_NAMES: GroupNameRule = {
@@ -435,7 +437,7 @@ const CONTRACT_NAMES: GroupNameRule = {
   maxLength: 200,
   invalid: BAD_NAMES,
   validTitle: "Unicode, spaces and 200 characters",
-  invalidTitle: "empty, too long and control-character",
+  invalidTitle: "empty, too long, control-character and lone-surrogate",
 };
 
 async function refusesBadNames({ sender, inbox, names }: LayerPair): Promise<void> {

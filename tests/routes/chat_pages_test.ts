@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
+import { jsonScript } from "../../templates/tutorial_chat.ts";
 
 /** The opening tag of the element with `id`, e.g. `<input id="x" autofocus>`. */
 function tagWithId(page: string, id: string): string {
@@ -18,6 +19,14 @@ Deno.test("the room picker asks for a room, with a focused input and a button", 
   assertStringIncludes(tagWithId(page, "room-name-input"), "autofocus");
   tagWithId(page, "room-name-submit");
   assertStringIncludes(page, `src="/static/room_picker.js"`);
+});
+
+Deno.test("a room's message input cuts nothing the server takes: 10,000 emoji fit", async () => {
+  await using server = await startTestServer();
+  const page = await (await fetch(server.httpUrl("/chat/lobby/"))).text();
+  // `maxlength` counts UTF-16 units; an emoji is two of them and one of the server's characters.
+  const maxlength = Number(/maxlength="(\d+)"/.exec(tagWithId(page, "chat-message-input"))?.[1]);
+  assert(maxlength >= "😀".repeat(10_000).length, `maxlength ${maxlength}`);
 });
 
 Deno.test("a room page has the log, a focused message input and a send button", async () => {
@@ -126,8 +135,8 @@ Deno.test("the tutorial room's json_script escapes markup as Django does", async
   await using server = await startTestServer();
   for (
     const [room, json] of [
-      ["a</script>b", `"a\\u003C/script\\u003Eb"`],
-      [`<b>"&"</b>`, `"\\u003Cb\\u003E\\"\\u0026\\"\\u003C/b\\u003E"`],
+      ["a<script>b", `"a\\u003Cscript\\u003Eb"`],
+      [`<b>"&"<i>`, `"\\u003Cb\\u003E\\"\\u0026\\"\\u003Ci\\u003E"`],
       ["café au lait", `"caf\\u00e9 au lait"`],
     ]
   ) {
@@ -137,6 +146,29 @@ Deno.test("the tutorial room's json_script escapes markup as Django does", async
     assertStringIncludes(page, `<script id="room-name" type="application/json">${json}</script>`);
     assertEquals(JSON.parse(json), room);
     assert(!page.includes("</script>b"), "The room name ended the json_script element");
+  }
+});
+
+Deno.test("json_script keeps a string that holds </script> from ending its element", () => {
+  const element = String(jsonScript("room-name", "a</script>b"));
+  assertEquals(
+    element,
+    `<script id="room-name" type="application/json">"a\\u003C/script\\u003Eb"</script>`,
+  );
+});
+
+Deno.test("the tutorial's room page is not found for a room its script cannot put in the socket's address", async () => {
+  await using server = await startTestServer();
+  // The script joins the name into '/ws/chat/' + roomName + '/' as it is: `q/../lobby` would
+  // open the lobby's socket.
+  for (const room of ["q/../lobby", "a?b", "c#d", "50%", "a</script>b"]) {
+    const response = await fetch(server.httpUrl(`/tutorial/chat/${encodeURIComponent(room)}/`));
+    assertEquals(response.status, 404, room);
+    assertStringIncludes(await response.text(), "its script puts the name into the socket");
+    // The site's own page opens it.
+    const own = await fetch(server.httpUrl(`/chat/${encodeURIComponent(room)}/`));
+    await own.body?.cancel();
+    assertEquals(own.status, 200, room);
   }
 });
 

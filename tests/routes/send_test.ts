@@ -185,3 +185,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test("/_send/ to a long room name written decomposed stores it in the room, as its sockets name it", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  // 42 characters composed (NFC), 112 decomposed: within the limit only once composed.
+  const room = "한국어채팅방".repeat(7);
+  assertEquals([[...room].length, [...room.normalize("NFD")].length], [42, 112]);
+  const socket = await TestSocket.open(server.wsUrl(`/ws/chat/${encodeURIComponent(room)}/`));
+  const response = await post(server.httpUrl("/_send/"), {
+    group: `chat.${room.normalize("NFD")}`,
+    event: { type: "chat.message", message: "stored" },
+  }, TOKEN);
+  const answer = await response.json();
+  assertEquals([response.status, answer.delivered, answer.offset], [200, 1, 1]);
+  const frame = await socket.nextMatching((f) => f.message === "stored");
+  assertEquals([frame.room, frame.offset], [room, 1]);
+  await socket.close();
+});
+
+Deno.test("/_send/ refuses a message or a group holding a lone surrogate, which no store can keep", async () => {
+  await using server = await startTestServer({ sendToken: TOKEN });
+  const cases = [
+    { group: "chat.lobby", event: { type: "chat.message", message: "hi \ud800 there" } },
+    { group: "chat.x\ud800y", event: { type: "chat.message", message: "hi" } },
+  ];
+  for (const body of cases) {
+    const response = await post(server.httpUrl("/_send/"), body, TOKEN);
+    assertEquals(response.status, 400, JSON.stringify(body));
+    assertMatch((await response.json()).error, /well-formed Unicode/);
+  }
+});
