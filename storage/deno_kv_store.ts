@@ -29,9 +29,15 @@ export class DenoKvStore implements Store {
    * opened is named in the error, with what to look at: SQLite's own messages name neither.
    */
   static async open(path?: string): Promise<DenoKvStore> {
+    let kv: Deno.Kv | null = null;
     try {
-      return new DenoKvStore(await openKv(path));
+      kv = await openKv(path);
+      // SQLite opens a file it may read but not write read-only, and says nothing: every
+      // write would then fail while the server ran. One write now tells.
+      if (path !== undefined && path !== ":memory:") await checkWritable(kv);
+      return new DenoKvStore(kv);
     } catch (error) {
+      kv?.close();
       if (path === undefined || path === ":memory:") throw error;
       throw new Error(`Deno KV file ${path}: ${unopenedBecause(error)}`, { cause: error });
     }
@@ -114,6 +120,14 @@ export class DenoKvStore implements Store {
   }
 }
 
+// A key no other code uses, written and removed at each open.
+const WRITE_CHECK_KEY = ["_write_check"];
+
+async function checkWritable(kv: Deno.Kv): Promise<void> {
+  await retryWhileLocked(() => kv.set(WRITE_CHECK_KEY, true));
+  await retryWhileLocked(() => kv.delete(WRITE_CHECK_KEY));
+}
+
 /** Deno KV's answer to an atomic operation over its size or count limits. */
 function isOverLimit(error: unknown): boolean {
   return error instanceof TypeError && /too large|too many/i.test(error.message);
@@ -126,6 +140,8 @@ function unopenedBecause(error: unknown): string {
     ? "is its disk full, or read-only?"
     : /unable to open/i.test(message)
     ? "may this process create and write files in DATA_DIR?"
+    : /read-?only/i.test(message)
+    ? "may this process write it? Look at its owner and mode"
     : /not a database|malformed/i.test(message)
     ? "it is damaged: move it away, and a new empty one is made at the next start"
     : null;

@@ -1,6 +1,7 @@
 /**
  * Whether an error says a backend cannot be reached or take writes right now (Redis away,
- * loading, out of memory, a failover under way; Deno KV on a full disk): a request that met it
+ * loading, out of memory, a failover under way; Deno KV on a full disk or a read-only file): a
+ * request that met it
  * is answered 503, to be tried again, rather than 500, which says the server has a bug.
  */
 
@@ -40,6 +41,8 @@ export function isBackendUnavailable(error: unknown): boolean {
     if (typeof code === "string" && NETWORK_CODES.has(code)) return true;
     if (kinds.includes("ErrorReply") && BUSY_REPLY.test(current.message)) return true;
     if (current.message.includes("database or disk is full")) return true;
+    // Deno KV on a file this process may not write (its mode or owner changed while it ran).
+    if (/read-?only database/i.test(current.message)) return true;
     current = current.cause;
   }
   return false;

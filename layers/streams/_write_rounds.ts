@@ -206,8 +206,11 @@ export class WriteRounds {
           this.wroteRecord = true;
         }
       }
-      if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
-      this.#failing = false;
+      // Not while a group's chunks cannot be listed: that group is still not written.
+      if (unlisted === 0) {
+        if (this.#failing) log.info(`Streams: written again (${planned.length} group(s))`);
+        this.#failing = false;
+      }
     } catch (error) {
       failed = true;
       // Written in part (several commits): chunks written are not tracked as the stream's, so

@@ -171,3 +171,17 @@ Deno.test("a 503 for a backend away and a 500 for a handler that threw say why o
   );
   await app.close();
 });
+
+Deno.test("a page whose Deno KV file turned read-only while the server ran gets 503, not 500", async () => {
+  await using services = await createTestServices();
+  // Deno KV's own error for a write to a file it opened read-only.
+  const readOnly = new TypeError("Can not write to a read-only database.");
+  const app = createApp({
+    routes: [page("POST", "/save/", () => Promise.reject(readOnly))],
+    services,
+  });
+  const answer = await app.handle(new Request("http://localhost/save/", { method: "POST" }));
+  await answer.body?.cancel();
+  assertEquals([answer.status, answer.headers.get("retry-after")], [503, "5"]);
+  await app.close();
+});

@@ -1,4 +1,4 @@
-import { assertRejects } from "@std/assert";
+import { assertEquals, assertRejects } from "@std/assert";
 import { storeContract } from "./store_contract.ts";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 
@@ -22,4 +22,57 @@ Deno.test("a Deno KV file that cannot be opened is named in the error, with what
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// Another user's process: a test run as root stands for a server run as a user who may read a
+// file but not write it (one restored as root, say). Root itself may write any file.
+const asRoot = Deno.uid() === 0;
+if (!asRoot) {
+  if (Deno.env.get("CI") === "true") throw new Error("The read-only KV test needs root under CI");
+  console.log("Skipping the read-only KV file test: it needs root, to run a process as nobody");
+}
+
+Deno.test({
+  name: "a Deno KV file this process may read but not write is refused at the open, naming it",
+  ignore: !asRoot,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "kv-readonly-" });
+    try {
+      const file = `${dir}/data/channels.kv`;
+      await Deno.mkdir(`${dir}/data`);
+      const kv = await Deno.openKv(file);
+      await kv.set(["users", "ada"], { name: "Ada" });
+      kv.close();
+      // The directory is nobody's (its journal may be made), the file root's, 0644.
+      await Deno.chmod(dir, 0o755);
+      await Deno.chown(`${dir}/data`, 65534, 65534);
+      await Deno.mkdir(`${dir}/deno`);
+      await Deno.chown(`${dir}/deno`, 65534, 65534);
+      const store = new URL("../../storage/deno_kv_store.ts", import.meta.url).href;
+      const probe = `${dir}/probe.ts`;
+      await Deno.writeTextFile(
+        probe,
+        `import { DenoKvStore } from ${JSON.stringify(store)};\n` +
+          `try { (await DenoKvStore.open(${
+            JSON.stringify(file)
+          })).close(); console.log("opened"); }\n` +
+          `catch (error) { console.log(error.message); }\n`,
+      );
+      await Deno.chmod(probe, 0o644);
+      const { stdout, stderr } = await new Deno.Command("setpriv", {
+        args: ["--reuid=65534", "--regid=65534", "--clear-groups", Deno.execPath(), "run"]
+          .concat(["--unstable-kv", "--allow-read", "--allow-write", "--no-lock", probe]),
+        env: { DENO_DIR: `${dir}/deno`, NO_COLOR: "1" },
+      }).output();
+      const said = new TextDecoder().decode(stdout).trim();
+      assertEquals(
+        said,
+        `Deno KV file ${file}: Can not write to a read-only database. (may this process write ` +
+          "it? Look at its owner and mode)",
+        new TextDecoder().decode(stderr),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -818,3 +818,28 @@ Deno.test("in-process streams: a publish made while a round writes is written wr
   await streams.close();
   await layer.close();
 });
+
+Deno.test("in-process streams: a room whose chunks cannot be listed is not said to be written again until it is", async () => {
+  using store = await openStore();
+  const layer = new InMemoryLayer();
+  const first = new MemoryStreams(layer, store);
+  await first.publish("room.a", { type: "t", n: 1 });
+  await first.close();
+  // Every listing fails (a damaged page, say) until `mended`.
+  const list = store.list.bind(store);
+  let mended = false;
+  store.list =
+    ((...args: Parameters<typeof list>) =>
+      mended ? list(...args) : Promise.reject(new Error("malformed"))) as typeof list;
+  using captured = new CapturedLog();
+  const second = new MemoryStreams(layer, store, { writeDelayMs: 10 });
+  await second.publish("room.a", { type: "t", n: 2 });
+  for (let round = 0; round < 3; round++) await second.flush().catch(() => {});
+  const said = (text: string) => captured.lines.filter((line) => line.includes(text)).length;
+  assertEquals(said("its stored chunks cannot be listed"), 1, captured.lines.join("\n"));
+  assertEquals(said("written again"), 0, captured.lines.join("\n"));
+  mended = true;
+  await second.flush();
+  assertEquals(said("written again"), 1, captured.lines.join("\n"));
+  await second.close();
+});
