@@ -105,3 +105,26 @@ Deno.test("a DATA_DIR made by the server is its own user's only; one that exists
     await Deno.remove(parent, { recursive: true });
   }
 });
+
+Deno.test("the KV file is its own user's only, in a DATA_DIR others may read, and one an earlier run left readable is made so", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "kv-file-mode-" });
+  try {
+    // A directory others may read, as a Docker volume or systemd's StateDirectory often is.
+    await Deno.mkdir(`${parent}/shared`);
+    await Deno.chmod(`${parent}/shared`, 0o755);
+    const path = await kvPath(`${parent}/shared`);
+    const kv = await Deno.openKv(path!);
+    await kv.set(["users", "ada"], "a password hash");
+    kv.close();
+    for (const file of [path!, `${path}-wal`, `${path}-shm`]) {
+      const mode = await Deno.stat(file).then((info) => info.mode! & 0o777, () => null);
+      if (mode !== null) assertEquals(mode, 0o600, file);
+    }
+    // A file from before, readable by all: made owner-only at the next start.
+    await Deno.chmod(path!, 0o644);
+    await kvPath(`${parent}/shared`);
+    assertEquals((await Deno.stat(path!)).mode! & 0o777, 0o600);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
