@@ -218,7 +218,8 @@ export class ChannelsRedisLayer implements GroupLayer {
     // Issued before any await, so sends keep their order on the connection.
     const channels = await this.#groupChannels(group);
     const here = channels.filter((channel) => channel.startsWith(this.#localPrefix));
-    this.#groupSends++;
+    // Counted where it was delivered: a sender without a member here delivered nothing.
+    if (here.length > 0) this.#groupSends++;
     const pushing = this.#pushToInboxes(group, channels, event);
     const local = this.#deliverHere(here, event);
     const remote = await pushing;

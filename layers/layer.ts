@@ -185,7 +185,10 @@ export interface LayerStats {
   groups: number;
   /** Open channels in this process. */
   channels: number;
-  /** Group events delivered here (sent here or from another process), once per event. */
+  /**
+   * Group events delivered here (sent here or from another process), once per event with a
+   * member here.
+   */
   groupSends?: number;
 }
 

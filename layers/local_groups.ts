@@ -134,7 +134,8 @@ export class LocalGroups {
     const members = this.#members.get(group);
     let delivered = 0;
     let dropped = 0;
-    this.#groupSends++;
+    // Counted where it was delivered: a Worker or process without a member had none to make.
+    if (members && members.size > 0) this.#groupSends++;
     if (members) {
       for (const deliver of members.values()) {
         if (safeDeliver(deliver, event)) delivered++;

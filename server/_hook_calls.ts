@@ -7,6 +7,7 @@ import type { LayerEvent } from "../layers/layer.ts";
 import { CloseCode, ProtocolError } from "./close_codes.ts";
 import type { IncomingFrame } from "./_frame_gate.ts";
 import { log } from "../telemetry/log.ts";
+import { isBackendUnavailable } from "../storage/unavailable.ts";
 
 /** A frame or an event waiting for the hooks to be free. */
 export type Task = () => void | Promise<void>;
@@ -15,11 +16,11 @@ export type EventHandler = (event: LayerEvent) => void | Promise<void>;
 
 /** Why `connect` refused a socket: the handshake's status and the reason logged with it. */
 export interface ConnectRefusal {
-  status: 403 | 500;
+  status: 403 | 500 | 503;
   reason: string;
   /** The close code the consumer refused with (a `ProtocolError`'s, or `close(code)` in it). */
   code?: number;
-  /** What the hook threw, for a 500. */
+  /** What the hook threw, for a 500 or a 503. */
   error?: unknown;
 }
 
@@ -57,7 +58,8 @@ function notHooks(hooks: unknown): string | null {
 /**
  * Runs the `connect` hook; resolves `null` when the socket is accepted, else how the handshake
  * must be refused: 403 when the consumer said no (`false`, or a {@linkcode ProtocolError}
- * with its message), 500 when the hook failed (the error is logged).
+ * with its message), 503 when what it needed was away (Redis, a full disk: not a bug, and said
+ * in one line), 500 when the hook failed otherwise (the error is logged).
  */
 export async function runConnectHook(
   hooks: ConsumerHooks,
@@ -70,6 +72,10 @@ export async function runConnectHook(
   } catch (error) {
     if (error instanceof ProtocolError) {
       return { status: 403, reason: error.message, code: error.code };
+    }
+    if (isBackendUnavailable(error)) {
+      log.warn(`Consumer connect for ${path} met an unavailable backend: ${messageOf(error)}`);
+      return { status: 503, reason: "Server busy: a backend is unavailable; retry later", error };
     }
     log.error(`Consumer connect failed for ${path}`, error);
     return { status: 500, reason: "The consumer's connect hook failed (logged above)", error };
@@ -148,4 +154,8 @@ export function dispatchFrame(hooks: ConsumerHooks, data: IncomingFrame): void |
     return hooks.receiveJson(value);
   }
   return hooks.receive?.(data);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -97,6 +97,14 @@ export class ServerMetrics {
     return meter;
   }
 
+  /**
+   * Labels every series with `worker="<name>"`: each Worker of `--workers` counts its own, and
+   * a scrape reaches one of them, so without it one series would jump between their figures.
+   */
+  nameWorker(name: string): void {
+    this.#registry.labelAll("worker", name);
+  }
+
   /** Starts measuring the event loop's lag (a timer every 500 ms); safe to call twice. */
   startLagMonitor(): void {
     this.#lag.start();

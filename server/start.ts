@@ -53,6 +53,7 @@ export interface ServeOptions {
 
 /** Serves `app` and resolves once it listens. */
 export async function serveApp(app: App, options: ServeOptions): Promise<RunningServer> {
+  if (options.servedBy) app.services.metrics.nameWorker(options.servedBy);
   // First: when its address is taken, nothing has started yet.
   const metrics = await metricsServer(app, options.reusePort === true);
   const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;

@@ -224,7 +224,11 @@ export function websocketHandler(
     }
     const refused = await connection.runConnect();
     if (refused !== null) {
-      const why = refused.status === 500 ? "consumer_error" : "consumer";
+      const why = refused.status === 500
+        ? "consumer_error"
+        : refused.status === 503
+        ? "unavailable"
+        : "consumer";
       consumerRefusals.set(request, refused);
       return refuse(refused.status, why, refused.reason);
     }

@@ -162,11 +162,20 @@ export class Metric<T extends Sample | Histogram> {
     this.#series.clear();
   }
 
-  /** The family in the text format, or `""` when it has no series yet. */
-  render(): string {
+  /**
+   * The family in the text format, or `""` when it has no series yet; `first` (`name="value"`
+   * pairs) goes before each series' own labels.
+   */
+  render(first = ""): string {
     if (this.#series.size === 0) return "";
     let text = `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}\n`;
-    for (const { labels, series } of this.#series.values()) {
+    for (const entry of this.#series.values()) {
+      const series = entry.series;
+      const labels = first === ""
+        ? entry.labels
+        : entry.labels === ""
+        ? first
+        : `${first},${entry.labels}`;
       text += series instanceof Histogram
         ? renderHistogram(this.name, labels, series)
         : `${this.name}${labels === "" ? "" : `{${labels}}`} ${formatValue(series.value)}\n`;
@@ -179,6 +188,8 @@ export class Metric<T extends Sample | Histogram> {
 export class MetricsRegistry {
   #metrics = new Map<string, Metric<Sample | Histogram>>();
   #collectors: (() => void)[] = [];
+  /** Labels every series carries, first (see `labelAll`), rendered once. */
+  #common = "";
 
   /**
    * A counter family: a value that only grows; its name ends in `_total`. `maxSeries` (default
@@ -230,11 +241,23 @@ export class MetricsRegistry {
     this.#collectors.push(collect);
   }
 
+  /**
+   * Gives every series of every family the label `name="value"`, before its own: for figures
+   * several counters of one process keep apart (each Worker of `--workers` its own).
+   */
+  labelAll(name: string, value: string): void {
+    if (!LABEL_NAME.test(name) || name === "le") {
+      throw new TypeError(`Invalid label name "${name}"`);
+    }
+    const pair = `${name}="${escapeLabel(value)}"`;
+    this.#common = this.#common === "" ? pair : `${this.#common},${pair}`;
+  }
+
   /** Every family with a series, in the text format. */
   render(): string {
     for (const collect of this.#collectors) collect();
     let text = "";
-    for (const metric of this.#metrics.values()) text += metric.render();
+    for (const metric of this.#metrics.values()) text += metric.render(this.#common);
     return text;
   }
 

@@ -31,6 +31,7 @@ import { redisAvailability, startRedisServer } from "../_support/redis.ts";
 import { startTestServer } from "../_support/server.ts";
 import { RawWebSocket } from "../_support/raw_socket.ts";
 import { CloseCode } from "../../server/close_codes.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const TOKEN = "metrics-token-for-tests";
 
@@ -472,5 +473,74 @@ Deno.test("with METRICS_TOKEN, an app's own GET /metrics page is named at start 
   const app = createApp({ routes: [mine], services: free });
   const answer = await app.handle(new Request("http://localhost/metrics"));
   assertEquals(await answer.text(), "the app's own");
+  await app.close();
+});
+
+Deno.test("every series of a Worker carries its name, so a scrape of another Worker never moves it", () => {
+  const registry = new MetricsRegistry();
+  registry.counter("t_frames_total", "Frames.", ["route"]).labels("/ws/a/").value = 3;
+  registry.gauge("t_open", "Open.").labels().value = 2;
+  const latency = new Histogram([1]);
+  latency.observe(0.5);
+  registry.histogram("t_write_seconds", "Writes.").attach(latency);
+  registry.labelAll("worker", "worker-2");
+  const samples = parse(registry.render());
+  assertEquals([...samples.keys()], [
+    't_frames_total{worker="worker-2",route="/ws/a/"}',
+    't_open{worker="worker-2"}',
+    't_write_seconds_bucket{worker="worker-2",le="1"}',
+    't_write_seconds_bucket{worker="worker-2",le="+Inf"}',
+    't_write_seconds_sum{worker="worker-2"}',
+    't_write_seconds_count{worker="worker-2"}',
+  ]);
+});
+
+Deno.test("a server started as a Worker labels its metrics with the Worker's name", async () => {
+  await using test = await testApp();
+  const server = await serveApp(test.app, { hostname: "127.0.0.1", port: 0, servedBy: "worker-3" });
+  try {
+    const samples = await scrape(test.app);
+    const names = [...samples.keys()];
+    assert(names.length > 0);
+    assert(names.every((name) => name.includes('{worker="worker-3"')), names.join("\n"));
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("group sends are counted where a member took them, not in every process that heard them", async () => {
+  const layer = new InMemoryLayer();
+  await layer.groupSend("nobody-here", { type: "t" });
+  assertEquals(layer.stats().groupSends, 0);
+  const channel = layer.newChannel(() => true);
+  await layer.groupAdd("someone-here", channel);
+  await layer.groupSend("someone-here", { type: "t" });
+  assertEquals(layer.stats().groupSends, 1);
+  await layer.close();
+});
+
+Deno.test("a handshake whose connect met an unavailable backend is refused with 503 and counted as unavailable", async () => {
+  using _log = new CapturedLog();
+  await using test = await testApp();
+  const away = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6390"), {
+    code: "ECONNREFUSED",
+  });
+  const app = createApp({
+    routes: [socket("/ws/away/", () => ({ connect: () => Promise.reject(away) }))],
+    services: test.services,
+    upgrade: testUpgrade,
+  });
+  const comm = new Communicator(app, "/ws/away/");
+  const error = await assertRejects(() => comm.connect());
+  assertMatch(String(error), /refused with 503/);
+  const samples = await scrape(app);
+  assertEquals(
+    samples.get('channels_handshakes_refused_total{route="/ws/away/",reason="unavailable"}'),
+    1,
+  );
+  assertEquals(
+    samples.get('channels_handshakes_refused_total{route="/ws/away/",reason="consumer_error"}'),
+    0,
+  );
   await app.close();
 });
