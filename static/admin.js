@@ -5,6 +5,7 @@
  */
 import { LiveSocket } from "/channels/live_socket.js";
 import { groupsTotal } from "./admin_totals.js";
+import { showConnectionState } from "./page_text.js";
 
 const STALE_MS = 5_000;
 /** @type {Map<string, Record<string, any>>} */
@@ -89,10 +90,7 @@ function render() {
 const state = $("connection-state");
 const scheme = location.protocol === "https:" ? "wss:" : "ws:";
 const live = new LiveSocket(`${scheme}//${location.host}/ws/admin/`, {
-  onState(name, text) {
-    state.dataset.state = name;
-    state.textContent = text;
-  },
+  onState: (name, text) => showConnectionState(state, name, text),
   onFrame(frame) {
     if (frame.type !== "admin.row" || typeof frame.process !== "string") return;
     rows.set(frame.process, frame);

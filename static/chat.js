@@ -7,7 +7,7 @@
 // It asks for the room's presence frames (`?presence=1`): a "presence.state" on every
 // (re)connect replaces the "In this room" list, and each "presence.diff" updates it.
 import { connectStream } from "/channels/channels_client.js";
-import { element, userText } from "./page_text.js";
+import { element, showConnectionState, userText } from "./page_text.js";
 
 // A policy close (a flood, say) must not turn into a reconnect loop: start at about 4 s.
 const POLICY_BACKOFF_ATTEMPTS = 3;
@@ -79,11 +79,10 @@ const stream = connectStream(socketUrl, {
 });
 
 function setState(state, text) {
-  stateLabel.dataset.state = state;
-  stateLabel.textContent = text;
+  showConnectionState(stateLabel, state, text);
   form.dataset.state = state;
+  // Not `aria-disabled`: offline, the button still works (the message waits for the connection).
   const offline = state !== "open";
-  button.setAttribute("aria-disabled", String(offline));
   button.title = offline ? "Not connected: messages wait until the connection is back" : "";
 }
 
@@ -94,11 +93,13 @@ function receive(frame) {
   if (typeof frame.message === "string") addMessage(frame);
 }
 
+// The whole list (on joining, and again after a reconnect): only who came or went changes in
+// the page, so a screen reader is told of them, not of everyone again.
 function showMembers(users) {
   if (!members || !Array.isArray(users)) return;
-  members.replaceChildren();
   const names = users.filter((user) => user?.online).map((user) => String(user.username));
-  updateMembers(names, []);
+  const shown = [...members.children].map((node) => node.dataset.username);
+  updateMembers(names, shown.filter((name) => !names.includes(name)));
 }
 
 function updateMembers(joins, leaves) {
@@ -132,10 +133,18 @@ function addMessage(frame) {
     seen.add(id);
   }
   confirmEcho(frame);
+  quietForHistory(frame.history === true);
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   log.insertBefore(renderMessage(frame, id), placeOf(frame, id));
   while (log.childElementCount > MAX_SHOWN) log.firstElementChild.remove();
   if (atBottom) log.scrollTop = log.scrollHeight;
+}
+
+// The room's history (the last 50, on joining or after a recovery that could not be complete)
+// is shown without being read out: a screen reader announces the live messages only.
+function quietForHistory(history) {
+  const live = history ? "off" : "polite";
+  if (log.getAttribute("aria-live") !== live) log.setAttribute("aria-live", live);
 }
 
 // Messages with an offset come in the room's order: they go last. Without (an older server),
@@ -181,7 +190,10 @@ function settleLost(shown) {
       unconfirmed.splice(unconfirmed.indexOf(entry), 1);
       item.remove();
       send(text);
+      input.focus(); // the button is gone with its entry: focus is not left on nothing
     });
+    // Each names its message: several may wait, each with its button.
+    again.setAttribute("aria-label", `Send again: ${text.slice(0, 80)}`);
     item.append(again);
   }
 }

@@ -3,7 +3,7 @@
 // (re)connect, then diffs. On a page without the list it only holds the socket (`?list=0`).
 // User text reaches the page through textContent only, never as markup.
 import { LiveSocket } from "/channels/live_socket.js";
-import { element, userText } from "./page_text.js";
+import { element, showConnectionState, userText } from "./page_text.js";
 
 const LOGGED_OUT = 4001;
 const MAX_FEED = 50;
@@ -33,9 +33,7 @@ const live = new LiveSocket(socketUrl, {
 });
 
 function setState(state, text) {
-  if (!stateLabel) return;
-  stateLabel.dataset.state = state;
-  stateLabel.textContent = text;
+  if (stateLabel) showConnectionState(stateLabel, state, text);
 }
 
 function receive(frame) {
@@ -50,7 +48,11 @@ function showState(frame) {
   list.replaceChildren(...users.map((user) => userItem(String(user.username), !!user.online)));
   const recent = Array.isArray(frame.recent) ? frame.recent : [];
   myArrivalShown = recent.some((event) => event?.username === me && event?.status === "connected");
-  if (feed) feed.replaceChildren(...recent.map(feedItem).reverse());
+  if (feed) {
+    // The whole feed again (on every connect): shown, not read out; what happens next is.
+    feed.setAttribute("aria-live", "off");
+    feed.replaceChildren(...recent.map(feedItem).reverse());
+  }
   updateCount();
 }
 
@@ -124,6 +126,7 @@ function feedItem(event) {
 
 function addEvent(event) {
   if (!feed) return;
+  if (feed.getAttribute("aria-live") !== "polite") feed.setAttribute("aria-live", "polite");
   feed.prepend(feedItem(event));
   while (feed.childElementCount > MAX_FEED) feed.lastElementChild.remove();
 }

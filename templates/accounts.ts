@@ -39,6 +39,10 @@ export interface LogInView {
 /** `GET /sign_up/` and a sign-up form with errors. */
 export function signUpPage(view: SignUpView): SafeHtml {
   const errors = view.errors ?? { username: [], password1: [], password2: [] };
+  // The focus goes to the first field with an error, which a screen reader then reads out with
+  // it (else it would land on a username that was fine, and say nothing of what was wrong).
+  const wrong = (["username", "password1", "password2"] as const)
+    .find((name) => errors[name].length > 0) ?? "username";
   const logIn = view.next ? `/log_in/?next=${encodeURIComponent(view.next)}` : "/log_in/";
   return layout({
     title: "Sign up",
@@ -52,6 +56,7 @@ export function signUpPage(view: SignUpView): SafeHtml {
           errors: errors.username,
           help:
             `Required. ${MAX_USERNAME_LENGTH} characters or fewer. Letters, digits and @/./+/-/_ only.`,
+          autofocus: wrong === "username",
         })}
         ${field({
           name: "password1",
@@ -61,6 +66,7 @@ export function signUpPage(view: SignUpView): SafeHtml {
           errors: errors.password1,
           help:
             `At least ${MIN_PASSWORD_LENGTH} characters, not entirely numeric, not a common password, not too similar to your username.`,
+          autofocus: wrong === "password1",
         })}
         ${field({
           name: "password2",
@@ -69,6 +75,7 @@ export function signUpPage(view: SignUpView): SafeHtml {
           autocomplete: "new-password",
           errors: errors.password2,
           help: "Enter the same password as before, for verification.",
+          autofocus: wrong === "password2",
         })}
         <button type="submit">Sign up</button>
       </form>
@@ -79,23 +86,29 @@ export function signUpPage(view: SignUpView): SafeHtml {
 
 /** `GET /log_in/` and a log-in form with its error. */
 export function logInPage(view: LogInView): SafeHtml {
+  // Both fields are what the error is about (which was wrong is not said): each names it, so
+  // the focused username reads it out.
+  const formError = view.error ? LOG_IN_ERROR : undefined;
   const signUp = view.next ? `/sign_up/?next=${encodeURIComponent(view.next)}` : "/sign_up/";
   return layout({
     title: "Log in",
     account: view.account,
     body: html`
       <h1>Log in</h1>
-      ${view.error ? html`<p class="notice form-errors" role="alert">${view.error}</p>` : ""}
+      ${view.error
+        ? html`<p class="notice form-errors" role="alert" id="${LOG_IN_ERROR}">${view.error}</p>`
+        : ""}
       <form method="post" action="/log_in/" class="form-stack">
         ${csrfField(view.csrfToken)}
         ${nextField(view.next)}
-        ${usernameField(view.username, { errors: [] })}
+        ${usernameField(view.username, { errors: [], formError })}
         ${field({
           name: "password",
           label: "Password",
           type: "password",
           autocomplete: "current-password",
           errors: [],
+          formError,
         })}
         <button type="submit">Log in</button>
       </form>
@@ -113,13 +126,20 @@ interface FieldOptions {
   errors: string[];
   help?: string;
   autofocus?: boolean;
+  /** The id of an error about the whole form that this field is part of. */
+  formError?: string;
 }
+
+const LOG_IN_ERROR = "log_in_error";
 
 function field(options: FieldOptions): SafeHtml {
   const id = `id_${options.name}`;
-  const invalid = options.errors.length > 0;
-  const described = [invalid ? `${id}_errors` : "", options.help ? `${id}_help` : ""]
-    .filter(Boolean).join(" ");
+  const invalid = options.errors.length > 0 || options.formError !== undefined;
+  const described = [
+    options.formError ?? "",
+    options.errors.length > 0 ? `${id}_errors` : "",
+    options.help ? `${id}_help` : "",
+  ].filter(Boolean).join(" ");
   return html`<div class="form-field">
           <label for="${id}">${options.label}</label>
           <input type="${options.type}" name="${options.name}" id="${id}"
@@ -135,7 +155,7 @@ function field(options: FieldOptions): SafeHtml {
             ${invalid ? html`aria-invalid="true"` : ""}
             ${described ? html`aria-describedby="${described}"` : ""}>
           ${
-    invalid
+    options.errors.length > 0
       ? html`<ul class="form-errors" id="${id}_errors">${
         options.errors.map((error) => html`<li>${error}</li>`)
       }</ul>`
@@ -145,10 +165,11 @@ function field(options: FieldOptions): SafeHtml {
         </div>`;
 }
 
-// The first field of both forms: it takes the focus and keeps what was typed after an error.
+// The first field of both forms: it takes the focus (unless another field has an error) and
+// keeps what was typed after an error.
 function usernameField(
   value: string | undefined,
-  options: Pick<FieldOptions, "errors" | "help">,
+  options: Pick<FieldOptions, "errors" | "help" | "autofocus" | "formError">,
 ): SafeHtml {
   return field({
     name: "username",

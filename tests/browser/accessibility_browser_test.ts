@@ -15,9 +15,41 @@ import {
   step,
   submitLogIn,
   waitForMessage,
+  waitForState,
 } from "./_browser.ts";
+import { startTcpProxy } from "../_support/tcp_proxy.ts";
 
 const PASSWORD = "quiet river stone";
+
+// Runs in the page before its scripts: records the text of every node added where a screen
+// reader would read it out (inside a live region whose `aria-live` is not "off" then).
+const RECORD_ANNOUNCEMENTS = `(() => {
+  globalThis.announced = [];
+  globalThis.states = []; // every text the connection label showed, read out or not
+  const liveness = (node) => {
+    for (let e = node.parentElement; e; e = e.parentElement) {
+      const live = e.getAttribute("aria-live");
+      if (live !== null) return live;
+      if (["log", "status", "alert"].includes(e.getAttribute("role"))) return "polite";
+    }
+    return "off";
+  };
+  new MutationObserver((records) => {
+    for (const record of records) {
+      const label = document.getElementById("connection-state");
+      if (label && label.contains(record.target)) globalThis.states.push(label.textContent);
+      const live = record.type === "characterData" ? liveness(record.target) : null;
+      if (live !== null && live !== "off") globalThis.announced.push(record.target.textContent);
+      for (const node of record.addedNodes) {
+        if (liveness(node) !== "off") globalThis.announced.push(node.textContent);
+      }
+    }
+  }).observe(document, { childList: true, subtree: true, characterData: true });
+})()`;
+
+async function announced(page: Page): Promise<string[]> {
+  return await page.evaluate("globalThis.announced") as string[];
+}
 
 // Runs in the page: every visible text's contrast with what is behind it, and every text
 // field's edge against the page, as WCAG computes them.
@@ -162,6 +194,82 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
       assertEquals(directions, ["ltr", "rtl"], "the sentence, then the name");
     },
   );
+
+  await step(
+    t,
+    "a screen reader hears a room's new messages, not its history, and a reconnect repeats nothing",
+    async () => {
+      await using server = await startTestServer();
+      await using proxy = startTcpProxy(server.port);
+      await using context = await newContext(browser);
+      const first = await openRoom(context, proxy.httpUrl("/chat/heard/"));
+      for (const text of ["old one", "old two"]) {
+        await sendMessage(first, text);
+        await waitForMessage(first, text);
+      }
+      await first.close();
+      const page = await context.newPage();
+      await page.addInitScript({ content: RECORD_ANNOUNCEMENTS });
+      await page.goto(proxy.httpUrl("/chat/heard/"));
+      await waitForState(page, "open");
+      await waitForMessage(page, "old two");
+      await sendMessage(page, "a new one");
+      await waitForMessage(page, "a new one");
+      const heard = await announced(page);
+      assert(!heard.some((text) => text.includes("old")), `history read out: ${heard}`);
+      assert(heard.some((text) => text.includes("a new one")), `not read out: ${heard}`);
+      // Cut off, then back: "lost" once, however many retries; nothing shown is read again.
+      const before = heard.length;
+      proxy.cut();
+      await waitForState(page, "reconnecting");
+      // Two retries have failed: the label has said "Connection lost…", "Reconnecting…" and
+      // "Connection lost…" again.
+      const deadline = Date.now() + 15_000;
+      const lost = async () =>
+        (await page.evaluate("globalThis.states") as string[])
+          .filter((text) => text.startsWith("Connection lost")).length;
+      while (await lost() < 2) {
+        assert(Date.now() < deadline, "the page did not retry twice in 15 s");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      proxy.restore();
+      await waitForState(page, "open");
+      const after = (await announced(page)).slice(before);
+      assertEquals(
+        after.filter((text) => /Reconnecting/.test(text)).length,
+        1,
+        `the outage read out as: ${JSON.stringify(after)}`,
+      );
+      assert(!after.some((text) => /old|a new one/.test(text)), JSON.stringify(after));
+    },
+  );
+
+  await step(t, "a form sent back with an error puts the focus where the error is", async () => {
+    await using server = await startTestServer();
+    await server.app.services.users.create("ada", PASSWORD);
+    await using context = await newContext(browser);
+    const signUp = await openPage(context, server.httpUrl("/sign_up/"));
+    await signUp.getByLabel("Username").fill("grace");
+    await signUp.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await signUp.getByLabel("Password confirmation").fill("another one");
+    await signUp.getByLabel("Password confirmation").press("Enter");
+    await signUp.locator("#id_password2_errors").waitFor();
+    assertEquals(await signUp.evaluate("document.activeElement.id"), "id_password2");
+    const logIn = await openPage(context, server.httpUrl("/log_in/"));
+    await logIn.getByLabel("Username").fill("ada");
+    await logIn.getByLabel("Password").fill("not it at all");
+    await logIn.getByLabel("Password").press("Enter");
+    await logIn.locator(".form-errors[role=alert]").waitFor();
+    // The focused field names the form's error, so a screen reader says why it is back.
+    const focused = await logIn.evaluate(`(() => {
+      const field = document.activeElement;
+      const ids = (field.getAttribute("aria-describedby") ?? "").split(" ");
+      return [field.id, field.getAttribute("aria-invalid"),
+        ids.map((id) => document.getElementById(id)?.textContent ?? "").join(" ")];
+    })()`) as string[];
+    assertEquals(focused.slice(0, 2), ["id_username", "true"]);
+    assert(/[Pp]lease enter a correct username and password/.test(focused[2]), focused[2]);
+  });
 
   await step(t, "the admin page's figures never break inside at 320 px", async () => {
     await using server = await startTestServer();
