@@ -96,7 +96,7 @@ Deno.test("refusals by Origin, login and the consumer each log their reason", as
   assertEquals(rejects.length, 3, lines.join("\n"));
   assert(/\/ws\/echo\/ .*\(Cross-site WebSocket refused: the Origin/.test(rejects[0]));
   assert(/\/ws\/presence\/state\/ .*\(Login required/.test(rejects[1]));
-  assert(/\/ws\/chat\/%20lobby\/ .*\(Refused by the consumer/.test(rejects[2]));
+  assert(/\/ws\/chat\/%20lobby\/ .*\(A room name has no spaces at either end\)/.test(rejects[2]));
   // A huge Origin is quoted cut, with its length: one request cannot write 60 KB to the log.
   const huge = { origin: `https://${"a".repeat(60_000)}.example` };
   assertEquals(await handshakeStatus(server.wsUrl("/ws/echo/"), huge), 403);
