@@ -148,3 +148,21 @@ Deno.test("the tokens forms refuse a POST without the CSRF token or without a lo
   await refused.body?.cancel();
   assertEquals(refused.status, 403);
 });
+
+Deno.test("a signed-in browser's socket is its session's user's: a token beside it is not looked at", async () => {
+  await using server = await startTestServer();
+  const ada = await signedUp(server, "ada");
+  await signedUp(server, "grace");
+  const { token } = await server.app.services.tokens.create("grace");
+  const room = server.wsUrl("/ws/chat/lobby/");
+  const witness = await TestSocket.open(room);
+  // Another user's valid token, then one that is no token: the session wins both times.
+  for (const given of [token, "not-a-token"]) {
+    const socket = await TestSocket.open(`${room}?token=${encodeURIComponent(given)}`, {
+      headers: ada.socketHeaders(),
+    });
+    assertEquals(await authorSeenBy(witness, socket, `with ${given.slice(0, 8)}`), "ada");
+    await socket.close();
+  }
+  await witness.close();
+});

@@ -3,6 +3,10 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { RawWebSocket } from "../_support/raw_socket.ts";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
+import { createTestApp } from "../_support/test_app.ts";
+import { Communicator } from "../../testing.ts";
+import type { Consumer } from "../../server/consumer.ts";
+import { CloseCode } from "../../server/close_codes.ts";
 
 function join(server: TestServer, room = "lobby"): Promise<TestSocket> {
   return TestSocket.open(server.wsUrl(`/ws/chat/${encodeURIComponent(room)}/`));
@@ -144,4 +148,25 @@ Deno.test("the flooder is told why its messages were refused", async () => {
   }
   assert(refusals.length > 10, `only ${refusals.length} refusals`);
   assertMatch(String(refusals[0]), /Rate limit exceeded/);
+});
+
+Deno.test("a frame dropped because its socket's queue is full is answered with its ref, then 1013", async () => {
+  await using app = await createTestApp({
+    channelCapacity: 2,
+    rateLimit: { perSecond: 10_000, burst: 10_000 },
+  });
+  const gate = Promise.withResolvers<void>();
+  const slow: Consumer = () => ({ receiveJson: () => gate.promise }); // each frame waits
+  const comm = new Communicator({ consumer: slow, services: app.services }, "/ws/slow/");
+  assert((await comm.connect()).accepted);
+  // One runs, two wait (the queue's capacity), the fourth has no place.
+  for (let n = 1; n <= 4; n++) comm.sendJson({ message: `m${n}`, ref: `r${n}` });
+  const refused = await comm.receiveJson() as Record<string, unknown>;
+  gate.resolve();
+  assertEquals([refused.type, refused.error, refused.ref], [
+    "error",
+    "Server busy: message dropped",
+    "r4",
+  ]);
+  assertEquals(await comm.waitForClose(), CloseCode.TRY_AGAIN_LATER);
 });

@@ -265,3 +265,14 @@ Deno.test("the place of a socket that never opened is given back after its wait;
   closing.onclose!();
   assert(!("refused" in take()), "not given back at the close");
 });
+
+Deno.test("without TRUST_PROXY a client cannot pick its own address with X-Forwarded-For: the cap holds", async () => {
+  await using server = await startTestServer({ maxConnectionsPerAddress: 1 });
+  const url = server.wsUrl("/ws/echo/");
+  const first = await TestSocket.open(url, { headers: { "x-forwarded-for": "203.0.113.1" } });
+  try {
+    assertEquals(await handshakeStatus(url, { "x-forwarded-for": "203.0.113.2" }), 429);
+  } finally {
+    await first.close();
+  }
+});

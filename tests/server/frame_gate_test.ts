@@ -87,3 +87,12 @@ Deno.test("a clock set back is taken as a pause, not as a reason to refuse or cl
   assertEquals(Array.from({ length: 3 }, () => gate.check("hi")), [null, null, null]);
   assertEquals(gate.check("hi")?.code, undefined);
 });
+
+Deno.test("a frame of three-byte characters over the byte limit is refused, though its characters are fewer", () => {
+  const gate = new FrameGate(
+    { maxMessageBytes: 100, rateLimit: { perSecond: 100, burst: 100 } },
+    () => 0,
+  );
+  assertEquals(gate.check("€".repeat(40))?.code, CloseCode.MESSAGE_TOO_BIG); // 120 bytes
+  assertEquals(gate.check("€".repeat(33)), null); // 99 bytes
+});

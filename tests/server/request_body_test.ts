@@ -52,3 +52,18 @@ Deno.test("a body that grows past the limit is refused and the rest is not read"
   assertEquals(await readBodyText(post(body), 64), null);
   assertEquals(cancelled(), true);
 });
+
+Deno.test("a streamed body (no Content-Length) is refused one byte over the limit, taken at it", async () => {
+  const streamed = (text: string) =>
+    new Request("http://localhost/_send/", {
+      method: "POST",
+      body: new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(text));
+          controller.close();
+        },
+      }),
+    });
+  assertEquals(await readBodyText(streamed("x".repeat(11)), 10), null);
+  assertEquals(await readBodyText(streamed("x".repeat(10)), 10), "x".repeat(10));
+});
