@@ -182,6 +182,14 @@ export {
   DEFAULT_CLIENT_PATH,
 } from "./server/client_files.ts";
 export { readBodyText } from "./server/request_body.ts";
+export {
+  type OutsideSend,
+  type OutsideSendRule,
+  SEND_PATH,
+  sendHandler,
+  type SendRouteOptions,
+  sendRoutes,
+} from "./server/send_route.ts";
 
 // The group layer.
 export type {

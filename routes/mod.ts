@@ -10,7 +10,7 @@ import { chatRoutes } from "./chat.ts";
 import { accountRoutes } from "./accounts.ts";
 import { presenceRoutes } from "./presence.ts";
 import { staticRoutes } from "./static.ts";
-import { sendRoutes } from "./send.ts";
+import { siteSendRoutes } from "./send.ts";
 import { tutorialRoutes } from "./tutorials.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { adminRoutes } from "./admin.ts";
@@ -35,7 +35,7 @@ export function createSite(services: Services, options: SiteOptions = {}): App {
       ...presenceRoutes(services, usernames),
       ...staticRoutes(),
       ...tutorialRoutes(services, usernames),
-      ...sendRoutes(services.config),
+      ...siteSendRoutes(services.config),
       ...adminRoutes(services, admin),
     ],
     services,

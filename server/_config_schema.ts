@@ -77,7 +77,7 @@ export interface Config {
    * clients reconnect elsewhere without a stampede; 0 closes them all at once.
    */
   drainWindowMs: number;
-  /** Secret for `POST /_send/`; the endpoint is off when empty. */
+  /** Secret for the send endpoint (`sendRoutes`, `POST /_send/`); the endpoint is off when empty. */
   sendToken: string;
   /**
    * The background workers the server runs in its own process (`IN_PROCESS_WORKERS`: `all`,

@@ -248,7 +248,8 @@ export function workerConfig(config: Config, port: number): Config {
 /**
  * Publishes `event` to `group` from outside any server, when the layer is one other processes
  * can reach (Redis): resolves with how many processes were subscribed. Resolves `null` when the
- * layer lives inside the server, which must then be asked to send it (`POST /_send/`).
+ * layer lives inside the server, which must then be asked to send it (its send endpoint,
+ * `sendRoutes`: `POST /_send/`).
  */
 export async function publishFromOutside(
   config: Config,
@@ -266,7 +267,8 @@ export async function publishFromOutside(
  * Sends `event` to one channel (a named channel, e.g. a worker's `dice`, or a connection's)
  * from outside any server, when the layer is one other processes can reach (Redis): resolves
  * with the counted result (`noListener` when nobody listens). Resolves `null` when the layer
- * lives inside the server, which must then be asked to send it (`POST /_send/`).
+ * lives inside the server, which must then be asked to send it (its send endpoint,
+ * `sendRoutes`: `POST /_send/`).
  */
 export async function channelSendFromOutside(
   config: Config,
@@ -297,7 +299,8 @@ export async function channelSendFromOutside(
 /**
  * Appends `event` to `group`'s stream and publishes it from outside any server, when the
  * streams live where other processes reach them (Redis): resolves with the offset it got.
- * Resolves `null` when they live inside the server, which must then be asked (`POST /_send/`).
+ * Resolves `null` when they live inside the server, which must then be asked (its send
+ * endpoint, `sendRoutes`: `POST /_send/`).
  */
 export async function appendFromOutside(
   config: Config,

@@ -5,11 +5,11 @@
  * answers nothing else. With neither, there is no such route (404).
  */
 import { listen, type Listener } from "./_listener.ts";
-import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import type { Handler } from "./context.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../telemetry/metrics.ts";
 import { logReason } from "./log_reason.ts";
+import { bearerToken, sameSecret } from "./_bearer.ts";
 import { type AppRoute, page } from "./routes.ts";
 
 /** Where the metrics are served. */
@@ -45,8 +45,8 @@ export function metricsResponse(metrics: ServerMetrics): Response {
 export function metricsHandler(token: string): Handler {
   if (token === "") throw new TypeError("The metrics route needs a token");
   return async (request, context) => {
-    const given = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
-    if (given === undefined) {
+    const given = bearerToken(request);
+    if (given === null) {
       const missing = plain(401, "Authorization: Bearer <METRICS_TOKEN> is required", {
         "www-authenticate": 'Bearer realm="metrics"',
       });
@@ -81,13 +81,6 @@ export function serveMetrics(
     }
     return metricsResponse(metrics);
   });
-}
-
-/** Compares two secrets in time that does not depend on where they differ. */
-async function sameSecret(given: string, expected: string): Promise<boolean> {
-  // Hashing first gives equal lengths, so not even the length leaks.
-  const digest = (text: string) => crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return timingSafeEqual(await digest(given), await digest(expected));
 }
 
 function plain(status: number, text: string, headers: Record<string, string> = {}): Response {

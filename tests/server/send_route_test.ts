@@ -1,0 +1,59 @@
+/**
+ * The framework's send endpoint in an app of its own: off without `SEND_TOKEN`, and the app's
+ * rule decides what goes into a stream (with an offset), what goes to another group, and what
+ * is refused.
+ */
+import { assertEquals } from "@std/assert";
+import { createApp, type OutsideSendRule, sendRoutes } from "../../mod.ts";
+import { createTestServices } from "../../testing.ts";
+
+const TOKEN = "send-token-for-tests";
+
+// A poll app: votes sent by a job are kept in the poll's stream; "Poll.X" is the poll "poll.x";
+// a vote without a choice is refused.
+const pollRule: OutsideSendRule = (group, event) => {
+  if (!group.toLowerCase().startsWith("poll.")) return null;
+  if (event.type === "vote" && typeof event.choice !== "string") {
+    return { refused: "A vote needs a choice" };
+  }
+  return { group: group.toLowerCase(), stream: event };
+};
+
+function post(body: unknown): Request {
+  return new Request("http://localhost/_send/", {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify(body),
+  });
+}
+
+Deno.test("an app's own send endpoint stores what its rule says, sends the rest, refuses what it refuses", async () => {
+  await using services = await createTestServices({ sendToken: TOKEN });
+  const app = createApp({
+    routes: sendRoutes(services.config, { outside: pollRule }),
+    services,
+  });
+  const stored = await app.handle(post({ group: "Poll.X", event: { type: "vote", choice: "a" } }));
+  const answer = await stored.json();
+  assertEquals([stored.status, answer.offset], [200, 1]);
+  const kept = await services.streams.latest("poll.x", 10);
+  assertEquals(kept.events.map((event) => [event.type, event.choice]), [["vote", "a"]]);
+
+  const live = await app.handle(post({ group: "news", event: { type: "note" } }));
+  const liveAnswer = await live.json();
+  assertEquals([live.status, liveAnswer.offset, liveAnswer.delivered], [200, undefined, 0]);
+
+  const refused = await app.handle(post({ group: "poll.x", event: { type: "vote" } }));
+  assertEquals([refused.status, (await refused.json()).error], [400, "A vote needs a choice"]);
+  await app.close();
+});
+
+Deno.test("without SEND_TOKEN an app's send endpoint does not exist", async () => {
+  await using services = await createTestServices();
+  assertEquals(sendRoutes(services.config), []);
+  const app = createApp({ routes: sendRoutes(services.config), services });
+  const answer = await app.handle(post({ group: "news", event: { type: "note" } }));
+  await answer.body?.cancel();
+  assertEquals(answer.status, 404);
+  await app.close();
+});
