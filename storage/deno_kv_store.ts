@@ -38,7 +38,8 @@ export class DenoKvStore implements Store {
       return new DenoKvStore(kv);
     } catch (error) {
       kv?.close();
-      if (path === undefined || path === ":memory:") throw error;
+      // Not the file's fault: no path to name.
+      if (path === undefined || path === ":memory:" || kv === null && isKvMissing()) throw error;
       throw new Error(`Deno KV file ${path}: ${unopenedBecause(error)}`, { cause: error });
     }
   }
@@ -118,6 +119,10 @@ export class DenoKvStore implements Store {
     this.#closed = true;
     this.#kv.close();
   }
+}
+
+function isKvMissing(): boolean {
+  return typeof Deno.openKv !== "function";
 }
 
 // A key no other code uses, written and removed at each open.

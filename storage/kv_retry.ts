@@ -28,8 +28,17 @@ export async function retryWhileLocked<T>(operation: () => Promise<T>): Promise<
  * journal mode, its tables), and Workers or processes starting together meet each other there.
  */
 export function openKv(path?: string): Promise<Deno.Kv> {
+  // Without the flag Deno has no `openKv` at all: say which flag, not "not a function".
+  if (typeof Deno.openKv !== "function") {
+    return Promise.reject(new Error(KV_FLAG_MISSING));
+  }
   return retryWhileLocked(() => Deno.openKv(path));
 }
+
+/** The error when Deno runs without Deno KV. */
+export const KV_FLAG_MISSING = "Deno KV is not enabled: run Deno with --unstable-kv " +
+  '(`deno run --unstable-kv …`, `deno test --unstable-kv …`), or add "unstable": ["kv"] to ' +
+  "deno.json";
 
 /** Whether `error` is SQLite's busy/locked failure as Deno KV reports it. */
 export function isLockedError(error: unknown): boolean {

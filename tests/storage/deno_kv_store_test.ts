@@ -1,6 +1,7 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { storeContract } from "./store_contract.ts";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
+import { KV_FLAG_MISSING } from "../../storage/kv_retry.ts";
 
 // Two handles on one file stand for two Workers (or processes) of one machine.
 const dir = await Deno.makeTempDir({ prefix: "kv-store-" });
@@ -75,4 +76,26 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("Deno run without --unstable-kv is told which flag it lacks, not that a file failed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kv-flag-" });
+  try {
+    const store = new URL("../../storage/deno_kv_store.ts", import.meta.url).href;
+    const probe = `${dir}/probe.ts`;
+    await Deno.writeTextFile(
+      probe,
+      `import { DenoKvStore } from ${JSON.stringify(store)};\n` +
+        `try { await DenoKvStore.open(${JSON.stringify(`${dir}/channels.kv`)}); }\n` +
+        `catch (error) { console.log(error.message); }\n`,
+    );
+    const { stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-lock", "--allow-read", "--allow-write", probe],
+      env: { NO_COLOR: "1" },
+    }).output();
+    const said = new TextDecoder().decode(stdout).trim();
+    assertEquals(said, KV_FLAG_MISSING, new TextDecoder().decode(stderr));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
