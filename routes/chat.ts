@@ -49,11 +49,12 @@ export const tutorialChatRoomPage: Handler = (_request, context) => {
 };
 
 // The tutorial's script joins the room's name into its socket's URL as it is
-// (`'/ws/chat/' + roomName + '/'`): a name with `/`, `?`, `#` or `%` would open another room's
-// socket (`q/../lobby` is the lobby's), or none.
-const TUTORIAL_UNSAFE = /[/?#%]/;
+// (`'/ws/chat/' + roomName + '/'`): a name with `/` (or `\`, which a browser reads as one in a
+// ws: URL), `?`, `#` or `%` would open another room's socket (`q/../lobby` is the lobby's), or
+// none.
+const TUTORIAL_UNSAFE = /[/\\?#%]/;
 const TUTORIAL_UNSAFE_REASON = "The Channels tutorial's page cannot open a room whose name " +
-  "holds /, ?, # or %: its script puts the name into the socket's address as it is. The " +
+  "holds /, \\, ?, # or %: its script puts the name into the socket's address as it is. The " +
   "site's own room page, at /chat/<room>/, opens it.";
 
 function roomNotFound(

@@ -755,8 +755,9 @@ export class WebSocketConnection implements Connection {
     // (a client that closed first, its close frame crossing the server's decision, did).
     const asked = (this.#state & CLOSING) !== 0;
     const byServer = (this.#state & CLOSE_SENT) !== 0;
-    // Counted, as logged, under the server's code when the server closed it: a client that
-    // answers 1000, or drops the connection, must not hide a kick (1008, 1009, 1013).
+    // Counted, as logged, under the server's code once its close frame went: a client that
+    // answers 1000, or drops the connection, must not hide a kick (1008, 1009, 1013). A kick
+    // whose frame never went (the client's close came first) is counted as the client's close.
     // It was counted open once attached.
     if (this.#socket !== null) this.#meter.closed(byServer ? this.#closeCode : code);
     this.#batch?.discard();

@@ -173,6 +173,7 @@ function confirmEcho(frame) {
 function settleLost(shown) {
   if (settleAt === null || shown < settleAt) return;
   settleAt = null;
+  quietForHistory(false); // what follows is news to the reader, whatever came before
   for (const entry of unconfirmed.filter((entry) => entry.lost && !entry.settled)) {
     // Kept among the unconfirmed: bytes a dying network still delivered late would store it
     // after all, and its echo then takes this mark away (see `confirmEcho`).
@@ -200,6 +201,7 @@ function settleLost(shown) {
 
 /** Marks a send in the log as not sent, with why. */
 function showUnsent(text, error) {
+  quietForHistory(false); // read out, even right after the room's history
   const item = element("article", "chat-message chat-not-sent notice");
   item.dataset.state = error.maybeStored ? "unconfirmed" : "not-sent";
   // Its place in time: after the last message shown (see the ordering in addMessage).

@@ -244,6 +244,34 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
     },
   );
 
+  await step(
+    t,
+    "a send the connection lost is read out, even right after the history",
+    async () => {
+      await using server = await startTestServer();
+      await using proxy = startTcpProxy(server.port);
+      await using context = await newContext(browser);
+      const first = await openRoom(context, proxy.httpUrl("/chat/quiet/"));
+      await sendMessage(first, "old one");
+      await waitForMessage(first, "old one");
+      await first.close();
+      const page = await context.newPage();
+      await page.addInitScript({ content: RECORD_ANNOUNCEMENTS });
+      await page.goto(proxy.httpUrl("/chat/quiet/"));
+      await waitForState(page, "open");
+      await waitForMessage(page, "old one");
+      proxy.hold(); // the send goes nowhere, and no answer comes
+      await sendMessage(page, "typed into the void");
+      proxy.cut();
+      await page.locator("#chat-log .chat-not-sent").waitFor();
+      proxy.restore();
+      await page.locator("#chat-log .chat-not-sent[data-state=not-sent]").waitFor();
+      const heard = await announced(page);
+      assert(heard.some((text) => text.startsWith("Not confirmed")), JSON.stringify(heard));
+      assert(heard.some((text) => text.startsWith("Not sent")), JSON.stringify(heard));
+    },
+  );
+
   await step(t, "a form sent back with an error puts the focus where the error is", async () => {
     await using server = await startTestServer();
     await server.app.services.users.create("ada", PASSWORD);
