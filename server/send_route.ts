@@ -71,7 +71,7 @@ export interface SendRouteOptions {
  *
  * @example
  * ```ts
- * import { type AppRoute, type Config, sendRoutes } from "./mod.ts";
+ * import { type AppRoute, type Config, sendRoutes } from "@channels/deno";
  * function routes(config: Config): AppRoute[] {
  *   // A poll's votes sent by a job go into the poll's stream, so reconnecting clients get them.
  *   return sendRoutes(config, {
@@ -93,7 +93,7 @@ export function sendHandler(options: SendRouteOptions = {}): Handler {
     if (refused !== null) return refused;
     const body = await readBody(request, services.config.maxMessageBytes);
     if ("error" in body) return json(body.status ?? 400, { error: body.error });
-    if ("channel" in body) return await sendToChannel(services, body);
+    if ("channel" in body) return await sendToChannel(services, body, context.url.pathname);
     try {
       validateGroupName(body.group);
       validateEvent(body.event);
@@ -101,18 +101,19 @@ export function sendHandler(options: SendRouteOptions = {}): Handler {
     } catch (error) {
       return json(400, { error: (error as Error).message });
     }
-    const target = `"${body.group}"`;
+    // Named in a failure's warning as the group it went to (the app's rule may rename it).
+    let group = body.group;
     try {
       const taken = options.outside?.(body.group, body.event, services) ?? null;
       if (taken !== null && "refused" in taken) return json(400, { error: taken.refused });
-      const group = taken?.group ?? body.group;
+      group = taken?.group ?? body.group;
       if (taken?.stream !== undefined) {
         const retention = taken.retention === undefined ? {} : { retention: taken.retention };
         return json(200, await services.streams.publish(group, taken.stream, retention));
       }
       return json(200, await services.layer.groupSend(group, body.event));
     } catch (error) {
-      return failed(target, error);
+      return failed(`${context.url.pathname} to "${group}"`, error);
     }
   };
 }
@@ -136,10 +137,11 @@ async function refusedToken(request: Request, expected: string): Promise<Respons
 // What the layer refused with a `TypeError` is the request's fault (a name Channels does not
 // take, an event that is not plain data): 400, not to be retried. Anything else is the
 // server's or its storage's: 503.
+// `target`: where the send went, as its warning names it (`/_send/ to "chat.lobby"`).
 function failed(target: string, error: unknown): Response {
   const message = (error as Error).message;
   if (error instanceof TypeError) return json(400, { error: message });
-  log.warn(`The send endpoint's send to ${target} failed`, error);
+  log.warn(`${target} failed`, error);
   if (error instanceof PublishUnconfirmedError) {
     // Stored or not, nobody knows: a retry may store it twice.
     return json(503, { error: `Not confirmed: ${message}`, unconfirmed: true });
@@ -163,6 +165,7 @@ function validateCloseEvent(event: LayerEvent): void {
 async function sendToChannel(
   services: Services,
   body: { channel: string; event: LayerEvent },
+  path: string,
 ): Promise<Response> {
   try {
     if (isNamedChannel(body.channel)) validateNamedChannel(body.channel);
@@ -175,7 +178,7 @@ async function sendToChannel(
   try {
     return json(200, await services.layer.send(body.channel, body.event));
   } catch (error) {
-    return failed(`channel "${body.channel}"`, error);
+    return failed(`${path} to channel "${body.channel}"`, error);
   }
 }
 

@@ -4,8 +4,9 @@
  * is refused.
  */
 import { assertEquals } from "@std/assert";
-import { createApp, type OutsideSendRule, sendRoutes } from "../../mod.ts";
+import { createApp, InMemoryLayer, type OutsideSendRule, sendRoutes } from "../../mod.ts";
 import { createTestServices } from "../../testing.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const TOKEN = "send-token-for-tests";
 
@@ -55,5 +56,23 @@ Deno.test("without SEND_TOKEN an app's send endpoint does not exist", async () =
   const answer = await app.handle(post({ group: "news", event: { type: "note" } }));
   await answer.body?.cancel();
   assertEquals(answer.status, 404);
+  await app.close();
+});
+
+Deno.test("a send that failed is a 503, its warning naming the endpoint and the group it went to", async () => {
+  using captured = new CapturedLog();
+  const layer = new InMemoryLayer();
+  layer.groupSend = () => Promise.reject(new Error("the broker is away"));
+  await using services = await createTestServices({ sendToken: TOKEN, logLevel: "warn" }, {
+    layer,
+  });
+  const rename: OutsideSendRule = (group) => ({ group: group.toLowerCase() });
+  const app = createApp({ routes: sendRoutes(services.config, { outside: rename }), services });
+  const answer = await app.handle(post({ group: "News.Today", event: { type: "note" } }));
+  assertEquals([answer.status, (await answer.json()).error], [
+    503,
+    "Not sent: the broker is away",
+  ]);
+  await captured.waitFor(/WARN \/_send\/ to "news\.today" failed/);
   await app.close();
 });
