@@ -7,6 +7,7 @@ import {
   loadConfig,
   log,
   redisLingerIgnoredBecause,
+  secretsOnCommandLine,
   settingTypos,
   startWorkers,
   stopOnSignals,
@@ -30,6 +31,7 @@ log.setLevel(config.logLevel);
 for (const typo of settingTypos(Deno.args, Deno.env.toObject())) {
   log.warn(`Unknown setting ${typo}: it is ignored`);
 }
+for (const warning of secretsOnCommandLine(Deno.args)) log.warn(warning);
 const workers = config.workers > 1;
 // A signal while the Workers start stops the start: those that serve already close their
 // sockets, the streams are written, and the process exits (Deno's default would end it at once).

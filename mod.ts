@@ -104,6 +104,7 @@ export {
   type LayerKind,
   loadConfig,
   redisLingerIgnoredBecause,
+  secretsOnCommandLine,
   settingTypos,
 } from "./server/config.ts";
 export { formatAddr, log, type Logger, type LogLevel, type LogSink } from "./telemetry/log.ts";

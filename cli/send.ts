@@ -24,6 +24,7 @@ import {
   type LayerEvent,
   loadConfig,
   publishFromOutside,
+  secretsOnCommandLine,
   type SendResult,
   validateEvent,
   validateGroupName,
@@ -266,6 +267,7 @@ async function main(args: string[]): Promise<number> {
     console.error((error as Error).message);
     return 2;
   }
+  for (const warning of secretsOnCommandLine(request.configArgs)) console.error(warning);
   if (request.channel !== undefined) return await sendToChannel(config, request, request.channel);
   // Under LAYER=channels_redis a room's group is the Channels tutorial's `chat_<room>`.
   const naming = chatNaming({ channelsCompatible: isChannelsCompatible(config) });

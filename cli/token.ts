@@ -12,6 +12,7 @@ import {
   loadConfig,
   log,
   openBackends,
+  secretsOnCommandLine,
   TooManyTokensError,
 } from "../mod.ts";
 import { asksForHelp } from "./_help.ts";
@@ -39,7 +40,9 @@ export function parseTokenArgs(
   }
   const revokeAll = rest.includes("--revoke-all");
   const settings = rest.filter((arg) => arg !== "--revoke-all");
-  return { username, revokeAll, config: loadConfig(settings, env) };
+  const config = loadConfig(settings, env);
+  for (const warning of secretsOnCommandLine(settings)) log.warn(warning);
+  return { username, revokeAll, config };
 }
 
 /** Runs the command; resolves with the exit code. */

@@ -15,6 +15,7 @@ import {
   log,
   openBackends,
   runChannelWorkers,
+  secretsOnCommandLine,
 } from "../mod.ts";
 import { siteWorkers } from "../routes/workers.ts";
 import { asksForHelp, settingsHelp } from "./_help.ts";
@@ -53,6 +54,7 @@ async function main(args: string[]): Promise<number> {
     console.error(`Configuration error: ${(error as Error).message}`);
     return 2;
   }
+  for (const warning of secretsOnCommandLine(configArgs)) log.warn(warning);
   const router = siteWorkers(config);
   if (names.length === 0) {
     console.error(`${WORKER_USAGE} (channels: ${router.names.join(", ")})`);

@@ -60,6 +60,29 @@ export function settingTypos(args: string[], env: Env): string[] {
 }
 
 /**
+ * The warning for each flag in `args` that holds a password (`--redis-url
+ * redis://:secret@host`): anyone who lists the processes sees a command line, and `deno task`
+ * prints its whole command line first. The setting works; the environment is the place for it.
+ *
+ * @example
+ * ```ts
+ * for (const warning of secretsOnCommandLine(Deno.args)) log.warn(warning);
+ * ```
+ */
+export function secretsOnCommandLine(args: string[]): string[] {
+  const warnings: string[] = [];
+  for (const [flag, value] of parseFlags(args)) {
+    if (flag !== "redis-url" || typeof value !== "string") continue;
+    if (!/^[^/]*\/\/[^/@]*:[^/@]*@/.test(value)) continue;
+    warnings.push(
+      `Option --${flag} holds a password, which the process list (and deno task's echo of its ` +
+        "command) shows to anyone: set REDIS_URL in the environment instead",
+    );
+  }
+  return warnings;
+}
+
+/**
  * Reads the configuration from command-line flags, then environment variables, then the
  * defaults. Throws an `Error` that names the setting when a value is invalid. It only reads:
  * the log level, which is the whole process's, is the app's to set (`log.setLevel`).
@@ -92,7 +115,6 @@ function readConfig(
   known: Set<string>,
 ): Config {
   const flags = parseFlags(args);
-  refusePasswordInFlags(flags);
   const pick: SettingReader = (flag, name, bare) => {
     known.add(flag);
     const value = flags.get(flag);
@@ -148,21 +170,6 @@ function readConfig(
     throw new Error(`Unknown option --${unknown[0]}; the options are ${options}`);
   }
   return config;
-}
-
-// A URL's password on the command line is seen by anyone who lists the processes, and `deno task`
-// prints its whole command line first: refused, as `REDIS_PASSWORD` is read from the environment
-// only. The message never holds the URL.
-function refusePasswordInFlags(flags: Map<string, string | true>): void {
-  for (const flag of ["redis-url"]) {
-    const value = flags.get(flag);
-    if (typeof value === "string" && /^[^/]*\/\/[^/@]*:[^/@]*@/.test(value)) {
-      throw new Error(
-        `Option --${flag} holds a password, which the process list (and deno task's echo of ` +
-          "its command) shows to anyone: set REDIS_URL in the environment instead",
-      );
-    }
-  }
 }
 
 // Two hosts that one port cannot serve twice: the same however spelt (`[::1]`, `::1`), either
