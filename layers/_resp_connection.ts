@@ -55,6 +55,17 @@ export class UnansweredError extends Error {
   }
 }
 
+/**
+ * A command refused or dropped because the connection is down (lost, and reconnecting): Redis is
+ * away, not the command wrong (`storage/unavailable.ts` names it so, for a 503).
+ */
+export class RedisConnectionLostError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RedisConnectionLostError";
+  }
+}
+
 /** How a {@linkcode RespConnection} connects and how long it waits. */
 export interface RespConnectionOptions {
   /** Its name in logs and metrics, e.g. "streams". */
@@ -163,7 +174,9 @@ export class RespConnection implements RedisHealthSource {
     if (this.#closed || this.#closing !== undefined) {
       return Promise.reject(new Error("The connection is closed"));
     }
-    if (!this.up) return Promise.reject(new Error("connection lost; reconnecting"));
+    if (!this.up) {
+      return Promise.reject(new RedisConnectionLostError("connection lost; reconnecting"));
+    }
     return this.#send(args);
   }
 
@@ -359,7 +372,7 @@ export class RespConnection implements RedisHealthSource {
     try {
       conn.close();
     } catch { /* closed already */ }
-    this.#drop(new Error(`connection lost: ${error.message}`));
+    this.#drop(new RedisConnectionLostError(`connection lost: ${error.message}`));
     if (this.#closed || !retry || this.#connecting) return;
     if (this.lostSince === null) {
       this.lostSince = performance.now();

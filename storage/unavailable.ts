@@ -13,6 +13,10 @@ const CONNECTION_ERRORS = new Set([
   "SocketClosedUnexpectedlyError",
   "SocketTimeoutError",
   "ReconnectStrategyError",
+  // The streams' own Redis connection (`layers/_resp_connection.ts`): down, or lost with a
+  // command written and unanswered.
+  "RedisConnectionLostError",
+  "UnansweredError",
 ]);
 // The socket's own errors (Node's `code`), as node-redis passes them on.
 const NETWORK_CODES = new Set([

@@ -377,7 +377,7 @@ export class RedisStreams implements GroupStreams {
       if (script === "publish" && error instanceof UnansweredError) {
         throw new PublishUnconfirmedError(text, { cause: error });
       }
-      throw new Error(text);
+      throw new Error(text, { cause: error }); // a lost connection stays one (a 503, not a 500)
     }
   }
 }

@@ -4,6 +4,10 @@ import { streamConformance } from "./conformance.ts";
 import { RedisLayer } from "../../../layers/redis.ts";
 import { RedisStreams } from "../../../layers/streams/redis.ts";
 import { PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
+import { isBackendUnavailable } from "../../../storage/unavailable.ts";
+import { Communicator, createTestServices, testUpgrade } from "../../../testing.ts";
+import { createSite } from "../../../routes/mod.ts";
+import { CapturedLog } from "../../_support/captured_log.ts";
 import {
   redisAvailability,
   startRedisServer,
@@ -297,3 +301,30 @@ async function streamsOnPrivateRedis(name: string, options: { timeoutMs?: number
     },
   };
 }
+
+Deno.test({
+  name: "a read while Redis is away fails as a backend away (a 503 to a handshake), not as a bug",
+  ignore: !available,
+  fn: async () => {
+    using _log = new CapturedLog();
+    await using world = await streamsOnPrivateRedis("away");
+    const { server, streams, layer } = world;
+    await streams.publish("room", { type: "t", n: 1 });
+    await server.stop();
+    const error = await assertRejects(() => streams.latest("room", 10));
+    assert(isBackendUnavailable(error), `not told apart: ${error}`);
+    // A chat socket's handshake reads the room's history: it is refused with 503, counted so.
+    await using services = await createTestServices({}, { layer, streams });
+    const app = createSite(services, { upgrade: testUpgrade });
+    const comm = new Communicator(app, "/ws/chat/room/");
+    const refused = await assertRejects(() => comm.connect());
+    assertMatch(String(refused), /refused with 503/);
+    const metrics = services.metrics.render();
+    assertMatch(
+      metrics,
+      /channels_handshakes_refused_total\{route="\/ws\/chat\/:room\/",reason="unavailable"\} 1/,
+    );
+    await app.close();
+    await server.restart();
+  },
+});
