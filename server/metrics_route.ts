@@ -9,7 +9,7 @@ import type { Handler } from "./context.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../telemetry/metrics.ts";
 import { logReason } from "./log_reason.ts";
-import { bearerToken, sameSecret } from "./_bearer.ts";
+import { bearerToken, sameSecret, warnRefusedToken } from "./_bearer.ts";
 import { type AppRoute, page } from "./routes.ts";
 
 /** Where the metrics are served. */
@@ -53,6 +53,7 @@ export function metricsHandler(token: string): Handler {
       return logReason(missing, "no bearer token");
     }
     if (!await sameSecret(given, token)) {
+      warnRefusedToken(context.services, METRICS_PATH, context.client);
       // RFC 6750 §3.1: a token that is not valid is 401 too, and the challenge says so.
       const invalid = plain(401, "The token is not valid", {
         "www-authenticate": 'Bearer realm="metrics", error="invalid_token"',

@@ -31,7 +31,7 @@ import { log } from "../telemetry/log.ts";
 import { logReason } from "./log_reason.ts";
 import { readBodyText } from "./request_body.ts";
 import { type AppRoute, page } from "./routes.ts";
-import { bearerToken, sameSecret } from "./_bearer.ts";
+import { bearerToken, sameSecret, warnRefusedToken } from "./_bearer.ts";
 
 /** The path of the endpoint unless another is given. */
 export const SEND_PATH = "/_send/";
@@ -89,7 +89,7 @@ export function sendRoutes(config: Config, options: SendRouteOptions = {}): AppR
 export function sendHandler(options: SendRouteOptions = {}): Handler {
   return async (request, context) => {
     const { services } = context;
-    const refused = await refusedToken(request, services.config.sendToken);
+    const refused = await refusedToken(request, services.config.sendToken, context);
     if (refused !== null) return refused;
     const body = await readBody(request, services.config.maxMessageBytes);
     if ("error" in body) return json(body.status ?? 400, { error: body.error });
@@ -118,7 +118,11 @@ export function sendHandler(options: SendRouteOptions = {}): Handler {
   };
 }
 
-async function refusedToken(request: Request, expected: string): Promise<Response | null> {
+async function refusedToken(
+  request: Request,
+  expected: string,
+  context: { url: URL; client: string; services: Services },
+): Promise<Response | null> {
   const given = bearerToken(request);
   if (given === null) {
     return json(401, { error: "Authorization: Bearer <SEND_TOKEN> is required" }, {
@@ -126,6 +130,7 @@ async function refusedToken(request: Request, expected: string): Promise<Respons
     });
   }
   if (expected === "" || !await sameSecret(given, expected)) {
+    warnRefusedToken(context.services, context.url.pathname, context.client);
     // RFC 6750 §3.1: a token that is not valid is 401 too, and the challenge says so.
     return json(401, { error: "The token is not valid" }, {
       "www-authenticate": 'Bearer realm="send", error="invalid_token"',
