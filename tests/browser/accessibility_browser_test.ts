@@ -4,7 +4,7 @@
  * invalid field that says so (3.3.1), and right-to-left text laid out as such.
  */
 import { assert, assertEquals } from "@std/assert";
-import type { Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { startTestServer } from "../_support/server.ts";
 import {
   browserTest,
@@ -49,6 +49,29 @@ const RECORD_ANNOUNCEMENTS = `(() => {
 
 async function announced(page: Page): Promise<string[]> {
   return await page.evaluate("globalThis.announced") as string[];
+}
+
+/**
+ * A page that joins the room at `url` once `history` was said there, recording from its start
+ * what a screen reader would be told (`announced`).
+ */
+async function joinAfterHistory(
+  context: BrowserContext,
+  url: string,
+  history: string[],
+): Promise<Page> {
+  const first = await openRoom(context, url);
+  for (const text of history) {
+    await sendMessage(first, text);
+    await waitForMessage(first, text);
+  }
+  await first.close();
+  const page = await context.newPage();
+  await page.addInitScript({ content: RECORD_ANNOUNCEMENTS });
+  await page.goto(url);
+  await waitForState(page, "open");
+  await waitForMessage(page, history.at(-1)!);
+  return page;
 }
 
 // Runs in the page: every visible text's contrast with what is behind it, and every text
@@ -202,17 +225,10 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
       await using server = await startTestServer();
       await using proxy = startTcpProxy(server.port);
       await using context = await newContext(browser);
-      const first = await openRoom(context, proxy.httpUrl("/chat/heard/"));
-      for (const text of ["old one", "old two"]) {
-        await sendMessage(first, text);
-        await waitForMessage(first, text);
-      }
-      await first.close();
-      const page = await context.newPage();
-      await page.addInitScript({ content: RECORD_ANNOUNCEMENTS });
-      await page.goto(proxy.httpUrl("/chat/heard/"));
-      await waitForState(page, "open");
-      await waitForMessage(page, "old two");
+      const page = await joinAfterHistory(context, proxy.httpUrl("/chat/heard/"), [
+        "old one",
+        "old two",
+      ]);
       await sendMessage(page, "a new one");
       await waitForMessage(page, "a new one");
       const heard = await announced(page);
@@ -251,15 +267,7 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
       await using server = await startTestServer();
       await using proxy = startTcpProxy(server.port);
       await using context = await newContext(browser);
-      const first = await openRoom(context, proxy.httpUrl("/chat/quiet/"));
-      await sendMessage(first, "old one");
-      await waitForMessage(first, "old one");
-      await first.close();
-      const page = await context.newPage();
-      await page.addInitScript({ content: RECORD_ANNOUNCEMENTS });
-      await page.goto(proxy.httpUrl("/chat/quiet/"));
-      await waitForState(page, "open");
-      await waitForMessage(page, "old one");
+      const page = await joinAfterHistory(context, proxy.httpUrl("/chat/quiet/"), ["old one"]);
       proxy.hold(); // the send goes nowhere, and no answer comes
       await sendMessage(page, "typed into the void");
       proxy.cut();
