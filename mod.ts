@@ -182,7 +182,7 @@ export {
   clientRoutes,
   DEFAULT_CLIENT_PATH,
 } from "./server/client_files.ts";
-export { readBodyText } from "./server/request_body.ts";
+export { BODY_IDLE_MS, BodyCutShortError, readBodyText } from "./server/request_body.ts";
 export {
   type OutsideSend,
   type OutsideSendRule,
@@ -267,6 +267,7 @@ export {
   isValid,
   MAX_USERNAME_LENGTH,
   MIN_PASSWORD_LENGTH,
+  NULL_CHARACTERS,
   type SignUpErrors,
   signUpErrors,
   type SignUpInput,

@@ -135,12 +135,18 @@ export function signUpErrors(input: SignUpInput, reserved: readonly string[] = [
   // instance its valid fields built: an invalid one, 16,000 parts long, would cost the event
   // loop seconds for a form refused anyway.
   errors.password1 = passwordErrors(input.password1, errors.username.length === 0 ? username : "");
+  // Django's `ProhibitNullCharactersValidator`: a password hash pads its key with zeros, so
+  // "pw" and "pw\0" would be one password.
+  if (input.password1.includes("\0")) errors.password1.unshift(NULL_CHARACTERS);
   if (input.password2 === "") errors.password2.push("This field is required.");
   else if (input.password1 !== input.password2) {
     errors.password2.push("The two password fields didn’t match.");
   }
   return errors;
 }
+
+/** Django's message for a field holding a NUL character. */
+export const NULL_CHARACTERS = "Null characters are not allowed.";
 
 /** True when no field has an error. */
 export function isValid(errors: SignUpErrors): boolean {

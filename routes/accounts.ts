@@ -18,6 +18,7 @@ import {
   log,
   logReason,
   newCsrfSecret,
+  NULL_CHARACTERS,
   page,
   pageAccount,
   readCookies,
@@ -107,6 +108,8 @@ export const logInSubmit: Handler = async (request, context) => {
   if (username === "" || password === "") {
     return logReason(await again(400, BAD_CREDENTIALS), "username or password missing");
   }
+  // No account's password holds one (sign-up refuses it), and a hash would take "pw\0" for "pw".
+  if (password.includes("\0")) return logReason(await again(400, BAD_CREDENTIALS), NULL_CHARACTERS);
   const attempt = await throttle.begin(username, clientHost(context.client));
   if ("retryAfterSeconds" in attempt) {
     const minutes = Math.ceil(attempt.retryAfterSeconds / 60);

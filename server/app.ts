@@ -24,6 +24,7 @@ import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
+import { BodyCutShortError } from "./request_body.ts";
 import { type Closable, closeOwned, DRAIN_LINGER_MS, drainApp } from "./_app_drain.ts";
 
 export { type Closable, DRAIN_LINGER_MS };
@@ -247,6 +248,13 @@ async function run(
   try {
     response = await handler(request, context);
   } catch (error) {
+    // The client's failure, not a bug: one access line says so.
+    if (error instanceof BodyCutShortError) {
+      return logReason(
+        errorPage(400, "Bad Request", "The request body was cut short."),
+        error.message,
+      );
+    }
     if (isBackendUnavailable(error)) {
       // Not a bug: what it needs is away for now (Redis restarting, a full disk). One line.
       log.warn(

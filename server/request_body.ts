@@ -10,19 +10,51 @@
  */
 
 /**
- * The body as UTF-8 text, or `null` once it is over `maxBytes` (declared or actual); the rest
- * of it is then not read. A request without a body gives `""`.
+ * How long a body may send nothing before it is given up on (nginx's `client_body_timeout`
+ * waits 60 s): a client that stops half-way must not hold its request, and its memory, for good.
  */
-export async function readBodyText(request: Request, maxBytes: number): Promise<string | null> {
+export const BODY_IDLE_MS = 60_000;
+
+/**
+ * The client stopped before its body was whole (a lost connection, a cut upload, nothing sent
+ * for {@linkcode BODY_IDLE_MS}): the client's failure, answered 400 by the app, not a bug.
+ */
+export class BodyCutShortError extends Error {
+  /** An error whose message says how the body ended. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BodyCutShortError";
+  }
+}
+
+/**
+ * The body as UTF-8 text, or `null` once it is over `maxBytes` (declared or actual); the rest
+ * of it is then not read. A request without a body gives `""`. Rejects with a
+ * {@linkcode BodyCutShortError} when the body stops before its end, or sends nothing for
+ * `idleMs` (default {@linkcode BODY_IDLE_MS}).
+ */
+export async function readBodyText(
+  request: Request,
+  maxBytes: number,
+  options: { idleMs?: number } = {},
+): Promise<string | null> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) return null;
   if (request.body === null) return "";
+  const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of request.body) {
-    total += chunk.byteLength;
-    if (total > maxBytes) return null; // leaving the loop cancels the rest of the body
-    chunks.push(chunk);
+  try {
+    for (;;) {
+      const { done, value } = await readWithin(reader, options.idleMs ?? BODY_IDLE_MS);
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) return null;
+      chunks.push(value);
+    }
+  } finally {
+    // What was not read (a body over the limit, one given up on) is not read at all.
+    reader.cancel().catch(() => {});
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
@@ -31,4 +63,28 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     offset += chunk.byteLength;
   }
   return new TextDecoder().decode(bytes);
+}
+
+// One read of the body, or a `BodyCutShortError` when it fails or sends nothing for `idleMs`.
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  idleMs: number,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new BodyCutShortError(`the request body sent nothing for ${idleMs / 1000} s`)),
+      idleMs,
+    );
+  });
+  try {
+    return await Promise.race([reader.read(), idle]);
+  } catch (error) {
+    if (error instanceof BodyCutShortError) throw error;
+    throw new BodyCutShortError(`the request body was cut short: ${(error as Error).message}`, {
+      cause: error,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -432,3 +432,23 @@ Deno.test("accounts survive a server restart", async () => {
   await client.logIn("ada", PASSWORD);
   assert(client.jar.get("sessionid"));
 });
+
+Deno.test("a password holding a NUL is refused at sign-up, and no password with one logs in", async () => {
+  await using server = await startTestServer();
+  const client = new WebClient(server.url);
+  const withNul = `${PASSWORD}\u0000`;
+  const refused = await client.submit("/sign_up/", {
+    username: "ada",
+    password1: withNul,
+    password2: withNul,
+  });
+  assertEquals(refused.status, 400);
+  assertStringIncludes(await refused.text(), "Null characters are not allowed.");
+  assertEquals(await server.app.services.users.find("ada"), null, "stored all the same");
+  // An account made without it: the same password and a NUL is not its password.
+  await server.app.services.users.create("grace", PASSWORD);
+  const logIn = await client.submit("/log_in/", { username: "grace", password: withNul });
+  assertEquals(logIn.status, 400);
+  await logIn.body?.cancel();
+  assertFalse(client.jar.get("sessionid"));
+});

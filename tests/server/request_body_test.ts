@@ -1,5 +1,8 @@
-import { assertEquals } from "@std/assert";
-import { readBodyText } from "../../server/request_body.ts";
+import { assertEquals, assertRejects } from "@std/assert";
+import { BodyCutShortError, readBodyText } from "../../server/request_body.ts";
+import { createApp, page } from "../../mod.ts";
+import { createTestServices } from "../../testing.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 function post(body: BodyInit | null, headers: HeadersInit = {}): Request {
   return new Request("http://localhost/", { method: "POST", body, headers });
@@ -66,4 +69,56 @@ Deno.test("a streamed body (no Content-Length) is refused one byte over the limi
     });
   assertEquals(await readBodyText(streamed("x".repeat(11)), 10), null);
   assertEquals(await readBodyText(streamed("x".repeat(10)), 10), "x".repeat(10));
+});
+
+Deno.test("a body that stops mid-way, or sends nothing for too long, is the client's failure", async () => {
+  const failing = new Request("http://localhost/log_in/", {
+    method: "POST",
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("username=a"));
+        controller.error(new Error("unexpected EOF while reading HTTP/1 body"));
+      },
+    }),
+  });
+  await assertRejects(() => readBodyText(failing, 1000), BodyCutShortError, "cut short");
+  const stalled = new Request("http://localhost/log_in/", {
+    method: "POST",
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("username=a")); // then nothing, for good
+      },
+    }),
+  });
+  await assertRejects(
+    () => readBodyText(stalled, 1000, { idleMs: 50 }),
+    BodyCutShortError,
+    "sent nothing for 0.05 s",
+  );
+});
+
+Deno.test("a page whose request body was cut short answers 400 with one line, no error logged", async () => {
+  using captured = new CapturedLog();
+  await using services = await createTestServices({ logLevel: "info" });
+  const app = createApp({
+    routes: [page("POST", "/upload/", async (request) => {
+      await readBodyText(request, 1000);
+      return new Response("stored");
+    })],
+    services,
+  });
+  const request = new Request("http://localhost/upload/", {
+    method: "POST",
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.error(new Error("connection reset"));
+      },
+    }),
+  });
+  const answer = await app.handle(request);
+  await answer.body?.cancel();
+  assertEquals(answer.status, 400);
+  await captured.waitFor(/^HTTP POST \/upload\/ 400 .*\(the request body was cut short: /);
+  assertEquals(captured.lines.filter((line) => / ERROR /.test(line)), []);
+  await app.close();
 });
