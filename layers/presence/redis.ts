@@ -24,6 +24,7 @@
  * restart that lost the data, this process writes its connections back as soon as it has
  * reconnected.
  */
+import { RedisClock } from "./_redis_clock.ts";
 import type { GroupLayer } from "../layer.ts";
 import {
   type PresenceBackend,
@@ -79,6 +80,8 @@ export class RedisPresenceBackend implements PresenceBackend {
   #ttlMs: number;
   /** Keeps this process's connections alive. */
   #heartbeat: PresenceHeartbeat;
+  /** The time every process scores and sweeps by: Redis's (`_redis_clock.ts`). */
+  #clock: RedisClock;
   #closed = false;
 
   private constructor(client: RedisClient, options: RedisPresenceOptions) {
@@ -87,6 +90,10 @@ export class RedisPresenceBackend implements PresenceBackend {
     this.#prefix = isRedisCluster(redisTarget(options)) ? `{${base}}` : base;
     this.#ttlMs = options.ttlMs ?? 15_000;
     this.#heartbeat = new PresenceHeartbeat(this.#ttlMs, (mine) => this.#beat(mine));
+    // On the node of the presence keys (a Cluster's too: the script names one of them).
+    this.#clock = new RedisClock(() =>
+      this.#client.eval("return redis.call('TIME')", { keys: [this.#topicsKey()], arguments: [] })
+    );
   }
 
   /** Connects; rejects with the target in the message when Redis cannot be reached. */
@@ -100,7 +107,9 @@ export class RedisPresenceBackend implements PresenceBackend {
         if (backend !== null) void backend.#heartbeat.beatNow();
       },
     });
-    return backend = new RedisPresenceBackend(client, options);
+    backend = new RedisPresenceBackend(client, options);
+    await backend.#clock.sync();
+    return backend;
   }
 
   /** Records a connection. */
@@ -119,7 +128,7 @@ export class RedisPresenceBackend implements PresenceBackend {
       entry.ids.push(connectionId);
       byUser.set(key, entry);
     }
-    const now = Date.now();
+    const now = this.#clock.now();
     await Promise.all(
       [...byUser.values()].map(({ topic, username, ids }) =>
         this.#removeOf(topic, username, ids, now)
@@ -130,7 +139,7 @@ export class RedisPresenceBackend implements PresenceBackend {
   /** Which of `usernames` have a live connection in `topic`. */
   async onlineAmong(usernames: readonly string[], topic?: string): Promise<Set<string>> {
     if (usernames.length === 0) return new Set();
-    const now = Date.now();
+    const now = this.#clock.now();
     const multi = this.#client.multi();
     for (const username of usernames) multi.zCount(this.#userKey(topic, username), now, "+inf");
     const counts = await multi.exec() as unknown as number[];
@@ -140,13 +149,13 @@ export class RedisPresenceBackend implements PresenceBackend {
   /** Every user with a live connection in `topic`. */
   async online(topic?: string): Promise<string[]> {
     const key = this.#onlineKey(topic);
-    const candidates = await this.#client.zRangeByScore(key, Date.now(), "+inf");
+    const candidates = await this.#client.zRangeByScore(key, this.#clock.now(), "+inf");
     return [...await this.onlineAmong(candidates, topic)];
   }
 
   /** Every live connection in `topic`. */
   async list(topic: string = SITE_TOPIC): Promise<TrackedConnection[]> {
-    const now = Date.now();
+    const now = this.#clock.now();
     const connections: TrackedConnection[] = [];
     for (const username of await this.online(topic)) {
       const ids = await this.#client.zRangeByScore(this.#userKey(topic, username), now, "+inf");
@@ -176,6 +185,7 @@ export class RedisPresenceBackend implements PresenceBackend {
   /** Refreshes this process's connections, then sweeps those of processes that died. */
   async #beat(mine: TrackedConnection[]): Promise<ExpiredUsers> {
     if (!isRedisReady(this.#client)) return new Map();
+    await this.#clock.sync();
     await this.#write(mine);
     return await this.#sweep();
   }
@@ -185,7 +195,7 @@ export class RedisPresenceBackend implements PresenceBackend {
   // 2,000, and cost both processes more than their chat traffic between two refreshes.
   async #write(connections: TrackedConnection[]): Promise<void> {
     if (connections.length === 0) return;
-    const expiry = Date.now() + this.#ttlMs;
+    const expiry = this.#clock.now() + this.#ttlMs;
     const byTopic = new Map<string, { users: Map<string, string[]>; meta: [string, string][] }>();
     for (const { username, connectionId, meta, topic = SITE_TOPIC } of connections) {
       let entry = byTopic.get(topic);
@@ -215,7 +225,7 @@ export class RedisPresenceBackend implements PresenceBackend {
 
   /** Users whose every connection in a topic expired: removed here, and returned by topic. */
   async #sweep(): Promise<ExpiredUsers> {
-    const now = Date.now();
+    const now = this.#clock.now();
     const gone: ExpiredUsers = new Map();
     let count = 0;
     const topics = await this.#client.zRange(this.#topicsKey(), 0, -1);

@@ -122,3 +122,51 @@ Deno.test({
     }
   },
 });
+
+// A process whose wall clock runs `skew` ahead (libfaketime): it opens presence on `prefix`,
+// prints the users it sees online, tracks `username`, and exits without a word (a crash).
+async function skewedProcess(prefix: string, skew: string, username: string): Promise<string[]> {
+  const backend = new URL("../../../layers/presence/redis.ts", import.meta.url).href;
+  const script = `
+    import { RedisPresenceBackend } from ${JSON.stringify(backend)};
+    const backend = await RedisPresenceBackend.open({ url: ${JSON.stringify(redis!.url)},
+      prefix: ${JSON.stringify(prefix)} });
+    console.log(JSON.stringify(await backend.online()));
+    await backend.add({ username: ${JSON.stringify(username)}, connectionId: "c1", meta: {} });
+    Deno.exit(0);
+  `;
+  const config = new URL("../../../deno.json", import.meta.url).pathname;
+  const { stdout, stderr, success } = await new Deno.Command("faketime", {
+    args: ["-f", skew, Deno.execPath(), "eval", "--config", config, script],
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert(success, new TextDecoder().decode(stderr));
+  const lines = new TextDecoder().decode(stdout).trim().split("\n");
+  return JSON.parse(lines.at(-1)!);
+}
+
+Deno.test({
+  name: "presence redis: processes whose clocks disagree by minutes agree on who is online",
+  ignore: !available,
+  fn: async () => {
+    const prefix = uniquePrefix("presence-skew");
+    const here = await RedisPresenceBackend.open({ url: redis!.url, prefix, ttlMs: 15_000 });
+    const client = createClient({ url: redis!.url });
+    await client.connect();
+    try {
+      await here.add({ username: "ada", connectionId: "a1", meta: {} });
+      // Five minutes ahead, it still sees ada, whose expiry this process wrote.
+      assertEquals(await skewedProcess(prefix, "+300s", "bob"), ["ada"]);
+      // Bob's connection expires by Redis's clock, not 5 minutes late: no ghost for so long.
+      const [seconds] = (await client.sendCommand(["TIME"]) as string[]).map(Number);
+      const expiry = Number(await client.zScore(`${prefix}:presence:user:bob`, "c1"));
+      const late = expiry - seconds * 1000;
+      assert(late > 0 && late <= 16_000, `bob expires ${late} ms after Redis's now`);
+      // And a process five minutes behind sees both (bob until his TTL).
+      assertEquals((await skewedProcess(prefix, "-300s", "eve")).sort(), ["ada", "bob"]);
+    } finally {
+      await client.close();
+      await here.close();
+    }
+  },
+});
