@@ -26,6 +26,7 @@
  *   and made again: an answer that did not come in time says the connection cannot be trusted.
  * - At most {@linkcode MAX_WAITING} commands wait for their answer; more reject at once.
  */
+import { RedisConnectionLostError, UnansweredError } from "./_resp_errors.ts";
 import { type RedisHealthSource, trackRedisConnection } from "../storage/redis_health.ts";
 import { redactUrl, withTimeout } from "../storage/redis_connection.ts";
 import { log } from "../telemetry/log.ts";
@@ -43,28 +44,6 @@ const LINGER_TIMER_FACTOR = 2;
 /** After a hold its timer ended, this many writes go unheld before the linger tries again. */
 export const UNHELD_AFTER_TIMED_HOLD = 32;
 const encoder = new TextEncoder();
-
-/**
- * A command that was written, or may have been, whose answer will not come (the connection was
- * lost or closed, or the answer was late): Redis may have run it.
- */
-export class UnansweredError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "UnansweredError";
-  }
-}
-
-/**
- * A command refused or dropped because the connection is down (lost, and reconnecting): Redis is
- * away, not the command wrong (`storage/unavailable.ts` names it so, for a 503).
- */
-export class RedisConnectionLostError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "RedisConnectionLostError";
-  }
-}
 
 /** How a {@linkcode RespConnection} connects and how long it waits. */
 export interface RespConnectionOptions {

@@ -19,7 +19,8 @@ import {
   ErrorReply,
   RootNodesUnavailableError,
 } from "redis";
-import { RespConnection, UnansweredError } from "../_resp_connection.ts";
+import { RespConnection } from "../_resp_connection.ts";
+import { UnansweredError } from "../_resp_errors.ts";
 import {
   closeRedis,
   connectRedis,

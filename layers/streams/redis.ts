@@ -45,7 +45,7 @@ import { eventJson, freezeEvent, holdsBytes, jsonWithoutBytes } from "../event_j
 import { Histogram } from "../../telemetry/metrics.ts";
 import { groupChannel, groupMessageOpening } from "../redis_wire.ts";
 import { RedisLayer } from "../redis.ts";
-import { UnansweredError } from "../_resp_connection.ts";
+import { UnansweredError } from "../_resp_errors.ts";
 import { stableHash36 } from "../../storage/store.ts";
 import {
   describeRedisForm,

@@ -8,9 +8,9 @@ import { encodeCommand, parse, type RespReply } from "../../layers/_resp_codec.t
 import {
   MAX_WAITING,
   RespConnection,
-  UnansweredError,
   UNHELD_AFTER_TIMED_HOLD,
 } from "../../layers/_resp_connection.ts";
+import { UnansweredError } from "../../layers/_resp_errors.ts";
 import { redisHealth } from "../../storage/redis_health.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
 import { CapturedLog } from "../_support/captured_log.ts";

@@ -4,7 +4,8 @@
  */
 import { assert, assertInstanceOf, assertRejects } from "@std/assert";
 import { nodeRedisScriptRunner } from "../../../layers/streams/_script_runner.ts";
-import { RespConnection, UnansweredError } from "../../../layers/_resp_connection.ts";
+import { RespConnection } from "../../../layers/_resp_connection.ts";
+import { UnansweredError } from "../../../layers/_resp_errors.ts";
 import { connectRedis } from "../../../storage/redis_connection.ts";
 import { redisAvailability, startRedisServer } from "../../_support/redis.ts";
 import { startTcpProxy } from "../../_support/tcp_proxy.ts";
