@@ -9,10 +9,8 @@
 import { type AppRoute, type Config, type OutsideSendRule, sendRoutes } from "../mod.ts";
 import { canonicalGroup, chatNaming, storedFromOutside } from "../consumers/chat_rooms.ts";
 
-export { SEND_PATH } from "../mod.ts";
-
-/** What of an event sent from outside the chat takes: a chat message to a room is stored. */
-export const chatOutsideSend: OutsideSendRule = (asked, event, services) => {
+// What of an event sent from outside the chat takes: a chat message to a room is stored.
+const chatOutsideSend: OutsideSendRule = (asked, event, services) => {
   const naming = chatNaming(services.layer);
   const group = canonicalGroup(naming, asked);
   const stored = storedFromOutside(naming, group, event);

@@ -19,8 +19,8 @@ export async function sameSecret(given: string, expected: string): Promise<boole
   return timingSafeEqual(await digest(given), await digest(expected));
 }
 
-/** How often a wrong token to one endpoint is warned about: the rest are counted meanwhile. */
-export const REFUSED_TOKEN_WARNING_MS = 60_000;
+// How often a wrong token to one endpoint is warned about: the rest are counted meanwhile.
+const REFUSED_TOKEN_WARNING_MS = 60_000;
 
 // By app (its services), then by endpoint path (a handful): when its last warning was written,
 // and the refusals since.
