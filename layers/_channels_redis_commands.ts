@@ -44,7 +44,10 @@ export class RedisCommands {
       return await withTimeout(command, this.settings.commandTimeoutMs, "no answer in time");
     } catch (error) {
       const shownUrl = redactUrl(this.settings.url);
-      throw new Error(`Redis at ${shownUrl} is unreachable: ${(error as Error).message}`);
+      // The cause kept: an unavailable backend is a 503 to a page or a handshake, not a 500.
+      throw new Error(`Redis at ${shownUrl} is unreachable: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 }

@@ -16,6 +16,7 @@
  */
 import { closeRedis, type RedisClient, withTimeout } from "../storage/redis_connection.ts";
 import { log } from "../telemetry/log.ts";
+import { describeError } from "../storage/_redis_connection_machine.ts";
 
 /** How long a listener's registry entry lives without a heartbeat (default 15 s). */
 export const LISTENER_EXPIRY_MS = 15_000;
@@ -197,10 +198,10 @@ export class QueueReader<T> {
   async #run(): Promise<void> {
     let failures = 0;
     while (!this.#stopped) {
+      let message: T | null;
       try {
-        const message = await this.#options.pop(this.#client);
+        message = await this.#options.pop(this.#client);
         failures = 0;
-        if (message !== null && !this.#stopped) this.#options.take(message);
       } catch (error) {
         if (this.#stopped) return;
         if (failures++ === 0) {
@@ -208,6 +209,14 @@ export class QueueReader<T> {
         }
         const backoff = Math.min(100 * 2 ** Math.min(failures, 5), MAX_BACKOFF_MS);
         await new Promise((resolve) => setTimeout(resolve, backoff));
+        continue;
+      }
+      if (message === null || this.#stopped) continue;
+      try {
+        this.#options.take(message);
+      } catch (error) {
+        // Taken off the queue, so lost: said so, not taken for a read that failed and retried.
+        log.warn(`Dropped a message taken from ${this.#options.name}: ${describeError(error)}`);
       }
     }
   }

@@ -25,7 +25,8 @@ import {
   redisTarget,
 } from "../storage/redis_connection.ts";
 import { encodeGroupMessage, groupChannel } from "./redis_wire.ts";
-import type { LayerEvent } from "./layer.ts";
+import { type LayerEvent, validateEvent, validateGroupName } from "./layer.ts";
+import { checkedEventJson } from "./event_json.ts";
 
 /** How a Redis layer connects: `url` for one server, or `form` for Sentinels or a Cluster. */
 export interface RedisLayerOptions {
@@ -80,6 +81,10 @@ export async function publishToGroup(
   group: string,
   event: LayerEvent,
 ): Promise<number> {
+  // Refused here, as a server's group send refuses it: the servers would each drop it.
+  validateGroupName(group);
+  validateEvent(event);
+  checkedEventJson(event);
   const target = redisTarget(options);
   // Its PUBLISH written before a lost master may have run: sent again, it would deliver twice.
   const client = await connectRedis(target, {

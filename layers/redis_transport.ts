@@ -37,6 +37,7 @@ import {
   processChannel,
 } from "./redis_wire.ts";
 import { log } from "../telemetry/log.ts";
+import { describeError } from "../storage/_redis_connection_machine.ts";
 
 /** Everything {@linkcode RedisTransport} needs, defaults filled in. */
 export interface RedisTransportOptions {
@@ -265,7 +266,10 @@ export class RedisTransport implements Transport {
       return await withTimeout(command, this.#options.publishTimeoutMs, "no answer in time");
     } catch (error) {
       const shown = describeRedisForm(this.#options.target);
-      throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`);
+      // The cause kept: an unavailable backend is a 503 to a page or a handshake, not a 500.
+      throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -281,7 +285,10 @@ export class RedisTransport implements Transport {
       );
     } catch (error) {
       const shown = describeRedisForm(this.#options.target);
-      throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`);
+      // The cause kept: an unavailable backend is a 503 to a page or a handshake, not a 500.
+      throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -359,7 +366,13 @@ export class RedisTransport implements Transport {
       return;
     }
     const group = channel.slice(groupChannel(this.#options.prefix, "").length);
-    this.#inbox?.groupEvent(group, decoded.event, decoded.origin);
+    try {
+      this.#inbox?.groupEvent(group, decoded.event, decoded.origin);
+    } catch (error) {
+      // Refused before any member got it (nested too deep, say). Thrown here, it would reach
+      // the Redis client's listener, which drops the subscriber connection and what follows.
+      warnRefusedMessage(channel, error);
+    }
   }
 
   #receiveChannel(message: string): void {
@@ -368,6 +381,15 @@ export class RedisTransport implements Transport {
       log.warn(`Ignored a malformed message on this process's channel`);
       return;
     }
-    this.#inbox?.channelEvent(decoded.channel, decoded.event);
+    try {
+      this.#inbox?.channelEvent(decoded.channel, decoded.event);
+    } catch (error) {
+      warnRefusedMessage(this.#ownChannel, error);
+    }
   }
+}
+
+/** One line for a message from Redis that the layer refused: which channel, and why. */
+function warnRefusedMessage(channel: string, error: unknown): void {
+  log.warn(`Ignored a message on ${channel}: ${describeError(error)}`);
 }

@@ -239,8 +239,7 @@ export class WebSocketConnection implements Connection {
   /** Wires an upgraded socket to this connection. */
   attach(socket: SocketLike): void {
     this.#socket = socket;
-    const failure = consumerFailures.get(this);
-    if (failure !== undefined) consumerFailures.set(socket, failure);
+    if (consumerFailures.has(this)) consumerFailures.set(socket, consumerFailures.get(this));
     const unhandled = unhandledEvents.get(this);
     if (unhandled !== undefined) unhandledEvents.set(socket, unhandled);
     if (this.#batch !== null) this.#batch.socket = socket;

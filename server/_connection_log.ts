@@ -13,7 +13,9 @@ import type { SocketLike } from "./_socket.ts";
 
 /** Logs a hook's failure, on which the socket closes with 1011. */
 export function logConsumerFailure(scope: Scope, error: unknown): void {
-  log.error(`Consumer failed on ${scope.path} [${scope.client}]; closing with 1011`, error);
+  const message = `Consumer failed on ${scope.path} [${scope.client}]; closing with 1011`;
+  // `throw undefined` is a failure too, and the line must not read as one without a cause.
+  log.error(error === undefined ? `${message}: it threw undefined` : message, error);
 }
 
 /** Warns of frames sent before the socket opened that its queue (`bytes` long) could not hold. */

@@ -17,6 +17,8 @@ const CONNECTION_ERRORS = new Set([
   // command written and unanswered.
   "RedisConnectionLostError",
   "UnansweredError",
+  // A command bounded in time (`with_timeout.ts`) that got no answer.
+  "NoAnswerInTimeError",
 ]);
 // The socket's own errors (Node's `code`), as node-redis passes them on.
 const NETWORK_CODES = new Set([

@@ -25,10 +25,11 @@ let source = "";
 
 function emit(level: LogLevel, message: string, error?: unknown): void {
   if (ORDER[level] < threshold) return;
+  // Anything may be thrown: a plain object is shown as itself, not as "[object Object]".
   const detail = error instanceof Error
     ? `: ${error.stack ?? error.message}`
-    : error
-    ? `: ${error}`
+    : error !== undefined
+    ? `: threw ${Deno.inspect(error, { depth: 2, breakLength: Infinity })}, not an Error`
     : "";
   sink(`${new Date().toISOString()} ${level.toUpperCase()} ${source}${message}${detail}`, level);
 }

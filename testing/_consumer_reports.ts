@@ -8,7 +8,9 @@ import { consumerFailures, lateFailures, unhandledEvents } from "../server/_cons
 
 /** An error that says the consumer failed `when`, with its own error as the `cause`. */
 export function consumerFailed(when: string, error: unknown): Error {
-  const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const what = error instanceof Error
+    ? `${error.name}: ${error.message}`
+    : `it threw ${Deno.inspect(error, { depth: 2, breakLength: Infinity })}`;
   return new Error(`The consumer failed (${when}): ${what}`, { cause: error });
 }
 
@@ -24,8 +26,9 @@ export class ConsumerReports {
 
   /** What the consumer raised before the socket closed with `closeCode`, or null; told. */
   failedBefore(closeCode: number | null): Error | null {
+    // `has`: a consumer may throw `undefined`, and that is a failure too.
+    if (!consumerFailures.has(this.#socket)) return null;
     const failure = consumerFailures.get(this.#socket);
-    if (failure === undefined) return null;
     this.#beforeTold = true;
     // Told here, so not again after the close.
     if (lateFailures.get(this.#socket) === failure) lateFailures.delete(this.#socket);
@@ -41,8 +44,8 @@ export class ConsumerReports {
       const before = this.failedBefore(closeCode);
       if (before !== null) throw before;
     }
+    if (!lateFailures.has(this.#socket)) return;
     const failure = lateFailures.get(this.#socket);
-    if (failure === undefined) return;
     lateFailures.delete(this.#socket);
     throw consumerFailed("after the close", failure);
   }

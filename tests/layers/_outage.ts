@@ -1,12 +1,13 @@
 /**
  * Redis going away and coming back empty, as every Redis-backed layer must take it: a send
- * meanwhile rejects and says which Redis, and once it is back the groups deliver again,
- * including one joined while it was away.
+ * meanwhile rejects, says which Redis and is known as unavailable (a 503, not a 500), and once
+ * it is back the groups deliver again, including one joined while it was away.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import type { GroupLayer } from "../../layers/layer.ts";
 import { startRedisServer, uniquePrefix } from "../_support/redis.ts";
 import { Inbox } from "./_inbox.ts";
+import { isBackendUnavailable } from "../../storage/unavailable.ts";
 
 /** Runs the outage on a private Redis, with two layers that `open` makes on one prefix. */
 export async function assertOutageRecovered(
@@ -20,11 +21,13 @@ export async function assertOutageRecovered(
     const inbox = new Inbox(receiver, 10_000);
     await receiver.groupAdd("room", inbox.channel);
     await server.stop();
-    await assertRejects(
+    const refused = await assertRejects(
       () => sender.groupSend("room", { type: "lost" }),
       Error,
       `Redis at ${server.url} is unreachable`,
     );
+    // Told apart from a bug: a page or a handshake that meets it answers 503, not 500.
+    assert(isBackendUnavailable(refused), `taken for a bug: ${Deno.inspect(refused)}`);
     // Joining while Redis is away works locally, and reaches Redis on reconnect.
     const late = new Inbox(receiver, 10_000);
     await receiver.groupAdd("late-room", late.channel);

@@ -5,6 +5,8 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import type { Consumer } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
+import { log } from "../../telemetry/log.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
 
 const closesOnFrame: Consumer = (conn) => ({ receive: () => conn.close(4005) });
 
@@ -31,4 +33,35 @@ Deno.test("a close seen through a receive that threw, or through the test's own 
   await quiet.connect();
   await quiet.disconnect();
   assert(await quiet.receiveNothing(10), "the test's own disconnect counted as news");
+});
+
+// JavaScript may throw anything: the test and the log must still say what was thrown.
+Deno.test("a consumer that throws a value that is not an Error is reported with that value", async () => {
+  await using services = await createTestServices();
+  using captured = new CapturedLog();
+  log.setLevel("error");
+  try {
+    const thrown: Record<string, unknown> = { undefined, object: { code: 42 }, text: "" };
+    for (const [name, value] of Object.entries(thrown)) {
+      const consumer: Consumer = () => ({
+        receive() {
+          throw value;
+        },
+      });
+      const comm = new Communicator({ consumer, services }, `/ws/${name}/`);
+      await comm.connect();
+      comm.send("go");
+      const shown = Deno.inspect(value);
+      await assertRejects(
+        () => comm.receive(),
+        Error,
+        `The consumer failed (closed with 1011): it threw ${shown}`,
+      );
+      const line = await captured.waitFor(new RegExp(`Consumer failed on /ws/${name}/`));
+      const said = name === "undefined" ? "it threw undefined" : `threw ${shown}, not an Error`;
+      assert(line.includes(said), `${line} does not say "${said}"`);
+    }
+  } finally {
+    log.setLevel("silent");
+  }
 });
