@@ -274,6 +274,25 @@ async function closeChannelLeavesAll({ sender, member, group, inbox }: LayerPair
   assertEquals(closing.calls, 0, "a closed channel's receiver was called");
 }
 
+// A consumer may join without awaiting it (`void conn.groupAdd(g)`), and its socket may close
+// while the first join still waits for the broker: what was asked for last wins.
+async function joinThenLeaveKeepOrder(pair: LayerPair): Promise<void> {
+  const { sender, member, group, inbox } = pair;
+  const [left, closed, witness] = [inbox(member), inbox(member), inbox(member)];
+  const [g1, g2, g3] = [group("join-leave"), group("join-close"), group("witnessed")];
+  await Promise.all([member.groupAdd(g1, left.channel), member.groupDiscard(g1, left.channel)]);
+  const closing = member.groupAdd(g2, closed.channel);
+  await member.closeChannel(closed.channel);
+  await closing.catch(() => {}); // a layer may refuse a join of a closed channel
+  for (const g of [g1, g2, g3]) await member.groupAdd(g, witness.channel);
+  const sent = await sender.groupSend(g1, { type: "after", n: 1 });
+  await sender.groupSend(g2, { type: "after", n: 2 });
+  await witness.until(() => witness.count("after") === 2, "both events");
+  assertEquals(left.count("after"), 0, "a join undone by a later leave won");
+  assertEquals(closed.calls, 0, "a closed channel's join won");
+  if (!pair.cross) assertEquals(sent.delivered, 1, "a left channel was counted as delivered to");
+}
+
 async function keepsSenderOrder({ sender, member, group, inbox }: LayerPair): Promise<void> {
   const g = group("ordered");
   const [a, b] = [inbox(member), inbox(member)];
@@ -585,6 +604,7 @@ const CASES: [Title, Case, boolean?][] = [
   ["discarding a missing member or from an unknown group is a no-op", discardOfMissingIsNoOp],
   ["one channel can be in many groups at once", manyGroupsPerChannel],
   ["closing a channel takes it out of every group", closeChannelLeavesAll],
+  ["a join then a leave or a close, not awaited in between, leave it out", joinThenLeaveKeepOrder],
   ["events from one sender arrive in the order they were sent", keepsSenderOrder],
   ["send reaches the one channel it names", sendReachesOneChannel],
   ["a send to a closed channel is lost without an error", lostSendIsSilent],
