@@ -102,10 +102,24 @@ export class PresenceCore implements PresenceTracker {
     if (existing && moved) await this.untrack(connectionId);
     const connection = { username, connectionId, meta, topic };
     this.#local.clearGrace(existing);
-    this.#local.remember({ connection, graceTimer: null });
+    const entry: LocalConnection = { connection, graceTimer: null };
+    this.#local.remember(entry);
     await this.#topics.listen(topic).ready;
+    // Untracked meanwhile (its session ended: a log-out during the socket's `connect`): the
+    // untrack came after this track, so it wins, and nothing is added for nobody to remove.
+    if (this.#local.get(connectionId) !== entry) return;
     // Added before the leaving ones are removed, so the user never has zero connections.
     await this.#backend.add(connection);
+    const now = this.#local.get(connectionId);
+    if (now !== entry) {
+      // Untracked while it was being added: removed again, after the add, whatever the order
+      // in which the backend took the two. (Tracked again instead: that track owns it.)
+      if (now === undefined) {
+        await this.#backend.remove([connection]);
+        this.#diffs.markDirty(topic, username);
+      }
+      return;
+    }
     const replaced = [...this.#local.idsOf(topic, username)]
       .map((id) => this.#local.get(id)!)
       .filter((entry) => entry.graceTimer !== null);

@@ -308,6 +308,21 @@ export function presenceConformance(
     assertEquals(await h.tracker.list("chat.lobby"), {});
   });
 
+  // A log-out while a chat socket's `connect` tracks it in its room (a topic it is the first
+  // to join): the session's end comes after the track, so the user must end up gone.
+  test("a session ended or a connection untracked while it is being tracked leaves no ghost", async (h) => {
+    const tracking = [
+      h.tracker.track("ada", "room-tab", { session: "s1" }, "chat.first"),
+      h.tracker.track("bob", "other-tab", { session: "s2" }, "chat.second"),
+    ];
+    await Promise.all([h.tracker.untrackSession("s1"), h.tracker.untrack("other-tab")]);
+    await Promise.all(tracking);
+    await h.tracker.flush();
+    assertEquals(await h.tracker.list("chat.first"), {}, "ada kept as a ghost");
+    assertEquals(await h.tracker.list("chat.second"), {}, "bob kept as a ghost");
+    assertEquals((await h.tracker.state("chat.first")).online, []);
+  });
+
   test("a topic's group name is valid, and the site topic's is the old one", () => {
     assertEquals(presenceGroup("site"), PRESENCE_GROUP);
     assertEquals(presenceGroup("chat.café"), "presence.chat.café");
