@@ -179,9 +179,11 @@ async function startSession(
   location: string,
 ): Promise<Response> {
   const previous = readCookies(request.headers)[SESSION_COOKIE];
-  if (previous) await closeSessionSockets(context, previous); // its id dies with this login
   const { sessions } = context.services;
   const { id } = await sessions.create(username, { replacing: previous });
+  // Its id died with this login. Its sockets are closed after it is gone, as on a log-out: one
+  // whose handshake read the session before then has joined the session's group by now.
+  if (previous) await closeSessionSockets(context, previous);
   log.info(`Logged in: ${JSON.stringify(username)}`);
   const response = redirect(location);
   const isSecure = secure(request, context);

@@ -136,6 +136,24 @@ Deno.test("a socket still connecting when its session logs out is refused, not l
   assertEquals([disconnected, route.live.size], [[4001], 0]);
 });
 
+Deno.test("a socket that opens while its session is replaced by a new log-in is closed with 4001", async () => {
+  await using server = await startTestServer();
+  await using route = privateRoute(server);
+  const ada = await loggedIn(server, "ada");
+  const oldSession = { ...ada.socketHeaders(), origin: route.origin };
+  const sessions = server.app.services.sessions;
+  const create = sessions.create.bind(sessions);
+  let opened: TestSocket | undefined;
+  // The old session's tab reconnects while the log-in is under way, before its id is gone.
+  sessions.create = async (...args: Parameters<typeof create>) => {
+    opened = await TestSocket.open(route.wsUrl, { headers: oldSession });
+    assertEquals(await opened.nextJson(), { hello: "ada" });
+    return await create(...args);
+  };
+  await ada.logIn("ada", PASSWORD);
+  assertEquals(await closedWithin(opened!), { code: 4001, reason: "Logged out" });
+});
+
 Deno.test("logging out closes the session's chat sockets too: none goes on posting as the user", async () => {
   await using server = await startTestServer();
   const ada = await loggedIn(server, "ada");
