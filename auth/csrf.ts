@@ -8,6 +8,10 @@
  *
  * @example
  * ```ts
+ * import { CSRF_FIELD, html } from "@channels/deno";
+ *
+ * declare const request: Request;
+ * declare const form: URLSearchParams; // the posted form
  * const { secret } = csrfSecret(request);
  * html`<input type="hidden" name="${CSRF_FIELD}" value="${maskToken(secret)}">`;
  * const reason = csrfFailure(request, form, { allowedHosts: [], trustProxy: false });

@@ -5,6 +5,10 @@
  *
  * @example
  * ```ts
+ * import { SessionStore, type Store } from "@channels/deno";
+ *
+ * declare const store: Store;
+ * declare const oldId: string | null; // the session this log-in replaces, if any
  * const sessions = new SessionStore(store, { maxAgeSeconds: 14 * 24 * 3600 });
  * const { id } = await sessions.create("ada", { replacing: oldId });
  * (await sessions.get(id))?.username; // "ada"

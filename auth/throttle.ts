@@ -10,9 +10,21 @@
  *
  * @example
  * ```ts
- * const verdict = await throttle.begin("ada", "203.0.113.9");
- * if ("retryAfterSeconds" in verdict) return tooManyRequests(verdict.retryAfterSeconds);
- * if (ok) await verdict.succeeded(); // a failure needs nothing: the attempt stays counted
+ * import type { LoginThrottle } from "@channels/deno";
+ *
+ * declare const throttle: LoginThrottle;
+ * declare function passwordIsRight(): Promise<boolean>;
+ *
+ * async function logIn(): Promise<Response> {
+ *   const verdict = await throttle.begin("ada", "203.0.113.9");
+ *   if ("retryAfterSeconds" in verdict) {
+ *     const headers = { "retry-after": String(verdict.retryAfterSeconds) };
+ *     return new Response("Too many attempts\n", { status: 429, headers });
+ *   }
+ *   const ok = await passwordIsRight();
+ *   if (ok) await verdict.succeeded(); // a failure needs nothing: the attempt stays counted
+ *   return new Response(ok ? "Welcome\n" : "Wrong password\n", { status: ok ? 200 : 403 });
+ * }
  * ```
  */
 import type { Store, StoreKey } from "../storage/store.ts";

@@ -13,6 +13,9 @@
  *
  * @example
  * ```ts
+ * import { AccessTokens, type Store } from "@channels/deno";
+ *
+ * declare const store: Store;
  * const tokens = new AccessTokens(store, { maxAgeSeconds: 30 * 24 * 3600 });
  * const { token } = await tokens.create("ada");
  * const check = await tokens.verify(token); // { ok: true, claims: { username: "ada", ... } }

@@ -63,6 +63,9 @@ import { log } from "../telemetry/log.ts";
  *
  * @example
  * ```ts
+ * import type { GroupLayer } from "@channels/deno";
+ *
+ * declare const layer: GroupLayer;
  * const channel = layer.newChannel((event) => { console.log(event.type); return true; });
  * await layer.groupAdd("chat.lobby", channel);
  * const { delivered, dropped } = await layer.groupSend("chat.lobby", { type: "chat.message" });
@@ -70,7 +73,10 @@ import { log } from "../telemetry/log.ts";
  * layer.closeChannel(channel);
  *
  * // A background worker's queue: each event reaches one listener.
- * const unlisten = await layer.listen("thumbnails", (event) => { console.log(event); return true; });
+ * const unlisten = await layer.listen("thumbnails", (event) => {
+ *   console.log(event);
+ *   return true;
+ * });
  * const { noListener } = await layer.send("thumbnails", { type: "thumbnail.make", id: 7 });
  * await unlisten();
  * ```

@@ -5,6 +5,10 @@
  *
  * @example
  * ```ts
+ * import { type Consumer, createApp, type Services, socket } from "@channels/deno";
+ *
+ * declare const echoConsumer: Consumer;
+ * declare const services: Services;
  * const app = createApp({ routes: [socket("/ws/echo/", echoConsumer)], services });
  * Deno.serve(app.handle);
  * ```

@@ -14,6 +14,8 @@
  *
  * @example
  * ```ts
+ * import { createServices, loadConfig, openBackends } from "@channels/deno";
+ *
  * const config = loadConfig(Deno.args, Deno.env.toObject());
  * const backends = await openBackends(config);
  * const services = createServices(config, backends);

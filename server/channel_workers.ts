@@ -14,6 +14,13 @@
  *
  * @example
  * ```ts
+ * import {
+ *   type ChannelWorker, channelNameRouter, runChannelWorkers, type Services,
+ * } from "@channels/deno";
+ *
+ * declare const services: Services;
+ * declare function makeThumbnail(photo: string): Promise<string>; // the app's own work
+ *
  * const thumbnails: ChannelWorker = (ctx) => ({
  *   events: {
  *     "thumbnail.make": async (event) => {

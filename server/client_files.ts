@@ -9,6 +9,8 @@
  *
  * @example
  * ```ts
+ * import { type AppRoute, clientRoutes, html, htmlResponse, page } from "@channels/deno";
+ *
  * const routes: AppRoute[] = [
  *   ...clientRoutes(), // GET /channels/channels_client.js, /channels/live_socket.js, ...
  *   page("GET", "/", () => htmlResponse(html`<script type="module" src="/app.js"></script>`)),

@@ -50,6 +50,8 @@ export function redisLingerIgnoredBecause(
  *
  * @example
  * ```ts
+ * import { log, settingTypos } from "@channels/deno";
+ *
  * for (const typo of settingTypos(Deno.args, Deno.env.toObject())) {
  *   log.warn(`Unknown setting ${typo}: it is ignored`);
  * }
@@ -66,6 +68,8 @@ export function settingTypos(args: string[], env: Env): string[] {
  *
  * @example
  * ```ts
+ * import { log, secretsOnCommandLine } from "@channels/deno";
+ *
  * for (const warning of secretsOnCommandLine(Deno.args)) log.warn(warning);
  * ```
  */
@@ -89,6 +93,8 @@ export function secretsOnCommandLine(args: string[]): string[] {
  *
  * @example
  * ```ts
+ * import { loadConfig, log } from "@channels/deno";
+ *
  * const config = loadConfig(["--port", "9000"], Deno.env.toObject());
  * log.setLevel(config.logLevel);
  * ```

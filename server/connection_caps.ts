@@ -11,11 +11,16 @@
  *
  * @example
  * ```ts
+ * import { ConnectionCaps } from "@channels/deno";
+ *
  * const caps = new ConnectionCaps({ perAddress: 256, perUser: 64 });
- * const lease = caps.acquire("203.0.113.7", "ada");
- * if ("refused" in lease) return new Response(lease.refused, { status: 429 });
- * // ... when the socket has finished:
- * lease.release();
+ * function upgrade(request: Request): Response {
+ *   const lease = caps.acquire("203.0.113.7", "ada");
+ *   if ("refused" in lease) return new Response(lease.refused, { status: 429 });
+ *   const { socket, response } = Deno.upgradeWebSocket(request);
+ *   socket.onclose = () => lease.release(); // when the socket has finished
+ *   return response;
+ * }
  * ```
  */
 

@@ -8,6 +8,9 @@
  *
  * @example
  * ```ts
+ * import { closeSpread } from "@channels/deno";
+ *
+ * declare const sockets: WebSocket[];
  * // Ten sockets over one second: one every 100 ms, the first at once.
  * await closeSpread(sockets, (socket) => socket.close(1012, "Service restart"), {
  *   windowMs: 1000,

@@ -6,8 +6,13 @@
  *
  * @example
  * ```ts
- * const form = await readProtectedForm(request, context);
- * if (form instanceof FormRefusal) return new Response(form.reason, { status: form.status });
+ * import { FormRefusal, type Handler, readProtectedForm } from "@channels/deno";
+ *
+ * const rename: Handler = async (request, context) => {
+ *   const form = await readProtectedForm(request, context);
+ *   if (form instanceof FormRefusal) return new Response(form.reason, { status: form.status });
+ *   return new Response(`Renamed to ${form.get("name")}\n`);
+ * };
  * ```
  */
 import type { RequestContext } from "./context.ts";

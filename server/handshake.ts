@@ -5,9 +5,14 @@
  *
  * @example
  * ```ts
- * const refusal = checkHandshake(request);
- * if (refusal) {
- *   return new Response(refusal.reason + "\n", refusal);
+ * import { checkHandshake } from "@channels/deno";
+ *
+ * function upgrade(request: Request): Response {
+ *   const refusal = checkHandshake(request);
+ *   if (refusal) {
+ *     return new Response(refusal.reason + "\n", refusal);
+ *   }
+ *   return Deno.upgradeWebSocket(request).response;
  * }
  * ```
  */

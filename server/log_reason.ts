@@ -13,7 +13,10 @@ export const LOG_REASON_HEADER = "x-channels-log-reason";
  *
  * @example
  * ```ts
- * return logReason(new Response("Slow down\n", { status: 429 }), "too many sign-ups");
+ * import { type Handler, logReason } from "@channels/deno";
+ *
+ * const signUp: Handler = () =>
+ *   logReason(new Response("Slow down\n", { status: 429 }), "too many sign-ups");
  * ```
  */
 export function logReason(response: Response, reason: string): Response {

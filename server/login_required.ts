@@ -4,6 +4,8 @@
  *
  * @example
  * ```ts
+ * import { type Handler, loginRequired } from "@channels/deno";
+ *
  * const secret: Handler = loginRequired((_request, _context, page) =>
  *   new Response(`Hello ${page.account.username}`)
  * );

@@ -4,8 +4,18 @@
  *
  * @example
  * ```ts
+ * import {
+ *   type AccountView, type Handler, html, htmlResponse, pageAccount, type SafeHtml,
+ * } from "@channels/deno";
+ *
+ * // The app's page template: its header names the signed-in user, or links to "Log in".
+ * declare function layout(
+ *   options: { title: string; body: SafeHtml; account: AccountView | null },
+ * ): SafeHtml;
+ *
  * export const somePage: Handler = async (request, context) => {
  *   const page = await pageAccount(request, context);
+ *   const body = html`<p>Hi</p>`;
  *   return page.finish(htmlResponse(layout({ title: "Hi", body, account: page.account })));
  * };
  * ```

@@ -4,8 +4,13 @@
  *
  * @example
  * ```ts
- * const text = await readBodyText(request, 64 * 1024);
- * if (text === null) return new Response("Too large\n", { status: 413 });
+ * import { type Handler, readBodyText } from "@channels/deno";
+ *
+ * const upload: Handler = async (request) => {
+ *   const text = await readBodyText(request, 64 * 1024);
+ *   if (text === null) return new Response("Too large\n", { status: 413 });
+ *   return new Response(`Read ${text.length} characters\n`);
+ * };
  * ```
  */
 

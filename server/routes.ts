@@ -5,6 +5,10 @@
  *
  * @example
  * ```ts
+ * import { type AppRoute, type Consumer, page, socket } from "@channels/deno";
+ *
+ * declare const echoConsumer: Consumer;
+ * declare const privateConsumer: Consumer;
  * const routes: AppRoute[] = [
  *   page("GET", "/", () => new Response("Hello")),
  *   socket("/ws/echo/", echoConsumer),

@@ -9,6 +9,9 @@
  *
  * @example
  * ```ts
+ * import type { Services } from "@channels/deno";
+ *
+ * declare const services: Services;
  * const metrics = services.metrics;
  * const text = metrics.render(); // the Prometheus text format
  * const row = metrics.snapshot(); // { connections, groups, framesReceived, ... }

@@ -8,6 +8,10 @@
  *
  * @example
  * ```ts
+ * import type { Store } from "@channels/deno";
+ *
+ * declare const store: Store;
+ * declare const id: string;
  * await store.set(["sessions", id], { username: "ada" }, { expireInMs: 60_000 });
  * const created = await store.create(["users", "ada"], { username: "ada" }); // false if taken
  * const recent = await store.list(["history", "lobby"], { limit: 50, reverse: true });

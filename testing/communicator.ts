@@ -5,6 +5,11 @@
  *
  * @example
  * ```ts
+ * import { type Consumer, createApp, socket } from "@channels/deno";
+ * import { Communicator, createTestServices, testUpgrade } from "@channels/deno/testing";
+ * import { assert, assertEquals } from "@std/assert";
+ *
+ * const echo: Consumer = (conn) => ({ receive: (text) => conn.send(`You said: ${text}`) });
  * await using services = await createTestServices();
  * const app = createApp({ routes: [socket("/ws/echo/", echo)], services, upgrade: testUpgrade });
  * const comm = new Communicator(app, "/ws/echo/");

@@ -12,6 +12,11 @@ import { SESSION_COOKIE } from "../auth/cookies.ts";
  *
  * @example
  * ```ts
+ * import type { App, Services } from "@channels/deno";
+ * import { Communicator, loggedInHeaders } from "@channels/deno/testing";
+ *
+ * declare const services: Services;
+ * declare const app: App; // an app over `services`, whose /ws/private/ needs a login
  * const comm = new Communicator(app, "/ws/private/", {
  *   headers: await loggedInHeaders(services, "ada"),
  * });

@@ -37,6 +37,14 @@
  *
  * @example
  * ```ts
+ * import {
+ *   type Connection, type GroupLayer, PRESENCE_GROUP, type PresenceTracker,
+ * } from "@channels/deno";
+ *
+ * declare const layer: GroupLayer;
+ * declare const channel: string; // from layer.newChannel
+ * declare const presence: PresenceTracker;
+ * declare const conn: Connection; // the presence socket of one of ada's tabs
  * await layer.groupAdd(PRESENCE_GROUP, channel); // diffs arrive as "presence.diff" events
  * await presence.track("ada", conn.channelName, { device: "Firefox" });
  * const { online } = await presence.state(); // ["ada"] once the diff was published
@@ -64,6 +72,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  *
  * @example
  * ```ts
+ * import { type GroupLayer, presenceGroup } from "@channels/deno";
+ *
+ * declare const layer: GroupLayer;
+ * declare const channel: string; // from layer.newChannel
  * await layer.groupAdd(presenceGroup("chat.lobby"), channel); // "presence.chat.lobby"
  * ```
  */

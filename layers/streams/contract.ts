@@ -28,6 +28,9 @@
  *
  * @example
  * ```ts
+ * import type { GroupStreams } from "@channels/deno";
+ *
+ * declare const streams: GroupStreams;
  * const { offset, epoch } = await streams.publish("chat.lobby", { type: "chat.message" });
  * // ... later, a client that saw offset 41 of epoch "k3x9":
  * const { complete, events } = await streams.since("chat.lobby", { epoch: "k3x9", offset: 41 });
