@@ -3,6 +3,7 @@
  * `csrftoken`. Both are SameSite=Lax, Path=/, and Secure when the request came over https.
  */
 import { getCookies, setCookie } from "@std/http/cookie";
+import { forwardedByProxy } from "./forwarded.ts";
 
 /** The session cookie's name. */
 export const SESSION_COOKIE = "sessionid";
@@ -27,8 +28,7 @@ export function readCookies(headers: Headers): Record<string, string> {
 export function isSecureRequest(request: Request, trustProxy: boolean): boolean {
   if (new URL(request.url).protocol === "https:") return true;
   if (!trustProxy) return false;
-  const proto = request.headers.get("x-forwarded-proto")?.split(",")[0].trim().toLowerCase();
-  return proto === "https";
+  return forwardedByProxy(request.headers, "x-forwarded-proto")?.toLowerCase() === "https";
 }
 
 /** Sets the session cookie on `headers`. */

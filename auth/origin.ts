@@ -6,6 +6,7 @@
  * so its absence means a non-browser client (a terminal client, a script), which has no
  * ambient cookies to abuse.
  */
+import { forwardedByProxy } from "./forwarded.ts";
 
 /** Which hosts may be named by a WebSocket's Origin. */
 export interface OriginPolicy {
@@ -38,9 +39,7 @@ export function isOriginAllowed(request: Request, policy: OriginPolicy): boolean
 }
 
 function requestHost(request: Request, trustProxy: boolean): string {
-  const forwarded = trustProxy
-    ? request.headers.get("x-forwarded-host")?.split(",")[0].trim()
-    : null;
+  const forwarded = trustProxy ? forwardedByProxy(request.headers, "x-forwarded-host") : null;
   return (forwarded || request.headers.get("host") || new URL(request.url).host).toLowerCase();
 }
 

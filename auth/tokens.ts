@@ -230,14 +230,23 @@ export class AccessTokens {
 }
 
 /**
+ * The token of `Authorization: Bearer <token>`, or `null` when the request has none: the one
+ * rule for every endpoint that takes a bearer token (users' tokens, `/metrics`, `/_send/`).
+ * The scheme's case and the whitespace after it are free, as most clients and Django REST
+ * framework take them.
+ */
+export function bearerToken(request: Request): string | null {
+  const header = request.headers.get("authorization");
+  const match = header === null ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match === null ? null : match[1];
+}
+
+/**
  * The token a request presents: `Authorization: Bearer <token>`, else the `token` query
  * parameter; `null` when it presents none.
  */
 export function presentedToken(request: Request, url: URL = new URL(request.url)): string | null {
-  const header = request.headers.get("authorization");
-  const bearer = header === null ? null : /^Bearer +(\S+) *$/i.exec(header);
-  if (bearer) return bearer[1];
-  return url.searchParams.get("token") || null;
+  return bearerToken(request) ?? (url.searchParams.get("token") || null);
 }
 
 /**

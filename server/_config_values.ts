@@ -150,7 +150,7 @@ export function workers(raw: string | undefined, cores: number): number {
  * it (a space an env file left) could never be sent in an `Authorization` header, so its
  * endpoint would be on and refuse every request: it is refused at start instead.
  */
-export function bearerToken(name: string, raw: string | undefined, fallback: string): string {
+export function tokenSetting(name: string, raw: string | undefined, fallback: string): string {
   if (raw === undefined) return fallback;
   // The value itself stays out of the message: error output may end up in a shared log.
   if (/\s/.test(raw)) {

@@ -34,6 +34,7 @@ import { type Closable, closeOwned, DRAIN_LINGER_MS, drainApp } from "./_app_dra
 export { type Closable, DRAIN_LINGER_MS };
 import { withMetricsRoute } from "./metrics_route.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
+import { forwardedByProxy } from "../auth/forwarded.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
 export type ErrorPage = (status: number, title: string, detail: string) => Response;
@@ -363,11 +364,6 @@ function finish(request: Request, answered: Response): Response | Promise<Respon
 }
 
 function clientAddress(request: Request, peer: string, trustProxy: boolean): string {
-  if (trustProxy) {
-    // The last entry: the address our proxy saw. Entries before it are what the client sent
-    // (nginx's `$proxy_add_x_forwarded_for` appends to them), so anyone can write those.
-    const forwarded = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
-    if (forwarded) return forwarded;
-  }
-  return peer;
+  // The address our proxy saw (see `forwardedByProxy`).
+  return (trustProxy ? forwardedByProxy(request.headers, "x-forwarded-for") : undefined) ?? peer;
 }

@@ -10,7 +10,6 @@ import { channelsRedisSettings, redisForm } from "./_config_redis.ts";
 import { lookalikeSettings } from "./_config_typos.ts";
 import {
   allowedHosts,
-  bearerToken,
   boolean,
   inProcessWorkers,
   integer,
@@ -19,6 +18,7 @@ import {
   logLevel,
   parseFlags,
   tokenSecret,
+  tokenSetting,
   workers,
 } from "./_config_values.ts";
 
@@ -156,9 +156,9 @@ function readConfig(
       600_000,
     ),
     drainWindowMs: integer("DRAIN_WINDOW_MS", env.DRAIN_WINDOW_MS, d.drainWindowMs, 0, 600_000),
-    sendToken: bearerToken("SEND_TOKEN", env.SEND_TOKEN, d.sendToken),
+    sendToken: tokenSetting("SEND_TOKEN", env.SEND_TOKEN, d.sendToken),
     inProcessWorkers: inProcessWorkers(pick("in-process-workers", "IN_PROCESS_WORKERS"), layer),
-    metricsToken: bearerToken("METRICS_TOKEN", env.METRICS_TOKEN, d.metricsToken),
+    metricsToken: tokenSetting("METRICS_TOKEN", env.METRICS_TOKEN, d.metricsToken),
     metricsAddress: listenAddress("METRICS_ADDRESS", pick("metrics-address", "METRICS_ADDRESS")),
     ...historySettings(env),
     workers: workers(pick("workers", "WORKERS"), options.cores ?? navigator.hardwareConcurrency),

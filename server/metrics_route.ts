@@ -9,7 +9,8 @@ import type { Handler } from "./context.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../telemetry/metrics.ts";
 import { logReason } from "./log_reason.ts";
-import { bearerToken, sameSecret, warnRefusedToken } from "./_bearer.ts";
+import { sameSecret, warnRefusedToken } from "./_bearer.ts";
+import { bearerToken } from "../auth/tokens.ts";
 import { type AppRoute, page } from "./routes.ts";
 
 /** Where the metrics are served. */

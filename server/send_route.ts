@@ -31,7 +31,8 @@ import { log } from "../telemetry/log.ts";
 import { logReason } from "./log_reason.ts";
 import { readBodyText } from "./request_body.ts";
 import { type AppRoute, page } from "./routes.ts";
-import { bearerToken, sameSecret, warnRefusedToken } from "./_bearer.ts";
+import { sameSecret, warnRefusedToken } from "./_bearer.ts";
+import { bearerToken } from "../auth/tokens.ts";
 
 /** The path of the endpoint unless another is given. */
 export const SEND_PATH = "/_send/";

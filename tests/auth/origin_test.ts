@@ -5,6 +5,7 @@
  */
 import { assertEquals } from "@std/assert";
 import { isOriginAllowed } from "../../mod.ts";
+import { isSecureRequest } from "../../auth/cookies.ts";
 
 // A proxy that passes its upstream's address as Host and the public name in X-Forwarded-Host.
 function proxied(origin: string): Request {
@@ -23,4 +24,23 @@ Deno.test("without TRUST_PROXY, X-Forwarded-Host is not read: the Origin must ma
   const policy = { allowedHosts: [], trustProxy: false };
   assertEquals(isOriginAllowed(proxied("https://chat.example.com"), policy), false);
   assertEquals(isOriginAllowed(proxied("http://127.0.0.1:8001"), policy), true);
+});
+
+// A proxy that appends puts its own entry last; what comes before it the client wrote.
+Deno.test("of a forwarded header with several entries, the last (the proxy's own) is read", () => {
+  const policy = { allowedHosts: [], trustProxy: true };
+  const appended = (forwardedHost: string, origin: string) =>
+    new Request("http://127.0.0.1:8001/ws/chat/lobby/", {
+      headers: { host: "127.0.0.1:8001", "x-forwarded-host": forwardedHost, origin },
+    });
+  const forged = appended("evil.example, chat.example.com", "https://evil.example");
+  assertEquals(isOriginAllowed(forged, policy), false, "the client's own entry was believed");
+  const real = appended("evil.example, chat.example.com", "https://chat.example.com");
+  assertEquals(isOriginAllowed(real, policy), true);
+  // The scheme: a client over http that wrote `https` is not taken for a secure one.
+  const proto = (value: string) =>
+    new Request("http://127.0.0.1:8001/", { headers: { "x-forwarded-proto": value } });
+  assertEquals(isSecureRequest(proto("https, http"), true), false);
+  assertEquals(isSecureRequest(proto("http, https"), true), true);
+  assertEquals(isSecureRequest(proto("https"), false), false, "read without TRUST_PROXY");
 });

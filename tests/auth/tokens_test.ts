@@ -3,7 +3,7 @@
  * constant time, and never shown in a log line.
  */
 import { assert, assertEquals, assertLess, assertNotEquals } from "@std/assert";
-import { AccessTokens, presentedToken, redactedTarget } from "../../auth/tokens.ts";
+import { AccessTokens, bearerToken, presentedToken, redactedTarget } from "../../auth/tokens.ts";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 
 const DAY = 24 * 3600;
@@ -181,6 +181,9 @@ Deno.test("a token is read from a Bearer header first, else from ?token=", () =>
   const basic = new Request("http://h/", { headers: { authorization: "Basic YTpi" } });
   assertEquals(presentedToken(basic), null);
   assertEquals(presentedToken(new Request("http://h/?token=")), null);
+  // One rule for users' tokens and the server's own endpoints (`/metrics`, `/_send/`).
+  const tab = new Request("http://h/", { headers: { authorization: "Bearer\tfromheader" } });
+  assertEquals([presentedToken(tab), bearerToken(tab)], ["fromheader", "fromheader"]);
 });
 
 Deno.test("a log target shows the path with every token value redacted", () => {
