@@ -14,7 +14,10 @@ function problemWith(room) {
   if (room === "") return "Type the name of a room first.";
   // A browser turns /chat/../ into /: such a room could never be reached.
   if (room === "." || room === "..") return "“.” and “..” cannot be room names.";
-  if ([...room].length > MAX_ROOM_NAME) {
+  // A pasted half of an emoji: the server refuses it, and `encodeURIComponent` would throw.
+  if (!room.isWellFormed()) return "Room names cannot contain broken characters.";
+  // Counted as the server counts them: composed (NFC), so "é" typed as e and an accent is one.
+  if ([...room.normalize("NFC")].length > MAX_ROOM_NAME) {
     return `Room names have at most ${MAX_ROOM_NAME} characters.`;
   }
   if (CONTROL.test(room)) return "Room names cannot contain control characters.";

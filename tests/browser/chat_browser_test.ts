@@ -113,4 +113,17 @@ browserTest("chat rooms in the browser", async (t, browser) => {
     await page.locator("#room-name-hint", { hasText: "Type the name of a room" }).waitFor();
     assertEquals(new URL(page.url()).pathname, "/chat/");
   });
+
+  await step(t, "the room picker counts a name as the server does, composed", async () => {
+    await using server = await startTestServer();
+    await using context = await newContext(browser);
+    const page = await openPage(context, server.httpUrl("/chat/"));
+    // 100 characters written as 200 code points (e and a combining accent): a valid name.
+    const decomposed = "e\u0301".repeat(100);
+    await page.locator("#room-name-input").fill(decomposed);
+    await page.click("#room-name-submit");
+    await page.waitForURL((url) => url.pathname !== "/chat/");
+    const room = decodeURIComponent(new URL(page.url()).pathname.split("/")[2]);
+    assertEquals(room.normalize("NFC"), "\u00e9".repeat(100));
+  });
 });
