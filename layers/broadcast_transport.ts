@@ -37,11 +37,12 @@ interface Reading {
 export interface BroadcastTransportOptions {
   /** Transports with the same prefix hear each other. */
   prefix: string;
-  /** A registry entry not refreshed for this long is gone (default 30 s). */
-  groupExpiryMs?: number;
-  /** How often this Worker refreshes its entries (default a third of the expiry). */
-  heartbeatMs?: number;
 }
+
+/** A registry entry not refreshed for this long is gone. */
+const GROUP_EXPIRY_MS = 30_000;
+/** How often a Worker refreshes its entries: one lost heartbeat does not make it disappear. */
+const HEARTBEAT_MS = GROUP_EXPIRY_MS / 3;
 
 // BroadcastChannel objects kept for groups without local members, at most.
 const MAX_CHANNELS = 1000;
@@ -52,8 +53,6 @@ const REFRESH_BATCH = 100;
 export class BroadcastTransport implements Transport {
   #kv: Deno.Kv;
   #prefix: string;
-  #expiryMs: number;
-  #heartbeatMs: number;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #inbox: TransportInbox | null = null;
   /** Groups with local members: listened to, and registered under this Worker. */
@@ -79,16 +78,13 @@ export class BroadcastTransport implements Transport {
   constructor(kv: Deno.Kv, options: BroadcastTransportOptions) {
     this.#kv = kv;
     this.#prefix = options.prefix;
-    this.#expiryMs = options.groupExpiryMs ?? 30_000;
-    // Three refreshes per expiry: one lost heartbeat does not make a live Worker disappear.
-    this.#heartbeatMs = options.heartbeatMs ?? Math.max(100, Math.floor(this.#expiryMs / 3));
   }
 
   async listen(inbox: TransportInbox): Promise<void> {
     this.#inbox = inbox;
     this.#ownChannel = new BroadcastChannel(this.#processName(inbox.processId));
     this.#ownChannel.onmessage = (message) => this.#receiveChannel(message.data);
-    this.#heartbeat = setInterval(() => void this.#refresh(), this.#heartbeatMs);
+    this.#heartbeat = setInterval(() => void this.#refresh(), HEARTBEAT_MS);
     await this.#register(this.#processKey(inbox.processId));
   }
 
@@ -232,8 +228,8 @@ export class BroadcastTransport implements Transport {
 
   async #register(key: Deno.KvKey): Promise<void> {
     if (this.#closed) return;
-    const expiry = Date.now() + this.#expiryMs;
-    await retryWhileLocked(() => this.#kv.set(key, expiry, { expireIn: this.#expiryMs }))
+    const expiry = Date.now() + GROUP_EXPIRY_MS;
+    await retryWhileLocked(() => this.#kv.set(key, expiry, { expireIn: GROUP_EXPIRY_MS }))
       .catch((error) => log.debug(`Registry entry ${key.join("/")} not written to KV: ${error}`));
   }
 
@@ -252,10 +248,10 @@ export class BroadcastTransport implements Transport {
     // One commit per hundred writes instead of one per entry.
     for (let start = 0; start < keys.length; start += REFRESH_BATCH) {
       if (this.#closed) return; // leaving: a late write would stand until expiry
-      const expiry = Date.now() + this.#expiryMs;
+      const expiry = Date.now() + GROUP_EXPIRY_MS;
       const batch = this.#kv.atomic();
       for (const key of keys.slice(start, start + REFRESH_BATCH)) {
-        batch.set(key, expiry, { expireIn: this.#expiryMs });
+        batch.set(key, expiry, { expireIn: GROUP_EXPIRY_MS });
       }
       await batch.commit().catch(() => {});
     }

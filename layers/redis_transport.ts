@@ -46,11 +46,12 @@ export interface RedisTransportOptions {
   prefix: string;
   publishTimeoutMs: number;
   connectTimeoutMs: number;
-  /** Events a named channel's list may hold before sends to it are dropped (default 1000). */
-  queueCapacity?: number;
-  /** Seconds an unread named channel's list is kept after its last send (default 60). */
-  queueExpirySeconds?: number;
 }
+
+/** Events a named channel's list may hold before sends to it are dropped. */
+const NAMED_QUEUE_CAPACITY = 1000;
+/** Seconds an unread named channel's list is kept after its last send. */
+const NAMED_QUEUE_EXPIRY_SECONDS = 60;
 
 /**
  * A send to a named channel, in one round trip: nobody listening (-1), the list full (0),
@@ -245,8 +246,8 @@ export class RedisTransport implements Transport {
       keys: [listenersKey(prefix, name), namedChannelKey(prefix, name)],
       arguments: [
         JSON.stringify(event),
-        String(this.#options.queueCapacity ?? 1000),
-        String(this.#options.queueExpirySeconds ?? 60),
+        String(NAMED_QUEUE_CAPACITY),
+        String(NAMED_QUEUE_EXPIRY_SECONDS),
       ],
     }));
     if (pushed === -1) return "no-listener";

@@ -1,8 +1,13 @@
 /**
  * The handshake: the one module that upgrades a request to a WebSocket. The handshake's form
  * (RFC 6455), Origin and login are checked and the consumer's `connect` hook runs before the
- * upgrade, so every refusal is a plain HTTP answer (400 or 426 for a malformed handshake, 403
- * otherwise), and its log line says why.
+ * upgrade, so every refusal is a plain HTTP answer, and its log line says why:
+ * - 400 or 426: a malformed handshake;
+ * - 403: the Origin, the login, or the consumer said no;
+ * - 429: a connection cap is reached;
+ * - 500: the consumer's `connect` failed (a bug, logged);
+ * - 503: a backend (the layer, the session store) is unavailable, to be tried again;
+ * - 499 (logged only): the client left before the answer.
  */
 import type { Consumer } from "./consumer.ts";
 import type { Handler, RequestContext, Services } from "./context.ts";
