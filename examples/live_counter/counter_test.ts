@@ -25,7 +25,7 @@ Deno.test("anything but a click gets an error frame and changes nothing", async 
   const app = createCounterApp(services, testUpgrade);
   const comm = new Communicator(app, "/ws/counter/");
   await comm.connect();
-  await comm.receiveJson();
+  const { count } = await comm.receiveJson() as { count: number };
   comm.send("clack");
   assertEquals(await comm.receiveJson(), {
     type: "error",
@@ -33,6 +33,9 @@ Deno.test("anything but a click gets an error frame and changes nothing", async 
     message: 'Send "click"',
   });
   assert(await comm.receiveNothing());
+  // The next click counts from where the count was: the bad frame added nothing.
+  comm.send("click");
+  assertEquals(await comm.receiveJson(), { count: count + 1 });
   await app.close();
 });
 
