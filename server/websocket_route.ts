@@ -9,13 +9,12 @@
  * - 503: a backend (the layer, the session store) is unavailable, to be tried again;
  * - 499 (logged only): the client left before the answer.
  */
-import type { Consumer } from "./consumer.ts";
-import type { Handler, RequestContext, Services } from "./context.ts";
+import type { Consumer, Scope } from "./consumer.ts";
+import type { Handler, RequestContext } from "./context.ts";
 import type { Identity } from "../auth/identify.ts";
 import { acceptedSubprotocols, WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
-import { sessionGroup } from "../auth/sessions.ts";
 import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed } from "../auth/origin.ts";
@@ -28,7 +27,7 @@ import { closeSpread, type DrainClock, settlesWithin } from "./drain.ts";
 import { consumerRefusals } from "./_consumer_failures.ts";
 import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
 import { HandshakeScope, KEPT_HANDSHAKE_HEADERS } from "./_handshake_scope.ts";
-import { throughOutage } from "./_through_outage.ts";
+import { joinSessionGroup, sessionRecheck } from "./_session_socket.ts";
 import { closeAtExpiry } from "./_identity_expiry.ts";
 
 export { KEPT_HANDSHAKE_HEADERS };
@@ -238,25 +237,9 @@ export function websocketHandler(
       return refuse(refused.status, why, refused.reason);
     }
     if (identity.sessionId !== null) {
-      try {
-        // Logging out sends `connection.close` to this group (the accounts app does): every
-        // socket whose user came from that session closes, login required or not, so none
-        // goes on acting as a user who has logged out.
-        await connection.groupAdd(await sessionGroup(identity.sessionId));
-      } catch (error) {
-        // The layer is away: nothing may stay behind (groups, presence, a cap's place).
-        log.warn(`Could not join the session group for ${path}`, error);
-        await connection.abort(CloseCode.TRY_AGAIN_LATER);
-        const busy = "Server busy: the session's group could not be joined; retry later";
-        return refuse(503, "unavailable", busy);
-      }
-      // A log-out that ran while this socket connected deleted the session, then told its
-      // group, maybe before the socket was in it: it would act on as the user. Read again now
-      // that it is in the group, a session gone means the log-out's close missed it.
-      if (await loggedOutMeanwhile(context.services, identity.sessionId, path)) {
-        await connection.abort(CloseCode.LOGGED_OUT);
-        return refuse(403, "login_required", "Logged out while the socket connected");
-      }
+      const { sessionId } = identity;
+      const outOfSession = await joinSessionGroup(connection, context.services, sessionId, path);
+      if (outOfSession !== null) return refuse(...outOfSession);
     }
     // A client that left while `connect` ran: Deno would keep the descriptor of a socket
     // upgraded for it for good (it never opens nor closes), so it is not upgraded. Only with
@@ -268,22 +251,7 @@ export function websocketHandler(
       await connection.abort(CloseCode.ABNORMAL_CLOSURE);
       return refuse(499, "client_left", CLIENT_LEFT);
     }
-    // The consumer's choice, else batching's when the client offered it: a 101 names one.
-    let protocol = acceptedSubprotocols.get(connection) ??
-      (batch === "protocol" ? BATCH_PROTOCOL : undefined);
-    acceptedSubprotocols.delete(connection);
-    if (protocol !== undefined && !denoCanAnswer(request, protocol)) {
-      log.warn(
-        oneLine(
-          `The 101 of ${path} [${context.client}] names no subprotocol, not ${
-            JSON.stringify(protocol)
-          }: Deno answers only an offer whose names are separated by ", ", and this one is ${
-            quoteClipped(request.headers.get("sec-websocket-protocol"))
-          }`,
-        ),
-      );
-      protocol = undefined;
-    }
+    const protocol = answeredSubprotocol(request, connection, batch === "protocol", scope);
     if (batch === "protocol" && protocol !== BATCH_PROTOCOL) connection.stopBatching();
     // Before the upgrade: from then on, the request's own headers are unreadable.
     scope.keepHeaders();
@@ -341,52 +309,34 @@ function checkAccess(
   return null;
 }
 
+/**
+ * The subprotocol the 101 names: the consumer's choice, else batching's when the client offered
+ * it (`batchOffered`); `undefined` for none.
+ */
+function answeredSubprotocol(
+  request: Request,
+  connection: WebSocketConnection,
+  batchOffered: boolean,
+  scope: Scope,
+): string | undefined {
+  const protocol = acceptedSubprotocols.get(connection) ??
+    (batchOffered ? BATCH_PROTOCOL : undefined);
+  acceptedSubprotocols.delete(connection);
+  if (protocol === undefined || denoCanAnswer(request, protocol)) return protocol;
+  log.warn(
+    oneLine(
+      `The 101 of ${scope.path} [${scope.client}] names no subprotocol, not ${
+        JSON.stringify(protocol)
+      }: Deno answers only an offer whose names are separated by ", ", and this one is ${
+        quoteClipped(request.headers.get("sec-websocket-protocol"))
+      }`,
+    ),
+  );
+  return undefined;
+}
+
 function refusal(status: number, reason: string, headers: HeadersInit): Response {
   const all = new Headers(headers);
   all.set("content-type", "text/plain; charset=utf-8");
   return new Response(`${reason}\n`, { status, headers: all });
-}
-
-// By services: one function for all the sockets of an app, not a closure per socket.
-const sessionRechecks = new WeakMap<Services, (conn: WebSocketConnection) => Promise<void>>();
-
-/**
- * What a socket with a session does when the layer may have lost events to it (its Redis
- * subscription was down): a log-out's close may have been one of them, so the session is read
- * again, and the socket of a session gone closes as the log-out would have closed it.
- */
-function sessionRecheck(services: Services): (conn: WebSocketConnection) => Promise<void> {
-  let recheck = sessionRechecks.get(services);
-  if (recheck === undefined) {
-    recheck = async (conn) => {
-      const sessionId = conn.scope.sessionId;
-      if (sessionId === null) return;
-      // Given up, it closes: unchecked, it may be a logged-out user's (its handshake checks).
-      await throughOutage(conn, async () => {
-        if (await services.sessions.get(sessionId) === null) {
-          conn.close(CloseCode.LOGGED_OUT, "Logged out");
-        }
-      }, {
-        log: `Could not read the session again for ${conn.scope.path}; closing it`,
-        reason: "Could not check the session: reconnect",
-      });
-    };
-    sessionRechecks.set(services, recheck);
-  }
-  return recheck;
-}
-
-// True when the session is gone; a store that cannot say is taken as "not gone" (the socket
-// was accepted on that session a moment ago, and a log-out's close still reaches it).
-async function loggedOutMeanwhile(
-  services: Services,
-  sessionId: string,
-  path: string,
-): Promise<boolean> {
-  try {
-    return await services.sessions.get(sessionId) === null;
-  } catch (error) {
-    log.warn(`Could not read the session again for ${path}`, error);
-    return false;
-  }
 }
