@@ -112,9 +112,16 @@ export class ProcessLayer implements GroupLayer {
     validateGroupName(group);
     this.#checkOpen();
     await this.#local.add(group, channel);
-    // A join made while the first member's subscription is in flight must wait for it too:
-    // once groupAdd resolves, events sent from any process reach the new member.
-    await this.#pending.get(group);
+    try {
+      // A join made while the first member's subscription is in flight must wait for it too:
+      // once groupAdd resolves, events sent from any process reach the new member.
+      await this.#pending.get(group);
+    } catch (error) {
+      // Failed with the first member's: undone as its join was, so no member is left in a
+      // group nobody subscribed to (the next join subscribes again).
+      await this.#local.discard(group, channel).catch(() => {});
+      throw error;
+    }
   }
 
   async groupDiscard(group: string, channel: string): Promise<void> {

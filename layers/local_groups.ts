@@ -25,8 +25,6 @@ export class LocalGroups {
   #members = new Map<string, Map<string, Deliver>>();
   // A channel's groups: most sockets join one, held as the name itself (no Set per socket).
   #groupsOf = new Map<string, string | Set<string>>();
-  /** Each group whose first member waits for the transport, with that member's channel. */
-  #joining = new Map<string, string>();
   #hooks: MembershipHooks;
   #carriesBytes: boolean;
   /** Named channels' listeners in this process; events are handed to them in turn. */
@@ -69,67 +67,42 @@ export class LocalGroups {
     for (const group of emptied) await this.#hooks.lastLocalMemberLeft?.(group);
   }
 
-  /** Adds a member; returns true when it was not a member before. */
+  /**
+   * Adds a member; returns true when it was not a member before. The membership is made at
+   * once, so a leave or a close asked for after this join undoes it whatever the transport
+   * still does; the group's first member then waits for the transport (a Redis SUBSCRIBE). When
+   * that fails, this join is undone and the failure thrown.
+   */
   async add(group: string, channel: string): Promise<boolean> {
     validateGroupName(group);
     const deliver = this.#receivers.get(channel);
     if (deliver === undefined) return false; // not a live channel of this process
     let members = this.#members.get(group);
     if (members?.has(channel)) return false;
-    if (!members) {
+    const first = members === undefined;
+    if (members === undefined) {
       members = new Map();
       this.#members.set(group, members);
-      if (!await this.#firstMemberJoined(group, channel, members)) return false;
     }
     members.set(channel, deliver);
     const groups = this.#groupsOf.get(channel);
     if (groups === undefined) this.#groupsOf.set(channel, group);
     else if (typeof groups !== "string") groups.add(group);
     else this.#groupsOf.set(channel, new Set([groups, group]));
+    if (first) {
+      try {
+        await this.#hooks.firstLocalMember?.(group);
+      } catch (error) {
+        await this.discard(group, channel).catch(() => {}); // the subscription's failure is told
+        throw error;
+      }
+    }
     return true;
   }
 
-  // A group's first member waits for the transport (a Redis SUBSCRIBE). A leave, or a close
-  // of the channel, that comes meanwhile was asked for after the join: it wins, and the join
-  // is given up. False when it was given up.
-  async #firstMemberJoined(
-    group: string,
-    channel: string,
-    members: Map<string, Deliver>,
-  ): Promise<boolean> {
-    this.#joining.set(group, channel);
-    let failed = false;
-    let failure: unknown;
-    try {
-      await this.#hooks.firstLocalMember?.(group);
-    } catch (error) {
-      failed = true;
-      failure = error;
-    }
-    const stillJoining = this.#joining.get(group) === channel;
-    if (stillJoining) this.#joining.delete(group);
-    const joined = !failed && stillJoining && this.#receivers.has(channel);
-    // Another member may have joined meanwhile: the group stays then. One that failed to
-    // subscribe is not left registered, or the next member would skip the subscription.
-    if (!joined && members.size === 0 && this.#members.get(group) === members) {
-      this.#members.delete(group);
-      try {
-        await this.#hooks.lastLocalMemberLeft?.(group);
-      } catch (error) {
-        if (!failed) throw error; // the subscription's own failure is the one to tell
-      }
-    }
-    if (failed) throw failure;
-    return joined;
-  }
-
-  /** Removes a member; returns true when it was a member (or joining: the join is given up). */
+  /** Removes a member; returns true when it was a member. */
   async discard(group: string, channel: string): Promise<boolean> {
     validateGroupName(group);
-    if (this.#joining.get(group) === channel) {
-      this.#joining.delete(group);
-      return true;
-    }
     if (!this.#members.get(group)?.has(channel)) return false;
     if (this.#remove(group, channel)) await this.#hooks.lastLocalMemberLeft?.(group);
     return true;
