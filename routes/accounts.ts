@@ -180,10 +180,15 @@ async function startSession(
 ): Promise<Response> {
   const previous = readCookies(request.headers)[SESSION_COOKIE];
   const { sessions } = context.services;
-  const { id } = await sessions.create(username, { replacing: previous });
-  // Its id died with this login. Its sockets are closed after it is gone, as on a log-out: one
-  // whose handshake read the session before then has joined the session's group by now.
-  if (previous) await closeSessionSockets(context, previous);
+  let id: string;
+  try {
+    ({ id } = await sessions.create(username, { replacing: previous }));
+  } finally {
+    // Its id died with this login (even one that failed after deleting it). Its sockets are
+    // closed once it is gone, as on a log-out: one whose handshake read the session before
+    // then has joined the session's group by now.
+    if (previous) await closeSessionSockets(context, previous);
+  }
   log.info(`Logged in: ${JSON.stringify(username)}`);
   const response = redirect(location);
   const isSecure = secure(request, context);

@@ -154,6 +154,24 @@ Deno.test("a socket that opens while its session is replaced by a new log-in is 
   assertEquals(await closedWithin(opened!), { code: 4001, reason: "Logged out" });
 });
 
+Deno.test("a log-in that fails once the old session is gone still closes that session's sockets", async () => {
+  await using server = await startTestServer();
+  await using route = privateRoute(server);
+  const ada = await loggedIn(server, "ada");
+  const tab = await TestSocket.open(route.wsUrl, {
+    headers: { ...ada.socketHeaders(), origin: route.origin },
+  });
+  assertEquals(await tab.nextJson(), { hello: "ada" });
+  const sessions = server.app.services.sessions;
+  // The old session deleted, the new one not stored (Redis at maxmemory takes DEL, not SET).
+  sessions.create = async (_username, options = {}) => {
+    if (options.replacing) await sessions.delete(options.replacing);
+    throw new Error("OOM command not allowed when used memory > 'maxmemory'");
+  };
+  await ada.logIn("ada", PASSWORD).catch(() => {}); // refused: what matters is the old tab
+  assertEquals(await closedWithin(tab), { code: 4001, reason: "Logged out" });
+});
+
 Deno.test("logging out closes the session's chat sockets too: none goes on posting as the user", async () => {
   await using server = await startTestServer();
   const ada = await loggedIn(server, "ada");
