@@ -29,9 +29,40 @@ function emit(level: LogLevel, message: string, error?: unknown): void {
   const detail = error instanceof Error
     ? `: ${error.stack ?? error.message}`
     : error !== undefined
-    ? `: threw ${Deno.inspect(error, { depth: 2, breakLength: Infinity })}, not an Error`
+    ? `: threw ${describeThrown(error)}, not an Error`
     : "";
   sink(`${new Date().toISOString()} ${level.toUpperCase()} ${source}${message}${detail}`, level);
+}
+
+// Keys whose values a log line never shows, in a thrown object (headers, a scope, a form).
+const SECRET_KEY = /authorization|cookie|token|secret|password|session/i;
+const SHOWN_KEYS = 10;
+const SHOWN_CHARACTERS = 500;
+
+/**
+ * A value thrown that is not an Error, for one log line: its own keys, ten at most, each
+ * nested object by its class alone, values of secret-looking keys hidden, 500 characters at
+ * most. Not all of it: an object may hold a request's headers, or twenty thousand keys.
+ */
+export function describeThrown(value: unknown): string {
+  const short = (part: unknown) =>
+    typeof part === "object" && part !== null
+      ? `[${part.constructor?.name ?? "Object"}]`
+      : Deno.inspect(part, { strAbbreviateSize: 100 });
+  let text: string;
+  if (typeof value !== "object" || value === null) text = short(value);
+  else {
+    const keys = Object.keys(value);
+    const shown = keys.slice(0, SHOWN_KEYS).map((key) =>
+      `${key}: ${
+        SECRET_KEY.test(key) ? "[hidden]" : short((value as Record<string, unknown>)[key])
+      }`
+    );
+    if (keys.length > SHOWN_KEYS) shown.push(`… ${keys.length - SHOWN_KEYS} more`);
+    text = `${value.constructor?.name ?? "Object"} { ${shown.join(", ")} }`;
+  }
+  text = oneLine(text);
+  return text.length > SHOWN_CHARACTERS ? `${text.slice(0, SHOWN_CHARACTERS)}…` : text;
 }
 
 /** Formats a client address as `host:port`, bracketing IPv6 hosts. */

@@ -5,12 +5,13 @@
  * raises what the app raised; and the first event it had no handler for.
  */
 import { consumerFailures, lateFailures, unhandledEvents } from "../server/_consumer_failures.ts";
+import { describeThrown } from "../telemetry/log.ts";
 
 /** An error that says the consumer failed `when`, with its own error as the `cause`. */
 export function consumerFailed(when: string, error: unknown): Error {
   const what = error instanceof Error
     ? `${error.name}: ${error.message}`
-    : `it threw ${Deno.inspect(error, { depth: 2, breakLength: Infinity })}`;
+    : `it threw ${describeThrown(error)}`;
   return new Error(`The consumer failed (${when}): ${what}`, { cause: error });
 }
 

@@ -372,3 +372,29 @@ Deno.test("a chat socket refused for its room name says why in its REJECT line",
     /^WebSocket REJECT \/ws\/chat\/r+\/ .*\(A room name is 1 to 100 characters\)$/,
   );
 });
+
+// What a consumer threw is shown, but a log line is no dump: an object holding a request's
+// headers (a scope, say) or thousands of keys gives one short line without the secrets.
+Deno.test("a thrown object that is not an Error is logged in one short line without its secrets", () => {
+  using captured = new CapturedLog();
+  log.setLevel("error");
+  try {
+    const many = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i]));
+    const thrown = {
+      reason: "quota",
+      authorization: "Bearer SECRET-TOKEN",
+      headers: new Headers({ cookie: "sessionid=SECRET-SESSION" }),
+      sessionId: "SECRET-SESSION",
+      ...many,
+    };
+    log.error("Consumer failed", thrown);
+    const [line] = captured.lines;
+    assert(line.includes('reason: "quota"'), line);
+    assert(line.includes("headers: [Headers]"), line);
+    assert(!line.includes("SECRET"), line);
+    assert(line.length < 700, `${line.length} characters`);
+    assertEquals(captured.lines.length, 1);
+  } finally {
+    log.setLevel("silent");
+  }
+});

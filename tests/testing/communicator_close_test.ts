@@ -41,8 +41,12 @@ Deno.test("a consumer that throws a value that is not an Error is reported with 
   using captured = new CapturedLog();
   log.setLevel("error");
   try {
-    const thrown: Record<string, unknown> = { undefined, object: { code: 42 }, text: "" };
-    for (const [name, value] of Object.entries(thrown)) {
+    const thrown: Record<string, [unknown, string]> = {
+      undefined: [undefined, "undefined"],
+      object: [{ code: 42 }, "Object { code: 42 }"],
+      text: ["", '""'],
+    };
+    for (const [name, [value, shown]] of Object.entries(thrown)) {
       const consumer: Consumer = () => ({
         receive() {
           throw value;
@@ -51,7 +55,6 @@ Deno.test("a consumer that throws a value that is not an Error is reported with 
       const comm = new Communicator({ consumer, services }, `/ws/${name}/`);
       await comm.connect();
       comm.send("go");
-      const shown = Deno.inspect(value);
       await assertRejects(
         () => comm.receive(),
         Error,
