@@ -53,6 +53,7 @@ import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before
 import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
 import { consumerFailures, lateFailures, unhandledEvents } from "./_consumer_failures.ts";
 import { watchDrain } from "./_drain_watch.ts";
+import { failingItsConnection } from "./_unawaited.ts";
 import {
   logConsumerFailure,
   logDisconnect,
@@ -371,18 +372,22 @@ export class WebSocketConnection implements Connection {
   }
 
   // Through `Promise.try`: a layer that throws rather than rejects still gives the consumer a
-  // rejected promise, as the contract says, so its `.catch` sees the failure.
+  // rejected promise, as the contract says, so its `.catch` sees the failure. One that nothing
+  // awaits fails this connection, not the process (`_unawaited.ts`).
   groupAdd(group: string): Promise<void> {
     // The layer remembers the channel's groups: closing the channel leaves them all.
-    return Promise.try(() => this.#layer.groupAdd(group, this.channelName));
+    const adding = Promise.try(() => this.#layer.groupAdd(group, this.channelName));
+    return failingItsConnection(adding, this, "groupAdd", WebSocketConnection.fail);
   }
 
   groupDiscard(group: string): Promise<void> {
-    return Promise.try(() => this.#layer.groupDiscard(group, this.channelName));
+    const leaving = Promise.try(() => this.#layer.groupDiscard(group, this.channelName));
+    return failingItsConnection(leaving, this, "groupDiscard", WebSocketConnection.fail);
   }
 
   groupSend(group: string, event: LayerEvent): Promise<SendResult> {
-    return Promise.try(() => this.#layer.groupSend(group, event));
+    const sending = Promise.try(() => this.#layer.groupSend(group, event));
+    return failingItsConnection(sending, this, "groupSend", WebSocketConnection.fail);
   }
 
   acceptSubprotocol(name: string): void {
@@ -406,7 +411,8 @@ export class WebSocketConnection implements Connection {
   }
 
   channelSend(channel: string, event: LayerEvent): Promise<SendResult> {
-    return Promise.try(() => this.#layer.send(channel, event));
+    const sending = Promise.try(() => this.#layer.send(channel, event));
+    return failingItsConnection(sending, this, "channelSend", WebSocketConnection.fail);
   }
 
   #neverOpened(): void {

@@ -39,6 +39,34 @@ Deno.test("a hook that throws closes only its own socket with 1011; the server g
   await late.close();
 });
 
+// The `await` forgotten: a group name the client chose (too long) makes `groupAdd` reject with
+// nobody to see it. Deno would end the process on that unhandled rejection.
+const unawaited: Consumer = (conn) => ({
+  receive(text) {
+    if (text.startsWith("join ")) conn.groupAdd(text.slice(5));
+    else if (text === "send") conn.groupSend("room", { type: "x", at: 1n });
+    else conn.send(`echo ${text}`);
+  },
+});
+
+Deno.test("a failing call nobody awaited fails its own socket (1011), not the server", async () => {
+  using captured = new CapturedLog();
+  await using served = await serveConsumer(unawaited, "/ws/unawaited/", { logLevel: "warn" });
+  const [joiner, sender, other] = await Promise.all(
+    [1, 2, 3].map(() => TestSocket.open(served.url)),
+  );
+  joiner.send(`join ${"a".repeat(250)}`);
+  assertEquals((await joiner.closed).code, 1011);
+  sender.send("send");
+  assertEquals((await sender.closed).code, 1011);
+  await captured.waitFor(/WARN conn\.groupAdd\(\) failed on \/ws\/unawaited\/ .*a missing await/);
+  await captured.waitFor(/WARN conn\.groupSend\(\) failed on \/ws\/unawaited\/ .*a missing await/);
+  await captured.waitFor(/Consumer failed on \/ws\/unawaited\/.*200 characters/s);
+  other.send("still here");
+  assertEquals(await other.next(), "echo still here");
+  await other.close();
+});
+
 const closing: Consumer = (conn) => ({
   receive(text) {
     // A long reason in a script of two bytes a character, as an app's own language may need.
