@@ -16,8 +16,10 @@ function problemWith(room) {
   if (room === "." || room === "..") return "“.” and “..” cannot be room names.";
   // A pasted half of an emoji: the server refuses it, and `encodeURIComponent` would throw.
   if (!room.isWellFormed()) return "Room names cannot contain broken characters.";
-  // Counted as the server counts them: composed (NFC), so "é" typed as e and an accent is one.
-  if ([...room.normalize("NFC")].length > MAX_ROOM_NAME) {
+  // Counted as the server counts them: composed (NFC), so "é" typed as e and an accent is one;
+  // as written when composing makes it longer (a few characters decompose: "क़" is two).
+  const composed = [...room.normalize("NFC")].length;
+  if (Math.min(composed, [...room].length) > MAX_ROOM_NAME) {
     return `Room names have at most ${MAX_ROOM_NAME} characters.`;
   }
   if (CONTROL.test(room)) return "Room names cannot contain control characters.";

@@ -125,5 +125,11 @@ browserTest("chat rooms in the browser", async (t, browser) => {
     await page.waitForURL((url) => url.pathname !== "/chat/");
     const room = decodeURIComponent(new URL(page.url()).pathname.split("/")[2]);
     assertEquals(room.normalize("NFC"), "\u00e9".repeat(100));
+    // 60 characters that composing makes 120 (क़ is क and a dot): the server keeps them as written.
+    await page.goto(server.httpUrl("/chat/"));
+    await page.locator("#room-name-input").fill("\u0958".repeat(60));
+    await page.click("#room-name-submit");
+    await page.waitForURL((url) => url.pathname !== "/chat/");
+    assertEquals(await page.locator("#chat-log").getAttribute("data-room"), "\u0958".repeat(60));
   });
 });
