@@ -3,6 +3,7 @@
  * `METRICS_TOKNE=…`): read as nothing, they would leave the default in place without a word.
  */
 import type { Env } from "./_config_schema.ts";
+import { withinOneEdit } from "./_within_one_edit.ts";
 
 /**
  * Each variable of `env` that is one edit (a letter added, dropped, changed or two swapped)
@@ -33,19 +34,4 @@ function lookAlike(name: string, setting: string): boolean {
   // DRAIN_WINDOW for DRAIN_WINDOW_MS: the last part of the name left out.
   if (setting.startsWith(`${name}_`)) return true;
   return withinOneEdit(name, setting);
-}
-
-// Damerau's one edit: one insertion, deletion or substitution, or two neighbours swapped.
-function withinOneEdit(a: string, b: string): boolean {
-  if (Math.abs(a.length - b.length) > 1 || a === b) return false;
-  let start = 0;
-  while (start < a.length && a[start] === b[start]) start++;
-  let endA = a.length;
-  let endB = b.length;
-  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) endA--, endB--;
-  const restA = a.slice(start, endA);
-  const restB = b.slice(start, endB);
-  if (restA.length <= 1 && restB.length <= 1) return true; // one changed, added or dropped
-  return restA.length === 2 && restB.length === 2 && restA[0] === restB[1] &&
-    restA[1] === restB[0];
 }

@@ -8,6 +8,7 @@ import { CloseCode, ProtocolError } from "./close_codes.ts";
 import type { IncomingFrame } from "./_frame_gate.ts";
 import { log } from "../telemetry/log.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
+import { warnMisnamedHooks } from "./_hook_names.ts";
 
 /** A frame or an event waiting for the hooks to be free. */
 export type Task = () => void | Promise<void>;
@@ -39,7 +40,10 @@ export function hooksOf(consumer: Consumer, conn: Connection): ConsumerHooks {
     return { connect: () => Promise.reject(error) };
   }
   const problem = notHooks(hooks);
-  if (problem === null) return hooks as ConsumerHooks;
+  if (problem === null) {
+    warnMisnamedHooks(consumer, hooks as object, conn.scope.path);
+    return hooks as ConsumerHooks;
+  }
   const error = new TypeError(
     `The consumer of ${conn.scope.path} returned ${problem}, not its hooks: a consumer is ` +
       "`(conn) => ({ connect, receive, ... })`, called synchronously; do async work in `connect`",

@@ -259,3 +259,48 @@ Deno.test("an event with no handler is named in the log once per route and type,
   await b.disconnect();
   await app.close();
 });
+
+Deno.test("a hook under a name that is not a hook's is named in the log once, with the one meant", async () => {
+  await using services = await createTestServices();
+  using captured = new CapturedLog();
+  log.setLevel("warn");
+  using _silent = { [Symbol.dispose]: () => log.setLevel("silent") };
+  // Channels' name for receiveJson, in a class (type-checked, it is no error there): the
+  // frames would go nowhere without a word.
+  class Ported {
+    constructor(readonly conn: { sendJson(value: unknown): void }) {}
+    connect() {}
+    receive_json(value: unknown) {
+      this.conn.sendJson(value);
+    }
+  }
+  const ported: Consumer = (conn) => new Ported(conn);
+  // A class with a helper of its own named like a DOM handler's `close`: no warning.
+  class Own {
+    constructor(readonly conn: { send(text: string): void; close(): void }) {}
+    receive(text: string) {
+      this.conn.send(text);
+    }
+    close() {
+      this.conn.close();
+    }
+  }
+  const own: Consumer = (conn) => new Own(conn);
+  const app = createApp({
+    routes: [socket("/ws/ported/", ported), socket("/ws/own/", own)],
+    services,
+    upgrade: testUpgrade,
+  });
+  const comms = [
+    new Communicator(app, "/ws/ported/"),
+    new Communicator(app, "/ws/ported/"),
+    new Communicator(app, "/ws/own/"),
+  ];
+  for (const comm of comms) await comm.connect();
+  const warned = captured.lines.filter((line) => line.includes("which is no hook"));
+  assertEquals(warned.length, 1, warned.join("\n")); // once for the route's consumer
+  assertStringIncludes(warned[0], "`receive_json`");
+  assertStringIncludes(warned[0], "did you mean `receiveJson`?");
+  for (const comm of comms) await comm.disconnect();
+  await app.close();
+});
