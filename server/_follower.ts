@@ -16,6 +16,7 @@ import { frameBytes } from "./_send_checks.ts";
 import { throughOutage } from "./_through_outage.ts";
 import { eventJson } from "../layers/event_json.ts";
 import { enterStream, followsOffsets, positionOf, RECOVERED } from "./_stream_entry.ts";
+import { HELD_AT_MOST, HeldEvents } from "./_held_events.ts";
 
 /** One socket's place in one group's stream; see the module documentation. */
 export interface StreamFollower {
@@ -41,10 +42,10 @@ export interface StreamFollower {
 }
 
 /**
- * The most streamed events a socket holds while it reads its stream (a gap, a new epoch): what
- * comes beyond them is read from the stream afterwards, which holds every one of them.
+ * How long a socket waits for the events of a gap its stream no longer keeps, which may still be
+ * on their way from another process, before it says they are lost.
  */
-const HELD_AT_MOST = 128;
+const IN_FLIGHT_MS = 500;
 /** How long a socket waits before it reads its stream again after a failed read, each time. */
 const READ_RETRY_MS = [100, 300, 900];
 
@@ -58,14 +59,9 @@ export class Follower implements StreamFollower {
   #last = -1;
   /** The epoch the socket left for a newer one: its stragglers are dropped. */
   #retired = "";
-  /**
-   * While the stream is read (the entry, a gap, a new epoch), the streamed events that came
-   * meanwhile, at most {@linkcode HELD_AT_MOST}; `null` while the socket is live.
-   */
-  #held: LayerEvent[] | null = [];
-  /** The furthest streamed event seen while reading: where the reads must reach. */
-  #ahead: LayerEvent | null = null;
-  /** Reads in a row that got no nearer to `#ahead`. */
+  /** While the stream is read (the entry, a gap, a new epoch); `null` while the socket is live. */
+  #held: HeldEvents | null = new HeldEvents();
+  /** Reads in a row that got no nearer to the furthest event held. */
   #stalls = 0;
   /** `resume()` came while the stream was being read: it runs once that read is done. */
   #resumeAfterRead = false;
@@ -116,7 +112,7 @@ export class Follower implements StreamFollower {
     } else if (event.epoch === this.#retired) return;
     // A gap (publishes that crossed, events dropped for a slow socket) or another epoch: the
     // stream is read, and this handler returns at once, so events never pile up behind it.
-    this.#hold(event, this.#held = []);
+    this.#hold(event, this.#held = new HeldEvents());
     void this.#catchUp().catch((error) => this.#failed(error));
   }
 
@@ -126,7 +122,7 @@ export class Follower implements StreamFollower {
       this.#resumeAfterRead = true; // the read under way knows nothing of what was dropped
       return;
     }
-    this.#held = [];
+    this.#held = new HeldEvents();
     void this.#replayMissed().then(() => this.#catchUp()).catch((error) => this.#failed(error));
   }
 
@@ -228,18 +224,8 @@ export class Follower implements StreamFollower {
     this.#conn.close(CloseCode.INTERNAL_ERROR, "Internal server error");
   }
 
-  #hold(event: LayerEvent, held: LayerEvent[]): void {
-    if (event.epoch === this.#retired) return;
-    if (held.length < HELD_AT_MOST) held.push(event);
-    const ahead = this.#ahead;
-    if (
-      ahead === null ||
-      (event.epoch === ahead.epoch
-        ? (event.offset as number) > (ahead.offset as number)
-        : event.epoch !== this.#epoch) // an epoch newer than ours, and than the one `ahead` has
-    ) {
-      this.#ahead = event;
-    }
+  #hold(event: LayerEvent, held: HeldEvents): void {
+    if (event.epoch !== this.#retired) held.add(event, this.#epoch);
   }
 
   // Reads the stream until the socket has everything up to the furthest event seen, then goes
@@ -260,7 +246,6 @@ export class Follower implements StreamFollower {
       }
     }
     this.#held = null;
-    this.#ahead = null;
     this.#stalls = 0;
     const loose = this.#loose;
     this.#loose = null;
@@ -275,18 +260,19 @@ export class Follower implements StreamFollower {
   // seen is still ahead of it.
   #sendHeld(): boolean {
     const held = this.#held!;
-    held.sort(byOffset);
-    for (const event of held) {
-      if (event.epoch === this.#epoch && event.offset === this.#last + 1) {
-        // No room for it now (the socket is still taking in a replay): it is read from the
-        // stream below, paced, with the rest.
-        if (this.#conn.sendCapacity < this.#bytesOf(event)) break;
+    let kept = 0;
+    for (const event of held.sorted()) {
+      // Another epoch's is read from the stream (a re-entry); one sent already is done with.
+      if (event.epoch !== this.#epoch || (event.offset as number) <= this.#last) continue;
+      // No room for it now (the socket is still taking in a replay): read from the stream
+      // below, paced, with the rest, unless it comes first.
+      if (event.offset === this.#last + 1 && this.#conn.sendCapacity >= this.#bytesOf(event)) {
         this.#last++;
         this.#sendFrame(event);
-      }
+      } else held.events[kept++] = event; // beyond a gap: kept, in case the stream no longer is
     }
-    held.length = 0; // the rest lies beyond a gap, or in another epoch: read from the stream
-    const ahead = this.#ahead;
+    held.events.length = kept;
+    const ahead = held.ahead;
     if (ahead === null || this.#conn.closed) return false;
     if (ahead.epoch === this.#epoch) return (ahead.offset as number) > this.#last;
     return ahead.epoch !== this.#retired;
@@ -296,7 +282,7 @@ export class Follower implements StreamFollower {
   // cannot bring nearer (an event it never had, such as a raw publish with an offset, or one a
   // failover lost) is given up on, rather than read again and again.
   async #readOn(): Promise<void> {
-    const ahead = this.#ahead!;
+    const ahead = this.#held!.ahead!;
     const [epoch, last] = [this.#epoch, this.#last];
     if (ahead.epoch === epoch && await this.#sendPagesFrom(epoch)) {
       if (this.#conn.closed) return;
@@ -305,18 +291,41 @@ export class Follower implements StreamFollower {
       if (this.#last === last && ++this.#stalls > 1) this.#dropAhead();
       return;
     }
+    if (ahead.epoch === epoch && await this.#filledInFlight()) return;
     // Another epoch (the history was lost, or the stream went on in a new one after a master
     // change), or the gap is no longer kept.
     await this.#reenter();
     // An epoch the stream does not have is none the socket can follow.
-    if (this.#ahead !== null && this.#ahead.epoch !== this.#epoch) this.#dropAhead();
+    const { ahead: furthest } = this.#held!;
+    if (furthest !== null && furthest.epoch !== this.#epoch) this.#dropAhead();
+  }
+
+  // The stream no longer keeps the gap (a burst longer than its window), but its events may
+  // still be on their way: another process's publishes reach this one after its own, which it
+  // delivers as soon as its script answers. Held for a moment, they fill the gap; true when
+  // they did, and were sent.
+  async #filledInFlight(): Promise<boolean> {
+    const deadline = performance.now() + IN_FLIGHT_MS;
+    const held = this.#held!;
+    while (this.#sendHeld()) {
+      const next = held.events[0];
+      if (next?.offset === this.#last + 1) {
+        // It is here, but the socket has no room for it yet.
+        if (!await waitForRoom(this.#conn, this.#bytesOf(next))) return true; // it closed
+        continue;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0 || !await held.arrival(left)) return false;
+    }
+    return true;
   }
 
   // The furthest event seen is not in the stream: it is not sent, and that is said once per event
   // (every socket of the group sees it).
   #dropAhead(): void {
-    warnNotInStream(this.#ahead!, this.#group);
-    this.#ahead = null;
+    const held = this.#held!;
+    warnNotInStream(held.ahead!, this.#group);
+    held.ahead = null;
   }
 
   // Another epoch, or a gap no longer kept: the socket enters again from where it was, as a
@@ -349,7 +358,7 @@ export class Follower implements StreamFollower {
   // from the furthest event seen, and a client that follows offsets is told it may miss some.
   #giveUp(error: unknown): void {
     log.warn(`Stream of "${this.#group}" could not be read to fill a gap`, error);
-    const ahead = this.#ahead;
+    const ahead = this.#held!.ahead;
     if (ahead === null) return;
     const offset = ahead.offset as number;
     if (ahead.epoch === this.#epoch && offset <= this.#last) return;
@@ -385,8 +394,4 @@ export class Follower implements StreamFollower {
       framesKeepEvents: route.framesKeepEvents,
     });
   }
-}
-
-function byOffset(a: LayerEvent, b: LayerEvent): number {
-  return (a.offset as number) - (b.offset as number);
 }
