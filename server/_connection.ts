@@ -527,7 +527,12 @@ export class WebSocketConnection implements Connection {
   #lookUpHandler(type: string): EventHandler | undefined {
     // The framework's own event, not cached as the last type: the next gap comes here too.
     if (type === LAYER_GAP) return void this.#layerGap();
-    const handler = ownEventHandler(this.#hooks, type);
+    let handler;
+    try {
+      handler = ownEventHandler(this.#hooks, type);
+    } catch (error) {
+      return void this.#fail(error); // a handler that is no function: the consumer's bug
+    }
     this.#eventType = type;
     this.#eventHandler = handler;
     if (handler === undefined) {

@@ -109,7 +109,15 @@ export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandle
   const events = hooks.events;
   if (events === undefined) return undefined;
   // Own handlers only: an event typed "constructor" or "toString" must not reach Object's.
-  if (Object.hasOwn(events, type)) return events[type];
+  if (Object.hasOwn(events, type)) {
+    const handler = events[type];
+    if (typeof handler === "function") return handler;
+    // Thrown where the event is delivered: the socket fails (1011) with this, not with
+    // "handler.call is not a function".
+    throw new TypeError(
+      `The consumer's events[${JSON.stringify(type)}] is ${Deno.inspect(handler)}, not a function`,
+    );
+  }
   if (typeof events[type] === "function" && !(type in Object.prototype)) {
     warnInherited(events, type);
   }

@@ -95,8 +95,14 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 /** Builds an app from its route table and services. */
 export function createApp(options: AppOptions): App {
+  const { services } = options ?? {};
+  if (services?.config === undefined) {
+    throw new TypeError(
+      "createApp({ routes, services }) needs the services its routes run on: " +
+        "createServices(config, await openBackends(config)), or createTestServices() in a test",
+    );
+  }
   const live = new LiveConnections();
-  const { services } = options;
   const caps = new ConnectionCaps({
     perAddress: services.config.maxConnectionsPerAddress,
     perUser: services.config.maxConnectionsPerUser,
@@ -320,8 +326,10 @@ function answerUnmatched(
       const detail = `The path is longer than ${MAX_PATH_LENGTH} characters.`;
       return logReason(errorPage(414, "URI Too Long", detail), "the path is too long");
     }
-    default:
-      return errorPage(404, "Not Found", "There is no page at this address.");
+    default: {
+      const response = errorPage(404, "Not Found", "There is no page at this address.");
+      return match.reason === undefined ? response : logReason(response, match.reason);
+    }
   }
 }
 

@@ -76,6 +76,12 @@ export class ProtocolError extends Error {
   readonly ref: FrameRef | undefined;
   /** `message` is what the client is told; a `code` also closes its socket. */
   constructor(message: string, code?: number, options: { ref?: FrameRef } = {}) {
+    if (code !== undefined && typeof code !== "number") {
+      throw new TypeError(
+        `ProtocolError(message, code): the close code is a number (or nothing, to keep the ` +
+          `socket open), not ${Deno.inspect(code)}; a ref goes in the third argument, { ref }`,
+      );
+    }
     if (code !== undefined && !isSendableCloseCode(code)) {
       throw new RangeError(
         `Close code ${code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999`,

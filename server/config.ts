@@ -100,6 +100,12 @@ export function secretsOnCommandLine(args: string[]): string[] {
  * ```
  */
 export function loadConfig(args: string[], env: Env, options: { cores?: number } = {}): Config {
+  if (!Array.isArray(args) || typeof env !== "object" || env === null) {
+    throw new TypeError(
+      "loadConfig(args, env): pass the command line and the environment, " +
+        "loadConfig(Deno.args, Deno.env.toObject())",
+    );
+  }
   return readConfig(args, env, options, new Set());
 }
 

@@ -31,7 +31,7 @@ export type RouteMatch<H> =
   | { kind: "method-not-allowed"; allow: string[] }
   | { kind: "bad-request"; reason: string }
   | { kind: "uri-too-long" }
-  | { kind: "not-found" };
+  | { kind: "not-found"; reason?: string };
 
 interface CompiledRoute<H> {
   route: Route<H>;
@@ -150,10 +150,16 @@ export class Router<H> {
     // Only safe methods are redirected: a redirected POST would lose its body (Django agrees).
     // A path starting with "//" would redirect to another host: never.
     const safe = !pathname.startsWith("//");
-    if (safe && !pathname.endsWith("/") && (method === "GET" || method === "HEAD")) {
+    if (safe && !pathname.endsWith("/")) {
       const withSlash = `${pathname}/`;
       if (this.#candidates(withSlash) !== null) {
-        return { kind: "redirect", location: withSlash + search };
+        if (method === "GET" || method === "HEAD") {
+          return { kind: "redirect", location: withSlash + search };
+        }
+        // Said, as Django's debug page says it: the form's action lacks its slash.
+        const reason = `no route here; ${withSlash} has one, but a ${method} is not ` +
+          "redirected there (its body would be lost): send it to the path with its slash";
+        return { kind: "not-found", reason };
       }
     }
     return { kind: "not-found" };

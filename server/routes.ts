@@ -90,10 +90,12 @@ export function checkRoute(route: AppRoute): AppRoute {
   if (typeof path !== "string" || !path.startsWith("/")) {
     throw new TypeError(`${where}: a path starts with "/"`);
   }
-  const django = /<(?:\w+:)?(\w+)>/.exec(path);
-  if (django !== null) {
+  // Django's `<int:id>`, or OpenAPI's and Starlette's `{id}` (a URLPattern group matching "id"
+  // itself: no one means that).
+  const other = /<(?:\w+:)?(\w+)>/.exec(path) ?? /\{(\w+)\}(?![?*+])/.exec(path);
+  if (other !== null) {
     throw new TypeError(
-      `${where}: write a parameter as ":${django[1]}" (URLPattern), not "${django[0]}"`,
+      `${where}: write a parameter as ":${other[1]}" (URLPattern), not "${other[0]}"`,
     );
   }
   return route;

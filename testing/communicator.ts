@@ -216,7 +216,9 @@ export class Communicator {
     waiting.delete(request);
     if (response.status !== 101) {
       const reason = (await response.text()).trim();
-      this.#refused = `the handshake was refused with ${response.status} (${reason})`;
+      this.#refused = `the handshake was refused with ${response.status} (${
+        refusalShown(response, reason, this.#url)
+      })`;
       const refusal = consumerRefusals.get(request);
       // Raised, as Channels' communicator raises what the consumer raised: a test's log is
       // silent, and its error and stack would be found nowhere else.
@@ -235,6 +237,7 @@ export class Communicator {
   /** Sends a text or binary frame to the consumer. */
   send(data: string | Uint8Array): void {
     // As a browser's WebSocket throws before it opens; after it closed, the frame is dropped.
+    if (this.#refused !== null) throw new Error(`No socket to send on: ${this.#refused}`);
     if (!this.#open) {
       throw new Error("send before an accepted connect: await comm.connect() first");
     }
@@ -248,6 +251,8 @@ export class Communicator {
 
   /** The next frame; rejects after `timeoutMs`, or at once when the socket closed. */
   async receive(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<string | Uint8Array> {
+    if (this.#refused !== null) throw new Error(`No frame: ${this.#refused}`);
+    if (!this.#connecting) throw new Error("receive before connect: await comm.connect() first");
     const deadline = Date.now() + timeoutMs;
     while (this.#frames.length === 0) {
       if (this.#closeCode !== null) {
@@ -388,4 +393,19 @@ function consumerHandler(
 function clientInfo(): Deno.ServeHandlerInfo {
   const remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: nextPort++ };
   return { remoteAddr, completed: Promise.resolve() } as Deno.ServeHandlerInfo;
+}
+
+/**
+ * A refused handshake's answer in a few words: where a redirect points (a path without its
+ * trailing slash is redirected to the one with it), else its text, an HTML page's without tags.
+ */
+function refusalShown(response: Response, body: string, url: URL): string {
+  const location = response.headers.get("location");
+  if (location !== null) {
+    const slash = new URL(location, url).pathname === `${url.pathname}/`;
+    return `redirected to ${location}${slash ? ": the route's path ends with a slash" : ""}`;
+  }
+  const text = /^\s*</.test(body) ? body.replace(/<[^>]*>/g, " ") : body;
+  const words = text.replace(/\s+/g, " ").trim();
+  return words.length > 200 ? `${words.slice(0, 200)}…` : words;
 }

@@ -14,7 +14,7 @@ Deno.test("a method in lower case, or one HTTP does not have, is refused at the 
   assertThrows(() => page("GTE", "/a/", hello), TypeError, 'unknown method "GTE"');
 });
 
-Deno.test("a path without a leading slash, or with Django's <int:id>, is refused", () => {
+Deno.test("a path without a leading slash, or with Django's <int:id> or a {id}, is refused", () => {
   assertThrows(() => page("GET", "no-slash/", hello), TypeError, 'a path starts with "/"');
   assertThrows(() => page("GET", "", hello), TypeError, 'a path starts with "/"');
   assertThrows(() => socket("ws/x/", silent), TypeError, 'a path starts with "/"');
@@ -23,6 +23,13 @@ Deno.test("a path without a leading slash, or with Django's <int:id>, is refused
     TypeError,
     'write a parameter as ":id" (URLPattern), not "<int:id>"',
   );
+  assertThrows(
+    () => socket("/ws/c/{id}/", silent),
+    TypeError,
+    'write a parameter as ":id" (URLPattern), not "{id}"',
+  );
+  // A URLPattern group is no parameter written otherwise: it stays.
+  page("GET", "/books{/:id}?/", hello);
 });
 
 Deno.test("two pages, or two sockets, for one method and path are refused by createApp", async () => {

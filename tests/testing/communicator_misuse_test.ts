@@ -2,8 +2,14 @@
  * The communicator says what is wrong when a test misuses it, as a browser's WebSocket would,
  * instead of orphaning a connection or dropping a frame without a word.
  */
-import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "@std/assert";
-import { type Consumer, createApp, socket } from "../../mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { type Consumer, createApp, loadConfig, ProtocolError, socket } from "../../mod.ts";
 import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { log } from "../../telemetry/log.ts";
@@ -302,5 +308,50 @@ Deno.test("a hook under a name that is not a hook's is named in the log once, wi
   assertStringIncludes(warned[0], "`receive_json`");
   assertStringIncludes(warned[0], "did you mean `receiveJson`?");
   for (const comm of comms) await comm.disconnect();
+  await app.close();
+});
+
+Deno.test("the usual slips with the API get errors that say what to write instead", async () => {
+  // deno run does not type-check: each of these reaches the framework as written.
+  const untyped = (value: unknown) => value as never;
+  assertThrows(() => createApp(untyped({ routes: [] })), TypeError, "needs the services");
+  assertThrows(
+    () => loadConfig(untyped({ PORT: "8000" }), untyped(undefined)),
+    TypeError,
+    "Deno.args",
+  );
+  assertThrows(() => new ProtocolError("no", untyped("4000")), TypeError, "close code is a number");
+  await using services = await createTestServices();
+  // An events handler that is not a function fails its socket with that said, not with
+  // "handler.call is not a function".
+  const consumer: Consumer = (conn) => ({
+    connect: () => conn.groupAdd("slips"),
+    events: { "note.added": untyped("sendJson") },
+  });
+  const comm = new Communicator({ consumer, services }, "/ws/slips/");
+  await comm.connect();
+  await services.layer.groupSend("slips", { type: "note.added" });
+  await assertRejects(() => comm.waitForClose(), Error, 'events["note.added"] is "sendJson"');
+});
+
+Deno.test("a communicator whose handshake was refused says so on send and receive", async () => {
+  await using services = await createTestServices();
+  const app = createApp({
+    routes: [socket("/ws/echo/", (conn) => ({ receive: (text) => conn.send(text) }))],
+    services,
+    upgrade: testUpgrade,
+  });
+  const slashless = new Communicator(app, "/ws/echo");
+  assertEquals((await slashless.connect()).accepted, false);
+  assertThrows(() => slashless.send("hi"), Error, "the route's path ends with a slash");
+  const unknown = new Communicator(app, "/ws/ecoh/");
+  await unknown.connect();
+  const error = await assertRejects(() => unknown.receive(), Error, "refused with 404");
+  assert(!error.message.includes("<"), `an HTML page in the error: ${error.message}`);
+  await assertRejects(
+    () => new Communicator(app, "/ws/echo/").receive(),
+    Error,
+    "receive before connect",
+  );
   await app.close();
 });
