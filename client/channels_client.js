@@ -44,6 +44,8 @@ import { checkClose, jsonObjects, LiveSocket, STATE_TEXT } from "./live_socket.j
 
 // A ping after 25 s of quiet (proxies close idle connections after 30 to 60 s), lost 10 s later.
 const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
+// How long after connecting a stream's `recovered` frame may take before the console is told.
+const POSITION_WAIT_MS = 5000;
 
 export { STATE_TEXT };
 
@@ -158,6 +160,9 @@ export class ChannelStream {
   /** @type {Map<string, { resolve: (result: SendResult) => void, reject: (e: SendError) => void }>} */
   #pending = new Map();
   #closing = false;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #positionTimer = undefined;
+  #warnedNoPosition = false;
 
   /** @param {string | URL} url @param {StreamOptions} [options] */
   constructor(url, options = {}) {
@@ -257,7 +262,23 @@ export class ChannelStream {
     this.#state = state;
     // Every send went out on an open socket: any other state means that socket is gone.
     if (state !== "open") this.#failPending();
+    this.#watchForPosition(state === "open");
     this.#options.onStateChange?.(state, text);
+  }
+
+  // A route that follows no stream never sends `recovered`, and an ack never comes from it: said
+  // on the console once, rather than left to look like a slow server.
+  #watchForPosition(open) {
+    clearTimeout(this.#positionTimer);
+    this.#positionTimer = undefined;
+    if (!open || this.#warnedNoPosition) return;
+    this.#positionTimer = setTimeout(() => {
+      this.#warnedNoPosition = true;
+      console.warn(
+        `No "recovered" frame ${POSITION_WAIT_MS / 1000} s after connecting to ${this.#url}: ` +
+          "is it a stream route (StreamFollowing on the server)? Use LiveSocket for one that is not.",
+      );
+    }, POSITION_WAIT_MS);
   }
 
   #failPending() {
@@ -280,6 +301,7 @@ export class ChannelStream {
 
   /** @param {Record<string, unknown>} frame */
   #recovered(frame) {
+    clearTimeout(this.#positionTimer);
     const epoch = String(frame.epoch ?? "");
     const latest = Number.isSafeInteger(frame.offset) ? Number(frame.offset) : 0;
     const complete = frame.complete === true;

@@ -131,6 +131,11 @@ export class LiveSocket {
 
   /** Sends one frame on the open socket (check `isOpen` first). */
   send(data) {
+    if (this.#socket === null) {
+      throw new Error(
+        "LiveSocket.send: no socket (call start() first; after stop() there is none)",
+      );
+    }
     this.#socket.send(data);
   }
 
@@ -351,11 +356,13 @@ export function jsonObjects(data) {
   return value !== null && typeof value === "object" && !Array.isArray(value) ? [value] : [];
 }
 
-// As an error thrown from an event listener is reported; where `reportError` is missing (an old
-// browser), from a task of its own.
+// As an error thrown from an event listener is reported: an "error" event on the global
+// object, which a page's listener may take (`preventDefault`), else the console shows it. Not
+// with `reportError`: in Deno an error reported so, and not taken, ends the program, and the
+// connection is meant to go on.
 function reportUncaught(error) {
-  if (typeof globalThis.reportError === "function") globalThis.reportError(error);
-  else {setTimeout(() => {
-      throw error;
-    });}
+  const message = error instanceof Error ? error.message : String(error);
+  const event = new ErrorEvent("error", { error, message, cancelable: true });
+  globalThis.dispatchEvent(event);
+  if (!event.defaultPrevented) console.error("A handler of the live socket threw:", error);
 }

@@ -323,3 +323,31 @@ Deno.test("a send of data JSON cannot write rejects its promise instead of throw
   await assertRejects(() => sending!, TypeError, "BigInt");
   assertEquals(socket.sent, [], "a frame went out");
 });
+
+// An app that points the stream client at a route following no stream would otherwise see its
+// acks never come, as from a slow server.
+Deno.test("a connection that sends no recovered frame within 5 s is named on the console", async () => {
+  const timers: { run: () => void; ms: number }[] = [];
+  const warnings: string[] = [];
+  const [realSetTimeout, realWarn] = [globalThis.setTimeout, console.warn];
+  globalThis.setTimeout = ((run: () => void, ms: number) => {
+    timers.push({ run, ms });
+    return timers.length;
+  }) as unknown as typeof setTimeout;
+  console.warn = (text: string) => void warnings.push(text);
+  try {
+    const { stream, sockets } = start("ws://chat.test/ws/echo/");
+    const first = await sockets.next();
+    open(first);
+    const wait = timers.find(({ ms }) => ms === 5000);
+    if (wait === undefined) throw new Error("nothing waits for the recovered frame");
+    wait.run();
+    assertEquals(warnings.length, 1);
+    assert(warnings[0].includes("ws://chat.test/ws/echo/"), warnings[0]);
+    assert(warnings[0].includes("Use LiveSocket"), warnings[0]);
+    stream.close();
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    console.warn = realWarn;
+  }
+});

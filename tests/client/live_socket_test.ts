@@ -511,3 +511,31 @@ Deno.test("a heartbeat without both of its times is refused at once, not a recon
     );
   }
 });
+
+// In Deno an error reported with `reportError` that nobody takes ends the program: a terminal
+// client whose handler has a bug would exit instead of going on.
+Deno.test("a handler that throws with no listener to take it is shown on the console, and the socket goes on", async () => {
+  const shown: unknown[][] = [];
+  const consoleError = console.error;
+  console.error = (...args: unknown[]) => void shown.push(args);
+  try {
+    const received: unknown[] = [];
+    const { live, sockets } = client({
+      onFrame: (frame) => {
+        if (frame.n === 1) throw new Error("the app's bug");
+        received.push(frame.n);
+      },
+    });
+    live.start();
+    const socket = await sockets.next();
+    open(socket);
+    socket.onmessage?.({ data: '{"n":1}' });
+    socket.onmessage?.({ data: '{"n":2}' });
+    assertEquals(received, [2]);
+    assertEquals(shown.length, 1);
+    assertEquals((shown[0][1] as Error).message, "the app's bug");
+    live.stop();
+  } finally {
+    console.error = consoleError;
+  }
+});
