@@ -16,7 +16,7 @@ import { frameBytes } from "./_send_checks.ts";
 import { throughOutage } from "./_through_outage.ts";
 import { eventJson } from "../layers/event_json.ts";
 import { enterStream, followsOffsets, positionOf, RECOVERED } from "./_stream_entry.ts";
-import { HELD_AT_MOST, HeldEvents } from "./_held_events.ts";
+import { HELD_AT_MOST, HeldEvents, IN_FLIGHT_MS } from "./_held_events.ts";
 
 /** One socket's place in one group's stream; see the module documentation. */
 export interface StreamFollower {
@@ -41,11 +41,6 @@ export interface StreamFollower {
   resume(): void;
 }
 
-/**
- * How long a socket waits for the events of a gap its stream no longer keeps, which may still be
- * on their way from another process, before it says they are lost.
- */
-const IN_FLIGHT_MS = 500;
 /** How long a socket waits before it reads its stream again after a failed read, each time. */
 const READ_RETRY_MS = [100, 300, 900];
 
@@ -59,6 +54,7 @@ export class Follower implements StreamFollower {
   #last = -1;
   /** The epoch the socket left for a newer one: its stragglers are dropped. */
   #retired = "";
+  #streamEpoch = ""; // the epoch the stream answered its last read with
   /** While the stream is read (the entry, a gap, a new epoch); `null` while the socket is live. */
   #held: HeldEvents | null = new HeldEvents();
   /** Reads in a row that got no nearer to the furthest event held. */
@@ -152,6 +148,7 @@ export class Follower implements StreamFollower {
       const read = await this.#route.liveReads.since(this.#group, { epoch, offset: last }, {
         pageBytes,
       });
+      this.#streamEpoch = read.epoch;
       if (!read.complete || read.epoch !== epoch) return false;
       if (!await this.#sendOnFrom(read.events)) return true;
       // All sent, or a page that brought nothing on (a stream that ignores the hint has sent
@@ -264,12 +261,13 @@ export class Follower implements StreamFollower {
     for (const event of held.sorted()) {
       // Another epoch's is read from the stream (a re-entry); one sent already is done with.
       if (event.epoch !== this.#epoch || (event.offset as number) <= this.#last) continue;
-      // No room for it now (the socket is still taking in a replay): read from the stream
-      // below, paced, with the rest, unless it comes first.
+      // The next one goes now, if the socket has room for it. Any other is kept: beyond a gap,
+      // or with no room yet (the socket still takes in a replay), the stream read below sends
+      // it, paced, or, if the stream no longer has it, it is sent from here.
       if (event.offset === this.#last + 1 && this.#conn.sendCapacity >= this.#bytesOf(event)) {
         this.#last++;
         this.#sendFrame(event);
-      } else held.events[kept++] = event; // beyond a gap: kept, in case the stream no longer is
+      } else held.events[kept++] = event;
     }
     held.events.length = kept;
     const ahead = held.ahead;
@@ -291,7 +289,10 @@ export class Follower implements StreamFollower {
       if (this.#last === last && ++this.#stalls > 1) this.#dropAhead();
       return;
     }
-    if (ahead.epoch === epoch && await this.#filledInFlight()) return;
+    // The gap is no longer kept, in this epoch: its events may still be on their way.
+    if (ahead.epoch === epoch && this.#streamEpoch === epoch && await this.#filledInFlight()) {
+      return;
+    }
     // Another epoch (the history was lost, or the stream went on in a new one after a master
     // change), or the gap is no longer kept.
     await this.#reenter();
@@ -308,6 +309,8 @@ export class Follower implements StreamFollower {
     const deadline = performance.now() + IN_FLIGHT_MS;
     const held = this.#held!;
     while (this.#sendHeld()) {
+      // One of another epoch came: the stream moved on, and a re-entry follows it.
+      if (held.ahead?.epoch !== this.#epoch) return false;
       const next = held.events[0];
       if (next?.offset === this.#last + 1) {
         // It is here, but the socket has no room for it yet.

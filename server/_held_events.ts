@@ -12,6 +12,12 @@ import type { LayerEvent } from "../layers/layer.ts";
  */
 export const HELD_AT_MOST = 128;
 
+/**
+ * How long a socket waits for the events of a gap its stream no longer keeps, which may still be
+ * on their way from another process, before it says they are lost.
+ */
+export const IN_FLIGHT_MS = 500;
+
 /** The events held while one read of a follower's stream is under way. */
 export class HeldEvents {
   /** Held, in the order they came (`sorted()` puts them in the stream's). */
