@@ -8,8 +8,9 @@
 import type { Connection } from "./consumer.ts";
 import { log } from "../telemetry/log.ts";
 
-// By the rejection's reason: the connection whose call failed, and which call.
-const owners = new WeakMap<object, { conn: Connection; call: string }>();
+// By the rejection's reason: the connection whose call failed, which call, and whether that
+// was told (the reason may reach several promises nobody handles: two `.then`s of one call).
+const owners = new WeakMap<object, { conn: Connection; call: string; told: boolean }>();
 let failConnection: ((conn: Connection, error: unknown) => void) | null = null;
 
 /**
@@ -27,7 +28,10 @@ export function failingItsConnection<T>(
     globalThis.addEventListener("unhandledrejection", failOwnConnection);
   }
   return promise.catch((error) => {
-    if (typeof error === "object" && error !== null) owners.set(error, { conn, call });
+    // The first call it failed names it (one layer error may fail calls of many connections).
+    if (typeof error === "object" && error !== null && !owners.has(error)) {
+      owners.set(error, { conn, call, told: false });
+    }
     throw error;
   });
 }
@@ -35,8 +39,9 @@ export function failingItsConnection<T>(
 function failOwnConnection(event: PromiseRejectionEvent): void {
   const owner = owners.get(event.reason);
   if (owner === undefined) return;
-  owners.delete(event.reason);
   event.preventDefault();
+  if (owner.told) return;
+  owner.told = true;
   const { conn, call } = owner;
   log.warn(
     `conn.${call}() failed on ${conn.scope.path} [${conn.scope.client}] and nothing awaited it ` +

@@ -43,7 +43,12 @@ Deno.test("a hook that throws closes only its own socket with 1011; the server g
 // nobody to see it. Deno would end the process on that unhandled rejection.
 const unawaited: Consumer = (conn) => ({
   receive(text) {
-    if (text.startsWith("join ")) conn.groupAdd(text.slice(5));
+    if (text.startsWith("join twice ")) {
+      // Two promises of one failing call, neither handled: each is an unhandled rejection.
+      const joining = conn.groupAdd(text.slice(11));
+      joining.then(() => conn.send("joined"));
+      joining.then(() => conn.send("joined again"));
+    } else if (text.startsWith("join ")) conn.groupAdd(text.slice(5));
     else if (text === "send") conn.groupSend("room", { type: "x", at: 1n });
     else conn.send(`echo ${text}`);
   },
@@ -52,11 +57,13 @@ const unawaited: Consumer = (conn) => ({
 Deno.test("a failing call nobody awaited fails its own socket (1011), not the server", async () => {
   using captured = new CapturedLog();
   await using served = await serveConsumer(unawaited, "/ws/unawaited/", { logLevel: "warn" });
-  const [joiner, sender, other] = await Promise.all(
-    [1, 2, 3].map(() => TestSocket.open(served.url)),
+  const [joiner, twice, sender, other] = await Promise.all(
+    [1, 2, 3, 4].map(() => TestSocket.open(served.url)),
   );
   joiner.send(`join ${"a".repeat(250)}`);
   assertEquals((await joiner.closed).code, 1011);
+  twice.send(`join twice ${"b".repeat(250)}`);
+  assertEquals((await twice.closed).code, 1011);
   sender.send("send");
   assertEquals((await sender.closed).code, 1011);
   await captured.waitFor(/WARN conn\.groupAdd\(\) failed on \/ws\/unawaited\/ .*a missing await/);
