@@ -91,8 +91,10 @@ export function checkRoute(route: AppRoute): AppRoute {
     throw new TypeError(`${where}: a path starts with "/"`);
   }
   // Django's `<int:id>`, or OpenAPI's and Starlette's `{id}` (a URLPattern group matching "id"
-  // itself: no one means that).
-  const other = /<(?:\w+:)?(\w+)>/.exec(path) ?? /\{(\w+)\}(?![?*+])/.exec(path);
+  // itself: no one means that). Not a quantifier in a parameter's regex: `:year(\\d{4})`.
+  const outsideRegexes = path.replace(/\((?:\\.|[^\\)])*\)/g, "()");
+  const other = /<(?:\w+:)?(\w+)>/.exec(path) ??
+    /\{([A-Za-z_]\w*)\}(?![?*+])/.exec(outsideRegexes);
   if (other !== null) {
     throw new TypeError(
       `${where}: write a parameter as ":${other[1]}" (URLPattern), not "${other[0]}"`,

@@ -28,8 +28,10 @@ Deno.test("a path without a leading slash, or with Django's <int:id> or a {id}, 
     TypeError,
     'write a parameter as ":id" (URLPattern), not "{id}"',
   );
-  // A URLPattern group is no parameter written otherwise: it stays.
+  // A URLPattern group, or a quantifier in a parameter's regex, is no parameter written otherwise.
   page("GET", "/books{/:id}?/", hello);
+  page("GET", "/archive/:year(\\d{4})/", hello);
+  socket("/ws/lang/:code([a-z]{2})/", silent);
 });
 
 Deno.test("two pages, or two sockets, for one method and path are refused by createApp", async () => {
