@@ -29,6 +29,7 @@ export class HeldEvents {
   /** Holds `event`; `epoch` is the follower's own, for telling which epoch is newer. */
   add(event: LayerEvent, epoch: string): void {
     if (this.events.length < HELD_AT_MOST) this.events.push(event);
+    else this.#inPlaceOfFurthest(event);
     this.#arrived?.();
     const ahead = this.ahead;
     if (
@@ -39,6 +40,22 @@ export class HeldEvents {
     ) {
       this.ahead = event;
     }
+  }
+
+  // Full: an event nearer the gap takes the place of the furthest one held. That one the stream
+  // keeps longer (it keeps the latest), while those of the gap may be on their way only.
+  #inPlaceOfFurthest(event: LayerEvent): void {
+    let furthest = -1;
+    for (let at = 0; at < this.events.length; at++) {
+      const held = this.events[at];
+      if (
+        held.epoch === event.epoch && (held.offset as number) > (event.offset as number) &&
+        (furthest < 0 || (held.offset as number) > (this.events[furthest].offset as number))
+      ) {
+        furthest = at;
+      }
+    }
+    if (furthest >= 0) this.events[furthest] = event;
   }
 
   /** The held events, in offset order. */

@@ -395,6 +395,32 @@ Deno.test("a gap the stream no longer keeps is filled by its events still on the
   }
 });
 
+// Beyond what a socket holds while it reads (128 events) and what the stream keeps (5 here),
+// some are lost: those nearest the gap are the ones kept, sent in order before the loss is told.
+Deno.test("a burst past what a socket holds keeps the events nearest the gap, and tells the rest", async () => {
+  await using services = await createTestServices();
+  await using streams = await ControlledStreams.open({ messages: 5, seconds: 0 });
+  const consumer = notesConsumer(services, {}, streams);
+  const following = await open(consumer, services, "?stream=1");
+  const position = await following.receiveJson();
+  const events = await streams.publishAll(...Array.from({ length: 200 }, (_, n) => `n${n + 1}`));
+  await deliver(services, events.slice(60)); // 140 overtake the first 60
+  await deliver(services, events.slice(0, 60));
+  const before: Frame[] = [];
+  for (let frame = await following.receiveJson(); frame.type !== RECOVERED;) {
+    before.push(frame);
+    frame = await following.receiveJson();
+  }
+  // From the first on, in order, at least as many as a socket holds: the gap came first.
+  assert(before.length >= 128, `only ${before.length} before the loss was told`);
+  assertEquals(before.map((f) => f.offset), events.slice(0, before.length).map((e) => e.offset));
+  const after = await frames(following, 5);
+  assertEquals(after.map((f) => f.text), ["n196", "n197", "n198", "n199", "n200"]);
+  assert(await following.receiveNothing(50), "more came");
+  await following.disconnect();
+  assertEquals(position.type, RECOVERED);
+});
+
 Deno.test("an event the stream never had is given up on after a read or two, not read forever, and said", async () => {
   await using services = await createTestServices();
   using captured = new CapturedLog();
