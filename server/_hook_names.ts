@@ -40,10 +40,11 @@ export function hookMeant(name: string): string | null {
   const key = meant(name);
   const exact = BY_MEANING.get(key);
   if (exact !== undefined) return exact;
-  // One letter off (`conect`, `recieve`), for names long enough not to match by chance.
+  // One letter off (`conect`, `recieve`), for names long enough not to match by chance. Not a
+  // hook's name with more after it: `received()`, `connects()` are helpers of one's own.
   if (key.length < 6) return null;
   for (const [hookKey, hook] of BY_MEANING) {
-    if (withinOneEdit(key, hookKey)) return hook;
+    if (withinOneEdit(key, hookKey) && !key.startsWith(hookKey)) return hook;
   }
   return null;
 }
