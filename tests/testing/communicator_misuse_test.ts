@@ -281,10 +281,14 @@ Deno.test("a hook under a name that is not a hook's is named in the log once, wi
     }
   }
   const ported: Consumer = (conn) => new Ported(conn);
-  // A class with a helper of its own named like a DOM handler's `close`: no warning.
+  // A class with helpers of its own named like a DOM handler's `close`, or after a hook
+  // (`received`): no warning.
   class Own {
     constructor(readonly conn: { send(text: string): void; close(): void }) {}
-    receive(text: string) {
+    receiveJson(value: unknown) {
+      this.received(String(value));
+    }
+    received(text: string) {
       this.conn.send(text);
     }
     close() {
