@@ -110,11 +110,11 @@ export class PresenceCore implements PresenceTracker {
     if (this.#local.get(connectionId) !== entry) return;
     // Added before the leaving ones are removed, so the user never has zero connections.
     await this.#backend.add(connection);
-    const now = this.#local.get(connectionId);
-    if (now !== entry) {
+    const current = this.#local.get(connectionId);
+    if (current !== entry) {
       // Untracked while it was being added: removed again, after the add, whatever the order
       // in which the backend took the two. (Tracked again instead: that track owns it.)
-      if (now === undefined) {
+      if (current === undefined) {
         await this.#backend.remove([connection]);
         this.#diffs.markDirty(topic, username);
       }
