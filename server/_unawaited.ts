@@ -8,14 +8,23 @@
 import type { Connection } from "./consumer.ts";
 import { log } from "../telemetry/log.ts";
 
-// By the rejection's reason: the connection whose call failed, which call, and whether that
-// was told (the reason may reach several promises nobody handles: two `.then`s of one call).
-const owners = new WeakMap<object, { conn: Connection; call: string; told: boolean }>();
+interface Owner {
+  conn: Connection;
+  call: string;
+  /** Said and failed already: the reason may reach several promises nobody handles. */
+  told: boolean;
+}
+
+// Made only when a call fails. By the promise the call returned (left unhandled itself), and by
+// its reason (for a `.then` of it left unhandled), unless calls of several connections failed
+// with one reason: which of them forgot its `await` cannot be told then.
+const byPromise = new WeakMap<Promise<unknown>, Owner>();
+const byReason = new WeakMap<object, Owner | "several">();
 let failConnection: ((conn: Connection, error: unknown) => void) | null = null;
 
 /**
- * `promise`, which rejects as it does, its reason remembered as `conn`'s `call`: a rejection
- * nobody handles then fails `conn` through `fail` rather than the process.
+ * `promise`, which rejects as it does; a rejection nobody handles then fails `conn` (its
+ * `call`) through `fail` rather than the process.
  */
 export function failingItsConnection<T>(
   promise: Promise<T>,
@@ -27,18 +36,33 @@ export function failingItsConnection<T>(
     failConnection = fail;
     globalThis.addEventListener("unhandledrejection", failOwnConnection);
   }
-  return promise.catch((error) => {
-    // The first call it failed names it (one layer error may fail calls of many connections).
-    if (typeof error === "object" && error !== null && !owners.has(error)) {
-      owners.set(error, { conn, call, told: false });
+  const returned: Promise<T> = promise.catch((error) => {
+    const owner: Owner = { conn, call, told: false };
+    byPromise.set(returned, owner);
+    if (typeof error === "object" && error !== null) {
+      const known = byReason.get(error);
+      const same = known === undefined || (known !== "several" && known.conn === conn);
+      byReason.set(error, same ? owner : "several");
     }
     throw error;
   });
+  return returned;
 }
 
 function failOwnConnection(event: PromiseRejectionEvent): void {
-  const owner = owners.get(event.reason);
-  if (owner === undefined) return;
+  const reason = event.reason;
+  const byIts = typeof reason === "object" && reason !== null ? byReason.get(reason) : undefined;
+  const owner = byPromise.get(event.promise) ?? (byIts === "several" ? undefined : byIts);
+  if (owner === undefined) {
+    if (byIts !== "several") return; // not a connection's call: Deno's own behaviour
+    event.preventDefault();
+    log.warn(
+      "A call of several sockets failed with one error and nothing awaited one of them " +
+        "(a missing await?); none is closed for it",
+      reason,
+    );
+    return;
+  }
   event.preventDefault();
   if (owner.told) return;
   owner.told = true;
@@ -47,5 +71,5 @@ function failOwnConnection(event: PromiseRejectionEvent): void {
     `conn.${call}() failed on ${conn.scope.path} [${conn.scope.client}] and nothing awaited it ` +
       "(a missing await?)",
   );
-  failConnection!(conn, event.reason);
+  failConnection!(conn, reason);
 }

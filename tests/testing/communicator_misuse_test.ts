@@ -359,3 +359,38 @@ Deno.test("a communicator whose handshake was refused says so on send and receiv
   );
   await app.close();
 });
+
+// A layer may reject every caller with one error object: the socket that forgot its `await` is
+// the one failed, not one that awaited and handled the same error.
+Deno.test("a call nobody awaited fails its own socket, even when another socket's call failed with the same error", async () => {
+  await using services = await createTestServices();
+  const shared = new Error("the broker said no");
+  services.layer.groupAdd = () => Promise.reject(shared);
+  const careful: Consumer = (conn) => ({
+    async receive() {
+      try {
+        await conn.groupAdd("g");
+      } catch {
+        conn.send("handled");
+      }
+    },
+  });
+  const careless: Consumer = (conn) => ({
+    receive() {
+      conn.groupAdd("g"); // the await forgotten
+      conn.send("sent");
+    },
+  });
+  const [first, second] = [
+    new Communicator({ consumer: careful, services }, "/ws/careful/"),
+    new Communicator({ consumer: careless, services }, "/ws/careless/"),
+  ];
+  for (const comm of [first, second]) await comm.connect();
+  first.send("go");
+  assertEquals(await first.receive(), "handled");
+  second.send("go");
+  assertEquals(await second.receive(), "sent");
+  await assertRejects(() => second.waitForClose(), Error, "the broker said no");
+  assert(await first.receiveNothing(100), "the socket that handled it was closed");
+  await first.disconnect();
+});
