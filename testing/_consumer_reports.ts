@@ -2,7 +2,8 @@
  * What a communicator tells a test of its consumer (`server/_consumer_failures.ts`): what it
  * raised before the socket closed (which closed it with 1011), what it raised after (its
  * `disconnect` hook, or a hook still running then), each told once, as Channels' communicator
- * raises what the app raised; and the first event it had no handler for.
+ * raises what the app raised; the first event it had no handler for; and, for a handshake that
+ * was refused, why, in a few words.
  */
 import { consumerFailures, lateFailures, unhandledEvents } from "../server/_consumer_failures.ts";
 import { describeThrown } from "../telemetry/log.ts";
@@ -55,4 +56,19 @@ export class ConsumerReports {
   get unhandled(): string | undefined {
     return unhandledEvents.get(this.#socket);
   }
+}
+
+/**
+ * A refused handshake's answer in a few words: where a redirect points (a path without its
+ * trailing slash is redirected to the one with it), else its text, an HTML page's without tags.
+ */
+export function refusalShown(response: Response, body: string, url: URL): string {
+  const location = response.headers.get("location");
+  if (location !== null) {
+    const slash = new URL(location, url).pathname === `${url.pathname}/`;
+    return `redirected to ${location}${slash ? ": the route's path ends with a slash" : ""}`;
+  }
+  const text = /^\s*</.test(body) ? body.replace(/<[^>]*>/g, " ") : body;
+  const words = text.replace(/\s+/g, " ").trim();
+  return words.length > 200 ? `${words.slice(0, 200)}…` : words;
 }

@@ -33,7 +33,7 @@ import {
   websocketHandler,
 } from "../server/websocket_route.ts";
 import { consumerRefusals } from "../server/_consumer_failures.ts";
-import { consumerFailed, ConsumerReports } from "./_consumer_reports.ts";
+import { consumerFailed, ConsumerReports, refusalShown } from "./_consumer_reports.ts";
 import { denoCanAnswer } from "../server/handshake.ts";
 import { withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
@@ -393,19 +393,4 @@ function consumerHandler(
 function clientInfo(): Deno.ServeHandlerInfo {
   const remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: nextPort++ };
   return { remoteAddr, completed: Promise.resolve() } as Deno.ServeHandlerInfo;
-}
-
-/**
- * A refused handshake's answer in a few words: where a redirect points (a path without its
- * trailing slash is redirected to the one with it), else its text, an HTML page's without tags.
- */
-function refusalShown(response: Response, body: string, url: URL): string {
-  const location = response.headers.get("location");
-  if (location !== null) {
-    const slash = new URL(location, url).pathname === `${url.pathname}/`;
-    return `redirected to ${location}${slash ? ": the route's path ends with a slash" : ""}`;
-  }
-  const text = /^\s*</.test(body) ? body.replace(/<[^>]*>/g, " ") : body;
-  const words = text.replace(/\s+/g, " ").trim();
-  return words.length > 200 ? `${words.slice(0, 200)}…` : words;
 }
