@@ -148,7 +148,7 @@ export class WebSocketConnection implements Connection {
   /** One listener on its own (no array for the usual one), more in an array. */
   #whenDone: (() => void) | (() => void)[] | null = null;
   #onDroppedBeforeOpen: ((frames: number) => void) | undefined;
-  #onFinished: ((socket: SocketLike | null) => void) | undefined;
+  #onFinished: ((socket: SocketLike | null, neverOpened: boolean) => void) | undefined;
   #onLayerGap: ((conn: WebSocketConnection) => void | Promise<void>) | undefined;
   #meter: RouteMeter;
 
@@ -164,7 +164,7 @@ export class WebSocketConnection implements Connection {
        * Told once the connection finished, before the `onFinished` listeners, with its socket
        * (`null` if it never had one): one function per route, not a closure per socket.
        */
-      onFinished?: (socket: SocketLike | null) => void;
+      onFinished?: (socket: SocketLike | null, neverOpened: boolean) => void;
       /** The client opted in to batched frames (see `_frame_batch.ts`). */
       batch?: boolean;
       /** Its route's counts: frames, bytes, drops, closes (default: counted nowhere). */
@@ -821,7 +821,7 @@ export class WebSocketConnection implements Connection {
 
   #markDone(): void {
     this.#state |= DONE;
-    this.#onFinished?.(this.#socket);
+    this.#onFinished?.(this.#socket, (this.#state & NEVER_OPENED) !== 0);
     const listeners = this.#whenDone;
     this.#whenDone = null;
     if (typeof listeners === "function") listeners();

@@ -79,7 +79,7 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
       stopping ??= (async () => {
         const stopped = server.shutdown();
         await app.close();
-        await stopListening(stopped, cut);
+        await stopListening(stopped, cut, listenerStopMs(app));
         await metrics?.shutdown();
         await options.onClosed?.();
       })(),
@@ -91,7 +91,7 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
         // The app refuses new requests itself from now on, each with a log line.
         log.info("Drain: new connections are refused with 503");
         await app.drain(windowMs);
-        await stopListening(server.shutdown(), cut);
+        await stopListening(server.shutdown(), cut, listenerStopMs(app));
         await metrics?.shutdown();
         // Said once written: a write that fails rejects instead (and the stop is not clean).
         await options.onClosed?.();
@@ -99,6 +99,25 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
         log.info(`Drain: pending writes flushed; done in ${took} s`);
       })(),
   };
+}
+
+/**
+ * How long the listener's stop is waited for, before and after its connections are cut, once
+ * Deno holds a socket it will never close (see `listenerStopMs`).
+ */
+export const HELD_LISTENER_STOP_MS = 100;
+
+// A descriptor Deno holds for a client that left during its upgrade never closes, so the
+// listener's graceful stop cannot finish: waited for, it would hold every stop (a `--workers`
+// drain past its budget, exit code 1) for the rest of the process's life. It is cut at once.
+function listenerStopMs(app: App): number {
+  const held = app.live.heldByDeno;
+  if (held === 0) return LISTENER_STOP_MS;
+  log.info(
+    `Shutdown: Deno holds ${held} socket(s) of clients that left during their upgrade; ` +
+      "the listener is cut at once",
+  );
+  return HELD_LISTENER_STOP_MS;
 }
 
 /**

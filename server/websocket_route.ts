@@ -82,6 +82,13 @@ export class LiveConnections {
     this.#droppedBeforeOpen += frames;
   }
 
+  /**
+   * Sockets upgraded whose client left before they opened: Deno keeps each one's descriptor
+   * until the process exits, so the listener's graceful stop can never finish (`serveApp` cuts
+   * it at once then, rather than wait for it).
+   */
+  heldByDeno = 0;
+
   /** How many sockets are open. */
   get size(): number {
     return this.#all.size;
@@ -159,8 +166,9 @@ export function websocketHandler(
     meter.beforeOpen += frames;
     options.live.countDroppedBeforeOpen(frames);
   };
-  const onFinished = (socket: SocketLike | null): void => {
+  const onFinished = (socket: SocketLike | null, neverOpened: boolean): void => {
     if (socket !== null) options.live.forget(socket);
+    if (neverOpened) options.live.heldByDeno++;
   };
   return async (request: Request, context: RequestContext): Promise<Response> => {
     const path = context.url.pathname;
