@@ -104,7 +104,10 @@ export async function runDisconnectHook(
   }
 }
 
-/** The consumer's handler for events of `type`, if it has one of its own. */
+/**
+ * The consumer's handler for events of `type`, if it has one of its own. Throws a `TypeError`
+ * when what it has under that name is no function (the connection fails with it).
+ */
 export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandler | undefined {
   const events = hooks.events;
   if (events === undefined) return undefined;

@@ -105,7 +105,7 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
  * How long the listener's stop is waited for, before and after its connections are cut, once
  * Deno holds a socket it will never close (see `listenerStopMs`).
  */
-export const HELD_LISTENER_STOP_MS = 100;
+const HELD_LISTENER_STOP_MS = 100;
 
 // A descriptor Deno holds for a client that left during its upgrade never closes, so the
 // listener's graceful stop cannot finish: waited for, it would hold every stop (a `--workers`
