@@ -187,6 +187,8 @@ async function run(options: ClientOptions): Promise<number> {
       },
     ),
     window: new EventTarget(),
+    // This client reads each refusal's status itself (`handshakeWatching`).
+    probe: false,
     onMessage: print,
     onFrame(frame) {
       if (frame.type === "error" || typeof frame.message === "string") print(frame);

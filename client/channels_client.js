@@ -89,6 +89,9 @@ export const HISTORY_SIZE = 50;
  *   doubling to 10 s, with jitter).
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
+ * @property {typeof fetch | false} [probe] After two attempts in a row that did not open, the
+ *   address is fetched over HTTP: a 404 or a redirect stops the attempts, with a "closed" text
+ *   that says which (default: the global `fetch`; `false`: never; see `LiveSocketOptions`).
  * @property {import("./live_socket.js").Heartbeat | false} [heartbeat] Tell a connection that
  *   died without a close from a quiet one (default: a ping after 25 s of quiet, lost 10 s later
  *   without an answer); `false` turns it off.
@@ -174,6 +177,7 @@ export class ChannelStream {
       heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT,
       WebSocket: options.WebSocket,
       window: options.window,
+      probe: options.probe,
       decode: options.batch ? ndjsonFrames : jsonObjects,
       onState: (state, text) => this.#changeState(state, text),
       onFrame: (frame) => this.#receive(frame),

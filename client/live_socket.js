@@ -4,10 +4,15 @@
  * between attempts, starts again from the short delay after a connection that lasted, and
  * stops while the page is being left. The client decides per close whether to go on.
  */
+import { askAboutAddress } from "./address_check.js";
 import { Backoff } from "./backoff.js";
 
 // A connection that lasted this long was healthy: the next loss starts again at a short delay.
 const STABLE_MS = 5_000;
+// After this many attempts in a row that never opened, the address itself is asked about.
+const CHECK_AFTER_UNOPENED = 2;
+// How long that question may take: no answer tells nothing, and the attempts go on.
+const CHECK_TIMEOUT_MS = 10_000;
 
 /** What the connection label says in each state unless a client says otherwise. */
 export const STATE_TEXT = Object.freeze({
@@ -35,6 +40,9 @@ export const STATE_TEXT = Object.freeze({
  * @property {import("./backoff.js").ReconnectDelays} [backoff] The delays between attempts.
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
+ * @property {typeof fetch | false} [probe] After two attempts in a row that did not open, the
+ *   address is fetched over HTTP with it (default: the global `fetch`; `false`: never): a 404
+ *   or a redirect stops the attempts, with a "closed" text that says which (`address_check.js`).
  * @property {Heartbeat | false} [heartbeat] Tell a connection that died without a close (a
  *   laptop's Wi-Fi gone, a proxy that stopped forwarding) from a quiet one: after `idleMs`
  *   without a frame the socket sends `{"type":"channels.ping"}`, which the server answers
@@ -74,6 +82,10 @@ export class LiveSocket {
   #pingedAt = 0;
   #heartbeatTimer = 0;
   #openTimer = 0;
+  /** Attempts in a row that failed before they opened. */
+  #unopened = 0;
+  /** The address question in flight (see `LiveSocketOptions.probe`), to abort on `stop()`. */
+  #checking = /** @type {AbortController | null} */ (null);
   /** The page's listeners, removed on `stop()` so a closed socket is not kept alive by them. */
   #listeners = /** @type {[string, (event: Event) => void][]} */ ([]);
 
@@ -147,11 +159,15 @@ export class LiveSocket {
   stop(code = 1000, reason = "") {
     if (this.#stopped) return;
     checkClose(code, reason);
+    this.#end(code, reason, this.#texts.closed);
+  }
+
+  #end(code, reason, text) {
     this.#stopFollowing();
     const ws = this.#socket;
     this.#socket = null;
     ws?.close(code, reason);
-    this.#setState("closed");
+    this.#setState("closed", text);
   }
 
   #connect() {
@@ -167,6 +183,7 @@ export class LiveSocket {
     ws.onopen = () => {
       if (ws !== this.#socket) return;
       clearTimeout(this.#openTimer);
+      this.#unopened = 0;
       this.#openedAt = performance.now();
       this.#listen(ws);
       this.#setState("open");
@@ -194,8 +211,29 @@ export class LiveSocket {
     };
     ws.onclose = (event) => {
       // Only the current socket speaks for the page: a stale close must not plan a second retry.
-      if (ws === this.#socket) this.#lost(event);
+      if (ws === this.#socket) this.#lost(event, url);
     };
+  }
+
+  // A wrong address would otherwise say "Connection lost" for ever: see `address_check.js`.
+  async #checkAddress(url) {
+    const probe = this.#options.probe ?? globalThis.fetch;
+    if (this.#checking !== null || typeof probe !== "function") return;
+    const checking = new AbortController();
+    this.#checking = checking;
+    const timer = setTimeout(() => checking.abort(), CHECK_TIMEOUT_MS);
+    let refusal;
+    try {
+      refusal = await askAboutAddress(probe, url, checking.signal);
+    } finally {
+      clearTimeout(timer);
+      if (this.#checking === checking) this.#checking = null;
+    }
+    // An attempt that opened meanwhile says the address is right after all.
+    if (refusal === null || this.#stopped || this.#unopened < CHECK_AFTER_UNOPENED) return;
+    // Its path only: a query may hold a token, and a console may be shared in a bug report.
+    console.error(`LiveSocket: ${refusal.text} at ${refusal.origin}; no more attempts`);
+    this.#end(1000, "", refusal.text);
   }
 
   // An attempt that no server answers (a proxy that accepts and never forwards) would stay
@@ -206,7 +244,7 @@ export class LiveSocket {
     if (!beat) return;
     this.#openTimer = setTimeout(() => {
       if (ws !== this.#socket || ws.readyState !== this.#WebSocket.CONNECTING) return;
-      this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false });
+      this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false }, ws.url);
       try {
         ws.close();
       } catch {
@@ -232,7 +270,7 @@ export class LiveSocket {
       // frozen or asleep pings late, and its answer needs its own round trip.
       if (this.#pingedAt !== 0 && now - this.#pingedAt >= beat.timeoutMs) {
         // No close will come from a connection that died this way: it is lost now.
-        this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false });
+        this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false }, ws.url);
         try {
           ws.close(4000, "No answer to the heartbeat");
         } catch {
@@ -252,7 +290,7 @@ export class LiveSocket {
     this.#heartbeatTimer = setTimeout(wake, beat.idleMs);
   }
 
-  #lost(event) {
+  #lost(event, url) {
     clearTimeout(this.#heartbeatTimer);
     clearTimeout(this.#openTimer);
     this.#socket = null;
@@ -260,6 +298,7 @@ export class LiveSocket {
     if (this.#openedAt !== 0 && performance.now() - this.#openedAt >= STABLE_MS) {
       this.#backoff.reset();
     }
+    if (this.#openedAt === 0) this.#unopened += 1;
     this.#openedAt = 0;
     // As the declared type says, whichever runtime: Deno gives 0 for a connection that ended
     // without a close frame (or never opened), browsers 1006.
@@ -285,6 +324,7 @@ export class LiveSocket {
     // Planned before the state is told, so that a handler that calls `stop()` cancels it.
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
     this.#setState("reconnecting", text);
+    if (this.#unopened >= CHECK_AFTER_UNOPENED && !this.#stopped) void this.#checkAddress(url);
   }
 
   // No more attempts, and no more page listeners, which would keep this object alive.
@@ -293,6 +333,7 @@ export class LiveSocket {
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#heartbeatTimer);
     clearTimeout(this.#openTimer);
+    this.#checking?.abort();
     const target = this.#options.window ?? globalThis;
     for (const [type, listener] of this.#listeners) target.removeEventListener(type, listener);
     this.#listeners = [];

@@ -121,6 +121,15 @@ export interface StreamOptions {
   /** Where `pagehide`, `pageshow` and `online` come from. */
   window?: EventTarget;
   /**
+   * How an address whose attempts keep failing before they open is asked about (default: the
+   * global `fetch`; `false`: never). A browser's WebSocket does not say why an attempt failed,
+   * so after two in a row the same address is fetched over HTTP: a 404 (no route there) or a
+   * redirect (which a WebSocket does not follow: a trailing slash missing?) stops the attempts,
+   * and the state becomes "closed" with a text that says which. Any other answer, or none,
+   * changes nothing.
+   */
+  probe?: typeof fetch | false;
+  /**
    * Tell a connection that died without a close from a quiet one: after `idleMs` without a
    * frame a ping goes out (the server answers it itself), and after `timeoutMs` more without
    * any frame the connection counts as lost and is made again. An attempt that has not opened
@@ -232,6 +241,15 @@ export interface LiveSocketOptions {
   WebSocket?: typeof WebSocket;
   /** Where `pagehide`, `pageshow` and `online` come from. */
   window?: EventTarget;
+  /**
+   * How an address whose attempts keep failing before they open is asked about (default: the
+   * global `fetch`; `false`: never). A browser's WebSocket does not say why an attempt failed,
+   * so after two in a row the same address is fetched over HTTP: a 404 (no route there) or a
+   * redirect (which a WebSocket does not follow: a trailing slash missing?) stops the attempts,
+   * and the state becomes "closed" with a text that says which. Any other answer, or none,
+   * changes nothing.
+   */
+  probe?: typeof fetch | false;
   /**
    * Tell a connection that died without a close from a quiet one: after `idleMs` without a
    * frame a ping goes out (the server answers it itself), and after `timeoutMs` more without

@@ -30,6 +30,7 @@ export const CLIENT_FILES: readonly string[] = Object.freeze([
   "mod.js",
   "channels_client.js",
   "live_socket.js",
+  "address_check.js",
   "backoff.js",
 ]);
 

@@ -31,3 +31,38 @@ browserTest(
     }
   },
 );
+
+browserTest(
+  "a page's socket to a wrong address stops and says why, where a browser's WebSocket does not",
+  async (_t, browser) => {
+    await using services = await createTestServices();
+    const server = await serveApp(createCounterApp(services), { hostname: "127.0.0.1", port: 0 });
+    try {
+      await using context = await newContext(browser);
+      const page = await openPage(context, `${server.url}/`);
+      await page.locator("#state", { hasText: "Connected" }).waitFor();
+      // What the page's own socket says, once it says "closed" (the app's script would show it).
+      const closedText = (path: string) =>
+        page.evaluate(async (path) => {
+          const { LiveSocket } = await import("/channels/live_socket.js");
+          return await new Promise<string>((resolve) => {
+            const live = new LiveSocket(path, {
+              onState: (state: string, text: string) => state === "closed" && resolve(text),
+            });
+            live.start();
+          });
+        }, path);
+      assertEquals(
+        await closedText("/ws/no-such-route/"),
+        "No WebSocket route at /ws/no-such-route/ (404 Not Found)",
+      );
+      // The browser hides where a redirect goes; the missing slash is what it usually is.
+      assertEquals(
+        await closedText("/ws/counter"),
+        "/ws/counter redirects, which a WebSocket does not follow (a trailing slash missing?)",
+      );
+    } finally {
+      await server.shutdown();
+    }
+  },
+);

@@ -1,0 +1,58 @@
+/**
+ * Why a WebSocket address fails, asked over HTTP: a browser's `WebSocket` tells a route that
+ * does not exist, or one that redirects, from a server that is down by nothing. A plain `GET`
+ * of the same address does: the reconnecting socket (`live_socket.js`) asks once its attempts
+ * keep failing before they open, and stops on an answer no retry would change.
+ */
+
+/**
+ * @typedef {object} AddressRefusal
+ * @property {string} text What to show: which answer, for which path.
+ * @property {string} origin The server that gave it (`https://example.com`).
+ */
+
+/**
+ * Asks for `url` (ws, wss, http or https; relative to the page) over HTTP with `probe`.
+ * Resolves with the refusal when the answer is a 404 or a redirect; with null for any other
+ * answer (a WebSocket route's own 426), for none (no server, a cross-origin fetch refused, the
+ * signal aborted) and for an address that has no HTTP twin.
+ * @param {typeof fetch} probe @param {string} url @param {AbortSignal} signal
+ * @returns {Promise<AddressRefusal | null>}
+ */
+export async function askAboutAddress(probe, url, signal) {
+  const address = httpAddress(url);
+  if (address === null) return null;
+  try {
+    const response = await probe(address.href, { cache: "no-store", redirect: "manual", signal });
+    await response.body?.cancel();
+    const text = refusalText(response, address.pathname);
+    return text === null ? null : { text, origin: address.origin };
+  } catch {
+    return null;
+  }
+}
+
+// The http(s) address a ws(s) address is asked about; null for one that has no such twin.
+function httpAddress(url) {
+  let address;
+  try {
+    address = new URL(url, globalThis.location?.href);
+  } catch {
+    return null;
+  }
+  if (address.protocol === "ws:") address.protocol = "http:";
+  else if (address.protocol === "wss:") address.protocol = "https:";
+  return address.protocol === "http:" || address.protocol === "https:" ? address : null;
+}
+
+// What an answer says no retry will change, or null. A browser hides a redirect's status and
+// its Location from `redirect: "manual"` (an "opaqueredirect" with status 0).
+function refusalText(response, path) {
+  if (response.status === 404) return `No WebSocket route at ${path} (404 Not Found)`;
+  const redirect = response.type === "opaqueredirect" ||
+    (response.status >= 300 && response.status < 400);
+  if (!redirect) return null;
+  const to = response.headers.get("location");
+  return `${path} redirects${to ? ` to ${to}` : ""}, which a WebSocket does not follow` +
+    (path.endsWith("/") ? "" : " (a trailing slash missing?)");
+}
