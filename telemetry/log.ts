@@ -31,7 +31,10 @@ function emit(level: LogLevel, message: string, error?: unknown): void {
     : error !== undefined
     ? `: threw ${describeThrown(error)}, not an Error`
     : "";
-  sink(`${new Date().toISOString()} ${level.toUpperCase()} ${source}${message}${detail}`, level);
+  // The message on one line, whatever it quotes (a room's name, an event's type): its
+  // detail, a stack, is the only text that may take several.
+  const line = `${new Date().toISOString()} ${level.toUpperCase()} ${source}${oneLine(message)}`;
+  sink(`${line}${detail}`, level);
 }
 
 // Keys whose values a log line never shows, in a thrown object (headers, a scope, a form).

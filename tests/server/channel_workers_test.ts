@@ -79,6 +79,21 @@ Deno.test("an event without a handler is logged, not silently dropped", async ()
   });
 });
 
+Deno.test("an event whose type holds a line break cannot forge a log line", async () => {
+  await using services = await createTestServices();
+  await capturingLogs(async (lines) => {
+    const workers = await runChannelWorkers(channelNameRouter({ jobs: echoWorker }), services);
+    const forged = "x\n2026-01-01T00:00:00.000Z ERROR forged\u2028\u202e";
+    await services.layer.send("jobs", { type: forged });
+    await workers.close();
+    assertEquals(workers.stats().unhandled, 1);
+    const joined = lines.join("\n");
+    assertEquals(joined.split("\n").length, lines.length, joined);
+    assert(!/[\u2028\u202e]/.test(joined), joined);
+    assert(joined.includes(String.raw`no handler for "x\u000a2026-01-01`), joined);
+  });
+});
+
 Deno.test("after the workers close, a send to their channel is reported unheard", async () => {
   await using services = await createTestServices();
   const workers = await runChannelWorkers(channelNameRouter({ jobs: echoWorker }), services);
