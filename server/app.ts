@@ -138,7 +138,8 @@ export function createApp(options: AppOptions): App {
     if (draining) return refuseWhileDraining(request, url, client);
     // A page and a WebSocket route may share a path, as in Channels' ProtocolTypeRouter: an
     // upgrade goes to the socket, anything else to the page.
-    const prefer = asksForWebSocket(request) ? isSocketRoute : isPageRoute;
+    const upgrade = asksForWebSocket(request);
+    const prefer = upgrade ? isSocketRoute : isPageRoute;
     const match = router.match(request.method, url.pathname, url.search, prefer);
     let response: Response;
     if (match.kind === "found") {
@@ -146,6 +147,10 @@ export function createApp(options: AppOptions): App {
       response = await run(match.handler, request, context, errorPage);
       // A WebSocket route logs its own handshake lines, as Daphne does.
       if (match.handler.websocket) return finish(request, response);
+    } else if (upgrade && match.kind === "redirect") {
+      response = refuseUnroutedUpgrade(url.pathname, match.location);
+    } else if (upgrade && match.kind === "not-found") {
+      response = refuseUnroutedUpgrade(url.pathname, undefined);
     } else {
       response = answerUnmatched(match, errorPage);
     }
@@ -331,6 +336,21 @@ function answerUnmatched(
       return match.reason === undefined ? response : logReason(response, match.reason);
     }
   }
+}
+
+// A WebSocket client follows no redirect and shows no page: an upgrade no socket route takes
+// gets a 404 in plain words, which name the path meant when only its trailing slash is missing
+// (a 301 there failed every client with nothing said, as Channels' "No route found" would).
+function refuseUnroutedUpgrade(pathname: string, redirectedTo: string | undefined): Response {
+  const meant = redirectedTo === undefined ? null : redirectedTo.replace(/[?#].*$/s, "");
+  const reason = meant === null
+    ? "no WebSocket route here"
+    : `no WebSocket route here; ${meant} has one: a WebSocket does not follow a redirect`;
+  const text = meant === null
+    ? `No WebSocket route at ${pathname}`
+    : `No WebSocket route at ${pathname}: the route is ${meant}, with its trailing slash`;
+  const headers = { "content-type": "text/plain; charset=utf-8" };
+  return logReason(new Response(text, { status: 404, headers }), reason);
 }
 
 /** A plain HTML error page with `status`: the default {@linkcode ErrorPage}. */

@@ -373,6 +373,19 @@ Deno.test("a chat socket refused for its room name says why in its REJECT line",
   );
 });
 
+Deno.test("a handshake to a socket's path without its slash gets 404 naming the route, not a redirect no client follows", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  assertEquals(await handshakeStatus(server.wsUrl("/ws/chat/lobby?since=3")), 404);
+  await captured.waitFor(
+    /^HTTP GET \/ws\/chat\/lobby\?since=3 404 .*\(no WebSocket route here; \/ws\/chat\/lobby\/ has one: a WebSocket does not follow a redirect\)$/,
+  );
+  // A page's address still redirects, as Django's APPEND_SLASH does.
+  const page = await fetch(server.httpUrl("/chat/lobby"), { redirect: "manual" });
+  await page.body?.cancel();
+  assertEquals([page.status, page.headers.get("location")], [301, "/chat/lobby/"]);
+});
+
 // What a consumer threw is shown, but a log line is no dump: an object holding a request's
 // headers (a scope, say) or thousands of keys gives one short line without the secrets.
 Deno.test("a thrown object that is not an Error is logged in one short line without its secrets", () => {

@@ -346,8 +346,18 @@ Deno.test("a communicator whose handshake was refused says so on send and receiv
     upgrade: testUpgrade,
   });
   const slashless = new Communicator(app, "/ws/echo");
-  assertEquals((await slashless.connect()).accepted, false);
-  assertThrows(() => slashless.send("hi"), Error, "the route's path ends with a slash");
+  // As a real client meets it: a WebSocket follows no redirect, so the slash is named.
+  const refused = await slashless.connect();
+  assertEquals([refused.accepted, refused.status], [false, 404]);
+  assertEquals(
+    refused.reason,
+    "No WebSocket route at /ws/echo: the route is /ws/echo/, with its trailing slash",
+  );
+  assertThrows(
+    () => slashless.send("hi"),
+    Error,
+    "the route is /ws/echo/, with its trailing slash",
+  );
   const unknown = new Communicator(app, "/ws/ecoh/");
   await unknown.connect();
   const error = await assertRejects(() => unknown.receive(), Error, "refused with 404");
