@@ -36,6 +36,8 @@ const scheme = location.protocol === "https:" ? "wss:" : "ws:";
 const socketUrl = `${scheme}//${location.host}/ws/chat/${encodeURIComponent(room)}/?presence=1`;
 
 const seen = new Set();
+/** Whether the room's first member list came (see `showMembers`). */
+let membersListed = false;
 let noticeTimer = 0;
 /** What the user asked to send while offline; sent on open if it is still in the box. */
 let pending = null;
@@ -89,7 +91,10 @@ function setState(state, text) {
 function receive(frame) {
   if (frame.type === "error") return showNotice(String(frame.error ?? "Unknown error"));
   if (frame.type === "presence.state") return showMembers(frame.users);
-  if (frame.type === "presence.diff") return updateMembers(frame.joins, frame.leaves);
+  if (frame.type === "presence.diff") {
+    announceMembers();
+    return updateMembers(frame.joins, frame.leaves);
+  }
   if (typeof frame.message === "string") addMessage(frame);
 }
 
@@ -99,7 +104,18 @@ function showMembers(users) {
   if (!members || !Array.isArray(users)) return;
   const names = users.filter((user) => user?.online).map((user) => String(user.username));
   const shown = [...members.children].map((node) => node.dataset.username);
+  // The first list is who was here before this page came: shown, not read out name by name
+  // (as the history is not); a later one, after a reconnect, tells who came or went meanwhile.
+  if (membersListed) announceMembers();
+  else members.setAttribute("aria-live", "off");
+  membersListed = true;
   updateMembers(names, shown.filter((name) => !names.includes(name)));
+}
+
+function announceMembers() {
+  if (members && members.getAttribute("aria-live") !== "polite") {
+    members.setAttribute("aria-live", "polite");
+  }
 }
 
 function updateMembers(joins, leaves) {

@@ -262,6 +262,40 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
 
   await step(
     t,
+    "entering a room reads out none of those already there; one who comes after is",
+    async () => {
+      await using server = await startTestServer();
+      const room = server.httpUrl("/chat/members-heard/");
+      const pages: Page[] = [];
+      for (const name of ["ada", "bob", "cy"]) {
+        await server.app.services.users.create(name, PASSWORD);
+        const context = await newContext(browser);
+        const login = await openPage(context, server.httpUrl(`/log_in/`));
+        await submitLogIn(login, name, PASSWORD, server.httpUrl("/"));
+        if (name === "cy") await login.addInitScript({ content: RECORD_ANNOUNCEMENTS });
+        await login.goto(room);
+        await waitForState(login, "open");
+        pages.push(login);
+      }
+      const cy = pages[2];
+      for (const name of ["ada", "bob", "cy"]) {
+        await cy.locator(`#room-members li[data-username=${name}]`).waitFor();
+      }
+      await server.app.services.users.create("dee", PASSWORD);
+      const deeContext = await newContext(browser);
+      const dee = await openPage(deeContext, server.httpUrl(`/log_in/`));
+      await submitLogIn(dee, "dee", PASSWORD, server.httpUrl("/"));
+      await dee.goto(room);
+      await cy.locator("#room-members li[data-username=dee]").waitFor();
+      const heard = await announced(cy);
+      assert(!heard.some((text) => /ada|bob|cy/.test(text)), `members read out: ${heard}`);
+      assert(heard.some((text) => text.includes("dee")), `the newcomer not read out: ${heard}`);
+      for (const page of [...pages, dee]) await page.context().close();
+    },
+  );
+
+  await step(
+    t,
     "a send the connection lost is read out, even right after the history",
     async () => {
       await using server = await startTestServer();
@@ -290,12 +324,15 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
     await signUp.getByLabel("Password confirmation").fill("another one");
     await signUp.getByLabel("Password confirmation").press("Enter");
     await signUp.locator("#id_password2_errors").waitFor();
+    // The errors are in the page as it parses; `autofocus` moves the focus at a later frame.
+    await signUp.waitForFunction("document.activeElement?.id === 'id_password2'").catch(() => {});
     assertEquals(await signUp.evaluate("document.activeElement.id"), "id_password2");
     const logIn = await openPage(context, server.httpUrl("/log_in/"));
     await logIn.getByLabel("Username").fill("ada");
     await logIn.getByLabel("Password").fill("not it at all");
     await logIn.getByLabel("Password").press("Enter");
     await logIn.locator(".form-errors[role=alert]").waitFor();
+    await logIn.waitForFunction("document.activeElement?.id === 'id_username'").catch(() => {});
     // The focused field names the form's error, so a screen reader says why it is back.
     const focused = await logIn.evaluate(`(() => {
       const field = document.activeElement;
