@@ -155,6 +155,7 @@ export {
   MAX_CLOSE_REASON_BYTES,
   MAX_FRAME_REF_LENGTH,
   ProtocolError,
+  refOf,
 } from "./server/close_codes.ts";
 export { isOriginAllowed, type OriginPolicy } from "./auth/origin.ts";
 export { checkHandshake, type HandshakeRefusal } from "./server/handshake.ts";
@@ -231,6 +232,8 @@ export {
 export { MemoryStreams, type MemoryStreamsOptions } from "./layers/streams/memory.ts";
 // The stream protocol's server side (what the client module speaks): recovery, once, in order.
 export {
+  ackFor,
+  type AckFrame,
   DEFAULT_HISTORY_SIZE,
   RECOVERED,
   type StreamFollower,

@@ -46,6 +46,8 @@ import { checkClose, jsonObjects, LiveSocket, STATE_TEXT } from "./live_socket.j
 const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
 // How long after connecting a stream's `recovered` frame may take before the console is told.
 const POSITION_WAIT_MS = 5000;
+// How long a send with `ack` waits for its answer unless told otherwise (as phoenix.js's push).
+const ACK_WAIT_MS = 10_000;
 
 export { STATE_TEXT };
 
@@ -65,6 +67,9 @@ export const HISTORY_SIZE = 50;
  * @property {string} epoch The stream's epoch; it changes when the stream's history is lost.
  * @property {number} offset The stream's latest offset when the client connected.
  * @property {string} [reason] Why recovery was not complete, for logs.
+ * @typedef {{ resolve: (result: SendResult) => void, reject: (e: SendError) => void,
+ *   timer: ReturnType<typeof setTimeout>, length: number }} PendingSend
+ *   A send with `ack` not answered yet, with the length of its frame's text.
  * @typedef {object} SendResult What a sent frame got.
  * @property {string} ref The `ref` the client put on the frame.
  * @property {number} [offset] With `ack`: the stored message's offset.
@@ -78,12 +83,14 @@ export const HISTORY_SIZE = 50;
  *   an offset (presence, errors without a `ref` of a pending send…).
  * @property {(state: StreamState, text: string) => void} [onStateChange] Each change of the
  *   connection's state ("connecting", "open", "reconnecting", "closed"), with a text to show.
- * @property {(event: import("./live_socket.js").LiveClose) => CloseVerdict | undefined} [onClose] Called when the
+ * @property {(event: import("./live_socket.js").LiveClose) => CloseVerdict | undefined | void} [onClose] Called when the
  *   connection is lost; return `{ stop: "why" }` to stay closed, `{ atLeastAttempts: n }` to
  *   wait longer before the next attempt.
  * @property {boolean} [batch] Accept several frames per WebSocket message (`?batch=1`,
  *   newline-delimited JSON): fewer, larger writes under load.
  * @property {number} [historySize] How many messages the server sends as history (50).
+ * @property {number} [ackTimeoutMs] How long a send with `ack` waits for the server's answer
+ *   before it rejects with kind "unconfirmed" (default 10 000 ms).
  * @property {Partial<Record<StreamState, string>>} [texts] Overrides of `STATE_TEXT`.
  * @property {import("./backoff.js").ReconnectDelays} [backoff] Delays between attempts (default 0.5 s
  *   doubling to 10 s, with jitter).
@@ -111,8 +118,9 @@ export class SendError extends Error {
     /** The frame's `ref` (none when it never went out). */
     this.ref = details.ref;
     /**
-     * "refused": the server answered with an error; "unconfirmed": the server answered that it
-     * lost its storage's answer, so the message may be stored; "disconnected": the connection
+     * "refused": the server answered with an error, or closed the socket for the frame's size
+     * (1009); "unconfirmed": the server answered that it lost its storage's answer, or gave none
+     * in `ackTimeoutMs`, so the message may be stored; "disconnected": the connection
      * was lost before the answer; "not-connected": the frame never went out; "closed":
      * `close()` was called before the answer.
      */
@@ -160,8 +168,13 @@ export class ChannelStream {
   #floor = 0;
   #positioned = false;
   #nextRef = 0;
-  /** @type {Map<string, { resolve: (result: SendResult) => void, reject: (e: SendError) => void }>} */
+  /** @type {Map<string, PendingSend>} */
   #pending = new Map();
+  /** Whether any ack came on this stream: a timeout before the first one may mean none will. */
+  #everAcked = false;
+  #warnedNoAck = false;
+  /** How the last connection ended (`onClose`), read when its pending sends are failed. */
+  #lastClose = /** @type {import("./live_socket.js").LiveClose | null} */ (null);
   #closing = false;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   #positionTimer = undefined;
@@ -181,7 +194,10 @@ export class ChannelStream {
       decode: options.batch ? ndjsonFrames : jsonObjects,
       onState: (state, text) => this.#changeState(state, text),
       onFrame: (frame) => this.#receive(frame),
-      onClose: (event) => options.onClose?.(event),
+      onClose: (event) => {
+        this.#lastClose = event;
+        return options.onClose?.(event);
+      },
     });
   }
 
@@ -216,7 +232,8 @@ export class ChannelStream {
    * resolves with the stored message's offset and epoch, and rejects with a `SendError` carrying
    * the server's error text. Sends are not queued and never retried: while not connected it
    * rejects at once, and a send still unanswered when the connection is lost is rejected with
-   * `maybeStored` true (retrying could store it twice; recovery shows it if it was stored).
+   * `maybeStored` true (retrying could store it twice; recovery shows it if it was stored), as
+   * is one with no answer in `ackTimeoutMs`.
    * @param {Record<string, unknown>} data
    * @param {{ ack?: boolean }} [options]
    * @returns {Promise<SendResult>}
@@ -236,7 +253,28 @@ export class ChannelStream {
     }
     this.#live.send(text);
     if (!ack) return Promise.resolve({ ref });
-    return new Promise((resolve, reject) => this.#pending.set(ref, { resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const waitMs = this.#options.ackTimeoutMs ?? ACK_WAIT_MS;
+      const timer = setTimeout(() => this.#noAnswer(ref, waitMs), waitMs);
+      this.#pending.set(ref, { resolve, reject, timer, length: text.length });
+    });
+  }
+
+  // An ack that never comes (a consumer of the app's own that answers none, a server stuck)
+  // must not leave the send waiting for as long as the socket stays open.
+  #noAnswer(ref, waitMs) {
+    const pending = this.#pending.get(ref);
+    if (pending === undefined) return;
+    this.#pending.delete(ref);
+    if (!this.#everAcked && !this.#warnedNoAck) {
+      this.#warnedNoAck = true;
+      console.warn(
+        `No answer to a send with ack in ${waitMs / 1000} s on ${this.#url}: does the route's ` +
+          "consumer answer it (ackFor on the server)?",
+      );
+    }
+    const text = `No answer from the server in ${waitMs / 1000} s: the message may be stored`;
+    pending.reject(new SendError(text, { ref, kind: "unconfirmed" }));
   }
 
   /** Closes the connection for good; unanswered sends are rejected. */
@@ -292,7 +330,15 @@ export class ChannelStream {
       : "The connection was lost before the server answered";
     const pending = [...this.#pending];
     this.#pending.clear();
-    for (const [ref, { reject }] of pending) reject(new SendError(text, { ref, kind }));
+    const tooBig = tooBigAt(this.#lastClose);
+    for (const [ref, { reject, timer, length }] of pending) {
+      clearTimeout(timer);
+      // A frame over the server's limit closed the socket (1009): refused, so not stored. Its
+      // `ref` is not read from a frame that large, so the close tells which send it was.
+      if (tooBig !== null && length > tooBig) {
+        reject(new SendError(this.#lastClose.reason, { ref, kind: "refused" }));
+      } else reject(new SendError(text, { ref, kind }));
+    }
   }
 
   /** @param {Record<string, unknown>} frame */
@@ -328,7 +374,9 @@ export class ChannelStream {
     const ref = String(frame.ref);
     const pending = this.#pending.get(ref);
     if (pending === undefined) return frame.type === "ack";
+    clearTimeout(pending.timer);
     if (frame.type === "ack") {
+      this.#everAcked = true;
       this.#pending.delete(ref);
       const result = { ref };
       if (typeof frame.offset === "number") result.offset = frame.offset;
@@ -354,6 +402,18 @@ export class ChannelStream {
     this.#delivered = offset;
     this.#options.onMessage?.(/** @type {StreamMessage} */ (frame));
   }
+}
+
+/**
+ * The size above which the server refused a frame, when `close` says it did (1009, "…the limit
+ * is N bytes"): a frame of more than N UTF-16 units is over it, as every unit is a byte at least.
+ * @param {import("./live_socket.js").LiveClose | null} close
+ * @returns {number | null}
+ */
+function tooBigAt(close) {
+  if (close?.code !== 1009) return null;
+  const limit = /the limit is (\d+) bytes/.exec(close.reason);
+  return limit === null ? null : Number(limit[1]);
 }
 
 /**

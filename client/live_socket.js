@@ -34,7 +34,7 @@ export const STATE_TEXT = Object.freeze({
  *   a JSON object; any other frame is ignored.
  * @property {(data: unknown) => Record<string, unknown>[]} [decode] Turns one WebSocket
  *   message into the frames it carries (default: one JSON object, or none).
- * @property {(event: LiveClose) => CloseVerdict | undefined} [onClose] Called when an open or
+ * @property {(event: LiveClose) => CloseVerdict | undefined | void} [onClose] Called when an open or
  *   opening connection is lost while the page stays; its verdict decides what comes next.
  * @property {Partial<Record<LiveState, string>>} [texts] Overrides of `STATE_TEXT`.
  * @property {import("./backoff.js").ReconnectDelays} [backoff] The delays between attempts.

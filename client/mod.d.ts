@@ -107,11 +107,17 @@ export interface StreamOptions {
    * Called when the connection is lost; return `{ stop: "why" }` to stay closed, or
    * `{ atLeastAttempts: n }` to wait longer before the next attempt.
    */
-  onClose?: (event: LiveClose) => CloseVerdict | undefined;
+  onClose?: (event: LiveClose) => CloseVerdict | undefined | void;
   /** Accept several frames per WebSocket message (`?batch=1`, newline-delimited JSON). */
   batch?: boolean;
   /** How many messages the server sends as history (50). */
   historySize?: number;
+  /**
+   * How long a send with `ack` waits for the server's answer before it rejects with kind
+   * "unconfirmed" (default 10 000 ms): a consumer that answers no ack must not leave it waiting
+   * for as long as the socket stays open.
+   */
+  ackTimeoutMs?: number;
   /** Overrides of {@linkcode STATE_TEXT}. */
   texts?: Partial<Record<LiveState, string>>;
   /** Delays between attempts (default 0.5 s doubling to 10 s, with jitter). */
@@ -167,8 +173,9 @@ export declare class SendError extends Error {
   /** The frame's `ref` (none when it never went out). */
   ref: string | undefined;
   /**
-   * "refused": the server answered with an error; "unconfirmed": the server answered that it
-   * lost its storage's answer, so the message may be stored; "disconnected": the connection
+   * "refused": the server answered with an error, or closed the socket for the frame's size
+   * (1009); "unconfirmed": the server answered that it lost its storage's answer, or gave none
+   * in `ackTimeoutMs`, so the message may be stored; "disconnected": the connection
    * was lost before the answer; "not-connected": the frame never went out; "closed":
    * `close()` was called before the answer.
    */
@@ -232,7 +239,7 @@ export interface LiveSocketOptions {
   /** Turns one WebSocket message into the frames it carries (default: one JSON object). */
   decode?: (data: unknown) => Record<string, unknown>[];
   /** Called when a connection is lost while the page stays; its verdict decides what's next. */
-  onClose?: (event: LiveClose) => CloseVerdict | undefined;
+  onClose?: (event: LiveClose) => CloseVerdict | undefined | void;
   /** Overrides of {@linkcode STATE_TEXT}. */
   texts?: Partial<Record<LiveState, string>>;
   /** The delays between attempts (default 0.5 s doubling to 10 s, with jitter). */

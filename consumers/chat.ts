@@ -13,6 +13,7 @@ import {
   type PresenceTracker,
   ProtocolError,
   PublishUnconfirmedError,
+  refOf,
   sessionGroup,
   sortableId,
   type StreamFollower,
@@ -20,7 +21,7 @@ import {
   type StreamRetention,
 } from "../mod.ts";
 import { presenceSnapshot } from "./presence_snapshot.ts";
-import { refOf, refusal } from "./chat_frames.ts";
+import { refusal } from "./chat_frames.ts";
 import { UnstoredMessages } from "./unstored_messages.ts";
 import {
   ANONYMOUS_AUTHOR,

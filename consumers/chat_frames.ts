@@ -2,14 +2,8 @@
  * What a client may send to a chat socket: a message frame (`{"message", "ref"?, "ack"?}`).
  * Each function says why, or what.
  */
-import { asFrameRef, type FrameRef, MAX_FRAME_REF_LENGTH } from "../mod.ts";
+import { MAX_FRAME_REF_LENGTH, refOf } from "../mod.ts";
 import { isLongerThan, MAX_CHAT_MESSAGE, NOT_WELL_FORMED } from "./chat_rooms.ts";
-
-/** A frame's `ref` (see `asFrameRef`); `undefined` when it has none or an invalid one. */
-export function refOf(value: unknown): FrameRef | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  return asFrameRef((value as { ref?: unknown }).ref);
-}
 
 /** Why a client frame is not a chat message it may send, or `null` when it is one. */
 export function refusal(value: unknown): string | null {

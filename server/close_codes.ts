@@ -123,6 +123,17 @@ export function asFrameRef(value: unknown): FrameRef | undefined {
   return undefined;
 }
 
+/**
+ * The `ref` of a frame a consumer parsed (`receiveJson`'s value): its `ref` field when that is a
+ * valid one (see {@linkcode asFrameRef}), else `undefined`. Put it on every answer to the frame
+ * (`new ProtocolError(text, undefined, { ref })`, an ack) so the client knows which send it
+ * answers.
+ */
+export function refOf(value: unknown): FrameRef | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  return asFrameRef((value as { ref?: unknown }).ref);
+}
+
 // Code points are counted only when UTF-16 units say it might matter: an emoji is two units.
 function refFits(ref: string): boolean {
   if (ref.length <= MAX_FRAME_REF_LENGTH) return true;

@@ -37,7 +37,7 @@
  * @example
  * ```ts
  * import type { Consumer, GroupStreams } from "@channels/deno";
- * import { StreamFollowing } from "@channels/deno";
+ * import { ackFor, ProtocolError, refOf, StreamFollowing } from "@channels/deno";
  *
  * export function notesConsumer(streams: GroupStreams): Consumer {
  *   const following = new StreamFollowing(streams); // one per route: its sockets share reads
@@ -48,8 +48,15 @@
  *         await conn.groupAdd("notes");
  *         await follower.enter();
  *       },
+ *       // `stream.send({ text }, { ack: true })` from the client module: answered by its `ref`.
  *       async receiveJson(value) {
- *         await streams.publish("notes", { type: "note", text: String(value) });
+ *         const text = (value as { text?: unknown } | null)?.text;
+ *         if (typeof text !== "string") {
+ *           throw new ProtocolError('Expected {"text": "…"}', undefined, { ref: refOf(value) });
+ *         }
+ *         const published = await streams.publish("notes", { type: "note", text });
+ *         const ack = ackFor(value, published);
+ *         if (ack !== null) conn.sendJson(ack);
  *       },
  *       events: { note: (event) => follower.deliver(event) },
  *       drained: () => follower.resume(), // what was dropped while it read too slowly
@@ -59,8 +66,9 @@
  * ```
  */
 import type { LayerEvent } from "../layers/layer.ts";
-import type { GroupStreams, StreamRetention } from "../layers/streams/contract.ts";
+import type { GroupStreams, StreamPublished, StreamRetention } from "../layers/streams/contract.ts";
 import type { Connection } from "./consumer.ts";
+import { type FrameRef, refOf } from "./close_codes.ts";
 import { type FollowedRoute, followedRoute } from "./_followed_route.ts";
 import { Follower, type StreamFollower } from "./_follower.ts";
 import { RECOVERED } from "./_stream_entry.ts";
@@ -128,3 +136,28 @@ export class StreamFollowing {
 }
 
 export type { StreamFollower };
+
+/** What tells a client its send was stored: the frame's `ref`, with the message's position. */
+export interface AckFrame {
+  /** Always "ack". */
+  type: "ack";
+  /** The `ref` of the frame it answers. */
+  ref: FrameRef;
+  /** The stored message's offset in its stream. */
+  offset: number;
+  /** The stream's epoch. */
+  epoch: string;
+}
+
+/**
+ * The ack a client's frame asked for (`"ack": true` and a valid `ref`, as the client module's
+ * `send(data, { ack: true })` sends it), for the message published from it; `null` when it
+ * asked for none. Send it with `conn.sendJson` once `streams.publish` resolved: the client's
+ * send resolves with it, and without it rejects after its `ackTimeoutMs` (10 s), unsure.
+ */
+export function ackFor(frame: unknown, published: StreamPublished): AckFrame | null {
+  if ((frame as { ack?: unknown } | null)?.ack !== true) return null;
+  const ref = refOf(frame);
+  if (ref === undefined) return null;
+  return { type: "ack", ref, offset: published.offset, epoch: published.epoch };
+}

@@ -232,6 +232,51 @@ Deno.test("a send the server could not confirm may be stored: it is not taken fo
   assertEquals([error.kind, error.maybeStored], ["unconfirmed", true]);
 });
 
+Deno.test("a send with ack that gets no answer rejects after ackTimeoutMs, unsure, and the console says why once", async () => {
+  const warnings: string[] = [];
+  const realWarn = console.warn;
+  console.warn = (text: string) => void warnings.push(text);
+  try {
+    const { stream, sockets } = start(undefined, { ackTimeoutMs: 20 });
+    const socket = await sockets.next();
+    open(socket);
+    const first = stream.send({ text: "one" }, { ack: true });
+    const second = stream.send({ text: "two" }, { ack: true });
+    for (const sent of [first, second]) {
+      const error = await assertRejects(
+        () => sent,
+        SendError,
+        "No answer from the server in 0.02 s",
+      );
+      assertEquals([error.kind, error.maybeStored], ["unconfirmed", true]);
+    }
+    assertEquals(warnings.length, 1, warnings.join("\n"));
+    assert(warnings[0].includes("ackFor"), warnings[0]);
+    // A late ack finds no send waiting, and is not taken for a message.
+    const { ref } = JSON.parse(socket.sent[0]);
+    feed(socket, { type: "ack", ref, offset: 1, epoch: "e1" });
+    assertEquals(stream.offset, 0);
+    stream.close();
+  } finally {
+    console.warn = realWarn;
+  }
+});
+
+Deno.test("a frame the server closed the socket for as too big is refused, not taken for maybe stored", async () => {
+  const { stream, sockets } = start();
+  const socket = await sockets.next();
+  open(socket);
+  const small = stream.send({ message: "small" }, { ack: true });
+  const huge = stream.send({ message: "x".repeat(70_000) }, { ack: true });
+  drop(socket, 1009, "Message too big: 70036 characters, the limit is 65536 bytes");
+  const refused = await assertRejects(() => huge, SendError, "Message too big");
+  assertEquals([refused.kind, refused.maybeStored], ["refused", false]);
+  // The one before it may have been stored before the close.
+  const lost = await assertRejects(() => small, SendError, "connection was lost");
+  assertEquals([lost.kind, lost.maybeStored], ["disconnected", true]);
+  stream.close();
+});
+
 Deno.test("a send without ack carries a ref and resolves once it went out", async () => {
   const { stream, sockets } = start();
   const socket = await sockets.next();
