@@ -28,3 +28,11 @@ Deno.test("the client's entry exports exactly what client/mod.d.ts declares", ()
     assertEquals(declared[name as keyof typeof declared], value, name);
   }
 });
+
+Deno.test("an onClose handler that only logs type-checks, as the runtime takes it", () => {
+  // A named handler that returns nothing: the verdict is optional (`deno check` holds this).
+  const logOnly = (event: declared.LiveClose): void => void event.code;
+  const streamOptions: declared.StreamOptions = { onClose: logOnly };
+  const socketOptions: declared.LiveSocketOptions = { onClose: logOnly };
+  assertEquals([streamOptions.onClose, socketOptions.onClose], [logOnly, logOnly]);
+});
