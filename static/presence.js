@@ -10,6 +10,8 @@ const MAX_FEED = 50;
 
 const list = document.getElementById("presence-list");
 const feed = document.getElementById("presence-feed");
+// Where the feed is read out from: a wrapper, so the feed stays a list.
+const feedLog = document.getElementById("presence-feed-log");
 const count = document.getElementById("online-count");
 // On other pages (a chat room) the connection label is theirs, not ours.
 const stateLabel = list ? document.getElementById("connection-state") : null;
@@ -25,8 +27,11 @@ const live = new LiveSocket(socketUrl, {
   onState: setState,
   onFrame: receive,
   onClose(event) {
-    // Logged out (in this tab or another): reconnecting would only be refused.
+    // Logged out (in this tab or another): reconnecting would only be refused, and the list
+    // would go stale, still saying this user is online: it is emptied.
     if (event.code === LOGGED_OUT) {
+      list?.replaceChildren();
+      if (count) count.textContent = "–";
       return { stop: "Logged out. Log in again to see who is online." };
     }
   },
@@ -50,7 +55,7 @@ function showState(frame) {
   myArrivalShown = recent.some((event) => event?.username === me && event?.status === "connected");
   if (feed) {
     // The whole feed again (on every connect): shown, not read out; what happens next is.
-    feed.setAttribute("aria-live", "off");
+    feedLog?.setAttribute("aria-live", "off");
     feed.replaceChildren(...recent.map(feedItem).reverse());
   }
   updateCount();
@@ -126,7 +131,9 @@ function feedItem(event) {
 
 function addEvent(event) {
   if (!feed) return;
-  if (feed.getAttribute("aria-live") !== "polite") feed.setAttribute("aria-live", "polite");
+  if (feedLog && feedLog.getAttribute("aria-live") !== "polite") {
+    feedLog.setAttribute("aria-live", "polite");
+  }
   feed.prepend(feedItem(event));
   while (feed.childElementCount > MAX_FEED) feed.lastElementChild.remove();
 }

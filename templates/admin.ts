@@ -17,13 +17,16 @@ export function adminPage(account: AccountView): SafeHtml {
           Connecting…
         </p>
       </div>
+      <noscript>
+        <p class="notice">The figures are live only with JavaScript: without it they stay empty.</p>
+      </noscript>
       <p class="admin-summary" id="admin-summary">
-        <span id="total-connections">0</span> connections,
-        <span id="total-groups">0</span> groups,
-        <span id="total-in">0</span> messages/s in,
-        <span id="total-out">0</span> messages/s out,
-        <span id="total-drops">0</span> drops/s
-        across <span id="total-processes">0</span> process(es)
+        <span id="total-connections">–</span> connections,
+        <span id="total-groups">–</span> groups,
+        <span id="total-in">–</span> messages/s in,
+        <span id="total-out">–</span> messages/s out,
+        <span id="total-drops">–</span> drops/s
+        across <span id="total-processes">–</span> process(es)
       </p>
       ${figureTable("processes", "Processes", [
         "Process",
@@ -46,9 +49,11 @@ export function adminPage(account: AccountView): SafeHtml {
 
 // One table of live figures, empty until `admin.js` fills its body: in a region of its own that
 // scrolls sideways on a narrow screen (focusable, so a keyboard scrolls it too), not the page.
+// The region alone is named by the heading: a named section around it would be a second
+// landmark of the same name.
 function figureTable(id: string, title: string, columns: string[]): SafeHtml {
   return html`
-    <section aria-labelledby="${id}-title">
+    <section>
       <h2 id="${id}-title">${title}</h2>
       <div class="table-scroll" role="region" aria-labelledby="${id}-title" tabindex="0">
         <table id="${id}" class="admin-table">

@@ -22,6 +22,7 @@ export function chatIndex(account?: AccountView | null): SafeHtml {
         <input id="room-name-submit" type="submit" value="Enter">
       </form>
       <p id="room-name-hint" class="notice" role="alert" hidden></p>
+      <noscript><p class="notice">The chat needs JavaScript to enter a room.</p></noscript>
     `,
     scripts: ["room_picker.js"],
   });

@@ -11,7 +11,10 @@ export interface PresencePageView {
   recent: PresenceEvent[];
 }
 
-/** `GET /`: every user, Online or Offline, the online count, and the feed. */
+/**
+ * `GET /`: every user, Online or Offline, the online count, and the feed. The feed's log role is
+ * on a wrapper: on the `<ol>` itself it would take the list's role away from its items.
+ */
 export function presencePage(view: PresencePageView): SafeHtml {
   const onlineCount = view.users.filter((user) => user.online).length;
   return layout({
@@ -35,9 +38,11 @@ export function presencePage(view: PresencePageView): SafeHtml {
         </section>
         <section aria-labelledby="feed-title">
           <h2 id="feed-title">Recent activity</h2>
-          <ol id="presence-feed" class="plain-list presence-feed" role="log" aria-live="polite">
-            ${[...view.recent].reverse().map(feedItem)}
-          </ol>
+          <div id="presence-feed-log" role="log" aria-live="polite" aria-labelledby="feed-title">
+            <ol id="presence-feed" class="plain-list presence-feed">
+              ${[...view.recent].reverse().map(feedItem)}
+            </ol>
+          </div>
         </section>
       </div>
       <noscript><p class="notice">The list stays live only with JavaScript.</p></noscript>

@@ -314,6 +314,25 @@ browserTest("accessibility of the site's pages", async (t, browser) => {
     },
   );
 
+  await step(
+    t,
+    "the activity feed stays a list in its log; each admin table is one named region",
+    async () => {
+      await using server = await startTestServer();
+      await server.app.services.users.create("ada", PASSWORD, { staff: true });
+      await using context = await newContext(browser);
+      const page = await openPage(context, server.httpUrl("/log_in/?next=/admin/"));
+      await submitLogIn(page, "ada", PASSWORD, server.httpUrl("/admin/"));
+      for (const name of ["Processes", "Connections by route", "Largest groups"]) {
+        assertEquals(await page.getByRole("region", { name, exact: true }).count(), 1, name);
+      }
+      await page.goto(server.httpUrl("/"));
+      const log = page.getByRole("log", { name: "Recent activity" });
+      await log.getByRole("listitem").first().waitFor(); // ada's own arrival
+      assertEquals(await log.getByRole("list").count(), 1);
+    },
+  );
+
   await step(t, "a form sent back with an error puts the focus where the error is", async () => {
     await using server = await startTestServer();
     await server.app.services.users.create("ada", PASSWORD);

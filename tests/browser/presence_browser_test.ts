@@ -115,6 +115,23 @@ browserTest("the live user list in two browsers", async (t, browser) => {
     await waitForStatus(alice, "bob", "Offline");
   });
 
+  await step(
+    t,
+    "a tab whose user logged out in another says so, and lists no one as online",
+    async () => {
+      await using server = await start({ presenceGraceMs: 0 });
+      await using bobContext = await newContext(browser);
+      await signUp(bobContext, server, "bob");
+      const first = await logIn(bobContext, server, "bob");
+      const second = await openList(await openPage(bobContext, server.httpUrl("/")));
+      await waitForStatus(second, "bob", "Online");
+      await first.click("button:text('Log out')");
+      await second.locator("#connection-state", { hasText: "Logged out" }).waitFor();
+      assertEquals(await second.locator("#presence-list li").count(), 0);
+      assertEquals(await second.textContent("#online-count"), "–");
+    },
+  );
+
   await step(t, "usernames reach the page as text, never as markup", async () => {
     await using server = await start({ presenceGraceMs: 0 });
     await using context = await newContext(browser);
