@@ -8,7 +8,8 @@
  * `SUPERUSER_PASSWORD`. It opens the store the configuration names (`LAYER`, `DATA_DIR`,
  * `REDIS_URL` and the other settings, as flags or environment variables), as the server does.
  *
- * Exit codes: 0 done, 1 refused by the rules or the store could not be opened, 2 a usage mistake.
+ * Exit codes: 0 done, 1 refused by the rules, cancelled at a prompt (Ctrl-C, Ctrl-D) or the store
+ * could not be opened, 2 a usage mistake.
  */
 import {
   type Config,
@@ -21,6 +22,7 @@ import {
 } from "../mod.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 import { asksForHelp } from "./_help.ts";
+import { HiddenLine } from "./_hidden_line.ts";
 
 const USAGE = "Usage: deno task createsuperuser [--username NAME] [--password-stdin] " +
   "[--data-dir DIR | --layer ...]";
@@ -86,8 +88,10 @@ export async function runCreateSuperuser(
     let username: string | null = null;
     // A name is checked as it is entered, and asked again, as Django's createsuperuser does.
     for (;;) {
-      username = command.username ?? await askUsername(io);
-      if (username === null) return 2;
+      const asked = command.username ?? await askUsername(io);
+      if (asked === CANCELLED) return 1;
+      if (asked === null) return 2;
+      username = asked;
       const existing = await users.find(username);
       if (existing !== null) {
         if (existing.staff) io.say(`${JSON.stringify(existing.username)} is staff already.`);
@@ -116,14 +120,23 @@ export async function runCreateSuperuser(
   }
 }
 
-async function askUsername(io: SuperuserIo): Promise<string | null> {
+// Ctrl-C or the end of input at a prompt: said as Django's createsuperuser says it (exit 1).
+const CANCELLED = Symbol("cancelled");
+
+function cancelled(io: SuperuserIo): typeof CANCELLED {
+  io.say("Operation cancelled: no user was created.");
+  return CANCELLED;
+}
+
+// The name typed, `null` with no terminal to ask on (a usage mistake), or CANCELLED.
+async function askUsername(io: SuperuserIo): Promise<string | null | typeof CANCELLED> {
   if (!io.interactive) {
     io.say(`No terminal to ask for a username: pass --username.\n${USAGE}`);
     return null;
   }
   for (;;) {
     const answer = await io.ask("Username: ");
-    if (answer === null) return null;
+    if (answer === null) return cancelled(io);
     if (answer.trim() !== "") return answer.trim();
     io.say("Error: This field cannot be blank.");
   }
@@ -146,7 +159,10 @@ async function readPassword(
   for (;;) {
     const first = await io.askSecret("Password: ");
     const again = first === null ? null : await io.askSecret("Password (again): ");
-    if (first === null || again === null) return null;
+    if (first === null || again === null) {
+      cancelled(io);
+      return null;
+    }
     const password = checked(io, username, first, again);
     if (password !== null) return password;
   }
@@ -172,19 +188,19 @@ function checked(io: SuperuserIo, username: string, first: string, again: string
 /** Reads a line from the terminal without echoing it. */
 async function readHidden(question: string): Promise<string | null> {
   const encoder = new TextEncoder();
-  await Deno.stderr.write(encoder.encode(question));
+  // Raw before the question shows: a Ctrl-C typed at once is the line's, not a SIGINT.
   Deno.stdin.setRaw(true);
-  const bytes: number[] = [];
+  const line = new HiddenLine();
   const buffer = new Uint8Array(64);
   try {
+    await Deno.stderr.write(encoder.encode(question));
     for (;;) {
       const read = await Deno.stdin.read(buffer);
       if (read === null) return null;
       for (const byte of buffer.subarray(0, read)) {
-        if (byte === 3 || byte === 4) return null; // Ctrl-C, Ctrl-D
-        if (byte === 13 || byte === 10) return new TextDecoder().decode(new Uint8Array(bytes));
-        if (byte === 127 || byte === 8) bytes.pop();
-        else bytes.push(byte);
+        const state = line.take(byte);
+        if (state === "done") return line.text;
+        if (state === "cancelled") return null;
       }
     }
   } finally {

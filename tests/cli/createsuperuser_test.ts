@@ -200,3 +200,58 @@ Deno.test("createsuperuser's arguments: a setting's value may follow it, as the 
   }
   assertEquals(parseSuperuserArgs(["--layer", "redis"], {}).config.layer, "redis");
 });
+
+// `deno task createsuperuser` at a terminal (a pseudo-terminal python3 drives): at each prompt,
+// the keys a person types. A key string's characters below U+0100 are single bytes.
+async function atTerminal(dataDir: string, steps: [prompt: string, keys: string][]) {
+  const driver = new URL("../_support/in_terminal.py", import.meta.url).pathname;
+  const { stdout } = await new Deno.Command("python3", {
+    args: [driver, JSON.stringify(steps), "--", Deno.execPath(), "task", "createsuperuser"],
+    env: { DATA_DIR: dataDir, LOG_LEVEL: "silent", NO_COLOR: "1", ...FAST_HASHING },
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(stdout)) as { output: string; code: number | null };
+}
+
+// "é" as the two bytes a UTF-8 terminal sends for it.
+const E_ACUTE = "\u00c3\u00a9";
+const BACKSPACE = "\x7f";
+
+Deno.test("at a terminal, the password stored is the one seen typed: Backspace takes back a whole é, arrows type nothing", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+  try {
+    const typed = `pass${E_ACUTE}${BACKSPACE}eword-\x1b[D\x1b[Clong1\r`;
+    const made = await atTerminal(dataDir, [
+      ["Username:", "zoe\r"],
+      ["Password:", typed],
+      ["again", "passeword-long1\r"],
+    ]);
+    assertEquals(made.code, 0, made.output);
+    assertStringIncludes(made.output, 'Superuser "zoe" created.');
+    await using server = await startTestServer({ dataDir });
+    const client = new WebClient(server.url);
+    await client.logIn("zoe", "passeword-long1");
+    assertEquals(await adminStatus(client), 200);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("at a terminal, Ctrl-C at either prompt says the operation was cancelled, exit 1", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+  try {
+    for (
+      const steps of [
+        [["Username:", "\x03"]],
+        [["Username:", "zoe\r"], ["Password:", "\x03"]],
+      ] as [string, string][][]
+    ) {
+      const stopped = await atTerminal(dataDir, steps);
+      assertEquals(stopped.code, 1, stopped.output);
+      assertStringIncludes(stopped.output, "Operation cancelled: no user was created.");
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
