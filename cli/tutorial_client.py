@@ -7,7 +7,8 @@ tutorial's.
 
 Usage: python3 cli/tutorial_client.py [--token TOKEN] <ws-base-url> <room> <message> [<until>]
 Sends <message> to <room>, prints every frame's "author: message" until one carries <until>
-(default: <message> itself, the echo of what it sent), then closes.
+(default: <message> itself, the echo of what it sent), then closes. Ctrl-C stops it with one
+line on stderr and exit code 130.
 
 With --token (made by `deno task token <username>` or on /account/tokens/), it connects as
 that user: the token goes in an `Authorization: Bearer` header, never in the URL.
@@ -40,6 +41,10 @@ def main(base_url, room, message, until, token=None):
         # The server is down, the URL is not ws:// or wss://, no answer in time: one line.
         print(f"! Could not connect to {base_url}: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's answer, not a crash: one line, and the shell's 130 (128 + SIGINT).
+        print("! Interrupted before the connection opened: nothing was sent", file=sys.stderr)
+        return 130
     try:
         ws.send(json.dumps({"message": message}))
         while True:
@@ -55,6 +60,9 @@ def main(base_url, room, message, until, token=None):
     except (OSError, WebSocketException) as error:
         print(f"! The connection ended before {until!r} came back: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"! Interrupted before {until!r} came back", file=sys.stderr)
+        return 130
     finally:
         ws.close()
 

@@ -122,3 +122,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the Python client says in one line it was interrupted on Ctrl-C, without a traceback",
+  ignore: missing !== null,
+  async fn() {
+    await using server = await startTestServer();
+    const child = new Deno.Command(PYTHON, {
+      args: ["cli/tutorial_client.py", server.wsUrl(""), "lobby", "hi", "never"],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Its first line is the echo of what it sent: it is connected and waiting for "never".
+    const reader = child.stdout.getReader();
+    let printed = "";
+    while (!printed.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      printed += new TextDecoder().decode(value);
+    }
+    assertEquals(printed, "Anonymous: hi\n");
+    child.kill("SIGINT");
+    reader.releaseLock();
+    const { code, stderr } = await child.output();
+    const text = new TextDecoder().decode(stderr);
+    assertEquals(text.includes("Traceback"), false, text);
+    assertMatch(text, /^! Interrupted[^\n]*\n$/);
+    assertEquals(code, 130, text);
+  },
+});
