@@ -66,7 +66,7 @@ export function makeClient(
       connectTimeout: timeout,
       reconnectStrategy: (retries: number, cause: Error) => {
         if (!flags.verified) {
-          return new Error(`Cannot connect to Redis at ${shown}: ${describeError(cause)}`);
+          return cannotConnect(shown, cause);
         }
         const backoff = Math.min(100 * 2 ** Math.min(retries, 10), MAX_BACKOFF_MS);
         return backoff + Math.floor(Math.random() * 100);
@@ -186,6 +186,16 @@ function makeCluster(
       cluster.on("node-ready", () => machine.readied());
     },
   };
+}
+
+/**
+ * `Cannot connect to Redis at <shown>: <why>`, once: node-redis calls the reconnect strategy
+ * again with the error it returned the first time, and a caller may wrap what it gets.
+ */
+export function cannotConnect(shown: string, cause: unknown): Error {
+  const prefix = `Cannot connect to Redis at ${shown}: `;
+  const why = describeError(cause);
+  return new Error(why.startsWith(prefix) ? why : prefix + why);
 }
 
 /** Drops a client's socket at once, whatever state it is in (closed already is fine). */

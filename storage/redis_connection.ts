@@ -12,6 +12,7 @@
 import { withTimeout } from "./with_timeout.ts";
 import { trackRedisConnection } from "./redis_health.ts";
 import {
+  cannotConnect,
   destroyQuietly,
   makeClient,
   type RedisClient,
@@ -59,10 +60,7 @@ export async function connectRedis(
   } catch (error) {
     machine.close();
     destroyQuietly(made.client);
-    const message = (error as Error).message;
-    throw new Error(
-      message.includes(shown) ? message : `Cannot connect to Redis at ${shown}: ${message}`,
-    );
+    throw cannotConnect(shown, error);
   }
   flags.verified = true;
   machine.connected();

@@ -45,6 +45,27 @@ Deno.test("connecting to a server that never answers fails in bounded time, not 
   }
 });
 
+Deno.test("a server that accepts and closes at once is named once in the error, not twice", async () => {
+  // Takes the connection and closes it, as a port another service half-owns might.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const accepting = (async () => {
+    for await (const conn of listener) conn.close();
+  })();
+  try {
+    const error = await assertRejects(
+      () => connectRedis(`redis://127.0.0.1:${port}`, { name: "test", connectTimeoutMs: 1000 }),
+      Error,
+    );
+    const prefix = `Cannot connect to Redis at redis://127.0.0.1:${port}: `;
+    assert(error.message.startsWith(prefix), error.message);
+    assertEquals(error.message.split("Cannot connect to Redis").length - 1, 1, error.message);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+  }
+});
+
 Deno.test("a password in a Redis URL is never shown", () => {
   assertEquals(
     redactUrl("redis://user:secret@db.example:6379/0"),
