@@ -14,6 +14,7 @@ import {
   workerConfig,
 } from "./mod.ts";
 import { startSite } from "./routes/start.ts";
+import { checkInProcessWorkers } from "./routes/workers.ts";
 import { asksForHelp, settingsHelp } from "./cli/_help.ts";
 
 if (asksForHelp(Deno.args)) {
@@ -23,6 +24,7 @@ if (asksForHelp(Deno.args)) {
 let config: Config;
 try {
   config = loadConfig(Deno.args, Deno.env.toObject());
+  checkInProcessWorkers(config);
 } catch (error) {
   console.error(`Configuration error: ${(error as Error).message}`);
   Deno.exit(2);
