@@ -55,14 +55,17 @@ function checkedUrl(url: string): string {
   if (!/^rediss?:\/\//i.test(url)) {
     throw new Error("REDIS_URL must start with redis:// or rediss://");
   }
+  // Advice on the password only where there is one: a user or password ends with an "@" (an
+  // unencoded "/" in it may end the host part early, so any "@" counts).
+  const encode = url.includes("@") ? `: ${ENCODE_PASSWORD}` : "";
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error(`REDIS_URL is not a valid URL: ${ENCODE_PASSWORD}`);
+    throw new Error(`REDIS_URL is not a valid URL${encode || ": its host or port is invalid"}`);
   }
   if (parsed.hash !== "" || url.includes("#")) {
-    throw new Error(`REDIS_URL holds a "#": ${ENCODE_PASSWORD}`);
+    throw new Error(`REDIS_URL holds a "#"${encode}`);
   }
   if (parsed.search !== "") {
     // The client reads no option from a query: `?password=` would be ignored (and logged).
@@ -72,7 +75,7 @@ function checkedUrl(url: string): string {
     );
   }
   if (!/^\/?\d*$/.test(parsed.pathname)) {
-    throw new Error(`REDIS_URL's path is a database number (/0), if any: ${ENCODE_PASSWORD}`);
+    throw new Error(`REDIS_URL's path is a database number (/0), if any${encode}`);
   }
   try {
     // The client decodes them: a stray `%` ("URI malformed" at the first connect) is named here.

@@ -83,3 +83,21 @@ Deno.test("a REDIS_URL that is not one is refused without showing its password",
     url: "redis://:p%40ss%23w0rd@10.0.0.5:6379/2",
   });
 });
+
+Deno.test("a REDIS_URL without a password that does not parse is told its host or port, not to encode a password", () => {
+  for (const url of ["redis://127.0.0.1:notaport", "redis://127.0.0.1:99999", "rediss://db host"]) {
+    const error = assertThrows(() => load({ REDIS_URL: url }), Error);
+    assertEquals(error.message, "REDIS_URL is not a valid URL: its host or port is invalid");
+  }
+  // With a user or password ("@" before the host), the password is the likelier culprit.
+  assertThrows(
+    () => load({ REDIS_URL: "redis://:ab/cd@127.0.0.1:notaport" }),
+    Error,
+    "REDIS_URL is not a valid URL: percent-encode",
+  );
+  // No password, no advice on one, whatever else is wrong.
+  assertEquals(
+    assertThrows(() => load({ REDIS_URL: "redis://127.0.0.1:6379/db" }), Error).message,
+    "REDIS_URL's path is a database number (/0), if any",
+  );
+});
