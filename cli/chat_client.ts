@@ -79,6 +79,7 @@ export function parseClientArgs(args: string[]): ClientOptions {
     else if (arg.startsWith("--")) throw new Error(`Unknown option ${arg}\n${CLIENT_USAGE}`);
     else rest.push(arg);
   }
+  if (rest.length > 1) throw new Error(`Unexpected argument "${rest[1]}"\n${CLIENT_USAGE}`);
   if (rest.length !== 1 || rest[0].trim() === "" || url === "") throw new Error(CLIENT_USAGE);
   // "." and ".." are path segments a URL resolves away: /ws/chat/./ is another route.
   if (rest[0] === "." || rest[0] === "..") {

@@ -19,6 +19,7 @@ import {
   appendFromOutside,
   channelSendFromOutside,
   type Config,
+  configFlags,
   isChannelsCompatible,
   isNamedChannel,
   type LayerEvent,
@@ -88,6 +89,10 @@ export function parseSendArgs(args: string[]): SendRequest {
     else if (arg === "--token") token = valueAfter(i++);
     else if (arg.startsWith("--token=")) token = arg.slice(8);
     else if (arg.startsWith("--")) {
+      // Said before it takes the next word as its value and leaves the count to fail bare.
+      if (!configFlags().includes(arg.split("=")[0])) {
+        throw new Error(`Unknown option ${arg.split("=")[0]}\n${USAGE}`);
+      }
       configArgs.push(arg);
       if (!arg.includes("=") && i + 1 < args.length && !args[i + 1].startsWith("--")) {
         configArgs.push(args[++i]);
@@ -99,10 +104,12 @@ export function parseSendArgs(args: string[]): SendRequest {
     throw new Error(`--url must be an http(s) URL, not "${shownUrl(url)}"\n${USAGE}`);
   }
   if (channel !== undefined) {
+    tooMany(positional, 1);
     if (positional.length !== 1 || channel === "" || room) throw new Error(USAGE);
     if (isNamedChannel(channel)) validateNamedChannel(channel);
     return { channel, event: eventFrom(positional[0], false), url, token, configArgs };
   }
+  tooMany(positional, 2);
   if (positional.length !== 2 || positional[0] === "") throw new Error(USAGE);
   const [target, payload] = positional;
   const isRoom = room || !target.includes(".");
@@ -117,6 +124,13 @@ export function parseSendArgs(args: string[]): SendRequest {
   validateGroupName(group);
   const named = isRoom ? { room: target } : {};
   return { group, ...named, event: eventFrom(payload, isRoom), url, token, configArgs };
+}
+
+// The first argument past the `expected` ones, named with the usage.
+function tooMany(positional: string[], expected: number): void {
+  if (positional.length > expected) {
+    throw new Error(`Unexpected argument "${positional[expected]}"\n${USAGE}`);
+  }
 }
 
 /** The event a payload stands for; for a room, plain text or a bare message is a chat message. */

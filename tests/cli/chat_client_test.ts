@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "@std/assert";
 import {
   connectFailure,
   formatFrame,
@@ -30,6 +30,12 @@ Deno.test("the terminal client explains its usage when the room is missing", () 
     room: "lobby",
     url: "http://h:1",
   });
+});
+
+Deno.test("the terminal client says which argument is one too many, then its usage", () => {
+  const error = assertThrows(() => parseClientArgs(["lobby", "extra", "--url", "http://x"]), Error);
+  assertEquals(error.message.split("\n")[0], 'Unexpected argument "extra"');
+  assertStringIncludes(error.message, "\nUsage: deno task client <room>");
 });
 
 Deno.test("the terminal client refuses unknown options and a --token without a value", () => {

@@ -13,6 +13,35 @@ Deno.test("deno task send takes a room without a dot and a group with one", () =
   assertThrows(() => parseSendArgs(["lobby"]), Error, "Usage: deno task send");
 });
 
+Deno.test("deno task send says which option it does not know, or which argument is too many", () => {
+  const cases: [string[], string][] = [
+    // Before: "--chanel" took "dice" as its value, and the count said only the usage.
+    [["--chanel", "dice", '{"type":"x"}'], "Unknown option --chanel"],
+    [["--chanel=dice", '{"type":"x"}'], "Unknown option --chanel"],
+    [["lobby", "hi", "extra"], 'Unexpected argument "extra"'],
+    [["--channel", "dice", '{"type":"roll"}', "extra"], 'Unexpected argument "extra"'],
+  ];
+  for (const [args, reason] of cases) {
+    const error = assertThrows(() => parseSendArgs(args), Error);
+    assertEquals(error.message.split("\n")[0], reason);
+    assertStringIncludes(error.message, "\nUsage: deno task send");
+  }
+  // The configuration's own flags still pass through.
+  assertEquals(parseSendArgs(["lobby", "hi", "--layer", "redis"]).configArgs, ["--layer", "redis"]);
+});
+
+Deno.test("deno task send with an unknown option exits 2 with the reason before the usage", async () => {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "--chanel", "dice", '{"type":"x"}'],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const said = new TextDecoder().decode(stderr);
+  assertEquals(code, 2, said);
+  assertEquals(said.split("\n")[0], "Unknown option --chanel");
+  assertStringIncludes(said, "Usage: deno task send");
+});
+
 Deno.test("deno task send turns text or a bare message for a room into a chat message", () => {
   assertEquals(eventFrom("hello", true), { type: "chat.message", message: { message: "hello" } });
   assertEquals(eventFrom('{"message":"hi","author":"bot"}', true), {
