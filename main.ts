@@ -55,6 +55,7 @@ const server =
 // SIGTERM drains (the sockets close with 1012 spread over DRAIN_WINDOW_MS); SIGINT stops at once.
 stopOnSignals(server, {
   drainWindowMs: config.drainWindowMs,
+  watched: Deno.env.get("CHANNELS_WATCH") === "1", // `deno task dev`
   describe: () =>
     "app" in server
       ? `${server.app.live.size} connections`

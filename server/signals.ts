@@ -39,6 +39,13 @@ export interface StopOnSignalsOptions {
    * 1,000 ms, `ECHO_MS`); only a signal after that cuts the stop short.
    */
   echoMs?: number;
+  /**
+   * The process runs under `deno run --watch` (`deno task dev` says so with `CHANNELS_WATCH=1`):
+   * there `Deno.exit` ends the program but not the watcher, which waits for a file change and
+   * starts the server again. Once stopped, the signal itself then ends the process, with no
+   * listener left to take it (exit status 128 + the signal's number, not the usual code).
+   */
+  watched?: boolean;
 }
 
 /**
@@ -49,11 +56,16 @@ export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions):
   const exit = options.exit ?? ((code: number) => Deno.exit(code));
   const echoMs = options.echoMs ?? ECHO_MS;
   let firstAt: number | null = null;
+  const end = (signal: "SIGINT" | "SIGTERM", code: number) => {
+    if (!options.watched) return exit(code);
+    remove();
+    Deno.kill(Deno.pid, signal);
+  };
   const stop = async (signal: "SIGINT" | "SIGTERM") => {
     if (firstAt !== null) {
       if (performance.now() - firstAt < echoMs) return; // the same stop, passed on twice
       log.warn(`${signal} again: exiting now`);
-      return exit(CUT_SHORT_EXIT_CODE);
+      return end(signal, CUT_SHORT_EXIT_CODE);
     }
     firstAt = performance.now();
     const windowMs = signal === "SIGTERM" ? options.drainWindowMs : 0;
@@ -61,7 +73,7 @@ export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions):
     const limitMs = signal === "SIGTERM" ? windowMs + 2000 : 5000;
     const deadline = setTimeout(() => {
       log.warn(`${signal}: not done within ${limitMs / 1000} s; exiting now`);
-      exit(CUT_SHORT_EXIT_CODE);
+      end(signal, CUT_SHORT_EXIT_CODE);
     }, limitMs);
     try {
       if (signal === "SIGTERM") {
@@ -76,18 +88,19 @@ export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions):
       // A part that did not stop (a Worker that hung): the stop is not a clean one.
       clearTimeout(deadline);
       log.warn(`${signal}: ${(error as Error).message}; exiting now`);
-      return exit(CUT_SHORT_EXIT_CODE);
+      return end(signal, CUT_SHORT_EXIT_CODE);
     }
     clearTimeout(deadline);
     log.info(`${signal}: stopped`);
-    exit(0);
+    end(signal, 0);
   };
   const onInterrupt = () => void stop("SIGINT");
   const onTerminate = () => void stop("SIGTERM");
   Deno.addSignalListener("SIGINT", onInterrupt);
   Deno.addSignalListener("SIGTERM", onTerminate);
-  return () => {
+  const remove = () => {
     Deno.removeSignalListener("SIGINT", onInterrupt);
     Deno.removeSignalListener("SIGTERM", onTerminate);
   };
+  return remove;
 }

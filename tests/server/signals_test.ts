@@ -151,3 +151,52 @@ Deno.test("a drain that fails (a Worker that did not stop) ends with code 1 and 
     remove();
   }
 });
+
+Deno.test("deno task dev ends on SIGTERM once drained; the watcher does not start it again", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "channels-dev-" });
+  // The task's own command line, run without the task runner in between: a watcher that stays
+  // is then this child, which the test can kill (a task's child would outlive it).
+  const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  const words = (config.tasks.dev as string).split(" ");
+  const assigned = words.filter((word) => /^[A-Z_]+=/.test(word));
+  const [deno, ...args] = words.slice(assigned.length);
+  assertEquals(deno, "deno");
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    env: {
+      ...Object.fromEntries(assigned.map((word) => word.split("="))),
+      DATA_DIR: dataDir,
+      PORT: "0",
+      DRAIN_WINDOW_MS: "100",
+      NO_COLOR: "1",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const reading = (async () => {
+    const merged = [child.stdout, child.stderr].map(async (stream) => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) output += text;
+    });
+    await Promise.all(merged);
+  })();
+  try {
+    while (!output.includes("Serving the chat at")) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const ended = await Promise.race([child.status, Promise.resolve(null)]);
+      if (ended !== null) throw new Error(`deno task dev ended before serving:\n${output}`);
+    }
+    child.kill("SIGTERM");
+    const ended = await Promise.race([
+      child.status,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 15_000)),
+    ]);
+    if (ended === null) child.kill("SIGKILL");
+    await reading;
+    assertEquals(ended === null ? "still running 15 s after SIGTERM" : "ended", "ended", output);
+    assertStringIncludes(output, "SIGTERM: stopped");
+  } finally {
+    await child.status;
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
