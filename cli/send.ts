@@ -10,7 +10,7 @@
  *   `POST /_send/` with `SEND_TOKEN` (`--url` names the server, default `http://HOST:PORT`).
  *
  * A target with a dot is a group (`chat.lobby`); one without, or any target after `--room`,
- * is a chat room. For a room, a JSON object without `type`, or plain text, becomes a chat
+ * is a chat room; any target after `--group` is a group, as named (Django's `user_42`). For a room, a JSON object without `type`, or plain text, becomes a chat
  * message: `deno task send lobby '{"message":"Deploy done","author":"ci"}'`. A chat message to
  * a room goes into the room's stream (with Redis, straight into it; otherwise the server's
  * `/_send/` puts it there), so it gets an offset and reconnecting clients recover it.
@@ -59,7 +59,7 @@ export interface SendRequest {
   configArgs: string[];
 }
 
-const USAGE = "Usage: deno task send [--room] <group-or-room> <json-or-text> " +
+const USAGE = "Usage: deno task send [--room | --group] <group-or-room> <json-or-text> " +
   "[--url http://127.0.0.1:8000] [--token TOKEN]\n" +
   "       deno task send --channel <channel> <json> [--url ...] [--token TOKEN]";
 
@@ -68,6 +68,7 @@ export function parseSendArgs(args: string[]): SendRequest {
   const positional: string[] = [];
   const configArgs: string[] = [];
   let room = false;
+  let group = false;
   let channel: string | undefined;
   let url: string | undefined;
   let token: string | undefined;
@@ -82,6 +83,7 @@ export function parseSendArgs(args: string[]): SendRequest {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === "--room") room = true;
+    else if (arg === "--group") group = true;
     else if (arg === "--channel") channel = valueAfter(i++);
     else if (arg.startsWith("--channel=")) channel = arg.slice(10);
     else if (arg === "--url") url = valueAfter(i++);
@@ -105,14 +107,16 @@ export function parseSendArgs(args: string[]): SendRequest {
   }
   if (channel !== undefined) {
     tooMany(positional, 1);
-    if (positional.length !== 1 || channel === "" || room) throw new Error(USAGE);
+    if (positional.length !== 1 || channel === "" || room || group) throw new Error(USAGE);
     if (isNamedChannel(channel)) validateNamedChannel(channel);
     return { channel, event: eventFrom(positional[0], false), url, token, configArgs };
   }
   tooMany(positional, 2);
   if (positional.length !== 2 || positional[0] === "") throw new Error(USAGE);
+  if (room && group) throw new Error(`--room and --group name the target twice\n${USAGE}`);
   const [target, payload] = positional;
-  const isRoom = room || !target.includes(".");
+  // A group's own name may have no dot: Django's `user_42`, the tutorial's `chat_lobby`.
+  const isRoom = !group && (room || !target.includes("."));
   // Judged as the room's sockets name it: composed (a long name typed decomposed fits).
   if (isRoom && !isValidRoomName(roomNameOf(target))) {
     throw new Error(
@@ -120,10 +124,10 @@ export function parseSendArgs(args: string[]): SendRequest {
         'no control characters or spaces around it, not "." or "..", well-formed Unicode',
     );
   }
-  const group = isRoom ? chatGroup(target) : target;
-  validateGroupName(group);
+  const groupName = isRoom ? chatGroup(target) : target;
+  validateGroupName(groupName);
   const named = isRoom ? { room: target } : {};
-  return { group, ...named, event: eventFrom(payload, isRoom), url, token, configArgs };
+  return { group: groupName, ...named, event: eventFrom(payload, isRoom), url, token, configArgs };
 }
 
 // The first argument past the `expected` ones, named with the usage.

@@ -13,6 +13,23 @@ Deno.test("deno task send takes a room without a dot and a group with one", () =
   assertThrows(() => parseSendArgs(["lobby"]), Error, "Usage: deno task send");
 });
 
+Deno.test("deno task send --group reaches a group named without a dot, as Django names its own", () => {
+  const sent = parseSendArgs(["--group", "user_42", '{"type":"notify.user","n":1}']);
+  assertEquals(
+    [sent.group, sent.room, sent.event],
+    ["user_42", undefined, { type: "notify.user", n: 1 }],
+  );
+  assertEquals(
+    parseSendArgs(["--group", "chat_lobby", '{"type":"chat_message"}']).group,
+    "chat_lobby",
+  );
+  assertThrows(
+    () => parseSendArgs(["--group", "--room", "x", "hi"]),
+    Error,
+    "name the target twice",
+  );
+});
+
 Deno.test("deno task send says which option it does not know, or which argument is too many", () => {
   const cases: [string[], string][] = [
     // Before: "--chanel" took "dice" as its value, and the count said only the usage.
