@@ -77,8 +77,8 @@ async function pop(inbox: Inbox, idle: boolean): Promise<[Buffer, string][]> {
 /** Routes one message by `__asgi_channel__` to the channels of this process it names. */
 function receive(inbox: Inbox, message: Uint8Array, score: string): void {
   const decoded = deserializeMessage(message);
-  if (decoded === null) {
-    log.warn(`Ignored a message in this process's inbox: not msgpack with a string "type"`);
+  if ("problem" in decoded) {
+    log.warn(`Ignored a message in this process's inbox: ${decoded.problem}`);
     return;
   }
   const here = decoded.channels.filter((channel) => channel.startsWith(inbox.localPrefix));

@@ -136,8 +136,8 @@ export class NamedChannels {
       },
       take: (message) => {
         const decoded = deserializeMessage(message);
-        if (decoded === null) {
-          log.warn(`Ignored a message in ${key}: not msgpack with a string "type"`);
+        if ("problem" in decoded) {
+          log.warn(`Ignored a message in ${key}: ${decoded.problem}`);
         } else if (this.#named.deliverToNamed(name, decoded.event) === null) {
           log.warn(`A "${decoded.event.type}" event for "${name}" arrived after its listener left`);
         }

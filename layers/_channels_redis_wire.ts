@@ -111,16 +111,19 @@ export function serializeMessage(event: LayerEvent, channels?: string | string[]
  */
 export function deserializeMessage(
   message: Uint8Array,
-): { event: LayerEvent; channels: string[]; groupSend: boolean } | null {
+): { event: LayerEvent; channels: string[]; groupSend: boolean } | { problem: string } {
   let value: unknown;
   try {
     value = fromWire(decode(message.subarray(RANDOM_PREFIX_BYTES)));
-  } catch {
-    return null;
+  } catch (error) {
+    // Said as the decoder says it: a map keyed by bytes, say, which Python packs and JSON has not.
+    return { problem: `msgpack this layer cannot read (${(error as Error).message})` };
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return null;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return { problem: "not a msgpack map" };
+  }
   const { [CHANNEL_KEY]: target, ...event } = value as Record<string, unknown>;
-  if (typeof event.type !== "string") return null;
+  if (typeof event.type !== "string") return { problem: 'an event without a string "type"' };
   const channels = (Array.isArray(target) ? target : [target]).filter((channel) =>
     typeof channel === "string"
   );

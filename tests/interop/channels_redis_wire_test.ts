@@ -77,3 +77,28 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "a Django event this layer cannot read is ignored with the decoder's reason, not a wrong one",
+  ignore: missing !== null,
+  fn: async () => {
+    // Python packs a dict keyed by bytes as it is; JSON, and so a consumer here, has no such map.
+    const pack = `
+from channels_redis.core import RedisChannelLayer
+print(RedisChannelLayer().serialize({"type": "k.bytes", "m": {b"k": "v"},
+                                     "__asgi_channel__": ["specific.abc!1"]}).hex())
+`;
+    const { success, stdout, stderr } = await new Deno.Command(PYTHON, { args: ["-c", pack] })
+      .output();
+    assertEquals(success, true, new TextDecoder().decode(stderr));
+    const hex = new TextDecoder().decode(stdout).trim();
+    const theirs = Uint8Array.from(hex.match(/../g)!, (byte) => parseInt(byte, 16));
+    const read = deserializeMessage(theirs);
+    assertEquals(
+      "problem" in read && read.problem.startsWith("msgpack this layer cannot read"),
+      true,
+    );
+    assertEquals(JSON.stringify(read).includes("keys must be a number or a string"), true);
+  },
+});
