@@ -172,6 +172,11 @@ export class ChannelStream {
   #pending = new Map();
   /** Whether any ack came on this stream: a timeout before the first one may mean none will. */
   #everAcked = false;
+  /**
+   * Why the server is closing the open connection (its error frame said `closing`), or null:
+   * nothing more is sent on it, so its close frame arrives rather than a reset (see `#receive`).
+   */
+  #closingFor = /** @type {string | null} */ (null);
   #warnedNoAck = false;
   /** How the last connection ended (`onClose`), read when its pending sends are failed. */
   #lastClose = /** @type {import("./live_socket.js").LiveClose | null} */ (null);
@@ -242,6 +247,10 @@ export class ChannelStream {
     if (!this.isOpen) {
       return Promise.reject(new SendError("Not connected", { kind: "not-connected" }));
     }
+    if (this.#closingFor !== null) {
+      const text = `Not sent: the server is closing this connection (${this.#closingFor})`;
+      return Promise.reject(new SendError(text, { kind: "not-connected" }));
+    }
     const ref = `r${++this.#nextRef}`;
     const frame = ack ? { ...data, ref, ack: true } : { ...data, ref };
     let text;
@@ -302,6 +311,7 @@ export class ChannelStream {
 
   #changeState(state, text) {
     this.#state = state;
+    if (state === "open") this.#closingFor = null;
     // Every send went out on an open socket: any other state means that socket is gone.
     if (state !== "open") this.#failPending();
     this.#watchForPosition(state === "open");
@@ -344,6 +354,12 @@ export class ChannelStream {
   /** @param {Record<string, unknown>} frame */
   #receive(frame) {
     if (frame.type === "recovered") return this.#recovered(frame);
+    // The server closes this connection after this error (a flood, a frame too big) once the
+    // client stops sending: one that went on would lose the close frame to the connection's
+    // reset, and learn only "1006" where the server said why.
+    if (frame.type === "error" && typeof frame.closing === "number") {
+      this.#closingFor = String(frame.error ?? frame.closing);
+    }
     if (frame.ref !== undefined && this.#answer(frame)) return;
     if (typeof frame.offset === "number" && frame.type !== "ack") return this.#message(frame);
     this.#options.onFrame?.(frame);

@@ -732,9 +732,11 @@ export class WebSocketConnection implements Connection {
     if (error.code !== undefined) this.close(error.code, error.message);
   }
 
-  // The error frame names the client's frame when it had a `ref`.
+  // The error frame names the client's frame when it had a `ref`, and the close that follows it
+  // (`closing`): a client that stops sending then lets the close frame reach it (see
+  // `closeOnNextTurn`), where one still sending loses it to the connection's reset.
   #sendRefusal(error: ProtocolError): void {
-    this.sendJson(errorFrame(error.message, { ref: error.ref }));
+    this.sendJson(errorFrame(error.message, { ref: error.ref, closing: error.code }));
   }
 
   /** Refuses an incoming frame; a close waits for the frames accepted before it. */

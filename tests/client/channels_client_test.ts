@@ -277,6 +277,25 @@ Deno.test("a frame the server closed the socket for as too big is refused, not t
   stream.close();
 });
 
+Deno.test("once the server says it is closing the connection, nothing more is sent on it", async () => {
+  const { stream, sockets, frames } = start();
+  const first = await sockets.next();
+  open(first);
+  await stream.send({ message: "one" });
+  feed(first, { type: "error", error: "Rate limit exceeded", closing: 1008 });
+  const held = await assertRejects(() => stream.send({ message: "two" }), SendError, "closing");
+  assertEquals([held.kind, held.maybeStored], ["not-connected", false]);
+  assertEquals(first.sent.length, 1, "the second frame went out");
+  assertEquals(frames.length, 1, "the app is shown the error");
+  // A new connection sends again.
+  drop(first, 1008);
+  const second = await sockets.next();
+  open(second);
+  await stream.send({ message: "three" });
+  assertEquals(second.sent.length, 1);
+  stream.close();
+});
+
 Deno.test("a send without ack carries a ref and resolves once it went out", async () => {
   const { stream, sockets } = start();
   const socket = await sockets.next();

@@ -135,10 +135,12 @@ Deno.test("a ProtocolError sends an error frame; with a code it also closes", as
   comm.send("after");
   assertEquals(await comm.receive(), "ok after");
   comm.send("invalid");
+  // The close that follows is named, so a client can stop sending and be sure to receive it.
   assertEquals(await comm.receiveJson(), {
     type: "error",
     error: "Not UTF-8 enough",
     message: "Not UTF-8 enough",
+    closing: CloseCode.INVALID_PAYLOAD,
   });
   assertEquals(await comm.waitForClose(), CloseCode.INVALID_PAYLOAD);
 });
