@@ -328,7 +328,8 @@ export class ChannelStream {
       this.#warnedNoPosition = true;
       console.warn(
         `No "recovered" frame ${POSITION_WAIT_MS / 1000} s after connecting to ${this.#url}: ` +
-          "is it a stream route (StreamFollowing on the server)? Use LiveSocket for one that is not.",
+          "is it a stream route (StreamFollowing on the server)? Use LiveSocket for one that is " +
+          "not. (A stream route whose store is slow to answer, in an outage, sends it later.)",
       );
     }, POSITION_WAIT_MS);
   }
