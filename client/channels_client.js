@@ -311,7 +311,10 @@ export class ChannelStream {
 
   #changeState(state, text) {
     this.#state = state;
-    if (state === "open") this.#closingFor = null;
+    if (state === "open") {
+      this.#closingFor = null;
+      this.#lastClose = null;
+    }
     // Every send went out on an open socket: any other state means that socket is gone.
     if (state !== "open") this.#failPending();
     this.#watchForPosition(state === "open");
@@ -341,7 +344,7 @@ export class ChannelStream {
       : "The connection was lost before the server answered";
     const pending = [...this.#pending];
     this.#pending.clear();
-    const tooBig = tooBigAt(this.#lastClose);
+    const tooBig = this.#closing ? null : tooBigAt(this.#lastClose);
     for (const [ref, { reject, timer, length }] of pending) {
       clearTimeout(timer);
       // A frame over the server's limit closed the socket (1009): refused, so not stored. Its
@@ -391,8 +394,8 @@ export class ChannelStream {
     const ref = String(frame.ref);
     const pending = this.#pending.get(ref);
     if (pending === undefined) return frame.type === "ack";
-    clearTimeout(pending.timer);
     if (frame.type === "ack") {
+      clearTimeout(pending.timer);
       this.#everAcked = true;
       this.#pending.delete(ref);
       const result = { ref };
@@ -402,6 +405,7 @@ export class ChannelStream {
       return true;
     }
     if (frame.type === "error") {
+      clearTimeout(pending.timer);
       this.#pending.delete(ref);
       const text = String(frame.error ?? "Refused by the server");
       // `unconfirmed`: the server lost its storage's answer, so the message may be stored.

@@ -277,6 +277,32 @@ Deno.test("a frame the server closed the socket for as too big is refused, not t
   stream.close();
 });
 
+Deno.test("a frame naming a pending send's ref that answers nothing leaves its wait running", async () => {
+  const { stream, sockets } = start(undefined, { ackTimeoutMs: 20 });
+  const socket = await sockets.next();
+  open(socket);
+  const sent = stream.send({ message: "hi" }, { ack: true });
+  const { ref } = JSON.parse(socket.sent[0]);
+  feed(socket, { type: "presence.diff", ref, joins: [] });
+  const error = await assertRejects(() => sent, SendError, "No answer");
+  assertEquals(error.kind, "unconfirmed");
+  stream.close();
+});
+
+Deno.test("a 1009 of an earlier connection does not decide how close() fails a later send", async () => {
+  const { stream, sockets } = start();
+  const first = await sockets.next();
+  open(first);
+  const huge = stream.send({ message: "x".repeat(70_000) }, { ack: true });
+  drop(first, 1009, "Message too big: 70036 characters, the limit is 65536 bytes");
+  assertEquals((await assertRejects(() => huge, SendError)).kind, "refused");
+  const second = await sockets.next();
+  open(second);
+  const again = stream.send({ message: "x".repeat(70_000) }, { ack: true });
+  stream.close();
+  assertEquals((await assertRejects(() => again, SendError)).kind, "closed");
+});
+
 Deno.test("once the server says it is closing the connection, nothing more is sent on it", async () => {
   const { stream, sockets, frames } = start();
   const first = await sockets.next();
