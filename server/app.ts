@@ -148,7 +148,10 @@ export function createApp(options: AppOptions): App {
       // A WebSocket route logs its own handshake lines, as Daphne does.
       if (match.handler.websocket) return finish(request, response);
     } else if (upgrade && match.kind === "redirect") {
-      response = refuseUnroutedUpgrade(url.pathname, match.location);
+      // The slash is named only when it leads to a socket: `/chat` is a page's address.
+      const slashed = router.match(request.method, `${url.pathname}/`, "", isSocketRoute);
+      const socketThere = slashed.kind === "found" && isSocketRoute(slashed.handler);
+      response = refuseUnroutedUpgrade(url.pathname, socketThere ? match.location : undefined);
     } else if (upgrade && match.kind === "not-found") {
       response = refuseUnroutedUpgrade(url.pathname, undefined);
     } else {

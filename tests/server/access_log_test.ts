@@ -380,6 +380,10 @@ Deno.test("a handshake to a socket's path without its slash gets 404 naming the 
   await captured.waitFor(
     /^HTTP GET \/ws\/chat\/lobby\?since=3 404 .*\(no WebSocket route here; \/ws\/chat\/lobby\/ has one: a WebSocket does not follow a redirect\)$/,
   );
+  // The slash is named only where it leads to a socket: `/chat/` is a page.
+  assertEquals(await handshakeStatus(server.wsUrl("/chat")), 404);
+  const pageLine = await captured.waitFor(/^HTTP GET \/chat 404 /);
+  assert(pageLine.endsWith("(no WebSocket route here)"), pageLine);
   // A page's address still redirects, as Django's APPEND_SLASH does.
   const page = await fetch(server.httpUrl("/chat/lobby"), { redirect: "manual" });
   await page.body?.cancel();
