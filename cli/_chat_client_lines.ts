@@ -85,7 +85,11 @@ export function tooLongToSend(
 
 /** One line about a send that failed; `error` is the `SendError` the stream rejected with. */
 export function formatSendError(text: string, error: SendError): string {
-  return error.maybeStored
-    ? `! Not confirmed (the connection was lost before the server answered): ${text}`
-    : `! Not sent (${error.message}): ${text}`;
+  if (!error.maybeStored) return `! Not sent (${error.message}): ${text}`;
+  const why = error.kind === "unconfirmed"
+    ? "the server lost the answer from its storage"
+    : error.kind === "no-answer"
+    ? "no answer from the server in time"
+    : "the connection was lost before the server answered";
+  return `! Not confirmed (${why}): ${text}`;
 }

@@ -48,6 +48,8 @@ const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
 const POSITION_WAIT_MS = 5000;
 // How long a send with `ack` waits for its answer unless told otherwise (as phoenix.js's push).
 const ACK_WAIT_MS = 10_000;
+// The longest wait a timer keeps: longer ones fire at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export { STATE_TEXT };
 
@@ -68,7 +70,7 @@ export const HISTORY_SIZE = 50;
  * @property {number} offset The stream's latest offset when the client connected.
  * @property {string} [reason] Why recovery was not complete, for logs.
  * @typedef {{ resolve: (result: SendResult) => void, reject: (e: SendError) => void,
- *   timer: ReturnType<typeof setTimeout>, length: number }} PendingSend
+ *   timer: ReturnType<typeof setTimeout> | undefined, length: number }} PendingSend
  *   A send with `ack` not answered yet, with the length of its frame's text.
  * @typedef {object} SendResult What a sent frame got.
  * @property {string} ref The `ref` the client put on the frame.
@@ -90,7 +92,8 @@ export const HISTORY_SIZE = 50;
  *   newline-delimited JSON): fewer, larger writes under load.
  * @property {number} [historySize] How many messages the server sends as history (50).
  * @property {number} [ackTimeoutMs] How long a send with `ack` waits for the server's answer
- *   before it rejects with kind "unconfirmed" (default 10 000 ms).
+ *   before it rejects with kind "no-answer" (default 10 000 ms; `Infinity`: for as long as the
+ *   connection lasts; anything else not above 0 or over 2^31 - 1 throws a `TypeError`).
  * @property {Partial<Record<StreamState, string>>} [texts] Overrides of `STATE_TEXT`.
  * @property {import("./backoff.js").ReconnectDelays} [backoff] Delays between attempts (default 0.5 s
  *   doubling to 10 s, with jitter).
@@ -109,7 +112,7 @@ export class SendError extends Error {
   /**
    * @param {string} message The server's error text, or what happened to the connection.
    * @param {{ ref?: string,
-   *   kind: "refused" | "unconfirmed" | "disconnected" | "not-connected" | "closed",
+   *   kind: "refused" | "unconfirmed" | "no-answer" | "disconnected" | "not-connected" | "closed",
    *   frame?: Record<string, unknown> }} details
    */
   constructor(message, details) {
@@ -119,8 +122,9 @@ export class SendError extends Error {
     this.ref = details.ref;
     /**
      * "refused": the server answered with an error, or closed the socket for the frame's size
-     * (1009); "unconfirmed": the server answered that it lost its storage's answer, or gave none
-     * in `ackTimeoutMs`, so the message may be stored; "disconnected": the connection
+     * (1009); "unconfirmed": the server answered that it lost its storage's answer, so the
+     * message may be stored; "no-answer": no answer came in `ackTimeoutMs`, so it may be stored
+     * too; "disconnected": the connection
      * was lost before the answer; "not-connected": the frame never went out; "closed":
      * `close()` was called before the answer.
      */
@@ -131,11 +135,12 @@ export class SendError extends Error {
 
   /**
    * True when the server may have stored the message although no ack came: the connection was
-   * lost after the frame went out, or the server could not confirm it. A recovered stream then
-   * shows it if it was stored.
+   * lost after the frame went out, the server could not confirm it, or gave no answer in time.
+   * A recovered stream then shows it if it was stored.
    */
   get maybeStored() {
-    return this.kind === "unconfirmed" || this.kind === "disconnected" || this.kind === "closed";
+    return this.kind === "unconfirmed" || this.kind === "no-answer" ||
+      this.kind === "disconnected" || this.kind === "closed";
   }
 }
 
@@ -187,6 +192,7 @@ export class ChannelStream {
 
   /** @param {string | URL} url @param {StreamOptions} [options] */
   constructor(url, options = {}) {
+    checkAckTimeout(options.ackTimeoutMs);
     this.#url = url;
     this.#options = options;
     this.#live = new LiveSocket(() => this.#connectUrl(), {
@@ -248,7 +254,7 @@ export class ChannelStream {
       return Promise.reject(new SendError("Not connected", { kind: "not-connected" }));
     }
     if (this.#closingFor !== null) {
-      const text = `Not sent: the server is closing this connection (${this.#closingFor})`;
+      const text = `The server is closing this connection (${this.#closingFor})`;
       return Promise.reject(new SendError(text, { kind: "not-connected" }));
     }
     const ref = `r${++this.#nextRef}`;
@@ -264,7 +270,9 @@ export class ChannelStream {
     if (!ack) return Promise.resolve({ ref });
     return new Promise((resolve, reject) => {
       const waitMs = this.#options.ackTimeoutMs ?? ACK_WAIT_MS;
-      const timer = setTimeout(() => this.#noAnswer(ref, waitMs), waitMs);
+      const timer = waitMs === Infinity
+        ? undefined
+        : setTimeout(() => this.#noAnswer(ref, waitMs), waitMs);
       this.#pending.set(ref, { resolve, reject, timer, length: text.length });
     });
   }
@@ -283,7 +291,7 @@ export class ChannelStream {
       );
     }
     const text = `No answer from the server in ${waitMs / 1000} s: the message may be stored`;
-    pending.reject(new SendError(text, { ref, kind: "unconfirmed" }));
+    pending.reject(new SendError(text, { ref, kind: "no-answer" }));
   }
 
   /** Closes the connection for good; unanswered sends are rejected. */
@@ -422,6 +430,18 @@ export class ChannelStream {
     if (this.#positioned && offset <= this.#delivered) return;
     this.#delivered = offset;
     this.#options.onMessage?.(/** @type {StreamMessage} */ (frame));
+  }
+}
+
+// A wait `setTimeout` cannot keep (2^31 ms or more, Infinity, NaN) would end at once: refused
+// before anything is sent, as a heartbeat's times are. Infinity is no wait at all.
+function checkAckTimeout(ms) {
+  if (ms === undefined || ms === Infinity) return;
+  if (typeof ms !== "number" || !(ms > 0) || ms > MAX_TIMER_MS) {
+    throw new TypeError(
+      `ackTimeoutMs must be a number of milliseconds above 0 and up to ${MAX_TIMER_MS}, or ` +
+        `Infinity, not ${ms}`,
+    );
   }
 }
 

@@ -114,8 +114,9 @@ export interface StreamOptions {
   historySize?: number;
   /**
    * How long a send with `ack` waits for the server's answer before it rejects with kind
-   * "unconfirmed" (default 10 000 ms): a consumer that answers no ack must not leave it waiting
-   * for as long as the socket stays open.
+   * "no-answer" (default 10 000 ms): a consumer that answers no ack must not leave it waiting
+   * for as long as the socket stays open. `Infinity`: for as long as the connection lasts; a
+   * value not above 0, or over 2^31 - 1, throws a `TypeError`.
    */
   ackTimeoutMs?: number;
   /** Overrides of {@linkcode STATE_TEXT}. */
@@ -166,7 +167,7 @@ export declare class SendError extends Error {
     message: string,
     details: {
       ref?: string;
-      kind: "refused" | "unconfirmed" | "disconnected" | "not-connected" | "closed";
+      kind: "refused" | "unconfirmed" | "no-answer" | "disconnected" | "not-connected" | "closed";
       frame?: Record<string, unknown>;
     },
   );
@@ -174,18 +175,19 @@ export declare class SendError extends Error {
   ref: string | undefined;
   /**
    * "refused": the server answered with an error, or closed the socket for the frame's size
-   * (1009); "unconfirmed": the server answered that it lost its storage's answer, or gave none
-   * in `ackTimeoutMs`, so the message may be stored; "disconnected": the connection
+   * (1009); "unconfirmed": the server answered that it lost its storage's answer, so the
+   * message may be stored; "no-answer": no answer came in `ackTimeoutMs`, so it may be stored
+   * too; "disconnected": the connection
    * was lost before the answer; "not-connected": the frame never went out; "closed":
    * `close()` was called before the answer.
    */
-  kind: "refused" | "unconfirmed" | "disconnected" | "not-connected" | "closed";
+  kind: "refused" | "unconfirmed" | "no-answer" | "disconnected" | "not-connected" | "closed";
   /** The server's error frame, when it answered. */
   frame: Record<string, unknown> | undefined;
   /**
    * True when the server may have stored the message although no ack came: the connection was
-   * lost after the frame went out, or the server could not confirm it. A recovered stream then
-   * shows it if it was stored.
+   * lost after the frame went out, the server could not confirm it, or gave no answer in time.
+   * A recovered stream then shows it if it was stored.
    */
   get maybeStored(): boolean;
 }

@@ -225,6 +225,9 @@ function showUnsent(text, error) {
   const why = error.kind === "unconfirmed"
     ? "Not confirmed: the server lost the answer from its storage. " +
       "If it was stored, it shows up with the room's next messages."
+    : error.kind === "no-answer"
+    ? "Not confirmed: no answer from the server in time. " +
+      "If it was stored, it shows up with the room's next messages."
     : error.maybeStored
     ? "Not confirmed: the connection was lost before the server answered. " +
       "If it was stored, it shows up once the connection is back."
@@ -234,7 +237,8 @@ function showUnsent(text, error) {
   log.append(item);
   // Lost with the connection (not the server's storage that did not answer): settled by the
   // next complete recovery.
-  if (error.maybeStored) unconfirmed.push({ text, item, lost: error.kind !== "unconfirmed" });
+  const lost = error.kind !== "unconfirmed" && error.kind !== "no-answer";
+  if (error.maybeStored) unconfirmed.push({ text, item, lost });
   log.scrollTop = log.scrollHeight;
 }
 

@@ -106,6 +106,14 @@ Deno.test("the terminal client tells a refused message from one that may have be
     formatSendError("hi", new SendError("lost", { kind: "disconnected", ref: "r2" })),
     /^! Not confirmed \(the connection was lost before the server answered\): hi$/,
   );
+  assertEquals(
+    formatSendError("hi", new SendError("late", { kind: "no-answer", ref: "r3" })),
+    "! Not confirmed (no answer from the server in time): hi",
+  );
+  assertEquals(
+    formatSendError("hi", new SendError("lost it", { kind: "unconfirmed", ref: "r4" })),
+    "! Not confirmed (the server lost the answer from its storage): hi",
+  );
 });
 
 Deno.test("the terminal client chats both ways and exits cleanly at end of input", async () => {

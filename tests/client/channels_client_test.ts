@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertInstanceOf, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
 import {
   connectStream,
   ndjsonFrames,
@@ -248,7 +248,7 @@ Deno.test("a send with ack that gets no answer rejects after ackTimeoutMs, unsur
         SendError,
         "No answer from the server in 0.02 s",
       );
-      assertEquals([error.kind, error.maybeStored], ["unconfirmed", true]);
+      assertEquals([error.kind, error.maybeStored], ["no-answer", true]);
     }
     assertEquals(warnings.length, 1, warnings.join("\n"));
     assert(warnings[0].includes("ackFor"), warnings[0]);
@@ -277,6 +277,21 @@ Deno.test("a frame the server closed the socket for as too big is refused, not t
   stream.close();
 });
 
+Deno.test("an ackTimeoutMs no timer can keep is refused at once; Infinity waits for the connection", async () => {
+  for (const ackTimeoutMs of [0, -1, NaN, 2 ** 31, "10" as unknown as number]) {
+    assertThrows(() => start(undefined, { ackTimeoutMs }), TypeError, "ackTimeoutMs");
+  }
+  const { stream, sockets } = start(undefined, { ackTimeoutMs: Infinity });
+  const socket = await sockets.next();
+  open(socket);
+  const sent = stream.send({ message: "hi" }, { ack: true });
+  const { ref } = JSON.parse(socket.sent[0]);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  feed(socket, { type: "ack", ref, offset: 1, epoch: "e1" });
+  assertEquals((await sent).offset, 1);
+  stream.close();
+});
+
 Deno.test("a frame naming a pending send's ref that answers nothing leaves its wait running", async () => {
   const { stream, sockets } = start(undefined, { ackTimeoutMs: 20 });
   const socket = await sockets.next();
@@ -285,7 +300,7 @@ Deno.test("a frame naming a pending send's ref that answers nothing leaves its w
   const { ref } = JSON.parse(socket.sent[0]);
   feed(socket, { type: "presence.diff", ref, joins: [] });
   const error = await assertRejects(() => sent, SendError, "No answer");
-  assertEquals(error.kind, "unconfirmed");
+  assertEquals(error.kind, "no-answer");
   stream.close();
 });
 
