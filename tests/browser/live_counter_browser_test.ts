@@ -6,7 +6,7 @@ import { assertEquals } from "@std/assert";
 import { serveApp } from "../../mod.ts";
 import { createTestServices } from "../../testing.ts";
 import { createCounterApp } from "../../examples/live_counter/counter.ts";
-import { browserTest, newContext, openPage } from "./_browser.ts";
+import { browserTest, newContext, openPage, WAIT_MS } from "./_browser.ts";
 
 browserTest(
   "the live counter's page runs on the client the framework serves",
@@ -42,16 +42,25 @@ browserTest(
       const page = await openPage(context, `${server.url}/`);
       await page.locator("#state", { hasText: "Connected" }).waitFor();
       // What the page's own socket says, once it says "closed" (the app's script would show it).
+      // Bounded: a socket that never says "closed" fails with the states it went through.
       const closedText = (path: string) =>
-        page.evaluate(async (path) => {
+        page.evaluate(async ({ path, waitMs }) => {
           const { LiveSocket } = await import("/channels/live_socket.js");
-          return await new Promise<string>((resolve) => {
+          const seen: string[] = [];
+          return await new Promise<string>((resolve, reject) => {
             const live = new LiveSocket(path, {
-              onState: (state: string, text: string) => state === "closed" && resolve(text),
+              onState: (state: string, text: string) => {
+                seen.push(`${state}: ${text}`);
+                if (state === "closed") resolve(text);
+              },
             });
+            setTimeout(() => {
+              live.stop();
+              reject(new Error(`not closed within ${waitMs} ms: ${seen.join(" | ")}`));
+            }, waitMs);
             live.start();
           });
-        }, path);
+        }, { path, waitMs: WAIT_MS });
       assertEquals(
         await closedText("/ws/no-such-route/"),
         "No WebSocket route at /ws/no-such-route/ (404 Not Found)",

@@ -6,6 +6,7 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
+import { PYTHON, pythonUnavailable } from "../_support/python.ts";
 import {
   parseSuperuserArgs,
   runCreateSuperuser,
@@ -201,11 +202,18 @@ Deno.test("createsuperuser's arguments: a setting's value may follow it, as the 
   assertEquals(parseSuperuserArgs(["--layer", "redis"], {}).config.layer, "redis");
 });
 
+// A pseudo-terminal needs python3's pty module (`tests/_support/in_terminal.py`).
+const noTerminal = await pythonUnavailable(
+  { imports: ["pty", "json"], label: "python3 with its pty module", packages: ["python3"] },
+  "createsuperuser's terminal tests",
+);
+if (noTerminal !== null) console.log(`Skipping createsuperuser's terminal tests: ${noTerminal}`);
+
 // `deno task createsuperuser` at a terminal (a pseudo-terminal python3 drives): at each prompt,
 // the keys a person types. A key string's characters below U+0100 are single bytes.
 async function atTerminal(dataDir: string, steps: [prompt: string, keys: string][]) {
   const driver = new URL("../_support/in_terminal.py", import.meta.url).pathname;
-  const { stdout } = await new Deno.Command("python3", {
+  const { stdout } = await new Deno.Command(PYTHON, {
     args: [driver, JSON.stringify(steps), "--", Deno.execPath(), "task", "createsuperuser"],
     env: { DATA_DIR: dataDir, LOG_LEVEL: "silent", NO_COLOR: "1", ...FAST_HASHING },
     stdout: "piped",
@@ -218,40 +226,49 @@ async function atTerminal(dataDir: string, steps: [prompt: string, keys: string]
 const E_ACUTE = "\u00c3\u00a9";
 const BACKSPACE = "\x7f";
 
-Deno.test("at a terminal, the password stored is the one seen typed: Backspace takes back a whole é, arrows type nothing", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
-  try {
-    const typed = `pass${E_ACUTE}${BACKSPACE}eword-\x1b[D\x1b[Clong1\r`;
-    const made = await atTerminal(dataDir, [
-      ["Username:", "zoe\r"],
-      ["Password:", typed],
-      ["again", "passeword-long1\r"],
-    ]);
-    assertEquals(made.code, 0, made.output);
-    assertStringIncludes(made.output, 'Superuser "zoe" created.');
-    await using server = await startTestServer({ dataDir });
-    const client = new WebClient(server.url);
-    await client.logIn("zoe", "passeword-long1");
-    assertEquals(await adminStatus(client), 200);
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
+Deno.test({
+  name:
+    "at a terminal, the password stored is the one seen typed: Backspace takes back a whole é, arrows type nothing",
+  ignore: noTerminal !== null,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+    try {
+      const typed = `pass${E_ACUTE}${BACKSPACE}eword-\x1b[D\x1b[Clong1\r`;
+      const made = await atTerminal(dataDir, [
+        ["Username:", "zoe\r"],
+        ["Password:", typed],
+        ["again", "passeword-long1\r"],
+      ]);
+      assertEquals(made.code, 0, made.output);
+      assertStringIncludes(made.output, 'Superuser "zoe" created.');
+      await using server = await startTestServer({ dataDir });
+      const client = new WebClient(server.url);
+      await client.logIn("zoe", "passeword-long1");
+      assertEquals(await adminStatus(client), 200);
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
 });
 
-Deno.test("at a terminal, Ctrl-C at either prompt says the operation was cancelled, exit 1", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
-  try {
-    for (
-      const steps of [
-        [["Username:", "\x03"]],
-        [["Username:", "zoe\r"], ["Password:", "\x03"]],
-      ] as [string, string][][]
-    ) {
-      const stopped = await atTerminal(dataDir, steps);
-      assertEquals(stopped.code, 1, stopped.output);
-      assertStringIncludes(stopped.output, "Operation cancelled: no user was created.");
+Deno.test({
+  name: "at a terminal, Ctrl-C at either prompt says the operation was cancelled, exit 1",
+  ignore: noTerminal !== null,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "channels-superuser-" });
+    try {
+      for (
+        const steps of [
+          [["Username:", "\x03"]],
+          [["Username:", "zoe\r"], ["Password:", "\x03"]],
+        ] as [string, string][][]
+      ) {
+        const stopped = await atTerminal(dataDir, steps);
+        assertEquals(stopped.code, 1, stopped.output);
+        assertStringIncludes(stopped.output, "Operation cancelled: no user was created.");
+      }
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
     }
-  } finally {
-    await Deno.remove(dataDir, { recursive: true });
-  }
+  },
 });

@@ -573,7 +573,7 @@ async function closedOrRetried(states: string[], sockets: { waiting: number }) {
 Deno.test("a wrong address stops after two failed attempts, and the state says there is no such route", async () => {
   await withConsoleError(async (shown) => {
     const { probe, asked } = probing([new Response("Not Found", { status: 404 })]);
-    const { live, sockets, states } = client({ probe });
+    const { live, sockets, states, window } = client({ probe });
     live.start();
     drop(await sockets.next(), 1006);
     assertEquals(asked.length, 0, "one failure asks nothing: a server may be restarting");
@@ -584,6 +584,7 @@ Deno.test("a wrong address stops after two failed attempts, and the state says t
     assertEquals(states.at(-1), "closed: No WebSocket route at /ws/ (404 Not Found)");
     // For good: neither the backoff's timer nor the page coming back online opens another.
     await new Promise((resolve) => setTimeout(resolve, 30));
+    window.dispatchEvent(new Event("online"));
     assertEquals(sockets.waiting, 0);
     assertEquals(shown.length, 1);
     assert(String(shown[0][0]).includes("No WebSocket route at /ws/"), String(shown[0][0]));

@@ -43,9 +43,18 @@ Deno.test("a client module that floods on is closed with 1008 and the reason, ev
       const timer = setInterval(() => {
         if (stream.isOpen) stream.send({ message: "again" }).catch(() => {});
       }, 2);
-      const close = await ended.promise;
-      clearInterval(timer);
-      stream.close();
+      // Bounded: a server that never closes the flooder fails the test, which then cleans up.
+      let bound: ReturnType<typeof setTimeout> | undefined;
+      const close = await Promise.race([
+        ended.promise,
+        new Promise<never>((_, reject) => {
+          bound = setTimeout(() => reject(new Error("no close after 10 s of flooding")), 10_000);
+        }),
+      ]).finally(() => {
+        clearTimeout(bound);
+        clearInterval(timer);
+        stream.close();
+      });
       assertEquals(close.code, 1008, `run ${run}: ${JSON.stringify(close)}`);
       assertStringIncludes(close.reason, "Rate limit");
     }
