@@ -52,7 +52,19 @@ function refusalText(response, path) {
   const redirect = response.type === "opaqueredirect" ||
     (response.status >= 300 && response.status < 400);
   if (!redirect) return null;
-  const to = response.headers.get("location");
+  // Where to, by its path alone (Deno sees it, a browser does not): its query may hold a token.
+  const location = response.headers.get("location");
+  const to = location === null ? null : pathOf(location, response.url || "http://x/");
   return `${path} redirects${to ? ` to ${to}` : ""}, which a WebSocket does not follow` +
     (path.endsWith("/") ? "" : " (a trailing slash missing?)");
+}
+
+// `location`'s path (relative to `base`), or null when it is no URL (not `URL.parse`: older
+// browsers have no such function).
+function pathOf(location, base) {
+  try {
+    return new URL(location, base).pathname;
+  } catch {
+    return null;
+  }
 }

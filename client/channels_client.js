@@ -286,7 +286,9 @@ export class ChannelStream {
     if (!this.#everAcked && !this.#warnedNoAck) {
       this.#warnedNoAck = true;
       console.warn(
-        `No answer to a send with ack in ${waitMs / 1000} s on ${this.#url}: does the route's ` +
+        `No answer to a send with ack in ${waitMs / 1000} s on ${
+          shown(this.#url)
+        }: does the route's ` +
           "consumer answer it (ackFor on the server)?",
       );
     }
@@ -338,7 +340,9 @@ export class ChannelStream {
     this.#positionTimer = setTimeout(() => {
       this.#warnedNoPosition = true;
       console.warn(
-        `No "recovered" frame ${POSITION_WAIT_MS / 1000} s after connecting to ${this.#url}: ` +
+        `No "recovered" frame ${POSITION_WAIT_MS / 1000} s after connecting to ${
+          shown(this.#url)
+        }: ` +
           "is it a stream route (StreamFollowing on the server)? Use LiveSocket for one that is " +
           "not. (A stream route whose store is slow to answer, in an outage, sends it later.)",
       );
@@ -430,6 +434,16 @@ export class ChannelStream {
     if (this.#positioned && offset <= this.#delivered) return;
     this.#delivered = offset;
     this.#options.onMessage?.(/** @type {StreamMessage} */ (frame));
+  }
+}
+
+// A stream's address for the console: without its query, which may hold a token.
+function shown(url) {
+  try {
+    const address = new URL(url, globalThis.location?.href);
+    return `${address.origin}${address.pathname}`;
+  } catch {
+    return "the stream";
   }
 }
 

@@ -237,7 +237,8 @@ Deno.test("a send with ack that gets no answer rejects after ackTimeoutMs, unsur
   const realWarn = console.warn;
   console.warn = (text: string) => void warnings.push(text);
   try {
-    const { stream, sockets } = start(undefined, { ackTimeoutMs: 20 });
+    const url = "ws://chat.test/ws/notes/?token=SECRET";
+    const { stream, sockets } = start(url, { ackTimeoutMs: 20 });
     const socket = await sockets.next();
     open(socket);
     const first = stream.send({ text: "one" }, { ack: true });
@@ -252,6 +253,9 @@ Deno.test("a send with ack that gets no answer rejects after ackTimeoutMs, unsur
     }
     assertEquals(warnings.length, 1, warnings.join("\n"));
     assert(warnings[0].includes("ackFor"), warnings[0]);
+    // By its path alone: a query may hold a token, and a console may be shared.
+    assert(warnings[0].includes("ws://chat.test/ws/notes/:"), warnings[0]);
+    assert(!warnings[0].includes("SECRET"), warnings[0]);
     // A late ack finds no send waiting, and is not taken for a message.
     const { ref } = JSON.parse(socket.sent[0]);
     feed(socket, { type: "ack", ref, offset: 1, epoch: "e1" });
