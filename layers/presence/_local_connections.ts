@@ -65,7 +65,9 @@ export class LocalConnections {
   forget(entry: LocalConnection): void {
     const { username, connectionId, topic } = entry.connection;
     this.clearGrace(entry);
-    if (this.#local.get(connectionId) === entry) this.#local.delete(connectionId);
+    // One that replaced it under the same id keeps its place.
+    if (this.#local.get(connectionId) !== entry) return;
+    this.#local.delete(connectionId);
     const users = this.#byTopic.get(topic);
     const ids = users?.get(username);
     ids?.delete(connectionId);

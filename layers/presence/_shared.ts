@@ -42,6 +42,11 @@ export class PresenceHeartbeat {
     this.#mine.set(connection.connectionId, connection);
   }
 
+  /** Whether `connection` is still kept alive (not untracked, nor tracked again since). */
+  keeps(connection: TrackedConnection): boolean {
+    return this.#mine.get(connection.connectionId) === connection;
+  }
+
   /** Stops keeping `connections` alive. */
   untrack(connections: readonly TrackedConnection[]): void {
     for (const { connectionId } of connections) this.#mine.delete(connectionId);

@@ -104,12 +104,22 @@ export class PresenceCore implements PresenceTracker {
     this.#local.clearGrace(existing);
     const entry: LocalConnection = { connection, graceTimer: null };
     this.#local.remember(entry);
-    await this.#topics.listen(topic).ready;
-    // Untracked meanwhile (its session ended: a log-out during the socket's `connect`): the
-    // untrack came after this track, so it wins, and nothing is added for nobody to remove.
-    if (this.#local.get(connectionId) !== entry) return;
-    // Added before the leaving ones are removed, so the user never has zero connections.
-    await this.#backend.add(connection);
+    try {
+      await this.#topics.listen(topic).ready;
+      // Untracked meanwhile (its session ended: a log-out during the socket's `connect`): the
+      // untrack came after this track, so it wins, and nothing is added for nobody to remove.
+      if (this.#local.get(connectionId) !== entry) return;
+      // Added before the leaving ones are removed, so the user never has zero connections.
+      await this.#backend.add(connection);
+    } catch (error) {
+      // Not tracked after all (the backend away): nothing stays for a heartbeat to keep alive,
+      // a user online for good whose socket was refused and will never untrack.
+      if (this.#local.get(connectionId) === entry) {
+        this.#local.forget(entry);
+        this.#releaseIfUnused(topic);
+      }
+      throw error;
+    }
     const current = this.#local.get(connectionId);
     if (current !== entry) {
       // Untracked while it was being added: removed again, after the add, whatever the order

@@ -115,7 +115,13 @@ export class RedisPresenceBackend implements PresenceBackend {
   /** Records a connection. */
   async add(connection: TrackedConnection): Promise<void> {
     this.#heartbeat.track(connection);
-    await this.#write([connection]);
+    try {
+      await this.#write([connection]);
+    } catch (error) {
+      // Not kept alive: if the write reached Redis after all, it expires as a crash's would.
+      if (this.#heartbeat.keeps(connection)) this.#heartbeat.untrack([connection]);
+      throw error;
+    }
   }
 
   /** Forgets connections. */
@@ -186,7 +192,9 @@ export class RedisPresenceBackend implements PresenceBackend {
   async #beat(mine: TrackedConnection[]): Promise<ExpiredUsers> {
     if (!isRedisReady(this.#client)) return new Map();
     await this.#clock.sync();
-    await this.#write(mine);
+    // Not those untracked during the sync (a round trip, or a whole stall of Redis): their
+    // removal went to Redis meanwhile, and this write would bring them back until they expire.
+    await this.#write(mine.filter((connection) => this.#heartbeat.keeps(connection)));
     return await this.#sweep();
   }
 

@@ -197,3 +197,19 @@ Deno.test("a takeover whose backend write never ends holds up a close for a seco
   await closed$;
   await layer.close();
 });
+
+Deno.test("a track that fails leaves nothing of it behind: its close has nothing to publish for it", async () => {
+  const layer = new InMemoryLayer();
+  const tracker = createLocalPresence(layer, { graceMs: 0 });
+  using captured = new CapturedLog();
+  log.setLevel("warn");
+  try {
+    // A topic the layer refuses as a group name (a lone surrogate): the track fails.
+    await assertRejects(() => tracker.track("carol", "c1", {}, "notes.\ud800"));
+    await tracker.close();
+    assertEquals(captured.lines, []);
+  } finally {
+    log.setLevel("silent");
+    await layer.close();
+  }
+});

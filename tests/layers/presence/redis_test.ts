@@ -171,3 +171,65 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "presence redis: a track refused while Redis is away leaves no ghost once it is back",
+  ignore: !(await redisAvailability({ privateServer: true })).available,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const backend = await RedisPresenceBackend.open({
+      url: server.url,
+      prefix: "p",
+      ttlMs: 60_000,
+    });
+    try {
+      await backend.add({ username: "ada", connectionId: "ada-1", meta: {} });
+      await server.stop();
+      // A socket whose handshake is refused (503) for it: its consumer never untracks.
+      let refused = false;
+      await backend.add({ username: "carol", connectionId: "carol-1", meta: {} })
+        .catch(() => refused = true);
+      assert(refused, "the track was not refused while Redis was away");
+      await server.restart();
+      // Back, empty: the reconnect writes this process's connections back, ada's among them.
+      let online: string[] = [];
+      const deadline = Date.now() + 15_000;
+      while (!online.includes("ada") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        online = await backend.online().catch(() => []);
+      }
+      assertEquals(online.sort(), ["ada"]);
+    } finally {
+      await backend.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "presence redis: an untrack while a heartbeat waits on a stalled Redis is not undone by it",
+  ignore: !(await redisAvailability({ privateServer: true })).available,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using server = await startRedisServer();
+    // A beat every 200 ms; each connection kept for 600 ms after its last write.
+    const backend = await RedisPresenceBackend.open({ url: server.url, prefix: "p", ttlMs: 600 });
+    try {
+      const bob = { username: "bob", connectionId: "bob-1", meta: {} };
+      await backend.add({ username: "ada", connectionId: "ada-1", meta: {} });
+      await backend.add(bob);
+      server.pause();
+      // A beat starts meanwhile (one every 200 ms) and waits for Redis's clock.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const removing = backend.remove([bob]);
+      server.resume();
+      await removing;
+      // Asked after the beat's own write, on the same connection: bob must stay gone.
+      assertEquals((await backend.online()).sort(), ["ada"]);
+    } finally {
+      await backend.close();
+    }
+  },
+});
