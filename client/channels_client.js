@@ -41,6 +41,7 @@
  * @module
  */
 import { checkClose, jsonObjects, LiveSocket, STATE_TEXT } from "./live_socket.js";
+import { checkAckTimeout, SendError, tooBigAt } from "./send_error.js";
 
 // A ping after 25 s of quiet (proxies close idle connections after 30 to 60 s), lost 10 s later.
 const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
@@ -48,10 +49,8 @@ const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
 const POSITION_WAIT_MS = 5000;
 // How long a send with `ack` waits for its answer unless told otherwise (as phoenix.js's push).
 const ACK_WAIT_MS = 10_000;
-// The longest wait a timer keeps: longer ones fire at once.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export { STATE_TEXT };
+export { SendError, STATE_TEXT };
 
 /** How many messages a stream server sends as history on a fresh or incomplete connect. */
 export const HISTORY_SIZE = 50;
@@ -106,43 +105,6 @@ export const HISTORY_SIZE = 50;
  *   died without a close from a quiet one (default: a ping after 25 s of quiet, lost 10 s later
  *   without an answer); `false` turns it off.
  */
-
-/** Why a send failed: the server refused it, or the connection went before its answer. */
-export class SendError extends Error {
-  /**
-   * @param {string} message The server's error text, or what happened to the connection.
-   * @param {{ ref?: string,
-   *   kind: "refused" | "unconfirmed" | "no-answer" | "disconnected" | "not-connected" | "closed",
-   *   frame?: Record<string, unknown> }} details
-   */
-  constructor(message, details) {
-    super(message);
-    this.name = "SendError";
-    /** The frame's `ref` (none when it never went out). */
-    this.ref = details.ref;
-    /**
-     * "refused": the server answered with an error, or closed the socket for the frame's size
-     * (1009); "unconfirmed": the server answered that it lost its storage's answer, so the
-     * message may be stored; "no-answer": no answer came in `ackTimeoutMs`, so it may be stored
-     * too; "disconnected": the connection
-     * was lost before the answer; "not-connected": the frame never went out; "closed":
-     * `close()` was called before the answer.
-     */
-    this.kind = details.kind;
-    /** The server's error frame, when it answered. */
-    this.frame = details.frame;
-  }
-
-  /**
-   * True when the server may have stored the message although no ack came: the connection was
-   * lost after the frame went out, the server could not confirm it, or gave no answer in time.
-   * A recovered stream then shows it if it was stored.
-   */
-  get maybeStored() {
-    return this.kind === "unconfirmed" || this.kind === "no-answer" ||
-      this.kind === "disconnected" || this.kind === "closed";
-  }
-}
 
 /**
  * Connects to a stream socket and keeps it connected, recovering on every reconnect.
@@ -445,30 +407,6 @@ function shown(url) {
   } catch {
     return "the stream";
   }
-}
-
-// A wait `setTimeout` cannot keep (2^31 ms or more, Infinity, NaN) would end at once: refused
-// before anything is sent, as a heartbeat's times are. Infinity is no wait at all.
-function checkAckTimeout(ms) {
-  if (ms === undefined || ms === Infinity) return;
-  if (typeof ms !== "number" || !(ms > 0) || ms > MAX_TIMER_MS) {
-    throw new TypeError(
-      `ackTimeoutMs must be a number of milliseconds above 0 and up to ${MAX_TIMER_MS}, or ` +
-        `Infinity, not ${ms}`,
-    );
-  }
-}
-
-/**
- * The size above which the server refused a frame, when `close` says it did (1009, "…the limit
- * is N bytes"): a frame of more than N UTF-16 units is over it, as every unit is a byte at least.
- * @param {import("./live_socket.js").LiveClose | null} close
- * @returns {number | null}
- */
-function tooBigAt(close) {
-  if (close?.code !== 1009) return null;
-  const limit = /the limit is (\d+) bytes/.exec(close.reason);
-  return limit === null ? null : Number(limit[1]);
 }
 
 /**

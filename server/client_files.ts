@@ -29,6 +29,7 @@ import { log } from "../telemetry/log.ts";
 export const CLIENT_FILES: readonly string[] = Object.freeze([
   "mod.js",
   "channels_client.js",
+  "send_error.js",
   "live_socket.js",
   "address_check.js",
   "backoff.js",
