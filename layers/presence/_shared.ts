@@ -42,6 +42,25 @@ export class PresenceHeartbeat {
     this.#mine.set(connection.connectionId, connection);
   }
 
+  /**
+   * Keeps `connection` alive while `write` records it; when the write fails, keeps what was
+   * kept before (a refresh of a live connection) or nothing (a new one: if written after all, it
+   * expires as a crash's would).
+   */
+  async trackWhile(connection: TrackedConnection, write: () => Promise<void>): Promise<void> {
+    const before = this.#mine.get(connection.connectionId);
+    this.track(connection);
+    try {
+      await write();
+    } catch (error) {
+      if (this.keeps(connection)) {
+        if (before === undefined) this.#mine.delete(connection.connectionId);
+        else this.#mine.set(connection.connectionId, before);
+      }
+      throw error;
+    }
+  }
+
   /** Whether `connection` is still kept alive (not untracked, nor tracked again since). */
   keeps(connection: TrackedConnection): boolean {
     return this.#mine.get(connection.connectionId) === connection;

@@ -112,11 +112,15 @@ export class PresenceCore implements PresenceTracker {
       // Added before the leaving ones are removed, so the user never has zero connections.
       await this.#backend.add(connection);
     } catch (error) {
-      // Not tracked after all (the backend away): nothing stays for a heartbeat to keep alive,
-      // a user online for good whose socket was refused and will never untrack.
+      // The backend away: a refresh of a tracked connection (its meta) keeps it as it was, as
+      // its socket is open; a new one is not tracked after all, so nothing stays for a
+      // heartbeat to keep alive, a user online for good whose socket was refused.
       if (this.#local.get(connectionId) === entry) {
-        this.#local.forget(entry);
-        this.#releaseIfUnused(topic);
+        if (existing !== undefined && !moved) this.#local.remember(existing);
+        else {
+          this.#local.forget(entry);
+          this.#releaseIfUnused(topic);
+        }
       }
       throw error;
     }

@@ -58,14 +58,7 @@ export class KvPresenceBackend implements PresenceBackend {
 
   /** Records a connection. */
   async add(connection: TrackedConnection): Promise<void> {
-    this.#heartbeat.track(connection);
-    try {
-      await this.#write(connection);
-    } catch (error) {
-      // Not kept alive: if the write was committed after all, it expires as a crash's would.
-      if (this.#heartbeat.keeps(connection)) this.#heartbeat.untrack([connection]);
-      throw error;
-    }
+    await this.#heartbeat.trackWhile(connection, () => this.#write(connection));
   }
 
   /** Forgets connections. */

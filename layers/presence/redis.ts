@@ -114,14 +114,7 @@ export class RedisPresenceBackend implements PresenceBackend {
 
   /** Records a connection. */
   async add(connection: TrackedConnection): Promise<void> {
-    this.#heartbeat.track(connection);
-    try {
-      await this.#write([connection]);
-    } catch (error) {
-      // Not kept alive: if the write reached Redis after all, it expires as a crash's would.
-      if (this.#heartbeat.keeps(connection)) this.#heartbeat.untrack([connection]);
-      throw error;
-    }
+    await this.#heartbeat.trackWhile(connection, () => this.#write([connection]));
   }
 
   /** Forgets connections. */

@@ -4,7 +4,8 @@ import { presenceConformance } from "./conformance.ts";
 import { assertDeadProcessExpires } from "./_dead_process.ts";
 import { twoCores } from "../_two_processes.ts";
 import { RedisLayer } from "../../../layers/redis.ts";
-import { RedisPresenceBackend } from "../../../layers/presence/redis.ts";
+import { createRedisPresence, RedisPresenceBackend } from "../../../layers/presence/redis.ts";
+import { InMemoryLayer } from "../../../layers/in_memory.ts";
 import {
   redisAvailability,
   startRedisServer,
@@ -230,6 +231,48 @@ Deno.test({
       assertEquals((await backend.online()).sort(), ["ada"]);
     } finally {
       await backend.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "presence redis: a refresh of a tracked connection refused while Redis is away keeps it tracked",
+  ignore: !(await redisAvailability({ privateServer: true })).available,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using server = await startRedisServer();
+    const layer = new InMemoryLayer();
+    // Kept 600 ms after each write: a connection no beat refreshes is gone within a second.
+    const tracker = await createRedisPresence(layer, {
+      url: server.url,
+      prefix: "p",
+      graceMs: 0,
+      ttlMs: 600,
+    });
+    try {
+      await tracker.track("ada", "ada-1", { v: 1 });
+      await server.stop();
+      let refused = false;
+      await tracker.track("ada", "ada-1", { v: 2 }).catch(() => refused = true);
+      assert(refused, "the refresh was not refused while Redis was away");
+      await server.restart();
+      // Back, empty: the connection, still open, is written back and kept by the heartbeat,
+      // as it was before the refresh (its old meta).
+      let listed: Record<string, unknown[]> = {};
+      const deadline = Date.now() + 15_000;
+      while (Object.keys(listed).length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        listed = await tracker.list().catch(() => ({}));
+      }
+      assertEquals(listed, { ada: [{ v: 1 }] });
+      // Still there after several times its expiry: kept alive, not left to expire.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      assertEquals(await tracker.list(), { ada: [{ v: 1 }] });
+    } finally {
+      await tracker.close();
+      await layer.close();
     }
   },
 });
