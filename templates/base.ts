@@ -18,9 +18,13 @@ export function layout(options: LayoutOptions): SafeHtml {
   // presence.js just holds its socket (a navigation between pages is bridged by the grace).
   const sources = [...(options.scripts ?? [])];
   if (options.account && !sources.includes("presence.js")) sources.push("presence.js");
-  const scripts = sources.map((src) =>
+  const modules = sources.map((src) =>
     html`<script type="module" src="/static/${src}"></script>\n`
   );
+  // First, a classic script that says so when a module cannot load (`script_check.js`).
+  const scripts = modules.length === 0
+    ? modules
+    : [html`<script src="/static/script_check.js"></script>\n`, ...modules];
   return html`
     <!DOCTYPE html>
     <html lang="en">

@@ -69,3 +69,21 @@ browserTest("the chat page survives its server going away", async (t, browser) =
     assertEquals(await messageTexts(page), ["kept", "still here"]);
   });
 });
+
+browserTest(
+  "a page whose scripts cannot load says so, not 'Connecting…' for good",
+  async (_t, browser) => {
+    await using server = await startTestServer();
+    await using context = await newContext(browser);
+    const page = await context.newPage();
+    // As a process of the previous version answers, mid-deploy, for a file it does not have.
+    await page.route("**/channels/send_error.js", (route) => route.fulfill({ status: 404 }));
+    await page.goto(server.httpUrl("/chat/lobby/"));
+    await page.locator("#scripts-failed[role=alert]", { hasText: "Reload it" }).waitFor();
+    // A page whose scripts load says nothing of the kind.
+    const whole = await context.newPage();
+    await whole.goto(server.httpUrl("/chat/lobby/"));
+    await waitForState(whole, "open");
+    assertEquals(await whole.locator("#scripts-failed").count(), 0);
+  },
+);
