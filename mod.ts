@@ -183,7 +183,12 @@ export {
   clientRoutes,
   DEFAULT_CLIENT_PATH,
 } from "./server/client_files.ts";
-export { BODY_IDLE_MS, BodyCutShortError, readBodyText } from "./server/request_body.ts";
+export {
+  BODY_IDLE_MS,
+  BodyCutShortError,
+  BodyNotUtf8Error,
+  readBodyText,
+} from "./server/request_body.ts";
 export {
   type OutsideSend,
   type OutsideSendRule,

@@ -147,14 +147,22 @@ export function workers(raw: string | undefined, cores: number): number {
 
 /**
  * A bearer token (`SEND_TOKEN`, `METRICS_TOKEN`): unset or empty is none. One with whitespace in
- * it (a space an env file left) could never be sent in an `Authorization` header, so its
- * endpoint would be on and refuse every request: it is refused at start instead.
+ * it (a space an env file left) or a character outside ASCII could never be matched through an
+ * `Authorization` header (Deno's `fetch` refuses such a header, curl sends UTF-8 bytes that the
+ * server reads one per character), so its endpoint would be on and refuse every request: it is
+ * refused at start instead.
  */
 export function tokenSetting(name: string, raw: string | undefined, fallback: string): string {
   if (raw === undefined) return fallback;
   // The value itself stays out of the message: error output may end up in a shared log.
   if (/\s/.test(raw)) {
     throw new Error(`${name} must not contain spaces or other whitespace (a bearer token)`);
+  }
+  if (/[^\x21-\x7e]/.test(raw)) {
+    throw new Error(
+      `${name} must be printable ASCII only (a bearer token): it holds a character that no ` +
+        "Authorization header can carry as written",
+    );
   }
   return raw;
 }

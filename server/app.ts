@@ -28,7 +28,7 @@ import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
-import { BodyCutShortError } from "./request_body.ts";
+import { BodyCutShortError, BodyNotUtf8Error } from "./request_body.ts";
 import { type Closable, closeOwned, DRAIN_LINGER_MS, drainApp } from "./_app_drain.ts";
 
 export { type Closable, DRAIN_LINGER_MS };
@@ -273,6 +273,9 @@ async function run(
         errorPage(400, "Bad Request", "The request body was cut short."),
         error.message,
       );
+    }
+    if (error instanceof BodyNotUtf8Error) {
+      return logReason(errorPage(400, "Bad Request", `${error.message}.`), error.message);
     }
     if (isBackendUnavailable(error)) {
       // Not a bug: what it needs is away for now (Redis restarting, a full disk). One line.

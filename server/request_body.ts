@@ -32,16 +32,27 @@ export class BodyCutShortError extends Error {
   }
 }
 
+/** A body read with `fatal: true` held bytes that are not UTF-8: the client's error (400). */
+export class BodyNotUtf8Error extends Error {
+  /** An error that says the body is not UTF-8. */
+  constructor(options?: ErrorOptions) {
+    super("The body is not valid UTF-8", options);
+    this.name = "BodyNotUtf8Error";
+  }
+}
+
 /**
  * The body as UTF-8 text, or `null` once it is over `maxBytes` (declared or actual); the rest
  * of it is then not read. A request without a body gives `""`. Rejects with a
  * {@linkcode BodyCutShortError} when the body stops before its end, or sends nothing for
- * `idleMs` (default {@linkcode BODY_IDLE_MS}).
+ * `idleMs` (default {@linkcode BODY_IDLE_MS}). Bytes that are not UTF-8 read as U+FFFD, as a
+ * form's do in Django; with `fatal: true` (a JSON body, which must be UTF-8) they throw a
+ * {@linkcode BodyNotUtf8Error} instead.
  */
 export async function readBodyText(
   request: Request,
   maxBytes: number,
-  options: { idleMs?: number } = {},
+  options: { idleMs?: number; fatal?: boolean } = {},
 ): Promise<string | null> {
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) return null;
@@ -67,7 +78,11 @@ export async function readBodyText(
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return new TextDecoder().decode(bytes);
+  try {
+    return new TextDecoder("utf-8", { fatal: options.fatal === true }).decode(bytes);
+  } catch (error) {
+    throw new BodyNotUtf8Error({ cause: error });
+  }
 }
 
 // One read of the body, or a `BodyCutShortError` when it fails or sends nothing for `idleMs`.

@@ -29,7 +29,7 @@ import type { Config } from "./config.ts";
 import type { Handler, Services } from "./context.ts";
 import { log } from "../telemetry/log.ts";
 import { logReason } from "./log_reason.ts";
-import { readBodyText } from "./request_body.ts";
+import { BodyNotUtf8Error, readBodyText } from "./request_body.ts";
 import { type AppRoute, page } from "./routes.ts";
 import { sameSecret, warnRefusedToken } from "./_bearer.ts";
 import { bearerToken } from "../auth/tokens.ts";
@@ -198,7 +198,14 @@ async function readBody(
     status?: 413;
   }
 > {
-  const text = await readBodyText(request, limit);
+  let text;
+  try {
+    // JSON must be UTF-8 (RFC 8259): a Latin-1 "café" is refused, not stored as "caf\uFFFD".
+    text = await readBodyText(request, limit, { fatal: true });
+  } catch (error) {
+    if (error instanceof BodyNotUtf8Error) return { error: `${error.message}: JSON must be` };
+    throw error;
+  }
   if (text === null) return { error: `The body is over ${limit} bytes`, status: 413 };
   let value: { group?: unknown; channel?: unknown; event?: unknown };
   try {

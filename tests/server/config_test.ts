@@ -215,6 +215,23 @@ Deno.test("a SEND_TOKEN or METRICS_TOKEN with whitespace is refused by name, wit
   assertEquals(loadConfig([], { METRICS_TOKEN: "" }).metricsToken, "");
 });
 
+Deno.test("a SEND_TOKEN or METRICS_TOKEN outside printable ASCII is refused at start, without its value", () => {
+  // Deno's fetch (the send CLI) refuses such a header before sending, and curl's UTF-8 bytes
+  // are read one per character: the endpoint would refuse every request.
+  for (const name of ["SEND_TOKEN", "METRICS_TOKEN"]) {
+    for (const token of ["pass\u20acword", "t\u00f6k\u00e9n", "tab\u0007bell"]) {
+      const error = assertThrows(
+        () => loadConfig([], { [name]: token }),
+        Error,
+        `${name} must be printable ASCII only`,
+      );
+      assert(!error.message.includes("pass") && !error.message.includes("bell"), error.message);
+    }
+  }
+  const punctuated = "a-Z_0.9~+/=!#$%&'*^`|";
+  assertEquals(loadConfig([], { SEND_TOKEN: punctuated }).sendToken, punctuated);
+});
+
 Deno.test("a Redis password on the command line is warned about, never repeated; the environment is the place for it", () => {
   const args = ["--layer", "redis", "--redis-url", "redis://:hunter2@127.0.0.1:6390/0"];
   // It still works: an upgrade must not stop a server whose unit passes it so.

@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { BodyCutShortError, readBodyText } from "../../server/request_body.ts";
+import { BodyCutShortError, BodyNotUtf8Error, readBodyText } from "../../server/request_body.ts";
 import { createApp, page } from "../../mod.ts";
 import { createTestServices } from "../../testing.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
@@ -37,6 +37,17 @@ Deno.test("a body within the limit is read whole, UTF-8 across chunk boundaries"
   });
   assertEquals(await readBodyText(post(body), 64), "café=1");
   assertEquals(await readBodyText(post("x".repeat(64)), 64), "x".repeat(64));
+});
+
+Deno.test("bytes that are not UTF-8 read as U+FFFD, or are refused when the reader asks for UTF-8", async () => {
+  const latin1 = new Uint8Array([0x63, 0x61, 0x66, 0xe9]); // "café" in Latin-1
+  assertEquals(await readBodyText(post(latin1), 64), "caf\ufffd");
+  await assertRejects(
+    () => readBodyText(post(latin1), 64, { fatal: true }),
+    BodyNotUtf8Error,
+    "The body is not valid UTF-8",
+  );
+  assertEquals(await readBodyText(post("café"), 64, { fatal: true }), "café");
 });
 
 Deno.test("a request without a body reads as empty text", async () => {
@@ -119,6 +130,27 @@ Deno.test("a page whose request body was cut short answers 400 with one line, no
   await answer.body?.cancel();
   assertEquals(answer.status, 400);
   await captured.waitFor(/^HTTP POST \/upload\/ 400 .*\(the request body was cut short: /);
+  assertEquals(captured.lines.filter((line) => / ERROR /.test(line)), []);
+  await app.close();
+});
+
+Deno.test("a page that asks for a UTF-8 body and gets Latin-1 answers 400 with one line, no error logged", async () => {
+  using captured = new CapturedLog();
+  await using services = await createTestServices({ logLevel: "info" });
+  const app = createApp({
+    routes: [page("POST", "/notes/", async (request) => {
+      const text = await readBodyText(request, 1000, { fatal: true });
+      return new Response(`stored ${text}`);
+    })],
+    services,
+  });
+  const latin1 = new Uint8Array([0x63, 0x61, 0x66, 0xe9]);
+  const answer = await app.handle(
+    new Request("http://localhost/notes/", { method: "POST", body: latin1 }),
+  );
+  await answer.body?.cancel();
+  assertEquals(answer.status, 400);
+  await captured.waitFor(/^HTTP POST \/notes\/ 400 .*\(The body is not valid UTF-8\)/);
   assertEquals(captured.lines.filter((line) => / ERROR /.test(line)), []);
   await app.close();
 });

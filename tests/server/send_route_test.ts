@@ -49,6 +49,28 @@ Deno.test("an app's own send endpoint stores what its rule says, sends the rest,
   await app.close();
 });
 
+Deno.test("a send whose body is not UTF-8 is refused with 400 and nothing is stored", async () => {
+  await using services = await createTestServices({ sendToken: TOKEN });
+  const app = createApp({ routes: sendRoutes(services.config, { outside: pollRule }), services });
+  const latin1 = new TextEncoder().encode(
+    JSON.stringify({ group: "poll.x", event: { type: "vote", choice: "cafX" } }),
+  );
+  latin1[latin1.indexOf(0x58)] = 0xe9; // "café" as Latin-1 writes it: not UTF-8, so not JSON
+  const refused = await app.handle(
+    new Request("http://localhost/_send/", {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: latin1,
+    }),
+  );
+  assertEquals([refused.status, (await refused.json()).error], [
+    400,
+    "The body is not valid UTF-8: JSON must be",
+  ]);
+  assertEquals((await services.streams.latest("poll.x", 10)).events, []);
+  await app.close();
+});
+
 Deno.test("without SEND_TOKEN an app's send endpoint does not exist", async () => {
   await using services = await createTestServices();
   assertEquals(sendRoutes(services.config), []);
