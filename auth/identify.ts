@@ -15,6 +15,7 @@ import type { AccessTokens } from "./tokens.ts";
 import { readCookies, SESSION_COOKIE } from "./cookies.ts";
 import { presentedToken } from "./tokens.ts";
 import { log } from "../telemetry/log.ts";
+import { isBackendUnavailable } from "../storage/unavailable.ts";
 
 /** Who is on the other end. Anonymous until the accounts layer fills it from the session. */
 export interface User {
@@ -43,6 +44,12 @@ export interface Identity {
    * anonymous, and a WebSocket handshake is refused with this reason. Never quotes the token.
    */
   refused?: string;
+  /**
+   * Why the session or token could not be read (the store is away: Redis restarting): the
+   * request is then anonymous for a page, and a WebSocket handshake is refused with 503 and
+   * this reason, to be tried again, rather than opened as anonymous or refused as unknown.
+   */
+  unavailable?: string;
 }
 
 const NOBODY: Identity = Object.freeze({ user: ANONYMOUS, sessionId: null });
@@ -81,8 +88,16 @@ async function sessionIdentity(
     user = session && await accounts.users.find(session.username);
   } catch (error) {
     // The store is away (a Redis restart): pages keep working, as anonymous, until it is back.
-    log.warn("Session lookup failed; treating the request as anonymous", error);
-    return NOBODY;
+    // One line, no stack: every signed-in request of the outage writes it.
+    if (!isBackendUnavailable(error)) {
+      log.warn("Session lookup failed; treating the request as anonymous", error);
+      return NOBODY;
+    }
+    log.warn(
+      `Session lookup failed, the store is unavailable (${describe(error)}); ` +
+        "treating the request as anonymous",
+    );
+    return { ...NOBODY, unavailable: "Server busy: the session store is unavailable; retry later" };
   }
   if (!session || !user) return NOBODY;
   return {
@@ -104,8 +119,12 @@ async function tokenIdentity(
     user = await accounts.users.find(check.claims.username);
   } catch (error) {
     // Never the token in the message: log lines are read by more people than tokens should be.
-    log.warn("Token check failed: the store did not answer", error);
-    return { ...NOBODY, refused: "Token could not be checked: try again later" };
+    if (!isBackendUnavailable(error)) {
+      log.warn("Token check failed: the store did not answer", error);
+      return { ...NOBODY, refused: "Token could not be checked: try again later" };
+    }
+    log.warn(`Token check failed, the store is unavailable (${describe(error)})`);
+    return { ...NOBODY, unavailable: "Token could not be checked: try again later" };
   }
   if (user === null) return { ...NOBODY, refused: "Token's user no longer exists" };
   return {
@@ -113,4 +132,11 @@ async function tokenIdentity(
     sessionId: null,
     expiresAt,
   };
+}
+
+// An error's class and message, on one line: what an operator needs of an outage, not a stack.
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  // node-redis leaves `name` at "Error": its class says which failure it was.
+  return `${error.constructor?.name || error.name}: ${error.message}`;
 }

@@ -199,6 +199,10 @@ export function websocketHandler(
     // does. One that fails is refused here, with its reason, rather than read as anonymous.
     const identity = await context.services.identify(request, { tokens: true });
     if (identity.refused !== undefined) return refuse(403, "token", identity.refused);
+    // A session or token the store could not read: not anonymous, not refused as unknown.
+    if (identity.unavailable !== undefined) {
+      return refuse(503, "unavailable", identity.unavailable);
+    }
     const denied = checkAccess(request, context, identity, options);
     if (denied !== null) return refuse(403, denied[0], denied[1]);
     const user = identity.user.isAuthenticated ? identity.user.username : null;
