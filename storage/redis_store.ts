@@ -9,8 +9,9 @@
  *   from the indexes once Redis has dropped their values.
  *
  * Writes that touch several keys are atomic (MULTI or a short Lua script). While Redis is
- * away, every call rejects at once instead of waiting: a page that needs the store answers
- * with an error rather than hanging.
+ * away, every call rejects at once instead of waiting, and one that Redis does not answer
+ * (paused, stalled) rejects after 3 s (`_bounded_redis_calls.ts`): a page that needs the store
+ * answers with an error rather than hanging.
  *
  * On a Redis Cluster the same keys carry the hash tag of the key's first part (see
  * {@linkcode StoreKeys}), so each write stays in one slot; `writeMany` then runs one MULTI per
@@ -28,12 +29,14 @@ import {
 import {
   closeRedis,
   connectRedis,
+  describeRedisForm,
   isRedisCluster,
   type RedisClient,
   type RedisForm,
   redisTarget,
 } from "./redis_connection.ts";
 import { log } from "../telemetry/log.ts";
+import { BoundedRedisCalls, STORE_COMMAND_TIMEOUT_MS } from "./_bounded_redis_calls.ts";
 
 /** A MULTI being built: commands queue on it and run together at `exec`. */
 type Multi = ReturnType<RedisClient["multi"]>;
@@ -50,6 +53,12 @@ export interface RedisStoreOptions {
    * most, the time its PING (proof that Redis answered) is given.
    */
   connectTimeoutMs?: number;
+  /**
+   * How long one call to Redis may wait for its answer (default 3 s): then the store's call
+   * rejects as unavailable, so a page answers 503 rather than hang on a Redis that accepts TCP
+   * but answers nothing.
+   */
+  commandTimeoutMs?: number;
 }
 
 // KEYS: data, expiring, indexes...; ARGV: value, member. Writes only when absent.
@@ -76,15 +85,21 @@ const PAGE = 100;
 
 /** A {@linkcode Store} on Redis. Open it with {@linkcode RedisStore.open}. */
 export class RedisStore implements Store {
+  /** The connection, to close it. */
+  #connection: RedisClient;
+  /** Its commands carry the bound's `timeout` option; each goes through `#calls.call`. */
   #client: RedisClient;
+  #calls: BoundedRedisCalls;
   #keys: StoreKeys;
   /** Cluster: first parts known to be in the expiring-parts set already. */
   #registered = new Set<string>();
   #sweeper: ReturnType<typeof setInterval>;
   #closed = false;
 
-  private constructor(client: RedisClient, keys: StoreKeys) {
-    this.#client = client;
+  private constructor(calls: BoundedRedisCalls, connection: RedisClient, keys: StoreKeys) {
+    this.#connection = connection;
+    this.#calls = calls;
+    this.#client = calls.client;
     this.#keys = keys;
     this.#sweeper = setInterval(() => void this.sweep().catch(() => {}), SWEEP_EVERY_MS);
   }
@@ -96,11 +111,13 @@ export class RedisStore implements Store {
       name: "store",
       connectTimeoutMs: options.connectTimeoutMs,
     });
-    return new RedisStore(client, new StoreKeys(options.prefix, isRedisCluster(target)));
+    const ms = options.commandTimeoutMs ?? STORE_COMMAND_TIMEOUT_MS;
+    const calls = new BoundedRedisCalls(client, describeRedisForm(target), ms);
+    return new RedisStore(calls, client, new StoreKeys(options.prefix, isRedisCluster(target)));
   }
 
   async get<T>(key: StoreKey): Promise<T | null> {
-    const text = await this.#client.get(this.#keys.data(encodeKey(key)));
+    const text = await this.#calls.call(this.#client.get(this.#keys.data(encodeKey(key))));
     return text === null ? null : decodeValue<T>(text);
   }
 
@@ -108,7 +125,7 @@ export class RedisStore implements Store {
     if (options.expireInMs) await this.#registerExpiring(key[0]);
     const multi = this.#client.multi();
     this.#queueSet(multi, key, value, options.expireInMs);
-    await multi.exec();
+    await this.#calls.exec(multi);
   }
 
   async writeMany(changes: readonly StoreChange[]): Promise<void> {
@@ -128,7 +145,7 @@ export class RedisStore implements Store {
         if ("delete" in change) this.#queueDelete(multi, change.key);
         else this.#queueSet(multi, change.key, change.value, change.expireInMs);
       }
-      return multi.exec();
+      return this.#calls.exec(multi);
     }));
   }
 
@@ -150,17 +167,17 @@ export class RedisStore implements Store {
 
   async create(key: StoreKey, value: unknown): Promise<boolean> {
     const member = encodeKey(key);
-    const created = await this.#client.eval(CREATE_SCRIPT, {
+    const created = await this.#calls.call(this.#client.eval(CREATE_SCRIPT, {
       keys: [this.#keys.data(member), this.#keys.expiring(key[0]), ...this.#keys.indexes(key)],
       arguments: [encodeValue(value), member],
-    });
+    }));
     return created === 1;
   }
 
   async delete(key: StoreKey): Promise<void> {
     const multi = this.#client.multi();
     this.#queueDelete(multi, key);
-    await multi.exec();
+    await this.#calls.exec(multi);
   }
 
   #queueDelete(multi: Multi, key: StoreKey): void {
@@ -179,11 +196,15 @@ export class RedisStore implements Store {
     const entries: StoreEntry<T>[] = [];
     const gone: string[] = [];
     for (let offset = 0; entries.length < limit; offset += PAGE) {
-      const members = await this.#client.zRange(index, offset, offset + PAGE - 1, {
-        REV: options.reverse ? true : undefined,
-      });
+      const members = await this.#calls.call(
+        this.#client.zRange(index, offset, offset + PAGE - 1, {
+          REV: options.reverse ? true : undefined,
+        }),
+      );
       if (members.length === 0) break;
-      const values = await this.#client.mGet(members.map((member) => this.#keys.data(member)));
+      const values = await this.#calls.call(
+        this.#client.mGet(members.map((member) => this.#keys.data(member))),
+      );
       for (let i = 0; i < members.length && entries.length < limit; i++) {
         const text = values[i];
         if (text === null) gone.push(members[i]); // expired: Redis dropped the value
@@ -198,7 +219,7 @@ export class RedisStore implements Store {
   /** Removes expired keys from the indexes; runs every minute on its own. */
   async sweep(now = Date.now()): Promise<number> {
     const parts = this.#keys.cluster
-      ? await this.#client.sMembers(this.#keys.expiringParts())
+      ? await this.#calls.call(this.#client.sMembers(this.#keys.expiringParts()))
       : [""]; // one expiring set, whatever the first part
     let removed = 0;
     for (const part of parts) {
@@ -206,9 +227,11 @@ export class RedisStore implements Store {
       // (one batch a minute fell behind 8 expiries a second: sessions of a busy site). A batch
       // that unlisted nothing (its keys were written again since) ends the sweep of that part.
       for (let batch = 0; batch < SWEEP_BATCHES_AT_MOST; batch++) {
-        const members = await this.#client.zRangeByScore(this.#keys.expiring(part), "-inf", now, {
-          LIMIT: { offset: 0, count: SWEEP_BATCH },
-        });
+        const members = await this.#calls.call(
+          this.#client.zRangeByScore(this.#keys.expiring(part), "-inf", now, {
+            LIMIT: { offset: 0, count: SWEEP_BATCH },
+          }),
+        );
         const unlisted = await this.#unlist(members, now);
         removed += unlisted;
         if (members.length < SWEEP_BATCH || unlisted === 0) break;
@@ -221,7 +244,9 @@ export class RedisStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweeper);
-    closeRedis(this.#client).catch((error) => log.warn("Redis store did not close cleanly", error));
+    closeRedis(this.#connection).catch((error) =>
+      log.warn("Redis store did not close cleanly", error)
+    );
   }
 
   async #unlist(members: string[], now = Date.now()): Promise<number> {
@@ -229,14 +254,14 @@ export class RedisStore implements Store {
     for (const member of members) {
       const key = decodeKey(member);
       removed += Number(
-        await this.#client.eval(SWEEP_SCRIPT, {
+        await this.#calls.call(this.#client.eval(SWEEP_SCRIPT, {
           keys: [
             this.#keys.data(member),
             this.#keys.expiring(firstPart(member)),
             ...this.#keys.indexes(key),
           ],
           arguments: [member, String(now)],
-        }),
+        })),
       );
     }
     return removed;
@@ -245,7 +270,7 @@ export class RedisStore implements Store {
   /** Cluster: lists a first part's expiring set for the sweep, once per process. */
   async #registerExpiring(first: string): Promise<void> {
     if (!this.#keys.cluster || this.#registered.has(first)) return;
-    await this.#client.sAdd(this.#keys.expiringParts(), first);
+    await this.#calls.call(this.#client.sAdd(this.#keys.expiringParts(), first));
     this.#registered.add(first);
   }
 }
