@@ -20,11 +20,12 @@ import { NoAnswerInTimeError, withTimeout } from "./with_timeout.ts";
 import { isRedisReady, type RedisClient } from "./redis_connection.ts";
 
 /**
- * How long one store call may wait for Redis (default of `RedisStoreOptions.commandTimeoutMs`).
+ * How long one call of the store or of presence may wait for Redis (the store's default of
+ * `RedisStoreOptions.commandTimeoutMs`).
  * The bound of the layer's publishes, too: a healthy Redis answers in milliseconds even when
  * busy, and a page waiting longer is one its visitor gives up on anyway.
  */
-export const STORE_COMMAND_TIMEOUT_MS = 3000;
+export const REDIS_CALL_TIMEOUT_MS = 3000;
 
 /** A MULTI as the store builds it; only its `exec` is called here. */
 interface Exec {

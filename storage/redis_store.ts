@@ -36,7 +36,7 @@ import {
   redisTarget,
 } from "./redis_connection.ts";
 import { log } from "../telemetry/log.ts";
-import { BoundedRedisCalls, STORE_COMMAND_TIMEOUT_MS } from "./_bounded_redis_calls.ts";
+import { BoundedRedisCalls, REDIS_CALL_TIMEOUT_MS } from "./_bounded_redis_calls.ts";
 
 /** A MULTI being built: commands queue on it and run together at `exec`. */
 type Multi = ReturnType<RedisClient["multi"]>;
@@ -111,7 +111,7 @@ export class RedisStore implements Store {
       name: "store",
       connectTimeoutMs: options.connectTimeoutMs,
     });
-    const ms = options.commandTimeoutMs ?? STORE_COMMAND_TIMEOUT_MS;
+    const ms = options.commandTimeoutMs ?? REDIS_CALL_TIMEOUT_MS;
     const calls = new BoundedRedisCalls(client, describeRedisForm(target), ms);
     return new RedisStore(calls, client, new StoreKeys(options.prefix, isRedisCluster(target)));
   }
