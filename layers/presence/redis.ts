@@ -37,6 +37,7 @@ import { PresenceCore } from "./core.ts";
 import {
   closeRedis,
   connectRedis,
+  describeRedisForm,
   isRedisCluster,
   isRedisReady,
   type RedisClient,
@@ -44,6 +45,7 @@ import {
   redisTarget,
 } from "../../storage/redis_connection.ts";
 import { log } from "../../telemetry/log.ts";
+import { BoundedRedisCalls, REDIS_CALL_TIMEOUT_MS } from "../../storage/_bounded_redis_calls.ts";
 
 /** Where the Redis presence backend connects, and how fast a dead process's users expire. */
 export interface RedisPresenceOptions {
@@ -75,7 +77,14 @@ return 0`;
 
 /** A {@linkcode PresenceBackend} on Redis, shared by every process with the same prefix. */
 export class RedisPresenceBackend implements PresenceBackend {
+  /** The connection, for its state and to close it. */
+  #connection: RedisClient;
+  /**
+   * Its commands carry a time bound; those a socket's join or a page waits for go through
+   * `#calls`, so a Redis that is down or paused does not hold the join (3 s at most).
+   */
   #client: RedisClient;
+  #calls: BoundedRedisCalls;
   #prefix: string;
   #ttlMs: number;
   /** Keeps this process's connections alive. */
@@ -85,7 +94,10 @@ export class RedisPresenceBackend implements PresenceBackend {
   #closed = false;
 
   private constructor(client: RedisClient, options: RedisPresenceOptions) {
-    this.#client = client;
+    this.#connection = client;
+    const shown = describeRedisForm(redisTarget(options));
+    this.#calls = new BoundedRedisCalls(client, shown, REDIS_CALL_TIMEOUT_MS);
+    this.#client = this.#calls.client;
     const base = `${options.prefix}:presence`;
     this.#prefix = isRedisCluster(redisTarget(options)) ? `{${base}}` : base;
     this.#ttlMs = options.ttlMs ?? 15_000;
@@ -141,14 +153,16 @@ export class RedisPresenceBackend implements PresenceBackend {
     const now = this.#clock.now();
     const multi = this.#client.multi();
     for (const username of usernames) multi.zCount(this.#userKey(topic, username), now, "+inf");
-    const counts = await multi.exec() as unknown as number[];
+    const counts = await this.#calls.exec(multi) as unknown as number[];
     return new Set(usernames.filter((_, i) => Number(counts[i]) > 0));
   }
 
   /** Every user with a live connection in `topic`. */
   async online(topic?: string): Promise<string[]> {
     const key = this.#onlineKey(topic);
-    const candidates = await this.#client.zRangeByScore(key, this.#clock.now(), "+inf");
+    const candidates = await this.#calls.call(
+      this.#client.zRangeByScore(key, this.#clock.now(), "+inf"),
+    );
     return [...await this.onlineAmong(candidates, topic)];
   }
 
@@ -178,12 +192,12 @@ export class RedisPresenceBackend implements PresenceBackend {
     if (this.#closed) return;
     this.#closed = true;
     this.#heartbeat.stop();
-    await closeRedis(this.#client);
+    await closeRedis(this.#connection);
   }
 
   /** Refreshes this process's connections, then sweeps those of processes that died. */
   async #beat(mine: TrackedConnection[]): Promise<ExpiredUsers> {
-    if (!isRedisReady(this.#client)) return new Map();
+    if (!isRedisReady(this.#connection)) return new Map();
     await this.#clock.sync();
     // Not those untracked during the sync (a round trip, or a whole stall of Redis): their
     // removal went to Redis meanwhile, and this write would bring them back until they expire.
@@ -221,7 +235,7 @@ export class RedisPresenceBackend implements PresenceBackend {
     for (const part of parts([...byTopic.keys()])) {
       multi.zAdd(this.#topicsKey(), scored(part), { GT: true });
     }
-    await multi.exec();
+    await this.#calls.exec(multi);
   }
 
   /** Users whose every connection in a topic expired: removed here, and returned by topic. */
@@ -251,10 +265,10 @@ export class RedisPresenceBackend implements PresenceBackend {
 
   /** Removes `ids` of `username` (and any expired ones); true when the user went offline. */
   async #removeOf(topic: string, username: string, ids: string[], now: number): Promise<boolean> {
-    const removed = await this.#client.eval(REMOVE_SCRIPT, {
+    const removed = await this.#calls.call(this.#client.eval(REMOVE_SCRIPT, {
       keys: [this.#userKey(topic, username), this.#onlineKey(topic), this.#metaKey(topic)],
       arguments: [username, String(now), ...ids],
-    });
+    }));
     return removed === 1;
   }
 
