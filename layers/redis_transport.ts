@@ -168,8 +168,11 @@ export class RedisTransport implements Transport {
       subscribing.catch(() => {}); // #resubscribe repairs it on reconnect
       return Promise.resolve();
     }
-    return subscribing.catch((error) =>
-      log.warn(`Could not subscribe to ${channel}; retrying on reconnect`, error)
+    // Bounded: a Redis that accepts TCP but answers nothing (paused) would hold the join for the
+    // whole pause. The join goes on locally; the subscribe stays written, and Redis confirms it
+    // once it answers (until then the group has no `subscriptionWitness`).
+    return withTimeout(subscribing, this.#options.publishTimeoutMs, "no answer in time").catch(
+      (error) => log.warn(`Could not subscribe to ${channel}; retrying on reconnect`, error),
     );
   }
 
