@@ -200,9 +200,11 @@ export class LocalGroups {
    */
   deliverToNamed(name: string, event: LayerEvent): SendResult | null {
     validateEvent(event);
+    // Checked whether anyone listens or not, as the other layers check it at the sender: an
+    // event that is not plain data fails here, not only once a worker runs.
+    checkedEventJson(event, this.#carriesBytes);
     const listeners = this.#listeners.get(name);
     if (listeners === undefined) return null;
-    checkedEventJson(event, this.#carriesBytes);
     const deliver = listeners.delivers[listeners.next++ % listeners.delivers.length];
     const accepted = safeDeliver(deliver, event);
     return this.#count(accepted ? 1 : 0, accepted ? 0 : 1, event, name);

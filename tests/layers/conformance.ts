@@ -541,6 +541,9 @@ async function refusesEventsNotPlainData(pair: LayerPair): Promise<void> {
   for (const event of bad) {
     await assertRejects(() => sender.groupSend(g, event), TypeError, undefined, event.type);
     await assertRejects(() => sender.send(box.channel, event), TypeError, undefined, event.type);
+    // At the sender, whether a worker listens or not: not only once one runs.
+    const unheard = pair.group("nobody-listens-plain");
+    await assertRejects(() => sender.send(unheard, event), TypeError, undefined, event.type);
   }
   await sender.groupSend(g, { type: "marker" });
   await box.receives("marker");
