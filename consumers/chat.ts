@@ -75,6 +75,9 @@ const NO_SESSION = Object.freeze({ session: null });
 export const NOT_SENT = "Message not sent: the server cannot reach the other members right now";
 export const NOT_CONFIRMED =
   "Message not confirmed: the server lost the answer from its storage, so it may have been sent";
+/** What the sender of a command (`/roll`) is told when its queueing went unanswered. */
+export const COMMAND_NOT_CONFIRMED =
+  "Command not confirmed: the server lost the answer from its workers' queue, so it may still run";
 // `/word rest`: the command word and its arguments.
 const SLASH_COMMAND = /^\/([a-z]+)(?:\s+([\s\S]*))?$/;
 
@@ -370,6 +373,11 @@ class ChatSocket implements ConsumerHooks {
         this.#sendError(`The ${channel} worker is busy: try again`, ref);
       }
     } catch (error) {
+      if (error instanceof PublishUnconfirmedError) {
+        // It may run: "not sent" would have its user send it again, to run twice.
+        log.warn(`Chat command to "${channel}" not confirmed`, error);
+        return this.#sendError(COMMAND_NOT_CONFIRMED, ref, true);
+      }
       log.warn(`Chat command to "${channel}" not sent`, error);
       this.#sendError("Command not sent: the server cannot reach its workers right now", ref);
     }

@@ -26,6 +26,7 @@ import {
 } from "./_channels_redis_commands.ts";
 import type { Settings } from "./_channels_redis_settings.ts";
 import { log } from "../telemetry/log.ts";
+import { unansweredSendError } from "./_unanswered_send.ts";
 
 /** Counts events a send dropped, in the layer's own `dropped`, and says so in the log. */
 export type CountDrops = (dropped: number, event: LayerEvent, target: string) => void;
@@ -87,12 +88,17 @@ export class NamedChannels {
     validateNamedChannel(name);
     const key = channelKey(this.#settings.prefix, name);
     const message = serializeMessage(event);
-    const [listeners, added] = await this.#redis.run(Promise.all([
-      this.#registry.count(name),
-      this.#commands.sendCommand<number>(
-        sendCommand(key, message, this.#settings, this.#redis.now()),
-      ),
-    ]));
+    let listeners, added;
+    try {
+      [listeners, added] = await this.#redis.run(Promise.all([
+        this.#registry.count(name),
+        this.#commands.sendCommand<number>(
+          sendCommand(key, message, this.#settings, this.#redis.now()),
+        ),
+      ]));
+    } catch (error) {
+      throw unansweredSendError(error, name);
+    }
     if (added !== 1) {
       this.#countDrops(1, event, `channel ${name} (queue full)`);
       return { delivered: 0, dropped: 1, remoteProcesses: 0 };

@@ -37,6 +37,7 @@ import {
   processChannel,
 } from "./redis_wire.ts";
 import { log } from "../telemetry/log.ts";
+import { unansweredSendError } from "./_unanswered_send.ts";
 import { describeError } from "../storage/_redis_connection_machine.ts";
 
 /** Everything {@linkcode RedisTransport} needs, defaults filled in. */
@@ -245,14 +246,19 @@ export class RedisTransport implements Transport {
 
   async sendToNamed(name: string, event: LayerEvent): Promise<NamedSent> {
     const prefix = this.#options.prefix;
-    const pushed = await this.#command(this.#commands.eval(SEND_NAMED_SCRIPT, {
-      keys: [listenersKey(prefix, name), namedChannelKey(prefix, name)],
-      arguments: [
-        JSON.stringify(event),
-        String(NAMED_QUEUE_CAPACITY),
-        String(NAMED_QUEUE_EXPIRY_SECONDS),
-      ],
-    }));
+    let pushed;
+    try {
+      pushed = await this.#command(this.#commands.eval(SEND_NAMED_SCRIPT, {
+        keys: [listenersKey(prefix, name), namedChannelKey(prefix, name)],
+        arguments: [
+          JSON.stringify(event),
+          String(NAMED_QUEUE_CAPACITY),
+          String(NAMED_QUEUE_EXPIRY_SECONDS),
+        ],
+      }));
+    } catch (error) {
+      throw unansweredSendError(error, name);
+    }
     if (pushed === -1) return "no-listener";
     return pushed === 1 ? "queued" : "full";
   }
