@@ -12,6 +12,8 @@
  * LOAD` is not replicated; a node restarted empty) would answer `NOSCRIPT`, and the retries of
  * the publishes in flight then would go out behind later ones, which node-redis's Sentinel
  * client writes first (a planned failover stored one sender's acked messages up to 95 apart).
+ * Through Sentinels each script also goes through `_sentinel_sender.ts`, which keeps a script
+ * that waited for a master from being written after later ones, or after its timeout.
  */
 import {
   ClientClosedError,
@@ -21,6 +23,7 @@ import {
 } from "redis";
 import { RespConnection } from "../_resp_connection.ts";
 import { UnansweredError } from "../_resp_errors.ts";
+import { NotSentError, type SentinelCommands, sentinelSender } from "./_sentinel_sender.ts";
 import {
   closeRedis,
   connectRedis,
@@ -80,7 +83,8 @@ export async function openScriptRunner(
   });
   const texts = new Map<string, string>();
   for (const script of options.scripts ?? []) texts.set(await scriptSha1(script), script);
-  return nodeRedisScriptRunner(client, replyTimeoutMs, texts);
+  const sentinel = typeof target === "object" && target.kind === "sentinel";
+  return nodeRedisScriptRunner(client, replyTimeoutMs, texts, { sentinel });
 }
 
 /** A script's SHA-1, in hex: its name for `EVALSHA`. */
@@ -96,13 +100,19 @@ export async function scriptSha1(text: string): Promise<string> {
  * node-redis fails the commands it wrote with the socket's own error when the connection goes
  * (or its Sentinel's master, or a Cluster node): those are unanswered, as is a command past
  * `timeoutMs` (node-redis may still write it once it reconnects). Only what it refused before
- * writing, and Redis's own error replies, are plain failures.
+ * writing, and Redis's own error replies, are plain failures. With `sentinel`, `client` is a
+ * Sentinel client, and a script past `timeoutMs` that was never written never will be (a plain
+ * failure too).
  */
 export function nodeRedisScriptRunner(
   client: RedisClient,
   timeoutMs: number,
   texts: ReadonlyMap<string, string> = new Map(),
+  options: { sentinel?: boolean } = {},
 ): ScriptRunner {
+  const toMaster = options.sentinel
+    ? sentinelSender(client as unknown as SentinelCommands, NO_ANSWER)
+    : null;
   // node-redis's Sentinel and Cluster clients fail a command still on its way when closed:
   // a close waits for the calls under way (each has its timeout).
   let running = 0;
@@ -114,6 +124,10 @@ export function nodeRedisScriptRunner(
       running++;
       try {
         const text = name === "EVALSHA" ? texts.get(script) : script;
+        if (toMaster !== null) {
+          const command = text === undefined ? ["EVALSHA", script] : ["EVAL", text];
+          return await toMaster([...command, count, ...rest], timeoutMs);
+        }
         const sent = text === undefined
           ? client.evalSha(script, options)
           : client.eval(text, options);
@@ -134,7 +148,8 @@ export function nodeRedisScriptRunner(
 // Redis answered with an error, or node-redis refused the command before writing it.
 function neverWritten(error: unknown): boolean {
   return error instanceof ErrorReply || error instanceof ClientClosedError ||
-    error instanceof ClientOfflineError || error instanceof RootNodesUnavailableError;
+    error instanceof ClientOfflineError || error instanceof RootNodesUnavailableError ||
+    error instanceof NotSentError;
 }
 
 function describe(error: unknown): string {
