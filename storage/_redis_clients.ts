@@ -95,6 +95,12 @@ export function makeClient(
   };
 }
 
+/** How node-redis names a server in its Sentinel events. */
+interface RedisNode {
+  host: string;
+  port: number;
+}
+
 function makeSentinel(
   form: Extract<RedisForm, { kind: "sentinel" }>,
   options: RedisConnectOptions,
@@ -111,6 +117,9 @@ function makeSentinel(
     // and a command called later, once a lease is held, goes out before them: one sender's
     // publishes were stored out of order.
     reserveClient: true,
+    // The only report of a master connection's failure that reaches this object: node-redis
+    // 5.12 emits its "client-error" events on an inner object and never passes them on.
+    passthroughClientErrorEvents: true,
     nodeClientOptions: {
       disableOfflineQueue: !options.offlineQueue,
       password: form.password,
@@ -131,11 +140,23 @@ function makeSentinel(
       // node-redis rebuilds its master clients itself on every topology change.
     },
     watch(machine) {
-      sentinel.on("client-error", (event: { type: string; error: Error }) => {
-        if (event.type === "MASTER" || event.type === "PUBSUBPROXY") machine.failed(event.error);
+      // "Master Client (host:port): why" (see passthroughClientErrorEvents); the others are a
+      // Sentinel's or a replica's, which do not stop commands.
+      sentinel.on("error", (error: unknown) => {
+        if (error instanceof Error && error.message.startsWith("Master Client (")) {
+          machine.failed(error);
+        }
       });
-      sentinel.on("topology-change", (event: { type: string }) => {
-        if (event.type === "MASTER_CHANGE") machine.readied();
+      sentinel.on("topology-change", (event: { type: string; node?: RedisNode }) => {
+        if (event.type !== "MASTER_CHANGE") return;
+        // A master replaced while its connection still looked fine stopped answering without
+        // dropping it (paused, partitioned) or handed over (SENTINEL FAILOVER): commands sent to
+        // it were lost all the same, so that is an outage too, which ends once the new one answers.
+        if (machine.state === "ready") {
+          const node = event.node ? `${event.node.host}:${event.node.port}` : "another server";
+          machine.failed(new Error(`the Sentinels replaced the master with ${node}`));
+        }
+        machine.readied();
       });
     },
   };

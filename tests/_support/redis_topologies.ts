@@ -36,6 +36,11 @@ export interface RedisSentinelTopology extends RedisTopology {
   masterPort(): Promise<number>;
   /** Kills the current master with SIGKILL; the Sentinels then promote the replica. */
   killMaster(): Promise<number>;
+  /**
+   * Stops the current master with SIGSTOP: its connections stay open and unanswered, and the
+   * Sentinels promote the replica. Returns what lets it go on (SIGCONT).
+   */
+  pauseMaster(): Promise<{ resume(): void }>;
 }
 
 const WAIT_MS = 20_000;
@@ -187,6 +192,13 @@ export async function startRedisSentinel(): Promise<RedisSentinelTopology> {
         child.kill("SIGKILL");
         await child.status;
         return port;
+      },
+      async pauseMaster() {
+        const port = await topology.masterPort();
+        const child = servers.get(port);
+        if (!child) throw new Error(`No server of this topology on port ${port}`);
+        child.kill("SIGSTOP");
+        return { resume: () => child.kill("SIGCONT") };
       },
       killNow: () => group.killNow(),
       [Symbol.asyncDispose]: () => group.dispose(),

@@ -1,14 +1,20 @@
 /**
  * The Redis layer, presence and the store through Sentinels (a master, one replica, three
- * Sentinels): the same conformance suites as on one server. The failover itself is
- * tests/scale/redis_failover_test.ts.
+ * Sentinels): the same conformance suites as on one server, and what a connection logs when
+ * its master dies or stops answering. The failover under chat is tests/scale/redis_failover_test.ts.
  */
 import { assert, assertEquals } from "@std/assert";
 import { redisFormSuites } from "./_redis_form_suites.ts";
 import { RedisLayer } from "../../layers/redis.ts";
-import { requireTopologies, startRedisSentinel } from "../_support/redis_topologies.ts";
+import {
+  type RedisSentinelTopology,
+  requireTopologies,
+  startRedisSentinel,
+} from "../_support/redis_topologies.ts";
 import { uniquePrefix } from "../_support/redis.ts";
 import { log } from "../../telemetry/log.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { closeRedis, connectRedis } from "../../storage/redis_connection.ts";
 
 log.setLevel("error"); // the overflow case logs a warning by design
 const available = await requireTopologies();
@@ -80,3 +86,38 @@ Deno.test({
     }
   },
 });
+
+for (
+  const [how, outage] of [
+    ["killed", async (topology) => void await topology.killMaster()],
+    ["paused", async (topology) => {
+      const paused = await topology.pauseMaster();
+      return () => paused.resume();
+    }],
+  ] as const satisfies readonly [string, (t: RedisSentinelTopology) => Promise<unknown>][]
+) {
+  Deno.test({
+    name:
+      `redis through sentinels: a master ${how} while connected logs one "lost" and one "restored" line`,
+    ignore: !available,
+    fn: async () => {
+      await using topology = await startRedisSentinel();
+      using captured = new CapturedLog();
+      log.setLevel("info");
+      const client = await connectRedis(topology.form, { name: "watched" });
+      try {
+        const resume = await outage(topology);
+        await captured.waitFor(/Redis connection \(watched\) .* lost; reconnecting/, 20_000);
+        await captured.waitFor(/Redis connection \(watched\) .* restored after \d+ ms/, 20_000);
+        if (typeof resume === "function") resume();
+        assertEquals(await client.ping(), "PONG");
+        const lines = (pattern: RegExp) => captured.lines.filter((line) => pattern.test(line));
+        assertEquals(lines(/\(watched\).* lost/).length, 1, captured.lines.join("\n"));
+        assertEquals(lines(/\(watched\).* restored/).length, 1, captured.lines.join("\n"));
+      } finally {
+        log.setLevel("error");
+        await closeRedis(client);
+      }
+    },
+  });
+}
