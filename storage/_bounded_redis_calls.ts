@@ -17,7 +17,7 @@
  */
 import { ClientOfflineError, TimeoutError } from "redis";
 import { NoAnswerInTimeError, withTimeout } from "./with_timeout.ts";
-import { isRedisReady, type RedisClient } from "./redis_connection.ts";
+import { isRedisReady, type RedisClient, reportUnanswered } from "./redis_connection.ts";
 
 /**
  * How long one call of the store or of presence may wait for Redis (the store's default of
@@ -54,10 +54,13 @@ export class BoundedRedisCalls {
     try {
       return await withTimeout(pending, this.#ms, this.#noAnswer());
     } catch (error) {
-      if (error instanceof TimeoutError) {
-        throw new NoAnswerInTimeError(this.#noAnswer(), { cause: error });
+      const unanswered = error instanceof TimeoutError
+        ? new NoAnswerInTimeError(this.#noAnswer(), { cause: error })
+        : error;
+      if (unanswered instanceof NoAnswerInTimeError) {
+        reportUnanswered(this.#connection, unanswered);
       }
-      throw error;
+      throw unanswered;
     }
   }
 

@@ -87,6 +87,17 @@ export function isRedisReady(client: RedisClient): boolean {
   return machine ? machine.state === "ready" : client.isReady;
 }
 
+/**
+ * A command on `client` got no answer within its bound while the client believes its socket
+ * works (Redis paused, a stalled machine, a partition that drops packets): the connection is
+ * lost until a PING is answered. So the outage is logged and shown (`channels_redis_up` 0) as
+ * a refused connection is, and the socket is started again, so later calls fail at once rather
+ * than each waiting out its bound.
+ */
+export function reportUnanswered(client: RedisClient, error: unknown): void {
+  machines.get(client)?.failed(error);
+}
+
 /** Closes a client after its pending commands, waiting at most `ms` for them. */
 export async function closeRedis(client: RedisClient, ms = 1000): Promise<void> {
   const ready = isRedisReady(client);

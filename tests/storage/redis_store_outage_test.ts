@@ -28,6 +28,7 @@ Deno.test({
   name: "every redis store call on a paused Redis fails as unavailable after 3 s, not at its end",
   ignore: !available,
   fn: async () => {
+    using captured = new CapturedLog();
     await using redis = await startRedisServer();
     const store = await RedisStore.open({ url: redis.url, prefix: uniquePrefix("paused") });
     try {
@@ -51,7 +52,8 @@ Deno.test({
         assert(ms >= 2900 && ms < 4500, `gave up after ${Math.round(ms)} ms`);
       }
       redis.resume();
-      // Back to normal once Redis answers again.
+      // Back to normal once Redis answers again (the connection was found lost meanwhile).
+      await captured.waitFor(/Redis connection \(store\) to \S+ restored after \d+ ms/, 15_000);
       await store.set(["users", "di"], { name: "Di" });
       assertEquals(await store.get(["users", "di"]), { name: "Di" });
     } finally {
@@ -87,6 +89,34 @@ Deno.test({
       await captured.waitFor(/Redis connection \(store\) to \S+ restored/, 15_000);
       assertEquals(await store.list(["attempts"]), []);
     } finally {
+      store.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a paused Redis is logged as a lost store connection once its first call goes unanswered, and restored once it answers",
+  ignore: !available,
+  fn: async () => {
+    using captured = new CapturedLog();
+    await using redis = await startRedisServer();
+    const store = await RedisStore.open({ url: redis.url, prefix: uniquePrefix("stall-seen") });
+    try {
+      redis.pause();
+      const first = await outcome(() => store.get(["users", "ada"]), 6000);
+      assert(first.error !== null && isBackendUnavailable(first.error), String(first.error));
+      // Seen as an outage, as a refused connection is: one line, and the metrics' gauge at 0.
+      await captured.waitFor(/Redis connection \(store\) to \S+ lost; reconnecting: .*no answer/);
+      await Promise.all([1, 2, 3].map((n) => outcome(() => store.get(["users", `u${n}`]), 6000)));
+      redis.resume();
+      await captured.waitFor(/Redis connection \(store\) to \S+ restored after \d+ ms/, 15_000);
+      const lost = captured.lines.filter((line) => /Redis connection \(store\).* lost/.test(line));
+      assertEquals(lost.length, 1, lost.join("\n"));
+      await store.set(["users", "di"], { name: "Di" });
+      assertEquals(await store.get(["users", "di"]), { name: "Di" });
+    } finally {
+      redis.resume();
       store.close();
     }
   },
