@@ -10,7 +10,8 @@
  * listening is reported to the sender (`noListener`), never silently lost. A worker handles
  * its events one at a time, in order. A handler that throws is logged with its channel and
  * event type, and the worker goes on with the next event; an event without a handler is
- * logged too.
+ * logged too. Stopping waits a bounded time for the events already taken (`stopTimeoutMs`):
+ * a handler that never returns must not hold a shutdown, and the writes after it, forever.
  *
  * @example
  * ```ts
@@ -38,6 +39,16 @@ import type { LayerEvent, SendResult, Unlisten } from "../layers/layer.ts";
 import { validateNamedChannel } from "../layers/layer.ts";
 import type { Services } from "./context.ts";
 import { log, type Logger } from "../telemetry/log.ts";
+
+/** True once `promise` (if any) settles, false after `ms`; the promise itself runs on. */
+function settlesWithin(promise: Promise<void> | null, ms: number): Promise<boolean> {
+  if (promise === null) return Promise.resolve(true);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  return Promise.race([promise.then(() => true, () => true), late]).finally(() =>
+    clearTimeout(timer)
+  );
+}
 
 /** What a worker consumer reaches: its channel, the app's services, and the layer. */
 export interface WorkerContext {
@@ -96,7 +107,22 @@ export interface RunChannelWorkersOptions {
    * start (its port taken) passes false and says so itself once it serves.
    */
   announce?: boolean;
+  /**
+   * How long `close` waits for the events already taken, the one being handled and those
+   * queued behind it (default 500 ms, `WORKER_STOP_MS`). Then it gives up on them, with one
+   * log line naming the channel and the event type still running, and stops anyway.
+   */
+  stopTimeoutMs?: number;
 }
+
+/**
+ * How long a stop waits for the events workers have taken (see
+ * {@linkcode RunChannelWorkersOptions.stopTimeoutMs}). Short, because the server stops its
+ * workers after the drain's sockets closed (a handler under way has had the whole window) and
+ * the streams are written after them, within the drain's deadline (window + 2 s; with
+ * `--workers`, window + 1.5 s).
+ */
+export const WORKER_STOP_MS = 500;
 
 /** Counters of running workers. */
 export interface WorkerStats {
@@ -106,6 +132,8 @@ export interface WorkerStats {
   failed: number;
   /** Events no handler was named for (logged). */
   unhandled: number;
+  /** Events given up on at a stop: a handler still running, and the events queued behind it. */
+  abandoned: number;
 }
 
 /** Workers listening on their channels; {@linkcode RunningWorkers.close} stops them. */
@@ -114,7 +142,10 @@ export interface RunningWorkers {
   readonly names: readonly string[];
   /** Counters since the workers started. */
   stats(): WorkerStats;
-  /** Stops listening, lets the events already taken finish, then runs each `stop`. */
+  /**
+   * Stops listening, lets the events already taken finish (at most `stopTimeoutMs`, then
+   * gives up on them, logged), then runs each `stop`.
+   */
   close(): Promise<void>;
 }
 
@@ -136,7 +167,7 @@ export async function runChannelWorkers(
         `the router has ${router.names.map((name) => `"${name}"`).join(", ") || "none"}`,
     );
   }
-  const stats: WorkerStats = { handled: 0, failed: 0, unhandled: 0 };
+  const stats: WorkerStats = { handled: 0, failed: 0, unhandled: 0, abandoned: 0 };
   const runners: WorkerRunner[] = [];
   try {
     for (const name of names) {
@@ -164,7 +195,10 @@ class WorkerRunner {
   #stats: WorkerStats;
   #capacity: number;
   #announce: boolean;
+  #stopTimeoutMs: number;
   #queue: LayerEvent[] = [];
+  /** The event whose handler runs now, to name it when a stop gives up on it. */
+  #current: LayerEvent | null = null;
   #running: Promise<void> | null = null;
   #unlisten: Unlisten | null = null;
 
@@ -180,6 +214,7 @@ class WorkerRunner {
     this.#stats = stats;
     this.#capacity = options.capacity ?? 1000;
     this.#announce = options.announce ?? true;
+    this.#stopTimeoutMs = options.stopTimeoutMs ?? WORKER_STOP_MS;
     const layer = services.layer;
     this.#hooks = worker({
       channel: name,
@@ -200,12 +235,28 @@ class WorkerRunner {
     this.#unlisten = null;
     if (unlisten === null) return;
     await unlisten().catch((error) => log.warn(`Worker "${this.#name}" did not unlisten`, error));
-    await this.#running;
+    if (!await settlesWithin(this.#running, this.#stopTimeoutMs)) this.#giveUp();
     try {
       await this.#hooks.stop?.();
     } catch (error) {
       log.error(`Worker "${this.#name}" failed to stop`, error);
     }
+  }
+
+  /** Leaves the event under way to itself and drops the queue: the stop goes on without them. */
+  #giveUp(): void {
+    const queued = this.#queue.length;
+    // Emptied, so a handler that returns late does not start the next event after the stop.
+    this.#queue.length = 0;
+    this.#stats.abandoned += queued + (this.#current === null ? 0 : 1);
+    const running = this.#current === null
+      ? "its events"
+      : `its "${this.#current.type}" event, still running`;
+    const left = queued === 0 ? "" : `, and ${queued} queued event(s) never started`;
+    log.warn(
+      `Worker "${this.#name}" gave up on ${running} after ${this.#stopTimeoutMs / 1000} s` +
+        `${left}; stopping without them`,
+    );
   }
 
   /** Takes one event from the layer; `false` (a drop, counted by the layer) when full. */
@@ -219,7 +270,9 @@ class WorkerRunner {
   async #drain(): Promise<void> {
     // One at a time, in the order taken: a worker's events are a sender's sequence.
     for (let event = this.#queue.shift(); event !== undefined; event = this.#queue.shift()) {
+      this.#current = event;
       await this.#handle(event);
+      this.#current = null;
     }
     this.#running = null;
   }

@@ -62,7 +62,7 @@ Deno.test("a handler that throws on one event is logged and the worker serves th
     await services.layer.send("jobs", { type: "job", n: 2 });
     await results.receives("done", 2);
     await workers.close(); // the handler's last steps after its answer
-    assertEquals(workers.stats(), { handled: 1, failed: 1, unhandled: 0 });
+    assertEquals(workers.stats(), { handled: 1, failed: 1, unhandled: 0, abandoned: 0 });
     const line = lines.find((l) => l.includes('Worker "jobs" failed on a "job" event'));
     assert(line?.includes("job 1 is broken"), `no log line for the failure:\n${lines.join("\n")}`);
   });
@@ -91,6 +91,38 @@ Deno.test("an event whose type holds a line break cannot forge a log line", asyn
     assertEquals(joined.split("\n").length, lines.length, joined);
     assert(!/[\u2028\u202e]/.test(joined), joined);
     assert(joined.includes(String.raw`no handler for "x\u000a2026-01-01`), joined);
+  });
+});
+
+Deno.test("a handler that never returns holds a stop only its bounded time, and is named", async () => {
+  await using services = await createTestServices();
+  let hung!: () => void;
+  const started = new Promise<void>((resolve) => hung = resolve);
+  const hangs: ChannelWorker = () => ({
+    events: {
+      hang: () => {
+        hung();
+        return new Promise<void>(() => {}); // never returns
+      },
+      job: () => {},
+    },
+  });
+  await capturingLogs(async (lines) => {
+    const workers = await runChannelWorkers(channelNameRouter({ jobs: hangs }), services, {
+      stopTimeoutMs: 50,
+    });
+    await services.layer.send("jobs", { type: "hang" });
+    await services.layer.send("jobs", { type: "job" });
+    await started;
+    await workers.close(); // resolves: the test would time out otherwise
+    assertEquals(workers.stats(), { handled: 0, failed: 0, unhandled: 0, abandoned: 2 });
+    assert(
+      lines.some((l) =>
+        l.includes('Worker "jobs" gave up on its "hang" event, still running after 0.05 s') &&
+        l.includes("1 queued event(s) never started")
+      ),
+      lines.join("\n"),
+    );
   });
 });
 
