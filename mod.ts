@@ -85,6 +85,7 @@ export {
   runChannelWorkers,
   type RunChannelWorkersOptions,
   type RunningWorkers,
+  WORKER_STOP_MS,
   type WorkerContext,
   type WorkerHooks,
   type WorkerStats,

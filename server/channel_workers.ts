@@ -255,7 +255,7 @@ class WorkerRunner {
     const left = queued === 0 ? "" : `, and ${queued} queued event(s) never started`;
     log.warn(
       `Worker "${this.#name}" gave up on ${running} after ${this.#stopTimeoutMs / 1000} s` +
-        `${left}; stopping without them`,
+        `${left}; stopping without ${queued === 0 && this.#current !== null ? "it" : "them"}`,
     );
   }
 

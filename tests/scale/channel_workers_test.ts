@@ -18,11 +18,19 @@ const redis = available ? await testRedisUrl() : null;
 globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
 
 const WORKER = new URL("../../cli/worker.ts", import.meta.url).pathname;
+const HANGING_WORKER = new URL("../_support/hanging_worker_process.ts", import.meta.url).pathname;
 
-/** `deno task worker <names>` as a child process, its output kept; `await using` kills it. */
-async function startWorkerProcess(env: Record<string, string>, names: string[]) {
+/**
+ * `deno task worker <names>` (or `script`, another route table) as a child process, its output
+ * kept; `await using` kills it.
+ */
+async function startWorkerProcess(
+  env: Record<string, string>,
+  names: string[],
+  script: string = WORKER,
+) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...START_FLAGS, WORKER, ...names],
+    args: ["run", ...START_FLAGS, script, ...names],
     env: { ...TEST_ENV, ...env },
     stdin: "null",
     stdout: "piped",
@@ -60,7 +68,7 @@ async function startWorkerProcess(env: Record<string, string>, names: string[]) 
     },
   };
   await Promise.race([
-    waitFor(/Running workers for "dice"/),
+    waitFor(/Running workers for /),
     status.then((s) => {
       throw new Error(`The worker exited with ${s.code} at start:\n${text}`);
     }),
@@ -119,5 +127,70 @@ Deno.test({
     assert(await other.staysQuiet(200), "a roll without a worker reached the room");
     await roller.close();
     await other.close();
+  },
+});
+
+/** The worker's exit status, or a failure naming what it said, once `ms` passed without one. */
+async function exitsWithin(
+  worker: { status: Promise<Deno.CommandStatus>; output(): string },
+  ms: number,
+) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Still running after ${ms} ms:\n${worker.output()}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([worker.status, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A worker process on Redis listening on "jobs", with an event its handler never finishes. */
+async function hungWorker() {
+  const prefix = uniquePrefix("hung");
+  const env = { LAYER: "redis", REDIS_URL: redis!.url, REDIS_PREFIX: prefix };
+  const worker = await startWorkerProcess(env, ["jobs"], HANGING_WORKER);
+  const client = createClient({ url: redis!.url });
+  await client.connect();
+  const queue = `${prefix}:channel:{jobs}`;
+  await client.rPush(queue, JSON.stringify({ type: "hang" }));
+  await worker.waitFor(/Handling a hang event/);
+  await client.rPush(queue, JSON.stringify({ type: "note" }));
+  return { worker, client, queue };
+}
+
+Deno.test({
+  name: "a worker process whose handler hangs still stops on SIGTERM, naming the event",
+  ignore: !available,
+  fn: async () => {
+    const { worker, client } = await hungWorker();
+    await using _ = worker;
+    await using __ = { [Symbol.asyncDispose]: () => client.close() };
+    worker.signal("SIGTERM");
+    // The events under way get 3 s, closing the layer and the store 2 s more.
+    assertEquals((await exitsWithin(worker, 8000)).code, 0, worker.output());
+    assertMatch(worker.output(), /Worker "jobs" gave up on its "hang" event, still running/);
+    assertMatch(worker.output(), /SIGTERM: stopped/);
+  },
+});
+
+Deno.test({
+  name: "a second signal stops a worker process at once, with code 1",
+  ignore: !available,
+  fn: async () => {
+    const { worker, client } = await hungWorker();
+    await using _ = worker;
+    await using __ = { [Symbol.asyncDispose]: () => client.close() };
+    worker.signal("SIGTERM");
+    await worker.waitFor(/SIGTERM: draining/);
+    // A signal within 1 s of the first is its echo (the same stop): this one is a second.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    worker.signal("SIGINT");
+    assertEquals((await exitsWithin(worker, 1500)).code, 1, worker.output());
+    assertMatch(worker.output(), /SIGINT again: exiting now/);
   },
 });
