@@ -206,6 +206,7 @@ export type {
   GroupSize,
   LayerEvent,
   LayerStats,
+  ListenOptions,
   SendResult,
   Unlisten,
 } from "./layers/layer.ts";

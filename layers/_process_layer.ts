@@ -16,6 +16,7 @@ import type {
   GroupSize,
   LayerEvent,
   LayerStats,
+  ListenOptions,
   SendResult,
   Unlisten,
 } from "./layer.ts";
@@ -81,10 +82,10 @@ export class ProcessLayer implements GroupLayer {
     return { delivered: 0, dropped: 0, remoteProcesses };
   }
 
-  async listen(name: string, deliver: Deliver): Promise<Unlisten> {
+  async listen(name: string, deliver: Deliver, options: ListenOptions = {}): Promise<Unlisten> {
     validateNamedChannel(name);
     this.#checkOpen();
-    if (this.#local.listen(name, deliver)) {
+    if (this.#local.listen(name, deliver, options.ready?.bind(options))) {
       const starting = this.#transport.listenNamed(name).finally(() => {
         if (this.#pendingListens.get(name) === starting) this.#pendingListens.delete(name);
       });
@@ -222,6 +223,7 @@ export class ProcessLayer implements GroupLayer {
       },
       groupGap: (group): void => local.signalGap(group),
       channelEvent: (channel, event): void => void local.deliverToChannel(channel, event),
+      namedReady: (name) => local.namedReady(name),
       namedEvent: (name, event): void => {
         // Taken from the queue just as the last listener here stopped: lost, but not unseen.
         if (local.deliverToNamed(name, event) === null) {

@@ -120,6 +120,12 @@ export interface QueueReaderOptions<T> {
   pop(client: RedisClient): Promise<T | null>;
   /** Handles one message taken from the queue. */
   take(message: T): void;
+  /**
+   * Resolves once the taker has room for another message (default: always): the next pop
+   * waits for it, so what the taker has no room for stays in the queue, where the queue's own
+   * capacity refuses more to the senders, and another reader may take it.
+   */
+  ready?(): Promise<void>;
   /** Names the queue in log lines. */
   name: string;
   /**
@@ -139,6 +145,9 @@ export class QueueReader<T> {
   #stopped = false;
   #finished = false;
   #loop: Promise<void>;
+  /** Resolves when stopped: a reader waiting for its taker's room stops waiting. */
+  #stopping: Promise<void>;
+  #stoppingNow!: () => void;
 
   private constructor(
     client: RedisClient,
@@ -148,6 +157,7 @@ export class QueueReader<T> {
     this.#client = client;
     this.#clientId = clientId;
     this.#options = options;
+    this.#stopping = new Promise((resolve) => this.#stoppingNow = resolve);
     this.#loop = this.#run().finally(() => this.#finished = true);
   }
 
@@ -170,6 +180,7 @@ export class QueueReader<T> {
   async stop(): Promise<void> {
     if (this.#stopped) return await this.#loop;
     this.#stopped = true;
+    this.#stoppingNow();
     await this.#unblock();
     // Destroyed, not closed: a graceful close lets the pending pop run on in Redis, where it
     // would take (and lose) an event sent after this listener stopped.
@@ -198,6 +209,10 @@ export class QueueReader<T> {
   async #run(): Promise<void> {
     let failures = 0;
     while (!this.#stopped) {
+      if (this.#options.ready !== undefined) {
+        await Promise.race([this.#options.ready().catch(() => {}), this.#stopping]);
+        if (this.#stopped) return;
+      }
       let message: T | null;
       try {
         message = await this.#options.pop(this.#client);

@@ -21,6 +21,11 @@ export interface TransportInbox {
   channelEvent(channel: string, event: LayerEvent): void;
   /** An event for the named channel `name`, taken for one of this process's listeners. */
   namedEvent(name: string, event: LayerEvent): void;
+  /**
+   * Resolves once this process's listeners of `name` are ready for another event: a transport
+   * that pulls from a shared queue (Redis) takes the next one only then (back-pressure).
+   */
+  namedReady(name: string): Promise<void>;
 }
 
 /**

@@ -96,7 +96,7 @@ export interface GroupLayer {
    * of that name, in any process); resolves once sends from any process can reach it, with
    * the function that stops listening. Throws a `TypeError` for an invalid name.
    */
-  listen(name: string, deliver: Deliver): Promise<Unlisten>;
+  listen(name: string, deliver: Deliver, options?: ListenOptions): Promise<Unlisten>;
   /** Adds a channel to a group; adding twice is the same as adding once. */
   groupAdd(group: string, channel: string): Promise<void>;
   /** Removes a channel from a group; a missing member or group is a no-op. */
@@ -152,6 +152,18 @@ export const LAYER_GAP = "layer.gap";
 
 /** Receives one event; returns `false` when the receiver is over capacity (a drop). */
 export type Deliver = (event: LayerEvent) => boolean;
+
+/** How a listener of a named channel takes its events ({@linkcode GroupLayer.listen}). */
+export interface ListenOptions {
+  /**
+   * Resolves once the listener is ready for another event. A layer whose queue lives outside
+   * the process (Redis) takes the next event from it only then: the events this listener is
+   * not ready for wait there, for another listener, and once that queue is full its sender is
+   * told (`dropped: 1`), instead of being taken here and dropped unseen by the sender. The
+   * in-process layers hand events over as they are sent and do not use it.
+   */
+  ready?(): Promise<void>;
+}
 
 /** Stops a {@linkcode GroupLayer.listen}; safe to call twice. */
 export type Unlisten = () => Promise<void>;

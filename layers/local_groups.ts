@@ -28,7 +28,10 @@ export class LocalGroups {
   #hooks: MembershipHooks;
   #carriesBytes: boolean;
   /** Named channels' listeners in this process; events are handed to them in turn. */
-  #listeners = new Map<string, { delivers: Deliver[]; next: number }>();
+  #listeners = new Map<
+    string,
+    { delivers: Deliver[]; next: number; readies: Map<Deliver, () => Promise<void>> }
+  >();
   #delivered = 0;
   #dropped = 0;
   #groupSends = 0;
@@ -168,14 +171,28 @@ export class LocalGroups {
   }
 
   /** Adds a listener of the named channel `name`; true when it is the first one here. */
-  listen(name: string, deliver: Deliver): boolean {
+  listen(name: string, deliver: Deliver, ready?: () => Promise<void>): boolean {
     const listeners = this.#listeners.get(name);
     if (listeners !== undefined) {
       listeners.delivers.push(deliver);
+      if (ready !== undefined) listeners.readies.set(deliver, ready);
       return false;
     }
-    this.#listeners.set(name, { delivers: [deliver], next: 0 });
+    const readies = new Map(ready === undefined ? [] : [[deliver, ready]]);
+    this.#listeners.set(name, { delivers: [deliver], next: 0, readies });
     return true;
+  }
+
+  /**
+   * Resolves once a listener of `name` here is ready for another event (see
+   * `ListenOptions.ready`); at once for a listener that does not say, or when none listens.
+   */
+  namedReady(name: string): Promise<void> {
+    const listeners = this.#listeners.get(name);
+    if (listeners === undefined || listeners.readies.size < listeners.delivers.length) {
+      return Promise.resolve();
+    }
+    return Promise.race([...listeners.readies.values()].map((ready) => ready()));
   }
 
   /** Removes a listener of `name`; true when it was the last one here. */
@@ -184,6 +201,7 @@ export class LocalGroups {
     const index = listeners?.delivers.indexOf(deliver) ?? -1;
     if (listeners === undefined || index < 0) return false;
     listeners.delivers.splice(index, 1);
+    listeners.readies.delete(deliver);
     if (listeners.delivers.length > 0) return false;
     this.#listeners.delete(name);
     return true;

@@ -219,6 +219,8 @@ export class RedisTransport implements Transport {
         const popped = await client.blPop(key, POP_TIMEOUT_SECONDS);
         return popped === null ? null : popped.element;
       },
+      // Back-pressure: popped only once a listener here has room (see `ListenOptions.ready`).
+      ready: () => this.#inbox?.namedReady(name) ?? Promise.resolve(),
       take: (message) => {
         const event = decodeNamedMessage(message);
         if (event === null) {

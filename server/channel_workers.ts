@@ -197,6 +197,8 @@ class WorkerRunner {
   #announce: boolean;
   #stopTimeoutMs: number;
   #queue: LayerEvent[] = [];
+  /** Waiting for the queue to be empty and no handler to run (see `#idle`). */
+  #idleWaiters: (() => void)[] = [];
   /** The event whose handler runs now, to name it when a stop gives up on it. */
   #current: LayerEvent | null = null;
   #running: Promise<void> | null = null;
@@ -226,7 +228,12 @@ class WorkerRunner {
   }
 
   async start(): Promise<void> {
-    this.#unlisten = await this.#services.layer.listen(this.#name, (event) => this.#take(event));
+    // A layer with a shared queue (Redis) hands over the next event only once this worker is
+    // idle: the events it has not started stay there for another worker, and the queue's own
+    // capacity tells their senders when it is full.
+    this.#unlisten = await this.#services.layer.listen(this.#name, (event) => this.#take(event), {
+      ready: () => this.#idle(),
+    });
     if (this.#announce) log.info(`Worker listening on channel "${this.#name}"`);
   }
 
@@ -267,6 +274,12 @@ class WorkerRunner {
     return true;
   }
 
+  /** Resolves once no event is queued or being handled. */
+  #idle(): Promise<void> {
+    if (this.#running === null) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
   async #drain(): Promise<void> {
     // One at a time, in the order taken: a worker's events are a sender's sequence.
     for (let event = this.#queue.shift(); event !== undefined; event = this.#queue.shift()) {
@@ -275,6 +288,7 @@ class WorkerRunner {
       this.#current = null;
     }
     this.#running = null;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
   async #handle(event: LayerEvent): Promise<void> {

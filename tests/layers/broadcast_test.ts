@@ -25,6 +25,7 @@ async function otherWorker(path: string, groups: string[]): Promise<BroadcastTra
     groupGap: () => {},
     channelEvent: () => {},
     namedEvent: () => {},
+    namedReady: () => Promise.resolve(),
   };
   await other.listen(inbox);
   for (const group of groups) await other.subscribe(group);

@@ -167,7 +167,7 @@ Deno.test({
   name: "a worker process whose handler hangs still stops on SIGTERM, naming the event",
   ignore: !available,
   fn: async () => {
-    const { worker, client } = await hungWorker();
+    const { worker, client, queue } = await hungWorker();
     await using _ = worker;
     await using __ = { [Symbol.asyncDispose]: () => client.close() };
     worker.signal("SIGTERM");
@@ -175,6 +175,8 @@ Deno.test({
     assertEquals((await exitsWithin(worker, 8000)).code, 0, worker.output());
     assertMatch(worker.output(), /Worker "jobs" gave up on its "hang" event, still running/);
     assertMatch(worker.output(), /SIGTERM: stopped/);
+    // The event it had not started was never taken: it waits in Redis for another worker.
+    assertEquals(await client.lLen(queue), 1);
   },
 });
 
