@@ -177,6 +177,8 @@ export class ProcessLayer implements GroupLayer {
         return this.#local.deliverToNamed(name, event) ?? noListenerResult(name, event);
       case "full":
         return this.#local.countDropped(event, `channel ${name} (queue full)`);
+      case "refused": // counted and logged by the process that refused it
+        return { delivered: 0, dropped: 1, remoteProcesses: 1 };
       case "no-listener":
         return noListenerResult(name, event);
     }
@@ -224,11 +226,13 @@ export class ProcessLayer implements GroupLayer {
       groupGap: (group): void => local.signalGap(group),
       channelEvent: (channel, event): void => void local.deliverToChannel(channel, event),
       namedReady: (name) => local.namedReady(name),
-      namedEvent: (name, event): void => {
+      namedEvent: (name, event): boolean => {
+        const result = local.deliverToNamed(name, event);
         // Taken from the queue just as the last listener here stopped: lost, but not unseen.
-        if (local.deliverToNamed(name, event) === null) {
+        if (result === null) {
           log.warn(`A "${event.type}" event for channel "${name}" arrived after its listener left`);
         }
+        return result !== null && result.dropped === 0;
       },
     };
   }

@@ -19,8 +19,11 @@ export interface TransportInbox {
   groupGap(group: string): void;
   /** An event for one of this process's channels. */
   channelEvent(channel: string, event: LayerEvent): void;
-  /** An event for the named channel `name`, taken for one of this process's listeners. */
-  namedEvent(name: string, event: LayerEvent): void;
+  /**
+   * An event for the named channel `name`, taken for one of this process's listeners; true
+   * when one took it, false when it was refused (full) or nobody here listens any more.
+   */
+  namedEvent(name: string, event: LayerEvent): boolean;
   /**
    * Resolves once this process's listeners of `name` are ready for another event: a transport
    * that pulls from a shared queue (Redis) takes the next one only then (back-pressure).
@@ -31,9 +34,11 @@ export interface TransportInbox {
 /**
  * What a transport did with an event for a named channel: put it where one listener will
  * take it (`queued`), chose this process's own listener (`local`: the layer delivers it),
- * found nobody listening (`no-listener`) or a full queue (`full`); the last two lose it.
+ * found nobody listening (`no-listener`) or a full queue (`full`), or the other process's
+ * listener answered that it refused it (`refused`: counted and logged there); the last three
+ * lose it.
  */
-export type NamedSent = "queued" | "local" | "no-listener" | "full";
+export type NamedSent = "queued" | "local" | "no-listener" | "full" | "refused";
 
 /** What a transport reports for a group event it has accepted. */
 export interface Published {

@@ -21,11 +21,29 @@ interface ChannelMessage {
   event: LayerEvent;
 }
 
-/** An event for a named channel, sent to the one Worker chosen to take it. */
+/**
+ * An event for a named channel, sent to the one Worker chosen to take it; that Worker answers
+ * with a {@linkcode NamedReply} to the sender's own channel (`from`) under `id`.
+ */
 interface NamedMessage {
   named: string;
   event: LayerEvent;
+  from: string;
+  id: number;
 }
+
+/** Whether the chosen Worker's listener took a {@linkcode NamedMessage} or refused it (full). */
+interface NamedReply {
+  namedReply: number;
+  taken: boolean;
+}
+
+/**
+ * How long a sender waits for the chosen Worker to say whether its listener took the event.
+ * Past it (that Worker's event loop is blocked, say by a handler that computes for seconds)
+ * the send is reported as handed over, as before such answers: it may still be taken.
+ */
+export const NAMED_REPLY_MS = 1000;
 
 /** A registry reading, shared by the sends made while it is fresh. */
 interface Reading {
@@ -61,6 +79,9 @@ export class BroadcastTransport implements Transport {
   #named = new Set<string>();
   /** This Worker's own BroadcastChannel, for events to its channels. */
   #ownChannel: BroadcastChannel | null = null;
+  /** Sends to a named channel waiting for the chosen Worker's answer, by id. */
+  #replies = new Map<number, (taken: boolean | null) => void>();
+  #nextReplyId = 0;
   /** One BroadcastChannel per group, used to send and (with local members) to listen. */
   #groupChannels = new Map<string, BroadcastChannel>();
   /** Senders to other Workers' inboxes, reused so one sender's events stay in order. */
@@ -151,9 +172,18 @@ export class BroadcastTransport implements Transport {
     if (listeners.length === 0) return "no-listener";
     const chosen = listeners[hashOf(origin) % listeners.length];
     if (chosen === this.#inbox?.processId) return "local";
-    const message: NamedMessage = { named: name, event };
+    const processId = this.#inbox?.processId;
+    if (processId === undefined) return "queued"; // not receiving, so no answer can come
+    // A worker that refuses the event (its queue full) says so, and its sender is told.
+    const id = this.#nextReplyId++;
+    const message: NamedMessage = { named: name, event, from: processId, id };
+    const answered = new Promise<boolean | null>((resolve) => this.#replies.set(id, resolve));
+    const timer = setTimeout(() => this.#replies.get(id)?.(null), NAMED_REPLY_MS);
     this.#outboxFor(chosen).postMessage(message);
-    return "queued";
+    const taken = await answered;
+    clearTimeout(timer);
+    this.#replies.delete(id);
+    return taken === false ? "refused" : "queued";
   }
 
   /** The live listeners of a named channel by the registry, sorted. */
@@ -179,6 +209,7 @@ export class BroadcastTransport implements Transport {
     this.#closed = true;
     clearInterval(this.#heartbeat);
     this.#ownChannel?.close();
+    for (const resolve of this.#replies.values()) resolve(null);
     for (const channel of this.#groupChannels.values()) channel.close();
     this.#groupChannels.clear();
     for (const channel of this.#outboxes.values()) channel.close();
@@ -317,10 +348,16 @@ export class BroadcastTransport implements Transport {
   }
 
   #receiveChannel(message: unknown): void {
-    const data = message as Partial<ChannelMessage & NamedMessage> | null;
+    const data = message as Partial<ChannelMessage & NamedMessage & NamedReply> | null;
     const event = data?.event;
-    if (typeof event?.type === "string" && typeof data?.named === "string") {
-      this.#inbox?.namedEvent(data.named, event);
+    if (typeof data?.namedReply === "number") {
+      this.#replies.get(data.namedReply)?.(data.taken === true);
+    } else if (typeof event?.type === "string" && typeof data?.named === "string") {
+      const taken = this.#inbox?.namedEvent(data.named, event) ?? false;
+      if (typeof data.from === "string" && typeof data.id === "number") {
+        const reply: NamedReply = { namedReply: data.id, taken };
+        this.#outboxFor(data.from).postMessage(reply);
+      }
     } else if (typeof event?.type === "string" && typeof data?.channel === "string") {
       this.#inbox?.channelEvent(data.channel, event);
     } else {

@@ -225,7 +225,7 @@ export class RedisTransport implements Transport {
         const event = decodeNamedMessage(message);
         if (event === null) {
           log.warn(`Ignored a message on ${key}: not a JSON object with a "type"`);
-        } else this.#inbox?.namedEvent(name, event);
+        } else void this.#inbox?.namedEvent(name, event);
       },
     });
     this.#readers.set(name, reader);

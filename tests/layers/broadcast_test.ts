@@ -24,7 +24,7 @@ async function otherWorker(path: string, groups: string[]): Promise<BroadcastTra
     groupEvent: () => {},
     groupGap: () => {},
     channelEvent: () => {},
-    namedEvent: () => {},
+    namedEvent: () => true,
     namedReady: () => Promise.resolve(),
   };
   await other.listen(inbox);
@@ -72,4 +72,28 @@ Deno.test("broadcast transport: a send to a channel counts its Worker while it l
   const after = new BroadcastTransport(await Deno.openKv(path), { prefix: "p" });
   assertEquals(await after.sendToProcess("other-worker", "other-worker!1", event), 0);
   await after.close();
+});
+
+Deno.test("broadcast layer: a send to another Worker's full worker queue is told it was dropped", async () => {
+  const path = `${dir}/full.kv`;
+  const sender = await BroadcastLayer.open({ prefix: "full", kvPath: path });
+  const receiver = await BroadcastLayer.open({ prefix: "full", kvPath: path });
+  try {
+    let room = 1; // the receiving worker takes one event, then is full
+    const unlisten = await receiver.listen("jobs", () => room-- > 0);
+    assertEquals(await sender.send("jobs", { type: "job" }), {
+      delivered: 0,
+      dropped: 0,
+      remoteProcesses: 1,
+    });
+    assertEquals(await sender.send("jobs", { type: "job" }), {
+      delivered: 0,
+      dropped: 1,
+      remoteProcesses: 1,
+    });
+    await unlisten();
+  } finally {
+    await sender.close();
+    await receiver.close();
+  }
 });
