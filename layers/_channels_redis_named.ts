@@ -8,7 +8,14 @@
  * core.py queues it (for `expiry` seconds), since a Django worker does not register.
  */
 import type { Buffer } from "node:buffer";
-import type { Deliver, LayerEvent, LayerStats, SendResult, Unlisten } from "./layer.ts";
+import type {
+  Deliver,
+  LayerEvent,
+  LayerStats,
+  ListenOptions,
+  SendResult,
+  Unlisten,
+} from "./layer.ts";
 import { validateNamedChannel } from "./layer.ts";
 import { ListenerRegistry, QueueReader } from "./_redis_queues.ts";
 import { LocalGroups } from "./local_groups.ts";
@@ -56,8 +63,8 @@ export class NamedChannels {
   }
 
   /** Adds a listener of a (validated) name; the first one here starts reading its queue. */
-  async listen(name: string, deliver: Deliver): Promise<Unlisten> {
-    if (this.#named.listen(name, deliver)) {
+  async listen(name: string, deliver: Deliver, options: ListenOptions = {}): Promise<Unlisten> {
+    if (this.#named.listen(name, deliver, options.ready?.bind(options))) {
       const starting = this.#startReading(name);
       this.#readers.set(name, starting);
       try {
@@ -140,6 +147,8 @@ export class NamedChannels {
         );
         return reply === null ? null : reply[1];
       },
+      // Back-pressure: popped only once a listener here has room (see `ListenOptions.ready`).
+      ready: () => this.#named.namedReady(name),
       take: (message) => {
         const decoded = deserializeMessage(message);
         if ("problem" in decoded) {

@@ -26,7 +26,15 @@
  *
  * @module
  */
-import type { Deliver, GroupLayer, LayerEvent, LayerStats, SendResult, Unlisten } from "./layer.ts";
+import type {
+  Deliver,
+  GroupLayer,
+  LayerEvent,
+  LayerStats,
+  ListenOptions,
+  SendResult,
+  Unlisten,
+} from "./layer.ts";
 import { isNamedChannel, validateEvent, validateNamedChannel } from "./layer.ts";
 import { safeDeliver } from "./local_groups.ts";
 import { checkedEventJson, freezeEvent } from "./event_json.ts";
@@ -189,10 +197,10 @@ export class ChannelsRedisLayer implements GroupLayer {
     return { delivered: 0, dropped: 1, remoteProcesses: 0 };
   }
 
-  async listen(name: string, deliver: Deliver): Promise<Unlisten> {
+  async listen(name: string, deliver: Deliver, options?: ListenOptions): Promise<Unlisten> {
     validateNamedChannel(name);
     this.#checkOpen();
-    return await this.#named.listen(name, deliver);
+    return await this.#named.listen(name, deliver, options);
   }
 
   async groupAdd(group: string, channel: string): Promise<void> {

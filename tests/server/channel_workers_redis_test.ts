@@ -1,11 +1,14 @@
 /**
- * Workers on the Redis layer: a worker takes an event from Redis only when it is idle, so the
- * events it cannot take yet wait in Redis, where the queue's own capacity (1,000) refuses more
- * to their senders (`dropped: 1`) instead of the worker dropping them unseen by the sender.
+ * Workers on the Redis layers: a worker takes an event from Redis only when it is idle, so the
+ * events it cannot take yet wait in Redis, where the queue's own capacity (1,000 with `redis`,
+ * `capacity` with channels_redis) refuses more to their senders (`dropped: 1`) instead of the
+ * worker dropping them unseen by the sender.
  */
 import { assertEquals } from "@std/assert";
 import { channelNameRouter, type ChannelWorker, runChannelWorkers } from "../../mod.ts";
 import { RedisLayer } from "../../layers/redis.ts";
+import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
+import type { GroupLayer } from "../../layers/layer.ts";
 import { createTestServices } from "../../testing.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
 
@@ -13,40 +16,54 @@ const { available } = await redisAvailability();
 const redis = available ? await testRedisUrl() : null;
 globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]());
 
-Deno.test({
-  name: "on Redis, the sender of one event too many for a busy worker is told it was dropped",
-  ignore: !available,
-  fn: async () => {
-    const layer = await RedisLayer.open({ url: redis!.url, prefix: uniquePrefix("busy") });
-    await using services = await createTestServices({}, { layer });
-    let started!: () => void;
-    const busy = new Promise<void>((resolve) => started = resolve);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => release = resolve);
-    let handled = 0;
-    let allHandled!: () => void;
-    const done = new Promise<void>((resolve) => allHandled = resolve);
-    const slow: ChannelWorker = () => ({
-      events: {
-        slow: () => (started(), released),
-        job: () => void (++handled === 1000 && allHandled()),
-      },
-    });
-    const workers = await runChannelWorkers(channelNameRouter({ jobs: slow }), services, {
-      announce: false,
-    });
-    await layer.send("jobs", { type: "slow" });
-    await busy;
-    const results = [];
-    for (let n = 0; n < 1001; n++) results.push(await layer.send("jobs", { type: "job", n }));
-    // 1,000 wait in Redis for the worker; the next is refused, and its sender knows.
-    assertEquals(results.filter((r) => r.dropped === 0 && r.remoteProcesses === 1).length, 1000);
-    assertEquals(results[1000], { delivered: 0, dropped: 1, remoteProcesses: 0 });
-    release();
-    // Each waiting event is handled once the worker is free again: none was lost.
-    await done;
-    assertEquals(handled, 1000);
-    await workers.close();
-    assertEquals(workers.stats().abandoned, 0);
-  },
-});
+const layers: [string, number, () => Promise<GroupLayer>][] = [
+  ["redis", 1000, () => RedisLayer.open({ url: redis!.url, prefix: uniquePrefix("busy") })],
+  [
+    "channels_redis",
+    100,
+    () => ChannelsRedisLayer.open({ url: redis!.url, prefix: uniquePrefix("busy") }),
+  ],
+];
+
+for (const [name, capacity, open] of layers) {
+  Deno.test({
+    name: `on ${name}, the sender of one event too many for a busy worker is told it was dropped`,
+    ignore: !available,
+    fn: async () => {
+      const layer = await open();
+      await using services = await createTestServices({}, { layer });
+      let started!: () => void;
+      const busy = new Promise<void>((resolve) => started = resolve);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => release = resolve);
+      let handled = 0;
+      let allHandled!: () => void;
+      const done = new Promise<void>((resolve) => allHandled = resolve);
+      const slow: ChannelWorker = () => ({
+        events: {
+          slow: () => (started(), released),
+          job: () => void (++handled === capacity && allHandled()),
+        },
+      });
+      const workers = await runChannelWorkers(channelNameRouter({ jobs: slow }), services, {
+        announce: false,
+      });
+      await layer.send("jobs", { type: "slow" });
+      await busy;
+      const results = [];
+      for (let n = 0; n <= capacity; n++) {
+        results.push(await layer.send("jobs", { type: "job", n }));
+      }
+      // A full queue waits in Redis for the worker; the next is refused, and its sender knows.
+      const queued = results.filter((r) => r.dropped === 0 && r.remoteProcesses === 1);
+      assertEquals(queued.length, capacity);
+      assertEquals(results[capacity], { delivered: 0, dropped: 1, remoteProcesses: 0 });
+      release();
+      // Each waiting event is handled once the worker is free again: none was lost.
+      await done;
+      assertEquals(handled, capacity);
+      await workers.close();
+      assertEquals(workers.stats().abandoned, 0);
+    },
+  });
+}
