@@ -140,6 +140,15 @@ export class RedisConnectionMachine {
     }
   }
 
+  /**
+   * A command got no answer within its bound while the connection was `ready`: lost, as on an
+   * error. In any other state it changes nothing: the PING in flight, or the next one on the
+   * backoff, decides (calls timing out one after another must not cancel it and push it back).
+   */
+  unanswered(error: unknown): void {
+    if (this.#state === "ready") this.failed(error);
+  }
+
   /** The client says it is ready again: try a PING now. */
   readied(): void {
     if (this.#state === "lost") this.#tryPing();
@@ -186,7 +195,7 @@ export class RedisConnectionMachine {
     }
     Promise.race([pinging, timedOut]).then(
       () => this.#answered(epoch),
-      () => this.#unanswered(epoch),
+      (error) => this.#unanswered(epoch, error),
     ).finally(() => this.#clock.clearTimeout(timer));
     pinging.catch(() => {}); // a late failure after the timeout is expected
   }
@@ -207,13 +216,28 @@ export class RedisConnectionMachine {
     this.#options.onRestored?.();
   }
 
-  #unanswered(epoch: number): void {
+  #unanswered(epoch: number, error: unknown): void {
     if (epoch !== this.#epoch || this.#state !== "restoring") return;
     this.#state = "lost";
     // The client thinks its socket works, yet Redis did not answer: it will not notice alone.
-    if (this.#probe.isReady) this.#probe.restart?.();
+    // An error reply (BUSY from a long script, LOADING) is an answer: the socket works, and a
+    // new one would get the same reply, at once, in a loop of reconnections.
+    if (this.#probe.isReady && !isErrorReply(error)) this.#probe.restart?.();
     this.#schedule();
   }
+}
+
+// Redis's own error answer (node-redis's `ErrorReply` and its subclasses), by class name, as
+// `unavailable.ts` reads it: node-redis leaves `name` at "Error".
+function isErrorReply(error: unknown): boolean {
+  for (
+    let proto = Object.getPrototypeOf(error ?? {});
+    proto !== null;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if (proto.constructor?.name === "ErrorReply") return true;
+  }
+  return false;
 }
 
 /** An error's message for log lines, even for errors that have none of their own. */

@@ -95,7 +95,7 @@ export function isRedisReady(client: RedisClient): boolean {
  * than each waiting out its bound.
  */
 export function reportUnanswered(client: RedisClient, error: unknown): void {
-  machines.get(client)?.failed(error);
+  machines.get(client)?.unanswered(error);
 }
 
 /** Closes a client after its pending commands, waiting at most `ms` for them. */

@@ -19,6 +19,11 @@ const CONNECTION_ERRORS = new Set([
   "UnansweredError",
   // A command bounded in time (`with_timeout.ts`) that got no answer.
   "NoAnswerInTimeError",
+  // A Sentinel script never written: no master took it in time (`_sentinel_sender.ts`).
+  "NotSentError",
+  // node-redis's, for the commands in flight on a socket the connection's machine restarted
+  // (`restart()`: a "ready" socket that answered no PING).
+  "DisconnectsClientError",
 ]);
 // The socket's own errors (Node's `code`), as node-redis passes them on.
 const NETWORK_CODES = new Set([

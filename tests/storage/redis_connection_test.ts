@@ -227,6 +227,45 @@ Deno.test("redis connection: every outage logs 'lost' and 'restored' exactly onc
   }
 });
 
+Deno.test("redis connection: calls that go unanswered while a PING is out neither cancel it nor push it back", async () => {
+  using h = harness();
+  h.machine.connected();
+  h.probe.isReady = true;
+  h.machine.unanswered(new Error("no answer within 3000 ms")); // a paused Redis, first seen
+  assertEquals([h.machine.state, h.lost()], ["lost", 1]);
+  h.clock.advance(100); // the first PING of the backoff
+  assertEquals([h.machine.state, h.pings.length], ["restoring", 1]);
+  // Each page's call of the stall times out meanwhile, one after another.
+  for (let i = 0; i < 5; i++) h.machine.unanswered(new Error("no answer within 3000 ms"));
+  assertEquals(h.machine.state, "restoring", "the PING in flight was cancelled");
+  h.pings[0].resolve("PONG"); // Redis answers again
+  await settle();
+  assertEquals([h.machine.state, h.restoredLines(), h.lost()], ["ready", 1, 1]);
+});
+
+Deno.test("redis connection: a PING answered with an error (BUSY from a long script) is not a dead socket: no restart, no loop", async () => {
+  using h = harness();
+  h.machine.connected();
+  h.probe.isReady = true;
+  h.machine.unanswered(new Error("no answer within 3000 ms"));
+  class ErrorReply extends Error {} // node-redis's class of Redis's own error answers
+  // Up to the next PING of the backoff, answered at once (short of the PING's own timeout).
+  const nextPing = () => {
+    const sent = h.pings.length;
+    while (h.pings.length === sent) h.clock.advance(50);
+    return h.pings.at(-1)!;
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    nextPing().reject(new ErrorReply("BUSY Redis is busy running a script"));
+    await settle();
+  }
+  assertEquals([h.machine.state, h.restarts()], ["lost", 0]);
+  assertEquals(h.pings.length, 3, "one PING per backoff step, not a loop");
+  nextPing().resolve("PONG");
+  await settle();
+  assertEquals(h.machine.state, "ready");
+});
+
 Deno.test("redis connection: a closed machine ignores its client and leaves no timer behind", () => {
   using h = harness();
   h.machine.connected();
