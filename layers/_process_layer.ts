@@ -10,6 +10,7 @@
  *   this process's id, then delivers to local members directly; the transport's copy coming
  *   back to this process is skipped by that id. Local counts in the result are exact.
  */
+import { PublishUnconfirmedError } from "./streams/contract.ts";
 import type {
   Deliver,
   GroupLayer,
@@ -137,7 +138,15 @@ export class ProcessLayer implements GroupLayer {
     this.#checkOpen();
     // Publish first: when the transport refuses, nobody got the event and the sender can say
     // so. The origin lets this process skip its own copy when the transport echoes it back.
-    const published = await this.#transport.publishToGroup(group, event, this.processId);
+    let published;
+    try {
+      published = await this.#transport.publishToGroup(group, event, this.processId);
+    } catch (error) {
+      // Written and unanswered (a paused Redis): Redis publishes it to the others once it
+      // answers, and this process skips that echo as its own, so its members get it now.
+      if (error instanceof PublishUnconfirmedError) this.#local.deliverToGroup(group, event);
+      throw error;
+    }
     const local = this.#local.deliverToGroup(group, event);
     return { ...local, remoteProcesses: await published.remoteProcesses };
   }

@@ -22,8 +22,12 @@ import {
   onShardedChannelMoved,
   type RedisClient,
   type RedisForm,
+  reportUnanswered,
   withTimeout,
 } from "../storage/redis_connection.ts";
+import { NoAnswerInTimeError } from "../storage/with_timeout.ts";
+import { ClientOfflineError } from "redis";
+import { PublishUnconfirmedError } from "./streams/contract.ts";
 import {
   decodeChannelMessage,
   decodeGroupMessage,
@@ -173,7 +177,18 @@ export class RedisTransport implements Transport {
     // whole pause. The join goes on locally; the subscribe stays written, and Redis confirms it
     // once it answers (until then the group has no `subscriptionWitness`).
     return withTimeout(subscribing, this.#options.publishTimeoutMs, "no answer in time").catch(
-      (error) => log.warn(`Could not subscribe to ${channel}; retrying on reconnect`, error),
+      (error) => {
+        if (!(error instanceof NoAnswerInTimeError)) {
+          return log.warn(`Could not subscribe to ${channel}; retrying on reconnect`, error);
+        }
+        // The connection is lost from now on (one line of its own, the gauge at 0), so the
+        // joins after this one do not wait: they go on locally at once, as while Redis is down.
+        reportUnanswered(this.#subscriber, error);
+        log.warn(
+          `Subscribe to ${channel} got no answer in ${this.#options.publishTimeoutMs} ms; ` +
+            "the join goes on locally, and is subscribed once Redis answers",
+        );
+      },
     );
   }
 
@@ -277,6 +292,7 @@ export class RedisTransport implements Transport {
     try {
       return await withTimeout(command, this.#options.publishTimeoutMs, "no answer in time");
     } catch (error) {
+      if (error instanceof NoAnswerInTimeError) reportUnanswered(this.#commands, error);
       const shown = describeRedisForm(this.#options.target);
       // The cause kept: an unavailable backend is a 503 to a page or a handshake, not a 500.
       throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`, {
@@ -286,6 +302,7 @@ export class RedisTransport implements Transport {
   }
 
   async #publish(channel: string, payload: string): Promise<number> {
+    this.#refuseWhileLost(this.#commands);
     try {
       const publishing = this.#sharded
         ? this.#commands.sPublish(channel, payload)
@@ -298,10 +315,31 @@ export class RedisTransport implements Transport {
     } catch (error) {
       const shown = describeRedisForm(this.#options.target);
       // The cause kept: an unavailable backend is a 503 to a page or a handshake, not a 500.
-      throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`, {
-        cause: error,
-      });
+      const unreachable = new Error(
+        `Redis at ${shown} is unreachable: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+      if (!(error instanceof NoAnswerInTimeError)) throw unreachable;
+      // Written and unanswered: Redis may publish it when it answers again, so "not sent"
+      // would have its sender send it twice.
+      reportUnanswered(this.#commands, error);
+      throw new PublishUnconfirmedError(
+        `Published to ${channel}, but Redis at ${shown} gave no answer in time: it may still be delivered`,
+        { cause: unreachable },
+      );
     }
+  }
+
+  // A connection found lost (a call went unanswered: Redis paused) whose socket node-redis still
+  // thinks works: refused at once, never written, rather than written to wait out its bound.
+  #refuseWhileLost(client: RedisClient): void {
+    if (isRedisReady(client)) return;
+    const shown = describeRedisForm(this.#options.target);
+    throw new Error(`Redis at ${shown} is unreachable now; reconnecting`, {
+      cause: new ClientOfflineError(),
+    });
   }
 
   // Confirmed once Redis answers, unless another subscribe or an unsubscribe of the group
