@@ -41,9 +41,11 @@ interface NamedReply {
 /**
  * How long a sender waits for the chosen Worker to say whether its listener took the event.
  * Past it (that Worker's event loop is blocked, say by a handler that computes for seconds)
- * the send is reported as handed over, as before such answers: it may still be taken.
+ * the send is reported as handed over, as before such answers: it may still be taken. Short,
+ * because a sender's hooks wait on it (a chat socket's `/roll`): a busy Worker must not hold
+ * the sender's socket for longer than this.
  */
-export const NAMED_REPLY_MS = 1000;
+export const NAMED_REPLY_MS = 100;
 
 /** A registry reading, shared by the sends made while it is fresh. */
 interface Reading {

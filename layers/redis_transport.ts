@@ -232,7 +232,13 @@ export class RedisTransport implements Transport {
         }),
       pop: async (client) => {
         const popped = await client.blPop(key, POP_TIMEOUT_SECONDS);
-        return popped === null ? null : popped.element;
+        if (popped === null) return null;
+        // A backlog waits in Redis while its worker is busy (`ListenOptions.ready`): its expiry
+        // counts from the worker's last take as well as from the last send, so a worker working
+        // through it for longer than the expiry does not lose the rest. Not awaited: it goes out
+        // with the next pop.
+        client.expire(key, NAMED_QUEUE_EXPIRY_SECONDS).catch(() => {});
+        return popped.element;
       },
       // Back-pressure: popped only once a listener here has room (see `ListenOptions.ready`).
       ready: () => this.#inbox?.namedReady(name) ?? Promise.resolve(),

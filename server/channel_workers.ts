@@ -124,6 +124,14 @@ export interface RunChannelWorkersOptions {
  */
 export const WORKER_STOP_MS = 500;
 
+/**
+ * How many events a worker on a shared queue (Redis) takes ahead of the one it handles: one, so
+ * the next one's round trip overlaps the handler, and the backlog waits in Redis, where another
+ * worker can take it and the queue's capacity tells its senders. A stop that gives up on a hung
+ * handler gives up on that one event too (logged and counted in `abandoned`).
+ */
+export const WORKER_PREFETCH = 1;
+
 /** Counters of running workers. */
 export interface WorkerStats {
   /** Events whose handler finished. */
@@ -197,8 +205,8 @@ class WorkerRunner {
   #announce: boolean;
   #stopTimeoutMs: number;
   #queue: LayerEvent[] = [];
-  /** Waiting for the queue to be empty and no handler to run (see `#idle`). */
-  #idleWaiters: (() => void)[] = [];
+  /** Waiting for room in the queue (see `#roomForMore`). */
+  #roomWaiters: (() => void)[] = [];
   /** The event whose handler runs now, to name it when a stop gives up on it. */
   #current: LayerEvent | null = null;
   #running: Promise<void> | null = null;
@@ -232,7 +240,7 @@ class WorkerRunner {
     // idle: the events it has not started stay there for another worker, and the queue's own
     // capacity tells their senders when it is full.
     this.#unlisten = await this.#services.layer.listen(this.#name, (event) => this.#take(event), {
-      ready: () => this.#idle(),
+      ready: () => this.#roomForMore(),
     });
     if (this.#announce) log.info(`Worker listening on channel "${this.#name}"`);
   }
@@ -274,21 +282,23 @@ class WorkerRunner {
     return true;
   }
 
-  /** Resolves once no event is queued or being handled. */
-  #idle(): Promise<void> {
-    if (this.#running === null) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  /**
+   * Resolves once fewer than {@linkcode WORKER_PREFETCH} events wait here (see there).
+   */
+  #roomForMore(): Promise<void> {
+    if (this.#queue.length < Math.min(WORKER_PREFETCH, this.#capacity)) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   async #drain(): Promise<void> {
     // One at a time, in the order taken: a worker's events are a sender's sequence.
     for (let event = this.#queue.shift(); event !== undefined; event = this.#queue.shift()) {
+      for (const resolve of this.#roomWaiters.splice(0)) resolve();
       this.#current = event;
       await this.#handle(event);
       this.#current = null;
     }
     this.#running = null;
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 
   async #handle(event: LayerEvent): Promise<void> {

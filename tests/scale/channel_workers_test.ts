@@ -170,12 +170,17 @@ Deno.test({
     const { worker, client, queue } = await hungWorker();
     await using _ = worker;
     await using __ = { [Symbol.asyncDispose]: () => client.close() };
+    // A second note: the worker takes one event ahead of the hung one, and no more.
+    await client.rPush(queue, JSON.stringify({ type: "note" }));
+    while (await client.lLen(queue) > 1) await new Promise((resolve) => setTimeout(resolve, 20));
     worker.signal("SIGTERM");
     // The events under way get 3 s, closing the layer and the store 2 s more.
     assertEquals((await exitsWithin(worker, 8000)).code, 0, worker.output());
     assertMatch(worker.output(), /Worker "jobs" gave up on its "hang" event, still running/);
     assertMatch(worker.output(), /SIGTERM: stopped/);
-    // The event it had not started was never taken: it waits in Redis for another worker.
+    // The event it took ahead of the hung one is given up on with it, said and counted; what
+    // came after waits in Redis for another worker.
+    assertMatch(worker.output(), /and 1 queued event\(s\) never started/);
     assertEquals(await client.lLen(queue), 1);
   },
 });
