@@ -26,7 +26,7 @@ import {
   withTimeout,
 } from "../storage/redis_connection.ts";
 import { NoAnswerInTimeError } from "../storage/with_timeout.ts";
-import { ClientOfflineError } from "redis";
+import { DisconnectsClientError } from "redis";
 import { PublishUnconfirmedError } from "./streams/contract.ts";
 import {
   decodeChannelMessage,
@@ -76,6 +76,8 @@ const POP_TIMEOUT_SECONDS = 5;
 export class RedisTransport implements Transport {
   #commands: RedisClient;
   #subscriber: RedisClient;
+  /** A subscribe went unanswered and is still waiting: the joins after it do not wait too. */
+  #subscribesStalled = false;
   #options: RedisTransportOptions;
   #inbox: TransportInbox | null = null;
   /** Sharded pub/sub (a Cluster) or plain. */
@@ -176,17 +178,24 @@ export class RedisTransport implements Transport {
     // Bounded: a Redis that accepts TCP but answers nothing (paused) would hold the join for the
     // whole pause. The join goes on locally; the subscribe stays written, and Redis confirms it
     // once it answers (until then the group has no `subscriptionWitness`).
+    if (this.#subscribesStalled) {
+      // An earlier subscribe is still unanswered (Redis paused): this one would wait as long.
+      // It is written all the same, and Redis confirms it when it answers.
+      subscribing.catch(() => {});
+      return Promise.resolve();
+    }
     return withTimeout(subscribing, this.#options.publishTimeoutMs, "no answer in time").catch(
       (error) => {
         if (!(error instanceof NoAnswerInTimeError)) {
           return log.warn(`Could not subscribe to ${channel}; retrying on reconnect`, error);
         }
-        // The connection is lost from now on (one line of its own, the gauge at 0), so the
-        // joins after this one do not wait: they go on locally at once, as while Redis is down.
-        reportUnanswered(this.#subscriber, error);
+        // The subscriber is not reported lost: its restart would drop every subscription just
+        // as Redis, answering again, publishes what it was written meanwhile.
+        this.#subscribesStalled = true;
+        subscribing.then(() => this.#subscribesStalled = false, () => {});
         log.warn(
           `Subscribe to ${channel} got no answer in ${this.#options.publishTimeoutMs} ms; ` +
-            "the join goes on locally, and is subscribed once Redis answers",
+            "joins go on locally, and are subscribed once Redis answers",
         );
       },
     );
@@ -233,11 +242,6 @@ export class RedisTransport implements Transport {
       pop: async (client) => {
         const popped = await client.blPop(key, POP_TIMEOUT_SECONDS);
         if (popped === null) return null;
-        // A backlog waits in Redis while its worker is busy (`ListenOptions.ready`): its expiry
-        // counts from the worker's last take as well as from the last send, so a worker working
-        // through it for longer than the expiry does not lose the rest. Not awaited: it goes out
-        // with the next pop.
-        client.expire(key, NAMED_QUEUE_EXPIRY_SECONDS).catch(() => {});
         return popped.element;
       },
       // Back-pressure: popped only once a listener here has room (see `ListenOptions.ready`).
@@ -308,7 +312,6 @@ export class RedisTransport implements Transport {
   }
 
   async #publish(channel: string, payload: string): Promise<number> {
-    this.#refuseWhileLost(this.#commands);
     try {
       const publishing = this.#sharded
         ? this.#commands.sPublish(channel, payload)
@@ -327,25 +330,23 @@ export class RedisTransport implements Transport {
           cause: error,
         },
       );
+      // Written and unanswered (or dropped with its socket while it waited, when the machine
+      // restarted one that answered no PING): Redis may publish it when it answers again, so
+      // "not sent" would have its sender send it twice.
+      if (error instanceof DisconnectsClientError) {
+        throw new PublishUnconfirmedError(
+          `Published to ${channel}, but the connection to Redis at ${shown} was restarted ` +
+            "before an answer came: it may still be delivered",
+          { cause: unreachable },
+        );
+      }
       if (!(error instanceof NoAnswerInTimeError)) throw unreachable;
-      // Written and unanswered: Redis may publish it when it answers again, so "not sent"
-      // would have its sender send it twice.
       reportUnanswered(this.#commands, error);
       throw new PublishUnconfirmedError(
         `Published to ${channel}, but Redis at ${shown} gave no answer in time: it may still be delivered`,
         { cause: unreachable },
       );
     }
-  }
-
-  // A connection found lost (a call went unanswered: Redis paused) whose socket node-redis still
-  // thinks works: refused at once, never written, rather than written to wait out its bound.
-  #refuseWhileLost(client: RedisClient): void {
-    if (isRedisReady(client)) return;
-    const shown = describeRedisForm(this.#options.target);
-    throw new Error(`Redis at ${shown} is unreachable now; reconnecting`, {
-      cause: new ClientOfflineError(),
-    });
   }
 
   // Confirmed once Redis answers, unless another subscribe or an unsubscribe of the group

@@ -17,6 +17,8 @@ export type RedisConnectionState = "connecting" | "ready" | "lost" | "restoring"
 /** The longest wait between two reconnect attempts (the machine's PINGs, the client's own). */
 export const MAX_BACKOFF_MS = 5000;
 const PROBE_TIMEOUT_MS = 2000;
+/** The longest wait between two PINGs while the client believes its socket works. */
+const LIVE_SOCKET_MAX_BACKOFF_MS = 1000;
 
 /** What the machine needs from a connection: a command to try, and a way to start over. */
 export interface RedisProbe {
@@ -163,7 +165,10 @@ export class RedisConnectionMachine {
 
   #schedule(): void {
     this.#cancel();
-    const backoff = Math.min(100 * 2 ** Math.min(this.#attempt, 10), MAX_BACKOFF_MS);
+    // A socket the client believes works (a Redis paused, or busy with a script) sends no
+    // "ready" when Redis answers again: only a PING finds it, so they are not 5 s apart.
+    const cap = this.#probe.isReady ? LIVE_SOCKET_MAX_BACKOFF_MS : MAX_BACKOFF_MS;
+    const backoff = Math.min(100 * 2 ** Math.min(this.#attempt, 10), cap);
     this.#attempt++;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = null;

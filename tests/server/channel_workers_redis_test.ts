@@ -12,7 +12,6 @@ import type { GroupLayer } from "../../layers/layer.ts";
 import { createTestServices } from "../../testing.ts";
 import { WORKER_PREFETCH } from "../../server/channel_workers.ts";
 import { redisAvailability, testRedisUrl, uniquePrefix } from "../_support/redis.ts";
-import { createClient } from "redis";
 
 const { available } = await redisAvailability();
 const redis = available ? await testRedisUrl() : null;
@@ -76,57 +75,3 @@ for (const [name, capacity, open] of layers) {
     },
   });
 }
-
-Deno.test({
-  name:
-    "on redis, a backlog a busy worker works through keeps its expiry from the last take, not only from the last send",
-  ignore: !available,
-  fn: async () => {
-    const prefix = uniquePrefix("backlog");
-    const layer = await RedisLayer.open({ url: redis!.url, prefix });
-    await using services = await createTestServices({}, { layer });
-    const admin = createClient({ url: redis!.url });
-    await admin.connect();
-    // Each job waits for its own release: the worker holds one job and one ahead, no more.
-    const releases: (() => void)[] = [];
-    const started: string[] = [];
-    let onStart = () => {};
-    const worker: ChannelWorker = () => ({
-      events: {
-        job: (event) =>
-          new Promise<void>((resolve) => {
-            started.push(String(event.n));
-            releases.push(resolve);
-            onStart();
-          }),
-      },
-    });
-    const workers = await runChannelWorkers(channelNameRouter({ jobs: worker }), services, {
-      announce: false,
-    });
-    const nextStart = () => new Promise<void>((resolve) => onStart = resolve);
-    try {
-      const first = nextStart();
-      for (const n of [1, 2, 3, 4]) await layer.send("jobs", { type: "job", n });
-      await first;
-      const key = `${prefix}:channel:{jobs}`;
-      // As if the last send were long ago: the list is about to expire.
-      await admin.expire(key, 5);
-      const second = nextStart();
-      releases[0](); // job 1 done: job 2 starts, and job 3 is taken ahead
-      await second;
-      const deadline = performance.now() + 2000;
-      while (await admin.lLen(key) > 1 && performance.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      assertEquals(await admin.lLen(key), 1, "job 4 still waits in Redis");
-      const ttl = await admin.ttl(key);
-      assert(ttl > 30, `the backlog expires in ${ttl} s: taking from it did not renew it`);
-    } finally {
-      onStart = () => releases.at(-1)?.(); // the rest run through
-      for (const release of releases) release();
-      await workers.close();
-      await admin.close();
-    }
-  },
-});
