@@ -26,7 +26,6 @@ import {
   withTimeout,
 } from "../storage/redis_connection.ts";
 import { NoAnswerInTimeError } from "../storage/with_timeout.ts";
-import { DisconnectsClientError } from "redis";
 import { PublishUnconfirmedError } from "./streams/contract.ts";
 import {
   decodeChannelMessage,
@@ -192,7 +191,9 @@ export class RedisTransport implements Transport {
         // The subscriber is not reported lost: its restart would drop every subscription just
         // as Redis, answering again, publishes what it was written meanwhile.
         this.#subscribesStalled = true;
-        subscribing.then(() => this.#subscribesStalled = false, () => {});
+        // Answered or failed (its socket dropped): either way no longer stalled.
+        const settled = () => this.#subscribesStalled = false;
+        subscribing.then(settled, settled);
         log.warn(
           `Subscribe to ${channel} got no answer in ${this.#options.publishTimeoutMs} ms; ` +
             "joins go on locally, and are subscribed once Redis answers",
@@ -330,16 +331,9 @@ export class RedisTransport implements Transport {
           cause: error,
         },
       );
-      // Written and unanswered (or dropped with its socket while it waited, when the machine
-      // restarted one that answered no PING): Redis may publish it when it answers again, so
-      // "not sent" would have its sender send it twice.
-      if (error instanceof DisconnectsClientError) {
-        throw new PublishUnconfirmedError(
-          `Published to ${channel}, but the connection to Redis at ${shown} was restarted ` +
-            "before an answer came: it may still be delivered",
-          { cause: unreachable },
-        );
-      }
+      // Written and unanswered: Redis may publish it when it answers again, so "not sent"
+      // would have its sender send it twice. (One dropped with its socket, when the machine
+      // restarted one that answered no PING, is "not sent": most such were never written.)
       if (!(error instanceof NoAnswerInTimeError)) throw unreachable;
       reportUnanswered(this.#commands, error);
       throw new PublishUnconfirmedError(

@@ -10,6 +10,7 @@ import { PublishUnconfirmedError } from "../../layers/streams/contract.ts";
 import { redisAvailability, startRedisServer, uniquePrefix } from "../_support/redis.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { Inbox } from "./_inbox.ts";
+import { startTcpProxy } from "../_support/tcp_proxy.ts";
 
 const { available } = await redisAvailability({ privateServer: true });
 
@@ -76,6 +77,38 @@ Deno.test({
       assertEquals(there.count("m1"), 1);
     } finally {
       redis.resume();
+      await sender.close();
+      await other.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "after a stalled subscribe was dropped with its connection, a join waits for Redis again: a send right after it reaches the new member",
+  ignore: !available,
+  fn: async () => {
+    using captured = new CapturedLog();
+    await using redis = await startRedisServer();
+    await using proxy = startTcpProxy(redis.port);
+    const prefix = uniquePrefix("stall-dropped");
+    const sender = await RedisLayer.open({ url: redis.url, prefix });
+    const other = await RedisLayer.open({ url: `redis://127.0.0.1:${proxy.port}`, prefix });
+    try {
+      const there = new Inbox(other, 10_000);
+      proxy.hold(); // the network stalls: the SUBSCRIBE is written, never answered
+      await other.groupAdd("stalled", there.channel);
+      await captured.waitFor(/Subscribe to \S+ got no answer/);
+      proxy.cut(); // then the connection drops: the pending SUBSCRIBE fails, unanswered
+      proxy.restore();
+      await captured.waitFor(/Redis connection \(layer subscriber\) to \S+ restored/, 20_000);
+      for (let i = 0; i < 5; i++) {
+        await other.groupAdd(`g${i}`, there.channel);
+        // Redis counts the subscribers a publish reached: the join's is among them.
+        const sent = await sender.groupSend(`g${i}`, { type: "hello", n: i });
+        assertEquals(sent.remoteProcesses, 1, `join g${i} resolved before Redis had it`);
+      }
+    } finally {
       await sender.close();
       await other.close();
     }
