@@ -174,15 +174,15 @@ export class RedisTransport implements Transport {
       subscribing.catch(() => {}); // #resubscribe repairs it on reconnect
       return Promise.resolve();
     }
-    // Bounded: a Redis that accepts TCP but answers nothing (paused) would hold the join for the
-    // whole pause. The join goes on locally; the subscribe stays written, and Redis confirms it
-    // once it answers (until then the group has no `subscriptionWitness`).
     if (this.#subscribesStalled) {
       // An earlier subscribe is still unanswered (Redis paused): this one would wait as long.
       // It is written all the same, and Redis confirms it when it answers.
       subscribing.catch(() => {});
       return Promise.resolve();
     }
+    // Bounded: a Redis that accepts TCP but answers nothing (paused) would hold the join for the
+    // whole pause. The join goes on locally; the subscribe stays written, and Redis confirms it
+    // once it answers (until then the group has no `subscriptionWitness`).
     return withTimeout(subscribing, this.#options.publishTimeoutMs, "no answer in time").catch(
       (error) => {
         if (!(error instanceof NoAnswerInTimeError)) {
@@ -242,8 +242,7 @@ export class RedisTransport implements Transport {
         }),
       pop: async (client) => {
         const popped = await client.blPop(key, POP_TIMEOUT_SECONDS);
-        if (popped === null) return null;
-        return popped.element;
+        return popped === null ? null : popped.element;
       },
       // Back-pressure: popped only once a listener here has room (see `ListenOptions.ready`).
       ready: () => this.#inbox?.namedReady(name) ?? Promise.resolve(),
@@ -325,12 +324,8 @@ export class RedisTransport implements Transport {
     } catch (error) {
       const shown = describeRedisForm(this.#options.target);
       // The cause kept: an unavailable backend is a 503 to a page or a handshake, not a 500.
-      const unreachable = new Error(
-        `Redis at ${shown} is unreachable: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
+      const message = `Redis at ${shown} is unreachable: ${(error as Error).message}`;
+      const unreachable = new Error(message, { cause: error });
       // Written and unanswered: Redis may publish it when it answers again, so "not sent"
       // would have its sender send it twice. (One dropped with its socket, when the machine
       // restarted one that answered no PING, is "not sent": most such were never written.)
