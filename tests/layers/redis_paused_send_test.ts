@@ -14,6 +14,21 @@ import { startTcpProxy } from "../_support/tcp_proxy.ts";
 
 const { available } = await redisAvailability({ privateServer: true });
 
+/** Two processes' layers on one prefix, `other` through `otherUrl`; closed at the scope's end. */
+async function twoProcesses(url: string, name: string, otherUrl = url) {
+  const prefix = uniquePrefix(name);
+  const sender = await RedisLayer.open({ url, prefix });
+  const other = await RedisLayer.open({ url: otherUrl, prefix });
+  return {
+    sender,
+    other,
+    async [Symbol.asyncDispose]() {
+      await sender.close();
+      await other.close();
+    },
+  };
+}
+
 Deno.test({
   name:
     "a group send to a paused Redis is not confirmed, and reaches every member once when Redis answers",
@@ -21,9 +36,8 @@ Deno.test({
   fn: async () => {
     using captured = new CapturedLog();
     await using redis = await startRedisServer();
-    const prefix = uniquePrefix("paused-send");
-    const sender = await RedisLayer.open({ url: redis.url, prefix });
-    const other = await RedisLayer.open({ url: redis.url, prefix });
+    await using layers = await twoProcesses(redis.url, "paused-send");
+    const { sender, other } = layers;
     try {
       const here = new Inbox(sender, 10_000);
       const there = new Inbox(other, 10_000);
@@ -45,9 +59,7 @@ Deno.test({
       await here.receives("back");
       assertEquals(here.count("maybe") + there.count("maybe"), 2, "delivered once to each");
     } finally {
-      redis.resume();
-      await sender.close();
-      await other.close();
+      redis.resume(); // before the layers close: a paused Redis would hold their goodbyes
     }
   },
 });
@@ -59,9 +71,8 @@ Deno.test({
   fn: async () => {
     using captured = new CapturedLog();
     await using redis = await startRedisServer();
-    const prefix = uniquePrefix("paused-join-publish");
-    const sender = await RedisLayer.open({ url: redis.url, prefix });
-    const other = await RedisLayer.open({ url: redis.url, prefix });
+    await using layers = await twoProcesses(redis.url, "paused-join-publish");
+    const { sender, other } = layers;
     try {
       const there = new Inbox(other, 20_000);
       await other.groupAdd("room", there.channel);
@@ -76,9 +87,7 @@ Deno.test({
       await there.receives("m1");
       assertEquals(there.count("m1"), 1);
     } finally {
-      redis.resume();
-      await sender.close();
-      await other.close();
+      redis.resume(); // before the layers close: a paused Redis would hold their goodbyes
     }
   },
 });
@@ -91,26 +100,21 @@ Deno.test({
     using captured = new CapturedLog();
     await using redis = await startRedisServer();
     await using proxy = startTcpProxy(redis.port);
-    const prefix = uniquePrefix("stall-dropped");
-    const sender = await RedisLayer.open({ url: redis.url, prefix });
-    const other = await RedisLayer.open({ url: `redis://127.0.0.1:${proxy.port}`, prefix });
-    try {
-      const there = new Inbox(other, 10_000);
-      proxy.hold(); // the network stalls: the SUBSCRIBE is written, never answered
-      await other.groupAdd("stalled", there.channel);
-      await captured.waitFor(/Subscribe to \S+ got no answer/);
-      proxy.cut(); // then the connection drops: the pending SUBSCRIBE fails, unanswered
-      proxy.restore();
-      await captured.waitFor(/Redis connection \(layer subscriber\) to \S+ restored/, 20_000);
-      for (let i = 0; i < 5; i++) {
-        await other.groupAdd(`g${i}`, there.channel);
-        // Redis counts the subscribers a publish reached: the join's is among them.
-        const sent = await sender.groupSend(`g${i}`, { type: "hello", n: i });
-        assertEquals(sent.remoteProcesses, 1, `join g${i} resolved before Redis had it`);
-      }
-    } finally {
-      await sender.close();
-      await other.close();
+    const proxied = `redis://127.0.0.1:${proxy.port}`;
+    await using layers = await twoProcesses(redis.url, "stall-dropped", proxied);
+    const { sender, other } = layers;
+    const there = new Inbox(other, 10_000);
+    proxy.hold(); // the network stalls: the SUBSCRIBE is written, never answered
+    await other.groupAdd("stalled", there.channel);
+    await captured.waitFor(/Subscribe to \S+ got no answer/);
+    proxy.cut(); // then the connection drops: the pending SUBSCRIBE fails, unanswered
+    proxy.restore();
+    await captured.waitFor(/Redis connection \(layer subscriber\) to \S+ restored/, 20_000);
+    for (let i = 0; i < 5; i++) {
+      await other.groupAdd(`g${i}`, there.channel);
+      // Redis counts the subscribers a publish reached: the join's is among them.
+      const sent = await sender.groupSend(`g${i}`, { type: "hello", n: i });
+      assertEquals(sent.remoteProcesses, 1, `join g${i} resolved before Redis had it`);
     }
   },
 });
