@@ -50,9 +50,9 @@ import {
 } from "./_hook_calls.ts";
 import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
 import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before_open.ts";
-import { closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
+import { cancelPendingClose, closeOnNextTurn, detachHandlers } from "./_socket_close.ts";
 import { consumerFailures, lateFailures, unhandledEvents } from "./_consumer_failures.ts";
-import { watchDrain } from "./_drain_watch.ts";
+import { stopDrainWatch, watchDrain } from "./_drain_watch.ts";
 import { failingItsConnection } from "./_unawaited.ts";
 import {
   logConsumerFailure,
@@ -546,7 +546,7 @@ export class WebSocketConnection implements Connection {
   #watchDrain(): void {
     if ((this.#state & DRAIN_WATCHED) !== 0) return;
     this.#state |= DRAIN_WATCHED;
-    watchDrain({
+    watchDrain(this, {
       live: () => (this.#state & (FINISHED | CLOSING | FAILED)) === 0,
       unsentBytes: () => this.#unsentBytes(),
       hadRoom: () => {
@@ -773,7 +773,11 @@ export class WebSocketConnection implements Connection {
     // It was counted open once attached.
     if (this.#socket !== null) this.#meter.closed(byServer ? this.#closeCode : code);
     this.#batch?.discard();
-    if (this.#socket !== null) detachHandlers(this.#socket);
+    if (this.#socket !== null) {
+      detachHandlers(this.#socket);
+      cancelPendingClose(this.#socket); // the client's close came first
+    }
+    if ((this.#state & DRAIN_WATCHED) !== 0) stopDrainWatch(this);
     this.#reportDroppedBeforeOpen(this.#beforeOpen);
     this.#beforeOpen = null;
     logDisconnect(

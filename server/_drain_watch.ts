@@ -36,13 +36,25 @@ export interface DrainWatched {
   done(): void;
 }
 
-/** Watches `socket` until it catches up, stalls for `stalledSeconds`, or ends. */
-export function watchDrain(socket: DrainWatched, stalledSeconds = STALLED_READER_SECONDS): void {
+// The pending check of each watch, by its key, so that a socket that ends stops its watch at
+// once rather than at the next check (a test's sanitizer counts a timer left behind as a leak).
+const pendingChecks = new WeakMap<object, ReturnType<typeof setTimeout>>();
+
+/**
+ * Watches `socket` until it catches up, stalls for `stalledSeconds`, or ends; `key` (its
+ * connection) is what {@linkcode stopDrainWatch} stops it by.
+ */
+export function watchDrain(
+  key: object,
+  socket: DrainWatched,
+  stalledSeconds = STALLED_READER_SECONDS,
+): void {
   let unsent = socket.unsentBytes();
   // The monotonic clock: a wall clock stepped forward would close a socket that reads.
   let progressAt = performance.now();
   socket.hadRoom(); // from now on
   const check = () => {
+    pendingChecks.delete(key);
     if (!socket.live()) return socket.done();
     // Any byte taken in is progress, however far above the bound the socket still is; and
     // nothing unsent is no stall (the drops were the consumer's own queue being full).
@@ -54,7 +66,13 @@ export function watchDrain(socket: DrainWatched, stalledSeconds = STALLED_READER
       return socket.stalled(stalledSeconds);
     }
     if (socket.caughtUp() && socket.resume()) return socket.done();
-    setTimeout(check, DRAIN_CHECK_MS);
+    pendingChecks.set(key, setTimeout(check, DRAIN_CHECK_MS));
   };
-  setTimeout(check, DRAIN_CHECK_MS);
+  pendingChecks.set(key, setTimeout(check, DRAIN_CHECK_MS));
+}
+
+/** Ends the watch `key` started, if one runs: its socket ended. */
+export function stopDrainWatch(key: object): void {
+  clearTimeout(pendingChecks.get(key));
+  pendingChecks.delete(key);
 }

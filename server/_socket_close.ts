@@ -21,6 +21,9 @@ export interface PendingClose {
   sent: () => void;
 }
 
+// The timer of each close that waits, by socket: no field on every idle socket for it.
+const pendingCloses = new WeakMap<SocketLike, ReturnType<typeof setTimeout>>();
+
 /**
  * Closes `socket` one macrotask from now, unless it is closing or closed by then; with
  * `whenQuiet`, once the client has sent nothing for {@linkcode QUIET_BEFORE_CLOSE_MS}.
@@ -29,7 +32,10 @@ export function closeOnNextTurn(socket: SocketLike, close: PendingClose, whenQui
   // Deno loses the close frame (the client sees 1006) when a socket is closed while frames
   // it has already read still wait to be dispatched, e.g. from inside a flood's `message`
   // event; one macrotask later they have been dispatched.
-  if (!whenQuiet) return void setTimeout(() => closeNow(socket, close), 0);
+  if (!whenQuiet) {
+    pendingCloses.set(socket, setTimeout(() => closeNow(socket, close), 0));
+    return;
+  }
   // And a client that still sends after the close frame went (a page's burst of queued
   // sends) makes Deno drop the connection with those frames unread: the kernel then resets
   // it, and the close frame and the refusals before it are lost. So the close waits until the
@@ -44,14 +50,24 @@ export function closeOnNextTurn(socket: SocketLike, close: PendingClose, whenQui
     const now = performance.now();
     if (now - heard >= QUIET_BEFORE_CLOSE_MS || now - since >= QUIET_WAIT_AT_MOST_MS) {
       closeNow(socket, close);
-    } else setTimeout(check, QUIET_BEFORE_CLOSE_MS - (now - heard));
+    } else pendingCloses.set(socket, setTimeout(check, QUIET_BEFORE_CLOSE_MS - (now - heard)));
   };
-  setTimeout(check, 0);
+  pendingCloses.set(socket, setTimeout(check, 0));
+}
+
+/**
+ * Forgets the close `closeOnNextTurn` still holds for `socket`, which ended meanwhile (its
+ * client closed first): no timer outlives the socket (a test's sanitizer counts it as a leak).
+ */
+export function cancelPendingClose(socket: SocketLike): void {
+  clearTimeout(pendingCloses.get(socket));
+  pendingCloses.delete(socket);
 }
 
 // A socket the client closed meanwhile is not closed again: its close frame went first, and
 // Deno answered it with the client's own code.
 function closeNow(socket: SocketLike, close: PendingClose): void {
+  pendingCloses.delete(socket);
   if (socket.readyState !== OPEN && socket.readyState !== CONNECTING) return;
   try {
     socket.close(close.code, close.reason);

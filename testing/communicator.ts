@@ -323,9 +323,10 @@ export class Communicator {
   }
 
   /**
-   * Waits for the server to close the socket; returns the code. Rejects with what the consumer
-   * raised, as `disconnect` does: a test that expects a failure asserts the rejection ("closed
-   * with 1011").
+   * Waits for the server to close the socket and for the consumer's `disconnect` to finish;
+   * returns the code. Rejects when the two take longer than `timeoutMs` in all, or with what the
+   * consumer raised, as `disconnect` does: a test that expects a failure asserts the rejection
+   * ("closed with 1011").
    */
   async waitForClose(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<number> {
     if (this.#refused !== null) throw new Error(`No socket to close: ${this.#refused}`);
@@ -335,7 +336,12 @@ export class Communicator {
         throw new Error(`Socket still open after ${timeoutMs} ms`);
       }
     }
-    await this.#live.finished(this.socket);
+    await withTimeout(
+      this.#live.finished(this.socket),
+      Math.max(1, deadline - Date.now()),
+      `The socket closed with ${this.#closeCode}, but the consumer did not finish within ` +
+        `${timeoutMs} ms: does its disconnect hook (or a hook still running) ever resolve?`,
+    );
     this.#closeSeen = true;
     this.#reports.raiseUntold(this.#closeCode);
     return this.#closeCode;

@@ -78,7 +78,7 @@ Deno.test("a client that reads, however slowly, is not closed as stalled when th
     let closedAsStalled!: () => void;
     const whenStalled = new Promise<void>((resolve) => closedAsStalled = resolve);
     const reading = setInterval(() => unsent -= 10_000, 50); // 10 kB every 50 ms
-    watchDrain({
+    watchDrain({}, {
       live: () => !done,
       unsentBytes: () => unsent,
       hadRoom: () => false,
