@@ -15,7 +15,7 @@ import {
   isSendableCloseCode,
   ProtocolError,
 } from "./close_codes.ts";
-import { FrameBatch } from "./_frame_batch.ts";
+import { asOneLine, FrameBatch } from "./_frame_batch.ts";
 import { FrameGate, type IncomingFrame } from "./_frame_gate.ts";
 import type { ConnectionLimits, SocketLike } from "./_socket.ts";
 import { log } from "../telemetry/log.ts";
@@ -264,9 +264,11 @@ export class WebSocketConnection implements Connection {
   send(data: string | Uint8Array): void {
     checkFrame(data);
     if ((this.#state & (FINISHED | CLOSING)) !== 0 || this.#overBudget()) return;
+    const batch = this.#batch;
+    if (batch === null) return this.#write(data);
     // A frame that is not one JSON value goes on its own, after what the batch holds.
-    this.#batch?.flush();
-    this.#write(data);
+    batch.flush();
+    this.#write(typeof data === "string" ? asOneLine(data) : data);
   }
 
   #write(data: string | Uint8Array | WaitingJson): void {

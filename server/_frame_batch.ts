@@ -6,19 +6,20 @@
  * load, when a turn delivers many messages to each socket, that is most of a delivery's cost.
  *
  * Only `sendJson` frames are batched: `JSON.stringify` never writes a raw newline, so a line is
- * always one value. A text frame sent with `send` (it may hold newlines) or a binary frame sends
- * the batch first, then goes as its own frame, so the socket's order is kept.
+ * always one value. A text frame sent with `send` or a binary frame sends the batch first, then
+ * goes as its own frame, so the socket's order is kept; a JSON text laid out over lines goes as
+ * one line (`asOneLine`), or the client would read its lines as values.
  */
 import type { SocketLike } from "./_socket.ts";
-import type { RouteMeter } from "./server_metrics.ts";
+import { RouteMeter } from "./_route_meter.ts";
 import { offeredSubprotocols } from "./handshake.ts";
 
 /** The subprotocol a client offers (`Sec-WebSocket-Protocol`) to receive batched frames. */
 export const BATCH_PROTOCOL = "channels.batch";
 /** The query parameter (`?batch=1`) by which a client asks for batched frames. */
 export const BATCH_PARAMETER = "batch";
-/** A batch this long (UTF-16 code units, bytes for ASCII) is sent at once: bounded memory. */
-export const MAX_BATCH_CHARS = 64 * 1024;
+/** A batch of this many UTF-8 bytes is sent at once: bounded memory, and bounded frames. */
+export const MAX_BATCH_BYTES = 64 * 1024;
 const OPEN = 1;
 
 /** How a handshake asked for batching: not at all, by the query, or by the subprotocol. */
@@ -31,26 +32,42 @@ export function batchRequested(request: Request, url: URL): BatchRequest {
 }
 
 /**
+ * `text` as one line for a batching client, which reads each line of a frame as one JSON
+ * value: a JSON text laid out over lines (`JSON.stringify(value, null, 2)`) has its newlines
+ * made spaces, which keeps its value (a raw newline in JSON is only ever whitespace). Any other
+ * text is sent as it is: such a client cannot read it whole anyway.
+ */
+export function asOneLine(text: string): string {
+  if (!text.includes("\n")) return text;
+  try {
+    JSON.parse(text);
+  } catch {
+    return text;
+  }
+  return text.replaceAll("\n", " ");
+}
+
+/**
  * The JSON frames one socket has queued in this turn. Made only for a socket that opted in;
- * sent at the end of the turn, or at once when it reaches {@linkcode MAX_BATCH_CHARS}.
+ * sent at the end of the turn, or at once when it reaches {@linkcode MAX_BATCH_BYTES}.
  */
 export class FrameBatch {
   /** Set once the socket is upgraded; nothing is batched before (frames wait in order). */
   socket: SocketLike | null = null;
   #text = "";
   #due = false;
-  #meter: RouteMeter | null;
+  #meter: RouteMeter;
   /** UTF-8 bytes of what waits, newlines included (counted as each line is added). */
   #bytes = 0;
 
-  /** A batch whose frames are counted on `meter`, when given. */
-  constructor(meter: RouteMeter | null = null) {
+  /** A batch whose frames are counted on `meter` (default: counted nowhere). */
+  constructor(meter: RouteMeter = new RouteMeter("")) {
     this.#meter = meter;
   }
 
-  /** What waits to be sent, in UTF-16 code units: counted with the socket's unsent bytes. */
+  /** What waits to be sent, in UTF-8 bytes: counted with the socket's unsent bytes. */
   get pending(): number {
-    return this.#text.length;
+    return this.#bytes;
   }
 
   /** Queues one JSON text (no raw newline) for the end of the turn. */
@@ -58,8 +75,8 @@ export class FrameBatch {
     // A string concatenation is a rope in V8: flattened once, when the batch is sent.
     this.#text = this.#text === "" ? json : this.#text + "\n" + json;
     // A group's event is one string for every member: its length is measured once.
-    if (this.#meter !== null) this.#bytes += this.#meter.textBytes(json) + 1;
-    if (this.#text.length >= MAX_BATCH_CHARS) this.flush();
+    this.#bytes += this.#meter.textBytes(json) + 1;
+    if (this.#bytes >= MAX_BATCH_BYTES) this.flush();
     else if (!this.#due) {
       this.#due = true;
       flushAtEndOfTurn(this);
@@ -76,7 +93,7 @@ export class FrameBatch {
     this.#bytes = 0;
     if (socket !== null && socket.readyState === OPEN) {
       socket.send(text);
-      this.#meter?.sentBatch(bytes);
+      this.#meter.sentBatch(bytes);
     }
   }
 

@@ -7,7 +7,7 @@ import { assert, assertEquals } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import type { Consumer } from "../../server/consumer.ts";
 import { CloseCode } from "../../server/close_codes.ts";
-import { MAX_BATCH_CHARS } from "../../server/_frame_batch.ts";
+import { MAX_BATCH_BYTES } from "../../server/_frame_batch.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { TestSocket, WAIT_MS } from "../_support/socket.ts";
@@ -27,6 +27,7 @@ const notes: Consumer = (conn) => ({
     conn.sendJson({ n: 1 });
     conn.sendJson({ n: 2 });
     conn.send("plain text\nwith a newline");
+    conn.send(JSON.stringify({ n: "laid out" }, null, 2));
     conn.sendJson({ n: 3 });
     conn.send(new Uint8Array([4]));
     conn.sendJson({ n: 5 });
@@ -106,13 +107,14 @@ function noteJson(n: number): string {
   return JSON.stringify({ type: "note", n, text: "" });
 }
 
-Deno.test("a text frame sent with send, or a binary one, goes on its own and keeps its place", async () => {
+Deno.test("a text frame sent with send, or a binary one, goes on its own and keeps its place; JSON laid out over lines goes as one line", async () => {
   await using app = await createTestApp();
   const batched = await open(app, "/ws/notes/?batch=1");
   batched.send("burst");
   assertEquals(await framesUntilQuiet(batched), [
     '{"n":1}\n{"n":2}',
     "plain text\nwith a newline",
+    '{   "n": "laid out" }', // one line: a batching client reads each line as one value
     '{"n":3}',
     "binary:4",
     '{"n":5}',
@@ -129,17 +131,21 @@ Deno.test("frames sent by connect, before the socket opened, arrive batched afte
   await batched.disconnect();
 });
 
-Deno.test("a batch that reaches the size cap is sent at once: no frame grows without bound", async () => {
-  await using app = await createTestApp();
-  const batched = await open(app, "/ws/notes/?batch=1");
-  const text = "x".repeat(1000);
-  await noteBurst(app, 200, text);
-  const frames = await framesUntilQuiet(batched);
-  assert(frames.length >= 3, `200 kB of frames came in ${frames.length} frame(s)`);
-  for (const frame of frames) assert(frame.length < MAX_BATCH_CHARS + 2000, "a frame over the cap");
-  assertEquals(lines(frames).map((note) => note.n), Array.from({ length: 200 }, (_, n) => n));
-  await batched.disconnect();
-});
+// Bytes as the wire counts them: "中" is one UTF-16 unit and three UTF-8 bytes.
+for (const [script, letter] of [["ASCII", "x"], ["CJK", "中"]]) {
+  Deno.test(`a batch that reaches the size cap in bytes is sent at once, in ${script}: no frame grows without bound`, async () => {
+    await using app = await createTestApp();
+    const batched = await open(app, "/ws/notes/?batch=1");
+    await noteBurst(app, 200, letter.repeat(1000));
+    const frames = await framesUntilQuiet(batched);
+    const utf8 = new TextEncoder();
+    const bytes = frames.map((frame) => utf8.encode(frame).length);
+    assert(frames.length >= 3, `${Math.max(...bytes)} bytes in ${frames.length} frame(s)`);
+    for (const size of bytes) assert(size < MAX_BATCH_BYTES + 4000, `a frame of ${size} bytes`);
+    assertEquals(lines(frames).map((note) => note.n), Array.from({ length: 200 }, (_, n) => n));
+    await batched.disconnect();
+  });
+}
 
 Deno.test("a slow batching client is dropped and closed exactly like a slow plain one", async () => {
   const outcome = async (path: string) => {
@@ -170,6 +176,20 @@ Deno.test("what waits in a batch counts toward the socket's bound: beyond it, ev
   await noteBurst(app, 1);
   assertEquals(lines(await framesUntilQuiet(batched)).map((note) => note.n), [0]);
   assertEquals(batched.closeCode, null);
+  await batched.disconnect();
+});
+
+Deno.test("a batch counts toward the bound in UTF-8 bytes, as the socket's own queue does", async () => {
+  await using app = await createTestApp({ channelCapacity: 1000, maxBufferedBytes: 3000 });
+  const batched = await open(app, "/ws/notes/?batch=1");
+  // 20 lines of about 90 characters but 210 bytes: 1,800 characters, 4,200 bytes.
+  const dropped = await noteBurst(app, 20, "中".repeat(60));
+  assert(dropped > 0, "4 kB of UTF-8 were held for a socket bounded at 3 kB");
+  const frames = await framesUntilQuiet(batched);
+  assertEquals(
+    lines(frames).map((note) => note.n),
+    Array.from({ length: 20 - dropped }, (_, n) => n),
+  );
   await batched.disconnect();
 });
 
