@@ -35,7 +35,9 @@ def main(base_url, room, message, until, token=None):
     except WebSocketBadStatusException as error:
         # A refused token is a 403; the server's log line says why (expired, revoked...).
         hint = " (the token may be expired or revoked)" if token and error.status_code == 403 else ""
-        print(f"! Connection refused: {error}{hint}", file=sys.stderr)
+        # websocket-client 1.8 and later add the headers and body after " -+-+- ": one line.
+        status = str(error).split(" -+-+- ")[0].strip()
+        print(f"! Connection refused: {status}{hint}", file=sys.stderr)
         return 1
     except (OSError, WebSocketException, ValueError) as error:
         # The server is down, the URL is not ws:// or wss://, no answer in time: one line.

@@ -18,6 +18,12 @@ import { listen, type Listener } from "./_listener.ts";
  */
 export const LISTENER_STOP_MS = 2000;
 
+/**
+ * How long a stop at once (SIGINT) waits for its clients to answer the app's close frames
+ * before Deno's shutdown ends the rest.
+ */
+export const CLOSE_ANSWER_MS = 1000;
+
 /** A running server. */
 export interface RunningServer {
   /** The app being served. */
@@ -77,8 +83,14 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
     metricsUrl: metrics === null ? null : `${urlOf(metrics.addr)}/metrics`,
     shutdown: () =>
       stopping ??= (async () => {
+        // The app closes its sockets first (1001), so each one's log line, close count and
+        // `disconnect` code say the server closed it: Deno's own shutdown closes them all too,
+        // with the same code, but then each reads as closed by its client (1005). What did not
+        // answer by `CLOSE_ANSWER_MS` is Deno's to end.
+        const closing = app.close();
+        await settlesWithin(closing, CLOSE_ANSWER_MS);
         const stopped = server.shutdown();
-        await app.close();
+        await closing;
         await stopListening(stopped, cut, listenerStopMs(app));
         await metrics?.shutdown();
         await options.onClosed?.();

@@ -2,7 +2,7 @@
  * A graceful stop writes what the app still holds: chat history accepted a moment before
  * SIGTERM is in the room after a restart (default configuration, Deno KV under DATA_DIR).
  */
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertMatch } from "@std/assert";
 import { TestSocket } from "../_support/socket.ts";
 import { WAIT } from "./_clients.ts";
 import { startServerProcess } from "./_process.ts";
@@ -29,3 +29,19 @@ Deno.test("a message sent just before SIGTERM is in the room's history after a r
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
 });
+
+// Deno's own shutdown closes every socket with 1001 too, but then each one read as closed by
+// its client (1005): the log, the close count and the consumer's `disconnect` said so.
+for (const [signal, code] of [["SIGINT", 1001], ["SIGTERM", 1012]] as const) {
+  Deno.test(`a stop on ${signal} logs each socket as closed by the server with ${code}`, async () => {
+    await using server = await startServerProcess();
+    const chat = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+    server.signal(signal);
+    assertEquals((await chat.closed).code, code);
+    assertEquals((await server.status).code, 0);
+    assertMatch(
+      server.output(),
+      new RegExp(`DISCONNECT /ws/chat/lobby/ \\S+ \\(closed by the server: ${code}\\b`),
+    );
+  });
+}
