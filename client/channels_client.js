@@ -49,6 +49,8 @@ const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
 const POSITION_WAIT_MS = 5000;
 // How long a send with `ack` waits for its answer unless told otherwise (as phoenix.js's push).
 const ACK_WAIT_MS = 10_000;
+// After the heartbeat's verdict on a probe is due: its own timer, set first, runs first.
+const VERDICT_SLACK_MS = 50;
 
 export { SendError, STATE_TEXT };
 
@@ -69,8 +71,10 @@ export const HISTORY_SIZE = 50;
  * @property {number} offset The stream's latest offset when the client connected.
  * @property {string} [reason] Why recovery was not complete, for logs.
  * @typedef {{ resolve: (result: SendResult) => void, reject: (e: SendError) => void,
- *   timer: ReturnType<typeof setTimeout> | undefined, length: number }} PendingSend
- *   A send with `ack` not answered yet, with the length of its frame's text.
+ *   timer: ReturnType<typeof setTimeout> | undefined, length: number, sentAt: number,
+ *   probed: boolean }} PendingSend
+ *   A send with `ack` not answered yet, with the length of its frame's text, when it went
+ *   (`performance.now()`), and whether its time-out asked the heartbeat already.
  * @typedef {object} SendResult What a sent frame got.
  * @property {string} ref The `ref` the client put on the frame.
  * @property {number} [offset] With `ack`: the stored message's offset.
@@ -92,7 +96,10 @@ export const HISTORY_SIZE = 50;
  * @property {number} [historySize] How many messages the server sends as history (50).
  * @property {number} [ackTimeoutMs] How long a send with `ack` waits for the server's answer
  *   before it rejects with kind "no-answer" (default 10 000 ms; `Infinity`: for as long as the
- *   connection lasts; anything else not above 0 or over 2^31 - 1 throws a `TypeError`).
+ *   connection lasts; anything else not above 0 or over 2^31 - 1 throws a `TypeError`). When
+ *   nothing at all came from the server since the send, the heartbeat asks it first (a ping,
+ *   up to its `timeoutMs` more): a connection that answers nothing is lost, and the send
+ *   rejects with "disconnected", as the others unanswered on it.
  * @property {Partial<Record<StreamState, string>>} [texts] Overrides of `STATE_TEXT`.
  * @property {import("./backoff.js").ReconnectDelays} [backoff] Delays between attempts (default 0.5 s
  *   doubling to 10 s, with jitter).
@@ -235,7 +242,15 @@ export class ChannelStream {
       const timer = waitMs === Infinity
         ? undefined
         : setTimeout(() => this.#noAnswer(ref, waitMs), waitMs);
-      this.#pending.set(ref, { resolve, reject, timer, length: text.length });
+      const sentAt = performance.now();
+      this.#pending.set(ref, {
+        resolve,
+        reject,
+        timer,
+        length: text.length,
+        sentAt,
+        probed: false,
+      });
     });
   }
 
@@ -244,8 +259,22 @@ export class ChannelStream {
   #noAnswer(ref, waitMs) {
     const pending = this.#pending.get(ref);
     if (pending === undefined) return;
+    const heard = this.#live.heardSince(pending.sentAt);
+    if (!heard && !pending.probed) {
+      // Nothing came since the send: the connection may be dead (a Wi-Fi gone sends no close,
+      // and the heartbeat alone would find out 25 s later), not the server slow to answer. The
+      // heartbeat asks now: a connection that answers nothing is lost, and the send fails with
+      // the others on it as "disconnected"; one that answers leaves this a "no-answer".
+      const verdictMs = this.#live.probe();
+      if (verdictMs >= 0) {
+        pending.probed = true;
+        pending.timer = setTimeout(() => this.#noAnswer(ref, waitMs), verdictMs + VERDICT_SLACK_MS);
+        return;
+      }
+    }
     this.#pending.delete(ref);
-    if (!this.#everAcked && !this.#warnedNoAck) {
+    // A connection that said nothing to its probe is no sign of a consumer that answers none.
+    if ((heard || !pending.probed) && !this.#everAcked && !this.#warnedNoAck) {
       this.#warnedNoAck = true;
       console.warn(
         `No answer to a send with ack in ${waitMs / 1000} s on ${

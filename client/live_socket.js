@@ -81,6 +81,8 @@ export class LiveSocket {
   /** When the heartbeat's ping went out, unanswered so far (0: none waits). */
   #pingedAt = 0;
   #heartbeatTimer = 0;
+  /** The open socket's heartbeat check, for `probe()` to run early; null when none runs. */
+  #wake = /** @type {(() => void) | null} */ (null);
   #openTimer = 0;
   /** Attempts in a row that failed before they opened. */
   #unopened = 0;
@@ -139,6 +141,36 @@ export class LiveSocket {
       this.#stopFollowing();
       throw error;
     }
+  }
+
+  /**
+   * Whether any frame came from the server at or after `time` (a `performance.now()` reading)
+   * on the open socket: a sign the connection was alive then.
+   * @param {number} time
+   */
+  heardSince(time) {
+    return this.isOpen && this.#lastHeard >= time;
+  }
+
+  /**
+   * Asks the server for a sign of life now, rather than after the heartbeat's quiet time: a
+   * heartbeat ping, unless one already waits for its answer. A connection that answers nothing
+   * within the heartbeat's `timeoutMs` is then given up as lost, as the heartbeat gives up a
+   * silent one (a Wi-Fi gone, a proxy that stopped forwarding: no close ever comes). Returns
+   * the ms until that verdict, or -1 when there is no open socket or no heartbeat to ask.
+   */
+  probe() {
+    const beat = this.#options.heartbeat;
+    const ws = this.#socket;
+    if (!beat || !this.isOpen || ws === null || this.#wake === null) return -1;
+    const now = performance.now();
+    if (this.#pingedAt === 0) {
+      this.#pingedAt = now;
+      ws.send(PING_FRAME);
+      clearTimeout(this.#heartbeatTimer);
+      this.#heartbeatTimer = setTimeout(this.#wake, beat.timeoutMs);
+    }
+    return Math.max(0, this.#pingedAt + beat.timeoutMs - now);
   }
 
   /** Sends one frame on the open socket (check `isOpen` first). */
@@ -259,8 +291,9 @@ export class LiveSocket {
   #listen(ws) {
     const beat = this.#options.heartbeat;
     clearTimeout(this.#heartbeatTimer);
-    if (!beat) return;
     this.#lastHeard = performance.now();
+    this.#wake = null;
+    if (!beat) return;
     this.#pingedAt = 0;
     const wake = () => {
       if (ws !== this.#socket) return;
@@ -287,11 +320,13 @@ export class LiveSocket {
         : beat.idleMs - quiet;
       this.#heartbeatTimer = setTimeout(wake, Math.max(10, wait));
     };
+    this.#wake = wake;
     this.#heartbeatTimer = setTimeout(wake, beat.idleMs);
   }
 
   #lost(event, url) {
     clearTimeout(this.#heartbeatTimer);
+    this.#wake = null;
     clearTimeout(this.#openTimer);
     this.#socket = null;
     if (this.#leaving) return this.#setState("closed");

@@ -116,7 +116,9 @@ export interface StreamOptions {
    * How long a send with `ack` waits for the server's answer before it rejects with kind
    * "no-answer" (default 10 000 ms): a consumer that answers no ack must not leave it waiting
    * for as long as the socket stays open. `Infinity`: for as long as the connection lasts; a
-   * value not above 0, or over 2^31 - 1, throws a `TypeError`.
+   * value not above 0, or over 2^31 - 1, throws a `TypeError`. When nothing at all came from the
+   * server since the send, the heartbeat pings first (up to its `timeoutMs` more): a connection
+   * that answers nothing is lost, and the send rejects with "disconnected".
    */
   ackTimeoutMs?: number;
   /** Overrides of {@linkcode STATE_TEXT}. */
@@ -280,6 +282,17 @@ export declare class LiveSocket {
   get isOpen(): boolean;
   /** Connects, and follows the page: no reconnecting while it is left, back when it returns. */
   start(): void;
+  /**
+   * Whether any frame came from the server at or after `time` (a `performance.now()` reading)
+   * on the open socket: a sign the connection was alive then.
+   */
+  heardSince(time: number): boolean;
+  /**
+   * Asks the server for a sign of life now: a heartbeat ping, unless one already waits for its
+   * answer. A connection that answers nothing within the heartbeat's `timeoutMs` is then given
+   * up as lost. Returns the ms until that verdict, or -1 with no open socket or no heartbeat.
+   */
+  probe(): number;
   /** Sends one frame on the open socket (check `isOpen` first). */
   send(data: string): void;
   /** Closes the connection for good: no more attempts; the state becomes "closed". */

@@ -189,6 +189,33 @@ browserTest(
       },
     );
 
+    await step(
+      t,
+      "a message typed into a connection gone silent (no close ever comes) is found lost, and can be sent again",
+      async () => {
+        await using server = await startTestServer();
+        await using proxy = startTcpProxy(server.port);
+        await using context = await newContext(browser);
+        const page = await openRoom(context, proxy.httpUrl("/chat/silent/"));
+        await sendMessage(page, "before the silence");
+        await waitForMessage(page, "before the silence");
+        proxy.hold(); // the network stops delivering, without a word, and stays so
+        await sendMessage(page, "typed into the silence");
+        // The page finds out itself: no ack in 10 s, then no answer to its ping in 10 s more.
+        const lost = page.locator("#chat-log .chat-not-sent");
+        await lost.locator(".chat-not-sent-reason", { hasText: "the connection was lost" })
+          .waitFor({ timeout: 40_000 });
+        proxy.cut();
+        proxy.restore();
+        await page.locator("#chat-log .chat-not-sent[data-state=not-sent]").waitFor({
+          timeout: WAIT,
+        });
+        await lost.locator("button.chat-send-again").click();
+        await waitForMessage(page, "typed into the silence");
+        assertEquals(await messageTexts(page), ["before the silence", "typed into the silence"]);
+      },
+    );
+
     await step(t, "a message the server refuses stays in the log marked not sent", async () => {
       await using server = await startTestServer();
       await using context = await newContext(browser);

@@ -243,6 +243,8 @@ Deno.test("a send with ack that gets no answer rejects after ackTimeoutMs, unsur
     open(socket);
     const first = stream.send({ text: "one" }, { ack: true });
     const second = stream.send({ text: "two" }, { ack: true });
+    // The connection is alive (something came since the sends): the consumer answers no ack.
+    feed(socket, { type: "channels.pong" });
     for (const sent of [first, second]) {
       const error = await assertRejects(
         () => sent,
@@ -264,6 +266,58 @@ Deno.test("a send with ack that gets no answer rejects after ackTimeoutMs, unsur
   } finally {
     console.warn = realWarn;
   }
+});
+
+const PING = '{"type":"channels.ping"}';
+
+// Resolves when the client sends `frame` on `socket`.
+function sentFrame(socket: FakeSocket, frame: string): Promise<void> {
+  const send = socket.send.bind(socket);
+  return new Promise((resolve) => {
+    socket.send = (data: string) => {
+      send(data);
+      if (data === frame) resolve();
+    };
+  });
+}
+
+Deno.test("a send with ack on a connection gone silent is found lost by a ping at once, and rejects as disconnected", async () => {
+  const warnings: string[] = [];
+  const realWarn = console.warn;
+  console.warn = (text: string) => void warnings.push(text);
+  try {
+    // A ping only after a minute of quiet: without the probe, the loss would go unseen.
+    const heartbeat = { idleMs: 60_000, timeoutMs: 30 };
+    const { stream, sockets, states } = start(undefined, { ackTimeoutMs: 20, heartbeat });
+    const socket = await sockets.next();
+    open(socket);
+    const pinged = sentFrame(socket, PING);
+    const sent = stream.send({ message: "into the void" }, { ack: true });
+    await pinged;
+    const error = await assertRejects(() => sent, SendError, "connection was lost");
+    assertEquals([error.kind, error.maybeStored], ["disconnected", true]);
+    assertEquals(socket.closedWith, 4000, "the silent socket was not given up");
+    assert(states.some((state) => state.startsWith("reconnecting")), states.join("\n"));
+    assertEquals(warnings, [], "a dead connection is no sign of a consumer that answers no ack");
+    stream.close();
+  } finally {
+    console.warn = realWarn;
+  }
+});
+
+Deno.test("a send with ack whose probe is answered rejects as no-answer, on a connection kept", async () => {
+  const heartbeat = { idleMs: 60_000, timeoutMs: 200 };
+  const { stream, sockets } = start(undefined, { ackTimeoutMs: 20, heartbeat });
+  const socket = await sockets.next();
+  open(socket);
+  const pinged = sentFrame(socket, PING);
+  const sent = stream.send({ message: "hi" }, { ack: true });
+  await pinged;
+  feed(socket, { type: "channels.pong" });
+  const error = await assertRejects(() => sent, SendError, "No answer from the server");
+  assertEquals(error.kind, "no-answer");
+  assertEquals([socket.closedWith, stream.state], [null, "open"]);
+  stream.close();
 });
 
 Deno.test("a frame the server closed the socket for as too big is refused, not taken for maybe stored", async () => {
