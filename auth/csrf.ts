@@ -60,11 +60,10 @@ export function csrfFailure(
   policy: OriginPolicy,
 ): string | null {
   const origin = request.headers.get("origin");
-  // As in Django: a page served over plain http (where a network attacker may write) must not
-  // post to the https site, though its host is the same.
   const secure = isSecureRequest(request, policy.trustProxy);
   if (origin !== null) {
-    if (!isOriginAllowed(request, policy) || (secure && origin.startsWith("http:"))) {
+    // Over https, an http page of the same host is refused too (see `isOriginAllowed`).
+    if (!isOriginAllowed(request, policy)) {
       return `Origin checking failed - ${origin} does not match any trusted origins.`;
     }
   } else {

@@ -7,6 +7,7 @@
  * ambient cookies to abuse.
  */
 import { forwardedByProxy } from "./forwarded.ts";
+import { isSecureRequest } from "./cookies.ts";
 
 /** Which hosts may be named by a WebSocket's Origin. */
 export interface OriginPolicy {
@@ -29,6 +30,9 @@ export function isOriginAllowed(request: Request, policy: OriginPolicy): boolean
   } catch {
     return false; // includes the opaque origin "null"
   }
+  // As Django's CSRF check: a page served over plain http (where a network attacker may write)
+  // is no page of the https site, though its host is the same.
+  if (originUrl.protocol === "http:" && isSecureRequest(request, policy.trustProxy)) return false;
   const originHost = originUrl.host.toLowerCase();
   if (policy.allowedHosts.length === 0) {
     return originHost === requestHost(request, policy.trustProxy);

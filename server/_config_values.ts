@@ -150,7 +150,7 @@ export function workers(raw: string | undefined, cores: number): number {
  * it (a space an env file left) or a character outside ASCII could never be matched through an
  * `Authorization` header (Deno's `fetch` refuses such a header, curl sends UTF-8 bytes that the
  * server reads one per character), so its endpoint would be on and refuse every request: it is
- * refused at start instead.
+ * refused at start instead. So is one shorter than {@linkcode MIN_BEARER_TOKEN_LENGTH}.
  */
 export function tokenSetting(name: string, raw: string | undefined, fallback: string): string {
   if (raw === undefined) return fallback;
@@ -164,5 +164,17 @@ export function tokenSetting(name: string, raw: string | undefined, fallback: st
         "Authorization header can carry as written",
     );
   }
+  if (raw !== "" && raw.length < MIN_BEARER_TOKEN_LENGTH) {
+    throw new Error(
+      `${name} must be at least ${MIN_BEARER_TOKEN_LENGTH} characters: a short one can be ` +
+        "guessed, and wrong guesses are not slowed down (make one with: openssl rand -hex 24)",
+    );
+  }
   return raw;
 }
+
+/**
+ * The shortest `SEND_TOKEN` or `METRICS_TOKEN` taken: the send token posts as the server to any
+ * group (a `connection.close` too), and its endpoint answers a wrong one at once.
+ */
+export const MIN_BEARER_TOKEN_LENGTH = 16;

@@ -44,3 +44,18 @@ Deno.test("of a forwarded header with several entries, the last (the proxy's own
   assertEquals(isSecureRequest(proto("http, https"), true), true);
   assertEquals(isSecureRequest(proto("https"), false), false, "read without TRUST_PROXY");
 });
+
+// As the form check (Django's): a network attacker who writes into the http page of the same
+// host must not open a socket to the https site, which carries the user's cookie.
+Deno.test("over https, a page of the same host served over plain http may not open a socket", () => {
+  const policy = { allowedHosts: [], trustProxy: true };
+  const upgrade = (origin: string, proto: string) =>
+    new Request("http://127.0.0.1:8001/ws/chat/lobby/", {
+      headers: { host: "chat.example.com", "x-forwarded-proto": proto, origin },
+    });
+  assertEquals(isOriginAllowed(upgrade("http://chat.example.com", "https"), policy), false);
+  assertEquals(isOriginAllowed(upgrade("https://chat.example.com", "https"), policy), true);
+  assertEquals(isOriginAllowed(upgrade("http://chat.example.com", "http"), policy), true);
+  const listed = { allowedHosts: ["chat.example.com"], trustProxy: true };
+  assertEquals(isOriginAllowed(upgrade("http://chat.example.com", "https"), listed), false);
+});

@@ -91,7 +91,7 @@ Deno.test("deno task send sends text to a room as typed, even when it parses as 
 });
 
 Deno.test("deno task send reaches a room of the running server through /_send/", async () => {
-  const token = "cli-test-token";
+  const token = "cli-test-token-of-the-send";
   await using server = await startTestServer({ sendToken: token });
   const socket = await TestSocket.open(server.wsUrl(`/ws/chat/${encodeURIComponent("東京")}/`));
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -117,10 +117,10 @@ Deno.test("deno task send reaches a room of the running server through /_send/",
 });
 
 Deno.test("deno task send with a wrong token says it was refused and exits non-zero", async () => {
-  await using server = await startTestServer({ sendToken: "right" });
+  await using server = await startTestServer({ sendToken: "right-token-for-the-test" });
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url", server.url],
-    env: { SEND_TOKEN: "wrong", LAYER: "memory" },
+    env: { SEND_TOKEN: "wrong-token-for-the-test", LAYER: "memory" },
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -136,7 +136,7 @@ Deno.test("deno task send says no server answers without showing the --url's pas
     args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url"].concat(
       `http://alice:s3cret@127.0.0.1:${port}`,
     ),
-    env: { SEND_TOKEN: "t", LAYER: "memory" },
+    env: { SEND_TOKEN: "token-for-the-send-test", LAYER: "memory" },
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -186,10 +186,10 @@ Deno.test("deno task send refuses the rooms '.' and '..', and a --url it cannot 
 });
 
 Deno.test("deno task send stores no empty chat message: it is refused as a socket's is", async () => {
-  await using server = await startTestServer({ sendToken: "t" });
+  await using server = await startTestServer({ sendToken: "token-for-the-send-test" });
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", " ", "--url", server.url],
-    env: { SEND_TOKEN: "t", LAYER: "memory" },
+    env: { SEND_TOKEN: "token-for-the-send-test", LAYER: "memory" },
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -198,7 +198,10 @@ Deno.test("deno task send stores no empty chat message: it is refused as a socke
   // Nor through /_send/ itself.
   const posted = await fetch(new URL("/_send/", server.url), {
     method: "POST",
-    headers: { authorization: "Bearer t", "content-type": "application/json" },
+    headers: {
+      authorization: "Bearer token-for-the-send-test",
+      "content-type": "application/json",
+    },
     body: JSON.stringify({ group: "chat.lobby", event: { type: "chat.message", message: "" } }),
   });
   assertStringIncludes(await posted.text(), "its text is empty");

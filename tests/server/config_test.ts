@@ -205,13 +205,16 @@ Deno.test("a SEND_TOKEN or METRICS_TOKEN with whitespace is refused by name, wit
   // be refused while the endpoint is on.
   for (const name of ["SEND_TOKEN", "METRICS_TOKEN"]) {
     const error = assertThrows(
-      () => loadConfig([], { [name]: "s3cret-token " }),
+      () => loadConfig([], { [name]: "s3cret-token-for-tests " }),
       Error,
       `${name} must not contain spaces`,
     );
     assert(!error.message.includes("s3cret"), `"${error.message}" shows the token`);
   }
-  assertEquals(loadConfig([], { SEND_TOKEN: "s3cret-token" }).sendToken, "s3cret-token");
+  assertEquals(
+    loadConfig([], { SEND_TOKEN: "s3cret-token-for-tests" }).sendToken,
+    "s3cret-token-for-tests",
+  );
   assertEquals(loadConfig([], { METRICS_TOKEN: "" }).metricsToken, "");
 });
 
@@ -230,6 +233,26 @@ Deno.test("a SEND_TOKEN or METRICS_TOKEN outside printable ASCII is refused at s
   }
   const punctuated = "a-Z_0.9~+/=!#$%&'*^`|";
   assertEquals(loadConfig([], { SEND_TOKEN: punctuated }).sendToken, punctuated);
+});
+
+// The send token posts as the server to any group, and a wrong guess is answered at once.
+Deno.test("a SEND_TOKEN or METRICS_TOKEN shorter than 16 characters is refused at start, without its value", () => {
+  for (const name of ["SEND_TOKEN", "METRICS_TOKEN"]) {
+    for (const token of ["Q", "fifteen-chars!!"]) {
+      const error = assertThrows(
+        () => loadConfig([], { [name]: token }),
+        Error,
+        `${name} must be at least 16 characters`,
+      );
+      assert(!error.message.includes(token), error.message);
+    }
+    assertEquals(
+      loadConfig([], {
+        [name]: "sixteen-chars!!!",
+      })[name === "SEND_TOKEN" ? "sendToken" : "metricsToken"],
+      "sixteen-chars!!!",
+    );
+  }
 });
 
 Deno.test("a Redis password on the command line is warned about, never repeated; the environment is the place for it", () => {
