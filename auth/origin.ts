@@ -42,7 +42,23 @@ export function isOriginAllowed(request: Request, policy: OriginPolicy): boolean
   );
 }
 
-function requestHost(request: Request, trustProxy: boolean): string {
+/**
+ * True when the host `request` was made to (behind a trusted proxy, the one `X-Forwarded-Host`
+ * names) matches one of `hosts`, patterns as {@linkcode OriginPolicy.allowedHosts} takes them
+ * (Django's `ALLOWED_HOSTS`); any host when `hosts` is empty.
+ */
+export function isHostServed(
+  request: Request,
+  hosts: readonly string[],
+  trustProxy: boolean,
+): boolean {
+  if (hosts.length === 0) return true;
+  const url = URL.parse(`http://${requestHost(request, trustProxy)}`);
+  return url !== null && hosts.some((pattern) => hostMatches(pattern, url.host, url.hostname));
+}
+
+/** The host `request` was made to, as its log line names it. */
+export function requestHost(request: Request, trustProxy: boolean): string {
   const forwarded = trustProxy ? forwardedByProxy(request.headers, "x-forwarded-host") : null;
   return (forwarded || request.headers.get("host") || new URL(request.url).host).toLowerCase();
 }

@@ -43,8 +43,19 @@ export interface Config {
    * channels_redis' own).
    */
   channelsRedis: { prefix: string; expiry: number; groupExpiry: number; capacity: number };
-  /** Hosts a WebSocket's Origin may name; empty means "the host the request came to". */
+  /**
+   * Hosts a WebSocket's Origin, or a form's, may name (`ALLOWED_HOSTS`); empty means "the host
+   * the request came to".
+   */
   allowedHosts: string[];
+  /**
+   * Hosts the site answers to, patterns as `allowedHosts` takes them: a request made to any
+   * other (its Host, or `X-Forwarded-Host` behind a trusted proxy) is refused 400, as Django's
+   * `ALLOWED_HOSTS` refuses it. Empty: any host. `loadConfig` sets it to `ALLOWED_HOSTS`, or,
+   * unset, to the loopback names for a server that listens on loopback without `TRUST_PROXY`
+   * (against DNS rebinding).
+   */
+  servedHosts: string[];
   /** Trust `X-Forwarded-Proto` and `X-Forwarded-For` from a reverse proxy. */
   trustProxy: boolean;
   /** Largest WebSocket frame a client may send, in bytes (`MAX_MESSAGE_BYTES`). */
@@ -143,6 +154,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   redisLingerMs: DEFAULT_REDIS_LINGER_MS,
   channelsRedis: { prefix: "asgi", expiry: 60, groupExpiry: 86400, capacity: 100 },
   allowedHosts: [],
+  servedHosts: [],
   trustProxy: false,
   maxMessageBytes: 64 * 1024,
   rateLimit: { perSecond: 20, burst: 40 },

@@ -79,6 +79,28 @@ export function allowedHosts(raw: string | undefined): string[] {
   return hosts;
 }
 
+/**
+ * The hosts a server only this machine reaches answers to when `ALLOWED_HOSTS` is unset: Django's
+ * own list when `DEBUG` is on.
+ */
+export const LOOPBACK_HOSTS: readonly string[] = [".localhost", "127.0.0.1", "[::1]"];
+
+/**
+ * The hosts the site answers to (`Config.servedHosts`): `ALLOWED_HOSTS` when set. Unset, a server
+ * that listens on loopback and is reached directly (no `TRUST_PROXY`) answers only to loopback
+ * names: a web page whose own name was made to resolve to 127.0.0.1 (DNS rebinding) would else
+ * read its pages and post to it as its own site. Any other answers to any host, as before.
+ */
+export function servedHosts(allowed: string[], listenHost: string, trustProxy: boolean): string[] {
+  if (allowed.length > 0) return allowed;
+  return !trustProxy && isLoopback(listenHost) ? [...LOOPBACK_HOSTS] : [];
+}
+
+function isLoopback(host: string): boolean {
+  const plain = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return plain === "localhost" || plain === "::1" || /^127\.\d+\.\d+\.\d+$/.test(plain);
+}
+
 /** One of the group layers (`LAYER`). */
 export function layerKind(raw: string): LayerKind {
   if (raw === "memory" || raw === "broadcast" || raw === "redis" || raw === "channels_redis") {

@@ -27,6 +27,7 @@ import { html, htmlResponse } from "./html.ts";
 import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
+import { isHostServed, requestHost } from "../auth/origin.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
 import { BodyCutShortError, BodyNotUtf8Error } from "./request_body.ts";
 import { type Closable, closeOwned, DRAIN_LINGER_MS, drainApp } from "./_app_drain.ts";
@@ -134,7 +135,18 @@ export function createApp(options: AppOptions): App {
     // A Host that is not a host (`a b`, `a/static`): the client's mistake, and its URL is not
     // the one it asked for (`_request_host.ts`).
     const url = hasValidHost(request) ? URL.parse(request.url) : null;
-    if (url === null) return refuseBadHost(request, client, started, errorPage);
+    if (url === null) {
+      return refuseHost(request, client, started, errorPage, [
+        "The Host header is not a valid host.",
+        BAD_HOST,
+      ]);
+    }
+    const { servedHosts, trustProxy } = services.config;
+    if (!isHostServed(request, servedHosts, trustProxy)) {
+      const reason = `the Host ${JSON.stringify(requestHost(request, trustProxy))} is not one ` +
+        "this site answers to (ALLOWED_HOSTS)";
+      return refuseHost(request, client, started, errorPage, [NOT_SERVED_HOST, reason]);
+    }
     if (draining) return refuseWhileDraining(request, url, client);
     // A page and a WebSocket route may share a path, as in Channels' ProtocolTypeRouter: an
     // upgrade goes to the socket, anything else to the page.
@@ -217,22 +229,23 @@ function refuseWhileDraining(
 }
 
 const BAD_HOST = "the Host header is not a valid host";
+const NOT_SERVED_HOST = "This server does not answer to the host the request names.";
 
-function refuseBadHost(
+// A request for a host this site does not answer to, or a Host that is no host: 400, as Django
+// answers a DisallowedHost, with why in its log line only.
+function refuseHost(
   request: Request,
   client: string,
   started: number,
   errorPage: ErrorPage,
+  [page, reason]: [string, string],
 ): Response | Promise<Response> {
-  const response = finish(
-    request,
-    errorPage(400, "Bad Request", "The Host header is not a valid host."),
-  );
+  const response = finish(request, errorPage(400, "Bad Request", page));
   // The path as the client sent it, read without the host; a token in it is still redacted.
   const target = URL.parse(targetAsSent(request), "http://h");
   const seconds = (performance.now() - started) / 1000;
   const path = target === null ? "-" : redactedTarget(target);
-  log.http(request.method, path, 400, seconds, client, BAD_HOST);
+  log.http(request.method, path, 400, seconds, client, reason);
   return response;
 }
 

@@ -17,6 +17,7 @@ import {
   listenAddress,
   logLevel,
   parseFlags,
+  servedHosts,
   tokenSecret,
   tokenSetting,
   workers,
@@ -143,6 +144,12 @@ function readConfig(
   const port = integer("PORT", pick("port", "PORT"), d.port, 0, 65535);
   const dataDir = pick("data-dir", "DATA_DIR") ?? d.dataDir;
   const layer = layerKind(pick("layer", "LAYER") ?? d.layer);
+  const allowed = allowedHosts(pick("allowed-hosts", "ALLOWED_HOSTS"));
+  const trustProxy = boolean(
+    "TRUST_PROXY",
+    pick("trust-proxy", "TRUST_PROXY", "true"),
+    d.trustProxy,
+  );
   const config: Config = {
     host,
     port,
@@ -150,8 +157,9 @@ function readConfig(
     layer,
     ...redisSettings(pick, env, layer),
     channelsRedis: channelsRedisSettings(env),
-    allowedHosts: allowedHosts(pick("allowed-hosts", "ALLOWED_HOSTS")),
-    trustProxy: boolean("TRUST_PROXY", pick("trust-proxy", "TRUST_PROXY", "true"), d.trustProxy),
+    allowedHosts: allowed,
+    servedHosts: servedHosts(allowed, host, trustProxy),
+    trustProxy,
     ...socketLimits(env),
     ...accountSettings(env),
     presenceGraceMs: integer(

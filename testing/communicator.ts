@@ -324,11 +324,16 @@ export class Communicator {
 
   /**
    * Waits for the server to close the socket and for the consumer's `disconnect` to finish;
-   * returns the code. Rejects when the two take longer than `timeoutMs` in all, or with what the
-   * consumer raised, as `disconnect` does: a test that expects a failure asserts the rejection
-   * ("closed with 1011").
+   * returns the code. Rejects when the close takes longer than `timeoutMs`, or the consumer's
+   * hooks longer than `hookTimeoutMs` after it (as `disconnect`'s: a hook still running at the
+   * close is given 3 s by the framework before `disconnect` runs), or with what the consumer
+   * raised, as `disconnect` does: a test that expects a failure asserts the rejection ("closed
+   * with 1011").
    */
-  async waitForClose(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<number> {
+  async waitForClose(
+    timeoutMs = RECEIVE_TIMEOUT_MS,
+    hookTimeoutMs = HOOK_TIMEOUT_MS,
+  ): Promise<number> {
     if (this.#refused !== null) throw new Error(`No socket to close: ${this.#refused}`);
     const deadline = Date.now() + timeoutMs;
     while (this.#closeCode === null) {
@@ -338,9 +343,9 @@ export class Communicator {
     }
     await withTimeout(
       this.#live.finished(this.socket),
-      Math.max(1, deadline - Date.now()),
+      hookTimeoutMs,
       `The socket closed with ${this.#closeCode}, but the consumer did not finish within ` +
-        `${timeoutMs} ms: does its disconnect hook (or a hook still running) ever resolve?`,
+        `${hookTimeoutMs} ms: does its disconnect hook (or a hook still running) ever resolve?`,
     );
     this.#closeSeen = true;
     this.#reports.raiseUntold(this.#closeCode);

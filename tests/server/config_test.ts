@@ -9,7 +9,10 @@ import { createTestServices } from "../../testing.ts";
 
 Deno.test("with nothing set the server runs on the embedded defaults", () => {
   const config = loadConfig([], {});
-  assertEquals(config, { ...DEFAULT_CONFIG, workers: 1 });
+  // Served on loopback and reached directly: loopback names only (an app of its own, made
+  // without `loadConfig`, answers to any host unless it says).
+  const servedHosts = [".localhost", "127.0.0.1", "[::1]"];
+  assertEquals(config, { ...DEFAULT_CONFIG, workers: 1, servedHosts });
   assertEquals([config.host, config.port, config.dataDir], ["127.0.0.1", 8000, "./data"]);
   assertEquals(config.layer, "memory");
   assertEquals(config.maxMessageBytes, 64 * 1024);

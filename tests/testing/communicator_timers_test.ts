@@ -62,14 +62,14 @@ const hangsInDisconnect: Consumer = (conn) => ({
   disconnect: () => new Promise<void>(() => {}),
 });
 
-Deno.test("waitForClose rejects within its timeout when the consumer's disconnect never finishes", async () => {
+Deno.test("waitForClose rejects within its hook timeout when the consumer's disconnect never finishes", async () => {
   await using services = await createTestServices();
   const comm = new Communicator({ consumer: hangsInDisconnect, services }, "/ws/hangs/");
   await comm.connect();
   comm.send("close, please");
   const started = performance.now();
   await assertRejects(
-    () => comm.waitForClose(300),
+    () => comm.waitForClose(300, 300),
     Error,
     "closed with 4000, but the consumer did not finish within 300 ms",
   );
