@@ -143,8 +143,10 @@ export function createApp(options: AppOptions): App {
     }
     const { servedHosts, trustProxy } = services.config;
     if (!isHostServed(request, servedHosts, trustProxy)) {
-      const reason = `the Host ${JSON.stringify(requestHost(request, trustProxy))} is not one ` +
-        "this site answers to (ALLOWED_HOSTS)";
+      // A forwarded host is whatever the proxy passed on: cut, as a path is in its line.
+      const host = requestHost(request, trustProxy).slice(0, MAX_SHOWN_HOST);
+      const reason = `the Host ${JSON.stringify(host)} is not one this site answers to ` +
+        "(ALLOWED_HOSTS)";
       return refuseHost(request, client, started, errorPage, [NOT_SERVED_HOST, reason]);
     }
     if (draining) return refuseWhileDraining(request, url, client);
@@ -230,6 +232,7 @@ function refuseWhileDraining(
 
 const BAD_HOST = "the Host header is not a valid host";
 const NOT_SERVED_HOST = "This server does not answer to the host the request names.";
+const MAX_SHOWN_HOST = 255; // the longest DNS name
 
 // A request for a host this site does not answer to, or a Host that is no host: 400, as Django
 // answers a DisallowedHost, with why in its log line only.
