@@ -16,10 +16,8 @@
 import type { Handler, RequestContext, Services } from "./context.ts";
 import { type AppRoute, checkRouteTable, type RouteTarget } from "./routes.ts";
 import { logReason, takeLogReason } from "./log_reason.ts";
-import { withoutBody } from "./_head_answer.ts";
 import { MAX_PATH_LENGTH, Router } from "./router.ts";
 import { asksForWebSocket } from "./handshake.ts";
-import { hasValidHost, targetAsSent } from "./_request_host.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
 import { CloseCode } from "./close_codes.ts";
 import { CLOSE_TIMEOUT_MS } from "./_connection.ts";
@@ -27,10 +25,18 @@ import { html, htmlResponse } from "./html.ts";
 import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";
 import { redactedTarget } from "../auth/tokens.ts";
-import { isHostServed, requestHost } from "../auth/origin.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
 import { BodyCutShortError, BodyNotUtf8Error } from "./request_body.ts";
 import { type Closable, closeOwned, DRAIN_LINGER_MS, drainApp } from "./_app_drain.ts";
+import { finish } from "./_finish.ts";
+import {
+  DRAINING,
+  type ErrorPage,
+  refuseWhileStopping,
+  SHUTTING_DOWN,
+  type Stopping,
+  urlOrHostRefusal,
+} from "./_refusals.ts";
 
 export { type Closable, DRAIN_LINGER_MS };
 import { withMetricsRoute } from "./metrics_route.ts";
@@ -38,7 +44,7 @@ import type { ServerMetrics } from "./server_metrics.ts";
 import { forwardedByProxy } from "../auth/forwarded.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
-export type ErrorPage = (status: number, title: string, detail: string) => Response;
+export type { ErrorPage };
 
 /** What an app is built from. */
 export interface AppOptions {
@@ -86,14 +92,6 @@ export interface App {
  */
 export const SHUTDOWN_WAIT_MS = CLOSE_TIMEOUT_MS + 1000;
 
-const SECURITY_HEADERS: Record<string, string> = {
-  "x-content-type-options": "nosniff",
-  "x-frame-options": "DENY",
-  "referrer-policy": "same-origin",
-  "content-security-policy":
-    "default-src 'self'; connect-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-};
-
 /** Builds an app from its route table and services. */
 export function createApp(options: AppOptions): App {
   const { services } = options ?? {};
@@ -126,30 +124,16 @@ export function createApp(options: AppOptions): App {
   // The lag timer stops last, once everything the app owns is closed.
   const owns = [services.metrics, ...(options.owns ?? [])];
 
-  let draining = false;
+  // Why new requests are refused (503): the app drains, or closes; null while it serves.
+  let stopping: Stopping | null = null;
 
   async function handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     const started = performance.now();
     const peer = formatAddr(info?.remoteAddr);
     const client = clientAddress(request, peer, services.config.trustProxy);
-    // A Host that is not a host (`a b`, `a/static`): the client's mistake, and its URL is not
-    // the one it asked for (`_request_host.ts`).
-    const url = hasValidHost(request) ? URL.parse(request.url) : null;
-    if (url === null) {
-      return refuseHost(request, client, started, errorPage, [
-        "The Host header is not a valid host.",
-        BAD_HOST,
-      ]);
-    }
-    const { servedHosts, trustProxy } = services.config;
-    if (!isHostServed(request, servedHosts, trustProxy)) {
-      // A forwarded host is whatever the proxy passed on: cut, as a path is in its line.
-      const host = requestHost(request, trustProxy).slice(0, MAX_SHOWN_HOST);
-      const reason = `the Host ${JSON.stringify(host)} is not one this site answers to ` +
-        "(ALLOWED_HOSTS)";
-      return refuseHost(request, client, started, errorPage, [NOT_SERVED_HOST, reason]);
-    }
-    if (draining) return refuseWhileDraining(request, url, client);
+    const url = urlOrHostRefusal(request, services.config, errorPage, { client, started });
+    if (!(url instanceof URL)) return url;
+    if (stopping !== null) return refuseWhileStopping(request, url, client, stopping);
     // A page and a WebSocket route may share a path, as in Channels' ProtocolTypeRouter: an
     // upgrade goes to the socket, anything else to the page.
     const upgrade = asksForWebSocket(request);
@@ -187,6 +171,7 @@ export function createApp(options: AppOptions): App {
     caps,
     close: () =>
       closing ??= (async () => {
+        stopping ??= SHUTTING_DOWN; // a request now would find its backends closing
         const unfinished = await live.closeAll(CloseCode.GOING_AWAY, "Server shutting down", {
           waitMs: SHUTDOWN_WAIT_MS,
         });
@@ -198,58 +183,10 @@ export function createApp(options: AppOptions): App {
         await closeOwned(owns);
       })(),
     drain: (windowMs) => {
-      draining = true;
+      stopping = DRAINING;
       return closing ??= drainApp(live, services, owns, windowMs);
     },
   };
-}
-
-const DRAINING = "the server is draining: it restarts";
-
-// Logged, so that a load balancer still sending traffic to a draining process shows.
-function refuseWhileDraining(
-  request: Request,
-  url: URL,
-  client: string,
-): Response | Promise<Response> {
-  if (asksForWebSocket(request)) {
-    log.websocket("REJECT", url.pathname, client, DRAINING);
-  } else {
-    log.http(request.method, redactedTarget(url), 503, 0, client, DRAINING);
-  }
-  return finish(
-    request,
-    new Response("Service restarting; try again in a moment.\n", {
-      status: 503,
-      headers: {
-        "retry-after": "1",
-        connection: "close",
-        "content-type": "text/plain; charset=utf-8",
-      },
-    }),
-  );
-}
-
-const BAD_HOST = "the Host header is not a valid host";
-const NOT_SERVED_HOST = "This server does not answer to the host the request names.";
-const MAX_SHOWN_HOST = 255; // the longest DNS name
-
-// A request for a host this site does not answer to, or a Host that is no host: 400, as Django
-// answers a DisallowedHost, with why in its log line only.
-function refuseHost(
-  request: Request,
-  client: string,
-  started: number,
-  errorPage: ErrorPage,
-  [page, reason]: [string, string],
-): Response | Promise<Response> {
-  const response = finish(request, errorPage(400, "Bad Request", page));
-  // The path as the client sent it, read without the host; a token in it is still redacted.
-  const target = URL.parse(targetAsSent(request), "http://h");
-  const seconds = (performance.now() - started) / 1000;
-  const path = target === null ? "-" : redactedTarget(target);
-  log.http(request.method, path, 400, seconds, client, reason);
-  return response;
 }
 
 const isSocketRoute = (handler: { websocket?: true }): boolean => handler.websocket === true;
@@ -391,26 +328,6 @@ export function errorResponse(status: number, title: string, detail: string): Re
     </html>
   `;
   return htmlResponse(body, { status });
-}
-
-function addSecurityHeaders(headers: Headers): void {
-  for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
-    if (!headers.has(name)) headers.set(name, value);
-  }
-}
-
-function finish(request: Request, answered: Response): Response | Promise<Response> {
-  if (answered.status === 101) return answered; // an upgrade: its headers are not ours to touch
-  let response = answered;
-  try {
-    addSecurityHeaders(response.headers);
-  } catch {
-    // Immutable headers (`Response.redirect`, a `fetch` answer passed on): a copy takes them.
-    response = new Response(answered.body, answered);
-    addSecurityHeaders(response.headers);
-  }
-  if (request.method === "HEAD" && response.body !== null) return withoutBody(response);
-  return response;
 }
 
 function clientAddress(request: Request, peer: string, trustProxy: boolean): string {

@@ -260,6 +260,19 @@ Deno.test("a request refused while the server drains logs its line with the reas
   await captured.waitFor(/^WebSocket REJECT \/ws\/chat\/lobby\/ \[.*\] \(the server is draining/);
 });
 
+// Its backends close under it: a page served now could fail on a closed store.
+Deno.test("a request that arrives while the app closes (Ctrl-C) is refused 503 with its reason", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp();
+  log.setLevel("info");
+  const closing = app.close();
+  const page = await app.handle(new Request("http://localhost/chat/"));
+  assertEquals([page.status, page.headers.get("retry-after")], [503, "1"]);
+  assertEquals(await page.text(), "Service shutting down; try again in a moment.\n");
+  await captured.waitFor(/^HTTP GET \/chat\/ 503 \[0\.000, .*\] \(the server is shutting down\)$/);
+  await closing;
+});
+
 Deno.test("a client's close reason cannot reorder the log line with bidirectional controls", async () => {
   using captured = new CapturedLog();
   await using services = await createTestServices();
