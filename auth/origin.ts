@@ -54,7 +54,22 @@ export function isHostServed(
 ): boolean {
   if (hosts.length === 0) return true;
   const url = URL.parse(`http://${requestHost(request, trustProxy)}`);
-  return url !== null && hosts.some((pattern) => hostMatches(pattern, url.host, url.hostname));
+  if (url === null) return false;
+  // A fully qualified name's final dot (`localhost.`) names the same host, as Django reads it.
+  const hostname = url.hostname.replace(/\.$/, "");
+  const host = url.port === "" ? hostname : `${hostname}:${url.port}`;
+  return hosts.some((pattern) => hostMatches(pattern, host, hostname));
+}
+
+/**
+ * Why `isOriginAllowed` refused `request`'s Origin under `policy`, for the log line: a plain
+ * http page of an https site, or a host that is not allowed.
+ */
+export function originRefusal(request: Request, policy: OriginPolicy): string {
+  const origin = request.headers.get("origin") ?? "";
+  return origin.startsWith("http:") && isSecureRequest(request, policy.trustProxy)
+    ? "is a plain http page of an https site"
+    : "is not an allowed host";
 }
 
 /** The host `request` was made to, as its log line names it. */

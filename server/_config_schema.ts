@@ -51,9 +51,9 @@ export interface Config {
   /**
    * Hosts the site answers to, patterns as `allowedHosts` takes them: a request made to any
    * other (its Host, or `X-Forwarded-Host` behind a trusted proxy) is refused 400, as Django's
-   * `ALLOWED_HOSTS` refuses it. Empty: any host. `loadConfig` sets it to `ALLOWED_HOSTS`, or,
-   * unset, to the loopback names for a server that listens on loopback without `TRUST_PROXY`
-   * (against DNS rebinding).
+   * `ALLOWED_HOSTS` refuses it. Empty: any host. `loadConfig` sets it, for a server that listens
+   * on loopback without `TRUST_PROXY`, to the loopback names, its `HOST` and `ALLOWED_HOSTS`
+   * (against DNS rebinding); for any other, to none.
    */
   servedHosts: string[];
   /** Trust `X-Forwarded-Proto` and `X-Forwarded-For` from a reverse proxy. */

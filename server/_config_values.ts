@@ -80,20 +80,24 @@ export function allowedHosts(raw: string | undefined): string[] {
 }
 
 /**
- * The hosts a server only this machine reaches answers to when `ALLOWED_HOSTS` is unset: Django's
- * own list when `DEBUG` is on.
+ * The names a server only this machine reaches answers to (`Config.servedHosts`), besides its
+ * own `HOST` and those of `ALLOWED_HOSTS`: Django's list when `DEBUG` is on.
  */
 export const LOOPBACK_HOSTS: readonly string[] = [".localhost", "127.0.0.1", "[::1]"];
 
 /**
- * The hosts the site answers to (`Config.servedHosts`): `ALLOWED_HOSTS` when set. Unset, a server
- * that listens on loopback and is reached directly (no `TRUST_PROXY`) answers only to loopback
- * names: a web page whose own name was made to resolve to 127.0.0.1 (DNS rebinding) would else
- * read its pages and post to it as its own site. Any other answers to any host, as before.
+ * The hosts the site answers to (`Config.servedHosts`). A server that listens on loopback and is
+ * reached directly (no `TRUST_PROXY`) answers only to loopback names, its own `HOST` and the hosts
+ * of `ALLOWED_HOSTS`: a web page whose own name was made to resolve to 127.0.0.1 (DNS rebinding)
+ * would else read its pages and post to it as its own site. Any other answers to any host (a
+ * load balancer's health check by address, say), as before: none (empty).
  */
 export function servedHosts(allowed: string[], listenHost: string, trustProxy: boolean): string[] {
-  if (allowed.length > 0) return allowed;
-  return !trustProxy && isLoopback(listenHost) ? [...LOOPBACK_HOSTS] : [];
+  if (trustProxy || !isLoopback(listenHost)) return [];
+  const own = listenHost.includes(":") && !listenHost.startsWith("[")
+    ? `[${listenHost}]` // an IPv6 address, as a Host header writes it
+    : listenHost.toLowerCase();
+  return [...new Set([...LOOPBACK_HOSTS, own, ...allowed])];
 }
 
 function isLoopback(host: string): boolean {

@@ -17,7 +17,7 @@ import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
 import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
-import { isOriginAllowed } from "../auth/origin.ts";
+import { isOriginAllowed, originRefusal } from "../auth/origin.ts";
 import { checkHandshake, denoCanAnswer } from "./handshake.ts";
 import type { ConnectionCaps } from "./connection_caps.ts";
 import { releaseWithSocket } from "./_cap_release.ts";
@@ -305,14 +305,13 @@ function checkAccess(
   const { config } = context.services;
   // The Origin check guards ambient credentials (cookies) a browser adds on a cross-site page.
   // A token-only client carries none: it sends no Origin (let through) or its own host's.
-  if (
-    !isOriginAllowed(request, { allowedHosts: config.allowedHosts, trustProxy: config.trustProxy })
-  ) {
+  const policy = { allowedHosts: config.allowedHosts, trustProxy: config.trustProxy };
+  if (!isOriginAllowed(request, policy)) {
     return [
       "origin",
-      `Cross-site WebSocket refused: the Origin ${
-        quoteClipped(request.headers.get("origin"))
-      } is not an allowed host`,
+      `Cross-site WebSocket refused: the Origin ${quoteClipped(request.headers.get("origin"))} ${
+        originRefusal(request, policy)
+      }`,
     ];
   }
   if (options.loginRequired && !identity.user.isAuthenticated) {

@@ -103,3 +103,14 @@ Deno.test("refusals by Origin, login and the consumer each log their reason", as
   const cut = lines.filter((line) => line.startsWith("WebSocket REJECT"))[3];
   assert(cut.length < 1000 && cut.includes("(60016 characters)"), cut.slice(0, 500));
 });
+
+// The host is the site's own: the log must not send an operator to ALLOWED_HOSTS.
+Deno.test("an http page's socket refused by an https site says so in its REJECT line", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info", trustProxy: true });
+  const { host } = new URL(server.wsUrl("/"));
+  const headers = { origin: `http://${host}`, "x-forwarded-proto": "https" };
+  assertEquals(await handshakeStatus(server.wsUrl("/ws/echo/"), headers), 403);
+  const reject = captured.lines.find((line) => line.startsWith("WebSocket REJECT"));
+  assert(reject?.includes("is a plain http page of an https site"), reject);
+});

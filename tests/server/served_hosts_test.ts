@@ -11,19 +11,23 @@ import { startServerProcess } from "../scale/_process.ts";
 
 const LOOPBACK = [".localhost", "127.0.0.1", "[::1]"];
 
-Deno.test("unset, ALLOWED_HOSTS serves loopback names on a loopback server reached directly, else any", () => {
+Deno.test("a loopback server reached directly answers to loopback names, its own HOST and ALLOWED_HOSTS; any other to any host", () => {
   assertEquals(loadConfig([], {}).servedHosts, LOOPBACK);
   assertEquals(loadConfig([], { HOST: "::1" }).servedHosts, LOOPBACK);
-  assertEquals(loadConfig([], { HOST: "localhost" }).servedHosts, LOOPBACK);
-  // Reached from elsewhere, or through a proxy that names the site: as before, any host.
+  assertEquals(loadConfig([], { HOST: "localhost" }).servedHosts, [...LOOPBACK, "localhost"]);
+  // Its own address, as the start line prints it, whichever loopback address it is.
+  assertEquals(loadConfig([], { HOST: "127.0.0.2" }).servedHosts, [...LOOPBACK, "127.0.0.2"]);
+  // A name a local proxy passes on (for its pages' Origins too).
+  assertEquals(
+    loadConfig([], { ALLOWED_HOSTS: "chat.example.com" }).servedHosts,
+    [...LOOPBACK, "chat.example.com"],
+  );
+  // Reached from elsewhere (a balancer's health check by address), or through a proxy that
+  // names the site: as before, any host, and ALLOWED_HOSTS names the Origins only.
   assertEquals(loadConfig([], { HOST: "0.0.0.0" }).servedHosts, []);
   assertEquals(loadConfig([], { TRUST_PROXY: "true" }).servedHosts, []);
-  // Set, it is both the Origins' list and the hosts served, as Django's is.
-  const set = loadConfig([], { ALLOWED_HOSTS: "chat.example.com,.example.org" });
-  assertEquals([set.allowedHosts, set.servedHosts], [["chat.example.com", ".example.org"], [
-    "chat.example.com",
-    ".example.org",
-  ]]);
+  const deployed = loadConfig([], { HOST: "0.0.0.0", ALLOWED_HOSTS: "chat.example.com" });
+  assertEquals([deployed.allowedHosts, deployed.servedHosts], [["chat.example.com"], []]);
 });
 
 Deno.test("a request for a host the site does not answer to gets 400 and a log line naming it", async () => {
@@ -31,7 +35,14 @@ Deno.test("a request for a host the site does not answer to gets 400 and a log l
   await using app = await createTestApp({ servedHosts: LOOPBACK, logLevel: "info" });
   const get = (host: string) =>
     app.handle(new Request(`http://${host}/chat/`, { headers: { host } }));
-  for (const host of ["127.0.0.1:8000", "localhost:8000", "room.localhost", "[::1]:8000"]) {
+  const served = [
+    "127.0.0.1:8000",
+    "localhost:8000",
+    "localhost.:8000",
+    "room.localhost",
+    "[::1]:8000",
+  ];
+  for (const host of served) {
     const response = await get(host);
     await response.body?.cancel();
     assertEquals(response.status, 200, host);
@@ -78,4 +89,12 @@ Deno.test("deno task start refuses a rebound page its reads, its forms and its s
   await own.body?.cancel();
   assertEquals(own.status, 200);
   assert(server.output().includes(`the Host "${evil}" is not one this site answers to`));
+});
+
+Deno.test("a server on another loopback address answers to the URL it prints", async () => {
+  await using server = await startServerProcess({ HOST: "127.0.0.2" });
+  assert(server.url.startsWith("http://127.0.0.2:"), server.url);
+  const page = await fetch(`${server.url}/chat/`);
+  await page.body?.cancel();
+  assertEquals(page.status, 200);
 });
