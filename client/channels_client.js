@@ -265,13 +265,14 @@ export class ChannelStream {
       // and the heartbeat alone would find out 25 s later), not the server slow to answer. The
       // heartbeat asks now: a connection that answers nothing is lost, and the send fails with
       // the others on it as "disconnected"; one that answers leaves this a "no-answer".
-      const verdictMs = this.#live.probe();
+      const verdictMs = this.#live.probe(() => this.#noAnswer(ref, waitMs));
       if (verdictMs >= 0) {
         pending.probed = true;
         pending.timer = setTimeout(() => this.#noAnswer(ref, waitMs), verdictMs + VERDICT_SLACK_MS);
         return;
       }
     }
+    clearTimeout(pending.timer);
     this.#pending.delete(ref);
     // A connection that said nothing to its probe is no sign of a consumer that answers none.
     if ((heard || !pending.probed) && !this.#everAcked && !this.#warnedNoAck) {

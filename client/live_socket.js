@@ -83,6 +83,8 @@ export class LiveSocket {
   #heartbeatTimer = 0;
   /** The open socket's heartbeat check, for `probe()` to run early; null when none runs. */
   #wake = /** @type {(() => void) | null} */ (null);
+  /** Who `probe()` tells of the next frame heard (the answer); cleared once told, or lost. */
+  #probeAnswered = /** @type {(() => void)[]} */ ([]);
   #openTimer = 0;
   /** Attempts in a row that failed before they opened. */
   #unopened = 0;
@@ -156,13 +158,16 @@ export class LiveSocket {
    * Asks the server for a sign of life now, rather than after the heartbeat's quiet time: a
    * heartbeat ping, unless one already waits for its answer. A connection that answers nothing
    * within the heartbeat's `timeoutMs` is then given up as lost, as the heartbeat gives up a
-   * silent one (a Wi-Fi gone, a proxy that stopped forwarding: no close ever comes). Returns
-   * the ms until that verdict, or -1 when there is no open socket or no heartbeat to ask.
+   * silent one (a Wi-Fi gone, a proxy that stopped forwarding: no close ever comes); one that
+   * answers calls `onAnswer` at its next frame. Returns the ms until the verdict on silence, or
+   * -1 when there is no open socket or no heartbeat to ask.
+   * @param {() => void} [onAnswer]
    */
-  probe() {
+  probe(onAnswer) {
     const beat = this.#options.heartbeat;
     const ws = this.#socket;
     if (!beat || !this.isOpen || ws === null || this.#wake === null) return -1;
+    if (onAnswer !== undefined) this.#probeAnswered.push(onAnswer);
     const now = performance.now();
     if (this.#pingedAt === 0) {
       this.#pingedAt = now;
@@ -240,6 +245,8 @@ export class LiveSocket {
           reportUncaught(error);
         }
       }
+      // After the frames: an answer among them (an ack) is read before the probe is told.
+      if (this.#probeAnswered.length > 0) this.#tellProbes();
     };
     ws.onclose = (event) => {
       // Only the current socket speaks for the page: a stale close must not plan a second retry.
@@ -324,9 +331,18 @@ export class LiveSocket {
     this.#heartbeatTimer = setTimeout(wake, beat.idleMs);
   }
 
+  // The connection answered: whoever probed it hears so, once; a callback that throws is
+  // reported, and the frame is still read.
+  #tellProbes() {
+    const told = this.#probeAnswered;
+    this.#probeAnswered = [];
+    for (const answered of told) this.#call(answered);
+  }
+
   #lost(event, url) {
     clearTimeout(this.#heartbeatTimer);
     this.#wake = null;
+    this.#probeAnswered = []; // what probed hears of the loss by its own close handling
     clearTimeout(this.#openTimer);
     this.#socket = null;
     if (this.#leaving) return this.#setState("closed");

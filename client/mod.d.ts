@@ -290,9 +290,10 @@ export declare class LiveSocket {
   /**
    * Asks the server for a sign of life now: a heartbeat ping, unless one already waits for its
    * answer. A connection that answers nothing within the heartbeat's `timeoutMs` is then given
-   * up as lost. Returns the ms until that verdict, or -1 with no open socket or no heartbeat.
+   * up as lost; one that answers calls `onAnswer` at its next frame. Returns the ms until the
+   * verdict on silence, or -1 with no open socket or no heartbeat.
    */
-  probe(): number;
+  probe(onAnswer?: () => void): number;
   /** Sends one frame on the open socket (check `isOpen` first). */
   send(data: string): void;
   /** Closes the connection for good: no more attempts; the state becomes "closed". */

@@ -305,18 +305,36 @@ Deno.test("a send with ack on a connection gone silent is found lost by a ping a
   }
 });
 
-Deno.test("a send with ack whose probe is answered rejects as no-answer, on a connection kept", async () => {
-  const heartbeat = { idleMs: 60_000, timeoutMs: 200 };
+Deno.test("a send with ack whose probe is answered rejects as no-answer at once, on a connection kept", async () => {
+  // A minute for the ping's answer: the send must not wait for it once the answer came.
+  const heartbeat = { idleMs: 60_000, timeoutMs: 60_000 };
   const { stream, sockets } = start(undefined, { ackTimeoutMs: 20, heartbeat });
   const socket = await sockets.next();
   open(socket);
   const pinged = sentFrame(socket, PING);
   const sent = stream.send({ message: "hi" }, { ack: true });
   await pinged;
+  const answeredAt = performance.now();
   feed(socket, { type: "channels.pong" });
   const error = await assertRejects(() => sent, SendError, "No answer from the server");
+  const waited = performance.now() - answeredAt;
+  assert(waited < 5000, `rejected ${Math.round(waited)} ms after the ping's answer`);
   assertEquals(error.kind, "no-answer");
   assertEquals([socket.closedWith, stream.state], [null, "open"]);
+  stream.close();
+});
+
+Deno.test("an ack that comes while its send's probe waits resolves the send", async () => {
+  const heartbeat = { idleMs: 60_000, timeoutMs: 60_000 };
+  const { stream, sockets } = start(undefined, { ackTimeoutMs: 20, heartbeat });
+  const socket = await sockets.next();
+  open(socket);
+  const pinged = sentFrame(socket, PING);
+  const sent = stream.send({ message: "slow" }, { ack: true });
+  await pinged;
+  const { ref } = JSON.parse(socket.sent[0]);
+  feed(socket, { type: "ack", ref, offset: 7, epoch: "e1" });
+  assertEquals((await sent).offset, 7);
   stream.close();
 });
 
