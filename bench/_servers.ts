@@ -6,7 +6,7 @@
  * `{ ...OURS, name: "ours-2w", args: ["--workers", "2"] }` is all a later scenario needs.
  */
 import { fromFileUrl, join } from "@std/path";
-import { DEFAULT_CONFIG, loadConfig } from "../server/config.ts";
+import { loadConfig } from "../server/config.ts";
 import { START_TASK_FLAGS } from "./_start_task.ts";
 import { processTree, type ProcSample, resetPeak, sampleProcess, sumSamples } from "./_proc.ts";
 
@@ -240,11 +240,15 @@ function withoutSettings(env: Record<string, string>): Record<string, string> {
   return kept;
 }
 
-// Throws unless `env` configures the server with its defaults but for the port, the data
-// directory and the keys of `except`.
-function assertDefaults(env: Record<string, string>, except: string[]): void {
+/**
+ * Throws unless `env` configures the server with its defaults but for the port, the data
+ * directory and the keys of `except`.
+ */
+export function assertDefaults(env: Record<string, string>, except: string[]): void {
   const config = loadConfig([], env) as unknown as Record<string, unknown>;
-  const defaults = DEFAULT_CONFIG as unknown as Record<string, unknown>;
+  // What `deno task start` makes of an empty environment (some defaults follow others: the hosts
+  // a loopback server answers to), not the bare `DEFAULT_CONFIG`.
+  const defaults = loadConfig([], {}) as unknown as Record<string, unknown>;
   const differ = Object.keys(defaults).filter((key) =>
     key !== "port" && key !== "dataDir" && !except.includes(key) &&
     JSON.stringify(config[key]) !== JSON.stringify(defaults[key])
