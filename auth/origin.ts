@@ -54,11 +54,7 @@ export function isHostServed(
 ): boolean {
   if (hosts.length === 0) return true;
   const url = URL.parse(`http://${requestHost(request, trustProxy)}`);
-  if (url === null) return false;
-  // A fully qualified name's final dot (`localhost.`) names the same host, as Django reads it.
-  const hostname = url.hostname.replace(/\.$/, "");
-  const host = url.port === "" ? hostname : `${hostname}:${url.port}`;
-  return hosts.some((pattern) => hostMatches(pattern, host, hostname));
+  return url !== null && hosts.some((pattern) => hostMatches(pattern, url.host, url.hostname));
 }
 
 /**
@@ -78,12 +74,19 @@ export function requestHost(request: Request, trustProxy: boolean): string {
   return (forwarded || request.headers.get("host") || new URL(request.url).host).toLowerCase();
 }
 
-function hostMatches(pattern: string, hostWithPort: string, hostname: string): boolean {
-  if (pattern === "*") return true;
+function hostMatches(rawPattern: string, rawHost: string, rawName: string): boolean {
+  if (rawPattern === "*") return true;
+  // A fully qualified name's final dot (`localhost.`) names the same host, on either side.
+  const [pattern, hostWithPort, hostname] = [rawPattern, rawHost, rawName].map(withoutFinalDot);
   if (pattern.startsWith(".")) {
     return hostname === pattern.slice(1) || hostname.endsWith(pattern);
   }
   // "[::1]" names no port: an IPv6 address's own colons are inside its brackets.
   const hasPort = pattern.startsWith("[") ? pattern.includes("]:") : pattern.includes(":");
   return hasPort ? pattern === hostWithPort : pattern === hostname;
+}
+
+// `example.com.` and `example.com.:8443` as `example.com` and `example.com:8443`.
+function withoutFinalDot(host: string): string {
+  return host.replace(/\.(?=(:\d+)?$)/, "");
 }

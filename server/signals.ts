@@ -41,8 +41,10 @@ export interface StopOnSignalsOptions {
   echoMs?: number;
   /**
    * The process runs under `deno run --watch` (`deno task dev` says so with `CHANNELS_WATCH=1`):
-   * there `Deno.exit` ends the program but not the watcher, which waits for a file change and
-   * starts the server again. Once stopped, the signal itself then ends the process, with no
+   * there `Deno.exit` ends the program but not the watcher, which starts the server again on a
+   * file change. The watcher itself asks for that stop with SIGTERM (its "graceful termination"),
+   * so a SIGTERM ends the program only, and the watcher goes on: a restart on a change. Once
+   * stopped on SIGINT (Ctrl-C), the signal itself then ends the process, watcher and all, with no
    * listener left to take it (exit status 128 + the signal's number, not the usual code).
    */
   watched?: boolean;
@@ -57,7 +59,7 @@ export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions):
   const echoMs = options.echoMs ?? ECHO_MS;
   let firstAt: number | null = null;
   const end = (signal: "SIGINT" | "SIGTERM", code: number) => {
-    if (!options.watched) return exit(code);
+    if (!options.watched || signal === "SIGTERM") return exit(code);
     remove();
     Deno.kill(Deno.pid, signal);
   };

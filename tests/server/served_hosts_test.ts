@@ -30,6 +30,15 @@ Deno.test("a loopback server reached directly answers to loopback names, its own
   assertEquals([deployed.allowedHosts, deployed.servedHosts], [["chat.example.com"], []]);
 });
 
+Deno.test("a host's final dot names the same host, in the request and in ALLOWED_HOSTS", async () => {
+  await using app = await createTestApp({ servedHosts: [...LOOPBACK, "chat.example.com."] });
+  for (const host of ["chat.example.com", "chat.example.com.", "chat.example.com.:8000"]) {
+    const response = await app.handle(new Request(`http://${host}/chat/`, { headers: { host } }));
+    await response.body?.cancel();
+    assertEquals(response.status, 200, host);
+  }
+});
+
 Deno.test("a request for a host the site does not answer to gets 400 and a log line naming it", async () => {
   using captured = new CapturedLog();
   await using app = await createTestApp({ servedHosts: LOOPBACK, logLevel: "info" });

@@ -3,10 +3,11 @@
  * and SIGINT stop the process gracefully, so the in-process streams are written on the way out
  * and the next run has the same room, epoch and offsets (clients then recover completely).
  */
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { CUT_SHORT_EXIT_CODE, stopOnSignals, type Stoppable } from "../../server/signals.ts";
 import { log } from "../../telemetry/log.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
+import { Waiters } from "../_support/waiters.ts";
 
 const APP = new URL("../fixtures/signals/app.ts", import.meta.url).pathname;
 
@@ -152,17 +153,22 @@ Deno.test("a drain that fails (a Worker that did not stop) ends with code 1 and 
   }
 });
 
-Deno.test("deno task dev ends on SIGTERM once drained; the watcher does not start it again", async () => {
+// Deno's watcher stops the program for a restart with SIGTERM: taken for an operator's, it
+// ended the watcher too, and the first save stopped `deno task dev` for good.
+Deno.test("deno task dev serves again after a file changes, and Ctrl-C ends it, the watcher too", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "channels-dev-" });
-  // The task's own command line, run without the task runner in between: a watcher that stays
-  // is then this child, which the test can kill (a task's child would outlive it).
+  const changed = `${dataDir}/changed.txt`;
+  await Deno.writeTextFile(changed, "before\n");
+  // The task's own command line, run without the task runner in between (a task's child would
+  // outlive it), and watching one more file, which the test changes.
   const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
   const words = (config.tasks.dev as string).split(" ");
   const assigned = words.filter((word) => /^[A-Z_]+=/.test(word));
   const [deno, ...args] = words.slice(assigned.length);
   assertEquals(deno, "deno");
+  assert(args.includes("--watch"), "the dev task does not watch");
   const child = new Deno.Command(Deno.execPath(), {
-    args,
+    args: args.map((arg) => arg === "--watch" ? `--watch=${changed}` : arg),
     env: {
       ...Object.fromEntries(assigned.map((word) => word.split("="))),
       DATA_DIR: dataDir,
@@ -174,27 +180,40 @@ Deno.test("deno task dev ends on SIGTERM once drained; the watcher does not star
     stderr: "piped",
   }).spawn();
   let output = "";
+  const printed = new Waiters();
   const reading = (async () => {
     const merged = [child.stdout, child.stderr].map(async (stream) => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) output += text;
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+        output += text;
+        printed.notify();
+      }
     });
     await Promise.all(merged);
   })();
+  // The URL the server printed at its `count`th start.
+  const served = (count: number): Promise<string> =>
+    printed.waitFor(
+      () => [...output.matchAll(/Serving the chat at (http:\/\/\S+)\/chat\//g)][count - 1]?.[1],
+      30_000,
+      () => `deno task dev did not serve a time #${count}:\n${output}`,
+    );
   try {
-    while (!output.includes("Serving the chat at")) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      const ended = await Promise.race([child.status, Promise.resolve(null)]);
-      if (ended !== null) throw new Error(`deno task dev ended before serving:\n${output}`);
-    }
-    child.kill("SIGTERM");
+    const first = await served(1);
+    await (await fetch(`${first}/chat/`)).body?.cancel();
+    await Deno.writeTextFile(changed, "after\n", { append: true });
+    const second = await served(2);
+    const page = await fetch(`${second}/chat/`);
+    await page.body?.cancel();
+    assertEquals(page.status, 200, output);
+    assertStringIncludes(output, "SIGTERM: stopped"); // the restart drained the first one
+    child.kill("SIGINT");
     const ended = await Promise.race([
       child.status,
       new Promise<null>((resolve) => setTimeout(() => resolve(null), 15_000)),
     ]);
     if (ended === null) child.kill("SIGKILL");
     await reading;
-    assertEquals(ended === null ? "still running 15 s after SIGTERM" : "ended", "ended", output);
-    assertStringIncludes(output, "SIGTERM: stopped");
+    assertEquals(ended === null ? "still running 15 s after Ctrl-C" : "ended", "ended", output);
   } finally {
     await child.status;
     await Deno.remove(dataDir, { recursive: true });
