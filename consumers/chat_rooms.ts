@@ -217,8 +217,6 @@ export function storedFromOutside(
   if (room === null || !isChatMessageType(event.type)) return null;
   const message = chatMessageFromOutside(event, roomNameOf(room), foreignId);
   if (message === null) return { refused: `Not a chat message: ${outsideMessageProblem(event)}` };
-  // As a socket's empty message is refused: a deploy script's unset "$MSG" stores nothing.
-  if (message.message.trim() === "") return { refused: "Not a chat message: its text is empty" };
   return { message };
 }
 
@@ -244,6 +242,7 @@ function outsideMessageProblem(event: LayerEvent): string {
   const text = textOf(event.message);
   if (typeof text !== "string") return 'it has no "message" text';
   if (!text.isWellFormed()) return "its text is not well-formed Unicode: it holds a lone surrogate";
+  if (text.trim() === "") return "its text is empty";
   return `its text is ${[...text].length} characters, over the limit of ${MAX_CHAT_MESSAGE}`;
 }
 
@@ -259,7 +258,7 @@ function textOf(raw: unknown): unknown {
  * The chat message an event from outside stands for (`POST /_send/`, `deno task send`,
  * `redis-cli PUBLISH`): `{"message": {"message": "hi", "author": "ci"}}` or `{"message": "hi"}`,
  * with a missing id, time, room and author filled in; `null` when it carries no text of at
- * most 10,000 characters of well-formed Unicode. Sends from outside go into the room's stream as this message.
+ * most 10,000 characters of well-formed Unicode, or only spaces. Sends from outside go into the room's stream as this message.
  */
 export function chatMessageFromOutside(
   event: LayerEvent,
@@ -272,7 +271,9 @@ export function chatMessageFromOutside(
   const fields = (typeof raw === "string" ? event : raw ?? {}) as Record<string, unknown>;
   const text = textOf(raw);
   if (typeof text !== "string" || isLongerThan(text, MAX_CHAT_MESSAGE)) return null;
-  if (!text.isWellFormed()) return null;
+  // As a socket's empty message is refused: a deploy script's unset "$MSG", a Django page's
+  // empty input, stores nothing and shows nothing.
+  if (!text.isWellFormed() || text.trim() === "") return null;
   return {
     type: "chat.message",
     id: typeof fields.id === "string"

@@ -431,6 +431,23 @@ Deno.test("a Django-style chat_message with its author at the top level is store
   await reader.disconnect();
 });
 
+// A Django page sends its empty input too: refused from every other sender, it must not show
+// as an empty bubble without an offset, gone on the next reload.
+Deno.test("a blank chat message from outside the streams shows nothing, and says why in the log", async () => {
+  using captured = new CapturedLog();
+  await using app = await createTestApp(GENEROUS);
+  log.setLevel("warn");
+  const reader = await join(app, "lobby", "?stream=1");
+  await reader.receiveJson(); // its position
+  for (const blank of ["", "   "]) {
+    await app.services.layer.groupSend("chat.lobby", { type: "chat_message", message: blank });
+  }
+  await app.services.layer.groupSend("chat.lobby", { type: "chat_message", message: "after" });
+  assertEquals((await reader.receiveJson()).message, "after");
+  await captured.waitFor(/Ignored a "chat_message" event to "lobby": its text is empty/);
+  await reader.disconnect();
+});
+
 Deno.test("events that arrive out of offset order reach the client once each, in order", async () => {
   await using app = await createTestApp(GENEROUS);
   // The stream publishes on a layer nobody listens to; the test then delivers its events on
