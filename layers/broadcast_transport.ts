@@ -61,6 +61,27 @@ export interface BroadcastTransportOptions {
 
 /** A registry entry not refreshed for this long is gone. */
 const GROUP_EXPIRY_MS = 30_000;
+
+/** The kinds of the registry's entries: each Worker, its groups, its named channels' listeners. */
+const REGISTRY_KINDS = ["processes", "groups", "listeners"] as const;
+
+/**
+ * Deletes every registry entry under `prefix` in `kv`; resolves with how many there were. For the
+ * process that holds the KV file's server (its DATA_DIR), before its Workers start: the entries
+ * of a run that was killed (SIGKILL, a crash, a Worker that failed) were never taken out, and
+ * until they expired a named channel's events went to a dead Worker (its `/roll`s answered by
+ * nobody), and groups' events to dead channels.
+ */
+export async function forgetRegistry(kv: Deno.Kv, prefix: string): Promise<number> {
+  let forgotten = 0;
+  for (const kind of REGISTRY_KINDS) {
+    for await (const entry of kv.list({ prefix: [prefix, kind] })) {
+      await retryWhileLocked(() => kv.delete(entry.key));
+      forgotten++;
+    }
+  }
+  return forgotten;
+}
 /** How often a Worker refreshes its entries: one lost heartbeat does not make it disappear. */
 const HEARTBEAT_MS = GROUP_EXPIRY_MS / 3;
 

@@ -143,7 +143,9 @@ async function openParts(
       const { BroadcastLayer } = await import("../layers/broadcast.ts");
       const { createKvPresence } = await import("../layers/presence/kv.ts");
       const prefix = config.redisPrefix;
-      const layer = await open(BroadcastLayer.open({ kvPath: path, prefix: `${prefix}@${path}` }));
+      const layer = await open(
+        BroadcastLayer.open({ kvPath: path, prefix: broadcastPrefix(prefix, path) }),
+      );
       const presence = await open(createKvPresence(layer, { graceMs, kvPath: path, prefix }));
       const streams = await open(openBroadcastStreams(options.streamsPort, layer, {
         kvPath: path,
@@ -354,4 +356,12 @@ async function groupSendFromOutside(
 // The layer as Django's `CHANNEL_LAYERS` has it: what both sides must agree on.
 function channelsRedisOptions(config: Config): ChannelsRedisLayerOptions {
   return { url: config.redisUrl, ...config.channelsRedis };
+}
+
+/**
+ * The prefix of the `broadcast` layer's channels and registry: the app's (`REDIS_PREFIX`) and
+ * its KV file, which names the app, so two apps' Workers never hear each other.
+ */
+export function broadcastPrefix(prefix: string, kvPath: string | undefined): string {
+  return `${prefix}@${kvPath}`;
 }

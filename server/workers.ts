@@ -12,7 +12,9 @@
  */
 import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
-import { workerConfig } from "./backends.ts";
+import { broadcastPrefix, workerConfig } from "./backends.ts";
+import { forgetRegistry } from "../layers/broadcast_transport.ts";
+import { openKv } from "../storage/kv_retry.ts";
 import { log } from "../telemetry/log.ts";
 import { assertAddressFree, holdPoolPort, urlOf } from "./_listen_address.ts";
 import { StreamSequencer } from "../layers/streams/sequencer.ts";
@@ -321,6 +323,15 @@ async function openSequencer(config: Config): Promise<OpenSequencer> {
     lock?.close();
     throw new Error(`The Workers' streams could not be moved to the new layout: ${error}`);
   }
+  if (path !== undefined) {
+    try {
+      await forgetDeadWorkers(path, broadcastPrefix(config.redisPrefix, path));
+    } catch (error) {
+      store.close();
+      lock?.close();
+      throw error;
+    }
+  }
   const sequencer = new StreamSequencer(store, {
     retention: config.historyWindow,
     memoryBudget: config.historyMemoryMb * 1024 * 1024,
@@ -336,6 +347,20 @@ async function openSequencer(config: Config): Promise<OpenSequencer> {
       }
     },
   };
+}
+
+// What a run that did not stop (SIGKILL, a crash, a Worker that failed) left in the layer's
+// registry: this process holds DATA_DIR, so no Worker of another process is alive in that file.
+async function forgetDeadWorkers(path: string, prefix: string): Promise<void> {
+  const kv = await openKv(path);
+  try {
+    const forgotten = await forgetRegistry(kv, prefix);
+    if (forgotten > 0) {
+      log.info(`Workers: ${forgotten} registry entries left by a run that did not stop forgotten`);
+    }
+  } finally {
+    kv.close();
+  }
 }
 
 /** A port that is free now (the Workers bind it together right after). */

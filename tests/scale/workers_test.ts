@@ -8,6 +8,10 @@ import { RawWebSocket } from "../_support/raw_socket.ts";
 import { diff, member, rawNextMatching, WAIT } from "./_clients.ts";
 import { startServerProcess } from "./_process.ts";
 import type { WebClient } from "../_support/cookie_jar.ts";
+import { broadcastPrefix } from "../../server/backends.ts";
+import { DEFAULT_CONFIG } from "../../server/config.ts";
+import { kvPath } from "../../storage/kv_path.ts";
+import { openKv } from "../../storage/kv_retry.ts";
 
 const linux = Deno.build.os === "linux";
 
@@ -96,6 +100,43 @@ Deno.test({
         new RegExp(`INFO \\[${worker}\\] Drain: \\d+ connections closed with 1012`),
       );
       assertMatch(output, new RegExp(`INFO \\[${worker}\\] Drain: presence left to expire`));
+    }
+  },
+});
+
+// A run killed (SIGKILL, a crash) leaves its Workers' registry entries in the KV file for 30 s:
+// a `/roll` sent to a dead Worker's listener was answered by nobody, and told nothing.
+Deno.test({
+  name: "with --workers 2 a /roll is answered right after a restart that follows a crash",
+  ignore: !linux,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "workers-crash-" });
+    try {
+      // What a killed run leaves: listeners of the dice channel in Workers that are gone.
+      const path = await kvPath(dataDir);
+      const kv = await openKv(path);
+      const prefix = broadcastPrefix(DEFAULT_CONFIG.redisPrefix, path);
+      const alive = Date.now() + 60_000;
+      for (let n = 0; n < 20; n++) {
+        await kv.set([prefix, "listeners", "dice", `dead-worker-${n}`], alive, {
+          expireIn: 60_000,
+        });
+      }
+      kv.close();
+      await using server = await startServerProcess({ DATA_DIR: dataDir }, ["--workers", "2"]);
+      const { all, byWorker } = await onEachWorker(server.wsUrl("/ws/chat/dice/"));
+      try {
+        for (const [worker, socket] of byWorker) {
+          await socket.send(JSON.stringify({ message: "/roll 1d6", ref: worker, ack: true }));
+          const answer = await rawNextMatching(socket, (f) => f.ref === worker, WAIT);
+          assertEquals(answer.type, "ack", `${worker}: ${JSON.stringify(answer)}`);
+        }
+        assertMatch(server.output(), /Workers: 20 registry entries left by a run .* forgotten/);
+      } finally {
+        for (const socket of all) socket.close();
+      }
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
     }
   },
 });
