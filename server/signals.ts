@@ -42,10 +42,12 @@ export interface StopOnSignalsOptions {
   /**
    * The process runs under `deno run --watch` (`deno task dev` says so with `CHANNELS_WATCH=1`):
    * there `Deno.exit` ends the program but not the watcher, which starts the server again on a
-   * file change. The watcher itself asks for that stop with SIGTERM (its "graceful termination"),
-   * so a SIGTERM ends the program only, and the watcher goes on: a restart on a change. Once
-   * stopped on SIGINT (Ctrl-C), the signal itself then ends the process, watcher and all, with no
-   * listener left to take it (exit status 128 + the signal's number, not the usual code).
+   * file change. The watcher itself asks for that stop with SIGTERM (its "graceful termination",
+   * about a second), which no listener can tell from an operator's: a SIGTERM closes the sockets
+   * at once (no drain window), writes the streams and ends the program only, and the watcher
+   * goes on (a second SIGTERM then ends it). Once stopped on SIGINT (Ctrl-C), the signal itself
+   * ends the process, watcher and all, with no listener left to take it (exit status 128 + the
+   * signal's number, not the usual code).
    */
   watched?: boolean;
 }
@@ -70,7 +72,9 @@ export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions):
       return end(signal, CUT_SHORT_EXIT_CODE);
     }
     firstAt = performance.now();
-    const windowMs = signal === "SIGTERM" ? options.drainWindowMs : 0;
+    // Under the watcher, a SIGTERM is its restart, which waits for the program only about a
+    // second: the sockets close at once, so that the streams are written before it goes on.
+    const windowMs = signal === "SIGTERM" && !options.watched ? options.drainWindowMs : 0;
     // The drain's own budget: the window, then 1 s for close frames and 1 s for the writes.
     const limitMs = signal === "SIGTERM" ? windowMs + 2000 : 5000;
     const deadline = setTimeout(() => {

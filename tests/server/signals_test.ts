@@ -8,6 +8,7 @@ import { CUT_SHORT_EXIT_CODE, stopOnSignals, type Stoppable } from "../../server
 import { log } from "../../telemetry/log.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { Waiters } from "../_support/waiters.ts";
+import { TestSocket } from "../_support/socket.ts";
 
 const APP = new URL("../fixtures/signals/app.ts", import.meta.url).pathname;
 
@@ -173,7 +174,6 @@ Deno.test("deno task dev serves again after a file changes, and Ctrl-C ends it, 
       ...Object.fromEntries(assigned.map((word) => word.split("="))),
       DATA_DIR: dataDir,
       PORT: "0",
-      DRAIN_WINDOW_MS: "100",
       NO_COLOR: "1",
     },
     stdout: "piped",
@@ -199,13 +199,25 @@ Deno.test("deno task dev serves again after a file changes, and Ctrl-C ends it, 
     );
   try {
     const first = await served(1);
-    await (await fetch(`${first}/chat/`)).body?.cancel();
+    // Three sockets, which a drain would close over its 5 s window: longer than the watcher
+    // waits, so it would cut the drain before the room was written.
+    const room = `${first.replace(/^http/, "ws")}/ws/chat/lobby/`;
+    const sockets = await Promise.all([1, 2, 3].map(() => TestSocket.open(room)));
+    sockets[0].sendJson({ message: "before the save" });
+    await sockets[0].nextMatching((frame) => frame.message === "before the save", 10_000);
     await Deno.writeTextFile(changed, "after\n", { append: true });
+    // The restart closes the sockets at once, and writes the room before the watcher goes on.
+    for (const socket of sockets) assertEquals((await socket.closed).code, 1012);
     const second = await served(2);
     const page = await fetch(`${second}/chat/`);
     await page.body?.cancel();
     assertEquals(page.status, 200, output);
-    assertStringIncludes(output, "SIGTERM: stopped"); // the restart drained the first one
+    const again = await TestSocket.open(`${second.replace(/^http/, "ws")}/ws/chat/lobby/`);
+    const history = await again.nextMatching(() => true, 10_000);
+    assertEquals([history.message, history.history], ["before the save", true], output);
+    await again.close();
+    assertStringIncludes(output, "SIGTERM: stopped");
+    assert(!output.includes("stopped abruptly"), output);
     child.kill("SIGINT");
     const ended = await Promise.race([
       child.status,
@@ -215,7 +227,14 @@ Deno.test("deno task dev serves again after a file changes, and Ctrl-C ends it, 
     await reading;
     assertEquals(ended === null ? "still running 15 s after Ctrl-C" : "ended", "ended", output);
   } finally {
+    // A failed assertion before the Ctrl-C leaves the watcher running: it must not hold the test.
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // it ended
+    }
     await child.status;
+    await reading;
     await Deno.remove(dataDir, { recursive: true });
   }
 });
