@@ -101,8 +101,13 @@ export function servedHosts(allowed: string[], listenHost: string, trustProxy: b
 }
 
 function isLoopback(host: string): boolean {
-  const plain = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  const plain = plainHost(host);
   return plain === "localhost" || plain === "::1" || /^127\.\d+\.\d+\.\d+$/.test(plain);
+}
+
+/** A `HOST` as one spelling: lower case, an IPv6 address without its brackets (`[::1]`). */
+export function plainHost(host: string): string {
+  return host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
 }
 
 /** One of the group layers (`LAYER`). */

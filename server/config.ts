@@ -17,6 +17,7 @@ import {
   listenAddress,
   logLevel,
   parseFlags,
+  plainHost,
   servedHosts,
   tokenSecret,
   tokenSetting,
@@ -196,10 +197,9 @@ function readConfig(
 // one every interface, or `localhost` and the address it may resolve to (127.0.0.1 or ::1,
 // whichever the system gives first: a clash with both is assumed).
 function sameHost(a: string, b: string): boolean {
-  const plain = (host: string) => host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
   const everywhere = (host: string) => host === "0.0.0.0" || host === "::";
   const localhost = (host: string) => host === "127.0.0.1" || host === "::1";
-  const [x, y] = [plain(a), plain(b)];
+  const [x, y] = [plainHost(a), plainHost(b)];
   if (x === y || everywhere(x) || everywhere(y)) return true;
   return (x === "localhost" && localhost(y)) || (y === "localhost" && localhost(x));
 }

@@ -12,16 +12,10 @@
  */
 import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
-import { broadcastPrefix, workerConfig } from "./backends.ts";
-import { forgetRegistry } from "../layers/broadcast_transport.ts";
-import { openKv } from "../storage/kv_retry.ts";
+import { workerConfig } from "./backends.ts";
+import { openSequencer } from "./_worker_sequencer.ts";
 import { log } from "../telemetry/log.ts";
 import { assertAddressFree, holdPoolPort, urlOf } from "./_listen_address.ts";
-import { StreamSequencer } from "../layers/streams/sequencer.ts";
-import { importKvStreams } from "../layers/streams/import_kv_streams.ts";
-import { DenoKvStore } from "../storage/deno_kv_store.ts";
-import { kvPath } from "../storage/kv_path.ts";
-import { lockDataDir } from "../storage/data_dir_lock.ts";
 import { WorkerHeartbeat } from "./_worker_heartbeat.ts";
 
 /** Messages from the parent to a Worker; a shutdown with `drainMs` drains over that window. */
@@ -296,71 +290,6 @@ function awaitReply(worker: Worker, type: FromWorker["type"]): Promise<FromWorke
     };
     worker.addEventListener("message", listener);
   });
-}
-
-/** The parent's stream sequencer with the KV file it writes to, closed together. */
-interface OpenSequencer {
-  connect(): MessagePort;
-  close(): Promise<void>;
-}
-
-async function openSequencer(config: Config): Promise<OpenSequencer> {
-  // The Workers open the same file for the rest of their state; the parent holds DATA_DIR.
-  const path = await kvPath(config.dataDir);
-  const lock = path === undefined ? null : await lockDataDir(config.dataDir);
-  let store: DenoKvStore;
-  try {
-    store = await DenoKvStore.open(path);
-  } catch (error) {
-    lock?.close();
-    throw error;
-  }
-  try {
-    const moved = await importKvStreams(store, config.redisPrefix);
-    if (moved > 0) log.info(`Streams: ${moved} room(s) moved from the Workers' old KV layout`);
-  } catch (error) {
-    store.close();
-    lock?.close();
-    throw new Error(`The Workers' streams could not be moved to the new layout: ${error}`);
-  }
-  if (path !== undefined) {
-    try {
-      await forgetDeadWorkers(path, broadcastPrefix(config.redisPrefix, path));
-    } catch (error) {
-      store.close();
-      lock?.close();
-      throw error;
-    }
-  }
-  const sequencer = new StreamSequencer(store, {
-    retention: config.historyWindow,
-    memoryBudget: config.historyMemoryMb * 1024 * 1024,
-  });
-  return {
-    connect: () => sequencer.connect(),
-    close: async () => {
-      try {
-        await sequencer.close();
-      } finally {
-        store.close();
-        lock?.close();
-      }
-    },
-  };
-}
-
-// What a run that did not stop (SIGKILL, a crash, a Worker that failed) left in the layer's
-// registry: this process holds DATA_DIR, so no Worker of another process is alive in that file.
-async function forgetDeadWorkers(path: string, prefix: string): Promise<void> {
-  const kv = await openKv(path);
-  try {
-    const forgotten = await forgetRegistry(kv, prefix);
-    if (forgotten > 0) {
-      log.info(`Workers: ${forgotten} registry entries left by a run that did not stop forgotten`);
-    }
-  } finally {
-    kv.close();
-  }
 }
 
 /** A port that is free now (the Workers bind it together right after). */

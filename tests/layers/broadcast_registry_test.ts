@@ -3,7 +3,7 @@
  * of it and only it: another app's entries, and the app's own streams, stay.
  */
 import { assertEquals } from "@std/assert";
-import { forgetRegistry } from "../../layers/broadcast_transport.ts";
+import { forgetRegistry } from "../../layers/broadcast_registry.ts";
 
 Deno.test("forgetRegistry deletes every registry entry under its prefix, in batches, and nothing else", async () => {
   const kv = await Deno.openKv(":memory:");
