@@ -1,9 +1,14 @@
 /**
  * The connection runtime: one consumer on one socket, its hooks run one at a time in arrival
- * order, what waits to be sent bounded, its groups left on close. Which hook a frame goes to
- * is `_hook_calls.ts`; the checks on what is sent, `_send_checks.ts`; closing the socket,
- * `_socket_close.ts`; the log lines, `_connection_log.ts`; the `#state` bits,
- * `_connection_flags.ts`.
+ * order, what waits to be sent bounded, its groups left on close. The hooks' turns are
+ * `_hook_queue.ts`; which hook a frame goes to, `_hook_calls.ts`; the checks on what is sent,
+ * `_send_checks.ts`; closing the socket, `_socket_close.ts`; the log lines,
+ * `_connection_log.ts`; the `#state` bits, `_connection_flags.ts`; the framework's own frames
+ * and the time limits, `_connection_constants.ts`.
+ *
+ * What is left here is one state machine (the `#state` bits) that every part reads: opening,
+ * delivering, sending and closing. It stays one class, with private fields, rather than objects
+ * that would each be memory per idle socket and a step more on the path of every delivery.
  */
 import type { Connection, Consumer, ConsumerHooks, Scope } from "./consumer.ts";
 import { type GroupLayer, LAYER_GAP, type LayerEvent, type SendResult } from "../layers/layer.ts";
@@ -36,8 +41,8 @@ import {
   NEVER_OPENED,
   OPEN,
   ROOM_SEEN,
-  RUNNING,
 } from "./_connection_flags.ts";
+import { HookQueue } from "./_hook_queue.ts";
 import {
   type ConnectRefusal,
   dispatchFrame,
@@ -46,7 +51,6 @@ import {
   ownEventHandler,
   runConnectHook,
   runDisconnectHook,
-  type Task,
 } from "./_hook_calls.ts";
 import { checkCloseCode, checkFrame, jsonFrame } from "./_send_checks.ts";
 import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingJson } from "./_before_open.ts";
@@ -62,41 +66,18 @@ import {
   warnHookStillRunning,
 } from "./_connection_log.ts";
 
+import {
+  CLOSE_EVENT,
+  CLOSE_TIMEOUT_MS,
+  closedInConnect,
+  HOOKS_AFTER_CLOSE_MS,
+  NEVER_OPENED_REASON,
+  OPEN_TIMEOUT_MS,
+  PING_FRAME,
+  PONG_FRAME,
+} from "./_connection_constants.ts";
+
 export type { ConnectRefusal } from "./_hook_calls.ts";
-
-/**
- * The one event type the framework handles itself: `{type: "connection.close", code, reason}`
- * sent to a connection's channel or group closes the socket.
- */
-export const CLOSE_EVENT = "connection.close";
-
-/** The reason a handshake is refused with when the socket was closed during `connect`. */
-function closedInConnect(reason: string): string {
-  return `Refused by the consumer: it closed the socket in connect${reason ? ` (${reason})` : ""}`;
-}
-
-/**
- * The client module's heartbeat (`client/live_socket.js`): a socket that heard nothing for a
- * while sends this exact frame, and the framework answers {@linkcode PONG_FRAME} itself, on
- * every route, so a client can tell a connection that died without a close from a quiet one.
- * Counted against the rate limit like any frame.
- */
-export const PING_FRAME = '{"type":"channels.ping"}';
-/** The framework's answer to {@linkcode PING_FRAME}. */
-export const PONG_FRAME = '{"type":"channels.pong"}';
-
-/**
- * How long an upgraded socket may take to open before it is given up: Deno never opens nor
- * closes the socket of a client that left during the handshake.
- */
-export const OPEN_TIMEOUT_MS = 5000;
-
-// The log line's reason for a socket that never opened.
-const NEVER_OPENED_REASON = `not opened ${OPEN_TIMEOUT_MS / 1000} s after its 101: the client ` +
-  "left during the upgrade, and Deno keeps its descriptor until the process exits";
-
-/** How long a closing socket waits for its client's close frame before it is let go. */
-export const CLOSE_TIMEOUT_MS = 5000;
 
 /**
  * The subprotocol a consumer accepted in `connect`, by connection, until the route answers the
@@ -104,11 +85,6 @@ export const CLOSE_TIMEOUT_MS = 5000;
  */
 export const acceptedSubprotocols: WeakMap<WebSocketConnection, string> = new WeakMap();
 
-/**
- * How long a closed socket waits for the hook that runs (and what waits behind it) before its
- * groups are left and `disconnect` runs.
- */
-export const HOOKS_AFTER_CLOSE_MS = 3000;
 // Shared by every connection: a bound function or closure per socket is memory per socket.
 const ignore = (): void => {};
 
@@ -126,16 +102,16 @@ export class WebSocketConnection implements Connection {
   // The last event type delivered and its handler: a socket's events are mostly of one type.
   #eventType: string | null = null;
   #eventHandler: EventHandler | undefined = undefined;
-  /** The flags (`RUNNING` to `DONE`), in one field rather than 8 bytes each per socket. */
+  /** The flags (`_connection_flags.ts`), in one field rather than 8 bytes each per socket. */
   #state = 0;
+  /** The hooks' turns (`_hook_queue.ts`): what arrives while one runs waits there. */
+  #queue: HookQueue<WebSocketConnection>;
   #deliveriesSinceCheck = 0;
   #droppedInARow = 0;
   /** The code the server closed with (0 until it does): a client may answer with another. */
   #closeCode = 0;
   /** The reason the server closed with (as sent), or one asked for before the socket existed. */
   #closeReason = "";
-  /** Waiting tasks; `null` until the first one (no array per socket that never queues). */
-  #tasks: Task[] | null = null;
   readonly scope: Scope;
   readonly channelName: string;
   #layer: GroupLayer;
@@ -186,6 +162,7 @@ export class WebSocketConnection implements Connection {
     this.#layer = options.layer;
     this.#limits = options.limits;
     this.#gate = new FrameGate(options.limits);
+    this.#queue = new HookQueue<WebSocketConnection>(this, WebSocketConnection.fail, this.#limits);
     this.channelName = this.#layer.newChannel((event) => this.#deliver(event));
     this.#hooks = hooksOf(consumer, this);
   }
@@ -217,7 +194,7 @@ export class WebSocketConnection implements Connection {
    */
   async runConnect(): Promise<ConnectRefusal | null> {
     // `connect` is a hook like any other: events that arrive meanwhile wait for it to finish.
-    this.#state |= RUNNING;
+    this.#queue.begin();
     const refusal = await runConnectHook(this.#hooks, this.scope.path);
     if (refusal === null && (this.#state & CLOSING) !== 0) {
       // Channels' `self.close()` in `connect` (or a close event meanwhile): the handshake is
@@ -229,7 +206,7 @@ export class WebSocketConnection implements Connection {
       return { status: 403, reason: closedInConnect(this.#closeReason), code: this.#closeCode };
     }
     if (refusal === null) {
-      this.#continueAfter(undefined); // what waited runs now, in order
+      this.#queue.continueAfter(undefined); // what waited runs now, in order
       return null;
     }
     await this.#release();
@@ -482,13 +459,15 @@ export class WebSocketConnection implements Connection {
     // Not for us, or a socket on its way out: nothing to drop.
     if (handler === undefined || (this.#state & (FINISHED | CLOSING)) !== 0) return true;
     const congested = this.#isCongested();
-    if (!congested && (this.#state & RUNNING) === 0) {
+    const queue = this.#queue;
+    if (!congested && !queue.running) {
       // Nothing waits (the usual case): run the handler now, without a task and its promise.
       this.#droppedInARow = 0;
       // DELIVERING while the handler runs: what it sends at once is this delivery's, checked
       // against the socket's bounds already (see `#overBudget`). Set and cleared inline, on the
       // path of every delivery.
-      this.#state |= RUNNING | DELIVERING;
+      queue.begin();
+      this.#state |= DELIVERING;
       let pending;
       try {
         // The hooks are `this`: a class's handlers can be shared by all its sockets.
@@ -498,10 +477,10 @@ export class WebSocketConnection implements Connection {
         this.#fail(error);
       }
       this.#state &= ~DELIVERING;
-      this.#continueAfter(pending);
+      queue.continueAfter(pending);
       return true;
     }
-    if (congested || !this.#enqueue(() => this.#callHandler(handler, event))) {
+    if (congested || !queue.enqueue(() => this.#callHandler(handler, event))) {
       this.#meter.dropped(congested);
       this.#watchDrain();
       // A reader this far behind will not catch up; closing frees its memory for good.
@@ -557,7 +536,7 @@ export class WebSocketConnection implements Connection {
         return seen;
       },
       caughtUp: () => this.sendCapacity >= this.#limits.maxBufferedBytes / 2,
-      resume: () => this.#hooks.drained === undefined || this.#enqueue(() => this.#drained()),
+      resume: () => this.#hooks.drained === undefined || this.#queue.enqueue(() => this.#drained()),
       stalled: (seconds) =>
         this.close(CloseCode.TRY_AGAIN_LATER, `Too slow: nothing was read for ${seconds} s`),
       done: () => void (this.#state &= ~(DRAIN_WATCHED | CONGESTED)),
@@ -576,7 +555,7 @@ export class WebSocketConnection implements Connection {
   #layerGap(): void {
     if ((this.#state & (GAP_PENDING | FINISHED | CLOSING)) !== 0) return;
     this.#state |= GAP_PENDING;
-    if (this.#enqueue(() => this.#afterGap(true))) return;
+    if (this.#queue.enqueue(() => this.#afterGap(true))) return;
     // A full queue: the re-check runs now, and the resend once the socket has caught up.
     void this.#afterGap(false);
   }
@@ -617,81 +596,25 @@ export class WebSocketConnection implements Connection {
     }
     // The client module's heartbeat, answered here: the consumer never sees it.
     if (data === PING_FRAME) return this.send(PONG_FRAME);
-    if ((this.#state & RUNNING) === 0) {
+    const queue = this.#queue;
+    if (!queue.running) {
       // Nothing waits (the usual case): dispatch now, without a task closure.
-      this.#state |= RUNNING;
+      queue.begin();
       let pending;
       try {
         pending = dispatchFrame(this.#hooks, data);
       } catch (error) {
         this.#fail(error);
       }
-      this.#continueAfter(pending);
+      queue.continueAfter(pending);
       return;
     }
-    if (!this.#enqueue(() => dispatchFrame(this.#hooks, data))) {
+    if (!queue.enqueue(() => dispatchFrame(this.#hooks, data))) {
       const ref = typeof data === "string" ? frameRef(data) : undefined;
       this.#refuse(
         new ProtocolError("Server busy: message dropped", CloseCode.TRY_AGAIN_LATER, { ref }),
       );
     }
-  }
-
-  #enqueue(task: Task): boolean {
-    const tasks = this.#tasks ??= [];
-    if (tasks.length >= this.#limits.channelCapacity) return false;
-    tasks.push(task);
-    if ((this.#state & RUNNING) === 0) void this.#runTasks();
-    return true;
-  }
-
-  // After a hook ran inline: the same rules as a queued task, so hooks run one at a time and
-  // what arrived meanwhile waits its turn.
-  #continueAfter(pending: unknown): void {
-    // What queued meanwhile (a group send's copy to its own sender, say) runs now, in order,
-    // and without an async function and its promise for as long as each task is synchronous.
-    while (!(pending instanceof Promise)) {
-      const task = this.#nextTask();
-      if (task === undefined) {
-        this.#state &= ~RUNNING;
-        return;
-      }
-      pending = undefined;
-      try {
-        pending = task();
-      } catch (error) {
-        this.#fail(error);
-      }
-    }
-    void this.#runTasks(pending);
-  }
-
-  #nextTask(): Task | undefined {
-    const tasks = this.#tasks;
-    // Kept once made: a sender queues its own copy of every message it sends. After the close,
-    // what came before it still runs (see `#handledBeforeClose`); nothing is added any more.
-    if (tasks === null || tasks.length === 0) return undefined;
-    return tasks.shift();
-  }
-
-  async #runTasks(first?: Promise<void>): Promise<void> {
-    this.#state |= RUNNING;
-    if (first !== undefined) {
-      try {
-        await first;
-      } catch (error) {
-        this.#fail(error);
-      }
-    }
-    for (let task = this.#nextTask(); task !== undefined; task = this.#nextTask()) {
-      try {
-        const pending = task();
-        if (pending instanceof Promise) await pending;
-      } catch (error) {
-        this.#fail(error);
-      }
-    }
-    this.#state &= ~RUNNING;
   }
 
   /**
@@ -717,16 +640,10 @@ export class WebSocketConnection implements Connection {
     if ((this.#state & FINISHED) !== 0) this.#failedLate(error);
     else consumerFailures.set(this.#socket ?? this, error);
     this.#state |= FAILED; // and what still arrives before the close is not handled either
-    this.#dropWaiting();
+    // As a Channels consumer that raised: what waits is dropped, but for the close's own last
+    // task once the socket closed (it runs `disconnect`).
+    this.#queue.dropWaiting((this.#state & FINISHED) !== 0);
     this.close(CloseCode.INTERNAL_ERROR, "Internal server error");
-  }
-
-  // A consumer that failed handles nothing more, as a Channels consumer that raised: what waits
-  // is dropped, but for the close's own last task once the socket closed (it runs `disconnect`).
-  #dropWaiting(): void {
-    const tasks = this.#tasks;
-    if (tasks === null || tasks.length === 0) return;
-    tasks.splice(0, (this.#state & FINISHED) !== 0 ? tasks.length - 1 : tasks.length);
   }
 
   #refuse(error: ProtocolError): void {
@@ -749,7 +666,7 @@ export class WebSocketConnection implements Connection {
     this.#state |= CLOSE_QUEUED;
     this.#sendRefusal(error);
     const close = () => this.close(code, error.message);
-    if (!this.#enqueue(close)) close();
+    if (!this.#queue.enqueue(close)) close();
   }
 
   /**
@@ -808,22 +725,8 @@ export class WebSocketConnection implements Connection {
   // Groups are left after (a hook may still join one). A hook that still runs
   // `HOOKS_AFTER_CLOSE_MS` after the close is not waited for: what waits behind it is dropped.
   #handledBeforeClose(): Promise<void> {
-    if ((this.#state & RUNNING) === 0) {
-      this.#tasks = null; // nothing runs, so nothing waits
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        warnHookStillRunning(this.scope, HOOKS_AFTER_CLOSE_MS);
-        this.#tasks = null;
-        resolve();
-      }, HOOKS_AFTER_CLOSE_MS);
-      // Last in the queue, past its bound: nothing is queued after the close.
-      (this.#tasks ??= []).push(() => {
-        clearTimeout(timer);
-        this.#tasks = null;
-        resolve();
-      });
+    return this.#queue.finish(HOOKS_AFTER_CLOSE_MS, () => {
+      warnHookStillRunning(this.scope, HOOKS_AFTER_CLOSE_MS);
     });
   }
 

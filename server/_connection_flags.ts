@@ -11,8 +11,6 @@ export const OPEN = 1;
 export const SOCKET_CLOSING = 2;
 
 // A connection's flags (its `#state`).
-/** A hook or task runs now: what arrives waits its turn. */
-export const RUNNING = 1;
 /** The socket closed (or never opened): nothing more is sent or handled. */
 export const FINISHED = 2;
 /** `close` was called; the socket closes a macrotask later (see `close`). */

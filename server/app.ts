@@ -20,7 +20,7 @@ import { MAX_PATH_LENGTH, Router } from "./router.ts";
 import { asksForWebSocket } from "./handshake.ts";
 import { LiveConnections, type UpgradeWebSocket, websocketHandler } from "./websocket_route.ts";
 import { CloseCode } from "./close_codes.ts";
-import { CLOSE_TIMEOUT_MS } from "./_connection.ts";
+import { CLOSE_TIMEOUT_MS } from "./_connection_constants.ts";
 import { html, htmlResponse } from "./html.ts";
 import { formatAddr, log } from "../telemetry/log.ts";
 import { ConnectionCaps } from "./connection_caps.ts";

@@ -22,7 +22,7 @@ import {
   validateGroupName,
   validateNamedChannel,
 } from "../layers/layer.ts";
-import { CLOSE_EVENT } from "./_connection.ts";
+import { CLOSE_EVENT } from "./_connection_constants.ts";
 import { isSendableCloseCode } from "./close_codes.ts";
 import { PublishUnconfirmedError, type StreamRetention } from "../layers/streams/contract.ts";
 import type { Config } from "./config.ts";

@@ -1,7 +1,10 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { LiveSocket, type LiveSocketOptions, PING_FRAME } from "../../client/live_socket.js";
 
-import { PING_FRAME as SERVER_PING, PONG_FRAME as PONG } from "../../server/_connection.ts";
+import {
+  PING_FRAME as SERVER_PING,
+  PONG_FRAME as PONG,
+} from "../../server/_connection_constants.ts";
 import { Backoff } from "../../client/backoff.js";
 import { drop, fakeSockets, open } from "./_fake_socket.ts";
 

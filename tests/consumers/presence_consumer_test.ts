@@ -2,7 +2,7 @@ import { assert, assertEquals, assertObjectMatch } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import { createTestApp, type TestApp } from "../_support/test_app.ts";
 import { PRESENCE_STATE, USER_ADDED } from "../../consumers/presence.ts";
-import { CLOSE_EVENT } from "../../server/_connection.ts";
+import { CLOSE_EVENT } from "../../server/_connection_constants.ts";
 import { CloseCode } from "../../server/close_codes.ts";
 import { SESSION_COOKIE } from "../../auth/cookies.ts";
 import { sessionGroup } from "../../auth/sessions.ts";

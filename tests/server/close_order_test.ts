@@ -7,7 +7,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import type { Consumer } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
-import { HOOKS_AFTER_CLOSE_MS } from "../../server/_connection.ts";
+import { HOOKS_AFTER_CLOSE_MS } from "../../server/_connection_constants.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { log } from "../../telemetry/log.ts";
 

@@ -4,7 +4,7 @@
  */
 import { assertEquals } from "@std/assert";
 import type { Consumer } from "../../server/consumer.ts";
-import { OPEN_TIMEOUT_MS } from "../../server/_connection.ts";
+import { OPEN_TIMEOUT_MS } from "../../server/_connection_constants.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
 
 Deno.test("close() in connect refuses the handshake with 403, as Channels' self.close() does", async () => {

@@ -3,7 +3,7 @@ import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Communicator, createTestServices } from "../../testing.ts";
 import type { Consumer, LayerEvent } from "../../mod.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
-import { PING_FRAME, PONG_FRAME } from "../../server/_connection.ts";
+import { PING_FRAME, PONG_FRAME } from "../../server/_connection_constants.ts";
 
 Deno.test("an object changed after sendJson is sent as it was each time", async () => {
   await using services = await createTestServices();
