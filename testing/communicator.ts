@@ -22,22 +22,18 @@
  * A consumer that is not in the route table is tested with services instead of an app:
  * `new Communicator({ consumer, services, route: "/ws/t/:id/" }, "/ws/t/1/")`.
  */
-import type { Consumer } from "../server/consumer.ts";
-import type { User } from "../auth/identify.ts";
-import type { Services } from "../server/context.ts";
 import type { App } from "../server/app.ts";
-import { Router } from "../server/router.ts";
-import {
-  LiveConnections,
-  type UpgradeWebSocket,
-  websocketHandler,
-} from "../server/websocket_route.ts";
+import { LiveConnections } from "../server/websocket_route.ts";
 import { consumerRefusals } from "../server/_consumer_failures.ts";
 import { consumerFailed, ConsumerReports, refusalShown } from "./_consumer_reports.ts";
-import { denoCanAnswer } from "../server/handshake.ts";
 import { withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
+import { offerSocket, withdrawSocket } from "./test_upgrade.ts";
+import { clientInfo, consumerHandler, type ConsumerTarget } from "./_consumer_target.ts";
+import type { User } from "../auth/identify.ts";
 export { FakeSocket } from "./fake_socket.ts";
+export { testUpgrade } from "./test_upgrade.ts";
+export type { ConsumerTarget } from "./_consumer_target.ts";
 
 /** How long `receive` waits by default, in milliseconds. */
 export const RECEIVE_TIMEOUT_MS = 2000;
@@ -63,40 +59,6 @@ export interface ConnectResult {
   code?: number;
 }
 
-// Each communicator hands its socket to the upgrade seam through its own Request object.
-const waiting = new WeakMap<Request, FakeSocket>();
-
-/** The upgrade seam for apps under test: pass it to `createApp({ ..., upgrade: testUpgrade })`. */
-export const testUpgrade: UpgradeWebSocket = (
-  request,
-  options = {},
-): ReturnType<UpgradeWebSocket> => {
-  const socket = waiting.get(request);
-  if (socket === undefined) {
-    throw new Error("This app upgrades only requests made by a Communicator");
-  }
-  waiting.delete(request); // taken: the communicator sees its socket went through this seam
-  // As Deno's does: a subprotocol it cannot find in the offer (split at ", ") throws.
-  if (options.protocol && !denoCanAnswer(request, options.protocol)) {
-    throw new TypeError(`Protocol '${options.protocol}' not in the request's protocol list`);
-  }
-  // As Deno's does: the chosen subprotocol is answered in the 101.
-  const headers: HeadersInit = options.protocol
-    ? { "sec-websocket-protocol": options.protocol }
-    : {};
-  return { socket, response: new Response(null, { status: 101, headers }) };
-};
-
-/** A consumer outside the route table, with the services it runs on. */
-export interface ConsumerTarget {
-  /** The consumer under test. */
-  consumer: Consumer;
-  /** What its context reaches (see `createTestServices`). */
-  services: Services;
-  /** The route pattern that gives the path parameters, e.g. `/ws/chat/:room/`. */
-  route?: string;
-}
-
 /** Options of a {@linkcode Communicator}. */
 export interface CommunicatorOptions {
   /** Extra handshake headers, e.g. `Origin` or `Cookie`. */
@@ -106,8 +68,6 @@ export interface CommunicatorOptions {
   /** The subprotocols the client offers, as Channels' communicator's `subprotocols`. */
   subprotocols?: string[];
 }
-
-let nextPort = 40000;
 
 /** The client end of one in-process WebSocket. */
 export class Communicator {
@@ -198,22 +158,21 @@ export class Communicator {
     // Every real client sends one; a consumer may read it (it is kept after `connect`).
     if (!headers.has("host")) headers.set("host", this.#url.host);
     const request = new Request(this.#url, { headers });
-    waiting.set(request, this.socket);
+    offerSocket(request, this.socket);
     const response = await withTimeout(
       this.#handle(request),
       timeoutMs,
       `The handshake did not finish within ${timeoutMs} ms: does the consumer's connect hook ` +
         "ever resolve?",
     );
-    if (response.status === 101 && waiting.has(request)) {
+    const notTaken = withdrawSocket(request);
+    if (response.status === 101 && notTaken) {
       // Upgraded by Deno's own `upgradeWebSocket`: a real socket no test can reach.
-      waiting.delete(request);
       throw new Error(
         "The app upgraded with Deno's own WebSocket, which a communicator cannot reach: " +
           "create it with `createApp({ ..., upgrade: testUpgrade })`",
       );
     }
-    waiting.delete(request);
     if (response.status !== 101) {
       const reason = (await response.text()).trim();
       this.#refused = `the handshake was refused with ${response.status} (${
@@ -377,31 +336,4 @@ export class Communicator {
       this.#waiters.add(woken);
     });
   }
-}
-
-function consumerHandler(
-  target: ConsumerTarget,
-  live: LiveConnections,
-  user: User | undefined,
-): (request: Request) => Promise<Response> {
-  const services: Services = user
-    ? { ...target.services, identify: () => Promise.resolve({ user, sessionId: null }) }
-    : target.services;
-  const handler = websocketHandler(target.consumer, { upgrade: testUpgrade, live });
-  return async (request) => {
-    const url = new URL(request.url);
-    const router = new Router([{ method: "GET", path: target.route ?? url.pathname, handler }]);
-    const match = router.match("GET", url.pathname);
-    if (match.kind !== "found") {
-      throw new Error(`Path ${url.pathname} does not match route ${target.route}`);
-    }
-    const client = `127.0.0.1:${nextPort++}`;
-    return await handler(request, { url, params: match.params, client, services });
-  };
-}
-
-// The consumer's own error, as the cause of the communicator's: its message and stack show.
-function clientInfo(): Deno.ServeHandlerInfo {
-  const remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: nextPort++ };
-  return { remoteAddr, completed: Promise.resolve() } as Deno.ServeHandlerInfo;
 }
