@@ -8,20 +8,23 @@
  * node, and `SPUBLISH` counts the subscribers of the whole cluster (a plain `PUBLISH` on a
  * cluster counts only those of the node it was sent to). Through Sentinels, publishing goes to
  * the master and node-redis moves the subscriptions to the new master after a failover.
+ * Named channels are `_redis_named_channels.ts`.
  */
 import type { LayerEvent } from "./layer.ts";
 import type { NamedSent, Published, Transport, TransportInbox } from "./_transport.ts";
-import { COUNT_LISTENERS_LUA, ListenerRegistry, QueueReader } from "./_redis_queues.ts";
+import {
+  type NamedChannelsOptions,
+  NamedListeners,
+  sendToNamedChannel,
+} from "./_redis_named_channels.ts";
 import {
   closeRedis,
   connectRedis,
   describeRedisForm,
   isRedisCluster,
   isRedisReady,
-  isSingleRedisServer,
   onShardedChannelMoved,
   type RedisClient,
-  type RedisForm,
   reportUnanswered,
   withTimeout,
 } from "../storage/redis_connection.ts";
@@ -30,46 +33,17 @@ import { PublishUnconfirmedError } from "./streams/contract.ts";
 import {
   decodeChannelMessage,
   decodeGroupMessage,
-  decodeNamedMessage,
   encodeChannelMessage,
   encodeGroupMessage,
   groupChannel,
   groupMessageOpening,
-  listenersKey,
-  namedChannelKey,
   processChannel,
 } from "./redis_wire.ts";
 import { log } from "../telemetry/log.ts";
-import { unansweredSendError } from "./_unanswered_send.ts";
 import { describeError } from "../storage/_redis_connection_machine.ts";
 
-/** Everything {@linkcode RedisTransport} needs, defaults filled in. */
-export interface RedisTransportOptions {
-  /** A URL or a Sentinel or Cluster form. */
-  target: string | RedisForm;
-  prefix: string;
-  publishTimeoutMs: number;
-  connectTimeoutMs: number;
-}
-
-/** Events a named channel's list may hold before sends to it are dropped. */
-const NAMED_QUEUE_CAPACITY = 1000;
-/** Seconds an unread named channel's list is kept after its last send. */
-const NAMED_QUEUE_EXPIRY_SECONDS = 60;
-
-/**
- * A send to a named channel, in one round trip: nobody listening (-1), the list full (0),
- * else pushed (1). KEYS: the registry, the list. ARGV: the event, capacity, expiry (s).
- */
-const SEND_NAMED_SCRIPT = `${COUNT_LISTENERS_LUA}
-if listeners == 0 then return -1 end
-if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
-return 1`;
-
-/** Seconds one `BLPOP` waits before it is issued again. */
-const POP_TIMEOUT_SECONDS = 5;
+/** Everything {@linkcode RedisTransport} needs, defaults filled in: its named channels' too. */
+export type RedisTransportOptions = NamedChannelsOptions;
 
 /** A {@linkcode Transport} on two Redis connections: one for commands, one subscribed. */
 export class RedisTransport implements Transport {
@@ -90,8 +64,7 @@ export class RedisTransport implements Transport {
   /** This process's own channel, subscribed on the same connection as every group. */
   #ownChannel = "";
   /** Named channels with local listeners: registered, and read on connections of their own. */
-  #registry: ListenerRegistry | null = null;
-  #readers = new Map<string, QueueReader<string>>();
+  #named: NamedListeners | null = null;
   /** How this process's stream publishes open (`groupMessageOpening`); set by `listen`. */
   #ownOpening: string | null = null;
   #onGroupMessage = (message: string, channel: string): void =>
@@ -141,11 +114,7 @@ export class RedisTransport implements Transport {
     this.#ownOpening = groupMessageOpening(inbox.processId);
     const prefix = this.#options.prefix;
     const ownChannel = processChannel(prefix, inbox.processId);
-    this.#registry = new ListenerRegistry(
-      this.#commands,
-      inbox.processId,
-      (name) => listenersKey(prefix, name),
-    );
+    this.#named = new NamedListeners(this.#commands, this.#options, inbox);
     await this.#listenOn(ownChannel, this.#onOwnChannel);
     this.#ownChannel = ownChannel;
   }
@@ -228,87 +197,21 @@ export class RedisTransport implements Transport {
     );
   }
 
-  async listenNamed(name: string): Promise<void> {
-    const key = namedChannelKey(this.#options.prefix, name);
-    const reader = await QueueReader.start({
-      name: key,
-      // Sentinels and a Cluster hand commands to a pool or to whichever node owns the key, so
-      // `CLIENT UNBLOCK` cannot name the pop's connection there: that connection is destroyed.
-      unblockWith: isSingleRedisServer(this.#options.target) ? this.#commands : undefined,
-      connect: () =>
-        connectRedis(this.#options.target, {
-          name: `channel ${name}`,
-          connectTimeoutMs: this.#options.connectTimeoutMs,
-        }),
-      pop: async (client) => {
-        const popped = await client.blPop(key, POP_TIMEOUT_SECONDS);
-        return popped === null ? null : popped.element;
-      },
-      // Back-pressure: popped only once a listener here has room (see `ListenOptions.ready`).
-      ready: () => this.#inbox?.namedReady(name) ?? Promise.resolve(),
-      take: (message) => {
-        const event = decodeNamedMessage(message);
-        if (event === null) {
-          log.warn(`Ignored a message on ${key}: not a JSON object with a "type"`);
-        } else void this.#inbox?.namedEvent(name, event);
-      },
-    });
-    this.#readers.set(name, reader);
-    try {
-      await this.#command(this.#registry!.add(name));
-    } catch (error) {
-      this.#readers.delete(name);
-      await reader.stop();
-      throw error;
-    }
+  listenNamed(name: string): Promise<void> {
+    return this.#named!.listen(name); // `listen` comes first
   }
 
   async unlistenNamed(name: string): Promise<void> {
-    const reader = this.#readers.get(name);
-    this.#readers.delete(name);
-    // Out of the registry first: a sender that still sees us would queue for nobody.
-    await this.#registry?.remove(name);
-    await reader?.stop();
+    await this.#named?.unlisten(name);
   }
 
-  async sendToNamed(name: string, event: LayerEvent): Promise<NamedSent> {
-    const prefix = this.#options.prefix;
-    let pushed;
-    try {
-      pushed = await this.#command(this.#commands.eval(SEND_NAMED_SCRIPT, {
-        keys: [listenersKey(prefix, name), namedChannelKey(prefix, name)],
-        arguments: [
-          JSON.stringify(event),
-          String(NAMED_QUEUE_CAPACITY),
-          String(NAMED_QUEUE_EXPIRY_SECONDS),
-        ],
-      }));
-    } catch (error) {
-      throw unansweredSendError(error, name);
-    }
-    if (pushed === -1) return "no-listener";
-    return pushed === 1 ? "queued" : "full";
+  sendToNamed(name: string, event: LayerEvent): Promise<NamedSent> {
+    return sendToNamedChannel(this.#commands, this.#options, name, event);
   }
 
   async close(): Promise<void> {
-    this.#registry?.stop();
-    const names = [...this.#readers.keys()];
-    await Promise.all(names.map((name) => this.unlistenNamed(name)));
+    await this.#named?.close();
     await Promise.all([closeRedis(this.#commands), closeRedis(this.#subscriber)]);
-  }
-
-  /** A command bounded in time, failing with the (redacted) target in its message. */
-  async #command<T>(command: Promise<T>): Promise<T> {
-    try {
-      return await withTimeout(command, this.#options.publishTimeoutMs, "no answer in time");
-    } catch (error) {
-      if (error instanceof NoAnswerInTimeError) reportUnanswered(this.#commands, error);
-      const shown = describeRedisForm(this.#options.target);
-      // The cause kept: an unavailable backend is a 503 to a page or a handshake, not a 500.
-      throw new Error(`Redis at ${shown} is unreachable: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
   }
 
   async #publish(channel: string, payload: string): Promise<number> {
