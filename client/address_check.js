@@ -5,11 +5,76 @@
  * keep failing before they open, and stops on an answer no retry would change.
  */
 
+// After this many attempts in a row that never opened, the address itself is asked about.
+const CHECK_AFTER_UNOPENED = 2;
+// How long that question may take: no answer tells nothing, and the attempts go on.
+const CHECK_TIMEOUT_MS = 10_000;
+
 /**
  * @typedef {object} AddressRefusal
  * @property {string} text What to show: which answer, for which path.
  * @property {string} origin The server that gave it (`https://example.com`).
  */
+
+/**
+ * A reconnecting socket's attempts that failed before they opened, and the question about its
+ * address they lead to: asked once two in a row failed, one at a time, for at most 10 s.
+ */
+export class UnopenedAttempts {
+  #probe;
+  /** Attempts in a row that failed before they opened. */
+  #unopened = 0;
+  /** The address question in flight, to abort on `abort()`. */
+  #checking = /** @type {AbortController | null} */ (null);
+
+  /** @param {typeof fetch | false | undefined} probe What asks (default: the global `fetch`). */
+  constructor(probe) {
+    this.#probe = probe;
+  }
+
+  /** An attempt opened: the address is right, and the count starts again. */
+  opened() {
+    this.#unopened = 0;
+  }
+
+  /** An attempt failed before it opened. */
+  failed() {
+    this.#unopened += 1;
+  }
+
+  /** Whether enough attempts in a row failed for the address to be asked about. */
+  get due() {
+    return this.#unopened >= CHECK_AFTER_UNOPENED;
+  }
+
+  /**
+   * Asks about `url` (see {@linkcode askAboutAddress}), unless a question is in flight or there
+   * is nothing to ask with. Resolves with the refusal, or null: none, no question, or an attempt
+   * that opened meanwhile (which says the address is right after all).
+   * @param {string} url
+   * @returns {Promise<AddressRefusal | null>}
+   */
+  async ask(url) {
+    const probe = this.#probe ?? globalThis.fetch;
+    if (this.#checking !== null || typeof probe !== "function") return null;
+    const checking = new AbortController();
+    this.#checking = checking;
+    const timer = setTimeout(() => checking.abort(), CHECK_TIMEOUT_MS);
+    let refusal;
+    try {
+      refusal = await askAboutAddress(probe, url, checking.signal);
+    } finally {
+      clearTimeout(timer);
+      if (this.#checking === checking) this.#checking = null;
+    }
+    return this.due ? refusal : null;
+  }
+
+  /** Ends the question in flight, if any (the socket stopped). */
+  abort() {
+    this.#checking?.abort();
+  }
+}
 
 /**
  * Asks for `url` (ws, wss, http or https; relative to the page) over HTTP with `probe`.

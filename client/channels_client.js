@@ -40,19 +40,17 @@
  *
  * @module
  */
-import { checkClose, jsonObjects, LiveSocket, STATE_TEXT } from "./live_socket.js";
-import { checkAckTimeout, SendError, tooBigAt } from "./send_error.js";
+import { jsonObjects, ndjsonFrames } from "./json_frames.js";
+import { checkClose, LiveSocket, STATE_TEXT } from "./live_socket.js";
+import { PendingSends } from "./pending_sends.js";
+import { checkAckTimeout, SendError } from "./send_error.js";
 
 // A ping after 25 s of quiet (proxies close idle connections after 30 to 60 s), lost 10 s later.
 const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
 // How long after connecting a stream's `recovered` frame may take before the console is told.
 const POSITION_WAIT_MS = 5000;
-// How long a send with `ack` waits for its answer unless told otherwise (as phoenix.js's push).
-const ACK_WAIT_MS = 10_000;
-// After the heartbeat's verdict on a probe is due: its own timer, set first, runs first.
-const VERDICT_SLACK_MS = 50;
 
-export { SendError, STATE_TEXT };
+export { ndjsonFrames, SendError, STATE_TEXT };
 
 /** How many messages a stream server sends as history on a fresh or incomplete connect. */
 export const HISTORY_SIZE = 50;
@@ -70,15 +68,9 @@ export const HISTORY_SIZE = 50;
  * @property {string} epoch The stream's epoch; it changes when the stream's history is lost.
  * @property {number} offset The stream's latest offset when the client connected.
  * @property {string} [reason] Why recovery was not complete, for logs.
- * @typedef {{ resolve: (result: SendResult) => void, reject: (e: SendError) => void,
- *   timer: ReturnType<typeof setTimeout> | undefined, length: number, sentAt: number,
- *   probed: boolean }} PendingSend
- *   A send with `ack` not answered yet, with the length of its frame's text, when it went
- *   (`performance.now()`), and whether its time-out asked the heartbeat already.
- * @typedef {object} SendResult What a sent frame got.
- * @property {string} ref The `ref` the client put on the frame.
- * @property {number} [offset] With `ack`: the stored message's offset.
- * @property {string} [epoch] With `ack`: the stream's epoch.
+ * @typedef {import("./pending_sends.js").PendingSend} PendingSend A send with `ack` not
+ *   answered yet.
+ * @typedef {import("./pending_sends.js").SendResult} SendResult What a sent frame got.
  * @typedef {object} StreamOptions
  * @property {(message: StreamMessage) => void} [onMessage] Each stream message, once, in order.
  * @property {(recovery: Recovery) => void} [onRecovered] The first frame of each connection,
@@ -142,16 +134,13 @@ export class ChannelStream {
   #floor = 0;
   #positioned = false;
   #nextRef = 0;
-  /** @type {Map<string, PendingSend>} */
-  #pending = new Map();
-  /** Whether any ack came on this stream: a timeout before the first one may mean none will. */
-  #everAcked = false;
+  /** The sends with `ack` still waiting for their answer. */
+  #pending;
   /**
    * Why the server is closing the open connection (its error frame said `closing`), or null:
    * nothing more is sent on it, so its close frame arrives rather than a reset (see `#receive`).
    */
   #closingFor = /** @type {string | null} */ (null);
-  #warnedNoAck = false;
   /** How the last connection ended (`onClose`), read when its pending sends are failed. */
   #lastClose = /** @type {import("./live_socket.js").LiveClose | null} */ (null);
   #closing = false;
@@ -179,6 +168,7 @@ export class ChannelStream {
         return options.onClose?.(event);
       },
     });
+    this.#pending = new PendingSends(this.#live, () => shown(this.#url));
   }
 
   /** Opens the connection (once); `connectStream` calls it. */
@@ -237,55 +227,7 @@ export class ChannelStream {
     }
     this.#live.send(text);
     if (!ack) return Promise.resolve({ ref });
-    return new Promise((resolve, reject) => {
-      const waitMs = this.#options.ackTimeoutMs ?? ACK_WAIT_MS;
-      const timer = waitMs === Infinity
-        ? undefined
-        : setTimeout(() => this.#noAnswer(ref, waitMs), waitMs);
-      const sentAt = performance.now();
-      this.#pending.set(ref, {
-        resolve,
-        reject,
-        timer,
-        length: text.length,
-        sentAt,
-        probed: false,
-      });
-    });
-  }
-
-  // An ack that never comes (a consumer of the app's own that answers none, a server stuck)
-  // must not leave the send waiting for as long as the socket stays open.
-  #noAnswer(ref, waitMs) {
-    const pending = this.#pending.get(ref);
-    if (pending === undefined) return;
-    const heard = this.#live.heardSince(pending.sentAt);
-    if (!heard && !pending.probed) {
-      // Nothing came since the send: the connection may be dead (a Wi-Fi gone sends no close,
-      // and the heartbeat alone would find out 25 s later), not the server slow to answer. The
-      // heartbeat asks now: a connection that answers nothing is lost, and the send fails with
-      // the others on it as "disconnected"; one that answers leaves this a "no-answer".
-      const verdictMs = this.#live.probe(() => this.#noAnswer(ref, waitMs));
-      if (verdictMs >= 0) {
-        pending.probed = true;
-        pending.timer = setTimeout(() => this.#noAnswer(ref, waitMs), verdictMs + VERDICT_SLACK_MS);
-        return;
-      }
-    }
-    clearTimeout(pending.timer);
-    this.#pending.delete(ref);
-    // A connection that said nothing to its probe is no sign of a consumer that answers none.
-    if ((heard || !pending.probed) && !this.#everAcked && !this.#warnedNoAck) {
-      this.#warnedNoAck = true;
-      console.warn(
-        `No answer to a send with ack in ${waitMs / 1000} s on ${
-          shown(this.#url)
-        }: does the route's ` +
-          "consumer answer it (ackFor on the server)?",
-      );
-    }
-    const text = `No answer from the server in ${waitMs / 1000} s: the message may be stored`;
-    pending.reject(new SendError(text, { ref, kind: "no-answer" }));
+    return this.#pending.wait(ref, text.length, this.#options.ackTimeoutMs);
   }
 
   /** Closes the connection for good; unanswered sends are rejected. */
@@ -318,7 +260,7 @@ export class ChannelStream {
       this.#lastClose = null;
     }
     // Every send went out on an open socket: any other state means that socket is gone.
-    if (state !== "open") this.#failPending();
+    if (state !== "open") this.#pending.failAll(this.#closing, this.#lastClose);
     this.#watchForPosition(state === "open");
     this.#options.onStateChange?.(state, text);
   }
@@ -341,24 +283,6 @@ export class ChannelStream {
     }, POSITION_WAIT_MS);
   }
 
-  #failPending() {
-    const kind = this.#closing ? "closed" : "disconnected";
-    const text = this.#closing
-      ? "The connection was closed before the server answered"
-      : "The connection was lost before the server answered";
-    const pending = [...this.#pending];
-    this.#pending.clear();
-    const tooBig = this.#closing ? null : tooBigAt(this.#lastClose);
-    for (const [ref, { reject, timer, length }] of pending) {
-      clearTimeout(timer);
-      // A frame over the server's limit closed the socket (1009): refused, so not stored. Its
-      // `ref` is not read from a frame that large, so the close tells which send it was.
-      if (tooBig !== null && length > tooBig) {
-        reject(new SendError(this.#lastClose.reason, { ref, kind: "refused" }));
-      } else reject(new SendError(text, { ref, kind }));
-    }
-  }
-
   /** @param {Record<string, unknown>} frame */
   #receive(frame) {
     if (frame.type === "recovered") return this.#recovered(frame);
@@ -368,7 +292,7 @@ export class ChannelStream {
     if (frame.type === "error" && typeof frame.closing === "number") {
       this.#closingFor = String(frame.error ?? frame.closing);
     }
-    if (frame.ref !== undefined && this.#answer(frame)) return;
+    if (frame.ref !== undefined && this.#pending.answer(frame)) return;
     if (typeof frame.offset === "number" && frame.type !== "ack") return this.#message(frame);
     this.#options.onFrame?.(frame);
   }
@@ -393,33 +317,6 @@ export class ChannelStream {
     this.#options.onRecovered?.(recovery);
   }
 
-  /** @param {Record<string, unknown>} frame @returns {boolean} whether it answered a send */
-  #answer(frame) {
-    const ref = String(frame.ref);
-    const pending = this.#pending.get(ref);
-    if (pending === undefined) return frame.type === "ack";
-    if (frame.type === "ack") {
-      clearTimeout(pending.timer);
-      this.#everAcked = true;
-      this.#pending.delete(ref);
-      const result = { ref };
-      if (typeof frame.offset === "number") result.offset = frame.offset;
-      if (typeof frame.epoch === "string") result.epoch = frame.epoch;
-      pending.resolve(result);
-      return true;
-    }
-    if (frame.type === "error") {
-      clearTimeout(pending.timer);
-      this.#pending.delete(ref);
-      const text = String(frame.error ?? "Refused by the server");
-      // `unconfirmed`: the server lost its storage's answer, so the message may be stored.
-      const kind = frame.unconfirmed === true ? "unconfirmed" : "refused";
-      pending.reject(new SendError(text, { ref, kind, frame }));
-      return true;
-    }
-    return false;
-  }
-
   /** @param {Record<string, unknown>} frame */
   #message(frame) {
     const offset = /** @type {number} */ (frame.offset);
@@ -437,15 +334,4 @@ function shown(url) {
   } catch {
     return "the stream";
   }
-}
-
-/**
- * The frames of one batched WebSocket message: newline-delimited JSON objects, in order.
- * Lines that are not JSON objects are skipped.
- * @param {unknown} data
- * @returns {Record<string, unknown>[]}
- */
-export function ndjsonFrames(data) {
-  if (typeof data !== "string") return [];
-  return data.split("\n").flatMap((line) => line.trim() === "" ? [] : jsonObjects(line));
 }

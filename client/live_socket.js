@@ -4,15 +4,16 @@
  * between attempts, starts again from the short delay after a connection that lasted, and
  * stops while the page is being left. The client decides per close whether to go on.
  */
-import { askAboutAddress } from "./address_check.js";
+import { UnopenedAttempts } from "./address_check.js";
 import { Backoff } from "./backoff.js";
+import { PING_FRAME, PONG_TYPE, SocketHeartbeat } from "./heartbeat.js";
+import { jsonObjects } from "./json_frames.js";
+
+// Where apps and tests have always imported them from.
+export { jsonObjects, PING_FRAME };
 
 // A connection that lasted this long was healthy: the next loss starts again at a short delay.
 const STABLE_MS = 5_000;
-// After this many attempts in a row that never opened, the address itself is asked about.
-const CHECK_AFTER_UNOPENED = 2;
-// How long that question may take: no answer tells nothing, and the attempts go on.
-const CHECK_TIMEOUT_MS = 10_000;
 
 /** What the connection label says in each state unless a client says otherwise. */
 export const STATE_TEXT = Object.freeze({
@@ -56,10 +57,6 @@ export const STATE_TEXT = Object.freeze({
  *   the reason "No answer from the server".
  */
 
-/** The heartbeat's frames: the server answers the first with the second, on every route. */
-export const PING_FRAME = '{"type":"channels.ping"}';
-const PONG_TYPE = "channels.pong";
-
 /**
  * A reconnecting WebSocket; `start()` opens it. The URL may be a function, asked again before
  * every attempt (a client that resumes where it stopped puts its position there).
@@ -77,27 +74,22 @@ export class LiveSocket {
   #leaving = false;
   #stopped = false;
   #started = false;
-  #lastHeard = 0;
-  /** When the heartbeat's ping went out, unanswered so far (0: none waits). */
-  #pingedAt = 0;
-  #heartbeatTimer = 0;
-  /** The open socket's heartbeat check, for `probe()` to run early; null when none runs. */
-  #wake = /** @type {(() => void) | null} */ (null);
-  /** Who `probe()` tells of the next frame heard (the answer); cleared once told, or lost. */
-  #probeAnswered = /** @type {(() => void)[]} */ ([]);
-  #openTimer = 0;
-  /** Attempts in a row that failed before they opened. */
-  #unopened = 0;
-  /** The address question in flight (see `LiveSocketOptions.probe`), to abort on `stop()`. */
-  #checking = /** @type {AbortController | null} */ (null);
+  #heartbeat;
+  /** The attempts in a row that never opened, which lead to asking about the address. */
+  #unopened;
   /** The page's listeners, removed on `stop()` so a closed socket is not kept alive by them. */
   #listeners = /** @type {[string, (event: Event) => void][]} */ ([]);
 
   /** @param {string | (() => string)} url @param {LiveSocketOptions} [options] */
   constructor(url, options = {}) {
-    checkHeartbeat(options.heartbeat);
+    this.#heartbeat = new SocketHeartbeat(options.heartbeat, {
+      isCurrent: (ws) => ws === this.#socket,
+      isConnecting: (ws) => ws.readyState === this.#WebSocket.CONNECTING,
+      lost: (ws, event) => this.#lost(event, ws.url),
+    });
     this.#url = url;
     this.#options = options;
+    this.#unopened = new UnopenedAttempts(options.probe);
     this.#texts = { ...STATE_TEXT, ...options.texts };
     this.#backoff = options.backoff ?? new Backoff({ initialMs: 500, maxMs: 10_000 });
     this.#WebSocket = options.WebSocket ?? WebSocket;
@@ -151,7 +143,7 @@ export class LiveSocket {
    * @param {number} time
    */
   heardSince(time) {
-    return this.isOpen && this.#lastHeard >= time;
+    return this.isOpen && this.#heartbeat.heardSince(time);
   }
 
   /**
@@ -164,18 +156,9 @@ export class LiveSocket {
    * @param {() => void} [onAnswer]
    */
   probe(onAnswer) {
-    const beat = this.#options.heartbeat;
     const ws = this.#socket;
-    if (!beat || !this.isOpen || ws === null || this.#wake === null) return -1;
-    if (onAnswer !== undefined) this.#probeAnswered.push(onAnswer);
-    const now = performance.now();
-    if (this.#pingedAt === 0) {
-      this.#pingedAt = now;
-      ws.send(PING_FRAME);
-      clearTimeout(this.#heartbeatTimer);
-      this.#heartbeatTimer = setTimeout(this.#wake, beat.timeoutMs);
-    }
-    return Math.max(0, this.#pingedAt + beat.timeoutMs - now);
+    if (!this.isOpen || ws === null) return -1;
+    return this.#heartbeat.probe(ws, onAnswer);
   }
 
   /** Sends one frame on the open socket (check `isOpen` first). */
@@ -216,13 +199,12 @@ export class LiveSocket {
     const url = typeof this.#url === "function" ? this.#url() : this.#url;
     const ws = new this.#WebSocket(url);
     this.#socket = ws;
-    this.#giveUpUnopened(ws);
+    this.#heartbeat.watchOpening(ws);
     ws.onopen = () => {
       if (ws !== this.#socket) return;
-      clearTimeout(this.#openTimer);
-      this.#unopened = 0;
+      this.#unopened.opened();
       this.#openedAt = performance.now();
-      this.#listen(ws);
+      this.#heartbeat.watchOpen(ws);
       this.#setState("open");
       // The state handler may have stopped it, or lost it: `onOpen` is for an open socket.
       if (ws !== this.#socket) return;
@@ -230,8 +212,7 @@ export class LiveSocket {
     };
     ws.onmessage = (event) => {
       if (ws !== this.#socket) return;
-      this.#lastHeard = performance.now();
-      this.#pingedAt = 0;
+      this.#heartbeat.heard();
       const decode = this.#options.decode ?? jsonObjects;
       for (const frame of decode(event.data)) {
         // A handler may stop the socket or reconnect: the rest of this message is stale then.
@@ -245,8 +226,9 @@ export class LiveSocket {
           reportUncaught(error);
         }
       }
-      // After the frames: an answer among them (an ack) is read before the probe is told.
-      if (this.#probeAnswered.length > 0) this.#tellProbes();
+      // After the frames: an answer among them (an ack) is read before the probe is told. A
+      // callback that throws is reported, and the others are still told.
+      for (const answered of this.#heartbeat.takeAnswered()) this.#call(answered);
     };
     ws.onclose = (event) => {
       // Only the current socket speaks for the page: a stale close must not plan a second retry.
@@ -256,100 +238,21 @@ export class LiveSocket {
 
   // A wrong address would otherwise say "Connection lost" for ever: see `address_check.js`.
   async #checkAddress(url) {
-    const probe = this.#options.probe ?? globalThis.fetch;
-    if (this.#checking !== null || typeof probe !== "function") return;
-    const checking = new AbortController();
-    this.#checking = checking;
-    const timer = setTimeout(() => checking.abort(), CHECK_TIMEOUT_MS);
-    let refusal;
-    try {
-      refusal = await askAboutAddress(probe, url, checking.signal);
-    } finally {
-      clearTimeout(timer);
-      if (this.#checking === checking) this.#checking = null;
-    }
-    // An attempt that opened meanwhile says the address is right after all.
-    if (refusal === null || this.#stopped || this.#unopened < CHECK_AFTER_UNOPENED) return;
+    const refusal = await this.#unopened.ask(url);
+    if (refusal === null || this.#stopped) return;
     // Its path only: a query may hold a token, and a console may be shared in a bug report.
     console.error(`LiveSocket: ${refusal.text} at ${refusal.origin}; no more attempts`);
     this.#end(1000, "", refusal.text);
   }
 
-  // An attempt that no server answers (a proxy that accepts and never forwards) would stay
-  // "connecting" for good: with a heartbeat, it is given up as an open socket's silence is.
-  #giveUpUnopened(ws) {
-    clearTimeout(this.#openTimer);
-    const beat = this.#options.heartbeat;
-    if (!beat) return;
-    this.#openTimer = setTimeout(() => {
-      if (ws !== this.#socket || ws.readyState !== this.#WebSocket.CONNECTING) return;
-      this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false }, ws.url);
-      try {
-        ws.close();
-      } catch {
-        // closing already
-      }
-    }, beat.idleMs + beat.timeoutMs);
-  }
-
-  // The heartbeat of an open socket (see `LiveSocketOptions.heartbeat`): one timer, set for
-  // when the socket will have been quiet long enough to ping, or to give up, rather than a
-  // timer reset on every frame: a frame meanwhile only moves the next wake-up.
-  #listen(ws) {
-    const beat = this.#options.heartbeat;
-    clearTimeout(this.#heartbeatTimer);
-    this.#lastHeard = performance.now();
-    this.#wake = null;
-    if (!beat) return;
-    this.#pingedAt = 0;
-    const wake = () => {
-      if (ws !== this.#socket) return;
-      const now = performance.now();
-      const quiet = now - this.#lastHeard;
-      // Given up timeoutMs after the ping went out, not after the last frame: a page that was
-      // frozen or asleep pings late, and its answer needs its own round trip.
-      if (this.#pingedAt !== 0 && now - this.#pingedAt >= beat.timeoutMs) {
-        // No close will come from a connection that died this way: it is lost now.
-        this.#lost({ code: 1006, reason: "No answer from the server", wasClean: false }, ws.url);
-        try {
-          ws.close(4000, "No answer to the heartbeat");
-        } catch {
-          // closing already
-        }
-        return;
-      }
-      if (this.#pingedAt === 0 && quiet >= beat.idleMs) {
-        this.#pingedAt = now;
-        ws.send(PING_FRAME);
-      }
-      const wait = this.#pingedAt !== 0
-        ? this.#pingedAt + beat.timeoutMs - now
-        : beat.idleMs - quiet;
-      this.#heartbeatTimer = setTimeout(wake, Math.max(10, wait));
-    };
-    this.#wake = wake;
-    this.#heartbeatTimer = setTimeout(wake, beat.idleMs);
-  }
-
-  // The connection answered: whoever probed it hears so, once; a callback that throws is
-  // reported, and the frame is still read.
-  #tellProbes() {
-    const told = this.#probeAnswered;
-    this.#probeAnswered = [];
-    for (const answered of told) this.#call(answered);
-  }
-
   #lost(event, url) {
-    clearTimeout(this.#heartbeatTimer);
-    this.#wake = null;
-    this.#probeAnswered = []; // what probed hears of the loss by its own close handling
-    clearTimeout(this.#openTimer);
+    this.#heartbeat.stop();
     this.#socket = null;
     if (this.#leaving) return this.#setState("closed");
     if (this.#openedAt !== 0 && performance.now() - this.#openedAt >= STABLE_MS) {
       this.#backoff.reset();
     }
-    if (this.#openedAt === 0) this.#unopened += 1;
+    if (this.#openedAt === 0) this.#unopened.failed();
     this.#openedAt = 0;
     // As the declared type says, whichever runtime: Deno gives 0 for a connection that ended
     // without a close frame (or never opened), browsers 1006.
@@ -375,16 +278,15 @@ export class LiveSocket {
     // Planned before the state is told, so that a handler that calls `stop()` cancels it.
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
     this.#setState("reconnecting", text);
-    if (this.#unopened >= CHECK_AFTER_UNOPENED && !this.#stopped) void this.#checkAddress(url);
+    if (this.#unopened.due && !this.#stopped) void this.#checkAddress(url);
   }
 
   // No more attempts, and no more page listeners, which would keep this object alive.
   #stopFollowing() {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
-    clearTimeout(this.#heartbeatTimer);
-    clearTimeout(this.#openTimer);
-    this.#checking?.abort();
+    this.#heartbeat.stop();
+    this.#unopened.abort();
     const target = this.#options.window ?? globalThis;
     for (const [type, listener] of this.#listeners) target.removeEventListener(type, listener);
     this.#listeners = [];
@@ -407,17 +309,6 @@ export class LiveSocket {
   }
 }
 
-// A heartbeat without its two times would give every attempt up at once (a NaN timeout).
-function checkHeartbeat(beat) {
-  if (beat === undefined || beat === false) return;
-  for (const name of ["idleMs", "timeoutMs"]) {
-    const ms = beat?.[name];
-    if (typeof ms !== "number" || !(ms > 0) || !Number.isFinite(ms)) {
-      throw new TypeError(`heartbeat.${name} must be a number of milliseconds above 0, not ${ms}`);
-    }
-  }
-}
-
 /**
  * Throws what `WebSocket.close` would throw for `code` and `reason`, before a caller changes
  * its own state: a close it cannot send would leave the socket open while it says "closed".
@@ -430,22 +321,6 @@ export function checkClose(code, reason) {
   if (new TextEncoder().encode(reason).length > 123) {
     throw new RangeError("A close reason is at most 123 bytes of UTF-8");
   }
-}
-
-/**
- * The frame one WebSocket message carries when it is a JSON object; none otherwise.
- * @param {unknown} data
- * @returns {Record<string, unknown>[]}
- */
-export function jsonObjects(data) {
-  if (typeof data !== "string") return [];
-  let value;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return [];
-  }
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? [value] : [];
 }
 
 // As an error thrown from an event listener is reported: an "error" event on the global

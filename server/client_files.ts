@@ -29,10 +29,13 @@ import { log } from "../telemetry/log.ts";
 export const CLIENT_FILES: readonly string[] = Object.freeze([
   "mod.js",
   "channels_client.js",
+  "pending_sends.js",
   "send_error.js",
   "live_socket.js",
+  "heartbeat.js",
   "address_check.js",
   "backoff.js",
+  "json_frames.js",
 ]);
 
 /** Where the client is served unless {@linkcode ClientRouteOptions.path} says otherwise. */
