@@ -326,6 +326,8 @@ export {
   type TokenSummary,
   TooManyTokensError,
 } from "./auth/tokens.ts";
+export { REVOCATION_CHECK_MS, tokenGroup } from "./auth/token_revocations.ts";
+export { closeTokenSockets, TOKEN_REVOKED } from "./server/_token_sockets.ts";
 
 // Storage.
 export {

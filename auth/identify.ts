@@ -35,6 +35,11 @@ export interface Identity {
   /** The id of the live session behind `user`; `null` when anonymous or named by a token. */
   sessionId: string | null;
   /**
+   * The id of the access token behind `user`, when a token named it (see `tokens.ts`): a socket
+   * opened with it joins its user's token group, and closes when the token is revoked.
+   */
+  tokenId?: string;
+  /**
    * When the session or token behind `user` ends (ms since the epoch): a socket opened with it
    * closes then. Absent when anonymous.
    */
@@ -111,12 +116,12 @@ async function tokenIdentity(
   token: string,
   accounts: { tokens: AccessTokens; users: UserDirectory },
 ): Promise<Identity> {
-  let user, expiresAt;
+  let user, claims;
   try {
     const check = await accounts.tokens.verify(token);
     if (!check.ok) return { ...NOBODY, refused: check.reason };
-    expiresAt = check.claims.expiresAt;
-    user = await accounts.users.find(check.claims.username);
+    claims = check.claims;
+    user = await accounts.users.find(claims.username);
   } catch (error) {
     // Never the token in the message: log lines are read by more people than tokens should be.
     if (!isBackendUnavailable(error)) {
@@ -130,7 +135,8 @@ async function tokenIdentity(
   return {
     user: Object.freeze({ username: user.username, isAuthenticated: true }),
     sessionId: null,
-    expiresAt,
+    tokenId: claims.tokenId,
+    expiresAt: claims.expiresAt,
   };
 }
 

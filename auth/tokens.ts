@@ -26,6 +26,7 @@
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import type { Store, StoreKey } from "../storage/store.ts";
 import { lowerCaseUsernameKey } from "./account_rules.ts";
+import { revocationMarker } from "./token_revocations.ts";
 
 /** What a token says. Times are milliseconds since the epoch. */
 export interface TokenClaims {
@@ -180,11 +181,28 @@ export class AccessTokens {
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  /** Revokes every token of `username`; resolves with how many were live. */
+  /**
+   * Revokes every token of `username`; resolves with how many were live. The records go first,
+   * then a marker naming the tokens (see `token_revocations.ts`): a server that reads the marker
+   * finds the records gone. Closing the sockets open with them is `closeTokenSockets`'s job.
+   */
   async revokeAll(username: string): Promise<number> {
     const entries = await this.#store.list(userPrefix(username));
-    await this.#store.writeMany(entries.map((entry) => ({ key: entry.key, delete: true })));
+    if (entries.length === 0) return 0;
+    const tokenIds = entries.map((entry) => entry.key[entry.key.length - 1]);
+    await this.#store.writeMany([
+      ...entries.map((entry) => ({ key: entry.key, delete: true as const })),
+      revocationMarker(tokenIds),
+    ]);
     return entries.length;
+  }
+
+  /**
+   * True while the token's record is in the store: false once it was revoked (or it expired).
+   * What a socket opened with the token reads again when a revoke's close may have missed it.
+   */
+  async isLive(claims: Pick<TokenClaims, "username" | "tokenId">): Promise<boolean> {
+    return await this.#store.get(recordKey(claims)) !== null;
   }
 
   // A shared secret may have changed under this process: a store that lost it (Redis restarted
@@ -321,7 +339,7 @@ function userPrefix(username: string): StoreKey {
   return [TOKENS, lowerCaseUsernameKey(username)];
 }
 
-function recordKey(claims: TokenClaims): StoreKey {
+function recordKey(claims: Pick<TokenClaims, "username" | "tokenId">): StoreKey {
   return [...userPrefix(claims.username), claims.tokenId];
 }
 

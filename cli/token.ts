@@ -1,18 +1,24 @@
 /**
  * `deno task token <username> [--revoke-all] [settings]`: makes an access token for a user and
  * prints it (alone on stdout, so `TOKEN=$(deno task token ada)` works), or revokes all of the
- * user's tokens. It opens the store the configuration names (`LAYER`, `DATA_DIR`, `REDIS_URL`
- * and the other settings, as flags or environment variables), as the server does.
+ * user's tokens and closes the sockets open with them. It opens the store the configuration
+ * names (`LAYER`, `DATA_DIR`, `REDIS_URL` and the other settings, as flags or environment
+ * variables), as the server does.
  *
- * Exit codes: 0 done, 1 no such user or the store could not be opened, 2 a usage mistake.
+ * Exit codes: 0 done, 1 no such user, the store could not be opened, or (Redis) the servers could
+ * not be told to close the revoked tokens' sockets, 2 a usage mistake.
  */
 import {
+  closeTokenSockets,
   type Config,
   createServices,
+  layerCrossesProcesses,
   loadConfig,
   log,
   openBackends,
+  REVOCATION_CHECK_MS,
   secretsOnCommandLine,
+  type Services,
   TooManyTokensError,
 } from "../mod.ts";
 import { asksForHelp } from "./_help.ts";
@@ -74,7 +80,7 @@ export async function runTokenCommand(command: TokenCommand): Promise<number> {
       console.error(
         `Revoked ${revoked} token${revoked === 1 ? "" : "s"} of ${JSON.stringify(user.username)}`,
       );
-      return 0;
+      return revoked === 0 ? 0 : await closeOpenSockets(command.config, services, user.username);
     }
     let issued;
     try {
@@ -93,6 +99,38 @@ export async function runTokenCommand(command: TokenCommand): Promise<number> {
     return 0;
   } finally {
     await backends.close();
+  }
+}
+
+// Over Redis, this process's send reaches every server, and says how many it reached. On the
+// in-process layers it would reach no one: the server reads the revocation marker revokeAll
+// left, at its next check.
+async function closeOpenSockets(
+  config: Config,
+  services: Services,
+  username: string,
+): Promise<number> {
+  if (!layerCrossesProcesses(config)) {
+    const seconds = REVOCATION_CHECK_MS / 1000;
+    console.error(`A running server closes the sockets open with them within ${seconds} seconds`);
+    return 0;
+  }
+  try {
+    const { remoteProcesses } = await closeTokenSockets(services.layer, username);
+    const processes = `${remoteProcesses} server process${remoteProcesses === 1 ? "" : "es"}`;
+    console.error(
+      remoteProcesses === 0
+        ? "No server had a socket open with them"
+        : `Told ${processes} to close the sockets open with them`,
+    );
+    return 0;
+  } catch (error) {
+    console.error(
+      `Could not tell the servers to close the sockets open with them: ${
+        (error as Error).message
+      } (a socket reconnecting with a revoked token is refused)`,
+    );
+    return 1;
   }
 }
 

@@ -1,11 +1,13 @@
 /**
  * `/account/tokens/`: a signed-in user makes access tokens for clients that are not browsers,
  * and revokes them. GET shows the page; `POST /account/tokens/new/` makes a token and shows it
- * once; `POST /account/tokens/revoke/` revokes them all. Both POSTs pass the CSRF check first.
+ * once; `POST /account/tokens/revoke/` revokes them all and closes the sockets open with them.
+ * Both POSTs pass the CSRF check first.
  */
 import {
   type AccountView,
   type AppRoute,
+  closeTokenSockets,
   FormRefusal,
   type Handler,
   htmlResponse,
@@ -58,6 +60,10 @@ export const revokeTokens: Handler = async (request, context) => {
   const { username } = checked.account;
   const revoked = await context.services.tokens.revokeAll(username);
   log.info(`Access tokens revoked for ${JSON.stringify(username)}: ${revoked}`);
+  // The sockets open with them close now (4001, "Token revoked"), not when the tokens expire.
+  await closeTokenSockets(context.services.layer, username).catch((error) =>
+    log.warn("Could not close the sockets of revoked tokens", error)
+  );
   return await render(context, checked, { revoked });
 };
 

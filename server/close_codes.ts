@@ -26,7 +26,10 @@ export const CloseCode = {
    * as browsers and Channels report it, never sent.
    */
   ABNORMAL_CLOSURE: 1006,
-  /** The user logged out in another tab; the socket required a login. */
+  /**
+   * Log in again: the user logged out in another tab, or the session or access token the socket
+   * was opened with expired or was revoked.
+   */
   LOGGED_OUT: 4001,
 } as const;
 

@@ -25,6 +25,7 @@ import { RouteMeter } from "./_route_meter.ts";
 import { hostname, LagMonitor } from "./_process_probes.ts";
 import { defineSeries } from "./_metric_series.ts";
 import { isSessionGroup } from "../auth/sessions.ts";
+import { isTokenGroup } from "../auth/token_revocations.ts";
 
 export { utf8Length };
 export { REFUSAL_REASONS, type RefusalReason, RouteMeter } from "./_route_meter.ts";
@@ -68,6 +69,9 @@ export interface MetricsSources {
 }
 
 const LARGEST_GROUPS = 20;
+// A session's group (one per signed-in browser) or a user's token group says nothing about the
+// site's load.
+const isPerUserGroup = (group: string): boolean => isSessionGroup(group) || isTokenGroup(group);
 
 /** The counts of one server's apps over one set of services. */
 export class ServerMetrics {
@@ -138,9 +142,8 @@ export class ServerMetrics {
       connections: sum((meter) => meter.open),
       routes: meters.map((meter) => ({ route: meter.route, open: meter.open })),
       groups: stats.groups,
-      // A session's group (one per signed-in browser) says nothing about the site's load, and
-      // thousands of them would push every other group off the list.
-      largestGroups: this.#sources.layer.groupSizes?.(LARGEST_GROUPS, isSessionGroup) ?? [],
+      // Thousands of per-user groups would push every other group off the list.
+      largestGroups: this.#sources.layer.groupSizes?.(LARGEST_GROUPS, isPerUserGroup) ?? [],
       framesReceived: sum((meter) => meter.framesIn),
       framesSent: sum((meter) => meter.framesOut),
       deliveries: stats.delivered,

@@ -10,7 +10,7 @@
  * - 499 (logged only): the client left before the answer.
  */
 import type { Consumer, Scope } from "./consumer.ts";
-import type { Handler, RequestContext } from "./context.ts";
+import type { Handler, RequestContext, Services } from "./context.ts";
 import type { Identity } from "../auth/identify.ts";
 import { acceptedSubprotocols, WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
@@ -29,6 +29,7 @@ import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
 import { HandshakeScope, KEPT_HANDSHAKE_HEADERS } from "./_handshake_scope.ts";
 import { joinSessionGroup, sessionRecheck } from "./_session_socket.ts";
 import { closeAtExpiry } from "./_identity_expiry.ts";
+import { tokenSockets } from "./_token_sockets.ts";
 
 export { KEPT_HANDSHAKE_HEADERS };
 
@@ -224,7 +225,7 @@ export function websocketHandler(
         onFinished,
         batch: batch !== "none",
         meter,
-        onLayerGap: identity.sessionId === null ? undefined : sessionRecheck(context.services),
+        onLayerGap: layerGapCheck(identity, context.services),
       });
     } catch (error) {
       // The layer could not give the socket a channel (its broker is away): nothing was taken
@@ -252,6 +253,11 @@ export function websocketHandler(
       const { sessionId } = identity;
       const outOfSession = await joinSessionGroup(connection, context.services, sessionId, path);
       if (outOfSession !== null) return refuse(...outOfSession);
+    }
+    if (identity.tokenId !== undefined && user !== null) {
+      const token = { username: user, tokenId: identity.tokenId };
+      const outOfToken = await tokenSockets(context.services).join(connection, token, path);
+      if (outOfToken !== null) return refuse(...outOfToken);
     }
     // A client that left while `connect` ran: Deno would keep the descriptor of a socket
     // upgraded for it for good (it never opens nor closes), so it is not upgraded. Only with
@@ -295,6 +301,15 @@ const CLIENT_LEFT = "the client left during the handshake";
 const GONE_CLIENT = "0.0.0.0:0";
 // Listens, so that the signal is aborted; what it says is read where it matters.
 const noticeAbort = (): void => {};
+
+// What a signed-in socket reads again when the layer may have lost a close meant for it.
+function layerGapCheck(
+  identity: Identity,
+  services: Services,
+): ((conn: WebSocketConnection) => Promise<void>) | undefined {
+  if (identity.sessionId !== null) return sessionRecheck(services);
+  return identity.tokenId === undefined ? undefined : tokenSockets(services).recheck;
+}
 
 function checkAccess(
   request: Request,

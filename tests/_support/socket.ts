@@ -100,6 +100,15 @@ export class TestSocket {
     }
   }
 
+  /** The close event's code and reason, or a failure when the socket is still open after `ms`. */
+  closedWithin(ms = WAIT_MS): Promise<{ code: number; reason: string }> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Socket still open after ${ms} ms`)), ms);
+    });
+    return Promise.race([this.closed, timeout]).finally(() => clearTimeout(timer));
+  }
+
   /** Frames already received and not yet read. */
   get pending(): number {
     return this.#frames.length;

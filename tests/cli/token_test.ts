@@ -1,6 +1,7 @@
 /**
  * `deno task token <username>`: a token made from the command line, on the store the running
- * server uses, opens a socket as that user; a name with no account is a clear error.
+ * server uses, opens a socket as that user, and `--revoke-all` closes it; a name with no account
+ * is a clear error.
  */
 import { assertEquals, assertMatch, assertRejects, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
@@ -32,11 +33,13 @@ Deno.test("deno task token prints a token that opens a socket as the user", asyn
   });
   socket.sendJson({ message: "from the terminal" });
   assertEquals((await socket.nextMatching((f) => f.message === "from the terminal")).author, "ada");
-  await socket.close();
 
   const revoked = await tokenTask(["ada", "--revoke-all"], server.config.dataDir);
   assertEquals(revoked.code, 0, revoked.stderr);
   assertStringIncludes(revoked.stderr, 'Revoked 1 token of "ada"');
+  assertStringIncludes(revoked.stderr, "closes the sockets open with them within 2 seconds");
+  // Another process: the server learns of the revoke from the store, and closes the socket.
+  assertEquals(await socket.closedWithin(), { code: 4001, reason: "Token revoked" });
   const url = server.wsUrl("/ws/chat/lobby/");
   assertEquals(await handshakeStatus(url, { authorization: `Bearer ${token}` }), 403);
 });

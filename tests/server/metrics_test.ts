@@ -25,6 +25,7 @@ import type { Config } from "../../mod.ts";
 import { InMemoryLayer, RouteMeter, ServerMetrics } from "../../mod.ts";
 import { utf8Length } from "../../server/server_metrics.ts";
 import { sessionGroup } from "../../auth/sessions.ts";
+import { tokenGroup } from "../../auth/token_revocations.ts";
 import { FrameBatch } from "../../server/_frame_batch.ts";
 import { closeRedis, connectRedis, redisConnectionStatus } from "../../storage/redis_connection.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
@@ -436,7 +437,7 @@ Deno.test("a batched frame counts once, with the UTF-8 bytes it carried", () => 
   assertEquals(utf8Length("a€😀"), 1 + 3 + 4);
 });
 
-Deno.test("the largest groups leave out sessions' groups, however many browsers are signed in", async () => {
+Deno.test("the largest groups leave out sessions' and token users' groups, however many are signed in", async () => {
   const layer = new InMemoryLayer();
   try {
     const metrics = new ServerMetrics({ layer });
@@ -452,6 +453,13 @@ Deno.test("the largest groups leave out sessions' groups, however many browsers 
     for (let session = 0; session < 30; session++) {
       const group = await sessionGroup(`session-id-${session}`);
       for (let tab = 0; tab < 3; tab++) await layer.groupAdd(group, layer.newChannel(() => true));
+    }
+    // And 30 users with 3 scripts each on access tokens (a token group of 3 per user).
+    for (let user = 0; user < 30; user++) {
+      const group = await tokenGroup(`user${user}`);
+      for (let script = 0; script < 3; script++) {
+        await layer.groupAdd(group, layer.newChannel(() => true));
+      }
     }
     const largest = metrics.snapshot().largestGroups;
     assertEquals(

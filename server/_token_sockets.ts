@@ -1,0 +1,197 @@
+/**
+ * Sockets opened with an access token, bound to it as a session's are to their session: each
+ * joins its user's token group (revoking sends `connection.close` there), and is checked again
+ * whenever that close may have missed it (during its handshake, or when the layer lost events
+ * to it). On a layer that lives inside the server (`memory`, `broadcast`), a revoke from another
+ * process (`deno task token --revoke-all`) cannot reach the group: the server reads the store's
+ * revocation markers every few seconds, only while it has token sockets open, and closes those
+ * whose token was revoked.
+ */
+import type { Services } from "./context.ts";
+import type { WebSocketConnection } from "./_connection.ts";
+import type { GroupLayer, SendResult } from "../layers/layer.ts";
+import type { RefusalReason } from "./server_metrics.ts";
+import type { TokenClaims } from "../auth/tokens.ts";
+import { CLOSE_EVENT } from "./_connection_constants.ts";
+import { CloseCode } from "./close_codes.ts";
+import {
+  recentRevocations,
+  REVOCATION_CHECK_MS,
+  tokenGroup,
+  type TokenRevocation,
+} from "../auth/token_revocations.ts";
+import { layerCrossesProcesses } from "./backends.ts";
+import { throughOutage } from "./_through_outage.ts";
+import { log } from "../telemetry/log.ts";
+
+/** The reason a socket gets when its token is revoked. */
+export const TOKEN_REVOKED = "Token revoked";
+
+/**
+ * Closes, on every server the layer reaches, the sockets open with `username`'s access tokens
+ * (4001, "Token revoked"): call it after `services.tokens.revokeAll`. A server whose layer
+ * this one does not reach (another process on `memory`) closes them at its next check of the
+ * store's revocation markers instead.
+ *
+ * @example
+ * ```ts
+ * import { closeTokenSockets, type Services } from "@channels/deno";
+ *
+ * declare const services: Services;
+ * await services.tokens.revokeAll("ada");
+ * await closeTokenSockets(services.layer, "ada");
+ * ```
+ */
+export async function closeTokenSockets(layer: GroupLayer, username: string): Promise<SendResult> {
+  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: TOKEN_REVOKED };
+  return await layer.groupSend(await tokenGroup(username), event);
+}
+
+type Refusal = [number, RefusalReason, string];
+type Bound = Pick<TokenClaims, "username" | "tokenId">;
+
+/** The token sockets of one app's services (see {@linkcode tokenSockets}). */
+export class TokenSockets {
+  #services: Services;
+  #watchesStore: boolean;
+  #tokenOf = new Map<WebSocketConnection, Bound>();
+  #byTokenId = new Map<string, Set<WebSocketConnection>>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped when the checks stop: a check under way then knows it is no longer wanted. */
+  #round = 0;
+  #handled = new Set<string>();
+  #failing = false;
+
+  /** Binds the token sockets opened on `services`. */
+  constructor(services: Services) {
+    this.#services = services;
+    // Over Redis, another process's close reaches every server: no marker needs reading.
+    this.#watchesStore = !layerCrossesProcesses(services.config);
+  }
+
+  /**
+   * Joins an accepted connection's token group, before its upgrade. Resolves `null`, or how the
+   * handshake is refused (status, reason counted, reason given) once the connection was ended.
+   */
+  async join(connection: WebSocketConnection, token: Bound, path: string): Promise<Refusal | null> {
+    try {
+      await connection.groupAdd(await tokenGroup(token.username));
+    } catch (error) {
+      // The layer is away: nothing may stay behind (groups, presence, a cap's place).
+      log.warn(`Could not join the token group for ${path}`, error);
+      await connection.abort(CloseCode.TRY_AGAIN_LATER);
+      return [
+        503,
+        "unavailable",
+        "Server busy: the token's group could not be joined; retry later",
+      ];
+    }
+    this.#track(connection, token);
+    // A revoke that ran while this socket connected deleted the record, then told the group,
+    // maybe before the socket was in it. Read again now that it is in the group.
+    if (await this.#revokedMeanwhile(token, path)) {
+      await connection.abort(CloseCode.LOGGED_OUT);
+      return [403, "token", "Token revoked while the socket connected"];
+    }
+    return null;
+  }
+
+  /**
+   * What a token socket does when the layer may have lost events to it (its Redis subscription
+   * was down): a revoke's close may have been one of them, so the token's record is read again.
+   */
+  readonly recheck = async (conn: WebSocketConnection): Promise<void> => {
+    const token = this.#tokenOf.get(conn);
+    if (token === undefined) return;
+    // Given up, it closes: unchecked, it may be a revoked token's (its handshake checks).
+    await throughOutage(conn, async () => {
+      if (!await this.#services.tokens.isLive(token)) {
+        conn.close(CloseCode.LOGGED_OUT, TOKEN_REVOKED);
+      }
+    }, {
+      log: `Could not read the token again for ${conn.scope.path}; closing it`,
+      reason: "Could not check the token: reconnect",
+    });
+  };
+
+  #track(conn: WebSocketConnection, token: Bound): void {
+    this.#tokenOf.set(conn, token);
+    const sockets = this.#byTokenId.get(token.tokenId) ?? new Set();
+    this.#byTokenId.set(token.tokenId, sockets.add(conn));
+    conn.onFinished(() => this.#forget(conn, token.tokenId));
+    if (this.#watchesStore && this.#timer === undefined) this.#nextCheck(++this.#round);
+  }
+
+  #forget(conn: WebSocketConnection, tokenId: string): void {
+    this.#tokenOf.delete(conn);
+    const sockets = this.#byTokenId.get(tokenId);
+    sockets?.delete(conn);
+    if (sockets?.size === 0) this.#byTokenId.delete(tokenId);
+    if (this.#tokenOf.size > 0 || this.#timer === undefined) return;
+    // No token socket left: nothing to check the store for.
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#round++;
+  }
+
+  #nextCheck(round: number): void {
+    this.#timer = setTimeout(() => void this.#check(round), REVOCATION_CHECK_MS);
+    // Not a reason to keep the process up: a stop closes the sockets anyway.
+    Deno.unrefTimer(this.#timer);
+  }
+
+  // One read of the store per round, however many sockets are open.
+  async #check(round: number): Promise<void> {
+    let revocations: TokenRevocation[] | null = null;
+    try {
+      revocations = await recentRevocations(this.#services.store);
+      this.#failing = false;
+    } catch (error) {
+      // Said once per outage, not every round.
+      if (!this.#failing) log.warn("Could not read the token revocations; trying again", error);
+      this.#failing = true;
+    }
+    if (round !== this.#round) return;
+    if (revocations !== null) this.#closeRevoked(revocations);
+    this.#nextCheck(round);
+  }
+
+  #closeRevoked(revocations: TokenRevocation[]): void {
+    const seen = new Set<string>();
+    for (const { id, tokenIds } of revocations) {
+      seen.add(id);
+      if (this.#handled.has(id)) continue;
+      for (const tokenId of tokenIds) {
+        for (const conn of [...this.#byTokenId.get(tokenId) ?? []]) {
+          conn.close(CloseCode.LOGGED_OUT, TOKEN_REVOKED);
+        }
+      }
+    }
+    // Only the markers still listed: the set never grows past them.
+    this.#handled = seen;
+  }
+
+  async #revokedMeanwhile(token: Bound, path: string): Promise<boolean> {
+    try {
+      return !await this.#services.tokens.isLive(token);
+    } catch (error) {
+      // Taken as "not revoked": the token was verified a moment ago, and a revoke's close still
+      // reaches the socket through its group.
+      log.warn(`Could not read the token again for ${path}`, error);
+      return false;
+    }
+  }
+}
+
+// By services: one registry for all the sockets of an app, whichever route opened them.
+const registries = new WeakMap<Services, TokenSockets>();
+
+/** The token sockets of the app built on `services`. */
+export function tokenSockets(services: Services): TokenSockets {
+  let registry = registries.get(services);
+  if (registry === undefined) {
+    registry = new TokenSockets(services);
+    registries.set(services, registry);
+  }
+  return registry;
+}
