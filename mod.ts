@@ -160,13 +160,12 @@ export {
 } from "./server/close_codes.ts";
 export { isOriginAllowed, type OriginPolicy } from "./auth/origin.ts";
 export { checkHandshake, type HandshakeRefusal } from "./server/handshake.ts";
+export { KEPT_HANDSHAKE_HEADERS, type UpgradeWebSocket } from "./server/websocket_route.ts";
 export {
   type CloseAllOptions,
-  KEPT_HANDSHAKE_HEADERS,
   LiveConnections,
   type TrackedConnection,
-  type UpgradeWebSocket,
-} from "./server/websocket_route.ts";
+} from "./server/live_connections.ts";
 export type { ConnectionLimits, SocketLike } from "./server/_socket.ts";
 export {
   type CapLease,

@@ -3,7 +3,7 @@
  * presence over, then closes what the app owns; a close closes what it owns. One log line per
  * stage, none per socket.
  */
-import type { LiveConnections } from "./websocket_route.ts";
+import type { LiveConnections } from "./live_connections.ts";
 import type { Services } from "./context.ts";
 import type { LayerKind } from "./_config_schema.ts";
 import { CloseCode } from "./close_codes.ts";

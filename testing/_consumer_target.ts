@@ -6,7 +6,8 @@ import type { Consumer } from "../server/consumer.ts";
 import type { User } from "../auth/identify.ts";
 import type { Services } from "../server/context.ts";
 import { Router } from "../server/router.ts";
-import { type LiveConnections, websocketHandler } from "../server/websocket_route.ts";
+import { websocketHandler } from "../server/websocket_route.ts";
+import type { LiveConnections } from "../server/live_connections.ts";
 import { testUpgrade } from "./test_upgrade.ts";
 
 /** A consumer outside the route table, with the services it runs on. */

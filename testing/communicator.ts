@@ -23,7 +23,7 @@
  * `new Communicator({ consumer, services, route: "/ws/t/:id/" }, "/ws/t/1/")`.
  */
 import type { App } from "../server/app.ts";
-import { LiveConnections } from "../server/websocket_route.ts";
+import { LiveConnections } from "../server/live_connections.ts";
 import { consumerRefusals } from "../server/_consumer_failures.ts";
 import { consumerFailed, ConsumerReports, refusalShown } from "./_consumer_reports.ts";
 import { withTimeout } from "../storage/with_timeout.ts";

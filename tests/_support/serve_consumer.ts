@@ -3,7 +3,8 @@
  * `Deno.upgradeWebSocket`: for tests of what only a real socket does.
  */
 import type { Consumer } from "../../server/consumer.ts";
-import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
+import { websocketHandler } from "../../server/websocket_route.ts";
+import { LiveConnections } from "../../server/live_connections.ts";
 import type { ConnectionCaps } from "../../server/connection_caps.ts";
 import { createTestApp } from "./test_app.ts";
 import { formatAddr, log, type LogLevel } from "../../telemetry/log.ts";

@@ -8,7 +8,8 @@ import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket, WAIT_MS } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import type { Consumer } from "../../server/consumer.ts";
-import { LiveConnections, websocketHandler } from "../../server/websocket_route.ts";
+import { websocketHandler } from "../../server/websocket_route.ts";
+import { LiveConnections } from "../../server/live_connections.ts";
 import { formatAddr } from "../../telemetry/log.ts";
 
 const PASSWORD = "quiet river stone";

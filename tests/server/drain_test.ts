@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { closeSpread, drainSchedule } from "../../server/drain.ts";
-import { LiveConnections, type TrackedConnection } from "../../server/websocket_route.ts";
+import { LiveConnections, type TrackedConnection } from "../../server/live_connections.ts";
 import type { SocketLike } from "../../server/_socket.ts";
 import { InMemoryLayer } from "../../layers/in_memory.ts";
 import { PresenceCore } from "../../layers/presence/core.ts";
