@@ -197,8 +197,8 @@ export class RedisTransport implements Transport {
     );
   }
 
-  listenNamed(name: string): Promise<void> {
-    return this.#named!.listen(name); // `listen` comes first
+  async listenNamed(name: string): Promise<void> {
+    await this.#named!.listen(name); // `listen` comes first
   }
 
   async unlistenNamed(name: string): Promise<void> {
