@@ -19,7 +19,7 @@ import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed, originRefusal } from "../auth/origin.ts";
 import { checkHandshake, denoCanAnswer } from "./handshake.ts";
-import type { ConnectionCaps } from "./connection_caps.ts";
+import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
 import { releaseWithSocket } from "./_cap_release.ts";
 import { clientHost } from "../auth/throttle.ts";
 import type { WebSocketRouteOptions } from "./routes.ts";
@@ -42,6 +42,42 @@ export type UpgradeWebSocket = (
   options?: { protocol?: string },
 ) => { socket: SocketLike; response: Response };
 
+/** What a route's handshakes share: made once per route, not a closure per socket. */
+interface Route {
+  consumer: Consumer;
+  options: WebSocketRouteOptions;
+  upgrade: UpgradeWebSocket;
+  live: LiveConnections;
+  caps: ConnectionCaps | undefined;
+  meter: RouteMeter;
+  // A closure made per handshake would keep its whole scope (the request's context and parsed
+  // URL) alive for as long as the socket: these two are the route's.
+  onDroppedBeforeOpen: (frames: number) => void;
+  onFinished: (socket: SocketLike | null, neverOpened: boolean) => void;
+}
+
+/** A handshake refused: its status, the reason counted, the reason given, extra headers. */
+type Refusal = [status: number, why: RefusalReason, reason: string, headers?: HeadersInit];
+
+/** A handshake the checks before the consumer let through. */
+interface Admitted {
+  identity: Identity;
+  /** The signed-in user's name, else `null`. */
+  user: string | null;
+  /** The place under the connection caps, when there are caps. */
+  lease: CapLease | undefined;
+}
+
+/** A handshake whose consumer accepted it, about to be upgraded. */
+interface Accepted {
+  request: Request;
+  scope: HandshakeScope;
+  connection: WebSocketConnection;
+  identity: Identity;
+  /** Its socket once upgraded: the cap's place is given back with it. */
+  upgraded: { socket: SocketLike | null };
+}
+
 /** Builds the HTTP handler that turns requests into connections of `consumer`. */
 export function websocketHandler(
   consumer: Consumer,
@@ -54,142 +90,196 @@ export function websocketHandler(
     meter?: RouteMeter;
   },
 ): Handler {
-  const upgrade: UpgradeWebSocket = options.upgrade ??
-    ((request, upgradeOptions) => Deno.upgradeWebSocket(request, upgradeOptions));
+  const { live } = options;
   const meter = options.meter ?? new RouteMeter("");
-  // One per route, not a closure per socket: a closure made in the handler below would keep
-  // its whole scope (the request's context and parsed URL) alive for as long as the socket.
-  const onDroppedBeforeOpen = (frames: number): void => {
-    meter.beforeOpen += frames;
-    options.live.countDroppedBeforeOpen(frames);
-  };
-  const onFinished = (socket: SocketLike | null, neverOpened: boolean): void => {
-    if (socket !== null) options.live.forget(socket);
-    if (neverOpened) options.live.heldByDeno++;
+  const route: Route = {
+    consumer,
+    options,
+    upgrade: options.upgrade ??
+      ((request, upgradeOptions) => Deno.upgradeWebSocket(request, upgradeOptions)),
+    live,
+    caps: options.caps,
+    meter,
+    onDroppedBeforeOpen: (frames) => {
+      meter.beforeOpen += frames;
+      live.countDroppedBeforeOpen(frames);
+    },
+    onFinished: (socket, neverOpened) => {
+      if (socket !== null) live.forget(socket);
+      if (neverOpened) live.heldByDeno++;
+    },
   };
   return async (request: Request, context: RequestContext): Promise<Response> => {
-    const path = context.url.pathname;
     // Deno aborts a request's signal when its client goes only if something listens to it by
-    // then: without this, the check before the upgrade below never saw a client that left.
+    // then: without this, the check before the upgrade never saw a client that left.
     request.signal.addEventListener("abort", noticeAbort);
-    log.websocket("HANDSHAKING", path, context.client);
-    const refuse = (
-      status: number,
-      why: RefusalReason,
-      reason: string,
-      headers: HeadersInit = {},
-    ): Response => {
-      meter.refused[why]++;
-      log.websocket("REJECT", path, context.client, reason);
-      return refusal(status, reason, headers);
-    };
-    // A connection reset before Deno read its address: gone already (a client, or behind a
-    // trusted proxy, the proxy's connection). Upgraded, its socket would never open nor close
-    // (a descriptor kept for good), and every such client would share one place under the caps.
-    if ((context.peer ?? context.client) === GONE_CLIENT) {
-      return refuse(499, "client_left", CLIENT_LEFT);
-    }
-    // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
-    const bad = checkHandshake(request);
-    if (bad !== null) return refuse(bad.status, "bad_handshake", bad.reason, bad.headers);
-    // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
-    // does. One that fails is refused here, with its reason, rather than read as anonymous.
-    const identity = await context.services.identify(request, { tokens: true });
-    if (identity.refused !== undefined) return refuse(403, "token", identity.refused);
-    // A session or token the store could not read: not anonymous, not refused as unknown.
-    if (identity.unavailable !== undefined) {
-      return refuse(503, "unavailable", identity.unavailable);
-    }
-    const denied = checkAccess(request, context, identity, options);
-    if (denied !== null) return refuse(403, denied[0], denied[1]);
-    const user = identity.user.isAuthenticated ? identity.user.username : null;
-    const lease = options.caps?.acquire(clientHost(context.client), user);
-    if (lease !== undefined && "refused" in lease) {
-      return refuse(429, lease.cap === "user" ? "cap_user" : "cap_address", lease.refused);
-    }
-    const scope = new HandshakeScope(request, context, identity);
-    const { config, layer } = context.services;
-    // Opt-in only: a client that asked for neither gets one message per frame.
-    const batch = batchRequested(request, context.url);
-    let connection: WebSocketConnection;
-    try {
-      connection = new WebSocketConnection(consumer, {
-        scope,
-        layer,
-        limits: config,
-        onDroppedBeforeOpen,
-        onFinished,
-        batch: batch !== "none",
-        meter,
-        onLayerGap: layerGapCheck(identity, context.services),
-      });
-    } catch (error) {
-      // The layer could not give the socket a channel (its broker is away): nothing was taken
-      // but the cap's place, which must not stay taken by a socket that never was.
-      lease?.release();
-      log.warn(`Could not open a channel on the layer for ${path}`, error);
-      return refuse(503, "unavailable", "Server busy: the layer is unavailable; retry later");
-    }
-    let socket: SocketLike | null = null;
-    // Given back when the connection finishes (a refused `connect` does too), or later (below).
-    if (lease !== undefined) {
-      connection.onFinished(() => releaseWithSocket(lease, socket, connection.neverOpened));
-    }
-    const refused = await connection.runConnect();
-    if (refused !== null) {
-      const why = refused.status === 500
-        ? "consumer_error"
-        : refused.status === 503
-        ? "unavailable"
-        : "consumer";
-      consumerRefusals.set(request, refused);
-      return refuse(refused.status, why, refused.reason);
-    }
-    if (identity.sessionId !== null) {
-      const { sessionId } = identity;
-      const outOfSession = await joinSessionGroup(connection, context.services, sessionId, path);
-      if (outOfSession !== null) return refuse(...outOfSession);
-    }
-    if (identity.tokenId !== undefined && user !== null) {
-      const token = { username: user, tokenId: identity.tokenId };
-      const outOfToken = await tokenSockets(context.services).join(connection, token, path);
-      if (outOfToken !== null) return refuse(...outOfToken);
-    }
-    // A client that left while `connect` ran: Deno would keep the descriptor of a socket
-    // upgraded for it for good (it never opens nor closes), so it is not upgraded. Only with
-    // --unstable-no-legacy-abort (the tasks pass it), and a listener (above), does the signal
-    // say so.
-    const aborted = request.signal.aborted;
-    request.signal.removeEventListener("abort", noticeAbort); // or it is kept with the socket
-    if (aborted) {
-      await connection.abort(CloseCode.ABNORMAL_CLOSURE);
-      return refuse(499, "client_left", CLIENT_LEFT);
-    }
-    const protocol = answeredSubprotocol(request, connection, batch === "protocol", scope);
-    if (batch === "protocol" && protocol !== BATCH_PROTOCOL) connection.stopBatching();
-    // Before the upgrade: from then on, the request's own headers are unreadable.
-    scope.keepHeaders();
-    let upgraded: ReturnType<UpgradeWebSocket>;
-    try {
-      upgraded = protocol === undefined ? upgrade(request) : upgrade(request, { protocol });
-    } catch (error) {
-      // What `checkHandshake` did not foresee: nothing may stay behind (groups, cap, presence).
-      await connection.abort(CloseCode.ABNORMAL_CLOSURE);
-      return refuse(400, "bad_handshake", `Bad handshake: ${(error as Error).message}`);
-    }
-    socket = upgraded.socket;
-    const response = upgraded.response;
-    connection.attach(socket);
-    meter.accepted++;
-    meter.open++; // and one less when it closes (the connection counts that)
-    options.live.add(connection, socket); // until the connection's `onFinished`
-    if (identity.expiresAt !== undefined) {
-      const what = identity.sessionId === null ? "Token" : "Session";
-      closeAtExpiry(connection, identity.expiresAt, `${what} expired: log in again`);
-    }
-    log.websocket("CONNECT", path, context.client);
-    return response;
+    log.websocket("HANDSHAKING", context.url.pathname, context.client);
+    const answer = await handshake(route, request, context);
+    if (answer instanceof Response) return answer;
+    const [status, why, reason, headers = {}] = answer;
+    meter.refused[why]++;
+    log.websocket("REJECT", context.url.pathname, context.client, reason);
+    return refusal(status, reason, headers);
   };
+}
+
+// The handshake's steps, in order; each refusal ends it.
+async function handshake(
+  route: Route,
+  request: Request,
+  context: RequestContext,
+): Promise<Response | Refusal> {
+  const admitted = await admit(route, request, context);
+  if (Array.isArray(admitted)) return admitted;
+  const scope = new HandshakeScope(request, context, admitted.identity);
+  // Opt-in only: a client that asked for neither gets one message per frame.
+  const batch = batchRequested(request, context.url);
+  const connection = openConnection(route, context, scope, admitted.identity, batch !== "none");
+  if (Array.isArray(connection)) {
+    // Nothing was taken but the cap's place, which must not stay taken by a socket that
+    // never was.
+    admitted.lease?.release();
+    return connection;
+  }
+  // Given back when the connection finishes (a refused `connect` does too), or later.
+  const upgraded: { socket: SocketLike | null } = { socket: null };
+  const { lease } = admitted;
+  if (lease !== undefined) {
+    connection.onFinished(() => releaseWithSocket(lease, upgraded.socket, connection.neverOpened));
+  }
+  const refused = await connectAndBind(connection, request, context, admitted);
+  if (refused !== null) return refused;
+  const accepted = { request, scope, connection, identity: admitted.identity, upgraded };
+  return await upgradeAccepted(route, accepted, batch === "protocol");
+}
+
+// What is checked before the consumer runs: the client still there, the handshake's form, who
+// the user is, the Origin and the login, the connection caps.
+async function admit(
+  route: Route,
+  request: Request,
+  context: RequestContext,
+): Promise<Admitted | Refusal> {
+  // A connection reset before Deno read its address: gone already (a client, or behind a
+  // trusted proxy, the proxy's connection). Upgraded, its socket would never open nor close
+  // (a descriptor kept for good), and every such client would share one place under the caps.
+  if ((context.peer ?? context.client) === GONE_CLIENT) return [499, "client_left", CLIENT_LEFT];
+  // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
+  const bad = checkHandshake(request);
+  if (bad !== null) return [bad.status, "bad_handshake", bad.reason, bad.headers];
+  // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
+  // does. One that fails is refused here, with its reason, rather than read as anonymous.
+  const identity = await context.services.identify(request, { tokens: true });
+  if (identity.refused !== undefined) return [403, "token", identity.refused];
+  // A session or token the store could not read: not anonymous, not refused as unknown.
+  if (identity.unavailable !== undefined) return [503, "unavailable", identity.unavailable];
+  const denied = checkAccess(request, context, identity, route.options);
+  if (denied !== null) return [403, denied[0], denied[1]];
+  const user = identity.user.isAuthenticated ? identity.user.username : null;
+  const lease = route.caps?.acquire(clientHost(context.client), user);
+  if (lease !== undefined && "refused" in lease) {
+    return [429, lease.cap === "user" ? "cap_user" : "cap_address", lease.refused];
+  }
+  return { identity, user, lease };
+}
+
+// The consumer's connection; refused when the layer cannot give it a channel (its broker is
+// away).
+function openConnection(
+  route: Route,
+  context: RequestContext,
+  scope: HandshakeScope,
+  identity: Identity,
+  batch: boolean,
+): WebSocketConnection | Refusal {
+  const { config, layer } = context.services;
+  try {
+    return new WebSocketConnection(route.consumer, {
+      scope,
+      layer,
+      limits: config,
+      onDroppedBeforeOpen: route.onDroppedBeforeOpen,
+      onFinished: route.onFinished,
+      batch,
+      meter: route.meter,
+      onLayerGap: layerGapCheck(identity, context.services),
+    });
+  } catch (error) {
+    log.warn(`Could not open a channel on the layer for ${scope.path}`, error);
+    return [503, "unavailable", "Server busy: the layer is unavailable; retry later"];
+  }
+}
+
+// Runs the consumer's `connect`, then binds an accepted socket to its session or token: a
+// log-out or a revoke closes it through their groups.
+async function connectAndBind(
+  connection: WebSocketConnection,
+  request: Request,
+  context: RequestContext,
+  { identity, user }: Admitted,
+): Promise<Refusal | null> {
+  const path = context.url.pathname;
+  const refused = await connection.runConnect();
+  if (refused !== null) {
+    const why = refused.status === 500
+      ? "consumer_error"
+      : refused.status === 503
+      ? "unavailable"
+      : "consumer";
+    consumerRefusals.set(request, refused);
+    return [refused.status, why, refused.reason];
+  }
+  if (identity.sessionId !== null) {
+    const { sessionId } = identity;
+    return await joinSessionGroup(connection, context.services, sessionId, path);
+  }
+  if (identity.tokenId !== undefined && user !== null) {
+    const token = { username: user, tokenId: identity.tokenId };
+    return await tokenSockets(context.services).join(connection, token, path);
+  }
+  return null;
+}
+
+// The 101, unless the client left meanwhile; the socket is then the connection's.
+async function upgradeAccepted(
+  route: Route,
+  accepted: Accepted,
+  batchByProtocol: boolean,
+): Promise<Response | Refusal> {
+  const { request, scope, connection, identity } = accepted;
+  // A client that left while `connect` ran: Deno would keep the descriptor of a socket
+  // upgraded for it for good (it never opens nor closes), so it is not upgraded. Only with
+  // --unstable-no-legacy-abort (the tasks pass it), and a listener (above), does the signal
+  // say so.
+  const aborted = request.signal.aborted;
+  request.signal.removeEventListener("abort", noticeAbort); // or it is kept with the socket
+  if (aborted) {
+    await connection.abort(CloseCode.ABNORMAL_CLOSURE);
+    return [499, "client_left", CLIENT_LEFT];
+  }
+  const protocol = answeredSubprotocol(request, connection, batchByProtocol, scope);
+  if (batchByProtocol && protocol !== BATCH_PROTOCOL) connection.stopBatching();
+  // Before the upgrade: from then on, the request's own headers are unreadable.
+  scope.keepHeaders();
+  let answer: ReturnType<UpgradeWebSocket>;
+  try {
+    answer = protocol === undefined ? route.upgrade(request) : route.upgrade(request, { protocol });
+  } catch (error) {
+    // What `checkHandshake` did not foresee: nothing may stay behind (groups, cap, presence).
+    await connection.abort(CloseCode.ABNORMAL_CLOSURE);
+    return [400, "bad_handshake", `Bad handshake: ${(error as Error).message}`];
+  }
+  const socket = accepted.upgraded.socket = answer.socket;
+  connection.attach(socket);
+  route.meter.accepted++;
+  route.meter.open++; // and one less when it closes (the connection counts that)
+  route.live.add(connection, socket); // until the connection's `onFinished`
+  if (identity.expiresAt !== undefined) {
+    const what = identity.sessionId === null ? "Token" : "Session";
+    closeAtExpiry(connection, identity.expiresAt, `${what} expired: log in again`);
+  }
+  log.websocket("CONNECT", scope.path, scope.client);
+  return answer.response;
 }
 
 const CLIENT_LEFT = "the client left during the handshake";
