@@ -5,10 +5,11 @@
  * - the **group** every socket opened with one of a user's tokens joins ({@linkcode tokenGroup}):
  *   the revoker sends `connection.close` there, which reaches every server on a layer that
  *   crosses processes (Redis);
- * - a short-lived **marker** in the store naming the revoked tokens ({@linkcode revocationMarker}):
- *   a server whose layer lives inside it (`memory`, `broadcast`) cannot hear another process's
- *   send (`deno task token --revoke-all`), so it reads the markers every
- *   {@linkcode REVOCATION_CHECK_MS} while it has token sockets open, and closes theirs.
+ * - a **stamp** in the store that every revoke changes ({@linkcode revocationStamp}): a server
+ *   whose layer lives inside it (`memory`, `broadcast`) cannot hear another process's send
+ *   (`deno task token --revoke-all`), so it reads the stamp every {@linkcode REVOCATION_CHECK_MS}
+ *   while it has token sockets open, and when it changed, reads again the records of the tokens
+ *   its sockets were opened with. One key, however many revokes: none can hide another.
  *
  * @example
  * ```ts
@@ -22,26 +23,14 @@ import { sortableId } from "../storage/store.ts";
 import { lowerCaseUsernameKey } from "./account_rules.ts";
 
 /**
- * How often a server on an in-process layer reads the revocation markers while it has sockets
+ * How often a server on an in-process layer reads the revocation stamp while it has sockets
  * open with tokens: a revoke from another process closes them within this long.
  */
 export const REVOCATION_CHECK_MS = 2_000;
 
-/** How long a marker stays: many checks' worth, so a server busy for a while still sees it. */
-export const REVOCATION_MARKER_MS = 60_000;
-
-/** A revoke as its marker tells it: which tokens stopped being valid. */
-export interface TokenRevocation {
-  /** The marker's own id: a server acts on each marker once. */
-  id: string;
-  /** The ids of the tokens revoked. */
-  tokenIds: readonly string[];
-}
-
-const REVOCATIONS = "token_revocations";
+// The stamp's key: one value, replaced by every revoke.
+const STAMP_KEY: StoreKey = ["token_revocations", "latest"];
 const TOKEN_GROUP_PREFIX = "tokens.";
-// More markers than revokes of a few seconds could make: a bound on the read, never reached.
-const MAX_MARKERS_READ = 500;
 const encoder = new TextEncoder();
 
 /**
@@ -60,20 +49,16 @@ export function isTokenGroup(group: string): boolean {
   return group.startsWith(TOKEN_GROUP_PREFIX);
 }
 
-/** The store write that tells servers the tokens `tokenIds` were revoked (a marker that expires). */
-export function revocationMarker(tokenIds: readonly string[]): StoreChange {
-  const key: StoreKey = [REVOCATIONS, sortableId()];
-  return { key, value: { tokenIds }, expireInMs: REVOCATION_MARKER_MS };
+/**
+ * The store write that tells servers some tokens were revoked: a new stamp (a unique, sortable
+ * id), written after the tokens' records were deleted.
+ */
+export function revocationStamp(): StoreChange {
+  return { key: STAMP_KEY, value: sortableId() };
 }
 
-/** The markers of the last {@linkcode REVOCATION_MARKER_MS} (maybe a few older: expiry is lazy). */
-export async function recentRevocations(store: Store): Promise<TokenRevocation[]> {
-  const entries = await store.list<{ tokenIds?: unknown }>([REVOCATIONS], {
-    limit: MAX_MARKERS_READ,
-    reverse: true,
-  });
-  return entries.map((entry) => ({
-    id: entry.key[entry.key.length - 1],
-    tokenIds: Array.isArray(entry.value?.tokenIds) ? entry.value.tokenIds.map(String) : [],
-  }));
+/** The latest revocation's stamp, or `null` when no token was ever revoked on this store. */
+export async function latestRevocation(store: Store): Promise<string | null> {
+  const stamp = await store.get<unknown>(STAMP_KEY);
+  return stamp === null ? null : String(stamp);
 }

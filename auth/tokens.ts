@@ -26,7 +26,7 @@
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import type { Store, StoreKey } from "../storage/store.ts";
 import { lowerCaseUsernameKey } from "./account_rules.ts";
-import { revocationMarker } from "./token_revocations.ts";
+import { revocationStamp } from "./token_revocations.ts";
 
 /** What a token says. Times are milliseconds since the epoch. */
 export interface TokenClaims {
@@ -183,16 +183,15 @@ export class AccessTokens {
 
   /**
    * Revokes every token of `username`; resolves with how many were live. The records go first,
-   * then a marker naming the tokens (see `token_revocations.ts`): a server that reads the marker
+   * then a new revocation stamp (see `token_revocations.ts`): a server that reads the stamp
    * finds the records gone. Closing the sockets open with them is `closeTokenSockets`'s job.
    */
   async revokeAll(username: string): Promise<number> {
     const entries = await this.#store.list(userPrefix(username));
     if (entries.length === 0) return 0;
-    const tokenIds = entries.map((entry) => entry.key[entry.key.length - 1]);
     await this.#store.writeMany([
       ...entries.map((entry) => ({ key: entry.key, delete: true as const })),
-      revocationMarker(tokenIds),
+      revocationStamp(),
     ]);
     return entries.length;
   }

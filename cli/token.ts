@@ -103,8 +103,8 @@ export async function runTokenCommand(command: TokenCommand): Promise<number> {
 }
 
 // Over Redis, this process's send reaches every server, and says how many it reached. On the
-// in-process layers it would reach no one: the server reads the revocation marker revokeAll
-// left, at its next check.
+// in-process layers it would reach no one: the server reads the revocation stamp revokeAll
+// wrote, at its next check.
 async function closeOpenSockets(
   config: Config,
   services: Services,

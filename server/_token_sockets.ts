@@ -4,8 +4,8 @@
  * whenever that close may have missed it (during its handshake, or when the layer lost events
  * to it). On a layer that lives inside the server (`memory`, `broadcast`), a revoke from another
  * process (`deno task token --revoke-all`) cannot reach the group: the server reads the store's
- * revocation markers every few seconds, only while it has token sockets open, and closes those
- * whose token was revoked.
+ * revocation stamp every few seconds, only while it has token sockets open, and when a revoke
+ * changed it, reads again the record of each token its sockets were opened with.
  */
 import type { Services } from "./context.ts";
 import type { WebSocketConnection } from "./_connection.ts";
@@ -14,12 +14,7 @@ import type { RefusalReason } from "./server_metrics.ts";
 import type { TokenClaims } from "../auth/tokens.ts";
 import { CLOSE_EVENT } from "./_connection_constants.ts";
 import { CloseCode } from "./close_codes.ts";
-import {
-  recentRevocations,
-  REVOCATION_CHECK_MS,
-  tokenGroup,
-  type TokenRevocation,
-} from "../auth/token_revocations.ts";
+import { latestRevocation, REVOCATION_CHECK_MS, tokenGroup } from "../auth/token_revocations.ts";
 import { layerCrossesProcesses } from "./backends.ts";
 import { throughOutage } from "./_through_outage.ts";
 import { log } from "../telemetry/log.ts";
@@ -55,17 +50,19 @@ export class TokenSockets {
   #services: Services;
   #watchesStore: boolean;
   #tokenOf = new Map<WebSocketConnection, Bound>();
-  #byTokenId = new Map<string, Set<WebSocketConnection>>();
+  /** The open sockets by token: a check reads each token's record once, whatever its sockets. */
+  #byTokenId = new Map<string, { token: Bound; sockets: Set<WebSocketConnection> }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped when the checks stop: a check under way then knows it is no longer wanted. */
   #round = 0;
-  #handled = new Set<string>();
+  /** The stamp the last re-read of the tokens followed; `undefined` until one ran. */
+  #stampSeen: string | null | undefined = undefined;
   #failing = false;
 
   /** Binds the token sockets opened on `services`. */
   constructor(services: Services) {
     this.#services = services;
-    // Over Redis, another process's close reaches every server: no marker needs reading.
+    // Over Redis, another process's close reaches every server: no stamp needs reading.
     this.#watchesStore = !layerCrossesProcesses(services.config);
   }
 
@@ -116,15 +113,17 @@ export class TokenSockets {
 
   #track(conn: WebSocketConnection, token: Bound): void {
     this.#tokenOf.set(conn, token);
-    const sockets = this.#byTokenId.get(token.tokenId) ?? new Set();
-    this.#byTokenId.set(token.tokenId, sockets.add(conn));
+    const bound = this.#byTokenId.get(token.tokenId);
+    if (bound === undefined) {
+      this.#byTokenId.set(token.tokenId, { token, sockets: new Set([conn]) });
+    } else bound.sockets.add(conn);
     conn.onFinished(() => this.#forget(conn, token.tokenId));
     if (this.#watchesStore && this.#timer === undefined) this.#nextCheck(++this.#round);
   }
 
   #forget(conn: WebSocketConnection, tokenId: string): void {
     this.#tokenOf.delete(conn);
-    const sockets = this.#byTokenId.get(tokenId);
+    const sockets = this.#byTokenId.get(tokenId)?.sockets;
     sockets?.delete(conn);
     if (sockets?.size === 0) this.#byTokenId.delete(tokenId);
     if (this.#tokenOf.size > 0 || this.#timer === undefined) return;
@@ -132,6 +131,7 @@ export class TokenSockets {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#round++;
+    this.#stampSeen = undefined; // the next sockets' first check reads their tokens again
   }
 
   #nextCheck(round: number): void {
@@ -140,11 +140,16 @@ export class TokenSockets {
     Deno.unrefTimer(this.#timer);
   }
 
-  // One read of the store per round, however many sockets are open.
+  // One read of the store per round while nothing was revoked, however many sockets are open;
+  // after a revoke anywhere, one more per token its sockets were opened with.
   async #check(round: number): Promise<void> {
-    let revocations: TokenRevocation[] | null = null;
     try {
-      revocations = await recentRevocations(this.#services.store);
+      const stamp = await latestRevocation(this.#services.store);
+      if (stamp !== this.#stampSeen) {
+        await this.#closeRevoked(round);
+        // Only once every token was read: a read that failed is made again next round.
+        if (round === this.#round) this.#stampSeen = stamp;
+      }
       this.#failing = false;
     } catch (error) {
       // Said once per outage, not every round.
@@ -152,23 +157,17 @@ export class TokenSockets {
       this.#failing = true;
     }
     if (round !== this.#round) return;
-    if (revocations !== null) this.#closeRevoked(revocations);
     this.#nextCheck(round);
   }
 
-  #closeRevoked(revocations: TokenRevocation[]): void {
-    const seen = new Set<string>();
-    for (const { id, tokenIds } of revocations) {
-      seen.add(id);
-      if (this.#handled.has(id)) continue;
-      for (const tokenId of tokenIds) {
-        for (const conn of [...this.#byTokenId.get(tokenId) ?? []]) {
-          conn.close(CloseCode.LOGGED_OUT, TOKEN_REVOKED);
-        }
-      }
+  // The stamp was read first, and a revoke deletes its records before it writes the stamp: a
+  // revoke that changed it is seen here, and one that comes after changes it again.
+  async #closeRevoked(round: number): Promise<void> {
+    for (const { token, sockets } of [...this.#byTokenId.values()]) {
+      if (round !== this.#round) return;
+      if (await this.#services.tokens.isLive(token)) continue;
+      for (const conn of [...sockets]) conn.close(CloseCode.LOGGED_OUT, TOKEN_REVOKED);
     }
-    // Only the markers still listed: the set never grows past them.
-    this.#handled = seen;
   }
 
   async #revokedMeanwhile(token: Bound, path: string): Promise<boolean> {

@@ -14,7 +14,7 @@ import { websocketHandler } from "../../server/websocket_route.ts";
 import { LiveConnections } from "../../server/live_connections.ts";
 import { formatAddr } from "../../telemetry/log.ts";
 import { LAYER_GAP } from "../../layers/layer.ts";
-import { tokenGroup } from "../../mod.ts";
+import { createServices, openBackends, tokenGroup } from "../../mod.ts";
 import { runTokenCommand } from "../../cli/token.ts";
 
 const PASSWORD = "quiet river stone";
@@ -76,6 +76,25 @@ Deno.test("deno task token --revoke-all, another process on the memory layer, cl
   assertEquals(await answers(adaNew), true, "a token made after the revoke keeps its socket");
   assertEquals(await answers(bobScript), true, "another user's token socket stays open");
   await Promise.all([adaNew.close(), bobScript.close()]);
+});
+
+Deno.test("a revoke from another process closes its sockets however many revokes follow it", async () => {
+  await using server = await startTestServer();
+  await signedUp(server, "ada");
+  const tokens = server.app.services.tokens;
+  const adaScript = await withToken(server, (await tokens.create("ada")).token);
+  const others = Array.from({ length: 600 }, (_, i) => `user${i}`);
+  for (const name of others) await tokens.create(name);
+  // A maintenance script's own services on the server's DATA_DIR, as `deno task token` opens
+  // them: ada's revoke, then 600 more, faster than the server checks.
+  const backends = await openBackends(server.config, { holdDataDir: false });
+  try {
+    const scriptTokens = createServices(server.config, backends).tokens;
+    for (const name of ["ada", ...others]) await scriptTokens.revokeAll(name);
+  } finally {
+    await backends.close();
+  }
+  assertEquals(await adaScript.closedWithin(), REVOKED);
 });
 
 Deno.test("a socket still connecting when its token is revoked is refused, not left open as the user", async () => {
