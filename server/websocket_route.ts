@@ -231,7 +231,8 @@ async function connectAndBind(
   }
   if (identity.sessionId !== null) {
     const { sessionId } = identity;
-    return await joinSessionGroup(connection, context.services, sessionId, path);
+    const outOfSession = await joinSessionGroup(connection, context.services, sessionId, path);
+    if (outOfSession !== null) return outOfSession;
   }
   if (identity.tokenId !== undefined && user !== null) {
     const token = { username: user, tokenId: identity.tokenId };
