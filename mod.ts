@@ -276,7 +276,9 @@ export {
   isValid,
   MAX_USERNAME_LENGTH,
   MIN_PASSWORD_LENGTH,
+  newPasswordErrors,
   NULL_CHARACTERS,
+  PASSWORD_MISMATCH,
   type SignUpErrors,
   signUpErrors,
   type SignUpInput,
@@ -327,6 +329,12 @@ export {
 } from "./auth/tokens.ts";
 export { REVOCATION_CHECK_MS, tokenGroup } from "./auth/token_revocations.ts";
 export { closeTokenSockets, TOKEN_REVOKED } from "./server/_token_sockets.ts";
+export {
+  changePassword,
+  type ChangePasswordOptions,
+  PASSWORD_CHANGED,
+  type PasswordChange,
+} from "./server/password_change.ts";
 
 // Storage.
 export {

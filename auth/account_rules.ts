@@ -134,16 +134,30 @@ export function signUpErrors(input: SignUpInput, reserved: readonly string[] = [
   // Compared with the username only once it is valid, as Django's form compares it with the
   // instance its valid fields built: an invalid one, 16,000 parts long, would cost the event
   // loop seconds for a form refused anyway.
-  errors.password1 = passwordErrors(input.password1, errors.username.length === 0 ? username : "");
+  const checked = errors.username.length === 0 ? username : "";
+  return { ...errors, ...newPasswordErrors(input.password1, input.password2, checked) };
+}
+
+/**
+ * Problems with a new password typed twice by `username` (sign-up, a password change): the
+ * password rules on the first, "required" or a mismatch on the second.
+ */
+export function newPasswordErrors(
+  password1: string,
+  password2: string,
+  username: string,
+): { password1: string[]; password2: string[] } {
+  const errors = { password1: passwordErrors(password1, username), password2: [] as string[] };
   // Django's `ProhibitNullCharactersValidator`: a password hash pads its key with zeros, so
   // "pw" and "pw\0" would be one password.
-  if (input.password1.includes("\0")) errors.password1.unshift(NULL_CHARACTERS);
-  if (input.password2 === "") errors.password2.push("This field is required.");
-  else if (input.password1 !== input.password2) {
-    errors.password2.push("The two password fields didn’t match.");
-  }
+  if (password1.includes("\0")) errors.password1.unshift(NULL_CHARACTERS);
+  if (password2 === "") errors.password2.push("This field is required.");
+  else if (password1 !== password2) errors.password2.push(PASSWORD_MISMATCH);
   return errors;
 }
+
+/** Django's message when the two passwords differ (with its typographic apostrophe). */
+export const PASSWORD_MISMATCH = "The two password fields didn’t match.";
 
 /** Django's message for a field holding a NUL character. */
 export const NULL_CHARACTERS = "Null characters are not allowed.";

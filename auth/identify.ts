@@ -105,6 +105,9 @@ async function sessionIdentity(
     return { ...NOBODY, unavailable: "Server busy: the session store is unavailable; retry later" };
   }
   if (!session || !user) return NOBODY;
+  // A session older than the password (one the change could not find to end): read with the
+  // user, as every request reads it, so this costs no extra read.
+  if (session.createdAt < (user.passwordChangedAt ?? 0)) return NOBODY;
   return {
     user: Object.freeze({ username: user.username, isAuthenticated: true }),
     sessionId,

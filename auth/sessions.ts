@@ -16,6 +16,7 @@
  * ```
  */
 import type { Store } from "../storage/store.ts";
+import { usernameKey } from "./account_rules.ts";
 
 /** What the server remembers about one session. Times are milliseconds since the epoch. */
 export interface SessionRecord {
@@ -25,6 +26,11 @@ export interface SessionRecord {
   createdAt: number;
   /** When the session ends, whatever the cookie says. */
   expiresAt: number;
+  /**
+   * True once the session is in its user's index (see {@linkcode SessionStore.endAllOf}).
+   * Sessions made before the index existed lack it, and are added when next read.
+   */
+  indexed?: boolean;
 }
 
 /** How sessions are kept. */
@@ -36,6 +42,8 @@ export interface SessionStoreOptions {
 }
 
 const SESSIONS = "sessions";
+// `[USER_SESSIONS, <username key>, <session hash>]`: each user's sessions, to end them all.
+const USER_SESSIONS = "user_sessions";
 const ID_BYTES = 32; // 256 bits; base64url without padding is 43 characters
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const encoder = new TextEncoder();
@@ -70,10 +78,12 @@ export class SessionStore {
       username,
       createdAt: now,
       expiresAt: now + this.maxAgeSeconds * 1000,
+      indexed: true,
     };
-    await this.#store.set(await sessionKey(id), record, {
-      expireInMs: this.maxAgeSeconds * 1000,
-    });
+    const hash = await sha256Hex(id);
+    // The index first: a session is never live without it, so ending them all finds it.
+    await this.#index(hash, record);
+    await this.#store.set([SESSIONS, hash], record, { expireInMs: this.maxAgeSeconds * 1000 });
     return { id, record };
   }
 
@@ -88,13 +98,53 @@ export class SessionStore {
       await this.#store.delete(key);
       return null;
     }
+    // Made before the index (or by a version without it): indexed once, at its first read, so
+    // a socket it opens can be closed when its user's password changes.
+    if (record.indexed !== true) await this.#addToIndex(key[1], record);
     return record;
   }
 
   /** Ends a session; an unknown id is a no-op. */
   async delete(id: string): Promise<void> {
     if (!ID_PATTERN.test(id)) return;
-    await this.#store.delete(await sessionKey(id));
+    const key = await sessionKey(id);
+    const record = await this.#store.get<SessionRecord>(key);
+    await this.#store.delete(key);
+    if (record !== null) await this.#store.delete(indexKey(record.username, key[1]));
+  }
+
+  /**
+   * Ends every indexed session of `username` but the one with id `except`, and resolves with
+   * the groups of those ended (see {@linkcode sessionGroup}), for their sockets to be closed.
+   * Sessions never read since the index existed are not found: `identifyRequest` refuses them
+   * by the user's `passwordChangedAt`.
+   */
+  async endAllOf(username: string, options: { except?: string | null } = {}): Promise<string[]> {
+    const kept = options.except ? await sha256Hex(options.except) : null;
+    const entries = await this.#store.list([USER_SESSIONS, usernameKey(username)]);
+    const groups: string[] = [];
+    for (const { key } of entries) {
+      const hash = String(key[key.length - 1]);
+      if (hash === kept) continue;
+      await this.#store.delete([SESSIONS, hash]);
+      await this.#store.delete(key);
+      groups.push(groupOfHash(hash));
+    }
+    return groups;
+  }
+
+  async #index(hash: string, record: SessionRecord): Promise<void> {
+    const expireInMs = Math.max(1, record.expiresAt - this.#now());
+    await this.#store.set(indexKey(record.username, hash), { expiresAt: record.expiresAt }, {
+      expireInMs,
+    });
+  }
+
+  async #addToIndex(hash: string, record: SessionRecord): Promise<void> {
+    await this.#index(hash, record);
+    const expireInMs = Math.max(1, record.expiresAt - this.#now());
+    await this.#store.set([SESSIONS, hash], { ...record, indexed: true }, { expireInMs });
+    record.indexed = true;
   }
 }
 
@@ -103,7 +153,16 @@ export class SessionStore {
  * Named by a hash of the id: group names travel to the layer (and Redis), session ids must not.
  */
 export async function sessionGroup(id: string): Promise<string> {
-  return `${SESSION_GROUP_PREFIX}${(await sha256Hex(id)).slice(0, 32)}`;
+  return groupOfHash(await sha256Hex(id));
+}
+
+// The group of the session stored under `hash`, the SHA-256 of its id.
+function groupOfHash(hash: string): string {
+  return `${SESSION_GROUP_PREFIX}${hash.slice(0, 32)}`;
+}
+
+function indexKey(username: string, hash: string): string[] {
+  return [USER_SESSIONS, usernameKey(username), hash];
 }
 
 const SESSION_GROUP_PREFIX = "session.";

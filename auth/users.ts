@@ -37,6 +37,11 @@ export interface UserRecord {
   createdAt: string;
   /** May use the admin pages (`deno task createsuperuser`); false unless made so. */
   staff: boolean;
+  /**
+   * When the password last changed (ms since the epoch); absent if never. A session made
+   * before it is refused (see `identifyRequest`), so none outlives the change.
+   */
+  passwordChangedAt?: number;
 }
 
 const USERS = "users";
@@ -144,6 +149,20 @@ export class UserDirectory {
     const found = await this.#locate(username);
     if (found === null) return null;
     const updated = { ...found.user, staff };
+    await this.#update(found, updated);
+    return updated;
+  }
+
+  /**
+   * Sets a new password for `username` (the caller checks the account rules first) and stamps
+   * the change; the updated user, or `null` when there is none. The hash is made off the event
+   * loop, as at sign-up.
+   */
+  async setPassword(username: string, password: string): Promise<UserRecord | null> {
+    const found = await this.#locate(username);
+    if (found === null) return null;
+    const passwordHash = await this.#hasher.hash(password);
+    const updated = { ...found.user, passwordHash, passwordChangedAt: Date.now() };
     await this.#update(found, updated);
     return updated;
   }

@@ -64,3 +64,29 @@ Deno.test("a session's socket group hides the session id", async () => {
   assert(!group.includes(id));
   assertEquals(await sessionGroup(id), group);
 });
+
+Deno.test("ending a user's sessions ends all of theirs but the one kept, and nobody else's", async () => {
+  using env = await setUp();
+  const kept = await env.sessions.create("ada");
+  const other = await env.sessions.create("Ada");
+  const bob = await env.sessions.create("bob");
+  const groups = await env.sessions.endAllOf("ADA", { except: kept.id });
+  assertEquals(groups, [await sessionGroup(other.id)]);
+  assertEquals(await env.sessions.get(other.id), null);
+  assertEquals((await env.sessions.get(kept.id))?.username, "ada");
+  assertEquals((await env.sessions.get(bob.id))?.username, "bob");
+  await env.sessions.delete(kept.id);
+  assertEquals(await env.store.list(["user_sessions", "ada"]), [], "the index is left empty");
+});
+
+Deno.test("a session stored without the index is indexed when read, and then ended with its user's", async () => {
+  using env = await setUp();
+  const { id } = await env.sessions.create("ada");
+  // As an earlier version stored it: no flag, no index entry.
+  const [entry] = await env.store.list<Record<string, unknown>>(["sessions"]);
+  await env.store.set(entry.key, { ...entry.value, indexed: undefined });
+  await env.store.delete(["user_sessions", "ada", String(entry.key[1])]);
+  assertEquals((await env.sessions.get(id))?.username, "ada");
+  assertEquals(await env.sessions.endAllOf("ada"), [await sessionGroup(id)]);
+  assertEquals(await env.sessions.get(id), null);
+});

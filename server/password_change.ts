@@ -1,0 +1,69 @@
+/**
+ * Changing a user's password, as Django's `PasswordChangeView` and `manage.py changepassword`
+ * do it, and then some: the new hash is stored, and every other session of the user ends on
+ * every server the layer reaches, its pages logged out and its sockets closed (4001), so a
+ * stolen session does not outlive the change. Access tokens are kept (GitHub and Django REST
+ * framework keep them too): the tokens page revokes them.
+ *
+ * @example
+ * ```ts
+ * import { changePassword, type Services } from "@channels/deno";
+ *
+ * declare const services: Services;
+ * declare const currentSessionId: string;
+ * // The caller checked the old password and the account rules.
+ * await changePassword(services, "ada", "a new long passphrase", { except: currentSessionId });
+ * ```
+ */
+import type { Services } from "./context.ts";
+import type { UserRecord } from "../auth/users.ts";
+import { CLOSE_EVENT } from "./_connection_constants.ts";
+import { CloseCode } from "./close_codes.ts";
+import { log } from "../telemetry/log.ts";
+
+/** The reason the sockets of the sessions a password change ended are closed with. */
+export const PASSWORD_CHANGED = "Logged out: the password changed";
+
+/** What a password change did. */
+export interface PasswordChange {
+  /** The user, with the new hash. */
+  user: UserRecord;
+  /** How many sessions it ended. */
+  endedSessions: number;
+}
+
+/** Options of {@linkcode changePassword}. */
+export interface ChangePasswordOptions {
+  /**
+   * The session to keep (the one that asked for the change): the caller gives it a new id.
+   * It is still refused if read before then, being older than the change.
+   */
+  except?: string | null;
+}
+
+/**
+ * Stores `password` as `username`'s (the caller checks the rules) and ends the user's other
+ * sessions, closing their sockets through the layer; `null` when there is no such user.
+ */
+export async function changePassword(
+  services: Services,
+  username: string,
+  password: string,
+  options: ChangePasswordOptions = {},
+): Promise<PasswordChange | null> {
+  const user = await services.users.setPassword(username, password);
+  if (user === null) return null;
+  const groups = await services.sessions.endAllOf(user.username, { except: options.except });
+  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: PASSWORD_CHANGED };
+  await Promise.all(groups.map(async (group) => {
+    await services.layer.groupSend(group, event).catch((error) =>
+      log.warn("Could not close the sockets of a session the password change ended", error)
+    );
+    // Its tabs in their grace period go too, as on a log-out.
+    await services.presence.untrackSession(group).catch((error) =>
+      log.warn("Could not end the presence of a session the password change ended", error)
+    );
+  }));
+  log.info(`Password changed: ${JSON.stringify(user.username)}, ${groups.length} session(s) ended`);
+  return { user, endedSessions: groups.length };
+}
