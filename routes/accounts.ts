@@ -8,16 +8,12 @@ import {
   type AppRoute,
   clearSessionCookie,
   clientHost,
-  CLOSE_EVENT,
-  CloseCode,
   FormRefusal,
   type Handler,
   htmlResponse,
-  isSecureRequest,
   isValid,
   log,
   logReason,
-  newCsrfSecret,
   NULL_CHARACTERS,
   page,
   pageAccount,
@@ -27,12 +23,11 @@ import {
   type SafeHtml,
   SESSION_COOKIE,
   sessionGroup,
-  setCsrfCookie,
-  setSessionCookie,
   signUpErrors,
 } from "../mod.ts";
 import { logInPage, signUpPage } from "../templates/accounts.ts";
 import { formRefused, redirect } from "./_forms.ts";
+import { closeSessionSockets, secure, startSession } from "./_session_start.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 
 /** The one message for a wrong username or a wrong password: it must not tell which. */
@@ -124,6 +119,7 @@ export const logInSubmit: Handler = async (request, context) => {
   // The log says which, never the password; the page does not, so names cannot be probed.
   if (user === null) return logReason(await again(400, BAD_CREDENTIALS), "wrong credentials");
   await attempt.succeeded();
+  log.info(`Logged in: ${JSON.stringify(user.username)}`);
   return await startSession(request, context, user.username, next ?? "/");
 };
 
@@ -172,35 +168,6 @@ function emptyForm(
   };
 }
 
-async function startSession(
-  request: Request,
-  context: RequestContext,
-  username: string,
-  location: string,
-): Promise<Response> {
-  const previous = readCookies(request.headers)[SESSION_COOKIE];
-  const { sessions } = context.services;
-  let id: string;
-  try {
-    ({ id } = await sessions.create(username, { replacing: previous }));
-  } finally {
-    // Its id died with this login (even one that failed after deleting it). Its sockets are
-    // closed once it is gone, as on a log-out: one whose handshake read the session before
-    // then has joined the session's group by now.
-    if (previous) await closeSessionSockets(context, previous);
-  }
-  log.info(`Logged in: ${JSON.stringify(username)}`);
-  const response = redirect(location);
-  const isSecure = secure(request, context);
-  setSessionCookie(response.headers, id, {
-    maxAgeSeconds: sessions.maxAgeSeconds,
-    secure: isSecure,
-  });
-  // A token an attacker planted before the login must not be valid after it (Django rotates).
-  setCsrfCookie(response.headers, newCsrfSecret(), { secure: isSecure });
-  return response;
-}
-
 async function endSession(context: RequestContext, sessionId: string): Promise<void> {
   const session = await context.services.sessions.get(sessionId);
   await context.services.sessions.delete(sessionId);
@@ -210,13 +177,6 @@ async function endSession(context: RequestContext, sessionId: string): Promise<v
     log.warn("Could not end an ended session's presence", error)
   );
   if (session !== null) log.info(`Logged out: ${JSON.stringify(session.username)}`);
-}
-
-async function closeSessionSockets(context: RequestContext, sessionId: string): Promise<void> {
-  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: "Logged out" };
-  await context.services.layer.groupSend(await sessionGroup(sessionId), event).catch((error) =>
-    log.warn("Could not close the sockets of an ended session", error)
-  );
 }
 
 async function logInAgain(
@@ -232,10 +192,6 @@ async function logInAgain(
     next: view.next ?? undefined,
   });
   return page.finish(htmlResponse(body, { status: view.status }));
-}
-
-function secure(request: Request, context: RequestContext): boolean {
-  return isSecureRequest(request, context.services.config.trustProxy);
 }
 
 /** Sign up, log in and log out. */

@@ -13,6 +13,7 @@ import { staticRoutes } from "./static.ts";
 import { siteSendRoutes } from "./send.ts";
 import { tutorialRoutes } from "./tutorials.ts";
 import { tokenRoutes } from "./tokens.ts";
+import { passwordRoutes } from "./password.ts";
 import { adminRoutes } from "./admin.ts";
 import { AdminStats } from "../consumers/admin.ts";
 
@@ -32,6 +33,7 @@ export function createSite(services: Services, options: SiteOptions = {}): App {
       ...chatRoutes(services, services.presence),
       ...accountRoutes(),
       ...tokenRoutes(),
+      ...passwordRoutes(),
       ...presenceRoutes(services, usernames),
       ...staticRoutes(),
       ...tutorialRoutes(services, usernames),

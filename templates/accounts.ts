@@ -5,7 +5,6 @@
  */
 import {
   type AccountView,
-  CSRF_FIELD,
   html,
   MAX_USERNAME_LENGTH,
   MIN_PASSWORD_LENGTH,
@@ -13,6 +12,7 @@ import {
   type SignUpErrors,
 } from "../mod.ts";
 import { layout } from "./base.ts";
+import { csrfField, field, type FieldOptions } from "./_form_fields.ts";
 
 /** What the sign-up page shows. */
 export interface SignUpView {
@@ -117,53 +117,7 @@ export function logInPage(view: LogInView): SafeHtml {
   });
 }
 
-interface FieldOptions {
-  name: string;
-  label: string;
-  type: "text" | "password";
-  autocomplete: string;
-  value?: string;
-  errors: string[];
-  help?: string;
-  autofocus?: boolean;
-  /** The id of an error about the whole form that this field is part of. */
-  formError?: string;
-}
-
 const LOG_IN_ERROR = "log_in_error";
-
-function field(options: FieldOptions): SafeHtml {
-  const id = `id_${options.name}`;
-  const invalid = options.errors.length > 0 || options.formError !== undefined;
-  const described = [
-    options.formError ?? "",
-    options.errors.length > 0 ? `${id}_errors` : "",
-    options.help ? `${id}_help` : "",
-  ].filter(Boolean).join(" ");
-  return html`<div class="form-field">
-          <label for="${id}">${options.label}</label>
-          <input type="${options.type}" name="${options.name}" id="${id}"
-            autocomplete="${options.autocomplete}" required
-            ${
-    options.type === "text"
-      ? html`value="${
-        options.value ?? ""
-      }" maxlength="${MAX_USERNAME_LENGTH}" autocapitalize="none" spellcheck="false"`
-      : ""
-  }
-            ${options.autofocus ? html`autofocus` : ""}
-            ${invalid ? html`aria-invalid="true"` : ""}
-            ${described ? html`aria-describedby="${described}"` : ""}>
-          ${
-    options.errors.length > 0
-      ? html`<ul class="form-errors" id="${id}_errors">${
-        options.errors.map((error) => html`<li>${error}</li>`)
-      }</ul>`
-      : ""
-  }
-          ${options.help ? html`<small class="muted" id="${id}_help">${options.help}</small>` : ""}
-        </div>`;
-}
 
 // The first field of both forms: it takes the focus (unless another field has an error) and
 // keeps what was typed after an error.
@@ -180,10 +134,6 @@ function usernameField(
     autofocus: true,
     ...options,
   });
-}
-
-function csrfField(token: string): SafeHtml {
-  return html`<input type="hidden" name="${CSRF_FIELD}" value="${token}">`;
 }
 
 function nextField(next: string | undefined): SafeHtml | string {

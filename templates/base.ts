@@ -57,6 +57,7 @@ function accountNav(account: AccountView | null | undefined): SafeHtml | string 
   return html`
     <span class="signed-in">Signed in as <strong dir="auto">${account.username}</strong></span>
     <a href="/account/tokens/">Tokens</a>
+    <a href="/account/password/">Password</a>
     <form method="post" action="/log_out/" class="log-out-form">
       <input type="hidden" name="${CSRF_FIELD}" value="${account.csrfToken}">
       <button type="submit">Log out</button>

@@ -1,0 +1,63 @@
+/**
+ * Starting a session under a new id, as a log-in and a password change do: the browser's
+ * previous session ends and its sockets close, and the session and CSRF cookies are set anew.
+ */
+import {
+  CLOSE_EVENT,
+  CloseCode,
+  isSecureRequest,
+  log,
+  newCsrfSecret,
+  readCookies,
+  type RequestContext,
+  SESSION_COOKIE,
+  sessionGroup,
+  setCsrfCookie,
+  setSessionCookie,
+} from "../mod.ts";
+import { redirect } from "./_forms.ts";
+
+/** Starts `username`'s session in place of the browser's previous one; a redirect to `location`. */
+export async function startSession(
+  request: Request,
+  context: RequestContext,
+  username: string,
+  location: string,
+): Promise<Response> {
+  const previous = readCookies(request.headers)[SESSION_COOKIE];
+  const { sessions } = context.services;
+  let id: string;
+  try {
+    ({ id } = await sessions.create(username, { replacing: previous }));
+  } finally {
+    // Its id died with this login (even one that failed after deleting it). Its sockets are
+    // closed once it is gone, as on a log-out: one whose handshake read the session before
+    // then has joined the session's group by now.
+    if (previous) await closeSessionSockets(context, previous);
+  }
+  const response = redirect(location);
+  const isSecure = secure(request, context);
+  setSessionCookie(response.headers, id, {
+    maxAgeSeconds: sessions.maxAgeSeconds,
+    secure: isSecure,
+  });
+  // A token an attacker planted before the login must not be valid after it (Django rotates).
+  setCsrfCookie(response.headers, newCsrfSecret(), { secure: isSecure });
+  return response;
+}
+
+/** Closes the login-required sockets of the session `sessionId` (4001, "Logged out"). */
+export async function closeSessionSockets(
+  context: RequestContext,
+  sessionId: string,
+): Promise<void> {
+  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: "Logged out" };
+  await context.services.layer.groupSend(await sessionGroup(sessionId), event).catch((error) =>
+    log.warn("Could not close the sockets of an ended session", error)
+  );
+}
+
+/** Whether the request came over https (directly or through a trusted proxy). */
+export function secure(request: Request, context: RequestContext): boolean {
+  return isSecureRequest(request, context.services.config.trustProxy);
+}
