@@ -22,7 +22,7 @@ import {
 } from "../mod.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 import { asksForHelp } from "./_help.ts";
-import { HiddenLine } from "./_hidden_line.ts";
+import { type TerminalIo, terminalIo } from "./_terminal_io.ts";
 
 const USAGE = "Usage: deno task createsuperuser [--username NAME] [--password-stdin] " +
   "[--data-dir DIR | --layer ...]";
@@ -40,18 +40,7 @@ export interface SuperuserCommand {
 }
 
 /** How the command talks to its user; tests pass their own. */
-export interface SuperuserIo {
-  /** Asks a question and returns the answer; `null` at the end of input. */
-  ask(question: string): Promise<string | null>;
-  /** Asks for a secret without echoing it; `null` at the end of input. */
-  askSecret(question: string): Promise<string | null>;
-  /** Reads all of stdin. */
-  readStdin(): Promise<string>;
-  /** Whether there is someone to ask (a terminal). */
-  interactive: boolean;
-  /** Prints a line for the user (stderr). */
-  say(line: string): void;
-}
+export type SuperuserIo = TerminalIo;
 
 /** Parses the arguments; throws an `Error` with the usage on a mistake. */
 export function parseSuperuserArgs(
@@ -183,41 +172,6 @@ function checked(io: SuperuserIo, username: string, first: string, again: string
     io.say(`Error: ${message}`);
   }
   return null;
-}
-
-/** Reads a line from the terminal without echoing it. */
-async function readHidden(question: string): Promise<string | null> {
-  const encoder = new TextEncoder();
-  // Raw before the question shows: a Ctrl-C typed at once is the line's, not a SIGINT.
-  Deno.stdin.setRaw(true);
-  const line = new HiddenLine();
-  const buffer = new Uint8Array(64);
-  try {
-    await Deno.stderr.write(encoder.encode(question));
-    for (;;) {
-      const read = await Deno.stdin.read(buffer);
-      if (read === null) return null;
-      for (const byte of buffer.subarray(0, read)) {
-        const state = line.take(byte);
-        if (state === "done") return line.text;
-        if (state === "cancelled") return null;
-      }
-    }
-  } finally {
-    Deno.stdin.setRaw(false);
-    await Deno.stderr.write(encoder.encode("\n"));
-  }
-}
-
-/** The terminal and stdin. */
-function terminalIo(): SuperuserIo {
-  return {
-    interactive: Deno.stdin.isTerminal(),
-    ask: (question) => Promise.resolve(prompt(question.trimEnd())),
-    askSecret: readHidden,
-    readStdin: () => new Response(Deno.stdin.readable).text(),
-    say: (line) => console.error(line),
-  };
 }
 
 if (import.meta.main) {

@@ -10,6 +10,7 @@ const COMMANDS: [string, string[], string][] = [
   ["worker", ["cli/worker.ts"], "Usage: deno task worker <channel>..."],
   ["token", ["cli/token.ts"], "Usage: deno task token <username>"],
   ["createsuperuser", ["cli/createsuperuser.ts"], "Usage: deno task createsuperuser"],
+  ["changepassword", ["cli/changepassword.ts"], "Usage: deno task changepassword <username>"],
 ];
 
 for (const [name, args, usage] of COMMANDS) {
