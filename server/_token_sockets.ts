@@ -26,7 +26,7 @@ export const TOKEN_REVOKED = "Token revoked";
  * Closes, on every server the layer reaches, the sockets open with `username`'s access tokens
  * (4001, "Token revoked"): call it after `services.tokens.revokeAll`. A server whose layer
  * this one does not reach (another process on `memory`) closes them at its next check of the
- * store's revocation markers instead.
+ * store's revocation stamp instead.
  *
  * @example
  * ```ts

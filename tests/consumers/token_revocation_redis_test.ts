@@ -1,5 +1,5 @@
 /**
- * On the Redis layer, where no server reads the store's revocation markers, the revoke's own
+ * On the Redis layer, where no server reads the store's revocation stamp, the revoke's own
  * close reaches the token sockets: from the tokens page, and from `deno task token
  * --revoke-all` in another process, whose layer reaches every server.
  */

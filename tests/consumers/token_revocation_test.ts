@@ -129,7 +129,7 @@ Deno.test("a token socket whose revoke's close was lost closes when the layer re
   const kept = await services.tokens.create("ada");
   const revokedSocket = await withToken(server, issued.token);
   const keptSocket = await withToken(server, kept.token);
-  // As a revoke whose close and marker never arrived (a Redis subscription down meanwhile).
+  // As a revoke whose close never arrived and whose stamp no check read (a Redis subscription down meanwhile).
   await services.store.delete(["tokens", "ada", issued.tokenId]);
   await services.layer.groupSend(await tokenGroup("ada"), { type: LAYER_GAP });
   assertEquals(await revokedSocket.closedWithin(), REVOKED);
