@@ -9,8 +9,8 @@
  * client whose token stopped working learns it at once. Pages take cookies only: their forms
  * and CSRF checks are built around the browser's session.
  */
-import type { SessionStore } from "./sessions.ts";
-import type { UserDirectory } from "./users.ts";
+import type { SessionRecord, SessionStore } from "./sessions.ts";
+import type { UserDirectory, UserRecord } from "./users.ts";
 import type { AccessTokens } from "./tokens.ts";
 import { readCookies, SESSION_COOKIE } from "./cookies.ts";
 import { presentedToken } from "./tokens.ts";
@@ -105,14 +105,22 @@ async function sessionIdentity(
     return { ...NOBODY, unavailable: "Server busy: the session store is unavailable; retry later" };
   }
   if (!session || !user) return NOBODY;
-  // A session older than the password (one the change could not find to end): read with the
-  // user, as every request reads it, so this costs no extra read.
-  if (session.createdAt < (user.passwordChangedAt ?? 0)) return NOBODY;
+  if (passwordChangedSince(session, user)) return NOBODY;
   return {
     user: Object.freeze({ username: user.username, isAuthenticated: true }),
     sessionId,
     expiresAt: session.expiresAt,
   };
+}
+
+// A session the password changed after: one a log-in made with the password before (even one
+// that checked it while the change ran), or, for one made without that stamp, one older than
+// the change (the change could not find it to end it). Read with the user, as every request
+// reads it: no extra read.
+function passwordChangedSince(session: SessionRecord, user: UserRecord): boolean {
+  const changedAt = user.passwordChangedAt ?? 0;
+  if (session.passwordSince !== undefined) return session.passwordSince !== changedAt;
+  return session.createdAt < changedAt;
 }
 
 async function tokenIdentity(

@@ -16,7 +16,7 @@
  * ```
  */
 import type { Store } from "../storage/store.ts";
-import { usernameKey } from "./account_rules.ts";
+import { lowerCaseUsernameKey } from "./account_rules.ts";
 
 /** What the server remembers about one session. Times are milliseconds since the epoch. */
 export interface SessionRecord {
@@ -31,6 +31,12 @@ export interface SessionRecord {
    * Sessions made before the index existed lack it, and are added when next read.
    */
   indexed?: boolean;
+  /**
+   * The user's `passwordChangedAt` (0 when never) as it was when the password was checked for
+   * this session: once the password changes, the session is refused, even one made by a log-in
+   * that checked the old password while the change ran (see `identifyRequest`).
+   */
+  passwordSince?: number;
 }
 
 /** How sessions are kept. */
@@ -42,7 +48,7 @@ export interface SessionStoreOptions {
 }
 
 const SESSIONS = "sessions";
-// `[USER_SESSIONS, <username key>, <session hash>]`: each user's sessions, to end them all.
+// `[USER_SESSIONS, <lower-case username>, <session hash>]`: each user's sessions, to end them all.
 const USER_SESSIONS = "user_sessions";
 const ID_BYTES = 32; // 256 bits; base64url without padding is 43 characters
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
@@ -65,10 +71,12 @@ export class SessionStore {
   /**
    * Starts a session for `username` under a new random id. The session named by `replacing`
    * (the one the browser had before logging in) is ended, so no id outlives a login.
+   * `passwordSince`: the user's `passwordChangedAt` (0 when never) read with the password the
+   * log-in checked (see {@linkcode SessionRecord.passwordSince}).
    */
   async create(
     username: string,
-    options: { replacing?: string | null } = {},
+    options: { replacing?: string | null; passwordSince?: number } = {},
   ): Promise<{ id: string; record: SessionRecord }> {
     if (options.replacing) await this.delete(options.replacing);
     const id = crypto.getRandomValues(new Uint8Array(ID_BYTES))
@@ -79,6 +87,7 @@ export class SessionStore {
       createdAt: now,
       expiresAt: now + this.maxAgeSeconds * 1000,
       indexed: true,
+      ...(options.passwordSince !== undefined && { passwordSince: options.passwordSince }),
     };
     const hash = await sha256Hex(id);
     // The index first: a session is never live without it, so ending them all finds it.
@@ -121,23 +130,24 @@ export class SessionStore {
    */
   async endAllOf(username: string, options: { except?: string | null } = {}): Promise<string[]> {
     const kept = options.except ? await sha256Hex(options.except) : null;
-    const entries = await this.#store.list([USER_SESSIONS, usernameKey(username)]);
+    const entries = await this.#store.list<IndexEntry>(indexPrefix(username));
+    const now = this.#now();
     const groups: string[] = [];
-    for (const { key } of entries) {
+    for (const { key, value } of entries) {
       const hash = String(key[key.length - 1]);
       if (hash === kept) continue;
       await this.#store.delete([SESSIONS, hash]);
       await this.#store.delete(key);
-      groups.push(groupOfHash(hash));
+      // The store's expiry may be lazy: an expired session is gone already, not ended now.
+      if ((value?.expiresAt ?? Infinity) > now) groups.push(groupOfHash(hash));
     }
     return groups;
   }
 
   async #index(hash: string, record: SessionRecord): Promise<void> {
     const expireInMs = Math.max(1, record.expiresAt - this.#now());
-    await this.#store.set(indexKey(record.username, hash), { expiresAt: record.expiresAt }, {
-      expireInMs,
-    });
+    const entry: IndexEntry = { username: record.username, expiresAt: record.expiresAt };
+    await this.#store.set(indexKey(record.username, hash), entry, { expireInMs });
   }
 
   async #addToIndex(hash: string, record: SessionRecord): Promise<void> {
@@ -161,8 +171,20 @@ function groupOfHash(hash: string): string {
   return `${SESSION_GROUP_PREFIX}${hash.slice(0, 32)}`;
 }
 
+// A session in its user's index: whose, and until when.
+interface IndexEntry {
+  username: string;
+  expiresAt: number;
+}
+
+// By the lower-case key, as access tokens are: two accounts an earlier version let differ only
+// by case folding ("straße", "strasse") each have their own.
+function indexPrefix(username: string): string[] {
+  return [USER_SESSIONS, lowerCaseUsernameKey(username)];
+}
+
 function indexKey(username: string, hash: string): string[] {
-  return [USER_SESSIONS, usernameKey(username), hash];
+  return [...indexPrefix(username), hash];
 }
 
 const SESSION_GROUP_PREFIX = "session.";

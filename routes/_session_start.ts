@@ -14,21 +14,27 @@ import {
   sessionGroup,
   setCsrfCookie,
   setSessionCookie,
+  type UserRecord,
 } from "../mod.ts";
 import { redirect } from "./_forms.ts";
 
-/** Starts `username`'s session in place of the browser's previous one; a redirect to `location`. */
+/**
+ * Starts `user`'s session in place of the browser's previous one; a redirect to `location`.
+ * `user` as read with the password just checked: its `passwordChangedAt` goes in the session,
+ * which a change of password after it then ends (see `SessionRecord.passwordSince`).
+ */
 export async function startSession(
   request: Request,
   context: RequestContext,
-  username: string,
+  user: Pick<UserRecord, "username" | "passwordChangedAt">,
   location: string,
 ): Promise<Response> {
   const previous = readCookies(request.headers)[SESSION_COOKIE];
   const { sessions } = context.services;
+  const passwordSince = user.passwordChangedAt ?? 0;
   let id: string;
   try {
-    ({ id } = await sessions.create(username, { replacing: previous }));
+    ({ id } = await sessions.create(user.username, { replacing: previous, passwordSince }));
   } finally {
     // Its id died with this login (even one that failed after deleting it). Its sockets are
     // closed once it is gone, as on a log-out: one whose handshake read the session before

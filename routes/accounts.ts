@@ -120,7 +120,7 @@ export const logInSubmit: Handler = async (request, context) => {
   if (user === null) return logReason(await again(400, BAD_CREDENTIALS), "wrong credentials");
   await attempt.succeeded();
   log.info(`Logged in: ${JSON.stringify(user.username)}`);
-  return await startSession(request, context, user.username, next ?? "/");
+  return await startSession(request, context, user, next ?? "/");
 };
 
 /** `POST /log_out/`: ends the session, closes its login-required sockets, back to log in. */

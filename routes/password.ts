@@ -79,7 +79,7 @@ async function submit(
     return logReason(refused(page, "Your account no longer exists.", 403), "no such user");
   }
   // This session stays signed in under a new id, as after a log-in (Django cycles its key).
-  const response = await startSession(request, context, changed.user.username, PASSWORD_DONE_PATH);
+  const response = await startSession(request, context, changed.user, PASSWORD_DONE_PATH);
   response.headers.set("cache-control", "no-store");
   return response;
 }

@@ -96,3 +96,48 @@ Deno.test("sessions made before the index end too, read since or not", async () 
   assertEquals(await tokensPageStatus(unread), 302, "one never read since is refused too");
   assertEquals(await tokensPageStatus(laptop), 200);
 });
+
+Deno.test("a log-in that checked the old password while the change ran is logged out", async () => {
+  await using server = await startTestServer();
+  const laptop = await signedIn(server, "ada");
+  const { users } = server.app.services;
+  // Someone who knows the old password logs in; their password check finishes, and the change
+  // runs before their session is made.
+  const verify = users.verifyCredentials.bind(users);
+  const checked = Promise.withResolvers<void>();
+  const changed = Promise.withResolvers<void>();
+  let holding = true;
+  users.verifyCredentials = async (username, password) => {
+    const user = await verify(username, password);
+    if (holding) {
+      holding = false;
+      checked.resolve();
+      await changed.promise;
+    }
+    return user;
+  };
+  const intruder = new WebClient(server.url);
+  const loggingIn = intruder.logIn("ada", PASSWORD);
+  await checked.promise;
+  await changePassword(laptop);
+  changed.resolve();
+  await loggingIn;
+  assertEquals(await tokensPageStatus(intruder), 302, "the old password's session is refused");
+  assertEquals(await tokensPageStatus(laptop), 200);
+});
+
+Deno.test("a change of one account's password leaves another that differs only by ß alone", async () => {
+  await using server = await startTestServer();
+  const { users, store } = server.app.services;
+  await users.create("straße", PASSWORD);
+  // "strasse", another account, as an earlier version (keys by lower case only) made it.
+  const straße = (await store.get<Record<string, unknown>>(["users", "straße"]))!;
+  await store.set(["users", "strasse"], { ...straße, username: "strasse" });
+  const sharp = await signedIn(server, "straße");
+  const plain = await signedIn(server, "strasse");
+  const sharpSocket = await echoSocket(server, sharp);
+  await changePassword(plain);
+  assertEquals(await tokensPageStatus(sharp), 200, "the other account stays signed in");
+  assertEquals(await answers(sharpSocket), true, "with its socket open");
+  await sharpSocket.close();
+});
