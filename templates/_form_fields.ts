@@ -2,7 +2,18 @@
  * The fields the account forms share: a labelled input with its errors and help beside it (ids
  * as Django writes them, `id_<name>`), and the CSRF token's hidden input.
  */
-import { CSRF_FIELD, html, MAX_USERNAME_LENGTH, type SafeHtml } from "../mod.ts";
+import {
+  CSRF_FIELD,
+  html,
+  MAX_USERNAME_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  type SafeHtml,
+} from "../mod.ts";
+
+/** What a new password must be, under its field (Django's validators, in a sentence). */
+export const NEW_PASSWORD_HELP =
+  `At least ${MIN_PASSWORD_LENGTH} characters, not entirely numeric, ` +
+  "not a common password, not too similar to your username.";
 
 /** One input of a form. */
 export interface FieldOptions {

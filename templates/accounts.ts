@@ -7,12 +7,11 @@ import {
   type AccountView,
   html,
   MAX_USERNAME_LENGTH,
-  MIN_PASSWORD_LENGTH,
   type SafeHtml,
   type SignUpErrors,
 } from "../mod.ts";
 import { layout } from "./base.ts";
-import { csrfField, field, type FieldOptions } from "./_form_fields.ts";
+import { csrfField, field, type FieldOptions, NEW_PASSWORD_HELP } from "./_form_fields.ts";
 
 /** What the sign-up page shows. */
 export interface SignUpView {
@@ -64,8 +63,7 @@ export function signUpPage(view: SignUpView): SafeHtml {
           type: "password",
           autocomplete: "new-password",
           errors: errors.password1,
-          help:
-            `At least ${MIN_PASSWORD_LENGTH} characters, not entirely numeric, not a common password, not too similar to your username.`,
+          help: NEW_PASSWORD_HELP,
           autofocus: wrong === "password1",
         })}
         ${field({

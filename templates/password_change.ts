@@ -3,9 +3,9 @@
  * (`old_password`, `new_password1`, `new_password2`, ids `id_<name>`) with its errors beside
  * the fields, and the page it leads to. Typed passwords are never written back into a page.
  */
-import { type AccountView, html, MIN_PASSWORD_LENGTH, type SafeHtml } from "../mod.ts";
+import { type AccountView, html, type SafeHtml } from "../mod.ts";
 import { layout } from "./base.ts";
-import { csrfField, field } from "./_form_fields.ts";
+import { csrfField, field, NEW_PASSWORD_HELP } from "./_form_fields.ts";
 
 /** Each field's errors, by Django's field names. */
 export interface PasswordChangeErrors {
@@ -56,8 +56,7 @@ export function passwordChangePage(view: PasswordChangeView): SafeHtml {
           type: "password",
           autocomplete: "new-password",
           errors: errors.new_password1,
-          help:
-            `At least ${MIN_PASSWORD_LENGTH} characters, not entirely numeric, not a common password, not too similar to your username.`,
+          help: NEW_PASSWORD_HELP,
           autofocus: wrong === "new_password1",
         })}
         ${field({

@@ -3,6 +3,8 @@
  * `Deno.upgradeWebSocket`: for tests of what only a real socket does.
  */
 import type { Consumer } from "../../server/consumer.ts";
+import type { Services } from "../../server/context.ts";
+import type { WebSocketRouteOptions } from "../../server/routes.ts";
 import { websocketHandler } from "../../server/websocket_route.ts";
 import { LiveConnections } from "../../server/live_connections.ts";
 import type { ConnectionCaps } from "../../server/connection_caps.ts";
@@ -38,6 +40,39 @@ export async function serveConsumer(
       await live.closeAll(1001, "Test over");
       await server.shutdown();
       await app[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/**
+ * `consumer` at `/ws/private/` on its own port, with `services` (a running test server's, so
+ * its sessions and tokens count); `await using` stops it.
+ */
+export function serveRouteWith(
+  services: Services,
+  consumer: Consumer,
+  options: WebSocketRouteOptions = {},
+): AsyncDisposable & { live: LiveConnections; origin: string; wsUrl: string } {
+  const live = new LiveConnections();
+  const handler = websocketHandler(consumer, { ...options, live });
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (request, info) =>
+      handler(request, {
+        url: new URL(request.url),
+        params: {},
+        client: formatAddr(info.remoteAddr),
+        services,
+      }),
+  );
+  const origin = `http://127.0.0.1:${http.addr.port}`;
+  return {
+    live,
+    origin,
+    wsUrl: `${origin.replace("http", "ws")}/ws/private/`,
+    async [Symbol.asyncDispose]() {
+      await live.closeAll(1001, "Test over");
+      await http.shutdown();
     },
   };
 }

@@ -10,9 +10,7 @@ import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import type { Consumer } from "../../server/consumer.ts";
-import { websocketHandler } from "../../server/websocket_route.ts";
-import { LiveConnections } from "../../server/live_connections.ts";
-import { formatAddr } from "../../telemetry/log.ts";
+import { serveRouteWith } from "../_support/serve_consumer.ts";
 import { LAYER_GAP } from "../../layers/layer.ts";
 import { createServices, openBackends, tokenGroup } from "../../mod.ts";
 import { runTokenCommand } from "../../cli/token.ts";
@@ -111,7 +109,7 @@ Deno.test("a socket still connecting when its token is revoked is refused, not l
     },
     disconnect: (code) => void disconnected.push(code),
   });
-  await using route = serveRoute(server, consumer);
+  await using route = serveRouteWith(server.app.services, consumer);
   const status = handshakeStatus(route.wsUrl, { authorization: `Bearer ${token}` });
   await entered.promise;
   // Revoked without a close sent to the group: the socket's own check must see it.
@@ -136,27 +134,3 @@ Deno.test("a token socket whose revoke's close was lost closes when the layer re
   assertEquals(await answers(keptSocket), true, "a token still live keeps its socket");
   await keptSocket.close();
 });
-
-/** `consumer` at `/ws/private/` on its own port, with `server`'s services. */
-function serveRoute(server: TestServer, consumer: Consumer) {
-  const live = new LiveConnections();
-  const handler = websocketHandler(consumer, { live });
-  const http = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (request, info) =>
-      handler(request, {
-        url: new URL(request.url),
-        params: {},
-        client: formatAddr(info.remoteAddr),
-        services: server.app.services,
-      }),
-  );
-  return {
-    live,
-    wsUrl: `ws://127.0.0.1:${http.addr.port}/ws/private/`,
-    async [Symbol.asyncDispose]() {
-      await live.closeAll(1001, "Test over");
-      await http.shutdown();
-    },
-  };
-}

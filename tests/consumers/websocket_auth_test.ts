@@ -8,9 +8,7 @@ import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket, WAIT_MS } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import type { Consumer } from "../../server/consumer.ts";
-import { websocketHandler } from "../../server/websocket_route.ts";
-import { LiveConnections } from "../../server/live_connections.ts";
-import { formatAddr } from "../../telemetry/log.ts";
+import { serveRouteWith } from "../_support/serve_consumer.ts";
 
 const PASSWORD = "quiet river stone";
 
@@ -44,33 +42,7 @@ function privateRoute(server: TestServer) {
     },
     receive: (text) => conn.send(text),
   });
-  return { connects, ...serveRoute(server, consumer, { loginRequired: true }) };
-}
-
-/** `consumer` at `/ws/private/` on its own port, with `server`'s services. */
-function serveRoute(server: TestServer, consumer: Consumer, options: { loginRequired?: boolean }) {
-  const live = new LiveConnections();
-  const handler = websocketHandler(consumer, { ...options, live });
-  const http = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (request, info) =>
-      handler(request, {
-        url: new URL(request.url),
-        params: {},
-        client: formatAddr(info.remoteAddr),
-        services: server.app.services,
-      }),
-  );
-  const url = `http://127.0.0.1:${http.addr.port}`;
-  return {
-    live,
-    origin: url,
-    wsUrl: `${url.replace("http", "ws")}/ws/private/`,
-    async [Symbol.asyncDispose]() {
-      await live.closeAll(1001, "Test over");
-      await http.shutdown();
-    },
-  };
+  return { connects, ...serveRouteWith(server.app.services, consumer, { loginRequired: true }) };
 }
 
 Deno.test("an anonymous upgrade to a login-required route is refused before any socket opens", async () => {
@@ -128,7 +100,7 @@ Deno.test("a socket still connecting when its session logs out is refused, not l
     },
     disconnect: (code) => void disconnected.push(code),
   });
-  await using route = serveRoute(server, consumer, {});
+  await using route = serveRouteWith(server.app.services, consumer);
   const status = handshakeStatus(route.wsUrl, { ...ada.socketHeaders(), origin: route.origin });
   await entered.promise;
   await ada.logOut();
