@@ -78,6 +78,22 @@ export class WebClient {
   readonly base: string;
   readonly jar = new CookieJar();
 
+  /**
+   * A client of the server at `url` signed in as `username`, after signing up unless `signUp`
+   * is false (the account exists: another client of the same user).
+   */
+  static async signedIn(
+    url: string,
+    username: string,
+    password: string,
+    options: { signUp?: boolean } = {},
+  ): Promise<WebClient> {
+    const client = new WebClient(url);
+    if (options.signUp !== false) await client.signUp(username, password);
+    await client.logIn(username, password);
+    return client;
+  }
+
   constructor(base: string) {
     this.base = base;
   }

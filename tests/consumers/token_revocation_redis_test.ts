@@ -25,13 +25,6 @@ async function redisServer(): Promise<TestServer> {
   });
 }
 
-async function signedUp(server: TestServer, username: string): Promise<WebClient> {
-  const client = new WebClient(server.url);
-  await client.signUp(username, PASSWORD);
-  await client.logIn(username, PASSWORD);
-  return client;
-}
-
 async function withToken(server: TestServer, username: string): Promise<TestSocket> {
   const { token } = await server.app.services.tokens.create(username);
   return await TestSocket.open(server.wsUrl("/ws/echo/"), {
@@ -44,7 +37,7 @@ Deno.test({
   ignore: !available,
   fn: async () => {
     await using server = await redisServer();
-    const ada = await signedUp(server, "ada");
+    const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
     const script = await withToken(server, "ada");
     const page = await ada.submit("/account/tokens/", {}, { action: "/account/tokens/revoke/" });
     await page.body?.cancel();
@@ -57,7 +50,7 @@ Deno.test({
   ignore: !available,
   fn: async () => {
     await using server = await redisServer();
-    await signedUp(server, "ada");
+    await WebClient.signedIn(server.url, "ada", PASSWORD);
     const script = await withToken(server, "ada");
     const code = await runTokenCommand({ username: "ADA", revokeAll: true, config: server.config });
     assertEquals(code, 0);

@@ -18,13 +18,6 @@ import { runTokenCommand } from "../../cli/token.ts";
 const PASSWORD = "quiet river stone";
 const REVOKED = { code: 4001, reason: "Token revoked" };
 
-async function signedUp(server: TestServer, username: string): Promise<WebClient> {
-  const client = new WebClient(server.url);
-  await client.signUp(username, PASSWORD);
-  await client.logIn(username, PASSWORD);
-  return client;
-}
-
 /** A socket on the echo route opened with `token`. */
 async function withToken(server: TestServer, token: string): Promise<TestSocket> {
   return await TestSocket.open(server.wsUrl("/ws/echo/"), {
@@ -40,8 +33,8 @@ async function answers(socket: TestSocket): Promise<boolean> {
 
 Deno.test("revoking on the tokens page closes the user's token sockets with 4001, no others", async () => {
   await using server = await startTestServer();
-  const ada = await signedUp(server, "ada");
-  await signedUp(server, "bob");
+  const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
+  await WebClient.signedIn(server.url, "bob", PASSWORD);
   const tokens = server.app.services.tokens;
   const adaLaptop = await withToken(server, (await tokens.create("ada")).token);
   const adaScript = await withToken(server, (await tokens.create("ada")).token);
@@ -60,8 +53,8 @@ Deno.test("revoking on the tokens page closes the user's token sockets with 4001
 
 Deno.test("deno task token --revoke-all, another process on the memory layer, closes the user's token sockets", async () => {
   await using server = await startTestServer();
-  await signedUp(server, "ada");
-  await signedUp(server, "bob");
+  await WebClient.signedIn(server.url, "ada", PASSWORD);
+  await WebClient.signedIn(server.url, "bob", PASSWORD);
   const tokens = server.app.services.tokens;
   const adaScript = await withToken(server, (await tokens.create("ada")).token);
   const bobScript = await withToken(server, (await tokens.create("bob")).token);
@@ -78,7 +71,7 @@ Deno.test("deno task token --revoke-all, another process on the memory layer, cl
 
 Deno.test("a revoke from another process closes its sockets however many revokes follow it", async () => {
   await using server = await startTestServer();
-  await signedUp(server, "ada");
+  await WebClient.signedIn(server.url, "ada", PASSWORD);
   const tokens = server.app.services.tokens;
   const adaScript = await withToken(server, (await tokens.create("ada")).token);
   const others = Array.from({ length: 600 }, (_, i) => `user${i}`);
@@ -97,7 +90,7 @@ Deno.test("a revoke from another process closes its sockets however many revokes
 
 Deno.test("a socket still connecting when its token is revoked is refused, not left open as the user", async () => {
   await using server = await startTestServer();
-  await signedUp(server, "ada");
+  await WebClient.signedIn(server.url, "ada", PASSWORD);
   const { token } = await server.app.services.tokens.create("ada");
   const entered = Promise.withResolvers<void>();
   const gate = Promise.withResolvers<void>();
@@ -121,7 +114,7 @@ Deno.test("a socket still connecting when its token is revoked is refused, not l
 
 Deno.test("a token socket whose revoke's close was lost closes when the layer reports a gap", async () => {
   await using server = await startTestServer();
-  await signedUp(server, "ada");
+  await WebClient.signedIn(server.url, "ada", PASSWORD);
   const { services } = server.app;
   const issued = await services.tokens.create("ada");
   const kept = await services.tokens.create("ada");

@@ -13,15 +13,6 @@ const PASSWORD = "quiet river stone";
 const NEW_PASSWORD = "amber lantern field";
 const CHANGED = { code: 4001, reason: "Logged out: the password changed" };
 
-async function signedIn(server: TestServer, username: string): Promise<WebClient> {
-  const client = new WebClient(server.url);
-  if (await server.app.services.users.find(username) === null) {
-    await client.signUp(username, PASSWORD);
-  }
-  await client.logIn(username, PASSWORD);
-  return client;
-}
-
 async function changePassword(client: WebClient): Promise<void> {
   const response = await client.submit("/account/password/", {
     old_password: PASSWORD,
@@ -50,9 +41,9 @@ async function answers(socket: TestSocket): Promise<boolean> {
 
 Deno.test("a password change logs out the user's other sessions and closes their sockets", async () => {
   await using server = await startTestServer();
-  const laptop = await signedIn(server, "ada");
-  const phone = await signedIn(server, "ada");
-  const bob = await signedIn(server, "bob");
+  const laptop = await WebClient.signedIn(server.url, "ada", PASSWORD);
+  const phone = await WebClient.signedIn(server.url, "ada", PASSWORD, { signUp: false });
+  const bob = await WebClient.signedIn(server.url, "bob", PASSWORD);
   const phoneSocket = await echoSocket(server, phone);
   const bobSocket = await echoSocket(server, bob);
   await changePassword(laptop);
@@ -68,7 +59,7 @@ Deno.test("a password change logs out the user's other sessions and closes their
 
 Deno.test("sessions made before the index end too, read since or not", async () => {
   await using server = await startTestServer();
-  const laptop = await signedIn(server, "ada");
+  const laptop = await WebClient.signedIn(server.url, "ada", PASSWORD);
   const { store } = server.app.services;
   // As an earlier version stored them: no `indexed` flag, no entry under `user_sessions`.
   const legacy = async (): Promise<WebClient> => {
@@ -99,7 +90,7 @@ Deno.test("sessions made before the index end too, read since or not", async () 
 
 Deno.test("a log-in that checked the old password while the change ran is logged out", async () => {
   await using server = await startTestServer();
-  const laptop = await signedIn(server, "ada");
+  const laptop = await WebClient.signedIn(server.url, "ada", PASSWORD);
   const { users } = server.app.services;
   // Someone who knows the old password logs in; their password check finishes, and the change
   // runs before their session is made.
@@ -133,8 +124,8 @@ Deno.test("a change of one account's password leaves another that differs only b
   // "strasse", another account, as an earlier version (keys by lower case only) made it.
   const straße = (await store.get<Record<string, unknown>>(["users", "straße"]))!;
   await store.set(["users", "strasse"], { ...straße, username: "strasse" });
-  const sharp = await signedIn(server, "straße");
-  const plain = await signedIn(server, "strasse");
+  const sharp = await WebClient.signedIn(server.url, "straße", PASSWORD, { signUp: false });
+  const plain = await WebClient.signedIn(server.url, "strasse", PASSWORD, { signUp: false });
   const sharpSocket = await echoSocket(server, sharp);
   await changePassword(plain);
   assertEquals(await tokensPageStatus(sharp), 200, "the other account stays signed in");

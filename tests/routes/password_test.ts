@@ -11,15 +11,6 @@ const PASSWORD = "quiet river stone";
 const NEW_PASSWORD = "amber lantern field";
 const PAGE = "/account/password/";
 
-async function signedIn(server: TestServer, username: string): Promise<WebClient> {
-  const client = new WebClient(server.url);
-  if (await server.app.services.users.find(username) === null) {
-    await client.signUp(username, PASSWORD);
-  }
-  await client.logIn(username, PASSWORD);
-  return client;
-}
-
 function change(client: WebClient, fields: Record<string, string>): Promise<Response> {
   return client.submit(PAGE, fields);
 }
@@ -47,7 +38,7 @@ Deno.test("the password page asks anonymous visitors to log in first, then comes
 
 Deno.test("the password page has Django's fields and says access tokens are kept", async () => {
   await using server = await startTestServer();
-  const ada = await signedIn(server, "ada");
+  const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
   const response = await ada.get(PAGE);
   assertEquals(response.status, 200);
   const page = await response.text();
@@ -62,7 +53,7 @@ Deno.test("the password page has Django's fields and says access tokens are kept
 
 Deno.test("a wrong old password keeps the hash and says so beside the field, echoing nothing", async () => {
   await using server = await startTestServer();
-  const ada = await signedIn(server, "ada");
+  const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
   const before = await storedHash(server, "ada");
   const response = await change(ada, {
     old_password: "not my password",
@@ -81,7 +72,7 @@ Deno.test("a wrong old password keeps the hash and says so beside the field, ech
 
 Deno.test("new passwords that differ or break the sign-up rules are refused beside their fields", async () => {
   await using server = await startTestServer();
-  const ada = await signedIn(server, "ada_lovelace");
+  const ada = await WebClient.signedIn(server.url, "ada_lovelace", PASSWORD);
   const before = await storedHash(server, "ada_lovelace");
   const mismatch = await change(ada, {
     old_password: PASSWORD,
@@ -115,7 +106,7 @@ Deno.test("new passwords that differ or break the sign-up rules are refused besi
 
 Deno.test("a change leads to the done page, and only the new password logs in", async () => {
   await using server = await startTestServer();
-  const ada = await signedIn(server, "ada");
+  const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
   const oldSession = ada.jar.get("sessionid");
   const before = await storedHash(server, "ada");
   const response = await change(ada, {
@@ -137,7 +128,7 @@ Deno.test("a change leads to the done page, and only the new password logs in", 
 
 Deno.test("a change without a valid CSRF token is refused with 403", async () => {
   await using server = await startTestServer();
-  const ada = await signedIn(server, "ada");
+  const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
   const before = await storedHash(server, "ada");
   const response = await ada.post(PAGE, {
     csrfmiddlewaretoken: "x".repeat(64),
@@ -154,7 +145,7 @@ Deno.test("wrong old passwords are throttled as failed log-ins are: 429 with Ret
   await using server = await startTestServer({
     loginThrottle: { perUsername: 3, perAddress: 100, windowSeconds: 900 },
   });
-  const ada = await signedIn(server, "ada");
+  const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
   const fields = { new_password1: NEW_PASSWORD, new_password2: NEW_PASSWORD };
   for (let i = 0; i < 3; i++) {
     const response = await change(ada, { old_password: `guess ${i}`, ...fields });
