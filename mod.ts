@@ -302,6 +302,7 @@ export {
   type SignedInPage,
 } from "./server/login_required.ts";
 export {
+  type EndAllOptions,
   sessionGroup,
   type SessionRecord,
   SessionStore,

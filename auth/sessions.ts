@@ -16,7 +16,7 @@
  * ```
  */
 import type { Store } from "../storage/store.ts";
-import { lowerCaseUsernameKey } from "./account_rules.ts";
+import { usernameKey } from "./account_rules.ts";
 
 /** What the server remembers about one session. Times are milliseconds since the epoch. */
 export interface SessionRecord {
@@ -39,6 +39,14 @@ export interface SessionRecord {
   passwordSince?: number;
 }
 
+/** Options of {@linkcode SessionStore.endAllOf}. */
+export interface EndAllOptions {
+  /** The id of a session to keep (the one that asked). */
+  except?: string | null;
+  /** True when a session made for this name is the user's (default: every one found is). */
+  isSameUser?: (username: string) => boolean | Promise<boolean>;
+}
+
 /** How sessions are kept. */
 export interface SessionStoreOptions {
   /** How long a session lives, in seconds. */
@@ -48,7 +56,7 @@ export interface SessionStoreOptions {
 }
 
 const SESSIONS = "sessions";
-// `[USER_SESSIONS, <lower-case username>, <session hash>]`: each user's sessions, to end them all.
+// `[USER_SESSIONS, <case-folded username>, <session hash>]`: each user's sessions, to end them all.
 const USER_SESSIONS = "user_sessions";
 const ID_BYTES = 32; // 256 bits; base64url without padding is 43 characters
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
@@ -126,9 +134,11 @@ export class SessionStore {
    * Ends every indexed session of `username` but the one with id `except`, and resolves with
    * the groups of those ended (see {@linkcode sessionGroup}), for their sockets to be closed.
    * Sessions never read since the index existed are not found: `identifyRequest` refuses them
-   * by the user's `passwordChangedAt`.
+   * by the user's `passwordChangedAt`. Every spelling of the name that folds to the same key is
+   * found; `isSameUser` tells apart two accounts an earlier version let differ only by such a
+   * letter ("straße", "strasse"), by the name each session was made for.
    */
-  async endAllOf(username: string, options: { except?: string | null } = {}): Promise<string[]> {
+  async endAllOf(username: string, options: EndAllOptions = {}): Promise<string[]> {
     const kept = options.except ? await sha256Hex(options.except) : null;
     const entries = await this.#store.list<IndexEntry>(indexPrefix(username));
     const now = this.#now();
@@ -136,6 +146,7 @@ export class SessionStore {
     for (const { key, value } of entries) {
       const hash = String(key[key.length - 1]);
       if (hash === kept) continue;
+      if (options.isSameUser && !await options.isSameUser(value?.username ?? username)) continue;
       await this.#store.delete([SESSIONS, hash]);
       await this.#store.delete(key);
       // The store's expiry may be lazy: an expired session is gone already, not ended now.
@@ -177,10 +188,10 @@ interface IndexEntry {
   expiresAt: number;
 }
 
-// By the lower-case key, as access tokens are: two accounts an earlier version let differ only
-// by case folding ("straße", "strasse") each have their own.
+// By the case-folded key, as users are: a session made under another spelling of the name
+// ("WEISS" for "Weiß", which log-in accepts) is found with the user's.
 function indexPrefix(username: string): string[] {
-  return [USER_SESSIONS, lowerCaseUsernameKey(username)];
+  return [USER_SESSIONS, usernameKey(username)];
 }
 
 function indexKey(username: string, hash: string): string[] {

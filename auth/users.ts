@@ -159,9 +159,11 @@ export class UserDirectory {
    * loop, as at sign-up.
    */
   async setPassword(username: string, password: string): Promise<UserRecord | null> {
+    if (await this.#locate(username) === null) return null;
+    const passwordHash = await this.#hasher.hash(password);
+    // Read again once the slow hash is made: what changed meanwhile (staff, say) is kept.
     const found = await this.#locate(username);
     if (found === null) return null;
-    const passwordHash = await this.#hasher.hash(password);
     const updated = { ...found.user, passwordHash, passwordChangedAt: Date.now() };
     await this.#update(found, updated);
     return updated;
@@ -182,8 +184,14 @@ export class UserDirectory {
     if (this.#hasher.needsRehash(user.passwordHash)) {
       // The iteration count was raised since this hash was made: upgrade it while we know
       // the password. Another login doing the same at once writes an equally good hash.
-      const upgraded = { ...user, passwordHash: await this.#hasher.hash(password) };
-      await this.#update(found, upgraded);
+      const passwordHash = await this.#hasher.hash(password);
+      // Read again once the slow hash is made: a password changed meanwhile must not be undone
+      // by writing back the record read before it (the old password would work again), and
+      // this password is no longer the user's.
+      const now = await this.#locate(username);
+      if (now === null || now.user.passwordChangedAt !== user.passwordChangedAt) return null;
+      const upgraded = { ...now.user, passwordHash };
+      await this.#update(now, upgraded);
       return upgraded;
     }
     return user;

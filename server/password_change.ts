@@ -53,7 +53,11 @@ export async function changePassword(
 ): Promise<PasswordChange | null> {
   const user = await services.users.setPassword(username, password);
   if (user === null) return null;
-  const groups = await services.sessions.endAllOf(user.username, { except: options.except });
+  const groups = await services.sessions.endAllOf(user.username, {
+    except: options.except,
+    // A session is the user's when its name finds this user (log-in takes any spelling).
+    isSameUser: async (name) => (await services.users.find(name))?.username === user.username,
+  });
   const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: PASSWORD_CHANGED };
   await Promise.all(groups.map(async (group) => {
     await services.layer.groupSend(group, event).catch((error) =>

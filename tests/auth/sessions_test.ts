@@ -98,3 +98,11 @@ Deno.test("ending a user's sessions does not count those expired, which the stor
   const live = await env.sessions.create("ada");
   assertEquals(await env.sessions.endAllOf("ada"), [await sessionGroup(live.id)]);
 });
+
+Deno.test("a session made under another spelling of the name is ended with its user's", async () => {
+  using env = await setUp();
+  // Log-in takes any spelling that folds to the user's name: "WEISS" finds "Weiß".
+  const other = await env.sessions.create("WEISS");
+  assertEquals(await env.sessions.endAllOf("Weiß"), [await sessionGroup(other.id)]);
+  assertEquals(await env.sessions.get(other.id), null);
+});

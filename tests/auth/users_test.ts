@@ -188,3 +188,55 @@ Deno.test("after the iteration count is raised, a known user's wrong password ta
   // Before: 1,000 iterations against 40,000, a fortieth of the time.
   assert(known > unknown / 3, `known ${known} ms against unknown ${unknown} ms`);
 });
+
+// A hasher whose next `hash` waits for `release`: what another request does meanwhile.
+class HeldHasher extends PasswordHasher {
+  #held: PromiseWithResolvers<void> | null = null;
+  readonly reached = Promise.withResolvers<void>();
+
+  holdNextHash(): () => void {
+    const held = this.#held = Promise.withResolvers<void>();
+    return () => held.resolve();
+  }
+
+  override async hash(password: string): Promise<string> {
+    const held = this.#held;
+    this.#held = null;
+    if (held !== null) {
+      this.reached.resolve();
+      await held.promise;
+    }
+    return await super.hash(password);
+  }
+}
+
+Deno.test("a log-in that upgrades the hash while the password changes neither undoes the change nor logs in", async () => {
+  using env = await setUp(1000);
+  await env.users.create("ada", "quiet river stone");
+  // The iteration count was raised since: a log-in makes the hash again with the password.
+  const hasher = new HeldHasher({ iterations: 2000, allowWeak: true });
+  const users = new UserDirectory(env.store, hasher);
+  const release = hasher.holdNextHash();
+  const loggingIn = users.verifyCredentials("ada", "quiet river stone");
+  await hasher.reached.promise;
+  await users.setPassword("ada", "amber lantern field");
+  release();
+  assertEquals(await loggingIn, null, "the old password is no longer the user's");
+  assertEquals((await users.verifyCredentials("ada", "amber lantern field"))?.username, "ada");
+  assertEquals(await users.verifyCredentials("ada", "quiet river stone"), null);
+});
+
+Deno.test("a password change keeps what changed while its hash was made", async () => {
+  using env = await setUp(1000);
+  await env.users.create("ada", "quiet river stone");
+  const hasher = new HeldHasher({ iterations: 1000, allowWeak: true });
+  const users = new UserDirectory(env.store, hasher);
+  const release = hasher.holdNextHash();
+  const changing = users.setPassword("ada", "amber lantern field");
+  await hasher.reached.promise;
+  await users.setStaff("ada", true);
+  release();
+  await changing;
+  assertEquals((await users.find("ada"))?.staff, true);
+  assertEquals((await users.verifyCredentials("ada", "amber lantern field"))?.username, "ada");
+});
