@@ -18,11 +18,10 @@ import {
   createServices,
   layerCrossesProcesses,
   loadConfig,
-  log,
   newPasswordErrors,
   openBackends,
 } from "../mod.ts";
-import { asksForHelp } from "./_help.ts";
+import { runStoreCommand } from "./_store_command.ts";
 import { type TerminalIo, terminalIo } from "./_terminal_io.ts";
 
 const USAGE = "Usage: deno task changepassword <username> [--data-dir DIR | --layer ...]";
@@ -127,21 +126,9 @@ function checked(io: TerminalIo, username: string, first: string, again: string)
 }
 
 if (import.meta.main) {
-  if (asksForHelp(Deno.args)) {
-    console.log(USAGE);
-    Deno.exit(0);
-  }
-  let command: ChangePasswordCommand;
-  try {
-    command = parseChangePasswordArgs(Deno.args, Deno.env.toObject());
-  } catch (error) {
-    console.error((error as Error).message);
-    Deno.exit(2);
-  }
-  log.setLevel(command.config.logLevel === "silent" ? "silent" : "warn");
-  const code = await runChangePassword(command, terminalIo()).catch((error) => {
-    console.error(`Could not reach the store: ${(error as Error).message}`);
-    return 1;
-  });
-  Deno.exit(code);
+  await runStoreCommand(
+    USAGE,
+    parseChangePasswordArgs,
+    (command) => runChangePassword(command, terminalIo()),
+  );
 }

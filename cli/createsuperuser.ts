@@ -16,12 +16,11 @@ import {
   createServices,
   isValid,
   loadConfig,
-  log,
   openBackends,
   signUpErrors,
 } from "../mod.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
-import { asksForHelp } from "./_help.ts";
+import { runStoreCommand } from "./_store_command.ts";
 import { type TerminalIo, terminalIo } from "./_terminal_io.ts";
 
 const USAGE = "Usage: deno task createsuperuser [--username NAME] [--password-stdin] " +
@@ -175,21 +174,9 @@ function checked(io: SuperuserIo, username: string, first: string, again: string
 }
 
 if (import.meta.main) {
-  if (asksForHelp(Deno.args)) {
-    console.log(USAGE);
-    Deno.exit(0);
-  }
-  let command: SuperuserCommand;
-  try {
-    command = parseSuperuserArgs(Deno.args, Deno.env.toObject());
-  } catch (error) {
-    console.error((error as Error).message);
-    Deno.exit(2);
-  }
-  log.setLevel(command.config.logLevel === "silent" ? "silent" : "warn");
-  const code = await runCreateSuperuser(command, terminalIo()).catch((error) => {
-    console.error(`Could not reach the store: ${(error as Error).message}`);
-    return 1;
-  });
-  Deno.exit(code);
+  await runStoreCommand(
+    USAGE,
+    parseSuperuserArgs,
+    (command) => runCreateSuperuser(command, terminalIo()),
+  );
 }

@@ -21,7 +21,7 @@ import {
   type Services,
   TooManyTokensError,
 } from "../mod.ts";
-import { asksForHelp } from "./_help.ts";
+import { runStoreCommand } from "./_store_command.ts";
 
 const USAGE = "Usage: deno task token <username> [--revoke-all] [--data-dir DIR | --layer ...]";
 
@@ -150,23 +150,4 @@ function where(config: Config): string {
     : `Redis (prefix ${JSON.stringify(config.redisPrefix)})`;
 }
 
-if (import.meta.main) {
-  if (asksForHelp(Deno.args)) {
-    console.log(USAGE);
-    Deno.exit(0);
-  }
-  let command: TokenCommand;
-  try {
-    command = parseTokenArgs(Deno.args, Deno.env.toObject());
-  } catch (error) {
-    console.error((error as Error).message);
-    Deno.exit(2);
-  }
-  // Info lines would go to stdout, which holds the token alone.
-  log.setLevel(command.config.logLevel === "silent" ? "silent" : "warn");
-  const code = await runTokenCommand(command).catch((error) => {
-    console.error(`Could not reach the store: ${(error as Error).message}`);
-    return 1;
-  });
-  Deno.exit(code);
-}
+if (import.meta.main) await runStoreCommand(USAGE, parseTokenArgs, runTokenCommand);
