@@ -3,7 +3,7 @@
  * `changepassword`): `--help`, its arguments, then its run, with the exit codes they share:
  * 0 done, 1 refused or the store could not be reached, 2 a usage mistake.
  */
-import { type Config, log } from "../mod.ts";
+import { type Config, loadConfig, log, secretsOnCommandLine } from "../mod.ts";
 import { asksForHelp } from "./_help.ts";
 
 /**
@@ -33,4 +33,30 @@ export async function runStoreCommand<Command extends { config: Config }>(
     return 1;
   });
   Deno.exit(code);
+}
+
+/** The configuration `settings` and `env` give, warning of a secret given as a flag. */
+export function commandConfig(
+  settings: string[],
+  env: Record<string, string | undefined>,
+): Config {
+  const config = loadConfig(settings, env);
+  for (const warning of secretsOnCommandLine(settings)) log.warn(warning);
+  return config;
+}
+
+/**
+ * Why a command that only reads the store must not open it: on the in-process layers, a
+ * `DATA_DIR` with nothing there (a typo would become a new, empty store). `null` when it may.
+ */
+export async function missingDataDir(config: Config): Promise<string | null> {
+  if (config.layer !== "memory" && config.layer !== "broadcast") return null;
+  try {
+    await Deno.stat(config.dataDir);
+    return null;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return `No data directory at ${JSON.stringify(config.dataDir)}: is DATA_DIR right? ` +
+    "(the server makes it at its first start)";
 }

@@ -17,11 +17,10 @@ import {
   type Config,
   createServices,
   layerCrossesProcesses,
-  loadConfig,
   newPasswordErrors,
   openBackends,
 } from "../mod.ts";
-import { runStoreCommand } from "./_store_command.ts";
+import { commandConfig, missingDataDir, runStoreCommand } from "./_store_command.ts";
 import { type TerminalIo, terminalIo } from "./_terminal_io.ts";
 
 const USAGE = "Usage: deno task changepassword <username> [--data-dir DIR | --layer ...]";
@@ -48,12 +47,11 @@ export function parseChangePasswordArgs(
     if (!arg.startsWith("--")) {
       if (username !== null || arg.trim() === "") throw new Error(USAGE);
       username = arg.trim(); // as the forms trim it
-    } else if (arg === "--help") throw new Error(USAGE);
-    else if (arg.includes("=") || (args[i + 1] ?? "--").startsWith("--")) settings.push(arg);
+    } else if (arg.includes("=") || (args[i + 1] ?? "--").startsWith("--")) settings.push(arg);
     else settings.push(arg, args[++i]); // `--data-dir DIR`, as the usage line writes it
   }
   if (username === null) throw new Error(USAGE);
-  return { username, config: loadConfig(settings, env) };
+  return { username, config: commandConfig(settings, env) };
 }
 
 /** Runs the command; resolves with the exit code. */
@@ -61,6 +59,12 @@ export async function runChangePassword(
   command: ChangePasswordCommand,
   io: TerminalIo,
 ): Promise<number> {
+  // It only changes a user it finds: a mistyped DATA_DIR must not become a new, empty one.
+  const missing = await missingDataDir(command.config);
+  if (missing !== null) {
+    io.say(`Error: ${missing}`);
+    return 1;
+  }
   // Beside a running server, on its data: the server holds DATA_DIR.
   const backends = await openBackends(command.config, { holdDataDir: false });
   try {

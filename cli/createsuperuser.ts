@@ -11,16 +11,9 @@
  * Exit codes: 0 done, 1 refused by the rules, cancelled at a prompt (Ctrl-C, Ctrl-D) or the store
  * could not be opened, 2 a usage mistake.
  */
-import {
-  type Config,
-  createServices,
-  isValid,
-  loadConfig,
-  openBackends,
-  signUpErrors,
-} from "../mod.ts";
+import { type Config, createServices, isValid, openBackends, signUpErrors } from "../mod.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
-import { runStoreCommand } from "./_store_command.ts";
+import { commandConfig, runStoreCommand } from "./_store_command.ts";
 import { type TerminalIo, terminalIo } from "./_terminal_io.ts";
 
 const USAGE = "Usage: deno task createsuperuser [--username NAME] [--password-stdin] " +
@@ -61,7 +54,7 @@ export function parseSuperuserArgs(
     else settings.push(arg, args[++i]); // `--data-dir DIR`, as the usage line writes it
   }
   const passwordEnv = env.SUPERUSER_PASSWORD || null;
-  return { username, passwordStdin, passwordEnv, config: loadConfig(settings, env) };
+  return { username, passwordStdin, passwordEnv, config: commandConfig(settings, env) };
 }
 
 /** Runs the command; resolves with the exit code. */

@@ -13,15 +13,12 @@ import {
   type Config,
   createServices,
   layerCrossesProcesses,
-  loadConfig,
-  log,
   openBackends,
   REVOCATION_CHECK_MS,
-  secretsOnCommandLine,
   type Services,
   TooManyTokensError,
 } from "../mod.ts";
-import { runStoreCommand } from "./_store_command.ts";
+import { commandConfig, missingDataDir, runStoreCommand } from "./_store_command.ts";
 
 const USAGE = "Usage: deno task token <username> [--revoke-all] [--data-dir DIR | --layer ...]";
 
@@ -46,22 +43,16 @@ export function parseTokenArgs(
   }
   const revokeAll = rest.includes("--revoke-all");
   const settings = rest.filter((arg) => arg !== "--revoke-all");
-  const config = loadConfig(settings, env);
-  for (const warning of secretsOnCommandLine(settings)) log.warn(warning);
-  return { username, revokeAll, config };
+  return { username, revokeAll, config: commandConfig(settings, env) };
 }
 
 /** Runs the command; resolves with the exit code. */
 export async function runTokenCommand(command: TokenCommand): Promise<number> {
   const { config } = command;
   // It only looks users up: a mistyped DATA_DIR must not become a new, empty one.
-  if (
-    (config.layer === "memory" || config.layer === "broadcast") && !await exists(config.dataDir)
-  ) {
-    console.error(
-      `No data directory at ${JSON.stringify(config.dataDir)}: is DATA_DIR right? ` +
-        "(the server makes it at its first start)",
-    );
+  const missing = await missingDataDir(config);
+  if (missing !== null) {
+    console.error(missing);
     return 1;
   }
   // Beside a running server, on its data: the server holds DATA_DIR.
@@ -131,16 +122,6 @@ async function closeOpenSockets(
       } (a socket reconnecting with a revoked token is refused)`,
     );
     return 1;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }
 

@@ -3,7 +3,7 @@
  * checked with the sign-up rules, and ends the user's sessions; without a terminal it reads the
  * password from stdin; at a terminal it asks twice, up to three times, as Django's does.
  */
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import { testConfig } from "../_support/server.ts";
@@ -78,6 +78,15 @@ Deno.test("changepassword refuses an unknown user, a password the rules refuse, 
   const usage = await changepassword([], server.config.dataDir, "");
   assertEquals(usage.code, 2);
   assertStringIncludes(usage.stderr, "Usage: deno task changepassword <username>");
+});
+
+Deno.test("changepassword with a mistyped DATA_DIR says so, and makes no store there", async () => {
+  await using server = await startTestServer();
+  const typo = `${server.config.dataDir}-typo`;
+  const refused = await changepassword(["ada"], typo, `${NEW_PASSWORD}\n`);
+  assertEquals(refused.code, 1);
+  assertStringIncludes(refused.stderr, `No data directory at ${JSON.stringify(typo)}`);
+  await assertRejects(() => Deno.stat(typo), Deno.errors.NotFound);
 });
 
 /** A terminal that answers the secret prompts from `answers`, and records what is said. */
