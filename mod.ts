@@ -336,6 +336,7 @@ export {
   PASSWORD_CHANGED,
   type PasswordChange,
 } from "./server/password_change.ts";
+export { closeEndedSession, endSession, LOGGED_OUT } from "./server/ended_sessions.ts";
 
 // Storage.
 export {

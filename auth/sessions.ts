@@ -15,7 +15,7 @@
  * await sessions.delete(id);
  * ```
  */
-import type { Store } from "../storage/store.ts";
+import type { Store, StoreChange } from "../storage/store.ts";
 import { usernameKey } from "./account_rules.ts";
 
 /** What the server remembers about one session. Times are milliseconds since the epoch. */
@@ -97,10 +97,9 @@ export class SessionStore {
       indexed: true,
       ...(options.passwordSince !== undefined && { passwordSince: options.passwordSince }),
     };
-    const hash = await sha256Hex(id);
-    // The index first: a session is never live without it, so ending them all finds it.
-    await this.#index(hash, record);
-    await this.#store.set([SESSIONS, hash], record, { expireInMs: this.maxAgeSeconds * 1000 });
+    // The index first (`writeMany` keeps the order): a session is never live without it, so
+    // ending them all finds it.
+    await this.#store.writeMany(this.#indexed(await sha256Hex(id), record));
     return { id, record };
   }
 
@@ -121,13 +120,17 @@ export class SessionStore {
     return record;
   }
 
-  /** Ends a session; an unknown id is a no-op. */
-  async delete(id: string): Promise<void> {
-    if (!ID_PATTERN.test(id)) return;
+  /** Ends a session; resolves with the record it removed (`null`: an unknown id, a no-op). */
+  async delete(id: string): Promise<SessionRecord | null> {
+    if (!ID_PATTERN.test(id)) return null;
     const key = await sessionKey(id);
     const record = await this.#store.get<SessionRecord>(key);
-    await this.#store.delete(key);
-    if (record !== null) await this.#store.delete(indexKey(record.username, key[1]));
+    if (record === null) return null;
+    await this.#store.writeMany([
+      { key, delete: true },
+      { key: indexKey(record.username, key[1]), delete: true },
+    ]);
+    return record;
   }
 
   /**
@@ -143,28 +146,32 @@ export class SessionStore {
     const entries = await this.#store.list<IndexEntry>(indexPrefix(username));
     const now = this.#now();
     const groups: string[] = [];
+    const deletes: StoreChange[] = [];
     for (const { key, value } of entries) {
       const hash = String(key[key.length - 1]);
       if (hash === kept) continue;
       if (options.isSameUser && !await options.isSameUser(value?.username ?? username)) continue;
-      await this.#store.delete([SESSIONS, hash]);
-      await this.#store.delete(key);
+      deletes.push({ key: [SESSIONS, hash], delete: true }, { key, delete: true });
       // The store's expiry may be lazy: an expired session is gone already, not ended now.
       if ((value?.expiresAt ?? Infinity) > now) groups.push(groupOfHash(hash));
     }
+    if (deletes.length > 0) await this.#store.writeMany(deletes);
     return groups;
   }
 
-  async #index(hash: string, record: SessionRecord): Promise<void> {
+  // The writes of a session under `hash`: its index entry, then its record, both expiring
+  // with it.
+  #indexed(hash: string, record: SessionRecord): StoreChange[] {
     const expireInMs = Math.max(1, record.expiresAt - this.#now());
     const entry: IndexEntry = { username: record.username, expiresAt: record.expiresAt };
-    await this.#store.set(indexKey(record.username, hash), entry, { expireInMs });
+    return [
+      { key: indexKey(record.username, hash), value: entry, expireInMs },
+      { key: [SESSIONS, hash], value: { ...record, indexed: true }, expireInMs },
+    ];
   }
 
   async #addToIndex(hash: string, record: SessionRecord): Promise<void> {
-    await this.#index(hash, record);
-    const expireInMs = Math.max(1, record.expiresAt - this.#now());
-    await this.#store.set([SESSIONS, hash], { ...record, indexed: true }, { expireInMs });
+    await this.#store.writeMany(this.#indexed(hash, record));
     record.indexed = true;
   }
 }

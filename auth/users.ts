@@ -159,9 +159,8 @@ export class UserDirectory {
    * loop, as at sign-up.
    */
   async setPassword(username: string, password: string): Promise<UserRecord | null> {
-    if (await this.#locate(username) === null) return null;
     const passwordHash = await this.#hasher.hash(password);
-    // Read again once the slow hash is made: what changed meanwhile (staff, say) is kept.
+    // Read once the slow hash is made: what changed meanwhile (staff, say) is kept.
     const found = await this.#locate(username);
     if (found === null) return null;
     const updated = { ...found.user, passwordHash, passwordChangedAt: Date.now() };

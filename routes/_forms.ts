@@ -26,3 +26,9 @@ export function plainText(text: string, status: number): Response {
 export function redirect(location: string): Response {
   return new Response(null, { status: 302, headers: { location } });
 }
+
+/** "`tooMany` Try again in N minutes.", N the minutes `retryAfterSeconds` rounds up to. */
+export function tryAgainLater(tooMany: string, retryAfterSeconds: number): string {
+  const minutes = Math.ceil(retryAfterSeconds / 60);
+  return `${tooMany} Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`;
+}

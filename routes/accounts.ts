@@ -8,6 +8,7 @@ import {
   type AppRoute,
   clearSessionCookie,
   clientHost,
+  endSession,
   FormRefusal,
   type Handler,
   htmlResponse,
@@ -22,12 +23,11 @@ import {
   type RequestContext,
   type SafeHtml,
   SESSION_COOKIE,
-  sessionGroup,
   signUpErrors,
 } from "../mod.ts";
 import { logInPage, signUpPage } from "../templates/accounts.ts";
-import { formRefused, redirect } from "./_forms.ts";
-import { closeSessionSockets, secure, startSession } from "./_session_start.ts";
+import { formRefused, redirect, tryAgainLater } from "./_forms.ts";
+import { secure, startSession } from "./_session_start.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 
 /** The one message for a wrong username or a wrong password: it must not tell which. */
@@ -54,10 +54,8 @@ export const signUpSubmit: Handler = async (request, context) => {
     // Counted before the slow hash, and kept: each account is for good.
     const attempt = await signUpThrottle.begin(null, clientHost(context.client));
     if ("retryAfterSeconds" in attempt) {
-      const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
       errors.username.push(
-        `Too many sign-ups from your address. Try again in ${minutes} minute` +
-          `${minutes === 1 ? "" : "s"}.`,
+        tryAgainLater("Too many sign-ups from your address.", attempt.retryAfterSeconds),
       );
       const page = await pageAccount(request, context);
       const view = { ...page, username: input.username, errors, next };
@@ -107,10 +105,9 @@ export const logInSubmit: Handler = async (request, context) => {
   if (password.includes("\0")) return logReason(await again(400, BAD_CREDENTIALS), NULL_CHARACTERS);
   const attempt = await throttle.begin(username, clientHost(context.client));
   if ("retryAfterSeconds" in attempt) {
-    const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
     const response = await again(
       429,
-      `Too many failed login attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`,
+      tryAgainLater("Too many failed login attempts.", attempt.retryAfterSeconds),
     );
     response.headers.set("retry-after", String(attempt.retryAfterSeconds));
     return logReason(response, "too many failed log-ins");
@@ -128,7 +125,10 @@ export const logOut: Handler = async (request, context) => {
   const form = await readProtectedForm(request, context);
   if (form instanceof FormRefusal) return formRefused(form);
   const sessionId = readCookies(request.headers)[SESSION_COOKIE];
-  if (sessionId) await endSession(context, sessionId);
+  if (sessionId) {
+    const ended = await endSession(context.services, sessionId);
+    if (ended !== null) log.info(`Logged out: ${JSON.stringify(ended.username)}`);
+  }
   const response = redirect("/log_in/");
   clearSessionCookie(response.headers, { secure: secure(request, context) });
   return response;
@@ -166,17 +166,6 @@ function emptyForm(
     const next = safeNext(context.url.searchParams.get("next")) ?? undefined;
     return page.finish(htmlResponse(render({ ...page, next })));
   };
-}
-
-async function endSession(context: RequestContext, sessionId: string): Promise<void> {
-  const session = await context.services.sessions.get(sessionId);
-  await context.services.sessions.delete(sessionId);
-  await closeSessionSockets(context, sessionId);
-  // Its tabs in their grace period go too, even when none of its sockets is open to say so.
-  await context.services.presence.untrackSession(await sessionGroup(sessionId)).catch((error) =>
-    log.warn("Could not end an ended session's presence", error)
-  );
-  if (session !== null) log.info(`Logged out: ${JSON.stringify(session.username)}`);
 }
 
 async function logInAgain(

@@ -26,7 +26,7 @@ import {
   type PasswordChangeErrors,
   passwordChangePage,
 } from "../templates/password_change.ts";
-import { formRefused } from "./_forms.ts";
+import { formRefused, tryAgainLater } from "./_forms.ts";
 import { startSession } from "./_session_start.ts";
 
 /** Where the page is. */
@@ -106,10 +106,9 @@ function refused(page: SignedInPage, error: string, status: number): Response {
 }
 
 function tooManyGuesses(page: SignedInPage, retryAfterSeconds: number): Response {
-  const minutes = Math.ceil(retryAfterSeconds / 60);
   const response = refused(
     page,
-    `Too many failed password attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`,
+    tryAgainLater("Too many failed password attempts.", retryAfterSeconds),
     429,
   );
   response.headers.set("retry-after", String(retryAfterSeconds));

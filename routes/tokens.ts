@@ -61,9 +61,11 @@ export const revokeTokens: Handler = async (request, context) => {
   const revoked = await context.services.tokens.revokeAll(username);
   log.info(`Access tokens revoked for ${JSON.stringify(username)}: ${revoked}`);
   // The sockets open with them close now (4001, "Token revoked"), not when the tokens expire.
-  await closeTokenSockets(context.services.layer, username).catch((error) =>
-    log.warn("Could not close the sockets of revoked tokens", error)
-  );
+  if (revoked > 0) {
+    await closeTokenSockets(context.services.layer, username).catch((error) =>
+      log.warn("Could not close the sockets of revoked tokens", error)
+    );
+  }
   return await render(context, checked, { revoked });
 };
 

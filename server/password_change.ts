@@ -17,8 +17,7 @@
  */
 import type { Services } from "./context.ts";
 import type { UserRecord } from "../auth/users.ts";
-import { CLOSE_EVENT } from "./_connection_constants.ts";
-import { CloseCode } from "./close_codes.ts";
+import { closeEndedSession } from "./ended_sessions.ts";
 import { log } from "../telemetry/log.ts";
 
 /** The reason the sockets of the sessions a password change ended are closed with. */
@@ -56,18 +55,10 @@ export async function changePassword(
   const groups = await services.sessions.endAllOf(user.username, {
     except: options.except,
     // A session is the user's when its name finds this user (log-in takes any spelling).
-    isSameUser: async (name) => (await services.users.find(name))?.username === user.username,
+    isSameUser: async (name) =>
+      name === user.username || (await services.users.find(name))?.username === user.username,
   });
-  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: PASSWORD_CHANGED };
-  await Promise.all(groups.map(async (group) => {
-    await services.layer.groupSend(group, event).catch((error) =>
-      log.warn("Could not close the sockets of a session the password change ended", error)
-    );
-    // Its tabs in their grace period go too, as on a log-out.
-    await services.presence.untrackSession(group).catch((error) =>
-      log.warn("Could not end the presence of a session the password change ended", error)
-    );
-  }));
+  await Promise.all(groups.map((group) => closeEndedSession(services, group, PASSWORD_CHANGED)));
   log.info(`Password changed: ${JSON.stringify(user.username)}, ${groups.length} session(s) ended`);
   return { user, endedSessions: groups.length };
 }

@@ -1,0 +1,55 @@
+/**
+ * Ending a session, and what is left of one ended elsewhere: its sockets close (4001) on every
+ * server the layer reaches, as a log-out closes them, and its presence goes, tabs in their grace
+ * period included. For a log-out, and for the sessions a password change ends.
+ *
+ * @example
+ * ```ts
+ * import { endSession, type Services } from "@channels/deno";
+ *
+ * declare const services: Services;
+ * declare const sessionId: string;
+ * const ended = await endSession(services, sessionId); // its record, or null
+ * ```
+ */
+import type { Services } from "./context.ts";
+import { sessionGroup, type SessionRecord } from "../auth/sessions.ts";
+import { CLOSE_EVENT } from "./_connection_constants.ts";
+import { CloseCode } from "./close_codes.ts";
+import { log } from "../telemetry/log.ts";
+
+/** The reason a log-out closes its session's sockets with. */
+export const LOGGED_OUT = "Logged out";
+
+/**
+ * Ends the session `sessionId` and closes what is left of it (see
+ * {@linkcode closeEndedSession}); resolves with the record it removed, `null` when none.
+ */
+export async function endSession(
+  services: Services,
+  sessionId: string,
+  reason: string = LOGGED_OUT,
+): Promise<SessionRecord | null> {
+  const record = await services.sessions.delete(sessionId);
+  await closeEndedSession(services, await sessionGroup(sessionId), reason);
+  return record;
+}
+
+/**
+ * Closes the sockets of the ended session whose group is `group` (4001, `reason`) and ends its
+ * presence. A layer or presence that fails is logged: the session is ended all the same.
+ */
+export async function closeEndedSession(
+  services: Services,
+  group: string,
+  reason: string,
+): Promise<void> {
+  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason };
+  await services.layer.groupSend(group, event).catch((error) =>
+    log.warn("Could not close the sockets of an ended session", error)
+  );
+  // Its tabs in their grace period go too, even when none of its sockets is open to say so.
+  await services.presence.untrackSession(group).catch((error) =>
+    log.warn("Could not end an ended session's presence", error)
+  );
+}
