@@ -48,8 +48,8 @@ return 1`;
 /** Seconds one `BLPOP` waits before it is issued again. */
 const POP_TIMEOUT_SECONDS = 5;
 
-/** A command bounded in time, failing with the (redacted) target in its message. */
-export async function boundedCommand<T>(
+// A command bounded in time, failing with the (redacted) target in its message.
+async function boundedCommand<T>(
   commands: RedisClient,
   options: NamedChannelsOptions,
   command: Promise<T>,

@@ -113,12 +113,14 @@ export class TokenSockets {
 
   #track(conn: WebSocketConnection, token: Bound): void {
     this.#tokenOf.set(conn, token);
+    conn.onFinished(() => this.#forget(conn, token.tokenId));
+    // By token only for the store's checks: over Redis, the revoke's close reaches the group.
+    if (!this.#watchesStore) return;
     const bound = this.#byTokenId.get(token.tokenId);
     if (bound === undefined) {
       this.#byTokenId.set(token.tokenId, { token, sockets: new Set([conn]) });
     } else bound.sockets.add(conn);
-    conn.onFinished(() => this.#forget(conn, token.tokenId));
-    if (this.#watchesStore && this.#timer === undefined) this.#nextCheck(++this.#round);
+    if (this.#timer === undefined) this.#nextCheck(++this.#round);
   }
 
   #forget(conn: WebSocketConnection, tokenId: string): void {
