@@ -10,13 +10,17 @@
 import type { Services } from "./context.ts";
 import type { WebSocketConnection } from "./_connection.ts";
 import type { GroupLayer, SendResult } from "../layers/layer.ts";
-import type { RefusalReason } from "./server_metrics.ts";
 import type { TokenClaims } from "../auth/tokens.ts";
 import { CLOSE_EVENT } from "./_connection_constants.ts";
 import { CloseCode } from "./close_codes.ts";
 import { latestRevocation, REVOCATION_CHECK_MS, tokenGroup } from "../auth/token_revocations.ts";
 import { layerCrossesProcesses } from "./backends.ts";
-import { throughOutage } from "./_through_outage.ts";
+import {
+  type Binding,
+  type BindingRefusal,
+  joinBindingGroup,
+  recheckBinding,
+} from "./_bound_socket.ts";
 import { log } from "../telemetry/log.ts";
 
 /** The reason a socket gets when its token is revoked. */
@@ -42,7 +46,6 @@ export async function closeTokenSockets(layer: GroupLayer, username: string): Pr
   return await layer.groupSend(await tokenGroup(username), event);
 }
 
-type Refusal = [number, RefusalReason, string];
 type Bound = Pick<TokenClaims, "username" | "tokenId">;
 
 /** The token sockets of one app's services (see {@linkcode tokenSockets}). */
@@ -70,27 +73,10 @@ export class TokenSockets {
    * Joins an accepted connection's token group, before its upgrade. Resolves `null`, or how the
    * handshake is refused (status, reason counted, reason given) once the connection was ended.
    */
-  async join(connection: WebSocketConnection, token: Bound, path: string): Promise<Refusal | null> {
-    try {
-      await connection.groupAdd(await tokenGroup(token.username));
-    } catch (error) {
-      // The layer is away: nothing may stay behind (groups, presence, a cap's place).
-      log.warn(`Could not join the token group for ${path}`, error);
-      await connection.abort(CloseCode.TRY_AGAIN_LATER);
-      return [
-        503,
-        "unavailable",
-        "Server busy: the token's group could not be joined; retry later",
-      ];
-    }
-    this.#track(connection, token);
-    // A revoke that ran while this socket connected deleted the record, then told the group,
-    // maybe before the socket was in it. Read again now that it is in the group.
-    if (await this.#revokedMeanwhile(token, path)) {
-      await connection.abort(CloseCode.LOGGED_OUT);
-      return [403, "token", "Token revoked while the socket connected"];
-    }
-    return null;
+  async join(connection: WebSocketConnection, token: Bound): Promise<BindingRefusal | null> {
+    const binding = await this.#binding(token);
+    // Tracked once in the group, before the re-read: the store's checks cover what comes after.
+    return await joinBindingGroup(connection, binding, () => this.#track(connection, token));
   }
 
   /**
@@ -100,16 +86,18 @@ export class TokenSockets {
   readonly recheck = async (conn: WebSocketConnection): Promise<void> => {
     const token = this.#tokenOf.get(conn);
     if (token === undefined) return;
-    // Given up, it closes: unchecked, it may be a revoked token's (its handshake checks).
-    await throughOutage(conn, async () => {
-      if (!await this.#services.tokens.isLive(token)) {
-        conn.close(CloseCode.LOGGED_OUT, TOKEN_REVOKED);
-      }
-    }, {
-      log: `Could not read the token again for ${conn.scope.path}; closing it`,
-      reason: "Could not check the token: reconnect",
-    });
+    await recheckBinding(conn, await this.#binding(token), TOKEN_REVOKED);
   };
+
+  // Revoking the user's tokens sends `connection.close` to their token group.
+  async #binding(token: Bound): Promise<Binding> {
+    return {
+      kind: "token",
+      group: await tokenGroup(token.username),
+      isLive: () => this.#services.tokens.isLive(token),
+      endedMeanwhile: [403, "token", "Token revoked while the socket connected"],
+    };
+  }
 
   #track(conn: WebSocketConnection, token: Bound): void {
     this.#tokenOf.set(conn, token);
@@ -169,17 +157,6 @@ export class TokenSockets {
       if (round !== this.#round) return;
       if (await this.#services.tokens.isLive(token)) continue;
       for (const conn of [...sockets]) conn.close(CloseCode.LOGGED_OUT, TOKEN_REVOKED);
-    }
-  }
-
-  async #revokedMeanwhile(token: Bound, path: string): Promise<boolean> {
-    try {
-      return !await this.#services.tokens.isLive(token);
-    } catch (error) {
-      // Taken as "not revoked": the token was verified a moment ago, and a revoke's close still
-      // reaches the socket through its group.
-      log.warn(`Could not read the token again for ${path}`, error);
-      return false;
     }
   }
 }

@@ -218,7 +218,6 @@ async function connectAndBind(
   context: RequestContext,
   { identity, user }: Admitted,
 ): Promise<Refusal | null> {
-  const path = context.url.pathname;
   const refused = await connection.runConnect();
   if (refused !== null) {
     const why = refused.status === 500
@@ -230,13 +229,12 @@ async function connectAndBind(
     return [refused.status, why, refused.reason];
   }
   if (identity.sessionId !== null) {
-    const { sessionId } = identity;
-    const outOfSession = await joinSessionGroup(connection, context.services, sessionId, path);
+    const outOfSession = await joinSessionGroup(connection, context.services, identity.sessionId);
     if (outOfSession !== null) return outOfSession;
   }
   if (identity.tokenId !== undefined && user !== null) {
     const token = { username: user, tokenId: identity.tokenId };
-    return await tokenSockets(context.services).join(connection, token, path);
+    return await tokenSockets(context.services).join(connection, token);
   }
   return null;
 }

@@ -1,0 +1,85 @@
+/**
+ * A socket bound to what signed it in, a session or an access token: it joins that binding's
+ * group before its upgrade (a log-out or a revoke sends `connection.close` there), and reads the
+ * binding's record again wherever that close may have missed it: once it is in the group (the
+ * close may have gone just before), and when the layer lost events to it. `_session_socket.ts`
+ * and `_token_sockets.ts` say what each binding's group, record and words are.
+ */
+import type { WebSocketConnection } from "./_connection.ts";
+import type { RefusalReason } from "./server_metrics.ts";
+import { CloseCode } from "./close_codes.ts";
+import { throughOutage } from "./_through_outage.ts";
+import { log } from "../telemetry/log.ts";
+
+/** How a handshake is refused: status, the reason counted, the reason given. */
+export type BindingRefusal = [number, RefusalReason, string];
+
+/** What a socket is bound to. */
+export interface Binding {
+  /** What the messages call it: "session", "token". */
+  kind: string;
+  /** The group its log-out or revoke tells. */
+  group: string;
+  /** False once its record is gone (logged out, revoked); rejects when the store cannot say. */
+  isLive(): Promise<boolean>;
+  /** The refusal of a handshake whose binding ended while it connected. */
+  endedMeanwhile: BindingRefusal;
+}
+
+/**
+ * Joins `binding`'s group with an accepted connection, before its upgrade; `onJoined` runs once
+ * it is in. Resolves `null`, or how the handshake is refused once the connection was ended.
+ */
+export async function joinBindingGroup(
+  connection: WebSocketConnection,
+  binding: Binding,
+  onJoined?: () => void,
+): Promise<BindingRefusal | null> {
+  const path = connection.scope.path;
+  try {
+    await connection.groupAdd(binding.group);
+  } catch (error) {
+    // The layer is away: nothing may stay behind (groups, presence, a cap's place).
+    log.warn(`Could not join the ${binding.kind} group for ${path}`, error);
+    await connection.abort(CloseCode.TRY_AGAIN_LATER);
+    const busy = `Server busy: the ${binding.kind}'s group could not be joined; retry later`;
+    return [503, "unavailable", busy];
+  }
+  onJoined?.();
+  // A log-out or revoke that ran while this socket connected deleted the record, then told the
+  // group, maybe before the socket was in it. Read again now that it is in the group.
+  if (await endedMeanwhile(binding, path)) {
+    await connection.abort(CloseCode.LOGGED_OUT);
+    return binding.endedMeanwhile;
+  }
+  return null;
+}
+
+/**
+ * Reads `binding`'s record again for a socket the layer may have lost events to: gone, the
+ * socket closes with 4001 and `reason`; not checked through an outage, it closes too (its
+ * handshake checks it when it comes back).
+ */
+export async function recheckBinding(
+  conn: WebSocketConnection,
+  binding: Pick<Binding, "kind" | "isLive">,
+  reason: string,
+): Promise<void> {
+  await throughOutage(conn, async () => {
+    if (!await binding.isLive()) conn.close(CloseCode.LOGGED_OUT, reason);
+  }, {
+    log: `Could not read the ${binding.kind} again for ${conn.scope.path}; closing it`,
+    reason: `Could not check the ${binding.kind}: reconnect`,
+  });
+}
+
+// True when the record is gone; a store that cannot say is taken as "not gone" (the socket was
+// accepted on it a moment ago, and a log-out's or revoke's close still reaches it).
+async function endedMeanwhile(binding: Binding, path: string): Promise<boolean> {
+  try {
+    return !await binding.isLive();
+  } catch (error) {
+    log.warn(`Could not read the ${binding.kind} again for ${path}`, error);
+    return false;
+  }
+}
