@@ -52,3 +52,30 @@ export function terminalIo(): TerminalIo {
     say: (line) => console.error(line),
   };
 }
+
+/** A password given on stdin: its first line (the newline that ends it is not part of it). */
+export async function passwordFromStdin(io: TerminalIo): Promise<string> {
+  return (await io.readStdin()).split(/\r?\n/)[0];
+}
+
+/** What {@linkcode askNewPassword} got: a password, a cancel (Ctrl-C, Ctrl-D), or no more tries. */
+export type NewPasswordAnswer = { password: string } | "cancelled" | "out of tries";
+
+/**
+ * Asks for a new password twice, without echo, until `check` takes the pair (it returns the
+ * password, or `null` once it has said why not), at most `tries` times.
+ */
+export async function askNewPassword(
+  io: TerminalIo,
+  check: (first: string, again: string) => string | null,
+  tries: number = Infinity,
+): Promise<NewPasswordAnswer> {
+  for (let tried = 0; tried < tries; tried++) {
+    const first = await io.askSecret("Password: ");
+    const again = first === null ? null : await io.askSecret("Password (again): ");
+    if (first === null || again === null) return "cancelled";
+    const password = check(first, again);
+    if (password !== null) return { password };
+  }
+  return "out of tries";
+}

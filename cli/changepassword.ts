@@ -21,7 +21,7 @@ import {
   openBackends,
 } from "../mod.ts";
 import { commandConfig, missingDataDir, runStoreCommand } from "./_store_command.ts";
-import { type TerminalIo, terminalIo } from "./_terminal_io.ts";
+import { askNewPassword, passwordFromStdin, type TerminalIo, terminalIo } from "./_terminal_io.ts";
 
 const USAGE = "Usage: deno task changepassword <username> [--data-dir DIR | --layer ...]";
 // As Django's changepassword: three tries at the prompt, then it gives up.
@@ -102,23 +102,21 @@ function endedSessions(count: number, layerReachesServers: boolean): string {
 // The new password from stdin (checked once), or asked twice, up to MAX_TRIES times.
 async function readPassword(io: TerminalIo, username: string): Promise<string | null> {
   if (!io.interactive) {
-    const given = (await io.readStdin()).split(/\r?\n/)[0];
+    const given = await passwordFromStdin(io);
     return checked(io, username, given, given);
   }
   io.say(`Changing password for user ${JSON.stringify(username)}`);
-  for (let tries = 0; tries < MAX_TRIES; tries++) {
-    const first = await io.askSecret("Password: ");
-    const again = first === null ? null : await io.askSecret("Password (again): ");
-    if (first === null || again === null) {
-      io.say("Operation cancelled: the password was not changed.");
-      return null;
-    }
-    const password = checked(io, username, first, again);
-    if (password !== null) return password;
-  }
-  io.say(
-    `Aborting password change for user ${JSON.stringify(username)} after ${MAX_TRIES} attempts`,
+  const answer = await askNewPassword(
+    io,
+    (first, again) => checked(io, username, first, again),
+    MAX_TRIES,
   );
+  if (answer === "cancelled") io.say("Operation cancelled: the password was not changed.");
+  else if (answer === "out of tries") {
+    io.say(
+      `Aborting password change for user ${JSON.stringify(username)} after ${MAX_TRIES} attempts`,
+    );
+  } else return answer.password;
   return null;
 }
 

@@ -14,7 +14,7 @@
 import { type Config, createServices, isValid, openBackends, signUpErrors } from "../mod.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 import { commandConfig, runStoreCommand } from "./_store_command.ts";
-import { type TerminalIo, terminalIo } from "./_terminal_io.ts";
+import { askNewPassword, passwordFromStdin, type TerminalIo, terminalIo } from "./_terminal_io.ts";
 
 const USAGE = "Usage: deno task createsuperuser [--username NAME] [--password-stdin] " +
   "[--data-dir DIR | --layer ...]";
@@ -129,24 +129,16 @@ async function readPassword(
   io: SuperuserIo,
   username: string,
 ): Promise<string | null> {
-  const given = command.passwordStdin
-    ? (await io.readStdin()).replace(/\r?\n$/, "")
-    : command.passwordEnv;
+  const given = command.passwordStdin ? await passwordFromStdin(io) : command.passwordEnv;
   if (given !== null) return checked(io, username, given, given);
   if (!io.interactive) {
     io.say("No terminal to ask for a password: use --password-stdin or SUPERUSER_PASSWORD.");
     return null;
   }
-  for (;;) {
-    const first = await io.askSecret("Password: ");
-    const again = first === null ? null : await io.askSecret("Password (again): ");
-    if (first === null || again === null) {
-      cancelled(io);
-      return null;
-    }
-    const password = checked(io, username, first, again);
-    if (password !== null) return password;
-  }
+  const answer = await askNewPassword(io, (first, again) => checked(io, username, first, again));
+  if (typeof answer === "object") return answer.password;
+  cancelled(io); // it asks until a password passes: only a cancel ends it
+  return null;
 }
 
 // What is wrong with a new account's name (the sign-up rules, the site's reserved names).
