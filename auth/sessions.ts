@@ -97,9 +97,7 @@ export class SessionStore {
       indexed: true,
       ...(options.passwordSince !== undefined && { passwordSince: options.passwordSince }),
     };
-    // The index first (`writeMany` keeps the order): a session is never live without it, so
-    // ending them all finds it.
-    await this.#store.writeMany(this.#indexed(await sha256Hex(id), record));
+    await this.#writeIndexed(await sha256Hex(id), record);
     return { id, record };
   }
 
@@ -126,10 +124,11 @@ export class SessionStore {
     const key = await sessionKey(id);
     const record = await this.#store.get<SessionRecord>(key);
     if (record === null) return null;
-    await this.#store.writeMany([
-      { key, delete: true },
-      { key: indexKey(record.username, key[1]), delete: true },
-    ]);
+    // The record first, then its index entry: one after the other, as a Redis Cluster keeps
+    // them on different nodes. A failure between leaves the entry, so a password change still
+    // finds the session; the other way round, a live session would be lost to it.
+    await this.#store.delete(key);
+    await this.#store.delete(indexKey(record.username, key[1]));
     return record;
   }
 
@@ -146,32 +145,35 @@ export class SessionStore {
     const entries = await this.#store.list<IndexEntry>(indexPrefix(username));
     const now = this.#now();
     const groups: string[] = [];
-    const deletes: StoreChange[] = [];
+    const records: StoreChange[] = [];
+    const indexEntries: StoreChange[] = [];
     for (const { key, value } of entries) {
       const hash = String(key[key.length - 1]);
       if (hash === kept) continue;
       if (options.isSameUser && !await options.isSameUser(value?.username ?? username)) continue;
-      deletes.push({ key: [SESSIONS, hash], delete: true }, { key, delete: true });
+      records.push({ key: [SESSIONS, hash], delete: true });
+      indexEntries.push({ key, delete: true });
       // The store's expiry may be lazy: an expired session is gone already, not ended now.
       if ((value?.expiresAt ?? Infinity) > now) groups.push(groupOfHash(hash));
     }
-    if (deletes.length > 0) await this.#store.writeMany(deletes);
+    // The records, then their entries, as in `delete`.
+    if (records.length > 0) await this.#store.writeMany(records);
+    if (indexEntries.length > 0) await this.#store.writeMany(indexEntries);
     return groups;
   }
 
-  // The writes of a session under `hash`: its index entry, then its record, both expiring
-  // with it.
-  #indexed(hash: string, record: SessionRecord): StoreChange[] {
+  // Writes a session under `hash`, both expiring with it: its index entry, then its record,
+  // one after the other (a Redis Cluster keeps them on different nodes), so no record says
+  // `indexed` without its entry, and a session is never live without it.
+  async #writeIndexed(hash: string, record: SessionRecord): Promise<void> {
     const expireInMs = Math.max(1, record.expiresAt - this.#now());
     const entry: IndexEntry = { username: record.username, expiresAt: record.expiresAt };
-    return [
-      { key: indexKey(record.username, hash), value: entry, expireInMs },
-      { key: [SESSIONS, hash], value: { ...record, indexed: true }, expireInMs },
-    ];
+    await this.#store.set(indexKey(record.username, hash), entry, { expireInMs });
+    await this.#store.set([SESSIONS, hash], { ...record, indexed: true }, { expireInMs });
   }
 
   async #addToIndex(hash: string, record: SessionRecord): Promise<void> {
-    await this.#store.writeMany(this.#indexed(hash, record));
+    await this.#writeIndexed(hash, record);
     record.indexed = true;
   }
 }
