@@ -10,8 +10,6 @@ import { log } from "../telemetry/log.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
 import { warnMisnamedHooks } from "./_hook_names.ts";
 
-/** A frame or an event waiting for the hooks to be free. */
-export type Task = () => void | Promise<void>;
 /** A consumer's handler for one layer event type. */
 export type EventHandler = (event: LayerEvent) => void | Promise<void>;
 

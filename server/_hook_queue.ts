@@ -8,7 +8,9 @@
  * owner through the function given at construction, shared by every connection (a closure per
  * socket would be memory per idle socket).
  */
-import type { Task } from "./_hook_calls.ts";
+
+/** A frame or an event waiting for the hooks to be free. */
+export type Task = () => void | Promise<void>;
 
 /** A connection's hook queue; see the module's doc. */
 export class HookQueue<Owner> {

@@ -1,6 +1,7 @@
 /**
  * A consumer under test without an app: the handshake of a {@linkcode ConsumerTarget} runs
  * through the consumer's own route, matched against its pattern, with the services given.
+ * Each handshake, with or without an app, comes from a client address of its own (`clientInfo`).
  */
 import type { Consumer } from "../server/consumer.ts";
 import type { User } from "../auth/identify.ts";
