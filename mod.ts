@@ -333,6 +333,7 @@ export { closeTokenSockets, TOKEN_REVOKED } from "./server/_token_sockets.ts";
 export {
   changePassword,
   type ChangePasswordOptions,
+  PASSWORD_CHANGE_CHECK_MS,
   PASSWORD_CHANGED,
   type PasswordChange,
 } from "./server/password_change.ts";

@@ -19,7 +19,7 @@
  * ```
  */
 import type { Store, StoreChange, StoreKey } from "../storage/store.ts";
-import { sortableId } from "../storage/store.ts";
+import { newStamp, readStamp } from "../storage/stamps.ts";
 import { lowerCaseUsernameKey } from "./account_rules.ts";
 
 /**
@@ -54,11 +54,10 @@ export function isTokenGroup(group: string): boolean {
  * id), written after the tokens' records were deleted.
  */
 export function revocationStamp(): StoreChange {
-  return { key: STAMP_KEY, value: sortableId() };
+  return newStamp(STAMP_KEY);
 }
 
 /** The latest revocation's stamp, or `null` when no token was ever revoked on this store. */
 export async function latestRevocation(store: Store): Promise<string | null> {
-  const stamp = await store.get<unknown>(STAMP_KEY);
-  return stamp === null ? null : String(stamp);
+  return await readStamp(store, STAMP_KEY);
 }

@@ -4,7 +4,8 @@
  * times, and checks it with the sign-up rules; without a terminal it reads one line from stdin,
  * checked once. Every session of the user ends: the next page or handshake of each is anonymous.
  * Their open sockets close at once where the layer reaches the server (`LAYER=redis`); over an
- * in-process layer they stay open until they reconnect. Access tokens are kept.
+ * in-process layer, within {@linkcode PASSWORD_CHANGE_CHECK_MS}, when the server reads the
+ * store's password-change stamp. Access tokens are kept.
  *
  * It opens the store the configuration names (`LAYER`, `DATA_DIR`, `REDIS_URL` and the other
  * settings, as flags or environment variables), as the server does.
@@ -19,6 +20,7 @@ import {
   layerCrossesProcesses,
   newPasswordErrors,
   openBackends,
+  PASSWORD_CHANGE_CHECK_MS,
 } from "../mod.ts";
 import { commandConfig, missingDataDir, runStoreCommand } from "./_store_command.ts";
 import { askNewPassword, passwordFromStdin, type TerminalIo, terminalIo } from "./_terminal_io.ts";
@@ -90,13 +92,14 @@ export async function runChangePassword(
 }
 
 // What became of the user's sessions, and of their sockets: this process reaches a server's
-// sockets only through a layer that crosses processes.
+// sockets only through a layer that crosses processes; on the others, the server reads the
+// stamp the change wrote, at its next check.
 function endedSessions(count: number, layerReachesServers: boolean): string {
   const ended = `Ended ${count} session${count === 1 ? "" : "s"}: their next page or ` +
     "connection is logged out.";
   if (count === 0 || layerReachesServers) return ended;
-  return `${ended} Their open WebSockets on a running server stay open until they reconnect ` +
-    "(an in-process layer cannot be reached from this command).";
+  const seconds = PASSWORD_CHANGE_CHECK_MS / 1000;
+  return `${ended} A running server closes their open WebSockets within ${seconds} seconds.`;
 }
 
 // The new password from stdin (checked once), or asked twice, up to MAX_TRIES times.

@@ -1,11 +1,22 @@
 /**
  * A socket opened with a session, bound to it (`_bound_socket.ts`): it joins the session's group
  * (a log-out sends `connection.close` there), and is checked again whenever a log-out's close
- * may have missed it (during its handshake, or when the layer lost events to it).
+ * may have missed it (during its handshake, or when the layer lost events to it). On a layer
+ * that lives inside the server (`memory`, `broadcast`), a password change from another process
+ * (`deno task changepassword`) cannot reach the group: the server watches the store's
+ * password-change stamp (`_stamp_watch.ts`), and when it changed, reads again the session of
+ * each of its signed-in sockets.
  */
 import type { Services } from "./context.ts";
 import type { WebSocketConnection } from "./_connection.ts";
 import { sessionGroup } from "../auth/sessions.ts";
+import { layerCrossesProcesses } from "./backends.ts";
+import {
+  latestPasswordChange,
+  PASSWORD_CHANGE_CHECK_MS,
+  PASSWORD_CHANGED,
+} from "./password_change.ts";
+import { StampWatch } from "./_stamp_watch.ts";
 import {
   type Binding,
   type BindingRefusal,
@@ -34,7 +45,33 @@ export async function joinSessionGroup(
   services: Services,
   sessionId: string,
 ): Promise<BindingRefusal | null> {
-  return await joinBindingGroup(connection, await sessionBinding(services, sessionId));
+  const binding = await sessionBinding(services, sessionId);
+  const watch = passwordChanges(services);
+  // Watched once in the group, before the re-read: the store's checks cover what comes after.
+  return await joinBindingGroup(
+    connection,
+    binding,
+    () => watch?.add(connection, sessionId, binding),
+  );
+}
+
+// By services: one watch for all the session sockets of an app, whichever route opened them;
+// `null` over Redis, where the change's close reaches every server.
+const watches = new WeakMap<Services, StampWatch<Binding> | null>();
+
+function passwordChanges(services: Services): StampWatch<Binding> | null {
+  let watch = watches.get(services);
+  if (watch === undefined) {
+    watch = layerCrossesProcesses(services.config) ? null : new StampWatch<Binding>({
+      readStamp: () => latestPasswordChange(services.store),
+      isLive: (binding) => binding.isLive(),
+      checkEveryMs: PASSWORD_CHANGE_CHECK_MS,
+      reason: PASSWORD_CHANGED,
+      what: "the password changes",
+    });
+    watches.set(services, watch);
+  }
+  return watch;
 }
 
 // By services: one function for all the sockets of an app, not a closure per socket.

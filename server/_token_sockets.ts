@@ -3,9 +3,9 @@
  * joins its user's token group (revoking sends `connection.close` there), and is checked again
  * whenever that close may have missed it (during its handshake, or when the layer lost events
  * to it). On a layer that lives inside the server (`memory`, `broadcast`), a revoke from another
- * process (`deno task token --revoke-all`) cannot reach the group: the server reads the store's
- * revocation stamp every few seconds, only while it has token sockets open, and when a revoke
- * changed it, reads again the record of each token its sockets were opened with.
+ * process (`deno task token --revoke-all`) cannot reach the group: the server watches the store's
+ * revocation stamp (`_stamp_watch.ts`), and when a revoke changed it, reads again the record of
+ * each token its sockets were opened with.
  */
 import type { Services } from "./context.ts";
 import type { WebSocketConnection } from "./_connection.ts";
@@ -21,7 +21,7 @@ import {
   joinBindingGroup,
   recheckBinding,
 } from "./_bound_socket.ts";
-import { log } from "../telemetry/log.ts";
+import { StampWatch } from "./_stamp_watch.ts";
 
 /** The reason a socket gets when its token is revoked. */
 export const TOKEN_REVOKED = "Token revoked";
@@ -51,22 +51,20 @@ type Bound = Pick<TokenClaims, "username" | "tokenId">;
 /** The token sockets of one app's services (see {@linkcode tokenSockets}). */
 export class TokenSockets {
   #services: Services;
-  #watchesStore: boolean;
   #tokenOf = new Map<WebSocketConnection, Bound>();
-  /** The open sockets by token: a check reads each token's record once, whatever its sockets. */
-  #byTokenId = new Map<string, { token: Bound; sockets: Set<WebSocketConnection> }>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Bumped when the checks stop: a check under way then knows it is no longer wanted. */
-  #round = 0;
-  /** The stamp the last re-read of the tokens followed; `undefined` until one ran. */
-  #stampSeen: string | null | undefined = undefined;
-  #failing = false;
+  /** Over Redis, another process's close reaches every server: no stamp needs reading. */
+  #revocations: StampWatch<Bound> | null;
 
   /** Binds the token sockets opened on `services`. */
   constructor(services: Services) {
     this.#services = services;
-    // Over Redis, another process's close reaches every server: no stamp needs reading.
-    this.#watchesStore = !layerCrossesProcesses(services.config);
+    this.#revocations = layerCrossesProcesses(services.config) ? null : new StampWatch({
+      readStamp: () => latestRevocation(services.store),
+      isLive: (token) => services.tokens.isLive(token),
+      checkEveryMs: REVOCATION_CHECK_MS,
+      reason: TOKEN_REVOKED,
+      what: "the token revocations",
+    });
   }
 
   /**
@@ -101,63 +99,8 @@ export class TokenSockets {
 
   #track(conn: WebSocketConnection, token: Bound): void {
     this.#tokenOf.set(conn, token);
-    conn.onFinished(() => this.#forget(conn, token.tokenId));
-    // By token only for the store's checks: over Redis, the revoke's close reaches the group.
-    if (!this.#watchesStore) return;
-    const bound = this.#byTokenId.get(token.tokenId);
-    if (bound === undefined) {
-      this.#byTokenId.set(token.tokenId, { token, sockets: new Set([conn]) });
-    } else bound.sockets.add(conn);
-    if (this.#timer === undefined) this.#nextCheck(++this.#round);
-  }
-
-  #forget(conn: WebSocketConnection, tokenId: string): void {
-    this.#tokenOf.delete(conn);
-    const sockets = this.#byTokenId.get(tokenId)?.sockets;
-    sockets?.delete(conn);
-    if (sockets?.size === 0) this.#byTokenId.delete(tokenId);
-    if (this.#tokenOf.size > 0 || this.#timer === undefined) return;
-    // No token socket left: nothing to check the store for.
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#round++;
-    this.#stampSeen = undefined; // the next sockets' first check reads their tokens again
-  }
-
-  #nextCheck(round: number): void {
-    this.#timer = setTimeout(() => void this.#check(round), REVOCATION_CHECK_MS);
-    // Not a reason to keep the process up: a stop closes the sockets anyway.
-    Deno.unrefTimer(this.#timer);
-  }
-
-  // One read of the store per round while nothing was revoked, however many sockets are open;
-  // after a revoke anywhere, one more per token its sockets were opened with.
-  async #check(round: number): Promise<void> {
-    try {
-      const stamp = await latestRevocation(this.#services.store);
-      if (stamp !== this.#stampSeen) {
-        await this.#closeRevoked(round);
-        // Only once every token was read: a read that failed is made again next round.
-        if (round === this.#round) this.#stampSeen = stamp;
-      }
-      this.#failing = false;
-    } catch (error) {
-      // Said once per outage, not every round.
-      if (!this.#failing) log.warn("Could not read the token revocations; trying again", error);
-      this.#failing = true;
-    }
-    if (round !== this.#round) return;
-    this.#nextCheck(round);
-  }
-
-  // The stamp was read first, and a revoke deletes its records before it writes the stamp: a
-  // revoke that changed it is seen here, and one that comes after changes it again.
-  async #closeRevoked(round: number): Promise<void> {
-    for (const { token, sockets } of [...this.#byTokenId.values()]) {
-      if (round !== this.#round) return;
-      if (await this.#services.tokens.isLive(token)) continue;
-      for (const conn of [...sockets]) conn.close(CloseCode.LOGGED_OUT, TOKEN_REVOKED);
-    }
+    conn.onFinished(() => this.#tokenOf.delete(conn));
+    this.#revocations?.add(conn, token.tokenId, token);
   }
 }
 

@@ -17,11 +17,24 @@
  */
 import type { Services } from "./context.ts";
 import type { UserRecord } from "../auth/users.ts";
+import type { Store, StoreKey } from "../storage/store.ts";
 import { closeEndedSession } from "./ended_sessions.ts";
+import { newStamp, readStamp } from "../storage/stamps.ts";
 import { log } from "../telemetry/log.ts";
 
 /** The reason the sockets of the sessions a password change ended are closed with. */
 export const PASSWORD_CHANGED = "Logged out: the password changed";
+
+/**
+ * How often a server on an in-process layer reads the store's password-change stamp while it
+ * has signed-in sockets open: a change from another process (`deno task changepassword`)
+ * closes the ended sessions' sockets within this long.
+ */
+export const PASSWORD_CHANGE_CHECK_MS = 2_000;
+
+// Replaced by every password change that ended sessions, once they are deleted: a server whose
+// layer another process cannot reach reads it, and then its sockets' sessions.
+const STAMP_KEY: StoreKey = ["password_changes", "latest"];
 
 /** What a password change did. */
 export interface PasswordChange {
@@ -58,7 +71,18 @@ export async function changePassword(
     isSameUser: async (name) =>
       name === user.username || (await services.users.find(name))?.username === user.username,
   });
+  // After the deletes, before the layer's closes: a server the layer does not reach reads it.
+  if (groups.length > 0) {
+    await services.store.writeMany([newStamp(STAMP_KEY)]).catch((error) =>
+      log.warn("Could not stamp the password change for servers on in-process layers", error)
+    );
+  }
   await Promise.all(groups.map((group) => closeEndedSession(services, group, PASSWORD_CHANGED)));
   log.info(`Password changed: ${JSON.stringify(user.username)}, ${groups.length} session(s) ended`);
   return { user, endedSessions: groups.length };
+}
+
+/** The latest password change's stamp, `null` when none ended a session on this store. */
+export async function latestPasswordChange(store: Store): Promise<string | null> {
+  return await readStamp(store, STAMP_KEY);
 }

@@ -6,6 +6,7 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
+import { TestSocket } from "../_support/socket.ts";
 import { testConfig } from "../_support/server.ts";
 import {
   type ChangePasswordCommand,
@@ -40,6 +41,12 @@ async function logsIn(base: string, username: string, password: string): Promise
   return response.status === 302;
 }
 
+/** True when `socket` still answers. */
+async function answers(socket: TestSocket): Promise<boolean> {
+  socket.send("still here?");
+  return await socket.next() === "You said: still here?";
+}
+
 async function tokensPageStatus(client: WebClient): Promise<number> {
   const response = await client.get("/account/tokens/");
   await response.body?.cancel();
@@ -58,11 +65,42 @@ Deno.test("changepassword beside a running server changes the password and ends 
   assertEquals(changed.code, 0, changed.stderr);
   assertStringIncludes(changed.stderr, 'Password changed successfully for user "ada".');
   assertStringIncludes(changed.stderr, "Ended 1 session");
-  assertStringIncludes(changed.stderr, "stay open until they reconnect");
+  assertStringIncludes(changed.stderr, "closes their open WebSockets within 2 seconds");
   assertEquals(await tokensPageStatus(laptop), 302, "the user's session is logged out");
   assertEquals(await tokensPageStatus(bob), 200, "another user's is not");
   assertEquals(await logsIn(server.url, "ada", PASSWORD), false);
   assertEquals(await logsIn(server.url, "ada", NEW_PASSWORD), true);
+});
+
+Deno.test("changepassword, another process on the memory layer, closes the ended sessions' sockets", async () => {
+  await using server = await startTestServer();
+  const laptop = await WebClient.signedIn(server.url, "ada", PASSWORD);
+  const phone = await WebClient.signedIn(server.url, "ada", PASSWORD, { signUp: false });
+  const bob = await WebClient.signedIn(server.url, "bob", PASSWORD);
+  const open = (client: WebClient) =>
+    TestSocket.open(server.wsUrl("/ws/echo/"), { headers: client.socketHeaders() });
+  const [laptopTab, laptopOtherTab, phoneTab, bobTab] = await Promise.all(
+    [laptop, laptop, phone, bob].map(open),
+  );
+  const { token: secret } = await server.app.services.tokens.create("ada");
+  const token = await TestSocket.open(server.wsUrl("/ws/echo/"), {
+    headers: { authorization: `Bearer ${secret}` },
+  });
+  // Its own backends on the server's DATA_DIR: its layer reaches no socket of the server's.
+  const io = terminal([NEW_PASSWORD, NEW_PASSWORD]);
+  assertEquals(await runChangePassword({ username: "ada", config: server.config }, io), 0);
+  const loggedOut = { code: 4001, reason: "Logged out: the password changed" };
+  assertEquals(await laptopTab.closedWithin(), loggedOut);
+  assertEquals(await laptopOtherTab.closedWithin(), loggedOut);
+  assertEquals(await phoneTab.closedWithin(), loggedOut);
+  assertEquals(await answers(bobTab), true, "another user's socket stays open");
+  assertEquals(await answers(token), true, "the user's token socket stays open: tokens are kept");
+  // A session begun after the change is not one of those ended.
+  const fresh = await open(
+    await WebClient.signedIn(server.url, "ada", NEW_PASSWORD, { signUp: false }),
+  );
+  assertEquals(await answers(fresh), true);
+  await Promise.all([bobTab.close(), token.close(), fresh.close()]);
 });
 
 Deno.test("changepassword refuses an unknown user, a password the rules refuse, and no username", async () => {

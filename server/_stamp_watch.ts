@@ -1,0 +1,104 @@
+/**
+ * Signed-in sockets that another process may end without reaching them: on a layer that lives
+ * inside the server (`memory`, `broadcast`), `deno task token --revoke-all` or
+ * `deno task changepassword` deletes records in the store, but its `connection.close` reaches no
+ * socket of the server's. A watch reads the store's stamp for such changes (`storage/stamps.ts`)
+ * every few seconds, only while it has sockets, and when it changed, reads again the record of
+ * each binding (a token, a session) its sockets were opened with, closing those of a binding
+ * gone.
+ */
+import type { WebSocketConnection } from "./_connection.ts";
+import { CloseCode } from "./close_codes.ts";
+import { log } from "../telemetry/log.ts";
+
+/** What a watch reads, and how it closes what ended. */
+export interface StampWatchOptions<B> {
+  /** The stamp, or `null` while nothing changed it; rejects when the store cannot say. */
+  readStamp(): Promise<string | null>;
+  /** False once the binding's record is gone; rejects when the store cannot say. */
+  isLive(binding: B): Promise<boolean>;
+  /** How often the stamp is read while there are sockets: a change closes them within this long. */
+  checkEveryMs: number;
+  /** The reason its sockets close with (4001). */
+  reason: string;
+  /** What the warning of a failed read names: "the token revocations". */
+  what: string;
+}
+
+/** The sockets of one kind of binding, watched through one stamp. */
+export class StampWatch<B> {
+  #options: StampWatchOptions<B>;
+  /** The open sockets by binding: a check reads each binding's record once, whatever its sockets. */
+  #byKey = new Map<string, { binding: B; sockets: Set<WebSocketConnection> }>();
+  #sockets = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped when the checks stop: a check under way then knows it is no longer wanted. */
+  #round = 0;
+  /** The stamp the last re-read of the bindings followed; `undefined` until one ran. */
+  #stampSeen: string | null | undefined = undefined;
+  #failing = false;
+
+  /** A watch that reads and closes as `options` say. */
+  constructor(options: StampWatchOptions<B>) {
+    this.#options = options;
+  }
+
+  /** Watches `conn`, opened with `binding` (known by `key`), until it finishes. */
+  add(conn: WebSocketConnection, key: string, binding: B): void {
+    const bound = this.#byKey.get(key);
+    if (bound === undefined) this.#byKey.set(key, { binding, sockets: new Set([conn]) });
+    else bound.sockets.add(conn);
+    this.#sockets++;
+    conn.onFinished(() => this.#forget(conn, key));
+    if (this.#timer === undefined) this.#nextCheck(++this.#round);
+  }
+
+  #forget(conn: WebSocketConnection, key: string): void {
+    const sockets = this.#byKey.get(key)?.sockets;
+    if (sockets?.delete(conn) !== true) return;
+    this.#sockets--;
+    if (sockets.size === 0) this.#byKey.delete(key);
+    if (this.#sockets > 0 || this.#timer === undefined) return;
+    // No socket left: nothing to read the store for.
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#round++;
+    this.#stampSeen = undefined; // the next sockets' first check reads their bindings again
+  }
+
+  #nextCheck(round: number): void {
+    this.#timer = setTimeout(() => void this.#check(round), this.#options.checkEveryMs);
+    // Not a reason to keep the process up: a stop closes the sockets anyway.
+    Deno.unrefTimer(this.#timer);
+  }
+
+  // One read of the store per round while nothing changed, however many sockets are open;
+  // after a change anywhere, one more per binding its sockets were opened with.
+  async #check(round: number): Promise<void> {
+    try {
+      const stamp = await this.#options.readStamp();
+      if (stamp !== this.#stampSeen) {
+        await this.#closeEnded(round);
+        // Only once every binding was read: a read that failed is made again next round.
+        if (round === this.#round) this.#stampSeen = stamp;
+      }
+      this.#failing = false;
+    } catch (error) {
+      // Said once per outage, not every round.
+      if (!this.#failing) log.warn(`Could not read ${this.#options.what}; trying again`, error);
+      this.#failing = true;
+    }
+    if (round !== this.#round) return;
+    this.#nextCheck(round);
+  }
+
+  // The stamp was read first, and a change deletes its records before it writes the stamp: a
+  // change that moved it is seen here, and one that comes after moves it again.
+  async #closeEnded(round: number): Promise<void> {
+    for (const { binding, sockets } of [...this.#byKey.values()]) {
+      if (round !== this.#round) return;
+      if (await this.#options.isLive(binding)) continue;
+      for (const conn of [...sockets]) conn.close(CloseCode.LOGGED_OUT, this.#options.reason);
+    }
+  }
+}
