@@ -28,12 +28,12 @@ export interface Binding {
 
 /**
  * Joins `binding`'s group with an accepted connection, before its upgrade; `onJoined` runs once
- * it is in. Resolves `null`, or how the handshake is refused once the connection was ended.
+ * it is in, and the record is read again once it resolved. Resolves `null`, or how the handshake is refused once the connection was ended.
  */
 export async function joinBindingGroup(
   connection: WebSocketConnection,
   binding: Binding,
-  onJoined?: () => void,
+  onJoined?: () => void | Promise<void>,
 ): Promise<BindingRefusal | null> {
   const path = connection.scope.path;
   try {
@@ -45,7 +45,7 @@ export async function joinBindingGroup(
     const busy = `Server busy: the ${binding.kind}'s group could not be joined; retry later`;
     return [503, "unavailable", busy];
   }
-  onJoined?.();
+  await onJoined?.();
   // A log-out or revoke that ran while this socket connected deleted the record, then told the
   // group, maybe before the socket was in it. Read again now that it is in the group.
   if (await endedMeanwhile(binding, path)) {

@@ -32,9 +32,11 @@ export class StampWatch<B> {
   #byKey = new Map<string, { binding: B; sockets: Set<WebSocketConnection> }>();
   #sockets = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Bumped when the checks stop: a check under way then knows it is no longer wanted. */
+  /** Bumped when the checks start or stop: a read under way then knows whether it is wanted. */
   #round = 0;
-  /** The stamp the last re-read of the bindings followed; `undefined` until one ran. */
+  /** Resolves once the checks that began with the first socket have their first stamp. */
+  #started: Promise<void> | null = null;
+  /** The stamp the bindings were last known live under; `undefined`: read them all next check. */
   #stampSeen: string | null | undefined = undefined;
   #failing = false;
 
@@ -43,14 +45,32 @@ export class StampWatch<B> {
     this.#options = options;
   }
 
-  /** Watches `conn`, opened with `binding` (known by `key`), until it finishes. */
-  add(conn: WebSocketConnection, key: string, binding: B): void {
+  /**
+   * Watches `conn`, opened with `binding` (known by `key`), until it finishes. Resolves once a
+   * change from then on is sure to be seen: read the binding's record again after that, and a
+   * change that ended it is either in that read or moves the stamp this watch has.
+   */
+  async add(conn: WebSocketConnection, key: string, binding: B): Promise<void> {
     const bound = this.#byKey.get(key);
     if (bound === undefined) this.#byKey.set(key, { binding, sockets: new Set([conn]) });
     else bound.sockets.add(conn);
     this.#sockets++;
     conn.onFinished(() => this.#forget(conn, key));
-    if (this.#timer === undefined) this.#nextCheck(++this.#round);
+    this.#started ??= this.#start(++this.#round);
+    await this.#started;
+  }
+
+  // The stamp as the first socket joins: the checks read only the bindings a change after it
+  // may have ended, not every one a first time (thousands, after a restart).
+  async #start(round: number): Promise<void> {
+    try {
+      const stamp = await this.#options.readStamp();
+      if (round === this.#round) this.#stampSeen = stamp;
+    } catch (error) {
+      // The first check reads every binding instead.
+      log.warn(`Could not read ${this.#options.what}; trying again`, error);
+    }
+    if (round === this.#round) this.#nextCheck(round);
   }
 
   #forget(conn: WebSocketConnection, key: string): void {
@@ -58,12 +78,13 @@ export class StampWatch<B> {
     if (sockets?.delete(conn) !== true) return;
     this.#sockets--;
     if (sockets.size === 0) this.#byKey.delete(key);
-    if (this.#sockets > 0 || this.#timer === undefined) return;
+    if (this.#sockets > 0) return;
     // No socket left: nothing to read the store for.
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#started = null;
     this.#round++;
-    this.#stampSeen = undefined; // the next sockets' first check reads their bindings again
+    this.#stampSeen = undefined;
   }
 
   #nextCheck(round: number): void {

@@ -97,10 +97,10 @@ export class TokenSockets {
     };
   }
 
-  #track(conn: WebSocketConnection, token: Bound): void {
+  async #track(conn: WebSocketConnection, token: Bound): Promise<void> {
     this.#tokenOf.set(conn, token);
     conn.onFinished(() => this.#tokenOf.delete(conn));
-    this.#revocations?.add(conn, token.tokenId, token);
+    await this.#revocations?.add(conn, token.tokenId, token);
   }
 }
 

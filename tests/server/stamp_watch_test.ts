@@ -1,0 +1,139 @@
+/**
+ * A stamp watch (sockets a revoke or a password change from another process may end): it reads
+ * one stamp per check while nothing changed, the records of its bindings only after a change,
+ * closes the sockets of a binding gone, and stops reading once its last socket finished.
+ */
+import { assertEquals } from "@std/assert";
+import { StampWatch } from "../../server/_stamp_watch.ts";
+import type { WebSocketConnection } from "../../server/_connection.ts";
+
+/** A socket as the watch sees it: it can be closed, and it finishes. */
+class FakeSocket {
+  closedWith: [number, string] | null = null;
+  #finished: (() => void)[] = [];
+  readonly conn = {
+    onFinished: (listener: () => void) => this.#finished.push(listener),
+    close: (code: number, reason: string) => this.closedWith = [code, reason],
+  } as unknown as WebSocketConnection;
+
+  finish(): void {
+    for (const listener of this.#finished) listener();
+  }
+}
+
+/** A store with one stamp and the live bindings; every read is counted, and can be awaited. */
+class FakeStore {
+  stamp: string | null = null;
+  live = new Set<string>();
+  stampReads = 0;
+  recordReads: string[] = [];
+  failNextStampRead = false;
+  #waiters: { reads: number; resolve: () => void }[] = [];
+
+  readStamp = (): Promise<string | null> => {
+    this.stampReads++;
+    for (const waiter of this.#waiters.filter((w) => w.reads <= this.stampReads)) waiter.resolve();
+    if (this.failNextStampRead) {
+      this.failNextStampRead = false;
+      return Promise.reject(new Error("store down"));
+    }
+    return Promise.resolve(this.stamp);
+  };
+
+  isLive = (binding: string): Promise<boolean> => {
+    this.recordReads.push(binding);
+    return Promise.resolve(this.live.has(binding));
+  };
+
+  /** Resolves once the stamp was read `reads` times in all, and the check that read it ran. */
+  async stampReadTimes(reads: number): Promise<void> {
+    if (this.stampReads < reads) {
+      // The watch's timer does not keep the process up; this one does, and bounds the wait.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`Stamp read ${this.stampReads} times`)), 5_000);
+        this.#waiters.push({ reads, resolve });
+      }).finally(() => clearTimeout(timer));
+    }
+    // The check goes on after its read: let it read the records and close.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+function watchOn(store: FakeStore): StampWatch<string> {
+  return new StampWatch<string>({
+    readStamp: store.readStamp,
+    isLive: store.isLive,
+    checkEveryMs: 5,
+    reason: "Ended",
+    what: "the test stamp",
+  });
+}
+
+Deno.test("a watch reads only the stamp while nothing changes, not every binding a first time", async () => {
+  const store = new FakeStore();
+  store.live = new Set(["a", "b"]);
+  const watch = watchOn(store);
+  const sockets = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
+  await watch.add(sockets[0].conn, "a", "a");
+  await watch.add(sockets[1].conn, "a", "a");
+  await watch.add(sockets[2].conn, "b", "b");
+  await store.stampReadTimes(4);
+  assertEquals(store.recordReads, [], "no record read while the stamp stayed the same");
+  for (const socket of sockets) socket.finish();
+});
+
+Deno.test("after a change, a watch reads each binding once and closes the sockets of those gone", async () => {
+  const store = new FakeStore();
+  store.live = new Set(["a", "b"]);
+  const watch = watchOn(store);
+  const [a1, a2, b] = [new FakeSocket(), new FakeSocket(), new FakeSocket()];
+  await watch.add(a1.conn, "a", "a");
+  await watch.add(a2.conn, "a", "a");
+  await watch.add(b.conn, "b", "b");
+  // Another process ends "a": its record first, then the stamp.
+  store.live.delete("a");
+  store.stamp = "changed";
+  const reads = store.stampReads;
+  await store.stampReadTimes(reads + 1);
+  assertEquals(store.recordReads.sort(), ["a", "b"], "one read per binding, not per socket");
+  assertEquals(a1.closedWith, [4001, "Ended"]);
+  assertEquals(a2.closedWith, [4001, "Ended"]);
+  assertEquals(b.closedWith, null, "a binding still live keeps its socket");
+  for (const socket of [a1, a2, b]) socket.finish();
+});
+
+Deno.test("a watch whose first stamp read failed reads every binding at its first check", async () => {
+  const store = new FakeStore();
+  store.failNextStampRead = true;
+  const watch = watchOn(store);
+  const socket = new FakeSocket();
+  // The change this socket's handshake could not be sure to see: no stamp to compare with.
+  await watch.add(socket.conn, "a", "a");
+  await store.stampReadTimes(2);
+  assertEquals(store.recordReads, ["a"]);
+  assertEquals(socket.closedWith, [4001, "Ended"]);
+  socket.finish();
+});
+
+Deno.test("a watch stops reading once its last socket finished, and starts again with the next", async () => {
+  const store = new FakeStore();
+  store.live = new Set(["a"]);
+  const watch = watchOn(store);
+  const first = new FakeSocket();
+  await watch.add(first.conn, "a", "a");
+  await store.stampReadTimes(2);
+  first.finish();
+  const readsWhenStopped = store.stampReads;
+  // Long enough for several checks, had the timer been left running.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assertEquals(store.stampReads, readsWhenStopped, "no read without a socket");
+  // A change while no socket was watched: the next socket's handshake read its record after it.
+  store.stamp = "changed while stopped";
+  const second = new FakeSocket();
+  await watch.add(second.conn, "a", "a");
+  assertEquals(store.stampReads, readsWhenStopped + 1, "a new start reads the stamp first");
+  await store.stampReadTimes(readsWhenStopped + 2);
+  assertEquals(store.recordReads, [], "the stamp it started with is not a change");
+  second.finish();
+});
