@@ -28,7 +28,8 @@ export interface Binding {
 
 /**
  * Joins `binding`'s group with an accepted connection, before its upgrade; `onJoined` runs once
- * it is in, and the record is read again once it resolved. Resolves `null`, or how the handshake is refused once the connection was ended.
+ * it is in, and the record is read again once it resolved. Resolves `null`, or how the
+ * handshake is refused once the connection was ended.
  */
 export async function joinBindingGroup(
   connection: WebSocketConnection,
