@@ -28,7 +28,7 @@ export interface StampWatchOptions<B> {
 /** The sockets of one kind of binding, watched through one stamp. */
 export class StampWatch<B> {
   #options: StampWatchOptions<B>;
-  /** The open sockets by binding: a check reads each binding's record once, whatever its sockets. */
+  /** The open sockets by binding: a check reads each binding's record once, however many. */
   #byKey = new Map<string, { binding: B; sockets: Set<WebSocketConnection> }>();
   #sockets = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
