@@ -6,6 +6,7 @@ import {
   type StoreKey,
 } from "./store.ts";
 import { openKv, retryWhileLocked } from "./kv_retry.ts";
+import { sameStoredValue } from "./_same_value.ts";
 
 // Deno KV's limit on mutations in one atomic operation. It also limits their total size (800
 // KiB of values, 80 KiB of keys): a commit over those is split in halves until it fits.
@@ -57,6 +58,17 @@ export class DenoKvStore implements Store {
     // A retried commit is checked again, so a lost race still answers false.
     const result = await retryWhileLocked(() =>
       this.#kv.atomic().check({ key, versionstamp: null }).set(key, value).commit()
+    );
+    return result.ok;
+  }
+
+  async replace(key: StoreKey, expected: unknown, value: unknown): Promise<boolean> {
+    // KV checks versions, not values: the value is compared here, and the write is checked
+    // against the version compared, so a write since (of any value) answers false.
+    const entry = await retryWhileLocked(() => this.#kv.get(key));
+    if (entry.versionstamp === null || !sameStoredValue(entry.value, expected)) return false;
+    const result = await retryWhileLocked(() =>
+      this.#kv.atomic().check(entry).set(key, value).commit()
     );
     return result.ok;
   }

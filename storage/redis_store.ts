@@ -36,6 +36,7 @@ import {
   redisTarget,
 } from "./redis_connection.ts";
 import { log } from "../telemetry/log.ts";
+import { sameStoredValue } from "./_same_value.ts";
 import { BoundedRedisCalls, REDIS_CALL_TIMEOUT_MS } from "./_bounded_redis_calls.ts";
 
 /** A MULTI being built: commands queue on it and run together at `exec`. */
@@ -66,6 +67,15 @@ const CREATE_SCRIPT = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 for i = 3, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[2]) end
+return 1`;
+
+// KEYS: data, expiring, indexes...; ARGV: the value as read, the new value, member. Writes only
+// while the value is still the text that was read (and compared).
+const REPLACE_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[3])
+for i = 3, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[3]) end
 return 1`;
 
 // KEYS: data, expiring, indexes...; ARGV: member, now. Unlists a key whose value has expired.
@@ -172,6 +182,21 @@ export class RedisStore implements Store {
       arguments: [encodeValue(value), member],
     }));
     return created === 1;
+  }
+
+  async replace(key: StoreKey, expected: unknown, value: unknown): Promise<boolean> {
+    const member = encodeKey(key);
+    const data = this.#keys.data(member);
+    const text = await this.#calls.call(this.#client.get(data));
+    // Compared as values, not as texts: the same record written by another process or version
+    // may have its fields in another order. The script then writes only over that very text.
+    if (text === null || !sameStoredValue(decodeValue(text), expected)) return false;
+    const replaced = await this.#calls.call(this.#client.eval(REPLACE_SCRIPT, {
+      // One key's value, expiring set and indexes: one hash slot on a Cluster, as for `create`.
+      keys: [data, this.#keys.expiring(key[0]), ...this.#keys.indexes(key)],
+      arguments: [text, encodeValue(value), member],
+    }));
+    return replaced === 1;
   }
 
   async delete(key: StoreKey): Promise<void> {

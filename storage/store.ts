@@ -14,6 +14,9 @@
  * declare const id: string;
  * await store.set(["sessions", id], { username: "ada" }, { expireInMs: 60_000 });
  * const created = await store.create(["users", "ada"], { username: "ada" }); // false if taken
+ * const ada = await store.get<{ username: string }>(["users", "ada"]);
+ * // false if another process changed it since the read: read again, rather than overwrite
+ * await store.replace(["users", "ada"], ada, { ...ada, staff: true });
  * const recent = await store.list(["history", "lobby"], { limit: 50, reverse: true });
  * ```
  */
@@ -24,6 +27,15 @@ export interface Store {
   set(key: StoreKey, value: unknown, options?: { expireInMs?: number }): Promise<void>;
   /** Writes only when `key` is absent; returns whether it wrote. */
   create(key: StoreKey, value: unknown): Promise<boolean>;
+  /**
+   * Writes `value` at `key` only while the value there still equals `expected` (field by field,
+   * in any order: as `get` returned it, say); returns whether it wrote. The compare-and-set of a
+   * read-then-write that another process may race (two changes to one user): `false` says the
+   * key changed since `expected` was read, or was written again during the call, and the caller
+   * reads again rather than overwrite. A missing key is never replaced (`create` makes one); the
+   * value written does not expire.
+   */
+  replace(key: StoreKey, expected: unknown, value: unknown): Promise<boolean>;
   /** Removes `key`; a missing key is a no-op. */
   delete(key: StoreKey): Promise<void>;
   /**

@@ -33,6 +33,10 @@ class OutageStore implements Store {
     this.#check();
     return this.inner.create(...args);
   }
+  replace(...args: Parameters<Store["replace"]>): Promise<boolean> {
+    this.#check();
+    return this.inner.replace(...args);
+  }
   delete(...args: Parameters<Store["delete"]>): Promise<void> {
     this.#check();
     return this.inner.delete(...args);

@@ -76,6 +76,29 @@ async function createsOnlyOnce(writer: Store, reader: Store, ns: string): Promis
   assertEquals(listed.map((entry) => entry.key), [[ns, "users", "ada"]]);
 }
 
+async function replacesOnlyWhatWasRead(writer: Store, reader: Store, ns: string): Promise<void> {
+  const key = [ns, "users", "ada"];
+  const at = new Date("2026-01-02T03:04:05.000Z");
+  assertEquals(await writer.replace(key, { n: 1 }, { n: 2 }), false, "a missing key");
+  assertEquals(await reader.get(key), null);
+  await writer.set(key, { name: "ada", n: 1, at, tags: ["a"] });
+  // What was read, its fields in another order (as another process may write them): the same.
+  const read = { tags: ["a"], at: new Date(at), n: 1, name: "ada" };
+  assertEquals(await reader.replace(key, read, { ...read, n: 2 }), true);
+  assertEquals(await writer.replace(key, read, { ...read, n: 3 }), false, "changed since");
+  assertEquals(await writer.replace(key, { ...read, tags: [] }, { n: 4 }), false);
+  assertEquals(await reader.get(key), { ...read, n: 2 });
+  assertEquals((await reader.list([ns, "users"])).map((entry) => entry.key), [key]);
+  // Many at once over what each read: one wins, whichever wrote first.
+  const tries = Array.from(
+    { length: 8 },
+    (_, n) => (n % 2 ? writer : reader).replace(key, { ...read, n: 2 }, { n }),
+  );
+  const won = (await Promise.all(tries)).flatMap((wrote, n) => wrote ? [n] : []);
+  assertEquals(won.length, 1);
+  assertEquals(await reader.get(key), { n: won[0] });
+}
+
 async function deletes(writer: Store, reader: Store, ns: string): Promise<void> {
   await writer.set([ns, "s", "1"], "one");
   await writer.delete([ns, "s", "1"]);
@@ -179,6 +202,10 @@ const CASES: [string, Case][] = [
   ["get reads what set wrote, null when missing", readsWhatWasWritten],
   ["dates and bytes come back as they went in", keepsRichValues],
   ["create writes only when the key is absent", createsOnlyOnce],
+  [
+    "replace writes only over the value that was read, whatever its fields' order",
+    replacesOnlyWhatWasRead,
+  ],
   ["delete removes a key; a missing key is a no-op", deletes],
   ["list returns the entries under a prefix in key order, reversed and limited", listsInKeyOrder],
   ["list reaches keys nested deeper under the prefix", listsDeeperKeys],
