@@ -10,6 +10,10 @@
  * lower-case key only, a sign-up writes both, and a change writes both. A user whose folded key
  * another account holds already (two accounts that differ only by such a letter, made by such a
  * version) stays where it is, and is found by its own name.
+ *
+ * A change (a new password, staff, a hash upgrade at log-in) is written only over the record it
+ * read, with the store's compare-and-set: one that another change beat (another process's, say)
+ * reads again rather than undo it.
  */
 import type { Store } from "../storage/store.ts";
 import type { PasswordHasher } from "./passwords.ts";
@@ -45,6 +49,19 @@ export interface UserRecord {
 }
 
 const USERS = "users";
+// How many times a change reads the user again after another change landed between its read
+// and its write, before it gives up rather than overwrite.
+const CHANGE_ATTEMPTS = 5;
+
+// Where `#locate` found a user, with what it read there: a change is written only over that.
+interface Located {
+  key: string;
+  user: UserRecord;
+  // The record as stored at `key` (`user` adds what older records lack).
+  stored: UserRecord;
+  // Its copy under its lower-case key, when it has one (see the module's comment), as read.
+  copy?: { key: string; stored: UserRecord };
+}
 
 /** Finds, creates and authenticates users. */
 export class UserDirectory {
@@ -86,8 +103,8 @@ export class UserDirectory {
     return (await this.#locate(username))?.user ?? null;
   }
 
-  // The user and the key it is stored under.
-  async #locate(username: string): Promise<{ key: string; user: UserRecord } | null> {
+  // The user, the key it is stored under and what was read there.
+  async #locate(username: string): Promise<Located | null> {
     // No user has a longer name (the account rules refuse it, normalised), and a store's key
     // has a limit (Deno KV's is 2 KiB): such a name is nobody, not a failed read.
     const name = normalizeUsername(username);
@@ -104,20 +121,18 @@ export class UserDirectory {
     // its own name (see the module's comment).
     if (lower !== key && (found === null || lowerCaseUsernameKey(found.username) !== lower)) {
       const own = await this.#store.get<UserRecord>([USERS, lower]);
-      if (own !== null) return { key: lower, user: withStaff(own) };
+      if (own !== null) return { key: lower, user: withStaff(own), stored: own };
     }
     if (found === null) return null;
-    // Its two copies differ only when an earlier version changed its own (this one writes
-    // both): that change is the latest, and this copy takes it.
     const its = lowerCaseUsernameKey(found.username);
-    if (its !== key) {
-      const copy = await this.#store.get<UserRecord>([USERS, its]);
-      if (sameUser(copy, found) && !sameState(copy!, found)) {
-        await this.#store.set([USERS, key], copy);
-        return { key, user: withStaff(copy!) };
-      }
-    }
-    return { key, user: withStaff(found) };
+    const copy = its === key ? null : await this.#store.get<UserRecord>([USERS, its]);
+    if (!sameUser(copy, found)) return { key, user: withStaff(found), stored: found };
+    // Its two copies differ only when an earlier version changed its own (this one writes
+    // both): that change is the latest, and this copy takes it. Whether or not it is written:
+    // if this copy changed since the read, so did the other (a change writes that one first).
+    const latest = sameState(copy!, found) ? found : copy!;
+    if (latest !== found) await this.#store.replace([USERS, key], found, latest);
+    return { key, user: withStaff(latest), stored: latest, copy: { key: its, stored: copy! } };
   }
 
   // Copies users stored under a lower-case key only to their folded key (see the module's
@@ -131,26 +146,40 @@ export class UserDirectory {
     }
   }
 
-  // Writes `updated` to `found`'s other key when that holds the same user, then where `found`
-  // was: in that order, a failure between the two leaves the lower-case copy the newer, which
-  // `#locate` takes.
-  async #update(found: { key: string; user: UserRecord }, updated: UserRecord): Promise<void> {
-    const keys = [usernameKey(found.user.username), lowerCaseUsernameKey(found.user.username)];
-    for (const other of keys) {
-      if (other === found.key) continue;
-      const there = await this.#store.get<UserRecord>([USERS, other]);
-      if (sameUser(there, found.user)) await this.#store.set([USERS, other], updated);
+  // Writes `updated` over what `#locate` read, unless another change landed since; whether it
+  // did. A user kept under two keys is compared and set on each, its lower-case copy first:
+  // when the copies differ `#locate` takes that one, so its write is the change (and one that
+  // finds it changed writes nothing). The other copy follows; finding that one changed means a
+  // later change wrote it (after the lower-case copy, as this one did), or a look-up brought it
+  // up to date with this change already.
+  async #update(found: Located, updated: UserRecord): Promise<boolean> {
+    const copy = found.copy;
+    if (copy && !await this.#store.replace([USERS, copy.key], copy.stored, updated)) return false;
+    return await this.#store.replace([USERS, found.key], found.stored, updated) ||
+      copy !== undefined;
+  }
+
+  // Writes `change(user)` for `username`; the updated user, or `null` when there is none.
+  // Another change (another process's, or this one's) landed between the read and the write:
+  // read again and make this change over that one, rather than overwrite it.
+  async #change(
+    username: string,
+    change: (user: UserRecord) => UserRecord,
+  ): Promise<UserRecord | null> {
+    for (let attempt = 1;; attempt++) {
+      const found = await this.#locate(username);
+      if (found === null) return null;
+      const updated = change(found.user);
+      if (await this.#update(found, updated)) return updated;
+      if (attempt === CHANGE_ATTEMPTS) {
+        throw new Error(`User ${JSON.stringify(username)} kept changing while being changed`);
+      }
     }
-    await this.#store.set([USERS, found.key], updated);
   }
 
   /** Makes `username` staff (or not); the updated user, or `null` when there is none. */
   async setStaff(username: string, staff: boolean): Promise<UserRecord | null> {
-    const found = await this.#locate(username);
-    if (found === null) return null;
-    const updated = { ...found.user, staff };
-    await this.#update(found, updated);
-    return updated;
+    return await this.#change(username, (user) => ({ ...user, staff }));
   }
 
   /**
@@ -161,11 +190,10 @@ export class UserDirectory {
   async setPassword(username: string, password: string): Promise<UserRecord | null> {
     const passwordHash = await this.#hasher.hash(password);
     // Read once the slow hash is made: what changed meanwhile (staff, say) is kept.
-    const found = await this.#locate(username);
-    if (found === null) return null;
-    const updated = { ...found.user, passwordHash, passwordChangedAt: Date.now() };
-    await this.#update(found, updated);
-    return updated;
+    return await this.#change(
+      username,
+      (user) => ({ ...user, passwordHash, passwordChangedAt: Date.now() }),
+    );
   }
 
   /**
@@ -182,16 +210,18 @@ export class UserDirectory {
     if (!await this.#hasher.verify(password, user.passwordHash)) return null;
     if (this.#hasher.needsRehash(user.passwordHash)) {
       // The iteration count was raised since this hash was made: upgrade it while we know
-      // the password. Another login doing the same at once writes an equally good hash.
+      // the password. Of two log-ins doing so at once, the first to write wins.
       const passwordHash = await this.#hasher.hash(password);
-      // Read again once the slow hash is made: a password changed meanwhile must not be undone
-      // by writing back the record read before it (the old password would work again), and
-      // this password is no longer the user's.
+      // Written only over the record the password was checked against: a password changed
+      // while the hash was made must not be undone (the old password would work again).
+      const upgraded = { ...user, passwordHash };
+      if (await this.#update(found, upgraded)) return upgraded;
+      // Another change landed first, and this hash waits for the next log-in. A new password
+      // means this one is no longer the user's; anything else (staff, or another log-in's
+      // upgrade) leaves it theirs, and the user is as it is now.
       const now = await this.#locate(username);
       if (now === null || now.user.passwordChangedAt !== user.passwordChangedAt) return null;
-      const upgraded = { ...now.user, passwordHash };
-      await this.#update(now, upgraded);
-      return upgraded;
+      return now.user;
     }
     return user;
   }
