@@ -3,7 +3,7 @@
  * change; from two processes, say): each lands between the other's read and its write, and
  * neither is undone. The store below runs the other change at exactly that moment.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 import type { Store } from "../../storage/store.ts";
 import { PasswordHasher } from "../../auth/passwords.ts";
@@ -12,13 +12,15 @@ import { UserDirectory } from "../../auth/users.ts";
 const OLD = "quiet river stone";
 const NEW = "amber lantern field";
 
-// `store`, on which `between` runs once, just before the first write (or compare-and-set).
-function changedBeforeFirstWrite(store: Store, between: () => Promise<unknown>): Store {
-  let pending: (() => Promise<unknown>) | null = between;
+// `store`, on which `between` runs just before the first write (or compare-and-set), or before
+// each of the first `times`.
+function changedBeforeFirstWrite(
+  store: Store,
+  between: () => Promise<unknown>,
+  times = 1,
+): Store {
   const first = async () => {
-    const change = pending;
-    pending = null;
-    await change?.();
+    if (times-- > 0) await between();
   };
   return {
     get: (key) => store.get(key),
@@ -41,9 +43,9 @@ async function setUp(username: string) {
   // Another process's directory; the iteration count was raised since the user signed up.
   const other = new UserDirectory(store, new PasswordHasher({ iterations: 1000, allowWeak: true }));
   await other.create(username, OLD);
-  const racing = (between: () => Promise<unknown>) =>
+  const racing = (between: () => Promise<unknown>, times?: number) =>
     new UserDirectory(
-      changedBeforeFirstWrite(store, between),
+      changedBeforeFirstWrite(store, between, times),
       new PasswordHasher({ iterations: 2000, allowWeak: true }),
     );
   return { other, racing, [Symbol.dispose]: () => store.close() };
@@ -91,4 +93,12 @@ Deno.test("a log-in whose hash upgrade lost to a staff change logs in as the use
   assertEquals(stored?.staff, true, "the staff change was undone");
   // The upgrade waits for the next log-in rather than read again and hash again.
   assert(stored!.passwordHash.startsWith("pbkdf2_sha256$1000$"));
+});
+
+Deno.test("a password change that another change beats five times over gives up, and writes nothing", async () => {
+  using env = await setUp("ada");
+  let staff = false;
+  const changing = env.racing(() => env.other.setStaff("ada", staff = !staff), 5);
+  await assertRejects(() => changing.setPassword("ada", NEW), Error, "kept changing");
+  assertEquals((await env.other.verifyCredentials("ada", OLD))?.staff, true);
 });
