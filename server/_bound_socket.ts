@@ -26,15 +26,22 @@ export interface Binding {
   endedMeanwhile: BindingRefusal;
 }
 
+/** What watches a joining socket's binding in the store (`_stamp_watch.ts`). */
+export interface BindingWatch {
+  /** Runs once the socket is in the group; its record is read again once this resolved. */
+  joined(): void | Promise<void>;
+  /** That read failed: a change may be in neither it nor the watch's stamp. */
+  unchecked(): void;
+}
+
 /**
- * Joins `binding`'s group with an accepted connection, before its upgrade; `onJoined` runs once
- * it is in, and the record is read again once it resolved. Resolves `null`, or how the
- * handshake is refused once the connection was ended.
+ * Joins `binding`'s group with an accepted connection, before its upgrade, telling `watch`.
+ * Resolves `null`, or how the handshake is refused once the connection was ended.
  */
 export async function joinBindingGroup(
   connection: WebSocketConnection,
   binding: Binding,
-  onJoined?: () => void | Promise<void>,
+  watch?: BindingWatch,
 ): Promise<BindingRefusal | null> {
   const path = connection.scope.path;
   try {
@@ -46,14 +53,14 @@ export async function joinBindingGroup(
     const busy = `Server busy: the ${binding.kind}'s group could not be joined; retry later`;
     return [503, "unavailable", busy];
   }
-  await onJoined?.();
+  await watch?.joined();
   // A log-out or revoke that ran while this socket connected deleted the record, then told the
   // group, maybe before the socket was in it. Read again now that it is in the group.
-  if (await endedMeanwhile(binding, path)) {
-    await connection.abort(CloseCode.LOGGED_OUT);
-    return binding.endedMeanwhile;
-  }
-  return null;
+  const ended = await endedMeanwhile(binding, path);
+  if (ended === null) watch?.unchecked();
+  if (ended !== true) return null;
+  await connection.abort(CloseCode.LOGGED_OUT);
+  return binding.endedMeanwhile;
 }
 
 /**
@@ -74,13 +81,13 @@ export async function recheckBinding(
   });
 }
 
-// True when the record is gone; a store that cannot say is taken as "not gone" (the socket was
-// accepted on it a moment ago, and a log-out's or revoke's close still reaches it).
-async function endedMeanwhile(binding: Binding, path: string): Promise<boolean> {
+// True when the record is gone; `null`, taken as "not gone", when the store cannot say (the
+// socket was accepted on it a moment ago, and a log-out's or revoke's close still reaches it).
+async function endedMeanwhile(binding: Binding, path: string): Promise<boolean | null> {
   try {
     return !await binding.isLive();
   } catch (error) {
     log.warn(`Could not read the ${binding.kind} again for ${path}`, error);
-    return false;
+    return null;
   }
 }

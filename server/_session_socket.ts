@@ -51,7 +51,10 @@ export async function joinSessionGroup(
   return await joinBindingGroup(
     connection,
     binding,
-    () => watch?.add(connection, sessionId, binding),
+    watch === null ? undefined : {
+      joined: () => watch.add(connection, sessionId, binding),
+      unchecked: () => watch.readAllNextCheck(),
+    },
   );
 }
 

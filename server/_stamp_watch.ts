@@ -55,9 +55,19 @@ export class StampWatch<B> {
     if (bound === undefined) this.#byKey.set(key, { binding, sockets: new Set([conn]) });
     else bound.sockets.add(conn);
     this.#sockets++;
+    const started = this.#started ??= this.#start(++this.#round);
+    // After the start: a connection finished already is forgotten at once, and its forgetting
+    // stops the checks it started.
     conn.onFinished(() => this.#forget(conn, key));
-    this.#started ??= this.#start(++this.#round);
-    await this.#started;
+    await started;
+  }
+
+  /**
+   * Makes the next check read every binding again, whatever the stamp: for a socket whose
+   * handshake could not read its record again after it was added, so a change may be in neither.
+   */
+  readAllNextCheck(): void {
+    this.#stampSeen = undefined;
   }
 
   // The stamp as the first socket joins: the checks read only the bindings a change after it

@@ -74,7 +74,10 @@ export class TokenSockets {
   async join(connection: WebSocketConnection, token: Bound): Promise<BindingRefusal | null> {
     const binding = await this.#binding(token);
     // Tracked once in the group, before the re-read: the store's checks cover what comes after.
-    return await joinBindingGroup(connection, binding, () => this.#track(connection, token));
+    return await joinBindingGroup(connection, binding, {
+      joined: () => this.#track(connection, token),
+      unchecked: () => this.#revocations?.readAllNextCheck(),
+    });
   }
 
   /**

@@ -10,14 +10,18 @@ import type { WebSocketConnection } from "../../server/_connection.ts";
 /** A socket as the watch sees it: it can be closed, and it finishes. */
 class FakeSocket {
   closedWith: [number, string] | null = null;
-  #finished: (() => void)[] = [];
+  #finished: (() => void)[] | "done" = [];
   readonly conn = {
-    onFinished: (listener: () => void) => this.#finished.push(listener),
+    // As a connection's: a listener given once it finished runs at once.
+    onFinished: (listener: () => void) =>
+      this.#finished === "done" ? listener() : this.#finished.push(listener),
     close: (code: number, reason: string) => this.closedWith = [code, reason],
   } as unknown as WebSocketConnection;
 
   finish(): void {
-    for (const listener of this.#finished) listener();
+    const listeners = this.#finished;
+    this.#finished = "done";
+    if (listeners !== "done") { for (const listener of listeners) listener(); }
   }
 }
 
@@ -136,4 +140,32 @@ Deno.test("a watch stops reading once its last socket finished, and starts again
   await store.stampReadTimes(readsWhenStopped + 2);
   assertEquals(store.recordReads, [], "the stamp it started with is not a change");
   second.finish();
+});
+
+Deno.test("a connection that finished before it was added leaves the watch reading nothing", async () => {
+  const store = new FakeStore();
+  const watch = watchOn(store);
+  const gone = new FakeSocket();
+  gone.finish();
+  await watch.add(gone.conn, "a", "a");
+  const reads = store.stampReads;
+  // Long enough for several checks, had its start been left running.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assertEquals(store.stampReads, reads, "no read without a socket");
+});
+
+Deno.test("told a handshake could not read its record, a watch reads every binding next check", async () => {
+  const store = new FakeStore();
+  store.live = new Set(["b"]);
+  const watch = watchOn(store);
+  const [a, b] = [new FakeSocket(), new FakeSocket()];
+  await watch.add(a.conn, "a", "a");
+  await watch.add(b.conn, "b", "b");
+  // "a" ended before the watch's first stamp, and its handshake's read of it failed.
+  watch.readAllNextCheck();
+  await store.stampReadTimes(store.stampReads + 1);
+  assertEquals(store.recordReads.sort(), ["a", "b"]);
+  assertEquals(a.closedWith, [4001, "Ended"]);
+  assertEquals(b.closedWith, null);
+  b.finish();
 });
