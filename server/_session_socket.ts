@@ -5,7 +5,7 @@
  * that lives inside the server (`memory`, `broadcast`), a password change from another process
  * (`deno task changepassword`) cannot reach the group: the server watches the store's
  * password-change stamp (`_stamp_watch.ts`), and when it changed, reads again the session of
- * each of its signed-in sockets.
+ * each of its sockets opened with one.
  */
 import type { Services } from "./context.ts";
 import type { WebSocketConnection } from "./_connection.ts";

@@ -27,7 +27,7 @@ export const PASSWORD_CHANGED = "Logged out: the password changed";
 
 /**
  * How often a server on an in-process layer reads the store's password-change stamp while it
- * has signed-in sockets open: a change from another process (`deno task changepassword`)
+ * has sockets opened with a session: a change from another process (`deno task changepassword`)
  * closes the ended sessions' sockets within this long.
  */
 export const PASSWORD_CHANGE_CHECK_MS = 2_000;
