@@ -315,7 +315,12 @@ export {
   type Throttled,
   type ThrottleLimits,
 } from "./auth/throttle.ts";
-export { ACCOUNT_EVENTS_GROUP, UserDirectory, type UserRecord } from "./auth/users.ts";
+export {
+  ACCOUNT_EVENTS_GROUP,
+  UserChangeConflictError,
+  UserDirectory,
+  type UserRecord,
+} from "./auth/users.ts";
 export {
   AccessTokens,
   type AccessTokensOptions,

@@ -13,7 +13,8 @@
  *
  * A change (a new password, staff, a hash upgrade at log-in) is written only over the record it
  * read, with the store's compare-and-set: one that another change beat (another process's, say)
- * reads again rather than undo it.
+ * reads again rather than undo it, and one beaten every time gives up with a
+ * {@linkcode UserChangeConflictError}.
  */
 import type { Store } from "../storage/store.ts";
 import type { PasswordHasher } from "./passwords.ts";
@@ -46,6 +47,21 @@ export interface UserRecord {
    * before it is refused (see `identifyRequest`), so none outlives the change.
    */
   passwordChangedAt?: number;
+}
+
+/**
+ * Thrown by a change to a user (a new password, staff) that other changes to the same user beat
+ * every time it read the user again: nothing was written, and the change can be asked for again.
+ */
+export class UserChangeConflictError extends Error {
+  /** The name the change was asked for. */
+  readonly username: string;
+  /** Names the user. */
+  constructor(username: string) {
+    super(`User ${JSON.stringify(username)} kept changing while being changed`);
+    this.name = "UserChangeConflictError";
+    this.username = username;
+  }
 }
 
 const USERS = "users";
@@ -172,7 +188,7 @@ export class UserDirectory {
       const updated = change(found.user);
       if (await this.#update(found, updated)) return updated;
       if (attempt === CHANGE_ATTEMPTS) {
-        throw new Error(`User ${JSON.stringify(username)} kept changing while being changed`);
+        throw new UserChangeConflictError(username);
       }
     }
   }

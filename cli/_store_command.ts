@@ -1,14 +1,22 @@
 /**
  * The `main` of a command that opens the server's store (`token`, `createsuperuser`,
  * `changepassword`): `--help`, its arguments, then its run, with the exit codes they share:
- * 0 done, 1 refused or the store could not be reached, 2 a usage mistake.
+ * 0 done, 1 refused, beaten by another change to the same user, or the store could not be
+ * reached, 2 a usage mistake.
  */
-import { type Config, loadConfig, log, secretsOnCommandLine } from "../mod.ts";
+import {
+  type Config,
+  loadConfig,
+  log,
+  secretsOnCommandLine,
+  UserChangeConflictError,
+} from "../mod.ts";
 import { asksForHelp } from "./_help.ts";
 
 /**
  * Runs the command `Deno.args` ask for: the usage on `--help`, `parse`'s message and 2 on a
- * mistake, else `run`'s exit code (1 when it rejects: the store could not be reached).
+ * mistake, else `run`'s exit code (1 when it rejects: the store could not be reached, or the
+ * user it changes kept being changed by something else).
  */
 export async function runStoreCommand<Command extends { config: Config }>(
   usage: string,
@@ -29,10 +37,20 @@ export async function runStoreCommand<Command extends { config: Config }>(
   // Info lines would go to stdout, which holds what the command prints (a token, alone).
   log.setLevel(command.config.logLevel === "silent" ? "silent" : "warn");
   const code = await run(command).catch((error) => {
-    console.error(`Could not reach the store: ${(error as Error).message}`);
+    console.error(failure(error));
     return 1;
   });
   Deno.exit(code);
+}
+
+// What a rejected run says: the store was reached when a change lost to others, and running
+// the command again is the remedy, not checking the store.
+function failure(error: unknown): string {
+  if (error instanceof UserChangeConflictError) {
+    return `Error: User ${JSON.stringify(error.username)} was being changed by something else ` +
+      "at the same moment; run the command again.";
+  }
+  return `Could not reach the store: ${(error as Error).message}`;
 }
 
 /** The configuration `settings` and `env` give, warning of a secret given as a flag. */

@@ -20,6 +20,7 @@ import {
   type RequestContext,
   SESSION_COOKIE,
   type SignedInPage,
+  UserChangeConflictError,
 } from "../mod.ts";
 import {
   passwordChangeDonePage,
@@ -36,6 +37,8 @@ export const PASSWORD_DONE_PATH = "/account/password/done/";
 /** Django's message for a wrong old password. */
 export const OLD_PASSWORD_INCORRECT =
   "Your old password was entered incorrectly. Please enter it again.";
+/** What the form says when other changes to the account kept landing during this one. */
+export const CHANGED_MEANWHILE = "Your account was changed at the same moment: please try again.";
 
 /** `POST /account/password/`. */
 async function submit(
@@ -72,9 +75,17 @@ async function submit(
     return logReason(page.finish(htmlResponse(body, { status: 400 })), first);
   }
   const sessionId = readCookies(request.headers)[SESSION_COOKIE] ?? null;
-  const changed = await changePassword(context.services, username, form.get("new_password1")!, {
-    except: sessionId,
-  });
+  let changed;
+  try {
+    changed = await changePassword(context.services, username, form.get("new_password1")!, {
+      except: sessionId,
+    });
+  } catch (error) {
+    if (!(error instanceof UserChangeConflictError)) throw error;
+    // Nothing was written (another tab's password or a staff change kept landing first): the
+    // form again, to send once more, rather than a server error.
+    return logReason(refused(page, CHANGED_MEANWHILE, 409), "the user kept changing");
+  }
   if (changed === null) {
     return logReason(refused(page, "Your account no longer exists.", 403), "no such user");
   }
@@ -99,7 +110,8 @@ async function checkOldPassword(
   return true;
 }
 
-// The form again, with an error about all of it (`status` 429: with when to try again).
+// The form again, with an error about all of it (`status` 429: with when to try again; 409: the
+// account changed meanwhile).
 function refused(page: SignedInPage, error: string, status: number): Response {
   const body = passwordChangePage({ account: page.account, csrfToken: page.csrfToken, error });
   return page.finish(htmlResponse(body, { status }));

@@ -55,7 +55,9 @@ export interface ChangePasswordOptions {
 
 /**
  * Stores `password` as `username`'s (the caller checks the rules) and ends the user's other
- * sessions, closing their sockets through the layer; `null` when there is no such user.
+ * sessions, closing their sockets through the layer; `null` when there is no such user. Throws
+ * {@linkcode UserChangeConflictError} when other changes to the user kept beating this one
+ * (nothing was changed).
  */
 export async function changePassword(
   services: Services,

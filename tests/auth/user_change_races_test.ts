@@ -7,7 +7,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 import type { Store } from "../../storage/store.ts";
 import { PasswordHasher } from "../../auth/passwords.ts";
-import { UserDirectory } from "../../auth/users.ts";
+import { UserChangeConflictError, UserDirectory } from "../../auth/users.ts";
 
 const OLD = "quiet river stone";
 const NEW = "amber lantern field";
@@ -99,6 +99,11 @@ Deno.test("a password change that another change beats five times over gives up,
   using env = await setUp("ada");
   let staff = false;
   const changing = env.racing(() => env.other.setStaff("ada", staff = !staff), 5);
-  await assertRejects(() => changing.setPassword("ada", NEW), Error, "kept changing");
+  const error = await assertRejects(
+    () => changing.setPassword("ada", NEW),
+    UserChangeConflictError,
+    "kept changing",
+  );
+  assertEquals(error.username, "ada");
   assertEquals((await env.other.verifyCredentials("ada", OLD))?.staff, true);
 });

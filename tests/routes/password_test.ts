@@ -6,6 +6,9 @@
 import { assert, assertEquals, assertNotEquals, assertStringIncludes } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
+import { createTestApp, type TestApp } from "../_support/test_app.ts";
+import { DenoKvStore } from "../../storage/deno_kv_store.ts";
+import type { Store } from "../../storage/store.ts";
 
 const PASSWORD = "quiet river stone";
 const NEW_PASSWORD = "amber lantern field";
@@ -159,3 +162,65 @@ Deno.test("wrong old passwords are throttled as failed log-ins are: 429 with Ret
   assertStringIncludes(await blocked.text(), "Too many failed password attempts.");
   assertEquals(await logsIn(server, "ada", NEW_PASSWORD), false, "the password did not change");
 });
+
+Deno.test("a change that other changes to the account kept beating gives the form again with 409", async () => {
+  const store = await DenoKvStore.open(":memory:");
+  // Every change to a user finds it changed since its read, as when another tab or process
+  // writes the user each time between this change's read and its write.
+  let beaten = false;
+  await using app = await createTestApp({}, {
+    store: {
+      ...storeMethods(store),
+      replace: (key, expected, value) =>
+        beaten && key[0] === "users" ? Promise.resolve(false) : store.replace(key, expected, value),
+    },
+  });
+  await using server = serve(app);
+  const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
+  const before = (await app.services.users.find("ada"))?.passwordHash;
+  beaten = true;
+  const response = await change(ada, {
+    old_password: PASSWORD,
+    new_password1: NEW_PASSWORD,
+    new_password2: NEW_PASSWORD,
+  });
+  assertEquals(response.status, 409);
+  const page = await response.text();
+  assertStringIncludes(page, "Your account was changed at the same moment: please try again.");
+  assertStringIncludes(page, 'name="old_password"', "the form, to send again");
+  assertEquals((await app.services.users.find("ada"))?.passwordHash, before);
+  beaten = false;
+  const again = await change(ada, {
+    old_password: PASSWORD,
+    new_password1: NEW_PASSWORD,
+    new_password2: NEW_PASSWORD,
+  });
+  await again.body?.cancel();
+  assertEquals(again.status, 302, "sent again, it goes through");
+});
+
+// `store`'s methods, bound, for a test to replace one.
+function storeMethods(store: Store): Store {
+  return {
+    get: (key) => store.get(key),
+    set: (key, value, options) => store.set(key, value, options),
+    create: (key, value) => store.create(key, value),
+    replace: (key, expected, value) => store.replace(key, expected, value),
+    delete: (key) => store.delete(key),
+    writeMany: (changes) => store.writeMany(changes),
+    list: (prefix, options) => store.list(prefix, options),
+    close: () => store.close(),
+  };
+}
+
+// `app` on a port, for the cookie jar; `await using` stops it.
+function serve(app: TestApp): { url: string; [Symbol.asyncDispose](): Promise<void> } {
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    (request, info) => app.handle(request, info),
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
