@@ -7,9 +7,10 @@
  * keys differ (names with "ß" or a final "ς", say), a user is kept under both, so that such a
  * version running beside this one (a rolling deploy on Redis) or after it (a rollback) still
  * finds every account: on first use each directory copies the users it finds under their
- * lower-case key only, a sign-up writes both, and a change writes both. A user whose folded key
- * another account holds already (two accounts that differ only by such a letter, made by such a
- * version) stays where it is, and is found by its own name.
+ * lower-case key only, a sign-up writes both, and a change writes both (making the copy when a
+ * sign-up has not written it yet). A user whose folded key another account holds already (two
+ * accounts that differ only by such a letter, made by such a version) stays where it is, and is
+ * found by its own name.
  *
  * A change (a new password, staff, a hash upgrade at log-in) is written only over the record it
  * read, with the store's compare-and-set: one that another change beat (another process's, say)
@@ -77,6 +78,9 @@ interface Located {
   stored: UserRecord;
   // Its copy under its lower-case key, when it has one (see the module's comment), as read.
   copy?: { key: string; stored: UserRecord };
+  // Its lower-case key, when it should have a copy there and nothing was read there: a sign-up
+  // between its two writes (or one that stopped between them).
+  uncopied?: string;
 }
 
 /** Finds, creates and authenticates users. */
@@ -110,6 +114,8 @@ export class UserDirectory {
     if (!await this.#store.create([USERS, usernameKey(username)], user)) return null;
     const lower = lowerCaseUsernameKey(username);
     // For a version that looks a user up by its lower-case name only (see the module's comment).
+    // Refused when a change to the new user landed first and wrote the copy, newer than `user`
+    // (see `#update`): the sign-up stands.
     if (lower !== usernameKey(username)) await this.#store.create([USERS, lower], user);
     return user;
   }
@@ -142,7 +148,13 @@ export class UserDirectory {
     if (found === null) return null;
     const its = lowerCaseUsernameKey(found.username);
     const copy = its === key ? null : await this.#store.get<UserRecord>([USERS, its]);
-    if (!sameUser(copy, found)) return { key, user: withStaff(found), stored: found };
+    if (!sameUser(copy, found)) {
+      // Nothing there yet: a change makes the copy (see `#update`). Another account there (two
+      // that differ only by such a letter, signing up at once under two versions) keeps it, and
+      // this one stays under its folded key only.
+      const uncopied = its !== key && copy === null ? its : undefined;
+      return { key, user: withStaff(found), stored: found, uncopied };
+    }
     // Its two copies differ only when an earlier version changed its own (this one writes
     // both): that change is the latest, and this copy takes it. Whether or not it is written:
     // if this copy changed since the read, so did the other (a change writes that one first).
@@ -168,11 +180,20 @@ export class UserDirectory {
   // finds it changed writes nothing). The other copy follows; finding that one changed means a
   // later change wrote it (after the lower-case copy, as this one did), or a look-up brought it
   // up to date with this change already.
+  //
+  // A user with no copy yet where it should have one gets it made, first: else a sign-up between
+  // its two writes would then make that copy with the record this change replaced, and `#locate`
+  // would take it as the latest and undo the change. A copy made meanwhile (that sign-up's
+  // second write) means reading again; one made here leaves the sign-up's write refused, which
+  // it takes in its stride.
   async #update(found: Located, updated: UserRecord): Promise<boolean> {
-    const copy = found.copy;
+    const { copy, uncopied } = found;
+    if (uncopied !== undefined && !await this.#store.create([USERS, uncopied], updated)) {
+      return false;
+    }
     if (copy && !await this.#store.replace([USERS, copy.key], copy.stored, updated)) return false;
     return await this.#store.replace([USERS, found.key], found.stored, updated) ||
-      copy !== undefined;
+      copy !== undefined || uncopied !== undefined;
   }
 
   // Writes `change(user)` for `username`; the updated user, or `null` when there is none.

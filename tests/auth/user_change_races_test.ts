@@ -7,7 +7,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 import type { Store } from "../../storage/store.ts";
 import { PasswordHasher } from "../../auth/passwords.ts";
-import { UserChangeConflictError, UserDirectory } from "../../auth/users.ts";
+import { UserChangeConflictError, UserDirectory, type UserRecord } from "../../auth/users.ts";
 
 const OLD = "quiet river stone";
 const NEW = "amber lantern field";
@@ -106,4 +106,92 @@ Deno.test("a password change that another change beats five times over gives up,
   );
   assertEquals(error.username, "ada");
   assertEquals((await env.other.verifyCredentials("ada", OLD))?.staff, true);
+});
+
+function fastHasher(): PasswordHasher {
+  return new PasswordHasher({ iterations: 1000, allowWeak: true });
+}
+
+// `store`, on which `between` runs once, just before the `nth` create.
+function changedBeforeCreate(store: Store, nth: number, between: () => Promise<unknown>): Store {
+  let creates = 0;
+  return {
+    get: (key) => store.get(key),
+    set: (key, value, options) => store.set(key, value, options),
+    create: async (key, value) => {
+      if (++creates === nth) await between();
+      return await store.create(key, value);
+    },
+    replace: (key, expected, value) => store.replace(key, expected, value),
+    delete: (key) => store.delete(key),
+    writeMany: (changes) => store.writeMany(changes),
+    list: (prefix, options) => store.list(prefix, options),
+    close: () => store.close(),
+  };
+}
+
+async function openStore() {
+  const store = await DenoKvStore.open(":memory:");
+  return { store, [Symbol.dispose]: () => store.close() };
+}
+
+// A sign-up of a name kept under two keys writes its folded key, then its lower-case copy: a
+// change that lands between the two must not be undone by the copy written after it.
+const changes = {
+  "a password change": (users: UserDirectory) => users.setPassword("Straße", NEW),
+  "a staff change": (users: UserDirectory) => users.setStaff("Straße", true),
+};
+
+for (const [name, makeChange] of Object.entries(changes)) {
+  Deno.test(`${name} between a two-key sign-up's writes stands, and the sign-up too`, async () => {
+    using env = await openStore();
+    const store = env.store;
+    const other = new UserDirectory(store, fastHasher());
+    // The sign-up's second create is its copy under "straße".
+    const signingUp = new UserDirectory(
+      changedBeforeCreate(store, 2, () => makeChange(other)),
+      fastHasher(),
+    );
+    assertEquals((await signingUp.create("Straße", OLD))?.username, "Straße");
+    const password = name === "a password change" ? NEW : OLD;
+    const user = await other.verifyCredentials("Straße", password);
+    assertEquals(user?.username, "Straße", "the change was undone");
+    assertEquals(user?.staff, name === "a staff change", "the change was undone");
+    if (password === NEW) assertEquals(await other.verifyCredentials("Straße", OLD), null);
+    // Both keys say the same, for a version that reads the lower-case one only.
+    assertEquals(await store.get(["users", "straße"]), await store.get(["users", "strasse"]));
+  });
+}
+
+Deno.test("a change that finds a sign-up's copy written just before its own reads again, and stands", async () => {
+  using env = await openStore();
+  const store = env.store;
+  const other = new UserDirectory(store, fastHasher());
+  // A sign-up stopped between its two writes, as seen by the change.
+  await other.create("Straße", OLD);
+  const signedUp = await store.get(["users", "straße"]);
+  await store.delete(["users", "straße"]);
+  const changing = new UserDirectory(
+    changedBeforeFirstWrite(store, () => store.create(["users", "straße"], signedUp)),
+    fastHasher(),
+  );
+  assertEquals((await changing.setPassword("Straße", NEW))?.username, "Straße");
+  assertEquals(await other.verifyCredentials("Straße", OLD), null, "the old password is back");
+  assertEquals((await other.verifyCredentials("Straße", NEW))?.username, "Straße");
+  assertEquals(await store.get(["users", "straße"]), await store.get(["users", "strasse"]));
+});
+
+Deno.test("a change to a user whose lower-case key another account holds leaves that account", async () => {
+  using env = await openStore();
+  const store = env.store;
+  const users = new UserDirectory(store, fastHasher());
+  await users.create("Straße", OLD);
+  // Another account, signed up at the same moment by a version that keeps users under their
+  // lower-case key only, took it before the copy was written.
+  const another = { ...(await store.get<UserRecord>(["users", "straße"]))!, username: "STRAßE" };
+  await store.set(["users", "straße"], { ...another, createdAt: "2020-01-01T00:00:00.000Z" });
+  assertEquals((await users.setPassword("Straße", NEW))?.username, "Straße");
+  assertEquals((await users.verifyCredentials("Straße", NEW))?.username, "Straße");
+  assertEquals((await store.get<UserRecord>(["users", "straße"]))?.username, "STRAßE");
+  assertEquals((await store.list(["users"])).length, 2);
 });
