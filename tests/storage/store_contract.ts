@@ -99,6 +99,16 @@ async function replacesOnlyWhatWasRead(writer: Store, reader: Store, ns: string)
   assertEquals(await reader.get(key), { n: won[0] });
 }
 
+async function replacesOverWhatWasWritten(writer: Store, reader: Store, ns: string) {
+  const key = [ns, "users", "bea"];
+  // Redis gives these back as JSON writes them (`null`, `0`, the field dropped), Deno KV as
+  // they went in: compared with what was written, both find it unchanged.
+  const written = { tags: ["a", undefined], score: -0, nickname: undefined };
+  await writer.set(key, written);
+  assertEquals(await reader.replace(key, written, { n: 1 }), true);
+  assertEquals(await reader.get(key), { n: 1 });
+}
+
 async function deletes(writer: Store, reader: Store, ns: string): Promise<void> {
   await writer.set([ns, "s", "1"], "one");
   await writer.delete([ns, "s", "1"]);
@@ -205,6 +215,10 @@ const CASES: [string, Case][] = [
   [
     "replace writes only over the value that was read, whatever its fields' order",
     replacesOnlyWhatWasRead,
+  ],
+  [
+    "replace finds a value unchanged however the store gave back its holes and zeros",
+    replacesOverWhatWasWritten,
   ],
   ["delete removes a key; a missing key is a no-op", deletes],
   ["list returns the entries under a prefix in key order, reversed and limited", listsInKeyOrder],
