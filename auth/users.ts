@@ -114,8 +114,8 @@ export class UserDirectory {
     if (!await this.#store.create([USERS, usernameKey(username)], user)) return null;
     const lower = lowerCaseUsernameKey(username);
     // For a version that looks a user up by its lower-case name only (see the module's comment).
-    // Refused when a change to the new user landed first and wrote the copy, newer than `user`
-    // (see `#update`): the sign-up stands.
+    // Refused, the sign-up stands: a change to the new user that landed between the two writes
+    // made the copy already, newer than `user` (see `#update`).
     if (lower !== usernameKey(username)) await this.#store.create([USERS, lower], user);
     return user;
   }
