@@ -38,6 +38,8 @@ export class StampWatch<B> {
   #started: Promise<void> | null = null;
   /** The stamp the bindings were last known live under; `undefined`: read them all next check. */
   #stampSeen: string | null | undefined = undefined;
+  /** Bumped by each {@linkcode readAllNextCheck}: a check under way then keeps no stamp. */
+  #readAllAsked = 0;
   #failing = false;
 
   /** A watch that reads and closes as `options` say. */
@@ -68,14 +70,16 @@ export class StampWatch<B> {
    */
   readAllNextCheck(): void {
     this.#stampSeen = undefined;
+    this.#readAllAsked++;
   }
 
   // The stamp as the first socket joins: the checks read only the bindings a change after it
   // may have ended, not every one a first time (thousands, after a restart).
   async #start(round: number): Promise<void> {
+    const asked = this.#readAllAsked;
     try {
       const stamp = await this.#options.readStamp();
-      if (round === this.#round) this.#stampSeen = stamp;
+      if (round === this.#round && asked === this.#readAllAsked) this.#stampSeen = stamp;
     } catch (error) {
       // The first check reads every binding instead.
       log.warn(`Could not read ${this.#options.what}; trying again`, error);
@@ -106,12 +110,14 @@ export class StampWatch<B> {
   // One read of the store per round while nothing changed, however many sockets are open;
   // after a change anywhere, one more per binding its sockets were opened with.
   async #check(round: number): Promise<void> {
+    const asked = this.#readAllAsked;
     try {
       const stamp = await this.#options.readStamp();
       if (stamp !== this.#stampSeen) {
         await this.#closeEnded(round);
-        // Only once every binding was read: a read that failed is made again next round.
-        if (round === this.#round) this.#stampSeen = stamp;
+        // Only once every binding was read: a read that failed is made again next round. And
+        // not when a socket asked for all to be read meanwhile: it may be past this read's list.
+        if (round === this.#round && asked === this.#readAllAsked) this.#stampSeen = stamp;
       }
       this.#failing = false;
     } catch (error) {

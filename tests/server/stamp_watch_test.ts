@@ -44,24 +44,38 @@ class FakeStore {
     return Promise.resolve(this.stamp);
   };
 
-  isLive = (binding: string): Promise<boolean> => {
+  /** Set: the next record read waits for it, and `held` resolves as it starts waiting. */
+  hold: Promise<void> | null = null;
+  held = Promise.withResolvers<void>();
+
+  isLive = async (binding: string): Promise<boolean> => {
     this.recordReads.push(binding);
-    return Promise.resolve(this.live.has(binding));
+    const hold = this.hold;
+    this.hold = null;
+    if (hold !== null) {
+      this.held.resolve();
+      await hold;
+    }
+    return this.live.has(binding);
   };
 
   /** Resolves once the stamp was read `reads` times in all, and the check that read it ran. */
   async stampReadTimes(reads: number): Promise<void> {
     if (this.stampReads < reads) {
-      // The watch's timer does not keep the process up; this one does, and bounds the wait.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`Stamp read ${this.stampReads} times`)), 5_000);
-        this.#waiters.push({ reads, resolve });
-      }).finally(() => clearTimeout(timer));
+      await within(new Promise<void>((resolve) => this.#waiters.push({ reads, resolve })));
     }
     // The check goes on after its read: let it read the records and close.
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
+}
+
+/** `promise`, failing after 5 s: the watch's timer does not keep the process up, this one does. */
+async function within<T>(promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("Not within 5 s")), 5_000);
+  });
+  return await Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function watchOn(store: FakeStore): StampWatch<string> {
@@ -168,4 +182,29 @@ Deno.test("told a handshake could not read its record, a watch reads every bindi
   assertEquals(a.closedWith, [4001, "Ended"]);
   assertEquals(b.closedWith, null);
   b.finish();
+});
+
+Deno.test("a re-read asked for while a check reads its records is not lost when that check ends", async () => {
+  const store = new FakeStore();
+  store.live = new Set(["a", "s"]);
+  const watch = watchOn(store);
+  const a = new FakeSocket();
+  await watch.add(a.conn, "a", "a");
+  // Another process ends "s" (its socket is still connecting) and moves the stamp; the check that
+  // sees it holds on "a"'s record.
+  const release = Promise.withResolvers<void>();
+  store.hold = release.promise;
+  store.live.delete("s");
+  store.stamp = "changed";
+  await within(store.held.promise);
+  // Meanwhile "s" joins, past that check's list, and its handshake's second read failed.
+  const s = new FakeSocket();
+  await watch.add(s.conn, "s", "s");
+  watch.readAllNextCheck();
+  release.resolve();
+  const reads = store.stampReads;
+  await store.stampReadTimes(reads + 1);
+  assertEquals(s.closedWith, [4001, "Ended"], "the next check read it, and closed it");
+  assertEquals(a.closedWith, null);
+  a.finish();
 });
