@@ -188,12 +188,21 @@ export class UserDirectory {
   // it takes in its stride.
   async #update(found: Located, updated: UserRecord): Promise<boolean> {
     const { copy, uncopied } = found;
-    if (uncopied !== undefined && !await this.#store.create([USERS, uncopied], updated)) {
-      return false;
-    }
+    if (uncopied !== undefined) return await this.#updateUncopied(found, uncopied, updated);
     if (copy && !await this.#store.replace([USERS, copy.key], copy.stored, updated)) return false;
     return await this.#store.replace([USERS, found.key], found.stored, updated) ||
-      copy !== undefined || uncopied !== undefined;
+      copy !== undefined;
+  }
+
+  // The copy made first, then the folded key. That one changed since the read (a version
+  // before this one writes it alone): the copy takes what is there now, not this change, which
+  // reads again. Else the copy, newer to `#locate`, would undo that write.
+  async #updateUncopied(found: Located, uncopied: string, updated: UserRecord): Promise<boolean> {
+    if (!await this.#store.create([USERS, uncopied], updated)) return false;
+    if (await this.#store.replace([USERS, found.key], found.stored, updated)) return true;
+    const now = await this.#store.get<UserRecord>([USERS, found.key]);
+    if (now !== null) await this.#store.replace([USERS, uncopied], updated, now);
+    return false;
   }
 
   // Writes `change(user)` for `username`; the updated user, or `null` when there is none.

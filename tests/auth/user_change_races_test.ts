@@ -195,3 +195,36 @@ Deno.test("a change to a user whose lower-case key another account holds leaves 
   assertEquals((await store.get<UserRecord>(["users", "straße"]))?.username, "STRAßE");
   assertEquals((await store.list(["users"])).length, 2);
 });
+
+Deno.test("a change to a user with no copy yet does not undo what an earlier version wrote meanwhile", async () => {
+  using env = await openStore();
+  const store = env.store;
+  const other = new UserDirectory(store, fastHasher());
+  // A sign-up stopped between its two writes: "Straße" under its folded key only.
+  await other.create("Straße", OLD);
+  await store.delete(["users", "straße"]);
+  const folded = (await store.get<UserRecord>(["users", "strasse"]))!;
+  const newHash = (await other.create("Someone", NEW))!.passwordHash;
+  // A version before this one changes the password with a plain write of the folded key, just
+  // as the staff change has made the copy, before it writes the folded key.
+  let writes = 0;
+  const racing: Store = {
+    get: (key) => store.get(key),
+    set: (key, value, options) => store.set(key, value, options),
+    create: (key, value) => store.create(key, value),
+    replace: async (key, expected, value) => {
+      if (writes++ === 0) {
+        await store.set(["users", "strasse"], { ...folded, passwordHash: newHash });
+      }
+      return await store.replace(key, expected, value);
+    },
+    delete: (key) => store.delete(key),
+    writeMany: (changes) => store.writeMany(changes),
+    list: (prefix, options) => store.list(prefix, options),
+    close: () => store.close(),
+  };
+  const staffing = new UserDirectory(racing, fastHasher());
+  assertEquals((await staffing.setStaff("Straße", true))?.staff, true);
+  assertEquals(await other.verifyCredentials("Straße", OLD), null, "the old password is back");
+  assertEquals((await other.verifyCredentials("Straße", NEW))?.staff, true);
+});
