@@ -11,7 +11,6 @@ import { importKvStreams } from "../layers/streams/import_kv_streams.ts";
 import { forgetRegistry } from "../layers/broadcast_registry.ts";
 import { DenoKvStore } from "../storage/deno_kv_store.ts";
 import { kvPath } from "../storage/kv_path.ts";
-import { openKv } from "../storage/kv_retry.ts";
 import { lockDataDir } from "../storage/data_dir_lock.ts";
 
 /** The parent's stream sequencer with the KV file it writes to, closed together. */
@@ -70,13 +69,8 @@ async function prepareFile(
   }
   if (moved > 0) log.info(`Streams: ${moved} room(s) moved from the Workers' old KV layout`);
   if (path === undefined) return; // Deploy's KV: no DATA_DIR held, nothing known dead
-  const kv = await openKv(path);
-  try {
-    const forgotten = await forgetRegistry(kv, broadcastPrefix(config.redisPrefix, path));
-    if (forgotten > 0) {
-      log.info(`Workers: ${forgotten} registry entries left by a run that did not stop forgotten`);
-    }
-  } finally {
-    kv.close();
+  const forgotten = await forgetRegistry(store, broadcastPrefix(config.redisPrefix, path));
+  if (forgotten > 0) {
+    log.info(`Workers: ${forgotten} registry entries left by a run that did not stop forgotten`);
   }
 }

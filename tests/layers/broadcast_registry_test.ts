@@ -4,9 +4,14 @@
  */
 import { assertEquals } from "@std/assert";
 import { forgetRegistry } from "../../layers/broadcast_registry.ts";
+import { DenoKvStore } from "../../storage/deno_kv_store.ts";
 
 Deno.test("forgetRegistry deletes every registry entry under its prefix, in batches, and nothing else", async () => {
-  const kv = await Deno.openKv(":memory:");
+  // The file through the store's handle, as the server forgets it, and through a second handle
+  // that writes and reads as the Workers do.
+  const path = await Deno.makeTempFile({ suffix: ".kv" });
+  const store = await DenoKvStore.open(path);
+  const kv = await Deno.openKv(path);
   try {
     const mine = "channels@/data/channels.kv";
     const other = "channels@/elsewhere/channels.kv";
@@ -22,7 +27,7 @@ Deno.test("forgetRegistry deletes every registry entry under its prefix, in batc
     await kv.set([mine, "listeners", "dice", "worker-1"], Date.now() + 30_000);
     await kv.set([other, "listeners", "dice", "worker-9"], Date.now() + 30_000);
     await kv.set([mine, "stream_meta", "chat.lobby"], { epoch: "e", offset: 3 });
-    assertEquals(await forgetRegistry(kv, mine), 1202);
+    assertEquals(await forgetRegistry(store, mine), 1202);
     const left = [];
     for await (const entry of kv.list({ prefix: [] })) left.push(entry.key);
     assertEquals(left, [[mine, "stream_meta", "chat.lobby"], [
@@ -33,5 +38,7 @@ Deno.test("forgetRegistry deletes every registry entry under its prefix, in batc
     ]]);
   } finally {
     kv.close();
+    store.close();
+    await Deno.remove(path);
   }
 });
