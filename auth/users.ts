@@ -116,7 +116,14 @@ export class UserDirectory {
     // For a version that looks a user up by its lower-case name only (see the module's comment).
     // Refused, the sign-up stands: a change to the new user that landed between the two writes
     // made the copy already, newer than `user` (see `#update`).
-    if (lower !== usernameKey(username)) await this.#store.create([USERS, lower], user);
+    if (lower !== usernameKey(username) && await this.#store.create([USERS, lower], user)) {
+      // A version before this one changes the folded key alone: one that did so between the two
+      // writes is taken into the copy, which `#locate` would otherwise take as the latest.
+      const now = await this.#store.get<UserRecord>([USERS, usernameKey(username)]);
+      if (sameUser(now, user) && !sameState(now!, user)) {
+        await this.#store.replace([USERS, lower], user, now);
+      }
+    }
     return user;
   }
 
@@ -196,7 +203,9 @@ export class UserDirectory {
 
   // The copy made first, then the folded key. That one changed since the read (a version
   // before this one writes it alone): the copy takes what is there now, not this change, which
-  // reads again. Else the copy, newer to `#locate`, would undo that write.
+  // reads again. Else the copy, newer to `#locate`, would undo that write. Not every time: a
+  // look-up of the user between the copy and this (a log-in) takes the copy as the latest and
+  // writes it back; a version that writes with plain sets can always lose a change so.
   async #updateUncopied(found: Located, uncopied: string, updated: UserRecord): Promise<boolean> {
     if (!await this.#store.create([USERS, uncopied], updated)) return false;
     if (await this.#store.replace([USERS, found.key], found.stored, updated)) return true;

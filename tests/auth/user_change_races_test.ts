@@ -228,3 +228,22 @@ Deno.test("a change to a user with no copy yet does not undo what an earlier ver
   assertEquals(await other.verifyCredentials("Straße", OLD), null, "the old password is back");
   assertEquals((await other.verifyCredentials("Straße", NEW))?.staff, true);
 });
+
+Deno.test("a sign-up's second write does not undo what an earlier version wrote between its two writes", async () => {
+  using env = await openStore();
+  const store = env.store;
+  const other = new UserDirectory(store, fastHasher());
+  const newHash = (await other.create("Someone", NEW))!.passwordHash;
+  // A version before this one changes the password with a plain write of the folded key alone,
+  // between the sign-up's folded key and its copy.
+  const signingUp = new UserDirectory(
+    changedBeforeCreate(store, 2, async () => {
+      const folded = (await store.get<UserRecord>(["users", "strasse"]))!;
+      await store.set(["users", "strasse"], { ...folded, passwordHash: newHash });
+    }),
+    fastHasher(),
+  );
+  assertEquals((await signingUp.create("Straße", OLD))?.username, "Straße");
+  assertEquals(await other.verifyCredentials("Straße", OLD), null, "the old password is back");
+  assertEquals((await other.verifyCredentials("Straße", NEW))?.username, "Straße");
+});
