@@ -121,6 +121,12 @@ export class TestSocket {
   }
 }
 
+/** True when `socket`, open on the echo route (`/ws/echo/`), still answers. */
+export async function echoAnswers(socket: TestSocket): Promise<boolean> {
+  socket.send("still here?");
+  return await socket.next() === "You said: still here?";
+}
+
 /** Expects a handshake to be refused and returns the HTTP status it was refused with. */
 export async function handshakeStatus(url: string, headers: HeadersInit = {}): Promise<number> {
   const httpUrl = url.replace(/^ws/, "http");

@@ -6,7 +6,7 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
-import { TestSocket } from "../_support/socket.ts";
+import { echoAnswers, TestSocket } from "../_support/socket.ts";
 import { testConfig } from "../_support/server.ts";
 import {
   type ChangePasswordCommand,
@@ -39,12 +39,6 @@ async function logsIn(base: string, username: string, password: string): Promise
   const response = await new WebClient(base).submit("/log_in/", { username, password });
   await response.body?.cancel();
   return response.status === 302;
-}
-
-/** True when `socket` still answers. */
-async function answers(socket: TestSocket): Promise<boolean> {
-  socket.send("still here?");
-  return await socket.next() === "You said: still here?";
 }
 
 async function tokensPageStatus(client: WebClient): Promise<number> {
@@ -93,13 +87,17 @@ Deno.test("changepassword, another process on the memory layer, closes the ended
   assertEquals(await laptopTab.closedWithin(), loggedOut);
   assertEquals(await laptopOtherTab.closedWithin(), loggedOut);
   assertEquals(await phoneTab.closedWithin(), loggedOut);
-  assertEquals(await answers(bobTab), true, "another user's socket stays open");
-  assertEquals(await answers(token), true, "the user's token socket stays open: tokens are kept");
+  assertEquals(await echoAnswers(bobTab), true, "another user's socket stays open");
+  assertEquals(
+    await echoAnswers(token),
+    true,
+    "the user's token socket stays open: tokens are kept",
+  );
   // A session begun after the change is not one of those ended.
   const fresh = await open(
     await WebClient.signedIn(server.url, "ada", NEW_PASSWORD, { signUp: false }),
   );
-  assertEquals(await answers(fresh), true);
+  assertEquals(await echoAnswers(fresh), true);
   await Promise.all([bobTab.close(), token.close(), fresh.close()]);
 });
 

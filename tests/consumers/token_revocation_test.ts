@@ -7,7 +7,7 @@
  */
 import { assertEquals } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
-import { handshakeStatus, TestSocket } from "../_support/socket.ts";
+import { echoAnswers, handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import type { Consumer } from "../../server/consumer.ts";
 import { serveRouteWith } from "../_support/serve_consumer.ts";
@@ -25,12 +25,6 @@ async function withToken(server: TestServer, token: string): Promise<TestSocket>
   });
 }
 
-/** True when `socket` still answers. */
-async function answers(socket: TestSocket): Promise<boolean> {
-  socket.send("still here?");
-  return await socket.next() === "You said: still here?";
-}
-
 Deno.test("revoking on the tokens page closes the user's token sockets with 4001, no others", async () => {
   await using server = await startTestServer();
   const ada = await WebClient.signedIn(server.url, "ada", PASSWORD);
@@ -46,8 +40,8 @@ Deno.test("revoking on the tokens page closes the user's token sockets with 4001
   await revoked.body?.cancel();
   assertEquals(await adaLaptop.closedWithin(), REVOKED);
   assertEquals(await adaScript.closedWithin(), REVOKED);
-  assertEquals(await answers(bobScript), true, "another user's token socket stays open");
-  assertEquals(await answers(adaBrowser), true, "the user's session socket stays open");
+  assertEquals(await echoAnswers(bobScript), true, "another user's token socket stays open");
+  assertEquals(await echoAnswers(adaBrowser), true, "the user's session socket stays open");
   await Promise.all([bobScript.close(), adaBrowser.close()]);
 });
 
@@ -64,8 +58,8 @@ Deno.test("deno task token --revoke-all, another process on the memory layer, cl
   // A token made after the revoke is not one of those revoked.
   const adaNew = await withToken(server, (await tokens.create("ada")).token);
   assertEquals(await adaScript.closedWithin(), REVOKED);
-  assertEquals(await answers(adaNew), true, "a token made after the revoke keeps its socket");
-  assertEquals(await answers(bobScript), true, "another user's token socket stays open");
+  assertEquals(await echoAnswers(adaNew), true, "a token made after the revoke keeps its socket");
+  assertEquals(await echoAnswers(bobScript), true, "another user's token socket stays open");
   await Promise.all([adaNew.close(), bobScript.close()]);
 });
 
@@ -124,6 +118,6 @@ Deno.test("a token socket whose revoke's close was lost closes when the layer re
   await services.store.delete(["tokens", "ada", issued.tokenId]);
   await services.layer.groupSend(await tokenGroup("ada"), { type: LAYER_GAP });
   assertEquals(await revokedSocket.closedWithin(), REVOKED);
-  assertEquals(await answers(keptSocket), true, "a token still live keeps its socket");
+  assertEquals(await echoAnswers(keptSocket), true, "a token still live keeps its socket");
   await keptSocket.close();
 });

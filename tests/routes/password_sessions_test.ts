@@ -6,7 +6,7 @@
  */
 import { assertEquals } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
-import { TestSocket } from "../_support/socket.ts";
+import { echoAnswers, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 
 const PASSWORD = "quiet river stone";
@@ -34,11 +34,6 @@ async function tokensPageStatus(client: WebClient): Promise<number> {
   return response.status;
 }
 
-async function answers(socket: TestSocket): Promise<boolean> {
-  socket.send("still here?");
-  return await socket.next() === "You said: still here?";
-}
-
 Deno.test("a password change logs out the user's other sessions and closes their sockets", async () => {
   await using server = await startTestServer();
   const laptop = await WebClient.signedIn(server.url, "ada", PASSWORD);
@@ -51,9 +46,9 @@ Deno.test("a password change logs out the user's other sessions and closes their
   assertEquals(await tokensPageStatus(phone), 302, "the other session's pages are logged out");
   assertEquals(await tokensPageStatus(laptop), 200, "the session that changed it goes on");
   const laptopSocket = await echoSocket(server, laptop);
-  assertEquals(await answers(laptopSocket), true, "and opens sockets with its new id");
+  assertEquals(await echoAnswers(laptopSocket), true, "and opens sockets with its new id");
   assertEquals(await tokensPageStatus(bob), 200, "another user stays signed in");
-  assertEquals(await answers(bobSocket), true, "with their sockets open");
+  assertEquals(await echoAnswers(bobSocket), true, "with their sockets open");
   await Promise.all([laptopSocket.close(), bobSocket.close()]);
 });
 
@@ -129,6 +124,6 @@ Deno.test("a change of one account's password leaves another that differs only b
   const sharpSocket = await echoSocket(server, sharp);
   await changePassword(plain);
   assertEquals(await tokensPageStatus(sharp), 200, "the other account stays signed in");
-  assertEquals(await answers(sharpSocket), true, "with its socket open");
+  assertEquals(await echoAnswers(sharpSocket), true, "with its socket open");
   await sharpSocket.close();
 });
