@@ -49,6 +49,11 @@ export interface DecodedHash {
 /** Hashes and verifies passwords. */
 export class PasswordHasher {
   readonly iterations: number;
+  // The most iterations of any stored hash this hasher has checked. A hash made with more
+  // than `iterations` (Django 5.2 makes 1,000,000; or `PASSWORD_ITERATIONS` was lowered)
+  // takes longer to check: every refusal is padded to it, so neither an unknown username nor
+  // a known one's wrong password answers sooner than the slowest wrong password seen.
+  #slowestSeen = 0;
 
   constructor(options: PasswordHasherOptions = {}) {
     const iterations = options.iterations ?? MIN_PASSWORD_ITERATIONS;
@@ -71,9 +76,9 @@ export class PasswordHasher {
 
   /**
    * True when `password` matches `encoded`; false for a malformed or tampered hash. A wrong
-   * password takes at least as long as {@linkcode verifyDummy}: a hash made before the iteration
-   * count was raised answers sooner, and an unknown username would then take longer than a known
-   * one's wrong password (until each user logs in again and the hash is upgraded).
+   * password takes as long as {@linkcode verifyDummy}: a hash with fewer iterations than the
+   * slowest so far is padded up to it, so that its user cannot be told from an unknown one
+   * (until each user logs in again and the hash is upgraded).
    */
   async verify(password: string, encoded: string): Promise<boolean> {
     const decoded = decodeHash(encoded);
@@ -81,21 +86,27 @@ export class PasswordHasher {
       await this.verifyDummy(password);
       return false;
     }
+    this.#slowestSeen = Math.max(this.#slowestSeen, decoded.iterations);
     const derived = await pbkdf2(password, decoded.salt, decoded.iterations, decoded.hash.length);
     if (timingSafeEqual(derived, decoded.hash)) return true;
-    const missing = this.iterations - decoded.iterations;
+    const missing = this.#refusalIterations() - decoded.iterations;
     if (missing > 0) await pbkdf2(password, "dummy-salt", missing, HASH_BYTES);
     return false;
   }
 
   /**
-   * Runs as long as a {@linkcode verify} and always fails: used for unknown usernames, so
-   * they take as long as a wrong password.
+   * Runs as long as a wrong password's {@linkcode verify} and always fails: used for unknown
+   * usernames, so they take as long as a wrong password, however many iterations its hash had.
    */
   async verifyDummy(password: string): Promise<false> {
-    const derived = await pbkdf2(password, "dummy-salt", this.iterations, HASH_BYTES);
+    const derived = await pbkdf2(password, "dummy-salt", this.#refusalIterations(), HASH_BYTES);
     timingSafeEqual(derived, new Uint8Array(HASH_BYTES));
     return false;
+  }
+
+  // What every refusal costs: the configured count, or a slower stored hash's.
+  #refusalIterations(): number {
+    return Math.max(this.iterations, this.#slowestSeen);
   }
 
   /** True when `encoded` was made with other parameters than this hasher's. */
