@@ -6,6 +6,7 @@ import { createClient, createCluster, createSentinel } from "redis";
 import type { RedisForm } from "./_redis_form.ts";
 import { followFailover } from "./_cluster_slots.ts";
 import { withTimeout } from "./with_timeout.ts";
+import { divertSentinelPrints } from "./_sentinel_console.ts";
 import {
   describeError,
   MAX_BACKOFF_MS,
@@ -47,6 +48,8 @@ export interface MadeClient {
   connect(): Promise<unknown>;
   /** Feeds the client's events to the machine. */
   watch(machine: RedisConnectionMachine): void;
+  /** Called once the client is closed for good (or never connected). */
+  closed(): void;
 }
 
 /** Builds the client for `form`; a one-server client stops reconnecting until `flags.verified`. */
@@ -92,6 +95,7 @@ export function makeClient(
       client.on("error", (error: Error) => machine.failed(error));
       client.on("ready", () => machine.readied());
     },
+    closed() {},
   };
 }
 
@@ -128,6 +132,8 @@ function makeSentinel(
     sentinelClientOptions: { socket: { connectTimeout: timeout } },
   });
   sentinel.on("error", () => {}); // node-redis reports rediscovery here; the machine logs
+  // And it prints each failed one to stdout: a debug line instead (see _sentinel_console.ts).
+  const restorePrints = divertSentinelPrints();
   const client = sentinel as unknown as RedisClient;
   return {
     client,
@@ -159,6 +165,7 @@ function makeSentinel(
         machine.readied();
       });
     },
+    closed: restorePrints,
   };
 }
 
@@ -206,6 +213,7 @@ function makeCluster(
       cluster.on("node-error", (error: Error) => machine.failed(error));
       cluster.on("node-ready", () => machine.readied());
     },
+    closed() {},
   };
 }
 
@@ -219,12 +227,14 @@ export function cannotConnect(shown: string, cause: unknown): Error {
   return new Error(why.startsWith(prefix) ? why : prefix + why);
 }
 
-/** Drops a client's socket at once, whatever state it is in (closed already is fine). */
-export function destroyQuietly(client: RedisClient): void {
+/**
+ * Drops a client's socket at once, whatever state it is in (closed already is fine); resolves
+ * once it is dropped (a Sentinel client's loop may finish a round first).
+ */
+export async function destroyQuietly(client: RedisClient): Promise<void> {
   try {
     // The Sentinel's destroy is async; its failure means it was closed already.
-    const destroyed = client.destroy() as unknown;
-    if (destroyed instanceof Promise) destroyed.catch(() => {});
+    await (client.destroy() as unknown);
   } catch {
     // already closed
   }

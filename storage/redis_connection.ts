@@ -59,12 +59,13 @@ export async function connectRedis(
     await withTimeout(connected, timeout + 1000, "no answer in time");
   } catch (error) {
     machine.close();
-    destroyQuietly(made.client);
+    destroyQuietly(made.client).finally(made.closed);
     throw cannotConnect(shown, error);
   }
   flags.verified = true;
   machine.connected();
   machines.set(made.client, machine);
+  afterClose.set(made.client, made.closed);
   untrack.set(machine, trackRedisConnection(machine));
   return made.client;
 }
@@ -105,14 +106,18 @@ export async function closeRedis(client: RedisClient, ms = 1000): Promise<void> 
   machine?.close();
   if (machine) untrack.get(machine)?.();
   machines.delete(client);
-  if (!client.isOpen) return;
+  const closed = afterClose.get(client) ?? (() => {});
+  afterClose.delete(client);
+  if (!client.isOpen) return closed();
   if (!ready) {
-    destroyQuietly(client); // nothing can be flushed; stop the reconnect loop now
+    // Nothing can be flushed; stop the reconnect loop now.
+    destroyQuietly(client).finally(closed);
     return;
   }
-  const closed = await withTimeout(client.close(), ms, "Redis did not close in time")
+  const flushed = await withTimeout(client.close(), ms, "Redis did not close in time")
     .then(() => true, () => false);
-  if (!closed) destroyQuietly(client);
+  if (flushed) closed();
+  else destroyQuietly(client).finally(closed);
 }
 
 // Where the Redis code has always taken it from; it lives on its own so that code without
@@ -121,5 +126,7 @@ export { withTimeout };
 
 /** Connections made by connectRedis and their machines, for closeRedis and the status. */
 const machines = new WeakMap<RedisClient, RedisConnectionMachine>();
+/** What each connection's client wants to hear once it is closed (`MadeClient.closed`). */
+const afterClose = new WeakMap<RedisClient, () => void>();
 /** How each machine leaves the metrics' list of open connections (`redis_health.ts`). */
 const untrack = new WeakMap<RedisConnectionMachine, () => void>();
