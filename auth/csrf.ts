@@ -20,6 +20,7 @@
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
 import { CSRF_COOKIE, isSecureRequest, readCookies } from "./cookies.ts";
 import { isOriginAllowed, type OriginPolicy } from "./origin.ts";
+import { quoteClipped } from "../telemetry/log.ts";
 
 /** The form field that carries the token (Django's name). */
 export const CSRF_FIELD = "csrfmiddlewaretoken";
@@ -52,7 +53,9 @@ export function maskToken(secret: string): string {
 
 /**
  * Why a state-changing request must be refused, or `null` when it may proceed. The reasons
- * are Django's, so they are familiar and searchable.
+ * are Django's, so they are familiar and searchable, with two changes for the log line and the
+ * page that show them: the Origin is quoted (a client wrote it), and a Referer is shown by its
+ * origin alone (its path or query may hold a token).
  */
 export function csrfFailure(
   request: Request,
@@ -64,7 +67,7 @@ export function csrfFailure(
   if (origin !== null) {
     // Over https, an http page of the same host is refused too (see `isOriginAllowed`).
     if (!isOriginAllowed(request, policy)) {
-      return `Origin checking failed - ${origin} does not match any trusted origins.`;
+      return `Origin checking failed - ${quoteClipped(origin)} does not match any trusted origins.`;
     }
   } else {
     const referer = request.headers.get("referer");
@@ -73,8 +76,14 @@ export function csrfFailure(
     if (referer !== null && secure && !referer.startsWith("https:")) {
       return "Referer checking failed - Referer is insecure while host is secure.";
     }
-    if (referer !== null && !refererAllowed(request, referer, policy)) {
-      return `Referer checking failed - ${referer} does not match any trusted origins.`;
+    if (referer !== null) {
+      const origin = refererOrigin(referer);
+      if (origin === null) return "Referer checking failed - Referer is malformed.";
+      if (!refererAllowed(request, origin, policy)) {
+        return `Referer checking failed - ${
+          quoteClipped(origin)
+        } does not match any trusted origins.`;
+      }
     }
   }
   const cookie = readCookies(request.headers)[CSRF_COOKIE];
@@ -87,13 +96,16 @@ export function csrfFailure(
   return null;
 }
 
-function refererAllowed(request: Request, referer: string, policy: OriginPolicy): boolean {
-  let origin: string;
+// `scheme://host:port`, or `null` for what is no URL.
+function refererOrigin(referer: string): string | null {
   try {
-    origin = new URL(referer).origin;
+    return new URL(referer).origin;
   } catch {
-    return false;
+    return null;
   }
+}
+
+function refererAllowed(request: Request, origin: string, policy: OriginPolicy): boolean {
   // Reuse the WebSocket Origin rule: same host, or one of the allowed hosts.
   const headers = new Headers(request.headers);
   headers.set("origin", origin);

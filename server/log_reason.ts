@@ -5,8 +5,14 @@
  * and takes off before the response goes out, so it never reaches the client.
  */
 
-/** The header the reason travels in, between a handler and the app's log line. */
+/**
+ * The header the reason travels in, between a handler and the app's log line, percent-encoded
+ * (a header holds Latin-1 only; a reason may quote a room's name in any script).
+ */
 export const LOG_REASON_HEADER = "x-channels-log-reason";
+
+/** How many characters of a reason its line shows (a quoted header is 200 at most). */
+export const REASON_AT_MOST = 500;
 
 /**
  * `response`, marked with `reason` for its access log line (never sent to the client).
@@ -20,8 +26,11 @@ export const LOG_REASON_HEADER = "x-channels-log-reason";
  * ```
  */
 export function logReason(response: Response, reason: string): Response {
-  // A header holds Latin-1 only; anything else is shown as "?".
-  const value = reason.replace(/[^\x20-\x7e\xa0-\xff]/g, "?").slice(0, 200);
+  // Cut as a quoted header is, with its length said; the line puts it on one line.
+  const shown = reason.length <= REASON_AT_MOST
+    ? reason
+    : `${reason.slice(0, REASON_AT_MOST)}… (${reason.length} characters)`;
+  const value = encodeURIComponent(shown.toWellFormed());
   try {
     response.headers.set(LOG_REASON_HEADER, value);
   } catch {
@@ -39,5 +48,9 @@ export function takeLogReason(response: Response): string | undefined {
   } catch {
     // immutable: it cannot have been set either
   }
-  return reason;
+  try {
+    return decodeURIComponent(reason);
+  } catch {
+    return reason; // set by hand, not by logReason
+  }
 }

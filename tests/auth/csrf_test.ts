@@ -59,7 +59,7 @@ Deno.test("a POST from another site is refused even with a valid token", () => {
   const [fromEvil, form] = post({ cookie, origin: "https://evil.example" }, maskToken(secret));
   assertEquals(
     csrfFailure(fromEvil, form, POLICY),
-    "Origin checking failed - https://evil.example does not match any trusted origins.",
+    'Origin checking failed - "https://evil.example" does not match any trusted origins.',
   );
   const [nullOrigin, form2] = post({ cookie, origin: "null" }, maskToken(secret));
   assertNotEquals(csrfFailure(nullOrigin, form2, POLICY), null);
@@ -69,7 +69,13 @@ Deno.test("a POST from another site is refused even with a valid token", () => {
   );
   assertEquals(
     csrfFailure(referer, form3, POLICY),
-    "Referer checking failed - https://evil.example/page does not match any trusted origins.",
+    'Referer checking failed - "https://evil.example" does not match any trusted origins.',
+    "the Referer's origin only: its path or query may carry a token",
+  );
+  const [malformed, form4] = post({ cookie, referer: "not a url" }, maskToken(secret));
+  assertEquals(
+    csrfFailure(malformed, form4, POLICY),
+    "Referer checking failed - Referer is malformed.",
   );
 });
 
@@ -109,7 +115,7 @@ Deno.test("an https site refuses a form posted from a plain-http page of its own
   assertEquals(csrfFailure(...secure({ origin: "https://chat.example" }), POLICY), null);
   assertEquals(
     csrfFailure(...secure({ origin: "http://chat.example" }), POLICY),
-    "Origin checking failed - http://chat.example does not match any trusted origins.",
+    'Origin checking failed - "http://chat.example" does not match any trusted origins.',
   );
   assertEquals(
     csrfFailure(...secure({ referer: "http://chat.example/log_in/" }), POLICY),

@@ -1,5 +1,11 @@
 /** The access log, Daphne's format: one line per request and per WebSocket stage. */
-import { assert, assertEquals, assertMatch, assertObjectMatch } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertObjectMatch,
+  assertStringIncludes,
+} from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
@@ -427,4 +433,32 @@ Deno.test("a thrown object that is not an Error is logged in one short line with
   } finally {
     log.setLevel("silent");
   }
+});
+
+Deno.test("a refused form's line quotes its Origin on one line, and shows a Referer's origin, never its query", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const client = new WebClient(server.url);
+  const token = await client.csrfToken("/log_in/");
+  const fields = { csrfmiddlewaretoken: token, username: "ada", password: "x" };
+  const forged = "http://x.example\x85HTTP GET /admin/ 200 [0.001, 10.0.0.1:4444] (ok";
+  await (await client.post("/log_in/", fields, { headers: { origin: forged } })).body?.cancel();
+  const origin = await captured.waitFor(/^HTTP POST \/log_in\/ 403 .*Origin checking failed/);
+  assertEquals(
+    origin.split("(CSRF verification failed: ")[1],
+    String.raw`Origin checking failed - "http://x.example\u0085HTTP GET /admin/ 200 [0.001, ` +
+      String.raw`10.0.0.1:4444] (ok" does not match any trusted origins.)`,
+  );
+  const long = `http://${"a".repeat(300)}.example`;
+  await (await client.post("/log_in/", fields, { headers: { origin: long } })).body?.cancel();
+  await captured.waitFor(/Origin checking failed - "http:\/\/a+"… \(315 characters\) does not/);
+  const secret = "eyJ1c2VybmFtZSI6ImFkYSJ9.c2lnbmF0dXJl";
+  const referer = `http://elsewhere.example:8080/chat/?token=${secret}`;
+  const page = await client.post("/log_in/", fields, { noOrigin: true, headers: { referer } });
+  const text = await page.text();
+  assertEquals(page.status, 403);
+  const line = await captured.waitFor(/^HTTP POST \/log_in\/ 403 .*Referer checking failed/);
+  assertStringIncludes(line, `Referer checking failed - "http://elsewhere.example:8080" does not`);
+  assert(!line.includes("/chat/") && !line.includes(secret), line);
+  assert(!text.includes("?token=") && !text.includes(secret), "the page shows the Referer's query");
 });
