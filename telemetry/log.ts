@@ -27,7 +27,7 @@ function emit(level: LogLevel, message: string, error?: unknown): void {
   if (ORDER[level] < threshold) return;
   // Anything may be thrown: a plain object is shown as itself, not as "[object Object]".
   const detail = error instanceof Error
-    ? `: ${error.stack ?? error.message}`
+    ? `: ${describeError(error)}`
     : error !== undefined
     ? `: threw ${describeThrown(error)}, not an Error`
     : "";
@@ -35,6 +35,23 @@ function emit(level: LogLevel, message: string, error?: unknown): void {
   // detail, a stack, is the only text that may take several.
   const line = `${new Date().toISOString()} ${level.toUpperCase()} ${source}${oneLine(message)}`;
   sink(`${line}${detail}`, level);
+}
+
+/**
+ * An Error for a log entry: `Name: message` on one line (a message may quote a client's text,
+ * line breaks and all: JSON.parse shows the start of what it read), then the stack's frames.
+ * The frames are taken from after the message, so a message cannot add a frame of its own.
+ */
+function describeError(error: Error): string {
+  const stack = error.stack ?? "";
+  // The stack starts with the name the error had when made (a subclass sets its own later).
+  const at = error.message === "" ? -1 : stack.indexOf(error.message);
+  const afterMessage = at >= 0
+    ? stack.slice(at + error.message.length)
+    : stack.slice(stack.indexOf("\n") + 1 || stack.length);
+  const frames = afterMessage.split("\n").filter((line) => /^\s+at /.test(line));
+  const head = oneLine(error.message === "" ? error.name : `${error.name}: ${error.message}`);
+  return [head, ...frames.map(oneLine)].join("\n");
 }
 
 // Keys whose values a log line never shows, in a thrown object (headers, a scope, a form).

@@ -462,3 +462,33 @@ Deno.test("a refused form's line quotes its Origin on one line, and shows a Refe
   assert(!line.includes("/chat/") && !line.includes(secret), line);
   assert(!text.includes("?token=") && !text.includes(secret), "the page shows the Referer's query");
 });
+
+// An exception's message may quote a client's text (JSON.parse shows the start of what it
+// read), line breaks included: only the stack's frames may take lines of their own.
+Deno.test("an error whose message holds a client's line break is logged with its message on one line, then its frames", () => {
+  using captured = new CapturedLog();
+  log.setLevel("error");
+  try {
+    const errors: Error[] = [];
+    for (const text of ["x\nHTTP GET /admin/ 200 [0.001, 10.0.0.1:4444]", "\n    at forged (x)"]) {
+      try {
+        JSON.parse(text);
+      } catch (error) {
+        errors.push(error as Error);
+      }
+    }
+    errors.push(new TypeError("room\u2028x\n    at forged (/ws/x/)"));
+    for (const error of errors) log.error("Consumer connect failed for /ws/x/", error);
+    assertEquals(captured.lines.length, errors.length);
+    for (const [i, entry] of captured.lines.entries()) {
+      const [first, ...frames] = entry.split("\n");
+      assertStringIncludes(first, `ERROR Consumer connect failed for /ws/x/: ${errors[i].name}: `);
+      assert(frames.length > 0, entry);
+      assert(frames.every((line) => /^ {4}at /.test(line) && !line.includes("forged")), entry);
+    }
+    assertStringIncludes(captured.lines[0], String.raw`"x\u000aHTTP GET"... is not valid JSON`);
+    assertStringIncludes(captured.lines[2], String.raw`TypeError: room\u2028x\u000a    at forged`);
+  } finally {
+    log.setLevel("silent");
+  }
+});
