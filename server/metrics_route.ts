@@ -8,7 +8,10 @@ import { listen, type Listener } from "./_listener.ts";
 import type { Handler } from "./context.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../telemetry/metrics.ts";
-import { logReason } from "./log_reason.ts";
+import { logReason, takeLogReason } from "./log_reason.ts";
+import { formatAddr, log } from "../telemetry/log.ts";
+import { redactedTarget } from "../auth/tokens.ts";
+import { hasValidHost, targetAsSent } from "./_request_host.ts";
 import { sameSecret, warnRefusedToken } from "./_bearer.ts";
 import { bearerToken } from "../auth/tokens.ts";
 import { type AppRoute, page } from "./routes.ts";
@@ -67,22 +70,42 @@ export function metricsHandler(token: string): Handler {
 
 /**
  * Serves only `GET /metrics`, without a token, on `address` (e.g. `127.0.0.1:9100`); resolves
- * with the server once it listens.
+ * with the server once it listens. Each request gets its access line, as on the app's port.
  */
 export function serveMetrics(
   metrics: ServerMetrics,
   address: { hostname: string; port: number },
 ): Promise<Listener> {
   // Its own listener, which comes back after a failed accept as the app's does.
-  return listen({ hostname: address.hostname, port: address.port }, (request) => {
-    const path = URL.parse(request.url)?.pathname;
-    if (path === undefined) return plain(400, "Bad Request: the Host header is not a valid host");
-    if (path !== METRICS_PATH) return plain(404, "Only /metrics is served here");
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return plain(405, "Method Not Allowed", { allow: "GET, HEAD" });
-    }
-    return metricsResponse(metrics);
+  return listen({ hostname: address.hostname, port: address.port }, (request, info) => {
+    const started = performance.now();
+    const response = metricsAddressAnswer(request, metrics);
+    const reason = takeLogReason(response);
+    // The path as the client sent it, read without the host (which may be what was wrong).
+    const target = URL.parse(targetAsSent(request), "http://h");
+    const seconds = (performance.now() - started) / 1000;
+    const client = formatAddr(info.remoteAddr);
+    const path = target === null ? "-" : redactedTarget(target);
+    log.http(request.method, path, response.status, seconds, client, reason);
+    return response;
   });
+}
+
+function metricsAddressAnswer(request: Request, metrics: ServerMetrics): Response {
+  // A Host that is no host is refused as the app's port refuses it (see `hasValidHost`).
+  const path = hasValidHost(request) ? URL.parse(request.url)?.pathname : undefined;
+  if (path === undefined) {
+    const bad = plain(400, "Bad Request: the Host header is not a valid host");
+    return logReason(bad, "the Host header is not a valid host");
+  }
+  if (path !== METRICS_PATH) {
+    return logReason(plain(404, "Only /metrics is served here"), "only /metrics is served here");
+  }
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    const refused = plain(405, "Method Not Allowed", { allow: "GET, HEAD" });
+    return logReason(refused, "the method is not allowed here: GET, HEAD only");
+  }
+  return metricsResponse(metrics);
 }
 
 function plain(status: number, text: string, headers: Record<string, string> = {}): Response {

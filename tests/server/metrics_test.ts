@@ -22,7 +22,7 @@ import {
 } from "../../mod.ts";
 import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
 import type { Config } from "../../mod.ts";
-import { InMemoryLayer, RouteMeter, ServerMetrics } from "../../mod.ts";
+import { InMemoryLayer, log, RouteMeter, serveMetrics, ServerMetrics } from "../../mod.ts";
 import { utf8Length } from "../../server/server_metrics.ts";
 import { sessionGroup } from "../../auth/sessions.ts";
 import { tokenGroup } from "../../auth/token_revocations.ts";
@@ -551,4 +551,48 @@ Deno.test("a handshake whose connect met an unavailable backend is refused with 
     0,
   );
   await app.close();
+});
+
+Deno.test("each request to the metrics address gets one access line, a refusal's with its reason", async () => {
+  using captured = new CapturedLog();
+  log.setLevel("info");
+  const layer = new InMemoryLayer();
+  const listener = await serveMetrics(new ServerMetrics({ layer }), {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    const base = `http://127.0.0.1:${listener.addr.port}`;
+    for (const [method, path] of [["GET", "/metrics"], ["GET", "/"], ["POST", "/metrics"]]) {
+      await (await fetch(base + path, { method })).body?.cancel();
+    }
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    await conn.write(
+      new TextEncoder().encode("GET /metrics HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n"),
+    );
+    const answer = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+    assertMatch(answer, /^HTTP\/1\.1 400 /);
+    const line = (method: string, path: string, status: number, reason = "") =>
+      new RegExp(
+        `^HTTP ${method} ${path} ${status} \\[\\d+\\.\\d{3}, 127\\.0\\.0\\.1:\\d+\\]${reason}$`,
+      );
+    await captured.waitFor(line("GET", "/metrics", 200));
+    await captured.waitFor(line("GET", "/", 404, String.raw` \(only /metrics is served here\)`));
+    await captured.waitFor(
+      line(
+        "POST",
+        "/metrics",
+        405,
+        String.raw` \(the method is not allowed here: GET, HEAD only\)`,
+      ),
+    );
+    await captured.waitFor(
+      line("GET", "/metrics", 400, String.raw` \(the Host header is not a valid host\)`),
+    );
+    assertEquals(captured.lines.length, 4, captured.lines.join("\n"));
+  } finally {
+    log.setLevel("silent");
+    await listener.shutdown();
+    await layer.close();
+  }
 });
