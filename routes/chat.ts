@@ -2,6 +2,7 @@ import {
   type AppRoute,
   type Handler,
   htmlResponse,
+  logReason,
   page,
   pageAccount,
   type PresenceTracker,
@@ -12,7 +13,7 @@ import { chatIndex, chatRoom } from "../templates/chat.ts";
 import { errorPageResponse } from "../templates/error.ts";
 import { tutorialChatIndex, tutorialChatRoom } from "../templates/tutorial_chat.ts";
 import { chatConsumer } from "../consumers/chat.ts";
-import { canonicalRoomName, chatNaming, isValidRoomName } from "../consumers/chat_rooms.ts";
+import { canonicalRoomName, chatNaming, roomNameProblem } from "../consumers/chat_rooms.ts";
 import { DICE_CHANNEL } from "../consumers/dice_worker.ts";
 
 /** `GET /chat/`: pick a room. */
@@ -26,7 +27,8 @@ export const chatRoomPage: Handler = async (request, context) => {
   const room = context.params.room;
   const canonical = toCanonicalRoom("/chat/", room, context.url);
   if (canonical !== null) return canonical;
-  if (!isValidRoomName(room)) return roomNotFound();
+  const problem = roomNameProblem(room);
+  if (problem !== null) return roomNotFound(problem, ROOM_NAMES);
   const refused = chatNaming(context.services.layer).refusal(room);
   if (refused !== null) return roomNotFound(refused);
   const page = await pageAccount(request, context);
@@ -41,7 +43,8 @@ export const tutorialChatRoomPage: Handler = (_request, context) => {
   const room = context.params.room;
   const canonical = toCanonicalRoom("/tutorial/chat/", room, context.url);
   if (canonical !== null) return canonical;
-  if (!isValidRoomName(room)) return roomNotFound();
+  const problem = roomNameProblem(room);
+  if (problem !== null) return roomNotFound(problem, ROOM_NAMES);
   const refused = chatNaming(context.services.layer).refusal(room);
   if (refused !== null) return roomNotFound(refused);
   if (TUTORIAL_UNSAFE.test(room)) return roomNotFound(TUTORIAL_UNSAFE_REASON);
@@ -57,10 +60,12 @@ const TUTORIAL_UNSAFE_REASON = "The Channels tutorial's page cannot open a room 
   "holds /, \\, ?, # or %: its script puts the name into the socket's address as it is. The " +
   "site's own room page, at /chat/<room>/, opens it.";
 
-function roomNotFound(
-  why = "Room names are 1 to 100 characters, without control characters or spaces at either end.",
-): Response {
-  return errorPageResponse(404, "Not Found", why);
+const ROOM_NAMES =
+  "Room names are 1 to 100 characters, without control characters or spaces at either end.";
+
+// The log line says why with the text the room's socket refuses it with (its REJECT line).
+function roomNotFound(why: string, shown = why): Response {
+  return logReason(errorPageResponse(404, "Not Found", shown), why);
 }
 
 // The tutorial's room picker sends what was typed, spaces and all ("lobby "): such a name is

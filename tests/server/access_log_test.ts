@@ -392,6 +392,24 @@ Deno.test("a chat socket refused for its room name says why in its REJECT line",
   );
 });
 
+Deno.test("a chat room page refused for its room name says why in its line, as its socket does", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  for (const prefix of ["/chat/", "/tutorial/chat/"]) {
+    const response = await fetch(server.httpUrl(`${prefix}${"r".repeat(101)}/`));
+    await response.body?.cancel();
+    assertEquals(response.status, 404);
+  }
+  await captured.waitFor(/^HTTP GET \/chat\/r+\/ 404 .*\(A room name is 1 to 100 characters\)$/);
+  await captured.waitFor(
+    /^HTTP GET \/tutorial\/chat\/r+\/ 404 .*\(A room name is 1 to 100 characters\)$/,
+  );
+  await (await fetch(server.httpUrl("/tutorial/chat/a%3Fb/"))).body?.cancel();
+  await captured.waitFor(
+    /^HTTP GET \/tutorial\/chat\/a%3Fb\/ 404 .*\(The Channels tutorial's page/,
+  );
+});
+
 Deno.test("a handshake to a socket's path without its slash gets 404 naming the route, not a redirect no client follows", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
