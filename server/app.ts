@@ -144,8 +144,9 @@ export function createApp(options: AppOptions): App {
     if (match.kind === "found") {
       const context: RequestContext = { url, params: match.params, client, peer, services };
       response = await run(match.handler, request, context, errorPage);
-      // A WebSocket route logs its own handshake lines, as Daphne does.
-      if (match.handler.websocket) return finish(request, response);
+      // A WebSocket route logs its own handshake lines, as Daphne does; a request to it that
+      // asks for no upgrade is an HTTP request, logged as one.
+      if (match.handler.websocket && upgrade) return finish(request, response);
     } else if (upgrade && match.kind === "redirect") {
       // The slash is named only when it leads to a socket: `/chat` is a page's address.
       const slashed = router.match(request.method, `${url.pathname}/`, "", isSocketRoute);

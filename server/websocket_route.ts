@@ -18,7 +18,8 @@ import type { SocketLike } from "./_socket.ts";
 import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
 import { isOriginAllowed, originRefusal } from "../auth/origin.ts";
-import { checkHandshake, denoCanAnswer } from "./handshake.ts";
+import { asksForWebSocket, checkHandshake, denoCanAnswer } from "./handshake.ts";
+import { logReason } from "./log_reason.ts";
 import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
 import { releaseWithSocket } from "./_cap_release.ts";
 import { clientHost } from "../auth/throttle.ts";
@@ -113,6 +114,14 @@ export function websocketHandler(
     // Deno aborts a request's signal when its client goes only if something listens to it by
     // then: without this, the check before the upgrade never saw a client that left.
     request.signal.addEventListener("abort", noticeAbort);
+    if (!asksForWebSocket(request)) {
+      // No handshake at all (a browser or a probe opening the address): an HTTP request, with
+      // the app's access line and its status, rather than a socket's lines.
+      const notUpgrade = checkHandshake(request)!;
+      meter.refused.bad_handshake++;
+      const answer = refusal(notUpgrade.status, notUpgrade.reason, notUpgrade.headers);
+      return logReason(answer, notUpgrade.reason);
+    }
     log.websocket("HANDSHAKING", context.url.pathname, context.client);
     const answer = await handshake(route, request, context);
     if (answer instanceof Response) return answer;

@@ -41,6 +41,25 @@ Deno.test("each HTTP request logs one line with method, path, status, time and c
   assert(captured.lines.filter((line) => line.includes("/chat/?from=test")).length === 1);
 });
 
+Deno.test("a plain GET or HEAD to a socket's route is one HTTP line with its 426 and why, no WebSocket line", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  for (const method of ["GET", "HEAD"]) {
+    const response = await fetch(server.httpUrl("/ws/echo/"), { method });
+    await response.body?.cancel();
+    assertEquals(response.status, 426);
+  }
+  for (const method of ["GET", "HEAD"]) {
+    await captured.waitFor(
+      new RegExp(
+        `^HTTP ${method} \\/ws\\/echo\\/ 426 \\[\\d+\\.\\d{3}, 127\\.0\\.0\\.1:\\d+\\] ` +
+          `\\(Not a WebSocket upgrade: connect with a WebSocket client\\)$`,
+      ),
+    );
+  }
+  assertEquals(captured.lines.filter((line) => line.startsWith("WebSocket ")), []);
+});
+
 Deno.test("a WebSocket logs HANDSHAKING, CONNECT and DISCONNECT, and no HTTP line", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
