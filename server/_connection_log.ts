@@ -56,7 +56,7 @@ export function logDisconnect(
     ? undefined
     : `closed: ${describeCloseCode(code)}${said}`;
   log.websocket("DISCONNECT", scope.path, scope.client, why);
-  log.debug(`WebSocket ${scope.path} closed with ${describeCloseCode(code)}`);
+  log.debug(`WebSocket ${scope.path} [${scope.client}] closed with ${describeCloseCode(code)}`);
 }
 
 /** Warns that a hook still ran `ms` after its socket closed: `disconnect` runs without waiting. */

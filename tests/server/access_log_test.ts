@@ -74,6 +74,20 @@ Deno.test("a WebSocket logs HANDSHAKING, CONNECT and DISCONNECT, and no HTTP lin
   assert(!captured.lines.some((line) => line.startsWith("HTTP GET /ws/")));
 });
 
+Deno.test("at level debug, a socket's close code line names its client, as its DISCONNECT line does", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "debug" });
+  const socket = await TestSocket.open(server.wsUrl("/ws/echo/"));
+  await socket.close();
+  const disconnect = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/echo\/ /);
+  const client = disconnect.match(/\[([^\]]+)\]/)![1];
+  await captured.waitFor(
+    new RegExp(
+      ` DEBUG WebSocket /ws/echo/ \\[${client.replaceAll(".", "\\.")}\\] closed with \\d+`,
+    ),
+  );
+});
+
 Deno.test("a socket the server closes logs DISCONNECT with the close code", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
