@@ -89,6 +89,10 @@ export class Communicator {
   #protocol = "";
   #connecting = false;
   #open = false;
+  /** Aborted by a hang-up during the handshake: the server sees its client left, as Deno's would. */
+  #leaving = new AbortController();
+  /** The handshake under way (settled, never rejecting: `connect` tells its failure). */
+  #handshake: Promise<unknown> = Promise.resolve();
   /** Why the handshake was refused, once it was. */
   #refused: string | null = null;
 
@@ -157,10 +161,12 @@ export class Communicator {
     headers.set("sec-websocket-key", btoa(crypto.randomUUID().slice(0, 16)));
     // Every real client sends one; a consumer may read it (it is kept after `connect`).
     if (!headers.has("host")) headers.set("host", this.#url.host);
-    const request = new Request(this.#url, { headers });
+    const request = new Request(this.#url, { headers, signal: this.#leaving.signal });
     offerSocket(request, this.socket);
+    const handling = this.#handle(request);
+    this.#handshake = handling.catch(() => {});
     const response = await withTimeout(
-      this.#handle(request),
+      handling,
       timeoutMs,
       `The handshake did not finish within ${timeoutMs} ms: does the consumer's connect hook ` +
         "ever resolve?",
@@ -270,10 +276,14 @@ export class Communicator {
    */
   async disconnect(code = 1000, timeoutMs = HOOK_TIMEOUT_MS): Promise<void> {
     this.#closeSeen = true;
+    // A hang-up while `connect` runs is a client that left during the handshake: the server
+    // does not upgrade it (499), and runs the consumer's `disconnect` with 1006 once `connect`
+    // finished. Waited for below, before the socket's own end.
+    this.#leaving.abort();
     this.socket.hangUp(code);
     await this.closed;
     await withTimeout(
-      this.#live.finished(this.socket),
+      this.#finished(),
       timeoutMs,
       `The consumer did not finish within ${timeoutMs} ms of the close: does its disconnect ` +
         "hook (or a hook still running) ever resolve?",
@@ -301,7 +311,7 @@ export class Communicator {
       }
     }
     await withTimeout(
-      this.#live.finished(this.socket),
+      this.#finished(),
       hookTimeoutMs,
       `The socket closed with ${this.#closeCode}, but the consumer did not finish within ` +
         `${hookTimeoutMs} ms: does its disconnect hook (or a hook still running) ever resolve?`,
@@ -309,6 +319,13 @@ export class Communicator {
     this.#closeSeen = true;
     this.#reports.raiseUntold(this.#closeCode);
     return this.#closeCode;
+  }
+
+  /** Resolves once the handshake ended and, if it upgraded the socket, the consumer finished. */
+  async #finished(): Promise<void> {
+    // Before it ended, the socket is not tracked yet: it would read as finished at once.
+    await this.#handshake;
+    await this.#live.finished(this.socket);
   }
 
   #push(data: string | Uint8Array): void {

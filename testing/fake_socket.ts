@@ -60,8 +60,9 @@ export class FakeSocket implements SocketLike {
     queueMicrotask(() => this.#finish(code, reason));
   }
 
-  /** Completes the handshake. */
+  /** Completes the handshake; nothing once either end closed it (a client that left meanwhile). */
   open(): void {
+    if (this.readyState !== CONNECTING) return;
     this.readyState = OPEN;
     this.onopen?.(new Event("open"));
   }

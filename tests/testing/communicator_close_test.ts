@@ -3,8 +3,8 @@
  * silence is told when the consumer closed the socket instead.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import type { Consumer } from "../../mod.ts";
-import { Communicator, createTestServices } from "../../testing.ts";
+import { type Consumer, createApp, socket } from "../../mod.ts";
+import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
 import { log } from "../../telemetry/log.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 
@@ -67,4 +67,47 @@ Deno.test("a consumer that throws a value that is not an Error is reported with 
   } finally {
     log.setLevel("silent");
   }
+});
+
+Deno.test("a client that hangs up while connect runs is not upgraded, and disconnect waits for its disconnect(1006)", async () => {
+  await using services = await createTestServices();
+  const hooks: string[] = [];
+  const { promise: inConnect, resolve: connectStarted } = Promise.withResolvers<void>();
+  const { promise: gate, resolve: letConnectFinish } = Promise.withResolvers<void>();
+  const slowToConnect: Consumer = (conn) => ({
+    async connect() {
+      await conn.groupAdd("room");
+      connectStarted();
+      await gate;
+      hooks.push("connected");
+    },
+    disconnect: (code) => void hooks.push(`disconnect ${code}`),
+  });
+  const app = createApp({
+    routes: [socket("/ws/room/", slowToConnect)],
+    services,
+    upgrade: testUpgrade,
+  });
+  try {
+    const comm = new Communicator(app, "/ws/room/");
+    const connecting = comm.connect(); // the client leaves before the handshake's answer
+    await inConnect;
+    const leaving = comm.disconnect();
+    letConnectFinish();
+    await leaving;
+    // As the server does for a client that left during `connect`: no upgrade, and what
+    // `connect` did is undone by `disconnect`, which ran before disconnect() resolved.
+    assertEquals(hooks, ["connected", "disconnect 1006"]);
+    assertEquals(await connecting, {
+      accepted: false,
+      status: 499,
+      reason: "the client left during the handshake",
+    });
+    assertEquals(comm.socket.readyState, WebSocket.CLOSED);
+    assertEquals(app.live.size, 0, "the socket is still counted as open");
+    assertEquals((await services.layer.groupSend("room", { type: "x" })).delivered, 0);
+  } finally {
+    await app.close();
+  }
+  assertEquals(hooks, ["connected", "disconnect 1006"], "disconnect ran again at app.close");
 });
