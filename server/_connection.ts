@@ -635,7 +635,7 @@ export class WebSocketConnection implements Connection {
       this.#refuse(error);
       return;
     }
-    logConsumerFailure(this.scope, error);
+    logConsumerFailure(this.scope, error, (this.#state & FINISHED) !== 0);
     // By the socket, or until there is one by this connection (a handler that ran between
     // `connect` and the upgrade): `attach` moves it.
     // What it raised once the socket had closed is told apart: the socket closed without it.

@@ -11,9 +11,14 @@ import { TRACKER_EVENTS } from "../layers/presence/contract.ts";
 import { unhandledEvents } from "./_consumer_failures.ts";
 import type { SocketLike } from "./_socket.ts";
 
-/** Logs a hook's failure, on which the socket closes with 1011. */
-export function logConsumerFailure(scope: Scope, error: unknown): void {
-  const message = `Consumer failed on ${scope.path} [${scope.client}]; closing with 1011`;
+/**
+ * Logs a hook's failure, on which the socket closes with 1011; `closed`: it closed already (a
+ * call nobody awaited failed after the close), and the line must not announce a close.
+ */
+export function logConsumerFailure(scope: Scope, error: unknown, closed = false): void {
+  const message = `Consumer failed on ${scope.path} [${scope.client}]${
+    closed ? " after its socket closed" : "; closing with 1011"
+  }`;
   // `throw undefined` is a failure too, and the line must not read as one without a cause.
   log.error(error === undefined ? `${message}: it threw undefined` : message, error);
 }

@@ -38,10 +38,11 @@ export class ConsumerReports {
   }
 
   /**
-   * Throws what the consumer raised and was not told yet: before the close first, then after
-   * it. Once each: a test that catches it and waits again is not told twice.
+   * Rejects with what the consumer raised and was not told yet: before the close first, then
+   * after it. Once each: a test that catches it and waits again is not told twice.
    */
-  raiseUntold(closeCode: number | null): void {
+  async raiseUntold(closeCode: number | null): Promise<void> {
+    await unawaitedCallsJudged();
     if (!this.#beforeTold) {
       const before = this.failedBefore(closeCode);
       if (before !== null) throw before;
@@ -56,6 +57,17 @@ export class ConsumerReports {
   get unhandled(): string | undefined {
     return unhandledEvents.get(this.#socket);
   }
+}
+
+/**
+ * Resolves once Deno has dispatched the `unhandledrejection` events of the rejections seen so
+ * far: a call the consumer did not await (`conn.groupAdd(name)` without `await`) fails its socket
+ * through that event (`server/_unawaited.ts`), which Deno dispatches after the task that saw the
+ * rejection, where a test's `await comm.disconnect()` runs to its end within one task. No event
+ * tells that the dispatch is over (a rejection handled in time has none): a task later, it is.
+ */
+function unawaitedCallsJudged(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /**

@@ -288,7 +288,7 @@ export class Communicator {
       `The consumer did not finish within ${timeoutMs} ms of the close: does its disconnect ` +
         "hook (or a hook still running) ever resolve?",
     );
-    this.#reports.raiseUntold(this.#closeCode);
+    await this.#reports.raiseUntold(this.#closeCode);
   }
 
   /**
@@ -317,7 +317,7 @@ export class Communicator {
         `${hookTimeoutMs} ms: does its disconnect hook (or a hook still running) ever resolve?`,
     );
     this.#closeSeen = true;
-    this.#reports.raiseUntold(this.#closeCode);
+    await this.#reports.raiseUntold(this.#closeCode);
     return this.#closeCode;
   }
 

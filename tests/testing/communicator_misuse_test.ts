@@ -404,3 +404,36 @@ Deno.test("a call nobody awaited fails its own socket, even when another socket'
   assert(await first.receiveNothing(100), "the socket that handled it was closed");
   await first.disconnect();
 });
+
+// The failure reaches the framework through `unhandledrejection`, a task after the rejection:
+// a test that disconnects at once must still be told, as Channels' communicator raises it.
+Deno.test("a call nobody awaited that fails as the test disconnects rejects disconnect(), and its log announces no close", async () => {
+  await using services = await createTestServices();
+  using captured = new CapturedLog();
+  log.setLevel("warn"); // the test services' level is "silent", which they set again
+  using _silent = { [Symbol.dispose]: () => log.setLevel("silent") };
+  const joinsNoGroup: Consumer = (conn) => ({
+    connect() {
+      conn.groupAdd(""); // the await forgotten, and no group has that name
+    },
+  });
+  const sendsADate: Consumer = (conn) => ({
+    receive() {
+      // The await forgotten, and a Date is not JSON the layer can carry.
+      conn.groupSend("g", { type: "x", d: new Date() as unknown as string });
+    },
+  });
+  const joining = new Communicator({ consumer: joinsNoGroup, services }, "/ws/joins/");
+  assert((await joining.connect()).accepted);
+  await assertRejects(() => joining.disconnect(), Error, "The consumer failed (after the close)");
+  const sending = new Communicator({ consumer: sendsADate, services }, "/ws/sends/");
+  await sending.connect();
+  sending.send("go");
+  await assertRejects(() => sending.disconnect(), Error, "The consumer failed (after the close)");
+  const failed = captured.lines.filter((line) => line.includes("Consumer failed on"));
+  assertEquals(failed.length, 2, failed.join("\n"));
+  for (const line of failed) {
+    assertStringIncludes(line, "after its socket closed");
+    assert(!line.includes("closing with 1011"), line); // it had closed with 1000
+  }
+});
