@@ -275,6 +275,8 @@ export class Communicator {
    * after it (its `disconnect` hook, or a hook still running then).
    */
   async disconnect(code = 1000, timeoutMs = HOOK_TIMEOUT_MS): Promise<void> {
+    // As `receive`: before `connect` there is no socket, and nothing would wait for a consumer.
+    if (!this.#connecting) throw new Error("disconnect before connect: await comm.connect() first");
     this.#closeSeen = true;
     // A hang-up while `connect` runs is a client that left during the handshake: the server
     // does not upgrade it (499), and runs the consumer's `disconnect` with 1006 once `connect`
@@ -304,6 +306,9 @@ export class Communicator {
     hookTimeoutMs = HOOK_TIMEOUT_MS,
   ): Promise<number> {
     if (this.#refused !== null) throw new Error(`No socket to close: ${this.#refused}`);
+    if (!this.#connecting) {
+      throw new Error("waitForClose before connect: await comm.connect() first");
+    }
     const deadline = Date.now() + timeoutMs;
     while (this.#closeCode === null) {
       if (!await this.#wait(deadline - Date.now())) {

@@ -44,6 +44,18 @@ Deno.test("an app created without testUpgrade is named at connect, not found out
   await app.close();
 });
 
+Deno.test("waitForClose and disconnect before connect throw at once, as receive does", async () => {
+  await using services = await createTestServices();
+  const comm = new Communicator({ consumer: echo, services }, "/ws/echo/");
+  const early = "before connect: await comm.connect() first";
+  await assertRejects(() => comm.waitForClose(), Error, `waitForClose ${early}`);
+  await assertRejects(() => comm.disconnect(), Error, `disconnect ${early}`);
+  await comm.connect(); // still usable, once connected
+  comm.send("now");
+  assertEquals(await comm.receive(), "now");
+  await comm.disconnect();
+});
+
 Deno.test("a connect or disconnect hook that never finishes fails the test with a message", async () => {
   await using services = await createTestServices();
   const never = new Promise<void>(() => {});
