@@ -31,6 +31,7 @@ import { joinSessionGroup, sessionRecheck } from "./_session_socket.ts";
 import { closeAtExpiry } from "./_identity_expiry.ts";
 import { tokenSockets } from "./_token_sockets.ts";
 import type { LiveConnections } from "./live_connections.ts";
+import { refusedByDenoUpgrade } from "./_in_process_handshakes.ts";
 
 export { KEPT_HANDSHAKE_HEADERS };
 
@@ -96,8 +97,7 @@ export function websocketHandler(
   const route: Route = {
     consumer,
     options,
-    upgrade: options.upgrade ??
-      ((request, upgradeOptions) => Deno.upgradeWebSocket(request, upgradeOptions)),
+    upgrade: options.upgrade ?? denoUpgrade,
     live,
     caps: options.caps,
     meter,
@@ -288,6 +288,21 @@ async function upgradeAccepted(
   }
   log.websocket("CONNECT", scope.path, scope.client);
   return answer.response;
+}
+
+// Deno's own upgrade, but for a handshake no server received (a communicator's): it would get a
+// socket that never opens. Thrown, it is refused with 400 once `disconnect` undid `connect`.
+function denoUpgrade(
+  request: Request,
+  options?: { protocol?: string },
+): ReturnType<UpgradeWebSocket> {
+  if (refusedByDenoUpgrade(request)) {
+    throw new Error(
+      "an in-process handshake cannot be upgraded by Deno's own WebSocket: " +
+        "create the app with `createApp({ ..., upgrade: testUpgrade })`",
+    );
+  }
+  return Deno.upgradeWebSocket(request, options);
 }
 
 const CLIENT_LEFT = "the client left during the handshake";

@@ -29,6 +29,7 @@ import { consumerFailed, ConsumerReports, refusalShown } from "./_consumer_repor
 import { withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
 import { offerSocket, withdrawSocket } from "./test_upgrade.ts";
+import { markInProcess, reachedDenoUpgrade } from "../server/_in_process_handshakes.ts";
 import { clientInfo, consumerHandler, type ConsumerTarget } from "./_consumer_target.ts";
 import type { User } from "../auth/identify.ts";
 export { FakeSocket } from "./fake_socket.ts";
@@ -163,6 +164,7 @@ export class Communicator {
     if (!headers.has("host")) headers.set("host", this.#url.host);
     const request = new Request(this.#url, { headers, signal: this.#leaving.signal });
     offerSocket(request, this.socket);
+    markInProcess(request);
     const handling = this.#handle(request);
     this.#handshake = handling.catch(() => {});
     const response = await withTimeout(
@@ -172,8 +174,9 @@ export class Communicator {
         "ever resolve?",
     );
     const notTaken = withdrawSocket(request);
-    if (response.status === 101 && notTaken) {
-      // Upgraded by Deno's own `upgradeWebSocket`: a real socket no test can reach.
+    // Deno's own `upgradeWebSocket` refused it (no socket was made), or another upgrade made a
+    // socket no test can reach.
+    if (reachedDenoUpgrade(request) || (response.status === 101 && notTaken)) {
       throw new Error(
         "The app upgraded with Deno's own WebSocket, which a communicator cannot reach: " +
           "create it with `createApp({ ..., upgrade: testUpgrade })`",

@@ -36,11 +36,19 @@ Deno.test("a second connect throws instead of making a second, orphaned connecti
   assertEquals(services.layer.stats().channels, before, "a connection was left behind");
 });
 
-Deno.test("an app created without testUpgrade is named at connect, not found out by a timeout", async () => {
+Deno.test("an app created without testUpgrade is named at connect, and leaves no socket behind", async () => {
   await using services = await createTestServices();
-  const app = createApp({ routes: [socket("/ws/echo/", echo)], services }); // no `upgrade`
+  const hooks: string[] = [];
+  const recorded: Consumer = () => ({
+    connect: () => void hooks.push("connect"),
+    disconnect: (code) => void hooks.push(`disconnect ${code}`),
+  });
+  const app = createApp({ routes: [socket("/ws/echo/", recorded)], services }); // no `upgrade`
   const comm = new Communicator(app, "/ws/echo/");
   await assertRejects(() => comm.connect(), Error, "upgrade: testUpgrade");
+  // No socket of Deno's that would never open: `app.close()` does not wait for it to give up.
+  assertEquals(app.live.size, 0, "a socket that cannot open is still counted");
+  assertEquals(hooks, ["connect", "disconnect 1006"]);
   await app.close();
 });
 
