@@ -5,10 +5,12 @@
  */
 import type { Services } from "../server/context.ts";
 import { SESSION_COOKIE } from "../auth/cookies.ts";
+import { normalizeUsername, usernameErrors } from "../auth/account_rules.ts";
 
 /**
- * Headers that sign in `username` (made with a random password when it does not exist) by a
- * fresh session's cookie, with the `Origin` of the app's own site, as a browser's would be.
+ * Headers that sign in `username` (made with a random password when it does not exist, if the
+ * sign-up rules let it be a username: a `TypeError` names the rule it breaks) by a fresh session's
+ * cookie, with the `Origin` of the app's own site, as a browser's would be.
  *
  * @example
  * ```ts
@@ -29,6 +31,14 @@ export async function loggedInHeaders(
   origin = "http://localhost",
 ): Promise<Record<string, string>> {
   if (await services.users.find(username) === null) {
+    // Made here, the account follows the sign-up form's rules: a test must not pass with a name
+    // the app's users cannot pick. One an app's own script made already still signs in.
+    const errors = usernameErrors(normalizeUsername(username));
+    if (errors.length > 0) {
+      throw new TypeError(
+        `"${username.slice(0, 40)}" cannot be a username (sign-up's rule): ${errors.join(" ")}`,
+      );
+    }
     const password = crypto.randomUUID();
     if (await services.users.create(username, password) === null) {
       throw new Error(`Could not create the user "${username}" for the test`);

@@ -38,9 +38,20 @@ Deno.test("loggedInHeaders signs a communicator in, and a login-required route l
 Deno.test("loggedInHeaders refuses a name no account can have, rather than sign in nobody", async () => {
   await using services = await createTestServices();
   for (const name of ["", "x".repeat(151)]) {
-    await assertRejects(() => loggedInHeaders(services, name), TypeError, "cannot sign in");
+    await assertRejects(() => loggedInHeaders(services, name), TypeError, "cannot be a username");
   }
-  // Names the sign-up form refuses but an account may have (made by a script) still sign in.
+  // Names the sign-up form refuses are not made into accounts: a test would pass with a user the
+  // app's visitors cannot be. The error names the rule.
+  for (const name of ["bad name", "a;b", "a\nb"]) {
+    await assertRejects(
+      () => loggedInHeaders(services, name),
+      TypeError,
+      "may contain only letters, numbers, and @/./+/-/_ characters",
+    );
+    assertEquals(await services.users.find(name), null, `${JSON.stringify(name)} was made`);
+  }
+  // An account the app's own script made, with a name sign-up refuses, still signs in.
+  await services.users.create("bob smith", crypto.randomUUID());
   for (const name of ["ada", "bob smith"]) {
     assertEquals(typeof (await loggedInHeaders(services, name)).cookie, "string", name);
   }
