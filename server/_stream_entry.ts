@@ -103,18 +103,23 @@ export async function enterStream(conn: Connection, entry: StreamEntry): Promise
       for (const frame of frames) conn.sendJson(frame);
       return read;
     }
+    const reason = position === MALFORMED_POSITION
+      ? MALFORMED_REASON
+      : read.complete || read.reason === SINCE_TOO_LARGE
+      ? `missed ${read.complete ? frames.length : read.offset - position.offset} messages, ` +
+        `more than one reconnect replays; the last ${entry.historySize} follow`
+      : read.reason;
+    // The position told is where the history that follows ends: events may have come between
+    // the two reads, and a client goes on from what it was told.
+    const history = await reads.latest(group, entry.historySize);
     conn.sendJson({
       type: RECOVERED,
       complete: false,
-      epoch: read.epoch,
-      offset: read.offset,
-      reason: position === MALFORMED_POSITION
-        ? MALFORMED_REASON
-        : read.complete || read.reason === SINCE_TOO_LARGE
-        ? `missed ${read.complete ? frames.length : read.offset - position.offset} messages, ` +
-          `more than one reconnect replays; the last ${entry.historySize} follow`
-        : read.reason,
+      epoch: history.epoch,
+      offset: history.offset,
+      reason,
     });
+    return sendHistory(history, conn, entry);
   }
   const read = await reads.latest(group, entry.historySize);
   if (position === null && wantsStream) {
@@ -126,6 +131,11 @@ export async function enterStream(conn: Connection, entry: StreamEntry): Promise
       offset: read.offset,
     });
   }
+  return sendHistory(read, conn, entry);
+}
+
+// Sends the history frames of `read`, the newest that fit, and gives `read` back.
+function sendHistory(read: StreamRead, conn: Connection, entry: StreamEntry): StreamRead {
   for (const frame of newestThatFit(framesOf(read, conn, entry.frameOf, "history"), conn)) {
     conn.sendJson(frame);
   }

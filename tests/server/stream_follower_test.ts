@@ -109,6 +109,30 @@ Deno.test("a client back from an epoch that is gone is told, and gets the histor
   await comm.disconnect();
 });
 
+Deno.test("a client that cannot recover is told the position its history ends at, though more came between the reads", async () => {
+  await using services = await createTestServices();
+  await publish(services, "a", "b");
+  // Another process publishes between the read that finds the gap and the read of history.
+  const real = services.streams;
+  const streams = {
+    publish: real.publish.bind(real),
+    latest: real.latest.bind(real),
+    close: () => real.close(),
+    since: async (...args: Parameters<GroupStreams["since"]>) => {
+      const read = await real.since(...args);
+      await publish(services, "c");
+      return read;
+    },
+  } as GroupStreams;
+  const consumer = notesConsumer(services, {}, streams);
+  const comm = await open(consumer, services, "?epoch=gone&since=1");
+  const [verdict, ...history] = await frames(comm, 4);
+  assertEquals([verdict.complete, history.map((f) => f.text)], [false, ["a", "b", "c"]]);
+  // A client goes on from the position it was told: the last history frame's, not before it.
+  assertEquals(verdict.offset, history.at(-1)!.offset);
+  await comm.disconnect();
+});
+
 Deno.test("a client that knows nothing of offsets gets the last 50 and no position frame", async () => {
   await using services = await createTestServices();
   const consumer = notesConsumer(services);
