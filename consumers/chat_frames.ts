@@ -1,5 +1,6 @@
 /**
- * What a client may send to a chat socket: a message frame (`{"message", "ref"?, "ack"?}`).
+ * What a client may send to a chat socket: a message frame (`{"message", "ref"?, "ack"?}`,
+ * `"ack": true` with a `ref` only).
  * Each function says why, or what.
  */
 import { MAX_FRAME_REF_LENGTH, refOf } from "../mod.ts";
@@ -15,6 +16,11 @@ export function refusal(value: unknown): string | null {
   if (ref !== undefined && refOf(value) === undefined) {
     return `"ref" must be a string of 1 to ${MAX_FRAME_REF_LENGTH} characters or a whole number`;
   }
+  // A client that asks for an ack some other way, or without a ref to answer, would wait for
+  // one in vain: told at once instead.
+  const ack = (value as { ack?: unknown }).ack;
+  if (ack !== undefined && typeof ack !== "boolean") return '"ack" must be true or false';
+  if (ack === true && ref === undefined) return '"ack": true needs a "ref" for the ack to carry';
   if (message.trim() === "") return "Message is empty";
   if (isLongerThan(message, MAX_CHAT_MESSAGE)) {
     return `Message is too long: at most ${MAX_CHAT_MESSAGE} characters`;

@@ -239,6 +239,10 @@ Deno.test("a ref comes back on every error answering its frame", async () => {
     [{ message: 5, ref: "r2" }, /like \{"message"/],
     [{ message: "  ", ref: "r3" }, /empty/],
     [{ message: "x".repeat(10_001), ref: 4 }, /too long/],
+    // An ack asked for in a way none is sent for: told, not left waiting.
+    [{ message: "hi", ref: "r5", ack: "true" }, /"ack" must be true or false/],
+    [{ message: "hi", ref: "r6", ack: 1 }, /"ack" must be true or false/],
+    [{ message: "hi", ref: "r7", ack: null }, /"ack" must be true or false/],
   ];
   for (const [frame, error] of cases) {
     comm.sendJson(frame);
@@ -250,6 +254,10 @@ Deno.test("a ref comes back on every error answering its frame", async () => {
   const bad = await comm.receiveJson();
   assertEquals([bad.type, bad.ref], ["error", undefined]);
   assertMatch(String(bad.error), /"ref" must be/);
+  comm.sendJson({ message: "hi", ack: true });
+  const noRef = await comm.receiveJson();
+  assertEquals([noRef.type, noRef.ref], ["error", undefined]);
+  assertMatch(String(noRef.error), /needs a "ref"/);
   // Counted in characters, as a message is: 64 emoji fit, 65 do not.
   for (const [ref, fits] of [["😀".repeat(64), true], ["😀".repeat(65), false]] as const) {
     comm.sendJson({ message: "x".repeat(10_001), ref });
