@@ -24,7 +24,8 @@ export function targetAsSent(request: Request): string {
   const url = request.url;
   const start = url.indexOf("://") + 3;
   const host = request.headers.get("host");
-  if (host !== null && url.startsWith(host, start)) return url.slice(start + host.length) || "/";
+  // An empty Host (allowed) is no prefix: Deno put its own address there, found as any other.
+  if (host && url.startsWith(host, start)) return url.slice(start + host.length) || "/";
   const rest = url.slice(start);
   const end = rest.search(/[/?#]/);
   return end < 0 ? "/" : rest.slice(end);

@@ -16,7 +16,9 @@ import { log } from "../telemetry/log.ts";
 const SENTINEL_MODULE = /@redis[\\/]client[\\/].*[\\/]sentinel[\\/]/;
 
 let holders = 0;
-let printed: typeof console.log | null = null;
+// What `divert` passes everything else on to. Never cleared: code may have kept `divert` (as
+// `const out = console.log`) and call it after the last client let go.
+let printed: typeof console.log = console.log;
 
 function divert(...args: unknown[]): void {
   const [error] = args;
@@ -26,7 +28,7 @@ function divert(...args: unknown[]): void {
     log.debug(`Redis Sentinel client: ${error.name}: ${error.message}`); // on one line
     return;
   }
-  printed!(...args);
+  printed(...args);
 }
 
 // The frame below `divert` is whoever called console.log.
@@ -40,8 +42,9 @@ function calledFromSentinelModule(): boolean {
  * per client: the console goes back when every client that asked has let go).
  */
 export function divertSentinelPrints(): () => void {
-  // Still wrapped from before (someone wrapped console.log over it since): not again.
-  if (holders++ === 0 && printed === null) {
+  // Wrapped whenever `console.log` is not ours: a wrapper put over ours since (it stays, and
+  // ours under it passes everything on) or a `console.log` put back over it (a test's stub).
+  if (holders++ === 0 && console.log !== divert) {
     printed = console.log;
     console.log = divert;
   }
@@ -50,8 +53,6 @@ export function divertSentinelPrints(): () => void {
     if (released) return;
     released = true;
     if (--holders > 0 || console.log !== divert) return;
-    // (Wrapped over since: that wrapper stays, and ours under it passes everything on.)
-    console.log = printed!;
-    printed = null;
+    console.log = printed;
   };
 }
