@@ -5,9 +5,9 @@
  * A commit is atomic: it checks the group's record (`{epoch, offset}`) is the one this Worker
  * last saw, writes the next offsets into it, and writes the events under those offsets, so an
  * offset is never given twice and an event is readable as soon as it has its offset. A Worker
- * remembers the record it last wrote, so while it is the only publisher of a group the commit
- * needs no read first; when another Worker published meanwhile, the check fails and the Worker
- * reads the record and tries again.
+ * remembers the record it last wrote (of its 10,000 groups last used), so while it is the only
+ * publisher of a group the commit needs no read first; when another Worker published meanwhile,
+ * the check fails and the Worker reads the record and tries again.
  *
  * One Worker's commits to a group are made one at a time. A publish called while a commit is
  * under way waits for it, with the others called meanwhile, and they go in the next commit
@@ -65,6 +65,8 @@ export interface KvStreamsOptions {
    * before group commits (the bench's baseline).
    */
   commitBatch?: number;
+  /** Groups whose record a Worker remembers (default 10,000, `MAX_REMEMBERED_GROUPS`). */
+  rememberedGroups?: number;
 }
 
 interface Meta {
@@ -100,6 +102,13 @@ const EXPIRED_WHILE_READ = "messages after the position expired while they were 
 /** Publishes that may wait for a group's commit; more are refused rather than queued. */
 export const MAX_WAITING_PUBLISHES = 10_000;
 
+/**
+ * Groups whose record a Worker remembers, the least recently used going first: every room name
+ * anyone opened was otherwise remembered for good. A record is only a hint for the next commit:
+ * one forgotten is read again first, and one remembered stale fails the commit's check.
+ */
+export const MAX_REMEMBERED_GROUPS = 10_000;
+
 /** A publish waiting for its group's next commit. */
 interface Waiting {
   event: LayerEvent;
@@ -114,8 +123,9 @@ export class KvStreams implements GroupStreams {
   #options: KvStreamsOptions;
   #retention: StreamRetention;
   #commitBatch: number;
-  /** By group: the record this Worker last wrote or read. */
+  /** By group: the record this Worker last wrote or read, the least recently used first. */
   #seen = new Map<string, Seen>();
+  #rememberedGroups: number;
   /** By group: the publishes waiting for its next commit; present while a commit is under way. */
   #waiting = new Map<string, Waiting[]>();
   /** The groups' commit loops, so that closing waits for them. */
@@ -129,6 +139,12 @@ export class KvStreams implements GroupStreams {
     this.#options = options;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#commitBatch = Math.max(1, Math.min(COMMIT_EVENTS, options.commitBatch ?? COMMIT_EVENTS));
+    this.#rememberedGroups = Math.max(1, options.rememberedGroups ?? MAX_REMEMBERED_GROUPS);
+  }
+
+  /** How many groups' records this Worker remembers (at most `rememberedGroups`). */
+  get remembered(): number {
+    return this.#seen.size;
   }
 
   /** Opens the KV file. */
@@ -248,7 +264,7 @@ export class KvStreams implements GroupStreams {
       });
       this.writeSeconds.observe((performance.now() - started) / 1000);
       if (result.ok) {
-        this.#seen.set(group, { epoch, offset: last, versionstamp: result.versionstamp });
+        this.#remember(group, { epoch, offset: last, versionstamp: result.versionstamp });
         // Before the group's next commit, which waits; reads need not.
         if (Math.floor(last / TRIM_EVERY) > Math.floor((first - 1) / TRIM_EVERY)) {
           await this.#trimQuietly(group, last, batch[rests.length - 1].retention);
@@ -264,8 +280,16 @@ export class KvStreams implements GroupStreams {
     const seen = entry.value === null
       ? { epoch: "", offset: 0, versionstamp: null }
       : { ...entry.value, versionstamp: entry.versionstamp };
-    this.#seen.set(group, seen);
+    this.#remember(group, seen);
     return seen;
+  }
+
+  #remember(group: string, seen: Seen): void {
+    this.#seen.delete(group); // so that it goes last
+    this.#seen.set(group, seen);
+    if (this.#seen.size > this.#rememberedGroups) {
+      this.#seen.delete(this.#seen.keys().next().value!);
+    }
   }
 
   /**
@@ -289,7 +313,7 @@ export class KvStreams implements GroupStreams {
           .set(key, meta, { expireIn: EMPTY_STREAM_KEPT_MS }).commit()
       );
       if (result.ok) {
-        this.#seen.set(group, { ...meta, versionstamp: result.versionstamp });
+        this.#remember(group, { ...meta, versionstamp: result.versionstamp });
         return meta;
       }
     }

@@ -1,6 +1,10 @@
 import { streamConformance } from "./conformance.ts";
 import { BroadcastLayer } from "../../../layers/broadcast.ts";
-import { KvStreams, MAX_WAITING_PUBLISHES } from "../../../layers/streams/kv.ts";
+import {
+  KvStreams,
+  MAX_REMEMBERED_GROUPS,
+  MAX_WAITING_PUBLISHES,
+} from "../../../layers/streams/kv.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { PublishUnconfirmedError } from "../../../layers/streams/contract.ts";
 import { log } from "../../../telemetry/log.ts";
@@ -225,5 +229,37 @@ Deno.test("kv streams: a room only read keeps its record a day, not for good; on
     assertEquals(written[0].expiration_ms, -1, "a record a publish wrote must not expire");
   } finally {
     db.close();
+  }
+});
+
+Deno.test("kv streams: rooms opened without end are remembered up to the bound, and one forgotten keeps its offsets and epoch", async () => {
+  // Without a parent sequencer (one process, Deno Deploy) every room name anyone opened was
+  // remembered for good.
+  assertEquals(MAX_REMEMBERED_GROUPS, 10_000);
+  const kvPath = `${dir}/${crypto.randomUUID().slice(0, 8)}.kv`;
+  const layer = await BroadcastLayer.open({ kvPath, prefix: `app@${kvPath}` });
+  const streams = await KvStreams.open({ kvPath, prefix: "app", layer, rememberedGroups: 3 });
+  const other = await KvStreams.open({ kvPath, prefix: "app", layer }); // another Worker
+  try {
+    const first = await streams.publish("kept", { type: "chat.message", n: 1 });
+    assertEquals(first.offset, 1);
+    for (let i = 0; i < 20; i++) {
+      await streams.latest(`room${i}`, 50);
+      assert(streams.remembered <= 3, `${streams.remembered} rooms remembered`);
+    }
+    assertEquals(streams.remembered, 3);
+    // Forgotten, then another Worker publishes: the next publish reads the record again.
+    assertEquals((await other.publish("kept", { type: "chat.message", n: 2 })).offset, 2);
+    const third = await streams.publish("kept", { type: "chat.message", n: 3 });
+    assertEquals([third.offset, third.epoch], [3, first.epoch]);
+    for (let i = 20; i < 25; i++) await streams.latest(`room${i}`, 50);
+    const fourth = await streams.publish("kept", { type: "chat.message", n: 4 });
+    assertEquals([fourth.offset, fourth.epoch], [4, first.epoch]);
+    const read = await streams.latest("kept", 10);
+    assertEquals(read.events.map((e) => [e.offset, e.n]), [[1, 1], [2, 2], [3, 3], [4, 4]]);
+  } finally {
+    await streams.close();
+    await other.close();
+    await layer.close();
   }
 });
