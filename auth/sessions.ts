@@ -16,7 +16,7 @@
  * ```
  */
 import type { Store, StoreChange } from "../storage/store.ts";
-import { usernameKey } from "./account_rules.ts";
+import { lowerCaseUsernameKey, usernameKey } from "./account_rules.ts";
 
 /** What the server remembers about one session. Times are milliseconds since the epoch. */
 export interface SessionRecord {
@@ -128,7 +128,9 @@ export class SessionStore {
     // them on different nodes. A failure between leaves the entry, so a password change still
     // finds the session; the other way round, a live session would be lost to it.
     await this.#store.delete(key);
-    await this.#store.delete(indexKey(record.username, key[1]));
+    for (const prefix of indexPrefixes(record.username)) {
+      await this.#store.delete([...prefix, key[1]]);
+    }
     return record;
   }
 
@@ -142,7 +144,10 @@ export class SessionStore {
    */
   async endAllOf(username: string, options: EndAllOptions = {}): Promise<string[]> {
     const kept = options.except ? await sha256Hex(options.except) : null;
-    const entries = await this.#store.list<IndexEntry>(indexPrefix(username));
+    const entries = [];
+    for (const prefix of indexPrefixes(username)) {
+      entries.push(...await this.#store.list<IndexEntry>(prefix));
+    }
     const now = this.#now();
     const groups: string[] = [];
     const records: StoreChange[] = [];
@@ -201,6 +206,15 @@ interface IndexEntry {
 // ("WEISS" for "Weiß", which log-in accepts) is found with the user's.
 function indexPrefix(username: string): string[] {
   return [USER_SESSIONS, usernameKey(username)];
+}
+
+// Where a user's sessions may be indexed: by the case-folded key, and, for a name it changes
+// further ("Straße": "strasse"), by the lower-case key, where 0.13.0 wrote them (its sessions
+// say `indexed`, so they are not indexed again when read).
+function indexPrefixes(username: string): string[][] {
+  const folded = indexPrefix(username);
+  const lower = lowerCaseUsernameKey(username);
+  return lower === folded[1] ? [folded] : [folded, [USER_SESSIONS, lower]];
 }
 
 function indexKey(username: string, hash: string): string[] {

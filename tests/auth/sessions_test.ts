@@ -106,3 +106,30 @@ Deno.test("a session made under another spelling of the name is ended with its u
   assertEquals(await env.sessions.endAllOf("Weiß"), [await sessionGroup(other.id)]);
   assertEquals(await env.sessions.get(other.id), null);
 });
+
+// 0.13.0 kept the index under the lower-case name: "straße", where this version folds to
+// "strasse". Its sessions are marked indexed, so they are never indexed again on read.
+async function as0_13Indexed(env: Awaited<ReturnType<typeof setUp>>, username: string) {
+  const made = await env.sessions.create(username);
+  const [entry] = await env.store.list<{ username: string }>(["user_sessions"]);
+  await env.store.delete(entry.key);
+  await env.store.set(["user_sessions", username.toLowerCase(), entry.key[2]], entry.value);
+  return made;
+}
+
+Deno.test("a session 0.13 indexed under the lower-case name is ended with its user's", async () => {
+  using env = await setUp();
+  const old = await as0_13Indexed(env, "Straße");
+  const kept = await env.sessions.create("Straße");
+  assertEquals((await env.sessions.get(old.id))?.username, "Straße", "still signed in");
+  assertEquals(await env.sessions.endAllOf("Straße", { except: kept.id }), [
+    await sessionGroup(old.id),
+  ]);
+  assertEquals(await env.sessions.get(old.id), null);
+  assertEquals((await env.sessions.get(kept.id))?.username, "Straße");
+  // Its index entry goes with it, as on log-out.
+  await env.sessions.delete(kept.id);
+  const other = await as0_13Indexed(env, "Weiß");
+  await env.sessions.delete(other.id);
+  assertEquals(await env.store.list(["user_sessions", "weiß"]), []);
+});
