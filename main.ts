@@ -70,8 +70,14 @@ const layer = served.layer;
 // The linger sets the latency of every chat message under load: said where it applies.
 const lingers = redisLingerIgnoredBecause(served) === null;
 const linger = config.redisLingerMs > 0 ? `${config.redisLingerMs} ms` : "off";
+// Where users, sessions and history are kept: DATA_DIR only on the Deno KV layers off Deploy.
+const data = layer === "redis" || layer === "channels_redis"
+  ? "Redis"
+  : Deno.env.get("DENO_DEPLOYMENT_ID")
+  ? "the deployment's Deno KV"
+  : config.dataDir;
 log.info(
-  `Serving the chat at ${server.url}/chat/ (layer: ${layer}, data: ${config.dataDir}` +
+  `Serving the chat at ${server.url}/chat/ (layer: ${layer}, data: ${data}` +
     `${workers ? `, workers: ${config.workers}` : ""}` +
     `${lingers ? `, Redis linger: ${linger}` : ""})`,
 );

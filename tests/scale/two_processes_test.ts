@@ -33,7 +33,10 @@ test("two clients on two processes chat both ways", async () => {
   await using _a = a;
   await using _b = b;
   // The start line says the linger that sets their messages' latency under load.
-  assertMatch(a.output(), /Serving the chat at \S+ \(layer: redis, .*Redis linger: 10 ms\)/);
+  assertMatch(
+    a.output(),
+    /Serving the chat at \S+ \(layer: redis, data: Redis, Redis linger: 10 ms\)/,
+  );
   const onA = await TestSocket.open(a.wsUrl(room("café au lait")));
   const onB = await TestSocket.open(b.wsUrl(room("café au lait")));
   onA.sendJson({ message: "hello from A" });
