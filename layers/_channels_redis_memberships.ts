@@ -101,8 +101,10 @@ export class GroupMemberships {
     if (local) {
       const joined = addTo(this.#members, group, channel);
       addTo(this.#groupsOf, channel, group);
-      // Not written until rejoin writes it back (#zadd skips it).
-      if (joined && !inRedis && !this.#commands.isReady) addTo(this.#unwritten, group, channel);
+      // Written now by #zadd, though the rejoin may not have run yet (the client is back before
+      // its PING answered); else not written until the rejoin writes it back (#zadd skips it).
+      if (this.#commands.isReady) removeFrom(this.#unwritten, group, channel);
+      else if (joined && !inRedis) addTo(this.#unwritten, group, channel);
     }
     await this.#zadd(group, [channel]);
   }

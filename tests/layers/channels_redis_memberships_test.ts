@@ -116,3 +116,38 @@ Deno.test({
     assertEquals(t.memberships.unsentDiscards, 0);
   },
 });
+
+// Redis's client is ready again before the connection's PING answered and `rejoin` ran: a join
+// made then is written at once, so its leave must take it out (a fake client holds that moment).
+Deno.test("a join written between the client's return and the rejoin is taken out by its leave", async () => {
+  const settings = withDefaults({ url: "redis://127.0.0.1:1", prefix: "cr" });
+  const inRedis = new Map<string, Set<string>>();
+  const client = {
+    isReady: false, // Redis is away
+    zAdd(key: string, members: { value: string }[]) {
+      const set = inRedis.get(key) ?? new Set<string>();
+      for (const { value } of members) set.add(value);
+      inRedis.set(key, set);
+      return Promise.resolve(members.length);
+    },
+    zRem(key: string, value: string) {
+      inRedis.get(key)?.delete(value);
+      return Promise.resolve(1);
+    },
+    expire: () => Promise.resolve(1),
+  };
+  const redis = { client, settings, run: <T>(p: Promise<T>) => p, now: () => Date.now() };
+  const memberships = new GroupMemberships(redis as never, () => false);
+  const key = `${settings.prefix}:group:lobby`;
+  try {
+    await memberships.add("lobby", "specific.p!c", true); // not written: Redis is away
+    client.isReady = true; // back, its PING not answered yet
+    await memberships.add("lobby", "specific.p!c", true); // the same join again: written
+    assertEquals([...inRedis.get(key)!], ["specific.p!c"]);
+    await memberships.leave("lobby", "specific.p!c"); // the socket closes
+    memberships.rejoin(); // the PING answered
+    assertEquals([...inRedis.get(key)!], [], "the closed socket is still a member in Redis");
+  } finally {
+    await memberships.leaveAll();
+  }
+});
