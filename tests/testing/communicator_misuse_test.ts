@@ -52,16 +52,25 @@ Deno.test("an app created without testUpgrade is named at connect, and leaves no
   await app.close();
 });
 
-Deno.test("waitForClose and disconnect before connect throw at once, as receive does", async () => {
+Deno.test("waitForClose before connect throws at once, as receive does; disconnect is a quiet no-op", async () => {
   await using services = await createTestServices();
-  const comm = new Communicator({ consumer: echo, services }, "/ws/echo/");
-  const early = "before connect: await comm.connect() first";
-  await assertRejects(() => comm.waitForClose(), Error, `waitForClose ${early}`);
-  await assertRejects(() => comm.disconnect(), Error, `disconnect ${early}`);
+  const hooks: string[] = [];
+  const recorded: Consumer = (conn) => ({
+    connect: () => void hooks.push("connect"),
+    receive: (text) => conn.send(text),
+    disconnect: (code) => void hooks.push(`disconnect ${code}`),
+  });
+  const comm = new Communicator({ consumer: recorded, services }, "/ws/echo/");
+  const early = "waitForClose before connect: await comm.connect() first";
+  await assertRejects(() => comm.waitForClose(), Error, early);
+  // A cleanup `finally { await comm.disconnect() }` where `connect` never ran: nothing to close.
+  await comm.disconnect();
+  assertEquals(hooks, []);
   await comm.connect(); // still usable, once connected
   comm.send("now");
   assertEquals(await comm.receive(), "now");
   await comm.disconnect();
+  assertEquals(hooks, ["connect", "disconnect 1000"]);
 });
 
 Deno.test("a connect or disconnect hook that never finishes fails the test with a message", async () => {
