@@ -59,6 +59,11 @@ export class ConsumerReports {
   }
 }
 
+// Deno's own timer, taken as this module loads: a test that fakes the clock (`FakeTime` of
+// `@std/testing/time` replaces `setTimeout`, and runs nothing until the test ticks) would
+// otherwise leave every `disconnect()` and `waitForClose()` waiting for good.
+const nextTask = globalThis.setTimeout;
+
 /**
  * Resolves once Deno has dispatched the `unhandledrejection` events of the rejections seen so
  * far: a call the consumer did not await (`conn.groupAdd(name)` without `await`) fails its socket
@@ -67,7 +72,7 @@ export class ConsumerReports {
  * tells that the dispatch is over (a rejection handled in time has none): a task later, it is.
  */
 function unawaitedCallsJudged(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => nextTask(resolve, 0));
 }
 
 /**

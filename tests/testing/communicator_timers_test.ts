@@ -2,7 +2,7 @@
  * The communicator's waits are bounded, and a test that ends leaves no timer of the framework
  * behind: these tests turn on Deno's op sanitizer, which a user's own tests may have on.
  */
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { type Consumer, ProtocolError } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
 import { log } from "../../telemetry/log.ts";
@@ -76,3 +76,87 @@ Deno.test("waitForClose rejects within its hook timeout when the consumer's disc
   const waited = performance.now() - started;
   assertEquals(waited < 3000, true, `waited ${Math.round(waited)} ms for a 300 ms timeout`);
 });
+
+/**
+ * What `@std/testing/time`'s `FakeTime` does to the timers: a callback runs only when the test
+ * moves the clock (`tick`). The real timers are put back on dispose.
+ */
+class FakeClock implements Disposable {
+  #now = 0;
+  #nextId = 1;
+  #timers = new Map<number, { at: number; callback: () => void }>();
+  #real = [globalThis.setTimeout, globalThis.clearTimeout] as const;
+
+  constructor() {
+    globalThis.setTimeout = ((callback: () => void, ms = 0) => {
+      this.#timers.set(this.#nextId, { at: this.#now + ms, callback });
+      return this.#nextId++;
+    }) as unknown as typeof setTimeout;
+    globalThis.clearTimeout = ((id: number) => void this.#timers.delete(id)) as typeof clearTimeout;
+  }
+
+  /** Moves the clock `ms` on, running the timers that are due. */
+  tick(ms: number): void {
+    this.#now += ms;
+    for (const [id, { at, callback }] of this.#timers) {
+      if (at > this.#now) continue;
+      this.#timers.delete(id);
+      callback();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    [globalThis.setTimeout, globalThis.clearTimeout] = this.#real;
+  }
+}
+
+const echoOrLeave: Consumer = (conn) => ({
+  connect: () => conn.groupAdd("clock"),
+  receive(text) {
+    conn.send(text);
+    if (text === "bye") conn.close(4000);
+  },
+});
+
+const joinsNoGroup: Consumer = (conn) => ({
+  connect() {
+    conn.groupAdd(""); // the await forgotten, and no group has that name
+  },
+});
+
+Deno.test("under a fake clock, disconnect and waitForClose resolve, and still tell a call nobody awaited", async () => {
+  await using services = await createTestServices();
+  const leaving = new Communicator({ consumer: echoOrLeave, services }, "/ws/clock/");
+  const closed = new Communicator({ consumer: echoOrLeave, services }, "/ws/clock/");
+  const careless = new Communicator({ consumer: joinsNoGroup, services }, "/ws/careless/");
+  // Bounded by real time: on failure the test says so instead of hanging.
+  const settled = (promise: Promise<unknown>) =>
+    Promise.race([promise.then(() => "resolved"), realDelay(2000, "still waiting after 2 s")]);
+  {
+    using clock = new FakeClock();
+    await leaving.connect();
+    leaving.send("hi");
+    assertEquals(await leaving.receive(), "hi");
+    assertEquals(await settled(leaving.disconnect()), "resolved", "disconnect()");
+    await closed.connect();
+    closed.send("bye");
+    assertEquals(await closed.receive(), "bye"); // and the consumer has asked for the close
+    clock.tick(0); // which goes a macrotask later, by the clock the test fakes
+    assertEquals(await settled(closed.waitForClose()), "resolved", "waitForClose()");
+    await careless.connect();
+    const told = careless.disconnect().then(() => "resolved", (error) => error.message);
+    assertStringIncludes(
+      await Promise.race([told, realDelay(2000, "still waiting after 2 s")]),
+      "The consumer failed (after the close)",
+    );
+  }
+  assertEquals(closed.closeCode, 4000);
+  assertEquals((await services.layer.groupSend("clock", { type: "x" })).delivered, 0);
+});
+
+// Taken before any test fakes the clock.
+const realSetTimeout = globalThis.setTimeout;
+
+function realDelay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => realSetTimeout(() => resolve(value), ms));
+}
