@@ -94,6 +94,8 @@ export class Communicator {
   #leaving = new AbortController();
   /** The handshake under way (settled, never rejecting: `connect` tells its failure). */
   #handshake: Promise<unknown> = Promise.resolve();
+  /** `connect` gave up on a handshake its consumer's `connect` hook held: the test was told. */
+  #connectTimedOut = false;
   /** Why the handshake was refused, once it was. */
   #refused: string | null = null;
 
@@ -172,7 +174,10 @@ export class Communicator {
       timeoutMs,
       `The handshake did not finish within ${timeoutMs} ms: does the consumer's connect hook ` +
         "ever resolve?",
-    );
+    ).catch((error) => {
+      this.#connectTimedOut = true;
+      throw error;
+    });
     const notTaken = withdrawSocket(request);
     // Deno's own `upgradeWebSocket` refused it (no socket was made), or another upgrade made a
     // socket no test can reach.
@@ -273,10 +278,12 @@ export class Communicator {
 
   /**
    * Closes from the client's end and waits for the consumer's `disconnect` to finish (nothing
-   * before `connect`: there is no socket yet, and the communicator stays usable); rejects
-   * when that takes longer than `timeoutMs`, or with what the consumer raised: before the close
-   * (it closed the socket with 1011), unless `receive` or `waitForClose` raised it already, or
-   * after it (its `disconnect` hook, or a hook still running then).
+   * before `connect`: there is no socket yet, and the communicator stays usable); rejects when
+   * that takes longer than `timeoutMs` (naming the `connect` hook when the handshake is still
+   * under way then, unless `connect` timed out already: it is let go without a word), or with
+   * what the consumer raised: before the close (it closed the socket with 1011), unless
+   * `receive` or `waitForClose` raised it already, or after it (its `disconnect` hook, or a hook
+   * still running then).
    */
   async disconnect(code = 1000, timeoutMs = HOOK_TIMEOUT_MS): Promise<void> {
     // Before `connect` there is no socket and no consumer: nothing to close. Quiet, so a test's
@@ -289,8 +296,7 @@ export class Communicator {
     this.#leaving.abort();
     this.socket.hangUp(code);
     await this.closed;
-    await withTimeout(
-      this.#finished(),
+    await this.#consumerFinished(
       timeoutMs,
       `The consumer did not finish within ${timeoutMs} ms of the close: does its disconnect ` +
         "hook (or a hook still running) ever resolve?",
@@ -320,8 +326,7 @@ export class Communicator {
         throw new Error(`Socket still open after ${timeoutMs} ms`);
       }
     }
-    await withTimeout(
-      this.#finished(),
+    await this.#consumerFinished(
       hookTimeoutMs,
       `The socket closed with ${this.#closeCode}, but the consumer did not finish within ` +
         `${hookTimeoutMs} ms: does its disconnect hook (or a hook still running) ever resolve?`,
@@ -331,11 +336,27 @@ export class Communicator {
     return this.#closeCode;
   }
 
-  /** Resolves once the handshake ended and, if it upgraded the socket, the consumer finished. */
-  async #finished(): Promise<void> {
+  /**
+   * Resolves once the handshake ended and, if it upgraded the socket, the consumer finished;
+   * rejects with `hookStuck` when that takes longer than `timeoutMs`. A handshake still under
+   * way then is its `connect` hook's doing, not its `disconnect`'s: said so, or, when `connect`
+   * told the test already, let go (the server could not end it either), so a cleanup in a
+   * `finally` does not replace that error with another.
+   */
+  async #consumerFinished(timeoutMs: number, hookStuck: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     // Before it ended, the socket is not tracked yet: it would read as finished at once.
-    await this.#handshake;
-    await this.#live.finished(this.socket);
+    if (!await endsWithin(this.#handshake, timeoutMs)) {
+      if (this.#connectTimedOut) {
+        this.#handshake = Promise.resolve(); // given up on: a later wait does not wait again
+        return;
+      }
+      throw new Error(
+        `The handshake did not finish within ${timeoutMs} ms of the client's leaving: does the ` +
+          "consumer's connect hook ever resolve?",
+      );
+    }
+    await withTimeout(this.#live.finished(this.socket), deadline - Date.now(), hookStuck);
   }
 
   #push(data: string | Uint8Array): void {
@@ -363,4 +384,9 @@ export class Communicator {
       this.#waiters.add(woken);
     });
   }
+}
+
+/** True once `promise` settled, false when it has not within `ms`. */
+function endsWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return withTimeout(promise.then(() => true), ms, "").catch(() => false);
 }

@@ -2,7 +2,7 @@
  * A close by the server is output, as in Channels' `receive_nothing`: a test that expects
  * silence is told when the consumer closed the socket instead.
  */
-import { assert, assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { type Consumer, createApp, socket } from "../../mod.ts";
 import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
 import { log } from "../../telemetry/log.ts";
@@ -110,4 +110,66 @@ Deno.test("a client that hangs up while connect runs is not upgraded, and discon
     await app.close();
   }
   assertEquals(hooks, ["connected", "disconnect 1006"], "disconnect ran again at app.close");
+});
+
+Deno.test("a cleanup disconnect() after a connect hook that never finishes keeps connect()'s error, not one blaming the disconnect hook", async () => {
+  await using services = await createTestServices();
+  const stuck: Consumer = () => ({ connect: () => new Promise<void>(() => {}) });
+  const app = createApp({ routes: [socket("/ws/stuck/", stuck)], services, upgrade: testUpgrade });
+  try {
+    const comm = new Communicator(app, "/ws/stuck/");
+    const failed = await assertRejects(async () => {
+      try {
+        await comm.connect(50);
+      } finally {
+        await comm.disconnect(1000, 200); // what a test's cleanup does
+      }
+    });
+    assertStringIncludes(
+      (failed as Error).message,
+      "The handshake did not finish within 50 ms: does the consumer's connect hook ever resolve?",
+    );
+    await comm.disconnect(1000, 200); // and again, as quietly
+    assertEquals(await comm.waitForClose(200, 200), 1000);
+    assertEquals(app.live.size, 0);
+  } finally {
+    await app.close();
+  }
+});
+
+Deno.test("a disconnect() that gives up before connect() does names the connect hook that holds it", async () => {
+  await using services = await createTestServices();
+  const { promise: gate, resolve: letConnectFinish } = Promise.withResolvers<void>();
+  const held: Consumer = () => ({ connect: () => gate });
+  const comm = new Communicator({ consumer: held, services }, "/ws/held/");
+  const connecting = comm.connect();
+  await assertRejects(
+    () => comm.disconnect(1000, 50),
+    Error,
+    "The handshake did not finish within 50 ms of the client's leaving: does the consumer's " +
+      "connect hook ever resolve?",
+  );
+  letConnectFinish();
+  assertEquals((await connecting).status, 499);
+});
+
+Deno.test("a disconnect() after connect(ms) gave up on a slow connect hook waits for it, and for its disconnect(1006)", async () => {
+  await using services = await createTestServices();
+  const hooks: string[] = [];
+  const { promise: gate, resolve: letConnectFinish } = Promise.withResolvers<void>();
+  const slow: Consumer = (conn) => ({
+    async connect() {
+      await conn.groupAdd("room");
+      await gate;
+      hooks.push("connected");
+    },
+    disconnect: (code) => void hooks.push(`disconnect ${code}`),
+  });
+  const comm = new Communicator({ consumer: slow, services }, "/ws/slow/");
+  await assertRejects(() => comm.connect(50), Error, "connect hook ever resolve");
+  const leaving = comm.disconnect();
+  letConnectFinish();
+  await leaving;
+  assertEquals(hooks, ["connected", "disconnect 1006"]);
+  assertEquals((await services.layer.groupSend("room", { type: "x" })).delivered, 0);
 });
