@@ -1,9 +1,9 @@
 /**
  * What a communicator tells a test of its consumer (`server/_consumer_failures.ts`): what it
- * raised before the socket closed (which closed it with 1011), what it raised after (its
- * `disconnect` hook, or a hook still running then), each told once, as Channels' communicator
- * raises what the app raised; the first event it had no handler for; and, for a handshake that
- * was refused, why, in a few words.
+ * raised in a `connect` answered to no one (the client had left), before the socket closed
+ * (which closed it with 1011), and after (its `disconnect` hook, or a hook still running then),
+ * each told once, as Channels' communicator raises what the app raised; the first event it had
+ * no handler for; and, for a handshake that was refused, why, in a few words.
  */
 import { consumerFailures, lateFailures, unhandledEvents } from "../server/_consumer_failures.ts";
 import { describeThrown } from "../telemetry/log.ts";
@@ -21,6 +21,8 @@ export class ConsumerReports {
   #socket: object;
   /** The failure before the close was raised (by `receive`, `waitForClose` or `disconnect`). */
   #beforeTold = false;
+  /** What `connect` raised with no `connect()` to reject: the client had left, or gave up. */
+  #connectFailure: Error | null = null;
 
   constructor(socket: object) {
     this.#socket = socket;
@@ -37,12 +39,21 @@ export class ConsumerReports {
     return consumerFailed(`closed with ${closeCode}`, failure);
   }
 
+  /** Keeps `failure`, of the consumer's `connect`, for `raiseUntold`. */
+  untoldConnectFailure(failure: Error): void {
+    this.#connectFailure = failure;
+  }
+
   /**
-   * Rejects with what the consumer raised and was not told yet: before the close first, then
-   * after it. Once each: a test that catches it and waits again is not told twice.
+   * Rejects with what the consumer raised and was not told yet: in `connect` first, then before
+   * the close, then after it. Once each: a test that catches it and waits again is not told
+   * twice.
    */
   async raiseUntold(closeCode: number | null): Promise<void> {
     await unawaitedCallsJudged();
+    const inConnect = this.#connectFailure;
+    this.#connectFailure = null;
+    if (inConnect !== null) throw inConnect;
     if (!this.#beforeTold) {
       const before = this.failedBefore(closeCode);
       if (before !== null) throw before;

@@ -26,7 +26,7 @@ import type { App } from "../server/app.ts";
 import { LiveConnections } from "../server/live_connections.ts";
 import { consumerRefusals } from "../server/_consumer_failures.ts";
 import { consumerFailed, ConsumerReports, refusalShown } from "./_consumer_reports.ts";
-import { withTimeout } from "../storage/with_timeout.ts";
+import { NoAnswerInTimeError, withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
 import { offerSocket, withdrawSocket } from "./test_upgrade.ts";
 import { markInProcess, reachedDenoUpgrade } from "../server/_in_process_handshakes.ts";
@@ -149,7 +149,9 @@ export class Communicator {
   /**
    * Makes the handshake; `accepted` is false when it was answered with `status` instead (and
    * the refusal's `reason` and `code`). Rejects when the handshake, `connect` hook included,
-   * takes longer than `timeoutMs`.
+   * takes longer than `timeoutMs`, or with what the `connect` hook raised (refused with 500 or
+   * 503); when the client left meanwhile (a `disconnect()` while `connect` runs), it resolves
+   * with that refusal, and the `disconnect()` rejects with what was raised.
    */
   async connect(timeoutMs = HOOK_TIMEOUT_MS): Promise<ConnectResult> {
     // One communicator is one socket: a second handshake would orphan the first connection.
@@ -167,17 +169,23 @@ export class Communicator {
     const request = new Request(this.#url, { headers, signal: this.#leaving.signal });
     offerSocket(request, this.socket);
     markInProcess(request);
-    const handling = this.#handle(request);
-    this.#handshake = handling.catch(() => {});
-    const response = await withTimeout(
-      handling,
+    // Read even when `connect` gave up on it, or the client left: what the consumer raised is
+    // then told by `disconnect`, which waits for this.
+    const answered = this.#handle(request).then((response) => this.#answered(request, response));
+    this.#handshake = answered.catch(() => {});
+    return await withTimeout(
+      answered,
       timeoutMs,
       `The handshake did not finish within ${timeoutMs} ms: does the consumer's connect hook ` +
         "ever resolve?",
     ).catch((error) => {
-      this.#connectTimedOut = true;
+      if (error instanceof NoAnswerInTimeError) this.#connectTimedOut = true;
       throw error;
     });
+  }
+
+  /** What the server's answer to the handshake tells; the socket opens when it was accepted. */
+  async #answered(request: Request, response: Response): Promise<ConnectResult> {
     const notTaken = withdrawSocket(request);
     // Deno's own `upgradeWebSocket` refused it (no socket was made), or another upgrade made a
     // socket no test can reach.
@@ -195,16 +203,30 @@ export class Communicator {
       const refusal = consumerRefusals.get(request);
       // Raised, as Channels' communicator raises what the consumer raised: a test's log is
       // silent, and its error and stack would be found nowhere else.
-      if (refusal?.error !== undefined) {
-        throw consumerFailed(`connect, refused with ${response.status}`, refusal.error);
-      }
+      if (refusal?.error !== undefined) this.#connectFailed(response.status, refusal.error);
       const code = refusal?.code;
       return { accepted: false, status: response.status, reason, ...(code && { code }) };
     }
+    if (this.#connectTimedOut) return { accepted: true, status: 101 }; // no one to open it for
     this.#protocol = response.headers.get("sec-websocket-protocol") ?? "";
     this.socket.open();
     this.#open = true;
     return { accepted: true, status: 101 };
+  }
+
+  /**
+   * Raises what the consumer's `connect` raised, as `connect()`'s rejection; unless the client
+   * left before the answer (a `disconnect()` during `connect`) or `connect()` gave up waiting:
+   * as on a server, the refusal was answered to no one (`connect()` resolves with it), and the
+   * `disconnect()` the test awaits raises it. Rejecting `connect()` then would fail the test
+   * file with an unhandled rejection while the test awaits `disconnect()` first.
+   */
+  #connectFailed(status: number, error: unknown): void {
+    if (!this.#leaving.signal.aborted && !this.#connectTimedOut) {
+      throw consumerFailed(`connect, refused with ${status}`, error);
+    }
+    const when = `connect, refused with ${status} to a client that no longer waited`;
+    this.#reports.untoldConnectFailure(consumerFailed(when, error));
   }
 
   /** Sends a text or binary frame to the consumer. */

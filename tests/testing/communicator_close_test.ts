@@ -173,3 +173,76 @@ Deno.test("a disconnect() after connect(ms) gave up on a slow connect hook waits
   assertEquals(hooks, ["connected", "disconnect 1006"]);
   assertEquals((await services.layer.groupSend("room", { type: "x" })).delivered, 0);
 });
+
+// As the server does: `connect` threw after its client left, so the 500 went to no one (the
+// error is logged); the test hears of it from the disconnect() it awaits, once.
+Deno.test("a client that hangs up while connect runs, which then throws, is told by disconnect(); connect() resolves with the 500", async () => {
+  await using services = await createTestServices();
+  const hooks: string[] = [];
+  const { promise: inConnect, resolve: connectStarted } = Promise.withResolvers<void>();
+  const { promise: gate, resolve: letConnectThrow } = Promise.withResolvers<void>();
+  const failsLate: Consumer = () => ({
+    async connect() {
+      connectStarted();
+      await gate;
+      throw new RangeError("boom in connect");
+    },
+    disconnect: (code) => void hooks.push(`disconnect ${code}`),
+  });
+  const app = createApp({
+    routes: [socket("/ws/late/", failsLate)],
+    services,
+    upgrade: testUpgrade,
+  });
+  try {
+    const comm = new Communicator(app, "/ws/late/");
+    const connecting = comm.connect();
+    await inConnect;
+    const leaving = comm.disconnect();
+    letConnectThrow();
+    const error = await assertRejects(
+      () => leaving,
+      Error,
+      "The consumer failed (connect, refused with 500 to a client that no longer waited): " +
+        "RangeError: boom in connect",
+    );
+    assertEquals((error.cause as Error).stack?.includes("communicator_close_test.ts"), true);
+    assertEquals(await connecting, {
+      accepted: false,
+      status: 500,
+      reason: "The consumer's connect hook failed (logged above)",
+    });
+    await comm.disconnect(); // told once
+    assertEquals(hooks, [], "disconnect ran for a connect that failed");
+    assertEquals(app.live.size, 0);
+  } finally {
+    await app.close();
+  }
+});
+
+Deno.test("a connect that throws after connect(ms) gave up on it is told by the disconnect() after", async () => {
+  await using services = await createTestServices();
+  const { promise: gate, resolve: letConnectThrow } = Promise.withResolvers<void>();
+  const { promise: thrown, resolve: connectThrew } = Promise.withResolvers<void>();
+  const failsLate: Consumer = () => ({
+    async connect() {
+      await gate;
+      connectThrew();
+      throw new RangeError("boom, late");
+    },
+  });
+  const comm = new Communicator({ consumer: failsLate, services }, "/ws/late/");
+  await assertRejects(() => comm.connect(50), Error, "connect hook ever resolve");
+  letConnectThrow();
+  await thrown;
+  await assertRejects(
+    () => comm.disconnect(),
+    Error,
+    "(connect, refused with 500 to a client that no longer waited): RangeError: boom, late",
+  );
+  await comm.disconnect(); // told once
+});
+
+Deno.test("the test after one whose client left during a connect that threw still runs", () => {
+  // An unhandled rejection of connect() would cancel every test of this file, this one too.
+});
