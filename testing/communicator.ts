@@ -28,8 +28,9 @@ import { consumerRefusals } from "../server/_consumer_failures.ts";
 import { consumerFailed, ConsumerReports, refusalShown } from "./_consumer_reports.ts";
 import { NoAnswerInTimeError, withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
-import { offerSocket, withdrawSocket } from "./test_upgrade.ts";
-import { markInProcess, reachedDenoUpgrade } from "../server/_in_process_handshakes.ts";
+import { withdrawSocket } from "./test_upgrade.ts";
+import { reachedDenoUpgrade } from "../server/_in_process_handshakes.ts";
+import { handshakeRequest } from "./_handshake_request.ts";
 import { clientInfo, consumerHandler, type ConsumerTarget } from "./_consumer_target.ts";
 import type { User } from "../auth/identify.ts";
 export { FakeSocket } from "./fake_socket.ts";
@@ -159,16 +160,10 @@ export class Communicator {
       throw new Error("connect was called already: make a new Communicator for another socket");
     }
     this.#connecting = true;
-    const headers = new Headers(this.#headers);
-    headers.set("upgrade", "websocket");
-    headers.set("connection", "Upgrade");
-    headers.set("sec-websocket-version", "13");
-    headers.set("sec-websocket-key", btoa(crypto.randomUUID().slice(0, 16)));
-    // Every real client sends one; a consumer may read it (it is kept after `connect`).
-    if (!headers.has("host")) headers.set("host", this.#url.host);
-    const request = new Request(this.#url, { headers, signal: this.#leaving.signal });
-    offerSocket(request, this.socket);
-    markInProcess(request);
+    const request = handshakeRequest(this.#url, this.#headers, {
+      socket: this.socket,
+      signal: this.#leaving.signal,
+    });
     // Read even when `connect` gave up on it, or the client left: what the consumer raised is
     // then told by `disconnect`, which waits for this.
     const answered = this.#handle(request).then((response) => this.#answered(request, response));
