@@ -152,12 +152,17 @@ export class SessionStore {
     const groups: string[] = [];
     const records: StoreChange[] = [];
     const indexEntries: StoreChange[] = [];
+    // A session may be under both prefixes (a 0.13.0 process and this one indexed it at once):
+    // ended once, its entries both deleted.
+    const ended = new Set<string>();
     for (const { key, value } of entries) {
       const hash = String(key[key.length - 1]);
       if (hash === kept) continue;
       if (options.isSameUser && !await options.isSameUser(value?.username ?? username)) continue;
-      records.push({ key: [SESSIONS, hash], delete: true });
       indexEntries.push({ key, delete: true });
+      if (ended.has(hash)) continue;
+      ended.add(hash);
+      records.push({ key: [SESSIONS, hash], delete: true });
       // The store's expiry may be lazy: an expired session is gone already, not ended now.
       if ((value?.expiresAt ?? Infinity) > now) groups.push(groupOfHash(hash));
     }

@@ -133,3 +133,12 @@ Deno.test("a session 0.13 indexed under the lower-case name is ended with its us
   await env.sessions.delete(other.id);
   assertEquals(await env.store.list(["user_sessions", "weiß"]), []);
 });
+
+Deno.test("a session indexed under both names is ended once", async () => {
+  using env = await setUp();
+  const made = await env.sessions.create("Straße");
+  const [entry] = await env.store.list(["user_sessions"]);
+  await env.store.set(["user_sessions", "straße", entry.key[2]], entry.value);
+  assertEquals(await env.sessions.endAllOf("Straße"), [await sessionGroup(made.id)]);
+  assertEquals(await env.store.list(["user_sessions"]), [], "both entries deleted");
+});
