@@ -80,13 +80,14 @@ export class SessionStore {
    * Starts a session for `username` under a new random id. The session named by `replacing`
    * (the one the browser had before logging in) is ended, so no id outlives a login.
    * `passwordSince`: the user's `passwordChangedAt` (0 when never) read with the password the
-   * log-in checked (see {@linkcode SessionRecord.passwordSince}).
+   * log-in checked (see {@linkcode SessionRecord.passwordSince}). `replaced`: the record of
+   * the session it ended (`null` for none), so a caller can tell a renewal from a change of user.
    */
   async create(
     username: string,
     options: { replacing?: string | null; passwordSince?: number } = {},
-  ): Promise<{ id: string; record: SessionRecord }> {
-    if (options.replacing) await this.delete(options.replacing);
+  ): Promise<{ id: string; record: SessionRecord; replaced: SessionRecord | null }> {
+    const replaced = options.replacing ? await this.delete(options.replacing) : null;
     const id = crypto.getRandomValues(new Uint8Array(ID_BYTES))
       .toBase64({ alphabet: "base64url", omitPadding: true });
     const now = this.#now();
@@ -98,7 +99,7 @@ export class SessionStore {
       ...(options.passwordSince !== undefined && { passwordSince: options.passwordSince }),
     };
     await this.#writeIndexed(await sha256Hex(id), record);
-    return { id, record };
+    return { id, record, replaced };
   }
 
   /** The live session with this id, or `null` (unknown, malformed or expired). */

@@ -64,8 +64,11 @@ export function sitePresence(
       // closing still has its session and gets the grace period (a reload does not flicker).
       // The session store may be away (Redis restarting): the socket is untracked all the same,
       // with the grace of a tab that closed, or its user would stay online for good.
-      const loggedOut = code === CloseCode.LOGGED_OUT ||
-        (sessionId !== null && await sessionEnded(services, sessionId));
+      // A renewed session (a password change, a log-in again) is the same user in the same
+      // tab, about to reconnect under the new id: a tab's grace, though the old id is gone.
+      const loggedOut = code !== CloseCode.SESSION_RENEWED &&
+        (code === CloseCode.LOGGED_OUT ||
+          (sessionId !== null && await sessionEnded(services, sessionId)));
       try {
         if (loggedOut && session !== null) await presence.untrackSession(session);
       } finally {

@@ -33,13 +33,17 @@ export async function startSession(
   const { sessions } = context.services;
   const passwordSince = user.passwordChangedAt ?? 0;
   let id: string;
+  let renewed = false;
   try {
-    ({ id } = await sessions.create(user.username, { replacing: previous, passwordSince }));
+    const made = await sessions.create(user.username, { replacing: previous, passwordSince });
+    id = made.id;
+    renewed = made.replaced?.username === user.username;
   } finally {
     // Its id died with this login (even one that failed after deleting it). Its sockets are
     // closed once it is gone, as on a log-out: one whose handshake read the session before
-    // then has joined the session's group by now.
-    if (previous) await closeSessionSockets(context, previous);
+    // then has joined the session's group by now. The same user still signed in (a password
+    // change, a log-in again) is told to reconnect: no log-out, no leave in presence.
+    if (previous) await closeSessionSockets(context, previous, renewed);
   }
   const response = redirect(location);
   const isSecure = secure(request, context);
@@ -52,12 +56,18 @@ export async function startSession(
   return response;
 }
 
-/** Closes the login-required sockets of the session `sessionId` (4001, "Logged out"). */
+/**
+ * Closes the login-required sockets of the session `sessionId`: 4001 "Logged out", or, when
+ * its user is signed in under a new id, 4002 "Session renewed", for them to reconnect.
+ */
 export async function closeSessionSockets(
   context: RequestContext,
   sessionId: string,
+  renewed = false,
 ): Promise<void> {
-  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: "Logged out" };
+  const event = renewed
+    ? { type: CLOSE_EVENT, code: CloseCode.SESSION_RENEWED, reason: "Session renewed" }
+    : { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: "Logged out" };
   await context.services.layer.groupSend(await sessionGroup(sessionId), event).catch((error) =>
     log.warn("Could not close the sockets of an ended session", error)
   );

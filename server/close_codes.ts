@@ -31,6 +31,12 @@ export const CloseCode = {
    * was opened with expired or was revoked.
    */
   LOGGED_OUT: 4001,
+  /**
+   * Reconnect: the browser's session took a new id and the same user is still signed in (a
+   * password change on its page, a log-in again as the same user). Its sockets were opened
+   * with the old id; the cookie names the new one.
+   */
+  SESSION_RENEWED: 4002,
 } as const;
 
 /** The name of a close code for logs, e.g. `1009 (MESSAGE_TOO_BIG)`. */

@@ -3,7 +3,7 @@
  * routes refuse anonymous upgrades, Origin is checked, and logging out closes the session's
  * login-required sockets.
  */
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket, WAIT_MS } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
@@ -109,7 +109,7 @@ Deno.test("a socket still connecting when its session logs out is refused, not l
   assertEquals([disconnected, route.live.size], [[4001], 0]);
 });
 
-Deno.test("a socket that opens while its session is replaced by a new log-in is closed with 4001", async () => {
+Deno.test("a socket that opens while its session is replaced by a new log-in of its user is told to reconnect", async () => {
   await using server = await startTestServer();
   await using route = privateRoute(server);
   const ada = await loggedIn(server, "ada");
@@ -124,7 +124,7 @@ Deno.test("a socket that opens while its session is replaced by a new log-in is 
     return await create(...args);
   };
   await ada.logIn("ada", PASSWORD);
-  assertEquals(await closedWithin(opened!), { code: 4001, reason: "Logged out" });
+  assertEquals(await closedWithin(opened!), { code: 4002, reason: "Session renewed" });
 });
 
 Deno.test("a log-in that fails once the old session is gone still closes that session's sockets", async () => {
@@ -264,4 +264,57 @@ Deno.test("a socket closes with 4001 when the token it was opened with expires",
   });
   assertEquals(await socket.nextJson(), { hello: "ada" });
   assertEquals(await closedWithin(socket), { code: 4001, reason: "Token expired: log in again" });
+});
+
+Deno.test("a password change on its page renews the tab's session: its sockets reconnect, and presence shows no leave", async () => {
+  await using server = await startTestServer({ presenceGraceMs: 60_000 });
+  const bob = await loggedIn(server, "bob");
+  const ada = await loggedIn(server, "ada");
+  const elsewhere = await loggedIn(server, "ada"); // another browser of ada's
+  const headers = (client: WebClient) => ({ ...client.socketHeaders(), origin: server.url });
+  const watcher = await TestSocket.open(server.wsUrl("/ws/presence/state/"), {
+    headers: headers(bob),
+  });
+  const tab = await TestSocket.open(server.wsUrl("/ws/presence/state/"), { headers: headers(ada) });
+  const other = await TestSocket.open(server.wsUrl("/ws/presence/state/"), {
+    headers: headers(elsewhere),
+  });
+  await watcher.nextMatching((f) =>
+    f.type === "presence.diff" && (f.joins as string[]).includes("ada")
+  );
+  const changed = await ada.submit("/account/password/", {
+    old_password: PASSWORD,
+    new_password1: "amber lantern field",
+    new_password2: "amber lantern field",
+  });
+  await changed.body?.cancel();
+  assertEquals(changed.status, 302);
+  // This browser is still ada's, under a new id: reconnect. The other browser is logged out.
+  assertEquals(await closedWithin(tab), { code: 4002, reason: "Session renewed" });
+  assertEquals((await closedWithin(other)).code, 4001);
+  // With a minute's grace, only a log-out would have taken ada offline by now.
+  assert(await watcher.staysQuiet(), "bob saw ada leave");
+  const back = await TestSocket.open(server.wsUrl("/ws/presence/state/"), {
+    headers: headers(ada),
+  });
+  assertEquals((await back.nextJson()).type, "presence.state");
+  assert(await watcher.staysQuiet(), "bob saw ada come back");
+  await back.close();
+  await watcher.close();
+});
+
+Deno.test("a log-in as another user in the same browser logs the sockets of the first out", async () => {
+  await using server = await startTestServer();
+  const browser = await loggedIn(server, "ada");
+  await new WebClient(server.url).signUp("bob", PASSWORD);
+  const tab = await TestSocket.open(server.wsUrl("/ws/presence/state/"), {
+    headers: { ...browser.socketHeaders(), origin: server.url },
+  });
+  await browser.logIn("ada", PASSWORD);
+  assertEquals(await closedWithin(tab), { code: 4002, reason: "Session renewed" });
+  const again = await TestSocket.open(server.wsUrl("/ws/presence/state/"), {
+    headers: { ...browser.socketHeaders(), origin: server.url },
+  });
+  await browser.logIn("bob", PASSWORD);
+  assertEquals(await closedWithin(again), { code: 4001, reason: "Logged out" });
 });
