@@ -174,6 +174,31 @@ Deno.test("a disconnect() after connect(ms) gave up on a slow connect hook waits
   assertEquals((await services.layer.groupSend("room", { type: "x" })).delivered, 0);
 });
 
+// The documented pattern (`const connecting = comm.connect(ms)`, then `await comm.disconnect()`
+// first) with a connect hook slower than `ms`: connect's time runs out while nobody awaits it.
+Deno.test("a disconnect() while connect(ms) runs leaves connect() resolving with the 499, even when the hook outlasts ms", async () => {
+  await using services = await createTestServices();
+  const hooks: string[] = [];
+  const { promise: inConnect, resolve: connectStarted } = Promise.withResolvers<void>();
+  const slowerThanConnectWaits: Consumer = () => ({
+    async connect() {
+      connectStarted();
+      await new Promise((resolve) => setTimeout(resolve, 150)); // longer than connect(30) waits
+    },
+    disconnect: (code) => void hooks.push(`disconnect ${code}`),
+  });
+  const comm = new Communicator({ consumer: slowerThanConnectWaits, services }, "/ws/slow/");
+  const connecting = comm.connect(30);
+  await inConnect;
+  await comm.disconnect();
+  assertEquals(hooks, ["disconnect 1006"]);
+  assertEquals(await connecting, {
+    accepted: false,
+    status: 499,
+    reason: "the client left during the handshake",
+  });
+});
+
 // As the server does: `connect` threw after its client left, so the 500 went to no one (the
 // error is logged); the test hears of it from the disconnect() it awaits, once.
 Deno.test("a client that hangs up while connect runs, which then throws, is told by disconnect(); connect() resolves with the 500", async () => {
