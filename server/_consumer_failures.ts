@@ -28,3 +28,16 @@ export const lateFailures: WeakMap<SocketLike | object, unknown> = new WeakMap()
  * says so, as Channels' raises "No handler for message type".
  */
 export const unhandledEvents: WeakMap<SocketLike | object, string> = new WeakMap();
+
+/**
+ * Moves what is kept of a consumer's failures from `from` to `to`: from a connection whose
+ * handshake was not upgraded (its client left) to its request, the one key a communicator holds
+ * when there is no socket; from that request to the communicator's socket.
+ */
+export function handFailuresOver(from: object, to: object): void {
+  for (const failures of [consumerFailures, lateFailures]) {
+    if (!failures.has(from)) continue; // `has`: a consumer may throw `undefined`
+    failures.set(to, failures.get(from));
+    failures.delete(from);
+  }
+}

@@ -24,7 +24,7 @@ import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
 import { releaseWithSocket } from "./_cap_release.ts";
 import { clientHost } from "../auth/throttle.ts";
 import type { WebSocketRouteOptions } from "./routes.ts";
-import { consumerRefusals } from "./_consumer_failures.ts";
+import { consumerRefusals, handFailuresOver } from "./_consumer_failures.ts";
 import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
 import { HandshakeScope, KEPT_HANDSHAKE_HEADERS } from "./_handshake_scope.ts";
 import { joinSessionGroup, sessionRecheck } from "./_session_socket.ts";
@@ -263,6 +263,9 @@ async function upgradeAccepted(
   request.signal.removeEventListener("abort", noticeAbort); // or it is kept with the socket
   if (aborted) {
     await connection.abort(CloseCode.ABNORMAL_CLOSURE);
+    // What its `disconnect(1006)` raised (logged) is kept by the request, as a refusal is: no
+    // socket will ever hold it, and a communicator's `disconnect()` tells it.
+    handFailuresOver(connection, request);
     return [499, "client_left", CLIENT_LEFT];
   }
   const protocol = answeredSubprotocol(request, connection, batchByProtocol, scope);

@@ -5,7 +5,12 @@
  * each told once, as Channels' communicator raises what the app raised; the first event it had
  * no handler for; and, for a handshake that was refused, why, in a few words.
  */
-import { consumerFailures, lateFailures, unhandledEvents } from "../server/_consumer_failures.ts";
+import {
+  consumerFailures,
+  handFailuresOver,
+  lateFailures,
+  unhandledEvents,
+} from "../server/_consumer_failures.ts";
 import { describeThrown } from "../telemetry/log.ts";
 
 /** An error that says the consumer failed `when`, with its own error as the `cause`. */
@@ -37,6 +42,14 @@ export class ConsumerReports {
     // Told here, so not again after the close.
     if (lateFailures.get(this.#socket) === failure) lateFailures.delete(this.#socket);
     return consumerFailed(`closed with ${closeCode}`, failure);
+  }
+
+  /**
+   * Takes what the consumer raised for a handshake that was not upgraded (its client left: the
+   * `disconnect(1006)` that undid `connect`), kept by its request, to be told as the socket's.
+   */
+  adoptUnupgraded(request: Request): void {
+    handFailuresOver(request, this.#socket);
   }
 
   /** Keeps `failure`, of the consumer's `connect`, for `raiseUntold`. */

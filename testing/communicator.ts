@@ -200,6 +200,7 @@ export class Communicator {
       );
     }
     if (response.status !== 101) {
+      this.#reports.adoptUnupgraded(request);
       const reason = (await response.text()).trim();
       this.#refused = `the handshake was refused with ${response.status} (${
         refusalShown(response, reason, this.#url)

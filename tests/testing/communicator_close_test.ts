@@ -199,6 +199,34 @@ Deno.test("a disconnect() while connect(ms) runs leaves connect() resolving with
   });
 });
 
+Deno.test("a disconnect(1006) hook that throws after the client left during connect rejects disconnect(), once", async () => {
+  await using services = await createTestServices();
+  const { promise: inConnect, resolve: connectStarted } = Promise.withResolvers<void>();
+  const { promise: gate, resolve: letConnectFinish } = Promise.withResolvers<void>();
+  const failsToUndo: Consumer = () => ({
+    async connect() {
+      connectStarted();
+      await gate;
+    },
+    disconnect: (code) => {
+      throw new RangeError(`boom in disconnect ${code}`);
+    },
+  });
+  const comm = new Communicator({ consumer: failsToUndo, services }, "/ws/undo/");
+  const connecting = comm.connect();
+  await inConnect;
+  const leaving = comm.disconnect();
+  letConnectFinish();
+  const error = await assertRejects(
+    () => leaving,
+    Error,
+    "The consumer failed (after the close): RangeError: boom in disconnect 1006",
+  );
+  assertEquals((error.cause as Error).stack?.includes("communicator_close_test.ts"), true);
+  assertEquals((await connecting).status, 499);
+  await comm.disconnect(); // told once
+});
+
 // As the server does: `connect` threw after its client left, so the 500 went to no one (the
 // error is logged); the test hears of it from the disconnect() it awaits, once.
 Deno.test("a client that hangs up while connect runs, which then throws, is told by disconnect(); connect() resolves with the 500", async () => {
