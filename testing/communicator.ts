@@ -184,6 +184,7 @@ export class Communicator {
       // the `disconnect()`, which gives up on it.
       if (this.#leaving.signal.aborted) return await answered;
       this.#connectTimedOut = true;
+      this.#wake(); // a `waitForClose()` under way leaves in its place (see there)
       throw error;
     }
   }
@@ -337,18 +338,21 @@ export class Communicator {
    * hooks longer than `hookTimeoutMs` after it (as `disconnect`'s: a hook still running at the
    * close is given 3 s by the framework before `disconnect` runs), or with what the consumer
    * raised, as `disconnect` does: a test that expects a failure asserts the rejection ("closed
-   * with 1011").
+   * with 1011"). After a `connect(ms)` that gave up, it leaves as `disconnect()` does, within
+   * `hookTimeoutMs`, and resolves with the code it closed with (1000).
    */
   async waitForClose(
     timeoutMs = RECEIVE_TIMEOUT_MS,
     hookTimeoutMs = HOOK_TIMEOUT_MS,
   ): Promise<number> {
+    if (this.#connectTimedOut) return await this.#leaveUnopened(hookTimeoutMs);
     if (this.#refused !== null) throw new Error(`No socket to close: ${this.#refused}`);
     if (!this.#connecting) {
       throw new Error("waitForClose before connect: await comm.connect() first");
     }
     const deadline = Date.now() + timeoutMs;
     while (this.#closeCode === null) {
+      if (this.#connectTimedOut) return await this.#leaveUnopened(hookTimeoutMs);
       if (!await this.#wait(deadline - Date.now())) {
         throw new Error(`Socket still open after ${timeoutMs} ms`);
       }
@@ -361,6 +365,17 @@ export class Communicator {
     this.#closeSeen = true;
     await this.#reports.raiseUntold(this.#closeCode);
     return this.#closeCode;
+  }
+
+  /**
+   * After `connect(ms)` gave up, no socket opened for the server to close (one held by a stuck
+   * `connect` hook, or answered after the test stopped waiting): only the client can end it,
+   * so it leaves, through `disconnect`'s own path (what it waits for, what it lets go, what it
+   * raises), and says so with its code.
+   */
+  async #leaveUnopened(timeoutMs: number): Promise<number> {
+    await this.disconnect(1000, timeoutMs);
+    return this.#closeCode!; // set by the close `disconnect` awaited
   }
 
   /**

@@ -227,6 +227,67 @@ Deno.test("a disconnect(1006) hook that throws after the client left during conn
   await comm.disconnect(); // told once
 });
 
+// `waitForClose()` as the cleanup: after connect(ms) gave up, no socket opened, and only the
+// client can end the handshake; it leaves as `disconnect()` does.
+Deno.test("a cleanup waitForClose() after a connect hook that never finishes keeps connect()'s error", async () => {
+  await using services = await createTestServices();
+  const stuck: Consumer = () => ({ connect: () => new Promise<void>(() => {}) });
+  const comm = new Communicator({ consumer: stuck, services }, "/ws/stuck/");
+  await assertRejects(
+    async () => {
+      try {
+        await comm.connect(50);
+      } finally {
+        await comm.waitForClose(200, 200);
+      }
+    },
+    Error,
+    "The handshake did not finish within 50 ms: does the consumer's connect hook ever resolve?",
+  );
+});
+
+Deno.test("a waitForClose() after connect(ms) gave up on a slow connect hook waits for it, and for its disconnect(1006)", async () => {
+  await using services = await createTestServices();
+  const hooks: string[] = [];
+  const { promise: gate, resolve: letConnectFinish } = Promise.withResolvers<void>();
+  const slow: Consumer = (conn) => ({
+    async connect() {
+      await conn.groupAdd("room");
+      await gate;
+      hooks.push("connected");
+    },
+    disconnect: (code) => void hooks.push(`disconnect ${code}`),
+  });
+  const comm = new Communicator({ consumer: slow, services }, "/ws/slow/");
+  await assertRejects(() => comm.connect(50), Error, "connect hook ever resolve");
+  const closing = comm.waitForClose(100, 5000);
+  letConnectFinish();
+  assertEquals(await closing, 1000, "the client's own leaving");
+  assertEquals(hooks, ["connected", "disconnect 1006"]);
+  assertEquals((await services.layer.groupSend("room", { type: "x" })).delivered, 0);
+});
+
+Deno.test("a connect that throws after connect(ms) gave up on it is told by the waitForClose() after", async () => {
+  await using services = await createTestServices();
+  const { promise: gate, resolve: letConnectThrow } = Promise.withResolvers<void>();
+  const failsLate: Consumer = () => ({
+    async connect() {
+      await gate;
+      throw new RangeError("boom, late");
+    },
+  });
+  const comm = new Communicator({ consumer: failsLate, services }, "/ws/late/");
+  await assertRejects(() => comm.connect(50), Error, "connect hook ever resolve");
+  const closing = comm.waitForClose(100, 5000);
+  letConnectThrow();
+  await assertRejects(
+    () => closing,
+    Error,
+    "(connect, refused with 500 to a client that no longer waited): RangeError: boom, late",
+  );
+  await comm.disconnect(); // told once
+});
+
 // As the server does: `connect` threw after its client left, so the 500 went to no one (the
 // error is logged); the test hears of it from the disconnect() it awaits, once.
 Deno.test("a client that hangs up while connect runs, which then throws, is told by disconnect(); connect() resolves with the 500", async () => {
