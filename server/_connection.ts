@@ -49,6 +49,7 @@ import {
   type ConnectRefusal,
   dispatchFrame,
   type EventHandler,
+  failedConnect,
   hooksOf,
   ownEventHandler,
   runConnectHook,
@@ -192,7 +193,8 @@ export class WebSocketConnection implements Connection {
   /**
    * Runs the `connect` hook; resolves `null` when the socket is accepted, else how the handshake
    * must be refused: 403 when the consumer said no (`false`, or a {@linkcode ProtocolError}
-   * with its message), 500 when the hook failed (the error is logged).
+   * with its message), 500 (503 when a backend was away) when the hook failed, or a call it
+   * did not await failed while it ran (the error is logged).
    */
   async runConnect(): Promise<ConnectRefusal | null> {
     // `connect` is a hook like any other: events that arrive meanwhile wait for it to finish.
@@ -205,6 +207,9 @@ export class WebSocketConnection implements Connection {
       await this.#release();
       await runDisconnectHook(this.#hooks, this.#closeCode, this.scope.path);
       this.#markDone();
+      // Not the consumer's refusal but its failure (`#fail`, logged): a call it did not await
+      // failed while `connect` ran, and fails `connect` as a throw would, error included.
+      if ((this.#state & FAILED) !== 0) return failedConnect(consumerFailures.get(this));
       return { status: 403, reason: closedInConnect(this.#closeReason), code: this.#closeCode };
     }
     if (refusal === null) {

@@ -77,11 +77,21 @@ export async function runConnectHook(
     }
     if (isBackendUnavailable(error)) {
       log.warn(`Consumer connect for ${path} met an unavailable backend: ${messageOf(error)}`);
-      return { status: 503, reason: "Server busy: a backend is unavailable; retry later", error };
-    }
-    log.error(`Consumer connect failed for ${path}`, error);
-    return { status: 500, reason: "The consumer's connect hook failed (logged above)", error };
+    } else log.error(`Consumer connect failed for ${path}`, error);
+    return failedConnect(error);
   }
+}
+
+/**
+ * How a handshake is refused when its `connect` failed with `error` (thrown, or a call it did
+ * not await that failed while it ran), once that is logged: 503 when what it needed was away,
+ * else 500.
+ */
+export function failedConnect(error: unknown): ConnectRefusal {
+  if (isBackendUnavailable(error)) {
+    return { status: 503, reason: "Server busy: a backend is unavailable; retry later", error };
+  }
+  return { status: 500, reason: "The consumer's connect hook failed (logged above)", error };
 }
 
 /**

@@ -1,0 +1,41 @@
+/**
+ * A call the consumer did not `await` that fails while its `connect` still runs fails that
+ * `connect`, as a throw would: the handshake is refused with 500, and the communicator raises
+ * the error, where it used to read as a refusal of the consumer's own (403) and be lost.
+ */
+import { assertEquals, assertRejects } from "@std/assert";
+import type { Consumer } from "../../mod.ts";
+import { Communicator, createTestServices } from "../../testing.ts";
+
+// The failure reaches the framework through `unhandledrejection`, whose first listener is the
+// framework's (added at the first such call): `connect` goes on once it has been handled.
+const joinsNoGroupThenWaits: Consumer = (conn) => ({
+  async connect() {
+    conn.groupAdd(""); // the await forgotten, and no group has that name
+    await new Promise((handled) => addEventListener("unhandledrejection", handled, { once: true }));
+  },
+});
+
+Deno.test("a call nobody awaited that fails while an async connect runs rejects connect() as refused with 500", async () => {
+  await using services = await createTestServices();
+  const comm = new Communicator({ consumer: joinsNoGroupThenWaits, services }, "/ws/joins/");
+  await assertRejects(
+    () => comm.connect(),
+    Error,
+    "The consumer failed (connect, refused with 500): TypeError: Group name must be",
+  );
+  await comm.disconnect(); // told once
+});
+
+Deno.test("a call nobody awaited that fails in a connect whose client left is told by disconnect()", async () => {
+  await using services = await createTestServices();
+  const comm = new Communicator({ consumer: joinsNoGroupThenWaits, services }, "/ws/joins/");
+  const connecting = comm.connect();
+  const leaving = comm.disconnect();
+  await assertRejects(
+    () => leaving,
+    Error,
+    "(connect, refused with 500 to a client that no longer waited): TypeError: Group name",
+  );
+  assertEquals((await connecting).status, 500);
+});
