@@ -218,6 +218,11 @@ export class WebSocketConnection implements Connection {
     }
     await this.#release();
     this.#markDone();
+    // Said no (`false`, a `ProtocolError`) after a call it did not await failed: the failure
+    // wins, as it does over a close in `connect`, so the error is not lost.
+    if (refusal.status === 403 && (this.#state & FAILED) !== 0) {
+      return failedConnect(consumerFailures.get(this));
+    }
     return refusal;
   }
 

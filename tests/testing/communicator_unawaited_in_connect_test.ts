@@ -39,3 +39,36 @@ Deno.test("a call nobody awaited that fails in a connect whose client left is to
   );
   assertEquals((await connecting).status, 500);
 });
+
+Deno.test("the failure wins over a refusal that follows it, however the consumer refuses", async () => {
+  const refusals: [string, Consumer][] = [
+    ["return false", (conn) => ({
+      async connect() {
+        conn.groupAdd("");
+        await new Promise((handled) =>
+          addEventListener("unhandledrejection", handled, { once: true })
+        );
+        return false;
+      },
+    })],
+    ["conn.close(4003)", (conn) => ({
+      async connect() {
+        conn.groupAdd("");
+        await new Promise((handled) =>
+          addEventListener("unhandledrejection", handled, { once: true })
+        );
+        conn.close(4003);
+      },
+    })],
+  ];
+  for (const [how, consumer] of refusals) {
+    await using services = await createTestServices();
+    const comm = new Communicator({ consumer, services }, "/ws/joins/");
+    await assertRejects(
+      () => comm.connect(),
+      Error,
+      "refused with 500): TypeError: Group name must be",
+      how,
+    );
+  }
+});
