@@ -10,6 +10,21 @@ import { CapturedLog } from "../_support/captured_log.ts";
 
 const closesOnFrame: Consumer = (conn) => ({ receive: () => conn.close(4005) });
 
+/** A consumer whose `connect` joins "room", then waits for `letConnectFinish`; `hooks` says what ran. */
+function slowToJoin() {
+  const hooks: string[] = [];
+  const { promise: gate, resolve: letConnectFinish } = Promise.withResolvers<void>();
+  const consumer: Consumer = (conn) => ({
+    async connect() {
+      await conn.groupAdd("room");
+      await gate;
+      hooks.push("connected");
+    },
+    disconnect: (code) => void hooks.push(`disconnect ${code}`),
+  });
+  return { consumer, hooks, letConnectFinish };
+}
+
 Deno.test("receiveNothing is false once the server closed the socket, and true after the test saw it", async () => {
   await using services = await createTestServices();
   const comm = new Communicator({ consumer: closesOnFrame, services }, "/ws/closes/");
@@ -155,16 +170,7 @@ Deno.test("a disconnect() that gives up before connect() does names the connect 
 
 Deno.test("a disconnect() after connect(ms) gave up on a slow connect hook waits for it, and for its disconnect(1006)", async () => {
   await using services = await createTestServices();
-  const hooks: string[] = [];
-  const { promise: gate, resolve: letConnectFinish } = Promise.withResolvers<void>();
-  const slow: Consumer = (conn) => ({
-    async connect() {
-      await conn.groupAdd("room");
-      await gate;
-      hooks.push("connected");
-    },
-    disconnect: (code) => void hooks.push(`disconnect ${code}`),
-  });
+  const { consumer: slow, hooks, letConnectFinish } = slowToJoin();
   const comm = new Communicator({ consumer: slow, services }, "/ws/slow/");
   await assertRejects(() => comm.connect(50), Error, "connect hook ever resolve");
   const leaving = comm.disconnect();
@@ -248,16 +254,7 @@ Deno.test("a cleanup waitForClose() after a connect hook that never finishes kee
 
 Deno.test("a waitForClose() after connect(ms) gave up on a slow connect hook waits for it, and for its disconnect(1006)", async () => {
   await using services = await createTestServices();
-  const hooks: string[] = [];
-  const { promise: gate, resolve: letConnectFinish } = Promise.withResolvers<void>();
-  const slow: Consumer = (conn) => ({
-    async connect() {
-      await conn.groupAdd("room");
-      await gate;
-      hooks.push("connected");
-    },
-    disconnect: (code) => void hooks.push(`disconnect ${code}`),
-  });
+  const { consumer: slow, hooks, letConnectFinish } = slowToJoin();
   const comm = new Communicator({ consumer: slow, services }, "/ws/slow/");
   await assertRejects(() => comm.connect(50), Error, "connect hook ever resolve");
   const closing = comm.waitForClose(100, 5000);
