@@ -28,6 +28,8 @@ import { consumerRefusals } from "../server/_consumer_failures.ts";
 import { consumerFailed, ConsumerReports, refusalShown } from "./_consumer_reports.ts";
 import { NoAnswerInTimeError, withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
+import { Arrivals } from "./_arrivals.ts";
+import { settlesWithin } from "../server/drain.ts";
 import { withdrawSocket } from "./test_upgrade.ts";
 import { reachedDenoUpgrade } from "../server/_in_process_handshakes.ts";
 import { handshakeRequest } from "./_handshake_request.ts";
@@ -81,8 +83,7 @@ export class Communicator {
   #headers: Headers;
   #handle: (request: Request) => Promise<Response>;
   #live: LiveConnections;
-  #frames: (string | Uint8Array)[] = [];
-  #waiters = new Set<() => void>();
+  #arrivals = new Arrivals();
   #closeCode: number | null = null;
   /** The test has seen the close (`waitForClose`, `disconnect`, a `receive` that threw). */
   #closeSeen = false;
@@ -110,11 +111,11 @@ export class Communicator {
     const { promise, resolve } = Promise.withResolvers<{ code: number; reason: string }>();
     this.closed = promise;
     this.socket = new FakeSocket({
-      frame: (data) => this.#push(data),
+      frame: (data) => this.#arrivals.push(data),
       closed: (code, reason) => {
         this.#closeCode = code;
         resolve({ code, reason });
-        this.#wake();
+        this.#arrivals.wake();
       },
     });
     this.#reports = new ConsumerReports(this.socket);
@@ -184,7 +185,7 @@ export class Communicator {
       // the `disconnect()`, which gives up on it.
       if (this.#leaving.signal.aborted) return await answered;
       this.#connectTimedOut = true;
-      this.#wake(); // a `waitForClose()` under way leaves in its place (see there)
+      this.#arrivals.wake(); // a `waitForClose()` under way leaves in its place (see there)
       throw error;
     }
   }
@@ -255,13 +256,13 @@ export class Communicator {
     if (this.#refused !== null) throw new Error(`No frame: ${this.#refused}`);
     if (!this.#connecting) throw new Error("receive before connect: await comm.connect() first");
     const deadline = Date.now() + timeoutMs;
-    while (this.#frames.length === 0) {
+    while (this.#arrivals.count === 0) {
       if (this.#closeCode !== null) {
         this.#closeSeen = true;
         throw this.#reports.failedBefore(this.#closeCode) ??
           new Error(`No frame: the socket closed with ${this.#closeCode}`);
       }
-      if (!await this.#wait(deadline - Date.now())) {
+      if (!await this.#arrivals.wait(deadline - Date.now())) {
         const unhandled = this.#reports.unhandled;
         throw new Error(
           `No frame within ${timeoutMs} ms` +
@@ -271,7 +272,7 @@ export class Communicator {
         );
       }
     }
-    return this.#frames.shift()!;
+    return this.#arrivals.take();
   }
 
   /** The next frame parsed as JSON. */
@@ -296,12 +297,12 @@ export class Communicator {
    */
   async receiveNothing(ms = 100): Promise<boolean> {
     if (this.#somethingNew()) return false;
-    await this.#wait(ms);
+    await this.#arrivals.wait(ms);
     return !this.#somethingNew();
   }
 
   #somethingNew(): boolean {
-    return this.#frames.length > 0 || (this.#closeCode !== null && !this.#closeSeen);
+    return this.#arrivals.count > 0 || (this.#closeCode !== null && !this.#closeSeen);
   }
 
   /**
@@ -353,7 +354,7 @@ export class Communicator {
     const deadline = Date.now() + timeoutMs;
     while (this.#closeCode === null) {
       if (this.#connectTimedOut) return await this.#leaveUnopened(hookTimeoutMs);
-      if (!await this.#wait(deadline - Date.now())) {
+      if (!await this.#arrivals.wait(deadline - Date.now())) {
         throw new Error(`Socket still open after ${timeoutMs} ms`);
       }
     }
@@ -388,7 +389,7 @@ export class Communicator {
   async #consumerFinished(timeoutMs: number, hookStuck: string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     // Before it ended, the socket is not tracked yet: it would read as finished at once.
-    if (!await endsWithin(this.#handshake, timeoutMs)) {
+    if (!await settlesWithin(this.#handshake, timeoutMs)) {
       if (this.#connectTimedOut) {
         this.#handshake = Promise.resolve(); // given up on: a later wait does not wait again
         return;
@@ -400,35 +401,4 @@ export class Communicator {
     }
     await withTimeout(this.#live.finished(this.socket), deadline - Date.now(), hookStuck);
   }
-
-  #push(data: string | Uint8Array): void {
-    this.#frames.push(data);
-    this.#wake();
-  }
-
-  #wake(): void {
-    for (const waiter of this.#waiters) waiter();
-    this.#waiters.clear();
-  }
-
-  /** Resolves true when something happened, false after `ms`. */
-  #wait(ms: number): Promise<boolean> {
-    if (ms <= 0) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(woken);
-        resolve(false);
-      }, ms);
-      const woken = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.#waiters.add(woken);
-    });
-  }
-}
-
-/** True once `promise` settled, false when it has not within `ms`. */
-function endsWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  return withTimeout(promise.then(() => true), ms, "").catch(() => false);
 }
