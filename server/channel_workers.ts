@@ -39,16 +39,7 @@ import type { LayerEvent, SendResult, Unlisten } from "../layers/layer.ts";
 import { validateNamedChannel } from "../layers/layer.ts";
 import type { Services } from "./context.ts";
 import { log, type Logger } from "../telemetry/log.ts";
-
-/** True once `promise` (if any) settles, false after `ms`; the promise itself runs on. */
-function settlesWithin(promise: Promise<void> | null, ms: number): Promise<boolean> {
-  if (promise === null) return Promise.resolve(true);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
-  return Promise.race([promise.then(() => true, () => true), late]).finally(() =>
-    clearTimeout(timer)
-  );
-}
+import { settlesWithin } from "./drain.ts";
 
 /** What a worker consumer reaches: its channel, the app's services, and the layer. */
 export interface WorkerContext {
@@ -250,7 +241,8 @@ class WorkerRunner {
     this.#unlisten = null;
     if (unlisten === null) return;
     await unlisten().catch((error) => log.warn(`Worker "${this.#name}" did not unlisten`, error));
-    if (!await settlesWithin(this.#running, this.#stopTimeoutMs)) this.#giveUp();
+    const running = this.#running ?? Promise.resolve();
+    if (!await settlesWithin(running, this.#stopTimeoutMs)) this.#giveUp();
     try {
       await this.#hooks.stop?.();
     } catch (error) {
