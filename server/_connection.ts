@@ -40,6 +40,7 @@ import {
   FAILED,
   FINISHED,
   GAP_PENDING,
+  IN_CONNECT,
   NEVER_OPENED,
   OPEN,
   ROOM_SEEN,
@@ -199,7 +200,9 @@ export class WebSocketConnection implements Connection {
   async runConnect(): Promise<ConnectRefusal | null> {
     // `connect` is a hook like any other: events that arrive meanwhile wait for it to finish.
     this.#queue.begin();
+    this.#state |= IN_CONNECT;
     const refusal = await runConnectHook(this.#hooks, this.scope.path);
+    this.#state &= ~IN_CONNECT;
     if (refusal === null && (this.#state & CLOSING) !== 0) {
       // Channels' `self.close()` in `connect` (or a close event meanwhile): the handshake is
       // refused. `connect` itself finished, so what it did is undone by `disconnect`, as
@@ -645,7 +648,13 @@ export class WebSocketConnection implements Connection {
       this.#refuse(error);
       return;
     }
-    logConsumerFailure(this.scope, error, (this.#state & FINISHED) !== 0);
+    const state = this.#state;
+    const when = (state & FINISHED) !== 0
+      ? "closed"
+      : (state & IN_CONNECT) !== 0
+      ? "connecting"
+      : "open";
+    logConsumerFailure(this.scope, error, when);
     // By the socket, or until there is one by this connection (a handler that ran between
     // `connect` and the upgrade): `attach` moves it.
     // What it raised once the socket had closed is told apart: the socket closed without it.

@@ -37,3 +37,5 @@ export const GAP_PENDING = 2048;
 export const NEVER_OPENED = 4096;
 /** The server's close frame went: the client did not close first. */
 export const CLOSE_SENT = 8192;
+/** The `connect` hook runs: a failure now refuses the handshake (500), no socket to close. */
+export const IN_CONNECT = 16384;

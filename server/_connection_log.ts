@@ -11,14 +11,21 @@ import { TRACKER_EVENTS } from "../layers/presence/contract.ts";
 import { unhandledEvents } from "./_consumer_failures.ts";
 import type { SocketLike } from "./_socket.ts";
 
-/**
- * Logs a hook's failure, on which the socket closes with 1011; `closed`: it closed already (a
- * call nobody awaited failed after the close), and the line must not announce a close.
- */
-export function logConsumerFailure(scope: Scope, error: unknown, closed = false): void {
-  const message = `Consumer failed on ${scope.path} [${scope.client}]${
-    closed ? " after its socket closed" : "; closing with 1011"
-  }`;
+/** When a consumer failed: its socket open (it closes with 1011), closed, or in `connect`. */
+export type FailedWhen = "open" | "closed" | "connecting";
+
+// What follows a failure, by when it came: the line must say what the client is answered.
+const AFTER_FAILURE: Record<FailedWhen, string> = {
+  open: "; closing with 1011",
+  // A call nobody awaited failed after the close: the line must not announce one.
+  closed: " after its socket closed",
+  // A call `connect` did not await: the handshake is refused (500, or 503 for a backend away).
+  connecting: " while its connect ran; refusing the handshake",
+};
+
+/** Logs a hook's failure, and what the client gets for it (see {@linkcode FailedWhen}). */
+export function logConsumerFailure(scope: Scope, error: unknown, when: FailedWhen = "open"): void {
+  const message = `Consumer failed on ${scope.path} [${scope.client}]${AFTER_FAILURE[when]}`;
   // `throw undefined` is a failure too, and the line must not read as one without a cause.
   log.error(error === undefined ? `${message}: it threw undefined` : message, error);
 }

@@ -3,7 +3,8 @@
  * `connect`, as a throw would: the handshake is refused with 500, and the communicator raises
  * the error, where it used to read as a refusal of the consumer's own (403) and be lost.
  */
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { CapturedLog } from "../_support/captured_log.ts";
 import type { Consumer } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
 
@@ -17,7 +18,8 @@ const joinsNoGroupThenWaits: Consumer = (conn) => ({
 });
 
 Deno.test("a call nobody awaited that fails while an async connect runs rejects connect() as refused with 500", async () => {
-  await using services = await createTestServices();
+  using captured = new CapturedLog();
+  await using services = await createTestServices({ logLevel: "error" });
   const comm = new Communicator({ consumer: joinsNoGroupThenWaits, services }, "/ws/joins/");
   await assertRejects(
     () => comm.connect(),
@@ -25,6 +27,11 @@ Deno.test("a call nobody awaited that fails while an async connect runs rejects 
     "The consumer failed (connect, refused with 500): TypeError: Group name must be",
   );
   await comm.disconnect(); // told once
+  // The log says what the client got: a refused handshake, not a socket closed with 1011.
+  const line = captured.lines.find((text) => text.includes("Consumer failed on /ws/joins/")) ??
+    captured.lines.join("\n");
+  assertStringIncludes(line, "while its connect ran; refusing the handshake");
+  assert(!line.includes("1011"), line);
 });
 
 Deno.test("a call nobody awaited that fails in a connect whose client left is told by disconnect()", async () => {
