@@ -127,12 +127,13 @@ for (const fault of ["hang", "throw"]) {
 const FIXTURE = (fault: string) =>
   new URL(`../fixtures/workers/hangs_on_stop.ts?fault=${fault}`, import.meta.url);
 
-async function poolConfig(port: number) {
+async function poolConfig(port: number, env: Record<string, string> = {}) {
   return loadConfig(["--workers", "2"], {
     HOST: "127.0.0.1",
     PORT: String(port),
     DATA_DIR: await Deno.makeTempDir({ prefix: "channels-pool-" }),
     LOG_LEVEL: "error",
+    ...env,
   });
 }
 
@@ -186,15 +187,40 @@ Deno.test("a signal while the Workers start stops the start with its reason", as
   await assertRejects(() => start, Error, "SIGTERM before the server served");
 });
 
-Deno.test("two --workers pools on one port but two addresses both start: they share no clients", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const other = { ...(await poolConfig(port)), host: "127.0.0.2" };
-  const [a, b] = [
-    await startWorkers(await poolConfig(port), FIXTURE("none")),
-    await startWorkers(other, FIXTURE("none")),
-  ];
-  await a.shutdown();
-  await b.shutdown();
+Deno.test({
+  name: "two --workers pools on one port but two addresses both start: they share no clients",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    // Each pool answers a name only it allows (a loopback server refuses other hosts with 400):
+    // a connection the other pool took would read 400.
+    const pool = async (host: string, name: string) =>
+      startWorkers(await poolConfig(port, { HOST: host, ALLOWED_HOSTS: name }), WORKER);
+    const [a, b] = [await pool("127.0.0.1", "a.test"), await pool("127.0.0.2", "b.test")];
+    try {
+      for (let i = 0; i < 12; i++) {
+        assertEquals(await statusOf("127.0.0.1", port, "a.test"), 200, `request ${i} to A`);
+        assertEquals(await statusOf("127.0.0.2", port, "b.test"), 200, `request ${i} to B`);
+      }
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  },
 });
+
+// The status of a static file's GET to `address:port`, on a connection of its own, for the
+// Host `name`.
+async function statusOf(address: string, port: number, name: string): Promise<number> {
+  using conn = await Deno.connect({ hostname: address, port });
+  const request =
+    `GET /static/site.css HTTP/1.1\r\nHost: ${name}:${port}\r\nConnection: close\r\n\r\n`;
+  await conn.write(new TextEncoder().encode(request));
+  const head = new Uint8Array(64);
+  const read = await conn.read(head);
+  const line = new TextDecoder().decode(head.subarray(0, read ?? 0));
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(line)?.[1] ?? 0);
+}
