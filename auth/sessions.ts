@@ -56,6 +56,14 @@ export interface SessionStoreOptions {
 }
 
 const SESSIONS = "sessions";
+// `[RENEWED_SESSIONS, <session hash>]`: a session its user's new log-in replaced, for a while.
+const RENEWED_SESSIONS = "renewed_sessions";
+/**
+ * How long a renewed session is known as one (see {@linkcode SessionStore.wasRenewed}): past a
+ * handshake under way, a password-change check, a layer's short outage. Each is a small key
+ * that expires, so they never pile up.
+ */
+export const RENEWAL_KNOWN_MS = 5 * 60_000;
 // `[USER_SESSIONS, <case-folded username>, <session hash>]`: each user's sessions, to end them all.
 const USER_SESSIONS = "user_sessions";
 const ID_BYTES = 32; // 256 bits; base64url without padding is 43 characters
@@ -82,12 +90,14 @@ export class SessionStore {
    * `passwordSince`: the user's `passwordChangedAt` (0 when never) read with the password the
    * log-in checked (see {@linkcode SessionRecord.passwordSince}). `replaced`: the record of
    * the session it ended (`null` for none), so a caller can tell a renewal from a change of user.
+   * A session of the same user ended so is a renewal: {@linkcode SessionStore.wasRenewed} says
+   * so for a while.
    */
   async create(
     username: string,
     options: { replacing?: string | null; passwordSince?: number } = {},
   ): Promise<{ id: string; record: SessionRecord; replaced: SessionRecord | null }> {
-    const replaced = options.replacing ? await this.delete(options.replacing) : null;
+    const replaced = options.replacing ? await this.#end(options.replacing, username) : null;
     const id = crypto.getRandomValues(new Uint8Array(ID_BYTES))
       .toBase64({ alphabet: "base64url", omitPadding: true });
     const now = this.#now();
@@ -121,10 +131,35 @@ export class SessionStore {
 
   /** Ends a session; resolves with the record it removed (`null`: an unknown id, a no-op). */
   async delete(id: string): Promise<SessionRecord | null> {
+    return await this.#end(id);
+  }
+
+  /**
+   * True for {@linkcode RENEWAL_KNOWN_MS} after the session `id` was replaced by a new log-in
+   * of its own user (a password change on its page, a log-in again): a socket of the old id
+   * found without its session is then told to reconnect (4002), not that it logged out (4001).
+   * Read it after finding the session gone: the mark is written before the session is deleted.
+   */
+  async wasRenewed(id: string): Promise<boolean> {
+    if (!ID_PATTERN.test(id)) return false;
+    const renewedAt = await this.#store.get<number>([RENEWED_SESSIONS, await sha256Hex(id)]);
+    // The store's expiry may be lazy, as for sessions.
+    return renewedAt !== null && renewedAt + RENEWAL_KNOWN_MS > this.#now();
+  }
+
+  // Ends the session `id`; one of `renewedBy` is marked renewed first (see `wasRenewed`).
+  async #end(id: string, renewedBy?: string): Promise<SessionRecord | null> {
     if (!ID_PATTERN.test(id)) return null;
     const key = await sessionKey(id);
     const record = await this.#store.get<SessionRecord>(key);
     if (record === null) return null;
+    // The mark, then the record's delete: one after the other, not atomic (a Redis Cluster keeps
+    // them on different nodes), so whoever finds the record gone finds the mark. A failure
+    // between leaves a mark on a live session: unread while it is live, and it expires.
+    if (record.username === renewedBy) {
+      const mark = [RENEWED_SESSIONS, key[1]];
+      await this.#store.set(mark, this.#now(), { expireInMs: RENEWAL_KNOWN_MS });
+    }
     // The record first, then its index entry: one after the other, as a Redis Cluster keeps
     // them on different nodes. A failure between leaves the entry, so a password change still
     // finds the session; the other way round, a live session would be lost to it.

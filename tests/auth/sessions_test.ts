@@ -1,6 +1,6 @@
-import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertNotEquals, assertRejects } from "@std/assert";
 import { DenoKvStore } from "../../storage/deno_kv_store.ts";
-import { sessionGroup, SessionStore } from "../../auth/sessions.ts";
+import { RENEWAL_KNOWN_MS, sessionGroup, SessionStore } from "../../auth/sessions.ts";
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -141,4 +141,40 @@ Deno.test("a session indexed under both names is ended once", async () => {
   await env.store.set(["user_sessions", "straße", entry.key[2]], entry.value);
   assertEquals(await env.sessions.endAllOf("Straße"), [await sessionGroup(made.id)]);
   assertEquals(await env.store.list(["user_sessions"]), [], "both entries deleted");
+});
+
+Deno.test("a log-in again as the same user marks the old session renewed, for a while", async () => {
+  using env = await setUp();
+  const before = await env.sessions.create("ada");
+  const after = await env.sessions.create("ada", { replacing: before.id });
+  assertEquals(await env.sessions.get(before.id), null, "the old id signs in no one");
+  assertEquals(await env.sessions.wasRenewed(before.id), true);
+  assertEquals(await env.sessions.wasRenewed(after.id), false);
+  env.clock.advance(RENEWAL_KNOWN_MS); // Deno KV deletes an expired key only eventually
+  assertEquals(await env.sessions.wasRenewed(before.id), false);
+});
+
+Deno.test("a log-out, a log-in as another user and a password change's ends are no renewals", async () => {
+  using env = await setUp();
+  const loggedOut = await env.sessions.create("ada");
+  await env.sessions.delete(loggedOut.id);
+  const replaced = await env.sessions.create("mallory");
+  await env.sessions.create("ada", { replacing: replaced.id });
+  const elsewhere = await env.sessions.create("ada");
+  await env.sessions.endAllOf("ada");
+  for (const { id } of [loggedOut, replaced, elsewhere]) {
+    assertEquals(await env.sessions.wasRenewed(id), false);
+  }
+  assertEquals(await env.sessions.wasRenewed("not-an-id"), false);
+});
+
+Deno.test("a renewal's mark is written before the old session is deleted", async () => {
+  using env = await setUp();
+  const before = await env.sessions.create("ada");
+  const set = env.store.set.bind(env.store);
+  // The store fails at the renewal's first write: whatever it wrote first stands alone.
+  env.store.set = () => Promise.reject(new Error("store down"));
+  await assertRejects(() => env.sessions.create("ada", { replacing: before.id }));
+  env.store.set = set;
+  assertEquals((await env.sessions.get(before.id))?.username, "ada", "never gone unmarked");
 });

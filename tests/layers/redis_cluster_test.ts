@@ -266,3 +266,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "redis cluster: a renewal marks its old session on one node before deleting it on another",
+  ignore: !available,
+  fn: async () => {
+    const ports = cluster!.ports;
+    // A prefix whose sessions and whose renewal marks live on two different masters.
+    let prefix = "";
+    for (let n = 0; prefix === ""; n++) {
+      const candidate = uniquePrefix(`cluster-renewals-${n}`);
+      const records = await ownerOfName(ports, `{${candidate}:sessions}`);
+      const marks = await ownerOfName(ports, `{${candidate}:renewed_sessions}`);
+      if (records.port !== marks.port) prefix = candidate;
+    }
+    const marksPort = (await ownerOfName(ports, `{${prefix}:renewed_sessions}`)).port;
+    const store = await RedisStore.open({ form, prefix, commandTimeoutMs: 500 });
+    try {
+      const sessions = new SessionStore(store, { maxAgeSeconds: 3600 });
+      const { id } = await sessions.create("ada");
+      // The master of the marks refuses writes as the log-in again runs (NOREPLICAS).
+      await onNode(marksPort, ["CONFIG", "SET", "min-replicas-to-write", "1"]);
+      try {
+        await assertRejects(() => sessions.create("ada", { replacing: id }));
+      } finally {
+        await onNode(marksPort, ["CONFIG", "SET", "min-replicas-to-write", "0"]);
+      }
+      // Never gone unmarked: its sockets are not told it logged out.
+      assertEquals((await sessions.get(id))?.username, "ada");
+      const renewed = await sessions.create("ada", { replacing: id });
+      assertEquals([await sessions.get(id), await sessions.wasRenewed(id)], [null, true]);
+      assertEquals(await sessions.wasRenewed(renewed.id), false);
+    } finally {
+      store.close();
+    }
+  },
+});
