@@ -342,7 +342,12 @@ export {
   PASSWORD_CHANGED,
   type PasswordChange,
 } from "./server/password_change.ts";
-export { closeEndedSession, endSession, LOGGED_OUT } from "./server/ended_sessions.ts";
+export {
+  closeEndedSession,
+  endSession,
+  LOGGED_OUT,
+  SESSION_RENEWED,
+} from "./server/ended_sessions.ts";
 
 // Storage.
 export {

@@ -7,10 +7,12 @@ import {
   CloseCode,
   isSecureRequest,
   log,
+  LOGGED_OUT,
   newCsrfSecret,
   readCookies,
   type RequestContext,
   SESSION_COOKIE,
+  SESSION_RENEWED,
   sessionGroup,
   setCsrfCookie,
   setSessionCookie,
@@ -66,8 +68,8 @@ export async function closeSessionSockets(
   renewed = false,
 ): Promise<void> {
   const event = renewed
-    ? { type: CLOSE_EVENT, code: CloseCode.SESSION_RENEWED, reason: "Session renewed" }
-    : { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: "Logged out" };
+    ? { type: CLOSE_EVENT, code: CloseCode.SESSION_RENEWED, reason: SESSION_RENEWED }
+    : { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: LOGGED_OUT };
   await context.services.layer.groupSend(await sessionGroup(sessionId), event).catch((error) =>
     log.warn("Could not close the sockets of an ended session", error)
   );

@@ -8,11 +8,19 @@
 import type { WebSocketConnection } from "./_connection.ts";
 import type { RefusalReason } from "./server_metrics.ts";
 import { CloseCode } from "./close_codes.ts";
+import { SESSION_RENEWED } from "./ended_sessions.ts";
 import { throughOutage } from "./_through_outage.ts";
 import { log } from "../telemetry/log.ts";
 
 /** How a handshake is refused: status, the reason counted, the reason given. */
 export type BindingRefusal = [number, RefusalReason, string];
+
+/**
+ * What a read of a binding's record finds: `live`; `ended` once it is gone (logged out,
+ * revoked); `renewed` once it is gone to a new session of the same user (a password change on
+ * its page, a log-in again), whose sockets reconnect rather than log out.
+ */
+export type BindingState = "live" | "ended" | "renewed";
 
 /** What a socket is bound to. */
 export interface Binding {
@@ -20,10 +28,23 @@ export interface Binding {
   kind: string;
   /** The group its log-out or revoke tells. */
   group: string;
-  /** False once its record is gone (logged out, revoked); rejects when the store cannot say. */
-  isLive(): Promise<boolean>;
+  /** Reads its record; rejects when the store cannot say. */
+  read(): Promise<BindingState>;
   /** The refusal of a handshake whose binding ended while it connected. */
   endedMeanwhile: BindingRefusal;
+}
+
+/**
+ * How a socket whose binding is no longer live closes: 4002 "Session renewed" for a renewed
+ * one, else 4001 with `reason` (as the close its log-out or revoke sent).
+ */
+export function closeOfEnded(
+  state: Exclude<BindingState, "live">,
+  reason: string,
+): [number, string] {
+  return state === "renewed"
+    ? [CloseCode.SESSION_RENEWED, SESSION_RENEWED]
+    : [CloseCode.LOGGED_OUT, reason];
 }
 
 /** What watches a joining socket's binding in the store (`_stamp_watch.ts`). */
@@ -56,36 +77,44 @@ export async function joinBindingGroup(
   await watch?.joined();
   // A log-out or revoke that ran while this socket connected deleted the record, then told the
   // group, maybe before the socket was in it. Read again now that it is in the group.
-  const ended = await endedMeanwhile(binding, path);
-  if (ended === null) watch?.unchecked();
-  if (ended !== true) return null;
-  await connection.abort(CloseCode.LOGGED_OUT);
-  return binding.endedMeanwhile;
+  const state = await readAgain(binding, path);
+  if (state === null) watch?.unchecked();
+  if (state === null || state === "live") return null;
+  if (state === "ended") {
+    await connection.abort(CloseCode.LOGGED_OUT);
+    return binding.endedMeanwhile;
+  }
+  // Its consumer hears 4002, as the sockets the renewal closed did (a tab's presence keeps its
+  // grace); the handshake is refused all the same, and the page reconnects under the new id.
+  await connection.abort(CloseCode.SESSION_RENEWED);
+  const [status, counted] = binding.endedMeanwhile;
+  return [status, counted, `${SESSION_RENEWED} while the socket connected`];
 }
 
 /**
  * Reads `binding`'s record again for a socket the layer may have lost events to: gone, the
- * socket closes with 4001 and `reason`; not checked through an outage, it closes too (its
- * handshake checks it when it comes back).
+ * socket closes with 4001 and `reason` (4002 when renewed: see {@linkcode closeOfEnded}); not
+ * checked through an outage, it closes too (its handshake checks it when it comes back).
  */
 export async function recheckBinding(
   conn: WebSocketConnection,
-  binding: Pick<Binding, "kind" | "isLive">,
+  binding: Pick<Binding, "kind" | "read">,
   reason: string,
 ): Promise<void> {
   await throughOutage(conn, async () => {
-    if (!await binding.isLive()) conn.close(CloseCode.LOGGED_OUT, reason);
+    const state = await binding.read();
+    if (state !== "live") conn.close(...closeOfEnded(state, reason));
   }, {
     log: `Could not read the ${binding.kind} again for ${conn.scope.path}; closing it`,
     reason: `Could not check the ${binding.kind}: reconnect`,
   });
 }
 
-// True when the record is gone; `null`, taken as "not gone", when the store cannot say (the
+// What the record's read finds; `null`, taken as "not gone", when the store cannot say (the
 // socket was accepted on it a moment ago, and a log-out's or revoke's close still reaches it).
-async function endedMeanwhile(binding: Binding, path: string): Promise<boolean | null> {
+async function readAgain(binding: Binding, path: string): Promise<BindingState | null> {
   try {
-    return !await binding.isLive();
+    return await binding.read();
   } catch (error) {
     log.warn(`Could not read the ${binding.kind} again for ${path}`, error);
     return null;

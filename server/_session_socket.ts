@@ -9,7 +9,7 @@
  */
 import type { Services } from "./context.ts";
 import type { WebSocketConnection } from "./_connection.ts";
-import { sessionGroup } from "../auth/sessions.ts";
+import { sessionGroup, type SessionStore } from "../auth/sessions.ts";
 import { layerCrossesProcesses } from "./backends.ts";
 import {
   latestPasswordChange,
@@ -20,6 +20,7 @@ import { StampWatch } from "./_stamp_watch.ts";
 import {
   type Binding,
   type BindingRefusal,
+  type BindingState,
   joinBindingGroup,
   recheckBinding,
 } from "./_bound_socket.ts";
@@ -29,9 +30,16 @@ async function sessionBinding(services: Services, sessionId: string): Promise<Bi
   return {
     kind: "session",
     group: await sessionGroup(sessionId),
-    isLive: async () => await services.sessions.get(sessionId) !== null,
+    read: () => readSession(services.sessions, sessionId),
     endedMeanwhile: [403, "login_required", "Logged out while the socket connected"],
   };
+}
+
+// The session, then whether it was renewed: a renewal marks it so before deleting it, so a
+// session found gone by a read made just as it was renewed is found renewed.
+async function readSession(sessions: SessionStore, sessionId: string): Promise<BindingState> {
+  if (await sessions.get(sessionId) !== null) return "live";
+  return await sessions.wasRenewed(sessionId) ? "renewed" : "ended";
 }
 
 /**
@@ -67,7 +75,7 @@ function passwordChanges(services: Services): StampWatch<Binding> | null {
   if (watch === undefined) {
     watch = layerCrossesProcesses(services.config) ? null : new StampWatch<Binding>({
       readStamp: () => latestPasswordChange(services.store),
-      isLive: (binding) => binding.isLive(),
+      read: (binding) => binding.read(),
       checkEveryMs: PASSWORD_CHANGE_CHECK_MS,
       reason: PASSWORD_CHANGED,
       what: "the password changes",

@@ -8,18 +8,18 @@
  * gone.
  */
 import type { WebSocketConnection } from "./_connection.ts";
-import { CloseCode } from "./close_codes.ts";
+import { type BindingState, closeOfEnded } from "./_bound_socket.ts";
 import { log } from "../telemetry/log.ts";
 
 /** What a watch reads, and how it closes what ended. */
 export interface StampWatchOptions<B> {
   /** The stamp, or `null` while nothing changed it; rejects when the store cannot say. */
   readStamp(): Promise<string | null>;
-  /** False once the binding's record is gone; rejects when the store cannot say. */
-  isLive(binding: B): Promise<boolean>;
+  /** Reads the binding's record; rejects when the store cannot say. */
+  read(binding: B): Promise<BindingState>;
   /** How often the stamp is read while there are sockets: a change closes them within this long. */
   checkEveryMs: number;
-  /** The reason its sockets close with (4001). */
+  /** The reason its sockets close with (4001; a renewed session's: 4002, "Session renewed"). */
   reason: string;
   /** What the warning of a failed read names: "the token revocations". */
   what: string;
@@ -134,8 +134,11 @@ export class StampWatch<B> {
   async #closeEnded(round: number): Promise<void> {
     for (const { binding, sockets } of [...this.#byKey.values()]) {
       if (round !== this.#round) return;
-      if (await this.#options.isLive(binding)) continue;
-      for (const conn of [...sockets]) conn.close(CloseCode.LOGGED_OUT, this.#options.reason);
+      const state = await this.#options.read(binding);
+      if (state === "live") continue;
+      // Renewed: a check that fell between the renewal's delete and its close says what it says.
+      const [code, reason] = closeOfEnded(state, this.#options.reason);
+      for (const conn of [...sockets]) conn.close(code, reason);
     }
   }
 }

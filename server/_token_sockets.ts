@@ -18,6 +18,7 @@ import { layerCrossesProcesses } from "./backends.ts";
 import {
   type Binding,
   type BindingRefusal,
+  type BindingState,
   joinBindingGroup,
   recheckBinding,
 } from "./_bound_socket.ts";
@@ -60,7 +61,7 @@ export class TokenSockets {
     this.#services = services;
     this.#revocations = layerCrossesProcesses(services.config) ? null : new StampWatch({
       readStamp: () => latestRevocation(services.store),
-      isLive: (token) => services.tokens.isLive(token),
+      read: (token) => readToken(services, token),
       checkEveryMs: REVOCATION_CHECK_MS,
       reason: TOKEN_REVOKED,
       what: "the token revocations",
@@ -95,7 +96,7 @@ export class TokenSockets {
     return {
       kind: "token",
       group: await tokenGroup(token.username),
-      isLive: () => this.#services.tokens.isLive(token),
+      read: () => readToken(this.#services, token),
       endedMeanwhile: [403, "token", "Token revoked while the socket connected"],
     };
   }
@@ -105,6 +106,11 @@ export class TokenSockets {
     conn.onFinished(() => this.#tokenOf.delete(conn));
     await this.#revocations?.add(conn, token.tokenId, token);
   }
+}
+
+// A token is live or ended: none is ever renewed.
+async function readToken(services: Services, token: Bound): Promise<BindingState> {
+  return await services.tokens.isLive(token) ? "live" : "ended";
 }
 
 // By services: one registry for all the sockets of an app, whichever route opened them.

@@ -22,6 +22,12 @@ import { log } from "../telemetry/log.ts";
 export const LOGGED_OUT = "Logged out";
 
 /**
+ * The reason the sockets of a renewed session close with (4002): its user signed in again in
+ * that browser (a password change on its page, a log-in again), under a new id.
+ */
+export const SESSION_RENEWED = "Session renewed";
+
+/**
  * Ends the session `sessionId` and closes what is left of it (see
  * {@linkcode closeEndedSession}); resolves with the record it removed, `null` when none.
  */

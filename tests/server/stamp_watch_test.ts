@@ -5,6 +5,7 @@
  */
 import { assertEquals } from "@std/assert";
 import { StampWatch } from "../../server/_stamp_watch.ts";
+import type { BindingState } from "../../server/_bound_socket.ts";
 import type { WebSocketConnection } from "../../server/_connection.ts";
 
 /** A socket as the watch sees it: it can be closed, and it finishes. */
@@ -29,6 +30,8 @@ class FakeSocket {
 class FakeStore {
   stamp: string | null = null;
   live = new Set<string>();
+  /** Bindings gone to a new session of their user: not live, and not ended either. */
+  renewed = new Set<string>();
   stampReads = 0;
   recordReads: string[] = [];
   failNextStampRead = false;
@@ -48,7 +51,7 @@ class FakeStore {
   hold: Promise<void> | null = null;
   held = Promise.withResolvers<void>();
 
-  isLive = async (binding: string): Promise<boolean> => {
+  read = async (binding: string): Promise<BindingState> => {
     this.recordReads.push(binding);
     const hold = this.hold;
     this.hold = null;
@@ -56,7 +59,8 @@ class FakeStore {
       this.held.resolve();
       await hold;
     }
-    return this.live.has(binding);
+    if (this.live.has(binding)) return "live";
+    return this.renewed.has(binding) ? "renewed" : "ended";
   };
 
   /** Resolves once the stamp was read `reads` times in all, and the check that read it ran. */
@@ -81,7 +85,7 @@ async function within<T>(promise: Promise<T>): Promise<T> {
 function watchOn(store: FakeStore): StampWatch<string> {
   return new StampWatch<string>({
     readStamp: store.readStamp,
-    isLive: store.isLive,
+    read: store.read,
     checkEveryMs: 5,
     reason: "Ended",
     what: "the test stamp",
@@ -119,6 +123,24 @@ Deno.test("after a change, a watch reads each binding once and closes the socket
   assertEquals(a2.closedWith, [4001, "Ended"]);
   assertEquals(b.closedWith, null, "a binding still live keeps its socket");
   for (const socket of [a1, a2, b]) socket.finish();
+});
+
+Deno.test("a check that finds a session renewed, not ended, tells its sockets to reconnect (4002)", async () => {
+  const store = new FakeStore();
+  store.live = new Set(["a", "b"]);
+  const watch = watchOn(store);
+  const [a, b] = [new FakeSocket(), new FakeSocket()];
+  await watch.add(a.conn, "a", "a");
+  await watch.add(b.conn, "b", "b");
+  // A password change ended "b" and moved the stamp; the browser of "a" made it, and its check
+  // falls after "a"'s renewal deleted it, before the renewal's own close reached the socket.
+  store.live.clear();
+  store.renewed.add("a");
+  store.stamp = "changed";
+  await store.stampReadTimes(store.stampReads + 1);
+  assertEquals(a.closedWith, [4002, "Session renewed"]);
+  assertEquals(b.closedWith, [4001, "Ended"]);
+  for (const socket of [a, b]) socket.finish();
 });
 
 Deno.test("a watch whose first stamp read failed reads every binding at its first check", async () => {
