@@ -20,7 +20,7 @@ import {
   type PresenceTracker,
 } from "../mod.ts";
 import { presenceSnapshot, type PresenceUser } from "./presence_snapshot.ts";
-import { sitePresence } from "./site_presence.ts";
+import { sitePresence, type SitePresenceServices } from "./site_presence.ts";
 
 export type { PresenceUser } from "./presence_snapshot.ts";
 
@@ -34,8 +34,8 @@ export interface PresenceServices {
   readonly presence: PresenceTracker;
   /** Every registered username, in display order. */
   readonly users: { usernames(): Promise<string[]> };
-  /** Whether a session still exists (a log-out deletes it before closing its sockets). */
-  readonly sessions: { get(id: string): Promise<unknown | null> };
+  /** Whether a session still exists, or was renewed (see `SitePresenceServices`). */
+  readonly sessions: SitePresenceServices["sessions"];
 }
 
 /** Builds the presence consumer over `services`. */

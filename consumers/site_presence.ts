@@ -15,8 +15,14 @@ import {
 /** What a tutorial socket that keeps its user online needs from the server's services. */
 export interface SitePresenceServices {
   readonly presence: PresenceTracker;
-  /** Whether a session still exists (a log-out deletes it before closing its sockets). */
-  readonly sessions: { get(id: string): Promise<unknown | null> };
+  /**
+   * Whether a session still exists (a log-out deletes it before closing its sockets), and
+   * whether one gone was renewed (its user signed in again in that browser).
+   */
+  readonly sessions: {
+    get(id: string): Promise<unknown | null>;
+    wasRenewed(id: string): Promise<boolean>;
+  };
 }
 
 /** One socket's share of the site-wide presence list. */
@@ -84,10 +90,12 @@ export function presenceMeta(headers: Headers, session: string | null): Presence
   return { session, device, joinedAt: new Date().toISOString() };
 }
 
-// Whether the session is gone (a log-out elsewhere); false when the store cannot say.
+// Whether the session is gone (a log-out elsewhere); false when the store cannot say, and for
+// one renewed (a tab closing just after its browser's password change: the user is still in).
 async function sessionEnded(services: SitePresenceServices, sessionId: string): Promise<boolean> {
+  const { sessions } = services;
   try {
-    return await services.sessions.get(sessionId) === null;
+    return await sessions.get(sessionId) === null && !await sessions.wasRenewed(sessionId);
   } catch (error) {
     log.warn("Presence: the session store did not answer; the socket leaves with its grace", error);
     return false;

@@ -2,7 +2,8 @@
  * A session renewed (a log-in again as the same user, a password change on its page) at the
  * worst moment for one of its sockets: whatever finds the old id gone before the renewal's own
  * close reaches that socket (a handshake's second read, the password-change watch) tells it to
- * reconnect (4002), as the renewal does; presence shows no leave.
+ * reconnect (4002), as the renewal does, and a tab closing meanwhile keeps its presence grace:
+ * no one sees the user leave.
  */
 import { assert, assertEquals } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
@@ -133,6 +134,26 @@ Deno.test("a password-change check between the renewal's end of the old id and i
   await changed.body?.cancel();
   assertEquals(changed.status, 302);
   assertEquals(await closed, { code: 4002, reason: "Session renewed" });
+  assert(await watcher.staysQuiet(), "bob saw ada leave");
+  await watcher.close();
+});
+
+Deno.test("a tab that closes as its session is renewed, before the renewal's close reached it, keeps its grace", async () => {
+  await using server = await startTestServer({ presenceGraceMs: 60_000 });
+  const ada = await loggedIn(server, "ada");
+  const { watcher, tab } = await watchedTab(server, ada);
+  // The tab is closed by its user just as the renewal ends its id.
+  const sessions = server.app.services.sessions;
+  const create = sessions.create.bind(sessions);
+  const gone = Promise.withResolvers<void>();
+  sessions.create = async (...args: Parameters<typeof create>) => {
+    const made = await create(...args);
+    await tab.close();
+    gone.resolve();
+    return made;
+  };
+  holdRenewalClose(server, gone.promise);
+  await ada.logIn("ada", PASSWORD);
   assert(await watcher.staysQuiet(), "bob saw ada leave");
   await watcher.close();
 });
