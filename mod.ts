@@ -348,6 +348,7 @@ export {
   LOGGED_OUT,
   SESSION_RENEWED,
 } from "./server/ended_sessions.ts";
+export { logIn } from "./server/log_in.ts";
 
 // Storage.
 export {

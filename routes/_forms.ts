@@ -22,9 +22,10 @@ export function plainText(text: string, status: number): Response {
   });
 }
 
-/** `302 Found` to `location`. */
-export function redirect(location: string): Response {
-  return new Response(null, { status: 302, headers: { location } });
+/** `302 Found` to `location`, with `headers` (the cookies a log-in sets, say). */
+export function redirect(location: string, headers: Headers = new Headers()): Response {
+  headers.set("location", location);
+  return new Response(null, { status: 302, headers });
 }
 
 /** "`tooMany` Try again in N minutes.", N the minutes `retryAfterSeconds` rounds up to. */

@@ -12,8 +12,10 @@ import {
   FormRefusal,
   type Handler,
   htmlResponse,
+  isSecureRequest,
   isValid,
   log,
+  logIn,
   logReason,
   NULL_CHARACTERS,
   page,
@@ -27,7 +29,6 @@ import {
 } from "../mod.ts";
 import { logInPage, signUpPage } from "../templates/accounts.ts";
 import { formRefused, redirect, tryAgainLater } from "./_forms.ts";
-import { secure, startSession } from "./_session_start.ts";
 import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 
 /** The one message for a wrong username or a wrong password: it must not tell which. */
@@ -117,7 +118,7 @@ export const logInSubmit: Handler = async (request, context) => {
   if (user === null) return logReason(await again(400, BAD_CREDENTIALS), "wrong credentials");
   await attempt.succeeded();
   log.info(`Logged in: ${JSON.stringify(user.username)}`);
-  return await startSession(request, context, user, next ?? "/");
+  return redirect(next ?? "/", await logIn(request, context, user));
 };
 
 /** `POST /log_out/`: ends the session, closes its login-required sockets, back to log in. */
@@ -130,7 +131,8 @@ export const logOut: Handler = async (request, context) => {
     if (ended !== null) log.info(`Logged out: ${JSON.stringify(ended.username)}`);
   }
   const response = redirect("/log_in/");
-  clearSessionCookie(response.headers, { secure: secure(request, context) });
+  const secure = isSecureRequest(request, context.services.config.trustProxy);
+  clearSessionCookie(response.headers, { secure });
   return response;
 };
 

@@ -11,6 +11,7 @@ import {
   clientHost,
   FormRefusal,
   htmlResponse,
+  logIn,
   loginRequired,
   logReason,
   newPasswordErrors,
@@ -27,8 +28,7 @@ import {
   type PasswordChangeErrors,
   passwordChangePage,
 } from "../templates/password_change.ts";
-import { formRefused, tryAgainLater } from "./_forms.ts";
-import { startSession } from "./_session_start.ts";
+import { formRefused, redirect, tryAgainLater } from "./_forms.ts";
 
 /** Where the page is. */
 export const PASSWORD_PATH = "/account/password/";
@@ -90,7 +90,7 @@ async function submit(
     return logReason(refused(page, "Your account no longer exists.", 403), "no such user");
   }
   // This session stays signed in under a new id, as after a log-in (Django cycles its key).
-  const response = await startSession(request, context, changed.user, PASSWORD_DONE_PATH);
+  const response = redirect(PASSWORD_DONE_PATH, await logIn(request, context, changed.user));
   response.headers.set("cache-control", "no-store");
   return response;
 }

@@ -47,8 +47,10 @@ export interface PasswordChange {
 /** Options of {@linkcode changePassword}. */
 export interface ChangePasswordOptions {
   /**
-   * The session to keep (the one that asked for the change): the caller gives it a new id.
-   * It is still refused if read before then, being older than the change.
+   * The session to keep (the one that asked for the change): the caller then signs its browser
+   * in again with `logIn` (`log_in.ts`) and the user this resolves with, which gives it a new id
+   * and tells its sockets to reconnect (4002). Read before then, it is refused, being older
+   * than the change.
    */
   except?: string | null;
 }

@@ -1,0 +1,80 @@
+/**
+ * Signing a browser in, Django's `login()`: the user gets a new session in place of the
+ * request's (a new id, against session fixation), the session and CSRF cookies are set anew, and
+ * the previous session's sockets close. When the same user signed in again (a log-in again, a
+ * password change on its page) they close with 4002 "Session renewed", for the pages to
+ * reconnect under the new id with no leave in presence; otherwise with 4001 "Logged out".
+ *
+ * @example
+ * ```ts
+ * import { logIn, type RequestContext, type UserRecord } from "@channels/deno";
+ *
+ * declare const request: Request;
+ * declare const context: RequestContext;
+ * declare const user: UserRecord; // as `services.users.verifyCredentials` returned it
+ *
+ * const cookies = await logIn(request, context, user);
+ * cookies.set("location", "/");
+ * const response = new Response(null, { status: 302, headers: cookies });
+ * ```
+ */
+import type { RequestContext } from "./context.ts";
+import type { UserRecord } from "../auth/users.ts";
+import { sessionGroup } from "../auth/sessions.ts";
+import { isSecureRequest, readCookies, SESSION_COOKIE } from "../auth/cookies.ts";
+import { setCsrfCookie, setSessionCookie } from "../auth/cookies.ts";
+import { newCsrfSecret } from "../auth/csrf.ts";
+import { CLOSE_EVENT } from "./_connection_constants.ts";
+import { CloseCode } from "./close_codes.ts";
+import { closeEndedSession, LOGGED_OUT, SESSION_RENEWED } from "./ended_sessions.ts";
+import { log } from "../telemetry/log.ts";
+
+/**
+ * Starts `user`'s session in place of the request's; resolves with the headers that set its
+ * cookies, for the response. `user` as read with the password just checked: its
+ * `passwordChangedAt` goes in the session, which a later change of password then ends.
+ */
+export async function logIn(
+  request: Request,
+  context: RequestContext,
+  user: Pick<UserRecord, "username" | "passwordChangedAt">,
+): Promise<Headers> {
+  const previous = readCookies(request.headers)[SESSION_COOKIE];
+  const { sessions } = context.services;
+  let id: string;
+  let renewed = false;
+  try {
+    const made = await sessions.create(user.username, {
+      replacing: previous,
+      passwordSince: user.passwordChangedAt ?? 0,
+    });
+    id = made.id;
+    renewed = made.replaced?.username === user.username;
+  } finally {
+    // Its id died with this log-in (even one that failed after deleting it). Its sockets close
+    // once it is gone, as on a log-out: one whose handshake read the session before then has
+    // joined the session's group by now.
+    if (previous) await closePrevious(context, previous, renewed);
+  }
+  const headers = new Headers();
+  const secure = isSecureRequest(request, context.services.config.trustProxy);
+  setSessionCookie(headers, id, { maxAgeSeconds: sessions.maxAgeSeconds, secure });
+  // A token an attacker planted before the log-in must not be valid after it (Django rotates).
+  setCsrfCookie(headers, newCsrfSecret(), { secure });
+  return headers;
+}
+
+// The previous session's sockets: told to reconnect when its user is still signed in, else
+// closed as a log-out closes them, presence included.
+async function closePrevious(
+  context: RequestContext,
+  sessionId: string,
+  renewed: boolean,
+): Promise<void> {
+  const group = await sessionGroup(sessionId);
+  if (!renewed) return await closeEndedSession(context.services, group, LOGGED_OUT);
+  const event = { type: CLOSE_EVENT, code: CloseCode.SESSION_RENEWED, reason: SESSION_RENEWED };
+  await context.services.layer.groupSend(group, event).catch((error) =>
+    log.warn("Could not tell a renewed session's sockets to reconnect", error)
+  );
+}
