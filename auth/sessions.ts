@@ -66,6 +66,12 @@ const RENEWED_SESSIONS = "renewed_sessions";
 export const RENEWAL_KNOWN_MS = 5 * 60_000;
 // `[USER_SESSIONS, <case-folded username>, <session hash>]`: each user's sessions, to end them all.
 const USER_SESSIONS = "user_sessions";
+
+// What a renewed session's mark holds: the hash of the session that replaced it, and when.
+interface RenewalMark {
+  by: string;
+  at: number;
+}
 const ID_BYTES = 32; // 256 bits; base64url without padding is 43 characters
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const encoder = new TextEncoder();
@@ -97,9 +103,9 @@ export class SessionStore {
     username: string,
     options: { replacing?: string | null; passwordSince?: number } = {},
   ): Promise<{ id: string; record: SessionRecord; replaced: SessionRecord | null }> {
-    const replaced = options.replacing ? await this.#end(options.replacing, username) : null;
     const id = crypto.getRandomValues(new Uint8Array(ID_BYTES))
       .toBase64({ alphabet: "base64url", omitPadding: true });
+    const hash = await sha256Hex(id);
     const now = this.#now();
     const record: SessionRecord = {
       username,
@@ -108,7 +114,11 @@ export class SessionStore {
       indexed: true,
       ...(options.passwordSince !== undefined && { passwordSince: options.passwordSince }),
     };
-    await this.#writeIndexed(await sha256Hex(id), record);
+    // The new session first: whoever finds the old one gone and marked renewed finds the new
+    // one live (see `wasRenewed`). Nobody knows its id before this resolves.
+    await this.#writeIndexed(hash, record);
+    const replacing = options.replacing;
+    const replaced = replacing ? await this.#end(replacing, { username, hash }) : null;
     return { id, record, replaced };
   }
 
@@ -142,13 +152,21 @@ export class SessionStore {
    */
   async wasRenewed(id: string): Promise<boolean> {
     if (!ID_PATTERN.test(id)) return false;
-    const renewedAt = await this.#store.get<number>([RENEWED_SESSIONS, await sha256Hex(id)]);
+    const mark = await this.#store.get<RenewalMark>([RENEWED_SESSIONS, await sha256Hex(id)]);
     // The store's expiry may be lazy, as for sessions.
-    return renewedAt !== null && renewedAt + RENEWAL_KNOWN_MS > this.#now();
+    if (mark === null || mark.at + RENEWAL_KNOWN_MS <= this.#now()) return false;
+    // Only while the session that replaced it lives: once that one logged out, or the renewal
+    // failed before its end, what is left of the old one is logged out too.
+    const successor = await this.#store.get<SessionRecord>([SESSIONS, mark.by]);
+    return successor !== null && successor.expiresAt > this.#now();
   }
 
-  // Ends the session `id`; one of `renewedBy` is marked renewed first (see `wasRenewed`).
-  async #end(id: string, renewedBy?: string): Promise<SessionRecord | null> {
+  // Ends the session `id`; one of `renewedBy.username` is marked renewed first, by the session
+  // stored under `renewedBy.hash` (see `wasRenewed`).
+  async #end(
+    id: string,
+    renewedBy?: { username: string; hash: string },
+  ): Promise<SessionRecord | null> {
     if (!ID_PATTERN.test(id)) return null;
     const key = await sessionKey(id);
     const record = await this.#store.get<SessionRecord>(key);
@@ -156,9 +174,9 @@ export class SessionStore {
     // The mark, then the record's delete: one after the other, not atomic (a Redis Cluster keeps
     // them on different nodes), so whoever finds the record gone finds the mark. A failure
     // between leaves a mark on a live session: unread while it is live, and it expires.
-    if (record.username === renewedBy) {
-      const mark = [RENEWED_SESSIONS, key[1]];
-      await this.#store.set(mark, this.#now(), { expireInMs: RENEWAL_KNOWN_MS });
+    if (renewedBy !== undefined && record.username === renewedBy.username) {
+      const mark: RenewalMark = { by: renewedBy.hash, at: this.#now() };
+      await this.#store.set([RENEWED_SESSIONS, key[1]], mark, { expireInMs: RENEWAL_KNOWN_MS });
     }
     // The record first, then its index entry: one after the other, as a Redis Cluster keeps
     // them on different nodes. A failure between leaves the entry, so a password change still

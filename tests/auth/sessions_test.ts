@@ -168,13 +168,38 @@ Deno.test("a log-out, a log-in as another user and a password change's ends are 
   assertEquals(await env.sessions.wasRenewed("not-an-id"), false);
 });
 
-Deno.test("a renewal's mark is written before the old session is deleted", async () => {
+Deno.test("a renewal writes the new session, then the old one's mark, then deletes the old one", async () => {
   using env = await setUp();
   const before = await env.sessions.create("ada");
+  const writes: string[] = [];
+  const [set, remove] = [env.store.set.bind(env.store), env.store.delete.bind(env.store)];
+  env.store.set = (key, ...rest) => (writes.push(`set ${key[0]}`), set(key, ...rest));
+  env.store.delete = (key) => (writes.push(`delete ${key[0]}`), remove(key));
+  await env.sessions.create("ada", { replacing: before.id });
+  // Not atomic (a Redis Cluster keeps them on different nodes), so in this order: whoever finds
+  // the old session gone finds its mark, and the mark's successor live.
+  const at = (write: string) => writes.indexOf(write);
+  assert(at("set sessions") >= 0 && at("set sessions") < at("set renewed_sessions"), `${writes}`);
+  assert(at("set renewed_sessions") < at("delete sessions"), `${writes}`);
+});
+
+Deno.test("a renewed session counts as logged out once the session that replaced it ended", async () => {
+  using env = await setUp();
+  const before = await env.sessions.create("ada");
+  const after = await env.sessions.create("ada", { replacing: before.id });
+  assertEquals(await env.sessions.wasRenewed(before.id), true);
+  await env.sessions.delete(after.id); // a log-out of the new session, within the mark's time
+  assertEquals(await env.sessions.wasRenewed(before.id), false);
+  // A renewal that failed after its mark: the old session's end by other means is no renewal.
+  const again = await env.sessions.create("ada");
   const set = env.store.set.bind(env.store);
-  // The store fails at the renewal's first write: whatever it wrote first stands alone.
-  env.store.set = () => Promise.reject(new Error("store down"));
-  await assertRejects(() => env.sessions.create("ada", { replacing: before.id }));
-  env.store.set = set;
-  assertEquals((await env.sessions.get(before.id))?.username, "ada", "never gone unmarked");
+  let sets = 0;
+  env.store.set = (...args) => ++sets <= 3 ? set(...args) : Promise.reject(new Error("down"));
+  const remove = env.store.delete.bind(env.store);
+  env.store.delete = () => Promise.reject(new Error("store down"));
+  await assertRejects(() => env.sessions.create("ada", { replacing: again.id }));
+  [env.store.set, env.store.delete] = [set, remove];
+  assertEquals((await env.sessions.get(again.id))?.username, "ada", "still live");
+  await env.sessions.endAllOf("ada");
+  assertEquals(await env.sessions.wasRenewed(again.id), false);
 });
