@@ -101,6 +101,7 @@ export {
   type Config,
   configFlags,
   DEFAULT_CONFIG,
+  type DjangoSessionSettings,
   type Env,
   type LayerKind,
   loadConfig,
@@ -142,7 +143,7 @@ export { LOG_REASON_HEADER, logReason } from "./server/log_reason.ts";
 
 // Consumers and the WebSocket handshake.
 export type { Connection, Consumer, ConsumerHooks, Scope } from "./server/consumer.ts";
-export { ANONYMOUS, type Identity, type User } from "./auth/identify.ts";
+export { ANONYMOUS, type ExternalSession, type Identity, type User } from "./auth/identify.ts";
 export { CLOSE_EVENT } from "./server/_connection_constants.ts";
 export {
   asFrameRef,

@@ -55,27 +55,64 @@ export interface Identity {
    * this reason, to be tried again, rather than opened as anonymous or refused as unknown.
    */
   unavailable?: string;
+  /**
+   * The session kept elsewhere (Django's, see `django_session.ts`) behind `user`: a socket
+   * opened with it joins its group, and closes when a log-out there sends `connection.close`.
+   */
+  external?: ExternalSession;
+}
+
+/** A session another server keeps (Django's), as a socket opened with it is bound to it. */
+export interface ExternalSession {
+  /** What log lines call it: "Django session". */
+  readonly kind: string;
+  /** The group a log-out there sends `connection.close` to. */
+  readonly group: string;
+  /** False once it names no one (or someone else); rejects when its server cannot say. */
+  isLive(): Promise<boolean>;
 }
 
 const NOBODY: Identity = Object.freeze({ user: ANONYMOUS, sessionId: null });
 
 /** What identifying a request reads. */
 export interface IdentifyOptions {
-  /** Accept an access token when no session names a user (WebSocket upgrades). */
+  /**
+   * Accept Django's session (when `accounts.django` is given), then an access token, when no
+   * session of ours names a user (WebSocket upgrades).
+   */
   tokens?: boolean;
+}
+
+/** What identifying a request reads from. */
+export interface Accounts {
+  /** This server's sessions. */
+  sessions: SessionStore;
+  /** This server's users. */
+  users: UserDirectory;
+  /** Access tokens, for upgrades with `tokens`. */
+  tokens?: AccessTokens;
+  /**
+   * Django's sessions (`django_session.ts`), for upgrades with `tokens`, asked when no session
+   * of ours names a user: `null` when the request carries no session it knows.
+   */
+  django?: { identify(request: Request): Promise<Identity | null> };
 }
 
 /**
  * Who sent `request`: the session's user while the session and the user both exist; with
- * `tokens`, else the user of a valid access token.
+ * `tokens`, else the user Django's session names, else the user of a valid access token.
  */
 export async function identifyRequest(
   request: Request,
-  accounts: { sessions: SessionStore; users: UserDirectory; tokens?: AccessTokens },
+  accounts: Accounts,
   options: IdentifyOptions = {},
 ): Promise<Identity> {
   const fromSession = await sessionIdentity(request, accounts);
-  if (fromSession.user.isAuthenticated || !options.tokens || !accounts.tokens) return fromSession;
+  if (fromSession.user.isAuthenticated || !options.tokens) return fromSession;
+  // A cookie Django's view does not know (signed out there) leaves the token to name the user.
+  const fromDjango = await accounts.django?.identify(request);
+  if (fromDjango) return fromDjango;
+  if (!accounts.tokens) return fromSession;
   const token = presentedToken(request);
   if (token === null) return fromSession;
   return await tokenIdentity(token, { tokens: accounts.tokens, users: accounts.users });

@@ -124,6 +124,13 @@ export interface Config {
   tokenSecret: string;
   /** How long a new access token lives, in seconds (`TOKEN_MAX_AGE`). */
   tokenMaxAgeSeconds: number;
+  /**
+   * Django's who-am-I view, asked who a WebSocket upgrade's Django session cookie names
+   * (`DJANGO_SESSION_URL`, `DJANGO_SESSION_COOKIE`, `DJANGO_SESSION_TIMEOUT_MS`,
+   * `DJANGO_SESSION_SECRET`; see `auth/django_session.ts`); `null`: Django's sessions are not
+   * read.
+   */
+  djangoSession: DjangoSessionSettings | null;
   /** Open WebSockets one client address may hold in this process; 0 is no cap. */
   maxConnectionsPerAddress: number;
   /** Open WebSockets one signed-in user may hold in this process; 0 is no cap. */
@@ -132,6 +139,18 @@ export interface Config {
   workers: number;
   /** The least severe level that is logged (`LOG_LEVEL`). */
   logLevel: LogLevel;
+}
+
+/** How to reach Django's who-am-I view (see `Config.djangoSession`). */
+export interface DjangoSessionSettings {
+  /** The view's http(s) URL. */
+  url: string;
+  /** Django's `SESSION_COOKIE_NAME`. */
+  cookie: string;
+  /** How long the view may take to answer, in ms. */
+  timeoutMs: number;
+  /** Sent as `Authorization: Bearer …` to the view; empty: none. Never logged. */
+  secret: string;
 }
 
 /**
@@ -176,6 +195,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   historyMemoryMb: 256,
   tokenSecret: "",
   tokenMaxAgeSeconds: 30 * 24 * 3600,
+  djangoSession: null,
   maxConnectionsPerAddress: 256,
   maxConnectionsPerUser: 64,
   workers: 1,

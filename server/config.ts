@@ -28,6 +28,7 @@ export {
   type Config,
   DEFAULT_CONFIG,
   DEFAULT_REDIS_LINGER_MS,
+  type DjangoSessionSettings,
   type Env,
   type LayerKind,
 } from "./_config_schema.ts";
@@ -163,6 +164,7 @@ function readConfig(
     trustProxy,
     ...socketLimits(env),
     ...accountSettings(env),
+    djangoSession: djangoSessionSettings(env),
     presenceGraceMs: integer(
       "PRESENCE_GRACE_MS",
       env.PRESENCE_GRACE_MS,
@@ -334,6 +336,28 @@ function accountSettings(env: Env): Pick<
       LONGEST_LIFETIME_SECONDS,
     ),
   };
+}
+
+// Django's who-am-I view. Every name is read even without the URL, so a misspelt one is told.
+function djangoSessionSettings(env: Env): Config["djangoSession"] {
+  const cookie = env.DJANGO_SESSION_COOKIE || "sessionid";
+  const timeoutMs = integer(
+    "DJANGO_SESSION_TIMEOUT_MS",
+    env.DJANGO_SESSION_TIMEOUT_MS,
+    2000,
+    1,
+    60_000,
+  );
+  const secret = tokenSetting("DJANGO_SESSION_SECRET", env.DJANGO_SESSION_SECRET, "");
+  const url = env.DJANGO_SESSION_URL;
+  if (!url) return null;
+  if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) {
+    throw new Error(`DJANGO_SESSION_URL must be an http or https URL, got "${url}"`);
+  }
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookie)) {
+    throw new Error(`DJANGO_SESSION_COOKIE must be a cookie name, got "${cookie}"`);
+  }
+  return { url, cookie, timeoutMs, secret };
 }
 
 /**

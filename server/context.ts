@@ -36,7 +36,8 @@ export interface Services {
   readonly metrics: ServerMetrics;
   /**
    * Reads the request's session; anonymous when there is none. With `tokens` (WebSocket
-   * upgrades), an access token names the user when no session does.
+   * upgrades), Django's session (`config.djangoSession`), then an access token, names the user
+   * when no session of ours does.
    */
   identify(request: Request, options?: { tokens?: boolean }): Promise<Identity>;
 }

@@ -16,6 +16,7 @@ import { SessionStore } from "../auth/sessions.ts";
 import { LoginThrottle } from "../auth/throttle.ts";
 import { AccessTokens } from "../auth/tokens.ts";
 import { identifyRequest } from "../auth/identify.ts";
+import { DjangoSessionIdentity } from "../auth/django_session.ts";
 import { log } from "../telemetry/log.ts";
 import { ServerMetrics } from "./server_metrics.ts";
 
@@ -47,6 +48,7 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
     maxAgeSeconds: config.tokenMaxAgeSeconds,
     secret: config.tokenSecret,
   });
+  const django = djangoSessions(config);
   return {
     config,
     layer,
@@ -64,6 +66,14 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
     tokens,
     metrics: new ServerMetrics({ layer, streams }),
     identify: (request, options): Promise<Identity> =>
-      identifyRequest(request, { sessions, users, tokens }, options),
+      identifyRequest(request, { sessions, users, tokens, django }, options),
   };
+}
+
+// Django's sessions, when `DJANGO_SESSION_URL` names its who-am-I view.
+function djangoSessions(config: Config): DjangoSessionIdentity | undefined {
+  if (config.djangoSession === null) return undefined;
+  const { url, cookie } = config.djangoSession;
+  log.info(`WebSocket upgrades with a Django session cookie (${cookie}) are identified by ${url}`);
+  return new DjangoSessionIdentity(config.djangoSession);
 }

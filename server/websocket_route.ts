@@ -30,6 +30,7 @@ import { HandshakeScope, KEPT_HANDSHAKE_HEADERS } from "./_handshake_scope.ts";
 import { joinSessionGroup, sessionRecheck } from "./_session_socket.ts";
 import { closeAtExpiry } from "./_identity_expiry.ts";
 import { tokenSockets } from "./_token_sockets.ts";
+import { externalSessionRecheck, joinExternalSession } from "./_external_session_socket.ts";
 import type { LiveConnections } from "./live_connections.ts";
 import { refusedByDenoUpgrade } from "./_in_process_handshakes.ts";
 
@@ -241,6 +242,10 @@ async function connectAndBind(
     const outOfSession = await joinSessionGroup(connection, context.services, identity.sessionId);
     if (outOfSession !== null) return outOfSession;
   }
+  if (identity.external !== undefined) {
+    const outOfSession = await joinExternalSession(connection, identity.external);
+    if (outOfSession !== null) return outOfSession;
+  }
   if (identity.tokenId !== undefined && user !== null) {
     const token = { username: user, tokenId: identity.tokenId };
     return await tokenSockets(context.services).join(connection, token);
@@ -286,7 +291,7 @@ async function upgradeAccepted(
   route.meter.open++; // and one less when it closes (the connection counts that)
   route.live.add(connection, socket); // until the connection's `onFinished`
   if (identity.expiresAt !== undefined) {
-    const what = identity.sessionId === null ? "Token" : "Session";
+    const what = identity.tokenId === undefined ? "Session" : "Token";
     closeAtExpiry(connection, identity.expiresAt, `${what} expired: log in again`);
   }
   log.websocket("CONNECT", scope.path, scope.client);
@@ -320,6 +325,8 @@ function layerGapCheck(
   services: Services,
 ): ((conn: WebSocketConnection) => Promise<void>) | undefined {
   if (identity.sessionId !== null) return sessionRecheck(services);
+  // One closure per socket: a Django session's sockets are few next to a chat's anonymous ones.
+  if (identity.external !== undefined) return externalSessionRecheck(identity.external);
   return identity.tokenId === undefined ? undefined : tokenSockets(services).recheck;
 }
 

@@ -275,3 +275,28 @@ Deno.test("a Redis password on the command line is warned about, never repeated;
   assertEquals(secretsOnCommandLine(["--redis-url", "redis://127.0.0.1:6390/0"]), []);
   assertEquals(secretsOnCommandLine(["--layer", "redis"]), []);
 });
+
+Deno.test("DJANGO_SESSION_URL turns the Django session bridge on, with its cookie and timeout", () => {
+  assertEquals(loadConfig([], {}).djangoSession, null);
+  const url = "http://127.0.0.1:8001/channels/whoami/";
+  assertEquals(loadConfig([], { DJANGO_SESSION_URL: url }).djangoSession, {
+    url,
+    cookie: "sessionid",
+    timeoutMs: 2000,
+    secret: "",
+  });
+  const set = loadConfig([], {
+    DJANGO_SESSION_URL: url,
+    DJANGO_SESSION_COOKIE: "django_sid",
+    DJANGO_SESSION_TIMEOUT_MS: "500",
+  });
+  assertEquals([set.djangoSession?.cookie, set.djangoSession?.timeoutMs], ["django_sid", 500]);
+  for (const bad of ["127.0.0.1:8001/whoami/", "ftp://host/", "http://"]) {
+    assertThrows(() => loadConfig([], { DJANGO_SESSION_URL: bad }), Error, "DJANGO_SESSION_URL");
+  }
+  const badCookie = { DJANGO_SESSION_URL: url, DJANGO_SESSION_COOKIE: "session id" };
+  assertThrows(() => loadConfig([], badCookie), Error, "DJANGO_SESSION_COOKIE");
+  assertEquals(settingTypos([], { DJANGO_SESION_URL: url }), [
+    "DJANGO_SESION_URL (did you mean DJANGO_SESSION_URL?)",
+  ]);
+});

@@ -1,0 +1,181 @@
+/**
+ * Who a Django project's session names, for a shop that moves its consumers here one at a time
+ * and keeps its pages and log-in in Django: Channels' `AuthMiddlewareStack` read Django's
+ * session, and a moved consumer must not lose its user. The server does not read Django's
+ * session store (any backend, Django's signing): it asks a small Django view, server to server,
+ * forwarding the one cookie, and the view answers JSON:
+ * `{"authenticated": true, "username": "ada", "expires_at": 1767225600}`.
+ *
+ * A socket so identified joins the group of its Django session key (`sessionGroup`, as ours
+ * do), so Django's `user_logged_out` can close it over channels_redis; where that close may
+ * have been missed, "is it still live" is the same question asked again. Django unreachable,
+ * slow, failing or answering nonsense is an outage (503, retry), never an anonymous user.
+ */
+import type { ExternalSession, Identity } from "./identify.ts";
+import { readCookies } from "./cookies.ts";
+import { sessionGroup } from "./sessions.ts";
+import { log } from "../telemetry/log.ts";
+
+/** How to reach Django's who-am-I view. */
+export interface DjangoSessionOptions {
+  /** The view's URL, e.g. `http://127.0.0.1:8001/channels/whoami/`. */
+  url: string;
+  /** Django's `SESSION_COOKIE_NAME`; `sessionid` by default. */
+  cookie?: string;
+  /** How long the view may take to answer, in ms; 2000 by default. */
+  timeoutMs?: number;
+  /** Sent as `Authorization: Bearer <secret>`, for a view that checks who asks; none when empty. */
+  secret?: string;
+}
+
+/** The most of an answer read: a who-am-I answer is a few dozen bytes. */
+export const DJANGO_ANSWER_MAX_BYTES = 4096;
+
+/** The binding's name in log lines ("Could not read the Django session again"). */
+const KIND = "Django session";
+const UNAVAILABLE = "Server busy: the Django session could not be checked; retry later";
+// What a session cookie of any Django backend can hold (a key, or signed_cookies' signed data);
+// anything else cannot be Django's and is not forwarded.
+const COOKIE_VALUE = /^[A-Za-z0-9._:\-]{1,4096}$/;
+
+/** What the view said of one session. */
+type Answer = { authenticated: false } | {
+  authenticated: true;
+  username: string;
+  expiresAt: number;
+};
+
+/** Django's view could not say (unreachable, timed out, failed, malformed); the message says which. */
+class DjangoUnavailable extends Error {}
+
+/** Identity from Django's session cookie (see the module comment). */
+export class DjangoSessionIdentity {
+  #url: string;
+  #cookie: string;
+  #timeoutMs: number;
+  #secret: string;
+
+  /** Asks the view at `options.url`. */
+  constructor(options: DjangoSessionOptions) {
+    this.#url = new URL(options.url).href; // a bad URL fails at start, not at a handshake
+    this.#cookie = options.cookie ?? "sessionid";
+    this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#secret = options.secret ?? "";
+  }
+
+  /** The cookie it reads (Django's `SESSION_COOKIE_NAME`). */
+  get cookie(): string {
+    return this.#cookie;
+  }
+
+  /**
+   * Who `request`'s Django session cookie names: `null` when it carries none (or none Django
+   * could have made) or Django says it names nobody; an identity with `unavailable` when Django
+   * could not say.
+   */
+  async identify(request: Request): Promise<Identity | null> {
+    const key = readCookies(request.headers)[this.#cookie];
+    if (!key || !COOKIE_VALUE.test(key)) return null;
+    let answer: Answer;
+    try {
+      answer = await this.#ask(key);
+    } catch (error) {
+      if (!(error instanceof DjangoUnavailable)) throw error;
+      log.warn(`Django session check failed (${error.message}); refusing the handshake with 503`);
+      return {
+        user: { username: null, isAuthenticated: false },
+        sessionId: null,
+        unavailable: UNAVAILABLE,
+      };
+    }
+    if (!answer.authenticated) return null;
+    return {
+      user: Object.freeze({ username: answer.username, isAuthenticated: true }),
+      sessionId: null,
+      expiresAt: answer.expiresAt,
+      external: await this.#binding(key, answer.username),
+    };
+  }
+
+  // A log-out in Django sends `connection.close` to this group; still live while Django still
+  // names the same user. Rejects when Django cannot say: the caller closes or retries.
+  async #binding(key: string, username: string): Promise<ExternalSession> {
+    return {
+      kind: KIND,
+      group: await sessionGroup(key),
+      isLive: async () => {
+        const answer = await this.#ask(key);
+        return answer.authenticated && answer.username === username;
+      },
+    };
+  }
+
+  // One question to the view, with only the one cookie: never the client's other cookies, and
+  // the value never in a log line.
+  async #ask(key: string): Promise<Answer> {
+    const headers = new Headers({ cookie: `${this.#cookie}=${key}`, accept: "application/json" });
+    if (this.#secret !== "") headers.set("authorization", `Bearer ${this.#secret}`);
+    let response: Response;
+    try {
+      response = await fetch(this.#url, {
+        headers,
+        redirect: "manual", // a redirect to a log-in page is not an answer
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (error) {
+      const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+      throw new DjangoUnavailable(
+        timedOut
+          ? `${this.#url} did not answer within ${this.#timeoutMs} ms`
+          : `${this.#url} could not be reached: ${(error as Error).message}`,
+      );
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      throw new DjangoUnavailable(`${this.#url} answered ${response.status}`);
+    }
+    return parseAnswer(await limitedText(response, this.#url), this.#url);
+  }
+}
+
+// The body, refused past DJANGO_ANSWER_MAX_BYTES without reading the rest.
+async function limitedText(response: Response, url: string): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  let size = 0;
+  try {
+    for await (const chunk of response.body ?? []) {
+      size += chunk.byteLength;
+      if (size > DJANGO_ANSWER_MAX_BYTES) {
+        throw new DjangoUnavailable(`${url} answered more than ${DJANGO_ANSWER_MAX_BYTES} bytes`);
+      }
+      text += decoder.decode(chunk, { stream: true });
+    }
+  } catch (error) {
+    if (error instanceof DjangoUnavailable) throw error;
+    throw new DjangoUnavailable(`${url} broke off its answer: ${(error as Error).message}`);
+  }
+  return text + decoder.decode();
+}
+
+// `{"authenticated": false}`, or `true` with a username and `expires_at` in epoch seconds.
+function parseAnswer(text: string, url: string): Answer {
+  let body: Record<string, unknown> | null = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // told below, with the rest of what is malformed
+  }
+  if (body === null || typeof body !== "object" || typeof body.authenticated !== "boolean") {
+    throw new DjangoUnavailable(`${url} answered malformed JSON (no "authenticated" boolean)`);
+  }
+  if (!body.authenticated) return { authenticated: false };
+  const { username, expires_at: expiresAt } = body;
+  if (typeof username !== "string" || username === "") {
+    throw new DjangoUnavailable(`${url} answered an authenticated user without a username`);
+  }
+  if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) {
+    throw new DjangoUnavailable(`${url} answered an authenticated user without "expires_at"`);
+  }
+  return { authenticated: true, username, expiresAt: expiresAt * 1000 };
+}

@@ -1,0 +1,37 @@
+/**
+ * A socket opened with a session another server keeps (Django's, `auth/django_session.ts`),
+ * bound to it as ours are to theirs (`_bound_socket.ts`): it joins the session's group before
+ * its upgrade (Django's `user_logged_out` sends `connection.close` there), and asks that server
+ * again wherever the close may have missed it: during its handshake, and when the layer lost
+ * events to it. There is no store stamp to watch: a log-out elsewhere reaches the group only
+ * through a layer both servers share (channels_redis).
+ */
+import type { WebSocketConnection } from "./_connection.ts";
+import type { ExternalSession } from "../auth/identify.ts";
+import { type BindingRefusal, joinBindingGroup, recheckBinding } from "./_bound_socket.ts";
+
+/**
+ * Joins an accepted connection's external session group, before its upgrade. Resolves `null`,
+ * or how the handshake is refused once the connection was ended.
+ */
+export async function joinExternalSession(
+  connection: WebSocketConnection,
+  session: ExternalSession,
+): Promise<BindingRefusal | null> {
+  return await joinBindingGroup(connection, {
+    kind: session.kind,
+    group: session.group,
+    isLive: () => session.isLive(),
+    endedMeanwhile: [403, "login_required", "Logged out while the socket connected"],
+  });
+}
+
+/**
+ * What a socket with an external session does when the layer may have lost events to it: a
+ * log-out's close may have been one of them, so its server is asked again.
+ */
+export function externalSessionRecheck(
+  session: ExternalSession,
+): (conn: WebSocketConnection) => Promise<void> {
+  return (conn) => recheckBinding(conn, session, "Logged out");
+}
