@@ -26,6 +26,11 @@ export interface DjangoLayerSettings {
   prefix: string;
   /** channels_redis' `capacity` on Django's side (its default, 100, when left out). */
   capacity?: number;
+  /**
+   * Serve the project with Django's log-in (`mysite/settings_auth.py`): its SQLite database
+   * (made by {@linkcode djangoCreateUser}) and the secret its who-am-I view asks for.
+   */
+  auth?: { db: string; secret: string };
 }
 
 /** A running Daphne serving the fixture project. */
@@ -46,9 +51,16 @@ export function djangoUnavailable(): Promise<string | null> {
 }
 
 function djangoEnv(settings: DjangoLayerSettings): Record<string, string> {
+  const auth: Record<string, string> = settings.auth === undefined ? {} : {
+    DJANGO_DB: settings.auth.db,
+    CHANNELS_WHOAMI_SECRET: settings.auth.secret,
+  };
   return {
     PYTHONPATH: FIXTURE,
-    DJANGO_SETTINGS_MODULE: "mysite.settings",
+    DJANGO_SETTINGS_MODULE: settings.auth === undefined
+      ? "mysite.settings"
+      : "mysite.settings_auth",
+    ...auth,
     REDIS_URL: settings.redisUrl,
     CHANNELS_PREFIX: settings.prefix,
     ...(settings.capacity === undefined ? {} : { CHANNELS_CAPACITY: String(settings.capacity) }),
@@ -160,6 +172,29 @@ export async function djangoReceive(
     throw new Error(`Django's receive failed or timed out: ${new TextDecoder().decode(stderr)}`);
   }
   return JSON.parse(new TextDecoder().decode(stdout));
+}
+
+/**
+ * Makes the project's database (`migrate`, with `settings.auth`) and a user in it, as
+ * `manage.py migrate` and `createsuperuser` would.
+ */
+export async function djangoCreateUser(
+  settings: DjangoLayerSettings,
+  username: string,
+  password: string,
+): Promise<void> {
+  const script = "import sys, django\ndjango.setup()\n" +
+    "from django.core.management import call_command\n" +
+    "from django.contrib.auth.models import User\n" +
+    "call_command('migrate', verbosity=0)\n" +
+    "User.objects.create_user(sys.argv[1], password=sys.argv[2])\n";
+  const { success, stderr } = await new Deno.Command(PYTHON, {
+    args: ["-c", script, username, password],
+    env: djangoEnv(settings),
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!success) throw new Error(`migrate failed:\n${new TextDecoder().decode(stderr)}`);
 }
 
 async function waitUntilListening(port: number, child: Deno.ChildProcess): Promise<void> {
