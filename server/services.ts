@@ -75,5 +75,11 @@ function djangoSessions(config: Config): DjangoSessionIdentity | undefined {
   if (config.djangoSession === null) return undefined;
   const { url, cookie } = config.djangoSession;
   log.info(`WebSocket upgrades with a Django session cookie (${cookie}) are identified by ${url}`);
+  if (config.layer !== "channels_redis") {
+    log.warn(
+      `A log-out in Django cannot close this server's sockets with LAYER=${config.layer}: ` +
+        "its user_logged_out handler reaches them through LAYER=channels_redis only",
+    );
+  }
   return new DjangoSessionIdentity(config.djangoSession);
 }

@@ -15,6 +15,8 @@ import type { Consumer } from "../../server/consumer.ts";
 import type { WebSocketRouteOptions } from "../../server/routes.ts";
 import { serveRouteWith } from "../_support/serve_consumer.ts";
 import { log } from "../../telemetry/log.ts";
+import { LAYER_GAP } from "../../layers/layer.ts";
+import { createTestServices } from "../../testing.ts";
 
 const KEY = "k7x2m9q4w8e1r5t3y6u0i2o4p8a1s3d5"; // a Django session key's form
 const HOUR_MS = 3600_000;
@@ -26,13 +28,14 @@ function serverAsking(django: FakeDjango, secret = ""): Promise<TestServer> {
   });
 }
 
-/** A route on `server`'s services that greets the user by name. */
+/** A route on `server`'s services that greets the user by name, then echoes. */
 function greetingRoute(
   server: TestServer,
   options: WebSocketRouteOptions = { loginRequired: true },
 ) {
   const consumer: Consumer = (conn) => ({
     connect: () => conn.sendJson({ hello: conn.scope.user.username }),
+    receive: (text) => conn.send(text),
   });
   return serveRouteWith(server.app.services, consumer, options);
 }
@@ -142,6 +145,33 @@ Deno.test("a socket whose Django session logs out while it connects is refused",
   assertEquals(route.live.size, 0);
 });
 
+Deno.test("a socket whose Django log-out close was lost asks Django again when the layer reports a gap", async () => {
+  await using django = startFakeDjango();
+  await using server = await serverAsking(django);
+  await using route = greetingRoute(server);
+  const open = async (key: string) => {
+    django.sessions.set(key, { username: "ada", expiresAt: Date.now() + HOUR_MS });
+    const socket = await TestSocket.open(route.wsUrl, {
+      headers: { origin: route.origin, cookie: `sessionid=${key}` },
+    });
+    await socket.nextJson();
+    return socket;
+  };
+  const other = KEY.replace("k", "j");
+  const [loggedOut, kept] = [await open(KEY), await open(other)];
+  // As a Django log-out whose close never arrived (a Redis subscription down meanwhile).
+  django.sessions.delete(KEY);
+  const { layer } = server.app.services;
+  await layer.groupSend(await djangoSessionGroup(KEY), { type: LAYER_GAP });
+  await layer.groupSend(await djangoSessionGroup(other), { type: LAYER_GAP });
+  assertEquals(await loggedOut.closedWithin(), { code: 4001, reason: "Logged out" });
+  // The echo runs in turn after the gap's check: a session Django still knows keeps its socket.
+  kept.send("still here");
+  assertEquals(await kept.next(), "still here");
+  assertEquals(django.requests.length, 6, "each handshake asked twice, each gap once more");
+  await kept.close();
+});
+
 Deno.test("with the Django bridge on, this server's own log-in still opens sockets", async () => {
   await using django = startFakeDjango();
   await using server = await serverAsking(django);
@@ -155,4 +185,17 @@ Deno.test("with the Django bridge on, this server's own log-in still opens socke
   assertEquals(await socket.nextJson(), { hello: "grace" });
   assertEquals(django.requests.length, 0, "a session of ours is not asked of Django");
   await socket.close();
+});
+
+Deno.test("the start warns that Django's log-out cannot reach sockets on a layer Django does not share", async () => {
+  const djangoSession = {
+    url: "http://127.0.0.1:9/w/",
+    cookie: "sessionid",
+    timeoutMs: 1,
+    secret: "",
+  };
+  using captured = new CapturedLog();
+  await using _memory = await createTestServices({ logLevel: "info", djangoSession });
+  await captured.waitFor(/cannot close this server's sockets with LAYER=memory/);
+  log.setLevel("silent");
 });
