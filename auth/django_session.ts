@@ -11,7 +11,7 @@
  * have been missed, "is it still live" is the same question asked again. Django unreachable,
  * slow, failing or answering nonsense is an outage (503, retry), never an anonymous user.
  */
-import type { ExternalSession, Identity } from "./identify.ts";
+import { ANONYMOUS, type ExternalSession, type Identity } from "./identify.ts";
 import { readCookies } from "./cookies.ts";
 import { sessionGroup } from "./sessions.ts";
 import { log } from "../telemetry/log.ts";
@@ -51,21 +51,20 @@ class DjangoUnavailable extends Error {}
 /** Identity from Django's session cookie (see the module comment). */
 export class DjangoSessionIdentity {
   #url: string;
+  /** The URL as log lines give it: without a password or query it may hold. */
+  #where: string;
   #cookie: string;
   #timeoutMs: number;
   #secret: string;
 
   /** Asks the view at `options.url`. */
   constructor(options: DjangoSessionOptions) {
-    this.#url = new URL(options.url).href; // a bad URL fails at start, not at a handshake
+    const url = new URL(options.url); // a bad URL fails at start, not at a handshake
+    this.#url = url.href;
+    this.#where = url.origin + url.pathname;
     this.#cookie = options.cookie ?? "sessionid";
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#secret = options.secret ?? "";
-  }
-
-  /** The cookie it reads (Django's `SESSION_COOKIE_NAME`). */
-  get cookie(): string {
-    return this.#cookie;
   }
 
   /**
@@ -82,11 +81,7 @@ export class DjangoSessionIdentity {
     } catch (error) {
       if (!(error instanceof DjangoUnavailable)) throw error;
       log.warn(`Django session check failed (${error.message}); refusing the handshake with 503`);
-      return {
-        user: { username: null, isAuthenticated: false },
-        sessionId: null,
-        unavailable: UNAVAILABLE,
-      };
+      return { user: ANONYMOUS, sessionId: null, unavailable: UNAVAILABLE };
     }
     if (!answer.authenticated) return null;
     return {
@@ -126,15 +121,15 @@ export class DjangoSessionIdentity {
       const timedOut = error instanceof DOMException && error.name === "TimeoutError";
       throw new DjangoUnavailable(
         timedOut
-          ? `${this.#url} did not answer within ${this.#timeoutMs} ms`
-          : `${this.#url} could not be reached: ${(error as Error).message}`,
+          ? `${this.#where} did not answer within ${this.#timeoutMs} ms`
+          : `${this.#where} could not be reached: ${(error as Error).message}`,
       );
     }
     if (response.status !== 200) {
       await response.body?.cancel();
-      throw new DjangoUnavailable(`${this.#url} answered ${response.status}`);
+      throw new DjangoUnavailable(`${this.#where} answered ${response.status}`);
     }
-    return parseAnswer(await limitedText(response, this.#url), this.#url);
+    return parseAnswer(await limitedText(response, this.#where), this.#where);
   }
 }
 

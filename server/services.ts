@@ -74,7 +74,10 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
 function djangoSessions(config: Config): DjangoSessionIdentity | undefined {
   if (config.djangoSession === null) return undefined;
   const { url, cookie } = config.djangoSession;
-  log.info(`WebSocket upgrades with a Django session cookie (${cookie}) are identified by ${url}`);
+  const where = new URL(url).origin + new URL(url).pathname; // not a password the URL may hold
+  log.info(
+    `WebSocket upgrades with a Django session cookie (${cookie}) are identified by ${where}`,
+  );
   if (config.layer !== "channels_redis") {
     log.warn(
       `A log-out in Django cannot close this server's sockets with LAYER=${config.layer}: ` +
