@@ -102,6 +102,23 @@ Deno.test("a Django that fails, hangs, answers nonsense or is gone: 503, never a
   assert(!captured.lines.some((line) => line.includes(KEY)), "the cookie is never logged");
 });
 
+Deno.test("a log line gives the view's URL without the query it may hold a secret in", async () => {
+  await using django = startFakeDjango();
+  const url = `${django.url}?key=hidden-in-the-query`;
+  await using server = await startTestServer({
+    djangoSession: { url, cookie: "sessionid", timeoutMs: 300, secret: "" },
+  });
+  await using route = greetingRoute(server, {});
+  django.mode = "500";
+  log.setLevel("warn");
+  using captured = new CapturedLog();
+  const headers = { cookie: `sessionid=${KEY}` };
+  assertEquals(await handshakeStatus(route.wsUrl, headers), 503);
+  const line = await captured.waitFor(/answered 500/);
+  log.setLevel("silent");
+  assert(line.includes(django.url) && !line.includes("hidden"), line);
+});
+
 Deno.test("Django's log-out, sent to the session's group, closes the socket with 4001", async () => {
   await using django = startFakeDjango();
   await using server = await serverAsking(django);
