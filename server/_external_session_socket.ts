@@ -8,7 +8,12 @@
  */
 import type { WebSocketConnection } from "./_connection.ts";
 import type { ExternalSession } from "../auth/identify.ts";
-import { type BindingRefusal, joinBindingGroup, recheckBinding } from "./_bound_socket.ts";
+import {
+  type BindingRefusal,
+  type BindingState,
+  joinBindingGroup,
+  recheckBinding,
+} from "./_bound_socket.ts";
 
 /**
  * Joins an accepted connection's external session group, before its upgrade. Resolves `null`,
@@ -21,7 +26,7 @@ export async function joinExternalSession(
   return await joinBindingGroup(connection, {
     kind: session.kind,
     group: session.group,
-    isLive: () => session.isLive(),
+    read: () => stateOf(session),
     endedMeanwhile: [403, "login_required", "Logged out while the socket connected"],
   });
 }
@@ -33,5 +38,11 @@ export async function joinExternalSession(
 export function externalSessionRecheck(
   session: ExternalSession,
 ): (conn: WebSocketConnection) => Promise<void> {
-  return (conn) => recheckBinding(conn, session, "Logged out");
+  const binding = { kind: session.kind, read: () => stateOf(session) };
+  return (conn) => recheckBinding(conn, binding, "Logged out");
+}
+
+// An external session is live or ended: its server renews no id of ours.
+async function stateOf(session: ExternalSession): Promise<BindingState> {
+  return await session.isLive() ? "live" : "ended";
 }
