@@ -173,10 +173,16 @@ export class SessionStore {
     if (record === null) return null;
     // The mark, then the record's delete: one after the other, not atomic (a Redis Cluster keeps
     // them on different nodes), so whoever finds the record gone finds the mark. A failure
-    // between leaves a mark on a live session: unread while it is live, and it expires.
+    // between leaves a mark on a live session: unread while it is live, deleted by its end
+    // of any other kind, and it expires.
+    const markKey = [RENEWED_SESSIONS, key[1]];
     if (renewedBy !== undefined && record.username === renewedBy.username) {
       const mark: RenewalMark = { by: renewedBy.hash, at: this.#now() };
-      await this.#store.set([RENEWED_SESSIONS, key[1]], mark, { expireInMs: RENEWAL_KNOWN_MS });
+      await this.#store.set(markKey, mark, { expireInMs: RENEWAL_KNOWN_MS });
+    } else {
+      // A renewal that failed after its mark left one, and a successor nobody was given: an end
+      // of any other kind (a log-out) must not read as a renewal.
+      await this.#store.delete(markKey);
     }
     // The record first, then its index entry: one after the other, as a Redis Cluster keeps
     // them on different nodes. A failure between leaves the entry, so a password change still

@@ -42,19 +42,24 @@ export async function logIn(
   const previous = readCookies(request.headers)[SESSION_COOKIE];
   const { sessions } = context.services;
   let id: string;
-  let renewed = false;
+  let ended: "renewed" | "replaced" | "nothing" = "nothing";
   try {
     const made = await sessions.create(user.username, {
       replacing: previous,
       passwordSince: user.passwordChangedAt ?? 0,
     });
     id = made.id;
-    renewed = made.replaced?.username === user.username;
+    const replaced = made.replaced?.username;
+    ended = replaced === undefined
+      ? "nothing"
+      : replaced === user.username
+      ? "renewed"
+      : "replaced";
   } finally {
     // Its id died with this log-in (even one that failed after deleting it). Its sockets close
     // once it is gone, as on a log-out: one whose handshake read the session before then has
     // joined the session's group by now.
-    if (previous) await closePrevious(context, previous, renewed);
+    if (previous) await closePrevious(context, previous, ended);
   }
   const headers = new Headers();
   const secure = isSecureRequest(request, context.services.config.trustProxy);
@@ -64,17 +69,21 @@ export async function logIn(
   return headers;
 }
 
-// The previous session's sockets: told to reconnect when its user is still signed in, else
-// closed as a log-out closes them, presence included.
+// The previous session's sockets: told to reconnect when its user is still signed in; closed as
+// a log-out closes them, presence included, when this log-in ended another user's session. When
+// it ended none (gone already: a form sent twice, after the first one's renewal; or `create`
+// failed first) they are only closed: tabs of a renewal in their grace keep it.
 async function closePrevious(
   context: RequestContext,
   sessionId: string,
-  renewed: boolean,
+  ended: "renewed" | "replaced" | "nothing",
 ): Promise<void> {
   const group = await sessionGroup(sessionId);
-  if (!renewed) return await closeEndedSession(context.services, group, LOGGED_OUT);
-  const event = { type: CLOSE_EVENT, code: CloseCode.SESSION_RENEWED, reason: SESSION_RENEWED };
+  if (ended === "replaced") return await closeEndedSession(context.services, group, LOGGED_OUT);
+  const event = ended === "renewed"
+    ? { type: CLOSE_EVENT, code: CloseCode.SESSION_RENEWED, reason: SESSION_RENEWED }
+    : { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: LOGGED_OUT };
   await context.services.layer.groupSend(group, event).catch((error) =>
-    log.warn("Could not tell a renewed session's sockets to reconnect", error)
+    log.warn("Could not close the sockets of a browser's previous session", error)
   );
 }

@@ -157,3 +157,35 @@ Deno.test("a tab that closes as its session is renewed, before the renewal's clo
   assert(await watcher.staysQuiet(), "bob saw ada leave");
   await watcher.close();
 });
+
+Deno.test("a log-in form sent twice keeps the renewed tabs' grace: the second finds the old id gone", async () => {
+  await using server = await startTestServer({ presenceGraceMs: 60_000 });
+  const ada = await loggedIn(server, "ada");
+  const { watcher, tab } = await watchedTab(server, ada);
+  // A double click: two posts of one form, with the cookie and token the page had.
+  const post = async () => {
+    const response = await fetch(`${server.url}/log_in/`, {
+      method: "POST",
+      redirect: "manual",
+      headers: {
+        cookie: cookieHeader,
+        origin: server.url,
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: new URLSearchParams({
+        csrfmiddlewaretoken: token,
+        username: "ada",
+        password: PASSWORD,
+      }),
+    });
+    await response.body?.cancel();
+    assertEquals(response.status, 302);
+  };
+  const token = await ada.csrfToken("/log_in/");
+  const cookieHeader = ada.socketHeaders().cookie;
+  await post();
+  assertEquals((await tab.closedWithin()).code, CloseCode.SESSION_RENEWED);
+  await post();
+  assert(await watcher.staysQuiet(), "bob saw ada leave");
+  await watcher.close();
+});
