@@ -37,6 +37,12 @@ export interface Config {
    */
   redisLingerMs: number;
   /**
+   * Whether chat messages' scripts check the Redis master they write to (`REDIS_MASTER_CHECK`,
+   * default on), so that a failover or a restart from an older snapshot gives the streams a new
+   * epoch. On, the start fails when the Redis user may not run `INFO`; off, it warns.
+   */
+  redisMasterCheck: boolean;
+  /**
    * With `LAYER=channels_redis`, the settings that must match Django's `CHANNEL_LAYERS` config:
    * `prefix`, `expiry`, `group_expiry`, `capacity` (`CHANNELS_REDIS_PREFIX`,
    * `CHANNELS_REDIS_EXPIRY`, `CHANNELS_REDIS_GROUP_EXPIRY`, `CHANNELS_REDIS_CAPACITY`; default
@@ -171,6 +177,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   redisPrefix: "channels",
   redisForm: { kind: "url", url: "redis://127.0.0.1:6379" },
   redisLingerMs: DEFAULT_REDIS_LINGER_MS,
+  redisMasterCheck: true,
   channelsRedis: { prefix: "asgi", expiry: 60, groupExpiry: 86400, capacity: 100 },
   allowedHosts: [],
   servedHosts: [],

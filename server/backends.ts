@@ -107,6 +107,8 @@ async function openParts(
   const graceMs = config.presenceGraceMs;
   const retention = config.historyWindow;
   const lingerMs = config.redisLingerMs;
+  // What the Redis streams are told beyond where Redis is (`REDIS_MASTER_CHECK=off`: warned).
+  const redisStreams = { retention, lingerMs, checksMaster: config.redisMasterCheck };
   const lingerIgnored = lingerIgnoredBecause(config);
   if (lingerIgnored !== null) {
     log.warn(`REDIS_LINGER_MS=${lingerMs} has no effect: ${lingerIgnored}`);
@@ -164,7 +166,7 @@ async function openParts(
       const presence = await open(createRedisPresence(layer, { graceMs, ...redis }));
       const { RedisStreams } = await import("../layers/streams/redis.ts");
       const streams = await open(
-        RedisStreams.open({ ...redis, layer, publishInScript: true, retention, lingerMs }),
+        RedisStreams.open({ ...redis, layer, publishInScript: true, ...redisStreams }),
       );
       return { store, layer, presence, streams };
     }
@@ -180,7 +182,7 @@ async function openParts(
       // Offsets and history in Redis under our prefix; events go through channels_redis.
       const { RedisStreams } = await import("../layers/streams/redis.ts");
       const streams = await open(
-        RedisStreams.open({ ...redis, layer, publishInScript: false, retention, lingerMs }),
+        RedisStreams.open({ ...redis, layer, publishInScript: false, ...redisStreams }),
       );
       return { store, layer, presence, streams };
     }
@@ -315,7 +317,12 @@ export async function appendFromOutside(
   if (config.layer !== "redis" && config.layer !== "channels_redis") return null;
   const { RedisStreams } = await import("../layers/streams/redis.ts");
   // The form too: behind Sentinels or in a Cluster, `redisUrl` names no server of theirs.
-  const redis = { url: config.redisUrl, form: config.redisForm, prefix: config.redisPrefix };
+  const redis = {
+    url: config.redisUrl,
+    form: config.redisForm,
+    prefix: config.redisPrefix,
+    checksMaster: config.redisMasterCheck,
+  };
   if (config.layer === "redis") {
     const streams = await RedisStreams.open({ ...redis, publishInScript: true });
     try {

@@ -215,7 +215,7 @@ function redisSettings(
   pick: SettingReader,
   env: Env,
   layer: Config["layer"],
-): Pick<Config, "redisUrl" | "redisPrefix" | "redisForm" | "redisLingerMs"> {
+): Pick<Config, "redisUrl" | "redisPrefix" | "redisForm" | "redisLingerMs" | "redisMasterCheck"> {
   const d = DEFAULT_CONFIG;
   return {
     redisUrl: pick("redis-url", "REDIS_URL") ?? d.redisUrl,
@@ -228,6 +228,7 @@ function redisSettings(
       0,
       100,
     ),
+    redisMasterCheck: boolean("REDIS_MASTER_CHECK", env.REDIS_MASTER_CHECK, d.redisMasterCheck),
   };
 }
 

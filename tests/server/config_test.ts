@@ -101,6 +101,16 @@ Deno.test("the Redis linger is 10 ms unless set, in whole ms up to 100, by flag 
   assertEquals(loadConfig(["--redis-linger-ms=100"], { REDIS_LINGER_MS: "3" }).redisLingerMs, 100);
 });
 
+Deno.test("the Redis master check is on unless REDIS_MASTER_CHECK turns it off; a typo is named", () => {
+  assertEquals(loadConfig([], {}).redisMasterCheck, true);
+  assertEquals(loadConfig([], { REDIS_MASTER_CHECK: "off" }).redisMasterCheck, false);
+  assertEquals(loadConfig([], { REDIS_MASTER_CHECK: "on" }).redisMasterCheck, true);
+  assertThrows(() => loadConfig([], { REDIS_MASTER_CHECK: "maybe" }), Error, "REDIS_MASTER_CHECK");
+  assertEquals(settingTypos([], { REDIS_MASTER_CHEK: "off" }), [
+    "REDIS_MASTER_CHEK (did you mean REDIS_MASTER_CHECK?)",
+  ]);
+});
+
 Deno.test("port 0 (any free port) is accepted", () => {
   assertEquals(loadConfig(["--port", "0"], {}).port, 0);
 });
