@@ -49,9 +49,14 @@ end
 // (ARGV[1]); offsets and events stay. The record keeps the epoch it left (`previous`) and the
 // offset it had then (`base`): a reader of that epoch at or before `base` saw only what this
 // master has, and goes on with no loss; one past it may have seen what was lost, and is told.
+// The publish's answer ends with a `signal` only on the rare path (none: nothing more to
+// read): 'new-epoch' when this publish gave the stream a new epoch after a master change, so
+// that it is logged once per change; 'no-info' when the user may not run INFO (an ACL without
+// @dangerous, set after `RedisStreams.open` checked): the publish goes on without the check,
+// and the process says so.
 const ENSURE_MASTER = `
 local info = ARGV[10] == '1' and redis.pcall('INFO', 'replication')
--- A Redis user without INFO (an ACL without @dangerous) cannot check: the publish goes on.
+local signal
 if type(info) == 'string' then
   local master = string.match(info, 'master_replid:(%x+)')
   if meta[5] ~= master then
@@ -59,11 +64,23 @@ if type(info) == 'string' then
       redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'master', master, 'previous', epoch,
         'base', meta[2])
       epoch = ARGV[1]
+      signal = 'new-epoch'
     else
       redis.call('HSET', KEYS[1], 'master', master)
     end
   end
+elseif info then
+  signal = 'no-info'
 end
+`;
+
+/**
+ * Whether this connection's user may run `INFO replication` from a script, as the publish
+ * does: '' when it may, else Redis's refusal.
+ */
+export const INFO_ALLOWED = `local info = redis.pcall('INFO', 'replication')
+if type(info) == 'table' then return info.err or 'refused' end
+return ''
 `;
 
 // Retention drops the oldest entries, so the record keeps the oldest one's offset and time
@@ -108,7 +125,7 @@ elseif changed then
 end
 if KEYS[3] then
   redis.call('SET', KEYS[3], json, 'PX', ARGV[11])
-  return {offset, json}
+  return {offset, json, signal}
 end
 local receivers = 0
 if ARGV[3] ~= '' then
@@ -124,7 +141,7 @@ if ARGV[3] ~= '' then
     receivers = redis.call(ARGV[7], ARGV[3], ARGV[8] .. string.sub(json, 2))
   end
 end
-return {offset, epoch, receivers}
+return {offset, epoch, receivers, signal}
 `;
 
 export const READ = ENSURE_EPOCH + `local offset = tonumber(meta[2])

@@ -55,6 +55,7 @@ import {
 } from "../../storage/redis_connection.ts";
 import { openScriptRunner, type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
 import { PUBLISH, READ } from "./_redis_stream_scripts.ts";
+import { checkInfoAllowed, MasterCheckNotices, warnCheckOff } from "./_master_check.ts";
 import { keptEventKey, streamKeys } from "./_redis_stream_keys.ts";
 import { SETTLE_LOOKBACK, settleUnconfirmed } from "./_settle_unconfirmed.ts";
 import {
@@ -101,7 +102,8 @@ export interface RedisStreamsOptions {
    * Each publish checks that the stream was last written on the master it writes to, and gives
    * it a new epoch when not: a failover may have lost the old master's last writes, and a Redis
    * restarted from a snapshot (or an `everysec` AOF) those since it. Default: on; it costs an
-   * `INFO replication` per script call (about 1.3 µs of Redis's CPU).
+   * `INFO replication` per script call (about 1.3 µs of Redis's CPU). On, `open` rejects when
+   * the Redis user may not run `INFO` (an ACL without `@dangerous`); off, it logs a warning.
    */
   checksMaster?: boolean;
   /** A command not answered within this time rejects (default 3 s). */
@@ -129,6 +131,8 @@ export class RedisStreams implements GroupStreams {
   #cluster: boolean;
   /** Each publish checks the stream was last written on this master (see `checksMaster`). */
   #checksMaster: boolean;
+  /** Says what the check's publishes signal: a refused INFO, a new epoch. */
+  #notices = new MasterCheckNotices();
   // Epoch candidates: unique per call, so two losses of a stream never get the same epoch.
   #candidateBase = newEpoch().slice(0, 6);
   #candidates = 0;
@@ -160,11 +164,19 @@ export class RedisStreams implements GroupStreams {
     const streams = new RedisStreams(client, options);
     try {
       await streams.#loadScripts();
+      await streams.#checkMasterCheck();
     } catch (error) {
       await client.close();
       throw error;
     }
     return streams;
+  }
+
+  // A user that may not run the check is refused here, not found out after a failover.
+  #checkMasterCheck(): Promise<void> {
+    const shownUrl = describeRedisForm(redisTarget(this.#options));
+    if (this.#checksMaster) return checkInfoAllowed(this.#client, shownUrl);
+    return Promise.resolve(warnCheckOff(shownUrl));
   }
 
   async publish(
@@ -184,15 +196,16 @@ export class RedisStreams implements GroupStreams {
       channel,
       this.#ownLayer?.subscriptionWitness(group) ?? "",
     );
-    let reply: [number, string, number];
+    let reply: [number, string, number, unknown?];
     try {
-      reply = await this.#run("publish", group, args) as [number, string, number];
+      reply = await this.#run("publish", group, args) as [number, string, number, unknown?];
     } catch (error) {
       if (error instanceof PublishUnconfirmedError) this.#settleUnconfirmed(group, args[1]);
       throw error;
     }
     this.writeSeconds.observe((performance.now() - started) / 1000);
-    const [offset, epoch, receivers] = reply;
+    const [offset, epoch, receivers, signal] = reply;
+    if (signal !== undefined) this.#notices.heard(group, signal, offset);
     if (this.#options.publishInScript) {
       const own = this.#ownLayer;
       // Members here get it now; Redis's copy to this process is skipped by its mark. The
@@ -244,8 +257,10 @@ export class RedisStreams implements GroupStreams {
     args.push(String(2 * send.copiesWithinMs));
     const keptKey = keptEventKey(this.#options.prefix, this.#cluster, group, id);
     const reply = await this.#run("publish", group, args, keptKey);
+    const [offset, json, signal] = reply as [number, string, unknown?];
+    if (signal !== undefined) this.#notices.heard(group, signal, offset);
     // Every caller gets the one kept, whose id and time the first caller made.
-    return freezeEvent(JSON.parse((reply as [number, string])[1]) as StreamEvent);
+    return freezeEvent(JSON.parse(json) as StreamEvent);
   }
 
   // Looked for in the stream once Redis answers again, and sent on as the publish would have.
