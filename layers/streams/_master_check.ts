@@ -41,12 +41,22 @@ export function warnCheckOff(shownUrl: string): void {
   );
 }
 
+// New epochs named one by one in a minute: after a failover every active room takes one, and a
+// server with thousands of rooms must not write thousands of lines. The rest are counted.
+const NEW_EPOCHS_NAMED = 5;
+const NEW_EPOCH_WINDOW_MS = 60_000;
+
 /**
  * Logs what a publish's script signalled: a refused INFO once per instance (a process has one),
- * however many publishes go without the check; each new epoch once, the publish that took it.
+ * however many publishes go without the check; each new epoch once, the publish that took it,
+ * the first {@linkcode NEW_EPOCHS_NAMED} of a minute by name and the rest in one line at its end.
  */
 export class MasterCheckNotices {
   #toldRefused = false;
+  #windowStart = -Infinity;
+  #named = 0;
+  #unnamed = 0;
+  #summary: ReturnType<typeof setTimeout> | undefined;
 
   /** Called only when a publish's answer carries a signal (the rare path). */
   heard(group: string, signal: unknown, offset: number): void {
@@ -58,12 +68,45 @@ export class MasterCheckNotices {
           `without the master check; ${CONSEQUENCE}. ${ADVICE}`,
       );
     } else if (signal === "new-epoch") {
-      const base = offset - 1;
+      this.#newEpoch(group, offset - 1);
+    }
+  }
+
+  /** Writes the count of new epochs not yet named, and stops waiting to. */
+  close(): void {
+    clearTimeout(this.#summary);
+    this.#summarize();
+  }
+
+  #newEpoch(group: string, base: number): void {
+    const now = Date.now();
+    if (now - this.#windowStart >= NEW_EPOCH_WINDOW_MS) {
+      this.#windowStart = now;
+      this.#named = 0;
+    }
+    if (this.#named < NEW_EPOCHS_NAMED) {
+      this.#named++;
       log.warn(
         `Stream of "${group}" took a new epoch after a master change: offsets after ${base} ` +
           `written to the old master may be lost; clients past ${base} are told their ` +
           "recovery is incomplete",
       );
+      return;
     }
+    this.#unnamed++;
+    if (this.#summary !== undefined) return;
+    const wait = this.#windowStart + NEW_EPOCH_WINDOW_MS - now;
+    this.#summary = setTimeout(() => this.#summarize(), wait);
+    Deno.unrefTimer(this.#summary); // a summary never holds the process open
+  }
+
+  #summarize(): void {
+    this.#summary = undefined;
+    if (this.#unnamed === 0) return;
+    log.warn(
+      `${this.#unnamed} more stream(s) took a new epoch after a master change in the last ` +
+        "minute: clients past their old master's last offset are told their recovery is incomplete",
+    );
+    this.#unnamed = 0;
   }
 }

@@ -306,6 +306,7 @@ export class RedisStreams implements GroupStreams {
   }
 
   close(): Promise<void> {
+    this.#notices.close();
     return this.#closing ??= this.#client.close();
   }
 
