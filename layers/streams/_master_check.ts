@@ -8,7 +8,7 @@
  * recovery was complete while messages were lost.
  */
 import { log } from "../../telemetry/log.ts";
-import type { ScriptRunner } from "./_script_runner.ts";
+import { type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
 import { INFO_ALLOWED } from "./_redis_stream_scripts.ts";
 
 // What is at stake, and the two ways out: said at open and at run time alike.
@@ -24,12 +24,34 @@ const ADVICE = "Grant it (ACL SETUSER <user> +info), or set REDIS_MASTER_CHECK=o
  * are per node: a node set otherwise is told at run time, see {@linkcode MasterCheckNotices}).
  */
 export async function checkInfoAllowed(client: ScriptRunner, shownUrl: string): Promise<void> {
-  const refusal = await client.run(["EVAL", INFO_ALLOWED, "0"]);
+  let refusal;
+  try {
+    refusal = await probe(client);
+  } catch (error) {
+    // Redis's own words name neither the server nor what was being checked.
+    const said = (error as Error)?.message ?? String(error);
+    throw new Error(
+      `Could not check whether the Redis user at ${shownUrl} may run INFO (the streams' ` +
+        `master check, REDIS_MASTER_CHECK): ${said}`,
+      { cause: error },
+    );
+  }
   if (refusal === "") return;
   throw new Error(
     `The Redis user at ${shownUrl} may not run INFO (an ACL without @dangerous): ` +
       `${CONSEQUENCE}. ${ADVICE} (Redis said: ${refusal})`,
   );
+}
+
+// The probe as the publishes run their scripts: by SHA-1 (a user may have EVALSHA and not EVAL),
+// its text once where the node does not know it.
+async function probe(client: ScriptRunner): Promise<unknown> {
+  try {
+    return await client.run(["EVALSHA", await scriptSha1(INFO_ALLOWED), "0"]);
+  } catch (error) {
+    if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
+    return await client.run(["EVAL", INFO_ALLOWED, "0"]);
+  }
 }
 
 /** The one line at open that says what streams without the check give up. */
@@ -53,6 +75,7 @@ const NEW_EPOCH_WINDOW_MS = 60_000;
  */
 export class MasterCheckNotices {
   #toldRefused = false;
+  #closed = false;
   #windowStart = -Infinity;
   #named = 0;
   #unnamed = 0;
@@ -72,8 +95,9 @@ export class MasterCheckNotices {
     }
   }
 
-  /** Writes the count of new epochs not yet named, and stops waiting to. */
+  /** Writes the count of new epochs not yet named; what is heard after it is written at once. */
   close(): void {
+    this.#closed = true;
     clearTimeout(this.#summary);
     this.#summarize();
   }
@@ -94,6 +118,7 @@ export class MasterCheckNotices {
       return;
     }
     this.#unnamed++;
+    if (this.#closed) return this.#summarize(); // no timer may outlive the streams
     if (this.#summary !== undefined) return;
     const wait = this.#windowStart + NEW_EPOCH_WINDOW_MS - now;
     this.#summary = setTimeout(() => this.#summarize(), wait);

@@ -54,7 +54,7 @@ import {
   redisTarget,
 } from "../../storage/redis_connection.ts";
 import { openScriptRunner, type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
-import { PUBLISH, READ } from "./_redis_stream_scripts.ts";
+import { INFO_ALLOWED, PUBLISH, READ } from "./_redis_stream_scripts.ts";
 import { checkInfoAllowed, MasterCheckNotices, warnCheckOff } from "./_master_check.ts";
 import { keptEventKey, streamKeys } from "./_redis_stream_keys.ts";
 import { SETTLE_LOOKBACK, settleUnconfirmed } from "./_settle_unconfirmed.ts";
@@ -159,7 +159,8 @@ export class RedisStreams implements GroupStreams {
   static async open(options: RedisStreamsOptions): Promise<RedisStreams> {
     const client = await openScriptRunner(redisTarget(options), {
       ...options,
-      scripts: [PUBLISH, READ],
+      // The master check's probe too: loaded as the others are, it runs as `EVALSHA` as they do.
+      scripts: [PUBLISH, READ, INFO_ALLOWED],
     });
     const streams = new RedisStreams(client, options);
     try {
@@ -306,8 +307,8 @@ export class RedisStreams implements GroupStreams {
   }
 
   close(): Promise<void> {
-    this.#notices.close();
-    return this.#closing ??= this.#client.close();
+    // After the client's close: publishes under way still answer until then.
+    return this.#closing ??= this.#client.close().finally(() => this.#notices.close());
   }
 
   // The read, and the epoch a master change left with its last offset then (see the script).

@@ -24,3 +24,19 @@ Deno.test("new epochs after a master change: five named in a minute, the rest co
     log.setLevel("silent");
   }
 });
+
+Deno.test("a new epoch heard after close (a publish that answered during it) is written at once", () => {
+  using captured = new CapturedLog();
+  log.setLevel("warn");
+  try {
+    const notices = new MasterCheckNotices();
+    notices.close();
+    for (let room = 0; room < 7; room++) notices.heard(`chat.r${room}`, "new-epoch", 3);
+    assertEquals(captured.lines.filter((line) => line.includes("WARN Stream of ")).length, 5);
+    // No timer waits to write the rest: nothing would be left to write it at shutdown.
+    const counted = captured.lines.filter((line) => line.includes("1 more stream(s)"));
+    assertEquals(counted.length, 2, captured.lines.join("\n"));
+  } finally {
+    log.setLevel("silent");
+  }
+});

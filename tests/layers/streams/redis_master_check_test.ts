@@ -56,6 +56,35 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a user with INFO and EVALSHA but not EVAL opens checked streams, as it published before",
+  ignore: !available,
+  fn: async () => {
+    await using redis = await startRedisServer();
+    const url = await limitedUser(redis, "+info", "-eval");
+    const streams = await RedisStreams.open({ url, prefix: "evalsha", publishInScript: true });
+    try {
+      assertEquals((await streams.publish("room.a", { type: "t" })).offset, 1);
+    } finally {
+      await streams.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "a probe Redis refuses outright is named as the master check's, with the server",
+  ignore: !available,
+  fn: async () => {
+    await using redis = await startRedisServer();
+    const url = await limitedUser(redis, "+info", "-evalsha", "-eval");
+    await assertRejects(
+      () => RedisStreams.open({ url, prefix: "noscripts", publishInScript: true }),
+      Error,
+      `Could not check whether the Redis user at redis://app:***@127.0.0.1:${redis.port} may run INFO`,
+    );
+  },
+});
+
+Deno.test({
   name: "redis streams with the check turned off open for that user, and warn once what it costs",
   ignore: !available,
   fn: async () => {
