@@ -85,7 +85,11 @@ export class DjangoSessionIdentity {
     }
     if (!answer.authenticated) return null;
     return {
-      user: Object.freeze({ username: answer.username, isAuthenticated: true }),
+      user: Object.freeze({
+        username: answer.username,
+        isAuthenticated: true,
+        source: "django" as const,
+      }),
       sessionId: null,
       expiresAt: answer.expiresAt,
       external: await this.#binding(key, answer.username),

@@ -23,6 +23,11 @@ export interface User {
   readonly username: string | null;
   /** True when a live session names the user. */
   readonly isAuthenticated: boolean;
+  /**
+   * Where the user signed in when not on this server: `"django"` for a Django session
+   * (`django_session.ts`). Absent for this server's own accounts, the only ones that can be staff.
+   */
+  readonly source?: "django";
 }
 
 /** The anonymous user. */
@@ -55,6 +60,12 @@ export interface Identity {
    * this reason, to be tried again, rather than opened as anonymous or refused as unknown.
    */
   unavailable?: string;
+  /**
+   * Why the user another server's session named (Django's) was refused: its name is, folded,
+   * one of this server's accounts. The request is then anonymous, and a WebSocket handshake is
+   * refused with this reason.
+   */
+  conflict?: string;
   /**
    * The session kept elsewhere (Django's, see `django_session.ts`) behind `user`: a socket
    * opened with it joins its group, and closes when a log-out there sends `connection.close`.
@@ -110,12 +121,43 @@ export async function identifyRequest(
   const fromSession = await sessionIdentity(request, accounts);
   if (fromSession.user.isAuthenticated || !options.tokens) return fromSession;
   // A cookie Django's view does not know (signed out there) leaves the token to name the user.
-  const fromDjango = await accounts.django?.identify(request);
+  const fromDjango = await djangoIdentity(request, accounts);
   if (fromDjango) return fromDjango;
   if (!accounts.tokens) return fromSession;
   const token = presentedToken(request);
   if (token === null) return fromSession;
   return await tokenIdentity(token, { tokens: accounts.tokens, users: accounts.users });
+}
+
+// Who Django's session names, unless the name is one of ours (see `unlessOurs`).
+async function djangoIdentity(
+  request: Request,
+  accounts: Accounts,
+): Promise<Identity | null> {
+  const identity = await accounts.django?.identify(request) ?? null;
+  if (identity === null || !identity.user.isAuthenticated) return identity;
+  return await unlessOurs(identity, accounts.users);
+}
+
+// A Django user whose name folds to one of this server's accounts is refused: every check that
+// looks a name up (staff, a password change, presence, an account's groups) would take it for
+// ours, and Django's "Admin" would get our staff "admin"'s admin socket. One read per handshake.
+async function unlessOurs(identity: Identity, users: UserDirectory): Promise<Identity> {
+  const name = identity.user.username!;
+  let ours: UserRecord | null;
+  try {
+    ours = await users.find(name);
+  } catch (error) {
+    // Not known to be someone else: not opened as Django's user, to be tried again.
+    log.warn(`Could not check Django's user against this server's accounts (${describe(error)})`);
+    return { ...NOBODY, unavailable: "Server busy: the user store is unavailable; retry later" };
+  }
+  if (ours === null) return identity;
+  log.warn(
+    `Django's user ${JSON.stringify(name)} refused: the name is this server's account ` +
+      `${JSON.stringify(ours.username)}; rename one of them`,
+  );
+  return { ...NOBODY, conflict: "Django's user cannot connect here: an account here has its name" };
 }
 
 async function sessionIdentity(

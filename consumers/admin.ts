@@ -145,8 +145,10 @@ export function adminConsumer(services: Services, stats: AdminStats): Consumer {
       );
     return {
       async connect() {
-        const username = conn.scope.user.username;
-        const user = username === null ? null : await services.users.find(username);
+        const { username, source } = conn.scope.user;
+        // Only this server's accounts are staff: another server's user of the same name is not.
+        const ours = username !== null && source === undefined;
+        const user = ours ? await services.users.find(username) : null;
         // Refused with the reason in the REJECT line, as the page's 403 has it.
         if (user?.staff !== true) throw new ProtocolError(NOT_STAFF);
         await conn.groupAdd(ADMIN_STATS_GROUP);

@@ -11,6 +11,7 @@ import { utf8Length } from "../telemetry/utf8.ts";
 export type RefusalReason =
   | "bad_handshake"
   | "token"
+  | "name_conflict"
   | "origin"
   | "login_required"
   | "cap_address"
@@ -24,6 +25,7 @@ export type RefusalReason =
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   "bad_handshake",
   "token",
+  "name_conflict",
   "origin",
   "login_required",
   "cap_address",

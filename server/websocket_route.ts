@@ -181,6 +181,7 @@ async function admit(
   // does. One that fails is refused here, with its reason, rather than read as anonymous.
   const identity = await context.services.identify(request, { tokens: true });
   if (identity.refused !== undefined) return [403, "token", identity.refused];
+  if (identity.conflict !== undefined) return [403, "name_conflict", identity.conflict];
   // A session or token the store could not read: not anonymous, not refused as unknown.
   if (identity.unavailable !== undefined) return [503, "unavailable", identity.unavailable];
   const denied = checkAccess(request, context, identity, route.options);
