@@ -26,7 +26,15 @@ export interface DjangoSessionOptions {
   timeoutMs?: number;
   /** Sent as `Authorization: Bearer <secret>`, for a view that checks who asks; none when empty. */
   secret?: string;
+  /** The most questions to the view at once; {@linkcode DJANGO_MAX_IN_FLIGHT} by default. */
+  maxInFlight?: number;
 }
+
+/**
+ * The most questions one process asks Django's view at once by default: past it a handshake is
+ * refused with 503 at once, rather than queued for a view that is slow already (or flooded).
+ */
+export const DJANGO_MAX_IN_FLIGHT = 32;
 
 /** The most of an answer read: a who-am-I answer is a few dozen bytes. */
 export const DJANGO_ANSWER_MAX_BYTES = 4096;
@@ -34,6 +42,7 @@ export const DJANGO_ANSWER_MAX_BYTES = 4096;
 /** The binding's name in log lines ("Could not read the Django session again"). */
 const KIND = "Django session";
 const UNAVAILABLE = "Server busy: the Django session could not be checked; retry later";
+const GONE = "the client left while its Django session was checked";
 // What a session cookie of any Django backend can hold (a key, or signed_cookies' signed data);
 // anything else cannot be Django's and is not forwarded.
 const COOKIE_VALUE = /^[A-Za-z0-9._:\-]{1,4096}$/;
@@ -56,6 +65,8 @@ export class DjangoSessionIdentity {
   #cookie: string;
   #timeoutMs: number;
   #secret: string;
+  #maxInFlight: number;
+  #inFlight = 0;
 
   /** Asks the view at `options.url`. */
   constructor(options: DjangoSessionOptions) {
@@ -65,6 +76,7 @@ export class DjangoSessionIdentity {
     this.#cookie = options.cookie ?? "sessionid";
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#secret = options.secret ?? "";
+    this.#maxInFlight = options.maxInFlight ?? DJANGO_MAX_IN_FLIGHT;
   }
 
   /**
@@ -77,9 +89,11 @@ export class DjangoSessionIdentity {
     if (!key || !COOKIE_VALUE.test(key)) return null;
     let answer: Answer;
     try {
-      answer = await this.#ask(key);
+      answer = await this.#ask(key, request.signal);
     } catch (error) {
       if (!(error instanceof DjangoUnavailable)) throw error;
+      // A client that left is no outage: the handshake says so (499), without a warning.
+      if (request.signal.aborted) return { user: ANONYMOUS, sessionId: null, unavailable: GONE };
       log.warn(`Django session check failed (${error.message}); refusing the handshake with 503`);
       return { user: ANONYMOUS, sessionId: null, unavailable: UNAVAILABLE };
     }
@@ -109,9 +123,24 @@ export class DjangoSessionIdentity {
     };
   }
 
-  // One question to the view, with only the one cookie: never the client's other cookies, and
-  // the value never in a log line.
-  async #ask(key: string): Promise<Answer> {
+  // One question to the view, unless `#maxInFlight` are asked already; dropped when `client`
+  // (the handshake's signal) aborts: a client that left does not keep Django busy.
+  async #ask(key: string, client?: AbortSignal): Promise<Answer> {
+    if (this.#inFlight >= this.#maxInFlight) {
+      throw new DjangoUnavailable(`${this.#maxInFlight} questions to ${this.#where} in flight`);
+    }
+    this.#inFlight++;
+    try {
+      return await this.#fetch(key, client);
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  // The question, with only the one cookie: never the client's other cookies, and the value
+  // never in a log line.
+  async #fetch(key: string, client?: AbortSignal): Promise<Answer> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
     const headers = new Headers({ cookie: `${this.#cookie}=${key}`, accept: "application/json" });
     if (this.#secret !== "") headers.set("authorization", `Bearer ${this.#secret}`);
     let response: Response;
@@ -119,7 +148,7 @@ export class DjangoSessionIdentity {
       response = await fetch(this.#url, {
         headers,
         redirect: "manual", // a redirect to a log-in page is not an answer
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: client === undefined ? timeout : AbortSignal.any([timeout, client]),
       });
     } catch (error) {
       const timedOut = error instanceof DOMException && error.name === "TimeoutError";

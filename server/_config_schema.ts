@@ -157,6 +157,8 @@ export interface DjangoSessionSettings {
   timeoutMs: number;
   /** Sent as `Authorization: Bearer …` to the view; empty: none. Never logged. */
   secret: string;
+  /** The most questions to the view at once, per process; 32 by default (a setting for tests). */
+  maxInFlight?: number;
 }
 
 /**

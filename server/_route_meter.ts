@@ -10,9 +10,9 @@ import { utf8Length } from "../telemetry/utf8.ts";
 /** Why a WebSocket handshake was refused, as the metrics label it. */
 export type RefusalReason =
   | "bad_handshake"
+  | "origin"
   | "token"
   | "name_conflict"
-  | "origin"
   | "login_required"
   | "cap_address"
   | "cap_user"
@@ -24,9 +24,9 @@ export type RefusalReason =
 /** Every {@linkcode RefusalReason}, in the order the handshake checks them. */
 export const REFUSAL_REASONS: readonly RefusalReason[] = [
   "bad_handshake",
+  "origin",
   "token",
   "name_conflict",
-  "origin",
   "login_required",
   "cap_address",
   "cap_user",

@@ -163,8 +163,8 @@ async function handshake(
   return await upgradeAccepted(route, accepted, batch === "protocol");
 }
 
-// What is checked before the consumer runs: the client still there, the handshake's form, who
-// the user is, the Origin and the login, the connection caps.
+// What is checked before the consumer runs: the client still there, the handshake's form, the
+// Origin, who the user is and the login, the connection caps.
 async function admit(
   route: Route,
   request: Request,
@@ -177,15 +177,21 @@ async function admit(
   // A malformed handshake must never reach `Deno.upgradeWebSocket`, which throws (a 500).
   const bad = checkHandshake(request);
   if (bad !== null) return [bad.status, "bad_handshake", bad.reason, bad.headers];
+  // Before anyone is asked who the user is (a store read, a question to Django): a cross-site
+  // page's handshakes cost nothing, and are refused as such even while Django is away.
+  const crossSite = originDenied(request, context);
+  if (crossSite !== null) return [403, "origin", crossSite];
   // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
   // does. One that fails is refused here, with its reason, rather than read as anonymous.
   const identity = await context.services.identify(request, { tokens: true });
+  if (request.signal.aborted) return [499, "client_left", CLIENT_LEFT];
   if (identity.refused !== undefined) return [403, "token", identity.refused];
   if (identity.conflict !== undefined) return [403, "name_conflict", identity.conflict];
   // A session or token the store could not read: not anonymous, not refused as unknown.
   if (identity.unavailable !== undefined) return [503, "unavailable", identity.unavailable];
-  const denied = checkAccess(request, context, identity, route.options);
-  if (denied !== null) return [403, denied[0], denied[1]];
+  if (route.options.loginRequired && !identity.user.isAuthenticated) {
+    return [403, "login_required", "Login required: log in to open this connection"];
+  }
   const user = identity.user.isAuthenticated ? identity.user.username : null;
   const lease = route.caps?.acquire(clientHost(context.client), user);
   if (lease !== undefined && "refused" in lease) {
@@ -331,28 +337,16 @@ function layerGapCheck(
   return identity.tokenId === undefined ? undefined : tokenSockets(services).recheck;
 }
 
-function checkAccess(
-  request: Request,
-  context: RequestContext,
-  identity: Identity,
-  options: WebSocketRouteOptions,
-): [RefusalReason, string] | null {
+// Why the request's Origin is refused, or `null`. The check guards ambient credentials
+// (cookies) a browser adds on a cross-site page. A token-only client carries none: it sends no
+// Origin (let through) or its own host's.
+function originDenied(request: Request, context: RequestContext): string | null {
   const { config } = context.services;
-  // The Origin check guards ambient credentials (cookies) a browser adds on a cross-site page.
-  // A token-only client carries none: it sends no Origin (let through) or its own host's.
   const policy = { allowedHosts: config.allowedHosts, trustProxy: config.trustProxy };
-  if (!isOriginAllowed(request, policy)) {
-    return [
-      "origin",
-      `Cross-site WebSocket refused: the Origin ${quoteClipped(request.headers.get("origin"))} ${
-        originRefusal(request, policy)
-      }`,
-    ];
-  }
-  if (options.loginRequired && !identity.user.isAuthenticated) {
-    return ["login_required", "Login required: log in to open this connection"];
-  }
-  return null;
+  if (isOriginAllowed(request, policy)) return null;
+  return `Cross-site WebSocket refused: the Origin ${quoteClipped(request.headers.get("origin"))} ${
+    originRefusal(request, policy)
+  }`;
 }
 
 /**

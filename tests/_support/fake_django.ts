@@ -17,6 +17,10 @@ export interface FakeDjango extends AsyncDisposable {
   readonly requests: { cookie: string | null; authorization: string | null }[];
   /** How the next requests are answered. */
   mode: FakeDjangoMode;
+  /** How many requests to a hung view were given up by their sender. */
+  readonly abandoned: number;
+  /** Resolves once `count()` is `at least`; rejects after 5 s. */
+  until(count: () => number, atLeast: number): Promise<void>;
   /** Stops listening: the view is then unreachable. */
   stop(): Promise<void>;
 }
@@ -28,12 +32,22 @@ export function startFakeDjango(cookie = "sessionid"): FakeDjango {
     sessions: new Map<string, { username: string; expiresAt: number }>(),
     requests: [] as FakeDjango["requests"],
     mode: "normal" as FakeDjangoMode,
+    abandoned: 0,
   };
+  const waiting = new Set<() => void>();
+  const changed = () => waiting.forEach((check) => check());
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
     fake.requests.push({
       cookie: request.headers.get("cookie"),
       authorization: request.headers.get("authorization"),
     });
+    if (fake.mode === "hang") {
+      request.signal.addEventListener("abort", () => {
+        fake.abandoned++;
+        changed();
+      });
+    }
+    changed();
     return answer(fake, request, cookie, hung.signal);
   });
   let stopped: Promise<void> | null = null;
@@ -41,7 +55,23 @@ export function startFakeDjango(cookie = "sessionid"): FakeDjango {
     hung.abort();
     return stopped ??= server.shutdown();
   };
+  const until = (count: () => number, atLeast: number) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiting.delete(check);
+        reject(new Error(`The fake Django saw ${count()}, not ${atLeast}, within 5 s`));
+      }, 5000);
+      const check = () => {
+        if (count() < atLeast) return;
+        clearTimeout(timer);
+        waiting.delete(check);
+        resolve();
+      };
+      waiting.add(check);
+      check();
+    });
   return Object.assign(fake, {
+    until,
     url: `http://127.0.0.1:${server.addr.port}/channels/whoami/`,
     stop,
     [Symbol.asyncDispose]: stop,

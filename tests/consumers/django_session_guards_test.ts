@@ -63,3 +63,73 @@ Deno.test("a Django user says in its scope that it signed in at Django", async (
     await app.close();
   }
 });
+
+Deno.test("a cross-site handshake is refused before Django is asked, even while Django fails", async () => {
+  await using django = startFakeDjango();
+  await using services = await createTestServices({
+    djangoSession: { url: django.url, cookie: "sessionid", timeoutMs: 1000, secret: "" },
+  });
+  django.sessions.set(KEY, { username: "ada", expiresAt: Date.now() + HOUR_MS });
+  const app = createApp({ routes: [socket("/ws/x/", () => ({}))], services, upgrade: testUpgrade });
+  try {
+    const headers = { cookie: `sessionid=${KEY}`, origin: "https://evil.example" };
+    assertEquals((await new Communicator(app, "/ws/x/", { headers }).connect()).status, 403);
+    django.mode = "500";
+    assertEquals((await new Communicator(app, "/ws/x/", { headers }).connect()).status, 403);
+    assertEquals(django.requests.length, 0, "Django is never asked for a cross-site page");
+  } finally {
+    await app.close();
+  }
+});
+
+Deno.test("past its cap of questions in flight to Django, a handshake is refused with 503 at once", async () => {
+  await using django = startFakeDjango();
+  await using services = await createTestServices({
+    djangoSession: {
+      url: django.url,
+      cookie: "sessionid",
+      timeoutMs: 30_000,
+      secret: "",
+      maxInFlight: 2,
+    },
+  });
+  const app = createApp({ routes: [socket("/ws/x/", () => ({}))], services, upgrade: testUpgrade });
+  const headers = { cookie: `sessionid=${KEY}` };
+  try {
+    django.mode = "hang";
+    const hung = [1, 2].map(() => new Communicator(app, "/ws/x/", { headers }).connect());
+    await django.until(() => django.requests.length, 2);
+    log.setLevel("warn");
+    using captured = new CapturedLog();
+    assertEquals((await new Communicator(app, "/ws/x/", { headers }).connect()).status, 503);
+    await captured.waitFor(
+      /2 questions to http:\/\/127\.0\.0\.1:\d+\/channels\/whoami\/ in flight/,
+    );
+    assertEquals(django.requests.length, 2, "the third handshake was not queued behind them");
+    await django.stop(); // answers the hung two, which fail (503) and free their places
+    assertEquals((await Promise.all(hung)).map((answer) => answer.status), [503, 503]);
+  } finally {
+    log.setLevel("silent");
+    await app.close();
+  }
+});
+
+Deno.test("a client that leaves while Django is asked drops the question", async () => {
+  await using django = startFakeDjango();
+  await using services = await createTestServices({
+    djangoSession: { url: django.url, cookie: "sessionid", timeoutMs: 30_000, secret: "" },
+  });
+  const app = createApp({ routes: [socket("/ws/x/", () => ({}))], services, upgrade: testUpgrade });
+  try {
+    django.mode = "hang";
+    const comm = new Communicator(app, "/ws/x/", { headers: { cookie: `sessionid=${KEY}` } });
+    const answer = comm.connect();
+    await django.until(() => django.requests.length, 1);
+    const left = comm.disconnect();
+    await django.until(() => django.abandoned, 1);
+    assertEquals((await answer).status, 499);
+    await left;
+  } finally {
+    await app.close();
+  }
+});
