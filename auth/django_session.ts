@@ -39,6 +39,11 @@ export const DJANGO_MAX_IN_FLIGHT = 32;
 /** The most of an answer read: a who-am-I answer is a few dozen bytes. */
 export const DJANGO_ANSWER_MAX_BYTES = 4096;
 
+/**
+ * The longest wait, in ms, before a recheck asks the view: spread so that a layer gap's rechecks
+ * of every Django socket do not reach it at once.
+ */
+const RECHECK_SPREAD_MS = 500;
 /** The binding's name in log lines ("Could not read the Django session again"). */
 const KIND = "Django session";
 const UNAVAILABLE = "Server busy: the Django session could not be checked; retry later";
@@ -67,6 +72,7 @@ export class DjangoSessionIdentity {
   #secret: string;
   #maxInFlight: number;
   #inFlight = 0;
+  #shared = new Map<string, Promise<Answer>>();
 
   /** Asks the view at `options.url`. */
   constructor(options: DjangoSessionOptions) {
@@ -116,11 +122,25 @@ export class DjangoSessionIdentity {
     return {
       kind: KIND,
       group: await sessionGroup(key),
-      isLive: async () => {
-        const answer = await this.#ask(key);
+      isLive: async (options = {}) => {
+        const answer = await this.#askShared(key, options.spread === true ? RECHECK_SPREAD_MS : 0);
         return answer.authenticated && answer.username === username;
       },
     };
+  }
+
+  // One question for every socket of session `key` that asks while it is under way, after a
+  // random wait of up to `spreadMs`: a layer gap rechecks every socket at once, and a user's tabs
+  // share one session. Not a cache: dropped once answered, so the next recheck asks again.
+  #askShared(key: string, spreadMs: number): Promise<Answer> {
+    const shared = `${spreadMs}:${key}`;
+    let answer = this.#shared.get(shared);
+    if (answer === undefined) {
+      const wait = Math.floor(Math.random() * spreadMs);
+      answer = delay(wait).then(() => this.#ask(key)).finally(() => this.#shared.delete(shared));
+      this.#shared.set(shared, answer);
+    }
+    return answer;
   }
 
   // One question to the view, unless `#maxInFlight` are asked already; dropped when `client`
@@ -164,6 +184,10 @@ export class DjangoSessionIdentity {
     }
     return parseAnswer(await limitedText(response, this.#where), this.#where);
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return ms === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // The body, refused past DJANGO_ANSWER_MAX_BYTES without reading the rest.

@@ -79,8 +79,11 @@ export interface ExternalSession {
   readonly kind: string;
   /** The group a log-out there sends `connection.close` to. */
   readonly group: string;
-  /** False once it names no one (or someone else); rejects when its server cannot say. */
-  isLive(): Promise<boolean>;
+  /**
+   * False once it names no one (or someone else); rejects when its server cannot say. With
+   * `spread` (a recheck, not a handshake), the question may wait a moment, to be shared.
+   */
+  isLive(options?: { spread?: boolean }): Promise<boolean>;
 }
 
 const NOBODY: Identity = Object.freeze({ user: ANONYMOUS, sessionId: null });

@@ -38,11 +38,12 @@ export async function joinExternalSession(
 export function externalSessionRecheck(
   session: ExternalSession,
 ): (conn: WebSocketConnection) => Promise<void> {
-  const binding = { kind: session.kind, read: () => stateOf(session) };
+  // Spread: a layer gap rechecks every socket at once (see `django_session.ts`).
+  const binding = { kind: session.kind, read: () => stateOf(session, true) };
   return (conn) => recheckBinding(conn, binding, "Logged out");
 }
 
 // An external session is live or ended: its server renews no id of ours.
-async function stateOf(session: ExternalSession): Promise<BindingState> {
-  return await session.isLive() ? "live" : "ended";
+async function stateOf(session: ExternalSession, spread = false): Promise<BindingState> {
+  return await session.isLive({ spread }) ? "live" : "ended";
 }

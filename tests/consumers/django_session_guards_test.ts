@@ -1,6 +1,9 @@
 /**
- * What keeps a Django session (`DJANGO_SESSION_URL`) from being more than it is: a Django user
- * whose name is one of this server's accounts is refused, not taken for that account.
+ * What keeps a Django session (`DJANGO_SESSION_URL`) from being more than it is, and Django's
+ * view from being asked more than it must: a Django user whose name is one of this server's
+ * accounts is refused, not taken for that account; a cross-site handshake is refused before
+ * Django is asked; questions in flight are capped and dropped with their client; a layer gap
+ * asks once per session.
  */
 import { assertEquals } from "@std/assert";
 import { createApp, socket } from "../../mod.ts";
@@ -10,6 +13,8 @@ import { AdminStats } from "../../consumers/admin.ts";
 import { startFakeDjango } from "../_support/fake_django.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { log } from "../../telemetry/log.ts";
+import { LAYER_GAP } from "../../layers/layer.ts";
+import { sessionGroup } from "../../auth/sessions.ts";
 
 const KEY = "k7x2m9q4w8e1r5t3y6u0i2o4p8a1s3d5"; // a Django session key's form
 const HOUR_MS = 3600_000;
@@ -130,6 +135,33 @@ Deno.test("a client that leaves while Django is asked drops the question", async
     assertEquals((await answer).status, 499);
     await left;
   } finally {
+    await app.close();
+  }
+});
+
+Deno.test("a layer gap asks Django once for all the sockets of one session", async () => {
+  await using django = startFakeDjango();
+  await using services = await createTestServices({
+    djangoSession: { url: django.url, cookie: "sessionid", timeoutMs: 1000, secret: "" },
+  });
+  django.sessions.set(KEY, { username: "ada", expiresAt: Date.now() + HOUR_MS });
+  const echo = socket("/ws/x/", (conn) => ({ receive: (text) => conn.send(text) }));
+  const app = createApp({ routes: [echo], services, upgrade: testUpgrade });
+  const tabs: Communicator[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const tab = new Communicator(app, "/ws/x/", { headers: { cookie: `sessionid=${KEY}` } });
+      assertEquals((await tab.connect()).status, 101);
+      tabs.push(tab);
+    }
+    const asked = django.requests.length;
+    await services.layer.groupSend(await sessionGroup(KEY), { type: LAYER_GAP });
+    // Each echo runs in turn after its socket's check.
+    for (const tab of tabs) tab.send("still here");
+    for (const tab of tabs) assertEquals(await tab.receive(), "still here");
+    assertEquals(django.requests.length - asked, 1, "one question for the five sockets");
+  } finally {
+    for (const tab of tabs) await tab.disconnect();
     await app.close();
   }
 });
