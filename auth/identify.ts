@@ -125,11 +125,21 @@ export async function identifyRequest(
   if (fromSession.user.isAuthenticated || !options.tokens) return fromSession;
   // A cookie Django's view does not know (signed out there) leaves the token to name the user.
   const fromDjango = await djangoIdentity(request, accounts);
-  if (fromDjango) return fromDjango;
-  if (!accounts.tokens) return fromSession;
-  const token = presentedToken(request);
-  if (token === null) return fromSession;
-  return await tokenIdentity(token, { tokens: accounts.tokens, users: accounts.users });
+  if (fromDjango !== null && fromDjango.unavailable === undefined) return fromDjango;
+  const fromToken = await presentedTokenIdentity(request, accounts);
+  if (fromDjango === null) return fromToken ?? fromSession;
+  // Django could not say: a valid token beside a stale cookie names the user without Django.
+  return fromToken?.user.isAuthenticated ? fromToken : fromDjango;
+}
+
+// Who the request's access token names (or why it is refused); `null` when it presents none.
+async function presentedTokenIdentity(
+  request: Request,
+  accounts: Accounts,
+): Promise<Identity | null> {
+  const token = accounts.tokens ? presentedToken(request) : null;
+  if (token === null) return null;
+  return await tokenIdentity(token, { tokens: accounts.tokens!, users: accounts.users });
 }
 
 // Who Django's session names, unless the name is one of ours (see `unlessOurs`).

@@ -165,3 +165,30 @@ Deno.test("a layer gap asks Django once for all the sockets of one session", asy
     await app.close();
   }
 });
+
+Deno.test("a valid access token opens the socket beside a Django cookie while Django fails", async () => {
+  await using django = startFakeDjango();
+  await using services = await createTestServices({
+    djangoSession: { url: django.url, cookie: "sessionid", timeoutMs: 1000, secret: "" },
+  });
+  await services.users.create("ada", "quiet river stone");
+  const { token } = await services.tokens.create("ada");
+  const greet = socket("/ws/x/", (conn) => ({
+    connect: () => conn.sendJson({ hello: conn.scope.user.username }),
+  }));
+  const app = createApp({ routes: [greet], services, upgrade: testUpgrade });
+  try {
+    django.mode = "500";
+    const cookie = `sessionid=${KEY}`;
+    const headers = { authorization: `Bearer ${token}`, cookie };
+    const comm = new Communicator(app, "/ws/x/", { headers });
+    assertEquals((await comm.connect()).status, 101);
+    assertEquals(await comm.receiveJson(), { hello: "ada" });
+    await comm.disconnect();
+    // Without a valid token, Django's outage is still an outage, not anonymous.
+    const bad = { authorization: "Bearer nonsense", cookie };
+    assertEquals((await new Communicator(app, "/ws/x/", { headers: bad }).connect()).status, 503);
+  } finally {
+    await app.close();
+  }
+});
