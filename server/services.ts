@@ -17,6 +17,7 @@ import { LoginThrottle } from "../auth/throttle.ts";
 import { AccessTokens } from "../auth/tokens.ts";
 import { identifyRequest } from "../auth/identify.ts";
 import { DjangoSessionIdentity } from "../auth/django_session.ts";
+import { SESSION_COOKIE } from "../auth/cookies.ts";
 import { log } from "../telemetry/log.ts";
 import { ServerMetrics } from "./server_metrics.ts";
 
@@ -78,6 +79,14 @@ function djangoSessions(config: Config): DjangoSessionIdentity | undefined {
   log.info(
     `WebSocket upgrades with a Django session cookie (${cookie}) are identified by ${where}`,
   );
+  if (cookie === SESSION_COOKIE) {
+    // One host's browser keeps one cookie of a name: Django's and ours would overwrite each
+    // other, and a session of ours Django does not know would be asked of Django.
+    log.warn(
+      `DJANGO_SESSION_COOKIE is ${cookie}, this server's own session cookie: serve only /ws/… ` +
+        "from this host, or give Django's cookie another name (its SESSION_COOKIE_NAME)",
+    );
+  }
   if (config.layer !== "channels_redis") {
     log.warn(
       `A log-out in Django cannot close this server's sockets with LAYER=${config.layer}: ` +

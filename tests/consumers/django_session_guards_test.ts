@@ -192,3 +192,21 @@ Deno.test("a valid access token opens the socket beside a Django cookie while Dj
     await app.close();
   }
 });
+
+Deno.test("the start warns when Django's session cookie has this server's cookie's name", async () => {
+  const djangoSession = {
+    url: "http://127.0.0.1:9/w/",
+    cookie: "sessionid",
+    timeoutMs: 1,
+    secret: "",
+  };
+  using captured = new CapturedLog();
+  await using _same = await createTestServices({ logLevel: "info", djangoSession });
+  await captured.waitFor(/DJANGO_SESSION_COOKIE is sessionid, this server's own session cookie/);
+  const renamed = { ...djangoSession, cookie: "django_sessionid" };
+  await using _renamed = await createTestServices({ logLevel: "info", djangoSession: renamed });
+  await captured.waitFor(/Django session cookie \(django_sessionid\) are identified/);
+  log.setLevel("silent");
+  const warned = captured.lines.filter((line) => line.includes("DJANGO_SESSION_COOKIE is"));
+  assertEquals(warned.length, 1, "no warning for a cookie of another name");
+});
