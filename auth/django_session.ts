@@ -9,7 +9,9 @@
  * A socket so identified joins the group of its Django session key (`sessionGroup`, as ours
  * do), so Django's `user_logged_out` can close it over channels_redis; where that close may
  * have been missed, "is it still live" is the same question asked again. Django unreachable,
- * slow, failing or answering nonsense is an outage (503, retry), never an anonymous user.
+ * slow, failing or answering nonsense is an outage (503, retry), never an anonymous user. So is
+ * a view asked too much: at most `DJANGO_MAX_IN_FLIGHT` questions at once, the sockets of one
+ * session share theirs, and a handshake's is dropped when its client leaves.
  */
 import { ANONYMOUS, type ExternalSession, type Identity } from "./identify.ts";
 import { readCookies } from "./cookies.ts";
@@ -44,6 +46,7 @@ export const DJANGO_ANSWER_MAX_BYTES = 4096;
  * of every Django socket do not reach it at once.
  */
 const RECHECK_SPREAD_MS = 500;
+
 /** The binding's name in log lines ("Could not read the Django session again"). */
 const KIND = "Django session";
 const UNAVAILABLE = "Server busy: the Django session could not be checked; retry later";
