@@ -126,22 +126,24 @@ export class DjangoSessionIdentity {
       kind: KIND,
       group: await sessionGroup(key),
       isLive: async (options = {}) => {
-        const answer = await this.#askShared(key, options.spread === true ? RECHECK_SPREAD_MS : 0);
+        const answer = await (options.shared === true ? this.#askShared(key) : this.#ask(key));
         return answer.authenticated && answer.username === username;
       },
     };
   }
 
-  // One question for every socket of session `key` that asks while it is under way, after a
-  // random wait of up to `spreadMs`: a layer gap rechecks every socket at once, and a user's tabs
-  // share one session. Not a cache: dropped once answered, so the next recheck asks again.
-  #askShared(key: string, spreadMs: number): Promise<Answer> {
-    const shared = `${spreadMs}:${key}`;
-    let answer = this.#shared.get(shared);
+  // One question for every socket of session `key` that rechecks while it is under way, after
+  // a random wait of up to RECHECK_SPREAD_MS: a layer gap rechecks every socket at once, and a
+  // user's tabs share one session. Not a cache: dropped once answered, so the next recheck asks
+  // again. For rechecks only: a question shared was asked after the gap that started them, and a
+  // log-out after it reaches the sockets through their group. A handshake asks its own, after
+  // its join (a question from before it could miss a log-out whose close it did not hear).
+  #askShared(key: string): Promise<Answer> {
+    let answer = this.#shared.get(key);
     if (answer === undefined) {
-      const wait = Math.floor(Math.random() * spreadMs);
-      answer = delay(wait).then(() => this.#ask(key)).finally(() => this.#shared.delete(shared));
-      this.#shared.set(shared, answer);
+      const wait = Math.floor(Math.random() * RECHECK_SPREAD_MS);
+      answer = delay(wait).then(() => this.#ask(key)).finally(() => this.#shared.delete(key));
+      this.#shared.set(key, answer);
     }
     return answer;
   }

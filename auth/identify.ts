@@ -81,9 +81,10 @@ export interface ExternalSession {
   readonly group: string;
   /**
    * False once it names no one (or someone else); rejects when its server cannot say. With
-   * `spread` (a recheck, not a handshake), the question may wait a moment, to be shared.
+   * `shared` (a recheck, not a handshake's), it may take the answer to a question under way for
+   * another socket of the session.
    */
-  isLive(options?: { spread?: boolean }): Promise<boolean>;
+  isLive(options?: { shared?: boolean }): Promise<boolean>;
 }
 
 const NOBODY: Identity = Object.freeze({ user: ANONYMOUS, sessionId: null });

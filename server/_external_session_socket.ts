@@ -38,12 +38,36 @@ export async function joinExternalSession(
 export function externalSessionRecheck(
   session: ExternalSession,
 ): (conn: WebSocketConnection) => Promise<void> {
-  // Spread: a layer gap rechecks every socket at once (see `django_session.ts`).
-  const binding = { kind: session.kind, read: () => stateOf(session, true) };
-  return (conn) => recheckBinding(conn, binding, "Logged out");
+  return (conn) => {
+    const read = () => unlessClosed(conn, stateOf(session, true));
+    return recheckBinding(conn, { kind: session.kind, read }, "Logged out");
+  };
 }
 
-// An external session is live or ended: its server renews no id of ours.
-async function stateOf(session: ExternalSession, spread = false): Promise<BindingState> {
-  return await session.isLive({ spread }) ? "live" : "ended";
+// How often a recheck under way looks whether its socket closed.
+const CLOSED_LOOK_MS = 25;
+
+// `reading`, or "live" once the socket closed first: a recheck's question may wait (spread, see
+// `django_session.ts`), and holds what is queued behind it (its frames, its `disconnect`); a
+// socket closed meanwhile has nothing left to close.
+async function unlessClosed(
+  conn: WebSocketConnection,
+  reading: Promise<BindingState>,
+): Promise<BindingState> {
+  let settled = false;
+  const done = reading.finally(() => settled = true);
+  done.catch(() => {}); // answered after the close: nobody waits for it
+  while (!settled && !conn.closed) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const look = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSED_LOOK_MS));
+    await Promise.race([done.then(() => {}, () => {}), look]);
+    clearTimeout(timer);
+  }
+  return settled ? await reading : "live";
+}
+
+// An external session is live or ended: its server renews no id of ours. `shared`: a recheck,
+// which may share a question under way (see `django_session.ts`).
+async function stateOf(session: ExternalSession, shared = false): Promise<BindingState> {
+  return await session.isLive({ shared }) ? "live" : "ended";
 }

@@ -210,3 +210,83 @@ Deno.test("the start warns when Django's session cookie has this server's cookie
   const warned = captured.lines.filter((line) => line.includes("DJANGO_SESSION_COOKIE is"));
   assertEquals(warned.length, 1, "no warning for a cookie of another name");
 });
+
+Deno.test("a handshake joining after a Django log-out asks again, not sharing a question from before it", async () => {
+  // A fake Django whose answer to the second question (handshake A's, after its join) is held:
+  // sent while the session still lived, it must not answer B, which joined after the log-out.
+  let live = true;
+  const asked: boolean[] = [];
+  const held = Promise.withResolvers<void>();
+  const seen = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
+  await using django = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async () => {
+    asked.push(live);
+    const answer = live
+      ? { authenticated: true, username: "ada", expires_at: Date.now() / 1000 + 3600 }
+      : { authenticated: false };
+    if (asked.length === 2) {
+      seen[0].resolve();
+      await held.promise;
+    }
+    if (asked.length === 4) seen[1].resolve();
+    return Response.json(answer);
+  });
+  const url = `http://127.0.0.1:${django.addr.port}/whoami/`;
+  await using services = await createTestServices({
+    djangoSession: { url, cookie: "sessionid", timeoutMs: 10_000, secret: "" },
+  });
+  const bInConnect = Promise.withResolvers<void>();
+  const bGoesOn = Promise.withResolvers<void>();
+  const consumer = socket("/ws/:tab/", (conn) => ({
+    async connect() {
+      if (conn.scope.path !== "/ws/b/") return;
+      bInConnect.resolve();
+      await bGoesOn.promise;
+    },
+  }));
+  const app = createApp({ routes: [consumer], services, upgrade: testUpgrade });
+  try {
+    const headers = { cookie: `sessionid=${KEY}` };
+    const a = new Communicator(app, "/ws/a/", { headers });
+    const aConnected = a.connect(); // who (live), then its read after the join: held
+    await seen[0].promise;
+    const b = new Communicator(app, "/ws/b/", { headers });
+    const bConnected = b.connect(); // who (live), then its connect waits
+    await bInConnect.promise;
+    live = false; // the log-out in Django, and its signal's close to the session's group
+    const close = { type: "connection.close", code: 4001, reason: "Logged out" };
+    await services.layer.groupSend(await sessionGroup(KEY), close);
+    bGoesOn.resolve(); // B joins the group now, after the close went
+    // B's own question (the fourth); a shared one never comes, so the wait is bounded.
+    await Promise.race([seen[1].promise, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    held.resolve();
+    assertEquals((await bConnected).status, 403, `Django was asked: ${asked.join(", ")}`);
+    assertEquals((await aConnected).status, 101);
+    assertEquals(await a.waitForClose(), 4001);
+  } finally {
+    held.resolve();
+    await app.close();
+  }
+});
+
+Deno.test("a socket that closes while its recheck's spread wait runs is not held by it", async () => {
+  await using django = startFakeDjango();
+  await using services = await createTestServices({
+    djangoSession: { url: django.url, cookie: "sessionid", timeoutMs: 1000, secret: "" },
+  });
+  django.sessions.set(KEY, { username: "ada", expiresAt: Date.now() + HOUR_MS });
+  const app = createApp({ routes: [socket("/ws/x/", () => ({}))], services, upgrade: testUpgrade });
+  const random = Math.random;
+  Math.random = () => 0.999; // the longest spread wait (about 500 ms), not a chance of one
+  try {
+    const tab = new Communicator(app, "/ws/x/", { headers: { cookie: `sessionid=${KEY}` } });
+    assertEquals((await tab.connect()).status, 101);
+    const asked = django.requests.length;
+    await services.layer.groupSend(await sessionGroup(KEY), { type: LAYER_GAP });
+    await tab.disconnect(); // its disconnect ran: the wait did not hold it
+    assertEquals(django.requests.length, asked, "closed before the recheck's question went");
+    await django.until(() => django.requests.length, asked + 1); // the shared question, later
+  } finally {
+    Math.random = random;
+    await app.close();
+  }
+});
