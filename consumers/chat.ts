@@ -23,6 +23,7 @@ import {
 import { presenceSnapshot } from "./presence_snapshot.ts";
 import { refusal } from "./chat_frames.ts";
 import { UnstoredMessages } from "./unstored_messages.ts";
+import { isoTime } from "./message_time.ts";
 import {
   ANONYMOUS_AUTHOR,
   chatFrameOf,
@@ -297,7 +298,7 @@ class ChatSocket implements ConsumerHooks {
       room,
       message: text,
       author: this.#member,
-      time: new Date(now).toISOString(),
+      time: isoTime(now),
     };
     // Not awaited: the stream keeps one sender's messages in order, so this socket's next
     // frame need not wait for the answer (and the hook costs no promise).
