@@ -11,6 +11,20 @@ const ALL_ASCII = /^[\u0000-\u007f]*$/;
  * none, such as anything `JSON.stringify` made, which escapes them.
  */
 export function utf8Length(text: string): number {
+  // A stream measures each event's text as it keeps it, and the route's meter asks again for
+  // the same string as it sends it: the last answer is kept for that.
+  if (text === lastText) return lastBytes;
+  const bytes = measure(text);
+  lastText = text;
+  lastBytes = bytes;
+  return bytes;
+}
+
+// The text measured last, and its bytes.
+let lastText = "";
+let lastBytes = 0;
+
+function measure(text: string): number {
   // Most frames are ASCII: one native scan answers for them.
   if (ALL_ASCII.test(text)) return text.length;
   let bytes = text.length;

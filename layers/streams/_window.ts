@@ -27,10 +27,13 @@ export interface EncodedChunk {
 
 /** A stream's retained events and its counters. */
 export class RetainedWindow {
-  // Per retained event, in parallel, from `#head` on: its JSON text, offset and time.
+  // Per retained event, in parallel, from `#head` on: its JSON text, offset and time, and the
+  // text's length in UTF-8, measured as it is appended: the route's meter measures the same
+  // string as it is sent, just after, and is answered without a scan (`utf8Length`).
   #texts: string[] = [];
   #offsets: number[] = [];
   #times: number[] = [];
+  #bytes: number[] = [];
   #head = 0;
   /** The retained texts' length in characters: what the memory budget counts. */
   #characters = 0;
@@ -63,6 +66,7 @@ export class RetainedWindow {
     this.#characters += json.length;
     this.#offsets.push(event.offset);
     this.#times.push(time);
+    this.#bytes.push(utf8Length(json)); // JSON: no lone surrogate, so exact
     this.offset = event.offset;
   }
 
@@ -102,6 +106,7 @@ export class RetainedWindow {
       this.#texts = this.#texts.slice(head);
       this.#offsets = this.#offsets.slice(head);
       this.#times = this.#times.slice(head);
+      this.#bytes = this.#bytes.slice(head);
       this.#head = 0;
     }
   }
@@ -155,8 +160,8 @@ export class RetainedWindow {
       const time = String(this.#times[i]);
       const text = this.#texts[i];
       const piece = `[${time},${text}]`;
-      // Measured on its parts: the text is one flat string, the piece a new one not made yet.
-      const pieceBytes = time.length + 3 + utf8Length(text); // JSON: no lone surrogate
+      // Measured on its parts: the text's bytes are known, the piece is a new one not made yet.
+      const pieceBytes = time.length + 3 + this.#bytes[i];
       if (pieces.length > 0 && bytes + 1 + pieceBytes > chunkBytes) {
         chunks.push({ last: this.#offsets[i - 1], bytes: encoder.encode(`[${pieces.join(",")}]`) });
         pieces = [];
