@@ -91,6 +91,7 @@ let sequence = 0;
 // Drawn once per process (each Worker has its own): ids of two processes never collide, and
 // an id costs no random draw.
 const PROCESS_TAIL = crypto.getRandomValues(new Uint32Array(1))[0].toString(36).padStart(7, "0");
+const FIRST_TAIL = `0000-${PROCESS_TAIL}`;
 
 /**
  * An id that sorts by creation time as a string (time in base 36, a counter, then a tail
@@ -110,6 +111,8 @@ export function sortableId(now: number = Date.now()): string {
     lastPrefix = `${base36Time(lastTime)}-`;
     sequence = 0;
   }
+  // The first id of a millisecond (most ids, but for a burst) has its counter's text made once.
+  if (sequence === 0) return lastPrefix + FIRST_TAIL;
   return `${lastPrefix}${sequence.toString(36).padStart(4, "0")}-${PROCESS_TAIL}`;
 }
 
@@ -148,10 +151,18 @@ const MAX_SEQUENCE = 36 ** 4 - 1;
 
 const SPLIT = 36 ** 5;
 
+// The high half of the last time made, and its text: it changes once in 17 hours.
+let lastHigh = -1;
+let lastHighText = "";
+
 // `now.toString(36)`, 9 digits: a time in ms is no small integer to V8, and its base-36 text
-// goes through the runtime's double conversion (3x slower); its two halves are small integers.
+// goes through the runtime's double conversion (3x slower); its two halves are small integers,
+// and the high one's text (at least 4 digits, as the 9 need) is made only when it changes.
 function base36Time(now: number): string {
   const high = Math.floor(now / SPLIT);
-  return `${high.toString(36)}${(now - high * SPLIT).toString(36).padStart(5, "0")}`
-    .padStart(9, "0");
+  if (high !== lastHigh) {
+    lastHigh = high;
+    lastHighText = high.toString(36).padStart(4, "0");
+  }
+  return lastHighText + (now - high * SPLIT).toString(36).padStart(5, "0");
 }
