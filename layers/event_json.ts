@@ -117,7 +117,9 @@ const NOT_DATA = "The event is not plain data (objects, arrays, strings, numbers
  * a value with nothing that can change is remembered as frozen.
  */
 export function holdsBytes(value: object): boolean {
-  return !frozen.has(value);
+  // The value serialised last has its text, so nothing inside it can change: answered without
+  // a lookup for the event a stream just made (asked again by the layer that hands it on).
+  return value !== lastValue && !frozen.has(value);
 }
 
 /** Why an event with bytes inside is refused where it would not arrive as sent. */
