@@ -22,7 +22,7 @@
  * How the streams lie in the store: `_store_layout.ts`; how one is read back from it,
  * `_window_from_store.ts`.
  */
-import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
+import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } from "../layer.ts";
 import type { Store } from "../../storage/store.ts";
 import { frozenEventJson, holdsBytes } from "../event_json.ts";
 import { log } from "../../telemetry/log.ts";
@@ -45,6 +45,7 @@ import {
   validateCount,
   validatePosition,
   validatePublish,
+  validateRetention,
   withoutReserved,
 } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
@@ -160,13 +161,20 @@ export class MemoryStreams implements GroupStreams {
 
   publish(group: string, event: LayerEvent, options?: PublishOptions): Promise<StreamPublished> {
     if (this.#closing !== null) return Promise.reject(new Error("Streams are closed"));
+    // A group held here had its name checked at its first use (a publish or a read): a regular
+    // expression per message saved.
+    const known = this.#groups.get(group);
     try {
       // Before the event takes an offset: the layer's own check would come after it.
-      validatePublish(group, event, options);
+      if (known === undefined) validatePublish(group, event, options);
+      else {
+        validateEvent(event);
+        validateRetention(options?.retention);
+      }
     } catch (error) {
       return Promise.reject(error);
     }
-    const state = this.#state(group);
+    const state = known === undefined ? this.#state(group) : this.#used(group, known);
     // Each publish's own, as in every implementation: not the last one a publish gave.
     const retention = options?.retention ?? this.#retention;
     if (state.window !== null) return this.#append(group, state.window, event, retention);
@@ -323,6 +331,11 @@ export class MemoryStreams implements GroupStreams {
       void this.#load(group, state);
       return state;
     }
+    return this.#used(group, state);
+  }
+
+  // Marks a group held here as used now.
+  #used(group: string, state: GroupState): GroupState {
     state.used = ++this.#uses;
     if (state.window !== null && state.window.offset === 0) this.#unused.readAgain(group, state);
     return state;
