@@ -100,3 +100,11 @@ function answer(
     expires_at: session.expiresAt / 1000,
   });
 }
+
+/** Settings of a Django view never asked (a test of what the start says): nothing listens there. */
+export const UNASKED_DJANGO = Object.freeze({
+  url: "http://127.0.0.1:9/w/",
+  cookie: "sessionid",
+  timeoutMs: 1,
+  secret: "",
+});

@@ -10,7 +10,7 @@ import { createApp, socket } from "../../mod.ts";
 import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
 import { adminRoutes } from "../../routes/admin.ts";
 import { AdminStats } from "../../consumers/admin.ts";
-import { startFakeDjango } from "../_support/fake_django.ts";
+import { startFakeDjango, UNASKED_DJANGO } from "../_support/fake_django.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { log } from "../../telemetry/log.ts";
 import { LAYER_GAP } from "../../layers/layer.ts";
@@ -194,12 +194,7 @@ Deno.test("a valid access token opens the socket beside a Django cookie while Dj
 });
 
 Deno.test("the start warns when Django's session cookie has this server's cookie's name", async () => {
-  const djangoSession = {
-    url: "http://127.0.0.1:9/w/",
-    cookie: "sessionid",
-    timeoutMs: 1,
-    secret: "",
-  };
+  const djangoSession = UNASKED_DJANGO;
   using captured = new CapturedLog();
   await using _same = await createTestServices({ logLevel: "info", djangoSession });
   await captured.waitFor(/DJANGO_SESSION_COOKIE is sessionid, this server's own session cookie/);

@@ -10,7 +10,12 @@ import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
-import { type FakeDjango, type FakeDjangoMode, startFakeDjango } from "../_support/fake_django.ts";
+import {
+  type FakeDjango,
+  type FakeDjangoMode,
+  startFakeDjango,
+  UNASKED_DJANGO,
+} from "../_support/fake_django.ts";
 import type { Consumer } from "../../server/consumer.ts";
 import type { WebSocketRouteOptions } from "../../server/routes.ts";
 import { serveRouteWith } from "../_support/serve_consumer.ts";
@@ -205,12 +210,7 @@ Deno.test("with the Django bridge on, this server's own log-in still opens socke
 });
 
 Deno.test("the start warns that Django's log-out cannot reach sockets on a layer Django does not share", async () => {
-  const djangoSession = {
-    url: "http://127.0.0.1:9/w/",
-    cookie: "sessionid",
-    timeoutMs: 1,
-    secret: "",
-  };
+  const djangoSession = UNASKED_DJANGO;
   using captured = new CapturedLog();
   await using _memory = await createTestServices({ logLevel: "info", djangoSession });
   await captured.waitFor(/cannot close this server's sockets with LAYER=memory/);
