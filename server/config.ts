@@ -7,6 +7,7 @@
 import { MAX_PASSWORD_ITERATIONS, MIN_PASSWORD_ITERATIONS } from "../auth/passwords.ts";
 import { type Config, DEFAULT_CONFIG, type Env } from "./_config_schema.ts";
 import { channelsRedisSettings, redisForm } from "./_config_redis.ts";
+import { djangoSessionSettings } from "./_config_django.ts";
 import { lookalikeSettings } from "./_config_typos.ts";
 import {
   allowedHosts,
@@ -337,28 +338,6 @@ function accountSettings(env: Env): Pick<
       LONGEST_LIFETIME_SECONDS,
     ),
   };
-}
-
-// Django's who-am-I view. Every name is read even without the URL, so a misspelt one is told.
-function djangoSessionSettings(env: Env): Config["djangoSession"] {
-  const cookie = env.DJANGO_SESSION_COOKIE || "sessionid";
-  const timeoutMs = integer(
-    "DJANGO_SESSION_TIMEOUT_MS",
-    env.DJANGO_SESSION_TIMEOUT_MS,
-    2000,
-    1,
-    60_000,
-  );
-  const secret = tokenSetting("DJANGO_SESSION_SECRET", env.DJANGO_SESSION_SECRET, "");
-  const url = env.DJANGO_SESSION_URL;
-  if (!url) return null;
-  if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) {
-    throw new Error(`DJANGO_SESSION_URL must be an http or https URL, got "${url}"`);
-  }
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookie)) {
-    throw new Error(`DJANGO_SESSION_COOKIE must be a cookie name, got "${cookie}"`);
-  }
-  return { url, cookie, timeoutMs, secret };
 }
 
 /**

@@ -304,6 +304,10 @@ Deno.test("DJANGO_SESSION_URL turns the Django session bridge on, with its cooki
   for (const bad of ["127.0.0.1:8001/whoami/", "ftp://host/", "http://"]) {
     assertThrows(() => loadConfig([], { DJANGO_SESSION_URL: bad }), Error, "DJANGO_SESSION_URL");
   }
+  // A URL refused is quoted without the password it may hold.
+  const withPassword = { DJANGO_SESSION_URL: "ftp://django:hunter2-secret@host/whoami/" };
+  const refused = assertThrows(() => loadConfig([], withPassword), Error, "ftp://***@host/");
+  assert(!refused.message.includes("hunter2"), refused.message);
   const badCookie = { DJANGO_SESSION_URL: url, DJANGO_SESSION_COOKIE: "session id" };
   assertThrows(() => loadConfig([], badCookie), Error, "DJANGO_SESSION_COOKIE");
   assertEquals(settingTypos([], { DJANGO_SESION_URL: url }), [
