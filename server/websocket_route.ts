@@ -184,11 +184,14 @@ async function admit(
   // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
   // does. One that fails is refused here, with its reason, rather than read as anonymous.
   const identity = await context.services.identify(request, { tokens: true });
-  if (request.signal.aborted) return [499, "client_left", CLIENT_LEFT];
   if (identity.refused !== undefined) return [403, "token", identity.refused];
   if (identity.conflict !== undefined) return [403, "name_conflict", identity.conflict];
-  // A session or token the store could not read: not anonymous, not refused as unknown.
-  if (identity.unavailable !== undefined) return [503, "unavailable", identity.unavailable];
+  // A session or token the store could not read: not anonymous, not refused as unknown. Unless
+  // the read was dropped because its client left (a question to Django): no outage, then.
+  if (identity.unavailable !== undefined) {
+    if (request.signal.aborted) return [499, "client_left", CLIENT_LEFT];
+    return [503, "unavailable", identity.unavailable];
+  }
   if (route.options.loginRequired && !identity.user.isAuthenticated) {
     return [403, "login_required", "Login required: log in to open this connection"];
   }
