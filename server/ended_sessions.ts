@@ -50,12 +50,25 @@ export async function closeEndedSession(
   group: string,
   reason: string,
 ): Promise<void> {
-  const event = { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason };
-  await services.layer.groupSend(group, event).catch((error) =>
-    log.warn("Could not close the sockets of an ended session", error)
-  );
+  await closeSessionSockets(services, group, CloseCode.LOGGED_OUT, reason);
   // Its tabs in their grace period go too, even when none of its sockets is open to say so.
   await services.presence.untrackSession(group).catch((error) =>
     log.warn("Could not end an ended session's presence", error)
+  );
+}
+
+/**
+ * Closes the sockets in the session group `group` with `code` and `reason`, on every server the
+ * layer reaches; a layer that fails is logged. Their presence is left to the close code (4002
+ * keeps its grace); {@linkcode closeEndedSession} ends it for a session that ended.
+ */
+export async function closeSessionSockets(
+  services: Services,
+  group: string,
+  code: number,
+  reason: string,
+): Promise<void> {
+  await services.layer.groupSend(group, { type: CLOSE_EVENT, code, reason }).catch((error) =>
+    log.warn(`Could not close the sockets of a session (${code} ${reason})`, error)
   );
 }

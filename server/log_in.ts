@@ -24,10 +24,13 @@ import { sessionGroup } from "../auth/sessions.ts";
 import { isSecureRequest, readCookies, SESSION_COOKIE } from "../auth/cookies.ts";
 import { setCsrfCookie, setSessionCookie } from "../auth/cookies.ts";
 import { newCsrfSecret } from "../auth/csrf.ts";
-import { CLOSE_EVENT } from "./_connection_constants.ts";
 import { CloseCode } from "./close_codes.ts";
-import { closeEndedSession, LOGGED_OUT, SESSION_RENEWED } from "./ended_sessions.ts";
-import { log } from "../telemetry/log.ts";
+import {
+  closeEndedSession,
+  closeSessionSockets,
+  LOGGED_OUT,
+  SESSION_RENEWED,
+} from "./ended_sessions.ts";
 
 /**
  * Starts `user`'s session in place of the request's; resolves with the headers that set its
@@ -78,12 +81,11 @@ async function closePrevious(
   sessionId: string,
   ended: "renewed" | "replaced" | "nothing",
 ): Promise<void> {
+  const { services } = context;
   const group = await sessionGroup(sessionId);
-  if (ended === "replaced") return await closeEndedSession(context.services, group, LOGGED_OUT);
-  const event = ended === "renewed"
-    ? { type: CLOSE_EVENT, code: CloseCode.SESSION_RENEWED, reason: SESSION_RENEWED }
-    : { type: CLOSE_EVENT, code: CloseCode.LOGGED_OUT, reason: LOGGED_OUT };
-  await context.services.layer.groupSend(group, event).catch((error) =>
-    log.warn("Could not close the sockets of a browser's previous session", error)
-  );
+  if (ended === "replaced") return await closeEndedSession(services, group, LOGGED_OUT);
+  if (ended === "renewed") {
+    return await closeSessionSockets(services, group, CloseCode.SESSION_RENEWED, SESSION_RENEWED);
+  }
+  await closeSessionSockets(services, group, CloseCode.LOGGED_OUT, LOGGED_OUT);
 }

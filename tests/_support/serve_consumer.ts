@@ -76,3 +76,27 @@ export function serveRouteWith(
     },
   };
 }
+
+/**
+ * A consumer whose `connect` waits until `release()`: `entered` resolves once a handshake is in
+ * it, for a test to run something (a log-out, a renewal) at exactly that moment. `disconnected`
+ * holds the codes its `disconnect` ran with.
+ */
+export function heldInConnect(): {
+  consumer: Consumer;
+  entered: Promise<void>;
+  release: () => void;
+  disconnected: number[];
+} {
+  const entered = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const disconnected: number[] = [];
+  const consumer: Consumer = () => ({
+    async connect() {
+      entered.resolve();
+      await gate.promise;
+    },
+    disconnect: (code) => void disconnected.push(code),
+  });
+  return { consumer, entered: entered.promise, release: () => gate.resolve(), disconnected };
+}

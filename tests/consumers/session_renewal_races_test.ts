@@ -9,8 +9,7 @@ import { assert, assertEquals } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
-import type { Consumer } from "../../server/consumer.ts";
-import { serveRouteWith } from "../_support/serve_consumer.ts";
+import { heldInConnect, serveRouteWith } from "../_support/serve_consumer.ts";
 import { CloseCode } from "../../server/close_codes.ts";
 import { isSessionGroup } from "../../auth/sessions.ts";
 import type { LayerEvent } from "../../layers/layer.ts";
@@ -78,21 +77,13 @@ function holdRenewalClose(server: TestServer, until: Promise<unknown>): void {
 Deno.test("a socket still connecting as its session is renewed is refused, and its consumer told to reconnect", async () => {
   await using server = await startTestServer();
   const ada = await loggedIn(server, "ada");
-  const entered = Promise.withResolvers<void>();
-  const gate = Promise.withResolvers<void>();
-  const disconnected: number[] = [];
-  const consumer: Consumer = (_conn) => ({
-    async connect() {
-      entered.resolve();
-      await gate.promise; // the renewal runs now: its close goes before the socket is in the group
-    },
-    disconnect: (code) => void disconnected.push(code),
-  });
+  // Its connect waits while the renewal runs: its close goes before the socket is in the group.
+  const { consumer, entered, release, disconnected } = heldInConnect();
   await using route = serveRouteWith(server.app.services, consumer);
   const status = handshakeStatus(route.wsUrl, { ...ada.socketHeaders(), origin: route.origin });
-  await entered.promise;
+  await entered;
   await ada.logIn("ada", PASSWORD);
-  gate.resolve();
+  release();
   assertEquals(await status, 403, "the old id signs in no one");
   assertEquals([disconnected, route.live.size], [[CloseCode.SESSION_RENEWED], 0]);
 });

@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket, WAIT_MS } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import type { Consumer } from "../../server/consumer.ts";
-import { serveRouteWith } from "../_support/serve_consumer.ts";
+import { heldInConnect, serveRouteWith } from "../_support/serve_consumer.ts";
 
 const PASSWORD = "quiet river stone";
 
@@ -90,21 +90,13 @@ Deno.test("logging out closes that session's login-required sockets with 4001, n
 Deno.test("a socket still connecting when its session logs out is refused, not left open as the user", async () => {
   await using server = await startTestServer();
   const ada = await loggedIn(server, "ada");
-  const entered = Promise.withResolvers<void>();
-  const gate = Promise.withResolvers<void>();
-  const disconnected: number[] = [];
-  const consumer: Consumer = (_conn) => ({
-    async connect() {
-      entered.resolve();
-      await gate.promise; // the log-out runs now, before the socket is in its session's group
-    },
-    disconnect: (code) => void disconnected.push(code),
-  });
+  // Its connect waits while the log-out runs, before the socket is in its session's group.
+  const { consumer, entered, release, disconnected } = heldInConnect();
   await using route = serveRouteWith(server.app.services, consumer);
   const status = handshakeStatus(route.wsUrl, { ...ada.socketHeaders(), origin: route.origin });
-  await entered.promise;
+  await entered;
   await ada.logOut();
-  gate.resolve();
+  release();
   assertEquals(await status, 403);
   assertEquals([disconnected, route.live.size], [[4001], 0]);
 });
