@@ -34,7 +34,8 @@ import {
 
 /** Runs script commands on Redis; see the module doc for what its rejections mean. */
 export interface ScriptRunner {
-  run(command: string[]): Promise<unknown>;
+  /** `read`: the script writes nothing, so it need not keep its place among writes. */
+  run(command: string[], options?: { read?: boolean }): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -118,7 +119,7 @@ export function nodeRedisScriptRunner(
   let running = 0;
   let idle: (() => void) | null = null;
   return {
-    run: async ([name, script, count, ...rest]) => {
+    run: async ([name, script, count, ...rest], runOptions) => {
       const keys = rest.slice(0, Number(count));
       const options = { keys, arguments: rest.slice(keys.length) };
       running++;
@@ -126,7 +127,7 @@ export function nodeRedisScriptRunner(
         const text = name === "EVALSHA" ? texts.get(script) : script;
         if (toMaster !== null) {
           const command = text === undefined ? ["EVALSHA", script] : ["EVAL", text];
-          return await toMaster([...command, count, ...rest], timeoutMs);
+          return await toMaster([...command, count, ...rest], timeoutMs, runOptions);
         }
         const sent = text === undefined
           ? client.evalSha(script, options)

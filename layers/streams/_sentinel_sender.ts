@@ -14,6 +14,12 @@
  * queues the command. That moment is when the command's place is known: one queued after a
  * later call, or after its caller's timeout, is given a signal aborted already, and node-redis
  * refuses it before writing it ({@linkcode NotSentError}).
+ *
+ * Reads are not ordered: a read called while the master was away may be handed over after a
+ * later command (a later read, say, of a search for an unanswered publish), and refusing it then
+ * would fail a client's recovery for nothing. It is written whenever it is handed over, and a
+ * write called before it may then be stored after it was read, as if the read had been called
+ * first. A read never moves the place the writes are kept in order by.
  */
 import { AbortError } from "redis";
 import { NoAnswerInTimeError } from "../../storage/with_timeout.ts";
@@ -32,6 +38,11 @@ export interface SentinelCommands {
   ): Promise<unknown>;
 }
 
+/** How one command is sent: `read` for a command that writes nothing (see the module doc). */
+export interface SendOptions {
+  read?: boolean;
+}
+
 /**
  * Sends commands to the Sentinels' master: each resolves with Redis's answer; rejects with
  * {@linkcode NotSentError} when it was never written, or a `NoAnswerInTimeError` carrying
@@ -40,13 +51,14 @@ export interface SentinelCommands {
 export function sentinelSender(
   sentinel: SentinelCommands,
   noAnswer: string,
-): (command: string[], timeoutMs: number) => Promise<unknown> {
+): (command: string[], timeoutMs: number, sendOptions?: SendOptions) => Promise<unknown> {
   let called = 0;
   // The latest call node-redis queued on the master's connection.
   let queuedLast = 0;
   const refused = AbortSignal.abort();
-  return async (command, timeoutMs) => {
-    const call = ++called;
+  return async (command, timeoutMs, sendOptions) => {
+    const read = sendOptions?.read === true;
+    const call = read ? 0 : ++called;
     const controller = new AbortController();
     let queued = false;
     let given: AbortSignal | undefined;
@@ -54,9 +66,9 @@ export function sentinelSender(
       // Read once, as node-redis queues the command (see the module doc).
       get abortSignal(): AbortSignal {
         if (given !== undefined) return given;
-        if (controller.signal.aborted || call < queuedLast) return given = refused;
+        if (controller.signal.aborted || (!read && call < queuedLast)) return given = refused;
         queued = true;
-        queuedLast = call;
+        if (!read) queuedLast = call;
         return given = controller.signal;
       },
     };

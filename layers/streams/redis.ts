@@ -372,6 +372,7 @@ export class RedisStreams implements GroupStreams {
     const keys: string[] = streamKeys(this.#options.prefix, this.#cluster, group);
     if (keptKey !== undefined) keys.push(keptKey);
     const client = this.#client;
+    const runOptions = { read: script === "read" };
     try {
       try {
         return await client.run([
@@ -380,12 +381,12 @@ export class RedisStreams implements GroupStreams {
           String(keys.length),
           ...keys,
           ...args,
-        ]);
+        ], runOptions);
       } catch (error) {
         // A node that does not know the script: its text once, which caches it there.
         if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
         const text = script === "publish" ? PUBLISH : READ;
-        return await client.run(["EVAL", text, String(keys.length), ...keys, ...args]);
+        return await client.run(["EVAL", text, String(keys.length), ...keys, ...args], runOptions);
       }
     } catch (error) {
       const shownUrl = describeRedisForm(redisTarget(this.#options));
