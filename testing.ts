@@ -31,3 +31,8 @@ export {
 export { createTestServices, type TestServices } from "./testing/services.ts";
 export { FakeSocket } from "./testing/fake_socket.ts";
 export { loggedInHeaders } from "./testing/logged_in.ts";
+/**
+ * What a communicator's `connect`, `receive`, `waitForClose` and `disconnect` reject with when
+ * their time is up, as Channels' communicator raises `asyncio.TimeoutError`.
+ */
+export { NoAnswerInTimeError } from "./storage/with_timeout.ts";

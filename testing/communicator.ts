@@ -264,7 +264,7 @@ export class Communicator {
       }
       if (!await this.#arrivals.wait(deadline - Date.now())) {
         const unhandled = this.#reports.unhandled;
-        throw new Error(
+        throw new NoAnswerInTimeError(
           `No frame within ${timeoutMs} ms` +
             (unhandled === undefined
               ? ""
@@ -355,7 +355,7 @@ export class Communicator {
     while (this.#closeCode === null) {
       if (this.#connectTimedOut) return await this.#leaveUnopened(hookTimeoutMs);
       if (!await this.#arrivals.wait(deadline - Date.now())) {
-        throw new Error(`Socket still open after ${timeoutMs} ms`);
+        throw new NoAnswerInTimeError(`Socket still open after ${timeoutMs} ms`);
       }
     }
     await this.#consumerFinished(
@@ -394,7 +394,7 @@ export class Communicator {
         this.#handshake = Promise.resolve(); // given up on: a later wait does not wait again
         return;
       }
-      throw new Error(
+      throw new NoAnswerInTimeError(
         `The handshake did not finish within ${timeoutMs} ms of the client's leaving: does the ` +
           "consumer's connect hook ever resolve?",
       );

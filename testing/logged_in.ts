@@ -10,7 +10,9 @@ import { normalizeUsername, usernameErrors } from "../auth/account_rules.ts";
 /**
  * Headers that sign in `username` (made with a random password when it does not exist, if the
  * sign-up rules let it be a username: a `TypeError` names the rule it breaks) by a fresh session's
- * cookie, with the `Origin` of the app's own site, as a browser's would be.
+ * cookie, with the `Origin` of the app's own site, as a browser's would be: the first host of
+ * `ALLOWED_HOSTS` (`.example.com` names `example.com`), or `http://localhost`, the communicator's
+ * host, when it lists none. Give `origin` to sign in from another page.
  *
  * @example
  * ```ts
@@ -28,7 +30,7 @@ import { normalizeUsername, usernameErrors } from "../auth/account_rules.ts";
 export async function loggedInHeaders(
   services: Services,
   username: string,
-  origin = "http://localhost",
+  origin: string = siteOrigin(services.config.allowedHosts),
 ): Promise<Record<string, string>> {
   if (await services.users.find(username) === null) {
     // Made here, the account follows the sign-up form's rules: a test must not pass with a name
@@ -57,4 +59,12 @@ export async function loggedInHeaders(
     );
   }
   return headers;
+}
+
+// The Origin of a page of the app's own site. With no `ALLOWED_HOSTS` the Origin must name the
+// host the request came to: the communicator's, localhost. `*` allows any, localhost too.
+function siteOrigin(allowedHosts: readonly string[]): string {
+  const named = allowedHosts.find((host) => host !== "*");
+  if (named === undefined) return "http://localhost";
+  return `http://${named.startsWith(".") ? named.slice(1) : named}`;
 }

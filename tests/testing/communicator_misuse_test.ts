@@ -10,7 +10,12 @@ import {
   assertThrows,
 } from "@std/assert";
 import { type Consumer, createApp, loadConfig, ProtocolError, socket } from "../../mod.ts";
-import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
+import {
+  Communicator,
+  createTestServices,
+  NoAnswerInTimeError,
+  testUpgrade,
+} from "../../testing.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { log } from "../../telemetry/log.ts";
 
@@ -465,4 +470,26 @@ Deno.test("a call nobody awaited that fails as the test disconnects rejects disc
     assertStringIncludes(line, "after its socket closed");
     assert(!line.includes("closing with 1011"), line); // it had closed with 1000
   }
+});
+
+Deno.test("every communicator wait that runs out rejects with the one exported timeout error", async () => {
+  await using services = await createTestServices();
+  let release = () => {};
+  const held = new Promise<void>((resolve) => release = resolve);
+  const stuck: Consumer = () => ({ connect: () => held });
+  const app = createApp({
+    routes: [socket("/ws/echo/", echo), socket("/ws/stuck/", stuck)],
+    services,
+    upgrade: testUpgrade,
+  });
+  const comm = new Communicator(app, "/ws/echo/");
+  await comm.connect();
+  await assertRejects(() => comm.receive(50), NoAnswerInTimeError, "No frame within 50 ms");
+  await assertRejects(() => comm.waitForClose(50), NoAnswerInTimeError, "still open after 50");
+  await comm.disconnect();
+  const slow = new Communicator(app, "/ws/stuck/");
+  await assertRejects(() => slow.connect(50), NoAnswerInTimeError, "did not finish within 50");
+  release();
+  await slow.disconnect();
+  await app.close();
 });

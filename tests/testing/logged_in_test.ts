@@ -35,6 +35,34 @@ Deno.test("loggedInHeaders signs a communicator in, and a login-required route l
   }
 });
 
+Deno.test("loggedInHeaders signs in from the app's own site when ALLOWED_HOSTS names it", async () => {
+  for (const allowedHosts of [["example.com"], [".example.com", "other.org"], ["*"]]) {
+    await using services = await createTestServices({ allowedHosts });
+    const app = createApp({
+      routes: [socket("/ws/private/", whoAmI, { loginRequired: true })],
+      services,
+      upgrade: testUpgrade,
+    });
+    try {
+      const ada = new Communicator(app, "/ws/private/", {
+        headers: await loggedInHeaders(services, "ada"),
+      });
+      assertEquals((await ada.connect()).accepted, true, `ALLOWED_HOSTS ${allowedHosts}`);
+      assertEquals(await ada.receiveJson(), { user: "ada" });
+      await ada.disconnect();
+      // Another site's page, given as the origin, is still another site's.
+      const elsewhere = new Communicator(app, "/ws/private/", {
+        headers: await loggedInHeaders(services, "ada", "http://evil.test"),
+      });
+      const expected = allowedHosts.includes("*");
+      assertEquals((await elsewhere.connect()).accepted, expected, `${allowedHosts}`);
+      await elsewhere.disconnect();
+    } finally {
+      await app.close();
+    }
+  }
+});
+
 Deno.test("loggedInHeaders refuses a name no account can have, rather than sign in nobody", async () => {
   await using services = await createTestServices();
   for (const name of ["", "x".repeat(151)]) {
