@@ -8,7 +8,7 @@
  * recovery was complete while messages were lost.
  */
 import { log } from "../../telemetry/log.ts";
-import { type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
+import { type MasterScriptRunner, type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
 import { INFO_ALLOWED } from "./_redis_stream_scripts.ts";
 
 // What is at stake, and the two ways out: said at open and at run time alike.
@@ -20,38 +20,90 @@ const ADVICE = "Grant it (ACL SETUSER <user> +info), or set REDIS_MASTER_CHECK=o
 /**
  * Rejects when the user of `client` may not run `INFO` from a script, as each publish does.
  * Through a script on the same runner, so the answer is the publish's: one server, the
- * Sentinels' master, or on a Cluster whichever node node-redis picks for a keyless script (ACLs
- * are per node: a node set otherwise is told at run time, see {@linkcode MasterCheckNotices}).
+ * Sentinels' master, or on a Cluster each master its slot map names (ACLs are per node; a
+ * master that joins later is told at run time, see {@linkcode MasterCheckNotices}).
  */
 export async function checkInfoAllowed(client: ScriptRunner, shownUrl: string): Promise<void> {
-  let refusal;
+  const masters = client.eachMaster?.() ?? [];
+  if (masters.length === 0) return throwIfRefused([await ask(client)], () => `at ${shownUrl}`);
+  // Together: each is bounded by the runner's timeout, so one master away holds none of them.
+  const answers = await Promise.all(masters.map(ask));
+  throwIfRefused(answers, (named) => {
+    const which = named.map((answer) => answer.address).join(", ");
+    return `on ${named.length === 1 ? "master" : "masters"} ${which} of ${shownUrl}`;
+  });
+}
+
+// What one server said: '' when its user may run INFO, else Redis's refusal; or why it did not.
+type Answer = { address?: string; refusal?: string; failure?: Error };
+
+async function ask(runner: ScriptRunner | MasterScriptRunner): Promise<Answer> {
+  const address = "address" in runner ? runner.address : undefined;
   try {
-    refusal = await probe(client);
+    return { address, refusal: String(await probe(runner)) };
   } catch (error) {
-    // Redis's own words name neither the server nor what was being checked.
-    const said = (error as Error)?.message ?? String(error);
+    return { address, failure: error instanceof Error ? error : new Error(String(error)) };
+  }
+}
+
+// A refusal is said first: it is certain, and what to do about it is known. `place` names the
+// servers the message is about (on a Cluster, those that answered so).
+function throwIfRefused(answers: Answer[], place: (named: Answer[]) => string): void {
+  const refused = answers.filter(refusedInfo);
+  if (refused.length > 0) {
     throw new Error(
-      `Could not check whether the Redis user at ${shownUrl} may run INFO (the streams' ` +
-        `master check, REDIS_MASTER_CHECK): ${said}`,
-      { cause: error },
+      `The Redis user ${place(refused)} may not run INFO (an ACL without @dangerous): ` +
+        `${CONSEQUENCE}. ${ADVICE} (Redis said: ${refused[0].refusal})`,
     );
   }
-  if (refusal === "") return;
+  const failed = answers.filter((answer) => answer.failure !== undefined);
+  if (failed.length === 0) return;
+  // Redis's own words name neither the server nor what was being checked.
+  const said = failed.map((answer) =>
+    (failed.length > 1 ? `${answer.address}: ` : "") + answer.failure!.message
+  );
   throw new Error(
-    `The Redis user at ${shownUrl} may not run INFO (an ACL without @dangerous): ` +
-      `${CONSEQUENCE}. ${ADVICE} (Redis said: ${refusal})`,
+    `Could not check whether the Redis user ${place(failed)} may run INFO (the streams' ` +
+      `master check, REDIS_MASTER_CHECK): ${said.join("; ")}`,
+    { cause: failed[0].failure },
   );
 }
 
 // The probe as the publishes run their scripts: by SHA-1 (a user may have EVALSHA and not EVAL),
 // its text once where the node does not know it.
-async function probe(client: ScriptRunner): Promise<unknown> {
+async function probe(client: Pick<ScriptRunner, "run">): Promise<unknown> {
   try {
     return await client.run(["EVALSHA", await scriptSha1(INFO_ALLOWED), "0"]);
   } catch (error) {
     if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
     return await client.run(["EVAL", INFO_ALLOWED, "0"]);
   }
+}
+
+// On a Cluster (`client.eachMaster`), what names the masters whose user may not run INFO now (one
+// that does not answer is not named); elsewhere undefined: there is one server.
+function refusingMasters(client: ScriptRunner): (() => Promise<string[]>) | undefined {
+  const eachMaster = client.eachMaster;
+  if (eachMaster === undefined) return undefined;
+  return async () => {
+    const answers = await Promise.all(eachMaster().map(ask));
+    return answers.filter(refusedInfo).map((answer) => answer.address!);
+  };
+}
+
+function refusedInfo(answer: Answer): boolean {
+  return answer.refusal !== undefined && answer.refusal !== "";
+}
+
+// Said once per streams, naming the masters that refused when they are known (on a Cluster).
+function warnNoLongerInfo(masters: string[]): void {
+  const where = masters.length === 0
+    ? ""
+    : ` on ${masters.length === 1 ? "master" : "masters"} ${masters.join(", ")}`;
+  log.warn(
+    `The Redis user${where} may no longer run INFO (an ACL without @dangerous): publishes go on ` +
+      `without the master check; ${CONSEQUENCE}. ${ADVICE}`,
+  );
 }
 
 /** The one line at open that says what streams without the check give up. */
@@ -70,10 +122,12 @@ const NEW_EPOCH_WINDOW_MS = 60_000;
 
 /**
  * Logs what a publish's script signalled: a refused INFO once per instance (a process has one),
- * however many publishes go without the check; each new epoch once, the publish that took it,
- * the first {@linkcode NEW_EPOCHS_NAMED} of a minute by name and the rest in one line at its end.
+ * however many publishes go without the check, on a Cluster naming the masters that refuse it;
+ * each new epoch once, the publish that took it, the first {@linkcode NEW_EPOCHS_NAMED} of a
+ * minute by name and the rest in one line at its end.
  */
 export class MasterCheckNotices {
+  #refusing: (() => Promise<string[]>) | undefined;
   #toldRefused = false;
   #closed = false;
   #windowStart = -Infinity;
@@ -81,15 +135,22 @@ export class MasterCheckNotices {
   #unnamed = 0;
   #summary: ReturnType<typeof setTimeout> | undefined;
 
+  /**
+   * On a Cluster, where each master has its own ACL, the run-time warning names the masters of
+   * `client` whose user may not run INFO.
+   */
+  constructor(client?: ScriptRunner) {
+    this.#refusing = client && refusingMasters(client);
+  }
+
   /** Called only when a publish's answer carries a signal (the rare path). */
   heard(group: string, signal: unknown, offset: number): void {
     if (signal === "no-info") {
       if (this.#toldRefused) return;
       this.#toldRefused = true;
-      log.warn(
-        `The Redis user may no longer run INFO (an ACL without @dangerous): publishes go on ` +
-          `without the master check; ${CONSEQUENCE}. ${ADVICE}`,
-      );
+      if (this.#refusing === undefined) return warnNoLongerInfo([]);
+      // Which master refused is asked of them all (once): the one that joined at a reshard, say.
+      this.#refusing().then(warnNoLongerInfo, () => warnNoLongerInfo([]));
     } else if (signal === "new-epoch") {
       this.#newEpoch(group, offset - 1);
     }

@@ -37,6 +37,19 @@ export interface ScriptRunner {
   /** `read`: the script writes nothing, so it need not keep its place among writes. */
   run(command: string[], options?: { read?: boolean }): Promise<unknown>;
   close(): Promise<void>;
+  /**
+   * On a Cluster only: a runner for each master its slot map names now, since what a script may
+   * do (the ACL) is set per node. Each call rejects after the runner's timeout, connecting
+   * included (a master that is away is not waited for).
+   */
+  eachMaster?(): MasterScriptRunner[];
+}
+
+/** Runs script commands on one master of a Cluster (see `ScriptRunner.eachMaster`). */
+export interface MasterScriptRunner {
+  /** Its `host:port`, as the cluster names it. */
+  address: string;
+  run(command: string[]): Promise<unknown>;
 }
 
 /** Where and how a script runner connects. */
@@ -84,8 +97,12 @@ export async function openScriptRunner(
   });
   const texts = new Map<string, string>();
   for (const script of options.scripts ?? []) texts.set(await scriptSha1(script), script);
-  const sentinel = typeof target === "object" && target.kind === "sentinel";
-  return nodeRedisScriptRunner(client, replyTimeoutMs, texts, { sentinel });
+  const kind = typeof target === "object" ? target.kind : "url";
+  const runner = nodeRedisScriptRunner(client, replyTimeoutMs, texts, {
+    sentinel: kind === "sentinel",
+  });
+  if (kind !== "cluster") return runner;
+  return { ...runner, eachMaster: () => masterRunners(client, replyTimeoutMs, texts) };
 }
 
 /** A script's SHA-1, in hex: its name for `EVALSHA`. */
@@ -129,10 +146,7 @@ export function nodeRedisScriptRunner(
           const command = text === undefined ? ["EVALSHA", script] : ["EVAL", text];
           return await toMaster([...command, count, ...rest], timeoutMs, runOptions);
         }
-        const sent = text === undefined
-          ? client.evalSha(script, options)
-          : client.eval(text, options);
-        return await withTimeout(sent, timeoutMs, NO_ANSWER);
+        return await withTimeout(callScript(client, text, script, options), timeoutMs, NO_ANSWER);
       } catch (error) {
         throw neverWritten(error) ? error : new UnansweredError(describe(error), { cause: error });
       } finally {
@@ -144,6 +158,43 @@ export function nodeRedisScriptRunner(
       await closeRedis(client);
     },
   };
+}
+
+// The parts of node-redis's Cluster client that name its masters and reach each one.
+interface ClusterMasters {
+  masters: { address: string }[];
+  nodeClient(node: { address: string }): Promise<RedisClient>;
+}
+
+// One runner per master of the Cluster `client`, bounded as a whole: a master's client may still
+// be connecting, and node-redis retries that for ever.
+function masterRunners(
+  client: RedisClient,
+  timeoutMs: number,
+  texts: ReadonlyMap<string, string>,
+): MasterScriptRunner[] {
+  const cluster = client as unknown as ClusterMasters;
+  return cluster.masters.map((node) => ({
+    address: node.address,
+    run: ([name, script, count, ...rest]) => {
+      const keys = rest.slice(0, Number(count));
+      const options = { keys, arguments: rest.slice(keys.length) };
+      const text = name === "EVALSHA" ? texts.get(script) : script;
+      const sent = cluster.nodeClient(node)
+        .then((nodeClient) => callScript(nodeClient, text, script, options));
+      return withTimeout(sent, timeoutMs, NO_ANSWER);
+    },
+  }));
+}
+
+// A script by its text when it is known (`text`), else by its SHA-1 (`script`).
+function callScript(
+  client: RedisClient,
+  text: string | undefined,
+  script: string,
+  options: { keys: string[]; arguments: string[] },
+): Promise<unknown> {
+  return text === undefined ? client.evalSha(script, options) : client.eval(text, options);
 }
 
 // Redis answered with an error, or node-redis refused the command before writing it.

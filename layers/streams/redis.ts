@@ -103,7 +103,8 @@ export interface RedisStreamsOptions {
    * it a new epoch when not: a failover may have lost the old master's last writes, and a Redis
    * restarted from a snapshot (or an `everysec` AOF) those since it. Default: on; it costs an
    * `INFO replication` per script call (about 1.3 µs of Redis's CPU). On, `open` rejects when
-   * the Redis user may not run `INFO` (an ACL without `@dangerous`); off, it logs a warning.
+   * the Redis user may not run `INFO` (an ACL without `@dangerous`), on a Cluster on any of its
+   * masters (ACLs are per node); off, it logs a warning.
    */
   checksMaster?: boolean;
   /** A command not answered within this time rejects (default 3 s). */
@@ -132,7 +133,7 @@ export class RedisStreams implements GroupStreams {
   /** Each publish checks the stream was last written on this master (see `checksMaster`). */
   #checksMaster: boolean;
   /** Says what the check's publishes signal: a refused INFO, a new epoch. */
-  #notices = new MasterCheckNotices();
+  #notices: MasterCheckNotices;
   // Epoch candidates: unique per call, so two losses of a stream never get the same epoch.
   #candidateBase = newEpoch().slice(0, 6);
   #candidates = 0;
@@ -150,6 +151,7 @@ export class RedisStreams implements GroupStreams {
     this.#retention = options.retention ?? DEFAULT_RETENTION;
     this.#cluster = isRedisCluster(redisTarget(options));
     this.#checksMaster = options.checksMaster ?? true;
+    this.#notices = new MasterCheckNotices(client);
     const layer = options.layer;
     this.#ownLayer = options.publishInScript && layer instanceof RedisLayer ? layer : null;
     this.#opening = groupMessageOpening(this.#ownLayer?.processId);

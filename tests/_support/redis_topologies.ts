@@ -28,6 +28,11 @@ export interface RedisClusterTopology extends RedisTopology {
   readonly ports: number[];
   /** Kills the node on `port` with SIGKILL. */
   kill(port: number): Promise<void>;
+  /**
+   * Stops the node on `port` with SIGSTOP: its connections stay open and unanswered. Returns what
+   * lets it go on (SIGCONT).
+   */
+  pause(port: number): { resume(): void };
 }
 
 /** A master, one replica and three Sentinels watching them as `mymaster`. */
@@ -127,6 +132,12 @@ export async function startRedisCluster(
         if (!child) throw new Error(`No node of this cluster on port ${port}`);
         child.kill("SIGKILL");
         await child.status;
+      },
+      pause(port) {
+        const child = servers.get(port);
+        if (!child) throw new Error(`No node of this cluster on port ${port}`);
+        child.kill("SIGSTOP");
+        return { resume: () => child.kill("SIGCONT") };
       },
       killNow: () => group.killNow(),
       [Symbol.asyncDispose]: () => group.dispose(),
