@@ -3,6 +3,7 @@
  * unavailable now (`unavailable.ts`), as one that refused the connection is.
  */
 export class NoAnswerInTimeError extends Error {
+  /** Names the error in its stack and in logs. */
   override name = "NoAnswerInTimeError";
 }
 
