@@ -66,7 +66,7 @@ export interface Config {
   trustProxy: boolean;
   /** Largest WebSocket frame a client may send, in bytes (`MAX_MESSAGE_BYTES`). */
   maxMessageBytes: number;
-  /** Messages per second a socket may send on average, and the burst above that. */
+  /** Messages per second a socket may send on average, and how many at once (the bucket). */
   rateLimit: { perSecond: number; burst: number };
   /** Events a connection may have waiting for its handlers before it drops more. */
   channelCapacity: number;

@@ -27,7 +27,7 @@ export interface SocketLike {
 export interface ConnectionLimits {
   /** Largest frame accepted from the client; a larger one closes the socket with 1009. */
   maxMessageBytes: number;
-  /** Frames per second a client may send on average, and the burst above that. */
+  /** Frames per second a client may send on average, and how many at once (the bucket). */
   rateLimit: { perSecond: number; burst: number };
   /** Tasks (frames and events) waiting for this consumer's hooks. */
   channelCapacity: number;

@@ -60,6 +60,16 @@ export interface ServeOptions {
 /** Serves `app` and resolves once it listens. */
 export async function serveApp(app: App, options: ServeOptions): Promise<RunningServer> {
   if (options.servedBy) app.services.metrics.nameWorker(options.servedBy);
+  const { workers } = app.services.config;
+  // `WORKERS` is a setting every app reads, but only a pool of Workers acts on it: an app that
+  // serves this way alone would run one process and never say so.
+  if (workers > 1 && options.reusePort !== true) {
+    log.warn(
+      `WORKERS is ${workers}, but this app serves one process: Workers are started by ` +
+        "startWorkers(config, workerModule), each serving through runWorker(start) " +
+        '(see "Your own app on several Workers" in the README)',
+    );
+  }
   // First: when its address is taken, nothing has started yet.
   const metrics = await metricsServer(app, options.reusePort === true);
   const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;

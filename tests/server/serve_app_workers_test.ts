@@ -1,0 +1,38 @@
+/** `serveApp` in an app of one's own: `WORKERS` set where no Worker pool acts on it is said. */
+import { assertEquals } from "@std/assert";
+import { createApp, log, page, serveApp } from "../../mod.ts";
+import { createTestServices } from "../../testing.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+
+const hello = page("GET", "/", () => new Response("hello"));
+
+async function warningsServing(workers: number, reusePort: boolean): Promise<string[]> {
+  await using services = await createTestServices({ workers });
+  using captured = new CapturedLog();
+  log.setLevel("info");
+  const app = createApp({ routes: [hello], services });
+  const server = await serveApp(app, { hostname: "127.0.0.1", port: 0, reusePort });
+  try {
+    assertEquals(await (await fetch(server.url)).text(), "hello");
+  } finally {
+    await server.shutdown();
+    log.setLevel("silent");
+  }
+  return captured.lines.filter((line) => line.includes("WORKERS is"));
+}
+
+Deno.test("an app that serves alone with WORKERS set is told where Workers start", async () => {
+  const [warning, ...more] = await warningsServing(4, false);
+  assertEquals(more, []);
+  assertEquals(
+    warning?.includes("WORKERS is 4, but this app serves one process") &&
+      warning.includes("startWorkers"),
+    true,
+    warning,
+  );
+});
+
+Deno.test("one process, or a Worker of a pool, serves without that warning", async () => {
+  assertEquals(await warningsServing(1, false), []);
+  assertEquals(await warningsServing(2, true), []);
+});
