@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from "./timer_limit.js";
+
 /**
  * What a reconnecting socket asks of its backoff; a `Backoff` is one, and a test may bring its
  * own.
@@ -20,6 +22,23 @@ export class Backoff {
 
   /** @param {{ initialMs?: number, maxMs?: number, random?: () => number }} [options] */
   constructor({ initialMs = 500, maxMs = 10_000, random = Math.random } = {}) {
+    // A first delay of 0 stays 0 however often it doubles (a reconnect loop with no wait at all),
+    // and one a timer cannot keep fires at once.
+    if (typeof initialMs !== "number" || !(initialMs > 0) || initialMs > MAX_TIMER_MS) {
+      throw new TypeError(
+        `Backoff initialMs must be a number of milliseconds above 0 and up to ${MAX_TIMER_MS}, ` +
+          `not ${initialMs}`,
+      );
+    }
+    if (typeof maxMs !== "number" || !(maxMs >= initialMs) || maxMs > MAX_TIMER_MS) {
+      throw new TypeError(
+        `Backoff maxMs must be a number of milliseconds from initialMs (${initialMs}) up to ` +
+          `${MAX_TIMER_MS}, not ${maxMs}`,
+      );
+    }
+    if (typeof random !== "function") {
+      throw new TypeError(`Backoff random must be a function, not ${typeof random}`);
+    }
     this.#initialMs = initialMs;
     this.#maxMs = maxMs;
     this.#random = random;

@@ -245,7 +245,10 @@ export class ChannelStream {
     for (const name of ["stream", "epoch", "since", "batch"]) params.delete(name);
     if (this.#positioned && this.#epoch !== null) {
       params.set("epoch", this.#epoch);
-      params.set("since", String(Math.max(this.#delivered, this.#floor)));
+      // The history's floor only until some of it came: a route whose history is longer than
+      // `historySize` sends more than the floor assumes, and what it sent after the last one
+      // delivered is still owed.
+      params.set("since", String(this.#delivered > 0 ? this.#delivered : this.#floor));
     } else {
       params.set("stream", "1");
     }

@@ -5,6 +5,7 @@
  * attempt that no server answers. It keeps the times and timers; the socket it watches stays
  * the `LiveSocket`'s, which is told when one is lost.
  */
+import { MAX_TIMER_MS } from "./timer_limit.js";
 
 /** The heartbeat's ping: the server answers it with a `channels.pong` frame, on every route. */
 export const PING_FRAME = '{"type":"channels.ping"}';
@@ -173,13 +174,23 @@ export class SocketHeartbeat {
   }
 }
 
-// A heartbeat without its two times would give every attempt up at once (a NaN timeout).
+// A heartbeat without its two times would give every attempt up at once (a NaN timeout), and
+// so would times a timer cannot keep: an attempt is given up after both together.
 function checkHeartbeat(beat) {
   if (beat === undefined || beat === false) return;
   for (const name of ["idleMs", "timeoutMs"]) {
     const ms = beat?.[name];
-    if (typeof ms !== "number" || !(ms > 0) || !Number.isFinite(ms)) {
-      throw new TypeError(`heartbeat.${name} must be a number of milliseconds above 0, not ${ms}`);
+    if (typeof ms !== "number" || !(ms > 0) || ms > MAX_TIMER_MS) {
+      throw new TypeError(
+        `heartbeat.${name} must be a number of milliseconds above 0 and up to ${MAX_TIMER_MS}, ` +
+          `not ${ms}`,
+      );
     }
+  }
+  if (beat.idleMs + beat.timeoutMs > MAX_TIMER_MS) {
+    throw new TypeError(
+      `heartbeat.idleMs and heartbeat.timeoutMs together must be at most ${MAX_TIMER_MS} ms ` +
+        `(a timer's longest wait), not ${beat.idleMs + beat.timeoutMs}`,
+    );
   }
 }

@@ -3,6 +3,7 @@
  * stored all the same: what an app shows beside a message that went wrong. With the two rules
  * the client's sends keep: how long an ack may be waited for, and which send a 1009 refused.
  */
+import { MAX_TIMER_MS } from "./timer_limit.js";
 
 /** Why a send failed: the server refused it, or the connection went before its answer. */
 export class SendError extends Error {
@@ -40,9 +41,6 @@ export class SendError extends Error {
       this.kind === "disconnected" || this.kind === "closed";
   }
 }
-
-// The longest wait a timer keeps: longer ones fire at once.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 // A wait `setTimeout` cannot keep (2^31 ms or more, Infinity, NaN) would end at once: refused
 // before anything is sent, as a heartbeat's times are. Infinity is no wait at all.

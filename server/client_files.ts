@@ -36,6 +36,7 @@ export const CLIENT_FILES: readonly string[] = Object.freeze([
   "address_check.js",
   "backoff.js",
   "json_frames.js",
+  "timer_limit.js",
 ]);
 
 /** Where the client is served unless {@linkcode ClientRouteOptions.path} says otherwise. */

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Backoff } from "../../client/backoff.js";
 
 Deno.test("reconnect delays double from 0.5 s up to 10 s", () => {
@@ -32,4 +32,19 @@ Deno.test("after a policy close the short delays are skipped", () => {
   assertEquals(backoff.next(), 4000);
   backoff.atLeast(1); // never shortens
   assertEquals(backoff.next(), 8000);
+});
+
+Deno.test("settings that would take the backoff away are refused at once", () => {
+  const cases = [
+    [{ initialMs: 0 }, "initialMs must be"], // 0 doubled stays 0: reconnects with no wait
+    [{ initialMs: -5 }, "initialMs must be"],
+    [{ initialMs: Number.NaN }, "initialMs must be"],
+    [{ maxMs: 2 ** 31 }, "maxMs must be"], // a timer fires it at once
+    [{ initialMs: 1000, maxMs: 500 }, "maxMs must be"],
+    [{ random: 0.5 as unknown as () => number }, "random must be a function"],
+  ] as const;
+  for (const [options, message] of cases) {
+    assertThrows(() => new Backoff(options), TypeError, message);
+  }
+  assertEquals(new Backoff({ initialMs: 1, maxMs: 2 ** 31 - 1, random: () => 1 }).next(), 1);
 });

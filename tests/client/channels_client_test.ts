@@ -97,6 +97,22 @@ Deno.test("a connection lost before its history arrived resumes where the histor
   assertEquals(messages, []);
 });
 
+Deno.test("a connection lost during a history longer than historySize resumes after the last one shown", async () => {
+  // The route keeps a history of 100 (StreamFollowingOptions.historySize); the client's is 50.
+  const { sockets, messages } = start();
+  const first = await sockets.next();
+  open(first);
+  feed(first, { type: "recovered", complete: true, fresh: true, epoch: "e1", offset: 200 });
+  for (let offset = 101; offset <= 120; offset++) feed(first, chat(offset, { history: true }));
+  drop(first);
+  const second = await sockets.next();
+  assertEquals(query(second).since, "120");
+  open(second);
+  feed(second, { type: "recovered", complete: true, epoch: "e1", offset: 200 });
+  for (let offset = 121; offset <= 200; offset++) feed(second, chat(offset));
+  assertEquals(messages, Array.from({ length: 100 }, (_, i) => `m${101 + i}`));
+});
+
 Deno.test("a room with fewer messages than its history resumes from its start", async () => {
   const { sockets } = start();
   const first = await sockets.next();

@@ -515,6 +515,22 @@ Deno.test("a heartbeat without both of its times is refused at once, not a recon
   }
 });
 
+Deno.test("heartbeat times a timer cannot keep are refused at once, not a reconnect loop", () => {
+  // A timer fires a wait of 2^31 ms or more at once: every attempt would be given up at once.
+  const cases = [
+    [{ idleMs: 3e9, timeoutMs: 10_000 }, "heartbeat.idleMs must be"],
+    [{ idleMs: 10_000, timeoutMs: Infinity }, "heartbeat.timeoutMs must be"],
+    [{ idleMs: 2 ** 31 - 1000, timeoutMs: 10_000 }, "together must be at most"],
+  ] as const;
+  for (const [heartbeat, message] of cases) {
+    assertThrows(
+      () => new LiveSocket("ws://chat.test/ws/", { heartbeat }),
+      TypeError,
+      message,
+    );
+  }
+});
+
 // In Deno an error reported with `reportError` that nobody takes ends the program: a terminal
 // client whose handler has a bug would exit instead of going on.
 Deno.test("a handler that throws with no listener to take it is shown on the console, and the socket goes on", async () => {
