@@ -2,7 +2,10 @@
  * Why a WebSocket address fails, asked over HTTP: a browser's `WebSocket` tells a route that
  * does not exist, or one that redirects, from a server that is down by nothing. A plain `GET`
  * of the same address does: the reconnecting socket (`live_socket.js`) asks once its attempts
- * keep failing before they open, and stops on an answer no retry would change.
+ * keep failing before they open, and stops on an answer no retry would change. An answer that
+ * changes nothing (a route's own 426: a login-required route refusing a signed-out tab, say) is
+ * not asked for again until an attempt opens, so such a tab's retries send no second request
+ * each; only a question nobody answered (the server down) is asked again.
  */
 
 // After this many attempts in a row that never opened, the address itself is asked about.
@@ -18,7 +21,8 @@ const CHECK_TIMEOUT_MS = 10_000;
 
 /**
  * A reconnecting socket's attempts that failed before they opened, and the question about its
- * address they lead to: asked once two in a row failed, one at a time, for at most 10 s.
+ * address they lead to: asked once two in a row failed, one at a time, for at most 10 s, and
+ * not again once answered until an attempt opens.
  */
 export class UnopenedAttempts {
   #probe;
@@ -26,6 +30,8 @@ export class UnopenedAttempts {
   #unopened = 0;
   /** The address question in flight, to abort on `abort()`. */
   #checking = /** @type {AbortController | null} */ (null);
+  /** The server answered the question since an attempt last opened: asking again tells nothing. */
+  #answered = false;
 
   /** @param {typeof fetch | false | undefined} probe What asks (default: the global `fetch`). */
   constructor(probe) {
@@ -35,6 +41,7 @@ export class UnopenedAttempts {
   /** An attempt opened: the address is right, and the count starts again. */
   opened() {
     this.#unopened = 0;
+    this.#answered = false;
   }
 
   /** An attempt failed before it opened. */
@@ -44,7 +51,7 @@ export class UnopenedAttempts {
 
   /** Whether enough attempts in a row failed for the address to be asked about. */
   get due() {
-    return this.#unopened >= CHECK_AFTER_UNOPENED;
+    return this.#unopened >= CHECK_AFTER_UNOPENED && !this.#answered;
   }
 
   /**
@@ -60,14 +67,16 @@ export class UnopenedAttempts {
     const checking = new AbortController();
     this.#checking = checking;
     const timer = setTimeout(() => checking.abort(), CHECK_TIMEOUT_MS);
-    let refusal;
+    let answer;
     try {
-      refusal = await askAboutAddress(probe, url, checking.signal);
+      answer = await askAboutAddress(probe, url, checking.signal);
     } finally {
       clearTimeout(timer);
       if (this.#checking === checking) this.#checking = null;
     }
-    return this.due ? refusal : null;
+    const due = this.due; // false when an attempt opened meanwhile
+    if (answer.answered) this.#answered = true;
+    return due ? answer.refusal : null;
   }
 
   /** Ends the question in flight, if any (the socket stopped). */
@@ -78,22 +87,22 @@ export class UnopenedAttempts {
 
 /**
  * Asks for `url` (ws, wss, http or https; relative to the page) over HTTP with `probe`.
- * Resolves with the refusal when the answer is a 404 or a redirect; with null for any other
- * answer (a WebSocket route's own 426), for none (no server, a cross-origin fetch refused, the
- * signal aborted) and for an address that has no HTTP twin.
+ * Resolves whether the server answered, and the refusal when the answer is a 404 or a redirect;
+ * null for any other answer (a WebSocket route's own 426), for none (no server, a cross-origin
+ * fetch refused, the signal aborted) and for an address that has no HTTP twin.
  * @param {typeof fetch} probe @param {string} url @param {AbortSignal} signal
- * @returns {Promise<AddressRefusal | null>}
+ * @returns {Promise<{ answered: boolean, refusal: AddressRefusal | null }>}
  */
 export async function askAboutAddress(probe, url, signal) {
   const address = httpAddress(url);
-  if (address === null) return null;
+  if (address === null) return { answered: false, refusal: null };
   try {
     const response = await probe(address.href, { cache: "no-store", redirect: "manual", signal });
     await response.body?.cancel();
     const text = refusalText(response, address.pathname);
-    return text === null ? null : { text, origin: address.origin };
+    return { answered: true, refusal: text === null ? null : { text, origin: address.origin } };
   } catch {
-    return null;
+    return { answered: false, refusal: null };
   }
 }
 

@@ -654,6 +654,32 @@ Deno.test("an address that is a route, or a server that does not answer, keeps t
   }
 });
 
+Deno.test("an address answered once is not asked again at every failed attempt, one nobody answered is", async () => {
+  const upgradeRequired = () => new Response("Not a WebSocket upgrade", { status: 426 });
+  // A signed-out tab on a login-required route: every handshake refused, every GET a 426.
+  const answered = probing([upgradeRequired(), upgradeRequired(), upgradeRequired()]);
+  const signedOut = client({ probe: answered.probe });
+  signedOut.live.start();
+  for (let attempt = 0; attempt < 5; attempt++) drop(await signedOut.sockets.next(), 1006);
+  const opened = await signedOut.sockets.next();
+  open(opened);
+  assertEquals(answered.asked.length, 1, "answered once: asked once");
+  // An attempt opened: the next streak of failures asks again.
+  drop(opened, 1006);
+  for (let attempt = 0; attempt < 2; attempt++) drop(await signedOut.sockets.next(), 1006);
+  await signedOut.sockets.next();
+  assertEquals(answered.asked.length, 2);
+  signedOut.live.stop();
+  // The server down: nothing answered, so it is asked again while the attempts fail.
+  const down = probing([new TypeError("Failed to fetch"), new TypeError("Failed to fetch")]);
+  const away = client({ probe: down.probe });
+  away.live.start();
+  for (let attempt = 0; attempt < 3; attempt++) drop(await away.sockets.next(), 1006);
+  await away.sockets.next();
+  assertEquals(down.asked.length, 2);
+  away.live.stop();
+});
+
 Deno.test("an attempt that opens while the address is asked about keeps the socket, whatever the answer", async () => {
   let answer = (_: Response) => {};
   const probe = (() => new Promise<Response>((resolve) => answer = resolve)) as typeof fetch;
