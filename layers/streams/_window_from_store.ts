@@ -3,7 +3,8 @@
  * window, and whether its epoch is kept. It is kept when the run that last wrote it stopped
  * cleanly (or is this run) and this run could name itself in the group's record before giving
  * any offset; otherwise the group takes a new epoch, its stored events kept for the last-N
- * history. Stored events before a gap are left out.
+ * history. Stored events before a gap are left out. A read that fails is tried again before the
+ * group gives up on what is stored and takes a new epoch.
  */
 import type { Store } from "../../storage/store.ts";
 import { log } from "../../telemetry/log.ts";
@@ -25,6 +26,38 @@ export interface WindowFromStore {
   claimed: boolean;
   /** The state has something to write now (a new epoch's record, chunks to delete). */
   writeSoon: boolean;
+}
+
+/** Reads of a group's stored stream before it takes a new epoch, and the pause between them. */
+const READ_ATTEMPTS = 3;
+const READ_RETRY_MS = 100;
+
+/**
+ * {@linkcode readWindowFromStore}, tried again when the store cannot be read: a room let go from
+ * memory (`_kept_groups.ts`) is read back while its clients follow it. When every read fails,
+ * the group takes a new epoch from offset 0, its stored chunks unknown (see `storedUnknown`),
+ * and has something to write soon. Never rejects.
+ */
+export async function loadWindowFromStore(
+  store: Store,
+  run: string,
+  group: string,
+  state: WrittenState,
+): Promise<WindowFromStore> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await readWindowFromStore(store, run, group, state);
+    } catch (error) {
+      if (attempt < READ_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS * attempt));
+        continue;
+      }
+      log.warn(`Stream of "${group}" could not be read from the store: a new epoch`, error);
+      state.dirty = true;
+      state.storedUnknown = true;
+      return { window: new RetainedWindow(newEpoch(), 0), claimed: false, writeSoon: true };
+    }
+  }
 }
 
 /**

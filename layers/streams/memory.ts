@@ -19,13 +19,13 @@
  * At most 10,000 (`MAX_UNUSED_GROUPS`) such groups are kept in memory, the least recently read
  * going first: rooms named without end cost no memory without end.
  *
- * How the streams lie in the store: `_store_layout.ts`; how one is read back from it,
- * `_window_from_store.ts`.
+ * How the streams lie in the store: `_store_layout.ts`; how one is read back from it (tried
+ * again, then a new epoch), `_window_from_store.ts`; how the memory budget trims the windows,
+ * `_memory_budget.ts`.
  */
 import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } from "../layer.ts";
 import type { Store } from "../../storage/store.ts";
 import { frozenEventJson, holdsBytes } from "../event_json.ts";
-import { log } from "../../telemetry/log.ts";
 import {
   DEFAULT_RETENTION,
   type GroupStreams,
@@ -48,14 +48,14 @@ import {
   validateRetention,
   withoutReserved,
 } from "./contract.ts";
-import { RetainedWindow } from "./_window.ts";
-import { trimToBudget } from "./_memory_budget.ts";
+import type { RetainedWindow } from "./_window.ts";
+import { trimGroupsToBudget } from "./_memory_budget.ts";
 import { UnusedGroups, writeUnusedRecords } from "./_unused_groups.ts";
 import { groupsToLetGo, type KeptState } from "./_kept_groups.ts";
 import type { Histogram } from "../../telemetry/metrics.ts";
 import { WriteRounds } from "./_write_rounds.ts";
 import { chunkKey, markRunClean, MAX_CHUNK_BYTES } from "./_store_layout.ts";
-import { readWindowFromStore } from "./_window_from_store.ts";
+import { loadWindowFromStore } from "./_window_from_store.ts";
 
 export { chunkKey, MAX_CHUNK_BYTES };
 
@@ -92,11 +92,6 @@ export const DEFAULT_STREAM_MEMORY = 256 * 1024 * 1024;
 export const MAX_UNUSED_GROUPS = 10_000;
 /** Groups whose state stays in memory before quiet ones are let go (rooms made without end). */
 export const MAX_KEPT_GROUPS = 20_000;
-/** Reads of a group's stored stream before it takes a new epoch, and the pause between them. */
-const READ_ATTEMPTS = 3;
-const READ_RETRY_MS = 100;
-/** A stream over its budget is brought down to this share of it, so trims come in batches. */
-const BUDGET_AFTER_TRIM = 0.9;
 
 interface GroupState extends KeptState {
   /** Publishes and reads made while the group loads, run in order once it has. */
@@ -358,27 +353,10 @@ export class MemoryStreams implements GroupStreams {
   }
 
   async #load(group: string, state: GroupState): Promise<void> {
-    let window: RetainedWindow | null = null;
-    // A read that fails is tried again before the group takes a new epoch: a room let go from
-    // memory (`#forgetQuietGroups`) is read back while its clients follow it.
-    for (let attempt = 1; window === null; attempt++) {
-      try {
-        const read = await readWindowFromStore(this.#store, this.#run, group, state);
-        if (read.claimed) this.#namedInStore = true;
-        if (read.writeSoon) this.#writes.schedule();
-        window = read.window;
-      } catch (error) {
-        if (attempt < READ_ATTEMPTS) {
-          await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS * attempt));
-          continue;
-        }
-        log.warn(`Stream of "${group}" could not be read from the store: a new epoch`, error);
-        window = new RetainedWindow(newEpoch(), 0);
-        state.dirty = true;
-        state.storedUnknown = true;
-        this.#writes.schedule();
-      }
-    }
+    const read = await loadWindowFromStore(this.#store, this.#run, group, state);
+    if (read.claimed) this.#namedInStore = true;
+    if (read.writeSoon) this.#writes.schedule();
+    const window = read.window;
     this.#characters += window.characters;
     // Queued publishes and reads run in their order before any later one.
     for (const job of state.queue) job(window);
@@ -394,19 +372,12 @@ export class MemoryStreams implements GroupStreams {
     if (this.#characters > this.#memoryBudget) this.#trimToBudget();
   }
 
-  // Over the budget: see `_memory_budget.ts`. Recovery from a dropped offset then says
-  // `complete: false`, as it does past the retention window. Runs once per tenth of the budget.
+  // Over the budget: see `_memory_budget.ts`. Runs once per tenth of the budget.
   #trimToBudget(): void {
-    const windows: RetainedWindow[] = [];
-    for (const state of this.#groups.values()) {
-      if (state.window !== null) windows.push(state.window);
-    }
-    const keep = Math.floor(this.#memoryBudget * BUDGET_AFTER_TRIM);
-    const { freed, trimmed } = trimToBudget(windows, this.#characters, keep);
-    this.#characters -= freed;
-    log.warn(
-      `Streams: over their memory budget (${this.#memoryBudget} characters); the oldest ` +
-        `events of the ${trimmed} largest stream(s) were dropped`,
+    this.#characters -= trimGroupsToBudget(
+      this.#groups.values(),
+      this.#characters,
+      this.#memoryBudget,
     );
   }
 }
