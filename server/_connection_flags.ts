@@ -1,6 +1,7 @@
 /**
- * The bits of a connection's `#state` (`_connection.ts`), and the socket `readyState` values
- * it reads: shared by the connection and the helpers that close its socket.
+ * The bits of a connection's `#state` (held in `_connection_traffic.ts`, read by every step of
+ * `_connection.ts`), and the socket `readyState` values it reads: shared by the connection and
+ * the helpers that close its socket.
  */
 
 /** `readyState` of a socket whose handshake has not completed yet. */
