@@ -46,11 +46,20 @@ export function closeOnNextTurn(socket: SocketLike, close: PendingClose, whenQui
   socket.onmessage = () => {
     heard = performance.now();
   };
+  // When the check is due: one that runs late found this process busy, not the client quiet,
+  // and the frames the client sent meanwhile still wait unread behind it; the quiet is then
+  // counted again from now.
+  let due = since;
   const check = () => {
     const now = performance.now();
+    if (now - due > QUIET_BEFORE_CLOSE_MS / 2) heard = Math.max(heard, now);
     if (now - heard >= QUIET_BEFORE_CLOSE_MS || now - since >= QUIET_WAIT_AT_MOST_MS) {
       closeNow(socket, close);
-    } else pendingCloses.set(socket, setTimeout(check, QUIET_BEFORE_CLOSE_MS - (now - heard)));
+      return;
+    }
+    const wait = QUIET_BEFORE_CLOSE_MS - (now - heard);
+    due = now + wait;
+    pendingCloses.set(socket, setTimeout(check, wait));
   };
   pendingCloses.set(socket, setTimeout(check, 0));
 }

@@ -61,6 +61,21 @@ export class RawWebSocket {
   }
 
   /**
+   * Sends text frames back to back in one write, as a page's queued sends go out: the client
+   * has sent them all before the server reads the first.
+   */
+  async sendBurst(texts: string[]): Promise<void> {
+    const frames = texts.map((text) => maskedFrame(OPCODE_TEXT, new TextEncoder().encode(text)));
+    const bytes = new Uint8Array(frames.reduce((sum, frame) => sum + frame.length, 0));
+    let at = 0;
+    for (const frame of frames) {
+      bytes.set(frame, at);
+      at += frame.length;
+    }
+    await this.#write(bytes);
+  }
+
+  /**
    * Sends a text frame and a close frame (`code`, `reason`) in one write: the close arrives
    * before the server could answer the text.
    */
