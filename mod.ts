@@ -144,7 +144,7 @@ export { LOG_REASON_HEADER, logReason } from "./server/log_reason.ts";
 // Consumers and the WebSocket handshake.
 export type { Connection, Consumer, ConsumerHooks, Scope } from "./server/consumer.ts";
 export { ANONYMOUS, type ExternalSession, type Identity, type User } from "./auth/identify.ts";
-export { CLOSE_EVENT } from "./server/_connection_constants.ts";
+export { CLOSE_EVENT, RECHECK_EVENT } from "./server/_connection_constants.ts";
 export {
   asFrameRef,
   CloseCode,

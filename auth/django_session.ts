@@ -8,7 +8,9 @@
  *
  * A socket so identified joins the group of its Django session key (`sessionGroup`, as ours
  * do), so Django's `user_logged_out` can close it over channels_redis; where that close may
- * have been missed, "is it still live" is the same question asked again. Django unreachable,
+ * have been missed, "is it still live" is the same question asked again. It also joins its
+ * user's group (`djangoUserGroup`): a password change ends the user's sessions without a
+ * signal, so Django's app sends `session.recheck` there and each session is asked again. Django unreachable,
  * slow, failing or answering nonsense is an outage (503, retry), never an anonymous user. So is
  * a view asked too much: at most `DJANGO_MAX_IN_FLIGHT` questions at once, the sockets of one
  * session share theirs, and a handshake's is dropped when its client leaves.
@@ -125,6 +127,7 @@ export class DjangoSessionIdentity {
     return {
       kind: KIND,
       group: await sessionGroup(key),
+      userGroup: await djangoUserGroup(username),
       isLive: async (options = {}) => {
         const answer = await (options.shared === true ? this.#askShared(key) : this.#ask(key));
         return answer.authenticated && answer.username === username;
@@ -190,6 +193,20 @@ export class DjangoSessionIdentity {
     return parseAnswer(await limitedText(response, this.#where), this.#where);
   }
 }
+
+/**
+ * The group of the Django user named `username`, as the README's Django receiver names it:
+ * `django_user.` and the first 32 hex digits of the SHA-256 of the name's UTF-8: Channels'
+ * group names hold only ASCII letters, digits, `-`, `_` and `.`, Django's usernames more.
+ */
+export async function djangoUserGroup(username: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(username));
+  const hex = Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0"));
+  return `${DJANGO_USER_GROUP_PREFIX}${hex.join("").slice(0, 32)}`;
+}
+
+/** How the group of a Django user's sockets begins (see {@linkcode djangoUserGroup}). */
+export const DJANGO_USER_GROUP_PREFIX = "django_user.";
 
 function delay(ms: number): Promise<void> {
   return ms === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));

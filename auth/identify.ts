@@ -80,6 +80,11 @@ export interface ExternalSession {
   /** The group a log-out there sends `connection.close` to. */
   readonly group: string;
   /**
+   * The group its user's sessions are told to check again in (`session.recheck`), when they
+   * may have ended without a log-out: a password change in Django. Joined with `group`.
+   */
+  readonly userGroup?: string;
+  /**
    * False once it names no one (or someone else); rejects when its server cannot say. With
    * `shared` (a recheck, not a handshake's), it may take the answer to a question under way for
    * another socket of the session.

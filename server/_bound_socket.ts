@@ -28,6 +28,11 @@ export interface Binding {
   kind: string;
   /** The group its log-out or revoke tells. */
   group: string;
+  /**
+   * Groups joined with `group`, before the record is read again: Django's user group, told
+   * when a password change may have ended the session.
+   */
+  otherGroups?: readonly string[];
   /** Reads its record; rejects when the store cannot say. */
   read(): Promise<BindingState>;
   /** The refusal of a handshake whose binding ended while it connected. */
@@ -67,6 +72,7 @@ export async function joinBindingGroup(
   const path = connection.scope.path;
   try {
     await connection.groupAdd(binding.group);
+    for (const group of binding.otherGroups ?? []) await connection.groupAdd(group);
   } catch (error) {
     // The layer is away: nothing may stay behind (groups, presence, a cap's place).
     log.warn(`Could not join the ${binding.kind} group for ${path}`, error);
@@ -93,17 +99,19 @@ export async function joinBindingGroup(
 
 /**
  * Reads `binding`'s record again for a socket the layer may have lost events to: gone, the
- * socket closes with 4001 and `reason` (4002 when renewed: see {@linkcode closeOfEnded}); not
- * checked through an outage, it closes too (its handshake checks it when it comes back).
+ * socket closes with 4001 and `reason` (4002 when renewed: see {@linkcode closeOfEnded}), or
+ * with `closing` when given; not checked through an outage, it closes too (its handshake checks
+ * it when it comes back).
  */
 export async function recheckBinding(
   conn: WebSocketConnection,
   binding: Pick<Binding, "kind" | "read">,
   reason: string,
+  closing?: [number, string],
 ): Promise<void> {
   await throughOutage(conn, async () => {
     const state = await binding.read();
-    if (state !== "live") conn.close(...closeOfEnded(state, reason));
+    if (state !== "live") conn.close(...closing ?? closeOfEnded(state, reason));
   }, {
     log: `Could not read the ${binding.kind} again for ${conn.scope.path}; closing it`,
     reason: `Could not check the ${binding.kind}: reconnect`,

@@ -20,6 +20,7 @@
 import type { Consumer } from "./consumer.ts";
 import { CloseCode } from "./close_codes.ts";
 import type { SocketLike } from "./_socket.ts";
+import type { LayerEvent } from "../layers/layer.ts";
 import {
   CLOSE_AT_OPEN,
   CLOSING,
@@ -44,14 +45,20 @@ import { acceptedSubprotocols, chooseSubprotocol } from "./_subprotocol_choice.t
 export type { ConnectRefusal } from "./_hook_calls.ts";
 export { acceptedSubprotocols };
 
+/**
+ * A route's re-check of what signed a socket in: `asked` is the `session.recheck` event that
+ * asked for it (`RECHECK_EVENT`), `undefined` after a layer gap (events may have been lost).
+ */
+export type Recheck = (conn: WebSocketConnection, asked?: LayerEvent) => void | Promise<void>;
+
 /** What a route gives each of its connections. */
 export interface WebSocketConnectionOptions extends ClosingOptions {
   /**
    * Runs, in turn with the hooks, when the layer may have lost events to this socket (its
-   * Redis subscription was restored): the route re-checks what it must (the session).
-   * One function per route, not a closure per socket.
+   * Redis subscription was restored), or when a `session.recheck` event asks: the route
+   * re-checks what it must (the session). One function per route, not a closure per socket.
    */
-  onLayerGap?: (conn: WebSocketConnection) => void | Promise<void>;
+  onRecheck?: Recheck;
 }
 
 // Shared by every connection: a bound function or closure per socket is memory per socket.
@@ -62,11 +69,11 @@ const ignore = (): void => {};
  * arrival order, bounds what waits to be sent, and cleans up groups on close.
  */
 export class WebSocketConnection extends ConnectionClosing {
-  #onLayerGap: ((conn: WebSocketConnection) => void | Promise<void>) | undefined;
+  #onRecheck: Recheck | undefined;
 
   constructor(consumer: Consumer, options: WebSocketConnectionOptions) {
     super(options);
-    this.#onLayerGap = options.onLayerGap;
+    this.#onRecheck = options.onRecheck;
     // Last, once every step's fields are made: the consumer gets the connection now, and may
     // call any of it at once.
     this.hooks = hooksOf(consumer, this);
@@ -186,8 +193,9 @@ export class WebSocketConnection extends ConnectionClosing {
     if (closeAtOpen) this.close(this.closeCode, this.closeReason);
   }
 
-  // The route's re-check after a layer gap (`_connection_trouble.ts`'s `layerGap`).
-  protected recheckAfterGap(): void | Promise<void> {
-    return this.#onLayerGap?.(this);
+  // The route's re-check after a layer gap or when asked (`_connection_trouble.ts`'s `layerGap`
+  // and `recheckAsked`).
+  protected routeRecheck(asked?: LayerEvent): void | Promise<void> {
+    return this.#onRecheck?.(this, asked);
   }
 }

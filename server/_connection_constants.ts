@@ -4,10 +4,19 @@
  */
 
 /**
- * The one event type the framework handles itself: `{type: "connection.close", code, reason}`
+ * The event type the framework handles itself: `{type: "connection.close", code, reason}`
  * sent to a connection's channel or group closes the socket.
  */
 export const CLOSE_EVENT = "connection.close";
+
+/**
+ * The other event type the framework handles itself: `{type: "session.recheck", reason}` sent
+ * to a group has each signed-in socket in it check again what signed it in, as after a layer
+ * gap. For Django's password change, which ends the user's sessions without a log-out: a
+ * socket whose Django session no longer names its user closes with 4002 and `reason`, to
+ * reconnect with the cookie its browser has now (see `_external_session_socket.ts`).
+ */
+export const RECHECK_EVENT = "session.recheck";
 
 /** The reason a handshake is refused with when the socket was closed during `connect`. */
 export function closedInConnect(reason: string): string {

@@ -42,7 +42,7 @@ import { dispatchFrame, type EventHandler, ownEventHandler } from "./_hook_calls
 import { checkFrame, jsonFrame } from "./_send_checks.ts";
 import { BEFORE_OPEN_FACTOR, BeforeOpenQueue, type WaitingFrame } from "./_before_open.ts";
 import { noteUnhandledEvent } from "./_connection_log.ts";
-import { CLOSE_EVENT, PING_FRAME, PONG_FRAME } from "./_connection_constants.ts";
+import { CLOSE_EVENT, PING_FRAME, PONG_FRAME, RECHECK_EVENT } from "./_connection_constants.ts";
 
 /** What the paths here read of a connection's options (`WebSocketConnectionOptions`). */
 export interface TrafficOptions {
@@ -191,7 +191,7 @@ export abstract class ConnectionTraffic implements Connection {
     }
     const handler = event.type === this.#eventType
       ? this.#eventHandler
-      : this.#lookUpHandler(event.type);
+      : this.#lookUpHandler(event.type, event);
     // Not for us, or a socket on its way out: nothing to drop.
     if (handler === undefined || (this.#state & (FINISHED | CLOSING)) !== 0) return true;
     const congested = this.#isCongested();
@@ -242,9 +242,10 @@ export abstract class ConnectionTraffic implements Connection {
     }
   }
 
-  #lookUpHandler(type: string): EventHandler | undefined {
-    // The framework's own event, not cached as the last type: the next gap comes here too.
+  #lookUpHandler(type: string, event: LayerEvent): EventHandler | undefined {
+    // The framework's own events, not cached as the last type: the next one comes here too.
     if (type === LAYER_GAP) return void this.layerGap();
+    if (type === RECHECK_EVENT) return void this.recheckAsked(event);
     let handler;
     try {
       handler = ownEventHandler(this.#hooks, type);
@@ -326,6 +327,8 @@ export abstract class ConnectionTraffic implements Connection {
   protected abstract watchDrain(): void;
   /** The layer may have lost events to this socket ({@linkcode LAYER_GAP}). */
   protected abstract layerGap(): void;
+  /** A {@linkcode RECHECK_EVENT} asks to check again what signed this socket in. */
+  protected abstract recheckAsked(event: LayerEvent): void;
 
   // For the subclasses, which run once per socket or once something went wrong: the fields
   // above, read and set from there. Never used on the paths above.

@@ -2,8 +2,9 @@
  * What a connection (`_connection.ts`) does when something goes wrong on its per-frame and
  * per-delivery paths (`_connection_traffic.ts`): a consumer that fails (1011, or the refusal a
  * `ProtocolError` asks for), a client's frame refused (too big, too fast, a full queue), a
- * reader too slow for what is delivered to it (the drain watch, then `drained`), and events the
- * layer may have lost (the route's re-check, then `drained`).
+ * reader too slow for what is delivered to it (the drain watch, then `drained`), events the
+ * layer may have lost (the route's re-check, then `drained`), and a re-check asked for
+ * (`session.recheck`).
  *
  * Separate because none of it runs while all goes well: those paths only call in here (one
  * method call, no closure or object made for it), and this reaches their fields through the
@@ -26,11 +27,12 @@ import { consumerFailures, lateFailures } from "./_consumer_failures.ts";
 import { watchDrain as watchSocketDrain } from "./_drain_watch.ts";
 import { logConsumerFailure } from "./_connection_log.ts";
 import { ConnectionTraffic } from "./_connection_traffic.ts";
+import type { LayerEvent } from "../layers/layer.ts";
 
 /** A connection's handling of what goes wrong; see the module's doc. */
 export abstract class ConnectionTrouble extends ConnectionTraffic {
-  /** The route's re-check after a layer gap (see `layerGap`). */
-  protected abstract recheckAfterGap(): void | Promise<void>;
+  /** The route's re-check: after a layer gap (see `layerGap`), or `asked` by an event. */
+  protected abstract routeRecheck(asked?: LayerEvent): void | Promise<void>;
 
   protected failConsumer(error: unknown): void {
     if (error instanceof ProtocolError) {
@@ -125,7 +127,7 @@ export abstract class ConnectionTrouble extends ConnectionTraffic {
 
   async #afterGap(inTurn: boolean): Promise<void> {
     try {
-      await this.recheckAfterGap();
+      await this.routeRecheck();
     } catch (error) {
       log.warn(`Could not re-check ${this.scope.path} after a gap`, error);
     } finally {
@@ -134,5 +136,17 @@ export abstract class ConnectionTrouble extends ConnectionTraffic {
     if ((this.state & (FINISHED | CLOSING)) !== 0 || this.hooks.drained === undefined) return;
     if (inTurn) await this.#drained();
     else this.watchDrain();
+  }
+
+  // A `session.recheck` event (`RECHECK_EVENT`) asked: in turn with the hooks, as after a gap, so that nothing
+  // reaches a socket whose session ended before the re-check has said so. No event was lost,
+  // so nothing is sent again.
+  protected recheckAsked(event: LayerEvent): void {
+    if ((this.state & (FINISHED | CLOSING)) !== 0) return;
+    const run = () =>
+      Promise.try(() => this.routeRecheck(event)).catch((error) =>
+        log.warn(`Could not re-check ${this.scope.path} when asked`, error)
+      );
+    if (!this.queue.enqueue(run)) void run(); // a full queue: now, as a gap's re-check
   }
 }

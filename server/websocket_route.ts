@@ -12,7 +12,7 @@
 import type { Consumer, Scope } from "./consumer.ts";
 import type { Handler, RequestContext, Services } from "./context.ts";
 import type { Identity } from "../auth/identify.ts";
-import { acceptedSubprotocols, WebSocketConnection } from "./_connection.ts";
+import { acceptedSubprotocols, type Recheck, WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
 import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
@@ -222,7 +222,7 @@ function openConnection(
       onFinished: route.onFinished,
       batch,
       meter: route.meter,
-      onLayerGap: layerGapCheck(identity, context.services),
+      onRecheck: recheckOf(identity, context.services),
     });
   } catch (error) {
     log.warn(`Could not open a channel on the layer for ${scope.path}`, error);
@@ -329,11 +329,9 @@ const GONE_CLIENT = "0.0.0.0:0";
 // Listens, so that the signal is aborted; what it says is read where it matters.
 const noticeAbort = (): void => {};
 
-// What a signed-in socket reads again when the layer may have lost a close meant for it.
-function layerGapCheck(
-  identity: Identity,
-  services: Services,
-): ((conn: WebSocketConnection) => Promise<void>) | undefined {
+// What a signed-in socket reads again when the layer may have lost a close meant for it, or a
+// `session.recheck` asks.
+function recheckOf(identity: Identity, services: Services): Recheck | undefined {
   if (identity.sessionId !== null) return sessionRecheck(services);
   // One closure per socket: a Django session's sockets are few next to a chat's anonymous ones.
   if (identity.external !== undefined) return externalSessionRecheck(identity.external);

@@ -1,7 +1,7 @@
 /**
  * A browser on a Django site's log-in pages (`tests/fixtures/django_chat/`, with
- * `mysite/settings_auth.py`): it keeps the cookies Django sets, and posts the log-in and
- * log-out forms with their CSRF token, as Django's own views expect.
+ * `mysite/settings_auth.py`): it keeps the cookies Django sets, and posts the log-in, log-out
+ * and password change forms with their CSRF token, as Django's own views expect.
  */
 import { assertEquals } from "@std/assert";
 import { getSetCookies } from "@std/http/cookie";
@@ -36,6 +36,19 @@ export class DjangoBrowser {
   async logOut(): Promise<void> {
     const answer = await this.#post("/accounts/logout/", {});
     assertEquals(answer.status, 302, "Django's log-out redirects once it logged the user out");
+  }
+
+  /**
+   * Changes the password through Django's `PasswordChangeView`, which ends the user's other
+   * sessions and gives this one a new key (`update_session_auth_hash`).
+   */
+  async changePassword(oldPassword: string, newPassword: string): Promise<void> {
+    const answer = await this.#post("/accounts/password_change/", {
+      old_password: oldPassword,
+      new_password1: newPassword,
+      new_password2: newPassword,
+    });
+    assertEquals(answer.status, 302, "Django's password change redirects once it is made");
   }
 
   // Gets the log-in form for its CSRF token (and cookie), then posts `fields` with it.

@@ -1,13 +1,14 @@
 /**
  * A consumer moved from Django Channels keeps its user: a browser logged in on the Django site
  * (its `sessionid`) opens a socket here as that user, this server asking Django's who-am-I view
- * (`DJANGO_SESSION_URL`); Django's log-out closes it over channels_redis; a Django that is down
- * is an outage (503), not anonymous. Django is the fixture project with its log-in
+ * (`DJANGO_SESSION_URL`); Django's log-out closes it over channels_redis, and a password change
+ * closes the sockets of the sessions it ended; a Django that is down is an outage (503), not
+ * anonymous. Django is the fixture project with its log-in
  * (`mysite/settings_auth.py`) under Daphne, on a private redis-server. Skipped with a reason
  * when python3 with Django, Channels, channels_redis and Daphne, or redis-server, is missing;
  * a failure under `CI=true`.
  */
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { join } from "@std/path";
 import { ChannelsRedisLayer } from "../../layers/channels_redis.ts";
 import { createTestServices } from "../../testing.ts";
@@ -71,6 +72,10 @@ async function bothSides(options: WebSocketRouteOptions = { loginRequired: true 
     daphne,
     route,
     browser: new DjangoBrowser(daphne.origin),
+    /** Another browser on the same site, with no cookies yet. */
+    newBrowser: () => new DjangoBrowser(daphne.origin),
+    /** Makes a Django user of its own, for a test that changes its password. */
+    createUser: (username: string) => djangoCreateUser(settings, username, PASSWORD),
     /** A socket to the moved consumer with the browser's cookies, as a page on the site opens it. */
     open: (browser: DjangoBrowser) =>
       TestSocket.open(route.wsUrl, { headers: { origin: route.origin, cookie: browser.cookie } }),
@@ -132,5 +137,33 @@ Deno.test({
     await sides.daphne[Symbol.asyncDispose]();
     const headers = { origin: sides.route.origin, cookie: sides.browser.cookie };
     assertEquals(await handshakeStatus(sides.route.wsUrl, headers), 503);
+  },
+});
+
+Deno.test({
+  name:
+    "a password change on Django closes the sockets of the sessions it ended with 4002: the changing browser's come back signed in, the others' are refused",
+  ignore,
+  fn: async () => {
+    await using sides = await bothSides();
+    await sides.createUser("grace"); // not ada: the other tests log in with her password
+    const [changing, other] = [sides.newBrowser(), sides.newBrowser()];
+    await changing.logIn("grace", PASSWORD);
+    await other.logIn("grace", PASSWORD);
+    const [changingSocket, otherSocket] = [await sides.open(changing), await sides.open(other)];
+    assertEquals(await changingSocket.nextJson(WAIT_MS), { hello: "grace" });
+    assertEquals(await otherSocket.nextJson(WAIT_MS), { hello: "grace" });
+    const oldKey = changing.sessionKey;
+    await changing.changePassword(PASSWORD, "a brand new secret phrase");
+    const closed = { code: 4002, reason: "Password changed" };
+    assertEquals(await otherSocket.closedWithin(WAIT_MS), closed);
+    assertEquals(await changingSocket.closedWithin(WAIT_MS), closed);
+    // Reconnecting, as the client module does on 4002: the other session is anonymous now.
+    const headers = { origin: sides.route.origin, cookie: other.cookie };
+    assertEquals(await handshakeStatus(sides.route.wsUrl, headers), 403);
+    assert(changing.sessionKey !== oldKey, "Django gave the changing session a new key");
+    const again = await sides.open(changing);
+    assertEquals(await again.nextJson(WAIT_MS), { hello: "grace" });
+    await again.close();
   },
 });
