@@ -10,10 +10,11 @@
  * do), so Django's `user_logged_out` can close it over channels_redis; where that close may
  * have been missed, "is it still live" is the same question asked again. It also joins its
  * user's group (`djangoUserGroup`): a password change ends the user's sessions without a
- * signal, so Django's app sends `session.recheck` there and each session is asked again. Django unreachable,
- * slow, failing or answering nonsense is an outage (503, retry), never an anonymous user. So is
- * a view asked too much: at most `DJANGO_MAX_IN_FLIGHT` questions at once, the sockets of one
- * session share theirs, and a handshake's is dropped when its client leaves.
+ * signal, so Django's app sends `session.recheck` there and each session is asked again.
+ * Django unreachable, slow, failing or answering nonsense is an outage (503, retry), never an
+ * anonymous user. So is a view asked too much: at most `DJANGO_MAX_IN_FLIGHT` questions at
+ * once, the sockets of one session share theirs, and a handshake's is dropped when its client
+ * leaves.
  */
 import { ANONYMOUS, type ExternalSession, type Identity } from "./identify.ts";
 import { readCookies } from "./cookies.ts";

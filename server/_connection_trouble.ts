@@ -138,9 +138,9 @@ export abstract class ConnectionTrouble extends ConnectionTraffic {
     else this.watchDrain();
   }
 
-  // A `session.recheck` event (`RECHECK_EVENT`) asked: in turn with the hooks, as after a gap, so that nothing
-  // reaches a socket whose session ended before the re-check has said so. No event was lost,
-  // so nothing is sent again.
+  // A `session.recheck` event (`RECHECK_EVENT`) asked: in turn with the hooks, as after a gap,
+  // so that nothing reaches a socket whose session ended before the re-check has said so. No
+  // event was lost, so nothing is sent again.
   protected recheckAsked(event: LayerEvent): void {
     if ((this.state & (FINISHED | CLOSING)) !== 0) return;
     const run = () =>
