@@ -37,6 +37,7 @@ import type {
 } from "./layer.ts";
 import { isNamedChannel, validateEvent, validateNamedChannel } from "./layer.ts";
 import { safeDeliver } from "./local_groups.ts";
+import { DropLog } from "./_drop_log.ts";
 import { checkedEventJson, freezeEvent } from "./event_json.ts";
 import { closeRedis, connectRedis, type RedisClient } from "../storage/redis_connection.ts";
 import {
@@ -60,7 +61,6 @@ import { RedisCommands } from "./_channels_redis_commands.ts";
 import { GroupMemberships } from "./_channels_redis_memberships.ts";
 import { NamedChannels } from "./_channels_redis_named.ts";
 import { receiveInbox } from "./_channels_redis_inbox.ts";
-import { log } from "../telemetry/log.ts";
 
 export type { ChannelsRedisLayerOptions } from "./_channels_redis_settings.ts";
 
@@ -93,6 +93,7 @@ export class ChannelsRedisLayer implements GroupLayer {
   /** Group events delivered here, sent here or come through the inbox, once per event. */
   #groupSends = 0;
   #dropped = 0;
+  #dropLog = new DropLog("over capacity");
   #closed = false;
   #closing: Promise<void> | null = null;
   #receiving: Promise<void>;
@@ -322,6 +323,6 @@ export class ChannelsRedisLayer implements GroupLayer {
 
   #countDrops(dropped: number, event: LayerEvent, target: string): void {
     this.#dropped += dropped;
-    log.warn(`Layer dropped ${dropped} "${event.type}" event(s) to ${target}: over capacity`);
+    this.#dropLog.dropped(dropped, event.type, target);
   }
 }

@@ -2,6 +2,7 @@ import type { Deliver, GroupSize, LayerEvent, LayerStats, SendResult } from "./l
 import { LAYER_GAP, noListenerResult, validateEvent, validateGroupName } from "./layer.ts";
 import { log } from "../telemetry/log.ts";
 import { checkedEventJson } from "./event_json.ts";
+import { DropLog } from "./_drop_log.ts";
 
 // One frozen object for every group and member.
 const GAP_EVENT: LayerEvent = Object.freeze({ type: LAYER_GAP });
@@ -34,6 +35,7 @@ export class LocalGroups {
   >();
   #delivered = 0;
   #dropped = 0;
+  #dropLog = new DropLog("receiver over capacity");
   #groupSends = 0;
 
   /**
@@ -258,9 +260,7 @@ export class LocalGroups {
     this.#delivered += delivered;
     if (dropped > 0) {
       this.#dropped += dropped;
-      log.warn(
-        `Layer dropped ${dropped} "${event.type}" event(s) to ${target}: receiver over capacity`,
-      );
+      this.#dropLog.dropped(dropped, event.type, target);
     }
     return { delivered, dropped, remoteProcesses: 0 };
   }
