@@ -174,10 +174,13 @@ const ENCODED_UNRESERVED = /%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[Dd]|5[Ff]|7
 // then the parameter's decoding `A`), so such a path is left as it is, to be refused.
 const STRAY_PERCENT = /%(?![0-9A-Fa-f]{2})/;
 
-// RFC 3986 section 6.2.2.2: `%61` is `a`, so `/ch%61t/` is `/chat/`, as Django serves it. Only
-// unreserved characters: a `%2F` is not a `/`, and a parameter is decoded once matched. No
-// character decoded here is a "%", so nothing is decoded twice.
-function decodeUnreserved(pathname: string): string {
+/**
+ * `pathname` as the router matches it (RFC 3986 section 6.2.2.2): `%61` is `a`, so `/ch%61t/`
+ * is `/chat/`, as Django serves it. Only unreserved characters: a `%2F` is not a `/`, and a
+ * parameter is decoded once matched. No character decoded here is a "%", so nothing is decoded
+ * twice.
+ */
+export function decodeUnreserved(pathname: string): string {
   if (STRAY_PERCENT.test(pathname)) return pathname;
   return pathname.replace(
     ENCODED_UNRESERVED,

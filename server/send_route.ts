@@ -31,6 +31,7 @@ import { log } from "../telemetry/log.ts";
 import { logReason } from "./log_reason.ts";
 import { BodyNotUtf8Error, readBodyText } from "./request_body.ts";
 import { type AppRoute, page } from "./routes.ts";
+import { decodeUnreserved } from "./router.ts";
 import { sameSecret, warnRefusedToken } from "./_bearer.ts";
 import { bearerToken } from "../auth/tokens.ts";
 
@@ -131,7 +132,8 @@ async function refusedToken(
     });
   }
   if (expected === "" || !await sameSecret(given, expected)) {
-    warnRefusedToken(context.services, context.url.pathname, context.client);
+    // By the path as routed: each spelling of it (`/%5Fsend/`) would warn once a minute of its own.
+    warnRefusedToken(context.services, decodeUnreserved(context.url.pathname), context.client);
     // RFC 6750 §3.1: a token that is not valid is 401 too, and the challenge says so.
     return json(401, { error: "The token is not valid" }, {
       "www-authenticate": 'Bearer realm="send", error="invalid_token"',
