@@ -40,3 +40,5 @@ export const NEVER_OPENED = 4096;
 export const CLOSE_SENT = 8192;
 /** The `connect` hook runs: a failure now refuses the handshake (500), no socket to close. */
 export const IN_CONNECT = 16384;
+/** A `session.recheck`'s re-check waits in the hook queue: one waiting serves every event. */
+export const RECHECK_PENDING = 32768;

@@ -21,6 +21,7 @@ import {
   FINISHED,
   GAP_PENDING,
   IN_CONNECT,
+  RECHECK_PENDING,
   ROOM_SEEN,
 } from "./_connection_flags.ts";
 import { consumerFailures, lateFailures } from "./_consumer_failures.ts";
@@ -140,13 +141,19 @@ export abstract class ConnectionTrouble extends ConnectionTraffic {
 
   // A `session.recheck` event (`RECHECK_EVENT`) asked: in turn with the hooks, as after a gap,
   // so that nothing reaches a socket whose session ended before the re-check has said so. No
-  // event was lost, so nothing is sent again.
+  // event was lost, so nothing is sent again. One re-check waiting serves every event that comes
+  // meanwhile (a burst would otherwise ask Django once each, and hold the socket's frames behind
+  // them); it stops waiting as it starts, since its question may predate an event that comes
+  // while it runs, which then queues one more.
   protected recheckAsked(event: LayerEvent): void {
-    if ((this.state & (FINISHED | CLOSING)) !== 0) return;
-    const run = () =>
-      Promise.try(() => this.routeRecheck(event)).catch((error) =>
+    if ((this.state & (RECHECK_PENDING | FINISHED | CLOSING)) !== 0) return;
+    this.state |= RECHECK_PENDING;
+    const run = () => {
+      this.state &= ~RECHECK_PENDING;
+      return Promise.try(() => this.routeRecheck(event)).catch((error) =>
         log.warn(`Could not re-check ${this.scope.path} when asked`, error)
       );
+    };
     if (!this.queue.enqueue(run)) void run(); // a full queue: now, as a gap's re-check
   }
 }

@@ -93,3 +93,25 @@ Deno.test("a socket opened with a Django session leaves its user's group when it
   assertEquals(await gone, "ada");
   assertEquals((await layer.groupSend(group, ping)).delivered, 0, "left the group at close");
 });
+
+Deno.test("a burst of session.recheck events asks Django once or twice, and holds the socket's frames no longer", async () => {
+  await using django = startFakeDjango();
+  await using server = await serverAsking(django);
+  await using route = echoRoute(server, () => {});
+  django.sessions.set(KEPT, { username: "ada", expiresAt: Date.now() + HOUR_MS });
+  const socket = await TestSocket.open(route.wsUrl, {
+    headers: { origin: route.origin, cookie: `sessionid=${KEPT}` },
+  });
+  await socket.nextJson();
+  const before = django.requests.length;
+  const group = await djangoUserGroup("ada");
+  for (let n = 0; n < 50; n++) {
+    await server.app.services.layer.groupSend(group, { type: "session.recheck" });
+  }
+  socket.send("echo me");
+  assertEquals(await socket.next(), "echo me"); // neither dropped nor closed (1013)
+  const asked = django.requests.length - before;
+  // One re-check waiting serves the burst; one more may follow an event that came while it ran.
+  assertEquals(asked >= 1 && asked <= 2, true, `Django asked ${asked} times for 50 events`);
+  await socket.close();
+});
