@@ -32,6 +32,8 @@ export class UnopenedAttempts {
   #checking = /** @type {AbortController | null} */ (null);
   /** The server answered the question since an attempt last opened: asking again tells nothing. */
   #answered = false;
+  /** Attempts that opened: an answer to a question asked before the last of them is stale. */
+  #opens = 0;
 
   /** @param {typeof fetch | false | undefined} probe What asks (default: the global `fetch`). */
   constructor(probe) {
@@ -42,6 +44,7 @@ export class UnopenedAttempts {
   opened() {
     this.#unopened = 0;
     this.#answered = false;
+    this.#opens += 1;
   }
 
   /** An attempt failed before it opened. */
@@ -67,6 +70,7 @@ export class UnopenedAttempts {
     const checking = new AbortController();
     this.#checking = checking;
     const timer = setTimeout(() => checking.abort(), CHECK_TIMEOUT_MS);
+    const opensBefore = this.#opens;
     let answer;
     try {
       answer = await askAboutAddress(probe, url, checking.signal);
@@ -75,7 +79,7 @@ export class UnopenedAttempts {
       if (this.#checking === checking) this.#checking = null;
     }
     const due = this.due; // false when an attempt opened meanwhile
-    if (answer.answered) this.#answered = true;
+    if (answer.answered && this.#opens === opensBefore) this.#answered = true;
     return due ? answer.refusal : null;
   }
 
