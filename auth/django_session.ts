@@ -13,13 +13,15 @@
  * signal, so Django's app sends `session.recheck` there and each session is asked again.
  * Django unreachable, slow, failing or answering nonsense is an outage (503, retry), never an
  * anonymous user. So is a view asked too much: at most `DJANGO_MAX_IN_FLIGHT` questions at
- * once, the sockets of one session share theirs, and a handshake's is dropped when its client
- * leaves.
+ * once, of which one client address asks at most `DJANGO_MAX_IN_FLIGHT_PER_ADDRESS` (one client
+ * flooding the view with made-up cookies must not take every place from Django's users), the
+ * sockets of one session share theirs, and a handshake's is dropped when its client leaves.
+ * What a refusal warns of is written once a minute at most (a flood would write a line each).
  */
 import { ANONYMOUS, type ExternalSession, type Identity } from "./identify.ts";
 import { readCookies } from "./cookies.ts";
 import { sessionGroup } from "./sessions.ts";
-import { log } from "../telemetry/log.ts";
+import { QuietWarning } from "./_quiet_warning.ts";
 
 /** How to reach Django's who-am-I view. */
 export interface DjangoSessionOptions {
@@ -33,6 +35,13 @@ export interface DjangoSessionOptions {
   secret?: string;
   /** The most questions to the view at once; {@linkcode DJANGO_MAX_IN_FLIGHT} by default. */
   maxInFlight?: number;
+  /**
+   * The most of those one client address asks at once;
+   * {@linkcode DJANGO_MAX_IN_FLIGHT_PER_ADDRESS} by default.
+   */
+  maxInFlightPerAddress?: number;
+  /** The clock, in ms, of how often a refusal is warned of; `performance.now` by default. */
+  clock?: () => number;
 }
 
 /**
@@ -40,6 +49,14 @@ export interface DjangoSessionOptions {
  * refused with 503 at once, rather than queued for a view that is slow already (or flooded).
  */
 export const DJANGO_MAX_IN_FLIGHT = 32;
+
+/**
+ * The most of those questions one client address (the per-address connection cap's, so behind
+ * `TRUST_PROXY` the forwarded one) has in flight at once: a handshake past it is refused with 503
+ * at once, so that one client flooding handshakes with made-up cookies leaves the other places
+ * to everyone else. A browser opens a few sockets at once, not more.
+ */
+export const DJANGO_MAX_IN_FLIGHT_PER_ADDRESS = 4;
 
 /** The most of an answer read: a who-am-I answer is a few dozen bytes. */
 export const DJANGO_ANSWER_MAX_BYTES = 4096;
@@ -53,6 +70,8 @@ const RECHECK_SPREAD_MS = 500;
 /** The binding's name in log lines ("Could not read the Django session again"). */
 const KIND = "Django session";
 const UNAVAILABLE = "Server busy: the Django session could not be checked; retry later";
+const ADDRESS_BUSY =
+  "Server busy: this address has too many Django session checks under way; retry later";
 const GONE = "the client left while its Django session was checked";
 // What a session cookie of any Django backend can hold (a key, or signed_cookies' signed data);
 // anything else cannot be Django's and is not forwarded.
@@ -65,8 +84,19 @@ type Answer = { authenticated: false } | {
   expiresAt: number;
 };
 
-/** Django's view could not say (unreachable, timed out, failed, malformed); the message says which. */
-class DjangoUnavailable extends Error {}
+/**
+ * Django's view could not say (unreachable, timed out, failed, malformed), or was not asked (too
+ * many questions in flight); the message says which, and `kind` names it without the details:
+ * each kind is warned of on its own (see `#refusals`).
+ */
+class DjangoUnavailable extends Error {
+  constructor(readonly kind: string, message: string) {
+    super(message);
+  }
+}
+
+/** Not asked: the client's address has its share of the questions in flight already. */
+class AddressShareTaken extends DjangoUnavailable {}
 
 /** Identity from Django's session cookie (see the module comment). */
 export class DjangoSessionIdentity {
@@ -77,7 +107,12 @@ export class DjangoSessionIdentity {
   #timeoutMs: number;
   #secret: string;
   #maxInFlight: number;
+  #maxInFlightPerAddress: number;
   #inFlight = 0;
+  /** Questions in flight by client address; an address is here only while it has some. */
+  #inFlightByAddress = new Map<string, number>();
+  /** A refused handshake's warning: once a minute at most for each kind of failure. */
+  #refusals: QuietWarning;
   #shared = new Map<string, Promise<Answer>>();
 
   /** Asks the view at `options.url`. */
@@ -89,25 +124,43 @@ export class DjangoSessionIdentity {
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#secret = options.secret ?? "";
     this.#maxInFlight = options.maxInFlight ?? DJANGO_MAX_IN_FLIGHT;
+    this.#maxInFlightPerAddress = options.maxInFlightPerAddress ??
+      DJANGO_MAX_IN_FLIGHT_PER_ADDRESS;
+    this.#refusals = new QuietWarning(undefined, options.clock);
+  }
+
+  /** How many client addresses have questions in flight (none once all are answered). */
+  get addressesAsking(): number {
+    return this.#inFlightByAddress.size;
   }
 
   /**
    * Who `request`'s Django session cookie names: `null` when it carries none (or none Django
    * could have made) or Django says it names nobody; an identity with `unavailable` when Django
-   * could not say.
+   * could not say. `address` is the client's (as the per-address connection cap counts it):
+   * it asks at most its share of the questions in flight.
    */
-  async identify(request: Request): Promise<Identity | null> {
+  async identify(request: Request, address?: string): Promise<Identity | null> {
     const key = readCookies(request.headers)[this.#cookie];
     if (!key || !COOKIE_VALUE.test(key)) return null;
     let answer: Answer;
     try {
-      answer = await this.#ask(key, request.signal);
+      answer = await this.#ask(key, request.signal, address);
     } catch (error) {
       if (!(error instanceof DjangoUnavailable)) throw error;
       // A client that left is no outage: the handshake says so (499), without a warning.
       if (request.signal.aborted) return { user: ANONYMOUS, sessionId: null, unavailable: GONE };
-      log.warn(`Django session check failed (${error.message}); refusing the handshake with 503`);
-      return { user: ANONYMOUS, sessionId: null, unavailable: UNAVAILABLE };
+      // Each refused handshake has its access line with its reason; the warning is the outage's
+      // (or the flood's), at most once a minute.
+      this.#refusals.warn(
+        error.kind,
+        `Django session check failed (${error.message}); refusing the handshake with 503`,
+        (more) =>
+          `${more} more Django session checks failed since the last warning (the latest: ` +
+          `${error.message}); their handshakes were refused with 503`,
+      );
+      const reason = error instanceof AddressShareTaken ? ADDRESS_BUSY : UNAVAILABLE;
+      return { user: ANONYMOUS, sessionId: null, unavailable: reason };
     }
     if (!answer.authenticated) return null;
     return {
@@ -152,18 +205,40 @@ export class DjangoSessionIdentity {
     return answer;
   }
 
-  // One question to the view, unless `#maxInFlight` are asked already; dropped when `client`
-  // (the handshake's signal) aborts: a client that left does not keep Django busy.
-  async #ask(key: string, client?: AbortSignal): Promise<Answer> {
+  // One question to the view, unless `#maxInFlight` are asked already, or `address` has its
+  // share of them; dropped when `client` (the handshake's signal) aborts: a client that left
+  // does not keep Django busy. A recheck (no address) counts toward the cap only.
+  async #ask(key: string, client?: AbortSignal, address?: string): Promise<Answer> {
+    const ofAddress = address === undefined ? 0 : this.#inFlightByAddress.get(address) ?? 0;
+    if (ofAddress >= this.#maxInFlightPerAddress) {
+      throw new AddressShareTaken(
+        "address share",
+        `${address} has its share, ${this.#maxInFlightPerAddress}, of the questions to ` +
+          `${this.#where} in flight`,
+      );
+    }
     if (this.#inFlight >= this.#maxInFlight) {
-      throw new DjangoUnavailable(`${this.#maxInFlight} questions to ${this.#where} in flight`);
+      throw new DjangoUnavailable(
+        "cap",
+        `${this.#maxInFlight} questions to ${this.#where} in flight`,
+      );
     }
     this.#inFlight++;
+    if (address !== undefined) this.#inFlightByAddress.set(address, ofAddress + 1);
     try {
       return await this.#fetch(key, client);
     } finally {
       this.#inFlight--;
+      if (address !== undefined) this.#release(address);
     }
+  }
+
+  // One question of `address` answered (or failed, or dropped): the address is forgotten with
+  // its last, so the map holds only addresses with questions in flight.
+  #release(address: string): void {
+    const left = this.#inFlightByAddress.get(address)! - 1;
+    if (left === 0) this.#inFlightByAddress.delete(address);
+    else this.#inFlightByAddress.set(address, left);
   }
 
   // The question, with only the one cookie: never the client's other cookies, and the value
@@ -182,6 +257,7 @@ export class DjangoSessionIdentity {
     } catch (error) {
       const timedOut = error instanceof DOMException && error.name === "TimeoutError";
       throw new DjangoUnavailable(
+        timedOut ? "timeout" : "unreachable",
         timedOut
           ? `${this.#where} did not answer within ${this.#timeoutMs} ms`
           : `${this.#where} could not be reached: ${(error as Error).message}`,
@@ -189,7 +265,8 @@ export class DjangoSessionIdentity {
     }
     if (response.status !== 200) {
       await response.body?.cancel();
-      throw new DjangoUnavailable(`${this.#where} answered ${response.status}`);
+      const status = `answered ${response.status}`;
+      throw new DjangoUnavailable(status, `${this.#where} ${status}`);
     }
     return parseAnswer(await limitedText(response, this.#where), this.#where);
   }
@@ -222,13 +299,19 @@ async function limitedText(response: Response, url: string): Promise<string> {
     for await (const chunk of response.body ?? []) {
       size += chunk.byteLength;
       if (size > DJANGO_ANSWER_MAX_BYTES) {
-        throw new DjangoUnavailable(`${url} answered more than ${DJANGO_ANSWER_MAX_BYTES} bytes`);
+        throw new DjangoUnavailable(
+          "too large",
+          `${url} answered more than ${DJANGO_ANSWER_MAX_BYTES} bytes`,
+        );
       }
       text += decoder.decode(chunk, { stream: true });
     }
   } catch (error) {
     if (error instanceof DjangoUnavailable) throw error;
-    throw new DjangoUnavailable(`${url} broke off its answer: ${(error as Error).message}`);
+    throw new DjangoUnavailable(
+      "broken off",
+      `${url} broke off its answer: ${(error as Error).message}`,
+    );
   }
   return text + decoder.decode();
 }
@@ -242,15 +325,24 @@ function parseAnswer(text: string, url: string): Answer {
     // told below, with the rest of what is malformed
   }
   if (body === null || typeof body !== "object" || typeof body.authenticated !== "boolean") {
-    throw new DjangoUnavailable(`${url} answered malformed JSON (no "authenticated" boolean)`);
+    throw new DjangoUnavailable(
+      "malformed",
+      `${url} answered malformed JSON (no "authenticated" boolean)`,
+    );
   }
   if (!body.authenticated) return { authenticated: false };
   const { username, expires_at: expiresAt } = body;
   if (typeof username !== "string" || username === "") {
-    throw new DjangoUnavailable(`${url} answered an authenticated user without a username`);
+    throw new DjangoUnavailable(
+      "malformed",
+      `${url} answered an authenticated user without a username`,
+    );
   }
   if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) {
-    throw new DjangoUnavailable(`${url} answered an authenticated user without "expires_at"`);
+    throw new DjangoUnavailable(
+      "malformed",
+      `${url} answered an authenticated user without "expires_at"`,
+    );
   }
   return { authenticated: true, username, expiresAt: expiresAt * 1000 };
 }

@@ -101,6 +101,11 @@ export interface IdentifyOptions {
    * session of ours names a user (WebSocket upgrades).
    */
   tokens?: boolean;
+  /**
+   * The client's address, as the per-address connection cap counts it: Django's view is asked
+   * at most a share of its questions for one address.
+   */
+  client?: string;
 }
 
 /** What identifying a request reads from. */
@@ -115,7 +120,7 @@ export interface Accounts {
    * Django's sessions (`django_session.ts`), for upgrades with `tokens`, asked when no session
    * of ours names a user: `null` when the request carries no session it knows.
    */
-  django?: { identify(request: Request): Promise<Identity | null> };
+  django?: { identify(request: Request, client?: string): Promise<Identity | null> };
 }
 
 /**
@@ -130,7 +135,7 @@ export async function identifyRequest(
   const fromSession = await sessionIdentity(request, accounts);
   if (fromSession.user.isAuthenticated || !options.tokens) return fromSession;
   // A cookie Django's view does not know (signed out there) leaves the token to name the user.
-  const fromDjango = await djangoIdentity(request, accounts);
+  const fromDjango = await djangoIdentity(request, accounts, options.client);
   if (fromDjango !== null && fromDjango.unavailable === undefined) return fromDjango;
   const fromToken = await presentedTokenIdentity(request, accounts);
   if (fromDjango === null) return fromToken ?? fromSession;
@@ -152,8 +157,9 @@ async function presentedTokenIdentity(
 async function djangoIdentity(
   request: Request,
   accounts: Accounts,
+  client: string | undefined,
 ): Promise<Identity | null> {
-  const identity = await accounts.django?.identify(request) ?? null;
+  const identity = await accounts.django?.identify(request, client) ?? null;
   if (identity === null || !identity.user.isAuthenticated) return identity;
   return await unlessOurs(identity, accounts.users);
 }

@@ -159,6 +159,8 @@ export interface DjangoSessionSettings {
   secret: string;
   /** The most questions to the view at once, per process; 32 by default (a setting for tests). */
   maxInFlight?: number;
+  /** The most of those one client address asks at once; 4 by default (a setting for tests). */
+  maxInFlightPerAddress?: number;
 }
 
 /**

@@ -37,9 +37,10 @@ export interface Services {
   /**
    * Reads the request's session; anonymous when there is none. With `tokens` (WebSocket
    * upgrades), Django's session (`config.djangoSession`), then an access token, names the user
-   * when no session of ours does.
+   * when no session of ours does; Django is asked at most a share of its questions for one
+   * `client` address.
    */
-  identify(request: Request, options?: { tokens?: boolean }): Promise<Identity>;
+  identify(request: Request, options?: { tokens?: boolean; client?: string }): Promise<Identity>;
 }
 
 /** What an HTTP handler gets besides the `Request`. */

@@ -183,7 +183,10 @@ async function admit(
   if (crossSite !== null) return [403, "origin", crossSite];
   // An access token (`Authorization: Bearer` or `?token=`) names the user when no session
   // does. One that fails is refused here, with its reason, rather than read as anonymous.
-  const identity = await context.services.identify(request, { tokens: true });
+  // Django's questions are shared out by the address the cap below counts: the cap is taken
+  // after them, so it cannot bound them.
+  const address = clientHost(context.client);
+  const identity = await context.services.identify(request, { tokens: true, client: address });
   if (identity.refused !== undefined) return [403, "token", identity.refused];
   if (identity.conflict !== undefined) return [403, "name_conflict", identity.conflict];
   // A session or token the store could not read: not anonymous, not refused as unknown. Unless
@@ -196,7 +199,7 @@ async function admit(
     return [403, "login_required", "Login required: log in to open this connection"];
   }
   const user = identity.user.isAuthenticated ? identity.user.username : null;
-  const lease = route.caps?.acquire(clientHost(context.client), user);
+  const lease = route.caps?.acquire(address, user);
   if (lease !== undefined && "refused" in lease) {
     return [429, lease.cap === "user" ? "cap_user" : "cap_address", lease.refused];
   }
