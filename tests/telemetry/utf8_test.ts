@@ -31,3 +31,14 @@ Deno.test("a lone surrogate counts as 2 bytes, a pair as 4", () => {
   assertEquals(utf8Length("a\udc00b"), 4);
   assertEquals(utf8Length("😀"), 4);
 });
+
+Deno.test("a long text counts as a short one does, lone surrogates and all", () => {
+  // Long texts are counted by the encoder (see utf8.ts): the same bytes, a lone surrogate 2.
+  const long = "x".repeat(300);
+  assertEquals(utf8Length(long + "\ud800"), 302);
+  assertEquals(utf8Length("\udc00" + long + "😀"), 306);
+  assertEquals(utf8Length(long + "é€😀"), 309);
+  // Longer than the encoder's scratch space holds, in three-byte characters.
+  assertEquals(utf8Length("€".repeat(20_000)), 60_000);
+  assertEquals(utf8Length("x".repeat(100_000)), 100_000);
+});
