@@ -38,6 +38,8 @@ const socketUrl = `${scheme}//${location.host}/ws/chat/${encodeURIComponent(room
 const seen = new Set();
 /** Whether the room's first member list came (see `showMembers`). */
 let membersListed = false;
+// Set while the first list is not yet shown to a screen reader (see `showMembers`).
+let firstListShowing = false;
 let noticeTimer = 0;
 /** What the user asked to send while offline; sent on open if it is still in the box. */
 let pending = null;
@@ -107,12 +109,22 @@ function showMembers(users) {
   // The first list is who was here before this page came: shown, not read out name by name
   // (as the history is not); a later one, after a reconnect, tells who came or went meanwhile.
   if (membersListed) announceMembers();
-  else members.setAttribute("aria-live", "off");
+  else {
+    members.setAttribute("aria-live", "off");
+    // Until the page has drawn it: a join said in the same batch of frames (the page's own, a
+    // moment after the list) would turn the list polite before the screen reader saw it added
+    // quietly, and everyone already here would be read out.
+    firstListShowing = true;
+    const shown = () => setTimeout(() => firstListShowing = false, 0);
+    if (typeof requestAnimationFrame === "function") requestAnimationFrame(shown);
+    else shown();
+  }
   membersListed = true;
   updateMembers(names, shown.filter((name) => !names.includes(name)));
 }
 
 function announceMembers() {
+  if (firstListShowing) return;
   if (members && members.getAttribute("aria-live") !== "polite") {
     members.setAttribute("aria-live", "polite");
   }
