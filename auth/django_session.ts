@@ -21,7 +21,7 @@
 import { ANONYMOUS, type ExternalSession, type Identity } from "./identify.ts";
 import { readCookies } from "./cookies.ts";
 import { sessionGroup } from "./sessions.ts";
-import { QuietWarning } from "./_quiet_warning.ts";
+import { QuietWarning } from "../telemetry/quiet_warning.ts";
 
 /** How to reach Django's who-am-I view. */
 export interface DjangoSessionOptions {

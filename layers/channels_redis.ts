@@ -36,8 +36,8 @@ import type {
   Unlisten,
 } from "./layer.ts";
 import { isNamedChannel, validateEvent, validateNamedChannel } from "./layer.ts";
-import { safeDeliver } from "./local_groups.ts";
-import { DropLog } from "./_drop_log.ts";
+import { safeDeliver, warnDropped } from "./local_groups.ts";
+import { QuietWarning } from "../telemetry/quiet_warning.ts";
 import { checkedEventJson, freezeEvent } from "./event_json.ts";
 import { closeRedis, connectRedis, type RedisClient } from "../storage/redis_connection.ts";
 import {
@@ -93,7 +93,7 @@ export class ChannelsRedisLayer implements GroupLayer {
   /** Group events delivered here, sent here or come through the inbox, once per event. */
   #groupSends = 0;
   #dropped = 0;
-  #dropLog = new DropLog("over capacity");
+  #dropWarning = new QuietWarning();
   #closed = false;
   #closing: Promise<void> | null = null;
   #receiving: Promise<void>;
@@ -323,6 +323,6 @@ export class ChannelsRedisLayer implements GroupLayer {
 
   #countDrops(dropped: number, event: LayerEvent, target: string): void {
     this.#dropped += dropped;
-    this.#dropLog.dropped(dropped, event.type, target);
+    warnDropped(this.#dropWarning, dropped, event.type, target);
   }
 }

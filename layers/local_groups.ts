@@ -2,7 +2,7 @@ import type { Deliver, GroupSize, LayerEvent, LayerStats, SendResult } from "./l
 import { LAYER_GAP, noListenerResult, validateEvent, validateGroupName } from "./layer.ts";
 import { log } from "../telemetry/log.ts";
 import { checkedEventJson } from "./event_json.ts";
-import { DropLog } from "./_drop_log.ts";
+import { QuietWarning } from "../telemetry/quiet_warning.ts";
 
 // One frozen object for every group and member.
 const GAP_EVENT: LayerEvent = Object.freeze({ type: LAYER_GAP });
@@ -35,7 +35,7 @@ export class LocalGroups {
   >();
   #delivered = 0;
   #dropped = 0;
-  #dropLog = new DropLog("receiver over capacity");
+  #dropWarning = new QuietWarning();
   #groupSends = 0;
 
   /**
@@ -260,10 +260,30 @@ export class LocalGroups {
     this.#delivered += delivered;
     if (dropped > 0) {
       this.#dropped += dropped;
-      this.#dropLog.dropped(dropped, event.type, target);
+      warnDropped(this.#dropWarning, dropped, event.type, target);
     }
     return { delivered, dropped, remoteProcesses: 0 };
   }
+}
+
+/**
+ * Says that `dropped` events of `type` to `target` were refused by a receiver over capacity, at
+ * most once a minute per layer (`warning`): a busy worker's queue, or a room's slow readers,
+ * refuse thousands a second, and one client's load would flood the log. The drops meanwhile are
+ * counted into the next line, and every one is in the metrics (`channels_layer_dropped_total`).
+ */
+export function warnDropped(
+  warning: QuietWarning,
+  dropped: number,
+  type: string,
+  target: string,
+): void {
+  const what = `${dropped} "${type}" event(s) to ${target}: receiver over capacity`;
+  warning.warn(
+    "dropped",
+    `Layer dropped ${what} (drops within a minute are counted, not logged)`,
+    (count) => `Layer dropped events ${count} times since the last such line; the latest, ${what}`,
+  );
 }
 
 /** A channel's groups as a list, whether it holds one (a name) or more (a set). */

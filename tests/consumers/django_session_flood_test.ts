@@ -16,7 +16,7 @@ import {
   DJANGO_MAX_IN_FLIGHT_PER_ADDRESS as SHARE,
   DjangoSessionIdentity,
 } from "../../auth/django_session.ts";
-import { QUIET_WARNING_PERIOD_MS } from "../../auth/_quiet_warning.ts";
+import { QUIET_WARNING_PERIOD_MS } from "../../telemetry/quiet_warning.ts";
 
 const KEY = "k7x2m9q4w8e1r5t3y6u0i2o4p8a1s3d5"; // a Django session key's form
 const HOUR_MS = 3600_000;

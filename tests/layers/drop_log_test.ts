@@ -1,22 +1,26 @@
 /** A receiver over capacity is said in the log once a minute, not once per dropped event. */
 import { assertEquals, assertMatch } from "@std/assert";
-import { DROP_LOG_WINDOW_MS, DropLog } from "../../layers/_drop_log.ts";
+import { QUIET_WARNING_PERIOD_MS, QuietWarning } from "../../telemetry/quiet_warning.ts";
+import { warnDropped } from "../../layers/local_groups.ts";
 import { InMemoryLayer } from "../../layers/in_memory.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 import { log } from "../../telemetry/log.ts";
 
-Deno.test("a flood of drops writes one line a minute, and the next line counts the rest", () => {
+Deno.test("a flood of drops writes one line a minute, and the next line counts them", () => {
   using captured = new CapturedLog();
   log.setLevel("warn");
   let now = 0;
-  const drops = new DropLog("receiver over capacity", () => now);
-  for (let n = 0; n < 1000; n++) drops.dropped(1, "dice.roll", "channel dice (queue full)");
-  now += DROP_LOG_WINDOW_MS;
-  drops.dropped(2, "chat.message", "socket");
+  const warning = new QuietWarning(QUIET_WARNING_PERIOD_MS, () => now);
+  for (let n = 0; n < 1000; n++) warnDropped(warning, 1, "dice.roll", "channel dice (queue full)");
+  now += QUIET_WARNING_PERIOD_MS;
+  warnDropped(warning, 2, "chat.message", "socket");
   log.setLevel("silent");
   assertEquals(captured.lines.length, 2, captured.lines.join("\n"));
   assertMatch(captured.lines[0], /dropped 1 "dice.roll" event\(s\) to channel dice \(queue full\)/);
-  assertMatch(captured.lines[1], /dropped 2 "chat.message" event\(s\) to socket: .*999 more/);
+  assertMatch(
+    captured.lines[1],
+    /dropped events 1000 times .* 2 "chat.message" event\(s\) to socket/,
+  );
 });
 
 Deno.test("a layer whose receivers refuse thousands of events logs one line for them", async () => {

@@ -1,11 +1,12 @@
 /**
- * A warning a flood would repeat once per request (every handshake refused because Django's view
- * is flooded or away): for each kind of it, the first is written, then at most one line per
- * period, counting the ones not written. A new kind (the view now fails another way) is written
- * at once. Each refused request keeps its own access line (at info) meanwhile, so nothing is
- * lost but the repetition.
+ * A warning a flood would repeat once per request or per event (every handshake refused because
+ * Django's view is flooded or away; every event a receiver over capacity drops): for each kind of
+ * it, the first is written, then at most one line per period, counting the ones not written. A
+ * new kind (the view now fails another way) is written at once. What each one was is kept
+ * elsewhere meanwhile (a refused request's access line, at info; the metrics' drop counts), so
+ * nothing is lost but the repetition.
  */
-import { log } from "../telemetry/log.ts";
+import { log } from "./log.ts";
 
 /** How often, at most, a quiet warning writes a line: the rest are counted meanwhile. */
 export const QUIET_WARNING_PERIOD_MS = 60_000;
