@@ -4,7 +4,7 @@
  * configured secret in constant time.
  */
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";
-import { log } from "../telemetry/log.ts";
+import { QuietWarning } from "../telemetry/quiet_warning.ts";
 
 /** Compares two secrets in time that does not depend on where they differ. */
 export async function sameSecret(given: string, expected: string): Promise<boolean> {
@@ -13,12 +13,8 @@ export async function sameSecret(given: string, expected: string): Promise<boole
   return timingSafeEqual(await digest(given), await digest(expected));
 }
 
-// How often a wrong token to one endpoint is warned about: the rest are counted meanwhile.
-const REFUSED_TOKEN_WARNING_MS = 60_000;
-
-// By app (its services), then by endpoint path (a handful): when its last warning was written,
-// and the refusals since.
-const refusedTokens = new WeakMap<object, Map<string, { since: number; more: number }>>();
+// By app (its services): the warning of a wrong token, once a minute per endpoint path.
+const refusedTokens = new WeakMap<object, QuietWarning>();
 
 /**
  * Warns of a wrong token sent to `path` of the app whose services are `app` from `client`, at
@@ -27,17 +23,8 @@ const refusedTokens = new WeakMap<object, Map<string, { since: number; more: num
  * info, as well).
  */
 export function warnRefusedToken(app: object, path: string, client: string): void {
-  const now = performance.now();
-  let byPath = refusedTokens.get(app);
-  if (byPath === undefined) refusedTokens.set(app, byPath = new Map());
-  const last = byPath.get(path);
-  if (last !== undefined && now - last.since < REFUSED_TOKEN_WARNING_MS) {
-    last.more++;
-    return;
-  }
-  const more = last !== undefined && last.more > 0
-    ? ` (and ${last.more} more since the last warning)`
-    : "";
-  log.warn(`Refused ${path} from ${client}: wrong token${more}`);
-  byPath.set(path, { since: now, more: 0 });
+  let warning = refusedTokens.get(app);
+  if (warning === undefined) refusedTokens.set(app, warning = new QuietWarning());
+  const line = `Refused ${path} from ${client}: wrong token`;
+  warning.warn(path, line, (count) => `${line} (and ${count - 1} more since the last warning)`);
 }
