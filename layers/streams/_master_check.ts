@@ -8,7 +8,12 @@
  * recovery was complete while messages were lost.
  */
 import { log } from "../../telemetry/log.ts";
-import { type MasterScriptRunner, type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
+import {
+  type MasterScriptRunner,
+  runScript,
+  type ScriptRunner,
+  scriptSha1,
+} from "./_script_runner.ts";
 import { INFO_ALLOWED } from "./_redis_stream_scripts.ts";
 
 // What is at stake, and the two ways out: said at open and at run time alike.
@@ -72,12 +77,12 @@ function throwIfRefused(answers: Answer[], place: (named: Answer[]) => string): 
 // The probe as the publishes run their scripts: by SHA-1 (a user may have EVALSHA and not EVAL),
 // its text once where the node does not know it.
 async function probe(client: Pick<ScriptRunner, "run">): Promise<unknown> {
-  try {
-    return await client.run(["EVALSHA", await scriptSha1(INFO_ALLOWED), "0"]);
-  } catch (error) {
-    if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
-    return await client.run(["EVAL", INFO_ALLOWED, "0"]);
-  }
+  return await runScript(
+    client,
+    { sha: await scriptSha1(INFO_ALLOWED), text: INFO_ALLOWED },
+    [],
+    [],
+  );
 }
 
 // On a Cluster (`client.eachMaster`), what names the masters whose user may not run INFO now (one

@@ -105,6 +105,29 @@ export async function openScriptRunner(
   return { ...runner, eachMaster: () => masterRunners(client, replyTimeoutMs, texts) };
 }
 
+/**
+ * Runs the script `text` (whose SHA-1 is `sha`) on `keys` with `args`: by `EVALSHA`, and by its
+ * text once where the node does not know it (`NOSCRIPT`: a replica just promoted, a node
+ * restarted empty), which caches it there.
+ */
+export async function runScript(
+  client: Pick<ScriptRunner, "run">,
+  script: { sha: string; text: string },
+  keys: readonly string[],
+  args: readonly string[],
+  options?: { read?: boolean },
+): Promise<unknown> {
+  try {
+    return await client.run(
+      ["EVALSHA", script.sha, String(keys.length), ...keys, ...args],
+      options,
+    );
+  } catch (error) {
+    if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
+    return await client.run(["EVAL", script.text, String(keys.length), ...keys, ...args], options);
+  }
+}
+
 /** A script's SHA-1, in hex: its name for `EVALSHA`. */
 export async function scriptSha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));

@@ -53,7 +53,7 @@ import {
   type RedisForm,
   redisTarget,
 } from "../../storage/redis_connection.ts";
-import { openScriptRunner, type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
+import { openScriptRunner, runScript, type ScriptRunner, scriptSha1 } from "./_script_runner.ts";
 import { INFO_ALLOWED, PUBLISH, READ } from "./_redis_stream_scripts.ts";
 import { checkInfoAllowed, MasterCheckNotices, warnCheckOff } from "./_master_check.ts";
 import { keptEventKey, streamKeys } from "./_redis_stream_keys.ts";
@@ -373,23 +373,11 @@ export class RedisStreams implements GroupStreams {
   ): Promise<unknown> {
     const keys: string[] = streamKeys(this.#options.prefix, this.#cluster, group);
     if (keptKey !== undefined) keys.push(keptKey);
-    const client = this.#client;
-    const runOptions = { read: script === "read" };
+    const text = script === "publish" ? PUBLISH : READ;
     try {
-      try {
-        return await client.run([
-          "EVALSHA",
-          this.#shas![script],
-          String(keys.length),
-          ...keys,
-          ...args,
-        ], runOptions);
-      } catch (error) {
-        // A node that does not know the script: its text once, which caches it there.
-        if (!/NOSCRIPT/.test(String((error as Error)?.message))) throw error;
-        const text = script === "publish" ? PUBLISH : READ;
-        return await client.run(["EVAL", text, String(keys.length), ...keys, ...args], runOptions);
-      }
+      return await runScript(this.#client, { sha: this.#shas![script], text }, keys, args, {
+        read: script === "read",
+      });
     } catch (error) {
       const shownUrl = describeRedisForm(redisTarget(this.#options));
       const text = `Stream ${script} on Redis at ${shownUrl} failed: ${(error as Error).message}`;
