@@ -61,6 +61,28 @@ async function flood(
   return handshakes;
 }
 
+// Runs `body` while the flooder holds its share of a view that hangs, with the log captured.
+async function duringLoggedFlood(
+  body: (
+    app: ReturnType<typeof createApp>,
+    django: ReturnType<typeof startFakeDjango>,
+    captured: CapturedLog,
+    flooding: Promise<ConnectResult>[],
+  ) => Promise<void>,
+): Promise<void> {
+  await using django = startFakeDjango();
+  const { services, app } = await floodedApp(django.url);
+  await using _services = services;
+  try {
+    log.setLevel("info");
+    using captured = new CapturedLog();
+    await body(app, django, captured, await flood(app, django));
+  } finally {
+    log.setLevel("silent");
+    await app.close();
+  }
+}
+
 Deno.test("a flood of slow Django questions from one address does not refuse another address's user", async () => {
   await using django = startFakeDjango();
   const { services, app } = await floodedApp(django.url);
@@ -79,14 +101,8 @@ Deno.test("a flood of slow Django questions from one address does not refuse ano
   }
 });
 
-Deno.test("an address past its share of Django questions in flight is refused with 503 at once", async () => {
-  await using django = startFakeDjango();
-  const { services, app } = await floodedApp(django.url);
-  await using _services = services;
-  try {
-    log.setLevel("info");
-    using captured = new CapturedLog();
-    const flooding = await flood(app, django);
+Deno.test("an address past its share of Django questions in flight is refused with 503 at once", () =>
+  duringLoggedFlood(async (app, django, captured, flooding) => {
     const more = await handshake(app, FLOODER, madeUpKey());
     assertEquals(more.status, 503);
     assertMatch(more.reason ?? "", BUSY_REASON);
@@ -98,20 +114,10 @@ Deno.test("an address past its share of Django questions in flight is refused wi
     const answers = await Promise.all(flooding);
     const busy = answers.filter((answer) => BUSY_REASON.test(answer.reason ?? ""));
     assertEquals(busy.length, FLOOD - SHARE, "all but the share were refused without asking");
-  } finally {
-    log.setLevel("silent");
-    await app.close();
-  }
-});
+  }));
 
-Deno.test("a flood's refusals write one warning, and each handshake its own access line", async () => {
-  await using django = startFakeDjango();
-  const { services, app } = await floodedApp(django.url);
-  await using _services = services;
-  try {
-    log.setLevel("info");
-    using captured = new CapturedLog();
-    const flooding = await flood(app, django);
+Deno.test("a flood's refusals write one warning, and each handshake its own access line", () =>
+  duringLoggedFlood(async (app, django, captured, flooding) => {
     const refused: ConnectResult[] = [];
     for (let i = 0; i < 5; i++) refused.push(await handshake(app, FLOODER, madeUpKey()));
     assertEquals(refused.map((answer) => answer.status), Array(5).fill(503));
@@ -123,11 +129,7 @@ Deno.test("a flood's refusals write one warning, and each handshake its own acce
     assertMatch(warnings[0], new RegExp(`${FLOODER} has its share, ${SHARE}, of the questions`));
     const rejects = captured.lines.filter((line) => line.includes("WebSocket REJECT"));
     assertEquals(rejects.length, FLOOD + 5, "one access line per refused handshake");
-  } finally {
-    log.setLevel("silent");
-    await app.close();
-  }
-});
+  }));
 
 Deno.test("after a minute of refusals, one summary line counts them", async () => {
   await using django = startFakeDjango();
