@@ -124,6 +124,12 @@ export interface Config {
    */
   historyMemoryMb: number;
   /**
+   * How long a chat room's stored history outlives its last message, in days
+   * (`HISTORY_IDLE_DAYS`): room names are free, so a room left that long leaves nothing in the
+   * store (Deno KV or Redis), and its next message starts a new epoch.
+   */
+  historyIdleDays: number;
+  /**
    * Signs access tokens (`TOKEN_SECRET`, at least 32 characters). Empty: one is generated at
    * first use and kept in the store, so every process on that store agrees. Never logged.
    */
@@ -204,6 +210,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   metricsAddress: null,
   historyWindow: { messages: 1000, seconds: 600 },
   historyMemoryMb: 256,
+  historyIdleDays: 30,
   tokenSecret: "",
   tokenMaxAgeSeconds: 30 * 24 * 3600,
   djangoSession: null,
@@ -215,3 +222,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
 
 /** Environment variables by name, as `Deno.env.toObject()` returns them. */
 export type Env = Record<string, string | undefined>;
+
+/** {@linkcode Config.historyIdleDays} in ms, as the streams take it (`idleExpiryMs`). */
+export function historyIdleMs(config: Pick<Config, "historyIdleDays">): number {
+  return config.historyIdleDays * 24 * 60 * 60 * 1000;
+}

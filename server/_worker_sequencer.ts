@@ -3,7 +3,7 @@
  * prepares the KV file the Workers share before any of them opens it, and gives every offset
  * of the retained streams (`StreamSequencer`).
  */
-import type { Config } from "./config.ts";
+import { type Config, historyIdleMs } from "./config.ts";
 import { broadcastPrefix } from "./backends.ts";
 import { log } from "../telemetry/log.ts";
 import { StreamSequencer } from "../layers/streams/sequencer.ts";
@@ -39,6 +39,7 @@ export async function openSequencer(config: Config): Promise<OpenSequencer> {
   const sequencer = new StreamSequencer(opened, {
     retention: config.historyWindow,
     memoryBudget: config.historyMemoryMb * 1024 * 1024,
+    idleExpiryMs: historyIdleMs(config),
   });
   return {
     connect: () => sequencer.connect(),
@@ -63,7 +64,7 @@ async function prepareFile(
 ): Promise<void> {
   let moved: number;
   try {
-    moved = await importKvStreams(store, config.redisPrefix);
+    moved = await importKvStreams(store, config.redisPrefix, historyIdleMs(config));
   } catch (error) {
     throw new Error(`The Workers' streams could not be moved to the new layout: ${error}`);
   }

@@ -23,7 +23,12 @@
  * await backends.close();
  * ```
  */
-import { type Config, DEFAULT_REDIS_LINGER_MS, redisLingerIgnoredBecause } from "./config.ts";
+import {
+  type Config,
+  DEFAULT_REDIS_LINGER_MS,
+  historyIdleMs,
+  redisLingerIgnoredBecause,
+} from "./config.ts";
 import type { GroupLayer, LayerEvent, SendResult } from "../layers/layer.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
 import type { Store } from "../storage/store.ts";
@@ -108,7 +113,8 @@ async function openParts(
   const retention = config.historyWindow;
   const lingerMs = config.redisLingerMs;
   // What the Redis streams are told beyond where Redis is (`REDIS_MASTER_CHECK=off`: warned).
-  const redisStreams = { retention, lingerMs, checksMaster: config.redisMasterCheck };
+  const idleExpiryMs = historyIdleMs(config);
+  const redisStreams = { retention, idleExpiryMs, lingerMs, checksMaster: config.redisMasterCheck };
   const lingerIgnored = lingerIgnoredBecause(config);
   if (lingerIgnored !== null) {
     log.warn(`REDIS_LINGER_MS=${lingerMs} has no effect: ${lingerIgnored}`);
@@ -125,7 +131,7 @@ async function openParts(
       const presence = await open(Promise.resolve(createLocalPresence(layer, { graceMs })));
       const memoryBudget = config.historyMemoryMb * 1024 * 1024;
       const streams = await open(
-        Promise.resolve(new MemoryStreams(layer, store, { retention, memoryBudget })),
+        Promise.resolve(new MemoryStreams(layer, store, { retention, memoryBudget, idleExpiryMs })),
       );
       return { store, layer, presence, streams };
     }
@@ -153,6 +159,7 @@ async function openParts(
         kvPath: path,
         prefix,
         retention,
+        idleExpiryMs,
       }));
       return { store, layer, presence, streams };
     }
@@ -193,7 +200,12 @@ async function openParts(
 async function openBroadcastStreams(
   sequencer: MessagePort | undefined,
   layer: BroadcastLayer,
-  options: { kvPath: string | undefined; prefix: string; retention: StreamRetention },
+  options: {
+    kvPath: string | undefined;
+    prefix: string;
+    retention: StreamRetention;
+    idleExpiryMs: number;
+  },
 ): Promise<GroupStreams> {
   if (sequencer !== undefined) {
     const { SequencedStreams } = await import("../layers/streams/sequenced.ts");
@@ -322,6 +334,7 @@ export async function appendFromOutside(
     form: config.redisForm,
     prefix: config.redisPrefix,
     checksMaster: config.redisMasterCheck,
+    idleExpiryMs: historyIdleMs(config),
   };
   if (config.layer === "redis") {
     const streams = await RedisStreams.open({ ...redis, publishInScript: true });

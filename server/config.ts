@@ -9,6 +9,7 @@ import { type Config, DEFAULT_CONFIG, type Env } from "./_config_schema.ts";
 import { channelsRedisSettings, redisForm } from "./_config_redis.ts";
 import { djangoSessionSettings } from "./_config_django.ts";
 import { lookalikeSettings } from "./_config_typos.ts";
+import { historySettings } from "./_config_history.ts";
 import {
   allowedHosts,
   boolean,
@@ -31,6 +32,7 @@ export {
   DEFAULT_REDIS_LINGER_MS,
   type DjangoSessionSettings,
   type Env,
+  historyIdleMs,
   type LayerKind,
 } from "./_config_schema.ts";
 
@@ -346,36 +348,6 @@ function accountSettings(env: Env): Pick<
  * first one is written, a log-in's 500 long after the start.
  */
 export const LONGEST_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
-
-// What the chat rooms' streams keep for recovery, per room and in all.
-function historySettings(env: Env): Pick<Config, "historyWindow" | "historyMemoryMb"> {
-  const d = DEFAULT_CONFIG;
-  return {
-    historyWindow: {
-      messages: integer(
-        "HISTORY_WINDOW_MESSAGES",
-        env.HISTORY_WINDOW_MESSAGES,
-        d.historyWindow.messages,
-        50,
-        100_000,
-      ),
-      seconds: integer(
-        "HISTORY_WINDOW_SECONDS",
-        env.HISTORY_WINDOW_SECONDS,
-        d.historyWindow.seconds,
-        0,
-        7 * 24 * 3600,
-      ),
-    },
-    historyMemoryMb: integer(
-      "HISTORY_MEMORY_MB",
-      env.HISTORY_MEMORY_MB,
-      d.historyMemoryMb,
-      1,
-      65536,
-    ),
-  };
-}
 
 function passwordHashing(
   env: Env,

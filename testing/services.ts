@@ -3,7 +3,7 @@
  * fast password hashing; `await using` closes them.
  */
 import type { Services } from "../server/context.ts";
-import { type Config, DEFAULT_CONFIG } from "../server/config.ts";
+import { type Config, DEFAULT_CONFIG, historyIdleMs } from "../server/config.ts";
 import { createServices } from "../server/services.ts";
 import { InMemoryLayer } from "../layers/in_memory.ts";
 import type { GroupLayer } from "../layers/layer.ts";
@@ -55,6 +55,7 @@ export async function createTestServices(
     new MemoryStreams(layer, store, {
       retention: config.historyWindow,
       memoryBudget: config.historyMemoryMb * 1024 * 1024,
+      idleExpiryMs: historyIdleMs(config),
     });
   const services = createServices(config, { layer, store, presence, streams });
   return {

@@ -5,15 +5,17 @@
  * order: 1 an epoch for a group that has none, 2 the event's JSON without its opening brace,
  * 3 the channel to publish on (or none), 4 and 5 the retention in messages and milliseconds,
  * 6 the `MAXLEN ~` cap, 7 `PUBLISH` or `SPUBLISH`, 8 the opening of what is published,
- * 9 this process's witness channel, 10 "1" to check the master, 11 how long a kept foreign
- * event is remembered (ms); a read's are 1 the epoch, then "since", an offset, a count and a
+ * 9 this process's witness channel, 10 "1" to check the master, 11 how long the group's keys
+ * outlive this publish (ms, the idle expiry), 12 how long a kept foreign event is remembered
+ * (ms); a read's are 1 the epoch, then "since", an offset, a count and a
  * page in bytes (0 or none: no page), or "latest" and a count.
  */
 
 import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
 
 // The record of a group read but never published to expires (`EMPTY_STREAM_KEPT_MS` from its
-// last read); its first publish keeps it.
+// last read); each publish gives the record and the stream the idle expiry (ARGV[11]) again, so
+// a room left for that long leaves nothing, and its next publish or read takes a new epoch.
 
 // Both scripts start here: one HMGET reads the group's record (`meta`: epoch, offset, and the
 // oldest retained entry's offset and time); a group without one (new, or lost by Redis) gets
@@ -31,7 +33,7 @@ if not epoch then
 end
 `;
 
-// A foreign event (`keepForeign`: KEYS[3] says it is kept, for ARGV[11] ms, how long its copies
+// A foreign event (`keepForeign`: KEYS[3] says it is kept, for ARGV[12] ms, how long its copies
 // may keep coming) is kept once: a copy that finds it kept gets the kept event back, and nothing
 // else runs.
 const KEPT_ALREADY = `
@@ -92,11 +94,12 @@ return ''
 // reads it from the stream once.
 export const PUBLISH = KEPT_ALREADY + ENSURE_EPOCH + ENSURE_MASTER +
   `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-if offset == 1 then redis.call('PERSIST', KEYS[1]) end -- kept now: see EMPTY_STREAM_KEPT_MS
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. offset, 't', now, 'e', json)
+redis.call('PEXPIRE', KEYS[1], ARGV[11])
+redis.call('PEXPIRE', KEYS[2], ARGV[11])
 local first, firstTime = tonumber(meta[3]), tonumber(meta[4])
 if not first and offset == 1 then
   first, firstTime = offset, now
@@ -124,7 +127,7 @@ elseif changed then
   redis.call('HDEL', KEYS[1], 'first', 'firstTime')
 end
 if KEYS[3] then
-  redis.call('SET', KEYS[3], json, 'PX', ARGV[11])
+  redis.call('SET', KEYS[3], json, 'PX', ARGV[12])
   return {offset, json, signal}
 end
 local receivers = 0

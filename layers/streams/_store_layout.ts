@@ -5,12 +5,18 @@
  * - `["stream_meta", group]` = `{epoch, offset, run}`, the group's record;
  * - `["stream", group, <last offset, 16 digits>]` = UTF-8 JSON of `[[time, event], ...]`, at
  *   most {@linkcode MAX_CHUNK_BYTES} per value;
+ * - a chunk expires the streams' idle expiry (`HISTORY_IDLE_DAYS`) after it was written, and so
+ *   does the record: a run writes the record again at least every
+ *   {@linkcode recordRenewedEveryMs} while it writes chunks, so a room left for that long (less
+ *   at most that renewal) leaves nothing. The record never outlives the newest chunk with a
+ *   stale offset: one written before that chunk expires before it, and the group then takes a
+ *   new epoch rather than give the chunk's offsets again;
  * - `["stream_runs", run]` = `"clean"`, once that run shut down gracefully, when a record names it
  *   (a run that wrote none leaves no mark: nothing would read it). It expires after
  *   {@linkcode CLEAN_MARK_KEPT_MS}, so deploys leave no key for good.
  */
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
-import { EMPTY_STREAM_KEPT_MS, type StreamEvent } from "./contract.ts";
+import type { StreamEvent } from "./contract.ts";
 
 /** A group's record: its epoch, its latest offset written, and the run that last opened it. */
 export interface StreamRecord {
@@ -55,15 +61,20 @@ export function recordKey(group: string): StoreKey {
 }
 
 /**
- * The change that writes `group`'s record; with `expires` (a group never published to), it
- * expires after {@linkcode EMPTY_STREAM_KEPT_MS} unless written again.
+ * The change that writes `group`'s record, to expire after `expireInMs` unless written again:
+ * `EMPTY_STREAM_KEPT_MS` (`contract.ts`) for a group never published to, else the idle expiry.
  */
-export function recordChange(group: string, record: StreamRecord, expires = false): StoreChange {
-  return {
-    key: recordKey(group),
-    value: record,
-    ...(expires && { expireInMs: EMPTY_STREAM_KEPT_MS }),
-  };
+export function recordChange(group: string, record: StreamRecord, expireInMs: number): StoreChange {
+  return { key: recordKey(group), value: record, expireInMs };
+}
+
+/**
+ * How often a run that writes a group's chunks writes its record again, so that the record
+ * expires with them (see the module doc): an eighth of the idle expiry, at most a day. A busy
+ * room pays one more write a day.
+ */
+export function recordRenewedEveryMs(idleExpiryMs: number): number {
+  return Math.min(idleExpiryMs / 8, 24 * 60 * 60 * 1000);
 }
 
 /** Reads `group`'s record and chunks, and the chunks' events. */

@@ -7,6 +7,7 @@
 import { PartlyWrittenError, type Store, type StoreChange } from "../../storage/store.ts";
 import { log } from "../../telemetry/log.ts";
 import { recordChange, type StreamRecord } from "./_store_layout.ts";
+import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
 import type { WrittenState } from "./_write_rounds.ts";
 export class UnusedGroups<State> {
   #groups = new Map<string, State>();
@@ -62,7 +63,7 @@ export async function writeUnusedRecords(
   for (const [group, state] of unused.entries()) {
     if (state.window === null || (state.recordWritten && !state.recordExpires)) continue;
     const record: StreamRecord = { epoch: state.window.epoch, offset: 0, run };
-    records.push(recordChange(group, record, true));
+    records.push(recordChange(group, record, EMPTY_STREAM_KEPT_MS));
   }
   try {
     await store.writeMany(records);

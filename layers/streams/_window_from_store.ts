@@ -43,10 +43,11 @@ export async function loadWindowFromStore(
   run: string,
   group: string,
   state: WrittenState,
+  idleExpiryMs: number,
 ): Promise<WindowFromStore> {
   for (let attempt = 1;; attempt++) {
     try {
-      return await readWindowFromStore(store, run, group, state);
+      return await readWindowFromStore(store, run, group, state, idleExpiryMs);
     } catch (error) {
       if (attempt < READ_ATTEMPTS) {
         await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS * attempt));
@@ -62,13 +63,15 @@ export async function loadWindowFromStore(
 
 /**
  * Reads `group`'s stream from `store` for the run `run`, and sets in `state` what was found
- * there (its chunks, what is written, what is stale). Rejects when the store cannot be read.
+ * there (its chunks, what is written, what is stale); a record it claims expires after
+ * `idleExpiryMs`. Rejects when the store cannot be read.
  */
 export async function readWindowFromStore(
   store: Store,
   run: string,
   group: string,
   state: WrittenState,
+  idleExpiryMs: number,
 ): Promise<WindowFromStore> {
   const { record: meta, chunks, events: stored } = await readStoredStream(store, group);
   state.chunks = chunks;
@@ -85,8 +88,10 @@ export async function readWindowFromStore(
   const unused = offset === 0 && stored.length === 0;
   // A record that names this run already (a group let go from memory, read back) needs no
   // claim: a write that failed there would change its epoch in the middle of the run.
+  const claimedAt = Date.now();
+  const expireInMs = unused ? EMPTY_STREAM_KEPT_MS : idleExpiryMs;
   const claimed = clean && !ours &&
-    await claimRecord(store, group, { epoch: meta.epoch, offset, run }, unused);
+    await claimRecord(store, group, { epoch: meta.epoch, offset, run }, expireInMs);
   const kept = clean && (ours || claimed);
   const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
   const from = unbrokenFrom(stored, offset);
@@ -112,6 +117,8 @@ export async function readWindowFromStore(
   if (kept) {
     state.recordWritten = true;
     state.recordExpires = unused;
+    // A record of this run read back is written again at the next round: when is not known.
+    state.recordWrittenAt = claimed ? claimedAt : 0;
   }
   const writeSoon = !kept || state.stale.length > 0;
   if (writeSoon) state.dirty = true;
@@ -125,10 +132,10 @@ async function claimRecord(
   store: Store,
   group: string,
   record: StreamRecord,
-  unused: boolean,
+  expireInMs: number,
 ): Promise<boolean> {
   try {
-    await store.set(recordKey(group), record, unused ? { expireInMs: EMPTY_STREAM_KEPT_MS } : {});
+    await store.set(recordKey(group), record, { expireInMs });
     return true;
   } catch (error) {
     log.warn(`Stream of "${group}": its record could not be written; a new epoch`, error);

@@ -23,8 +23,10 @@ import {
   chunkPrefix,
   MAX_CHUNK_BYTES,
   recordChange,
+  recordRenewedEveryMs,
   type StoredChunk,
 } from "./_store_layout.ts";
+import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
 
 /** What a round reads and writes of one group's state. */
 export interface WrittenState {
@@ -39,6 +41,11 @@ export interface WrittenState {
   recordWritten: boolean;
   /** That record is an unused group's, which expires: it must be written again once used. */
   recordExpires: boolean;
+  /**
+   * When this run last wrote the group's record (`Date.now()`; 0: not known), so that it is
+   * written again before it would expire before the chunks (`recordRenewedEveryMs`).
+   */
+  recordWrittenAt: number;
   /** Stored chunks that are not this stream's (found without a record): removed first. */
   stale: StoreKey[];
   /**
@@ -61,7 +68,7 @@ interface PlannedWrite {
   expiredChunks: number;
   stale: number;
   wasDirty: boolean;
-  record: { expires: boolean } | undefined;
+  record: { expires: boolean; at: number } | undefined;
 }
 
 /** A chunk a round writes, with its place among the round's writes (after the clears). */
@@ -74,6 +81,8 @@ export class WriteRounds {
   readonly #store: Store;
   readonly #run: string;
   readonly #delayMs: number;
+  /** How long what a round writes outlives it in the store (the idle expiry). */
+  readonly #idleExpiryMs: number;
   readonly #groups: () => Iterable<[string, WrittenState]>;
   readonly #afterRound: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -90,19 +99,21 @@ export class WriteRounds {
   writeFailures: number = 0;
 
   /**
-   * Rounds that write `groups()` to `store`, their records naming `run`; `afterRound` runs once
+   * Rounds that write `groups()` to `store` `delayMs` after a publish, their records naming
+   * `run` and everything expiring `idleExpiryMs` after it is written; `afterRound` runs once
    * each round has ended (and no round iterates the groups).
    */
   constructor(
     store: Store,
     run: string,
-    delayMs: number,
+    timing: { delayMs: number; idleExpiryMs: number },
     groups: () => Iterable<[string, WrittenState]>,
     afterRound: () => void = () => {},
   ) {
     this.#store = store;
     this.#run = run;
-    this.#delayMs = delayMs;
+    this.#delayMs = timing.delayMs;
+    this.#idleExpiryMs = timing.idleExpiryMs;
     this.#groups = groups;
     this.#afterRound = afterRound;
   }
@@ -203,6 +214,7 @@ export class WriteRounds {
         state.recordWritten = true;
         if (record !== undefined) {
           state.recordExpires = record.expires;
+          state.recordWrittenAt = record.at;
           this.wroteRecord = true;
         }
       }
@@ -252,9 +264,10 @@ export class WriteRounds {
 
   // Adds the group's new chunks to `sets`, the chunks now expired to `deletes`, and the
   // group's record to `sets` when it must change. A record is written once per run (it names
-  // the run, which tells a crash from a clean stop), when the epoch is new, and when no chunk
-  // is left; otherwise the last chunk's key holds the latest offset, and a read takes the
-  // larger of the two: half as many writes per round for a busy stream.
+  // the run, which tells a crash from a clean stop), when the epoch is new, when no chunk is
+  // left, and once `recordRenewedEveryMs` passed, so that it expires with the chunks;
+  // otherwise the last chunk's key holds the latest offset, and a read takes the larger of the
+  // two: half as many writes per round for a busy stream.
   // Nothing of the group's state changes until the round is written (see `PlannedWrite`).
   #plan(
     group: string,
@@ -263,7 +276,9 @@ export class WriteRounds {
     sets: StoreChange[],
     deletes: StoreChange[],
   ): PlannedWrite {
-    const recordNeeded = state.dirty || !state.recordWritten || state.recordExpires;
+    const now = Date.now();
+    const renewalDue = now - state.recordWrittenAt >= recordRenewedEveryMs(this.#idleExpiryMs);
+    const recordNeeded = state.dirty || !state.recordWritten || state.recordExpires || renewalDue;
     // Cleared now, not once written: a new epoch taken while the round writes marks it again.
     const wasDirty = state.dirty;
     state.dirty = false;
@@ -271,7 +286,7 @@ export class WriteRounds {
     for (const { last, bytes } of window.chunksAfter(state.written, MAX_CHUNK_BYTES)) {
       const key = chunkKey(group, last);
       newChunks.push({ key, last, at: sets.length });
-      sets.push({ key, value: bytes });
+      sets.push({ key, value: bytes, expireInMs: this.#idleExpiryMs });
     }
     const chunks = [...state.chunks, ...newChunks];
     const first = window.firstOffset;
@@ -284,7 +299,7 @@ export class WriteRounds {
     if (!recordNeeded && expiredChunks < chunks.length) return { ...planned, record: undefined };
     const expires = window.offset === 0;
     const record = { epoch: window.epoch, offset: window.offset, run: this.#run };
-    sets.push(recordChange(group, record, expires));
-    return { ...planned, record: { expires } };
+    sets.push(recordChange(group, record, expires ? EMPTY_STREAM_KEPT_MS : this.#idleExpiryMs));
+    return { ...planned, record: { expires, at: now } };
   }
 }

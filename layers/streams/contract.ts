@@ -185,6 +185,28 @@ export function retainedAtMost(retention: StreamRetention): number {
  */
 export const EMPTY_STREAM_KEPT_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * How long a group's stored history outlives its last publish unless configured
+ * (`HISTORY_IDLE_DAYS`), in ms: 30 days. Group names are free, so a room written in once and
+ * left must not keep its window in the store for good. Redis drops the group's keys that long
+ * after its last publish; Deno KV drops each stored event that long after it was written, and
+ * the group's record with its last events.
+ */
+export const DEFAULT_IDLE_EXPIRY_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** The longest `idleExpiryMs` the streams take: ten years, as Deno KV keeps its expiries. */
+export const MAX_IDLE_EXPIRY_MS = 10 * 365 * 24 * 60 * 60 * 1000;
+
+/** Refuses an idle expiry that is not a whole number of ms from 1 to ten years. */
+export function validateIdleExpiry(ms: number): number {
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_IDLE_EXPIRY_MS) {
+    throw new RangeError(
+      `idleExpiryMs must be a whole number of ms from 1 to ${MAX_IDLE_EXPIRY_MS}`,
+    );
+  }
+  return ms;
+}
+
 /** A fresh epoch: 8 random base-36 characters. */
 export function newEpoch(): string {
   const [high, low] = crypto.getRandomValues(new Uint32Array(2));

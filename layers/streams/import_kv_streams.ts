@@ -9,7 +9,7 @@
  * marked clean: those messages were committed one by one, none was waiting to be written.
  */
 import type { Store, StoreChange, StoreKey } from "../../storage/store.ts";
-import { newEpoch, type StreamEvent } from "./contract.ts";
+import { DEFAULT_IDLE_EXPIRY_MS, newEpoch, type StreamEvent } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
 import {
   chunkKey,
@@ -31,8 +31,15 @@ interface OldEvent {
   e: string;
 }
 
-/** Moves the old Workers' streams under `prefix` (`REDIS_PREFIX`); resolves with how many. */
-export async function importKvStreams(store: Store, prefix: string): Promise<number> {
+/**
+ * Moves the old Workers' streams under `prefix` (`REDIS_PREFIX`), to expire `idleExpiryMs`
+ * from now as if written now; resolves with how many.
+ */
+export async function importKvStreams(
+  store: Store,
+  prefix: string,
+  idleExpiryMs: number = DEFAULT_IDLE_EXPIRY_MS,
+): Promise<number> {
   const records = await store.list<OldMeta>([prefix, "stream_meta"]);
   if (records.length === 0) return 0;
   // One run for everything moved, marked clean before any record names it.
@@ -44,7 +51,8 @@ export async function importKvStreams(store: Store, prefix: string): Promise<num
     const events = await store.list<OldEvent>([prefix, "stream", group]);
     const changes: StoreChange[] = [];
     if (await store.get(recordKey(group)) === null) {
-      changes.push(...newLayout(group, meta, events.map((entry) => entry.value), run));
+      const stored = events.map((entry) => entry.value);
+      changes.push(...newLayout(group, meta, stored, { run, idleExpiryMs }));
       moved++;
     }
     const old: StoreKey[] = [...events.map((entry) => entry.key), key];
@@ -58,14 +66,16 @@ function newLayout(
   group: string,
   meta: OldMeta,
   events: OldEvent[],
-  run: string,
+  { run, idleExpiryMs }: { run: string; idleExpiryMs: number },
 ): StoreChange[] {
   const window = new RetainedWindow(meta.epoch, 0);
   for (const { t, e } of events) window.append(JSON.parse(e) as StreamEvent, t, e);
   const changes: StoreChange[] = window.chunksAfter(0, MAX_CHUNK_BYTES).map(({ last, bytes }) => ({
     key: chunkKey(group, last),
     value: bytes,
+    expireInMs: idleExpiryMs,
   }));
-  changes.push(recordChange(group, { epoch: meta.epoch, offset: meta.offset, run }));
+  const record = { epoch: meta.epoch, offset: meta.offset, run };
+  changes.push(recordChange(group, record, idleExpiryMs));
   return changes;
 }

@@ -21,7 +21,8 @@
  * consumer reads a gap it sees from the stream, and skips what it already sent.
  *
  * Keys: `[prefix, "stream_meta", group]` = `{epoch, offset}`; `[prefix, "stream", group,
- * offset]` = `{t, e}` (time in ms, the event's JSON). Trimming runs every 32 events.
+ * offset]` = `{t, e}` (time in ms, the event's JSON), each expiring `idleExpiryMs` after its
+ * commit. Trimming runs every 32 events.
  */
 import { type GroupLayer, type LayerEvent, validateGroupName } from "../layer.ts";
 import { eventJson, freezeEvent } from "../event_json.ts";
@@ -29,6 +30,7 @@ import { openKv, retryWhileLocked } from "../../storage/kv_retry.ts";
 import { log } from "../../telemetry/log.ts";
 import { Histogram } from "../../telemetry/metrics.ts";
 import {
+  DEFAULT_IDLE_EXPIRY_MS,
   DEFAULT_RETENTION,
   EMPTY_STREAM_KEPT_MS,
   type GroupStreams,
@@ -44,6 +46,7 @@ import {
   type StreamRetention,
   undelivered,
   validateCount,
+  validateIdleExpiry,
   validatePosition,
   validatePublish,
   validateStreamedData,
@@ -67,6 +70,8 @@ export interface KvStreamsOptions {
   commitBatch?: number;
   /** Groups whose record a Worker remembers (default 10,000, `MAX_REMEMBERED_GROUPS`). */
   rememberedGroups?: number;
+  /** How long each stored event, and the record, outlive their commit (`DEFAULT_IDLE_EXPIRY_MS`). */
+  idleExpiryMs?: number;
 }
 
 interface Meta {
@@ -92,10 +97,7 @@ const TRIM_BATCH = 100;
 /** Publishes one commit takes at most: Deno KV allows 1,000 mutations and 800 KiB per commit. */
 const COMMIT_EVENTS = 64;
 const COMMIT_BYTES = 512 * 1024;
-/**
- * The largest event a publish takes, as Deno KV stores its JSON: one value holds at most 64 KiB,
- * less its time, its offset and epoch (added at the commit) and the value's own framing.
- */
+/** The largest event a publish takes as JSON: a KV value's 64 KiB, less time, offset, epoch. */
 export const MAX_EVENT_BYTES = 64 * 1024 - 256;
 /** Why a read is incomplete when events it should hold were trimmed while it read them. */
 const EXPIRED_WHILE_READ = "messages after the position expired while they were read";
@@ -122,6 +124,7 @@ export class KvStreams implements GroupStreams {
   #kv: Deno.Kv;
   #options: KvStreamsOptions;
   #retention: StreamRetention;
+  #expiry: { expireIn: number }; // of what a commit writes (`idleExpiryMs`)
   #commitBatch: number;
   /** By group: the record this Worker last wrote or read, the least recently used first. */
   #seen = new Map<string, Seen>();
@@ -138,6 +141,7 @@ export class KvStreams implements GroupStreams {
     this.#kv = kv;
     this.#options = options;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
+    this.#expiry = { expireIn: options.idleExpiryMs ?? DEFAULT_IDLE_EXPIRY_MS };
     this.#commitBatch = Math.max(1, Math.min(COMMIT_EVENTS, options.commitBatch ?? COMMIT_EVENTS));
     this.#rememberedGroups = Math.max(1, options.rememberedGroups ?? MAX_REMEMBERED_GROUPS);
   }
@@ -149,6 +153,7 @@ export class KvStreams implements GroupStreams {
 
   /** Opens the KV file. */
   static async open(options: KvStreamsOptions): Promise<KvStreams> {
+    validateIdleExpiry(options.idleExpiryMs ?? DEFAULT_IDLE_EXPIRY_MS);
     return new KvStreams(await openKv(options.kvPath), options);
   }
 
@@ -258,8 +263,10 @@ export class KvStreams implements GroupStreams {
       const result = await retryWhileLocked(() => {
         const commit = this.#kv.atomic()
           .check({ key: metaKey, versionstamp: seen.versionstamp })
-          .set(metaKey, { epoch, offset: last } satisfies Meta);
-        stored.forEach((entry, i) => commit.set(this.#entryKey(group, first + i), entry));
+          .set(metaKey, { epoch, offset: last } satisfies Meta, this.#expiry);
+        stored.forEach((entry, i) =>
+          commit.set(this.#entryKey(group, first + i), entry, this.#expiry)
+        );
         return commit.commit();
       });
       this.writeSeconds.observe((performance.now() - started) / 1000);
@@ -296,7 +303,8 @@ export class KvStreams implements GroupStreams {
    * The group's record, made (with a new epoch) when it has none. A record no publish wrote
    * (a room opened, never written in) is kept a day from its last read, as the other streams
    * keep theirs: anyone may open a room of any name, and such a record must not stay for good.
-   * It is given its day again at most once an hour; a publish's record never expires.
+   * It is given its day again at most once an hour; a publish's record expires with its
+   * last events, `idleExpiryMs` after their commit.
    */
   async #meta(group: string): Promise<Meta> {
     const key = this.#metaKey(group);

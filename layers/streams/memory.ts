@@ -27,6 +27,7 @@ import { type GroupLayer, type LayerEvent, validateEvent, validateGroupName } fr
 import type { Store } from "../../storage/store.ts";
 import { frozenEventJson, holdsBytes } from "../event_json.ts";
 import {
+  DEFAULT_IDLE_EXPIRY_MS,
   DEFAULT_RETENTION,
   type GroupStreams,
   incomplete,
@@ -43,6 +44,7 @@ import {
   type StreamRetention,
   undelivered,
   validateCount,
+  validateIdleExpiry,
   validatePosition,
   validatePublish,
   validateRetention,
@@ -82,6 +84,12 @@ export interface MemoryStreamsOptions {
    * again from the store on its next use, its epoch and offsets kept.
    */
   keptGroups?: number;
+  /**
+   * How long what is written to the store outlives its write, in ms (default 30 days,
+   * `DEFAULT_IDLE_EXPIRY_MS`): a room left that long loses its stored history, and takes a new
+   * epoch when it is next read from the store (see `_store_layout.ts`).
+   */
+  idleExpiryMs?: number;
 }
 
 /** Longest an event waits in memory before it is written to the store. */
@@ -117,6 +125,7 @@ export class MemoryStreams implements GroupStreams {
   /** Characters held by every window: what the budget counts. */
   #characters = 0;
   #writes: WriteRounds;
+  #idleExpiryMs: number;
   /** A record this run wrote outside the write rounds (a claim, an unused room's) names it. */
   #namedInStore = false;
   #closing: Promise<void> | null = null;
@@ -130,10 +139,11 @@ export class MemoryStreams implements GroupStreams {
     this.#unused = new UnusedGroups(options.unusedGroups ?? MAX_UNUSED_GROUPS);
     this.#keptGroups = options.keptGroups ?? MAX_KEPT_GROUPS;
     const delayMs = options.writeDelayMs ?? STREAM_WRITE_DELAY_MS;
+    this.#idleExpiryMs = validateIdleExpiry(options.idleExpiryMs ?? DEFAULT_IDLE_EXPIRY_MS);
     this.#writes = new WriteRounds(
       store,
       this.#run,
-      delayMs,
+      { delayMs, idleExpiryMs: this.#idleExpiryMs },
       () => this.#groups,
       () => this.#forgetQuietGroups(),
     );
@@ -318,6 +328,7 @@ export class MemoryStreams implements GroupStreams {
         dirty: false,
         recordWritten: false,
         recordExpires: false,
+        recordWrittenAt: 0,
         stale: [],
         storedUnknown: false,
         used: ++this.#uses,
@@ -353,7 +364,13 @@ export class MemoryStreams implements GroupStreams {
   }
 
   async #load(group: string, state: GroupState): Promise<void> {
-    const read = await loadWindowFromStore(this.#store, this.#run, group, state);
+    const read = await loadWindowFromStore(
+      this.#store,
+      this.#run,
+      group,
+      state,
+      this.#idleExpiryMs,
+    );
     if (read.claimed) this.#namedInStore = true;
     if (read.writeSoon) this.#writes.schedule();
     const window = read.window;

@@ -59,6 +59,7 @@ import { checkInfoAllowed, MasterCheckNotices, warnCheckOff } from "./_master_ch
 import { keptEventKey, streamKeys } from "./_redis_stream_keys.ts";
 import { SETTLE_LOOKBACK, settleUnconfirmed } from "./_settle_unconfirmed.ts";
 import {
+  DEFAULT_IDLE_EXPIRY_MS,
   DEFAULT_RETENTION,
   type GroupStreams,
   incomplete,
@@ -74,6 +75,7 @@ import {
   type StreamRead,
   type StreamRetention,
   validateCount,
+  validateIdleExpiry,
   validatePosition,
   validatePublish,
   validateStreamedData,
@@ -98,6 +100,8 @@ export interface RedisStreamsOptions {
   publishInScript: boolean;
   /** Retention of groups whose publishers name none (default 1,000 messages or 10 minutes). */
   retention?: StreamRetention;
+  /** How long a group's keys outlive its last publish, in ms (`DEFAULT_IDLE_EXPIRY_MS`). */
+  idleExpiryMs?: number;
   /**
    * Each publish checks that the stream was last written on the master it writes to, and gives
    * it a new epoch when not: a failover may have lost the old master's last writes, and a Redis
@@ -128,6 +132,7 @@ export class RedisStreams implements GroupStreams {
   #client: ScriptRunner;
   #options: RedisStreamsOptions;
   #retention: StreamRetention;
+  #idleExpiryMs: string; // as the publish script takes it
   #shas: { publish: string; read: string } | null = null;
   #cluster: boolean;
   /** Each publish checks the stream was last written on this master (see `checksMaster`). */
@@ -149,6 +154,7 @@ export class RedisStreams implements GroupStreams {
     this.#client = client;
     this.#options = options;
     this.#retention = options.retention ?? DEFAULT_RETENTION;
+    this.#idleExpiryMs = String(options.idleExpiryMs ?? DEFAULT_IDLE_EXPIRY_MS);
     this.#cluster = isRedisCluster(redisTarget(options));
     this.#checksMaster = options.checksMaster ?? true;
     this.#notices = new MasterCheckNotices(client);
@@ -159,6 +165,7 @@ export class RedisStreams implements GroupStreams {
 
   /** Connects and loads the scripts; rejects with the URL in the message when Redis is away. */
   static async open(options: RedisStreamsOptions): Promise<RedisStreams> {
+    validateIdleExpiry(options.idleExpiryMs ?? DEFAULT_IDLE_EXPIRY_MS); // before it connects
     const client = await openScriptRunner(redisTarget(options), {
       ...options,
       // The master check's probe too: loaded as the others are, it runs as `EVALSHA` as they do.
@@ -351,6 +358,7 @@ export class RedisStreams implements GroupStreams {
       this.#opening,
       witness,
       this.#checksMaster ? "1" : "",
+      this.#idleExpiryMs,
     ];
   }
 

@@ -30,6 +30,8 @@ export interface StreamSequencerOptions {
   writeDelayMs?: number;
   /** Characters of JSON every stream together may keep (see `MemoryStreamsOptions`). */
   memoryBudget?: number;
+  /** How long what is written to the store outlives its write (see `MemoryStreamsOptions`). */
+  idleExpiryMs?: number;
 }
 
 /** Gives offsets for the Workers connected to it; see the module doc. */

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import {
   DEFAULT_CONFIG,
+  historyIdleMs,
   loadConfig,
   secretsOnCommandLine,
   settingTypos,
@@ -111,6 +112,20 @@ Deno.test("the Redis master check is on unless REDIS_MASTER_CHECK turns it off; 
   ]);
 });
 
+Deno.test("a room's stored history outlives its last message 30 days unless HISTORY_IDLE_DAYS says otherwise", () => {
+  const day = 24 * 60 * 60 * 1000;
+  assertEquals(historyIdleMs(loadConfig([], {})), 30 * day);
+  assertEquals(historyIdleMs(loadConfig([], { HISTORY_IDLE_DAYS: "1" })), day);
+  // It must keep what the time window promises: else Deno KV drops messages younger than it.
+  const windowOfAWeek = { HISTORY_WINDOW_SECONDS: String(7 * 24 * 3600) };
+  assertEquals(loadConfig([], { ...windowOfAWeek, HISTORY_IDLE_DAYS: "7" }).historyIdleDays, 7);
+  assertThrows(
+    () => loadConfig([], { ...windowOfAWeek, HISTORY_IDLE_DAYS: "6" }),
+    Error,
+    "HISTORY_IDLE_DAYS (6) must keep a room at least as long as HISTORY_WINDOW_SECONDS (604800 s)",
+  );
+});
+
 Deno.test("port 0 (any free port) is accepted", () => {
   assertEquals(loadConfig(["--port", "0"], {}).port, 0);
 });
@@ -147,6 +162,8 @@ Deno.test("an invalid value is refused with an error that names the setting", ()
     // Above what a hash may claim: refused here, not by the store's hasher at start.
     [[], { PASSWORD_ITERATIONS: "200000000" }, "PASSWORD_ITERATIONS"],
     [[], { WORKERS: "many" }, "WORKERS must be auto or a whole number"],
+    [[], { HISTORY_IDLE_DAYS: "0" }, "HISTORY_IDLE_DAYS"],
+    [[], { HISTORY_IDLE_DAYS: "3651" }, "HISTORY_IDLE_DAYS"],
   ];
   for (const [args, env, setting] of cases) {
     const error = assertThrows(() => loadConfig(args, env), Error, setting);

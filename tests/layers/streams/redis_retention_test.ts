@@ -4,12 +4,17 @@
  * and time. These cases check that the trim still happens, by count and by age, and that a
  * hash that is missing those fields or is stale (an older script, the MAXLEN cap) heals.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { createClient } from "redis";
 import { RedisStreams } from "../../../layers/streams/redis.ts";
-import { EMPTY_STREAM_KEPT_MS } from "../../../layers/streams/contract.ts";
+import { DEFAULT_IDLE_EXPIRY_MS, EMPTY_STREAM_KEPT_MS } from "../../../layers/streams/contract.ts";
 import type { StreamRetention } from "../../../layers/streams/contract.ts";
-import { redisAvailability, testRedisUrl, uniquePrefix } from "../../_support/redis.ts";
+import {
+  redisAvailability,
+  startRedisServer,
+  testRedisUrl,
+  uniquePrefix,
+} from "../../_support/redis.ts";
 
 const { available } = await redisAvailability();
 const redis = available ? await testRedisUrl() : null;
@@ -18,11 +23,11 @@ globalThis.addEventListener("unload", () => void redis?.[Symbol.asyncDispose]())
 const KEEP_ALL = { messages: 1000, seconds: 0 };
 
 /** Streams with no layer (the script publishes), a raw client, and one group's keys. */
-async function openWorld() {
-  const url = redis!.url;
+async function openWorld(options: { idleExpiryMs?: number; url?: string } = {}) {
+  const url = options.url ?? redis!.url;
   const prefix = uniquePrefix("retention");
   const group = `room.${crypto.randomUUID().slice(0, 8)}`;
-  const streams = await RedisStreams.open({ url, prefix, publishInScript: true });
+  const streams = await RedisStreams.open({ url, prefix, publishInScript: true, ...options });
   const client = createClient({ url });
   await client.connect();
   const meta = `${prefix}:stream-meta:${group}`;
@@ -119,6 +124,63 @@ test("a group read but never published to leaves a record that expires, kept onc
   assert(ttl > 0 && ttl <= EMPTY_STREAM_KEPT_MS, `the record's TTL is ${ttl} ms`);
   assertEquals((await world.streams.since(world.group, { epoch, offset: 0 })).complete, true);
   await world.publish(1, KEEP_ALL);
-  assertEquals(await world.client.pTTL(world.meta), -1, "a used stream's record expired");
+  // Used now: it lasts the idle expiry from its last publish (30 days), no longer a day.
+  const used = await world.client.pTTL(world.meta);
+  assert(used > DEFAULT_IDLE_EXPIRY_MS - 60_000, `a used stream's record expires in ${used} ms`);
   assertEquals((await world.streams.latest(world.group, 1)).epoch, epoch);
+});
+
+test("each publish gives the record and the stream the idle expiry again, and nothing more", async () => {
+  const idleExpiryMs = 60 * 60 * 1000;
+  await using world = await openWorld({ idleExpiryMs });
+  const ttls = () => Promise.all([world.client.pTTL(world.meta), world.client.pTTL(world.stream)]);
+  const within = (ttls: number[]) =>
+    ttls.every((ttl) => ttl > idleExpiryMs - 60_000 && ttl <= idleExpiryMs);
+  await world.publish(2, KEEP_ALL);
+  assert(within(await ttls()), `after a publish: ${await ttls()}`);
+  // As if half of it had passed: the next publish starts it again, for both keys.
+  await world.client.pExpire(world.meta, idleExpiryMs / 2);
+  await world.client.pExpire(world.stream, idleExpiryMs / 2);
+  await world.streams.latest(world.group, 50); // a read is no use of the room
+  assert((await ttls()).every((ttl) => ttl <= idleExpiryMs / 2), `after a read: ${await ttls()}`);
+  await world.publish(1, KEEP_ALL);
+  assert(within(await ttls()), `after the next publish: ${await ttls()}`);
+});
+
+const privateRedis = await redisAvailability({ privateServer: true });
+
+Deno.test({
+  name:
+    "redis streams, retention: a room left for its idle expiry leaves nothing in Redis, and its next reader is told what it missed is gone",
+  ignore: !privateRedis.available,
+}, async () => {
+  // A Redis of its own, told to say when it expires a key.
+  await using server = await startRedisServer();
+  await using world = await openWorld({ idleExpiryMs: 200, url: server.url });
+  await world.client.configSet("notify-keyspace-events", "Ex");
+  const listener = world.client.duplicate();
+  await listener.connect();
+  const gone = new Set<string>();
+  const bothGone = Promise.withResolvers<void>();
+  await listener.subscribe("__keyevent@0__:expired", (key) => {
+    gone.add(key);
+    if (gone.has(world.meta) && gone.has(world.stream)) bothGone.resolve();
+  });
+  await world.publish(3, KEEP_ALL);
+  const { epoch, offset } = await world.streams.latest(world.group, 0);
+  assertEquals(offset, 3);
+  // Bounded, so that a room that never expires fails here rather than hang the run.
+  const deadline = AbortSignal.timeout(10_000);
+  await Promise.race([
+    bothGone.promise,
+    new Promise((_, reject) =>
+      deadline.addEventListener("abort", () => reject(new Error("the keys never expired")))
+    ),
+  ]);
+  await listener.close();
+  const read = await world.streams.since(world.group, { epoch, offset: 2 });
+  assertEquals([read.complete, read.events.length], [false, 0]);
+  assertNotEquals(read.epoch, epoch);
+  const published = await world.streams.publish(world.group, { type: "t" });
+  assertEquals([published.offset, published.epoch], [1, read.epoch]);
 });

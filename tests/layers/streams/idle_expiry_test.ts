@@ -1,0 +1,96 @@
+/**
+ * Room names are free, so what the in-process streams write to their store (Deno KV) expires
+ * the idle expiry (`HISTORY_IDLE_DAYS`) after it is written: a room left that long leaves
+ * nothing behind. A busy room's record, written once per run otherwise, is written again
+ * often enough that it never expires before the chunks it speaks for.
+ */
+import { assertEquals, assertThrows } from "@std/assert";
+import { InMemoryLayer } from "../../../layers/in_memory.ts";
+import { MemoryStreams } from "../../../layers/streams/memory.ts";
+import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
+import type { StoreChange } from "../../../storage/store.ts";
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** A store in memory that records each value it is given, with its expiry. */
+async function recordingStore() {
+  const store = await DenoKvStore.open(":memory:");
+  const writes: string[] = [];
+  const note = (change: StoreChange) => {
+    if (!("value" in change)) return;
+    const kind = change.key[0] === "stream" ? "chunk" : String(change.key[0]);
+    writes.push(`${kind} ${change.key[1]}, ${(change.expireInMs ?? 0) / DAY} days`);
+  };
+  const writeMany = store.writeMany.bind(store);
+  store.writeMany = (changes) => (changes.forEach(note), writeMany(changes));
+  const set = store.set.bind(store);
+  store.set = (
+    key,
+    value,
+    options = {},
+  ) => (note({ key, value, ...options }), set(key, value, options));
+  /** What was written since the last call. */
+  const taken = () => writes.splice(0);
+  return { store, taken, [Symbol.dispose]: () => store.close() };
+}
+
+/** Runs `fn` with `Date.now()` `ms` ahead of the real clock. */
+async function later<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  Date.now = () => realNow() + ms;
+  try {
+    return await fn();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+Deno.test("in-process streams: what a round writes expires the idle expiry after it, and a busy room's record is written again before it could expire first", async () => {
+  using recording = await recordingStore();
+  const layer = new InMemoryLayer();
+  const options = { idleExpiryMs: 8 * DAY, writeDelayMs: 60_000 };
+  const streams = new MemoryStreams(layer, recording.store, options);
+  await streams.publish("room.a", { type: "t" });
+  await streams.flush();
+  assertEquals(recording.taken(), ["chunk room.a, 8 days", "stream_meta room.a, 8 days"]);
+  // The record is written once per run: the newest chunk's key holds the offset.
+  await streams.publish("room.a", { type: "t" });
+  await streams.flush();
+  assertEquals(recording.taken(), ["chunk room.a, 8 days"]);
+  // A day on (an eighth of the expiry, at most a day), the record goes with the chunk again:
+  // else it would expire before the chunks, a day's messages too early.
+  await later(DAY, async () => {
+    await streams.publish("room.a", { type: "t" });
+    await streams.flush();
+  });
+  assertEquals(recording.taken(), ["chunk room.a, 8 days", "stream_meta room.a, 8 days"]);
+  await streams.close();
+  recording.taken(); // the graceful stop's mark
+  // The next run claims the record before it gives an offset: with the same expiry.
+  const next = new MemoryStreams(layer, recording.store, options);
+  const read = await next.latest("room.a", 50);
+  assertEquals(read.events.map((event) => event.offset), [1, 2, 3]);
+  assertEquals(recording.taken(), ["stream_meta room.a, 8 days"]);
+  await next.close();
+});
+
+Deno.test("in-process streams: a room only read still keeps its record a day, whatever the idle expiry", async () => {
+  using recording = await recordingStore();
+  const layer = new InMemoryLayer();
+  const streams = new MemoryStreams(layer, recording.store, { idleExpiryMs: 8 * DAY });
+  await streams.latest("room.empty", 50);
+  await streams.close();
+  assertEquals(recording.taken().filter((write) => write.includes("room.empty")), [
+    "stream_meta room.empty, 1 days",
+  ]);
+});
+
+Deno.test("in-process streams: an idle expiry Deno KV cannot keep is refused", async () => {
+  using recording = await recordingStore();
+  for (const idleExpiryMs of [0, -1, 1.5, 11 * 365 * DAY]) {
+    assertThrows(
+      () => new MemoryStreams(new InMemoryLayer(), recording.store, { idleExpiryMs }),
+      RangeError,
+    );
+  }
+});
