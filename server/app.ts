@@ -43,6 +43,7 @@ export { type Closable, DRAIN_LINGER_MS };
 import { withMetricsRoute } from "./metrics_route.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 import { forwardedByProxy } from "../auth/forwarded.ts";
+import { proxyHeaderHint } from "./_proxy_hint.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
 export type { ErrorPage };
@@ -127,11 +128,13 @@ export function createApp(options: AppOptions): App {
 
   // Why new requests are refused (503): the app drains, or closes; null while it serves.
   let stopping: Stopping | null = null;
+  const hintProxy = services.config.trustProxy ? null : proxyHeaderHint();
 
   async function handle(request: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     const started = performance.now();
     const peer = formatAddr(info?.remoteAddr);
     const client = clientAddress(request, peer, services.config.trustProxy);
+    hintProxy?.(request, peer);
     const url = urlOrHostRefusal(request, services.config, errorPage, { client, started });
     if (!(url instanceof URL)) return url;
     if (stopping !== null) return refuseWhileStopping(request, url, client, stopping);
