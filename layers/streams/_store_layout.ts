@@ -8,9 +8,9 @@
  * - a chunk expires the streams' idle expiry (`HISTORY_IDLE_DAYS`) after it was written, and so
  *   does the record: a run writes the record again at least every
  *   {@linkcode recordRenewedEveryMs} while it writes chunks, so a room left for that long (less
- *   at most that renewal) leaves nothing. The record never outlives the newest chunk with a
- *   stale offset: one written before that chunk expires before it, and the group then takes a
- *   new epoch rather than give the chunk's offsets again;
+ *   at most that renewal) leaves nothing. A record written before the newest chunk expires
+ *   first, and one read past its `expiresAt` is taken for none whatever the store still shows,
+ *   so the group then takes a new epoch rather than give that chunk's offsets again;
  * - `["stream_runs", run]` = `"clean"`, once that run shut down gracefully, when a record names it
  *   (a run that wrote none leaves no mark: nothing would read it). It expires after
  *   {@linkcode CLEAN_MARK_KEPT_MS}, so deploys leave no key for good.
@@ -23,6 +23,15 @@ export interface StreamRecord {
   epoch: string;
   offset: number;
   run: string;
+  /**
+   * When the record counts as gone (ms since the epoch), a little before the store's own expiry.
+   * Deno KV deletes an expired key when it likes, in no set order, and a read of the record and
+   * a list of the chunks are two reads: an expired record can be seen without the chunks written
+   * after it, and its offset would be given again. Before this time no such chunk has expired
+   * (each expires later than the record), so a read finds them all. None: written before 0.16,
+   * without an expiry.
+   */
+  expiresAt?: number;
 }
 
 /** A stored chunk's key, and the offset of its last event. */
@@ -65,7 +74,17 @@ export function recordKey(group: string): StoreKey {
  * `EMPTY_STREAM_KEPT_MS` (`contract.ts`) for a group never published to, else the idle expiry.
  */
 export function recordChange(group: string, record: StreamRecord, expireInMs: number): StoreChange {
-  return { key: recordKey(group), value: record, expireInMs };
+  return { key: recordKey(group), value: expiringRecord(record, expireInMs), expireInMs };
+}
+
+/**
+ * `record` with its `expiresAt` for a write that expires after `expireInMs`: taken before the
+ * write, and a minute early at most (an eighth of it when shorter) for clocks that differ a
+ * little (Deno Deploy's machines).
+ */
+export function expiringRecord(record: StreamRecord, expireInMs: number): StreamRecord {
+  const margin = Math.min(60_000, expireInMs / 8);
+  return { ...record, expiresAt: Date.now() + expireInMs - margin };
 }
 
 /**
@@ -77,12 +96,17 @@ export function recordRenewedEveryMs(idleExpiryMs: number): number {
   return Math.min(idleExpiryMs / 8, 24 * 60 * 60 * 1000);
 }
 
-/** Reads `group`'s record and chunks, and the chunks' events. */
+/**
+ * Reads `group`'s record and chunks, and the chunks' events; a record past its `expiresAt`, once
+ * both reads are done, is none.
+ */
 export async function readStoredStream(store: Store, group: string): Promise<StoredStream> {
-  const [record, entries] = await Promise.all([
+  const [stored, entries] = await Promise.all([
     store.get<StreamRecord>(recordKey(group)),
     store.list<Uint8Array>(chunkPrefix(group)),
   ]);
+  const expired = stored?.expiresAt !== undefined && Date.now() >= stored.expiresAt;
+  const record = expired ? null : stored;
   return {
     record,
     chunks: entries.map((entry) => ({ key: entry.key, last: Number(entry.key[2]) })),

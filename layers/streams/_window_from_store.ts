@@ -12,6 +12,7 @@ import { EMPTY_STREAM_KEPT_MS, newEpoch } from "./contract.ts";
 import { RetainedWindow } from "./_window.ts";
 import type { WrittenState } from "./_write_rounds.ts";
 import {
+  expiringRecord,
   ranClean,
   readStoredStream,
   recordKey,
@@ -135,7 +136,7 @@ async function claimRecord(
   expireInMs: number,
 ): Promise<boolean> {
   try {
-    await store.set(recordKey(group), record, { expireInMs });
+    await store.set(recordKey(group), expiringRecord(record, expireInMs), { expireInMs });
     return true;
   } catch (error) {
     log.warn(`Stream of "${group}": its record could not be written; a new epoch`, error);

@@ -4,7 +4,8 @@
  * nothing behind. A busy room's record, written once per run otherwise, is written again
  * often enough that it never expires before the chunks it speaks for.
  */
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertNotEquals, assertThrows } from "@std/assert";
+import { chunkKey } from "../../../layers/streams/_store_layout.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
 import { MemoryStreams } from "../../../layers/streams/memory.ts";
 import { DenoKvStore } from "../../../storage/deno_kv_store.ts";
@@ -72,6 +73,30 @@ Deno.test("in-process streams: what a round writes expires the idle expiry after
   assertEquals(read.events.map((event) => event.offset), [1, 2, 3]);
   assertEquals(recording.taken(), ["stream_meta room.a, 8 days"]);
   await next.close();
+});
+
+Deno.test("in-process streams: a record past its expiry that the store still shows, without the chunks written after it, is taken for none: no offset is given twice", async () => {
+  using recording = await recordingStore();
+  const options = { idleExpiryMs: 8 * DAY, writeDelayMs: 60_000 };
+  const first = new MemoryStreams(new InMemoryLayer(), recording.store, options);
+  let epoch = "";
+  for (let n = 1; n <= 3; n++) epoch = (await first.publish("room.a", { type: "t", n })).epoch;
+  await first.flush(); // a chunk up to 3, and the record (offset 3)
+  for (let n = 4; n <= 5; n++) await first.publish("room.a", { type: "t", n });
+  await first.flush(); // a chunk up to 5 only: the record still says 3
+  await first.close();
+  // Eight days on, everything has expired, and Deno KV deletes it when it likes, in any order:
+  // here the newest chunk first, the record still shown.
+  await recording.store.delete(chunkKey("room.a", 5));
+  await later(8 * DAY, async () => {
+    const next = new MemoryStreams(new InMemoryLayer(), recording.store, options);
+    const published = await next.publish("room.a", { type: "t", n: 6 });
+    // The record's offset 3 would give 4 again, under the epoch a client saw 4 and 5 in.
+    assertNotEquals(published.epoch, epoch);
+    const read = await next.since("room.a", { epoch, offset: 5 });
+    assertEquals(read.complete, false);
+    await next.close();
+  });
 });
 
 Deno.test("in-process streams: a room only read still keeps its record a day, whatever the idle expiry", async () => {
