@@ -10,7 +10,11 @@ import type { GroupStreams } from "../layers/streams/contract.ts";
 import type { AccessTokens } from "../auth/tokens.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 
-/** What the server was built with; handlers and consumers reach it through their context. */
+/**
+ * What the server was built with. Handlers reach it through their context (`context.services`);
+ * a consumer is given what it needs by the function that builds it
+ * (`notesConsumer(services.streams)`), as consumers have no context of their own.
+ */
 export interface Services {
   /** The configuration the server started with. */
   readonly config: Config;

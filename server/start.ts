@@ -85,6 +85,8 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
     throw listenError(error, `HOST and PORT: ${options.hostname}:${options.port}`);
   });
   const addr = server.addr;
+  // As Daphne's "Listening on TCP address …": an app of one's own says nothing else at start.
+  log.info(`Listening at ${urlOf(addr)}${options.servedBy ? ` (${options.servedBy})` : ""}`);
   let stopping: Promise<void> | null = null;
   return {
     app,

@@ -1,4 +1,7 @@
-/** `serveApp` in an app of one's own: `WORKERS` set where no Worker pool acts on it is said. */
+/**
+ * `serveApp` in an app of one's own: where it listens is said, and so is `WORKERS` set where no
+ * Worker pool acts on it.
+ */
 import { assertEquals } from "@std/assert";
 import { createApp, log, page, serveApp } from "../../mod.ts";
 import { createTestServices } from "../../testing.ts";
@@ -35,4 +38,21 @@ Deno.test("an app that serves alone with WORKERS set is told where Workers start
 Deno.test("one process, or a Worker of a pool, serves without that warning", async () => {
   assertEquals(await warningsServing(1, false), []);
   assertEquals(await warningsServing(2, true), []);
+});
+
+Deno.test("an app of one's own says where it listens once it does, as Daphne does", async () => {
+  await using services = await createTestServices();
+  using captured = new CapturedLog();
+  log.setLevel("info");
+  const server = await serveApp(createApp({ routes: [hello], services }), {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    const said = captured.lines.filter((line) => line.includes(" Listening at "));
+    assertEquals(said.map((line) => line.replace(/^.* INFO /, "")), [`Listening at ${server.url}`]);
+  } finally {
+    await server.shutdown();
+    log.setLevel("silent");
+  }
 });
