@@ -6,6 +6,8 @@
 import { listenError, urlOf } from "./_listen_address.ts";
 import type { App } from "./app.ts";
 import { log } from "../telemetry/log.ts";
+import { isLoopback } from "./_config_values.ts";
+import type { Config } from "./_config_schema.ts";
 import { serveMetrics } from "./metrics_route.ts";
 import { settlesWithin } from "./drain.ts";
 import { listen, type Listener } from "./_listener.ts";
@@ -70,6 +72,7 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
         '(see "Your own app on several Workers" in the README)',
     );
   }
+  warnAnyHostAnswered(app.services.config, options.hostname);
   // First: when its address is taken, nothing has started yet.
   const metrics = await metricsServer(app, options.reusePort === true);
   const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;
@@ -210,4 +213,19 @@ function namedHandler(handle: App["handle"], name: string): App["handle"] {
     response.headers.set("x-served-by", name);
     return response;
   };
+}
+
+// Django refuses to serve without ALLOWED_HOSTS once DEBUG is off; a server others reach that
+// answers any Host is said at start, with why it matters and what to set.
+function warnAnyHostAnswered(
+  config: Pick<Config, "allowedHosts" | "trustProxy">,
+  hostname: string,
+): void {
+  if (isLoopback(hostname) || config.allowedHosts.length > 0 || config.trustProxy) return;
+  log.warn(
+    `HOST is ${hostname} and ALLOWED_HOSTS is empty: requests for any host name are answered, so ` +
+      "a web page whose own name was made to resolve to this server (DNS rebinding) can read " +
+      "its public pages and post to it from a visitor's network. Set ALLOWED_HOSTS to the names " +
+      "the server is reached by",
+  );
 }

@@ -56,3 +56,20 @@ Deno.test("an app of one's own says where it listens once it does, as Daphne doe
     log.setLevel("silent");
   }
 });
+
+Deno.test("a server others reach, without ALLOWED_HOSTS, is told at start that it answers any host", async () => {
+  const hostWarnings = async (overrides: { allowedHosts?: string[] }, hostname: string) => {
+    await using services = await createTestServices(overrides);
+    using captured = new CapturedLog();
+    log.setLevel("info");
+    const server = await serveApp(createApp({ routes: [hello], services }), { hostname, port: 0 });
+    await server.shutdown();
+    log.setLevel("silent");
+    return captured.lines.filter((line) => line.includes("ALLOWED_HOSTS is empty"));
+  };
+  const [warning, ...more] = await hostWarnings({}, "0.0.0.0");
+  assertEquals(more, []);
+  assertEquals(warning?.includes("HOST is 0.0.0.0") && warning.includes("DNS rebinding"), true);
+  assertEquals(await hostWarnings({ allowedHosts: ["chat.example.com"] }, "0.0.0.0"), []);
+  assertEquals(await hostWarnings({}, "127.0.0.1"), [], "loopback answers only its own names");
+});
