@@ -83,8 +83,28 @@ export function recordChange(group: string, record: StreamRecord, expireInMs: nu
  * little (Deno Deploy's machines).
  */
 export function expiringRecord(record: StreamRecord, expireInMs: number): StreamRecord {
-  const margin = Math.min(60_000, expireInMs / 8);
-  return { ...record, expiresAt: Date.now() + expireInMs - margin };
+  return { ...record, expiresAt: Date.now() + expireInMs - expiryMargin(expireInMs) };
+}
+
+/**
+ * `record` written again (a new run claims it) with the life it has left: a read is no use of
+ * the room, so it must not give the record a new idle expiry, or a room only read at each
+ * restart would keep its epoch for good. A record without `expiresAt` (before 0.16) gets the
+ * whole `expireInMs`. Resolves to the record and the store's expiry for it.
+ */
+export function keptRecord(
+  record: StreamRecord,
+  expireInMs: number,
+): { record: StreamRecord; expireInMs: number } {
+  if (record.expiresAt === undefined) {
+    return { record: expiringRecord(record, expireInMs), expireInMs };
+  }
+  const left = record.expiresAt + expiryMargin(expireInMs) - Date.now();
+  return { record, expireInMs: Math.max(1, Math.round(left)) };
+}
+
+function expiryMargin(expireInMs: number): number {
+  return Math.min(60_000, expireInMs / 8);
 }
 
 /**

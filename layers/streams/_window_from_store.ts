@@ -13,6 +13,7 @@ import { RetainedWindow } from "./_window.ts";
 import type { WrittenState } from "./_write_rounds.ts";
 import {
   expiringRecord,
+  keptRecord,
   ranClean,
   readStoredStream,
   recordKey,
@@ -89,10 +90,14 @@ export async function readWindowFromStore(
   const unused = offset === 0 && stored.length === 0;
   // A record that names this run already (a group let go from memory, read back) needs no
   // claim: a write that failed there would change its epoch in the middle of the run.
-  const claimedAt = Date.now();
-  const expireInMs = unused ? EMPTY_STREAM_KEPT_MS : idleExpiryMs;
-  const claimed = clean && !ours &&
-    await claimRecord(store, group, { epoch: meta.epoch, offset, run }, expireInMs);
+  // An unused room's record is kept a day from its last read; a used one keeps what it has left.
+  const claim = unused
+    ? {
+      record: expiringRecord({ epoch: meta.epoch, offset, run }, EMPTY_STREAM_KEPT_MS),
+      expireInMs: EMPTY_STREAM_KEPT_MS,
+    }
+    : keptRecord({ epoch: meta.epoch, offset, run, expiresAt: meta.expiresAt }, idleExpiryMs);
+  const claimed = clean && !ours && await claimRecord(store, group, claim);
   const kept = clean && (ours || claimed);
   const window = new RetainedWindow(kept ? meta.epoch : newEpoch(), 0);
   const from = unbrokenFrom(stored, offset);
@@ -118,8 +123,9 @@ export async function readWindowFromStore(
   if (kept) {
     state.recordWritten = true;
     state.recordExpires = unused;
-    // A record of this run read back is written again at the next round: when is not known.
-    state.recordWrittenAt = claimed ? claimedAt : 0;
+    // Written again, with the whole idle expiry, by the first round that writes chunks: the
+    // claim kept the life the record had left.
+    state.recordWrittenAt = 0;
   }
   const writeSoon = !kept || state.stale.length > 0;
   if (writeSoon) state.dirty = true;
@@ -132,11 +138,10 @@ export async function readWindowFromStore(
 async function claimRecord(
   store: Store,
   group: string,
-  record: StreamRecord,
-  expireInMs: number,
+  { record, expireInMs }: { record: StreamRecord; expireInMs: number },
 ): Promise<boolean> {
   try {
-    await store.set(recordKey(group), expiringRecord(record, expireInMs), { expireInMs });
+    await store.set(recordKey(group), record, { expireInMs });
     return true;
   } catch (error) {
     log.warn(`Stream of "${group}": its record could not be written; a new epoch`, error);

@@ -4,7 +4,7 @@
  * nothing behind. A busy room's record, written once per run otherwise, is written again
  * often enough that it never expires before the chunks it speaks for.
  */
-import { assertEquals, assertNotEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
 import { chunkKey } from "../../../layers/streams/_store_layout.ts";
 import { InMemoryLayer } from "../../../layers/in_memory.ts";
 import { MemoryStreams } from "../../../layers/streams/memory.ts";
@@ -67,12 +67,41 @@ Deno.test("in-process streams: what a round writes expires the idle expiry after
   assertEquals(recording.taken(), ["chunk room.a, 8 days", "stream_meta room.a, 8 days"]);
   await streams.close();
   recording.taken(); // the graceful stop's mark
-  // The next run claims the record before it gives an offset: with the same expiry.
+  // The next run claims the record before it gives an offset, keeping the life it has left: it
+  // was last written a day on, for 8 days, so 9 days from now.
   const next = new MemoryStreams(layer, recording.store, options);
   const read = await next.latest("room.a", 50);
   assertEquals(read.events.map((event) => event.offset), [1, 2, 3]);
-  assertEquals(recording.taken(), ["stream_meta room.a, 8 days"]);
+  const [claim, ...more] = recording.taken();
+  assertEquals(more, []);
+  const days = Number(/stream_meta room\.a, ([\d.]+) days/.exec(claim)?.[1]);
+  assert(days > 8.999 && days <= 9, claim);
   await next.close();
+});
+
+Deno.test("in-process streams: a room only read at each restart still expires: a read is no use of it", async () => {
+  using recording = await recordingStore();
+  const options = { idleExpiryMs: 30 * DAY };
+  const open = () => new MemoryStreams(new InMemoryLayer(), recording.store, options);
+  const first = open();
+  const { epoch } = await first.publish("room.a", { type: "t" });
+  await first.close();
+  // Day 20: a restart, and a page reads the room; nobody writes in it.
+  await later(20 * DAY, async () => {
+    const next = open();
+    assertEquals((await next.since("room.a", { epoch, offset: 0 })).events.length, 1);
+    await next.close();
+  });
+  // Day 30: its message expires, as written; day 45, it is read again.
+  await recording.store.delete(chunkKey("room.a", 1));
+  await later(45 * DAY, async () => {
+    const last = open();
+    const read = await last.since("room.a", { epoch, offset: 0 });
+    // Its record went with its message, whatever the reads in between: a new epoch.
+    assertEquals(read.complete, false);
+    assertNotEquals(read.epoch, epoch);
+    await last.close();
+  });
 });
 
 Deno.test("in-process streams: a record past its expiry that the store still shows, without the chunks written after it, is taken for none: no offset is given twice", async () => {
