@@ -100,8 +100,7 @@ export function servedHosts(allowed: string[], listenHost: string, trustProxy: b
   return [...new Set([...LOOPBACK_HOSTS, own, ...allowed])];
 }
 
-/** Whether `host` (a `HOST`) is this machine's alone: `localhost`, `127.x.x.x` or `::1`. */
-export function isLoopback(host: string): boolean {
+function isLoopback(host: string): boolean {
   const plain = plainHost(host);
   return plain === "localhost" || plain === "::1" || /^127\.\d+\.\d+\.\d+$/.test(plain);
 }

@@ -2,7 +2,7 @@
  * Behind a reverse proxy without `TRUST_PROXY`, every client has the proxy's address: the
  * per-address caps (`MAX_CONNECTIONS_PER_ADDRESS`, Django's questions), the throttles and the log
  * all count them as one client, and the 257th browser is refused. The first request that carries
- * `X-Forwarded-For` while the setting is off says so, once per app: the header is what a proxy
+ * `X-Forwarded-For` while the setting is off says so, once per app (per Worker in a pool): the header is what a proxy
  * adds, and nothing else tells the operator why everyone shares one address.
  */
 import { log } from "../telemetry/log.ts";

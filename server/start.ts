@@ -6,8 +6,7 @@
 import { listenError, urlOf } from "./_listen_address.ts";
 import type { App } from "./app.ts";
 import { log } from "../telemetry/log.ts";
-import { isLoopback } from "./_config_values.ts";
-import type { Config } from "./_config_schema.ts";
+import { warnAnyHostAnswered } from "./_any_host_warning.ts";
 import { serveMetrics } from "./metrics_route.ts";
 import { settlesWithin } from "./drain.ts";
 import { listen, type Listener } from "./_listener.ts";
@@ -72,7 +71,8 @@ export async function serveApp(app: App, options: ServeOptions): Promise<Running
         '(see "Your own app on several Workers" in the README)',
     );
   }
-  warnAnyHostAnswered(app.services.config, options.hostname);
+  // A pool's parent says it once for its Workers (`startWorkers`).
+  if (options.reusePort !== true) warnAnyHostAnswered(app.services.config);
   // First: when its address is taken, nothing has started yet.
   const metrics = await metricsServer(app, options.reusePort === true);
   const handle = options.servedBy ? namedHandler(app.handle, options.servedBy) : app.handle;
@@ -213,19 +213,4 @@ function namedHandler(handle: App["handle"], name: string): App["handle"] {
     response.headers.set("x-served-by", name);
     return response;
   };
-}
-
-// Django refuses to serve without ALLOWED_HOSTS once DEBUG is off; a server others reach that
-// answers any Host is said at start, with why it matters and what to set.
-function warnAnyHostAnswered(
-  config: Pick<Config, "allowedHosts" | "trustProxy">,
-  hostname: string,
-): void {
-  if (isLoopback(hostname) || config.allowedHosts.length > 0 || config.trustProxy) return;
-  log.warn(
-    `HOST is ${hostname} and ALLOWED_HOSTS is empty: requests for any host name are answered, so ` +
-      "a web page whose own name was made to resolve to this server (DNS rebinding) can read " +
-      "its public pages and post to it from a visitor's network. Set ALLOWED_HOSTS to the names " +
-      "the server is reached by",
-  );
 }

@@ -10,6 +10,7 @@
  * app's own module, which calls {@linkcode runWorker} with the function that starts one
  * server.
  */
+import { warnAnyHostAnswered } from "./_any_host_warning.ts";
 import type { Config } from "./config.ts";
 import type { RunningServer } from "./start.ts";
 import { workerConfig } from "./backends.ts";
@@ -93,6 +94,7 @@ export async function startWorkers(
   // held until the pool stops, so that another pool started at the same moment, which passed the
   // check too, is refused here.
   assertAddressFree(config.host, port, where);
+  warnAnyHostAnswered(config); // once for the pool: each Worker serves with `reusePort`
   const portHold = await holdPoolPort(config.host, port, where);
   try {
     return await startPool(config, port, workerModule, options, portHold);

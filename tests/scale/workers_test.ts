@@ -140,3 +140,15 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a --workers server that answers any host name says so once, each Worker where it listens", async () => {
+  await using server = await startServerProcess({ HOST: "0.0.0.0" }, ["--workers", "2"]);
+  const output = server.output();
+  // Each Worker listens before the pool says it serves the chat.
+  assertEquals(
+    output.match(/Listening at http:\/\/0\.0\.0\.0:\d+ \(worker-\d\)/g)?.length,
+    2,
+    output,
+  );
+  assertEquals(output.match(/page requests for any host name are answered/g)?.length, 1, output);
+});

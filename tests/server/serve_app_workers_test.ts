@@ -3,7 +3,7 @@
  * Worker pool acts on it.
  */
 import { assertEquals } from "@std/assert";
-import { createApp, log, page, serveApp } from "../../mod.ts";
+import { type Config, createApp, loadConfig, log, page, serveApp } from "../../mod.ts";
 import { createTestServices } from "../../testing.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
 
@@ -57,19 +57,38 @@ Deno.test("an app of one's own says where it listens once it does, as Daphne doe
   }
 });
 
-Deno.test("a server others reach, without ALLOWED_HOSTS, is told at start that it answers any host", async () => {
-  const hostWarnings = async (overrides: { allowedHosts?: string[] }, hostname: string) => {
+Deno.test("a server that answers page requests for any host name is told so at start, once", async () => {
+  const hostWarnings = async (overrides: Partial<Config>, reusePort = false) => {
     await using services = await createTestServices(overrides);
     using captured = new CapturedLog();
     log.setLevel("info");
-    const server = await serveApp(createApp({ routes: [hello], services }), { hostname, port: 0 });
+    const app = createApp({ routes: [hello], services });
+    const server = await serveApp(app, { hostname: "127.0.0.1", port: 0, reusePort });
     await server.shutdown();
     log.setLevel("silent");
-    return captured.lines.filter((line) => line.includes("ALLOWED_HOSTS is empty"));
+    return captured.lines.filter((line) => line.includes("page requests for any host name"));
   };
-  const [warning, ...more] = await hostWarnings({}, "0.0.0.0");
+  // What `HOST=0.0.0.0` makes of ALLOWED_HOSTS, set or not: no list of hosts for pages.
+  const anyHost = { host: "0.0.0.0", servedHosts: [], allowedHosts: ["chat.example.com"] };
+  const [warning, ...more] = await hostWarnings(anyHost);
   assertEquals(more, []);
-  assertEquals(warning?.includes("HOST is 0.0.0.0") && warning.includes("DNS rebinding"), true);
-  assertEquals(await hostWarnings({ allowedHosts: ["chat.example.com"] }, "0.0.0.0"), []);
-  assertEquals(await hostWarnings({}, "127.0.0.1"), [], "loopback answers only its own names");
+  assertEquals(
+    ["HOST is 0.0.0.0", "DNS rebinding", "TRUST_PROXY=true"].filter((part) =>
+      !warning?.includes(part)
+    ),
+    [],
+    warning,
+  );
+  const loopback = loadConfig([], { HOST: "127.0.0.1" });
+  assertEquals(
+    await hostWarnings({ servedHosts: loopback.servedHosts }),
+    [],
+    "loopback names only",
+  );
+  assertEquals(
+    await hostWarnings({ ...anyHost, trustProxy: true }),
+    [],
+    "the proxy routes by host",
+  );
+  assertEquals(await hostWarnings(anyHost, true), [], "a Worker: its pool says it once");
 });
