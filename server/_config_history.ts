@@ -45,8 +45,12 @@ export function historySettings(
   // Else Deno KV would drop messages the window promises to keep, before they are old enough.
   if (settings.historyIdleDays * 24 * 3600 < settings.historyWindow.seconds) {
     throw new Error(
-      `HISTORY_IDLE_DAYS (${settings.historyIdleDays}) must keep a room at least as long as ` +
-        `HISTORY_WINDOW_SECONDS (${settings.historyWindow.seconds} s)`,
+      `HISTORY_IDLE_DAYS (${settings.historyIdleDays} days) must keep a room at least as long as ` +
+        `HISTORY_WINDOW_SECONDS (${settings.historyWindow.seconds} s): set HISTORY_IDLE_DAYS to ` +
+        `at least ${
+          Math.ceil(settings.historyWindow.seconds / 86400)
+        }, or HISTORY_WINDOW_SECONDS ` +
+        `to at most ${settings.historyIdleDays * 86400}`,
     );
   }
   return settings;

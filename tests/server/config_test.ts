@@ -122,7 +122,8 @@ Deno.test("a room's stored history outlives its last message 30 days unless HIST
   assertThrows(
     () => loadConfig([], { ...windowOfAWeek, HISTORY_IDLE_DAYS: "6" }),
     Error,
-    "HISTORY_IDLE_DAYS (6) must keep a room at least as long as HISTORY_WINDOW_SECONDS (604800 s)",
+    "HISTORY_IDLE_DAYS (6 days) must keep a room at least as long as HISTORY_WINDOW_SECONDS " +
+      "(604800 s): set HISTORY_IDLE_DAYS to at least 7, or HISTORY_WINDOW_SECONDS to at most 518400",
   );
 });
 
