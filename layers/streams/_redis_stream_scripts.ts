@@ -15,7 +15,9 @@ import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
 
 // The record of a group read but never published to expires (`EMPTY_STREAM_KEPT_MS` from its
 // last read); each publish gives the record and the stream the idle expiry (ARGV[11]) again, so
-// a room left for that long leaves nothing, and its next publish or read takes a new epoch.
+// a room left for that long leaves nothing, and its next publish or read takes a new epoch. It
+// never shortens a longer life another process gave them (`deno task send` run without the
+// servers' HISTORY_IDLE_DAYS); a key without one (written before 0.16) gets it.
 
 // Both scripts start here: one HMGET reads the group's record (`meta`: epoch, offset, and the
 // oldest retained entry's offset and time); a group without one (new, or lost by Redis) gets
@@ -98,8 +100,9 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. offset, 't', now, 'e', json)
-redis.call('PEXPIRE', KEYS[1], ARGV[11])
-redis.call('PEXPIRE', KEYS[2], ARGV[11])
+for i = 1, 2 do
+  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[11]) then redis.call('PEXPIRE', KEYS[i], ARGV[11]) end
+end
 local first, firstTime = tonumber(meta[3]), tonumber(meta[4])
 if not first and offset == 1 then
   first, firstTime = offset, now

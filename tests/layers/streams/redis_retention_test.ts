@@ -147,6 +147,32 @@ test("each publish gives the record and the stream the idle expiry again, and no
   assert(within(await ttls()), `after the next publish: ${await ttls()}`);
 });
 
+test("a publish never shortens the life another process gave a room, and gives one to keys that had none", async () => {
+  const hour = 60 * 60 * 1000;
+  await using servers = await openWorld({ idleExpiryMs: 2 * hour });
+  // A sender from outside (`deno task send`) that was not given the servers' setting.
+  const sender = await RedisStreams.open({
+    url: redis!.url,
+    prefix: servers.meta.slice(0, servers.meta.indexOf(":stream-meta:")),
+    publishInScript: true,
+    idleExpiryMs: hour,
+  });
+  try {
+    const ttls = () =>
+      Promise.all([servers.client.pTTL(servers.meta), servers.client.pTTL(servers.stream)]);
+    await servers.publish(1, KEEP_ALL);
+    await sender.publish(servers.group, { type: "t" });
+    assert((await ttls()).every((ttl) => ttl > 2 * hour - 60_000), `${await ttls()}`);
+    // Keys an older version wrote, without an expiry: the next publish, whoever makes it, gives one.
+    await servers.client.persist(servers.meta);
+    await servers.client.persist(servers.stream);
+    await sender.publish(servers.group, { type: "t" });
+    assert((await ttls()).every((ttl) => ttl > hour - 60_000 && ttl <= hour), `${await ttls()}`);
+  } finally {
+    await sender.close();
+  }
+});
+
 const privateRedis = await redisAvailability({ privateServer: true });
 
 Deno.test({
