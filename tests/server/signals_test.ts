@@ -21,13 +21,16 @@ async function runApp(dataDir: string, publish: number) {
     stderr: "piped",
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  // Its position is the line of JSON; the log (`Listening at …`) shares stdout with it.
+  const positionLine = () =>
+    printed.split("\n").slice(0, -1).find((line) => line.startsWith('{"epoch"')); // whole lines
   let printed = "";
-  while (!printed.includes("\n")) {
+  while (positionLine() === undefined) {
     const { value, done } = await reader.read();
     if (done) break;
     printed += value;
   }
-  const position = JSON.parse(printed.split("\n")[0] || "{}") as { epoch: string; offset: number };
+  const position = JSON.parse(positionLine() ?? "{}") as { epoch: string; offset: number };
   return {
     position,
     async stop(signal: Deno.Signal) {
