@@ -59,13 +59,21 @@ export function isHostServed(
 
 /**
  * Why `isOriginAllowed` refused `request`'s Origin under `policy`, for the log line: a plain
- * http page of an https site, or a host that is not allowed.
+ * http page of an https site, or a host that is not allowed. Without `ALLOWED_HOSTS` it names
+ * the host it was compared with and the header that gave it: behind a proxy that passes on no
+ * host, or drops its port (nginx's `$host`), that host is the proxy's mistake, not the page's.
  */
 export function originRefusal(request: Request, policy: OriginPolicy): string {
   const origin = request.headers.get("origin") ?? "";
-  return origin.startsWith("http:") && isSecureRequest(request, policy.trustProxy)
-    ? "is a plain http page of an https site"
-    : "is not an allowed host";
+  if (origin.startsWith("http:") && isSecureRequest(request, policy.trustProxy)) {
+    return "is a plain http page of an https site";
+  }
+  if (policy.allowedHosts.length > 0) return "is not an allowed host (ALLOWED_HOSTS)";
+  const forwarded = policy.trustProxy && forwardedByProxy(request.headers, "x-forwarded-host");
+  const host = JSON.stringify(requestHost(request, policy.trustProxy).slice(0, 100));
+  return `is not the host the request was made to, ${host} (from its ${
+    forwarded ? "X-Forwarded-Host" : "Host header"
+  }; ALLOWED_HOSTS is empty)`;
 }
 
 /** The host `request` was made to, as its log line names it. */

@@ -6,6 +6,7 @@
 import { assertEquals } from "@std/assert";
 import { isOriginAllowed } from "../../mod.ts";
 import { isSecureRequest } from "../../auth/cookies.ts";
+import { originRefusal } from "../../auth/origin.ts";
 
 // A proxy that passes its upstream's address as Host and the public name in X-Forwarded-Host.
 function proxied(origin: string): Request {
@@ -58,4 +59,30 @@ Deno.test("over https, a page of the same host served over plain http may not op
   assertEquals(isOriginAllowed(upgrade("http://chat.example.com", "http"), policy), true);
   const listed = { allowedHosts: ["chat.example.com"], trustProxy: true };
   assertEquals(isOriginAllowed(upgrade("http://chat.example.com", "https"), listed), false);
+});
+
+Deno.test("a refused Origin's reason names the host it was compared with, and which header gave it", () => {
+  const upgrade = (headers: Record<string, string>) =>
+    new Request("http://127.0.0.1:8001/ws/chat/lobby/", { headers });
+  const page = { origin: "https://chat.example.com" };
+  // A proxy that passes on no host: the server compares with its own address.
+  assertEquals(
+    originRefusal(upgrade({ ...page, host: "127.0.0.1:8001" }), {
+      allowedHosts: [],
+      trustProxy: false,
+    }),
+    'is not the host the request was made to, "127.0.0.1:8001" (from its Host header; ALLOWED_HOSTS is empty)',
+  );
+  // nginx's `$host`: the port gone.
+  assertEquals(
+    originRefusal(
+      upgrade({ origin: "https://chat.example.com:8443", "x-forwarded-host": "chat.example.com" }),
+      { allowedHosts: [], trustProxy: true },
+    ),
+    'is not the host the request was made to, "chat.example.com" (from its X-Forwarded-Host; ALLOWED_HOSTS is empty)',
+  );
+  assertEquals(
+    originRefusal(upgrade(page), { allowedHosts: ["example.org"], trustProxy: false }),
+    "is not an allowed host (ALLOWED_HOSTS)",
+  );
 });
