@@ -3,7 +3,7 @@
  * brings its own routes; what an app starts (the username list) is handed to
  * the framework's app to close at shutdown.
  */
-import { type App, createApp, type Services, type UpgradeWebSocket } from "../mod.ts";
+import { type App, createApp, healthRoutes, type Services, type UpgradeWebSocket } from "../mod.ts";
 import { UsernameCache } from "../consumers/username_cache.ts";
 import { errorPageResponse } from "../templates/error.ts";
 import { chatRoutes } from "./chat.ts";
@@ -23,7 +23,7 @@ export interface SiteOptions {
   upgrade?: UpgradeWebSocket;
 }
 
-/** Builds the site: chat, accounts, presence, the static files and `/_send/`. */
+/** Builds the site: chat, accounts, presence, the static files, `/_send/` and `/healthz`. */
 export function createSite(services: Services, options: SiteOptions = {}): App {
   // One list of usernames for the presence page and every presence socket.
   const usernames = new UsernameCache(services.users, services.layer);
@@ -39,6 +39,7 @@ export function createSite(services: Services, options: SiteOptions = {}): App {
       ...tutorialRoutes(services, usernames),
       ...siteSendRoutes(services.config),
       ...adminRoutes(services, admin),
+      ...healthRoutes(),
     ],
     services,
     upgrade: options.upgrade,
