@@ -20,6 +20,13 @@ const consoleSink: LogSink = (line, level) => {
   else console.log(line);
 };
 let sink = consoleSink;
+
+// An access line as written: to the console with its time first, as every other line has, so a
+// log file alone places each request among the warnings; a sink set in its place (a test's)
+// gets Daphne's bare line.
+function access(line: string): void {
+  sink(sink === consoleSink ? `${new Date().toISOString()} ${line}` : line, "info");
+}
 // `[worker-2] ` in a Worker of a pool: every Worker writes the same kinds of lines.
 let source = "";
 
@@ -158,9 +165,9 @@ export const log: Logger = {
   http(method, path, status, seconds, client, reason) {
     if (threshold > ORDER.info) return;
     const why = reason === undefined ? "" : ` (${oneLine(reason)})`;
-    const line = `HTTP ${method} ${clipped(path)} ${status} [${seconds.toFixed(3)}, ` +
-      `${clipped(client)}]${why}`;
-    sink(line, "info");
+    access(
+      `HTTP ${method} ${clipped(path)} ${status} [${seconds.toFixed(3)}, ${clipped(client)}]${why}`,
+    );
   },
   /**
    * `WebSocket CONNECT /ws/chat/lobby/ [127.0.0.1:52789]`; a refusal says why:
@@ -174,7 +181,7 @@ export const log: Logger = {
   ): void {
     if (threshold > ORDER.info) return;
     const why = reason === undefined ? "" : ` (${oneLine(reason)})`;
-    sink(`WebSocket ${stage} ${clipped(path)} [${clipped(client)}]${why}`, "info");
+    access(`WebSocket ${stage} ${clipped(path)} [${clipped(client)}]${why}`);
   },
 };
 
