@@ -101,7 +101,11 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local json = '{"offset":' .. offset .. ',"epoch":"' .. epoch .. '",' .. ARGV[2]
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '0-' .. offset, 't', now, 'e', json)
 for i = 1, 2 do
-  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[11]) then redis.call('PEXPIRE', KEYS[i], ARGV[11]) end
+  -- The first publish replaces the day a read gave the record (EMPTY_STREAM_KEPT_MS), longer
+  -- or not.
+  if offset == 1 or redis.call('PTTL', KEYS[i]) < tonumber(ARGV[11]) then
+    redis.call('PEXPIRE', KEYS[i], ARGV[11])
+  end
 end
 local first, firstTime = tonumber(meta[3]), tonumber(meta[4])
 if not first and offset == 1 then

@@ -173,6 +173,18 @@ test("a publish never shortens the life another process gave a room, and gives o
   }
 });
 
+test("a room read before its first publish takes the idle expiry then, shorter than the read's day or not", async () => {
+  const hour = 60 * 60 * 1000;
+  await using world = await openWorld({ idleExpiryMs: hour });
+  await world.streams.latest(world.group, 50); // a page opened it: its record is kept a day
+  assert(await world.client.pTTL(world.meta) > hour, "a read keeps an unused room's record a day");
+  await world.publish(1, KEEP_ALL);
+  for (const key of [world.meta, world.stream]) {
+    const ttl = await world.client.pTTL(key);
+    assert(ttl > hour - 60_000 && ttl <= hour, `${key}: ${ttl} ms`);
+  }
+});
+
 const privateRedis = await redisAvailability({ privateServer: true });
 
 Deno.test({
