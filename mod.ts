@@ -137,7 +137,7 @@ export {
   metricsResponse,
   serveMetrics,
 } from "./server/metrics_route.ts";
-export { HEALTH_PATH, healthRoutes } from "./server/health_route.ts";
+export { HEALTH_PATH, type HealthPaths, healthRoutes, READY_PATH } from "./server/health_route.ts";
 export type { Listener } from "./server/_listener.ts";
 export { type RedisHealth, redisHealth } from "./storage/redis_health.ts";
 export { LOG_REASON_HEADER, logReason } from "./server/log_reason.ts";

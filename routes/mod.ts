@@ -23,7 +23,7 @@ export interface SiteOptions {
   upgrade?: UpgradeWebSocket;
 }
 
-/** Builds the site: chat, accounts, presence, the static files, `/_send/` and `/healthz`. */
+/** Builds the site: chat, accounts, presence, the static files, `/_send/` and the probes. */
 export function createSite(services: Services, options: SiteOptions = {}): App {
   // One list of usernames for the presence page and every presence socket.
   const usernames = new UsernameCache(services.users, services.layer);
