@@ -41,15 +41,13 @@ const READ_RETRY_MS = 100;
  * and has something to write soon. Never rejects.
  */
 export async function loadWindowFromStore(
-  store: Store,
-  run: string,
+  from: StoreOfRun,
   group: string,
   state: WrittenState,
-  idleExpiryMs: number,
 ): Promise<WindowFromStore> {
   for (let attempt = 1;; attempt++) {
     try {
-      return await readWindowFromStore(store, run, group, state, idleExpiryMs);
+      return await readWindowFromStore(from, group, state);
     } catch (error) {
       if (attempt < READ_ATTEMPTS) {
         await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS * attempt));
@@ -63,17 +61,22 @@ export async function loadWindowFromStore(
   }
 }
 
+/** The store a run reads its groups from, the run, and the idle expiry of what it writes. */
+export interface StoreOfRun {
+  store: Store;
+  run: string;
+  idleExpiryMs: number;
+}
+
 /**
- * Reads `group`'s stream from `store` for the run `run`, and sets in `state` what was found
- * there (its chunks, what is written, what is stale); a record it claims expires after
- * `idleExpiryMs`. Rejects when the store cannot be read.
+ * Reads `group`'s stream from the store for the run, and sets in `state` what was found there
+ * (its chunks, what is written, what is stale); a record it claims keeps the life it had left.
+ * Rejects when the store cannot be read.
  */
 export async function readWindowFromStore(
-  store: Store,
-  run: string,
+  { store, run, idleExpiryMs }: StoreOfRun,
   group: string,
   state: WrittenState,
-  idleExpiryMs: number,
 ): Promise<WindowFromStore> {
   const { record: meta, chunks, events: stored } = await readStoredStream(store, group);
   state.chunks = chunks;

@@ -364,13 +364,8 @@ export class MemoryStreams implements GroupStreams {
   }
 
   async #load(group: string, state: GroupState): Promise<void> {
-    const read = await loadWindowFromStore(
-      this.#store,
-      this.#run,
-      group,
-      state,
-      this.#idleExpiryMs,
-    );
+    const from = { store: this.#store, run: this.#run, idleExpiryMs: this.#idleExpiryMs };
+    const read = await loadWindowFromStore(from, group, state);
     if (read.claimed) this.#namedInStore = true;
     if (read.writeSoon) this.#writes.schedule();
     const window = read.window;
