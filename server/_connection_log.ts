@@ -3,6 +3,7 @@
  * frames are dropped before its socket opens, when an event has no handler, and when its socket
  * closes; and the one a stream follower (`_follower.ts`) writes for an event it cannot place.
  */
+import { shownClient } from "./_shown_client.ts";
 import type { Scope } from "./consumer.ts";
 import type { LayerEvent } from "../layers/layer.ts";
 import { describeCloseCode } from "./close_codes.ts";
@@ -67,7 +68,7 @@ export function logDisconnect(
     : ORDINARY_CLOSES.has(code) && said === ""
     ? undefined
     : `closed: ${describeCloseCode(code)}${said}`;
-  log.websocket("DISCONNECT", scope.path, scope.client, why);
+  log.websocket("DISCONNECT", scope.path, shownClient(scope.client, scope.peer), why);
   log.debug(`WebSocket ${scope.path} [${scope.client}] closed with ${describeCloseCode(code)}`);
 }
 

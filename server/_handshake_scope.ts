@@ -124,6 +124,7 @@ export class HandshakeScope implements Scope {
   readonly path: string;
   readonly params: Readonly<Record<string, string>>;
   readonly client: string;
+  readonly peer?: string;
   readonly user: Identity["user"];
   readonly sessionId: string | null;
   #search: string;
@@ -137,6 +138,7 @@ export class HandshakeScope implements Scope {
     this.params = context.params;
     this.#headers = request.headers;
     this.client = context.client;
+    this.peer = context.peer;
     this.user = identity.user;
     this.sessionId = identity.sessionId;
     this.#search = context.url.search;

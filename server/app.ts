@@ -44,6 +44,7 @@ import { withMetricsRoute } from "./metrics_route.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
 import { forwardedByProxy } from "../auth/forwarded.ts";
 import { proxyHeaderHint } from "./_proxy_hint.ts";
+import { shownClient } from "./_shown_client.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
 export type { ErrorPage };
@@ -135,9 +136,10 @@ export function createApp(options: AppOptions): App {
     const peer = formatAddr(info?.remoteAddr);
     const client = clientAddress(request, peer, services.config.trustProxy);
     hintProxy?.(request, peer);
-    const url = urlOrHostRefusal(request, services.config, errorPage, { client, started });
+    const logged = shownClient(client, peer); // the access line's
+    const url = urlOrHostRefusal(request, services.config, errorPage, { client: logged, started });
     if (!(url instanceof URL)) return url;
-    if (stopping !== null) return refuseWhileStopping(request, url, client, stopping);
+    if (stopping !== null) return refuseWhileStopping(request, url, logged, stopping);
     // A page and a WebSocket route may share a path, as in Channels' ProtocolTypeRouter: an
     // upgrade goes to the socket, anything else to the page.
     const upgrade = asksForWebSocket(request);
@@ -164,7 +166,7 @@ export function createApp(options: AppOptions): App {
     response = await finish(request, response);
     const seconds = (performance.now() - started) / 1000;
     // Never a token in the log: `?token=…` shows as `?token=[redacted]`.
-    log.http(request.method, redactedTarget(url), response.status, seconds, client, reason);
+    log.http(request.method, redactedTarget(url), response.status, seconds, logged, reason);
     return response;
   }
 

@@ -57,6 +57,11 @@ export interface Scope {
   readonly cookies: Readonly<Record<string, string>>;
   /** The client's address as `host:port` (from `X-Forwarded-For` only when trusted). */
   readonly client: string;
+  /**
+   * The connection's own address as `host:port`: behind a trusted proxy, the proxy's end of
+   * this socket's connection; `-` where the socket came from no connection (a test's).
+   */
+  readonly peer?: string;
   /** Who opened the socket, as their session said at the handshake. */
   readonly user: User;
   /** The session id behind `user`, when there is one. */

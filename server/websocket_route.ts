@@ -9,6 +9,7 @@
  * - 503: a backend (the layer, the session store) is unavailable, to be tried again;
  * - 499 (logged only): the client left before the answer.
  */
+import { shownClient } from "./_shown_client.ts";
 import type { Consumer, Scope } from "./consumer.ts";
 import type { Handler, RequestContext, Services } from "./context.ts";
 import type { Identity } from "../auth/identify.ts";
@@ -123,12 +124,13 @@ export function websocketHandler(
       const answer = refusal(notUpgrade.status, notUpgrade.reason, notUpgrade.headers);
       return logReason(answer, notUpgrade.reason);
     }
-    log.websocket("HANDSHAKING", context.url.pathname, context.client);
+    log.websocket("HANDSHAKING", context.url.pathname, shownClient(context.client, context.peer));
     const answer = await handshake(route, request, context);
     if (answer instanceof Response) return answer;
     const [status, why, reason, headers = {}] = answer;
     meter.refused[why]++;
-    log.websocket("REJECT", context.url.pathname, context.client, reason);
+    const shown = shownClient(context.client, context.peer);
+    log.websocket("REJECT", context.url.pathname, shown, reason);
     return refusal(status, reason, headers);
   };
 }
@@ -307,7 +309,7 @@ async function upgradeAccepted(
     const what = identity.tokenId === undefined ? "Session" : "Token";
     closeAtExpiry(connection, identity.expiresAt, `${what} expired: log in again`);
   }
-  log.websocket("CONNECT", scope.path, scope.client);
+  log.websocket("CONNECT", scope.path, shownClient(scope.client, scope.peer));
   return answer.response;
 }
 

@@ -545,3 +545,28 @@ Deno.test("an error whose message holds a client's line break is logged with its
     log.setLevel("silent");
   }
 });
+
+Deno.test("behind a trusted proxy, each socket's lines name the proxy's connection beside the forwarded address", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info", trustProxy: true });
+  const forwarded = { headers: { "x-forwarded-for": "203.0.113.7" } };
+  const shown =
+    /^WebSocket (HANDSHAKING|CONNECT|DISCONNECT) \/ws\/echo\/ \[203\.0\.113\.7 via (127\.0\.0\.1:\d+)\]$/;
+  // Two sockets of one forwarded address, as two tabs behind one proxy, one after the other.
+  const seen: string[] = [];
+  for (let n = 0; n < 2; n++) {
+    const socket = await TestSocket.open(server.wsUrl("/ws/echo/"), forwarded);
+    await socket.close();
+    const others = seen.map((connection) => connection.replace(/[.:]/g, "\\$&")).join("|");
+    const closed = new RegExp(`^WebSocket DISCONNECT .* via (?!${others || "$^"}\\])`);
+    seen.push(shown.exec(await captured.waitFor(closed))?.[2] ?? "");
+  }
+  const lines = captured.lines.filter((line) => line.startsWith("WebSocket "));
+  const connections = lines.map((line) => shown.exec(line)?.[2]);
+  assertEquals(connections.includes(undefined), false, lines.join("\n"));
+  // Each socket's three lines share its proxy connection, and the two sockets' differ.
+  assertEquals(new Set(seen).size, 2, lines.join("\n"));
+  for (const connection of seen) {
+    assertEquals(connections.filter((one) => one === connection).length, 3, lines.join("\n"));
+  }
+});

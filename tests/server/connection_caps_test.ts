@@ -99,7 +99,7 @@ Deno.test("one address over its cap is refused with 429; other addresses are not
     assertEquals(app.caps.stats().refusedPerAddress, 1);
     assert(
       lines.some((line) =>
-        /^WebSocket REJECT \/ws\/echo\/ \[203\.0\.113\.1\] \(Too many connections from this address/
+        /^WebSocket REJECT \/ws\/echo\/ \[203\.0\.113\.1 via [\d.:]+\] \(Too many connections from this address/
           .test(line)
       ),
       lines.join("\n"),

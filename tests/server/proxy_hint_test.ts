@@ -35,6 +35,8 @@ Deno.test("with TRUST_PROXY on, a forwarded request is read, not warned about", 
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info", trustProxy: true });
   await get(server.httpUrl("/chat/?forwarded"), { "X-Forwarded-For": "203.0.113.7" });
-  await captured.waitFor(/^HTTP GET \/chat\/\?forwarded 200 \[[\d.]+, 203\.0\.113\.7\]$/);
+  await captured.waitFor(
+    /^HTTP GET \/chat\/\?forwarded 200 \[[\d.]+, 203\.0\.113\.7 via 127\.0\.0\.1:\d+\]$/,
+  );
   assertEquals(captured.lines.filter((line) => HINT.test(line)), []);
 });
