@@ -59,7 +59,8 @@ export interface Scope {
   readonly client: string;
   /**
    * The connection's own address as `host:port`: behind a trusted proxy, the proxy's end of
-   * this socket's connection; `-` where the socket came from no connection (a test's).
+   * this socket's connection; `-` for a request an app was handed without one (`app.handle`
+   * without its `info`).
    */
   readonly peer?: string;
   /** Who opened the socket, as their session said at the handshake. */

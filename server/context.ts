@@ -57,7 +57,8 @@ export interface RequestContext {
   readonly client: string;
   /**
    * The connection's own address as `host:port`: behind a trusted proxy, the proxy's. Absent
-   * where a request was not served from a connection (a test's).
+   * where a context was built by hand (a test's), `-` for a request an app was handed without
+   * its `info` (`app.handle(request)`).
    */
   readonly peer?: string;
   /** The app's services. */

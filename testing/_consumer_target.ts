@@ -41,7 +41,8 @@ export function consumerHandler(
       throw new Error(`Path ${url.pathname} does not match route ${target.route}`);
     }
     const client = `127.0.0.1:${nextPort++}`;
-    return await handler(request, { url, params: match.params, client, services });
+    // Served straight, as through an app: the connection is the client's own.
+    return await handler(request, { url, params: match.params, client, peer: client, services });
   };
 }
 

@@ -357,3 +357,17 @@ Deno.test("a connect that throws after connect(ms) gave up on it is told by the 
 Deno.test("the test after one whose client left during a connect that threw still runs", () => {
   // An unhandled rejection of connect() would cancel every test of this file, this one too.
 });
+
+Deno.test("a consumer under the communicator sees its connection's own address as production does", async () => {
+  await using services = await createTestServices();
+  const seen: [string, string | undefined][] = [];
+  const consumer: Consumer = (conn) => ({
+    connect: () => void seen.push([conn.scope.client, conn.scope.peer]),
+  });
+  const comm = new Communicator({ consumer, services }, "/ws/seen/");
+  await comm.connect();
+  await comm.disconnect();
+  // Served straight, a socket's connection is the client's own: `peer` is its address too.
+  assertEquals(seen.length, 1);
+  assertEquals(seen[0][1], seen[0][0]);
+});
