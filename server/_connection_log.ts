@@ -26,7 +26,9 @@ const AFTER_FAILURE: Record<FailedWhen, string> = {
 
 /** Logs a hook's failure, and what the client gets for it (see {@linkcode FailedWhen}). */
 export function logConsumerFailure(scope: Scope, error: unknown, when: FailedWhen = "open"): void {
-  const message = `Consumer failed on ${scope.path} [${scope.client}]${AFTER_FAILURE[when]}`;
+  const message = `Consumer failed on ${scope.path} [${shownClient(scope.client, scope.peer)}]${
+    AFTER_FAILURE[when]
+  }`;
   // `throw undefined` is a failure too, and the line must not read as one without a cause.
   log.error(error === undefined ? `${message}: it threw undefined` : message, error);
 }
@@ -34,7 +36,9 @@ export function logConsumerFailure(scope: Scope, error: unknown, when: FailedWhe
 /** Warns of frames sent before the socket opened that its queue (`bytes` long) could not hold. */
 export function warnDroppedBeforeOpen(scope: Scope, dropped: number, bytes: number): void {
   log.warn(
-    `Dropped ${dropped} frame(s) sent to ${scope.path} [${scope.client}] before ` +
+    `Dropped ${dropped} frame(s) sent to ${scope.path} [${
+      shownClient(scope.client, scope.peer)
+    }] before ` +
       `the socket opened: more than its queue holds (${bytes} bytes, 4 x MAX_BUFFERED_BYTES)`,
   );
 }
@@ -69,13 +73,19 @@ export function logDisconnect(
     ? undefined
     : `closed: ${describeCloseCode(code)}${said}`;
   log.websocket("DISCONNECT", scope.path, shownClient(scope.client, scope.peer), why);
-  log.debug(`WebSocket ${scope.path} [${scope.client}] closed with ${describeCloseCode(code)}`);
+  log.debug(
+    `WebSocket ${scope.path} [${shownClient(scope.client, scope.peer)}] closed with ${
+      describeCloseCode(code)
+    }`,
+  );
 }
 
 /** Warns that a hook still ran `ms` after its socket closed: `disconnect` runs without waiting. */
 export function warnHookStillRunning(scope: Scope, ms: number): void {
   log.warn(
-    `A hook of ${scope.path} [${scope.client}] still runs ${ms} ms after its socket closed: ` +
+    `A hook of ${scope.path} [${
+      shownClient(scope.client, scope.peer)
+    }] still runs ${ms} ms after its socket closed: ` +
       "its groups are left and disconnect runs now; what waited behind it is dropped",
   );
 }

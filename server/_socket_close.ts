@@ -2,6 +2,7 @@
  * Closing a connection's socket (`_connection.ts`) around two of Deno's traps: a close frame
  * lost when frames still wait to be dispatched, and a closed socket kept alive by its handlers.
  */
+import { shownClient } from "./_shown_client.ts";
 import type { Scope } from "./consumer.ts";
 import { log } from "../telemetry/log.ts";
 import type { SocketLike } from "./_socket.ts";
@@ -83,7 +84,10 @@ function closeNow(socket: SocketLike, close: PendingClose): void {
     close.sent();
   } catch (error) {
     // Nothing here may throw: a timer's exception would end the whole process.
-    log.error(`Could not close ${close.scope.path} [${close.scope.client}]`, error);
+    log.error(
+      `Could not close ${close.scope.path} [${shownClient(close.scope.client, close.scope.peer)}]`,
+      error,
+    );
   }
 }
 

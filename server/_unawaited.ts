@@ -5,6 +5,7 @@
  * server. Such a failure fails its own connection instead (1011, logged), as a hook that
  * throws does; any other unhandled rejection keeps Deno's behaviour.
  */
+import { shownClient } from "./_shown_client.ts";
 import type { Connection } from "./consumer.ts";
 import { log } from "../telemetry/log.ts";
 
@@ -68,7 +69,9 @@ function failOwnConnection(event: PromiseRejectionEvent): void {
   owner.told = true;
   const { conn, call } = owner;
   log.warn(
-    `conn.${call}() failed on ${conn.scope.path} [${conn.scope.client}] and nothing awaited it ` +
+    `conn.${call}() failed on ${conn.scope.path} [${
+      shownClient(conn.scope.client, conn.scope.peer)
+    }] and nothing awaited it ` +
       "(a missing await?)",
   );
   failConnection!(conn, reason);

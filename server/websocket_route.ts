@@ -371,7 +371,9 @@ function answeredSubprotocol(
   if (protocol === undefined || denoCanAnswer(request, protocol)) return protocol;
   log.warn(
     oneLine(
-      `The 101 of ${scope.path} [${scope.client}] names no subprotocol, not ${
+      `The 101 of ${scope.path} [${
+        shownClient(scope.client, scope.peer)
+      }] names no subprotocol, not ${
         JSON.stringify(protocol)
       }: Deno answers only an offer whose names are separated by ", ", and this one is ${
         quoteClipped(request.headers.get("sec-websocket-protocol"))
