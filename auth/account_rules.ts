@@ -82,7 +82,12 @@ const LOOKALIKE = new RegExp(`[${Object.keys(LOOKALIKES).join("")}]`, "gu");
  * by it, so that no account passes for one with a letter from another script.
  */
 export function lookalikeKey(raw: string): string {
-  return usernameKey(normalizeUsername(raw).replace(LOOKALIKE, (char) => LOOKALIKES[char]));
+  return usernameKey(latinLookalike(raw));
+}
+
+/** The (normalised) name with its Cyrillic and Greek letters drawn like Latin ones as those. */
+export function latinLookalike(raw: string): string {
+  return normalizeUsername(raw).replace(LOOKALIKE, (char) => LOOKALIKES[char]);
 }
 
 /** Problems with a (normalised) username. */

@@ -21,6 +21,7 @@ import type { Store } from "../storage/store.ts";
 import type { PasswordHasher } from "./passwords.ts";
 import { log } from "../telemetry/log.ts";
 import {
+  latinLookalike,
   lowerCaseUsernameKey,
   MAX_USERNAME_LENGTH,
   normalizeUsername,
@@ -125,6 +126,19 @@ export class UserDirectory {
       }
     }
     return user;
+  }
+
+  /**
+   * The existing user `username` passes for, or `null`: one whose name it reads as once its
+   * Cyrillic and Greek letters drawn like Latin ones are read as those ("сarol", with a
+   * Cyrillic "с", passes for "carol"). A sign-up is refused such a name, so nobody can write in a
+   * room as another account. It finds an account whose name has no such letter (the usual one to
+   * copy); two names that both have some are not compared.
+   */
+  async lookalikeOf(username: string): Promise<UserRecord | null> {
+    const latin = latinLookalike(username);
+    if (usernameKey(latin) === usernameKey(normalizeUsername(username))) return null;
+    return await this.find(latin);
   }
 
   /** The user called `username` (in any case), or `null`. */

@@ -83,6 +83,9 @@ export async function runCreateSuperuser(
         return 0;
       }
       const problems = usernameProblems(username);
+      if (problems.length === 0 && await users.lookalikeOf(username) !== null) {
+        problems.push("This username looks like one that already exists.");
+      }
       if (problems.length === 0) break;
       for (const problem of problems) io.say(`Error: ${problem}`);
       if (command.username !== null) return 1; // given on the command line: nothing to ask

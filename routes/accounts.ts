@@ -51,6 +51,10 @@ export const signUpSubmit: Handler = async (request, context) => {
   const next = safeNext(form.get("next")) ?? undefined;
   const errors = signUpErrors(input, RESERVED_USERNAMES);
   const { users, layer, signUpThrottle } = context.services;
+  // Before the throttle counts it: a name that passes for an account's is a form error.
+  if (isValid(errors) && await users.lookalikeOf(input.username) !== null) {
+    errors.username.push("This username looks like one that already exists.");
+  }
   if (isValid(errors)) {
     // Counted before the slow hash, and kept: each account is for good.
     const attempt = await signUpThrottle.begin(null, clientHost(context.client));

@@ -172,6 +172,13 @@ Deno.test("createsuperuser checks the username as it is entered, and asks for it
     });
     assertEquals(await runCreateSuperuser(given, { ...io, interactive: false }), 1);
     assertEquals(said.at(-1), "Error: This username is reserved.");
+    // "dora" with a Cyrillic "о" would pass for her in every room: refused, as at sign-up.
+    const lookalike = parseSuperuserArgs(["--username", "d\u043era"], {
+      DATA_DIR: dataDir,
+      ...FAST_HASHING,
+    });
+    assertEquals(await runCreateSuperuser(lookalike, { ...io, interactive: false }), 1);
+    assertEquals(said.at(-1), "Error: This username looks like one that already exists.");
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

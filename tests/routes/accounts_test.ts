@@ -102,6 +102,28 @@ Deno.test("a sign-up with errors shows them beside the fields and keeps the user
   assertEquals(await server.app.services.users.usernames(), []);
 });
 
+Deno.test("a username that passes for an existing one with Cyrillic or Greek letters is refused at sign-up", async () => {
+  await using server = await startTestServer();
+  const client = new WebClient(server.url);
+  await client.signUp("carol", PASSWORD);
+  // A Cyrillic "с", then a Greek alpha and omicron: each shows as "carol" in a room.
+  for (const lookalike of ["\u0441arol", "c\u03b1r\u03bfl"]) {
+    const response = await client.submit("/sign_up/", {
+      username: lookalike,
+      password1: PASSWORD,
+      password2: PASSWORD,
+    });
+    assertEquals(response.status, 400, lookalike);
+    assertStringIncludes(
+      await response.text(),
+      "This username looks like one that already exists.",
+    );
+  }
+  // A name of its own in those scripts is anyone's.
+  await client.signUp("\u043a\u0430\u0442\u044f", PASSWORD); // катя
+  assertEquals(await server.app.services.users.usernames(), ["carol", "\u043a\u0430\u0442\u044f"]);
+});
+
 Deno.test("a username taken in another case is refused at sign-up", async () => {
   await using server = await startTestServer();
   const client = new WebClient(server.url);
