@@ -1,4 +1,4 @@
-/** The access log, Daphne's format: one line per request and per WebSocket stage. */
+/** The access log, Daphne's format: one line per HTTP request, with the reason for each refusal. */
 import {
   assert,
   assertEquals,
@@ -9,27 +9,10 @@ import {
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus, TestSocket } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
-import { RawWebSocket } from "../_support/raw_socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import { createTestApp } from "../_support/test_app.ts";
-import { Communicator, createTestServices } from "../../testing.ts";
-import type { Consumer } from "../../server/consumer.ts";
+import { Communicator } from "../../testing.ts";
 import { log } from "../../telemetry/log.ts";
-
-const CLIENT = String.raw`\[127\.0\.0\.1:\d+\]`;
-
-/**
- * The DISCONNECT line of a socket on `path` that the server closed with `code` ("1009 (…)"),
- * and the reason its close frame gave.
- */
-function closedByServer(path: string, code: string, reason: string): RegExp {
-  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  return new RegExp(
-    `^WebSocket DISCONNECT ${literal(path)} ${CLIENT} \\(closed by the server: ${
-      literal(`${code}: ${JSON.stringify(reason)}`)
-    }\\)$`,
-  );
-}
 
 Deno.test("each HTTP request logs one line with method, path, status, time and client", async () => {
   using captured = new CapturedLog();
@@ -60,68 +43,6 @@ Deno.test("a plain GET or HEAD to a socket's route is one HTTP line with its 426
   assertEquals(captured.lines.filter((line) => line.startsWith("WebSocket ")), []);
 });
 
-Deno.test("a WebSocket logs HANDSHAKING, CONNECT and DISCONNECT, and no HTTP line", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info" });
-  const socket = await TestSocket.open(server.wsUrl("/ws/chat/caf%C3%A9/"));
-  const path = String.raw`\/ws\/chat\/caf%C3%A9\/`;
-  await captured.waitFor(new RegExp(`^WebSocket HANDSHAKING ${path} ${CLIENT}$`));
-  await captured.waitFor(new RegExp(`^WebSocket CONNECT ${path} ${CLIENT}$`));
-  await socket.close();
-  await captured.waitFor(new RegExp(`^WebSocket DISCONNECT ${path} ${CLIENT}$`));
-  const order = captured.lines.map((line) => line.split(" ")[1]);
-  assertMatch(order.join(" "), /HANDSHAKING CONNECT DISCONNECT/);
-  assert(!captured.lines.some((line) => line.startsWith("HTTP GET /ws/")));
-});
-
-Deno.test("at level debug, a socket's close code line names its client, as its DISCONNECT line does", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "debug" });
-  const socket = await TestSocket.open(server.wsUrl("/ws/echo/"));
-  await socket.close();
-  const disconnect = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/echo\/ /);
-  const client = disconnect.match(/\[([^\]]+)\]/)![1];
-  await captured.waitFor(
-    new RegExp(
-      ` DEBUG WebSocket /ws/echo/ \\[${client.replaceAll(".", "\\.")}\\] closed with \\d+`,
-    ),
-  );
-});
-
-Deno.test("a socket the server closes logs DISCONNECT with the close code", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info" });
-  const socket = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
-  socket.send(new Uint8Array([1, 2, 3])); // the chat takes text only: 1003
-  const { code, reason } = await socket.closed;
-  assertEquals(code, 1003);
-  await captured.waitFor(closedByServer("/ws/chat/lobby/", "1003 (UNSUPPORTED_DATA)", reason));
-});
-
-Deno.test("the DISCONNECT line names the code the server closed with, whatever the client answers", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info" });
-  const raw = await RawWebSocket.open(server.wsUrl("/ws/chat/big/"));
-  await raw.send(JSON.stringify({ message: "x".repeat(70 * 1024) })); // over 64 KiB: 1009
-  const { closeCode, closeReason } = await raw.readUntilClose();
-  assertEquals(closeCode, 1009);
-  raw.close(); // no close frame back: the server's socket sees 1006
-  await captured.waitFor(closedByServer("/ws/chat/big/", "1009 (MESSAGE_TOO_BIG)", closeReason!));
-});
-
-Deno.test("a client's close that is not a page leaving says how it ended, its reason quoted", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info" });
-  const ws = new WebSocket(server.wsUrl("/ws/chat/lobby/"));
-  await new Promise((resolve) => ws.onopen = resolve);
-  const closed = new Promise((resolve) => ws.onclose = resolve);
-  ws.close(4000, "bye\nFAKE LINE"); // a reason with a line break cannot forge a log line
-  await closed;
-  const line = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/chat\/lobby\/ /);
-  assertMatch(line, /\(closed: 4000[^)]*: "bye\\nFAKE LINE"\)$/);
-  assert(!captured.lines.some((one) => one.startsWith("FAKE LINE")));
-});
-
 Deno.test("a method a path does not take gets 405 with Allow, and its line says why", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
@@ -132,40 +53,6 @@ Deno.test("a method a path does not take gets 405 with Allow, and its line says 
   assertMatch(allowed, /GET/);
   const line = await captured.waitFor(/^HTTP DELETE \/chat\/ 405 /);
   assertMatch(line, new RegExp(`\\(the method is not allowed here: ${allowed} only\\)$`));
-});
-
-Deno.test("what a client wrote into a handshake cannot forge a log line", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info" });
-  const port = Number(new URL(server.httpUrl("/")).port);
-  // A version header that closes the quote and the parenthesis, then a NEL (byte 0x85, which
-  // a reader splitting lines as Python's `splitlines` does takes for a line break).
-  const forged = '8") \x85WebSocket CONNECT /ws/admin/ [10.0.0.9:4242] (';
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const request = `GET /ws/echo/ HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-    `Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
-    `Sec-WebSocket-Version: ${forged}\r\n\r\n`;
-  await conn.write(Uint8Array.from(request, (char) => char.charCodeAt(0))); // Latin-1 bytes
-  await conn.read(new Uint8Array(1024)); // the 426
-  conn.close();
-  const line = await captured.waitFor(/^WebSocket REJECT \/ws\/echo\/ /);
-  assertMatch(line, /Unsupported WebSocket version "8\\"\) \\u0085WebSocket CONNECT/);
-  assert(
-    !/[\u0085\u2028\u2029\n\r]/.test(line),
-    `a line break got through: ${JSON.stringify(line)}`,
-  );
-});
-
-Deno.test("a refused handshake logs REJECT with its reason", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info" });
-  const status = await handshakeStatus(server.wsUrl("/ws/echo/"), {
-    origin: "https://evil.example",
-  });
-  assert(status === 403);
-  await captured.waitFor(
-    new RegExp(`^WebSocket REJECT \\/ws\\/echo\\/ ${CLIENT} \\(.*Origin.*\\)$`),
-  );
 });
 
 Deno.test("at level warn the access lines are not written", async () => {
@@ -312,36 +199,6 @@ Deno.test("a request that arrives while the app closes (Ctrl-C) is refused 503 w
   await closing;
 });
 
-Deno.test("a client's close reason cannot reorder the log line with bidirectional controls", async () => {
-  using captured = new CapturedLog();
-  await using services = await createTestServices();
-  log.setLevel("info");
-  const echo: Consumer = (conn) => ({ receive: (text) => conn.send(text) });
-  const comm = new Communicator({ consumer: echo, services }, "/ws/echo/");
-  await comm.connect();
-  comm.socket.hangUp(4000, "bye \u202eevil\u2066 text"); // the client's close frame
-  const line = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/echo\//);
-  assert(!/[\u202a-\u202e\u2066-\u2069]/.test(line), `a bidi control got through: ${line}`);
-  assertMatch(line, /bye \\u202eevil\\u2066 text/);
-  await comm.waitForClose();
-});
-
-Deno.test("a client whose close crossed the server's refusal is logged as closing, the server's close as never sent", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info" });
-  const raw = await RawWebSocket.open(server.wsUrl("/ws/chat/big/"));
-  // Over 64 KiB (refused: 1009), and the client's own close right behind it, in one write.
-  await raw.sendThenClose(JSON.stringify({ message: "x".repeat(70 * 1024) }), 4000, "bye");
-  const { closeCode } = await raw.readUntilClose();
-  raw.close();
-  assertEquals(closeCode, 4000, "the client got its own close back, not the server's");
-  const line = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/chat\/big\/ /);
-  assertMatch(
-    line,
-    /\(closed: 4000[^)]*: "bye", before the server's close \(1009 \(MESSAGE_TOO_BIG\): "Message too big[^"]*"\) went\)$/,
-  );
-});
-
 Deno.test("a path or query of 60 KB is cut in its line, with its length said", async () => {
   using captured = new CapturedLog();
   await using app = await createTestApp();
@@ -356,21 +213,6 @@ Deno.test("a path or query of 60 KB is cut in its line, with its length said", a
     assert(line.length < 1_000, `a line of ${line.length} characters`);
     assertMatch(line, /a… \(600\d\d characters\) (414|200) /);
   }
-});
-
-Deno.test("a forwarded client address is logged on one line and cut, whatever the proxy passed on", async () => {
-  using captured = new CapturedLog();
-  await using app = await createTestApp({ trustProxy: true });
-  log.setLevel("info");
-  const forwarded = `10.0.0.1, evil\u009b31m\u0085FAKE ${"b".repeat(20_000)}`;
-  const request = new Request("http://localhost/chat/", {
-    headers: { "x-forwarded-for": forwarded },
-  });
-  await (await app.handle(request)).body?.cancel();
-  const line = await captured.waitFor(/^HTTP GET \/chat\/ 200 /);
-  assert(line.length < 1_000, `a line of ${line.length} characters`);
-  assert(!/[\u0085\u009b]/.test(line), JSON.stringify(line.slice(0, 100)));
-  assertMatch(line, /evil\\u009b31m\\u0085FAKE b+… \(200\d\d characters\)\]$/);
 });
 
 Deno.test("a request with a bad Host while the server drains is refused for its Host, its path as sent", async () => {
@@ -417,16 +259,6 @@ Deno.test("wrong send tokens write one access line each and one warning a minute
   assert(!captured.lines.some((line) => line.includes("wrong-token")));
 });
 
-Deno.test("a chat socket refused for its room name says why in its REJECT line", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info" });
-  const status = await handshakeStatus(server.wsUrl(`/ws/chat/${"r".repeat(101)}/`));
-  assertEquals(status, 403);
-  await captured.waitFor(
-    /^WebSocket REJECT \/ws\/chat\/r+\/ .*\(A room name is 1 to 100 characters\)$/,
-  );
-});
-
 Deno.test("a chat room page refused for its room name says why in its line, as its socket does", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
@@ -462,32 +294,6 @@ Deno.test("a handshake to a socket's path without its slash gets 404 naming the 
   assertEquals([page.status, page.headers.get("location")], [301, "/chat/lobby/"]);
 });
 
-// What a consumer threw is shown, but a log line is no dump: an object holding a request's
-// headers (a scope, say) or thousands of keys gives one short line without the secrets.
-Deno.test("a thrown object that is not an Error is logged in one short line without its secrets", () => {
-  using captured = new CapturedLog();
-  log.setLevel("error");
-  try {
-    const many = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i]));
-    const thrown = {
-      reason: "quota",
-      authorization: "Bearer SECRET-TOKEN",
-      headers: new Headers({ cookie: "sessionid=SECRET-SESSION" }),
-      sessionId: "SECRET-SESSION",
-      ...many,
-    };
-    log.error("Consumer failed", thrown);
-    const [line] = captured.lines;
-    assert(line.includes('reason: "quota"'), line);
-    assert(line.includes("headers: [Headers]"), line);
-    assert(!line.includes("SECRET"), line);
-    assert(line.length < 700, `${line.length} characters`);
-    assertEquals(captured.lines.length, 1);
-  } finally {
-    log.setLevel("silent");
-  }
-});
-
 Deno.test("a refused form's line quotes its Origin on one line, and shows a Referer's origin, never its query", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
@@ -514,59 +320,4 @@ Deno.test("a refused form's line quotes its Origin on one line, and shows a Refe
   assertStringIncludes(line, `Referer checking failed - "http://elsewhere.example:8080" does not`);
   assert(!line.includes("/chat/") && !line.includes(secret), line);
   assert(!text.includes("?token=") && !text.includes(secret), "the page shows the Referer's query");
-});
-
-// An exception's message may quote a client's text (JSON.parse shows the start of what it
-// read), line breaks included: only the stack's frames may take lines of their own.
-Deno.test("an error whose message holds a client's line break is logged with its message on one line, then its frames", () => {
-  using captured = new CapturedLog();
-  log.setLevel("error");
-  try {
-    const errors: Error[] = [];
-    for (const text of ["x\nHTTP GET /admin/ 200 [0.001, 10.0.0.1:4444]", "\n    at forged (x)"]) {
-      try {
-        JSON.parse(text);
-      } catch (error) {
-        errors.push(error as Error);
-      }
-    }
-    errors.push(new TypeError("room\u2028x\n    at forged (/ws/x/)"));
-    for (const error of errors) log.error("Consumer connect failed for /ws/x/", error);
-    assertEquals(captured.lines.length, errors.length);
-    for (const [i, entry] of captured.lines.entries()) {
-      const [first, ...frames] = entry.split("\n");
-      assertStringIncludes(first, `ERROR Consumer connect failed for /ws/x/: ${errors[i].name}: `);
-      assert(frames.length > 0, entry);
-      assert(frames.every((line) => /^ {4}at /.test(line) && !line.includes("forged")), entry);
-    }
-    assertStringIncludes(captured.lines[0], String.raw`"x\u000aHTTP GET"... is not valid JSON`);
-    assertStringIncludes(captured.lines[2], String.raw`TypeError: room\u2028x\u000a    at forged`);
-  } finally {
-    log.setLevel("silent");
-  }
-});
-
-Deno.test("behind a trusted proxy, each socket's lines name the proxy's connection beside the forwarded address", async () => {
-  using captured = new CapturedLog();
-  await using server = await startTestServer({ logLevel: "info", trustProxy: true });
-  const forwarded = { headers: { "x-forwarded-for": "203.0.113.7" } };
-  const shown =
-    /^WebSocket (HANDSHAKING|CONNECT|DISCONNECT) \/ws\/echo\/ \[203\.0\.113\.7 via (127\.0\.0\.1:\d+)\]$/;
-  // Two sockets of one forwarded address, as two tabs behind one proxy, one after the other.
-  const seen: string[] = [];
-  for (let n = 0; n < 2; n++) {
-    const socket = await TestSocket.open(server.wsUrl("/ws/echo/"), forwarded);
-    await socket.close();
-    const others = seen.map((connection) => connection.replace(/[.:]/g, "\\$&")).join("|");
-    const closed = new RegExp(`^WebSocket DISCONNECT .* via (?!${others || "$^"}\\])`);
-    seen.push(shown.exec(await captured.waitFor(closed))?.[2] ?? "");
-  }
-  const lines = captured.lines.filter((line) => line.startsWith("WebSocket "));
-  const connections = lines.map((line) => shown.exec(line)?.[2]);
-  assertEquals(connections.includes(undefined), false, lines.join("\n"));
-  // Each socket's three lines share its proxy connection, and the two sockets' differ.
-  assertEquals(new Set(seen).size, 2, lines.join("\n"));
-  for (const connection of seen) {
-    assertEquals(connections.filter((one) => one === connection).length, 3, lines.join("\n"));
-  }
 });
