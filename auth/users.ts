@@ -22,6 +22,7 @@ import type { PasswordHasher } from "./passwords.ts";
 import { log } from "../telemetry/log.ts";
 import {
   latinLookalike,
+  lookalikeKey,
   lowerCaseUsernameKey,
   MAX_USERNAME_LENGTH,
   normalizeUsername,
@@ -67,6 +68,18 @@ export class UserChangeConflictError extends Error {
 }
 
 const USERS = "users";
+// Who holds each look (`lookalikeKey`): the one account whose name reads so, the first made.
+const LOOKALIKES = "user_lookalikes";
+// A hold whose account is not found yet is a sign-up between its two writes for this long; after
+// it, one that stopped between them (its account never made), and the look is free again.
+const HOLD_PENDING_MS = 60_000;
+
+// What the store keeps under a look: the account that holds it, and since when (0: an account
+// made before looks were held, given its hold later).
+interface LookalikeHold {
+  username: string;
+  at: number;
+}
 // How many times a change reads the user again after another change landed between its read
 // and its write, before it gives up rather than overwrite.
 const CHANGE_ATTEMPTS = 5;
@@ -89,6 +102,7 @@ export class UserDirectory {
   #store: Store;
   #hasher: PasswordHasher;
   #folded: Promise<void> | null = null;
+  #lookalikesHeld: Promise<void> | null = null;
 
   /** Keeps users in `store`; `hasher` sets how slowly passwords are hashed. */
   constructor(store: Store, hasher: PasswordHasher) {
@@ -112,6 +126,8 @@ export class UserDirectory {
       createdAt: new Date().toISOString(),
       staff: options.staff === true,
     };
+    // Held first: of two sign-ups at once with names that look alike, one is refused.
+    if (!await this.#holdLookalike(user.username)) return null;
     if (!await this.#store.create([USERS, usernameKey(username)], user)) return null;
     const lower = lowerCaseUsernameKey(username);
     // For a version that looks a user up by its lower-case name only (see the module's comment).
@@ -129,16 +145,64 @@ export class UserDirectory {
   }
 
   /**
-   * The existing user `username` passes for, or `null`: one whose name it reads as once its
-   * Cyrillic and Greek letters drawn like Latin ones are read as those ("сarol", with a
-   * Cyrillic "с", passes for "carol"). A sign-up is refused such a name, so nobody can write in a
-   * room as another account. It finds an account whose name has no such letter (the usual one to
-   * copy); two names that both have some are not compared.
+   * The existing user `username` passes for, or `null`: one whose name reads the same once the
+   * Cyrillic and Greek letters drawn like Latin ones in either are read as those ("сarol", with a
+   * Cyrillic "с", passes for "carol", and "carol" for "сarol"). A sign-up is refused such a name,
+   * so nobody can write in a room as another account, whichever of the two came first.
    */
   async lookalikeOf(username: string): Promise<UserRecord | null> {
-    const latin = latinLookalike(username);
-    if (usernameKey(latin) === usernameKey(normalizeUsername(username))) return null;
+    const name = normalizeUsername(username);
+    if (name === "" || [...name].length > MAX_USERNAME_LENGTH) return null;
+    await this.#holdStoredLookalikes();
+    const hold = await this.#store.get<LookalikeHold>([LOOKALIKES, lookalikeKey(name)]);
+    if (hold !== null && usernameKey(hold.username) !== usernameKey(name)) {
+      const holder = await this.find(hold.username);
+      if (holder !== null) return holder;
+    }
+    // An account that a version before this one made since this directory's first look has no
+    // hold yet: the Latin reading of the name is looked up too.
+    const latin = latinLookalike(name);
+    if (usernameKey(latin) === usernameKey(name)) return null;
     return await this.find(latin);
+  }
+
+  // Holds the look of `name` for its new account; false when another account holds it (or is
+  // being made with it).
+  async #holdLookalike(name: string): Promise<boolean> {
+    await this.#holdStoredLookalikes();
+    const key = [LOOKALIKES, lookalikeKey(name)];
+    const hold: LookalikeHold = { username: name, at: Date.now() };
+    if (await this.#store.create(key, hold)) return true;
+    const held = await this.#store.get<LookalikeHold>(key);
+    if (held === null || usernameKey(held.username) === usernameKey(name)) return true;
+    if (await this.find(held.username) !== null) return false;
+    if (Date.now() - held.at < HOLD_PENDING_MS) return false;
+    return await this.#store.replace(key, held, hold);
+  }
+
+  // Gives every stored account without one the hold of its look, once per directory (the users
+  // made before looks were held, or by a version before this one since), the oldest first: of two
+  // such accounts that look alike, the first made holds it.
+  async #holdStoredLookalikes(): Promise<void> {
+    await (this.#lookalikesHeld ??= this.#holdEachLookalike().catch((error) => {
+      // Tried again at the next sign-up; meanwhile a look's Latin reading is looked up.
+      this.#lookalikesHeld = null;
+      log.warn("Users: the holds of their names' looks were not all made", error);
+    }));
+  }
+
+  async #holdEachLookalike(): Promise<void> {
+    const held = new Set(
+      (await this.#store.list<LookalikeHold>([LOOKALIKES])).map((entry) => entry.key.at(-1)),
+    );
+    const users = (await this.#store.list<UserRecord>([USERS])).map((entry) => entry.value)
+      .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+    for (const user of users) {
+      const look = lookalikeKey(user.username);
+      if (held.has(look)) continue;
+      held.add(look);
+      await this.#store.create([LOOKALIKES, look], { username: user.username, at: 0 });
+    }
   }
 
   /** The user called `username` (in any case), or `null`. */

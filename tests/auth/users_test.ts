@@ -240,3 +240,60 @@ Deno.test("a password change keeps what changed while its hash was made", async 
   assertEquals((await users.find("ada"))?.staff, true);
   assertEquals((await users.verifyCredentials("ada", "amber lantern field"))?.username, "ada");
 });
+
+Deno.test("a name that looks like an account's is found whichever came first, and whatever its letters", async () => {
+  using env = await setUp();
+  // A Cyrillic "с" first: the Latin "carol" made after it would show as the same author.
+  await env.users.create("\u0441arol", "quiet river stone");
+  assertEquals((await env.users.lookalikeOf("carol"))?.username, "\u0441arol");
+  assertEquals((await env.users.lookalikeOf("CAROL"))?.username, "\u0441arol", "in any case");
+  // Both with such letters, in different places: a Greek omicron against the Cyrillic "с".
+  assertEquals((await env.users.lookalikeOf("car\u03bfl"))?.username, "\u0441arol");
+  // The account itself, in another case, is no look-alike of its own (it is taken, as a name).
+  assertEquals(await env.users.lookalikeOf("\u0421AROL"), null);
+  assertEquals(await env.users.lookalikeOf("carla"), null);
+});
+
+Deno.test("of two sign-ups at once with names that look alike, one account is made", async () => {
+  using env = await setUp();
+  const made = await Promise.all([
+    env.users.create("carol", "quiet river stone"),
+    env.users.create("\u0441arol", "quiet river stone"),
+  ]);
+  assertEquals(made.filter((user) => user !== null).length, 1, JSON.stringify(made));
+  assertEquals((await env.users.usernames()).length, 1);
+});
+
+Deno.test("accounts made before looks were held are given theirs: the first made keeps it", async () => {
+  using env = await setUp();
+  // As a version before this one stored them: two accounts that look alike, no holds.
+  const hash = (await env.users.create("seed", "quiet river stone"))!.passwordHash;
+  const stored = (username: string, createdAt: string) => ({
+    username,
+    passwordHash: hash,
+    createdAt,
+    staff: false,
+  });
+  await env.store.set(["users", "\u0441arol"], stored("\u0441arol", "2026-01-02T00:00:00.000Z"));
+  await env.store.set(["users", "carol"], stored("carol", "2026-01-01T00:00:00.000Z"));
+  const later = new UserDirectory(
+    env.store,
+    new PasswordHasher({ iterations: 1000, allowWeak: true }),
+  );
+  assertEquals((await later.lookalikeOf("car\u03bfl"))?.username, "carol");
+  assertEquals(await later.create("car\u03bfl", "quiet river stone"), null);
+  assertEquals(await later.usernames(), ["carol", "seed", "\u0441arol"]);
+});
+
+Deno.test("a look held by a sign-up that never made its account is free again a minute on", async () => {
+  using env = await setUp();
+  // A process that stopped between the hold and the account.
+  await env.store.set(["user_lookalikes", "carol"], { username: "carol", at: Date.now() });
+  assertEquals(await env.users.create("\u0441arol", "quiet river stone"), null, "just held");
+  await env.store.set(["user_lookalikes", "carol"], {
+    username: "carol",
+    at: Date.now() - 61_000,
+  });
+  assertEquals((await env.users.create("\u0441arol", "quiet river stone"))?.username, "\u0441arol");
+  assertEquals((await env.users.lookalikeOf("carol"))?.username, "\u0441arol");
+});

@@ -105,6 +105,21 @@ Deno.test("a username that passes for an existing one with Cyrillic or Greek let
   assertEquals(await server.app.services.users.usernames(), ["carol", "\u043a\u0430\u0442\u044f"]);
 });
 
+Deno.test("a Latin username is refused when an account that looks like it came first", async () => {
+  await using server = await startTestServer();
+  const client = new WebClient(server.url);
+  // Whoever takes "сarol" (a Cyrillic "с") first keeps the real "carol" from her name's look.
+  await client.signUp("\u0441arol", PASSWORD);
+  const response = await client.submit("/sign_up/", {
+    username: "carol",
+    password1: PASSWORD,
+    password2: PASSWORD,
+  });
+  assertEquals(response.status, 400);
+  assertStringIncludes(await response.text(), "This username looks like one that already exists.");
+  assertEquals(await server.app.services.users.usernames(), ["\u0441arol"]);
+});
+
 Deno.test("a username taken in another case is refused at sign-up", async () => {
   await using server = await startTestServer();
   const client = new WebClient(server.url);
