@@ -11,6 +11,14 @@ import { MAX_TIMER_MS } from "./timer_limit.js";
  */
 
 /**
+ * A `Backoff`'s options: 0 < `initialMs` ≤ `maxMs` ≤ 2^31 − 1 ms.
+ * @typedef {object} BackoffOptions
+ * @property {number} [initialMs] The first delay's ceiling (500 ms).
+ * @property {number} [maxMs] The longest delay (10,000 ms).
+ * @property {() => number} [random] Draws the jitter (`Math.random`).
+ */
+
+/**
  * Exponential backoff with jitter for reconnecting: 0.5 s, 1 s, 2 s … up to 10 s, each delay
  * drawn from the upper half of its step so that many pages do not return all at once.
  */
@@ -20,7 +28,7 @@ export class Backoff {
   #random;
   #attempts = 0;
 
-  /** @param {{ initialMs?: number, maxMs?: number, random?: () => number }} [options] */
+  /** @param {BackoffOptions} [options] */
   constructor({ initialMs = 500, maxMs = 10_000, random = Math.random } = {}) {
     // A first delay of 0 stays 0 however often it doubles (a reconnect loop with no wait at all),
     // and one a timer cannot keep fires at once.
@@ -65,4 +73,34 @@ export class Backoff {
   atLeast(attempts) {
     this.#attempts = Math.max(this.#attempts, attempts);
   }
+}
+
+const BACKOFF_OPTIONS = new Set(["initialMs", "maxMs", "random"]);
+
+/**
+ * The delays a reconnecting socket is given as `options.backoff`: a `Backoff` (or any
+ * `ReconnectDelays`) as is, a `Backoff`'s options (`{ initialMs, maxMs }`) made into one, and
+ * nothing the default (0.5 s doubling to 10 s). Anything else throws a `TypeError` now: found only
+ * at the first lost connection, it would end the reconnects with nobody told.
+ * @param {unknown} given
+ * @returns {ReconnectDelays}
+ */
+export function reconnectDelays(given) {
+  if (given === undefined) return new Backoff();
+  if (typeof given !== "object" || given === null) {
+    throw new TypeError(`backoff must be a Backoff or its options, not ${String(given)}`);
+  }
+  const delays = /** @type {Record<string, unknown>} */ (given);
+  const methods = ["next", "reset", "atLeast"].filter((name) => typeof delays[name] === "function");
+  if (methods.length === 3 && typeof delays.attempts === "number") {
+    return /** @type {ReconnectDelays} */ (given);
+  }
+  const unknown = Object.keys(delays).filter((key) => !BACKOFF_OPTIONS.has(key));
+  if (unknown.length > 0) {
+    throw new TypeError(
+      "backoff must be a Backoff (next, reset, atLeast and a number of attempts) or its options " +
+        `(initialMs, maxMs, random), not an object with ${unknown.join(", ")}`,
+    );
+  }
+  return new Backoff(delays);
 }

@@ -43,7 +43,7 @@
 import { jsonObjects, ndjsonFrames } from "./json_frames.js";
 import { checkClose, LiveSocket, STATE_TEXT } from "./live_socket.js";
 import { PendingSends } from "./pending_sends.js";
-import { checkAckTimeout, SendError } from "./send_error.js";
+import { checkAckTimeout, SendError, utf8Bytes } from "./send_error.js";
 
 // A ping after 25 s of quiet (proxies close idle connections after 30 to 60 s), lost 10 s later.
 const DEFAULT_HEARTBEAT = Object.freeze({ idleMs: 25_000, timeoutMs: 10_000 });
@@ -93,8 +93,9 @@ export const HISTORY_SIZE = 50;
  *   up to its `timeoutMs` more): a connection that answers nothing is lost, and the send
  *   rejects with "disconnected", as the others unanswered on it.
  * @property {Partial<Record<StreamState, string>>} [texts] Overrides of `STATE_TEXT`.
- * @property {import("./backoff.js").ReconnectDelays} [backoff] Delays between attempts (default 0.5 s
- *   doubling to 10 s, with jitter).
+ * @property {import("./backoff.js").ReconnectDelays | import("./backoff.js").BackoffOptions}
+ *   [backoff] Delays between attempts (default 0.5 s doubling to 10 s, with jitter): a `Backoff`,
+ *   or its options; anything else throws a `TypeError`.
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
  * @property {typeof fetch | false} [probe] After two attempts in a row that did not open, the
@@ -227,7 +228,7 @@ export class ChannelStream {
     }
     this.#live.send(text);
     if (!ack) return Promise.resolve({ ref });
-    return this.#pending.wait(ref, text.length, this.#options.ackTimeoutMs);
+    return this.#pending.wait(ref, utf8Bytes(text), this.#options.ackTimeoutMs);
   }
 
   /** Closes the connection for good; unanswered sends are rejected. */

@@ -5,7 +5,7 @@
  * stops while the page is being left. The client decides per close whether to go on.
  */
 import { UnopenedAttempts } from "./address_check.js";
-import { Backoff } from "./backoff.js";
+import { reconnectDelays } from "./backoff.js";
 import { PING_FRAME, PONG_TYPE, SocketHeartbeat } from "./heartbeat.js";
 import { jsonObjects } from "./json_frames.js";
 
@@ -38,7 +38,9 @@ export const STATE_TEXT = Object.freeze({
  * @property {(event: LiveClose) => CloseVerdict | undefined | void} [onClose] Called when an open or
  *   opening connection is lost while the page stays; its verdict decides what comes next.
  * @property {Partial<Record<LiveState, string>>} [texts] Overrides of `STATE_TEXT`.
- * @property {import("./backoff.js").ReconnectDelays} [backoff] The delays between attempts.
+ * @property {import("./backoff.js").ReconnectDelays | import("./backoff.js").BackoffOptions}
+ *   [backoff] The delays between attempts: a `Backoff`, or its options (`{ initialMs, maxMs }`);
+ *   anything else throws a `TypeError`.
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
  * @property {typeof fetch | false} [probe] After two attempts in a row that did not open, the
@@ -91,7 +93,7 @@ export class LiveSocket {
     this.#options = options;
     this.#unopened = new UnopenedAttempts(options.probe);
     this.#texts = { ...STATE_TEXT, ...options.texts };
-    this.#backoff = options.backoff ?? new Backoff({ initialMs: 500, maxMs: 10_000 });
+    this.#backoff = reconnectDelays(options.backoff);
     this.#WebSocket = options.WebSocket ?? WebSocket;
   }
 

@@ -123,8 +123,11 @@ export interface StreamOptions {
   ackTimeoutMs?: number;
   /** Overrides of {@linkcode STATE_TEXT}. */
   texts?: Partial<Record<LiveState, string>>;
-  /** Delays between attempts (default 0.5 s doubling to 10 s, with jitter). */
-  backoff?: ReconnectDelays;
+  /**
+   * Delays between attempts (default 0.5 s doubling to 10 s, with jitter): a {@linkcode Backoff},
+   * or its options; anything else throws a `TypeError`.
+   */
+  backoff?: ReconnectDelays | BackoffOptions;
   /** The socket class (a fake one in tests). */
   WebSocket?: typeof WebSocket;
   /** Where `pagehide`, `pageshow` and `online` come from. */
@@ -246,8 +249,11 @@ export interface LiveSocketOptions {
   onClose?: (event: LiveClose) => CloseVerdict | undefined | void;
   /** Overrides of {@linkcode STATE_TEXT}. */
   texts?: Partial<Record<LiveState, string>>;
-  /** The delays between attempts (default 0.5 s doubling to 10 s, with jitter). */
-  backoff?: ReconnectDelays;
+  /**
+   * The delays between attempts (default 0.5 s doubling to 10 s, with jitter): a
+   * {@linkcode Backoff}, or its options; anything else throws a `TypeError`.
+   */
+  backoff?: ReconnectDelays | BackoffOptions;
   /** The socket class (a fake one in tests). */
   WebSocket?: typeof WebSocket;
   /** Where `pagehide`, `pageshow` and `online` come from. */
@@ -315,13 +321,23 @@ export interface ReconnectDelays {
   atLeast(attempts: number): void;
 }
 
+/** A {@linkcode Backoff}'s options: 0 < `initialMs` ≤ `maxMs` ≤ 2^31 − 1 ms. */
+export interface BackoffOptions {
+  /** The first delay's ceiling (500 ms). */
+  initialMs?: number;
+  /** The longest delay (10,000 ms). */
+  maxMs?: number;
+  /** Draws the jitter (`Math.random`). */
+  random?: () => number;
+}
+
 /**
  * Exponential backoff with jitter for reconnecting: 0.5 s, 1 s, 2 s … up to 10 s, each delay
  * drawn from the upper half of its step so that many clients do not return all at once.
  */
 export declare class Backoff {
   /** A backoff from `initialMs` doubling up to `maxMs`; `random` draws the jitter. */
-  constructor(options?: { initialMs?: number; maxMs?: number; random?: () => number });
+  constructor(options?: BackoffOptions);
   /** How many delays were handed out since the last reset. */
   get attempts(): number;
   /** The delay before the next attempt, in milliseconds. */

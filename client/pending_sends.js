@@ -13,9 +13,9 @@ const VERDICT_SLACK_MS = 50;
 
 /**
  * @typedef {{ resolve: (result: SendResult) => void, reject: (e: SendError) => void,
- *   timer: ReturnType<typeof setTimeout> | undefined, length: number, sentAt: number,
+ *   timer: ReturnType<typeof setTimeout> | undefined, bytes: number, sentAt: number,
  *   probed: boolean }} PendingSend
- *   A send with `ack` not answered yet, with the length of its frame's text, when it went
+ *   A send with `ack` not answered yet, with its frame's size in UTF-8, when it went
  *   (`performance.now()`), and whether its time-out asked the heartbeat already.
  * @typedef {object} SendResult What a sent frame got.
  * @property {string} ref The `ref` the client put on the frame.
@@ -44,19 +44,19 @@ export class PendingSends {
   }
 
   /**
-   * Waits for the answer to the frame just sent with `ref`, `length` UTF-16 units of text, for
+   * Waits for the answer to the frame just sent with `ref`, of `bytes` in UTF-8, for
    * `ackTimeoutMs` (default 10 s; `Infinity`: for as long as the connection lasts).
-   * @param {string} ref @param {number} length @param {number | undefined} ackTimeoutMs
+   * @param {string} ref @param {number} bytes @param {number | undefined} ackTimeoutMs
    * @returns {Promise<SendResult>}
    */
-  wait(ref, length, ackTimeoutMs) {
+  wait(ref, bytes, ackTimeoutMs) {
     return new Promise((resolve, reject) => {
       const waitMs = ackTimeoutMs ?? ACK_WAIT_MS;
       const timer = waitMs === Infinity
         ? undefined
         : setTimeout(() => this.#noAnswer(ref, waitMs), waitMs);
       const sentAt = performance.now();
-      this.#pending.set(ref, { resolve, reject, timer, length, sentAt, probed: false });
+      this.#pending.set(ref, { resolve, reject, timer, bytes, sentAt, probed: false });
     });
   }
 
@@ -106,11 +106,11 @@ export class PendingSends {
     const pending = [...this.#pending];
     this.#pending.clear();
     const tooBig = closing ? null : tooBigAt(lastClose);
-    for (const [ref, { reject, timer, length }] of pending) {
+    for (const [ref, { reject, timer, bytes }] of pending) {
       clearTimeout(timer);
       // A frame over the server's limit closed the socket (1009): refused, so not stored. Its
       // `ref` is not read from a frame that large, so the close tells which send it was.
-      if (tooBig !== null && length > tooBig) {
+      if (tooBig !== null && bytes > tooBig) {
         reject(new SendError(lastClose.reason, { ref, kind: "refused" }));
       } else reject(new SendError(text, { ref, kind }));
     }

@@ -55,8 +55,24 @@ export function checkAckTimeout(ms) {
 }
 
 /**
+ * Bytes of `text` in UTF-8: what the server's frame limit counts. Exact for the text of
+ * `JSON.stringify`, which escapes lone surrogates.
+ * @param {string} text
+ * @returns {number}
+ */
+export function utf8Bytes(text) {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    // 2 bytes below U+0800; a surrogate pair is 4 bytes for 2 units; else 3.
+    if (code >= 0x80) bytes += code < 0x800 || (code >= 0xd800 && code <= 0xdfff) ? 1 : 2;
+  }
+  return bytes;
+}
+
+/**
  * The size above which the server refused a frame, when `close` says it did (1009, "…the limit
- * is N bytes"): a frame of more than N UTF-16 units is over it, as every unit is a byte at least.
+ * is N bytes"): a frame of more than N bytes in UTF-8 (see {@linkcode utf8Bytes}) is over it.
  * @param {import("./live_socket.js").LiveClose | null} close
  * @returns {number | null}
  */

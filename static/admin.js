@@ -90,6 +90,8 @@ function render() {
 const state = $("connection-state");
 const scheme = location.protocol === "https:" ? "wss:" : "ws:";
 const live = new LiveSocket(`${scheme}//${location.host}/ws/admin/`, {
+  // A connection that died without a close is found within 35 s and made again.
+  heartbeat: { idleMs: 25_000, timeoutMs: 10_000 },
   onState: (name, text) => showConnectionState(state, name, text),
   onFrame(frame) {
     if (frame.type !== "admin.row" || typeof frame.process !== "string") return;

@@ -24,6 +24,9 @@ let myArrivalShown = false;
 
 const live = new LiveSocket(socketUrl, {
   texts: { open: "Live" },
+  // A connection that died without a close (Wi-Fi gone) is found within 35 s and made again,
+  // rather than the list going stale while it says "Live".
+  heartbeat: { idleMs: 25_000, timeoutMs: 10_000 },
   onState: setState,
   onFrame: receive,
   onClose(event) {

@@ -78,6 +78,8 @@ const CLIENT = `import { LiveSocket } from "/channels/live_socket.js";
 
 const scheme = location.protocol === "https:" ? "wss" : "ws";
 const live = new LiveSocket(\`\${scheme}://\${location.host}/ws/counter/\`, {
+  // Finds a connection that died without a close (Wi-Fi gone) within 35 s, and makes it again.
+  heartbeat: { idleMs: 25_000, timeoutMs: 10_000 },
   onState: (_state, text) => (document.getElementById("state").textContent = text),
   onFrame: (frame) => {
     if (typeof frame.count === "number") document.getElementById("count").textContent = frame.count;

@@ -1,5 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { Backoff } from "../../client/backoff.js";
+import { Backoff, reconnectDelays } from "../../client/backoff.js";
+import { LiveSocket } from "../../client/live_socket.js";
+import { drop, fakeSockets, open } from "./_fake_socket.ts";
 
 Deno.test("reconnect delays double from 0.5 s up to 10 s", () => {
   const highest = new Backoff({ random: () => 1 });
@@ -47,4 +49,45 @@ Deno.test("settings that would take the backoff away are refused at once", () =>
     assertThrows(() => new Backoff(options), TypeError, message);
   }
   assertEquals(new Backoff({ initialMs: 1, maxMs: 2 ** 31 - 1, random: () => 1 }).next(), 1);
+});
+
+Deno.test("a backoff given as its options is made into one; anything else is refused at once", () => {
+  const made = reconnectDelays({ initialMs: 1000, maxMs: 30_000, random: () => 1 });
+  assertEquals([made.next(), made.next(), made.attempts], [1000, 2000, 2]);
+  const own = new Backoff();
+  assertEquals(reconnectDelays(own), own);
+  assertEquals(reconnectDelays(undefined).attempts, 0);
+  const cases: [unknown, string][] = [
+    [{ min: 1000 }, "min"], // a typo, not silently the default
+    [{ next: () => 5 }, "not an object with next"], // half a backoff: it would throw at a loss
+    [5000, "not 5000"],
+    [null, "not null"],
+    [{ initialMs: 0 }, "initialMs must be"],
+  ];
+  for (const [given, message] of cases) {
+    assertThrows(() => reconnectDelays(given), TypeError, message);
+  }
+});
+
+Deno.test("a socket given its backoff's options reconnects with them; a wrong backoff throws at once", async () => {
+  const sockets = fakeSockets();
+  const states: string[] = [];
+  const live = new LiveSocket("ws://chat.test/ws/", {
+    WebSocket: sockets.WebSocket,
+    window: new EventTarget(),
+    backoff: { initialMs: 2, maxMs: 20, random: () => 1 },
+    onState: (state) => states.push(state),
+  });
+  live.start();
+  const first = await sockets.next();
+  open(first);
+  drop(first, 1006);
+  open(await sockets.next());
+  assertEquals(states, ["connecting", "open", "reconnecting", "reconnecting", "open"]);
+  live.stop();
+  assertThrows(
+    () => new LiveSocket("ws://chat.test/ws/", { backoff: { min: 1 } as never }),
+    TypeError,
+    "backoff must be",
+  );
 });

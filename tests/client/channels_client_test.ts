@@ -369,6 +369,21 @@ Deno.test("a frame the server closed the socket for as too big is refused, not t
   stream.close();
 });
 
+Deno.test("a frame under the limit in characters but over it in bytes is refused when the server says so", async () => {
+  const { stream, sockets } = start();
+  const socket = await sockets.next();
+  open(socket);
+  // 30,000 euro signs: 30,036 characters of JSON, 90,036 bytes in UTF-8.
+  const euros = stream.send({ message: "\u20ac".repeat(30_000) }, { ack: true });
+  const ascii = stream.send({ message: "x".repeat(30_000) }, { ack: true });
+  drop(socket, 1009, "Message too big: 90036 bytes, the limit is 65536 bytes");
+  const refused = await assertRejects(() => euros, SendError, "Message too big");
+  assertEquals([refused.kind, refused.maybeStored], ["refused", false]);
+  const lost = await assertRejects(() => ascii, SendError, "connection was lost");
+  assertEquals([lost.kind, lost.maybeStored], ["disconnected", true]);
+  stream.close();
+});
+
 Deno.test("an ackTimeoutMs no timer can keep is refused at once; Infinity waits for the connection", async () => {
   for (const ackTimeoutMs of [0, -1, NaN, 2 ** 31, "10" as unknown as number]) {
     assertThrows(() => start(undefined, { ackTimeoutMs }), TypeError, "ackTimeoutMs");
