@@ -53,7 +53,7 @@ export { type AppRoute, page, type RouteTarget, socket } from "./server/routes.t
 export type { WebSocketRouteOptions } from "./server/routes.ts";
 export { type Route, type RouteMatch, Router } from "./server/router.ts";
 export type { Handler, RequestContext, Services } from "./server/context.ts";
-export { createServices, type ServiceBackends } from "./server/services.ts";
+export { createServices, type ServiceBackends, type ServiceOptions } from "./server/services.ts";
 export {
   appendFromOutside,
   type Backends,

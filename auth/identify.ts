@@ -13,6 +13,7 @@ import type { SessionRecord, SessionStore } from "./sessions.ts";
 import type { UserDirectory, UserRecord } from "./users.ts";
 import type { AccessTokens } from "./tokens.ts";
 import { readCookies, SESSION_COOKIE } from "./cookies.ts";
+import { lookalikeKey, usernameKey } from "./account_rules.ts";
 import { presentedToken } from "./tokens.ts";
 import { log } from "../telemetry/log.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
@@ -121,6 +122,11 @@ export interface Accounts {
    * of ours names a user: `null` when the request carries no session it knows.
    */
   django?: { identify(request: Request, client?: string): Promise<Identity | null> };
+  /**
+   * Names the app shows for no account (a chat's "Anonymous", say): a Django user named so, or
+   * with letters of other scripts drawn like them, is refused as one named as an account here is.
+   */
+  reservedUsernames?: readonly string[];
 }
 
 /**
@@ -161,25 +167,40 @@ async function djangoIdentity(
 ): Promise<Identity | null> {
   const identity = await accounts.django?.identify(request, client) ?? null;
   if (identity === null || !identity.user.isAuthenticated) return identity;
-  return await unlessOurs(identity, accounts.users);
+  return await unlessOurs(identity, accounts);
 }
 
 // A Django user whose name folds to one of this server's accounts is refused: every check that
 // looks a name up (staff, a password change, presence, an account's groups) would take it for
-// ours, and Django's "Admin" would get our staff "admin"'s admin socket. One read per handshake.
-async function unlessOurs(identity: Identity, users: UserDirectory): Promise<Identity> {
+// ours, and Django's "Admin" would get our staff "admin"'s admin socket. So is one whose name
+// passes for an account's, or for a name the app shows for no account (Django's user "Server"
+// writing as the chat's messages from outside do), as a sign-up here would be. Two reads per
+// handshake.
+async function unlessOurs(
+  identity: Identity,
+  { users, reservedUsernames = [] }: Accounts,
+): Promise<Identity> {
   const name = identity.user.username!;
+  const reserved = reservedUsernames.find((shown) => lookalikeKey(shown) === lookalikeKey(name));
+  if (reserved !== undefined) {
+    log.warn(
+      `Django's user ${JSON.stringify(name)} refused: the name passes for ` +
+        `${JSON.stringify(reserved)}, which this site shows for no account; rename it in Django`,
+    );
+    return { ...NOBODY, conflict: "Django's user cannot connect here: its name is reserved here" };
+  }
   let ours: UserRecord | null;
   try {
-    ours = await users.find(name);
+    ours = await users.find(name) ?? await users.lookalikeOf(name);
   } catch (error) {
     // Not known to be someone else: not opened as Django's user, to be tried again.
     log.warn(`Could not check Django's user against this server's accounts (${describe(error)})`);
     return { ...NOBODY, unavailable: "Server busy: the user store is unavailable; retry later" };
   }
   if (ours === null) return identity;
+  const is = usernameKey(ours.username) === usernameKey(name) ? "is" : "passes for";
   log.warn(
-    `Django's user ${JSON.stringify(name)} refused: the name is this server's account ` +
+    `Django's user ${JSON.stringify(name)} refused: the name ${is} this server's account ` +
       `${JSON.stringify(ours.username)}; rename one of them`,
   );
   return { ...NOBODY, conflict: "Django's user cannot connect here: an account here has its name" };

@@ -14,6 +14,7 @@ import {
   type UpgradeWebSocket,
 } from "../mod.ts";
 import { createSite } from "./mod.ts";
+import { RESERVED_USERNAMES } from "../consumers/reserved_names.ts";
 import { siteWorkers } from "./workers.ts";
 
 /** How {@linkcode startSite} serves besides the configuration. */
@@ -34,7 +35,7 @@ export async function startSite(
 ): Promise<RunningServer> {
   log.setLevel(config.logLevel);
   const backends = await openBackends(config, { streamsPort: options.streamsPort });
-  const services = createServices(config, backends);
+  const services = createServices(config, backends, { reservedUsernames: RESERVED_USERNAMES });
   // The background workers IN_PROCESS_WORKERS names run here (`deno task worker` elsewhere).
   const router = siteWorkers(config);
   const names = config.inProcessWorkers === "all" ? router.names : config.inProcessWorkers;

@@ -33,8 +33,23 @@ export interface ServiceBackends {
   readonly streams: GroupStreams;
 }
 
+/** What an app tells its services beside the configuration. */
+export interface ServiceOptions {
+  /**
+   * Names the app shows for no account (a chat's "Anonymous" for visitors, say). A Django user
+   * named so, in any case or with Cyrillic or Greek letters drawn like Latin ones, is refused
+   * at the handshake, as one named as an account here is. Pass the same list to
+   * `signUpErrors` for sign-ups.
+   */
+  reservedUsernames?: readonly string[];
+}
+
 /** Builds the services of one app over `backends`, as `config` sets them up. */
-export function createServices(config: Config, backends: ServiceBackends): Services {
+export function createServices(
+  config: Config,
+  backends: ServiceBackends,
+  options: ServiceOptions = {},
+): Services {
   const hasher = new PasswordHasher({
     iterations: config.passwordIterations,
     allowWeak: config.allowWeakPasswordHashing,
@@ -50,6 +65,7 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
     secret: config.tokenSecret,
   });
   const django = djangoSessions(config);
+  const reservedUsernames = options.reservedUsernames ?? [];
   return {
     config,
     layer,
@@ -67,7 +83,7 @@ export function createServices(config: Config, backends: ServiceBackends): Servi
     tokens,
     metrics: new ServerMetrics({ layer, streams }),
     identify: (request, options): Promise<Identity> =>
-      identifyRequest(request, { sessions, users, tokens, django }, options),
+      identifyRequest(request, { sessions, users, tokens, django, reservedUsernames }, options),
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Services } from "../server/context.ts";
 import { type Config, DEFAULT_CONFIG, historyIdleMs } from "../server/config.ts";
-import { createServices } from "../server/services.ts";
+import { createServices, type ServiceOptions } from "../server/services.ts";
 import { InMemoryLayer } from "../layers/in_memory.ts";
 import type { GroupLayer } from "../layers/layer.ts";
 import type { PresenceTracker } from "../layers/presence/contract.ts";
@@ -38,6 +38,7 @@ export async function createTestServices(
     presence?: PresenceTracker;
     streams?: GroupStreams;
   } = {},
+  options: ServiceOptions = {},
 ): Promise<TestServices> {
   const config: Config = {
     ...DEFAULT_CONFIG,
@@ -57,7 +58,7 @@ export async function createTestServices(
       memoryBudget: config.historyMemoryMb * 1024 * 1024,
       idleExpiryMs: historyIdleMs(config),
     });
-  const services = createServices(config, { layer, store, presence, streams });
+  const services = createServices(config, { layer, store, presence, streams }, options);
   return {
     ...services,
     async [Symbol.asyncDispose]() {

@@ -49,6 +49,55 @@ Deno.test("a Django user named as one of this server's accounts is refused, not 
   }
 });
 
+Deno.test("a Django user whose name passes for an account's, or for a name the app reserves, is refused", async () => {
+  await using django = startFakeDjango();
+  await using services = await createTestServices(
+    {
+      djangoSession: { url: django.url, cookie: "sessionid", timeoutMs: 1000, secret: "" },
+    },
+    {},
+    { reservedUsernames: ["Server", "Dice"] },
+  );
+  await services.users.create("carol", "quiet river stone");
+  const app = createApp({
+    routes: [socket("/ws/who/", () => ({}))],
+    services,
+    upgrade: testUpgrade,
+  });
+  try {
+    log.setLevel("warn");
+    using captured = new CapturedLog();
+    // A Cyrillic "с"; the chat's author for messages from outside; the same with a Cyrillic "е".
+    const refusals = [
+      [
+        "\u0441arol",
+        /Django's user "\u0441arol" refused: the name passes for this server's account "carol"/,
+      ],
+      [
+        "server",
+        /Django's user "server" refused: the name passes for "Server", which this site shows for no account/,
+      ],
+      ["S\u0435rver", /Django's user "S\u0435rver" refused: the name passes for "Server"/],
+    ] as const;
+    for (const [index, [username, line]] of refusals.entries()) {
+      const key = `${KEY.slice(0, -1)}${index}`;
+      django.sessions.set(key, { username, expiresAt: Date.now() + HOUR_MS });
+      const headers = { cookie: `sessionid=${key}` };
+      const comm = new Communicator(app, "/ws/who/", { headers });
+      assertEquals((await comm.connect()).status, 403, username);
+      await captured.waitFor(line);
+    }
+    // A name of its own connects.
+    django.sessions.set(KEY, { username: "dave", expiresAt: Date.now() + HOUR_MS });
+    const dave = new Communicator(app, "/ws/who/", { headers: { cookie: `sessionid=${KEY}` } });
+    assertEquals((await dave.connect()).status, 101);
+    await dave.disconnect();
+  } finally {
+    log.setLevel("silent");
+    await app.close();
+  }
+});
+
 Deno.test("a Django user says in its scope that it signed in at Django", async () => {
   await using django = startFakeDjango();
   await using services = await createTestServices({
