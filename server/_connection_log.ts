@@ -99,37 +99,28 @@ const UNHANDLED_TYPES_NAMED = 32;
 /**
  * Notes an event that reached a socket whose consumer has no handler for its type: a warning,
  * once per route and type, and for a communicator that waits in vain, by `socket`. Channels
- * raises "No handler for message type" here; the framework lets the socket go on, but a handler
- * named the Channels way (`chat_message` for `chat.message`) must not fail in silence.
+ * raises "No handler for message type" here; the framework lets the socket go on, but an event
+ * nobody takes (a type mistyped on one side) must not vanish in silence.
  */
 export function noteUnhandledEvent(
   route: object,
   scope: Scope,
   type: string,
-  events: Readonly<Record<string, unknown>> | undefined,
   socket: SocketLike | object,
 ): void {
   // The framework's own, to the presence group its members' sockets share: not theirs to take.
   if (TRACKER_EVENTS.has(type)) return;
-  if (!unhandledEvents.has(socket)) unhandledEvents.set(socket, unhandledEventText(type, events));
+  if (!unhandledEvents.has(socket)) unhandledEvents.set(socket, unhandledEventText(type));
   let warned = unhandledWarned.get(route);
   if (warned === undefined) unhandledWarned.set(route, warned = new Set());
   if (warned.has(type) || warned.size >= UNHANDLED_TYPES_NAMED) return;
   warned.add(type);
-  log.warn(`${unhandledEventText(type, events)}, on ${scope.path}: ignored`);
+  log.warn(`${unhandledEventText(type)}, on ${scope.path}: ignored`);
 }
 
-// What is said of an event of `type` that no handler in `events` takes.
-function unhandledEventText(
-  type: string,
-  events: Readonly<Record<string, unknown>> | undefined,
-): string {
-  const channelsName = type.replaceAll(".", "_");
-  const hint = channelsName !== type && events !== undefined && Object.hasOwn(events, channelsName)
-    ? ` ("${channelsName}" is Channels' method name: here the handler's key is the type itself, ` +
-      `events: { ${quoteClipped(type)}: ... })`
-    : "";
-  return `No handler for ${quoteClipped(type)} events${hint}`;
+// What is said of an event of `type` that no handler takes.
+function unhandledEventText(type: string): string {
+  return `No handler for ${quoteClipped(type)} events`;
 }
 
 // Events already said to be dropped; weak, so they are let go with the event.

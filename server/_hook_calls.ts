@@ -113,15 +113,19 @@ export async function runDisconnectHook(
 }
 
 /**
- * The consumer's handler for events of `type`, if it has one of its own. Throws a `TypeError`
- * when what it has under that name is no function (the connection fails with it).
+ * The consumer's handler for events of `type`, if it has one of its own: under the type itself,
+ * else under the type as Channels names its method (a `"notify.user"` event reaches
+ * `"notify_user"`'s handler, and a `"notify_user"` one `"notify.user"`'s, as both reach a
+ * Channels consumer's `notify_user`). Throws a `TypeError` when what it has under that name is
+ * no function (the connection fails with it).
  */
 export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandler | undefined {
   const events = hooks.events;
   if (events === undefined) return undefined;
+  const key = Object.hasOwn(events, type) ? type : channelsNamed(events, type);
   // Own handlers only: an event typed "constructor" or "toString" must not reach Object's.
-  if (Object.hasOwn(events, type)) {
-    const handler = events[type];
+  if (key !== undefined) {
+    const handler = events[key];
     if (typeof handler === "function") return handler;
     // Thrown where the event is delivered: the socket fails (1011) with this, not with
     // "handler.call is not a function".
@@ -131,6 +135,16 @@ export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandle
   }
   if (typeof events[type] === "function" && !(type in Object.prototype)) {
     warnInherited(events, type);
+  }
+  return undefined;
+}
+
+// The own key of `events` that names the same Channels method as `type` (dots read as
+// underscores), if one does.
+function channelsNamed(events: object, type: string): string | undefined {
+  const method = type.replaceAll(".", "_");
+  for (const key of Object.keys(events)) {
+    if (key.replaceAll(".", "_") === method) return key;
   }
   return undefined;
 }

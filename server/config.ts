@@ -184,6 +184,7 @@ function readConfig(
     workers: workers(pick("workers", "WORKERS"), options.cores ?? navigator.hardwareConcurrency),
     logLevel: logLevel(pick("log-level", "LOG_LEVEL") ?? d.logLevel),
   };
+  checkPrefixesApart(config);
   const metrics = config.metricsAddress;
   if (metrics !== null && metrics.port === port && port !== 0 && sameHost(metrics.hostname, host)) {
     // Else the metrics listener takes it first, and the server's own is "in use by another program".
@@ -196,6 +197,23 @@ function readConfig(
     throw new Error(`Unknown option --${unknown[0]}; the options are ${options}`);
   }
   return config;
+}
+
+// With channels_redis, Django's keys and this server's (accounts, sessions, streams) share one
+// Redis: channels_redis' `flush()` deletes every key that starts with its prefix, so one prefix
+// that starts the other would lose this server's data to it (or Django's to a scan of ours).
+function checkPrefixesApart(config: Config): void {
+  const ours = config.redisPrefix;
+  const django = config.channelsRedis.prefix;
+  if (config.layer !== "channels_redis" || !(ours.startsWith(django) || django.startsWith(ours))) {
+    return;
+  }
+  throw new Error(
+    `CHANNELS_REDIS_PREFIX ("${django}") and REDIS_PREFIX ("${ours}") overlap: channels_redis' ` +
+      "flush() deletes every key that starts with its prefix, this server's accounts, sessions " +
+      "and streams among them. Give them prefixes neither of which starts the other (the " +
+      'defaults, "asgi" and "channels", are apart)',
+  );
 }
 
 // Two hosts that one port cannot serve twice: the same however spelt (`[::1]`, `::1`), either

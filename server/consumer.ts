@@ -141,7 +141,10 @@ export interface ConsumerHooks {
   receiveBytes?(data: Uint8Array): void | Promise<void>;
   /**
    * Handlers for layer events, by their `type`: the object's own properties only (an event
-   * typed `toString` reaches nothing; an inherited handler is logged as not handled). Each runs
+   * typed `toString` reaches nothing; an inherited handler is logged as not handled). A type
+   * with no handler of its own name reaches the one whose name is the same once dots are read
+   * as underscores, as both reach one method in Channels: `"chat.message"` and `"chat_message"`
+   * events go to one handler under either key (one under each key takes its own). Each runs
    * with the hooks object as `this`, so hooks made by a class may share one plain `events`
    * object among all its sockets instead of holding closures per socket.
    */

@@ -332,3 +332,25 @@ Deno.test("DJANGO_SESSION_URL turns the Django session bridge on, with its cooki
     "DJANGO_SESION_URL (did you mean DJANGO_SESSION_URL?)",
   ]);
 });
+
+Deno.test("with channels_redis, a Redis prefix that starts the other is refused: Django's flush() would take this server's keys", () => {
+  for (
+    const [ours, django] of [["channels", "channels"], ["asgi_ours", "asgi"], ["ch", "channels"]]
+  ) {
+    assertThrows(
+      () =>
+        loadConfig([], {
+          LAYER: "channels_redis",
+          REDIS_PREFIX: ours,
+          CHANNELS_REDIS_PREFIX: django,
+        }),
+      Error,
+      `CHANNELS_REDIS_PREFIX ("${django}") and REDIS_PREFIX ("${ours}") overlap`,
+    );
+  }
+  // Apart, or on a layer Django does not share: taken.
+  const apart = loadConfig([], { LAYER: "channels_redis", CHANNELS_REDIS_PREFIX: "myapp" });
+  assertEquals([apart.redisPrefix, apart.channelsRedis.prefix], ["channels", "myapp"]);
+  const redis = loadConfig([], { LAYER: "redis", REDIS_PREFIX: "asgi" });
+  assertEquals(redis.redisPrefix, "asgi");
+});
