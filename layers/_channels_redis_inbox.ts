@@ -9,6 +9,7 @@ import type { RedisClient } from "../storage/redis_connection.ts";
 import { deserializeMessage } from "./_channels_redis_wire.ts";
 import { BUFFER_REPLIES, POP_TIMEOUT_SECONDS } from "./_channels_redis_commands.ts";
 import { log } from "../telemetry/log.ts";
+import { QuietWarning } from "../telemetry/quiet_warning.ts";
 
 /** Messages taken at once when the inbox already holds some. */
 const DRAIN_BATCH = 100;
@@ -74,11 +75,25 @@ async function pop(inbox: Inbox, idle: boolean): Promise<[Buffer, string][]> {
   return messages;
 }
 
+// By inbox: the warnings of messages it could not read, once a minute.
+const unreadable = new WeakMap<Inbox, QuietWarning>();
+
 /** Routes one message by `__asgi_channel__` to the channels of this process it names. */
 function receive(inbox: Inbox, message: Uint8Array, score: string): void {
   const decoded = deserializeMessage(message);
   if ("problem" in decoded) {
-    log.warn(`Ignored a message in this process's inbox: ${decoded.problem}`);
+    // A Django sender that writes what this server cannot read writes it with every message: one
+    // line a minute, with how many.
+    let warning = unreadable.get(inbox);
+    if (warning === undefined) unreadable.set(inbox, warning = new QuietWarning());
+    const line = `Ignored a message in this process's inbox: ${decoded.problem}`;
+    warning.warn(
+      "unreadable",
+      line,
+      (count) =>
+        `Ignored ${count} messages in this process's inbox since the last such line; ` +
+        `the latest: ${decoded.problem}`,
+    );
     return;
   }
   const here = decoded.channels.filter((channel) => channel.startsWith(inbox.localPrefix));

@@ -112,9 +112,16 @@ export function serializeMessage(event: LayerEvent, channels?: string | string[]
 export function deserializeMessage(
   message: Uint8Array,
 ): { event: LayerEvent; channels: string[]; groupSend: boolean } | { problem: string } {
+  const payload = message.subarray(RANDOM_PREFIX_BYTES);
+  if (isFernetToken(payload)) {
+    return {
+      problem: "encrypted by channels_redis' symmetric_encryption_keys, which this server does " +
+        "not read (a Django sender with them cannot reach this server's channels)",
+    };
+  }
   let value: unknown;
   try {
-    value = fromWire(decode(message.subarray(RANDOM_PREFIX_BYTES)));
+    value = fromWire(decode(payload));
   } catch (error) {
     // Said as the decoder says it: a map keyed by bytes, say, which Python packs and JSON has not.
     return { problem: `msgpack this layer cannot read (${(error as Error).message})` };
@@ -129,6 +136,16 @@ export function deserializeMessage(
   );
   // A group send names its channels in a list, a send to one channel names it alone (core.py).
   return { event: event as LayerEvent, channels, groupSend: Array.isArray(target) };
+}
+
+// A Fernet token (what channels_redis' `symmetric_encryption_keys` make of a message) is
+// URL-safe base64 of a version byte 0x80 and a 64-bit time whose top bytes are zero for ages:
+// it starts "gAAAAA". A msgpack map never does ("g" would be a fixstr's middle).
+const FERNET_START = new TextEncoder().encode("gAAAAA");
+
+function isFernetToken(payload: Uint8Array): boolean {
+  return payload.length > FERNET_START.length &&
+    FERNET_START.every((byte, i) => payload[i] === byte);
 }
 
 /**

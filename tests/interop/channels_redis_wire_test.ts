@@ -102,3 +102,26 @@ print(RedisChannelLayer().serialize({"type": "k.bytes", "m": {b"k": "v"},
     assertEquals(JSON.stringify(read).includes("keys must be a number or a string"), true);
   },
 });
+
+Deno.test({
+  name: "a Django event encrypted with symmetric_encryption_keys is ignored as encrypted",
+  ignore: missing !== null,
+  fn: async () => {
+    const pack = `
+from channels_redis.core import RedisChannelLayer
+layer = RedisChannelLayer(symmetric_encryption_keys=["a Django secret"])
+print(layer.serialize({"type": "chat.message", "__asgi_channel__": ["specific.abc!1"]}).hex())
+`;
+    const { success, stdout, stderr } = await new Deno.Command(PYTHON, { args: ["-c", pack] })
+      .output();
+    assertEquals(success, true, new TextDecoder().decode(stderr));
+    const hex = new TextDecoder().decode(stdout).trim();
+    const theirs = Uint8Array.from(hex.match(/../g)!, (byte) => parseInt(byte, 16));
+    const read = deserializeMessage(theirs);
+    assertEquals(
+      "problem" in read && read.problem.startsWith("encrypted by channels_redis' symmetric"),
+      true,
+      JSON.stringify(read),
+    );
+  },
+});
