@@ -4,7 +4,7 @@
  * Each function says why, or what.
  */
 import { MAX_FRAME_REF_LENGTH, refOf } from "../mod.ts";
-import { isLongerThan, MAX_CHAT_MESSAGE, NOT_WELL_FORMED } from "./chat_rooms.ts";
+import { isBlank, isLongerThan, MAX_CHAT_MESSAGE, NOT_WELL_FORMED } from "./chat_rooms.ts";
 
 /** Why a client frame is not a chat message it may send, or `null` when it is one. */
 export function refusal(value: unknown): string | null {
@@ -21,7 +21,7 @@ export function refusal(value: unknown): string | null {
   const ack = (value as { ack?: unknown }).ack;
   if (ack !== undefined && typeof ack !== "boolean") return '"ack" must be true or false';
   if (ack === true && ref === undefined) return '"ack": true needs a "ref" for the ack to carry';
-  if (message.trim() === "") return "Message is empty";
+  if (isBlank(message)) return "Message is empty";
   if (isLongerThan(message, MAX_CHAT_MESSAGE)) {
     return `Message is too long: at most ${MAX_CHAT_MESSAGE} characters`;
   }

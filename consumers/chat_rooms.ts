@@ -17,6 +17,19 @@ export const ANONYMOUS_AUTHOR = "Anonymous";
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+// What shows as nothing: white space, format characters (zero-width and bidirectional marks, the
+// soft hyphen, a byte order mark), controls, and the letters fonts draw blank (the Hangul fillers,
+// the braille blank).
+const SHOWS_NOTHING = /^[\s\p{Cf}\p{Cc}\u115f\u1160\u3164\uffa0\u2800]*$/u;
+
+/**
+ * True when `text` would show as nothing: a message or a room name of zero-width spaces or a
+ * right-to-left mark alone is an empty line under its author, or a room nobody can tell apart.
+ */
+export function isBlank(text: string): boolean {
+  return SHOWS_NOTHING.test(text);
+}
+
 /** True for a usable room name: 1 to 100 characters, no control characters, not `.` or `..`. */
 export function isValidRoomName(room: string): boolean {
   return roomNameProblem(room) === null;
@@ -31,6 +44,7 @@ export function roomNameProblem(room: string): string | null {
   }
   if (CONTROL.test(room)) return "A room name holds no control characters";
   if (room.trim() !== room) return "A room name has no spaces at either end";
+  if (isBlank(room)) return "A room name must show something: it holds only invisible characters";
   // A lone surrogate is no character: a store writes it as U+FFFD, so two such rooms and the
   // room named with U+FFFD itself would share one history.
   if (!room.isWellFormed()) return "A room name must be well-formed Unicode (no lone surrogates)";
@@ -242,7 +256,7 @@ function outsideMessageProblem(event: LayerEvent): string {
   const text = textOf(event.message);
   if (typeof text !== "string") return 'it has no "message" text';
   if (!text.isWellFormed()) return "its text is not well-formed Unicode: it holds a lone surrogate";
-  if (text.trim() === "") return "its text is empty";
+  if (isBlank(text)) return "its text is empty";
   return `its text is ${[...text].length} characters, over the limit of ${MAX_CHAT_MESSAGE}`;
 }
 
@@ -273,7 +287,7 @@ export function chatMessageFromOutside(
   if (typeof text !== "string" || isLongerThan(text, MAX_CHAT_MESSAGE)) return null;
   // As a socket's empty message is refused: a deploy script's unset "$MSG", a Django page's
   // empty input, stores nothing and shows nothing.
-  if (!text.isWellFormed() || text.trim() === "") return null;
+  if (!text.isWellFormed() || isBlank(text)) return null;
   return {
     type: "chat.message",
     id: typeof fields.id === "string"

@@ -64,10 +64,13 @@ Deno.test("JSON without a string message gets an error frame, for every wrong sh
   assertEquals(comm.closeCode, null);
 });
 
-Deno.test("an empty or blank message is refused", async () => {
+Deno.test("an empty, blank or invisible message is refused", async () => {
   await using app = await createTestApp();
   const comm = await join(app, "lobby");
-  for (const blank of ["", "   ", "\n\t"]) {
+  // White space; a zero-width space; word joiners; a right-to-left override; NUL; a soft hyphen;
+  // a Hangul filler; the braille blank; a mix.
+  const blanks = ["", "   ", "\n\t", "\u200b", "\u2060\u2060", "\u202e", "\u0000", "\u00ad"];
+  for (const blank of [...blanks, "\u3164", "\u2800", " \u200b\ufeff "]) {
     comm.sendJson({ message: blank });
     assertEquals(await comm.receiveJson(), {
       type: "error",
@@ -226,6 +229,17 @@ Deno.test("room names that browsers would resolve away as path segments are not 
     true,
     true,
   ]);
+});
+
+Deno.test("a room name of invisible characters alone is not valid; one with a zero-width joiner is", () => {
+  assertEquals(["\u202e", "\u200b\u200b", "\u3164", "\u00ad"].map(isValidRoomName), [
+    false,
+    false,
+    false,
+    false,
+  ]);
+  // A family emoji is joined by zero-width joiners: it shows.
+  assertEquals(isValidRoomName("\u{1f468}\u200d\u{1f469}\u200d\u{1f467}"), true);
 });
 
 Deno.test("an event named like an Object method is not handled, and the room goes on", async () => {
