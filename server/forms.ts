@@ -18,6 +18,7 @@
 import type { RequestContext } from "./context.ts";
 import { readBodyText } from "./request_body.ts";
 import { csrfFailure } from "../auth/csrf.ts";
+import { quoteClipped } from "../telemetry/log.ts";
 
 /** The largest form body accepted, in bytes (the forms here hold a few short fields). */
 export const MAX_FORM_BYTES = 64 * 1024;
@@ -38,6 +39,9 @@ export class FormRefusal {
   }
 }
 
+// A media type as RFC 9110 spells one (type "/" subtype, each a token), of a sane length.
+const MEDIA_TYPE = /^[\w!#$&^.+-]{1,64}\/[\w!#$&^.+-]{1,64}$/;
+
 /** The request's form fields, or why it is refused. */
 export async function readProtectedForm(
   request: Request,
@@ -49,7 +53,13 @@ export async function readProtectedForm(
   // Another encoding (a multipart upload form) is said to be one, not taken for a form without
   // its CSRF token; a body-less POST is an empty form, refused for its missing token.
   if (text !== "" && type !== "application/x-www-form-urlencoded") {
-    const named = type === undefined ? "a body without a Content-Type" : type;
+    // Anything but a plain media type is quoted and cut: a 40 KB header is not sent back whole,
+    // nor written to the log.
+    const named = type === undefined || type === ""
+      ? "a body without a Content-Type"
+      : MEDIA_TYPE.test(type)
+      ? type
+      : quoteClipped(type);
     return new FormRefusal(
       415,
       `Forms are read as application/x-www-form-urlencoded, not ${named}`,

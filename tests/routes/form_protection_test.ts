@@ -40,6 +40,24 @@ Deno.test("a form in another encoding is answered 415, not taken for a missing C
   });
   assertEquals(response.status, 415);
   assertStringIncludes(await response.text(), "not multipart/form-data");
+  // An empty Content-Type is said to be none; a huge one is not sent back whole.
+  for (
+    const [contentType, said] of [["", "not a body without a Content-Type"], [
+      `text/${"x".repeat(40_000)}`,
+      "(40005 characters)",
+    ]]
+  ) {
+    const odd = await fetch(server.url + "/log_in/", {
+      method: "POST",
+      headers: { cookie: client.jar.header()!, origin: server.url, "content-type": contentType },
+      body: `csrfmiddlewaretoken=${token}&username=ada`,
+      redirect: "manual",
+    });
+    const text = await odd.text();
+    assertEquals(odd.status, 415);
+    assertStringIncludes(text, said);
+    assert(text.length < 5000, `${text.length} characters sent back`);
+  }
 });
 
 Deno.test("a form posted from another site is refused even with a stolen token", async () => {
