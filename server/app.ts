@@ -42,7 +42,7 @@ import {
 export { type Closable, DRAIN_LINGER_MS };
 import { withMetricsRoute } from "./metrics_route.ts";
 import type { ServerMetrics } from "./server_metrics.ts";
-import { forwardedByProxy } from "../auth/forwarded.ts";
+import { forwardedAddress, forwardedByProxy } from "../auth/forwarded.ts";
 import { proxyHeaderHint } from "./_proxy_hint.ts";
 import { shownClient } from "./_shown_client.ts";
 
@@ -338,6 +338,7 @@ export function errorResponse(status: number, title: string, detail: string): Re
 }
 
 function clientAddress(request: Request, peer: string, trustProxy: boolean): string {
-  // The address our proxy saw (see `forwardedByProxy`).
-  return (trustProxy ? forwardedByProxy(request.headers, "x-forwarded-for") : undefined) ?? peer;
+  // The address our proxy saw (see `forwardedByProxy`), without a port it may have added.
+  const entry = trustProxy ? forwardedByProxy(request.headers, "x-forwarded-for") : undefined;
+  return entry === undefined ? peer : forwardedAddress(entry);
 }

@@ -144,6 +144,16 @@ Deno.test("the address is the proxy's own X-Forwarded-For entry: ones the client
   assertEquals((await open(app, "203.0.113.1, 203.0.113.51")).status, 101);
 });
 
+Deno.test("a port the proxy added to the forwarded address is no address of its own: the cap holds", async () => {
+  await using app = await createTestApp({ trustProxy: true, maxConnectionsPerAddress: 1 });
+  // Azure's Application Gateway writes the client's port beside its address.
+  assertEquals((await open(app, "203.0.113.60:51234")).status, 101);
+  assertEquals((await open(app, "203.0.113.60:51235")).status, 429);
+  assertEquals((await open(app, "[2001:DB8::7]:443")).status, 101);
+  assertEquals((await open(app, "2001:db8::7")).status, 429, "the same IPv6 address, bare");
+  assertEquals((await open(app, "203.0.113.61")).status, 101);
+});
+
 Deno.test("a handshake the consumer refuses gives its place back", async () => {
   await using services = await createTestServices({ maxConnectionsPerAddress: 1 });
   const app = createApp({
