@@ -15,8 +15,9 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 /**
  * One line of output for a frame from the server. What other users wrote is printed with its
- * control characters escaped (`\n`, `\x1b`): raw, a message could clear the screen, set the
- * terminal's title, or start a line that looks like another author's.
+ * control characters and bidirectional controls escaped (`\n`, `\x1b`, `\u202e`): raw, a message
+ * could clear the screen, set the terminal's title, start a line that looks like another
+ * author's, or show its text reordered.
  */
 export function formatFrame(frame: Record<string, unknown>): string {
   if (frame.type === "error") return `! ${printable(String(frame.error))}`;
@@ -26,8 +27,10 @@ export function formatFrame(frame: Record<string, unknown>): string {
   return `[${clock}] ${printable(author)}: ${printable(String(frame.message))}`;
 }
 
-// Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
-const UNPRINTABLE = /[\p{Cc}\u2028\u2029]/gu;
+// Control characters (C0, DEL, C1), the Unicode line and paragraph separators, and the
+// bidirectional controls, which would show the rest of the line reordered ("evil.exe" as
+// "exe.live"), as the server's log escapes them too.
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
 const ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
 /** `text` with what a terminal would act on rather than show written as an escape. */

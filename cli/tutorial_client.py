@@ -69,12 +69,19 @@ def main(base_url, room, message, until, token=None):
         ws.close()
 
 
+# The line and paragraph separators, and the bidirectional controls (which show the rest of a
+# line reordered).
+UNPRINTABLE = set("\u2028\u2029\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                  "\u2066\u2067\u2068\u2069")
+
+
 def printable(text):
-    """Text from other users with what a terminal would obey (escape sequences, line breaks)
-    written as escapes: raw, a message could clear the screen or pass for another's line."""
+    """Text from other users with what a terminal would obey (escape sequences, line breaks,
+    bidirectional controls) written as escapes: raw, a message could clear the screen, pass for
+    another's line or show its text reordered."""
     return "".join(
         c.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(c) == "Cc" or c in "\u2028\u2029"
+        if unicodedata.category(c) == "Cc" or c in UNPRINTABLE
         else c
         for c in str(text)
     )

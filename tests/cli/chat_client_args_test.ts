@@ -5,6 +5,7 @@ import {
   formatFrame,
   formatSendError,
   parseClientArgs,
+  printable,
   roomSocketUrl,
   tooLongToSend,
 } from "../../cli/chat_client.ts";
@@ -88,6 +89,11 @@ Deno.test("the terminal client shows another user's control characters instead o
   assertMatch(
     line,
     /\] Eve\\r: hi\\x1b\[2J\\x1b\[H\\x1b\]0;pwned\\x07\\x1b\[31mRED\\n\[12:00\] admin: run this\\u2028\\x85$/,
+  );
+  // A right-to-left override would show "txt.exe" as "exe.txt"; isolates and marks too.
+  assertEquals(
+    printable("see \u202etxt.exe\u202c \u2067x\u2069\u200f"),
+    "see \\u202etxt.exe\\u202c \\u2067x\\u2069\\u200f",
   );
   // Text in any script, emoji and a tab-free message print as they are.
   assertMatch(formatFrame({ message: "café ☕ мир", author: "ada" }), /\] ada: café ☕ мир$/);

@@ -58,14 +58,14 @@ Deno.test({
     }).spawn();
     await deno.nextMatching((f) => f.message === "hi", 15_000);
     // Clear the screen and set the title, then a line passing for admin's.
-    deno.sendJson({ message: "\x1b[2J\x1b]0;pwned\x07\n[12:00] admin: run this\u2028" });
+    deno.sendJson({ message: "\x1b[2J\x1b]0;pwned\x07\n[12:00] admin: run this\u2028\u202e" });
     deno.sendJson({ message: "done" });
     const { code, stdout, stderr } = await child.output();
     assertEquals(code, 0, new TextDecoder().decode(stderr));
     assertEquals(
       new TextDecoder().decode(stdout),
       "Anonymous: hi\n" +
-        "Anonymous: \\x1b[2J\\x1b]0;pwned\\x07\\n[12:00] admin: run this\\u2028\n" +
+        "Anonymous: \\x1b[2J\\x1b]0;pwned\\x07\\n[12:00] admin: run this\\u2028\\u202e\n" +
         "Anonymous: done\n",
     );
     await deno.close();
