@@ -217,7 +217,12 @@ async function readBody(
       error: 'The body must be JSON like {"group": "chat.lobby", "event": {"type": "..."}}',
     };
   }
-  if (typeof value?.channel === "string" && value.group === undefined) {
+  // Both named: which one was meant is not guessed (it went to the group, and the channel never
+  // heard of it).
+  if (value?.group !== undefined && value?.channel !== undefined) {
+    return { error: 'The body names a "group" and a "channel": send to one of them' };
+  }
+  if (typeof value?.channel === "string") {
     return { channel: value.channel, event: value.event as LayerEvent };
   }
   if (typeof value?.group !== "string") {

@@ -71,6 +71,21 @@ Deno.test("a send whose body is not UTF-8 is refused with 400 and nothing is sto
   await app.close();
 });
 
+Deno.test("a send that names both a group and a channel is refused, and goes to neither", async () => {
+  await using services = await createTestServices({ sendToken: TOKEN });
+  const app = createApp({ routes: sendRoutes(services.config), services });
+  const heard: unknown[] = [];
+  const channel = services.layer.newChannel((event) => heard.push(event) > 0);
+  await services.layer.groupAdd("news", channel);
+  const both = await app.handle(post({ group: "news", channel, event: { type: "note" } }));
+  assertEquals([both.status, (await both.json()).error], [
+    400,
+    'The body names a "group" and a "channel": send to one of them',
+  ]);
+  assertEquals(heard, []);
+  await app.close();
+});
+
 Deno.test("without SEND_TOKEN an app's send endpoint does not exist", async () => {
   await using services = await createTestServices();
   assertEquals(sendRoutes(services.config), []);
