@@ -41,7 +41,8 @@ export async function drainApp(
     waitMs: DRAIN_LINGER_MS,
   });
   log.info(
-    `Drain: ${count - unfinished} connections closed with 1012 in ` +
+    `Drain: ${count - unfinished} connection${count - unfinished === 1 ? "" : "s"} closed ` +
+      "with 1012 in " +
       seconds(performance.now() - started) +
       (unfinished > 0 ? `; ${unfinished} did not answer their close frame` : ""),
   );

@@ -97,7 +97,7 @@ Deno.test({
     for (const worker of ["worker-1", "worker-2"]) {
       assertMatch(
         output,
-        new RegExp(`INFO \\[${worker}\\] Drain: \\d+ connections closed with 1012`),
+        new RegExp(`INFO \\[${worker}\\] Drain: \\d+ connections? closed with 1012`),
       );
       assertMatch(output, new RegExp(`INFO \\[${worker}\\] Drain: presence left to expire`));
     }
