@@ -4,7 +4,8 @@
  * session, and a moved consumer must not lose its user. The server does not read Django's
  * session store (any backend, Django's signing): it asks a small Django view, server to server,
  * forwarding the one cookie, and the view answers JSON:
- * `{"authenticated": true, "username": "ada", "expires_at": 1767225600}`.
+ * `{"authenticated": true, "username": "ada", "id": 42, "expires_at": 1767225600}` (`id` may be
+ * left out).
  *
  * A socket so identified joins the group of its Django session key (`sessionGroup`, as ours
  * do), so Django's `user_logged_out` can close it over channels_redis; where that close may
@@ -77,11 +78,22 @@ const GONE = "the client left while its Django session was checked";
 // anything else cannot be Django's and is not forwarded.
 const COOKIE_VALUE = /^[A-Za-z0-9._:\-]{1,4096}$/;
 
+// What an answer other than 200 most likely means, said beside it: the first hour of a
+// migration meets each of these.
+const ANSWER_HINTS: Readonly<Record<number, string>> = {
+  302:
+    " (a redirect: is the view exempt from log-in, as Django 5.1's @login_not_required makes it?)",
+  400: " (is the host of DJANGO_SESSION_URL in Django's ALLOWED_HOSTS?)",
+  403: " (does Django's CHANNELS_WHOAMI_SECRET match DJANGO_SESSION_SECRET?)",
+  404: " (is the view routed at that path in Django's urls.py?)",
+};
+
 /** What the view said of one session. */
 type Answer = { authenticated: false } | {
   authenticated: true;
   username: string;
   expiresAt: number;
+  id?: number | string;
 };
 
 /**
@@ -168,6 +180,7 @@ export class DjangoSessionIdentity {
         username: answer.username,
         isAuthenticated: true,
         source: "django" as const,
+        ...(answer.id !== undefined && { id: answer.id }),
       }),
       sessionId: null,
       expiresAt: answer.expiresAt,
@@ -266,7 +279,9 @@ export class DjangoSessionIdentity {
     if (response.status !== 200) {
       await response.body?.cancel();
       const status = `answered ${response.status}`;
-      throw new DjangoUnavailable(status, `${this.#where} ${status}`);
+      const hint = ANSWER_HINTS[response.status] ??
+        (response.status < 400 ? ANSWER_HINTS[302] : "");
+      throw new DjangoUnavailable(status, `${this.#where} ${status}${hint}`);
     }
     return parseAnswer(await limitedText(response, this.#where), this.#where);
   }
@@ -316,7 +331,9 @@ async function limitedText(response: Response, url: string): Promise<string> {
   return text + decoder.decode();
 }
 
-// `{"authenticated": false}`, or `true` with a username and `expires_at` in epoch seconds.
+// `{"authenticated": false}`, or `true` with a username and `expires_at` in epoch seconds, and
+// perhaps the user's `id`: a whole number, or a string (a UUID primary key) of up to 100
+// characters.
 function parseAnswer(text: string, url: string): Answer {
   let body: Record<string, unknown> | null = null;
   try {
@@ -344,5 +361,20 @@ function parseAnswer(text: string, url: string): Answer {
       `${url} answered an authenticated user without "expires_at"`,
     );
   }
-  return { authenticated: true, username, expiresAt: expiresAt * 1000 };
+  const id = body.id;
+  if (
+    id !== undefined && !Number.isSafeInteger(id) &&
+    !(typeof id === "string" && id !== "" && id.length <= 100)
+  ) {
+    throw new DjangoUnavailable(
+      "malformed",
+      `${url} answered an "id" that is no whole number nor a string of 1 to 100 characters`,
+    );
+  }
+  return {
+    authenticated: true,
+    username,
+    expiresAt: expiresAt * 1000,
+    ...(id !== undefined && { id: id as number | string }),
+  };
 }

@@ -29,6 +29,12 @@ export interface User {
    * (`django_session.ts`). Absent for this server's own accounts, the only ones that can be staff.
    */
   readonly source?: "django";
+  /**
+   * Django's id of the user (its `pk`), when Django's view gives one (`"id": 42`): a consumer
+   * moved from Channels that names groups by it (`f"user_{user.id}"`) keeps them. Absent for
+   * this server's own accounts, which are known by name.
+   */
+  readonly id?: number | string;
 }
 
 /** The anonymous user. */

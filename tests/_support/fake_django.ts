@@ -5,14 +5,14 @@
  */
 
 /** How the fake answers the next requests. */
-export type FakeDjangoMode = "normal" | "500" | "hang" | "malformed" | "huge";
+export type FakeDjangoMode = "normal" | "500" | "400" | "hang" | "malformed" | "huge";
 
 /** A running fake view; `await using` stops it. */
 export interface FakeDjango extends AsyncDisposable {
   /** The view's URL, for `djangoSession.url`. */
   readonly url: string;
   /** Session key → what the view says of it; a key not here is anonymous. */
-  readonly sessions: Map<string, { username: string; expiresAt: number }>;
+  readonly sessions: Map<string, { username: string; expiresAt: number; id?: unknown }>;
   /** The `Cookie` and `Authorization` headers of each request, oldest first. */
   readonly requests: { cookie: string | null; authorization: string | null }[];
   /** How the next requests are answered. */
@@ -29,7 +29,7 @@ export interface FakeDjango extends AsyncDisposable {
 export function startFakeDjango(cookie = "sessionid"): FakeDjango {
   const hung = new AbortController(); // answers a hung request once the fake stops
   const fake = {
-    sessions: new Map<string, { username: string; expiresAt: number }>(),
+    sessions: new Map<string, { username: string; expiresAt: number; id?: unknown }>(),
     requests: [] as FakeDjango["requests"],
     mode: "normal" as FakeDjangoMode,
     abandoned: 0,
@@ -85,6 +85,8 @@ function answer(
   hung: AbortSignal,
 ): Response | Promise<Response> {
   if (fake.mode === "500") return new Response("Server Error", { status: 500 });
+  // Django's answer to a host not in its ALLOWED_HOSTS (DisallowedHost).
+  if (fake.mode === "400") return new Response("Bad Request", { status: 400 });
   if (fake.mode === "malformed") return new Response("<html>Welcome</html>");
   if (fake.mode === "huge") return Response.json({ authenticated: false, pad: "x".repeat(10_000) });
   if (fake.mode === "hang") {
@@ -96,6 +98,7 @@ function answer(
   return Response.json({
     authenticated: true,
     username: session.username,
+    ...(session.id !== undefined && { id: session.id }),
     is_staff: false,
     expires_at: session.expiresAt / 1000,
   });

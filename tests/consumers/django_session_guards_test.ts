@@ -98,21 +98,30 @@ Deno.test("a Django user whose name passes for an account's, or for a name the a
   }
 });
 
-Deno.test("a Django user says in its scope that it signed in at Django", async () => {
+Deno.test("a Django user says in its scope that it signed in at Django, with Django's id", async () => {
   await using django = startFakeDjango();
   await using services = await createTestServices({
     djangoSession: { url: django.url, cookie: "sessionid", timeoutMs: 1000, secret: "" },
   });
-  django.sessions.set(KEY, { username: "ada", expiresAt: Date.now() + HOUR_MS });
   const consumer = socket("/ws/who/", (conn) => ({
-    connect: () => conn.sendJson({ source: conn.scope.user.source ?? "here" }),
+    connect: () => {
+      const { source, id } = conn.scope.user;
+      conn.sendJson({ source: source ?? "here", ...(id !== undefined && { id }) });
+    },
   }));
   const app = createApp({ routes: [consumer], services, upgrade: testUpgrade });
   try {
-    const comm = new Communicator(app, "/ws/who/", { headers: { cookie: `sessionid=${KEY}` } });
-    assertEquals((await comm.connect()).status, 101);
-    assertEquals(await comm.receiveJson(), { source: "django" });
-    await comm.disconnect();
+    // Without an id, with a number, with a string (a UUID key), with one no group could use.
+    const users = [[undefined, 101], [42, 101], ["7f3c-uuid", 101], [{ pk: 1 }, 503]] as const;
+    for (const [index, [id, status]] of users.entries()) {
+      const key = `${KEY.slice(0, -1)}${index}`;
+      django.sessions.set(key, { username: `ada${index}`, expiresAt: Date.now() + HOUR_MS, id });
+      const comm = new Communicator(app, "/ws/who/", { headers: { cookie: `sessionid=${key}` } });
+      assertEquals((await comm.connect()).status, status, JSON.stringify(id));
+      if (status !== 101) continue;
+      assertEquals(await comm.receiveJson(), { source: "django", ...(id !== undefined && { id }) });
+      await comm.disconnect();
+    }
   } finally {
     await app.close();
   }

@@ -90,6 +90,7 @@ Deno.test("a Django that fails, hangs, answers nonsense or is gone: 503, never a
   const headers = { origin: route.origin, cookie: `sessionid=${KEY}` };
   const expected: [FakeDjangoMode | "stopped", RegExp][] = [
     ["500", /answered 500/],
+    ["400", /answered 400 \(is the host of DJANGO_SESSION_URL in Django's ALLOWED_HOSTS\?\)/],
     ["hang", /did not answer within 300 ms/],
     ["malformed", /malformed JSON/],
     ["huge", /more than 4096 bytes/],
