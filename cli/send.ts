@@ -221,6 +221,12 @@ export function sentSummary(
     dropped + elsewhere;
 }
 
+// What a send straight to Redis counts: the processes subscribed to the group, or under
+// channels_redis (where nothing subscribes) the process inboxes written, Django's among them.
+function reachedWord(config: Config): string {
+  return config.layer === "channels_redis" ? "process inbox(es) written" : "process(es) subscribed";
+}
+
 /** The host of `HOST` as a URL writes it, one that reaches the server from this machine. */
 export function hostForUrl(host: string): string {
   // HOST may be given with the brackets of a URL (`[::1]`), as the server accepts it.
@@ -305,14 +311,14 @@ async function main(args: string[]): Promise<number> {
       if (appended !== null) {
         console.log(
           `Sent to "${group}" via Redis: offset ${appended.offset} ` +
-            `(epoch ${appended.epoch}), ${appended.remoteProcesses} process(es) subscribed`,
+            `(epoch ${appended.epoch}), ${appended.remoteProcesses} ${reachedWord(config)}`,
         );
         return 0;
       }
     }
     const processes = await publishFromOutside(config, group, request.event);
     if (processes !== null) {
-      console.log(`Sent to "${group}" via Redis: ${processes} process(es) subscribed`);
+      console.log(`Sent to "${group}" via Redis: ${processes} ${reachedWord(config)}`);
     } else {
       console.log(sentSummary(group, await sendViaServer(config, request)));
     }

@@ -124,3 +124,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "deno task send to a group on channels_redis counts the process inboxes it wrote, not " +
+    "subscribers",
+  ignore: !redisAvailable,
+  fn: async () => {
+    // A Django consumer's membership: a channel of another process in the group's sorted set.
+    const group = `chat_${uniquePrefix("send").replace(/\W/g, "_")}`;
+    const client = createClient({ url: redis!.url });
+    await client.connect();
+    try {
+      await client.zAdd(`asgi:group:${group}`, {
+        score: Date.now() / 1000,
+        value: "specific.0123456789abcdef0123456789abcdef!feedc0de",
+      });
+      const env = { LAYER: "channels_redis", REDIS_URL: redis!.url };
+      const { code, out, err } = await runSendWith(env, "--group", group, '{"type":"x"}');
+      assertEquals(code, 0, err);
+      assertStringIncludes(out, `Sent to "${group}" via Redis: 1 process inbox(es) written`);
+    } finally {
+      await client.del([`asgi:group:${group}`, "asgispecific.0123456789abcdef0123456789abcdef!"]);
+      await client.close();
+    }
+  },
+});
