@@ -17,10 +17,11 @@ export const ANONYMOUS_AUTHOR = "Anonymous";
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-// What shows as nothing: white space, format characters (zero-width and bidirectional marks, the
-// soft hyphen, a byte order mark), controls, and the letters fonts draw blank (the Hangul fillers,
-// the braille blank).
-const SHOWS_NOTHING = /^[\s\p{Cf}\p{Cc}\u115f\u1160\u3164\uffa0\u2800]*$/u;
+// What shows as nothing: white space, controls, the braille blank, and Unicode's default
+// ignorable characters (zero-width and bidirectional marks, the soft hyphen, variation selectors,
+// the Hangul fillers), which fonts draw as nothing. Not every format character: the Arabic end of
+// ayah (U+06DD) and its kin are drawn.
+const SHOWS_NOTHING = /^[\s\p{Cc}\p{Default_Ignorable_Code_Point}\u2800]*$/u;
 
 /**
  * True when `text` would show as nothing: a message or a room name of zero-width spaces or a

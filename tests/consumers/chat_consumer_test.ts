@@ -68,9 +68,11 @@ Deno.test("an empty, blank or invisible message is refused", async () => {
   await using app = await createTestApp();
   const comm = await join(app, "lobby");
   // White space; a zero-width space; word joiners; a right-to-left override; NUL; a soft hyphen;
-  // a Hangul filler; the braille blank; a mix.
+  // a Hangul filler; the braille blank; variation selectors; the combining grapheme joiner; a
+  // Khmer inherent vowel; a mix.
   const blanks = ["", "   ", "\n\t", "\u200b", "\u2060\u2060", "\u202e", "\u0000", "\u00ad"];
-  for (const blank of [...blanks, "\u3164", "\u2800", " \u200b\ufeff "]) {
+  const more = ["\u3164", "\u2800", "\ufe0f", "\u{e0100}", "\u034f", "\u17b4", "\u3164\ufe0f"];
+  for (const blank of [...blanks, ...more, " \u200b\ufeff "]) {
     comm.sendJson({ message: blank });
     assertEquals(await comm.receiveJson(), {
       type: "error",
@@ -238,8 +240,11 @@ Deno.test("a room name of invisible characters alone is not valid; one with a ze
     false,
     false,
   ]);
-  // A family emoji is joined by zero-width joiners: it shows.
-  assertEquals(isValidRoomName("\u{1f468}\u200d\u{1f469}\u200d\u{1f467}"), true);
+  // A family emoji is joined by zero-width joiners: it shows. So do the format characters that
+  // are drawn: the Arabic end of ayah, the Syriac abbreviation mark.
+  for (const shown of ["\u{1f468}\u200d\u{1f469}\u200d\u{1f467}", "\u06dd", "\u070f"]) {
+    assertEquals(isValidRoomName(shown), true, shown);
+  }
 });
 
 Deno.test("an event named like an Object method is not handled, and the room goes on", async () => {
