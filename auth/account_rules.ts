@@ -85,10 +85,21 @@ export function lookalikeKey(raw: string): string {
   return usernameKey(latinLookalike(raw));
 }
 
-/** The (normalised) name with its Cyrillic and Greek letters drawn like Latin ones as those. */
+/**
+ * The name case-folded (see {@linkcode usernameKey}), without the characters that show nothing
+ * (a zero-width space, a soft hyphen: an account here cannot hold them, a Django user may), and
+ * with its Cyrillic and Greek letters drawn like Latin ones as those. Read so before folding and
+ * after: a capital may be drawn like a Latin capital and its small letter like another letter
+ * (the palochka "Ӏ" as "I", "ӏ" as "l"), and a capital whose small letter is the look-alike
+ * (Cyrillic "Һ") is read as that one.
+ */
 export function latinLookalike(raw: string): string {
-  return normalizeUsername(raw).replace(LOOKALIKE, (char) => LOOKALIKES[char]);
+  const latin = (text: string) => text.replace(LOOKALIKE, (char) => LOOKALIKES[char]);
+  return latin(usernameKey(latin(normalizeUsername(raw)).replace(SHOWS_NOTHING, "")));
 }
+
+// Unicode's default ignorable characters, which fonts draw as nothing.
+const SHOWS_NOTHING = /\p{Default_Ignorable_Code_Point}/gu;
 
 /** Problems with a (normalised) username. */
 export function usernameErrors(username: string): string[] {

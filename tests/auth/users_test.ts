@@ -252,6 +252,10 @@ Deno.test("a name that looks like an account's is found whichever came first, an
   // The account itself, in another case, is no look-alike of its own (it is taken, as a name).
   assertEquals(await env.users.lookalikeOf("\u0421AROL"), null);
   assertEquals(await env.users.lookalikeOf("carla"), null);
+  // A capital whose small letter is the look-alike: Cyrillic "Һ" (U+04BA) is drawn as "H".
+  await env.users.create("Harry", "quiet river stone");
+  assertEquals((await env.users.lookalikeOf("\u04baarry"))?.username, "Harry");
+  assertEquals(await env.users.create("\u04baarry", "quiet river stone"), null);
 });
 
 Deno.test("of two sign-ups at once with names that look alike, one account is made", async () => {

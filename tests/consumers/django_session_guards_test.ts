@@ -78,6 +78,8 @@ Deno.test("a Django user whose name passes for an account's, or for a name the a
         /Django's user "server" refused: the name passes for "Server", which this site shows for no account/,
       ],
       ["S\u0435rver", /Django's user "S\u0435rver" refused: the name passes for "Server"/],
+      // A zero-width space, which a custom Django user model may allow.
+      ["Dice\u200b", /Django's user "Dice\u200b" refused: the name passes for "Dice"/],
     ] as const;
     for (const [index, [username, line]] of refusals.entries()) {
       const key = `${KEY.slice(0, -1)}${index}`;
