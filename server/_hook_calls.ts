@@ -9,6 +9,7 @@ import type { IncomingFrame } from "./_frame_gate.ts";
 import { log } from "../telemetry/log.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
 import { warnMisnamedHooks } from "./_hook_names.ts";
+import { eventHandlerKey } from "./_event_names.ts";
 
 /** A consumer's handler for one layer event type. */
 export type EventHandler = (event: LayerEvent) => void | Promise<void>;
@@ -122,8 +123,7 @@ export async function runDisconnectHook(
 export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandler | undefined {
   const events = hooks.events;
   if (events === undefined) return undefined;
-  const key = Object.hasOwn(events, type) ? type : channelsNamed(events, type);
-  // Own handlers only: an event typed "constructor" or "toString" must not reach Object's.
+  const key = eventHandlerKey(events, type);
   if (key !== undefined) {
     const handler = events[key];
     if (typeof handler === "function") return handler;
@@ -135,16 +135,6 @@ export function ownEventHandler(hooks: ConsumerHooks, type: string): EventHandle
   }
   if (typeof events[type] === "function" && !(type in Object.prototype)) {
     warnInherited(events, type);
-  }
-  return undefined;
-}
-
-// The own key of `events` that names the same Channels method as `type` (dots read as
-// underscores), if one does.
-function channelsNamed(events: object, type: string): string | undefined {
-  const method = type.replaceAll(".", "_");
-  for (const key of Object.keys(events)) {
-    if (key.replaceAll(".", "_") === method) return key;
   }
   return undefined;
 }

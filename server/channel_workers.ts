@@ -40,6 +40,7 @@ import { validateNamedChannel } from "../layers/layer.ts";
 import type { Services } from "./context.ts";
 import { log, type Logger } from "../telemetry/log.ts";
 import { settlesWithin } from "./drain.ts";
+import { eventHandlerKey } from "./_event_names.ts";
 
 /** What a worker consumer reaches: its channel, the app's services, and the layer. */
 export interface WorkerContext {
@@ -295,8 +296,10 @@ class WorkerRunner {
 
   async #handle(event: LayerEvent): Promise<void> {
     const events = this.#hooks.events;
-    // Own handlers only: an event typed "constructor" must not reach Object's.
-    const handler = Object.hasOwn(events, event.type) ? events[event.type] : undefined;
+    // Own handlers only (an event typed "constructor" must not reach Object's), or the one its
+    // Channels method name takes.
+    const key = eventHandlerKey(events, event.type);
+    const handler = key === undefined ? undefined : events[key];
     if (handler === undefined) {
       this.#stats.unhandled++;
       log.warn(`Worker "${this.#name}" has no handler for "${event.type}" events: ignored`);

@@ -79,6 +79,26 @@ Deno.test("an event without a handler is logged, not silently dropped", async ()
   });
 });
 
+Deno.test("a worker's handler takes the event typed the Channels way too, as runworker's does", async () => {
+  await using services = await createTestServices();
+  const results = new Inbox(services.layer, 2000);
+  await services.layer.groupAdd("results", results.channel);
+  const thumbs: ChannelWorker = (ctx) => ({
+    events: {
+      "thumbnail.make": async (event) => {
+        await ctx.groupSend("results", { type: "done", n: event.n });
+      },
+    },
+  });
+  const workers = await runChannelWorkers(channelNameRouter({ thumbs }), services);
+  await services.layer.send("thumbs", { type: "thumbnail_make", n: 1 }); // Django's form
+  await services.layer.send("thumbs", { type: "thumbnail.make", n: 2 });
+  await results.until(() => results.count("done") === 2, "both handled");
+  assertEquals(results.numbers("done"), [1, 2]);
+  await workers.close();
+  assertEquals(workers.stats().unhandled, 0);
+});
+
 Deno.test("an event whose type holds a line break cannot forge a log line", async () => {
   await using services = await createTestServices();
   await capturingLogs(async (lines) => {
