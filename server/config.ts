@@ -200,19 +200,21 @@ function readConfig(
 }
 
 // With channels_redis, Django's keys and this server's (accounts, sessions, streams) share one
-// Redis: channels_redis' `flush()` deletes every key that starts with its prefix, so one prefix
-// that starts the other would lose this server's data to it (or Django's to a scan of ours).
+// Redis: channels_redis' `flush()` deletes every key that starts with its prefix. This server's
+// keys are `<prefix>`, `<prefix>:…` and, on a Cluster, `{<prefix>:…}`: a Django prefix that
+// starts one of them would lose this server's data to a flush, and one inside them could meet
+// its keys.
 function checkPrefixesApart(config: Config): void {
   const ours = config.redisPrefix;
   const django = config.channelsRedis.prefix;
-  if (config.layer !== "channels_redis" || !(ours.startsWith(django) || django.startsWith(ours))) {
-    return;
-  }
+  const overlap = ours.startsWith(django) || `{${ours}:`.startsWith(django) ||
+    django.startsWith(`${ours}:`);
+  if (config.layer !== "channels_redis" || !overlap) return;
   throw new Error(
     `CHANNELS_REDIS_PREFIX ("${django}") and REDIS_PREFIX ("${ours}") overlap: channels_redis' ` +
       "flush() deletes every key that starts with its prefix, this server's accounts, sessions " +
-      "and streams among them. Give them prefixes neither of which starts the other (the " +
-      'defaults, "asgi" and "channels", are apart)',
+      `and streams among them (its keys start "${ours}:"). Give them prefixes apart (the ` +
+      'defaults, "asgi" and "channels", are)',
   );
 }
 

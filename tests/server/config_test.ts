@@ -333,10 +333,8 @@ Deno.test("DJANGO_SESSION_URL turns the Django session bridge on, with its cooki
   ]);
 });
 
-Deno.test("with channels_redis, a Redis prefix that starts the other is refused: Django's flush() would take this server's keys", () => {
-  for (
-    const [ours, django] of [["channels", "channels"], ["asgi_ours", "asgi"], ["ch", "channels"]]
-  ) {
+Deno.test("with channels_redis, a Django prefix that starts this server's keys is refused: its flush() would take them", () => {
+  for (const [ours, django] of [["channels", "channels"], ["asgi_ours", "asgi"], ["x", "x:dj"]]) {
     assertThrows(
       () =>
         loadConfig([], {
@@ -348,9 +346,16 @@ Deno.test("with channels_redis, a Redis prefix that starts the other is refused:
       `CHANNELS_REDIS_PREFIX ("${django}") and REDIS_PREFIX ("${ours}") overlap`,
     );
   }
-  // Apart, or on a layer Django does not share: taken.
-  const apart = loadConfig([], { LAYER: "channels_redis", CHANNELS_REDIS_PREFIX: "myapp" });
-  assertEquals([apart.redisPrefix, apart.channelsRedis.prefix], ["channels", "myapp"]);
+  // Apart, or on a layer Django does not share: taken. Django's flush() of "channels" or
+  // "chat_django" deletes none of "ch:…" or "chat:…".
+  for (const [ours, django] of [["channels", "myapp"], ["ch", "channels"], ["chat", "chat_dj"]]) {
+    const apart = loadConfig([], {
+      LAYER: "channels_redis",
+      REDIS_PREFIX: ours,
+      CHANNELS_REDIS_PREFIX: django,
+    });
+    assertEquals([apart.redisPrefix, apart.channelsRedis.prefix], [ours, django]);
+  }
   const redis = loadConfig([], { LAYER: "redis", REDIS_PREFIX: "asgi" });
   assertEquals(redis.redisPrefix, "asgi");
 });
