@@ -279,8 +279,8 @@ export class DjangoSessionIdentity {
     if (response.status !== 200) {
       await response.body?.cancel();
       const status = `answered ${response.status}`;
-      const hint = ANSWER_HINTS[response.status] ??
-        (response.status < 400 ? ANSWER_HINTS[302] : "");
+      const redirect = response.status >= 300 && response.status < 400;
+      const hint = ANSWER_HINTS[response.status] ?? (redirect ? ANSWER_HINTS[302] : "");
       throw new DjangoUnavailable(status, `${this.#where} ${status}${hint}`);
     }
     return parseAnswer(await limitedText(response, this.#where), this.#where);
@@ -361,7 +361,17 @@ function parseAnswer(text: string, url: string): Answer {
       `${url} answered an authenticated user without "expires_at"`,
     );
   }
+  // Refused rather than dropped: a consumer that names groups by it would put every such user
+  // in one group. A 64-bit key past 2^53 cannot come as a JSON number exactly, so two users
+  // could share one: it must come as a string.
   const id = body.id;
+  if (typeof id === "number" && Number.isInteger(id) && !Number.isSafeInteger(id)) {
+    throw new DjangoUnavailable(
+      "malformed",
+      `${url} answered an "id" past 2^53, which a JSON number cannot hold exactly: send it as ` +
+        "a string (str(request.user.pk))",
+    );
+  }
   if (
     id !== undefined && !Number.isSafeInteger(id) &&
     !(typeof id === "string" && id !== "" && id.length <= 100)

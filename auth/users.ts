@@ -73,6 +73,8 @@ const LOOKALIKES = "user_lookalikes";
 // A hold whose account is not found yet is a sign-up between its two writes for this long; after
 // it, one that stopped between them (its account never made), and the look is free again.
 const HOLD_PENDING_MS = 60_000;
+// How many holds of accounts made before are written at once.
+const HOLDS_AT_ONCE = 64;
 
 // What the store keeps under a look: the account that holds it, and since when (0: an account
 // made before looks were held, given its hold later).
@@ -197,11 +199,21 @@ export class UserDirectory {
     );
     const users = (await this.#store.list<UserRecord>([USERS])).map((entry) => entry.value)
       .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+    const missing: { look: string; username: string }[] = [];
     for (const user of users) {
       const look = lookalikeKey(user.username);
       if (held.has(look)) continue;
-      held.add(look);
-      await this.#store.create([LOOKALIKES, look], { username: user.username, at: 0 });
+      held.add(look); // the first made, as sorted, keeps it
+      missing.push({ look, username: user.username });
+    }
+    // Some at a time rather than one after another: a sign-up (or a Django handshake) waits for
+    // this, and a store of many accounts on a remote Redis would take a round trip for each.
+    for (let i = 0; i < missing.length; i += HOLDS_AT_ONCE) {
+      await Promise.all(
+        missing.slice(i, i + HOLDS_AT_ONCE).map(({ look, username }) =>
+          this.#store.create([LOOKALIKES, look], { username, at: 0 })
+        ),
+      );
     }
   }
 

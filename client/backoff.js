@@ -91,9 +91,18 @@ export function reconnectDelays(given) {
     throw new TypeError(`backoff must be a Backoff or its options, not ${String(given)}`);
   }
   const delays = /** @type {Record<string, unknown>} */ (given);
-  const methods = ["next", "reset", "atLeast"].filter((name) => typeof delays[name] === "function");
-  if (methods.length === 3 && typeof delays.attempts === "number") {
-    return /** @type {ReconnectDelays} */ (given);
+  // A delays object of its own (a class's methods are on its prototype, so `in`): all of it, or
+  // a `TypeError` that names what it lacks, never the default in its place.
+  const parts = ["next", "reset", "atLeast", "attempts"];
+  if (parts.some((part) => part in delays)) {
+    const lacking = parts.filter((part) =>
+      part === "attempts" ? typeof delays[part] !== "number" : typeof delays[part] !== "function"
+    );
+    if (lacking.length === 0) return /** @type {ReconnectDelays} */ (given);
+    throw new TypeError(
+      `backoff must be a Backoff or its options; this one has no ${lacking.join(", ")} ` +
+        "(next, reset and atLeast functions, and a number of attempts)",
+    );
   }
   const unknown = Object.keys(delays).filter((key) => !BACKOFF_OPTIONS.has(key));
   if (unknown.length > 0) {

@@ -37,6 +37,9 @@ export const BAD_CREDENTIALS = "Please enter a correct username and password.";
 /** `GET /sign_up/`. */
 export const signUpForm: Handler = emptyForm(signUpPage);
 
+// A name that passes for an existing account's (see `UserDirectory.lookalikeOf`).
+const LOOKS_TAKEN = "This username looks like one that already exists.";
+
 /** `POST /sign_up/`: creates the account, announces it, and leads to the log-in page. */
 export const signUpSubmit: Handler = async (request, context) => {
   const form = await readProtectedForm(request, context);
@@ -53,7 +56,7 @@ export const signUpSubmit: Handler = async (request, context) => {
   const { users, layer, signUpThrottle } = context.services;
   // Before the throttle counts it: a name that passes for an account's is a form error.
   if (isValid(errors) && await users.lookalikeOf(input.username) !== null) {
-    errors.username.push("This username looks like one that already exists.");
+    errors.username.push(LOOKS_TAKEN);
   }
   if (isValid(errors)) {
     // Counted before the slow hash, and kept: each account is for good.
@@ -78,7 +81,12 @@ export const signUpSubmit: Handler = async (request, context) => {
       const location = next ? `/log_in/?next=${encodeURIComponent(next)}` : "/log_in/";
       return redirect(location);
     }
-    errors.username.push("A user with that username already exists.");
+    // Taken meanwhile: by this name, or by one that looks like it (a sign-up at the same time).
+    errors.username.push(
+      await users.find(input.username) === null && await users.lookalikeOf(input.username) !== null
+        ? LOOKS_TAKEN
+        : "A user with that username already exists.",
+    );
   }
   const page = await pageAccount(request, context);
   const view = { ...page, username: input.username, errors, next };

@@ -219,6 +219,9 @@ async function readBody(
   }
   // Both named: which one was meant is not guessed (it went to the group, and the channel never
   // heard of it).
+  // `null` is no name (a Python sender that fills every key writes None).
+  if (value?.channel === null) delete value.channel;
+  if (value?.group === null) delete value.group;
   if (value?.group !== undefined && value?.channel !== undefined) {
     return { error: 'The body names a "group" and a "channel": send to one of them' };
   }

@@ -59,10 +59,21 @@ Deno.test("a backoff given as its options is made into one; anything else is ref
   assertEquals(reconnectDelays(undefined).attempts, 0);
   const cases: [unknown, string][] = [
     [{ min: 1000 }, "min"], // a typo, not silently the default
-    [{ next: () => 5 }, "not an object with next"], // half a backoff: it would throw at a loss
+    [{ next: () => 5 }, "has no reset, atLeast, attempts"], // half a backoff: it threw at a loss
     [5000, "not 5000"],
     [null, "not null"],
     [{ initialMs: 0 }, "initialMs must be"],
+    // A class of the app's own without the attempts it must count: not taken for options.
+    [
+      new (class {
+        next() {
+          return 5;
+        }
+        reset() {}
+        atLeast() {}
+      })(),
+      "has no attempts",
+    ],
   ];
   for (const [given, message] of cases) {
     assertThrows(() => reconnectDelays(given), TypeError, message);

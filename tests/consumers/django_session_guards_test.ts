@@ -114,7 +114,15 @@ Deno.test("a Django user says in its scope that it signed in at Django, with Dja
   const app = createApp({ routes: [consumer], services, upgrade: testUpgrade });
   try {
     // Without an id, with a number, with a string (a UUID key), with one no group could use.
-    const users = [[undefined, 101], [42, 101], ["7f3c-uuid", 101], [{ pk: 1 }, 503]] as const;
+    // A key past 2^53 as a number: two users could share it.
+    const users = [
+      [undefined, 101],
+      [42, 101],
+      ["7f3c-uuid", 101],
+      ["1234567890123456789", 101],
+      [{ pk: 1 }, 503],
+      [1234567890123456789, 503],
+    ] as const;
     for (const [index, [id, status]] of users.entries()) {
       const key = `${KEY.slice(0, -1)}${index}`;
       django.sessions.set(key, { username: `ada${index}`, expiresAt: Date.now() + HOUR_MS, id });

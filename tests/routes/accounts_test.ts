@@ -105,6 +105,25 @@ Deno.test("a username that passes for an existing one with Cyrillic or Greek let
   assertEquals(await server.app.services.users.usernames(), ["carol", "\u043a\u0430\u0442\u044f"]);
 });
 
+Deno.test("of two sign-ups at once with names that look alike, the other is told its name looks taken", async () => {
+  await using server = await startTestServer();
+  const [first, second] = [new WebClient(server.url), new WebClient(server.url)];
+  const answers = await Promise.all(
+    [[first, "carol"], [second, "\u0441arol"]].map(async ([client, username]) => {
+      const response = await (client as WebClient).submit("/sign_up/", {
+        username: username as string,
+        password1: PASSWORD,
+        password2: PASSWORD,
+      });
+      return { status: response.status, text: await response.text() };
+    }),
+  );
+  const refused = answers.filter((answer) => answer.status === 400);
+  assertEquals(refused.length, 1, answers.map((answer) => answer.status).join());
+  assertStringIncludes(refused[0].text, "This username looks like one that already exists.");
+  assertEquals((await server.app.services.users.usernames()).length, 1);
+});
+
 Deno.test("a Latin username is refused when an account that looks like it came first", async () => {
   await using server = await startTestServer();
   const client = new WebClient(server.url);

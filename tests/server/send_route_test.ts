@@ -83,6 +83,10 @@ Deno.test("a send that names both a group and a channel is refused, and goes to 
     'The body names a "group" and a "channel": send to one of them',
   ]);
   assertEquals(heard, []);
+  // A sender that fills every key (Python's None) names one of them.
+  const one = await app.handle(post({ group: "news", channel: null, event: { type: "note" } }));
+  assertEquals([one.status, (await one.json()).delivered], [200, 1]);
+  assertEquals(heard.length, 1);
   await app.close();
 });
 
