@@ -78,23 +78,29 @@ Deno.test({
   },
 });
 
+/** The bytes `layer` (Python, a `RedisChannelLayer(...)`) makes of `message` (a Python dict). */
+async function serializedByChannelsRedis(layer: string, message: string): Promise<Uint8Array> {
+  const pack = `from channels_redis.core import RedisChannelLayer
+print(${layer}.serialize(${message}).hex())`;
+  const { success, stdout, stderr } = await new Deno.Command(PYTHON, { args: ["-c", pack] })
+    .output();
+  assertEquals(success, true, new TextDecoder().decode(stderr));
+  const hex = new TextDecoder().decode(stdout).trim();
+  return Uint8Array.from(hex.match(/../g)!, (byte) => parseInt(byte, 16));
+}
+
 Deno.test({
   name:
     "a Django event this layer cannot read is ignored with the decoder's reason, not a wrong one",
   ignore: missing !== null,
   fn: async () => {
     // Python packs a dict keyed by bytes as it is; JSON, and so a consumer here, has no such map.
-    const pack = `
-from channels_redis.core import RedisChannelLayer
-print(RedisChannelLayer().serialize({"type": "k.bytes", "m": {b"k": "v"},
-                                     "__asgi_channel__": ["specific.abc!1"]}).hex())
-`;
-    const { success, stdout, stderr } = await new Deno.Command(PYTHON, { args: ["-c", pack] })
-      .output();
-    assertEquals(success, true, new TextDecoder().decode(stderr));
-    const hex = new TextDecoder().decode(stdout).trim();
-    const theirs = Uint8Array.from(hex.match(/../g)!, (byte) => parseInt(byte, 16));
-    const read = deserializeMessage(theirs);
+    const read = deserializeMessage(
+      await serializedByChannelsRedis(
+        "RedisChannelLayer()",
+        '{"type": "k.bytes", "m": {b"k": "v"}, "__asgi_channel__": ["specific.abc!1"]}',
+      ),
+    );
     assertEquals(
       "problem" in read && read.problem.startsWith("msgpack this layer cannot read"),
       true,
@@ -107,17 +113,12 @@ Deno.test({
   name: "a Django event encrypted with symmetric_encryption_keys is ignored as encrypted",
   ignore: missing !== null,
   fn: async () => {
-    const pack = `
-from channels_redis.core import RedisChannelLayer
-layer = RedisChannelLayer(symmetric_encryption_keys=["a Django secret"])
-print(layer.serialize({"type": "chat.message", "__asgi_channel__": ["specific.abc!1"]}).hex())
-`;
-    const { success, stdout, stderr } = await new Deno.Command(PYTHON, { args: ["-c", pack] })
-      .output();
-    assertEquals(success, true, new TextDecoder().decode(stderr));
-    const hex = new TextDecoder().decode(stdout).trim();
-    const theirs = Uint8Array.from(hex.match(/../g)!, (byte) => parseInt(byte, 16));
-    const read = deserializeMessage(theirs);
+    const read = deserializeMessage(
+      await serializedByChannelsRedis(
+        'RedisChannelLayer(symmetric_encryption_keys=["a Django secret"])',
+        '{"type": "chat.message", "__asgi_channel__": ["specific.abc!1"]}',
+      ),
+    );
     assertEquals(
       "problem" in read && read.problem.startsWith("encrypted by channels_redis' symmetric"),
       true,

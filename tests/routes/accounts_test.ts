@@ -124,33 +124,28 @@ Deno.test("of two sign-ups at once with names that look alike, the other is told
   assertEquals((await server.app.services.users.usernames()).length, 1);
 });
 
-Deno.test("a Latin username is refused when an account that looks like it came first", async () => {
+/** Signs up `first`, then `second`: refused with 400 and `message`, and `first` alone is made. */
+async function secondRefused(first: string, second: string, message: string): Promise<void> {
   await using server = await startTestServer();
   const client = new WebClient(server.url);
-  // Whoever takes "сarol" (a Cyrillic "с") first keeps the real "carol" from her name's look.
-  await client.signUp("\u0441arol", PASSWORD);
+  await client.signUp(first, PASSWORD);
   const response = await client.submit("/sign_up/", {
-    username: "carol",
+    username: second,
     password1: PASSWORD,
     password2: PASSWORD,
   });
   assertEquals(response.status, 400);
-  assertStringIncludes(await response.text(), "This username looks like one that already exists.");
-  assertEquals(await server.app.services.users.usernames(), ["\u0441arol"]);
+  assertStringIncludes(await response.text(), message);
+  assertEquals(await server.app.services.users.usernames(), [first]);
+}
+
+Deno.test("a Latin username is refused when an account that looks like it came first", async () => {
+  // Whoever takes "сarol" (a Cyrillic "с") first keeps the real "carol" from her name's look.
+  await secondRefused("\u0441arol", "carol", "This username looks like one that already exists.");
 });
 
 Deno.test("a username taken in another case is refused at sign-up", async () => {
-  await using server = await startTestServer();
-  const client = new WebClient(server.url);
-  await client.signUp("Ada", PASSWORD);
-  const response = await client.submit("/sign_up/", {
-    username: "aDA",
-    password1: PASSWORD,
-    password2: PASSWORD,
-  });
-  assertEquals(response.status, 400);
-  assertStringIncludes(await response.text(), "A user with that username already exists.");
-  assertEquals(await server.app.services.users.usernames(), ["Ada"]);
+  await secondRefused("Ada", "aDA", "A user with that username already exists.");
 });
 
 Deno.test("the names the chat shows for visitors, outside senders and the dice are no account's", async () => {
