@@ -113,6 +113,10 @@ export function usernameErrors(username: string): string[] {
       "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
     ];
   }
+  // Letters fonts draw as nothing (a Hangul filler alone): a name no reader could see.
+  if (latinLookalike(username) === "") {
+    return ["Enter a valid username. This value shows nothing: it needs a visible letter."];
+  }
   return [];
 }
 

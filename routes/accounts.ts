@@ -81,9 +81,10 @@ export const signUpSubmit: Handler = async (request, context) => {
       const location = next ? `/log_in/?next=${encodeURIComponent(next)}` : "/log_in/";
       return redirect(location);
     }
-    // Taken meanwhile: by this name, or by one that looks like it (a sign-up at the same time).
+    // Taken meanwhile: by this name, or else by one that looks like it (a sign-up at the same
+    // time, which may not have made its account yet).
     errors.username.push(
-      await users.find(input.username) === null && await users.lookalikeOf(input.username) !== null
+      await users.find(input.username) === null
         ? LOOKS_TAKEN
         : "A user with that username already exists.",
     );

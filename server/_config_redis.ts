@@ -114,6 +114,14 @@ export function channelsRedisSettings(env: Env): Config["channelsRedis"] {
   if (!/^\S{1,100}$/.test(prefix)) {
     throw new Error(`CHANNELS_REDIS_PREFIX must be 1 to 100 characters without spaces`);
   }
+  // channels_redis' flush() deletes `KEYS <prefix>*`: a wildcard in it would match keys that are
+  // not Django's (this server's accounts among them).
+  if (/[*?[\]\\]/.test(prefix)) {
+    throw new Error(
+      `CHANNELS_REDIS_PREFIX must hold none of * ? [ ] \\ (channels_redis' flush() reads it as ` +
+        `a pattern, and would delete keys that are not Django's), got "${prefix}"`,
+    );
+  }
   const day = 86400;
   return {
     prefix,

@@ -5,13 +5,29 @@
  * moved here must not lose the events Django's code sends in the other form.
  */
 
+import { log, quoteClipped } from "../telemetry/log.ts";
+
 /** The own key of `events` whose handler takes events of `type`, if one does. */
 export function eventHandlerKey(events: object, type: string): string | undefined {
   // Own keys only: an event typed "constructor" or "toString" must not reach Object's.
   if (Object.hasOwn(events, type)) return type;
   const method = type.replaceAll(".", "_");
-  for (const key of Object.keys(events)) {
-    if (key.replaceAll(".", "_") === method) return key;
-  }
-  return undefined;
+  const keys = Object.keys(events).filter((key) => key.replaceAll(".", "_") === method);
+  if (keys.length > 1) warnAmbiguous(events, type, keys);
+  return keys[0];
+}
+
+// Events objects warned about already: one line per object, not one per event.
+const warnedAmbiguous = new WeakSet<object>();
+
+// Two keys that Channels would name one method ("a.b_c" and "a_b.c"): the first in the object
+// takes such an event, which depends on the order the keys were written in. Said once.
+function warnAmbiguous(events: object, type: string, keys: string[]): void {
+  if (warnedAmbiguous.has(events)) return;
+  warnedAmbiguous.add(events);
+  log.warn(
+    `Events ${keys.map((key) => JSON.stringify(key)).join(" and ")} are one handler name in ` +
+      `Channels (dots read as underscores): a ${quoteClipped(type)} event goes to the first, ` +
+      `${JSON.stringify(keys[0])}. Give it a handler under its own type, or rename one`,
+  );
 }

@@ -20,6 +20,13 @@ Deno.test("usernames with spaces, markup or punctuation are refused", () => {
     assertEquals(usernameErrors(name).length, 1, name);
   }
   assertEquals(usernameErrors(""), ["This field is required."]);
+  // Hangul fillers are letters to Unicode, and fonts draw them as nothing.
+  for (const invisible of ["\u3164", "\u3164\u3164", "\u115f\u1160"]) {
+    assertEquals(usernameErrors(invisible), [
+      "Enter a valid username. This value shows nothing: it needs a visible letter.",
+    ]);
+  }
+  assertEquals(usernameErrors("bob\u3164"), [], "a filler beside letters shows them");
 });
 
 Deno.test("a username is at most 150 characters, counted as characters", () => {

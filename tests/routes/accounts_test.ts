@@ -139,6 +139,22 @@ async function secondRefused(first: string, second: string, message: string): Pr
   assertEquals(await server.app.services.users.usernames(), [first]);
 }
 
+Deno.test("a sign-up refused for a look another sign-up holds, its account not made yet, is told so", async () => {
+  await using server = await startTestServer();
+  // Another process's sign-up of "carol", between its hold and its account.
+  await server.app.services.store.set(["user_lookalikes", "carol"], {
+    username: "carol",
+    at: Date.now(),
+  });
+  const response = await new WebClient(server.url).submit("/sign_up/", {
+    username: "\u0441arol",
+    password1: PASSWORD,
+    password2: PASSWORD,
+  });
+  assertEquals(response.status, 400);
+  assertStringIncludes(await response.text(), "This username looks like one that already exists.");
+});
+
 Deno.test("a Latin username is refused when an account that looks like it came first", async () => {
   // Whoever takes "сarol" (a Cyrillic "с") first keeps the real "carol" from her name's look.
   await secondRefused("\u0441arol", "carol", "This username looks like one that already exists.");

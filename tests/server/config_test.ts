@@ -358,4 +358,12 @@ Deno.test("with channels_redis, a Django prefix that starts this server's keys i
   }
   const redis = loadConfig([], { LAYER: "redis", REDIS_PREFIX: "asgi" });
   assertEquals(redis.redisPrefix, "asgi");
+  // A wildcard: flush() deletes `KEYS <prefix>*`, which "c*" makes every key starting "c".
+  for (const wildcard of ["c*", "*", "ch?nnels", "[c]", "a\\b"]) {
+    assertThrows(
+      () => loadConfig([], { LAYER: "channels_redis", CHANNELS_REDIS_PREFIX: wildcard }),
+      Error,
+      "CHANNELS_REDIS_PREFIX must hold none of",
+    );
+  }
 });
