@@ -365,20 +365,17 @@ function parseAnswer(text: string, url: string): Answer {
   // in one group. A 64-bit key past 2^53 cannot come as a JSON number exactly, so two users
   // could share one: it must come as a string.
   const id = body.id;
-  if (typeof id === "number" && Number.isInteger(id) && !Number.isSafeInteger(id)) {
-    throw new DjangoUnavailable(
-      "malformed",
-      `${url} answered an "id" past 2^53, which a JSON number cannot hold exactly: send it as ` +
-        "a string (str(request.user.pk))",
-    );
-  }
   if (
     id !== undefined && !Number.isSafeInteger(id) &&
     !(typeof id === "string" && id !== "" && id.length <= 100)
   ) {
+    const tooBig = typeof id === "number" && Number.isInteger(id);
     throw new DjangoUnavailable(
       "malformed",
-      `${url} answered an "id" that is no whole number nor a string of 1 to 100 characters`,
+      tooBig
+        ? `${url} answered an "id" past 2^53, which a JSON number cannot hold exactly: send ` +
+          "it as a string (str(request.user.pk))"
+        : `${url} answered an "id" that is no whole number nor a string of 1 to 100 characters`,
     );
   }
   return {

@@ -180,8 +180,8 @@ async function djangoIdentity(
 // looks a name up (staff, a password change, presence, an account's groups) would take it for
 // ours, and Django's "Admin" would get our staff "admin"'s admin socket. So is one whose name
 // passes for an account's, or for a name the app shows for no account (Django's user "Server"
-// writing as the chat's messages from outside do), as a sign-up here would be. Two reads per
-// handshake.
+// writing as the chat's messages from outside do), as a sign-up here would be. Up to four store
+// reads per handshake (the name, its look's hold, the holder, the Latin reading).
 async function unlessOurs(
   identity: Identity,
   { users, reservedUsernames = [] }: Accounts,

@@ -12,6 +12,9 @@ export function eventHandlerKey(events: object, type: string): string | undefine
   // Own keys only: an event typed "constructor" or "toString" must not reach Object's.
   if (Object.hasOwn(events, type)) return type;
   const method = type.replaceAll(".", "_");
+  // Another key reads as `method` only where one has a dot and the other an underscore: a type
+  // whose method name has no underscore (an unhandled "ping") costs no look at the keys.
+  if (!method.includes("_")) return undefined;
   const keys = Object.keys(events).filter((key) => key.replaceAll(".", "_") === method);
   if (keys.length > 1) warnAmbiguous(events, type, keys);
   return keys[0];
