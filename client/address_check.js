@@ -1,28 +1,38 @@
 /**
  * Why a WebSocket address fails, asked over HTTP: a browser's `WebSocket` tells a route that
- * does not exist, or one that redirects, from a server that is down by nothing. A plain `GET`
- * of the same address does: the reconnecting socket (`live_socket.js`) asks once its attempts
- * keep failing before they open, and stops on an answer no retry would change. An answer that
- * changes nothing (a route's own 426: a login-required route refusing a signed-out tab, say) is
- * not asked for again until an attempt opens, so such a tab's retries send no second request
- * each; only a question nobody answered (the server down) is asked again.
+ * does not exist, one that redirects, or a handshake the server refuses (an expired token, a
+ * login required, a room the consumer will not open) from a server that is down by nothing: it
+ * sees 1006 for each. A plain `GET` of the same address does: the reconnecting socket
+ * (`live_socket.js`) asks once its attempts keep failing before they open, and stops on an
+ * answer no retry would change: a 404, a redirect, or this server's 403 with its
+ * `Channels-Refused` header and reason. An answer that tells nothing (the route's own 426: a
+ * socket refused for now, by a connection cap, or by a process that did not see the refusal)
+ * is asked for again only after twice as many failed attempts, so a tab's retries do not send
+ * a second request each; a question nobody answered (the server down) is asked again at once.
  */
 
 // After this many attempts in a row that never opened, the address itself is asked about.
 const CHECK_AFTER_UNOPENED = 2;
+// The longest refusal reason kept (the server's are one line of at most 200 characters).
+const MAX_REASON_LENGTH = 300;
 // How long that question may take: no answer tells nothing, and the attempts go on.
 const CHECK_TIMEOUT_MS = 10_000;
 
 /**
  * @typedef {object} AddressRefusal
- * @property {string} text What to show: which answer, for which path.
+ * @property {string} text What to show: which answer, for which path; for a refused
+ *   handshake, the server's reason ("Token expired: log in again").
  * @property {string} origin The server that gave it (`https://example.com`).
+ * @property {string} [refused] For a refused handshake, why in one word, as the server's
+ *   `Channels-Refused` header gives it: `token`, `login_required`, `name_conflict`, `origin`
+ *   or `consumer`. Absent for a 404 or a redirect.
  */
 
 /**
  * A reconnecting socket's attempts that failed before they opened, and the question about its
- * address they lead to: asked once two in a row failed, one at a time, for at most 10 s, and
- * not again once answered until an attempt opens.
+ * address they lead to: asked once two in a row failed, one at a time, for at most 10 s; once
+ * answered with nothing to tell, again after twice as many failures (4, 8, 16…) until an
+ * attempt opens.
  */
 export class UnopenedAttempts {
   #probe;
@@ -30,8 +40,8 @@ export class UnopenedAttempts {
   #unopened = 0;
   /** The address question in flight, to abort on `abort()`. */
   #checking = /** @type {AbortController | null} */ (null);
-  /** The server answered the question since an attempt last opened: asking again tells nothing. */
-  #answered = false;
+  /** The failures in a row at which the address is asked about next. */
+  #askAt = CHECK_AFTER_UNOPENED;
   /** Attempts that opened: an answer to a question asked before the last of them is stale. */
   #opens = 0;
 
@@ -43,7 +53,7 @@ export class UnopenedAttempts {
   /** An attempt opened: the address is right, and the count starts again. */
   opened() {
     this.#unopened = 0;
-    this.#answered = false;
+    this.#askAt = CHECK_AFTER_UNOPENED;
     this.#opens += 1;
   }
 
@@ -54,7 +64,7 @@ export class UnopenedAttempts {
 
   /** Whether enough attempts in a row failed for the address to be asked about. */
   get due() {
-    return this.#unopened >= CHECK_AFTER_UNOPENED && !this.#answered;
+    return this.#unopened >= this.#askAt;
   }
 
   /**
@@ -79,8 +89,16 @@ export class UnopenedAttempts {
       if (this.#checking === checking) this.#checking = null;
     }
     const due = this.due; // false when an attempt opened meanwhile
-    if (answer.answered && this.#opens === opensBefore) this.#answered = true;
+    if (answer.answered && this.#opens === opensBefore) this.#askAt = 2 * this.#unopened;
     return due ? answer.refusal : null;
+  }
+
+  /**
+   * Asks again after {@linkcode CHECK_AFTER_UNOPENED} more failures: a refusal was answered for
+   * an address the next attempts no longer use (a URL function's fresh token).
+   */
+  askSoon() {
+    this.#askAt = this.#unopened + CHECK_AFTER_UNOPENED;
   }
 
   /** Ends the question in flight, if any (the socket stopped). */
@@ -91,8 +109,9 @@ export class UnopenedAttempts {
 
 /**
  * Asks for `url` (ws, wss, http or https; relative to the page) over HTTP with `probe`.
- * Resolves whether the server answered, and the refusal when the answer is a 404 or a redirect;
- * null for any other answer (a WebSocket route's own 426), for none (no server, a cross-origin
+ * Resolves whether the server answered, and the refusal when the answer is a 404, a redirect,
+ * or a 403 with a `Channels-Refused` header (its body is the reason); null for any other answer
+ * (a WebSocket route's own 426, another server's 403), for none (no server, a cross-origin
  * fetch refused, the signal aborted) and for an address that has no HTTP twin.
  * @param {typeof fetch} probe @param {string} url @param {AbortSignal} signal
  * @returns {Promise<{ answered: boolean, refusal: AddressRefusal | null }>}
@@ -102,6 +121,12 @@ export async function askAboutAddress(probe, url, signal) {
   if (address === null) return { answered: false, refusal: null };
   try {
     const response = await probe(address.href, { cache: "no-store", redirect: "manual", signal });
+    const refused = response.status === 403 ? response.headers.get(REFUSED_HEADER) : null;
+    if (refused !== null) {
+      const reason = (await response.text()).trim().slice(0, MAX_REASON_LENGTH);
+      const text = reason || `${address.pathname} refuses this connection (403 Forbidden)`;
+      return { answered: true, refusal: { text, origin: address.origin, refused } };
+    }
     await response.body?.cancel();
     const text = refusalText(response, address.pathname);
     return { answered: true, refusal: text === null ? null : { text, origin: address.origin } };
@@ -109,6 +134,9 @@ export async function askAboutAddress(probe, url, signal) {
     return { answered: false, refusal: null };
   }
 }
+
+// The header of the server's 403 to a plain GET of a WebSocket route whose handshake it refuses.
+const REFUSED_HEADER = "channels-refused";
 
 // The http(s) address a ws(s) address is asked about; null for one that has no such twin.
 function httpAddress(url) {

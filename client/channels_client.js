@@ -99,8 +99,9 @@ export const HISTORY_SIZE = 50;
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
  * @property {typeof fetch | false} [probe] After two attempts in a row that did not open, the
- *   address is fetched over HTTP: a 404 or a redirect stops the attempts, with a "closed" text
- *   that says which (default: the global `fetch`; `false`: never; see `LiveSocketOptions`).
+ *   address is fetched over HTTP: a 404, a redirect or the server's refusal of the handshake
+ *   stops the attempts, with a "closed" text that says which (default: the global `fetch`;
+ *   `false`: never; see `LiveSocketOptions`).
  * @property {import("./live_socket.js").Heartbeat | false} [heartbeat] Tell a connection that
  *   died without a close from a quiet one (default: a ping after 25 s of quiet, lost 10 s later
  *   without an answer); `false` turns it off.

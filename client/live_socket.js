@@ -44,8 +44,11 @@ export const STATE_TEXT = Object.freeze({
  * @property {typeof WebSocket} [WebSocket] The socket class (a fake one in tests).
  * @property {EventTarget} [window] Where `pagehide`, `pageshow` and `online` come from.
  * @property {typeof fetch | false} [probe] After two attempts in a row that did not open, the
- *   address is fetched over HTTP with it (default: the global `fetch`; `false`: never): a 404
- *   or a redirect stops the attempts, with a "closed" text that says which (`address_check.js`).
+ *   address is fetched over HTTP with it (default: the global `fetch`; `false`: never): a 404,
+ *   a redirect, or the server's refusal of the handshake (an expired token, a login required,
+ *   a room its consumer refused) stops the attempts, with a "closed" text that says which, the
+ *   server's reason for a refusal (`address_check.js`). With a URL function, a refusal stops
+ *   them only when the function gives the same address again (a fresh token may pass).
  * @property {Heartbeat | false} [heartbeat] Tell a connection that died without a close (a
  *   laptop's Wi-Fi gone, a proxy that stopped forwarding) from a quiet one: after `idleMs`
  *   without a frame the socket sends `{"type":"channels.ping"}`, which the server answers
@@ -238,12 +241,24 @@ export class LiveSocket {
     };
   }
 
-  // A wrong address would otherwise say "Connection lost" for ever: see `address_check.js`.
+  // A wrong address or a refused handshake would otherwise say "Connection lost" for ever: see
+  // `address_check.js`.
   async #checkAddress(url) {
     const refusal = await this.#unopened.ask(url);
     if (refusal === null || this.#stopped) return;
+    if (refusal.refused !== undefined && typeof this.#url === "function") {
+      // The URL function may give the next attempt another address (a fresh token, say): the
+      // refusal stands only for the one it gives again.
+      if (this.#url() !== url) return this.#unopened.askSoon();
+      if (this.#stopped) return;
+    }
     // Its path only: a query may hold a token, and a console may be shared in a bug report.
-    console.error(`LiveSocket: ${refusal.text} at ${refusal.origin}; no more attempts`);
+    console.error(
+      refusal.refused === undefined
+        ? `LiveSocket: ${refusal.text} at ${refusal.origin}; no more attempts`
+        : `LiveSocket: ${refusal.origin} refuses this connection (${refusal.refused}): ` +
+          `${refusal.text}; no more attempts`,
+    );
     this.#end(1000, "", refusal.text);
   }
 

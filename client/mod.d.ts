@@ -135,9 +135,12 @@ export interface StreamOptions {
   /**
    * How an address whose attempts keep failing before they open is asked about (default: the
    * global `fetch`; `false`: never). A browser's WebSocket does not say why an attempt failed,
-   * so after two in a row the same address is fetched over HTTP: a 404 (no route there) or a
-   * redirect (which a WebSocket does not follow: a trailing slash missing?) stops the attempts,
-   * and the state becomes "closed" with a text that says which. Any other answer, or none,
+   * so after two in a row the same address is fetched over HTTP: a 404 (no route there), a
+   * redirect (which a WebSocket does not follow: a trailing slash missing?) or the server's 403
+   * refusing the handshake (an expired token, a login required, a room its consumer refused:
+   * its `Channels-Refused` header) stops the attempts, and the state becomes "closed" with a
+   * text that says which (the server's reason for a refusal). With a URL function, a refusal
+   * stops them only when the function gives the same address again. Any other answer, or none,
    * changes nothing.
    */
   probe?: typeof fetch | false;
@@ -261,9 +264,12 @@ export interface LiveSocketOptions {
   /**
    * How an address whose attempts keep failing before they open is asked about (default: the
    * global `fetch`; `false`: never). A browser's WebSocket does not say why an attempt failed,
-   * so after two in a row the same address is fetched over HTTP: a 404 (no route there) or a
-   * redirect (which a WebSocket does not follow: a trailing slash missing?) stops the attempts,
-   * and the state becomes "closed" with a text that says which. Any other answer, or none,
+   * so after two in a row the same address is fetched over HTTP: a 404 (no route there), a
+   * redirect (which a WebSocket does not follow: a trailing slash missing?) or the server's 403
+   * refusing the handshake (an expired token, a login required, a room its consumer refused:
+   * its `Channels-Refused` header) stops the attempts, and the state becomes "closed" with a
+   * text that says which (the server's reason for a refusal). With a URL function, a refusal
+   * stops them only when the function gives the same address again. Any other answer, or none,
    * changes nothing.
    */
   probe?: typeof fetch | false;

@@ -34,6 +34,7 @@ import { tokenSockets } from "./_token_sockets.ts";
 import { externalSessionRecheck, joinExternalSession } from "./_external_session_socket.ts";
 import type { LiveConnections } from "./live_connections.ts";
 import { refusedByDenoUpgrade } from "./_in_process_handshakes.ts";
+import { RecentRefusals, type RefusedAsker } from "./_recent_refusals.ts";
 
 export { KEPT_HANDSHAKE_HEADERS };
 
@@ -58,7 +59,16 @@ interface Route {
   // URL) alive for as long as the socket: these two are the route's.
   onDroppedBeforeOpen: (frames: number) => void;
   onFinished: (socket: SocketLike | null, neverOpened: boolean) => void;
+  /** What the consumer refused lately, told to a plain `GET` of the same address. */
+  recent: RecentRefusals;
 }
+
+/**
+ * The header of a plain `GET`'s 403 that tells why a handshake at the same address is refused
+ * (`token`, `login_required`, `name_conflict`, `origin` or `consumer`): a reconnecting client
+ * stops on it rather than retrying for ever (`client/address_check.js`).
+ */
+export const REFUSED_HEADER = "channels-refused";
 
 /** A handshake refused: its status, the reason counted, the reason given, extra headers. */
 type Refusal = [status: number, why: RefusalReason, reason: string, headers?: HeadersInit];
@@ -111,6 +121,7 @@ export function websocketHandler(
       if (socket !== null) live.forget(socket);
       if (neverOpened) live.heldByDeno++;
     },
+    recent: new RecentRefusals(),
   };
   return async (request: Request, context: RequestContext): Promise<Response> => {
     // Deno aborts a request's signal when its client goes only if something listens to it by
@@ -121,8 +132,11 @@ export function websocketHandler(
       // the app's access line and its status, rather than a socket's lines.
       const notUpgrade = checkHandshake(request)!;
       meter.refused.bad_handshake++;
-      const answer = refusal(notUpgrade.status, notUpgrade.reason, notUpgrade.headers);
-      return logReason(answer, notUpgrade.reason);
+      const known = request.method === "GET" ? await knownRefusal(route, request, context) : null;
+      const [status, reason, headers] = known === null
+        ? [notUpgrade.status, notUpgrade.reason, notUpgrade.headers]
+        : [403, known.reason, { [REFUSED_HEADER]: known.why }];
+      return logReason(refusal(status, reason, headers), reason);
     }
     log.websocket("HANDSHAKING", context.url.pathname, shownClient(context.client, context.peer));
     const answer = await handshake(route, request, context);
@@ -160,7 +174,12 @@ async function handshake(
     connection.onFinished(() => releaseWithSocket(lease, upgraded.socket, connection.neverOpened));
   }
   const refused = await connectAndBind(connection, request, context, admitted);
-  if (refused !== null) return refused;
+  if (refused !== null) {
+    if (refused[1] === "consumer") {
+      route.recent.note(askerOf(context, admitted.identity), refused[2]);
+    }
+    return refused;
+  }
   const accepted = { request, scope, connection, identity: admitted.identity, upgraded };
   return await upgradeAccepted(route, accepted, batch === "protocol");
 }
@@ -198,7 +217,7 @@ async function admit(
     return [503, "unavailable", identity.unavailable];
   }
   if (route.options.loginRequired && !identity.user.isAuthenticated) {
-    return [403, "login_required", "Login required: log in to open this connection"];
+    return [403, "login_required", LOGIN_REQUIRED];
   }
   const user = identity.user.isAuthenticated ? identity.user.username : null;
   const lease = route.caps?.acquire(address, user);
@@ -206,6 +225,39 @@ async function admit(
     return [429, lease.cap === "user" ? "cap_user" : "cap_address", lease.refused];
   }
   return { identity, user, lease };
+}
+
+/**
+ * Why a handshake at a plain `GET`'s address would be refused for good, or `null`: the checks
+ * before the consumer, run again as for a handshake, then the consumer's last refusal of the
+ * same client (see `_recent_refusals.ts`). A backend away (503) or a cap reached (429) is not
+ * told: a later attempt may pass.
+ */
+async function knownRefusal(
+  route: Route,
+  request: Request,
+  context: RequestContext,
+): Promise<{ why: RefusalReason; reason: string } | null> {
+  const crossSite = originDenied(request, context);
+  if (crossSite !== null) return { why: "origin", reason: crossSite };
+  const address = clientHost(context.client);
+  const identity = await context.services.identify(request, { tokens: true, client: address });
+  if (identity.refused !== undefined) return { why: "token", reason: identity.refused };
+  if (identity.conflict !== undefined) return { why: "name_conflict", reason: identity.conflict };
+  if (identity.unavailable !== undefined) return null;
+  if (route.options.loginRequired && !identity.user.isAuthenticated) {
+    return { why: "login_required", reason: LOGIN_REQUIRED };
+  }
+  const reason = route.recent.find(askerOf(context, identity));
+  return reason === undefined ? null : { why: "consumer", reason };
+}
+
+// Who asked, as the consumer's refusals are kept: by client, session or user, and address.
+function askerOf(context: RequestContext, identity: Identity): RefusedAsker {
+  const who = identity.sessionId ??
+    (identity.user.isAuthenticated ? `user ${identity.user.username}` : "");
+  const { pathname, search } = context.url;
+  return { client: clientHost(context.client), who, address: pathname + search };
 }
 
 // The consumer's connection; refused when the layer cannot give it a channel (its broker is
@@ -329,6 +381,7 @@ function denoUpgrade(
 }
 
 const CLIENT_LEFT = "the client left during the handshake";
+const LOGIN_REQUIRED = "Login required: log in to open this connection";
 // The address Deno gives a connection its client has already reset.
 const GONE_CLIENT = "0.0.0.0:0";
 // Listens, so that the signal is aborted; what it says is read where it matters.

@@ -100,22 +100,25 @@ Deno.test("an address that is a route, or a server that does not answer, keeps t
   }
 });
 
-Deno.test("an address answered once is not asked again at every failed attempt, one nobody answered is", async () => {
+Deno.test("an address answered is asked again only after twice as many failed attempts, one nobody answered at the next", async () => {
   const upgradeRequired = () => new Response("Not a WebSocket upgrade", { status: 426 });
-  // A signed-out tab on a login-required route: every handshake refused, every GET a 426.
+  // A socket refused for now (a connection cap): every handshake refused, every GET a 426.
   const answered = probing([upgradeRequired(), upgradeRequired(), upgradeRequired()]);
-  const signedOut = client({ probe: answered.probe });
-  signedOut.live.start();
-  for (let attempt = 0; attempt < 5; attempt++) drop(await signedOut.sockets.next(), 1006);
-  const opened = await signedOut.sockets.next();
+  const refusedForNow = client({ probe: answered.probe });
+  refusedForNow.live.start();
+  for (let attempt = 0; attempt < 7; attempt++) {
+    drop(await refusedForNow.sockets.next(), 1006);
+    await new Promise((resolve) => setTimeout(resolve, 1)); // the question's answer
+  }
+  const opened = await refusedForNow.sockets.next();
   open(opened);
-  assertEquals(answered.asked.length, 1, "answered once: asked once");
-  // An attempt opened: the next streak of failures asks again.
+  assertEquals(answered.asked.length, 2, "asked at the 2nd failure and the 4th, not at each");
+  // An attempt opened: the next streak of failures asks again at its second.
   drop(opened, 1006);
-  for (let attempt = 0; attempt < 2; attempt++) drop(await signedOut.sockets.next(), 1006);
-  await signedOut.sockets.next();
-  assertEquals(answered.asked.length, 2);
-  signedOut.live.stop();
+  for (let attempt = 0; attempt < 2; attempt++) drop(await refusedForNow.sockets.next(), 1006);
+  await refusedForNow.sockets.next();
+  assertEquals(answered.asked.length, 3);
+  refusedForNow.live.stop();
   // The server down: nothing answered, so it is asked again while the attempts fail.
   const down = probing([new TypeError("Failed to fetch"), new TypeError("Failed to fetch")]);
   const away = client({ probe: down.probe });
@@ -156,4 +159,72 @@ Deno.test("stop() while the address is asked about aborts the question", async (
   assert(signal !== undefined && !signal.aborted);
   live.stop();
   assertEquals(signal?.aborted, true);
+});
+
+// The server's answer to a GET of a route whose handshake it refuses (see websocket_route.ts).
+const refusedGet = (why: string, reason: string) =>
+  new Response(`${reason}\n`, { status: 403, headers: { "channels-refused": why } });
+
+Deno.test("a handshake the server refuses for good stops the attempts, and the state gives its reason", async () => {
+  await withConsoleError(async (shown) => {
+    const reason = "Login required: log in to open this connection";
+    const { probe, asked } = probing([refusedGet("login_required", reason)]);
+    const { live, sockets, states, window } = client({ probe });
+    live.start();
+    drop(await sockets.next(), 1006);
+    drop(await sockets.next(), 1006);
+    await closedOrRetried(states, sockets);
+    assertEquals(asked.length, 1);
+    assertEquals(states.at(-1), `closed: ${reason}`);
+    window.dispatchEvent(new Event("online"));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assertEquals(sockets.waiting, 0, "for good: no attempt after it");
+    assertEquals(shown.length, 1);
+    assert(String(shown[0][0]).includes("refuses this connection (login_required)"));
+  });
+});
+
+Deno.test("a 403 without the server's refusal header (a proxy's) keeps the attempts going", async () => {
+  const { probe } = probing([new Response("<h1>Forbidden</h1>", { status: 403 })]);
+  const { live, sockets, states } = client({ probe });
+  live.start();
+  drop(await sockets.next(), 1006);
+  drop(await sockets.next(), 1006);
+  open(await sockets.next());
+  assertEquals(states.at(-1), "open: Connected");
+  live.stop();
+});
+
+Deno.test("with a URL function, a refusal stops only an address it gives again; a fresh one is tried", async () => {
+  await withConsoleError(async () => {
+    const reason = "Token expired: log in again";
+    const { probe, asked } = probing([refusedGet("token", reason), refusedGet("token", reason)]);
+    let token = "old";
+    const sockets = fakeSockets();
+    const states: string[] = [];
+    const live = new LiveSocket(() => `ws://chat.test/ws/?token=${token}`, {
+      WebSocket: sockets.WebSocket,
+      window: new EventTarget(),
+      backoff: new Backoff({ initialMs: 2, maxMs: 20, random: () => 1 }),
+      onState: (state, text) => states.push(`${state}: ${text}`),
+      probe,
+    });
+    live.start();
+    drop(await sockets.next(), 1006);
+    token = "fresh"; // the app got a new token meanwhile: the next address differs
+    const second = await sockets.next();
+    assertEquals(second.url, "ws://chat.test/ws/?token=fresh");
+    drop(second, 1006);
+    // Asked about the fresh address, refused: but the function gives another one again.
+    token = "fresher";
+    const third = await sockets.next();
+    assertEquals(asked.map((question) => question.url), ["http://chat.test/ws/?token=fresh"]);
+    assert(!states.at(-1)?.startsWith("closed"), states.at(-1));
+    // The function now gives the same address each time: its refusal stands, two failures on.
+    drop(third, 1006);
+    drop(await sockets.next(), 1006);
+    await closedOrRetried(states, sockets);
+    assertEquals(asked.length, 2);
+    assertEquals(states.at(-1), `closed: ${reason}`);
+  });
 });
