@@ -62,9 +62,12 @@ export function lowerCaseUsernameKey(raw: string): string {
   return normalizeUsername(raw).toLowerCase();
 }
 
-// Cyrillic and Greek letters drawn like Latin ones, in each case: "Ѕerver" with a Cyrillic "Ѕ"
+// Letters of other scripts drawn like Latin ones, in each case: "Ѕerver" with a Cyrillic "Ѕ"
 // shows as "Server". (Unicode's full confusables list is data this project does not ship; these
-// are the letters of those scripts that fonts draw as Latin ones.)
+// are the Cyrillic, Greek, Cherokee and Coptic letters, and the Latin ones such as "ɑ" and "ɡ",
+// that its list reads as a Latin letter.) Rows: Cyrillic, Greek, dotless i, Cherokee capitals
+// and the few small ones its list reads so (folding makes a capital its small letter, drawn as
+// a small capital: so capitals are read before folding), Coptic, and the rest.
 const LOOKALIKES: Readonly<Record<string, string>> = Object.fromEntries(
   [
     ["АВСЕНІЈКМОРЅТХУҮѴӀԚԜ", "ABCEHIJKMOPSTXYYVIQW"],
@@ -72,13 +75,18 @@ const LOOKALIKES: Readonly<Record<string, string>> = Object.fromEntries(
     ["ΑΒΕΖΗΙΚΜΝΟΡΤΥΧϹϺ", "ABEZHIKMNOPTYXCM"],
     ["οαινκρτυχϲϳ", "oaivkptuxcj"],
     ["ı", "i"],
+    ["ᎠᎡᎢᎥᎩᎪᎫᎬᎳᎷᎻᎽᏀᏂᏃᏏᏒᏔᏕᏙᏚᏞᏟᏢᏦᏧᏳᏴ", "DRTiYAJEWMHYGhZbRWSVSLCPKdGB"],
+    ["ꭵꮁꮃꮓꮩꮪꮯ", "irwzvsc"],
+    ["ⲂⲎⲒⲔⲘⲚⲞⲢⲤⲦⲨⲬ", "BHlKMNOPCTYX"],
+    ["ⲓⲟⲣⲥⲩ", "iopcy"],
+    ["ɑɡɪʏǀƖЬҽԌ", "agiyllbeG"],
   ].flatMap(([from, to]) => [...from].map((char, i) => [char, [...to][i]])),
 );
 const LOOKALIKE = new RegExp(`[${Object.keys(LOOKALIKES).join("")}]`, "gu");
 
 /**
  * The key under which names that look the same are one (see {@linkcode usernameKey}), with the
- * Cyrillic and Greek letters drawn like Latin ones read as those: reserved names are compared
+ * letters of other scripts drawn like Latin ones read as those: reserved names are compared
  * by it, so that no account passes for one with a letter from another script.
  */
 export function lookalikeKey(raw: string): string {
@@ -88,7 +96,7 @@ export function lookalikeKey(raw: string): string {
 /**
  * The name case-folded (see {@linkcode usernameKey}), without the characters that show nothing
  * (a zero-width space, a soft hyphen: an account here cannot hold them, a Django user may), and
- * with its Cyrillic and Greek letters drawn like Latin ones as those. Read so before folding and
+ * with its letters of other scripts drawn like Latin ones as those. Read so before folding and
  * after: a capital may be drawn like a Latin capital and its small letter like another letter
  * (the palochka "Ӏ" as "I", "ӏ" as "l"), and a capital whose small letter is the look-alike
  * (Cyrillic "Һ") is read as that one.

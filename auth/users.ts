@@ -148,7 +148,7 @@ export class UserDirectory {
 
   /**
    * The existing user `username` passes for, or `null`: one whose name reads the same once the
-   * Cyrillic and Greek letters drawn like Latin ones in either are read as those ("сarol", with a
+   * letters of other scripts drawn like Latin ones in either are read as those ("сarol", with a
    * Cyrillic "с", passes for "carol", and "carol" for "сarol"). A sign-up is refused such a name,
    * so nobody can write in a room as another account, whichever of the two came first.
    */

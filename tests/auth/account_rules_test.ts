@@ -108,6 +108,11 @@ Deno.test("a reserved name is refused when written with look-alike letters from 
       "Ser\u0475er",
       "SER\u0474ER",
       "D\u04c0CE",
+      // A Cherokee "Ꭰ" (its capital A, drawn as D), "Ꮩ" and a Latin alpha; a Coptic "Ⲟ".
+      "\u13a0ice",
+      "SER\u13d9ER",
+      "\u0251nonymous",
+      "Anonym\u2c9eus",
     ]
   ) {
     assertEquals(usernameOf(lookalike), ["This username is reserved."], lookalike);
@@ -115,6 +120,7 @@ Deno.test("a reserved name is refused when written with look-alike letters from 
   // Other Cyrillic and Greek names are names like any.
   assertEquals(usernameOf("Сергей"), []);
   assertEquals(usernameOf("Νίκος"), []);
+  assertEquals(usernameOf("ᏣᎳᎩ"), []); // "Tsalagi", Cherokee's own name
   assertEquals(usernameOf("Servers"), []);
 });
 
