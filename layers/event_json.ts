@@ -6,8 +6,10 @@
  *
  * Events are plain data, as Django Channels' are (they must survive msgpack): objects, arrays,
  * strings, numbers, booleans, null, and bytes as a `Uint8Array`. Anything else (a `Date`, a
- * `Map`, a class's instance, a function) is refused at its sender, since a member in another
- * process would get something other than a member in this one.
+ * `Map`, a class's instance, a function; `NaN`, `Infinity`, a Symbol, or `undefined` in an
+ * array, which JSON writes as `null` or leaves out) is refused at its sender, since a member in
+ * another process would get something other than a member in this one. A property whose value
+ * is `undefined` is left out by JSON, and reads `undefined` in every process: it passes.
  */
 
 // Keys are values this module froze, with everything inside them; their text once made (null
@@ -30,11 +32,22 @@ export const MAX_EVENT_DEPTH = 100;
 
 /** Freezes `value` and every object and array inside it, so its JSON can be made once. */
 export function freezeEvent<T>(value: T): T {
-  return freezeAt(value, 0);
+  return freezeAt(value, 0, false);
 }
 
-// `depth`: how many objects and arrays `value` is inside.
-function freezeAt<T>(value: T, depth: number): T {
+/**
+ * Freezes `event` as {@linkcode freezeEvent} does, at its sender: what JSON would not give back
+ * as it is (`NaN`, `Infinity`, a Symbol, `undefined` in an array) is refused with a `TypeError`,
+ * as anything else that is not plain data is. For a stream's publish, which keeps the event's
+ * JSON; a layer's `groupSend` checks with {@linkcode checkedEventJson}.
+ */
+export function freezeSentEvent<T extends object>(event: T): T {
+  return freezeAt(event, 0, true);
+}
+
+// `depth`: how many objects and arrays `value` is inside. `sent`: a sender's event, whose
+// numbers, Symbols and `undefined`s are checked (an event decoded from a wire is taken as is).
+function freezeAt<T>(value: T, depth: number, sent: boolean): T {
   if (typeof value !== "object" || value === null) return value;
   if (value === lastValue || frozen.has(value)) {
     // Frozen already, as an event of its own: inside this one it must still fit the bound.
@@ -45,19 +58,19 @@ function freezeAt<T>(value: T, depth: number): T {
     checkBytes(value);
     return value; // bytes: left as is, and never remembered (they can change)
   }
-  markAndFreeze(value, depth);
+  markAndFreeze(value, depth, sent);
   return value;
 }
 
 // Marked before its insides: a value that contains itself is then frozen once, not forever
 // (its JSON fails later, with JSON's own "circular structure" error). Unmarked again when
 // something inside may change (bytes), or is refused.
-function markAndFreeze(value: object, depth: number): boolean {
+function markAndFreeze(value: object, depth: number, sent: boolean): boolean {
   if (depth >= MAX_EVENT_DEPTH) tooDeep();
   frozen.set(value, null);
   let unchanging;
   try {
-    unchanging = freezeInside(value, depth);
+    unchanging = freezeInside(value, depth, sent);
   } catch (error) {
     frozen.delete(value);
     throw error;
@@ -74,7 +87,7 @@ function markAndFreeze(value: object, depth: number): boolean {
 export function frozenEventJson(value: Record<string, unknown>): string {
   if (value === lastValue) return lastText;
   if (frozen.has(value) || !isPlain(value)) return eventJson(value);
-  if (!markAndFreeze(value, 0)) return JSON.stringify(value);
+  if (!markAndFreeze(value, 0, true)) return JSON.stringify(value);
   const text = JSON.stringify(value);
   frozen.set(value, text);
   lastValue = value;
@@ -83,7 +96,7 @@ export function frozenEventJson(value: Record<string, unknown>): string {
 }
 
 // Freezes `value` and what is inside it; false when something inside can still change.
-function freezeInside(value: object, depth: number): boolean {
+function freezeInside(value: object, depth: number, sent: boolean): boolean {
   // Not `for...in`: its keyed loads are specialised to one object shape, and events of many
   // shapes (chat messages, presence diffs, acks) pass here, so V8 deoptimised and recompiled
   // this function again and again under load (25 times in 15 s of the rooms benchmark).
@@ -93,16 +106,32 @@ function freezeInside(value: object, depth: number): boolean {
   for (let i = 0; i < inner.length; i++) {
     const item = inner[i];
     if (typeof item === "object" && item !== null) {
-      freezeAt(item, depth + 1);
+      freezeAt(item, depth + 1, sent);
       if (!frozen.has(item)) unchanging = false;
       below = Math.max(below, heights.get(item) ?? 1);
     } else if (typeof item === "function") {
       throw new TypeError(`${NOT_DATA}: it holds a function`);
+    } else if (sent && typeof item !== "string" && typeof item !== "boolean") {
+      checkScalar(item, value);
     }
   }
   if (below > 0) heights.set(value, below + 1);
   Object.freeze(value);
   return unchanging;
+}
+
+// A number JSON writes as it is, or `null` (kept). `item - item` is 0 for every finite number
+// alone: NaN and the infinities give NaN.
+function checkScalar(item: unknown, inside: object): void {
+  if (typeof item === "number") {
+    if (item - item !== 0) {
+      throw new TypeError(`${NOT_DATA}: it holds ${item}, which JSON writes as null`);
+    }
+  } else if (typeof item === "symbol") {
+    throw new TypeError(`${NOT_DATA}: it holds a Symbol, which JSON leaves out`);
+  } else if (item === undefined && Array.isArray(inside)) {
+    throw new TypeError(`${NOT_DATA}: it holds undefined in an array, which JSON writes as null`);
+  }
 }
 
 function tooDeep(): never {
@@ -145,7 +174,7 @@ export function checkedEventJson(event: object, carriesBytes?: false): string;
 /** As above, for a layer that carries bytes: `undefined` for an event with bytes inside. */
 export function checkedEventJson(event: object, carriesBytes: boolean): string | undefined;
 export function checkedEventJson(event: object, carriesBytes = false): string | undefined {
-  freezeEvent(event);
+  freezeSentEvent(event);
   if (holdsBytes(event)) {
     if (!carriesBytes) {
       throw new TypeError(`${BYTES_REFUSED} (of the layers, only channels_redis carries bytes)`);

@@ -38,7 +38,7 @@
  */
 import type { Histogram } from "../../telemetry/metrics.ts";
 import { type LayerEvent, type SendResult, validateEvent, validateGroupName } from "../layer.ts";
-import { BYTES_REFUSED, freezeEvent, holdsBytes } from "../event_json.ts";
+import { BYTES_REFUSED, freezeSentEvent, holdsBytes } from "../event_json.ts";
 
 /** How much a read of what a client missed may come to (see `GroupStreams.since`). */
 export interface SinceOptions {
@@ -298,7 +298,7 @@ export function validatePublish(
  * stream that does not freeze the event itself (the in-process one checks what it froze).
  */
 export function validateStreamedData(event: LayerEvent): void {
-  if (holdsBytes(freezeEvent(event))) throw new TypeError(STREAM_BYTES_REFUSED);
+  if (holdsBytes(freezeSentEvent(event))) throw new TypeError(STREAM_BYTES_REFUSED);
 }
 
 /** Why a publish with bytes inside is refused. */

@@ -535,6 +535,11 @@ async function refusesEventsNotPlainData(pair: LayerPair): Promise<void> {
     { type: "instance", value: new URL("https://example.com/") },
     { type: "function", call: () => {} },
     { type: "deep", deep },
+    // What JSON would not give back as it is: `null`, or nothing, in another process.
+    { type: "nan", count: NaN },
+    { type: "infinity", inner: { ratio: -Infinity } },
+    { type: "symbol", tag: Symbol("x") },
+    { type: "undefined-in-array", list: [1, undefined] },
     // Bytes, where they would not arrive as sent (a JSON wire): below where they do.
     ...(pair.carriesBytes ? [] : [{ type: "bytes", inner: { data: new Uint8Array([1, 2]) } }]),
   ] as LayerEvent[];
@@ -548,6 +553,11 @@ async function refusesEventsNotPlainData(pair: LayerPair): Promise<void> {
   await sender.groupSend(g, { type: "marker" });
   await box.receives("marker");
   assertEquals(box.events.map((event) => event.type), ["marker"], "a member got what is not data");
+  // A property left `undefined` (an optional field) reads the same everywhere: it passes.
+  await sender.groupSend(g, { type: "optional", absent: undefined });
+  await box.receives("optional");
+  assertEquals((box.events.at(-1) as { absent?: unknown }).absent, undefined);
+  box.events.pop();
   if (!pair.carriesBytes) return;
   // Where bytes are carried, they arrive as sent: to a group's member and to a named channel's
   // listener (a worker's queue) alike.

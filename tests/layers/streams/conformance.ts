@@ -132,7 +132,13 @@ export function streamConformance(
       );
     }
     // What the stream's JSON would give back as something else, in history and recovery.
-    const notData = [{ type: "t", data: new Uint8Array([1]) }, { type: "t", at: new Date(0) }];
+    const notData = [
+      { type: "t", data: new Uint8Array([1]) },
+      { type: "t", at: new Date(0) },
+      { type: "t", count: NaN },
+      { type: "t", scores: [1, Infinity] },
+      { type: "t", list: [undefined] },
+    ];
     for (const event of notData) {
       await assertRejects(() => streams.publish(c.group, event), TypeError);
     }
