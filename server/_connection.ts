@@ -37,7 +37,7 @@ import {
   runConnectHook,
   runDisconnectHook,
 } from "./_hook_calls.ts";
-import { consumerFailures, unhandledEvents } from "./_consumer_failures.ts";
+import { consumerFailures, misnamedHooks, unhandledEvents } from "./_consumer_failures.ts";
 import { closedInConnect, NEVER_OPENED_REASON, OPEN_TIMEOUT_MS } from "./_connection_constants.ts";
 import { type ClosingOptions, ConnectionClosing } from "./_connection_closing.ts";
 import { acceptedSubprotocols, chooseSubprotocol } from "./_subprotocol_choice.ts";
@@ -123,6 +123,8 @@ export class WebSocketConnection extends ConnectionClosing {
     if (consumerFailures.has(this)) consumerFailures.set(socket, consumerFailures.get(this));
     const unhandled = unhandledEvents.get(this);
     if (unhandled !== undefined) unhandledEvents.set(socket, unhandled);
+    const misnamed = misnamedHooks.get(this);
+    if (misnamed !== undefined) misnamedHooks.set(socket, misnamed);
     if (this.batch !== null) this.batch.socket = socket;
     socket.onopen = () => this.#opened();
     this.takeFramesFrom(socket);

@@ -9,6 +9,7 @@ import type { IncomingFrame } from "./_frame_gate.ts";
 import { log } from "../telemetry/log.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
 import { warnMisnamedHooks } from "./_hook_names.ts";
+import { misnamedHooks } from "./_consumer_failures.ts";
 import { eventHandlerKey } from "./_event_names.ts";
 
 /** A consumer's handler for one layer event type. */
@@ -40,7 +41,8 @@ export function hooksOf(consumer: Consumer, conn: Connection): ConsumerHooks {
   }
   const problem = notHooks(hooks);
   if (problem === null) {
-    warnMisnamedHooks(consumer, hooks as object, conn.scope.path);
+    const misnamed = warnMisnamedHooks(consumer, hooks as object, conn.scope.path);
+    if (misnamed !== null) misnamedHooks.set(conn, misnamed);
     return hooks as ConsumerHooks;
   }
   const error = new TypeError(

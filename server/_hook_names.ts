@@ -49,36 +49,55 @@ export function hookMeant(name: string): string | null {
   return null;
 }
 
-// The consumers already looked at: a route's consumer builds the same hooks for every socket.
-const checked = new WeakSet<object>();
+// The consumers already looked at, and what was said of each (null: nothing): a route's
+// consumer builds the same hooks for every socket.
+const checked = new WeakMap<object, string | null>();
 
-/** Warns once per consumer of the names in `hooks` that look like hooks but are not. */
-export function warnMisnamedHooks(consumer: object, hooks: object, path: string): void {
-  if (checked.has(consumer)) return;
-  checked.add(consumer);
-  for (const name of functionNames(hooks)) {
-    const hook = hookMeant(name);
+/**
+ * Warns once per consumer of the names in `hooks` that look like hooks but are not, and returns
+ * what was said of them (for a communicator to tell), or null.
+ */
+export function warnMisnamedHooks(consumer: object, hooks: object, path: string): string | null {
+  const said = checked.get(consumer);
+  if (said !== undefined) return said;
+  const sentences: string[] = [];
+  for (const [name, isMap] of candidateNames(hooks)) {
+    // `event`: too short for the one-letter rule, and only a map of handlers is taken for it.
+    const hook = isMap && name === "event" ? "events" : hookMeant(name);
     // With the real hook too, the other name is the consumer's own helper (a `close()`).
     if (hook === null || hook in hooks) continue;
-    log.warn(
-      `The consumer of ${path} has \`${name}\`, which is no hook and is never called: ` +
-        `did you mean \`${hook}\`?`,
-    );
+    const sentence = `The consumer of ${path} has \`${name}\`, which is no hook and is never ` +
+      `called: did you mean \`${hook}\`?`;
+    log.warn(sentence);
+    sentences.push(sentence);
   }
+  const text = sentences.length === 0 ? null : sentences.join(" ");
+  checked.set(consumer, text);
+  return text;
 }
 
-// Its own functions and its class's methods, up to Object's: a field (`received = 0`) is no
-// hook meant, and a getter is not called to find out.
-function functionNames(hooks: object): string[] {
-  const names = new Set<string>();
+// Its own functions and its class's methods, up to Object's, each with false; and its fields
+// that hold a plain object (an `events` map, misnamed), with true. Another field (`received =
+// 0`) is no hook meant, and a getter is not called to find out.
+function candidateNames(hooks: object): [name: string, isMap: boolean][] {
+  const names = new Map<string, boolean>();
   for (
     let layer: object | null = hooks;
     layer !== null && layer !== Object.prototype;
     layer = Object.getPrototypeOf(layer)
   ) {
     for (const [name, property] of Object.entries(Object.getOwnPropertyDescriptors(layer))) {
-      if (name !== "constructor" && typeof property.value === "function") names.add(name);
+      if (name === "constructor" || names.has(name)) continue;
+      const value = property.value;
+      if (typeof value === "function") names.set(name, false);
+      else if (isPlainObject(value)) names.set(name, true);
     }
   }
   return [...names];
+}
+
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }

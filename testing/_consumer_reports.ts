@@ -9,6 +9,7 @@ import {
   consumerFailures,
   handFailuresOver,
   lateFailures,
+  misnamedHooks,
   unhandledEvents,
 } from "../server/_consumer_failures.ts";
 import { describeThrown } from "../telemetry/log.ts";
@@ -80,6 +81,11 @@ export class ConsumerReports {
   /** What is said of the first event the consumer had no handler for, if any. */
   get unhandled(): string | undefined {
     return unhandledEvents.get(this.#socket);
+  }
+
+  /** What is said of the consumer's hooks under names never called (`receive_json`), if any. */
+  get misnamed(): string | undefined {
+    return misnamedHooks.get(this.#socket);
   }
 }
 

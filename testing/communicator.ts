@@ -218,6 +218,10 @@ export class Communicator {
     this.#protocol = response.headers.get("sec-websocket-protocol") ?? "";
     this.socket.open();
     this.#open = true;
+    // The log's warning is silent in a test (`createTestServices`), and a `receiveNothing()`
+    // would pass for the wrong reason: said where the test's output shows it.
+    const misnamed = this.#reports.misnamed;
+    if (misnamed !== undefined) console.warn(`Communicator: ${misnamed}`);
     return { accepted: true, status: 101 };
   }
 
@@ -263,12 +267,13 @@ export class Communicator {
           new Error(`No frame: the socket closed with ${this.#closeCode}`);
       }
       if (!await this.#arrivals.wait(deadline - Date.now())) {
-        const unhandled = this.#reports.unhandled;
+        const { unhandled, misnamed } = this.#reports;
         throw new NoAnswerInTimeError(
           `No frame within ${timeoutMs} ms` +
             (unhandled === undefined
               ? ""
-              : ` (the consumer had an event it ignored: ${unhandled})`),
+              : ` (the consumer had an event it ignored: ${unhandled})`) +
+            (misnamed === undefined ? "" : ` (${misnamed})`),
         );
       }
     }

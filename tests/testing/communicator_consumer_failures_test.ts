@@ -241,6 +241,40 @@ Deno.test("a hook under a name that is not a hook's is named in the log once, wi
   await app.close();
 });
 
+Deno.test("a communicator waiting in vain names a misnamed hook, and says it in the test's output, where the log is silent", async () => {
+  await using services = await createTestServices(); // its log is silent
+  const told: unknown[][] = [];
+  const consoleWarn = console.warn;
+  console.warn = (...args: unknown[]) => void told.push(args);
+  using _restore = { [Symbol.dispose]: () => console.warn = consoleWarn };
+  // Channels' `receive_json`, and `event` for `events`: type-checked, neither is an error.
+  const ported: Consumer = (conn) =>
+    ({
+      receive_json(value: unknown) {
+        conn.sendJson(value);
+      },
+      event: { "poll.vote": () => conn.sendJson({ voted: true }) },
+    }) as ReturnType<Consumer>;
+  const comm = new Communicator({ consumer: ported, services }, "/ws/poll/1/");
+  await comm.connect();
+  assertEquals(told.length, 1);
+  assertStringIncludes(String(told[0][0]), "did you mean `receiveJson`?");
+  assertStringIncludes(String(told[0][0]), "`event`, which is no hook");
+  comm.sendJson({ vote: "yes" });
+  const waited = await comm.receive(50).then(() => null, (error) => error);
+  assertStringIncludes(String(waited?.message), "No frame within 50 ms");
+  assertStringIncludes(String(waited?.message), "did you mean `receiveJson`?");
+  await comm.disconnect();
+  // A consumer with its hooks rightly named says nothing.
+  const right = new Communicator({
+    consumer: (conn) => ({ receiveJson: (value) => conn.sendJson(value) }),
+    services,
+  }, "/ws/poll/2/");
+  await right.connect();
+  assertEquals(told.length, 1);
+  await right.disconnect();
+});
+
 // A layer may reject every caller with one error object: the socket that forgot its `await` is
 // the one failed, not one that awaited and handled the same error.
 Deno.test("a call nobody awaited fails its own socket, even when another socket's call failed with the same error", async () => {
