@@ -37,7 +37,8 @@ import {
   runConnectHook,
   runDisconnectHook,
 } from "./_hook_calls.ts";
-import { consumerFailures, misnamedHooks, unhandledEvents } from "./_consumer_failures.ts";
+import { consumerFailures, unhandledEvents } from "./_consumer_failures.ts";
+import { misnamedHooks } from "./_hook_names.ts";
 import { closedInConnect, NEVER_OPENED_REASON, OPEN_TIMEOUT_MS } from "./_connection_constants.ts";
 import { type ClosingOptions, ConnectionClosing } from "./_connection_closing.ts";
 import { acceptedSubprotocols, chooseSubprotocol } from "./_subprotocol_choice.ts";

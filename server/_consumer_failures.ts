@@ -30,13 +30,6 @@ export const lateFailures: WeakMap<SocketLike | object, unknown> = new WeakMap()
 export const unhandledEvents: WeakMap<SocketLike | object, string> = new WeakMap();
 
 /**
- * What is said of a consumer's hooks under names the framework never calls (`receive_json`), by
- * the socket (by the connection while it has none): a communicator that waits in vain for a
- * frame says so, where the log's warning is silenced in a test.
- */
-export const misnamedHooks: WeakMap<SocketLike | object, string> = new WeakMap();
-
-/**
  * Moves what is kept of a consumer's failures from `from` to `to`: from a connection whose
  * handshake was not upgraded (its client left) to its request, the one key a communicator holds
  * when there is no socket; from that request to the communicator's socket.

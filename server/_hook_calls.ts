@@ -8,8 +8,7 @@ import { CloseCode, ProtocolError } from "./close_codes.ts";
 import type { IncomingFrame } from "./_frame_gate.ts";
 import { log } from "../telemetry/log.ts";
 import { isBackendUnavailable } from "../storage/unavailable.ts";
-import { warnMisnamedHooks } from "./_hook_names.ts";
-import { misnamedHooks } from "./_consumer_failures.ts";
+import { misnamedHooks, warnMisnamedHooks } from "./_hook_names.ts";
 import { eventHandlerKey } from "./_event_names.ts";
 
 /** A consumer's handler for one layer event type. */

@@ -49,6 +49,13 @@ export function hookMeant(name: string): string | null {
   return null;
 }
 
+/**
+ * What is said of a consumer's hooks under names the framework never calls (`receive_json`), by
+ * the socket (by the connection while it has none): a communicator that waits in vain for a
+ * frame says so, where the log's warning is silenced in a test.
+ */
+export const misnamedHooks: WeakMap<object, string> = new WeakMap();
+
 // The consumers already looked at, and what was said of each (null: nothing): a route's
 // consumer builds the same hooks for every socket.
 const checked = new WeakMap<object, string | null>();

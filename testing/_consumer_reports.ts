@@ -9,9 +9,9 @@ import {
   consumerFailures,
   handFailuresOver,
   lateFailures,
-  misnamedHooks,
   unhandledEvents,
 } from "../server/_consumer_failures.ts";
+import { misnamedHooks } from "../server/_hook_names.ts";
 import { describeThrown } from "../telemetry/log.ts";
 
 /** An error that says the consumer failed `when`, with its own error as the `cause`. */
