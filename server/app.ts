@@ -159,6 +159,8 @@ export function createApp(options: AppOptions): App {
       response = refuseUnroutedUpgrade(url.pathname, socketThere ? match.location : undefined);
     } else if (upgrade && match.kind === "not-found") {
       response = refuseUnroutedUpgrade(url.pathname, undefined);
+    } else if (upgrade && (match.kind === "bad-request" || match.kind === "uri-too-long")) {
+      response = refuseMalformedUpgrade(match);
     } else {
       response = answerUnmatched(match, errorPage);
     }
@@ -302,6 +304,20 @@ function answerUnmatched(
       return match.reason === undefined ? response : logReason(response, match.reason);
     }
   }
+}
+
+// A path no route can read (a stray "%", too long), asked for an upgrade: in plain words, as every
+// other handshake refusal, not the app's HTML page (a WebSocket client shows no page).
+function refuseMalformedUpgrade(match: { kind: string; reason?: string }): Response {
+  const [status, text, reason] = match.kind === "bad-request"
+    ? [400, `Bad handshake: ${match.reason}`, match.reason!]
+    : [
+      414,
+      `Bad handshake: the path is longer than ${MAX_PATH_LENGTH} characters`,
+      "the path is too long",
+    ];
+  const headers = { "content-type": "text/plain; charset=utf-8" };
+  return logReason(new Response(text, { status, headers }), reason);
 }
 
 // A WebSocket client follows no redirect and shows no page: an upgrade no socket route takes

@@ -100,6 +100,18 @@ export function checkRoute(route: AppRoute): AppRoute {
       `${where}: write a parameter as ":${other[1]}" (URLPattern), not "${other[0]}"`,
     );
   }
+  // `:poll-id` is the parameter `:poll` and the text "-id" after it: `/ws/5/` would be no
+  // route, `/ws/5-id/` one with poll "5". A hyphen before another parameter (`:year-:month`) is
+  // what it looks like; one meant as text is written escaped (`:poll\\-id`).
+  const hyphenated = /(?<!\\):([A-Za-z_$][\w$]*)-([A-Za-z_$][\w$]*)/.exec(outsideRegexes);
+  if (hyphenated !== null) {
+    const [written, name, rest] = hyphenated;
+    throw new TypeError(
+      `${where}: "${written}" is the parameter ":${name}" followed by the text "-${rest}" (a ` +
+        `parameter's name has no "-"): write ":${name}_${rest}", or ":${name}\\-${rest}" if ` +
+        `the text is meant`,
+    );
+  }
   return route;
 }
 

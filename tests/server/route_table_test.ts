@@ -34,6 +34,24 @@ Deno.test("a path without a leading slash, or with Django's <int:id> or a {id}, 
   socket("/ws/lang/:code([a-z]{2})/", silent);
 });
 
+Deno.test("a parameter name with a hyphen, which URLPattern ends at the hyphen, is refused with what to write", () => {
+  assertThrows(
+    () => socket("/ws/poll/:poll-id/", silent),
+    TypeError,
+    '":poll-id" is the parameter ":poll" followed by the text "-id"',
+  );
+  assertThrows(() => page("GET", "/p/:poll-id/", hello), TypeError, 'write ":poll_id"');
+  // A hyphen between two parameters, escaped text, or after a parameter's regex: as written.
+  const dated = page("GET", "/archive/:year-:month/", hello);
+  assertEquals(
+    new URLPattern({ pathname: dated.path }).exec({ pathname: "/archive/2026-12/" })?.pathname
+      .groups,
+    { year: "2026", month: "12" },
+  );
+  page("GET", "/p/:poll\\-id/", hello);
+  page("GET", "/p/:poll(\\d+)-id/", hello);
+});
+
 Deno.test("two pages, or two sockets, for one method and path are refused by createApp", async () => {
   await using services = await createTestServices();
   const twice = (routes: AppRoute[]) => () => createApp({ routes, services });

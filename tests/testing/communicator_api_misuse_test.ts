@@ -136,7 +136,10 @@ Deno.test("the usual slips with the API get errors that say what to write instea
 Deno.test("a communicator whose handshake was refused says so on send and receive", async () => {
   await using services = await createTestServices();
   const app = createApp({
-    routes: [socket("/ws/echo/", (conn) => ({ receive: (text) => conn.send(text) }))],
+    routes: [
+      socket("/ws/echo/", (conn) => ({ receive: (text) => conn.send(text) })),
+      socket("/ws/rooms/:room/", (conn) => ({ receive: (text) => conn.send(text) })),
+    ],
     services,
     upgrade: testUpgrade,
   });
@@ -157,6 +160,19 @@ Deno.test("a communicator whose handshake was refused says so on send and receiv
   await unknown.connect();
   const error = await assertRejects(() => unknown.receive(), Error, "refused with 404");
   assert(!error.message.includes("<"), `an HTML page in the error: ${error.message}`);
+  // A path no route can read, in plain words too, as a WebSocket client shows no page.
+  for (
+    const [path, status] of [["/ws/rooms/a%ZZ/", 400], [
+      `/ws/rooms/${"x".repeat(5000)}/`,
+      414,
+    ]] as const
+  ) {
+    const malformed = await new Communicator(app, path).connect();
+    assertEquals([malformed.accepted, malformed.status], [false, status]);
+    const reason = malformed.reason ?? "";
+    assert(reason.startsWith("Bad handshake: "), reason);
+    assert(!reason.includes("<"), `an HTML page: ${reason}`);
+  }
   await assertRejects(
     () => new Communicator(app, "/ws/echo/").receive(),
     Error,
