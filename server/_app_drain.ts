@@ -47,8 +47,15 @@ export async function drainApp(
       (unfinished > 0 ? `; ${unfinished} did not answer their close frame` : ""),
   );
   // Closed with grace, so a user who reconnects to another process in time stays online.
-  await services.presence.close({ handOver: true });
-  log.info(`Drain: presence ${PRESENCE_AT_DRAIN[services.config.layer]}`);
+  const published = await services.presence.close({ handOver: true });
+  if (published) log.info(`Drain: presence ${PRESENCE_AT_DRAIN[services.config.layer]}`);
+  else {
+    // Said after the warning that says why: its entries expire in the backend meanwhile.
+    log.warn(
+      "Drain: presence's last changes were not published: the other processes were not told, " +
+        "and this process's entries expire in the backend",
+    );
+  }
   await closeOwned(owns);
 }
 

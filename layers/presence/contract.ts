@@ -181,8 +181,10 @@ export interface PresenceTracker {
    * Untracks this process's connections without grace, publishes that, and stops. With
    * `handOver` (a drain on deploy), the other processes keep each of them for the rest of its
    * grace period instead, so users who reconnect elsewhere in time do not flap to offline.
+   * Resolves false when the backend could not take those last changes (logged): the other
+   * processes were not told, and this process's entries expire there instead.
    */
-  close(options?: { handOver?: boolean }): Promise<void>;
+  close(options?: { handOver?: boolean }): Promise<boolean>;
 }
 
 /** The timer seam: tests pass a fake clock so grace periods pass without sleeping. */

@@ -53,7 +53,7 @@ export class PresenceCore implements PresenceTracker {
   #topics: PublishedTopics;
   #diffs: DiffCoalescer;
   #reconcileTimer: unknown = null;
-  #closing: Promise<void> | null = null;
+  #closing: Promise<boolean> | null = null;
   /** Takeovers under way: a close waits for them before it closes the backend they write to. */
   #adopting = new Set<Promise<void>>();
 
@@ -209,11 +209,11 @@ export class PresenceCore implements PresenceTracker {
    * Untracks this process's connections, publishes that, and stops. With `handOver` (a drain),
    * the other processes keep each connection for the rest of its grace period instead.
    */
-  close(options: { handOver?: boolean } = {}): Promise<void> {
+  close(options: { handOver?: boolean } = {}): Promise<boolean> {
     return this.#closing ??= this.#shutDown(options.handOver === true && this.#graceMs > 0);
   }
 
-  async #shutDown(handOver: boolean): Promise<void> {
+  async #shutDown(handOver: boolean): Promise<boolean> {
     await this.#ready.catch(() => {});
     // Another draining process's connections, being taken over as this one closes (`--workers`
     // drain all at once): they are in the backend, and expire there unless someone takes them.
@@ -221,11 +221,13 @@ export class PresenceCore implements PresenceTracker {
     await this.#settledWithin([...this.#adopting], ADOPTIONS_WAITED_MS);
     if (this.#reconcileTimer !== null) this.#clock.clearTimeout(this.#reconcileTimer);
     this.#reconcileTimer = null;
+    let published = true;
     try {
       if (handOver) await this.#handOver();
       else await this.#drop([...this.#local.values()]);
       await this.flush();
     } catch (error) {
+      published = false;
       log.warn("Presence could not publish its last changes", error);
     }
     this.#diffs.stop();
@@ -233,6 +235,7 @@ export class PresenceCore implements PresenceTracker {
     // `Promise.try`: a layer that throws rather than rejects must not stop the close here.
     await Promise.try(() => this.#layer.closeChannel(this.#channel)).catch(() => {});
     await this.#backend.close();
+    return published;
   }
 
   /**

@@ -17,6 +17,10 @@ import {
 } from "../../layers/presence/contract.ts";
 import { FakeClock } from "../layers/_fake_clock.ts";
 import { Inbox } from "../layers/_inbox.ts";
+import { drainApp } from "../../server/_app_drain.ts";
+import { createTestServices } from "../../testing.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { log } from "../../telemetry/log.ts";
 
 Deno.test("a drain closes sockets evenly over the window, the first at once", () => {
   assertEquals(drainSchedule(4, 1000), [0, 250, 500, 750]);
@@ -237,3 +241,40 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
   }
   throw new Error(`Timed out waiting for ${what}`);
 }
+
+Deno.test("a drain whose presence backend is away says its presence was not handed over, not that it was", async () => {
+  await using services = await createTestServices();
+  using captured = new CapturedLog();
+  log.setLevel("info"); // after the services, which silence it
+  using _silent = { [Symbol.dispose]: () => log.setLevel("silent") };
+  const clock = new FakeClock();
+  const layer = new InMemoryLayer();
+  const shared = new MemoryPresenceBackend();
+  const presence = new PresenceCore(
+    layer,
+    { ...delegate(shared), close: () => Promise.resolve() },
+    { graceMs: 3000, coalesceMs: 10, clock },
+  );
+  await presence.track("ada", "a1");
+  await presence.flush();
+  // Then Redis goes away, as the drain begins: the hand-over's publish fails.
+  const groupSend = layer.groupSend.bind(layer);
+  layer.groupSend = () => Promise.reject(new Error("Redis is unreachable"));
+  const config = { ...services.config, layer: "redis" as const };
+  await drainApp(new LiveConnections(), { ...services, config, presence }, undefined, 0);
+  const said = captured.lines.filter((line) => line.includes("Drain: presence"));
+  assertEquals(said.length, 1, captured.lines.join("\n"));
+  assert(said[0].includes("not published"), said[0]);
+  assert(!said[0].includes("handed over to the other processes"), said[0]);
+  // A backend that answers: handed over, as said.
+  layer.groupSend = groupSend;
+  captured.lines.length = 0;
+  const answering = new PresenceCore(
+    layer,
+    { ...delegate(shared), close: () => Promise.resolve() },
+    { graceMs: 3000, coalesceMs: 10, clock },
+  );
+  await answering.track("bob", "b1");
+  await drainApp(new LiveConnections(), { ...services, config, presence: answering }, undefined, 0);
+  assert(captured.lines.some((line) => line.includes("Drain: presence handed over")));
+});
