@@ -6,7 +6,7 @@
 import { shownClient } from "./_shown_client.ts";
 import type { Scope } from "./consumer.ts";
 import type { LayerEvent } from "../layers/layer.ts";
-import { describeCloseCode } from "./close_codes.ts";
+import { describeClientCloseCode, describeCloseCode } from "./close_codes.ts";
 import { log, quoteClipped } from "../telemetry/log.ts";
 import { TRACKER_EVENTS } from "../layers/presence/contract.ts";
 import { unhandledEvents } from "./_consumer_failures.ts";
@@ -68,14 +68,14 @@ export function logDisconnect(
     : `${describeCloseCode(server.code)}${quoted(server.reason)}`;
   const why = server?.sent === true ? `closed by the server: ${asked}` : server !== undefined
     // The client's close crossed the server's decision: the client never got the server's.
-    ? `closed: ${describeCloseCode(code)}${said}, before the server's close (${asked}) went`
+    ? `closed: ${describeClientCloseCode(code)}${said}, before the server's close (${asked}) went`
     : ORDINARY_CLOSES.has(code) && said === ""
     ? undefined
-    : `closed: ${describeCloseCode(code)}${said}`;
+    : `closed: ${describeClientCloseCode(code)}${said}`;
   log.websocket("DISCONNECT", scope.path, shownClient(scope.client, scope.peer), why);
   log.debug(
     `WebSocket ${scope.path} [${shownClient(scope.client, scope.peer)}] closed with ${
-      describeCloseCode(code)
+      describeClientCloseCode(code)
     }`,
   );
 }

@@ -46,6 +46,15 @@ export function describeCloseCode(code: number): string {
 }
 
 /**
+ * A close code a client sent, for logs: named only when RFC 6455 gives it its meaning (`1009
+ * (MESSAGE_TOO_BIG)`). 3000-4999 are each application's own, so a client's 4001 is its app's,
+ * not this server's `LOGGED_OUT`: written as the bare number.
+ */
+export function describeClientCloseCode(code: number): string {
+  return code >= 3000 ? String(code) : describeCloseCode(code);
+}
+
+/**
  * Whether `code` may be sent in a close frame (RFC 6455, section 7.4): 1000 to 1003, 1007 to
  * 1014, or 3000 to 4999. 1004 to 1006 and 1015 are reserved for what a peer reports, never sent.
  */

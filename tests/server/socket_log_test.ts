@@ -82,6 +82,18 @@ Deno.test("a client's close that is not a page leaving says how it ended, its re
   assert(!captured.lines.some((one) => one.startsWith("FAKE LINE")));
 });
 
+Deno.test("a client's own 4001 is logged as its number, not under the server's name for it", async () => {
+  using captured = new CapturedLog();
+  await using server = await startTestServer({ logLevel: "info" });
+  const ws = new WebSocket(server.wsUrl("/ws/chat/codes/"));
+  await new Promise((resolve) => ws.onopen = resolve);
+  const closed = new Promise((resolve) => ws.onclose = resolve);
+  ws.close(4001, "client bye"); // an app's own code: Channels apps use 4001-4003 for their own
+  await closed;
+  const line = await captured.waitFor(/^WebSocket DISCONNECT \/ws\/chat\/codes\/ /);
+  assertMatch(line, /\(closed: 4001: "client bye"\)$/);
+});
+
 Deno.test("a refused handshake logs REJECT with its reason", async () => {
   using captured = new CapturedLog();
   await using server = await startTestServer({ logLevel: "info" });
