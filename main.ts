@@ -38,9 +38,11 @@ const workers = config.workers > 1;
 // A signal while the Workers start stops the start: those that serve already close their
 // sockets, the streams are written, and the process exits (Deno's default would end it at once).
 const starting = new AbortController();
-const stopStart = (signal: "SIGINT" | "SIGTERM") => () =>
+const stopStart = (signal: Deno.Signal) => () =>
   starting.abort(new Error(`${signal} before the server served: stopped`));
-const startSignals = [["SIGINT", stopStart("SIGINT")], ["SIGTERM", stopStart("SIGTERM")]] as const;
+const startSignals = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((name) =>
+  [name, stopStart(name)] as const
+);
 if (workers) { for (const [name, stop] of startSignals) Deno.addSignalListener(name, stop); }
 const server =
   await (workers
@@ -52,7 +54,8 @@ const server =
       console.error(`Could not start: ${(error as Error).message}`);
       Deno.exit(1);
     });
-// SIGTERM drains (the sockets close with 1012 spread over DRAIN_WINDOW_MS); SIGINT stops at once.
+// SIGTERM drains (the sockets close with 1012 spread over DRAIN_WINDOW_MS); SIGINT and SIGHUP (the
+// terminal closed) stop at once.
 stopOnSignals(server, {
   drainWindowMs: config.drainWindowMs,
   watched: Deno.env.get("CHANNELS_WATCH") === "1", // `deno task dev`

@@ -1,7 +1,9 @@
 /**
  * Stopping on a signal, as `deno task start` does: SIGTERM (a deploy, `docker stop`, systemd)
  * drains, closing the sockets with 1012 spread over the drain window, so clients move to the
- * other processes a few at a time; SIGINT (Ctrl-C) stops at once with 1001. Either way the app
+ * other processes a few at a time; SIGINT (Ctrl-C) stops at once with 1001, and so does SIGHUP
+ * (the terminal it runs in closed: an SSH session dropped), which would otherwise end the process
+ * on the spot, its last history unwritten and its rooms' epochs lost. Either way the app
  * closes and its backends are written and closed (the in-process streams go to Deno KV), so a
  * restart keeps the rooms' history and epochs. A second signal, or the deadline, exits at once,
  * with code 1: what was not written yet may be lost.
@@ -53,19 +55,19 @@ export interface StopOnSignalsOptions {
 }
 
 /**
- * Stops `server` gracefully on SIGTERM and SIGINT, then exits. Returns a function that removes
- * the listeners again.
+ * Stops `server` gracefully on SIGTERM, SIGINT and SIGHUP, then exits. Returns a function that
+ * removes the listeners again.
  */
 export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions): () => void {
   const exit = options.exit ?? ((code: number) => Deno.exit(code));
   const echoMs = options.echoMs ?? ECHO_MS;
   let firstAt: number | null = null;
-  const end = (signal: "SIGINT" | "SIGTERM", code: number) => {
+  const end = (signal: StopSignal, code: number) => {
     if (!options.watched || signal === "SIGTERM") return exit(code);
     remove();
     Deno.kill(Deno.pid, signal);
   };
-  const stop = async (signal: "SIGINT" | "SIGTERM") => {
+  const stop = async (signal: StopSignal) => {
     if (firstAt !== null) {
       if (performance.now() - firstAt < echoMs) return; // the same stop, passed on twice
       log.warn(`${signal} again: exiting now`);
@@ -100,13 +102,14 @@ export function stopOnSignals(server: Stoppable, options: StopOnSignalsOptions):
     log.info(`${signal}: stopped`);
     end(signal, 0);
   };
-  const onInterrupt = () => void stop("SIGINT");
-  const onTerminate = () => void stop("SIGTERM");
-  Deno.addSignalListener("SIGINT", onInterrupt);
-  Deno.addSignalListener("SIGTERM", onTerminate);
+  const listeners = STOP_SIGNALS.map((signal) => [signal, () => void stop(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   const remove = () => {
-    Deno.removeSignalListener("SIGINT", onInterrupt);
-    Deno.removeSignalListener("SIGTERM", onTerminate);
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   };
   return remove;
 }
+
+/** The signals that stop the server: SIGTERM drains, the others stop at once. */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+type StopSignal = typeof STOP_SIGNALS[number];
