@@ -67,7 +67,9 @@ export function lowerCaseUsernameKey(raw: string): string {
 // are the Cyrillic, Greek, Cherokee and Coptic letters, and the Latin ones such as "ɑ" and "ɡ",
 // that its list reads as a Latin letter.) Rows: Cyrillic, Greek, dotless i, Cherokee capitals
 // and the few small ones its list reads so (folding makes a capital its small letter, drawn as
-// a small capital: so capitals are read before folding), Coptic, and the rest.
+// a small capital: so capitals are read before folding), Coptic, and the rest. A letter drawn as
+// a capital I (the Coptic "Ⲓ", the Latin iota "Ɩ") is read as "I", as the palochka is, where the
+// list says "l": this project keeps "I" and "l" apart, and "Ⲓvan" passes for "Ivan".
 const LOOKALIKES: Readonly<Record<string, string>> = Object.fromEntries(
   [
     ["АВСЕНІЈКМОРЅТХУҮѴӀԚԜ", "ABCEHIJKMOPSTXYYVIQW"],
@@ -77,9 +79,9 @@ const LOOKALIKES: Readonly<Record<string, string>> = Object.fromEntries(
     ["ı", "i"],
     ["ᎠᎡᎢᎥᎩᎪᎫᎬᎳᎷᎻᎽᏀᏂᏃᏏᏒᏔᏕᏙᏚᏞᏟᏢᏦᏧᏳᏴ", "DRTiYAJEWMHYGhZbRWSVSLCPKdGB"],
     ["ꭵꮁꮃꮓꮩꮪꮯ", "irwzvsc"],
-    ["ⲂⲎⲒⲔⲘⲚⲞⲢⲤⲦⲨⲬ", "BHlKMNOPCTYX"],
+    ["ⲂⲎⲒⲔⲘⲚⲞⲢⲤⲦⲨⲬ", "BHIKMNOPCTYX"],
     ["ⲓⲟⲣⲥⲩ", "iopcy"],
-    ["ɑɡɪʏǀƖЬҽԌ", "agiyllbeG"],
+    ["ɑɡɪʏǀƖЬҽԌ", "agiylIbeG"],
   ].flatMap(([from, to]) => [...from].map((char, i) => [char, [...to][i]])),
 );
 const LOOKALIKE = new RegExp(`[${Object.keys(LOOKALIKES).join("")}]`, "gu");

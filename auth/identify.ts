@@ -62,6 +62,11 @@ export interface Identity {
    */
   refused?: string;
   /**
+   * The refusal may pass later: the token could not be checked (its store answered with an
+   * error). A client is not told it stands for good (see `server/websocket_route.ts`).
+   */
+  refusedForNow?: true;
+  /**
    * Why the session or token could not be read (the store is away: Redis restarting): the
    * request is then anonymous for a page, and a WebSocket handshake is refused with 503 and
    * this reason, to be tried again, rather than opened as anonymous or refused as unknown.
@@ -268,7 +273,11 @@ async function tokenIdentity(
     // Never the token in the message: log lines are read by more people than tokens should be.
     if (!isBackendUnavailable(error)) {
       log.warn("Token check failed: the store did not answer", error);
-      return { ...NOBODY, refused: "Token could not be checked: try again later" };
+      return {
+        ...NOBODY,
+        refused: "Token could not be checked: try again later",
+        refusedForNow: true,
+      };
     }
     log.warn(`Token check failed, the store is unavailable (${describe(error)})`);
     return { ...NOBODY, unavailable: "Token could not be checked: try again later" };

@@ -115,6 +115,13 @@ function freezeInside(value: object, depth: number, sent: boolean): boolean {
       checkScalar(item, value);
     }
   }
+  // An array's empty slots (`[1, , 3]`, `new Array(3)`), which `Object.values` skips: JSON
+  // writes each as null, where a member in this process reads undefined.
+  if (sent && Array.isArray(value) && inner.length !== value.length) {
+    throw new TypeError(
+      `${NOT_DATA}: it holds an array with empty slots, which JSON writes as null`,
+    );
+  }
   if (below > 0) heights.set(value, below + 1);
   Object.freeze(value);
   return unchanging;

@@ -4,8 +4,10 @@
  * for a server that is down), so a reconnecting client asks the address over HTTP once its
  * attempts keep failing (`client/address_check.js`). The checks before the consumer (token,
  * login) are run again for that question; the consumer's own `connect` cannot be (it joins
- * groups, it may have side effects), so its last answer to the same client, user and address
- * is told instead, for a minute.
+ * groups, it may have side effects), so its last answer to the same client (address, and its
+ * session, user or cookies) and URL is told instead, for 30 s, unless a handshake of the same
+ * client was let in since. A refusal with a close code that says "try again later" (1013) is
+ * not kept.
  *
  * Bounded: at most {@linkcode MAX_KEPT} per route, the oldest forgotten first. Per process: a
  * question that reaches another process or Worker than the handshake did is answered 426, and
@@ -15,7 +17,7 @@
 /** How many refusals a route keeps: each is a short key and a reason of at most 200 characters. */
 export const MAX_KEPT = 512;
 /** How long a refusal is told: a question comes right after the attempt it follows. */
-export const KEPT_MS = 60_000;
+export const KEPT_MS = 30_000;
 /** An address longer than this is not kept (a question about it gets the plain 426). */
 const MAX_KEY_LENGTH = 2_048;
 const MAX_REASON_LENGTH = 200;
@@ -24,7 +26,7 @@ const MAX_REASON_LENGTH = 200;
 export interface RefusedAsker {
   /** The client's host (behind a trusted proxy, the one it forwarded). */
   client: string;
-  /** The session id, the user's id (token), or `""` for an anonymous client. */
+  /** The session id, the user's name (a token), or the cookies an anonymous client sent. */
   who: string;
   /** The path and query the handshake asked for. */
   address: string;
@@ -61,6 +63,12 @@ export class RecentRefusals {
       return undefined;
     }
     return kept.reason;
+  }
+
+  /** Forgets what was kept for `asker`: its handshake was let in since. */
+  forget(asker: RefusedAsker): void {
+    const key = keyOf(asker);
+    if (key !== null) this.#kept.delete(key);
   }
 
   /** The refusals kept (a test's look at the bound). */

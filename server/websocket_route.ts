@@ -175,14 +175,28 @@ async function handshake(
   }
   const refused = await connectAndBind(connection, request, context, admitted);
   if (refused !== null) {
-    if (refused[1] === "consumer") {
-      route.recent.note(askerOf(context, admitted.identity), refused[2]);
+    const code = consumerRefusals.get(request)?.code;
+    if (refused[1] === "consumer" && !(code !== undefined && FOR_NOW_CODES.has(code))) {
+      route.recent.note(askerOf(request, context, admitted.identity), refused[2]);
     }
     return refused;
   }
   const accepted = { request, scope, connection, identity: admitted.identity, upgraded };
-  return await upgradeAccepted(route, accepted, batch === "protocol");
+  // Read before the upgrade, after which the request's headers are gone.
+  const asker = route.recent.size > 0 ? askerOf(request, context, admitted.identity) : null;
+  const answer = await upgradeAccepted(route, accepted, batch === "protocol");
+  // Let in now: an earlier refusal of the same client is no longer what it would be told.
+  if (asker !== null && answer instanceof Response) route.recent.forget(asker);
+  return answer;
 }
+
+// A consumer that refuses with one of these (`conn.close(1013)` in `connect`: try again later)
+// says a later attempt may pass: its refusal is not told as one that stands.
+const FOR_NOW_CODES: ReadonlySet<number> = new Set([
+  CloseCode.INTERNAL_ERROR,
+  CloseCode.SERVICE_RESTART,
+  CloseCode.TRY_AGAIN_LATER,
+]);
 
 // What is checked before the consumer runs: the client still there, the handshake's form, the
 // Origin, who the user is and the login, the connection caps.
@@ -230,34 +244,58 @@ async function admit(
 /**
  * Why a handshake at a plain `GET`'s address would be refused for good, or `null`: the checks
  * before the consumer, run again as for a handshake, then the consumer's last refusal of the
- * same client (see `_recent_refusals.ts`). A backend away (503) or a cap reached (429) is not
- * told: a later attempt may pass.
+ * same client (see `_recent_refusals.ts`). A backend away (503), a token that could not be
+ * checked or a cap reached (429) is not told: a later attempt may pass.
  */
 async function knownRefusal(
   route: Route,
   request: Request,
   context: RequestContext,
 ): Promise<{ why: RefusalReason; reason: string } | null> {
-  const crossSite = originDenied(request, context);
+  const crossSite = originDenied(asFromPage(request), context);
   if (crossSite !== null) return { why: "origin", reason: crossSite };
   const address = clientHost(context.client);
   const identity = await context.services.identify(request, { tokens: true, client: address });
-  if (identity.refused !== undefined) return { why: "token", reason: identity.refused };
+  if (identity.refused !== undefined) {
+    return identity.refusedForNow ? null : { why: "token", reason: identity.refused };
+  }
   if (identity.conflict !== undefined) return { why: "name_conflict", reason: identity.conflict };
   if (identity.unavailable !== undefined) return null;
   if (route.options.loginRequired && !identity.user.isAuthenticated) {
     return { why: "login_required", reason: LOGIN_REQUIRED };
   }
-  const reason = route.recent.find(askerOf(context, identity));
+  const reason = route.recent.find(askerOf(request, context, identity));
   return reason === undefined ? null : { why: "consumer", reason };
 }
 
-// Who asked, as the consumer's refusals are kept: by client, session or user, and address.
-function askerOf(context: RequestContext, identity: Identity): RefusedAsker {
+// Who asked, as the consumer's refusals are kept: by client, session or user (else the cookies
+// it sent: an app's own log-in, or one browser among many behind one address), and address.
+function askerOf(request: Request, context: RequestContext, identity: Identity): RefusedAsker {
   const who = identity.sessionId ??
-    (identity.user.isAuthenticated ? `user ${identity.user.username}` : "");
+    (identity.user.isAuthenticated
+      ? `user ${identity.user.username}`
+      : `cookies ${request.headers.get("cookie") ?? ""}`);
   const { pathname, search } = context.url;
   return { client: clientHost(context.client), who, address: pathname + search };
+}
+
+// A same-origin page's `fetch` sends no Origin with a GET, where its WebSocket sends one: the
+// page's origin is then read from its Referer (sent by default within one origin), so that a
+// handshake refused for its Origin (a proxy that dropped the port from Host) is told too.
+function asFromPage(request: Request): Request {
+  if (request.headers.has("origin")) return request;
+  const referer = request.headers.get("referer");
+  if (referer === null) return request;
+  let origin;
+  try {
+    origin = new URL(referer).origin;
+  } catch {
+    return request;
+  }
+  if (origin === "null") return request;
+  const headers = new Headers(request.headers);
+  headers.set("origin", origin);
+  return new Request(request.url, { headers });
 }
 
 // The consumer's connection; refused when the layer cannot give it a channel (its broker is

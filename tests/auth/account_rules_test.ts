@@ -113,6 +113,9 @@ Deno.test("a reserved name is refused when written with look-alike letters from 
       "SER\u13d9ER",
       "\u0251nonymous",
       "Anonym\u2c9eus",
+      // Drawn as a capital I: the Coptic "Ⲓ" and the Latin iota "Ɩ", read as the palochka is.
+      "D\u2c92CE",
+      "D\u0196CE",
     ]
   ) {
     assertEquals(usernameOf(lookalike), ["This username is reserved."], lookalike);

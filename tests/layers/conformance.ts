@@ -540,6 +540,7 @@ async function refusesEventsNotPlainData(pair: LayerPair): Promise<void> {
     { type: "infinity", inner: { ratio: -Infinity } },
     { type: "symbol", tag: Symbol("x") },
     { type: "undefined-in-array", list: [1, undefined] },
+    { type: "empty-slots", list: new Array(2) },
     // Bytes, where they would not arrive as sent (a JSON wire): below where they do.
     ...(pair.carriesBytes ? [] : [{ type: "bytes", inner: { data: new Uint8Array([1, 2]) } }]),
   ] as LayerEvent[];

@@ -7,7 +7,7 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import type { Consumer } from "../../server/consumer.ts";
 import { ProtocolError } from "../../server/close_codes.ts";
 import { KEPT_MS, MAX_KEPT, RecentRefusals } from "../../server/_recent_refusals.ts";
-import { serveConsumer } from "../_support/serve_consumer.ts";
+import { serveConsumer, serveRouteWith } from "../_support/serve_consumer.ts";
 import { startTestServer } from "../_support/server.ts";
 import { handshakeStatus } from "../_support/socket.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
@@ -73,7 +73,82 @@ Deno.test("a GET of a login-required route tells a signed-out client so; one wit
   assertEquals((await ask(server.httpUrl("/ws/chat/lobby/"))).status, 426);
 });
 
-Deno.test("recent refusals are kept a minute, per client, user and address, and at most MAX_KEPT", () => {
+// An app's own log-in cookie, read in `connect`: the framework knows no user behind it.
+const suspended: Consumer = (conn) => ({
+  connect() {
+    const user = /app_user=(\w+)/.exec(conn.scope.headers.get("cookie") ?? "")?.[1];
+    if (user === "mallory") throw new ProtocolError("Account mallory@example.com is suspended");
+    if (user === "full") conn.close(1013, "Room full, try again in a minute");
+  },
+});
+
+Deno.test("a consumer's refusal is told only to the client it refused, and only until it is let in", async () => {
+  await using server = await serveConsumer(suspended, "/ws/app/");
+  const as = (user: string) => ({ headers: { cookie: `app_user=${user}` } });
+  assertEquals(await handshakeStatus(server.url, as("mallory").headers), 403);
+  assertEquals((await ask(server.url, as("mallory"))).refused, "consumer");
+  // Bob, from the same address (an office behind one NAT), is let in, and never told hers.
+  assertEquals((await ask(server.url, as("bob"))).status, 426);
+  const bob = new WebSocket(server.url, { headers: as("bob").headers });
+  await new Promise((resolve) => bob.onopen = resolve);
+  const bobClosed = new Promise((resolve) => bob.onclose = resolve);
+  bob.close();
+  await bobClosed;
+  assertEquals((await ask(server.url, as("bob"))).status, 426);
+  // A refusal that says "try again later" (1013) is not told as one that stands.
+  assertEquals(await handshakeStatus(server.url, as("full").headers), 403);
+  assertEquals((await ask(server.url, as("full"))).status, 426);
+});
+
+Deno.test("a client once refused, then let in, is no longer told the old refusal", async () => {
+  let refusing = true;
+  const gate: Consumer = () => ({
+    connect() {
+      if (refusing) throw new ProtocolError("Closed for maintenance");
+    },
+  });
+  await using server = await serveConsumer(gate, "/ws/gate/");
+  assertEquals(await handshakeStatus(server.url), 403);
+  assertEquals((await ask(server.url)).refused, "consumer");
+  refusing = false;
+  const ws = new WebSocket(server.url);
+  await new Promise((resolve) => ws.onopen = resolve);
+  assertEquals((await ask(server.url)).status, 426);
+  const closed = new Promise((resolve) => ws.onclose = resolve);
+  ws.close();
+  await closed;
+});
+
+Deno.test("a token that could not be checked is not told as refused for good", async () => {
+  await using server = await startTestServer();
+  const services = {
+    ...server.app.services,
+    identify: () =>
+      Promise.resolve({
+        user: Object.freeze({ username: "", isAuthenticated: false }),
+        sessionId: null,
+        refused: "Token could not be checked: try again later",
+        refusedForNow: true as const,
+      }),
+  };
+  await using route = serveRouteWith(services, polls);
+  assertEquals((await ask(`${route.wsUrl}?token=x`)).status, 426);
+});
+
+Deno.test("a same-origin page's GET, which carries no Origin, is checked by its Referer", async () => {
+  await using server = await startTestServer();
+  const echo = server.httpUrl("/ws/echo/");
+  // A page on a host this server does not serve (as behind a proxy that dropped the port from
+  // Host: the page's origin is not the host asked for), whose WebSocket is refused its Origin.
+  const elsewhere = "https://chat.example:8443";
+  assertEquals(await handshakeStatus(echo, { origin: elsewhere }), 403);
+  const refused = await ask(echo, { headers: { referer: `${elsewhere}/chat/lobby/` } });
+  assertEquals([refused.status, refused.refused], [403, "origin"]);
+  assertMatch(refused.body, /Cross-site WebSocket refused/);
+  assertEquals((await ask(echo, { headers: { referer: server.httpUrl("/chat/") } })).status, 426);
+});
+
+Deno.test("recent refusals are kept 30 s, per client, user and address, and at most MAX_KEPT", () => {
   let now = 0;
   const recent = new RecentRefusals(() => now);
   const ada = { client: "10.0.0.1", who: "session-a", address: "/ws/x/?poll=1" };
@@ -82,6 +157,9 @@ Deno.test("recent refusals are kept a minute, per client, user and address, and 
   assertEquals(recent.find({ ...ada, client: "10.0.0.2" }), undefined);
   assertEquals(recent.find({ ...ada, who: "session-b" }), undefined);
   assertEquals(recent.find({ ...ada, address: "/ws/x/?poll=2" }), undefined);
+  recent.forget(ada);
+  assertEquals(recent.find(ada), undefined);
+  recent.note(ada, "No such poll");
   now = KEPT_MS + 1;
   assertEquals(recent.find(ada), undefined);
   for (let i = 0; i <= MAX_KEPT; i++) recent.note({ ...ada, address: `/ws/x/?poll=${i}` }, "No");
