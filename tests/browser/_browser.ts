@@ -105,6 +105,36 @@ export async function openPage(context: BrowserContext, url: string): Promise<Pa
 }
 
 /**
+ * What a `LiveSocket` the page opens at `path` says once it says "closed" (an app's script would
+ * show it), with `options` given to it (a `backoff`). Bounded: a socket that never says "closed"
+ * within `WAIT_MS` fails with the states it went through.
+ */
+export function closedText(
+  page: Page,
+  path: string,
+  options: Record<string, unknown> = {},
+): Promise<string> {
+  return page.evaluate(async ({ path, waitMs, options }) => {
+    const { LiveSocket } = await import("/channels/live_socket.js");
+    const seen: string[] = [];
+    return await new Promise<string>((resolve, reject) => {
+      const live = new LiveSocket(path, {
+        ...options,
+        onState: (state: string, text: string) => {
+          seen.push(`${state}: ${text}`);
+          if (state === "closed") resolve(text);
+        },
+      });
+      setTimeout(() => {
+        live.stop();
+        reject(new Error(`not closed within ${waitMs} ms: ${seen.join(" | ")}`));
+      }, waitMs);
+      live.start();
+    });
+  }, { path, waitMs: WAIT_MS, options });
+}
+
+/**
  * Fills the log-in form `page` shows with `username` and `password`, submits it with Enter, as
  * a person does, and waits until the page is at `landing`.
  */

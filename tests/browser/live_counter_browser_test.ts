@@ -6,7 +6,7 @@ import { assertEquals } from "@std/assert";
 import { serveApp } from "../../mod.ts";
 import { createTestServices } from "../../testing.ts";
 import { createCounterApp } from "../../examples/live_counter/counter.ts";
-import { browserTest, newContext, openPage, WAIT_MS } from "./_browser.ts";
+import { browserTest, closedText, newContext, openPage } from "./_browser.ts";
 
 browserTest(
   "the live counter's page runs on the client the framework serves",
@@ -42,32 +42,13 @@ browserTest(
       const page = await openPage(context, `${server.url}/`);
       await page.locator("#state", { hasText: "Connected" }).waitFor();
       // What the page's own socket says, once it says "closed" (the app's script would show it).
-      // Bounded: a socket that never says "closed" fails with the states it went through.
-      const closedText = (path: string) =>
-        page.evaluate(async ({ path, waitMs }) => {
-          const { LiveSocket } = await import("/channels/live_socket.js");
-          const seen: string[] = [];
-          return await new Promise<string>((resolve, reject) => {
-            const live = new LiveSocket(path, {
-              onState: (state: string, text: string) => {
-                seen.push(`${state}: ${text}`);
-                if (state === "closed") resolve(text);
-              },
-            });
-            setTimeout(() => {
-              live.stop();
-              reject(new Error(`not closed within ${waitMs} ms: ${seen.join(" | ")}`));
-            }, waitMs);
-            live.start();
-          });
-        }, { path, waitMs: WAIT_MS });
       assertEquals(
-        await closedText("/ws/no-such-route/"),
+        await closedText(page, "/ws/no-such-route/"),
         "No WebSocket route at /ws/no-such-route/ (404 Not Found)",
       );
       // The browser hides where a redirect goes; the missing slash is what it usually is.
       assertEquals(
-        await closedText("/ws/counter"),
+        await closedText(page, "/ws/counter"),
         "/ws/counter redirects, which a WebSocket does not follow (a trailing slash missing?)",
       );
     } finally {

@@ -4,7 +4,7 @@
  */
 import { assertEquals } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
-import { browserTest, newContext, openPage, WAIT_MS } from "./_browser.ts";
+import { browserTest, closedText, newContext, openPage } from "./_browser.ts";
 
 browserTest(
   "a refused handshake stops the client's attempts with the server's reason, not 'Reconnecting' for ever",
@@ -13,35 +13,16 @@ browserTest(
     await using context = await newContext(browser);
     const page = await openPage(context, server.httpUrl("/"));
     // What a page's own socket says once it says "closed" (an app's script would show it).
-    // Bounded: a socket that never says "closed" fails with the states it went through.
-    const closedText = (path: string) =>
-      page.evaluate(async ({ path, waitMs }) => {
-        const { LiveSocket } = await import("/channels/live_socket.js");
-        const seen: string[] = [];
-        return await new Promise<string>((resolve, reject) => {
-          const live = new LiveSocket(path, {
-            backoff: { initialMs: 50, maxMs: 200 },
-            onState: (state: string, text: string) => {
-              seen.push(`${state}: ${text}`);
-              if (state === "closed") resolve(text);
-            },
-          });
-          setTimeout(() => {
-            live.stop();
-            reject(new Error(`not closed within ${waitMs} ms: ${seen.join(" | ")}`));
-          }, waitMs);
-          live.start();
-        });
-      }, { path, waitMs: WAIT_MS });
+    const quick = { backoff: { initialMs: 50, maxMs: 200 } };
     // A signed-out page on a login-required route.
     assertEquals(
-      await closedText("/ws/presence/state/"),
+      await closedText(page, "/ws/presence/state/", quick),
       "Login required: log in to open this connection",
     );
     // A room the chat consumer refuses in `connect`: its reason, which only the handshake's
     // 403 carried, comes back through the GET.
     assertEquals(
-      await closedText("/ws/chat/%20lobby/"),
+      await closedText(page, "/ws/chat/%20lobby/", quick),
       "A room name has no spaces at either end",
     );
   },

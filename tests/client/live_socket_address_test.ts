@@ -1,8 +1,6 @@
 /** The live socket's address check: attempts that fail before they open are asked about. */
 import { assert, assertEquals } from "@std/assert";
-import { LiveSocket } from "../../client/live_socket.js";
-import { Backoff } from "../../client/backoff.js";
-import { drop, fakeSockets, open } from "./_fake_socket.ts";
+import { drop, open } from "./_fake_socket.ts";
 import { client } from "./_live_socket_support.ts";
 
 // The address question of a socket whose attempts keep failing before they open: each call
@@ -58,19 +56,11 @@ Deno.test("a wrong address stops after two failed attempts, and the state says t
 
 Deno.test("an address that redirects (a trailing slash missing) stops, and the state says so", async () => {
   await withConsoleError(async () => {
-    const sockets = fakeSockets();
-    const states: string[] = [];
     const { probe, asked } = probing([
       // Deno's fetch sees where it goes, query and all: the state names its path alone.
       new Response(null, { status: 301, headers: { location: "/ws/chat/lobby/?token=SECRET" } }),
     ]);
-    const live = new LiveSocket("wss://chat.test/ws/chat/lobby?since=4", {
-      WebSocket: sockets.WebSocket,
-      window: new EventTarget(),
-      backoff: new Backoff({ initialMs: 2, maxMs: 20, random: () => 1 }),
-      onState: (state, text) => states.push(`${state}: ${text}`),
-      probe,
-    });
+    const { live, sockets, states } = client({ probe }, "wss://chat.test/ws/chat/lobby?since=4");
     live.start();
     drop(await sockets.next(), 1006);
     drop(await sockets.next(), 1006);
@@ -200,15 +190,7 @@ Deno.test("with a URL function, a refusal stops only an address it gives again; 
     const reason = "Token expired: log in again";
     const { probe, asked } = probing([refusedGet("token", reason), refusedGet("token", reason)]);
     let token = "old";
-    const sockets = fakeSockets();
-    const states: string[] = [];
-    const live = new LiveSocket(() => `ws://chat.test/ws/?token=${token}`, {
-      WebSocket: sockets.WebSocket,
-      window: new EventTarget(),
-      backoff: new Backoff({ initialMs: 2, maxMs: 20, random: () => 1 }),
-      onState: (state, text) => states.push(`${state}: ${text}`),
-      probe,
-    });
+    const { live, sockets, states } = client({ probe }, () => `ws://chat.test/ws/?token=${token}`);
     live.start();
     drop(await sockets.next(), 1006);
     token = "fresh"; // the app got a new token meanwhile: the next address differs
