@@ -67,6 +67,12 @@ export interface Identity {
    */
   refusedForNow?: true;
   /**
+   * The session the request named could not be read (its store answered with an error that is
+   * no outage): anonymous for now. A login-required route's refusal is then not told as one
+   * that stands.
+   */
+  sessionUnread?: true;
+  /**
    * Why the session or token could not be read (the store is away: Redis restarting): the
    * request is then anonymous for a page, and a WebSocket handshake is refused with 503 and
    * this reason, to be tried again, rather than opened as anonymous or refused as unknown.
@@ -232,7 +238,7 @@ async function sessionIdentity(
     // One line, no stack: every signed-in request of the outage writes it.
     if (!isBackendUnavailable(error)) {
       log.warn("Session lookup failed; treating the request as anonymous", error);
-      return NOBODY;
+      return { ...NOBODY, sessionUnread: true };
     }
     log.warn(
       `Session lookup failed, the store is unavailable (${describe(error)}); ` +

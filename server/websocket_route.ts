@@ -262,7 +262,7 @@ async function knownRefusal(
   if (identity.conflict !== undefined) return { why: "name_conflict", reason: identity.conflict };
   if (identity.unavailable !== undefined) return null;
   if (route.options.loginRequired && !identity.user.isAuthenticated) {
-    return { why: "login_required", reason: LOGIN_REQUIRED };
+    return identity.sessionUnread ? null : { why: "login_required", reason: LOGIN_REQUIRED };
   }
   const reason = route.recent.find(askerOf(request, context, identity));
   return reason === undefined ? null : { why: "consumer", reason };

@@ -119,7 +119,7 @@ Deno.test("a client once refused, then let in, is no longer told the old refusal
   await closed;
 });
 
-Deno.test("a token that could not be checked is not told as refused for good", async () => {
+Deno.test("a token or a session that could not be read is not told as refused for good", async () => {
   await using server = await startTestServer();
   const services = {
     ...server.app.services,
@@ -133,6 +133,18 @@ Deno.test("a token that could not be checked is not told as refused for good", a
   };
   await using route = serveRouteWith(services, polls);
   assertEquals((await ask(`${route.wsUrl}?token=x`)).status, 426);
+  // Nor a session that could not be read, on a login-required route.
+  const unread = {
+    ...server.app.services,
+    identify: () =>
+      Promise.resolve({
+        user: Object.freeze({ username: "", isAuthenticated: false }),
+        sessionId: null,
+        sessionUnread: true as const,
+      }),
+  };
+  await using guarded = serveRouteWith(unread, polls, { loginRequired: true });
+  assertEquals((await ask(guarded.wsUrl)).status, 426);
 });
 
 Deno.test("a same-origin page's GET, which carries no Origin, is checked by its Referer", async () => {
