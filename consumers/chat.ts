@@ -266,6 +266,9 @@ class ChatSocket implements ConsumerHooks {
       conn.sendJson({
         type: ROOM_PRESENCE_STATE,
         users: presenceSnapshot([], online, this.#member),
+        // Who this socket writes as: a page opened as someone else (a log-in or log-out in
+        // another tab while it was away) says so, rather than posting under another name.
+        you: this.#member,
       });
       for (const event of this.#earlyDiffs ?? []) conn.sendJson(event);
       this.#earlyDiffs = null;

@@ -19,6 +19,11 @@ const NOTICE_MS = 10_000;
 const SESSION_ENDED = 4001;
 const SESSION_ENDED_NOTICE = "You were logged out: messages you send now go out as whoever " +
   "this browser is signed in as. Reload the page to see who that is.";
+/** Shown when the page reconnected as someone else than it was opened as (see `showMembers`). */
+const SWITCHED = "This page now writes as ";
+const switchedNotice = (now) =>
+  `${SWITCHED}${now}, not as ${me}: the browser signed in or out in another tab while the ` +
+  "connection was down. Reload the page to see who you are.";
 /** Shown when a reconnect could not bring back everything the page missed. */
 const NOT_RECOVERED = "Some messages could not be recovered. Showing the latest ones.";
 
@@ -92,12 +97,30 @@ function setState(state, text) {
 
 function receive(frame) {
   if (frame.type === "error") return showNotice(String(frame.error ?? "Unknown error"));
-  if (frame.type === "presence.state") return showMembers(frame.users);
+  if (frame.type === "presence.state") {
+    checkWhoIAm(frame.you);
+    return showMembers(frame.users);
+  }
   if (frame.type === "presence.diff") {
     announceMembers();
     return updateMembers(frame.joins, frame.leaves);
   }
   if (typeof frame.message === "string") addMessage(frame);
+}
+
+// The server says whom each (re)connected socket writes as: a log-in or log-out in another tab
+// while the connection was down (no close reached this page to say so) makes it someone else,
+// and every message typed here would go out under that name without a word. Said until the
+// page is reloaded, and the list marks the right user as "(you)".
+function checkWhoIAm(you) {
+  if (typeof you !== "string" || !members || you === members.dataset.me) return;
+  members.dataset.me = you;
+  if (you !== me) return showNotice(switchedNotice(you), { sticky: true });
+  // Back as the one it was opened as: what was said of another no longer holds.
+  if (stickyNotice?.startsWith(SWITCHED)) {
+    stickyNotice = null;
+    hideNotice();
+  }
 }
 
 // The whole list (on joining, and again after a reconnect): only who came or went changes in

@@ -42,6 +42,13 @@ const live = new LiveSocket(socketUrl, {
 
 function setState(state, text) {
   if (stateLabel) showConnectionState(stateLabel, state, text);
+  // Closed for good (a log-out, a refusal the address check found): the list would go stale,
+  // still showing this user online. A page shown again from the back/forward cache reconnects
+  // and gets the whole list again.
+  if (state === "closed" && list) {
+    list.replaceChildren();
+    if (count) count.textContent = "–";
+  }
 }
 
 function receive(frame) {

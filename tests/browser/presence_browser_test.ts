@@ -229,6 +229,48 @@ browserTest("the live user list in two browsers", async (t, browser) => {
 
   await step(
     t,
+    "a tab whose user logged out while its connection was down lists no one once refused",
+    async () => {
+      await using server = await start({ presenceGraceMs: 0 });
+      await using bobContext = await newContext(browser);
+      await signUp(bobContext, server, "bob");
+      const page = await logIn(bobContext, server, "bob");
+      await waitForStatus(page, "bob", "Online");
+      // The log-out's 4001 never reaches this page: its session is gone when it reconnects.
+      await bobContext.clearCookies();
+      await server.app.live.closeAll(1012, "Service restart");
+      await page.locator("#connection-state", { hasText: "Login required" }).waitFor();
+      assertEquals(await page.locator("#presence-list li").count(), 0);
+      assertEquals(await page.textContent("#online-count"), "–");
+    },
+  );
+
+  await step(
+    t,
+    "a chat page that reconnects as another user (signed in elsewhere while it was away) says so",
+    async () => {
+      await using server = await start({ presenceGraceMs: 0 });
+      await using adaContext = await newContext(browser);
+      await using bobContext = await newContext(browser);
+      await signUp(adaContext, server, "ada");
+      await signUp(bobContext, server, "bob");
+      await logIn(adaContext, server, "ada");
+      await logIn(bobContext, server, "bob");
+      const room = await openPage(adaContext, server.httpUrl("/chat/switch/"));
+      await waitForState(room, "open");
+      await room.locator("#room-members li", { hasText: "ada (you)" }).waitFor();
+      // The browser is bob's now (a log-in in another tab while the connection was down: no
+      // close reached this page), then the connection comes back.
+      await adaContext.addCookies(await bobContext.cookies());
+      await server.app.live.closeAll(1012, "Service restart");
+      await room.locator("#chat-notice", { hasText: "This page now writes as bob, not as ada" })
+        .waitFor();
+      await room.locator("#room-members li", { hasText: "bob (you)" }).waitFor();
+    },
+  );
+
+  await step(
+    t,
     "a password change in one tab keeps the others signed in, and the user online throughout",
     async () => {
       await using server = await start({ presenceGraceMs: RENEWAL_GRACE_MS });

@@ -58,6 +58,7 @@ Deno.test("a room socket that asks for presence first gets who is in the room", 
   assertEquals(await ada.receiveJson(), {
     type: "presence.state",
     users: [{ username: "ada", online: true }],
+    you: "ada",
   });
   await until(ada, diffWith("joins", "ada")); // published: what a newcomer is told
   const bob = await enter(s, "lobby", "bob");
