@@ -18,7 +18,7 @@
 export const MAX_KEPT = 512;
 /** How long a refusal is told: a question comes right after the attempt it follows. */
 export const KEPT_MS = 30_000;
-/** An address longer than this is not kept (a question about it gets the plain 426). */
+/** A URL longer than this is not kept (a question about it gets the plain 426). */
 const MAX_KEY_LENGTH = 2_048;
 const MAX_REASON_LENGTH = 200;
 
@@ -26,7 +26,7 @@ const MAX_REASON_LENGTH = 200;
 export interface RefusedAsker {
   /** The client's host (behind a trusted proxy, the one it forwarded). */
   client: string;
-  /** The session id, the user's name (a token), or the cookies an anonymous client sent. */
+  /** The session id, the user's name (a token), or the hash of the cookies a visitor sent. */
   who: string;
   /** The path and query the handshake asked for. */
   address: string;

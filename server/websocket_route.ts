@@ -131,8 +131,9 @@ export function websocketHandler(
       // No handshake at all (a browser or a probe opening the address): an HTTP request, with
       // the app's access line and its status, rather than a socket's lines.
       const notUpgrade = checkHandshake(request)!;
-      meter.refused.bad_handshake++;
       const known = request.method === "GET" ? await knownRefusal(route, request, context) : null;
+      // A refusal told is a question about a handshake, not one: counted as none.
+      if (known === null) meter.refused.bad_handshake++;
       const [status, reason, headers] = known === null
         ? [notUpgrade.status, notUpgrade.reason, notUpgrade.headers]
         : [403, known.reason, { [REFUSED_HEADER]: known.why }];
@@ -177,13 +178,13 @@ async function handshake(
   if (refused !== null) {
     const code = consumerRefusals.get(request)?.code;
     if (refused[1] === "consumer" && !(code !== undefined && FOR_NOW_CODES.has(code))) {
-      route.recent.note(askerOf(request, context, admitted.identity), refused[2]);
+      route.recent.note(await askerOf(request, context, admitted.identity), refused[2]);
     }
     return refused;
   }
   const accepted = { request, scope, connection, identity: admitted.identity, upgraded };
   // Read before the upgrade, after which the request's headers are gone.
-  const asker = route.recent.size > 0 ? askerOf(request, context, admitted.identity) : null;
+  const asker = route.recent.size > 0 ? await askerOf(request, context, admitted.identity) : null;
   const answer = await upgradeAccepted(route, accepted, batch === "protocol");
   // Let in now: an earlier refusal of the same client is no longer what it would be told.
   if (asker !== null && answer instanceof Response) route.recent.forget(asker);
@@ -264,19 +265,30 @@ async function knownRefusal(
   if (route.options.loginRequired && !identity.user.isAuthenticated) {
     return identity.sessionUnread ? null : { why: "login_required", reason: LOGIN_REQUIRED };
   }
-  const reason = route.recent.find(askerOf(request, context, identity));
+  const reason = route.recent.find(await askerOf(request, context, identity));
   return reason === undefined ? null : { why: "consumer", reason };
 }
 
 // Who asked, as the consumer's refusals are kept: by client, session or user (else the cookies
-// it sent: an app's own log-in, or one browser among many behind one address), and address.
-function askerOf(request: Request, context: RequestContext, identity: Identity): RefusedAsker {
+// it sent, by their hash: an app's own log-in, or one browser among many behind one address;
+// kept neither in memory nor too long to keep, however many analytics cookies), and address.
+async function askerOf(
+  request: Request,
+  context: RequestContext,
+  identity: Identity,
+): Promise<RefusedAsker> {
   const who = identity.sessionId ??
     (identity.user.isAuthenticated
       ? `user ${identity.user.username}`
-      : `cookies ${request.headers.get("cookie") ?? ""}`);
+      : `cookies ${await digest(request.headers.get("cookie") ?? "")}`);
   const { pathname, search } = context.url;
   return { client: clientHost(context.client), who, address: pathname + search };
+}
+
+async function digest(text: string): Promise<string> {
+  if (text === "") return "";
+  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return btoa(String.fromCharCode(...new Uint8Array(hash)));
 }
 
 // A same-origin page's `fetch` sends no Origin with a GET, where its WebSocket sends one: the

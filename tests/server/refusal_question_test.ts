@@ -71,6 +71,10 @@ Deno.test("a GET of a login-required route tells a signed-out client so; one wit
   assert(!line.includes("not-a-real-token"), line);
   // Without a token the chat is open to anyone: its GET is the plain 426.
   assertEquals((await ask(server.httpUrl("/ws/chat/lobby/"))).status, 426);
+  // The questions told are no handshakes refused; the 426 counts as a malformed one, as before.
+  const { metrics } = server.app.services;
+  assertEquals(metrics.route("/ws/presence/state/").refused.bad_handshake, 0);
+  assertEquals(metrics.route("/ws/chat/:room/").refused.bad_handshake, 1);
 });
 
 // An app's own log-in cookie, read in `connect`: the framework knows no user behind it.
@@ -95,6 +99,10 @@ Deno.test("a consumer's refusal is told only to the client it refused, and only 
   bob.close();
   await bobClosed;
   assertEquals((await ask(server.url, as("bob"))).status, 426);
+  // However long the cookies (analytics ones, say): still told to the client it refused.
+  const long = { headers: { cookie: `app_user=mallory; _ga=${"x".repeat(3000)}` } };
+  assertEquals(await handshakeStatus(server.url, long.headers), 403);
+  assertEquals((await ask(server.url, long)).refused, "consumer");
   // A refusal that says "try again later" (1013) is not told as one that stands.
   assertEquals(await handshakeStatus(server.url, as("full").headers), 403);
   assertEquals((await ask(server.url, as("full"))).status, 426);
