@@ -19,11 +19,12 @@ const NOTICE_MS = 10_000;
 const SESSION_ENDED = 4001;
 const SESSION_ENDED_NOTICE = "You were logged out: messages you send now go out as whoever " +
   "this browser is signed in as. Reload the page to see who that is.";
-/** Shown when the page reconnected as someone else than it was opened as (see `showMembers`). */
+/** Shown when the page reconnected as someone else than it was opened as (see `checkWhoIAm`). */
 const SWITCHED = "This page now writes as ";
+// Not why: a log-in or log-out in another tab, or a page drawn while the sessions were away,
+// look the same from here.
 const switchedNotice = (now) =>
-  `${SWITCHED}${now}, not as ${me}: the browser signed in or out in another tab while the ` +
-  "connection was down. Reload the page to see who you are.";
+  `${SWITCHED}${now}, not as ${me} as it was opened. Reload the page to see who you are.`;
 /** Shown when a reconnect could not bring back everything the page missed. */
 const NOT_RECOVERED = "Some messages could not be recovered. Showing the latest ones.";
 
@@ -115,6 +116,13 @@ function receive(frame) {
 function checkWhoIAm(you) {
   if (typeof you !== "string" || !members || you === members.dataset.me) return;
   members.dataset.me = you;
+  for (const mark of members.querySelectorAll(".presence-you")) {
+    mark.previousSibling?.remove(); // its space
+    mark.remove();
+  }
+  memberItem(you)?.append(" ", youMark());
+  // A log-out's close told it already, in its own words: they stand.
+  if (stickyNotice === SESSION_ENDED_NOTICE) return;
   if (you !== me) return showNotice(switchedNotice(you), { sticky: true });
   // Back as the one it was opened as: what was said of another no longer holds.
   if (stickyNotice?.startsWith(SWITCHED)) {
@@ -165,11 +173,15 @@ function updateMembers(joins, leaves) {
     const dot = element("span", "presence-dot");
     dot.setAttribute("aria-hidden", "true");
     item.append(dot, userText("span", "presence-name", username));
-    if (username === members.dataset.me) item.append(" ", element("span", "presence-you", "(you)"));
+    if (username === members.dataset.me) item.append(" ", youMark());
     // Sorted by name, so every member sees the same order.
     const after = [...members.children].find((node) => node.dataset.username > username);
     members.insertBefore(item, after ?? null);
   }
+}
+
+function youMark() {
+  return element("span", "presence-you", "(you)");
 }
 
 function memberItem(username) {

@@ -259,6 +259,10 @@ browserTest("the live user list in two browsers", async (t, browser) => {
       const room = await openPage(adaContext, server.httpUrl("/chat/switch/"));
       await waitForState(room, "open");
       await room.locator("#room-members li", { hasText: "ada (you)" }).waitFor();
+      // bob is in the room already, on a page of his own: listed before the switch.
+      const bobsRoom = await openPage(bobContext, server.httpUrl("/chat/switch/"));
+      await waitForState(bobsRoom, "open");
+      await room.locator("#room-members li", { hasText: "bob" }).waitFor();
       // The browser is bob's now (a log-in in another tab while the connection was down: no
       // close reached this page), then the connection comes back.
       await adaContext.addCookies(await bobContext.cookies());
@@ -266,6 +270,7 @@ browserTest("the live user list in two browsers", async (t, browser) => {
       await room.locator("#chat-notice", { hasText: "This page now writes as bob, not as ada" })
         .waitFor();
       await room.locator("#room-members li", { hasText: "bob (you)" }).waitFor();
+      assertEquals(await room.locator("#room-members .presence-you").count(), 1, "one (you)");
     },
   );
 
