@@ -8,6 +8,8 @@
  * - 500: the consumer's `connect` failed (a bug, logged);
  * - 503: a backend (the layer, the session store) is unavailable, to be tried again;
  * - 499 (logged only): the client left before the answer.
+ * A plain `GET` of the route (no upgrade) gets 426, or 403 with why a handshake of the same
+ * client would be refused for good (`_refusal_question.ts`).
  */
 import { shownClient } from "./_shown_client.ts";
 import type { Consumer, Scope } from "./consumer.ts";
@@ -18,7 +20,6 @@ import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
 import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
-import { isOriginAllowed, originRefusal } from "../auth/origin.ts";
 import { asksForWebSocket, checkHandshake, denoCanAnswer } from "./handshake.ts";
 import { logReason } from "./log_reason.ts";
 import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
@@ -34,7 +35,15 @@ import { tokenSockets } from "./_token_sockets.ts";
 import { externalSessionRecheck, joinExternalSession } from "./_external_session_socket.ts";
 import type { LiveConnections } from "./live_connections.ts";
 import { refusedByDenoUpgrade } from "./_in_process_handshakes.ts";
-import { RecentRefusals, type RefusedAsker } from "./_recent_refusals.ts";
+import { RecentRefusals } from "./_recent_refusals.ts";
+import {
+  askerOf,
+  knownRefusal,
+  LOGIN_REQUIRED,
+  originDenied,
+  refusalStands,
+  REFUSED_HEADER,
+} from "./_refusal_question.ts";
 
 export { KEPT_HANDSHAKE_HEADERS };
 
@@ -62,13 +71,6 @@ interface Route {
   /** What the consumer refused lately, told to a plain `GET` of the same address. */
   recent: RecentRefusals;
 }
-
-/**
- * The header of a plain `GET`'s 403 that tells why a handshake at the same address is refused
- * (`token`, `login_required`, `name_conflict`, `origin` or `consumer`): a reconnecting client
- * stops on it rather than retrying for ever (`client/address_check.js`).
- */
-export const REFUSED_HEADER = "channels-refused";
 
 /** A handshake refused: its status, the reason counted, the reason given, extra headers. */
 type Refusal = [status: number, why: RefusalReason, reason: string, headers?: HeadersInit];
@@ -131,7 +133,10 @@ export function websocketHandler(
       // No handshake at all (a browser or a probe opening the address): an HTTP request, with
       // the app's access line and its status, rather than a socket's lines.
       const notUpgrade = checkHandshake(request)!;
-      const known = request.method === "GET" ? await knownRefusal(route, request, context) : null;
+      const questioned = { recent: route.recent, loginRequired: route.options.loginRequired };
+      const known = request.method === "GET"
+        ? await knownRefusal(questioned, request, context)
+        : null;
       // A refusal told is a question about a handshake, not one: counted as none.
       if (known === null) meter.refused.bad_handshake++;
       const [status, reason, headers] = known === null
@@ -177,27 +182,18 @@ async function handshake(
   const refused = await connectAndBind(connection, request, context, admitted);
   if (refused !== null) {
     const code = consumerRefusals.get(request)?.code;
-    if (refused[1] === "consumer" && !(code !== undefined && FOR_NOW_CODES.has(code))) {
+    if (refused[1] === "consumer" && refusalStands(code)) {
       route.recent.note(await askerOf(request, context, admitted.identity), refused[2]);
     }
     return refused;
   }
   const accepted = { request, scope, connection, identity: admitted.identity, upgraded };
-  // Read before the upgrade, after which the request's headers are gone.
   const asker = route.recent.size > 0 ? await askerOf(request, context, admitted.identity) : null;
   const answer = await upgradeAccepted(route, accepted, batch === "protocol");
   // Let in now: an earlier refusal of the same client is no longer what it would be told.
   if (asker !== null && answer instanceof Response) route.recent.forget(asker);
   return answer;
 }
-
-// A consumer that refuses with one of these (`conn.close(1013)` in `connect`: try again later)
-// says a later attempt may pass: its refusal is not told as one that stands.
-const FOR_NOW_CODES: ReadonlySet<number> = new Set([
-  CloseCode.INTERNAL_ERROR,
-  CloseCode.SERVICE_RESTART,
-  CloseCode.TRY_AGAIN_LATER,
-]);
 
 // What is checked before the consumer runs: the client still there, the handshake's form, the
 // Origin, who the user is and the login, the connection caps.
@@ -240,74 +236,6 @@ async function admit(
     return [429, lease.cap === "user" ? "cap_user" : "cap_address", lease.refused];
   }
   return { identity, user, lease };
-}
-
-/**
- * Why a handshake at a plain `GET`'s address would be refused for good, or `null`: the checks
- * before the consumer, run again as for a handshake, then the consumer's last refusal of the
- * same client (see `_recent_refusals.ts`). A backend away (503), a token that could not be
- * checked or a cap reached (429) is not told: a later attempt may pass.
- */
-async function knownRefusal(
-  route: Route,
-  request: Request,
-  context: RequestContext,
-): Promise<{ why: RefusalReason; reason: string } | null> {
-  const crossSite = originDenied(asFromPage(request), context);
-  if (crossSite !== null) return { why: "origin", reason: crossSite };
-  const address = clientHost(context.client);
-  const identity = await context.services.identify(request, { tokens: true, client: address });
-  if (identity.refused !== undefined) {
-    return identity.refusedForNow ? null : { why: "token", reason: identity.refused };
-  }
-  if (identity.conflict !== undefined) return { why: "name_conflict", reason: identity.conflict };
-  if (identity.unavailable !== undefined) return null;
-  if (route.options.loginRequired && !identity.user.isAuthenticated) {
-    return identity.sessionUnread ? null : { why: "login_required", reason: LOGIN_REQUIRED };
-  }
-  const reason = route.recent.find(await askerOf(request, context, identity));
-  return reason === undefined ? null : { why: "consumer", reason };
-}
-
-// Who asked, as the consumer's refusals are kept: by client, session or user (else the cookies
-// it sent, by their hash: an app's own log-in, or one browser among many behind one address;
-// kept neither in memory nor too long to keep, however many analytics cookies), and address.
-async function askerOf(
-  request: Request,
-  context: RequestContext,
-  identity: Identity,
-): Promise<RefusedAsker> {
-  const who = identity.sessionId ??
-    (identity.user.isAuthenticated
-      ? `user ${identity.user.username}`
-      : `cookies ${await digest(request.headers.get("cookie") ?? "")}`);
-  const { pathname, search } = context.url;
-  return { client: clientHost(context.client), who, address: pathname + search };
-}
-
-async function digest(text: string): Promise<string> {
-  if (text === "") return "";
-  const hash = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return btoa(String.fromCharCode(...new Uint8Array(hash)));
-}
-
-// A same-origin page's `fetch` sends no Origin with a GET, where its WebSocket sends one: the
-// page's origin is then read from its Referer (sent by default within one origin), so that a
-// handshake refused for its Origin (a proxy that dropped the port from Host) is told too.
-function asFromPage(request: Request): Request {
-  if (request.headers.has("origin")) return request;
-  const referer = request.headers.get("referer");
-  if (referer === null) return request;
-  let origin;
-  try {
-    origin = new URL(referer).origin;
-  } catch {
-    return request;
-  }
-  if (origin === "null") return request;
-  const headers = new Headers(request.headers);
-  headers.set("origin", origin);
-  return new Request(request.url, { headers });
 }
 
 // The consumer's connection; refused when the layer cannot give it a channel (its broker is
@@ -431,7 +359,6 @@ function denoUpgrade(
 }
 
 const CLIENT_LEFT = "the client left during the handshake";
-const LOGIN_REQUIRED = "Login required: log in to open this connection";
 // The address Deno gives a connection its client has already reset.
 const GONE_CLIENT = "0.0.0.0:0";
 // Listens, so that the signal is aborted; what it says is read where it matters.
@@ -444,18 +371,6 @@ function recheckOf(identity: Identity, services: Services): Recheck | undefined 
   // One closure per socket: a Django session's sockets are few next to a chat's anonymous ones.
   if (identity.external !== undefined) return externalSessionRecheck(identity.external);
   return identity.tokenId === undefined ? undefined : tokenSockets(services).recheck;
-}
-
-// Why the request's Origin is refused, or `null`. The check guards ambient credentials
-// (cookies) a browser adds on a cross-site page. A token-only client carries none: it sends no
-// Origin (let through) or its own host's.
-function originDenied(request: Request, context: RequestContext): string | null {
-  const { config } = context.services;
-  const policy = { allowedHosts: config.allowedHosts, trustProxy: config.trustProxy };
-  if (isOriginAllowed(request, policy)) return null;
-  return `Cross-site WebSocket refused: the Origin ${quoteClipped(request.headers.get("origin"))} ${
-    originRefusal(request, policy)
-  }`;
 }
 
 /**
