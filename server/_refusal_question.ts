@@ -20,8 +20,8 @@ import type { RecentRefusals, RefusedAsker } from "./_recent_refusals.ts";
  */
 export const REFUSED_HEADER = "channels-refused";
 
-/** Why a login-required route refuses a handshake from a signed-out client. */
-export const LOGIN_REQUIRED = "Login required: log in to open this connection";
+// Why a login-required route refuses a handshake from a signed-out client.
+const LOGIN_REQUIRED = "Login required: log in to open this connection";
 
 /** What {@linkcode knownRefusal} reads of a route. */
 export interface QuestionedRoute {
@@ -59,16 +59,37 @@ export async function knownRefusal(
   if (crossSite !== null) return { why: "origin", reason: crossSite };
   const address = clientHost(context.client);
   const identity = await context.services.identify(request, { tokens: true, client: address });
-  if (identity.refused !== undefined) {
-    return identity.refusedForNow ? null : { why: "token", reason: identity.refused };
-  }
-  if (identity.conflict !== undefined) return { why: "name_conflict", reason: identity.conflict };
   if (identity.unavailable !== undefined) return null;
-  if (route.loginRequired && !identity.user.isAuthenticated) {
-    return identity.sessionUnread ? null : { why: "login_required", reason: LOGIN_REQUIRED };
-  }
+  const refused = identityRefusal(identity, route.loginRequired);
+  if (refused !== null) return refused.forNow ? null : { why: refused.why, reason: refused.reason };
   const reason = route.recent.find(await askerOf(request, context, identity));
   return reason === undefined ? null : { why: "consumer", reason };
+}
+
+/**
+ * Why a handshake by `identity` is refused for who it is (a read identity: one the store could
+ * not read, `unavailable`, is the caller's to answer), or `null`: a token refused, a Django name
+ * that passes for an account here, a login required. `forNow`: the refusal may pass later (a
+ * token or a session the store answered with an error), so it is not told as one that stands.
+ */
+export function identityRefusal(
+  identity: Identity,
+  loginRequired: boolean | undefined,
+): { why: RefusalReason; reason: string; forNow: boolean } | null {
+  if (identity.refused !== undefined) {
+    return { why: "token", reason: identity.refused, forNow: identity.refusedForNow === true };
+  }
+  if (identity.conflict !== undefined) {
+    return { why: "name_conflict", reason: identity.conflict, forNow: false };
+  }
+  if (loginRequired && !identity.user.isAuthenticated) {
+    return {
+      why: "login_required",
+      reason: LOGIN_REQUIRED,
+      forNow: identity.sessionUnread === true,
+    };
+  }
+  return null;
 }
 
 /**

@@ -38,8 +38,8 @@ import { refusedByDenoUpgrade } from "./_in_process_handshakes.ts";
 import { RecentRefusals } from "./_recent_refusals.ts";
 import {
   askerOf,
+  identityRefusal,
   knownRefusal,
-  LOGIN_REQUIRED,
   originDenied,
   refusalStands,
   REFUSED_HEADER,
@@ -219,17 +219,15 @@ async function admit(
   // after them, so it cannot bound them.
   const address = clientHost(context.client);
   const identity = await context.services.identify(request, { tokens: true, client: address });
-  if (identity.refused !== undefined) return [403, "token", identity.refused];
-  if (identity.conflict !== undefined) return [403, "name_conflict", identity.conflict];
   // A session or token the store could not read: not anonymous, not refused as unknown. Unless
   // the read was dropped because its client left (a question to Django): no outage, then.
   if (identity.unavailable !== undefined) {
     if (request.signal.aborted) return [499, "client_left", CLIENT_LEFT];
     return [503, "unavailable", identity.unavailable];
   }
-  if (route.options.loginRequired && !identity.user.isAuthenticated) {
-    return [403, "login_required", LOGIN_REQUIRED];
-  }
+  // A token refused, a Django name passing for an account here, a login required.
+  const refused = identityRefusal(identity, route.options.loginRequired);
+  if (refused !== null) return [403, refused.why, refused.reason];
   const user = identity.user.isAuthenticated ? identity.user.username : null;
   const lease = route.caps?.acquire(address, user);
   if (lease !== undefined && "refused" in lease) {
