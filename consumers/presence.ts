@@ -2,9 +2,10 @@
  * `WS /ws/presence/state/` (login required): keeps the user online while the socket is open and
  * keeps their page's list of users live. Protocol (server to client only):
  *
- * - `{"type": "presence.state", "users": [{"username", "online"}], "online_count", "recent"}`
- *   once, right after the socket opens: every registered user with their status, and the
- *   latest "connected" / "disconnected" events.
+ * - `{"type": "presence.state", "users": [{"username", "online"}], "online_count", "recent",
+ *   "you"}` once, right after the socket opens: every registered user with their status, the
+ *   latest "connected" / "disconnected" events, and whom this socket is signed in as (a page
+ *   that reconnects after a log-in as someone else in another tab learns it from `you`).
  * - `{"type": "presence.diff", "joins": [...], "leaves": [...], "time"}` for every change
  *   after that; a diff is absolute ("now online"), so applying one twice is harmless.
  * - `{"type": "presence.user_added", "username"}` when someone signs up.
@@ -107,5 +108,6 @@ async function stateFrame(services: PresenceServices, me: string): Promise<unkno
     users,
     online_count: users.filter((user) => user.online).length,
     recent: state.recent,
+    you: me,
   };
 }

@@ -18,7 +18,11 @@ const stateLabel = list ? document.getElementById("connection-state") : null;
 
 const scheme = location.protocol === "https:" ? "wss:" : "ws:";
 const socketUrl = `${scheme}//${location.host}/ws/presence/state/${list ? "" : "?list=0"}`;
-const me = list?.dataset.me ?? "";
+/** Whom the page was drawn for. */
+const openedAs = list?.dataset.me ?? "";
+/** Whom the socket is signed in as: `openedAs`, unless a reconnect said otherwise. */
+let me = openedAs;
+const notice = document.getElementById("presence-notice");
 /** The feed has this page's own user's arrival (the state frame counts them online before it). */
 let myArrivalShown = false;
 
@@ -48,7 +52,22 @@ function setState(state, text) {
   if (state === "closed" && list) {
     list.replaceChildren();
     if (count) count.textContent = "–";
+    // The label says why it closed; whom it was signed in as no longer matters.
+    if (notice) notice.hidden = true;
   }
+}
+
+// A log-in as someone else in another tab while the connection was down reaches this page as
+// nothing but a reconnect: the server's `you` says whom the socket is signed in as now, so the
+// list marks the right "(you)" and the page says it no longer shows the user it was opened for.
+function checkWhoIAm(you) {
+  if (typeof you !== "string" || you === me) return;
+  me = you;
+  list.dataset.me = you;
+  if (!notice) return;
+  notice.hidden = you === openedAs;
+  notice.textContent = `This page is now signed in as ${you}, not as ${openedAs} as it was ` +
+    "opened. Reload the page to see who you are.";
 }
 
 function receive(frame) {
@@ -59,6 +78,7 @@ function receive(frame) {
 }
 
 function showState(frame) {
+  checkWhoIAm(frame.you);
   const users = Array.isArray(frame.users) ? frame.users : [];
   list.replaceChildren(...users.map((user) => userItem(String(user.username), !!user.online)));
   const recent = Array.isArray(frame.recent) ? frame.recent : [];

@@ -27,6 +27,7 @@ export function presencePage(view: PresencePageView): SafeHtml {
           Connecting…
         </p>
       </div>
+      <p id="presence-notice" class="notice" role="alert" hidden></p>
       <p class="presence-summary"><span id="online-count">${onlineCount}</span> online</p>
       <div class="presence-columns">
         <section aria-labelledby="users-title">

@@ -276,6 +276,29 @@ browserTest("the live user list in two browsers", async (t, browser) => {
 
   await step(
     t,
+    "a presence page that reconnects as another user says so and moves its (you)",
+    async () => {
+      await using server = await start({ presenceGraceMs: 0 });
+      await using adaContext = await newContext(browser);
+      await using bobContext = await newContext(browser);
+      await signUp(adaContext, server, "ada");
+      await signUp(bobContext, server, "bob");
+      const page = await logIn(adaContext, server, "ada");
+      await page.locator("#presence-list li", { hasText: "ada (you)" }).waitFor();
+      await logIn(bobContext, server, "bob");
+      // A log-in as bob in another tab while this page's connection was down: no close reached
+      // it, only the reconnect.
+      await adaContext.addCookies(await bobContext.cookies());
+      await server.app.live.closeAll(1012, "Service restart");
+      await page.locator("#presence-notice", { hasText: "now signed in as bob, not as ada" })
+        .waitFor();
+      await page.locator("#presence-list li", { hasText: "bob (you)" }).waitFor();
+      assertEquals(await page.locator("#presence-list .presence-you").count(), 1, "one (you)");
+    },
+  );
+
+  await step(
+    t,
     "a password change in one tab keeps the others signed in, and the user online throughout",
     async () => {
       await using server = await start({ presenceGraceMs: RENEWAL_GRACE_MS });

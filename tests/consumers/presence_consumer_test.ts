@@ -65,6 +65,7 @@ Deno.test("a new presence socket first gets every user with their status", async
     { username: "cy", online: false },
   ]);
   assertEquals(state.online_count, 1);
+  assertEquals(state.you, "ada", "whom the socket is signed in as");
 });
 
 Deno.test("after the state, a socket gets diffs as others come and go", async () => {
