@@ -1,10 +1,14 @@
 /**
  * The subprotocol a consumer accepts in `connect` (`conn.acceptSubprotocol`), checked against
  * what the client offered and kept until the route answers the handshake with it
- * (`websocket_route.ts`). Separate from the connection (`_connection.ts`) because it is the
+ * (`websocket_route.ts`), which asks `answeredSubprotocol` what the 101 names. Separate from the connection (`_connection.ts`) because it is the
  * handshake's business: the connection only says whether that answer has gone yet.
  */
-import type { Connection } from "./consumer.ts";
+import type { Connection, Scope } from "./consumer.ts";
+import { BATCH_PROTOCOL } from "./_frame_batch.ts";
+import { denoCanAnswer } from "./handshake.ts";
+import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
+import { shownClient } from "./_shown_client.ts";
 
 /**
  * The subprotocol a consumer accepted in `connect`, by connection, until the route answers the
@@ -33,4 +37,32 @@ export function chooseSubprotocol(
     );
   }
   acceptedSubprotocols.set(conn, name);
+}
+
+/**
+ * The subprotocol the 101 names: the consumer's choice, else batching's when the client offered
+ * it (`batchOffered`); `undefined` for none.
+ */
+export function answeredSubprotocol(
+  request: Request,
+  connection: Connection,
+  batchOffered: boolean,
+  scope: Scope,
+): string | undefined {
+  const protocol = acceptedSubprotocols.get(connection) ??
+    (batchOffered ? BATCH_PROTOCOL : undefined);
+  acceptedSubprotocols.delete(connection);
+  if (protocol === undefined || denoCanAnswer(request, protocol)) return protocol;
+  log.warn(
+    oneLine(
+      `The 101 of ${scope.path} [${
+        shownClient(scope.client, scope.peer)
+      }] names no subprotocol, not ${
+        JSON.stringify(protocol)
+      }: Deno answers only an offer whose names are separated by ", ", and this one is ${
+        quoteClipped(request.headers.get("sec-websocket-protocol"))
+      }`,
+    ),
+  );
+  return undefined;
 }

@@ -12,15 +12,16 @@
  * client would be refused for good (`_refusal_question.ts`).
  */
 import { shownClient } from "./_shown_client.ts";
-import type { Consumer, Scope } from "./consumer.ts";
+import type { Consumer } from "./consumer.ts";
 import type { Handler, RequestContext, Services } from "./context.ts";
 import type { Identity } from "../auth/identify.ts";
-import { acceptedSubprotocols, type Recheck, WebSocketConnection } from "./_connection.ts";
+import { type Recheck, WebSocketConnection } from "./_connection.ts";
 import { BATCH_PROTOCOL, batchRequested } from "./_frame_batch.ts";
 import type { SocketLike } from "./_socket.ts";
-import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
+import { log } from "../telemetry/log.ts";
 import { CloseCode } from "./close_codes.ts";
-import { asksForWebSocket, checkHandshake, denoCanAnswer } from "./handshake.ts";
+import { asksForWebSocket, checkHandshake } from "./handshake.ts";
+import { answeredSubprotocol } from "./_subprotocol_choice.ts";
 import { logReason } from "./log_reason.ts";
 import type { CapLease, ConnectionCaps } from "./connection_caps.ts";
 import { releaseWithSocket } from "./_cap_release.ts";
@@ -369,34 +370,6 @@ function recheckOf(identity: Identity, services: Services): Recheck | undefined 
   // One closure per socket: a Django session's sockets are few next to a chat's anonymous ones.
   if (identity.external !== undefined) return externalSessionRecheck(identity.external);
   return identity.tokenId === undefined ? undefined : tokenSockets(services).recheck;
-}
-
-/**
- * The subprotocol the 101 names: the consumer's choice, else batching's when the client offered
- * it (`batchOffered`); `undefined` for none.
- */
-function answeredSubprotocol(
-  request: Request,
-  connection: WebSocketConnection,
-  batchOffered: boolean,
-  scope: Scope,
-): string | undefined {
-  const protocol = acceptedSubprotocols.get(connection) ??
-    (batchOffered ? BATCH_PROTOCOL : undefined);
-  acceptedSubprotocols.delete(connection);
-  if (protocol === undefined || denoCanAnswer(request, protocol)) return protocol;
-  log.warn(
-    oneLine(
-      `The 101 of ${scope.path} [${
-        shownClient(scope.client, scope.peer)
-      }] names no subprotocol, not ${
-        JSON.stringify(protocol)
-      }: Deno answers only an offer whose names are separated by ", ", and this one is ${
-        quoteClipped(request.headers.get("sec-websocket-protocol"))
-      }`,
-    ),
-  );
-  return undefined;
 }
 
 function refusal(status: number, reason: string, headers: HeadersInit): Response {

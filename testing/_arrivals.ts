@@ -1,6 +1,7 @@
 /**
  * What reached a communicator's client end and not yet read: the frames in order, and a wake-up
- * for whoever waits for the next thing to happen (a frame, or the socket's close).
+ * for whoever waits for the next thing to happen (a frame, or the socket's close); and a frame
+ * read as JSON.
  */
 export class Arrivals {
   #frames: (string | Uint8Array)[] = [];
@@ -41,6 +42,20 @@ export class Arrivals {
         resolve(true);
       };
       this.#waiters.add(woken);
+    });
+  }
+}
+
+/** `frame` parsed as one JSON value; throws saying why not (binary, batched, malformed). */
+export function jsonOf(frame: string | Uint8Array): unknown {
+  if (typeof frame !== "string") throw new Error("Expected a text frame, got a binary one");
+  try {
+    return JSON.parse(frame);
+  } catch (error) {
+    // A batching client's frame (`server/_frame_batch.ts`) holds one JSON value per line.
+    const batched = frame.includes("\n") ? " (a batched frame: parse it line by line)" : "";
+    throw new SyntaxError(`The frame is not one JSON value${batched}: ${frame.slice(0, 200)}`, {
+      cause: error,
     });
   }
 }

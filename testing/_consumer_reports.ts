@@ -3,7 +3,7 @@
  * raised in a `connect` answered to no one (the client had left), before the socket closed
  * (which closed it with 1011), and after (its `disconnect` hook, or a hook still running then),
  * each told once, as Channels' communicator raises what the app raised; the first event it had
- * no handler for; and, for a handshake that was refused, why, in a few words.
+ * no handler for, and hooks misnamed, when a `receive` waited in vain; and, for a handshake that was refused, why, in a few words.
  */
 import {
   consumerFailures,
@@ -13,6 +13,7 @@ import {
 } from "../server/_consumer_failures.ts";
 import { misnamedHooks } from "../server/_hook_names.ts";
 import { describeThrown } from "../telemetry/log.ts";
+import { NoAnswerInTimeError } from "../storage/with_timeout.ts";
 
 /** An error that says the consumer failed `when`, with its own error as the `cause`. */
 export function consumerFailed(when: string, error: unknown): Error {
@@ -78,14 +79,24 @@ export class ConsumerReports {
     throw consumerFailed("after the close", failure);
   }
 
-  /** What is said of the first event the consumer had no handler for, if any. */
-  get unhandled(): string | undefined {
-    return unhandledEvents.get(this.#socket);
-  }
-
   /** What is said of the consumer's hooks under names never called (`receive_json`), if any. */
   get misnamed(): string | undefined {
     return misnamedHooks.get(this.#socket);
+  }
+
+  /**
+   * The error of a `receive` that waited `timeoutMs` in vain, with what may explain it: the
+   * first event the consumer had no handler for, and hooks under names never called
+   * (`receive_json`).
+   */
+  noFrameWithin(timeoutMs: number): NoAnswerInTimeError {
+    const unhandled = unhandledEvents.get(this.#socket);
+    const misnamed = this.misnamed;
+    return new NoAnswerInTimeError(
+      `No frame within ${timeoutMs} ms` +
+        (unhandled === undefined ? "" : ` (the consumer had an event it ignored: ${unhandled})`) +
+        (misnamed === undefined ? "" : ` (${misnamed})`),
+    );
   }
 }
 

@@ -28,7 +28,7 @@ import { consumerRefusals } from "../server/_consumer_failures.ts";
 import { consumerFailed, ConsumerReports, refusalShown } from "./_consumer_reports.ts";
 import { NoAnswerInTimeError, withTimeout } from "../storage/with_timeout.ts";
 import { FakeSocket } from "./fake_socket.ts";
-import { Arrivals } from "./_arrivals.ts";
+import { Arrivals, jsonOf } from "./_arrivals.ts";
 import { settlesWithin } from "../server/drain.ts";
 import { withdrawSocket } from "./test_upgrade.ts";
 import { reachedDenoUpgrade } from "../server/_in_process_handshakes.ts";
@@ -267,14 +267,7 @@ export class Communicator {
           new Error(`No frame: the socket closed with ${this.#closeCode}`);
       }
       if (!await this.#arrivals.wait(deadline - Date.now())) {
-        const { unhandled, misnamed } = this.#reports;
-        throw new NoAnswerInTimeError(
-          `No frame within ${timeoutMs} ms` +
-            (unhandled === undefined
-              ? ""
-              : ` (the consumer had an event it ignored: ${unhandled})`) +
-            (misnamed === undefined ? "" : ` (${misnamed})`),
-        );
+        throw this.#reports.noFrameWithin(timeoutMs);
       }
     }
     return this.#arrivals.take();
@@ -282,17 +275,7 @@ export class Communicator {
 
   /** The next frame parsed as JSON. */
   async receiveJson<T = Record<string, unknown>>(timeoutMs = RECEIVE_TIMEOUT_MS): Promise<T> {
-    const frame = await this.receive(timeoutMs);
-    if (typeof frame !== "string") throw new Error("Expected a text frame, got a binary one");
-    try {
-      return JSON.parse(frame) as T;
-    } catch (error) {
-      // A batching client's frame (`_frame_batch.ts`) holds one JSON value per line.
-      const batched = frame.includes("\n") ? " (a batched frame: parse it line by line)" : "";
-      throw new SyntaxError(`The frame is not one JSON value${batched}: ${frame.slice(0, 200)}`, {
-        cause: error,
-      });
-    }
+    return jsonOf(await this.receive(timeoutMs)) as T;
   }
 
   /**
