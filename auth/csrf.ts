@@ -6,15 +6,20 @@
  * twice, against BREACH-style compression attacks) and compared in constant time. POSTs must
  * also come from our own origin (`Origin`, or `Referer` when a browser sent no `Origin`).
  *
+ * An app's page takes its token from `pageAccount`, and its form handler reads the post with
+ * `readProtectedForm`, which runs this check (the field's value is a masked token, never the
+ * cookie's secret itself: `newCsrfSecret()` given as the field is refused):
+ *
  * @example
  * ```ts
- * import { CSRF_FIELD, html } from "@channels/deno";
+ * import { CSRF_FIELD, type Handler, html, htmlResponse, pageAccount } from "@channels/deno";
  *
- * declare const request: Request;
- * declare const form: URLSearchParams; // the posted form
- * const { secret } = csrfSecret(request);
- * html`<input type="hidden" name="${CSRF_FIELD}" value="${maskToken(secret)}">`;
- * const reason = csrfFailure(request, form, { allowedHosts: [], trustProxy: false });
+ * export const votePage: Handler = async (request, context) => {
+ *   const page = await pageAccount(request, context); // sets the CSRF cookie if need be
+ *   return page.finish(htmlResponse(html`<form method="post">
+ *     <input type="hidden" name="${CSRF_FIELD}" value="${page.csrfToken}">
+ *     <button name="choice" value="pizza">Pizza</button></form>`));
+ * };
  * ```
  */
 import { timingSafeEqual } from "@std/crypto/timing-safe-equal";

@@ -118,6 +118,14 @@ export class WebSocketConnection extends ConnectionClosing {
     return refusal;
   }
 
+  /**
+   * What a communicator's reports of this connection are filed under (`_consumer_failures.ts`):
+   * its socket once it has one, else the connection itself.
+   */
+  get reportKey(): object {
+    return this.socket ?? this;
+  }
+
   /** Wires an upgraded socket to this connection. */
   attach(socket: SocketLike): void {
     this.socket = socket;

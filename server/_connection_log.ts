@@ -10,6 +10,7 @@ import { describeClientCloseCode, describeCloseCode } from "./close_codes.ts";
 import { log, quoteClipped } from "../telemetry/log.ts";
 import { TRACKER_EVENTS } from "../layers/presence/contract.ts";
 import { unhandledEvents } from "./_consumer_failures.ts";
+import { handlerMisplaced } from "./_event_names.ts";
 import type { SocketLike } from "./_socket.ts";
 
 /** When a consumer failed: its socket open (it closes with 1011), closed, or in `connect`. */
@@ -107,20 +108,20 @@ export function noteUnhandledEvent(
   scope: Scope,
   type: string,
   socket: SocketLike | object,
+  hooks: object,
 ): void {
   // The framework's own, to the presence group its members' sockets share: not theirs to take.
   if (TRACKER_EVENTS.has(type)) return;
-  if (!unhandledEvents.has(socket)) unhandledEvents.set(socket, unhandledEventText(type));
+  const told = unhandledEvents.has(socket);
   let warned = unhandledWarned.get(route);
   if (warned === undefined) unhandledWarned.set(route, warned = new Set());
-  if (warned.has(type) || warned.size >= UNHANDLED_TYPES_NAMED) return;
+  const warn = !warned.has(type) && warned.size < UNHANDLED_TYPES_NAMED;
+  if (told && !warn) return;
+  const text = `No handler for ${quoteClipped(type)} events${handlerMisplaced(hooks, type)}`;
+  if (!told) unhandledEvents.set(socket, text);
+  if (!warn) return;
   warned.add(type);
-  log.warn(`${unhandledEventText(type)}, on ${scope.path}: ignored`);
-}
-
-// What is said of an event of `type` that no handler takes.
-function unhandledEventText(type: string): string {
-  return `No handler for ${quoteClipped(type)} events`;
+  log.warn(`${text}, on ${scope.path}: ignored`);
 }
 
 // Events already said to be dropped; weak, so they are let go with the event.

@@ -255,7 +255,7 @@ export abstract class ConnectionTraffic implements Connection {
     this.#eventType = type;
     this.#eventHandler = handler;
     if (handler === undefined) {
-      noteUnhandledEvent(this.#meter, this.scope, type, this.#socket ?? this);
+      noteUnhandledEvent(this.#meter, this.scope, type, this.#socket ?? this, this.#hooks);
     }
     return handler;
   }

@@ -34,3 +34,37 @@ function warnAmbiguous(events: object, type: string, keys: string[]): void {
       `${JSON.stringify(keys[0])}. Give it a handler under its own type, or rename one`,
   );
 }
+
+// The consumer's hooks, which are never event handlers whatever an event's type.
+const HOOK_NAMES = new Set(["connect", "receive", "receiveJson", "receiveBytes", "disconnect"]);
+
+/**
+ * Where a handler for events of `type` was most likely written instead of the `events` map, as
+ * a clause to add to "No handler for … events", else "": `events` given as a function, or a
+ * method of the consumer's own named as Channels names it (`poll_update` beside `connect`).
+ */
+export function handlerMisplaced(hooks: object, type: string): string {
+  const events = (hooks as { events?: unknown }).events;
+  const map = `\`events: { ${JSON.stringify(type)}: (event) => … }\``;
+  if (typeof events === "function") {
+    return ` (\`events\` is a function; it is a map of handlers by type: ${map})`;
+  }
+  for (const name of new Set([type, type.replaceAll(".", "_")])) {
+    if (HOOK_NAMES.has(name) || name === "events" || !hasFunction(hooks, name)) continue;
+    return ` (the consumer's \`${name}\` is no handler: handlers go in its \`events\` map, ${map})`;
+  }
+  return "";
+}
+
+// Whether `object` or its class (up to Object's) has a function under `name`, no getter called.
+function hasFunction(object: object, name: string): boolean {
+  for (
+    let layer: object | null = object;
+    layer !== null && layer !== Object.prototype;
+    layer = Object.getPrototypeOf(layer)
+  ) {
+    const property = Object.getOwnPropertyDescriptor(layer, name);
+    if (property !== undefined) return typeof property.value === "function";
+  }
+  return false;
+}

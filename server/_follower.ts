@@ -41,6 +41,13 @@ export interface StreamFollower {
   resume(): void;
 }
 
+/**
+ * The followers that held a group's events before their `enter()`, by socket (by connection
+ * before it has one): a communicator that waits in vain for a frame says which of them were
+ * never entered, as their events wait for that for good without a word.
+ */
+export const heldBeforeEntry: WeakMap<object, Set<Follower>> = new WeakMap();
+
 /** How long a socket waits before it reads its stream again after a failed read, each time. */
 const READ_RETRY_MS = [100, 300, 900];
 
@@ -221,8 +228,19 @@ export class Follower implements StreamFollower {
     this.#conn.close(CloseCode.INTERNAL_ERROR, "Internal server error");
   }
 
+  /** The group, while this follower waits for its `enter()`; else `null`. */
+  get unenteredGroup(): string | null {
+    return this.#entered ? null : this.#group;
+  }
+
   #hold(event: LayerEvent, held: HeldEvents): void {
     if (event.epoch !== this.#retired) held.add(event, this.#epoch);
+    if (this.#entered) return;
+    const conn = this.#conn;
+    const key = conn instanceof WebSocketConnection ? conn.reportKey : conn;
+    let followers = heldBeforeEntry.get(key);
+    if (followers === undefined) heldBeforeEntry.set(key, followers = new Set());
+    followers.add(this);
   }
 
   // Reads the stream until the socket has everything up to the furthest event seen, then goes

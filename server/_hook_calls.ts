@@ -55,24 +55,34 @@ export function hooksOf(consumer: Consumer, conn: Connection): ConsumerHooks {
 function notHooks(hooks: unknown): string | null {
   if (hooks === null || hooks === undefined) return String(hooks);
   if (typeof hooks !== "object") return `a ${typeof hooks}`;
+  if (Array.isArray(hooks)) return "an array";
   if (typeof (hooks as { then?: unknown }).then === "function") return "a promise";
   return null;
 }
 
 /**
- * Runs the `connect` hook; resolves `null` when the socket is accepted, else how the handshake
- * must be refused: 403 when the consumer said no (`false`, or a {@linkcode ProtocolError}
- * with its message), 503 when what it needed was away (Redis, a full disk: not a bug, and said
- * in one line), 500 when the hook failed otherwise (the error is logged).
+ * Runs the `connect` hook; resolves `null` when the socket is accepted (`true` or nothing), else
+ * how the handshake must be refused: 403 when the consumer said no (`false`, or a
+ * {@linkcode ProtocolError} with its message), 503 when what it needed was away (Redis, a full
+ * disk: not a bug, and said in one line), 500 when the hook failed otherwise or returned
+ * anything else (the error is logged).
  */
 export async function runConnectHook(
   hooks: ConsumerHooks,
   path: string,
 ): Promise<ConnectRefusal | null> {
   try {
-    const verdict = await hooks.connect?.();
-    if (verdict !== false) return null;
-    return { status: 403, reason: "Refused by the consumer: its connect hook said no" };
+    const verdict: unknown = await hooks.connect?.();
+    if (verdict === undefined || verdict === true) return null;
+    if (verdict === false) {
+      return { status: 403, reason: "Refused by the consumer: its connect hook said no" };
+    }
+    // `"no"`, `0` or a `Response`: meant as a refusal, most likely, and not to be let in on a
+    // guess. Type-checked code cannot return it; `deno run` does not type-check.
+    throw new TypeError(
+      `The connect hook of ${path} returned ${Deno.inspect(verdict, { depth: 0 })}: it returns ` +
+        "false to refuse the socket, or true or nothing to accept it",
+    );
   } catch (error) {
     if (error instanceof ProtocolError) {
       return { status: 403, reason: error.message, code: error.code };

@@ -45,6 +45,7 @@ import type { ServerMetrics } from "./server_metrics.ts";
 import { forwardedAddress, forwardedByProxy } from "../auth/forwarded.ts";
 import { proxyHeaderHint } from "./_proxy_hint.ts";
 import { shownClient } from "./_shown_client.ts";
+import { tellTest } from "./_told_in_tests.ts";
 
 /** Renders the answer for a 4xx or 5xx status the framework gives itself. */
 export type { ErrorPage };
@@ -158,7 +159,13 @@ export function createApp(options: AppOptions): App {
       const socketThere = slashed.kind === "found" && isSocketRoute(slashed.handler);
       response = refuseUnroutedUpgrade(url.pathname, socketThere ? match.location : undefined);
     } else if (upgrade && match.kind === "not-found") {
-      response = refuseUnroutedUpgrade(url.pathname, undefined);
+      // A route written without its trailing slash (`/ws/feed/:id`) and a client with one.
+      const bare = url.pathname.length > 1 ? url.pathname.replace(/\/$/, "") : url.pathname;
+      const unslashed = bare === url.pathname
+        ? null
+        : router.match(request.method, bare, "", isSocketRoute);
+      const socketThere = unslashed?.kind === "found" && isSocketRoute(unslashed.handler);
+      response = refuseUnroutedUpgrade(url.pathname, socketThere ? bare : undefined);
     } else if (upgrade && (match.kind === "bad-request" || match.kind === "uri-too-long")) {
       response = refuseMalformedUpgrade(match);
     } else {
@@ -260,16 +267,18 @@ async function run(
       }
       return unavailable;
     }
-    log.error(`Handler failed for ${request.method} ${context.url.pathname}`, error);
+    const failed = `Handler failed for ${request.method} ${context.url.pathname}`;
+    log.error(failed, error);
+    tellTest(context.services, `App: ${failed} (answered 500):`, error);
     return logReason(serverError(errorPage), "the handler failed: its error is logged above");
   }
   if (response instanceof Response) return response;
   // A handler that forgot its `return`: say which, rather than fail later without a route.
-  log.error(
-    `Handler for ${request.method} ${context.url.pathname} returned ${
-      response === null ? "null" : typeof response
-    }, not a Response`,
-  );
+  const returned = `Handler for ${request.method} ${context.url.pathname} returned ${
+    response === null ? "null" : typeof response
+  }, not a Response`;
+  log.error(returned);
+  tellTest(context.services, `App: ${returned} (answered 500)`);
   return logReason(serverError(errorPage), "the handler returned no Response");
 }
 
@@ -322,15 +331,18 @@ function refuseMalformedUpgrade(match: { kind: string; reason?: string }): Respo
 
 // A WebSocket client follows no redirect and shows no page: an upgrade no socket route takes
 // gets a 404 in plain words, which name the path meant when only its trailing slash is missing
+// or too many
 // (a 301 there failed every client with nothing said, as Channels' "No route found" would).
 function refuseUnroutedUpgrade(pathname: string, redirectedTo: string | undefined): Response {
   const meant = redirectedTo === undefined ? null : redirectedTo.replace(/[?#].*$/s, "");
+  const slash = meant !== null && meant.length < pathname.length ? "without" : "with";
   const reason = meant === null
     ? "no WebSocket route here"
-    : `no WebSocket route here; ${meant} has one: a WebSocket does not follow a redirect`;
+    : `no WebSocket route here; ${meant} has one` +
+      (slash === "with" ? ": a WebSocket does not follow a redirect" : "");
   const text = meant === null
     ? `No WebSocket route at ${pathname}`
-    : `No WebSocket route at ${pathname}: the route is ${meant}, with its trailing slash`;
+    : `No WebSocket route at ${pathname}: the route is ${meant}, ${slash} its trailing slash`;
   const headers = { "content-type": "text/plain; charset=utf-8" };
   return logReason(new Response(text, { status: 404, headers }), reason);
 }

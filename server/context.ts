@@ -18,7 +18,11 @@ import type { ServerMetrics } from "./server_metrics.ts";
 export interface Services {
   /** The configuration the server started with. */
   readonly config: Config;
-  /** The group layer, to send to groups from a handler. */
+  /**
+   * The group layer, to send to groups from a handler. A group whose sockets follow its stream
+   * (`StreamFollowing`) is sent to with `streams.publish`, which gives the event its offset and
+   * keeps it for recovery: a `groupSend` to it is sent once, kept nowhere.
+   */
   readonly layer: GroupLayer;
   /** Durable key-value state, shared as far as the layer reaches. */
   readonly store: Store;

@@ -102,14 +102,17 @@ export function checkRoute(route: AppRoute): AppRoute {
   }
   // `:poll-id` is the parameter `:poll` and the text "-id" after it: `/ws/5/` would be no
   // route, `/ws/5-id/` one with poll "5". A hyphen before another parameter (`:year-:month`) is
-  // what it looks like; one meant as text is written escaped (`:poll\\-id`).
-  const hyphenated = /(?<!\\):([A-Za-z_$][\w$]*)-([A-Za-z_$][\w$]*)/.exec(outsideRegexes);
-  if (hyphenated !== null) {
-    const [written, name, rest] = hyphenated;
+  // what it looks like; one meant as text is written escaped (`:poll\\-id`). So is `:poll.id` in
+  // a socket's path; a page's `:name.json` is a file's extension.
+  const joiners = route.handler.kind === "websocket" ? "[-.]" : "-";
+  const joined = new RegExp(`(?<!\\\\):([A-Za-z_$][\\w$]*)(${joiners})([A-Za-z_$][\\w$]*)`)
+    .exec(outsideRegexes);
+  if (joined !== null) {
+    const [written, name, joiner, rest] = joined;
     throw new TypeError(
-      `${where}: "${written}" is the parameter ":${name}" followed by the text "-${rest}" (a ` +
-        `parameter's name has no "-"): write ":${name}_${rest}", or ":${name}\\-${rest}" if ` +
-        `the text is meant`,
+      `${where}: "${written}" is the parameter ":${name}" followed by the text ` +
+        `"${joiner}${rest}" (a parameter's name has no "${joiner}"): write ":${name}_${rest}", ` +
+        `or ":${name}\\${joiner}${rest}" if the text is meant`,
     );
   }
   return route;

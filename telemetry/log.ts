@@ -103,6 +103,8 @@ export function formatAddr(addr: Deno.Addr | undefined): string {
 export interface Logger {
   /** Sets the lowest level that is printed. */
   setLevel(level: LogLevel): void;
+  /** Whether a line of `level` is printed now. */
+  shows(level: Exclude<LogLevel, "silent">): boolean;
   /** Sends lines to `target` instead of the console (tests); `null` restores the console. */
   setSink(target: LogSink | null): void;
   /**
@@ -144,6 +146,10 @@ export const log: Logger = {
   /** Sets the lowest level that is printed. */
   setLevel(level: LogLevel): void {
     threshold = ORDER[level];
+  },
+  /** Whether a line of `level` is printed now. */
+  shows(level: Exclude<LogLevel, "silent">): boolean {
+    return ORDER[level] >= threshold;
   },
   /** Sends lines to `target` instead of the console (tests); `null` restores the console. */
   setSink(target: LogSink | null): void {

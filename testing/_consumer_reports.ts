@@ -12,6 +12,7 @@ import {
   unhandledEvents,
 } from "../server/_consumer_failures.ts";
 import { misnamedHooks } from "../server/_hook_names.ts";
+import { heldBeforeEntry } from "../server/_follower.ts";
 import { describeThrown } from "../telemetry/log.ts";
 import { NoAnswerInTimeError } from "../storage/with_timeout.ts";
 
@@ -92,10 +93,16 @@ export class ConsumerReports {
   noFrameWithin(timeoutMs: number): NoAnswerInTimeError {
     const unhandled = unhandledEvents.get(this.#socket);
     const misnamed = this.misnamed;
+    const unentered = [...heldBeforeEntry.get(this.#socket) ?? []]
+      .map((follower) => follower.unenteredGroup).filter((group) => group !== null);
     return new NoAnswerInTimeError(
       `No frame within ${timeoutMs} ms` +
         (unhandled === undefined ? "" : ` (the consumer had an event it ignored: ${unhandled})`) +
-        (misnamed === undefined ? "" : ` (${misnamed})`),
+        (misnamed === undefined ? "" : ` (${misnamed})`) +
+        unentered.map((group) =>
+          ` (events of the group ${JSON.stringify(group)} wait for its StreamFollower's ` +
+          "enter(), never called)"
+        ).join(""),
     );
   }
 }

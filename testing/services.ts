@@ -3,6 +3,7 @@
  * fast password hashing; `await using` closes them.
  */
 import type { Services } from "../server/context.ts";
+import { testServices } from "../server/_told_in_tests.ts";
 import { type Config, DEFAULT_CONFIG, historyIdleMs } from "../server/config.ts";
 import { createServices, type ServiceOptions } from "../server/services.ts";
 import { InMemoryLayer } from "../layers/in_memory.ts";
@@ -28,7 +29,8 @@ const TEST_PASSWORD_ITERATIONS = 1_000;
  * Services over in-memory backends; pass `layer`, `store`, `presence` or `streams` to share
  * yours. It sets the whole process's log level to `overrides.logLevel`, `"silent"` by default
  * (a test's output stays clean): a test that checks a log line passes `logLevel`, or sets the
- * level after this.
+ * level after this. An HTTP handler of the app's that throws or returns no `Response` is still
+ * said on the test's output (with `console.error`), beside its 500.
  */
 export async function createTestServices(
   overrides: Partial<Config> = {},
@@ -59,7 +61,7 @@ export async function createTestServices(
       idleExpiryMs: historyIdleMs(config),
     });
   const services = createServices(config, { layer, store, presence, streams }, options);
-  return {
+  const tested: TestServices = {
     ...services,
     async [Symbol.asyncDispose]() {
       await streams.close();
@@ -68,4 +70,6 @@ export async function createTestServices(
       store.close();
     },
   };
+  testServices.add(tested);
+  return tested;
 }

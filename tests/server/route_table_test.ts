@@ -41,6 +41,18 @@ Deno.test("a parameter name with a hyphen, which URLPattern ends at the hyphen, 
     '":poll-id" is the parameter ":poll" followed by the text "-id"',
   );
   assertThrows(() => page("GET", "/p/:poll-id/", hello), TypeError, 'write ":poll_id"');
+  // A dot too, in a socket's path; a page's `:name.json` is a file's extension.
+  assertThrows(
+    () => socket("/ws/poll/:poll.id/", silent),
+    TypeError,
+    '":poll.id" is the parameter ":poll" followed by the text ".id"',
+  );
+  const file = page("GET", "/files/:name.json", hello);
+  assertEquals(
+    new URLPattern({ pathname: file.path }).exec({ pathname: "/files/report.json" })?.pathname
+      .groups,
+    { name: "report" },
+  );
   // A hyphen between two parameters, escaped text, or after a parameter's regex: as written.
   const dated = page("GET", "/archive/:year-:month/", hello);
   assertEquals(

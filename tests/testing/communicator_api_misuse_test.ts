@@ -139,10 +139,21 @@ Deno.test("a communicator whose handshake was refused says so on send and receiv
     routes: [
       socket("/ws/echo/", (conn) => ({ receive: (text) => conn.send(text) })),
       socket("/ws/rooms/:room/", (conn) => ({ receive: (text) => conn.send(text) })),
+      socket("/ws/feeds/:feed", (conn) => ({ receive: (text) => conn.send(text) })),
     ],
     services,
     upgrade: testUpgrade,
   });
+  // A route written without the slash, and a client with one: named too.
+  const slashed = await new Communicator(app, "/ws/feeds/news/").connect();
+  assertEquals(
+    [slashed.status, slashed.reason],
+    [
+      404,
+      "No WebSocket route at /ws/feeds/news/: the route is /ws/feeds/news, without its " +
+      "trailing slash",
+    ],
+  );
   const slashless = new Communicator(app, "/ws/echo");
   // As a real client meets it: a WebSocket follows no redirect, so the slash is named.
   const refused = await slashless.connect();
