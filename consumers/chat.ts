@@ -72,8 +72,9 @@ export const CHAT_ERROR = "chat.error";
 export const CHAT_ACK = "chat.ack";
 // The presence meta of every socket without a session: one object, not one per socket.
 const NO_SESSION = Object.freeze({ session: null });
-// What the sender of a chat message is told when it was not stored, or may not have been.
+/** What the sender of a chat message is told when it was not stored. */
 export const NOT_SENT = "Message not sent: the server cannot reach the other members right now";
+/** What the sender of a chat message is told when it may have been stored: no answer came. */
 export const NOT_CONFIRMED =
   "Message not confirmed: the server lost the answer from its storage, so it may have been sent";
 /** What the sender of a command (`/roll`) is told when its queueing went unanswered. */

@@ -17,7 +17,7 @@
  * lines, `_connection_log.ts`; the framework's own frames and the time limits,
  * `_connection_constants.ts`; the subprotocol `connect` accepts, `_subprotocol_choice.ts`.
  */
-import type { Consumer } from "./consumer.ts";
+import type { Connection, Consumer } from "./consumer.ts";
 import { CloseCode } from "./close_codes.ts";
 import type { SocketLike } from "./_socket.ts";
 import type { LayerEvent } from "../layers/layer.ts";
@@ -37,8 +37,7 @@ import {
   runConnectHook,
   runDisconnectHook,
 } from "./_hook_calls.ts";
-import { consumerFailures, unhandledEvents } from "./_consumer_failures.ts";
-import { misnamedHooks } from "./_hook_names.ts";
+import { consumerFailures, fileUnderSocket } from "./_consumer_failures.ts";
 import { closedInConnect, NEVER_OPENED_REASON, OPEN_TIMEOUT_MS } from "./_connection_constants.ts";
 import { type ClosingOptions, ConnectionClosing } from "./_connection_closing.ts";
 import { acceptedSubprotocols, chooseSubprotocol } from "./_subprotocol_choice.ts";
@@ -119,21 +118,17 @@ export class WebSocketConnection extends ConnectionClosing {
   }
 
   /**
-   * What a communicator's reports of this connection are filed under (`_consumer_failures.ts`):
-   * its socket once it has one, else the connection itself.
+   * What reports of `conn` for a communicator are filed under (`_consumer_failures.ts`): its
+   * socket once it has one, else the connection itself (`attach` files them again).
    */
-  get reportKey(): object {
-    return this.socket ?? this;
+  static reportKeyOf(conn: Connection): object {
+    return conn instanceof WebSocketConnection ? conn.socket ?? conn : conn;
   }
 
   /** Wires an upgraded socket to this connection. */
   attach(socket: SocketLike): void {
     this.socket = socket;
-    if (consumerFailures.has(this)) consumerFailures.set(socket, consumerFailures.get(this));
-    const unhandled = unhandledEvents.get(this);
-    if (unhandled !== undefined) unhandledEvents.set(socket, unhandled);
-    const misnamed = misnamedHooks.get(this);
-    if (misnamed !== undefined) misnamedHooks.set(socket, misnamed);
+    fileUnderSocket(this, socket);
     if (this.batch !== null) this.batch.socket = socket;
     socket.onopen = () => this.#opened();
     this.takeFramesFrom(socket);

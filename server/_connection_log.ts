@@ -98,17 +98,19 @@ const unhandledWarned = new WeakMap<object, Set<string>>();
 const UNHANDLED_TYPES_NAMED = 32;
 
 /**
- * Notes an event that reached a socket whose consumer has no handler for its type: a warning,
- * once per route and type, and for a communicator that waits in vain, by `socket`. Channels
- * raises "No handler for message type" here; the framework lets the socket go on, but an event
- * nobody takes (a type mistyped on one side) must not vanish in silence.
+ * Notes an event of `type` that reached a socket whose consumer (its `hooks`) has no handler for
+ * it: a warning, once per `route` and type, and for a communicator that waits in vain, by
+ * `socket`. Channels raises "No handler for message type" here; the framework lets the socket go
+ * on, but an event nobody takes (a type mistyped on one side) must not vanish in silence.
  */
 export function noteUnhandledEvent(
-  route: object,
-  scope: Scope,
   type: string,
-  socket: SocketLike | object,
-  hooks: object,
+  { route, scope, socket, hooks }: {
+    route: object;
+    scope: Scope;
+    socket: SocketLike | object;
+    hooks: object;
+  },
 ): void {
   // The framework's own, to the presence group its members' sockets share: not theirs to take.
   if (TRACKER_EVENTS.has(type)) return;

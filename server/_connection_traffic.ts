@@ -255,7 +255,13 @@ export abstract class ConnectionTraffic implements Connection {
     this.#eventType = type;
     this.#eventHandler = handler;
     if (handler === undefined) {
-      noteUnhandledEvent(this.#meter, this.scope, type, this.#socket ?? this, this.#hooks);
+      const socket = this.#socket ?? this;
+      noteUnhandledEvent(type, {
+        route: this.#meter,
+        scope: this.scope,
+        socket,
+        hooks: this.#hooks,
+      });
     }
     return handler;
   }

@@ -6,6 +6,7 @@
  */
 
 import { log, quoteClipped } from "../telemetry/log.ts";
+import { HOOKS } from "./_hook_names.ts";
 
 /** The own key of `events` whose handler takes events of `type`, if one does. */
 export function eventHandlerKey(events: object, type: string): string | undefined {
@@ -35,9 +36,6 @@ function warnAmbiguous(events: object, type: string, keys: string[]): void {
   );
 }
 
-// The consumer's hooks, which are never event handlers whatever an event's type.
-const HOOK_NAMES = new Set(["connect", "receive", "receiveJson", "receiveBytes", "disconnect"]);
-
 /**
  * Where a handler for events of `type` was most likely written instead of the `events` map, as
  * a clause to add to "No handler for … events", else "": `events` given as a function, or a
@@ -50,7 +48,8 @@ export function handlerMisplaced(hooks: object, type: string): string {
     return ` (\`events\` is a function; it is a map of handlers by type: ${map})`;
   }
   for (const name of new Set([type, type.replaceAll(".", "_")])) {
-    if (HOOK_NAMES.has(name) || name === "events" || !hasFunction(hooks, name)) continue;
+    // A hook is never an event handler, whatever an event's type.
+    if (HOOKS.includes(name) || !hasFunction(hooks, name)) continue;
     return ` (the consumer's \`${name}\` is no handler: handlers go in its \`events\` map, ${map})`;
   }
   return "";

@@ -17,6 +17,7 @@ import { throughOutage } from "./_through_outage.ts";
 import { eventJson } from "../layers/event_json.ts";
 import { enterStream, followsOffsets, positionOf, RECOVERED } from "./_stream_entry.ts";
 import { HELD_AT_MOST, HeldEvents, IN_FLIGHT_MS } from "./_held_events.ts";
+import { noteHeldBeforeEntry } from "./_consumer_failures.ts";
 
 /** One socket's place in one group's stream; see the module documentation. */
 export interface StreamFollower {
@@ -40,13 +41,6 @@ export interface StreamFollower {
    */
   resume(): void;
 }
-
-/**
- * The followers that held a group's events before their `enter()`, by socket (by connection
- * before it has one): a communicator that waits in vain for a frame says which of them were
- * never entered, as their events wait for that for good without a word.
- */
-export const heldBeforeEntry: WeakMap<object, Set<Follower>> = new WeakMap();
 
 /** How long a socket waits before it reads its stream again after a failed read, each time. */
 const READ_RETRY_MS = [100, 300, 900];
@@ -235,12 +229,7 @@ export class Follower implements StreamFollower {
 
   #hold(event: LayerEvent, held: HeldEvents): void {
     if (event.epoch !== this.#retired) held.add(event, this.#epoch);
-    if (this.#entered) return;
-    const conn = this.#conn;
-    const key = conn instanceof WebSocketConnection ? conn.reportKey : conn;
-    let followers = heldBeforeEntry.get(key);
-    if (followers === undefined) heldBeforeEntry.set(key, followers = new Set());
-    followers.add(this);
+    if (!this.#entered) noteHeldBeforeEntry(WebSocketConnection.reportKeyOf(this.#conn), this);
   }
 
   // Reads the stream until the socket has everything up to the furthest event seen, then goes

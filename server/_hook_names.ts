@@ -6,7 +6,8 @@
 import { log } from "../telemetry/log.ts";
 import { withinOneEdit } from "./_within_one_edit.ts";
 
-const HOOKS = [
+/** A consumer's hooks: the names the framework calls. */
+export const HOOKS: readonly string[] = [
   "connect",
   "receive",
   "receiveJson",

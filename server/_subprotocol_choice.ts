@@ -1,10 +1,11 @@
 /**
  * The subprotocol a consumer accepts in `connect` (`conn.acceptSubprotocol`), checked against
  * what the client offered and kept until the route answers the handshake with it
- * (`websocket_route.ts`), which asks `answeredSubprotocol` what the 101 names. Separate from the connection (`_connection.ts`) because it is the
- * handshake's business: the connection only says whether that answer has gone yet.
+ * (`websocket_route.ts`), which asks `answeredSubprotocol` what the 101 names. Separate from
+ * the connection (`_connection.ts`) because it is the handshake's business: the connection only
+ * says whether that answer has gone yet.
  */
-import type { Connection, Scope } from "./consumer.ts";
+import type { Connection } from "./consumer.ts";
 import { BATCH_PROTOCOL } from "./_frame_batch.ts";
 import { denoCanAnswer } from "./handshake.ts";
 import { log, oneLine, quoteClipped } from "../telemetry/log.ts";
@@ -40,15 +41,15 @@ export function chooseSubprotocol(
 }
 
 /**
- * The subprotocol the 101 names: the consumer's choice, else batching's when the client offered
- * it (`batchOffered`); `undefined` for none.
+ * The subprotocol the 101 to `request` names: `connection`'s consumer's choice, else batching's
+ * when the client offered it (`batchOffered`); `undefined` for none.
  */
 export function answeredSubprotocol(
   request: Request,
   connection: Connection,
-  batchOffered: boolean,
-  scope: Scope,
+  { batchOffered }: { batchOffered: boolean },
 ): string | undefined {
+  const scope = connection.scope;
   const protocol = acceptedSubprotocols.get(connection) ??
     (batchOffered ? BATCH_PROTOCOL : undefined);
   acceptedSubprotocols.delete(connection);

@@ -7,12 +7,17 @@
  */
 import { log } from "../telemetry/log.ts";
 
-/** The services a test made (`createTestServices`). */
-export const testServices: WeakSet<object> = new WeakSet();
+/** Where what a test is told goes: `console.error` for a test's services. */
+export type TestReporter = (text: string, error?: unknown) => void;
 
-/** Prints `text` and `error` on the test's output, when `services` are a test's and the log is silent. */
+/**
+ * The property of a test's services that holds their {@linkcode TestReporter}: a symbol, so a
+ * test's `{ ...services, config }` keeps it (and may give its own, to read what is told).
+ */
+export const TEST_REPORTS: unique symbol = Symbol("channels.testReports");
+
+/** Tells the test `text` and `error`, when `services` are a test's and the log is silent. */
 export function tellTest(services: object, text: string, error?: unknown): void {
-  if (!testServices.has(services) || log.shows("error")) return;
-  if (error === undefined) console.error(text);
-  else console.error(text, error);
+  const report = (services as { [TEST_REPORTS]?: TestReporter })[TEST_REPORTS];
+  if (report !== undefined && !log.shows("error")) report(text, error);
 }

@@ -157,7 +157,10 @@ export function createApp(options: AppOptions): App {
       // The slash is named only when it leads to a socket: `/chat` is a page's address.
       const slashed = router.match(request.method, `${url.pathname}/`, "", isSocketRoute);
       const socketThere = slashed.kind === "found" && isSocketRoute(slashed.handler);
-      response = refuseUnroutedUpgrade(url.pathname, socketThere ? match.location : undefined);
+      response = refuseUnroutedUpgrade(
+        url.pathname,
+        socketThere ? { path: match.location, slash: "with" } : undefined,
+      );
     } else if (upgrade && match.kind === "not-found") {
       // A route written without its trailing slash (`/ws/feed/:id`) and a client with one.
       const bare = url.pathname.length > 1 ? url.pathname.replace(/\/$/, "") : url.pathname;
@@ -165,7 +168,10 @@ export function createApp(options: AppOptions): App {
         ? null
         : router.match(request.method, bare, "", isSocketRoute);
       const socketThere = unslashed?.kind === "found" && isSocketRoute(unslashed.handler);
-      response = refuseUnroutedUpgrade(url.pathname, socketThere ? bare : undefined);
+      response = refuseUnroutedUpgrade(
+        url.pathname,
+        socketThere ? { path: bare, slash: "without" } : undefined,
+      );
     } else if (upgrade && (match.kind === "bad-request" || match.kind === "uri-too-long")) {
       response = refuseMalformedUpgrade(match);
     } else {
@@ -325,26 +331,31 @@ function refuseMalformedUpgrade(match: { kind: string; reason?: string }): Respo
       `Bad handshake: the path is longer than ${MAX_PATH_LENGTH} characters`,
       "the path is too long",
     ];
-  const headers = { "content-type": "text/plain; charset=utf-8" };
-  return logReason(new Response(text, { status, headers }), reason);
+  return logReason(new Response(text, { status, headers: TEXT }), reason);
 }
 
+const TEXT = { "content-type": "text/plain; charset=utf-8" };
+
 // A WebSocket client follows no redirect and shows no page: an upgrade no socket route takes
-// gets a 404 in plain words, which name the path meant when only its trailing slash is missing
-// or too many
-// (a 301 there failed every client with nothing said, as Channels' "No route found" would).
-function refuseUnroutedUpgrade(pathname: string, redirectedTo: string | undefined): Response {
-  const meant = redirectedTo === undefined ? null : redirectedTo.replace(/[?#].*$/s, "");
-  const slash = meant !== null && meant.length < pathname.length ? "without" : "with";
-  const reason = meant === null
-    ? "no WebSocket route here"
-    : `no WebSocket route here; ${meant} has one` +
-      (slash === "with" ? ": a WebSocket does not follow a redirect" : "");
-  const text = meant === null
-    ? `No WebSocket route at ${pathname}`
-    : `No WebSocket route at ${pathname}: the route is ${meant}, ${slash} its trailing slash`;
-  const headers = { "content-type": "text/plain; charset=utf-8" };
-  return logReason(new Response(text, { status: 404, headers }), reason);
+// gets a 404 in plain words, which name the route `meant` when only a trailing slash is missing
+// from the path or added to it (a 301 there failed every client with nothing said, as Channels'
+// "No route found" would).
+function refuseUnroutedUpgrade(
+  pathname: string,
+  meant: { path: string; slash: "with" | "without" } | undefined,
+): Response {
+  if (meant === undefined) {
+    return logReason(
+      new Response(`No WebSocket route at ${pathname}`, { status: 404, headers: TEXT }),
+      "no WebSocket route here",
+    );
+  }
+  const route = meant.path.replace(/[?#].*$/s, "");
+  const reason = `no WebSocket route here; ${route} has one` +
+    (meant.slash === "with" ? ": a WebSocket does not follow a redirect" : "");
+  const text = `No WebSocket route at ${pathname}: the route is ${route}, ${meant.slash} its ` +
+    "trailing slash";
+  return logReason(new Response(text, { status: 404, headers: TEXT }), reason);
 }
 
 /** A plain HTML error page with `status`: the default {@linkcode ErrorPage}. */

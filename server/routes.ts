@@ -72,7 +72,9 @@ export function socket(
 /**
  * `route`, when a request could match it; else a `TypeError` that says what to write instead:
  * a method that is not one of {@linkcode ROUTE_METHODS} in capitals, a path that does not start
- * with `/`, or Django's `<int:id>` where `URLPattern` wants `:id`.
+ * with `/`, Django's `<int:id>` where `URLPattern` wants `:id`, or a parameter's name written
+ * with a hyphen (`:poll-id`), or a dot in a socket's path (`:poll.id`), which `URLPattern` ends
+ * there.
  */
 export function checkRoute(route: AppRoute): AppRoute {
   const { method, path } = route;

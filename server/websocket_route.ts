@@ -317,7 +317,9 @@ async function upgradeAccepted(
     handFailuresOver(connection, request);
     return [499, "client_left", CLIENT_LEFT];
   }
-  const protocol = answeredSubprotocol(request, connection, batchByProtocol, scope);
+  const protocol = answeredSubprotocol(request, connection, {
+    batchOffered: batchByProtocol,
+  });
   if (batchByProtocol && protocol !== BATCH_PROTOCOL) connection.stopBatching();
   // Before the upgrade: from then on, the request's own headers are unreadable.
   scope.keepHeaders();

@@ -2,17 +2,18 @@
  * What a communicator tells a test of its consumer (`server/_consumer_failures.ts`): what it
  * raised in a `connect` answered to no one (the client had left), before the socket closed
  * (which closed it with 1011), and after (its `disconnect` hook, or a hook still running then),
- * each told once, as Channels' communicator raises what the app raised; the first event it had
- * no handler for, and hooks misnamed, when a `receive` waited in vain; and, for a handshake that was refused, why, in a few words.
+ * each told once, as Channels' communicator raises what the app raised; when a `receive` waited
+ * in vain, the first event it had no handler for, its misnamed hooks and its stream followers
+ * never entered; and, for a handshake that was refused, why, in a few words.
  */
 import {
   consumerFailures,
   handFailuresOver,
+  heldBeforeEntry,
   lateFailures,
   unhandledEvents,
 } from "../server/_consumer_failures.ts";
 import { misnamedHooks } from "../server/_hook_names.ts";
-import { heldBeforeEntry } from "../server/_follower.ts";
 import { describeThrown } from "../telemetry/log.ts";
 import { NoAnswerInTimeError } from "../storage/with_timeout.ts";
 
@@ -87,8 +88,8 @@ export class ConsumerReports {
 
   /**
    * The error of a `receive` that waited `timeoutMs` in vain, with what may explain it: the
-   * first event the consumer had no handler for, and hooks under names never called
-   * (`receive_json`).
+   * first event the consumer had no handler for, hooks under names never called
+   * (`receive_json`), and stream followers whose `enter()` never came (their events wait for it).
    */
   noFrameWithin(timeoutMs: number): NoAnswerInTimeError {
     const unhandled = unhandledEvents.get(this.#socket);

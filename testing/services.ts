@@ -3,7 +3,7 @@
  * fast password hashing; `await using` closes them.
  */
 import type { Services } from "../server/context.ts";
-import { testServices } from "../server/_told_in_tests.ts";
+import { TEST_REPORTS, type TestReporter } from "../server/_told_in_tests.ts";
 import { type Config, DEFAULT_CONFIG, historyIdleMs } from "../server/config.ts";
 import { createServices, type ServiceOptions } from "../server/services.ts";
 import { InMemoryLayer } from "../layers/in_memory.ts";
@@ -70,6 +70,9 @@ export async function createTestServices(
       store.close();
     },
   };
-  testServices.add(tested);
+  // Not in the type: an app's test reads what is told on its output.
+  const report: TestReporter = (text, error) =>
+    error === undefined ? console.error(text) : console.error(text, error);
+  Object.assign(tested, { [TEST_REPORTS]: report });
   return tested;
 }

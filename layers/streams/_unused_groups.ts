@@ -9,6 +9,8 @@ import { log } from "../../telemetry/log.ts";
 import { recordChange, type StreamRecord } from "./_store_layout.ts";
 import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
 import type { WrittenState } from "./_write_rounds.ts";
+
+/** The groups read but never published to, up to a bound (see the module's comment). */
 export class UnusedGroups<State> {
   #groups = new Map<string, State>();
   readonly #bound: number;

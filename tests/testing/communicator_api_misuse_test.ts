@@ -154,6 +154,9 @@ Deno.test("a communicator whose handshake was refused says so on send and receiv
       "trailing slash",
     ],
   );
+  // The path's own encoding changes nothing of which slash is named.
+  const encoded = await new Communicator(app, "/ws/%65cho").connect();
+  assertStringIncludes(encoded.reason ?? "", "the route is /ws/echo/, with its trailing slash");
   const slashless = new Communicator(app, "/ws/echo");
   // As a real client meets it: a WebSocket follows no redirect, so the slash is named.
   const refused = await slashless.connect();

@@ -7,6 +7,7 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { type Connection, type Consumer, StreamFollowing } from "../../mod.ts";
 import { Communicator, createTestServices } from "../../testing.ts";
+import { handlerMisplaced } from "../../server/_event_names.ts";
 
 Deno.test("hooks returned in an array are refused with 500, saying so", async () => {
   await using services = await createTestServices();
@@ -91,4 +92,28 @@ Deno.test("a stream follower whose enter() was never called is named when a rece
     `events of the group "poll.7" wait for its StreamFollower's enter(), never called`,
   );
   await comm.disconnect();
+  // The same when the event came during `connect`, before the socket was upgraded.
+  const early: Consumer = (conn) => {
+    const follower = following.follow(conn, "poll.8");
+    return {
+      async connect() {
+        await conn.groupAdd("poll.8");
+        await services.streams.publish("poll.8", { type: "vote", choice: "soup" });
+      },
+      events: { vote: (event) => follower.deliver(event) },
+    };
+  };
+  const earlyComm = new Communicator({ consumer: early, services }, "/ws/poll/8/");
+  await earlyComm.connect();
+  const earlyError = await assertRejects(() => earlyComm.receive(300), Error, "No frame within");
+  assertStringIncludes(earlyError.message, `events of the group "poll.8" wait for its`);
+  await earlyComm.disconnect();
+});
+
+Deno.test("a hook is never taken for an event handler written beside the hooks", () => {
+  const hooks = { connect() {}, drained() {}, receive() {}, events: {} };
+  for (const type of ["connect", "drained", "receive"]) {
+    assertEquals(handlerMisplaced(hooks, type), "");
+  }
+  assertStringIncludes(handlerMisplaced({ chat_message() {} }, "chat.message"), "`chat_message`");
 });
