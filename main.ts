@@ -15,7 +15,7 @@ import {
 } from "./mod.ts";
 import { startSite } from "./routes/start.ts";
 import { checkInProcessWorkers } from "./routes/workers.ts";
-import { asksForHelp, settingsHelp } from "./cli/_help.ts";
+import { asksForHelp, settingsHelp } from "./mod.ts";
 
 if (asksForHelp(Deno.args)) {
   console.log(`Usage: deno task start [--workers N] [--<setting> <value>]...\n${settingsHelp()}`);

@@ -91,6 +91,12 @@ export {
   type WorkerStats,
 } from "./server/channel_workers.ts";
 export {
+  parseWorkerArgs,
+  runWorkerProcess,
+  WORKER_PROCESS_STOP_MS,
+} from "./server/worker_process.ts";
+export { asksForHelp, settingsHelp } from "./server/command_help.ts";
+export {
   closeSpread,
   type DrainClock,
   drainSchedule,

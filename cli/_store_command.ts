@@ -11,7 +11,7 @@ import {
   secretsOnCommandLine,
   UserChangeConflictError,
 } from "../mod.ts";
-import { asksForHelp } from "./_help.ts";
+import { asksForHelp } from "../mod.ts";
 
 /**
  * Runs the command `Deno.args` ask for: the usage on `--help`, `parse`'s message and 2 on a

@@ -7,7 +7,7 @@
  * wait and go out once it is back. A message the server refuses is reported with its reason.
  */
 import { connectStream, type SendError } from "../client/mod.js";
-import { asksForHelp } from "./_help.ts";
+import { asksForHelp } from "../mod.ts";
 import {
   connectFailure,
   formatFrame,

@@ -40,7 +40,7 @@ import {
   roomNameOf,
   storedFromOutside,
 } from "../consumers/chat_rooms.ts";
-import { asksForHelp } from "./_help.ts";
+import { asksForHelp } from "../mod.ts";
 import { shownUrl } from "./_shown_url.ts";
 
 /** What the command line asked for. */

@@ -8,8 +8,8 @@
  * layers the server runs its workers itself (`IN_PROCESS_WORKERS`, default `all` there).
  */
 import { siteWorkers } from "../routes/workers.ts";
-import { runWorkerProcess } from "./_worker_process.ts";
+import { runWorkerProcess } from "../mod.ts";
 
-export { parseWorkerArgs } from "./_worker_process.ts";
+export { parseWorkerArgs } from "../mod.ts";
 
 if (import.meta.main) Deno.exit(await runWorkerProcess(Deno.args, siteWorkers));

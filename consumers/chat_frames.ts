@@ -14,7 +14,8 @@ export function refusal(value: unknown): string | null {
   }
   const ref = (value as { ref?: unknown }).ref;
   if (ref !== undefined && refOf(value) === undefined) {
-    return `"ref" must be a string of 1 to ${MAX_FRAME_REF_LENGTH} characters or a whole number`;
+    return `"ref" must be a string of 1 to ${MAX_FRAME_REF_LENGTH} characters (well-formed ` +
+      "Unicode) or a whole number";
   }
   // A client that asks for an ack some other way, or without a ref to answer, would wait for
   // one in vain: told at once instead.

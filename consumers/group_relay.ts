@@ -4,7 +4,7 @@
  * raw text to every socket of the group, the sender's included; the text `关闭` ("close")
  * makes the server close that socket normally (1000) instead. Anyone may connect.
  */
-import { type Consumer, log } from "../mod.ts";
+import { type Consumer, log, ProtocolError } from "../mod.ts";
 
 /** The text that makes the server close the socket. */
 export const CLOSE_WORD = "关闭";
@@ -29,7 +29,13 @@ export const groupRelayConsumer: Consumer = (conn) => {
   const group = relayGroup(id);
   return {
     async connect() {
-      if (!GROUP_ID.test(id) || id.length > MAX_GROUP_ID) return false;
+      // Refused with why: the client and the log would read only "said no".
+      if (!GROUP_ID.test(id)) {
+        throw new ProtocolError("A group id is letters, digits and underscores only");
+      }
+      if (id.length > MAX_GROUP_ID) {
+        throw new ProtocolError(`A group id is at most ${MAX_GROUP_ID} characters long`);
+      }
       await conn.groupAdd(group);
     },
     async receive(text) {

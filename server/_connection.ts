@@ -61,8 +61,21 @@ export interface WebSocketConnectionOptions extends ClosingOptions {
   onRecheck?: Recheck;
 }
 
-// Shared by every connection: a bound function or closure per socket is memory per socket.
-const ignore = (): void => {};
+/**
+ * Why Deno ended a socket, by the socket, when it said so in an `error` event: a protocol error
+ * (a text frame that is not UTF-8, reserved bits set, an unknown opcode) ends it with no close
+ * frame, so its close reads 1006, as a network drop does, unless the log gives this.
+ */
+const socketErrors = new WeakMap<object, string>();
+
+// Shared by every connection (a closure per socket is memory per socket): the socket is the
+// event's target. The close event that follows does the cleanup.
+function noteSocketError(event: Event): void {
+  const message = (event as ErrorEvent).message;
+  if (event.target !== null && typeof message === "string" && message !== "") {
+    socketErrors.set(event.target, message);
+  }
+}
 
 /**
  * Runs one consumer on one socket: limits incoming frames, runs hooks one at a time in
@@ -136,9 +149,9 @@ export class WebSocketConnection extends ConnectionClosing {
     socket.onclose = (event) =>
       void this.socketClosed(
         event.code === 0 ? CloseCode.ABNORMAL_CLOSURE : event.code,
-        event.reason,
+        event.reason || (event.code === 0 ? socketErrors.get(socket) ?? "" : ""),
       );
-    socket.onerror = ignore; // the close event that follows does the cleanup
+    socket.onerror = noteSocketError;
     // A client that left while `connect` ran gets a socket from Deno that never opens and
     // never closes: no event would ever end it (its groups, presence, cap place). Given up on
     // if it has not opened in time; `#opened` clears this.

@@ -35,6 +35,7 @@
  * await workers.close();
  * ```
  */
+import { tellTest } from "./_told_in_tests.ts";
 import type { LayerEvent, SendResult, Unlisten } from "../layers/layer.ts";
 import { validateNamedChannel } from "../layers/layer.ts";
 import type { Services } from "./context.ts";
@@ -302,7 +303,9 @@ class WorkerRunner {
     const handler = key === undefined ? undefined : events[key];
     if (handler === undefined) {
       this.#stats.unhandled++;
-      log.warn(`Worker "${this.#name}" has no handler for "${event.type}" events: ignored`);
+      const ignored = `Worker "${this.#name}" has no handler for "${event.type}" events: ignored`;
+      log.warn(ignored);
+      tellTest(this.#services, `Channel worker: ${ignored}`);
       return;
     }
     try {
@@ -310,10 +313,10 @@ class WorkerRunner {
       this.#stats.handled++;
     } catch (error) {
       this.#stats.failed++;
-      log.error(
-        `Worker "${this.#name}" failed on a "${event.type}" event; it goes on with the next`,
-        error,
-      );
+      const failed = `Worker "${this.#name}" failed on a "${event.type}" event; it goes on with ` +
+        "the next";
+      log.error(failed, error);
+      tellTest(this.#services, `Channel worker: ${failed}:`, error);
     }
   }
 }

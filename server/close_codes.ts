@@ -133,10 +133,12 @@ export const MAX_FRAME_REF_LENGTH = 64;
 
 /**
  * `value` when it is a valid `ref` (a string of 1 to 64 characters, counted as code points as
- * a message's are, or a safe integer).
+ * a message's are, and well-formed Unicode as a message must be; or a safe integer).
  */
 export function asFrameRef(value: unknown): FrameRef | undefined {
-  if (typeof value === "string" && value.length >= 1 && refFits(value)) return value;
+  if (typeof value === "string" && value.length >= 1 && refFits(value) && value.isWellFormed()) {
+    return value;
+  }
   if (typeof value === "number" && Number.isSafeInteger(value)) return value;
   return undefined;
 }

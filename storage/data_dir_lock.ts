@@ -24,7 +24,9 @@ export function lockDataDir(dataDir: string): Promise<DataDirLock> {
     new Error(
       `DATA_DIR ${dataDir} is in use by another server${holder}: two servers on one DATA_DIR ` +
         "would give the same offsets twice and overwrite each other's history. Give each " +
-        "its own DATA_DIR, or run them on one Redis (LAYER=redis), or as --workers",
+        "its own DATA_DIR, or run them on one Redis (LAYER=redis), or as --workers; a tool " +
+        "beside a running server opens the backends with openBackends(config, " +
+        "{ holdDataDir: false })",
     ));
 }
 

@@ -29,7 +29,8 @@ const TEST_PASSWORD_ITERATIONS = 1_000;
  * Services over in-memory backends; pass `layer`, `store`, `presence` or `streams` to share
  * yours. It sets the whole process's log level to `overrides.logLevel`, `"silent"` by default
  * (a test's output stays clean): a test that checks a log line passes `logLevel`, or sets the
- * level after this. An HTTP handler of the app's that throws or returns no `Response` is still
+ * level after this. Presence keeps the default grace (3 s, longer than a `receive()` waits):
+ * a test of a leave passes `presenceGraceMs: 0`. An HTTP handler of the app's that throws or returns no `Response` is still
  * said on the test's output (with `console.error`), beside its 500.
  */
 export async function createTestServices(

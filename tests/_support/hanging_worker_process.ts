@@ -3,7 +3,7 @@
  * the tests of how a worker process stops; "note" events are handled at once.
  */
 import { channelNameRouter, type ChannelWorker, log } from "../../mod.ts";
-import { runWorkerProcess } from "../../cli/_worker_process.ts";
+import { runWorkerProcess } from "../../mod.ts";
 
 const jobs: ChannelWorker = () => ({
   events: {

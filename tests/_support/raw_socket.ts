@@ -55,6 +55,16 @@ export class RawWebSocket {
     return raw;
   }
 
+  /**
+   * Sends one frame whose first byte (FIN, the reserved bits, the opcode) is `head` as given:
+   * a frame no client should send, to see what the server makes of it.
+   */
+  async sendFrame(head: number, payload: Uint8Array): Promise<void> {
+    const frame = maskedFrame(0, payload);
+    frame[0] = head;
+    await this.#write(frame);
+  }
+
   /** Sends a text frame (masked, as clients must), in one write. */
   async send(text: string): Promise<void> {
     await this.#write(maskedFrame(OPCODE_TEXT, new TextEncoder().encode(text)));

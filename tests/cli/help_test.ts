@@ -1,6 +1,6 @@
 /** Every command's `--help`: its usage on stdout, exit code 0, and nothing started or made. */
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { asksForHelp } from "../../cli/_help.ts";
+import { asksForHelp } from "../../mod.ts";
 import { parseSendArgs } from "../../cli/send.ts";
 
 const COMMANDS: [string, string[], string][] = [

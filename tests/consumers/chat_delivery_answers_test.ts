@@ -27,10 +27,13 @@ Deno.test("a ref comes back on every error answering its frame", async () => {
     assertEquals([answer.type, answer.ref], ["error", (frame as Frame).ref]);
     assertMatch(String(answer.error), error);
   }
-  comm.sendJson({ message: "hi", ref: { not: "a ref" } });
-  const bad = await comm.receiveJson();
-  assertEquals([bad.type, bad.ref], ["error", undefined]);
-  assertMatch(String(bad.error), /"ref" must be/);
+  // Not a ref, nor a lone surrogate (refused in a message too): nothing echoed, nothing stored.
+  for (const ref of [{ not: "a ref" }, "\ud800"]) {
+    comm.sendJson({ message: "hi", ref, ack: true });
+    const bad = await comm.receiveJson();
+    assertEquals([bad.type, bad.ref], ["error", undefined]);
+    assertMatch(String(bad.error), /"ref" must be/);
+  }
   comm.sendJson({ message: "hi", ack: true });
   const noRef = await comm.receiveJson();
   assertEquals([noRef.type, noRef.ref], ["error", undefined]);

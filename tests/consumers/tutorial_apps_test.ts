@@ -282,7 +282,11 @@ Deno.test("group chat: only word characters make a group", async () => {
   }
   // `relay.<id>` must stay a Channels group name (under 100 characters): 93 at most.
   const long = new Communicator(app, `/ws/${"x".repeat(94)}/`);
-  assertObjectMatch(await long.connect(), { accepted: false, status: 403 });
+  assertObjectMatch(await long.connect(), {
+    accepted: false,
+    status: 403,
+    reason: "A group id is at most 93 characters long",
+  });
   const longest = new Communicator(app, `/ws/${"x".repeat(93)}/`);
   assertEquals((await longest.connect()).status, 101);
   await longest.disconnect();

@@ -14,6 +14,7 @@ import {
 } from "../../mod.ts";
 import { createTestServices } from "../../testing.ts";
 import { Inbox } from "../layers/_inbox.ts";
+import { TEST_REPORTS, type TestReporter } from "../../server/_told_in_tests.ts";
 
 /** Log lines at warning level and above, while `run` runs. */
 async function capturingLogs<T>(run: (lines: string[]) => Promise<T>): Promise<T> {
@@ -77,6 +78,23 @@ Deno.test("an event without a handler is logged, not silently dropped", async ()
     assertEquals(workers.stats().unhandled, 1);
     assert(lines.some((l) => l.includes('no handler for "mystery"')), lines.join("\n"));
   });
+});
+
+Deno.test("under a test's silent log, a worker's failure and an event it has no handler for are told on the test's output", async () => {
+  await using services = await createTestServices();
+  const told: string[] = [];
+  const report: TestReporter = (text, error) =>
+    told.push(error instanceof Error ? `${text} ${error.message}` : text);
+  const telling = { ...services, [TEST_REPORTS]: report } as typeof services;
+  const workers = await runChannelWorkers(channelNameRouter({ jobs: echoWorker }), telling);
+  await services.layer.send("jobs", { type: "job", n: 1 }); // its handler throws
+  await services.layer.send("jobs", { type: "jbo", n: 2 }); // misspelt
+  await workers.close();
+  assertEquals(told, [
+    'Channel worker: Worker "jobs" failed on a "job" event; it goes on with the next: ' +
+    "job 1 is broken",
+    'Channel worker: Worker "jobs" has no handler for "jbo" events: ignored',
+  ]);
 });
 
 Deno.test("a worker's handler takes the event typed the Channels way too, as runworker's does", async () => {

@@ -1,8 +1,9 @@
 /**
  * `--help` (or `-h`) anywhere on a command line asks for the command's usage: printed on
- * stdout, with exit code 0, as Unix commands do (a mistake prints it on stderr, with 2).
+ * stdout, with exit code 0, as Unix commands do (a mistake prints it on stderr, with 2). For an
+ * app's own commands as for the server's: `settingsHelp()` lists the settings they all take.
  */
-import { configFlags } from "../mod.ts";
+import { configFlags } from "./config.ts";
 
 /**
  * Whether `args` ask for the usage: `--help` anywhere, or `-h` first (later, it may be a value:

@@ -1,21 +1,28 @@
 /**
- * The worker process of `deno task worker <channel>...` (see `cli/worker.ts`), for any route
- * table: the configuration, the layer and the store opened as the server opens them, the named
- * channels listened on, and a bounded stop on SIGINT or SIGTERM.
+ * A process of background workers (Channels' `runworker`), for any app's workers: the
+ * configuration, the layer and the store opened as the server opens them, the named channels
+ * listened on, and a bounded stop on SIGINT, SIGTERM or SIGHUP. `deno task worker` is the site's
+ * (`cli/worker.ts`); an app's own is a file of two lines:
+ *
+ * @example
+ * ```ts
+ * import { channelNameRouter, type ChannelWorker, runWorkerProcess } from "@channels/deno";
+ *
+ * declare const thumbnails: ChannelWorker;
+ * // deno.json: "worker": "deno run -A --unstable-kv worker.ts"; then, with LAYER=redis as the
+ * // servers have it: deno task worker thumbnails
+ * if (import.meta.main) {
+ *   Deno.exit(await runWorkerProcess(Deno.args, () => channelNameRouter({ thumbnails })));
+ * }
+ * ```
  */
-import {
-  type ChannelNameRouter,
-  type Config,
-  createServices,
-  layerCrossesProcesses,
-  loadConfig,
-  log,
-  openBackends,
-  runChannelWorkers,
-  secretsOnCommandLine,
-  stopOnSignals,
-} from "../mod.ts";
-import { asksForHelp, settingsHelp } from "./_help.ts";
+import { type ChannelNameRouter, runChannelWorkers } from "./channel_workers.ts";
+import { type Config, loadConfig, secretsOnCommandLine } from "./config.ts";
+import { createServices } from "./services.ts";
+import { layerCrossesProcesses, openBackends } from "./backends.ts";
+import { stopOnSignals } from "./signals.ts";
+import { log } from "../telemetry/log.ts";
+import { asksForHelp, settingsHelp } from "./command_help.ts";
 
 /**
  * How long a stop waits for the events the workers took before giving up on them (logged).
@@ -25,6 +32,7 @@ import { asksForHelp, settingsHelp } from "./_help.ts";
  */
 export const WORKER_PROCESS_STOP_MS = 3000;
 
+// An app's own worker is a `worker` task of its deno.json too, as the README shows.
 const WORKER_USAGE = "Usage: deno task worker <channel>... [--<setting> <value>]...";
 
 /** What the command line asked for: channel names, and flags for the configuration. */
@@ -46,8 +54,11 @@ export function parseWorkerArgs(args: string[]): { names: string[]; configArgs: 
 }
 
 /**
- * Runs `deno task worker <channel>...` with the workers `routerOf` gives for the configuration
- * (the site's, for `cli/worker.ts`) until SIGINT or SIGTERM; resolves with the exit code.
+ * Runs the workers `routerOf` gives for the configuration on the channels `args` name (then the
+ * settings as flags, `--layer redis`) until SIGINT, SIGTERM or SIGHUP; resolves with the exit
+ * code: 0 once stopped, 1 when it could not start (Redis unreachable), 2 for a mistake in the
+ * command line or the settings (a layer that does not cross processes: the worker would hear
+ * nothing).
  */
 export async function runWorkerProcess(
   args: string[],
