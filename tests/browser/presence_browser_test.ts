@@ -247,14 +247,15 @@ browserTest("the live user list in two browsers", async (t, browser) => {
 
   await step(
     t,
-    "a chat page that reconnects as another user (signed in elsewhere while it was away) says so",
+    "a chat page and a presence page that reconnect as another user (signed in elsewhere while they were away) say so",
     async () => {
       await using server = await start({ presenceGraceMs: 0 });
       await using adaContext = await newContext(browser);
       await using bobContext = await newContext(browser);
       await signUp(adaContext, server, "ada");
       await signUp(bobContext, server, "bob");
-      await logIn(adaContext, server, "ada");
+      const list = await logIn(adaContext, server, "ada");
+      await list.locator("#presence-list li", { hasText: "ada (you)" }).waitFor();
       await logIn(bobContext, server, "bob");
       const room = await openPage(adaContext, server.httpUrl("/chat/switch/"));
       await waitForState(room, "open");
@@ -263,37 +264,18 @@ browserTest("the live user list in two browsers", async (t, browser) => {
       const bobsRoom = await openPage(bobContext, server.httpUrl("/chat/switch/"));
       await waitForState(bobsRoom, "open");
       await room.locator("#room-members li", { hasText: "bob" }).waitFor();
-      // The browser is bob's now (a log-in in another tab while the connection was down: no
-      // close reached this page), then the connection comes back.
+      // The browser is bob's now (a log-in in another tab while the connections were down: no
+      // close reached these pages), then the connections come back.
       await adaContext.addCookies(await bobContext.cookies());
       await server.app.live.closeAll(1012, "Service restart");
       await room.locator("#chat-notice", { hasText: "This page now writes as bob, not as ada" })
         .waitFor();
       await room.locator("#room-members li", { hasText: "bob (you)" }).waitFor();
       assertEquals(await room.locator("#room-members .presence-you").count(), 1, "one (you)");
-    },
-  );
-
-  await step(
-    t,
-    "a presence page that reconnects as another user says so and moves its (you)",
-    async () => {
-      await using server = await start({ presenceGraceMs: 0 });
-      await using adaContext = await newContext(browser);
-      await using bobContext = await newContext(browser);
-      await signUp(adaContext, server, "ada");
-      await signUp(bobContext, server, "bob");
-      const page = await logIn(adaContext, server, "ada");
-      await page.locator("#presence-list li", { hasText: "ada (you)" }).waitFor();
-      await logIn(bobContext, server, "bob");
-      // A log-in as bob in another tab while this page's connection was down: no close reached
-      // it, only the reconnect.
-      await adaContext.addCookies(await bobContext.cookies());
-      await server.app.live.closeAll(1012, "Service restart");
-      await page.locator("#presence-notice", { hasText: "now signed in as bob, not as ada" })
+      await list.locator("#presence-notice", { hasText: "now signed in as bob, not as ada" })
         .waitFor();
-      await page.locator("#presence-list li", { hasText: "bob (you)" }).waitFor();
-      assertEquals(await page.locator("#presence-list .presence-you").count(), 1, "one (you)");
+      await list.locator("#presence-list li", { hasText: "bob (you)" }).waitFor();
+      assertEquals(await list.locator("#presence-list .presence-you").count(), 1, "one (you)");
     },
   );
 
