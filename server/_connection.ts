@@ -69,12 +69,14 @@ export interface WebSocketConnectionOptions extends ClosingOptions {
 const socketErrors = new WeakMap<object, string>();
 
 // Shared by every connection (a closure per socket is memory per socket): the socket is the
-// event's target. The close event that follows does the cleanup.
+// event's target. The close event that follows does the cleanup. A connection that merely
+// dropped ("Unexpected EOF", "Connection reset by peer (os error 104)") reads as the bare 1006
+// it is: a phone that lost its signal is no news.
 function noteSocketError(event: Event): void {
   const message = (event as ErrorEvent).message;
-  if (event.target !== null && typeof message === "string" && message !== "") {
-    socketErrors.set(event.target, message);
-  }
+  if (event.target === null || typeof message !== "string" || message === "") return;
+  if (message === "Unexpected EOF" || message.includes("(os error")) return;
+  socketErrors.set(event.target, message);
 }
 
 /**

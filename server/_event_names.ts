@@ -49,7 +49,7 @@ export function handlerMisplaced(hooks: object, type: string): string {
   }
   for (const name of new Set([type, type.replaceAll(".", "_")])) {
     // A hook is never an event handler, whatever an event's type.
-    if (HOOKS.includes(name) || !hasFunction(hooks, name)) continue;
+    if (HOOKS.includes(name) || name === "constructor" || !hasFunction(hooks, name)) continue;
     return ` (the consumer's \`${name}\` is no handler: handlers go in its \`events\` map, ${map})`;
   }
   return "";

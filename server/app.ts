@@ -164,7 +164,8 @@ export function createApp(options: AppOptions): App {
     } else if (upgrade && match.kind === "not-found") {
       // A route written without its trailing slash (`/ws/feed/:id`) and a client with one.
       const bare = url.pathname.length > 1 ? url.pathname.replace(/\/$/, "") : url.pathname;
-      const unslashed = bare === url.pathname
+      // Not `/ws/echo//`: a route `/ws/echo/` would be named "without its trailing slash".
+      const unslashed = bare === url.pathname || bare.endsWith("/")
         ? null
         : router.match(request.method, bare, "", isSocketRoute);
       const socketThere = unslashed?.kind === "found" && isSocketRoute(unslashed.handler);

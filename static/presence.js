@@ -60,8 +60,10 @@ function setState(state, text) {
 // A log-in as someone else in another tab while the connection was down reaches this page as
 // nothing but a reconnect: the server's `you` says whom the socket is signed in as now, so the
 // list marks the right "(you)" and the page says it no longer shows the user it was opened for.
+// Said on every state frame, not only when `you` changes: a close hides it (the label says
+// why), and a page shown again from the back/forward cache is still someone else's.
 function checkWhoIAm(you) {
-  if (typeof you !== "string" || you === me) return;
+  if (typeof you !== "string") return;
   me = you;
   list.dataset.me = you;
   if (!notice) return;

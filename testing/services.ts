@@ -30,8 +30,9 @@ const TEST_PASSWORD_ITERATIONS = 1_000;
  * yours. It sets the whole process's log level to `overrides.logLevel`, `"silent"` by default
  * (a test's output stays clean): a test that checks a log line passes `logLevel`, or sets the
  * level after this. Presence keeps the default grace (3 s, longer than a `receive()` waits):
- * a test of a leave passes `presenceGraceMs: 0`. An HTTP handler of the app's that throws or returns no `Response` is still
- * said on the test's output (with `console.error`), beside its 500.
+ * a test of a leave passes `presenceGraceMs: 0`. An HTTP handler of the app's that throws or
+ * returns no `Response`, and a channel worker's failure, are still said on the test's output
+ * (with `console.error`).
  */
 export async function createTestServices(
   overrides: Partial<Config> = {},

@@ -104,6 +104,35 @@ export async function openPage(context: BrowserContext, url: string): Promise<Pa
   return page;
 }
 
+// Run in every page of a context before its scripts: the WebSockets they open are kept, so that
+// a test can end them as a lost connection would, the server going on as it was.
+const KEEP_SOCKETS = `{
+  const Original = globalThis.WebSocket;
+  globalThis.__keptSockets = [];
+  globalThis.WebSocket = class extends Original {
+    constructor(...args) {
+      super(...args);
+      globalThis.__keptSockets.push(this);
+    }
+  };
+}`;
+
+/** Keeps the WebSockets the pages of `context` open from now on, for `dropSockets`. */
+export async function keepSockets(context: BrowserContext): Promise<void> {
+  await context.addInitScript({ content: KEEP_SOCKETS });
+}
+
+/**
+ * Closes every WebSocket `page` has open (kept by `keepSockets`), from the page's end and
+ * without its own code asking: its client reconnects, as after a lost connection.
+ */
+export async function dropSockets(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const kept = (globalThis as { __keptSockets?: WebSocket[] }).__keptSockets ?? [];
+    for (const socket of kept) if (socket.readyState <= WebSocket.OPEN) socket.close();
+  });
+}
+
 /**
  * What a `LiveSocket` the page opens at `path` says once it says "closed" (an app's script would
  * show it), with `options` given to it (a `backoff`). Bounded: a socket that never says "closed"

@@ -4,7 +4,15 @@ import { startTestServer, type TestServer } from "../_support/server.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
 import { ACCOUNT_EVENTS_GROUP } from "../../auth/users.ts";
 import type { Config } from "../../server/config.ts";
-import { browserTest, newContext, openPage, step, waitForState } from "./_browser.ts";
+import {
+  browserTest,
+  dropSockets,
+  keepSockets,
+  newContext,
+  openPage,
+  step,
+  waitForState,
+} from "./_browser.ts";
 
 const PASSWORD = "correct horse 9";
 /** The issue asks for changes within 1 s; the extra second absorbs a busy test machine. */
@@ -252,6 +260,7 @@ browserTest("the live user list in two browsers", async (t, browser) => {
       await using server = await start({ presenceGraceMs: 0 });
       await using adaContext = await newContext(browser);
       await using bobContext = await newContext(browser);
+      await keepSockets(adaContext);
       await signUp(adaContext, server, "ada");
       await signUp(bobContext, server, "bob");
       const list = await logIn(adaContext, server, "ada");
@@ -267,7 +276,8 @@ browserTest("the live user list in two browsers", async (t, browser) => {
       // The browser is bob's now (a log-in in another tab while the connections were down: no
       // close reached these pages), then the connections come back.
       await adaContext.addCookies(await bobContext.cookies());
-      await server.app.live.closeAll(1012, "Service restart");
+      await dropSockets(room);
+      await dropSockets(list);
       await room.locator("#chat-notice", { hasText: "This page now writes as bob, not as ada" })
         .waitFor();
       await room.locator("#room-members li", { hasText: "bob (you)" }).waitFor();
@@ -276,6 +286,20 @@ browserTest("the live user list in two browsers", async (t, browser) => {
         .waitFor();
       await list.locator("#presence-list li", { hasText: "bob (you)" }).waitFor();
       assertEquals(await list.locator("#presence-list .presence-you").count(), 1, "one (you)");
+      await waitForState(list, "open");
+      // Left for another page and shown again from the back/forward cache: its socket closed
+      // (which hides the notice: the label says why) and opened again, still bob's.
+      await list.evaluate(
+        'dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }))',
+      );
+      await dropSockets(list);
+      await waitForState(list, "closed");
+      await list.evaluate(
+        'dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true }))',
+      );
+      await waitForState(list, "open");
+      await list.locator("#presence-notice", { hasText: "now signed in as bob, not as ada" })
+        .waitFor();
     },
   );
 

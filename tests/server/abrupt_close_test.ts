@@ -2,7 +2,7 @@
  * A client whose connection is lost without a close frame (a network drop, a killed process):
  * the consumer and the metrics see 1006, as Channels and browsers report it.
  */
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type { Consumer } from "../../server/consumer.ts";
 import { CloseCode, describeCloseCode } from "../../server/close_codes.ts";
 import { RawWebSocket } from "../_support/raw_socket.ts";
@@ -38,4 +38,12 @@ Deno.test("a socket Deno ends for a protocol error is logged with why, not as a 
     const line = await captured.waitFor(new RegExp(`DISCONNECT .*${why}`));
     assertStringIncludes(line, `closed: 1006 (ABNORMAL_CLOSURE): "${why}"`);
   }
+  // A connection that merely dropped says no more than that (no "Unexpected EOF").
+  const done = new Promise<void>((resolve) => closed = resolve);
+  const dropped = await RawWebSocket.open(server.url);
+  dropped.close();
+  await done;
+  const disconnects = captured.lines.filter((line) => line.includes("DISCONNECT"));
+  assertEquals(disconnects.length, 3, disconnects.join("\n"));
+  assert(disconnects[2].endsWith("(closed: 1006 (ABNORMAL_CLOSURE))"), disconnects[2]);
 });

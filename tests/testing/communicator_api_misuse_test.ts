@@ -154,6 +154,9 @@ Deno.test("a communicator whose handshake was refused says so on send and receiv
       "trailing slash",
     ],
   );
+  // Two slashes: no route is named, rather than "/ws/echo/, without its trailing slash".
+  const doubled = await new Communicator(app, "/ws/echo//").connect();
+  assertEquals(doubled.reason, "No WebSocket route at /ws/echo//");
   // The path's own encoding changes nothing of which slash is named.
   const encoded = await new Communicator(app, "/ws/%65cho").connect();
   assertStringIncludes(encoded.reason ?? "", "the route is /ws/echo/, with its trailing slash");
