@@ -3,7 +3,8 @@
  * way Channels code calls `group_send` from a view or a job.
  * `deno task send --channel <name> <json>`: sends one event to a channel, as Channels' `send`:
  * a named channel (a background worker's, e.g. `dice`) or one connection's channel. It prints
- * the counted result, and exits with 1 when nobody listens on the channel or it is full.
+ * the counted result, and exits with 1 when nobody listens on the channel or it is full, or the
+ * send was not made; with 3 when it may have been (not confirmed: do not send it again).
  *
  * - With `LAYER=redis` it publishes straight to Redis (`REDIS_URL`, `REDIS_PREFIX`).
  * - Otherwise the layer lives inside the running server, so it posts to the server's
@@ -25,6 +26,7 @@ import {
   type LayerEvent,
   loadConfig,
   publishFromOutside,
+  PublishUnconfirmedError,
   secretsOnCommandLine,
   type SendResult,
   validateEvent,
@@ -195,7 +197,12 @@ async function sendViaServer(
     throw new Error(`${shownUrl(url.href)} is off: start the server with the same SEND_TOKEN`);
   }
   if (!response.ok) {
-    const reason = safeJson(text)?.error ?? text.slice(0, 200);
+    const answer = safeJson(text);
+    const reason = answer?.error ?? text.slice(0, 200);
+    // Maybe stored: sent again, it could be stored twice.
+    if (answer?.unconfirmed === true) {
+      throw new PublishUnconfirmedError(String(reason).replace(/^Not confirmed: /, ""));
+    }
     throw new Error(`The server refused (${response.status}): ${reason}`);
   }
   return JSON.parse(text);
@@ -236,7 +243,7 @@ export function hostForUrl(host: string): string {
   return plain.includes(":") ? `[${plain}]` : plain;
 }
 
-function safeJson(text: string): { error?: string } | null {
+function safeJson(text: string): { error?: string; unconfirmed?: boolean } | null {
   try {
     return JSON.parse(text);
   } catch {
@@ -272,8 +279,7 @@ async function sendToChannel(
     console.log(`Sent to channel "${channel}": ${where}`);
     return 0;
   } catch (error) {
-    console.error(`Not sent: ${(error as Error).message}`);
-    return 1;
+    return notSent(error);
   }
 }
 
@@ -324,9 +330,21 @@ async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    console.error(`Not sent: ${(error as Error).message}`);
-    return 1;
+    return notSent(error);
   }
+}
+
+/**
+ * Exit code 1 for a send that was not made; 3 for one that may have been (stored, or written
+ * to Redis, with no answer): a script must not send it again, or it may be there twice.
+ */
+function notSent(error: unknown): number {
+  if (error instanceof PublishUnconfirmedError) {
+    console.error(`Not confirmed (do not send it again): ${error.message}`);
+    return 3;
+  }
+  console.error(`Not sent: ${(error as Error).message}`);
+  return 1;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -177,9 +177,9 @@ export class MasterCheckNotices {
     if (this.#named < NEW_EPOCHS_NAMED) {
       this.#named++;
       log.warn(
-        `Stream of "${group}" took a new epoch after a master change: offsets after ${base} ` +
-          `written to the old master may be lost; clients past ${base} are told their ` +
-          "recovery is incomplete",
+        `Stream of "${group}" took a new epoch after a master change (a failover, a restart, ` +
+          `or its Cluster slot moved): offsets after ${base} written to the old master may be ` +
+          `lost; clients past ${base} are told their recovery is incomplete`,
       );
       return;
     }

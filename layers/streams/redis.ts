@@ -74,6 +74,7 @@ import {
   type StreamPublished,
   type StreamRead,
   type StreamRetention,
+  undelivered,
   validateCount,
   validateIdleExpiry,
   validatePosition,
@@ -232,8 +233,14 @@ export class RedisStreams implements GroupStreams {
     if (layer === undefined) {
       throw new Error("Streams that do not publish in the script need a layer");
     }
-    const result = await layer.groupSend(group, { offset, epoch, ...rest });
-    return { ...result, offset, epoch };
+    // Stored already: a send that fails now is "not confirmed", as the other streams say, never
+    // "not sent" (sent again, it would be stored twice).
+    try {
+      const result = await layer.groupSend(group, { offset, epoch, ...rest });
+      return { ...result, offset, epoch };
+    } catch (error) {
+      throw undelivered(group, offset, error);
+    }
   }
 
   /**

@@ -128,6 +128,31 @@ Deno.test("deno task send with a wrong token says it was refused and exits non-z
   assertEquals(new TextDecoder().decode(stderr).includes("refused (401)"), true);
 });
 
+Deno.test("deno task send told 'not confirmed' exits 3, not 1, so that a script does not send it twice", async () => {
+  // A server whose store took the message and lost the answer (`/_send/`'s 503 unconfirmed).
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      Response.json(
+        { error: "Not confirmed: the store did not answer", unconfirmed: true },
+        { status: 503 },
+      ),
+  );
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url"].concat(
+      `http://127.0.0.1:${server.addr.port}`,
+    ),
+    env: { SEND_TOKEN: "token-for-the-send-test", LAYER: "memory" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assertEquals(code, 3);
+  assertStringIncludes(
+    new TextDecoder().decode(stderr),
+    "Not confirmed (do not send it again): the store did not answer",
+  );
+});
+
 Deno.test("deno task send says no server answers without showing the --url's password", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;

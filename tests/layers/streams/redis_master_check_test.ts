@@ -163,7 +163,7 @@ Deno.test({
       assertEquals(changes, [changes[0]], captured.lines.join("\n"));
       assertMatch(
         changes[0],
-        / WARN Stream of "room\.a" took a new epoch after a master change: offsets after 2 written to the old master may be lost; clients past 2 are told their recovery is incomplete/,
+        / WARN Stream of "room\.a" took a new epoch after a master change \(a failover, a restart, or its Cluster slot moved\): offsets after 2 written to the old master may be lost; clients past 2 are told their recovery is incomplete/,
       );
     } finally {
       await onMaster.close();

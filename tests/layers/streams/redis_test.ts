@@ -328,3 +328,42 @@ Deno.test({
     await server.restart();
   },
 });
+
+Deno.test({
+  name:
+    "a publish stored in Redis whose send to the group then fails is not confirmed, never not sent",
+  ignore: !available,
+  fn: async () => {
+    const prefix = uniquePrefix("unsent-after-store");
+    const layer = await RedisLayer.open({ url: redis!.url, prefix });
+    // The channels_redis layer's own send (an EVAL a Redis ACL refuses, a connection lost
+    // between the two) failing after the stream script stored the event.
+    const failing = new Proxy(layer, {
+      get(target, key) {
+        if (key === "groupSend") return () => Promise.reject(new Error("NOPERM eval"));
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const streams = await RedisStreams.open({
+      url: redis!.url,
+      prefix,
+      layer: failing,
+      publishInScript: false,
+    });
+    try {
+      const error = await assertRejects(
+        () => streams.publish("chat.acl", { type: "chat.message", message: "hi" }),
+        PublishUnconfirmedError,
+        'Stored as offset 1 of "chat.acl"',
+      );
+      assertMatch(String((error.cause as Error).message), /NOPERM/);
+      // Stored: a reader recovers it, so sending it again would store it twice.
+      const read = await streams.latest("chat.acl", 50);
+      assertEquals(read.events.map((event) => [event.offset, event.message]), [[1, "hi"]]);
+    } finally {
+      await streams.close();
+      await layer.close();
+    }
+  },
+});
