@@ -234,6 +234,7 @@ export {
   type GroupStreams,
   type PublishOptions,
   PublishUnconfirmedError,
+  PublishUndeliveredError,
   retainedAtMost,
   SINCE_TOO_LARGE,
   type SinceOptions,

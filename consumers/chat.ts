@@ -13,6 +13,7 @@ import {
   type PresenceTracker,
   ProtocolError,
   PublishUnconfirmedError,
+  PublishUndeliveredError,
   refOf,
   sessionGroup,
   sortableId,
@@ -74,6 +75,12 @@ export const CHAT_ACK = "chat.ack";
 const NO_SESSION = Object.freeze({ session: null });
 /** What the sender of a chat message is told when it was not stored. */
 export const NOT_SENT = "Message not sent: the server cannot reach the other members right now";
+/**
+ * What the sender of a chat message is told when it was stored but not handed to the room live:
+ * `unconfirmed` as well, so a client shows it once a recovery does.
+ */
+export const NOT_DELIVERED = "Message stored, but not handed to the room's members live: they " +
+  "get it when they next read the room";
 /** What the sender of a chat message is told when it may have been stored: no answer came. */
 export const NOT_CONFIRMED =
   "Message not confirmed: the server lost the answer from its storage, so it may have been sent";
@@ -321,8 +328,14 @@ class ChatSocket implements ConsumerHooks {
       (error) => {
         // One that may be stored must not be taken for refused, and sent again.
         const unconfirmed = error instanceof PublishUnconfirmedError;
-        this.#route.unstored.failed(room, unconfirmed, error);
-        this.#sendError(unconfirmed ? NOT_CONFIRMED : NOT_SENT, ref, unconfirmed);
+        const how = error instanceof PublishUndeliveredError
+          ? "undelivered"
+          : unconfirmed
+          ? "unconfirmed"
+          : "unsent";
+        this.#route.unstored.failed(room, how, error);
+        const text = how === "undelivered" ? NOT_DELIVERED : unconfirmed ? NOT_CONFIRMED : NOT_SENT;
+        this.#sendError(text, ref, unconfirmed);
       },
     );
   }

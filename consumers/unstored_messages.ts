@@ -31,8 +31,11 @@ export class UnstoredMessages {
     this.#now = now;
   }
 
-  /** A message to `room` was not sent (or, `unconfirmed`, not answered) because of `error`. */
-  failed(room: string, unconfirmed: boolean, error: unknown): void {
+  /**
+   * A message to `room` was not sent, or not answered (`unconfirmed`), or stored but not handed
+   * to the room's members (`undelivered`: the layer failed, not the store), because of `error`.
+   */
+  failed(room: string, how: "unsent" | "unconfirmed" | "undelivered", error: unknown): void {
     this.#count++;
     const now = this.#now();
     if (this.outage) {
@@ -43,10 +46,14 @@ export class UnstoredMessages {
     this.#quiet = now - this.#warnedAt < QUIET_MS;
     if (this.#quiet) return;
     this.#warnedAt = now;
+    const what = how === "undelivered"
+      ? `Chat messages are stored but not reaching the rooms' members live (they get them when ` +
+        `they next read the room): one to "${room}" was stored, and the layer failed to hand it on`
+      : `Chat messages are not being stored: one to "${room}" was not ${
+        how === "unconfirmed" ? "confirmed" : "sent"
+      }`;
     log.warn(
-      `Chat messages are not being stored: one to "${room}" was not ${
-        unconfirmed ? "confirmed" : "sent"
-      }; the next ones are counted, not logged one by one, until one is stored again`,
+      `${what}; the next ones are counted, not logged one by one, until one goes through again`,
       error,
     );
   }
@@ -56,7 +63,10 @@ export class UnstoredMessages {
     if (!this.outage) return;
     this.outage = false;
     if (this.#quiet && this.#now() - this.#warnedAt < QUIET_MS) return;
-    log.info(`Chat messages are stored again (${this.#count} not sent or not confirmed meanwhile)`);
+    log.info(
+      `Chat messages are stored again (${this.#count} not sent, not confirmed or not delivered ` +
+        "live meanwhile)",
+    );
     this.#count = 0;
   }
 }

@@ -16,8 +16,15 @@ export type TestReporter = (text: string, error?: unknown) => void;
  */
 export const TEST_REPORTS: unique symbol = Symbol("channels.testReports");
 
-/** Tells the test `text` and `error`, when `services` are a test's and the log is silent. */
-export function tellTest(services: object, text: string, error?: unknown): void {
+/**
+ * Tells the test `text` and `error`, when `services` are a test's and the log does not show a
+ * line of `level` (what the log says already is not said twice).
+ */
+export function tellTest(
+  services: object,
+  text: string,
+  { error, level = "error" }: { error?: unknown; level?: "warn" | "error" } = {},
+): void {
   const report = (services as { [TEST_REPORTS]?: TestReporter })[TEST_REPORTS];
-  if (report !== undefined && !log.shows("error")) report(text, error);
+  if (report !== undefined && !log.shows(level)) report(text, error);
 }

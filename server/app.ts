@@ -276,7 +276,7 @@ async function run(
     }
     const failed = `Handler failed for ${request.method} ${context.url.pathname}`;
     log.error(failed, error);
-    tellTest(context.services, `App: ${failed} (answered 500):`, error);
+    tellTest(context.services, `App: ${failed} (answered 500):`, { error });
     return logReason(serverError(errorPage), "the handler failed: its error is logged above");
   }
   if (response instanceof Response) return response;

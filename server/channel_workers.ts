@@ -150,6 +150,17 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
+/** What is said of the `names` `router` has no worker for, or `null` when it has them all. */
+export function unknownChannels(
+  router: ChannelNameRouter,
+  names: readonly string[],
+): string | null {
+  const unknown = names.filter((name) => router.worker(name) === undefined);
+  if (unknown.length === 0) return null;
+  return `No worker for channel(s) ${unknown.map((name) => `"${name}"`).join(", ")}; ` +
+    `the router has ${router.names.map((name) => `"${name}"`).join(", ") || "none"}`;
+}
+
 /**
  * Listens on `options.names` (default: all the router's) through `services.layer` and runs
  * each channel's worker on the events sent to it. Resolves once sends from any process reach
@@ -161,13 +172,8 @@ export async function runChannelWorkers(
   options: RunChannelWorkersOptions = {},
 ): Promise<RunningWorkers> {
   const names = [...(options.names ?? router.names)];
-  const unknown = names.filter((name) => router.worker(name) === undefined);
-  if (unknown.length > 0) {
-    throw new Error(
-      `No worker for channel(s) ${unknown.map((name) => `"${name}"`).join(", ")}; ` +
-        `the router has ${router.names.map((name) => `"${name}"`).join(", ") || "none"}`,
-    );
-  }
+  const unknown = unknownChannels(router, names);
+  if (unknown !== null) throw new Error(unknown);
   const stats: WorkerStats = { handled: 0, failed: 0, unhandled: 0, abandoned: 0 };
   const runners: WorkerRunner[] = [];
   try {
@@ -305,7 +311,7 @@ class WorkerRunner {
       this.#stats.unhandled++;
       const ignored = `Worker "${this.#name}" has no handler for "${event.type}" events: ignored`;
       log.warn(ignored);
-      tellTest(this.#services, `Channel worker: ${ignored}`);
+      tellTest(this.#services, `Channel worker: ${ignored}`, { level: "warn" });
       return;
     }
     try {
@@ -316,7 +322,7 @@ class WorkerRunner {
       const failed = `Worker "${this.#name}" failed on a "${event.type}" event; it goes on with ` +
         "the next";
       log.error(failed, error);
-      tellTest(this.#services, `Channel worker: ${failed}:`, error);
+      tellTest(this.#services, `Channel worker: ${failed}:`, { error });
     }
   }
 }

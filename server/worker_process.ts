@@ -16,7 +16,7 @@
  * }
  * ```
  */
-import { type ChannelNameRouter, runChannelWorkers } from "./channel_workers.ts";
+import { type ChannelNameRouter, runChannelWorkers, unknownChannels } from "./channel_workers.ts";
 import { type Config, loadConfig, secretsOnCommandLine } from "./config.ts";
 import { createServices } from "./services.ts";
 import { layerCrossesProcesses, openBackends } from "./backends.ts";
@@ -65,8 +65,14 @@ export async function runWorkerProcess(
   routerOf: (config: Config) => ChannelNameRouter,
 ): Promise<number> {
   if (asksForHelp(args)) {
-    const channels = routerOf(loadConfig([], Deno.env.toObject())).names.join(", ");
-    console.log(`${WORKER_USAGE} (channels: ${channels})\n${settingsHelp()}`);
+    // The usage even when a setting is wrong (which the start would say), without the channels.
+    let channels = "";
+    try {
+      channels = ` (channels: ${routerOf(loadConfig([], Deno.env.toObject())).names.join(", ")})`;
+    } catch {
+      // the settings' own mistake is told when it starts
+    }
+    console.log(`${WORKER_USAGE}${channels}\n${settingsHelp()}`);
     return 0;
   }
   const { names, configArgs } = parseWorkerArgs(args);
@@ -81,6 +87,12 @@ export async function runWorkerProcess(
   const router = routerOf(config);
   if (names.length === 0) {
     console.error(`${WORKER_USAGE} (channels: ${router.names.join(", ")})`);
+    return 2;
+  }
+  // A mistyped channel is the command line's mistake: said before anything is opened.
+  const unknown = unknownChannels(router, names);
+  if (unknown !== null) {
+    console.error(unknown);
     return 2;
   }
   if (!layerCrossesProcesses(config)) {

@@ -227,16 +227,29 @@ export class PublishUnconfirmedError extends Error {
 }
 
 /**
- * The error of a publish stored as `offset` of `group` that its layer failed to hand to the
- * members: not "not sent", since sent again it would be stored twice. Its members may not have
- * it yet; a reader that recovers, or reads a gap, gets it from the stream.
+ * A publish that was stored (as `offset`) but that the layer failed to hand to the group's
+ * members: unconfirmed to them, never "not sent" (sent again it would be stored twice). They
+ * get it from the stream when they next read it (a recovery, the gap the next event shows).
  */
+export class PublishUndeliveredError extends PublishUnconfirmedError {
+  /** Its offset in the group's stream. */
+  readonly offset: number;
+  /** `message` says what failed; `options.cause` is the layer's own error. */
+  constructor(offset: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PublishUndeliveredError";
+    this.offset = offset;
+  }
+}
+
+/** The error of a publish stored as `offset` of `group` that its layer failed to hand on. */
 export function undelivered(
   group: string,
   offset: number,
   error: unknown,
-): PublishUnconfirmedError {
-  return new PublishUnconfirmedError(
+): PublishUndeliveredError {
+  return new PublishUndeliveredError(
+    offset,
     `Stored as offset ${offset} of "${group}", but the layer failed to hand it to the members`,
     { cause: error },
   );

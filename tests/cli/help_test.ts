@@ -40,3 +40,21 @@ Deno.test("-h after the first argument is a value: deno task send lobby -h sends
   assertEquals(asksForHelp(["lobby", "-h"]), false);
   assertEquals(parseSendArgs(["lobby", "-h"]).event.message, { message: "-h" });
 });
+
+Deno.test("deno task worker: a wrong setting still gets the usage on --help, and a mistyped channel is told before Redis is asked", async () => {
+  const run = (args: string[], env: Record<string, string>) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-kv", "--unstable-net", "cli/worker.ts", ...args],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const help = await run(["--help"], { LAYER: "bogus" });
+  assertEquals(help.code, 0, new TextDecoder().decode(help.stderr));
+  assertStringIncludes(new TextDecoder().decode(help.stdout), "Usage: deno task worker");
+  // Port 1: nothing listens there; the channel's name is the mistake to tell.
+  const typo = await run(["dcie"], { LAYER: "redis", REDIS_URL: "redis://127.0.0.1:1" });
+  const said = new TextDecoder().decode(typo.stderr);
+  assertEquals(typo.code, 2, said);
+  assertStringIncludes(said, 'No worker for channel(s) "dcie"; the router has "dice"');
+});

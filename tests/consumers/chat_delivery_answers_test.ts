@@ -3,9 +3,10 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { Communicator } from "../../testing.ts";
 import { createTestApp } from "../_support/test_app.ts";
 import { CapturedLog } from "../_support/captured_log.ts";
-import { log } from "../../telemetry/log.ts";
+import { log, type LogLevel } from "../../telemetry/log.ts";
 import { chatConsumer } from "../../consumers/chat.ts";
 import { type GroupStreams, PublishUnconfirmedError } from "../../mod.ts";
+import { undelivered } from "../../layers/streams/contract.ts";
 import { type Frame, GENEROUS, join, ROOM_ROUTE } from "./_chat_delivery_support.ts";
 
 Deno.test("a ref comes back on every error answering its frame", async () => {
@@ -66,8 +67,11 @@ Deno.test("with ack, a stored message is acknowledged with its ref, offset and e
 
 // The answer to one chat message with an ack asked, from a chat whose publishes fail with
 // `error` (reads go to the app's own streams).
-async function answerWhenPublishFails(error: Error): Promise<Record<string, unknown>> {
-  await using app = await createTestApp(GENEROUS);
+async function answerWhenPublishFails(
+  error: Error,
+  logLevel: LogLevel = "silent",
+): Promise<Record<string, unknown>> {
+  await using app = await createTestApp({ ...GENEROUS, logLevel });
   const failing: GroupStreams = {
     publish: () => Promise.reject(error),
     since: (group, position) => app.services.streams.since(group, position),
@@ -93,6 +97,20 @@ Deno.test("a message whose storage lost its answer is said to be unconfirmed, no
   const answer = await answerWhenPublishFails(new PublishUnconfirmedError("no answer in time"));
   assertEquals([answer.type, answer.ref, answer.unconfirmed], ["error", "r1", true]);
   assertMatch(String(answer.error), /not confirmed/);
+});
+
+Deno.test("a message stored whose send to the room failed is said to be stored, unconfirmed to the room, not 'not being stored'", async () => {
+  using captured = new CapturedLog();
+  const answer = await answerWhenPublishFails(
+    undelivered("chat.lobby", 7, new Error("NOPERM eval")),
+    "warn",
+  );
+  assertEquals([answer.type, answer.ref, answer.unconfirmed], ["error", "r1", true]);
+  assertMatch(String(answer.error), /Message stored, but not handed to the room's members live/);
+  const warned = captured.lines.filter((line) => line.includes("Chat messages are"));
+  assertEquals(warned.length, 1, captured.lines.join("\n"));
+  assertMatch(warned[0], /stored but not reaching the rooms' members live/);
+  assert(!warned[0].includes("not being stored"), warned[0]);
 });
 
 Deno.test("an outage of the streams is logged once, not once per message, and its end with a count", async () => {
@@ -127,7 +145,7 @@ Deno.test("an outage of the streams is logged once, not once per message, and it
   senders[0].sendJson({ message: "back" });
   assertEquals((await senders[0].receiveJson()).message, "back");
   await captured.waitFor(
-    /Chat messages are stored again \(10 not sent or not confirmed meanwhile\)/,
+    /Chat messages are stored again \(10 not sent, not confirmed or not delivered live meanwhile\)/,
   );
   for (const sender of senders) await sender.disconnect();
 });

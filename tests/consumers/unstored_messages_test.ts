@@ -14,7 +14,7 @@ Deno.test("messages stored and refused in turn write two lines a minute, not two
   const unstored = new UnstoredMessages(() => now);
   // A room on the down shard, then one elsewhere, for 30 s.
   for (let n = 0; n < 300; n++, now += 100) {
-    unstored.failed("on-the-down-shard", false, new Error("CLUSTERDOWN"));
+    unstored.failed("on-the-down-shard", "unsent", new Error("CLUSTERDOWN"));
     unstored.stored();
   }
   assertEquals(captured.lines.length, 2, captured.lines.join("\n"));
@@ -25,11 +25,14 @@ Deno.test("messages stored and refused in turn write two lines a minute, not two
   assertMatch(captured.lines[1], /INFO Chat messages are stored again \(1 not sent/);
   // A minute after the warning, the next end says every message counted since.
   now = QUIET_MS + 1;
-  unstored.failed("on-the-down-shard", true, new Error("no answer in time"));
+  unstored.failed("on-the-down-shard", "unconfirmed", new Error("no answer in time"));
   unstored.stored();
   assertEquals(captured.lines.length, 4, captured.lines.join("\n"));
   assertMatch(captured.lines[2], /WARN .* was not confirmed/);
-  assertMatch(captured.lines[3], /stored again \(300 not sent or not confirmed meanwhile\)/);
+  assertMatch(
+    captured.lines[3],
+    /stored again \(300 not sent, not confirmed or not delivered live meanwhile\)/,
+  );
 });
 
 Deno.test("a quiet outage that ends after the minute is said with its count", () => {
@@ -37,10 +40,10 @@ Deno.test("a quiet outage that ends after the minute is said with its count", ()
   log.setLevel("info");
   let now = 0;
   const unstored = new UnstoredMessages(() => now);
-  unstored.failed("a", false, new Error("away"));
+  unstored.failed("a", "unsent", new Error("away"));
   unstored.stored();
   now = 1000;
-  unstored.failed("a", false, new Error("away")); // within the minute: no line
+  unstored.failed("a", "unsent", new Error("away")); // within the minute: no line
   now = QUIET_MS + 1000;
   unstored.stored(); // the minute is over: said
   assertEquals(captured.lines.length, 3, captured.lines.join("\n"));
@@ -52,13 +55,13 @@ Deno.test("a quiet outage that outlasts the minute is warned about then, not onl
   log.setLevel("info");
   let now = 0;
   const unstored = new UnstoredMessages(() => now);
-  unstored.failed("a", false, new Error("blip"));
+  unstored.failed("a", "unsent", new Error("blip"));
   unstored.stored(); // a blip: warned, and its end said
   now = 30_000;
-  unstored.failed("a", false, new Error("away")); // within the minute: quiet
+  unstored.failed("a", "unsent", new Error("away")); // within the minute: quiet
   assertEquals(captured.lines.length, 2);
   now = QUIET_MS + 1;
-  unstored.failed("a", false, new Error("still away")); // the minute is over: said now
+  unstored.failed("a", "unsent", new Error("still away")); // the minute is over: said now
   assertEquals(captured.lines.length, 3, captured.lines.join("\n"));
   assertMatch(captured.lines[2], /WARN Chat messages are not being stored/);
 });

@@ -336,8 +336,8 @@ Deno.test({
   fn: async () => {
     const prefix = uniquePrefix("unsent-after-store");
     const layer = await RedisLayer.open({ url: redis!.url, prefix });
-    // The channels_redis layer's own send (an EVAL a Redis ACL refuses, a connection lost
-    // between the two) failing after the stream script stored the event.
+    // The layer's own send failing after the stream script stored the event, as channels_redis's
+    // does when a Redis ACL refuses its EVAL or its connection is lost between the two.
     const failing = new Proxy(layer, {
       get(target, key) {
         if (key === "groupSend") return () => Promise.reject(new Error("NOPERM eval"));
