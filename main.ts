@@ -3,11 +3,13 @@
  * process or in `--workers N` Workers, and stops gracefully on a signal.
  */
 import {
+  asksForHelp,
   type Config,
   loadConfig,
   log,
   redisLingerIgnoredBecause,
   secretsOnCommandLine,
+  settingsHelp,
   settingTypos,
   startWorkers,
   stopOnSignals,
@@ -15,7 +17,6 @@ import {
 } from "./mod.ts";
 import { startSite } from "./routes/start.ts";
 import { checkInProcessWorkers } from "./routes/workers.ts";
-import { asksForHelp, settingsHelp } from "./mod.ts";
 
 if (asksForHelp(Deno.args)) {
   console.log(`Usage: deno task start [--workers N] [--<setting> <value>]...\n${settingsHelp()}`);

@@ -5,13 +5,13 @@
  * reached, 2 a usage mistake.
  */
 import {
+  asksForHelp,
   type Config,
   loadConfig,
   log,
   secretsOnCommandLine,
   UserChangeConflictError,
 } from "../mod.ts";
-import { asksForHelp } from "../mod.ts";
 
 /**
  * Runs the command `Deno.args` ask for: the usage on `--help`, `parse`'s message and 2 on a

@@ -18,6 +18,7 @@
  */
 import {
   appendFromOutside,
+  asksForHelp,
   channelSendFromOutside,
   type Config,
   configFlags,
@@ -42,7 +43,6 @@ import {
   roomNameOf,
   storedFromOutside,
 } from "../consumers/chat_rooms.ts";
-import { asksForHelp } from "../mod.ts";
 import { shownUrl } from "./_shown_url.ts";
 
 /** What the command line asked for. */

@@ -1,7 +1,7 @@
 /**
  * `deno task worker <channel>...`: runs the site's background workers (Channels' `runworker`)
- * in a process of their own, with the server's configuration and layer, until SIGINT or
- * SIGTERM. E.g. `LAYER=redis deno task worker dice` answers the chat's `/roll 2d6` for every
+ * in a process of their own, with the server's configuration and layer, until SIGINT, SIGTERM
+ * or SIGHUP. E.g. `LAYER=redis deno task worker dice` answers the chat's `/roll 2d6` for every
  * server on that Redis. Flags after the names are configuration flags (`--layer redis`).
  *
  * Only a layer that crosses processes (Redis) reaches a worker process; with the in-process
@@ -9,7 +9,5 @@
  */
 import { siteWorkers } from "../routes/workers.ts";
 import { runWorkerProcess } from "../mod.ts";
-
-export { parseWorkerArgs } from "../mod.ts";
 
 if (import.meta.main) Deno.exit(await runWorkerProcess(Deno.args, siteWorkers));

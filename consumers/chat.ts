@@ -13,7 +13,6 @@ import {
   type PresenceTracker,
   ProtocolError,
   PublishUnconfirmedError,
-  PublishUndeliveredError,
   refOf,
   sessionGroup,
   sortableId,
@@ -22,7 +21,7 @@ import {
   type StreamRetention,
 } from "../mod.ts";
 import { presenceSnapshot } from "./presence_snapshot.ts";
-import { refusal } from "./chat_frames.ts";
+import { publishFailure, refusal } from "./chat_frames.ts";
 import { UnstoredMessages } from "./unstored_messages.ts";
 import { isoTime } from "./message_time.ts";
 import {
@@ -73,17 +72,7 @@ export const CHAT_ERROR = "chat.error";
 export const CHAT_ACK = "chat.ack";
 // The presence meta of every socket without a session: one object, not one per socket.
 const NO_SESSION = Object.freeze({ session: null });
-/** What the sender of a chat message is told when it was not stored. */
-export const NOT_SENT = "Message not sent: the server cannot reach the other members right now";
-/**
- * What the sender of a chat message is told when it was stored but not handed to the room live:
- * `unconfirmed` as well, so a client shows it once a recovery does.
- */
-export const NOT_DELIVERED = "Message stored, but not handed to the room's members live: they " +
-  "get it when they next read the room";
-/** What the sender of a chat message is told when it may have been stored: no answer came. */
-export const NOT_CONFIRMED =
-  "Message not confirmed: the server lost the answer from its storage, so it may have been sent";
+export { NOT_CONFIRMED, NOT_DELIVERED, NOT_SENT } from "./chat_frames.ts";
 /** What the sender of a command (`/roll`) is told when its queueing went unanswered. */
 export const COMMAND_NOT_CONFIRMED =
   "Command not confirmed: the server lost the answer from its workers' queue, so it may still run";
@@ -327,15 +316,9 @@ class ChatSocket implements ConsumerHooks {
       },
       (error) => {
         // One that may be stored must not be taken for refused, and sent again.
-        const unconfirmed = error instanceof PublishUnconfirmedError;
-        const how = error instanceof PublishUndeliveredError
-          ? "undelivered"
-          : unconfirmed
-          ? "unconfirmed"
-          : "unsent";
-        this.#route.unstored.failed(room, how, error);
-        const text = how === "undelivered" ? NOT_DELIVERED : unconfirmed ? NOT_CONFIRMED : NOT_SENT;
-        this.#sendError(text, ref, unconfirmed);
+        const failure = publishFailure(error);
+        this.#route.unstored.failed(room, failure.how, error);
+        this.#sendError(failure.text, ref, failure.unconfirmed);
       },
     );
   }

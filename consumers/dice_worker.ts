@@ -9,19 +9,11 @@
 import {
   type ChannelWorker,
   type LayerEvent,
-  PublishUnconfirmedError,
-  PublishUndeliveredError,
   type StreamRetention,
   validateGroupName,
 } from "../mod.ts";
-import {
-  CHAT_ACK,
-  CHAT_COMMAND,
-  CHAT_ERROR,
-  NOT_CONFIRMED,
-  NOT_DELIVERED,
-  NOT_SENT,
-} from "./chat.ts";
+import { CHAT_ACK, CHAT_COMMAND, CHAT_ERROR } from "./chat.ts";
+import { publishFailure } from "./chat_frames.ts";
 import { type ChatMessage, chatMessageFromOutside } from "./chat_rooms.ts";
 
 /** The named channel the dice worker listens on. */
@@ -102,19 +94,20 @@ export function diceWorker(options: DiceWorkerOptions = {}): ChannelWorker {
           });
         } catch (error) {
           // As for a message: one that may be stored must not be taken for refused.
-          const unconfirmed = error instanceof PublishUnconfirmedError;
-          const stored = error instanceof PublishUndeliveredError;
+          const failure = publishFailure(error);
           ctx.log.warn(
             `Dice worker: the roll for room "${room}" was ${
-              stored ? "stored, but not handed to the room live" : "not stored"
+              failure.how === "undelivered"
+                ? "stored, but not handed to the room live"
+                : "not stored"
             }`,
             error,
           );
           await answer({
             type: CHAT_ERROR,
-            error: stored ? NOT_DELIVERED : unconfirmed ? NOT_CONFIRMED : NOT_SENT,
+            error: failure.text,
             ...ref,
-            ...(unconfirmed && { unconfirmed }),
+            ...(failure.unconfirmed && { unconfirmed: true }),
           });
           return;
         }

@@ -1,6 +1,7 @@
 /**
- * What the chat says in the log while its messages cannot be stored (the streams' Redis away, a
- * Cluster shard down): the start of an outage once, with the first failure's error, and its end
+ * What the chat says in the log while its messages do not go through: not stored (the streams'
+ * Redis away, a Cluster shard down), or stored but not handed to the room live (the layer's own
+ * connection lost): the start of an outage once, with the first failure's error, and its end
  * with a count. Not once per message: thousands of senders would write thousands of lines a
  * second (each sender is told by an error frame). Nor once per flap: with one shard of a Cluster
  * down, rooms elsewhere are stored while its own are not, so failures and successes alternate
@@ -12,7 +13,7 @@ import { log } from "../mod.ts";
 /** How long after a warning another outage is counted without a line of its own. */
 export const QUIET_MS = 60_000;
 
-/** The log lines of one chat route's unstored messages. */
+/** The log lines of one chat route's messages that did not go through. */
 export class UnstoredMessages {
   /**
    * Messages are not being stored now (the last answer was a failure): read on every stored
@@ -58,13 +59,13 @@ export class UnstoredMessages {
     );
   }
 
-  /** A message was stored: the end of an outage, said unless it was a quiet one. */
+  /** A message went through: the end of an outage, said unless it was a quiet one. */
   stored(): void {
     if (!this.outage) return;
     this.outage = false;
     if (this.#quiet && this.#now() - this.#warnedAt < QUIET_MS) return;
     log.info(
-      `Chat messages are stored again (${this.#count} not sent, not confirmed or not delivered ` +
+      `Chat messages go through again (${this.#count} not sent, not confirmed or not delivered ` +
         "live meanwhile)",
     );
     this.#count = 0;

@@ -132,12 +132,9 @@ export class WebSocketConnection extends ConnectionClosing {
     return refusal;
   }
 
-  /**
-   * What reports of `conn` for a communicator are filed under (`_consumer_failures.ts`): its
-   * socket once it has one, else the connection itself (`attach` files them again).
-   */
+  /** What reports of `conn` for a communicator are filed under (see `reportKey`). */
   static reportKeyOf(conn: Connection): object {
-    return conn instanceof WebSocketConnection ? conn.socket ?? conn : conn;
+    return conn instanceof WebSocketConnection ? conn.reportKey : conn;
   }
 
   /** Wires an upgraded socket to this connection. */

@@ -255,7 +255,7 @@ export abstract class ConnectionTraffic implements Connection {
     this.#eventType = type;
     this.#eventHandler = handler;
     if (handler === undefined) {
-      const socket = this.#socket ?? this;
+      const socket = this.reportKey;
       noteUnhandledEvent(type, {
         route: this.#meter,
         scope: this.scope,
@@ -365,6 +365,13 @@ export abstract class ConnectionTraffic implements Connection {
   }
   protected set socket(socket: SocketLike) {
     this.#socket = socket;
+  }
+  /**
+   * What reports of this connection for a communicator are filed under (`_consumer_failures.ts`):
+   * its socket once it has one, else the connection itself (`attach` files them again).
+   */
+  protected get reportKey(): object {
+    return this.#socket ?? this;
   }
   protected get beforeOpen(): BeforeOpenQueue | null {
     return this.#beforeOpen;

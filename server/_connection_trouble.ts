@@ -51,7 +51,7 @@ export abstract class ConnectionTrouble extends ConnectionTraffic {
     // `connect` and the upgrade): `attach` moves it.
     // What it raised once the socket had closed is told apart: the socket closed without it.
     if ((this.state & FINISHED) !== 0) this.failedLate(error);
-    else consumerFailures.set(this.socket ?? this, error);
+    else consumerFailures.set(this.reportKey, error);
     this.state |= FAILED; // and what still arrives before the close is not handled either
     // As a Channels consumer that raised: what waits is dropped, but for the close's own last
     // task once the socket closed (it runs `disconnect`).

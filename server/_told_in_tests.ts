@@ -1,7 +1,8 @@
 /**
  * What a test is told that the log alone would say. A test's services (`createTestServices`)
  * silence the log so that its output stays clean; so an app's own bug in an HTTP handler (it
- * threw, or returned no `Response`) would leave nothing but a 500 page to go by. It is said on
+ * threw, or returned no `Response`) would leave nothing but a 500 page to go by, and one in a
+ * channel worker (it threw, or has no handler for an event) nothing but a count. It is said on
  * the test's output instead, as a communicator raises what a consumer raised, and as Django's
  * test client raises a view's error.
  */

@@ -153,25 +153,15 @@ export function createApp(options: AppOptions): App {
       // A WebSocket route logs its own handshake lines, as Daphne does; a request to it that
       // asks for no upgrade is an HTTP request, logged as one.
       if (match.handler.websocket && upgrade) return finish(request, response);
-    } else if (upgrade && match.kind === "redirect") {
-      // The slash is named only when it leads to a socket: `/chat` is a page's address.
-      const slashed = router.match(request.method, `${url.pathname}/`, "", isSocketRoute);
-      const socketThere = slashed.kind === "found" && isSocketRoute(slashed.handler);
+    } else if (upgrade && (match.kind === "redirect" || match.kind === "not-found")) {
+      const meant = (path: string) => {
+        const there = router.match(request.method, path, "", isSocketRoute);
+        return there.kind === "found" && isSocketRoute(there.handler);
+      };
+      const redirectedTo = match.kind === "redirect" ? match.location : undefined;
       response = refuseUnroutedUpgrade(
         url.pathname,
-        socketThere ? { path: match.location, slash: "with" } : undefined,
-      );
-    } else if (upgrade && match.kind === "not-found") {
-      // A route written without its trailing slash (`/ws/feed/:id`) and a client with one.
-      const bare = url.pathname.length > 1 ? url.pathname.replace(/\/$/, "") : url.pathname;
-      // Not `/ws/echo//`: a route `/ws/echo/` would be named "without its trailing slash".
-      const unslashed = bare === url.pathname || bare.endsWith("/")
-        ? null
-        : router.match(request.method, bare, "", isSocketRoute);
-      const socketThere = unslashed?.kind === "found" && isSocketRoute(unslashed.handler);
-      response = refuseUnroutedUpgrade(
-        url.pathname,
-        socketThere ? { path: bare, slash: "without" } : undefined,
+        slashMeant(url.pathname, meant, { redirectedTo }),
       );
     } else if (upgrade && (match.kind === "bad-request" || match.kind === "uri-too-long")) {
       response = refuseMalformedUpgrade(match);
@@ -336,6 +326,26 @@ function refuseMalformedUpgrade(match: { kind: string; reason?: string }): Respo
 }
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
+
+/**
+ * The socket route `pathname` likely meant, when only a trailing slash is missing or one too
+ * many (`hasSocket` says whether a path is a socket route's); `/chat` is a page's address, and
+ * `/ws/echo//` names no route (`/ws/echo/` is not "without its trailing slash"). The router's
+ * `redirectedTo` is the path with its slash as the route reads it (`/ws/%65cho` as `/ws/echo/`).
+ */
+function slashMeant(
+  pathname: string,
+  hasSocket: (path: string) => boolean,
+  { redirectedTo }: { redirectedTo?: string } = {},
+): { path: string; slash: "with" | "without" } | undefined {
+  if (!pathname.endsWith("/")) {
+    const path = redirectedTo ?? `${pathname}/`;
+    return hasSocket(`${pathname}/`) ? { path, slash: "with" } : undefined;
+  }
+  const bare = pathname.slice(0, -1);
+  if (bare === "" || bare.endsWith("/")) return undefined;
+  return hasSocket(bare) ? { path: bare, slash: "without" } : undefined;
+}
 
 // A WebSocket client follows no redirect and shows no page: an upgrade no socket route takes
 // gets a 404 in plain words, which name the route `meant` when only a trailing slash is missing

@@ -65,7 +65,6 @@ function setState(state, text) {
 function checkWhoIAm(you) {
   if (typeof you !== "string") return;
   me = you;
-  list.dataset.me = you;
   if (!notice) return;
   notice.hidden = you === openedAs;
   notice.textContent = `This page is now signed in as ${you}, not as ${openedAs} as it was ` +

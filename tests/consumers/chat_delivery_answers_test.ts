@@ -145,7 +145,7 @@ Deno.test("an outage of the streams is logged once, not once per message, and it
   senders[0].sendJson({ message: "back" });
   assertEquals((await senders[0].receiveJson()).message, "back");
   await captured.waitFor(
-    /Chat messages are stored again \(10 not sent, not confirmed or not delivered live meanwhile\)/,
+    /Chat messages go through again \(10 not sent, not confirmed or not delivered live meanwhile\)/,
   );
   for (const sender of senders) await sender.disconnect();
 });

@@ -22,7 +22,7 @@ Deno.test("messages stored and refused in turn write two lines a minute, not two
     captured.lines[0],
     /WARN Chat messages are not being stored: one to "on-the-down-shard"/,
   );
-  assertMatch(captured.lines[1], /INFO Chat messages are stored again \(1 not sent/);
+  assertMatch(captured.lines[1], /INFO Chat messages go through again \(1 not sent/);
   // A minute after the warning, the next end says every message counted since.
   now = QUIET_MS + 1;
   unstored.failed("on-the-down-shard", "unconfirmed", new Error("no answer in time"));
@@ -31,7 +31,7 @@ Deno.test("messages stored and refused in turn write two lines a minute, not two
   assertMatch(captured.lines[2], /WARN .* was not confirmed/);
   assertMatch(
     captured.lines[3],
-    /stored again \(300 not sent, not confirmed or not delivered live meanwhile\)/,
+    /go through again \(300 not sent, not confirmed or not delivered live meanwhile\)/,
   );
 });
 
@@ -47,7 +47,7 @@ Deno.test("a quiet outage that ends after the minute is said with its count", ()
   now = QUIET_MS + 1000;
   unstored.stored(); // the minute is over: said
   assertEquals(captured.lines.length, 3, captured.lines.join("\n"));
-  assertMatch(captured.lines[2], /stored again \(1 not sent/);
+  assertMatch(captured.lines[2], /go through again \(1 not sent/);
 });
 
 Deno.test("a quiet outage that outlasts the minute is warned about then, not only at its end", () => {
