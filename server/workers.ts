@@ -88,7 +88,28 @@ export async function startWorkers(
   workerModule: URL,
   options: WorkerPoolOptions = {},
 ): Promise<WorkerPool> {
-  const port = config.port === 0 ? freePort(config.host) : config.port;
+  if (config.port !== 0) return await startWorkersOn(config, config.port, workerModule, options);
+  // PORT=0: a port free when chosen may be taken by another program before the Workers bind it
+  // (a busy test machine): another one is chosen then, rather than failing the start.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startWorkersOn(config, freePort(config.host), workerModule, options);
+    } catch (error) {
+      const taken = String((error as Error)?.message).includes("is in use by another program");
+      if (!taken || attempt === FREE_PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/** How many ports PORT=0 tries, each taken by another program before the Workers bound it. */
+const FREE_PORT_ATTEMPTS = 3;
+
+async function startWorkersOn(
+  config: Config,
+  port: number,
+  workerModule: URL,
+  options: WorkerPoolOptions,
+): Promise<WorkerPool> {
   const where = `HOST and PORT: ${config.host}:${port}`;
   // Before the Workers bind with `reusePort`, which would not notice another server there; then
   // held until the pool stops, so that another pool started at the same moment, which passed the
