@@ -7,7 +7,7 @@
 // It asks for the room's presence frames (`?presence=1`): a "presence.state" on every
 // (re)connect replaces the "In this room" list, and each "presence.diff" updates it.
 import { connectStream } from "/channels/channels_client.js";
-import { element, showConnectionState, userText } from "./page_text.js";
+import { element, isolated, showConnectionState, userText } from "./page_text.js";
 
 // A policy close (a flood, say) must not turn into a reconnect loop: start at about 4 s.
 const POLICY_BACKOFF_ATTEMPTS = 3;
@@ -24,7 +24,8 @@ const SWITCHED = "This page now writes as ";
 // Not why: a log-in or log-out in another tab, or a page drawn while the sessions were away,
 // look the same from here.
 const switchedNotice = (now) =>
-  `${SWITCHED}${now}, not as ${me} as it was opened. Reload the page to see who you are.`;
+  `${SWITCHED}${isolated(now)}, not as ${isolated(me)} as it was opened. Reload the page to see ` +
+  "who you are.";
 /** Shown when a reconnect could not bring back everything the page missed. */
 const NOT_RECOVERED = "Some messages could not be recovered. Showing the latest ones.";
 

@@ -20,6 +20,15 @@ export function userText(tag, className, text) {
 }
 
 /**
+ * A name set in a sentence of plain text (a notice), isolated as `<bdi>` isolates it in the page:
+ * a right-to-left name reads the same in the sentence as in the lists, and does not turn the
+ * words around it (U+2068 FIRST STRONG ISOLATE ... U+2069 POP DIRECTIONAL ISOLATE).
+ */
+export function isolated(name) {
+  return `\u2068${name}\u2069`;
+}
+
+/**
  * Shows a connection's state in its `role=status` label. A screen reader hears each change of
  * state once: while the state stays "reconnecting", its retries and countdowns only show
  * (an outage of a minute would otherwise be read out twenty times).

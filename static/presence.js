@@ -3,7 +3,7 @@
 // (re)connect, then diffs. On a page without the list it only holds the socket (`?list=0`).
 // User text reaches the page through textContent only, never as markup.
 import { LiveSocket } from "/channels/live_socket.js";
-import { element, showConnectionState, userText } from "./page_text.js";
+import { element, isolated, showConnectionState, userText } from "./page_text.js";
 
 const LOGGED_OUT = 4001;
 const MAX_FEED = 50;
@@ -67,8 +67,11 @@ function checkWhoIAm(you) {
   me = you;
   if (!notice) return;
   notice.hidden = you === openedAs;
-  notice.textContent = `This page is now signed in as ${you}, not as ${openedAs} as it was ` +
-    "opened. Reload the page to see who you are.";
+  if (notice.hidden) return;
+  const text = `This page is now signed in as ${isolated(you)}, not as ${isolated(openedAs)} ` +
+    "as it was opened. Reload the page to see who you are.";
+  // Set again only when it changes: an alert is read out each time its text is set.
+  if (notice.textContent !== text) notice.textContent = text;
 }
 
 function receive(frame) {

@@ -274,15 +274,20 @@ browserTest("the live user list in two browsers", async (t, browser) => {
       await waitForState(bobsRoom, "open");
       await room.locator("#room-members li", { hasText: "bob" }).waitFor();
       // The browser is bob's now (a log-in in another tab while the connections were down: no
-      // close reached these pages), then the connections come back.
+      // close reached these pages), then the connections come back. The names in the notices are
+      // isolated (U+2068 ... U+2069), as a right-to-left one reads in the lists.
       await adaContext.addCookies(await bobContext.cookies());
       await dropSockets(room);
       await dropSockets(list);
-      await room.locator("#chat-notice", { hasText: "This page now writes as bob, not as ada" })
+      await room.locator("#chat-notice", {
+        hasText: "This page now writes as \u2068bob\u2069, not as \u2068ada\u2069",
+      })
         .waitFor();
       await room.locator("#room-members li", { hasText: "bob (you)" }).waitFor();
       assertEquals(await room.locator("#room-members .presence-you").count(), 1, "one (you)");
-      await list.locator("#presence-notice", { hasText: "now signed in as bob, not as ada" })
+      await list.locator("#presence-notice", {
+        hasText: "now signed in as \u2068bob\u2069, not as \u2068ada\u2069",
+      })
         .waitFor();
       await list.locator("#presence-list li", { hasText: "bob (you)" }).waitFor();
       assertEquals(await list.locator("#presence-list .presence-you").count(), 1, "one (you)");
@@ -298,7 +303,9 @@ browserTest("the live user list in two browsers", async (t, browser) => {
         'dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true }))',
       );
       await waitForState(list, "open");
-      await list.locator("#presence-notice", { hasText: "now signed in as bob, not as ada" })
+      await list.locator("#presence-notice", {
+        hasText: "now signed in as \u2068bob\u2069, not as \u2068ada\u2069",
+      })
         .waitFor();
     },
   );
