@@ -37,7 +37,13 @@
  * ```
  */
 import type { Histogram } from "../../telemetry/metrics.ts";
-import { type LayerEvent, type SendResult, validateEvent, validateGroupName } from "../layer.ts";
+import {
+  type GroupLayer,
+  type LayerEvent,
+  type SendResult,
+  validateEvent,
+  validateGroupName,
+} from "../layer.ts";
 import { BYTES_REFUSED, freezeSentEvent, holdsBytes } from "../event_json.ts";
 
 /** How much a read of what a client missed may come to (see `GroupStreams.since`). */
@@ -252,6 +258,22 @@ export function undelivered(
     offset,
     `Stored as offset ${offset} of "${group}", but the layer failed to hand it to the members`,
     { cause: error },
+  );
+}
+
+/**
+ * Hands `event`, stored as its `offset` and `epoch` of `group`, to `layer`'s members; a send that
+ * fails is {@linkcode undelivered}, never "not sent" (sent again, it would be stored twice).
+ */
+export function sendStored(
+  layer: Pick<GroupLayer, "groupSend">,
+  group: string,
+  event: StreamEvent,
+): Promise<StreamPublished> {
+  const { offset, epoch } = event;
+  return Promise.try(() => layer.groupSend(group, event)).then(
+    (result) => ({ ...result, offset, epoch }),
+    (error) => Promise.reject(undelivered(group, offset, error)),
   );
 }
 

@@ -38,13 +38,13 @@ import {
   newEpoch,
   type PublishOptions,
   retainedAtMost,
+  sendStored,
   sinceVerdict,
   type StreamEvent,
   type StreamPosition,
   type StreamPublished,
   type StreamRead,
   type StreamRetention,
-  undelivered,
   validateCount,
   validateIdleExpiry,
   validatePosition,
@@ -183,12 +183,7 @@ export class KvStreams implements GroupStreams {
       return Promise.reject(new Error(`More than ${MAX_WAITING_PUBLISHES} publishes wait`));
     } else waiting.push({ event, retention, resolve, reject });
     // Resolved in offset order, so the members get the events in that order too.
-    return committed.then((streamed) =>
-      Promise.try(() => this.#options.layer.groupSend(group, streamed)).then(
-        (result) => ({ ...result, offset: streamed.offset, epoch: streamed.epoch }),
-        (error) => Promise.reject(undelivered(group, streamed.offset, error)),
-      )
-    );
+    return committed.then((streamed) => sendStored(this.#options.layer, group, streamed));
   }
 
   async since(group: string, position: StreamPosition): Promise<StreamRead> {

@@ -33,6 +33,7 @@ import {
   incomplete,
   newEpoch,
   type PublishOptions,
+  sendStored,
   SINCE_TOO_LARGE,
   type SinceOptions,
   sinceVerdict,
@@ -303,12 +304,7 @@ export class MemoryStreams implements GroupStreams {
     if (this.#characters > this.#memoryBudget) this.#trimToBudget();
     this.#writes.schedule();
     const layer = this.#layer;
-    if (layer.groupSendNow === undefined) {
-      return Promise.try(() => layer.groupSend(group, streamed)).then(
-        (result) => ({ ...result, offset, epoch }),
-        (error) => Promise.reject(undelivered(group, offset, error)),
-      );
-    }
+    if (layer.groupSendNow === undefined) return sendStored(layer, group, streamed);
     // Every member is in this process: delivered before this returns, with no promise between.
     try {
       return Promise.resolve({ ...layer.groupSendNow(group, streamed), offset, epoch });

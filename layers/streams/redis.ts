@@ -67,6 +67,7 @@ import {
   type PublishOptions,
   PublishUnconfirmedError,
   retainedAtMost,
+  sendStored,
   type SinceOptions,
   sinceVerdict,
   type StreamEvent,
@@ -74,7 +75,6 @@ import {
   type StreamPublished,
   type StreamRead,
   type StreamRetention,
-  undelivered,
   validateCount,
   validateIdleExpiry,
   validatePosition,
@@ -233,14 +233,7 @@ export class RedisStreams implements GroupStreams {
     if (layer === undefined) {
       throw new Error("Streams that do not publish in the script need a layer");
     }
-    // Stored already: a send that fails now is "not confirmed", as the other streams say, never
-    // "not sent" (sent again, it would be stored twice).
-    try {
-      const result = await layer.groupSend(group, { offset, epoch, ...rest });
-      return { ...result, offset, epoch };
-    } catch (error) {
-      throw undelivered(group, offset, error);
-    }
+    return await sendStored(layer, group, { offset, epoch, ...rest } as StreamEvent);
   }
 
   /**

@@ -129,28 +129,29 @@ Deno.test("a client once refused, then let in, is no longer told the old refusal
 
 Deno.test("a token or a session that could not be read is not told as refused for good", async () => {
   await using server = await startTestServer();
-  const services = {
+  // The server's services, but `identify` answers an anonymous visitor with `why` the store
+  // could not say more.
+  const anonymousBecause = (
+    why: { refused: string; refusedForNow: true } | {
+      sessionUnread: true;
+    },
+  ) => ({
     ...server.app.services,
     identify: () =>
       Promise.resolve({
         user: Object.freeze({ username: "", isAuthenticated: false }),
         sessionId: null,
-        refused: "Token could not be checked: try again later",
-        refusedForNow: true as const,
+        ...why,
       }),
-  };
-  await using route = serveRouteWith(services, polls);
+  });
+  const unchecked = anonymousBecause({
+    refused: "Token could not be checked: try again later",
+    refusedForNow: true,
+  });
+  await using route = serveRouteWith(unchecked, polls);
   assertEquals((await ask(`${route.wsUrl}?token=x`)).status, 426);
   // Nor a session that could not be read, on a login-required route.
-  const unread = {
-    ...server.app.services,
-    identify: () =>
-      Promise.resolve({
-        user: Object.freeze({ username: "", isAuthenticated: false }),
-        sessionId: null,
-        sessionUnread: true as const,
-      }),
-  };
+  const unread = anonymousBecause({ sessionUnread: true });
   await using guarded = serveRouteWith(unread, polls, { loginRequired: true });
   assertEquals((await ask(guarded.wsUrl)).status, 426);
 });
