@@ -2,8 +2,9 @@
  * Where a group's stream lies in Redis. Keys: `<prefix>:stream:<group>` (the stream; each
  * entry `t` = Redis time in ms, `e` = the event's JSON) and `<prefix>:stream-meta:<group>` (a
  * hash: `epoch`, `offset`, and `first`, `firstTime`: the oldest retained entry's offset and
- * time, read from the stream when missing). A Redis that lost them (restarted empty, evicted)
- * gives the group a new epoch at its next publish or read.
+ * time, read from the stream when missing; `master`, and the master changes it remembers in
+ * `previous`, `base` and `changes`, see `_master_changes.ts`). A Redis that lost them (restarted
+ * empty, evicted) gives the group a new epoch at its next publish or read.
  *
  * On a Cluster both keys carry the group's layer channel as their hash tag,
  * `{<prefix>:group:<group>}:stream` and `…:stream-meta`, so they live in the channel's slot and

@@ -12,6 +12,7 @@
  */
 
 import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
+import { MASTER_CHANGES_LUA } from "./_master_changes.ts";
 
 // The record of a group read but never published to expires (`EMPTY_STREAM_KEPT_MS` from its
 // last read); each publish gives the record and the stream the idle expiry (ARGV[11]) again, so
@@ -19,19 +20,20 @@ import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
 // never shortens a longer life another process gave them (`deno task send` run without the
 // servers' HISTORY_IDLE_DAYS); a key without one (written before 0.16) gets it.
 
-// Both scripts start here: one HMGET reads the group's record (`meta`: epoch, offset, and the
-// oldest retained entry's offset and time); a group without one (new, or lost by Redis) gets
-// the epoch ARGV[1] and an empty stream.
-const ENSURE_EPOCH = `
+// Both scripts start here: one HMGET reads the group's record (`meta`: epoch, offset, the
+// oldest retained entry's offset and time, the master and the master changes it remembers); a
+// group without one (new, or lost by Redis) gets the epoch ARGV[1] and an empty stream, and
+// no master or change: no earlier epoch's reader may go on in it, its events are gone.
+const ENSURE_EPOCH = MASTER_CHANGES_LUA + `
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'first', 'firstTime', 'master',
-  'previous', 'base')
+  'previous', 'base', 'changes')
 local epoch = meta[1]
 if not epoch then
   epoch = ARGV[1]
-  meta = {epoch, '0', false, false, false, false, false}
+  meta = {epoch, '0', false, false, false, false, false, false}
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-  redis.call('HDEL', KEYS[1], 'master', 'previous', 'base')
+  redis.call('HDEL', KEYS[1], 'master', 'previous', 'base', 'changes')
 end
 `;
 
@@ -50,9 +52,10 @@ end
 // offsets again; so would a Redis restarted from a snapshot older than its last writes. The
 // master's replication id changes when a replica is promoted (or a master restarts, whatever
 // it loaded), so a record written under another id takes a new epoch
-// (ARGV[1]); offsets and events stay. The record keeps the epoch it left (`previous`) and the
-// offset it had then (`base`): a reader of that epoch at or before `base` saw only what this
-// master has, and goes on with no loss; one past it may have seen what was lost, and is told.
+// (ARGV[1]); offsets and events stay. The record keeps the epoch it left and the offset it had
+// then, with those of the last changes before (`_master_changes.ts`): a reader of such an epoch
+// at or before that offset, and every later change's, saw only what this master has, and goes
+// on with no loss; one past it may have seen what was lost, and is told.
 // The publish's answer ends with a `signal` only on the rare path (none: nothing more to
 // read): 'new-epoch' when this publish gave the stream a new epoch after a master change, so
 // that it is logged once per change; 'no-info' when the user may not run INFO (an ACL without
@@ -66,7 +69,7 @@ if type(info) == 'string' then
   if meta[5] ~= master then
     if meta[5] then
       redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'master', master, 'previous', epoch,
-        'base', meta[2])
+        'base', meta[2], 'changes', afterChange(meta, epoch))
       epoch = ARGV[1]
       signal = 'new-epoch'
     else
@@ -184,7 +187,7 @@ else
     after = string.sub(batch[#batch][1], 3)
   end
 end
-local out = {epoch, offset, meta[6] or '', tonumber(meta[7]) or -1}
+local out = {epoch, offset, remembered(meta)}
 for _, entry in ipairs(entries) do out[#out + 1] = entry[2][4] end
 return out
 `;

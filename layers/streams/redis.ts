@@ -57,6 +57,7 @@ import { openScriptRunner, runScript, type ScriptRunner, scriptSha1 } from "./_s
 import { INFO_ALLOWED, PUBLISH, READ } from "./_redis_stream_scripts.ts";
 import { checkInfoAllowed, MasterCheckNotices, warnCheckOff } from "./_master_check.ts";
 import { keptEventKey, streamKeys } from "./_redis_stream_keys.ts";
+import { goesOnAcross, type MasterChange, parseMasterChanges } from "./_master_changes.ts";
 import { SETTLE_LOOKBACK, settleUnconfirmed } from "./_settle_unconfirmed.ts";
 import {
   DEFAULT_IDLE_EXPIRY_MS,
@@ -294,14 +295,14 @@ export class RedisStreams implements GroupStreams {
     validateGroupName(group);
     validatePosition(position);
     const page = options.pageBytes;
-    const [read, previous] = await this.#read(group, [
+    const [read, changes] = await this.#read(group, [
       "since",
       String(position.offset),
       String(MAX_READ),
       String(typeof page === "number" && page > 0 ? Math.floor(page) : 0),
     ]);
-    // A position in the epoch a master change left, within what the new master has: it goes on.
-    const goesOn = position.epoch === previous.epoch && position.offset <= previous.base;
+    // A position in an epoch a master change left, within what every master since has: it goes on.
+    const goesOn = goesOnAcross(position, changes);
     const from = goesOn ? { epoch: read.epoch, offset: position.offset } : position;
     const reason = sinceVerdict(from, read, read.events[0]?.offset);
     return reason === null ? read : incomplete(read.epoch, read.offset, reason);
@@ -320,23 +321,20 @@ export class RedisStreams implements GroupStreams {
     return this.#closing ??= this.#client.close().finally(() => this.#notices.close());
   }
 
-  // The read, and the epoch a master change left with its last offset then (see the script).
-  async #read(
-    group: string,
-    args: string[],
-  ): Promise<[StreamRead, { epoch: string; base: number }]> {
-    const [epoch, offset, previous, base, ...texts] = await this.#run("read", group, [
+  // The read, and the master changes the stream remembers (`_master_changes.ts`).
+  async #read(group: string, args: string[]): Promise<[StreamRead, MasterChange[]]> {
+    const [epoch, offset, changes, ...texts] = await this.#run("read", group, [
       this.#candidate(),
       ...args,
-    ]) as [string, number, string, number, ...string[]];
-    // Events written before a master change carry the epoch it left: they are this epoch's now
-    // (a client takes its position from them).
+    ]) as [string, number, string, ...string[]];
+    // Events written before a master change carry an epoch it left: they are this epoch's now
+    // (a client takes its position from them), as this master has every one it stores.
     const events = texts.map((text) => {
       const event = JSON.parse(text) as StreamEvent;
       if (event.epoch !== epoch) event.epoch = epoch;
       return event;
     });
-    return [{ epoch, offset, complete: true, events }, { epoch: previous, base }];
+    return [{ epoch, offset, complete: true, events }, parseMasterChanges(changes)];
   }
 
   // The publish script's arguments (see the script for each).
