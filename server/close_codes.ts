@@ -33,8 +33,9 @@ export const CloseCode = {
   LOGGED_OUT: 4001,
   /**
    * Reconnect: the browser's session took a new id and the same user is still signed in (a
-   * password change on its page, a log-in again as the same user). Its sockets were opened
-   * with the old id; the cookie names the new one.
+   * password change on its page, a log-in again as the same user), or the browser signed in
+   * after the socket opened anonymously ("Logged in"). Its sockets were opened with the old
+   * cookie; the one the browser has now names the session.
    */
   SESSION_RENEWED: 4002,
 } as const;

@@ -3,7 +3,9 @@
  * request's (a new id, against session fixation), the session and CSRF cookies are set anew, and
  * the previous session's sockets close. When the same user signed in again (a log-in again, a
  * password change on its page) they close with 4002 "Session renewed", for the pages to
- * reconnect under the new id with no leave in presence; otherwise with 4001 "Logged out".
+ * reconnect under the new id with no leave in presence; otherwise with 4001 "Logged out". The
+ * browser's anonymous sockets that follow offsets close with 4002 "Logged in", to reconnect
+ * signed in (`_browser_socket.ts`).
  *
  * @example
  * ```ts
@@ -25,6 +27,7 @@ import { isSecureRequest, readCookies, SESSION_COOKIE } from "../auth/cookies.ts
 import { setCsrfCookie, setSessionCookie } from "../auth/cookies.ts";
 import { newCsrfSecret } from "../auth/csrf.ts";
 import { CloseCode } from "./close_codes.ts";
+import { reconnectBrowserSockets } from "./_browser_socket.ts";
 import {
   closeEndedSession,
   closeSessionSockets,
@@ -64,6 +67,8 @@ export async function logIn(
     // joined the session's group by now.
     if (previous) await closePrevious(context, previous, ended);
   }
+  // Pages this browser has open anonymously reconnect as the user now signed in.
+  await reconnectBrowserSockets(request, context);
   const headers = new Headers();
   const secure = isSecureRequest(request, context.services.config.trustProxy);
   setSessionCookie(headers, id, { maxAgeSeconds: sessions.maxAgeSeconds, secure });

@@ -26,6 +26,7 @@ import { hostname, LagMonitor } from "./_process_probes.ts";
 import { defineSeries } from "./_metric_series.ts";
 import { isSessionGroup } from "../auth/sessions.ts";
 import { isTokenGroup } from "../auth/token_revocations.ts";
+import { isBrowserGroup } from "../auth/browser_group.ts";
 
 export { utf8Length };
 export { REFUSAL_REASONS, type RefusalReason, RouteMeter } from "./_route_meter.ts";
@@ -69,9 +70,10 @@ export interface MetricsSources {
 }
 
 const LARGEST_GROUPS = 20;
-// A session's group (one per signed-in browser) or a user's token group says nothing about the
-// site's load.
-const isPerUserGroup = (group: string): boolean => isSessionGroup(group) || isTokenGroup(group);
+// A session's group (one per signed-in browser), a browser's (its anonymous sockets) or a user's
+// token group says nothing about the site's load.
+const isPerUserGroup = (group: string): boolean =>
+  isSessionGroup(group) || isBrowserGroup(group) || isTokenGroup(group);
 
 /** The counts of one server's apps over one set of services. */
 export class ServerMetrics {

@@ -31,6 +31,7 @@ import { consumerRefusals, handFailuresOver } from "./_consumer_failures.ts";
 import { type RefusalReason, RouteMeter } from "./server_metrics.ts";
 import { HandshakeScope, KEPT_HANDSHAKE_HEADERS } from "./_handshake_scope.ts";
 import { joinSessionGroup, sessionRecheck } from "./_session_socket.ts";
+import { joinBrowserGroup } from "./_browser_socket.ts";
 import { closeAtExpiry } from "./_identity_expiry.ts";
 import { tokenSockets } from "./_token_sockets.ts";
 import { externalSessionRecheck, joinExternalSession } from "./_external_session_socket.ts";
@@ -293,6 +294,10 @@ async function connectAndBind(
   if (identity.tokenId !== undefined && user !== null) {
     const token = { username: user, tokenId: identity.tokenId };
     return await tokenSockets(context.services).join(connection, token);
+  }
+  // Anonymous: a log-in in its browser tells it to reconnect signed in.
+  if (identity.sessionId === null && identity.external === undefined && user === null) {
+    return await joinBrowserGroup(connection, request);
   }
   return null;
 }

@@ -43,6 +43,8 @@ const scheme = location.protocol === "https:" ? "wss:" : "ws:";
 const socketUrl = `${scheme}//${location.host}/ws/chat/${encodeURIComponent(room)}/?presence=1`;
 
 const seen = new Set();
+/** Whom the page came back as after a log-out's close; `null` until it is back. */
+let cameBackAs = null;
 /** Whether the room's first member list came (see `showMembers`). */
 let membersListed = false;
 // Set while the first list is not yet shown to a screen reader (see `showMembers`).
@@ -80,8 +82,10 @@ const stream = connectStream(socketUrl, {
   onClose(event) {
     if (event.code === SESSION_ENDED) {
       // The page still shows who it was opened as, but it reconnects as whoever the browser
-      // is now (anonymous, or another user logged in from another tab): said until reloaded.
+      // is now (anonymous, or another user logged in from another tab): said until reloaded,
+      // or until it is signed in as that user again (see `checkWhoIAm`).
       showNotice(SESSION_ENDED_NOTICE, { sticky: true });
+      cameBackAs = null;
     } else if (EXPLAINED_CODES.has(event.code) && event.reason) {
       showNotice(`The server closed the connection: ${event.reason}`);
     }
@@ -113,23 +117,37 @@ function receive(frame) {
 // The server says whom each (re)connected socket writes as: a log-in or log-out in another tab
 // while the connection was down (no close reached this page to say so) makes it someone else,
 // and every message typed here would go out under that name without a word. Said until the
-// page is reloaded, and the list marks the right user as "(you)".
+// page is reloaded, and the list marks the right user as "(you)". A log-in in another tab
+// reconnects an anonymous page (4002): it comes back signed in, and is told so here.
 function checkWhoIAm(you) {
-  if (typeof you !== "string" || !members || you === members.dataset.me) return;
+  if (typeof you !== "string" || !members) return;
+  if (you !== members.dataset.me) markYou(you);
+  if (stickyNotice === SESSION_ENDED_NOTICE) {
+    // A log-out's close told it already, in its own words: they stand while the page writes as
+    // whoever it came back as, not once a log-in made it someone again.
+    cameBackAs ??= you;
+    if (you === cameBackAs && you !== me) return;
+  }
+  if (you !== me) {
+    const text = switchedNotice(you);
+    // Set again only when it changes: an alert is read out each time its text is set.
+    return stickyNotice === text ? undefined : showNotice(text, { sticky: true });
+  }
+  // Back as the one it was opened as: what was said of another no longer holds.
+  if (stickyNotice === SESSION_ENDED_NOTICE || stickyNotice?.startsWith(SWITCHED)) {
+    stickyNotice = null;
+    hideNotice();
+  }
+}
+
+// The list marks `you` as "(you)", and no one else.
+function markYou(you) {
   members.dataset.me = you;
   for (const mark of members.querySelectorAll(".presence-you")) {
     mark.previousSibling?.remove(); // its space
     mark.remove();
   }
   memberItem(you)?.append(" ", youMark());
-  // A log-out's close told it already, in its own words: they stand.
-  if (stickyNotice === SESSION_ENDED_NOTICE) return;
-  if (you !== me) return showNotice(switchedNotice(you), { sticky: true });
-  // Back as the one it was opened as: what was said of another no longer holds.
-  if (stickyNotice?.startsWith(SWITCHED)) {
-    stickyNotice = null;
-    hideNotice();
-  }
 }
 
 // The whole list (on joining, and again after a reconnect): only who came or went changes in

@@ -3,10 +3,15 @@
 // (re)connect, then diffs. On a page without the list it only holds the socket (`?list=0`).
 // User text reaches the page through textContent only, never as markup.
 import { LiveSocket } from "/channels/live_socket.js";
+import { askAboutAddress } from "/channels/address_check.js";
 import { element, isolated, showConnectionState, userText } from "./page_text.js";
 
 const LOGGED_OUT = 4001;
 const MAX_FEED = 50;
+// How long the question whether the server would take the page back may take.
+const ASK_TIMEOUT_MS = 10_000;
+const LOG_IN_AGAIN = "Log in again to see who is online.";
+const STILL_LOGGED_OUT = `Still logged out. ${LOG_IN_AGAIN}`;
 
 const list = document.getElementById("presence-list");
 const feed = document.getElementById("presence-feed");
@@ -26,25 +31,60 @@ const notice = document.getElementById("presence-notice");
 /** The feed has this page's own user's arrival (the state frame counts them online before it). */
 let myArrivalShown = false;
 
-const live = new LiveSocket(socketUrl, {
-  texts: { open: "Live" },
-  // A connection that died without a close (Wi-Fi gone) is found within 35 s and made again,
-  // rather than the list going stale while it says "Live".
-  heartbeat: { idleMs: 25_000, timeoutMs: 10_000 },
-  onState: setState,
-  onFrame: receive,
-  onClose(event) {
-    // Logged out (in this tab or another): reconnecting would only be refused, and the list
-    // would go stale, still saying this user is online: it is emptied.
-    if (event.code === LOGGED_OUT) {
-      list?.replaceChildren();
-      if (count) count.textContent = "–";
-      return { stop: "Logged out. Log in again to see who is online." };
+/** Logged out: the page tries again when it is looked at (see `tryAgainWhenSeen`). */
+let loggedOut = false;
+let lastState = "connecting";
+
+const openSocket = () =>
+  new LiveSocket(socketUrl, {
+    texts: { open: "Live" },
+    // A connection that died without a close (Wi-Fi gone) is found within 35 s and made again,
+    // rather than the list going stale while it says "Live".
+    heartbeat: { idleMs: 25_000, timeoutMs: 10_000 },
+    onState: setState,
+    onFrame: receive,
+    onClose(event) {
+      // Logged out (in this tab or another): reconnecting would only be refused, and the list
+      // would go stale, still saying this user is online: it is emptied.
+      if (event.code === LOGGED_OUT) {
+        list?.replaceChildren();
+        if (count) count.textContent = "–";
+        loggedOut = true;
+        return { stop: `Logged out. ${LOG_IN_AGAIN}` };
+      }
+    },
+  });
+
+// The user most likely signs in again in another tab, which no socket of this page hears: when
+// the page is looked at again, it asks the server whether a connection would be refused (a
+// plain GET, not a handshake: one refused handshake would make the socket say "refused").
+// Signed in, the page is live again (and says so if as someone else); still signed out, it
+// waits for the next look.
+let asking = false;
+async function tryAgainWhenSeen() {
+  if (!loggedOut || asking || lastState !== "closed") return;
+  if (document.visibilityState !== "visible") return;
+  asking = true;
+  try {
+    const signal = AbortSignal.timeout(ASK_TIMEOUT_MS);
+    const { answered, refusal } = await askAboutAddress(fetch, socketUrl, signal);
+    if (!loggedOut || lastState !== "closed") return;
+    if (answered && refusal === null) return openSocket().start();
+    // Said again, so the label tells of this look, not only of the log-out.
+    if (refusal !== null && stateLabel) {
+      const text = refusal.refused === "login_required" ? STILL_LOGGED_OUT : refusal.text;
+      showConnectionState(stateLabel, "closed", text);
     }
-  },
-});
+  } finally {
+    asking = false;
+  }
+}
+document.addEventListener("visibilitychange", tryAgainWhenSeen);
+addEventListener("focus", tryAgainWhenSeen);
 
 function setState(state, text) {
+  lastState = state;
+  if (state === "open") loggedOut = false;
   if (stateLabel) showConnectionState(stateLabel, state, text);
   // Closed for good (a log-out, a refusal the address check found): the list would go stale,
   // still showing this user online. A page shown again from the back/forward cache reconnects
@@ -180,4 +220,4 @@ function strings(value) {
   return Array.isArray(value) ? value.filter((item) => typeof item === "string") : [];
 }
 
-live.start();
+openSocket().start();

@@ -91,6 +91,53 @@ browserTest("accounts in the browser", async (t, browser) => {
     assertStringIncludes((await notice.textContent()) ?? "", "You were logged out");
   });
 
+  await step(
+    t,
+    "a chat page reconnects as whoever signs in in another tab, and says so",
+    async () => {
+      await using server = await startTestServer();
+      for (const name of ["ada", "bob"]) await server.app.services.users.create(name, PASSWORD);
+      await using context = await newContext(browser);
+      const chat = await openPage(context, server.httpUrl("/chat/lobby/"));
+      await waitForState(chat, "open");
+      const notice = chat.locator("#chat-notice");
+      const login = await openPage(context, server.httpUrl("/log_in/"));
+      const signIn = async (name: string) => {
+        await login.goto(server.httpUrl("/log_in/"));
+        await submitLogIn(login, name, PASSWORD, server.httpUrl("/"));
+      };
+
+      // Opened anonymous: after the log-in, the page writes as ada, and says so.
+      await signIn("ada");
+      await notice.getByText(/now writes as .ada., not as .Anonymous./).waitFor();
+      await sendMessage(chat, "Now as ada", "enter");
+      await waitForMessage(chat, "Now as ada");
+      assertEquals(await chat.locator("#chat-log .chat-author").last().textContent(), "ada");
+
+      // Logged out, then in again as ada: the page is ada's again, and the log-out's notice goes.
+      await chat.reload();
+      await waitForState(chat, "open");
+      await login.getByRole("button", { name: "Log out" }).click();
+      await notice.getByText("You were logged out").waitFor();
+      await waitForState(chat, "open"); // back as anonymous
+      await signIn("ada");
+      await notice.waitFor({ state: "hidden" });
+      await sendMessage(chat, "Back as ada", "enter");
+      await waitForMessage(chat, "Back as ada");
+      assertEquals(await chat.locator("#chat-log .chat-author").last().textContent(), "ada");
+
+      // Logged out, then in as bob: the page says it writes as bob now.
+      await login.getByRole("button", { name: "Log out" }).click();
+      await notice.getByText("You were logged out").waitFor();
+      await waitForState(chat, "open");
+      await signIn("bob");
+      await notice.getByText(/now writes as .bob., not as .ada./).waitFor();
+      await sendMessage(chat, "As bob", "enter");
+      await waitForMessage(chat, "As bob");
+      assertEquals(await chat.locator("#chat-log .chat-author").last().textContent(), "bob");
+    },
+  );
+
   await step(t, "a wrong password keeps the typed username and empties the password", async () => {
     await using server = await startTestServer();
     await using context = await newContext(browser);

@@ -11,6 +11,7 @@ import {
   newContext,
   openPage,
   step,
+  submitLogIn,
   waitForState,
 } from "./_browser.ts";
 
@@ -51,6 +52,14 @@ async function openList(page: Page): Promise<Page> {
   await page.waitForURL(/\/$/);
   await waitForState(page, "open");
   return page;
+}
+
+/** What a person's coming back to a tab does: the browser shows it and focuses it. */
+async function lookAt(page: Page): Promise<void> {
+  await page.bringToFront();
+  // Headless Chromium counts every page as shown and focused all along: no event would say it
+  // came back, so the one a person's return gives the page is sent here.
+  await page.evaluate('dispatchEvent(new Event("focus"))');
 }
 
 function user(page: Page, name: string): Locator {
@@ -220,7 +229,7 @@ browserTest("the live user list in two browsers", async (t, browser) => {
 
   await step(
     t,
-    "a tab whose user logged out in another says so, and lists no one as online",
+    "a tab whose user logged out in another says so, lists no one, and is live again once looked at after a log-in",
     async () => {
       await using server = await start({ presenceGraceMs: 0 });
       await using bobContext = await newContext(browser);
@@ -232,8 +241,38 @@ browserTest("the live user list in two browsers", async (t, browser) => {
       await second.locator("#connection-state", { hasText: "Logged out" }).waitFor();
       assertEquals(await second.locator("#presence-list li").count(), 0);
       assertEquals(await second.textContent("#online-count"), "–");
+
+      // Signed in again in the first tab, the second is live again once it is looked at.
+      await first.waitForURL(/\/log_in\/$/);
+      await submitLogIn(first, "bob", PASSWORD, server.httpUrl("/"));
+      await lookAt(second);
+      await waitForState(second, "open");
+      await waitForStatus(second, "bob", "Online");
+      assertEquals(await second.textContent("#online-count"), "1");
+      assertEquals(await second.locator("#presence-notice").isVisible(), false);
     },
   );
+
+  await step(t, "a logged-out tab looked at while still signed out stays closed", async () => {
+    await using server = await start({ presenceGraceMs: 0 });
+    await using bobContext = await newContext(browser);
+    await signUp(bobContext, server, "bob");
+    const first = await logIn(bobContext, server, "bob");
+    const second = await openList(await openPage(bobContext, server.httpUrl("/")));
+    await first.click("button:text('Log out')");
+    await second.locator("#connection-state", { hasText: "Logged out" }).waitFor();
+    const sockets: string[] = [];
+    second.on("websocket", (socket) => sockets.push(socket.url()));
+    const answer = second.waitForResponse((response) =>
+      new URL(response.url()).pathname === "/ws/presence/state/"
+    );
+    await lookAt(second);
+    assertEquals((await answer).status(), 403, "the page did not ask, or was let in");
+    await second.locator("#connection-state", { hasText: "Still logged out" }).waitFor();
+    assertEquals(await second.getAttribute("#connection-state", "data-state"), "closed");
+    // Asked over HTTP: a refused handshake would be logged, and make the label say "refused".
+    assertEquals(sockets, [], "the page tried a socket");
+  });
 
   await step(
     t,

@@ -4,6 +4,7 @@ import { createApp, socket } from "../../mod.ts";
 import { Communicator, createTestServices, testUpgrade } from "../../testing.ts";
 import { InMemoryLayer, ServerMetrics } from "../../mod.ts";
 import { sessionGroup } from "../../auth/sessions.ts";
+import { browserGroup } from "../../auth/browser_group.ts";
 import { tokenGroup } from "../../auth/token_revocations.ts";
 import { closeRedis, connectRedis, redisConnectionStatus } from "../../storage/redis_connection.ts";
 import { redisAvailability, startRedisServer } from "../_support/redis.ts";
@@ -190,7 +191,7 @@ function tick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 20));
 }
 
-Deno.test("the largest groups leave out sessions' and token users' groups, however many are signed in", async () => {
+Deno.test("the largest groups leave out sessions', anonymous browsers' and token users' groups, however many there are", async () => {
   const layer = new InMemoryLayer();
   try {
     const metrics = new ServerMetrics({ layer });
@@ -213,6 +214,11 @@ Deno.test("the largest groups leave out sessions' and token users' groups, howev
       for (let script = 0; script < 3; script++) {
         await layer.groupAdd(group, layer.newChannel(() => true));
       }
+    }
+    // And 30 anonymous browsers with 3 chat tabs each (a browser group of 3 per browser).
+    for (let browser = 0; browser < 30; browser++) {
+      const group = await browserGroup(`csrf-secret-${browser}`);
+      for (let tab = 0; tab < 3; tab++) await layer.groupAdd(group, layer.newChannel(() => true));
     }
     const largest = metrics.snapshot().largestGroups;
     assertEquals(

@@ -1,0 +1,67 @@
+/**
+ * An anonymous socket, told when its browser signs in. A socket is signed in at its handshake,
+ * as Django's are: a chat page left open while its user signs in in another tab would go on
+ * writing as anonymous until it is reloaded. So an anonymous socket that follows offsets joins
+ * its browser's group (`auth/browser_group.ts`) before its upgrade, and a log-in in that browser
+ * closes it with 4002 "Logged in": the page reconnects with the cookie the browser has now,
+ * signed in. Only one that follows offsets: the client module's, which reconnects by itself and
+ * recovers what it missed, so the close loses nothing; a client that does not reconnect (the
+ * Channels tutorial's) is left as it is, anonymous.
+ *
+ * A log-in that runs between the handshake's read of the cookies and the join is not heard:
+ * that page stays anonymous until its next reconnect, as every page did before.
+ */
+import type { RequestContext } from "./context.ts";
+import type { WebSocketConnection } from "./_connection.ts";
+import { type BindingRefusal, joinBindingGroup } from "./_bound_socket.ts";
+import { closeSessionSockets } from "./ended_sessions.ts";
+import { CloseCode } from "./close_codes.ts";
+import { followsOffsets } from "./_stream_entry.ts";
+import { browserGroup } from "../auth/browser_group.ts";
+import { csrfSecret } from "../auth/csrf.ts";
+
+/** The reason a log-in closes its browser's anonymous sockets with (4002), to reconnect. */
+export const LOGGED_IN = "Logged in";
+
+/**
+ * Joins an accepted anonymous connection to its browser's group when it follows offsets and
+ * the request has a CSRF cookie. Resolves `null`, or how the handshake is refused when the
+ * layer could not add it.
+ */
+export async function joinBrowserGroup(
+  connection: WebSocketConnection,
+  request: Request,
+): Promise<BindingRefusal | null> {
+  if (!followsOffsets(connection.scope.query)) return null;
+  const group = await browserGroupOf(request);
+  if (group === null) return null;
+  return await joinBindingGroup(connection, {
+    kind: "browser",
+    group,
+    // Nothing to read again: no record says a browser signed in (see the race above).
+    read: () => Promise.resolve("live"),
+    endedMeanwhile: [403, "login_required", LOGGED_IN],
+  });
+}
+
+/**
+ * At a log-in: the anonymous sockets of the request's browser reconnect (4002, "Logged in"),
+ * signed in, on every server the layer reaches. Before the CSRF cookie is set anew: the
+ * group is named by the one they were opened with.
+ */
+export async function reconnectBrowserSockets(
+  request: Request,
+  context: RequestContext,
+): Promise<void> {
+  const group = await browserGroupOf(request);
+  if (group === null) return;
+  const { services } = context;
+  await closeSessionSockets(services, group, CloseCode.SESSION_RENEWED, LOGGED_IN);
+}
+
+// The group of the browser behind `request`: `null` without a CSRF cookie, which every page
+// with a form sets.
+async function browserGroupOf(request: Request): Promise<string | null> {
+  const { secret, fresh } = csrfSecret(request);
+  return fresh ? null : await browserGroup(secret);
+}
