@@ -201,7 +201,7 @@ async function sendViaServer(
     const reason = answer?.error ?? text.slice(0, 200);
     // Maybe stored: sent again, it could be stored twice.
     if (answer?.unconfirmed === true) {
-      throw new PublishUnconfirmedError(String(reason).replace(/^Not confirmed: /, ""));
+      throw new PublishUnconfirmedError(String(answer.reason ?? reason));
     }
     throw new Error(`The server refused (${response.status}): ${reason}`);
   }
@@ -243,7 +243,7 @@ export function hostForUrl(host: string): string {
   return plain.includes(":") ? `[${plain}]` : plain;
 }
 
-function safeJson(text: string): { error?: string; unconfirmed?: boolean } | null {
+function safeJson(text: string): { error?: string; unconfirmed?: boolean; reason?: string } | null {
   try {
     return JSON.parse(text);
   } catch {

@@ -152,7 +152,8 @@ function failed(target: string, error: unknown): Response {
   log.warn(`${target} failed`, error);
   if (error instanceof PublishUnconfirmedError) {
     // Stored or not, nobody knows: a retry may store it twice.
-    return json(503, { error: `Not confirmed: ${message}`, unconfirmed: true });
+    // `reason` alone, for a client that says "not confirmed" in words of its own.
+    return json(503, { error: `Not confirmed: ${message}`, unconfirmed: true, reason: message });
   }
   return json(503, { error: `Not sent: ${message}` });
 }

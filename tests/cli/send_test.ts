@@ -2,6 +2,10 @@ import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { eventFrom, hostForUrl, parseSendArgs, sentSummary } from "../../cli/send.ts";
 import { startTestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
+import { createApp, InMemoryLayer, PublishUnconfirmedError, sendRoutes } from "../../mod.ts";
+import { createTestServices } from "../../testing.ts";
+
+const SEND_TOKEN = "token-for-the-send-test";
 
 Deno.test("deno task send takes a room without a dot and a group with one", () => {
   assertEquals(parseSendArgs(["lobby", '{"type":"x"}']).group, "chat.lobby");
@@ -129,28 +133,29 @@ Deno.test("deno task send with a wrong token says it was refused and exits non-z
 });
 
 Deno.test("deno task send told 'not confirmed' exits 3, not 1, so that a script does not send it twice", async () => {
-  // A server whose store took the message and lost the answer (`/_send/`'s 503 unconfirmed).
+  // A server whose layer took the message and lost the answer: `/_send/`'s 503 unconfirmed.
+  const layer = new InMemoryLayer();
+  layer.groupSend = () => Promise.reject(new PublishUnconfirmedError("the store did not answer"));
+  await using services = await createTestServices({ sendToken: SEND_TOKEN }, { layer });
+  const app = createApp({ routes: sendRoutes(services.config), services });
   await using server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
-    () =>
-      Response.json(
-        { error: "Not confirmed: the store did not answer", unconfirmed: true },
-        { status: 503 },
-      ),
+    (request) => app.handle(request),
   );
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url"].concat(
       `http://127.0.0.1:${server.addr.port}`,
     ),
-    env: { SEND_TOKEN: "token-for-the-send-test", LAYER: "memory" },
+    env: { SEND_TOKEN, LAYER: "memory" },
     stdout: "null",
     stderr: "piped",
   }).output();
   assertEquals(code, 3);
   assertStringIncludes(
     new TextDecoder().decode(stderr),
-    "Not confirmed (do not send it again): the store did not answer",
+    "Not confirmed (do not send it again): the store did not answer\n",
   );
+  await app.close();
 });
 
 Deno.test("deno task send says no server answers without showing the --url's password", async () => {
@@ -161,7 +166,7 @@ Deno.test("deno task send says no server answers without showing the --url's pas
     args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url"].concat(
       `http://alice:s3cret@127.0.0.1:${port}`,
     ),
-    env: { SEND_TOKEN: "token-for-the-send-test", LAYER: "memory" },
+    env: { SEND_TOKEN, LAYER: "memory" },
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -211,10 +216,10 @@ Deno.test("deno task send refuses the rooms '.' and '..', and a --url it cannot 
 });
 
 Deno.test("deno task send stores no empty chat message: it is refused as a socket's is", async () => {
-  await using server = await startTestServer({ sendToken: "token-for-the-send-test" });
+  await using server = await startTestServer({ sendToken: SEND_TOKEN });
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", " ", "--url", server.url],
-    env: { SEND_TOKEN: "token-for-the-send-test", LAYER: "memory" },
+    env: { SEND_TOKEN, LAYER: "memory" },
     stdout: "null",
     stderr: "piped",
   }).output();
@@ -224,7 +229,7 @@ Deno.test("deno task send stores no empty chat message: it is refused as a socke
   const posted = await fetch(new URL("/_send/", server.url), {
     method: "POST",
     headers: {
-      authorization: "Bearer token-for-the-send-test",
+      authorization: `Bearer ${SEND_TOKEN}`,
       "content-type": "application/json",
     },
     body: JSON.stringify({ group: "chat.lobby", event: { type: "chat.message", message: "" } }),
