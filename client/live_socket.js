@@ -84,6 +84,8 @@ export class LiveSocket {
   #unopened;
   /** The page's listeners, removed on `stop()` so a closed socket is not kept alive by them. */
   #listeners = /** @type {[string, (event: Event) => void][]} */ ([]);
+  /** Why the server refused the handshake, once that stopped the attempts. */
+  #refused = /** @type {string | null} */ (null);
 
   /** @param {string | (() => string)} url @param {LiveSocketOptions} [options] */
   constructor(url, options = {}) {
@@ -103,6 +105,15 @@ export class LiveSocket {
   /** Whether a frame sent now goes out. */
   get isOpen() {
     return this.#socket !== null && this.#socket.readyState === this.#WebSocket.OPEN;
+  }
+
+  /**
+   * Why the server refuses the handshake, in its one word (`login_required`, `token`,
+   * `origin`, `name_conflict`, `consumer`), once that stopped the attempts; otherwise `null`.
+   * Set before the state becomes "closed": a page told so can tell a log-out from a bad address.
+   */
+  get refused() {
+    return this.#refused;
   }
 
   /**
@@ -259,6 +270,7 @@ export class LiveSocket {
         : `LiveSocket: ${refusal.origin} refuses this connection (${refusal.refused}): ` +
           `${refusal.text}; no more attempts`,
     );
+    this.#refused = refusal.refused ?? null;
     this.#end(1000, "", refusal.text);
   }
 

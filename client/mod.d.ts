@@ -292,6 +292,12 @@ export declare class LiveSocket {
   constructor(url: string | (() => string), options?: LiveSocketOptions);
   /** Whether a frame sent now goes out. */
   get isOpen(): boolean;
+  /**
+   * Why the server refuses the handshake, in its one word (`login_required`, `token`, `origin`,
+   * `name_conflict`, `consumer`), once that stopped the attempts; otherwise `null`. Set before
+   * the state becomes "closed".
+   */
+  get refused(): string | null;
   /** Connects, and follows the page: no reconnecting while it is left, back when it returns. */
   start(): void;
   /**

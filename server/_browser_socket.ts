@@ -9,16 +9,19 @@
  * Channels tutorial's) is left as it is, anonymous.
  *
  * A log-in that runs between the handshake's read of the cookies and the join is not heard:
- * that page stays anonymous until its next reconnect, as every page did before.
+ * that page stays anonymous until its next reconnect, as every page did before. So is one
+ * whose answer reached the browser later than its pages reconnected (at least 0.25 s): they
+ * came back with the old cookies. A log-in handler returns the cookies `logIn` gave at once.
  */
 import type { RequestContext } from "./context.ts";
 import type { WebSocketConnection } from "./_connection.ts";
-import { type BindingRefusal, joinBindingGroup } from "./_bound_socket.ts";
-import { closeSessionSockets } from "./ended_sessions.ts";
+import type { BindingRefusal } from "./_bound_socket.ts";
+import { CLOSE_EVENT } from "./_connection_constants.ts";
 import { CloseCode } from "./close_codes.ts";
 import { followsOffsets } from "./_stream_entry.ts";
 import { browserGroup } from "../auth/browser_group.ts";
 import { csrfSecret } from "../auth/csrf.ts";
+import { log } from "../telemetry/log.ts";
 
 /** The reason a log-in closes its browser's anonymous sockets with (4002), to reconnect. */
 export const LOGGED_IN = "Logged in";
@@ -35,13 +38,17 @@ export async function joinBrowserGroup(
   if (!followsOffsets(connection.scope.query)) return null;
   const group = await browserGroupOf(request);
   if (group === null) return null;
-  return await joinBindingGroup(connection, {
-    kind: "browser",
-    group,
-    // Nothing to read again: no record says a browser signed in (see the race above).
-    read: () => Promise.resolve("live"),
-    endedMeanwhile: [403, "login_required", LOGGED_IN],
-  });
+  // Nothing to read again once in the group, as a session's socket does: no record says a
+  // browser signed in (see the race above).
+  try {
+    await connection.groupAdd(group);
+    return null;
+  } catch (error) {
+    // The layer is away: nothing may stay behind (groups, presence, a cap's place).
+    log.warn(`Could not join the browser's group for ${connection.scope.path}`, error);
+    await connection.abort(CloseCode.TRY_AGAIN_LATER);
+    return [503, "unavailable", "Server busy: the layer is unavailable; retry later"];
+  }
 }
 
 /**
@@ -55,8 +62,11 @@ export async function reconnectBrowserSockets(
 ): Promise<void> {
   const group = await browserGroupOf(request);
   if (group === null) return;
-  const { services } = context;
-  await closeSessionSockets(services, group, CloseCode.SESSION_RENEWED, LOGGED_IN);
+  const close = { type: CLOSE_EVENT, code: CloseCode.SESSION_RENEWED, reason: LOGGED_IN };
+  // Logged: the log-in stands all the same, and its pages are signed in at their next reconnect.
+  await context.services.layer.groupSend(group, close).catch((error) =>
+    log.warn("Could not tell the browser's anonymous sockets of its log-in", error)
+  );
 }
 
 // The group of the browser behind `request`: `null` without a CSRF cookie, which every page

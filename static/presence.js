@@ -34,9 +34,11 @@ let myArrivalShown = false;
 /** Logged out: the page tries again when it is looked at (see `tryAgainWhenSeen`). */
 let loggedOut = false;
 let lastState = "connecting";
+/** The page's socket: a new one after a log-out, once the browser is signed in again. */
+let live = null;
 
 const openSocket = () =>
-  new LiveSocket(socketUrl, {
+  live = new LiveSocket(socketUrl, {
     texts: { open: "Live" },
     // A connection that died without a close (Wi-Fi gone) is found within 35 s and made again,
     // rather than the list going stale while it says "Live".
@@ -66,8 +68,11 @@ async function tryAgainWhenSeen() {
   if (document.visibilityState !== "visible") return;
   asking = true;
   try {
-    const signal = AbortSignal.timeout(ASK_TIMEOUT_MS);
-    const { answered, refusal } = await askAboutAddress(fetch, socketUrl, signal);
+    // Not `AbortSignal.timeout`: Safari before 16 has none, and the page would never retry.
+    const asked = new AbortController();
+    const timer = setTimeout(() => asked.abort(), ASK_TIMEOUT_MS);
+    const { answered, refusal } = await askAboutAddress(fetch, socketUrl, asked.signal)
+      .finally(() => clearTimeout(timer));
     if (!loggedOut || lastState !== "closed") return;
     if (answered && refusal === null) return openSocket().start();
     // Said again, so the label tells of this look, not only of the log-out.
@@ -85,6 +90,8 @@ addEventListener("focus", tryAgainWhenSeen);
 function setState(state, text) {
   lastState = state;
   if (state === "open") loggedOut = false;
+  // Logged out while the connection was down: the reconnects were refused, with no 4001.
+  if (state === "closed" && live?.refused === "login_required") loggedOut = true;
   if (stateLabel) showConnectionState(stateLabel, state, text);
   // Closed for good (a log-out, a refusal the address check found): the list would go stale,
   // still showing this user online. A page shown again from the back/forward cache reconnects

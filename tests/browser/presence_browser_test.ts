@@ -276,19 +276,26 @@ browserTest("the live user list in two browsers", async (t, browser) => {
 
   await step(
     t,
-    "a tab whose user logged out while its connection was down lists no one once refused",
+    "a tab whose user logged out while its connection was down lists no one once refused, and is live again once looked at after a log-in",
     async () => {
       await using server = await start({ presenceGraceMs: 0 });
       await using bobContext = await newContext(browser);
+      await keepSockets(bobContext);
       await signUp(bobContext, server, "bob");
       const page = await logIn(bobContext, server, "bob");
       await waitForStatus(page, "bob", "Online");
       // The log-out's 4001 never reaches this page: its session is gone when it reconnects.
       await bobContext.clearCookies();
-      await server.app.live.closeAll(1012, "Service restart");
+      await dropSockets(page);
       await page.locator("#connection-state", { hasText: "Login required" }).waitFor();
       assertEquals(await page.locator("#presence-list li").count(), 0);
       assertEquals(await page.textContent("#online-count"), "–");
+
+      const login = await openPage(bobContext, server.httpUrl("/log_in/"));
+      await submitLogIn(login, "bob", PASSWORD, server.httpUrl("/"));
+      await lookAt(page);
+      await waitForState(page, "open");
+      await waitForStatus(page, "bob", "Online");
     },
   );
 

@@ -174,6 +174,31 @@ Deno.test("a handshake the server refuses for good stops the attempts, and the s
   });
 });
 
+Deno.test("a socket a refusal stopped says why in one word, already when it says 'closed'", async () => {
+  await withConsoleError(async () => {
+    const { probe } = probing([refusedGet("login_required", "Login required")]);
+    const refusedWhenClosed: (string | null)[] = [];
+    const { live, sockets, states } = client({
+      probe,
+      onState(state, text) {
+        states.push(`${state}: ${text}`);
+        if (state === "closed") refusedWhenClosed.push(live.refused);
+      },
+    });
+    assertEquals(live.refused, null);
+    live.start();
+    drop(await sockets.next(), 1006);
+    drop(await sockets.next(), 1006);
+    await closedOrRetried(states, sockets);
+    assertEquals([live.refused, refusedWhenClosed], ["login_required", ["login_required"]]);
+  });
+  // Stopped by the page, or still trying: no refusal.
+  const stopped = client();
+  stopped.live.start();
+  stopped.live.stop();
+  assertEquals(stopped.live.refused, null);
+});
+
 Deno.test("a 403 without the server's refusal header (a proxy's) keeps the attempts going", async () => {
   const { probe } = probing([new Response("<h1>Forbidden</h1>", { status: 403 })]);
   const { live, sockets, states } = client({ probe });

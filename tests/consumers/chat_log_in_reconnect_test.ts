@@ -8,6 +8,11 @@ import { assert, assertEquals } from "@std/assert";
 import { startTestServer, type TestServer } from "../_support/server.ts";
 import { TestSocket } from "../_support/socket.ts";
 import { WebClient } from "../_support/cookie_jar.ts";
+import { CapturedLog } from "../_support/captured_log.ts";
+import { createTestApp } from "../_support/test_app.ts";
+import { InMemoryLayer } from "../../mod.ts";
+import { Communicator } from "../../testing.ts";
+import { newCsrfSecret } from "../../auth/csrf.ts";
 
 const PASSWORD = "quiet river stone";
 const FOLLOWING = "/ws/chat/lobby/?stream=1&presence=1";
@@ -80,4 +85,30 @@ Deno.test("a log-out's reconnected anonymous page is told again at the next log-
   const back = await openAs(server, browser, FOLLOWING);
   assertEquals(back.you, "ada");
   await back.socket.close();
+});
+
+Deno.test("a layer that cannot take the browser's group refuses the socket 503, and keeps nothing", async () => {
+  using captured = new CapturedLog();
+  const layer = new InMemoryLayer();
+  const groupAdd = layer.groupAdd.bind(layer);
+  layer.groupAdd = (group, channel) =>
+    group.startsWith("browser.")
+      ? Promise.reject(new Error("the layer is away"))
+      : groupAdd(group, channel);
+  await using app = await createTestApp({ logLevel: "warn" }, { layer });
+  const headers = { origin: "http://localhost", cookie: `csrftoken=${newCsrfSecret()}` };
+  // The room's and the browser's (the room's presence listens on through its grace).
+  const groups = () =>
+    layer.groupSizes?.(100, (group) => group !== "chat.lobby" && !group.startsWith("browser."));
+  const refused = new Communicator(app, FOLLOWING, { headers });
+  const answer = await refused.connect();
+  assertEquals([answer.accepted, answer.status], [false, 503]);
+  await captured.waitFor(/WARN Could not join the browser's group for \/ws\/chat\/lobby\//);
+  assertEquals(groups(), [], "the refused socket left a group behind");
+  assertEquals(app.live.size, 0);
+
+  // The tutorial's client joins no such group: it connects.
+  const tutorial = new Communicator(app, "/ws/chat/lobby/", { headers });
+  assert((await tutorial.connect()).accepted);
+  await tutorial.disconnect();
 });
