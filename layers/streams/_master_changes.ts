@@ -34,11 +34,9 @@ export interface MasterChange {
 
 /**
  * Lua for both scripts: `remembered(meta)`, the chain of the record read by `HMGET` (`meta[6]`
- * `previous`, `meta[7]` `base`, `meta[8]` `changes`) as the `changes` string, '' for none; and
- * `afterChange(meta, left)`, that string with one more change (leaving epoch `left` at the
- * record's offset `meta[2]`), the oldest dropped past the bound.
+ * `previous`, `meta[7]` `base`, `meta[8]` `changes`) as the `changes` string, '' for none.
  */
-export const MASTER_CHANGES_LUA = `
+export const REMEMBERED_LUA = `
 local function remembered(meta)
   if not meta[6] or not meta[7] then return '' end
   local last = meta[6] .. ' ' .. meta[7]
@@ -48,6 +46,14 @@ local function remembered(meta)
   end
   return last
 end
+`;
+
+/**
+ * Lua for the publish alone (Sentinels and Clusters are sent each script's text on every call):
+ * `afterChange(meta, left)`, `remembered(meta)` with one more change (leaving epoch `left` at
+ * the record's offset `meta[2]`), the oldest dropped past the bound.
+ */
+export const AFTER_CHANGE_LUA = `
 local function afterChange(meta, left)
   local words = {}
   for word in string.gmatch(remembered(meta) .. ' ' .. left .. ' ' .. meta[2], '%S+') do

@@ -12,7 +12,7 @@
  */
 
 import { EMPTY_STREAM_KEPT_MS } from "./contract.ts";
-import { MASTER_CHANGES_LUA } from "./_master_changes.ts";
+import { AFTER_CHANGE_LUA, REMEMBERED_LUA } from "./_master_changes.ts";
 
 // The record of a group read but never published to expires (`EMPTY_STREAM_KEPT_MS` from its
 // last read); each publish gives the record and the stream the idle expiry (ARGV[11]) again, so
@@ -24,7 +24,7 @@ import { MASTER_CHANGES_LUA } from "./_master_changes.ts";
 // oldest retained entry's offset and time, the master and the master changes it remembers); a
 // group without one (new, or lost by Redis) gets the epoch ARGV[1] and an empty stream, and
 // no master or change: no earlier epoch's reader may go on in it, its events are gone.
-const ENSURE_EPOCH = MASTER_CHANGES_LUA + `
+const ENSURE_EPOCH = REMEMBERED_LUA + `
 local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset', 'first', 'firstTime', 'master',
   'previous', 'base', 'changes')
 local epoch = meta[1]
@@ -97,7 +97,7 @@ return ''
 // older version dropped it) its XDEL is a no-op and the read after it finds the real oldest.
 // A record without `first` (written by an older script, or once the stream was emptied)
 // reads it from the stream once.
-export const PUBLISH = KEPT_ALREADY + ENSURE_EPOCH + ENSURE_MASTER +
+export const PUBLISH = KEPT_ALREADY + ENSURE_EPOCH + AFTER_CHANGE_LUA + ENSURE_MASTER +
   `local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
