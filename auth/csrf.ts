@@ -41,9 +41,16 @@ export function newCsrfSecret(): string {
 
 /** The request's CSRF secret from its cookie, or a new one (`fresh`) the answer must set. */
 export function csrfSecret(request: Request): { secret: string; fresh: boolean } {
+  const cookie = csrfCookieSecret(request);
+  return cookie === null
+    ? { secret: newCsrfSecret(), fresh: true }
+    : { secret: cookie, fresh: false };
+}
+
+/** The request's CSRF secret from its cookie; `null` without a well-formed one. */
+export function csrfCookieSecret(request: Request): string | null {
   const cookie = readCookies(request.headers)[CSRF_COOKIE];
-  if (cookie !== undefined && SECRET_PATTERN.test(cookie)) return { secret: cookie, fresh: false };
-  return { secret: newCsrfSecret(), fresh: true };
+  return cookie !== undefined && SECRET_PATTERN.test(cookie) ? cookie : null;
 }
 
 /** The token to put in a form: a random mask followed by the secret XOR that mask. */

@@ -20,7 +20,7 @@ import { CLOSE_EVENT } from "./_connection_constants.ts";
 import { CloseCode } from "./close_codes.ts";
 import { followsOffsets } from "./_stream_entry.ts";
 import { browserGroup } from "../auth/browser_group.ts";
-import { csrfSecret } from "../auth/csrf.ts";
+import { csrfCookieSecret } from "../auth/csrf.ts";
 import { log } from "../telemetry/log.ts";
 
 /** The reason a log-in closes its browser's anonymous sockets with (4002), to reconnect. */
@@ -72,6 +72,6 @@ export async function reconnectBrowserSockets(
 // The group of the browser behind `request`: `null` without a CSRF cookie, which every page
 // with a form sets.
 async function browserGroupOf(request: Request): Promise<string | null> {
-  const { secret, fresh } = csrfSecret(request);
-  return fresh ? null : await browserGroup(secret);
+  const secret = csrfCookieSecret(request);
+  return secret === null ? null : await browserGroup(secret);
 }
