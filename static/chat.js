@@ -243,10 +243,12 @@ function placeOf(frame, id) {
 
 // A send whose answer the lost connection took: if the room has it after all, it was stored.
 function confirmEcho(frame) {
-  if (frame.author !== me || frame.history) return;
-  const sent = [...inFlight].find((entry) => !entry.echoed && entry.text === frame.message);
+  if (frame.history) return;
+  // By whom it was sent as: a log-in in another tab may have made the page someone else since.
+  const same = (entry) => entry.text === frame.message && entry.as === frame.author;
+  const sent = [...inFlight].find((entry) => !entry.echoed && same(entry));
   if (sent) return void (sent.echoed = true);
-  const index = unconfirmed.findIndex((entry) => entry.text === frame.message);
+  const index = unconfirmed.findIndex(same);
   if (index >= 0) unconfirmed.splice(index, 1)[0].item.remove();
 }
 
@@ -282,7 +284,7 @@ function settleLost(shown) {
 }
 
 /** Marks a send in the log as not sent, with why. */
-function showUnsent(text, error) {
+function showUnsent({ text, as }, error) {
   quietForHistory(false); // read out, even right after the room's history
   const item = element("article", "chat-message chat-not-sent notice");
   item.dataset.state = error.maybeStored ? "unconfirmed" : "not-sent";
@@ -304,7 +306,7 @@ function showUnsent(text, error) {
   // Lost with the connection (not the server's storage that did not answer): settled by the
   // next complete recovery.
   const lost = error.kind !== "unconfirmed" && error.kind !== "no-answer";
-  if (error.maybeStored) unconfirmed.push({ text, item, lost });
+  if (error.maybeStored) unconfirmed.push({ text, as, item, lost });
   log.scrollTop = log.scrollHeight;
 }
 
@@ -333,13 +335,14 @@ function clock(time) {
 
 function send(text) {
   // Only a server that speaks the stream protocol (it sent an epoch) answers with acks.
-  const entry = { text, echoed: false };
+  // `as`: whom the socket writes as now (see `checkWhoIAm`), the author its echo will have.
+  const entry = { text, as: members?.dataset.me ?? me, echoed: false };
   inFlight.add(entry);
   stream.send({ message: text }, { ack: stream.epoch !== null })
     .catch((error) => {
       // The room has it already: the lost connection only took the ack.
       if (error.maybeStored && entry.echoed) return;
-      showUnsent(text, error);
+      showUnsent(entry, error);
       if (error.kind === "refused") showNotice(error.message);
     })
     .finally(() => inFlight.delete(entry));

@@ -1,7 +1,10 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { startTestServer } from "../_support/server.ts";
+import type { Page } from "playwright-core";
+import { TestSocket } from "../_support/socket.ts";
 import {
   browserTest,
+  countMessages,
   newContext,
   openPage,
   sendMessage,
@@ -12,6 +15,30 @@ import {
 } from "./_browser.ts";
 
 const PASSWORD = "quiet river stone";
+
+/**
+ * Passes `page`'s chat sockets through; once `armed`, the next server message with an ack goes
+ * to the page without it, and the connection is closed: the message was stored, its answer lost.
+ */
+async function cutAfterEcho(page: Page): Promise<{ armed: boolean }> {
+  const cut = { armed: false };
+  await page.routeWebSocket(/\/ws\/chat\//, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => server.send(message));
+    server.onMessage((message) => {
+      if (!cut.armed || typeof message !== "string" || !message.includes('"ack"')) {
+        return ws.send(message);
+      }
+      cut.armed = false;
+      // The site's page takes several frames per message (`?batch=1`), one per line.
+      const kept = message.split("\n").filter((line) => line !== "" && !line.includes('"ack"'));
+      if (kept.length > 0) ws.send(kept.join("\n"));
+      ws.close({ code: 1001, reason: "Going away" });
+      server.close();
+    });
+  });
+  return cut;
+}
 
 browserTest("accounts in the browser", async (t, browser) => {
   await step(t, "sign up, log in and log out, submitting the forms with Enter", async () => {
@@ -135,6 +162,34 @@ browserTest("accounts in the browser", async (t, browser) => {
       await sendMessage(chat, "As bob", "enter");
       await waitForMessage(chat, "As bob");
       assertEquals(await chat.locator("#chat-log .chat-author").last().textContent(), "bob");
+    },
+  );
+
+  await step(
+    t,
+    "a chat page signed in from another tab knows its messages under its new name: one stored whose ack was lost is not marked unsent",
+    async () => {
+      await using server = await startTestServer();
+      await server.app.services.users.create("ada", PASSWORD);
+      await using context = await newContext(browser);
+      const chat = await context.newPage();
+      const cut = await cutAfterEcho(chat);
+      await chat.goto(server.httpUrl("/chat/lobby/"));
+      await waitForState(chat, "open");
+      const login = await openPage(context, server.httpUrl("/log_in/"));
+      await submitLogIn(login, "ada", PASSWORD, server.httpUrl("/"));
+      await chat.locator("#chat-notice").getByText(/now writes as .ada./).waitFor();
+
+      cut.armed = true; // the echo comes, then the connection dies before the ack
+      await sendMessage(chat, "stored, its ack lost", "enter");
+      await waitForMessage(chat, "stored, its ack lost");
+      await waitForState(chat, "open"); // back, and recovered
+      const other = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+      other.sendJson({ message: "after the return" });
+      await waitForMessage(chat, "after the return");
+      assertEquals(await chat.locator("#chat-log .chat-not-sent").count(), 0);
+      assertEquals(await countMessages(chat, "stored, its ack lost"), 1);
+      await other.close();
     },
   );
 
