@@ -201,7 +201,9 @@ async function sendViaServer(
     const reason = answer?.error ?? text.slice(0, 200);
     // Maybe stored: sent again, it could be stored twice.
     if (answer?.unconfirmed === true) {
-      throw new PublishUnconfirmedError(String(answer.reason ?? reason));
+      // A server before 0.20 gave the cause only after its "Not confirmed: ".
+      const cause = answer.reason ?? String(reason).replace(/^Not confirmed: /, "");
+      throw new PublishUnconfirmedError(cause);
     }
     throw new Error(`The server refused (${response.status}): ${reason}`);
   }

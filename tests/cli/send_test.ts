@@ -138,23 +138,28 @@ Deno.test("deno task send told 'not confirmed' exits 3, not 1, so that a script 
   layer.groupSend = () => Promise.reject(new PublishUnconfirmedError("the store did not answer"));
   await using services = await createTestServices({ sendToken: SEND_TOKEN }, { layer });
   const app = createApp({ routes: sendRoutes(services.config), services });
-  await using server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    (request) => app.handle(request),
-  );
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url"].concat(
-      `http://127.0.0.1:${server.addr.port}`,
-    ),
-    env: { SEND_TOKEN, LAYER: "memory" },
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assertEquals(code, 3);
-  assertStringIncludes(
-    new TextDecoder().decode(stderr),
-    "Not confirmed (do not send it again): the store did not answer\n",
-  );
+  // And a server before 0.20, whose answer gave the cause only after "Not confirmed: ".
+  const before020 = () =>
+    Response.json(
+      { error: "Not confirmed: the store did not answer", unconfirmed: true },
+      { status: 503 },
+    );
+  for (const answer of [(request: Request) => app.handle(request), before020]) {
+    await using server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, answer);
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "cli/send.ts", "lobby", "x", "--url"].concat(
+        `http://127.0.0.1:${server.addr.port}`,
+      ),
+      env: { SEND_TOKEN, LAYER: "memory" },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(code, 3);
+    assertStringIncludes(
+      new TextDecoder().decode(stderr),
+      "Not confirmed (do not send it again): the store did not answer\n",
+    );
+  }
   await app.close();
 });
 
