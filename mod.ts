@@ -343,6 +343,7 @@ export {
   TooManyTokensError,
 } from "./auth/tokens.ts";
 export { REVOCATION_CHECK_MS, tokenGroup } from "./auth/token_revocations.ts";
+export { browserGroup } from "./auth/browser_group.ts";
 export { closeTokenSockets, TOKEN_REVOKED } from "./server/_token_sockets.ts";
 export {
   changePassword,

@@ -359,3 +359,30 @@ export declare class Backoff {
   /** Skips the short delays, e.g. after the server closed for a policy violation. */
   atLeast(attempts: number): void;
 }
+
+/** Why a WebSocket address is refused, as a plain `GET` of it found (see `askAboutAddress`). */
+export interface AddressRefusal {
+  /** What to show: which answer, for which path; for a refused handshake, the server's reason. */
+  text: string;
+  /** The server that gave it (`https://example.com`). */
+  origin: string;
+  /**
+   * For a refused handshake, why in one word, as the server's `Channels-Refused` header gives
+   * it: `token`, `login_required`, `name_conflict`, `origin` or `consumer`. Absent for a 404 or
+   * a redirect.
+   */
+  refused?: string;
+}
+
+/**
+ * Asks whether a handshake at `url` (ws, wss, http or https; relative to the page) would be
+ * refused, with a plain `GET` through `probe` (`fetch`), no handshake: a page that stopped on a
+ * refusal (a log-out) asks before it tries again. Resolves whether the server answered, and the
+ * refusal: a 404, a redirect, or this server's 403 with its reason; `null` for any other answer
+ * (a WebSocket route's own 426: it would be taken), and for none.
+ */
+export declare function askAboutAddress(
+  probe: typeof fetch,
+  url: string,
+  signal: AbortSignal,
+): Promise<{ answered: boolean; refusal: AddressRefusal | null }>;

@@ -23,3 +23,4 @@
 export * from "./channels_client.js";
 export { jsonObjects, LiveSocket } from "./live_socket.js";
 export { Backoff } from "./backoff.js";
+export { askAboutAddress } from "./address_check.js";

@@ -9,6 +9,7 @@ import * as declared from "../../client/mod.js";
 import * as stream from "../../client/channels_client.js";
 import * as live from "../../client/live_socket.js";
 import * as backoff from "../../client/backoff.js";
+import * as address from "../../client/address_check.js";
 
 const implemented: typeof declared = {
   STATE_TEXT: stream.STATE_TEXT,
@@ -20,6 +21,7 @@ const implemented: typeof declared = {
   LiveSocket: live.LiveSocket,
   jsonObjects: live.jsonObjects,
   Backoff: backoff.Backoff,
+  askAboutAddress: address.askAboutAddress,
 };
 
 Deno.test("the client's entry exports exactly what client/mod.d.ts declares", () => {
