@@ -35,7 +35,8 @@ export async function joinBrowserGroup(
   connection: WebSocketConnection,
   request: Request,
 ): Promise<BindingRefusal | null> {
-  if (!followsOffsets(connection.scope.query)) return null;
+  // A client that left during the handshake is not upgraded (`upgradeAccepted`): no group.
+  if (request.signal.aborted || !followsOffsets(connection.scope.query)) return null;
   const group = await browserGroupOf(request);
   if (group === null) return null;
   // Nothing to read again once in the group, as a session's socket does: no record says a
