@@ -294,11 +294,16 @@ export declare class LiveSocket {
   get isOpen(): boolean;
   /**
    * Why the server refuses the handshake, in its one word (`login_required`, `token`, `origin`,
-   * `name_conflict`, `consumer`), once that stopped the attempts; otherwise `null`. Set before
-   * the state becomes "closed".
+   * `name_conflict`, `consumer`), once that stopped the attempts (found by `askAboutAddress`
+   * after two attempts failed); otherwise `null`, a close the server sent included (a 4001
+   * log-out is seen in `onClose`). Set before the state becomes "closed".
    */
   get refused(): string | null;
-  /** Connects, and follows the page: no reconnecting while it is left, back when it returns. */
+  /**
+   * Connects, and follows the page: no reconnecting while it is left, back when it returns.
+   * Once: after a stop (`stop()`, an `onClose` verdict, a refusal) it does nothing, and a page
+   * that tries again makes a new `LiveSocket`.
+   */
   start(): void;
   /**
    * Whether any frame came from the server at or after `time` (a `performance.now()` reading)
@@ -379,7 +384,9 @@ export interface AddressRefusal {
  * refused, with a plain `GET` through `probe` (`fetch`), no handshake: a page that stopped on a
  * refusal (a log-out) asks before it tries again. Resolves whether the server answered, and the
  * refusal: a 404, a redirect, or this server's 403 with its reason; `null` for any other answer
- * (a WebSocket route's own 426: it would be taken), and for none.
+ * (a WebSocket route's own 426: no refusal that stands, though a cap may still refuse for now),
+ * and for none. It has no time limit of its own: abort `signal` after one (the presence page
+ * gives it 10 s).
  */
 export declare function askAboutAddress(
   probe: typeof fetch,

@@ -121,7 +121,13 @@ function receive(frame) {
 // reconnects an anonymous page (4002): it comes back signed in, and is told so here.
 function checkWhoIAm(you) {
   if (typeof you !== "string" || !members) return;
+  // Sends still in flight went out on this socket (a lost one fails them all), even one sent as
+  // it opened, before this frame said whom it writes as: their echoes are by `you`.
+  for (const entry of inFlight) entry.as = you;
   if (you !== members.dataset.me) markYou(you);
+  // A page drawn anonymous has no presence script: signed in now, it keeps its user online on
+  // the site, as every signed-in page does (a page that has it loaded imports nothing again).
+  if (you !== me) import("./presence.js").catch(() => {});
   if (stickyNotice === SESSION_ENDED_NOTICE) {
     // A log-out's close told it already, in its own words: they stand while the page writes as
     // whoever it came back as, not once a log-in made it someone again.

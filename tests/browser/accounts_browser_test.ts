@@ -1,6 +1,6 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { startTestServer } from "../_support/server.ts";
-import type { Page } from "playwright-core";
+import { startTestServer, type TestServer } from "../_support/server.ts";
+import type { BrowserContext, Page } from "playwright-core";
 import { TestSocket } from "../_support/socket.ts";
 import {
   browserTest,
@@ -16,16 +16,36 @@ import {
 
 const PASSWORD = "quiet river stone";
 
+/** Logs the browser of `context` in as `username` with no page: as a form another tab posts. */
+async function logInBy(context: BrowserContext, server: TestServer, username: string) {
+  const form = await context.request.get(server.httpUrl("/log_in/"));
+  const token = /name="csrfmiddlewaretoken" value="([^"]+)"/.exec(await form.text())![1];
+  const answer = await context.request.post(server.httpUrl("/log_in/"), {
+    form: { csrfmiddlewaretoken: token, username, password: PASSWORD },
+    headers: { origin: server.httpUrl("").replace(/\/$/, "") },
+    maxRedirects: 0,
+  });
+  assertEquals(answer.status(), 302, `the log-in of ${username}`);
+}
+
 /**
  * Passes `page`'s chat sockets through; once `armed`, the next server message with an ack goes
  * to the page without it, and the connection is closed: the message was stored, its answer lost.
  */
-async function cutAfterEcho(page: Page): Promise<{ armed: boolean }> {
-  const cut = { armed: false };
+async function cutAfterEcho(page: Page): Promise<{ armed: boolean; holdNext: boolean }> {
+  // `holdNext`: the next connection's frames wait until the page sent one (see the step).
+  const cut = { armed: false, holdNext: false };
   await page.routeWebSocket(/\/ws\/chat\//, (ws) => {
     const server = ws.connectToServer();
-    ws.onMessage((message) => server.send(message));
+    let held: (string | Buffer)[] | null = cut.holdNext ? [] : null;
+    cut.holdNext = false;
+    ws.onMessage((message) => {
+      server.send(message);
+      for (const frame of held ?? []) ws.send(frame);
+      held = null;
+    });
     server.onMessage((message) => {
+      if (held !== null) return void held.push(message);
       if (!cut.armed || typeof message !== "string" || !message.includes('"ack"')) {
         return ws.send(message);
       }
@@ -190,6 +210,54 @@ browserTest("accounts in the browser", async (t, browser) => {
       assertEquals(await chat.locator("#chat-log .chat-not-sent").count(), 0);
       assertEquals(await countMessages(chat, "stored, its ack lost"), 1);
       await other.close();
+    },
+  );
+
+  await step(
+    t,
+    "a message sent as a page signed in from another tab reconnects, before it is told whom it writes as, is known as its own",
+    async () => {
+      await using server = await startTestServer();
+      await server.app.services.users.create("ada", PASSWORD);
+      await using context = await newContext(browser);
+      const chat = await context.newPage();
+      const cut = await cutAfterEcho(chat);
+      await chat.goto(server.httpUrl("/chat/lobby/"));
+      await waitForState(chat, "open");
+      cut.holdNext = true; // the reconnect's frames, "you" among them, wait for the page's send
+      await logInBy(context, server, "ada");
+      await waitForState(chat, "reconnecting");
+      await waitForState(chat, "open");
+      cut.armed = true;
+      await sendMessage(chat, "sent as it opened", "enter");
+      await waitForMessage(chat, "sent as it opened");
+      await waitForState(chat, "open"); // back after the cut, and recovered
+      const other = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+      other.sendJson({ message: "after the return" });
+      await waitForMessage(chat, "after the return");
+      assertEquals(await chat.locator("#chat-log .chat-not-sent").count(), 0);
+      assertEquals(await countMessages(chat, "sent as it opened"), 1);
+      await other.close();
+    },
+  );
+
+  await step(
+    t,
+    "a chat page signed in from another tab keeps its user online on the site",
+    async () => {
+      await using server = await startTestServer({ presenceGraceMs: 0 });
+      for (const name of ["ada", "carol"]) await server.app.services.users.create(name, PASSWORD);
+      await using carolContext = await newContext(browser);
+      const list = await openPage(carolContext, server.httpUrl("/log_in/"));
+      await submitLogIn(list, "carol", PASSWORD, server.httpUrl("/"));
+      await waitForState(list, "open");
+      await using context = await newContext(browser);
+      const chat = await openPage(context, server.httpUrl("/chat/lobby/"));
+      await waitForState(chat, "open");
+      // Signed in with no page of ada's open but this one: only it can keep her online.
+      await logInBy(context, server, "ada");
+      await chat.locator("#chat-notice").getByText(/now writes as .ada./).waitFor();
+      await list.locator('#presence-list li[data-username="ada"]', { hasText: "Online" }).waitFor();
     },
   );
 
