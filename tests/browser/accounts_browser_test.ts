@@ -16,6 +16,29 @@ import {
 
 const PASSWORD = "quiet river stone";
 
+/**
+ * Sends `text` from `chat` with the cut armed (its echo comes, then the connection dies before
+ * its ack): once the page is back and shows a message sent after, it shows `text` once, and
+ * marks nothing as not sent (it was stored).
+ */
+async function sendThroughCut(
+  chat: Page,
+  server: TestServer,
+  cut: { armed: boolean },
+  text: string,
+): Promise<void> {
+  cut.armed = true;
+  await sendMessage(chat, text, "enter");
+  await waitForMessage(chat, text);
+  await waitForState(chat, "open"); // back, and recovered
+  const other = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
+  other.sendJson({ message: "after the return" });
+  await waitForMessage(chat, "after the return");
+  assertEquals(await chat.locator("#chat-log .chat-not-sent").count(), 0);
+  assertEquals(await countMessages(chat, text), 1);
+  await other.close();
+}
+
 /** Logs the browser of `context` in as `username` with no page: as a form another tab posts. */
 async function logInBy(context: BrowserContext, server: TestServer, username: string) {
   const form = await context.request.get(server.httpUrl("/log_in/"));
@@ -187,57 +210,27 @@ browserTest("accounts in the browser", async (t, browser) => {
 
   await step(
     t,
-    "a chat page signed in from another tab knows its messages under its new name: one stored whose ack was lost is not marked unsent",
+    "a chat page signed in from another tab knows its messages under its new name, even one sent as it reconnected: stored, its ack lost, it is not marked unsent",
     async () => {
-      await using server = await startTestServer();
-      await server.app.services.users.create("ada", PASSWORD);
-      await using context = await newContext(browser);
-      const chat = await context.newPage();
-      const cut = await cutAfterEcho(chat);
-      await chat.goto(server.httpUrl("/chat/lobby/"));
-      await waitForState(chat, "open");
-      const login = await openPage(context, server.httpUrl("/log_in/"));
-      await submitLogIn(login, "ada", PASSWORD, server.httpUrl("/"));
-      await chat.locator("#chat-notice").getByText(/now writes as .ada./).waitFor();
-
-      cut.armed = true; // the echo comes, then the connection dies before the ack
-      await sendMessage(chat, "stored, its ack lost", "enter");
-      await waitForMessage(chat, "stored, its ack lost");
-      await waitForState(chat, "open"); // back, and recovered
-      const other = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
-      other.sendJson({ message: "after the return" });
-      await waitForMessage(chat, "after the return");
-      assertEquals(await chat.locator("#chat-log .chat-not-sent").count(), 0);
-      assertEquals(await countMessages(chat, "stored, its ack lost"), 1);
-      await other.close();
-    },
-  );
-
-  await step(
-    t,
-    "a message sent as a page signed in from another tab reconnects, before it is told whom it writes as, is known as its own",
-    async () => {
-      await using server = await startTestServer();
-      await server.app.services.users.create("ada", PASSWORD);
-      await using context = await newContext(browser);
-      const chat = await context.newPage();
-      const cut = await cutAfterEcho(chat);
-      await chat.goto(server.httpUrl("/chat/lobby/"));
-      await waitForState(chat, "open");
-      cut.holdNext = true; // the reconnect's frames, "you" among them, wait for the page's send
-      await logInBy(context, server, "ada");
-      await waitForState(chat, "reconnecting");
-      await waitForState(chat, "open");
-      cut.armed = true;
-      await sendMessage(chat, "sent as it opened", "enter");
-      await waitForMessage(chat, "sent as it opened");
-      await waitForState(chat, "open"); // back after the cut, and recovered
-      const other = await TestSocket.open(server.wsUrl("/ws/chat/lobby/"));
-      other.sendJson({ message: "after the return" });
-      await waitForMessage(chat, "after the return");
-      assertEquals(await chat.locator("#chat-log .chat-not-sent").count(), 0);
-      assertEquals(await countMessages(chat, "sent as it opened"), 1);
-      await other.close();
+      for (const sentAs of ["after it was told", "before it was told whom it writes as"]) {
+        await using server = await startTestServer();
+        await server.app.services.users.create("ada", PASSWORD);
+        await using context = await newContext(browser);
+        const chat = await context.newPage();
+        const cut = await cutAfterEcho(chat);
+        await chat.goto(server.httpUrl("/chat/lobby/"));
+        await waitForState(chat, "open");
+        // Held: the reconnect's frames, "you" among them, wait for the page's send.
+        cut.holdNext = sentAs !== "after it was told";
+        await logInBy(context, server, "ada");
+        if (cut.holdNext) {
+          await waitForState(chat, "reconnecting");
+          await waitForState(chat, "open");
+        } else {
+          await chat.locator("#chat-notice").getByText(/now writes as .ada./).waitFor();
+        }
+        await sendThroughCut(chat, server, cut, `sent ${sentAs}`);
+      }
     },
   );
 
