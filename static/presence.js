@@ -75,10 +75,11 @@ async function tryAgainWhenSeen() {
       .finally(() => clearTimeout(timer));
     if (!loggedOut || lastState !== "closed") return;
     if (answered && refusal === null) return openSocket().start();
-    // Said again, so the label tells of this look, not only of the log-out.
+    // Said again, so the label tells of this look, not only of the log-out; once: a live
+    // region would read the same words out at every look.
     if (refusal !== null && stateLabel) {
       const text = refusal.refused === "login_required" ? STILL_LOGGED_OUT : refusal.text;
-      showConnectionState(stateLabel, "closed", text);
+      if (stateLabel.textContent !== text) showConnectionState(stateLabel, "closed", text);
     }
   } finally {
     asking = false;
