@@ -33,6 +33,7 @@ import {
 import { type LocalConnection, LocalConnections } from "./_local_connections.ts";
 import { PublishedTopics } from "./_published_topics.ts";
 import { log } from "../../telemetry/log.ts";
+import { QUIET_WARNING_PERIOD_MS, QuietWarning } from "../../telemetry/quiet_warning.ts";
 
 /** How long changes are collected into one diff by default, in milliseconds. */
 export const DEFAULT_COALESCE_MS = 50;
@@ -56,6 +57,8 @@ export class PresenceCore implements PresenceTracker {
   #closing: Promise<boolean> | null = null;
   /** Takeovers under way: a close waits for them before it closes the backend they write to. */
   #adopting = new Set<Promise<void>>();
+  /** Connections the backend could not remove, told once a minute (see `#dropInBackground`). */
+  #dropWarning: QuietWarning;
 
   /** Starts tracking over `backend`, publishing diffs through `layer`. */
   constructor(layer: GroupLayer, backend: PresenceBackend, options: PresenceOptions) {
@@ -63,6 +66,7 @@ export class PresenceCore implements PresenceTracker {
     this.#backend = backend;
     this.#graceMs = options.graceMs;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#dropWarning = new QuietWarning(QUIET_WARNING_PERIOD_MS, () => this.#clock.now());
     this.#local = new LocalConnections(this.#clock);
     // The core hears its own diffs like every subscriber: with a cross-process layer that is
     // how it learns what the other processes published.
@@ -337,8 +341,15 @@ export class PresenceCore implements PresenceTracker {
   #dropInBackground(entries: LocalConnection[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     return this.#diffs.waitFor(
-      this.#drop(entries)
-        .catch((error) => log.warn("Presence could not remove a connection", error)),
+      this.#drop(entries).catch((error) => {
+        // Every socket that closes while the backend is away fails so: one line a minute.
+        const why = error instanceof Error ? error.message : String(error);
+        this.#dropWarning.warn(
+          why,
+          `Presence could not remove a connection: ${why}`,
+          (count) => `Presence could not remove ${count} connections within a minute: ${why}`,
+        );
+      }),
     );
   }
 

@@ -213,3 +213,36 @@ Deno.test("a track that fails leaves nothing of it behind: its close has nothing
     await layer.close();
   }
 });
+
+Deno.test("connections the backend cannot remove (it is away) are told in one line a minute, with how many", async () => {
+  using captured = new CapturedLog();
+  log.setLevel("warn");
+  const clock = new FakeClock();
+  const layer = new InMemoryLayer();
+  const away = new (class extends MemoryPresenceBackend {
+    override remove(): Promise<void> {
+      return Promise.reject(new Error("The client is offline"));
+    }
+  })();
+  const tracker = new PresenceCore(layer, away, { graceMs: 1000, clock });
+  const warned = () =>
+    captured.lines.filter((line) => line.includes("Presence could not remove"))
+      .map((line) => line.slice(line.indexOf("WARN ") + "WARN ".length));
+  const first = "Presence could not remove a connection: The client is offline";
+  for (let i = 0; i < 5; i++) await tracker.track(`user${i}`, `c${i}`);
+  for (let i = 0; i < 5; i++) await tracker.untrack(`c${i}`, { grace: true });
+  clock.advance(1000); // every grace ends: five removals fail
+  await tracker.flush().catch(() => {});
+  assertEquals(warned(), [first]);
+  await tracker.track("late", "c9");
+  await tracker.untrack("c9", { grace: true });
+  clock.advance(60_000); // a minute on: the next line says how many there were
+  await tracker.flush().catch(() => {});
+  assertEquals(warned(), [
+    first,
+    "Presence could not remove 5 connections within a minute: The client is offline",
+  ]);
+  await tracker.close().catch(() => {});
+  log.setLevel("silent");
+  await layer.close();
+});
