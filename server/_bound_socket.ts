@@ -70,16 +70,9 @@ export async function joinBindingGroup(
   watch?: BindingWatch,
 ): Promise<BindingRefusal | null> {
   const path = connection.scope.path;
-  try {
-    await connection.groupAdd(binding.group);
-    for (const group of binding.otherGroups ?? []) await connection.groupAdd(group);
-  } catch (error) {
-    // The layer is away: nothing may stay behind (groups, presence, a cap's place).
-    log.warn(`Could not join the ${binding.kind} group for ${path}`, error);
-    await connection.abort(CloseCode.TRY_AGAIN_LATER);
-    const busy = `Server busy: the ${binding.kind}'s group could not be joined; retry later`;
-    return [503, "unavailable", busy];
-  }
+  const groups = [binding.group, ...binding.otherGroups ?? []];
+  const refused = await joinGroups(connection, groups, binding.kind);
+  if (refused !== null) return refused;
   await watch?.joined();
   // A log-out or revoke that ran while this socket connected deleted the record, then told the
   // group, maybe before the socket was in it. Read again now that it is in the group.
@@ -95,6 +88,27 @@ export async function joinBindingGroup(
   await connection.abort(CloseCode.SESSION_RENEWED);
   const [status, counted] = binding.endedMeanwhile;
   return [status, counted, `${SESSION_RENEWED} while the socket connected`];
+}
+
+/**
+ * Joins `groups` with an accepted connection, before its upgrade; `kind` says whose they are
+ * in the log ("session", "browser"). Resolves `null`, or the handshake's refusal (503) once the
+ * layer failed and the connection was ended: nothing stays behind (groups, presence, a cap's
+ * place).
+ */
+export async function joinGroups(
+  connection: WebSocketConnection,
+  groups: readonly string[],
+  kind: string,
+): Promise<BindingRefusal | null> {
+  try {
+    for (const group of groups) await connection.groupAdd(group);
+    return null;
+  } catch (error) {
+    log.warn(`Could not join the ${kind}'s group for ${connection.scope.path}`, error);
+    await connection.abort(CloseCode.TRY_AGAIN_LATER);
+    return [503, "unavailable", "Server busy: the layer is unavailable; retry later"];
+  }
 }
 
 /**

@@ -15,7 +15,7 @@
  */
 import type { RequestContext } from "./context.ts";
 import type { WebSocketConnection } from "./_connection.ts";
-import type { BindingRefusal } from "./_bound_socket.ts";
+import { type BindingRefusal, joinGroups } from "./_bound_socket.ts";
 import { CLOSE_EVENT } from "./_connection_constants.ts";
 import { CloseCode } from "./close_codes.ts";
 import { followsOffsets } from "./_stream_entry.ts";
@@ -41,15 +41,7 @@ export async function joinBrowserGroup(
   if (group === null) return null;
   // Nothing to read again once in the group, as a session's socket does: no record says a
   // browser signed in (see the race above).
-  try {
-    await connection.groupAdd(group);
-    return null;
-  } catch (error) {
-    // The layer is away: nothing may stay behind (groups, presence, a cap's place).
-    log.warn(`Could not join the browser's group for ${connection.scope.path}`, error);
-    await connection.abort(CloseCode.TRY_AGAIN_LATER);
-    return [503, "unavailable", "Server busy: the layer is unavailable; retry later"];
-  }
+  return await joinGroups(connection, [group], "browser");
 }
 
 /**
